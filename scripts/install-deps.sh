@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs exactly the Debian 12 packages lpusim needs to build and test. Idempotent; run as root.
+set -euo pipefail
+PKGS=(
+  build-essential cmake pkg-config
+  libsystemc-dev libeigen3-dev libcli11-dev libfmt-dev catch2
+  libonnx-dev libprotobuf-dev protobuf-compiler libyaml-cpp-dev nlohmann-json3-dev
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PKGS[@]} packages present"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "install-deps: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

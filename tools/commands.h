@@ -1,0 +1,14 @@
+// Subcommands of the `lpusim` command line; each lives in its own cmd_*.cpp and registers itself
+// on the CLI11 app. Commands report bad input by throwing lpu::InputError (printed by main).
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace lpu::cli {
+
+void register_isa(CLI::App& app);      // lpusim isa            (cmd_isa.cpp)
+void register_config(CLI::App& app);   // lpusim config show    (cmd_config.cpp)
+void register_asm(CLI::App& app);      // lpusim asm / disasm   (cmd_asm.cpp)
+void register_sim(CLI::App& app);      // lpusim sim            (cmd_sim.cpp)
+void register_compile(CLI::App& app);  // lpusim compile / run / check (cmd_compile.cpp)
+
+}  // namespace lpu::cli
