@@ -1,8 +1,182 @@
-// lpusim subcommand(s) registered by register_compile (see commands.h).
+// `lpusim compile MODEL` (model -> program, assembly, memory map), `lpusim run [MODEL]` (compile,
+// simulate, report) and `lpusim check MODEL` (compile, simulate, fail unless simulated cycles ==
+// predicted). MODEL is an ONNX file or "gemm:MxKxN" (a bare GEMM). Bad input -> InputError.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <regex>
+
+#include "compiler/compile.h"
+#include "compiler/frontends/onnx_import.h"
+#include "isa/asm.h"
+#include "isa/program_io.h"
+#include "sim/report.h"
+#include "sim/simulator.h"
+#include "sim/trace.h"
 #include "tools/commands.h"
 
 namespace lpu::cli {
 
-void register_compile(CLI::App& app) { (void)app; }
+namespace {
+
+struct CompileArgs {
+  std::string model;
+  std::string out;
+  std::string asm_path;
+  bool memory_map = false;
+  std::string precision = "fp16";
+  std::string chip;
+  std::string mode = "timing";
+  std::string json_path;
+  std::string trace_path;
+};
+
+std::shared_ptr<const ChipConfig> chip_of(const CompileArgs& a) {
+  return a.chip.empty() ? default_chip_config() : load_chip_config(a.chip);
+}
+
+compiler::CompileOptions options_of(const CompileArgs& a) {
+  compiler::CompileOptions o;
+  if (a.precision == "fp16") {
+    o.precision = compiler::Precision::FP16;
+  } else if (a.precision == "int8") {
+    o.precision = compiler::Precision::INT8;
+  } else {
+    throw InputError(fmt::format("--precision: '{}' is not a precision (allowed: fp16, int8)", a.precision));
+  }
+  return o;
+}
+
+// "gemm:MxKxN" -> a bare GEMM; anything else is an ONNX file.
+compiler::CompileResult compile_model(const std::string& model, const ChipConfig& cfg,
+                                      const compiler::CompileOptions& o) {
+  if (model.rfind("gemm:", 0) == 0) {
+    static const std::regex re("gemm:([0-9]{1,7})x([0-9]{1,7})x([0-9]{1,7})");
+    std::smatch m;
+    if (!std::regex_match(model, m, re))
+      throw InputError(fmt::format("MODEL '{}': a GEMM is written gemm:MxKxN with positive integers, e.g. "
+                                   "gemm:2560x2560x2560", model));
+    compiler::GemmProblem g;
+    g.M = std::stoll(m[1]);
+    g.K = std::stoll(m[2]);
+    g.N = std::stoll(m[3]);
+    return compiler::compile_gemm(g, cfg, o);
+  }
+  return compiler::compile(frontend::import_onnx(model), cfg, o);
+}
+
+// The default workload of `lpusim run`: the MLP example model if it can be found next to the
+// working directory or the executable, else a 1280^3 GEMM.
+std::string default_model() {
+  std::vector<std::string> cands = {"workloads/models/mlp/model.onnx"};
+  char buf[4096];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n > 0) {
+    std::string dir(buf, static_cast<size_t>(n));
+    for (int up = 0; up < 4 && dir.find('/') != std::string::npos; ++up) {
+      dir = dir.substr(0, dir.rfind('/'));
+      cands.push_back(dir + "/workloads/models/mlp/model.onnx");
+    }
+  }
+  for (const std::string& c : cands)
+    if (std::ifstream(c).good()) return c;
+  return "gemm:1280x1280x1280";
+}
+
+void write_text(const std::string& path, const std::string& text, const char* what) {
+  std::ofstream f(path, std::ios::binary);
+  if (!f) throw InputError(fmt::format("{} {}: cannot open for writing", what, path));
+  f << text;
+  if (!f.flush()) throw InputError(fmt::format("{} {}: writing failed", what, path));
+}
+
+void run_compile(const CompileArgs& a) {
+  auto cfg = chip_of(a);
+  const compiler::CompileResult r = compile_model(a.model, *cfg, options_of(a));
+  const std::string out = a.out.empty() ? "a.lpu" : a.out;
+  write_program_file(r.program, out);
+  if (!a.asm_path.empty()) write_text(a.asm_path, disassemble(r.program, *cfg), "--asm");
+  std::cout << fmt::format("compiled {} for chip '{}': predicted {} cycles ({:.3f} us), {} MACs -> {}\n", a.model,
+                           cfg->name, r.predicted_cycles, static_cast<double>(r.predicted_cycles) / cfg->clock_hz * 1e6,
+                           r.macs, out);
+  for (const std::string& d : r.diagnostics) std::cout << "note: " << d << "\n";
+  if (a.memory_map) std::cout << r.memory_map;
+}
+
+// Compiles and simulates; returns the simulated result (schedule errors exit 1).
+sim::SimResult simulate_model(const CompileArgs& a, const ChipConfig& cfg, const compiler::CompileResult& r) {
+  sim::SimOptions so;
+  if (a.mode == "timing") {
+    so.mode = sim::Mode::Timing;
+  } else if (a.mode == "functional") {
+    so.mode = sim::Mode::Functional;
+  } else {
+    throw InputError(fmt::format("--mode: '{}' is not a mode (allowed: timing, functional)", a.mode));
+  }
+  so.record_trace = !a.trace_path.empty();
+  try {
+    return sim::simulate(r.program, cfg, so);
+  } catch (const sim::SimError& e) {
+    std::cerr << "lpusim: schedule error [" << e.rule() << "] in compiled program: " << e.what() << "\n";
+    throw CLI::RuntimeError(1);
+  }
+}
+
+void run_run(const CompileArgs& in, bool check_only) {
+  CompileArgs a = in;
+  if (a.model.empty()) {
+    a.model = default_model();
+    std::cout << "default workload: " << a.model << "\n";
+  }
+  auto cfg = chip_of(a);
+  const compiler::CompileResult r = compile_model(a.model, *cfg, options_of(a));
+  const sim::SimResult s = simulate_model(a, *cfg, r);
+  const bool match = s.cycles == r.predicted_cycles;
+  std::cout << fmt::format("compiler predicted {} cycles; simulator measured {} ({})\n", r.predicted_cycles, s.cycles,
+                           match ? "match" : "MISMATCH");
+  if (!check_only) {
+    std::cout << sim::text_report(r.program, *cfg, s);
+    if (!a.json_path.empty()) write_text(a.json_path, sim::json_report(r.program, *cfg, s).dump(2) + "\n", "--json");
+    if (!a.trace_path.empty()) sim::write_chrome_trace_file(a.trace_path, r.program, *cfg, s);
+  }
+  if (!match) throw CLI::RuntimeError(1);
+}
+
+void add_common(CLI::App* sub, CompileArgs* a) {
+  sub->add_option("--precision", a->precision, "fp16 (default) or int8 (GEMMs only for now)");
+  sub->add_option("--chip", a->chip, "chip configuration YAML (default: built-in tsp-v1)");
+}
+
+}  // namespace
+
+void register_compile(CLI::App& app) {
+  auto ca = std::make_shared<CompileArgs>();
+  CLI::App* c = app.add_subcommand("compile", "Compile a model (ONNX file or gemm:MxKxN) into a program");
+  c->add_option("model", ca->model, "model: .onnx file or gemm:MxKxN")->required();
+  c->add_option("-o,--output", ca->out, "program file to write (default a.lpu)");
+  c->add_option("--asm", ca->asm_path, "also write the program as assembly");
+  c->add_flag("--memory-map", ca->memory_map, "print the SRAM memory map");
+  add_common(c, ca.get());
+  c->callback([ca]() { run_compile(*ca); });
+
+  auto ra = std::make_shared<CompileArgs>();
+  CLI::App* r = app.add_subcommand("run", "Compile a model, simulate it and print the report");
+  r->add_option("model", ra->model, "model: .onnx file or gemm:MxKxN (default: the MLP example)");
+  r->add_option("--mode", ra->mode, "timing (default) or functional");
+  r->add_option("--json", ra->json_path, "also write the report as JSON");
+  r->add_option("--trace", ra->trace_path, "write a Chrome/Perfetto trace (1 us = 1 cycle)");
+  add_common(r, ra.get());
+  r->callback([ra]() { run_run(*ra, false); });
+
+  auto ka = std::make_shared<CompileArgs>();
+  CLI::App* k = app.add_subcommand("check", "Compile and simulate a model; exit 1 unless simulated == predicted cycles");
+  k->add_option("model", ka->model, "model: .onnx file or gemm:MxKxN")->required();
+  k->add_option("--mode", ka->mode, "timing (default) or functional");
+  add_common(k, ka.get());
+  k->callback([ka]() { run_run(*ka, true); });
+}
 
 }  // namespace lpu::cli

@@ -1,0 +1,37 @@
+// Reservation table of the scheduler: for each hardware resource (a queue's issue slot, a MEM
+// slice's SRAM port, an MXM plane port, a link side) the set of busy cycles, with an undo log so a
+// multi-instruction placement can be tried and rolled back as one transaction.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace lpu::compiler {
+
+class BusyTable {
+ public:
+  explicit BusyTable(int num_resources = 0) : bits_(static_cast<size_t>(num_resources)) {}
+  int num_resources() const { return static_cast<int>(bits_.size()); }
+  // True if resource r is free on every cycle of [t, t + len). len 0 is always free.
+  bool free(int r, uint64_t t, uint64_t len) const;
+  // Marks [t, t + len) busy (caller checked free()); logged for rollback().
+  void take(int r, uint64_t t, uint64_t len);
+  // Transaction support: mark() returns a point in the undo log; rollback(m) frees everything
+  // taken after it.
+  size_t mark() const { return log_.size(); }
+  void rollback(size_t m);
+  // First cycle >= t at which r is free for len cycles.
+  uint64_t next_free(int r, uint64_t t, uint64_t len) const;
+
+ private:
+  bool get(int r, uint64_t t) const {
+    const auto& v = bits_[static_cast<size_t>(r)];
+    uint64_t w = t >> 6;
+    return w < v.size() && ((v[w] >> (t & 63)) & 1u);
+  }
+  std::vector<std::vector<uint64_t>> bits_;
+  struct Entry { int r; uint64_t t; };
+  std::vector<Entry> log_;
+};
+
+}  // namespace lpu::compiler

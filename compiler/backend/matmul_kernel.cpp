@@ -1,0 +1,399 @@
+// MatmulScheduler: the greedy, instruction-by-instruction weight-stationary matmul schedule
+// (see matmul_kernel.h for the plan and the invariants it keeps).
+#include "compiler/backend/matmul_kernel.h"
+
+#include <algorithm>
+#include <deque>
+#include <fmt/format.h>
+#include <stdexcept>
+
+#include "isa/chip_config.h"
+
+namespace lpu::compiler {
+
+namespace {
+
+constexpr uint64_t kMaxSearch = uint64_t{1} << 24;  // cycles tried per instruction before giving up
+
+uint64_t latency_of(const ChipConfig& cfg, Opcode op, DType t) {
+  Instr in = make_instr(op);
+  in.set(Field::DType, static_cast<uint32_t>(t));
+  return instr_timing(cfg, in).latency;
+}
+uint64_t occupancy_of(const ChipConfig& cfg, Opcode op, DType t) {
+  Instr in = make_instr(op);
+  in.set(Field::DType, static_cast<uint32_t>(t));
+  return instr_timing(cfg, in).occupancy;
+}
+
+[[noreturn]] void no_slot(const std::string& what) {
+  throw std::logic_error("matmul scheduler: no cycle found for " + what + " within the search bound");
+}
+
+}  // namespace
+
+MatmulScheduler::MatmulScheduler(ScheduleBuilder& b) : b_(b) {
+  const ChipConfig& cfg = b.cfg();
+  for (int i : cfg.slices_of(SliceKind::VXM)) {
+    vxm_slice_ = i;
+    vxm_pos_ = b.pos(i);
+    break;
+  }
+  const uint32_t mid = vxm_slice_ >= 0 ? vxm_pos_ : cfg.num_positions() / 2;
+  for (int s : cfg.slices_of(SliceKind::MXM)) {
+    const uint32_t nq = cfg.slices[static_cast<size_t>(s)].queues;
+    for (uint32_t p = 0; p < cfg.mxm_planes; ++p) {
+      Plane pl;
+      pl.slice = s;
+      pl.plane = p;
+      pl.pos = b.pos(s);
+      pl.dir_in = pl.pos < mid ? Dir::West : Dir::East;
+      pl.dir_out = pl.pos < mid ? Dir::East : Dir::West;
+      pl.q_load = static_cast<int>((p * 3) % nq);
+      pl.q_abc = static_cast<int>((p * 3 + 1) % nq);
+      pl.q_acc = static_cast<int>((p * 3 + 2) % nq);
+      pl.acc_read.assign(cfg.mxm_acc_rows, 0);
+      planes_.push_back(pl);
+    }
+  }
+}
+
+bool MatmulScheduler::issue_pref(int slice, int pref, uint64_t t, const Instr& in) {
+  if (b_.can_issue(slice, pref, t, in)) {
+    b_.issue(slice, pref, t, in);
+    return true;
+  }
+  const int q = b_.free_queue(slice, t, in);
+  if (q < 0) return false;
+  b_.issue(slice, q, t, in);
+  return true;
+}
+
+MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
+  const ChipConfig& cfg = b_.cfg();
+  PlacedTensor& X = *spec.x;
+  const PlacedWeights& W = *spec.w;
+  PlacedTensor& Y = *spec.y;
+  const uint32_t lanes = cfg.vector_bytes();
+  const DType in_t = X.dtype;
+  if (in_t != DType::I8 && in_t != DType::F16)
+    throw InputError(fmt::format("{}: matmul input '{}' has type {}; the MXM takes i8 or f16", spec.name, X.name,
+                                 dtype_name(in_t)));
+  if (W.dtype != in_t)
+    throw std::logic_error("matmul: weight type differs from activation type");
+  const DType acc_t = in_t == DType::I8 ? DType::I32 : DType::F32;
+  const bool direct = spec.bias == nullptr && !spec.relu && Y.dtype == acc_t;
+  if (!direct && !(Y.dtype == acc_t || (acc_t == DType::F32 && Y.dtype == DType::F16)))
+    throw InputError(fmt::format("{}: output type {} not producible from {} accumulators", spec.name,
+                                 dtype_name(Y.dtype), dtype_name(acc_t)));
+  if (!direct && vxm_slice_ < 0) throw InputError(spec.name + ": epilogue needs a VXM slice");
+  if (planes_.empty()) throw InputError(fmt::format("chip '{}' has no MXM plane", cfg.name));
+  const int64_t M = X.rows;
+  if (X.inner != W.K || Y.rows != M || Y.inner != W.N)
+    throw std::logic_error("matmul: shape mismatch between X, W and Y");
+  const uint32_t Kt = W.Kt, Nt = W.Nt;
+
+  const uint64_t lat_lw = latency_of(cfg, Opcode::LoadW, in_t);
+  const uint64_t lat_iw = latency_of(cfg, Opcode::InstW, in_t);
+  const uint64_t lat_abc = latency_of(cfg, Opcode::Abc, in_t);
+  const uint64_t occ_abc = std::max<uint64_t>(1, occupancy_of(cfg, Opcode::Abc, in_t));
+  const uint64_t lat_acc = latency_of(cfg, Opcode::Acc, acc_t);
+  const uint64_t lat_read = latency_of(cfg, Opcode::Read, DType::I8);
+
+  // ---- work decomposition: jobs = (row block, column tile), dealt round-robin to planes.
+  const size_t P = planes_.size();
+  const int64_t half = std::max<int64_t>(1, cfg.mxm_acc_rows / 2);
+  int64_t chunks = (M + half - 1) / half;
+  if (chunks * Nt < static_cast<int64_t>(P)) chunks = std::min<int64_t>(M, (static_cast<int64_t>(P) + Nt - 1) / Nt);
+  const int64_t R = (M + chunks - 1) / chunks;
+  chunks = (M + R - 1) / R;
+  const bool double_buffer = 2 * R <= static_cast<int64_t>(cfg.mxm_acc_rows);
+  struct Job { int64_t m0, rows; uint32_t nt; int64_t rot; };
+  struct Tile { size_t job; uint32_t kt; int64_t acc_base; size_t local_job; };
+  struct Drain { int64_t accrow, m; uint32_t nt; uint64_t earliest; size_t local_job; };
+  struct PS {
+    std::vector<Job> jobs;
+    std::vector<Tile> tiles;
+    size_t li = 0;
+    uint32_t lr = 0;
+    uint64_t lw_next = 0, last_lw_land = 0;
+    std::vector<int64_t> iw_time;
+    size_t ci = 0;
+    int64_t cr = 0;
+    uint64_t c_next = 0, d_next = 0;
+    std::deque<Drain> drain;
+    std::vector<int64_t> pending;  // per local job: drain items not yet scheduled
+  };
+  std::vector<PS> ps(P);
+  size_t jcount = 0;
+  for (int64_t c = 0; c < chunks; ++c)
+    for (uint32_t nt = 0; nt < Nt; ++nt, ++jcount) {
+      const size_t pi = jcount % P;
+      Job jb{c * R, std::min(R, M - c * R), nt, 0};
+      jb.rot = jb.rows * static_cast<int64_t>(pi) / static_cast<int64_t>(P);
+      PS& s = ps[pi];
+      const size_t lj = s.jobs.size();
+      s.jobs.push_back(jb);
+      s.pending.push_back(0);
+      for (uint32_t kt = 0; kt < Kt; ++kt)
+        s.tiles.push_back({lj, kt, double_buffer ? static_cast<int64_t>(lj % 2) * R : 0, lj});
+    }
+  for (PS& s : ps) s.iw_time.assign(s.tiles.size(), -1);
+
+  // X values already on streams, by vector index: consumers at other planes share them.
+  std::map<int64_t, std::vector<StreamValue>> xcache;
+  // Weight rows already on streams, by (tile, row).
+  std::map<int64_t, std::vector<StreamValue>> wcache;
+  MatmulStats st;
+
+  enum Kind { LW = 0, IW = 1, ABC = 2, ACC = 3 };
+  for (;;) {
+    int best_p = -1, best_k = -1;
+    uint64_t best_e = UINT64_MAX;
+    for (size_t i = 0; i < P; ++i) {
+      PS& s = ps[i];
+      Plane& pl = planes_[i];
+      auto cand = [&](int k, uint64_t e) {
+        if (e < best_e) { best_e = e; best_p = static_cast<int>(i); best_k = k; }
+      };
+      if (s.li < s.tiles.size()) {
+        const Tile& tl = s.tiles[s.li];
+        if (s.lr < W.valid_rows(tl.kt, lanes)) {
+          cand(LW, std::max(pl.shadow_free, s.lw_next));
+        } else if (s.ci == s.li) {
+          uint64_t e = std::max(s.last_lw_land, pl.shadow_free);
+          if (pl.have_abc) {
+            e = std::max(e, pl.last_abc + occ_abc);
+            if (pl.last_abc + lat_abc + 1 > lat_iw) e = std::max(e, pl.last_abc + lat_abc + 1 - lat_iw);
+          }
+          cand(IW, e);
+        }
+      }
+      if (s.ci < s.tiles.size() && s.iw_time[s.ci] >= 0) {
+        const Tile& tl = s.tiles[s.ci];
+        bool blocked = false;
+        if (tl.kt == 0 && s.cr == 0) {
+          const size_t back = double_buffer ? 2 : 1;
+          if (tl.local_job >= back && s.pending[tl.local_job - back] > 0) blocked = true;
+        }
+        if (!blocked) cand(ABC, std::max(s.c_next, static_cast<uint64_t>(s.iw_time[s.ci]) + lat_iw));
+      }
+      if (!s.drain.empty()) cand(ACC, std::max(s.drain.front().earliest, s.d_next));
+    }
+    if (best_p < 0) break;
+    PS& s = ps[static_cast<size_t>(best_p)];
+    Plane& pl = planes_[static_cast<size_t>(best_p)];
+    const uint64_t e = best_e;
+
+    if (best_k == LW) {
+      const Tile& tl = s.tiles[s.li];
+      const uint32_t r = s.lr;
+      const auto& ws = W.slices_of(r);
+      const uint32_t waddr = W.addr_of(tl.kt, s.jobs[tl.job].nt, r);
+      Instr lw = make_instr(Opcode::LoadW);
+      lw.set(Field::DType, static_cast<uint32_t>(in_t));
+      lw.set(Field::Plane, pl.plane);
+      lw.set(Field::Row, r);
+      auto& cached = wcache[(static_cast<int64_t>(tl.kt) * Nt + s.jobs[tl.job].nt) * lanes + r];
+      uint64_t T = e;
+      bool placed = false;
+      // Planes of one MXM slice loading the same tile share the weight row on the stream.
+      for (const StreamValue& sv : cached) {
+        if (sv.dir != pl.dir_in) continue;
+        const uint64_t t = sv.time_at(pl.pos);
+        if (t == UINT64_MAX || t < e || t > e + 4) continue;
+        lw.set(Field::SrcA, sv.ref().encode());
+        if (issue_pref(pl.slice, pl.q_load, t, lw)) {
+          T = t;
+          placed = true;
+          break;
+        }
+      }
+      for (uint64_t n = 0; !placed; ++T, ++n) {
+        if (n > kMaxSearch) no_slot(spec.name + " lw");
+        if (b_.free_queue(pl.slice, T, lw) < 0) continue;
+        auto x = b_.begin();
+        StreamValue wv;
+        if (!b_.fetch(ws, waddr, pl.pos, T, pl.dir_in, 0, &wv)) continue;
+        lw.set(Field::SrcA, wv.ref().encode());
+        if (!issue_pref(pl.slice, pl.q_load, T, lw)) { b_.rollback(x); continue; }
+        cached.push_back(wv);
+        st.reads += ws.size();
+        break;
+      }
+      st.lw++;
+      st.first_issue = std::min(st.first_issue, T);
+      s.lw_next = T + 1;
+      s.last_lw_land = std::max(s.last_lw_land, T + lat_lw);
+      s.lr++;
+    } else if (best_k == IW) {
+      Instr iw = make_instr(Opcode::InstW);
+      iw.set(Field::DType, static_cast<uint32_t>(in_t));
+      iw.set(Field::Plane, pl.plane);
+      uint64_t T = e;
+      for (uint64_t n = 0;; ++T, ++n) {
+        if (n > kMaxSearch) no_slot(spec.name + " iw");
+        if (issue_pref(pl.slice, pl.q_load, T, iw)) break;
+      }
+      st.iw++;
+      s.iw_time[s.li] = static_cast<int64_t>(T);
+      pl.shadow_free = T + lat_iw;
+      s.li++;
+      s.lr = 0;
+      s.last_lw_land = 0;
+    } else if (best_k == ABC) {
+      const Tile& tl = s.tiles[s.ci];
+      const Job& jb = s.jobs[tl.job];
+      const int64_t idx = (s.cr + jb.rot) % jb.rows;
+      const int64_t m = jb.m0 + idx;
+      const int64_t accrow = tl.acc_base + idx;
+      const bool first = tl.kt == 0, last = tl.kt + 1 == Kt;
+      const int64_t v = m * X.vpr + tl.kt;
+      const uint32_t xaddr = X.addr_of(m, tl.kt);
+      const auto& xs = X.part_of_row(m).slices;
+      const uint64_t ready = X.ready[static_cast<size_t>(v)];
+      uint64_t lo = e;
+      if (first) lo = std::max(lo, pl.acc_read[static_cast<size_t>(accrow)]);
+      for (uint16_t sl : xs) {
+        const uint32_t p = b_.pos(sl);
+        lo = std::max(lo, ready + lat_read + (p > pl.pos ? p - pl.pos : pl.pos - p));
+      }
+      Instr abc = make_instr(Opcode::Abc);
+      abc.set(Field::DType, static_cast<uint32_t>(in_t));
+      abc.set(Field::Plane, pl.plane);
+      abc.set(Field::Row, static_cast<uint32_t>(accrow));
+      abc.set(Field::AccFlag, first ? 0u : 1u);
+      auto& cached = xcache[v];
+      uint64_t T = 0;
+      bool placed = false;
+      // Prefer sharing a value another plane already put on a stream, if it passes soon.
+      for (const StreamValue& sv : cached) {
+        if (sv.dir != pl.dir_in) continue;
+        const uint64_t t = sv.time_at(pl.pos);
+        if (t == UINT64_MAX || t < lo || t > lo + 4 * occ_abc) continue;
+        abc.set(Field::SrcA, sv.ref().encode());
+        if (issue_pref(pl.slice, pl.q_abc, t, abc)) {
+          T = t;
+          placed = true;
+          break;
+        }
+      }
+      if (!placed) {
+        T = lo;
+        for (uint64_t n = 0;; ++T, ++n) {
+          if (n > kMaxSearch) no_slot(spec.name + " abc");
+          if (b_.free_queue(pl.slice, T, abc) < 0) continue;
+          auto x = b_.begin();
+          StreamValue xv;
+          if (!b_.fetch(xs, xaddr, pl.pos, T, pl.dir_in, ready, &xv)) continue;
+          abc.set(Field::SrcA, xv.ref().encode());
+          if (!issue_pref(pl.slice, pl.q_abc, T, abc)) { b_.rollback(x); continue; }
+          cached.push_back(xv);
+          st.reads += xs.size();
+          break;
+        }
+      }
+      st.abc++;
+      st.first_issue = std::min(st.first_issue, T);
+      X.last_read = std::max(X.last_read, T);
+      pl.have_abc = true;
+      pl.last_abc = std::max(pl.last_abc, T);
+      s.c_next = T + 1;
+      if (last) {
+        s.drain.push_back({accrow, m, jb.nt, T + lat_abc, tl.local_job});
+        s.pending[tl.local_job]++;
+      }
+      if (++s.cr == jb.rows) {
+        s.cr = 0;
+        s.ci++;
+      }
+    } else {  // ACC: emit the accumulator row and run the epilogue
+      const Drain dr = s.drain.front();
+      Instr acc = make_instr(Opcode::Acc);
+      acc.set(Field::DType, static_cast<uint32_t>(acc_t));
+      acc.set(Field::Plane, pl.plane);
+      acc.set(Field::Row, static_cast<uint32_t>(dr.accrow));
+      const auto& ys = Y.part_of_row(dr.m).slices;
+      const uint32_t yaddr = Y.addr_of(dr.m, dr.nt);
+      const Dir ydir = b_.pos(ys[0]) > vxm_pos_ ? Dir::East : Dir::West;
+      uint64_t a = e, landed = 0;
+      uint64_t nvxm = 0;
+      for (uint64_t n = 0;; ++a, ++n) {
+        if (n > kMaxSearch) no_slot(spec.name + " acc");
+        if (b_.free_queue(pl.slice, a, acc) < 0) continue;
+        auto x = b_.begin();
+        StreamValue cur;
+        if (!b_.produce(pl.dir_out, 4, pl.pos, a + lat_acc, &cur)) continue;
+        acc.set(Field::Dst, cur.ref().encode());
+        if (!issue_pref(pl.slice, pl.q_acc, a, acc)) { b_.rollback(x); continue; }
+        bool ok = true;
+        nvxm = 0;
+        if (!direct) {
+          uint64_t T = cur.time_at(vxm_pos_);
+          // One VXM op: reads cur (and optionally b) at T, result of `width` at T + latency.
+          auto vop = [&](Instr in, const StreamValue* bsrc, uint32_t width, bool final_op) {
+            if (T == UINT64_MAX) return false;
+            in.set(Field::SrcA, cur.ref().encode());
+            if (bsrc) in.set(Field::SrcB, bsrc->ref().encode());
+            const uint64_t lat = instr_timing(cfg, in).latency;
+            StreamValue out;
+            const Dir d1 = final_op ? ydir : (ydir == Dir::East ? Dir::West : Dir::East);
+            if (!b_.produce(d1, width, vxm_pos_, T + lat, &out) &&
+                (final_op || !b_.produce(ydir, width, vxm_pos_, T + lat, &out)))
+              return false;
+            in.set(Field::Dst, out.ref().encode());
+            const int q = b_.free_queue(vxm_slice_, T, in);
+            if (q < 0) return false;
+            b_.issue(vxm_slice_, q, T, in);
+            cur = out;
+            T += lat;
+            ++nvxm;
+            return true;
+          };
+          const bool need_cvt = Y.dtype != acc_t;
+          if (spec.bias) {
+            const auto& bs = spec.bias->parts[0].slices;
+            const Dir bdir = b_.pos(bs[0]) < vxm_pos_ ? Dir::East : Dir::West;
+            StreamValue bv;
+            ok = T != UINT64_MAX && b_.fetch(bs, spec.bias->addr_of(0, dr.nt), vxm_pos_, T, bdir, 0, &bv);
+            if (ok) {
+              Instr add = make_instr(Opcode::Add);
+              add.set(Field::DType, static_cast<uint32_t>(acc_t));
+              ok = vop(add, &bv, 4, !spec.relu && !need_cvt);
+              spec.bias->last_read = std::max(spec.bias->last_read, T);
+            }
+          }
+          if (ok && spec.relu) {
+            Instr relu = make_instr(Opcode::Relu);
+            relu.set(Field::DType, static_cast<uint32_t>(acc_t));
+            ok = vop(relu, nullptr, 4, !need_cvt);
+          }
+          if (ok && need_cvt) {
+            Instr cvt = make_instr(Opcode::Cvt);
+            cvt.set(Field::DType, static_cast<uint32_t>(acc_t));
+            cvt.set(Field::DType2, static_cast<uint32_t>(Y.dtype));
+            ok = vop(cvt, nullptr, static_cast<uint32_t>(dtype_bytes(Y.dtype)), true);
+          }
+        }
+        if (ok) ok = b_.store(cur, ys, yaddr, Y.write_not_before, &landed);
+        if (!ok) {
+          b_.rollback(x);
+          continue;
+        }
+        break;
+      }
+      st.acc++;
+      st.vxm += nvxm;
+      st.writes += ys.size();
+      st.last_end = std::max(st.last_end, landed);
+      Y.ready[static_cast<size_t>(dr.m * Y.vpr + dr.nt)] = landed;
+      pl.acc_read[static_cast<size_t>(dr.accrow)] = a + 1;
+      s.d_next = a + 1;
+      s.pending[dr.local_job]--;
+      s.drain.pop_front();
+    }
+  }
+  return st;
+}
+
+}  // namespace lpu::compiler

@@ -1,0 +1,66 @@
+// Matmul kernel builder: schedules Y[M,N] = epilogue(X[M,K] . W[K,N]) on all MXM planes of the chip
+// (int8 x int8 -> i32 or fp16 x fp16 -> f32), weight-stationary, instruction by instruction:
+//   - work is cut into jobs (a block of <= acc_rows/2 rows of X times one 320-column tile of W),
+//     dealt round-robin to the planes; a plane runs its jobs' k-tiles in order;
+//   - a plane's next weight tile is loaded into its shadow buffer (lw, one row per cycle) while the
+//     current tile streams activations (abc, one row per cycle int8 / per fp16 occupancy), then
+//     installed (iw) once the last abc of the current tile has landed;
+//   - after the last k-tile of a row, the accumulator row is emitted (acc) and either written to
+//     SRAM directly or passed through the VXM epilogue (bias add, relu, f32 -> f16) and written;
+//   - accumulator rows alternate between two halves per job so draining overlaps the next job.
+// Every instruction is placed by a greedy earliest-cycle search against the ScheduleBuilder's
+// reservations, so the result obeys the stream, port and hazard rules by construction.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "compiler/backend/placed_tensor.h"
+#include "compiler/backend/schedule_builder.h"
+
+namespace lpu::compiler {
+
+struct MatmulSpec {
+  std::string name;
+  PlacedTensor* x = nullptr;          // [M, K], dtype I8 or F16
+  const PlacedWeights* w = nullptr;   // K x N, same dtype as x
+  PlacedTensor* y = nullptr;          // [M, N]: I32/F32 (no epilogue conversion) or F16 (f32 acc only)
+  PlacedTensor* bias = nullptr;       // optional [1, N] of the accumulator dtype
+  bool relu = false;
+};
+
+struct MatmulStats {
+  uint64_t abc = 0, lw = 0, iw = 0, acc = 0, reads = 0, writes = 0, vxm = 0;
+  uint64_t first_issue = UINT64_MAX, last_end = 0;
+};
+
+class MatmulScheduler {
+ public:
+  explicit MatmulScheduler(ScheduleBuilder& b);
+  // Schedules one matmul after everything already placed (planes keep their state across calls,
+  // so the next layer's weight loads overlap this layer's compute). Throws InputError for
+  // unsupported shapes/types.
+  MatmulStats schedule(const MatmulSpec& spec);
+
+ private:
+  struct Plane {
+    int slice = 0;
+    uint32_t plane = 0;
+    uint32_t pos = 0;
+    Dir dir_in = Dir::East, dir_out = Dir::West;
+    int q_load = 0, q_abc = 0, q_acc = 0;   // preferred queues
+    uint64_t shadow_free = 0;                // first cycle a lw may issue (previous iw landed)
+    bool have_abc = false;
+    uint64_t last_abc = 0;                   // issue cycle of the latest abc on this plane
+    std::vector<uint64_t> acc_read;          // per acc row: last acc issue + 1 (0 = never read)
+  };
+  bool issue_pref(int slice, int pref, uint64_t t, const Instr& in);
+
+  ScheduleBuilder& b_;
+  std::vector<Plane> planes_;
+  int vxm_slice_ = -1;
+  uint32_t vxm_pos_ = 0;
+};
+
+}  // namespace lpu::compiler

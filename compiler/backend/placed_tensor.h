@@ -1,0 +1,64 @@
+// Where a tensor lives in SRAM and when its vectors may be read: the flattened tensor is viewed as
+// [rows, inner] with vpr = ceil(inner / lanes) vectors per row (the Program's TensorDesc layout).
+// A tensor larger than one slice (or split for SRAM-port parallelism) is stored as row blocks
+// ("parts"), each with its own slices (one per byte plane, all on one side of the VXM) and address.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "isa/isa.h"
+
+namespace lpu::compiler {
+
+struct TensorPart {
+  int64_t row0 = 0;               // first row of the block
+  int64_t rows = 0;
+  std::vector<uint16_t> slices;   // slice index per byte plane
+  uint32_t addr = 0;              // address of the block's first vector
+};
+
+struct PlacedTensor {
+  std::string name;
+  DType dtype = DType::I8;
+  std::vector<int64_t> shape;
+  int64_t rows = 0, inner = 0;
+  uint32_t vpr = 1;                 // vectors per row
+  int64_t part_rows = 0;            // rows per part (the last may hold fewer)
+  std::vector<TensorPart> parts;
+  std::vector<uint64_t> ready;      // per vector (row * vpr + chunk): first cycle a read may issue
+  uint64_t write_not_before = 0;    // first cycle a write may issue (SRAM reused from dead tensors)
+  uint64_t last_read = 0;           // last read issue cycle so far
+
+  const TensorPart& part_of_row(int64_t r) const { return parts[static_cast<size_t>(r / part_rows)]; }
+  uint32_t addr_of(int64_t r, uint32_t chunk) const {
+    const TensorPart& p = part_of_row(r);
+    return p.addr + static_cast<uint32_t>((r - p.row0) * vpr + chunk);
+  }
+  uint64_t& ready_of(int64_t r, uint32_t chunk) { return ready[static_cast<size_t>(r * vpr + chunk)]; }
+};
+
+// Weights of a matmul in the compiler's own layout (a data blob, not a user tensor): W[K, N] cut
+// into Kt x Nt tiles of lanes x lanes; row r of tile (kt, nt) (= W[kt*lanes + r, nt*lanes ...]) is
+// stored in group g = r % groups at group_addr[g] + (kt * Nt + nt) * rows_per_group + r / groups,
+// so consecutive weight rows come from different SRAM ports.
+struct PlacedWeights {
+  std::string name;
+  DType dtype = DType::I8;
+  int64_t K = 0, N = 0;
+  uint32_t Kt = 0, Nt = 0;
+  uint32_t groups = 1;
+  uint32_t rows_per_group = 0;
+  std::vector<std::vector<uint16_t>> group_slices;  // per group: slice per byte plane
+  std::vector<uint32_t> group_addr;
+  uint32_t valid_rows(uint32_t kt, uint32_t lanes) const {
+    const int64_t left = K - static_cast<int64_t>(kt) * lanes;
+    return static_cast<uint32_t>(left < lanes ? left : lanes);
+  }
+  const std::vector<uint16_t>& slices_of(uint32_t r) const { return group_slices[r % groups]; }
+  uint32_t addr_of(uint32_t kt, uint32_t nt, uint32_t r) const {
+    return group_addr[r % groups] + (kt * Nt + nt) * rows_per_group + r / groups;
+  }
+};
+
+}  // namespace lpu::compiler

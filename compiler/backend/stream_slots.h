@@ -1,0 +1,44 @@
+// Stream-slot allocator: a value written on stream s in direction dir at position p on cycle t
+// occupies the diagonal d = t - p (east) or t + p (west) of that stream up to the chip edge
+// (docs/architecture.md: values are not consumed), so each (dir, stream, diagonal) holds at most
+// one value. Streams are handed out like registers, per byte plane of a stream group.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "isa/isa.h"
+
+namespace lpu::compiler {
+
+class StreamSlots {
+ public:
+  StreamSlots(uint32_t streams_per_direction, uint32_t num_positions)
+      : streams_(streams_per_direction), offset_(num_positions), bits_(2 * streams_per_direction) {}
+  // Diagonal (shifted to be non-negative) of a value at position p on cycle t moving in dir.
+  uint64_t diagonal(Dir dir, uint32_t p, uint64_t t) const {
+    return dir == Dir::East ? t + offset_ - p : t + p;
+  }
+  // Cycle at which the value on diagonal d is at position p.
+  uint64_t time_at(Dir dir, uint64_t d, uint32_t p) const {
+    return dir == Dir::East ? d + p - offset_ : d - p;
+  }
+  bool free(Dir dir, uint32_t stream, uint64_t d) const;
+  // Lowest base (a multiple of width) whose width streams are all free on diagonal d, or -1.
+  int find_group(Dir dir, uint32_t width, uint64_t d) const;
+  void take(Dir dir, uint32_t base, uint32_t width, uint64_t d);
+  size_t mark() const { return log_.size(); }
+  void rollback(size_t m);
+  uint32_t streams() const { return streams_; }
+
+ private:
+  std::vector<uint64_t>& row(Dir dir, uint32_t s) { return bits_[static_cast<size_t>(dir) * streams_ + s]; }
+  const std::vector<uint64_t>& row(Dir dir, uint32_t s) const { return bits_[static_cast<size_t>(dir) * streams_ + s]; }
+  uint32_t streams_;
+  uint64_t offset_;
+  std::vector<std::vector<uint64_t>> bits_;
+  struct Entry { uint32_t idx; uint64_t d; };
+  std::vector<Entry> log_;
+};
+
+}  // namespace lpu::compiler

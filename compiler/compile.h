@@ -1,0 +1,48 @@
+// Public API of the lpusim compiler: model graph (or a bare GEMM) -> statically scheduled
+// lpu::Program with its predicted cycle count, SRAM memory map and diagnostics. No SystemC here.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "compiler/backend/matmul_kernel.h"
+#include "compiler/ir/graph.h"
+#include "compiler/passes/tiling.h"
+#include "isa/chip_config.h"
+#include "isa/program.h"
+
+namespace lpu::compiler {
+
+enum class Precision { FP16, INT8 };
+
+struct CompileOptions {
+  Precision precision = Precision::FP16;
+  bool use_repeat = true;   // fold regular instruction runs into `repeat`
+  TilingOptions tiling;
+};
+
+struct CompileResult {
+  Program program;                       // program.predicted_cycles is set
+  uint64_t predicted_cycles = 0;
+  std::string memory_map;                // SramAllocator::format_map()
+  std::vector<std::string> diagnostics;  // notes for the user (layout choices, precision)
+  uint64_t macs = 0;                     // useful multiply-accumulates (M*K*N summed over layers)
+  MatmulStats stats;                     // instruction counts summed over layers
+};
+
+// Compiles a graph of dense layers (see passes/lowering.h). fp16: activations and weights f16,
+// accumulation and bias f32, hidden activations stored f16, graph outputs f32; the model's inputs
+// are declared as f16 tensors (the host converts). int8 needs a quantized model: not supported
+// yet, throws InputError. work_items = rows of the first input's leading dimension ("items").
+CompileResult compile(const ir::Graph& g, const ChipConfig& cfg, const CompileOptions& opt);
+
+// A bare GEMM Y[M,N] = X[M,K] . W[K,N]: X input "X" (i8 or f16), Y output "Y" (i32 or f32), W a
+// constant in the compiler's tiled layout. `w` holds K*N row-major elements of the input type
+// (little-endian), or is empty for all-zero weights (timing studies).
+struct GemmProblem {
+  int64_t M = 320, K = 320, N = 320;
+  std::vector<uint8_t> w;
+};
+CompileResult compile_gemm(const GemmProblem& g, const ChipConfig& cfg, const CompileOptions& opt);
+
+}  // namespace lpu::compiler

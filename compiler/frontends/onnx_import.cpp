@@ -1,0 +1,755 @@
+// ONNX -> graph IR: parse, check, translate each node into canonical IR ops, fold constants.
+#include "compiler/frontends/onnx_import.h"
+
+#include <onnx/checker.h>
+#include <onnx/onnx_pb.h>
+#include <onnx/shape_inference/implementation.h>
+
+#include <algorithm>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <sstream>
+
+#include "compiler/frontends/fold_batchnorm.h"
+#include "compiler/frontends/onnx_tensor.h"
+#include "compiler/ir/shape_infer.h"
+#include "isa/chip_config.h"
+
+namespace lpu::frontend {
+
+using ir::DType;
+using ir::OpKind;
+using ir::Shape;
+using ir::TensorId;
+
+namespace {
+
+// ONNX op type -> attributes the importer understands (any other attribute is rejected).
+const std::map<std::string, std::set<std::string>>& op_table() {
+  static const std::map<std::string, std::set<std::string>> t = {
+      {"Add", {}}, {"Sub", {}}, {"Mul", {}}, {"Div", {}}, {"Pow", {}}, {"Equal", {}}, {"Where", {}},
+      {"Relu", {}}, {"Sigmoid", {}}, {"Tanh", {}}, {"Erf", {}}, {"Exp", {}}, {"Sqrt", {}},
+      {"Reciprocal", {}}, {"Neg", {}}, {"Cast", {"to"}},
+      {"MatMul", {}}, {"Gemm", {"alpha", "beta", "transA", "transB"}},
+      {"Conv", {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"}},
+      {"MaxPool", {"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"}},
+      {"AveragePool", {"auto_pad", "ceil_mode", "count_include_pad", "kernel_shape", "pads", "strides"}},
+      {"GlobalAveragePool", {}},
+      {"BatchNormalization", {"epsilon", "momentum", "training_mode"}},
+      {"LayerNormalization", {"axis", "epsilon", "stash_type"}},
+      {"Softmax", {"axis"}},
+      {"ReduceMean", {"axes", "keepdims"}}, {"ReduceSum", {"axes", "keepdims", "noop_with_empty_axes"}},
+      {"Transpose", {"perm"}}, {"Reshape", {"allowzero"}}, {"Flatten", {"axis"}},
+      {"Squeeze", {"axes"}}, {"Unsqueeze", {"axes"}}, {"Concat", {"axis"}}, {"Split", {"axis", "split"}},
+      {"Slice", {}}, {"Gather", {"axis"}}, {"Identity", {}}, {"Dropout", {"seed"}},
+      {"Constant", {"value", "value_float", "value_floats", "value_int", "value_ints"}},
+      {"Shape", {"start", "end"}},
+  };
+  return t;
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string r;
+  for (size_t i = 0; i < v.size(); ++i) r += (i ? ", " : "") + v[i];
+  return r;
+}
+std::string ints_str(const std::vector<int64_t>& v) { return ir::shape_str(v); }
+
+class Importer {
+ public:
+  Importer(const std::string& src, const OnnxImportOptions& o) : src_(src), opts_(o) {}
+
+  ir::Graph run(const std::string& bytes) {
+    parse(bytes);
+    check();
+    read_opset();
+    infer_onnx_shapes();
+    const onnx::GraphProto& gp = model_.graph();
+    g_.name = gp.name().empty() ? "main" : gp.name();
+    collect_names(gp);
+    for (const auto& init : gp.initializer()) inits_.emplace(init.name(), &init);
+    for (const auto& in : gp.input())
+      if (!inits_.count(in.name())) add_graph_input(in);
+    for (int i = 0; i < gp.node_size(); ++i) import_node(gp.node(i), i);
+    for (const auto& out : gp.output()) {
+      const TensorId t = value(out.name(), "graph output '" + out.name() + "'");
+      check_declared(out, t, "graph output");
+      g_.mark_output(t);
+    }
+    cross_check_shapes();
+    if (opts_.fold_batchnorm) fold_batchnorm_into_conv(g_);
+    g_.remove_dead();
+    g_.validate();
+    return std::move(g_);
+  }
+
+ private:
+  const std::string src_;
+  const OnnxImportOptions opts_;
+  onnx::ModelProto model_;
+  int opset_ = 0;
+  ir::Graph g_;
+  std::map<std::string, TensorId> vals_;                  // ONNX value name -> IR tensor
+  std::map<std::string, const onnx::TensorProto*> inits_;  // not yet materialized initializers
+  std::set<std::string> onnx_names_, op_names_;
+  std::map<std::string, const onnx::ValueInfoProto*> infos_;  // ONNX-inferred/declared value types
+
+  // Current node, for messages.
+  const onnx::NodeProto* node_ = nullptr;
+  std::string node_name_;
+
+  [[noreturn]] void fail(const std::string& m) const { throw InputError(src_ + ": " + m); }
+  [[noreturn]] void node_fail(const std::string& m) const {
+    fail("node '" + node_name_ + "' (" + node_->op_type() + ", opset " + std::to_string(opset_) + "): " + m);
+  }
+
+  void parse(const std::string& bytes) {
+    if (bytes.empty()) fail("file is empty; expected a serialized ONNX ModelProto");
+    if (!model_.ParseFromString(bytes))
+      fail("not a valid ONNX protobuf (truncated or not an ONNX ModelProto; " + std::to_string(bytes.size()) + " bytes)");
+    if (!model_.has_graph()) fail("the model has no graph (not an ONNX model?)");
+  }
+
+  void check() {
+    try {
+      onnx::checker::check_model(model_);
+    } catch (const std::exception& e) {
+      std::string m = e.what();
+      while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+      fail("ONNX checker: " + m);
+    }
+  }
+
+  void read_opset() {
+    for (const auto& o : model_.opset_import()) {
+      if (o.domain().empty() || o.domain() == "ai.onnx") opset_ = static_cast<int>(o.version());
+    }
+    if (opset_ < kOnnxMinOpset || opset_ > kOnnxMaxOpset)
+      fail("default-domain opset " + std::to_string(opset_) + " is not supported; allowed: " +
+           std::to_string(kOnnxMinOpset) + ".." + std::to_string(kOnnxMaxOpset) + " (re-export with opset_version in that range)");
+  }
+
+  void infer_onnx_shapes() {
+    try {
+      onnx::shape_inference::InferShapes(model_, onnx::OpSchemaRegistry::Instance(), onnx::ShapeInferenceOptions(true, 1, false));
+    } catch (const std::exception& e) {
+      std::string m = e.what();
+      while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+      fail("ONNX shape inference: " + m);
+    }
+    for (const auto& v : model_.graph().value_info()) infos_.emplace(v.name(), &v);
+  }
+
+  void collect_names(const onnx::GraphProto& gp) {
+    for (const auto& i : gp.input()) onnx_names_.insert(i.name());
+    for (const auto& i : gp.initializer()) onnx_names_.insert(i.name());
+    for (const auto& n : gp.node())
+      for (const auto& o : n.output()) onnx_names_.insert(o);
+  }
+
+  std::string fresh(const std::string& base) {
+    std::string c = base;
+    for (int i = 1; g_.find(c) != ir::kNoTensor || onnx_names_.count(c); ++i) c = base + "_" + std::to_string(i);
+    return c;
+  }
+
+  // Static shape from a ValueInfo; symbolic dims resolved from opts_.dim_values.
+  Shape static_shape(const onnx::ValueInfoProto& v, const std::string& what) {
+    if (!v.type().has_tensor_type()) fail(what + " '" + v.name() + "' is not a tensor (sequences/maps are not supported)");
+    const auto& tt = v.type().tensor_type();
+    if (!tt.has_shape()) fail(what + " '" + v.name() + "' has no shape; lpusim needs static shapes (re-export with fixed input sizes)");
+    Shape s;
+    for (int i = 0; i < tt.shape().dim_size(); ++i) {
+      const auto& d = tt.shape().dim(i);
+      int64_t x = 0;
+      if (d.has_dim_value()) {
+        x = d.dim_value();
+      } else if (d.has_dim_param() && opts_.dim_values.count(d.dim_param())) {
+        x = opts_.dim_values.at(d.dim_param());
+      } else {
+        fail(what + " '" + v.name() + "' dim " + std::to_string(i) + " is " +
+             (d.has_dim_param() ? "symbolic '" + d.dim_param() + "'" : std::string("unknown")) +
+             "; lpusim needs static shapes (give a value for it, e.g. --dim " +
+             (d.has_dim_param() ? d.dim_param() : std::string("name")) + "=1, or re-export with fixed sizes)");
+      }
+      if (x < 1) fail(what + " '" + v.name() + "' dim " + std::to_string(i) + " is " + std::to_string(x) + "; every dim must be >= 1");
+      s.push_back(x);
+    }
+    return s;
+  }
+
+  DType elem_type(const onnx::ValueInfoProto& v, const std::string& what) {
+    const int32_t t = v.type().tensor_type().elem_type();
+    auto d = dtype_from_onnx(t);
+    if (!d) fail(what + " '" + v.name() + "' has element type " + onnx_type_name(t) + "; supported: " + kOnnxSupportedTypes());
+    return *d;
+  }
+
+  void add_graph_input(const onnx::ValueInfoProto& in) {
+    const Shape s = static_shape(in, "graph input");
+    const DType t = elem_type(in, "graph input");
+    vals_[in.name()] = g_.add_input(in.name(), t, s);
+  }
+
+  void check_declared(const onnx::ValueInfoProto& v, TensorId id, const std::string& what) {
+    if (!v.type().has_tensor_type()) return;
+    const auto& tt = v.type().tensor_type();
+    const ir::Tensor& t = g_.tensor(id);
+    if (tt.elem_type() != 0) {
+      auto d = dtype_from_onnx(tt.elem_type());
+      if (!d || *d != t.dtype)
+        fail(what + " '" + v.name() + "' is declared " + onnx_type_name(tt.elem_type()) + " but computes " + std::string(ir::dtype_name(t.dtype)));
+    }
+    if (!tt.has_shape()) return;
+    if (tt.shape().dim_size() != static_cast<int>(t.shape.size()))
+      fail(what + " '" + v.name() + "' is declared with rank " + std::to_string(tt.shape().dim_size()) + " but computes " + ir::shape_str(t.shape));
+    for (int i = 0; i < tt.shape().dim_size(); ++i) {
+      const auto& d = tt.shape().dim(i);
+      if (d.has_dim_value() && d.dim_value() != t.shape[i])
+        fail(what + " '" + v.name() + "' dim " + std::to_string(i) + " is declared " + std::to_string(d.dim_value()) +
+             " but computes " + ir::shape_str(t.shape));
+    }
+  }
+
+  void cross_check_shapes() {
+    for (const auto& [name, vi] : infos_) {
+      auto it = vals_.find(name);
+      if (it != vals_.end()) check_declared(*vi, it->second, "value");
+    }
+  }
+
+  TensorId value(const std::string& name, const std::string& what) {
+    auto it = vals_.find(name);
+    if (it != vals_.end()) return it->second;
+    auto in = inits_.find(name);
+    if (in != inits_.end()) {
+      DecodedTensor d = decode_tensor(*in->second, src_ + ": initializer '" + name + "'");
+      const TensorId id = g_.add_constant(fresh(name), d.dtype, d.shape, std::move(d.data));
+      vals_[name] = id;
+      return id;
+    }
+    fail(what + " refers to '" + name + "', which is neither a graph input, an initializer nor an earlier node's output");
+  }
+
+  // ---- node helpers ----
+  size_t nin() const { return static_cast<size_t>(node_->input_size()); }
+  bool has_input(size_t i) const { return i < nin() && !node_->input(static_cast<int>(i)).empty(); }
+  TensorId input(size_t i) {
+    if (!has_input(i)) node_fail("input " + std::to_string(i) + " is required");
+    return value(node_->input(static_cast<int>(i)), "node '" + node_name_ + "' input " + std::to_string(i));
+  }
+  const ir::Tensor& tin(size_t i) { return g_.tensor(input(i)); }
+  int64_t rank(size_t i) { return static_cast<int64_t>(tin(i).shape.size()); }
+
+  std::vector<int64_t> const_ints(size_t i, const char* what) {
+    const TensorId t = input(i);
+    const ir::Tensor& x = g_.tensor(t);
+    if (!x.is_const)
+      node_fail(std::string("input ") + std::to_string(i) + " ('" + what + "', tensor '" + x.name +
+                "') must be a compile-time constant; it depends on graph inputs");
+    if (ir::dtype_is_float(x.dtype)) node_fail(std::string("input '") + what + "' must be an integer tensor");
+    return x.const_ints();
+  }
+
+  const onnx::AttributeProto* attr(const std::string& n) const {
+    for (const auto& a : node_->attribute())
+      if (a.name() == n) return &a;
+    return nullptr;
+  }
+  int64_t attr_i(const std::string& n, int64_t def) const {
+    auto a = attr(n);
+    if (!a) return def;
+    if (a->type() != onnx::AttributeProto_AttributeType_INT) node_fail("attribute '" + n + "' must be an int");
+    return a->i();
+  }
+  float attr_f(const std::string& n, float def) const {
+    auto a = attr(n);
+    if (!a) return def;
+    if (a->type() != onnx::AttributeProto_AttributeType_FLOAT) node_fail("attribute '" + n + "' must be a float");
+    return a->f();
+  }
+  std::string attr_s(const std::string& n, const std::string& def) const {
+    auto a = attr(n);
+    if (!a) return def;
+    if (a->type() != onnx::AttributeProto_AttributeType_STRING) node_fail("attribute '" + n + "' must be a string");
+    return a->s();
+  }
+  std::vector<int64_t> attr_ints(const std::string& n, const std::vector<int64_t>& def) const {
+    auto a = attr(n);
+    if (!a) return def;
+    if (a->type() != onnx::AttributeProto_AttributeType_INTS) node_fail("attribute '" + n + "' must be a list of ints");
+    return {a->ints().begin(), a->ints().end()};
+  }
+
+  int64_t norm_axis(int64_t a, int64_t r, const std::string& what) const {
+    if (a < -r || a >= r) node_fail(what + "=" + std::to_string(a) + " out of range [" + std::to_string(-r) + ", " + std::to_string(r) + ")");
+    return a < 0 ? a + r : a;
+  }
+
+  // Only output 0 may be consumed (Dropout mask, MaxPool indices, BN training stats, ...).
+  void only_first_output(const std::string& what) const {
+    for (int i = 1; i < node_->output_size(); ++i)
+      if (!node_->output(i).empty() && is_used(node_->output(i)))
+        node_fail("output " + std::to_string(i) + " ('" + node_->output(i) + "', " + what + ") is used; only output 0 is supported");
+  }
+  bool is_used(const std::string& name) const {
+    for (const auto& n : model_.graph().node())
+      for (const auto& i : n.input())
+        if (i == name) return true;
+    for (const auto& o : model_.graph().output())
+      if (o.name() == name) return true;
+    return false;
+  }
+
+  void alias(const std::string& out, TensorId t) { vals_[out] = t; }
+
+  // Creates `kind` with outputs named `outs`; folds it into constants when every input is constant.
+  std::vector<TensorId> emit(OpKind kind, std::vector<TensorId> inputs, std::map<std::string, ir::AttrValue> attrs,
+                             const std::vector<std::string>& outs) {
+    ir::Op op;
+    op.kind = kind;
+    op.name = fresh_op_name();
+    op.inputs = std::move(inputs);
+    op.attrs = std::move(attrs);
+    op.outputs.assign(outs.size(), ir::kNoTensor);
+    std::vector<ir::TensorType> types;
+    try {
+      types = ir::infer_output_types(g_, op);
+    } catch (const InputError& e) {
+      node_fail(e.what());
+    }
+    bool all_const = !op.inputs.empty();
+    for (TensorId t : op.inputs) all_const &= t == ir::kNoTensor || g_.tensor(t).is_const;
+    for (size_t k = 0; k < outs.size(); ++k) op.outputs[k] = g_.add_tensor(fresh(outs[k]), types[k].dtype, types[k].shape);
+    if (all_const) {
+      std::vector<ref::Value> ivals;
+      ivals.reserve(op.inputs.size());
+      for (TensorId t : op.inputs) ivals.push_back(t == ir::kNoTensor ? ref::Value() : ref::Value::from_constant(g_.tensor(t)));
+      std::vector<const ref::Value*> ptrs;
+      for (size_t k = 0; k < ivals.size(); ++k) ptrs.push_back(op.inputs[k] == ir::kNoTensor ? nullptr : &ivals[k]);
+      std::vector<ref::Value> r;
+      try {
+        r = ref::eval_op(g_, op, ptrs);
+      } catch (const InputError& e) {
+        node_fail(std::string("while folding constants: ") + e.what());
+      }
+      for (size_t k = 0; k < outs.size(); ++k) {
+        ir::Tensor& t = g_.mutable_tensor(op.outputs[k]);
+        t.is_const = true;
+        t.data = r[k].to_bytes();
+      }
+      return op.outputs;
+    }
+    std::vector<TensorId> result = op.outputs;
+    g_.add_op(std::move(op));
+    return result;
+  }
+
+  std::string fresh_op_name() {
+    std::string c = node_name_;
+    for (int i = 1; op_names_.count(c); ++i) c = node_name_ + "_" + std::to_string(i);
+    op_names_.insert(c);
+    return c;
+  }
+
+  // Emits an op with one output bound to ONNX output 0.
+  void emit1(OpKind kind, std::vector<TensorId> inputs, std::map<std::string, ir::AttrValue> attrs = {}) {
+    const std::string& out = node_->output(0);
+    auto r = emit(kind, std::move(inputs), std::move(attrs), {out});
+    vals_[out] = r[0];
+  }
+
+  TensorId reshape(TensorId x, const Shape& s, const std::string& out_name) {
+    if (g_.tensor(x).shape == s) return x;
+    return emit(OpKind::Reshape, {x}, {{"shape", s}}, {out_name})[0];
+  }
+
+  // ---- the node switch ----
+  void import_node(const onnx::NodeProto& n, int index) {
+    node_ = &n;
+    node_name_ = n.name().empty() ? n.op_type() + "_" + std::to_string(index) : n.name();
+    if (!n.domain().empty() && n.domain() != "ai.onnx")
+      node_fail("domain '" + n.domain() + "' is not supported; only the default ONNX domain is");
+    auto it = op_table().find(n.op_type());
+    if (it == op_table().end()) node_fail("op type is not supported; supported: " + join(onnx_supported_ops()));
+    for (const auto& a : n.attribute())
+      if (!it->second.count(a.name()))
+        node_fail("attribute '" + a.name() + "' is not supported" +
+                  (it->second.empty() ? std::string("; this op takes none")
+                                      : "; supported: " + join({it->second.begin(), it->second.end()})));
+    const std::string& t = n.op_type();
+    static const std::map<std::string, OpKind> simple = {
+        {"Add", OpKind::Add}, {"Sub", OpKind::Sub}, {"Mul", OpKind::Mul}, {"Div", OpKind::Div},
+        {"Pow", OpKind::Pow}, {"Equal", OpKind::Equal}, {"Where", OpKind::Where}, {"Relu", OpKind::Relu},
+        {"Sigmoid", OpKind::Sigmoid}, {"Tanh", OpKind::Tanh}, {"Erf", OpKind::Erf}, {"Exp", OpKind::Exp},
+        {"Sqrt", OpKind::Sqrt}, {"Reciprocal", OpKind::Reciprocal}, {"Neg", OpKind::Neg},
+        {"MatMul", OpKind::MatMul}, {"GlobalAveragePool", OpKind::GlobalAveragePool}};
+    auto s = simple.find(t);
+    if (s != simple.end()) {
+      std::vector<TensorId> ins;
+      for (size_t i = 0; i < nin(); ++i) ins.push_back(input(i));
+      emit1(s->second, ins);
+    } else if (t == "Identity") {
+      alias(n.output(0), input(0));
+    } else if (t == "Dropout") {
+      if (has_input(2) && !const_ints(2, "training_mode").empty() && const_ints(2, "training_mode")[0] != 0)
+        node_fail("training_mode is true; only inference (training_mode = false) is supported");
+      only_first_output("mask");
+      alias(n.output(0), input(0));
+    } else if (t == "Constant") {
+      import_constant();
+    } else if (t == "Shape") {
+      const Shape& sh = tin(0).shape;
+      const int64_t r = static_cast<int64_t>(sh.size());
+      int64_t st = attr_i("start", 0), en = attr_i("end", r);
+      st = std::clamp<int64_t>(st < 0 ? st + r : st, 0, r);
+      en = std::clamp<int64_t>(en < 0 ? en + r : en, 0, r);
+      if (en <= st) node_fail("start/end select no dims of rank-" + std::to_string(r) + " input (empty tensors are not supported)");
+      const std::vector<int64_t> v(sh.begin() + st, sh.begin() + en);
+      vals_[n.output(0)] = g_.add_constant_ints(fresh(n.output(0)), DType::I64, {static_cast<int64_t>(v.size())}, v);
+    } else if (t == "Cast") {
+      const int64_t to = attr_i("to", -1);
+      auto d = dtype_from_onnx(static_cast<int32_t>(to));
+      if (!d) node_fail("to=" + onnx_type_name(static_cast<int32_t>(to)) + " is not supported; supported: " + kOnnxSupportedTypes());
+      emit1(OpKind::Cast, {input(0)}, {{"to", static_cast<int64_t>(*d)}});
+    } else if (t == "Gemm") {
+      std::vector<TensorId> ins = {input(0), input(1)};
+      if (has_input(2)) ins.push_back(input(2));
+      emit1(OpKind::Gemm, ins, {{"alpha", attr_f("alpha", 1.f)}, {"beta", attr_f("beta", 1.f)},
+                                {"transA", attr_i("transA", 0)}, {"transB", attr_i("transB", 0)}});
+    } else if (t == "Conv" || t == "MaxPool" || t == "AveragePool") {
+      import_window(t);
+    } else if (t == "BatchNormalization") {
+      if (attr_i("training_mode", 0) != 0) node_fail("training_mode=1 is not supported; only inference");
+      only_first_output("training statistics");
+      emit1(OpKind::BatchNormalization, {input(0), input(1), input(2), input(3), input(4)},
+            {{"epsilon", attr_f("epsilon", 1e-5f)}});
+    } else if (t == "LayerNormalization") {
+      only_first_output("Mean/InvStdDev");
+      const int64_t ax = norm_axis(attr_i("axis", -1), rank(0), "axis");
+      std::vector<TensorId> ins = {input(0), input(1)};
+      if (has_input(2)) ins.push_back(input(2));
+      emit1(OpKind::LayerNormalization, ins, {{"axis", ax}, {"epsilon", attr_f("epsilon", 1e-5f)}});
+    } else if (t == "Softmax") {
+      import_softmax();
+    } else if (t == "ReduceMean" || t == "ReduceSum") {
+      import_reduce(t == "ReduceMean" ? OpKind::ReduceMean : OpKind::ReduceSum);
+    } else if (t == "Transpose") {
+      const int64_t r = rank(0);
+      std::vector<int64_t> def(static_cast<size_t>(r));
+      for (int64_t i = 0; i < r; ++i) def[i] = r - 1 - i;
+      emit1(OpKind::Transpose, {input(0)}, {{"perm", attr_ints("perm", def)}});
+    } else if (t == "Reshape") {
+      import_reshape();
+    } else if (t == "Flatten") {
+      const Shape& sh = tin(0).shape;
+      const int64_t r = static_cast<int64_t>(sh.size());
+      int64_t ax = attr_i("axis", 1);
+      if (ax < -r || ax > r) node_fail("axis=" + std::to_string(ax) + " out of range [" + std::to_string(-r) + ", " + std::to_string(r) + "]");
+      if (ax < 0) ax += r;
+      const int64_t a = ir::num_elements(Shape(sh.begin(), sh.begin() + ax));
+      vals_[n.output(0)] = reshape(input(0), {a, tin(0).elements() / a}, n.output(0));
+    } else if (t == "Squeeze" || t == "Unsqueeze") {
+      import_squeeze(t == "Unsqueeze");
+    } else if (t == "Concat") {
+      std::vector<TensorId> ins;
+      for (size_t i = 0; i < nin(); ++i) ins.push_back(input(i));
+      emit1(OpKind::Concat, ins, {{"axis", norm_axis(attr_i("axis", 0), rank(0), "axis")}});
+    } else if (t == "Split") {
+      import_split();
+    } else if (t == "Slice") {
+      import_slice();
+    } else if (t == "Gather") {
+      emit1(OpKind::Gather, {input(0), input(1)}, {{"axis", norm_axis(attr_i("axis", 0), rank(0), "axis")}});
+    } else {
+      node_fail("internal: op type in the table but not handled");
+    }
+  }
+
+  void import_constant() {
+    const auto& attrs = node_->attribute();
+    if (attrs.size() != 1) node_fail("needs exactly one value attribute, has " + std::to_string(attrs.size()));
+    const auto& a = attrs[0];
+    const std::string& out = node_->output(0);
+    TensorId id;
+    if (a.name() == "value") {
+      DecodedTensor d = decode_tensor(a.t(), src_ + ": node '" + node_name_ + "' (Constant) value");
+      id = g_.add_constant(fresh(out), d.dtype, d.shape, std::move(d.data));
+    } else if (a.name() == "value_float") {
+      id = g_.add_constant_floats(fresh(out), {}, {a.f()});
+    } else if (a.name() == "value_floats") {
+      if (a.floats_size() == 0) node_fail("value_floats is empty (empty tensors are not supported)");
+      id = g_.add_constant_floats(fresh(out), {a.floats_size()}, {a.floats().begin(), a.floats().end()});
+    } else if (a.name() == "value_int") {
+      id = g_.add_constant_ints(fresh(out), DType::I64, {}, {a.i()});
+    } else {  // value_ints
+      if (a.ints_size() == 0) node_fail("value_ints is empty (empty tensors are not supported)");
+      id = g_.add_constant_ints(fresh(out), DType::I64, {a.ints_size()}, {a.ints().begin(), a.ints().end()});
+    }
+    vals_[out] = id;
+  }
+
+  void import_window(const std::string& t) {
+    const ir::Tensor& x = tin(0);
+    const int64_t r = static_cast<int64_t>(x.shape.size());
+    if (r != 3 && r != 4)
+      node_fail("input '" + x.name + "' has shape " + ir::shape_str(x.shape) + "; supported: 1 or 2 spatial dims (rank 3 or 4)");
+    const size_t ns = static_cast<size_t>(r - 2);
+    const bool conv = t == "Conv";
+    std::vector<int64_t> k = attr_ints("kernel_shape", {});
+    if (k.empty()) {
+      if (!conv) node_fail("kernel_shape is required");
+      const Shape& w = tin(1).shape;
+      if (w.size() != x.shape.size()) node_fail("weight shape " + ir::shape_str(w) + " rank differs from input " + ir::shape_str(x.shape));
+      k.assign(w.begin() + 2, w.end());
+    }
+    const std::vector<int64_t> ones(ns, 1);
+    const auto s = attr_ints("strides", ones);
+    const auto d = attr_ints("dilations", ones);
+    std::vector<int64_t> p = attr_ints("pads", std::vector<int64_t>(2 * ns, 0));
+    if (k.size() != ns || s.size() != ns || d.size() != ns || p.size() != 2 * ns)
+      node_fail("kernel_shape " + ints_str(k) + ", strides " + ints_str(s) + ", dilations " + ints_str(d) + ", pads " +
+                ints_str(p) + " do not match " + std::to_string(ns) + " spatial dims");
+    const std::string ap = attr_s("auto_pad", "NOTSET");
+    const bool ceil_mode = attr_i("ceil_mode", 0) != 0;
+    if (ap == "VALID") {
+      std::fill(p.begin(), p.end(), 0);
+    } else if (ap == "SAME_UPPER" || ap == "SAME_LOWER") {
+      for (size_t i = 0; i < ns; ++i) {
+        const int64_t in = x.shape[2 + i], out = (in + s[i] - 1) / s[i];
+        const int64_t total = std::max<int64_t>(0, (out - 1) * s[i] + (k[i] - 1) * d[i] + 1 - in);
+        p[i] = ap == "SAME_UPPER" ? total / 2 : total - total / 2;
+        p[i + ns] = total - p[i];
+      }
+    } else if (ap != "NOTSET") {
+      node_fail("auto_pad='" + ap + "' is not supported; supported: NOTSET, VALID, SAME_UPPER, SAME_LOWER");
+    }
+    std::map<std::string, ir::AttrValue> at = {{"kernel_shape", k}, {"strides", s}, {"pads", p}};
+    std::vector<TensorId> ins = {input(0)};
+    if (conv) {
+      at["dilations"] = d;
+      at["group"] = attr_i("group", 1);
+      ins.push_back(input(1));
+      if (has_input(2)) ins.push_back(input(2));
+    } else if (t == "MaxPool") {
+      if (attr_i("storage_order", 0) != 0) node_fail("storage_order=1 is not supported; supported: 0");
+      only_first_output("Indices");
+      at["dilations"] = d;
+      at["ceil_mode"] = int64_t{ceil_mode};
+    } else {
+      at["ceil_mode"] = int64_t{ceil_mode};
+      at["count_include_pad"] = attr_i("count_include_pad", 0);
+    }
+    emit1(conv ? OpKind::Conv : t == "MaxPool" ? OpKind::MaxPool : OpKind::AveragePool, ins, at);
+  }
+
+  void import_softmax() {
+    const Shape sh = tin(0).shape;
+    const int64_t r = static_cast<int64_t>(sh.size());
+    const int64_t ax = norm_axis(attr_i("axis", opset_ >= 13 ? -1 : 1), r, "axis");
+    if (opset_ >= 13 || ax == r - 1) {
+      emit1(OpKind::Softmax, {input(0)}, {{"axis", ax}});
+      return;
+    }
+    // opset < 13: softmax over the flattened dims [axis, rank) (coerced to 2-D).
+    const int64_t a = ir::num_elements(Shape(sh.begin(), sh.begin() + ax));
+    const TensorId flat = reshape(input(0), {a, tin(0).elements() / a}, node_->output(0) + "_2d");
+    const TensorId sm = emit(OpKind::Softmax, {flat}, {{"axis", int64_t{1}}}, {node_->output(0) + "_2d_softmax"})[0];
+    vals_[node_->output(0)] = reshape(sm, sh, node_->output(0));
+  }
+
+  void import_reduce(OpKind kind) {
+    const int64_t r = rank(0);
+    std::vector<int64_t> axes;
+    bool from_input = kind == OpKind::ReduceSum && opset_ >= 13;
+    if (from_input) {
+      if (has_input(1)) axes = const_ints(1, "axes");
+    } else {
+      axes = attr_ints("axes", {});
+    }
+    const bool keep = attr_i("keepdims", 1) != 0;
+    if (axes.empty()) {
+      if (attr_i("noop_with_empty_axes", 0) != 0 || r == 0) {
+        alias(node_->output(0), input(0));
+        return;
+      }
+      for (int64_t i = 0; i < r; ++i) axes.push_back(i);
+    }
+    for (auto& a : axes) a = norm_axis(a, r, "axes entry");
+    std::sort(axes.begin(), axes.end());
+    if (std::adjacent_find(axes.begin(), axes.end()) != axes.end()) node_fail("axes " + ints_str(axes) + " repeat an axis");
+    emit1(kind, {input(0)}, {{"axes", axes}, {"keepdims", int64_t{keep}}});
+  }
+
+  void import_reshape() {
+    const Shape& in = tin(0).shape;
+    std::vector<int64_t> s = const_ints(1, "shape");
+    const bool allowzero = attr_i("allowzero", 0) != 0;
+    int infer = -1;
+    int64_t known = 1;
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (s[i] == 0 && !allowzero) {
+        if (i >= in.size()) node_fail("shape " + ints_str(s) + " copies dim " + std::to_string(i) + " (0) but the input " + ir::shape_str(in) + " has no such dim");
+        s[i] = in[i];
+      }
+      if (s[i] == -1) {
+        if (infer >= 0) node_fail("shape " + ints_str(s) + " has more than one -1");
+        infer = static_cast<int>(i);
+        continue;
+      }
+      if (s[i] < 1) node_fail("shape " + ints_str(s) + " has dim " + std::to_string(s[i]) + "; allowed: >= 1, 0 (copy) or one -1");
+      known *= s[i];
+    }
+    const int64_t n = tin(0).elements();
+    if (infer >= 0) {
+      if (n % known) node_fail("cannot infer -1 in shape " + ints_str(s) + " for " + std::to_string(n) + " elements");
+      s[infer] = n / known;
+    }
+    if (ir::num_elements(s) != n)
+      node_fail("shape " + ints_str(s) + " has " + std::to_string(ir::num_elements(s)) + " elements; input " + ir::shape_str(in) + " has " + std::to_string(n));
+    vals_[node_->output(0)] = reshape(input(0), s, node_->output(0));
+  }
+
+  void import_squeeze(bool unsq) {
+    const Shape& in = tin(0).shape;
+    std::vector<int64_t> axes;
+    if (opset_ >= 13) {
+      if (has_input(1)) axes = const_ints(1, "axes");
+    } else {
+      axes = attr_ints("axes", {});
+    }
+    Shape out;
+    if (unsq) {
+      if (axes.empty()) node_fail("axes is required");
+      const int64_t r = static_cast<int64_t>(in.size() + axes.size());
+      std::vector<char> ins(static_cast<size_t>(r), 0);
+      for (int64_t a : axes) {
+        const int64_t x = norm_axis(a, r, "axes entry");
+        if (ins[x]) node_fail("axes " + ints_str(axes) + " repeat an axis");
+        ins[x] = 1;
+      }
+      size_t j = 0;
+      for (int64_t i = 0; i < r; ++i) out.push_back(ins[i] ? 1 : in[j++]);
+    } else {
+      const int64_t r = static_cast<int64_t>(in.size());
+      std::vector<char> sq(in.size(), 0);
+      for (int64_t a : axes) {
+        const int64_t x = norm_axis(a, r, "axes entry");
+        if (in[x] != 1) node_fail("axis " + std::to_string(a) + " of input " + ir::shape_str(in) + " has size " + std::to_string(in[x]) + "; only size-1 dims can be squeezed");
+        sq[x] = 1;
+      }
+      for (size_t i = 0; i < in.size(); ++i)
+        if (!(axes.empty() ? in[i] == 1 : sq[i] != 0)) out.push_back(in[i]);
+    }
+    vals_[node_->output(0)] = reshape(input(0), out, node_->output(0));
+  }
+
+  void import_split() {
+    const Shape& in = tin(0).shape;
+    const int64_t ax = norm_axis(attr_i("axis", 0), static_cast<int64_t>(in.size()), "axis");
+    std::vector<int64_t> sp;
+    if (opset_ >= 13) {
+      if (has_input(1)) sp = const_ints(1, "split");
+    } else {
+      sp = attr_ints("split", {});
+    }
+    const int64_t nout = node_->output_size();
+    if (sp.empty()) {
+      if (in[ax] % nout) node_fail("axis " + std::to_string(ax) + " of " + ir::shape_str(in) + " does not split evenly into " + std::to_string(nout) + " outputs");
+      sp.assign(static_cast<size_t>(nout), in[ax] / nout);
+    }
+    std::vector<std::string> outs;
+    for (int i = 0; i < node_->output_size(); ++i)
+      outs.push_back(node_->output(i).empty() ? node_->name() + "_unused" + std::to_string(i) : node_->output(i));
+    auto r = emit(OpKind::Split, {input(0)}, {{"axis", ax}, {"split", sp}}, outs);
+    for (int i = 0; i < node_->output_size(); ++i)
+      if (!node_->output(i).empty()) vals_[node_->output(i)] = r[static_cast<size_t>(i)];
+  }
+
+  void import_slice() {
+    const Shape& in = tin(0).shape;
+    const int64_t r = static_cast<int64_t>(in.size());
+    const auto starts = const_ints(1, "starts"), ends = const_ints(2, "ends");
+    std::vector<int64_t> axes, steps;
+    if (has_input(3)) axes = const_ints(3, "axes");
+    else for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
+    if (has_input(4)) steps = const_ints(4, "steps");
+    else steps.assign(starts.size(), 1);
+    if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size())
+      node_fail("starts " + ints_str(starts) + ", ends " + ints_str(ends) + ", axes " + ints_str(axes) + ", steps " + ints_str(steps) + " must have equal lengths");
+    std::vector<int64_t> st(static_cast<size_t>(r), 0), sp(static_cast<size_t>(r), 1), cnt(in.begin(), in.end());
+    std::vector<char> seen(static_cast<size_t>(r), 0);
+    for (size_t i = 0; i < starts.size(); ++i) {
+      const int64_t a = norm_axis(axes[i], r, "axes entry");
+      if (seen[a]) node_fail("axes " + ints_str(axes) + " repeat an axis");
+      seen[a] = 1;
+      const int64_t dim = in[a], step = steps[i];
+      if (step == 0) node_fail("steps " + ints_str(steps) + " contain 0");
+      int64_t s = starts[i], e = ends[i];
+      if (s < 0) s = s < -dim ? -1 : s + dim;  // avoid overflow on INT64_MIN
+      if (e < 0) e = e < -dim ? -1 : e + dim;
+      int64_t c;
+      if (step > 0) {
+        s = std::clamp<int64_t>(s, 0, dim);
+        e = std::clamp<int64_t>(e, 0, dim);
+        c = e > s ? (e - s + step - 1) / step : 0;
+      } else {
+        s = std::clamp<int64_t>(s, 0, dim - 1);
+        e = std::clamp<int64_t>(e, -1, dim - 1);
+        c = s > e ? (s - e + (-step) - 1) / (-step) : 0;
+      }
+      if (c < 1) node_fail("slice of axis " + std::to_string(a) + " (size " + std::to_string(dim) + ") with start " + std::to_string(starts[i]) +
+                           ", end " + std::to_string(ends[i]) + ", step " + std::to_string(step) + " is empty; empty tensors are not supported");
+      st[a] = s;
+      sp[a] = step;
+      cnt[a] = c;
+    }
+    emit1(OpKind::Slice, {input(0)}, {{"starts", st}, {"steps", sp}, {"counts", cnt}});
+  }
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw InputError(path + ": cannot open file");
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  if (f.bad()) throw InputError(path + ": read error");
+  return ss.str();
+}
+
+}  // namespace
+
+const std::vector<std::string>& onnx_supported_ops() {
+  static const std::vector<std::string> v = [] {
+    std::vector<std::string> r;
+    for (const auto& [k, a] : op_table()) r.push_back(k);
+    return r;
+  }();
+  return v;
+}
+
+ir::Graph import_onnx_bytes(const std::string& bytes, const std::string& source_name, const OnnxImportOptions& opts) {
+  Importer im(source_name, opts);
+  return im.run(bytes);
+}
+
+ir::Graph import_onnx(const std::string& path, const OnnxImportOptions& opts) {
+  return import_onnx_bytes(read_file(path), path, opts);
+}
+
+ref::Value load_onnx_tensor_file(const std::string& path) {
+  const std::string bytes = read_file(path);
+  onnx::TensorProto t;
+  if (bytes.empty() || !t.ParseFromString(bytes)) throw InputError(path + ": not a serialized onnx.TensorProto");
+  DecodedTensor d = decode_tensor(t, path);
+  ir::Tensor tmp;
+  tmp.name = t.name();
+  tmp.dtype = d.dtype;
+  tmp.shape = d.shape;
+  tmp.is_const = true;
+  tmp.data = std::move(d.data);
+  return ref::Value::from_constant(tmp);
+}
+
+}  // namespace lpu::frontend

@@ -1,0 +1,51 @@
+// SRAM allocation pass: gives every tensor a place (slices per byte plane, address range) and
+// reuses the space of dead tensors. Allocation rotates over the MEM slices of alternating
+// hemispheres so concurrently used tensors get different SRAM ports. A request that cannot be met
+// throws InputError naming what was needed, what is free and the largest live tensors.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "isa/chip_config.h"
+
+namespace lpu::compiler {
+
+struct MemoryMapEntry {
+  std::string name;             // tensor or weight-group name
+  std::vector<uint16_t> slices; // one per byte plane
+  uint32_t addr = 0;
+  uint32_t vectors = 0;         // per plane
+  uint64_t from_cycle = 0;      // SRAM free for it from this cycle (reuse of dead tensors)
+  bool freed = false;
+};
+
+class SramAllocator {
+ public:
+  explicit SramAllocator(const ChipConfig& cfg);
+  // Allocates `vectors` addresses at one common address in `planes` distinct MEM slices on one
+  // side of the VXM. Returns the map entry index; *not_before = first cycle writes may issue.
+  int alloc(const std::string& name, uint32_t planes, uint32_t vectors, std::vector<uint16_t>* slices,
+            uint32_t* addr, uint64_t* not_before);
+  // Frees entry `id` once its last read issued at `last_use` (later writes land after it).
+  void release(int id, uint64_t last_use);
+  const std::vector<MemoryMapEntry>& entries() const { return entries_; }
+  const ChipConfig& cfg() const { return cfg_; }
+  uint64_t free_vectors() const;
+  // Human-readable memory map (one line per allocation, deterministic).
+  std::string format_map() const;
+
+ private:
+  struct Hole { uint32_t addr, len; uint64_t avail; };
+  bool try_group(const std::vector<int>& group, uint32_t vectors, uint32_t* addr, uint64_t* avail) const;
+  void carve(int slice, uint32_t addr, uint32_t len);
+
+  const ChipConfig& cfg_;
+  std::vector<std::vector<int>> sides_;       // MEM slice indices per hemisphere (west, east)
+  std::vector<std::vector<Hole>> holes_;      // per slice index, sorted by addr
+  std::vector<uint32_t> cursor_;              // rotation pointer per side
+  uint32_t next_side_ = 0;
+  std::vector<MemoryMapEntry> entries_;
+};
+
+}  // namespace lpu::compiler

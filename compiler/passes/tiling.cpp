@@ -1,0 +1,136 @@
+// Tiling pass: SRAM layouts of activations (row blocks) and weights (spread tiles), and their blobs.
+#include "compiler/passes/tiling.h"
+
+#include <algorithm>
+#include <fmt/format.h>
+
+namespace lpu::compiler {
+
+PlacedTensor place_tensor(SramAllocator& alloc, const std::string& name, DType dtype,
+                          const std::vector<int64_t>& shape, const TilingOptions& opt,
+                          std::vector<int>* alloc_ids) {
+  const ChipConfig& cfg = alloc.cfg();
+  PlacedTensor t;
+  t.name = name;
+  t.dtype = dtype;
+  t.shape = shape;
+  t.inner = shape.empty() ? 1 : shape.back();
+  t.rows = 1;
+  for (size_t i = 0; i + 1 < shape.size(); ++i) t.rows *= shape[i];
+  const uint32_t lanes = cfg.vector_bytes();
+  t.vpr = static_cast<uint32_t>((t.inner + lanes - 1) / lanes);
+  if (t.vpr > cfg.sram_addresses)
+    throw InputError(fmt::format("tensor '{}': a row of {} elements needs {} vectors, more than the {} addresses "
+                                 "of a MEM slice (chip '{}')",
+                                 name, t.inner, t.vpr, cfg.sram_addresses, cfg.name));
+  int64_t part_rows = std::min<int64_t>(t.rows, cfg.sram_addresses / t.vpr);
+  if (opt.port_split_min_rows > 0 && t.rows >= opt.port_split_min_rows && opt.port_split_parts > 1)
+    part_rows = std::min(part_rows, std::max(opt.port_split_min_part_rows,
+                                             (t.rows + opt.port_split_parts - 1) / opt.port_split_parts));
+  part_rows = std::max<int64_t>(1, part_rows);
+  t.part_rows = part_rows;
+  for (int64_t r0 = 0; r0 < t.rows; r0 += part_rows) {
+    TensorPart p;
+    p.row0 = r0;
+    p.rows = std::min(part_rows, t.rows - r0);
+    uint64_t nb = 0;
+    const std::string pname = t.rows > part_rows ? fmt::format("{}.rows_{}_{}", name, r0, r0 + p.rows) : name;
+    const int id = alloc.alloc(pname, static_cast<uint32_t>(dtype_bytes(dtype)),
+                               static_cast<uint32_t>(p.rows * t.vpr), &p.slices, &p.addr, &nb);
+    if (alloc_ids) alloc_ids->push_back(id);
+    t.write_not_before = std::max(t.write_not_before, nb);
+    t.parts.push_back(std::move(p));
+  }
+  t.ready.assign(static_cast<size_t>(t.rows * t.vpr), 0);
+  return t;
+}
+
+PlacedWeights place_weights(SramAllocator& alloc, const std::string& name, DType dtype, int64_t K, int64_t N,
+                            const std::vector<uint8_t>& data, const TilingOptions& opt, uint32_t lanes,
+                            std::vector<DataBlob>* blobs) {
+  PlacedWeights w;
+  w.name = name;
+  w.dtype = dtype;
+  w.K = K;
+  w.N = N;
+  w.Kt = static_cast<uint32_t>((K + lanes - 1) / lanes);
+  w.Nt = static_cast<uint32_t>((N + lanes - 1) / lanes);
+  w.groups = std::max<uint32_t>(1, std::min<uint32_t>(opt.weight_groups, lanes));
+  w.rows_per_group = (lanes + w.groups - 1) / w.groups;
+  const int B = dtype_bytes(dtype);
+  const uint32_t vectors = w.Kt * w.Nt * w.rows_per_group;
+  if (!data.empty() && data.size() != static_cast<size_t>(K * N * B))
+    throw std::logic_error("place_weights: data size mismatch");
+  for (uint32_t g = 0; g < w.groups; ++g) {
+    std::vector<uint16_t> sl;
+    uint32_t addr = 0;
+    uint64_t nb = 0;
+    alloc.alloc(fmt::format("{}.g{}", name, g), static_cast<uint32_t>(B), vectors, &sl, &addr, &nb);
+    w.group_slices.push_back(sl);
+    w.group_addr.push_back(addr);
+  }
+  if (data.empty()) return w;  // zero weights: SRAM starts zeroed, no image needed
+  for (uint32_t g = 0; g < w.groups; ++g) {
+    for (int b = 0; b < B; ++b) {
+      DataBlob blob;
+      blob.chip = 0;
+      blob.slice = w.group_slices[g][static_cast<size_t>(b)];
+      blob.addr = w.group_addr[g];
+      blob.bytes.assign(static_cast<size_t>(vectors) * lanes, 0);
+      for (uint32_t kt = 0; kt < w.Kt; ++kt)
+        for (uint32_t nt = 0; nt < w.Nt; ++nt)
+          for (uint32_t r = g; r < lanes; r += w.groups) {
+            const int64_t k = static_cast<int64_t>(kt) * lanes + r;
+            if (k >= K) break;
+            const size_t vec = (static_cast<size_t>(kt) * w.Nt + nt) * w.rows_per_group + r / w.groups;
+            for (uint32_t j = 0; j < lanes; ++j) {
+              const int64_t n = static_cast<int64_t>(nt) * lanes + j;
+              if (n >= N) break;
+              blob.bytes[vec * lanes + j] = data[static_cast<size_t>((k * N + n) * B + b)];
+            }
+          }
+      blobs->push_back(std::move(blob));
+    }
+  }
+  return w;
+}
+
+void tensor_blobs(const PlacedTensor& t, const std::vector<uint8_t>& data, uint32_t lanes,
+                  std::vector<DataBlob>* blobs) {
+  const int B = dtype_bytes(t.dtype);
+  for (const TensorPart& p : t.parts) {
+    for (int b = 0; b < B; ++b) {
+      DataBlob blob;
+      blob.slice = p.slices[static_cast<size_t>(b)];
+      blob.addr = p.addr;
+      blob.bytes.assign(static_cast<size_t>(p.rows * t.vpr) * lanes, 0);
+      for (int64_t r = 0; r < p.rows; ++r)
+        for (int64_t i = 0; i < t.inner; ++i)
+          blob.bytes[static_cast<size_t>(r * t.vpr * lanes + i)] =
+              data[static_cast<size_t>(((p.row0 + r) * t.inner + i) * B + b)];
+      blobs->push_back(std::move(blob));
+    }
+  }
+}
+
+std::vector<TensorDesc> tensor_descs(const PlacedTensor& t, TensorRole role) {
+  std::vector<TensorDesc> out;
+  for (const TensorPart& p : t.parts) {
+    TensorDesc d;
+    d.role = role;
+    d.dtype = t.dtype;
+    d.slices = p.slices;
+    d.addr = p.addr;
+    if (t.parts.size() == 1) {
+      d.name = t.name;
+      d.shape = t.shape;
+    } else {
+      d.name = fmt::format("{}.rows_{}_{}", t.name, p.row0, p.row0 + p.rows);
+      d.shape = {p.rows, t.inner};
+    }
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+}  // namespace lpu::compiler

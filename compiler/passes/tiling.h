@@ -1,0 +1,46 @@
+// Tiling pass: cuts tensors into the SRAM layout the kernels read. Activations keep the Program's
+// TensorDesc layout ([rows, inner], ceil(inner/lanes) vectors per row), split into row blocks when
+// a slice is too small or when spreading rows over several SRAM ports pays; weights are cut into
+// lanes x lanes tiles whose rows are spread over several slices (PlacedWeights) and become blobs.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "compiler/backend/placed_tensor.h"
+#include "compiler/passes/sram_alloc.h"
+#include "isa/program.h"
+
+namespace lpu::compiler {
+
+struct TilingOptions {
+  // Tensors with at least this many rows are split into >= port_split_parts row blocks so that
+  // concurrent readers/writers use different SRAM ports (0 = never split for ports).
+  // Parts hold at least port_split_min_part_rows rows.
+  int64_t port_split_min_rows = 128;
+  int64_t port_split_parts = 8;
+  int64_t port_split_min_part_rows = 64;
+  uint32_t weight_groups = 8;  // slices (per byte plane) a weight matrix's rows are spread over
+};
+
+// Places a [rows, inner] view of a tensor of `shape` (inner = last dim). Throws InputError if a
+// single row does not fit a slice.
+PlacedTensor place_tensor(SramAllocator& alloc, const std::string& name, DType dtype,
+                          const std::vector<int64_t>& shape, const TilingOptions& opt,
+                          std::vector<int>* alloc_ids);
+
+// Places weights W[K, N] (row-major, `data` holds K*N elements of dtype, little-endian; empty =
+// all zero) and appends their initial SRAM image to `blobs`.
+PlacedWeights place_weights(SramAllocator& alloc, const std::string& name, DType dtype, int64_t K, int64_t N,
+                            const std::vector<uint8_t>& data, const TilingOptions& opt, uint32_t lanes,
+                            std::vector<DataBlob>* blobs);
+
+// Appends the SRAM image of tensor t holding `data` (row-major elements of t.dtype) to `blobs`.
+void tensor_blobs(const PlacedTensor& t, const std::vector<uint8_t>& data, uint32_t lanes,
+                  std::vector<DataBlob>* blobs);
+
+// TensorDescs of a placed tensor: one per part; a split tensor's parts are named "name.rows_R0_R1" (rows [R0, R1))
+// with their own row count as first dimension (the rows of a [rows, inner] view).
+std::vector<TensorDesc> tensor_descs(const PlacedTensor& t, TensorRole role);
+
+}  // namespace lpu::compiler

@@ -1,0 +1,589 @@
+// Reference interpreter: one straightforward implementation per IR op kind (see interpreter.h).
+#include "compiler/reference/interpreter.h"
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+
+#include "compiler/ir/shape_infer.h"
+#include "isa/chip_config.h"
+
+namespace lpu::ref {
+
+using ir::DType;
+using ir::OpKind;
+using ir::Shape;
+
+// ---- Value -----------------------------------------------------------------------------------
+Value Value::from_constant(const ir::Tensor& t) {
+  Value v;
+  v.dtype = t.dtype;
+  v.shape = t.shape;
+  if (ir::dtype_is_float(t.dtype)) v.f = t.const_floats();
+  else v.i = t.const_ints();
+  return v;
+}
+Value Value::floats(const Shape& s, std::vector<float> x, DType t) {
+  Value v;
+  v.dtype = t;
+  v.shape = s;
+  v.f = std::move(x);
+  return v;
+}
+Value Value::ints(const Shape& s, std::vector<int64_t> x, DType t) {
+  Value v;
+  v.dtype = t;
+  v.shape = s;
+  v.i = std::move(x);
+  return v;
+}
+std::vector<uint8_t> Value::to_bytes() const {
+  const int b = ir::dtype_bytes(dtype);
+  const int64_t n = elements();
+  std::vector<uint8_t> d(static_cast<size_t>(n * b));
+  for (int64_t k = 0; k < n; ++k) {
+    uint8_t* p = d.data() + k * b;
+    switch (dtype) {
+      case DType::F32: std::memcpy(p, &f[k], 4); break;
+      case DType::F16: { const uint16_t h = ir::f32_to_f16(f[k]); std::memcpy(p, &h, 2); break; }
+      case DType::BOOL: *p = i[k] ? 1 : 0; break;
+      case DType::I8: case DType::I32: case DType::I64: std::memcpy(p, &i[k], static_cast<size_t>(b)); break;
+    }
+  }
+  return d;
+}
+
+namespace {
+
+[[noreturn]] void fail(const ir::Op& op, const std::string& m) {
+  throw InputError("op '" + op.name + "' (" + std::string(ir::op_kind_name(op.kind)) + "): " + m);
+}
+
+// Rounds/wraps every element to the value's dtype (f16 rounding, integer wrap, bool 0/1).
+void normalize(Value& v) {
+  switch (v.dtype) {
+    case DType::F32: break;
+    case DType::F16: for (auto& x : v.f) x = ir::f16_to_f32(ir::f32_to_f16(x)); break;
+    case DType::I8: for (auto& x : v.i) x = static_cast<int8_t>(static_cast<uint64_t>(x) & 0xFF); break;
+    case DType::I32: for (auto& x : v.i) x = static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(x))); break;
+    case DType::I64: break;
+    case DType::BOOL: for (auto& x : v.i) x = x != 0; break;
+  }
+}
+
+Value make(const ir::TensorType& t) {
+  Value v;
+  v.dtype = t.dtype;
+  v.shape = t.shape;
+  if (ir::dtype_is_float(t.dtype)) v.f.assign(static_cast<size_t>(ir::num_elements(t.shape)), 0.f);
+  else v.i.assign(static_cast<size_t>(ir::num_elements(t.shape)), 0);
+  return v;
+}
+
+std::vector<int64_t> strides_of(const Shape& s) {
+  std::vector<int64_t> st(s.size(), 1);
+  for (size_t k = s.size(); k-- > 1;) st[k - 1] = st[k] * s[k];
+  return st;
+}
+
+// For every element of `out` (row-major), the linear index of the broadcast source element of `in`.
+std::vector<int64_t> bcast_map(const Shape& out, const Shape& in) {
+  const size_t r = out.size();
+  std::vector<int64_t> st(r, 0);
+  const auto ist = strides_of(in);
+  for (size_t k = 0; k < in.size(); ++k) st[r - in.size() + k] = in[k] == 1 ? 0 : ist[k];
+  const int64_t n = ir::num_elements(out);
+  std::vector<int64_t> m(static_cast<size_t>(n));
+  std::vector<int64_t> idx(r, 0);
+  int64_t src = 0;
+  for (int64_t e = 0; e < n; ++e) {
+    m[e] = src;
+    for (size_t k = r; k-- > 0;) {
+      ++idx[k];
+      src += st[k];
+      if (idx[k] < out[k]) break;
+      src -= st[k] * idx[k];
+      idx[k] = 0;
+    }
+  }
+  return m;
+}
+
+int64_t wrap_add(int64_t a, int64_t b) { return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b)); }
+int64_t wrap_sub(int64_t a, int64_t b) { return static_cast<int64_t>(static_cast<uint64_t>(a) - static_cast<uint64_t>(b)); }
+int64_t wrap_mul(int64_t a, int64_t b) { return static_cast<int64_t>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b)); }
+
+void binary(const ir::Op& op, const Value& a, const Value& b, Value& o) {
+  const auto ma = bcast_map(o.shape, a.shape), mb = bcast_map(o.shape, b.shape);
+  const int64_t n = o.elements();
+  const bool fl = ir::dtype_is_float(a.dtype);
+  for (int64_t e = 0; e < n; ++e) {
+    if (fl) {
+      const float x = a.f[ma[e]], y = b.as_float(mb[e]);
+      float r = 0;
+      switch (op.kind) {
+        case OpKind::Add: r = x + y; break;
+        case OpKind::Sub: r = x - y; break;
+        case OpKind::Mul: r = x * y; break;
+        case OpKind::Div: r = x / y; break;
+        case OpKind::Pow: r = std::pow(x, y); break;
+        case OpKind::Equal: o.i[e] = x == y; continue;
+        default: fail(op, "not a binary op");
+      }
+      o.f[e] = r;
+    } else {
+      const int64_t x = a.i[ma[e]], y = b.i[mb[e]];
+      int64_t r = 0;
+      switch (op.kind) {
+        case OpKind::Add: r = wrap_add(x, y); break;
+        case OpKind::Sub: r = wrap_sub(x, y); break;
+        case OpKind::Mul: r = wrap_mul(x, y); break;
+        case OpKind::Div:
+          if (y == 0) fail(op, "integer division by zero");
+          r = (x == std::numeric_limits<int64_t>::min() && y == -1) ? x : x / y;
+          break;
+        case OpKind::Equal: r = x == y; break;
+        default: fail(op, "integer inputs are not supported");
+      }
+      o.i[e] = r;
+    }
+  }
+}
+
+float unary_f(OpKind k, float x) {
+  switch (k) {
+    case OpKind::Relu: return x > 0 ? x : 0.f;
+    case OpKind::Sigmoid: return 1.f / (1.f + std::exp(-x));
+    case OpKind::Tanh: return std::tanh(x);
+    case OpKind::Erf: return std::erf(x);
+    case OpKind::Exp: return std::exp(x);
+    case OpKind::Sqrt: return std::sqrt(x);
+    case OpKind::Reciprocal: return 1.f / x;
+    case OpKind::Neg: return -x;
+    default: throw std::logic_error("unary_f: not a unary op");
+  }
+}
+
+int64_t float_to_int(float x) {
+  if (std::isnan(x)) return 0;
+  if (x >= 9.2233720368547758e18f) return std::numeric_limits<int64_t>::max();
+  if (x <= -9.2233720368547758e18f) return std::numeric_limits<int64_t>::min();
+  return static_cast<int64_t>(x);  // truncation toward zero
+}
+
+// C[b] = A[b] x B[b] for row-major [m,k] x [k,n] blocks, fp32 accumulation via Eigen.
+void gemm_block(const float* a, const float* b, float* c, int64_t m, int64_t k, int64_t n) {
+  using RM = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  Eigen::Map<const RM> A(a, m, k), B(b, k, n);
+  Eigen::Map<RM> C(c, m, n);
+  C.noalias() = A * B;
+}
+
+void matmul(const ir::Op& op, const Value& a, const Value& b, Value& o) {
+  Shape sa = a.shape, sb = b.shape;
+  if (sa.size() == 1) sa.insert(sa.begin(), 1);
+  if (sb.size() == 1) sb.push_back(1);
+  const int64_t m = sa[sa.size() - 2], k = sa.back(), n = sb.back();
+  const Shape ba(sa.begin(), sa.end() - 2), bb(sb.begin(), sb.end() - 2);
+  const Shape batch = ir::broadcast_shapes(ba, bb);
+  const auto ma = bcast_map(batch, ba), mb = bcast_map(batch, bb);
+  const int64_t nb = ir::num_elements(batch);
+  if (ir::dtype_is_float(a.dtype)) {
+    for (int64_t t = 0; t < nb; ++t)
+      gemm_block(a.f.data() + ma[t] * m * k, b.f.data() + mb[t] * k * n, o.f.data() + t * m * n, m, k, n);
+  } else {
+    for (int64_t t = 0; t < nb; ++t)
+      for (int64_t r = 0; r < m; ++r)
+        for (int64_t c = 0; c < n; ++c) {
+          int64_t s = 0;
+          for (int64_t q = 0; q < k; ++q)
+            s = wrap_add(s, wrap_mul(a.i[ma[t] * m * k + r * k + q], b.i[mb[t] * k * n + q * n + c]));
+          o.i[t * m * n + r * n + c] = s;
+        }
+  }
+}
+
+void gemm(const ir::Op& op, const Value& a, const Value& b, const Value* c, Value& o) {
+  const bool ta = op.attr_int("transA") != 0, tb = op.attr_int("transB") != 0;
+  const float alpha = op.attr_float("alpha"), beta = op.attr_float("beta");
+  const int64_t m = o.shape[0], n = o.shape[1];
+  using RM = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  Eigen::Map<const RM> A(a.f.data(), a.shape[0], a.shape[1]), B(b.f.data(), b.shape[0], b.shape[1]);
+  RM opA = ta ? RM(A.transpose()) : RM(A);
+  RM opB = tb ? RM(B.transpose()) : RM(B);
+  Eigen::Map<RM> Y(o.f.data(), m, n);
+  Y.noalias() = opA * opB;
+  if (alpha != 1.f) Y *= alpha;
+  if (c) {
+    const auto mc = bcast_map(o.shape, c->shape);
+    for (int64_t e = 0; e < m * n; ++e) o.f[e] += beta * c->f[mc[e]];
+  }
+}
+
+// Conv / pooling over 1 or 2 spatial dims; rank-3 inputs are treated as H = 1.
+struct Win {
+  int64_t N, C, H, W, OH, OW, kh, kw, sh, sw, dh, dw, ph, pw, phe, pwe;  // ph/pw begin, phe/pwe end pads
+};
+Win window(const ir::Op& op, const Shape& x, const Shape& y) {
+  const bool one = x.size() == 3;
+  const auto& k = op.attr_ints("kernel_shape");
+  const auto& s = op.attr_ints("strides");
+  const auto& p = op.attr_ints("pads");
+  const std::vector<int64_t> ones(k.size(), 1);
+  const auto& d = op.has("dilations") ? op.attr_ints("dilations") : ones;
+  Win w{};
+  w.N = x[0];
+  w.C = x[1];
+  if (one) {
+    w.H = 1; w.W = x[2]; w.OH = 1; w.OW = y[2];
+    w.kh = 1; w.kw = k[0]; w.sh = 1; w.sw = s[0]; w.dh = 1; w.dw = d[0]; w.ph = 0; w.pw = p[0]; w.phe = 0; w.pwe = p[1];
+  } else {
+    w.H = x[2]; w.W = x[3]; w.OH = y[2]; w.OW = y[3];
+    w.kh = k[0]; w.kw = k[1]; w.sh = s[0]; w.sw = s[1]; w.dh = d[0]; w.dw = d[1]; w.ph = p[0]; w.pw = p[1]; w.phe = p[2]; w.pwe = p[3];
+  }
+  return w;
+}
+
+void conv(const ir::Op& op, const Value& x, const Value& wt, const Value* bias, Value& o) {
+  const Win w = window(op, x.shape, o.shape);
+  const int64_t group = op.attr_int("group");
+  const int64_t M = wt.shape[0], Cg = w.C / group, Mg = M / group;
+  for (int64_t n = 0; n < w.N; ++n)
+    for (int64_t m = 0; m < M; ++m) {
+      const int64_t g = m / Mg;
+      for (int64_t oh = 0; oh < w.OH; ++oh)
+        for (int64_t ow = 0; ow < w.OW; ++ow) {
+          float s = bias ? bias->f[m] : 0.f;
+          for (int64_t c = 0; c < Cg; ++c)
+            for (int64_t i = 0; i < w.kh; ++i) {
+              const int64_t ih = oh * w.sh - w.ph + i * w.dh;
+              if (ih < 0 || ih >= w.H) continue;
+              for (int64_t j = 0; j < w.kw; ++j) {
+                const int64_t iw = ow * w.sw - w.pw + j * w.dw;
+                if (iw < 0 || iw >= w.W) continue;
+                s += x.f[((n * w.C + g * Cg + c) * w.H + ih) * w.W + iw] * wt.f[((m * Cg + c) * w.kh + i) * w.kw + j];
+              }
+            }
+          o.f[((n * M + m) * w.OH + oh) * w.OW + ow] = s;
+        }
+    }
+}
+
+void pool(const ir::Op& op, const Value& x, Value& o) {
+  const Win w = window(op, x.shape, o.shape);
+  const bool is_max = op.kind == OpKind::MaxPool;
+  const bool include_pad = !is_max && op.attr_int("count_include_pad") != 0;
+  for (int64_t nc = 0; nc < w.N * w.C; ++nc)
+    for (int64_t oh = 0; oh < w.OH; ++oh)
+      for (int64_t ow = 0; ow < w.OW; ++ow) {
+        float acc = is_max ? -std::numeric_limits<float>::infinity() : 0.f;
+        int64_t cnt = 0;
+        for (int64_t i = 0; i < w.kh; ++i) {
+          const int64_t ih = oh * w.sh - w.ph + i * w.dh;
+          for (int64_t j = 0; j < w.kw; ++j) {
+            const int64_t iw = ow * w.sw - w.pw + j * w.dw;
+            const bool inside = ih >= 0 && ih < w.H && iw >= 0 && iw < w.W;
+            if (!inside) {
+              // count_include_pad counts the explicit padding, not the ceil_mode overhang.
+              const bool in_pad = ih >= -w.ph && ih < w.H + w.phe && iw >= -w.pw && iw < w.W + w.pwe;
+              if (include_pad && in_pad) ++cnt;
+              continue;
+            }
+            const float v = x.f[(nc * w.H + ih) * w.W + iw];
+            if (is_max) acc = std::max(acc, v);
+            else { acc += v; ++cnt; }
+          }
+        }
+        o.f[(nc * w.OH + oh) * w.OW + ow] = is_max ? acc : (cnt ? acc / static_cast<float>(cnt) : 0.f);
+      }
+}
+
+// Visits the input as [outer, len, inner] around `axis` (or around a trailing block for LayerNorm).
+struct Split3 { int64_t outer, len, inner; };
+Split3 split3(const Shape& s, size_t a0, size_t a1) {  // dims [a0, a1) form `len`
+  Split3 r{1, 1, 1};
+  for (size_t k = 0; k < s.size(); ++k) (k < a0 ? r.outer : k < a1 ? r.len : r.inner) *= s[k];
+  return r;
+}
+
+}  // namespace
+
+std::vector<int64_t> broadcast_index_map(const Shape& out, const Shape& in) { return bcast_map(out, in); }
+
+std::vector<Value> eval_op(const ir::Graph& g, const ir::Op& op, const std::vector<const Value*>& ins) {
+  const auto types = ir::infer_output_types(g, op);
+  if (ins.size() != op.inputs.size()) fail(op, "got " + std::to_string(ins.size()) + " input values for " + std::to_string(op.inputs.size()) + " inputs");
+  for (size_t k = 0; k < ins.size(); ++k) {
+    if (op.inputs[k] == ir::kNoTensor) continue;
+    const ir::Tensor& t = g.tensor(op.inputs[k]);
+    if (!ins[k] || ins[k]->shape != t.shape || ins[k]->dtype != t.dtype)
+      fail(op, "input " + std::to_string(k) + " value does not match tensor '" + t.name + "' " + ir::shape_str(t.shape));
+  }
+  return eval_op_typed(op, types, ins);
+}
+
+std::vector<Value> eval_op_typed(const ir::Op& op, const std::vector<ir::TensorType>& types, const std::vector<const Value*>& ins) {
+  const auto& info = ir::op_kind_info(op.kind);
+  if (static_cast<int>(ins.size()) < info.min_inputs) fail(op, "too few input values");
+  for (int k = 0; k < info.min_inputs; ++k)
+    if (!ins[k]) fail(op, "required input " + std::to_string(k) + " has no value");
+  if (types.empty()) fail(op, "no output types");
+  std::vector<Value> outs;
+  for (const auto& t : types) outs.push_back(make(t));
+  Value& o = outs[0];
+  auto X = [&](size_t k) -> const Value& { return *ins.at(k); };
+  auto opt = [&](size_t k) -> const Value* { return k < ins.size() ? ins[k] : nullptr; };
+  switch (op.kind) {
+    case OpKind::Add: case OpKind::Sub: case OpKind::Mul: case OpKind::Div: case OpKind::Pow: case OpKind::Equal:
+      binary(op, X(0), X(1), o);
+      break;
+    case OpKind::Where: {
+      const auto mc = bcast_map(o.shape, X(0).shape), mx = bcast_map(o.shape, X(1).shape), my = bcast_map(o.shape, X(2).shape);
+      for (int64_t e = 0; e < o.elements(); ++e) {
+        const bool c = X(0).i[mc[e]] != 0;
+        if (ir::dtype_is_float(o.dtype)) o.f[e] = c ? X(1).f[mx[e]] : X(2).f[my[e]];
+        else o.i[e] = c ? X(1).i[mx[e]] : X(2).i[my[e]];
+      }
+      break;
+    }
+    case OpKind::Relu: case OpKind::Neg: case OpKind::Sigmoid: case OpKind::Tanh: case OpKind::Erf:
+    case OpKind::Exp: case OpKind::Sqrt: case OpKind::Reciprocal:
+      if (ir::dtype_is_float(o.dtype)) {
+        for (int64_t e = 0; e < o.elements(); ++e) o.f[e] = unary_f(op.kind, X(0).f[e]);
+      } else {
+        for (int64_t e = 0; e < o.elements(); ++e)
+          o.i[e] = op.kind == OpKind::Neg ? wrap_sub(0, X(0).i[e]) : std::max<int64_t>(X(0).i[e], 0);
+      }
+      break;
+    case OpKind::Cast: {
+      const Value& x = X(0);
+      for (int64_t e = 0; e < o.elements(); ++e) {
+        if (ir::dtype_is_float(o.dtype)) o.f[e] = x.as_float(e);
+        else if (o.dtype == DType::BOOL) o.i[e] = ir::dtype_is_float(x.dtype) ? x.f[e] != 0.f : x.i[e] != 0;
+        else o.i[e] = ir::dtype_is_float(x.dtype) ? float_to_int(x.f[e]) : x.i[e];
+      }
+      break;
+    }
+    case OpKind::MatMul: matmul(op, X(0), X(1), o); break;
+    case OpKind::Gemm: gemm(op, X(0), X(1), opt(2), o); break;
+    case OpKind::Conv: conv(op, X(0), X(1), opt(2), o); break;
+    case OpKind::MaxPool: case OpKind::AveragePool: pool(op, X(0), o); break;
+    case OpKind::GlobalAveragePool: {
+      const int64_t nc = X(0).shape[0] * X(0).shape[1], hw = X(0).elements() / nc;
+      for (int64_t k = 0; k < nc; ++k) {
+        float acc = 0;
+        for (int64_t e = 0; e < hw; ++e) acc += X(0).f[k * hw + e];
+        o.f[k] = acc / static_cast<float>(hw);
+      }
+      break;
+    }
+    case OpKind::BatchNormalization: {
+      const float eps = op.attr_float("epsilon");
+      const Split3 s = split3(X(0).shape, 1, 2);
+      for (int64_t a = 0; a < s.outer; ++a)
+        for (int64_t c = 0; c < s.len; ++c) {
+          const float sc = X(1).f[c] / std::sqrt(X(4).f[c] + eps);
+          for (int64_t b = 0; b < s.inner; ++b) {
+            const int64_t e = (a * s.len + c) * s.inner + b;
+            o.f[e] = (X(0).f[e] - X(3).f[c]) * sc + X(2).f[c];
+          }
+        }
+      break;
+    }
+    case OpKind::LayerNormalization: {
+      const float eps = op.attr_float("epsilon");
+      const size_t ax = static_cast<size_t>(op.attr_int("axis"));
+      const Split3 s = split3(X(0).shape, ax, X(0).shape.size());
+      const Shape norm(X(0).shape.begin() + static_cast<int64_t>(ax), X(0).shape.end());
+      const auto msc = bcast_map(norm, X(1).shape);
+      const Value* B = opt(2);
+      const auto mb = B ? bcast_map(norm, B->shape) : std::vector<int64_t>();
+      for (int64_t a = 0; a < s.outer; ++a) {
+        const float* x = X(0).f.data() + a * s.len;
+        float mean = 0, var = 0;
+        for (int64_t k = 0; k < s.len; ++k) mean += x[k];
+        mean /= static_cast<float>(s.len);
+        for (int64_t k = 0; k < s.len; ++k) var += (x[k] - mean) * (x[k] - mean);
+        var /= static_cast<float>(s.len);
+        const float inv = 1.f / std::sqrt(var + eps);
+        for (int64_t k = 0; k < s.len; ++k)
+          o.f[a * s.len + k] = (x[k] - mean) * inv * X(1).f[msc[k]] + (B ? B->f[mb[k]] : 0.f);
+      }
+      break;
+    }
+    case OpKind::Softmax: {
+      const size_t ax = static_cast<size_t>(op.attr_int("axis"));
+      const Split3 s = split3(X(0).shape, ax, ax + 1);
+      for (int64_t a = 0; a < s.outer; ++a)
+        for (int64_t b = 0; b < s.inner; ++b) {
+          auto at = [&](int64_t k) { return (a * s.len + k) * s.inner + b; };
+          float mx = -std::numeric_limits<float>::infinity();
+          for (int64_t k = 0; k < s.len; ++k) mx = std::max(mx, X(0).f[at(k)]);
+          float sum = 0;
+          for (int64_t k = 0; k < s.len; ++k) sum += (o.f[at(k)] = std::exp(X(0).f[at(k)] - mx));
+          for (int64_t k = 0; k < s.len; ++k) o.f[at(k)] /= sum;
+        }
+      break;
+    }
+    case OpKind::ReduceMean: case OpKind::ReduceSum: {
+      const Value& x = X(0);
+      const auto& axes = op.attr_ints("axes");
+      Shape kept = x.shape;  // keepdims form of the output
+      int64_t cnt = 1;
+      for (int64_t a : axes) { cnt *= kept[a]; kept[a] = 1; }
+      const auto m = bcast_map(x.shape, kept);  // each input element -> its output slot
+      const bool fl = ir::dtype_is_float(x.dtype);
+      for (int64_t e = 0; e < x.elements(); ++e) {
+        if (fl) o.f[m[e]] += x.f[e];
+        else o.i[m[e]] = wrap_add(o.i[m[e]], x.i[e]);
+      }
+      if (op.kind == OpKind::ReduceMean) {
+        if (fl) for (auto& v : o.f) v /= static_cast<float>(cnt);
+        else for (auto& v : o.i) v /= cnt;
+      }
+      break;
+    }
+    case OpKind::Reshape: o.f = X(0).f; o.i = X(0).i; break;
+    case OpKind::Transpose: {
+      const auto& p = op.attr_ints("perm");
+      const auto ist = strides_of(X(0).shape);
+      std::vector<int64_t> st(p.size());
+      for (size_t k = 0; k < p.size(); ++k) st[k] = ist[p[k]];
+      std::vector<int64_t> idx(p.size(), 0);
+      int64_t src = 0;
+      const bool fl = ir::dtype_is_float(o.dtype);
+      for (int64_t e = 0; e < o.elements(); ++e) {
+        if (fl) o.f[e] = X(0).f[src]; else o.i[e] = X(0).i[src];
+        for (size_t k = p.size(); k-- > 0;) {
+          ++idx[k]; src += st[k];
+          if (idx[k] < o.shape[k]) break;
+          src -= st[k] * idx[k]; idx[k] = 0;
+        }
+      }
+      break;
+    }
+    case OpKind::Concat: {
+      const size_t ax = static_cast<size_t>(op.attr_int("axis"));
+      const Split3 so = split3(o.shape, ax, ax + 1);
+      int64_t off = 0;
+      const bool fl = ir::dtype_is_float(o.dtype);
+      for (size_t k = 0; k < ins.size(); ++k) {
+        const Split3 s = split3(X(k).shape, ax, ax + 1);
+        for (int64_t a = 0; a < s.outer; ++a)
+          for (int64_t r = 0; r < s.len * s.inner; ++r) {
+            const int64_t dst = (a * so.len + off) * so.inner + r, srci = a * s.len * s.inner + r;
+            if (fl) o.f[dst] = X(k).f[srci]; else o.i[dst] = X(k).i[srci];
+          }
+        off += s.len;
+      }
+      break;
+    }
+    case OpKind::Split: {
+      const size_t ax = static_cast<size_t>(op.attr_int("axis"));
+      const Split3 si = split3(X(0).shape, ax, ax + 1);
+      int64_t off = 0;
+      const bool fl = ir::dtype_is_float(X(0).dtype);
+      for (auto& out : outs) {
+        const Split3 s = split3(out.shape, ax, ax + 1);
+        for (int64_t a = 0; a < s.outer; ++a)
+          for (int64_t r = 0; r < s.len * s.inner; ++r) {
+            const int64_t srci = (a * si.len + off) * si.inner + r, dst = a * s.len * s.inner + r;
+            if (fl) out.f[dst] = X(0).f[srci]; else out.i[dst] = X(0).i[srci];
+          }
+        off += s.len;
+      }
+      break;
+    }
+    case OpKind::Slice: {
+      const auto& st = op.attr_ints("starts");
+      const auto& sp = op.attr_ints("steps");
+      const auto ist = strides_of(X(0).shape);
+      const size_t r = st.size();
+      std::vector<int64_t> idx(r, 0);
+      int64_t src = 0;
+      for (size_t k = 0; k < r; ++k) src += st[k] * ist[k];
+      const bool fl = ir::dtype_is_float(o.dtype);
+      for (int64_t e = 0; e < o.elements(); ++e) {
+        if (fl) o.f[e] = X(0).f[src]; else o.i[e] = X(0).i[src];
+        for (size_t k = r; k-- > 0;) {
+          ++idx[k]; src += sp[k] * ist[k];
+          if (idx[k] < o.shape[k]) break;
+          src -= sp[k] * ist[k] * idx[k]; idx[k] = 0;
+        }
+      }
+      break;
+    }
+    case OpKind::Gather: {
+      const size_t ax = static_cast<size_t>(op.attr_int("axis"));
+      const Split3 s = split3(X(0).shape, ax, ax + 1);
+      const Value& idx = X(1);
+      const bool fl = ir::dtype_is_float(o.dtype);
+      const int64_t ni = idx.elements();
+      for (int64_t q = 0; q < ni; ++q) {
+        int64_t j = idx.i[q];
+        if (j < -s.len || j >= s.len)
+          fail(op, "index " + std::to_string(j) + " out of range [" + std::to_string(-s.len) + ", " + std::to_string(s.len) + ")");
+        if (j < 0) j += s.len;
+        for (int64_t a = 0; a < s.outer; ++a)
+          for (int64_t b = 0; b < s.inner; ++b) {
+            const int64_t dst = (a * ni + q) * s.inner + b, srci = (a * s.len + j) * s.inner + b;
+            if (fl) o.f[dst] = X(0).f[srci]; else o.i[dst] = X(0).i[srci];
+          }
+      }
+      break;
+    }
+  }
+  for (auto& v : outs) normalize(v);
+  return outs;
+}
+
+void check_run_inputs(const ir::Graph& g, const std::vector<Value>& inputs) {
+  const auto& gin = g.inputs();
+  if (inputs.size() != gin.size())
+    throw InputError("reference run of graph '" + g.name + "': got " + std::to_string(inputs.size()) + " inputs, the graph has " + std::to_string(gin.size()));
+  for (size_t k = 0; k < gin.size(); ++k) {
+    const ir::Tensor& t = g.tensor(gin[k]);
+    if (inputs[k].shape != t.shape || inputs[k].dtype != t.dtype)
+      throw InputError("reference run of graph '" + g.name + "': input '" + t.name + "' needs " + std::string(ir::dtype_name(t.dtype)) +
+                       ir::shape_str(t.shape) + ", got " + std::string(ir::dtype_name(inputs[k].dtype)) + ir::shape_str(inputs[k].shape));
+    const size_t have = ir::dtype_is_float(t.dtype) ? inputs[k].f.size() : inputs[k].i.size();
+    if (static_cast<int64_t>(have) != t.elements())
+      throw InputError("reference run of graph '" + g.name + "': input '" + t.name + "' holds " + std::to_string(have) +
+                       " values, its shape needs " + std::to_string(t.elements()));
+  }
+}
+
+std::vector<Value> run(const ir::Graph& g, const std::vector<Value>& inputs) {
+  check_run_inputs(g, inputs);
+  const auto& gin = g.inputs();
+  std::vector<Value> vals(g.tensors().size());
+  std::vector<char> have(g.tensors().size(), 0);
+  for (size_t k = 0; k < gin.size(); ++k) {
+    vals[gin[k]] = inputs[k];
+    normalize(vals[gin[k]]);
+    have[gin[k]] = 1;
+  }
+  for (size_t k = 0; k < g.tensors().size(); ++k)
+    if (g.tensors()[k].is_const) { vals[k] = Value::from_constant(g.tensors()[k]); have[k] = 1; }
+  std::vector<const Value*> ins;
+  for (const ir::Op& op : g.ops()) {
+    ins.clear();
+    for (ir::TensorId t : op.inputs) {
+      if (t != ir::kNoTensor && !have[t]) throw std::logic_error("reference: '" + g.tensor(t).name + "' used before it is produced");
+      ins.push_back(t == ir::kNoTensor ? nullptr : &vals[t]);
+    }
+    auto outs = eval_op(g, op, ins);
+    for (size_t k = 0; k < outs.size(); ++k) {
+      vals[op.outputs[k]] = std::move(outs[k]);
+      have[op.outputs[k]] = 1;
+    }
+  }
+  std::vector<Value> r;
+  for (ir::TensorId t : g.outputs()) r.push_back(vals[t]);
+  return r;
+}
+
+}  // namespace lpu::ref

@@ -1,0 +1,187 @@
+// Tests of the reference interpreter: op semantics on small hand-checked cases, and the shipped
+// models against torch's outputs within the fp32 error bound of docs/onnx-support.md.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <string>
+
+#include "compiler/frontends/onnx_import.h"
+#include "compiler/reference/error_bound.h"
+#include "compiler/reference/interpreter.h"
+#include "isa/chip_config.h"
+
+namespace ir = lpu::ir;
+namespace ref = lpu::ref;
+namespace frontend = lpu::frontend;
+using lpu::InputError;
+using lpu::ir::DType;
+using lpu::ir::OpKind;
+
+namespace {
+ir::Op make_op(OpKind k, const std::string& name, std::vector<ir::TensorId> in, std::vector<ir::TensorId> out,
+               std::map<std::string, ir::AttrValue> attrs = {}) {
+  ir::Op op;
+  op.kind = k;
+  op.name = name;
+  op.inputs = std::move(in);
+  op.outputs = std::move(out);
+  op.attrs = std::move(attrs);
+  return op;
+}
+}  // namespace
+
+TEST_CASE("reference: broadcast add and integer wrap") {
+  ir::Graph g;
+  auto a = g.add_input("a", DType::F32, {2, 3});
+  auto b = g.add_constant_floats("b", {3}, {10, 20, 30});
+  auto c = g.add_tensor("c", DType::F32, {2, 3});
+  g.add_op(make_op(OpKind::Add, "add", {a, b}, {c}));
+  auto x = g.add_input("x", DType::I8, {2});
+  auto y = g.add_constant_ints("y", DType::I8, {2}, {100, -100});
+  auto z = g.add_tensor("z", DType::I8, {2});
+  g.add_op(make_op(OpKind::Add, "addi", {x, y}, {z}));
+  g.mark_output(c);
+  g.mark_output(z);
+  g.validate();
+  auto r = ref::run(g, {ref::Value::floats({2, 3}, {1, 2, 3, 4, 5, 6}), ref::Value::ints({2}, {100, -100}, DType::I8)});
+  CHECK(r[0].f == std::vector<float>{11, 22, 33, 14, 25, 36});
+  CHECK(r[1].i == std::vector<int64_t>{-56, 56});  // 200 and -200 wrap in int8
+}
+
+TEST_CASE("reference: matmul broadcasts batch dims") {
+  ir::Graph g;
+  auto a = g.add_input("a", DType::F32, {2, 1, 2, 3});
+  auto b = g.add_constant_floats("b", {3, 2}, {1, 0, 0, 1, 1, 1});
+  auto c = g.add_tensor("c", DType::F32, {2, 1, 2, 2});
+  g.add_op(make_op(OpKind::MatMul, "mm", {a, b}, {c}));
+  g.mark_output(c);
+  std::vector<float> av(12);
+  for (int i = 0; i < 12; ++i) av[i] = static_cast<float>(i);
+  auto r = ref::run(g, {ref::Value::floats({2, 1, 2, 3}, av)});
+  // row [x0,x1,x2] -> [x0 + x2, x1 + x2]
+  CHECK(r[0].f == std::vector<float>{2, 3, 8, 9, 14, 15, 20, 21});
+}
+
+TEST_CASE("reference: grouped strided padded dilated conv against hand values") {
+  // 1x2x4x4 input (channel c holds c*16 + i), 2 groups, 1 output channel per group, 2x2 kernel of
+  // ones, dilation 2, stride 2, pad 1 on top/left only: each output sums the taps that land inside.
+  ir::Graph g;
+  auto x = g.add_input("x", DType::F32, {1, 2, 4, 4});
+  auto w = g.add_constant_floats("w", {2, 1, 2, 2}, std::vector<float>(8, 1.f));
+  auto y = g.add_tensor("y", DType::F32, {1, 2, 2, 2});
+  g.add_op(make_op(OpKind::Conv, "conv", {x, w}, {y},
+                   {{"kernel_shape", std::vector<int64_t>{2, 2}}, {"strides", std::vector<int64_t>{2, 2}},
+                    {"dilations", std::vector<int64_t>{2, 2}}, {"pads", std::vector<int64_t>{1, 1, 0, 0}},
+                    {"group", int64_t{2}}}));
+  g.mark_output(y);
+  std::vector<float> xv(32);
+  for (int i = 0; i < 32; ++i) xv[i] = static_cast<float>(i);
+  auto r = ref::run(g, {ref::Value::floats({1, 2, 4, 4}, xv)});
+  // output (0,0): taps at rows {-1,1}, cols {-1,1} -> only (1,1) = 5. (0,1): cols {1,3} -> (1,1)+(1,3)=5+7.
+  // (1,0): rows {1,3}, cols {-1,1} -> (1,1)+(3,1) = 5+13. (1,1): 5+7+13+15 = 40. Channel 1 adds 16/tap.
+  CHECK(r[0].f == std::vector<float>{5, 12, 18, 40, 21, 44, 50, 104});
+}
+
+TEST_CASE("reference: softmax, layernorm, reduce, slice, gather, where") {
+  ir::Graph g;
+  auto x = g.add_input("x", DType::F32, {2, 3});
+  auto sm = g.add_tensor("sm", DType::F32, {2, 3});
+  g.add_op(make_op(OpKind::Softmax, "sm", {x}, {sm}, {{"axis", int64_t{0}}}));
+  auto sc = g.add_constant_floats("scale", {3}, {1, 1, 1});
+  auto ln = g.add_tensor("ln", DType::F32, {2, 3});
+  g.add_op(make_op(OpKind::LayerNormalization, "ln", {x, sc}, {ln}, {{"axis", int64_t{1}}, {"epsilon", 0.f}}));
+  auto rs = g.add_tensor("rs", DType::F32, {2});
+  g.add_op(make_op(OpKind::ReduceSum, "rs", {x}, {rs}, {{"axes", std::vector<int64_t>{1}}, {"keepdims", int64_t{0}}}));
+  auto sl = g.add_tensor("sl", DType::F32, {2, 2});
+  g.add_op(make_op(OpKind::Slice, "sl", {x}, {sl},
+                   {{"starts", std::vector<int64_t>{1, 2}}, {"steps", std::vector<int64_t>{-1, -2}}, {"counts", std::vector<int64_t>{2, 2}}}));
+  auto idx = g.add_constant_ints("idx", DType::I64, {2}, {-1, 0});
+  auto ga = g.add_tensor("ga", DType::F32, {2, 2});
+  g.add_op(make_op(OpKind::Gather, "ga", {x, idx}, {ga}, {{"axis", int64_t{1}}}));
+  auto cond = g.add_constant_ints("cond", DType::BOOL, {3}, {1, 0, 1});
+  auto zero = g.add_constant_floats("zero", {}, {0.f});
+  auto wh = g.add_tensor("wh", DType::F32, {2, 3});
+  g.add_op(make_op(OpKind::Where, "wh", {cond, x, zero}, {wh}));
+  for (auto t : {sm, ln, rs, sl, ga, wh}) g.mark_output(t);
+  g.validate();
+  auto r = ref::run(g, {ref::Value::floats({2, 3}, {1, 2, 3, 1, 4, 9})});
+  CHECK(r[0].f[0] == Approx(0.5f));
+  CHECK(r[0].f[1] == Approx(1.f / (1.f + std::exp(2.f))));
+  CHECK(r[1].f[0] == Approx(-std::sqrt(1.5f)));
+  CHECK(r[1].f[1] == Approx(0.f).margin(1e-6));
+  CHECK(r[2].f == std::vector<float>{6, 14});
+  CHECK(r[3].f == std::vector<float>{9, 1, 3, 1});
+  CHECK(r[4].f == std::vector<float>{3, 1, 9, 1});
+  CHECK(r[5].f == std::vector<float>{1, 0, 3, 1, 0, 9});
+}
+
+TEST_CASE("reference: pooling with ceil_mode and count_include_pad") {
+  ir::Graph g;
+  auto x = g.add_input("x", DType::F32, {1, 1, 3, 3});
+  auto mp = g.add_tensor("mp", DType::F32, {1, 1, 2, 2});
+  g.add_op(make_op(OpKind::MaxPool, "mp", {x}, {mp},
+                   {{"kernel_shape", std::vector<int64_t>{2, 2}}, {"strides", std::vector<int64_t>{2, 2}},
+                    {"pads", std::vector<int64_t>{0, 0, 0, 0}}, {"ceil_mode", int64_t{1}}}));
+  auto ap = g.add_tensor("ap", DType::F32, {1, 1, 3, 3});
+  g.add_op(make_op(OpKind::AveragePool, "ap", {x}, {ap},
+                   {{"kernel_shape", std::vector<int64_t>{3, 3}}, {"strides", std::vector<int64_t>{1, 1}},
+                    {"pads", std::vector<int64_t>{1, 1, 1, 1}}, {"ceil_mode", int64_t{0}}, {"count_include_pad", int64_t{1}}}));
+  g.mark_output(mp);
+  g.mark_output(ap);
+  auto r = ref::run(g, {ref::Value::floats({1, 1, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9})});
+  CHECK(r[0].f == std::vector<float>{5, 6, 8, 9});
+  CHECK(r[1].f[0] == Approx((1 + 2 + 4 + 5) / 9.f));
+  CHECK(r[1].f[4] == Approx(5.f));
+}
+
+TEST_CASE("reference: wrong input shape is an InputError naming the input") {
+  ir::Graph g;
+  g.name = "t";
+  auto a = g.add_input("a", DType::F32, {2});
+  auto c = g.add_tensor("c", DType::F32, {2});
+  g.add_op(make_op(OpKind::Relu, "r", {a}, {c}));
+  g.mark_output(c);
+  try {
+    ref::run(g, {ref::Value::floats({3}, {1, 2, 3})});
+    FAIL("expected InputError");
+  } catch (const InputError& e) {
+    CHECK(std::string(e.what()) == "reference run of graph 't': input 'a' needs f32[2], got f32[3]");
+  }
+}
+
+namespace {
+// Runs workloads/models/<name> through import + reference and compares with torch's output.
+void check_model(const std::string& name) {
+  const std::string dir = std::string(LPU_SOURCE_DIR) + "/workloads/models/" + name;
+  auto g = frontend::import_onnx(dir + "/model.onnx");
+  auto in = frontend::load_onnx_tensor_file(dir + "/test_data_set_0/input_0.pb");
+  auto want = frontend::load_onnx_tensor_file(dir + "/test_data_set_0/output_0.pb");
+  std::vector<ref::Value> bounds;
+  auto got = ref::run_with_error_bound(g, {in}, &bounds);
+  REQUIRE(got.size() == 1);
+  REQUIRE(got[0].shape == want.shape);
+  double worst_ratio = 0, max_err = 0, max_bound = 0;
+  int64_t violations = 0;
+  for (int64_t k = 0; k < want.elements(); ++k) {
+    const double err = std::fabs(static_cast<double>(got[0].f[k]) - want.f[k]);
+    // Both torch and this interpreter are fp32 evaluations of the same formula, each within the
+    // bound of the exact value, so they differ by at most twice the bound.
+    const double bound = 2.0 * bounds[0].f[k];
+    if (!(err <= bound)) ++violations;
+    worst_ratio = std::max(worst_ratio, bound > 0 ? err / bound : (err > 0 ? 1e30 : 0));
+    max_err = std::max(max_err, err);
+    max_bound = std::max(max_bound, bound);
+  }
+  INFO(name << ": max |ref - torch| = " << max_err << ", max bound = " << max_bound << ", worst err/bound = " << worst_ratio);
+  CHECK(violations == 0);
+  // The bound must be informative, not vacuous: far below the outputs' own magnitude.
+  double max_out = 0;
+  for (float v : want.f) max_out = std::max(max_out, std::fabs(static_cast<double>(v)));
+  CHECK(max_bound < 1e-3 * max_out);
+}
+}  // namespace
+
+TEST_CASE("reference: mlp matches torch within the fp32 bound") { check_model("mlp"); }
+TEST_CASE("reference: cnn matches torch within the fp32 bound") { check_model("cnn"); }
+TEST_CASE("reference: gpt_block matches torch within the fp32 bound") { check_model("gpt_block"); }
+TEST_CASE("reference: encoder_layer matches torch within the fp32 bound") { check_model("encoder_layer"); }
