@@ -468,6 +468,7 @@ class Assembler {
     size_t e = 0;
     while (e < l.size() && !is_space(l[e]) && l[e] != '.') ++e;
     const std::string_view mn = l.substr(0, e);
+    if (mn.empty()) fail(fmt::format("expected an instruction mnemonic, got '{}'", l));
     const auto op = opcode_from_mnemonic(mn);
     if (!op) fail(unknown_mnemonic(mn));
     const OpInfo& oi = op_info(*op);
@@ -492,7 +493,6 @@ class Assembler {
   // literal text must match exactly, and each {field} placeholder reads one operand.
   void parse_operands(const OpInfo& oi, std::string_view rest, Instr& in) const {
     const std::string_view syn = oi.syntax;
-    const std::string usage = fmt::format("syntax: {}{}{}", oi.mnemonic, (!syn.empty() && syn[0] != '.') ? " " : "", syn);
     size_t p = 0;
     auto skip = [&] {
       while (p < rest.size() && is_space(rest[p])) ++p;
@@ -510,7 +510,7 @@ class Assembler {
       }
       if (c != '{') {
         if (c == ',') skip();
-        if (p >= rest.size() || rest[p] != c) fail(fmt::format("{}: expected '{}' but found {} ({})", oi.mnemonic, c, found(), usage));
+        if (p >= rest.size() || rest[p] != c) fail(fmt::format("{}: expected '{}' but found {} ({})", oi.mnemonic, c, found(), usage(oi)));
         ++p;
         continue;
       }
@@ -537,12 +537,18 @@ class Assembler {
       const std::string_view tok = rest.substr(b, p - b);
       if (tok.empty()) {
         p = b;
-        fail(fmt::format("{}: expected {} but found {} ({})", oi.mnemonic, field_expectation(f), found(), usage));
+        fail(fmt::format("{}: expected {} but found {} ({})", oi.mnemonic, field_expectation(f), found(), usage(oi)));
       }
-      in.set(f, operand(oi, f, tok, usage));
+      in.set(f, operand(oi, f, tok));
     }
     skip();
-    if (p < rest.size()) fail(fmt::format("{}: unexpected text '{}' after the operands ({})", oi.mnemonic, rest.substr(p), usage));
+    if (p < rest.size()) fail(fmt::format("{}: unexpected text '{}' after the operands ({})", oi.mnemonic, rest.substr(p), usage(oi)));
+  }
+
+  // "syntax: add.{dtype} {src_a}, {src_b} -> {dst}", quoted in operand errors.
+  static std::string usage(const OpInfo& oi) {
+    const std::string_view syn = oi.syntax;
+    return fmt::format("syntax: {}{}{}", oi.mnemonic, (!syn.empty() && syn[0] != '.') ? " " : "", syn);
   }
 
   static std::string field_expectation(Field f) {
@@ -558,12 +564,12 @@ class Assembler {
     }
   }
 
-  uint32_t operand(const OpInfo& oi, Field f, std::string_view tok, const std::string& usage) const {
+  uint32_t operand(const OpInfo& oi, Field f, std::string_view tok) const {
     switch (f) {
       case Field::DType:
       case Field::DType2: {
         auto dt = dtype_from_name(tok);
-        if (!dt) fail(fmt::format("{}: expected {}, got '{}' ({})", oi.mnemonic, field_expectation(f), tok, usage));
+        if (!dt) fail(fmt::format("{}: expected {}, got '{}' ({})", oi.mnemonic, field_expectation(f), tok, usage(oi)));
         return static_cast<uint32_t>(*dt);
       }
       case Field::Dst:
@@ -571,12 +577,12 @@ class Assembler {
       case Field::SrcB:
       case Field::SrcC: {
         auto s = stream_from_name(tok);
-        if (!s) fail(fmt::format("{}: expected {}, got '{}' ({})", oi.mnemonic, field_expectation(f), tok, usage));
+        if (!s) fail(fmt::format("{}: expected {}, got '{}' ({})", oi.mnemonic, field_expectation(f), tok, usage(oi)));
         return s->encode();
       }
       case Field::SImm:
         return static_cast<uint32_t>(static_cast<uint16_t>(static_cast<int16_t>(value("simm", tok, -32768, 32767))));
-      case Field::FImm: return fimm(tok, oi, usage);
+      case Field::FImm: return fimm(tok, oi);
       case Field::Addr:
       case Field::Imm:
       case Field::Count:
@@ -594,7 +600,7 @@ class Assembler {
     throw std::logic_error("assembler: field without a text form");
   }
 
-  uint32_t fimm(std::string_view tok, const OpInfo& oi, const std::string& usage) const {
+  uint32_t fimm(std::string_view tok, const OpInfo& oi) const {
     if (tok.size() > 2 && tok[0] == '0' && (tok[1] == 'x' || tok[1] == 'X')) return u32v("fimm bits", tok);
     if (is_ident_start(tok[0]) && tok != "inf" && tok != "nan") {
       const int64_t v = value("fimm", tok, -(int64_t{1} << 24), int64_t{1} << 24);  // exactly representable
@@ -609,7 +615,7 @@ class Assembler {
     const float fv = std::strtof(s.c_str(), &end);
     if (end != s.c_str() + s.size() || s == "nan" || s == "-nan" || s == "+nan")
       fail(fmt::format("{}: expected a float literal for fimm, got '{}' ({}; NaN is written as raw bits, e.g. 0x7fc00000)", oi.mnemonic,
-                       tok, usage));
+                       tok, usage(oi)));
     if (errno == ERANGE && std::isinf(fv))
       fail(fmt::format("{}: fimm {} overflows fp32 (largest finite 3.4028235e+38; write inf for infinity)", oi.mnemonic, tok));
     uint32_t bits;

@@ -164,10 +164,9 @@ class Reader {
     return "?";
   }
 
-  // Checks `n` is a map whose keys are exactly `keys` (minus `optional` ones that may be absent);
-  // returns nothing, throws on unknown / missing / duplicate keys.
-  void check_map(const YAML::Node& n, const std::string& path, const std::vector<std::string>& keys,
-                 const std::vector<std::string>& optional = {}) const {
+  // Checks that `n` is a map whose keys are exactly `keys`: throws on a non-map and on unknown,
+  // duplicate or missing keys.
+  void check_map(const YAML::Node& n, const std::string& path, const std::vector<std::string>& keys) const {
     const std::string where = path.empty() ? "top level" : path;
     if (!n.IsMap())
       fail(path.empty() ? "(document)" : path, &n,
@@ -178,9 +177,8 @@ class Reader {
       if (!k.IsScalar()) fail(where, &k, fmt::format("keys must be plain names; got {}", describe(k)));
       const std::string key = k.Scalar();
       const std::string kp = join(path, key);
-      if (std::find(keys.begin(), keys.end(), key) == keys.end() &&
-          std::find(optional.begin(), optional.end(), key) == optional.end())
-        fail(kp, &k, fmt::format("unknown key; got '{}'; allowed {}", key, list(keys, optional)));
+      if (std::find(keys.begin(), keys.end(), key) == keys.end())
+        fail(kp, &k, fmt::format("unknown key; got '{}'; allowed {}", key, list(keys)));
       if (!seen.insert(key).second) fail(kp, &k, fmt::format("duplicate key; got '{}' twice", key));
     }
     for (const std::string& key : keys)
@@ -191,10 +189,9 @@ class Reader {
     return path.empty() ? key : path + "." + key;
   }
 
-  static std::string list(const std::vector<std::string>& keys, const std::vector<std::string>& optional) {
+  static std::string list(const std::vector<std::string>& keys) {
     std::string s;
     for (const std::string& k : keys) s += (s.empty() ? "" : ", ") + k;
-    for (const std::string& k : optional) s += (s.empty() ? "" : ", ") + k + " (optional)";
     return s;
   }
 
@@ -273,6 +270,8 @@ void Reader::read_floorplan(const YAML::Node& fp, ChipConfig& c) const {
     const YAML::Node e = fp[i];
     const std::string p = fmt::format("floorplan[{}]", i);
     const bool has_count = e.IsMap() && e["count"].IsDefined();
+    if (e.IsMap() && !has_count && e["order"].IsDefined())
+      fail(p + ".order", &e, fmt::format("only allowed together with count; got order: {}", describe(e["order"])));
     if (has_count)
       check_map(e, p, {"kind", "name", "queues", "count", "order"});
     else

@@ -107,8 +107,21 @@ void write_payload(Writer& w, const Program& p) {
 }
 
 // ---- reading ---------------------------------------------------------------------------------
+// Where the reader is, e.g. {"chip", 0, "queue entry", 3} = "chip 0 queue entry 3"; formatted only
+// when an error is reported, so reading allocates nothing per field.
+struct Ctx {
+  const char* a = nullptr;
+  size_t i = 0;
+  const char* b = nullptr;
+  size_t j = 0;
+  std::string text() const {
+    if (!a) return "";
+    return b ? fmt::format("{} {} {} {} ", a, i, b, j) : fmt::format("{} {} ", a, i);
+  }
+};
+
 // Bounds-checked little-endian reader over [pos, end) of a buffer; every failure names the file,
-// the item being read and its offset.
+// the item being read (context + field) and its offset.
 class Reader {
  public:
   Reader(const std::vector<uint8_t>& b, size_t pos, size_t end, const std::string& src)
@@ -116,25 +129,28 @@ class Reader {
 
   size_t pos() const { return pos_; }
   size_t remaining() const { return end_ - pos_; }
+  void at(Ctx c) { ctx_ = c; }
+  std::string where() const { return ctx_.text(); }
 
-  uint8_t u8(const std::string& what) { return static_cast<uint8_t>(le(1, what)); }
-  uint16_t u16(const std::string& what) { return static_cast<uint16_t>(le(2, what)); }
-  uint32_t u32(const std::string& what) { return static_cast<uint32_t>(le(4, what)); }
-  uint64_t u64(const std::string& what) { return le(8, what); }
+  uint8_t u8(const char* what) { return static_cast<uint8_t>(le(1, what)); }
+  uint16_t u16(const char* what) { return static_cast<uint16_t>(le(2, what)); }
+  uint32_t u32(const char* what) { return static_cast<uint32_t>(le(4, what)); }
+  uint64_t u64(const char* what) { return le(8, what); }
 
   // A count of items of at least `min_item_bytes` each: refused before any allocation when the
   // remaining payload cannot possibly hold that many.
-  size_t count(const std::string& what, size_t min_item_bytes) {
+  size_t count(const char* what, size_t min_item_bytes) {
     const size_t at = pos_;
     const uint64_t n = u32(what);
     if (n * min_item_bytes > remaining())
-      throw InputError(fmt::format("{}: bad count: {} = {} at offset {} needs at least {} bytes but only {} remain in the payload",
-                                   src_, what, n, at, n * min_item_bytes, remaining()));
+      throw InputError(fmt::format("{}: bad count: {}{} = {} at offset {} needs at least {} bytes but only {} remain in the payload",
+                                   src_, where(), what, n, at, n * min_item_bytes, remaining()));
     return static_cast<size_t>(n);
   }
 
-  std::string str(const std::string& what) {
-    const size_t n = count(what + " length", 1);
+  // A u32 length and that many bytes; `length_what` names the length field.
+  std::string str(const char* length_what) {
+    const size_t n = count(length_what, 1);
     std::string s(reinterpret_cast<const char*>(b_.data() + pos_), n);
     pos_ += n;
     return s;
@@ -150,10 +166,10 @@ class Reader {
   }
 
  private:
-  uint64_t le(size_t n, const std::string& what) {
+  uint64_t le(size_t n, const char* what) {
     if (remaining() < n)
-      throw InputError(fmt::format("{}: truncated payload: {} at offset {} needs {} bytes but only {} remain",
-                                   src_, what, pos_, n, remaining()));
+      throw InputError(fmt::format("{}: truncated payload: {}{} at offset {} needs {} bytes but only {} remain", src_, where(), what,
+                                   pos_, n, remaining()));
     uint64_t v = 0;
     for (size_t i = 0; i < n; ++i) v |= static_cast<uint64_t>(b_[pos_ + i]) << (8 * i);
     pos_ += n;
@@ -163,6 +179,7 @@ class Reader {
   const std::vector<uint8_t>& b_;
   size_t pos_, end_;
   const std::string& src_;
+  Ctx ctx_;
 };
 
 uint64_t read_le(const std::vector<uint8_t>& b, size_t at, int n) {
@@ -172,81 +189,88 @@ uint64_t read_le(const std::vector<uint8_t>& b, size_t at, int n) {
 }
 
 void read_payload(Reader& r, Program& p) {
-  p.config_name = r.str("config name");
+  p.config_name = r.str("config name length");
   p.num_chips = r.u32("num_chips");
   const size_t nchips = r.count("chip count", 4);
   p.chips.resize(nchips);
   for (size_t c = 0; c < nchips; ++c) {
-    const size_t nq = r.count(fmt::format("chip {} queue count", c), 7);
+    r.at({"chip", c});
+    const size_t nq = r.count("queue count", 7);
     p.chips[c].queues.resize(nq);
     for (size_t q = 0; q < nq; ++q) {
       QueueCode& qc = p.chips[c].queues[q];
-      const std::string where = fmt::format("chip {} queue entry {}", c, q);
-      qc.slice = r.u16(where + " slice");
-      qc.queue = r.u8(where + " queue");
-      const size_t ni = r.count(where + " instruction count", 8);
+      r.at({"chip", c, "queue entry", q});
+      qc.slice = r.u16("slice");
+      qc.queue = r.u8("queue");
+      const size_t ni = r.count("instruction count", 8);
       qc.code.resize(ni);
       for (size_t i = 0; i < ni; ++i) {
         const size_t at = r.pos();
-        const uint64_t word = r.u64(fmt::format("{} instruction {}", where, i));
-        DecodeResult d = decode(word);
-        if (!d.ok) r.fail(at, fmt::format("undecodable instruction: {} instruction {}", where, i), d.error);
+        const DecodeResult d = decode(r.u64("instruction word"));
+        if (!d.ok) r.fail(at, fmt::format("undecodable instruction: {}instruction {}", r.where(), i), d.error);
         qc.code[i] = d.instr;
       }
     }
   }
+  r.at({});
   const size_t nblobs = r.count("data blob count", 14);
   p.data.resize(nblobs);
   for (size_t k = 0; k < nblobs; ++k) {
     DataBlob& b = p.data[k];
-    const std::string where = fmt::format("data blob {}", k);
-    b.chip = r.u32(where + " chip");
-    b.slice = r.u16(where + " slice");
-    b.addr = r.u32(where + " addr");
-    r.bytes(b.bytes, r.count(where + " byte count", 1));
+    r.at({"data blob", k});
+    b.chip = r.u32("chip");
+    b.slice = r.u16("slice");
+    b.addr = r.u32("addr");
+    r.bytes(b.bytes, r.count("byte count", 1));
   }
+  r.at({});
   const size_t ntensors = r.count("tensor count", 22);
   p.tensors.resize(ntensors);
   for (size_t k = 0; k < ntensors; ++k) {
     TensorDesc& t = p.tensors[k];
-    const std::string where = fmt::format("tensor {}", k);
-    t.name = r.str(where + " name");
+    r.at({"tensor", k});
+    t.name = r.str("name length");
     size_t at = r.pos();
-    const uint8_t role = r.u8(where + " role");
-    if (role > 1) r.fail(at, where + " role", fmt::format("value {} is not 0 (input) or 1 (output)", role));
+    const uint8_t role = r.u8("role");
+    if (role > 1) r.fail(at, r.where() + "role", fmt::format("value {} is not 0 (input) or 1 (output)", role));
     t.role = static_cast<TensorRole>(role);
     at = r.pos();
-    const uint8_t dt = r.u8(where + " dtype");
-    if (dt >= kNumDTypes) r.fail(at, where + " dtype", fmt::format("code {} is not one of 0..{} (i8,i16,i32,f16,f32)", dt, kNumDTypes - 1));
+    const uint8_t dt = r.u8("dtype");
+    if (dt >= kNumDTypes)
+      r.fail(at, r.where() + "dtype", fmt::format("code {} is not one of 0..{} (i8,i16,i32,f16,f32)", dt, kNumDTypes - 1));
     t.dtype = static_cast<DType>(dt);
-    const size_t rank = r.count(where + " rank", 8);
+    const size_t rank = r.count("rank", 8);
     t.shape.resize(rank);
-    for (size_t d = 0; d < rank; ++d) t.shape[d] = static_cast<int64_t>(r.u64(fmt::format("{} dim {}", where, d)));
-    t.chip = r.u32(where + " chip");
-    const size_t ns = r.count(where + " slice count", 2);
+    for (size_t d = 0; d < rank; ++d) t.shape[d] = static_cast<int64_t>(r.u64("dimension"));
+    t.chip = r.u32("chip");
+    const size_t ns = r.count("slice count", 2);
     t.slices.resize(ns);
-    for (size_t s = 0; s < ns; ++s) t.slices[s] = r.u16(fmt::format("{} slice {}", where, s));
-    t.addr = r.u32(where + " addr");
+    for (size_t s = 0; s < ns; ++s) t.slices[s] = r.u16("slice");
+    t.addr = r.u32("addr");
   }
+  r.at({});
   const size_t nlinks = r.count("link count", 16);
   p.links.resize(nlinks);
   for (size_t k = 0; k < nlinks; ++k) {
-    const std::string where = fmt::format("link {}", k);
-    p.links[k].chip_a = r.u32(where + " chip_a");
-    p.links[k].link_a = r.u32(where + " link_a");
-    p.links[k].chip_b = r.u32(where + " chip_b");
-    p.links[k].link_b = r.u32(where + " link_b");
+    r.at({"link", k});
+    p.links[k].chip_a = r.u32("chip_a");
+    p.links[k].link_a = r.u32("link_a");
+    p.links[k].chip_b = r.u32("chip_b");
+    p.links[k].link_b = r.u32("link_b");
   }
+  r.at({});
   const size_t nmaps = r.count("map count", 4);
   p.maps.resize(nmaps);
   for (size_t k = 0; k < nmaps; ++k) {
-    const size_t n = r.count(fmt::format("map {} entry count", k), 2);
+    r.at({"map", k});
+    const size_t n = r.count("entry count", 2);
     p.maps[k].resize(n);
-    for (size_t e = 0; e < n; ++e) p.maps[k][e] = r.u16(fmt::format("map {} entry {}", k, e));
+    for (size_t e = 0; e < n; ++e) p.maps[k][e] = r.u16("entry");
   }
+  r.at({});
   p.predicted_cycles = r.u64("predicted_cycles");
   p.work_items = r.u64("work_items");
-  p.work_unit = r.str("work unit");
+  p.work_unit = r.str("work unit length");
 }
 
 }  // namespace

@@ -60,7 +60,7 @@ void run_sim(const SimArgs& a) {
   try {
     r = sim::simulate(prog, *cfg, opt);
   } catch (const sim::SimError& e) {
-    std::cerr << "lpusim: schedule error [" << e.rule() << "]: " << e.what() << "\n";
+    std::cerr << "lpusim: schedule error: " << e.what() << "\n";  // what() starts with the rule id
     throw CLI::RuntimeError(1);
   }
   std::cout << sim::text_report(prog, *cfg, r);

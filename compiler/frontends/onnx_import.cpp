@@ -148,6 +148,11 @@ class Importer {
       for (const auto& o : n.output()) onnx_names_.insert(o);
   }
 
+  // Name for the IR tensor standing for ONNX value `name`: the ONNX name itself unless taken.
+  std::string bind(const std::string& name) {
+    return onnx_names_.count(name) && g_.find(name) == ir::kNoTensor ? name : fresh(name);
+  }
+  // A new name for a tensor the importer introduces: never an ONNX value name.
   std::string fresh(const std::string& base) {
     std::string c = base;
     for (int i = 1; g_.find(c) != ir::kNoTensor || onnx_names_.count(c); ++i) c = base + "_" + std::to_string(i);
@@ -225,7 +230,7 @@ class Importer {
     auto in = inits_.find(name);
     if (in != inits_.end()) {
       DecodedTensor d = decode_tensor(*in->second, src_ + ": initializer '" + name + "'");
-      const TensorId id = g_.add_constant(fresh(name), d.dtype, d.shape, std::move(d.data));
+      const TensorId id = g_.add_constant(bind(name), d.dtype, d.shape, std::move(d.data));
       vals_[name] = id;
       return id;
     }
@@ -321,7 +326,7 @@ class Importer {
     }
     bool all_const = !op.inputs.empty();
     for (TensorId t : op.inputs) all_const &= t == ir::kNoTensor || g_.tensor(t).is_const;
-    for (size_t k = 0; k < outs.size(); ++k) op.outputs[k] = g_.add_tensor(fresh(outs[k]), types[k].dtype, types[k].shape);
+    for (size_t k = 0; k < outs.size(); ++k) op.outputs[k] = g_.add_tensor(bind(outs[k]), types[k].dtype, types[k].shape);
     if (all_const) {
       std::vector<ref::Value> ivals;
       ivals.reserve(op.inputs.size());
@@ -407,7 +412,7 @@ class Importer {
       en = std::clamp<int64_t>(en < 0 ? en + r : en, 0, r);
       if (en <= st) node_fail("start/end select no dims of rank-" + std::to_string(r) + " input (empty tensors are not supported)");
       const std::vector<int64_t> v(sh.begin() + st, sh.begin() + en);
-      vals_[n.output(0)] = g_.add_constant_ints(fresh(n.output(0)), DType::I64, {static_cast<int64_t>(v.size())}, v);
+      vals_[n.output(0)] = g_.add_constant_ints(bind(n.output(0)), DType::I64, {static_cast<int64_t>(v.size())}, v);
     } else if (t == "Cast") {
       const int64_t to = attr_i("to", -1);
       auto d = dtype_from_onnx(static_cast<int32_t>(to));
@@ -475,17 +480,17 @@ class Importer {
     TensorId id;
     if (a.name() == "value") {
       DecodedTensor d = decode_tensor(a.t(), src_ + ": node '" + node_name_ + "' (Constant) value");
-      id = g_.add_constant(fresh(out), d.dtype, d.shape, std::move(d.data));
+      id = g_.add_constant(bind(out), d.dtype, d.shape, std::move(d.data));
     } else if (a.name() == "value_float") {
-      id = g_.add_constant_floats(fresh(out), {}, {a.f()});
+      id = g_.add_constant_floats(bind(out), {}, {a.f()});
     } else if (a.name() == "value_floats") {
       if (a.floats_size() == 0) node_fail("value_floats is empty (empty tensors are not supported)");
-      id = g_.add_constant_floats(fresh(out), {a.floats_size()}, {a.floats().begin(), a.floats().end()});
+      id = g_.add_constant_floats(bind(out), {a.floats_size()}, {a.floats().begin(), a.floats().end()});
     } else if (a.name() == "value_int") {
-      id = g_.add_constant_ints(fresh(out), DType::I64, {}, {a.i()});
+      id = g_.add_constant_ints(bind(out), DType::I64, {}, {a.i()});
     } else {  // value_ints
       if (a.ints_size() == 0) node_fail("value_ints is empty (empty tensors are not supported)");
-      id = g_.add_constant_ints(fresh(out), DType::I64, {a.ints_size()}, {a.ints().begin(), a.ints().end()});
+      id = g_.add_constant_ints(bind(out), DType::I64, {a.ints_size()}, {a.ints().begin(), a.ints().end()});
     }
     vals_[out] = id;
   }
@@ -554,8 +559,8 @@ class Importer {
     }
     // opset < 13: softmax over the flattened dims [axis, rank) (coerced to 2-D).
     const int64_t a = ir::num_elements(Shape(sh.begin(), sh.begin() + ax));
-    const TensorId flat = reshape(input(0), {a, tin(0).elements() / a}, node_->output(0) + "_2d");
-    const TensorId sm = emit(OpKind::Softmax, {flat}, {{"axis", int64_t{1}}}, {node_->output(0) + "_2d_softmax"})[0];
+    const TensorId flat = reshape(input(0), {a, tin(0).elements() / a}, fresh(node_->output(0) + "_2d"));
+    const TensorId sm = emit(OpKind::Softmax, {flat}, {{"axis", int64_t{1}}}, {fresh(node_->output(0) + "_2d_softmax")})[0];
     vals_[node_->output(0)] = reshape(sm, sh, node_->output(0));
   }
 
@@ -661,7 +666,7 @@ class Importer {
     }
     std::vector<std::string> outs;
     for (int i = 0; i < node_->output_size(); ++i)
-      outs.push_back(node_->output(i).empty() ? node_->name() + "_unused" + std::to_string(i) : node_->output(i));
+      outs.push_back(node_->output(i).empty() ? fresh(node_name_ + "_unused" + std::to_string(i)) : node_->output(i));
     auto r = emit(OpKind::Split, {input(0)}, {{"axis", ax}, {"split", sp}}, outs);
     for (int i = 0; i < node_->output_size(); ++i)
       if (!node_->output(i).empty()) vals_[node_->output(i)] = r[static_cast<size_t>(i)];

@@ -98,6 +98,8 @@ ChipEngine::ChipEngine(const ChipConfig& cfg, const Program& prog, uint32_t chip
       // Load-time preconditions of the engine (validate_program checks the rest).
       const uint32_t reps = (i + 1 < qc.code.size() && qc.code[i + 1].op == Opcode::Repeat)
                                 ? qc.code[i + 1].get(Field::Count) : 0;
+      if (oi.unit != Unit::ICU && oi.unit != slice_unit(cfg.slices[qc.slice].kind))
+        throw bad(fmt::format("a {} instruction cannot run on a {} slice", unit_name(oi.unit), slice_kind_name(cfg.slices[qc.slice].kind)));
       if (in.op == Opcode::Repeat && (i == 0 || op_info(qc.code[i - 1].op).unit == Unit::ICU))
         throw bad("repeat must follow a non-ICU instruction");
       if (float_only(in.op) && !dtype_is_float(in.dtype()))

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
+#include <type_traits>
 
 #include <Eigen/Core>
 
@@ -94,6 +95,55 @@ inline int64_t int_saturate(DType t, int64_t v) {
     case DType::F32: break;
   }
   throw std::logic_error("int_saturate: float dtype");
+}
+
+// Compile-time element access, for the units' lane loops: Elem<T>::load(planes, i) gives the
+// value as int64_t (integer types, sign-extended) or float; store() wraps integers and rounds
+// floats to T (f16: nearest even).
+template <DType T> struct Elem;
+template <> struct Elem<DType::I8> {
+  using V = int64_t;
+  static V load(const uint8_t* const* p, uint32_t i) { return static_cast<int8_t>(p[0][i]); }
+  static void store(uint8_t* const* p, uint32_t i, V v) { p[0][i] = static_cast<uint8_t>(v); }
+};
+template <> struct Elem<DType::I16> {
+  using V = int64_t;
+  static V load(const uint8_t* const* p, uint32_t i) { return static_cast<int16_t>(p[0][i] | (p[1][i] << 8)); }
+  static void store(uint8_t* const* p, uint32_t i, V v) {
+    p[0][i] = static_cast<uint8_t>(v);
+    p[1][i] = static_cast<uint8_t>(v >> 8);
+  }
+};
+template <> struct Elem<DType::I32> {
+  using V = int64_t;
+  static V load(const uint8_t* const* p, uint32_t i) { return static_cast<int32_t>(load_raw(p, 4, i)); }
+  static void store(uint8_t* const* p, uint32_t i, V v) { store_raw(p, 4, i, static_cast<uint32_t>(static_cast<uint64_t>(v))); }
+};
+template <> struct Elem<DType::F16> {
+  using V = float;
+  static V load(const uint8_t* const* p, uint32_t i) { return f16_bits_to_f32(static_cast<uint16_t>(p[0][i] | (p[1][i] << 8))); }
+  static void store(uint8_t* const* p, uint32_t i, V v) {
+    const uint16_t b = f32_to_f16_bits(v);
+    p[0][i] = static_cast<uint8_t>(b);
+    p[1][i] = static_cast<uint8_t>(b >> 8);
+  }
+};
+template <> struct Elem<DType::F32> {
+  using V = float;
+  static V load(const uint8_t* const* p, uint32_t i) { return bits_to_f32(load_raw(p, 4, i)); }
+  static void store(uint8_t* const* p, uint32_t i, V v) { store_raw(p, 4, i, f32_to_bits(v)); }
+};
+
+// Calls f.template operator()<T>() with the runtime dtype as a compile-time constant.
+template <class F> decltype(auto) with_dtype(DType t, F&& f) {
+  switch (t) {
+    case DType::I8: return f(std::integral_constant<DType, DType::I8>{});
+    case DType::I16: return f(std::integral_constant<DType, DType::I16>{});
+    case DType::I32: return f(std::integral_constant<DType, DType::I32>{});
+    case DType::F16: return f(std::integral_constant<DType, DType::F16>{});
+    case DType::F32: return f(std::integral_constant<DType, DType::F32>{});
+  }
+  throw std::logic_error("with_dtype: bad dtype");
 }
 
 }  // namespace lpu::sim::core

@@ -1,7 +1,8 @@
 // MXM semantics (docs/architecture.md "Units"): lw fills a shadow weight row, iw installs shadow
 // into the active array at its landing and zeroes shadow, abc computes acc[r] (=|+=) x . W, acc
 // emits a row. Functional mode batches abc activations per plane and evaluates them as one GEMM
-// (Eigen) when a row is emitted or the weights change.
+// (Eigen) when a row with a pending activation is emitted, the batch is full, or the weights
+// change.
 // Choices the docs leave open (tell the lead): an abc uses the weights active at its issue cycle
 // (an iw issued later never affects it); a lw that lands after a pending iw lands goes to the
 // next tile (shadow after the zeroing), one landing at or before it is installed by it; acc emits
@@ -26,6 +27,7 @@ void MxmPlane::init(uint32_t lanes, uint32_t acc_rows, bool functional) {
   batch_x = RowMatrix::Zero(kBatch, lanes);
   batch_y = RowMatrix::Zero(kBatch, lanes);
   batch_n = 0;
+  row_in_batch.assign(acc_rows, 0);
 }
 
 void MxmPlane::apply_install() {
@@ -54,7 +56,7 @@ void MxmPlane::flush() {
     } else if (batch_int[k]) {
       // int8 x int8 sums over <= 1024 lanes are exact in fp32 (|sum| < 2^24).
       for (Eigen::Index j = 0; j < L; ++j) {
-        const uint32_t v = static_cast<uint32_t>(static_cast<int32_t>(std::lrint(y[j])));
+        const uint32_t v = static_cast<uint32_t>(static_cast<int32_t>(y[j]));  // y[j] is integral
         row[j] = batch_accum[k] ? row[j] + v : v;
       }
     } else {
@@ -63,6 +65,7 @@ void MxmPlane::flush() {
         row[j] = core::f32_to_bits(v);
       }
     }
+    row_in_batch[batch_row[k]] = 0;
   }
   batch_n = 0;
 }
@@ -119,6 +122,7 @@ void ChipEngine::exec_mxm(const Instr& in, uint32_t step, uint64_t t, const Timi
       P.batch_row[P.batch_n] = r;
       P.batch_accum[P.batch_n] = in.get(Field::AccFlag) != 0;
       P.batch_int[P.batch_n] = T == DType::I8;
+      P.row_in_batch[r] = 1;
       ++P.batch_n;
       return;
     }
@@ -131,7 +135,7 @@ void ChipEngine::exec_mxm(const Instr& in, uint32_t step, uint64_t t, const Timi
       write_group(in.dst(), 4, land, out);
       count(EnergyEvent::AccRead, 1);
       if (!functional_) return;
-      P.flush();
+      if (P.row_in_batch[r]) P.flush();  // rows not read keep batching: bigger GEMMs
       const uint32_t* row = P.acc.data() + static_cast<size_t>(r) * L;
       for (uint32_t i = 0; i < L; ++i) store_raw(out, 4, i, row[i]);
       return;

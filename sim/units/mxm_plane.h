@@ -31,6 +31,7 @@ struct MxmPlane {
   bool batch_accum[kBatch] = {};
   bool batch_int[kBatch] = {};    // i8 abc (int32 accumulate) vs f16 (fp32)
   uint32_t batch_n = 0;
+  std::vector<uint8_t> row_in_batch;  // per accumulator row: has an entry in the batch
   RowMatrix batch_y;              // kBatch x lanes results scratch
 
   void init(uint32_t lanes, uint32_t acc_rows, bool functional);

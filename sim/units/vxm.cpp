@@ -5,6 +5,7 @@
 // integer rounds to nearest even and saturates (NaN -> 0); sel tests c != 0 in c's dtype.
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -49,41 +50,6 @@ float unary_float(Opcode op, float a) {
   }
 }
 
-float binary_float(Opcode op, float a, float b) {
-  switch (op) {
-    case Opcode::Add: return a + b;
-    case Opcode::Sub: return a - b;
-    case Opcode::Mul: return a * b;
-    case Opcode::Div: return a / b;
-    case Opcode::Max: return std::fmax(a, b);
-    case Opcode::Min: return std::fmin(a, b);
-    case Opcode::CmpGt: return a > b ? 1.f : 0.f;
-    default: throw std::logic_error("binary_float: not a binary op");
-  }
-}
-
-int64_t binary_int(Opcode op, int64_t a, int64_t b) {
-  switch (op) {
-    case Opcode::Add: return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
-    case Opcode::Sub: return static_cast<int64_t>(static_cast<uint64_t>(a) - static_cast<uint64_t>(b));
-    case Opcode::Mul: return static_cast<int64_t>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b));
-    case Opcode::Max: return a > b ? a : b;
-    case Opcode::Min: return a < b ? a : b;
-    case Opcode::CmpGt: return a > b ? 1 : 0;
-    default: throw std::logic_error("binary_int: not an integer binary op");
-  }
-}
-
-int64_t unary_int(Opcode op, int64_t a) {
-  switch (op) {
-    case Opcode::Mov: return a;
-    case Opcode::Neg: return static_cast<int64_t>(0 - static_cast<uint64_t>(a));
-    case Opcode::Abs: return a < 0 ? static_cast<int64_t>(0 - static_cast<uint64_t>(a)) : a;
-    case Opcode::Relu: return a > 0 ? a : 0;
-    default: throw std::logic_error("unary_int: not an integer unary op");
-  }
-}
-
 }  // namespace
 
 void ChipEngine::exec_vxm(const Instr& in, uint64_t t, const TimingEntry& tm) {
@@ -109,64 +75,87 @@ void ChipEngine::exec_vxm(const Instr& in, uint64_t t, const TimingEntry& tm) {
   count(trans ? EnergyEvent::VxmTransOp : EnergyEvent::VxmOp, static_cast<uint64_t>(nb));
   if (!functional_) return;
 
-  const bool fl = dtype_is_float(T);
   const uint32_t L = lanes_;
-  switch (in.op) {
-    case Opcode::Add: case Opcode::Sub: case Opcode::Mul: case Opcode::Div: case Opcode::Max:
-    case Opcode::Min: case Opcode::CmpGt:
-      if (fl)
-        for (uint32_t i = 0; i < L; ++i) store_float(T, out, i, binary_float(in.op, load_float(T, A, i), load_float(T, B, i)));
-      else
-        for (uint32_t i = 0; i < L; ++i) store_int(T, out, i, binary_int(in.op, load_int(T, A, i), load_int(T, B, i)));
-      return;
-    case Opcode::Select:
-      for (uint32_t i = 0; i < L; ++i) {
-        const bool c = fl ? load_float(T, C, i) != 0.f : load_int(T, C, i) != 0;
-        store_raw(out, nb, i, load_raw(c ? A : B, nb, i));
-      }
-      return;
-    case Opcode::Mov:
-      for (int b = 0; b < nb; ++b) std::memcpy(out[b], A[b], L);
-      return;
-    case Opcode::Neg: case Opcode::Abs: case Opcode::Relu:
-      if (fl)
-        for (uint32_t i = 0; i < L; ++i) store_float(T, out, i, unary_float(in.op, load_float(T, A, i)));
-      else
-        for (uint32_t i = 0; i < L; ++i) store_int(T, out, i, unary_int(in.op, load_int(T, A, i)));
-      return;
-    case Opcode::Tanh: case Opcode::Exp: case Opcode::Log: case Opcode::Sqrt: case Opcode::Rsqrt:
-    case Opcode::Recip: case Opcode::Sigmoid: case Opcode::Erf:
-      for (uint32_t i = 0; i < L; ++i) store_float(T, out, i, unary_float(in.op, load_float(T, A, i)));
-      return;
-    case Opcode::MulImm: case Opcode::AddImm: {
-      const float imm = in.fimm();
-      const bool mul = in.op == Opcode::MulImm;
-      if (fl) {
-        for (uint32_t i = 0; i < L; ++i) {
-          const float a = load_float(T, A, i);
-          store_float(T, out, i, mul ? a * imm : a + imm);
+  const float imm = in.fimm();
+  with_dtype(T, [&](auto tc) {
+    constexpr DType TT = decltype(tc)::value;
+    using E = Elem<TT>;
+    using V = typename E::V;
+    constexpr bool FL = std::is_same_v<V, float>;
+    auto map1 = [&](auto f) {
+      for (uint32_t i = 0; i < L; ++i) E::store(out, i, f(E::load(A, i)));
+    };
+    auto map2 = [&](auto f) {
+      for (uint32_t i = 0; i < L; ++i) E::store(out, i, f(E::load(A, i), E::load(B, i)));
+    };
+    // Integer values are int64 holding at most 32 significant bits: +, -, * cannot overflow, and
+    // the store keeps the low bytes (wrapping).
+    switch (in.op) {
+      case Opcode::Add: map2([](V a, V b) { return a + b; }); return;
+      case Opcode::Sub: map2([](V a, V b) { return a - b; }); return;
+      case Opcode::Mul: map2([](V a, V b) { return a * b; }); return;
+      case Opcode::Max:
+        if constexpr (FL) map2([](V a, V b) { return std::fmax(a, b); });
+        else map2([](V a, V b) { return a > b ? a : b; });
+        return;
+      case Opcode::Min:
+        if constexpr (FL) map2([](V a, V b) { return std::fmin(a, b); });
+        else map2([](V a, V b) { return a < b ? a : b; });
+        return;
+      case Opcode::CmpGt: map2([](V a, V b) { return a > b ? V(1) : V(0); }); return;
+      case Opcode::Select:
+        for (uint32_t i = 0; i < L; ++i) store_raw(out, nb, i, load_raw(E::load(C, i) != V(0) ? A : B, nb, i));
+        return;
+      case Opcode::Mov:
+        for (int b = 0; b < nb; ++b) std::memcpy(out[b], A[b], L);
+        return;
+      case Opcode::Neg: map1([](V a) { return -a; }); return;
+      case Opcode::Abs:
+        if constexpr (FL) map1([](V a) { return std::fabs(a); });
+        else map1([](V a) { return a < 0 ? -a : a; });
+        return;
+      case Opcode::Relu: map1([](V a) { return a > V(0) ? a : V(0); }); return;
+      case Opcode::Div: case Opcode::Tanh: case Opcode::Exp: case Opcode::Log: case Opcode::Sqrt:
+      case Opcode::Rsqrt: case Opcode::Recip: case Opcode::Sigmoid: case Opcode::Erf:
+        if constexpr (FL) {
+          if (in.op == Opcode::Div) map2([](V a, V b) { return a / b; });
+          else map1([op = in.op](V a) { return unary_float(op, a); });
+          return;
+        } else {
+          throw std::logic_error("exec_vxm: float-only op on an integer dtype (load check missed it)");
         }
-      } else {
-        const double r = std::nearbyint(static_cast<double>(imm));
-        const int64_t k = std::isfinite(r) && std::fabs(r) < 9.0e18 ? static_cast<int64_t>(r) : 0;
-        for (uint32_t i = 0; i < L; ++i)
-          store_int(T, out, i, binary_int(mul ? Opcode::Mul : Opcode::Add, load_int(T, A, i), k));
+      case Opcode::MulImm:
+      case Opcode::AddImm: {
+        const bool mul = in.op == Opcode::MulImm;
+        if constexpr (FL) {
+          if (mul) map1([imm](V a) { return a * imm; });
+          else map1([imm](V a) { return a + imm; });
+        } else {
+          const double r = std::nearbyint(static_cast<double>(imm));
+          const int64_t k = std::isfinite(r) && std::fabs(r) < 9.0e18 ? static_cast<int64_t>(r) : 0;
+          if (mul) map1([k](V a) { return static_cast<int64_t>(static_cast<uint64_t>(a) * static_cast<uint64_t>(k)); });
+          else map1([k](V a) { return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(k)); });
+        }
+        return;
       }
-      return;
+      case Opcode::Cvt:
+        with_dtype(D, [&](auto dc) {
+          constexpr DType DD = decltype(dc)::value;
+          using ED = Elem<DD>;
+          constexpr bool DFL = std::is_same_v<typename ED::V, float>;
+          for (uint32_t i = 0; i < L; ++i) {
+            const V a = E::load(A, i);
+            if constexpr (FL && DFL) ED::store(out, i, a);
+            else if constexpr (FL) ED::store(out, i, float_to_int_sat(DD, a));
+            else if constexpr (DFL) ED::store(out, i, static_cast<float>(a));
+            else ED::store(out, i, int_saturate(DD, a));
+          }
+        });
+        return;
+      default:
+        throw std::logic_error(fmt::format("exec_vxm: opcode {} is not a VXM instruction", op_info(in.op).mnemonic));
     }
-    case Opcode::Cvt: {
-      const bool dfl = dtype_is_float(D);
-      for (uint32_t i = 0; i < L; ++i) {
-        if (fl && dfl) store_float(D, out, i, load_float(T, A, i));
-        else if (fl) store_int(D, out, i, float_to_int_sat(D, load_float(T, A, i)));
-        else if (dfl) store_float(D, out, i, static_cast<float>(load_int(T, A, i)));
-        else store_int(D, out, i, int_saturate(D, load_int(T, A, i)));
-      }
-      return;
-    }
-    default:
-      throw std::logic_error(fmt::format("exec_vxm: opcode {} is not a VXM instruction", op_info(in.op).mnemonic));
-  }
+  });
 }
 
 }  // namespace lpu::sim::core

@@ -75,10 +75,15 @@ TEST_CASE("isadoc: latencies and energies come from the chip config") {
   const size_t at = yaml.find(from);
   REQUIRE(at != std::string::npos);
   yaml.replace(at, from.size(), "mxm_abc:       {latency: 77, occupancy: 5}");
+  const std::string energy = "sram_read_pj: 320.0";
+  const size_t eat = yaml.find(energy);
+  REQUIRE(eat != std::string::npos);
+  yaml.replace(eat, energy.size(), "sram_read_pj: 321.5");
   const auto cfg = parse_chip_config(yaml, "whatif.yaml");
   const std::string md = isa_reference_markdown(*cfg);
   CHECK_THAT(md, Catch::Matchers::Contains("| `mxm_abc` | MXM plane ABC | 77 | 5 | `abc` |"));
   CHECK_THAT(md, Catch::Matchers::Contains("| FMxm | mxm_abc | row | 77/5 |"));
+  CHECK_THAT(md, Catch::Matchers::Contains("| `sram_read_pj` | vector | 321.5 |"));
   CHECK(md != isa_reference_markdown(*default_chip_config()));
 }
 

@@ -70,7 +70,7 @@ TEST_CASE("report: energy is events x picojoules plus static power x chips x sec
   CHECK(e.average_power_w == Approx(20.00228));
 }
 
-TEST_CASE("report: zero cycles gives zero power, not a division by zero", "[report]") {
+TEST_CASE("report: zero cycles gives zero power and no division by zero", "[report]") {
   SimResult r;
   r.chips.resize(1);
   const EnergyBreakdown e = compute_energy(r, toy_chip());
@@ -131,7 +131,7 @@ TEST_CASE("report: no declared work means no throughput keys", "[report]") {
   CHECK(text_report(p, toy_chip(), toy_result()).find("/s") == std::string::npos);
 }
 
-TEST_CASE("report: text report is deterministic and names cycles, power and the work unit", "[report]") {
+TEST_CASE("report: text report is deterministic and names cycles and power and the work unit", "[report]") {
   const ChipConfig cfg = toy_chip();
   Program p;
   p.num_chips = 2;
@@ -148,6 +148,12 @@ TEST_CASE("report: text report is deterministic and names cycles, power and the 
   CHECK(a.find("average power 20.00 W") != std::string::npos);
   CHECK(a.find("MEM_A") != std::string::npos);
   CHECK(json_report(p, cfg, toy_result()).dump() == json_report(p, cfg, toy_result()).dump());
+  CHECK(a.find("predicted") == std::string::npos);
+  CHECK_FALSE(json_report(p, cfg, toy_result()).contains("predicted_cycles"));
+  // A recorded compiler prediction is shown next to the measurement: 1000 - 990 = +10.
+  p.predicted_cycles = 990;
+  CHECK(text_report(p, cfg, toy_result()).find("predicted     990 (measured - predicted = +10)") != std::string::npos);
+  CHECK(json_report(p, cfg, toy_result())["predicted_cycles"] == 990);
 }
 
 TEST_CASE("report: trace has metadata per chip and queue and one X event per executed instruction", "[report]") {
@@ -196,7 +202,7 @@ TEST_CASE("report: trace has metadata per chip and queue and one X event per exe
   CHECK(j["otherData"]["time_unit"].get<std::string>().find("cycle") != std::string::npos);
 }
 
-TEST_CASE("report: a trace event outside the program is refused, not dropped", "[report]") {
+TEST_CASE("report: a trace event outside the program is refused and not dropped", "[report]") {
   Program p;
   p.chips.resize(1);
   SimResult r;

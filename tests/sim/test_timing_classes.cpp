@@ -294,7 +294,7 @@ TEST_CASE("timing: every scheduling class is probed or listed as untestable with
   }
 }
 
-TEST_CASE("timing: consumers at producer + latency run, one cycle earlier they fail with the rule", "[timing]") {
+TEST_CASE("timing: consumers at producer + latency run and one cycle earlier fail with the rule", "[timing]") {
   const auto cfg = default_chip_config();
   for (const Probe& p : probes()) {
     const std::string key(sched_info(p.cls).key);
@@ -314,7 +314,7 @@ TEST_CASE("timing: consumers at producer + latency run, one cycle earlier they f
   }
 }
 
-TEST_CASE("timing: every class with occupancy > 1 is probed; a busy resource is refused", "[timing]") {
+TEST_CASE("timing: every class with occupancy > 1 is probed and a busy resource is refused", "[timing]") {
   const auto cfg = default_chip_config();
   // Which classes can take more than one cycle of their resource on this config (any opcode, any dtype)?
   std::set<int> multi;

@@ -1,0 +1,138 @@
+// Tests of the compiler driver: SRAM allocation and reuse, clear InputErrors for models it cannot
+// compile, deterministic output, the memory map, and the `lpusim compile/run/check` commands.
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <string>
+
+#include "compiler/compile.h"
+#include "compiler/passes/sram_alloc.h"
+#include "isa/asm.h"
+#include "isa/chip_config.h"
+#include "isa/program_io.h"
+
+using namespace lpu;
+using namespace lpu::compiler;
+
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "<no InputError>";
+}
+
+ir::Graph tiny_graph(ir::OpKind act) {
+  ir::Graph g;
+  g.name = "tiny";
+  const auto x = g.add_input("x", ir::DType::F32, {2, 40});
+  const auto w = g.add_constant_floats("w", {40, 30}, std::vector<float>(1200, 0.25f));
+  const auto y = g.add_tensor("y", ir::DType::F32, {2, 30});
+  ir::Op mm;
+  mm.kind = ir::OpKind::MatMul;
+  mm.name = "mm";
+  mm.inputs = {x, w};
+  mm.outputs = {y};
+  g.add_op(mm);
+  const auto z = g.add_tensor("z", ir::DType::F32, {2, 30});
+  ir::Op a;
+  a.kind = act;
+  a.name = "act";
+  a.inputs = {y};
+  a.outputs = {z};
+  g.add_op(a);
+  g.mark_output(z);
+  return g;
+}
+
+}  // namespace
+
+TEST_CASE("compile: sram allocator fills slices, names the largest tensors, reuses freed space later") {
+  auto cfg = default_chip_config();
+  SramAllocator a(*cfg);
+  const size_t nmem = cfg->slices_of(SliceKind::MEM).size();
+  std::vector<uint16_t> sl;
+  uint32_t addr = 0;
+  uint64_t nb = 0;
+  int first = -1;
+  for (size_t i = 0; i < nmem; ++i) {
+    const int id = a.alloc("t" + std::to_string(i), 1, cfg->sram_addresses, &sl, &addr, &nb);
+    if (first < 0) first = id;
+    CHECK(addr == 0);
+    CHECK(nb == 0);
+  }
+  CHECK(a.free_vectors() == 0);
+  const std::string msg = error_of([&] { a.alloc("big", 2, 10, &sl, &addr, &nb); });
+  CHECK(msg.find("'big'") != std::string::npos);
+  CHECK(msg.find("does not fit") != std::string::npos);
+  CHECK(msg.find("largest live tensors: 't0'") != std::string::npos);
+  a.release(first, 500);
+  a.alloc("again", 1, 100, &sl, &addr, &nb);
+  CHECK(nb == 501);  // writes to reused SRAM only after the last read of the dead tensor
+  CHECK(a.format_map().find("again") != std::string::npos);
+  CHECK(a.format_map().find("reused-after") != std::string::npos);
+}
+
+TEST_CASE("compile: unsupported ops, int8 float models and oversized GEMMs are InputErrors") {
+  auto cfg = default_chip_config();
+  const std::string m1 = error_of([&] { compile(tiny_graph(ir::OpKind::Sigmoid), *cfg, CompileOptions{}); });
+  CHECK(m1.find("'act' (Sigmoid)") != std::string::npos);
+  CHECK(m1.find("supported: MatMul") != std::string::npos);
+  CompileOptions i8;
+  i8.precision = Precision::INT8;
+  CHECK(error_of([&] { compile(tiny_graph(ir::OpKind::Relu), *cfg, i8); }).find("int8") != std::string::npos);
+  const std::string m3 = error_of([&] { compile_gemm(GemmProblem{200000, 3200, 3200, {}}, *cfg, i8); });
+  CHECK(m3.find("does not fit in SRAM") != std::string::npos);
+  CHECK(error_of([&] { compile_gemm(GemmProblem{0, 3, 3, {}}, *cfg, i8); }).find("M, K, N must be >= 1") !=
+        std::string::npos);
+}
+
+TEST_CASE("compile: output is deterministic and carries prediction, tensors and work") {
+  auto cfg = default_chip_config();
+  const CompileResult a = compile(tiny_graph(ir::OpKind::Relu), *cfg, CompileOptions{});
+  const CompileResult b = compile(tiny_graph(ir::OpKind::Relu), *cfg, CompileOptions{});
+  CHECK(serialize_program(a.program) == serialize_program(b.program));
+  CHECK(disassemble(a.program, *cfg) == disassemble(b.program, *cfg));
+  CHECK(a.memory_map == b.memory_map);
+  CHECK(a.predicted_cycles > 0);
+  CHECK(a.program.predicted_cycles == a.predicted_cycles);
+  CHECK(a.program.work_items == 2);
+  CHECK(a.program.work_unit == "items");
+  REQUIRE(a.program.tensors.size() == 2);
+  CHECK(a.program.tensors[0].name == "x");
+  CHECK(a.program.tensors[0].dtype == DType::F16);
+  CHECK(a.program.tensors[1].name == "z");
+  CHECK(a.program.tensors[1].dtype == DType::F32);
+  validate_program(a.program, *cfg, "compiled");
+  // Same program without repeat folding: more instructions, same prediction.
+  CompileOptions nr;
+  nr.use_repeat = false;
+  const CompileResult c = compile_gemm(GemmProblem{640, 320, 320, {}}, *cfg, nr);
+  const CompileResult d = compile_gemm(GemmProblem{640, 320, 320, {}}, *cfg, CompileOptions{});
+  CHECK(c.predicted_cycles == d.predicted_cycles);
+  size_t nc = 0, nd = 0;
+  for (const auto& q : c.program.chips[0].queues) nc += q.code.size();
+  for (const auto& q : d.program.chips[0].queues) nd += q.code.size();
+  CHECK(nd < nc);
+}
+
+TEST_CASE("compile: lpusim compile / run / check on a GEMM") {
+  const char* exe = std::getenv("LPUSIM");
+  REQUIRE(exe != nullptr);
+  const std::string dir = std::string(LPU_BINARY_DIR) + "/compile_cli_test";
+  REQUIRE(std::system(("mkdir -p " + dir).c_str()) == 0);
+  const std::string base = std::string(exe) + " ";
+  CHECK(std::system((base + "compile gemm:96x400x500 --precision int8 -o " + dir + "/g.lpu --asm " + dir +
+                     "/g.s --memory-map > " + dir + "/out.txt")
+                        .c_str()) == 0);
+  auto cfg = default_chip_config();
+  const Program p = read_program_file(dir + "/g.lpu");
+  CHECK(p.predicted_cycles > 0);
+  CHECK(std::system((base + "check gemm:96x400x500 --precision int8 > /dev/null").c_str()) == 0);
+  CHECK(std::system((base + "run gemm:64x64x64 --mode functional --json " + dir + "/r.json > /dev/null").c_str()) == 0);
+  CHECK(std::system((base + "compile gemm:1x2 > /dev/null 2>&1").c_str()) != 0);
+  CHECK(std::system((base + "compile gemm:8x8x8 --precision int4 > /dev/null 2>&1").c_str()) != 0);
+}

@@ -1,0 +1,143 @@
+// Tests of the ONNX front end: the shipped models import, constant shape subgraphs fold, BN folds
+// into Conv, opset-11 forms import, and bad files give pinned InputError messages.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <fstream>
+#include <string>
+
+#include "compiler/frontends/onnx_import.h"
+#include "compiler/reference/error_bound.h"
+#include "compiler/reference/interpreter.h"
+#include "isa/chip_config.h"
+
+namespace ir = lpu::ir;
+namespace ref = lpu::ref;
+namespace frontend = lpu::frontend;
+using lpu::InputError;
+using lpu::ir::OpKind;
+
+namespace {
+std::string data(const std::string& rel) { return std::string(LPU_SOURCE_DIR) + "/tests/data/" + rel; }
+
+int count_ops(const ir::Graph& g, OpKind k) {
+  int n = 0;
+  for (const auto& op : g.ops()) n += op.kind == k;
+  return n;
+}
+
+// Runs tests/data/onnx_import/<name> and checks the output against numpy's float64 result, which
+// stands for the exact value: |ref - exact| <= bound.
+void check_against_numpy(const ir::Graph& g, const std::string& name) {
+  const std::string d = data("onnx_import/" + name + "/test_data_set_0/");
+  auto in = frontend::load_onnx_tensor_file(d + "input_0.pb");
+  auto want = frontend::load_onnx_tensor_file(d + "output_0.pb");
+  std::vector<ref::Value> bounds;
+  auto got = ref::run_with_error_bound(g, {in}, &bounds);
+  REQUIRE(got[0].shape == want.shape);
+  for (int64_t k = 0; k < want.elements(); ++k) {
+    INFO(name << " element " << k << ": got " << got[0].f[k] << " want " << want.f[k] << " bound " << bounds[0].f[k]);
+    // numpy's expected value was rounded to fp32 when stored: half an fp32 ulp more.
+    CHECK(std::fabs(got[0].f[k] - want.f[k]) <= bounds[0].f[k] + std::ldexp(std::fabs(want.f[k]), -24));
+  }
+}
+}  // namespace
+
+TEST_CASE("onnx: the shipped models import") {
+  for (const std::string name : {"mlp", "cnn", "gpt_block", "encoder_layer"}) {
+    const auto g = frontend::import_onnx(std::string(LPU_SOURCE_DIR) + "/workloads/models/" + name + "/model.onnx");
+    INFO(name << "\n" << g.to_text());
+    CHECK(g.inputs().size() == 1);
+    CHECK(g.outputs().size() == 1);
+    CHECK(g.tensor(g.outputs()[0]).name == "output");
+    // Nothing but compute is left: no op has only constant inputs.
+    for (const auto& op : g.ops()) {
+      bool all_const = true;
+      for (auto t : op.inputs) all_const &= t == ir::kNoTensor || g.tensor(t).is_const;
+      CHECK_FALSE(all_const);
+    }
+    CHECK(count_ops(g, OpKind::BatchNormalization) == 0);
+  }
+}
+
+TEST_CASE("onnx: import is deterministic") {
+  const std::string p = std::string(LPU_SOURCE_DIR) + "/workloads/models/gpt_block/model.onnx";
+  CHECK(frontend::import_onnx(p).to_text() == frontend::import_onnx(p).to_text());
+}
+
+TEST_CASE("onnx: a Reshape whose shape comes from Shape-Gather-Unsqueeze-Concat is folded") {
+  const auto g = frontend::import_onnx(data("onnx_import/shape_fold/model.onnx"));
+  // Identity and Dropout vanish, the shape subgraph becomes the attribute [2,12].
+  CHECK(g.to_text() ==
+        "graph shape_fold\n"
+        "input %x:f32[2,3,4]\n"
+        "%r:f32[2,12] = Reshape(%x) {shape=[2,12]}  # reshape\n"
+        "%y:f32[2,12] = Relu(%r)  # relu\n"
+        "output %y:f32[2,12]\n");
+  check_against_numpy(g, "shape_fold");
+}
+
+TEST_CASE("onnx: BatchNormalization folds into the preceding Conv") {
+  const auto folded = frontend::import_onnx(data("onnx_import/bn_fold/model.onnx"));
+  CHECK(count_ops(folded, OpKind::BatchNormalization) == 0);
+  CHECK(count_ops(folded, OpKind::Conv) == 1);
+  check_against_numpy(folded, "bn_fold");
+  frontend::OnnxImportOptions o;
+  o.fold_batchnorm = false;
+  const auto kept = frontend::import_onnx(data("onnx_import/bn_fold/model.onnx"), o);
+  CHECK(count_ops(kept, OpKind::BatchNormalization) == 1);
+  check_against_numpy(kept, "bn_fold");
+}
+
+TEST_CASE("onnx: opset 11 forms (attribute axes, 2-D softmax) import") {
+  const auto g = frontend::import_onnx(data("onnx_import/opset11/model.onnx"));
+  check_against_numpy(g, "opset11");
+  // Softmax over axis 1 of a rank-3 tensor in opset 11 means over the flattened [1,3) dims.
+  CHECK(count_ops(g, OpKind::Softmax) == 1);
+  for (const auto& op : g.ops())
+    if (op.kind == OpKind::Softmax) CHECK(g.tensor(op.inputs[0]).shape == ir::Shape{2, 9});
+}
+
+TEST_CASE("onnx: symbolic dims can be given values") {
+  frontend::OnnxImportOptions o;
+  o.dim_values["batch"] = 4;
+  const auto g = frontend::import_onnx(data("bad_onnx/symbolic_dim.onnx"), o);
+  CHECK(g.tensor(g.inputs()[0]).shape == ir::Shape{4, 3});
+}
+
+TEST_CASE("onnx: bad files give InputError naming the file and the problem") {
+  struct Case { const char* file; const char* message; };
+  const Case cases[] = {
+      {"truncated.onnx", "TODO"},
+      {"not_protobuf.onnx", "TODO"},
+      {"empty.onnx", "TODO"},
+      {"cyclic.onnx", "TODO"},
+      {"missing_initializer.onnx", "TODO"},
+      {"symbolic_dim.onnx", "TODO"},
+      {"zero_dim.onnx", "TODO"},
+      {"negative_dim.onnx", "TODO"},
+      {"wrong_arity.onnx", "TODO"},
+      {"unsupported_op.onnx", "TODO"},
+      {"unsupported_attr_value.onnx", "TODO"},
+      {"unsupported_dtype.onnx", "TODO"},
+      {"opset_too_old.onnx", "TODO"},
+      {"reshape_shape_not_constant.onnx", "TODO"},
+      {"matmul_mismatch.onnx", "TODO"},
+      {"external_data.onnx", "TODO"},
+      {"empty_slice.onnx", "TODO"},
+      {"does_not_exist.onnx", "TODO"},
+  };
+  for (const auto& c : cases) {
+    const std::string path = data(std::string("bad_onnx/") + c.file);
+    std::string msg = "(no error)";
+    try {
+      frontend::import_onnx(path);
+    } catch (const InputError& e) {
+      msg = e.what();
+    }
+    // Messages name the file by the path given; compare without the source-dir prefix.
+    const std::string prefix = data("bad_onnx/");
+    if (msg.compare(0, prefix.size(), prefix) == 0) msg = msg.substr(prefix.size());
+    CHECK(msg == c.message);
+  }
+}

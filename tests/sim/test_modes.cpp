@@ -1,0 +1,111 @@
+// Timing mode vs functional mode: the same program gives the same cycles, instruction counts,
+// per-slice stats, energy events and trace in both modes (timing mode only skips the values), and
+// simulate() can run several different simulations in one process.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <sstream>
+
+#include "isa/asm.h"
+#include "isa/chip_config.h"
+#include "sim/simulator.h"
+
+using namespace lpu;
+
+namespace {
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE(in.good());
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void same_in_both_modes(const std::string& path) {
+  auto cfg = default_chip_config();
+  Program p = assemble(read_text(path), path, *cfg);
+  sim::SimOptions f, t;
+  f.mode = sim::Mode::Functional;
+  t.mode = sim::Mode::Timing;
+  f.record_trace = t.record_trace = true;
+  const sim::SimResult rf = sim::simulate(p, *cfg, f);
+  const sim::SimResult rt = sim::simulate(p, *cfg, t);
+  INFO(path);
+  CHECK(rf.cycles > 0);
+  CHECK(rf.cycles == rt.cycles);
+  CHECK(rf.instructions == rt.instructions);
+  REQUIRE(rf.chips.size() == rt.chips.size());
+  for (size_t c = 0; c < rf.chips.size(); ++c) {
+    CHECK(rf.chips[c].events == rt.chips[c].events);
+    CHECK(rf.chips[c].sram_vectors_used == rt.chips[c].sram_vectors_used);
+    REQUIRE(rf.chips[c].slices.size() == rt.chips[c].slices.size());
+    for (size_t s = 0; s < rf.chips[c].slices.size(); ++s) {
+      CHECK(rf.chips[c].slices[s].instructions == rt.chips[c].slices[s].instructions);
+      CHECK(rf.chips[c].slices[s].busy_cycles == rt.chips[c].slices[s].busy_cycles);
+    }
+  }
+  REQUIRE(rf.trace.size() == rt.trace.size());
+  size_t differ = 0;
+  for (size_t i = 0; i < rf.trace.size(); ++i)
+    differ += rf.trace[i].issue != rt.trace[i].issue || rf.trace[i].slice != rt.trace[i].slice ||
+              rf.trace[i].queue != rt.trace[i].queue || rf.trace[i].instr_index != rt.trace[i].instr_index;
+  CHECK(differ == 0);
+  CHECK(rt.outputs.empty());
+  if (p.predicted_cycles) CHECK(rf.cycles == p.predicted_cycles);
+}
+
+}  // namespace
+
+TEST_CASE("modes: sample programs give identical timing and events in both modes") {
+  for (const char* name : {"add_vectors.s", "matvec_i8.s", "sxm_sync.s", "two_chips.s"})
+    same_in_both_modes(std::string(LPU_SOURCE_DIR) + "/tests/data/asm/" + name);
+}
+
+TEST_CASE("modes: the full-chip busy program gives identical timing and events in both modes") {
+  same_in_both_modes(std::string(LPU_SOURCE_DIR) + "/workloads/asm/full_busy.s");
+}
+
+TEST_CASE("modes: a rule broken in functional mode is broken identically in timing mode") {
+  auto cfg = default_chip_config();
+  const char* src = ".chips 1\n.chip 0\n.queue MEM_W5\n    read 0, E0\n.queue MEM_W4\n    nop 1\n    read 0, E0\n";
+  Program p = assemble(src, "c.s", *cfg);
+  std::string msg[2];
+  for (int m = 0; m < 2; ++m) {
+    sim::SimOptions o;
+    o.mode = m ? sim::Mode::Timing : sim::Mode::Functional;
+    try {
+      sim::simulate(p, *cfg, o);
+    } catch (const sim::SimError& e) {
+      msg[m] = e.what();
+    }
+  }
+  CHECK(!msg[0].empty());
+  CHECK(msg[0] == msg[1]);
+}
+
+TEST_CASE("modes: several different simulations run in one process, each correct and repeatable") {
+  auto cfg = default_chip_config();
+  const std::string dir = std::string(LPU_SOURCE_DIR) + "/tests/data/asm/";
+  Program add = assemble(read_text(dir + "add_vectors.s"), "add_vectors.s", *cfg);
+  Program mv = assemble(read_text(dir + "matvec_i8.s"), "matvec_i8.s", *cfg);
+  sim::SimOptions o;
+  std::vector<uint8_t> a(320, 3), b(320, 4);
+  o.inputs = {{"a", a}, {"b", b}};
+  const sim::SimResult r1 = sim::simulate(add, *cfg, o);
+  sim::SimOptions o2;
+  o2.inputs = {{"x", std::vector<uint8_t>(320, 1)}};
+  const sim::SimResult r2 = sim::simulate(mv, *cfg, o2);
+  const sim::SimResult r3 = sim::simulate(add, *cfg, o);
+  CHECK(r1.cycles == add.predicted_cycles);
+  CHECK(r2.cycles == mv.predicted_cycles);
+  CHECK(r1.outputs.at("c") == std::vector<uint8_t>(320, 7));
+  CHECK(r3.outputs == r1.outputs);
+  CHECK(r3.cycles == r1.cycles);
+  CHECK(r3.chips[0].events == r1.chips[0].events);
+  // A simulation that fails leaves the next one unaffected.
+  Program bad = assemble(".chips 1\n.chip 0\n.queue VXM.0\n    mov.i8 E0 -> E1\n", "bad.s", *cfg);
+  CHECK_THROWS_AS(sim::simulate(bad, *cfg, sim::SimOptions{}), sim::SimError);
+  const sim::SimResult r4 = sim::simulate(mv, *cfg, o2);
+  CHECK(r4.outputs == r2.outputs);
+}
