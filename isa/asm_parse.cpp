@@ -266,8 +266,8 @@ class Assembler {
   void directive(std::string_view l) {
     const auto t = split_ws(l);
     const std::string_view d = t[0];
-    auto args = [&](size_t lo, size_t hi, const char* usage) {
-      if (t.size() - 1 < lo || t.size() - 1 > hi) fail(fmt::format("{}: wrong number of arguments; usage: {}", d, usage));
+    auto args = [&](size_t lo, size_t hi, const char* form) {
+      if (t.size() - 1 < lo || t.size() - 1 > hi) fail(fmt::format("{}: wrong number of arguments; usage: {}", d, form));
     };
     if (d == ".equ") return;  // collected in the first pass
     if (d == ".config") {

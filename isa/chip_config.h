@@ -48,7 +48,7 @@ struct ChipConfig {
   // MXM
   uint32_t mxm_planes = 0;             // planes per MXM slice (<= 4, the plane field)
   uint32_t mxm_acc_rows = 0;           // accumulator rows per plane (<= 65536, the row field)
-  uint32_t mxm_fp16_slowdown = 1;      // fp16 ABC/LW occupancy multiplier vs int8
+  uint32_t mxm_fp16_slowdown = 1;      // fp16 abc occupancy multiplier vs int8 (lw is not slowed)
 
   // timing and energy, indexed by SchedClass / EnergyEvent
   std::array<TimingEntry, kNumSchedClasses> timing{};

@@ -53,7 +53,7 @@ def write_bad():
          os.path.join(BAD, "symbolic_dim.onnx"))
     save(model([helper.make_node("Relu", ["x"], ["y"], name="relu")], [vi("x", [0, 3])], [vi("y", [0, 3])]),
          os.path.join(BAD, "zero_dim.onnx"))
-    save(model([helper.make_node("Relu", ["x"], ["y"], name="relu")], [vi("x", [-2, 3])], [vi("y", [2, 3])]),
+    save(model([helper.make_node("Relu", ["x"], ["y"], name="relu")], [vi("x", [-2, 3])], [vi("y", [-2, 3])]),
          os.path.join(BAD, "negative_dim.onnx"))
     save(model([helper.make_node("Add", ["x", "x", "x"], ["y"], name="add3")], [vi("x", [2])], [vi("y", [2])]),
          os.path.join(BAD, "wrong_arity.onnx"))
@@ -75,7 +75,7 @@ def write_bad():
     ext.external_data.add(key="location", value="weights.bin")
     save(model([helper.make_node("Add", ["x", "b"], ["y"], name="add")], [vi("x", [3])], [vi("y", [3])], inits=[ext]),
          os.path.join(BAD, "external_data.onnx"))
-    save(model([helper.make_node("Slice", ["x", "st", "en"], ["y"], name="slice")], [vi("x", [4])], [vi("y", [1])],
+    save(model([helper.make_node("Slice", ["x", "st", "en"], ["y"], name="slice")], [vi("x", [4])], [vi("y", ["n"])],
                inits=[numpy_helper.from_array(np.array([3], np.int64), "st"), numpy_helper.from_array(np.array([1], np.int64), "en")]),
          os.path.join(BAD, "empty_slice.onnx"))
 

@@ -11,6 +11,7 @@ namespace lpu::sim {
 namespace {
 
 constexpr int kSliceKinds = 5;  // SliceKind::MEM .. SliceKind::C2C
+static_assert(static_cast<int>(SliceKind::C2C) + 1 == kSliceKinds, "report.cpp: update kSliceKinds with SliceKind");
 constexpr size_t kBusiestShown = 5;
 
 struct KindFigures {

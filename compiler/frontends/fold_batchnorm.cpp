@@ -29,7 +29,7 @@ int fold_batchnorm_into_conv(ir::Graph& g) {
   for (auto [ci, bi] : pairs) {
     const ir::Op bn = g.ops()[static_cast<size_t>(bi)];
     const ir::Op conv = g.ops()[static_cast<size_t>(ci)];
-    const ir::Tensor& wt = g.tensor(conv.inputs[1]);
+    const ir::Tensor wt = g.tensor(conv.inputs[1]);  // a copy: adding constants grows the table
     auto w = ref::Value::from_constant(wt);
     const int64_t M = wt.shape[0], per = wt.elements() / M;
     std::vector<float> bias(static_cast<size_t>(M), 0.f);

@@ -111,13 +111,40 @@ class Importer {
     if (!model_.has_graph()) fail("the model has no graph (not an ONNX model?)");
   }
 
+  // Names every node input must resolve to; reported before the checker's topological-order text.
+  void check_defined() {
+    const auto& gp = model_.graph();
+    std::set<std::string> defined;
+    for (const auto& i : gp.input()) defined.insert(i.name());
+    for (const auto& i : gp.initializer()) defined.insert(i.name());
+    for (const auto& n : gp.node())
+      for (const auto& o : n.output()) defined.insert(o);
+    for (int k = 0; k < gp.node_size(); ++k) {
+      const auto& n = gp.node(k);
+      for (const auto& i : n.input())
+        if (!i.empty() && !defined.count(i))
+          fail("node '" + (n.name().empty() ? n.op_type() + "_" + std::to_string(k) : n.name()) + "' (" + n.op_type() +
+               ") reads '" + i + "', which is not a graph input, an initializer or any node's output (missing initializer?)");
+    }
+  }
+
+  static std::string one_line(std::string m) {
+    std::string r;
+    for (char c : m) {
+      if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+      if (c == ' ' && (r.empty() || r.back() == ' ')) continue;
+      r += c;
+    }
+    while (!r.empty() && r.back() == ' ') r.pop_back();
+    return r;
+  }
+
   void check() {
+    check_defined();
     try {
       onnx::checker::check_model(model_);
     } catch (const std::exception& e) {
-      std::string m = e.what();
-      while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
-      fail("ONNX checker: " + m);
+      fail("ONNX checker: " + one_line(e.what()));
     }
   }
 
@@ -134,9 +161,7 @@ class Importer {
     try {
       onnx::shape_inference::InferShapes(model_, onnx::OpSchemaRegistry::Instance(), onnx::ShapeInferenceOptions(true, 1, false));
     } catch (const std::exception& e) {
-      std::string m = e.what();
-      while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
-      fail("ONNX shape inference: " + m);
+      fail("ONNX shape inference: " + one_line(e.what()));
     }
     for (const auto& v : model_.graph().value_info()) infos_.emplace(v.name(), &v);
   }
@@ -244,7 +269,17 @@ class Importer {
     if (!has_input(i)) node_fail("input " + std::to_string(i) + " is required");
     return value(node_->input(static_cast<int>(i)), "node '" + node_name_ + "' input " + std::to_string(i));
   }
-  const ir::Tensor& tin(size_t i) { return g_.tensor(input(i)); }
+  // Type of input i, by value: materializing later inputs may grow the tensor table.
+  struct TInfo {
+    std::string name;
+    DType dtype;
+    Shape shape;
+    int64_t elements() const { return ir::num_elements(shape); }
+  };
+  TInfo tin(size_t i) {
+    const ir::Tensor& t = g_.tensor(input(i));
+    return {t.name, t.dtype, t.shape};
+  }
   int64_t rank(size_t i) { return static_cast<int64_t>(tin(i).shape.size()); }
 
   std::vector<int64_t> const_ints(size_t i, const char* what) {
@@ -405,7 +440,7 @@ class Importer {
     } else if (t == "Constant") {
       import_constant();
     } else if (t == "Shape") {
-      const Shape& sh = tin(0).shape;
+      const Shape sh = tin(0).shape;
       const int64_t r = static_cast<int64_t>(sh.size());
       int64_t st = attr_i("start", 0), en = attr_i("end", r);
       st = std::clamp<int64_t>(st < 0 ? st + r : st, 0, r);
@@ -448,7 +483,7 @@ class Importer {
     } else if (t == "Reshape") {
       import_reshape();
     } else if (t == "Flatten") {
-      const Shape& sh = tin(0).shape;
+      const Shape sh = tin(0).shape;
       const int64_t r = static_cast<int64_t>(sh.size());
       int64_t ax = attr_i("axis", 1);
       if (ax < -r || ax > r) node_fail("axis=" + std::to_string(ax) + " out of range [" + std::to_string(-r) + ", " + std::to_string(r) + "]");
@@ -496,7 +531,7 @@ class Importer {
   }
 
   void import_window(const std::string& t) {
-    const ir::Tensor& x = tin(0);
+    const TInfo x = tin(0);
     const int64_t r = static_cast<int64_t>(x.shape.size());
     if (r != 3 && r != 4)
       node_fail("input '" + x.name + "' has shape " + ir::shape_str(x.shape) + "; supported: 1 or 2 spatial dims (rank 3 or 4)");
@@ -505,7 +540,7 @@ class Importer {
     std::vector<int64_t> k = attr_ints("kernel_shape", {});
     if (k.empty()) {
       if (!conv) node_fail("kernel_shape is required");
-      const Shape& w = tin(1).shape;
+      const Shape w = tin(1).shape;
       if (w.size() != x.shape.size()) node_fail("weight shape " + ir::shape_str(w) + " rank differs from input " + ir::shape_str(x.shape));
       k.assign(w.begin() + 2, w.end());
     }
@@ -588,7 +623,7 @@ class Importer {
   }
 
   void import_reshape() {
-    const Shape& in = tin(0).shape;
+    const Shape in = tin(0).shape;
     std::vector<int64_t> s = const_ints(1, "shape");
     const bool allowzero = attr_i("allowzero", 0) != 0;
     int infer = -1;
@@ -617,7 +652,7 @@ class Importer {
   }
 
   void import_squeeze(bool unsq) {
-    const Shape& in = tin(0).shape;
+    const Shape in = tin(0).shape;
     std::vector<int64_t> axes;
     if (opset_ >= 13) {
       if (has_input(1)) axes = const_ints(1, "axes");
@@ -651,7 +686,7 @@ class Importer {
   }
 
   void import_split() {
-    const Shape& in = tin(0).shape;
+    const Shape in = tin(0).shape;
     const int64_t ax = norm_axis(attr_i("axis", 0), static_cast<int64_t>(in.size()), "axis");
     std::vector<int64_t> sp;
     if (opset_ >= 13) {
@@ -673,7 +708,7 @@ class Importer {
   }
 
   void import_slice() {
-    const Shape& in = tin(0).shape;
+    const Shape in = tin(0).shape;
     const int64_t r = static_cast<int64_t>(in.size());
     const auto starts = const_ints(1, "starts"), ends = const_ints(2, "ends");
     std::vector<int64_t> axes, steps;

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <sys/wait.h>
 
 #include "isa/chip_config.h"
 #include "isa/isa_doc.h"
@@ -98,4 +99,9 @@ TEST_CASE("isadoc: lpusim isa prints the reference") {
   const int status = pclose(p);
   CHECK(status == 0);
   CHECK(out == isa_reference_markdown(*default_chip_config()));
+  // a bad --chip is an input error (exit status 2), not a crash
+  const std::string bad = std::string(LPU_SOURCE_DIR) + "/tests/data/bad_configs/zero_clock.yaml";
+  const int raw = std::system(("'" + exe + "' isa --chip '" + bad + "' >/dev/null 2>&1").c_str());
+  CHECK(WIFEXITED(raw));
+  CHECK(WEXITSTATUS(raw) == 2);
 }
