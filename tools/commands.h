@@ -10,5 +10,7 @@ void register_config(CLI::App& app);   // lpusim config show    (cmd_config.cpp)
 void register_asm(CLI::App& app);      // lpusim asm / disasm   (cmd_asm.cpp)
 void register_sim(CLI::App& app);      // lpusim sim            (cmd_sim.cpp)
 void register_compile(CLI::App& app);  // lpusim compile / run / check (cmd_compile.cpp)
+void register_sweep(CLI::App& app);    // lpusim sweep / sweep merge (cmd_sweep.cpp)
+void register_regress(CLI::App& app);  // lpusim regress           (cmd_regress.cpp)
 
 }  // namespace lpu::cli

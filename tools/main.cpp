@@ -15,6 +15,8 @@ int sc_main(int argc, char* argv[]) {
   lpu::cli::register_asm(app);
   lpu::cli::register_sim(app);
   lpu::cli::register_compile(app);
+  lpu::cli::register_sweep(app);
+  lpu::cli::register_regress(app);
   try {
     app.parse(argc, argv);
     if (app.get_subcommands().empty()) {

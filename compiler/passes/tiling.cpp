@@ -25,8 +25,9 @@ PlacedTensor place_tensor(SramAllocator& alloc, const std::string& name, DType d
                                  name, t.inner, t.vpr, cfg.sram_addresses, cfg.name));
   int64_t part_rows = std::min<int64_t>(t.rows, cfg.sram_addresses / t.vpr);
   if (opt.port_split_min_rows > 0 && t.rows >= opt.port_split_min_rows && opt.port_split_parts > 1)
-    part_rows = std::min(part_rows, std::max(opt.port_split_min_part_rows,
-                                             (t.rows + opt.port_split_parts - 1) / opt.port_split_parts));
+    part_rows = std::min(part_rows, std::min(opt.port_split_max_part_rows,
+                                             std::max(opt.port_split_min_part_rows,
+                                                      (t.rows + opt.port_split_parts - 1) / opt.port_split_parts)));
   part_rows = std::max<int64_t>(1, part_rows);
   t.part_rows = part_rows;
   for (int64_t r0 = 0; r0 < t.rows; r0 += part_rows) {
@@ -55,7 +56,11 @@ PlacedWeights place_weights(SramAllocator& alloc, const std::string& name, DType
   w.N = N;
   w.Kt = static_cast<uint32_t>((K + lanes - 1) / lanes);
   w.Nt = static_cast<uint32_t>((N + lanes - 1) / lanes);
-  w.groups = std::max<uint32_t>(1, std::min<uint32_t>(opt.weight_groups, lanes));
+  // More groups when the matrix would not fit half a slice per group (leave room for activations).
+  const uint64_t rows_total = uint64_t{w.Kt} * w.Nt * lanes;
+  const uint64_t per_group = std::max<uint64_t>(1, alloc.cfg().sram_addresses / 2);
+  const uint64_t need = (rows_total + per_group - 1) / per_group;
+  w.groups = static_cast<uint32_t>(std::max<uint64_t>(1, std::min<uint64_t>(std::max<uint64_t>(opt.weight_groups, need), lanes)));
   w.rows_per_group = (lanes + w.groups - 1) / w.groups;
   const int B = dtype_bytes(dtype);
   const uint32_t vectors = w.Kt * w.Nt * w.rows_per_group;

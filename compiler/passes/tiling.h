@@ -16,10 +16,13 @@ namespace lpu::compiler {
 struct TilingOptions {
   // Tensors with at least this many rows are split into >= port_split_parts row blocks so that
   // concurrent readers/writers use different SRAM ports (0 = never split for ports).
-  // Parts hold at least port_split_min_part_rows rows.
+  // Parts hold at least port_split_min_part_rows and at most port_split_max_part_rows rows (the
+  // matmul kernel's planes work on rows >= acc_rows / 2 / planes apart: 256 on tsp-v1, so they read
+  // and write different parts).
   int64_t port_split_min_rows = 128;
   int64_t port_split_parts = 8;
   int64_t port_split_min_part_rows = 64;
+  int64_t port_split_max_part_rows = 256;
   uint32_t weight_groups = 8;  // slices (per byte plane) a weight matrix's rows are spread over
 };
 

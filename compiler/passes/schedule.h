@@ -1,0 +1,31 @@
+// Scheduling pass: places the lowered layers on the chip in order. Allocates every activation,
+// weight and bias (tiling + SRAM allocation), runs the matmul kernel per layer on one shared
+// ScheduleBuilder (so a layer's weight loads overlap the previous layer's compute), releases dead
+// activations, and collects the SRAM image and the Program's tensor table.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "compiler/backend/matmul_kernel.h"
+#include "compiler/backend/schedule_builder.h"
+#include "compiler/ir/graph.h"
+#include "compiler/passes/lowering.h"
+#include "compiler/passes/sram_alloc.h"
+#include "compiler/passes/tiling.h"
+#include "isa/program.h"
+
+namespace lpu::compiler {
+
+struct ScheduledModel {
+  std::vector<DataBlob> blobs;          // weights and biases
+  std::vector<TensorDesc> descs;        // graph inputs and outputs
+  std::vector<std::string> diagnostics;
+  uint64_t macs = 0;
+  MatmulStats stats;
+};
+
+// fp16 data path: inputs/weights f16, accumulation and bias f32, hidden activations f16, outputs f32.
+ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, ScheduleBuilder& b, SramAllocator& alloc,
+                              const TilingOptions& tiling);
+
+}  // namespace lpu::compiler

@@ -1,0 +1,16 @@
+// FNV-1a 64-bit hashing used to name sweep points and configs (stable across runs and machines).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace lpu::sweep {
+
+constexpr uint64_t kFnvOffset = 1469598103934665603ull;
+
+// FNV-1a 64 of `data`, continuing from `h` (chain calls to hash several parts).
+uint64_t fnv1a64(std::string_view data, uint64_t h = kFnvOffset);
+// 16 lower-case hex digits.
+std::string hash_hex(uint64_t h);
+
+}  // namespace lpu::sweep

@@ -1,0 +1,51 @@
+// Sweep output files (docs/sweeps.md): DIR/sweep.json (what the sweep is), DIR/results.jsonl (one
+// JSON record per finished point) and DIR/results.csv (the same records as a table, a pure
+// function of the JSONL records so it can always be regenerated).
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "sweep/spec.h"
+
+namespace lpu::sweep {
+
+using ojson = nlohmann::ordered_json;
+
+// Version of the lpusim that wrote the results (the project version).
+const char* tool_version();
+
+// sweep.json: name, spec hash, base, swept columns, workloads, precisions, mode, point count,
+// tool version. Shards of one sweep write identical bytes (no shard number inside).
+std::string sweep_meta_text(const SweepSpec& s, uint64_t total_points);
+
+// Report figures copied into each record (and CSV column) in this order; a report key
+// "a.b" is nested (utilization.tops). Missing figures are left out (CSV: empty cell).
+struct Figure { const char* column; const char* report_path; };
+const std::vector<Figure>& figures();
+
+// One finished point. `report` is the parsed JSON report (null if none was written).
+ojson make_record(const SweepSpec& s, const Expansion& e, const SweepPoint& p, const std::string& status,
+                  int exit_code, const std::string& error, const nlohmann::json& report);
+// The record as one JSONL line (no newline); invalid UTF-8 in error texts is replaced.
+std::string record_line(const ojson& rec);
+
+std::string csv_header(const std::vector<std::string>& columns);
+std::string csv_row(const ojson& rec, const std::vector<std::string>& columns);  // ends with '\n'
+
+// Reads results.jsonl. A last line without '\n' or that does not parse is a truncated write: it is
+// dropped when `allow_truncated_tail` (resume), else an InputError. Any other bad line is an
+// InputError naming the file and line. Returns the records and their raw lines.
+struct JsonlContents {
+  std::vector<ojson> records;
+  std::vector<std::string> lines;
+  bool dropped_tail = false;
+};
+JsonlContents read_results_jsonl(const std::string& path, bool allow_truncated_tail);
+
+// Writes `text` to `path` atomically (temporary file + rename).
+void write_file_atomic(const std::string& path, const std::string& text);
+std::string read_text(const std::string& path);
+
+}  // namespace lpu::sweep

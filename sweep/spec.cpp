@@ -1,0 +1,354 @@
+// Sweep spec loading, config overrides by YAML path and point expansion (sweep/spec.h).
+#include "sweep/spec.h"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "isa/chip_config.h"
+#include "sweep/hash.h"
+
+namespace lpu::sweep {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_file(const std::string& path, const std::string& what) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw InputError(fmt::format("{}: cannot open {}", path, what));
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+bool ends_with(const std::string& s, std::string_view suf) {
+  return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
+}
+
+std::vector<std::string> split_path(const std::string& path) {
+  std::vector<std::string> parts;
+  std::string cur;
+  for (char c : path) {
+    if (c == '.') {
+      parts.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  parts.push_back(cur);
+  return parts;
+}
+
+// A scalar spec value as written ("900.0e6", "true"); anything else is an error naming `where`.
+std::string scalar_of(const YAML::Node& n, const std::string& source, const std::string& where) {
+  if (!n.IsScalar())
+    throw InputError(fmt::format("{}: {}: must be a single value (number, true/false or word); got a {}", source, where,
+                                 n.IsSequence() ? "list" : n.IsMap() ? "map" : "null"));
+  return n.Scalar();
+}
+
+constexpr const char* kTopKeys[] = {"sweep", "description", "base", "grid", "points", "workloads", "precisions", "mode"};
+
+Workload resolve_workload(const std::string& w, const fs::path& spec_dir, const std::string& source, size_t i) {
+  Workload out;
+  out.name = w;
+  if (w.rfind("gemm:", 0) == 0) {
+    out.kind = Workload::Kind::Model;
+    out.path = w;
+    return out;
+  }
+  if (ends_with(w, ".s") || ends_with(w, ".lpu")) {
+    out.kind = Workload::Kind::Program;
+  } else if (ends_with(w, ".onnx")) {
+    out.kind = Workload::Kind::Model;
+  } else {
+    throw InputError(fmt::format("{}: workloads[{}]: '{}' is not a workload (allowed: a .s or .lpu program, an .onnx "
+                                 "model, or gemm:MxKxN)", source, i, w));
+  }
+  fs::path p(w);
+  if (p.is_relative()) p = spec_dir / p;
+  std::error_code ec;
+  if (!fs::is_regular_file(p, ec))
+    throw InputError(fmt::format("{}: workloads[{}]: '{}': no such file (looked at {}; relative paths are relative to "
+                                 "the spec file)", source, i, w, p.string()));
+  out.path = fs::absolute(p).lexically_normal().string();
+  out.content_hash = fnv1a64(read_file(out.path, "the workload"));
+  return out;
+}
+
+}  // namespace
+
+std::string describe(const Overrides& ov) {
+  if (ov.empty()) return "(base config)";
+  std::string s;
+  for (const Override& o : ov) s += (s.empty() ? "" : ", ") + o.first + "=" + o.second;
+  return s;
+}
+
+std::string apply_overrides(const std::string& base_yaml, const Overrides& ov, const std::string& context) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(base_yaml);
+  } catch (const YAML::Exception& e) {
+    throw InputError(fmt::format("{}: base chip config: YAML error: {}", context, e.what()));
+  }
+  for (const Override& o : ov) {
+    const std::vector<std::string> parts = split_path(o.first);
+    YAML::Node cur;
+    cur.reset(root);
+    std::string walked;
+    for (const std::string& part : parts) {
+      walked += (walked.empty() ? "" : ".") + part;
+      if (part.empty())
+        throw InputError(fmt::format("{}: '{}': empty component in the field path (write e.g. timing.mxm_abc.latency)",
+                                     context, o.first));
+      YAML::Node next;
+      if (cur.IsMap()) {
+        const YAML::Node& ccur = cur;
+        next.reset(ccur[part]);
+      } else if (cur.IsSequence()) {
+        size_t idx = 0;
+        try {
+          size_t used = 0;
+          idx = std::stoul(part, &used);
+          if (used != part.size()) throw std::invalid_argument("trailing");
+        } catch (const std::exception&) {
+          throw InputError(fmt::format("{}: '{}': '{}' is a list in the chip config; index it with a number (0..{})",
+                                       context, o.first, walked.substr(0, walked.size() - part.size() - 1),
+                                       cur.size() == 0 ? 0 : cur.size() - 1));
+        }
+        if (idx >= cur.size())
+          throw InputError(fmt::format("{}: '{}': index {} is out of range (the list has {} entries)", context, o.first,
+                                       idx, cur.size()));
+        const YAML::Node& ccur = cur;
+        next.reset(ccur[idx]);
+      }
+      if (!next.IsDefined() || next.IsNull())
+        throw InputError(fmt::format("{}: '{}': unknown chip-config field '{}' (not in the base config; fields are "
+                                     "YAML paths such as clock_hz, memory.addresses_per_slice, timing.mxm_abc.latency, "
+                                     "see docs/chip-config.md)", context, o.first, walked));
+      cur.reset(next);
+    }
+    if (!cur.IsScalar())
+      throw InputError(fmt::format("{}: '{}': is a {} in the chip config; only single values can be swept (name one of "
+                                   "its fields)", context, o.first, cur.IsMap() ? "map" : "list"));
+    cur = o.second;  // assigns the scalar in place (cur refers into root)
+  }
+  YAML::Emitter out;
+  out << root;
+  return std::string(out.c_str()) + "\n";
+}
+
+SweepSpec parse_sweep_spec(const std::string& yaml_text, const std::string& source) {
+  SweepSpec s;
+  s.source = source;
+  s.spec_hash = fnv1a64(yaml_text);
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::ParserException& e) {
+    throw InputError(fmt::format("{}:{}:{}: YAML syntax error: {}", source, e.mark.line + 1, e.mark.column + 1, e.msg));
+  }
+  if (!root.IsMap())
+    throw InputError(fmt::format("{}: (document): a sweep spec is a map with keys base, grid or points, workloads, "
+                                 "precisions, mode; got {}", source, root.IsNull() ? "an empty document" : "something else"));
+  for (const auto& kv : root) {
+    const std::string key = kv.first.Scalar();
+    bool known = false;
+    for (const char* k : kTopKeys) known = known || key == k;
+    if (!known)
+      throw InputError(fmt::format("{}: {}: unknown key (allowed: sweep, description, base, grid, points, workloads, "
+                                   "precisions, mode)", source, key));
+  }
+  const fs::path spec_dir = fs::path(source).parent_path();
+  s.name = root["sweep"] ? scalar_of(root["sweep"], source, "sweep") : fs::path(source).stem().string();
+
+  // base config
+  s.base = root["base"] ? scalar_of(root["base"], source, "base") : "tsp-v1";
+  if (s.base == "tsp-v1") {
+    s.base_yaml = default_chip_config_yaml();
+  } else {
+    fs::path p(s.base);
+    if (p.is_relative()) p = spec_dir / p;
+    std::error_code ec;
+    if (!fs::is_regular_file(p, ec))
+      throw InputError(fmt::format("{}: base: '{}' is neither a built-in config (tsp-v1) nor a file (looked at {})",
+                                   source, s.base, p.string()));
+    s.base_yaml = read_file(p.string(), "the base chip config");
+    parse_chip_config(s.base_yaml, p.string());  // a bad base config is reported as itself
+  }
+
+  // grid or points
+  if (root["grid"] && root["points"])
+    throw InputError(fmt::format("{}: grid, points: give either a grid (cartesian product) or a list of points, not both",
+                                 source));
+  std::set<std::string> seen;
+  auto add_column = [&](const std::string& path) {
+    if (seen.insert(path).second) s.columns.push_back(path);
+  };
+  if (const YAML::Node g = root["grid"]) {
+    if (!g.IsMap() || g.size() == 0)
+      throw InputError(fmt::format("{}: grid: must be a non-empty map of field path -> list of values", source));
+    for (const auto& kv : g) {
+      const std::string path = kv.first.Scalar();
+      if (seen.count(path)) throw InputError(fmt::format("{}: grid.{}: field given twice", source, path));
+      std::vector<std::string> values;
+      if (kv.second.IsSequence()) {
+        if (kv.second.size() == 0)
+          throw InputError(fmt::format("{}: grid.{}: empty list of values (give at least one)", source, path));
+        for (size_t i = 0; i < kv.second.size(); ++i)
+          values.push_back(scalar_of(kv.second[i], source, fmt::format("grid.{}[{}]", path, i)));
+      } else {
+        values.push_back(scalar_of(kv.second, source, "grid." + path));
+      }
+      apply_overrides(s.base_yaml, {{path, values.front()}}, fmt::format("{}: grid.{}", source, path));
+      add_column(path);
+      s.grid.emplace_back(path, std::move(values));
+    }
+  } else if (const YAML::Node p = root["points"]) {
+    s.is_grid = false;
+    if (!p.IsSequence() || p.size() == 0)
+      throw InputError(fmt::format("{}: points: must be a non-empty list of maps (field path -> value)", source));
+    for (size_t i = 0; i < p.size(); ++i) {
+      if (!p[i].IsMap())
+        throw InputError(fmt::format("{}: points[{}]: must be a map of field path -> value", source, i));
+      Overrides ov;
+      std::set<std::string> here;
+      for (const auto& kv : p[i]) {
+        const std::string path = kv.first.Scalar();
+        if (!here.insert(path).second)
+          throw InputError(fmt::format("{}: points[{}].{}: field given twice", source, i, path));
+        ov.emplace_back(path, scalar_of(kv.second, source, fmt::format("points[{}].{}", i, path)));
+        apply_overrides(s.base_yaml, {ov.back()}, fmt::format("{}: points[{}]", source, i));
+        add_column(path);
+      }
+      s.list.push_back(std::move(ov));
+    }
+  }
+
+  // workloads
+  const YAML::Node w = root["workloads"];
+  if (!w || !w.IsSequence() || w.size() == 0)
+    throw InputError(fmt::format("{}: workloads: required, a non-empty list of programs (.s, .lpu) or models (.onnx, "
+                                 "gemm:MxKxN)", source));
+  std::set<std::string> wnames;
+  for (size_t i = 0; i < w.size(); ++i) {
+    const std::string name = scalar_of(w[i], source, fmt::format("workloads[{}]", i));
+    if (!wnames.insert(name).second)
+      throw InputError(fmt::format("{}: workloads[{}]: '{}' is listed twice", source, i, name));
+    s.workloads.push_back(resolve_workload(name, spec_dir, source, i));
+  }
+
+  if (const YAML::Node pr = root["precisions"]) {
+    if (!pr.IsSequence() || pr.size() == 0)
+      throw InputError(fmt::format("{}: precisions: must be a non-empty list (allowed values: int8, fp16)", source));
+    for (size_t i = 0; i < pr.size(); ++i) {
+      const std::string v = scalar_of(pr[i], source, fmt::format("precisions[{}]", i));
+      if (v != "int8" && v != "fp16")
+        throw InputError(fmt::format("{}: precisions[{}]: '{}' is not a precision (allowed: int8, fp16)", source, i, v));
+      for (const std::string& e : s.precisions)
+        if (e == v) throw InputError(fmt::format("{}: precisions[{}]: '{}' is listed twice", source, i, v));
+      s.precisions.push_back(v);
+    }
+  }
+  if (const YAML::Node m = root["mode"]) {
+    s.mode = scalar_of(m, source, "mode");
+    if (s.mode != "functional" && s.mode != "timing")
+      throw InputError(fmt::format("{}: mode: '{}' is not a mode (allowed: functional, timing)", source, s.mode));
+  }
+  return s;
+}
+
+SweepSpec load_sweep_spec(const std::string& path) {
+  return parse_sweep_spec(read_file(path, "the sweep spec"), path);
+}
+
+namespace {
+uint64_t sat_mul(uint64_t a, uint64_t b) {
+  if (a != 0 && b > UINT64_MAX / a) return UINT64_MAX;
+  return a * b;
+}
+uint64_t per_config_points(const SweepSpec& s) {
+  uint64_t n = 0;
+  for (const Workload& w : s.workloads)
+    n += (w.kind == Workload::Kind::Model && !s.precisions.empty()) ? s.precisions.size() : 1;
+  return n;
+}
+}  // namespace
+
+uint64_t count_config_points(const SweepSpec& s) {
+  if (!s.is_grid) return s.list.size();
+  uint64_t n = 1;
+  for (const auto& g : s.grid) n = sat_mul(n, g.second.size());
+  return n;
+}
+
+uint64_t count_points(const SweepSpec& s) { return sat_mul(count_config_points(s), per_config_points(s)); }
+
+Expansion expand_sweep(const SweepSpec& s) {
+  Expansion e;
+  std::vector<Overrides> config_ovs;
+  if (s.is_grid) {
+    // Each value alone first, so a bad value is blamed on itself rather than on a combination.
+    for (const auto& g : s.grid)
+      for (const std::string& v : g.second) {
+        const std::string ctx = fmt::format("{}: grid {}={}", s.source, g.first, v);
+        parse_chip_config(apply_overrides(s.base_yaml, {{g.first, v}}, ctx), ctx);
+      }
+    const uint64_t n = count_config_points(s);
+    std::vector<size_t> digit(s.grid.size(), 0);
+    for (uint64_t c = 0; c < n; ++c) {
+      Overrides ov;
+      for (size_t k = 0; k < s.grid.size(); ++k) ov.emplace_back(s.grid[k].first, s.grid[k].second[digit[k]]);
+      config_ovs.push_back(std::move(ov));
+      for (size_t k = s.grid.size(); k-- > 0;) {  // last key varies fastest
+        if (++digit[k] < s.grid[k].second.size()) break;
+        digit[k] = 0;
+      }
+    }
+  } else {
+    config_ovs = s.list;
+  }
+  for (size_t c = 0; c < config_ovs.size(); ++c) {
+    const std::string ctx = fmt::format("{}: {} {} ({})", s.source, s.is_grid ? "grid point" : "points", c,
+                                        describe(config_ovs[c]));
+    ConfigPoint cp;
+    cp.overrides = config_ovs[c];
+    cp.yaml = dump_chip_config(*parse_chip_config(apply_overrides(s.base_yaml, cp.overrides, ctx), ctx));
+    cp.hash = fnv1a64(cp.yaml);
+    e.configs.push_back(std::move(cp));
+  }
+  uint64_t index = 0;
+  for (uint32_t c = 0; c < e.configs.size(); ++c) {
+    for (uint32_t w = 0; w < s.workloads.size(); ++w) {
+      const Workload& wl = s.workloads[w];
+      std::vector<std::string> precs{""};
+      if (wl.kind == Workload::Kind::Model && !s.precisions.empty()) precs = s.precisions;
+      for (const std::string& p : precs) {
+        SweepPoint pt;
+        pt.index = index++;
+        pt.config = c;
+        pt.workload = w;
+        pt.precision = p;
+        uint64_t h = fnv1a64(e.configs[c].yaml);
+        h = fnv1a64(std::string_view("\0workload\0", 10), h);
+        h = fnv1a64(wl.name, h);
+        h = fnv1a64(hash_hex(wl.content_hash), h);
+        h = fnv1a64(std::string_view("\0precision\0", 11), h);
+        h = fnv1a64(p, h);
+        h = fnv1a64(std::string_view("\0mode\0", 6), h);
+        pt.hash = fnv1a64(s.mode, h);
+        e.points.push_back(std::move(pt));
+      }
+    }
+  }
+  return e;
+}
+
+}  // namespace lpu::sweep
