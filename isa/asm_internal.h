@@ -24,7 +24,7 @@ std::string queue_label(const ChipConfig& cfg, uint16_t slice, uint8_t queue);
 struct ProgramLines {
   const SourceMap* instr = nullptr;    // lines[chip][queue_idx][instr_idx]
   std::vector<uint32_t> data, tensors, links, maps;
-  uint32_t chips = 0;                  // line of .chips (0 = not given)
+  uint32_t chips = 0, config = 0, work = 0;  // lines of .chips, .config, .work (0 = not given)
 };
 
 // validate_program with optional line numbers: errors are "<file>:<line>: <msg>" when the item's

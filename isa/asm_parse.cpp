@@ -272,7 +272,7 @@ class Assembler {
     if (d == ".equ") return;  // collected in the first pass
     if (d == ".config") {
       args(1, 1, ".config NAME");
-      once(".config", seen_config_);
+      once(".config", pl_.config);
       p_.config_name = std::string(t[1]);
     } else if (d == ".chips") {
       args(1, 1, ".chips N");
@@ -286,7 +286,7 @@ class Assembler {
       p_.predicted_cycles = static_cast<uint64_t>(value("predicted cycles", t[1], 0, std::numeric_limits<int64_t>::max()));
     } else if (d == ".work") {
       args(1, 2, ".work N [UNIT]");
-      once(".work", seen_work_);
+      once(".work", pl_.work);
       p_.work_items = static_cast<uint64_t>(value("work items", t[1], 0, std::numeric_limits<int64_t>::max()));
       if (t.size() == 3) p_.work_unit = std::string(t[2]);
     } else if (d == ".link") {
@@ -466,7 +466,7 @@ class Assembler {
   // ---- instructions ----
   void instruction(std::string_view l) {
     size_t e = 0;
-    while (e < l.size() && !is_space(l[e]) && l[e] != '.') ++e;
+    while (e < l.size() && is_word(l[e])) ++e;
     const std::string_view mn = l.substr(0, e);
     if (mn.empty()) fail(fmt::format("expected an instruction mnemonic, got '{}'", l));
     const auto op = opcode_from_mnemonic(mn);
@@ -651,7 +651,7 @@ class Assembler {
   std::map<std::string, uint32_t> sym_line_;
   Program p_;
   detail::ProgramLines pl_;
-  uint32_t seen_config_ = 0, seen_pred_ = 0, seen_work_ = 0;
+  uint32_t seen_pred_ = 0;
   Mode mode_ = Mode::None;
   int cur_chip_ = -1;
   QueueBuild* cur_queue_ = nullptr;

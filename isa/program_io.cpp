@@ -61,11 +61,12 @@ void write_payload(Writer& w, const Program& p) {
       w.u8(qc.queue);
       w.count(qc.code.size(), "instruction");
       for (size_t i = 0; i < qc.code.size(); ++i) {
-        std::string err = validate_fields(qc.code[i]);
-        if (!err.empty())
+        try {
+          w.u64(encode(qc.code[i]));  // encode validates the fields
+        } catch (const std::invalid_argument& e) {
           throw std::invalid_argument(fmt::format("serialize_program: chip {}, queue entry {} (slice {} queue {}), instruction {}: {}",
-                                                  c, q, qc.slice, qc.queue, i, err));
-        w.u64(encode(qc.code[i]));
+                                                  c, q, qc.slice, qc.queue, i, e.what()));
+        }
       }
     }
   }

@@ -84,9 +84,9 @@ class Checker {
       fail(line, fmt::format("num_chips is {} but the program has code for {} chips (they must be equal)", p_.num_chips,
                              p_.chips.size()));
     if (!is_token(p_.config_name))
-      fail(0, fmt::format("config name '{}' must be printable ASCII without spaces or ; , = [ ]", p_.config_name));
+      fail(lines_ ? lines_->config : 0, fmt::format("config name '{}' must be printable ASCII without spaces or ; , = [ ]", p_.config_name));
     if (!is_token(p_.work_unit))
-      fail(0, fmt::format("work unit '{}' must be printable ASCII without spaces or ; , = [ ]", p_.work_unit));
+      fail(lines_ ? lines_->work : 0, fmt::format("work unit '{}' must be printable ASCII without spaces or ; , = [ ]", p_.work_unit));
   }
 
   void check_maps() {

@@ -5,6 +5,7 @@ PKGS=(
   build-essential cmake pkg-config
   libsystemc-dev libeigen3-dev libcli11-dev libfmt-dev catch2
   libonnx-dev libprotobuf-dev protobuf-compiler libyaml-cpp-dev nlohmann-json3-dev
+  libonnx-testdata
   slurm-wlm munge                 # single-node Slurm for the sweep job-array test (tests/sweep)
 )
 missing=()

@@ -6,7 +6,7 @@
 
 namespace lpu::sweep {
 
-constexpr uint64_t kFnvOffset = 1469598103934665603ull;
+constexpr uint64_t kFnvOffset = 14695981039346656037ull;  // 0xcbf29ce484222325
 
 // FNV-1a 64 of `data`, continuing from `h` (chain calls to hash several parts).
 uint64_t fnv1a64(std::string_view data, uint64_t h = kFnvOffset);

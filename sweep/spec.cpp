@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <set>
 #include <sstream>
 
@@ -111,7 +112,8 @@ std::string apply_overrides(const std::string& base_yaml, const Overrides& ov, c
       YAML::Node next;
       if (cur.IsMap()) {
         const YAML::Node& ccur = cur;
-        next.reset(ccur[part]);
+        const YAML::Node child = ccur[part];  // const access: a missing key is not created
+        if (child.IsDefined()) next.reset(child);
       } else if (cur.IsSequence()) {
         size_t idx = 0;
         try {
@@ -129,7 +131,7 @@ std::string apply_overrides(const std::string& base_yaml, const Overrides& ov, c
         const YAML::Node& ccur = cur;
         next.reset(ccur[idx]);
       }
-      if (!next.IsDefined() || next.IsNull())
+      if (!next.IsDefined() || next.IsNull() || (!cur.IsMap() && !cur.IsSequence()))
         throw InputError(fmt::format("{}: '{}': unknown chip-config field '{}' (not in the base config; fields are "
                                      "YAML paths such as clock_hz, memory.addresses_per_slice, timing.mxm_abc.latency, "
                                      "see docs/chip-config.md)", context, o.first, walked));
@@ -270,6 +272,19 @@ SweepSpec load_sweep_spec(const std::string& path) {
 }
 
 namespace {
+// parse_chip_config on overridden YAML: its "(line N)" refers to the generated text, not to any
+// file the user wrote, so it is dropped from the message.
+std::shared_ptr<const ChipConfig> parse_overridden(const std::string& yaml, const std::string& ctx) {
+  try {
+    return parse_chip_config(yaml, ctx);
+  } catch (const InputError& e) {
+    std::string m = e.what();
+    const size_t at = m.rfind(" (line ");
+    if (at != std::string::npos && m.back() == ')' && m.find(')', at) == m.size() - 1) m.erase(at);
+    throw InputError(m);
+  }
+}
+
 uint64_t sat_mul(uint64_t a, uint64_t b) {
   if (a != 0 && b > UINT64_MAX / a) return UINT64_MAX;
   return a * b;
@@ -299,7 +314,7 @@ Expansion expand_sweep(const SweepSpec& s) {
     for (const auto& g : s.grid)
       for (const std::string& v : g.second) {
         const std::string ctx = fmt::format("{}: grid {}={}", s.source, g.first, v);
-        parse_chip_config(apply_overrides(s.base_yaml, {{g.first, v}}, ctx), ctx);
+        parse_overridden(apply_overrides(s.base_yaml, {{g.first, v}}, ctx), ctx);
       }
     const uint64_t n = count_config_points(s);
     std::vector<size_t> digit(s.grid.size(), 0);
@@ -316,11 +331,11 @@ Expansion expand_sweep(const SweepSpec& s) {
     config_ovs = s.list;
   }
   for (size_t c = 0; c < config_ovs.size(); ++c) {
-    const std::string ctx = fmt::format("{}: {} {} ({})", s.source, s.is_grid ? "grid point" : "points", c,
-                                        describe(config_ovs[c]));
+    const std::string ctx = s.is_grid ? fmt::format("{}: grid point {} ({})", s.source, c, describe(config_ovs[c]))
+                                      : fmt::format("{}: points[{}] ({})", s.source, c, describe(config_ovs[c]));
     ConfigPoint cp;
     cp.overrides = config_ovs[c];
-    cp.yaml = dump_chip_config(*parse_chip_config(apply_overrides(s.base_yaml, cp.overrides, ctx), ctx));
+    cp.yaml = dump_chip_config(*parse_overridden(apply_overrides(s.base_yaml, cp.overrides, ctx), ctx));
     cp.hash = fnv1a64(cp.yaml);
     e.configs.push_back(std::move(cp));
   }

@@ -42,7 +42,7 @@ const std::map<std::string, std::set<std::string>>& op_table() {
       {"ReduceMean", {"axes", "keepdims"}}, {"ReduceSum", {"axes", "keepdims", "noop_with_empty_axes"}},
       {"Transpose", {"perm"}}, {"Reshape", {"allowzero"}}, {"Flatten", {"axis"}},
       {"Squeeze", {"axes"}}, {"Unsqueeze", {"axes"}}, {"Concat", {"axis"}}, {"Split", {"axis", "split"}},
-      {"Slice", {}}, {"Gather", {"axis"}}, {"Identity", {}}, {"Dropout", {"seed"}},
+      {"Slice", {}}, {"Gather", {"axis"}}, {"Identity", {}}, {"Dropout", {"ratio", "seed"}},
       {"Constant", {"value", "value_float", "value_floats", "value_int", "value_ints"}},
       {"Shape", {"start", "end"}},
   };
@@ -217,6 +217,21 @@ class Importer {
   }
 
   void add_graph_input(const onnx::ValueInfoProto& in) {
+    auto c = opts_.constant_inputs.find(in.name());
+    if (c != opts_.constant_inputs.end()) {
+      const ref::Value& v = c->second;
+      const DType t = elem_type(in, "graph input");
+      bool ok = v.dtype == t && in.type().tensor_type().shape().dim_size() == static_cast<int>(v.shape.size());
+      for (int i = 0; ok && i < in.type().tensor_type().shape().dim_size(); ++i) {
+        const auto& d = in.type().tensor_type().shape().dim(i);
+        ok = !d.has_dim_value() || d.dim_value() == v.shape[i];
+      }
+      if (!ok)
+        fail("constant value for graph input '" + in.name() + "' is " + std::string(ir::dtype_name(v.dtype)) +
+             ir::shape_str(v.shape) + ", which does not match its declaration");
+      vals_[in.name()] = g_.add_constant(bind(in.name()), t, v.shape, v.to_bytes());
+      return;
+    }
     const Shape s = static_shape(in, "graph input");
     const DType t = elem_type(in, "graph input");
     vals_[in.name()] = g_.add_input(in.name(), t, s);
@@ -778,10 +793,11 @@ ir::Graph import_onnx(const std::string& path, const OnnxImportOptions& opts) {
   return import_onnx_bytes(read_file(path), path, opts);
 }
 
-ref::Value load_onnx_tensor_file(const std::string& path) {
+ref::Value load_onnx_tensor_file(const std::string& path, std::string* name) {
   const std::string bytes = read_file(path);
   onnx::TensorProto t;
   if (bytes.empty() || !t.ParseFromString(bytes)) throw InputError(path + ": not a serialized onnx.TensorProto");
+  if (name) *name = t.name();
   DecodedTensor d = decode_tensor(t, path);
   ir::Tensor tmp;
   tmp.name = t.name();

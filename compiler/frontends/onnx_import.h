@@ -17,6 +17,9 @@ struct OnnxImportOptions {
   // not listed here are rejected: the chip needs static shapes.
   std::map<std::string, int64_t> dim_values;
   bool fold_batchnorm = true;  // fold BatchNormalization into the Conv feeding it
+  // Graph inputs bound to constant values at import (folded like initializers; they no longer
+  // appear as graph inputs). dtype and shape must match the input's declaration.
+  std::map<std::string, ref::Value> constant_inputs;
 };
 
 constexpr int kOnnxMinOpset = 11;
@@ -31,6 +34,7 @@ ir::Graph import_onnx_bytes(const std::string& bytes, const std::string& source_
 const std::vector<std::string>& onnx_supported_ops();
 
 // Reads a serialized onnx.TensorProto (the ONNX test-data layout, e.g. test_data_set_0/input_0.pb).
-ref::Value load_onnx_tensor_file(const std::string& path);
+// `name`, if given, receives the TensorProto's name.
+ref::Value load_onnx_tensor_file(const std::string& path, std::string* name = nullptr);
 
 }  // namespace lpu::frontend

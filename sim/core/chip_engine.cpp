@@ -162,6 +162,10 @@ ChipEngine::ChipEngine(const ChipConfig& cfg, const Program& prog, uint32_t chip
   if (words_ == 0) words_ = 1;
   wheel_.assign(static_cast<size_t>(kWheel) * words_, 0);
   overflow_.reserve(queues_.size() + 1);
+  size_t notifies = 0;
+  for (const QueueCode& qc : cc.queues)
+    for (const Instr& in : qc.code) notifies += in.op == Opcode::Notify;
+  notifies_.reserve(notifies);
   parked_.reserve(queues_.size());
   scratch_.assign(static_cast<size_t>(lanes_) * 16, 0);
   fscratch_.assign(static_cast<size_t>(lanes_) * 3, 0.f);

@@ -10,8 +10,7 @@ void StreamFile::init(uint32_t num_positions, uint32_t streams_per_dir, uint32_t
   streams_ = streams_per_dir;
   lanes_ = lanes;
   values_ = values;
-  // A slot may be reused once its diagonal can no longer be read or written: diagonals in use
-  // span at most num_positions + max_latency consecutive values (proof in the header comment).
+  // Live diagonals span fewer than num_positions + max_latency values (stream_file.h).
   uint32_t need = num_positions + max_latency + 2;
   window_ = 1;
   while (window_ < need) window_ <<= 1;

@@ -2,6 +2,12 @@
 // diagonal) in a ring indexed by diagonal (east d = t - p, west d = t + p), so writes, reads and
 // collision checks are O(1) and nothing moves per cycle. Values are stored only if requested
 // (functional mode); timing mode keeps only occupancy. Counts stream hops for energy.
+//
+// Ring size: at cycle `now` a read touches east diagonals in [now - P + 1, now] (west: [now,
+// now + P - 1]) and a write lands at most max_latency ahead, so live diagonals span fewer than
+// P + max_latency consecutive values (P = positions). A window of at least P + max_latency + 2
+// entries therefore never lets a live value share a ring entry with another one; an entry whose
+// stored diagonal differs from the one asked for is stale (empty).
 #pragma once
 #include <cstdint>
 #include <vector>

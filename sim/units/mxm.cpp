@@ -20,14 +20,18 @@ namespace lpu::sim::units {
 void MxmPlane::init(uint32_t lanes, uint32_t acc_rows, bool functional) {
   abc_land.assign(acc_rows, 0);
   values = functional;
-  if (!functional) return;
-  shadow = RowMatrix::Zero(lanes, lanes);
-  active = RowMatrix::Zero(lanes, lanes);
-  acc.assign(static_cast<size_t>(acc_rows) * lanes, 0);
-  batch_x = RowMatrix::Zero(kBatch, lanes);
-  batch_y = RowMatrix::Zero(kBatch, lanes);
+  lanes_ = lanes;
+  acc_rows_ = acc_rows;
+}
+
+void MxmPlane::allocate() {
+  shadow = RowMatrix::Zero(lanes_, lanes_);
+  active = RowMatrix::Zero(lanes_, lanes_);
+  acc.assign(static_cast<size_t>(acc_rows_) * lanes_, 0);
+  batch_x = RowMatrix::Zero(kBatch, lanes_);
+  batch_y = RowMatrix::Zero(kBatch, lanes_);
   batch_n = 0;
-  row_in_batch.assign(acc_rows, 0);
+  row_in_batch.assign(acc_rows_, 0);
 }
 
 void MxmPlane::apply_install() {
@@ -86,6 +90,7 @@ void ChipEngine::exec_mxm(const Instr& in, uint32_t step, uint64_t t, const Timi
       read_group(in.src_a(), dtype_bytes(T), t, x);
       count(EnergyEvent::WeightLoad, 1);
       if (!functional_) return;
+      P.ensure_storage();
       if (P.iw_apply_pending && P.iw_land < land) P.apply_install();
       float* row = P.shadow.data() + static_cast<size_t>(in.get(Field::Row) + step) * L;
       for (uint32_t i = 0; i < L; ++i)
@@ -96,6 +101,7 @@ void ChipEngine::exec_mxm(const Instr& in, uint32_t step, uint64_t t, const Timi
       P.iw_issued = true;
       P.iw_land = land;
       if (!functional_) return;
+      P.ensure_storage();
       P.flush();
       if (P.iw_apply_pending) P.apply_install();
       P.iw_apply_pending = true;
@@ -114,6 +120,7 @@ void ChipEngine::exec_mxm(const Instr& in, uint32_t step, uint64_t t, const Timi
       P.abc_land[r] = land;
       count(T == DType::I8 ? EnergyEvent::MacInt8 : EnergyEvent::MacFp16, static_cast<uint64_t>(L) * L);
       if (!functional_) return;
+      P.ensure_storage();
       if (P.iw_apply_pending) P.apply_install();  // it has landed (checked above)
       if (P.batch_n == units::MxmPlane::kBatch) P.flush();
       float* bx = P.batch_x.data() + static_cast<size_t>(P.batch_n) * L;
@@ -135,6 +142,7 @@ void ChipEngine::exec_mxm(const Instr& in, uint32_t step, uint64_t t, const Timi
       write_group(in.dst(), 4, land, out);
       count(EnergyEvent::AccRead, 1);
       if (!functional_) return;
+      P.ensure_storage();
       if (P.row_in_batch[r]) P.flush();  // rows not read keep batching: bigger GEMMs
       const uint32_t* row = P.acc.data() + static_cast<size_t>(r) * L;
       for (uint32_t i = 0; i < L; ++i) store_raw(out, 4, i, row[i]);

@@ -35,10 +35,18 @@ struct MxmPlane {
   RowMatrix batch_y;              // kBatch x lanes results scratch
 
   void init(uint32_t lanes, uint32_t acc_rows, bool functional);
+  // Functional mode: allocates weights, accumulators and batch on the plane's first use.
+  void ensure_storage() {
+    if (acc.empty()) allocate();
+  }
   // Copies shadow into active and zeroes shadow (the landing of an iw).
   void apply_install();
   // Evaluates the pending abc batch into the accumulators in issue order.
   void flush();
+
+ private:
+  void allocate();
+  uint32_t lanes_ = 0, acc_rows_ = 0;
 };
 
 }  // namespace lpu::sim::units

@@ -393,6 +393,10 @@ TEST_CASE("asm: bad sources fail with pinned messages and line numbers") {
        "t.s:1: unknown directive '.bogus'; directives: .config .chips .predicted_cycles .work .equ .link .map .tensor .data .fill .chip "
        ".queue"},
       {".queue SXM_E.0\n  shift.i8 E0, 40000 -> E1\n", "t.s:2: simm = 40000 is out of range -32768..32767"},
+      {".chips 1\n.work 3 a=b\n", "t.s:2: work unit 'a=b' must be printable ASCII without spaces or ; , = [ ]"},
+      {".queue VXM.0\n  +1\n", "t.s:2: expected an instruction mnemonic, got '+1'"},
+      {".queue MXM_W.0\n  lw.i32 p0, E0, r1\n", "t.s:2: lw: dtype must be i8 or f16, got i32"},
+      {".queue MXM_W.0\n  acc.i32 p0, r1 -> E2\n", "t.s:2: acc: stream E2 for 'dst' must start a 4-stream group (index a multiple of 4)"},
       {".queue MEM_E0\n  read 8190, E0\n  repeat 4, 1\n",
        "t.s:3: chip 0, queue MEM_E0.0, instruction 1 (repeat 4, 1): repeating read 8190, E0 steps addr up to 8194; MEM slices have "
        "addresses 0..8191"},

@@ -195,6 +195,22 @@ TEST_CASE("prog: huge counts behind a valid checksum are refused before allocati
         "0x0200000000000001 (mask 0x0000000000000001)");
 }
 
+TEST_CASE("prog: serializing an invalid instruction is refused with its location") {
+  Program p;
+  p.chips.resize(1);
+  QueueCode q;
+  q.slice = 3;
+  q.code.push_back(make_instr(Opcode::Sync));
+  q.code.push_back(make_instr(Opcode::Nop));  // nop 0 is not an instruction
+  p.chips[0].queues.push_back(q);
+  try {
+    serialize_program(p);
+    FAIL("no error");
+  } catch (const std::invalid_argument& e) {
+    CHECK(std::string(e.what()) == "serialize_program: chip 0, queue entry 0 (slice 3 queue 0), instruction 1: encode: nop: count must be >= 1");
+  }
+}
+
 TEST_CASE("prog: tensor role and dtype codes are checked on load") {
   Program p;
   p.config_name = "c";

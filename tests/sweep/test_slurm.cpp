@@ -1,0 +1,53 @@
+// The sweep as a Slurm job array: starts a single-node Slurm on localhost (scripts/slurm/start.sh),
+// runs a spec as 3 array tasks (one shard each), merges, and checks the merge equals the unsharded
+// run byte for byte. Fails (never skips) when Slurm or munge is missing or does not start.
+#include <algorithm>
+
+#include "sweep_test_util.h"
+
+using namespace sweep_test;
+namespace fs = std::filesystem;
+
+namespace {
+// Stops the daemons start.sh started, whatever happens in the test.
+struct SlurmGuard {
+  fs::path state;
+  ~SlurmGuard() {
+    const std::string cmd = "'" + std::string(LPU_SOURCE_DIR) + "/scripts/slurm/stop.sh' '" + state.string() + "' >/dev/null 2>&1";
+    (void)std::system(cmd.c_str());
+  }
+};
+}  // namespace
+
+TEST_CASE("sweep: a Slurm job array of shards merges to the unsharded run byte for byte") {
+  const fs::path d = scratch("slurm");
+  const std::string scripts = std::string(LPU_SOURCE_DIR) + "/scripts/slurm/";
+  write_file(d / "spec.yaml", "grid:\n  clock_hz: [600.0e6, 1.2e9]\n  timing.mxm_abc.latency: [16, 24]\n"
+                              "workloads: [" + asm_path("vector_add.s") + ", gemm:64x64x64]\nprecisions: [int8, fp16]\n");
+  const Run whole = lpusim("sweep '" + (d / "spec.yaml").string() + "' -o '" + (d / "whole").string() + "' --jobs 2", d);
+  REQUIRE(whole.status == 0);
+
+  SlurmGuard guard{d / "slurm"};
+  const std::string start = "'" + scripts + "start.sh' '" + guard.state.string() + "' >'" + (d / "start.log").string() +
+                            "' 2>&1";
+  const int started = std::system(start.c_str());
+  INFO(read_file(d / "start.log"));
+  REQUIRE(WIFEXITED(started));
+  REQUIRE(WEXITSTATUS(started) == 0);
+
+  const std::string run = "SLURM_CONF='" + (guard.state / "slurm.conf").string() + "' '" + scripts + "run_array.sh' '" +
+                          lpusim_exe() + "' '" + (d / "spec.yaml").string() + "' '" + (d / "array").string() +
+                          "' 3 120 >'" + (d / "array.log").string() + "' 2>&1";
+  const int ran = std::system(run.c_str());
+  INFO(read_file(d / "array.log"));
+  REQUIRE(WIFEXITED(ran));
+  REQUIRE(WEXITSTATUS(ran) == 0);
+  for (int i = 0; i < 3; ++i) CHECK(fs::exists(d / "array" / ("shard-" + std::to_string(i)) / "results.jsonl"));
+  for (const char* f : {"sweep.json", "results.jsonl", "results.csv"}) {
+    INFO(f);
+    CHECK(read_file(d / "whole" / f) == read_file(d / "array/merged" / f));
+  }
+  const std::string csv = read_file(d / "array/merged/results.csv");
+  CHECK(std::count(csv.begin(), csv.end(), '\n') == 13);  // header + 4 configs x 3 points
+  // The scratch folder is kept (logs of the daemons and tasks); the guard stops the daemons.
+}
