@@ -245,9 +245,24 @@ class Assembler {
     if (it == kv.end()) fail(fmt::format("{}: missing {}=", dir, key));
     return it->second;
   }
-  uint32_t chip_arg(const std::map<std::string, std::string_view>& kv) const {
+  // chip= of .tensor/.data/.fill (default 0), checked against .chips so that nothing is built for
+  // chips the program does not have.
+  uint32_t chip_arg(const std::map<std::string, std::string_view>& kv) {
     auto it = kv.find("chip");
-    return it == kv.end() ? 0 : u32v("chip", it->second);
+    const uint32_t c = it == kv.end() ? 0 : u32v("chip", it->second);
+    if (c >= p_.num_chips) fail(fmt::format("chip={} is out of range; .chips {} allows 0..{}", c, p_.num_chips, p_.num_chips - 1));
+    if (!chip_named_) chip_named_ = line_;
+    return c;
+  }
+  // Initial SRAM bytes given so far per (chip, slice) may not exceed one slice: bounds what .fill
+  // and .data allocate before validate_program reports the overlap.
+  void add_sram_bytes(uint32_t chip, uint16_t slice, uint64_t n) {
+    uint64_t& total = sram_bytes_[{chip, slice}];
+    const uint64_t cap = static_cast<uint64_t>(cfg_.sram_addresses) * cfg_.vector_bytes();
+    if (total + n > cap)
+      fail(fmt::format("chip {} slice {}: .data/.fill give {} bytes in all, more than the slice holds ({} bytes)", chip,
+                       cfg_.slices[slice].name, total + n, cap));
+    total += n;
   }
   uint16_t mem_slice_arg(std::string_view dir, std::string_view name) const {
     const int s = slice_by_name(name);
@@ -277,7 +292,7 @@ class Assembler {
     } else if (d == ".chips") {
       args(1, 1, ".chips N");
       once(".chips", pl_.chips);
-      if (cur_chip_ >= 0) fail(".chips must come before the first .chip");
+      if (chip_named_) fail(fmt::format(".chips must come before anything that names a chip (line {})", chip_named_));
       p_.num_chips = u32v("number of chips", t[1], 65536);
       if (p_.num_chips < 1) fail(".chips: a program needs at least 1 chip");
     } else if (d == ".predicted_cycles") {
@@ -333,6 +348,7 @@ class Assembler {
         fail(fmt::format(".fill: count={} must be a whole number of {}-byte vectors, at most {} (a whole slice)", count, vb,
                          vb * cfg_.sram_addresses));
       const uint64_t seed = static_cast<uint64_t>(value("seed", need(kv, d, "seed"), 0, std::numeric_limits<int64_t>::max()));
+      add_sram_bytes(b.chip, b.slice, count);
       b.bytes = detail::fill_bytes(seed, static_cast<size_t>(count));
       p_.data.push_back(std::move(b));
       pl_.data.push_back(line_);
@@ -341,6 +357,7 @@ class Assembler {
       const uint32_t c = u32v("chip", t[1]);
       if (c >= p_.num_chips) fail(fmt::format(".chip {} is out of range; .chips {} allows 0..{}", c, p_.num_chips, p_.num_chips - 1));
       cur_chip_ = static_cast<int>(c);
+      if (!chip_named_) chip_named_ = line_;
     } else if (d == ".queue") {
       args(1, 1, ".queue SLICE or .queue SLICE.Q");
       queue(t[1]);
@@ -401,6 +418,7 @@ class Assembler {
     if (q >= sp.queues) fail(fmt::format("unknown queue {}.{}: slice {} has queues 0..{}", sp.name, q, sp.name, sp.queues - 1));
     const uint32_t chip = cur_chip_ < 0 ? 0 : static_cast<uint32_t>(cur_chip_);
     if (cur_chip_ < 0) cur_chip_ = 0;
+    if (!chip_named_) chip_named_ = line_;
     auto& chip_queues = queues_[chip];
     auto [it, fresh] = chip_queues.emplace(std::make_pair(static_cast<uint16_t>(s), static_cast<uint8_t>(q)), QueueBuild{});
     if (!fresh)
@@ -458,8 +476,7 @@ class Assembler {
       fail(fmt::format(".data: line has {} hex digits; a vector needs exactly {} (2 per lane, {} lanes)", l.size(), want,
                        cfg_.vector_bytes()));
     std::vector<uint8_t>& bytes = p_.data.back().bytes;
-    if (bytes.size() / cfg_.vector_bytes() >= cfg_.sram_addresses)
-      fail(fmt::format(".data: more vectors than a slice's {} addresses", cfg_.sram_addresses));
+    add_sram_bytes(p_.data.back().chip, p_.data.back().slice, cfg_.vector_bytes());
     for (size_t i = 0; i < l.size(); i += 2) bytes.push_back(static_cast<uint8_t>(hexval(l[i]) * 16 + hexval(l[i + 1])));
   }
 
@@ -654,6 +671,8 @@ class Assembler {
   uint32_t seen_pred_ = 0;
   Mode mode_ = Mode::None;
   int cur_chip_ = -1;
+  uint32_t chip_named_ = 0;  // first line that named a chip (.chip, .queue, chip=); .chips must precede it
+  std::map<std::pair<uint32_t, uint16_t>, uint64_t> sram_bytes_;
   QueueBuild* cur_queue_ = nullptr;
   std::map<uint32_t, std::map<std::pair<uint16_t, uint8_t>, QueueBuild>> queues_;
 };

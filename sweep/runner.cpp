@@ -91,6 +91,9 @@ RunSummary run_sweep(const RunOptions& o, std::ostream& log) {
     throw InputError(fmt::format("{}: the sweep has {} points, more than {}; pass --allow-large to run it", o.spec_path,
                                  sum.total, kLargeSweepPoints));
   const Expansion ex = expand_sweep(spec);
+  const std::string exe = o.lpusim.empty() ? self_exe() : o.lpusim;
+  if (::access(exe.c_str(), X_OK) != 0)
+    throw InputError(fmt::format("--lpusim: '{}' is not an executable file", exe));
 
   const fs::path dir(o.out_dir);
   ensure_dir(dir);
@@ -152,7 +155,6 @@ RunSummary run_sweep(const RunOptions& o, std::ostream& log) {
     if (!fs::exists(cfg_path, ec)) write_file_atomic(cfg_path.string(), cp.yaml);
   }
 
-  const std::string exe = o.lpusim.empty() ? self_exe() : o.lpusim;
   Appender jsonl(jsonl_path.string()), csv(csv_path.string());
   std::map<pid_t, Running> running;
   std::map<size_t, ojson> finished;  // by pending position, waiting for their turn

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <set>
 #include <sstream>
@@ -362,6 +363,16 @@ Expansion expand_sweep(const SweepSpec& s) {
         e.points.push_back(std::move(pt));
       }
     }
+  }
+  // Two points with one hash would share their report file and resume record: refuse them.
+  std::map<uint64_t, uint64_t> first;
+  for (const SweepPoint& p : e.points) {
+    auto [it, fresh] = first.emplace(p.hash, p.index);
+    if (!fresh)
+      throw InputError(fmt::format("{}: points {} and {} are the same configuration and workload ({}; {}); list each "
+                                   "value once", s.source, it->second, p.index,
+                                   describe(e.configs[e.points[it->second].config].overrides),
+                                   describe(e.configs[p.config].overrides)));
   }
   return e;
 }

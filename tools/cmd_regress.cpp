@@ -54,6 +54,13 @@ nlohmann::ordered_json run_current(const RegressArgs& a) {
   char tmpl[] = "/tmp/lpusim-regress-XXXXXX";
   if (!mkdtemp(tmpl)) throw InputError("regress: cannot create a temporary directory in /tmp");
   const std::filesystem::path tmp(tmpl);
+  struct RemoveDir {  // the temporary folder goes whatever happens
+    std::filesystem::path p;
+    ~RemoveDir() {
+      std::error_code ec;
+      std::filesystem::remove_all(p, ec);
+    }
+  } remove_tmp{tmp};
   const std::string report = a.save.empty() ? (tmp / "current.json").string() : a.save;
   const std::string log = (tmp / "run.log").string();
   const bool program = ends_with(a.workload, ".s") || ends_with(a.workload, ".lpu");
@@ -67,14 +74,9 @@ nlohmann::ordered_json run_current(const RegressArgs& a) {
   argv.insert(argv.end(), {"--json", report});
   const sweep::ExitStatus st = sweep::run_logged(argv, log);
   std::error_code ec;
-  if (!std::filesystem::exists(report, ec)) {
-    const std::string tail = sweep::tail_text(log);
-    std::filesystem::remove_all(tmp, ec);
-    throw InputError(fmt::format("regress: running {} failed ({}): {}", a.workload, st.text(), tail));
-  }
-  nlohmann::ordered_json j = load_report(report, "the current report");
-  std::filesystem::remove_all(tmp, ec);
-  return j;
+  if (!std::filesystem::exists(report, ec))
+    throw InputError(fmt::format("regress: running {} failed ({}): {}", a.workload, st.text(), sweep::tail_text(log)));
+  return load_report(report, "the current report");
 }
 
 void run_regress(const RegressArgs& a) {

@@ -88,6 +88,10 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
                                  dtype_name(Y.dtype), dtype_name(acc_t)));
   if (!direct && vxm_slice_ < 0) throw InputError(spec.name + ": epilogue needs a VXM slice");
   if (planes_.empty()) throw InputError(fmt::format("chip '{}' has no MXM plane", cfg.name));
+  if (cfg.streams_per_direction < 4 || cfg.mxm_acc_rows < 1)
+    throw InputError(fmt::format("chip '{}': the matmul kernel needs >= 4 streams per direction (has {}) and >= 1 "
+                                 "accumulator row (has {})",
+                                 cfg.name, cfg.streams_per_direction, cfg.mxm_acc_rows));
   const int64_t M = X.rows;
   if (X.inner != W.K || Y.rows != M || Y.inner != W.N)
     throw std::logic_error("matmul: shape mismatch between X, W and Y");
@@ -108,9 +112,21 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
   const int64_t R = (M + chunks - 1) / chunks;
   chunks = (M + R - 1) / R;
   const bool double_buffer = 2 * R <= static_cast<int64_t>(cfg.mxm_acc_rows);
-  struct Job { int64_t m0, rows; uint32_t nt; int64_t rot; };
+  // K-split: when there are fewer (row block, column tile) jobs than planes (tiny M), the k-tiles of
+  // a job are split over G planes; the G partial accumulator rows are emitted so that they meet at
+  // the VXM on the same cycle(s) and are summed there (no SRAM round trip).
+  const int64_t base_jobs = chunks * static_cast<int64_t>(Nt);
+  uint32_t G = 1;
+  if (vxm_slice_ >= 0 && base_jobs < static_cast<int64_t>(P) && Kt >= 2)
+    G = static_cast<uint32_t>(std::min<int64_t>(Kt, static_cast<int64_t>(P) / base_jobs));
+  const bool direct_all = direct && G == 1;
+  struct Job { int64_t m0, rows; uint32_t nt; int64_t rot; uint32_t k0, k1; int64_t group; uint32_t kg; };
   struct Tile { size_t job; uint32_t kt; int64_t acc_base; size_t local_job; };
-  struct Drain { int64_t accrow, m; uint32_t nt; uint64_t earliest; size_t local_job; };
+  struct Drain { int64_t accrow, m; uint32_t nt; uint64_t earliest; size_t local_job; int64_t group; int64_t idx; };
+  // Partial rows of a split job group: per (group, row index, kg) the plane, acc row, local job and
+  // the cycle its last abc lands (UINT64_MAX until scheduled).
+  struct PartRec { size_t plane = 0; int64_t accrow = 0; size_t local_job = 0; uint64_t earliest = UINT64_MAX; };
+  std::vector<std::vector<PartRec>> parts(static_cast<size_t>(G > 1 ? base_jobs : 0));
   struct PS {
     std::vector<Job> jobs;
     std::vector<Tile> tiles;
@@ -127,17 +143,23 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
   std::vector<PS> ps(P);
   size_t jcount = 0;
   for (int64_t c = 0; c < chunks; ++c)
-    for (uint32_t nt = 0; nt < Nt; ++nt, ++jcount) {
-      const size_t pi = jcount % P;
-      Job jb{c * R, std::min(R, M - c * R), nt, 0};
-      jb.rot = jb.rows * static_cast<int64_t>(pi) / static_cast<int64_t>(P);
-      PS& s = ps[pi];
-      const size_t lj = s.jobs.size();
-      s.jobs.push_back(jb);
-      s.pending.push_back(0);
-      for (uint32_t kt = 0; kt < Kt; ++kt)
-        s.tiles.push_back({lj, kt, double_buffer ? static_cast<int64_t>(lj % 2) * R : 0, lj});
-    }
+    for (uint32_t nt = 0; nt < Nt; ++nt)
+      for (uint32_t kg = 0; kg < G; ++kg, ++jcount) {
+        const size_t pi = jcount % P;
+        Job jb{c * R, std::min(R, M - c * R), nt, 0, kg * Kt / G, (kg + 1) * Kt / G, -1, kg};
+        if (G > 1) {
+          jb.group = c * Nt + nt;
+          parts[static_cast<size_t>(jb.group)].resize(static_cast<size_t>(jb.rows) * G);
+        } else {
+          jb.rot = jb.rows * static_cast<int64_t>(pi) / static_cast<int64_t>(P);
+        }
+        PS& s = ps[pi];
+        const size_t lj = s.jobs.size();
+        s.jobs.push_back(jb);
+        s.pending.push_back(0);
+        for (uint32_t kt = jb.k0; kt < jb.k1; ++kt)
+          s.tiles.push_back({lj, kt, double_buffer ? static_cast<int64_t>(lj % 2) * R : 0, lj});
+      }
   for (PS& s : ps) s.iw_time.assign(s.tiles.size(), -1);
 
   // X values already on streams, by vector index: consumers at other planes share them.
@@ -146,6 +168,18 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
   std::map<int64_t, std::vector<StreamValue>> wcache;
   MatmulStats st;
 
+  // Cycle offset of partial g's acc relative to the leader's (g = 0) so that partials 0 and 1 reach
+  // the VXM together and partial g >= 2 arrives when the running sum of the earlier ones is ready.
+  Instr add_probe = make_instr(Opcode::Add);
+  add_probe.set(Field::DType, static_cast<uint32_t>(acc_t));
+  const int64_t lat_add = static_cast<int64_t>(instr_timing(cfg, add_probe).latency);
+  auto vdist = [&](size_t plane) {
+    const uint32_t p = planes_[plane].pos;
+    return static_cast<int64_t>(p > vxm_pos_ ? p - vxm_pos_ : vxm_pos_ - p);
+  };
+  auto part_offset = [&](size_t leader, size_t plane, uint32_t g) -> int64_t {
+    return vdist(leader) - vdist(plane) + lat_add * (g >= 1 ? static_cast<int64_t>(g) - 1 : 0);
+  };
   enum Kind { LW = 0, IW = 1, ABC = 2, ACC = 3 };
   for (;;) {
     int best_p = -1, best_k = -1;
@@ -172,13 +206,31 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
       if (s.ci < s.tiles.size() && s.iw_time[s.ci] >= 0) {
         const Tile& tl = s.tiles[s.ci];
         bool blocked = false;
-        if (tl.kt == 0 && s.cr == 0) {
+        if (tl.kt == s.jobs[tl.job].k0 && s.cr == 0) {
           const size_t back = double_buffer ? 2 : 1;
           if (tl.local_job >= back && s.pending[tl.local_job - back] > 0) blocked = true;
         }
         if (!blocked) cand(ABC, std::max(s.c_next, static_cast<uint64_t>(s.iw_time[s.ci]) + lat_iw));
       }
-      if (!s.drain.empty()) cand(ACC, std::max(s.drain.front().earliest, s.d_next));
+      if (!s.drain.empty()) {
+        const Drain& dr = s.drain.front();
+        if (dr.group < 0) {
+          cand(ACC, std::max(dr.earliest, s.d_next));
+        } else {
+          // All partial rows must be complete; the leader's acc cycle must let every partner's acc
+          // (issued to meet at the VXM) respect its own readiness.
+          bool ok = true;
+          int64_t e = static_cast<int64_t>(s.d_next);
+          for (uint32_t g = 0; g < G && ok; ++g) {
+            const PartRec& pr = parts[static_cast<size_t>(dr.group)][static_cast<size_t>(dr.idx) * G + g];
+            if (pr.earliest == UINT64_MAX) { ok = false; break; }
+            const int64_t off = part_offset(i, pr.plane, g);
+            e = std::max(e, static_cast<int64_t>(pr.earliest) - off);
+            e = std::max(e, static_cast<int64_t>(ps[pr.plane].d_next) - off);
+          }
+          if (ok) cand(ACC, static_cast<uint64_t>(std::max<int64_t>(e, 0)));
+        }
+      }
     }
     if (best_p < 0) break;
     PS& s = ps[static_cast<size_t>(best_p)];
@@ -247,7 +299,7 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
       const int64_t idx = (s.cr + jb.rot) % jb.rows;
       const int64_t m = jb.m0 + idx;
       const int64_t accrow = tl.acc_base + idx;
-      const bool first = tl.kt == 0, last = tl.kt + 1 == Kt;
+      const bool first = tl.kt == jb.k0, last = tl.kt + 1 == jb.k1;
       const int64_t v = m * X.vpr + tl.kt;
       const uint32_t xaddr = X.addr_of(m, tl.kt);
       const auto& xs = X.part_of_row(m).slices;
@@ -300,35 +352,64 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
       pl.last_abc = std::max(pl.last_abc, T);
       s.c_next = T + 1;
       if (last) {
-        s.drain.push_back({accrow, m, jb.nt, T + lat_abc, tl.local_job});
         s.pending[tl.local_job]++;
+        if (jb.group < 0) {
+          s.drain.push_back({accrow, m, jb.nt, T + lat_abc, tl.local_job, -1, 0});
+        } else {
+          PartRec& pr = parts[static_cast<size_t>(jb.group)][static_cast<size_t>(idx) * G + jb.kg];
+          pr = PartRec{static_cast<size_t>(best_p), accrow, tl.local_job, T + lat_abc};
+          if (jb.kg == 0) s.drain.push_back({accrow, m, jb.nt, T + lat_abc, tl.local_job, jb.group, idx});
+        }
       }
       if (++s.cr == jb.rows) {
         s.cr = 0;
         s.ci++;
       }
-    } else {  // ACC: emit the accumulator row and run the epilogue
+    } else {  // ACC: emit the accumulator row(s) and run the epilogue
       const Drain dr = s.drain.front();
-      Instr acc = make_instr(Opcode::Acc);
-      acc.set(Field::DType, static_cast<uint32_t>(acc_t));
-      acc.set(Field::Plane, pl.plane);
-      acc.set(Field::Row, static_cast<uint32_t>(dr.accrow));
+      // The partial rows to emit: just this plane's, or the G planes of a split job group.
+      struct Part { size_t plane; int64_t accrow; size_t local_job; int64_t off; };
+      std::vector<Part> prt;
+      if (dr.group < 0) {
+        prt.push_back({static_cast<size_t>(best_p), dr.accrow, dr.local_job, 0});
+      } else {
+        for (uint32_t g = 0; g < G; ++g) {
+          const PartRec& pr = parts[static_cast<size_t>(dr.group)][static_cast<size_t>(dr.idx) * G + g];
+          prt.push_back({pr.plane, pr.accrow, pr.local_job, part_offset(static_cast<size_t>(best_p), pr.plane, g)});
+        }
+      }
       const auto& ys = Y.part_of_row(dr.m).slices;
       const uint32_t yaddr = Y.addr_of(dr.m, dr.nt);
       const Dir ydir = b_.pos(ys[0]) > vxm_pos_ ? Dir::East : Dir::West;
+      const bool need_cvt = Y.dtype != acc_t;
       uint64_t a = e, landed = 0;
       uint64_t nvxm = 0;
+      std::vector<StreamValue> vals(prt.size());
       for (uint64_t n = 0;; ++a, ++n) {
         if (n > kMaxSearch) no_slot(spec.name + " acc");
-        if (b_.free_queue(pl.slice, a, acc) < 0) continue;
         auto x = b_.begin();
-        StreamValue cur;
-        if (!b_.produce(pl.dir_out, 4, pl.pos, a + lat_acc, &cur)) continue;
-        acc.set(Field::Dst, cur.ref().encode());
-        if (!issue_pref(pl.slice, pl.q_acc, a, acc)) { b_.rollback(x); continue; }
         bool ok = true;
+        for (size_t g = 0; g < prt.size() && ok; ++g) {
+          const int64_t ag = static_cast<int64_t>(a) + prt[g].off;
+          const Plane& pg = planes_[prt[g].plane];
+          Instr acc = make_instr(Opcode::Acc);
+          acc.set(Field::DType, static_cast<uint32_t>(acc_t));
+          acc.set(Field::Plane, pg.plane);
+          acc.set(Field::Row, static_cast<uint32_t>(prt[g].accrow));
+          ok = ag >= 0 && b_.free_queue(pg.slice, static_cast<uint64_t>(ag), acc) >= 0 &&
+               b_.produce(pg.dir_out, 4, pg.pos, static_cast<uint64_t>(ag) + lat_acc, &vals[g]);
+          if (ok) {
+            acc.set(Field::Dst, vals[g].ref().encode());
+            ok = issue_pref(pg.slice, pg.q_acc, static_cast<uint64_t>(ag), acc);
+          }
+        }
+        if (!ok) {
+          b_.rollback(x);
+          continue;
+        }
+        StreamValue cur = vals[0];
         nvxm = 0;
-        if (!direct) {
+        if (!direct_all) {
           uint64_t T = cur.time_at(vxm_pos_);
           // One VXM op: reads cur (and optionally b) at T, result of `width` at T + latency.
           auto vop = [&](Instr in, const StreamValue* bsrc, uint32_t width, bool final_op) {
@@ -350,8 +431,14 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
             ++nvxm;
             return true;
           };
-          const bool need_cvt = Y.dtype != acc_t;
-          if (spec.bias) {
+          // Sum the partial rows of a split job (each arrives at the VXM when needed).
+          for (size_t g = 1; g < vals.size() && ok; ++g) {
+            if (vals[g].time_at(vxm_pos_) != T) throw std::logic_error("matmul: partial row misses the VXM");
+            Instr add = make_instr(Opcode::Add);
+            add.set(Field::DType, static_cast<uint32_t>(acc_t));
+            ok = vop(add, &vals[g], 4, g + 1 == vals.size() && !spec.bias && !spec.relu && !need_cvt);
+          }
+          if (ok && spec.bias) {
             const auto& bs = spec.bias->parts[0].slices;
             const Dir bdir = b_.pos(bs[0]) < vxm_pos_ ? Dir::East : Dir::West;
             StreamValue bv;
@@ -382,14 +469,17 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
         }
         break;
       }
-      st.acc++;
+      st.acc += prt.size();
       st.vxm += nvxm;
       st.writes += ys.size();
       st.last_end = std::max(st.last_end, landed);
       Y.ready[static_cast<size_t>(dr.m * Y.vpr + dr.nt)] = landed;
-      pl.acc_read[static_cast<size_t>(dr.accrow)] = a + 1;
-      s.d_next = a + 1;
-      s.pending[dr.local_job]--;
+      for (const Part& pt : prt) {
+        const uint64_t ag = static_cast<uint64_t>(static_cast<int64_t>(a) + pt.off);
+        planes_[pt.plane].acc_read[static_cast<size_t>(pt.accrow)] = ag + 1;
+        ps[pt.plane].d_next = std::max(ps[pt.plane].d_next, ag + 1);
+        ps[pt.plane].pending[pt.local_job]--;
+      }
       s.drain.pop_front();
     }
   }

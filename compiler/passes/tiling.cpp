@@ -42,7 +42,7 @@ PlacedTensor place_tensor(SramAllocator& alloc, const std::string& name, DType d
     t.write_not_before = std::max(t.write_not_before, nb);
     t.parts.push_back(std::move(p));
   }
-  t.ready.assign(static_cast<size_t>(t.rows * t.vpr), 0);
+  t.ready = std::vector<uint64_t>(static_cast<size_t>(t.rows * t.vpr));
   return t;
 }
 
@@ -81,7 +81,7 @@ PlacedWeights place_weights(SramAllocator& alloc, const std::string& name, DType
       blob.chip = 0;
       blob.slice = w.group_slices[g][static_cast<size_t>(b)];
       blob.addr = w.group_addr[g];
-      blob.bytes.assign(static_cast<size_t>(vectors) * lanes, 0);
+      blob.bytes = std::vector<uint8_t>(static_cast<size_t>(vectors) * lanes);
       for (uint32_t kt = 0; kt < w.Kt; ++kt)
         for (uint32_t nt = 0; nt < w.Nt; ++nt)
           for (uint32_t r = g; r < lanes; r += w.groups) {
@@ -108,7 +108,7 @@ void tensor_blobs(const PlacedTensor& t, const std::vector<uint8_t>& data, uint3
       DataBlob blob;
       blob.slice = p.slices[static_cast<size_t>(b)];
       blob.addr = p.addr;
-      blob.bytes.assign(static_cast<size_t>(p.rows * t.vpr) * lanes, 0);
+      blob.bytes = std::vector<uint8_t>(static_cast<size_t>(p.rows * t.vpr) * lanes);
       for (int64_t r = 0; r < p.rows; ++r)
         for (int64_t i = 0; i < t.inner; ++i)
           blob.bytes[static_cast<size_t>(r * t.vpr * lanes + i)] =

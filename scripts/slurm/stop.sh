@@ -1,17 +1,13 @@
 #!/usr/bin/env bash
 # stop.sh: stops the single-node Slurm that scripts/slurm/start.sh STATE_DIR started (slurmd,
-# slurmctld, and munged if start.sh started it), by their recorded PIDs; waits until they are gone.
+# slurmctld and its munged), by their recorded PIDs; waits until they are gone.
 # Usage: scripts/slurm/stop.sh STATE_DIR
 set -uo pipefail
 STATE=${1:?usage: stop.sh STATE_DIR}
 pids=()
-for d in slurmd slurmctld; do
-  if [ -f "$STATE/$d.pid" ]; then pids+=("$(cat "$STATE/$d.pid")"); rm -f "$STATE/$d.pid"; fi
+for f in slurmd.pid slurmctld.pid munge/munged.pid; do
+  if [ -s "$STATE/$f" ]; then pids+=("$(cat "$STATE/$f")"); rm -f "$STATE/$f"; fi
 done
-if [ -f "$STATE/munge.started" ]; then
-  pids+=("$(cat /run/munge/munged.pid 2>/dev/null)")
-  rm -f "$STATE/munge.started"
-fi
 # TERM all at once (each takes about 2 s to shut down), KILL whatever is left after 10 s.
 for p in "${pids[@]}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null; done
 for _ in $(seq 100); do

@@ -37,22 +37,27 @@ Result run_case(const fs::path& dir) {
   const fs::path data = dir / "test_data_set_0";
   std::map<std::string, ref::Value> test_inputs;
   std::vector<ref::Value> want;
-  try {
-    for (int k = 0; fs::exists(data / ("input_" + std::to_string(k) + ".pb")); ++k) {
-      std::string name;
-      auto v = frontend::load_onnx_tensor_file((data / ("input_" + std::to_string(k) + ".pb")).string(), &name);
-      test_inputs[name] = std::move(v);
+  auto load_data = [&]() -> std::string {  // returns an error text, empty on success
+    try {
+      for (int k = 0; fs::exists(data / ("input_" + std::to_string(k) + ".pb")); ++k) {
+        std::string name;
+        auto v = frontend::load_onnx_tensor_file((data / ("input_" + std::to_string(k) + ".pb")).string(), &name);
+        test_inputs[name] = std::move(v);
+      }
+      for (int k = 0; fs::exists(data / ("output_" + std::to_string(k) + ".pb")); ++k)
+        want.push_back(frontend::load_onnx_tensor_file((data / ("output_" + std::to_string(k) + ".pb")).string()));
+    } catch (const lpu::InputError& e) {
+      return e.what();
     }
-    for (int k = 0; fs::exists(data / ("output_" + std::to_string(k) + ".pb")); ++k)
-      want.push_back(frontend::load_onnx_tensor_file((data / ("output_" + std::to_string(k) + ".pb")).string()));
-  } catch (const lpu::InputError& e) {
-    return {Outcome::NoData, e.what()};
-  }
+    return "";
+  };
   ir::Graph g;
   try {
     g = frontend::import_onnx((dir / "model.onnx").string());
   } catch (const lpu::InputError& e) {
     if (std::string(e.what()).find("compile-time constant") == std::string::npos) return {Outcome::Rejected, e.what()};
+    const std::string err = load_data();
+    if (!err.empty()) return {Outcome::NoData, err};
     frontend::OnnxImportOptions o;
     for (const auto& [name, v] : test_inputs)
       if (!ir::dtype_is_float(v.dtype)) o.constant_inputs[name] = v;
@@ -61,6 +66,10 @@ Result run_case(const fs::path& dir) {
     } catch (const lpu::InputError& e2) {
       return {Outcome::Rejected, e2.what()};
     }
+  }
+  if (want.empty()) {
+    const std::string err = load_data();
+    if (!err.empty()) return {Outcome::NoData, err};
   }
   std::vector<ref::Value> inputs;
   for (auto t : g.inputs()) {

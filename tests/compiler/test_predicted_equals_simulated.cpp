@@ -257,3 +257,40 @@ TEST_CASE("compile: fp16 MLP predicted == simulated, outputs within the fp16 bou
   }
   CHECK(bad == 0);
 }
+
+TEST_CASE("compile: predicted == simulated under other latencies, occupancies, fp16 rate and no stagger") {
+  // The schedule must follow whatever the config says (instr_timing), not tsp-v1's numbers.
+  std::string y = default_chip_config_yaml();
+  auto sub = [&](const std::string& from, const std::string& to) {
+    const size_t at = y.find(from);
+    REQUIRE(at != std::string::npos);
+    y.replace(at, from.size(), to);
+  };
+  sub("mem_read:      {latency: 2,  occupancy: 1}", "mem_read:      {latency: 5,  occupancy: 2}");
+  sub("mxm_abc:       {latency: 24, occupancy: 1}", "mxm_abc:       {latency: 31, occupancy: 1}");
+  sub("mxm_iw:        {latency: 20, occupancy: 1}", "mxm_iw:        {latency: 7, occupancy: 3}");
+  sub("mxm_lw:        {latency: 2,  occupancy: 1}", "mxm_lw:        {latency: 4,  occupancy: 2}");
+  sub("vxm_alu:       {latency: 3,  occupancy: 1}", "vxm_alu:       {latency: 5,  occupancy: 2}");
+  sub("stagger: true", "stagger: false");
+  sub("fp16_slowdown: 4", "fp16_slowdown: 3");
+  auto cfg = parse_chip_config(y, "<altered tsp-v1>");
+  sim::SimOptions so;
+  so.mode = sim::Mode::Timing;
+  for (Precision p : {Precision::INT8, Precision::FP16}) {
+    CompileOptions opt;
+    opt.precision = p;
+    const CompileResult r = compile_gemm(GemmProblem{1000, 640, 700, {}}, *cfg, opt);
+    CHECK(sim::simulate(r.program, *cfg, so).cycles == r.predicted_cycles);
+  }
+  Mlp m = make_mlp(9);
+  const CompileResult r = compile(m.g, *cfg, CompileOptions{});
+  CHECK(sim::simulate(r.program, *cfg, so).cycles == r.predicted_cycles);
+}
+
+TEST_CASE("compile: k-split over planes (tiny M) predicted == simulated, exact int8 and bounded fp16 values") {
+  // 1 row, 4 k-tiles, 1 column tile: the k-tiles are split over 4 planes whose partial rows meet
+  // and are summed on the VXM; then 2 column tiles x 2 k-groups, and fp16 with 2 k-groups.
+  check_gemm(1, 1280, 320, Precision::INT8, 11);
+  check_gemm(1, 960, 500, Precision::INT8, 12);
+  check_gemm(2, 1000, 330, Precision::FP16, 13);
+}

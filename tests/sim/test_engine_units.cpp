@@ -145,7 +145,7 @@ TEST_CASE("units: VXM i32 arithmetic carries across the four byte planes") {
   auto cfg = default_chip_config();
   std::vector<int32_t> a(320), b(320);
   for (int i = 0; i < 320; ++i) {
-    a[i] = i * 16777259 - 2000000000;
+    a[i] = static_cast<int32_t>(static_cast<uint32_t>(i) * 16777259u - 2000000000u);  // wraps, no UB
     b[i] = 2147483000 - i * 999983;
   }
   std::vector<uint8_t> ab(1280), bb(1280);

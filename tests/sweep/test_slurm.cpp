@@ -22,8 +22,9 @@ struct SlurmGuard {
 TEST_CASE("sweep: a Slurm job array of shards merges to the unsharded run byte for byte") {
   const fs::path d = scratch("slurm");
   const std::string scripts = std::string(LPU_SOURCE_DIR) + "/scripts/slurm/";
-  write_file(d / "spec.yaml", "grid:\n  clock_hz: [600.0e6, 1.2e9]\n  timing.mxm_abc.latency: [16, 24]\n"
-                              "workloads: [" + asm_path("vector_add.s") + ", gemm:64x64x64]\nprecisions: [int8, fp16]\n");
+  write_file(d / "spec.yaml", "grid:\n  clock_hz: [600.0e6, 1.2e9]\n  energy.static_power_w: [30.0, 60.0]\n"
+                              "workloads: [" + asm_path("vector_add.s") + ", " + asm_path("reduction.s") + ", " +
+                                  asm_path("transpose.s") + "]\n");
   const Run whole = lpusim("sweep '" + (d / "spec.yaml").string() + "' -o '" + (d / "whole").string() + "' --jobs 2", d);
   REQUIRE(whole.status == 0);
 

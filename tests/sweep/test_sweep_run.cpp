@@ -14,12 +14,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// 2 x 2 config points x (2 programs + 1 model at 2 precisions) = 16 fast points.
+// 2 x 2 config points x 4 assembly programs = 16 fast points (programs only: these tests are
+// about the sweep engine, not the compiler; models are covered by their own test below).
 fs::path write_spec(const fs::path& dir) {
   const fs::path p = dir / "spec.yaml";
   write_file(p, "# test sweep\nsweep: test\ngrid:\n  clock_hz: [600.0e6, 1.2e9]\n  energy.static_power_w: [30.0, 60.0]\n"
-                "workloads: [" + asm_path("vector_add.s") + ", " + asm_path("matmul_320_int8.s") +
-                    ", gemm:64x64x64]\nprecisions: [int8, fp16]\n");
+                "workloads: [" + asm_path("vector_add.s") + ", " + asm_path("matmul_320_int8.s") + ", " +
+                    asm_path("reduction.s") + ", " + asm_path("transpose.s") + "]\n");
   return p;
 }
 
@@ -51,7 +52,7 @@ TEST_CASE("sweep: --jobs 1 and --jobs 2 write byte-identical results, one line p
   CHECK(csv.find(",failed,") == std::string::npos);
   // vector_add.s runs 38 cycles whatever the clock; its latency follows the clock.
   CHECK(csv.find("vector_add.s,,600000000.0,30.0,ok,0,38,,0.06333333333333332,") != std::string::npos);
-  CHECK(csv.find("gemm:64x64x64,fp16,1200000000.0,60.0,ok,0,") != std::string::npos);
+  CHECK(csv.find("transpose.s,,1200000000.0,60.0,ok,0,") != std::string::npos);
   fs::remove_all(d);
 }
 
@@ -168,5 +169,46 @@ TEST_CASE("sweep: more than 100000 points needs --allow-large, and the count is 
   CHECK(r.out.find("160000 points") != std::string::npos);
   CHECK(r.err.find("big.yaml: the sweep has 160000 points, more than 100000; pass --allow-large") != std::string::npos);
   CHECK_FALSE(fs::exists(d / "out/results.jsonl"));
+  fs::remove_all(d);
+}
+
+TEST_CASE("sweep: --timeout records a hung point as timeout; --lpusim must be an executable") {
+  const fs::path d = scratch("timeout");
+  write_file(d / "spec.yaml", "workloads: [" + asm_path("vector_add.s") + "]\n");
+  write_file(d / "hang.sh", "#!/bin/sh\nexec sleep 30\n");
+  fs::permissions(d / "hang.sh", fs::perms::owner_all);
+  const auto t0 = std::chrono::steady_clock::now();
+  const Run r = lpusim("sweep '" + (d / "spec.yaml").string() + "' -o '" + (d / "out").string() + "' --timeout 0.5 --lpusim '" +
+                           (d / "hang.sh").string() + "'",
+                       d);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
+  REQUIRE(r.status == 0);
+  const std::string jsonl = read_file(d / "out/results.jsonl");
+  CHECK(jsonl.find("\"status\":\"timeout\"") != std::string::npos);
+  CHECK(jsonl.find("killed after the --timeout of 0.5 s") != std::string::npos);
+  const Run bad = lpusim("sweep '" + (d / "spec.yaml").string() + "' -o '" + (d / "out2").string() +
+                             "' --lpusim /no/such/lpusim",
+                         d);
+  CHECK(bad.status == 2);
+  CHECK(bad.err.find("--lpusim: '/no/such/lpusim' is not an executable file") != std::string::npos);
+  fs::remove_all(d);
+}
+
+TEST_CASE("sweep: models run through lpusim run at each precision") {
+  const fs::path d = scratch("models");
+  write_file(d / "spec.yaml", "grid:\n  timing.mxm_abc.latency: [16, 24]\nworkloads: [gemm:64x64x64]\n"
+                              "precisions: [int8, fp16]\n");
+  const Run r = lpusim("sweep '" + (d / "spec.yaml").string() + "' -o '" + (d / "out").string() + "' --jobs 2", d);
+  REQUIRE(r.status == 0);
+  const std::string csv = read_file(d / "out/results.csv");
+  INFO(csv);
+  CHECK(count_lines(csv) == 5);
+  CHECK(csv.find(",failed,") == std::string::npos);
+  for (const char* row : {"gemm:64x64x64,int8,16,ok,0,", "gemm:64x64x64,fp16,16,ok,0,", "gemm:64x64x64,int8,24,ok,0,",
+                          "gemm:64x64x64,fp16,24,ok,0,"})
+    CHECK(csv.find(row) != std::string::npos);
+  // Each report is the one `lpusim run` writes for that precision (fp16 MACs only at fp16).
+  const std::string jsonl = read_file(d / "out/results.jsonl");
+  CHECK(jsonl.find("\"precision\":\"fp16\"") != std::string::npos);
   fs::remove_all(d);
 }
