@@ -11,11 +11,6 @@
 
 namespace lpu::detail {
 
-// Number of adjacent streams the stream operand `f` of `in` occupies (1, 2, 4 or 16): the dtype's
-// byte count for typed units, dtype2 for cvt's destination, 16 for transpose, 2 for the int16 index
-// pair of gather/scatter, 1 for MEM/C2C data. Mirrors the alignment rule of validate_fields.
-int stream_group_size(const Instr& in, Field f);
-
 // "MEM_E7.0": slice name and queue index, used in every error that names a queue.
 std::string queue_label(const ChipConfig& cfg, uint16_t slice, uint8_t queue);
 

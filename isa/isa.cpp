@@ -188,6 +188,15 @@ Instr make_instr(Opcode op) {
   return i;
 }
 
+int stream_group_size(const Instr& in, Field f) {
+  const OpInfo& oi = op_info(in.op);
+  if ((in.op == Opcode::Gather || in.op == Opcode::Scatter) && f == Field::SrcA) return 2;
+  if (in.op == Opcode::Cvt && f == Field::Dst) return dtype_bytes(in.dtype2());
+  if (in.op == Opcode::Transpose) return 16;
+  if (oi.unit == Unit::MEM || oi.unit == Unit::C2C) return 1;
+  return (oi.used_fields & bit(Field::DType)) ? dtype_bytes(in.dtype()) : 1;
+}
+
 std::string validate_fields(const Instr& in) {
   if (static_cast<int>(in.op) >= kNumOpcodes) return fmt::format("unknown opcode {}", static_cast<int>(in.op));
   const OpInfo& oi = op_info(in.op);
@@ -218,17 +227,9 @@ std::string validate_fields(const Instr& in) {
   if (in.op == Opcode::Repeat && (in.get(Field::Count) == 0 || in.get(Field::Stride) == 0))
     return "repeat: count and stride must be >= 1";
   // Stream-group alignment: a B-byte type uses streams base..base+B-1 with base % B == 0.
-  auto group_of = [&](Field sf) -> int {
-    if (in.op == Opcode::Cvt && sf == Field::Dst) return dtype_bytes(in.dtype2());
-    if (in.op == Opcode::Transpose) return 16;
-    if (oi.unit == Unit::MEM || oi.unit == Unit::C2C) return 1;
-    if (in.op == Opcode::Gather || in.op == Opcode::Scatter) return 1;
-    return (u & bit(Field::DType)) ? dtype_bytes(in.dtype()) : 1;
-  };
   for (Field sf : {Field::Dst, Field::SrcA, Field::SrcB, Field::SrcC}) {
     if (!(u & bit(sf))) continue;
-    int g = group_of(sf);
-    if ((in.op == Opcode::Gather || in.op == Opcode::Scatter) && sf == Field::SrcA) g = 2;
+    const int g = stream_group_size(in, sf);
     StreamRef s = StreamRef::decode(in.get(sf));
     if (s.index % g != 0)
       return fmt::format("{}: stream {} for '{}' must start a {}-stream group (index a multiple of {})",

@@ -156,6 +156,10 @@ inline Instr& with(Instr& i, Field x, uint32_t v) { i.set(x, v); return i; }
 uint64_t encode(const Instr& in);
 struct DecodeResult { bool ok; Instr instr; std::string error; };
 DecodeResult decode(uint64_t word);
+// Number of adjacent streams the stream operand `f` of `in` occupies (1, 2, 4 or 16): the dtype's
+// byte count for typed units, dtype2 for cvt's destination, 16 for transpose, 2 for the int16 index
+// pair of gather/scatter, 1 for MEM/C2C data. The base index must be a multiple of it.
+int stream_group_size(const Instr& in, Field f);
 // Checks field domains that the bit widths alone do not: dtype values, nop/repeat counts >= 1,
 // stream-group alignment, fields not used by the opcode being zero. Empty string = valid.
 std::string validate_fields(const Instr& in);

@@ -16,15 +16,6 @@ namespace lpu {
 
 namespace detail {
 
-int stream_group_size(const Instr& in, Field f) {
-  const OpInfo& oi = op_info(in.op);
-  if ((in.op == Opcode::Gather || in.op == Opcode::Scatter) && f == Field::SrcA) return 2;
-  if (in.op == Opcode::Cvt && f == Field::Dst) return dtype_bytes(in.dtype2());
-  if (in.op == Opcode::Transpose) return 16;
-  if (oi.unit == Unit::MEM || oi.unit == Unit::C2C) return 1;
-  return (oi.used_fields & (1u << static_cast<int>(Field::DType))) ? dtype_bytes(in.dtype()) : 1;
-}
-
 std::string queue_label(const ChipConfig& cfg, uint16_t slice, uint8_t queue) {
   if (slice < cfg.slices.size()) return fmt::format("{}.{}", cfg.slices[slice].name, queue);
   return fmt::format("slice#{}.{}", slice, queue);

@@ -90,7 +90,7 @@ RunSummary run_sweep(const RunOptions& o, std::ostream& log) {
   if (sum.total > kLargeSweepPoints && !o.allow_large)
     throw InputError(fmt::format("{}: the sweep has {} points, more than {}; pass --allow-large to run it", o.spec_path,
                                  sum.total, kLargeSweepPoints));
-  const Expansion ex = expand_sweep(spec);
+  const Expansion ex = expand_sweep(spec, o.shard_index, o.shard_count);
   const std::string exe = o.lpusim.empty() ? self_exe() : o.lpusim;
   if (::access(exe.c_str(), X_OK) != 0)
     throw InputError(fmt::format("--lpusim: '{}' is not an executable file", exe));

@@ -93,13 +93,18 @@ std::string describe(const Overrides& ov) {
   return s;
 }
 
-std::string apply_overrides(const std::string& base_yaml, const Overrides& ov, const std::string& context) {
-  YAML::Node root;
+namespace {
+
+YAML::Node load_base(const std::string& base_yaml, const std::string& context) {
   try {
-    root = YAML::Load(base_yaml);
+    return YAML::Load(base_yaml);
   } catch (const YAML::Exception& e) {
     throw InputError(fmt::format("{}: base chip config: YAML error: {}", context, e.what()));
   }
+}
+
+// apply_overrides on a private copy of an already parsed base (`root` is edited).
+std::string apply_to_node(YAML::Node root, const Overrides& ov, const std::string& context) {
   for (const Override& o : ov) {
     const std::vector<std::string> parts = split_path(o.first);
     YAML::Node cur;
@@ -146,6 +151,12 @@ std::string apply_overrides(const std::string& base_yaml, const Overrides& ov, c
   YAML::Emitter out;
   out << root;
   return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace
+
+std::string apply_overrides(const std::string& base_yaml, const Overrides& ov, const std::string& context) {
+  return apply_to_node(load_base(base_yaml, context), ov, context);
 }
 
 SweepSpec parse_sweep_spec(const std::string& yaml_text, const std::string& source) {
@@ -307,15 +318,18 @@ uint64_t count_config_points(const SweepSpec& s) {
 
 uint64_t count_points(const SweepSpec& s) { return sat_mul(count_config_points(s), per_config_points(s)); }
 
-Expansion expand_sweep(const SweepSpec& s) {
+Expansion expand_sweep(const SweepSpec& s, uint32_t shard_index, uint32_t shard_count) {
+  if (shard_count == 0 || shard_index >= shard_count)
+    throw InputError(fmt::format("shard {}/{}: need 0 <= i < N", shard_index, shard_count));
   Expansion e;
+  const YAML::Node base = load_base(s.base_yaml, s.source);
   std::vector<Overrides> config_ovs;
   if (s.is_grid) {
     // Each value alone first, so a bad value is blamed on itself rather than on a combination.
     for (const auto& g : s.grid)
       for (const std::string& v : g.second) {
         const std::string ctx = fmt::format("{}: grid {}={}", s.source, g.first, v);
-        parse_overridden(apply_overrides(s.base_yaml, {{g.first, v}}, ctx), ctx);
+        parse_overridden(apply_to_node(YAML::Clone(base), {{g.first, v}}, ctx), ctx);
       }
     const uint64_t n = count_config_points(s);
     std::vector<size_t> digit(s.grid.size(), 0);
@@ -331,12 +345,20 @@ Expansion expand_sweep(const SweepSpec& s) {
   } else {
     config_ovs = s.list;
   }
+  const uint64_t per = per_config_points(s);
+  auto in_shard = [&](uint64_t index) { return index % shard_count == shard_index; };
   for (size_t c = 0; c < config_ovs.size(); ++c) {
-    const std::string ctx = s.is_grid ? fmt::format("{}: grid point {} ({})", s.source, c, describe(config_ovs[c]))
-                                      : fmt::format("{}: points[{}] ({})", s.source, c, describe(config_ovs[c]));
     ConfigPoint cp;
     cp.overrides = config_ovs[c];
-    cp.yaml = dump_chip_config(*parse_overridden(apply_overrides(s.base_yaml, cp.overrides, ctx), ctx));
+    bool needed = false;  // does this shard run a point of this config?
+    for (uint64_t j = 0; j < per && j < shard_count && !needed; ++j) needed = in_shard(c * per + j);
+    if (!needed) {
+      e.configs.push_back(std::move(cp));
+      continue;
+    }
+    const std::string ctx = s.is_grid ? fmt::format("{}: grid point {} ({})", s.source, c, describe(config_ovs[c]))
+                                      : fmt::format("{}: points[{}] ({})", s.source, c, describe(config_ovs[c]));
+    cp.yaml = dump_chip_config(*parse_overridden(apply_to_node(YAML::Clone(base), cp.overrides, ctx), ctx));
     cp.hash = fnv1a64(cp.yaml);
     e.configs.push_back(std::move(cp));
   }
@@ -352,6 +374,10 @@ Expansion expand_sweep(const SweepSpec& s) {
         pt.config = c;
         pt.workload = w;
         pt.precision = p;
+        if (!in_shard(pt.index)) {  // not hashed: another shard runs it
+          e.points.push_back(std::move(pt));
+          continue;
+        }
         uint64_t h = fnv1a64(e.configs[c].yaml);
         h = fnv1a64(std::string_view("\0workload\0", 10), h);
         h = fnv1a64(wl.name, h);
@@ -367,6 +393,7 @@ Expansion expand_sweep(const SweepSpec& s) {
   // Two points with one hash would share their report file and resume record: refuse them.
   std::map<uint64_t, uint64_t> first;
   for (const SweepPoint& p : e.points) {
+    if (!in_shard(p.index)) continue;
     auto [it, fresh] = first.emplace(p.hash, p.index);
     if (!fresh)
       throw InputError(fmt::format("{}: points {} and {} are the same configuration and workload ({}; {}); list each "

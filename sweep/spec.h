@@ -53,8 +53,8 @@ std::string apply_overrides(const std::string& base_yaml, const Overrides& ov, c
 
 struct ConfigPoint {
   Overrides overrides;
-  std::string yaml;   // dump_chip_config of the validated config: the full configuration
-  uint64_t hash = 0;  // FNV-1a 64 of `yaml`
+  std::string yaml;   // dump_chip_config of the validated config: the full configuration ("" if not in the shard)
+  uint64_t hash = 0;  // FNV-1a 64 of `yaml` (0 if not in the shard)
 };
 
 struct SweepPoint {
@@ -62,7 +62,8 @@ struct SweepPoint {
   uint32_t config = 0;      // into Expansion::configs
   uint32_t workload = 0;    // into SweepSpec::workloads
   std::string precision;    // "" for programs or when the spec gives none
-  uint64_t hash = 0;        // FNV-1a 64 of config yaml + workload name + content hash + precision + mode
+  uint64_t hash = 0;        // FNV-1a 64 of config yaml + workload name + content hash + precision + mode (0 if
+                            // not in the shard)
 };
 
 struct Expansion {
@@ -70,11 +71,14 @@ struct Expansion {
   std::vector<SweepPoint> points;
 };
 
-// Expands every point and validates every config point with parse_chip_config (a bad value or
-// combination throws InputError naming the spec, the point's fields and values and the reason).
-// Ordered: config points in grid/list order; per config, workloads in spec order; per workload,
-// precisions in spec order (programs take one point with precision "").
-Expansion expand_sweep(const SweepSpec& s);
+// Expands every point (ordered: config points in grid/list order; per config, workloads in spec
+// order; per workload, precisions in spec order; programs take one point with precision "").
+// Every swept value is validated alone on the base; every config point that shard i/N runs is
+// validated with parse_chip_config and hashed (a bad value or combination throws InputError naming
+// the spec, the point's fields and values and the reason). Points of other shards are listed but
+// neither validated as a combination nor hashed, so shards of a huge sweep do not repeat each
+// other's work. Two points of the shard with one hash are an error.
+Expansion expand_sweep(const SweepSpec& s, uint32_t shard_index = 0, uint32_t shard_count = 1);
 
 // "a=1, b=2" for messages and logs.
 std::string describe(const Overrides& ov);

@@ -7,7 +7,9 @@
 //     installed (iw) once the last abc of the current tile has landed;
 //   - after the last k-tile of a row, the accumulator row is emitted (acc) and either written to
 //     SRAM directly or passed through the VXM epilogue (bias add, relu, f32 -> f16) and written;
-//   - accumulator rows alternate between two halves per job so draining overlaps the next job.
+//   - accumulator rows alternate between two halves per job so draining overlaps the next job;
+//   - with fewer jobs than planes (tiny M) a job's k-tiles are split over several planes and the
+//     partial rows are emitted to meet at the VXM, where they are summed (docs/compiler.md).
 // Every instruction is placed by a greedy earliest-cycle search against the ScheduleBuilder's
 // reservations, so the result obeys the stream, port and hazard rules by construction.
 #pragma once

@@ -205,6 +205,8 @@ class Importer {
       }
       if (x < 1) fail(what + " '" + v.name() + "' dim " + std::to_string(i) + " is " + std::to_string(x) + "; every dim must be >= 1");
       s.push_back(x);
+      if (x > (int64_t(1) << 40) || ir::num_elements(s) > (int64_t(1) << 40))
+        fail(what + " '" + v.name() + "' shape " + ir::shape_str(s) + " has more than 2^40 elements");
     }
     return s;
   }

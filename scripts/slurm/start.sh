@@ -34,7 +34,7 @@ P=$((20000 + $$ % 20000))
 while ! port_free "$P" || ! port_free $((P + 1)); do P=$((P + 2)); done
 
 CPUS=$(nproc)
-MEM=$(free -m | awk '/^Mem:/ {print $2}')
+MEM=$(awk '/^MemTotal:/ {print int($2 / 1024 * 0.9)}' /proc/meminfo)  # below what slurmd detects
 mkdir -p "$STATE/spool" "$STATE/state" "$STATE/log"
 cat > "$STATE/slurm.conf" <<CONF
 # Single-node Slurm on localhost written by scripts/slurm/start.sh
