@@ -1,18 +1,23 @@
-// Lowering pass: IR ops -> dense layers (matmul + bias + relu), with clear errors for the rest.
+// Lowering pass: IR ops -> dense layers (matmul + bias + relu) and VXM elementwise steps, with
+// clear errors for the rest.
 #include "compiler/passes/lowering.h"
 
 #include <algorithm>
 #include <fmt/format.h>
 
+#include "compiler/reference/interpreter.h"
 #include "isa/chip_config.h"
+#include "isa/isa.h"
 
 namespace lpu::compiler {
 
 namespace {
 
 constexpr const char* kSupported =
-    "supported: MatMul/Gemm with a constant 2-D weight, Add of a constant bias right after one, Relu right "
-    "after one, Reshape of a graph input";
+    "supported: MatMul/Gemm with a constant 2-D weight (bias Add and Relu fused), elementwise Add, Sub, Mul, Div, "
+    "Relu, Sigmoid, Tanh, Erf, Exp, Sqrt, Reciprocal, Neg, Pow (constant exponent 2 or 0.5), Where (constant "
+    "condition), Cast (float to float) on activations of the output's shape with constants broadcast numpy-style, "
+    "Reshape of a graph input";
 
 [[noreturn]] void unsupported(const ir::Graph& g, const ir::Op& op, const std::string& why) {
   throw InputError(fmt::format("model '{}': node '{}' ({}): {} ({})", g.name, op.name, ir::op_kind_name(op.kind),
@@ -20,6 +25,26 @@ constexpr const char* kSupported =
 }
 
 int64_t last_dim(const ir::Shape& s) { return s.empty() ? 1 : s.back(); }
+
+// The table of elementwise IR ops with one VXM instruction each (f32 compute).
+bool eltwise_opcode(ir::OpKind k, Opcode* op) {
+  switch (k) {
+    case ir::OpKind::Add: *op = Opcode::Add; return true;
+    case ir::OpKind::Sub: *op = Opcode::Sub; return true;
+    case ir::OpKind::Mul: *op = Opcode::Mul; return true;
+    case ir::OpKind::Div: *op = Opcode::Div; return true;
+    case ir::OpKind::Relu: *op = Opcode::Relu; return true;
+    case ir::OpKind::Sigmoid: *op = Opcode::Sigmoid; return true;
+    case ir::OpKind::Tanh: *op = Opcode::Tanh; return true;
+    case ir::OpKind::Erf: *op = Opcode::Erf; return true;
+    case ir::OpKind::Exp: *op = Opcode::Exp; return true;
+    case ir::OpKind::Sqrt: *op = Opcode::Sqrt; return true;
+    case ir::OpKind::Reciprocal: *op = Opcode::Recip; return true;
+    case ir::OpKind::Neg: *op = Opcode::Neg; return true;
+    case ir::OpKind::Where: *op = Opcode::Select; return true;
+    default: return false;
+  }
+}
 
 }  // namespace
 
@@ -48,6 +73,68 @@ LoweredModel lower_graph(const ir::Graph& g) {
       unsupported(g, op, fmt::format("activation '{}' has type {}; float models only", g.tensor(a).name,
                                      ir::dtype_name(g.tensor(a).dtype)));
     return a;
+  };
+  std::vector<char> produced(g.tensors().size(), 0);
+  // One elementwise step for `op` (InputError if its operands or types are not supported).
+  auto eltwise = [&](const ir::Op& op) {
+    LoweredEltwise E;
+    E.name = op.name;
+    E.kind = op.kind;
+    E.y = op.outputs[0];
+    const ir::Tensor& yt = g.tensor(E.y);
+    if (yt.dtype != ir::DType::F32 && yt.dtype != ir::DType::F16)
+      unsupported(g, op, fmt::format("output type {}; float results only", ir::dtype_name(yt.dtype)));
+    const int64_t inner = last_dim(yt.shape);
+    const int64_t rows = yt.elements() / inner;
+    std::vector<ir::TensorId> ins = op.inputs;
+    Opcode vop = Opcode::Add;
+    if (op.kind == ir::OpKind::Cast) {
+      E.has_op = false;
+    } else if (op.kind == ir::OpKind::Pow) {
+      const ir::Tensor& e = g.tensor(op.inputs[1]);
+      const std::vector<float> ev = e.is_const ? e.const_floats() : std::vector<float>{};
+      const bool scalar = ev.size() == 1;
+      if (scalar && ev[0] == 2.f) {
+        vop = Opcode::Mul;
+        ins = {op.inputs[0], op.inputs[0]};
+      } else if (scalar && ev[0] == 0.5f) {
+        vop = Opcode::Sqrt;
+        ins = {op.inputs[0]};
+      } else {
+        unsupported(g, op, "Pow needs a constant scalar exponent of 2 or 0.5");
+      }
+    } else if (!eltwise_opcode(op.kind, &vop)) {
+      unsupported(g, op, "op kind not supported by the lpusim back end yet");
+    }
+    E.vxm_op = static_cast<int>(vop);
+    bool any_act = false;
+    for (ir::TensorId t : ins) {
+      const ir::Tensor& tt = g.tensor(alias[static_cast<size_t>(t)]);
+      EltOperand o;
+      if (tt.is_const) {
+        const std::vector<float> v = tt.const_floats();
+        const std::vector<int64_t> map = ref::broadcast_index_map(yt.shape, tt.shape);
+        bool same_rows = true;
+        for (int64_t i = inner; i < static_cast<int64_t>(map.size()) && same_rows; ++i)
+          same_rows = map[static_cast<size_t>(i)] == map[static_cast<size_t>(i % inner)];
+        o.const_rows = same_rows ? 1 : rows;
+        o.values.resize(static_cast<size_t>(o.const_rows * inner));
+        for (size_t i = 0; i < o.values.size(); ++i) o.values[i] = v[static_cast<size_t>(map[i])];
+      } else {
+        o.act = activation(op, t);
+        if (g.tensor(o.act).shape != yt.shape)
+          unsupported(g, op, fmt::format("activation '{}' of shape {} would be broadcast to {}; only constants "
+                                         "are broadcast",
+                                         g.tensor(o.act).name, ir::shape_str(g.tensor(o.act).shape),
+                                         ir::shape_str(yt.shape)));
+        any_act = true;
+      }
+      E.operands.push_back(std::move(o));
+    }
+    if (!any_act) unsupported(g, op, "all operands are constants (expected the front end to fold it)");
+    produced[static_cast<size_t>(E.y)] = 1;
+    lm.steps.push_back({false, lm.eltwise.size()});
+    lm.eltwise.push_back(std::move(E));
   };
   for (size_t oi = 0; oi < g.ops().size(); ++oi) {
     const ir::Op& op = g.ops()[oi];
@@ -100,6 +187,8 @@ LoweredModel lower_graph(const ir::Graph& g) {
           for (int64_t n = 0; n < L.N; ++n) L.bias[static_cast<size_t>(n)] = beta * cv[static_cast<size_t>(n)];
         }
         layer_of[static_cast<size_t>(L.y)] = static_cast<int>(lm.layers.size());
+        produced[static_cast<size_t>(L.y)] = 1;
+        lm.steps.push_back({true, lm.layers.size()});
         lm.layers.push_back(std::move(L));
         break;
       }
@@ -113,44 +202,55 @@ LoweredModel lower_graph(const ir::Graph& g) {
             ci = 1 - k;
           }
         }
-        if (li < 0) unsupported(g, op, "Add must add a constant bias to a matmul output");
+        // A constant N-vector added to an unactivated matmul output used once is the layer's bias;
+        // any other Add is an elementwise step.
+        if (li >= 0) {
+          const LoweredLayer& L = lm.layers[static_cast<size_t>(li)];
+          const ir::Tensor& c = g.tensor(op.inputs[static_cast<size_t>(ci)]);
+          if (L.relu || !single_use(L.y) || c.elements() != L.N || last_dim(c.shape) != L.N ||
+              g.tensor(op.outputs[0]).shape != g.tensor(L.y).shape)
+            li = -1;
+        }
+        if (li < 0) {
+          eltwise(op);
+          break;
+        }
         LoweredLayer& L = lm.layers[static_cast<size_t>(li)];
         const ir::Tensor& c = g.tensor(op.inputs[static_cast<size_t>(ci)]);
-        if (L.relu || !single_use(L.y)) unsupported(g, op, "the matmul output is used elsewhere or already activated");
-        if (c.elements() != L.N || last_dim(c.shape) != L.N)
-          unsupported(g, op, fmt::format("bias '{}' must hold N={} elements along the last axis", c.name, L.N));
         const std::vector<float> cv = c.const_floats();
         if (L.bias.empty()) L.bias.assign(static_cast<size_t>(L.N), 0.f);
         for (int64_t n = 0; n < L.N; ++n) L.bias[static_cast<size_t>(n)] += cv[static_cast<size_t>(n)];
-        if (g.tensor(op.outputs[0]).shape != g.tensor(L.y).shape)
-          unsupported(g, op, "the bias add changes the shape");
         layer_of[static_cast<size_t>(L.y)] = -1;
         L.y = op.outputs[0];
         layer_of[static_cast<size_t>(L.y)] = li;
+        produced[static_cast<size_t>(L.y)] = 1;
         break;
       }
       case ir::OpKind::Relu: {
         const int li = layer_of[static_cast<size_t>(op.inputs[0])];
-        if (li < 0) unsupported(g, op, "Relu must follow a matmul (or its bias add)");
+        if (li < 0 || lm.layers[static_cast<size_t>(li)].relu || !single_use(lm.layers[static_cast<size_t>(li)].y)) {
+          eltwise(op);  // not fusable into a matmul epilogue
+          break;
+        }
         LoweredLayer& L = lm.layers[static_cast<size_t>(li)];
-        if (L.relu || !single_use(L.y)) unsupported(g, op, "the matmul output is used elsewhere or already activated");
         layer_of[static_cast<size_t>(L.y)] = -1;
         L.relu = true;
         L.y = op.outputs[0];
         layer_of[static_cast<size_t>(L.y)] = li;
+        produced[static_cast<size_t>(L.y)] = 1;
         break;
       }
       default:
-        unsupported(g, op, "op kind not supported by the lpusim back end yet");
+        eltwise(op);
     }
   }
   for (ir::TensorId t : g.outputs()) {
-    if (layer_of[static_cast<size_t>(t)] < 0)
-      throw InputError(fmt::format("model '{}': graph output '{}' is not produced by a lowered layer ({})", g.name,
+    if (!produced[static_cast<size_t>(t)])
+      throw InputError(fmt::format("model '{}': graph output '{}' is not produced by a lowered op ({})", g.name,
                                    g.tensor(t).name, kSupported));
     lm.outputs.push_back(t);
   }
-  if (lm.layers.empty()) throw InputError(fmt::format("model '{}': no MatMul/Gemm to compile ({})", g.name, kSupported));
+  if (lm.steps.empty()) throw InputError(fmt::format("model '{}': no op to compile ({})", g.name, kSupported));
   return lm;
 }
 

@@ -1,7 +1,9 @@
-// Lowering pass: matches the IR graph onto the back end's kernels. Today that is a chain of dense
-// layers: y = relu?(x . W + b) from MatMul/Gemm with a constant weight, an optional Add of a
-// constant bias and an optional Relu; Reshape of a graph input is folded into the input's shape
-// (same row-major bytes). Anything else throws InputError naming the op and what is supported.
+// Lowering pass: matches the IR graph onto the back end's kernels: dense layers
+// y = relu?(x . W + b) from MatMul/Gemm with a constant weight, an optional Add of a constant bias
+// and an optional Relu (folded into the matmul's VXM epilogue); every other elementwise op of the
+// table in lowering.cpp becomes one VXM elementwise step; Reshape of a graph input is folded into
+// the input's shape (same row-major bytes). Anything else throws InputError naming the op and what
+// is supported.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -21,6 +23,32 @@ struct LoweredLayer {
   bool relu = false;
 };
 
+// An operand of an elementwise step: an activation of the output's shape, or a constant resolved
+// (numpy broadcasting) to `const_rows` rows of the output's last dimension: 1 row broadcast to all
+// rows (a per-row vector or a scalar), or one row per output row.
+struct EltOperand {
+  ir::TensorId act = ir::kNoTensor;  // activation (kNoTensor: constant)
+  std::vector<float> values;         // constant: const_rows x inner, row-major
+  int64_t const_rows = 0;
+};
+
+// One elementwise op on the VXM: y = op(operands) with one VXM instruction (f32), or none (a Cast
+// between float types). `vxm_op` is an lpu::Opcode value.
+struct LoweredEltwise {
+  std::string name;  // the IR op's name
+  ir::OpKind kind = ir::OpKind::Add;
+  bool has_op = true;
+  int vxm_op = 0;    // lpu::Opcode (Select: operands are cond, a, b)
+  std::vector<EltOperand> operands;
+  ir::TensorId y = ir::kNoTensor;
+};
+
+// Execution order of the lowered steps: layers[index] or eltwise[index].
+struct LoweredStep {
+  bool dense = true;
+  size_t index = 0;
+};
+
 struct LoweredInput {
   ir::TensorId id = ir::kNoTensor;  // graph input
   std::vector<int64_t> shape;       // shape the chip sees (a folded Reshape's output shape)
@@ -30,7 +58,9 @@ struct LoweredInput {
 struct LoweredModel {
   std::vector<LoweredInput> inputs;
   std::vector<LoweredLayer> layers;
-  std::vector<ir::TensorId> outputs;  // graph outputs (each some layer's y)
+  std::vector<ir::TensorId> outputs;  // graph outputs (each some layer's or step's y)
+  std::vector<LoweredEltwise> eltwise;
+  std::vector<LoweredStep> steps;     // all layers and eltwise steps in graph order
 };
 
 LoweredModel lower_graph(const ir::Graph& g);

@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <map>
 
+#include "compiler/backend/elementwise_kernel.h"
+
 namespace lpu::compiler {
 
 namespace {
@@ -53,6 +55,8 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
   for (const LoweredInput& in : lm.inputs) {
     bool used = false;
     for (const LoweredLayer& L : lm.layers) used = used || L.x == in.alias;
+    for (const LoweredEltwise& E : lm.eltwise)
+      for (const EltOperand& o : E.operands) used = used || o.act == in.alias;
     if (!used) continue;
     PlacedTensor t = place_tensor(alloc, g.tensor(in.id).name, DType::F16, in.shape, tiling, &alloc_ids[in.alias]);
     for (TensorDesc& d : tensor_descs(t, TensorRole::Input)) res.descs.push_back(std::move(d));
@@ -63,39 +67,90 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
   }
   res.diagnostics.push_back("precision fp16: inputs and weights f16, accumulation f32, hidden activations f16, "
                             "outputs f32");
-  for (size_t li = 0; li < lm.layers.size(); ++li) {
-    const LoweredLayer& L = lm.layers[li];
-    PlacedWeights w = place_weights(alloc, L.name + ".W", DType::F16, L.K, L.N, to_f16_bytes(L.w), tiling, lanes,
-                                    &res.blobs);
-    PlacedTensor bias;
-    if (!L.bias.empty()) {
-      std::vector<int> ids;
-      bias = place_tensor(alloc, L.name + ".bias", DType::F32, {1, L.N}, tiling, &ids);
-      tensor_blobs(bias, to_f32_bytes(L.bias), lanes, &res.blobs);
+  EltwiseScheduler ew(b);
+  // Tensors each step reads, to release activations after their last reader.
+  auto reads_of = [&](const LoweredStep& st) {
+    std::vector<ir::TensorId> r;
+    if (st.dense) {
+      r.push_back(lm.layers[st.index].x);
+    } else {
+      for (const EltOperand& o : lm.eltwise[st.index].operands)
+        if (o.act != ir::kNoTensor) r.push_back(o.act);
     }
-    const bool out = is_output(L.y);
-    const ir::Tensor& yt = g.tensor(L.y);
-    PlacedTensor y = place_tensor(alloc, yt.name, out ? DType::F32 : DType::F16, yt.shape, tiling, &alloc_ids[L.y]);
-    PlacedTensor& x = placed.at(L.x);
-    MatmulSpec spec;
-    spec.name = L.name;
-    spec.x = &x;
-    spec.w = &w;
-    spec.y = &y;
-    spec.bias = L.bias.empty() ? nullptr : &bias;
-    spec.relu = L.relu;
-    add_stats(&res.stats, mm.schedule(spec));
-    res.macs += static_cast<uint64_t>(x.rows) * static_cast<uint64_t>(L.K) * static_cast<uint64_t>(L.N);
-    if (out)
-      for (TensorDesc& d : tensor_descs(y, TensorRole::Output)) res.descs.push_back(std::move(d));
-    placed.emplace(L.y, std::move(y));
-    // Release activations no later layer reads (graph inputs and outputs stay).
-    bool later = false;
-    for (size_t lj = li + 1; lj < lm.layers.size(); ++lj) later = later || lm.layers[lj].x == L.x;
-    bool is_input = false;
-    for (const LoweredInput& in : lm.inputs) is_input = is_input || in.alias == L.x;
-    if (!later && !is_input && !is_output(L.x))
-      for (int id : alloc_ids[L.x]) alloc.release(id, x.last_read);
+    return r;
+  };
+  for (size_t si = 0; si < lm.steps.size(); ++si) {
+    const LoweredStep& step = lm.steps[si];
+    ir::TensorId yid = ir::kNoTensor;
+    if (step.dense) {
+      const LoweredLayer& L = lm.layers[step.index];
+      PlacedWeights w = place_weights(alloc, L.name + ".W", DType::F16, L.K, L.N, to_f16_bytes(L.w), tiling, lanes,
+                                      &res.blobs);
+      PlacedTensor bias;
+      if (!L.bias.empty()) {
+        std::vector<int> ids;
+        bias = place_tensor(alloc, L.name + ".bias", DType::F32, {1, L.N}, tiling, &ids);
+        tensor_blobs(bias, to_f32_bytes(L.bias), lanes, &res.blobs);
+      }
+      const ir::Tensor& yt = g.tensor(L.y);
+      PlacedTensor y =
+          place_tensor(alloc, yt.name, is_output(L.y) ? DType::F32 : DType::F16, yt.shape, tiling, &alloc_ids[L.y]);
+      PlacedTensor& x = placed.at(L.x);
+      MatmulSpec spec;
+      spec.name = L.name;
+      spec.x = &x;
+      spec.w = &w;
+      spec.y = &y;
+      spec.bias = L.bias.empty() ? nullptr : &bias;
+      spec.relu = L.relu;
+      add_stats(&res.stats, mm.schedule(spec));
+      res.macs += static_cast<uint64_t>(x.rows) * static_cast<uint64_t>(L.K) * static_cast<uint64_t>(L.N);
+      yid = L.y;
+      placed.emplace(L.y, std::move(y));
+    } else {
+      const LoweredEltwise& E = lm.eltwise[step.index];
+      const ir::Tensor& yt = g.tensor(E.y);
+      PlacedTensor y =
+          place_tensor(alloc, yt.name, is_output(E.y) ? DType::F32 : DType::F16, yt.shape, tiling, &alloc_ids[E.y]);
+      const int64_t inner = y.inner;
+      std::vector<PlacedTensor> consts(E.operands.size());
+      EltwiseSpec spec;
+      spec.name = E.name;
+      spec.has_op = E.has_op;
+      spec.op = static_cast<Opcode>(E.vxm_op);
+      spec.y = &y;
+      for (size_t i = 0; i < E.operands.size(); ++i) {
+        const EltOperand& o = E.operands[i];
+        if (o.act != ir::kNoTensor) {
+          spec.operands.push_back(&placed.at(o.act));
+        } else {
+          std::vector<int> ids;
+          consts[i] = place_tensor(alloc, fmt::format("{}.c{}", E.name, i), DType::F32, {o.const_rows, inner}, tiling,
+                                   &ids);
+          tensor_blobs(consts[i], to_f32_bytes(o.values), lanes, &res.blobs);
+          spec.operands.push_back(&consts[i]);
+        }
+      }
+      add_stats(&res.stats, ew.schedule(spec));
+      yid = E.y;
+      placed.emplace(E.y, std::move(y));
+    }
+    if (is_output(yid))
+      for (TensorDesc& d : tensor_descs(placed.at(yid), TensorRole::Output)) res.descs.push_back(std::move(d));
+    // Release activations no later step reads (graph inputs and outputs stay).
+    for (ir::TensorId t : reads_of(step)) {
+      bool later = false;
+      for (size_t sj = si + 1; sj < lm.steps.size(); ++sj) {
+        const std::vector<ir::TensorId> r = reads_of(lm.steps[sj]);
+        later = later || std::find(r.begin(), r.end(), t) != r.end();
+      }
+      bool is_input = false;
+      for (const LoweredInput& in : lm.inputs) is_input = is_input || in.alias == t;
+      if (!later && !is_input && !is_output(t)) {
+        for (int id : alloc_ids[t]) alloc.release(id, placed.at(t).last_read);
+        alloc_ids[t].clear();  // released once even if this step reads t twice
+      }
+    }
   }
   return res;
 }

@@ -153,3 +153,21 @@ TEST_CASE("sweep: --shard i/N parsing") {
     CHECK_THROWS_AS(parse_shard(bad, i, n), InputError);
   }
 }
+
+TEST_CASE("sweep: a shard validates and hashes only its own points, with the unsharded hashes") {
+  const SweepSpec s = spec_of("grid:\n  clock_hz: [6.0e8, 9.0e8, 1.2e9]\nworkloads: [gemm:64x64x64]\nprecisions: [int8, fp16]\n");
+  const Expansion whole = expand_sweep(s);
+  const Expansion shard = expand_sweep(s, 1, 4);  // points 1 and 5: configs 0 and 2
+  REQUIRE(shard.points.size() == whole.points.size());
+  for (const SweepPoint& p : shard.points) {
+    INFO(p.index);
+    CHECK(p.hash == (p.index % 4 == 1 ? whole.points[p.index].hash : 0u));
+  }
+  CHECK_FALSE(shard.configs[0].yaml.empty());
+  CHECK(shard.configs[1].yaml.empty());  // points 2, 3 belong to other shards
+  CHECK(shard.configs[2].hash == whole.configs[2].hash);
+  // A bad combination is found by the shard that runs it, before it runs anything.
+  const SweepSpec bad = spec_of("points:\n  - {clock_hz: 9.0e8}\n  - {clock_hz: abc}\nworkloads: [gemm:64x64x64]\n");
+  CHECK_NOTHROW(expand_sweep(bad, 0, 2));
+  CHECK_THROWS_WITH(expand_sweep(bad, 1, 2), Catch::Contains("points[1] (clock_hz=abc): clock_hz:"));
+}

@@ -1,0 +1,159 @@
+// EltwiseScheduler: greedy vector-by-vector placement of one elementwise op on the VXM
+// (see elementwise_kernel.h for the data path and the contract).
+#include "compiler/backend/elementwise_kernel.h"
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <stdexcept>
+
+#include "isa/chip_config.h"
+
+namespace lpu::compiler {
+
+namespace {
+
+constexpr uint64_t kMaxSearch = uint64_t{1} << 24;  // cycles tried per vector before giving up
+
+uint64_t dist(uint32_t a, uint32_t b) { return a > b ? a - b : b - a; }
+
+}  // namespace
+
+EltwiseScheduler::EltwiseScheduler(ScheduleBuilder& b) : b_(b) {
+  for (int i : b.cfg().slices_of(SliceKind::VXM)) {
+    vxm_slice_ = i;
+    vxm_pos_ = b.pos(i);
+    break;
+  }
+}
+
+MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
+  const ChipConfig& cfg = b_.cfg();
+  if (vxm_slice_ < 0) throw InputError(fmt::format("{}: chip '{}' has no VXM slice for elementwise ops", spec.name, cfg.name));
+  if (cfg.streams_per_direction < 4)
+    throw InputError(fmt::format("{}: chip '{}' needs >= 4 streams per direction for f32 VXM ops (has {})", spec.name,
+                                 cfg.name, cfg.streams_per_direction));
+  PlacedTensor& Y = *spec.y;
+  if (Y.dtype != DType::F16 && Y.dtype != DType::F32)
+    throw InputError(fmt::format("{}: output '{}' has type {}; elementwise ops store f16 or f32", spec.name, Y.name,
+                                 dtype_name(Y.dtype)));
+  const size_t nops = spec.operands.size();
+  const size_t want = !spec.has_op ? 1 : spec.op == Opcode::Select ? 3 : op_info(spec.op).format == Format::FVec1 ? 1 : 2;
+  if (nops != want) throw std::logic_error(fmt::format("{}: {} operands for a {}-operand op", spec.name, nops, want));
+  bool any_f16 = false;
+  for (const PlacedTensor* t : spec.operands) {
+    if (t->dtype != DType::F16 && t->dtype != DType::F32)
+      throw InputError(fmt::format("{}: operand '{}' has type {}; elementwise ops take f16 or f32", spec.name, t->name,
+                                   dtype_name(t->dtype)));
+    if (t->inner != Y.inner || (t->rows != Y.rows && t->rows != 1))
+      throw std::logic_error(fmt::format("{}: operand '{}' [{}, {}] does not broadcast to [{}, {}]", spec.name, t->name,
+                                         t->rows, t->inner, Y.rows, Y.inner));
+    any_f16 = any_f16 || t->dtype == DType::F16;
+  }
+  Instr cvt_up = make_instr(Opcode::Cvt);
+  cvt_up.set(Field::DType, static_cast<uint32_t>(DType::F16));
+  cvt_up.set(Field::DType2, static_cast<uint32_t>(DType::F32));
+  const uint64_t lat_up = any_f16 ? instr_timing(cfg, cvt_up).latency : 0;
+  const bool narrow = Y.dtype == DType::F16;
+  // A Cast with nothing to convert is a `mov` (the value must be re-emitted toward Y's slices).
+  const bool has_op = spec.has_op || !narrow;
+  const Opcode op = spec.has_op ? spec.op : Opcode::Mov;
+
+  MatmulStats st;
+  uint64_t T0 = 0;  // arrival of the operand reads at the VXM; nondecreasing over vectors
+  std::vector<StreamValue> vals(nops);
+  for (int64_t r = 0; r < Y.rows; ++r) {
+    for (uint32_t ch = 0; ch < Y.vpr; ++ch) {
+      // Lower bound: every read issues at or after its vector's ready cycle.
+      Instr rd = make_instr(Opcode::Read);
+      const uint64_t lat_read = instr_timing(cfg, rd).latency;
+      for (const PlacedTensor* t : spec.operands) {
+        const int64_t tr = t->rows == 1 ? 0 : r;
+        const uint64_t ready = t->ready[static_cast<size_t>(tr * t->vpr + ch)];
+        uint64_t far = 0;
+        for (uint16_t s : t->part_of_row(tr).slices) far = std::max(far, dist(b_.pos(s), vxm_pos_));
+        const uint64_t up = t->dtype == DType::F16 ? 0 : lat_up;
+        const uint64_t lb = ready + lat_read + far;
+        T0 = std::max(T0, lb > up ? lb - up : 0);
+      }
+      const auto& ys = Y.part_of_row(r).slices;
+      const uint32_t yaddr = Y.addr_of(r, ch);
+      const Dir ydir = b_.pos(ys[0]) > vxm_pos_ ? Dir::East : Dir::West;
+      uint64_t landed = 0, nvxm = 0;
+      for (uint64_t n = 0;; ++T0, ++n) {
+        if (n > kMaxSearch)
+          throw std::logic_error("elementwise scheduler: no cycle found for " + spec.name + " within the search bound");
+        auto x = b_.begin();
+        nvxm = 0;
+        // One VXM instruction at cycle T reading srcs (all at the VXM on T); result of `width` bytes.
+        auto vop = [&](Instr in, uint64_t T, bool final_op, uint32_t width, StreamValue* out) {
+          const uint64_t lat = instr_timing(cfg, in).latency;
+          const Dir d1 = final_op ? ydir : (ydir == Dir::East ? Dir::West : Dir::East);
+          if (!b_.produce(d1, width, vxm_pos_, T + lat, out) &&
+              (final_op || !b_.produce(ydir, width, vxm_pos_, T + lat, out)))
+            return false;
+          in.set(Field::Dst, out->ref().encode());
+          const int q = b_.free_queue(vxm_slice_, T, in);
+          if (q < 0) return false;
+          b_.issue(vxm_slice_, q, T, in);
+          ++nvxm;
+          return true;
+        };
+        const uint64_t T1 = T0 + lat_up;  // operands are f32 at the VXM on T1
+        bool ok = true;
+        for (size_t i = 0; i < nops && ok; ++i) {
+          PlacedTensor& t = *spec.operands[i];
+          const int64_t tr = t.rows == 1 ? 0 : r;
+          const auto& ts = t.part_of_row(tr).slices;
+          const Dir d = b_.pos(ts[0]) < vxm_pos_ ? Dir::East : Dir::West;
+          const uint64_t Ta = t.dtype == DType::F16 ? T0 : T1;
+          StreamValue raw;
+          ok = b_.fetch(ts, t.addr_of(tr, ch), vxm_pos_, Ta, d, t.ready[static_cast<size_t>(tr * t.vpr + ch)], &raw);
+          if (!ok) break;
+          if (t.dtype == DType::F16) {
+            Instr c = cvt_up;
+            c.set(Field::SrcA, raw.ref().encode());
+            ok = vop(c, T0, false, 4, &vals[i]);
+          } else {
+            vals[i] = raw;
+          }
+        }
+        StreamValue cur = nops ? vals[0] : StreamValue{};
+        uint64_t T = T1;
+        if (ok && has_op) {
+          Instr in = make_instr(op);
+          in.set(Field::DType, static_cast<uint32_t>(DType::F32));
+          if (op == Opcode::Select) {
+            in.set(Field::SrcC, vals[0].ref().encode());
+            in.set(Field::SrcA, vals[1].ref().encode());
+            in.set(Field::SrcB, vals[2].ref().encode());
+          } else {
+            in.set(Field::SrcA, vals[0].ref().encode());
+            if (nops > 1) in.set(Field::SrcB, vals[1].ref().encode());
+          }
+          ok = vop(in, T, !narrow, 4, &cur);
+          T += instr_timing(cfg, in).latency;
+        }
+        if (ok && narrow) {
+          Instr c = make_instr(Opcode::Cvt);
+          c.set(Field::DType, static_cast<uint32_t>(DType::F32));
+          c.set(Field::DType2, static_cast<uint32_t>(Y.dtype));
+          c.set(Field::SrcA, cur.ref().encode());
+          ok = vop(c, T, true, static_cast<uint32_t>(dtype_bytes(Y.dtype)), &cur);
+        }
+        if (ok) ok = b_.store(cur, ys, yaddr, Y.write_not_before, &landed);
+        if (ok) break;
+        b_.rollback(x);
+      }
+      for (PlacedTensor* t : spec.operands) t->last_read = std::max(t->last_read, T0 + lat_up);
+      st.first_issue = std::min(st.first_issue, T0 > lat_read ? T0 - lat_read : 0);
+      st.vxm += nvxm;
+      for (const PlacedTensor* t : spec.operands) st.reads += t->part_of_row(0).slices.size();
+      st.writes += ys.size();
+      st.last_end = std::max(st.last_end, landed);
+      Y.ready_of(r, ch) = landed;
+    }
+  }
+  return st;
+}
+
+}  // namespace lpu::compiler

@@ -1,0 +1,40 @@
+// Elementwise kernel builder: schedules Y = op(A[, B[, C]]) vector by vector on the VXM. Every
+// operand vector is read from SRAM to reach the VXM on one cycle, f16 operands are widened to f32
+// (`cvt`), the one VXM instruction of the op computes in f32, and the result is narrowed to f16
+// (`cvt`) when Y is stored f16, then written as it passes Y's slices. Operands are activations of
+// Y's [rows, inner] shape or constants of 1 row broadcast to every row (numpy broadcasting of a
+// per-row vector or scalar is resolved by the lowering into such a row).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "compiler/backend/matmul_kernel.h"
+#include "compiler/backend/placed_tensor.h"
+#include "compiler/backend/schedule_builder.h"
+
+namespace lpu::compiler {
+
+struct EltwiseSpec {
+  std::string name;
+  bool has_op = true;                // false: no VXM op (a Cast between float types: widen + narrow only)
+  Opcode op = Opcode::Add;           // VXM opcode, f32; operands fill src_a, src_b (Select: src_c, src_a, src_b)
+  std::vector<PlacedTensor*> operands;  // F16 or F32; rows == Y.rows, or rows == 1 (broadcast row)
+  PlacedTensor* y = nullptr;         // F16 or F32, same inner as the operands
+};
+
+class EltwiseScheduler {
+ public:
+  explicit EltwiseScheduler(ScheduleBuilder& b);
+  // Schedules one elementwise op after everything already placed; reads of each input vector wait
+  // for its `ready` cycle. Updates y->ready and operands' last_read. Throws InputError for a chip
+  // without a VXM or unsupported types, logic_error for inconsistent shapes.
+  MatmulStats schedule(const EltwiseSpec& spec);
+
+ private:
+  ScheduleBuilder& b_;
+  int vxm_slice_ = -1;
+  uint32_t vxm_pos_ = 0;
+};
+
+}  // namespace lpu::compiler
