@@ -37,18 +37,6 @@ bool float_only(Opcode op) {
   }
 }
 
-// Streams an operand field spans (stream-group width), for the load-time range check.
-int group_width(const Instr& in, Field f) {
-  const OpInfo& oi = op_info(in.op);
-  if (in.op == Opcode::Transpose) return 16;
-  if (in.op == Opcode::Gather || in.op == Opcode::Scatter) return f == Field::SrcA ? 2 : 1;
-  if (in.op == Opcode::Acc && f == Field::Dst) return 4;
-  if (in.op == Opcode::Cvt && f == Field::Dst) return dtype_bytes(in.dtype2());
-  if (oi.unit == Unit::MEM || oi.unit == Unit::C2C) return 1;
-  if (oi.used_fields & (1u << static_cast<int>(Field::DType))) return dtype_bytes(in.dtype());
-  return 1;
-}
-
 }  // namespace
 
 ChipEngine::ChipEngine(const ChipConfig& cfg, const Program& prog, uint32_t chip, const SimOptions& opt)
@@ -107,9 +95,9 @@ ChipEngine::ChipEngine(const ChipConfig& cfg, const Program& prog, uint32_t chip
       for (Field f : {Field::Dst, Field::SrcA, Field::SrcB, Field::SrcC}) {
         if (!(oi.used_fields & (1u << static_cast<int>(f)))) continue;
         const StreamRef s = StreamRef::decode(in.get(f));
-        if (static_cast<uint32_t>(s.index + group_width(in, f)) > streams_)
+        if (static_cast<uint32_t>(s.index + stream_group_size(in, f)) > streams_)
           throw bad(fmt::format("stream group {} for '{}' spans {} streams, beyond the {} streams per direction",
-                                stream_name(s), field_name(f), group_width(in, f), streams_));
+                                stream_name(s), field_name(f), stream_group_size(in, f), streams_));
       }
       auto check_range = [&](Field f, uint64_t limit, const char* what) {
         const uint64_t last = static_cast<uint64_t>(in.get(f)) + (oi.step == f ? reps : 0);

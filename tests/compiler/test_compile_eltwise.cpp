@@ -1,0 +1,229 @@
+// Elementwise ops lowered to the VXM: each graph is compiled, simulated in timing and functional
+// mode (simulated cycles must equal the compiler's prediction), and its outputs compared with the
+// reference interpreter within twice the reference's running error bound (docs/compiler.md).
+// Graph tensors are typed f16 as the chip stores inputs and hidden tensors, so the reference rounds
+// where the chip rounds; the chip's outputs are f32 (closer than the reference's f16 outputs, whose
+// rounding the reference bound includes).
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "compiler/compile.h"
+#include "compiler/ir/dtype.h"
+#include "compiler/reference/error_bound.h"
+#include "isa/chip_config.h"
+#include "sim/simulator.h"
+
+using namespace lpu;
+using namespace lpu::compiler;
+
+namespace {
+
+// f16-exact values in [lo, hi].
+std::vector<float> random_f16(int64_t n, float lo, float hi, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = ir::f16_to_f32(ir::f32_to_f16(d(rng)));
+  return v;
+}
+
+std::vector<uint8_t> f16_bytes(const std::vector<float>& v) {
+  std::vector<uint8_t> b(v.size() * 2);
+  for (size_t i = 0; i < v.size(); ++i) {
+    const uint16_t h = ir::f32_to_f16(v[i]);
+    b[2 * i] = static_cast<uint8_t>(h & 0xFF);
+    b[2 * i + 1] = static_cast<uint8_t>(h >> 8);
+  }
+  return b;
+}
+
+// Bytes of rows [row0, row0 + rows) of tensor `name` (possibly stored as row blocks "name.rows_A_B").
+std::vector<std::pair<std::string, int64_t>> blocks(const Program& p, const std::string& name) {
+  std::vector<std::pair<std::string, int64_t>> out;
+  for (const TensorDesc& d : p.tensors) {
+    long long a = 0, b = 0;
+    if (d.name == name) out.push_back({d.name, 0});
+    else if (d.name.rfind(name + ".rows_", 0) == 0 &&
+             std::sscanf(d.name.c_str() + name.size(), ".rows_%lld_%lld", &a, &b) == 2)
+      out.push_back({d.name, a});
+  }
+  std::sort(out.begin(), out.end(), [](const auto& x, const auto& y) { return x.second < y.second; });
+  return out;
+}
+
+// Compiles g, checks simulated == predicted cycles in both modes and every output against the
+// reference within 2x its error bound. `inputs` are f16-exact values in graph-input order.
+void check_graph(const ir::Graph& g, const std::vector<std::vector<float>>& inputs) {
+  auto cfg = default_chip_config();
+  CompileResult cr = compile(g, *cfg, CompileOptions{});
+  sim::SimOptions so;
+  so.mode = sim::Mode::Timing;
+  CHECK(sim::simulate(cr.program, *cfg, so).cycles == cr.predicted_cycles);
+  so.mode = sim::Mode::Functional;
+  std::vector<ref::Value> rin;
+  for (size_t i = 0; i < g.inputs().size(); ++i) {
+    const ir::Tensor& t = g.tensor(g.inputs()[i]);
+    rin.push_back(ref::Value::floats(t.shape, inputs[i], t.dtype));
+    const std::vector<uint8_t> bytes = f16_bytes(inputs[i]);
+    const size_t row_bytes = static_cast<size_t>(t.shape.back()) * 2;
+    const auto bl = blocks(cr.program, t.name);
+    REQUIRE(!bl.empty());
+    for (size_t k = 0; k < bl.size(); ++k) {
+      const size_t end = k + 1 < bl.size() ? static_cast<size_t>(bl[k + 1].second) * row_bytes : bytes.size();
+      so.inputs[bl[k].first] = std::vector<uint8_t>(bytes.begin() + static_cast<long>(bl[k].second * row_bytes),
+                                                    bytes.begin() + static_cast<long>(end));
+    }
+  }
+  const sim::SimResult r = sim::simulate(cr.program, *cfg, so);
+  CHECK(r.cycles == cr.predicted_cycles);
+  std::vector<ref::Value> bounds;
+  const std::vector<ref::Value> want = ref::run_with_error_bound(g, rin, &bounds);
+  for (size_t o = 0; o < g.outputs().size(); ++o) {
+    const ir::Tensor& t = g.tensor(g.outputs()[o]);
+    std::vector<uint8_t> got;
+    for (const auto& b : blocks(cr.program, t.name)) {
+      REQUIRE(r.outputs.count(b.first) == 1);
+      got.insert(got.end(), r.outputs.at(b.first).begin(), r.outputs.at(b.first).end());
+    }
+    REQUIRE(got.size() == static_cast<size_t>(t.elements()) * 4);
+    int64_t bad = 0, unbounded = 0;
+    for (int64_t k = 0; k < t.elements(); ++k) {
+      float y;
+      std::memcpy(&y, &got[static_cast<size_t>(k) * 4], 4);
+      const double b = bounds[o].f[static_cast<size_t>(k)];
+      if (!std::isfinite(b)) ++unbounded;
+      if (!(std::fabs(static_cast<double>(y) - want[o].f[static_cast<size_t>(k)]) <= 2 * b)) {
+        if (bad < 3)
+          UNSCOPED_INFO(t.name << "[" << k << "] = " << y << ", reference " << want[o].f[static_cast<size_t>(k)]
+                                << " +- " << 2 * b);
+        ++bad;
+      }
+    }
+    CHECK(unbounded == 0);
+    CHECK(bad == 0);
+  }
+}
+
+ir::Op make_op(ir::OpKind k, const std::string& name, std::vector<ir::TensorId> in, ir::TensorId out) {
+  ir::Op op;
+  op.kind = k;
+  op.name = name;
+  op.inputs = std::move(in);
+  op.outputs = {out};
+  return op;
+}
+
+// An f16 constant (the IR wants both operands of an elementwise op in one dtype).
+ir::TensorId const_f16(ir::Graph& g, const std::string& name, const ir::Shape& shape, const std::vector<float>& v) {
+  return g.add_constant(name, ir::DType::F16, shape, f16_bytes(v));
+}
+
+constexpr int64_t kRows = 70, kCols = 500;  // 2 vectors per row on a 320-lane chip; 70 rows
+
+}  // namespace
+
+TEST_CASE("compile: eltwise unary ops on the VXM predicted == simulated, values within the reference bound") {
+  struct U { ir::OpKind k; float lo, hi; float pow_e; };
+  const U cases[] = {{ir::OpKind::Relu, -3, 3, 0},    {ir::OpKind::Sigmoid, -6, 6, 0}, {ir::OpKind::Tanh, -3, 3, 0},
+                     {ir::OpKind::Erf, -2, 2, 0},     {ir::OpKind::Exp, -4, 4, 0},     {ir::OpKind::Sqrt, 0.1f, 9, 0},
+                     {ir::OpKind::Reciprocal, 0.25f, 4, 0}, {ir::OpKind::Neg, -3, 3, 0}, {ir::OpKind::Cast, -3, 3, 0},
+                     {ir::OpKind::Pow, -3, 3, 2.f},   {ir::OpKind::Pow, 0.1f, 9, 0.5f}};
+  uint32_t seed = 1;
+  for (const U& c : cases) {
+    INFO(ir::op_kind_name(c.k) << " exponent " << c.pow_e);
+    ir::Graph g;
+    g.name = "unary";
+    const ir::TensorId x = g.add_input("X", ir::DType::F16, {kRows, kCols});
+    const ir::TensorId y = g.add_tensor("Y", ir::DType::F16, {kRows, kCols});
+    ir::Op op = make_op(c.k, "op", {x}, y);
+    if (c.k == ir::OpKind::Cast) op.attrs["to"] = static_cast<int64_t>(ir::DType::F16);
+    if (c.k == ir::OpKind::Pow) op.inputs.push_back(g.add_constant_floats("e", {}, {c.pow_e}));
+    g.add_op(op);
+    g.mark_output(y);
+    check_graph(g, {random_f16(kRows * kCols, c.lo, c.hi, seed++)});
+  }
+}
+
+TEST_CASE("compile: eltwise binary ops with activations, per-row vectors and scalars predicted == simulated") {
+  const ir::OpKind kinds[] = {ir::OpKind::Add, ir::OpKind::Sub, ir::OpKind::Mul, ir::OpKind::Div};
+  uint32_t seed = 100;
+  for (ir::OpKind k : kinds) {
+    for (int form = 0; form < 4; ++form) {  // 0: X op Z, 1: X op vec, 2: scalar op X, 3: vec[1,C] op X
+      INFO(ir::op_kind_name(k) << " form " << form);
+      ir::Graph g;
+      g.name = "binary";
+      const ir::TensorId x = g.add_input("X", ir::DType::F16, {kRows, kCols});
+      std::vector<std::vector<float>> ins{random_f16(kRows * kCols, 0.5f, 3, seed++)};
+      ir::TensorId other;
+      if (form == 0) {
+        other = g.add_input("Z", ir::DType::F16, {kRows, kCols});
+        ins.push_back(random_f16(kRows * kCols, 0.5f, 3, seed++));
+      } else if (form == 1) {
+        other = const_f16(g, "vec", {kCols}, random_f16(kCols, 0.5f, 2, seed++));
+      } else if (form == 2) {
+        other = const_f16(g, "s", {}, {1.75f});
+      } else {
+        other = const_f16(g, "vec", {1, kCols}, random_f16(kCols, -2, -0.5f, seed++));
+      }
+      const ir::TensorId y = g.add_tensor("Y", ir::DType::F16, {kRows, kCols});
+      g.add_op(make_op(k, "op", form >= 2 ? std::vector<ir::TensorId>{other, x} : std::vector<ir::TensorId>{x, other}, y));
+      g.mark_output(y);
+      check_graph(g, ins);
+    }
+  }
+}
+
+TEST_CASE("compile: eltwise Where with a constant condition predicted == simulated") {
+  ir::Graph g;
+  g.name = "where";
+  const ir::TensorId x = g.add_input("X", ir::DType::F16, {kRows, kCols});
+  std::vector<int64_t> cond(kCols);
+  for (int64_t i = 0; i < kCols; ++i) cond[static_cast<size_t>(i)] = (i * 7) % 3 == 0;
+  const ir::TensorId c = g.add_constant_ints("cond", ir::DType::BOOL, {kCols}, cond);
+  const ir::TensorId z = const_f16(g, "z", {}, {-1.5f});
+  const ir::TensorId y = g.add_tensor("Y", ir::DType::F16, {kRows, kCols});
+  g.add_op(make_op(ir::OpKind::Where, "op", {c, x, z}, y));
+  g.mark_output(y);
+  check_graph(g, {random_f16(kRows * kCols, -3, 3, 7)});
+}
+
+TEST_CASE("compile: eltwise chain with f16 hidden tensors (x * s + b -> sigmoid -> * x) predicted == simulated") {
+  ir::Graph g;
+  g.name = "chain";
+  const int64_t R = 300, C = 320;  // 300 rows: stored as row blocks
+  const ir::TensorId x = g.add_input("X", ir::DType::F16, {R, C});
+  const ir::TensorId s = const_f16(g, "s", {C}, random_f16(C, 0.5f, 1.5f, 11));
+  const ir::TensorId b = const_f16(g, "b", {C}, random_f16(C, -1, 1, 12));
+  const ir::TensorId h1 = g.add_tensor("h1", ir::DType::F16, {R, C});
+  const ir::TensorId h2 = g.add_tensor("h2", ir::DType::F16, {R, C});
+  const ir::TensorId h3 = g.add_tensor("h3", ir::DType::F16, {R, C});
+  const ir::TensorId y = g.add_tensor("Y", ir::DType::F16, {R, C});
+  g.add_op(make_op(ir::OpKind::Mul, "scale", {x, s}, h1));
+  g.add_op(make_op(ir::OpKind::Add, "shift", {h1, b}, h2));
+  g.add_op(make_op(ir::OpKind::Sigmoid, "sig", {h2}, h3));
+  g.add_op(make_op(ir::OpKind::Mul, "gate", {h3, x}, y));
+  g.mark_output(y);
+  check_graph(g, {random_f16(R * C, -3, 3, 13)});
+}
+
+TEST_CASE("compile: eltwise errors name the node (Pow exponent, broadcast activation)") {
+  auto cfg = default_chip_config();
+  ir::Graph g;
+  g.name = "bad";
+  const ir::TensorId x = g.add_input("X", ir::DType::F16, {4, 8});
+  const ir::TensorId y = g.add_tensor("Y", ir::DType::F16, {4, 8});
+  g.add_op(make_op(ir::OpKind::Pow, "p3", {x, g.add_constant_floats("e", {}, {3.f})}, y));
+  g.mark_output(y);
+  REQUIRE_THROWS_WITH(compile(g, *cfg, CompileOptions{}), Catch::Contains("p3") && Catch::Contains("exponent of 2 or 0.5"));
+  ir::Graph g2;
+  g2.name = "bad2";
+  const ir::TensorId a = g2.add_input("A", ir::DType::F16, {4, 8});
+  const ir::TensorId v = g2.add_input("V", ir::DType::F16, {1, 8});
+  const ir::TensorId y2 = g2.add_tensor("Y", ir::DType::F16, {4, 8});
+  g2.add_op(make_op(ir::OpKind::Add, "addv", {a, v}, y2));
+  g2.mark_output(y2);
+  REQUIRE_THROWS_WITH(compile(g2, *cfg, CompileOptions{}), Catch::Contains("addv") && Catch::Contains("broadcast"));
+}
