@@ -102,6 +102,13 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
         bool ok = true;
         for (size_t i = 0; i < nops && ok; ++i) {
           PlacedTensor& t = *spec.operands[i];
+          // The same tensor twice (x * x): one read feeds both sources.
+          const size_t same = static_cast<size_t>(
+              std::find(spec.operands.begin(), spec.operands.end(), spec.operands[i]) - spec.operands.begin());
+          if (same < i) {
+            vals[i] = vals[same];
+            continue;
+          }
           const int64_t tr = t.rows == 1 ? 0 : r;
           const auto& ts = t.part_of_row(tr).slices;
           const Dir d = b_.pos(ts[0]) < vxm_pos_ ? Dir::East : Dir::West;
@@ -147,7 +154,10 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
       for (PlacedTensor* t : spec.operands) t->last_read = std::max(t->last_read, T0 + lat_up);
       st.first_issue = std::min(st.first_issue, T0 > lat_read ? T0 - lat_read : 0);
       st.vxm += nvxm;
-      for (const PlacedTensor* t : spec.operands) st.reads += t->part_of_row(0).slices.size();
+      for (size_t i = 0; i < nops; ++i)
+        if (std::find(spec.operands.begin(), spec.operands.end(), spec.operands[i]) - spec.operands.begin() ==
+            static_cast<std::ptrdiff_t>(i))
+          st.reads += spec.operands[i]->part_of_row(0).slices.size();
       st.writes += ys.size();
       st.last_end = std::max(st.last_end, landed);
       Y.ready_of(r, ch) = landed;

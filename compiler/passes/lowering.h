@@ -21,6 +21,8 @@ struct LoweredLayer {
   std::vector<float> w;          // K x N row-major (Gemm transB and alpha folded in)
   std::vector<float> bias;       // N values, empty if none (Gemm beta folded in)
   bool relu = false;
+  std::vector<int64_t> y_shape;  // shape the chip stores y in (empty: y's graph shape)
+  bool y_f32 = false;            // store a hidden y as f32 (default: f16)
 };
 
 // An operand of an elementwise step: an activation of the output's shape, or a constant resolved
@@ -41,6 +43,8 @@ struct LoweredEltwise {
   int vxm_op = 0;    // lpu::Opcode (Select: operands are cond, a, b)
   std::vector<EltOperand> operands;
   ir::TensorId y = ir::kNoTensor;
+  std::vector<int64_t> y_shape;  // shape the chip stores y in (empty: y's graph shape)
+  bool y_f32 = false;            // store a hidden y as f32 (default: f16)
 };
 
 // Execution order of the lowered steps: layers[index] or eltwise[index].
@@ -61,6 +65,13 @@ struct LoweredModel {
   std::vector<ir::TensorId> outputs;  // graph outputs (each some layer's or step's y)
   std::vector<LoweredEltwise> eltwise;
   std::vector<LoweredStep> steps;     // all layers and eltwise steps in graph order
+  // Tensors the lowering introduced (intermediates of an op split into several steps); their ids
+  // continue the graph's: id = g.tensors().size() + index.
+  std::vector<ir::Tensor> extra;
+  const ir::Tensor& tensor(const ir::Graph& g, ir::TensorId id) const {
+    const size_t n = g.tensors().size();
+    return static_cast<size_t>(id) < n ? g.tensor(id) : extra.at(static_cast<size_t>(id) - n);
+  }
 };
 
 LoweredModel lower_graph(const ir::Graph& g);

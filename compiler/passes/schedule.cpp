@@ -92,9 +92,9 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
         bias = place_tensor(alloc, L.name + ".bias", DType::F32, {1, L.N}, tiling, &ids);
         tensor_blobs(bias, to_f32_bytes(L.bias), lanes, &res.blobs);
       }
-      const ir::Tensor& yt = g.tensor(L.y);
-      PlacedTensor y =
-          place_tensor(alloc, yt.name, is_output(L.y) ? DType::F32 : DType::F16, yt.shape, tiling, &alloc_ids[L.y]);
+      const ir::Tensor& yt = lm.tensor(g, L.y);
+      PlacedTensor y = place_tensor(alloc, yt.name, is_output(L.y) || L.y_f32 ? DType::F32 : DType::F16,
+                                    L.y_shape.empty() ? yt.shape : L.y_shape, tiling, &alloc_ids[L.y]);
       PlacedTensor& x = placed.at(L.x);
       MatmulSpec spec;
       spec.name = L.name;
@@ -109,9 +109,9 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       placed.emplace(L.y, std::move(y));
     } else {
       const LoweredEltwise& E = lm.eltwise[step.index];
-      const ir::Tensor& yt = g.tensor(E.y);
-      PlacedTensor y =
-          place_tensor(alloc, yt.name, is_output(E.y) ? DType::F32 : DType::F16, yt.shape, tiling, &alloc_ids[E.y]);
+      const ir::Tensor& yt = lm.tensor(g, E.y);
+      PlacedTensor y = place_tensor(alloc, yt.name, is_output(E.y) || E.y_f32 ? DType::F32 : DType::F16,
+                                    E.y_shape.empty() ? yt.shape : E.y_shape, tiling, &alloc_ids[E.y]);
       const int64_t inner = y.inner;
       std::vector<PlacedTensor> consts(E.operands.size());
       EltwiseSpec spec;
