@@ -30,7 +30,8 @@ struct CompileResult {
   MatmulStats stats;                     // instruction counts summed over layers
 };
 
-// Compiles a graph of dense layers (see passes/lowering.h). fp16: activations and weights f16,
+// Compiles a graph of dense layers, elementwise ops, last-axis reductions, Softmax and
+// LayerNormalization (see passes/lowering.h and docs/compiler.md). fp16: activations and weights f16,
 // accumulation and bias f32, hidden activations stored f16, graph outputs f32; the model's inputs
 // are declared as f16 tensors (the host converts). int8 needs a quantized model: not supported
 // yet, throws InputError. work_items = rows of the first input's leading dimension ("items").

@@ -1,9 +1,9 @@
 // Elementwise kernel builder: schedules Y = op(A[, B[, C]]) vector by vector on the VXM. Every
 // operand vector is read from SRAM to reach the VXM on one cycle, f16 operands are widened to f32
 // (`cvt`), the one VXM instruction of the op computes in f32, and the result is narrowed to f16
-// (`cvt`) when Y is stored f16, then written as it passes Y's slices. Operands are activations of
-// Y's [rows, inner] shape or constants of 1 row broadcast to every row (numpy broadcasting of a
-// per-row vector or scalar is resolved by the lowering into such a row).
+// (`cvt`) when Y is stored f16, then written as it passes Y's slices. Operands are tensors of
+// Y's [rows, inner] shape (activations or constants) or constants of 1 row broadcast to every row
+// (numpy broadcasting of a per-row vector or scalar is resolved by the lowering into such a row).
 #pragma once
 #include <cstdint>
 #include <string>

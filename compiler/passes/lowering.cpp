@@ -1,5 +1,5 @@
-// Lowering pass: IR ops -> dense layers (matmul + bias + relu) and VXM elementwise steps, with
-// clear errors for the rest.
+// Lowering pass: IR ops -> dense layers (matmul + bias + relu) and VXM elementwise steps
+// (reductions and normalizations decomposed into both), with clear errors for the rest.
 #include "compiler/passes/lowering.h"
 
 #include <algorithm>

@@ -1,8 +1,10 @@
 // Lowering pass: matches the IR graph onto the back end's kernels: dense layers
 // y = relu?(x . W + b) from MatMul/Gemm with a constant weight, an optional Add of a constant bias
 // and an optional Relu (folded into the matmul's VXM epilogue); every other elementwise op of the
-// table in lowering.cpp becomes one VXM elementwise step; Reshape of a graph input is folded into
-// the input's shape (same row-major bytes). Anything else throws InputError naming the op and what
+// table in lowering.cpp becomes one VXM elementwise step; ReduceSum/ReduceMean, Softmax and
+// LayerNormalization over the last axis become matmuls by constant matrices (ones, permutations)
+// plus VXM steps, with intermediates in `extra`; Reshape of a graph input is folded into the
+// input's shape (same row-major bytes). Anything else throws InputError naming the op and what
 // is supported.
 #pragma once
 #include <cstdint>

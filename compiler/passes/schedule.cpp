@@ -79,19 +79,45 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
     }
     return r;
   };
+  // Constants (weights, biases, elementwise constants) are SRAM image data loaded before the
+  // program runs, so all of them are placed before any activation is released: a constant must
+  // never land in SRAM that a dead activation's writes reuse at run time.
+  std::vector<PlacedWeights> weights(lm.steps.size());
+  std::vector<PlacedTensor> biases(lm.steps.size());
+  std::vector<std::vector<PlacedTensor>> consts(lm.steps.size());
+  for (size_t si = 0; si < lm.steps.size(); ++si) {
+    const LoweredStep& step = lm.steps[si];
+    if (step.dense) {
+      const LoweredLayer& L = lm.layers[step.index];
+      weights[si] = place_weights(alloc, L.name + ".W", DType::F16, L.K, L.N, to_f16_bytes(L.w), tiling, lanes,
+                                  &res.blobs);
+      if (!L.bias.empty()) {
+        std::vector<int> ids;
+        biases[si] = place_tensor(alloc, L.name + ".bias", DType::F32, {1, L.N}, tiling, &ids);
+        tensor_blobs(biases[si], to_f32_bytes(L.bias), lanes, &res.blobs);
+      }
+    } else {
+      const LoweredEltwise& E = lm.eltwise[step.index];
+      const ir::Shape& ys = E.y_shape.empty() ? lm.tensor(g, E.y).shape : E.y_shape;
+      const int64_t inner = ys.empty() ? 1 : ys.back();
+      consts[si].resize(E.operands.size());
+      for (size_t i = 0; i < E.operands.size(); ++i) {
+        const EltOperand& o = E.operands[i];
+        if (o.act != ir::kNoTensor) continue;
+        std::vector<int> ids;
+        consts[si][i] = place_tensor(alloc, fmt::format("{}.c{}", E.name, i), DType::F32, {o.const_rows, inner},
+                                     tiling, &ids);
+        tensor_blobs(consts[si][i], to_f32_bytes(o.values), lanes, &res.blobs);
+      }
+    }
+  }
   for (size_t si = 0; si < lm.steps.size(); ++si) {
     const LoweredStep& step = lm.steps[si];
     ir::TensorId yid = ir::kNoTensor;
     if (step.dense) {
       const LoweredLayer& L = lm.layers[step.index];
-      PlacedWeights w = place_weights(alloc, L.name + ".W", DType::F16, L.K, L.N, to_f16_bytes(L.w), tiling, lanes,
-                                      &res.blobs);
-      PlacedTensor bias;
-      if (!L.bias.empty()) {
-        std::vector<int> ids;
-        bias = place_tensor(alloc, L.name + ".bias", DType::F32, {1, L.N}, tiling, &ids);
-        tensor_blobs(bias, to_f32_bytes(L.bias), lanes, &res.blobs);
-      }
+      PlacedWeights& w = weights[si];
+      PlacedTensor& bias = biases[si];
       const ir::Tensor& yt = lm.tensor(g, L.y);
       PlacedTensor y = place_tensor(alloc, yt.name, is_output(L.y) || L.y_f32 ? DType::F32 : DType::F16,
                                     L.y_shape.empty() ? yt.shape : L.y_shape, tiling, &alloc_ids[L.y]);
@@ -112,8 +138,6 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       const ir::Tensor& yt = lm.tensor(g, E.y);
       PlacedTensor y = place_tensor(alloc, yt.name, is_output(E.y) || E.y_f32 ? DType::F32 : DType::F16,
                                     E.y_shape.empty() ? yt.shape : E.y_shape, tiling, &alloc_ids[E.y]);
-      const int64_t inner = y.inner;
-      std::vector<PlacedTensor> consts(E.operands.size());
       EltwiseSpec spec;
       spec.name = E.name;
       spec.has_op = E.has_op;
@@ -124,11 +148,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
         if (o.act != ir::kNoTensor) {
           spec.operands.push_back(&placed.at(o.act));
         } else {
-          std::vector<int> ids;
-          consts[i] = place_tensor(alloc, fmt::format("{}.c{}", E.name, i), DType::F32, {o.const_rows, inner}, tiling,
-                                   &ids);
-          tensor_blobs(consts[i], to_f32_bytes(o.values), lanes, &res.blobs);
-          spec.operands.push_back(&consts[i]);
+          spec.operands.push_back(&consts[si][i]);
         }
       }
       add_stats(&res.stats, ew.schedule(spec));
