@@ -2,6 +2,8 @@
 // shape inference errors and the deterministic text dump.
 #include <catch2/catch.hpp>
 
+#include "tests/support/ir_build.h"
+
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -16,18 +18,6 @@ using lpu::InputError;
 using lpu::ir::DType;
 using lpu::ir::OpKind;
 
-namespace {
-ir::Op make_op(OpKind k, const std::string& name, std::vector<ir::TensorId> in, std::vector<ir::TensorId> out,
-               std::map<std::string, ir::AttrValue> attrs = {}) {
-  ir::Op op;
-  op.kind = k;
-  op.name = name;
-  op.inputs = std::move(in);
-  op.outputs = std::move(out);
-  op.attrs = std::move(attrs);
-  return op;
-}
-}  // namespace
 
 TEST_CASE("ir: dtype names and sizes round trip") {
   for (int i = 0; i < ir::kNumIrDTypes; ++i) {

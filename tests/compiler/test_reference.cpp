@@ -2,6 +2,8 @@
 // models against torch's outputs within the fp32 error bound of docs/onnx-support.md.
 #include <catch2/catch.hpp>
 
+#include "tests/support/ir_build.h"
+
 #include <cmath>
 #include <string>
 
@@ -17,18 +19,6 @@ using lpu::InputError;
 using lpu::ir::DType;
 using lpu::ir::OpKind;
 
-namespace {
-ir::Op make_op(OpKind k, const std::string& name, std::vector<ir::TensorId> in, std::vector<ir::TensorId> out,
-               std::map<std::string, ir::AttrValue> attrs = {}) {
-  ir::Op op;
-  op.kind = k;
-  op.name = name;
-  op.inputs = std::move(in);
-  op.outputs = std::move(out);
-  op.attrs = std::move(attrs);
-  return op;
-}
-}  // namespace
 
 TEST_CASE("reference: broadcast add and integer wrap") {
   ir::Graph g;

@@ -3,6 +3,8 @@
 // operands print/parse from the opcodes.def templates, and bad sources fail with pinned messages.
 #include <catch2/catch.hpp>
 
+#include "tests/support/files.h"
+
 #include <cfloat>
 #include <cstdio>
 #include <cstdlib>
@@ -20,14 +22,6 @@
 using namespace lpu;
 
 namespace {
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in.good());
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::vector<std::string> sample_files() {
   std::vector<std::string> out;

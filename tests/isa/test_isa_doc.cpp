@@ -2,6 +2,8 @@
 // table row, its latencies/energies come from the chip config, and `lpusim isa` prints it.
 #include <catch2/catch.hpp>
 
+#include "tests/support/files.h"
+
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -15,13 +17,6 @@
 using namespace lpu;
 
 namespace {
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // First line where a and b differ (1-based), for a readable failure.
 std::string first_difference(const std::string& a, const std::string& b) {

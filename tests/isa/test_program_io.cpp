@@ -4,6 +4,8 @@
 // validate_program's pinned messages.
 #include <catch2/catch.hpp>
 
+#include "tests/support/files.h"
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -22,14 +24,6 @@
 using namespace lpu;
 
 namespace {
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in.good());
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 Program sample(const std::string& name) {
   const std::string path = std::string(LPU_SOURCE_DIR) + "/tests/data/asm/" + name;

@@ -2,6 +2,8 @@
 // the values a plain C++ reference computes.
 #include <catch2/catch.hpp>
 
+#include "tests/support/files.h"
+
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -13,14 +15,6 @@
 using namespace lpu;
 
 namespace {
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in.good());
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 Program load_sample(const std::string& name, const ChipConfig& cfg) {
   const std::string path = std::string(LPU_SOURCE_DIR) + "/tests/data/asm/" + name;

@@ -3,6 +3,8 @@
 // simulate() can run several different simulations in one process.
 #include <catch2/catch.hpp>
 
+#include "tests/support/files.h"
+
 #include <algorithm>
 #include <cstring>
 #include <fstream>
@@ -18,14 +20,6 @@
 using namespace lpu;
 
 namespace {
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in.good());
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 void same_in_both_modes(const std::string& path) {
   auto cfg = default_chip_config();

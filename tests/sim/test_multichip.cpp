@@ -1,6 +1,8 @@
 // Many chips: C2C send/recv between chip modules in one SystemC simulation, values and cycles.
 #include <catch2/catch.hpp>
 
+#include "tests/support/files.h"
+
 #include <fstream>
 #include <sstream>
 
@@ -11,14 +13,6 @@
 using namespace lpu;
 
 namespace {
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in.good());
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::vector<uint8_t> ramp(int mul, int add) {
   std::vector<uint8_t> v(320);

@@ -1,0 +1,20 @@
+// Building IR ops by hand in tests (compiler/ir/graph.h).
+#pragma once
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "compiler/ir/graph.h"
+
+inline lpu::ir::Op make_op(lpu::ir::OpKind k, const std::string& name, std::vector<lpu::ir::TensorId> in,
+                           std::vector<lpu::ir::TensorId> out,
+                           std::map<std::string, lpu::ir::AttrValue> attrs = {}) {
+  lpu::ir::Op op;
+  op.kind = k;
+  op.name = name;
+  op.inputs = std::move(in);
+  op.outputs = std::move(out);
+  op.attrs = std::move(attrs);
+  return op;
+}
