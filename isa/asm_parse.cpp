@@ -39,6 +39,17 @@ std::vector<uint8_t> fill_bytes(uint64_t seed, size_t n) {
 
 namespace {
 
+// `text` with control and non-ASCII bytes shown as \xNN, so an error message never carries them raw.
+std::string printable(std::string_view text) {
+  std::string out;
+  for (char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c >= 0x7F) out += fmt::format("\\x{:02x}", c);
+    else out += ch;
+  }
+  return out;
+}
+
 bool is_space(char c) { return c == ' ' || c == '\t'; }
 bool is_ident_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
 bool is_word(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
@@ -457,7 +468,7 @@ class Assembler {
     }
     fail(fmt::format("'{}' is outside any block: instructions go after a .queue directive (and .chip), vector data after .data, "
                      "map values after .map",
-                     l));
+                     printable(l)));
   }
 
   void data_line(std::string_view l) {

@@ -25,6 +25,16 @@ using ir::TensorId;
 
 namespace {
 
+// True if the product of the dims (each >= 1) exceeds `limit`; never overflows.
+bool exceeds_elements(const std::vector<int64_t>& dims, int64_t limit) {
+  int64_t n = 1;
+  for (int64_t d : dims) {
+    if (d > limit / n) return true;
+    n *= d;
+  }
+  return false;
+}
+
 // ONNX op type -> attributes the importer understands (any other attribute is rejected).
 const std::map<std::string, std::set<std::string>>& op_table() {
   static const std::map<std::string, std::set<std::string>> t = {
@@ -205,7 +215,7 @@ class Importer {
       }
       if (x < 1) fail(what + " '" + v.name() + "' dim " + std::to_string(i) + " is " + std::to_string(x) + "; every dim must be >= 1");
       s.push_back(x);
-      if (x > (int64_t(1) << 40) || ir::num_elements(s) > (int64_t(1) << 40))
+      if (exceeds_elements(s, int64_t(1) << 40))
         fail(what + " '" + v.name() + "' shape " + ir::shape_str(s) + " has more than 2^40 elements");
     }
     return s;
