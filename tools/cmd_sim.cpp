@@ -54,6 +54,7 @@ void run_sim(const SimArgs& a) {
                            ? assemble(read_text_file(a.program), a.program, *cfg, &map)
                            : read_program_file(a.program);
   if (ends_with(a.program, ".s")) opt.source_map = &map;
+  validate_program(prog, *cfg, a.program);  // against the chosen config, naming the file
   opt.record_trace = !a.trace_path.empty();
 
   sim::SimResult r;
