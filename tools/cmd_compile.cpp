@@ -1,22 +1,30 @@
 // `lpusim compile MODEL` (model -> program, assembly, memory map), `lpusim run [MODEL]` (compile,
-// simulate, report) and `lpusim check MODEL` (compile, simulate, fail unless simulated cycles ==
-// predicted). MODEL is an ONNX file or "gemm:MxKxN" (a bare GEMM). Bad input -> InputError.
+// simulate, report) and `lpusim check MODEL [DATASET_DIR...]` (compile, simulate, fail unless
+// simulated cycles == predicted and, per ONNX test-data dir, every output is within the fp16 bound of
+// docs/compiler.md). MODEL is an ONNX file or "gemm:MxKxN" (a bare GEMM). Bad input -> InputError.
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <regex>
+#include <vector>
 
 #include "compiler/compile.h"
 #include "compiler/frontends/onnx_import.h"
+#include "compiler/io_binding.h"
+#include "compiler/passes/lowering.h"
+#include "compiler/reference/fp16_bound.h"
 #include "isa/asm.h"
 #include "isa/program_io.h"
 #include "sim/report.h"
 #include "sim/simulator.h"
 #include "sim/trace.h"
 #include "tools/commands.h"
+#include "tools/model_io.h"
 
 namespace lpu::cli {
 
@@ -32,6 +40,7 @@ struct CompileArgs {
   std::string mode = "timing";
   std::string json_path;
   std::string trace_path;
+  std::vector<std::string> datasets;  // check: ONNX test-data directories
 };
 
 std::shared_ptr<const ChipConfig> chip_of(const CompileArgs& a) {
@@ -145,6 +154,92 @@ void run_run(const CompileArgs& in, bool check_only) {
   if (!match) throw CLI::RuntimeError(1);
 }
 
+// Runs one ONNX test-data set through the compiled program (functional mode) and prints, per output,
+// the max absolute and relative error and the allowed bounds of compiler/reference/fp16_bound.h (the
+// documented n * 2^-11 * sum|a w| one, which is loose, and the first-order one; the MLP test requires
+// both, and so does check). Returns true if every element is within both bounds and the simulated
+// cycles equal the predicted ones.
+bool check_dataset(const Dataset& ds, const ir::Graph& g, const compiler::LoweredModel& lm, const ChipConfig& cfg,
+                   const compiler::CompileResult& r) {
+  // The bound needs the model's single input as rows of the first layer's K values.
+  const std::vector<float> none;
+  const std::vector<float>& x = ds.inputs.empty() ? none : ds.inputs[0].f;
+  const int64_t K = lm.layers.empty() ? 0 : lm.layers.front().K;
+  const int64_t rows = K > 0 ? static_cast<int64_t>(x.size()) / K : 0;
+  const compiler::Fp16Bound fb = compiler::fp16_dense_bound(lm, x, rows);
+  sim::SimOptions so;
+  so.mode = sim::Mode::Functional;
+  for (size_t i = 0; i < g.inputs().size(); ++i) {
+    const std::string& name = g.tensor(g.inputs()[i]).name;
+    const DType t = compiler::row_blocks(r.program, name).front().dtype;
+    compiler::bind_input(r.program, name, to_chip_bytes(ds.inputs[i], t), &so.inputs);
+  }
+  sim::SimResult s;
+  try {
+    s = sim::simulate(r.program, cfg, so);
+  } catch (const sim::SimError& e) {
+    std::cerr << "lpusim: schedule error [" << e.rule() << "] in compiled program: " << e.what() << "\n";
+    throw CLI::RuntimeError(1);
+  }
+  bool ok = s.cycles == r.predicted_cycles;
+  std::cout << fmt::format("{}: simulated {} cycles ({})\n", ds.dir, s.cycles,
+                           ok ? "matches prediction" : "MISMATCH with prediction");
+  for (size_t o = 0; o < g.outputs().size(); ++o) {
+    const std::string& name = g.tensor(g.outputs()[o]).name;
+    const DType t = compiler::row_blocks(r.program, name).front().dtype;
+    const std::vector<double> got = from_chip_bytes(compiler::gather_output(r.program, name, s.outputs), t);
+    const ref::Value& want = ds.outputs[o];
+    if (got.size() != static_cast<size_t>(want.elements()) || fb.documented.size() != got.size())
+      throw InputError(fmt::format("{}/output_{}.pb: output '{}' has {} elements, the program produced {}", ds.dir, o,
+                                   name, want.elements(), got.size()));
+    double max_abs = 0, max_rel = 0, doc_at_max = 0, fo_at_max = 0, worst_ratio = 0;
+    int64_t bad = 0;
+    for (size_t k = 0; k < got.size(); ++k) {
+      const double w = want.as_float(static_cast<int64_t>(k));
+      const double err = std::fabs(got[k] - w);
+      const double b = std::min(fb.documented[k], fb.first_order[k]);
+      if (!(err <= b)) ++bad;
+      if (!std::isnan(max_abs) && (std::isnan(err) || err > max_abs)) {  // a NaN error stays the maximum
+        max_abs = err;
+        doc_at_max = fb.documented[k];
+        fo_at_max = fb.first_order[k];
+      }
+      if (w != 0) max_rel = std::max(max_rel, err / std::fabs(w));
+      if (b > 0) worst_ratio = std::max(worst_ratio, err / b);
+    }
+    std::cout << fmt::format("  output '{}' ({} elements): max abs err {:.6g} (allowed there: first-order bound {:.6g}, "
+                             "documented bound {:.6g}), max rel err {:.6g}, worst err/bound {:.4g}, {} outside bound "
+                             "-> {}\n",
+                             name, got.size(), max_abs, fo_at_max, doc_at_max, max_rel, worst_ratio, bad,
+                             bad == 0 ? "ok" : "FAIL");
+    ok = ok && bad == 0;
+  }
+  return ok;
+}
+
+// `lpusim check MODEL DATASET_DIR...`: compile, check timing-mode cycles, then every dataset.
+void run_check(const CompileArgs& a) {
+  if (a.datasets.empty()) return run_run(a, true);
+  if (a.model.rfind("gemm:", 0) == 0)
+    throw InputError(fmt::format("MODEL '{}': DATASET_DIR needs an ONNX model (a gemm:MxKxN has no named inputs)",
+                                 a.model));
+  auto cfg = chip_of(a);
+  const ir::Graph g = frontend::import_onnx(a.model);
+  const compiler::CompileResult r = compiler::compile(g, *cfg, options_of(a));
+  const compiler::LoweredModel lm = compiler::lower_graph(g);
+  std::vector<Dataset> sets;  // all loaded (and checked) before anything is simulated
+  for (const std::string& d : a.datasets) sets.push_back(load_dataset(d, g));
+  CompileArgs timing = a;
+  timing.mode = "timing";
+  const sim::SimResult st = simulate_model(timing, *cfg, r);
+  bool ok = st.cycles == r.predicted_cycles;
+  std::cout << fmt::format("compiler predicted {} cycles; simulator measured {} ({})\n", r.predicted_cycles,
+                           st.cycles, ok ? "match" : "MISMATCH");
+  for (const Dataset& ds : sets) ok = check_dataset(ds, g, lm, *cfg, r) && ok;
+  std::cout << (ok ? "check passed\n" : "check FAILED\n");
+  if (!ok) throw CLI::RuntimeError(1);
+}
+
 void add_common(CLI::App* sub, CompileArgs* a) {
   sub->add_option("--precision", a->precision, "fp16 (default) or int8 (GEMMs only for now)");
   sub->add_option("--chip", a->chip, "chip configuration YAML (default: built-in tsp-v1)");
@@ -172,11 +267,14 @@ void register_compile(CLI::App& app) {
   r->callback([ra]() { run_run(*ra, false); });
 
   auto ka = std::make_shared<CompileArgs>();
-  CLI::App* k = app.add_subcommand("check", "Compile and simulate a model; exit 1 unless simulated == predicted cycles");
+  CLI::App* k = app.add_subcommand(
+      "check", "Compile and simulate a model; exit 1 unless simulated == predicted cycles and, for each ONNX "
+               "test-data dir (input_N.pb, output_N.pb), every output is within the fp16 bound of docs/compiler.md");
   k->add_option("model", ka->model, "model: .onnx file or gemm:MxKxN")->required();
-  k->add_option("--mode", ka->mode, "timing (default) or functional");
+  k->add_option("datasets", ka->datasets, "ONNX test-data directories (ONNX models only; functional mode)");
+  k->add_option("--mode", ka->mode, "timing (default) or functional (without DATASET_DIR)");
   add_common(k, ka.get());
-  k->callback([ka]() { run_run(*ka, true); });
+  k->callback([ka]() { run_check(*ka); });
 }
 
 }  // namespace lpu::cli

@@ -1,0 +1,97 @@
+// Host <-> Program tensor binding (see io_binding.h): row-block split of inputs, gather of outputs.
+#include "compiler/io_binding.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "isa/chip_config.h"
+#include "isa/isa.h"
+
+namespace lpu::compiler {
+
+namespace {
+
+int64_t rows_of(const TensorDesc& d) {
+  int64_t rows = 1;
+  for (size_t i = 0; i + 1 < d.shape.size(); ++i) rows *= d.shape[i];
+  return rows;
+}
+
+int64_t bytes_of(const TensorDesc& d) {
+  int64_t n = dtype_bytes(d.dtype);
+  for (int64_t s : d.shape) n *= s;
+  return n;
+}
+
+const TensorDesc& desc_of(const Program& p, const std::string& name) {
+  for (const TensorDesc& d : p.tensors)
+    if (d.name == name) return d;
+  throw InputError(fmt::format("program: no tensor '{}'", name));
+}
+
+}  // namespace
+
+std::vector<RowBlock> row_blocks(const Program& p, const std::string& name) {
+  std::vector<RowBlock> out;
+  const std::string prefix = name + ".rows_";
+  for (const TensorDesc& d : p.tensors) {
+    if (d.name == name) {
+      out.push_back({d.name, 0, rows_of(d), d.dtype});
+    } else if (d.name.rfind(prefix, 0) == 0) {
+      long long a = 0, b = 0;
+      char tail = 0;
+      if (std::sscanf(d.name.c_str() + prefix.size(), "%lld_%lld%c", &a, &b, &tail) != 2 || b <= a ||
+          rows_of(d) != b - a)
+        throw InputError(fmt::format("program: tensor '{}' is not a row block of '{}' (shape rows {}, want "
+                                     "NAME.rows_R0_R1 with R1 - R0 rows)", d.name, name, rows_of(d)));
+      out.push_back({d.name, a, b - a, d.dtype});
+    }
+  }
+  if (out.empty()) throw InputError(fmt::format("program: no tensor '{}' (nor row blocks '{}R0_R1')", name, prefix));
+  std::sort(out.begin(), out.end(), [](const RowBlock& x, const RowBlock& y) { return x.row0 < y.row0; });
+  int64_t next = 0;
+  for (const RowBlock& t : out) {
+    if (t.row0 != next || t.dtype != out[0].dtype)
+      throw InputError(fmt::format("program: the parts of tensor '{}' do not tile its rows: '{}' starts at row "
+                                   "{} (expected {}) with dtype {}", name, t.desc, t.row0, next,
+                                   dtype_name(t.dtype)));
+    next = t.row0 + t.rows;
+  }
+  return out;
+}
+
+void bind_input(const Program& p, const std::string& name, const std::vector<uint8_t>& bytes,
+                std::map<std::string, std::vector<uint8_t>>* inputs) {
+  const std::vector<RowBlock> parts = row_blocks(p, name);
+  int64_t total = 0;
+  for (const RowBlock& t : parts) total += bytes_of(desc_of(p, t.desc));
+  if (static_cast<int64_t>(bytes.size()) != total)
+    throw InputError(fmt::format("input '{}': {} bytes given, the program's tensor holds {} bytes", name,
+                                 bytes.size(), total));
+  size_t at = 0;
+  for (const RowBlock& t : parts) {
+    const size_t n = static_cast<size_t>(bytes_of(desc_of(p, t.desc)));
+    (*inputs)[t.desc] = std::vector<uint8_t>(bytes.begin() + static_cast<long>(at),
+                                             bytes.begin() + static_cast<long>(at + n));
+    at += n;
+  }
+}
+
+std::vector<uint8_t> gather_output(const Program& p, const std::string& name,
+                                   const std::map<std::string, std::vector<uint8_t>>& outputs) {
+  std::vector<uint8_t> out;
+  for (const RowBlock& t : row_blocks(p, name)) {
+    const auto it = outputs.find(t.desc);
+    if (it == outputs.end()) throw InputError(fmt::format("simulation: output tensor '{}' was not produced", t.desc));
+    const int64_t want = bytes_of(desc_of(p, t.desc));
+    if (static_cast<int64_t>(it->second.size()) != want)
+      throw InputError(fmt::format("simulation: output tensor '{}' has {} bytes, expected {}", t.desc,
+                                   it->second.size(), want));
+    out.insert(out.end(), it->second.begin(), it->second.end());
+  }
+  return out;
+}
+
+}  // namespace lpu::compiler

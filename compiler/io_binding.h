@@ -1,0 +1,35 @@
+// Host <-> Program tensor binding: maps graph-level tensor bytes (all rows, row-major) onto a compiled
+// Program's tensors, where a tensor may be stored as row blocks "NAME.rows_R0_R1" (docs/compiler.md,
+// "Row rotation"), and gathers a graph output's blocks back into one byte vector.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "isa/program.h"
+
+namespace lpu::compiler {
+
+// One Program tensor holding rows [row0, row0 + rows) of a graph tensor.
+struct RowBlock {
+  std::string desc;  // TensorDesc name ("NAME" or "NAME.rows_R0_R1")
+  int64_t row0 = 0, rows = 0;
+  DType dtype = DType::F32;
+};
+
+// The parts of graph tensor `name` in `p`, sorted by row0. Throws InputError if there are none or
+// they do not cover rows 0..R contiguously with one dtype.
+std::vector<RowBlock> row_blocks(const Program& p, const std::string& name);
+
+// Splits `bytes` (every row of tensor `name`, row-major, in the Program's dtype) into the simulator
+// inputs of its parts (added to `inputs`). Throws InputError on a size mismatch.
+void bind_input(const Program& p, const std::string& name, const std::vector<uint8_t>& bytes,
+                std::map<std::string, std::vector<uint8_t>>* inputs);
+
+// Concatenates the simulator outputs of tensor `name`'s parts (row-major, the Program's dtype).
+// Throws InputError if a part is missing or has the wrong size.
+std::vector<uint8_t> gather_output(const Program& p, const std::string& name,
+                                   const std::map<std::string, std::vector<uint8_t>>& outputs);
+
+}  // namespace lpu::compiler

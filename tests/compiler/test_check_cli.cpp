@@ -1,0 +1,132 @@
+// CLI tests of `lpusim check MODEL DATASET_DIR...`: passes on the MLP example's ONNX test data, exits 1
+// when an expected output is corrupted beyond the fp16 bound, exits 2 on a missing directory or a
+// tensor whose shape does not match the model (message naming the file and tensor).
+#include <catch2/catch.hpp>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "compiler/frontends/onnx_import.h"
+
+namespace {
+
+struct Run {
+  int status = -1;
+  std::string out;  // stdout and stderr
+};
+
+Run run_lpusim(const std::string& args, const std::string& tmp) {
+  const char* exe = std::getenv("LPUSIM");
+  REQUIRE(exe != nullptr);
+  const std::string log = tmp + "/log.txt";
+  const int raw = std::system(("'" + std::string(exe) + "' " + args + " >'" + log + "' 2>&1").c_str());
+  Run r;
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  std::ifstream f(log);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  r.out = ss.str();
+  return r;
+}
+
+std::string read_file(const std::string& p) {
+  std::ifstream f(p, std::ios::binary);
+  REQUIRE(f.good());
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+void write_file(const std::string& p, const std::string& bytes) {
+  std::ofstream f(p, std::ios::binary);
+  f << bytes;
+  REQUIRE(f.flush());
+}
+
+std::string make_tmp() {
+  char tmpl[] = "/tmp/lpusim_check_XXXXXX";
+  REQUIRE(mkdtemp(tmpl) != nullptr);
+  return tmpl;
+}
+
+const std::string kMlp = std::string(LPU_SOURCE_DIR) + "/workloads/models/mlp/";
+
+}  // namespace
+
+TEST_CASE("check cli: MLP model passes on its ONNX test data within the fp16 bound") {
+  const std::string tmp = make_tmp();
+  const Run r = run_lpusim("check '" + kMlp + "model.onnx' '" + kMlp + "test_data_set_0'", tmp);
+  INFO(r.out);
+  CHECK(r.status == 0);
+  CHECK(r.out.find("match") != std::string::npos);
+  CHECK(r.out.find("output '") != std::string::npos);
+  CHECK(r.out.find("max abs err") != std::string::npos);
+  CHECK(r.out.find("max rel err") != std::string::npos);
+  CHECK(r.out.find("-> ok") != std::string::npos);
+  CHECK(r.out.find("check passed") != std::string::npos);
+}
+
+TEST_CASE("check cli: corrupted expected output fails with exit 1") {
+  const std::string tmp = make_tmp();
+  const std::string ds = tmp + "/bad_set";
+  REQUIRE(mkdir(ds.c_str(), 0755) == 0);
+  write_file(ds + "/input_0.pb", read_file(kMlp + "test_data_set_0/input_0.pb"));
+  // The expected output is a TensorProto whose raw_data (f32 values) ends the file: add 1000 to the
+  // last value (beyond both bounds, the loose documented one being ~400 here), and make sure that is
+  // all that changed.
+  std::string pb = read_file(kMlp + "test_data_set_0/output_0.pb");
+  REQUIRE(pb.size() >= 4);
+  float last;
+  std::memcpy(&last, pb.data() + pb.size() - 4, 4);
+  const float bumped = last + 1000.0f;
+  std::memcpy(&pb[pb.size() - 4], &bumped, 4);
+  write_file(ds + "/output_0.pb", pb);
+  const lpu::ref::Value orig = lpu::frontend::load_onnx_tensor_file(kMlp + "test_data_set_0/output_0.pb");
+  const lpu::ref::Value bad = lpu::frontend::load_onnx_tensor_file(ds + "/output_0.pb");
+  REQUIRE(orig.f.size() == bad.f.size());
+  REQUIRE(bad.f.back() == bumped);
+  for (size_t i = 0; i + 1 < orig.f.size(); ++i) REQUIRE(orig.f[i] == bad.f[i]);
+
+  // The good set still passes next to the bad one; the command as a whole fails.
+  const Run r = run_lpusim("check '" + kMlp + "model.onnx' '" + kMlp + "test_data_set_0' '" + ds + "'", tmp);
+  INFO(r.out);
+  CHECK(r.status == 1);
+  CHECK(r.out.find("-> ok") != std::string::npos);
+  CHECK(r.out.find("1 outside bound -> FAIL") != std::string::npos);
+  CHECK(r.out.find("check FAILED") != std::string::npos);
+}
+
+TEST_CASE("check cli: missing dataset dir or mismatched tensor shape is bad input (exit 2)") {
+  const std::string tmp = make_tmp();
+  const Run missing = run_lpusim("check '" + kMlp + "model.onnx' '" + tmp + "/no_such_dir'", tmp);
+  INFO(missing.out);
+  CHECK(missing.status == 2);
+  CHECK(missing.out.find("no_such_dir") != std::string::npos);
+
+  // output_0.pb holding the input tensor: wrong shape, named with file, tensor, expected and got.
+  const std::string ds = tmp + "/shape_set";
+  REQUIRE(mkdir(ds.c_str(), 0755) == 0);
+  write_file(ds + "/input_0.pb", read_file(kMlp + "test_data_set_0/input_0.pb"));
+  write_file(ds + "/output_0.pb", read_file(kMlp + "test_data_set_0/input_0.pb"));
+  const Run shape = run_lpusim("check '" + kMlp + "model.onnx' '" + ds + "'", tmp);
+  INFO(shape.out);
+  CHECK(shape.status == 2);
+  CHECK(shape.out.find("shape_set/output_0.pb") != std::string::npos);
+  CHECK(shape.out.find("expected f32 [1,10]") != std::string::npos);
+
+  // A dataset missing its expected output file.
+  const std::string nd = tmp + "/no_output";
+  REQUIRE(mkdir(nd.c_str(), 0755) == 0);
+  write_file(nd + "/input_0.pb", read_file(kMlp + "test_data_set_0/input_0.pb"));
+  const Run nofile = run_lpusim("check '" + kMlp + "model.onnx' '" + nd + "'", tmp);
+  INFO(nofile.out);
+  CHECK(nofile.status == 2);
+  CHECK(nofile.out.find("no_output/output_0.pb: missing") != std::string::npos);
+}
