@@ -3,6 +3,8 @@
 // sweep results across --jobs values and shard counts.
 #include <catch2/catch.hpp>
 
+#include "tests/support/files.h"
+
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -42,15 +44,6 @@ int run_lpusim(const std::vector<std::string>& args, const std::string& out_file
   int ws = 0;
   REQUIRE(waitpid(pid, &ws, 0) == pid);
   return WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  INFO("reading " << path);
-  REQUIRE(in.good());
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 // A fresh scratch directory per test case, removed (with its flat contents) at the end.
@@ -96,7 +89,7 @@ void check_same_files(const std::string& a, const std::string& b) {
   CHECK(fa == files_in(b));
   for (const auto& f : fa) {
     INFO(a << "/" << f << " differs from " << b << "/" << f);
-    CHECK(slurp(a + "/" + f) == slurp(b + "/" + f));
+    CHECK(read_text(a + "/" + f) == read_text(b + "/" + f));
   }
 }
 
@@ -116,10 +109,10 @@ void check_twice_identical(const ScratchDir& dir, const std::string& tag, const 
     REQUIRE(run_lpusim(a, stdout_file) == 0);
     // stdout may name the output files, which differ per run by construction: neutralize that.
     const std::string prefix = dir.path + "/" + tag + "_" + std::to_string(run) + "_";
-    std::string out = slurp(stdout_file);
+    std::string out = read_text(stdout_file);
     for (size_t p = out.find(prefix); p != std::string::npos; p = out.find(prefix, p)) out.replace(p, prefix.size(), "{OUT}_");
     bytes[run].push_back(out);
-    for (const auto& o : outputs) bytes[run].push_back(slurp(dir.path + "/" + tag + "_" + std::to_string(run) + "_" + o));
+    for (const auto& o : outputs) bytes[run].push_back(read_text(dir.path + "/" + tag + "_" + std::to_string(run) + "_" + o));
   }
   for (size_t i = 0; i < bytes[0].size(); ++i) {
     INFO(tag << ": output " << (i == 0 ? std::string("stdout") : outputs[i - 1]) << " differs between two runs");

@@ -3,6 +3,8 @@
 // numbers in tests/golden/<name>.cycles, (3) timing mode measuring the same cycles, and (4) the
 // `lpusim sim` command line on them (report, JSON, trace, exit codes).
 #include <catch2/catch.hpp>
+
+#include "tests/support/files.h"
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
@@ -19,24 +21,16 @@ using namespace lpu;
 
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw std::runtime_error("cannot open " + path);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 std::string example_path(const std::string& name) { return std::string(LPU_SOURCE_DIR) + "/workloads/asm/" + name + ".s"; }
 
 Program load_example(const std::string& name, const ChipConfig& cfg) {
   const std::string path = example_path(name);
-  return assemble(slurp(path), path, cfg);
+  return assemble(read_text(path), path, cfg);
 }
 
 // tests/golden/<name>.cycles: '#' comment lines, then the cycle count.
 uint64_t golden_cycles(const std::string& name) {
-  std::istringstream in(slurp(std::string(LPU_SOURCE_DIR) + "/tests/golden/" + name + ".cycles"));
+  std::istringstream in(read_text(std::string(LPU_SOURCE_DIR) + "/tests/golden/" + name + ".cycles"));
   std::string line;
   while (std::getline(in, line))
     if (!line.empty() && line[0] != '#') return std::stoull(line);
@@ -220,30 +214,30 @@ TEST_CASE("examples: lpusim sim prints the report and writes JSON and a trace", 
   REQUIRE(std::system(("mkdir -p " + dir).c_str()) == 0);
   const std::string json = dir + "/va.json", trace = dir + "/va.trace.json", out = dir + "/va.out";
   REQUIRE(run_cli("sim " + example_path("vector_add") + " --json " + json + " --trace " + trace, out) == 0);
-  const std::string text = slurp(out);
+  const std::string text = read_text(out);
   CHECK(text.find("cycles        38") != std::string::npos);
   CHECK(text.find("average power") != std::string::npos);
-  const auto j = nlohmann::json::parse(slurp(json));
+  const auto j = nlohmann::json::parse(read_text(json));
   CHECK(j["cycles"] == 38);
   CHECK(j["config"] == "tsp-v1");
   CHECK(j["work_unit"] == "items");
-  const auto t = nlohmann::json::parse(slurp(trace));
+  const auto t = nlohmann::json::parse(read_text(trace));
   int x = 0;
   for (const auto& e : t["traceEvents"]) x += e["ph"] == "X";
   CHECK(x == 4);  // read, read, add, write
   // Same input, same bytes.
   const std::string json2 = dir + "/va2.json";
   REQUIRE(run_cli("sim " + example_path("vector_add") + " --mode timing --json " + json2, out) == 0);
-  CHECK(nlohmann::json::parse(slurp(json2))["cycles"] == 38);
+  CHECK(nlohmann::json::parse(read_text(json2))["cycles"] == 38);
   REQUIRE(run_cli("sim " + example_path("vector_add") + " --json " + json2, out) == 0);
-  CHECK(slurp(json2) == slurp(json));
+  CHECK(read_text(json2) == read_text(json));
 }
 
 TEST_CASE("examples: lpusim sim exits 1 on a schedule error naming the line and 2 on bad input", "[examples][cli]") {
   const std::string dir = std::string(LPU_BINARY_DIR) + "/test_examples_cli";
   REQUIRE(std::system(("mkdir -p " + dir).c_str()) == 0);
   // vector_add with the add one cycle late (machine.md: "it reads nothing")
-  std::string src = slurp(example_path("vector_add"));
+  std::string src = read_text(example_path("vector_add"));
   const std::string from = "    nop 10\n    add.i8", to = "    nop 11\n    add.i8";
   const size_t at = src.find(from);
   REQUIRE(at != std::string::npos);
@@ -251,12 +245,12 @@ TEST_CASE("examples: lpusim sim exits 1 on a schedule error naming the line and 
   const std::string bad = dir + "/late_add.s", out = dir + "/late_add.out";
   std::ofstream(bad) << src;
   CHECK(run_cli("sim " + bad, out) == 1);
-  const std::string msg = slurp(out);
+  const std::string msg = read_text(out);
   CHECK(msg.find("stream-empty-read") != std::string::npos);
   CHECK(msg.find("late_add.s:") != std::string::npos);
   CHECK(run_cli("sim " + dir + "/does_not_exist.s", out) == 2);
   CHECK(run_cli("sim " + example_path("vector_add") + " --mode fast", out) == 2);
-  CHECK(slurp(out).find("functional, timing") != std::string::npos);
+  CHECK(read_text(out).find("functional, timing") != std::string::npos);
 }
 
 // The calibration target of machine.md section 7 (docs/energy.md derives the coefficients).
