@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <cstdlib>
 #include <systemc>
 
 #include "compiler/compile.h"
@@ -63,4 +64,10 @@ int sc_main(int argc, char* argv[]) {
     }
   }
   return 0;
+}
+
+// Our own main (instead of libsystemc's) so that SystemC does not print its banner into the figures.
+int main(int argc, char* argv[]) {
+  setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
+  return sc_core::sc_elab_and_sim(argc, argv);
 }

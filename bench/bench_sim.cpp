@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <cstdlib>
 #include <systemc>
 
 #include "isa/asm.h"
@@ -114,4 +115,10 @@ int sc_main(int argc, char* argv[]) {
   fmt::print("functional / Eigen time ratio: {:.2f}x;  functional / timing: {:.2f}x\n", functional.seconds_per_run / eigen_s,
              functional.seconds_per_run / timing.seconds_per_run);
   return 0;
+}
+
+// Our own main (instead of libsystemc's) so that SystemC does not print its banner into the figures.
+int main(int argc, char* argv[]) {
+  setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
+  return sc_core::sc_elab_and_sim(argc, argv);
 }

@@ -5,10 +5,10 @@
 // int8 rows against all-int8 weights by an exact int16 dot-product kernel (SSE2, or AVX2 when the
 // CPU has it; results are exact so they do not depend on the kernel) over weights transposed once
 // per install, everything else by an Eigen float GEMM.
-// Choices the docs leave open (tell the lead): an abc uses the weights active at its issue cycle
-// (an iw issued later never affects it); a lw that lands after a pending iw lands goes to the
-// next tile (shadow after the zeroing), one landing at or before it is installed by it; acc emits
-// the accumulator words as they are (acc.i32 of an fp32 row gives its bits).
+// Precise points (docs/architecture.md "Precise points" 4-5): an abc uses the weights active at its
+// issue cycle; an iw issued while a lw of its plane is in flight is "lw-in-flight"; a lw issued
+// after an iw but landing after it goes to the next tile (shadow after the zeroing); acc emits the
+// accumulator words as they are (acc.i32 of an fp32 row gives its bits).
 #include <cmath>
 #include <cstring>
 
@@ -242,6 +242,7 @@ void ChipEngine::exec_mxm(const Instr& in, uint32_t step, uint64_t t, const Timi
       const uint8_t* x[4] = {};
       read_group(in.src_a(), dtype_bytes(T), t, x);
       count(EnergyEvent::WeightLoad, 1);
+      P.lw_land = std::max(P.lw_land, land);
       if (!functional_) return;
       P.ensure_storage();
       if (P.iw_apply_pending && P.iw_land < land) P.apply_install();
@@ -251,6 +252,9 @@ void ChipEngine::exec_mxm(const Instr& in, uint32_t step, uint64_t t, const Timi
       return;
     }
     case Opcode::InstW: {
+      if (P.lw_land > t)
+        fail("lw-in-flight", "",
+             fmt::format("iw on plane {} on cycle {} while a lw has not landed (it lands on cycle {})", p, t, P.lw_land));
       P.iw_issued = true;
       P.iw_land = land;
       if (!functional_) return;

@@ -21,6 +21,7 @@ struct MxmPlane {
 
   bool iw_issued = false;      // some iw was issued on this plane
   uint64_t iw_land = 0;        // landing cycle of the latest iw
+  uint64_t lw_land = 0;        // latest landing cycle of any lw (an iw must not issue before it)
   std::vector<uint64_t> abc_land;  // per accumulator row: landing of its latest abc
 
   // ---- functional mode ----

@@ -262,8 +262,8 @@ TEST_CASE("units: SXM shift, rotate, permute and 16x16 transpose move lanes") {
 TEST_CASE("units: MXM fp16 abc accumulates into interleaved rows exactly in fp32") {
   auto cfg = default_chip_config();
   // W (f16) rows in MEM_W42 (low plane, position 3, on W0) and MEM_W43 (high plane, 2, on W1):
-  // row r read at r (W42) and r + 1 (W43), both at MXM_W (0) on r + 5. lw @5..324, iw @325 lands
-  // 345. x (3 f16 vectors) in MEM_W41 (4) / MEM_W40 (5) on W2/W3, at MXM_W on 350, 354, 358.
+  // row r read at r (W42) and r + 1 (W43), both at MXM_W (0) on r + 5. lw @5..324 (the last lands
+  // 326), iw @326 lands 346. x (3 f16 vectors) in MEM_W41 (4) / MEM_W40 (5) on W2/W3, at MXM_W on 350, 354, 358.
   // abc x0 -> r0 @350, x1 -> r1 @354, x2 -> r0+ @358 (lands 382). acc r0 @382 -> E0..E3,
   // acc r1 @383 -> E4..E7; byte plane b of E0.. passes position 6 + b on 390 + b.
   const char* src = R"(
@@ -285,8 +285,9 @@ TEST_CASE("units: MXM fp16 abc accumulates into interleaved rows exactly in fp32
     nop 5
     lw.f16 p0, W0, r0
     repeat 319, 1
+    nop 1
     iw.f16 p0
-    nop 24
+    nop 23
     abc.f16 p0, W2, r0
     nop 3
     abc.f16 p0, W2, r1

@@ -198,8 +198,9 @@ TEST_CASE("rules: fp16 abc keeps the plane's ABC port busy fp16_slowdown cycles"
 .queue MXM_W.0
     nop 5
     lw.f16 p0, W0, r0
+    nop 1
     iw.f16 p0
-    nop 26
+    nop 25
     abc.f16 p0, W0, r0
     nop 2
     abc.f16 p0, W0, r1

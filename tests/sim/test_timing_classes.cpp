@@ -141,6 +141,16 @@ const std::vector<Probe>& probes() {
          return fmt::format(".queue MEM_W43\n{}    read 0, W0\n.queue MXM_W\n    iw.i8 p0\n{}    abc.i8 p0, W0, r0\n",
                             pad(0, a - lat(cfg, SchedClass::MemRead) - hops), pad(1, a));
        }},
+      // MEM_W43 (2) reads onto W0 on 0: at 2 on 2, at MXM_W (0) on 4; lw on 4 lands on 4 + 2 = 6;
+      // the iw that installs it may issue on 6 (a lw still in flight at an iw is "lw-in-flight").
+      {SchedClass::MxmLw, "lw-in-flight", true,
+       [](const ChipConfig& cfg, int off) {
+         const uint64_t l = lat(cfg, SchedClass::MemRead) + pos(cfg, "MEM_W43") - pos(cfg, "MXM_W");
+         const uint64_t i = l + lat(cfg, SchedClass::MxmLw) + off;
+         return fmt::format(".queue MEM_W43\n    read 0, W0\n.queue MXM_W\n{}    lw.i8 p0, W0, r0\n"
+                            ".queue MXM_W.1\n{}    iw.i8 p0\n",
+                            pad(0, l), pad(0, i));
+       }},
       // iw on 0 (lands 20), abc on 20 (x read on 16); acc[0] lands on 20 + 24 = 44; acc on 44.
       {SchedClass::MxmAbc, "acc-in-flight", true,
        [](const ChipConfig& cfg, int off) {
@@ -210,8 +220,6 @@ const std::vector<Untestable>& untestable() {
   static const std::vector<Untestable> u = {
       {SchedClass::IcuNop, "nop has no result; its length is covered by every probe's padding"},
       {SchedClass::IcuCtrl, "repeat/notify/ifetch/config produce no data; notify's release is timed by icu_sync (probed)"},
-      {SchedClass::MxmLw, "no schedule rule reads a weight row: a lw landing after an iw lands goes to the next tile "
-                          "(sim/units/mxm.cpp), so an early iw changes values, not legality"},
       {SchedClass::C2cDeskew, "deskew has no data effect (modelled as a link control op)"},
   };
   return u;
