@@ -15,36 +15,10 @@
 #include "isa/asm.h"
 #include "isa/chip_config.h"
 #include "isa/program_io.h"
+#include "tools/cli_io.h"
 #include "tools/commands.h"
 
 namespace lpu::cli {
-
-namespace {
-
-std::shared_ptr<const ChipConfig> chip_for(const std::string& path) {
-  return path.empty() ? default_chip_config() : load_chip_config(path);
-}
-
-std::string read_text(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) throw InputError(fmt::format("{}: is a directory, not an assembly file", path));
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw InputError(fmt::format("{}: cannot open for reading: {}", path, std::strerror(errno)));
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  if (f.bad()) throw InputError(fmt::format("{}: read failed", path));
-  return ss.str();
-}
-
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  if (!f) throw InputError(fmt::format("{}: cannot open for writing: {}", path, std::strerror(errno)));
-  f << text;
-  f.close();
-  if (!f) throw InputError(fmt::format("{}: write failed", path));
-}
-
-}  // namespace
 
 void register_asm(CLI::App& app) {
   struct AsmArgs { std::string in, out, chip; };
@@ -54,8 +28,8 @@ void register_asm(CLI::App& app) {
   as->add_option("-o,--output", a->out, "binary program to write (.lpu)")->required();
   as->add_option("--chip", a->chip, "chip config YAML (default: the built-in tsp-v1)");
   as->callback([a]() {
-    const auto cfg = chip_for(a->chip);
-    const Program p = assemble(read_text(a->in), a->in, *cfg);
+    const auto cfg = chip_or_default(a->chip);
+    const Program p = assemble(read_text_file(a->in, "an assembly file"), a->in, *cfg);
     write_program_file(p, a->out);
     size_t instrs = 0;
     for (const ChipCode& c : p.chips)
@@ -72,14 +46,14 @@ void register_asm(CLI::App& app) {
   dis->add_option("--chip", d->chip, "chip config YAML (default: the built-in tsp-v1)");
   dis->add_flag("--no-cycles", d->no_cycles, "omit the '; @cycle' issue-cycle comments");
   dis->callback([d]() {
-    const auto cfg = chip_for(d->chip);
+    const auto cfg = chip_or_default(d->chip);
     const Program p = read_program_file(d->in);
     validate_program(p, *cfg, d->in);
     DisasmOptions opt;
     opt.cycle_comments = !d->no_cycles;
     const std::string text = disassemble(p, *cfg, opt);
     if (d->out.empty()) std::cout << text;
-    else write_text(d->out, text);
+    else write_text_file(d->out, text);
   });
 }
 

@@ -23,6 +23,7 @@
 #include "sim/report.h"
 #include "sim/simulator.h"
 #include "sim/trace.h"
+#include "tools/cli_io.h"
 #include "tools/commands.h"
 #include "tools/model_io.h"
 
@@ -44,7 +45,7 @@ struct CompileArgs {
 };
 
 std::shared_ptr<const ChipConfig> chip_of(const CompileArgs& a) {
-  return a.chip.empty() ? default_chip_config() : load_chip_config(a.chip);
+  return chip_or_default(a.chip);
 }
 
 compiler::CompileOptions options_of(const CompileArgs& a) {

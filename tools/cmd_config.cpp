@@ -5,6 +5,7 @@
 #include <string>
 
 #include "isa/chip_config.h"
+#include "tools/cli_io.h"
 #include "tools/commands.h"
 
 namespace lpu::cli {
@@ -23,7 +24,7 @@ void register_config(CLI::App& app) {
       throw InputError("config show: give the chip config either as FILE or with --chip, not both; got '" + *file +
                        "' and '" + *chip + "'");
     const std::string& path = file->empty() ? *chip : *file;
-    const std::shared_ptr<const ChipConfig> cfg = path.empty() ? default_chip_config() : load_chip_config(path);
+    const std::shared_ptr<const ChipConfig> cfg = chip_or_default(path);
     std::cout << "# source: " << cfg->source << "\n" << dump_chip_config(*cfg);
   });
 }

@@ -6,6 +6,7 @@
 
 #include "isa/chip_config.h"
 #include "isa/isa_doc.h"
+#include "tools/cli_io.h"
 #include "tools/commands.h"
 
 namespace lpu::cli {
@@ -15,7 +16,7 @@ void register_isa(CLI::App& app) {
   auto chip = std::make_shared<std::string>();
   isa->add_option("--chip", *chip, "chip config YAML whose latencies/energies to show (default: built-in tsp-v1)");
   isa->callback([chip]() {
-    const std::shared_ptr<const ChipConfig> cfg = chip->empty() ? default_chip_config() : load_chip_config(*chip);
+    const std::shared_ptr<const ChipConfig> cfg = chip_or_default(*chip);
     std::cout << isa_reference_markdown(*cfg);
   });
 }

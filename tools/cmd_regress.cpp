@@ -14,6 +14,7 @@
 #include "sweep/regress.h"
 #include "sweep/results.h"
 #include "sweep/subprocess.h"
+#include "tools/cli_io.h"
 #include "tools/commands.h"
 
 namespace lpu::cli {
@@ -43,10 +44,6 @@ nlohmann::ordered_json load_report(const std::string& path, const std::string& w
   } catch (const nlohmann::json::parse_error& e) {
     throw InputError(fmt::format("{}: {} is not valid JSON: {}", path, what, e.what()));
   }
-}
-
-bool ends_with(const std::string& s, const std::string& suf) {
-  return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
 }
 
 // Runs WORKLOAD with this lpusim into a temporary JSON report and loads it.

@@ -12,6 +12,7 @@
 #include "sim/report.h"
 #include "sim/simulator.h"
 #include "sim/trace.h"
+#include "tools/cli_io.h"
 #include "tools/commands.h"
 
 namespace lpu::cli {
@@ -26,20 +27,9 @@ struct SimArgs {
   std::string trace_path;
 };
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-std::string read_text_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw InputError(fmt::format("{}: cannot open the assembly file", path));
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 void run_sim(const SimArgs& a) {
-  const std::shared_ptr<const ChipConfig> cfg = a.chip.empty() ? default_chip_config() : load_chip_config(a.chip);
+  const std::shared_ptr<const ChipConfig> cfg = chip_or_default(a.chip);
   sim::SimOptions opt;
   if (a.mode == "functional") {
     opt.mode = sim::Mode::Functional;
@@ -51,7 +41,7 @@ void run_sim(const SimArgs& a) {
   // Assembly keeps a source map so schedule errors name the .s line; anything else is binary.
   SourceMap map;
   const Program prog = ends_with(a.program, ".s")
-                           ? assemble(read_text_file(a.program), a.program, *cfg, &map)
+                           ? assemble(read_text_file(a.program, "an assembly file"), a.program, *cfg, &map)
                            : read_program_file(a.program);
   if (ends_with(a.program, ".s")) opt.source_map = &map;
   validate_program(prog, *cfg, a.program);  // against the chosen config, naming the file

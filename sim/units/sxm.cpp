@@ -9,7 +9,7 @@
 namespace lpu::sim::core {
 
 void ChipEngine::exec_sxm(const Instr& in, uint64_t t, const TimingEntry& tm) {
-  const int nb = in.op == Opcode::Transpose ? 16 : dtype_bytes(in.dtype());
+  const int nb = stream_group_size(in, Field::SrcA);  // 16 for transpose, else the dtype's bytes
   const uint8_t* A[16] = {};
   uint8_t* out[16] = {};
   read_group(in.src_a(), nb, t, A);
