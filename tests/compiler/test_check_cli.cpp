@@ -2,6 +2,8 @@
 // when an expected output is corrupted beyond the fp16 bound, exits 2 on a missing directory or a
 // tensor whose shape does not match the model (message naming the file and tensor).
 #include <catch2/catch.hpp>
+
+#include "tests/support/cli.h"
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,10 +25,9 @@ struct Run {
 };
 
 Run run_lpusim(const std::string& args, const std::string& tmp) {
-  const char* exe = std::getenv("LPUSIM");
-  REQUIRE(exe != nullptr);
+  const std::string exe = lpusim_exe();
   const std::string log = tmp + "/log.txt";
-  const int raw = std::system(("'" + std::string(exe) + "' " + args + " >'" + log + "' 2>&1").c_str());
+  const int raw = std::system(("'" + exe + "' " + args + " >'" + log + "' 2>&1").c_str());
   Run r;
   r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
   std::ifstream f(log);

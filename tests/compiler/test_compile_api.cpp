@@ -2,6 +2,8 @@
 // compile, deterministic output, the memory map, and the `lpusim compile/run/check` commands.
 #include <catch2/catch.hpp>
 
+#include "tests/support/cli.h"
+
 #include <cstdlib>
 #include <string>
 
@@ -120,9 +122,7 @@ TEST_CASE("compile: output is deterministic and carries prediction, tensors and 
 }
 
 TEST_CASE("compile: lpusim compile / run / check on a GEMM") {
-  // LPUSIM names the built tool; fall back to its place in the build tree.
-  const char* env = std::getenv("LPUSIM");
-  const std::string exe = env ? env : std::string(LPU_BINARY_DIR) + "/tools/lpusim";
+  const std::string exe = lpusim_exe();
   const std::string dir = std::string(LPU_BINARY_DIR) + "/compile_cli_test";
   REQUIRE(std::system(("mkdir -p " + dir).c_str()) == 0);
   const std::string base = exe + " ";

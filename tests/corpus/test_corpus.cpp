@@ -2,6 +2,8 @@
 // and checks it is refused cleanly: expected exit status, pinned message substring, no signal, no hang.
 #include <catch2/catch.hpp>
 
+#include "tests/support/cli.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -135,8 +137,7 @@ RunResult run_lpusim(const std::string& exe, const std::vector<std::string>& arg
 }  // namespace
 
 TEST_CASE("corpus: every bad input is refused with its pinned status and message, no signal, no hang", "[corpus]") {
-  const char* exe = std::getenv("LPUSIM");
-  REQUIRE(exe != nullptr);
+  const std::string exe = lpusim_exe();
   char tmpl[] = "/tmp/lpusim_corpus_XXXXXX";
   REQUIRE(mkdtemp(tmpl) != nullptr);
   const std::string tmp = tmpl;

@@ -3,6 +3,7 @@
 // sweep results across --jobs values and shard counts.
 #include <catch2/catch.hpp>
 
+#include "tests/support/cli.h"
 #include "tests/support/files.h"
 
 #include <fcntl.h>
@@ -26,8 +27,7 @@ namespace {
 // Runs `lpusim args...` with stdout to `out_file` (stderr to /dev/null); returns its exit status
 // (-1 if it died by a signal).
 int run_lpusim(const std::vector<std::string>& args, const std::string& out_file) {
-  const char* exe = std::getenv("LPUSIM");
-  REQUIRE(exe != nullptr);
+  const std::string exe = lpusim_exe();
   std::vector<std::string> argv_s{exe};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -38,7 +38,7 @@ int run_lpusim(const std::vector<std::string>& args, const std::string& out_file
   posix_spawn_file_actions_addopen(&fa, 1, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
   pid_t pid = 0;
-  const int rc = posix_spawn(&pid, exe, &fa, nullptr, argv.data(), environ);
+  const int rc = posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
   REQUIRE(rc == 0);
   int ws = 0;

@@ -3,6 +3,8 @@
 // operands print/parse from the opcodes.def templates, and bad sources fail with pinned messages.
 #include <catch2/catch.hpp>
 
+#include "tests/support/cli.h"
+
 #include "tests/support/files.h"
 
 #include <cfloat>
@@ -408,8 +410,7 @@ TEST_CASE("asm: bad sources fail with pinned messages and line numbers") {
 }
 
 TEST_CASE("asm: lpusim asm and disasm on the command line") {
-  const char* env = std::getenv("LPUSIM");
-  const std::string exe = env ? env : std::string(LPU_BINARY_DIR) + "/tools/lpusim";
+  const std::string exe = lpusim_exe();
   REQUIRE(std::filesystem::exists(exe));
   const std::string dir = std::string(LPU_BINARY_DIR) + "/test_asm_cli";
   std::filesystem::create_directories(dir);

@@ -2,6 +2,8 @@
 // figures, instr_timing, every pinned bad config under tests/data/bad_configs, and `lpusim config show`.
 #include <catch2/catch.hpp>
 
+#include "tests/support/cli.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -118,8 +120,7 @@ struct RunResult { int status; std::string out, err; };
 // Runs the built `lpusim` (env LPUSIM, else the build tree's tools/lpusim) with `args`, capturing
 // stdout and stderr through files in a per-process temp folder.
 RunResult run_lpusim(const std::string& args) {
-  const char* env = std::getenv("LPUSIM");
-  const std::string exe = env ? env : std::string(LPU_BINARY_DIR) + "/tools/lpusim";
+  const std::string exe = lpusim_exe();
   REQUIRE(fs::exists(exe));
   const fs::path dir = fs::temp_directory_path() / ("lpusim-cfg-test-" + std::to_string(::getpid()));
   fs::create_directories(dir);

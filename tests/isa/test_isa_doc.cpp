@@ -2,6 +2,8 @@
 // table row, its latencies/energies come from the chip config, and `lpusim isa` prints it.
 #include <catch2/catch.hpp>
 
+#include "tests/support/cli.h"
+
 #include "tests/support/files.h"
 
 #include <cstdio>
@@ -84,8 +86,7 @@ TEST_CASE("isadoc: latencies and energies come from the chip config") {
 }
 
 TEST_CASE("isadoc: lpusim isa prints the reference") {
-  const char* env = std::getenv("LPUSIM");
-  const std::string exe = env ? env : std::string(LPU_BINARY_DIR) + "/tools/lpusim";
+  const std::string exe = lpusim_exe();
   FILE* p = popen(("'" + exe + "' isa").c_str(), "r");
   REQUIRE(p != nullptr);
   std::string out;

@@ -4,6 +4,8 @@
 // `lpusim sim` command line on them (report, JSON, trace, exit codes).
 #include <catch2/catch.hpp>
 
+#include "tests/support/cli.h"
+
 #include "tests/support/files.h"
 #include <nlohmann/json.hpp>
 
@@ -104,9 +106,7 @@ sim::SimResult run_and_check_cycles(const std::string& name, const Program& p, c
 }
 
 int run_cli(const std::string& args, const std::string& out_file) {
-  // LPUSIM names the built tool; fall back to its place in this build tree if the runner did not set it.
-  const char* env = std::getenv("LPUSIM");
-  const std::string exe = env && *env ? env : std::string(LPU_BINARY_DIR) + "/tools/lpusim";
+  const std::string exe = lpusim_exe();
   const std::string cmd = exe + " " + args + " >" + out_file + " 2>&1";
   const int st = std::system(cmd.c_str());
   REQUIRE(WIFEXITED(st));

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+
+#include "tests/support/cli.h"
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -24,13 +26,6 @@ inline std::string read_file(const fs::path& p) {
 inline void write_file(const fs::path& p, const std::string& text) {
   std::ofstream f(p, std::ios::binary | std::ios::trunc);
   f << text;
-}
-
-inline std::string lpusim_exe() {
-  const char* env = std::getenv("LPUSIM");
-  const std::string exe = env ? env : std::string(LPU_BINARY_DIR) + "/tools/lpusim";
-  REQUIRE(fs::exists(exe));
-  return exe;
 }
 
 // A fresh scratch directory for one test (removed first if a previous run left it).
