@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "tests/support/cli.h"
+#include "tests/support/process.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -21,7 +22,6 @@
 #include <thread>
 #include <vector>
 
-extern char** environ;
 
 namespace {
 
@@ -35,14 +35,6 @@ struct CorpusEntry {
   bool known_bug = false;
 };
 
-// Outcome of one lpusim run.
-struct RunResult {
-  bool timed_out = false;
-  bool signaled = false;
-  int signal = 0;
-  int status = -1;
-  std::string output;  // stdout and stderr interleaved
-};
 
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
   for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) s.replace(p, from.size(), to);
@@ -87,52 +79,6 @@ std::vector<CorpusEntry> load_corpus(const std::string& path, const std::string&
   return out;
 }
 
-// Runs `lpusim args...` with output to a file; kills it after `limit` (counted as a hang).
-RunResult run_lpusim(const std::string& exe, const std::vector<std::string>& args, const std::string& out_file,
-                     std::chrono::seconds limit) {
-  std::vector<std::string> argv_s{exe};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  REQUIRE(rc == 0);
-
-  RunResult r;
-  int wstatus = 0;
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  for (;;) {
-    pid_t w = waitpid(pid, &wstatus, WNOHANG);
-    REQUIRE(w >= 0);
-    if (w == pid) break;
-    if (std::chrono::steady_clock::now() > deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &wstatus, 0);
-      r.timed_out = true;
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  if (WIFSIGNALED(wstatus)) {
-    r.signaled = true;
-    r.signal = WTERMSIG(wstatus);
-  } else if (WIFEXITED(wstatus)) {
-    r.status = WEXITSTATUS(wstatus);
-  }
-  std::ifstream in(out_file, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  r.output = ss.str();
-  return r;
-}
 
 }  // namespace
 
@@ -150,7 +96,7 @@ TEST_CASE("corpus: every bad input is refused with its pinned status and message
     INFO("corpus.tsv:" << e.line << " entry '" << e.name << "'");
     CHECK(names.insert(e.name).second);  // names are unique
     // Sanitizer builds run lpusim several times slower; the bound is about hangs, not speed.
-    const RunResult r = run_lpusim(exe, e.args, tmp + "/output.txt", std::chrono::seconds(60));
+    const ProcessResult r = run_process(exe, e.args, tmp + "/output.txt", std::chrono::seconds(60), Stderr::ToOutput);
     INFO("output: " << r.output);
     CHECK_FALSE(r.timed_out);
     CHECK_FALSE(r.signaled);

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "tests/support/cli.h"
+#include "tests/support/process.h"
 #include "tests/support/files.h"
 
 #include <fcntl.h>
@@ -20,30 +21,15 @@
 #include <string>
 #include <vector>
 
-extern char** environ;
 
 namespace {
 
-// Runs `lpusim args...` with stdout to `out_file` (stderr to /dev/null); returns its exit status
-// (-1 if it died by a signal).
+// Runs `lpusim args...` with stdout to `out_file` (stderr discarded); returns its exit status
+// (-1 if it died by a signal). A run over 5 minutes fails the test.
 int run_lpusim(const std::vector<std::string>& args, const std::string& out_file) {
-  const std::string exe = lpusim_exe();
-  std::vector<std::string> argv_s{exe};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  REQUIRE(rc == 0);
-  int ws = 0;
-  REQUIRE(waitpid(pid, &ws, 0) == pid);
-  return WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
+  const ProcessResult r = run_process(lpusim_exe(), args, out_file, std::chrono::minutes(5), Stderr::Discard);
+  REQUIRE(!r.timed_out);
+  return r.signaled ? -1 : r.status;
 }
 
 // A fresh scratch directory per test case, removed (with its flat contents) at the end.
