@@ -11,6 +11,7 @@
 #include <random>
 
 #include "compiler/compile.h"
+#include "compiler/io_binding.h"
 #include "compiler/ir/dtype.h"
 #include "compiler/reference/error_bound.h"
 #include "isa/chip_config.h"
@@ -40,20 +41,6 @@ std::vector<uint8_t> f16_bytes(const std::vector<float>& v) {
   return b;
 }
 
-// Bytes of rows [row0, row0 + rows) of tensor `name` (possibly stored as row blocks "name.rows_A_B").
-std::vector<std::pair<std::string, int64_t>> blocks(const Program& p, const std::string& name) {
-  std::vector<std::pair<std::string, int64_t>> out;
-  for (const TensorDesc& d : p.tensors) {
-    long long a = 0, b = 0;
-    if (d.name == name) out.push_back({d.name, 0});
-    else if (d.name.rfind(name + ".rows_", 0) == 0 &&
-             std::sscanf(d.name.c_str() + name.size(), ".rows_%lld_%lld", &a, &b) == 2)
-      out.push_back({d.name, a});
-  }
-  std::sort(out.begin(), out.end(), [](const auto& x, const auto& y) { return x.second < y.second; });
-  return out;
-}
-
 // Compiles g, checks simulated == predicted cycles in both modes and every output against the
 // reference within 2x its error bound. `inputs` are f16-exact values in graph-input order.
 void check_graph(const ir::Graph& g, const std::vector<std::vector<float>>& inputs) {
@@ -68,14 +55,7 @@ void check_graph(const ir::Graph& g, const std::vector<std::vector<float>>& inpu
     const ir::Tensor& t = g.tensor(g.inputs()[i]);
     rin.push_back(ref::Value::floats(t.shape, inputs[i], t.dtype));
     const std::vector<uint8_t> bytes = f16_bytes(inputs[i]);
-    const size_t row_bytes = static_cast<size_t>(t.shape.back()) * 2;
-    const auto bl = blocks(cr.program, t.name);
-    REQUIRE(!bl.empty());
-    for (size_t k = 0; k < bl.size(); ++k) {
-      const size_t end = k + 1 < bl.size() ? static_cast<size_t>(bl[k + 1].second) * row_bytes : bytes.size();
-      so.inputs[bl[k].first] = std::vector<uint8_t>(bytes.begin() + static_cast<long>(bl[k].second * row_bytes),
-                                                    bytes.begin() + static_cast<long>(end));
-    }
+    bind_input(cr.program, t.name, bytes, &so.inputs);
   }
   const sim::SimResult r = sim::simulate(cr.program, *cfg, so);
   CHECK(r.cycles == cr.predicted_cycles);
@@ -83,11 +63,7 @@ void check_graph(const ir::Graph& g, const std::vector<std::vector<float>>& inpu
   const std::vector<ref::Value> want = ref::run_with_error_bound(g, rin, &bounds);
   for (size_t o = 0; o < g.outputs().size(); ++o) {
     const ir::Tensor& t = g.tensor(g.outputs()[o]);
-    std::vector<uint8_t> got;
-    for (const auto& b : blocks(cr.program, t.name)) {
-      REQUIRE(r.outputs.count(b.first) == 1);
-      got.insert(got.end(), r.outputs.at(b.first).begin(), r.outputs.at(b.first).end());
-    }
+    const std::vector<uint8_t> got = gather_output(cr.program, t.name, r.outputs);
     REQUIRE(got.size() == static_cast<size_t>(t.elements()) * 4);
     int64_t bad = 0, unbounded = 0;
     for (int64_t k = 0; k < t.elements(); ++k) {

@@ -10,6 +10,7 @@
 #include <random>
 
 #include "compiler/compile.h"
+#include "compiler/io_binding.h"
 #include "compiler/ir/dtype.h"
 #include "isa/chip_config.h"
 #include "sim/simulator.h"
@@ -50,46 +51,6 @@ GemmData random_gemm(int64_t M, int64_t K, int64_t N, Precision p, uint32_t seed
   return d;
 }
 
-// Row blocks of tensor `name` in the program: ("name", 0) or ("name.rows_A_B", A), with row counts.
-struct Block { std::string desc; int64_t row0, rows; };
-std::vector<Block> blocks_of(const Program& p, const std::string& name) {
-  std::vector<Block> out;
-  for (const TensorDesc& d : p.tensors) {
-    if (d.name == name) {
-      int64_t rows = 1;
-      for (size_t i = 0; i + 1 < d.shape.size(); ++i) rows *= d.shape[i];
-      out.push_back({d.name, 0, rows});
-    } else if (d.name.rfind(name + ".rows_", 0) == 0) {
-      long long a = 0, b = 0;
-      REQUIRE(std::sscanf(d.name.c_str() + name.size(), ".rows_%lld_%lld", &a, &b) == 2);
-      REQUIRE(d.shape.size() == 2);
-      REQUIRE(d.shape[0] == b - a);
-      out.push_back({d.name, a, b - a});
-    }
-  }
-  REQUIRE(!out.empty());
-  return out;
-}
-
-void set_input(const Program& p, sim::SimOptions* so, const std::string& name, const std::vector<uint8_t>& bytes,
-               size_t row_bytes) {
-  for (const Block& b : blocks_of(p, name))
-    so->inputs[b.desc] = std::vector<uint8_t>(bytes.begin() + static_cast<long>(b.row0 * row_bytes),
-                                              bytes.begin() + static_cast<long>((b.row0 + b.rows) * row_bytes));
-}
-
-std::vector<uint8_t> get_output(const Program& p, const sim::SimResult& r, const std::string& name, size_t row_bytes) {
-  std::vector<uint8_t> out;
-  for (const Block& b : blocks_of(p, name)) {
-    REQUIRE(r.outputs.count(b.desc) == 1);
-    const auto& v = r.outputs.at(b.desc);
-    REQUIRE(v.size() == static_cast<size_t>(b.rows) * row_bytes);
-    REQUIRE(out.size() == static_cast<size_t>(b.row0) * row_bytes);
-    out.insert(out.end(), v.begin(), v.end());
-  }
-  return out;
-}
-
 // Compiles, simulates in both modes, checks cycles and (functional) values.
 void check_gemm(int64_t M, int64_t K, int64_t N, Precision p, uint32_t seed) {
   auto cfg = default_chip_config();
@@ -103,10 +64,11 @@ void check_gemm(int64_t M, int64_t K, int64_t N, Precision p, uint32_t seed) {
   sim::SimResult rt = sim::simulate(cr.program, *cfg, so);
   CHECK(rt.cycles == cr.predicted_cycles);
   so.mode = sim::Mode::Functional;
-  set_input(cr.program, &so, "X", d.x, static_cast<size_t>(K) * (p == Precision::INT8 ? 1 : 2));
+  bind_input(cr.program, "X", d.x, &so.inputs);
   sim::SimResult rf = sim::simulate(cr.program, *cfg, so);
   CHECK(rf.cycles == cr.predicted_cycles);
-  const std::vector<uint8_t> y = get_output(cr.program, rf, "Y", static_cast<size_t>(N) * 4);
+  const std::vector<uint8_t> y = gather_output(cr.program, "Y", rf.outputs);
+  REQUIRE(y.size() == static_cast<size_t>(M * N) * 4);
   REQUIRE(y.size() == static_cast<size_t>(M * N * 4));
   int64_t bad = 0;
   for (int64_t m = 0; m < M; ++m)
