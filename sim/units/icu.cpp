@@ -96,7 +96,7 @@ void ChipEngine::park(uint32_t qid) {
 void ChipEngine::release(uint32_t qid, uint64_t notify_cycle) {
   EngineQueue& q = queues_[qid];
   q.parked = false;
-  q.cursor = notify_cycle + cfg_.timing[static_cast<int>(SchedClass::IcuSync)].latency;
+  q.cursor = notify_cycle + instr_timing(cfg_, make_instr(Opcode::Sync)).latency;  // the shared timing rule
   q.pc = q.park_pc + 1;
   advance(qid);
 }
