@@ -26,12 +26,13 @@ std::string read_text_file(const std::string& path, const std::string& what) {
   return ss.str();
 }
 
-void write_text_file(const std::string& path, const std::string& text) {
+void write_text_file(const std::string& path, const std::string& text, const std::string& option) {
+  const std::string who = option.empty() ? path : option + " " + path;
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  if (!f) throw InputError(fmt::format("{}: cannot open for writing: {}", path, std::strerror(errno)));
+  if (!f) throw InputError(fmt::format("{}: cannot open for writing: {}", who, std::strerror(errno)));
   f << text;
   f.close();
-  if (!f) throw InputError(fmt::format("{}: write failed", path));
+  if (!f) throw InputError(fmt::format("{}: write failed", who));
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {

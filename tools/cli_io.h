@@ -15,8 +15,9 @@ std::shared_ptr<const ChipConfig> chip_or_default(const std::string& path);
 // reading: <reason>" / "<path>: read failed".
 std::string read_text_file(const std::string& path, const std::string& what);
 
-// Writes (truncates) `path`; InputError "<path>: cannot open for writing: <reason>" / "write failed".
-void write_text_file(const std::string& path, const std::string& text);
+// Writes (truncates) `path`; InputError "[<option> ]<path>: cannot open for writing: <reason>" /
+// "... write failed". `option` names the flag that gave the path (e.g. "--json"), if any.
+void write_text_file(const std::string& path, const std::string& text, const std::string& option = "");
 
 bool ends_with(const std::string& s, const std::string& suffix);
 

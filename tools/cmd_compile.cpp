@@ -96,19 +96,12 @@ std::string default_model() {
   return "gemm:1280x1280x1280";
 }
 
-void write_text(const std::string& path, const std::string& text, const char* what) {
-  std::ofstream f(path, std::ios::binary);
-  if (!f) throw InputError(fmt::format("{} {}: cannot open for writing", what, path));
-  f << text;
-  if (!f.flush()) throw InputError(fmt::format("{} {}: writing failed", what, path));
-}
-
 void run_compile(const CompileArgs& a) {
   auto cfg = chip_of(a);
   const compiler::CompileResult r = compile_model(a.model, *cfg, options_of(a));
   const std::string out = a.out.empty() ? "a.lpu" : a.out;
   write_program_file(r.program, out);
-  if (!a.asm_path.empty()) write_text(a.asm_path, disassemble(r.program, *cfg), "--asm");
+  if (!a.asm_path.empty()) write_text_file(a.asm_path, disassemble(r.program, *cfg), "--asm");
   std::cout << fmt::format("compiled {} for chip '{}': predicted {} cycles ({:.3f} us), {} MACs -> {}\n", a.model,
                            cfg->name, r.predicted_cycles, static_cast<double>(r.predicted_cycles) / cfg->clock_hz * 1e6,
                            r.macs, out);
@@ -149,7 +142,7 @@ void run_run(const CompileArgs& in, bool check_only) {
                            match ? "match" : "MISMATCH");
   if (!check_only) {
     std::cout << sim::text_report(r.program, *cfg, s);
-    if (!a.json_path.empty()) write_text(a.json_path, sim::json_report(r.program, *cfg, s).dump(2) + "\n", "--json");
+    if (!a.json_path.empty()) write_text_file(a.json_path, sim::json_report(r.program, *cfg, s).dump(2) + "\n", "--json");
     if (!a.trace_path.empty()) sim::write_chrome_trace_file(a.trace_path, r.program, *cfg, s);
   }
   if (!match) throw CLI::RuntimeError(1);

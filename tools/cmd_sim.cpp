@@ -55,12 +55,7 @@ void run_sim(const SimArgs& a) {
     throw CLI::RuntimeError(1);
   }
   std::cout << sim::text_report(prog, *cfg, r);
-  if (!a.json_path.empty()) {
-    std::ofstream f(a.json_path, std::ios::binary);
-    if (!f) throw InputError(fmt::format("--json {}: cannot open for writing", a.json_path));
-    f << sim::json_report(prog, *cfg, r).dump(2) << "\n";
-    if (!f.flush()) throw InputError(fmt::format("--json {}: writing failed", a.json_path));
-  }
+  if (!a.json_path.empty()) write_text_file(a.json_path, sim::json_report(prog, *cfg, r).dump(2) + "\n", "--json");
   if (!a.trace_path.empty()) sim::write_chrome_trace_file(a.trace_path, prog, *cfg, r);
 }
 
