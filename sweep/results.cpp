@@ -146,9 +146,9 @@ std::string csv_row(const ojson& rec, const std::vector<std::string>& columns) {
   return o + "\n";
 }
 
-std::string read_text(const std::string& path) {
+std::string read_text(const std::string& path, const std::string& what) {
   std::ifstream f(path, std::ios::binary);
-  if (!f) throw InputError(fmt::format("{}: cannot open for reading", path));
+  if (!f) throw InputError(fmt::format("{}: cannot open {} for reading", path, what));
   std::ostringstream ss;
   ss << f.rdbuf();
   return ss.str();

@@ -46,6 +46,7 @@ JsonlContents read_results_jsonl(const std::string& path, bool allow_truncated_t
 
 // Writes `text` to `path` atomically (temporary file + rename).
 void write_file_atomic(const std::string& path, const std::string& text);
-std::string read_text(const std::string& path);
+// Whole file; InputError "<path>: cannot open <what> for reading".
+std::string read_text(const std::string& path, const std::string& what = "the file");
 
 }  // namespace lpu::sweep

@@ -13,20 +13,13 @@
 
 #include "isa/chip_config.h"
 #include "sweep/hash.h"
+#include "sweep/results.h"
 
 namespace lpu::sweep {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string read_file(const std::string& path, const std::string& what) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw InputError(fmt::format("{}: cannot open {}", path, what));
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 bool ends_with(const std::string& s, std::string_view suf) {
   return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
@@ -80,7 +73,7 @@ Workload resolve_workload(const std::string& w, const fs::path& spec_dir, const 
     throw InputError(fmt::format("{}: workloads[{}]: '{}': no such file (looked at {}; relative paths are relative to "
                                  "the spec file)", source, i, w, p.string()));
   out.path = fs::absolute(p).lexically_normal().string();
-  out.content_hash = fnv1a64(read_file(out.path, "the workload"));
+  out.content_hash = fnv1a64(read_text(out.path, "the workload"));
   return out;
 }
 
@@ -194,7 +187,7 @@ SweepSpec parse_sweep_spec(const std::string& yaml_text, const std::string& sour
     if (!fs::is_regular_file(p, ec))
       throw InputError(fmt::format("{}: base: '{}' is neither a built-in config (tsp-v1) nor a file (looked at {})",
                                    source, s.base, p.string()));
-    s.base_yaml = read_file(p.string(), "the base chip config");
+    s.base_yaml = read_text(p.string(), "the base chip config");
     parse_chip_config(s.base_yaml, p.string());  // a bad base config is reported as itself
   }
 
@@ -280,7 +273,7 @@ SweepSpec parse_sweep_spec(const std::string& yaml_text, const std::string& sour
 }
 
 SweepSpec load_sweep_spec(const std::string& path) {
-  return parse_sweep_spec(read_file(path, "the sweep spec"), path);
+  return parse_sweep_spec(read_text(path, "the sweep spec"), path);
 }
 
 namespace {
