@@ -7,6 +7,8 @@ PKGS=(
   libonnx-dev libprotobuf-dev protobuf-compiler libyaml-cpp-dev nlohmann-json3-dev
   libonnx-testdata
   slurm-wlm munge                 # single-node Slurm for the sweep job-array test (tests/sweep)
+  python3-matplotlib              # scripts/plot_sweep.py (tests/tutorial, docs/images)
+  clang-14 libclang-rt-14-dev     # sanitizer build and libFuzzer targets (scripts/sanitize.sh, scripts/fuzz.sh)
 )
 missing=()
 for p in "${PKGS[@]}"; do

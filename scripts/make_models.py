@@ -6,6 +6,9 @@ Each model gets workloads/models/<name>/model.onnx and test_data_set_0/{input_0.
 Run with Debian's python3 (packages python3-torch python3-onnx python3-numpy):
     /usr/bin/python3 scripts/make_models.py [out_dir]
 Never run at build or test time; the outputs are committed.
+    /usr/bin/python3 scripts/make_models.py --resnet50 OUT.onnx
+writes a torchvision-layout ResNet-50 with random weights (~100 MB, not committed; bench/bench_models
+generates it into its build directory) and resnet50_test_data_set_0/ beside it.
 """
 import math
 import os
@@ -95,6 +98,70 @@ class EncoderLayer(nn.Module):
         return self.layer(x)
 
 
+class Bottleneck(nn.Module):
+    """torchvision's ResNet-50 bottleneck (v1.5: the stride sits on the 3x3 conv)."""
+
+    def __init__(self, cin, width, stride):
+        super().__init__()
+        cout = width * 4
+        self.conv1 = nn.Conv2d(cin, width, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, cout, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        idt = x if self.downsample is None else self.downsample(x)
+        y = torch.relu(self.bn1(self.conv1(x)))
+        y = torch.relu(self.bn2(self.conv2(y)))
+        return torch.relu(self.bn3(self.conv3(y)) + idt)
+
+
+class ResNet50(nn.Module):
+    """torchvision.models.resnet50 layout (torchvision is not installed; written out here), random weights."""
+
+    def __init__(self, classes=1000):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        layers, cin = [], 64
+        for width, blocks, stride in ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)):
+            for b in range(blocks):
+                layers.append(Bottleneck(cin, width, stride if b == 0 else 1))
+                cin = width * 4
+        self.layers = nn.Sequential(*layers)
+        self.fc = nn.Linear(2048, classes)
+
+    def forward(self, x):
+        x = nn.functional.max_pool2d(torch.relu(self.bn1(self.conv1(x))), 3, stride=2, padding=1)
+        x = nn.functional.adaptive_avg_pool2d(self.layers(x), 1)
+        return self.fc(torch.flatten(x, 1))
+
+
+def export_resnet50(path):
+    """Writes ResNet-50 (batch 1, 3x224x224) to `path` (~100 MB; generated, never committed)."""
+    torch.manual_seed(2000)
+    model = ResNet50()
+    randomize_bn(model)
+    model.eval()
+    x = torch.randn(1, 3, 224, 224)
+    torch.onnx.export(model, (x,), path, opset_version=OPSET, input_names=["input"], output_names=["output"],
+                      do_constant_folding=False, training=torch.onnx.TrainingMode.PRESERVE)
+    # An ONNX test-data set next to it (for `lpusim check PATH DIR`): the input and torch's output.
+    d = os.path.join(os.path.dirname(os.path.abspath(path)), "resnet50_test_data_set_0")
+    os.makedirs(d, exist_ok=True)
+    with torch.no_grad():
+        y = model(x)
+    for fname, arr, tname in (("input_0.pb", x, "input"), ("output_0.pb", y, "output")):
+        with open(os.path.join(d, fname), "wb") as f:
+            f.write(numpy_helper.from_array(arr.numpy().astype(np.float32), tname).SerializeToString())
+    print(f"resnet50: {os.path.getsize(path)} bytes -> {path}, test data in {d}")
+
+
 MODELS = [
     ("mlp", MLP, (1, 784)),
     ("cnn", SmallCNN, (1, 1, 28, 28)),
@@ -115,6 +182,9 @@ def randomize_bn(m):
 
 
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--resnet50":
+        export_resnet50(sys.argv[2])
+        return
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "workloads", "models")
     for i, (name, cls, shape) in enumerate(MODELS):
         torch.manual_seed(1000 + i)

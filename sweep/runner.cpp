@@ -87,9 +87,10 @@ RunSummary run_sweep(const RunOptions& o, std::ostream& log) {
   log << fmt::format("sweep {}: {} points ({} config points x {} workloads{})\n", spec.name, sum.total,
                      count_config_points(spec), spec.workloads.size(),
                      spec.precisions.empty() ? "" : fmt::format(", precisions {}", spec.precisions.size()));
-  if (sum.total > kLargeSweepPoints && !o.allow_large)
-    throw InputError(fmt::format("{}: the sweep has {} points, more than {}; pass --allow-large to run it", o.spec_path,
-                                 sum.total, kLargeSweepPoints));
+  const uint64_t limit = o.max_points ? o.max_points : kLargeSweepPoints;
+  if (sum.total > limit && !o.allow_large)
+    throw InputError(fmt::format("{}: the sweep has {} points, more than {}; pass --allow-large or --max-points {} to "
+                                 "run it", o.spec_path, sum.total, limit, sum.total));
   const Expansion ex = expand_sweep(spec, o.shard_index, o.shard_count);
   const std::string exe = o.lpusim.empty() ? self_exe() : o.lpusim;
   if (::access(exe.c_str(), X_OK) != 0)

@@ -18,7 +18,8 @@ struct RunOptions {
   uint32_t shard_index = 0;  // runs points with index % shard_count == shard_index
   uint32_t shard_count = 1;
   std::string lpusim;        // executable to run per point ("" = this executable)
-  bool allow_large = false;
+  bool allow_large = false;  // no limit on the point count
+  uint64_t max_points = 0;   // refuse more points than this (0 = kLargeSweepPoints); checked before any work
   double timeout_s = 0;      // per point; 0 = none
 };
 

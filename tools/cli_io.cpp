@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -37,6 +38,20 @@ void write_text_file(const std::string& path, const std::string& text, const std
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string find_repo_file(const std::string& rel) {
+  std::vector<std::string> cands = {rel};
+  std::error_code ec;
+  std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec)
+    for (int up = 0; up < 4 && exe.has_parent_path(); ++up) {
+      exe = exe.parent_path();
+      cands.push_back((exe / rel).string());
+    }
+  for (const std::string& c : cands)
+    if (std::filesystem::is_regular_file(c, ec)) return c;
+  return "";
 }
 
 }  // namespace lpu::cli

@@ -14,6 +14,7 @@
 #include "sim/trace.h"
 #include "tools/cli_io.h"
 #include "tools/commands.h"
+#include "tools/host_guard.h"
 
 namespace lpu::cli {
 
@@ -25,6 +26,7 @@ struct SimArgs {
   std::string mode = "functional";
   std::string json_path;
   std::string trace_path;
+  bool force = false;  // skip the up-front host-memory check
 };
 
 
@@ -46,6 +48,7 @@ void run_sim(const SimArgs& a) {
   if (ends_with(a.program, ".s")) opt.source_map = &map;
   validate_program(prog, *cfg, a.program);  // against the chosen config, naming the file
   opt.record_trace = !a.trace_path.empty();
+  guard_simulation(prog, *cfg, opt, a.program, a.force);  // before anything is allocated
 
   sim::SimResult r;
   try {
@@ -69,6 +72,7 @@ void register_sim(CLI::App& app) {
   sub->add_option("--mode", args->mode, "functional (computes values) or timing (cycles only; same cycle count)");
   sub->add_option("--json", args->json_path, "also write the report as JSON (docs/report-schema.md)");
   sub->add_option("--trace", args->trace_path, "write a Chrome/Perfetto trace (1 us = 1 cycle)");
+  sub->add_flag("--force", args->force, "run even if the estimated host memory exceeds what is available");
   sub->callback([args]() { run_sim(*args); });
 }
 

@@ -21,6 +21,7 @@ struct SweepArgs {
   std::string shard = "0/1";
   std::string lpusim;
   bool allow_large = false;
+  uint64_t max_points = sweep::kLargeSweepPoints;
   double timeout_s = 0;
 };
 
@@ -41,6 +42,8 @@ void run_sweep_cmd(const SweepArgs& a) {
   sweep::parse_shard(a.shard, o.shard_index, o.shard_count);
   o.lpusim = a.lpusim;
   o.allow_large = a.allow_large;
+  if (a.max_points == 0) throw InputError("--max-points: must be at least 1; got 0");
+  o.max_points = a.max_points;
   o.timeout_s = a.timeout_s;
   sweep::run_sweep(o, std::cout);
 }
@@ -58,7 +61,9 @@ void register_sweep(CLI::App& app) {
   s->add_flag("--resume", a->resume, "continue an interrupted sweep: skip points already in DIR/results.jsonl");
   s->add_option("--shard", a->shard, "run only points with index % N == i (i/N, default 0/1)");
   s->add_option("--lpusim", a->lpusim, "lpusim executable to run per point (default: this one)");
-  s->add_flag("--allow-large", a->allow_large, "allow sweeps of more than 100000 points");
+  s->add_flag("--allow-large", a->allow_large, "allow sweeps of more than 100000 points (no limit)");
+  s->add_option("--max-points", a->max_points,
+                "refuse a sweep of more than N points, counted before any work (default 100000)");
   s->add_option("--timeout", a->timeout_s, "seconds after which a point is killed and recorded as timeout (0 = none)");
   s->callback([a]() { run_sweep_cmd(*a); });
 }

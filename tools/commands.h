@@ -12,5 +12,7 @@ void register_sim(CLI::App& app);      // lpusim sim            (cmd_sim.cpp)
 void register_compile(CLI::App& app);  // lpusim compile / run / check (cmd_compile.cpp)
 void register_sweep(CLI::App& app);    // lpusim sweep / sweep merge (cmd_sweep.cpp)
 void register_regress(CLI::App& app);  // lpusim regress           (cmd_regress.cpp)
+void register_llm_config(CLI::App& app);  // lpusim llm-config   (cmd_llm_config.cpp)
+void register_llm(CLI::App& app);         // lpusim llm / validate (cmd_llm.cpp)
 
 }  // namespace lpu::cli

@@ -17,6 +17,8 @@ int sc_main(int argc, char* argv[]) {
   lpu::cli::register_compile(app);
   lpu::cli::register_sweep(app);
   lpu::cli::register_regress(app);
+  lpu::cli::register_llm_config(app);
+  lpu::cli::register_llm(app);
   try {
     app.parse(argc, argv);
     if (app.get_subcommands().empty()) {

@@ -40,11 +40,25 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
   const size_t want = !spec.has_op ? 1 : spec.op == Opcode::Select ? 3 : op_info(spec.op).format == Format::FVec1 ? 1 : 2;
   if (nops != want) throw std::logic_error(fmt::format("{}: {} operands for a {}-operand op", spec.name, nops, want));
   bool any_f16 = false;
-  for (const PlacedTensor* t : spec.operands) {
+  if (!spec.row_maps.empty() && spec.row_maps.size() != nops)
+    throw std::logic_error(spec.name + ": row_maps must be empty or one per operand");
+  auto map_of = [&](size_t i) { return spec.row_maps.empty() ? nullptr : spec.row_maps[i]; };
+  for (size_t i = 0; i < nops; ++i) {
+    const std::vector<int64_t>* m = map_of(i);
+    if (!m) continue;
+    if (static_cast<int64_t>(m->size()) != Y.rows)
+      throw std::logic_error(fmt::format("{}: row map of operand {} has {} rows, Y has {}", spec.name, i, m->size(), Y.rows));
+    for (int64_t s : *m)
+      if (s >= spec.operands[i]->rows || (s < 0 && (!spec.zero || spec.zero->inner < Y.inner)))
+        throw std::logic_error(fmt::format("{}: row map of operand {} names row {}", spec.name, i, s));
+  }
+  if (spec.zero) any_f16 = spec.zero->dtype == DType::F16;
+  for (size_t oi = 0; oi < nops; ++oi) {
+    const PlacedTensor* t = spec.operands[oi];
     if (t->dtype != DType::F16 && t->dtype != DType::F32)
       throw InputError(fmt::format("{}: operand '{}' has type {}; elementwise ops take f16 or f32", spec.name, t->name,
                                    dtype_name(t->dtype)));
-    if (t->inner != Y.inner || (t->rows != Y.rows && t->rows != 1))
+    if (t->inner != Y.inner || (!map_of(oi) && t->rows != Y.rows && t->rows != 1))
       throw std::logic_error(fmt::format("{}: operand '{}' [{}, {}] does not broadcast to [{}, {}]", spec.name, t->name,
                                          t->rows, t->inner, Y.rows, Y.inner));
     any_f16 = any_f16 || t->dtype == DType::F16;
@@ -53,6 +67,7 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
   cvt_up.set(Field::DType, static_cast<uint32_t>(DType::F16));
   cvt_up.set(Field::DType2, static_cast<uint32_t>(DType::F32));
   const uint64_t lat_up = any_f16 ? instr_timing(cfg, cvt_up).latency : 0;
+  const uint64_t lat_mov = instr_timing(cfg, make_instr(Opcode::Mov)).latency;
   const bool narrow = Y.dtype == DType::F16;
   // A Cast with nothing to convert is a `mov` (the value must be re-emitted toward Y's slices).
   const bool has_op = spec.has_op || !narrow;
@@ -66,13 +81,39 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
       // Lower bound: every read issues at or after its vector's ready cycle.
       Instr rd = make_instr(Opcode::Read);
       const uint64_t lat_read = instr_timing(cfg, rd).latency;
-      for (const PlacedTensor* t : spec.operands) {
-        const int64_t tr = t->rows == 1 ? 0 : r;
+      // Operand i of row r: (tensor, row) after the row map and broadcasting.
+      auto src_of = [&](size_t i, const PlacedTensor** tp) {
+        const std::vector<int64_t>* m = map_of(i);
+        const int64_t s = m ? (*m)[static_cast<size_t>(r)] : spec.operands[i]->rows == 1 ? 0 : r;
+        *tp = s < 0 ? spec.zero : spec.operands[i];
+        return s < 0 ? int64_t{0} : s;
+      };
+      // Two operand vectors in the same slices (rows of one tensor under row maps) cannot be read
+      // on one cycle: the later operand is read lat_mov cycles early and re-timed by a VXM `mov`.
+      std::vector<char> delayed(nops, 0);
+      for (size_t i = 0; i < nops; ++i) {
+        const PlacedTensor* ti = nullptr;
+        const int64_t ri = src_of(i, &ti);
+        const auto& si = ti->part_of_row(ri).slices;
+        for (size_t j = 0; j < i && !delayed[i]; ++j) {
+          const PlacedTensor* tj = nullptr;
+          const int64_t rj = src_of(j, &tj);
+          if (tj == ti && rj == ri) break;  // the same vector: read once
+          // An f16 and an f32 operand reach the VXM lat_up cycles apart already (attn: delaying one
+          // by lat_mov == lat_up made both reads hit the shared port on one cycle, forever).
+          if ((tj->dtype == DType::F16) != (ti->dtype == DType::F16)) continue;
+          for (uint16_t a : tj->part_of_row(rj).slices)
+            if (!delayed[j] && std::find(si.begin(), si.end(), a) != si.end()) delayed[i] = 1;
+        }
+      }
+      for (size_t i = 0; i < nops; ++i) {
+        const PlacedTensor* t = nullptr;
+        const int64_t tr = src_of(i, &t);
         const uint64_t ready = t->ready[static_cast<size_t>(tr * t->vpr + ch)];
         uint64_t far = 0;
         for (uint16_t s : t->part_of_row(tr).slices) far = std::max(far, dist(b_.pos(s), vxm_pos_));
         const uint64_t up = t->dtype == DType::F16 ? 0 : lat_up;
-        const uint64_t lb = ready + lat_read + far;
+        const uint64_t lb = ready + lat_read + far + (delayed[i] ? lat_mov : 0);
         T0 = std::max(T0, lb > up ? lb - up : 0);
       }
       const auto& ys = Y.part_of_row(r).slices;
@@ -101,20 +142,33 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
         const uint64_t T1 = T0 + lat_up;  // operands are f32 at the VXM on T1
         bool ok = true;
         for (size_t i = 0; i < nops && ok; ++i) {
-          PlacedTensor& t = *spec.operands[i];
-          // The same tensor twice (x * x): one read feeds both sources.
-          const size_t same = static_cast<size_t>(
-              std::find(spec.operands.begin(), spec.operands.end(), spec.operands[i]) - spec.operands.begin());
+          const PlacedTensor* tp = nullptr;
+          const int64_t tr = src_of(i, &tp);
+          const PlacedTensor& t = *tp;
+          // The same vector twice (x * x): one read feeds both sources.
+          size_t same = i;
+          for (size_t j = 0; j < i && same == i; ++j) {
+            const PlacedTensor* uj = nullptr;
+            const int64_t rj = src_of(j, &uj);
+            if (uj == tp && rj == tr) same = j;
+          }
           if (same < i) {
             vals[i] = vals[same];
             continue;
           }
-          const int64_t tr = t.rows == 1 ? 0 : r;
           const auto& ts = t.part_of_row(tr).slices;
           const Dir d = b_.pos(ts[0]) < vxm_pos_ ? Dir::East : Dir::West;
           const uint64_t Ta = t.dtype == DType::F16 ? T0 : T1;
+          const uint64_t early = delayed[i] ? lat_mov : 0;
           StreamValue raw;
-          ok = b_.fetch(ts, t.addr_of(tr, ch), vxm_pos_, Ta, d, t.ready[static_cast<size_t>(tr * t.vpr + ch)], &raw);
+          ok = b_.fetch(ts, t.addr_of(tr, ch), vxm_pos_, Ta - early, d, t.ready[static_cast<size_t>(tr * t.vpr + ch)],
+                        &raw);
+          if (ok && delayed[i]) {
+            Instr m = make_instr(Opcode::Mov);
+            m.set(Field::DType, static_cast<uint32_t>(t.dtype));
+            m.set(Field::SrcA, raw.ref().encode());
+            ok = vop(m, Ta - early, false, static_cast<uint32_t>(dtype_bytes(t.dtype)), &raw);
+          }
           if (!ok) break;
           if (t.dtype == DType::F16) {
             Instr c = cvt_up;
@@ -154,10 +208,16 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
       for (PlacedTensor* t : spec.operands) t->last_read = std::max(t->last_read, T0 + lat_up);
       st.first_issue = std::min(st.first_issue, T0 > lat_read ? T0 - lat_read : 0);
       st.vxm += nvxm;
-      for (size_t i = 0; i < nops; ++i)
-        if (std::find(spec.operands.begin(), spec.operands.end(), spec.operands[i]) - spec.operands.begin() ==
-            static_cast<std::ptrdiff_t>(i))
-          st.reads += spec.operands[i]->part_of_row(0).slices.size();
+      for (size_t i = 0; i < nops; ++i) {
+        const PlacedTensor* ti = nullptr;
+        const int64_t ri = src_of(i, &ti);
+        bool first = true;
+        for (size_t j = 0; j < i && first; ++j) {
+          const PlacedTensor* tj = nullptr;
+          first = !(src_of(j, &tj) == ri && tj == ti);
+        }
+        if (first) st.reads += ti->part_of_row(0).slices.size();
+      }
       st.writes += ys.size();
       st.last_end = std::max(st.last_end, landed);
       Y.ready_of(r, ch) = landed;

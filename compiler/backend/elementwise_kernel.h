@@ -4,6 +4,8 @@
 // (`cvt`) when Y is stored f16, then written as it passes Y's slices. Operands are tensors of
 // Y's [rows, inner] shape (activations or constants) or constants of 1 row broadcast to every row
 // (numpy broadcasting of a per-row vector or scalar is resolved by the lowering into such a row).
+// An operand may carry a row map (pooling, docs/compiler.md): row r of Y then reads the operand's
+// row map[r], or the all-zero tensor `zero` where the map says -1 (padding).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -21,6 +23,9 @@ struct EltwiseSpec {
   Opcode op = Opcode::Add;           // VXM opcode, f32; operands fill src_a, src_b (Select: src_c, src_a, src_b)
   std::vector<PlacedTensor*> operands;  // F16 or F32; rows == Y.rows, or rows == 1 (broadcast row)
   PlacedTensor* y = nullptr;         // F16 or F32, same inner as the operands
+  // Empty, or one entry per operand: nullptr (rows as above) or Y.rows source rows (-1: `zero`).
+  std::vector<const std::vector<int64_t>*> row_maps;
+  const PlacedTensor* zero = nullptr;  // [1, >= Y.inner] all zero (F16 or F32), for -1 map entries
 };
 
 class EltwiseScheduler {

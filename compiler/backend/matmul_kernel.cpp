@@ -72,14 +72,16 @@ bool MatmulScheduler::issue_pref(int slice, int pref, uint64_t t, const Instr& i
 MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
   const ChipConfig& cfg = b_.cfg();
   PlacedTensor& X = *spec.x;
-  const PlacedWeights& W = *spec.w;
   PlacedTensor& Y = *spec.y;
+  const bool wact = spec.w == nullptr;  // weights from the activation spec.b
+  if (wact && (spec.b == nullptr || !spec.ktiles.empty()))
+    throw std::logic_error("matmul: activation weights need b and default k-tiles");
   const uint32_t lanes = cfg.vector_bytes();
   const DType in_t = X.dtype;
   if (in_t != DType::I8 && in_t != DType::F16)
     throw InputError(fmt::format("{}: matmul input '{}' has type {}; the MXM takes i8 or f16", spec.name, X.name,
                                  dtype_name(in_t)));
-  if (W.dtype != in_t)
+  if ((wact ? spec.b->dtype : spec.w->dtype) != in_t)
     throw std::logic_error("matmul: weight type differs from activation type");
   const DType acc_t = in_t == DType::I8 ? DType::I32 : DType::F32;
   const bool direct = spec.bias == nullptr && !spec.relu && Y.dtype == acc_t;
@@ -92,10 +94,46 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
     throw InputError(fmt::format("chip '{}': the matmul kernel needs >= 4 streams per direction (has {}) and >= 1 "
                                  "accumulator row (has {})",
                                  cfg.name, cfg.streams_per_direction, cfg.mxm_acc_rows));
-  const int64_t M = X.rows;
-  if (X.inner != W.K || Y.rows != M || Y.inner != W.N)
+  const int64_t M = spec.x_rows.empty() ? X.rows : static_cast<int64_t>(spec.x_rows.size());
+  const int64_t wK = wact ? spec.b_K : spec.w->K, wN = wact ? spec.b_N : spec.w->N;
+  const uint32_t Kt = static_cast<uint32_t>((wK + lanes - 1) / lanes), Nt = static_cast<uint32_t>((wN + lanes - 1) / lanes);
+  if (!wact && (Kt != spec.w->Kt || Nt != spec.w->Nt)) throw std::logic_error("matmul: weight tiling mismatch");
+  if (!spec.ktiles.empty() && spec.ktiles.size() != Kt) throw std::logic_error("matmul: k-tile list != weight tiles");
+  if (Nt != Y.vpr || (!spec.y_rows.empty() && static_cast<int64_t>(spec.y_rows.size()) != M) ||
+      (spec.y_rows.empty() && Y.rows != M) || (spec.ktiles.empty() && Kt > X.vpr))
     throw std::logic_error("matmul: shape mismatch between X, W and Y");
-  const uint32_t Kt = W.Kt, Nt = W.Nt;
+  if (wact) {
+    const PlacedTensor& B = *spec.b;
+    const int64_t brows = spec.b_trans ? wN : wK;
+    const uint32_t bchunks = spec.b_trans ? Kt : Nt;
+    if (spec.b_row0 < 0 || spec.b_row0 + brows > B.rows || bchunks > B.vpr)
+      throw std::logic_error("matmul: activation weights out of range of " + B.name);
+  }
+  // Weight rows [lo, hi) of tile (kt, nt) that are loaded, and where row r comes from.
+  auto tile_rows = [&](uint32_t kt, uint32_t nt) -> std::pair<uint32_t, uint32_t> {
+    if (!spec.ktiles.empty()) return {spec.ktiles[kt].w_lo, spec.ktiles[kt].w_hi};
+    if (!wact) return {0, spec.w->valid_rows(kt, lanes)};
+    const int64_t left = spec.b_trans ? wN - static_cast<int64_t>(nt) * lanes : wK - static_cast<int64_t>(kt) * lanes;
+    return {0, static_cast<uint32_t>(std::min<int64_t>(left, lanes))};
+  };
+  struct WSrc { const std::vector<uint16_t>* slices; uint32_t addr; uint64_t ready; };
+  auto wsrc = [&](uint32_t kt, uint32_t nt, uint32_t r) -> WSrc {
+    if (!wact) return {&spec.w->slices_of(r), spec.w->addr_of(kt, nt, r), 0};
+    PlacedTensor& B = *spec.b;
+    const int64_t row = spec.b_row0 + (spec.b_trans ? static_cast<int64_t>(nt) : static_cast<int64_t>(kt)) * lanes + r;
+    const uint32_t chunk = spec.b_trans ? kt : nt;
+    return {&B.part_of_row(row).slices, B.addr_of(row, chunk), B.ready[static_cast<size_t>(row * B.vpr + chunk)]};
+  };
+  // The X vector of product row m for k-tile kt: tensor, physical row, chunk.
+  struct XSrc { PlacedTensor* t; int64_t row; uint32_t chunk; };
+  auto xsrc = [&](uint32_t kt, int64_t m) -> XSrc {
+    const int64_t r = spec.x_rows.empty() ? m : spec.x_rows[static_cast<size_t>(m)];
+    if (spec.ktiles.empty()) return {&X, r, kt};
+    const MatmulKTile& k = spec.ktiles[kt];
+    return {k.x ? k.x : &X, k.x_row_off + r, k.x_chunk};
+  };
+  auto yrow = [&](int64_t m) { return spec.y_rows.empty() ? m : spec.y_rows[static_cast<size_t>(m)]; };
+  const Opcode iw_op = wact && spec.b_trans ? Opcode::InstWT : Opcode::InstW;
 
   const uint64_t lat_lw = latency_of(cfg, Opcode::LoadW, in_t);
   const uint64_t lat_iw = latency_of(cfg, Opcode::InstW, in_t);
@@ -163,7 +201,7 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
   for (PS& s : ps) s.iw_time.assign(s.tiles.size(), -1);
 
   // X values already on streams, by vector index: consumers at other planes share them.
-  std::map<int64_t, std::vector<StreamValue>> xcache;
+  std::map<std::pair<const PlacedTensor*, int64_t>, std::vector<StreamValue>> xcache;
   // Weight rows already on streams, by (tile, row).
   std::map<int64_t, std::vector<StreamValue>> wcache;
   MatmulStats st;
@@ -192,7 +230,9 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
       };
       if (s.li < s.tiles.size()) {
         const Tile& tl = s.tiles[s.li];
-        if (s.lr < W.valid_rows(tl.kt, lanes)) {
+        const auto rr = tile_rows(tl.kt, s.jobs[tl.job].nt);
+        if (s.lr < rr.first) s.lr = rr.first;
+        if (s.lr < rr.second) {
           cand(LW, std::max(pl.shadow_free, s.lw_next));
         } else if (s.ci == s.li) {
           uint64_t e = std::max(s.last_lw_land, pl.shadow_free);
@@ -240,8 +280,9 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
     if (best_k == LW) {
       const Tile& tl = s.tiles[s.li];
       const uint32_t r = s.lr;
-      const auto& ws = W.slices_of(r);
-      const uint32_t waddr = W.addr_of(tl.kt, s.jobs[tl.job].nt, r);
+      const WSrc src = wsrc(tl.kt, s.jobs[tl.job].nt, r);
+      const auto& ws = *src.slices;
+      const uint32_t waddr = src.addr;
       Instr lw = make_instr(Opcode::LoadW);
       lw.set(Field::DType, static_cast<uint32_t>(in_t));
       lw.set(Field::Plane, pl.plane);
@@ -261,12 +302,17 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
           break;
         }
       }
+      if (!placed && src.ready > 0)
+        for (uint16_t sl : ws) {
+          const uint32_t p = b_.pos(sl);
+          T = std::max(T, src.ready + lat_read + (p > pl.pos ? p - pl.pos : pl.pos - p));
+        }
       for (uint64_t n = 0; !placed; ++T, ++n) {
         if (n > kMaxSearch) no_slot(spec.name + " lw");
         if (b_.free_queue(pl.slice, T, lw) < 0) continue;
         auto x = b_.begin();
         StreamValue wv;
-        if (!b_.fetch(ws, waddr, pl.pos, T, pl.dir_in, 0, &wv)) continue;
+        if (!b_.fetch(ws, waddr, pl.pos, T, pl.dir_in, src.ready, &wv)) continue;
         lw.set(Field::SrcA, wv.ref().encode());
         if (!issue_pref(pl.slice, pl.q_load, T, lw)) { b_.rollback(x); continue; }
         cached.push_back(wv);
@@ -274,12 +320,13 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
         break;
       }
       st.lw++;
+      if (wact) spec.b->last_read = std::max(spec.b->last_read, T);
       st.first_issue = std::min(st.first_issue, T);
       s.lw_next = T + 1;
       s.last_lw_land = std::max(s.last_lw_land, T + lat_lw);
       s.lr++;
     } else if (best_k == IW) {
-      Instr iw = make_instr(Opcode::InstW);
+      Instr iw = make_instr(iw_op);
       iw.set(Field::DType, static_cast<uint32_t>(in_t));
       iw.set(Field::Plane, pl.plane);
       uint64_t T = e;
@@ -291,7 +338,7 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
       s.iw_time[s.li] = static_cast<int64_t>(T);
       pl.shadow_free = T + lat_iw;
       s.li++;
-      s.lr = 0;
+      s.lr = 0;  // raised to the next tile's first loaded row when it is considered
       s.last_lw_land = 0;
     } else if (best_k == ABC) {
       const Tile& tl = s.tiles[s.ci];
@@ -300,10 +347,12 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
       const int64_t m = jb.m0 + idx;
       const int64_t accrow = tl.acc_base + idx;
       const bool first = tl.kt == jb.k0, last = tl.kt + 1 == jb.k1;
-      const int64_t v = m * X.vpr + tl.kt;
-      const uint32_t xaddr = X.addr_of(m, tl.kt);
-      const auto& xs = X.part_of_row(m).slices;
-      const uint64_t ready = X.ready[static_cast<size_t>(v)];
+      const XSrc xsr = xsrc(tl.kt, m);
+      PlacedTensor& XT = *xsr.t;
+      const int64_t v = xsr.row * XT.vpr + xsr.chunk;
+      const uint32_t xaddr = XT.addr_of(xsr.row, xsr.chunk);
+      const auto& xs = XT.part_of_row(xsr.row).slices;
+      const uint64_t ready = XT.ready[static_cast<size_t>(v)];
       uint64_t lo = e;
       if (first) lo = std::max(lo, pl.acc_read[static_cast<size_t>(accrow)]);
       for (uint16_t sl : xs) {
@@ -315,7 +364,7 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
       abc.set(Field::Plane, pl.plane);
       abc.set(Field::Row, static_cast<uint32_t>(accrow));
       abc.set(Field::AccFlag, first ? 0u : 1u);
-      auto& cached = xcache[v];
+      auto& cached = xcache[{xsr.t, v}];
       uint64_t T = 0;
       bool placed = false;
       // Prefer sharing a value another plane already put on a stream, if it passes soon.
@@ -347,7 +396,7 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
       }
       st.abc++;
       st.first_issue = std::min(st.first_issue, T);
-      X.last_read = std::max(X.last_read, T);
+      XT.last_read = std::max(XT.last_read, T);
       pl.have_abc = true;
       pl.last_abc = std::max(pl.last_abc, T);
       s.c_next = T + 1;
@@ -378,8 +427,9 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
           prt.push_back({pr.plane, pr.accrow, pr.local_job, part_offset(static_cast<size_t>(best_p), pr.plane, g)});
         }
       }
-      const auto& ys = Y.part_of_row(dr.m).slices;
-      const uint32_t yaddr = Y.addr_of(dr.m, dr.nt);
+      const int64_t ym = yrow(dr.m);
+      const auto& ys = Y.part_of_row(ym).slices;
+      const uint32_t yaddr = Y.addr_of(ym, dr.nt);
       const Dir ydir = b_.pos(ys[0]) > vxm_pos_ ? Dir::East : Dir::West;
       const bool need_cvt = Y.dtype != acc_t;
       uint64_t a = e, landed = 0;
@@ -473,7 +523,7 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
       st.vxm += nvxm;
       st.writes += ys.size();
       st.last_end = std::max(st.last_end, landed);
-      Y.ready[static_cast<size_t>(dr.m * Y.vpr + dr.nt)] = landed;
+      Y.ready[static_cast<size_t>(ym * Y.vpr + dr.nt)] = landed;
       for (const Part& pt : prt) {
         const uint64_t ag = static_cast<uint64_t>(static_cast<int64_t>(a) + pt.off);
         planes_[pt.plane].acc_read[static_cast<size_t>(pt.accrow)] = ag + 1;

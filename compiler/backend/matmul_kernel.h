@@ -23,13 +23,38 @@
 
 namespace lpu::compiler {
 
+// One k-tile of a product whose X is a view (docs/compiler.md "Attention plumbing"): the X vector
+// of product row m is vector `x_chunk` of physical row `x_row_off + rowmap(m)` of `x` (nullptr:
+// the spec's x); only weight rows [w_lo, w_hi) of the tile hold data (the others are zero and
+// are not loaded: the install zeroes the shadow).
+struct MatmulKTile {
+  PlacedTensor* x = nullptr;
+  int64_t x_row_off = 0;
+  uint32_t x_chunk = 0;
+  uint32_t w_lo = 0, w_hi = 0;
+};
+
 struct MatmulSpec {
   std::string name;
   PlacedTensor* x = nullptr;          // [M, K], dtype I8 or F16
-  const PlacedWeights* w = nullptr;   // K x N, same dtype as x
+  const PlacedWeights* w = nullptr;   // K x N, same dtype as x (nullptr: weights from the activation b)
   PlacedTensor* y = nullptr;          // [M, N]: I32/F32 (no epilogue conversion) or F16 (f32 acc only)
   PlacedTensor* bias = nullptr;       // optional [1, N] of the accumulator dtype
   bool relu = false;
+  // Row maps: product row m reads physical X row x_rows[m] and writes physical Y row y_rows[m]
+  // (empty: m; M = x_rows.size() if given, else x->rows). Several products may write disjoint rows
+  // of one Y (batched matmuls, heads).
+  std::vector<int64_t> x_rows, y_rows;
+  // Explicit k-tiles (empty: tile kt reads chunk kt of X's row, weight rows [0, valid)); with w,
+  // ktiles.size() == w->Kt.
+  std::vector<MatmulKTile> ktiles;
+  // Weights from an activation (w == nullptr), read at run time as stored (tensor b, same dtype):
+  //   b_trans = false: W[k][n] = b[b_row0 + k][n] (lw row k of tile kt = chunk nt of that row);
+  //   b_trans = true:  W[k][n] = b[b_row0 + n][k] (lw loads b's row n, chunk kt, into shadow row
+  //                    n % lanes and `iwt` installs the transpose; b's lanes past K must be zero).
+  PlacedTensor* b = nullptr;
+  int64_t b_row0 = 0, b_K = 0, b_N = 0;
+  bool b_trans = false;
 };
 
 struct MatmulStats {

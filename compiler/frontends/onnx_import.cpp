@@ -15,6 +15,7 @@
 #include "compiler/frontends/onnx_tensor.h"
 #include "compiler/ir/shape_infer.h"
 #include "isa/chip_config.h"
+#include "isa/host_memory.h"
 
 namespace lpu::frontend {
 
@@ -386,8 +387,25 @@ class Importer {
     } catch (const InputError& e) {
       node_fail(e.what());
     }
+    // Every tensor obeys the 2^40-element cap of the graph's inputs (broadcasting can exceed it,
+    // and element counts beyond it would overflow further down).
+    for (const ir::TensorType& t : types)
+      if (exceeds_elements(t.shape, int64_t(1) << 40))
+        node_fail("output shape " + ir::shape_str(t.shape) + " has more than 2^40 elements");
     bool all_const = !op.inputs.empty();
     for (TensorId t : op.inputs) all_const &= t == ir::kNoTensor || g_.tensor(t).is_const;
+    if (all_const) {
+      // Folding materializes the outputs (a reference value, then the constant's bytes: at most 16
+      // bytes per element); a few broadcasts of small constants can ask for more than the host has.
+      uint64_t elems = 0;
+      for (const ir::TensorType& t : types) elems += static_cast<uint64_t>(ir::num_elements(t.shape));
+      try {
+        require_host_memory("while folding constants", elems * 16, std::to_string(elems) + " elements",
+                            host_memory_available(), "lpusim folds constant subgraphs at import; shrink them");
+      } catch (const InputError& e) {
+        node_fail(e.what());
+      }
+    }
     for (size_t k = 0; k < outs.size(); ++k) op.outputs[k] = g_.add_tensor(bind(outs[k]), types[k].dtype, types[k].shape);
     if (all_const) {
       std::vector<ref::Value> ivals;

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <fmt/format.h>
 
+#include "compiler/passes/lower_attention.h"
+#include "compiler/passes/lower_conv.h"
 #include "compiler/reference/interpreter.h"
 #include "isa/chip_config.h"
 #include "isa/isa.h"
@@ -17,7 +19,7 @@ constexpr const char* kSupported =
     "supported: MatMul/Gemm with a constant 2-D weight (bias Add and Relu fused), elementwise Add, Sub, Mul, Div, "
     "Relu, Sigmoid, Tanh, Erf, Exp, Sqrt, Reciprocal, Neg, Pow (constant exponent 2 or 0.5), Where (constant "
     "condition), Cast (float to float), ReduceSum/ReduceMean, Softmax and LayerNormalization over the last axis, on activations of the output's shape (or [..., 1], broadcast over the last axis) with constants broadcast numpy-style, "
-    "Reshape of a graph input";
+    "Reshape, Transpose, Split, Slice (strided views), Concat along a row axis, MatMul of two activations (batched, B or B^T); Conv, MaxPool, AveragePool, GlobalAveragePool (passes/lower_conv.h)";
 
 [[noreturn]] void unsupported(const ir::Graph& g, const ir::Op& op, const std::string& why) {
   throw InputError(fmt::format("model '{}': node '{}' ({}): {} ({})", g.name, op.name, ir::op_kind_name(op.kind),
@@ -66,15 +68,15 @@ LoweredModel lower_graph(const ir::Graph& g) {
   auto single_use = [&](ir::TensorId t) {
     return consumers[static_cast<size_t>(t)].size() == 1 && !is_graph_output(t);
   };
-  auto activation = [&](const ir::Op& op, ir::TensorId t) {
-    const ir::TensorId a = alias[static_cast<size_t>(t)];
-    if (g.tensor(a).is_const) unsupported(g, op, "constant activation input '" + g.tensor(a).name + "'");
-    if (g.tensor(a).dtype != ir::DType::F32 && g.tensor(a).dtype != ir::DType::F16)
-      unsupported(g, op, fmt::format("activation '{}' has type {}; float models only", g.tensor(a).name,
-                                     ir::dtype_name(g.tensor(a).dtype)));
-    return a;
-  };
   std::vector<char> produced(g.tensors().size(), 0);
+  AttentionLowering attn(g, lm, layer_of, produced, alias);  // views, activation matmuls (lower_attention.h)
+  auto activation = [&](const ir::Op& op, ir::TensorId t) {
+    const ir::Tensor& gt = g.tensor(alias[static_cast<size_t>(t)]);
+    if (gt.is_const) unsupported(g, op, "constant activation input '" + gt.name + "'");
+    if (gt.dtype != ir::DType::F32 && gt.dtype != ir::DType::F16)
+      unsupported(g, op, fmt::format("activation '{}' has type {}; float models only", gt.name, ir::dtype_name(gt.dtype)));
+    return attn.stored(op, t);  // a view is materialized
+  };
   // One elementwise step for `op` (InputError if its operands or types are not supported).
   auto eltwise = [&](const ir::Op& op) {
     LoweredEltwise E;
@@ -122,12 +124,16 @@ LoweredModel lower_graph(const ir::Graph& g) {
         for (size_t i = 0; i < o.values.size(); ++i) o.values[i] = v[static_cast<size_t>(map[i])];
       } else {
         o.act = activation(op, t);
-        const ir::Shape& as = g.tensor(o.act).shape;
+        const ir::Shape& as = lm.tensor(g, o.act).shape;
         ir::Shape col = yt.shape;
         if (!col.empty()) col.back() = 1;
-        if (as != yt.shape && as == col && inner > 1) {
+        // Same stored layout ([rows, inner]) counts as the output's shape (a view stored as is).
+        const bool same2d = as == yt.shape || (!as.empty() && !yt.shape.empty() && as.back() == yt.shape.back() &&
+                                               ir::num_elements(as) == yt.elements());
+        if (!same2d && as == col && inner > 1) {
           // A per-row scalar (last dim 1) broadcast over the last axis: a matmul by a ones row
           // [1, inner] on the MXM copies it to every lane (exact; kept f32).
+          const ir::TensorId bx = attn.mxm_input(op, o.act);
           ir::Tensor bt;
           bt.name = g.unique_name(op.name + ".bcast" + std::to_string(E.operands.size()));
           bt.dtype = ir::DType::F32;
@@ -136,7 +142,7 @@ LoweredModel lower_graph(const ir::Graph& g) {
           produced.resize(g.tensors().size() + lm.extra.size(), 0);
           LoweredLayer L;
           L.name = lm.extra.back().name;
-          L.x = o.act;
+          L.x = bx;
           L.y = static_cast<ir::TensorId>(g.tensors().size() + lm.extra.size() - 1);
           L.K = 1;
           L.N = inner;
@@ -146,10 +152,10 @@ LoweredModel lower_graph(const ir::Graph& g) {
           o.act = L.y;
           lm.steps.push_back({true, lm.layers.size()});
           lm.layers.push_back(std::move(L));
-        } else if (as != yt.shape)
+        } else if (!same2d)
           unsupported(g, op, fmt::format("activation '{}' of shape {} would be broadcast to {}; only constants "
                                          "are broadcast",
-                                         g.tensor(o.act).name, ir::shape_str(g.tensor(o.act).shape),
+                                         lm.tensor(g, o.act).name, ir::shape_str(lm.tensor(g, o.act).shape),
                                          ir::shape_str(yt.shape)));
         any_act = true;
       }
@@ -157,11 +163,18 @@ LoweredModel lower_graph(const ir::Graph& g) {
     }
     if (!any_act) unsupported(g, op, "all operands are constants (expected the front end to fold it)");
     produced[static_cast<size_t>(E.y)] = 1;
+    // Pad lanes (past the last dim) may become NaN/inf: 0/0, 1/0, sqrt/exp of junk (lower_attention.h).
+    bool nonfinite = E.has_op && (vop == Opcode::Div || vop == Opcode::Recip || vop == Opcode::Sqrt || vop == Opcode::Exp);
+    for (const EltOperand& eo : E.operands) nonfinite = nonfinite || (eo.act != ir::kNoTensor && attn.nonfinite_pad(eo.act));
+    attn.note_written(E.y, nonfinite);
     lm.steps.push_back({false, lm.eltwise.size()});
     lm.eltwise.push_back(std::move(E));
   };
+  ConvLowering conv(g, lm, layer_of, produced, alias);  // Conv, pools and their layout (lower_conv.h)
   for (size_t oi = 0; oi < g.ops().size(); ++oi) {
     const ir::Op& op = g.ops()[oi];
+    if (conv.lower(op)) continue;
+    if (attn.lower(op)) continue;
     switch (op.kind) {
       case ir::OpKind::Reshape: {
         const ir::TensorId in = op.inputs[0];
@@ -174,48 +187,7 @@ LoweredModel lower_graph(const ir::Graph& g) {
         input_index[static_cast<size_t>(op.outputs[0])] = ii;
         break;
       }
-      case ir::OpKind::MatMul:
-      case ir::OpKind::Gemm: {
-        const ir::TensorId a = activation(op, op.inputs[0]);
-        const ir::Tensor& wt = g.tensor(op.inputs[1]);
-        if (!wt.is_const || wt.shape.size() != 2) unsupported(g, op, "the weight must be a constant 2-D tensor");
-        LoweredLayer L;
-        L.name = op.name;
-        L.x = a;
-        L.y = op.outputs[0];
-        bool transB = false;
-        float alpha = 1.f, beta = 1.f;
-        if (op.kind == ir::OpKind::Gemm) {
-          if (op.attr_int("transA") != 0) unsupported(g, op, "transA=1 is not supported");
-          transB = op.attr_int("transB") != 0;
-          alpha = op.attr_float("alpha");
-          beta = op.attr_float("beta");
-        }
-        L.K = transB ? wt.shape[1] : wt.shape[0];
-        L.N = transB ? wt.shape[0] : wt.shape[1];
-        if (last_dim(g.tensor(a).shape) != L.K)
-          unsupported(g, op, fmt::format("activation inner dimension {} != weight rows {}",
-                                         last_dim(g.tensor(a).shape), L.K));
-        const std::vector<float> wv = wt.const_floats();
-        L.w.resize(static_cast<size_t>(L.K * L.N));
-        for (int64_t k = 0; k < L.K; ++k)
-          for (int64_t n = 0; n < L.N; ++n)
-            L.w[static_cast<size_t>(k * L.N + n)] =
-                alpha * wv[static_cast<size_t>(transB ? n * L.K + k : k * L.N + n)];
-        if (op.kind == ir::OpKind::Gemm && op.inputs.size() > 2 && op.inputs[2] != ir::kNoTensor) {
-          const ir::Tensor& c = g.tensor(op.inputs[2]);
-          if (!c.is_const || c.elements() != L.N || last_dim(c.shape) != L.N)
-            unsupported(g, op, "C must be a constant of N elements (a bias)");
-          const std::vector<float> cv = c.const_floats();
-          L.bias.resize(static_cast<size_t>(L.N));
-          for (int64_t n = 0; n < L.N; ++n) L.bias[static_cast<size_t>(n)] = beta * cv[static_cast<size_t>(n)];
-        }
-        layer_of[static_cast<size_t>(L.y)] = static_cast<int>(lm.layers.size());
-        produced[static_cast<size_t>(L.y)] = 1;
-        lm.steps.push_back({true, lm.layers.size()});
-        lm.layers.push_back(std::move(L));
-        break;
-      }
+      // MatMul and Gemm: AttentionLowering::lower (lower_attention.cpp).
       case ir::OpKind::Add: {
         int li = -1;
         int ci = -1;
@@ -270,8 +242,8 @@ LoweredModel lower_graph(const ir::Graph& g) {
         // lane by a matmul with a K x K ones matrix (MXM, f32 accumulation, kept f32), row maxima by
         // a max tree whose lane rotations are matmuls by permutation matrices (exact), the rest on
         // the VXM in f32.
-        const ir::TensorId a = activation(op, op.inputs[0]);
-        const ir::Shape& xs = g.tensor(a).shape;
+        const ir::TensorId a = attn.mxm_input(op, activation(op, op.inputs[0]));
+        const ir::Shape& xs = lm.tensor(g, a).shape;
         if (xs.empty() || op.attr_int("axis") != static_cast<int64_t>(xs.size()) - 1)
           unsupported(g, op, std::string(ir::op_kind_name(op.kind)) + " is lowered over the last axis only");
         const int64_t K = xs.back();
@@ -332,7 +304,13 @@ LoweredModel lower_graph(const ir::Graph& g) {
         if (op.kind == ir::OpKind::Softmax) {
           // m = row max (tree: m <- max(m, m rotated by s lanes), s = 1, 2, 4, ... < K; windows
           // overlap, which max does not mind); e = exp(x - m) in f32; y = e / (f16(e) . ones).
-          ir::TensorId cur = a;
+          // Masked logits (-inf, e.g. a causal mask by Where) are first clamped to the lowest f16,
+          // -65504, so that no rotation matmul multiplies inf by 0 (NaN); exp(-65504 - m) is 0 in
+          // f32 like exp(-inf), so the result is the same unless a whole row is masked.
+          const ir::TensorId xc = fresh(".clamp", ir::DType::F16);
+          elt(".clamp", Opcode::Max, {act_op(a), scalar(-65504.f)}, xc);
+          lm.eltwise.back().y_f32 = false;  // exact in f16
+          ir::TensorId cur = xc;
           for (int64_t sh = 1; sh < K; sh *= 2) {
             std::vector<float> perm(static_cast<size_t>(K * K), 0.f);
             for (int64_t n = 0; n < K; ++n) perm[static_cast<size_t>(((n + sh) % K) * K + n)] = 1.f;
@@ -345,7 +323,7 @@ LoweredModel lower_graph(const ir::Graph& g) {
           }
           const ir::TensorId d = fresh(".d", ir::DType::F32), e = fresh(".e", ir::DType::F32),
                              e16 = fresh(".e16", ir::DType::F16), S = fresh(".sum", ir::DType::F32);
-          elt(".sub", Opcode::Sub, {act_op(a), act_op(cur)}, d);
+          elt(".sub", Opcode::Sub, {act_op(xc), act_op(cur)}, d);
           elt(".exp", Opcode::Exp, {act_op(d)}, e);
           elt(".narrow", Opcode::Mov, {act_op(e)}, e16);
           lm.eltwise.back().has_op = false;  // f32 -> f16 only, for the MXM row sum
@@ -353,6 +331,7 @@ LoweredModel lower_graph(const ir::Graph& g) {
           ones_sum(e16, S, ".rowsum");
           elt(".div", Opcode::Div, {act_op(e), act_op(S)}, op.outputs[0]);
           lm.eltwise.back().y_f32 = false;  // a hidden result is f16 like every activation
+          attn.note_written(op.outputs[0], true);  // pad lanes e / 0
           break;
         }
         const EltOperand scale = const_row(op.inputs[1], "Scale");
@@ -384,8 +363,8 @@ LoweredModel lower_graph(const ir::Graph& g) {
       case ir::OpKind::ReduceMean: {
         // Sum over the last axis = a matmul by a ones column on the MXM (f32 accumulation);
         // ReduceMean then scales the f16 sum by 1/K (f32 constant) on the VXM.
-        const ir::TensorId a = activation(op, op.inputs[0]);
-        const ir::Shape& xs = g.tensor(a).shape;
+        const ir::TensorId a = attn.mxm_input(op, activation(op, op.inputs[0]));
+        const ir::Shape& xs = lm.tensor(g, a).shape;
         if (xs.empty() || op.attr_ints("axes") != std::vector<int64_t>{static_cast<int64_t>(xs.size()) - 1})
           unsupported(g, op, "reductions are lowered over the last axis only");
         ir::Shape ys = xs;
@@ -433,7 +412,9 @@ LoweredModel lower_graph(const ir::Graph& g) {
       default:
         eltwise(op);
     }
+    conv.after(op);
   }
+  attn.finish();
   for (ir::TensorId t : g.outputs()) {
     if (!produced[static_cast<size_t>(t)])
       throw InputError(fmt::format("model '{}': graph output '{}' is not produced by a lowered op ({})", g.name,

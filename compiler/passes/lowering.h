@@ -25,6 +25,34 @@ struct LoweredLayer {
   bool relu = false;
   std::vector<int64_t> y_shape;  // shape the chip stores y in (empty: y's graph shape)
   bool y_f32 = false;            // store a hidden y as f32 (default: f16)
+  // > 0: x is an im2col tensor (LoweredGather) and w's K rows are k_blocks blocks of K / k_blocks
+  // rows (conv taps); the scheduler pads each block to whole vectors (zero rows), as the gather does.
+  int64_t k_blocks = 0;
+  // Attention plumbing (docs/compiler.md, passes/lower_attention.cpp): row maps (product row m
+  // reads stored row x_rows[m] of x and writes stored row y_rows[m] of y; empty = m; several layers
+  // may write disjoint rows of one y), X as column segments of stored tensors (logical columns
+  // [k0, k0 + width) of product row m are columns [col0, col0 + width) of row row_off + x_rows[m] of
+  // tensor x; empty = x's columns 0..K-1), and weights from an activation instead of `w`
+  // (b != kNoTensor, w empty): W[k][n] = b[b_row0 + k][n], or with b_trans W[k][n] = b[b_row0 + n][k]
+  // (b's lanes past K must be zero).
+  struct XSegment {
+    ir::TensorId x = ir::kNoTensor;
+    int64_t row_off = 0, col0 = 0, k0 = 0, width = 0;
+  };
+  std::vector<int64_t> x_rows, y_rows;
+  std::vector<XSegment> xsegs;
+  ir::TensorId b = ir::kNoTensor;
+  int64_t b_row0 = 0;
+  bool b_trans = false;
+};
+
+// A row gather (conv im2col, passes/lower_conv.h): y row r = `taps` blocks, block t = x's row
+// map[r * taps + t] (-1: zeros), each block padded to whole vectors when taps > 1.
+struct LoweredGather {
+  std::string name;
+  ir::TensorId x = ir::kNoTensor, y = ir::kNoTensor;
+  int64_t rows = 0, taps = 1;
+  std::vector<int64_t> map;
 };
 
 // An operand of an elementwise step: an activation of the output's shape, or a constant resolved
@@ -34,6 +62,7 @@ struct EltOperand {
   ir::TensorId act = ir::kNoTensor;  // activation (kNoTensor: constant)
   std::vector<float> values;         // constant: const_rows x inner, row-major
   int64_t const_rows = 0;
+  std::vector<int64_t> row_map;      // activation only, optional: output row r reads row_map[r] (-1: zeros)
 };
 
 // One elementwise op on the VXM: y = op(operands) with one VXM instruction (f32), or none (a Cast
@@ -53,12 +82,16 @@ struct LoweredEltwise {
 struct LoweredStep {
   bool dense = true;
   size_t index = 0;
+  bool gather = false;  // gathers[index] (dense is then false)
 };
 
 struct LoweredInput {
   ir::TensorId id = ir::kNoTensor;  // graph input
   std::vector<int64_t> shape;       // shape the chip sees (a folded Reshape's output shape)
   ir::TensorId alias = ir::kNoTensor;  // tensor the layers read (the Reshape output), or id
+  // Non-empty: the host lays the input out for the chip (conv nets, passes/lower_conv.h): chip
+  // element i (row-major in `shape`) = graph element host_map[i], or 0 where it is -1.
+  std::vector<int64_t> host_map;
 };
 
 struct LoweredModel {
@@ -66,7 +99,11 @@ struct LoweredModel {
   std::vector<LoweredLayer> layers;
   std::vector<ir::TensorId> outputs;  // graph outputs (each some layer's or step's y)
   std::vector<LoweredEltwise> eltwise;
-  std::vector<LoweredStep> steps;     // all layers and eltwise steps in graph order
+  std::vector<LoweredGather> gathers;
+  // Graph outputs the chip stores as [N, H, W, C] for a graph shape [N, C, H, W] (conv layout,
+  // passes/lower_conv.h: from_chip_output converts).
+  std::vector<ir::TensorId> nhwc_outputs;
+  std::vector<LoweredStep> steps;     // all layers, eltwise and gather steps in graph order
   // Tensors the lowering introduced (intermediates of an op split into several steps); their ids
   // continue the graph's: id = g.tensors().size() + index.
   std::vector<ir::Tensor> extra;

@@ -7,6 +7,9 @@
 #include <map>
 
 #include "compiler/backend/elementwise_kernel.h"
+#include "compiler/backend/gather_kernel.h"
+#include "compiler/passes/lower_attention.h"
+#include "compiler/passes/lower_conv.h"
 
 namespace lpu::compiler {
 
@@ -54,13 +57,20 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
   };
   for (const LoweredInput& in : lm.inputs) {
     bool used = false;
-    for (const LoweredLayer& L : lm.layers) used = used || L.x == in.alias;
+    for (const LoweredLayer& L : lm.layers) {
+      used = used || L.x == in.alias || L.b == in.alias;
+      for (const LoweredLayer::XSegment& xs : L.xsegs) used = used || xs.x == in.alias;
+    }
     for (const LoweredEltwise& E : lm.eltwise)
       for (const EltOperand& o : E.operands) used = used || o.act == in.alias;
+    for (const LoweredGather& G : lm.gathers) used = used || G.x == in.alias;
     if (!used) continue;
     PlacedTensor t = place_tensor(alloc, g.tensor(in.id).name, DType::F16, in.shape, tiling, &alloc_ids[in.alias]);
     for (TensorDesc& d : tensor_descs(t, TensorRole::Input)) res.descs.push_back(std::move(d));
-    if (in.shape != g.tensor(in.id).shape)
+    if (!in.host_map.empty())
+      res.diagnostics.push_back(fmt::format("input '{}' is laid out by the host as {} (conv layout, "
+                                            "passes/lower_conv.h)", g.tensor(in.id).name, ir::shape_str(in.shape)));
+    else if (in.shape != g.tensor(in.id).shape)
       res.diagnostics.push_back(fmt::format("input '{}' is laid out as {} (Reshape folded)", g.tensor(in.id).name,
                                             ir::shape_str(in.shape)));
     placed.emplace(in.alias, std::move(t));
@@ -68,11 +78,16 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
   res.diagnostics.push_back("precision fp16: inputs and weights f16, accumulation f32, hidden activations f16, "
                             "outputs f32");
   EltwiseScheduler ew(b);
+  GatherScheduler gather(b);
   // Tensors each step reads, to release activations after their last reader.
   auto reads_of = [&](const LoweredStep& st) {
     std::vector<ir::TensorId> r;
-    if (st.dense) {
+    if (st.gather) {
+      r.push_back(lm.gathers[st.index].x);
+    } else if (st.dense) {
       r.push_back(lm.layers[st.index].x);
+      if (lm.layers[st.index].b != ir::kNoTensor) r.push_back(lm.layers[st.index].b);
+      for (const LoweredLayer::XSegment& xs : lm.layers[st.index].xsegs) r.push_back(xs.x);
     } else {
       for (const EltOperand& o : lm.eltwise[st.index].operands)
         if (o.act != ir::kNoTensor) r.push_back(o.act);
@@ -85,12 +100,36 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
   std::vector<PlacedWeights> weights(lm.steps.size());
   std::vector<PlacedTensor> biases(lm.steps.size());
   std::vector<std::vector<PlacedTensor>> consts(lm.steps.size());
+  std::vector<PlacedTensor> zeros(lm.steps.size());  // an all-zero row for padding reads (conv/pool steps)
+  auto place_zero = [&](size_t si, DType dt, int64_t inner) {
+    std::vector<int> ids;
+    zeros[si] = place_tensor(alloc, fmt::format("zero.s{}", si), dt, {1, inner}, tiling, &ids);
+    tensor_blobs(zeros[si], std::vector<uint8_t>(static_cast<size_t>(inner) * dtype_bytes(dt), 0), lanes, &res.blobs);
+  };
   for (size_t si = 0; si < lm.steps.size(); ++si) {
     const LoweredStep& step = lm.steps[si];
-    if (step.dense) {
+    if (step.gather) {
+      const LoweredGather& G = lm.gathers[step.index];
+      if (std::find(G.map.begin(), G.map.end(), -1) != G.map.end()) place_zero(si, DType::F16, lanes);
+    } else if (step.dense) {
       const LoweredLayer& L = lm.layers[step.index];
-      weights[si] = place_weights(alloc, L.name + ".W", DType::F16, L.K, L.N, to_f16_bytes(L.w), tiling, lanes,
-                                  &res.blobs);
+      if (L.k_blocks > 0) {  // conv taps, each padded to whole vectors like the im2col rows
+        std::vector<float> w;
+        const int64_t K = expand_conv_weight(L, lanes, &w);
+        weights[si] = place_weights(alloc, L.name + ".W", DType::F16, K, L.N, to_f16_bytes(w), tiling, lanes,
+                                    &res.blobs);
+      } else if (L.b != ir::kNoTensor) {
+        // weights from an activation (lower_attention.h): nothing to place
+      } else if (!L.xsegs.empty()) {  // X through a view: one weight tile per segment piece
+        std::vector<float> w;
+        std::vector<MatmulKTile> kt;
+        view_ktiles(L, lanes, [](ir::TensorId) { return nullptr; }, &w, &kt);
+        weights[si] = place_weights(alloc, L.name + ".W", DType::F16, static_cast<int64_t>(kt.size()) * lanes, L.N,
+                                    to_f16_bytes(w), tiling, lanes, &res.blobs);
+      } else {
+        weights[si] = place_weights(alloc, L.name + ".W", DType::F16, L.K, L.N, to_f16_bytes(L.w), tiling, lanes,
+                                    &res.blobs);
+      }
       if (!L.bias.empty()) {
         std::vector<int> ids;
         biases[si] = place_tensor(alloc, L.name + ".bias", DType::F32, {1, L.N}, tiling, &ids);
@@ -101,6 +140,9 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       const ir::Shape& ys = E.y_shape.empty() ? lm.tensor(g, E.y).shape : E.y_shape;
       const int64_t inner = ys.empty() ? 1 : ys.back();
       consts[si].resize(E.operands.size());
+      for (const EltOperand& o : E.operands)
+        if (std::find(o.row_map.begin(), o.row_map.end(), -1) != o.row_map.end() && zeros[si].parts.empty())
+          place_zero(si, DType::F32, inner);
       for (size_t i = 0; i < E.operands.size(); ++i) {
         const EltOperand& o = E.operands[i];
         if (o.act != ir::kNoTensor) continue;
@@ -114,25 +156,57 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
   for (size_t si = 0; si < lm.steps.size(); ++si) {
     const LoweredStep& step = lm.steps[si];
     ir::TensorId yid = ir::kNoTensor;
-    if (step.dense) {
+    if (step.gather) {
+      // im2col rows: taps blocks of the source's whole vectors (taps == 1: the source row as is).
+      const LoweredGather& G = lm.gathers[step.index];
+      PlacedTensor& x = placed.at(G.x);
+      const int64_t inner = G.taps > 1 ? G.taps * static_cast<int64_t>(x.vpr) * lanes : x.inner;
+      PlacedTensor y = place_tensor(alloc, lm.tensor(g, G.y).name, x.dtype, {G.rows, inner}, tiling, &alloc_ids[G.y]);
+      GatherSpec spec;
+      spec.name = G.name;
+      spec.src = &x;
+      spec.zero = zeros[si].parts.empty() ? nullptr : &zeros[si];
+      spec.dst = &y;
+      spec.taps = G.taps;
+      spec.map = &G.map;
+      add_stats(&res.stats, gather.schedule(spec));
+      yid = G.y;
+      placed.emplace(G.y, std::move(y));
+    } else if (step.dense) {
       const LoweredLayer& L = lm.layers[step.index];
       PlacedWeights& w = weights[si];
       PlacedTensor& bias = biases[si];
       const ir::Tensor& yt = lm.tensor(g, L.y);
-      PlacedTensor y = place_tensor(alloc, yt.name, is_output(L.y) || L.y_f32 ? DType::F32 : DType::F16,
-                                    L.y_shape.empty() ? yt.shape : L.y_shape, tiling, &alloc_ids[L.y]);
+      // Several layers may write disjoint rows of one y (lower_attention.h): placed by the first.
+      if (!placed.count(L.y))
+        placed.emplace(L.y, place_tensor(alloc, yt.name, is_output(L.y) || L.y_f32 ? DType::F32 : DType::F16,
+                                         L.y_shape.empty() ? yt.shape : L.y_shape, tiling, &alloc_ids[L.y]));
+      PlacedTensor& y = placed.at(L.y);
       PlacedTensor& x = placed.at(L.x);
       MatmulSpec spec;
       spec.name = L.name;
       spec.x = &x;
-      spec.w = &w;
+      spec.w = L.b != ir::kNoTensor ? nullptr : &w;
       spec.y = &y;
       spec.bias = L.bias.empty() ? nullptr : &bias;
       spec.relu = L.relu;
+      spec.x_rows = L.x_rows;
+      spec.y_rows = L.y_rows;
+      if (!L.xsegs.empty()) {
+        std::vector<float> unused;
+        view_ktiles(L, lanes, [&](ir::TensorId t) { return &placed.at(t); }, &unused, &spec.ktiles);
+      }
+      if (L.b != ir::kNoTensor) {
+        spec.b = &placed.at(L.b);
+        spec.b_row0 = L.b_row0;
+        spec.b_K = L.K;
+        spec.b_N = L.N;
+        spec.b_trans = L.b_trans;
+      }
       add_stats(&res.stats, mm.schedule(spec));
-      res.macs += static_cast<uint64_t>(x.rows) * static_cast<uint64_t>(L.K) * static_cast<uint64_t>(L.N);
+      const int64_t M = L.x_rows.empty() ? x.rows : static_cast<int64_t>(L.x_rows.size());
+      res.macs += static_cast<uint64_t>(M) * static_cast<uint64_t>(L.K) * static_cast<uint64_t>(L.N);
       yid = L.y;
-      placed.emplace(L.y, std::move(y));
     } else {
       const LoweredEltwise& E = lm.eltwise[step.index];
       const ir::Tensor& yt = lm.tensor(g, E.y);
@@ -145,17 +219,22 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       spec.y = &y;
       for (size_t i = 0; i < E.operands.size(); ++i) {
         const EltOperand& o = E.operands[i];
+        spec.row_maps.push_back(o.row_map.empty() ? nullptr : &o.row_map);
         if (o.act != ir::kNoTensor) {
           spec.operands.push_back(&placed.at(o.act));
         } else {
           spec.operands.push_back(&consts[si][i]);
         }
       }
+      spec.zero = zeros[si].parts.empty() ? nullptr : &zeros[si];
       add_stats(&res.stats, ew.schedule(spec));
       yid = E.y;
       placed.emplace(E.y, std::move(y));
     }
-    if (is_output(yid))
+    bool written_later = false;  // by another layer writing other rows of it
+    for (size_t sj = si + 1; sj < lm.steps.size() && step.dense; ++sj)
+      written_later = written_later || (lm.steps[sj].dense && !lm.steps[sj].gather && lm.layers[lm.steps[sj].index].y == yid);
+    if (is_output(yid) && !written_later)
       for (TensorDesc& d : tensor_descs(placed.at(yid), TensorRole::Output)) res.descs.push_back(std::move(d));
     // Release activations no later step reads (graph inputs and outputs stay).
     for (ir::TensorId t : reads_of(step)) {

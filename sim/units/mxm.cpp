@@ -1,5 +1,5 @@
 // MXM semantics (docs/architecture.md "Units"): lw fills a shadow weight row, iw installs shadow
-// into the active array at its landing and zeroes shadow, abc computes acc[r] (=|+=) x . W, acc
+// (iwt: its transpose) into the active array at its landing and zeroes shadow, abc computes acc[r] (=|+=) x . W, acc
 // emits a row. Functional mode batches abc activations per plane and evaluates them as one GEMM
 // when a row with a pending activation is emitted, the batch is full, or the weights change:
 // int8 rows against all-int8 weights by an exact int16 dot-product kernel (SSE2, or AVX2 when the
@@ -65,7 +65,10 @@ void MxmPlane::convert_active() {
 }
 
 void MxmPlane::apply_install() {
-  active.swap(shadow);
+  if (iw_transpose)
+    active = shadow.transpose();  // iwt: array[i][j] = shadow[j][i]
+  else
+    active.swap(shadow);
   shadow.setZero();
   iw_apply_pending = false;
   convert_active();
@@ -251,7 +254,8 @@ void ChipEngine::exec_mxm(const Instr& in, uint32_t step, uint64_t t, const Timi
         row[i] = T == DType::I8 ? static_cast<float>(static_cast<int8_t>(x[0][i])) : load_float(T, x, i);
       return;
     }
-    case Opcode::InstW: {
+    case Opcode::InstW:
+    case Opcode::InstWT: {
       if (P.lw_land > t)
         fail("lw-in-flight", "",
              fmt::format("iw on plane {} on cycle {} while a lw has not landed (it lands on cycle {})", p, t, P.lw_land));
@@ -262,6 +266,7 @@ void ChipEngine::exec_mxm(const Instr& in, uint32_t step, uint64_t t, const Timi
       P.flush();
       if (P.iw_apply_pending) P.apply_install();
       P.iw_apply_pending = true;
+      P.iw_transpose = in.op == Opcode::InstWT;
       return;
     }
     case Opcode::Abc: {

@@ -27,6 +27,7 @@ struct MxmPlane {
   // ---- functional mode ----
   bool values = false;
   bool iw_apply_pending = false;  // latest iw's copy shadow -> active not yet applied
+  bool iw_transpose = false;      // the pending install is an iwt (active <- shadow transposed)
   RowMatrix shadow, active;       // lanes x lanes, element values as float (i8 or f16 values)
   std::vector<uint32_t> acc;      // acc_rows x lanes raw words (i32, or f32 bits)
   RowMatrix batch_x;              // kBatch x lanes activations (i8 rows only while !active_int8)

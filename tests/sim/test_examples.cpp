@@ -1,6 +1,6 @@
 // Runs the teaching programs of workloads/asm/ and checks (1) their output values against results
 // computed here from each program's own data image, (2) their cycle counts against the hand-derived
-// numbers in tests/golden/<name>.cycles, (3) timing mode measuring the same cycles, and (4) the
+// numbers in tests/golden/<name>.json, (3) timing mode measuring the same cycles, and (4) the
 // `lpusim sim` command line on them (report, JSON, trace, exit codes).
 #include <catch2/catch.hpp>
 
@@ -30,14 +30,13 @@ Program load_example(const std::string& name, const ChipConfig& cfg) {
   return assemble(read_text(path), path, cfg);
 }
 
-// tests/golden/<name>.cycles: '#' comment lines, then the cycle count.
+// The "cycles" of tests/golden/<name>.json, the program's golden report (what `lpusim regress`
+// reads; scripts/update_goldens.sh writes them). The counts equal the hand derivations in each
+// program's header.
 uint64_t golden_cycles(const std::string& name) {
-  std::istringstream in(read_text(std::string(LPU_SOURCE_DIR) + "/tests/golden/" + name + ".cycles"));
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty() && line[0] != '#') return std::stoull(line);
-  FAIL("tests/golden/" << name << ".cycles holds no cycle count");
-  return 0;
+  const auto j = nlohmann::json::parse(read_text(std::string(LPU_SOURCE_DIR) + "/tests/golden/" + name + ".json"));
+  if (!j.contains("cycles") || !j["cycles"].is_number_unsigned()) FAIL("tests/golden/" << name << ".json holds no cycle count");
+  return j["cycles"].get<uint64_t>();
 }
 
 const TensorDesc& tensor(const Program& p, const std::string& name) {

@@ -1,0 +1,118 @@
+// GatherScheduler: vector-by-vector placement of a row gather (see gather_kernel.h).
+#include "compiler/backend/gather_kernel.h"
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <stdexcept>
+
+#include "isa/chip_config.h"
+
+namespace lpu::compiler {
+
+namespace {
+
+constexpr uint64_t kMaxSearch = uint64_t{1} << 24;  // cycles tried per vector before giving up
+
+uint64_t dist(uint32_t a, uint32_t b) { return a > b ? a - b : b - a; }
+
+}  // namespace
+
+GatherScheduler::GatherScheduler(ScheduleBuilder& b) : b_(b) {
+  for (int i : b.cfg().slices_of(SliceKind::VXM)) {
+    vxm_slice_ = i;
+    vxm_pos_ = b.pos(i);
+    break;
+  }
+}
+
+MatmulStats GatherScheduler::schedule(const GatherSpec& spec) {
+  const ChipConfig& cfg = b_.cfg();
+  PlacedTensor& S = *spec.src;
+  PlacedTensor& D = *spec.dst;
+  const int64_t taps = spec.taps;
+  if (taps < 1 || !spec.map || static_cast<int64_t>(spec.map->size()) != D.rows * taps || S.dtype != D.dtype ||
+      D.vpr != static_cast<uint32_t>(taps) * S.vpr || (taps == 1 && D.inner != S.inner))
+    throw std::logic_error(fmt::format("gather {}: [{}, {}] -> [{}, {}] with {} taps does not fit", spec.name, S.rows,
+                                       S.inner, D.rows, D.inner, taps));
+  Instr rd = make_instr(Opcode::Read);
+  const uint64_t lat_read = instr_timing(cfg, rd).latency;
+  Instr mv = make_instr(Opcode::Mov);
+  mv.set(Field::DType, static_cast<uint32_t>(S.dtype));
+  const uint64_t lat_mov = instr_timing(cfg, mv).latency;
+  const uint32_t width = static_cast<uint32_t>(dtype_bytes(S.dtype));
+  MatmulStats st;
+  uint64_t order_floor = 0;  // earliest read issue of the previous vector: reads stay roughly in order
+  for (int64_t r = 0; r < D.rows; ++r) {
+    const auto& ds = D.part_of_row(r).slices;
+    uint32_t dmin = UINT32_MAX, dmax = 0;
+    for (uint16_t s : ds) dmin = std::min(dmin, b_.pos(s)), dmax = std::max(dmax, b_.pos(s));
+    for (int64_t t = 0; t < taps; ++t) {
+      const int64_t sr = (*spec.map)[static_cast<size_t>(r * taps + t)];
+      if (sr >= S.rows || (sr < 0 && !spec.zero))
+        throw std::logic_error(fmt::format("gather {}: map row {} out of range", spec.name, sr));
+      for (uint32_t c = 0; c < S.vpr; ++c) {
+        const PlacedTensor& T = sr < 0 ? *spec.zero : S;
+        const int64_t tr = sr < 0 ? 0 : sr;
+        const uint32_t tc = sr < 0 ? 0 : c;
+        const auto& ts = T.part_of_row(tr).slices;
+        const uint32_t saddr = T.addr_of(tr, tc);
+        const uint64_t ready = T.ready[static_cast<size_t>(tr * T.vpr + tc)];
+        const uint32_t daddr = D.addr_of(r, static_cast<uint32_t>(t) * S.vpr + c);
+        uint32_t smin = UINT32_MAX, smax = 0;
+        for (uint16_t s : ts) smin = std::min(smin, b_.pos(s)), smax = std::max(smax, b_.pos(s));
+        // Route: straight east/west when every destination plane is downstream of every source
+        // plane, else through the VXM (sources and destinations each lie on one side of it).
+        const bool east = dmin >= smax, west = !east && dmax <= smin;
+        const bool direct = east || west;
+        const uint32_t q = east ? smax : west ? smin : vxm_pos_;
+        const Dir din = direct ? (east ? Dir::East : Dir::West) : (smax < vxm_pos_ ? Dir::East : Dir::West);
+        const Dir dout = direct ? din : (dmin > vxm_pos_ ? Dir::East : Dir::West);
+        if (!direct && vxm_slice_ < 0)
+          throw InputError(fmt::format("{}: chip '{}' has no VXM slice to route a gather", spec.name, cfg.name));
+        uint64_t far = 0;
+        for (uint16_t s : ts) far = std::max(far, dist(b_.pos(s), q));
+        uint64_t Tq = std::max(ready, order_floor) + lat_read + far;  // arrival at q
+        uint64_t landed = 0;
+        bool used_vxm = false;
+        for (uint64_t n = 0;; ++Tq, ++n) {
+          if (n > kMaxSearch)
+            throw std::logic_error("gather scheduler: no cycle found for " + spec.name + " within the search bound");
+          auto x = b_.begin();
+          StreamValue v;
+          bool ok = b_.fetch(ts, saddr, q, Tq, din, ready, &v);
+          if (ok && !direct) {
+            StreamValue out;
+            ok = b_.produce(dout, width, vxm_pos_, Tq + lat_mov, &out);
+            if (ok) {
+              Instr in = mv;
+              in.set(Field::SrcA, v.ref().encode());
+              in.set(Field::Dst, out.ref().encode());
+              const int qu = b_.free_queue(vxm_slice_, Tq, in);
+              ok = qu >= 0;
+              if (ok) b_.issue(vxm_slice_, qu, Tq, in);
+              v = out;
+            }
+          }
+          if (ok) ok = b_.store(v, ds, daddr, D.write_not_before, &landed);
+          if (ok) {
+            used_vxm = !direct;
+            break;
+          }
+          b_.rollback(x);
+        }
+        const uint64_t first_read = Tq - lat_read - far;
+        order_floor = std::max(order_floor, first_read);
+        if (sr >= 0) S.last_read = std::max(S.last_read, Tq);
+        st.first_issue = std::min(st.first_issue, first_read);
+        st.reads += ts.size();
+        st.writes += ds.size();
+        st.vxm += used_vxm ? 1 : 0;
+        st.last_end = std::max(st.last_end, landed);
+        D.ready_of(r, static_cast<uint32_t>(t) * S.vpr + c) = landed;
+      }
+    }
+  }
+  return st;
+}
+
+}  // namespace lpu::compiler

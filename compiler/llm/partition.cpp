@@ -1,0 +1,271 @@
+// Partition planner (see partition.h): piece sizes per tensor-parallel shard, greedy packing of
+// consecutive pieces into stages, fewest chips or a forced chip count.
+#include "compiler/llm/partition.h"
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <numeric>
+
+#include "isa/chip_config.h"
+
+namespace lpu::llm {
+
+int weight_bytes(WeightPrecision p) { return p == WeightPrecision::INT8 ? 1 : 2; }
+std::string precision_name(WeightPrecision p) { return p == WeightPrecision::INT8 ? "int8" : "fp16"; }
+
+namespace {
+
+constexpr uint64_t kKvBytes = 2;  // KV cache entries are f16 (the chip's activation type)
+
+std::string mib(uint64_t b) { return fmt::format("{:.1f} MiB", static_cast<double>(b) / (1024.0 * 1024.0)); }
+
+struct Sizes {
+  uint64_t attn_w = 0, ffn_w = 0, rest_w = 0;  // parameters of one layer: split / split / replicated
+};
+
+Sizes layer_sizes(const LlmConfig& m) {
+  Sizes s;
+  const int64_t qo = 2 * m.hidden * m.heads * m.head_dim;
+  const int64_t kv = 2 * m.hidden * m.kv_heads * m.head_dim;
+  s.attn_w = static_cast<uint64_t>(qo + kv);
+  s.ffn_w = static_cast<uint64_t>((m.gated_ffn ? 3 : 2) * m.hidden * m.ffn * std::max<int64_t>(1, m.experts));
+  const int64_t rest = m.layer_params() - static_cast<int64_t>(s.attn_w + s.ffn_w);
+  s.rest_w = static_cast<uint64_t>(std::max<int64_t>(0, rest));
+  return s;
+}
+
+int64_t kv_entries(const PlanRequest& r) { return std::max(r.prompt, r.context + 1); }
+
+// Activation working set of one piece at a time on one chip (estimate; see partition.h).
+uint64_t work_estimate(const LlmConfig& m, const PlanRequest& r, int64_t tp) {
+  auto ws = [&](int64_t rows, int64_t ctx) {
+    const int64_t experts = std::max<int64_t>(1, m.experts);
+    int64_t b = rows * m.hidden * (2 * 3 + 4 * 2);                       // x, normed, residual f16; partials f32
+    b += rows * (m.ffn * experts / tp) * 2 * 3;                          // FFN intermediates f16
+    b += rows * ctx * 4 * 3;  // scores, exp, probabilities f32 of one head (heads run one after another; SRAM reused)
+    b += rows * ((m.heads + 2 * m.kv_heads) / tp) * m.head_dim * 2 * 2;  // q, k, v (+ rotated) f16
+    return static_cast<uint64_t>(b);
+  };
+  return std::max(ws(r.batch * r.prompt, r.prompt), ws(r.batch, r.context + 1));
+}
+
+int64_t head_tp(const LlmConfig& m, int64_t tp) {
+  for (int64_t t = tp; t >= 1; --t)
+    if (m.vocab % t == 0) return t;
+  return 1;
+}
+
+std::vector<PlanPiece> make_pieces(const LlmConfig& m, const PlanRequest& r, int64_t tp, uint64_t usable) {
+  const Sizes s = layer_sizes(m);
+  const uint64_t wb = static_cast<uint64_t>(weight_bytes(r.precision));
+  const uint64_t t = static_cast<uint64_t>(tp);
+  std::vector<PlanPiece> out;
+  const bool decoder = m.causal;
+  for (int64_t l = 0; l < m.layers; ++l) {
+    PlanPiece a;
+    a.kind = SegmentKind::Attention;
+    a.layer = l;
+    a.tp = tp;
+    a.shard_size = tp;
+    a.weight_bytes = (s.attn_w / t + s.rest_w) * wb;  // norms, biases, router: replicated (counted here)
+    if (decoder)
+      a.kv_bytes = 2 * static_cast<uint64_t>(r.batch * kv_entries(r)) * static_cast<uint64_t>(m.kv_heads / tp) *
+                   static_cast<uint64_t>(m.head_dim) * kKvBytes;
+    out.push_back(a);
+    PlanPiece f;
+    f.kind = SegmentKind::Ffn;
+    f.layer = l;
+    f.tp = tp;
+    f.shard_size = tp;
+    f.weight_bytes = s.ffn_w / t * wb;
+    out.push_back(f);
+  }
+  if (decoder) {
+    // LM head: vocab columns over head_tp chips, in parts of at most a quarter of a chip each.
+    const int64_t ht = head_tp(m, tp);
+    const uint64_t head = static_cast<uint64_t>(m.hidden * m.vocab) * wb;
+    const uint64_t limit = std::max<uint64_t>(1, usable / 4);
+    int64_t parts = 1;
+    while (head / static_cast<uint64_t>(ht * parts) > limit || m.vocab % (ht * parts) != 0) {
+      if (++parts > m.vocab)
+        throw InputError(fmt::format("{}: vocab {} cannot be cut into LM-head parts of <= {} bytes per chip", m.name,
+                                     m.vocab, limit));
+    }
+    for (int64_t j = 0; j < parts; ++j) {
+      PlanPiece h;
+      h.kind = SegmentKind::LmHead;
+      h.layer = -1;
+      h.tp = ht;
+      h.shard_size = ht * parts;
+      h.part = j;
+      h.weight_bytes = (head / static_cast<uint64_t>(ht * parts)) + static_cast<uint64_t>(m.hidden) * wb;
+      out.push_back(h);
+    }
+  }
+  return out;
+}
+
+uint64_t piece_bytes(const PlanPiece& p) { return p.weight_bytes + p.kv_bytes; }
+
+// Greedy packing of consecutive pieces under `cap` bytes per chip; 0 stages if a piece exceeds cap.
+std::vector<StagePlan> pack(const std::vector<PlanPiece>& pieces, uint64_t cap) {
+  std::vector<StagePlan> st;
+  uint64_t used = cap;  // forces a new stage for the first piece
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    const uint64_t b = piece_bytes(pieces[i]);
+    if (b > cap) return {};
+    if (st.empty() || used + b > cap) {
+      st.emplace_back();
+      used = 0;
+    }
+    st.back().pieces.push_back(i);
+    st.back().weight_bytes += pieces[i].weight_bytes;
+    st.back().kv_bytes += pieces[i].kv_bytes;
+    used += b;
+  }
+  return st;
+}
+
+// Smallest per-chip capacity (<= cap) whose greedy packing needs at most `stages` stages.
+std::vector<StagePlan> pack_into(const std::vector<PlanPiece>& pieces, uint64_t cap, size_t stages) {
+  std::vector<StagePlan> best = pack(pieces, cap);
+  if (best.empty() || best.size() > stages) return {};
+  uint64_t lo = 0, hi = cap;
+  for (const PlanPiece& p : pieces) lo = std::max(lo, piece_bytes(p));
+  while (lo < hi) {
+    const uint64_t mid = lo + (hi - lo) / 2;
+    std::vector<StagePlan> s = pack(pieces, mid);
+    if (!s.empty() && s.size() <= stages) {
+      hi = mid;
+      best = std::move(s);
+    } else {
+      lo = mid + 1;
+    }
+  }
+  return best;
+}
+
+Plan finish(const LlmConfig& m, const PlanRequest& r, const ChipConfig& chip, int64_t tp,
+            std::vector<PlanPiece> pieces, std::vector<StagePlan> stages, uint64_t work) {
+  Plan p;
+  p.tp = tp;
+  p.requested_chips = r.chips;
+  p.sram_per_chip = chip.sram_bytes_per_chip();
+  p.usable_per_chip = static_cast<uint64_t>(static_cast<double>(p.sram_per_chip) * (1.0 - r.margin));
+  p.work_bytes = work;
+  for (StagePlan& s : stages) s.work_bytes = work;
+  p.pieces = std::move(pieces);
+  p.stages = std::move(stages);
+  p.chips = tp * static_cast<int64_t>(p.stages.size());
+  return p;
+}
+
+}  // namespace
+
+std::vector<int64_t> valid_tp(const LlmConfig& m, const ChipConfig& chip) {
+  std::vector<int64_t> out;
+  const int64_t lim = std::min<int64_t>(chip.chips_per_node, chip.c2c_links);
+  for (int64_t t = 1; t <= std::max<int64_t>(1, lim); ++t) {
+    if (m.heads % t || m.kv_heads % t || m.ffn % t) continue;
+    if (m.experts > 0 && m.experts % t) continue;
+    out.push_back(t);
+  }
+  return out;
+}
+
+Plan plan_partition(const LlmConfig& m, const PlanRequest& r, const ChipConfig& chip) {
+  if (r.batch < 1 || r.prompt < 1 || r.context < 0)
+    throw InputError(fmt::format("{}: batch {} and prompt {} must be >= 1 and context {} >= 0", m.name, r.batch,
+                                 r.prompt, r.context));
+  if (!(r.margin >= 0 && r.margin < 1)) throw InputError(fmt::format("planner margin {} must be in [0, 1)", r.margin));
+  if (r.chips < 0) throw InputError(fmt::format("--chips {} must be >= 1 (or 0 for the fewest that fit)", r.chips));
+  const uint64_t usable = static_cast<uint64_t>(static_cast<double>(chip.sram_bytes_per_chip()) * (1.0 - r.margin));
+  std::vector<int64_t> tps = valid_tp(m, chip);
+  if (r.tp != 0) {
+    if (std::find(tps.begin(), tps.end(), r.tp) == tps.end())
+      throw InputError(fmt::format("{}: tensor-parallel size {} is not allowed; valid sizes on chip '{}': {}", m.name,
+                                   r.tp, chip.name, fmt::join(tps, ", ")));
+    tps = {r.tp};
+  }
+  std::string why;  // numbers of the closest failed attempt
+  if (r.chips == 0) {
+    bool have = false;
+    Plan best;
+    for (int64_t tp : tps) {
+      const uint64_t work = work_estimate(m, r, tp);
+      std::vector<PlanPiece> pieces = make_pieces(m, r, tp, usable);
+      if (work >= usable) {
+        why = fmt::format("tp {}: the working set alone ({}) exceeds the usable {} per chip", tp, mib(work), mib(usable));
+        continue;
+      }
+      std::vector<StagePlan> st = pack(pieces, usable - work);
+      if (st.empty()) {
+        uint64_t big = 0;
+        for (const PlanPiece& p : pieces) big = std::max(big, piece_bytes(p));
+        why = fmt::format("tp {}: the largest piece needs {} + working set {} per chip, usable {}", tp, mib(big),
+                          mib(work), mib(usable));
+        continue;
+      }
+      const int64_t chips = tp * static_cast<int64_t>(st.size());
+      if (!have || chips < best.chips || (chips == best.chips && tp > best.tp)) {
+        best = finish(m, r, chip, tp, std::move(pieces), std::move(st), work);
+        have = true;
+      }
+    }
+    if (!have)
+      throw InputError(fmt::format("{} ({}) does not fit any tensor-parallel split on chip '{}' ({} SRAM, margin {}%): {}",
+                                   m.name, precision_name(r.precision), chip.name, mib(chip.sram_bytes_per_chip()),
+                                   r.margin * 100, why));
+    return best;
+  }
+  for (auto it = tps.rbegin(); it != tps.rend(); ++it) {
+    const int64_t tp = *it;
+    if (r.chips % tp) continue;
+    const uint64_t work = work_estimate(m, r, tp);
+    std::vector<PlanPiece> pieces = make_pieces(m, r, tp, usable);
+    const size_t stages = static_cast<size_t>(r.chips / tp);
+    uint64_t total = 0;
+    for (const PlanPiece& p : pieces) total += piece_bytes(p);
+    if (work >= usable) {
+      if (why.empty()) why = fmt::format("tp {}: the working set alone ({}) exceeds the usable {}", tp, mib(work), mib(usable));
+      continue;
+    }
+    std::vector<StagePlan> st = pack_into(pieces, usable - work, stages);
+    if (st.empty()) {
+      if (why.empty())
+        why = fmt::format("tp {} x {} stages: {} of weights + KV cache per tensor-parallel rank need >= {} per chip "
+                          "(+ working set {}), but a chip has {} usable",
+                          tp, stages, mib(total), mib((total + stages - 1) / stages), mib(work), mib(usable));
+      continue;
+    }
+    return finish(m, r, chip, tp, std::move(pieces), std::move(st), work);
+  }
+  if (why.empty())
+    why = fmt::format("no tensor-parallel size in {{{}}} divides {}", fmt::join(tps, ", "), r.chips);
+  throw InputError(fmt::format("--chips {}: {} ({}) cannot be placed on chip '{}' ({} SRAM, margin {}%): {}", r.chips,
+                               m.name, precision_name(r.precision), chip.name, mib(chip.sram_bytes_per_chip()),
+                               r.margin * 100, why));
+}
+
+std::string Plan::describe() const {
+  std::string s = fmt::format("{} chips = tensor-parallel {} x {} pipeline stages{}\n", chips, tp, stages.size(),
+                              requested_chips && requested_chips != chips
+                                  ? fmt::format(" (requested {}; the rest would be idle)", requested_chips)
+                                  : "");
+  uint64_t mx = 0;
+  const StagePlan* worst = nullptr;
+  for (const StagePlan& st : stages)
+    if (!worst || st.total() > mx) {
+      mx = st.total();
+      worst = &st;
+    }
+  if (worst)
+    s += fmt::format("SRAM per chip (fullest stage): weights {}, KV cache {}, working set {} (estimate); total {} of {} "
+                     "({:.1f}%)\n",
+                     mib(worst->weight_bytes), mib(worst->kv_bytes), mib(worst->work_bytes), mib(worst->total()),
+                     mib(sram_per_chip), 100.0 * static_cast<double>(worst->total()) / static_cast<double>(sram_per_chip));
+  return s;
+}
+
+}  // namespace lpu::llm

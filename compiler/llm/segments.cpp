@@ -1,0 +1,459 @@
+// IR graphs of LLM segments (see segments.h for the contract and docs/llm.md for the design).
+#include "compiler/llm/segments.h"
+
+#include <cmath>
+#include <limits>
+#include <string>
+#include <utility>
+
+#include "compiler/ir/shape_infer.h"
+#include "compiler/llm/weights.h"
+#include "isa/chip_config.h"  // lpu::InputError
+
+namespace lpu::llm {
+
+using ir::OpKind;
+using ir::Shape;
+using ir::TensorId;
+
+namespace {
+
+std::string kind_name(SegmentKind k) {
+  return k == SegmentKind::Attention ? "attention" : k == SegmentKind::Ffn ? "ffn" : "lm_head";
+}
+
+// Graph builder: ops get generated unique names, outputs get shapes from ir::infer_output_types;
+// constants are f32, zero-filled by one allocation for WeightFill::Zero.
+class Builder {
+ public:
+  Builder(const LlmConfig& cfg, const SegmentSpec& spec, int64_t layer) : cfg_(cfg), spec_(spec), layer_(layer) {}
+  ir::Graph g;
+
+  TensorId input(const std::string& name, const Shape& s) { return g.add_input(name, ir::DType::F32, s); }
+  TensorId op(OpKind k, std::vector<TensorId> in, std::map<std::string, ir::AttrValue> attrs = {},
+              const std::string& out_name = "") {
+    ir::Op o;
+    o.kind = k;
+    o.name = g.unique_name(std::string(ir::op_kind_name(k)) + "_" + std::to_string(g.ops().size()));
+    o.inputs = std::move(in);
+    o.attrs = std::move(attrs);
+    const auto types = ir::infer_output_types(g, o);
+    const std::string tn = out_name.empty() ? g.unique_name("t" + std::to_string(g.tensors().size())) : out_name;
+    o.outputs = {g.add_tensor(tn, types[0].dtype, types[0].shape)};
+    g.add_op(std::move(o));
+    return g.ops().back().outputs[0];
+  }
+  // Constant with explicit values (always materialized; small tables, masks, selection matrices).
+  TensorId values(const std::string& name, const Shape& s, const std::vector<float>& v) {
+    return g.add_constant_floats(g.unique_name(name), s, v);
+  }
+  TensorId scalar(const std::string& name, float v) { return values(name, {1}, {v}); }
+  // A weight block of a logical tensor (weights.h); zeros without per-element work for Zero fill.
+  TensorId weight(const std::string& name, Wt t, int64_t expert, int64_t cols, int64_t r0, int64_t nr, int64_t c0,
+                  int64_t nc, const Shape& shape = {}) {
+    const Shape s = shape.empty() ? Shape{nr, nc} : shape;
+    if (spec_.fill == WeightFill::Zero) {
+      const float one = (t == Wt::Norm1G || t == Wt::Norm2G || t == Wt::FinalG || t == Wt::MlmNormG) ? 1.f : 0.f;
+      if (one == 0.f)
+        return g.add_constant(g.unique_name(name), ir::DType::F32, s, std::vector<uint8_t>(static_cast<size_t>(nr * nc * 4)));
+      return values(name, s, std::vector<float>(static_cast<size_t>(nr * nc), one));
+    }
+    return values(name, s, weight_block(spec_.seed, layer_, t, expert, cols, r0, nr, c0, nc));
+  }
+  // Row vector [n] of a [1, cols] logical tensor (biases, norm parameters).
+  TensorId vec(const std::string& name, Wt t, int64_t cols, int64_t c0, int64_t n, int64_t layer_override = -2) {
+    const int64_t keep = layer_;
+    if (layer_override != -2) layer_ = layer_override;
+    const TensorId r = weight(name, t, 0, cols, 0, 1, c0, n, Shape{n});
+    layer_ = keep;
+    return r;
+  }
+
+  TensorId matmul(TensorId a, TensorId b) { return op(OpKind::MatMul, {a, b}); }
+  TensorId add(TensorId a, TensorId b, const std::string& out = "") { return op(OpKind::Add, {a, b}, {}, out); }
+  TensorId mul(TensorId a, TensorId b) { return op(OpKind::Mul, {a, b}); }
+  TensorId sub(TensorId a, TensorId b) { return op(OpKind::Sub, {a, b}); }
+  TensorId relu(TensorId a) { return op(OpKind::Relu, {a}); }
+  TensorId slice_rows(TensorId a, int64_t r0, int64_t n) {
+    const Shape& s = g.tensor(a).shape;
+    if (r0 == 0 && n == s[0]) return a;
+    return op(OpKind::Slice, {a}, {{"starts", std::vector<int64_t>{r0, 0}}, {"steps", std::vector<int64_t>{1, 1}},
+                                   {"counts", std::vector<int64_t>{n, s[1]}}});
+  }
+
+  // Normalization of [N, hidden] rows: LayerNormalization (gain, bias) or RMSNorm
+  // x * Reciprocal(Sqrt(ReduceMean(x*x) + eps)) * g. `layer` selects whose parameters.
+  TensorId norm(TensorId x, Wt gain, Wt bias, int64_t layer) {
+    const int64_t h = cfg_.hidden;
+    const TensorId gv = vec("norm_gain", gain, h, 0, h, layer);
+    if (!cfg_.rms_norm) {
+      const TensorId bv = vec("norm_bias", bias, h, 0, h, layer);
+      return op(OpKind::LayerNormalization, {x, gv, bv},
+                {{"axis", int64_t{1}}, {"epsilon", static_cast<float>(cfg_.norm_eps)}});
+    }
+    const TensorId ms = op(OpKind::ReduceMean, {mul(x, x)}, {{"axes", std::vector<int64_t>{1}}, {"keepdims", int64_t{1}}});
+    const TensorId r = op(OpKind::Reciprocal, {op(OpKind::Sqrt, {add(ms, scalar("eps", static_cast<float>(cfg_.norm_eps)))})});
+    return mul(mul(x, r), gv);
+  }
+
+  TensorId activation(TensorId x) {
+    const std::string& a = cfg_.activation;
+    if (a == "relu") return relu(x);
+    if (a == "gelu") {  // 0.5 x (1 + erf(x / sqrt 2))
+      const TensorId e = op(OpKind::Erf, {mul(x, scalar("inv_sqrt2", static_cast<float>(1.0 / std::sqrt(2.0))))});
+      return mul(mul(x, scalar("half", 0.5f)), add(e, scalar("one", 1.f)));
+    }
+    if (a == "gelu_new") {  // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+      const TensorId x3 = mul(mul(x, x), x);
+      const TensorId in = mul(add(x, mul(x3, scalar("c044715", 0.044715f))),
+                              scalar("sqrt_2_over_pi", static_cast<float>(std::sqrt(2.0 / M_PI))));
+      return mul(mul(x, scalar("half", 0.5f)), add(op(OpKind::Tanh, {in}), scalar("one", 1.f)));
+    }
+    throw InputError(cfg_.name + ": activation '" + a + "' has no graph form; allowed: gelu, gelu_new, relu, silu");
+  }
+
+  // Marks `t` as the next graph output under `name` (applied by finish()).
+  void output(TensorId t, const std::string& name) { outs_.push_back({t, name}); }
+  // The graph with the outputs renamed and marked. Rebuilt tensor by tensor (ids kept, constant
+  // data moved, not copied) because ir::Graph has no rename.
+  ir::Graph finish() {
+    std::map<TensorId, std::string> names;
+    for (const auto& [t, n] : outs_) names[t] = n;
+    ir::Graph d;
+    d.name = g.name;
+    std::vector<bool> is_input(g.tensors().size(), false);
+    for (TensorId t : g.inputs()) is_input[static_cast<size_t>(t)] = true;
+    for (TensorId id = 0; id < static_cast<TensorId>(g.tensors().size()); ++id) {
+      ir::Tensor& t = g.mutable_tensor(id);
+      const std::string n = names.count(id) ? names.at(id) : t.name;
+      if (is_input[static_cast<size_t>(id)]) d.add_input(n, t.dtype, t.shape);
+      else if (t.is_const) d.add_constant(n, t.dtype, t.shape, std::move(t.data));
+      else d.add_tensor(n, t.dtype, t.shape);
+    }
+    for (const ir::Op& o : g.ops()) d.add_op(o);
+    for (const auto& [t, n] : outs_) d.mark_output(t);
+    return d;
+  }
+
+  const LlmConfig& cfg_;
+  const SegmentSpec& spec_;
+  int64_t layer_;
+  std::vector<std::pair<TensorId, std::string>> outs_;
+};
+
+[[noreturn]] void bad(const LlmConfig& cfg, const SegmentSpec& spec, const std::string& what) {
+  throw InputError((cfg.name.empty() ? cfg.family : cfg.name) + ": " + kind_name(spec.kind) + " segment: " + what);
+}
+
+void check_divides(const LlmConfig& cfg, const SegmentSpec& spec, int64_t n, const std::string& field) {
+  if (n % spec.shard.size != 0)
+    bad(cfg, spec, "shard size " + std::to_string(spec.shard.size) + " does not divide " + field + " = " +
+                       std::to_string(n) + "; allowed: a divisor of " + std::to_string(n));
+}
+
+std::string heads_field(const LlmConfig& c) {
+  return c.family == "gpt2" ? "n_head" : c.rope ? "num_key_value_heads" : "num_attention_heads";
+}
+std::string ffn_field(const LlmConfig& c) { return c.family == "gpt2" ? "n_inner" : "intermediate_size"; }
+
+void validate(const LlmConfig& cfg, const SegmentSpec& spec, int64_t layer) {
+  const StepShape& s = spec.shape;
+  if (s.batch < 1) bad(cfg, spec, "shape.batch must be >= 1; got " + std::to_string(s.batch));
+  if (s.tokens < 1) bad(cfg, spec, "shape.tokens must be >= 1; got " + std::to_string(s.tokens));
+  if (s.context < 0) bad(cfg, spec, "shape.context must be >= 0; got " + std::to_string(s.context));
+  if (s.phase == Phase::Prefill && s.context != 0)
+    bad(cfg, spec, "shape.context must be 0 for a prefill step; got " + std::to_string(s.context));
+  if (!cfg.causal && s.phase == Phase::Decode)
+    bad(cfg, spec, "shape.phase: " + cfg.family + " is an encoder (non-causal); only Prefill is allowed");
+  if (spec.shard.size < 1 || spec.shard.rank < 0 || spec.shard.rank >= spec.shard.size)
+    bad(cfg, spec, "shard must have size >= 1 and 0 <= rank < size; got rank " + std::to_string(spec.shard.rank) +
+                       " of " + std::to_string(spec.shard.size));
+  if (spec.position < 0 || spec.position + s.tokens > cfg.max_positions)
+    bad(cfg, spec, "position " + std::to_string(spec.position) + " + tokens " + std::to_string(s.tokens) +
+                       " exceeds max_positions = " + std::to_string(cfg.max_positions));
+  if (spec.kind != SegmentKind::LmHead && (layer < 0 || layer >= cfg.layers))
+    bad(cfg, spec, "layer must be in [0, " + std::to_string(cfg.layers - 1) + "]; got " + std::to_string(layer));
+}
+
+// The segment's normalized input and its residual: pre-LN families normalize with the layer's own
+// norm and keep x as the residual; bert (post-LN) applies the previous sub-block's LayerNorm here
+// and its output is the residual (see docs/llm.md).
+std::pair<TensorId, TensorId> segment_input(Builder& b, TensorId x, int64_t layer, SegmentKind kind) {
+  const LlmConfig& c = b.cfg_;
+  if (c.family != "bert") {
+    if (kind == SegmentKind::Attention) return {b.norm(x, Wt::Norm1G, Wt::Norm1B, layer), x};
+    if (kind == SegmentKind::Ffn) return {b.norm(x, Wt::Norm2G, Wt::Norm2B, layer), x};
+    return {b.norm(x, Wt::FinalG, Wt::FinalB, c.layers), x};
+  }
+  TensorId xn = x;
+  if (kind == SegmentKind::Attention && layer > 0) xn = b.norm(x, Wt::Norm2G, Wt::Norm2B, layer - 1);
+  if (kind == SegmentKind::Ffn) xn = b.norm(x, Wt::Norm1G, Wt::Norm1B, layer);
+  if (kind == SegmentKind::LmHead) xn = b.norm(x, Wt::Norm2G, Wt::Norm2B, c.layers - 1);
+  return {xn, xn};
+}
+
+// x . W for the columns [c0, c0+n) of a logical [hidden, cols] projection, plus its bias (biased
+// families), with RoPE folded into the weights when `rope`: (x.W)*cos + (x.(W R))*sin, where R is
+// the rotate-half matrix (column c < hd/2 takes -column c+hd/2, column c >= hd/2 takes column c-hd/2).
+TensorId projection(Builder& b, TensorId xn, Wt w, Wt bias, int64_t cols, int64_t c0, int64_t n, bool rope,
+                    TensorId cos_t, TensorId sin_t, const std::string& name) {
+  const LlmConfig& c = b.cfg_;
+  const TensorId W = b.weight(name, w, 0, cols, 0, c.hidden, c0, n);
+  TensorId y = b.matmul(xn, W);
+  if (!c.rope) y = b.add(y, b.vec(name + "_bias", bias, cols, c0, n));
+  if (!rope) return y;
+  TensorId WR;
+  if (b.spec_.fill == WeightFill::Zero) {
+    WR = b.weight(name + "_rot", w, 0, cols, 0, c.hidden, c0, n);
+  } else {
+    const std::vector<float>& wv = b.g.tensor(W).data.empty() ? std::vector<float>() : b.g.tensor(W).const_floats();
+    std::vector<float> r(wv.size());
+    const int64_t half = n / 2;
+    for (int64_t i = 0; i < c.hidden; ++i)
+      for (int64_t k = 0; k < n; ++k)
+        r[static_cast<size_t>(i * n + k)] = k < half ? -wv[static_cast<size_t>(i * n + k + half)]
+                                                     : wv[static_cast<size_t>(i * n + k - half)];
+    WR = b.values(name + "_rot", {c.hidden, n}, r);
+  }
+  return b.add(b.mul(y, cos_t), b.mul(b.matmul(xn, WR), sin_t));
+}
+
+ir::Graph attention(Builder& b, int64_t layer) {
+  const LlmConfig& c = b.cfg_;
+  const SegmentSpec& spec = b.spec_;
+  const StepShape& s = spec.shape;
+  const int64_t B = s.batch, T = s.tokens, C = s.context, N = B * T, hd = c.head_dim;
+  check_divides(c, spec, c.kv_heads, heads_field(c));
+  const int64_t kv_per = c.kv_heads / spec.shard.size, group = c.heads / c.kv_heads;
+  const int64_t g0 = spec.shard.rank * kv_per;
+
+  const TensorId x = b.input("x", {N, c.hidden});
+  std::vector<TensorId> kc, vc;
+  if (C > 0)
+    for (int64_t g = g0; g < g0 + kv_per; ++g) {
+      kc.push_back(b.input("k_cache_" + std::to_string(g), {B * C, hd}));
+      vc.push_back(b.input("v_cache_" + std::to_string(g), {B * C, hd}));
+    }
+  const auto [xn, residual] = segment_input(b, x, layer, SegmentKind::Attention);
+
+  TensorId cos_t = ir::kNoTensor, sin_t = ir::kNoTensor;
+  if (c.rope) {
+    std::vector<float> cs, sn, cosN, sinN;
+    rope_tables(hd, c.rope_theta, spec.position, T, &cs, &sn);
+    for (int64_t bb = 0; bb < B; ++bb) {
+      cosN.insert(cosN.end(), cs.begin(), cs.end());
+      sinN.insert(sinN.end(), sn.begin(), sn.end());
+    }
+    cos_t = b.values("rope_cos", {N, hd}, cosN);
+    sin_t = b.values("rope_sin", {N, hd}, sinN);
+  }
+  // Causal mask over [T, C+T]: new token t sees cache rows and new rows <= t.
+  TensorId mask = ir::kNoTensor;
+  if (c.causal && T > 1) {
+    std::vector<float> m(static_cast<size_t>(T * (C + T)), 0.f);
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t j = C + t + 1; j < C + T; ++j) m[static_cast<size_t>(t * (C + T) + j)] = -std::numeric_limits<float>::infinity();
+    mask = b.values("causal_mask", {T, C + T}, m);
+  }
+  const TensorId scale = b.scalar("inv_sqrt_head_dim", static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd))));
+
+  TensorId out = ir::kNoTensor;
+  std::vector<std::pair<TensorId, TensorId>> new_kv;
+  for (int64_t gi = 0; gi < kv_per; ++gi) {
+    const int64_t g = g0 + gi;
+    const std::string gs = std::to_string(g);
+    TensorId k = projection(b, xn, Wt::K, Wt::KBias, c.kv_heads * hd, g * hd, hd, c.rope, cos_t, sin_t, "wk_" + gs);
+    TensorId v = projection(b, xn, Wt::V, Wt::VBias, c.kv_heads * hd, g * hd, hd, false, cos_t, sin_t, "wv_" + gs);
+    new_kv.push_back({k, v});
+    for (int64_t h = g * group; h < (g + 1) * group; ++h) {
+      const std::string hs = std::to_string(h);
+      const TensorId q = projection(b, xn, Wt::Q, Wt::QBias, c.heads * hd, h * hd, hd, c.rope, cos_t, sin_t, "wq_" + hs);
+      TensorId o = ir::kNoTensor;
+      std::vector<TensorId> per_seq;
+      for (int64_t bb = 0; bb < B; ++bb) {
+        const TensorId qb = b.slice_rows(q, bb * T, T);
+        TensorId kb = b.slice_rows(k, bb * T, T), vb = b.slice_rows(v, bb * T, T);
+        if (C > 0) {
+          kb = b.op(OpKind::Concat, {b.slice_rows(kc[gi], bb * C, C), kb}, {{"axis", int64_t{0}}});
+          vb = b.op(OpKind::Concat, {b.slice_rows(vc[gi], bb * C, C), vb}, {{"axis", int64_t{0}}});
+        }
+        const TensorId kt = b.op(OpKind::Transpose, {kb}, {{"perm", std::vector<int64_t>{1, 0}}});
+        TensorId sc = b.mul(b.matmul(qb, kt), scale);
+        if (mask != ir::kNoTensor) sc = b.add(sc, mask);
+        const TensorId p = b.op(OpKind::Softmax, {sc}, {{"axis", int64_t{1}}});
+        per_seq.push_back(b.matmul(p, vb));
+      }
+      o = per_seq.size() == 1 ? per_seq[0] : b.op(OpKind::Concat, per_seq, {{"axis", int64_t{0}}});
+      const TensorId Wo = b.weight("wo_" + hs, Wt::O, 0, c.hidden, h * hd, hd, 0, c.hidden);
+      const TensorId y = b.matmul(o, Wo);
+      out = out == ir::kNoTensor ? y : b.add(out, y);
+    }
+  }
+  if (spec.shard.rank == 0) {
+    if (!c.rope) out = b.add(out, b.vec("bo", Wt::OBias, c.hidden, 0, c.hidden));
+    out = b.add(residual, out);
+  }
+  b.output(out, "partial");
+  for (int64_t gi = 0; gi < kv_per; ++gi) {
+    const std::string gs = std::to_string(g0 + gi);
+    b.output(new_kv[static_cast<size_t>(gi)].first, "k_new_" + gs);
+    b.output(new_kv[static_cast<size_t>(gi)].second, "v_new_" + gs);
+  }
+  return b.finish();
+}
+
+// Expert selection masks from router logits L [N, E] with only MatMul/Relu/Sub/Mul/Add (ops the
+// chip lowers): beats(e, j) = 1 if expert j ranks above e (l_j > l_e, or equal and j < e); count
+// c_e = sum_j beats(e, j); selected = (c_e < k); is_max = (c_e == 0). Differences come from one
+// matmul with a +-1 matrix (exactly fl(l_j - l_e)); step(d) = 1 - Relu(1 - Relu(d) * 2^100) is
+// exactly 1 for d >= 2^-100 and 0 for d <= 0; the counts are small integers (exact).
+std::pair<TensorId, TensorId> select_experts(Builder& b, TensorId L) {
+  const int64_t E = b.cfg_.experts, k = b.cfg_.experts_per_token;
+  std::vector<float> P(static_cast<size_t>(E * E * E), 0.f), Q(static_cast<size_t>(E * E * E), 0.f), off(E), kk(E);
+  for (int64_t e = 0; e < E; ++e) {
+    off[static_cast<size_t>(e)] = static_cast<float>(e);  // j < e: beats = 1 - step(l_e - l_j)
+    kk[static_cast<size_t>(e)] = static_cast<float>(k);
+    for (int64_t j = 0; j < E; ++j) {
+      if (j == e) continue;
+      const int64_t col = e * E + j;
+      const float sgn = j < e ? -1.f : 1.f;  // column = sgn * (l_j - l_e)
+      P[static_cast<size_t>(j * E * E + col)] = sgn;
+      P[static_cast<size_t>(e * E * E + col)] = -sgn;
+      Q[static_cast<size_t>(col * E + e)] = sgn;
+    }
+  }
+  const TensorId D = b.matmul(L, b.values("pairwise_diff", {E, E * E}, P));
+  const TensorId one = b.scalar("one", 1.f);
+  const TensorId step = b.sub(one, b.relu(b.sub(one, b.mul(b.relu(D), b.scalar("two_pow_100", std::ldexp(1.f, 100))))));
+  const TensorId cnt = b.add(b.matmul(step, b.values("pairwise_sum", {E * E, E}, Q)), b.values("rank_offset", {E}, off));
+  const TensorId sel = b.sub(one, b.relu(b.sub(one, b.relu(b.sub(b.values("top_k", {E}, kk), cnt)))));
+  const TensorId is_max = b.relu(b.sub(one, cnt));
+  return {sel, is_max};
+}
+
+// FFN of one expert (or the dense FFN) over the columns [f0, f0+n) of its intermediate dimension.
+TensorId ffn_columns(Builder& b, TensorId xn, int64_t expert, int64_t f0, int64_t n) {
+  const LlmConfig& c = b.cfg_;
+  const std::string es = expert >= 0 ? "e" + std::to_string(expert) + "_" : "";
+  const int64_t ex = expert >= 0 ? expert : 0;
+  const TensorId up = b.matmul(xn, b.weight(es + "w_up", Wt::Up, ex, c.ffn, 0, c.hidden, f0, n));
+  TensorId h;
+  if (c.gated_ffn) {  // SwiGLU: (g * Sigmoid(g)) * u
+    const TensorId gt = b.matmul(xn, b.weight(es + "w_gate", Wt::Gate, ex, c.ffn, 0, c.hidden, f0, n));
+    h = b.mul(b.mul(gt, b.op(OpKind::Sigmoid, {gt})), up);
+  } else {
+    h = b.activation(b.add(up, b.weight(es + "b_up", Wt::UpBias, ex, c.ffn, 0, 1, f0, n, Shape{n})));
+  }
+  return b.matmul(h, b.weight(es + "w_down", Wt::Down, ex, c.hidden, f0, n, 0, c.hidden));
+}
+
+ir::Graph ffn(Builder& b, int64_t layer, const Routing* routing) {
+  const LlmConfig& c = b.cfg_;
+  const SegmentSpec& spec = b.spec_;
+  const int64_t N = spec.shape.batch * spec.shape.tokens;
+  const TensorId x = b.input("x", {N, c.hidden});
+  const auto [xn, residual] = segment_input(b, x, layer, SegmentKind::Ffn);
+  TensorId out = ir::kNoTensor;
+  if (c.experts == 0) {
+    check_divides(c, spec, c.ffn, ffn_field(c));
+    const int64_t n = c.ffn / spec.shard.size;
+    out = ffn_columns(b, xn, -1, spec.shard.rank * n, n);
+  } else {
+    check_divides(c, spec, c.experts, "num_local_experts");
+    const int64_t E = c.experts, per = E / spec.shard.size;
+    // Router (replicated on every shard, it is tiny), top-k selection, gate = renormalized softmax
+    // over the selected logits: w = sel * exp(L - max L); gate = w / sum(w).
+    const TensorId L = b.matmul(xn, b.weight("w_router", Wt::Router, 0, E, 0, c.hidden, 0, E));
+    TensorId sel, is_max;
+    if (routing) {
+      std::vector<float> sv(static_cast<size_t>(N * E), 0.f), mv(static_cast<size_t>(N * E), 0.f);
+      for (int64_t r = 0; r < N; ++r)
+        for (int64_t i = 0; i < c.experts_per_token; ++i) {
+          const int64_t e = (*routing)[static_cast<size_t>(r * c.experts_per_token + i)];
+          sv[static_cast<size_t>(r * E + e)] = 1.f;
+          if (i == 0) mv[static_cast<size_t>(r * E + e)] = 1.f;
+        }
+      sel = b.values("routing_selected", {N, E}, sv);
+      is_max = b.values("routing_argmax", {N, E}, mv);
+    } else {
+      std::tie(sel, is_max) = select_experts(b, L);
+    }
+    const TensorId m = b.op(OpKind::ReduceSum, {b.mul(is_max, L)}, {{"axes", std::vector<int64_t>{1}}, {"keepdims", int64_t{1}}});
+    const TensorId w = b.mul(sel, b.op(OpKind::Exp, {b.sub(L, m)}));
+    const TensorId gate = b.op(OpKind::Div, {w, b.op(OpKind::ReduceSum, {w}, {{"axes", std::vector<int64_t>{1}}, {"keepdims", int64_t{1}}})});
+    // Every expert of the shard runs on every row (a static schedule cannot branch on routing);
+    // unselected experts get gate 0.
+    for (int64_t e = spec.shard.rank * per; e < (spec.shard.rank + 1) * per; ++e) {
+      std::vector<float> onehot(static_cast<size_t>(E), 0.f);
+      onehot[static_cast<size_t>(e)] = 1.f;
+      const TensorId ge = b.matmul(gate, b.values("onehot_" + std::to_string(e), {E, 1}, onehot));
+      const TensorId y = b.mul(ffn_columns(b, xn, e, 0, c.ffn), ge);
+      out = out == ir::kNoTensor ? y : b.add(out, y);
+    }
+  }
+  if (spec.shard.rank == 0) {
+    if (!c.gated_ffn) out = b.add(out, b.vec("b_down", Wt::DownBias, c.hidden, 0, c.hidden));
+    out = b.add(residual, out);
+  }
+  b.output(out, "partial");
+  return b.finish();
+}
+
+ir::Graph lm_head(Builder& b) {
+  const LlmConfig& c = b.cfg_;
+  const SegmentSpec& spec = b.spec_;
+  const int64_t N = spec.shape.batch * spec.shape.tokens;
+  check_divides(c, spec, c.vocab, "vocab_size");
+  const int64_t n = c.vocab / spec.shard.size, v0 = spec.shard.rank * n;
+  const TensorId x = b.input("x", {N, c.hidden});
+  TensorId xn = segment_input(b, x, c.layers, SegmentKind::LmHead).first;
+  b.layer_ = c.layers;  // head tensors are keyed by layer index `layers`
+  if (c.family == "bert") {  // MLM transform: dense + activation + LayerNorm
+    xn = b.add(b.matmul(xn, b.weight("mlm_dense", Wt::MlmDense, 0, c.hidden, 0, c.hidden, 0, c.hidden)),
+               b.vec("mlm_dense_bias", Wt::MlmDenseBias, c.hidden, 0, c.hidden));
+    xn = b.activation(xn);
+    xn = b.op(OpKind::LayerNormalization,
+              {xn, b.vec("mlm_norm_gain", Wt::MlmNormG, c.hidden, 0, c.hidden), b.vec("mlm_norm_bias", Wt::MlmNormB, c.hidden, 0, c.hidden)},
+              {{"axis", int64_t{1}}, {"epsilon", static_cast<float>(c.norm_eps)}});
+  }
+  TensorId logits = b.matmul(xn, b.weight("lm_head", Wt::LmHead, 0, c.vocab, 0, c.hidden, v0, n));
+  if (c.family == "bert") logits = b.add(logits, b.vec("mlm_bias", Wt::MlmBias, c.vocab, v0, n));
+  b.output(logits, "logits");
+  return b.finish();
+}
+
+ir::Graph build(const LlmConfig& cfg, const SegmentSpec& spec, int64_t layer, const Routing* routing) {
+  validate(cfg, spec, layer);
+  Builder b(cfg, spec, layer);
+  b.g.name = (cfg.name.empty() ? cfg.family : cfg.name) + "_" + kind_name(spec.kind) +
+             (spec.kind == SegmentKind::LmHead ? "" : "_l" + std::to_string(layer)) + "_r" +
+             std::to_string(spec.shard.rank) + "of" + std::to_string(spec.shard.size);
+  ir::Graph g = spec.kind == SegmentKind::Attention ? attention(b, layer)
+                : spec.kind == SegmentKind::Ffn     ? ffn(b, layer, routing)
+                                                    : lm_head(b);
+  g.validate();
+  return g;
+}
+
+}  // namespace
+
+ir::Graph build_segment(const LlmConfig& cfg, const SegmentSpec& spec, int64_t layer) {
+  return build(cfg, spec, layer, nullptr);
+}
+
+ir::Graph build_segment_with_routing(const LlmConfig& cfg, const SegmentSpec& spec, int64_t layer,
+                                     const Routing& routing) {
+  if (spec.kind != SegmentKind::Ffn || cfg.experts == 0)
+    throw InputError(cfg.name + ": build_segment_with_routing is for the Ffn segment of an MoE model only");
+  const int64_t N = spec.shape.batch * spec.shape.tokens;
+  if (static_cast<int64_t>(routing.size()) != N * cfg.experts_per_token)
+    throw InputError(cfg.name + ": routing must hold rows * experts_per_token = " +
+                     std::to_string(N * cfg.experts_per_token) + " expert indices; got " + std::to_string(routing.size()));
+  for (int64_t e : routing)
+    if (e < 0 || e >= cfg.experts)
+      throw InputError(cfg.name + ": routing expert index must be in [0, " + std::to_string(cfg.experts - 1) +
+                       "]; got " + std::to_string(e));
+  return build(cfg, spec, layer, &routing);
+}
+
+}  // namespace lpu::llm

@@ -1,0 +1,723 @@
+// Attention plumbing of the lowering: strided views, identity-matmul materialization, MatMul of
+// views and of two activations, pad-lane cleanup (see lower_attention.h).
+#include "compiler/passes/lower_attention.h"
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <numeric>
+
+#include "isa/isa.h"
+
+namespace lpu::compiler {
+
+namespace {
+
+[[noreturn]] void fail(const ir::Graph& g, const ir::Op& op, const std::string& why) {
+  throw InputError(fmt::format("model '{}': node '{}' ({}): {}", g.name, op.name, ir::op_kind_name(op.kind), why));
+}
+
+int64_t prod(const std::vector<int64_t>& v, size_t a, size_t b) {
+  int64_t p = 1;
+  for (size_t i = a; i < b; ++i) p *= v[i];
+  return p;
+}
+
+using View = AttentionLowering::View;
+
+// Logical shape of a view.
+ir::Shape logical_shape(const View& v) {
+  const size_t n = v.size.size(), k = static_cast<size_t>(v.inner_dims);
+  ir::Shape s(v.size.begin(), v.size.begin() + static_cast<std::ptrdiff_t>(n - k));
+  s.push_back(prod(v.size, n - k, n));
+  return s;
+}
+
+// Reshape of a view (inner_dims == 1) to `ns`; false if the elements are not a strided view of the
+// stored tensor in that shape. A new last dim merging old dims that are not contiguous in lanes (a
+// head merge [.., H, D] -> [.., H*D] of a stored [.., D] tensor) keeps them as inner dims.
+bool reshape(const View& v, const ir::Shape& ns_in, View* out) {
+  if (v.inner_dims != 1) return false;
+  const ir::Shape ns = ns_in.empty() ? ir::Shape{1} : ns_in;
+  std::vector<size_t> od, nd;
+  for (size_t i = 0; i < v.size.size(); ++i)
+    if (v.size[i] != 1) od.push_back(i);
+  for (size_t j = 0; j < ns.size(); ++j)
+    if (ns[j] != 1) nd.push_back(j);
+  View r;
+  r.phys = v.phys;
+  r.r0 = v.r0;
+  r.c0 = v.c0;
+  r.size = ns;
+  r.rs.assign(ns.size(), 0);
+  r.cs.assign(ns.size(), 0);
+  r.cs.back() = 1;  // a size-1 last dim: lane stride is irrelevant, kept lane-contiguous
+  std::vector<int64_t> xs, xr, xc;  // inner dims of a non-contiguous last group
+  size_t a = 0, b = 0;
+  while (a < od.size() || b < nd.size()) {
+    if (a == od.size() || b == nd.size()) return false;
+    const size_t a1 = a, b1 = b;
+    int64_t po = v.size[od[a++]], pn = ns[nd[b++]];
+    while (po != pn) {
+      if (po < pn) {
+        if (a == od.size()) return false;
+        po *= v.size[od[a++]];
+      } else {
+        if (b == nd.size()) return false;
+        pn *= ns[nd[b++]];
+      }
+    }
+    bool contiguous = true;
+    for (size_t k = a1; k + 1 < a; ++k) {
+      const size_t i = od[k], i2 = od[k + 1];
+      contiguous = contiguous && v.rs[i] == v.rs[i2] * v.size[i2] && v.cs[i] == v.cs[i2] * v.size[i2];
+    }
+    if (!contiguous) {
+      if (!(a == od.size() && b == nd.size() && b - b1 == 1 && nd[b1] == ns.size() - 1)) return false;
+      for (size_t k = a1; k < a; ++k) {
+        xs.push_back(v.size[od[k]]);
+        xr.push_back(v.rs[od[k]]);
+        xc.push_back(v.cs[od[k]]);
+      }
+      continue;
+    }
+    int64_t crs = v.rs[od[a - 1]], ccs = v.cs[od[a - 1]];
+    for (size_t k = b; k-- > b1;) {
+      r.rs[nd[k]] = crs;
+      r.cs[nd[k]] = ccs;
+      crs *= ns[nd[k]];
+      ccs *= ns[nd[k]];
+    }
+  }
+  if (!xs.empty()) {
+    r.size.pop_back();
+    r.rs.pop_back();
+    r.cs.pop_back();
+    r.size.insert(r.size.end(), xs.begin(), xs.end());
+    r.rs.insert(r.rs.end(), xr.begin(), xr.end());
+    r.cs.insert(r.cs.end(), xc.begin(), xc.end());
+    r.inner_dims = static_cast<int>(xs.size());
+  }
+  *out = r;
+  return true;
+}
+
+// Stored (row, lane) of every logical row of a view (row-major over the outer dims).
+void rows_of(const View& v, std::vector<int64_t>* prow, std::vector<int64_t>* pcol) {
+  const size_t nout = v.size.size() - static_cast<size_t>(v.inner_dims);
+  const int64_t M = prod(v.size, 0, nout);
+  prow->assign(static_cast<size_t>(M), v.r0);
+  pcol->assign(static_cast<size_t>(M), v.c0);
+  for (int64_t m = 0; m < M; ++m) {
+    int64_t rem = m;
+    for (size_t d = nout; d-- > 0;) {
+      const int64_t i = rem % v.size[d];
+      rem /= v.size[d];
+      (*prow)[static_cast<size_t>(m)] += i * v.rs[d];
+      (*pcol)[static_cast<size_t>(m)] += i * v.cs[d];
+    }
+  }
+}
+
+}  // namespace
+
+AttentionLowering::AttentionLowering(const ir::Graph& g, LoweredModel& lm, std::vector<int>& layer_of,
+                                     std::vector<char>& produced, const std::vector<ir::TensorId>& alias)
+    : g_(g), lm_(lm), layer_of_(layer_of), produced_(produced), alias_(alias) {}
+
+View AttentionLowering::identity(ir::TensorId t) const {
+  View v;
+  v.phys = t;
+  ir::Shape s = lm_.tensor(g_, t).shape;
+  for (const LoweredInput& in : lm_.inputs)
+    if (in.alias == t) s = in.shape;
+  if (s.empty()) s = {1};
+  v.size = s;
+  v.rs.assign(s.size(), 0);
+  v.cs.assign(s.size(), 0);
+  v.cs.back() = 1;
+  int64_t r = 1;
+  for (size_t i = s.size() - 1; i-- > 0;) {
+    v.rs[i] = r;
+    r *= s[i];
+  }
+  return v;
+}
+
+View AttentionLowering::view_of(ir::TensorId t) const {
+  const ir::TensorId a = static_cast<size_t>(t) < alias_.size() ? alias_[static_cast<size_t>(t)] : t;
+  auto it = views_.find(a);
+  return it != views_.end() ? it->second : identity(a);
+}
+
+bool AttentionLowering::is_stored_as_is(const View& v) const {
+  if (v.inner_dims != 1) return false;
+  const View id = identity(v.phys);
+  std::vector<int64_t> pr, pc, ir_, ic;
+  rows_of(v, &pr, &pc);
+  rows_of(id, &ir_, &ic);
+  return pr == ir_ && pc == ic && v.size.back() == id.size.back() && (v.size.back() == 1 || v.cs.back() == 1);
+}
+
+ir::TensorId AttentionLowering::fresh(const std::string& name, const ir::Shape& shape, ir::DType dt) {
+  ir::Tensor t;
+  t.name = g_.unique_name(fmt::format("{}.v{}", name, lm_.extra.size()));
+  t.dtype = dt;
+  t.shape = shape;
+  lm_.extra.push_back(std::move(t));
+  produced_.resize(g_.tensors().size() + lm_.extra.size(), 0);
+  return static_cast<ir::TensorId>(g_.tensors().size() + lm_.extra.size() - 1);
+}
+
+void AttentionLowering::note_written(ir::TensorId y, bool maybe_nonfinite) { nonfinite_[y] = maybe_nonfinite; }
+
+bool AttentionLowering::nonfinite_pad(ir::TensorId t) const {
+  auto it = nonfinite_.find(t);
+  return it != nonfinite_.end() && it->second;
+}
+
+bool AttentionLowering::dense_from_view(const std::string& name, const View& v, int64_t K, int64_t N,
+                                        const std::vector<float>& w, const std::vector<float>& bias, ir::TensorId y,
+                                        const ir::Shape& ys, bool set_layer_of, const std::vector<int64_t>* y_map) {
+  const size_t n = v.size.size(), nin = static_cast<size_t>(v.inner_dims);
+  if (v.size[n - 1] != 1 && !(v.rs[n - 1] == 0 && v.cs[n - 1] == 1)) return false;
+  std::vector<int64_t> prow, pcol;
+  rows_of(v, &prow, &pcol);
+  // Segments of the logical last dim: every index of the inner dims but the innermost.
+  struct Seg { int64_t row_off, col_off, k0; };
+  std::vector<Seg> segs;
+  const int64_t width = v.size[n - 1];
+  const int64_t nseg = prod(v.size, n - nin, n - 1);
+  for (int64_t s = 0; s < nseg; ++s) {
+    Seg sg{0, 0, s * width};
+    int64_t rem = s;
+    for (size_t d = n - 1; d-- > n - nin;) {
+      const int64_t i = rem % v.size[d];
+      rem /= v.size[d];
+      sg.row_off += i * v.rs[d];
+      sg.col_off += i * v.cs[d];
+    }
+    segs.push_back(sg);
+  }
+  std::map<int64_t, std::vector<int64_t>> groups;  // by lane offset: one weight set each
+  for (size_t m = 0; m < pcol.size(); ++m) groups[pcol[m]].push_back(static_cast<int64_t>(m));
+  const ir::Shape pshape = identity(v.phys).size;
+  const int64_t pinner = pshape.back(), prows = prod(pshape, 0, pshape.size() - 1);
+  int gi = 0;
+  for (const auto& [col, ms] : groups) {
+    LoweredLayer L;
+    L.name = groups.size() > 1 ? fmt::format("{}.g{}", name, gi) : name;
+    L.x = v.phys;
+    L.y = y;
+    L.K = K;
+    L.N = N;
+    L.w = w;
+    L.bias = bias;
+    L.y_shape = ys;
+    bool ident = y_map == nullptr && groups.size() == 1 && static_cast<int64_t>(ms.size()) == prows && segs.size() == 1 &&
+                 segs[0].row_off == 0 && col + segs[0].col_off == 0 && width == pinner && width == K;
+    for (size_t i = 0; i < ms.size() && ident; ++i) ident = prow[static_cast<size_t>(ms[i])] == static_cast<int64_t>(i);
+    if (!ident) {
+      for (int64_t m : ms) {
+        L.x_rows.push_back(prow[static_cast<size_t>(m)]);
+        L.y_rows.push_back(y_map ? (*y_map)[static_cast<size_t>(m)] : m);
+      }
+      for (const Seg& s : segs) L.xsegs.push_back({v.phys, s.row_off, col + s.col_off, s.k0, width});
+    }
+    produced_[static_cast<size_t>(y)] = 1;
+    if (set_layer_of && groups.size() == 1 && static_cast<size_t>(y) < layer_of_.size())
+      layer_of_[static_cast<size_t>(y)] = static_cast<int>(lm_.layers.size());
+    lm_.steps.push_back({true, lm_.layers.size()});
+    lm_.layers.push_back(std::move(L));
+    ++gi;
+  }
+  zero_pad_[y] = 1;
+  nonfinite_[y] = false;
+  return true;
+}
+
+ir::TensorId AttentionLowering::materialize(const ir::Op& op, const View& v, ir::TensorId target,
+                                            const ir::Shape& shape) {
+  const int64_t K = shape.empty() ? 1 : shape.back();
+  std::vector<float> eye(static_cast<size_t>(K * K), 0.f);
+  for (int64_t i = 0; i < K; ++i) eye[static_cast<size_t>(i * K + i)] = 1.f;
+  View src = v;
+  const ir::TensorId y = target != ir::kNoTensor ? target : fresh(op.name + ".stored", shape, ir::DType::F16);
+  if (fold_into_producer(op, v, y, shape, K)) return y;
+  src.phys = mxm_phys(op, src.phys);
+  if (!dense_from_view(op.name + ".move", src, K, K, eye, {}, y, shape, false))
+    fail(g_, op, fmt::format("{}its result is a view whose last axis is not contiguous in lanes (a transpose "
+                             "that moves the last axis); such a tensor is lowered only as the second operand of a "
+                             "MatMul (supported: Transpose/Reshape/Split/Slice that keep the last axis in lanes, any "
+                             "of them feeding a MatMul)",
+                             op.kind == ir::OpKind::Transpose && op.has("perm")
+                                 ? fmt::format("perm [{}]: ", fmt::join(op.attr_ints("perm"), ","))
+                                 : std::string()));
+  return y;
+}
+
+bool AttentionLowering::fold_into_producer(const ir::Op& op, const View& v, ir::TensorId y, const ir::Shape& ys,
+                                           int64_t width) {
+  // The view's stored tensor must be written, all rows as is, by exactly one dense layer with
+  // constant weights; the view must take whole lane ranges of its rows (one segment).
+  const size_t n = v.size.size();
+  if (v.inner_dims != 1 || !(v.size[n - 1] == 1 || (v.rs[n - 1] == 0 && v.cs[n - 1] == 1))) return false;
+  int li = -1;
+  for (size_t i = 0; i < lm_.layers.size(); ++i)
+    if (lm_.layers[i].y == v.phys) {
+      if (li >= 0) return false;
+      li = static_cast<int>(i);
+    }
+  if (li < 0) return false;
+  const LoweredLayer P = lm_.layers[static_cast<size_t>(li)];
+  if (P.b != ir::kNoTensor || !P.xsegs.empty() || !P.x_rows.empty() || !P.y_rows.empty() || P.k_blocks != 0 ||
+      P.y_f32 || P.w.size() != static_cast<size_t>(P.K * P.N))
+    return false;
+  std::vector<int64_t> prow, pcol;
+  rows_of(v, &prow, &pcol);
+  std::map<int64_t, std::vector<int64_t>> groups;
+  for (size_t m = 0; m < pcol.size(); ++m) groups[pcol[m]].push_back(static_cast<int64_t>(m));
+  for (const auto& kv : groups)
+    if (kv.first < 0 || kv.first + width > P.N) return false;
+  int gi = 0;
+  for (const auto& [col, ms] : groups) {
+    LoweredLayer L;
+    L.name = groups.size() > 1 ? fmt::format("{}.fold{}", op.name, gi) : op.name + ".fold";
+    L.x = P.x;
+    L.y = y;
+    L.K = P.K;
+    L.N = width;
+    L.relu = P.relu;
+    L.y_shape = ys;
+    L.w.resize(static_cast<size_t>(P.K * width));
+    for (int64_t k = 0; k < P.K; ++k)
+      for (int64_t c = 0; c < width; ++c)
+        L.w[static_cast<size_t>(k * width + c)] = P.w[static_cast<size_t>(k * P.N + col + c)];
+    if (!P.bias.empty())
+      for (int64_t c = 0; c < width; ++c) L.bias.push_back(P.bias[static_cast<size_t>(col + c)]);
+    for (int64_t m : ms) {
+      L.x_rows.push_back(prow[static_cast<size_t>(m)]);
+      L.y_rows.push_back(m);
+    }
+    lm_.steps.push_back({true, lm_.layers.size()});
+    lm_.layers.push_back(std::move(L));
+    ++gi;
+  }
+  folded_.insert(static_cast<size_t>(li));
+  produced_[static_cast<size_t>(y)] = 1;
+  zero_pad_[y] = 1;
+  nonfinite_[y] = false;
+  return true;
+}
+
+ir::TensorId AttentionLowering::stored(const ir::Op& op, ir::TensorId t) {
+  const ir::TensorId a = static_cast<size_t>(t) < alias_.size() ? alias_[static_cast<size_t>(t)] : t;
+  auto it = views_.find(a);
+  if (it == views_.end()) return a;
+  const View v = it->second;
+  if (is_stored_as_is(v)) return v.phys;
+  const ir::Shape shape = logical_shape(v);
+  const ir::TensorId y = materialize(op, v, ir::kNoTensor, shape);
+  views_[a] = identity(y);
+  return y;
+}
+
+bool AttentionLowering::stored_f32(ir::TensorId t) const {
+  if (std::find(g_.outputs().begin(), g_.outputs().end(), t) != g_.outputs().end()) return true;
+  for (const LoweredLayer& L : lm_.layers)
+    if (L.y == t && L.y_f32) return true;
+  for (const LoweredEltwise& E : lm_.eltwise)
+    if (E.y == t && E.y_f32) return true;
+  return false;
+}
+
+ir::TensorId AttentionLowering::mxm_phys(const ir::Op& op, ir::TensorId s) {
+  if (stored_f32(s)) {  // the MXM takes f16: a narrowing copy (VXM cvt), cached
+    auto it = narrowed_.find(s);
+    if (it != narrowed_.end()) {
+      s = it->second;
+    } else {
+      const ir::Shape shape = lm_.tensor(g_, s).shape;
+      const ir::TensorId y = fresh(lm_.tensor(g_, s).name + ".f16", shape, ir::DType::F16);
+      LoweredEltwise E;
+      E.name = lm_.tensor(g_, y).name;
+      E.kind = ir::OpKind::Cast;
+      E.has_op = false;
+      E.vxm_op = static_cast<int>(Opcode::Mov);
+      EltOperand x;
+      x.act = s;
+      E.operands = {x};
+      E.y = y;
+      E.y_shape = shape;
+      produced_[static_cast<size_t>(y)] = 1;
+      lm_.steps.push_back({false, lm_.eltwise.size()});
+      lm_.eltwise.push_back(std::move(E));
+      nonfinite_[y] = nonfinite_pad(s);
+      if (zero_pad_.count(s)) zero_pad_[y] = 1;
+      narrowed_[s] = y;
+      s = y;
+    }
+  }
+  return clean(s);
+}
+
+ir::TensorId AttentionLowering::mxm_input(const ir::Op& op, ir::TensorId t) { return mxm_phys(op, stored(op, t)); }
+
+ir::TensorId AttentionLowering::clean(ir::TensorId s) {
+  if (!nonfinite_pad(s)) return s;
+  auto it = cleaned_.find(s);
+  if (it != cleaned_.end()) return it->second;
+  // y = sel(c, x, c) with c = 1 on the tensor's lanes and 0 (the constant's zero pad) elsewhere.
+  const ir::Shape shape = lm_.tensor(g_, s).shape;
+  const int64_t inner = shape.empty() ? 1 : shape.back();
+  const ir::TensorId y = fresh(lm_.tensor(g_, s).name + ".padclear", shape, ir::DType::F16);
+  LoweredEltwise E;
+  E.name = lm_.tensor(g_, y).name;
+  E.kind = ir::OpKind::Where;
+  E.vxm_op = static_cast<int>(Opcode::Select);
+  EltOperand c, x;
+  c.const_rows = 1;
+  c.values.assign(static_cast<size_t>(inner), 1.f);
+  x.act = s;
+  E.operands = {c, x, c};  // sel(c, x, c): lanes past the last dim read c's zero pad
+  E.y = y;
+  E.y_shape = shape;
+  produced_[static_cast<size_t>(y)] = 1;
+  lm_.steps.push_back({false, lm_.eltwise.size()});
+  lm_.eltwise.push_back(std::move(E));
+  nonfinite_[y] = false;
+  cleaned_[s] = y;
+  return y;
+}
+
+bool AttentionLowering::lower(const ir::Op& op) {
+  switch (op.kind) {
+    case ir::OpKind::Reshape: {
+      const ir::TensorId in = op.inputs[0];
+      const bool graph_input = std::find(g_.inputs().begin(), g_.inputs().end(), in) != g_.inputs().end();
+      if (graph_input && alias_[static_cast<size_t>(in)] == in && !views_.count(in)) return false;  // folded into the input
+      View out;
+      if (!reshape(view_of(in), g_.tensor(op.outputs[0]).shape, &out)) {
+        const ir::TensorId s = stored(op, in);
+        if (!reshape(identity(s), g_.tensor(op.outputs[0]).shape, &out))
+          fail(g_, op, "this Reshape is not a strided view of the stored tensor");
+      }
+      views_[op.outputs[0]] = out;
+      produced_[static_cast<size_t>(op.outputs[0])] = 1;
+      return true;
+    }
+    case ir::OpKind::Transpose: {
+      View v = view_of(op.inputs[0]);
+      if (v.inner_dims != 1) v = identity(stored(op, op.inputs[0]));
+      std::vector<int64_t> perm(v.size.size());  // ONNX default: reversed dims
+      for (size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<int64_t>(perm.size() - 1 - i);
+      if (op.has("perm")) perm = op.attr_ints("perm");
+      if (perm.size() != v.size.size()) fail(g_, op, "perm rank differs from the input rank");
+      View o = v;
+      for (size_t i = 0; i < perm.size(); ++i) {
+        o.size[i] = v.size[static_cast<size_t>(perm[i])];
+        o.rs[i] = v.rs[static_cast<size_t>(perm[i])];
+        o.cs[i] = v.cs[static_cast<size_t>(perm[i])];
+      }
+      views_[op.outputs[0]] = o;
+      produced_[static_cast<size_t>(op.outputs[0])] = 1;
+      return true;
+    }
+    case ir::OpKind::Split:
+    case ir::OpKind::Slice: {
+      View v = view_of(op.inputs[0]);
+      if (v.inner_dims != 1) v = identity(stored(op, op.inputs[0]));
+      const size_t rank = v.size.size();
+      if (g_.tensor(op.inputs[0]).shape.size() != rank) fail(g_, op, "rank-0 input");
+      std::vector<std::vector<int64_t>> starts, steps, counts;
+      if (op.kind == ir::OpKind::Slice) {
+        starts.push_back(op.attr_ints("starts"));
+        steps.push_back(op.attr_ints("steps"));
+        counts.push_back(op.attr_ints("counts"));
+      } else {
+        const size_t axis = static_cast<size_t>(op.attr_int("axis"));
+        int64_t at = 0;
+        for (int64_t sz : op.attr_ints("split")) {
+          std::vector<int64_t> st(rank, 0), sp(rank, 1), ct = v.size;
+          st[axis] = at;
+          ct[axis] = sz;
+          at += sz;
+          starts.push_back(st);
+          steps.push_back(sp);
+          counts.push_back(ct);
+        }
+      }
+      for (size_t o = 0; o < starts.size(); ++o) {
+        View r = v;
+        for (size_t d = 0; d < rank; ++d) {
+          if (steps[o][d] < 1 || (d + 1 == rank && steps[o][d] != 1 && counts[o][d] > 1))
+            fail(g_, op, fmt::format("step {} on axis {}: only steps of 1 on the last axis and positive steps "
+                                     "elsewhere are lowered", steps[o][d], d));
+          r.r0 += starts[o][d] * v.rs[d];
+          r.c0 += starts[o][d] * v.cs[d];
+          r.rs[d] *= steps[o][d];
+          r.cs[d] *= steps[o][d];
+          r.size[d] = counts[o][d];
+        }
+        views_[op.outputs[o]] = r;
+        produced_[static_cast<size_t>(op.outputs[o])] = 1;
+      }
+      return true;
+    }
+    case ir::OpKind::Concat: {
+      // Along a row axis: each input copied by an exact identity matmul into its rows of the output
+      // (a KV cache and the new tokens' rows). The last axis would need lane moves: InputError.
+      const ir::Shape so = g_.tensor(op.outputs[0]).shape;
+      const size_t axis = static_cast<size_t>(op.attr_int("axis"));
+      if (so.empty() || axis + 1 >= so.size())
+        fail(g_, op, "Concat is lowered along a row axis only (not the last axis, whose lanes would have to move)");
+      const int64_t W = so.back();
+      std::vector<float> eye(static_cast<size_t>(W * W), 0.f);
+      for (int64_t i = 0; i < W; ++i) eye[static_cast<size_t>(i * W + i)] = 1.f;
+      int64_t off = 0;
+      for (size_t ii = 0; ii < op.inputs.size(); ++ii) {
+        const ir::Shape si = g_.tensor(op.inputs[ii]).shape;
+        if (g_.tensor(op.inputs[ii]).is_const) fail(g_, op, "constant Concat inputs are not lowered");
+        View v = view_of(op.inputs[ii]);
+        if (v.inner_dims != 1) v = identity(stored(op, op.inputs[ii]));
+        v.phys = mxm_phys(op, v.phys);
+        // Output row of every input row: same multi-index, shifted by `off` on the axis.
+        const int64_t rows = prod(si, 0, si.size() - 1);
+        std::vector<int64_t> ymap(static_cast<size_t>(rows));
+        for (int64_t m = 0; m < rows; ++m) {
+          int64_t rem = m, out = 0, stride = 1;
+          for (size_t d = si.size() - 1; d-- > 0;) {
+            int64_t i = rem % si[d];
+            rem /= si[d];
+            if (d == axis) i += off;
+            out += i * stride;
+            stride *= so[d];
+          }
+          ymap[static_cast<size_t>(m)] = out;
+        }
+        if (!dense_from_view(fmt::format("{}.in{}", op.name, ii), v, W, W, eye, {}, op.outputs[0], {}, false, &ymap))
+          fail(g_, op, "an input's last axis is not contiguous in lanes");
+        off += si[axis];
+      }
+      return true;
+    }
+    case ir::OpKind::MatMul:
+    case ir::OpKind::Gemm: {
+      const ir::Tensor& wt = g_.tensor(op.inputs[1]);
+      if (wt.is_const) {
+        matmul_const(op);
+      } else {
+        matmul_act(op);
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+void AttentionLowering::matmul_const(const ir::Op& op) {
+  const ir::Tensor& wt = g_.tensor(op.inputs[1]);
+  if (wt.shape.size() != 2) fail(g_, op, "the constant weight must be 2-D");
+  bool transB = false;
+  float alpha = 1.f, beta = 1.f;
+  if (op.kind == ir::OpKind::Gemm) {
+    if (op.attr_int("transA") != 0) fail(g_, op, "transA=1 is not supported");
+    transB = op.attr_int("transB") != 0;
+    alpha = op.attr_float("alpha");
+    beta = op.attr_float("beta");
+  }
+  const int64_t K = transB ? wt.shape[1] : wt.shape[0];
+  const int64_t N = transB ? wt.shape[0] : wt.shape[1];
+  const ir::TensorId a = op.inputs[0];
+  const ir::Tensor& at = g_.tensor(a);
+  if (at.is_const) fail(g_, op, "constant activation input '" + at.name + "'");
+  if (at.dtype != ir::DType::F32 && at.dtype != ir::DType::F16)
+    fail(g_, op, fmt::format("activation '{}' has type {}; float models only", at.name, ir::dtype_name(at.dtype)));
+  if ((at.shape.empty() ? 1 : at.shape.back()) != K)
+    fail(g_, op, fmt::format("activation inner dimension {} != weight rows {}", at.shape.empty() ? 1 : at.shape.back(), K));
+  const std::vector<float> wv = wt.const_floats();
+  std::vector<float> w(static_cast<size_t>(K * N));
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t n = 0; n < N; ++n)
+      w[static_cast<size_t>(k * N + n)] = alpha * wv[static_cast<size_t>(transB ? n * K + k : k * N + n)];
+  std::vector<float> bias;
+  if (op.kind == ir::OpKind::Gemm && op.inputs.size() > 2 && op.inputs[2] != ir::kNoTensor) {
+    const ir::Tensor& c = g_.tensor(op.inputs[2]);
+    if (!c.is_const || c.elements() != N || c.shape.back() != N) fail(g_, op, "C must be a constant of N elements (a bias)");
+    const std::vector<float> cv = c.const_floats();
+    for (int64_t n = 0; n < N; ++n) bias.push_back(beta * cv[static_cast<size_t>(n)]);
+  }
+  View v = view_of(a);
+  v.phys = mxm_phys(op, v.phys);  // same layout, f16 with finite pad lanes
+  if (!dense_from_view(op.name, v, K, N, w, bias, op.outputs[0], {}, true))
+    fail(g_, op, "its input's last axis is not contiguous in lanes (a transpose of the last axis)");
+}
+
+void AttentionLowering::matmul_act(const ir::Op& op) {
+  if (op.kind == ir::OpKind::Gemm) {
+    if (op.attr_int("transA") != 0 || op.attr_float("alpha") != 1.f ||
+        (op.inputs.size() > 2 && op.inputs[2] != ir::kNoTensor))
+      fail(g_, op, "a Gemm of two activations is lowered with transA=0, alpha=1 and no C only");
+  }
+  const bool gemm_tb = op.kind == ir::OpKind::Gemm && op.attr_int("transB") != 0;
+  const ir::Shape sa = g_.tensor(op.inputs[0]).shape, sb0 = g_.tensor(op.inputs[1]).shape;
+  const ir::Shape so = g_.tensor(op.outputs[0]).shape;
+  if (sa.size() < 2 || sb0.size() < 2)
+    fail(g_, op, "a MatMul of two activations needs operands of rank >= 2");
+  for (ir::TensorId t : op.inputs)
+    if (t != ir::kNoTensor && g_.tensor(t).dtype != ir::DType::F32 && g_.tensor(t).dtype != ir::DType::F16)
+      fail(g_, op, "float operands only");
+  const int64_t M = sa[sa.size() - 2], K = sa.back();
+  // B's view, as [batch..., K, N].
+  View bv = view_of(op.inputs[1]);
+  if (bv.inner_dims != 1) bv = identity(stored(op, op.inputs[1]));
+  bv.phys = mxm_phys(op, bv.phys);  // same layout, f16 with finite pad lanes
+  if (gemm_tb) {
+    std::swap(bv.size[bv.size.size() - 1], bv.size[bv.size.size() - 2]);
+    std::swap(bv.rs[bv.rs.size() - 1], bv.rs[bv.rs.size() - 2]);
+    std::swap(bv.cs[bv.cs.size() - 1], bv.cs[bv.cs.size() - 2]);
+  }
+  const size_t nb = bv.size.size();
+  const int64_t N = bv.size[nb - 1];
+  if (bv.size[nb - 2] != K) fail(g_, op, fmt::format("inner dimensions differ ({} vs {})", K, bv.size[nb - 2]));
+  const ir::TensorId a = mxm_input(op, op.inputs[0]);
+  // Output batches (numpy broadcasting of the batch dims).
+  const size_t nbo = so.size() - 2;
+  const int64_t batches = prod(so, 0, nbo);
+  auto batch_offset = [&](const ir::Shape& s, const std::vector<int64_t>& rs, const std::vector<int64_t>& cs,
+                          int64_t bo, int64_t* r, int64_t* c) {
+    // s has rank >= 2 and its batch dims broadcast to so's.
+    const size_t nbs = s.size() - 2;
+    int64_t rem = bo;
+    *r = 0;
+    *c = 0;
+    for (size_t d = nbo; d-- > 0;) {
+      const int64_t i = rem % so[d];
+      rem /= so[d];
+      const ptrdiff_t ds = static_cast<ptrdiff_t>(d) - static_cast<ptrdiff_t>(nbo - nbs);
+      if (ds < 0 || s[static_cast<size_t>(ds)] == 1) continue;
+      *r += i * rs[static_cast<size_t>(ds)];
+      *c += i * cs[static_cast<size_t>(ds)];
+    }
+  };
+  const size_t k_dim = nb - 2, n_dim = nb - 1;
+  auto lane = [](const View& v, size_t d) { return v.size[d] == 1 || (v.rs[d] == 0 && v.cs[d] == 1); };
+  auto rowc = [](const View& v, size_t d) { return v.size[d] == 1 || (v.rs[d] == 1 && v.cs[d] == 0); };
+  const View bid = identity(bv.phys);
+  const bool bzero = zero_pad_.count(bv.phys) != 0;
+  auto all_batches_col0 = [&](const View& v) {
+    for (int64_t bo = 0; bo < batches; ++bo) {
+      int64_t r, c;
+      batch_offset(v.size, v.rs, v.cs, bo, &r, &c);
+      if (v.c0 + c != 0) return false;
+    }
+    return true;
+  };
+  bool trans = false;
+  View B = bv;
+  if (lane(bv, n_dim) && rowc(bv, k_dim) && all_batches_col0(bv) && !nonfinite_pad(bv.phys)) {
+    trans = false;
+  } else if (lane(bv, k_dim) && rowc(bv, n_dim) && all_batches_col0(bv) && bzero && bid.size.back() == K) {
+    trans = true;
+  } else if (lane(bv, n_dim)) {
+    const ir::Shape ls = bv.size;
+    const ir::TensorId s = materialize(op, bv, ir::kNoTensor, ls);
+    B = identity(s);
+  } else if (lane(bv, k_dim)) {
+    View t = bv;
+    std::swap(t.size[k_dim], t.size[n_dim]);
+    std::swap(t.rs[k_dim], t.rs[n_dim]);
+    std::swap(t.cs[k_dim], t.cs[n_dim]);
+    const ir::TensorId s = materialize(op, t, ir::kNoTensor, t.size);
+    B = identity(s);
+    std::swap(B.size[k_dim], B.size[n_dim]);
+    std::swap(B.rs[k_dim], B.rs[n_dim]);
+    std::swap(B.cs[k_dim], B.cs[n_dim]);
+    trans = true;
+  } else {
+    fail(g_, op, "neither axis of the second operand's last two is contiguous in lanes");
+  }
+  const ir::TensorId y = op.outputs[0];
+  const ir::Shape ya = identity(a).size;
+  const int64_t arows = prod(ya, 0, ya.size() - 1);
+  for (int64_t bo = 0; bo < batches; ++bo) {
+    int64_t ar, ac, br, bc;
+    std::vector<int64_t> ars(sa.size(), 0), acs(sa.size(), 0);
+    {  // A is stored as is: batch i of A is rows [i * M, (i + 1) * M)
+      int64_t st = M;
+      for (size_t d = sa.size() - 2; d-- > 0;) {
+        ars[d] = st;
+        st *= sa[d];
+      }
+    }
+    batch_offset(sa, ars, acs, bo, &ar, &ac);
+    batch_offset(B.size, B.rs, B.cs, bo, &br, &bc);
+    LoweredLayer L;
+    L.name = batches > 1 ? fmt::format("{}.b{}", op.name, bo) : op.name;
+    L.x = a;
+    L.y = y;
+    L.K = K;
+    L.N = N;
+    L.b = B.phys;
+    L.b_row0 = B.r0 + br;
+    L.b_trans = trans;
+    L.y_shape = so;
+    if (batches > 1 || arows != M) {
+      for (int64_t m = 0; m < M; ++m) {
+        L.x_rows.push_back(ar + m);
+        L.y_rows.push_back(bo * M + m);
+      }
+    }
+    produced_[static_cast<size_t>(y)] = 1;
+    lm_.steps.push_back({true, lm_.layers.size()});
+    lm_.layers.push_back(std::move(L));
+  }
+  // Lanes past N: zero when B's stored rows are exactly N lanes wide and clean, else unknown.
+  const bool clean = trans ? true : (zero_pad_.count(B.phys) != 0 && identity(B.phys).size.back() == N);
+  nonfinite_[y] = !clean;
+  if (clean) zero_pad_[y] = 1;
+}
+
+void AttentionLowering::finish() {
+  materialize_outputs();
+  // Dense steps whose result nothing reads any more (a projection folded into per-head copies).
+  std::vector<char> read(g_.tensors().size() + lm_.extra.size(), 0);
+  for (const LoweredStep& st : lm_.steps) {
+    if (st.gather) {
+      read[static_cast<size_t>(lm_.gathers[st.index].x)] = 1;
+    } else if (st.dense) {
+      const LoweredLayer& L = lm_.layers[st.index];
+      read[static_cast<size_t>(L.x)] = 1;
+      if (L.b != ir::kNoTensor) read[static_cast<size_t>(L.b)] = 1;
+      for (const LoweredLayer::XSegment& xs : L.xsegs) read[static_cast<size_t>(xs.x)] = 1;
+    } else {
+      for (const EltOperand& o : lm_.eltwise[st.index].operands)
+        if (o.act != ir::kNoTensor) read[static_cast<size_t>(o.act)] = 1;
+    }
+  }
+  for (ir::TensorId t : g_.outputs()) read[static_cast<size_t>(t)] = 1;
+  std::vector<LoweredStep> kept;
+  for (const LoweredStep& st : lm_.steps) {
+    const bool dead = st.dense && !st.gather && folded_.count(st.index) &&
+                      !read[static_cast<size_t>(lm_.layers[st.index].y)];
+    if (!dead) kept.push_back(st);
+  }
+  lm_.steps = std::move(kept);
+}
+
+void AttentionLowering::materialize_outputs() {
+  for (ir::TensorId t : g_.outputs()) {
+    auto it = views_.find(t);
+    if (it == views_.end()) continue;
+    const int pi = g_.tensor(t).producer;
+    ir::Op op;
+    if (pi >= 0) op = g_.ops()[static_cast<size_t>(pi)];
+    else op.name = g_.tensor(t).name;
+    const View v = it->second;
+    views_.erase(it);
+    materialize(op, v, t, g_.tensor(t).shape);
+  }
+}
+
+}  // namespace lpu::compiler

@@ -1,0 +1,112 @@
+// Attention plumbing of the lowering (docs/compiler.md "Attention plumbing"): Reshape, Transpose,
+// Split and Slice become strided VIEWS of a stored tensor (no data moves); a consumer that needs a
+// stored tensor gets one by an exact identity matmul that reads the view (one f16 term per
+// output); a MatMul/Gemm with a constant weight reads its X through the view directly (lane
+// offsets and head merges folded into the weight tiles); a MatMul of two activations loads the
+// second operand as MXM weights as stored (Q . K^T by the transposed install `iwt`), one product
+// per batch index. Pad lanes (past a tensor's last dim) that may hold non-finite values (after a
+// Div, Sqrt, Exp, Softmax...) are cleared by a VXM select before the tensor enters the MXM, where
+// NaN * 0 would spread.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <set>
+#include <vector>
+
+#include "compiler/backend/matmul_kernel.h"
+#include "compiler/ir/graph.h"
+#include "compiler/passes/lowering.h"
+
+namespace lpu::compiler {
+
+class AttentionLowering {
+ public:
+  AttentionLowering(const ir::Graph& g, LoweredModel& lm, std::vector<int>& layer_of, std::vector<char>& produced,
+                    const std::vector<ir::TensorId>& alias);
+  // Lowers Reshape (except of a graph input), Transpose, Split, Slice, Concat (row axes), MatMul and Gemm; false for
+  // other ops. Throws InputError naming the node for forms it cannot lower.
+  bool lower(const ir::Op& op);
+  // `t` as a stored tensor of its own shape (materializes a view by an identity matmul).
+  ir::TensorId stored(const ir::Op& op, ir::TensorId t);
+  // stored(t) with finite pad lanes (a VXM select clears them when an earlier step may have left
+  // NaN/inf there), for tensors read by the MXM.
+  ir::TensorId mxm_input(const ir::Op& op, ir::TensorId t);
+  // Records that a step wrote `y` and whether its pad lanes may hold non-finite values.
+  void note_written(ir::TensorId y, bool maybe_nonfinite);
+  bool nonfinite_pad(ir::TensorId t) const;
+  // Graph outputs that are still views are materialized under their own id.
+  void finish();
+
+  struct View {
+    ir::TensorId phys = ir::kNoTensor;
+    std::vector<int64_t> size, rs, cs;  // expanded dims: size, stored-row stride, lane stride
+    int64_t r0 = 0, c0 = 0;
+    int inner_dims = 1;  // trailing expanded dims forming the logical last dim
+  };
+
+ private:
+  View identity(ir::TensorId t) const;
+  View view_of(ir::TensorId t) const;
+  bool is_stored_as_is(const View& v) const;
+  ir::TensorId fresh(const std::string& name, const ir::Shape& shape, ir::DType dt);
+  // y (stored with shape ys) = view . w (+ bias); false if the view's last dim is not lane-contiguous.
+  bool dense_from_view(const std::string& name, const View& v, int64_t K, int64_t N, const std::vector<float>& w,
+                       const std::vector<float>& bias, ir::TensorId y, const ir::Shape& ys, bool set_layer_of,
+                       const std::vector<int64_t>* y_map = nullptr);  // y row of each view row (default: same)
+  ir::TensorId materialize(const ir::Op& op, const View& v, ir::TensorId target, const ir::Shape& shape);
+  // Copies a view of a dense layer's output by that layer's own product restricted to the view's
+  // weight columns (reads the layer's input; the layer may then be dead). False if not applicable.
+  bool fold_into_producer(const ir::Op& op, const View& v, ir::TensorId y, const ir::Shape& ys, int64_t width);
+  void materialize_outputs();
+  bool stored_f32(ir::TensorId t) const;
+  // A stored tensor ready for the MXM: f16 (a narrowing copy of an f32 one) with finite pad lanes.
+  ir::TensorId mxm_phys(const ir::Op& op, ir::TensorId s);
+  ir::TensorId clean(ir::TensorId s);
+  void matmul_const(const ir::Op& op);
+  void matmul_act(const ir::Op& op);
+
+  const ir::Graph& g_;
+  LoweredModel& lm_;
+  std::vector<int>& layer_of_;
+  std::vector<char>& produced_;
+  const std::vector<ir::TensorId>& alias_;
+  std::map<ir::TensorId, View> views_;
+  std::map<ir::TensorId, bool> nonfinite_;
+  std::map<ir::TensorId, ir::TensorId> cleaned_;
+  std::map<ir::TensorId, char> zero_pad_;  // written by a dense layer: pad lanes exactly zero
+  std::map<ir::TensorId, ir::TensorId> narrowed_;
+  std::set<size_t> folded_;                 // layers folded into per-view copies (dead if unread)
+};
+
+// For the scheduler: weights of a layer with X segments, one lanes-row tile per (segment, vector)
+// piece with the segment's weight rows at the lanes its X columns occupy; fills `w` ((tiles *
+// lanes) x N) and the k-tiles (x tensors looked up by `placed`).
+template <class Lookup>
+void view_ktiles(const LoweredLayer& L, uint32_t lanes, Lookup placed, std::vector<float>* w,
+                 std::vector<MatmulKTile>* kt) {
+  w->clear();
+  kt->clear();
+  for (const LoweredLayer::XSegment& s : L.xsegs) {
+    for (int64_t c = s.col0; c < s.col0 + s.width;) {
+      const int64_t chunk = c / lanes, lo = c % lanes;
+      const int64_t hi = std::min<int64_t>(lanes, lo + (s.col0 + s.width - c));
+      MatmulKTile t;
+      t.x = placed(s.x);
+      t.x_row_off = s.row_off;
+      t.x_chunk = static_cast<uint32_t>(chunk);
+      t.w_lo = static_cast<uint32_t>(lo);
+      t.w_hi = static_cast<uint32_t>(hi);
+      const size_t base = w->size();
+      w->resize(base + static_cast<size_t>(lanes * L.N), 0.f);
+      for (int64_t l = lo; l < hi; ++l) {
+        const int64_t k = s.k0 + (chunk * lanes + l - s.col0);
+        for (int64_t n = 0; n < L.N; ++n)
+          (*w)[base + static_cast<size_t>(l * L.N + n)] = L.w[static_cast<size_t>(k * L.N + n)];
+      }
+      kt->push_back(t);
+      c += hi - lo;
+    }
+  }
+}
+
+}  // namespace lpu::compiler

@@ -1,0 +1,528 @@
+// Conv / pooling lowering onto gathers, dense layers and row-mapped VXM steps (see lower_conv.h).
+#include "compiler/passes/lower_conv.h"
+
+#include <algorithm>
+#include <fmt/format.h>
+
+#include "compiler/reference/interpreter.h"
+#include "isa/chip_config.h"
+#include "isa/isa.h"
+
+namespace lpu::compiler {
+
+namespace {
+
+[[noreturn]] void fail(const ir::Graph& g, const ir::Op& op, const std::string& why) {
+  throw InputError(fmt::format("model '{}': node '{}' ({}): {} (conv nets: Conv with 2 spatial dims, any strides, "
+                               "pads, dilations and groups; MaxPool, AveragePool, GlobalAveragePool; elementwise "
+                               "ops on conv activations; Flatten/Reshape of a [N, C, 1, 1] tensor to [N, C])",
+                               g.name, op.name, ir::op_kind_name(op.kind), why));
+}
+
+bool is_eltwise_kind(ir::OpKind k) {
+  switch (k) {
+    case ir::OpKind::Add: case ir::OpKind::Sub: case ir::OpKind::Mul: case ir::OpKind::Div: case ir::OpKind::Pow:
+    case ir::OpKind::Where: case ir::OpKind::Relu: case ir::OpKind::Sigmoid: case ir::OpKind::Tanh:
+    case ir::OpKind::Erf: case ir::OpKind::Exp: case ir::OpKind::Sqrt: case ir::OpKind::Reciprocal:
+    case ir::OpKind::Neg: case ir::OpKind::Cast:
+      return true;
+    default:
+      return false;
+  }
+}
+
+EltOperand act_op(ir::TensorId t, std::vector<int64_t> map = {}) {
+  EltOperand o;
+  o.act = t;
+  o.row_map = std::move(map);
+  return o;
+}
+
+// Spatial attributes of a Conv / pool with 2 spatial dims.
+struct Window {
+  int64_t kh = 1, kw = 1, sh = 1, sw = 1, dh = 1, dw = 1, pt = 0, pl = 0, pb = 0, pr = 0;
+};
+
+Window window_of(const ir::Graph& g, const ir::Op& op, const ir::Shape& kernel) {
+  Window w;
+  if (kernel.size() != 2) fail(g, op, fmt::format("kernel_shape {} has {} dims; 2 spatial dims only", ir::shape_str(kernel), kernel.size()));
+  w.kh = kernel[0];
+  w.kw = kernel[1];
+  auto two = [&](const char* a, int64_t* x, int64_t* y) {
+    if (!op.attrs.count(a)) return;
+    const std::vector<int64_t>& v = op.attr_ints(a);
+    if (v.empty()) return;
+    if (v.size() != 2) fail(g, op, fmt::format("attribute {} has {} values, expected 2", a, v.size()));
+    *x = v[0];
+    *y = v[1];
+  };
+  two("strides", &w.sh, &w.sw);
+  two("dilations", &w.dh, &w.dw);
+  if (op.attrs.count("pads") && !op.attr_ints("pads").empty()) {
+    const std::vector<int64_t>& p = op.attr_ints("pads");
+    if (p.size() != 4) fail(g, op, fmt::format("attribute pads has {} values, expected 4", p.size()));
+    w.pt = p[0];
+    w.pl = p[1];
+    w.pb = p[2];
+    w.pr = p[3];
+  }
+  if (w.kh < 1 || w.kw < 1 || w.sh < 1 || w.sw < 1 || w.dh < 1 || w.dw < 1 || w.pt < 0 || w.pl < 0 || w.pb < 0 ||
+      w.pr < 0)
+    fail(g, op, "kernel, strides and dilations must be >= 1 and pads >= 0");
+  return w;
+}
+
+}  // namespace
+
+ConvLowering::ConvLowering(const ir::Graph& g, LoweredModel& lm, std::vector<int>& layer_of,
+                           std::vector<char>& produced, std::vector<ir::TensorId>& alias)
+    : g_(g), lm_(lm), layer_of_(layer_of), produced_(produced), alias_(alias) {}
+
+ir::TensorId ConvLowering::fresh(const std::string& name, ir::DType dt, const ir::Shape& shape) {
+  ir::Tensor t;
+  t.name = g_.unique_name(name);
+  t.dtype = dt;
+  t.shape = shape;
+  lm_.extra.push_back(std::move(t));
+  produced_.resize(g_.tensors().size() + lm_.extra.size(), 0);
+  return static_cast<ir::TensorId>(g_.tensors().size() + lm_.extra.size() - 1);
+}
+
+void ConvLowering::add_eltwise(LoweredEltwise E) {
+  produced_.resize(std::max(produced_.size(), static_cast<size_t>(E.y) + 1), 0);
+  produced_[static_cast<size_t>(E.y)] = 1;
+  lm_.steps.push_back({false, lm_.eltwise.size()});
+  lm_.eltwise.push_back(std::move(E));
+}
+
+ir::TensorId ConvLowering::conv_input(const ir::Op& op, ir::TensorId t, ir::Shape* nhwc) {
+  const ir::TensorId a = alias_[static_cast<size_t>(t)];
+  const ir::Tensor& at = g_.tensor(a);
+  if (nonfinite_.count(a))
+    fail(g_, op, fmt::format("input '{}' comes from a Div/Reciprocal whose padding lanes may hold NaN/inf; clearing "
+                             "them before a Conv or pool is not implemented", at.name));
+  if (at.dtype != ir::DType::F32 && at.dtype != ir::DType::F16)
+    fail(g_, op, fmt::format("input '{}' has type {}; float models only", at.name, ir::dtype_name(at.dtype)));
+  auto it = nhwc_.find(a);
+  if (it != nhwc_.end()) {
+    *nhwc = it->second;
+    return a;
+  }
+  if (at.is_const) fail(g_, op, fmt::format("input '{}' is a constant; expected an activation", at.name));
+  for (LoweredInput& in : lm_.inputs) {
+    if (in.alias != a) continue;
+    if (at.shape.size() != 4)
+      fail(g_, op, fmt::format("input '{}' has shape {}; expected [N, C, H, W]", at.name, ir::shape_str(at.shape)));
+    in.shape = {at.shape[0], at.shape[2], at.shape[3], at.shape[1]};
+    const int64_t C = at.shape[1], HW = at.shape[2] * at.shape[3];
+    in.host_map.clear();
+    if (C > 1 && HW > 1)  // NCHW -> NHWC by the host
+      for (int64_t n = 0; n < at.shape[0]; ++n)
+        for (int64_t p = 0; p < HW; ++p)
+          for (int64_t c = 0; c < C; ++c) in.host_map.push_back((n * C + c) * HW + p);
+    nhwc_[a] = in.shape;
+    *nhwc = in.shape;
+    return a;
+  }
+  fail(g_, op, fmt::format("input '{}' is not produced by a Conv, pool or elementwise op on them, nor a graph input",
+                           at.name));
+}
+
+void ConvLowering::set_layout(ir::TensorId t, const ir::Shape& nh) {
+  nhwc_[t] = nh;
+  const bool out = std::find(g_.outputs().begin(), g_.outputs().end(), t) != g_.outputs().end();
+  if (out && nh[1] * nh[2] > 1 && nh[3] > 1 &&
+      std::find(lm_.nhwc_outputs.begin(), lm_.nhwc_outputs.end(), t) == lm_.nhwc_outputs.end())
+    lm_.nhwc_outputs.push_back(t);
+}
+
+bool ConvLowering::lower(const ir::Op& op) {
+  switch (op.kind) {
+    case ir::OpKind::Conv: lower_conv(op); return true;
+    case ir::OpKind::MaxPool:
+    case ir::OpKind::AveragePool: lower_pool(op); return true;
+    case ir::OpKind::GlobalAveragePool: lower_global_pool(op); return true;
+    default: break;
+  }
+  const ir::TensorId in0 = op.inputs.empty() ? ir::kNoTensor : alias_[static_cast<size_t>(op.inputs[0])];
+  if (op.kind == ir::OpKind::Reshape && nhwc_.count(in0)) {
+    // [N, C, 1, 1] -> [N, C]: the same bytes; the step producing the pooled tensor writes the
+    // Reshape's output instead.
+    const ir::Shape nh = nhwc_[in0];
+    const ir::TensorId out = op.outputs[0];
+    const ir::Shape& os = g_.tensor(out).shape;
+    const auto cons = g_.consumers();
+    const bool single = cons[static_cast<size_t>(in0)].size() == 1 &&
+                        std::find(g_.outputs().begin(), g_.outputs().end(), in0) == g_.outputs().end();
+    if (nh[1] * nh[2] != 1 || os.size() != 2 || os[0] != nh[0] || os[1] != nh[3] || !single)
+      fail(g_, op, fmt::format("a Reshape of a conv activation (stored [N, H, W, C] = {}) is lowered only from "
+                               "[N, C, 1, 1] to [N, C] when it is the tensor's only use; got output {}",
+                               ir::shape_str(nh), ir::shape_str(os)));
+    bool done = false;
+    for (size_t i = lm_.eltwise.size(); i-- > 0 && !done;)
+      if (lm_.eltwise[i].y == in0) {
+        lm_.eltwise[i].y = out;
+        lm_.eltwise[i].y_shape = os;
+        done = true;
+      }
+    for (size_t i = lm_.layers.size(); i-- > 0 && !done;)
+      if (lm_.layers[i].y == in0) {
+        lm_.layers[i].y = out;
+        lm_.layers[i].y_shape = os;
+        layer_of_[static_cast<size_t>(in0)] = -1;
+        layer_of_[static_cast<size_t>(out)] = static_cast<int>(i);
+        done = true;
+      }
+    if (!done) fail(g_, op, "the pooled tensor is not produced by a lowered step");
+    produced_[static_cast<size_t>(in0)] = 0;
+    produced_[static_cast<size_t>(out)] = 1;
+    alias_[static_cast<size_t>(out)] = out;
+    return true;
+  }
+  for (ir::TensorId t : op.inputs) {
+    if (t == ir::kNoTensor) continue;
+    const ir::TensorId a = alias_[static_cast<size_t>(t)];
+    if (!nhwc_.count(a)) continue;
+    if (!is_eltwise_kind(op.kind))
+      fail(g_, op, fmt::format("reads conv activation '{}', which the chip stores as [N, H, W, C] {}; only "
+                               "elementwise ops, pools and a Reshape to [N, C] of a [N, C, 1, 1] tensor may",
+                               g_.tensor(a).name, ir::shape_str(nhwc_[a])));
+  }
+  if (op.kind == ir::OpKind::Add && op.inputs.size() == 2) {
+    // Add of a per-channel constant to a conv layer's output used once: folded into its bias.
+    // Any other constant must not be taken for a bias by the generic lowering (its NCHW broadcast
+    // differs from the dense layer's last-axis one): the Add is then an elementwise step.
+    for (int k = 0; k < 2; ++k) {
+      const ir::TensorId a = alias_[static_cast<size_t>(op.inputs[static_cast<size_t>(k)])];
+      const ir::Tensor& c = g_.tensor(op.inputs[static_cast<size_t>(1 - k)]);
+      const int li = layer_of_[static_cast<size_t>(a)];
+      if (!nhwc_.count(a) || li < 0 || !c.is_const) continue;
+      LoweredLayer& L = lm_.layers[static_cast<size_t>(li)];
+      const ir::Shape& os = g_.tensor(op.outputs[0]).shape;
+      const auto cons = g_.consumers();
+      const bool single = cons[static_cast<size_t>(a)].size() == 1 &&
+                          std::find(g_.outputs().begin(), g_.outputs().end(), a) == g_.outputs().end();
+      bool per_channel = os == g_.tensor(a).shape && c.shape.size() <= 4;
+      std::vector<float> bias(static_cast<size_t>(L.N), 0.f);
+      if (per_channel) {
+        const std::vector<int64_t> map = ref::broadcast_index_map(os, c.shape);
+        const std::vector<float> v = c.const_floats();
+        const int64_t C = os[1], HW = os[2] * os[3];
+        for (size_t i = 0; i < map.size() && per_channel; ++i) {
+          const int64_t ch = static_cast<int64_t>(i) / HW % C;
+          const float val = v[static_cast<size_t>(map[i])];
+          if (static_cast<int64_t>(i) < C * HW && static_cast<int64_t>(i) % HW == 0)
+            bias[static_cast<size_t>(ch)] = val;
+          else
+            per_channel = val == bias[static_cast<size_t>(ch)];
+        }
+      }
+      if (!per_channel || L.relu || !single) {
+        layer_of_[static_cast<size_t>(a)] = -1;  // an elementwise step, never a bias
+        return false;
+      }
+      if (L.bias.empty()) L.bias.assign(static_cast<size_t>(L.N), 0.f);
+      for (int64_t n = 0; n < L.N; ++n) L.bias[static_cast<size_t>(n)] += bias[static_cast<size_t>(n)];
+      layer_of_[static_cast<size_t>(a)] = -1;
+      L.y = op.outputs[0];
+      layer_of_[static_cast<size_t>(L.y)] = li;
+      produced_[static_cast<size_t>(L.y)] = 1;
+      set_layout(L.y, L.y_shape);
+      return true;
+    }
+  }
+  return false;
+}
+
+void ConvLowering::after(const ir::Op& op) {
+  if (op.outputs.empty() || op.outputs[0] == ir::kNoTensor) return;
+  bool reads = false;
+  for (ir::TensorId t : op.inputs)
+    if (t != ir::kNoTensor && nhwc_.count(alias_[static_cast<size_t>(t)])) reads = true;
+  if (!reads) return;
+  const ir::TensorId out = op.outputs[0];
+  const int li = layer_of_[static_cast<size_t>(out)];
+  if (li >= 0 && lm_.layers[static_cast<size_t>(li)].y == out) {  // a Relu fused into a conv layer
+    set_layout(out, lm_.layers[static_cast<size_t>(li)].y_shape);
+    return;
+  }
+  LoweredEltwise* E = nullptr;
+  for (size_t i = lm_.eltwise.size(); i-- > 0 && !E;)
+    if (lm_.eltwise[i].y == out) E = &lm_.eltwise[i];
+  const ir::Shape& os = g_.tensor(out).shape;
+  if (!E || os.size() != 4) fail(g_, op, "an op on conv activations must be one elementwise step of 4-D tensors");
+  const ir::Shape nh{os[0], os[2], os[3], os[1]};
+  const int64_t C = os[1], HW = os[2] * os[3], rows = os[0] * HW;
+  E->y_shape = nh;
+  // Pad lanes (past C) hold what the producers left there: finite, except after a division
+  // (0 / 0, x / 0), whose results a later conv's zero weight rows would not cancel (NaN * 0).
+  bool nonfinite = E->has_op && (E->vxm_op == static_cast<int>(Opcode::Div) ||
+                                 E->vxm_op == static_cast<int>(Opcode::Recip));
+  for (const EltOperand& o : E->operands) nonfinite = nonfinite || nonfinite_.count(o.act);
+  if (nonfinite) nonfinite_.insert(out);
+  for (size_t i = 0; i < E->operands.size(); ++i) {
+    EltOperand& o = E->operands[i];
+    if (o.act != ir::kNoTensor) {
+      auto it = nhwc_.find(o.act);
+      if (it == nhwc_.end() || it->second != nh)
+        fail(g_, op, fmt::format("operand {} is not a conv activation of the output's shape {} (activations are not "
+                                 "broadcast on conv layouts)", i, ir::shape_str(os)));
+      continue;
+    }
+    // Constant: numpy broadcast in NCHW, then laid out as [N*H*W, C] rows (one row if all equal).
+    const ir::Tensor& c = g_.tensor(alias_[static_cast<size_t>(op.inputs.at(i))]);
+    const std::vector<int64_t> map = ref::broadcast_index_map(os, c.shape);
+    const std::vector<float> v = c.const_floats();
+    std::vector<float> full(static_cast<size_t>(rows * C));
+    for (int64_t n = 0; n < os[0]; ++n)
+      for (int64_t ch = 0; ch < C; ++ch)
+        for (int64_t p = 0; p < HW; ++p)
+          full[static_cast<size_t>((n * HW + p) * C + ch)] =
+              v[static_cast<size_t>(map[static_cast<size_t>((n * C + ch) * HW + p)])];
+    bool same = true;
+    for (int64_t k = C; k < rows * C && same; ++k) same = full[static_cast<size_t>(k)] == full[static_cast<size_t>(k % C)];
+    o.const_rows = same ? 1 : rows;
+    full.resize(static_cast<size_t>(o.const_rows * C));
+    o.values = std::move(full);
+  }
+  set_layout(out, nh);
+}
+
+void ConvLowering::lower_conv(const ir::Op& op) {
+  ir::Shape xs;
+  const ir::TensorId x = conv_input(op, op.inputs[0], &xs);
+  const int64_t N = xs[0], H = xs[1], W = xs[2], C = xs[3];
+  const ir::Tensor& wt = g_.tensor(op.inputs[1]);
+  if (!wt.is_const || wt.shape.size() != 4)
+    fail(g_, op, fmt::format("the weight '{}' must be a constant [M, C/group, kh, kw]", wt.name));
+  const int64_t M = wt.shape[0], Cg = wt.shape[1];
+  const int64_t group = op.attrs.count("group") ? op.attr_int("group") : 1;
+  if (group < 1 || Cg * group != C || M % group != 0)
+    fail(g_, op, fmt::format("group {} does not fit {} input channels, weight {}", group, C, ir::shape_str(wt.shape)));
+  const Window w = window_of(g_, op, {wt.shape[2], wt.shape[3]});
+  const ir::Shape& ys = g_.tensor(op.outputs[0]).shape;
+  const int64_t OH = ys.at(2), OW = ys.at(3), taps = w.kh * w.kw, rows = N * OH * OW, Mg = M / group;
+  const bool gather = !(taps == 1 && w.sh == 1 && w.sw == 1 && w.pt + w.pl + w.pb + w.pr == 0);
+  LoweredLayer L;
+  L.name = op.name;
+  L.x = x;
+  // A conv whose input is a graph input used only by it: the host lays the input out as im2col
+  // rows ([N*OH*OW, kh*kw*C], tap-major, zeros for padding), so the chip needs no gather and K is
+  // not padded per tap (the stem conv of ResNet-50: 147 instead of 49 x 320).
+  LoweredInput* host = nullptr;
+  for (LoweredInput& in : lm_.inputs)
+    if (in.alias == x && in.alias == in.id && g_.consumers()[static_cast<size_t>(x)].size() == 1) host = &in;
+  if (gather && host) {
+    host->shape = {rows, taps * C};
+    host->host_map.clear();
+    host->host_map.reserve(static_cast<size_t>(rows * taps * C));
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t oh = 0; oh < OH; ++oh)
+        for (int64_t ow = 0; ow < OW; ++ow)
+          for (int64_t t = 0; t < taps; ++t)
+            for (int64_t c = 0; c < C; ++c) {
+              const int64_t ih = oh * w.sh - w.pt + (t / w.kw) * w.dh, iw = ow * w.sw - w.pl + (t % w.kw) * w.dw;
+              host->host_map.push_back(ih >= 0 && ih < H && iw >= 0 && iw < W ? ((n * C + c) * H + ih) * W + iw : -1);
+            }
+  } else if (gather) {
+    LoweredGather G;
+    G.name = op.name + ".im2col";
+    G.x = x;
+    G.y = fresh(op.name + ".im2col", ir::DType::F16, {rows, taps * C});
+    G.rows = rows;
+    G.taps = taps;
+    G.map.reserve(static_cast<size_t>(rows * taps));
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t oh = 0; oh < OH; ++oh)
+        for (int64_t ow = 0; ow < OW; ++ow)
+          for (int64_t i = 0; i < w.kh; ++i)
+            for (int64_t j = 0; j < w.kw; ++j) {
+              const int64_t ih = oh * w.sh - w.pt + i * w.dh, iw = ow * w.sw - w.pl + j * w.dw;
+              G.map.push_back(ih >= 0 && ih < H && iw >= 0 && iw < W ? (n * H + ih) * W + iw : -1);
+            }
+    produced_[static_cast<size_t>(G.y)] = 1;
+    L.x = G.y;
+    L.k_blocks = taps > 1 ? taps : 0;
+    lm_.steps.push_back({false, lm_.gathers.size(), true});
+    lm_.gathers.push_back(std::move(G));
+  }
+  // K row (t * C + c), t = i * kw + j; block-diagonal over groups.
+  L.K = taps * C;
+  L.N = M;
+  const std::vector<float> wv = wt.const_floats();
+  L.w.assign(static_cast<size_t>(L.K * L.N), 0.f);
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t cg = 0; cg < Cg; ++cg)
+      for (int64_t t = 0; t < taps; ++t) {
+        const int64_t c = (m / Mg) * Cg + cg;
+        L.w[static_cast<size_t>((t * C + c) * M + m)] = wv[static_cast<size_t>((m * Cg + cg) * taps + t)];
+      }
+  if (op.inputs.size() > 2 && op.inputs[2] != ir::kNoTensor) {
+    const ir::Tensor& b = g_.tensor(op.inputs[2]);
+    if (!b.is_const || b.elements() != M) fail(g_, op, fmt::format("the bias '{}' must be a constant of {} values", b.name, M));
+    L.bias = b.const_floats();
+  }
+  L.y = op.outputs[0];
+  L.y_shape = {N, OH, OW, M};
+  layer_of_[static_cast<size_t>(L.y)] = static_cast<int>(lm_.layers.size());
+  produced_[static_cast<size_t>(L.y)] = 1;
+  set_layout(L.y, L.y_shape);
+  lm_.steps.push_back({true, lm_.layers.size()});
+  lm_.layers.push_back(std::move(L));
+}
+
+void ConvLowering::lower_pool(const ir::Op& op) {
+  ir::Shape xs;
+  const ir::TensorId x = conv_input(op, op.inputs[0], &xs);
+  const int64_t N = xs[0], H = xs[1], W = xs[2], C = xs[3];
+  const bool is_max = op.kind == ir::OpKind::MaxPool;
+  const Window w = window_of(g_, op, op.attr_ints("kernel_shape"));
+  const ir::Shape& ys = g_.tensor(op.outputs[0]).shape;
+  const int64_t OH = ys.at(2), OW = ys.at(3), taps = w.kh * w.kw, rows = N * OH * OW;
+  const bool include_pad = !is_max && op.attrs.count("count_include_pad") && op.attr_int("count_include_pad") != 0;
+  std::vector<std::vector<int64_t>> maps(static_cast<size_t>(taps), std::vector<int64_t>(static_cast<size_t>(rows)));
+  std::vector<float> scale(static_cast<size_t>(rows));
+  for (int64_t n = 0, r = 0; n < N; ++n)
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow, ++r) {
+        int64_t first = -1, valid = 0, in_pad = 0;
+        for (int64_t t = 0; t < taps; ++t) {
+          const int64_t ih = oh * w.sh - w.pt + (t / w.kw) * w.dh, iw = ow * w.sw - w.pl + (t % w.kw) * w.dw;
+          const bool ok = ih >= 0 && ih < H && iw >= 0 && iw < W;
+          in_pad += ih < H + w.pb && iw < W + w.pr ? 1 : 0;
+          maps[static_cast<size_t>(t)][static_cast<size_t>(r)] = ok ? (n * H + ih) * W + iw : -1;
+          if (ok && first < 0) first = (n * H + ih) * W + iw;
+          valid += ok ? 1 : 0;
+        }
+        if (first < 0) fail(g_, op, fmt::format("output pixel ({}, {}) has no input pixel in its window", oh, ow));
+        // Max: padding never wins, so a padding tap reads the window's first valid pixel again.
+        if (is_max)
+          for (auto& m : maps)
+            if (m[static_cast<size_t>(r)] < 0) m[static_cast<size_t>(r)] = first;
+        scale[static_cast<size_t>(r)] = 1.f / static_cast<float>(include_pad ? in_pad : valid);
+      }
+  const ir::Shape nh{N, OH, OW, C};
+  const ir::TensorId out = op.outputs[0];
+  auto step = [&](const std::string& suffix, Opcode o, bool has_op, std::vector<EltOperand> ops, ir::TensorId y,
+                  bool f32) {
+    LoweredEltwise E;
+    E.name = op.name + suffix;
+    E.kind = op.kind;
+    E.has_op = has_op;
+    E.vxm_op = static_cast<int>(o);
+    E.operands = std::move(ops);
+    E.y = y;
+    E.y_shape = nh;
+    E.y_f32 = f32;
+    add_eltwise(std::move(E));
+  };
+  if (is_max) {
+    if (taps == 1) {
+      step(".copy", Opcode::Mov, false, {act_op(x, maps[0])}, out, false);
+    } else {
+      EltOperand cur = act_op(x, maps[0]);
+      for (int64_t t = 1; t < taps; ++t) {
+        const ir::TensorId y = t + 1 == taps ? out : fresh(fmt::format("{}.max{}", op.name, t), ir::DType::F16, nh);
+        step(fmt::format(".max{}", t), Opcode::Max, true, {cur, act_op(x, maps[static_cast<size_t>(t)])}, y, false);
+        cur = act_op(y);
+      }
+    }
+  } else {
+    EltOperand cur = act_op(x, maps[0]);
+    for (int64_t t = 1; t < taps; ++t) {
+      const ir::TensorId y = fresh(fmt::format("{}.sum{}", op.name, t), ir::DType::F32, nh);
+      step(fmt::format(".sum{}", t), Opcode::Add, true, {cur, act_op(x, maps[static_cast<size_t>(t)])}, y, true);
+      cur = act_op(y);
+    }
+    bool same = true;
+    for (float s : scale) same = same && s == scale[0];
+    EltOperand sc;
+    sc.const_rows = same ? 1 : rows;
+    for (int64_t r = 0; r < sc.const_rows; ++r) sc.values.insert(sc.values.end(), static_cast<size_t>(C), scale[static_cast<size_t>(r)]);
+    step(".scale", Opcode::Mul, true, {cur, sc}, out, false);
+  }
+  set_layout(out, nh);
+}
+
+void ConvLowering::lower_global_pool(const ir::Op& op) {
+  ir::Shape xs;
+  const ir::TensorId x = conv_input(op, op.inputs[0], &xs);
+  const int64_t N = xs[0], HW = xs[1] * xs[2], C = xs[3];
+  // Pairwise tree: level l holds ceil(h / 2) partial sums per image (f32), an odd tail adds zeros.
+  EltOperand cur = act_op(x);
+  int64_t h = HW;
+  for (int level = 1; h > 1; ++level) {
+    const int64_t h2 = (h + 1) / 2;
+    std::vector<int64_t> ma, mb;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t j = 0; j < h2; ++j) {
+        ma.push_back(n * h + 2 * j);
+        mb.push_back(2 * j + 1 < h ? n * h + 2 * j + 1 : -1);
+      }
+    const ir::TensorId y = fresh(fmt::format("{}.sum{}", op.name, level), ir::DType::F32, {N * h2, C});
+    LoweredEltwise E;
+    E.name = fmt::format("{}.sum{}", op.name, level);
+    E.kind = op.kind;
+    E.vxm_op = static_cast<int>(Opcode::Add);
+    E.operands = {act_op(cur.act, ma), act_op(cur.act, mb)};
+    E.y = y;
+    E.y_shape = {N * h2, C};
+    E.y_f32 = true;
+    add_eltwise(std::move(E));
+    cur = act_op(y);
+    h = h2;
+  }
+  LoweredEltwise E;
+  E.name = op.name + ".scale";
+  E.kind = op.kind;
+  E.vxm_op = static_cast<int>(Opcode::Mul);
+  EltOperand sc;
+  sc.const_rows = 1;
+  sc.values.assign(static_cast<size_t>(C), 1.f / static_cast<float>(HW));
+  E.operands = {cur, sc};
+  E.y = op.outputs[0];
+  E.y_shape = {N, C};
+  add_eltwise(std::move(E));
+  nhwc_[op.outputs[0]] = {N, 1, 1, C};
+}
+
+std::vector<float> to_chip_input(const LoweredInput& in, const std::vector<float>& graph_values) {
+  if (in.host_map.empty()) return graph_values;
+  std::vector<float> out(in.host_map.size(), 0.f);
+  for (size_t i = 0; i < out.size(); ++i) {
+    const int64_t k = in.host_map[i];
+    if (k >= static_cast<int64_t>(graph_values.size()))
+      throw InputError(fmt::format("input '{}': {} values given, the host layout reads element {}", in.id,
+                                   graph_values.size(), k));
+    if (k >= 0) out[i] = graph_values[static_cast<size_t>(k)];
+  }
+  return out;
+}
+
+std::vector<double> from_chip_output(const LoweredModel& lm, const ir::Graph& g, ir::TensorId t,
+                                     const std::vector<double>& chip) {
+  if (std::find(lm.nhwc_outputs.begin(), lm.nhwc_outputs.end(), t) == lm.nhwc_outputs.end()) return chip;
+  const ir::Shape& s = g.tensor(t).shape;  // [N, C, H, W]
+  const int64_t C = s[1], HW = s[2] * s[3];
+  std::vector<double> out(chip.size());
+  for (int64_t k = 0; k < static_cast<int64_t>(out.size()); ++k) {
+    const int64_t n = k / (C * HW), c = k / HW % C, p = k % HW;
+    out[static_cast<size_t>(k)] = chip.at(static_cast<size_t>((n * HW + p) * C + c));
+  }
+  return out;
+}
+
+int64_t expand_conv_weight(const LoweredLayer& L, uint32_t lanes, std::vector<float>* w) {
+  if (L.k_blocks <= 0) {
+    *w = L.w;
+    return L.K;
+  }
+  const int64_t blk = L.K / L.k_blocks;
+  const int64_t padded = (blk + lanes - 1) / lanes * lanes;
+  w->assign(static_cast<size_t>(L.k_blocks * padded * L.N), 0.f);
+  for (int64_t b = 0; b < L.k_blocks; ++b)
+    std::copy(L.w.begin() + b * blk * L.N, L.w.begin() + (b + 1) * blk * L.N, w->begin() + b * padded * L.N);
+  return L.k_blocks * padded;
+}
+
+}  // namespace lpu::compiler

@@ -1,0 +1,73 @@
+// Lowering of convolutional-network ops (docs/compiler.md "Convolution and pooling"). The compiler
+// stores conv activations with channels on lanes: a graph tensor [N, C, H, W] lives on the chip as
+// [N, H, W, C] (N*H*W rows of C elements); a graph input consumed by a Conv or a pool is declared
+// in that layout, or, when a Conv is its only consumer, as that Conv's im2col rows; the host
+// converts (LoweredInput::host_map, to_chip_input).
+//   Conv            = a row gather (im2col: per output pixel, the kh*kw source pixel rows, zeros for
+//                     padding, each tap padded to whole vectors) + a dense layer whose weight has
+//                     zero rows in the padding lanes; groups (incl. depthwise) become a
+//                     block-diagonal dense weight. A 1x1 stride-1 unpadded conv needs no gather.
+//   MaxPool         = a chain of VXM max steps over row-mapped operands (padding taps map to a
+//                     valid tap of the same window: padding never wins).
+//   AveragePool     = a chain of VXM adds (f32) over row-mapped operands (padding reads zeros),
+//                     then a multiply by 1/count per output row (count_include_pad honoured).
+//   GlobalAveragePool = a tree of VXM adds over the H*W rows of each image (f32), times 1/(H*W).
+//   Flatten/Reshape of a pooled [N, C, 1, 1] tensor to [N, C] renames it (same bytes).
+// Elementwise ops on conv activations keep the layout (their constants are permuted to it); any
+// other consumer of a conv activation is an InputError.
+#pragma once
+#include <map>
+#include <set>
+#include <vector>
+
+#include "compiler/ir/graph.h"
+#include "compiler/passes/lowering.h"
+
+namespace lpu::compiler {
+
+class ConvLowering {
+ public:
+  // References lower_graph's state: `layer_of` (layer producing each graph tensor), `produced`
+  // (per tensor id incl. extra tensors), `alias` (tensor the steps read for a graph tensor).
+  ConvLowering(const ir::Graph& g, LoweredModel& lm, std::vector<int>& layer_of, std::vector<char>& produced,
+               std::vector<ir::TensorId>& alias);
+  // Lowers Conv, MaxPool, AveragePool, GlobalAveragePool and a Reshape of a pooled conv tensor;
+  // returns false for any other op (after checking it does not read a conv activation in a way the
+  // layout cannot serve: then InputError).
+  bool lower(const ir::Op& op);
+  // After lower_graph's generic lowering of `op`: keeps the chip layout on its output when it reads
+  // a conv activation (a fused Relu/bias, an elementwise step) and permutes that step's constants.
+  void after(const ir::Op& op);
+
+ private:
+  void set_layout(ir::TensorId t, const ir::Shape& nhwc);  // records t's layout (and nhwc_outputs)
+  ir::TensorId conv_input(const ir::Op& op, ir::TensorId t, ir::Shape* nhwc);
+  ir::TensorId fresh(const std::string& name, ir::DType dt, const ir::Shape& shape);
+  void add_eltwise(LoweredEltwise E);
+  void lower_conv(const ir::Op& op);
+  void lower_pool(const ir::Op& op);
+  void lower_global_pool(const ir::Op& op);
+
+  const ir::Graph& g_;
+  LoweredModel& lm_;
+  std::vector<int>& layer_of_;
+  std::vector<char>& produced_;
+  std::vector<ir::TensorId>& alias_;
+  std::map<ir::TensorId, ir::Shape> nhwc_;  // tensors stored as [N, H, W, C] on the chip
+  std::set<ir::TensorId> nonfinite_;        // conv activations whose pad lanes may be NaN/inf
+};
+
+// The values the chip's input tensor holds for graph input values (row-major in the graph's
+// shape): applies in.host_map (NCHW -> NHWC, or im2col rows for a stem conv); identity if empty.
+std::vector<float> to_chip_input(const LoweredInput& in, const std::vector<float>& graph_values);
+
+// Graph output t's values in graph order (NCHW) from the chip's (row-major in the chip's shape):
+// permutes the outputs listed in lm.nhwc_outputs, identity for the others.
+std::vector<double> from_chip_output(const LoweredModel& lm, const ir::Graph& g, ir::TensorId t,
+                                     const std::vector<double>& chip);
+
+// Expands a conv layer's compact weight (K = k_blocks blocks of K / k_blocks rows) to the chip's
+// im2col layout: each block padded with zero rows to a multiple of `lanes`. Returns the new K.
+int64_t expand_conv_weight(const LoweredLayer& L, uint32_t lanes, std::vector<float>* w);
+
+}  // namespace lpu::compiler

@@ -1,0 +1,2 @@
+.equ A banana
+.chips 1

@@ -1,0 +1,2 @@
+.equ E0 5
+.chips 1

@@ -1,0 +1,3 @@
+.chips 1
+.chip 0
+    nop 1

@@ -1,0 +1,2 @@
+.config tsp-v99
+.chips 1

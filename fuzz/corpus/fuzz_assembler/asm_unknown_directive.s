@@ -1,0 +1,2 @@
+.chips 1
+.bogus 7

@@ -1,0 +1,194 @@
+// run_llm and the LLM reports (see llm_run.h, docs/llm-system.md, docs/report-schema.md).
+#include "system/llm_run.h"
+
+#include <fmt/format.h>
+
+namespace lpu::system {
+
+namespace {
+
+double us(const StepResult& s) { return s.seconds * 1e6; }
+
+std::string mib(uint64_t b) { return fmt::format("{:.1f} MiB", static_cast<double>(b) / (1024.0 * 1024.0)); }
+
+const llm::StagePlan& fullest(const llm::Plan& p) {
+  const llm::StagePlan* w = &p.stages.front();
+  for (const llm::StagePlan& s : p.stages)
+    if (s.total() > w->total()) w = &s;
+  return *w;
+}
+
+nlohmann::ordered_json step_json(const StepResult& s, double clock) {
+  using J = nlohmann::ordered_json;
+  J pieces = J::array();
+  for (const PieceUse& u : s.pieces)
+    pieces.push_back(J{{"label", u.label},
+                       {"chips", u.chips},
+                       {"cycles", u.cycles},
+                       {"compute_cycles", u.compute_cycles},
+                       {"starts", u.count},
+                       {"chip_runs", u.instances},
+                       {"dynamic_energy_j", u.dynamic_j}});
+  return J{{"phase", s.shape.phase == llm::Phase::Prefill ? "prefill" : "decode"},
+           {"batch", s.shape.batch},
+           {"tokens", s.shape.tokens},
+           {"context", s.shape.context},
+           {"cycles", s.cycles},
+           {"latency_us", static_cast<double>(s.cycles) / clock * 1e6},
+           {"compute_cycles", s.compute_cycles},
+           {"onchip_cycles", s.onchip_cycles},
+           {"c2c_cycles", s.c2c_cycles},
+           {"dynamic_energy_j", s.dynamic_j},
+           {"static_energy_j", s.static_j},
+           {"energy_j", s.energy_j},
+           {"pieces", pieces}};
+}
+
+}  // namespace
+
+LlmRun run_llm(const ChipConfig& chip, const llm::LlmConfig& model, const llm::PlanRequest& req,
+               SegmentBuilder build, bool with_prefill, const std::string& piece_graphs) {
+  LlmRun run;
+  run.model = model;
+  run.request = req;
+  run.chip_name = chip.name;
+  run.piece_graphs = piece_graphs;
+  run.decoder = model.causal;
+  run.has_prefill = with_prefill || !run.decoder;
+  run.plan = llm::plan_partition(model, req, chip);
+  LlmSystem sys(chip, model, run.plan, std::move(build));
+  llm::StepShape pre;
+  pre.phase = llm::Phase::Prefill;
+  pre.batch = req.batch;
+  pre.tokens = req.prompt;
+  pre.context = 0;
+  if (run.has_prefill) run.prefill = sys.step(pre);
+  if (run.decoder) {
+    llm::StepShape d1;
+    d1.phase = llm::Phase::Decode;
+    d1.batch = req.batch;
+    d1.tokens = 1;
+    d1.context = req.prompt;
+    if (run.has_prefill) run.first_decode = sys.step(d1);
+    llm::StepShape dc = d1;
+    dc.context = req.context;
+    run.decode = run.has_prefill && req.context == req.prompt ? run.first_decode : sys.step(dc);
+    run.ttft_us = run.has_prefill ? us(run.prefill) + us(run.first_decode) : 0.0;
+    run.token_latency_us = us(run.decode);
+    run.tokens_per_second_per_user = run.token_latency_us > 0 ? 1e6 / run.token_latency_us : 0;
+    run.tokens_per_second = run.tokens_per_second_per_user * static_cast<double>(req.batch);
+    run.tokens_per_joule = run.decode.energy_j > 0 ? static_cast<double>(req.batch) / run.decode.energy_j : 0;
+    run.power_w = run.decode.seconds > 0 ? run.decode.energy_j / run.decode.seconds : 0;
+  } else {
+    run.ttft_us = us(run.prefill);
+    run.token_latency_us = us(run.prefill);
+    const double toks = static_cast<double>(req.prompt);
+    run.tokens_per_second_per_user = run.token_latency_us > 0 ? toks * 1e6 / run.token_latency_us : 0;
+    run.tokens_per_second = run.tokens_per_second_per_user * static_cast<double>(req.batch);
+    run.tokens_per_joule =
+        run.prefill.energy_j > 0 ? toks * static_cast<double>(req.batch) / run.prefill.energy_j : 0;
+    run.power_w = run.prefill.seconds > 0 ? run.prefill.energy_j / run.prefill.seconds : 0;
+  }
+  run.simulations = sys.runner().simulations();
+  return run;
+}
+
+nlohmann::ordered_json llm_json_report(const LlmRun& run, const ChipConfig& chip) {
+  using J = nlohmann::ordered_json;
+  const llm::StagePlan& st = fullest(run.plan);
+  const StepResult& tok = run.decoder ? run.decode : run.prefill;
+  const double clock = chip.clock_hz;
+  J j;
+  j["schema_version"] = 1;
+  j["tool"] = "lpusim";
+  j["kind"] = "llm";
+  j["chips"] = run.plan.chips;
+  j["ttft_us"] = run.ttft_us;
+  j["token_latency_us"] = run.token_latency_us;
+  j["tokens_per_second"] = run.tokens_per_second;
+  j["tokens_per_second_per_user"] = run.tokens_per_second_per_user;
+  j["tokens_per_joule"] = run.tokens_per_joule;
+  j["power_w"] = run.power_w;
+  j["model"] = run.model.name;
+  j["family"] = run.model.family;
+  j["decoder"] = run.decoder;
+  j["config"] = chip.name;
+  j["precision"] = llm::precision_name(run.request.precision);
+  j["timing_precision"] = "fp16";
+  j["piece_graphs"] = run.piece_graphs;
+  j["batch"] = run.request.batch;
+  j["prompt"] = run.request.prompt;
+  j["context"] = run.request.context;
+  j["tensor_parallel"] = run.plan.tp;
+  j["pipeline_stages"] = run.plan.stages.size();
+  j["sram_per_chip"] = J{{"capacity_bytes", run.plan.sram_per_chip},
+                         {"usable_bytes", run.plan.usable_per_chip},
+                         {"weights_bytes", st.weight_bytes},
+                         {"kv_cache_bytes", st.kv_bytes},
+                         {"working_set_bytes", st.work_bytes},
+                         {"used_percent", 100.0 * static_cast<double>(st.total()) /
+                                              static_cast<double>(run.plan.sram_per_chip)}};
+  j["token_time"] = J{{"cycles", tok.cycles},
+                      {"compute_us", static_cast<double>(tok.compute_cycles) / clock * 1e6},
+                      {"onchip_data_movement_us", static_cast<double>(tok.onchip_cycles) / clock * 1e6},
+                      {"chip_to_chip_us", static_cast<double>(tok.c2c_cycles) / clock * 1e6}};
+  j["distinct_programs_simulated"] = run.simulations;
+  J steps = J::array();
+  if (run.has_prefill) steps.push_back(step_json(run.prefill, clock));
+  if (run.decoder) {
+    if (run.has_prefill) steps.push_back(step_json(run.first_decode, clock));
+    if (!run.has_prefill || run.request.context != run.request.prompt) steps.push_back(step_json(run.decode, clock));
+  }
+  j["steps"] = steps;
+  return j;
+}
+
+std::string llm_text_report(const LlmRun& run, const ChipConfig& chip) {
+  const llm::StagePlan& st = fullest(run.plan);
+  const StepResult& tok = run.decoder ? run.decode : run.prefill;
+  const double clock = chip.clock_hz;
+  auto pct = [&](uint64_t c) { return tok.cycles ? 100.0 * static_cast<double>(c) / static_cast<double>(tok.cycles) : 0.0; };
+  std::string s;
+  auto line = [&](const std::string& l) { s += l + "\n"; };
+  line(fmt::format("model         {} ({}), weights {}, timing of fp16 programs", run.model.name, run.model.family,
+                   llm::precision_name(run.request.precision)));
+  line(fmt::format("system        {} chips of {}: tensor-parallel {} x {} pipeline stages", run.plan.chips, chip.name,
+                   run.plan.tp, run.plan.stages.size()));
+  line(fmt::format("request       batch {}, prompt {}, context {}", run.request.batch, run.request.prompt,
+                   run.request.context));
+  line(fmt::format("SRAM per chip weights {}, KV cache {}, working set {} (estimate) = {:.1f}% of {}",
+                   mib(st.weight_bytes), mib(st.kv_bytes), mib(st.work_bytes),
+                   100.0 * static_cast<double>(st.total()) / static_cast<double>(run.plan.sram_per_chip),
+                   mib(run.plan.sram_per_chip)));
+  if (run.decoder && run.has_prefill) {
+    line(fmt::format("TTFT          {:.2f} us (prefill {:.2f} us + first token {:.2f} us)", run.ttft_us,
+                     run.prefill.seconds * 1e6, run.first_decode.seconds * 1e6));
+  }
+  if (run.decoder) {
+    line(fmt::format("token latency {:.2f} us at context {} ({} cycles)", run.token_latency_us, run.request.context,
+                     tok.cycles));
+  } else {
+    line(fmt::format("forward pass  {:.2f} us for {} tokens ({} cycles)", run.token_latency_us, run.request.prompt,
+                     tok.cycles));
+  }
+  line(fmt::format("tokens/s      {:.1f} per user, {:.1f} aggregate (batch {})", run.tokens_per_second_per_user,
+                   run.tokens_per_second, run.request.batch));
+  line(fmt::format("tokens/J      {:.4f}; average system power {:.1f} W ({:.1f} W per chip)", run.tokens_per_joule,
+                   run.power_w, run.power_w / static_cast<double>(run.plan.chips)));
+  line(fmt::format("token time    compute {:.2f} us ({:.1f}%), on-chip data movement {:.2f} us ({:.1f}%), "
+                   "chip-to-chip {:.2f} us ({:.1f}%)",
+                   static_cast<double>(tok.compute_cycles) / clock * 1e6, pct(tok.compute_cycles),
+                   static_cast<double>(tok.onchip_cycles) / clock * 1e6, pct(tok.onchip_cycles),
+                   static_cast<double>(tok.c2c_cycles) / clock * 1e6, pct(tok.c2c_cycles)));
+  line(fmt::format("method        composition of {} distinct cycle-accurate programs run back to back "
+                   "(docs/llm-system.md)", run.simulations));
+  if (run.piece_graphs != "segments")
+    line("pieces        DENSE STAND-INS: projections only; attention scores, softmax, RoPE, norms and MoE gating "
+         "are omitted (system/standin_segments.h)");
+  line("pieces of one token (cycles, starts per token):");
+  for (const PieceUse& u : tok.pieces)
+    line(fmt::format("  {:<48} {:>10} x {}", u.label, u.cycles, u.count));
+  return s;
+}
+
+}  // namespace lpu::system

@@ -1,0 +1,47 @@
+// An LLM serving run on a planned multi-chip system: the prefill of the prompt, the first decode
+// token and a decode token at the requested context, each a composed step (llm_system.h), and the
+// figures users ask for: time to first token, per-token latency, tokens per second (per user and
+// for the whole batch), tokens per joule, average power, SRAM per chip, where a token's time goes.
+// Text and JSON reports (docs/report-schema.md, "LLM report").
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "compiler/llm/llm_config.h"
+#include "compiler/llm/partition.h"
+#include "system/llm_system.h"
+
+namespace lpu::system {
+
+struct LlmRun {
+  llm::LlmConfig model;
+  llm::PlanRequest request;
+  llm::Plan plan;
+  std::string chip_name;
+  bool decoder = true;           // false: encoder (bert): one forward pass, no decode
+  bool has_prefill = true;       // prefill and first_decode were run
+  StepResult prefill;            // P tokens per sequence, empty cache
+  StepResult first_decode;       // decoder: one token at context P
+  StepResult decode;             // decoder: one token at context C (the steady-state token)
+  size_t simulations = 0;        // distinct programs simulated
+  std::string piece_graphs = "segments";  // "segments" (llm::build_segment) or "dense-standin" (standin_segments.h)
+  // Figures (us, tokens/s, tokens/J, W).
+  double ttft_us = 0;            // decoder: prefill + first decode; encoder: the forward pass
+  double token_latency_us = 0;   // decoder: decode step at C; encoder: the forward pass
+  double tokens_per_second_per_user = 0;  // 1 / token latency (encoder: P tokens per pass)
+  double tokens_per_second = 0;  // aggregate: batch x per user
+  double tokens_per_joule = 0;   // tokens of the step / its energy
+  double power_w = 0;            // average system power of the step
+};
+
+// Plans, composes and simulates. `build` as for LlmSystem. with_prefill = false skips the prefill
+// and first-token steps of a decoder (ttft_us is then 0): for throughput-only studies (validate).
+// `piece_graphs` names what `build` builds, for the reports ("segments" for the default).
+LlmRun run_llm(const ChipConfig& chip, const llm::LlmConfig& model, const llm::PlanRequest& req,
+               SegmentBuilder build = {}, bool with_prefill = true, const std::string& piece_graphs = "segments");
+
+std::string llm_text_report(const LlmRun& run, const ChipConfig& chip);
+nlohmann::ordered_json llm_json_report(const LlmRun& run, const ChipConfig& chip);
+
+}  // namespace lpu::system

@@ -1,0 +1,231 @@
+// LlmSystem: a step as a timeline of distinct, once-simulated pieces (see llm_system.h).
+#include "system/llm_system.h"
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <map>
+#include <set>
+#include <tuple>
+#include <stdexcept>
+
+#include "compiler/llm/collective.h"
+
+namespace lpu::system {
+
+namespace {
+
+const char* kind_name(llm::SegmentKind k) {
+  switch (k) {
+    case llm::SegmentKind::Attention: return "attention";
+    case llm::SegmentKind::Ffn: return "ffn";
+    case llm::SegmentKind::LmHead: return "lm_head";
+  }
+  return "?";
+}
+
+std::string shape_label(const llm::StepShape& s) {
+  return fmt::format("{} B{} T{} C{}", s.phase == llm::Phase::Prefill ? "prefill" : "decode", s.batch, s.tokens,
+                     s.context);
+}
+
+// ICU cursor after a queue's code (docs/architecture.md "Issue"); compiled code has no sync.
+uint64_t end_cursor(const std::vector<Instr>& code, uint64_t start) {
+  uint64_t cur = start, last = start;
+  for (const Instr& in : code) {
+    if (in.op == Opcode::Nop) {
+      cur += in.get(Field::Imm);
+    } else if (in.op == Opcode::Repeat) {
+      cur = last + static_cast<uint64_t>(in.get(Field::Count)) * in.get(Field::Stride) + 1;
+    } else if (in.op == Opcode::Sync) {
+      throw std::logic_error("concatenate: a piece uses sync; its end cursor is not static");
+    } else {
+      last = cur;
+      cur += 1;
+    }
+  }
+  return cur;
+}
+
+}  // namespace
+
+uint64_t piece_window(const ChipConfig& chip, uint64_t cycles) {
+  if (cycles == 0) return 0;
+  const uint64_t tail = chip.stagger_tail();
+  const uint64_t drained = (cycles > tail ? cycles - tail : 0) + chip.num_positions();
+  return std::max(cycles, drained);
+}
+
+LlmSystem::LlmSystem(const ChipConfig& chip, llm::LlmConfig model, llm::Plan plan, SegmentBuilder build)
+    : chip_(chip), model_(std::move(model)), plan_(std::move(plan)), build_(std::move(build)), runner_(chip) {
+  if (!build_) {
+    const llm::LlmConfig m = model_;
+    build_ = [m](const llm::SegmentSpec& s, int64_t layer) { return llm::build_segment(m, s, layer); };
+  }
+}
+
+StepResult LlmSystem::step(const llm::StepShape& shape) {
+  StepResult res;
+  res.shape = shape;
+  const int64_t rows = shape.batch * shape.tokens;
+  const int64_t tp = plan_.tp;
+  std::map<uint64_t, size_t> use_index;
+  uint64_t t = 0;          // start of the next piece
+  TimeClass last_class = TimeClass::OnChip;
+  uint64_t last_drain = 0;
+  auto add_use = [&](const PieceRun& pr, int64_t instances, bool collective) -> PieceUse& {
+    auto it = use_index.find(pr.hash);
+    if (it == use_index.end()) {
+      PieceUse u;
+      u.label = pr.label;
+      u.hash = pr.hash;
+      u.chips = pr.chips;
+      u.cycles = pr.cycles;
+      u.compute_cycles = pr.compute_cycles;
+      u.dynamic_j = pr.dynamic_j;
+      u.collective = collective;
+      it = use_index.emplace(pr.hash, res.pieces.size()).first;
+      res.pieces.push_back(u);
+    }
+    PieceUse& u = res.pieces[it->second];
+    u.instances += instances;
+    res.dynamic_j += pr.dynamic_j * static_cast<double>(instances);
+    for (size_t k = 0; k < res.events.size(); ++k) res.events[k] += pr.events[k] * static_cast<uint64_t>(instances);
+    return u;
+  };
+  for (size_t s = 0; s < plan_.stages.size(); ++s) {
+    const uint32_t base = static_cast<uint32_t>(static_cast<int64_t>(s) * tp);
+    for (size_t pi : plan_.stages[s].pieces) {
+      const llm::PlanPiece& pp = plan_.pieces[pi];
+      // The piece on every rank: rank 0 (adds the residual) and, if tp > 1, rank 1 standing for
+      // ranks 1..tp-1 (same shapes, zero weights: the same program).
+      uint64_t cycles = 0, compute = 0;
+      std::vector<uint64_t> seen;
+      for (int64_t rank = 0; rank < std::min<int64_t>(pp.tp, 2); ++rank) {
+        llm::SegmentSpec spec;
+        spec.kind = pp.kind;
+        spec.shape = shape;
+        spec.shard = llm::Shard{pp.part * pp.tp + rank, pp.shard_size};
+        spec.fill = llm::WeightFill::Zero;
+        spec.position = shape.context;
+        const std::string label =
+            pp.shard_size != pp.tp
+                ? fmt::format("{} {} part {} of {} over tp{}", kind_name(pp.kind), shape_label(shape), pp.part + 1,
+                              pp.shard_size / pp.tp, pp.tp)
+                : fmt::format("{} {} tp{} rank{}", kind_name(pp.kind), shape_label(shape), pp.tp, rank == 0 ? "0" : "1+");
+        const PieceRun& pr = runner_.run_graph(label + fmt::format(" rank{} pos{}", spec.shard.rank, spec.position),
+                                               [&] { return build_(spec, 0); }, label);
+        const int64_t instances = rank == 0 ? 1 : pp.tp - 1;
+        PieceUse& u = add_use(pr, instances, false);
+        if (std::find(seen.begin(), seen.end(), pr.hash) == seen.end()) u.count += 1;  // one start per piece
+        seen.push_back(pr.hash);
+        TimelineEntry e;
+        e.hash = pr.hash;
+        e.offset = t;
+        for (int64_t r = rank; r < (rank == 0 ? 1 : pp.tp); ++r) {
+          TimelineEntry er = e;
+          er.chips = {base + static_cast<uint32_t>(r)};
+          res.timeline.push_back(er);
+        }
+        if (pr.cycles > cycles || (pr.cycles == cycles && pr.compute_cycles > compute)) {
+          cycles = pr.cycles;
+          compute = pr.compute_cycles;
+        }
+      }
+      const uint64_t w = piece_window(chip_, cycles);
+      res.compute_cycles += compute;
+      res.onchip_cycles += w - compute;
+      last_class = TimeClass::OnChip;
+      last_drain = w - cycles;
+      res.cycles = t + cycles;
+      t += w;
+      if (pp.kind != llm::SegmentKind::LmHead && tp > 1) {
+        const std::string label = fmt::format("all-reduce [{}, {}] over {} chips", rows, model_.hidden, tp);
+        llm::CollectiveProgram cp = llm::compile_allreduce(rows, model_.hidden, tp, chip_);
+        const PieceRun& pr = runner_.run_program(cp.program, label);
+        PieceUse& u = add_use(pr, 1, true);
+        u.count += 1;
+        TimelineEntry e;
+        e.hash = pr.hash;
+        e.offset = t;
+        for (int64_t r = 0; r < tp; ++r) e.chips.push_back(base + static_cast<uint32_t>(r));
+        res.timeline.push_back(e);
+        const uint64_t wa = piece_window(chip_, pr.cycles);
+        res.c2c_cycles += wa;
+        last_class = TimeClass::C2C;
+        last_drain = wa - pr.cycles;
+        res.cycles = t + pr.cycles;
+        t += wa;
+      }
+    }
+    if (s + 1 < plan_.stages.size()) {
+      const std::string label = fmt::format("handoff [{}, {}] to the next stage", rows, model_.hidden);
+      llm::CollectiveProgram cp = llm::compile_handoff(rows, model_.hidden, tp, chip_);
+      const PieceRun& pr = runner_.run_program(cp.program, label);
+      PieceUse& u = add_use(pr, tp, true);
+      u.count += 1;
+      for (int64_t r = 0; r < tp; ++r) {
+        TimelineEntry e;
+        e.hash = pr.hash;
+        e.offset = t;
+        e.chips = {base + static_cast<uint32_t>(r), base + static_cast<uint32_t>(tp + r)};
+        res.timeline.push_back(e);
+      }
+      const uint64_t wh = piece_window(chip_, pr.cycles);
+      res.c2c_cycles += wh;
+      last_class = TimeClass::C2C;
+      last_drain = wh - pr.cycles;
+      res.cycles = t + pr.cycles;
+      t += wh;
+    }
+  }
+  // The step ends when its last piece ends: its drain is not part of the step.
+  (last_class == TimeClass::C2C ? res.c2c_cycles : res.onchip_cycles) -= last_drain;
+  res.seconds = static_cast<double>(res.cycles) / chip_.clock_hz;
+  res.static_j = chip_.static_power_w * static_cast<double>(plan_.chips) * res.seconds;
+  res.energy_j = res.dynamic_j + res.static_j;
+  return res;
+}
+
+Program concatenate(const std::vector<TimelineEntry>& timeline, const PieceRunner& runner, uint32_t chips,
+                    const ChipConfig& chip) {
+  Program out;
+  out.config_name = chip.name;
+  out.num_chips = chips;
+  out.chips.resize(chips);
+  // Per chip, per (slice, queue): code so far and its ICU cursor.
+  std::vector<std::map<std::pair<uint16_t, uint8_t>, std::pair<std::vector<Instr>, uint64_t>>> q(chips);
+  std::set<std::tuple<uint32_t, uint32_t, uint32_t, uint32_t>> links;
+  uint64_t end = 0;
+  for (const TimelineEntry& e : timeline) {
+    const Program& p = runner.program(e.hash);
+    if (e.chips.size() != p.num_chips) throw std::logic_error("concatenate: chip map does not match the program");
+    for (uint32_t pc = 0; pc < p.num_chips; ++pc) {
+      const uint32_t g = e.chips[pc];
+      for (const QueueCode& qc : p.chips[pc].queues) {
+        auto& [code, cur] = q[g][{qc.slice, qc.queue}];
+        if (cur > e.offset)
+          throw std::logic_error(fmt::format("concatenate: chip {} queue {}.{} still busy at cycle {} (cursor {})", g,
+                                             qc.slice, qc.queue, e.offset, cur));
+        for (uint64_t gap = e.offset - cur; gap > 0;) {
+          const uint64_t k = std::min<uint64_t>(gap, 0xFFFFFFFFull);
+          Instr nop = make_instr(Opcode::Nop);
+          nop.set(Field::Imm, static_cast<uint32_t>(k));
+          code.push_back(nop);
+          gap -= k;
+        }
+        code.insert(code.end(), qc.code.begin(), qc.code.end());
+        cur = end_cursor(qc.code, e.offset);
+      }
+    }
+    for (const LinkDesc& l : p.links)
+      links.insert({e.chips[l.chip_a], l.link_a, e.chips[l.chip_b], l.link_b});
+    end = std::max(end, e.offset + p.predicted_cycles);
+  }
+  for (uint32_t c = 0; c < chips; ++c)
+    for (auto& [key, v] : q[c]) out.chips[c].queues.push_back(QueueCode{key.first, key.second, std::move(v.first)});
+  for (const auto& [a, la, b, lb] : links) out.links.push_back(LinkDesc{a, la, b, lb});
+  out.predicted_cycles = end;
+  return out;
+}
+
+}  // namespace lpu::system

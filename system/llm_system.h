@@ -1,0 +1,92 @@
+// LLM serving on a multi-chip system, as a COMPOSITION OF CYCLE-ACCURATE PIECES RUN BACK TO BACK.
+// One step (a prefill of P tokens or one decode token, for B sequences) runs, in order, for each
+// pipeline stage of the plan, for each piece of the stage: the piece on the stage's tp chips
+// (every rank at once, same start cycle; the piece ends when its slowest rank ends), then the
+// all-reduce of its [B*T, hidden] partial over the tp chips (Attention and Ffn pieces, tp > 1);
+// then the handoff of the activation to the next stage. The LM head ends the last stage.
+// Each distinct piece is compiled once and simulated once in SystemC (PieceRunner); a piece
+// starts when the previous one has drained: at max(cycles, cycles - stagger_tail + positions) after
+// the previous start (stream values of the previous piece may still travel to the chip edge for
+// up to `positions` cycles after its last instruction). Nothing overlaps. The step's cycles are the
+// last piece's start + its cycles, which is exactly what one SystemC simulation of the concatenated
+// per-chip programs measures (concatenate(); tests/llm/test_llm_system.cpp checks it).
+#pragma once
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "compiler/ir/graph.h"
+#include "compiler/llm/llm_config.h"
+#include "compiler/llm/partition.h"
+#include "compiler/llm/segments.h"
+#include "isa/chip_config.h"
+#include "system/piece_runner.h"
+
+namespace lpu::system {
+
+// Builds the IR graph of one piece (default: llm::build_segment with WeightFill::Zero).
+using SegmentBuilder = std::function<ir::Graph(const llm::SegmentSpec&, int64_t layer)>;
+
+// One program run inside a step: which program, when, on which chips of the system.
+struct TimelineEntry {
+  uint64_t hash = 0;            // PieceRunner program hash
+  uint64_t offset = 0;          // start cycle within the step
+  std::vector<uint32_t> chips;  // global chip of each of the program's chips
+};
+
+enum class TimeClass { Compute, OnChip, C2C };
+
+struct PieceUse {               // a distinct program of the step and how often it starts
+  std::string label;
+  uint64_t hash = 0;
+  uint32_t chips = 1;           // chips of the program
+  uint64_t cycles = 0;
+  uint64_t compute_cycles = 0;
+  int64_t count = 0;            // starts in the step (all chips running it at once count once)
+  int64_t instances = 0;        // chip-programs run (e.g. tp-1 ranks x count)
+  double dynamic_j = 0;         // per run of the program
+  bool collective = false;
+};
+
+struct StepResult {
+  llm::StepShape shape;
+  uint64_t cycles = 0;          // last start + its cycles
+  uint64_t compute_cycles = 0;  // MAC-bound time of the pieces on the critical rank
+  uint64_t onchip_cycles = 0;   // rest of the pieces' time (weight loads, SRAM/stream traffic, VXM, drains)
+  uint64_t c2c_cycles = 0;      // all-reduces and handoffs (with their drains)
+  double seconds = 0, dynamic_j = 0, static_j = 0, energy_j = 0;
+  std::array<uint64_t, kNumEnergyEvents> events{};  // all chips
+  std::vector<PieceUse> pieces;
+  std::vector<TimelineEntry> timeline;
+};
+
+class LlmSystem {
+ public:
+  LlmSystem(const ChipConfig& chip, llm::LlmConfig model, llm::Plan plan, SegmentBuilder build = {});
+  StepResult step(const llm::StepShape& shape);
+  PieceRunner& runner() { return runner_; }
+  const llm::Plan& plan() const { return plan_; }
+  const llm::LlmConfig& model() const { return model_; }
+  const ChipConfig& chip() const { return chip_; }
+
+ private:
+  const ChipConfig& chip_;
+  llm::LlmConfig model_;
+  llm::Plan plan_;
+  SegmentBuilder build_;
+  PieceRunner runner_;
+};
+
+// Cycles a piece occupies before the next may start (see the header comment).
+uint64_t piece_window(const ChipConfig& chip, uint64_t cycles);
+
+// One Program for the whole system: every chip's queues run the timeline's programs at their
+// offsets (nop padding between them), links are the union of the pieces' links. Timing mode only:
+// SRAM images and tensors are left out (each piece's data placement is its own). The runner must
+// have kept the programs (PieceRunner::keep_programs).
+Program concatenate(const std::vector<TimelineEntry>& timeline, const PieceRunner& runner, uint32_t chips,
+                    const ChipConfig& chip);
+
+}  // namespace lpu::system

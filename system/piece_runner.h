@@ -1,0 +1,58 @@
+// Compile-and-simulate with memoization: each distinct program (same bytes => same program) is
+// simulated once, cycle-accurately in timing mode, and its figures are kept in memory keyed by a
+// 64-bit FNV-1a hash of the serialized program. Graph pieces are also compiled once per caller key
+// (a key that names everything the graph depends on: kind, step shape, shard). Every simulation is
+// checked: the simulator's cycles must equal the compiler's prediction (logic_error otherwise).
+#pragma once
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "compiler/compile.h"
+#include "compiler/ir/graph.h"
+#include "isa/chip_config.h"
+#include "isa/program.h"
+
+namespace lpu::system {
+
+struct PieceRun {
+  std::string label;            // first label it was run under
+  uint64_t hash = 0;            // program hash
+  uint32_t chips = 1;
+  uint64_t cycles = 0;          // simulated (== predicted)
+  uint64_t instructions = 0;    // executed, all chips
+  double dynamic_j = 0;         // dynamic energy, all chips (no static)
+  uint64_t compute_cycles = 0;  // MAC-bound time: (int8 MACs + fp16 MACs x slowdown) / peak MACs per cycle, ceil
+  uint64_t c2c_bytes = 0;
+  uint64_t sram_bytes = 0;      // distinct vectors written or preloaded x vector bytes, max over chips
+  uint64_t macs = 0;            // int8 + fp16 MACs, all chips
+  std::array<uint64_t, kNumEnergyEvents> events{};  // energy event counts, all chips
+};
+
+uint64_t program_hash(const Program& p);
+
+class PieceRunner {
+ public:
+  explicit PieceRunner(const ChipConfig& cfg) : cfg_(cfg) {}
+  // Simulates `p` (timing mode) unless a program with the same hash was simulated before.
+  const PieceRun& run_program(const Program& p, const std::string& label);
+  // Compiles build() (fp16, timing) once per `key`, then run_program.
+  const PieceRun& run_graph(const std::string& key, const std::function<ir::Graph()>& build, const std::string& label);
+  size_t simulations() const { return runs_.size(); }
+  size_t compiles() const { return compiled_.size(); }
+  // Keep every simulated program (for tests that rebuild the whole system from the pieces).
+  void keep_programs(bool on) { keep_ = on; }
+  const Program& program(uint64_t hash) const { return programs_.at(hash); }
+  const ChipConfig& cfg() const { return cfg_; }
+
+ private:
+  const ChipConfig& cfg_;
+  std::map<uint64_t, PieceRun> runs_;
+  std::map<std::string, uint64_t> compiled_;  // key -> program hash
+  bool keep_ = false;
+  std::map<uint64_t, Program> programs_;
+};
+
+}  // namespace lpu::system

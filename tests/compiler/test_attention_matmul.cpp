@@ -1,0 +1,188 @@
+// MatMul of two activations (attention plumbing, passes/lower_attention.h): Y = A . B and
+// Y = A . Transpose(B) (the second operand loaded as MXM weights as stored; the transposed form
+// by `iwt`), several shapes including > 320 in each dimension and non-multiples of 320, batched
+// products over a leading dim. Each graph is compiled, simulated in timing and functional mode
+// (simulated cycles must equal the prediction) and every output is compared with a double
+// reference within the documented f32-accumulation bound n * 2^-24 * sum |a_i b_i| (inputs are
+// f16-exact, products of f16 values are exact in f32, moves of f16 values are exact).
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "compiler/compile.h"
+#include "compiler/io_binding.h"
+#include "compiler/ir/dtype.h"
+#include "compiler/reference/error_bound.h"
+#include "isa/chip_config.h"
+#include "sim/simulator.h"
+#include "tests/support/ir_build.h"
+
+using namespace lpu;
+using namespace lpu::compiler;
+
+namespace {
+
+std::vector<float> rand_f16(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(-1.f, 1.f);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = ir::f16_to_f32(ir::f32_to_f16(d(rng)));
+  return v;
+}
+
+std::vector<uint8_t> f16_bytes(const std::vector<float>& v) {
+  std::vector<uint8_t> b(v.size() * 2);
+  for (size_t i = 0; i < v.size(); ++i) {
+    const uint16_t h = ir::f32_to_f16(v[i]);
+    b[2 * i] = static_cast<uint8_t>(h & 0xFF);
+    b[2 * i + 1] = static_cast<uint8_t>(h >> 8);
+  }
+  return b;
+}
+
+// Batches x [M, K] . [K, N] (trans: B given as [N, K] and transposed in the graph).
+// gemm: (batch 1, trans) as one Gemm with transB = 1 instead of MatMul(A, Transpose(B)).
+void check_act_matmul(int64_t batch, int64_t M, int64_t K, int64_t N, bool trans, uint32_t seed, bool gemm = false) {
+  INFO("batch " << batch << " M " << M << " K " << K << " N " << N << (trans ? " A . B^T" : " A . B") << (gemm ? " Gemm" : ""));
+  ir::Graph g;
+  g.name = "act_mm";
+  const ir::Shape sa = batch > 1 ? ir::Shape{batch, M, K} : ir::Shape{M, K};
+  const ir::Shape sb = trans ? (batch > 1 ? ir::Shape{batch, N, K} : ir::Shape{N, K})
+                             : (batch > 1 ? ir::Shape{batch, K, N} : ir::Shape{K, N});
+  const ir::Shape sy = batch > 1 ? ir::Shape{batch, M, N} : ir::Shape{M, N};
+  const ir::TensorId a = g.add_input("A", ir::DType::F16, sa);
+  const ir::TensorId b = g.add_input("B", ir::DType::F16, sb);
+  ir::TensorId bb = b;
+  if (gemm) {
+    const ir::TensorId yg = g.add_tensor("Y", ir::DType::F16, sy);
+    g.add_op(make_op(ir::OpKind::Gemm, "gemm", {a, b}, {yg},
+                     {{"alpha", 1.f}, {"beta", 1.f}, {"transA", int64_t{0}}, {"transB", int64_t{1}}}));
+    g.mark_output(yg);
+  } else if (trans) {
+    bb = g.add_tensor("Bt", ir::DType::F16, batch > 1 ? ir::Shape{batch, K, N} : ir::Shape{K, N});
+    g.add_op(make_op(ir::OpKind::Transpose, "tr", {b}, {bb},
+                     {{"perm", batch > 1 ? std::vector<int64_t>{0, 2, 1} : std::vector<int64_t>{1, 0}}}));
+  }
+  if (!gemm) {
+    const ir::TensorId y = g.add_tensor("Y", ir::DType::F16, sy);
+    g.add_op(make_op(ir::OpKind::MatMul, "mm", {a, bb}, {y}));
+    g.mark_output(y);
+  }
+  const std::vector<float> av = rand_f16(batch * M * K, seed), bv = rand_f16(batch * K * N, seed + 1);
+  auto cfg = default_chip_config();
+  const CompileResult cr = compile(g, *cfg, CompileOptions{});
+  sim::SimOptions so;
+  so.mode = sim::Mode::Timing;
+  CHECK(sim::simulate(cr.program, *cfg, so).cycles == cr.predicted_cycles);
+  so.mode = sim::Mode::Functional;
+  bind_input(cr.program, "A", f16_bytes(av), &so.inputs);
+  bind_input(cr.program, "B", f16_bytes(bv), &so.inputs);
+  const sim::SimResult r = sim::simulate(cr.program, *cfg, so);
+  CHECK(r.cycles == cr.predicted_cycles);
+  const std::vector<uint8_t> got = gather_output(cr.program, "Y", r.outputs);
+  REQUIRE(got.size() == static_cast<size_t>(batch * M * N) * 4);
+  int64_t bad = 0;
+  for (int64_t p = 0; p < batch; ++p)
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n) {
+        double exact = 0, mag = 0;
+        for (int64_t k = 0; k < K; ++k) {
+          const double x = av[static_cast<size_t>((p * M + m) * K + k)];
+          const double w = trans ? bv[static_cast<size_t>((p * N + n) * K + k)] : bv[static_cast<size_t>((p * K + k) * N + n)];
+          exact += x * w;
+          mag += std::fabs(x * w);
+        }
+        float yv;
+        std::memcpy(&yv, &got[static_cast<size_t>(((p * M + m) * N + n) * 4)], 4);
+        const double bound = static_cast<double>(K) * std::ldexp(1.0, -24) * mag;
+        if (!(std::fabs(yv - exact) <= bound)) {
+          if (bad < 3) UNSCOPED_INFO("Y[" << p << "," << m << "," << n << "] = " << yv << ", exact " << exact << " +- " << bound);
+          ++bad;
+        }
+      }
+  CHECK(bad == 0);
+}
+
+}  // namespace
+
+TEST_CASE("attention: MatMul of two activations A . B predicted == simulated, within the f32 bound") {
+  check_act_matmul(1, 16, 16, 16, false, 1);
+  check_act_matmul(1, 70, 400, 50, false, 3);   // K > 320 (two k-tiles of B rows)
+  check_act_matmul(1, 33, 64, 650, false, 5);   // N > 320 (three column chunks of B)
+  check_act_matmul(3, 20, 24, 40, false, 7);    // batched
+}
+
+TEST_CASE("attention: MatMul by a transposed activation A . B^T (iwt) predicted == simulated, within the f32 bound") {
+  check_act_matmul(1, 16, 16, 16, true, 11);
+  check_act_matmul(1, 33, 64, 700, true, 13);   // N > 320 tokens: several shadow tiles
+  check_act_matmul(1, 20, 350, 40, true, 15);   // K > 320: two k-tiles of transposed rows
+  check_act_matmul(4, 16, 16, 16, true, 17);    // batched (heads)
+  check_act_matmul(1, 20, 48, 30, true, 19, true);  // Gemm transB = 1 with an activation B
+}
+
+// Decode attention of one head with a KV cache: K = Concat(K_cache, k_new) along rows,
+// P = Softmax(q . K^T * s), y = P . V with V = Concat(V_cache, v_new). Compared with the reference
+// interpreter on the f16-typed graph within twice its running bound (docs/compiler.md "Precision").
+TEST_CASE("attention: decode head with a KV cache (Concat rows, q . K^T, Softmax, P . V) predicted == simulated") {
+  for (int64_t C : {40, 400}) {
+    INFO("context " << C);
+    const int64_t D = 64;
+    ir::Graph g;
+    g.name = "decode_head";
+    const ir::TensorId q = g.add_input("q", ir::DType::F16, {1, D});
+    const ir::TensorId kc = g.add_input("k_cache", ir::DType::F16, {C, D});
+    const ir::TensorId kn = g.add_input("k_new", ir::DType::F16, {1, D});
+    const ir::TensorId vc = g.add_input("v_cache", ir::DType::F16, {C, D});
+    const ir::TensorId vn = g.add_input("v_new", ir::DType::F16, {1, D});
+    const ir::TensorId k = g.add_tensor("K", ir::DType::F16, {C + 1, D});
+    const ir::TensorId v = g.add_tensor("V", ir::DType::F16, {C + 1, D});
+    const ir::TensorId kt = g.add_tensor("Kt", ir::DType::F16, {D, C + 1});
+    const ir::TensorId s = g.add_tensor("s", ir::DType::F16, {1, C + 1});
+    const ir::TensorId ss = g.add_tensor("ss", ir::DType::F16, {1, C + 1});
+    const ir::TensorId p = g.add_tensor("p", ir::DType::F16, {1, C + 1});
+    const ir::TensorId y = g.add_tensor("y", ir::DType::F16, {1, D});
+    g.add_op(make_op(ir::OpKind::Concat, "catk", {kc, kn}, {k}, {{"axis", int64_t{0}}}));
+    g.add_op(make_op(ir::OpKind::Concat, "catv", {vc, vn}, {v}, {{"axis", int64_t{0}}}));
+    g.add_op(make_op(ir::OpKind::Transpose, "kt", {k}, {kt}, {{"perm", std::vector<int64_t>{1, 0}}}));
+    g.add_op(make_op(ir::OpKind::MatMul, "qk", {q, kt}, {s}));
+    g.add_op(make_op(ir::OpKind::Mul, "scale", {s, g.add_constant("sc", ir::DType::F16, {}, f16_bytes({0.125f}))}, {ss}));
+    g.add_op(make_op(ir::OpKind::Softmax, "sm", {ss}, {p}, {{"axis", int64_t{1}}}));
+    g.add_op(make_op(ir::OpKind::MatMul, "pv", {p, v}, {y}));
+    g.mark_output(y);
+    std::vector<std::vector<float>> in = {rand_f16(D, 21), rand_f16(C * D, 22), rand_f16(D, 23), rand_f16(C * D, 24),
+                                          rand_f16(D, 25)};
+    auto cfg = default_chip_config();
+    const CompileResult cr = compile(g, *cfg, CompileOptions{});
+    sim::SimOptions so;
+    so.mode = sim::Mode::Timing;
+    CHECK(sim::simulate(cr.program, *cfg, so).cycles == cr.predicted_cycles);
+    so.mode = sim::Mode::Functional;
+    std::vector<ref::Value> rin;
+    for (size_t i = 0; i < g.inputs().size(); ++i) {
+      const ir::Tensor& t = g.tensor(g.inputs()[i]);
+      rin.push_back(ref::Value::floats(t.shape, in[i], t.dtype));
+      bind_input(cr.program, t.name, f16_bytes(in[i]), &so.inputs);
+    }
+    const sim::SimResult r = sim::simulate(cr.program, *cfg, so);
+    CHECK(r.cycles == cr.predicted_cycles);
+    std::vector<ref::Value> bounds;
+    const std::vector<ref::Value> want = ref::run_with_error_bound(g, rin, &bounds);
+    const std::vector<uint8_t> got = gather_output(cr.program, "y", r.outputs);
+    REQUIRE(got.size() == static_cast<size_t>(D) * 4);
+    int64_t bad = 0, unbounded = 0;
+    for (int64_t j = 0; j < D; ++j) {
+      float yv;
+      std::memcpy(&yv, &got[static_cast<size_t>(j) * 4], 4);
+      const double b = bounds[0].f[static_cast<size_t>(j)];
+      if (!std::isfinite(b)) ++unbounded;
+      if (!(std::fabs(static_cast<double>(yv) - want[0].f[static_cast<size_t>(j)]) <= 2 * b)) {
+        if (bad < 3) UNSCOPED_INFO("y[" << j << "] = " << yv << ", reference " << want[0].f[static_cast<size_t>(j)] << " +- " << 2 * b);
+        ++bad;
+      }
+    }
+    CHECK(bad == 0);
+    CHECK(unbounded == 0);
+  }
+}

@@ -1,0 +1,285 @@
+// Conv nets lowered to gathers, dense layers and row-mapped VXM steps (compiler/passes/lower_conv.h):
+// each graph is compiled, simulated in timing and functional mode (simulated cycles must equal the
+// compiler's prediction) and its outputs compared with the reference interpreter within twice the
+// reference's running error bound (docs/compiler.md), the graph typed f16 where the chip stores f16.
+// The chip stores conv activations as [N, H, W, C]; inputs and outputs are converted with the
+// lowering's host layout (to_chip_input, from_chip_output), as `lpusim check` does.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "compiler/compile.h"
+#include "compiler/io_binding.h"
+#include "compiler/ir/dtype.h"
+#include "compiler/passes/lower_conv.h"
+#include "compiler/passes/lowering.h"
+#include "compiler/reference/error_bound.h"
+#include "isa/chip_config.h"
+#include "sim/simulator.h"
+#include "tests/support/cli.h"
+#include "tests/support/ir_build.h"
+#include "tests/support/process.h"
+
+using namespace lpu;
+using namespace lpu::compiler;
+
+namespace {
+
+std::vector<float> random_f16(int64_t n, float lo, float hi, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = ir::f16_to_f32(ir::f32_to_f16(d(rng)));
+  return v;
+}
+
+std::vector<uint8_t> f16_bytes(const std::vector<float>& v) {
+  std::vector<uint8_t> b(v.size() * 2);
+  for (size_t i = 0; i < v.size(); ++i) {
+    const uint16_t h = ir::f32_to_f16(v[i]);
+    b[2 * i] = static_cast<uint8_t>(h & 0xFF);
+    b[2 * i + 1] = static_cast<uint8_t>(h >> 8);
+  }
+  return b;
+}
+
+// Compiles g, checks simulated == predicted in both modes and every output against the reference
+// within 2x its bound. Returns the predicted cycles.
+uint64_t check_conv_graph(const ir::Graph& g, const std::vector<std::vector<float>>& inputs) {
+  auto cfg = default_chip_config();
+  CompileResult cr = compile(g, *cfg, CompileOptions{});
+  const LoweredModel lm = lower_graph(g);  // the host layout of each input (to_chip_input)
+  sim::SimOptions so;
+  so.mode = sim::Mode::Timing;
+  CHECK(sim::simulate(cr.program, *cfg, so).cycles == cr.predicted_cycles);
+  so.mode = sim::Mode::Functional;
+  std::vector<ref::Value> rin;
+  for (size_t i = 0; i < g.inputs().size(); ++i) {
+    const ir::Tensor& t = g.tensor(g.inputs()[i]);
+    rin.push_back(ref::Value::floats(t.shape, inputs[i], t.dtype));
+    bind_input(cr.program, t.name, f16_bytes(to_chip_input(lm.inputs[i], inputs[i])), &so.inputs);
+  }
+  const sim::SimResult r = sim::simulate(cr.program, *cfg, so);
+  CHECK(r.cycles == cr.predicted_cycles);
+  std::vector<ref::Value> bounds;
+  const std::vector<ref::Value> want = ref::run_with_error_bound(g, rin, &bounds);
+  for (size_t o = 0; o < g.outputs().size(); ++o) {
+    const ir::Tensor& t = g.tensor(g.outputs()[o]);
+    const std::vector<uint8_t> bytes = gather_output(cr.program, t.name, r.outputs);
+    REQUIRE(bytes.size() == static_cast<size_t>(t.elements()) * 4);
+    std::vector<double> chip(bytes.size() / 4);
+    for (size_t k = 0; k < chip.size(); ++k) {
+      float f;
+      std::memcpy(&f, &bytes[k * 4], 4);
+      chip[k] = f;
+    }
+    const std::vector<double> got = from_chip_output(lm, g, g.outputs()[o], chip);
+    int64_t bad = 0, unbounded = 0;
+    for (int64_t k = 0; k < t.elements(); ++k) {
+      const double y = got[static_cast<size_t>(k)];
+      const double b = bounds[o].f[static_cast<size_t>(k)];
+      if (!std::isfinite(b)) ++unbounded;
+      if (!(std::fabs(static_cast<double>(y) - want[o].f[static_cast<size_t>(k)]) <= 2 * b)) {
+        if (bad < 3)
+          UNSCOPED_INFO(t.name << "[" << k << "] = " << y << ", reference " << want[o].f[static_cast<size_t>(k)]
+                                << " +- " << 2 * b);
+        ++bad;
+      }
+    }
+    CHECK(bad == 0);
+    CHECK(unbounded == 0);
+  }
+  return cr.predicted_cycles;
+}
+
+struct ConvCase {
+  int64_t N, C, H, W, M, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, group;
+  bool bias, relu;
+};
+
+int64_t out_dim(int64_t in, int64_t k, int64_t s, int64_t d, int64_t p0, int64_t p1) {
+  return (in + p0 + p1 - d * (k - 1) - 1) / s + 1;
+}
+
+// Conv (+ Relu) graph; its result is marked as the output unless `mark` is false (*out gets it).
+// A conv reading the graph input gets im2col rows from the host; with `on_chip` a 1x1 conv comes
+// first, so the tested conv reads a conv activation and gathers its im2col rows on the chip.
+ir::Graph conv_graph(const ConvCase& c, uint32_t seed, bool mark = true, ir::TensorId* out = nullptr,
+                     bool on_chip = false) {
+  ir::Graph g;
+  g.name = "conv";
+  ir::TensorId x = g.add_input("X", ir::DType::F16, {c.N, c.C, c.H, c.W});
+  if (on_chip) {
+    const float s0 = 1.f / std::sqrt(static_cast<float>(c.C));
+    const ir::TensorId w0 =
+        g.add_constant("W0", ir::DType::F16, {c.C, c.C, 1, 1}, f16_bytes(random_f16(c.C * c.C, -s0, s0, seed + 2)));
+    const ir::TensorId x0 = g.add_tensor("X0", ir::DType::F16, {c.N, c.C, c.H, c.W});
+    g.add_op(make_op(ir::OpKind::Conv, "pre", {x, w0}, {x0},
+                     {{"kernel_shape", std::vector<int64_t>{1, 1}}, {"strides", std::vector<int64_t>{1, 1}},
+                      {"dilations", std::vector<int64_t>{1, 1}}, {"pads", std::vector<int64_t>{0, 0, 0, 0}},
+                      {"group", int64_t{1}}}));
+    x = x0;
+  }
+  const int64_t Cg = c.C / c.group;
+  const float s = 1.f / std::sqrt(static_cast<float>(Cg * c.kh * c.kw));
+  const ir::TensorId w =
+      g.add_constant("Wt", ir::DType::F16, {c.M, Cg, c.kh, c.kw}, f16_bytes(random_f16(c.M * Cg * c.kh * c.kw, -s, s, seed)));
+  std::vector<ir::TensorId> ins{x, w};
+  if (c.bias) ins.push_back(g.add_constant("B", ir::DType::F16, {c.M}, f16_bytes(random_f16(c.M, -0.5f, 0.5f, seed + 1))));
+  const int64_t OH = out_dim(c.H, c.kh, c.sh, c.dh, c.pt, c.pb), OW = out_dim(c.W, c.kw, c.sw, c.dw, c.pl, c.pr);
+  const ir::TensorId y = g.add_tensor("Y", ir::DType::F16, {c.N, c.M, OH, OW});
+  g.add_op(make_op(ir::OpKind::Conv, "conv", ins, {y},
+                   {{"kernel_shape", std::vector<int64_t>{c.kh, c.kw}},
+                    {"strides", std::vector<int64_t>{c.sh, c.sw}},
+                    {"dilations", std::vector<int64_t>{c.dh, c.dw}},
+                    {"pads", std::vector<int64_t>{c.pt, c.pl, c.pb, c.pr}},
+                    {"group", c.group}}));
+  ir::TensorId res = y;
+  if (c.relu) {
+    res = g.add_tensor("Z", ir::DType::F16, {c.N, c.M, OH, OW});
+    g.add_op(make_op(ir::OpKind::Relu, "relu", {y}, {res}));
+  }
+  if (mark) g.mark_output(res);
+  if (out) *out = res;
+  return g;
+}
+
+}  // namespace
+
+TEST_CASE("compile: Conv shapes (stride, pad, dilation, groups, > 320 channels) predicted == simulated, values") {
+  const ConvCase cases[] = {
+      // N  C   H  W   M   kh kw sh sw dh dw pt pl pb pr grp bias relu
+      {1, 3, 9, 9, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, true},        // 3x3 same padding, fused relu
+      {1, 8, 10, 9, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, true, false},     // stride 2
+      {2, 4, 8, 8, 6, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1, false, false},      // dilation 2, batch 2
+      {1, 5, 7, 6, 7, 2, 3, 1, 2, 1, 1, 0, 1, 1, 0, 1, true, false},       // asymmetric kernel/pads
+      {1, 330, 4, 5, 340, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, true},    // > 320 channels, not multiples
+      {1, 400, 4, 4, 330, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, true, false},   // 1x1: no gather
+      {1, 24, 8, 8, 40, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1, false, true},     // 1x1 stride 2: row subsample
+      {1, 8, 8, 8, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4, true, false},      // groups
+      {1, 8, 9, 9, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 8, false, true},       // depthwise stride 2
+  };
+  uint32_t seed = 10;
+  for (const ConvCase& c : cases) {
+    INFO("C " << c.C << " M " << c.M << " k " << c.kh << "x" << c.kw << " s " << c.sh << " d " << c.dh << " group "
+              << c.group);
+    for (bool on_chip : {false, true}) {
+      INFO((on_chip ? "im2col gathered on the chip" : "im2col rows from the host"));
+      const ir::Graph g = conv_graph(c, seed, true, nullptr, on_chip);
+      const int64_t n = c.N * c.C * c.H * c.W;
+      check_conv_graph(g, {random_f16(n, -1.f, 1.f, seed + 7)});
+    }
+    seed += 3;
+  }
+}
+
+TEST_CASE("compile: MaxPool, AveragePool, GlobalAveragePool on conv activations predicted == simulated, values") {
+  struct P { ir::OpKind k; int64_t C, H, W, kh, kw, s, p; int64_t include_pad; };
+  const P cases[] = {{ir::OpKind::MaxPool, 8, 8, 8, 2, 2, 2, 0, 0},    {ir::OpKind::MaxPool, 5, 9, 9, 3, 3, 2, 1, 0},
+                     {ir::OpKind::MaxPool, 330, 5, 5, 3, 3, 1, 1, 0},  {ir::OpKind::AveragePool, 8, 7, 7, 3, 3, 1, 1, 0},
+                     {ir::OpKind::AveragePool, 6, 7, 7, 3, 3, 2, 1, 1}, {ir::OpKind::GlobalAveragePool, 400, 7, 7, 0, 0, 0, 0, 0},
+                     {ir::OpKind::GlobalAveragePool, 16, 3, 4, 0, 0, 0, 0, 0}};
+  uint32_t seed = 50;
+  for (const P& c : cases) {
+    INFO(ir::op_kind_name(c.k) << " C " << c.C << " " << c.H << "x" << c.W << " k " << c.kh << " s " << c.s << " p "
+                               << c.p << " include_pad " << c.include_pad);
+    // A conv in front so the pool reads a conv activation (f16, [N, H, W, C] rows), batch 2.
+    ir::TensorId y = ir::kNoTensor;
+    ir::Graph h = conv_graph({2, c.C, c.H, c.W, c.C, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, true, false}, seed, false, &y);
+    ir::Op op;
+    ir::TensorId z;
+    if (c.k == ir::OpKind::GlobalAveragePool) {
+      z = h.add_tensor("P", ir::DType::F16, {2, c.C, 1, 1});
+      op = make_op(c.k, "pool", {y}, {z});
+    } else {
+      const int64_t OH = (c.H + 2 * c.p - c.kh) / c.s + 1, OW = (c.W + 2 * c.p - c.kw) / c.s + 1;
+      z = h.add_tensor("P", ir::DType::F16, {2, c.C, OH, OW});
+      std::map<std::string, ir::AttrValue> at{{"kernel_shape", std::vector<int64_t>{c.kh, c.kw}},
+                                              {"strides", std::vector<int64_t>{c.s, c.s}},
+                                              {"pads", std::vector<int64_t>{c.p, c.p, c.p, c.p}},
+                                              {"ceil_mode", int64_t{0}}};
+      if (c.k == ir::OpKind::MaxPool) at["dilations"] = std::vector<int64_t>{1, 1};
+      else at["count_include_pad"] = c.include_pad;
+      op = make_op(c.k, "pool", {y}, {z}, at);
+    }
+    h.add_op(op);
+    h.mark_output(z);
+    check_conv_graph(h, {random_f16(2 * c.C * c.H * c.W, -1.f, 1.f, seed + 5)});
+    seed += 11;
+  }
+}
+
+TEST_CASE("compile: an op reading a conv activation in NCHW order is an InputError naming the node") {
+  ConvCase c{1, 4, 6, 6, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, false};
+  ir::TensorId y = ir::kNoTensor;
+  ir::Graph g = conv_graph(c, 3, false, &y);
+  const ir::TensorId w = g.add_constant("Wm", ir::DType::F16, {6, 5}, f16_bytes(random_f16(30, -1, 1, 4)));
+  const ir::TensorId z = g.add_tensor("Zm", ir::DType::F16, {1, 8, 6, 5});
+  g.add_op(make_op(ir::OpKind::MatMul, "mm", {y, w}, {z}));
+  g.mark_output(z);
+  auto cfg = default_chip_config();
+  CHECK_THROWS_WITH(compile(g, *cfg, CompileOptions{}),
+                    Catch::Contains("node 'mm'") && Catch::Contains("conv activation 'Y'"));
+  // A conv after a division: its pad lanes may hold 0/0 = NaN, which zero weight rows do not cancel.
+  ir::TensorId y2 = ir::kNoTensor;
+  ir::Graph h = conv_graph(c, 5, false, &y2);
+  const ir::TensorId d = h.add_constant("d", ir::DType::F16, {1}, f16_bytes({2.f}));
+  const ir::TensorId q = h.add_tensor("Q", ir::DType::F16, h.tensor(y2).shape);
+  h.add_op(make_op(ir::OpKind::Div, "div", {y2, d}, {q}));
+  const ir::TensorId w3 = h.add_constant("W3", ir::DType::F16, {8, 8, 1, 1}, f16_bytes(random_f16(64, -1, 1, 6)));
+  const ir::TensorId o = h.add_tensor("O", ir::DType::F16, h.tensor(y2).shape);
+  h.add_op(make_op(ir::OpKind::Conv, "after_div", {q, w3}, {o},
+                   {{"kernel_shape", std::vector<int64_t>{1, 1}}, {"strides", std::vector<int64_t>{1, 1}},
+                    {"dilations", std::vector<int64_t>{1, 1}}, {"pads", std::vector<int64_t>{0, 0, 0, 0}},
+                    {"group", int64_t{1}}}));
+  h.mark_output(o);
+  CHECK_THROWS_WITH(compile(h, *cfg, CompileOptions{}),
+                    Catch::Contains("node 'after_div'") && Catch::Contains("Div/Reciprocal"));
+}
+
+TEST_CASE("check: the cnn example (Conv, depthwise, MaxPool, AveragePool, dilation, GlobalAveragePool) passes") {
+  const std::string dir = std::string(LPU_SOURCE_DIR) + "/workloads/models/cnn/";
+  const std::string log = std::string(LPU_BINARY_DIR) + "/conv_cnn_check.txt";
+  const ProcessResult r = run_process(lpusim_exe(), {"check", dir + "model.onnx", dir + "test_data_set_0"}, log,
+                                      std::chrono::seconds(60), Stderr::ToOutput);
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK_THAT(r.output, Catch::Contains("(match)") && Catch::Contains("matches prediction") &&
+                           Catch::Contains("0 outside bound -> ok") && Catch::Contains("check passed"));
+}
+
+TEST_CASE("compile: elementwise ops on conv activations (bias fold, NCHW-broadcast constants, residual) values") {
+  // y = conv(x); a = y + b[M,1,1] (folded into the bias); s = sigmoid(a) * k[1,M,1,W] (a constant
+  // varying over channels and columns, permuted to the chip's rows); out = s + relu(conv2(x)).
+  const ConvCase c{1, 6, 5, 7, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, false, false};
+  ir::TensorId y = ir::kNoTensor;
+  ir::Graph g = conv_graph(c, 21, false, &y, true);
+  const ir::Shape ys = g.tensor(y).shape;  // [1, 10, 5, 7]
+  const ir::TensorId b = g.add_constant("b", ir::DType::F16, {10, 1, 1}, f16_bytes(random_f16(10, -0.5f, 0.5f, 22)));
+  const ir::TensorId a = g.add_tensor("A", ir::DType::F16, ys);
+  g.add_op(make_op(ir::OpKind::Add, "bias", {y, b}, {a}));
+  const ir::TensorId s = g.add_tensor("S", ir::DType::F16, ys);
+  g.add_op(make_op(ir::OpKind::Sigmoid, "sig", {a}, {s}));
+  const ir::TensorId k = g.add_constant("k", ir::DType::F16, {1, 10, 1, 7}, f16_bytes(random_f16(70, 0.5f, 2.f, 23)));
+  const ir::TensorId m = g.add_tensor("Mk", ir::DType::F16, ys);
+  g.add_op(make_op(ir::OpKind::Mul, "scale", {s, k}, {m}));
+  const float s2 = 1.f / std::sqrt(6.f);
+  const ir::TensorId w2 = g.add_constant("W2", ir::DType::F16, {10, 6, 1, 1}, f16_bytes(random_f16(60, -s2, s2, 24)));
+  const ir::TensorId y2 = g.add_tensor("Y2", ir::DType::F16, ys);
+  g.add_op(make_op(ir::OpKind::Conv, "conv2", {g.find("X0"), w2}, {y2},
+                   {{"kernel_shape", std::vector<int64_t>{1, 1}}, {"strides", std::vector<int64_t>{1, 1}},
+                    {"dilations", std::vector<int64_t>{1, 1}}, {"pads", std::vector<int64_t>{0, 0, 0, 0}},
+                    {"group", int64_t{1}}}));
+  const ir::TensorId r2 = g.add_tensor("R2", ir::DType::F16, ys);
+  g.add_op(make_op(ir::OpKind::Relu, "relu2", {y2}, {r2}));
+  const ir::TensorId out = g.add_tensor("Out", ir::DType::F16, ys);
+  g.add_op(make_op(ir::OpKind::Add, "residual", {m, r2}, {out}));
+  g.mark_output(out);
+  const LoweredModel lm = lower_graph(g);
+  CHECK(lm.layers.size() == 3);       // pre, conv, conv2 (bias Add and Relu fused)
+  CHECK(lm.layers[1].bias.size() == 10);
+  CHECK(lm.eltwise.size() == 3);      // sigmoid, scale, residual
+  check_conv_graph(g, {random_f16(6 * 5 * 7, -1.f, 1.f, 25)});
+}

@@ -1,0 +1,60 @@
+// `lpusim llm` as a user runs it: the JSON report's top-level keys, consistent figures, and bad
+// input named with exit status 2.
+#include <catch2/catch.hpp>
+
+#include "tests/support/cli.h"
+#include "tests/support/files.h"
+#include "tests/support/process.h"
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+namespace {
+
+std::string tmp(const std::string& name) {
+  return (std::filesystem::temp_directory_path() / ("lpusim_llm_cli_" + std::to_string(::getpid()) + "_" + name)).string();
+}
+
+}  // namespace
+
+TEST_CASE("llm cli: lpusim llm writes the LLM report with its top-level figures", "[llm]") {
+  const std::string cfg = std::string(LPU_SOURCE_DIR) + "/workloads/llm/tiny-llama.json";
+  const std::string json = tmp("report.json"), out = tmp("out.txt");
+  ProcessResult r = run_process(lpusim_exe(),
+                                {"llm", cfg, "--pieces", "dense-standin", "--chips", "4", "--tp", "2", "--prompt", "8",
+                                 "--context", "16", "--batch", "2", "--json", json},
+                                out, std::chrono::seconds(60), Stderr::ToOutput);
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("DENSE STAND-INS") != std::string::npos);
+  const auto j = nlohmann::json::parse(read_text(json));
+  CHECK(j.at("chips") == 4);
+  const double lat = j.at("token_latency_us"), ttft = j.at("ttft_us");
+  CHECK(lat > 0);
+  CHECK(ttft > lat);  // prefill of 8 tokens + the first token
+  CHECK(j.at("tokens_per_second_per_user").get<double>() == Approx(1e6 / lat));
+  CHECK(j.at("tokens_per_second").get<double>() == Approx(2e6 / lat));
+  const double tpj = j.at("tokens_per_joule"), power = j.at("power_w");
+  CHECK(tpj > 0);
+  CHECK(power == Approx(2.0 / tpj / (lat * 1e-6)));  // energy per step = batch / tokens_per_joule
+  const auto& tt = j.at("token_time");
+  CHECK(tt.at("compute_us").get<double>() + tt.at("onchip_data_movement_us").get<double>() +
+            tt.at("chip_to_chip_us").get<double>() ==
+        Approx(lat));
+  CHECK(j.at("sram_per_chip").at("capacity_bytes").get<uint64_t>() > 0);
+  std::filesystem::remove(json);
+  std::filesystem::remove(out);
+}
+
+TEST_CASE("llm cli: bad precision and too few chips are input errors", "[llm]") {
+  const std::string cfg = std::string(LPU_SOURCE_DIR) + "/workloads/llm/llama-2-7b.json";
+  const std::string out = tmp("err.txt");
+  ProcessResult r = run_process(lpusim_exe(), {"llm", cfg, "--precision", "fp8"}, out, std::chrono::seconds(30),
+                                Stderr::ToOutput);
+  CHECK(r.status == 2);
+  CHECK(r.output.find("--precision: 'fp8'") != std::string::npos);
+  r = run_process(lpusim_exe(), {"llm", cfg, "--chips", "2"}, out, std::chrono::seconds(30), Stderr::ToOutput);
+  CHECK(r.status == 2);
+  CHECK(r.output.find("--chips 2") != std::string::npos);
+  std::filesystem::remove(out);
+}
