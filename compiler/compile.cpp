@@ -2,6 +2,7 @@
 #include "compiler/compile.h"
 
 #include <algorithm>
+#include <stdexcept>
 #include <fmt/format.h>
 
 #include "compiler/backend/schedule_builder.h"
@@ -13,15 +14,17 @@
 namespace lpu::compiler {
 
 CompileResult compile(const ir::Graph& g, const ChipConfig& cfg, const CompileOptions& opt) {
-  if (opt.precision == Precision::INT8)
-    throw InputError(fmt::format("model '{}': --precision int8 needs a quantized model (scales for weights and "
-                                 "activations); float models compile with fp16 only for now",
-                                 g.name));
   const LoweredModel lm = lower_graph(g);
+  std::shared_ptr<const QuantPlan> quant;
+  if (opt.precision == Precision::INT8)
+    quant = opt.quant ? opt.quant : std::make_shared<const QuantPlan>(plan_int8(g, lm, opt.calibration));
+  if (quant && quant->layers.size() != lm.layers.size())
+    throw std::logic_error("compile: the quantization plan is for another model");
   ScheduleBuilder b(cfg);
   SramAllocator alloc(cfg);
-  ScheduledModel sm = schedule_model(g, lm, b, alloc, opt.tiling);
+  ScheduledModel sm = schedule_model(g, lm, b, alloc, opt.tiling, opt.keep_intermediates, quant.get());
   CompileResult res;
+  res.quant = quant;
   res.diagnostics = std::move(sm.diagnostics);
   res.macs = sm.macs;
   res.stats = sm.stats;

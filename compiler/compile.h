@@ -2,11 +2,13 @@
 // lpu::Program with its predicted cycle count, SRAM memory map and diagnostics. No SystemC here.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "compiler/backend/matmul_kernel.h"
 #include "compiler/ir/graph.h"
+#include "compiler/passes/quantize.h"
 #include "compiler/passes/tiling.h"
 #include "isa/chip_config.h"
 #include "isa/program.h"
@@ -19,6 +21,14 @@ struct CompileOptions {
   Precision precision = Precision::FP16;
   bool use_repeat = true;   // fold regular instruction runs into `repeat`
   TilingOptions tiling;
+  // Keep every intermediate: no SRAM reuse, each step's result listed as an Output tensor, so a
+  // functional simulation exposes it (per-step verification of `lpusim check`).
+  bool keep_intermediates = false;
+  // int8 models: calibration sets (one Value per graph input, graph order) the activation scales are
+  // taken from (passes/quantize.h); required for --precision int8 on a model, unused otherwise.
+  std::vector<std::vector<ref::Value>> calibration;
+  // int8 models: use this plan (e.g. an earlier CompileResult::quant) instead of calibrating.
+  std::shared_ptr<const QuantPlan> quant;
 };
 
 struct CompileResult {
@@ -28,13 +38,16 @@ struct CompileResult {
   std::vector<std::string> diagnostics;  // notes for the user (layout choices, precision)
   uint64_t macs = 0;                     // useful multiply-accumulates (M*K*N summed over layers)
   MatmulStats stats;                     // instruction counts summed over layers
+  // int8 models: the quantization plan (scales; QuantPlan::i8_inputs names the inputs the host
+  // quantizes with quantize_host_input); null for fp16 and GEMMs.
+  std::shared_ptr<const QuantPlan> quant;
 };
 
 // Compiles a graph of dense layers, elementwise ops, last-axis reductions, Softmax and
 // LayerNormalization (see passes/lowering.h and docs/compiler.md). fp16: activations and weights f16,
 // accumulation and bias f32, hidden activations stored f16, graph outputs f32; the model's inputs
-// are declared as f16 tensors (the host converts). int8 needs a quantized model: not supported
-// yet, throws InputError. work_items = rows of the first input's leading dimension ("items").
+// are declared as f16 tensors (the host converts). int8: dense layers quantized as planned by
+// passes/quantize.h from opt.calibration (InputError without it), other steps fp16. work_items = rows of the first input's leading dimension ("items").
 CompileResult compile(const ir::Graph& g, const ChipConfig& cfg, const CompileOptions& opt);
 
 // A bare GEMM Y[M,N] = X[M,K] . W[K,N]: X input "X" (i8 or f16), Y output "Y" (i32 or f32), W a

@@ -2,6 +2,7 @@
 // Contract (isa/chip_config.h): every key of the schema is required, unknown keys and wrong types
 // are errors, and every error is an InputError "<file>: <field path>: <problem>; got <value>".
 #include "isa/chip_config.h"
+#include "isa/yaml_documents.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -127,6 +128,7 @@ constexpr int64_t kMaxLanes = 4096;         // superlanes, lanes per superlane
 constexpr int64_t kMaxVectorBytes = 65535;  // lane indices are 16-bit with 0xFFFF reserved (permute maps)
 constexpr int64_t kMaxQueues = 256;
 constexpr int64_t kMaxCount = 4096;         // slices in one floorplan entry
+constexpr int64_t kMaxSlices = 65536;       // slices in the whole floorplan (programs name a slice in 16 bits)
 constexpr int64_t kMaxSlowdown = 1024;
 constexpr int64_t kMaxTopology = 1000000;
 
@@ -283,6 +285,11 @@ void Reader::read_floorplan(const YAML::Node& fp, ChipConfig& c) const {
     if (!kind) fail(p + ".kind", &kn, fmt::format("unknown slice kind; got {}; allowed MEM, VXM, MXM, SXM, C2C", describe(kn)));
     const std::string base = name(e["name"], p + ".name", false);
     const uint32_t queues = u32(e["queues"], p + ".queues", 1, kMaxQueues);
+    // Checked before expanding: a short file must not expand into millions of slices.
+    const int64_t adds = has_count ? u32(e["count"], p + ".count", 1, kMaxCount) : 1;
+    if (static_cast<int64_t>(c.slices.size()) + adds > kMaxSlices)
+      fail(p, &e, fmt::format("the floorplan has more than {} slices in total (programs name a slice in 16 bits); "
+                              "this entry brings it to {}", kMaxSlices, c.slices.size() + adds));
     if (!has_count) {
       c.slices.push_back(SliceSpec{base, *kind, pos++, queues});
       continue;
@@ -391,16 +398,16 @@ ChipConfig Reader::read(const YAML::Node& root) const {
 }  // namespace
 
 std::shared_ptr<const ChipConfig> parse_chip_config(const std::string& yaml_text, const std::string& source_name) {
-  std::vector<YAML::Node> docs;
+  YamlDocuments docs;
   try {
-    docs = YAML::LoadAll(yaml_text);
+    docs = load_yaml_documents(yaml_text);
   } catch (const YAML::Exception& e) {
     throw InputError(fmt::format("{}:{}:{}: YAML syntax error: {}", source_name, e.mark.line + 1, e.mark.column + 1, e.msg));
   }
-  if (docs.size() > 1)
+  if (docs.count > 1)
     throw InputError(fmt::format("{}: (document): a chip config is one YAML document; got {} documents (separated by ---)",
-                                 source_name, docs.size()));
-  const YAML::Node root = docs.empty() ? YAML::Node() : docs[0];
+                                 source_name, docs.count));
+  const YAML::Node root = docs.first;
   if (!root.IsDefined() || root.IsNull())
     throw InputError(fmt::format("{}: (document): top level must be a map of chip settings; got an empty document", source_name));
   Reader r(source_name);

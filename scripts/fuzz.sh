@@ -42,10 +42,19 @@ for t in "${TARGETS[@]}"; do
   # Fork mode with ignore_*: a finding is saved and the run goes on, so one bug does not hide the
   # rest; any file left in the artifacts directory counts as a finding.
   rm -f "$art"crash-* "$art"timeout-* "$art"oom-* "$art"leak-*
+  # -malloc_limit_mb: one huge allocation is reported at once with its stack. An input that grows
+  # past -rss_limit_mb in small pieces makes libFuzzer print a heap profile first, which under ASan
+  # can take many minutes: `timeout` bounds the whole run, and an overrun counts as a finding.
+  rc=0
   UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" ASAN_OPTIONS="detect_leaks=1" \
+    timeout -k 10 $((SECONDS_PER_TARGET + 120)) \
     "$BUILD/fuzz/$t" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
-    -max_total_time="$SECONDS_PER_TARGET" -timeout=30 -rss_limit_mb=2048 -max_len=65536 \
-    -artifact_prefix="$art" "$work" > "$BUILD/fuzz/$t.log" 2>&1 || true
+    -max_total_time="$SECONDS_PER_TARGET" -timeout=30 -rss_limit_mb=2048 -malloc_limit_mb=1024 -max_len=65536 \
+    -artifact_prefix="$art" "$work" > "$BUILD/fuzz/$t.log" 2>&1 || rc=$?
+  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+    echo "fuzz.sh: $t overran its $SECONDS_PER_TARGET s by 120 s and was stopped (an out-of-memory input?)" >&2
+    echo "overran: see $t.log" > "$art/overrun-$(date +%s)"
+  fi
   grep -E "^#[0-9]+: cov" "$BUILD/fuzz/$t.log" | tail -1 || true
   findings=$(find "$art" -type f | wc -l)
   if [ "$findings" -ne 0 ]; then

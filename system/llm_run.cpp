@@ -1,6 +1,7 @@
 // run_llm and the LLM reports (see llm_run.h, docs/llm-system.md, docs/report-schema.md).
 #include "system/llm_run.h"
 
+#include <algorithm>
 #include <fmt/format.h>
 
 namespace lpu::system {
@@ -47,7 +48,7 @@ nlohmann::ordered_json step_json(const StepResult& s, double clock) {
 }  // namespace
 
 LlmRun run_llm(const ChipConfig& chip, const llm::LlmConfig& model, const llm::PlanRequest& req,
-               SegmentBuilder build, bool with_prefill, const std::string& piece_graphs) {
+               SegmentBuilder build, bool with_prefill, const std::string& piece_graphs, SegmentBuilder fallback) {
   LlmRun run;
   run.model = model;
   run.request = req;
@@ -56,7 +57,7 @@ LlmRun run_llm(const ChipConfig& chip, const llm::LlmConfig& model, const llm::P
   run.decoder = model.causal;
   run.has_prefill = with_prefill || !run.decoder;
   run.plan = llm::plan_partition(model, req, chip);
-  LlmSystem sys(chip, model, run.plan, std::move(build));
+  LlmSystem sys(chip, model, run.plan, std::move(build), std::move(fallback));
   llm::StepShape pre;
   pre.phase = llm::Phase::Prefill;
   pre.batch = req.batch;
@@ -90,6 +91,13 @@ LlmRun run_llm(const ChipConfig& chip, const llm::LlmConfig& model, const llm::P
     run.power_w = run.prefill.seconds > 0 ? run.prefill.energy_j / run.prefill.seconds : 0;
   }
   run.simulations = sys.runner().simulations();
+  run.compiles = sys.runner().compiles();
+  run.compile_seconds = sys.runner().compile_seconds();
+  run.simulate_seconds = sys.runner().simulate_seconds();
+  for (const StepResult* st : {&run.prefill, &run.first_decode, &run.decode})
+    for (const std::string& w : st->standins)
+      if (std::find(run.standins.begin(), run.standins.end(), w) == run.standins.end()) run.standins.push_back(w);
+  if (!run.standins.empty()) run.piece_graphs += "+dense-standin";
   return run;
 }
 
@@ -116,6 +124,7 @@ nlohmann::ordered_json llm_json_report(const LlmRun& run, const ChipConfig& chip
   j["precision"] = llm::precision_name(run.request.precision);
   j["timing_precision"] = "fp16";
   j["piece_graphs"] = run.piece_graphs;
+  j["standin_pieces"] = run.standins;
   j["batch"] = run.request.batch;
   j["prompt"] = run.request.prompt;
   j["context"] = run.request.context;
@@ -182,9 +191,12 @@ std::string llm_text_report(const LlmRun& run, const ChipConfig& chip) {
                    static_cast<double>(tok.c2c_cycles) / clock * 1e6, pct(tok.c2c_cycles)));
   line(fmt::format("method        composition of {} distinct cycle-accurate programs run back to back "
                    "(docs/llm-system.md)", run.simulations));
-  if (run.piece_graphs != "segments")
+  if (run.piece_graphs == "dense-standin")
     line("pieces        DENSE STAND-INS: projections only; attention scores, softmax, RoPE, norms and MoE gating "
          "are omitted (system/standin_segments.h)");
+  for (const std::string& w : run.standins)
+    line("WARNING       the front end's graph of this piece does not compile; it is timed as a DENSE STAND-IN "
+         "(projections only, system/standin_segments.h): " + w);
   line("pieces of one token (cycles, starts per token):");
   for (const PieceUse& u : tok.pieces)
     line(fmt::format("  {:<48} {:>10} x {}", u.label, u.cycles, u.count));

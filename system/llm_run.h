@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "compiler/llm/llm_config.h"
 #include "compiler/llm/partition.h"
@@ -25,7 +26,12 @@ struct LlmRun {
   StepResult first_decode;       // decoder: one token at context P
   StepResult decode;             // decoder: one token at context C (the steady-state token)
   size_t simulations = 0;        // distinct programs simulated
-  std::string piece_graphs = "segments";  // "segments" (llm::build_segment) or "dense-standin" (standin_segments.h)
+  size_t compiles = 0;           // distinct piece graphs compiled
+  double compile_seconds = 0;    // host wall time (not part of the reports: they stay deterministic)
+  double simulate_seconds = 0;
+  std::string piece_graphs = "segments";  // "segments" (llm::build_segment) or "dense-standin" (standin_segments.h);
+                                          // "segments+dense-standin" when some pieces fell back (see standins)
+  std::vector<std::string> standins;      // pieces timed by the fallback builder: "STAND-IN <label>: <compile error>"
   // Figures (us, tokens/s, tokens/J, W).
   double ttft_us = 0;            // decoder: prefill + first decode; encoder: the forward pass
   double token_latency_us = 0;   // decoder: decode step at C; encoder: the forward pass
@@ -38,8 +44,11 @@ struct LlmRun {
 // Plans, composes and simulates. `build` as for LlmSystem. with_prefill = false skips the prefill
 // and first-token steps of a decoder (ttft_us is then 0): for throughput-only studies (validate).
 // `piece_graphs` names what `build` builds, for the reports ("segments" for the default).
+// `fallback`: see LlmSystem (a piece whose graph does not compile is timed with it and listed in
+// `standins`; the reports print each one).
 LlmRun run_llm(const ChipConfig& chip, const llm::LlmConfig& model, const llm::PlanRequest& req,
-               SegmentBuilder build = {}, bool with_prefill = true, const std::string& piece_graphs = "segments");
+               SegmentBuilder build = {}, bool with_prefill = true, const std::string& piece_graphs = "segments",
+               SegmentBuilder fallback = {});
 
 std::string llm_text_report(const LlmRun& run, const ChipConfig& chip);
 nlohmann::ordered_json llm_json_report(const LlmRun& run, const ChipConfig& chip);

@@ -55,8 +55,14 @@ uint64_t piece_window(const ChipConfig& chip, uint64_t cycles) {
   return std::max(cycles, drained);
 }
 
-LlmSystem::LlmSystem(const ChipConfig& chip, llm::LlmConfig model, llm::Plan plan, SegmentBuilder build)
-    : chip_(chip), model_(std::move(model)), plan_(std::move(plan)), build_(std::move(build)), runner_(chip) {
+LlmSystem::LlmSystem(const ChipConfig& chip, llm::LlmConfig model, llm::Plan plan, SegmentBuilder build,
+                     SegmentBuilder fallback)
+    : chip_(chip),
+      model_(std::move(model)),
+      plan_(std::move(plan)),
+      build_(std::move(build)),
+      fallback_(std::move(fallback)),
+      runner_(chip) {
   if (!build_) {
     const llm::LlmConfig m = model_;
     build_ = [m](const llm::SegmentSpec& s, int64_t layer) { return llm::build_segment(m, s, layer); };
@@ -112,8 +118,30 @@ StepResult LlmSystem::step(const llm::StepShape& shape) {
                 ? fmt::format("{} {} part {} of {} over tp{}", kind_name(pp.kind), shape_label(shape), pp.part + 1,
                               pp.shard_size / pp.tp, pp.tp)
                 : fmt::format("{} {} tp{} rank{}", kind_name(pp.kind), shape_label(shape), pp.tp, rank == 0 ? "0" : "1+");
-        const PieceRun& pr = runner_.run_graph(label + fmt::format(" rank{} pos{}", spec.shard.rank, spec.position),
-                                               [&] { return build_(spec, 0); }, label);
+        // Compile key: everything the graph depends on. Ffn and LM head graphs see only the B*T rows
+        // (no cache, no position), so one compile serves every step with the same rows.
+        const std::string key =
+            pp.kind == llm::SegmentKind::Attention
+                ? label + fmt::format(" rank{} pos{}", spec.shard.rank, spec.position)
+                : fmt::format("{} rows {} shard {}/{}", kind_name(pp.kind), rows, spec.shard.rank, spec.shard.size);
+        const PieceRun* prp = nullptr;
+        auto failed = failed_.find(key);
+        if (failed == failed_.end()) {
+          try {
+            prp = &runner_.run_graph(key, [&] { return build_(spec, 0); }, label);
+          } catch (const InputError& e) {
+            if (!fallback_) throw;
+            failed = failed_.emplace(key, e.what()).first;
+          }
+        }
+        if (!prp) {
+          const std::string sl = "STAND-IN " + label;
+          prp = &runner_.run_graph("standin " + key, [&] { return fallback_(spec, 0); }, sl);
+          const std::string why = sl + ": " + failed->second;
+          if (std::find(res.standins.begin(), res.standins.end(), why) == res.standins.end())
+            res.standins.push_back(why);
+        }
+        const PieceRun& pr = *prp;
         const int64_t instances = rank == 0 ? 1 : pp.tp - 1;
         PieceUse& u = add_use(pr, instances, false);
         if (std::find(seen.begin(), seen.end(), pr.hash) == seen.end()) u.count += 1;  // one start per piece

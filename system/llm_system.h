@@ -14,6 +14,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -60,11 +61,17 @@ struct StepResult {
   std::array<uint64_t, kNumEnergyEvents> events{};  // all chips
   std::vector<PieceUse> pieces;
   std::vector<TimelineEntry> timeline;
+  std::vector<std::string> standins;  // "label: reason" of every piece timed by the fallback builder
 };
 
+// Piece graphs that fail to compile (an InputError from compile()) stop the step, unless a
+// `fallback` builder is given: then that piece (and only it) is timed with the fallback's graph,
+// its label starts with "STAND-IN " and the step lists it with the compile error in `standins`.
+// A failed compile is remembered per piece key (not retried for every layer).
 class LlmSystem {
  public:
-  LlmSystem(const ChipConfig& chip, llm::LlmConfig model, llm::Plan plan, SegmentBuilder build = {});
+  LlmSystem(const ChipConfig& chip, llm::LlmConfig model, llm::Plan plan, SegmentBuilder build = {},
+            SegmentBuilder fallback = {});
   StepResult step(const llm::StepShape& shape);
   PieceRunner& runner() { return runner_; }
   const llm::Plan& plan() const { return plan_; }
@@ -76,7 +83,9 @@ class LlmSystem {
   llm::LlmConfig model_;
   llm::Plan plan_;
   SegmentBuilder build_;
+  SegmentBuilder fallback_;
   PieceRunner runner_;
+  std::map<std::string, std::string> failed_;  // piece key -> compile error of build_'s graph
 };
 
 // Cycles a piece occupies before the next may start (see the header comment).

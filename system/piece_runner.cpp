@@ -1,6 +1,7 @@
 // PieceRunner: compile once per key, simulate once per program hash (see piece_runner.h).
 #include "system/piece_runner.h"
 
+#include <chrono>
 #include <fmt/format.h>
 #include <stdexcept>
 
@@ -26,7 +27,9 @@ const PieceRun& PieceRunner::run_program(const Program& p, const std::string& la
   if (it != runs_.end()) return it->second;
   sim::SimOptions opt;
   opt.mode = sim::Mode::Timing;
+  const auto t0 = std::chrono::steady_clock::now();
   const sim::SimResult r = sim::simulate(p, cfg_, opt);
+  simulate_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (r.cycles != p.predicted_cycles)
     throw std::logic_error(fmt::format("piece '{}': compiler predicted {} cycles, simulator measured {}", label,
                                        p.predicted_cycles, r.cycles));
@@ -60,8 +63,10 @@ const PieceRun& PieceRunner::run_graph(const std::string& key, const std::functi
   if (it != compiled_.end()) return runs_.at(it->second);
   compiler::CompileOptions co;
   co.precision = compiler::Precision::FP16;
+  const auto t0 = std::chrono::steady_clock::now();
   const ir::Graph g = build();
   compiler::CompileResult cr = compiler::compile(g, cfg_, co);
+  compile_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const PieceRun& pr = run_program(cr.program, label);
   compiled_[key] = pr.hash;
   return pr;

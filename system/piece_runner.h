@@ -46,6 +46,9 @@ class PieceRunner {
   void keep_programs(bool on) { keep_ = on; }
   const Program& program(uint64_t hash) const { return programs_.at(hash); }
   const ChipConfig& cfg() const { return cfg_; }
+  // Host wall time spent so far (seconds): building + compiling graphs, simulating programs.
+  double compile_seconds() const { return compile_s_; }
+  double simulate_seconds() const { return simulate_s_; }
 
  private:
   const ChipConfig& cfg_;
@@ -53,6 +56,7 @@ class PieceRunner {
   std::map<std::string, uint64_t> compiled_;  // key -> program hash
   bool keep_ = false;
   std::map<uint64_t, Program> programs_;
+  double compile_s_ = 0, simulate_s_ = 0;
 };
 
 }  // namespace lpu::system

@@ -2,6 +2,7 @@
 // on the CLI11 app. Commands report bad input by throwing lpu::InputError (printed by main).
 #pragma once
 #include <CLI/CLI.hpp>
+#include <string>
 
 namespace lpu::cli {
 
@@ -14,5 +15,9 @@ void register_sweep(CLI::App& app);    // lpusim sweep / sweep merge (cmd_sweep.
 void register_regress(CLI::App& app);  // lpusim regress           (cmd_regress.cpp)
 void register_llm_config(CLI::App& app);  // lpusim llm-config   (cmd_llm_config.cpp)
 void register_llm(CLI::App& app);         // lpusim llm / validate (cmd_llm.cpp)
+void register_conformance(CLI::App& app);  // lpusim conformance (cmd_conformance.cpp)
+// `lpusim run` with no MODEL: the default LLM decode (cmd_llm.cpp); chip/json/precision as given
+// to `run` (empty = defaults).
+void run_default_llm(const std::string& chip, const std::string& json, const std::string& precision);
 
 }  // namespace lpu::cli

@@ -84,8 +84,13 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
   if ((wact ? spec.b->dtype : spec.w->dtype) != in_t)
     throw std::logic_error("matmul: weight type differs from activation type");
   const DType acc_t = in_t == DType::I8 ? DType::I32 : DType::F32;
-  const bool direct = spec.bias == nullptr && !spec.relu && Y.dtype == acc_t;
-  if (!direct && !(Y.dtype == acc_t || (acc_t == DType::F32 && Y.dtype == DType::F16)))
+  // Dtype of the epilogue after the optional int8 rescale (i32 -> f32, times spec.scale).
+  const bool rescale = spec.scale != nullptr;
+  if (rescale && (in_t != DType::I8 || spec.scale->dtype != DType::F32 || Y.dtype == DType::I32))
+    throw std::logic_error("matmul: an epilogue scale needs i8 inputs, an f32 row and an i8/f16/f32 output");
+  const DType ep_t = rescale ? DType::F32 : acc_t;
+  const bool direct = spec.bias == nullptr && !spec.relu && !rescale && Y.dtype == acc_t;
+  if (!direct && !(Y.dtype == ep_t || (ep_t == DType::F32 && (Y.dtype == DType::F16 || (rescale && Y.dtype == DType::I8)))))
     throw InputError(fmt::format("{}: output type {} not producible from {} accumulators", spec.name,
                                  dtype_name(Y.dtype), dtype_name(acc_t)));
   if (!direct && vxm_slice_ < 0) throw InputError(spec.name + ": epilogue needs a VXM slice");
@@ -431,7 +436,7 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
       const auto& ys = Y.part_of_row(ym).slices;
       const uint32_t yaddr = Y.addr_of(ym, dr.nt);
       const Dir ydir = b_.pos(ys[0]) > vxm_pos_ ? Dir::East : Dir::West;
-      const bool need_cvt = Y.dtype != acc_t;
+      const bool need_cvt = Y.dtype != ep_t;
       uint64_t a = e, landed = 0;
       uint64_t nvxm = 0;
       std::vector<StreamValue> vals(prt.size());
@@ -486,7 +491,26 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
             if (vals[g].time_at(vxm_pos_) != T) throw std::logic_error("matmul: partial row misses the VXM");
             Instr add = make_instr(Opcode::Add);
             add.set(Field::DType, static_cast<uint32_t>(acc_t));
-            ok = vop(add, &vals[g], 4, g + 1 == vals.size() && !spec.bias && !spec.relu && !need_cvt);
+            ok = vop(add, &vals[g], 4, g + 1 == vals.size() && !rescale && !spec.bias && !spec.relu && !need_cvt);
+          }
+          // int8: acc (i32) -> f32, times the per-column scale row (passes/quantize.h).
+          if (ok && rescale) {
+            Instr cvt = make_instr(Opcode::Cvt);
+            cvt.set(Field::DType, static_cast<uint32_t>(acc_t));
+            cvt.set(Field::DType2, static_cast<uint32_t>(DType::F32));
+            ok = vop(cvt, nullptr, 4, false);
+          }
+          if (ok && rescale) {
+            const auto& ss = spec.scale->parts[0].slices;
+            const Dir sdir = b_.pos(ss[0]) < vxm_pos_ ? Dir::East : Dir::West;
+            StreamValue sv;
+            ok = T != UINT64_MAX && b_.fetch(ss, spec.scale->addr_of(0, dr.nt), vxm_pos_, T, sdir, 0, &sv);
+            if (ok) {
+              Instr mul = make_instr(Opcode::Mul);
+              mul.set(Field::DType, static_cast<uint32_t>(DType::F32));
+              ok = vop(mul, &sv, 4, !spec.bias && !spec.relu && !need_cvt);
+              spec.scale->last_read = std::max(spec.scale->last_read, T);
+            }
           }
           if (ok && spec.bias) {
             const auto& bs = spec.bias->parts[0].slices;
@@ -495,19 +519,19 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
             ok = T != UINT64_MAX && b_.fetch(bs, spec.bias->addr_of(0, dr.nt), vxm_pos_, T, bdir, 0, &bv);
             if (ok) {
               Instr add = make_instr(Opcode::Add);
-              add.set(Field::DType, static_cast<uint32_t>(acc_t));
+              add.set(Field::DType, static_cast<uint32_t>(ep_t));
               ok = vop(add, &bv, 4, !spec.relu && !need_cvt);
               spec.bias->last_read = std::max(spec.bias->last_read, T);
             }
           }
           if (ok && spec.relu) {
             Instr relu = make_instr(Opcode::Relu);
-            relu.set(Field::DType, static_cast<uint32_t>(acc_t));
+            relu.set(Field::DType, static_cast<uint32_t>(ep_t));
             ok = vop(relu, nullptr, 4, !need_cvt);
           }
           if (ok && need_cvt) {
             Instr cvt = make_instr(Opcode::Cvt);
-            cvt.set(Field::DType, static_cast<uint32_t>(acc_t));
+            cvt.set(Field::DType, static_cast<uint32_t>(ep_t));
             cvt.set(Field::DType2, static_cast<uint32_t>(Y.dtype));
             ok = vop(cvt, nullptr, static_cast<uint32_t>(dtype_bytes(Y.dtype)), true);
           }

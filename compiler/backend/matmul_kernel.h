@@ -39,7 +39,10 @@ struct MatmulSpec {
   PlacedTensor* x = nullptr;          // [M, K], dtype I8 or F16
   const PlacedWeights* w = nullptr;   // K x N, same dtype as x (nullptr: weights from the activation b)
   PlacedTensor* y = nullptr;          // [M, N]: I32/F32 (no epilogue conversion) or F16 (f32 acc only)
-  PlacedTensor* bias = nullptr;       // optional [1, N] of the accumulator dtype
+  PlacedTensor* bias = nullptr;       // optional [1, N] of the accumulator dtype (f32 with `scale`)
+  // int8 only, optional [1, N] f32 row (passes/quantize.h): the epilogue converts the i32
+  // accumulator to f32 and multiplies it by this row before bias/relu; Y is then I8, F16 or F32.
+  PlacedTensor* scale = nullptr;
   bool relu = false;
   // Row maps: product row m reads physical X row x_rows[m] and writes physical Y row y_rows[m]
   // (empty: m; M = x_rows.size() if given, else x->rows). Several products may write disjoint rows

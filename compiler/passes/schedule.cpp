@@ -46,7 +46,7 @@ std::vector<uint8_t> to_f32_bytes(const std::vector<float>& v) {
 }  // namespace
 
 ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, ScheduleBuilder& b, SramAllocator& alloc,
-                              const TilingOptions& tiling) {
+                              const TilingOptions& tiling, bool keep_intermediates, const QuantPlan* quant) {
   const uint32_t lanes = b.cfg().vector_bytes();
   MatmulScheduler mm(b);
   ScheduledModel res;
@@ -65,7 +65,8 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       for (const EltOperand& o : E.operands) used = used || o.act == in.alias;
     for (const LoweredGather& G : lm.gathers) used = used || G.x == in.alias;
     if (!used) continue;
-    PlacedTensor t = place_tensor(alloc, g.tensor(in.id).name, DType::F16, in.shape, tiling, &alloc_ids[in.alias]);
+    const DType in_t = quant && quant->i8_tensors.count(in.alias) ? DType::I8 : DType::F16;  // i8: host quantizes
+    PlacedTensor t = place_tensor(alloc, g.tensor(in.id).name, in_t, in.shape, tiling, &alloc_ids[in.alias]);
     for (TensorDesc& d : tensor_descs(t, TensorRole::Input)) res.descs.push_back(std::move(d));
     if (!in.host_map.empty())
       res.diagnostics.push_back(fmt::format("input '{}' is laid out by the host as {} (conv layout, "
@@ -75,8 +76,14 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
                                             ir::shape_str(in.shape)));
     placed.emplace(in.alias, std::move(t));
   }
-  res.diagnostics.push_back("precision fp16: inputs and weights f16, accumulation f32, hidden activations f16, "
-                            "outputs f32");
+  if (quant)
+    res.diagnostics.push_back(fmt::format("precision int8: {} of {} dense layers int8 (i8 weights per output channel, "
+                                          "i8 activations per tensor, i32 accumulation, f32 epilogue), {} i8 inputs "
+                                          "(the host quantizes); all other steps fp16",
+                                          quant->int8_layers, lm.layers.size(), quant->i8_inputs.size()));
+  else
+    res.diagnostics.push_back("precision fp16: inputs and weights f16, accumulation f32, hidden activations f16, "
+                              "outputs f32");
   EltwiseScheduler ew(b);
   GatherScheduler gather(b);
   // Tensors each step reads, to release activations after their last reader.
@@ -99,6 +106,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
   // never land in SRAM that a dead activation's writes reuse at run time.
   std::vector<PlacedWeights> weights(lm.steps.size());
   std::vector<PlacedTensor> biases(lm.steps.size());
+  std::vector<PlacedTensor> scales(lm.steps.size());  // int8 layers: epilogue scale rows
   std::vector<std::vector<PlacedTensor>> consts(lm.steps.size());
   std::vector<PlacedTensor> zeros(lm.steps.size());  // an all-zero row for padding reads (conv/pool steps)
   auto place_zero = [&](size_t si, DType dt, int64_t inner) {
@@ -126,14 +134,22 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
         view_ktiles(L, lanes, [](ir::TensorId) { return nullptr; }, &w, &kt);
         weights[si] = place_weights(alloc, L.name + ".W", DType::F16, static_cast<int64_t>(kt.size()) * lanes, L.N,
                                     to_f16_bytes(w), tiling, lanes, &res.blobs);
+      } else if (quant && quant->layers[step.index].int8) {
+        const LayerQuant& q = quant->layers[step.index];
+        const std::vector<uint8_t> wq(q.wq.begin(), q.wq.end());
+        weights[si] = place_weights(alloc, L.name + ".W", DType::I8, L.K, L.N, wq, tiling, lanes, &res.blobs);
+        std::vector<int> ids;
+        scales[si] = place_tensor(alloc, L.name + ".scale", DType::F32, {1, L.N}, tiling, &ids);
+        tensor_blobs(scales[si], to_f32_bytes(q.epi_scale), lanes, &res.blobs);
       } else {
         weights[si] = place_weights(alloc, L.name + ".W", DType::F16, L.K, L.N, to_f16_bytes(L.w), tiling, lanes,
                                     &res.blobs);
       }
       if (!L.bias.empty()) {
+        const bool q8 = quant && quant->layers[step.index].int8;
         std::vector<int> ids;
         biases[si] = place_tensor(alloc, L.name + ".bias", DType::F32, {1, L.N}, tiling, &ids);
-        tensor_blobs(biases[si], to_f32_bytes(L.bias), lanes, &res.blobs);
+        tensor_blobs(biases[si], to_f32_bytes(q8 ? quant->layers[step.index].epi_bias : L.bias), lanes, &res.blobs);
       }
     } else {
       const LoweredEltwise& E = lm.eltwise[step.index];
@@ -179,7 +195,10 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       const ir::Tensor& yt = lm.tensor(g, L.y);
       // Several layers may write disjoint rows of one y (lower_attention.h): placed by the first.
       if (!placed.count(L.y))
-        placed.emplace(L.y, place_tensor(alloc, yt.name, is_output(L.y) || L.y_f32 ? DType::F32 : DType::F16,
+        placed.emplace(L.y, place_tensor(alloc, yt.name,
+                                         quant && quant->i8_tensors.count(L.y) ? DType::I8
+                                         : is_output(L.y) || L.y_f32          ? DType::F32
+                                                                              : DType::F16,
                                          L.y_shape.empty() ? yt.shape : L.y_shape, tiling, &alloc_ids[L.y]));
       PlacedTensor& y = placed.at(L.y);
       PlacedTensor& x = placed.at(L.x);
@@ -190,6 +209,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       spec.y = &y;
       spec.bias = L.bias.empty() ? nullptr : &bias;
       spec.relu = L.relu;
+      if (quant && quant->layers[step.index].int8) spec.scale = &scales[si];
       spec.x_rows = L.x_rows;
       spec.y_rows = L.y_rows;
       if (!L.xsegs.empty()) {
@@ -234,8 +254,9 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
     bool written_later = false;  // by another layer writing other rows of it
     for (size_t sj = si + 1; sj < lm.steps.size() && step.dense; ++sj)
       written_later = written_later || (lm.steps[sj].dense && !lm.steps[sj].gather && lm.layers[lm.steps[sj].index].y == yid);
-    if (is_output(yid) && !written_later)
+    if ((is_output(yid) || keep_intermediates) && !written_later)
       for (TensorDesc& d : tensor_descs(placed.at(yid), TensorRole::Output)) res.descs.push_back(std::move(d));
+    if (keep_intermediates) continue;  // nothing is released
     // Release activations no later step reads (graph inputs and outputs stay).
     for (ir::TensorId t : reads_of(step)) {
       bool later = false;

@@ -10,6 +10,7 @@
 #include "compiler/backend/schedule_builder.h"
 #include "compiler/ir/graph.h"
 #include "compiler/passes/lowering.h"
+#include "compiler/passes/quantize.h"
 #include "compiler/passes/sram_alloc.h"
 #include "compiler/passes/tiling.h"
 #include "isa/program.h"
@@ -24,8 +25,14 @@ struct ScheduledModel {
   MatmulStats stats;
 };
 
+// keep_intermediates (CompileOptions::keep_intermediates): no activation is released (no SRAM
+// reuse) and every step's result is listed in the tensor table as an Output tensor, so a
+// functional simulation exposes every intermediate (`lpusim check`, docs/compiler.md "Precision").
 // fp16 data path: inputs/weights f16, accumulation and bias f32, hidden activations f16, outputs f32.
+// quant (int8, passes/quantize.h): its int8 layers get i8 weights, an f32 scale row and an f32 bias,
+// and its i8 tensors (inputs included) are stored i8; everything else stays fp16.
 ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, ScheduleBuilder& b, SramAllocator& alloc,
-                              const TilingOptions& tiling);
+                              const TilingOptions& tiling, bool keep_intermediates = false,
+                              const QuantPlan* quant = nullptr);
 
 }  // namespace lpu::compiler

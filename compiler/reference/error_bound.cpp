@@ -255,6 +255,11 @@ std::vector<Value> bound_op(const ir::Op& op, const std::vector<const Value*>& v
 
 }  // namespace
 
+std::vector<Value> op_error_bound(const ir::Op& op, const std::vector<const Value*>& v,
+                                  const std::vector<const Value*>& e, const std::vector<Value>& outs) {
+  return bound_op(op, v, e, outs);
+}
+
 std::vector<Value> run_with_error_bound(const ir::Graph& g, const std::vector<Value>& inputs, std::vector<Value>* bounds) {
   check_run_inputs(g, inputs);
   const auto& gin = g.inputs();

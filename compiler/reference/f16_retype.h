@@ -1,4 +1,5 @@
-// The fp16 view of a float model, as the chip computes it with --precision fp16: every f32 tensor
+// (Not used by `lpusim check` any more: see step_check.h.) The fp16 view of a float model, as the
+// chip computes it with --precision fp16: every f32 tensor
 // (inputs, constants, hidden tensors, outputs) retyped to f16 (constants rounded to nearest even),
 // Casts to f32 made Casts to f16. Running the reference interpreter on it rounds where the chip
 // stores f16, so `lpusim check` can compare any lowered model (not only dense chains) with the

@@ -1,4 +1,5 @@
-// CLI tests of `lpusim check MODEL DATASET_DIR...`: passes on the MLP example's ONNX test data, exits 1
+// CLI tests of `lpusim check MODEL DATASET_DIR...`: passes (end-to-end fp16 bound and per-step check)
+// on the MLP and CNN examples' ONNX test data, exits 1
 // when an expected output is corrupted beyond the fp16 bound, exits 2 on a missing directory or a
 // tensor whose shape does not match the model (message naming the file and tensor).
 #include <catch2/catch.hpp>
@@ -71,6 +72,20 @@ TEST_CASE("check cli: MLP model passes on its ONNX test data within the fp16 bou
   CHECK(r.out.find("max abs err") != std::string::npos);
   CHECK(r.out.find("max rel err") != std::string::npos);
   CHECK(r.out.find("-> ok") != std::string::npos);
+  CHECK(r.out.find("check passed") != std::string::npos);
+  CHECK(r.out.find("per-step check: 3 of 5 IR ops have their output on the chip; all within their local bounds") !=
+        std::string::npos);
+}
+
+TEST_CASE("check cli: CNN model passes the per-step check on its ONNX test data") {
+  const std::string dir = std::string(LPU_SOURCE_DIR) + "/workloads/models/cnn/";
+  const std::string tmp = make_tmp();
+  const Run r = run_lpusim("check '" + dir + "model.onnx' '" + dir + "test_data_set_0'", tmp);
+  INFO(r.out);
+  CHECK(r.status == 0);
+  CHECK(r.out.find("per-step program (every intermediate kept): simulated") != std::string::npos);
+  CHECK(r.out.find("max abs difference from the dataset's fp32 output") != std::string::npos);
+  CHECK(r.out.find("all within their local bounds; worst step") != std::string::npos);
   CHECK(r.out.find("check passed") != std::string::npos);
 }
 

@@ -18,9 +18,7 @@
 #include "compiler/reference/error_bound.h"
 #include "isa/chip_config.h"
 #include "sim/simulator.h"
-#include "tests/support/cli.h"
 #include "tests/support/ir_build.h"
-#include "tests/support/process.h"
 
 using namespace lpu;
 using namespace lpu::compiler;
@@ -237,17 +235,6 @@ TEST_CASE("compile: an op reading a conv activation in NCHW order is an InputErr
   h.mark_output(o);
   CHECK_THROWS_WITH(compile(h, *cfg, CompileOptions{}),
                     Catch::Contains("node 'after_div'") && Catch::Contains("Div/Reciprocal"));
-}
-
-TEST_CASE("check: the cnn example (Conv, depthwise, MaxPool, AveragePool, dilation, GlobalAveragePool) passes") {
-  const std::string dir = std::string(LPU_SOURCE_DIR) + "/workloads/models/cnn/";
-  const std::string log = std::string(LPU_BINARY_DIR) + "/conv_cnn_check.txt";
-  const ProcessResult r = run_process(lpusim_exe(), {"check", dir + "model.onnx", dir + "test_data_set_0"}, log,
-                                      std::chrono::seconds(60), Stderr::ToOutput);
-  INFO(r.output);
-  CHECK(r.status == 0);
-  CHECK_THAT(r.output, Catch::Contains("(match)") && Catch::Contains("matches prediction") &&
-                           Catch::Contains("0 outside bound -> ok") && Catch::Contains("check passed"));
 }
 
 TEST_CASE("compile: elementwise ops on conv activations (bias fold, NCHW-broadcast constants, residual) values") {

@@ -136,10 +136,12 @@ TEST_CASE("determinism: lpusim sim gives byte-identical stdout, JSON and trace f
   }
 }
 
-TEST_CASE("determinism: lpusim run (default MLP) gives byte-identical stdout, JSON and trace", "[determinism]") {
+TEST_CASE("determinism: lpusim run (MLP) gives byte-identical stdout, JSON and trace", "[determinism]") {
   ScratchDir dir;
-  check_twice_identical(dir, "run_mlp", {"run", "--json", "{OUT}", "--trace", "{OUT}"}, {"report.json", "trace.json"});
-  check_twice_identical(dir, "run_mlp_functional", {"run", "--mode", "functional", "--json", "{OUT}"}, {"report.json"});
+  const std::string mlp = std::string(LPU_SOURCE_DIR) + "/workloads/models/mlp/model.onnx";
+  check_twice_identical(dir, "run_mlp", {"run", mlp, "--json", "{OUT}", "--trace", "{OUT}"}, {"report.json", "trace.json"});
+  check_twice_identical(dir, "run_mlp_functional", {"run", mlp, "--mode", "functional", "--json", "{OUT}"},
+                        {"report.json"});
 }
 
 TEST_CASE("determinism: lpusim compile writes byte-identical .lpu and assembly for the same model", "[determinism]") {

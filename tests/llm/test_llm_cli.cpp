@@ -21,14 +21,17 @@ TEST_CASE("llm cli: lpusim llm writes the LLM report with its top-level figures"
   const std::string cfg = std::string(LPU_SOURCE_DIR) + "/workloads/llm/tiny-llama.json";
   const std::string json = tmp("report.json"), out = tmp("out.txt");
   ProcessResult r = run_process(lpusim_exe(),
-                                {"llm", cfg, "--pieces", "dense-standin", "--chips", "4", "--tp", "2", "--prompt", "8",
+                                {"llm", cfg, "--chips", "4", "--tp", "2", "--prompt", "8",
                                  "--context", "16", "--batch", "2", "--json", json},
                                 out, std::chrono::seconds(60), Stderr::ToOutput);
   INFO(r.output);
   REQUIRE(r.status == 0);
-  CHECK(r.output.find("DENSE STAND-INS") != std::string::npos);
+  // The front end's real graphs compile for tiny-llama: no piece falls back to a stand-in.
+  CHECK(r.output.find("STAND-IN") == std::string::npos);
   const auto j = nlohmann::json::parse(read_text(json));
   CHECK(j.at("chips") == 4);
+  CHECK(j.at("piece_graphs") == "segments");
+  CHECK(j.at("standin_pieces").empty());
   const double lat = j.at("token_latency_us"), ttft = j.at("ttft_us");
   CHECK(lat > 0);
   CHECK(ttft > lat);  // prefill of 8 tokens + the first token
@@ -56,5 +59,18 @@ TEST_CASE("llm cli: bad precision and too few chips are input errors", "[llm]") 
   r = run_process(lpusim_exe(), {"llm", cfg, "--chips", "2"}, out, std::chrono::seconds(30), Stderr::ToOutput);
   CHECK(r.status == 2);
   CHECK(r.output.find("--chips 2") != std::string::npos);
+  std::filesystem::remove(out);
+}
+
+TEST_CASE("llm cli: lpusim run with no MODEL is the LLM decode, timing only", "[llm]") {
+  // The default run itself takes tens of seconds (scripts/run.sh); here only its argument contract.
+  const std::string out = tmp("run.txt");
+  ProcessResult r = run_process(lpusim_exe(), {"run", "--mode", "functional"}, out, std::chrono::seconds(30),
+                                Stderr::ToOutput);
+  CHECK(r.status == 2);
+  CHECK(r.output.find("need a MODEL") != std::string::npos);
+  r = run_process(lpusim_exe(), {"run", "--help"}, out, std::chrono::seconds(30), Stderr::ToOutput);
+  CHECK(r.status == 0);
+  CHECK(r.output.find("Llama-2 7B decode") != std::string::npos);
   std::filesystem::remove(out);
 }

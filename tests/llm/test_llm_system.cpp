@@ -1,8 +1,7 @@
 // System composition (system/llm_system.h): a step composed from once-simulated pieces equals one
 // SystemC simulation of the concatenated per-chip programs of the whole system (cycles and every
 // energy event), on tiny-llama planned as 2 stages x tensor-parallel 2; pieces are simulated once
-// each. The pieces are the dense stand-ins (system/standin_segments.h) until the front end's
-// segment graphs lower (they need activation x activation MatMul, Slice, Concat, Transpose).
+// each. The pieces are the front end's real segment graphs (llm::build_segment, zero weights).
 #include <catch2/catch.hpp>
 
 #include "compiler/llm/partition.h"
@@ -10,7 +9,6 @@
 #include "sim/energy.h"
 #include "sim/simulator.h"
 #include "system/llm_system.h"
-#include "system/standin_segments.h"
 
 using namespace lpu;
 
@@ -33,7 +31,7 @@ TEST_CASE("llm system: composition of pieces == full simulation of the concatena
   llm::Plan plan = llm::plan_partition(m, req, *chip);
   REQUIRE(plan.tp == 2);
   REQUIRE(plan.stages.size() == 2);
-  system::LlmSystem sys(*chip, m, plan, [&](const llm::SegmentSpec& s, int64_t) { return system::standin_segment(m, s); });
+  system::LlmSystem sys(*chip, m, plan);  // default builder: llm::build_segment, WeightFill::Zero; no fallback
   sys.runner().keep_programs(true);
   // Decode (B=2) and a prefill of 4 tokens; the second step reuses nothing of the first (other shapes).
   llm::StepShape decode;

@@ -1,0 +1,112 @@
+// Layer-by-layer int8 bound check of a dense-layer chain (see int8_bound.h), evaluated in double.
+#include "compiler/reference/int8_bound.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "compiler/io_binding.h"
+#include "isa/chip_config.h"
+
+namespace lpu::compiler {
+
+std::map<ir::TensorId, std::vector<double>> int8_chip_layers(const ir::Graph& g, const LoweredModel& lm,
+                                                             const QuantPlan& q, const Program& p,
+                                                             const std::map<std::string, std::vector<uint8_t>>& out) {
+  std::map<ir::TensorId, std::vector<double>> res;
+  for (const LoweredLayer& L : lm.layers) {
+    const std::string& name = lm.tensor(g, L.y).name;
+    bool listed = false;
+    for (const TensorDesc& d : p.tensors) listed = listed || d.name == name || d.name.rfind(name + ".rows_", 0) == 0;
+    if (!listed) continue;
+    const DType t = row_blocks(p, name).front().dtype;
+    const std::vector<uint8_t> b = gather_output(p, name, out);
+    const auto it = q.i8_tensors.find(L.y);
+    const double s = it == q.i8_tensors.end() ? 1.0 : static_cast<double>(it->second);
+    std::vector<double> v(b.size() / static_cast<size_t>(dtype_bytes(t)));
+    for (size_t k = 0; k < v.size(); ++k) {
+      const uint8_t* e = b.data() + k * static_cast<size_t>(dtype_bytes(t));
+      switch (t) {
+        case DType::I8: v[k] = static_cast<int8_t>(e[0]) * s; break;
+        case DType::F16: { uint16_t h; std::memcpy(&h, e, 2); v[k] = ir::f16_to_f32(h); break; }
+        case DType::F32: { float f; std::memcpy(&f, e, 4); v[k] = f; break; }
+        default: throw std::logic_error("int8_chip_layers: unexpected layer output type " + std::string(dtype_name(t)));
+      }
+    }
+    res[L.y] = std::move(v);
+  }
+  return res;
+}
+
+std::vector<Int8LayerVerdict> int8_layer_check(const LoweredModel& lm, const QuantPlan& q,
+                                               const std::vector<float>& input, int64_t rows,
+                                               const std::map<ir::TensorId, std::vector<double>>& chip) {
+  if (!lm.eltwise.empty() || !lm.gathers.empty() || lm.layers.empty() || lm.inputs.size() != 1 ||
+      lm.outputs.size() != 1 || q.layers.size() != lm.layers.size())
+    throw InputError(fmt::format("int8 bound: only models lowered to a chain of int8 dense layers with one input and "
+                                 "one output have a documented bound (this one has {} dense layers, {} elementwise "
+                                 "steps, {} inputs, {} outputs)", lm.layers.size(), lm.eltwise.size(),
+                                 lm.inputs.size(), lm.outputs.size()));
+  if (rows <= 0 || static_cast<int64_t>(input.size()) != rows * lm.layers.front().K)
+    throw InputError(fmt::format("int8 bound: input has {} values, expected {} rows x {}", input.size(), rows,
+                                 lm.layers.front().K));
+  std::vector<Int8LayerVerdict> res;
+  std::vector<double> a(input.begin(), input.end());  // the layer's input as the chip sees it (float domain)
+  ir::TensorId prev = lm.inputs[0].alias;
+  for (size_t li = 0; li < lm.layers.size(); ++li) {
+    const LoweredLayer& L = lm.layers[li];
+    const LayerQuant& lq = q.layers[li];
+    if (L.x != prev || !lq.int8)
+      throw InputError(fmt::format("int8 bound: layer '{}' {}", L.name,
+                                   L.x != prev ? "does not read the previous layer's output (not a chain)"
+                                               : "does not run int8 (mixed-precision chains have no bound here)"));
+    const auto ci = chip.find(L.y);
+    if (ci == chip.end() || static_cast<int64_t>(ci->second.size()) != rows * L.N)
+      throw InputError(fmt::format("int8 bound: the chip's output of layer '{}' is missing or has the wrong size "
+                                   "(compile with keep_intermediates)", L.name));
+    const std::vector<double>& y = ci->second;
+    const bool first = li == 0;
+    const double xs = lq.x_scale;
+    const bool is_out = std::find(lm.outputs.begin(), lm.outputs.end(), L.y) != lm.outputs.end();
+    Int8LayerVerdict v;
+    v.layer = L.name;
+    v.elements = rows * L.N;
+    for (int64_t m = 0; m < rows; ++m)
+      for (int64_t n = 0; n < L.N; ++n) {
+        const double dw = static_cast<double>(lq.w_scale[static_cast<size_t>(n)]) / 2;
+        const double b = L.bias.empty() ? 0.0 : L.bias[static_cast<size_t>(n)];
+        double s = b, err = 0, mag = 0;
+        for (int64_t k = 0; k < L.K; ++k) {
+          const double w = L.w[static_cast<size_t>(k * L.N + n)];
+          const double av = a[static_cast<size_t>(m * L.K + k)];
+          const double da = first ? xs / 2 + std::max(0.0, std::fabs(av) - 127 * xs) : 0.0;
+          s += av * w;
+          err += std::fabs(av) * dw + std::fabs(w) * da + da * dw;
+          mag += (std::fabs(av) + da) * (std::fabs(w) + dw);
+        }
+        err += std::ldexp(1.0, -21) * (mag + std::fabs(b));
+        const double r = L.relu ? std::max(s, 0.0) : s;
+        if (lq.y_int8)
+          err += lq.y_scale / 2.0 + std::max(0.0, std::fabs(r) - 127.0 * lq.y_scale);
+        else if (!is_out)
+          err += std::ldexp(1.0, -11) * (std::fabs(r) + err);
+        const double got = y[static_cast<size_t>(m * L.N + n)];
+        const double e = std::fabs(got - r);
+        if (!(e <= err)) ++v.outside;
+        v.max_err = std::max(v.max_err, e);
+        v.max_bound = std::max(v.max_bound, err);
+        v.max_ref = std::max(v.max_ref, std::fabs(r));
+        if (err > 0) v.worst_ratio = std::max(v.worst_ratio, e / err);
+      }
+    res.push_back(v);
+    a = y;  // the next layer multiplies exactly the chip's (dequantized) values
+    prev = L.y;
+  }
+  if (prev != lm.outputs[0])
+    throw InputError("int8 bound: the last dense layer's output is not the graph output (not a chain)");
+  return res;
+}
+
+}  // namespace lpu::compiler

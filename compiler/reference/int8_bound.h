@@ -1,0 +1,48 @@
+// The int8 comparison bound of docs/compiler.md ("Precision", int8 models), checked layer by layer
+// on a chain of int8 dense layers (passes/quantize.h): each layer's result on the chip is compared
+// with the float layer applied (in double) to the chip's OWN input, so quantization errors do not
+// compound through the model. Per output element n of a layer with input a (the float graph input
+// for the first layer, else the chip's dequantized i8 input), float weights w, bias b:
+//   bound[n] = sum_i (|a_i| d_w + |w_in| d_a + d_a d_w) + 2^-21 (S_n + |b_n|) + r_out
+// d_w = w_scale[n] / 2, d_a = x_scale / 2 for the host-quantized graph input (plus max(0, |a_i| -
+// 127 x_scale) for values past the calibrated range) and 0 for an i8 input the chip multiplies as
+// stored; S_n = sum_i (|a_i| + d_a)(|w_in| + d_w) bounds the accumulator and 2^-21 the f32 epilogue
+// (i32 -> f32, rounded scale row, product, rounded bias, add: each <= 2^-24 relative). r_out: an i8
+// result of scale s adds s / 2 + max(0, |y| - 127 s) (rounding, clipping past the calibrated range),
+// an f16 one 2^-11 (|y| + bound), an f32 one nothing. Relu is 1-Lipschitz.
+// Used by `lpusim check --precision int8` and the tests, so the tolerance has one definition.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "compiler/passes/lowering.h"
+#include "compiler/passes/quantize.h"
+#include "isa/program.h"
+
+namespace lpu::compiler {
+
+struct Int8LayerVerdict {
+  std::string layer;
+  int64_t elements = 0, outside = 0;  // outside: |chip - ref| > bound (NaN counts)
+  double max_err = 0, max_bound = 0, max_ref = 0;  // max |chip - ref|, max bound, max |ref|
+  double worst_ratio = 0;             // max |chip - ref| / bound
+  bool ok() const { return outside == 0 && elements > 0; }
+};
+
+// The chip's value of every lowered layer's output (float domain: i8 results times their scale),
+// decoded from the functional simulation of a program compiled with keep_intermediates (or any
+// program listing those tensors as outputs). A layer output missing from the program is left out.
+std::map<ir::TensorId, std::vector<double>> int8_chip_layers(const ir::Graph& g, const LoweredModel& lm,
+                                                             const QuantPlan& q, const Program& p,
+                                                             const std::map<std::string, std::vector<uint8_t>>& out);
+
+// `input`: the model's single graph input (`rows` rows of the first layer's K values). Throws
+// InputError if `lm` is not a chain of int8 dense layers from that input to the single graph output,
+// the input size does not fit, or a layer's output is missing from `chip`.
+std::vector<Int8LayerVerdict> int8_layer_check(const LoweredModel& lm, const QuantPlan& q,
+                                               const std::vector<float>& input, int64_t rows,
+                                               const std::map<ir::TensorId, std::vector<double>>& chip);
+
+}  // namespace lpu::compiler

@@ -1,0 +1,214 @@
+// Per-step verification (see step_check.h): the chip's stored tensors in graph layout, and every IR
+// op recomputed from the chip's values of its inputs with a local (non-compounding) bound.
+#include "compiler/reference/step_check.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "compiler/io_binding.h"
+#include "compiler/reference/error_bound.h"
+#include "isa/chip_config.h"
+
+namespace lpu::ref {
+
+namespace {
+
+constexpr double kU16 = 1.0 / 2048.0;           // 2^-11: rounding to f16
+constexpr double kF16Sub = 1.0 / 16777216.0;    // 2^-24: f16 subnormal step (>= 2 half-steps)
+
+std::vector<double> decode(const std::vector<uint8_t>& b, DType t) {
+  std::vector<double> v;
+  if (t == DType::F16) {
+    v.resize(b.size() / 2);
+    for (size_t k = 0; k < v.size(); ++k)
+      v[k] = ir::f16_to_f32(static_cast<uint16_t>(b[2 * k] | (b[2 * k + 1] << 8)));
+  } else if (t == DType::F32) {
+    v.resize(b.size() / 4);
+    for (size_t k = 0; k < v.size(); ++k) {
+      float f;
+      std::memcpy(&f, b.data() + 4 * k, 4);  // little-endian host
+      v[k] = f;
+    }
+  }
+  return v;
+}
+
+// f16 intermediates the lowering inserts inside one IR op (passes/lowering.cpp): Softmax's
+// f16 copy of exp() for the MXM row sum, LayerNormalization's f16 squares for the variance sum,
+// ReduceMean's f16 sum before the 1/K scaling.
+int internal_f16(ir::OpKind k) {
+  return k == ir::OpKind::Softmax || k == ir::OpKind::LayerNormalization || k == ir::OpKind::ReduceMean ? 1 : 0;
+}
+
+bool is_view(ir::OpKind k) {
+  return k == ir::OpKind::Reshape || k == ir::OpKind::Transpose || k == ir::OpKind::Split ||
+         k == ir::OpKind::Slice || k == ir::OpKind::Concat || k == ir::OpKind::Gather;
+}
+
+}  // namespace
+
+std::map<ir::TensorId, std::vector<double>> chip_graph_tensors(
+    const ir::Graph& g, const compiler::LoweredModel& lm, const Program& p,
+    const std::map<std::string, std::vector<uint8_t>>& sim_outputs) {
+  const size_t nt = g.tensors().size();
+  std::map<ir::TensorId, ir::Shape> stored;  // graph tensor -> shape the chip stores it in
+  auto note = [&](ir::TensorId t, const std::vector<int64_t>& ys) {
+    if (t == ir::kNoTensor || static_cast<size_t>(t) >= nt || stored.count(t)) return;
+    stored[t] = ys.empty() ? g.tensor(t).shape : ys;
+  };
+  for (const compiler::LoweredLayer& L : lm.layers) note(L.y, L.y_shape);
+  for (const compiler::LoweredEltwise& E : lm.eltwise) note(E.y, E.y_shape);
+  for (const compiler::LoweredGather& G : lm.gathers) note(G.y, {});
+  for (ir::TensorId t : g.inputs()) stored.erase(t);
+  std::map<ir::TensorId, std::vector<double>> out;
+  for (const auto& [t, ys] : stored) {
+    const ir::Tensor& gt = g.tensor(t);
+    if (!ir::dtype_is_float(gt.dtype)) continue;
+    std::vector<double> v;
+    try {
+      const std::vector<compiler::RowBlock> blocks = compiler::row_blocks(p, gt.name);
+      v = decode(compiler::gather_output(p, gt.name, sim_outputs), blocks.front().dtype);
+    } catch (const InputError&) {
+      continue;  // not listed by the program (compiled without keep_intermediates)
+    }
+    const ir::Shape& s = gt.shape;
+    if (static_cast<int64_t>(v.size()) != ir::num_elements(s)) continue;
+    // Conv activations: graph [N, C, H, W] stored [N, H, W, C] (passes/lower_conv.h).
+    if (s.size() == 4 && ys != s && ys == ir::Shape{s[0], s[2], s[3], s[1]}) {
+      const int64_t C = s[1], HW = s[2] * s[3];
+      std::vector<double> g2(v.size());
+      for (int64_t k = 0; k < static_cast<int64_t>(v.size()); ++k) {
+        const int64_t n = k / (C * HW), c = k / HW % C, q = k % HW;
+        g2[static_cast<size_t>(k)] = v[static_cast<size_t>((n * HW + q) * C + c)];
+      }
+      v = std::move(g2);
+    }
+    out.emplace(t, std::move(v));
+  }
+  return out;
+}
+
+bool StepCheck::ok() const {
+  return std::all_of(steps.begin(), steps.end(), [](const StepVerdict& s) { return s.ok(); });
+}
+
+const StepVerdict* StepCheck::worst() const {
+  const StepVerdict* w = nullptr;
+  for (const StepVerdict& s : steps) {
+    if (!w) { w = &s; continue; }
+    const bool sf = !s.ok(), wf = !w->ok();
+    if (sf != wf ? sf : s.worst_ratio > w->worst_ratio) w = &s;
+  }
+  return w;
+}
+
+StepCheck verify_steps(const ir::Graph& g, const std::vector<Value>& inputs,
+                       const std::map<ir::TensorId, std::vector<double>>& chip) {
+  check_run_inputs(g, inputs);
+  const size_t nt = g.tensors().size();
+  auto f16_type = [](ir::DType t) { return t == ir::DType::F32 ? ir::DType::F16 : t; };
+  std::vector<Value> vals(nt), errs(nt), chipv(nt);
+  std::vector<char> on_chip(nt, 0);
+  auto zeros = [](const ir::Shape& s) {
+    return Value::floats(s, std::vector<float>(static_cast<size_t>(ir::num_elements(s)), 0.f));
+  };
+  // Weights the chip stores f16 (MatMul/Gemm B, Conv W); every other constant stays f32 on the chip.
+  std::vector<char> weight(nt, 0);
+  for (const ir::Op& op : g.ops())
+    if ((op.kind == ir::OpKind::MatMul || op.kind == ir::OpKind::Gemm || op.kind == ir::OpKind::Conv) &&
+        op.inputs.size() > 1 && op.inputs[1] != ir::kNoTensor)
+      weight[static_cast<size_t>(op.inputs[1])] = 1;
+  for (size_t k = 0; k < nt; ++k) {
+    const ir::Tensor& t = g.tensors()[k];
+    if (!t.is_const) continue;
+    vals[k] = Value::from_constant(t);
+    if (weight[k] && t.dtype == ir::DType::F32)
+      for (float& f : vals[k].f) f = ir::f16_to_f32(ir::f32_to_f16(f));
+    errs[k] = zeros(t.shape);
+  }
+  for (size_t k = 0; k < g.inputs().size(); ++k) {
+    const ir::TensorId t = g.inputs()[k];
+    vals[t] = inputs[k];
+    if (vals[t].dtype == ir::DType::F32) {
+      vals[t].dtype = ir::DType::F16;
+      for (float& f : vals[t].f) f = ir::f16_to_f32(ir::f32_to_f16(f));
+    }
+    errs[t] = zeros(vals[t].shape);
+  }
+  for (const auto& [t, v] : chip) {
+    const ir::Tensor& gt = g.tensor(t);
+    std::vector<float> f(v.begin(), v.end());
+    chipv[t] = Value::floats(gt.shape, std::move(f), f16_type(gt.dtype));
+    on_chip[t] = 1;
+  }
+  StepCheck res;
+  res.ops = static_cast<int64_t>(g.ops().size());
+  std::vector<const Value*> vin, ein;
+  std::vector<Value> zero_errs(nt);
+  for (const ir::Op& op : g.ops()) {
+    vin.clear();
+    ein.clear();
+    bool all_stored = true;  // every float activation input comes from the chip (or is a constant)
+    for (ir::TensorId t : op.inputs) {
+      if (t == ir::kNoTensor) {
+        vin.push_back(nullptr);
+        ein.push_back(nullptr);
+      } else if (on_chip[t]) {
+        if (zero_errs[t].shape != chipv[t].shape || zero_errs[t].f.empty()) zero_errs[t] = zeros(chipv[t].shape);
+        vin.push_back(&chipv[t]);
+        ein.push_back(&zero_errs[t]);
+      } else {
+        const ir::Tensor& it = g.tensor(t);
+        const bool is_in = std::find(g.inputs().begin(), g.inputs().end(), t) != g.inputs().end();
+        if (!it.is_const && !is_in && ir::dtype_is_float(it.dtype)) all_stored = false;
+        vin.push_back(&vals[t]);
+        ein.push_back(&errs[t]);
+      }
+    }
+    std::vector<ir::TensorType> types;
+    for (ir::TensorId t : op.outputs) types.push_back({f16_type(g.tensor(t).dtype), g.tensor(t).shape});
+    std::vector<Value> outs = eval_op_typed(op, types, vin);
+    std::vector<Value> E = op_error_bound(op, vin, ein, outs);
+    for (size_t k = 0; k < op.outputs.size(); ++k) {
+      const ir::TensorId t = op.outputs[k];
+      if (on_chip[t]) {
+        StepVerdict sv;
+        sv.op = op.name;
+        sv.kind = std::string(ir::op_kind_name(op.kind));
+        sv.tensor = g.tensor(t).name;
+        sv.exact = is_view(op.kind) && all_stored;
+        sv.elements = outs[k].elements();
+        const bool f16 = types[k].dtype == ir::DType::F16;
+        const int kint = internal_f16(op.kind);
+        for (int64_t j = 0; j < sv.elements; ++j) {
+          const double y = outs[k].f[static_cast<size_t>(j)], c = chipv[t].f[static_cast<size_t>(j)];
+          const double err = c == y ? 0.0 : std::fabs(c - y);
+          const double b = sv.exact ? 0.0
+                                    : 2.0 * E[k].f[static_cast<size_t>(j)] + kint * kU16 * std::fabs(y) +
+                                          (f16 ? kF16Sub : 0.0);
+          if (!(err <= sv.max_err) && !std::isnan(sv.max_err)) sv.max_err = err;
+          if (err == 0) continue;
+          if (!std::isfinite(b)) {
+            ++sv.unbounded;
+            continue;
+          }
+          if (!(err <= b)) ++sv.outside;
+          const double ratio = b > 0 ? err / b : std::numeric_limits<double>::infinity();
+          if (!(ratio <= sv.worst_ratio)) {
+            sv.worst_ratio = ratio;
+            sv.err_at_worst = err;
+            sv.bound_at_worst = b;
+          }
+        }
+        res.steps.push_back(std::move(sv));
+      }
+      vals[t] = std::move(outs[k]);
+      errs[t] = std::move(E[k]);
+    }
+  }
+  return res;
+}
+
+}  // namespace lpu::ref

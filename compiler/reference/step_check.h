@@ -1,0 +1,60 @@
+// Per-step verification of a compiled model (`lpusim check`, docs/compiler.md "Precision"): every IR
+// op is recomputed by the reference interpreter from the chip's OWN values of its inputs (the
+// functional simulation of a program compiled with CompileOptions::keep_intermediates exposes every
+// tensor the chip stores) and compared with the chip's value of its output within a LOCAL bound,
+// so errors do not compound through the model. Ops whose outputs the chip does not store (views
+// folded into a consumer, a MatMul whose bias Add/Relu are fused, ...) are chained from the nearest
+// stored tensors with the reference's running bound of that chain only.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "compiler/ir/graph.h"
+#include "compiler/passes/lowering.h"
+#include "compiler/reference/interpreter.h"
+#include "isa/program.h"
+
+namespace lpu::ref {
+
+// The graph tensors the chip stores, in graph layout (row-major in the graph shape; conv tensors
+// stored [N, H, W, C] converted back), decoded from the simulator's outputs of a program compiled
+// with keep_intermediates. Graph inputs and tensors the chip stores in another shape (not the
+// same number of elements) are left out.
+std::map<ir::TensorId, std::vector<double>> chip_graph_tensors(
+    const ir::Graph& g, const compiler::LoweredModel& lm, const Program& p,
+    const std::map<std::string, std::vector<uint8_t>>& sim_outputs);
+
+// The verdict of one IR op whose output the chip stores.
+struct StepVerdict {
+  std::string op, kind, tensor;  // op name, op kind ("MatMul"), output tensor name
+  int64_t elements = 0;
+  int64_t outside = 0;           // elements with |chip - ref| > bound (NaN counts as outside)
+  int64_t unbounded = 0;         // elements whose bound is not finite (count as outside)
+  double max_err = 0;            // max |chip - ref|
+  double worst_ratio = 0;        // max |chip - ref| / bound (over elements with bound > 0)
+  double err_at_worst = 0, bound_at_worst = 0;
+  bool exact = false;            // a view (Reshape, Transpose, ...) of chip tensors: must match exactly
+  bool ok() const { return outside == 0 && unbounded == 0; }
+};
+
+struct StepCheck {
+  std::vector<StepVerdict> steps;  // in graph order
+  int64_t ops = 0;                 // all IR ops of the graph (steps.size() of them checked)
+  bool ok() const;
+  const StepVerdict* worst() const;  // a failing step if any, else the largest err/bound; null if none
+};
+
+// `inputs`: the graph inputs as given to the chip (f32 values; rounded to f16 here as the chip
+// stores them). `chip`: chip_graph_tensors(). The local bound of an op's output element is
+//   2 * B_ref + k * 2^-11 * |y| + 2^-24 (f16 results)
+// with B_ref the reference's first-order bound of the chain from stored tensors (weights rounded to
+// f16 as the chip stores them, other constants f32, every hidden result f16), k the number of f16
+// intermediates the lowering inserts inside the op (Softmax, LayerNormalization, ReduceMean: 1) and
+// 2^-24 the f16 subnormal rounding step (the relative rule does not cover f16 subnormals). Views whose
+// inputs are all stored must match exactly.
+StepCheck verify_steps(const ir::Graph& g, const std::vector<Value>& inputs,
+                       const std::map<ir::TensorId, std::vector<double>>& chip);
+
+}  // namespace lpu::ref
