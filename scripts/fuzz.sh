@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets of fuzz/ (clang 14, -fsanitize=fuzzer,address,undefined; configured
 # by scripts/sanitized_build.sh, sharing build-asan with scripts/sanitize.sh) and runs each for
-# SECONDS_PER_TARGET seconds from its committed seed corpus fuzz/corpus/<target>/.
+# SECONDS_PER_TARGET seconds from its seeds: fuzz/corpus/<target>/ and the repo files its SEEDS lists.
 # Usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   (default 10 s, all four targets)
 # Env: LPU_FUZZ_BUILD (build dir, default <repo>/build-asan), LPU_FUZZ_JOBS (build jobs, default nproc).
 # Crashing inputs are kept in $LPU_FUZZ_BUILD/fuzz/artifacts/<target>/; exit status 1 if any target
@@ -37,7 +37,13 @@ for t in "${TARGETS[@]}"; do
   work="$BUILD/fuzz/corpus/$t"
   art="$BUILD/fuzz/artifacts/$t/"
   mkdir -p "$work" "$art"
-  cp -n "$ROOT/fuzz/corpus/$t/"* "$work/"
+  # Seeds: the files in fuzz/corpus/<target>/ plus the repo files its SEEDS lists (globs), so the
+  # bad-input corpus and the example programs seed the fuzzers without being copied into fuzz/.
+  find "$ROOT/fuzz/corpus/$t" -maxdepth 1 -type f ! -name SEEDS -exec cp -n {} "$work/" \;
+  while read -r glob; do
+    case "$glob" in ''|'#'*) continue ;; esac
+    for f in "$ROOT"/$glob; do [ -f "$f" ] && cp -n "$f" "$work/"; done
+  done < "$ROOT/fuzz/corpus/$t/SEEDS"
   echo "fuzz.sh: running $t for $SECONDS_PER_TARGET s ($(find "$work" -type f | wc -l) inputs in its corpus)"
   # Fork mode with ignore_*: a finding is saved and the run goes on, so one bug does not hide the
   # rest; any file left in the artifacts directory counts as a finding.

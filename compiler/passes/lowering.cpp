@@ -58,7 +58,7 @@ LoweredModel lower_graph(const ir::Graph& g) {
   std::vector<int> input_index(g.tensors().size(), -1);
   for (ir::TensorId t : g.inputs()) {
     input_index[static_cast<size_t>(t)] = static_cast<int>(lm.inputs.size());
-    lm.inputs.push_back({t, g.tensor(t).shape, t});
+    lm.inputs.push_back({t, g.tensor(t).shape, t, {}});
   }
   // Layer producing each tensor (its y), -1 if none.
   std::vector<int> layer_of(g.tensors().size(), -1);

@@ -16,31 +16,16 @@
 #include "compiler/ir/dtype.h"
 #include "compiler/reference/error_bound.h"
 #include "isa/chip_config.h"
+#include "tests/support/f16_data.h"
 #include "sim/simulator.h"
 #include "tests/support/ir_build.h"
 
 using namespace lpu;
 using namespace lpu::compiler;
+using lpu::test::f16_bytes;
+using lpu::test::random_f16;
 
 namespace {
-
-std::vector<float> rand_f16(int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(-1.f, 1.f);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = ir::f16_to_f32(ir::f32_to_f16(d(rng)));
-  return v;
-}
-
-std::vector<uint8_t> f16_bytes(const std::vector<float>& v) {
-  std::vector<uint8_t> b(v.size() * 2);
-  for (size_t i = 0; i < v.size(); ++i) {
-    const uint16_t h = ir::f32_to_f16(v[i]);
-    b[2 * i] = static_cast<uint8_t>(h & 0xFF);
-    b[2 * i + 1] = static_cast<uint8_t>(h >> 8);
-  }
-  return b;
-}
 
 // Batches x [M, K] . [K, N] (trans: B given as [N, K] and transposed in the graph).
 // gemm: (batch 1, trans) as one Gemm with transB = 1 instead of MatMul(A, Transpose(B)).
@@ -70,7 +55,7 @@ void check_act_matmul(int64_t batch, int64_t M, int64_t K, int64_t N, bool trans
     g.add_op(make_op(ir::OpKind::MatMul, "mm", {a, bb}, {y}));
     g.mark_output(y);
   }
-  const std::vector<float> av = rand_f16(batch * M * K, seed), bv = rand_f16(batch * K * N, seed + 1);
+  const std::vector<float> av = random_f16(batch * M * K, -1.f, 1.f, seed), bv = random_f16(batch * K * N, -1.f, 1.f, seed + 1);
   auto cfg = default_chip_config();
   const CompileResult cr = compile(g, *cfg, CompileOptions{});
   sim::SimOptions so;
@@ -151,8 +136,8 @@ TEST_CASE("attention: decode head with a KV cache (Concat rows, q . K^T, Softmax
     g.add_op(make_op(ir::OpKind::Softmax, "sm", {ss}, {p}, {{"axis", int64_t{1}}}));
     g.add_op(make_op(ir::OpKind::MatMul, "pv", {p, v}, {y}));
     g.mark_output(y);
-    std::vector<std::vector<float>> in = {rand_f16(D, 21), rand_f16(C * D, 22), rand_f16(D, 23), rand_f16(C * D, 24),
-                                          rand_f16(D, 25)};
+    std::vector<std::vector<float>> in = {random_f16(D, -1.f, 1.f, 21), random_f16(C * D, -1.f, 1.f, 22), random_f16(D, -1.f, 1.f, 23), random_f16(C * D, -1.f, 1.f, 24),
+                                          random_f16(D, -1.f, 1.f, 25)};
     auto cfg = default_chip_config();
     const CompileResult cr = compile(g, *cfg, CompileOptions{});
     sim::SimOptions so;

@@ -15,31 +15,15 @@
 #include "compiler/ir/dtype.h"
 #include "compiler/reference/error_bound.h"
 #include "isa/chip_config.h"
+#include "tests/support/f16_data.h"
 #include "sim/simulator.h"
 
 using namespace lpu;
 using namespace lpu::compiler;
+using lpu::test::f16_bytes;
+using lpu::test::random_f16;
 
 namespace {
-
-// f16-exact values in [lo, hi].
-std::vector<float> random_f16(int64_t n, float lo, float hi, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = ir::f16_to_f32(ir::f32_to_f16(d(rng)));
-  return v;
-}
-
-std::vector<uint8_t> f16_bytes(const std::vector<float>& v) {
-  std::vector<uint8_t> b(v.size() * 2);
-  for (size_t i = 0; i < v.size(); ++i) {
-    const uint16_t h = ir::f32_to_f16(v[i]);
-    b[2 * i] = static_cast<uint8_t>(h & 0xFF);
-    b[2 * i + 1] = static_cast<uint8_t>(h >> 8);
-  }
-  return b;
-}
 
 // Compiles g, checks simulated == predicted cycles in both modes and every output against the
 // reference within 2x its error bound. `inputs` are f16-exact values in graph-input order.

@@ -1,2 +1,0 @@
-.equ A banana
-.chips 1

@@ -1,2 +1,0 @@
-.equ E0 5
-.chips 1

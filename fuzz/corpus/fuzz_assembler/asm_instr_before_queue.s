@@ -1,3 +1,0 @@
-.chips 1
-.chip 0
-    nop 1

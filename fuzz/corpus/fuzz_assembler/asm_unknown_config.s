@@ -1,2 +1,0 @@
-.config tsp-v99
-.chips 1

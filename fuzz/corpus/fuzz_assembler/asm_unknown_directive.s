@@ -1,2 +1,0 @@
-.chips 1
-.bogus 7

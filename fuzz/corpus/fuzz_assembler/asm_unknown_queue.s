@@ -1,4 +1,0 @@
-.chips 1
-.chip 0
-.queue TPU_9
-    nop 1
