@@ -25,6 +25,11 @@ Fp16Bound fp16_dense_bound(const LoweredModel& lm, const std::vector<float>& inp
     if (L.x != prev)
       throw InputError(fmt::format("fp16 bound: layer '{}' does not read the previous layer's output (not a chain)",
                                    L.name));
+    // Row maps, column segments, activation weights (views lowered as matmuls) and conv taps change
+    // which rows and columns a product reads: such a layer is not a plain dense layer of `rows` rows.
+    if (!L.x_rows.empty() || !L.y_rows.empty() || !L.xsegs.empty() || L.b != ir::kNoTensor || L.k_blocks > 0)
+      throw InputError(fmt::format("fp16 bound: layer '{}' is a view or conv lowered as a matmul, not a plain dense "
+                                   "layer", L.name));
     std::vector<double> na(static_cast<size_t>(rows * L.N)), nd(na.size()), nf(na.size());
     const bool last = &L == &lm.layers.back();
     for (int64_t m = 0; m < rows; ++m)
