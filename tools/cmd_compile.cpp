@@ -175,8 +175,12 @@ sim::SimResult simulate_dataset(const Dataset& ds, const ir::Graph& g, const com
                                 const ChipConfig& cfg, const compiler::CompileResult& r, bool force) {
   sim::SimOptions so;
   so.mode = sim::Mode::Functional;
+  const std::vector<std::vector<int>> consumers = g.consumers();
   for (size_t i = 0; i < g.inputs().size(); ++i) {
     const std::string& name = g.tensor(g.inputs()[i]).name;
+    // A graph input that no op reads (e.g. CastLike's `like` after expansion) cannot change an
+    // output, and the compiler gives it no place in SRAM: nothing to bind.
+    if (consumers[static_cast<size_t>(g.inputs()[i])].empty()) continue;
     const DType t = compiler::row_blocks(r.program, name).front().dtype;
     ref::Value v = ds.inputs[i];
     if (t == DType::I8 && r.quant && r.quant->i8_inputs.count(name))  // int8 models: the host quantizes
