@@ -16,6 +16,7 @@
 #include "compiler/ir/dtype.h"
 #include "compiler/reference/error_bound.h"
 #include "isa/chip_config.h"
+#include "tests/support/chip_check.h"
 #include "tests/support/f16_data.h"
 #include "sim/simulator.h"
 #include "tests/support/ir_build.h"
@@ -138,36 +139,6 @@ TEST_CASE("attention: decode head with a KV cache (Concat rows, q . K^T, Softmax
     g.mark_output(y);
     std::vector<std::vector<float>> in = {random_f16(D, -1.f, 1.f, 21), random_f16(C * D, -1.f, 1.f, 22), random_f16(D, -1.f, 1.f, 23), random_f16(C * D, -1.f, 1.f, 24),
                                           random_f16(D, -1.f, 1.f, 25)};
-    auto cfg = default_chip_config();
-    const CompileResult cr = compile(g, *cfg, CompileOptions{});
-    sim::SimOptions so;
-    so.mode = sim::Mode::Timing;
-    CHECK(sim::simulate(cr.program, *cfg, so).cycles == cr.predicted_cycles);
-    so.mode = sim::Mode::Functional;
-    std::vector<ref::Value> rin;
-    for (size_t i = 0; i < g.inputs().size(); ++i) {
-      const ir::Tensor& t = g.tensor(g.inputs()[i]);
-      rin.push_back(ref::Value::floats(t.shape, in[i], t.dtype));
-      bind_input(cr.program, t.name, f16_bytes(in[i]), &so.inputs);
-    }
-    const sim::SimResult r = sim::simulate(cr.program, *cfg, so);
-    CHECK(r.cycles == cr.predicted_cycles);
-    std::vector<ref::Value> bounds;
-    const std::vector<ref::Value> want = ref::run_with_error_bound(g, rin, &bounds);
-    const std::vector<uint8_t> got = gather_output(cr.program, "y", r.outputs);
-    REQUIRE(got.size() == static_cast<size_t>(D) * 4);
-    int64_t bad = 0, unbounded = 0;
-    for (int64_t j = 0; j < D; ++j) {
-      float yv;
-      std::memcpy(&yv, &got[static_cast<size_t>(j) * 4], 4);
-      const double b = bounds[0].f[static_cast<size_t>(j)];
-      if (!std::isfinite(b)) ++unbounded;
-      if (!(std::fabs(static_cast<double>(yv) - want[0].f[static_cast<size_t>(j)]) <= 2 * b)) {
-        if (bad < 3) UNSCOPED_INFO("y[" << j << "] = " << yv << ", reference " << want[0].f[static_cast<size_t>(j)] << " +- " << 2 * b);
-        ++bad;
-      }
-    }
-    CHECK(bad == 0);
-    CHECK(unbounded == 0);
+    lpu::test::check_chip_against_reference(g, in);
   }
 }

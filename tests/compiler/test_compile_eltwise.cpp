@@ -15,6 +15,7 @@
 #include "compiler/ir/dtype.h"
 #include "compiler/reference/error_bound.h"
 #include "isa/chip_config.h"
+#include "tests/support/chip_check.h"
 #include "tests/support/f16_data.h"
 #include "sim/simulator.h"
 
@@ -23,49 +24,9 @@ using namespace lpu::compiler;
 using lpu::test::f16_bytes;
 using lpu::test::random_f16;
 
-namespace {
+using lpu::test::check_chip_against_reference;
 
-// Compiles g, checks simulated == predicted cycles in both modes and every output against the
-// reference within 2x its error bound. `inputs` are f16-exact values in graph-input order.
-void check_graph(const ir::Graph& g, const std::vector<std::vector<float>>& inputs) {
-  auto cfg = default_chip_config();
-  CompileResult cr = compile(g, *cfg, CompileOptions{});
-  sim::SimOptions so;
-  so.mode = sim::Mode::Timing;
-  CHECK(sim::simulate(cr.program, *cfg, so).cycles == cr.predicted_cycles);
-  so.mode = sim::Mode::Functional;
-  std::vector<ref::Value> rin;
-  for (size_t i = 0; i < g.inputs().size(); ++i) {
-    const ir::Tensor& t = g.tensor(g.inputs()[i]);
-    rin.push_back(ref::Value::floats(t.shape, inputs[i], t.dtype));
-    const std::vector<uint8_t> bytes = f16_bytes(inputs[i]);
-    bind_input(cr.program, t.name, bytes, &so.inputs);
-  }
-  const sim::SimResult r = sim::simulate(cr.program, *cfg, so);
-  CHECK(r.cycles == cr.predicted_cycles);
-  std::vector<ref::Value> bounds;
-  const std::vector<ref::Value> want = ref::run_with_error_bound(g, rin, &bounds);
-  for (size_t o = 0; o < g.outputs().size(); ++o) {
-    const ir::Tensor& t = g.tensor(g.outputs()[o]);
-    const std::vector<uint8_t> got = gather_output(cr.program, t.name, r.outputs);
-    REQUIRE(got.size() == static_cast<size_t>(t.elements()) * 4);
-    int64_t bad = 0, unbounded = 0;
-    for (int64_t k = 0; k < t.elements(); ++k) {
-      float y;
-      std::memcpy(&y, &got[static_cast<size_t>(k) * 4], 4);
-      const double b = bounds[o].f[static_cast<size_t>(k)];
-      if (!std::isfinite(b)) ++unbounded;
-      if (!(std::fabs(static_cast<double>(y) - want[o].f[static_cast<size_t>(k)]) <= 2 * b)) {
-        if (bad < 3)
-          UNSCOPED_INFO(t.name << "[" << k << "] = " << y << ", reference " << want[o].f[static_cast<size_t>(k)]
-                                << " +- " << 2 * b);
-        ++bad;
-      }
-    }
-    CHECK(bad == 0);
-    CHECK(unbounded == 0);
-  }
-}
+namespace {
 
 ir::Op make_op(ir::OpKind k, const std::string& name, std::vector<ir::TensorId> in, ir::TensorId out) {
   ir::Op op;
@@ -105,7 +66,7 @@ TEST_CASE("compile: eltwise unary ops on the VXM predicted == simulated, values 
     if (c.k == ir::OpKind::Pow) op.inputs.push_back(g.add_constant_floats("e", {}, {c.pow_e}));
     g.add_op(op);
     g.mark_output(y);
-    check_graph(g, {random_f16(kRows * kCols, c.lo, c.hi, seed++)});
+    check_chip_against_reference(g, {random_f16(kRows * kCols, c.lo, c.hi, seed++)});
   }
 }
 
@@ -133,7 +94,7 @@ TEST_CASE("compile: eltwise binary ops with activations, per-row vectors and sca
       const ir::TensorId y = g.add_tensor("Y", ir::DType::F16, {kRows, kCols});
       g.add_op(make_op(k, "op", form >= 2 ? std::vector<ir::TensorId>{other, x} : std::vector<ir::TensorId>{x, other}, y));
       g.mark_output(y);
-      check_graph(g, ins);
+      check_chip_against_reference(g, ins);
     }
   }
 }
@@ -149,7 +110,7 @@ TEST_CASE("compile: eltwise Where with a constant condition predicted == simulat
   const ir::TensorId y = g.add_tensor("Y", ir::DType::F16, {kRows, kCols});
   g.add_op(make_op(ir::OpKind::Where, "op", {c, x, z}, y));
   g.mark_output(y);
-  check_graph(g, {random_f16(kRows * kCols, -3, 3, 7)});
+  check_chip_against_reference(g, {random_f16(kRows * kCols, -3, 3, 7)});
 }
 
 TEST_CASE("compile: eltwise chain with f16 hidden tensors (x * s + b -> sigmoid -> * x) predicted == simulated") {
@@ -168,7 +129,7 @@ TEST_CASE("compile: eltwise chain with f16 hidden tensors (x * s + b -> sigmoid 
   g.add_op(make_op(ir::OpKind::Sigmoid, "sig", {h2}, h3));
   g.add_op(make_op(ir::OpKind::Mul, "gate", {h3, x}, y));
   g.mark_output(y);
-  check_graph(g, {random_f16(R * C, -3, 3, 13)});
+  check_chip_against_reference(g, {random_f16(R * C, -3, 3, 13)});
 }
 
 TEST_CASE("compile: eltwise errors name the node (Pow exponent, broadcast activation)") {
@@ -204,7 +165,7 @@ TEST_CASE("compile: reduce ReduceSum/ReduceMean over the last axis (MXM ones col
       op.attrs["keepdims"] = keep;
       g.add_op(op);
       g.mark_output(y);
-      check_graph(g, {random_f16(kRows * kCols, -3, 3, seed++)});
+      check_chip_against_reference(g, {random_f16(kRows * kCols, -3, 3, seed++)});
     }
   }
 }
@@ -222,7 +183,7 @@ TEST_CASE("compile: eltwise after a matmul (MatMul -> Tanh -> Mul by a per-row v
   g.add_op(make_op(ir::OpKind::Tanh, "tanh", {h}, t));
   g.add_op(make_op(ir::OpKind::Mul, "scale", {t, const_f16(g, "s", {N}, random_f16(N, 0.5f, 2, 32))}, y));
   g.mark_output(y);
-  check_graph(g, {random_f16(M * K, -1, 1, 33)});
+  check_chip_against_reference(g, {random_f16(M * K, -1, 1, 33)});
 }
 
 TEST_CASE("compile: norm LayerNormalization over the last axis (MXM ones matrix + VXM) predicted == simulated") {
@@ -240,7 +201,7 @@ TEST_CASE("compile: norm LayerNormalization over the last axis (MXM ones matrix 
     op.attrs["epsilon"] = 1e-5f;
     g.add_op(op);
     g.mark_output(y);
-    check_graph(g, {random_f16(R * K, -1, 3, 43)});
+    check_chip_against_reference(g, {random_f16(R * K, -1, 3, 43)});
   }
 }
 
@@ -257,7 +218,7 @@ TEST_CASE("compile: reduce then broadcast a per-row scalar (x - ReduceMean(x), k
   g.add_op(red);
   g.add_op(make_op(ir::OpKind::Sub, "center", {x, m}, y));
   g.mark_output(y);
-  check_graph(g, {random_f16(R * K, -1, 3, 51)});
+  check_chip_against_reference(g, {random_f16(R * K, -1, 3, 51)});
 }
 
 TEST_CASE("compile: eltwise x + x . P (lane rotation by a permutation matmul) predicted == simulated") {
@@ -275,7 +236,7 @@ TEST_CASE("compile: eltwise x + x . P (lane rotation by a permutation matmul) pr
       g.add_op(make_op(ir::OpKind::MatMul, "rot", {x, const_f16(g, "P", {K, K}, perm)}, h));
       g.add_op(make_op(ir::OpKind::Add, "add", {x, h}, y));
       g.mark_output(y);
-      check_graph(g, {random_f16(R * K, -8, 40, 71)});
+      check_chip_against_reference(g, {random_f16(R * K, -8, 40, 71)});
     }
   }
 }
@@ -299,7 +260,7 @@ TEST_CASE("compile: eltwise rotation tree (cur *= cur . P_s, s = 1, 2, 4, ...) p
       cur = y;
     }
     g.mark_output(cur);
-    check_graph(g, {random_f16(R * K, 0.99f, 1.01f, 81)});
+    check_chip_against_reference(g, {random_f16(R * K, 0.99f, 1.01f, 81)});
   }
 }
 
@@ -317,6 +278,6 @@ TEST_CASE("compile: norm Softmax over the last axis (MXM rotations for the row m
     g.mark_output(y);
     // Logits in [12, 14]: exp(x) alone would overflow f16 (the row max must be subtracted), and
     // every probability stays an f16 normal number (see the unary test's note on subnormals).
-    check_graph(g, {random_f16(R * K, 12, 14, 61)});
+    check_chip_against_reference(g, {random_f16(R * K, 12, 14, 61)});
   }
 }

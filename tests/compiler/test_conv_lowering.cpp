@@ -19,6 +19,7 @@
 #include "isa/chip_config.h"
 #include "tests/support/f16_data.h"
 #include "sim/simulator.h"
+#include "tests/support/chip_check.h"
 #include "tests/support/ir_build.h"
 
 using namespace lpu;
@@ -27,55 +28,6 @@ using lpu::test::f16_bytes;
 using lpu::test::random_f16;
 
 namespace {
-
-// Compiles g, checks simulated == predicted in both modes and every output against the reference
-// within 2x its bound. Returns the predicted cycles.
-uint64_t check_conv_graph(const ir::Graph& g, const std::vector<std::vector<float>>& inputs) {
-  auto cfg = default_chip_config();
-  CompileResult cr = compile(g, *cfg, CompileOptions{});
-  const LoweredModel lm = lower_graph(g);  // the host layout of each input (to_chip_input)
-  sim::SimOptions so;
-  so.mode = sim::Mode::Timing;
-  CHECK(sim::simulate(cr.program, *cfg, so).cycles == cr.predicted_cycles);
-  so.mode = sim::Mode::Functional;
-  std::vector<ref::Value> rin;
-  for (size_t i = 0; i < g.inputs().size(); ++i) {
-    const ir::Tensor& t = g.tensor(g.inputs()[i]);
-    rin.push_back(ref::Value::floats(t.shape, inputs[i], t.dtype));
-    bind_input(cr.program, t.name, f16_bytes(to_chip_input(lm.inputs[i], inputs[i])), &so.inputs);
-  }
-  const sim::SimResult r = sim::simulate(cr.program, *cfg, so);
-  CHECK(r.cycles == cr.predicted_cycles);
-  std::vector<ref::Value> bounds;
-  const std::vector<ref::Value> want = ref::run_with_error_bound(g, rin, &bounds);
-  for (size_t o = 0; o < g.outputs().size(); ++o) {
-    const ir::Tensor& t = g.tensor(g.outputs()[o]);
-    const std::vector<uint8_t> bytes = gather_output(cr.program, t.name, r.outputs);
-    REQUIRE(bytes.size() == static_cast<size_t>(t.elements()) * 4);
-    std::vector<double> chip(bytes.size() / 4);
-    for (size_t k = 0; k < chip.size(); ++k) {
-      float f;
-      std::memcpy(&f, &bytes[k * 4], 4);
-      chip[k] = f;
-    }
-    const std::vector<double> got = from_chip_output(lm, g, g.outputs()[o], chip);
-    int64_t bad = 0, unbounded = 0;
-    for (int64_t k = 0; k < t.elements(); ++k) {
-      const double y = got[static_cast<size_t>(k)];
-      const double b = bounds[o].f[static_cast<size_t>(k)];
-      if (!std::isfinite(b)) ++unbounded;
-      if (!(std::fabs(static_cast<double>(y) - want[o].f[static_cast<size_t>(k)]) <= 2 * b)) {
-        if (bad < 3)
-          UNSCOPED_INFO(t.name << "[" << k << "] = " << y << ", reference " << want[o].f[static_cast<size_t>(k)]
-                                << " +- " << 2 * b);
-        ++bad;
-      }
-    }
-    CHECK(bad == 0);
-    CHECK(unbounded == 0);
-  }
-  return cr.predicted_cycles;
-}
 
 struct ConvCase {
   int64_t N, C, H, W, M, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, group;
@@ -152,7 +104,7 @@ TEST_CASE("compile: Conv shapes (stride, pad, dilation, groups, > 320 channels) 
       INFO((on_chip ? "im2col gathered on the chip" : "im2col rows from the host"));
       const ir::Graph g = conv_graph(c, seed, true, nullptr, on_chip);
       const int64_t n = c.N * c.C * c.H * c.W;
-      check_conv_graph(g, {random_f16(n, -1.f, 1.f, seed + 7)});
+      lpu::test::check_chip_against_reference(g, {random_f16(n, -1.f, 1.f, seed + 7)});
     }
     seed += 3;
   }
@@ -189,7 +141,7 @@ TEST_CASE("compile: MaxPool, AveragePool, GlobalAveragePool on conv activations 
     }
     h.add_op(op);
     h.mark_output(z);
-    check_conv_graph(h, {random_f16(2 * c.C * c.H * c.W, -1.f, 1.f, seed + 5)});
+    lpu::test::check_chip_against_reference(h, {random_f16(2 * c.C * c.H * c.W, -1.f, 1.f, seed + 5)});
     seed += 11;
   }
 }
@@ -253,5 +205,5 @@ TEST_CASE("compile: elementwise ops on conv activations (bias fold, NCHW-broadca
   CHECK(lm.layers.size() == 3);       // pre, conv, conv2 (bias Add and Relu fused)
   CHECK(lm.layers[1].bias.size() == 10);
   CHECK(lm.eltwise.size() == 3);      // sigmoid, scale, residual
-  check_conv_graph(g, {random_f16(6 * 5 * 7, -1.f, 1.f, 25)});
+  lpu::test::check_chip_against_reference(g, {random_f16(6 * 5 * 7, -1.f, 1.f, 25)});
 }
