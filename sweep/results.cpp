@@ -10,7 +10,7 @@
 #include <sstream>
 
 #include "isa/chip_config.h"
-#include "sweep/hash.h"
+#include "isa/fnv_hash.h"
 
 namespace lpu::sweep {
 

@@ -16,7 +16,7 @@
 #include <thread>
 
 #include "isa/chip_config.h"
-#include "sweep/hash.h"
+#include "isa/fnv_hash.h"
 #include "sweep/results.h"
 #include "sweep/spec.h"
 #include "sweep/subprocess.h"

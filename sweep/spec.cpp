@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "isa/chip_config.h"
-#include "sweep/hash.h"
+#include "isa/fnv_hash.h"
 #include "sweep/results.h"
 
 namespace lpu::sweep {

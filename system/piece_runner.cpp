@@ -7,18 +7,14 @@
 
 #include "isa/program_io.h"
 #include "sim/energy.h"
+#include "isa/fnv_hash.h"
 #include "sim/simulator.h"
 
 namespace lpu::system {
 
 uint64_t program_hash(const Program& p) {
   const std::vector<uint8_t> bytes = serialize_program(p);
-  uint64_t h = 1469598103934665603ull;
-  for (uint8_t b : bytes) {
-    h ^= b;
-    h *= 1099511628211ull;
-  }
-  return h;
+  return fnv1a64(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 const PieceRun& PieceRunner::run_program(const Program& p, const std::string& label) {

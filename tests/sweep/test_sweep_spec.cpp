@@ -4,7 +4,7 @@
 #include <set>
 
 #include "isa/chip_config.h"
-#include "sweep/hash.h"
+#include "isa/fnv_hash.h"
 #include "sweep/runner.h"
 #include "sweep/spec.h"
 #include "sweep_test_util.h"

@@ -1,9 +1,9 @@
-// FNV-1a 64 and its hex spelling (sweep/hash.h).
-#include "sweep/hash.h"
+// FNV-1a 64 and its hex spelling (isa/fnv_hash.h).
+#include "isa/fnv_hash.h"
 
 #include <fmt/format.h>
 
-namespace lpu::sweep {
+namespace lpu {
 
 uint64_t fnv1a64(std::string_view data, uint64_t h) {
   for (unsigned char c : data) {
@@ -15,4 +15,4 @@ uint64_t fnv1a64(std::string_view data, uint64_t h) {
 
 std::string hash_hex(uint64_t h) { return fmt::format("{:016x}", h); }
 
-}  // namespace lpu::sweep
+}  // namespace lpu
