@@ -168,7 +168,44 @@ class Importer {
            std::to_string(kOnnxMinOpset) + ".." + std::to_string(kOnnxMaxOpset) + " (re-export with opset_version in that range)");
   }
 
+  // libonnx's own shape inference (Debian's 1.13) indexes pads/strides/dilations and the input
+  // shape by the weight's rank without checking them, so a Conv or pool whose attribute lengths or
+  // ranks disagree crashes it (found by fuzz_onnx_import). Refuse such nodes first, by name.
+  void check_conv_pool_ranks() const {
+    std::map<std::string, int> rank;  // declared ranks of graph inputs and initializers
+    for (const auto& i : model_.graph().input())
+      if (i.type().tensor_type().has_shape()) rank[i.name()] = i.type().tensor_type().shape().dim_size();
+    for (const auto& t : model_.graph().initializer()) rank[t.name()] = t.dims_size();
+    for (const auto& n : model_.graph().node()) {
+      const std::string& op = n.op_type();
+      const bool conv = op == "Conv" || op == "ConvTranspose";
+      if (!conv && op != "MaxPool" && op != "AveragePool" && op != "LpPool") continue;
+      int spatial = -1;  // from the weight (conv) or kernel_shape (pools)
+      if (conv && n.input_size() > 1 && rank.count(n.input(1))) spatial = rank.at(n.input(1)) - 2;
+      for (const auto& a : n.attribute())
+        if (a.name() == "kernel_shape" && spatial < 0) spatial = a.ints_size();
+      if (spatial < 0) continue;
+      auto bad = [&](const std::string& what) {
+        fail("node '" + (n.name().empty() ? n.output_size() ? n.output(0) : std::string("?") : n.name()) + "' (" + op +
+             "): " + what);
+      };
+      if (spatial < 1) bad("the weight must have rank >= 3 (got " + std::to_string(spatial + 2) + ")");
+      if (n.input_size() > 0 && rank.count(n.input(0)) && rank.at(n.input(0)) != spatial + 2)
+        bad("input '" + n.input(0) + "' has rank " + std::to_string(rank.at(n.input(0))) + ", the kernel needs rank " +
+            std::to_string(spatial + 2));
+      for (const auto& a : n.attribute()) {
+        const int want = a.name() == "pads" ? 2 * spatial
+                         : (a.name() == "strides" || a.name() == "dilations" || a.name() == "kernel_shape") ? spatial
+                                                                                                               : -1;
+        if (want >= 0 && a.ints_size() != want)
+          bad("attribute '" + a.name() + "' has " + std::to_string(a.ints_size()) + " values; " +
+              std::to_string(spatial) + " spatial dims need " + std::to_string(want));
+      }
+    }
+  }
+
   void infer_onnx_shapes() {
+    check_conv_pool_ranks();
     try {
       onnx::shape_inference::InferShapes(model_, onnx::OpSchemaRegistry::Instance(), onnx::ShapeInferenceOptions(true, 1, false));
     } catch (const std::exception& e) {
