@@ -17,7 +17,7 @@ CompileResult compile(const ir::Graph& g, const ChipConfig& cfg, const CompileOp
   const LoweredModel lm = lower_graph(g);
   std::shared_ptr<const QuantPlan> quant;
   if (opt.precision == Precision::INT8)
-    quant = opt.quant ? opt.quant : std::make_shared<const QuantPlan>(plan_int8(g, lm, opt.calibration));
+    quant = opt.quant ? opt.quant : std::make_shared<const QuantPlan>(plan_int8(g, lm, opt.calibration, opt.int8));
   if (quant && quant->layers.size() != lm.layers.size())
     throw std::logic_error("compile: the quantization plan is for another model");
   ScheduleBuilder b(cfg);
@@ -33,8 +33,9 @@ CompileResult compile(const ir::Graph& g, const ChipConfig& cfg, const CompileOp
   res.program = emit_program(b, std::move(sm.blobs), std::move(sm.descs), eo);
   res.predicted_cycles = res.program.predicted_cycles;
   res.memory_map = alloc.format_map();
-  const LoweredInput& first = lm.inputs.front();
-  res.program.work_items = static_cast<uint64_t>(g.tensor(first.id).shape.empty() ? 1 : g.tensor(first.id).shape[0]);
+  // Work items = the first input's leading dim (1 for a model without inputs, e.g. a Constant).
+  const ir::Shape& first = lm.inputs.empty() ? ir::Shape{} : g.tensor(lm.inputs.front().id).shape;
+  res.program.work_items = static_cast<uint64_t>(first.empty() ? 1 : first[0]);
   res.program.work_unit = "items";
   return res;
 }

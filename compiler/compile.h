@@ -27,6 +27,9 @@ struct CompileOptions {
   // int8 models: calibration sets (one Value per graph input, graph order) the activation scales are
   // taken from (passes/quantize.h); required for --precision int8 on a model, unused otherwise.
   std::vector<std::vector<ref::Value>> calibration;
+  // int8 models: which layers may run int8, and timing-only planning without calibration data
+  // (passes/quantize.h, Int8Options; used by the LLM pieces).
+  Int8Options int8;
   // int8 models: use this plan (e.g. an earlier CompileResult::quant) instead of calibrating.
   std::shared_ptr<const QuantPlan> quant;
 };

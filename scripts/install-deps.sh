@@ -8,6 +8,7 @@ PKGS=(
   libonnx-testdata
   slurm-wlm munge                 # single-node Slurm for the sweep job-array test (tests/sweep)
   python3-matplotlib              # scripts/plot_sweep.py (tests/tutorial, docs/images)
+  python3-torch python3-torchvision python3-onnx python3-numpy  # scripts/make_models.py (bench/bench_models: ResNet-50, BERT-base)
   clang-14 libclang-rt-14-dev     # sanitizer build and libFuzzer targets (scripts/sanitize.sh, scripts/fuzz.sh)
 )
 missing=()

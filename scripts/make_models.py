@@ -3,12 +3,19 @@
 
 Each model gets workloads/models/<name>/model.onnx and test_data_set_0/{input_0.pb,output_0.pb}
 (the ONNX backend-test layout) holding a random input and torch's fp32 output for it.
-Run with Debian's python3 (packages python3-torch python3-onnx python3-numpy):
+Run with Debian's python3 (packages python3-torch python3-onnx python3-numpy; python3-torchvision for --resnet50):
     /usr/bin/python3 scripts/make_models.py [out_dir]
 Never run at build or test time; the outputs are committed.
     /usr/bin/python3 scripts/make_models.py --resnet50 OUT.onnx
-writes a torchvision-layout ResNet-50 with random weights (~100 MB, not committed; bench/bench_models
-generates it into its build directory) and resnet50_test_data_set_0/ beside it.
+writes torchvision.models.resnet50(weights=None) with random weights (~100 MB, not committed;
+bench/bench_models generates it into its build directory); without python3-torchvision, the same
+layout written out below (it says so).
+    /usr/bin/python3 scripts/make_models.py --bert-base OUT.onnx
+    /usr/bin/python3 scripts/make_models.py --bert-base-encoder OUT.onnx
+write BERT-base (sequence 128, batch 1, random weights; ~440 MB / ~340 MB): the whole model
+(inputs input_ids and token_type_ids, int64 [1, 128]; embedding lookups are ONNX Gather), or the
+12-layer encoder stack alone (input = the embeddings' output, float [1, 128, 768]; no Gather).
+Each generated model gets <OUT stem>_test_data_set_0/ beside it (inputs and torch's fp32 output).
 """
 import math
 import os
@@ -114,15 +121,16 @@ class Bottleneck(nn.Module):
         if stride != 1 or cin != cout:
             self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
 
-    def forward(self, x):
-        idt = x if self.downsample is None else self.downsample(x)
+    def forward(self, x):  # in torchvision's order, so both export the same node sequence
         y = torch.relu(self.bn1(self.conv1(x)))
         y = torch.relu(self.bn2(self.conv2(y)))
-        return torch.relu(self.bn3(self.conv3(y)) + idt)
+        y = self.bn3(self.conv3(y))
+        idt = x if self.downsample is None else self.downsample(x)
+        return torch.relu(y + idt)
 
 
 class ResNet50(nn.Module):
-    """torchvision.models.resnet50 layout (torchvision is not installed; written out here), random weights."""
+    """torchvision.models.resnet50 layout written out (used only when torchvision is missing), random weights."""
 
     def __init__(self, classes=1000):
         super().__init__()
@@ -142,24 +150,160 @@ class ResNet50(nn.Module):
         return self.fc(torch.flatten(x, 1))
 
 
+def write_test_data(path, inputs, outputs):
+    """Writes <path stem>_test_data_set_0/{input_N,output_N}.pb beside `path` (for `lpusim check PATH DIR`).
+
+    inputs/outputs: lists of (ONNX value name, tensor); float tensors are stored as float32."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    d = os.path.join(os.path.dirname(os.path.abspath(path)), stem + "_test_data_set_0")
+    os.makedirs(d, exist_ok=True)
+    for prefix, pairs in (("input", inputs), ("output", outputs)):
+        for i, (name, t) in enumerate(pairs):
+            arr = t.detach().numpy()
+            if arr.dtype.kind == "f":
+                arr = arr.astype(np.float32)
+            with open(os.path.join(d, f"{prefix}_{i}.pb"), "wb") as f:
+                f.write(numpy_helper.from_array(arr, name).SerializeToString())
+    return d
+
+
+def resnet50_model():
+    """torchvision.models.resnet50(weights=None) if torchvision is installed, else the written-out copy."""
+    try:
+        import torchvision
+    except ImportError:
+        print("resnet50: torchvision is not installed (Debian python3-torchvision); "
+              "using the hand-written copy of its layout")
+        return ResNet50(), "hand-written torchvision layout"
+    return torchvision.models.resnet50(weights=None), f"torchvision {torchvision.__version__}"
+
+
 def export_resnet50(path):
     """Writes ResNet-50 (batch 1, 3x224x224) to `path` (~100 MB; generated, never committed)."""
     torch.manual_seed(2000)
-    model = ResNet50()
+    model, origin = resnet50_model()
     randomize_bn(model)
     model.eval()
     x = torch.randn(1, 3, 224, 224)
     torch.onnx.export(model, (x,), path, opset_version=OPSET, input_names=["input"], output_names=["output"],
                       do_constant_folding=False, training=torch.onnx.TrainingMode.PRESERVE)
-    # An ONNX test-data set next to it (for `lpusim check PATH DIR`): the input and torch's output.
-    d = os.path.join(os.path.dirname(os.path.abspath(path)), "resnet50_test_data_set_0")
-    os.makedirs(d, exist_ok=True)
     with torch.no_grad():
         y = model(x)
-    for fname, arr, tname in (("input_0.pb", x, "input"), ("output_0.pb", y, "output")):
-        with open(os.path.join(d, fname), "wb") as f:
-            f.write(numpy_helper.from_array(arr.numpy().astype(np.float32), tname).SerializeToString())
-    print(f"resnet50: {os.path.getsize(path)} bytes -> {path}, test data in {d}")
+    d = write_test_data(path, [("input", x)], [("output", y)])
+    print(f"resnet50 ({origin}): {os.path.getsize(path)} bytes -> {path}, test data in {d}")
+
+
+class BertConfig:
+    """BERT-base: 12 layers, hidden 768, 12 heads, FFN 3072, vocabulary 30522, 512 positions, 2 token types."""
+    layers, hidden, heads, ffn, vocab, positions, type_vocab, eps = 12, 768, 12, 3072, 30522, 512, 2, 1e-12
+
+
+class BertEmbeddings(nn.Module):
+    """word + position + token-type embeddings, then LayerNorm (as in BERT)."""
+
+    def __init__(self, c, seq):
+        super().__init__()
+        self.seq = seq
+        self.word = nn.Embedding(c.vocab, c.hidden)
+        self.position = nn.Embedding(c.positions, c.hidden)
+        self.token_type = nn.Embedding(c.type_vocab, c.hidden)
+        self.ln = nn.LayerNorm(c.hidden, eps=c.eps)
+        self.register_buffer("position_ids", torch.arange(seq).view(1, seq))
+
+    def forward(self, input_ids, token_type_ids):
+        e = self.word(input_ids) + self.position(self.position_ids) + self.token_type(token_type_ids)
+        return self.ln(e)
+
+
+class BertLayer(nn.Module):
+    """Post-LN BERT layer: self-attention (separate Q/K/V projections, no mask) and a GELU (erf) FFN."""
+
+    def __init__(self, c, seq):
+        super().__init__()
+        self.seq, self.heads, self.dh = seq, c.heads, c.hidden // c.heads
+        self.q = nn.Linear(c.hidden, c.hidden)
+        self.k = nn.Linear(c.hidden, c.hidden)
+        self.v = nn.Linear(c.hidden, c.hidden)
+        self.o = nn.Linear(c.hidden, c.hidden)
+        self.ln1 = nn.LayerNorm(c.hidden, eps=c.eps)
+        self.fc1 = nn.Linear(c.hidden, c.ffn)
+        self.fc2 = nn.Linear(c.ffn, c.hidden)
+        self.ln2 = nn.LayerNorm(c.hidden, eps=c.eps)
+
+    def split(self, t):  # [1, S, H*D] -> [1, H, S, D]; literal sizes so the export has constant shapes
+        return t.view(1, self.seq, self.heads, self.dh).permute(0, 2, 1, 3)
+
+    def forward(self, x):
+        q, k, v = self.split(self.q(x)), self.split(self.k(x)), self.split(self.v(x))
+        att = torch.softmax((q @ k.transpose(-1, -2)) / math.sqrt(self.dh), dim=-1)
+        ctx = (att @ v).permute(0, 2, 1, 3).reshape(1, self.seq, self.heads * self.dh)
+        x = self.ln1(x + self.o(ctx))
+        return self.ln2(x + self.fc2(nn.functional.gelu(self.fc1(x))))
+
+
+class BertEncoder(nn.Module):
+    def __init__(self, c, seq):
+        super().__init__()
+        self.layers = nn.ModuleList([BertLayer(c, seq) for _ in range(c.layers)])
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+class BertBase(nn.Module):
+    """BERT-base without pooler: (input_ids, token_type_ids) -> last hidden state [1, seq, 768]."""
+
+    def __init__(self, c, seq):
+        super().__init__()
+        self.embeddings = BertEmbeddings(c, seq)
+        self.encoder = BertEncoder(c, seq)
+
+    def forward(self, input_ids, token_type_ids):
+        return self.encoder(self.embeddings(input_ids, token_type_ids))
+
+
+def init_bert(model):
+    """BERT's initialization (weights N(0, 0.02)) with non-trivial biases and LayerNorm affines."""
+    with torch.no_grad():
+        for mod in model.modules():
+            if isinstance(mod, (nn.Linear, nn.Embedding)):
+                mod.weight.normal_(0.0, 0.02)
+            if isinstance(mod, nn.Linear):
+                mod.bias.uniform_(-0.05, 0.05)
+            if isinstance(mod, nn.LayerNorm):
+                mod.weight.uniform_(0.8, 1.2)
+                mod.bias.uniform_(-0.1, 0.1)
+
+
+BERT_OPSET = 17  # the highest the importer accepts; exports LayerNorm as one LayerNormalization node
+
+
+def export_bert(path, encoder_only, seq=128):
+    """Writes BERT-base (batch 1, sequence `seq`) or its encoder stack alone to `path`, with test data."""
+    torch.manual_seed(3000)
+    c = BertConfig()
+    full = BertBase(c, seq)
+    init_bert(full)
+    full.eval()
+    input_ids = torch.randint(0, c.vocab, (1, seq), dtype=torch.int64)
+    token_type_ids = torch.cat([torch.zeros(1, seq // 2, dtype=torch.int64),
+                                torch.ones(1, seq - seq // 2, dtype=torch.int64)], dim=1)
+    with torch.no_grad():
+        emb = full.embeddings(input_ids, token_type_ids)
+        y = full.encoder(emb)
+    if encoder_only:
+        model, args, names, inputs = full.encoder, (emb,), ["embeddings"], [("embeddings", emb)]
+    else:
+        model, args, names = full, (input_ids, token_type_ids), ["input_ids", "token_type_ids"]
+        inputs = [("input_ids", input_ids), ("token_type_ids", token_type_ids)]
+    torch.onnx.export(model, args, path, opset_version=BERT_OPSET, input_names=names,
+                      output_names=["last_hidden_state"], do_constant_folding=True)
+    onnx.checker.check_model(path)
+    d = write_test_data(path, inputs, [("last_hidden_state", y)])
+    what = "bert-base encoder stack" if encoder_only else "bert-base"
+    print(f"{what} (sequence {seq}, opset {BERT_OPSET}): {os.path.getsize(path)} bytes -> {path}, test data in {d}")
 
 
 MODELS = [
@@ -185,6 +329,11 @@ def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--resnet50":
         export_resnet50(sys.argv[2])
         return
+    if len(sys.argv) == 3 and sys.argv[1] in ("--bert-base", "--bert-base-encoder"):
+        export_bert(sys.argv[2], encoder_only=sys.argv[1] == "--bert-base-encoder")
+        return
+    if len(sys.argv) > 1 and sys.argv[1].startswith("--"):
+        sys.exit(f"make_models.py: unknown option {sys.argv[1]}; see the usage at the top of this file")
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "workloads", "models")
     for i, (name, cls, shape) in enumerate(MODELS):
         torch.manual_seed(1000 + i)

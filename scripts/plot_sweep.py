@@ -3,6 +3,8 @@
 
     python3 scripts/plot_sweep.py DIR [-o OUTDIR] [--x FIELD] [--y METRIC ...]
 
+(FIELD: a swept field, or a numeric figure such as sram_per_chip_bytes, shown in MiB.)
+
 Reads DIR/results.jsonl (and DIR/sweep.json for the sweep's name and swept columns) and writes,
 into OUTDIR (default DIR/plots), for each metric named by --y (default latency_us):
   <sweep>-<metric>-vs-<field>.{png,svg}    a line plot of the metric against each swept field
@@ -14,7 +16,8 @@ into OUTDIR (default DIR/plots), for each metric named by --y (default latency_u
 and once per sweep:
   <sweep>-pareto.{png,svg}                 latency against power of every point, one panel per
                                            workload/precision, the Pareto front (no other point
-                                           is both faster and lower-power) highlighted.
+                                           is both faster and lower-power) highlighted (LLM
+                                           sweeps: token latency against power).
 Only points with status "ok" are plotted. Output is deterministic: Matplotlib's built-in defaults
 (no user matplotlibrc), a fixed svg.hashsalt and no dates or versions in the metadata, so the same
 results give the same SVG bytes. Bad input (missing or damaged results file, unknown field or
@@ -46,6 +49,26 @@ LABELS = {
     "mxm_mac_utilization": "MXM MAC utilization",
     "tops": "TOPS",
     "sram_used_bytes": "SRAM used (bytes)",
+    # LLM sweeps (`lpusim llm` reports)
+    "tensor_parallel": "tensor-parallel size",
+    "pipeline_stages": "pipeline stages",
+    "ttft_us": "time to first token (us)",
+    "token_latency_us": "token latency (us)",
+    "tokens_per_second": "tokens per second",
+    "tokens_per_second_per_user": "tokens per second per user",
+    "tokens_per_joule": "tokens per joule",
+    "token_cycles": "cycles per token",
+    "compute_us": "compute per token (us)",
+    "onchip_data_movement_us": "on-chip data movement per token (us)",
+    "chip_to_chip_us": "chip-to-chip per token (us)",
+    "sram_used_percent": "SRAM used per chip (%)",
+}
+# Figures in bytes shown in MiB when plotted against (--x): the name's axis label and divisor.
+MIB_FIGURES = {
+    "sram_per_chip_bytes": "SRAM per chip (MiB)",
+    "weights_per_chip_bytes": "weights per chip (MiB)",
+    "kv_cache_per_chip_bytes": "KV cache per chip (MiB)",
+    "working_set_per_chip_bytes": "working set per chip (MiB)",
 }
 
 
@@ -186,17 +209,41 @@ def check_metric(path, records, metric):
             raise InputError(f"{path}: metric '{metric}' (--y) is not a number (record {r.get('index')}: {v!r})")
 
 
+def x_of(r, field):
+    """The x value of a record: a swept parameter, or a figure (in MiB for MIB_FIGURES)."""
+    if field in r["params"]:
+        return r["params"][field]
+    v = r["figures"].get(field)
+    if v is not None and field in MIB_FIGURES:
+        return v / 2**20
+    return v
+
+
+def determined_by_x(records, name, field, column):
+    """True when, per workload/precision, every x value of `field` (a figure) comes with one value of
+    the swept `column` (e.g. SRAM per chip and memory.addresses_per_slice): such a column is not a
+    series of its own when plotting against the figure."""
+    seen = {}
+    for r in records:
+        key = (name(r), json.dumps(x_of(r, field)))
+        v = json.dumps(r["params"].get(column))
+        if seen.setdefault(key, v) != v:
+            return False
+    return True
+
+
 def line_plot(plt, name, records, columns, field, metric, title, path):
-    others = [c for c in columns if c != field]
+    by_figure = field not in columns  # --x names a figure (checked by main)
+    others = [c for c in columns if c != field and not (by_figure and determined_by_x(records, name, field, c))]
     series = {}  # label -> list of (x, y), in record order
     for r in records:
-        if metric not in r["figures"] or field not in r["params"]:
+        if metric not in r["figures"] or x_of(r, field) is None:
             continue
         label = name(r)
         rest = fmt_params(r["params"], others)
         if rest:
             label += f" ({rest})"
-        series.setdefault(label, []).append((r["params"][field], r["figures"][metric]))
+        series.setdefault(label, []).append((x_of(r, field), r["figures"][metric]))
     if not series:
         raise InputError(f"{path}: no 'ok' record has both parameter '{field}' and metric '{metric}'")
     xs_all = [x for pts in series.values() for x, _ in pts]
@@ -221,7 +268,7 @@ def line_plot(plt, name, records, columns, field, metric, title, path):
                 ax.set_xticks(xs)
                 ax.set_xticklabels([fmt_value(x) for x in xs])
                 ax.minorticks_off()
-    ax.set_xlabel(field)
+    ax.set_xlabel(MIB_FIGURES.get(field, LABELS.get(field, field)) if by_figure else field)
     ax.set_ylabel(LABELS.get(metric, metric))
     ax.set_title(title)
     ax.legend(fontsize=7, loc="best")
@@ -302,11 +349,17 @@ def pareto_front(points):
     return front
 
 
+def latency_key(r):
+    """The latency of a record for the Pareto front: latency_us, or an LLM's token latency."""
+    f = r["figures"]
+    return "latency_us" if "latency_us" in f else "token_latency_us"
+
+
 def pareto_plot(plt, name, records, columns, title):
     groups = {}
     for r in records:
         f = r["figures"]
-        if "latency_us" in f and "power_w" in f:
+        if latency_key(r) in f and "power_w" in f:
             groups.setdefault(name(r), []).append(r)
     if not groups:
         return None
@@ -314,7 +367,7 @@ def pareto_plot(plt, name, records, columns, title):
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.8 * rows), squeeze=False)
     for i, (label, recs) in enumerate(groups.items()):
         ax = axes[i // cols][i % cols]
-        pts = [(r["figures"]["latency_us"], r["figures"]["power_w"]) for r in recs]
+        pts = [(r["figures"][latency_key(r)], r["figures"]["power_w"]) for r in recs]
         front = pareto_front(pts)
         ax.scatter([p[0] for p in pts], [p[1] for p in pts], color="0.6", s=18, label="config points")
         ax.plot([pts[j][0] for j in front], [pts[j][1] for j in front], color="tab:red", marker="o",
@@ -327,7 +380,7 @@ def pareto_plot(plt, name, records, columns, title):
                 a = ax.annotate(text, pts[j], fontsize=6, xytext=(-4 if right else 4, 6 if k % 2 == 0 else -11),
                                 textcoords="offset points", color="tab:red", ha="right" if right else "left")
                 a.set_in_layout(False)
-        ax.set_xlabel(LABELS["latency_us"])
+        ax.set_xlabel(LABELS[latency_key(recs[0])])
         ax.set_ylabel(LABELS["power_w"])
         ax.set_title(label, fontsize=9)
         leg = ax.legend(fontsize=7, loc="best")
@@ -352,12 +405,16 @@ def main(argv):
 
     path, records = read_records(a.dir)
     sweep, columns = read_meta(a.dir, records)
-    if a.x is not None and a.x not in columns:
-        raise InputError(f"{path}: unknown field '{a.x}' (--x): not a swept parameter; swept: "
-                         f"{', '.join(columns) if columns else '(none: the sweep has one config point)'}")
     good = ok_records(records)
     if not good:
         raise InputError(f"{path}: no point has status 'ok' ({len(records)} records), nothing to plot")
+    if a.x is not None and a.x not in columns:
+        try:  # a numeric figure (e.g. sram_per_chip_bytes) is an x axis too
+            check_metric(path, good, a.x)
+        except InputError:
+            raise InputError(f"{path}: unknown field '{a.x}' (--x): not a swept parameter; swept: "
+                             f"{', '.join(columns) if columns else '(none: the sweep has one config point)'}; "
+                             f"nor a numeric figure of the records")
     for m in metrics:
         check_metric(path, good, m)
     plt = setup_matplotlib()

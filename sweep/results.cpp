@@ -84,6 +84,52 @@ const std::vector<Figure>& figures() {
   return f;
 }
 
+const std::vector<Figure>& llm_figures() {
+  static const std::vector<Figure> f = {
+      {"chips", "chips"},
+      {"tensor_parallel", "tensor_parallel"},
+      {"pipeline_stages", "pipeline_stages"},
+      {"ttft_us", "ttft_us"},
+      {"token_latency_us", "token_latency_us"},
+      {"tokens_per_second", "tokens_per_second"},
+      {"tokens_per_second_per_user", "tokens_per_second_per_user"},
+      {"tokens_per_joule", "tokens_per_joule"},
+      {"power_w", "power_w"},
+      {"token_cycles", "token_time.cycles"},
+      {"compute_us", "token_time.compute_us"},
+      {"onchip_data_movement_us", "token_time.onchip_data_movement_us"},
+      {"chip_to_chip_us", "token_time.chip_to_chip_us"},
+      {"sram_per_chip_bytes", "sram_per_chip.capacity_bytes"},
+      {"sram_used_percent", "sram_per_chip.used_percent"},
+      {"weights_per_chip_bytes", "sram_per_chip.weights_bytes"},
+      {"kv_cache_per_chip_bytes", "sram_per_chip.kv_cache_bytes"},
+      {"working_set_per_chip_bytes", "sram_per_chip.working_set_bytes"},
+      {"piece_graphs", "piece_graphs"},
+  };
+  return f;
+}
+
+std::vector<Figure> sweep_figures(const SweepSpec& s) {
+  bool llm = false, other = false;
+  for (const Workload& w : s.workloads) (w.kind == Workload::Kind::Llm ? llm : other) = true;
+  std::vector<Figure> out;
+  if (other) out = figures();
+  if (llm)
+    for (const Figure& f : llm_figures()) {
+      bool have = false;
+      for (const Figure& g : out) have = have || std::string(g.column) == f.column;
+      if (!have) out.push_back(f);
+    }
+  return out;
+}
+
+std::vector<std::string> figure_columns_of_meta(const ojson& meta) {
+  if (meta.contains("figures")) return meta.at("figures").get<std::vector<std::string>>();
+  std::vector<std::string> out;
+  for (const Figure& f : figures()) out.push_back(f.column);
+  return out;
+}
+
 std::string sweep_meta_text(const SweepSpec& s, uint64_t total_points) {
   ojson m;
   m["sweep"] = s.name;
@@ -95,6 +141,14 @@ std::string sweep_meta_text(const SweepSpec& s, uint64_t total_points) {
   m["workloads"] = w;
   m["precisions"] = s.precisions;
   m["mode"] = s.mode;
+  if (!s.llm.empty()) {
+    ojson l = ojson::object();
+    for (const Override& o : s.llm) l[o.first] = value_json(o.second);
+    m["llm"] = l;
+  }
+  ojson figs = ojson::array();
+  for (const Figure& f : sweep_figures(s)) figs.push_back(f.column);
+  m["figures"] = figs;
   m["points"] = total_points;
   m["tool_version"] = tool_version();
   return m.dump(2) + "\n";
@@ -116,7 +170,7 @@ ojson make_record(const SweepSpec& s, const Expansion& e, const SweepPoint& p, c
   r["tool_version"] = tool_version();
   ojson figs = ojson::object();
   if (report.is_object())
-    for (const Figure& f : figures())
+    for (const Figure& f : sweep_figures(s))
       if (const nlohmann::json* v = find_path(report, f.report_path)) figs[f.column] = *v;
   r["figures"] = figs;
   r["error"] = error;
@@ -125,15 +179,15 @@ ojson make_record(const SweepSpec& s, const Expansion& e, const SweepPoint& p, c
 
 std::string record_line(const ojson& rec) { return rec.dump(-1, ' ', false, ojson::error_handler_t::replace); }
 
-std::string csv_header(const std::vector<std::string>& columns) {
+std::string csv_header(const std::vector<std::string>& columns, const std::vector<std::string>& figures) {
   std::string h = "index,hash,config_hash,workload,precision";
   for (const std::string& c : columns) h += "," + csv_cell(c);
   h += ",status,exit_code";
-  for (const Figure& f : figures()) h += std::string(",") + f.column;
+  for (const std::string& f : figures) h += "," + csv_cell(f);
   return h + ",tool_version,error\n";
 }
 
-std::string csv_row(const ojson& rec, const std::vector<std::string>& columns) {
+std::string csv_row(const ojson& rec, const std::vector<std::string>& columns, const std::vector<std::string>& figures) {
   std::string o;
   o += cell_of(rec.at("index")) + "," + cell_of(rec.at("hash")) + "," + cell_of(rec.at("config_hash")) + ",";
   o += csv_cell(cell_of(rec.at("workload"))) + "," + csv_cell(cell_of(rec.at("precision")));
@@ -141,7 +195,7 @@ std::string csv_row(const ojson& rec, const std::vector<std::string>& columns) {
   for (const std::string& c : columns) o += "," + (params.contains(c) ? csv_cell(cell_of(params.at(c))) : "");
   o += "," + csv_cell(cell_of(rec.at("status"))) + "," + cell_of(rec.at("exit_code"));
   const ojson& figs = rec.at("figures");
-  for (const Figure& f : figures()) o += "," + (figs.contains(f.column) ? csv_cell(cell_of(figs.at(f.column))) : "");
+  for (const std::string& f : figures) o += "," + (figs.contains(f) ? csv_cell(cell_of(figs.at(f))) : "");
   o += "," + csv_cell(cell_of(rec.at("tool_version"))) + "," + csv_cell(cell_of(rec.at("error")));
   return o + "\n";
 }

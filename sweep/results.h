@@ -23,7 +23,13 @@ std::string sweep_meta_text(const SweepSpec& s, uint64_t total_points);
 // Report figures copied into each record (and CSV column) in this order; a report key
 // "a.b" is nested (utilization.tops). Missing figures are left out (CSV: empty cell).
 struct Figure { const char* column; const char* report_path; };
-const std::vector<Figure>& figures();
+const std::vector<Figure>& figures();      // of `lpusim sim` / `lpusim run` reports
+const std::vector<Figure>& llm_figures();  // of LLM reports (`lpusim llm --json`, docs/report-schema.md)
+// The figures of a sweep: figures() for programs and models, llm_figures() for LLM configs, both
+// (without repeats) when it has both kinds. sweep.json lists their columns ("figures").
+std::vector<Figure> sweep_figures(const SweepSpec& s);
+// Figure columns of a sweep from its sweep.json (a sweep.json without "figures": figures()).
+std::vector<std::string> figure_columns_of_meta(const ojson& meta);
 
 // One finished point. `report` is the parsed JSON report (null if none was written).
 ojson make_record(const SweepSpec& s, const Expansion& e, const SweepPoint& p, const std::string& status,
@@ -31,8 +37,10 @@ ojson make_record(const SweepSpec& s, const Expansion& e, const SweepPoint& p, c
 // The record as one JSONL line (no newline); invalid UTF-8 in error texts is replaced.
 std::string record_line(const ojson& rec);
 
-std::string csv_header(const std::vector<std::string>& columns);
-std::string csv_row(const ojson& rec, const std::vector<std::string>& columns);  // ends with '\n'
+// `figures`: the sweep's figure columns (figure_columns_of_meta).
+std::string csv_header(const std::vector<std::string>& columns, const std::vector<std::string>& figures);
+std::string csv_row(const ojson& rec, const std::vector<std::string>& columns,
+                    const std::vector<std::string>& figures);  // ends with '\n'
 
 // Reads results.jsonl. A last line without '\n' or that does not parse is a truncated write: it is
 // dropped when `allow_truncated_tail` (resume), else an InputError. Any other bad line is an

@@ -121,7 +121,9 @@ RunSummary run_sweep(const RunOptions& o, std::ostream& log) {
     if (p.index % o.shard_count == o.shard_index) shard.push_back(&p);
   sum.in_shard = shard.size();
   std::set<uint64_t> done;
-  std::string kept_jsonl, kept_csv = csv_header(spec.columns);
+  std::vector<std::string> fig_columns;
+  for (const Figure& f : sweep_figures(spec)) fig_columns.push_back(f.column);
+  std::string kept_jsonl, kept_csv = csv_header(spec.columns, fig_columns);
   if (had_results) {
     const JsonlContents c = read_results_jsonl(jsonl_path.string(), true);
     for (size_t i = 0; i < c.records.size(); ++i) {
@@ -134,7 +136,7 @@ RunSummary run_sweep(const RunOptions& o, std::ostream& log) {
       if (!done.insert(idx).second)
         throw InputError(fmt::format("{}:{}: point {} is recorded twice", jsonl_path.string(), i + 1, idx));
       kept_jsonl += c.lines[i] + "\n";
-      kept_csv += csv_row(c.records[i], spec.columns);
+      kept_csv += csv_row(c.records[i], spec.columns, fig_columns);
     }
     if (c.dropped_tail) log << fmt::format("resume: dropped a truncated last line of {}\n", jsonl_path.string());
   }
@@ -168,8 +170,13 @@ RunSummary run_sweep(const RunOptions& o, std::ostream& log) {
     const std::string report = (dir / "reports" / (h + ".json")).string();
     fs::remove(report, ec);
     std::vector<std::string> argv = {exe};
-    argv.push_back(w.kind == Workload::Kind::Program ? "sim" : "run");
+    argv.push_back(w.kind == Workload::Kind::Program ? "sim" : w.kind == Workload::Kind::Llm ? "llm" : "run");
     argv.push_back(w.path);
+    if (w.kind == Workload::Kind::Llm)
+      for (const Override& opt : ex.configs[p.config].llm) {  // every option, explicitly
+        argv.push_back("--" + opt.first);
+        argv.push_back(opt.second);
+      }
     argv.push_back("--chip");
     argv.push_back((dir / "configs" / (hash_hex(ex.configs[p.config].hash) + ".yaml")).string());
     if (!p.precision.empty()) {
@@ -219,7 +226,7 @@ RunSummary run_sweep(const RunOptions& o, std::ostream& log) {
     while (finished.count(next_flush)) {
       const ojson& rec = finished[next_flush];
       jsonl.append(record_line(rec) + "\n");
-      csv.append(csv_row(rec, spec.columns));
+      csv.append(csv_row(rec, spec.columns, fig_columns));
       finished.erase(next_flush);
       ++next_flush;
     }
@@ -306,10 +313,11 @@ void merge_sweeps(const std::vector<std::string>& dirs, const std::string& out_d
     for (const std::string& d : dirs) is_input = is_input || fs::equivalent(d, out, ec);
     if (!is_input) throw InputError(fmt::format("{}: already holds sweep results; merge into a new directory", out_dir));
   }
-  std::string jsonl, csv = csv_header(columns);
+  const std::vector<std::string> fig_columns = figure_columns_of_meta(mj);
+  std::string jsonl, csv = csv_header(columns, fig_columns);
   for (const auto& [idx, lr] : by_index) {
     jsonl += lr.first + "\n";
-    csv += csv_row(lr.second, columns);
+    csv += csv_row(lr.second, columns, fig_columns);
   }
   ensure_dir(out / "configs");
   ensure_dir(out / "reports");

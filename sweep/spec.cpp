@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "compiler/llm/llm_config.h"
 #include "isa/chip_config.h"
 #include "isa/fnv_hash.h"
 #include "sweep/results.h"
@@ -48,7 +49,8 @@ std::string scalar_of(const YAML::Node& n, const std::string& source, const std:
   return n.Scalar();
 }
 
-constexpr const char* kTopKeys[] = {"sweep", "description", "base", "grid", "points", "workloads", "precisions", "mode"};
+constexpr const char* kTopKeys[] = {"sweep",      "description", "base", "grid", "points",
+                                     "workloads", "precisions",  "mode", "llm"};
 
 Workload resolve_workload(const std::string& w, const fs::path& spec_dir, const std::string& source, size_t i) {
   Workload out;
@@ -62,9 +64,11 @@ Workload resolve_workload(const std::string& w, const fs::path& spec_dir, const 
     out.kind = Workload::Kind::Program;
   } else if (ends_with(w, ".onnx")) {
     out.kind = Workload::Kind::Model;
+  } else if (ends_with(w, ".json")) {
+    out.kind = Workload::Kind::Llm;
   } else {
     throw InputError(fmt::format("{}: workloads[{}]: '{}' is not a workload (allowed: a .s or .lpu program, an .onnx "
-                                 "model, or gemm:MxKxN)", source, i, w));
+                                 "model, or gemm:MxKxN, or an LLM config .json)", source, i, w));
   }
   fs::path p(w);
   if (p.is_relative()) p = spec_dir / p;
@@ -74,10 +78,83 @@ Workload resolve_workload(const std::string& w, const fs::path& spec_dir, const 
                                  "the spec file)", source, i, w, p.string()));
   out.path = fs::absolute(p).lexically_normal().string();
   out.content_hash = fnv1a64(read_text(out.path, "the workload"));
+  if (out.kind == Workload::Kind::Llm) {
+    try {
+      llm::load_llm_config(out.path);  // a bad LLM config is refused before anything runs
+    } catch (const InputError& e) {
+      throw InputError(fmt::format("{}: workloads[{}]: '{}': not an LLM config: {}", source, i, w, e.what()));
+    }
+  }
+  return out;
+}
+
+bool parse_int(const std::string& v, int64_t& out) {
+  try {
+    size_t used = 0;
+    out = std::stoll(v, &used, 10);
+    return used == v.size() && !v.empty();
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+// The LLM options of one point: the spec's `llm:` map, then the point's llm.* overrides; every
+// option present (defaults as `lpusim llm`: context = prompt), in llm_option_names() order.
+Overrides resolve_llm(const Overrides& spec_llm, const Overrides& point) {
+  std::map<std::string, std::string> v = {{"phase", "all"}, {"prompt", "128"}, {"batch", "1"},
+                                          {"chips", "0"},    {"tp", "0"},       {"pieces", "segments"}};
+  for (const Override& o : spec_llm) v[o.first] = o.second;
+  for (const Override& o : point)
+    if (is_llm_field(o.first)) v[o.first.substr(4)] = o.second;
+  if (!v.count("context")) v["context"] = v["prompt"];
+  Overrides out;
+  for (const std::string& n : llm_option_names()) {
+    int64_t i = 0;
+    // integers in canonical form, so 0128 and 128 are one point
+    out.emplace_back(n, n != "phase" && n != "pieces" && parse_int(v[n], i) ? std::to_string(i) : v[n]);
+  }
   return out;
 }
 
 }  // namespace
+
+const std::vector<std::string>& llm_option_names() {
+  static const std::vector<std::string> n = {"phase", "prompt", "context", "batch", "chips", "tp", "pieces"};
+  return n;
+}
+
+bool is_llm_field(const std::string& path) { return path.rfind("llm.", 0) == 0; }
+
+void check_llm_option(const std::string& name, const std::string& value, const std::string& context) {
+  auto bad = [&](const std::string& allowed) {
+    return InputError(fmt::format("{}: llm.{}: {}; got {}", context, name, allowed, value.empty() ? "''" : value));
+  };
+  auto integer = [&](int64_t lo, int64_t hi, const std::string& what) {
+    int64_t i = 0;
+    if (!parse_int(value, i) || i < lo || i > hi) throw bad(fmt::format("must be an integer in [{}, {}] ({})", lo, hi, what));
+  };
+  if (name == "phase") {
+    if (value != "all" && value != "decode" && value != "plan")
+      throw bad("must be all (prefill, first token and the decode token: TTFT and token figures), decode (the decode "
+                "token only) or plan (the partition planner only: chips and SRAM, nothing simulated)");
+  } else if (name == "prompt") {
+    integer(1, 1000000, "prompt tokens");
+  } else if (name == "context") {
+    integer(0, 1000000, "context of the decode token");
+  } else if (name == "batch") {
+    integer(1, 65536, "sequences served together");
+  } else if (name == "chips") {
+    integer(0, 1000000, "0 = the fewest chips that fit");
+  } else if (name == "tp") {
+    integer(0, 1024, "tensor-parallel size; 0 = the planner's choice");
+  } else if (name == "pieces") {
+    if (value != "segments" && value != "segments-strict" && value != "dense-standin")
+      throw bad("must be segments, segments-strict or dense-standin");
+  } else {
+    throw InputError(fmt::format("{}: llm.{}: unknown LLM option (allowed: llm.phase, llm.prompt, llm.context, "
+                                 "llm.batch, llm.chips, llm.tp, llm.pieces)", context, name));
+  }
+}
 
 std::string describe(const Overrides& ov) {
   if (ov.empty()) return "(base config)";
@@ -171,7 +248,7 @@ SweepSpec parse_sweep_spec(const std::string& yaml_text, const std::string& sour
     for (const char* k : kTopKeys) known = known || key == k;
     if (!known)
       throw InputError(fmt::format("{}: {}: unknown key (allowed: sweep, description, base, grid, points, workloads, "
-                                   "precisions, mode)", source, key));
+                                   "precisions, mode, llm)", source, key));
   }
   const fs::path spec_dir = fs::path(source).parent_path();
   s.name = root["sweep"] ? scalar_of(root["sweep"], source, "sweep") : fs::path(source).stem().string();
@@ -214,7 +291,12 @@ SweepSpec parse_sweep_spec(const std::string& yaml_text, const std::string& sour
       } else {
         values.push_back(scalar_of(kv.second, source, "grid." + path));
       }
-      apply_overrides(s.base_yaml, {{path, values.front()}}, fmt::format("{}: grid.{}", source, path));
+      if (is_llm_field(path)) {
+        for (const std::string& v : values)
+          check_llm_option(path.substr(4), v, fmt::format("{}: grid {}={}", source, path, v));
+      } else {
+        apply_overrides(s.base_yaml, {{path, values.front()}}, fmt::format("{}: grid.{}", source, path));
+      }
       add_column(path);
       s.grid.emplace_back(path, std::move(values));
     }
@@ -232,7 +314,11 @@ SweepSpec parse_sweep_spec(const std::string& yaml_text, const std::string& sour
         if (!here.insert(path).second)
           throw InputError(fmt::format("{}: points[{}].{}: field given twice", source, i, path));
         ov.emplace_back(path, scalar_of(kv.second, source, fmt::format("points[{}].{}", i, path)));
-        apply_overrides(s.base_yaml, {ov.back()}, fmt::format("{}: points[{}]", source, i));
+        if (is_llm_field(path))
+          check_llm_option(path.substr(4), ov.back().second, fmt::format("{}: points[{}] {}={}", source, i, path,
+                                                                         ov.back().second));
+        else
+          apply_overrides(s.base_yaml, {ov.back()}, fmt::format("{}: points[{}]", source, i));
         add_column(path);
       }
       s.list.push_back(std::move(ov));
@@ -243,7 +329,7 @@ SweepSpec parse_sweep_spec(const std::string& yaml_text, const std::string& sour
   const YAML::Node w = root["workloads"];
   if (!w || !w.IsSequence() || w.size() == 0)
     throw InputError(fmt::format("{}: workloads: required, a non-empty list of programs (.s, .lpu) or models (.onnx, "
-                                 "gemm:MxKxN)", source));
+                                 "gemm:MxKxN) or LLM configs (.json)", source));
   std::set<std::string> wnames;
   for (size_t i = 0; i < w.size(); ++i) {
     const std::string name = scalar_of(w[i], source, fmt::format("workloads[{}]", i));
@@ -269,6 +355,37 @@ SweepSpec parse_sweep_spec(const std::string& yaml_text, const std::string& sour
     if (s.mode != "functional" && s.mode != "timing")
       throw InputError(fmt::format("{}: mode: '{}' is not a mode (allowed: functional, timing)", source, s.mode));
   }
+
+  // LLM options: the `llm:` map, and llm.* fields only when every workload is an LLM config (a
+  // program or model would run once per LLM option value, the same point again and again).
+  if (const YAML::Node l = root["llm"]) {
+    if (!l.IsMap())
+      throw InputError(fmt::format("{}: llm: must be a map of LLM options (phase, prompt, context, batch, chips, tp, "
+                                   "pieces)", source));
+    for (const auto& kv : l) {
+      const std::string name = kv.first.Scalar();
+      const std::string v = scalar_of(kv.second, source, "llm." + name);
+      check_llm_option(name, v, source);
+      s.llm.emplace_back(name, v);
+    }
+  }
+  const Workload* llm_wl = nullptr;
+  const Workload* other_wl = nullptr;
+  for (const Workload& wl : s.workloads) (wl.kind == Workload::Kind::Llm ? llm_wl : other_wl) = &wl;
+  for (const std::string& c : s.columns) {
+    if (is_llm_field(c) && other_wl)
+      throw InputError(fmt::format("{}: {}: LLM options apply to LLM workloads (.json) only, and '{}' is not one; "
+                                   "sweep it in a spec of LLM workloads", source, c, other_wl->name));
+    for (const Override& o : s.llm)
+      if (c == "llm." + o.first)
+        throw InputError(fmt::format("{}: {}: set in the llm: map ({}) and swept in {}; give it in one place",
+                                     source, c, o.second, s.is_grid ? "grid" : "points"));
+  }
+  if (!s.llm.empty() && !llm_wl)
+    throw InputError(fmt::format("{}: llm: LLM options given but no workload is an LLM config (.json)", source));
+  if (!s.mode.empty() && llm_wl)
+    throw InputError(fmt::format("{}: mode: does not apply to LLM workloads ('{}' is timed by `lpusim llm`); leave "
+                                 "mode out", source, llm_wl->name));
   return s;
 }
 
@@ -297,7 +414,7 @@ uint64_t sat_mul(uint64_t a, uint64_t b) {
 uint64_t per_config_points(const SweepSpec& s) {
   uint64_t n = 0;
   for (const Workload& w : s.workloads)
-    n += (w.kind == Workload::Kind::Model && !s.precisions.empty()) ? s.precisions.size() : 1;
+    n += (w.kind != Workload::Kind::Program && !s.precisions.empty()) ? s.precisions.size() : 1;
   return n;
 }
 }  // namespace
@@ -321,6 +438,7 @@ Expansion expand_sweep(const SweepSpec& s, uint32_t shard_index, uint32_t shard_
     // Each value alone first, so a bad value is blamed on itself rather than on a combination.
     for (const auto& g : s.grid)
       for (const std::string& v : g.second) {
+        if (is_llm_field(g.first)) continue;  // checked by parse_sweep_spec
         const std::string ctx = fmt::format("{}: grid {}={}", s.source, g.first, v);
         parse_overridden(apply_to_node(YAML::Clone(base), {{g.first, v}}, ctx), ctx);
       }
@@ -343,6 +461,7 @@ Expansion expand_sweep(const SweepSpec& s, uint32_t shard_index, uint32_t shard_
   for (size_t c = 0; c < config_ovs.size(); ++c) {
     ConfigPoint cp;
     cp.overrides = config_ovs[c];
+    cp.llm = resolve_llm(s.llm, cp.overrides);
     bool needed = false;  // does this shard run a point of this config?
     for (uint64_t j = 0; j < per && j < shard_count && !needed; ++j) needed = in_shard(c * per + j);
     if (!needed) {
@@ -351,7 +470,10 @@ Expansion expand_sweep(const SweepSpec& s, uint32_t shard_index, uint32_t shard_
     }
     const std::string ctx = s.is_grid ? fmt::format("{}: grid point {} ({})", s.source, c, describe(config_ovs[c]))
                                       : fmt::format("{}: points[{}] ({})", s.source, c, describe(config_ovs[c]));
-    cp.yaml = dump_chip_config(*parse_overridden(apply_to_node(YAML::Clone(base), cp.overrides, ctx), ctx));
+    Overrides chip_ovs;
+    for (const Override& o : cp.overrides)
+      if (!is_llm_field(o.first)) chip_ovs.push_back(o);
+    cp.yaml = dump_chip_config(*parse_overridden(apply_to_node(YAML::Clone(base), chip_ovs, ctx), ctx));
     cp.hash = fnv1a64(cp.yaml);
     e.configs.push_back(std::move(cp));
   }
@@ -360,7 +482,7 @@ Expansion expand_sweep(const SweepSpec& s, uint32_t shard_index, uint32_t shard_
     for (uint32_t w = 0; w < s.workloads.size(); ++w) {
       const Workload& wl = s.workloads[w];
       std::vector<std::string> precs{""};
-      if (wl.kind == Workload::Kind::Model && !s.precisions.empty()) precs = s.precisions;
+      if (wl.kind != Workload::Kind::Program && !s.precisions.empty()) precs = s.precisions;
       for (const std::string& p : precs) {
         SweepPoint pt;
         pt.index = index++;
@@ -378,7 +500,12 @@ Expansion expand_sweep(const SweepSpec& s, uint32_t shard_index, uint32_t shard_
         h = fnv1a64(std::string_view("\0precision\0", 11), h);
         h = fnv1a64(p, h);
         h = fnv1a64(std::string_view("\0mode\0", 6), h);
-        pt.hash = fnv1a64(s.mode, h);
+        h = fnv1a64(s.mode, h);
+        if (wl.kind == Workload::Kind::Llm) {  // the options `lpusim llm` runs with
+          h = fnv1a64(std::string_view("\0llm\0", 5), h);
+          for (const Override& o : e.configs[c].llm) h = fnv1a64(o.first + "=" + o.second + ";", h);
+        }
+        pt.hash = h;
         e.points.push_back(std::move(pt));
       }
     }

@@ -14,12 +14,24 @@ using Override = std::pair<std::string, std::string>;
 using Overrides = std::vector<Override>;
 
 struct Workload {
-  enum class Kind { Program, Model };  // Program: `lpusim sim` (.s/.lpu); Model: `lpusim run` (.onnx, gemm:MxKxN)
+  // Program: `lpusim sim` (.s/.lpu); Model: `lpusim run` (.onnx, gemm:MxKxN); Llm: `lpusim llm` (an LLM
+  // config.json, e.g. workloads/llm/llama-2-7b.json), with the spec's LLM options (llm_option_names).
+  enum class Kind { Program, Model, Llm };
   std::string name;       // as written in the spec: the workload's identity in results
   std::string path;       // what is passed to lpusim (absolute path for files, the name for built-ins)
   Kind kind = Kind::Program;
   uint64_t content_hash = 0;  // FNV-1a 64 of the file (0 for built-ins)
 };
+
+// Options of LLM workloads, passed to `lpusim llm` (docs/llm-system.md): the spec's `llm:` map sets
+// them for every point, and `llm.<name>` in grid/points sweeps them. Names in this order (it is the
+// order of the point hash and of the command line): phase (all | decode | plan), prompt, context,
+// batch, chips (0 = the fewest that fit), tp (0 = the planner's choice), pieces.
+const std::vector<std::string>& llm_option_names();
+// Checks one option value (name without "llm."); InputError "<context>: llm.<name>: ... got <value>".
+void check_llm_option(const std::string& name, const std::string& value, const std::string& context);
+// True for a swept field that is an LLM option ("llm.chips") rather than a chip-config field.
+bool is_llm_field(const std::string& path);
 
 struct SweepSpec {
   std::string source;                 // spec file (for messages)
@@ -31,8 +43,9 @@ struct SweepSpec {
   std::vector<std::pair<std::string, std::vector<std::string>>> grid;  // cartesian, last key fastest
   std::vector<Overrides> list;        // `points:`
   std::vector<Workload> workloads;
-  std::vector<std::string> precisions;  // models only; empty = the tool's default
-  std::string mode;                     // "" = the tool's default; else functional | timing
+  std::vector<std::string> precisions;  // models and LLM configs; empty = the tool's default
+  std::string mode;                     // "" = the tool's default; else functional | timing (not for LLMs)
+  Overrides llm;                        // `llm:` options as written (name without "llm.", value)
   uint64_t spec_hash = 0;               // FNV-1a 64 of the spec text
 };
 
@@ -52,9 +65,10 @@ uint64_t count_points(const SweepSpec& s);
 std::string apply_overrides(const std::string& base_yaml, const Overrides& ov, const std::string& context);
 
 struct ConfigPoint {
-  Overrides overrides;
+  Overrides overrides;  // chip-config fields and llm.* options of this point, in column order
   std::string yaml;   // dump_chip_config of the validated config: the full configuration ("" if not in the shard)
   uint64_t hash = 0;  // FNV-1a 64 of `yaml` (0 if not in the shard)
+  Overrides llm;      // resolved options of LLM workloads, every name of llm_option_names() in order
 };
 
 struct SweepPoint {
@@ -62,8 +76,8 @@ struct SweepPoint {
   uint32_t config = 0;      // into Expansion::configs
   uint32_t workload = 0;    // into SweepSpec::workloads
   std::string precision;    // "" for programs or when the spec gives none
-  uint64_t hash = 0;        // FNV-1a 64 of config yaml + workload name + content hash + precision + mode (0 if
-                            // not in the shard)
+  uint64_t hash = 0;        // FNV-1a 64 of config yaml + workload name + content hash + precision + mode, and
+                            // for LLM workloads the resolved LLM options (0 if not in the shard)
 };
 
 struct Expansion {

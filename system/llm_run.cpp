@@ -56,8 +56,9 @@ LlmRun run_llm(const ChipConfig& chip, const llm::LlmConfig& model, const llm::P
   run.piece_graphs = piece_graphs;
   run.decoder = model.causal;
   run.has_prefill = with_prefill || !run.decoder;
+  run.phase = run.has_prefill ? "all" : "decode";
   run.plan = llm::plan_partition(model, req, chip);
-  LlmSystem sys(chip, model, run.plan, std::move(build), std::move(fallback));
+  LlmSystem sys(chip, model, run.plan, std::move(build), std::move(fallback), req.precision);
   llm::StepShape pre;
   pre.phase = llm::Phase::Prefill;
   pre.batch = req.batch;
@@ -101,30 +102,50 @@ LlmRun run_llm(const ChipConfig& chip, const llm::LlmConfig& model, const llm::P
   return run;
 }
 
+LlmRun plan_llm(const ChipConfig& chip, const llm::LlmConfig& model, const llm::PlanRequest& req) {
+  LlmRun run;
+  run.model = model;
+  run.request = req;
+  run.chip_name = chip.name;
+  run.phase = "plan";
+  run.piece_graphs = "";
+  run.decoder = model.causal;
+  run.has_prefill = false;
+  run.plan = llm::plan_partition(model, req, chip);
+  return run;
+}
+
 nlohmann::ordered_json llm_json_report(const LlmRun& run, const ChipConfig& chip) {
   using J = nlohmann::ordered_json;
   const llm::StagePlan& st = fullest(run.plan);
   const StepResult& tok = run.decoder ? run.decode : run.prefill;
   const double clock = chip.clock_hz;
+  const bool plan_only = run.phase == "plan";
   J j;
   j["schema_version"] = 1;
   j["tool"] = "lpusim";
   j["kind"] = "llm";
+  j["phase"] = run.phase;
   j["chips"] = run.plan.chips;
-  j["ttft_us"] = run.ttft_us;
-  j["token_latency_us"] = run.token_latency_us;
-  j["tokens_per_second"] = run.tokens_per_second;
-  j["tokens_per_second_per_user"] = run.tokens_per_second_per_user;
-  j["tokens_per_joule"] = run.tokens_per_joule;
-  j["power_w"] = run.power_w;
+  // Phase plan: the plan's keys only (nothing was timed); phase decode: no ttft_us (not measured).
+  if (run.has_prefill) j["ttft_us"] = run.ttft_us;
+  if (!plan_only) {
+    j["token_latency_us"] = run.token_latency_us;
+    j["tokens_per_second"] = run.tokens_per_second;
+    j["tokens_per_second_per_user"] = run.tokens_per_second_per_user;
+    j["tokens_per_joule"] = run.tokens_per_joule;
+    j["power_w"] = run.power_w;
+  }
   j["model"] = run.model.name;
   j["family"] = run.model.family;
   j["decoder"] = run.decoder;
   j["config"] = chip.name;
   j["precision"] = llm::precision_name(run.request.precision);
-  j["timing_precision"] = "fp16";
-  j["piece_graphs"] = run.piece_graphs;
-  j["standin_pieces"] = run.standins;
+  if (!plan_only) {
+    j["timing_precision"] = llm::precision_name(run.request.precision);  // pieces compiled at the weights' precision
+    j["piece_graphs"] = run.piece_graphs;
+    j["standin_pieces"] = run.standins;
+  }
   j["batch"] = run.request.batch;
   j["prompt"] = run.request.prompt;
   j["context"] = run.request.context;
@@ -137,6 +158,7 @@ nlohmann::ordered_json llm_json_report(const LlmRun& run, const ChipConfig& chip
                          {"working_set_bytes", st.work_bytes},
                          {"used_percent", 100.0 * static_cast<double>(st.total()) /
                                               static_cast<double>(run.plan.sram_per_chip)}};
+  if (plan_only) return j;
   j["token_time"] = J{{"cycles", tok.cycles},
                       {"compute_us", static_cast<double>(tok.compute_cycles) / clock * 1e6},
                       {"onchip_data_movement_us", static_cast<double>(tok.onchip_cycles) / clock * 1e6},
@@ -159,8 +181,8 @@ std::string llm_text_report(const LlmRun& run, const ChipConfig& chip) {
   auto pct = [&](uint64_t c) { return tok.cycles ? 100.0 * static_cast<double>(c) / static_cast<double>(tok.cycles) : 0.0; };
   std::string s;
   auto line = [&](const std::string& l) { s += l + "\n"; };
-  line(fmt::format("model         {} ({}), weights {}, timing of fp16 programs", run.model.name, run.model.family,
-                   llm::precision_name(run.request.precision)));
+  line(fmt::format("model         {} ({}), weights {}, timing of {} programs", run.model.name, run.model.family,
+                   llm::precision_name(run.request.precision), llm::precision_name(run.request.precision)));
   line(fmt::format("system        {} chips of {}: tensor-parallel {} x {} pipeline stages", run.plan.chips, chip.name,
                    run.plan.tp, run.plan.stages.size()));
   line(fmt::format("request       batch {}, prompt {}, context {}", run.request.batch, run.request.prompt,
@@ -169,6 +191,10 @@ std::string llm_text_report(const LlmRun& run, const ChipConfig& chip) {
                    mib(st.weight_bytes), mib(st.kv_bytes), mib(st.work_bytes),
                    100.0 * static_cast<double>(st.total()) / static_cast<double>(run.plan.sram_per_chip),
                    mib(run.plan.sram_per_chip)));
+  if (run.phase == "plan") {
+    line("method        the partition plan only (--phase plan): nothing compiled or simulated (docs/llm-system.md)");
+    return s;
+  }
   if (run.decoder && run.has_prefill) {
     line(fmt::format("TTFT          {:.2f} us (prefill {:.2f} us + first token {:.2f} us)", run.ttft_us,
                      run.prefill.seconds * 1e6, run.first_decode.seconds * 1e6));

@@ -20,6 +20,8 @@ struct LlmRun {
   llm::PlanRequest request;
   llm::Plan plan;
   std::string chip_name;
+  std::string phase = "all";     // steps run: "all" (prefill, first token, decode at C), "decode" (the decode
+                                 // token only) or "plan" (plan_llm: the partition, nothing simulated)
   bool decoder = true;           // false: encoder (bert): one forward pass, no decode
   bool has_prefill = true;       // prefill and first_decode were run
   StepResult prefill;            // P tokens per sequence, empty cache
@@ -49,6 +51,11 @@ struct LlmRun {
 LlmRun run_llm(const ChipConfig& chip, const llm::LlmConfig& model, const llm::PlanRequest& req,
                SegmentBuilder build = {}, bool with_prefill = true, const std::string& piece_graphs = "segments",
                SegmentBuilder fallback = {});
+
+// The partition plan alone (phase "plan"): chips, tensor-parallel size, stages and SRAM per chip,
+// without compiling or simulating anything (milliseconds: for capacity questions such as the fewest
+// chips that hold a model for each SRAM size). The reports then hold the plan's figures only.
+LlmRun plan_llm(const ChipConfig& chip, const llm::LlmConfig& model, const llm::PlanRequest& req);
 
 std::string llm_text_report(const LlmRun& run, const ChipConfig& chip);
 nlohmann::ordered_json llm_json_report(const LlmRun& run, const ChipConfig& chip);

@@ -55,14 +55,30 @@ uint64_t piece_window(const ChipConfig& chip, uint64_t cycles) {
   return std::max(cycles, drained);
 }
 
+compiler::CompileOptions piece_compile_options(llm::WeightPrecision p) {
+  compiler::CompileOptions co;
+  if (p == llm::WeightPrecision::INT8) {
+    co.precision = compiler::Precision::INT8;
+    co.int8.timing_only = true;
+    co.int8.onchip_quantize = true;
+    co.int8.allow_no_int8 = true;
+    co.int8.layer_filter = [](const std::string&, const std::string& w) { return llm::is_projection_weight(w); };
+  }
+  return co;
+}
+
 LlmSystem::LlmSystem(const ChipConfig& chip, llm::LlmConfig model, llm::Plan plan, SegmentBuilder build,
-                     SegmentBuilder fallback)
+                     SegmentBuilder fallback, llm::WeightPrecision precision)
     : chip_(chip),
       model_(std::move(model)),
       plan_(std::move(plan)),
       build_(std::move(build)),
       fallback_(std::move(fallback)),
-      runner_(chip) {
+      runner_(chip),
+      precision_(precision),
+      compile_opt_(piece_compile_options(precision)),
+      standin_opt_(compile_opt_) {
+  standin_opt_.int8.layer_filter = nullptr;
   if (!build_) {
     const llm::LlmConfig m = model_;
     build_ = [m](const llm::SegmentSpec& s, int64_t layer) { return llm::build_segment(m, s, layer); };
@@ -113,6 +129,7 @@ StepResult LlmSystem::step(const llm::StepShape& shape) {
         spec.shard = llm::Shard{pp.part * pp.tp + rank, pp.shard_size};
         spec.fill = llm::WeightFill::Zero;
         spec.position = shape.context;
+        spec.o_proj_cast = precision_ == llm::WeightPrecision::INT8;  // o_proj int8 too (segments.h)
         const std::string label =
             pp.shard_size != pp.tp
                 ? fmt::format("{} {} part {} of {} over tp{}", kind_name(pp.kind), shape_label(shape), pp.part + 1,
@@ -128,7 +145,7 @@ StepResult LlmSystem::step(const llm::StepShape& shape) {
         auto failed = failed_.find(key);
         if (failed == failed_.end()) {
           try {
-            prp = &runner_.run_graph(key, [&] { return build_(spec, 0); }, label);
+            prp = &runner_.run_graph(key, [&] { return build_(spec, 0); }, label, compile_opt_);
           } catch (const InputError& e) {
             if (!fallback_) throw;
             failed = failed_.emplace(key, e.what()).first;
@@ -136,7 +153,7 @@ StepResult LlmSystem::step(const llm::StepShape& shape) {
         }
         if (!prp) {
           const std::string sl = "STAND-IN " + label;
-          prp = &runner_.run_graph("standin " + key, [&] { return fallback_(spec, 0); }, sl);
+          prp = &runner_.run_graph("standin " + key, [&] { return fallback_(spec, 0); }, sl, standin_opt_);
           const std::string why = sl + ": " + failed->second;
           if (std::find(res.standins.begin(), res.standins.end(), why) == res.standins.end())
             res.standins.push_back(why);
@@ -223,10 +240,18 @@ Program concatenate(const std::vector<TimelineEntry>& timeline, const PieceRunne
   // Per chip, per (slice, queue): code so far and its ICU cursor.
   std::vector<std::map<std::pair<uint16_t, uint8_t>, std::pair<std::vector<Instr>, uint64_t>>> q(chips);
   std::set<std::tuple<uint32_t, uint32_t, uint32_t, uint32_t>> links;
+  std::map<std::vector<uint16_t>, uint32_t> map_index;  // SXM lane maps of all pieces, deduplicated
   uint64_t end = 0;
   for (const TimelineEntry& e : timeline) {
     const Program& p = runner.program(e.hash);
     if (e.chips.size() != p.num_chips) throw std::logic_error("concatenate: chip map does not match the program");
+    // The piece's map m is the whole program's map remap[m] (permute/distribute name maps by index).
+    std::vector<uint32_t> remap(p.maps.size());
+    for (size_t m = 0; m < p.maps.size(); ++m) {
+      auto [it, added] = map_index.emplace(p.maps[m], static_cast<uint32_t>(out.maps.size()));
+      if (added) out.maps.push_back(p.maps[m]);
+      remap[m] = it->second;
+    }
     for (uint32_t pc = 0; pc < p.num_chips; ++pc) {
       const uint32_t g = e.chips[pc];
       for (const QueueCode& qc : p.chips[pc].queues) {
@@ -241,7 +266,13 @@ Program concatenate(const std::vector<TimelineEntry>& timeline, const PieceRunne
           code.push_back(nop);
           gap -= k;
         }
-        code.insert(code.end(), qc.code.begin(), qc.code.end());
+        for (Instr in : qc.code) {
+          if (in.op == Opcode::Permute || in.op == Opcode::Distribute) {
+            const uint32_t m = in.get(Field::Imm);
+            if (m < remap.size()) in.set(Field::Imm, remap[m]);  // else (0xFFFF...) left as is: the simulator names it
+          }
+          code.push_back(in);
+        }
         cur = end_cursor(qc.code, e.offset);
       }
     }

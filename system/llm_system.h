@@ -68,15 +68,24 @@ struct StepResult {
 // `fallback` builder is given: then that piece (and only it) is timed with the fallback's graph,
 // its label starts with "STAND-IN " and the step lists it with the compile error in `standins`.
 // A failed compile is remembered per piece key (not retried for every layer).
+// How the pieces of a step are compiled for weights of precision `p` (timing mode: zero weights, no
+// data). FP16: the compiler's default. INT8: the model's projections (llm::is_projection_weight)
+// run i8 x i8 -> i32 with per-channel weight and per-tensor activation scales, quantized on chip by
+// the elementwise step that produces their input (norm, SwiGLU product); every other step fp16;
+// activation scales uncalibrated (Int8Options::timing_only: scales do not change the schedule).
+compiler::CompileOptions piece_compile_options(llm::WeightPrecision p);
+
 class LlmSystem {
  public:
+  // `precision`: how the pieces are compiled (piece_compile_options); part of every piece's key.
   LlmSystem(const ChipConfig& chip, llm::LlmConfig model, llm::Plan plan, SegmentBuilder build = {},
-            SegmentBuilder fallback = {});
+            SegmentBuilder fallback = {}, llm::WeightPrecision precision = llm::WeightPrecision::FP16);
   StepResult step(const llm::StepShape& shape);
   PieceRunner& runner() { return runner_; }
   const llm::Plan& plan() const { return plan_; }
   const llm::LlmConfig& model() const { return model_; }
   const ChipConfig& chip() const { return chip_; }
+  llm::WeightPrecision precision() const { return precision_; }
 
  private:
   const ChipConfig& chip_;
@@ -85,6 +94,9 @@ class LlmSystem {
   SegmentBuilder build_;
   SegmentBuilder fallback_;
   PieceRunner runner_;
+  llm::WeightPrecision precision_ = llm::WeightPrecision::FP16;
+  compiler::CompileOptions compile_opt_;
+  compiler::CompileOptions standin_opt_;  // int8: every stand-in matmul is a projection (no filter)
   std::map<std::string, std::string> failed_;  // piece key -> compile error of build_'s graph
 };
 

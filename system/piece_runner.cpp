@@ -54,17 +54,16 @@ const PieceRun& PieceRunner::run_program(const Program& p, const std::string& la
 }
 
 const PieceRun& PieceRunner::run_graph(const std::string& key, const std::function<ir::Graph()>& build,
-                                       const std::string& label) {
-  auto it = compiled_.find(key);
+                                       const std::string& label, const compiler::CompileOptions& opt) {
+  const std::string full = key + (opt.precision == compiler::Precision::INT8 ? " @int8" : " @fp16");
+  auto it = compiled_.find(full);
   if (it != compiled_.end()) return runs_.at(it->second);
-  compiler::CompileOptions co;
-  co.precision = compiler::Precision::FP16;
   const auto t0 = std::chrono::steady_clock::now();
   const ir::Graph g = build();
-  compiler::CompileResult cr = compiler::compile(g, cfg_, co);
+  compiler::CompileResult cr = compiler::compile(g, cfg_, opt);
   compile_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const PieceRun& pr = run_program(cr.program, label);
-  compiled_[key] = pr.hash;
+  compiled_[full] = pr.hash;
   return pr;
 }
 

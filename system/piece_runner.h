@@ -38,8 +38,11 @@ class PieceRunner {
   explicit PieceRunner(const ChipConfig& cfg) : cfg_(cfg) {}
   // Simulates `p` (timing mode) unless a program with the same hash was simulated before.
   const PieceRun& run_program(const Program& p, const std::string& label);
-  // Compiles build() (fp16, timing) once per `key`, then run_program.
-  const PieceRun& run_graph(const std::string& key, const std::function<ir::Graph()>& build, const std::string& label);
+  // Compiles build() with `opt` (default fp16) once per (`key`, opt.precision), then run_program.
+  // The precision is part of the cache key, so one runner can hold fp16 and int8 pieces; everything
+  // else `opt` carries (e.g. the int8 layer filter) must be a function of the key and the precision.
+  const PieceRun& run_graph(const std::string& key, const std::function<ir::Graph()>& build, const std::string& label,
+                            const compiler::CompileOptions& opt = {});
   size_t simulations() const { return runs_.size(); }
   size_t compiles() const { return compiled_.size(); }
   // Keep every simulated program (for tests that rebuild the whole system from the pieces).

@@ -17,6 +17,7 @@
 #include "system/llm_run.h"
 #include "system/standin_segments.h"
 #include "tools/cli_io.h"
+#include "tools/cmd_llm_functional.h"
 #include "tools/commands.h"
 
 namespace lpu::cli {
@@ -27,6 +28,9 @@ struct LlmArgs {
   std::string config, chip, json, precision = "fp16", pieces = "segments";
   int64_t prompt = 128, context = -1, batch = 1, chips = 0, tp = 0;
   bool wall_time = false;
+  std::string phase = "all";  // all | decode | plan (system/llm_run.h LlmRun::phase)
+  std::string mode = "timing";  // timing | functional (cmd_llm_functional.h)
+  uint64_t seed = 1;            // functional: model seed of the random weights and inputs
 };
 
 llm::WeightPrecision parse_precision(const std::string& p) {
@@ -47,6 +51,28 @@ llm::LlmConfig load_model(const std::string& arg) {
 void run_llm_cmd(const LlmArgs& a) {
   auto chip = chip_or_default(a.chip);
   const llm::LlmConfig m = load_model(a.config);
+  if (a.mode == "functional") {
+    // Timing-report options have no meaning here: refuse them rather than ignore them.
+    const std::vector<std::pair<bool, std::string>> timing_only = {
+        {a.precision != "fp16", "--precision " + a.precision + " (functional mode runs fp16 programs)"},
+        {!a.json.empty(), "--json"},
+        {a.pieces != "segments", "--pieces " + a.pieces},
+        {a.wall_time, "--wall-time"},
+        {a.phase != "all", "--phase " + a.phase}};
+    for (const auto& [set, what] : timing_only)
+      if (set) throw InputError(fmt::format("{}: not available with --mode functional (a timing-mode option)", what));
+    LlmFunctionalArgs f;
+    f.prompt = a.prompt;
+    f.context = a.context < 0 ? a.prompt : a.context;
+    f.batch = a.batch;
+    f.chips = a.chips;
+    f.tp = a.tp;
+    f.seed = a.seed;
+    if (!run_llm_functional(*chip, m, f)) throw CLI::RuntimeError(1);
+    return;
+  }
+  if (a.mode != "timing")
+    throw InputError(fmt::format("--mode: '{}' is not a mode (allowed: timing, functional)", a.mode));
   llm::PlanRequest req;
   req.precision = parse_precision(a.precision);
   req.batch = a.batch;
@@ -54,6 +80,14 @@ void run_llm_cmd(const LlmArgs& a) {
   req.context = a.context < 0 ? a.prompt : a.context;
   req.chips = a.chips;
   req.tp = a.tp;
+  if (a.phase != "all" && a.phase != "decode" && a.phase != "plan")
+    throw InputError(fmt::format("--phase: '{}' is not a phase (allowed: all, decode, plan)", a.phase));
+  if (a.phase == "plan") {  // the planner alone: nothing compiled or simulated
+    const system::LlmRun run = system::plan_llm(*chip, m, req);
+    std::cout << system::llm_text_report(run, *chip);
+    if (!a.json.empty()) write_text_file(a.json, system::llm_json_report(run, *chip).dump(2) + "\n", "--json");
+    return;
+  }
   system::SegmentBuilder build, fallback;
   const system::SegmentBuilder standin = [m](const llm::SegmentSpec& s, int64_t) { return system::standin_segment(m, s); };
   if (a.pieces == "dense-standin")
@@ -64,7 +98,8 @@ void run_llm_cmd(const LlmArgs& a) {
     throw InputError(fmt::format("--pieces: '{}' is not a piece model (allowed: segments, segments-strict, dense-standin)",
                                  a.pieces));
   const system::LlmRun run =
-      system::run_llm(*chip, m, req, build, true, a.pieces == "dense-standin" ? a.pieces : "segments", fallback);
+      system::run_llm(*chip, m, req, build, a.phase == "all", a.pieces == "dense-standin" ? a.pieces : "segments",
+                      fallback);
   if (!run.standins.empty())
     std::cerr << "lpusim llm: WARNING: " << run.standins.size()
               << " piece(s) timed as DENSE STAND-INS because their graphs do not compile (see the report)\n";
@@ -151,10 +186,7 @@ double llm_row(const std::string& name, llm::WeightPrecision prec, int64_t conte
     run = system::run_llm(*chip, m, req, {}, /*with_prefill=*/!m.causal, "segments",
                           [m](const llm::SegmentSpec& s, int64_t) { return system::standin_segment(m, s); });
   } catch (const InputError& e) {
-    if (prec == llm::WeightPrecision::FP16) throw;
-    throw InputError(fmt::format("not simulated: the plan holds {} weights but the timed programs are fp16 (the LLM "
-                                 "pieces have no int8 path yet), and an fp16 piece, real or stand-in, does not fit "
-                                 "one chip: {}",
+    throw InputError(fmt::format("not simulated: a {} piece, real or stand-in, does not fit one chip: {}",
                                  llm::precision_name(prec), e.what()));
   }
   const system::StepResult& s = m.causal ? run.decode : run.prefill;
@@ -171,9 +203,10 @@ double llm_row(const std::string& name, llm::WeightPrecision prec, int64_t conte
   *note = fmt::format("token time: compute {:.0f}%, on-chip data movement {:.0f}%, chip-to-chip {:.0f}%; {} distinct "
                       "programs simulated",
                       share(s.compute_cycles), share(s.onchip_cycles), share(s.c2c_cycles), run.simulations);
-  if (!m.causal)
-    *note += ". MACs are timed at the fp16 rate (1/4 of int8, mxm.fp16_slowdown): the compiler has no int8 path for "
-             "float graphs yet, so the int8 weights only set the capacity";
+  *note += prec == llm::WeightPrecision::INT8
+               ? ". Pieces compiled int8: the projections run i8 x i8 -> i32 (inputs quantized on chip by the "
+                 "step that produces them), everything else fp16 (docs/llm-system.md)"
+               : ". Pieces compiled fp16";
   if (m.causal) {
     // The weight-install bound of this plan: every weight of a chip is installed once per token
     // (one lw of `lanes` weights per MXM plane per lw occupancy), pieces run one after another.
@@ -211,30 +244,54 @@ std::vector<Row> rows() {
                                   "docs/compiler.md)");
                },
                ""});
+  // Each LLM row's weight precision follows the published system where it is known (the
+  // condition says which and why); the pieces are compiled at that precision.
+  auto llm = [](const std::string& name, P prec, int64_t ctx, int64_t chips, int64_t prompt, bool max_tp,
+                const std::string& why) {
+    return [=](std::string* n, std::string* c) {
+      const double v = llm_row(name, prec, ctx, chips, prompt, max_tp, n, c);
+      *c += " (" + why + ")";
+      return v;
+    };
+  };
+  const std::string install =
+      "What-if for the install rate: a chip with mxm.planes_per_slice 4 (twice the planes: twice the lw rows and "
+      "MACs per cycle): `sed 's/^  planes_per_slice: 2 /  planes_per_slice: 4 /' workloads/chips/tsp-v1.yaml > "
+      "/tmp/tsp-4planes.yaml` then the row's `lpusim llm` command with `--chip /tmp/tsp-4planes.yaml` "
+      "(docs/llm-system.md lists the commands and the figures measured)";
   r.push_back({"BERT-base", "130 us", "us", "batch 1", "arXiv 2206.11062", 130,
-               [](std::string* n, std::string* c) { return llm_row("bert-base", P::INT8, 0, 0, 128, false, n, c); }, ""});
+               llm("bert-base", P::INT8, 0, 0, 128, false, "int8: the published run is int8"), ""});
   r.back().gap =
-      "all pieces are the real graphs here. The simulated pass is far slower than published for three reasons in this flow, none a chip-config number: MACs run at the fp16 rate (1/4 of int8; no int8 path for float graphs in the LLM pieces yet); the lowering computes LayerNorm row sums and the Softmax row max/sum with dense K x K constant matrices (ones and lane rotations) on the MXM, whose weight installs cost more than the layer's projections; and pieces run back to back with no overlap. Published BERT-base is int8 with hand-written kernels";
+      "every piece is the real graph, compiled int8 where the graph allows. The pass is still about an order of magnitude slower than published; the mechanisms, none a single chip-config number: the attention piece costs several times the FFN piece: per head, q.K^T and P.V are products of two activations, so K^T and V are installed into the MXM as weights head after head and every score row's Softmax runs on the VXM; BERT is post-LN, so the LayerNorm output that feeds q/k/v and the FFN's first projection is also the residual (an fp16 reader) and those projections stay fp16 (a tensor is stored in one type; an i8 copy next to the f16 one is not implemented); layer 0's attention (no leading LayerNorm) stands for every layer, which understates layers 1-11 slightly; pieces run back to back with no overlap. Published BERT-base uses hand-written int8 kernels. " + install;
   r.push_back({"Llama-2 7B", "750 tokens/s per user", "tokens/s", "2k context", "[3P]", 750,
-               [](std::string* n, std::string* c) { return llm_row("llama-2-7b", P::FP16, 2047, 0, 128, true, n, c); }, ""});
+               llm("llama-2-7b", P::FP16, 2047, 0, 128, true,
+                   "precision not stated: fp16 fits at tp 8; int8 weights install at the same lw rate here, so they change capacity, not the token time"),
+               ""});
   r.back().gap =
-      "the attention pieces at this context are dense stand-ins (their real graph does not fit SRAM: the Softmax lowering's K x K rotation constants at K = 2048), so the attention time is UNDERSTATED; where the real attention fits (context 128, `lpusim run`), it takes several times its stand-in's cycles because of those constants and the RMSNorm ones-matrix, and the token rate roughly halves. The closeness of this row is therefore not evidence of fidelity. Decode is bound by installing weights into the MXM (bound above), which tsp-v1 assumes";
+      "every piece is the real graph (no stand-in). Decode at batch 1 installs every weight of the pipeline into the MXM once per token with the stages running one after another, at tsp-v1's assumed rate of one 320-wide lw row per plane per cycle (MXM rates are not published, machine.md section 3); this plan's weight-install bound (note) is above the published rate, so the gap is what the pieces add to their projections' installs: the attention at context 2047 installs the cache's K^T and V as MXM weights for every query head and runs the softmax over 2048 columns on the VXM; RoPE is folded into a second q and k projection (x.(W R)), which doubles those installs; pieces do not overlap (a real schedule would load the next layer's weights during the all-reduce). " + install + "; int8 instead of fp16: `lpusim llm workloads/llm/llama-2-7b.json --precision int8 --tp 8 --prompt 128 --context 2047`";
   r.push_back({"Llama-2 70B", "300 tokens/s per user", "tokens/s", "4k context, about 576 chips", "[3P]", 300,
-               [](std::string* n, std::string* c) { return llm_row("llama-2-70b", P::INT8, 4095, 576, 128, true, n, c); }, ""});
+               llm("llama-2-70b", P::INT8, 4095, 576, 128, true,
+                   "int8: 576 chips x 230 MB cannot hold 140 GB of fp16 weights, machine.md section 6"),
+               ""});
   r.back().gap =
-      "attention AND FFN pieces are dense stand-ins: the plan holds int8 weights (capacity) but the timed programs are fp16, whose FFN shard does not fit a chip's SRAM, and the attention's softmax constants do not fit at context 4095. The simulated rate is close to this plan's weight-install bound; the published rate would need roughly twice the assumed install rate, int8 weight rows, or pieces and stages overlapping, which this model does not do";
+      "every piece is the real graph compiled int8 (no stand-in; the FFN shard of 88 MB fits a chip whole in int8; in fp16 it is cut into two parts). The published rate is above this plan's weight-install bound (see the note): 300 tokens/s would need at least 2.2 times tsp-v1's assumed install rate (one 320-wide lw row per MXM plane per cycle, [assumed]: MXM rates are not published), or stages that overlap, which they cannot at batch 1 in a static pipeline without speculative or batched work. On top of the bound: the attention at context 4095 costs more than the FFN (grouped-query attention: each of a chip's 8 query heads re-installs its kv head's 4096 cached keys and values as MXM weights; softmax over 4096 columns), RoPE's second q/k projection, and no overlap between pieces. int8 does not speed up installs here (one lw row of 320 weights per cycle at either precision), it only makes the model fit. " + install;
   r.push_back({"Llama-3 8B", "877 tokens/s", "tokens/s", "not stated", "[3P]", 877,
-               [](std::string* n, std::string* c) { return llm_row("llama-3-8b", P::FP16, 2047, 0, 128, true, n, c); }, ""});
+               llm("llama-3-8b", P::FP16, 2047, 0, 128, true,
+                   "precision not stated: fp16, as Llama-2 7B"),
+               ""});
   r.back().gap =
-      "as Llama-2 7B: stand-in attention at context 2047 (understated), real FFN and LM head; the larger vocabulary's LM head is cut into parts";
+      "as Llama-2 7B (the larger vocabulary's LM head is cut into parts); grouped-query attention (4 query heads per kv head) re-installs each kv head's cache per query head. " + install;
   r.push_back({"Llama-3 70B", "280 tokens/s", "tokens/s", "not stated", "[3P]", 280,
-               [](std::string* n, std::string* c) { return llm_row("llama-3-70b", P::INT8, 4095, 576, 128, true, n, c); }, ""});
-  r.back().gap =
-      "as Llama-2 70B";
+               llm("llama-3-70b", P::INT8, 4095, 576, 128, true,
+                   "int8 and 576 chips as Llama-2 70B: not stated by the source"),
+               ""});
+  r.back().gap = "as Llama-2 70B. " + install;
   r.push_back({"Mixtral 8x7B", "480 tokens/s", "tokens/s", "not stated", "[3P]", 480,
-               [](std::string* n, std::string* c) { return llm_row("mixtral-8x7b", P::INT8, 2047, 0, 128, true, n, c); }, ""});
+               llm("mixtral-8x7b", P::INT8, 2047, 0, 128, true,
+                   "int8: not stated by the source; an fp16 expert (352 MB) exceeds a chip"),
+               ""});
   r.back().gap =
-      "not simulated: at tp 8 one chip holds one expert, whose fp16 gate/up/down (3 x 4096 x 14336 weights, 352 MB) exceed one chip's 220 MiB SRAM even as a stand-in; splitting one expert's columns over more than the 8 chips of a node is not planned yet, and the LLM pieces have no int8 path";
+      "simulated with every piece the real graph compiled int8. One expert's gate/up/down (176 MB in int8) does not fit a chip's SRAM allocator next to the activations, so each layer's FFN is cut into two parts, each chip holding half of one expert's columns per part (expert column split, docs/llm-system.md). The main gap is the static machine's MoE: a schedule cannot branch on the routing, so every expert runs on every token, weighted by its gate (0 when not selected): a token installs all 8 experts' weights, 4 times the top-2 a dynamic system touches; the row is therefore close to a dense 46.7B model's rate and the weight-install bound above counts all experts. No chip-config change removes this; a routing-aware schedule (per-token expert programs chosen by the host) would. " + install;
   return r;
 }
 
@@ -290,7 +347,7 @@ void register_llm(CLI::App& app) {
   c->add_option("--batch", a->batch, "sequences served together (default 1)");
   c->add_option("--chips", a->chips, "use exactly N chips (default: the fewest that fit)");
   c->add_option("--tp", a->tp, "tensor-parallel size (default: the planner's choice)");
-  c->add_option("--precision", a->precision, "weights: fp16 (default) or int8 (capacity; timing uses fp16 programs)");
+  c->add_option("--precision", a->precision, "weights: fp16 (default) or int8 (capacity, and the pieces compiled int8: projections i8, the rest fp16)");
   c->add_option("--chip", a->chip, "chip configuration YAML (default: built-in tsp-v1)");
   c->add_option("--json", a->json, "also write the LLM report as JSON");
   c->add_option("--pieces", a->pieces,
@@ -298,6 +355,14 @@ void register_llm(CLI::App& app) {
                 "stand-in and reported), segments-strict (fail instead) or dense-standin (projections only; see "
                 "docs/llm-system.md)");
   c->add_flag("--wall-time", a->wall_time, "print the host time spent compiling and simulating pieces (stderr)");
+  c->add_option("--phase", a->phase,
+                "all (default: prefill, first token and the decode token at --context), decode (the decode token only: "
+                "no TTFT, faster) or plan (the partition planner only: chips and SRAM per chip, nothing simulated)");
+  c->add_option("--mode", a->mode,
+                "timing (default: the LLM report) or functional (small models only: the values of a prefill and a "
+                "decode step through the simulated chips and collectives, checked against the Eigen reference; prints "
+                "the logits' top-5 token ids and the max error)");
+  c->add_option("--seed", a->seed, "functional mode: seed of the random weights and inputs (default 1)");
   c->callback([a]() { run_llm_cmd(*a); });
 
   auto out = std::make_shared<std::string>();

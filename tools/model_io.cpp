@@ -65,6 +65,12 @@ std::vector<uint8_t> to_chip_bytes(const ref::Value& v, DType t) {
     case DType::I16:
       throw InputError(fmt::format("input: the program's tensor dtype {} has no host conversion", dtype_name(t)));
   }
+  // A bool input (e.g. Where's condition) is written as 0/1 in a float tensor (passes/lower_forms.h).
+  if (v.dtype == ir::DType::BOOL && ir::dtype_is_float(c.dtype)) {
+    c.f.assign(v.i.begin(), v.i.end());
+    for (float& x : c.f) x = x != 0.f ? 1.f : 0.f;
+    return c.to_bytes();
+  }
   if (ir::dtype_is_float(c.dtype) != ir::dtype_is_float(v.dtype))
     throw InputError(fmt::format("input: a {} value cannot feed a program tensor of dtype {}", ir::dtype_name(v.dtype),
                                  dtype_name(t)));

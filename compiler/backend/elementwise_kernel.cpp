@@ -3,6 +3,7 @@
 #include "compiler/backend/elementwise_kernel.h"
 
 #include <algorithm>
+#include <cstring>
 #include <fmt/format.h>
 #include <stdexcept>
 
@@ -33,9 +34,10 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
     throw InputError(fmt::format("{}: chip '{}' needs >= 4 streams per direction for f32 VXM ops (has {})", spec.name,
                                  cfg.name, cfg.streams_per_direction));
   PlacedTensor& Y = *spec.y;
-  if (Y.dtype != DType::F16 && Y.dtype != DType::F32)
-    throw InputError(fmt::format("{}: output '{}' has type {}; elementwise ops store f16 or f32", spec.name, Y.name,
+  if (Y.dtype != DType::F16 && Y.dtype != DType::F32 && Y.dtype != DType::I8)
+    throw InputError(fmt::format("{}: output '{}' has type {}; elementwise ops store f16, f32 or i8", spec.name, Y.name,
                                  dtype_name(Y.dtype)));
+  const bool to_i8 = Y.dtype == DType::I8;  // quantized on the way out: muli by y_inv_scale, cvt f32 -> i8
   const size_t nops = spec.operands.size();
   const size_t want = !spec.has_op ? 1 : spec.op == Opcode::Select ? 3 : op_info(spec.op).format == Format::FVec1 ? 1 : 2;
   if (nops != want) throw std::logic_error(fmt::format("{}: {} operands for a {}-operand op", spec.name, nops, want));
@@ -43,6 +45,8 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
   if (!spec.row_maps.empty() && spec.row_maps.size() != nops)
     throw std::logic_error(spec.name + ": row_maps must be empty or one per operand");
   auto map_of = [&](size_t i) { return spec.row_maps.empty() ? nullptr : spec.row_maps[i]; };
+  // A lane_bcast operand ([rows, 1], the value in every lane) is read as its one vector per row.
+  auto bc = [&](size_t i) { return i < spec.lane_bcast.size() && spec.lane_bcast[i]; };
   for (size_t i = 0; i < nops; ++i) {
     const std::vector<int64_t>* m = map_of(i);
     if (!m) continue;
@@ -58,7 +62,7 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
     if (t->dtype != DType::F16 && t->dtype != DType::F32)
       throw InputError(fmt::format("{}: operand '{}' has type {}; elementwise ops take f16 or f32", spec.name, t->name,
                                    dtype_name(t->dtype)));
-    if (t->inner != Y.inner || (!map_of(oi) && t->rows != Y.rows && t->rows != 1))
+    if ((bc(oi) ? t->inner != 1 || t->vpr != 1 : t->inner != Y.inner) || (!map_of(oi) && t->rows != Y.rows && t->rows != 1))
       throw std::logic_error(fmt::format("{}: operand '{}' [{}, {}] does not broadcast to [{}, {}]", spec.name, t->name,
                                          t->rows, t->inner, Y.rows, Y.inner));
     any_f16 = any_f16 || t->dtype == DType::F16;
@@ -68,7 +72,7 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
   cvt_up.set(Field::DType2, static_cast<uint32_t>(DType::F32));
   const uint64_t lat_up = any_f16 ? instr_timing(cfg, cvt_up).latency : 0;
   const uint64_t lat_mov = instr_timing(cfg, make_instr(Opcode::Mov)).latency;
-  const bool narrow = Y.dtype == DType::F16;
+  const bool narrow = Y.dtype == DType::F16 || to_i8;
   // A Cast with nothing to convert is a `mov` (the value must be re-emitted toward Y's slices).
   const bool has_op = spec.has_op || !narrow;
   const Opcode op = spec.has_op ? spec.op : Opcode::Mov;
@@ -109,7 +113,7 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
       for (size_t i = 0; i < nops; ++i) {
         const PlacedTensor* t = nullptr;
         const int64_t tr = src_of(i, &t);
-        const uint64_t ready = t->ready[static_cast<size_t>(tr * t->vpr + ch)];
+        const uint64_t ready = t->ready[static_cast<size_t>(tr * t->vpr + (bc(i) ? 0 : ch))];
         uint64_t far = 0;
         for (uint16_t s : t->part_of_row(tr).slices) far = std::max(far, dist(b_.pos(s), vxm_pos_));
         const uint64_t up = t->dtype == DType::F16 ? 0 : lat_up;
@@ -161,7 +165,8 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
           const uint64_t Ta = t.dtype == DType::F16 ? T0 : T1;
           const uint64_t early = delayed[i] ? lat_mov : 0;
           StreamValue raw;
-          ok = b_.fetch(ts, t.addr_of(tr, ch), vxm_pos_, Ta - early, d, t.ready[static_cast<size_t>(tr * t.vpr + ch)],
+          const uint32_t tch = bc(i) ? 0 : ch;
+          ok = b_.fetch(ts, t.addr_of(tr, tch), vxm_pos_, Ta - early, d, t.ready[static_cast<size_t>(tr * t.vpr + tch)],
                         &raw);
           if (ok && delayed[i]) {
             Instr m = make_instr(Opcode::Mov);
@@ -193,6 +198,16 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
           }
           ok = vop(in, T, !narrow, 4, &cur);
           T += instr_timing(cfg, in).latency;
+        }
+        if (ok && to_i8) {
+          Instr m = make_instr(Opcode::MulImm);
+          m.set(Field::DType, static_cast<uint32_t>(DType::F32));
+          m.set(Field::SrcA, cur.ref().encode());
+          uint32_t bits;
+          std::memcpy(&bits, &spec.y_inv_scale, sizeof bits);
+          m.set(Field::FImm, bits);
+          ok = vop(m, T, false, 4, &cur);
+          T += instr_timing(cfg, m).latency;
         }
         if (ok && narrow) {
           Instr c = make_instr(Opcode::Cvt);

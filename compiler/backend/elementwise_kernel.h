@@ -1,7 +1,8 @@
 // Elementwise kernel builder: schedules Y = op(A[, B[, C]]) vector by vector on the VXM. Every
 // operand vector is read from SRAM to reach the VXM on one cycle, f16 operands are widened to f32
 // (`cvt`), the one VXM instruction of the op computes in f32, and the result is narrowed to f16
-// (`cvt`) when Y is stored f16, then written as it passes Y's slices. Operands are tensors of
+// (`cvt`) when Y is stored f16 (or scaled by `muli` and narrowed to i8 when Y is an int8 layer's
+// quantized input), then written as it passes Y's slices. Operands are tensors of
 // Y's [rows, inner] shape (activations or constants) or constants of 1 row broadcast to every row
 // (numpy broadcasting of a per-row vector or scalar is resolved by the lowering into such a row).
 // An operand may carry a row map (pooling, docs/compiler.md): row r of Y then reads the operand's
@@ -22,10 +23,17 @@ struct EltwiseSpec {
   bool has_op = true;                // false: no VXM op (a Cast between float types: widen + narrow only)
   Opcode op = Opcode::Add;           // VXM opcode, f32; operands fill src_a, src_b (Select: src_c, src_a, src_b)
   std::vector<PlacedTensor*> operands;  // F16 or F32; rows == Y.rows, or rows == 1 (broadcast row)
-  PlacedTensor* y = nullptr;         // F16 or F32, same inner as the operands
+  PlacedTensor* y = nullptr;         // F16, F32 or I8, same inner as the operands
+  // I8 y only (an on-chip quantization, passes/quantize.h): the f32 result is multiplied by this
+  // (`muli`, 1 / y's scale) and converted f32 -> i8 (`cvt`, round to nearest even, saturating).
+  // The value is an instruction immediate: it never changes the schedule.
+  float y_inv_scale = 1.0f;
   // Empty, or one entry per operand: nullptr (rows as above) or Y.rows source rows (-1: `zero`).
   std::vector<const std::vector<int64_t>*> row_maps;
   const PlacedTensor* zero = nullptr;  // [1, >= Y.inner] all zero (F16 or F32), for -1 map entries
+  // Empty, or one flag per operand: the operand is [rows, 1] holding its row's value in every lane
+  // (a lane step's result, lane_kernel.h) and is read as that one vector for every chunk of Y's row.
+  std::vector<char> lane_bcast;
 };
 
 class EltwiseScheduler {

@@ -2,8 +2,11 @@
 #include "compiler/backend/queue_emitter.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace lpu::compiler {
 
@@ -34,14 +37,43 @@ void push_nop(std::vector<Instr>& code, uint64_t n) {
   }
 }
 
+// Indices of the placements in (slice, queue, t) order, ties in their original order (what a
+// stable sort would give), without moving the placements: a counting sort by (slice, queue), then
+// each queue's (t, index) pairs sorted. Whole models have tens of millions of placements; a
+// std::stable_sort of the ~90-byte structs took a third of the CPU samples of BERT-base's compile.
+std::vector<size_t> queue_order(const std::vector<Placement>& placements) {
+  const size_t n = placements.size();
+  auto key = [](const Placement& p) { return (size_t{p.slice} << 8) | p.queue; };
+  size_t nkeys = 0;
+  for (const Placement& p : placements) nkeys = std::max(nkeys, key(p) + 1);
+  std::vector<size_t> start(nkeys + 1, 0);
+  for (const Placement& p : placements) ++start[key(p) + 1];
+  for (size_t k = 0; k < nkeys; ++k) start[k + 1] += start[k];
+  std::vector<std::pair<uint64_t, size_t>> tq(n);  // (t, original index), grouped by queue
+  std::vector<size_t> fill(start.begin(), start.end() - 1);
+  for (size_t i = 0; i < n; ++i) tq[fill[key(placements[i])]++] = {placements[i].t, i};
+  for (size_t k = 0; k < nkeys; ++k) {
+    const auto b = tq.begin() + static_cast<std::ptrdiff_t>(start[k]);
+    const auto e = tq.begin() + static_cast<std::ptrdiff_t>(start[k + 1]);
+    if (!std::is_sorted(b, e)) std::sort(b, e);  // equal t: by original index
+  }
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = tq[i].second;
+  return order;
+}
+
 }  // namespace
 
-ChipCode emit_queues(std::vector<Placement> placements, const EmitOptions& opt) {
-  std::stable_sort(placements.begin(), placements.end(), [](const Placement& a, const Placement& b) {
-    if (a.slice != b.slice) return a.slice < b.slice;
-    if (a.queue != b.queue) return a.queue < b.queue;
-    return a.t < b.t;
-  });
+ChipCode emit_queues(std::vector<Placement> placements_in, const EmitOptions& opt) {
+  const std::vector<Placement>& all = placements_in;
+  const std::vector<size_t> order = queue_order(all);
+  // placements[j]: the j-th placement in (slice, queue, t) order.
+  struct Sorted {
+    const std::vector<Placement>& all;
+    const std::vector<size_t>& order;
+    const Placement& operator[](size_t j) const { return all[order[j]]; }
+    size_t size() const { return order.size(); }
+  } placements{all, order};
   ChipCode chip;
   size_t i = 0;
   while (i < placements.size()) {

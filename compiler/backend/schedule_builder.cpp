@@ -166,6 +166,14 @@ bool ScheduleBuilder::produce(Dir dir, uint32_t width, uint32_t q, uint64_t T, S
   return true;
 }
 
+uint32_t ScheduleBuilder::map_id(const std::vector<uint16_t>& map) {
+  if (map.size() != cfg_.vector_bytes()) throw std::logic_error("ScheduleBuilder::map_id: a map has one entry per lane");
+  for (size_t i = 0; i < maps_.size(); ++i)
+    if (maps_[i] == map) return static_cast<uint32_t>(i);
+  maps_.push_back(map);
+  return static_cast<uint32_t>(maps_.size() - 1);
+}
+
 uint64_t ScheduleBuilder::end_cycle() const {
   uint64_t e = 0;
   for (const Placement& p : placed_)

@@ -53,6 +53,11 @@ class ScheduleBuilder {
   struct Txn { size_t busy, slots, placed; };
   Txn begin() const { return {busy_.mark(), slots_.mark(), placed_.size()}; }
   void rollback(const Txn& x);
+  // Drops the undo logs when no transaction is open (between steps; a Txn taken before is void).
+  void forget_undo() {
+    busy_.forget_undo();
+    slots_.forget_undo();
+  }
 
   // Reads vector `addr` from `slices` (one per byte plane, b-th slice holds plane b) so that the
   // whole group is at position q on cycle T moving in dir. Every read issues at >= not_before.
@@ -73,6 +78,11 @@ class ScheduleBuilder {
 
   StreamSlots& slots() { return slots_; }
 
+  // SXM lane maps (permute/distribute) of the program: the id of `map` (lanes entries), added to
+  // the table on first use. Emission copies the table into Program::maps.
+  uint32_t map_id(const std::vector<uint16_t>& map);
+  const std::vector<std::vector<uint16_t>>& maps() const { return maps_; }
+
  private:
   struct Res { int id; uint64_t len; };
   Res class_resource(int slice, const Instr& in, uint64_t occ) const;
@@ -85,6 +95,7 @@ class ScheduleBuilder {
   BusyTable busy_;
   StreamSlots slots_;
   std::vector<Placement> placed_;
+  std::vector<std::vector<uint16_t>> maps_;
 };
 
 }  // namespace lpu::compiler

@@ -29,6 +29,7 @@ class StreamSlots {
   void take(Dir dir, uint32_t base, uint32_t width, uint64_t d);
   size_t mark() const { return log_.size(); }
   void rollback(size_t m);
+  void forget_undo() { log_.clear(); }  // as BusyTable::forget_undo
   uint32_t streams() const { return streams_; }
 
  private:

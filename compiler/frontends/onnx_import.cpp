@@ -84,8 +84,9 @@ class Importer {
       if (!inits_.count(in.name())) add_graph_input(in);
     for (int i = 0; i < gp.node_size(); ++i) import_node(gp.node(i), i);
     for (const auto& out : gp.output()) {
-      const TensorId t = value(out.name(), "graph output '" + out.name() + "'");
+      TensorId t = value(out.name(), "graph output '" + out.name() + "'");
       check_declared(out, t, "graph output");
+      t = own_output(out.name(), t);
       g_.mark_output(t);
     }
     cross_check_shapes();
@@ -408,6 +409,30 @@ class Importer {
   }
 
   void alias(const std::string& out, TensorId t) { vals_[out] = t; }
+
+  // A graph output that is a graph input, a constant or already an output (Identity, Dropout,
+  // Constant, a folded subgraph) gets its own tensor named after the ONNX output, written by an
+  // explicit same-shape Reshape (not folded): the compiler then emits a copy so that the output
+  // exists on the chip under its own name (passes/lower_forms.h).
+  TensorId own_output(const std::string& name, TensorId t) {
+    const ir::Tensor& tt = g_.tensor(t);
+    const bool is_input = std::find(g_.inputs().begin(), g_.inputs().end(), t) != g_.inputs().end();
+    const bool is_output = std::find(g_.outputs().begin(), g_.outputs().end(), t) != g_.outputs().end();
+    if (!tt.is_const && !is_input && !is_output) return t;
+    ir::Op op;
+    op.kind = OpKind::Reshape;
+    op.name = "output_copy_" + name;
+    for (int i = 1; op_names_.count(op.name); ++i) op.name = "output_copy_" + name + "_" + std::to_string(i);
+    op_names_.insert(op.name);
+    op.inputs = {t};
+    op.attrs = {{"shape", tt.shape}};
+    const ir::DType dt = tt.dtype;
+    const Shape sh = tt.shape;
+    op.outputs = {g_.add_tensor(g_.find(name) == ir::kNoTensor ? name : fresh(name), dt, sh)};
+    const TensorId y = op.outputs[0];
+    g_.add_op(std::move(op));
+    return y;
+  }
 
   // Creates `kind` with outputs named `outs`; folds it into constants when every input is constant.
   std::vector<TensorId> emit(OpKind kind, std::vector<TensorId> inputs, std::map<std::string, ir::AttrValue> attrs,

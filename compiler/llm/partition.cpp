@@ -73,13 +73,31 @@ std::vector<PlanPiece> make_pieces(const LlmConfig& m, const PlanRequest& r, int
       a.kv_bytes = 2 * static_cast<uint64_t>(r.batch * kv_entries(r)) * static_cast<uint64_t>(m.kv_heads / tp) *
                    static_cast<uint64_t>(m.head_dim) * kKvBytes;
     out.push_back(a);
-    PlanPiece f;
-    f.kind = SegmentKind::Ffn;
-    f.layer = l;
-    f.tp = tp;
-    f.shard_size = tp;
-    f.weight_bytes = s.ffn_w / t * wb;
-    out.push_back(f);
+    // FFN: columns (or experts) over tp chips; a shard over half a chip's usable SRAM is cut into
+    // parts (consecutive pieces on the same tp ranks, Shard::size = tp x parts; an MoE expert's
+    // columns are then split, segments.h) [assumed planner policy: the compiler's SRAM allocator
+    // needs contiguous room for each weight group next to the activations; a Mixtral expert (176 MB
+    // int8) on a 220 MiB chip does not get it, half of it does].
+    const uint64_t ffn_limit = std::max<uint64_t>(1, usable / 2);
+    int64_t fparts = 1;
+    auto ffn_ok = [&](int64_t n) {
+      const int64_t sz = tp * n;
+      const bool experts_ok = m.experts == 0 || (sz <= m.experts ? m.experts % sz == 0
+                                                                 : sz % m.experts == 0 && m.ffn % (sz / m.experts) == 0);
+      return experts_ok && (m.experts > 0 || m.ffn % sz == 0);
+    };
+    while (fparts < 64 && (s.ffn_w / t * wb / static_cast<uint64_t>(fparts) > ffn_limit || !ffn_ok(fparts))) ++fparts;
+    if (!ffn_ok(fparts)) fparts = 1;  // no valid cut: one piece (the compile reports what does not fit)
+    for (int64_t j = 0; j < fparts; ++j) {
+      PlanPiece f;
+      f.kind = SegmentKind::Ffn;
+      f.layer = l;
+      f.tp = tp;
+      f.shard_size = tp * fparts;
+      f.part = j;
+      f.weight_bytes = s.ffn_w / t * wb / static_cast<uint64_t>(fparts);
+      out.push_back(f);
+    }
   }
   if (decoder) {
     // LM head: vocab columns over head_tp chips, in parts of at most a quarter of a chip each.

@@ -41,7 +41,7 @@ struct PlanPiece {
   int64_t layer = 0;          // -1 for the LM head
   int64_t tp = 1;             // chips it runs on (ranks 0..tp-1 of the stage)
   int64_t shard_size = 1;     // Shard::size of its graphs (LM head in parts: tp x parts; else tp)
-  int64_t part = 0;           // LM head: which part (ranks part*tp .. part*tp+tp-1 of shard_size)
+  int64_t part = 0;           // LM head / FFN cut into parts: which part (ranks part*tp .. part*tp+tp-1 of shard_size)
   uint64_t weight_bytes = 0;  // per chip
   uint64_t kv_bytes = 0;      // per chip (Attention: this layer's KV cache shard)
 };

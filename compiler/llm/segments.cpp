@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <limits>
+#include <regex>
 #include <string>
 #include <utility>
 
@@ -285,6 +286,7 @@ ir::Graph attention(Builder& b, int64_t layer) {
       }
       o = per_seq.size() == 1 ? per_seq[0] : b.op(OpKind::Concat, per_seq, {{"axis", int64_t{0}}});
       const TensorId Wo = b.weight("wo_" + hs, Wt::O, 0, c.hidden, h * hd, hd, 0, c.hidden);
+      if (spec.o_proj_cast) o = b.op(OpKind::Cast, {o}, {{"to", static_cast<int64_t>(ir::DType::F32)}});
       const TensorId y = b.matmul(o, Wo);
       out = out == ir::kNoTensor ? y : b.add(out, y);
     }
@@ -359,8 +361,19 @@ ir::Graph ffn(Builder& b, int64_t layer, const Routing* routing) {
     const int64_t n = c.ffn / spec.shard.size;
     out = ffn_columns(b, xn, -1, spec.shard.rank * n, n);
   } else {
-    check_divides(c, spec, c.experts, "num_local_experts");
-    const int64_t E = c.experts, per = E / spec.shard.size;
+    // Shards of one expert: a shard size that is a multiple of the experts splits each expert's
+    // columns over size / experts shards (expert column split: an expert larger than a chip);
+    // otherwise each shard holds experts / size whole experts.
+    const int64_t E = c.experts;
+    const int64_t split = spec.shard.size > E && spec.shard.size % E == 0 ? spec.shard.size / E : 1;
+    if (split == 1) check_divides(c, spec, c.experts, "num_local_experts");
+    if (c.ffn % split != 0)
+      bad(c, spec, "shard size " + std::to_string(spec.shard.size) + " splits each of the " + std::to_string(E) +
+                       " experts over " + std::to_string(split) + " shards, which does not divide " + ffn_field(c) +
+                       " = " + std::to_string(c.ffn));
+    const int64_t per = split > 1 ? 1 : E / spec.shard.size;
+    const int64_t e0 = split > 1 ? spec.shard.rank / split : spec.shard.rank * per;
+    const int64_t cols = c.ffn / split, f0 = split > 1 ? (spec.shard.rank % split) * cols : 0;
     // Router (replicated on every shard, it is tiny), top-k selection, gate = renormalized softmax
     // over the selected logits: w = sel * exp(L - max L); gate = w / sum(w).
     const TensorId L = b.matmul(xn, b.weight("w_router", Wt::Router, 0, E, 0, c.hidden, 0, E));
@@ -383,11 +396,11 @@ ir::Graph ffn(Builder& b, int64_t layer, const Routing* routing) {
     const TensorId gate = b.op(OpKind::Div, {w, b.op(OpKind::ReduceSum, {w}, {{"axes", std::vector<int64_t>{1}}, {"keepdims", int64_t{1}}})});
     // Every expert of the shard runs on every row (a static schedule cannot branch on routing);
     // unselected experts get gate 0.
-    for (int64_t e = spec.shard.rank * per; e < (spec.shard.rank + 1) * per; ++e) {
+    for (int64_t e = e0; e < e0 + per; ++e) {
       std::vector<float> onehot(static_cast<size_t>(E), 0.f);
       onehot[static_cast<size_t>(e)] = 1.f;
       const TensorId ge = b.matmul(gate, b.values("onehot_" + std::to_string(e), {E, 1}, onehot));
-      const TensorId y = b.mul(ffn_columns(b, xn, e, 0, c.ffn), ge);
+      const TensorId y = b.mul(ffn_columns(b, xn, e, f0, cols), ge);
       out = out == ir::kNoTensor ? y : b.add(out, y);
     }
   }
@@ -436,6 +449,13 @@ ir::Graph build(const LlmConfig& cfg, const SegmentSpec& spec, int64_t layer, co
 }
 
 }  // namespace
+
+bool is_projection_weight(const std::string& n) {
+  // The names Builder::weight gives the matrices above (g.unique_name may append "_<k>").
+  static const std::regex re("^((e[0-9]+_)?w[qkvo]_[0-9]+(_rot)?|(e[0-9]+_)?w_(up|gate|down)|w_router|lm_head|mlm_dense)"
+                             "(_[0-9]+)?$");
+  return std::regex_match(n, re);
+}
 
 ir::Graph build_segment(const LlmConfig& cfg, const SegmentSpec& spec, int64_t layer) {
   return build(cfg, spec, layer, nullptr);

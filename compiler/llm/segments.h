@@ -3,6 +3,7 @@
 // Contract shared with the LLM system code: /tmp/prompts/llm_api.md. Design notes: docs/llm.md.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "compiler/ir/graph.h"
@@ -29,6 +30,10 @@ struct SegmentSpec {
                             // and each tensor's stream from (seed, layer, tensor), so pass the
                             // same seed for every layer (layers still differ).
   int64_t position = 0;     // position of the first new token (RoPE / learned positions)
+  // int8 pieces: a float Cast (identity in value) between each head's P.V product and its o_proj
+  // matmul, an elementwise step that can quantize o_proj's input on chip (the P.V matmul's own
+  // epilogue cannot: its weights are activations). Off for fp16 (it would only add a VXM pass).
+  bool o_proj_cast = false;
 };
 
 // One segment of one transformer layer (or the LM head) for one tensor-parallel shard, as an IR graph
@@ -38,7 +43,9 @@ struct SegmentSpec {
 //             (rank 0 only: x +) o_proj of this shard's heads (norm1 computed redundantly on every
 //             shard); outputs "k_new_<g>", "v_new_<g>" [B*T, head_dim] (to append to the cache).
 //  Ffn:       input "x" [B*T, hidden]; output "partial" = (rank 0: x +) this shard's FFN columns
-//             (norm2 inside; MoE: this shard's experts, weighted by the top-k gate).
+//             (norm2 inside; MoE: this shard's experts, weighted by the top-k gate; a shard size
+//             that is a multiple k of the experts gives shard r columns (r mod k)/k of expert r / k).
+//             Dense FFNs split the columns over any divisor size of ffn.
 //  LmHead:    input "x"; output "logits" [B*T, vocab/size slice] (final norm inside).
 // The sum over shards of "partial" is the layer's residual-stream output. Sizes not divisible by
 // `size` are an InputError naming the field. All weights are constants of the graph.
@@ -55,6 +62,13 @@ struct SegmentSpec {
 // Bias-free families (llama, mixtral) have no bias constants; gpt2/bert biases are added by the
 // shard of rank 0 for the row-parallel output projections (o_proj, FFN down).
 ir::Graph build_segment(const LlmConfig& cfg, const SegmentSpec& spec, int64_t layer);
+
+// True for the name of a model weight matrix in build_segment's graphs (q/k/v with their RoPE twins,
+// o_proj, FFN up/gate/down of dense FFNs and experts, the MoE router, the LM head, BERT's MLM dense)
+// and false for the graph's helper constants (RoPE tables, masks, top-k selection matrices, norm
+// gains, biases). `--precision int8` runs exactly these projections int8 (compiler Int8Options::
+// layer_filter); the helper matmuls stay fp16 (the top-k selection relies on exact f32 arithmetic).
+bool is_projection_weight(const std::string& constant_name);
 
 // MoE routing of one step for one layer: for every row (b*T + t) the experts_per_token selected
 // experts, best first (ties: lower index first), row-major [B*T, k].

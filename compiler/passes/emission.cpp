@@ -16,6 +16,7 @@ Program emit_program(ScheduleBuilder& b, std::vector<DataBlob> blobs, std::vecto
   p.config_name = b.cfg().name;
   p.num_chips = 1;
   p.predicted_cycles = predict_cycles(b);
+  p.maps = b.maps();  // SXM lane maps (lane kernel)
   p.chips.push_back(emit_queues(b.take_placements(), opt));
   std::stable_sort(blobs.begin(), blobs.end(), [](const DataBlob& x, const DataBlob& y) {
     return x.chip != y.chip ? x.chip < y.chip : x.slice != y.slice ? x.slice < y.slice : x.addr < y.addr;

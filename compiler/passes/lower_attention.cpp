@@ -686,6 +686,8 @@ void AttentionLowering::finish() {
   for (const LoweredStep& st : lm_.steps) {
     if (st.gather) {
       read[static_cast<size_t>(lm_.gathers[st.index].x)] = 1;
+    } else if (st.lane) {
+      read[static_cast<size_t>(lm_.lanes[st.index].x)] = 1;
     } else if (st.dense) {
       const LoweredLayer& L = lm_.layers[st.index];
       read[static_cast<size_t>(L.x)] = 1;

@@ -2,8 +2,9 @@
 // y = relu?(x . W + b) from MatMul/Gemm with a constant weight, an optional Add of a constant bias
 // and an optional Relu (folded into the matmul's VXM epilogue); every other elementwise op of the
 // table in lowering.cpp becomes one VXM elementwise step; ReduceSum/ReduceMean, Softmax and
-// LayerNormalization over the last axis become matmuls by constant matrices (ones, permutations)
-// plus VXM steps, with intermediates in `extra`; Reshape of a graph input is folded into the
+// LayerNormalization over the last axis become lane steps (VXM + SXM row all-reduce, no constant
+// bigger than one row) plus VXM steps (passes/lower_norm.h), with intermediates in `extra`;
+// Reshape of a graph input is folded into the
 // input's shape (same row-major bytes). Anything else throws InputError naming the op and what
 // is supported.
 #pragma once
@@ -63,6 +64,9 @@ struct EltOperand {
   std::vector<float> values;         // constant: const_rows x inner, row-major
   int64_t const_rows = 0;
   std::vector<int64_t> row_map;      // activation only, optional: output row r reads row_map[r] (-1: zeros)
+  // Activation only: a per-row scalar stored [rows, 1] by a lane step (LoweredLane), whose one
+  // vector per row holds the value in every lane; read for every chunk of the output's row.
+  bool lane_bcast = false;
 };
 
 // One elementwise op on the VXM: y = op(operands) with one VXM instruction (f32), or none (a Cast
@@ -78,11 +82,27 @@ struct LoweredEltwise {
   bool y_f32 = false;            // store a hidden y as f32 (default: f16)
 };
 
+// A lane step (backend/lane_kernel.h, passes/lower_norm.h): a row reduction over the last axis
+// (Max, or Sum of x or of x * x, then unary f32 ops `post`), or a lane broadcast of an [rows, 1]
+// tensor; y is stored [rows, 1] with the row's result in EVERY lane of its vector.
+struct LoweredLane {
+  enum class Mode { Max, Sum, Broadcast };
+  std::string name;
+  Mode mode = Mode::Sum;
+  ir::TensorId x = ir::kNoTensor, y = ir::kNoTensor;
+  std::vector<int64_t> y_shape;  // [.., 1]: shape the chip stores y in
+  bool y_f32 = false;            // store a hidden y as f32 (default: f16)
+  bool square = false;
+  struct Post { int op = 0; float imm = 0.f; };  // lpu::Opcode value, immediate (muli/addi)
+  std::vector<Post> post;
+};
+
 // Execution order of the lowered steps: layers[index] or eltwise[index].
 struct LoweredStep {
   bool dense = true;
   size_t index = 0;
   bool gather = false;  // gathers[index] (dense is then false)
+  bool lane = false;    // lanes[index] (dense is then false)
 };
 
 struct LoweredInput {
@@ -100,6 +120,7 @@ struct LoweredModel {
   std::vector<ir::TensorId> outputs;  // graph outputs (each some layer's or step's y)
   std::vector<LoweredEltwise> eltwise;
   std::vector<LoweredGather> gathers;
+  std::vector<LoweredLane> lanes;     // lane steps (passes/lower_norm.h)
   // Graph outputs the chip stores as [N, H, W, C] for a graph shape [N, C, H, W] (conv layout,
   // passes/lower_conv.h: from_chip_output converts).
   std::vector<ir::TensorId> nhwc_outputs;

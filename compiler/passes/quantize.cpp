@@ -55,8 +55,9 @@ ref::Value quantize_host_input(const ref::Value& v, float scale) {
   return ref::Value::ints(v.shape, std::move(q), ir::DType::I8);
 }
 
-QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vector<std::vector<ref::Value>>& calibration) {
-  if (calibration.empty())
+QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vector<std::vector<ref::Value>>& calibration,
+                    const Int8Options& opt) {
+  if (calibration.empty() && !opt.timing_only)
     throw InputError(fmt::format("model '{}': --precision int8 needs calibration data (--calibrate DATASET_DIR..., "
                                  "ONNX test-data directories with input_N.pb) to choose activation scales",
                                  g.name));
@@ -72,6 +73,21 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
     in_s[i] = L.b == ir::kNoTensor && L.xsegs.empty() && L.x_rows.empty() && L.y_rows.empty() && L.k_blocks == 0 &&
               !L.w.empty() && L.x < ntensors && L.y < ntensors && writers[L.y] == 1;
   }
+  if (opt.layer_filter) {
+    std::map<std::string, const ir::Op*> by_name;
+    for (const ir::Op& op : g.ops()) by_name[op.name] = &op;
+    for (size_t i = 0; i < nl; ++i) {
+      if (!in_s[i]) continue;
+      auto it = by_name.find(lm.layers[i].name);
+      const ir::Op* op = it == by_name.end() ? nullptr : it->second;
+      const bool has_w = op && op->inputs.size() > 1 && op->inputs[1] != ir::kNoTensor && g.tensor(op->inputs[1]).is_const;
+      in_s[i] = has_w && opt.layer_filter(op->name, g.tensor(op->inputs[1]).name);
+    }
+  }
+  // Elementwise steps that may quantize their output on chip (one writer per tensor).
+  std::map<ir::TensorId, int> elt_writers;
+  if (opt.onchip_quantize)
+    for (const LoweredEltwise& E : lm.eltwise) elt_writers[E.y]++;
   std::set<ir::TensorId> host_inputs;  // graph inputs the host could quantize
   for (const LoweredInput& in : lm.inputs)
     if (in.host_map.empty() && in.alias < ntensors) host_inputs.insert(in.alias);
@@ -79,7 +95,10 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
   // and its producer is a host-quantized input or an int8 layer. Shrink the int8 set to a fixed point.
   auto i8_ok = [&](ir::TensorId t) {
     if (is_output(t)) return false;
-    bool produced = host_inputs.count(t) > 0;
+    bool produced = host_inputs.count(t) > 0 || (t < ntensors && elt_writers.count(t) && elt_writers.at(t) == 1 &&
+                                                 !writers.count(t));
+    for (const LoweredGather& G : lm.gathers) produced = produced && G.y != t;
+    for (const LoweredLane& Ln : lm.lanes) produced = produced && Ln.y != t;
     for (size_t i = 0; i < nl; ++i) {
       const LoweredLayer& L = lm.layers[i];
       if (L.y == t) produced = produced || in_s[i];
@@ -92,6 +111,8 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
         if (o.act == t) return false;
     for (const LoweredGather& G : lm.gathers)
       if (G.x == t) return false;
+    for (const LoweredLane& Ln : lm.lanes)
+      if (Ln.x == t) return false;
     return produced;
   };
   for (bool changed = true; changed;) {
@@ -110,12 +131,22 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
       i8.insert(lm.layers[i].x);
       if (i8_ok(lm.layers[i].y)) i8.insert(lm.layers[i].y);
     }
+  if (i8.empty() && opt.allow_no_int8) {
+    plan.timing_only = opt.timing_only;
+    return plan;
+  }
   if (i8.empty())
     throw InputError(fmt::format("model '{}': --precision int8 found no dense layer that can run int8 (a MatMul/Gemm "
                                  "with a constant weight reading a graph input or another int8 layer's output "
                                  "directly); compile it with fp16", g.name));
-  const std::map<ir::TensorId, double> mx = calibrate(g, calibration, i8);
-  for (ir::TensorId t : i8) plan.i8_tensors[t] = scale_of(mx.at(t));
+  if (opt.timing_only) {
+    for (ir::TensorId t : i8) plan.i8_tensors[t] = 1.0f;
+  } else {
+    const std::map<ir::TensorId, double> mx = calibrate(g, calibration, i8);
+    for (ir::TensorId t : i8) plan.i8_tensors[t] = scale_of(mx.at(t));
+  }
+  plan.timing_only = opt.timing_only;
+  for (const LoweredEltwise& E : lm.eltwise) plan.quantize_steps += plan.i8_tensors.count(E.y) ? 1 : 0;
   for (const LoweredInput& in : lm.inputs)
     if (plan.i8_tensors.count(in.alias)) plan.i8_inputs[g.tensor(in.id).name] = plan.i8_tensors.at(in.alias);
   for (size_t i = 0; i < nl; ++i) {

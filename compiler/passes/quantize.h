@@ -9,6 +9,15 @@
 //     quantize_host_input) or the output of another int8 layer. A tensor is stored i8 only if every
 //     reader is such an int8 layer and it is not a graph output; everything else stays fp16 (mixed
 //     precision at layer granularity).
+//   - with Int8Options::onchip_quantize, the output of an elementwise step may also be stored i8 under
+//     the same rule (every reader an
+//     int8 layer, not a graph output): the step quantizes on chip (its f32 result times 1 / scale by
+//     `muli`, then `cvt f32 -> i8`), so int8 layers can follow norms and activations (LLM pieces);
+//   - Int8Options::layer_filter restricts which layers may run int8 (the others stay fp16, and so do
+//     the tensors they read); Int8Options::timing_only plans without calibration data (every
+//     activation scale 1; weights still quantized, an all-zero column gets scale 1): the schedule of
+//     a program does not depend on scale values (they are SRAM constants and `muli` immediates), so
+//     such a program times exactly like a calibrated one but computes nothing meaningful;
 //   - epilogue of an int8 layer (MXM accumulator i32 -> VXM, f32): y = relu?(acc * scale[n] + bias[n])
 //     with scale[n] = x_scale * w_scale[n], then cvt to f16/f32 for fp16 consumers and graph outputs.
 //     When y is i8, 1 / y_scale is folded into the row constants (scale[n] = x_scale * w_scale[n] /
@@ -16,6 +25,7 @@
 //     nearest even and saturates.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -37,17 +47,35 @@ struct LayerQuant {
   std::vector<float> epi_bias;    // N or empty: f32 row added after the scaling
 };
 
+struct Int8Options {
+  // Timing studies (zero weights, no data): no calibration, activation scales 1 (see above).
+  bool timing_only = false;
+  // Elementwise steps may quantize their output for int8 readers (see above). Off: only graph
+  // inputs and int8 layers' outputs are i8 (the behaviour of `lpusim compile --precision int8`).
+  bool onchip_quantize = false;
+  // A graph where no layer can run int8 is compiled all fp16 (an empty plan) instead of being an
+  // InputError (LLM pieces: e.g. BERT's first attention, whose projections read the residual input).
+  bool allow_no_int8 = false;
+  // If set, only layers for which it returns true may run int8. Arguments: the layer's op name and
+  // the name of its constant weight tensor.
+  std::function<bool(const std::string& op, const std::string& weight)> layer_filter;
+};
+
 struct QuantPlan {
   std::vector<LayerQuant> layers;               // per LoweredModel::layers index
   std::map<ir::TensorId, float> i8_tensors;     // tensors stored as i8, with their scale
   std::map<std::string, float> i8_inputs;       // graph inputs (by name) the host quantizes, with scale
   int int8_layers = 0;
+  int quantize_steps = 0;                       // elementwise steps whose output is stored i8
+  bool timing_only = false;                     // planned without calibration (Int8Options)
 };
 
 // Plans the int8 layers of `lm` (lowered from `g`) with activation scales from running the reference
 // interpreter on each calibration set (one Value per graph input, graph order). Throws InputError if
 // `calibration` is empty, a set does not match the graph inputs, or no dense layer can run int8.
-QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vector<std::vector<ref::Value>>& calibration);
+// With opt.timing_only, `calibration` may be empty and is not used.
+QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vector<std::vector<ref::Value>>& calibration,
+                    const Int8Options& opt = {});
 
 // Symmetric quantization of one value: rne(v / scale) saturated to [-127, 127].
 int8_t quantize_i8(double v, float scale);

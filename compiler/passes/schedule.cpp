@@ -8,6 +8,7 @@
 
 #include "compiler/backend/elementwise_kernel.h"
 #include "compiler/backend/gather_kernel.h"
+#include "compiler/backend/lane_kernel.h"
 #include "compiler/passes/lower_attention.h"
 #include "compiler/passes/lower_conv.h"
 
@@ -64,6 +65,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
     for (const LoweredEltwise& E : lm.eltwise)
       for (const EltOperand& o : E.operands) used = used || o.act == in.alias;
     for (const LoweredGather& G : lm.gathers) used = used || G.x == in.alias;
+    for (const LoweredLane& Ln : lm.lanes) used = used || Ln.x == in.alias;
     if (!used) continue;
     const DType in_t = quant && quant->i8_tensors.count(in.alias) ? DType::I8 : DType::F16;  // i8: host quantizes
     PlacedTensor t = place_tensor(alloc, g.tensor(in.id).name, in_t, in.shape, tiling, &alloc_ids[in.alias]);
@@ -81,16 +83,23 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
                                           "i8 activations per tensor, i32 accumulation, f32 epilogue), {} i8 inputs "
                                           "(the host quantizes); all other steps fp16",
                                           quant->int8_layers, lm.layers.size(), quant->i8_inputs.size()));
-  else
+  if (quant && quant->quantize_steps > 0)
+    res.diagnostics.push_back(fmt::format("precision int8: {} elementwise steps quantize their output to i8 on chip "
+                                          "(muli by 1/scale, cvt f32 -> i8){}", quant->quantize_steps,
+                                          quant->timing_only ? "; timing only: activation scales not calibrated" : ""));
+  if (!quant)
     res.diagnostics.push_back("precision fp16: inputs and weights f16, accumulation f32, hidden activations f16, "
                               "outputs f32");
   EltwiseScheduler ew(b);
   GatherScheduler gather(b);
+  LaneScheduler lane(b);
   // Tensors each step reads, to release activations after their last reader.
   auto reads_of = [&](const LoweredStep& st) {
     std::vector<ir::TensorId> r;
     if (st.gather) {
       r.push_back(lm.gathers[st.index].x);
+    } else if (st.lane) {
+      r.push_back(lm.lanes[st.index].x);
     } else if (st.dense) {
       r.push_back(lm.layers[st.index].x);
       if (lm.layers[st.index].b != ir::kNoTensor) r.push_back(lm.layers[st.index].b);
@@ -119,6 +128,20 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
     if (step.gather) {
       const LoweredGather& G = lm.gathers[step.index];
       if (std::find(G.map.begin(), G.map.end(), -1) != G.map.end()) place_zero(si, DType::F16, lanes);
+    } else if (step.lane) {
+      // Mask row of a reduction whose rows end inside a vector, in both float types (the type x is
+      // stored in is known when x is placed): consts[si] = {f16, f32}.
+      const LoweredLane& Ln = lm.lanes[step.index];
+      const ir::Shape& xs = lm.tensor(g, Ln.x).shape;
+      const std::vector<float> m = lane_mask_row(static_cast<LaneMode>(Ln.mode), xs.empty() ? 1 : xs.back(), lanes);
+      if (!m.empty()) {
+        for (DType dt : {DType::F16, DType::F32}) {
+          std::vector<int> ids;
+          consts[si].push_back(place_tensor(alloc, fmt::format("{}.mask{}", Ln.name, dtype_bytes(dt) * 8), dt,
+                                            {1, static_cast<int64_t>(lanes)}, tiling, &ids));
+          tensor_blobs(consts[si].back(), dt == DType::F16 ? to_f16_bytes(m) : to_f32_bytes(m), lanes, &res.blobs);
+        }
+      }
     } else if (step.dense) {
       const LoweredLayer& L = lm.layers[step.index];
       if (L.k_blocks > 0) {  // conv taps, each padded to whole vectors like the im2col rows
@@ -172,6 +195,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
   for (size_t si = 0; si < lm.steps.size(); ++si) {
     const LoweredStep& step = lm.steps[si];
     ir::TensorId yid = ir::kNoTensor;
+    b.forget_undo();  // no transaction spans steps; keeps the undo logs from growing with the model
     if (step.gather) {
       // im2col rows: taps blocks of the source's whole vectors (taps == 1: the source row as is).
       const LoweredGather& G = lm.gathers[step.index];
@@ -188,6 +212,25 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       add_stats(&res.stats, gather.schedule(spec));
       yid = G.y;
       placed.emplace(G.y, std::move(y));
+    } else if (step.lane) {
+      const LoweredLane& Ln = lm.lanes[step.index];
+      PlacedTensor& x = placed.at(Ln.x);
+      const LaneMode mode = static_cast<LaneMode>(Ln.mode);
+      const DType yt = mode == LaneMode::Broadcast ? x.dtype : is_output(Ln.y) || Ln.y_f32 ? DType::F32 : DType::F16;
+      PlacedTensor y = place_tensor(alloc, lm.tensor(g, Ln.y).name, yt, Ln.y_shape, tiling, &alloc_ids[Ln.y]);
+      if (lane_mask_row(mode, x.inner, lanes).size() != (consts[si].empty() ? 0 : lanes))
+        throw std::logic_error(Ln.name + ": x's stored row length differs from its graph shape's");
+      LaneSpec spec;
+      spec.name = Ln.name;
+      spec.mode = mode;
+      spec.x = &x;
+      spec.y = &y;
+      spec.square = Ln.square;
+      for (const LoweredLane::Post& p : Ln.post) spec.post.push_back({static_cast<Opcode>(p.op), p.imm});
+      if (!consts[si].empty()) spec.mask = &consts[si][x.dtype == DType::F16 ? 0 : 1];
+      add_stats(&res.stats, lane.schedule(spec));
+      yid = Ln.y;
+      placed.emplace(Ln.y, std::move(y));
     } else if (step.dense) {
       const LoweredLayer& L = lm.layers[step.index];
       PlacedWeights& w = weights[si];
@@ -230,9 +273,12 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
     } else {
       const LoweredEltwise& E = lm.eltwise[step.index];
       const ir::Tensor& yt = lm.tensor(g, E.y);
-      PlacedTensor y = place_tensor(alloc, yt.name, is_output(E.y) || E.y_f32 ? DType::F32 : DType::F16,
+      // i8: the step quantizes the input of int8 layers on chip (passes/quantize.h).
+      const bool q8 = quant && quant->i8_tensors.count(E.y);
+      PlacedTensor y = place_tensor(alloc, yt.name, q8 ? DType::I8 : is_output(E.y) || E.y_f32 ? DType::F32 : DType::F16,
                                     E.y_shape.empty() ? yt.shape : E.y_shape, tiling, &alloc_ids[E.y]);
       EltwiseSpec spec;
+      if (q8) spec.y_inv_scale = static_cast<float>(1.0 / static_cast<double>(quant->i8_tensors.at(E.y)));
       spec.name = E.name;
       spec.has_op = E.has_op;
       spec.op = static_cast<Opcode>(E.vxm_op);
@@ -240,6 +286,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       for (size_t i = 0; i < E.operands.size(); ++i) {
         const EltOperand& o = E.operands[i];
         spec.row_maps.push_back(o.row_map.empty() ? nullptr : &o.row_map);
+        spec.lane_bcast.push_back(o.lane_bcast ? 1 : 0);
         if (o.act != ir::kNoTensor) {
           spec.operands.push_back(&placed.at(o.act));
         } else {

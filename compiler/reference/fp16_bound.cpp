@@ -11,7 +11,7 @@
 namespace lpu::compiler {
 
 Fp16Bound fp16_dense_bound(const LoweredModel& lm, const std::vector<float>& input, int64_t rows) {
-  if (!lm.eltwise.empty() || lm.layers.empty() || lm.inputs.size() != 1 || lm.outputs.size() != 1)
+  if (!lm.eltwise.empty() || !lm.lanes.empty() || lm.layers.empty() || lm.inputs.size() != 1 || lm.outputs.size() != 1)
     throw InputError(fmt::format("fp16 bound: only models lowered to a chain of dense layers with one input and one "
                                  "output have a documented bound (this one has {} dense layers, {} elementwise "
                                  "steps, {} inputs, {} outputs)", lm.layers.size(), lm.eltwise.size(),

@@ -40,10 +40,51 @@ std::map<ir::TensorId, std::vector<double>> int8_chip_layers(const ir::Graph& g,
   return res;
 }
 
+Int8LayerVerdict int8_layer_bound(const LoweredLayer& L, const LayerQuant& lq, const std::vector<double>& a,
+                                  int64_t rows, const std::vector<double>& y, bool host_input, bool is_output) {
+  if (!lq.int8 || static_cast<int64_t>(a.size()) != rows * L.K || static_cast<int64_t>(y.size()) != rows * L.N)
+    throw InputError(fmt::format("int8 bound: layer '{}' is not int8 or its input/output sizes ({} / {}) are not "
+                                 "{} rows x {} / {}", L.name, a.size(), y.size(), rows, L.K, L.N));
+  const bool first = host_input;
+  const double xs = lq.x_scale;
+  const bool is_out = is_output;
+  Int8LayerVerdict v;
+  v.layer = L.name;
+  v.elements = rows * L.N;
+  for (int64_t m = 0; m < rows; ++m)
+    for (int64_t n = 0; n < L.N; ++n) {
+      const double dw = static_cast<double>(lq.w_scale[static_cast<size_t>(n)]) / 2;
+      const double b = L.bias.empty() ? 0.0 : L.bias[static_cast<size_t>(n)];
+      double s = b, err = 0, mag = 0;
+      for (int64_t k = 0; k < L.K; ++k) {
+        const double w = L.w[static_cast<size_t>(k * L.N + n)];
+        const double av = a[static_cast<size_t>(m * L.K + k)];
+        const double da = first ? xs / 2 + std::max(0.0, std::fabs(av) - 127 * xs) : 0.0;
+        s += av * w;
+        err += std::fabs(av) * dw + std::fabs(w) * da + da * dw;
+        mag += (std::fabs(av) + da) * (std::fabs(w) + dw);
+      }
+      err += std::ldexp(1.0, -21) * (mag + std::fabs(b));
+      const double r = L.relu ? std::max(s, 0.0) : s;
+      if (lq.y_int8)
+        err += lq.y_scale / 2.0 + std::max(0.0, std::fabs(r) - 127.0 * lq.y_scale);
+      else if (!is_out)
+        err += std::ldexp(1.0, -11) * (std::fabs(r) + err);
+      const double got = y[static_cast<size_t>(m * L.N + n)];
+      const double e = std::fabs(got - r);
+      if (!(e <= err)) ++v.outside;
+      v.max_err = std::max(v.max_err, e);
+      v.max_bound = std::max(v.max_bound, err);
+      v.max_ref = std::max(v.max_ref, std::fabs(r));
+      if (err > 0) v.worst_ratio = std::max(v.worst_ratio, e / err);
+    }
+  return v;
+}
+
 std::vector<Int8LayerVerdict> int8_layer_check(const LoweredModel& lm, const QuantPlan& q,
                                                const std::vector<float>& input, int64_t rows,
                                                const std::map<ir::TensorId, std::vector<double>>& chip) {
-  if (!lm.eltwise.empty() || !lm.gathers.empty() || lm.layers.empty() || lm.inputs.size() != 1 ||
+  if (!lm.eltwise.empty() || !lm.gathers.empty() || !lm.lanes.empty() || lm.layers.empty() || lm.inputs.size() != 1 ||
       lm.outputs.size() != 1 || q.layers.size() != lm.layers.size())
     throw InputError(fmt::format("int8 bound: only models lowered to a chain of int8 dense layers with one input and "
                                  "one output have a documented bound (this one has {} dense layers, {} elementwise "
@@ -67,39 +108,8 @@ std::vector<Int8LayerVerdict> int8_layer_check(const LoweredModel& lm, const Qua
       throw InputError(fmt::format("int8 bound: the chip's output of layer '{}' is missing or has the wrong size "
                                    "(compile with keep_intermediates)", L.name));
     const std::vector<double>& y = ci->second;
-    const bool first = li == 0;
-    const double xs = lq.x_scale;
     const bool is_out = std::find(lm.outputs.begin(), lm.outputs.end(), L.y) != lm.outputs.end();
-    Int8LayerVerdict v;
-    v.layer = L.name;
-    v.elements = rows * L.N;
-    for (int64_t m = 0; m < rows; ++m)
-      for (int64_t n = 0; n < L.N; ++n) {
-        const double dw = static_cast<double>(lq.w_scale[static_cast<size_t>(n)]) / 2;
-        const double b = L.bias.empty() ? 0.0 : L.bias[static_cast<size_t>(n)];
-        double s = b, err = 0, mag = 0;
-        for (int64_t k = 0; k < L.K; ++k) {
-          const double w = L.w[static_cast<size_t>(k * L.N + n)];
-          const double av = a[static_cast<size_t>(m * L.K + k)];
-          const double da = first ? xs / 2 + std::max(0.0, std::fabs(av) - 127 * xs) : 0.0;
-          s += av * w;
-          err += std::fabs(av) * dw + std::fabs(w) * da + da * dw;
-          mag += (std::fabs(av) + da) * (std::fabs(w) + dw);
-        }
-        err += std::ldexp(1.0, -21) * (mag + std::fabs(b));
-        const double r = L.relu ? std::max(s, 0.0) : s;
-        if (lq.y_int8)
-          err += lq.y_scale / 2.0 + std::max(0.0, std::fabs(r) - 127.0 * lq.y_scale);
-        else if (!is_out)
-          err += std::ldexp(1.0, -11) * (std::fabs(r) + err);
-        const double got = y[static_cast<size_t>(m * L.N + n)];
-        const double e = std::fabs(got - r);
-        if (!(e <= err)) ++v.outside;
-        v.max_err = std::max(v.max_err, e);
-        v.max_bound = std::max(v.max_bound, err);
-        v.max_ref = std::max(v.max_ref, std::fabs(r));
-        if (err > 0) v.worst_ratio = std::max(v.worst_ratio, e / err);
-      }
+    const Int8LayerVerdict v = int8_layer_bound(L, lq, a, rows, y, li == 0, is_out);
     res.push_back(v);
     a = y;  // the next layer multiplies exactly the chip's (dequantized) values
     prev = L.y;

@@ -38,6 +38,14 @@ std::map<ir::TensorId, std::vector<double>> int8_chip_layers(const ir::Graph& g,
                                                              const QuantPlan& q, const Program& p,
                                                              const std::map<std::string, std::vector<uint8_t>>& out);
 
+// One int8 layer against its bound: `a` is the layer's input as the chip multiplies it (float domain,
+// rows x L.K), `y` the chip's output (float domain, rows x L.N); `host_input`: a is the float graph
+// input the host quantized (d_a = x_scale / 2 + clipping), else the chip's dequantized i8 tensor
+// (d_a = 0); `is_output`: y is an f32 graph output (no rounding term). Used by int8_layer_check and
+// by the LLM pieces' check (tests/llm/test_llm_int8.cpp), so the bound has one definition.
+Int8LayerVerdict int8_layer_bound(const LoweredLayer& L, const LayerQuant& lq, const std::vector<double>& a,
+                                  int64_t rows, const std::vector<double>& y, bool host_input, bool is_output);
+
 // `input`: the model's single graph input (`rows` rows of the first layer's K values). Throws
 // InputError if `lm` is not a chain of int8 dense layers from that input to the single graph output,
 // the input size does not fit, or a layer's output is missing from `chip`.

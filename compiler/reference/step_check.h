@@ -51,7 +51,7 @@ struct StepCheck {
 //   2 * B_ref + k * 2^-11 * |y| + 2^-24 (f16 results)
 // with B_ref the reference's first-order bound of the chain from stored tensors (weights rounded to
 // f16 as the chip stores them, other constants f32, every hidden result f16), k the number of f16
-// intermediates the lowering inserts inside the op (Softmax, LayerNormalization, ReduceMean: 1) and
+// intermediates the lowering inserts inside the op (0 for every op since lower_norm.cpp keeps them f32) and
 // 2^-24 the f16 subnormal rounding step (the relative rule does not cover f16 subnormals). Views whose
 // inputs are all stored must match exactly.
 StepCheck verify_steps(const ir::Graph& g, const std::vector<Value>& inputs,

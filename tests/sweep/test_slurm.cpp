@@ -1,6 +1,7 @@
 // The sweep as a Slurm job array: starts a single-node Slurm on localhost (scripts/slurm/start.sh),
 // runs a spec as 3 array tasks (one shard each), merges, and checks the merge equals the unsharded
-// run byte for byte. Fails (never skips) when Slurm or munge is missing or does not start.
+// run byte for byte; then the same for a sweep of LLM points. Fails (never skips) when Slurm or
+// munge is missing or does not start.
 #include <algorithm>
 
 #include "sweep_test_util.h"
@@ -50,5 +51,26 @@ TEST_CASE("sweep: a Slurm job array of shards merges to the unsharded run byte f
   }
   const std::string csv = read_file(d / "array/merged/results.csv");
   CHECK(std::count(csv.begin(), csv.end(), '\n') == 13);  // header + 4 configs x 3 points
+
+  // LLM points (`lpusim llm` per point) as an array of 2 tasks on the same Slurm: the same bytes too.
+  const std::string llm_dir = std::string(LPU_SOURCE_DIR) + "/workloads/llm/";
+  write_file(d / "llm.yaml", "grid:\n  llm.chips: [1, 2]\nworkloads: [" + llm_dir + "tiny-llama.json, " + llm_dir +
+                                 "tiny-gpt2.json]\nllm: {phase: decode, prompt: 8, context: 32}\n");
+  REQUIRE(lpusim("sweep '" + (d / "llm.yaml").string() + "' -o '" + (d / "llm-whole").string() + "' --jobs 2", d)
+              .status == 0);
+  const std::string run_llm = "SLURM_CONF='" + (guard.state / "slurm.conf").string() + "' '" + scripts +
+                              "run_array.sh' '" + lpusim_exe() + "' '" + (d / "llm.yaml").string() + "' '" +
+                              (d / "llm-array").string() + "' 2 120 >'" + (d / "llm-array.log").string() + "' 2>&1";
+  const int ran_llm = std::system(run_llm.c_str());
+  INFO(read_file(d / "llm-array.log"));
+  REQUIRE(WIFEXITED(ran_llm));
+  REQUIRE(WEXITSTATUS(ran_llm) == 0);
+  for (const char* f : {"sweep.json", "results.jsonl", "results.csv"}) {
+    INFO(f);
+    CHECK(read_file(d / "llm-whole" / f) == read_file(d / "llm-array/merged" / f));
+  }
+  const std::string llm_csv = read_file(d / "llm-array/merged/results.csv");
+  CHECK(std::count(llm_csv.begin(), llm_csv.end(), '\n') == 5);  // header + 2 chip counts x 2 models
+  CHECK(llm_csv.find(",failed,") == std::string::npos);
   // The scratch folder is kept (logs of the daemons and tasks); the guard stops the daemons.
 }

@@ -3,6 +3,12 @@
 // now into a temporary directory gives exactly the files, byte for byte, that docs/images/ holds.
 // A change of the simulator, compiler, chip config or specs that moves a plotted figure fails
 // here until `scripts/make_doc_images.sh` is rerun and docs/images/ committed.
+// Exception, to keep this test seconds long: the slow sweeps of real LLMs (slow() in the script,
+// tens of seconds of CPU) are not rerun here: with LPU_DOC_IMAGES_REUSE=1 the script resumes them
+// from their committed results in docs/data/ (nothing runs when those are complete) and plots them.
+// So this test checks, for them, that the committed results belong to the current spec and lpusim
+// version (resume refuses them otherwise) and that their pictures are what those results plot to;
+// that their figures are current is up to rerunning the script (docs/sweeps.md says so).
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
@@ -30,6 +36,7 @@ TEST_CASE("docs: the pictures in docs/images are what scripts/make_doc_images.sh
   const fs::path d = scratch("doc-images");
   const fs::path committed = fs::path(LPU_SOURCE_DIR) / "docs" / "images";
   REQUIRE(setenv("PYTHON3", debian_python3().c_str(), 1) == 0);
+  REQUIRE(setenv("LPU_DOC_IMAGES_REUSE", "1", 1) == 0);  // slow LLM sweeps: from docs/data (see above)
   const ProcessResult r = run_process("/bin/bash",
                                       {std::string(LPU_SOURCE_DIR) + "/scripts/make_doc_images.sh", lpusim_exe(),
                                        (d / "images").string()},

@@ -1,0 +1,69 @@
+// Lane kernel (docs/compiler.md "Row reductions on the VXM + SXM"): per row of X [rows, K], a
+// reduction over the row's K lanes whose result ends up in EVERY lane of the row's one output
+// vector, with no constant bigger than one row:
+//   1. the row's ceil(K / lanes) vectors are read and combined lane-wise on the VXM by a chain of
+//      `max` / `add` ops (f16 inputs widened for sums; optionally squared first); the last vector's
+//      lanes past K are masked by a VXM `sel` with a one-row constant (0 for sums, -inf for max);
+//   2. a lane all-reduce of that vector by log2 doubling: the value goes to the nearest SXM, which
+//      returns it twice (moved by 2^j lanes and unmoved) to the VXM, which combines the two. Max
+//      uses `rotate` (windows may overlap: max does not mind); sums use `shift` (zero fill), so
+//      after the levels lane i holds the exact sum of lanes [i - 2^j + 1, i] with no lane counted
+//      twice; the last level `distribute`s two lanes whose windows tile [0, K) exactly and adds
+//      them, which also broadcasts the result to every lane;
+//   3. optional unary ops in f32 (`muli`, `addi`, `sqrt` ... e.g. 1/K and + eps), a `cvt` to Y's
+//      type, and the write as the value passes Y's slices.
+// Broadcast mode copies lane 0 of X [rows, 1] to every lane (one SXM `distribute`, no VXM op).
+// Y is stored [rows, 1] (one vector per row); consumers read that vector for every chunk of a
+// wider row (EltwiseSpec::lane_bcast). Every row is one template of fixed relative timing, placed
+// at the earliest cycle where all its reads, ops, stream slots and writes are free (one
+// transaction); latencies come from lpu::instr_timing, never literals.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "compiler/backend/matmul_kernel.h"
+#include "compiler/backend/placed_tensor.h"
+#include "compiler/backend/schedule_builder.h"
+
+namespace lpu::compiler {
+
+enum class LaneMode : uint8_t { Max, Sum, Broadcast };
+
+// A unary VXM op applied in f32 after the reduction (imm: MulImm/AddImm immediate).
+struct LanePost {
+  Opcode op = Opcode::Mov;
+  float imm = 0.f;
+};
+
+struct LaneSpec {
+  std::string name;
+  LaneMode mode = LaneMode::Sum;
+  PlacedTensor* x = nullptr;       // [rows, K], F16 or F32 (Broadcast: [rows, 1])
+  bool square = false;             // Sum only: sum of x * x
+  std::vector<LanePost> post;      // Sum only (f32)
+  // [1, >= lanes] constant of x's type, needed when K % lanes != 0 (lane_mask_row()).
+  const PlacedTensor* mask = nullptr;
+  PlacedTensor* y = nullptr;       // [rows, 1], F16 or F32 (Broadcast: x's type)
+};
+
+// Values of the mask row for a reduction over K lanes (empty if K is a multiple of `lanes`):
+// lanes of the row's last vector at or past K % lanes get 0 (Sum: sel picks the constant) or
+// -inf (Max); valid lanes get 1 (Sum: sel picks x) or 0 (Max: sel picks x).
+std::vector<float> lane_mask_row(LaneMode mode, int64_t K, uint32_t lanes);
+
+class LaneScheduler {
+ public:
+  explicit LaneScheduler(ScheduleBuilder& b);
+  // Schedules the step after everything already placed; reads wait for x's `ready` cycles.
+  // Updates y->ready and x->last_read. InputError for a chip without a VXM or SXM slice.
+  MatmulStats schedule(const LaneSpec& spec);
+
+ private:
+  ScheduleBuilder& b_;
+  int vxm_slice_ = -1;
+  uint32_t vxm_pos_ = 0;
+  int sxm_slice_ = -1;  // the SXM slice nearest to the VXM
+};
+
+}  // namespace lpu::compiler

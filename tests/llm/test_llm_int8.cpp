@@ -1,0 +1,384 @@
+// int8 LLM pieces (`lpusim llm --precision int8`, system/llm_system.h piece_compile_options): the
+// front end's segment graphs compiled with the model's projections int8 (quantized on chip by the
+// step that produces their input) and everything else fp16; timing needs no calibration because
+// scale values never change the schedule. Tests: the pieces compile and simulate (predicted ==
+// simulated, checked by PieceRunner), which layers run int8, zero vs random weights give the same
+// cycles, the precision is part of the piece cache key, and a 70B FFN shard fits one chip in int8.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <cstdlib>
+
+#include "compiler/compile.h"
+#include "compiler/llm/partition.h"
+#include "compiler/llm/segments.h"
+#include "compiler/passes/lowering.h"
+#include "compiler/reference/interpreter.h"
+#include "isa/chip_config.h"
+#include "sim/simulator.h"
+#include "system/llm_system.h"
+#include "system/piece_runner.h"
+
+using namespace lpu;
+
+namespace {
+
+llm::LlmConfig model(const std::string& name) {
+  return llm::load_llm_config(std::string(LPU_SOURCE_DIR) + "/workloads/llm/" + name + ".json");
+}
+
+llm::SegmentSpec spec_of(llm::SegmentKind kind, int64_t context, llm::WeightFill fill, int64_t rank = 0,
+                         int64_t size = 1) {
+  llm::SegmentSpec s;
+  s.kind = kind;
+  s.shape.phase = context > 0 ? llm::Phase::Decode : llm::Phase::Prefill;
+  s.shape.batch = 1;
+  s.shape.tokens = context > 0 ? 1 : 4;
+  s.shape.context = context;
+  s.shard = {rank, size};
+  s.fill = fill;
+  s.seed = 7;
+  s.position = context;
+  s.o_proj_cast = true;  // as LlmSystem builds int8 pieces
+  return s;
+}
+
+// The projection matmuls of a graph (constant weight named like a model weight).
+int projections(const ir::Graph& g) {
+  int n = 0;
+  for (const ir::Op& op : g.ops())
+    if (op.kind == ir::OpKind::MatMul && g.tensor(op.inputs[1]).is_const &&
+        llm::is_projection_weight(g.tensor(op.inputs[1]).name))
+      ++n;
+  return n;
+}
+
+uint64_t timing_cycles(const Program& p, const ChipConfig& chip) {
+  sim::SimOptions so;
+  so.mode = sim::Mode::Timing;
+  return sim::simulate(p, chip, so).cycles;
+}
+
+}  // namespace
+
+TEST_CASE("llm int8: projection weights are recognized by name, helper constants are not", "[llm][int8]") {
+  for (const char* n : {"wq_3", "wq_3_rot", "wk_0", "wk_0_rot", "wv_1", "wo_12", "w_up", "w_gate", "w_down",
+                        "e5_w_up", "e0_w_down", "w_router", "lm_head", "mlm_dense", "w_up_1"})
+    CHECK(llm::is_projection_weight(n));
+  for (const char* n : {"rope_cos", "causal_mask", "pairwise_diff", "pairwise_sum", "onehot_3", "norm_gain", "b_up",
+                        "wq_3_bias", "mlm_dense_bias", "inv_sqrt_head_dim", "routing_selected", "w"})
+    CHECK_FALSE(llm::is_projection_weight(n));
+}
+
+TEST_CASE("llm int8: tiny pieces compile int8 and simulate with predicted == simulated", "[llm][int8]") {
+  auto chip = default_chip_config();
+  const compiler::CompileOptions co = system::piece_compile_options(llm::WeightPrecision::INT8);
+  struct Case {
+    std::string model;
+    llm::SegmentKind kind;
+    int64_t context;
+  };
+  const std::vector<Case> cases = {
+      {"tiny-llama", llm::SegmentKind::Attention, 8}, {"tiny-llama", llm::SegmentKind::Attention, 0},
+      {"tiny-llama", llm::SegmentKind::Ffn, 8},       {"tiny-llama", llm::SegmentKind::LmHead, 8},
+      {"tiny-gpt2", llm::SegmentKind::Ffn, 8},        {"tiny-mixtral", llm::SegmentKind::Ffn, 8},
+      {"tiny-bert", llm::SegmentKind::Ffn, 0}};
+  system::PieceRunner runner(*chip);
+  for (const Case& c : cases) {
+    const llm::LlmConfig m = model(c.model);
+    const llm::SegmentSpec s = spec_of(c.kind, c.context, llm::WeightFill::Zero);
+    const ir::Graph g = llm::build_segment(m, s, 0);
+    const compiler::CompileResult cr = compiler::compile(g, *chip, co);
+    INFO(c.model << " kind " << static_cast<int>(c.kind) << " context " << c.context);
+    REQUIRE(cr.quant);
+    // Every projection runs int8 (o_proj through the Cast of SegmentSpec::o_proj_cast), except in
+    // BERT's FFN: post-LN, the LayerNorm output that feeds its first projection is also the
+    // residual (an fp16 reader), so that projection stays fp16 (a tensor is stored in one type).
+    const int post_ln = m.family == "bert" ? 1 : 0;
+    CHECK(cr.quant->int8_layers == projections(g) - post_ln);
+    CHECK(cr.quant->int8_layers > 0);
+    CHECK(cr.quant->quantize_steps > 0);  // the norm (and SwiGLU / activation) outputs are quantized on chip
+    // PieceRunner throws if the simulator's cycles differ from the prediction.
+    const system::PieceRun& pr = runner.run_program(cr.program, c.model);
+    CHECK(pr.cycles == cr.predicted_cycles);
+    CHECK(pr.events[static_cast<size_t>(EnergyEvent::MacInt8)] > 0);
+  }
+}
+
+TEST_CASE("llm int8: a piece's int8 program has the same cycles with zero and random weights", "[llm][int8]") {
+  // Timing uses zero weights and uncalibrated (scale 1) activations; a real model has random weights
+  // and calibrated scales. Scales are SRAM constants and `muli` immediates, so the schedule is equal.
+  auto chip = default_chip_config();
+  const llm::LlmConfig m = model("tiny-llama");
+  for (llm::SegmentKind kind : {llm::SegmentKind::Attention, llm::SegmentKind::Ffn, llm::SegmentKind::LmHead}) {
+    INFO("kind " << static_cast<int>(kind));
+    const ir::Graph zero = llm::build_segment(m, spec_of(kind, 8, llm::WeightFill::Zero), 0);
+    const ir::Graph rnd = llm::build_segment(m, spec_of(kind, 8, llm::WeightFill::Random), 0);
+    const compiler::CompileResult a = compiler::compile(zero, *chip, system::piece_compile_options(llm::WeightPrecision::INT8));
+    // Calibrated: one seeded input set (x and the cache) through the reference interpreter.
+    compiler::CompileOptions cal = system::piece_compile_options(llm::WeightPrecision::INT8);
+    cal.int8.timing_only = false;
+    std::vector<ref::Value> set;
+    uint32_t state = 12345;
+    for (ir::TensorId t : rnd.inputs()) {
+      std::vector<float> v(static_cast<size_t>(rnd.tensor(t).elements()));
+      for (float& f : v) {
+        state = state * 1664525u + 1013904223u;
+        f = static_cast<float>(state >> 8) / static_cast<float>(1u << 24) * 2.f - 1.f;
+      }
+      set.push_back(ref::Value::floats(rnd.tensor(t).shape, v, ir::DType::F32));
+    }
+    cal.calibration = {set};
+    const compiler::CompileResult b = compiler::compile(rnd, *chip, cal);
+    REQUIRE(a.quant);
+    REQUIRE(b.quant);
+    CHECK(a.quant->int8_layers == b.quant->int8_layers);
+    CHECK_FALSE(b.quant->timing_only);
+    // The scales differ (the test would say nothing otherwise) ...
+    bool differ = false;
+    for (const auto& [t, s] : b.quant->i8_tensors) differ = differ || s != a.quant->i8_tensors.at(t);
+    CHECK(differ);
+    // ... the programs differ in their data, and time exactly alike.
+    CHECK(system::program_hash(a.program) != system::program_hash(b.program));
+    CHECK(a.predicted_cycles == b.predicted_cycles);
+    CHECK(timing_cycles(a.program, *chip) == a.predicted_cycles);
+    CHECK(timing_cycles(b.program, *chip) == b.predicted_cycles);
+  }
+}
+
+TEST_CASE("llm int8: precision is part of the piece cache key", "[llm][int8]") {
+  auto chip = default_chip_config();
+  const llm::LlmConfig m = model("tiny-llama");
+  system::PieceRunner runner(*chip);
+  int builds = 0;
+  auto build = [&] {
+    ++builds;
+    return llm::build_segment(m, spec_of(llm::SegmentKind::Ffn, 8, llm::WeightFill::Zero), 0);
+  };
+  const uint64_t h16 = runner.run_graph("ffn", build, "ffn").hash;
+  const uint64_t h8 = runner.run_graph("ffn", build, "ffn", system::piece_compile_options(llm::WeightPrecision::INT8)).hash;
+  CHECK(h16 != h8);
+  CHECK(runner.compiles() == 2);
+  CHECK(runner.run_graph("ffn", build, "ffn", system::piece_compile_options(llm::WeightPrecision::INT8)).hash == h8);
+  CHECK(runner.run_graph("ffn", build, "ffn").hash == h16);
+  CHECK(runner.compiles() == 2);
+  CHECK(builds == 2);
+  // And through LlmSystem: the same plan at both precisions gives different programs.
+  llm::PlanRequest req;
+  req.prompt = 4;
+  req.context = 4;
+  const llm::Plan plan = llm::plan_partition(m, req, *chip);
+  llm::StepShape d;
+  d.context = 4;
+  system::LlmSystem s16(*chip, m, plan), s8(*chip, m, plan, {}, {}, llm::WeightPrecision::INT8);
+  const system::StepResult r16 = s16.step(d), r8 = s8.step(d);
+  REQUIRE(r16.pieces.size() == r8.pieces.size());
+  for (size_t i = 0; i < r16.pieces.size(); ++i)
+    if (!r16.pieces[i].collective) CHECK(r16.pieces[i].hash != r8.pieces[i].hash);
+}
+
+TEST_CASE("llm int8: a Llama-2 70B FFN shard fits one chip in int8 (tp 8)", "[llm][int8]") {
+  // Plan level (no compile: the 70B graphs are large): the FFN piece's weights per chip.
+  auto chip = default_chip_config();
+  const llm::LlmConfig m = model("llama-2-70b");
+  llm::PlanRequest req;
+  req.precision = llm::WeightPrecision::INT8;
+  req.tp = 8;
+  req.prompt = 128;
+  req.context = 4095;
+  const llm::Plan plan = llm::plan_partition(m, req, *chip);
+  uint64_t ffn = 0;
+  for (const llm::PlanPiece& p : plan.pieces)
+    if (p.kind == llm::SegmentKind::Ffn) ffn = std::max(ffn, p.weight_bytes);
+  // gate + up + down columns of this shard: 3 x 8192 x 28672 / 8 int8 weights (+ the norm gain).
+  CHECK(ffn >= uint64_t{3} * 8192 * 3584);
+  CHECK(ffn < plan.usable_per_chip);
+}
+
+// Measurement hook (hidden): LPU_INT8_MODEL (llama-2-70b), LPU_INT8_KIND (ffn | attention),
+// LPU_INT8_CONTEXT (4095) select the piece; shard 1 of 8.
+TEST_CASE("llm int8: Llama-2 70B FFN decode shard compiles int8 (measurement)", "[.][llm][int8][slow]") {
+  auto chip = default_chip_config();
+  const llm::LlmConfig m = model(std::getenv("LPU_INT8_MODEL") ? std::getenv("LPU_INT8_MODEL") : "llama-2-70b");
+  const bool attn = std::getenv("LPU_INT8_KIND") && std::string(std::getenv("LPU_INT8_KIND")) == "attention";
+  const int64_t ctx = std::getenv("LPU_INT8_CONTEXT") ? std::atoll(std::getenv("LPU_INT8_CONTEXT")) : 4095;
+  const auto t0 = std::chrono::steady_clock::now();
+  const ir::Graph g = llm::build_segment(
+      m, spec_of(attn ? llm::SegmentKind::Attention : llm::SegmentKind::Ffn, ctx, llm::WeightFill::Zero, 1, 8), 0);
+  const compiler::CompileResult cr = compiler::compile(g, *chip, system::piece_compile_options(llm::WeightPrecision::INT8));
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  CHECK(timing_cycles(cr.program, *chip) == cr.predicted_cycles);
+  WARN(m.name << (attn ? " attention" : " ffn") << " C" << ctx << " tp8 rank1 int8: " << cr.predicted_cycles << " cycles, " << cr.quant->int8_layers
+              << " int8 layers, " << cr.stats.lw << " lw, " << cr.stats.vxm << " vxm, build+compile " << s << " s");
+}
+
+// ---- functional: a tiny piece's values at int8 --------------------------------------------------
+//
+// tiny-llama's layer-0 FFN piece (RMSNorm, gate/up, SwiGLU, down, residual) with seeded random
+// weights, its input x the residual stream reference_forward computes for a seeded prompt, and
+// activation scales calibrated from reference_forward's activations (the FFN inputs of both layers,
+// run through the graph on the reference interpreter). Compiled with keep_intermediates, simulated
+// functionally, and checked STEP BY STEP with the bounds of docs/compiler.md "Precision" (errors do
+// not compound; an end-to-end first-order bound is vacuous, docs/llm.md):
+//  - every int8 layer: compiler::int8_layer_bound on the chip's own dequantized i8 input;
+//  - every step that quantizes on chip: the op applied in double to the chip's own operands, within
+//    its f32 rounding (2^-24 relative per op) + s / 2 + clipping past 127 s;
+//  - every other op: ref::verify_steps (the fp16 local bound of `lpusim check`).
+// The piece's output is then compared with reference_forward's next residual-stream value and the
+// difference reported (not asserted against a number nobody derived).
+#include "compiler/io_binding.h"
+#include "compiler/reference/int8_bound.h"
+#include "compiler/reference/step_check.h"
+#include "tests/support/f16_data.h"
+
+TEST_CASE("llm int8: tiny-llama FFN piece, calibrated, within the int8 bound step by step", "[llm][int8]") {
+  auto chip = default_chip_config();
+  const llm::LlmConfig m = model("tiny-llama");
+  const uint64_t seed = 11;
+  llm::StepShape shape;
+  shape.phase = llm::Phase::Prefill;
+  shape.batch = 1;
+  shape.tokens = 5;
+  const int64_t rows = shape.batch * shape.tokens;
+  std::vector<float> xe(static_cast<size_t>(rows * m.hidden));
+  uint32_t state = 99;
+  for (float& f : xe) {
+    state = state * 1664525u + 1013904223u;
+    f = static_cast<float>(state >> 8) / static_cast<float>(1u << 24) * 2.f - 1.f;
+  }
+  std::vector<std::vector<float>> seg_in;
+  llm::reference_forward(m, shape, seed, xe, nullptr, 0, nullptr, nullptr, &seg_in);
+  REQUIRE(seg_in.size() == static_cast<size_t>(2 * m.layers + 1));
+  const std::vector<float>& x = seg_in[1];     // entering layer 0's FFN
+  const std::vector<float>& want = seg_in[2];  // leaving it (shard 1 of 1: the partial is the whole value)
+  llm::SegmentSpec spec;
+  spec.kind = llm::SegmentKind::Ffn;
+  spec.shape = shape;
+  spec.fill = llm::WeightFill::Random;
+  spec.seed = seed;
+  const ir::Graph g = llm::build_segment(m, spec, 0);
+  compiler::CompileOptions co = system::piece_compile_options(llm::WeightPrecision::INT8);
+  co.int8.timing_only = false;
+  co.keep_intermediates = true;
+  const ir::Shape xs{rows, m.hidden};
+  co.calibration = {{ref::Value::floats(xs, x, ir::DType::F32)}, {ref::Value::floats(xs, seg_in[3], ir::DType::F32)}};
+  const compiler::CompileResult cr = compiler::compile(g, *chip, co);
+  REQUIRE(cr.quant);
+  const compiler::QuantPlan& q = *cr.quant;
+  CHECK(q.int8_layers == 3);     // gate, up, down
+  CHECK(q.quantize_steps == 2);  // the RMSNorm output and the SwiGLU product
+  sim::SimOptions so;
+  so.mode = sim::Mode::Functional;
+  compiler::bind_input(cr.program, "x", test::f16_bytes(x), &so.inputs);
+  const sim::SimResult r = sim::simulate(cr.program, *chip, so);
+  CHECK(r.cycles == cr.predicted_cycles);
+
+  // The chip's tensors in the float domain: float ones as decoded by step_check, i8 ones dequantized
+  // with the plan's scales.
+  const compiler::LoweredModel lm = compiler::lower_graph(g);
+  auto chip_tensors = [&](const Program& p, const std::map<std::string, std::vector<uint8_t>>& outs) {
+    std::map<ir::TensorId, std::vector<double>> vals = ref::chip_graph_tensors(g, lm, p, outs);
+    for (const auto& [t, s] : q.i8_tensors) {
+      const std::vector<uint8_t> b = compiler::gather_output(p, g.tensor(t).name, outs);
+      std::vector<double> v(b.size());
+      for (size_t k = 0; k < b.size(); ++k) v[k] = static_cast<int8_t>(b[k]) * static_cast<double>(s);
+      vals[t] = std::move(v);
+    }
+    return vals;
+  };
+  std::map<ir::TensorId, std::vector<double>> chip_vals = chip_tensors(cr.program, r.outputs);
+  const std::map<ir::TensorId, std::vector<double>> layer_vals = compiler::int8_chip_layers(g, lm, q, cr.program, r.outputs);
+  // int8 layers.
+  for (size_t i = 0; i < lm.layers.size(); ++i) {
+    const compiler::LoweredLayer& L = lm.layers[i];
+    REQUIRE(q.layers[i].int8);
+    const bool is_out = std::find(lm.outputs.begin(), lm.outputs.end(), L.y) != lm.outputs.end();
+    const compiler::Int8LayerVerdict v =
+        compiler::int8_layer_bound(L, q.layers[i], chip_vals.at(L.x), rows, layer_vals.at(L.y), false, is_out);
+    INFO(v.layer << ": max err " << v.max_err << ", max bound " << v.max_bound << ", max |y| " << v.max_ref);
+    CHECK(v.ok());
+    CHECK(v.max_bound < 0.25 * v.max_ref);  // the bound says something (docs/compiler.md uses the same 25 %)
+    WARN("int8 " << v.layer << ": max err " << v.max_err << ", max bound " << v.max_bound << ", max |y| " << v.max_ref
+                 << ", worst err/bound " << v.worst_ratio);
+  }
+  // Steps that quantize on chip: the op on the chip's own operands (f32 on the VXM), then rounding to i8.
+  std::map<std::string, const ir::Op*> ops;
+  for (const ir::Op& op : g.ops()) ops[op.name] = &op;
+  // Elements of the quantizing step E outside its bound, given the chip's values.
+  auto quant_outside = [&](const compiler::LoweredEltwise& E, const std::map<ir::TensorId, std::vector<double>>& chip_vals) {
+    const ir::Op& op = *ops.at(E.name);
+    std::vector<ref::Value> in;
+    std::vector<const ref::Value*> ins;
+    for (ir::TensorId t : op.inputs) {
+      if (g.tensor(t).is_const) {
+        in.push_back(ref::Value::from_constant(g.tensor(t)));
+      } else {
+        const std::vector<double>& cv = chip_vals.at(t);
+        in.push_back(ref::Value::floats(g.tensor(t).shape, std::vector<float>(cv.begin(), cv.end()), ir::DType::F32));
+      }
+    }
+    for (const ref::Value& v : in) ins.push_back(&v);
+    const ref::Value y = ref::eval_op(g, op, ins)[0];
+    const double s = q.i8_tensors.at(E.y);
+    const std::vector<double>& got = chip_vals.at(E.y);
+    int64_t outside = 0;
+    double worst = 0;
+    for (size_t k = 0; k < got.size(); ++k) {
+      const double yv = y.f[k];
+      const double bound = std::ldexp(std::fabs(yv), -23) + s / 2 + std::max(0.0, std::fabs(yv) - 127 * s);
+      const double e = std::fabs(got[k] - yv);
+      if (!(e <= bound)) ++outside;
+      worst = std::max(worst, e / bound);
+    }
+    UNSCOPED_INFO(E.name << ": worst err/bound " << worst);
+    return outside;
+  };
+  int quantizers = 0;
+  const compiler::LoweredEltwise* first_quantizer = nullptr;
+  for (const compiler::LoweredEltwise& E : lm.eltwise) {
+    if (!q.i8_tensors.count(E.y)) continue;
+    ++quantizers;
+    if (!first_quantizer) first_quantizer = &E;
+    CHECK(quant_outside(E, chip_vals) == 0);
+  }
+  CHECK(quantizers == 2);
+  // Every other op: the fp16 local bound (int8 layers and quantizing steps were checked above).
+  const ref::StepCheck sc = ref::verify_steps(g, {ref::Value::floats(xs, x, ir::DType::F32)}, chip_vals);
+  int checked = 0;
+  for (const ref::StepVerdict& v : sc.steps) {
+    bool int8_step = false;
+    for (const compiler::LoweredLayer& L : lm.layers) int8_step = int8_step || g.tensor(L.y).name == v.tensor;
+    for (const auto& [t, s] : q.i8_tensors) int8_step = int8_step || g.tensor(t).name == v.tensor;
+    if (int8_step) continue;
+    ++checked;
+    INFO(v.op << " (" << v.kind << "): max err " << v.max_err << ", worst err/bound " << v.worst_ratio);
+    CHECK(v.ok());
+  }
+  CHECK(checked > 0);
+  // End to end against reference_forward (reported).
+  const std::vector<uint8_t> ob = compiler::gather_output(cr.program, "partial", r.outputs);
+  REQUIRE(ob.size() == want.size() * 4);
+  double maxd = 0, maxv = 0;
+  for (size_t k = 0; k < want.size(); ++k) {
+    float f;
+    std::memcpy(&f, &ob[k * 4], 4);
+    maxd = std::max(maxd, std::fabs(static_cast<double>(f) - want[k]));
+    maxv = std::max(maxv, std::fabs(static_cast<double>(want[k])));
+  }
+  WARN("tiny-llama FFN int8: " << cr.predicted_cycles << " cycles; output vs reference_forward max |diff| " << maxd
+                               << " (max |value| " << maxv << ")");
+
+  // The check can fail: the same piece whose first on-chip quantization uses a scale 25 % too large
+  // (muli by 1 / (1.25 s)) while the plan says s is caught by the quantizing step's bound.
+  REQUIRE(first_quantizer);
+  auto bad = std::make_shared<compiler::QuantPlan>(q);
+  bad->i8_tensors[first_quantizer->y] *= 1.25f;
+  compiler::CompileOptions cb = co;
+  cb.quant = bad;
+  const compiler::CompileResult crb = compiler::compile(g, *chip, cb);
+  const sim::SimResult rb = sim::simulate(crb.program, *chip, so);
+  CHECK(quant_outside(*first_quantizer, chip_tensors(crb.program, rb.outputs)) > 0);
+}
