@@ -94,4 +94,27 @@ std::vector<uint8_t> gather_output(const Program& p, const std::string& name,
   return out;
 }
 
+std::vector<uint8_t> lookup_index_bytes(const std::string& name, const std::vector<int64_t>& ids, int64_t rows,
+                                        int64_t cols, uint32_t lanes) {
+  const int64_t stride = (cols + lanes - 1) / lanes;
+  if (rows < 1 || cols < 1 || lanes < 1 || (rows - 1) * stride > 32767)
+    throw InputError(fmt::format("input '{}': a lookup table [{}, {}] has row offsets up to {} x {}, beyond int16",
+                                 name, rows, cols, rows - 1, stride));
+  std::vector<uint8_t> out;
+  out.reserve(ids.size() * lanes * 2);
+  for (size_t k = 0; k < ids.size(); ++k) {
+    int64_t id = ids[k];
+    if (id < -rows || id >= rows)
+      throw InputError(fmt::format("input '{}': index {} at position {} is outside the table's rows: allowed "
+                                   "{}..{} (negative ids count from the end)", name, id, k, -rows, rows - 1));
+    if (id < 0) id += rows;
+    const uint16_t off = static_cast<uint16_t>(id * stride);
+    for (uint32_t i = 0; i < lanes; ++i) {
+      out.push_back(static_cast<uint8_t>(off & 0xFF));
+      out.push_back(static_cast<uint8_t>(off >> 8));
+    }
+  }
+  return out;
+}
+
 }  // namespace lpu::compiler

@@ -32,4 +32,13 @@ void bind_input(const Program& p, const std::string& name, const std::vector<uin
 std::vector<uint8_t> gather_output(const Program& p, const std::string& name,
                                    const std::map<std::string, std::vector<uint8_t>>& outputs);
 
+// The chip bytes of index input `name` of an embedding lookup into a [rows, cols] table
+// (LoweredInput::lookup_rows/lookup_cols, docs/compiler.md "Other forms"): an [ids, lanes] i16
+// tensor whose row k holds id_k * ceil(cols / lanes), the first address offset of the table row,
+// in every lane (the MEM `gather` lane offsets). Negative ids count from `rows` (ONNX Gather).
+// Throws InputError naming the input, the position, the value and the allowed range for an id
+// outside [-rows, rows), or if an offset would not fit int16.
+std::vector<uint8_t> lookup_index_bytes(const std::string& name, const std::vector<int64_t>& ids, int64_t rows,
+                                        int64_t cols, uint32_t lanes);
+
 }  // namespace lpu::compiler

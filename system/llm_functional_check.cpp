@@ -15,14 +15,8 @@ namespace lpu::system {
 
 namespace {
 
-constexpr double kU16 = 1.0 / 2048.0;         // 2^-11: rounding to f16
-constexpr double kF16Sub = 1.0 / 16777216.0;  // 2^-24: f16 subnormal step (the relative rule misses it)
-
-// f16 intermediates the lowering inserts inside one IR op: the rule of compiler/reference/
-// step_check.cpp (internal_f16, not exported), 0 for every op since passes/lower_norm.cpp keeps
-// the intermediates of Softmax, LayerNormalization and ReduceSum/ReduceMean f32. Keep the two in
-// step if the lowering changes.
-int internal_f16(ir::OpKind) { return 0; }
+constexpr double kU16 = ref::kUnitF16;
+constexpr double kF16Sub = ref::kF16Subnormal;
 
 const char* kind_name(llm::SegmentKind k) {
   switch (k) {
@@ -90,7 +84,7 @@ Bounded chip_side_bound(const ir::Graph& g, const std::vector<ref::Value>& in_va
     for (size_t k = 0; k < outs.size(); ++k) {
       if (outs[k].dtype == ir::DType::F16)
         for (size_t j = 0; j < E[k].f.size(); ++j)
-          E[k].f[j] = static_cast<float>(E[k].f[j] + internal_f16(op.kind) * kU16 * std::fabs(outs[k].f[j]) + kF16Sub);
+          E[k].f[j] = static_cast<float>(E[k].f[j] + ref::internal_f16_roundings(op.kind) * kU16 * std::fabs(outs[k].f[j]) + kF16Sub);
       vals[static_cast<size_t>(op.outputs[k])] = std::move(outs[k]);
       errs[static_cast<size_t>(op.outputs[k])] = std::move(E[k]);
     }

@@ -182,6 +182,13 @@ sim::SimResult simulate_dataset(const Dataset& ds, const ir::Graph& g, const com
     // output, and the compiler gives it no place in SRAM: nothing to bind.
     if (consumers[static_cast<size_t>(g.inputs()[i])].empty()) continue;
     const DType t = compiler::row_blocks(r.program, name).front().dtype;
+    if (i < lm.inputs.size() && lm.inputs[i].lookup_rows > 0) {  // embedding-lookup ids: i16 row offsets
+      compiler::bind_input(r.program, name,
+                           compiler::lookup_index_bytes(name, ds.inputs[i].i, lm.inputs[i].lookup_rows,
+                                                        lm.inputs[i].lookup_cols, cfg.vector_bytes()),
+                           &so.inputs);
+      continue;
+    }
     ref::Value v = ds.inputs[i];
     if (t == DType::I8 && r.quant && r.quant->i8_inputs.count(name))  // int8 models: the host quantizes
       v = compiler::quantize_host_input(v, r.quant->i8_inputs.at(name));

@@ -115,4 +115,104 @@ MatmulStats GatherScheduler::schedule(const GatherSpec& spec) {
   return st;
 }
 
+MatmulStats GatherScheduler::lookup(const LookupSpec& spec) {
+  const ChipConfig& cfg = b_.cfg();
+  PlacedTensor& I = *spec.idx;
+  const PlacedTensor& W = *spec.table;
+  PlacedTensor& D = *spec.dst;
+  if (I.dtype != DType::I16 || I.vpr != 1 || W.parts.size() != 1 || D.dtype != W.dtype || D.vpr != W.vpr ||
+      D.inner != W.inner || D.rows != I.rows)
+    throw std::logic_error(fmt::format("lookup {}: idx [{}, {}] {}, table [{}, {}] in {} parts -> [{}, {}] does not fit",
+                                       spec.name, I.rows, I.inner, dtype_name(I.dtype), W.rows, W.inner,
+                                       W.parts.size(), D.rows, D.inner));
+  Instr rd = make_instr(Opcode::Read);
+  const uint64_t lat_read = instr_timing(cfg, rd).latency;
+  Instr mv = make_instr(Opcode::Mov);
+  mv.set(Field::DType, static_cast<uint32_t>(DType::I16));
+  const uint64_t lat_mov = instr_timing(cfg, mv).latency;
+  Instr ga = make_instr(Opcode::Gather);
+  const uint64_t lat_gather = instr_timing(cfg, ga).latency;
+  const TensorPart& wp = W.parts[0];
+  MatmulStats st;
+  uint64_t order_floor = 0;
+  for (int64_t r = 0; r < D.rows; ++r) {
+    const auto& is = I.part_of_row(r).slices;
+    const uint32_t iaddr = I.addr_of(r, 0);
+    const uint64_t ready = I.ready[static_cast<size_t>(r)];
+    uint32_t imin = UINT32_MAX, imax = 0;
+    for (uint16_t s : is) imin = std::min(imin, b_.pos(s)), imax = std::max(imax, b_.pos(s));
+    const auto& ds = D.part_of_row(r).slices;
+    // Index route: one read of the index vector per dst vector, passing every table plane's slice
+    // (all on one side of the VXM): straight when the index planes lie on one side of all of
+    // them, else through the VXM and back out toward them.
+    uint32_t gmin = UINT32_MAX, gmax = 0;
+    for (uint16_t s : wp.slices) gmin = std::min(gmin, b_.pos(s)), gmax = std::max(gmax, b_.pos(s));
+    const bool east = imax <= gmin, west = !east && imin >= gmax, direct = east || west;
+    if (!direct && vxm_slice_ < 0)
+      throw InputError(fmt::format("{}: chip '{}' has no VXM slice to route a lookup", spec.name, cfg.name));
+    const uint32_t q = direct ? (east ? gmin : gmax) : vxm_pos_;
+    const Dir din = direct ? (east ? Dir::East : Dir::West) : (imax < vxm_pos_ ? Dir::East : Dir::West);
+    const Dir dmid = gmin > vxm_pos_ ? Dir::East : Dir::West;
+    uint64_t far = 0;
+    for (uint16_t s : is) far = std::max(far, dist(b_.pos(s), q));
+    for (uint32_t c = 0; c < W.vpr; ++c) {
+      uint64_t Tq = std::max(ready, order_floor) + lat_read + far;  // index arrival at q
+      uint64_t landed = 0;
+      for (uint64_t n = 0;; ++Tq, ++n) {
+        if (n > kMaxSearch)
+          throw std::logic_error("lookup scheduler: no cycle found for " + spec.name + " within the search bound");
+        auto x = b_.begin();
+        StreamValue v;
+        bool ok = b_.fetch(is, iaddr, q, Tq, din, ready, &v);
+        if (ok && !direct) {
+          StreamValue out;
+          ok = b_.produce(dmid, 2, vxm_pos_, Tq + lat_mov, &out);
+          if (ok) {
+            Instr in = mv;
+            in.set(Field::SrcA, v.ref().encode());
+            in.set(Field::Dst, out.ref().encode());
+            const int qu = b_.free_queue(vxm_slice_, Tq, in);
+            ok = qu >= 0;
+            if (ok) b_.issue(vxm_slice_, qu, Tq, in);
+            v = out;
+          }
+        }
+        // Per byte plane: the gather as the index passes its slice, its byte row straight to the
+        // dst plane's slice.
+        landed = 0;
+        for (size_t pl = 0; ok && pl < wp.slices.size(); ++pl) {
+          const uint32_t g = b_.pos(wp.slices[pl]), dp = b_.pos(ds[pl]);
+          const uint64_t Tg = v.time_at(g);
+          StreamValue res;
+          ok = Tg != UINT64_MAX && b_.produce(dp >= g ? Dir::East : Dir::West, 1, g, Tg + lat_gather, &res);
+          if (ok) {
+            Instr in = ga;
+            in.set(Field::SrcA, v.ref().encode());
+            in.set(Field::Addr, wp.addr + c);
+            in.set(Field::Dst, res.ref().encode());
+            const int qu = b_.free_queue(wp.slices[pl], Tg, in);
+            ok = qu >= 0;
+            if (ok) b_.issue(wp.slices[pl], qu, Tg, in);
+          }
+          uint64_t l = 0;
+          if (ok) ok = b_.store(res, {ds[pl]}, D.addr_of(r, c), D.write_not_before, &l);
+          landed = std::max(landed, l);
+        }
+        if (ok) break;
+        b_.rollback(x);
+      }
+      const uint64_t first_read = Tq - lat_read - far;
+      order_floor = std::max(order_floor, first_read);
+      I.last_read = std::max(I.last_read, Tq);
+      st.first_issue = std::min(st.first_issue, first_read);
+      st.reads += is.size() + wp.slices.size();  // the index planes and the gathers' SRAM reads
+      st.writes += ds.size();
+      st.vxm += direct ? 0 : 1;
+      st.last_end = std::max(st.last_end, landed);
+      D.ready_of(r, c) = landed;
+    }
+  }
+  return st;
+}
+
 }  // namespace lpu::compiler

@@ -25,6 +25,19 @@ struct GatherSpec {
   const std::vector<int64_t>* map = nullptr;  // M * taps source rows (or -1)
 };
 
+// Embedding lookup with runtime indices (docs/compiler.md "Other forms"): dst row r = table row
+// id_r, where idx row r (one i16 vector) holds id_r * table.vpr in every lane. Per dst vector c and
+// byte plane b: a MEM `gather` on the table's plane-b slice at address table.addr + c reads lane i
+// from address + idx[i] (the index vector is read onto a stream pair and carried to that slice,
+// through a VXM `mov` when its planes straddle the slice), and its one-byte result is written to
+// dst's plane-b slice. The table must be one part (every row on the same slices).
+struct LookupSpec {
+  std::string name;
+  PlacedTensor* idx = nullptr;          // [T, lanes] i16 row offsets (host-written input)
+  const PlacedTensor* table = nullptr;  // [V, D] constant, one part
+  PlacedTensor* dst = nullptr;          // [T, D], table's dtype
+};
+
 class GatherScheduler {
  public:
   explicit GatherScheduler(ScheduleBuilder& b);
@@ -32,6 +45,9 @@ class GatherScheduler {
   // `ready` cycle, writes for dst->write_not_before. Updates dst->ready and src->last_read.
   // logic_error for inconsistent shapes (a lowering bug).
   MatmulStats schedule(const GatherSpec& spec);
+  // Schedules a lookup after everything already placed (same contract as schedule(); updates
+  // dst->ready and idx->last_read). logic_error for inconsistent shapes.
+  MatmulStats lookup(const LookupSpec& spec);
 
  private:
   ScheduleBuilder& b_;

@@ -102,13 +102,17 @@ class Builder {
     if (a == "relu") return relu(x);
     if (a == "gelu") {  // 0.5 x (1 + erf(x / sqrt 2))
       const TensorId e = op(OpKind::Erf, {mul(x, scalar("inv_sqrt2", static_cast<float>(1.0 / std::sqrt(2.0))))});
-      return mul(mul(x, scalar("half", 0.5f)), add(e, scalar("one", 1.f)));
+      const TensorId hx = mul(x, scalar("half", 0.5f));  // sequenced: graph order must not depend on the C++ compiler
+      const TensorId e1 = add(e, scalar("one", 1.f));
+      return mul(hx, e1);
     }
     if (a == "gelu_new") {  // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
       const TensorId x3 = mul(mul(x, x), x);
-      const TensorId in = mul(add(x, mul(x3, scalar("c044715", 0.044715f))),
-                              scalar("sqrt_2_over_pi", static_cast<float>(std::sqrt(2.0 / M_PI))));
-      return mul(mul(x, scalar("half", 0.5f)), add(op(OpKind::Tanh, {in}), scalar("one", 1.f)));
+      const TensorId inner = add(x, mul(x3, scalar("c044715", 0.044715f)));
+      const TensorId in = mul(inner, scalar("sqrt_2_over_pi", static_cast<float>(std::sqrt(2.0 / M_PI))));
+      const TensorId hx = mul(x, scalar("half", 0.5f));
+      const TensorId t1 = add(op(OpKind::Tanh, {in}), scalar("one", 1.f));
+      return mul(hx, t1);
     }
     throw InputError(cfg_.name + ": activation '" + a + "' has no graph form; allowed: gelu, gelu_new, relu, silu");
   }
@@ -216,7 +220,9 @@ TensorId projection(Builder& b, TensorId xn, Wt w, Wt bias, int64_t cols, int64_
                                                      : wv[static_cast<size_t>(i * n + k - half)];
     WR = b.values(name + "_rot", {c.hidden, n}, r);
   }
-  return b.add(b.mul(y, cos_t), b.mul(b.matmul(xn, WR), sin_t));
+  const TensorId yc = b.mul(y, cos_t);  // sequenced: graph order must not depend on the C++ compiler
+  const TensorId rs = b.mul(b.matmul(xn, WR), sin_t);
+  return b.add(yc, rs);
 }
 
 ir::Graph attention(Builder& b, int64_t layer) {
@@ -248,16 +254,25 @@ ir::Graph attention(Builder& b, int64_t layer) {
     cos_t = b.values("rope_cos", {N, hd}, cosN);
     sin_t = b.values("rope_sin", {N, hd}, sinN);
   }
-  // Causal mask over [T, C+T]: new token t sees cache rows and new rows <= t.
+  // Causal mask over [T, C+T]: new token t sees cache rows and new rows <= t; repeated for each of
+  // the `group` query heads stacked in one score matrix (row i*T + t is head i's token t).
   TensorId mask = ir::kNoTensor;
   if (c.causal && T > 1) {
-    std::vector<float> m(static_cast<size_t>(T * (C + T)), 0.f);
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t j = C + t + 1; j < C + T; ++j) m[static_cast<size_t>(t * (C + T) + j)] = -std::numeric_limits<float>::infinity();
-    mask = b.values("causal_mask", {T, C + T}, m);
+    std::vector<float> m(static_cast<size_t>(group * T * (C + T)), 0.f);
+    for (int64_t i = 0; i < group; ++i)
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t j = C + t + 1; j < C + T; ++j)
+          m[static_cast<size_t>((i * T + t) * (C + T) + j)] = -std::numeric_limits<float>::infinity();
+    mask = b.values("causal_mask", {group * T, C + T}, m);
   }
   const TensorId scale = b.scalar("inv_sqrt_head_dim", static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd))));
 
+  // Grouped-query attention: the `group` query heads of one kv head are stacked row-wise into one
+  // Q [group*T, hd] per sequence, so the sequence's K^T and V (cache + new rows) enter ONE score
+  // product and ONE P.V product per kv head (the lowering installs them as MXM weights once, not
+  // once per query head). Softmax is per row, so the stacked rows are the per-head results; each
+  // head's rows are then sliced out (and concatenated over sequences) for its o_proj. For MHA
+  // (group 1) no stacking op is emitted and the graph is the per-head one.
   TensorId out = ir::kNoTensor;
   std::vector<std::pair<TensorId, TensorId>> new_kv;
   for (int64_t gi = 0; gi < kv_per; ++gi) {
@@ -266,25 +281,32 @@ ir::Graph attention(Builder& b, int64_t layer) {
     TensorId k = projection(b, xn, Wt::K, Wt::KBias, c.kv_heads * hd, g * hd, hd, c.rope, cos_t, sin_t, "wk_" + gs);
     TensorId v = projection(b, xn, Wt::V, Wt::VBias, c.kv_heads * hd, g * hd, hd, false, cos_t, sin_t, "wv_" + gs);
     new_kv.push_back({k, v});
-    for (int64_t h = g * group; h < (g + 1) * group; ++h) {
-      const std::string hs = std::to_string(h);
-      const TensorId q = projection(b, xn, Wt::Q, Wt::QBias, c.heads * hd, h * hd, hd, c.rope, cos_t, sin_t, "wq_" + hs);
-      TensorId o = ir::kNoTensor;
-      std::vector<TensorId> per_seq;
-      for (int64_t bb = 0; bb < B; ++bb) {
-        const TensorId qb = b.slice_rows(q, bb * T, T);
-        TensorId kb = b.slice_rows(k, bb * T, T), vb = b.slice_rows(v, bb * T, T);
-        if (C > 0) {
-          kb = b.op(OpKind::Concat, {b.slice_rows(kc[gi], bb * C, C), kb}, {{"axis", int64_t{0}}});
-          vb = b.op(OpKind::Concat, {b.slice_rows(vc[gi], bb * C, C), vb}, {{"axis", int64_t{0}}});
-        }
-        const TensorId kt = b.op(OpKind::Transpose, {kb}, {{"perm", std::vector<int64_t>{1, 0}}});
-        TensorId sc = b.mul(b.matmul(qb, kt), scale);
-        if (mask != ir::kNoTensor) sc = b.add(sc, mask);
-        const TensorId p = b.op(OpKind::Softmax, {sc}, {{"axis", int64_t{1}}});
-        per_seq.push_back(b.matmul(p, vb));
+    std::vector<TensorId> qs;
+    for (int64_t h = g * group; h < (g + 1) * group; ++h)
+      qs.push_back(projection(b, xn, Wt::Q, Wt::QBias, c.heads * hd, h * hd, hd, c.rope, cos_t, sin_t,
+                              "wq_" + std::to_string(h)));
+    std::vector<TensorId> per_seq;  // [group*T, hd] per sequence
+    for (int64_t bb = 0; bb < B; ++bb) {
+      std::vector<TensorId> qparts;
+      for (TensorId q : qs) qparts.push_back(b.slice_rows(q, bb * T, T));
+      const TensorId qb = qparts.size() == 1 ? qparts[0] : b.op(OpKind::Concat, qparts, {{"axis", int64_t{0}}});
+      TensorId kb = b.slice_rows(k, bb * T, T), vb = b.slice_rows(v, bb * T, T);
+      if (C > 0) {
+        kb = b.op(OpKind::Concat, {b.slice_rows(kc[gi], bb * C, C), kb}, {{"axis", int64_t{0}}});
+        vb = b.op(OpKind::Concat, {b.slice_rows(vc[gi], bb * C, C), vb}, {{"axis", int64_t{0}}});
       }
-      o = per_seq.size() == 1 ? per_seq[0] : b.op(OpKind::Concat, per_seq, {{"axis", int64_t{0}}});
+      const TensorId kt = b.op(OpKind::Transpose, {kb}, {{"perm", std::vector<int64_t>{1, 0}}});
+      TensorId sc = b.mul(b.matmul(qb, kt), scale);
+      if (mask != ir::kNoTensor) sc = b.add(sc, mask);
+      const TensorId p = b.op(OpKind::Softmax, {sc}, {{"axis", int64_t{1}}});
+      per_seq.push_back(b.matmul(p, vb));
+    }
+    for (int64_t i = 0; i < group; ++i) {
+      const int64_t h = g * group + i;
+      const std::string hs = std::to_string(h);
+      std::vector<TensorId> rows;  // head h's rows of every sequence, in sequence order
+      for (TensorId pv : per_seq) rows.push_back(b.slice_rows(pv, i * T, T));
+      TensorId o = rows.size() == 1 ? rows[0] : b.op(OpKind::Concat, rows, {{"axis", int64_t{0}}});
       const TensorId Wo = b.weight("wo_" + hs, Wt::O, 0, c.hidden, h * hd, hd, 0, c.hidden);
       if (spec.o_proj_cast) o = b.op(OpKind::Cast, {o}, {{"to", static_cast<int64_t>(ir::DType::F32)}});
       const TensorId y = b.matmul(o, Wo);
@@ -326,8 +348,13 @@ std::pair<TensorId, TensorId> select_experts(Builder& b, TensorId L) {
   }
   const TensorId D = b.matmul(L, b.values("pairwise_diff", {E, E * E}, P));
   const TensorId one = b.scalar("one", 1.f);
-  const TensorId step = b.sub(one, b.relu(b.sub(one, b.mul(b.relu(D), b.scalar("two_pow_100", std::ldexp(1.f, 100))))));
-  const TensorId cnt = b.add(b.matmul(step, b.values("pairwise_sum", {E * E, E}, Q)), b.values("rank_offset", {E}, off));
+  // Each statement creates at most one new tensor per argument list level, so the graph's order
+  // does not depend on the C++ compiler's (unspecified) order of evaluating function arguments.
+  const TensorId rD = b.relu(D);
+  const TensorId big = b.scalar("two_pow_100", std::ldexp(1.f, 100));
+  const TensorId step = b.sub(one, b.relu(b.sub(one, b.mul(rD, big))));
+  const TensorId pair_sum = b.matmul(step, b.values("pairwise_sum", {E * E, E}, Q));
+  const TensorId cnt = b.add(pair_sum, b.values("rank_offset", {E}, off));
   const TensorId sel = b.sub(one, b.relu(b.sub(one, b.relu(b.sub(b.values("top_k", {E}, kk), cnt)))));
   const TensorId is_max = b.relu(b.sub(one, cnt));
   return {sel, is_max};
@@ -422,8 +449,8 @@ ir::Graph lm_head(Builder& b) {
   TensorId xn = segment_input(b, x, c.layers, SegmentKind::LmHead).first;
   b.layer_ = c.layers;  // head tensors are keyed by layer index `layers`
   if (c.family == "bert") {  // MLM transform: dense + activation + LayerNorm
-    xn = b.add(b.matmul(xn, b.weight("mlm_dense", Wt::MlmDense, 0, c.hidden, 0, c.hidden, 0, c.hidden)),
-               b.vec("mlm_dense_bias", Wt::MlmDenseBias, c.hidden, 0, c.hidden));
+    const TensorId dense = b.matmul(xn, b.weight("mlm_dense", Wt::MlmDense, 0, c.hidden, 0, c.hidden, 0, c.hidden));
+    xn = b.add(dense, b.vec("mlm_dense_bias", Wt::MlmDenseBias, c.hidden, 0, c.hidden));
     xn = b.activation(xn);
     xn = b.op(OpKind::LayerNormalization,
               {xn, b.vec("mlm_norm_gain", Wt::MlmNormG, c.hidden, 0, c.hidden), b.vec("mlm_norm_bias", Wt::MlmNormB, c.hidden, 0, c.hidden)},

@@ -30,9 +30,10 @@ struct SegmentSpec {
                             // and each tensor's stream from (seed, layer, tensor), so pass the
                             // same seed for every layer (layers still differ).
   int64_t position = 0;     // position of the first new token (RoPE / learned positions)
-  // int8 pieces: a float Cast (identity in value) between each head's P.V product and its o_proj
-  // matmul, an elementwise step that can quantize o_proj's input on chip (the P.V matmul's own
-  // epilogue cannot: its weights are activations). Off for fp16 (it would only add a VXM pass).
+  // int8 pieces: a float Cast (identity in value) between each head's rows of its kv group's
+  // stacked P.V product and its o_proj matmul, an elementwise step that can quantize o_proj's
+  // input on chip (the P.V matmul's own epilogue cannot: its weights are activations). Off for
+  // fp16 (it would only add a VXM pass).
   bool o_proj_cast = false;
 };
 

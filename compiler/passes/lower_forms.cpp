@@ -622,11 +622,7 @@ bool FormLowering::gather(const ir::Op& op) {
   const ir::Tensor& dt = g_.tensor(alias_[static_cast<size_t>(op.inputs[0])]);
   const ir::Tensor& it = g_.tensor(op.inputs[1]);
   const ir::Tensor& yt = g_.tensor(op.outputs[0]);
-  if (!it.is_const)
-    fail(g_, op, fmt::format("indices '{}' are a runtime input; Gather is lowered with constant indices only. A "
-                             "runtime-index gather (embedding lookup) needs per-token SRAM addresses computed from "
-                             "the data; docs/compiler.md \"Other forms\" says why it is not lowered yet",
-                             it.name));
+  if (!it.is_const) return lookup(op);
   if (dt.is_const) fail(g_, op, "constant data with constant indices (expected the front end to fold it)");
   if (!is_float(yt.dtype)) fail(g_, op, fmt::format("output type {}; float results only", ir::dtype_name(yt.dtype)));
   const ir::Shape ds = g_.tensor(op.inputs[0]).shape, is = it.shape, ys = yt.shape;
@@ -702,6 +698,50 @@ bool FormLowering::gather(const ir::Op& op) {
     }
     add_layer(std::move(L));
   }
+  return true;
+}
+
+// Runtime indices (embedding lookup): y[.., :] = table[ids[..], :] by MEM `gather` instructions
+// whose lane offsets the host writes into the index input (LoweredInput::lookup_*).
+bool FormLowering::lookup(const ir::Op& op) {
+  const ir::TensorId ii = op.inputs[1];
+  const ir::Tensor& dt = g_.tensor(op.inputs[0]);
+  const ir::Tensor& it = g_.tensor(ii);
+  const ir::Tensor& yt = g_.tensor(op.outputs[0]);
+  const std::string why = "; docs/compiler.md \"Other forms\" lists the runtime-index forms lowered";
+  if (!dt.is_const)
+    fail(g_, op, fmt::format("indices '{}' are a runtime input and data '{}' is not a constant: a runtime-index "
+                             "Gather is lowered as a lookup into a constant table only{}", it.name, dt.name, why));
+  if (dt.shape.size() != 2 || op.attr_int("axis") != 0)
+    fail(g_, op, fmt::format("runtime indices '{}' into data {} along axis {}: only a [V, D] table along axis 0 "
+                             "(embedding lookup) is lowered{}", it.name, ir::shape_str(dt.shape),
+                             op.attr_int("axis"), why));
+  if (it.dtype != ir::DType::I64 && it.dtype != ir::DType::I32)
+    fail(g_, op, fmt::format("indices '{}' have type {}; int64 or int32 only", it.name, ir::dtype_name(it.dtype)));
+  const int ix = input_index_[static_cast<size_t>(ii)];
+  if (ix < 0 || alias_[static_cast<size_t>(ii)] != ii || g_.consumers()[static_cast<size_t>(ii)].size() != 1)
+    fail(g_, op, fmt::format("indices '{}' must be a graph input read by this Gather only (the host writes them as "
+                             "row offsets for the table)", it.name));
+  if (!is_float(yt.dtype)) fail(g_, op, fmt::format("output type {}; float results only", ir::dtype_name(yt.dtype)));
+  const int64_t V = dt.shape[0], D = dt.shape[1], T = std::max<int64_t>(1, ir::num_elements(it.shape));
+  if (V < 1 || D < 1 || ir::num_elements(it.shape) < 1)
+    fail(g_, op, fmt::format("empty table {} or indices {}", ir::shape_str(dt.shape), ir::shape_str(it.shape)));
+  LoweredInput& in = lm_.inputs[static_cast<size_t>(ix)];
+  in.lookup_rows = V;
+  in.lookup_cols = D;
+  in.shape = {T, 1};  // the scheduler widens the row to a whole vector of i16 offsets
+  LoweredGather G;
+  G.name = op.name;
+  G.x = ii;
+  G.y = op.outputs[0];
+  G.rows = T;
+  G.table = dt.const_floats();
+  G.table_rows = V;
+  G.table_cols = D;
+  produced_[static_cast<size_t>(G.y)] = 1;
+  attn_.note_written(G.y, false);  // pad lanes copy the table's zero padding
+  lm_.steps.push_back({false, lm_.gathers.size(), true});
+  lm_.gathers.push_back(std::move(G));
   return true;
 }
 

@@ -22,7 +22,9 @@
 //                  transposed (`iwt`) and multiplied by an identity: exact;
 //   Gather         with constant indices: along a row axis a row gather (gather_kernel: whole
 //                  vectors copied by a row map, no arithmetic), along the last axis a selection
-//                  matmul (exact). Runtime indices are refused with the reason (docs/compiler.md).
+//                  matmul (exact). With runtime indices (a graph input, int64/int32) into a constant
+//                  [V, D] table along axis 0 (embedding lookup): MEM `gather`s of the table rows at
+//                  per-lane offsets the host writes (LoweredGather::table, LoweredInput::lookup_*).
 // Every other op returns false (the core lowering handles it or refuses it).
 #pragma once
 #include <set>
@@ -51,6 +53,7 @@ class FormLowering {
   bool where(const ir::Op& op);
   bool concat_last(const ir::Op& op);
   bool gather(const ir::Op& op);
+  bool lookup(const ir::Op& op);  // Gather with runtime indices (embedding lookup)
   bool equal(const ir::Op& op);
   bool transpose_lanes(const ir::Op& op);
   // Stores the transpose of activation `in` (perm moves the last axis) into `out` of shape `ys`.

@@ -54,6 +54,12 @@ struct LoweredGather {
   ir::TensorId x = ir::kNoTensor, y = ir::kNoTensor;
   int64_t rows = 0, taps = 1;
   std::vector<int64_t> map;
+  // Runtime-index form (embedding lookup, passes/lower_forms.h "Gather"): non-empty `table` holds
+  // the constant [table_rows, table_cols] rows (row-major); x is then the index input (stored
+  // [rows, lanes] i16, each row one token's row offset id * ceil(table_cols / lanes) in every lane,
+  // written by the host: LoweredInput::lookup_*), map is unused; y row r = table row of token r.
+  std::vector<float> table;
+  int64_t table_rows = 0, table_cols = 0;
 };
 
 // An operand of an elementwise step: an activation of the output's shape, or a constant resolved
@@ -112,6 +118,12 @@ struct LoweredInput {
   // Non-empty: the host lays the input out for the chip (conv nets, passes/lower_conv.h): chip
   // element i (row-major in `shape`) = graph element host_map[i], or 0 where it is -1.
   std::vector<int64_t> host_map;
+  // > 0: an index input of a runtime-index Gather (embedding lookup, passes/lower_forms.h) into a
+  // constant table [lookup_rows, lookup_cols]: the chip stores it as [ids, lanes] i16, row k =
+  // id_k * ceil(lookup_cols / lanes) (the table row's first address offset) in every lane; the
+  // host converts the graph's integer ids (negative ones counted from lookup_rows) and refuses ids
+  // outside [-lookup_rows, lookup_rows) (io_binding.h: lookup_index_bytes).
+  int64_t lookup_rows = 0, lookup_cols = 0;
 };
 
 struct LoweredModel {

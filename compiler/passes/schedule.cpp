@@ -67,10 +67,20 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
     for (const LoweredGather& G : lm.gathers) used = used || G.x == in.alias;
     for (const LoweredLane& Ln : lm.lanes) used = used || Ln.x == in.alias;
     if (!used) continue;
-    const DType in_t = quant && quant->i8_tensors.count(in.alias) ? DType::I8 : DType::F16;  // i8: host quantizes
-    PlacedTensor t = place_tensor(alloc, g.tensor(in.id).name, in_t, in.shape, tiling, &alloc_ids[in.alias]);
+    DType in_t = quant && quant->i8_tensors.count(in.alias) ? DType::I8 : DType::F16;  // i8: host quantizes
+    std::vector<int64_t> in_shape = in.shape;
+    if (in.lookup_rows > 0) {  // lookup indices: one vector of i16 row offsets per id (lowering.h)
+      in_t = DType::I16;
+      in_shape = {in.shape.front(), static_cast<int64_t>(lanes)};
+    }
+    PlacedTensor t = place_tensor(alloc, g.tensor(in.id).name, in_t, in_shape, tiling, &alloc_ids[in.alias]);
     for (TensorDesc& d : tensor_descs(t, TensorRole::Input)) res.descs.push_back(std::move(d));
-    if (!in.host_map.empty())
+    if (in.lookup_rows > 0)
+      res.diagnostics.push_back(fmt::format("input '{}' (ids of a lookup into a [{}, {}] table) is written by the host "
+                                            "as [{}, {}] i16 row offsets (io_binding.h: lookup_index_bytes)",
+                                            g.tensor(in.id).name, in.lookup_rows, in.lookup_cols, in_shape[0],
+                                            in_shape[1]));
+    else if (!in.host_map.empty())
       res.diagnostics.push_back(fmt::format("input '{}' is laid out by the host as {} (conv layout, "
                                             "passes/lower_conv.h)", g.tensor(in.id).name, ir::shape_str(in.shape)));
     else if (in.shape != g.tensor(in.id).shape)
@@ -125,7 +135,26 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
   };
   for (size_t si = 0; si < lm.steps.size(); ++si) {
     const LoweredStep& step = lm.steps[si];
-    if (step.gather) {
+    if (step.gather && !lm.gathers[step.index].table.empty()) {
+      // Lookup table (lower_forms.h): values rounded to f16 like every weight of the fp16 model, held
+      // in the output's type (f32 for a graph output, so no widening pass), all rows in one part so
+      // one address + offset reaches any row (consts[si] = {table}).
+      const LoweredGather& G = lm.gathers[step.index];
+      const DType tt = is_output(G.y) ? DType::F32 : DType::F16;
+      TilingOptions one = tiling;
+      one.port_split_min_rows = 0;
+      std::vector<int> ids;
+      const int64_t vpr = (G.table_cols + lanes - 1) / lanes;
+      if (G.table_rows * vpr > static_cast<int64_t>(b.cfg().sram_addresses))
+        throw InputError(fmt::format("Gather '{}': lookup table [{}, {}] needs {} x {} = {} addresses per byte plane; "
+                                     "one MEM slice of chip '{}' holds {} (a table split over slices is not "
+                                     "implemented)", G.name, G.table_rows, G.table_cols, G.table_rows, vpr,
+                                     G.table_rows * vpr, b.cfg().name, b.cfg().sram_addresses));
+      consts[si].push_back(place_tensor(alloc, G.name + ".table", tt, {G.table_rows, G.table_cols}, one, &ids));
+      std::vector<float> t16(G.table.size());
+      for (size_t k = 0; k < t16.size(); ++k) t16[k] = ir::f16_to_f32(ir::f32_to_f16(G.table[k]));
+      tensor_blobs(consts[si].back(), tt == DType::F16 ? to_f16_bytes(t16) : to_f32_bytes(t16), lanes, &res.blobs);
+    } else if (step.gather) {
       const LoweredGather& G = lm.gathers[step.index];
       if (std::find(G.map.begin(), G.map.end(), -1) != G.map.end()) place_zero(si, DType::F16, lanes);
     } else if (step.lane) {
@@ -196,7 +225,20 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
     const LoweredStep& step = lm.steps[si];
     ir::TensorId yid = ir::kNoTensor;
     b.forget_undo();  // no transaction spans steps; keeps the undo logs from growing with the model
-    if (step.gather) {
+    if (step.gather && !lm.gathers[step.index].table.empty()) {
+      const LoweredGather& G = lm.gathers[step.index];
+      PlacedTensor& table = consts[si].front();
+      PlacedTensor y = place_tensor(alloc, lm.tensor(g, G.y).name, table.dtype, lm.tensor(g, G.y).shape, tiling,
+                                    &alloc_ids[G.y]);
+      LookupSpec spec;
+      spec.name = G.name;
+      spec.idx = &placed.at(G.x);
+      spec.table = &table;
+      spec.dst = &y;
+      add_stats(&res.stats, gather.lookup(spec));
+      yid = G.y;
+      placed.emplace(G.y, std::move(y));
+    } else if (step.gather) {
       // im2col rows: taps blocks of the source's whole vectors (taps == 1: the source row as is).
       const LoweredGather& G = lm.gathers[step.index];
       PlacedTensor& x = placed.at(G.x);

@@ -15,8 +15,8 @@ using ir::Shape;
 
 namespace {
 
-constexpr double kU = 1.0 / 16777216.0;  // u32 = 2^-24: unit roundoff of fp32 arithmetic
-constexpr double kU16 = 1.0 / 2048.0;    // 2^-11: rounding a result to fp16
+constexpr double kU = kUnitF32;
+constexpr double kU16 = kUnitF16;
 constexpr double kElem = 8.0;            // elementary functions (exp, tanh, erf, pow): <= 8 u |r|
 const float kInf = std::numeric_limits<float>::infinity();
 

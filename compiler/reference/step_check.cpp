@@ -15,8 +15,8 @@ namespace lpu::ref {
 
 namespace {
 
-constexpr double kU16 = 1.0 / 2048.0;           // 2^-11: rounding to f16
-constexpr double kF16Sub = 1.0 / 16777216.0;    // 2^-24: f16 subnormal step (>= 2 half-steps)
+constexpr double kU16 = kUnitF16;
+constexpr double kF16Sub = kF16Subnormal;
 
 std::vector<double> decode(const std::vector<uint8_t>& b, DType t) {
   std::vector<double> v;
@@ -34,13 +34,6 @@ std::vector<double> decode(const std::vector<uint8_t>& b, DType t) {
   }
   return v;
 }
-
-// f16 intermediates the lowering inserts inside one IR op (passes/lower_norm.cpp): none since
-// Softmax, LayerNormalization and ReduceSum/ReduceMean keep every intermediate f32 (lane steps sum
-// in f32; the row max is exact in f16). The row sums' f32 rounding (a chain over the row's vectors
-// plus ceil(log2 lanes) tree levels, fewer than n additions) is inside the reference's gamma(n)
-// term of op_error_bound.
-int internal_f16(ir::OpKind) { return 0; }
 
 bool is_view(ir::OpKind k) {
   return k == ir::OpKind::Reshape || k == ir::OpKind::Transpose || k == ir::OpKind::Split ||
@@ -182,7 +175,7 @@ StepCheck verify_steps(const ir::Graph& g, const std::vector<Value>& inputs,
         sv.exact = is_view(op.kind) && all_stored;
         sv.elements = outs[k].elements();
         const bool f16 = types[k].dtype == ir::DType::F16;
-        const int kint = internal_f16(op.kind);
+        const int kint = internal_f16_roundings(op.kind);
         for (int64_t j = 0; j < sv.elements; ++j) {
           const double y = outs[k].f[static_cast<size_t>(j)], c = chipv[t].f[static_cast<size_t>(j)];
           const double err = c == y ? 0.0 : std::fabs(c - y);

@@ -269,11 +269,31 @@ TEST_CASE("llm segments: interface names, shapes and shard checks", "[llm]") {
   CHECK(a.tensor(a.outputs()[0]).shape == lpu::ir::Shape{3, 128});
   CHECK(a.tensor(a.outputs()[1]).name == "k_new_1");
   CHECK(a.tensor(a.outputs()[2]).shape == lpu::ir::Shape{3, 32});
-  // One MatMul per head for q (and its rotated twin), per kv head for k (twin) and v, per head and
-  // sequence for scores and for p.v, per head for o_proj: shard 1 has 2 q heads and 1 kv head.
+  // One MatMul per head for q (and its rotated twin), per kv head for k (twin) and v, per KV head
+  // and sequence for scores and for p.v (the group's 2 query heads stacked: Q [2, 32]), per head
+  // for o_proj: shard 1 has 2 q heads and 1 kv head.
   int matmuls = 0;
   for (const auto& op : a.ops()) matmuls += op.kind == lpu::ir::OpKind::MatMul;
-  CHECK(matmuls == 2 * 2 + 2 + 1 + 2 * 3 * 2 + 2);
+  CHECK(matmuls == 2 * 2 + 2 + 1 + 2 * 3 + 2);
+  // Each cached K / V row block enters one Concat per sequence (not one per query head), and the
+  // score products multiply the stacked group: [2 heads * 1 token, 32] x [32, 11].
+  int cache_reads = 0, stacked_scores = 0;
+  for (const auto& op : a.ops()) {
+    if (op.kind == lpu::ir::OpKind::Slice)
+      cache_reads += op.inputs[0] == a.inputs()[1] || op.inputs[0] == a.inputs()[2];
+    if (op.kind == lpu::ir::OpKind::MatMul && !a.tensor(op.inputs[1]).is_const &&
+        a.tensor(op.outputs[0]).shape == lpu::ir::Shape{2, 11})
+      ++stacked_scores;
+  }
+  CHECK(cache_reads == 2 * 3);
+  CHECK(stacked_scores == 3);
+  // MHA (tiny-gpt2: 4 heads, 4 kv heads): still one score and one p.v product per head and sequence.
+  SegmentSpec m = s;
+  m.shard = {0, 1};
+  const lpu::ir::Graph mha = build_segment(tiny("tiny-gpt2"), m, 0);
+  int act_matmuls = 0;
+  for (const auto& op : mha.ops()) act_matmuls += op.kind == lpu::ir::OpKind::MatMul && !mha.tensor(op.inputs[1]).is_const;
+  CHECK(act_matmuls == 4 * 3 * 2);
 
   s.kind = SegmentKind::LmHead;
   const lpu::ir::Graph h = build_segment(cfg, s, 0);
