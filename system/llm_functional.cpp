@@ -50,14 +50,7 @@ std::vector<float> round_f16(const std::vector<float>& v) {
   return r;
 }
 
-const char* kind_name(llm::SegmentKind k) {
-  switch (k) {
-    case llm::SegmentKind::Attention: return "attention";
-    case llm::SegmentKind::Ffn: return "ffn";
-    case llm::SegmentKind::LmHead: return "lm_head";
-  }
-  return "?";
-}
+const char* kind_name(llm::SegmentKind k) { return llm::segment_kind_name(k); }
 
 // Simulates `p` functionally; the measured cycles must equal the prediction.
 sim::SimResult simulate_checked(const Program& p, const ChipConfig& chip, sim::SimOptions opt, const std::string& what) {

@@ -18,14 +18,7 @@ namespace {
 constexpr double kU16 = ref::kUnitF16;
 constexpr double kF16Sub = ref::kF16Subnormal;
 
-const char* kind_name(llm::SegmentKind k) {
-  switch (k) {
-    case llm::SegmentKind::Attention: return "attention";
-    case llm::SegmentKind::Ffn: return "ffn";
-    case llm::SegmentKind::LmHead: return "lm_head";
-  }
-  return "?";
-}
+const char* kind_name(llm::SegmentKind k) { return llm::segment_kind_name(k); }
 
 ref::Value zeros_like(const ir::Shape& s) {
   return ref::Value::floats(s, std::vector<float>(static_cast<size_t>(ir::num_elements(s)), 0.f));

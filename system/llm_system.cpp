@@ -14,14 +14,7 @@ namespace lpu::system {
 
 namespace {
 
-const char* kind_name(llm::SegmentKind k) {
-  switch (k) {
-    case llm::SegmentKind::Attention: return "attention";
-    case llm::SegmentKind::Ffn: return "ffn";
-    case llm::SegmentKind::LmHead: return "lm_head";
-  }
-  return "?";
-}
+const char* kind_name(llm::SegmentKind k) { return llm::segment_kind_name(k); }
 
 std::string shape_label(const llm::StepShape& s) {
   return fmt::format("{} B{} T{} C{}", s.phase == llm::Phase::Prefill ? "prefill" : "decode", s.batch, s.tokens,

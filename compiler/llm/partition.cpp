@@ -7,6 +7,7 @@
 #include <fmt/ranges.h>
 #include <numeric>
 
+#include "compiler/passes/tiling.h"
 #include "isa/chip_config.h"
 
 namespace lpu::llm {
@@ -179,7 +180,79 @@ Plan finish(const LlmConfig& m, const PlanRequest& r, const ChipConfig& chip, in
   return p;
 }
 
+// Stored size of a [rows, inner] tensor of `bytes` per element: whole vectors per row (place_tensor).
+uint64_t placed_rows_bytes(int64_t rows, int64_t inner, int64_t bytes, const ChipConfig& chip) {
+  const uint64_t lanes = chip.vector_bytes();
+  return static_cast<uint64_t>(rows) * ((static_cast<uint64_t>(inner) + lanes - 1) / lanes) * lanes *
+         static_cast<uint64_t>(bytes);
+}
+
 }  // namespace
+
+uint64_t placed_weight_bytes(int64_t K, int64_t N, int64_t bytes_per_weight, const ChipConfig& chip) {
+  // Mirrors place_weights (compiler/passes/tiling.cpp); tests/llm/test_piece_fit.cpp checks it
+  // against the allocator's memory map byte for byte.
+  const uint64_t lanes = chip.vector_bytes();
+  const uint64_t kt = (static_cast<uint64_t>(K) + lanes - 1) / lanes, nt = (static_cast<uint64_t>(N) + lanes - 1) / lanes;
+  const uint64_t per_group = std::max<uint64_t>(1, chip.sram_addresses / 2);
+  const uint64_t need = (kt * nt * lanes + per_group - 1) / per_group;
+  const uint64_t groups = std::max<uint64_t>(
+      1, std::min<uint64_t>(std::max<uint64_t>(compiler::TilingOptions{}.weight_groups, need), lanes));
+  const uint64_t rows_per_group = (lanes + groups - 1) / groups;
+  return groups * kt * nt * rows_per_group * lanes * static_cast<uint64_t>(bytes_per_weight);
+}
+
+uint64_t piece_sram_need(const LlmConfig& m, const PlanRequest& r, const PlanPiece& p, const ChipConfig& chip) {
+  const int64_t wb = weight_bytes(r.precision);
+  const bool q8 = r.precision == WeightPrecision::INT8;
+  // A projection: its weight tiles, its int8 per-column scales (f32 row), its bias (f32 row).
+  auto proj = [&](int64_t K, int64_t N, bool bias) {
+    uint64_t b = placed_weight_bytes(K, N, wb, chip);
+    if (q8) b += placed_rows_bytes(1, N, 4, chip);
+    if (bias) b += placed_rows_bytes(1, N, 4, chip);
+    return b;
+  };
+  const int64_t hd = m.head_dim;
+  uint64_t need = 0;
+  if (p.kind == SegmentKind::Attention) {
+    // segments.cpp attention(): per kv head k (+ RoPE twin) and v, per query head q (+ twin) and o.
+    const int64_t kv_per = m.kv_heads / p.shard_size, q_per = m.heads / p.shard_size;
+    const uint64_t twin = m.rope ? 2 : 1;
+    const bool bias = !m.rope;
+    need += static_cast<uint64_t>(kv_per) * (twin * proj(m.hidden, hd, bias) + proj(m.hidden, hd, bias));
+    need += static_cast<uint64_t>(q_per) * (twin * proj(m.hidden, hd, bias) + proj(hd, m.hidden, false));
+    const int64_t C = r.context, B = r.batch, group = m.heads / m.kv_heads;
+    // Row Concats are lowered as MXM products with a [head_dim, head_dim] identity per input
+    // (lower_attention.cpp), placed like weights (fp16): per kv head and sequence the stacked
+    // query heads (group > 1) and, with a cache, K and V (cache + new row); per query head its
+    // rows of every sequence (B > 1).
+    const int64_t concat_inputs = kv_per * B * ((group > 1 ? group : 0) + (C > 0 ? 4 : 0)) + q_per * (B > 1 ? B : 0);
+    need += static_cast<uint64_t>(concat_inputs) * placed_weight_bytes(hd, hd, 2, chip);
+    if (C > 0) {
+      // The cache inputs (k and v per kv head) and, for one kv head at a time, its Concat with the
+      // new row (K and V) and K^T, all f16.
+      need += static_cast<uint64_t>(2 * kv_per) * placed_rows_bytes(B * C, hd, 2, chip);
+      need += 2 * placed_rows_bytes(C + 1, hd, 2, chip) + placed_rows_bytes(hd, C + 1, 2, chip);
+    }
+  } else if (p.kind == SegmentKind::Ffn) {
+    const uint64_t mats = m.gated_ffn ? 2 : 1;  // up (+ gate): [hidden, n]; down: [n, hidden]
+    if (m.experts == 0) {
+      const int64_t n = m.ffn / p.shard_size;
+      need += mats * proj(m.hidden, n, !m.rope) + proj(n, m.hidden, false);
+    } else {
+      const int64_t E = m.experts;
+      const int64_t split = p.shard_size > E && p.shard_size % E == 0 ? p.shard_size / E : 1;
+      const int64_t per = split > 1 ? 1 : E / p.shard_size, n = m.ffn / split;
+      need += static_cast<uint64_t>(per) * (mats * proj(m.hidden, n, !m.rope) + proj(n, m.hidden, false));
+      // Router (replicated) and the top-k helper matrices (fp16 constants, segments.cpp select_experts).
+      need += proj(m.hidden, E, false) + placed_weight_bytes(E, E * E, 2, chip) + placed_weight_bytes(E * E, E, 2, chip) +
+              static_cast<uint64_t>(E) * placed_weight_bytes(E, 1, 2, chip);
+    }
+  } else {
+    need += proj(m.hidden, m.vocab / p.shard_size, false);
+  }
+  return need;
+}
 
 std::vector<int64_t> valid_tp(const LlmConfig& m, const ChipConfig& chip) {
   std::vector<int64_t> out;
@@ -207,12 +280,26 @@ Plan plan_partition(const LlmConfig& m, const PlanRequest& r, const ChipConfig& 
     tps = {r.tp};
   }
   std::string why;  // numbers of the closest failed attempt
+  // Sets every piece's compile_bytes; false (with the numbers in *msg) if one exceeds the usable
+  // SRAM, i.e. its compiled graph would not fit the chip even alone.
+  auto compiles = [&](std::vector<PlanPiece>& pieces, uint64_t work, int64_t tp, std::string* msg) {
+    for (PlanPiece& p : pieces) p.compile_bytes = piece_sram_need(m, r, p, chip) + work;
+    for (const PlanPiece& p : pieces)
+      if (p.compile_bytes > usable) {
+        *msg = fmt::format("tp {}: the compiled {} piece needs {} per chip as the compiler lays it out (weights in "
+                           "320x320 tiles, KV cache one vector per row, working set {}), usable {}",
+                           tp, segment_kind_name(p.kind), mib(p.compile_bytes), mib(work), mib(usable));
+        return false;
+      }
+    return true;
+  };
   if (r.chips == 0) {
     bool have = false;
     Plan best;
     for (int64_t tp : tps) {
       const uint64_t work = work_estimate(m, r, tp);
       std::vector<PlanPiece> pieces = make_pieces(m, r, tp, usable);
+      if (!compiles(pieces, work, tp, &why)) continue;
       if (work >= usable) {
         why = fmt::format("tp {}: the working set alone ({}) exceeds the usable {} per chip", tp, mib(work), mib(usable));
         continue;
@@ -242,6 +329,11 @@ Plan plan_partition(const LlmConfig& m, const PlanRequest& r, const ChipConfig& 
     if (r.chips % tp) continue;
     const uint64_t work = work_estimate(m, r, tp);
     std::vector<PlanPiece> pieces = make_pieces(m, r, tp, usable);
+    std::string no_compile;
+    if (!compiles(pieces, work, tp, &no_compile)) {
+      if (why.empty()) why = no_compile;
+      continue;
+    }
     const size_t stages = static_cast<size_t>(r.chips / tp);
     uint64_t total = 0;
     for (const PlanPiece& p : pieces) total += piece_bytes(p);

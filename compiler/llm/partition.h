@@ -10,6 +10,9 @@
 // the larger of prefill and decode of x, norms, f32 partials, FFN intermediates, q/k/v and the
 // attention scores of ONE head (heads are computed one after another, their SRAM reused);
 // the margin absorbs it and compile() reports an InputError if a piece still does not fit.
+// Separately, a tp is only chosen if every piece's OWN compiled program fits one chip as the
+// compiler lays it out (PlanPiece::compile_bytes, piece_sram_need: 320x320 weight tiles, so a
+// per-head [hidden, 128] projection costs 2.5x its parameters); stage packing counts parameters.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -44,6 +47,12 @@ struct PlanPiece {
   int64_t part = 0;           // LM head / FFN cut into parts: which part (ranks part*tp .. part*tp+tp-1 of shard_size)
   uint64_t weight_bytes = 0;  // per chip
   uint64_t kv_bytes = 0;      // per chip (Attention: this layer's KV cache shard)
+  // SRAM the piece's own compiled program needs on one chip, laid out as the compiler's allocator
+  // places it (piece_sram_need): every weight matrix in whole 320x320 tiles (an attention head's
+  // [hidden, head_dim 128] projection takes a 320-wide tile: 2.5x its parameters), the RoPE twin
+  // projections, the KV cache inputs one vector per row, plus the working set. A tp where some
+  // piece needs more than the usable SRAM is rejected (its graph would not compile).
+  uint64_t compile_bytes = 0;
 };
 
 struct StagePlan {
@@ -67,6 +76,16 @@ struct Plan {
 // Tensor-parallel sizes the model allows on this chip: t <= chips_per_node and t <= c2c links,
 // dividing heads, kv_heads, ffn (and experts for MoE). Ascending; always contains 1.
 std::vector<int64_t> valid_tp(const LlmConfig& m, const ChipConfig& chip);
+
+// SRAM bytes (all byte planes) the compiler gives a [K, N] weight matrix of `bytes_per_weight`:
+// place_weights (compiler/passes/tiling.cpp) stores it in ceil(K/320) x ceil(N/320) tiles of 320
+// rows of one vector, the rows spread over `groups` slices (rows per group rounded up).
+uint64_t placed_weight_bytes(int64_t K, int64_t N, int64_t bytes_per_weight, const ChipConfig& chip);
+
+// What the compiled graph of piece `p` needs in one chip's SRAM (PlanPiece::compile_bytes without
+// the working set): padded weights (+ int8 scales), the KV cache inputs and one kv head's cache
+// copies (Concat and K^T) at `r`'s decode context, one vector per row of head_dim.
+uint64_t piece_sram_need(const LlmConfig& m, const PlanRequest& r, const PlanPiece& p, const ChipConfig& chip);
 
 // Plans `m` on chips of `chip`. InputError naming the numbers (needed vs usable per chip) if the
 // request cannot fit (e.g. --chips too small, or one piece larger than a chip even at the largest tp).

@@ -17,11 +17,13 @@ using ir::OpKind;
 using ir::Shape;
 using ir::TensorId;
 
-namespace {
-
-std::string kind_name(SegmentKind k) {
+const char* segment_kind_name(SegmentKind k) {
   return k == SegmentKind::Attention ? "attention" : k == SegmentKind::Ffn ? "ffn" : "lm_head";
 }
+
+namespace {
+
+std::string kind_name(SegmentKind k) { return segment_kind_name(k); }
 
 // Graph builder: ops get generated unique names, outputs get shapes from ir::infer_output_types;
 // constants are f32, zero-filled by one allocation for WeightFill::Zero.

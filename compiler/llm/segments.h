@@ -21,6 +21,8 @@ struct StepShape {
 struct Shard { int64_t rank = 0, size = 1; };   // tensor-parallel shard: heads / FFN columns / experts split over `size` chips
 enum class SegmentKind { Attention, Ffn, LmHead };
 enum class WeightFill { Zero, Random };          // Zero: timing studies; Random: seeded, N(0, 0.02)-like, deterministic
+// "attention", "ffn" or "lm_head": the name reports and piece labels use.
+const char* segment_kind_name(SegmentKind k);
 struct SegmentSpec {
   SegmentKind kind = SegmentKind::Attention;
   StepShape shape;

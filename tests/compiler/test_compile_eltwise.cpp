@@ -16,6 +16,7 @@
 #include "compiler/reference/error_bound.h"
 #include "isa/chip_config.h"
 #include "tests/support/chip_check.h"
+#include "tests/support/ir_build.h"
 #include "tests/support/f16_data.h"
 #include "sim/simulator.h"
 
@@ -27,15 +28,6 @@ using lpu::test::random_f16;
 using lpu::test::check_chip_against_reference;
 
 namespace {
-
-ir::Op make_op(ir::OpKind k, const std::string& name, std::vector<ir::TensorId> in, ir::TensorId out) {
-  ir::Op op;
-  op.kind = k;
-  op.name = name;
-  op.inputs = std::move(in);
-  op.outputs = {out};
-  return op;
-}
 
 // An f16 constant (the IR wants both operands of an elementwise op in one dtype).
 ir::TensorId const_f16(ir::Graph& g, const std::string& name, const ir::Shape& shape, const std::vector<float>& v) {

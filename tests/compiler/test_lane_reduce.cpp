@@ -16,6 +16,7 @@
 #include "isa/chip_config.h"
 #include "sim/simulator.h"
 #include "tests/support/chip_check.h"
+#include "tests/support/ir_build.h"
 #include "tests/support/f16_data.h"
 
 using namespace lpu;
@@ -25,15 +26,6 @@ using lpu::test::f16_bytes;
 using lpu::test::random_f16;
 
 namespace {
-
-ir::Op make_op(ir::OpKind k, const std::string& name, std::vector<ir::TensorId> in, ir::TensorId out) {
-  ir::Op op;
-  op.kind = k;
-  op.name = name;
-  op.inputs = std::move(in);
-  op.outputs = {out};
-  return op;
-}
 
 // Distinct f16-exact integers per row (|v| <= 2048; odd rows negative), so that a lane counted
 // twice or missed changes the sum and the maximum is unique.

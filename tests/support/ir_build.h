@@ -18,3 +18,9 @@ inline lpu::ir::Op make_op(lpu::ir::OpKind k, const std::string& name, std::vect
   op.attrs = std::move(attrs);
   return op;
 }
+
+// The common case of one output.
+inline lpu::ir::Op make_op(lpu::ir::OpKind k, const std::string& name, std::vector<lpu::ir::TensorId> in,
+                           lpu::ir::TensorId out, std::map<std::string, lpu::ir::AttrValue> attrs = {}) {
+  return make_op(k, name, std::move(in), std::vector<lpu::ir::TensorId>{out}, std::move(attrs));
+}
