@@ -143,6 +143,16 @@ struct Row {
   std::string gap;  // account of the gap: the mechanisms behind it (no numbers that a rerun would change)
 };
 
+// Simulates a compiled single-chip program in timing mode; its cycles must equal the prediction.
+uint64_t timed_cycles(const compiler::CompileResult& cr, const ChipConfig& chip, const char* what) {
+  sim::SimOptions so;
+  so.mode = sim::Mode::Timing;
+  const sim::SimResult r = sim::simulate(cr.program, chip, so);
+  if (r.cycles != cr.predicted_cycles)
+    throw std::logic_error(fmt::format("{}: predicted {} != simulated {}", what, cr.predicted_cycles, r.cycles));
+  return r.cycles;
+}
+
 double gemm_tops(std::string* note, std::string* cond) {
   auto chip = default_chip_config();
   compiler::GemmProblem g;
@@ -150,16 +160,12 @@ double gemm_tops(std::string* note, std::string* cond) {
   compiler::CompileOptions o;
   o.precision = compiler::Precision::INT8;
   const compiler::CompileResult cr = compiler::compile_gemm(g, *chip, o);
-  sim::SimOptions so;
-  so.mode = sim::Mode::Timing;
-  const sim::SimResult r = sim::simulate(cr.program, *chip, so);
-  if (r.cycles != cr.predicted_cycles)
-    throw std::logic_error(fmt::format("gemm: predicted {} != simulated {}", cr.predicted_cycles, r.cycles));
-  const double secs = static_cast<double>(r.cycles) / chip->clock_hz;
+  const uint64_t cycles = timed_cycles(cr, *chip, "gemm");
+  const double secs = static_cast<double>(cycles) / chip->clock_hz;
   *cond = fmt::format("int8 GEMM {}x{}x{}, 1 chip, {:.0f} MHz", g.M, g.K, g.N, chip->clock_hz / 1e6);
   *note = fmt::format("{} cycles; the MXM ceiling of tsp-v1 is {:.0f} TOPS (409,600 MAC/cycle); the rest is weight "
                       "loading between tiles and the pipeline fill/drain of one finite GEMM",
-                      r.cycles, 2.0 * static_cast<double>(chip->peak_int8_macs_per_cycle()) * chip->clock_hz / 1e12);
+                      cycles, 2.0 * static_cast<double>(chip->peak_int8_macs_per_cycle()) * chip->clock_hz / 1e12);
   return 2.0 * static_cast<double>(cr.macs) / secs / 1e12;
 }
 
@@ -171,19 +177,15 @@ double resnet50_images_per_s(const std::string& file, std::string* note, std::st
   const ir::Graph g = frontend::import_onnx(file);
   compiler::CompileOptions o;
   const compiler::CompileResult cr = compiler::compile(g, *chip, o);
-  sim::SimOptions so;
-  so.mode = sim::Mode::Timing;
-  const sim::SimResult r = sim::simulate(cr.program, *chip, so);
-  if (r.cycles != cr.predicted_cycles)
-    throw std::logic_error(fmt::format("resnet50: predicted {} != simulated {}", cr.predicted_cycles, r.cycles));
+  const uint64_t cycles = timed_cycles(cr, *chip, "resnet50");
   *cond = "batch 1, 1 chip, fp16 (validate --resnet50 FILE)";
   *note = fmt::format("{} cycles at {:.0f} MHz, predicted == simulated; {:.1f} % MXM utilization ({} MACs at the "
                       "fp16 rate)",
-                      r.cycles, chip->clock_hz / 1e6,
+                      cycles, chip->clock_hz / 1e6,
                       100.0 * static_cast<double>(cr.macs) * chip->mxm_fp16_slowdown /
-                          (static_cast<double>(r.cycles) * static_cast<double>(chip->peak_int8_macs_per_cycle())),
+                          (static_cast<double>(cycles) * static_cast<double>(chip->peak_int8_macs_per_cycle())),
                       cr.macs);
-  return chip->clock_hz / static_cast<double>(r.cycles);
+  return chip->clock_hz / static_cast<double>(cycles);
 }
 
 // Decode tokens/s per user (or, for an encoder, the forward-pass latency in us).
