@@ -137,9 +137,7 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
               (final_op || !b_.produce(ydir, width, vxm_pos_, T + lat, out)))
             return false;
           in.set(Field::Dst, out->ref().encode());
-          const int q = b_.free_queue(vxm_slice_, T, in);
-          if (q < 0) return false;
-          b_.issue(vxm_slice_, q, T, in);
+          if (!b_.issue_any(vxm_slice_, T, in)) return false;
           ++nvxm;
           return true;
         };

@@ -87,9 +87,7 @@ MatmulStats GatherScheduler::schedule(const GatherSpec& spec) {
               Instr in = mv;
               in.set(Field::SrcA, v.ref().encode());
               in.set(Field::Dst, out.ref().encode());
-              const int qu = b_.free_queue(vxm_slice_, Tq, in);
-              ok = qu >= 0;
-              if (ok) b_.issue(vxm_slice_, qu, Tq, in);
+              ok = b_.issue_any(vxm_slice_, Tq, in);
               v = out;
             }
           }
@@ -171,9 +169,7 @@ MatmulStats GatherScheduler::lookup(const LookupSpec& spec) {
             Instr in = mv;
             in.set(Field::SrcA, v.ref().encode());
             in.set(Field::Dst, out.ref().encode());
-            const int qu = b_.free_queue(vxm_slice_, Tq, in);
-            ok = qu >= 0;
-            if (ok) b_.issue(vxm_slice_, qu, Tq, in);
+            ok = b_.issue_any(vxm_slice_, Tq, in);
             v = out;
           }
         }
@@ -190,9 +186,7 @@ MatmulStats GatherScheduler::lookup(const LookupSpec& spec) {
             in.set(Field::SrcA, v.ref().encode());
             in.set(Field::Addr, wp.addr + c);
             in.set(Field::Dst, res.ref().encode());
-            const int qu = b_.free_queue(wp.slices[pl], Tg, in);
-            ok = qu >= 0;
-            if (ok) b_.issue(wp.slices[pl], qu, Tg, in);
+            ok = b_.issue_any(wp.slices[pl], Tg, in);
           }
           uint64_t l = 0;
           if (ok) ok = b_.store(res, {ds[pl]}, D.addr_of(r, c), D.write_not_before, &l);

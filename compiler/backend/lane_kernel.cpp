@@ -84,9 +84,7 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
     in.set(Field::SrcA, src.ref().encode());
     if (!b_.produce(from_s, width, S, t + static_cast<uint64_t>(lat(in)), out)) return false;
     in.set(Field::Dst, out->ref().encode());
-    const int q = b_.free_queue(sxm_slice_, t, in);
-    if (q < 0) return false;
-    b_.issue(sxm_slice_, q, t, in);
+    if (!b_.issue_any(sxm_slice_, t, in)) return false;
     return true;
   };
 
@@ -293,9 +291,7 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
         if (!b_.produce(d1, width, V, t_out, out) && (dir >= 0 || !b_.produce(from_s, width, V, t_out, out)))
           return false;
         in.set(Field::Dst, out->ref().encode());
-        const int q = b_.free_queue(vxm_slice_, T, in);
-        if (q < 0) return false;
-        b_.issue(vxm_slice_, q, T, in);
+        if (!b_.issue_any(vxm_slice_, T, in)) return false;
         ++nvxm;
         return true;
       };

@@ -63,9 +63,7 @@ bool MatmulScheduler::issue_pref(int slice, int pref, uint64_t t, const Instr& i
     b_.issue(slice, pref, t, in);
     return true;
   }
-  const int q = b_.free_queue(slice, t, in);
-  if (q < 0) return false;
-  b_.issue(slice, q, t, in);
+  if (!b_.issue_any(slice, t, in)) return false;
   return true;
 }
 
@@ -478,9 +476,7 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
                 (final_op || !b_.produce(ydir, width, vxm_pos_, T + lat, &out)))
               return false;
             in.set(Field::Dst, out.ref().encode());
-            const int q = b_.free_queue(vxm_slice_, T, in);
-            if (q < 0) return false;
-            b_.issue(vxm_slice_, q, T, in);
+            if (!b_.issue_any(vxm_slice_, T, in)) return false;
             cur = out;
             T += lat;
             ++nvxm;

@@ -81,6 +81,13 @@ void ScheduleBuilder::issue(int slice, int queue, uint64_t t, const Instr& in) {
   placed_.push_back({static_cast<uint16_t>(slice), static_cast<uint8_t>(queue), t, in});
 }
 
+bool ScheduleBuilder::issue_any(int slice, uint64_t t, const Instr& in) {
+  const int q = free_queue(slice, t, in);
+  if (q < 0) return false;
+  issue(slice, q, t, in);
+  return true;
+}
+
 int ScheduleBuilder::free_queue(int slice, uint64_t t, const Instr& in) const {
   const int nq = static_cast<int>(cfg_.slices[static_cast<size_t>(slice)].queues);
   for (int q = 0; q < nq; ++q)

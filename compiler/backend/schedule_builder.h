@@ -49,6 +49,8 @@ class ScheduleBuilder {
   void issue(int slice, int queue, uint64_t t, const Instr& in);
   // First queue of `slice` on which `in` can issue at t, or -1.
   int free_queue(int slice, uint64_t t, const Instr& in) const;
+  // Issues `in` at cycle t on the first queue of `slice` that can take it; false if none can.
+  bool issue_any(int slice, uint64_t t, const Instr& in);
 
   struct Txn { size_t busy, slots, placed; };
   Txn begin() const { return {busy_.mark(), slots_.mark(), placed_.size()}; }
