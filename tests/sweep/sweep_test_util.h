@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include "tests/support/cli.h"
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -34,6 +35,19 @@ inline fs::path scratch(const std::string& name) {
   fs::remove_all(d);
   fs::create_directories(d);
   return d;
+}
+
+inline size_t count_lines(const std::string& s) { return static_cast<size_t>(std::count(s.begin(), s.end(), '\n')); }
+
+// A sweep's three output files (sweep.json, results.jsonl, results.csv) exist in both directories
+// and are byte-identical.
+inline void require_same_outputs(const fs::path& a, const fs::path& b) {
+  for (const char* f : {"sweep.json", "results.jsonl", "results.csv"}) {
+    INFO(f);
+    REQUIRE(fs::exists(a / f));
+    REQUIRE(fs::exists(b / f));
+    CHECK(read_file(a / f) == read_file(b / f));
+  }
 }
 
 struct Run { int status; std::string out, err; };

@@ -26,23 +26,12 @@ fs::path write_llm_spec(const fs::path& dir) {
   return p;
 }
 
-size_t count_lines(const std::string& s) { return static_cast<size_t>(std::count(s.begin(), s.end(), '\n')); }
-
 std::vector<nlohmann::json> records(const fs::path& dir) {
   std::vector<nlohmann::json> out;
   std::istringstream in(read_file(dir / "results.jsonl"));
   std::string line;
   while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
   return out;
-}
-
-void require_same_outputs(const fs::path& a, const fs::path& b) {
-  for (const char* f : {"sweep.json", "results.jsonl", "results.csv"}) {
-    INFO(f);
-    REQUIRE(fs::exists(a / f));
-    REQUIRE(fs::exists(b / f));
-    CHECK(read_file(a / f) == read_file(b / f));
-  }
 }
 
 }  // namespace

@@ -24,17 +24,6 @@ fs::path write_spec(const fs::path& dir) {
   return p;
 }
 
-size_t count_lines(const std::string& s) { return static_cast<size_t>(std::count(s.begin(), s.end(), '\n')); }
-
-void require_same_outputs(const fs::path& a, const fs::path& b) {
-  for (const char* f : {"sweep.json", "results.jsonl", "results.csv"}) {
-    INFO(f);
-    REQUIRE(fs::exists(a / f));
-    REQUIRE(fs::exists(b / f));
-    CHECK(read_file(a / f) == read_file(b / f));
-  }
-}
-
 }  // namespace
 
 TEST_CASE("sweep: --jobs 1 and --jobs 2 write byte-identical results, one line per point") {
