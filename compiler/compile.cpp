@@ -14,12 +14,13 @@
 namespace lpu::compiler {
 
 CompileResult compile(const ir::Graph& g, const ChipConfig& cfg, const CompileOptions& opt) {
-  const LoweredModel lm = lower_graph(g);
+  LoweredModel lm = lower_graph(g);
   std::shared_ptr<const QuantPlan> quant;
   if (opt.precision == Precision::INT8)
     quant = opt.quant ? opt.quant : std::make_shared<const QuantPlan>(plan_int8(g, lm, opt.calibration, opt.int8));
   if (quant && quant->layers.size() != lm.layers.size())
     throw std::logic_error("compile: the quantization plan is for another model");
+  if (quant) apply_quant_copies(g, *quant, &lm);  // quantized copies of X for int8 layers (passes/quantize.h)
   ScheduleBuilder b(cfg);
   SramAllocator alloc(cfg);
   ScheduledModel sm = schedule_model(g, lm, b, alloc, opt.tiling, opt.keep_intermediates, quant.get());

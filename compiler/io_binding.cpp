@@ -94,24 +94,47 @@ std::vector<uint8_t> gather_output(const Program& p, const std::string& name,
   return out;
 }
 
+int64_t lookup_part_rows(int64_t rows, int64_t cols, uint32_t lanes, uint32_t sram_addresses) {
+  const int64_t vpr = (cols + lanes - 1) / lanes;
+  // A gather reaches addr + an int16 offset: at most 32768 addresses from a part's start.
+  const int64_t reach = std::min<int64_t>(sram_addresses, 32768);
+  if (rows * vpr <= reach) return rows;
+  const int64_t cap = reach / vpr - 1;
+  if (cap < 1)
+    throw InputError(fmt::format("lookup table [{}, {}]: one row of {} vectors plus an all-zero row needs {} "
+                                 "addresses; a MEM slice holds {}", rows, cols, vpr, 2 * vpr, sram_addresses));
+  const int64_t parts = (rows + cap - 1) / cap;
+  return (rows + parts - 1) / parts;
+}
+
 std::vector<uint8_t> lookup_index_bytes(const std::string& name, const std::vector<int64_t>& ids, int64_t rows,
-                                        int64_t cols, uint32_t lanes) {
+                                        int64_t cols, uint32_t lanes, int64_t part_rows) {
   const int64_t stride = (cols + lanes - 1) / lanes;
-  if (rows < 1 || cols < 1 || lanes < 1 || (rows - 1) * stride > 32767)
-    throw InputError(fmt::format("input '{}': a lookup table [{}, {}] has row offsets up to {} x {}, beyond int16",
-                                 name, rows, cols, rows - 1, stride));
-  std::vector<uint8_t> out;
-  out.reserve(ids.size() * lanes * 2);
+  const bool split = part_rows > 0 && part_rows < rows;
+  const int64_t parts = split ? (rows + part_rows - 1) / part_rows : 1;
+  const int64_t max_off = split ? part_rows * stride : (rows - 1) * stride;
+  if (rows < 1 || cols < 1 || lanes < 1 || max_off > 32767)
+    throw InputError(fmt::format("input '{}': a lookup table [{}, {}] has row offsets up to {}, beyond int16", name,
+                                 rows, cols, max_off));
+  std::vector<int64_t> rows_of_id(ids.size());
   for (size_t k = 0; k < ids.size(); ++k) {
-    int64_t id = ids[k];
+    const int64_t id = ids[k];
     if (id < -rows || id >= rows)
       throw InputError(fmt::format("input '{}': index {} at position {} is outside the table's rows: allowed "
                                    "{}..{} (negative ids count from the end)", name, id, k, -rows, rows - 1));
-    if (id < 0) id += rows;
-    const uint16_t off = static_cast<uint16_t>(id * stride);
-    for (uint32_t i = 0; i < lanes; ++i) {
-      out.push_back(static_cast<uint8_t>(off & 0xFF));
-      out.push_back(static_cast<uint8_t>(off >> 8));
+    rows_of_id[k] = id < 0 ? id + rows : id;
+  }
+  std::vector<uint8_t> out;
+  out.reserve(ids.size() * static_cast<size_t>(parts) * lanes * 2);
+  for (int64_t p = 0; p < parts; ++p) {  // part-major: all ids' offsets into part 0, then part 1, ...
+    const int64_t r0 = p * part_rows, n = split ? std::min(part_rows, rows - r0) : rows;
+    for (const int64_t id : rows_of_id) {
+      const int64_t local = !split ? id : (id >= r0 && id < r0 + n) ? id - r0 : n;  // n: the zero row
+      const uint16_t off = static_cast<uint16_t>(local * stride);
+      for (uint32_t i = 0; i < lanes; ++i) {
+        out.push_back(static_cast<uint8_t>(off & 0xFF));
+        out.push_back(static_cast<uint8_t>(off >> 8));
+      }
     }
   }
   return out;

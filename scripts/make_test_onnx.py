@@ -59,11 +59,14 @@ def write_bad():
          os.path.join(BAD, "wrong_arity.onnx"))
     save(model([helper.make_node("Hardmax", ["x"], ["y"], name="hm")], [vi("x", [2, 3])], [vi("y", [2, 3])]),
          os.path.join(BAD, "unsupported_op.onnx"))
-    save(model([helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[2, 2], storage_order=1)],
-               [vi("x", [1, 1, 4, 4])], [vi("y", [1, 1, 3, 3])]), os.path.join(BAD, "unsupported_attr_value.onnx"))
+    bn_inits = [numpy_helper.from_array(np.ones((2,), np.float32), n) for n in ("s", "b", "m", "v")]
+    save(model([helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y", "rm", "rv"], name="bn",
+                                 training_mode=1)],
+               [vi("x", [1, 2, 3, 3])], [vi("y", [1, 2, 3, 3]), vi("rm", [2]), vi("rv", [2])], inits=bn_inits, opset=15),
+         os.path.join(BAD, "unsupported_attr_value.onnx"))
     save(model([helper.make_node("Relu", ["x"], ["y"], name="relu")], [vi("x", [2], TensorProto.DOUBLE)],
                [vi("y", [2], TensorProto.DOUBLE)]), os.path.join(BAD, "unsupported_dtype.onnx"))
-    save(model([helper.make_node("Relu", ["x"], ["y"], name="relu")], [vi("x", [2])], [vi("y", [2])], opset=9),
+    save(model([helper.make_node("Relu", ["x"], ["y"], name="relu")], [vi("x", [2])], [vi("y", [2])], opset=5),
          os.path.join(BAD, "opset_too_old.onnx"))
     save(model([helper.make_node("Reshape", ["x", "s"], ["y"], name="reshape")], [vi("x", [2, 3]), vi("s", [2], TensorProto.INT64)],
                [vi("y", [3, 2])]), os.path.join(BAD, "reshape_shape_not_constant.onnx"))

@@ -50,6 +50,9 @@ uint64_t piece_window(const ChipConfig& chip, uint64_t cycles) {
 
 compiler::CompileOptions piece_compile_options(llm::WeightPrecision p) {
   compiler::CompileOptions co;
+  // Per-head weights (o_proj, view copies) keep whole 320-row tiles: the planner's piece_sram_need
+  // (llm/partition.cpp) models that layout; packing them needs the planner to mirror it first.
+  co.tiling.pack_view_weights = false;
   if (p == llm::WeightPrecision::INT8) {
     co.precision = compiler::Precision::INT8;
     co.int8.timing_only = true;

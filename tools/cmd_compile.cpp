@@ -61,6 +61,9 @@ compiler::CompileOptions options_of(const CompileArgs& a) {
     o.precision = compiler::Precision::FP16;
   } else if (a.precision == "int8") {
     o.precision = compiler::Precision::INT8;
+    // Elementwise steps quantize their output for int8 readers, other float X get quantized copies
+    // (passes/quantize.h); a chain of dense layers plans exactly as without it.
+    o.int8.onchip_quantize = true;
   } else {
     throw InputError(fmt::format("--precision: '{}' is not a precision (allowed: fp16, int8)", a.precision));
   }
@@ -185,7 +188,11 @@ sim::SimResult simulate_dataset(const Dataset& ds, const ir::Graph& g, const com
     if (i < lm.inputs.size() && lm.inputs[i].lookup_rows > 0) {  // embedding-lookup ids: i16 row offsets
       compiler::bind_input(r.program, name,
                            compiler::lookup_index_bytes(name, ds.inputs[i].i, lm.inputs[i].lookup_rows,
-                                                        lm.inputs[i].lookup_cols, cfg.vector_bytes()),
+                                                        lm.inputs[i].lookup_cols, cfg.vector_bytes(),
+                                                        compiler::lookup_part_rows(lm.inputs[i].lookup_rows,
+                                                                                   lm.inputs[i].lookup_cols,
+                                                                                   cfg.vector_bytes(),
+                                                                                   cfg.sram_addresses)),
                            &so.inputs);
       continue;
     }
@@ -350,7 +357,8 @@ void run_check(const CompileArgs& a) {
   dopt.keep_intermediates = true;
   dopt.quant = r.quant;  // int8: the same scales
   const compiler::CompileResult dbg = compiler::compile(g, *cfg, dopt);
-  const compiler::LoweredModel lm = compiler::lower_graph(g);
+  compiler::LoweredModel lm = compiler::lower_graph(g);
+  if (r.quant) compiler::apply_quant_copies(g, *r.quant, &lm);  // the layers as compiled (int8 copies)
   CompileArgs timing = a;
   timing.mode = "timing";
   const sim::SimResult st = simulate_model(timing, *cfg, r);

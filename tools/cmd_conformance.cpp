@@ -372,7 +372,8 @@ std::string reason_class(const Case& k) {
     return "fail: crash or internal error";
   }
   static const std::vector<std::pair<std::regex, std::string>> classes = {
-      {std::regex("opset [0-9]+ is not supported"), "opset outside 11..17 (importer)"},
+      {std::regex("opset [0-9]+ is not supported"),
+       fmt::format("opset outside {}..{} (importer)", frontend::kOnnxMinOpset, frontend::kOnnxMaxOpset)},
       {std::regex("op type is not supported"), "op not imported"},
       {std::regex("is not a tensor"), "sequence or map input (importer)"},
       {std::regex("domain '"), "op of a non-default domain (importer)"},
@@ -388,7 +389,7 @@ std::string reason_class(const Case& k) {
       {std::regex("has shape \\[[0-9]+,[0-9]+,[0-9]+,[0-9]+,[0-9]+\\]"), "3 spatial dims (conv/pool take 1 or 2)"},
       {std::regex("storage_order"), "attribute value not supported"},
       {std::regex("attribute"), "attribute value not supported"},
-      {std::regex("dtype|int64|INT64|double|DOUBLE|F64|I64|bool|BOOL|string|STRING|uint|UINT|int8|INT8|int32|INT32|float16|BF16|bfloat"), "dtype not supported"},
+      {std::regex("dtype|int64|INT64|double|DOUBLE|F64|I64|bool|BOOL|string|STRING|uint|UINT|int8|INT8|int16|INT16|int32|INT32|float16|BF16|bfloat|BFLOAT16|type i(8|16|32|64)\\b|of type i64|no i64"), "dtype not supported"},
       {std::regex("model '"), "form not lowered (lowering)"},
   };
   for (const auto& [re, name] : classes)

@@ -25,6 +25,19 @@ GatherScheduler::GatherScheduler(ScheduleBuilder& b) : b_(b) {
   }
 }
 
+bool GatherScheduler::relay(StreamValue* v, DType dt, Dir out, uint64_t t) {
+  Instr mv = make_instr(Opcode::Mov);
+  mv.set(Field::DType, static_cast<uint32_t>(dt));
+  StreamValue o;
+  if (!b_.produce(out, static_cast<uint32_t>(dtype_bytes(dt)), vxm_pos_, t + instr_timing(b_.cfg(), mv).latency, &o))
+    return false;
+  mv.set(Field::SrcA, v->ref().encode());
+  mv.set(Field::Dst, o.ref().encode());
+  if (!b_.issue_any(vxm_slice_, t, mv)) return false;
+  *v = o;
+  return true;
+}
+
 MatmulStats GatherScheduler::schedule(const GatherSpec& spec) {
   const ChipConfig& cfg = b_.cfg();
   PlacedTensor& S = *spec.src;
@@ -36,10 +49,6 @@ MatmulStats GatherScheduler::schedule(const GatherSpec& spec) {
                                        S.inner, D.rows, D.inner, taps));
   Instr rd = make_instr(Opcode::Read);
   const uint64_t lat_read = instr_timing(cfg, rd).latency;
-  Instr mv = make_instr(Opcode::Mov);
-  mv.set(Field::DType, static_cast<uint32_t>(S.dtype));
-  const uint64_t lat_mov = instr_timing(cfg, mv).latency;
-  const uint32_t width = static_cast<uint32_t>(dtype_bytes(S.dtype));
   MatmulStats st;
   uint64_t order_floor = 0;  // earliest read issue of the previous vector: reads stay roughly in order
   for (int64_t r = 0; r < D.rows; ++r) {
@@ -80,17 +89,7 @@ MatmulStats GatherScheduler::schedule(const GatherSpec& spec) {
           auto x = b_.begin();
           StreamValue v;
           bool ok = b_.fetch(ts, saddr, q, Tq, din, ready, &v);
-          if (ok && !direct) {
-            StreamValue out;
-            ok = b_.produce(dout, width, vxm_pos_, Tq + lat_mov, &out);
-            if (ok) {
-              Instr in = mv;
-              in.set(Field::SrcA, v.ref().encode());
-              in.set(Field::Dst, out.ref().encode());
-              ok = b_.issue_any(vxm_slice_, Tq, in);
-              v = out;
-            }
-          }
+          if (ok && !direct) ok = relay(&v, S.dtype, dout, Tq);
           if (ok) ok = b_.store(v, ds, daddr, D.write_not_before, &landed);
           if (ok) {
             used_vxm = !direct;
@@ -119,24 +118,22 @@ MatmulStats GatherScheduler::lookup(const LookupSpec& spec) {
   const PlacedTensor& W = *spec.table;
   PlacedTensor& D = *spec.dst;
   if (I.dtype != DType::I16 || I.vpr != 1 || W.parts.size() != 1 || D.dtype != W.dtype || D.vpr != W.vpr ||
-      D.inner != W.inner || D.rows != I.rows)
+      D.inner != W.inner || spec.idx_row0 < 0 || spec.idx_row0 + D.rows > I.rows)
     throw std::logic_error(fmt::format("lookup {}: idx [{}, {}] {}, table [{}, {}] in {} parts -> [{}, {}] does not fit",
                                        spec.name, I.rows, I.inner, dtype_name(I.dtype), W.rows, W.inner,
                                        W.parts.size(), D.rows, D.inner));
   Instr rd = make_instr(Opcode::Read);
   const uint64_t lat_read = instr_timing(cfg, rd).latency;
-  Instr mv = make_instr(Opcode::Mov);
-  mv.set(Field::DType, static_cast<uint32_t>(DType::I16));
-  const uint64_t lat_mov = instr_timing(cfg, mv).latency;
   Instr ga = make_instr(Opcode::Gather);
   const uint64_t lat_gather = instr_timing(cfg, ga).latency;
   const TensorPart& wp = W.parts[0];
   MatmulStats st;
   uint64_t order_floor = 0;
   for (int64_t r = 0; r < D.rows; ++r) {
-    const auto& is = I.part_of_row(r).slices;
-    const uint32_t iaddr = I.addr_of(r, 0);
-    const uint64_t ready = I.ready[static_cast<size_t>(r)];
+    const int64_t ir = spec.idx_row0 + r;
+    const auto& is = I.part_of_row(ir).slices;
+    const uint32_t iaddr = I.addr_of(ir, 0);
+    const uint64_t ready = I.ready[static_cast<size_t>(ir)];
     uint32_t imin = UINT32_MAX, imax = 0;
     for (uint16_t s : is) imin = std::min(imin, b_.pos(s)), imax = std::max(imax, b_.pos(s));
     const auto& ds = D.part_of_row(r).slices;
@@ -162,17 +159,7 @@ MatmulStats GatherScheduler::lookup(const LookupSpec& spec) {
         auto x = b_.begin();
         StreamValue v;
         bool ok = b_.fetch(is, iaddr, q, Tq, din, ready, &v);
-        if (ok && !direct) {
-          StreamValue out;
-          ok = b_.produce(dmid, 2, vxm_pos_, Tq + lat_mov, &out);
-          if (ok) {
-            Instr in = mv;
-            in.set(Field::SrcA, v.ref().encode());
-            in.set(Field::Dst, out.ref().encode());
-            ok = b_.issue_any(vxm_slice_, Tq, in);
-            v = out;
-          }
-        }
+        if (ok && !direct) ok = relay(&v, DType::I16, dmid, Tq);
         // Per byte plane: the gather as the index passes its slice, its byte row straight to the
         // dst plane's slice.
         landed = 0;
@@ -202,6 +189,96 @@ MatmulStats GatherScheduler::lookup(const LookupSpec& spec) {
       st.reads += is.size() + wp.slices.size();  // the index planes and the gathers' SRAM reads
       st.writes += ds.size();
       st.vxm += direct ? 0 : 1;
+      st.last_end = std::max(st.last_end, landed);
+      D.ready_of(r, c) = landed;
+    }
+  }
+  return st;
+}
+
+MatmulStats GatherScheduler::combine(const CombineSpec& spec) {
+  const ChipConfig& cfg = b_.cfg();
+  PlacedTensor& D = *spec.dst;
+  bool fits = spec.parts.size() >= 2 && (D.dtype == DType::F16 || D.dtype == DType::F32);
+  for (const PlacedTensor* P : spec.parts)
+    fits = fits && P->dtype == D.dtype && P->rows == D.rows && P->inner == D.inner && P->vpr == D.vpr;
+  if (!fits)
+    throw std::logic_error(fmt::format("combine {}: {} parts into [{}, {}] {} do not fit", spec.name,
+                                       spec.parts.size(), D.rows, D.inner, dtype_name(D.dtype)));
+  if (vxm_slice_ < 0)
+    throw InputError(fmt::format("{}: chip '{}' has no VXM slice to combine a split lookup", spec.name, cfg.name));
+  const DType it = D.dtype == DType::F16 ? DType::I16 : DType::I32;  // bit-preserving integer add
+  const uint32_t width = static_cast<uint32_t>(dtype_bytes(it));
+  Instr add = make_instr(Opcode::Add);
+  add.set(Field::DType, static_cast<uint32_t>(it));
+  const uint64_t lat_add = instr_timing(cfg, add).latency;
+  const uint64_t lat_read = instr_timing(cfg, make_instr(Opcode::Read)).latency;
+  const size_t n = spec.parts.size();
+  MatmulStats st;
+  uint64_t order_floor = 0;
+  for (int64_t r = 0; r < D.rows; ++r) {
+    const auto& ds = D.part_of_row(r).slices;
+    uint32_t dmin = UINT32_MAX;
+    for (uint16_t s : ds) dmin = std::min(dmin, b_.pos(s));
+    const Dir dout = dmin > vxm_pos_ ? Dir::East : Dir::West;  // every plane on one side (SramAllocator)
+    for (uint32_t c = 0; c < D.vpr; ++c) {
+      // Part k (k >= 1) reaches the VXM when the running sum it is added to is there: cycle
+      // T + (k - 1) * lat_add; parts 0 and 1 both on T.
+      std::vector<const std::vector<uint16_t>*> ps(n);
+      std::vector<uint32_t> pa(n);
+      std::vector<uint64_t> pr(n), off(n);
+      std::vector<Dir> pdir(n);
+      uint64_t T = order_floor;
+      for (size_t k = 0; k < n; ++k) {
+        const PlacedTensor& P = *spec.parts[k];
+        ps[k] = &P.part_of_row(r).slices;
+        pa[k] = P.addr_of(r, c);
+        pr[k] = P.ready[static_cast<size_t>(r * P.vpr + c)];
+        off[k] = k == 0 ? 0 : (k - 1) * lat_add;
+        uint64_t far = 0;
+        uint32_t pmax = 0;
+        for (uint16_t s : *ps[k]) far = std::max(far, dist(b_.pos(s), vxm_pos_)), pmax = std::max(pmax, b_.pos(s));
+        pdir[k] = pmax < vxm_pos_ ? Dir::East : Dir::West;
+        const uint64_t arrive = pr[k] + lat_read + far;
+        T = std::max(T, arrive > off[k] ? arrive - off[k] : 0);
+      }
+      uint64_t landed = 0;
+      for (uint64_t tries = 0;; ++T, ++tries) {
+        if (tries > kMaxSearch)
+          throw std::logic_error("combine scheduler: no cycle found for " + spec.name + " within the search bound");
+        auto x = b_.begin();
+        StreamValue sum;
+        bool ok = b_.fetch(*ps[0], pa[0], vxm_pos_, T, pdir[0], pr[0], &sum);
+        for (size_t k = 1; ok && k < n; ++k) {
+          const uint64_t Tk = T + off[k];
+          StreamValue v, out;
+          ok = b_.fetch(*ps[k], pa[k], vxm_pos_, Tk, pdir[k], pr[k], &v) &&
+               b_.produce(dout, width, vxm_pos_, Tk + lat_add, &out);
+          if (ok) {
+            Instr in = add;
+            in.set(Field::SrcA, sum.ref().encode());
+            in.set(Field::SrcB, v.ref().encode());
+            in.set(Field::Dst, out.ref().encode());
+            ok = b_.issue_any(vxm_slice_, Tk, in);
+            sum = out;
+          }
+        }
+        if (ok) ok = b_.store(sum, ds, D.addr_of(r, c), D.write_not_before, &landed);
+        if (ok) break;
+        b_.rollback(x);
+      }
+      for (size_t k = 0; k < n; ++k) {
+        const uint64_t Tk = T + off[k];
+        uint64_t far = 0;
+        for (uint16_t s : *ps[k]) far = std::max(far, dist(b_.pos(s), vxm_pos_));
+        const uint64_t first_read = Tk - lat_read - far;
+        if (k == 0) order_floor = std::max(order_floor, first_read);
+        spec.parts[k]->last_read = std::max(spec.parts[k]->last_read, Tk);
+        st.first_issue = std::min(st.first_issue, first_read);
+        st.reads += ps[k]->size();
+      }
+      st.writes += ds.size();
+      st.vxm += n - 1;
       st.last_end = std::max(st.last_end, landed);
       D.ready_of(r, c) = landed;
     }

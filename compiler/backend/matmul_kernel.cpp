@@ -112,6 +112,14 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
     if (spec.b_row0 < 0 || spec.b_row0 + brows > B.rows || bchunks > B.vpr)
       throw std::logic_error("matmul: activation weights out of range of " + B.name);
   }
+  // Only stored weight rows may be loaded (place_weights packs the rows each k-tile loads).
+  if (!wact)
+    for (uint32_t kt = 0; kt < Kt; ++kt) {
+      const uint32_t lo = spec.ktiles.empty() ? 0 : spec.ktiles[kt].w_lo;
+      const uint32_t hi = spec.ktiles.empty() ? spec.w->valid_rows(kt, lanes) : spec.ktiles[kt].w_hi;
+      if (lo < hi && (!spec.w->stored(kt, lo) || !spec.w->stored(kt, hi - 1)))
+        throw std::logic_error("matmul: k-tile rows not stored in " + spec.w->name);
+    }
   // Weight rows [lo, hi) of tile (kt, nt) that are loaded, and where row r comes from.
   auto tile_rows = [&](uint32_t kt, uint32_t nt) -> std::pair<uint32_t, uint32_t> {
     if (!spec.ktiles.empty()) return {spec.ktiles[kt].w_lo, spec.ktiles[kt].w_hi};
@@ -121,7 +129,7 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
   };
   struct WSrc { const std::vector<uint16_t>* slices; uint32_t addr; uint64_t ready; };
   auto wsrc = [&](uint32_t kt, uint32_t nt, uint32_t r) -> WSrc {
-    if (!wact) return {&spec.w->slices_of(r), spec.w->addr_of(kt, nt, r), 0};
+    if (!wact) return {&spec.w->slices_of(kt, r), spec.w->addr_of(kt, nt, r), 0};  // packed rows (placed_tensor.h)
     PlacedTensor& B = *spec.b;
     const int64_t row = spec.b_row0 + (spec.b_trans ? static_cast<int64_t>(nt) : static_cast<int64_t>(kt)) * lanes + r;
     const uint32_t chunk = spec.b_trans ? kt : nt;
@@ -148,8 +156,17 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
   // ---- work decomposition: jobs = (row block, column tile), dealt round-robin to planes.
   const size_t P = planes_.size();
   const int64_t half = std::max<int64_t>(1, cfg.mxm_acc_rows / 2);
+  // Install-bound layers (batch-1 decode: a tile's abc rows take at most half the cycles of loading
+  // its weights): one row block, and the (column tile, k-tile) sequence is cut into contiguous
+  // pieces of equal install time, one per plane, counting from the cycle each plane's shadow buffer
+  // is free (so the previous layer's imbalance is made up here). A column tile whose k-tiles fall
+  // on several planes is a split job group whose partial rows are summed at the VXM (as the K-split
+  // below). Every plane takes fresh accumulator rows (Plane::acc_next), so no abc ever waits for
+  // another plane's drain.
+  const bool balanced = vxm_slice_ >= 0 && M <= half && M * static_cast<int64_t>(occ_abc) * 2 <= lanes &&
+                        static_cast<int64_t>(Nt) * M <= static_cast<int64_t>(cfg.mxm_acc_rows);
   int64_t chunks = (M + half - 1) / half;
-  if (chunks * Nt < static_cast<int64_t>(P)) chunks = std::min<int64_t>(M, (static_cast<int64_t>(P) + Nt - 1) / Nt);
+  if (!balanced && chunks * Nt < static_cast<int64_t>(P)) chunks = std::min<int64_t>(M, (static_cast<int64_t>(P) + Nt - 1) / Nt);
   const int64_t R = (M + chunks - 1) / chunks;
   chunks = (M + R - 1) / R;
   const bool double_buffer = 2 * R <= static_cast<int64_t>(cfg.mxm_acc_rows);
@@ -158,21 +175,24 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
   // the VXM on the same cycle(s) and are summed there (no SRAM round trip).
   const int64_t base_jobs = chunks * static_cast<int64_t>(Nt);
   uint32_t G = 1;
-  if (vxm_slice_ >= 0 && base_jobs < static_cast<int64_t>(P) && Kt >= 2)
+  if (!balanced && vxm_slice_ >= 0 && base_jobs < static_cast<int64_t>(P) && Kt >= 2)
     G = static_cast<uint32_t>(std::min<int64_t>(Kt, static_cast<int64_t>(P) / base_jobs));
-  const bool direct_all = direct && G == 1;
   struct Job { int64_t m0, rows; uint32_t nt; int64_t rot; uint32_t k0, k1; int64_t group; uint32_t kg; };
-  struct Tile { size_t job; uint32_t kt; int64_t acc_base; size_t local_job; };
+  // A tile of a job: weight rows [lo, hi) of tile (kt, job's nt) are loaded (all of the tile's
+  // rows, except where an install-bound layer cuts a tile between two planes).
+  struct Tile { size_t job; uint32_t kt; int64_t acc_base; size_t local_job; uint32_t lo, hi; };
   struct Drain { int64_t accrow, m; uint32_t nt; uint64_t earliest; size_t local_job; int64_t group; int64_t idx; };
   // Partial rows of a split job group: per (group, row index, kg) the plane, acc row, local job and
-  // the cycle its last abc lands (UINT64_MAX until scheduled).
+  // the cycle its last abc lands (UINT64_MAX until scheduled). gsz: partials per group.
   struct PartRec { size_t plane = 0; int64_t accrow = 0; size_t local_job = 0; uint64_t earliest = UINT64_MAX; };
-  std::vector<std::vector<PartRec>> parts(static_cast<size_t>(G > 1 ? base_jobs : 0));
+  std::vector<std::vector<PartRec>> parts;
+  std::vector<uint32_t> gsz;
   struct PS {
     std::vector<Job> jobs;
     std::vector<Tile> tiles;
     size_t li = 0;
     uint32_t lr = 0;
+    std::vector<uint32_t> todo;  // install-bound layers: rows of tile li not loaded yet
     uint64_t lw_next = 0, last_lw_land = 0;
     std::vector<int64_t> iw_time;
     size_t ci = 0;
@@ -182,25 +202,156 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
     std::vector<int64_t> pending;  // per local job: drain items not yet scheduled
   };
   std::vector<PS> ps(P);
-  size_t jcount = 0;
-  for (int64_t c = 0; c < chunks; ++c)
-    for (uint32_t nt = 0; nt < Nt; ++nt)
-      for (uint32_t kg = 0; kg < G; ++kg, ++jcount) {
-        const size_t pi = jcount % P;
-        Job jb{c * R, std::min(R, M - c * R), nt, 0, kg * Kt / G, (kg + 1) * Kt / G, -1, kg};
-        if (G > 1) {
-          jb.group = c * Nt + nt;
-          parts[static_cast<size_t>(jb.group)].resize(static_cast<size_t>(jb.rows) * G);
-        } else {
-          jb.rot = jb.rows * static_cast<int64_t>(pi) / static_cast<int64_t>(P);
+  auto add_job = [&](size_t pi, const Job& jb) {
+    PS& s = ps[pi];
+    const size_t lj = s.jobs.size();
+    s.jobs.push_back(jb);
+    s.pending.push_back(0);
+    int64_t acc_base = double_buffer ? static_cast<int64_t>(lj % 2) * R : 0;
+    if (balanced) {
+      Plane& pl = planes_[pi];
+      if (pl.acc_next + R > static_cast<int64_t>(cfg.mxm_acc_rows)) pl.acc_next = 0;
+      acc_base = pl.acc_next;
+      pl.acc_next += R;
+    }
+    for (uint32_t kt = jb.k0; kt < jb.k1; ++kt) {
+      const auto rr = tile_rows(kt, jb.nt);
+      s.tiles.push_back({lj, kt, acc_base, lj, rr.first, rr.second});
+    }
+  };
+  if (!balanced) {
+    if (G > 1) {
+      parts.resize(static_cast<size_t>(base_jobs));
+      gsz.assign(static_cast<size_t>(base_jobs), G);
+    }
+    size_t jcount = 0;
+    for (int64_t c = 0; c < chunks; ++c)
+      for (uint32_t nt = 0; nt < Nt; ++nt)
+        for (uint32_t kg = 0; kg < G; ++kg, ++jcount) {
+          const size_t pi = jcount % P;
+          Job jb{c * R, std::min(R, M - c * R), nt, 0, kg * Kt / G, (kg + 1) * Kt / G, -1, kg};
+          if (G > 1) {
+            jb.group = c * Nt + nt;
+            parts[static_cast<size_t>(jb.group)].resize(static_cast<size_t>(jb.rows) * G);
+          } else {
+            jb.rot = jb.rows * static_cast<int64_t>(pi) / static_cast<int64_t>(P);
+          }
+          add_job(pi, jb);
         }
-        PS& s = ps[pi];
-        const size_t lj = s.jobs.size();
-        s.jobs.push_back(jb);
-        s.pending.push_back(0);
-        for (uint32_t kt = jb.k0; kt < jb.k1; ++kt)
-          s.tiles.push_back({lj, kt, double_buffer ? static_cast<int64_t>(lj % 2) * R : 0, lj});
+  } else {
+    // Install cycles of a tile: its loaded rows (or its abc rows, if more), plus the lw landing and
+    // the iw latency before the next tile's rows may load.
+    std::vector<uint64_t> cost(static_cast<size_t>(Nt) * Kt);
+    uint64_t total = 0;
+    for (uint32_t nt = 0; nt < Nt; ++nt)
+      for (uint32_t kt = 0; kt < Kt; ++kt) {
+        const auto rr = tile_rows(kt, nt);
+        const uint64_t rows = rr.second > rr.first ? rr.second - rr.first : 0;
+        const uint64_t c = std::max<uint64_t>(rows, static_cast<uint64_t>(M) * occ_abc) + lat_lw + lat_iw;
+        cost[static_cast<size_t>(nt) * Kt + kt] = c;
+        total += c;
       }
+    // A plane's install stream is free from its shadow's free cycle, but it can run at most two
+    // tiles ahead of X (one active, one in the shadow): count it free from the later of the two.
+    uint64_t x_ready = 0;
+    for (int64_t m = 0; m < M; ++m)
+      for (uint32_t kt = 0; kt < Kt; ++kt) {
+        const XSrc xs = xsrc(kt, m);
+        x_ready = std::max(x_ready, xs.t->ready[static_cast<size_t>(xs.row * xs.t->vpr + xs.chunk)]);
+      }
+    const uint64_t two_tiles = cost.empty() ? 0 : 2 * total / cost.size();
+    const uint64_t x_free = x_ready + lat_read + 2 * (lat_lw + lat_iw) > two_tiles
+                                ? x_ready + lat_read + 2 * (lat_lw + lat_iw) - two_tiles
+                                : 0;
+    // Finish line F: the planes' free install time above their start sums to total (plus the
+    // overhead of the tiles the cut splits between planes).
+    total += (P - 1) * (lat_lw + lat_iw);
+    std::vector<uint64_t> avail(P);
+    for (size_t i = 0; i < P; ++i) avail[i] = std::max(planes_[i].shadow_free, x_free);
+    std::vector<uint64_t> sorted = avail;
+    std::sort(sorted.begin(), sorted.end());
+    uint64_t F = sorted[0] + total;
+    for (size_t n = 1; n <= P; ++n) {  // the n earliest planes share the work
+      uint64_t sum = total;
+      for (size_t i = 0; i < n; ++i) sum += sorted[i];
+      const uint64_t f = sum / n;
+      if (n == P || f <= sorted[n]) {
+        F = f;
+        break;
+      }
+    }
+    // Contiguous cut in (column tile, k-tile, row) order: plane i's piece ends where the cumulative
+    // cost reaches its cumulative quota; a tile is cut between two planes (rows [lo, a) and [a, hi),
+    // each part paying the install overhead) when both parts keep >= kMinPart rows, else it goes
+    // whole to the plane whose quota it fits best.
+    constexpr uint32_t kMinPart = 32;
+    const uint64_t ovh = lat_lw + lat_iw, abc_rows = static_cast<uint64_t>(M) * occ_abc;
+    struct Piece { uint32_t nt, kt, lo, hi; };
+    std::vector<std::vector<Piece>> plan(P);
+    const size_t U = cost.size();
+    size_t u = 0;
+    uint32_t ulo = U > 0 ? tile_rows(0, 0).first : 0;
+    auto next_tile = [&]() {
+      if (++u < U) ulo = tile_rows(static_cast<uint32_t>(u % Kt), static_cast<uint32_t>(u / Kt)).first;
+    };
+    uint64_t quota = 0, cum = 0;
+    for (size_t i = 0; i < P; ++i) {
+      quota += F > avail[i] ? F - avail[i] : 0;
+      while (u < U) {
+        const uint32_t nt = static_cast<uint32_t>(u / Kt), kt = static_cast<uint32_t>(u % Kt);
+        const uint32_t hi = tile_rows(kt, nt).second;
+        const uint64_t left = hi > ulo ? hi - ulo : 0;
+        const uint64_t c = std::max(left, abc_rows) + ovh;
+        if (i + 1 == P || cum + c <= quota) {
+          plan[i].push_back({nt, kt, ulo, hi});
+          cum += c;
+          next_tile();
+          continue;
+        }
+        const uint64_t budget = quota > cum + ovh ? quota - cum - ovh : 0;
+        if (budget >= kMinPart && left >= budget + kMinPart && left >= 2 * abc_rows) {
+          const uint32_t cut = ulo + static_cast<uint32_t>(budget);
+          plan[i].push_back({nt, kt, ulo, cut});
+          cum += budget + ovh;
+          ulo = cut;
+        } else if (2 * (cum + c) <= 2 * quota + c) {
+          plan[i].push_back({nt, kt, ulo, hi});
+          cum += c;
+          next_tile();
+        }
+        break;
+      }
+    }
+    // Jobs: each plane's run of pieces of one column tile; columns on several planes are groups.
+    struct Run { size_t plane; uint32_t nt, k0, k1, lo, hi; };
+    std::vector<Run> runs;
+    for (size_t i = 0; i < P; ++i)
+      for (const Piece& pc : plan[i]) {
+        if (!runs.empty() && runs.back().plane == i && runs.back().nt == pc.nt) {
+          runs.back().k1 = pc.kt + 1;
+          runs.back().hi = pc.hi;
+        } else {
+          runs.push_back({i, pc.nt, pc.kt, pc.kt + 1, pc.lo, pc.hi});
+        }
+      }
+    std::vector<int64_t> group_of(Nt, -1);
+    std::vector<uint32_t> nparts(Nt, 0);
+    for (const Run& r : runs) nparts[r.nt]++;
+    for (uint32_t nt = 0; nt < Nt; ++nt)
+      if (nparts[nt] > 1) {
+        group_of[nt] = static_cast<int64_t>(gsz.size());
+        gsz.push_back(nparts[nt]);
+        parts.emplace_back(static_cast<size_t>(M) * nparts[nt]);
+      }
+    std::vector<uint32_t> seen(Nt, 0);
+    for (const Run& r : runs) {
+      add_job(r.plane, Job{0, M, r.nt, 0, r.k0, r.k1, group_of[r.nt], seen[r.nt]++});
+      std::vector<Tile>& tl = ps[r.plane].tiles;
+      tl[tl.size() - (r.k1 - r.k0)].lo = r.lo;
+      tl.back().hi = r.hi;
+    }
+  }
+  const bool direct_all = direct && gsz.empty();
   for (PS& s : ps) s.iw_time.assign(s.tiles.size(), -1);
 
   // X values already on streams, by vector index: consumers at other planes share them.
@@ -233,9 +384,8 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
       };
       if (s.li < s.tiles.size()) {
         const Tile& tl = s.tiles[s.li];
-        const auto rr = tile_rows(tl.kt, s.jobs[tl.job].nt);
-        if (s.lr < rr.first) s.lr = rr.first;
-        if (s.lr < rr.second) {
+        if (s.lr < tl.lo) s.lr = tl.lo;
+        if (s.lr < tl.hi) {
           cand(LW, std::max(pl.shadow_free, s.lw_next));
         } else if (s.ci == s.li) {
           uint64_t e = std::max(s.last_lw_land, pl.shadow_free);
@@ -249,7 +399,7 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
       if (s.ci < s.tiles.size() && s.iw_time[s.ci] >= 0) {
         const Tile& tl = s.tiles[s.ci];
         bool blocked = false;
-        if (tl.kt == s.jobs[tl.job].k0 && s.cr == 0) {
+        if (!balanced && tl.kt == s.jobs[tl.job].k0 && s.cr == 0) {
           const size_t back = double_buffer ? 2 : 1;
           if (tl.local_job >= back && s.pending[tl.local_job - back] > 0) blocked = true;
         }
@@ -264,8 +414,9 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
           // (issued to meet at the VXM) respect its own readiness.
           bool ok = true;
           int64_t e = static_cast<int64_t>(s.d_next);
-          for (uint32_t g = 0; g < G && ok; ++g) {
-            const PartRec& pr = parts[static_cast<size_t>(dr.group)][static_cast<size_t>(dr.idx) * G + g];
+          const uint32_t Gg = gsz[static_cast<size_t>(dr.group)];
+          for (uint32_t g = 0; g < Gg && ok; ++g) {
+            const PartRec& pr = parts[static_cast<size_t>(dr.group)][static_cast<size_t>(dr.idx) * Gg + g];
             if (pr.earliest == UINT64_MAX) { ok = false; break; }
             const int64_t off = part_offset(i, pr.plane, g);
             e = std::max(e, static_cast<int64_t>(pr.earliest) - off);
@@ -280,7 +431,43 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
     Plane& pl = planes_[static_cast<size_t>(best_p)];
     const uint64_t e = best_e;
 
-    if (best_k == LW) {
+    if (best_k == LW && balanced && !wact) {
+      // Install-bound layers: the next row of the tile is any not yet loaded whose weight group's
+      // SRAM slices are free (rows of a tile may load in any order), so the planes' lw streams do
+      // not stall on each other's reads of the same group.
+      const Tile& tl = s.tiles[s.li];
+      const uint32_t nt = s.jobs[tl.job].nt;
+      if (s.todo.empty())
+        for (uint32_t q = s.lr; q < tl.hi; ++q) s.todo.push_back(q);
+      Instr lw = make_instr(Opcode::LoadW);
+      lw.set(Field::DType, static_cast<uint32_t>(in_t));
+      lw.set(Field::Plane, pl.plane);
+      uint64_t T = e;
+      for (uint64_t n = 0;; ++T, ++n) {
+        if (n > kMaxSearch) no_slot(spec.name + " lw");
+        if (b_.free_queue(pl.slice, T, lw) < 0) continue;
+        bool placed = false;
+        for (size_t j = 0; j < s.todo.size() && j < 2 * static_cast<size_t>(spec.w->groups) && !placed; ++j) {
+          const uint32_t r = s.todo[j];
+          const WSrc src = wsrc(tl.kt, nt, r);
+          lw.set(Field::Row, r);
+          auto x = b_.begin();
+          StreamValue wv;
+          if (!b_.fetch(*src.slices, src.addr, pl.pos, T, pl.dir_in, 0, &wv)) continue;
+          lw.set(Field::SrcA, wv.ref().encode());
+          if (!issue_pref(pl.slice, pl.q_load, T, lw)) { b_.rollback(x); continue; }
+          st.reads += src.slices->size();
+          s.todo.erase(s.todo.begin() + static_cast<std::ptrdiff_t>(j));
+          placed = true;
+        }
+        if (placed) break;
+      }
+      st.lw++;
+      st.first_issue = std::min(st.first_issue, T);
+      s.lw_next = T + 1;
+      s.last_lw_land = std::max(s.last_lw_land, T + lat_lw);
+      s.lr++;
+    } else if (best_k == LW) {
       const Tile& tl = s.tiles[s.li];
       const uint32_t r = s.lr;
       const WSrc src = wsrc(tl.kt, s.jobs[tl.job].nt, r);
@@ -408,7 +595,7 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
         if (jb.group < 0) {
           s.drain.push_back({accrow, m, jb.nt, T + lat_abc, tl.local_job, -1, 0});
         } else {
-          PartRec& pr = parts[static_cast<size_t>(jb.group)][static_cast<size_t>(idx) * G + jb.kg];
+          PartRec& pr = parts[static_cast<size_t>(jb.group)][static_cast<size_t>(idx) * gsz[static_cast<size_t>(jb.group)] + jb.kg];
           pr = PartRec{static_cast<size_t>(best_p), accrow, tl.local_job, T + lat_abc};
           if (jb.kg == 0) s.drain.push_back({accrow, m, jb.nt, T + lat_abc, tl.local_job, jb.group, idx});
         }
@@ -425,8 +612,9 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
       if (dr.group < 0) {
         prt.push_back({static_cast<size_t>(best_p), dr.accrow, dr.local_job, 0});
       } else {
-        for (uint32_t g = 0; g < G; ++g) {
-          const PartRec& pr = parts[static_cast<size_t>(dr.group)][static_cast<size_t>(dr.idx) * G + g];
+        const uint32_t Gg = gsz[static_cast<size_t>(dr.group)];
+        for (uint32_t g = 0; g < Gg; ++g) {
+          const PartRec& pr = parts[static_cast<size_t>(dr.group)][static_cast<size_t>(dr.idx) * Gg + g];
           prt.push_back({pr.plane, pr.accrow, pr.local_job, part_offset(static_cast<size_t>(best_p), pr.plane, g)});
         }
       }

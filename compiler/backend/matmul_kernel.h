@@ -9,7 +9,11 @@
 //     SRAM directly or passed through the VXM epilogue (bias add, relu, f32 -> f16) and written;
 //   - accumulator rows alternate between two halves per job so draining overlaps the next job;
 //   - with fewer jobs than planes (tiny M) a job's k-tiles are split over several planes and the
-//     partial rows are emitted to meet at the VXM, where they are summed (docs/compiler.md).
+//     partial rows are emitted to meet at the VXM, where they are summed (docs/compiler.md);
+//   - install-bound layers (batch-1 decode: loading a tile takes longer than its abc rows) instead
+//     cut the (column tile, k-tile) sequence into one contiguous piece per plane of equal install
+//     time counted from when each plane's shadow buffer is free, so all planes' lw streams end
+//     together across layers; columns cut between planes are summed at the VXM the same way.
 // Every instruction is placed by a greedy earliest-cycle search against the ScheduleBuilder's
 // reservations, so the result obeys the stream, port and hazard rules by construction.
 #pragma once
@@ -84,6 +88,7 @@ class MatmulScheduler {
     bool have_abc = false;
     uint64_t last_abc = 0;                   // issue cycle of the latest abc on this plane
     std::vector<uint64_t> acc_read;          // per acc row: last acc issue + 1 (0 = never read)
+    int64_t acc_next = 0;                    // install-bound layers: next fresh accumulator row
   };
   bool issue_pref(int slice, int pref, uint64_t t, const Instr& in);
 

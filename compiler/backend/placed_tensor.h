@@ -39,25 +39,34 @@ struct PlacedTensor {
 };
 
 // Weights of a matmul in the compiler's own layout (a data blob, not a user tensor): W[K, N] cut
-// into Kt x Nt tiles of lanes x lanes; row r of tile (kt, nt) (= W[kt*lanes + r, nt*lanes ...]) is
-// stored in group g = r % groups at group_addr[g] + (kt * Nt + nt) * rows_per_group + r / groups,
-// so consecutive weight rows come from different SRAM ports.
+// into Kt x Nt tiles of lanes x lanes. Only the rows a k-tile loads are stored (packed): k-tile kt
+// holds rows [lo[kt], hi[kt]) (default [0, lanes); a k-tile of X read through a view holds
+// only its segment's rows). Row r of tile (kt, nt) is the i-th stored row, i = r - lo[kt],
+// kept in group g = i % groups at group_addr[g] + off[kt] + nt * rpg[kt] + i / groups, where rpg[kt]
+// = ceil((hi - lo) / groups) vectors per group per tile and off[kt] = Nt * (rpg[0] + .. + rpg[kt-1]);
+// so consecutive weight rows come from different SRAM ports and unused rows take no SRAM.
 struct PlacedWeights {
   std::string name;
   DType dtype = DType::I8;
   int64_t K = 0, N = 0;
   uint32_t Kt = 0, Nt = 0;
   uint32_t groups = 1;
-  uint32_t rows_per_group = 0;
+  std::vector<uint32_t> lo, hi, rpg, off;           // per k-tile (see above)
+  uint32_t vectors_per_group = 0;                   // Nt * sum(rpg)
   std::vector<std::vector<uint16_t>> group_slices;  // per group: slice per byte plane
   std::vector<uint32_t> group_addr;
   uint32_t valid_rows(uint32_t kt, uint32_t lanes) const {
     const int64_t left = K - static_cast<int64_t>(kt) * lanes;
     return static_cast<uint32_t>(left < lanes ? left : lanes);
   }
-  const std::vector<uint16_t>& slices_of(uint32_t r) const { return group_slices[r % groups]; }
+  // True if row r of k-tile kt is stored (rows outside [lo, hi) are zero and must not be loaded).
+  bool stored(uint32_t kt, uint32_t r) const { return r >= lo[kt] && r < hi[kt]; }
+  const std::vector<uint16_t>& slices_of(uint32_t kt, uint32_t r) const {
+    return group_slices[(r - lo[kt]) % groups];
+  }
   uint32_t addr_of(uint32_t kt, uint32_t nt, uint32_t r) const {
-    return group_addr[r % groups] + (kt * Nt + nt) * rows_per_group + r / groups;
+    const uint32_t i = r - lo[kt];
+    return group_addr[i % groups] + off[kt] + nt * rpg[kt] + i / groups;
   }
 };
 

@@ -2,6 +2,7 @@
 #include "compiler/frontends/onnx_import.h"
 
 #include <onnx/checker.h>
+#include <onnx/defs/schema.h>
 #include <onnx/onnx_pb.h>
 #include <onnx/shape_inference/implementation.h>
 
@@ -41,7 +42,7 @@ const std::map<std::string, std::set<std::string>>& op_table() {
   static const std::map<std::string, std::set<std::string>> t = {
       {"Add", {}}, {"Sub", {}}, {"Mul", {}}, {"Div", {}}, {"Pow", {}}, {"Equal", {}}, {"Where", {}},
       {"Relu", {}}, {"Sigmoid", {}}, {"Tanh", {}}, {"Erf", {}}, {"Exp", {}}, {"Sqrt", {}},
-      {"Reciprocal", {}}, {"Neg", {}}, {"Cast", {"to"}},
+      {"Reciprocal", {}}, {"Neg", {}}, {"Abs", {}}, {"Max", {}}, {"Min", {}}, {"Cast", {"to"}},
       {"MatMul", {}}, {"Gemm", {"alpha", "beta", "transA", "transB"}},
       {"Conv", {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"}},
       {"MaxPool", {"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"}},
@@ -51,11 +52,30 @@ const std::map<std::string, std::set<std::string>>& op_table() {
       {"LayerNormalization", {"axis", "epsilon", "stash_type"}},
       {"Softmax", {"axis"}},
       {"ReduceMean", {"axes", "keepdims"}}, {"ReduceSum", {"axes", "keepdims", "noop_with_empty_axes"}},
+      {"ReduceMax", {"axes", "keepdims"}}, {"ReduceMin", {"axes", "keepdims"}},
+      {"ReduceSumSquare", {"axes", "keepdims"}}, {"ReduceL1", {"axes", "keepdims"}}, {"ReduceL2", {"axes", "keepdims"}},
       {"Transpose", {"perm"}}, {"Reshape", {"allowzero"}}, {"Flatten", {"axis"}},
       {"Squeeze", {"axes"}}, {"Unsqueeze", {"axes"}}, {"Concat", {"axis"}}, {"Split", {"axis", "split"}},
       {"Slice", {}}, {"Gather", {"axis"}}, {"Identity", {}}, {"Dropout", {"ratio", "seed"}},
       {"Constant", {"value", "value_float", "value_floats", "value_int", "value_ints"}},
       {"Shape", {"start", "end"}},
+  };
+  return t;
+}
+
+// Attributes of OLD versions of an op (opsets 6..10; see docs/onnx-support.md "Opsets"): op type ->
+// (attributes, first op version that no longer has them). Each is handled or refused by the node's
+// importer (legacy broadcast, BatchNormalization/Dropout is_test and spatial, Slice-1 attributes).
+struct LegacyAttrs {
+  std::set<std::string> names;
+  int gone_in;  // op version (since_version) from which these attributes do not exist
+};
+const std::map<std::string, LegacyAttrs>& legacy_attrs() {
+  static const std::map<std::string, LegacyAttrs> t = {
+      {"Add", {{"broadcast", "axis"}, 7}}, {"Sub", {{"broadcast", "axis"}, 7}}, {"Mul", {{"broadcast", "axis"}, 7}},
+      {"Div", {{"broadcast", "axis"}, 7}}, {"Pow", {{"broadcast", "axis"}, 7}}, {"Equal", {{"broadcast", "axis"}, 7}},
+      {"Gemm", {{"broadcast"}, 7}}, {"BatchNormalization", {{"is_test", "spatial"}, 9}},
+      {"Dropout", {{"is_test"}, 7}}, {"Slice", {{"starts", "ends", "axes"}, 10}},
   };
   return t;
 }
@@ -110,6 +130,7 @@ class Importer {
   // Current node, for messages.
   const onnx::NodeProto* node_ = nullptr;
   std::string node_name_;
+  int version_ = 0;  // the current node's op version (since_version of its schema at opset_)
 
   [[noreturn]] void fail(const std::string& m) const { throw InputError(src_ + ": " + m); }
   [[noreturn]] void node_fail(const std::string& m) const {
@@ -507,6 +528,28 @@ class Importer {
     vals_[out] = r[0];
   }
 
+  // Legacy broadcasting of the binary ops before opset 7 (Add-6, Pow-1, Equal-1, ...): with
+  // broadcast=1, B is broadcast to A's shape aligned at `axis` (default: at the trailing dims, the
+  // numpy rule); B is reshaped with trailing 1s so that numpy broadcasting gives the same result.
+  // Without broadcast=1 the shapes must be equal (numpy agrees).
+  void legacy_broadcast(std::vector<TensorId>& ins) {
+    if (version_ >= 7 || attr_i("broadcast", 0) == 0) return;
+    if (!attr("axis")) return;
+    const Shape a = g_.tensor(ins[0]).shape, b = g_.tensor(ins[1]).shape;
+    const int64_t ra = static_cast<int64_t>(a.size()), rb = static_cast<int64_t>(b.size());
+    const int64_t ax = norm_axis(attr_i("axis", 0), ra, "axis");
+    if (ax + rb > ra)
+      node_fail("broadcast=1, axis=" + std::to_string(ax) + ": B of shape " + ir::shape_str(b) +
+                " does not fit A of shape " + ir::shape_str(a) + " at that axis");
+    for (int64_t i = 0; i < rb; ++i)
+      if (b[static_cast<size_t>(i)] != 1 && b[static_cast<size_t>(i)] != a[static_cast<size_t>(ax + i)])
+        node_fail("broadcast=1, axis=" + std::to_string(ax) + ": B of shape " + ir::shape_str(b) +
+                  " does not match A of shape " + ir::shape_str(a) + " from that axis");
+    Shape nb = b;
+    nb.resize(static_cast<size_t>(ra - ax), 1);
+    ins[1] = reshape(ins[1], nb, fresh(g_.tensor(ins[1]).name + "_bcast"));
+  }
+
   TensorId reshape(TensorId x, const Shape& s, const std::string& out_name) {
     if (g_.tensor(x).shape == s) return x;
     return emit(OpKind::Reshape, {x}, {{"shape", s}}, {out_name})[0];
@@ -520,8 +563,13 @@ class Importer {
       node_fail("domain '" + n.domain() + "' is not supported; only the default ONNX domain is");
     auto it = op_table().find(n.op_type());
     if (it == op_table().end()) node_fail("op type is not supported; supported: " + join(onnx_supported_ops()));
+    const onnx::OpSchema* schema = onnx::OpSchemaRegistry::Schema(n.op_type(), opset_, "");
+    version_ = schema ? schema->since_version() : opset_;
+    auto legacy = legacy_attrs().find(n.op_type());
     for (const auto& a : n.attribute())
-      if (!it->second.count(a.name()))
+      if (legacy != legacy_attrs().end() && version_ < legacy->second.gone_in && legacy->second.names.count(a.name()))
+        continue;  // an old version's attribute, handled by the op's importer
+      else if (!it->second.count(a.name()))
         node_fail("attribute '" + a.name() + "' is not supported" +
                   (it->second.empty() ? std::string("; this op takes none")
                                       : "; supported: " + join({it->second.begin(), it->second.end()})));
@@ -530,16 +578,20 @@ class Importer {
         {"Add", OpKind::Add}, {"Sub", OpKind::Sub}, {"Mul", OpKind::Mul}, {"Div", OpKind::Div},
         {"Pow", OpKind::Pow}, {"Equal", OpKind::Equal}, {"Where", OpKind::Where}, {"Relu", OpKind::Relu},
         {"Sigmoid", OpKind::Sigmoid}, {"Tanh", OpKind::Tanh}, {"Erf", OpKind::Erf}, {"Exp", OpKind::Exp},
-        {"Sqrt", OpKind::Sqrt}, {"Reciprocal", OpKind::Reciprocal}, {"Neg", OpKind::Neg},
+        {"Sqrt", OpKind::Sqrt}, {"Reciprocal", OpKind::Reciprocal}, {"Neg", OpKind::Neg}, {"Abs", OpKind::Abs},
         {"MatMul", OpKind::MatMul}, {"GlobalAveragePool", OpKind::GlobalAveragePool}};
     auto s = simple.find(t);
     if (s != simple.end()) {
       std::vector<TensorId> ins;
       for (size_t i = 0; i < nin(); ++i) ins.push_back(input(i));
+      if (ins.size() == 2) legacy_broadcast(ins);
       emit1(s->second, ins);
     } else if (t == "Identity") {
       alias(n.output(0), input(0));
     } else if (t == "Dropout") {
+      if (version_ < 7 && attr_i("is_test", 0) == 0)
+        node_fail("is_test=0 (Dropout-6 in training mode: a random mask) is not supported; supported: is_test=1 "
+                  "(inference)");
       if (has_input(2) && !const_ints(2, "training_mode").empty() && const_ints(2, "training_mode")[0] != 0)
         node_fail("training_mode is true; only inference (training_mode = false) is supported");
       only_first_output("mask");
@@ -568,6 +620,13 @@ class Importer {
     } else if (t == "Conv" || t == "MaxPool" || t == "AveragePool") {
       import_window(t);
     } else if (t == "BatchNormalization") {
+      if (version_ < 7 && attr_i("is_test", 0) == 0)
+        node_fail("is_test=0 (BatchNormalization-6 in training mode: batch statistics) is not supported; supported: "
+                  "is_test=1 (inference)");
+      if (version_ < 9 && attr_i("spatial", 1) != 1)
+        node_fail("spatial=" + std::to_string(attr_i("spatial", 1)) + " (BatchNormalization-" +
+                  std::to_string(version_) + ": statistics per activation, not per channel) is not supported; "
+                  "supported: spatial=1");
       if (attr_i("training_mode", 0) != 0) node_fail("training_mode=1 is not supported; only inference");
       only_first_output("training statistics");
       emit1(OpKind::BatchNormalization, {input(0), input(1), input(2), input(3), input(4)},
@@ -580,8 +639,22 @@ class Importer {
       emit1(OpKind::LayerNormalization, ins, {{"axis", ax}, {"epsilon", attr_f("epsilon", 1e-5f)}});
     } else if (t == "Softmax") {
       import_softmax();
-    } else if (t == "ReduceMean" || t == "ReduceSum") {
-      import_reduce(t == "ReduceMean" ? OpKind::ReduceMean : OpKind::ReduceSum);
+    } else if (t == "ReduceMean" || t == "ReduceSum" || t == "ReduceMax" || t == "ReduceMin" || t == "ReduceSumSquare" ||
+               t == "ReduceL1" || t == "ReduceL2") {
+      static const std::map<std::string, OpKind> reduce = {
+          {"ReduceMean", OpKind::ReduceMean}, {"ReduceSum", OpKind::ReduceSum}, {"ReduceMax", OpKind::ReduceMax},
+          {"ReduceMin", OpKind::ReduceMin}, {"ReduceSumSquare", OpKind::ReduceSumSquare},
+          {"ReduceL1", OpKind::ReduceL1}, {"ReduceL2", OpKind::ReduceL2}};
+      import_reduce(reduce.at(t));
+    } else if (t == "Max" || t == "Min") {
+      // Variadic: a chain of binary IR ops (max and min are exact, so the order does not matter).
+      TensorId acc = input(0);
+      for (size_t i = 1; i < nin(); ++i) {
+        const bool last = i + 1 == nin();
+        const std::string out = last ? n.output(0) : fresh(n.output(0) + "_" + t + std::to_string(i));
+        acc = emit(t == "Max" ? OpKind::Max : OpKind::Min, {acc, input(i)}, {}, {out})[0];
+      }
+      vals_[n.output(0)] = acc;
     } else if (t == "Transpose") {
       const int64_t r = rank(0);
       std::vector<int64_t> def(static_cast<size_t>(r));
@@ -680,7 +753,7 @@ class Importer {
       ins.push_back(input(1));
       if (has_input(2)) ins.push_back(input(2));
     } else if (t == "MaxPool") {
-      if (attr_i("storage_order", 0) != 0) node_fail("storage_order=1 is not supported; supported: 0");
+      // storage_order only orders the Indices output: refuse that output first (the precise reason).
       only_first_output("Indices");
       at["dilations"] = d;
       at["ceil_mode"] = int64_t{ceil_mode};
@@ -688,7 +761,27 @@ class Importer {
       at["ceil_mode"] = int64_t{ceil_mode};
       at["count_include_pad"] = attr_i("count_include_pad", 0);
     }
-    emit1(conv ? OpKind::Conv : t == "MaxPool" ? OpKind::MaxPool : OpKind::AveragePool, ins, at);
+    const OpKind kind = conv ? OpKind::Conv : t == "MaxPool" ? OpKind::MaxPool : OpKind::AveragePool;
+    if (ns == 2) {
+      emit1(kind, ins, at);
+      return;
+    }
+    // One spatial dim: the same window over [N, C, 1, L] (a 1 x k kernel, no padding on H), then
+    // the result reshaped back to [N, C', L'] (row-major: the same bytes).
+    auto lift = [](const std::vector<int64_t>& v, int64_t one) { return std::vector<int64_t>{one, v[0]}; };
+    at["kernel_shape"] = lift(k, 1);
+    at["strides"] = lift(s, 1);
+    at["pads"] = std::vector<int64_t>{0, p[0], 0, p[1]};
+    if (at.count("dilations")) at["dilations"] = lift(d, 1);
+    const std::string& out = node_->output(0);
+    ins[0] = reshape(ins[0], {x.shape[0], x.shape[1], 1, x.shape[2]}, fresh(x.name + "_2d"));
+    if (conv) {
+      const Shape w = g_.tensor(ins[1]).shape;
+      ins[1] = reshape(ins[1], {w[0], w[1], 1, w[2]}, fresh(g_.tensor(ins[1]).name + "_2d"));
+    }
+    const TensorId y4 = emit(kind, ins, at, {fresh(out + "_2d")})[0];
+    const Shape ys = g_.tensor(y4).shape;
+    vals_[out] = reshape(y4, {ys[0], ys[1], ys[3]}, out);
   }
 
   void import_softmax() {
@@ -817,11 +910,17 @@ class Importer {
   void import_slice() {
     const Shape in = tin(0).shape;
     const int64_t r = static_cast<int64_t>(in.size());
-    const auto starts = const_ints(1, "starts"), ends = const_ints(2, "ends");
+    // Slice-1 (opsets < 10): starts, ends, axes are attributes and there are no steps.
+    const bool v1 = version_ < 10;
+    if (v1 && !attr("starts")) node_fail("attribute 'starts' is required (Slice-1)");
+    if (v1 && !attr("ends")) node_fail("attribute 'ends' is required (Slice-1)");
+    const auto starts = v1 ? attr_ints("starts", {}) : const_ints(1, "starts");
+    const auto ends = v1 ? attr_ints("ends", {}) : const_ints(2, "ends");
     std::vector<int64_t> axes, steps;
-    if (has_input(3)) axes = const_ints(3, "axes");
+    if (v1 && attr("axes")) axes = attr_ints("axes", {});
+    else if (!v1 && has_input(3)) axes = const_ints(3, "axes");
     else for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
-    if (has_input(4)) steps = const_ints(4, "steps");
+    if (!v1 && has_input(4)) steps = const_ints(4, "steps");
     else steps.assign(starts.size(), 1);
     if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size())
       node_fail("starts " + ints_str(starts) + ", ends " + ints_str(ends) + ", axes " + ints_str(axes) + ", steps " + ints_str(steps) + " must have equal lengths");

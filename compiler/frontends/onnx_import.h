@@ -1,4 +1,4 @@
-// ONNX front end: loads a model file (opsets 11-17), checks it, imports it into the graph IR with
+// ONNX front end: loads a model file (opsets 6-17), checks it, imports it into the graph IR with
 // constant subgraphs folded, Identity/Dropout removed and BatchNormalization folded into a
 // preceding Conv. Every problem with the file is an lpu::InputError naming the file, the node (name,
 // op type, opset) or tensor, the value and what is allowed. See docs/onnx-support.md.
@@ -22,7 +22,10 @@ struct OnnxImportOptions {
   std::map<std::string, ref::Value> constant_inputs;
 };
 
-constexpr int kOnnxMinOpset = 11;
+// Opsets 6..10 are imported where an op's old version means what the canonical IR op means or the
+// difference is handled (legacy broadcast, Slice-1 attributes, BatchNormalization/Dropout is_test,
+// spatial); any other old-version difference is refused by name (docs/onnx-support.md "Opsets").
+constexpr int kOnnxMinOpset = 6;
 constexpr int kOnnxMaxOpset = 17;
 
 ir::Graph import_onnx(const std::string& path, const OnnxImportOptions& opts = {});

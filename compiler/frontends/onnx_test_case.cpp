@@ -72,10 +72,14 @@ std::string onnx_bind_inputs(const std::string& path, int first, const std::vect
     *g->add_initializer() = t;
     bound.insert(gi);
   }
-  google::protobuf::RepeatedPtrField<onnx::ValueInfoProto> kept;
-  for (int i = 0; i < g->input_size(); ++i)
-    if (!bound.count(i)) *kept.Add() = g->input(i);
-  g->mutable_input()->Swap(&kept);
+  // IR versions < 4 (opsets <= 8) require every initializer to be listed as a graph input too (an
+  // input with an initializer is a constant); later ones drop the bound inputs.
+  if (m.ir_version() >= 4) {
+    google::protobuf::RepeatedPtrField<onnx::ValueInfoProto> kept;
+    for (int i = 0; i < g->input_size(); ++i)
+      if (!bound.count(i)) *kept.Add() = g->input(i);
+    g->mutable_input()->Swap(&kept);
+  }
   std::string out;
   if (!m.SerializeToString(&out)) throw InputError(path + ": cannot serialize the model with bound inputs");
   return out;

@@ -116,7 +116,7 @@ std::vector<TensorType> infer_output_types(const Graph& g, const Op& op) {
     }
   };
   switch (op.kind) {
-    case OpKind::Add: case OpKind::Sub: case OpKind::Mul: case OpKind::Div: {
+    case OpKind::Add: case OpKind::Sub: case OpKind::Mul: case OpKind::Div: case OpKind::Max: case OpKind::Min: {
       const Tensor& a = in(g, op, 0); const Tensor& b = in(g, op, 1);
       require_same_dtype(op, a, b);
       if (a.dtype == DType::BOOL) fail(op, "bool inputs are not allowed; allowed: i8, i32, i64, f16, f32");
@@ -139,7 +139,7 @@ std::vector<TensorType> infer_output_types(const Graph& g, const Op& op) {
       require_same_dtype(op, x, y);
       return {{x.dtype, bcast(c.shape, bcast(x.shape, y.shape))}};
     }
-    case OpKind::Relu: case OpKind::Neg: {
+    case OpKind::Relu: case OpKind::Neg: case OpKind::Abs: {
       const Tensor& x = in(g, op, 0);
       if (x.dtype == DType::BOOL) fail(op, "bool input is not allowed");
       return {{x.dtype, x.shape}};
@@ -228,7 +228,8 @@ std::vector<TensorType> infer_output_types(const Graph& g, const Op& op) {
       axis_in(op, "axis", static_cast<int64_t>(x.shape.size()));
       return {{x.dtype, x.shape}};
     }
-    case OpKind::ReduceMean: case OpKind::ReduceSum: {
+    case OpKind::ReduceMean: case OpKind::ReduceSum: case OpKind::ReduceMax: case OpKind::ReduceMin:
+    case OpKind::ReduceSumSquare: case OpKind::ReduceL1: case OpKind::ReduceL2: {
       const Tensor& x = in(g, op, 0);
       if (x.dtype == DType::BOOL) fail(op, "bool input is not allowed");
       const auto& axes = op.attr_ints("axes");

@@ -215,24 +215,32 @@ uint64_t piece_sram_need(const LlmConfig& m, const PlanRequest& r, const PlanPie
   const int64_t hd = m.head_dim;
   uint64_t need = 0;
   if (p.kind == SegmentKind::Attention) {
-    // segments.cpp attention(): per kv head k (+ RoPE twin) and v, per query head q (+ twin) and o.
+    // segments.cpp attention(): the shard's q and k columns in one fused projection (RoPE's
+    // rotate-half applied to its output by a permutation matmul) and v in another (families
+    // without RoPE: q, k, v in one, with bias); o_proj per head ([head_dim, hidden]: a 320-row tile).
     const int64_t kv_per = m.kv_heads / p.shard_size, q_per = m.heads / p.shard_size;
-    const uint64_t twin = m.rope ? 2 : 1;
-    const bool bias = !m.rope;
-    need += static_cast<uint64_t>(kv_per) * (twin * proj(m.hidden, hd, bias) + proj(m.hidden, hd, bias));
-    need += static_cast<uint64_t>(q_per) * (twin * proj(m.hidden, hd, bias) + proj(hd, m.hidden, false));
+    const int64_t nq = q_per * hd, nk = kv_per * hd;
+    const bool q8_cast = q8;  // int8 pieces read o_proj through a Cast per head
     const int64_t C = r.context, B = r.batch, group = m.heads / m.kv_heads;
-    // Row Concats are lowered as MXM products with a [head_dim, head_dim] identity per input
-    // (lower_attention.cpp), placed like weights (fp16): per kv head and sequence the stacked
-    // query heads (group > 1) and, with a cache, K and V (cache + new row); per query head its
-    // rows of every sequence (B > 1).
-    const int64_t concat_inputs = kv_per * B * ((group > 1 ? group : 0) + (C > 0 ? 4 : 0)) + q_per * (B > 1 ? B : 0);
+    if (m.rope)  // + the [nq + nk]^2 rotate-half permutation (fp16) if nq + nk < hidden, else the twin projection
+      need += proj(m.hidden, nq + nk, false) + proj(m.hidden, nk, false) +
+              (nq + nk < m.hidden ? placed_weight_bytes(nq + nk, nq + nk, 2, chip) : proj(m.hidden, nq + nk, false));
+    else need += proj(m.hidden, nq + 2 * nk, true);
+    need += static_cast<uint64_t>(q_per) * proj(hd, m.hidden, false);
+    // Row Concats and copies of views are lowered as MXM products with a [head_dim, head_dim]
+    // identity per input (lower_attention.cpp), placed like weights (fp16): per sequence the
+    // stacked query heads (or the copy of the one head's q view) and, per kv head, K and V
+    // (cache + new row); the k_new / v_new outputs (views of the projections); per query head its
+    // rows of every sequence (B > 1) or its Cast (int8).
+    const int64_t qs = kv_per * group, kvs = kv_per * (C > 0 ? 2 : 1);
+    const int64_t concat_inputs = B * (qs + 2 * (kvs > 1 ? kvs : 0)) + 2 * kv_per + q_per * (B > 1 ? B : 0) +
+                                  (q8_cast ? q_per : 0);
     need += static_cast<uint64_t>(concat_inputs) * placed_weight_bytes(hd, hd, 2, chip);
     if (C > 0) {
-      // The cache inputs (k and v per kv head) and, for one kv head at a time, its Concat with the
-      // new row (K and V) and K^T, all f16.
+      // The cache inputs (k and v per kv head) and, for one sequence at a time, the Concat of every
+      // kv head's cache with its new row (K and V), f16.
       need += static_cast<uint64_t>(2 * kv_per) * placed_rows_bytes(B * C, hd, 2, chip);
-      need += 2 * placed_rows_bytes(C + 1, hd, 2, chip) + placed_rows_bytes(hd, C + 1, 2, chip);
+      need += 2 * placed_rows_bytes(kv_per * (C + 1), hd, 2, chip);
     }
   } else if (p.kind == SegmentKind::Ffn) {
     const uint64_t mats = m.gated_ffn ? 2 : 1;  // up (+ gate): [hidden, n]; down: [n, hidden]

@@ -199,31 +199,94 @@ std::pair<TensorId, TensorId> segment_input(Builder& b, TensorId x, int64_t laye
   return {xn, xn};
 }
 
-// x . W for the columns [c0, c0+n) of a logical [hidden, cols] projection, plus its bias (biased
-// families), with RoPE folded into the weights when `rope`: (x.W)*cos + (x.(W R))*sin, where R is
-// the rotate-half matrix (column c < hd/2 takes -column c+hd/2, column c >= hd/2 takes column c-hd/2).
-TensorId projection(Builder& b, TensorId xn, Wt w, Wt bias, int64_t cols, int64_t c0, int64_t n, bool rope,
-                    TensorId cos_t, TensorId sin_t, const std::string& name) {
+// Columns [c0, c0+n) of a logical [hidden, cols] projection weight and of its bias.
+struct ColBlock {
+  Wt w, bias;
+  int64_t cols, c0, n;
+};
+
+// x . [W_1 | W_2 | ...] (+ the blocks' biases, biased families) as ONE matmul over this shard's
+// column blocks, so the MXM's 320-wide weight tiles are filled by several heads (one head's 128
+// columns alone leave 192 of 320 lanes empty, and every tile row costs one `lw` cycle whatever its
+// fill) and one pass over the hidden dim serves them all. With `rope`: y*cos + (y.R)*sin with
+// y = x.W (or x.(W R) for y.R, see below), where R is the rotate-half of every head_dim block;
+// cos/sin are [rows, hd] tables repeated for every head block.
+TensorId fused_projection(Builder& b, TensorId xn, const std::vector<ColBlock>& blocks, bool rope, TensorId cos_t,
+                          TensorId sin_t, const std::string& name) {
   const LlmConfig& c = b.cfg_;
-  const TensorId W = b.weight(name, w, 0, cols, 0, c.hidden, c0, n);
-  TensorId y = b.matmul(xn, W);
-  if (!c.rope) y = b.add(y, b.vec(name + "_bias", bias, cols, c0, n));
-  if (!rope) return y;
-  TensorId WR;
-  if (b.spec_.fill == WeightFill::Zero) {
-    WR = b.weight(name + "_rot", w, 0, cols, 0, c.hidden, c0, n);
+  const int64_t H = c.hidden, hd = c.head_dim;
+  int64_t n = 0;
+  for (const ColBlock& k : blocks) n += k.n;
+  const bool zero = b.spec_.fill == WeightFill::Zero;
+  auto zeros = [&](const std::string& nm) {
+    return b.g.add_constant(b.g.unique_name(nm), ir::DType::F32, Shape{H, n}, std::vector<uint8_t>(static_cast<size_t>(H * n * 4)));
+  };
+  std::vector<float> wv;
+  TensorId W;
+  if (zero) {
+    W = zeros(name);
   } else {
-    const std::vector<float>& wv = b.g.tensor(W).data.empty() ? std::vector<float>() : b.g.tensor(W).const_floats();
-    std::vector<float> r(wv.size());
-    const int64_t half = n / 2;
-    for (int64_t i = 0; i < c.hidden; ++i)
-      for (int64_t k = 0; k < n; ++k)
-        r[static_cast<size_t>(i * n + k)] = k < half ? -wv[static_cast<size_t>(i * n + k + half)]
-                                                     : wv[static_cast<size_t>(i * n + k - half)];
-    WR = b.values(name + "_rot", {c.hidden, n}, r);
+    wv.assign(static_cast<size_t>(H * n), 0.f);
+    int64_t at = 0;
+    for (const ColBlock& k : blocks) {
+      const std::vector<float> blk = weight_block(b.spec_.seed, b.layer_, k.w, 0, k.cols, 0, H, k.c0, k.n);
+      for (int64_t i = 0; i < H; ++i)
+        for (int64_t j = 0; j < k.n; ++j) wv[static_cast<size_t>(i * n + at + j)] = blk[static_cast<size_t>(i * k.n + j)];
+      at += k.n;
+    }
+    W = b.values(name, {H, n}, wv);
   }
-  const TensorId yc = b.mul(y, cos_t);  // sequenced: graph order must not depend on the C++ compiler
-  const TensorId rs = b.mul(b.matmul(xn, WR), sin_t);
+  TensorId y = b.matmul(xn, W);
+  if (!c.rope) {
+    std::vector<float> bv;
+    for (const ColBlock& k : blocks) {
+      const std::vector<float> blk = zero ? std::vector<float>(static_cast<size_t>(k.n), 0.f)
+                                          : weight_block(b.spec_.seed, b.layer_, k.bias, 0, k.cols, 0, 1, k.c0, k.n);
+      bv.insert(bv.end(), blk.begin(), blk.end());
+    }
+    y = b.add(y, b.values(name + "_bias", {n}, bv));
+  }
+  if (!rope) return y;
+  // rotate-half of every head block (column c < hd/2 of a head takes -column c+hd/2, column
+  // c >= hd/2 takes column c-hd/2): a signed permutation, so exact in any precision. Applied to y
+  // as an [n, n] matmul y.R when n < hidden (n weight rows per column tile to install instead of
+  // hidden: Llama-2 7B tp 8 1,024 instead of 4,096), else folded into a second projection x.(W R).
+  const int64_t half = hd / 2;
+  TensorId rot_w, rot_x;  // rot = rot_x . rot_w, built after y*cos (graph order = schedule order)
+  if (n < H) {
+    std::vector<float> rv(static_cast<size_t>(n * n), 0.f);
+    for (int64_t j = 0; j < n; ++j) {
+      if (j % hd < half) rv[static_cast<size_t>((j + half) * n + j)] = -1.f;
+      else rv[static_cast<size_t>((j - half) * n + j)] = 1.f;
+    }
+    rot_w = b.values("rope_rotate_half_" + name, {n, n}, rv);
+    rot_x = y;
+  } else {
+    TensorId WR;
+    if (zero) {
+      WR = zeros(name + "_rot");
+    } else {
+      std::vector<float> r(wv.size());
+      for (int64_t i = 0; i < H; ++i)
+        for (int64_t k = 0; k < n; ++k)
+          r[static_cast<size_t>(i * n + k)] = k % hd < half ? -wv[static_cast<size_t>(i * n + k + half)]
+                                                            : wv[static_cast<size_t>(i * n + k - half)];
+      WR = b.values(name + "_rot", {H, n}, r);
+    }
+    rot_w = WR;
+    rot_x = xn;
+  }
+  // cos/sin tables per head block: [rows, hd] -> [rows, n].
+  auto tile = [&](TensorId t, const std::string& nm) {
+    const std::vector<float> v = b.g.tensor(t).const_floats();
+    const int64_t rows = static_cast<int64_t>(v.size()) / hd;
+    std::vector<float> o(static_cast<size_t>(rows * n));
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t k = 0; k < n; ++k) o[static_cast<size_t>(r * n + k)] = v[static_cast<size_t>(r * hd + k % hd)];
+    return b.values(nm, {rows, n}, o);
+  };
+  const TensorId yc = b.mul(y, tile(cos_t, "rope_cos_" + name));  // sequenced: graph order must not depend on the C++ compiler
+  const TensorId rs = b.mul(b.matmul(rot_x, rot_w), tile(sin_t, "rope_sin_" + name));
   return b.add(yc, rs);
 }
 
@@ -257,7 +320,8 @@ ir::Graph attention(Builder& b, int64_t layer) {
     sin_t = b.values("rope_sin", {N, hd}, sinN);
   }
   // Causal mask over [T, C+T]: new token t sees cache rows and new rows <= t; repeated for each of
-  // the `group` query heads stacked in one score matrix (row i*T + t is head i's token t).
+  // the `group` query heads stacked in one score matrix (row i*T + t is head i's token t); the
+  // kv heads of the shard broadcast over it.
   TensorId mask = ir::kNoTensor;
   if (c.causal && T > 1) {
     std::vector<float> m(static_cast<size_t>(group * T * (C + T)), 0.f);
@@ -269,52 +333,85 @@ ir::Graph attention(Builder& b, int64_t layer) {
   }
   const TensorId scale = b.scalar("inv_sqrt_head_dim", static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd))));
 
-  // Grouped-query attention: the `group` query heads of one kv head are stacked row-wise into one
-  // Q [group*T, hd] per sequence, so the sequence's K^T and V (cache + new rows) enter ONE score
-  // product and ONE P.V product per kv head (the lowering installs them as MXM weights once, not
-  // once per query head). Softmax is per row, so the stacked rows are the per-head results; each
-  // head's rows are then sliced out (and concatenated over sequences) for its o_proj. For MHA
-  // (group 1) no stacking op is emitted and the graph is the per-head one.
-  TensorId out = ir::kNoTensor;
+  // Projections of the whole shard, fused (fused_projection): q of the shard's query heads and k of
+  // its kv heads in one [hidden, nq + nk] matmul (RoPE applied to both at once), v in another (in
+  // the same one for families without RoPE). Head h's q, kv head g's k and v are lane slices.
+  const int64_t nq = kv_per * group * hd, nk = kv_per * hd;
+  const ColBlock qblk{Wt::Q, Wt::QBias, c.heads * hd, g0 * group * hd, nq};
+  const ColBlock kblk{Wt::K, Wt::KBias, c.kv_heads * hd, g0 * hd, nk};
+  const ColBlock vblk{Wt::V, Wt::VBias, c.kv_heads * hd, g0 * hd, nk};
+  const std::string ss = std::to_string(g0);
+  TensorId QK, V;
+  int64_t v0 = 0;  // lane of v's first column in V
+  if (c.rope) {
+    QK = fused_projection(b, xn, {qblk, kblk}, true, cos_t, sin_t, "wqk_" + ss);
+    V = fused_projection(b, xn, {vblk}, false, cos_t, sin_t, "wv_" + ss);
+  } else {
+    QK = V = fused_projection(b, xn, {qblk, kblk, vblk}, false, cos_t, sin_t, "wqkv_" + ss);
+    v0 = nq + nk;
+  }
+  auto lanes = [&](TensorId t, int64_t r0, int64_t nr, int64_t c0) {
+    return b.op(OpKind::Slice, {t}, {{"starts", std::vector<int64_t>{r0, c0}}, {"steps", std::vector<int64_t>{1, 1}},
+                                     {"counts", std::vector<int64_t>{nr, hd}}});
+  };
+  auto reshape = [&](TensorId t, const std::vector<int64_t>& shape) {
+    return b.op(OpKind::Reshape, {t}, {{"shape", shape}});
+  };
   std::vector<std::pair<TensorId, TensorId>> new_kv;
-  for (int64_t gi = 0; gi < kv_per; ++gi) {
-    const int64_t g = g0 + gi;
-    const std::string gs = std::to_string(g);
-    TensorId k = projection(b, xn, Wt::K, Wt::KBias, c.kv_heads * hd, g * hd, hd, c.rope, cos_t, sin_t, "wk_" + gs);
-    TensorId v = projection(b, xn, Wt::V, Wt::VBias, c.kv_heads * hd, g * hd, hd, false, cos_t, sin_t, "wv_" + gs);
-    new_kv.push_back({k, v});
-    std::vector<TensorId> qs;
-    for (int64_t h = g * group; h < (g + 1) * group; ++h)
-      qs.push_back(projection(b, xn, Wt::Q, Wt::QBias, c.heads * hd, h * hd, hd, c.rope, cos_t, sin_t,
-                              "wq_" + std::to_string(h)));
-    std::vector<TensorId> per_seq;  // [group*T, hd] per sequence
-    for (int64_t bb = 0; bb < B; ++bb) {
-      std::vector<TensorId> qparts;
-      for (TensorId q : qs) qparts.push_back(b.slice_rows(q, bb * T, T));
-      const TensorId qb = qparts.size() == 1 ? qparts[0] : b.op(OpKind::Concat, qparts, {{"axis", int64_t{0}}});
-      TensorId kb = b.slice_rows(k, bb * T, T), vb = b.slice_rows(v, bb * T, T);
+  for (int64_t gi = 0; gi < kv_per; ++gi) new_kv.push_back({lanes(QK, 0, N, nq + gi * hd), lanes(V, 0, N, v0 + gi * hd)});
+
+  // Attention of one sequence for ALL kv heads of the shard at once, batched over the kv heads:
+  // grouped-query attention stacks the `group` query heads of a kv head row-wise into one Q
+  // [group*T, hd], so a kv head's K^T and V (cache + new rows) are installed as MXM weights once,
+  // not once per query head; the kv heads are the batch dim of one score product, one Softmax (its
+  // rows, i.e. all heads, overlap on the VXM/SXM instead of running head after head) and one P.V
+  // product. PV[g, i*T + t] is query head g*group + i's token t.
+  std::vector<TensorId> per_seq;  // [kv_per, group*T, hd] per sequence
+  const int64_t gT = group * T;
+  for (int64_t bb = 0; bb < B; ++bb) {
+    std::vector<TensorId> qparts, kparts, vparts;
+    for (int64_t gi = 0; gi < kv_per; ++gi) {
+      for (int64_t i = 0; i < group; ++i) qparts.push_back(lanes(QK, bb * T, T, (gi * group + i) * hd));
       if (C > 0) {
-        kb = b.op(OpKind::Concat, {b.slice_rows(kc[gi], bb * C, C), kb}, {{"axis", int64_t{0}}});
-        vb = b.op(OpKind::Concat, {b.slice_rows(vc[gi], bb * C, C), vb}, {{"axis", int64_t{0}}});
+        kparts.push_back(b.slice_rows(kc[static_cast<size_t>(gi)], bb * C, C));
+        vparts.push_back(b.slice_rows(vc[static_cast<size_t>(gi)], bb * C, C));
       }
-      const TensorId kt = b.op(OpKind::Transpose, {kb}, {{"perm", std::vector<int64_t>{1, 0}}});
-      TensorId sc = b.mul(b.matmul(qb, kt), scale);
-      if (mask != ir::kNoTensor) sc = b.add(sc, mask);
-      const TensorId p = b.op(OpKind::Softmax, {sc}, {{"axis", int64_t{1}}});
-      per_seq.push_back(b.matmul(p, vb));
+      kparts.push_back(b.slice_rows(new_kv[static_cast<size_t>(gi)].first, bb * T, T));
+      vparts.push_back(b.slice_rows(new_kv[static_cast<size_t>(gi)].second, bb * T, T));
     }
+    auto stack = [&](const std::vector<TensorId>& parts, int64_t rows) {
+      const TensorId t = parts.size() == 1 ? parts[0] : b.op(OpKind::Concat, parts, {{"axis", int64_t{0}}});
+      return reshape(t, {kv_per, rows, hd});
+    };
+    const TensorId qb = stack(qparts, gT), kb = stack(kparts, C + T), vb = stack(vparts, C + T);
+    const TensorId kt = b.op(OpKind::Transpose, {kb}, {{"perm", std::vector<int64_t>{0, 2, 1}}});
+    TensorId sc = b.mul(b.matmul(qb, kt), scale);
+    if (mask != ir::kNoTensor) sc = b.add(sc, mask);
+    const TensorId p = b.op(OpKind::Softmax, {sc}, {{"axis", int64_t{2}}});
+    per_seq.push_back(b.matmul(p, vb));
+  }
+  // o_proj per head (its rows of P.V, a view) and an Add chain. (One o_proj over the head merge,
+  // read by the MXM per head segment, measured slower on Llama-2 7B tp 8 (37,348 vs 36,236
+  // cycles) and its one [heads x 320, hidden] weight blob of half-slice groups did not fit the
+  // Llama-2 70B fp16 tp 4 piece; per-head blobs do.)
+  TensorId out = ir::kNoTensor;
+  for (int64_t gi = 0; gi < kv_per; ++gi)
     for (int64_t i = 0; i < group; ++i) {
-      const int64_t h = g * group + i;
+      const int64_t h = (g0 + gi) * group + i;
       const std::string hs = std::to_string(h);
       std::vector<TensorId> rows;  // head h's rows of every sequence, in sequence order
-      for (TensorId pv : per_seq) rows.push_back(b.slice_rows(pv, i * T, T));
+      for (TensorId pv : per_seq) {
+        const TensorId r = b.op(OpKind::Slice, {pv}, {{"starts", std::vector<int64_t>{gi, i * T, 0}},
+                                                      {"steps", std::vector<int64_t>{1, 1, 1}},
+                                                      {"counts", std::vector<int64_t>{1, T, hd}}});
+        rows.push_back(reshape(r, {T, hd}));
+      }
       TensorId o = rows.size() == 1 ? rows[0] : b.op(OpKind::Concat, rows, {{"axis", int64_t{0}}});
       const TensorId Wo = b.weight("wo_" + hs, Wt::O, 0, c.hidden, h * hd, hd, 0, c.hidden);
       if (spec.o_proj_cast) o = b.op(OpKind::Cast, {o}, {{"to", static_cast<int64_t>(ir::DType::F32)}});
       const TensorId y = b.matmul(o, Wo);
       out = out == ir::kNoTensor ? y : b.add(out, y);
     }
-  }
   if (spec.shard.rank == 0) {
     if (!c.rope) out = b.add(out, b.vec("bo", Wt::OBias, c.hidden, 0, c.hidden));
     out = b.add(residual, out);
@@ -481,7 +578,7 @@ ir::Graph build(const LlmConfig& cfg, const SegmentSpec& spec, int64_t layer, co
 
 bool is_projection_weight(const std::string& n) {
   // The names Builder::weight gives the matrices above (g.unique_name may append "_<k>").
-  static const std::regex re("^((e[0-9]+_)?w[qkvo]_[0-9]+(_rot)?|(e[0-9]+_)?w_(up|gate|down)|w_router|lm_head|mlm_dense)"
+  static const std::regex re("^((e[0-9]+_)?w(q|k|v|o|qk|qkv)_[0-9]+(_rot)?|(e[0-9]+_)?w_(up|gate|down)|w_router|lm_head|mlm_dense)"
                              "(_[0-9]+)?$");
   return std::regex_match(n, re);
 }

@@ -66,10 +66,10 @@ struct SegmentSpec {
 // shard of rank 0 for the row-parallel output projections (o_proj, FFN down).
 ir::Graph build_segment(const LlmConfig& cfg, const SegmentSpec& spec, int64_t layer);
 
-// True for the name of a model weight matrix in build_segment's graphs (q/k/v with their RoPE twins,
-// o_proj, FFN up/gate/down of dense FFNs and experts, the MoE router, the LM head, BERT's MLM dense)
+// True for the name of a model weight matrix in build_segment's graphs (the shard's fused q|k, v or
+// q|k|v projections, o_proj, FFN up/gate/down of dense FFNs and experts, the MoE router, the LM head, BERT's MLM dense)
 // and false for the graph's helper constants (RoPE tables, masks, top-k selection matrices, norm
-// gains, biases). `--precision int8` runs exactly these projections int8 (compiler Int8Options::
+// gains, biases, the RoPE rotate-half permutation). `--precision int8` runs exactly these projections int8 (compiler Int8Options::
 // layer_filter); the helper matmuls stay fp16 (the top-k selection relies on exact f32 arithmetic).
 bool is_projection_weight(const std::string& constant_name);
 

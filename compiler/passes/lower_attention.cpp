@@ -243,7 +243,7 @@ ir::TensorId AttentionLowering::materialize(const ir::Op& op, const View& v, ir:
   for (int64_t i = 0; i < K; ++i) eye[static_cast<size_t>(i * K + i)] = 1.f;
   View src = v;
   const ir::TensorId y = target != ir::kNoTensor ? target : fresh(op.name + ".stored", shape, ir::DType::F16);
-  if (fold_into_producer(op, v, y, shape, K)) return y;
+  if (!no_fold_ && fold_into_producer(op, v, y, shape, K)) return y;
   src.phys = mxm_phys(op, src.phys);
   if (!dense_from_view(op.name + ".move", src, K, K, eye, {}, y, shape, false))
     fail(g_, op, fmt::format("{}its result is a view whose last axis is not contiguous in lanes (a transpose "
@@ -273,6 +273,13 @@ bool AttentionLowering::fold_into_producer(const ir::Op& op, const View& v, ir::
   if (P.b != ir::kNoTensor || !P.xsegs.empty() || !P.x_rows.empty() || !P.y_rows.empty() || P.k_blocks != 0 ||
       P.y_f32 || P.w.size() != static_cast<size_t>(P.K * P.N))
     return false;
+  // The fold loads the producer's K weight rows again for this view; an identity copy loads only
+  // `width` rows (and the fused producer runs once for all its views). Fold while that is at most
+  // kMaxFoldRatio x: small ONNX heads (encoder_layer, gpt_block: d 64, heads of 16: 4x) gain by
+  // dropping the fused layer; an LLM shard's fused q/k/v projection (hidden 4096, heads of 128:
+  // 32x) would be split back into per-head projections that fill a third of each weight tile.
+  constexpr int64_t kMaxFoldRatio = 4;
+  if (P.K > kMaxFoldRatio * width) return false;
   std::vector<int64_t> prow, pcol;
   rows_of(v, &prow, &pcol);
   std::map<int64_t, std::vector<int64_t>> groups;
@@ -718,7 +725,12 @@ void AttentionLowering::materialize_outputs() {
     else op.name = g_.tensor(t).name;
     const View v = it->second;
     views_.erase(it);
+    // No fold here: a graph output that is a view (k_new / v_new of an LLM shard's fused
+    // projection) has a producer that other steps still read, so a fold would only add a second
+    // projection (and a non-int8 reader of its input); the identity copy loads `width` rows.
+    no_fold_ = true;
     materialize(op, v, t, g_.tensor(t).shape);
+    no_fold_ = false;
   }
 }
 

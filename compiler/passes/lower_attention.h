@@ -76,6 +76,7 @@ class AttentionLowering {
   std::map<ir::TensorId, char> zero_pad_;  // written by a dense layer: pad lanes exactly zero
   std::map<ir::TensorId, ir::TensorId> narrowed_;
   std::set<size_t> folded_;                 // layers folded into per-view copies (dead if unread)
+  bool no_fold_ = false;                    // materializing graph outputs: identity copies only
 };
 
 // For the scheduler: weights of a layer with X segments, one lanes-row tile per (segment, vector)

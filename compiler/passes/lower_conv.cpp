@@ -154,21 +154,29 @@ bool ConvLowering::lower(const ir::Op& op) {
     const auto cons = g_.consumers();
     const bool single = cons[static_cast<size_t>(in0)].size() == 1 &&
                         std::find(g_.outputs().begin(), g_.outputs().end(), in0) == g_.outputs().end();
-    if (nh[1] * nh[2] != 1 || os.size() != 2 || os[0] != nh[0] || os[1] != nh[3] || !single)
+    // [N, C, 1, W] <-> [N, C, W] (a 1-D conv or pool run as 2-D, frontends/onnx_import.cpp) and
+    // [N, C, H, 1] -> [N, C, H] (an exporter's Unsqueeze/Squeeze around a pool): the same NHWC bytes
+    // ([N, 1, W, C] / [N, H, 1, C]); the tensor keeps that layout under its new shape.
+    const bool one_d = single && ((nh[1] == 1 && ((os.size() == 3 && os[0] == nh[0] && os[1] == nh[3] && os[2] == nh[2]) ||
+                        (os.size() == 4 && os[0] == nh[0] && os[1] == nh[3] && os[2] == 1 && os[3] == nh[2]))) ||
+                       (nh[2] == 1 && os.size() == 3 && os[0] == nh[0] && os[1] == nh[3] && os[2] == nh[1]));
+    if (!one_d && (nh[1] * nh[2] != 1 || os.size() != 2 || os[0] != nh[0] || os[1] != nh[3] || !single))
       fail(g_, op, fmt::format("a Reshape of a conv activation (stored [N, H, W, C] = {}) is lowered only from "
-                               "[N, C, 1, 1] to [N, C] when it is the tensor's only use; got output {}",
+                               "[N, C, 1, 1] to [N, C] or between [N, C, 1, W] and [N, C, W], when it is the "
+                               "tensor's only use; got output {}",
                                ir::shape_str(nh), ir::shape_str(os)));
+    const ir::Shape ys = one_d ? nh : os;
     bool done = false;
     for (size_t i = lm_.eltwise.size(); i-- > 0 && !done;)
       if (lm_.eltwise[i].y == in0) {
         lm_.eltwise[i].y = out;
-        lm_.eltwise[i].y_shape = os;
+        lm_.eltwise[i].y_shape = ys;
         done = true;
       }
     for (size_t i = lm_.layers.size(); i-- > 0 && !done;)
       if (lm_.layers[i].y == in0) {
         lm_.layers[i].y = out;
-        lm_.layers[i].y_shape = os;
+        lm_.layers[i].y_shape = ys;
         layer_of_[static_cast<size_t>(in0)] = -1;
         layer_of_[static_cast<size_t>(out)] = static_cast<int>(i);
         done = true;
@@ -177,6 +185,7 @@ bool ConvLowering::lower(const ir::Op& op) {
     produced_[static_cast<size_t>(in0)] = 0;
     produced_[static_cast<size_t>(out)] = 1;
     alias_[static_cast<size_t>(out)] = out;
+    if (one_d) set_layout(out, nh);
     return true;
   }
   for (ir::TensorId t : op.inputs) {
@@ -502,8 +511,10 @@ std::vector<float> to_chip_input(const LoweredInput& in, const std::vector<float
 std::vector<double> from_chip_output(const LoweredModel& lm, const ir::Graph& g, ir::TensorId t,
                                      const std::vector<double>& chip) {
   if (std::find(lm.nhwc_outputs.begin(), lm.nhwc_outputs.end(), t) == lm.nhwc_outputs.end()) return chip;
-  const ir::Shape& s = g.tensor(t).shape;  // [N, C, H, W]
-  const int64_t C = s[1], HW = s[2] * s[3];
+  const ir::Shape& s = g.tensor(t).shape;  // [N, C, H, W] or [N, C, W] (a 1-D conv's output)
+  const int64_t C = s[1];
+  int64_t HW = 1;
+  for (size_t i = 2; i < s.size(); ++i) HW *= s[i];
   std::vector<double> out(chip.size());
   for (int64_t k = 0; k < static_cast<int64_t>(out.size()); ++k) {
     const int64_t n = k / (C * HW), c = k / HW % C, p = k % HW;

@@ -67,44 +67,209 @@ void NormLowering::elt(const ir::Op& op, const std::string& suffix, int vxm_op, 
   lm_.eltwise.push_back(std::move(E));
 }
 
-void NormLowering::reduce_rows(const ir::Op& op, ir::TensorId a, int64_t axis) {
-  // Over a row axis: y = x[map_0] + x[map_1] + ... (f32 partial sums; VXM adds of row-mapped
-  // operands, one pass per term), times 1/n for ReduceMean. Output row o = (p, q) (p: the dims
-  // before the axis, q: the row dims after it) reads x row (p * n + j) * mid + q for term j.
-  const ir::Shape xs = lm_.tensor(g_, a).shape;
-  const int64_t n = xs[static_cast<size_t>(axis)];
-  int64_t outer = 1, mid = 1;
-  for (int64_t d = 0; d < axis; ++d) outer *= xs[static_cast<size_t>(d)];
-  for (size_t d = static_cast<size_t>(axis) + 1; d + 1 < xs.size(); ++d) mid *= xs[d];
-  const ir::TensorId out = op.outputs[0];
-  const ir::Shape ys = g_.tensor(out).shape;
-  auto term = [&](int64_t j) {
+std::vector<std::vector<int64_t>> NormLowering::row_terms(const ir::Shape& xs, const std::vector<int64_t>& axes) {
+  // Rows of xs = its dims but the last, row-major. Output row o (the row dims with `axes` set to 0)
+  // gets one term per combination j of the reduced coordinates: terms[j][o] = the input row.
+  const size_t nr = xs.empty() ? 0 : xs.size() - 1;
+  int64_t rows = 1, nterms = 1;
+  for (size_t d = 0; d < nr; ++d) rows *= xs[d];
+  for (int64_t a : axes) nterms *= xs[static_cast<size_t>(a)];
+  std::vector<char> red(nr, 0);
+  for (int64_t a : axes) red[static_cast<size_t>(a)] = 1;
+  std::vector<std::vector<int64_t>> terms(static_cast<size_t>(nterms),
+                                          std::vector<int64_t>(static_cast<size_t>(rows / nterms), -1));
+  std::vector<int64_t> idx(nr, 0);
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t o = 0, j = 0;
+    for (size_t d = 0; d < nr; ++d) {
+      if (red[d]) j = j * xs[d] + idx[d];
+      else o = o * xs[d] + idx[d];
+    }
+    terms[static_cast<size_t>(j)][static_cast<size_t>(o)] = r;
+    for (size_t d = nr; d-- > 0;) {
+      if (++idx[d] < xs[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return terms;
+}
+
+void NormLowering::combine_rows(const ir::Op& op, const std::string& tag, ir::TensorId a, const ir::Shape& xs,
+                                const std::vector<int64_t>& axes, Opcode comb, ir::TensorId y, const ir::Shape& ys,
+                                bool y_f32, ir::DType acc_dt) {
+  // y = x[terms[0]] comb x[terms[1]] comb ... : one VXM pass over y per term (partials in acc_dt).
+  const std::vector<std::vector<int64_t>> terms = row_terms(xs, axes);
+  auto term = [&](size_t j) {
     EltOperand o;
     o.act = a;
-    for (int64_t p = 0; p < outer; ++p)
-      for (int64_t q = 0; q < mid; ++q) o.row_map.push_back((p * n + j) * mid + q);
+    o.row_map = terms[j];
     return o;
   };
-  const bool mean = op.kind == ir::OpKind::ReduceMean;
-  if (n == 1) {
-    elt(op, ".copy", static_cast<int>(Opcode::Mov), {term(0)}, out, ys, false);
+  if (terms.size() == 1) {
+    elt(op, tag + ".copy", static_cast<int>(Opcode::Mov), {term(0)}, y, ys, y_f32);
     lm_.eltwise.back().has_op = false;
     return;
   }
   EltOperand acc = term(0);
-  for (int64_t j = 1; j < n; ++j) {
-    const bool last = j + 1 == n && !mean;
-    const ir::TensorId t = last ? out : fresh(op, fmt::format(".acc{}", j), ir::DType::F32, ys);
-    elt(op, fmt::format(".add{}", j), static_cast<int>(Opcode::Add), {acc, term(j)}, t, ys, !last);
+  for (size_t j = 1; j < terms.size(); ++j) {
+    const bool last = j + 1 == terms.size();
+    const ir::TensorId t = last ? y : fresh(op, fmt::format("{}.acc{}", tag, j), acc_dt, ys);
+    elt(op, fmt::format("{}.{}{}", tag, comb == Opcode::Add ? "add" : comb == Opcode::Max ? "max" : "min", j),
+        static_cast<int>(comb), {acc, term(j)}, t, ys, last ? y_f32 : acc_dt == ir::DType::F32);
     acc = EltOperand{};
     acc.act = t;
   }
-  if (mean) {
+}
+
+void NormLowering::reduce(const ir::Op& op, ir::TensorId a) {
+  // Any set of axes: (1) |x| or x * x first when the kind needs it and the last axis is not
+  // reduced (a lane step squares by itself); (2) the last axis, if reduced, by one lane step
+  // (sum / max; min = -max(-x), negation is exact); (3) the row axes by VXM passes of row-mapped
+  // operands (add / max / min); (4) 1/count (Mean) or sqrt (L2). Sums stay f32 until the output;
+  // max/min partials keep the input's type (exact): no f16 rounding inside the op
+  // (ref::internal_f16_roundings).
+  using K = ir::OpKind;
+  const ir::Shape xs = lm_.tensor(g_, a).shape;
+  const int64_t last = static_cast<int64_t>(xs.size()) - 1;
+  std::vector<int64_t> axes = op.attr_ints("axes");
+  const bool lane_axis = !axes.empty() && axes.back() == last;
+  if (lane_axis) axes.pop_back();
+  const K k = op.kind;
+  const bool extreme = k == K::ReduceMax || k == K::ReduceMin;
+  const bool squares = k == K::ReduceSumSquare || k == K::ReduceL2;
+  const ir::DType xdt = lm_.tensor(g_, a).dtype;
+  const ir::DType acc_dt = extreme ? xdt : ir::DType::F32;
+  int64_t count = 1;
+  for (int64_t ax : op.attr_ints("axes")) count *= xs[static_cast<size_t>(ax)];
+  const ir::TensorId out = op.outputs[0];
+  ir::Shape keep = xs;  // keepdims form: the reduced dims are 1
+  for (int64_t ax : op.attr_ints("axes")) keep[static_cast<size_t>(ax)] = 1;
+  // Stored shape of y: [.., 1] when the last axis is reduced (a lane step's one vector per row),
+  // else the graph shape (same last dim, same rows).
+  const ir::Shape ys = lane_axis ? keep : g_.tensor(out).shape;
+  const bool post_scale = k == K::ReduceMean, post_sqrt = k == K::ReduceL2;
+  auto act = [](ir::TensorId t) {
+    EltOperand o;
+    o.act = t;
+    return o;
+  };
+  ir::TensorId cur = a;
+  ir::Shape cur_shape = xs;
+  // (1) elementwise pre-transform for the row axes only (ReduceMin over rows uses VXM min directly).
+  if (!lane_axis && (squares || k == K::ReduceL1)) {
+    const ir::TensorId t = fresh(op, ".pre", squares ? ir::DType::F32 : xdt, xs);
+    if (squares) elt(op, ".square", static_cast<int>(Opcode::Mul), {act(a), act(a)}, t, xs, true);
+    else elt(op, ".abs", static_cast<int>(Opcode::Abs), {act(a)}, t, xs, xdt == ir::DType::F32);
+    cur = t;
+  }
+  const bool more_after = !axes.empty() || post_scale || post_sqrt;
+  // (2) the last axis.
+  if (lane_axis) {
+    ir::Shape ls = xs;
+    ls.back() = 1;
+    const ir::TensorId t = more_after ? fresh(op, ".lane", acc_dt, ls) : out;
+    const bool t_f32 = more_after && acc_dt == ir::DType::F32;
+    if (k == K::ReduceMax) {
+      lane(op, ".max", LoweredLane::Mode::Max, a, t, ls, t_f32, false, {});
+    } else if (k == K::ReduceMin) {
+      const ir::TensorId na = fresh(op, ".neg", xdt, xs), m = fresh(op, ".negmax", xdt, ls);
+      elt(op, ".neg", static_cast<int>(Opcode::Neg), {act(a)}, na, xs, xdt == ir::DType::F32);
+      lane(op, ".max", LoweredLane::Mode::Max, na, m, ls, xdt == ir::DType::F32, false, {});
+      elt(op, ".negback", static_cast<int>(Opcode::Neg), {act(m)}, t, ls, t_f32);
+    } else {
+      ir::TensorId src = a;
+      if (k == K::ReduceL1) {
+        src = fresh(op, ".abs", xdt, xs);
+        elt(op, ".abs", static_cast<int>(Opcode::Abs), {act(a)}, src, xs, xdt == ir::DType::F32);
+      }
+      std::vector<LoweredLane::Post> p;
+      if (!more_after || axes.empty()) {  // the post ops fold into the lane step when it is the last
+        if (post_scale) p.push_back({static_cast<int>(Opcode::MulImm), 1.f / static_cast<float>(count)});
+        if (post_sqrt) p.push_back({static_cast<int>(Opcode::Sqrt), 0.f});
+      }
+      const bool folded = !p.empty();
+      const ir::TensorId tt = axes.empty() && folded ? out : t;
+      lane(op, k == K::ReduceMean ? ".mean" : ".sum", LoweredLane::Mode::Sum, src, tt, ls,
+           tt == out ? false : acc_dt == ir::DType::F32, squares, std::move(p));
+      if (tt == out) {
+        attn_.note_written(out, false);
+        return;
+      }
+    }
+    cur = t;
+    cur_shape = ls;
+    if (!more_after) return;
+  }
+  // (3) the row axes.
+  const bool need_post = post_scale || post_sqrt;
+  if (!axes.empty()) {
+    const Opcode comb = k == K::ReduceMax ? Opcode::Max : k == K::ReduceMin ? Opcode::Min : Opcode::Add;
+    const ir::TensorId t = need_post ? fresh(op, ".rows", acc_dt, ys) : out;
+    combine_rows(op, ".rows", cur, cur_shape, axes, comb, t, ys, need_post && acc_dt == ir::DType::F32, acc_dt);
+    cur = t;
+  }
+  // (4) post ops.
+  if (post_scale) {
     EltOperand s;
     s.const_rows = 1;
-    s.values = {1.f / static_cast<float>(n)};
-    elt(op, ".scale", static_cast<int>(Opcode::Mul), {acc, s}, out, ys, false);
+    s.values = {1.f / static_cast<float>(count)};
+    elt(op, ".scale", static_cast<int>(Opcode::Mul), {act(cur), s}, out, ys, false);
+  } else if (post_sqrt) {
+    elt(op, ".sqrt", static_cast<int>(Opcode::Sqrt), {act(cur)}, out, ys, false);
   }
+  attn_.note_written(out, attn_.nonfinite_pad(a));
+}
+
+void NormLowering::softmax_rows(const ir::Op& op, ir::TensorId a, int64_t axis) {
+  // Softmax along a row axis (not the last): every step is a VXM pass of row-mapped operands.
+  // xc = max(x, -65504) (f16, exact; see the last-axis form); m = max over the axis (f16, exact);
+  // d = xc - m[row with the axis at 0] (f32); e = exp(d) (f32); S = sum of e over the axis (f32);
+  // y = e / S[row]. No f16 rounding before y.
+  const ir::Shape xs = lm_.tensor(g_, a).shape;
+  ir::Shape ms = xs;
+  ms[static_cast<size_t>(axis)] = 1;
+  // Output row r (of xs) -> its row of the [.., 1 at axis, ..] reductions.
+  std::vector<int64_t> bmap;
+  {
+    const size_t nr = xs.size() - 1;
+    int64_t rows = 1;
+    for (size_t d = 0; d < nr; ++d) rows *= xs[d];
+    std::vector<int64_t> idx(nr, 0);
+    for (int64_t r = 0; r < rows; ++r) {
+      int64_t o = 0;
+      for (size_t d = 0; d < nr; ++d) o = o * ms[d] + (d == static_cast<size_t>(axis) ? 0 : idx[d]);
+      bmap.push_back(o);
+      for (size_t d = nr; d-- > 0;) {
+        if (++idx[d] < xs[d]) break;
+        idx[d] = 0;
+      }
+    }
+  }
+  auto act = [](ir::TensorId t) {
+    EltOperand o;
+    o.act = t;
+    return o;
+  };
+  auto bc = [&](ir::TensorId t) {
+    EltOperand o;
+    o.act = t;
+    o.row_map = bmap;
+    return o;
+  };
+  EltOperand lo;
+  lo.const_rows = 1;
+  lo.values = {-65504.f};
+  const ir::TensorId xc = fresh(op, ".clamp", ir::DType::F16, xs);
+  elt(op, ".clamp", static_cast<int>(Opcode::Max), {act(a), lo}, xc, xs, false);
+  const ir::TensorId m = fresh(op, ".max", ir::DType::F16, ms);
+  combine_rows(op, ".max", xc, xs, {axis}, Opcode::Max, m, ms, false, ir::DType::F16);
+  const ir::TensorId d = fresh(op, ".d", ir::DType::F32, xs), e = fresh(op, ".e", ir::DType::F32, xs),
+                     S = fresh(op, ".sum", ir::DType::F32, ms);
+  elt(op, ".sub", static_cast<int>(Opcode::Sub), {act(xc), bc(m)}, d, xs, true);
+  elt(op, ".exp", static_cast<int>(Opcode::Exp), {act(d)}, e, xs, true);
+  combine_rows(op, ".sum", e, xs, {axis}, Opcode::Add, S, ms, true, ir::DType::F32);
+  elt(op, ".div", static_cast<int>(Opcode::Div), {act(e), bc(S)}, op.outputs[0], xs, false);
+  attn_.note_written(op.outputs[0], true);  // pad lanes: exp of junk / sum
 }
 
 ir::TensorId NormLowering::row_scalar(const ir::Op& op, ir::TensorId t) {
@@ -117,27 +282,43 @@ ir::TensorId NormLowering::row_scalar(const ir::Op& op, ir::TensorId t) {
 
 bool NormLowering::lower(const ir::Op& op) {
   using Mode = LoweredLane::Mode;
-  if (op.kind != ir::OpKind::Softmax && op.kind != ir::OpKind::LayerNormalization &&
-      op.kind != ir::OpKind::ReduceSum && op.kind != ir::OpKind::ReduceMean)
-    return false;
+  using OK = ir::OpKind;
+  const bool is_reduce = op.kind == OK::ReduceSum || op.kind == OK::ReduceMean || op.kind == OK::ReduceMax ||
+                      op.kind == OK::ReduceMin || op.kind == OK::ReduceSumSquare || op.kind == OK::ReduceL1 ||
+                      op.kind == OK::ReduceL2;
+  if (op.kind != OK::Softmax && op.kind != OK::LayerNormalization && !is_reduce) return false;
   const ir::TensorId a = activation_(op, op.inputs[0]);
   const ir::Shape xs = lm_.tensor(g_, a).shape;
   const int64_t last = static_cast<int64_t>(xs.size()) - 1;
-  const bool reduce = op.kind == ir::OpKind::ReduceSum || op.kind == ir::OpKind::ReduceMean;
-  if (reduce && op.attr_ints("axes").size() == 1 && op.attr_ints("axes")[0] < last) {
-    reduce_rows(op, a, op.attr_ints("axes")[0]);
+  if (xs.empty()) fail(op, "a scalar input has nothing to reduce or normalize over");
+  if (is_reduce) {
+    const std::vector<int64_t>& axes = op.attr_ints("axes");
+    // Over the last axis the result is stored one value per row ([.., 1], a lane step): another op
+    // reading a keepdims=0 result ([3, 4] for [3, 4, 5] over axis 2) would take it as rows of lanes.
+    const ir::Shape& os = g_.tensor(op.outputs[0]).shape;
+    if (axes.back() == last && op.attr_int("keepdims") == 0 && !os.empty() && os.back() != 1) {
+      const std::vector<std::vector<int>> cons = g_.consumers();
+      for (int c : cons[static_cast<size_t>(op.outputs[0])])
+        fail(op, fmt::format("keepdims=0 over the last axis of {}: the result is stored one value per row ({} with a "
+                             "last dim of 1) and node '{}' reads it as {}; only a graph output can be (keepdims=1 "
+                             "is supported)",
+                             ir::shape_str(xs), ir::shape_str(os), g_.ops()[static_cast<size_t>(c)].name,
+                             ir::shape_str(os)));
+    }
+    // ReduceSum/ReduceMean over the last axis alone: the original one-lane-step form.
+    if (!(axes == std::vector<int64_t>{last} && (op.kind == OK::ReduceSum || op.kind == OK::ReduceMean))) {
+      reduce(op, a);
+      return true;
+    }
+  }
+  if (op.kind == OK::Softmax && op.attr_int("axis") < last) {
+    softmax_rows(op, a, op.attr_int("axis"));
     return true;
   }
-  const bool over_last = !xs.empty() && (op.kind == ir::OpKind::ReduceSum || op.kind == ir::OpKind::ReduceMean
-                                             ? op.attr_ints("axes") == std::vector<int64_t>{last}
-                                             : op.attr_int("axis") == last);
-  if (!over_last && reduce)
-    fail(op, fmt::format("axes {} of an input of shape {}: ReduceSum/ReduceMean are lowered over a single axis only",
-                         ir::shape_str(op.attr_ints("axes")), ir::shape_str(xs)));
-  if (!over_last)
-    fail(op, std::string(ir::op_kind_name(op.kind)) + " is lowered over the last axis only (supported: "
-                                                       "ReduceSum/ReduceMean over one axis, Softmax and "
-                                                       "LayerNormalization over the last axis)");
+  if (op.kind == OK::LayerNormalization && op.attr_int("axis") != last)
+    fail(op, fmt::format("axis {} of an input of shape {}: LayerNormalization is lowered over the last axis only "
+                         "(supported: any axes for the reductions, any single axis for Softmax)",
+                         op.attr_int("axis"), ir::shape_str(xs)));
   const int64_t K = xs.back();
   ir::Shape ys = xs;
   ys.back() = 1;

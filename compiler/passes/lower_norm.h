@@ -14,6 +14,7 @@
 #include "compiler/ir/graph.h"
 #include "compiler/passes/lower_attention.h"
 #include "compiler/passes/lowering.h"
+#include "isa/isa.h"
 
 namespace lpu::compiler {
 
@@ -34,8 +35,18 @@ class NormLowering {
             const ir::Shape& ys, bool y_f32, bool square, std::vector<LoweredLane::Post> post);
   void elt(const ir::Op& op, const std::string& suffix, int vxm_op, std::vector<EltOperand> ops, ir::TensorId y,
            const ir::Shape& ys, bool y_f32);
-  // ReduceSum/ReduceMean over one axis that is not the last: VXM adds of row-mapped operands.
-  void reduce_rows(const ir::Op& op, ir::TensorId a, int64_t axis);
+  // Row maps of a reduction over row axes `axes` (not the last) of xs: terms[j][o] = the input row
+  // of output row o for the j-th combination of the reduced coordinates.
+  static std::vector<std::vector<int64_t>> row_terms(const ir::Shape& xs, const std::vector<int64_t>& axes);
+  // y (stored ys) = the terms of a over `axes` combined by `comb` (add / max / min) on the VXM,
+  // one pass per term, partials in acc_dt.
+  void combine_rows(const ir::Op& op, const std::string& tag, ir::TensorId a, const ir::Shape& xs,
+                    const std::vector<int64_t>& axes, Opcode comb, ir::TensorId y, const ir::Shape& ys, bool y_f32,
+                    ir::DType acc_dt);
+  // Every Reduce* kind over any axes: lane step for the last axis, VXM passes for row axes.
+  void reduce(const ir::Op& op, ir::TensorId a);
+  // Softmax along a row axis: VXM passes of row-mapped operands.
+  void softmax_rows(const ir::Op& op, ir::TensorId a, int64_t axis);
   [[noreturn]] void fail(const ir::Op& op, const std::string& why) const;
 
   const ir::Graph& g_;

@@ -19,8 +19,8 @@ namespace {
 
 constexpr const char* kSupported =
     "supported: MatMul/Gemm with a constant 2-D weight (bias Add and Relu fused), elementwise Add, Sub, Mul, Div, "
-    "Relu, Sigmoid, Tanh, Erf, Exp, Sqrt, Reciprocal, Neg, Pow (constant exponent 2 or 0.5), Where (constant "
-    "condition), Cast (float to float), ReduceSum/ReduceMean, Softmax and LayerNormalization over the last axis, on activations of the output's shape (or [..., 1], broadcast over the last axis) with constants broadcast numpy-style, "
+    "Relu, Sigmoid, Tanh, Erf, Exp, Sqrt, Reciprocal, Neg, Abs, Max, Min, Pow (constant exponent 2 or 0.5), Where (constant "
+    "condition), Cast (float to float), ReduceSum/Mean/Max/Min/SumSquare/L1/L2 over any axes, Softmax over any axis, LayerNormalization over the last axis, on activations broadcast numpy-style over rows (and from [..., 1] over the last axis) with constants broadcast numpy-style, "
     "Reshape, Transpose, Split, Slice (strided views), Concat along a row axis, MatMul of two activations (batched, B or B^T); Conv, MaxPool, AveragePool, GlobalAveragePool (passes/lower_conv.h); "
     "Gemm with any C or transA, BatchNormalization, Where on a bool input or an Equal of floats, Concat along the last "
     "axis, Gather with constant indices, Transpose of the last axis, graph outputs copied from inputs or constants "
@@ -48,6 +48,9 @@ bool eltwise_opcode(ir::OpKind k, Opcode* op) {
     case ir::OpKind::Sqrt: *op = Opcode::Sqrt; return true;
     case ir::OpKind::Reciprocal: *op = Opcode::Recip; return true;
     case ir::OpKind::Neg: *op = Opcode::Neg; return true;
+    case ir::OpKind::Abs: *op = Opcode::Abs; return true;
+    case ir::OpKind::Max: *op = Opcode::Max; return true;
+    case ir::OpKind::Min: *op = Opcode::Min; return true;
     case ir::OpKind::Where: *op = Opcode::Select; return true;
     default: return false;
   }
@@ -136,11 +139,31 @@ LoweredModel lower_graph(const ir::Graph& g) {
         // Same stored layout ([rows, inner]) counts as the output's shape (a view stored as is).
         const bool same2d = as == yt.shape || (!as.empty() && !yt.shape.empty() && as.back() == yt.shape.back() &&
                                                ir::num_elements(as) == yt.elements());
-        if (!same2d && as == col && inner > 1) {
+        // Broadcast over ROWS (numpy, the last dim equal or 1): each output row reads its source row
+        // by a row map (ONNX conformance: expanded Softmax / MeanVarianceNormalization forms).
+        bool row_bcast = false;
+        if (!same2d && as != col && !as.empty() && !yt.shape.empty() && as.size() <= yt.shape.size() &&
+            (as.back() == yt.shape.back() || as.back() == 1)) {
+          const ir::Shape yr(yt.shape.begin(), yt.shape.end() - 1), ar(as.begin(), as.end() - 1);
+          bool ok = true;
+          for (size_t i = 0; i < ar.size() && ok; ++i) {
+            const int64_t d = ar[ar.size() - 1 - i];
+            ok = d == 1 || d == yr[yr.size() - 1 - i];
+          }
+          if (ok) {
+            o.row_map = ref::broadcast_index_map(yr, ar);
+            if (as.back() == 1 && inner > 1) {
+              o.act = norm.row_scalar(op, o.act);
+              o.lane_bcast = true;
+            }
+            row_bcast = true;
+          }
+        }
+        if (!row_bcast && !same2d && as == col && inner > 1) {
           // A per-row scalar (last dim 1) broadcast over the last axis: SXM distribute (lower_norm.h).
           o.act = norm.row_scalar(op, o.act);
           o.lane_bcast = true;
-        } else if (!same2d)
+        } else if (!row_bcast && !same2d)
           unsupported(g, op, fmt::format("activation '{}' of shape {} would be broadcast to {}; only constants "
                                          "are broadcast",
                                          lm.tensor(g, o.act).name, ir::shape_str(lm.tensor(g, o.act).shape),
@@ -229,7 +252,12 @@ LoweredModel lower_graph(const ir::Graph& g) {
       case ir::OpKind::Softmax:
       case ir::OpKind::LayerNormalization:
       case ir::OpKind::ReduceSum:
-      case ir::OpKind::ReduceMean: norm.lower(op); break;  // lower_norm.cpp
+      case ir::OpKind::ReduceMean:
+      case ir::OpKind::ReduceMax:
+      case ir::OpKind::ReduceMin:
+      case ir::OpKind::ReduceSumSquare:
+      case ir::OpKind::ReduceL1:
+      case ir::OpKind::ReduceL2: norm.lower(op); break;  // lower_norm.cpp
       default:
         eltwise(op);
     }

@@ -120,9 +120,10 @@ struct LoweredInput {
   std::vector<int64_t> host_map;
   // > 0: an index input of a runtime-index Gather (embedding lookup, passes/lower_forms.h) into a
   // constant table [lookup_rows, lookup_cols]: the chip stores it as [ids, lanes] i16, row k =
-  // id_k * ceil(lookup_cols / lanes) (the table row's first address offset) in every lane; the
-  // host converts the graph's integer ids (negative ones counted from lookup_rows) and refuses ids
-  // outside [-lookup_rows, lookup_rows) (io_binding.h: lookup_index_bytes).
+  // id_k * ceil(lookup_cols / lanes) (the table row's first address offset) in every lane (a
+  // table bigger than one slice: [parts * ids, lanes], per-part offsets, io_binding.h:
+  // lookup_part_rows); the host converts the graph's integer ids (negative ones counted from
+  // lookup_rows) and refuses ids outside [-lookup_rows, lookup_rows) (io_binding.h: lookup_index_bytes).
   int64_t lookup_rows = 0, lookup_cols = 0;
 };
 

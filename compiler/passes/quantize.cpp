@@ -6,8 +6,10 @@
 #include <cmath>
 #include <fmt/format.h>
 #include <set>
+#include <stdexcept>
 
 #include "isa/chip_config.h"
+#include "isa/isa.h"
 
 namespace lpu::compiler {
 
@@ -64,20 +66,65 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
   const auto ntensors = static_cast<ir::TensorId>(g.tensors().size());
   const size_t nl = lm.layers.size();
   auto is_output = [&](ir::TensorId t) { return std::find(lm.outputs.begin(), lm.outputs.end(), t) != lm.outputs.end(); };
-  // Layers that could run int8 at all.
-  std::vector<char> in_s(nl, 0);
+  auto is_float = [&](ir::TensorId t) {
+    const ir::DType d = lm.tensor(g, t).dtype;
+    return d == ir::DType::F16 || d == ir::DType::F32;
+  };
+  // The graph tensor whose calibrated values a tensor has: itself, or for a lowering tensor written
+  // by a step that copies values (a `sel` whose condition constant is all non-zero, e.g. attention's
+  // pad-lane clearing; a float Cast), its source's (kNoTensor: none).
+  auto calib_src = [&](ir::TensorId t) {
+    for (int depth = 0; depth < 16 && t != ir::kNoTensor; ++depth) {
+      if (t < ntensors) return t;
+      const LoweredEltwise* P = nullptr;
+      for (const LoweredEltwise& E : lm.eltwise)
+        if (E.y == t) P = &E;
+      if (!P) return ir::kNoTensor;
+      const std::vector<EltOperand>& o = P->operands;
+      const bool cast = !P->has_op && o.size() == 1;
+      bool sel = P->has_op && P->vxm_op == static_cast<int>(Opcode::Select) && o.size() == 3 &&
+                 o[0].act == ir::kNoTensor && !o[0].values.empty();
+      for (size_t k = 0; sel && k < o[0].values.size(); ++k) sel = o[0].values[k] != 0.f;
+      const EltOperand* a = cast ? &o[0] : sel ? &o[1] : nullptr;
+      if (!a || a->act == ir::kNoTensor || !a->row_map.empty() || a->lane_bcast) return ir::kNoTensor;
+      t = a->act;
+    }
+    return ir::kNoTensor;
+  };
+  // An exact identity copy (attention's materialized views and row Concats, lower_attention.cpp)
+  // runs int8 only if its X is i8 anyway (then it is exact: weight 127, scale 1/127); it never gets
+  // a quantized copy, which would add a quantization the model does not have.
+  auto is_identity = [](const LoweredLayer& L) {
+    if (L.K != L.N || L.relu || !L.bias.empty() || L.w.size() != static_cast<size_t>(L.K * L.N)) return false;
+    for (int64_t k = 0; k < L.K; ++k)
+      for (int64_t n = 0; n < L.N; ++n)
+        if (L.w[static_cast<size_t>(k * L.N + n)] != (k == n ? 1.f : 0.f)) return false;
+    return true;
+  };
+  // Layers that could run int8 at all (X read as stored, through a row map or as column segments of
+  // one tensor, constant weights, X calibratable).
+  std::vector<char> in_s(nl, 0), ident(nl, 0);
   std::map<ir::TensorId, int> writers;
   for (const LoweredLayer& L : lm.layers) writers[L.y]++;
+  for (size_t i = 0; i < nl; ++i) ident[i] = is_identity(lm.layers[i]);
+  std::vector<char> live(nl, 0);  // scheduled (a projection folded into per-head layers is not)
+  for (const LoweredStep& st : lm.steps)
+    if (st.dense && !st.gather && !st.lane) live[st.index] = 1;
   for (size_t i = 0; i < nl; ++i) {
     const LoweredLayer& L = lm.layers[i];
-    in_s[i] = L.b == ir::kNoTensor && L.xsegs.empty() && L.x_rows.empty() && L.y_rows.empty() && L.k_blocks == 0 &&
-              !L.w.empty() && L.x < ntensors && L.y < ntensors && writers[L.y] == 1;
+    if (!live[i]) continue;
+    bool one_x = true;  // a view's column segments all of X (attention's head merge before o_proj)
+    for (const LoweredLayer::XSegment& xs : L.xsegs) one_x = one_x && xs.x == L.x;
+    in_s[i] = L.b == ir::kNoTensor && one_x && L.k_blocks == 0 && !L.w.empty() && calib_src(L.x) != ir::kNoTensor &&
+              is_float(L.x);
   }
   if (opt.layer_filter) {
     std::map<std::string, const ir::Op*> by_name;
     for (const ir::Op& op : g.ops()) by_name[op.name] = &op;
     for (size_t i = 0; i < nl; ++i) {
       if (!in_s[i]) continue;
+      // A layer named after no IR op with a constant weight (e.g. attention's per-head projections,
+      // named after the view op they fold into, lower_attention.cpp) does not pass the filter.
       auto it = by_name.find(lm.layers[i].name);
       const ir::Op* op = it == by_name.end() ? nullptr : it->second;
       const bool has_w = op && op->inputs.size() > 1 && op->inputs[1] != ir::kNoTensor && g.tensor(op->inputs[1]).is_const;
@@ -91,17 +138,21 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
   std::set<ir::TensorId> host_inputs;  // graph inputs the host could quantize
   for (const LoweredInput& in : lm.inputs)
     if (in.host_map.empty() && in.alias < ntensors) host_inputs.insert(in.alias);
-  // A tensor may be i8 iff every reader is an int8 layer reading it as X, it is not a graph output,
-  // and its producer is a host-quantized input or an int8 layer. Shrink the int8 set to a fixed point.
+  // A tensor may be i8 iff it is a graph tensor (it can be calibrated) that is not a graph output,
+  // every reader is an int8 layer reading it as X, and its producer is a host-quantized input, an
+  // elementwise step that quantizes on chip, or int8 layers only (every writer).
   auto i8_ok = [&](ir::TensorId t) {
-    if (is_output(t)) return false;
-    bool produced = host_inputs.count(t) > 0 || (t < ntensors && elt_writers.count(t) && elt_writers.at(t) == 1 &&
-                                                 !writers.count(t));
+    if (is_output(t) || calib_src(t) == ir::kNoTensor) return false;
+    bool produced = host_inputs.count(t) > 0 || (elt_writers.count(t) && elt_writers.at(t) == 1 && !writers.count(t));
+    if (writers.count(t)) {
+      bool all = true;
+      for (size_t i = 0; i < nl; ++i) all = all && (lm.layers[i].y != t || in_s[i]);
+      produced = produced || all;
+    }
     for (const LoweredGather& G : lm.gathers) produced = produced && G.y != t;
     for (const LoweredLane& Ln : lm.lanes) produced = produced && Ln.y != t;
     for (size_t i = 0; i < nl; ++i) {
       const LoweredLayer& L = lm.layers[i];
-      if (L.y == t) produced = produced || in_s[i];
       bool reads = L.x == t || L.b == t;
       for (const LoweredLayer::XSegment& xs : L.xsegs) reads = reads || xs.x == t;
       if (reads && !(in_s[i] && L.x == t)) return false;
@@ -115,35 +166,75 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
       if (Ln.x == t) return false;
     return produced;
   };
+  // With onchip_quantize, an X that cannot be i8 itself gets a quantized copy if the shape it is
+  // stored in is known here (empty: not copyable, the layer stays fp16).
+  auto stored_shape = [&](ir::TensorId t) -> std::vector<int64_t> {
+    if (!opt.onchip_quantize) return {};
+    for (const LoweredInput& in : lm.inputs)
+      if (in.alias == t) return in.lookup_rows > 0 ? std::vector<int64_t>{} : in.shape;
+    for (const LoweredLayer& L : lm.layers)
+      if (L.y == t) return L.y_shape.empty() ? lm.tensor(g, t).shape : L.y_shape;
+    for (const LoweredEltwise& E : lm.eltwise)
+      if (E.y == t) return E.y_shape.empty() ? lm.tensor(g, t).shape : E.y_shape;
+    for (const LoweredLane& Ln : lm.lanes)
+      if (Ln.y == t) return Ln.y_shape;
+    for (const LoweredGather& G : lm.gathers)  // an embedding lookup: [rows, table_cols]
+      if (G.y == t) return G.table.empty() ? std::vector<int64_t>{} : lm.tensor(g, t).shape;
+    return {};
+  };
+  // Shrink the int8 set to a fixed point: a layer whose X can be neither i8 nor copied stays fp16
+  // (and then reads X as an fp16 reader, which may stop other tensors from being i8).
   for (bool changed = true; changed;) {
     changed = false;
     for (size_t i = 0; i < nl; ++i)
-      if (in_s[i] && !i8_ok(lm.layers[i].x)) {
+      if (in_s[i] && !i8_ok(lm.layers[i].x) && (ident[i] || stored_shape(lm.layers[i].x).empty())) {
         in_s[i] = 0;
         changed = true;
       }
   }
   QuantPlan plan;
   plan.layers.resize(nl);
-  std::set<ir::TensorId> i8;
-  for (size_t i = 0; i < nl; ++i)
-    if (in_s[i]) {
-      i8.insert(lm.layers[i].x);
-      if (i8_ok(lm.layers[i].y)) i8.insert(lm.layers[i].y);
+  std::set<ir::TensorId> i8, want;
+  std::map<ir::TensorId, size_t> copy_of;  // src -> index in plan.copies
+  std::set<std::string> names;
+  for (const ir::Tensor& t : g.tensors()) names.insert(t.name);
+  for (const ir::Tensor& t : lm.extra) names.insert(t.name);
+  for (size_t i = 0; i < nl; ++i) {
+    if (!in_s[i]) continue;
+    const LoweredLayer& L = lm.layers[i];
+    if (i8_ok(L.x)) {
+      i8.insert(L.x);
+    } else if (!copy_of.count(L.x)) {
+      QuantCopy c;
+      c.src = L.x;
+      c.copy = ntensors + static_cast<ir::TensorId>(lm.extra.size() + plan.copies.size());
+      c.name = lm.tensor(g, L.x).name + ".i8";
+      while (names.count(c.name)) c.name += "_";
+      names.insert(c.name);
+      c.shape = stored_shape(L.x);
+      copy_of[L.x] = plan.copies.size();
+      plan.copies.push_back(std::move(c));
     }
-  if (i8.empty() && opt.allow_no_int8) {
+    if (i8_ok(L.y)) i8.insert(L.y);
+  }
+  for (ir::TensorId t : i8) want.insert(calib_src(t));
+  for (const QuantCopy& c : plan.copies) want.insert(calib_src(c.src));
+  if (want.empty() && opt.allow_no_int8) {
     plan.timing_only = opt.timing_only;
     return plan;
   }
-  if (i8.empty())
+  if (want.empty())
     throw InputError(fmt::format("model '{}': --precision int8 found no dense layer that can run int8 (a MatMul/Gemm "
                                  "with a constant weight reading a graph input or another int8 layer's output "
-                                 "directly); compile it with fp16", g.name));
+                                 "directly{}); compile it with fp16", g.name,
+                                 opt.onchip_quantize ? ", or any float tensor not through a view" : ""));
   if (opt.timing_only) {
     for (ir::TensorId t : i8) plan.i8_tensors[t] = 1.0f;
+    for (const QuantCopy& c : plan.copies) plan.i8_tensors[c.copy] = 1.0f;
   } else {
-    const std::map<ir::TensorId, double> mx = calibrate(g, calibration, i8);
-    for (ir::TensorId t : i8) plan.i8_tensors[t] = scale_of(mx.at(t));
+    const std::map<ir::TensorId, double> mx = calibrate(g, calibration, want);
+    for (ir::TensorId t : i8) plan.i8_tensors[t] = scale_of(mx.at(calib_src(t)));
+    for (const QuantCopy& c : plan.copies) plan.i8_tensors[c.copy] = scale_of(mx.at(calib_src(c.src)));
   }
   plan.timing_only = opt.timing_only;
   for (const LoweredEltwise& E : lm.eltwise) plan.quantize_steps += plan.i8_tensors.count(E.y) ? 1 : 0;
@@ -154,7 +245,7 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
     const LoweredLayer& L = lm.layers[i];
     LayerQuant& q = plan.layers[i];
     q.int8 = true;
-    q.x_scale = plan.i8_tensors.at(L.x);
+    q.x_scale = copy_of.count(L.x) ? plan.i8_tensors.at(plan.copies[copy_of.at(L.x)].copy) : plan.i8_tensors.at(L.x);
     q.w_scale.resize(static_cast<size_t>(L.N));
     q.wq.resize(L.w.size());
     for (int64_t n = 0; n < L.N; ++n) {
@@ -178,6 +269,46 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
     plan.int8_layers++;
   }
   return plan;
+}
+
+void apply_quant_copies(const ir::Graph& g, const QuantPlan& plan, LoweredModel* lm) {
+  const auto ntensors = static_cast<ir::TensorId>(g.tensors().size());
+  if (plan.layers.size() != lm->layers.size())
+    throw std::logic_error("apply_quant_copies: the quantization plan is for another model");
+  for (const QuantCopy& c : plan.copies) {
+    if (c.copy != ntensors + static_cast<ir::TensorId>(lm->extra.size()) || c.src < 0 || c.src >= c.copy)
+      throw std::logic_error("apply_quant_copies: copy '" + c.name + "' does not fit this lowering");
+    ir::Tensor t = lm->tensor(g, c.src);
+    t.name = c.name;
+    t.is_const = false;
+    lm->extra.push_back(std::move(t));
+    LoweredEltwise E;
+    E.name = c.name;
+    E.kind = ir::OpKind::Cast;
+    E.has_op = false;  // widen, muli by 1 / scale, cvt f32 -> i8 (elementwise_kernel.h)
+    EltOperand o;
+    o.act = c.src;
+    E.operands.push_back(std::move(o));
+    E.y = c.copy;
+    E.y_shape = c.shape;
+    // Redirect the int8 readers; the copy step goes right before the first of them.
+    size_t first = lm->steps.size();
+    for (size_t si = 0; si < lm->steps.size(); ++si) {
+      const LoweredStep& st = lm->steps[si];
+      if (!st.dense || st.gather || st.lane) continue;
+      LoweredLayer& L = lm->layers[st.index];
+      if (L.x != c.src || !plan.layers[st.index].int8) continue;
+      L.x = c.copy;
+      for (LoweredLayer::XSegment& xs : L.xsegs) xs.x = c.copy;
+      first = std::min(first, si);
+    }
+    if (first == lm->steps.size()) throw std::logic_error("apply_quant_copies: copy '" + c.name + "' has no reader");
+    LoweredStep st;
+    st.dense = false;
+    st.index = lm->eltwise.size();
+    lm->eltwise.push_back(std::move(E));
+    lm->steps.insert(lm->steps.begin() + static_cast<std::ptrdiff_t>(first), st);
+  }
 }
 
 }  // namespace lpu::compiler

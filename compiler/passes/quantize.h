@@ -13,6 +13,18 @@
 //     the same rule (every reader an
 //     int8 layer, not a graph output): the step quantizes on chip (its f32 result times 1 / scale by
 //     `muli`, then `cvt f32 -> i8`), so int8 layers can follow norms and activations (LLM pieces);
+//     and a float X that cannot be stored i8 itself (it has other readers, is a graph output, or its
+//     producer cannot quantize its result: a lane step, a gather, an fp16 layer, a graph input the
+//     host lays out) gets a QUANTIZED COPY (QuantCopy): one added VXM step (cvt to f32, `muli` by
+//     1 / scale, `cvt f32 -> i8`) writes a new i8 tensor that every int8 layer reading X as X reads
+//     (one copy per X), while X stays as it is for its other readers. Its scale is max |X| / 127 over
+//     the calibration sets like any i8 tensor's. apply_quant_copies adds the copies to the lowered
+//     model (compile() does; callers that inspect layers next to a plan must do the same);
+//   - a dense layer may read X through a row map (x_rows) and write rows of a y that several layers
+//     write (y_rows; the per-head projections of attention): y is i8 only if every writer is int8;
+//     a layer reading X through a view (xsegs: column segments of X, e.g. attention's head merge
+//     before the output projection) runs int8 like any other, its weights quantized per column and
+//     then laid out per segment like the fp16 ones (view_ktiles);
 //   - Int8Options::layer_filter restricts which layers may run int8 (the others stay fp16, and so do
 //     the tensors they read); Int8Options::timing_only plans without calibration data (every
 //     activation scale 1; weights still quantized, an all-zero column gets scale 1): the schedule of
@@ -50,8 +62,8 @@ struct LayerQuant {
 struct Int8Options {
   // Timing studies (zero weights, no data): no calibration, activation scales 1 (see above).
   bool timing_only = false;
-  // Elementwise steps may quantize their output for int8 readers (see above). Off: only graph
-  // inputs and int8 layers' outputs are i8 (the behaviour of `lpusim compile --precision int8`).
+  // Elementwise steps may quantize their output for int8 readers, and other float X get quantized
+  // copies (see above). Off: only graph inputs and int8 layers' outputs are i8.
   bool onchip_quantize = false;
   // A graph where no layer can run int8 is compiled all fp16 (an empty plan) instead of being an
   // InputError (LLM pieces: e.g. BERT's first attention, whose projections read the residual input).
@@ -61,12 +73,22 @@ struct Int8Options {
   std::function<bool(const std::string& op, const std::string& weight)> layer_filter;
 };
 
+// A quantized copy (see above): lowered-model tensor `copy` (an id past the graph's and the lowering's
+// extra tensors, added by apply_quant_copies) = X `src` quantized with scale i8_tensors[copy]; the
+// int8 layers whose X is src read copy instead.
+struct QuantCopy {
+  ir::TensorId src = ir::kNoTensor, copy = ir::kNoTensor;
+  std::string name;                // the copy's tensor name (src's name + ".i8", made unique)
+  std::vector<int64_t> shape;      // the shape src is stored in (the copy is stored alike)
+};
+
 struct QuantPlan {
   std::vector<LayerQuant> layers;               // per LoweredModel::layers index
   std::map<ir::TensorId, float> i8_tensors;     // tensors stored as i8, with their scale
   std::map<std::string, float> i8_inputs;       // graph inputs (by name) the host quantizes, with scale
   int int8_layers = 0;
   int quantize_steps = 0;                       // elementwise steps whose output is stored i8
+  std::vector<QuantCopy> copies;                // quantized copies, in id order
   bool timing_only = false;                     // planned without calibration (Int8Options)
 };
 
@@ -76,6 +98,12 @@ struct QuantPlan {
 // With opt.timing_only, `calibration` may be empty and is not used.
 QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vector<std::vector<ref::Value>>& calibration,
                     const Int8Options& opt = {});
+
+// Adds the plan's quantized copies to `lm` (the model the plan was made for): per copy an extra
+// tensor, a VXM step (a Cast, no op: the i8 output makes it `muli` + `cvt`) placed before the first
+// step that reads it, and the int8 layers reading src as X redirected to it. No-op without copies.
+// Throws std::logic_error if the plan was made for another lowering.
+void apply_quant_copies(const ir::Graph& g, const QuantPlan& plan, LoweredModel* lm);
 
 // Symmetric quantization of one value: rne(v / scale) saturated to [-127, 127].
 int8_t quantize_i8(double v, float scale);

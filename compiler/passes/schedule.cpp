@@ -9,6 +9,7 @@
 #include "compiler/backend/elementwise_kernel.h"
 #include "compiler/backend/gather_kernel.h"
 #include "compiler/backend/lane_kernel.h"
+#include "compiler/io_binding.h"
 #include "compiler/passes/lower_attention.h"
 #include "compiler/passes/lower_conv.h"
 
@@ -69,17 +70,29 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
     if (!used) continue;
     DType in_t = quant && quant->i8_tensors.count(in.alias) ? DType::I8 : DType::F16;  // i8: host quantizes
     std::vector<int64_t> in_shape = in.shape;
-    if (in.lookup_rows > 0) {  // lookup indices: one vector of i16 row offsets per id (lowering.h)
+    TilingOptions in_tiling = tiling;
+    if (in.lookup_rows > 0) {  // lookup indices: one vector of i16 row offsets per id and table part (lowering.h)
       in_t = DType::I16;
-      in_shape = {in.shape.front(), static_cast<int64_t>(lanes)};
+      const int64_t pr = lookup_part_rows(in.lookup_rows, in.lookup_cols, lanes, b.cfg().sram_addresses);
+      const int64_t parts = (in.lookup_rows + pr - 1) / pr, T = in.shape.front();
+      in_shape = {parts * T, static_cast<int64_t>(lanes)};  // part-major (io_binding.h: lookup_index_bytes)
+      if (parts > 1) {  // one row block per part (at most 256 rows), so the parts' index reads use different ports
+        in_tiling.port_split_min_rows = 1;
+        in_tiling.port_split_parts = parts;
+        in_tiling.port_split_min_part_rows = 1;
+        in_tiling.port_split_max_part_rows = std::min(T, tiling.port_split_max_part_rows);
+      }
     }
-    PlacedTensor t = place_tensor(alloc, g.tensor(in.id).name, in_t, in_shape, tiling, &alloc_ids[in.alias]);
+    PlacedTensor t = place_tensor(alloc, g.tensor(in.id).name, in_t, in_shape, in_tiling, &alloc_ids[in.alias]);
     for (TensorDesc& d : tensor_descs(t, TensorRole::Input)) res.descs.push_back(std::move(d));
     if (in.lookup_rows > 0)
-      res.diagnostics.push_back(fmt::format("input '{}' (ids of a lookup into a [{}, {}] table) is written by the host "
+      res.diagnostics.push_back(fmt::format("input '{}' (ids of a lookup into a [{}, {}] table{}) is written by the host "
                                             "as [{}, {}] i16 row offsets (io_binding.h: lookup_index_bytes)",
-                                            g.tensor(in.id).name, in.lookup_rows, in.lookup_cols, in_shape[0],
-                                            in_shape[1]));
+                                            g.tensor(in.id).name, in.lookup_rows, in.lookup_cols,
+                                            in_shape[0] > in.shape.front()
+                                                ? fmt::format(" split into {} parts", in_shape[0] / in.shape.front())
+                                                : "",
+                                            in_shape[0], in_shape[1]));
     else if (!in.host_map.empty())
       res.diagnostics.push_back(fmt::format("input '{}' is laid out by the host as {} (conv layout, "
                                             "passes/lower_conv.h)", g.tensor(in.id).name, ir::shape_str(in.shape)));
@@ -97,6 +110,10 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
     res.diagnostics.push_back(fmt::format("precision int8: {} elementwise steps quantize their output to i8 on chip "
                                           "(muli by 1/scale, cvt f32 -> i8){}", quant->quantize_steps,
                                           quant->timing_only ? "; timing only: activation scales not calibrated" : ""));
+  if (quant && !quant->copies.empty())
+    res.diagnostics.push_back(fmt::format("precision int8: {} quantized copies (an fp16 X with other readers, or whose "
+                                          "producer cannot quantize, copied to i8 on chip for its int8 layers: "
+                                          "muli by 1/scale, cvt f32 -> i8)", quant->copies.size()));
   if (!quant)
     res.diagnostics.push_back("precision fp16: inputs and weights f16, accumulation f32, hidden activations f16, "
                               "outputs f32");
@@ -137,23 +154,26 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
     const LoweredStep& step = lm.steps[si];
     if (step.gather && !lm.gathers[step.index].table.empty()) {
       // Lookup table (lower_forms.h): values rounded to f16 like every weight of the fp16 model, held
-      // in the output's type (f32 for a graph output, so no widening pass), all rows in one part so
-      // one address + offset reaches any row (consts[si] = {table}).
+      // in the output's type (f32 for a graph output, so no widening pass), all rows of a part in one
+      // tensor part so one address + offset reaches any of its rows (consts[si] = the parts). A table
+      // bigger than one slice is cut by row ranges, each part followed by an all-zero row
+      // (io_binding.h: lookup_part_rows).
       const LoweredGather& G = lm.gathers[step.index];
       const DType tt = is_output(G.y) ? DType::F32 : DType::F16;
       TilingOptions one = tiling;
       one.port_split_min_rows = 0;
-      std::vector<int> ids;
-      const int64_t vpr = (G.table_cols + lanes - 1) / lanes;
-      if (G.table_rows * vpr > static_cast<int64_t>(b.cfg().sram_addresses))
-        throw InputError(fmt::format("Gather '{}': lookup table [{}, {}] needs {} x {} = {} addresses per byte plane; "
-                                     "one MEM slice of chip '{}' holds {} (a table split over slices is not "
-                                     "implemented)", G.name, G.table_rows, G.table_cols, G.table_rows, vpr,
-                                     G.table_rows * vpr, b.cfg().name, b.cfg().sram_addresses));
-      consts[si].push_back(place_tensor(alloc, G.name + ".table", tt, {G.table_rows, G.table_cols}, one, &ids));
-      std::vector<float> t16(G.table.size());
-      for (size_t k = 0; k < t16.size(); ++k) t16[k] = ir::f16_to_f32(ir::f32_to_f16(G.table[k]));
-      tensor_blobs(consts[si].back(), tt == DType::F16 ? to_f16_bytes(t16) : to_f32_bytes(t16), lanes, &res.blobs);
+      const int64_t pr = lookup_part_rows(G.table_rows, G.table_cols, lanes, b.cfg().sram_addresses);
+      const bool split = pr < G.table_rows;
+      for (int64_t r0 = 0; r0 < G.table_rows; r0 += pr) {
+        const int64_t n = std::min(pr, G.table_rows - r0);
+        std::vector<int> ids;
+        consts[si].push_back(place_tensor(alloc, split ? fmt::format("{}.table.p{}", G.name, r0 / pr) : G.name + ".table",
+                                          tt, {n + (split ? 1 : 0), G.table_cols}, one, &ids));
+        std::vector<float> t16(static_cast<size_t>((n + (split ? 1 : 0)) * G.table_cols), 0.f);
+        for (size_t k = 0; k < static_cast<size_t>(n * G.table_cols); ++k)
+          t16[k] = ir::f16_to_f32(ir::f32_to_f16(G.table[static_cast<size_t>(r0 * G.table_cols) + k]));
+        tensor_blobs(consts[si].back(), tt == DType::F16 ? to_f16_bytes(t16) : to_f32_bytes(t16), lanes, &res.blobs);
+      }
     } else if (step.gather) {
       const LoweredGather& G = lm.gathers[step.index];
       if (std::find(G.map.begin(), G.map.end(), -1) != G.map.end()) place_zero(si, DType::F16, lanes);
@@ -184,8 +204,23 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
         std::vector<float> w;
         std::vector<MatmulKTile> kt;
         view_ktiles(L, lanes, [](ir::TensorId) { return nullptr; }, &w, &kt);
-        weights[si] = place_weights(alloc, L.name + ".W", DType::F16, static_cast<int64_t>(kt.size()) * lanes, L.N,
-                                    to_f16_bytes(w), tiling, lanes, &res.blobs);
+        const int64_t K = static_cast<int64_t>(kt.size()) * lanes;
+        std::vector<std::pair<uint32_t, uint32_t>> rows;  // only the segment's rows are stored
+        for (const MatmulKTile& t : kt) rows.emplace_back(t.w_lo, t.w_hi);
+        const auto* packed = tiling.pack_view_weights ? &rows : nullptr;
+        if (quant && quant->layers[step.index].int8) {  // the int8 weights, per column, in the same layout
+          const LayerQuant& q = quant->layers[step.index];
+          std::vector<uint8_t> wq(w.size());
+          for (size_t k = 0; k < w.size(); ++k)
+            wq[k] = static_cast<uint8_t>(quantize_i8(w[k], q.w_scale[k % static_cast<size_t>(L.N)]));
+          weights[si] = place_weights(alloc, L.name + ".W", DType::I8, K, L.N, wq, tiling, lanes, &res.blobs, packed);
+          std::vector<int> ids;
+          scales[si] = place_tensor(alloc, L.name + ".scale", DType::F32, {1, L.N}, tiling, &ids);
+          tensor_blobs(scales[si], to_f32_bytes(q.epi_scale), lanes, &res.blobs);
+        } else {
+          weights[si] = place_weights(alloc, L.name + ".W", DType::F16, K, L.N, to_f16_bytes(w), tiling, lanes,
+                                      &res.blobs, packed);
+        }
       } else if (quant && quant->layers[step.index].int8) {
         const LayerQuant& q = quant->layers[step.index];
         const std::vector<uint8_t> wq(q.wq.begin(), q.wq.end());
@@ -230,12 +265,39 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       PlacedTensor& table = consts[si].front();
       PlacedTensor y = place_tensor(alloc, lm.tensor(g, G.y).name, table.dtype, lm.tensor(g, G.y).shape, tiling,
                                     &alloc_ids[G.y]);
-      LookupSpec spec;
-      spec.name = G.name;
-      spec.idx = &placed.at(G.x);
-      spec.table = &table;
-      spec.dst = &y;
-      add_stats(&res.stats, gather.lookup(spec));
+      if (consts[si].size() == 1) {
+        LookupSpec spec;
+        spec.name = G.name;
+        spec.idx = &placed.at(G.x);
+        spec.table = &table;
+        spec.dst = &y;
+        add_stats(&res.stats, gather.lookup(spec));
+      } else {
+        // Split table: one lookup per part into a partial [T, D] (zero rows for ids outside the
+        // part), then their bit-preserving sum into y (gather_kernel.h); partials freed after.
+        std::vector<PlacedTensor> partial(consts[si].size());
+        std::vector<int> part_ids;
+        CombineSpec cs;
+        cs.name = G.name + ".combine";
+        cs.dst = &y;
+        for (size_t p = 0; p < partial.size(); ++p) {
+          partial[p] = place_tensor(alloc, fmt::format("{}.part{}", G.name, p), table.dtype, lm.tensor(g, G.y).shape,
+                                    tiling, &part_ids);
+          LookupSpec spec;
+          spec.name = fmt::format("{}.p{}", G.name, p);
+          spec.idx = &placed.at(G.x);
+          spec.idx_row0 = static_cast<int64_t>(p) * y.rows;
+          spec.table = &consts[si][p];
+          spec.dst = &partial[p];
+          add_stats(&res.stats, gather.lookup(spec));
+          cs.parts.push_back(&partial[p]);
+        }
+        add_stats(&res.stats, gather.combine(cs));
+        uint64_t last = 0;
+        for (const PlacedTensor& t : partial) last = std::max(last, t.last_read);
+        if (!keep_intermediates)
+          for (int id : part_ids) alloc.release(id, last);
+      }
       yid = G.y;
       placed.emplace(G.y, std::move(y));
     } else if (step.gather) {

@@ -48,7 +48,7 @@ PlacedTensor place_tensor(SramAllocator& alloc, const std::string& name, DType d
 
 PlacedWeights place_weights(SramAllocator& alloc, const std::string& name, DType dtype, int64_t K, int64_t N,
                             const std::vector<uint8_t>& data, const TilingOptions& opt, uint32_t lanes,
-                            std::vector<DataBlob>* blobs) {
+                            std::vector<DataBlob>* blobs, const std::vector<std::pair<uint32_t, uint32_t>>* tile_rows) {
   PlacedWeights w;
   w.name = name;
   w.dtype = dtype;
@@ -56,21 +56,45 @@ PlacedWeights place_weights(SramAllocator& alloc, const std::string& name, DType
   w.N = N;
   w.Kt = static_cast<uint32_t>((K + lanes - 1) / lanes);
   w.Nt = static_cast<uint32_t>((N + lanes - 1) / lanes);
+  const int B = dtype_bytes(dtype);
+  if (!data.empty() && data.size() != static_cast<size_t>(K * N * B))
+    throw std::logic_error("place_weights: data size mismatch");
+  if (tile_rows && tile_rows->size() != w.Kt) throw std::logic_error("place_weights: one row range per k-tile");
+  // Stored rows per k-tile: the given ranges (view segments) or all lanes rows (the last k-tile's
+  // rows past K stay stored as zeros: the LLM planner's placed_weight_bytes mirrors that layout).
+  uint64_t rows_total = 0;
+  for (uint32_t kt = 0; kt < w.Kt; ++kt) {
+    const uint32_t valid = w.valid_rows(kt, lanes);
+    const uint32_t lo = tile_rows ? (*tile_rows)[kt].first : 0, hi = tile_rows ? (*tile_rows)[kt].second : lanes;
+    if (lo > hi || hi > (tile_rows ? valid : lanes)) throw std::logic_error("place_weights: row range outside the k-tile");
+    w.lo.push_back(lo);
+    w.hi.push_back(hi);
+    rows_total += uint64_t{hi - lo} * w.Nt;
+  }
+  // Rows outside the stored ranges must be zero: they are never loaded (the install zeroes them).
+  if (tile_rows && !data.empty())
+    for (int64_t k = 0; k < K; ++k) {
+      const uint32_t kt = static_cast<uint32_t>(k / lanes), r = static_cast<uint32_t>(k % lanes);
+      if (w.stored(kt, r)) continue;
+      for (size_t i = static_cast<size_t>(k * N * B); i < static_cast<size_t>((k + 1) * N * B); ++i)
+        if (data[i] != 0) throw std::logic_error("place_weights: non-zero weight row outside the stored rows");
+    }
   // More groups when the matrix would not fit half a slice per group (leave room for activations).
-  const uint64_t rows_total = uint64_t{w.Kt} * w.Nt * lanes;
   const uint64_t per_group = std::max<uint64_t>(1, alloc.cfg().sram_addresses / 2);
   const uint64_t need = (rows_total + per_group - 1) / per_group;
   w.groups = static_cast<uint32_t>(std::max<uint64_t>(1, std::min<uint64_t>(std::max<uint64_t>(opt.weight_groups, need), lanes)));
-  w.rows_per_group = (lanes + w.groups - 1) / w.groups;
-  const int B = dtype_bytes(dtype);
-  const uint32_t vectors = w.Kt * w.Nt * w.rows_per_group;
-  if (!data.empty() && data.size() != static_cast<size_t>(K * N * B))
-    throw std::logic_error("place_weights: data size mismatch");
+  uint32_t off = 0;
+  for (uint32_t kt = 0; kt < w.Kt; ++kt) {
+    w.rpg.push_back((w.hi[kt] - w.lo[kt] + w.groups - 1) / w.groups);
+    w.off.push_back(off);
+    off += w.Nt * w.rpg[kt];
+  }
+  w.vectors_per_group = off;
   for (uint32_t g = 0; g < w.groups; ++g) {
     std::vector<uint16_t> sl;
     uint32_t addr = 0;
     uint64_t nb = 0;
-    alloc.alloc(fmt::format("{}.g{}", name, g), static_cast<uint32_t>(B), vectors, &sl, &addr, &nb);
+    alloc.alloc(fmt::format("{}.g{}", name, g), static_cast<uint32_t>(B), w.vectors_per_group, &sl, &addr, &nb);
     w.group_slices.push_back(sl);
     w.group_addr.push_back(addr);
   }
@@ -81,13 +105,13 @@ PlacedWeights place_weights(SramAllocator& alloc, const std::string& name, DType
       blob.chip = 0;
       blob.slice = w.group_slices[g][static_cast<size_t>(b)];
       blob.addr = w.group_addr[g];
-      blob.bytes = std::vector<uint8_t>(static_cast<size_t>(vectors) * lanes);
+      blob.bytes = std::vector<uint8_t>(static_cast<size_t>(w.vectors_per_group) * lanes);
       for (uint32_t kt = 0; kt < w.Kt; ++kt)
         for (uint32_t nt = 0; nt < w.Nt; ++nt)
-          for (uint32_t r = g; r < lanes; r += w.groups) {
+          for (uint32_t r = w.lo[kt] + g; r < w.hi[kt]; r += w.groups) {
             const int64_t k = static_cast<int64_t>(kt) * lanes + r;
             if (k >= K) break;
-            const size_t vec = (static_cast<size_t>(kt) * w.Nt + nt) * w.rows_per_group + r / w.groups;
+            const size_t vec = w.addr_of(kt, nt, r) - w.group_addr[g];
             for (uint32_t j = 0; j < lanes; ++j) {
               const int64_t n = static_cast<int64_t>(nt) * lanes + j;
               if (n >= N) break;

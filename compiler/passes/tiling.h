@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "compiler/backend/placed_tensor.h"
@@ -24,6 +25,9 @@ struct TilingOptions {
   int64_t port_split_min_part_rows = 64;
   int64_t port_split_max_part_rows = 256;
   uint32_t weight_groups = 8;  // slices (per byte plane) a weight matrix's rows are spread over
+  // A product reading X through a view stores only each k-tile's segment rows (place_weights
+  // tile_rows); false: whole 320-row tiles (the layout the LLM planner's piece_sram_need models).
+  bool pack_view_weights = true;
 };
 
 // Places a [rows, inner] view of a tensor of `shape` (inner = last dim). Throws InputError if a
@@ -33,10 +37,13 @@ PlacedTensor place_tensor(SramAllocator& alloc, const std::string& name, DType d
                           std::vector<int>* alloc_ids);
 
 // Places weights W[K, N] (row-major, `data` holds K*N elements of dtype, little-endian; empty =
-// all zero) and appends their initial SRAM image to `blobs`.
+// all zero) and appends their initial SRAM image to `blobs`. Only the rows each k-tile loads are
+// stored (PlacedWeights): `tile_rows` (one [lo, hi) per k-tile, e.g. the rows of a view segment,
+// MatmulKTile::w_lo/w_hi) or by default all 320 (zero past K); rows outside must be zero (logic_error).
 PlacedWeights place_weights(SramAllocator& alloc, const std::string& name, DType dtype, int64_t K, int64_t N,
                             const std::vector<uint8_t>& data, const TilingOptions& opt, uint32_t lanes,
-                            std::vector<DataBlob>* blobs);
+                            std::vector<DataBlob>* blobs,
+                            const std::vector<std::pair<uint32_t, uint32_t>>* tile_rows = nullptr);
 
 // Appends the SRAM image of tensor t holding `data` (row-major elements of t.dtype) to `blobs`.
 void tensor_blobs(const PlacedTensor& t, const std::vector<uint8_t>& data, uint32_t lanes,

@@ -89,7 +89,46 @@ std::vector<Value> bound_op(const ir::Op& op, const std::vector<const Value*>& v
       for (int64_t k = 0; k < n; ++k) o.f[k] = v[0]->i[mc[k]] ? e[1]->f[mx[k]] : e[2]->f[my[k]];
       break;
     }
-    case OpKind::Relu: case OpKind::Neg: o.f = e[0]->f; break;
+    case OpKind::Relu: case OpKind::Neg: case OpKind::Abs: o.f = e[0]->f; break;
+    case OpKind::Max: case OpKind::Min: {  // |max(a + da, b + db) - max(a, b)| <= max(|da|, |db|): exact op
+      const auto ma = broadcast_index_map(r.shape, v[0]->shape), mb = broadcast_index_map(r.shape, v[1]->shape);
+      for (int64_t k = 0; k < n; ++k) o.f[k] = std::max(e[0]->f[ma[k]], e[1]->f[mb[k]]);
+      break;
+    }
+    case OpKind::ReduceMax: case OpKind::ReduceMin: {  // exact op; the extreme moves by at most max |e|
+      ir::Op mx = op;
+      mx.kind = OpKind::ReduceMax;
+      o = on(mx, outs, {e[0]})[0];
+      break;
+    }
+    case OpKind::ReduceSumSquare: case OpKind::ReduceL1: case OpKind::ReduceL2: {
+      // S = sum f(x) (f = x^2 or |x|): gamma(len + 1) sum f(|x|) for the f32 products and additions,
+      // plus the propagated sum(2|x| e + e^2) (squares) or sum(e) (|x|). L2 = sqrt(S):
+      // |sqrt(S + d) - sqrt(S)| <= min(sqrt(d), d / (2 sqrt(S))), plus one f32 rounding.
+      ir::Op sum = op;
+      sum.kind = OpKind::ReduceSum;
+      int64_t len = 1;
+      for (int64_t a : op.attr_ints("axes")) len *= v[0]->shape[a];
+      const bool l1 = op.kind == OpKind::ReduceL1;
+      Value fx = zeros(v[0]->shape), prop = zeros(v[0]->shape);
+      for (int64_t k = 0; k < v[0]->elements(); ++k) {
+        const double x = std::fabs(v[0]->f[k]), ex = e[0]->f[k];
+        fx.f[k] = static_cast<float>(l1 ? x : x * x);
+        prop.f[k] = static_cast<float>(l1 ? ex : 2 * x * ex + ex * ex);
+      }
+      const Value S = on(sum, outs, {&fx})[0], P = on(sum, outs, {&prop})[0];
+      for (int64_t k = 0; k < n; ++k) {
+        const double d = gamma(static_cast<double>(len + 1)) * S.f[k] + P.f[k];
+        if (op.kind != OpKind::ReduceL2) {
+          o.f[k] = static_cast<float>(d);
+        } else {
+          const double s = S.f[k];
+          const double ds = s > 0 ? std::min(std::sqrt(d), d / (2 * std::sqrt(s))) : std::sqrt(d);
+          o.f[k] = static_cast<float>(ds + 2 * rnd(r.f[k]));
+        }
+      }
+      break;
+    }
     case OpKind::Sigmoid: case OpKind::Tanh: case OpKind::Erf: case OpKind::Exp: case OpKind::Sqrt:
     case OpKind::Reciprocal:
       for (int64_t k = 0; k < n; ++k) {

@@ -16,6 +16,11 @@ Fp16Bound fp16_dense_bound(const LoweredModel& lm, const std::vector<float>& inp
                                  "output have a documented bound (this one has {} dense layers, {} elementwise "
                                  "steps, {} inputs, {} outputs)", lm.layers.size(), lm.eltwise.size(),
                                  lm.inputs.size(), lm.outputs.size()));
+  // A conv lowered as one plain matmul (kernel = the whole input) still reads the host's NHWC copy
+  // of the input and stores NHWC: its rows are not the graph's rows.
+  if (!lm.inputs[0].host_map.empty() || !lm.nhwc_outputs.empty())
+    throw InputError("fp16 bound: the input or output is in the conv layout [N, H, W, C], not a chain of dense "
+                     "layers over graph rows");
   if (rows <= 0 || static_cast<int64_t>(input.size()) != rows * lm.layers.front().K)
     throw InputError(fmt::format("fp16 bound: input has {} values, expected {} rows x {}", input.size(), rows,
                                  lm.layers.front().K));

@@ -130,6 +130,8 @@ void binary(const ir::Op& op, const Value& a, const Value& b, Value& o) {
         case OpKind::Mul: r = x * y; break;
         case OpKind::Div: r = x / y; break;
         case OpKind::Pow: r = std::pow(x, y); break;
+        case OpKind::Max: r = std::isnan(x) || std::isnan(y) ? std::numeric_limits<float>::quiet_NaN() : std::max(x, y); break;
+        case OpKind::Min: r = std::isnan(x) || std::isnan(y) ? std::numeric_limits<float>::quiet_NaN() : std::min(x, y); break;
         case OpKind::Equal: o.i[e] = x == y; continue;
         default: fail(op, "not a binary op");
       }
@@ -146,6 +148,8 @@ void binary(const ir::Op& op, const Value& a, const Value& b, Value& o) {
           r = (x == std::numeric_limits<int64_t>::min() && y == -1) ? x : x / y;
           break;
         case OpKind::Equal: r = x == y; break;
+        case OpKind::Max: r = std::max(x, y); break;
+        case OpKind::Min: r = std::min(x, y); break;
         default: fail(op, "integer inputs are not supported");
       }
       o.i[e] = r;
@@ -163,6 +167,7 @@ float unary_f(OpKind k, float x) {
     case OpKind::Sqrt: return std::sqrt(x);
     case OpKind::Reciprocal: return 1.f / x;
     case OpKind::Neg: return -x;
+    case OpKind::Abs: return std::fabs(x);
     default: throw std::logic_error("unary_f: not a unary op");
   }
 }
@@ -338,6 +343,7 @@ std::vector<Value> eval_op_typed(const ir::Op& op, const std::vector<ir::TensorT
   auto opt = [&](size_t k) -> const Value* { return k < ins.size() ? ins[k] : nullptr; };
   switch (op.kind) {
     case OpKind::Add: case OpKind::Sub: case OpKind::Mul: case OpKind::Div: case OpKind::Pow: case OpKind::Equal:
+    case OpKind::Max: case OpKind::Min:
       binary(op, X(0), X(1), o);
       break;
     case OpKind::Where: {
@@ -350,12 +356,15 @@ std::vector<Value> eval_op_typed(const ir::Op& op, const std::vector<ir::TensorT
       break;
     }
     case OpKind::Relu: case OpKind::Neg: case OpKind::Sigmoid: case OpKind::Tanh: case OpKind::Erf:
-    case OpKind::Exp: case OpKind::Sqrt: case OpKind::Reciprocal:
+    case OpKind::Exp: case OpKind::Sqrt: case OpKind::Reciprocal: case OpKind::Abs:
       if (ir::dtype_is_float(o.dtype)) {
         for (int64_t e = 0; e < o.elements(); ++e) o.f[e] = unary_f(op.kind, X(0).f[e]);
       } else {
-        for (int64_t e = 0; e < o.elements(); ++e)
-          o.i[e] = op.kind == OpKind::Neg ? wrap_sub(0, X(0).i[e]) : std::max<int64_t>(X(0).i[e], 0);
+        for (int64_t e = 0; e < o.elements(); ++e) {
+          const int64_t x = X(0).i[e];
+          o.i[e] = op.kind == OpKind::Neg ? wrap_sub(0, x) : op.kind == OpKind::Abs ? (x < 0 ? wrap_sub(0, x) : x)
+                                                                                  : std::max<int64_t>(x, 0);
+        }
       }
       break;
     case OpKind::Cast: {
@@ -443,6 +452,43 @@ std::vector<Value> eval_op_typed(const ir::Op& op, const std::vector<ir::TensorT
       if (op.kind == OpKind::ReduceMean) {
         if (fl) for (auto& v : o.f) v /= static_cast<float>(cnt);
         else for (auto& v : o.i) v /= cnt;
+      }
+      break;
+    }
+    case OpKind::ReduceMax: case OpKind::ReduceMin: case OpKind::ReduceSumSquare: case OpKind::ReduceL1:
+    case OpKind::ReduceL2: {
+      // Max/Min: the first element seeds each slot (NaN propagates); the sums accumulate in f32
+      // (integers: wrapping int64); L2 = sqrt of the sum of squares.
+      const Value& x = X(0);
+      const auto& axes = op.attr_ints("axes");
+      Shape kept = x.shape;
+      for (int64_t a : axes) kept[a] = 1;
+      const auto m = bcast_map(x.shape, kept);
+      const bool fl = ir::dtype_is_float(x.dtype);
+      const bool ext = op.kind == OpKind::ReduceMax || op.kind == OpKind::ReduceMin;
+      std::vector<char> seen(static_cast<size_t>(o.elements()), 0);
+      for (int64_t e = 0; e < x.elements(); ++e) {
+        const int64_t s = m[e];
+        if (fl) {
+          const float v = x.f[e];
+          float& acc = o.f[s];
+          if (ext) {
+            if (!seen[s] || std::isnan(v)) acc = v;
+            else if (!std::isnan(acc)) acc = op.kind == OpKind::ReduceMax ? std::max(acc, v) : std::min(acc, v);
+          } else {
+            acc += op.kind == OpKind::ReduceL1 ? std::fabs(v) : v * v;
+          }
+        } else {
+          const int64_t v = x.i[e];
+          int64_t& acc = o.i[s];
+          if (ext) acc = !seen[s] ? v : op.kind == OpKind::ReduceMax ? std::max(acc, v) : std::min(acc, v);
+          else acc = wrap_add(acc, op.kind == OpKind::ReduceL1 ? (v < 0 ? wrap_sub(0, v) : v) : wrap_mul(v, v));
+        }
+        seen[s] = 1;
+      }
+      if (op.kind == OpKind::ReduceL2) {
+        if (fl) for (auto& v : o.f) v = std::sqrt(v);
+        else for (auto& v : o.i) v = static_cast<int64_t>(std::sqrt(static_cast<double>(v)));
       }
       break;
     }

@@ -163,11 +163,7 @@ TEST_CASE("embedding lookup: out-of-range ids and oversized tables are refused w
   CHECK_THROWS_WITH(lookup_index_bytes("ids", {0, 50}, 50, 16, 320),
                     Catch::Contains("input 'ids': index 50 at position 1") && Catch::Contains("allowed -50..49"));
   CHECK_THROWS_WITH(lookup_index_bytes("ids", {-51}, 50, 16, 320), Catch::Contains("index -51"));
-  // 9000 rows of one vector: 9000 addresses per byte plane, one slice of tsp-v1 holds 8192.
-  const std::vector<float> table(9000 * 16, 0.5f);
-  auto cfg = default_chip_config();
-  CHECK_THROWS_WITH(compile(lookup_graph(9000, 16, {3}, table), *cfg, CompileOptions{}),
-                    Catch::Contains("lookup table [9000, 16] needs 9000 x 1 = 9000 addresses"));
+  // A table bigger than one MEM slice is split over slices: tests/compiler/test_embedding_split.cpp.
   // A runtime table is refused by the lowering, naming the data.
   ir::Graph g;
   g.name = "dyn";
