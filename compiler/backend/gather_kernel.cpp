@@ -43,20 +43,38 @@ MatmulStats GatherScheduler::schedule(const GatherSpec& spec) {
   PlacedTensor& S = *spec.src;
   PlacedTensor& D = *spec.dst;
   const int64_t taps = spec.taps;
-  if (taps < 1 || !spec.map || static_cast<int64_t>(spec.map->size()) != D.rows * taps || S.dtype != D.dtype ||
-      D.vpr != static_cast<uint32_t>(taps) * S.vpr || (taps == 1 && D.inner != S.inner))
+  const bool rowcopy = spec.dst_rows != nullptr;
+  const int64_t entries = rowcopy ? static_cast<int64_t>(spec.dst_rows->size()) : D.rows;
+  if (taps < 1 || !spec.map || static_cast<int64_t>(spec.map->size()) != entries * taps || S.dtype != D.dtype ||
+      D.vpr != static_cast<uint32_t>(taps) * S.vpr || (taps == 1 && D.inner != S.inner) || (rowcopy && taps != 1))
     throw std::logic_error(fmt::format("gather {}: [{}, {}] -> [{}, {}] with {} taps does not fit", spec.name, S.rows,
                                        S.inner, D.rows, D.inner, taps));
+  // Visit order of the entries: as given, or (row copy) round-robin over the source's parts.
+  std::vector<int64_t> order;
+  if (rowcopy) {
+    std::vector<std::vector<int64_t>> by_part(S.parts.size());
+    for (int64_t i = 0; i < entries; ++i) {
+      const int64_t sr = (*spec.map)[static_cast<size_t>(i)], dr = (*spec.dst_rows)[static_cast<size_t>(i)];
+      if (sr < 0 || sr >= S.rows || dr < 0 || dr >= D.rows)
+        throw std::logic_error(fmt::format("gather {}: row copy {} -> {} out of range", spec.name, sr, dr));
+      by_part[static_cast<size_t>(sr / S.part_rows)].push_back(i);
+    }
+    for (size_t k = 0; order.size() < static_cast<size_t>(entries); ++k)
+      for (const auto& bp : by_part)
+        if (k < bp.size()) order.push_back(bp[k]);
+  }
   Instr rd = make_instr(Opcode::Read);
   const uint64_t lat_read = instr_timing(cfg, rd).latency;
   MatmulStats st;
   uint64_t order_floor = 0;  // earliest read issue of the previous vector: reads stay roughly in order
-  for (int64_t r = 0; r < D.rows; ++r) {
+  for (int64_t e = 0; e < entries; ++e) {
+    const int64_t mi = rowcopy ? order[static_cast<size_t>(e)] : e;  // entry (map index / taps)
+    const int64_t r = rowcopy ? (*spec.dst_rows)[static_cast<size_t>(mi)] : e;  // dst row
     const auto& ds = D.part_of_row(r).slices;
     uint32_t dmin = UINT32_MAX, dmax = 0;
     for (uint16_t s : ds) dmin = std::min(dmin, b_.pos(s)), dmax = std::max(dmax, b_.pos(s));
     for (int64_t t = 0; t < taps; ++t) {
-      const int64_t sr = (*spec.map)[static_cast<size_t>(r * taps + t)];
+      const int64_t sr = (*spec.map)[static_cast<size_t>(mi * taps + t)];
       if (sr >= S.rows || (sr < 0 && !spec.zero))
         throw std::logic_error(fmt::format("gather {}: map row {} out of range", spec.name, sr));
       for (uint32_t c = 0; c < S.vpr; ++c) {

@@ -23,6 +23,12 @@ struct GatherSpec {
   PlacedTensor* dst = nullptr;         // [M, taps * src.vpr * lanes] (taps == 1: [M, C]), src's dtype
   int64_t taps = 1;
   const std::vector<int64_t>* map = nullptr;  // M * taps source rows (or -1)
+  // Optional row copy form (taps == 1, a row Concat's input: docs/compiler.md "Attention
+  // plumbing"): entry i copies source row (*map)[i] (>= 0) into dst row (*dst_rows)[i]; dst rows
+  // not listed are left as they are (another step writes them) and map.size() == dst_rows.size()
+  // need not equal dst.rows. Entries are visited round-robin over the source's row parts, so reads
+  // of different parts (different SRAM ports) issue on the same cycles instead of one row a cycle.
+  const std::vector<int64_t>* dst_rows = nullptr;
 };
 
 // Embedding lookup with runtime indices (docs/compiler.md "Other forms"): dst row r = table row

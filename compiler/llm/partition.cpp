@@ -233,8 +233,12 @@ uint64_t piece_sram_need(const LlmConfig& m, const PlanRequest& r, const PlanPie
     // (cache + new row); the k_new / v_new outputs (views of the projections); per query head its
     // rows of every sequence (B > 1) or its Cast (int8).
     const int64_t qs = kv_per * group, kvs = kv_per * (C > 0 ? 2 : 1);
+    // Whole-row copies need no identity (LoweredLayer::copy: moved MEM -> MEM): the cache inputs
+    // (k and v per kv head and sequence) and, with RoPE and one kv head per shard, v's new row
+    // (all of the v projection's lanes).
+    const int64_t row_copies = C > 0 ? B * (2 * kv_per + (m.rope && kv_per == 1 ? 1 : 0)) : 0;
     const int64_t concat_inputs = B * (qs + 2 * (kvs > 1 ? kvs : 0)) + 2 * kv_per + q_per * (B > 1 ? B : 0) +
-                                  (q8_cast ? q_per : 0);
+                                  (q8_cast ? q_per : 0) - row_copies;
     need += static_cast<uint64_t>(concat_inputs) * placed_weight_bytes(hd, hd, 2, chip);
     if (C > 0) {
       // The cache inputs (k and v per kv head) and, for one sequence at a time, the Concat of every

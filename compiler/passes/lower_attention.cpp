@@ -502,8 +502,21 @@ bool AttentionLowering::lower(const ir::Op& op) {
           }
           ymap[static_cast<size_t>(m)] = out;
         }
+        const size_t before = lm_.layers.size();
         if (!dense_from_view(fmt::format("{}.in{}", op.name, ii), v, W, W, eye, {}, op.outputs[0], {}, false, &ymap))
           fail(g_, op, "an input's last axis is not contiguous in lanes");
+        // A whole-row copy (all of a stored f16 tensor's lanes, pad lanes known zero: a graph input,
+        // whose SRAM the host writes into zeroed memory, or a dense layer's output) is marked so the
+        // scheduler moves vectors MEM -> MEM instead of running an identity matmul, which at fp16
+        // rate streams one row per 4 cycles per plane (docs/llm-system.md "The attention decode
+        // piece"). The output keeps zero pad lanes either way.
+        if (lm_.layers.size() == before + 1) {
+          LoweredLayer& L = lm_.layers.back();
+          const bool input = std::find(g_.inputs().begin(), g_.inputs().end(), v.phys) != g_.inputs().end();
+          L.copy = L.xsegs.size() == 1 && L.xsegs[0].col0 == 0 && L.xsegs[0].width == W &&
+                   identity(v.phys).size.back() == W && (input || zero_pad_.count(v.phys) != 0) &&
+                   !stored_f32(v.phys) && !stored_f32(op.outputs[0]);
+        }
         off += si[axis];
       }
       return true;

@@ -45,6 +45,11 @@ struct LoweredLayer {
   ir::TensorId b = ir::kNoTensor;
   int64_t b_row0 = 0;
   bool b_trans = false;
+  // A pure row copy (a row Concat's input, lower_attention.cpp): w is the identity, xsegs is one
+  // segment of all of x's lanes (col0 0, width K == N == x's last dim) and x's pad lanes are zero,
+  // so the scheduler may move whole vectors MEM -> MEM (backend/gather_kernel.h, GatherSpec::
+  // dst_rows) instead of an identity matmul; the reference still evaluates it as the matmul.
+  bool copy = false;
 };
 
 // A row gather (conv im2col, passes/lower_conv.h): y row r = `taps` blocks, block t = x's row

@@ -54,6 +54,11 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
   ScheduledModel res;
   std::map<ir::TensorId, PlacedTensor> placed;  // ordered by id: deterministic
   std::map<ir::TensorId, std::vector<int>> alloc_ids;
+  // A row copy layer (LoweredLayer::copy) that stays one: both ends f16 (not an int8 layer or tensor).
+  auto as_copy = [&](size_t li) {
+    const LoweredLayer& L = lm.layers[li];
+    return L.copy && !(quant && (quant->layers[li].int8 || quant->i8_tensors.count(L.x) || quant->i8_tensors.count(L.y)));
+  };
   auto is_output = [&](ir::TensorId t) {
     return std::find(lm.outputs.begin(), lm.outputs.end(), t) != lm.outputs.end();
   };
@@ -193,7 +198,9 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       }
     } else if (step.dense) {
       const LoweredLayer& L = lm.layers[step.index];
-      if (L.k_blocks > 0) {  // conv taps, each padded to whole vectors like the im2col rows
+      if (as_copy(step.index)) {
+        // a row copy (LoweredLayer::copy): moved MEM -> MEM by the gather kernel, no weights
+      } else if (L.k_blocks > 0) {  // conv taps, each padded to whole vectors like the im2col rows
         std::vector<float> w;
         const int64_t K = expand_conv_weight(L, lanes, &w);
         weights[si] = place_weights(alloc, L.name + ".W", DType::F16, K, L.N, to_f16_bytes(w), tiling, lanes,
@@ -349,6 +356,20 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
                                          L.y_shape.empty() ? yt.shape : L.y_shape, tiling, &alloc_ids[L.y]));
       PlacedTensor& y = placed.at(L.y);
       PlacedTensor& x = placed.at(L.x);
+      if (as_copy(step.index)) {  // whole rows of x into rows of y (LoweredLayer::copy)
+        if (x.dtype != y.dtype || x.inner != y.inner || L.xsegs.size() != 1)
+          throw std::logic_error(L.name + ": a row copy between tensors of different types or widths");
+        std::vector<int64_t> src(L.x_rows.size());
+        for (size_t i = 0; i < src.size(); ++i) src[i] = L.xsegs[0].row_off + L.x_rows[i];
+        GatherSpec gs;
+        gs.name = L.name;
+        gs.src = &x;
+        gs.dst = &y;
+        gs.map = &src;
+        gs.dst_rows = &L.y_rows;
+        add_stats(&res.stats, gather.schedule(gs));
+        yid = L.y;
+      } else {
       MatmulSpec spec;
       spec.name = L.name;
       spec.x = &x;
@@ -374,6 +395,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       const int64_t M = L.x_rows.empty() ? x.rows : static_cast<int64_t>(L.x_rows.size());
       res.macs += static_cast<uint64_t>(M) * static_cast<uint64_t>(L.K) * static_cast<uint64_t>(L.N);
       yid = L.y;
+      }
     } else {
       const LoweredEltwise& E = lm.eltwise[step.index];
       const ir::Tensor& yt = lm.tensor(g, E.y);
