@@ -2,8 +2,7 @@
 // [-127, 127]; fp16: f16 values in [-2.5, 2.5]), simulated in timing and functional mode (both must
 // measure the predicted cycles), Y compared with a plain double-precision reference: int8 exactly,
 // fp16 within the f32-accumulation bound K * 2^-24 * sum_k |x_k w_k| (f16 x f16 products are exact
-// in f32), which catches a lost or doubled weight row. (tests/compiler/test_predicted_equals_simulated.cpp
-// has an older private copy of this check.)
+// in f32), which catches a lost or doubled weight row.
 #pragma once
 #include <catch2/catch.hpp>
 
