@@ -22,6 +22,7 @@
 #include "compiler/reference/step_check.h"
 #include "compiler/reference/fp16_bound.h"
 #include "compiler/reference/int8_bound.h"
+#include "compiler/reference/int8_step_check.h"
 #include "isa/asm.h"
 #include "isa/program_io.h"
 #include "sim/report.h"
@@ -222,8 +223,9 @@ sim::SimResult simulate_dataset(const Dataset& ds, const ir::Graph& g, const com
 // 2. the same model compiled with keep_intermediates (`dbg`: no SRAM reuse, every step's result
 //    readable) must give bit-identical outputs and cycles == its prediction, and every IR op whose
 //    output the chip stores must be within its local bound when recomputed from the chip's own
-//    inputs (compiler/reference/step_check.h); int8 models (r.quant): instead every dense layer's
-//    output within the int8 bound of compiler/reference/int8_bound.h. Returns true if all of that holds.
+//    inputs (compiler/reference/step_check.h); int8 models (r.quant): the same from the chip's own
+//    inputs with int8 layers within the int8 bound and quantizing steps within rounding + clipping
+//    (compiler/reference/int8_step_check.h). Returns true if all of that holds.
 bool check_dataset(const Dataset& ds, const ir::Graph& g, const compiler::LoweredModel& lm, const ChipConfig& cfg,
                    const compiler::CompileResult& r, const compiler::CompileResult& dbg, bool force) {
   const std::vector<float> none;
@@ -302,21 +304,19 @@ bool check_dataset(const Dataset& ds, const ir::Graph& g, const compiler::Lowere
                                       name);
     same = same && eq;
   }
-  if (q8) {  // int8 models: every dense layer within the int8 bound, from the chip's own input
-    const std::vector<compiler::Int8LayerVerdict> lv = compiler::int8_layer_check(
-        lm, *r.quant, x, rows, compiler::int8_chip_layers(g, lm, *r.quant, dbg.program, sd.outputs));
-    bool lok = true;
-    for (const compiler::Int8LayerVerdict& v : lv) {
+  // int8 models: every step from the chip's own inputs (compiler/reference/int8_step_check.h): int8
+  // layers within the int8 bound, quantizing steps within rounding + clipping, the rest fp16 local.
+  compiler::Int8StepCheck i8;
+  if (q8) {
+    i8 = compiler::verify_int8_steps(g, lm, *r.quant, ds.inputs, dbg.program, sd.outputs);
+    for (const compiler::Int8LayerVerdict& v : i8.layers)
       std::cout << fmt::format("  int8 layer '{}' ({} elements): max err {:.6g}, max bound {:.6g}, max |ref| {:.6g}, "
                                "worst err/bound {:.4g}, {} outside the int8 bound -> {}\n",
                                v.layer, v.elements, v.max_err, v.max_bound, v.max_ref, v.worst_ratio, v.outside,
                                v.ok() ? "ok" : "FAIL");
-      lok = lok && v.ok();
-    }
-    return ok && same && lok;
   }
-  const ref::StepCheck sc =
-      ref::verify_steps(g, ds.inputs, ref::chip_graph_tensors(g, lm, dbg.program, sd.outputs));
+  const ref::StepCheck sc = q8 ? i8.steps
+                               : ref::verify_steps(g, ds.inputs, ref::chip_graph_tensors(g, lm, dbg.program, sd.outputs));
   for (const ref::StepVerdict& v : sc.steps)
     if (!v.ok())
       std::cout << fmt::format("  step '{}' ({}) -> '{}': {} of {} elements outside its local bound{}, worst err "
@@ -325,14 +325,22 @@ bool check_dataset(const Dataset& ds, const ir::Graph& g, const compiler::Lowere
                                v.unbounded ? fmt::format(" ({} with no finite bound)", v.unbounded) : "",
                                v.err_at_worst, v.bound_at_worst);
   const ref::StepVerdict* w = sc.worst();
-  std::cout << fmt::format("  per-step check: {} of {} IR ops have their output on the chip; {}", sc.steps.size(),
-                           sc.ops, sc.ok() ? "all within their local bounds" : "FAILED");
+  if (q8)
+    std::cout << fmt::format("  per-step check: {} steps (stored IR ops of {}, quantized copies, quantizing steps); {}",
+                             sc.steps.size(), sc.ops, sc.ok() ? "all within their local bounds" : "FAILED");
+  else
+    std::cout << fmt::format("  per-step check: {} of {} IR ops have their output on the chip; {}", sc.steps.size(),
+                             sc.ops, sc.ok() ? "all within their local bounds" : "FAILED");
   if (w)
     std::cout << fmt::format("; worst step '{}' ({}) -> '{}': err/bound {:.4g} (err {:.6g}, bound {:.6g}){}", w->op,
                              w->kind, w->tensor, w->worst_ratio, w->err_at_worst, w->bound_at_worst,
                              w->exact ? ", exact view" : "");
-  std::cout << (sc.ok() && same ? " -> ok\n" : " -> FAIL\n");
-  return ok && same && sc.ok() && !sc.steps.empty();
+  if (q8)
+    std::cout << fmt::format("; {} int8 layers {}", i8.layers.size(),
+                             i8.ok() ? "within the int8 bound" : "NOT all within the int8 bound");
+  const bool steps_ok = q8 ? i8.ok() : sc.ok() && !sc.steps.empty();
+  std::cout << (steps_ok && same ? " -> ok\n" : " -> FAIL\n");
+  return ok && same && steps_ok;
 }
 
 // `lpusim check MODEL DATASET_DIR...`: compile, check timing-mode cycles, then every dataset.

@@ -44,7 +44,7 @@ bool is_view(ir::OpKind k) {
 
 std::map<ir::TensorId, std::vector<double>> chip_graph_tensors(
     const ir::Graph& g, const compiler::LoweredModel& lm, const Program& p,
-    const std::map<std::string, std::vector<uint8_t>>& sim_outputs) {
+    const std::map<std::string, std::vector<uint8_t>>& sim_outputs, const std::map<ir::TensorId, float>& i8_scales) {
   const size_t nt = g.tensors().size();
   std::map<ir::TensorId, ir::Shape> stored;  // graph tensor -> shape the chip stores it in
   auto note = [&](ir::TensorId t, const std::vector<int64_t>& ys) {
@@ -63,7 +63,14 @@ std::map<ir::TensorId, std::vector<double>> chip_graph_tensors(
     std::vector<double> v;
     try {
       const std::vector<compiler::RowBlock> blocks = compiler::row_blocks(p, gt.name);
-      v = decode(compiler::gather_output(p, gt.name, sim_outputs), blocks.front().dtype);
+      const std::vector<uint8_t> bytes = compiler::gather_output(p, gt.name, sim_outputs);
+      const auto sc = i8_scales.find(t);
+      if (blocks.front().dtype == DType::I8 && sc != i8_scales.end()) {
+        v.resize(bytes.size());
+        for (size_t k = 0; k < v.size(); ++k) v[k] = static_cast<int8_t>(bytes[k]) * static_cast<double>(sc->second);
+      } else {
+        v = decode(bytes, blocks.front().dtype);
+      }
     } catch (const InputError&) {
       continue;  // not listed by the program (compiled without keep_intermediates)
     }
@@ -104,7 +111,9 @@ const StepVerdict* StepCheck::worst() const {
 }
 
 StepCheck verify_steps(const ir::Graph& g, const std::vector<Value>& inputs,
-                       const std::map<ir::TensorId, std::vector<double>>& chip) {
+                       const std::map<ir::TensorId, std::vector<double>>& chip,
+                       const std::map<ir::TensorId, float>& quantized,
+                       const std::map<std::string, double>& chained_extra) {
   check_run_inputs(g, inputs);
   const size_t nt = g.tensors().size();
   auto f16_type = [](ir::DType t) { return t == ir::DType::F32 ? ir::DType::F16 : t; };
@@ -146,9 +155,13 @@ StepCheck verify_steps(const ir::Graph& g, const std::vector<Value>& inputs,
   res.ops = static_cast<int64_t>(g.ops().size());
   std::vector<const Value*> vin, ein;
   std::vector<Value> zero_errs(nt);
+  std::vector<Value> widened;  // chained inputs' bounds plus chained_extra (reserved per op: stable pointers)
   for (const ir::Op& op : g.ops()) {
     vin.clear();
     ein.clear();
+    widened.clear();
+    widened.reserve(op.inputs.size());
+    const auto extra = chained_extra.find(op.name);
     bool all_stored = true;  // every float activation input comes from the chip (or is a constant)
     for (ir::TensorId t : op.inputs) {
       if (t == ir::kNoTensor) {
@@ -161,13 +174,22 @@ StepCheck verify_steps(const ir::Graph& g, const std::vector<Value>& inputs,
       } else {
         const ir::Tensor& it = g.tensor(t);
         const bool is_in = std::find(g.inputs().begin(), g.inputs().end(), t) != g.inputs().end();
-        if (!it.is_const && !is_in && ir::dtype_is_float(it.dtype)) all_stored = false;
+        const bool chained = !it.is_const && !is_in && ir::dtype_is_float(it.dtype);
+        if (chained) all_stored = false;
         vin.push_back(&vals[t]);
-        ein.push_back(&errs[t]);
+        if (chained && extra != chained_extra.end()) {
+          widened.push_back(errs[t]);
+          for (float& f : widened.back().f)  // rounded up: the float sum never understates the bound
+            f = std::nextafter(static_cast<float>(f + extra->second), std::numeric_limits<float>::infinity());
+          ein.push_back(&widened.back());
+        } else {
+          ein.push_back(&errs[t]);
+        }
       }
     }
     std::vector<ir::TensorType> types;
-    for (ir::TensorId t : op.outputs) types.push_back({f16_type(g.tensor(t).dtype), g.tensor(t).shape});
+    for (ir::TensorId t : op.outputs)  // an output quantized on chip: its f32 value before the rounding to i8
+      types.push_back({quantized.count(t) ? ir::DType::F32 : f16_type(g.tensor(t).dtype), g.tensor(t).shape});
     std::vector<Value> outs = eval_op_typed(op, types, vin);
     std::vector<Value> E = op_error_bound(op, vin, ein, outs);
     for (size_t k = 0; k < op.outputs.size(); ++k) {
@@ -181,13 +203,17 @@ StepCheck verify_steps(const ir::Graph& g, const std::vector<Value>& inputs,
         sv.elements = outs[k].elements();
         const bool f16 = types[k].dtype == ir::DType::F16;
         const int kint = internal_f16_roundings(op.kind);
+        const auto qs = quantized.find(t);
+        const double s = qs == quantized.end() ? 0.0 : static_cast<double>(qs->second);
+        if (s > 0) sv.kind += ", quantized to i8";
         for (int64_t j = 0; j < sv.elements; ++j) {
           const double y = outs[k].f[static_cast<size_t>(j)], c = chipv[t].f[static_cast<size_t>(j)];
           // NaN where the reference also gives NaN (sqrt of a negative input, 0/0) is the same value.
           const double err = c == y || (std::isnan(c) && std::isnan(y)) ? 0.0 : std::fabs(c - y);
+          const double e2 = 2.0 * E[k].f[static_cast<size_t>(j)];
           const double b = sv.exact ? 0.0
-                                    : 2.0 * E[k].f[static_cast<size_t>(j)] + kint * kU16 * std::fabs(y) +
-                                          (f16 ? kF16Sub : 0.0);
+                           : s > 0  ? e2 + s / 2 + std::max(0.0, std::fabs(y) + e2 - 127 * s)
+                                    : e2 + kint * kU16 * std::fabs(y) + (f16 ? kF16Sub : 0.0);
           if (!(err <= sv.max_err) && !std::isnan(sv.max_err)) sv.max_err = err;
           if (err == 0) continue;
           if (!std::isfinite(b)) {

@@ -21,10 +21,12 @@ namespace lpu::ref {
 // The graph tensors the chip stores, in graph layout (row-major in the graph shape; conv tensors
 // stored [N, H, W, C] converted back), decoded from the simulator's outputs of a program compiled
 // with keep_intermediates. Graph inputs and tensors the chip stores in another shape (not the
-// same number of elements) are left out.
+// same number of elements) are left out. Tensors the program stores i8 are left out too unless
+// `i8_scales` (int8 models: QuantPlan::i8_tensors) gives their scale: then dequantized (q * scale).
 std::map<ir::TensorId, std::vector<double>> chip_graph_tensors(
     const ir::Graph& g, const compiler::LoweredModel& lm, const Program& p,
-    const std::map<std::string, std::vector<uint8_t>>& sim_outputs);
+    const std::map<std::string, std::vector<uint8_t>>& sim_outputs,
+    const std::map<ir::TensorId, float>& i8_scales = {});
 
 // The verdict of one IR op whose output the chip stores.
 struct StepVerdict {
@@ -54,7 +56,18 @@ struct StepCheck {
 // intermediates the lowering inserts inside the op (0 for every op since lower_norm.cpp keeps them f32) and
 // 2^-24 the f16 subnormal rounding step (the relative rule does not cover f16 subnormals). Views whose
 // inputs are all stored must match exactly.
+// `quantized` (int8 models): outputs the chip quantizes on chip with the given scale s (an elementwise
+// step's f32 result times 1 / s, cvt f32 -> i8; `chip` holds them dequantized). Such an output is
+// recomputed in f32 (as the VXM computes it) and its bound is the quantizing step's rounding and
+// clipping: 2 * B_ref (B_ref now the f32 chain bound, which includes the f32 rounding of the result)
+// + s / 2 + max(0, |y| + 2 * B_ref - 127 s).
+// `chained_extra` (int8 models): op name -> a uniform bound on how far the chip's value of each of
+// that op's CHAINED inputs (not stored by the chip, nor a constant or graph input) may be from the
+// reference's, beyond the reference's own chain bound: the chip computed that chain with int8 layers
+// (int8_step_check.h), whose error the fp16 chain bound does not cover. Added to those inputs' bounds.
 StepCheck verify_steps(const ir::Graph& g, const std::vector<Value>& inputs,
-                       const std::map<ir::TensorId, std::vector<double>>& chip);
+                       const std::map<ir::TensorId, std::vector<double>>& chip,
+                       const std::map<ir::TensorId, float>& quantized = {},
+                       const std::map<std::string, double>& chained_extra = {});
 
 }  // namespace lpu::ref

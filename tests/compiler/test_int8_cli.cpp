@@ -53,3 +53,24 @@ TEST_CASE("int8 cli: compile --precision int8 needs --calibrate", "[int8]") {
   CHECK(yes.status == 0);
   CHECK(yes.output.find("precision int8: 3 of 3 dense layers int8") != std::string::npos);
 }
+
+// Models beyond dense chains (attention, LayerNorm, residuals: quantized copies, row-mapped and
+// viewed int8 layers): the per-step int8 check of compiler/reference/int8_step_check.h.
+TEST_CASE("int8 cli: check --precision int8 passes step by step on encoder_layer and gpt_block", "[int8]") {
+  const std::string t = tmp_dir();
+  for (const char* m : {"encoder_layer", "gpt_block"}) {
+    const std::string d = std::string(LPU_SOURCE_DIR) + "/workloads/models/" + m + "/";
+    const ProcessResult r = run_process(lpusim_exe(), {"check", d + "model.onnx", d + "test_data_set_0", "--precision",
+                                                       "int8", "--calibrate", d + "test_data_set_0"},
+                                        t + "/" + m + ".txt", std::chrono::seconds(60), Stderr::ToOutput);
+    INFO(r.output);
+    CHECK(!r.timed_out);
+    CHECK(r.status == 0);
+    CHECK(r.output.find("(match)") != std::string::npos);
+    CHECK(r.output.find("int8 layer '") != std::string::npos);
+    CHECK(r.output.find("all within their local bounds") != std::string::npos);
+    CHECK(r.output.find("int8 layers within the int8 bound -> ok") != std::string::npos);
+    CHECK(r.output.find("-> FAIL") == std::string::npos);
+    CHECK(r.output.find("check passed") != std::string::npos);
+  }
+}

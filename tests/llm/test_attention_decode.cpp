@@ -1,7 +1,8 @@
 // Attention decode pieces (issue 5): where the cycles of a compiled attention piece go, and the
 // lowering choices that cut them. The hidden test "attention decode: timeline*" prints, for one
 // piece, the lowered steps and a per-1000-cycle histogram of instructions per unit (replayed from
-// the Program's queues), so a change can be judged by where MXM weight installs sit idle.
+// the Program's queues), so a change can be judged by where MXM weight installs sit idle; with
+// LPU_AD_WINDOW=<cycle> it also lists every instruction of the 8 cycles from there.
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
@@ -72,7 +73,7 @@ std::vector<Issued> replay(const Program& p) {
 
 }  // namespace
 
-TEST_CASE("attention decode: timeline of a piece (diagnostic; env LPU_AD_MODEL/CONTEXT/TP/INT8)", "[.][llm]") {
+TEST_CASE("attention decode: timeline of a piece (diagnostic; env LPU_AD_MODEL/CONTEXT/TP/INT8/WINDOW)", "[.][llm]") {
   const char* m = std::getenv("LPU_AD_MODEL");
   const std::string name = m ? m : "llama-2-7b";
   const int64_t ctx = std::getenv("LPU_AD_CONTEXT") ? std::atoll(std::getenv("LPU_AD_CONTEXT")) : 2047;
@@ -182,7 +183,6 @@ TEST_CASE("attention decode: a row Concat of a KV cache input copies whole rows 
   // so no identity weights are placed, and the values are checked against the reference interpreter
   // on the chip in functional mode (predicted == simulated). An identity matmul copied one row per
   // cycle at fp16 rate, so the old program took more than C cycles for the copy alone.
-  using lpu::test::make_op;
   using lpu::test::random_f16;
   const int64_t C = 2047, D = 128;
   ir::Graph g;
@@ -205,7 +205,7 @@ TEST_CASE("attention decode: a row Concat of a KV cache input copies whole rows 
       g, {random_f16(D, -1.f, 1.f, 31), random_f16(C * D, -1.f, 1.f, 32), random_f16(D, -1.f, 1.f, 33)});
   const compiler::CompileResult cr = compiler::compile(g, *default_chip_config(), compiler::CompileOptions{});
   CHECK(cr.memory_map.find("catk") == std::string::npos);  // no identity weight tiles
-  CHECK(cr.stats.abc == 1);                                 // only q . K^T streams through the MXM
+  CHECK(cr.stats.abc < 64);  // q . K^T's few column tiles; an identity copy streamed one abc per row
   WARN("kv append: copy of " << C << " cache rows + q.K^T: " << cycles << " cycles");
   CHECK(cycles < static_cast<uint64_t>(C));
 }

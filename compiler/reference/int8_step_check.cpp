@@ -1,0 +1,284 @@
+// Per-step verification of an int8 model (see int8_step_check.h).
+#include "compiler/reference/int8_step_check.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <set>
+
+#include "compiler/io_binding.h"
+#include "isa/chip_config.h"
+#include "isa/isa.h"
+
+namespace lpu::compiler {
+
+namespace {
+
+// The quantizing rule of a copy: chip value q * s against the chip's source value v.
+ref::StepVerdict copy_verdict(const std::string& op, const std::string& kind, const std::string& tensor,
+                              const std::vector<double>& src, const std::vector<double>& deq, double s) {
+  ref::StepVerdict sv;
+  sv.op = op;
+  sv.kind = kind;
+  sv.tensor = tensor;
+  sv.elements = static_cast<int64_t>(deq.size());
+  if (src.size() != deq.size()) {  // no element-wise correspondence: not checkable, fails
+    sv.unbounded = std::max<int64_t>(sv.elements, 1);
+    return sv;
+  }
+  for (size_t k = 0; k < src.size(); ++k) {
+    const double v = src[k];
+    const double bound = std::ldexp(std::fabs(v), -23) + s / 2 + std::max(0.0, std::fabs(v) - 127 * s);
+    const double e = std::fabs(deq[k] - v);
+    if (!(e <= sv.max_err) && !std::isnan(sv.max_err)) sv.max_err = e;
+    if (!(e <= bound)) ++sv.outside;
+    const double ratio = e / bound;
+    if (!(ratio <= sv.worst_ratio)) {
+      sv.worst_ratio = ratio;
+      sv.err_at_worst = e;
+      sv.bound_at_worst = bound;
+    }
+  }
+  return sv;
+}
+
+// An elementwise lowering step whose result equals its one activation operand on every stored
+// element: a float Cast (no VXM op) or the pad-lane clearing sel(c, x, c) with c = 1 on the lanes.
+ir::TensorId value_copy_source(const LoweredEltwise& E) {
+  auto plain = [](const EltOperand& o) { return o.act != ir::kNoTensor && o.row_map.empty() && !o.lane_bcast; };
+  if (!E.has_op && E.operands.size() == 1 && plain(E.operands[0])) return E.operands[0].act;
+  if (E.has_op && E.vxm_op == static_cast<int>(Opcode::Select) && E.operands.size() == 3 && plain(E.operands[1])) {
+    const EltOperand& c = E.operands[0];
+    const bool ones = c.act == ir::kNoTensor && !c.values.empty() &&
+                      std::all_of(c.values.begin(), c.values.end(), [](float f) { return f == 1.f; });
+    if (ones) return E.operands[1].act;
+  }
+  return ir::kNoTensor;
+}
+
+}  // namespace
+
+ChipStored chip_stored(const Program& p, const std::string& name,
+                       const std::map<std::string, std::vector<uint8_t>>& sim_outputs, double scale) {
+  ChipStored s;
+  const std::vector<RowBlock> blocks = row_blocks(p, name);
+  for (const RowBlock& b : blocks) s.rows += b.rows;
+  const std::vector<uint8_t> bytes = gather_output(p, name, sim_outputs);
+  s.dtype = blocks.front().dtype;
+  const size_t eb = static_cast<size_t>(dtype_bytes(s.dtype));
+  s.v.resize(bytes.size() / eb);
+  for (size_t k = 0; k < s.v.size(); ++k) {
+    const uint8_t* e = bytes.data() + k * eb;
+    switch (s.dtype) {
+      case DType::I8: s.v[k] = static_cast<int8_t>(e[0]) * scale; break;
+      case DType::F16: { uint16_t h; std::memcpy(&h, e, 2); s.v[k] = ir::f16_to_f32(h); break; }
+      case DType::F32: { float f; std::memcpy(&f, e, 4); s.v[k] = f; break; }
+      default:
+        throw InputError(fmt::format("int8 check: tensor '{}' is stored {}, not a float or i8 tensor", name,
+                                     dtype_name(s.dtype)));
+    }
+  }
+  s.inner = s.rows ? static_cast<int64_t>(s.v.size()) / s.rows : 0;
+  return s;
+}
+
+std::vector<double> layer_input_rows(const LoweredLayer& L, const ChipStored& x, int64_t* rows) {
+  const int64_t M = L.x_rows.empty() ? x.rows : static_cast<int64_t>(L.x_rows.size());
+  std::vector<double> a(static_cast<size_t>(M * L.K));
+  auto at = [&](int64_t r, int64_t c) {
+    if (r < 0 || r >= x.rows || c < 0 || c >= x.inner)
+      throw InputError(fmt::format("int8 check: layer '{}' reads element ({}, {}) of an input stored {} x {}", L.name,
+                                   r, c, x.rows, x.inner));
+    return x.v[static_cast<size_t>(r * x.inner + c)];
+  };
+  for (int64_t m = 0; m < M; ++m) {
+    const int64_t xr = L.x_rows.empty() ? m : L.x_rows[static_cast<size_t>(m)];
+    if (L.xsegs.empty()) {
+      for (int64_t k = 0; k < L.K; ++k) a[static_cast<size_t>(m * L.K + k)] = at(xr, k);
+    } else {
+      for (const LoweredLayer::XSegment& sg : L.xsegs)
+        for (int64_t j = 0; j < sg.width; ++j) a[static_cast<size_t>(m * L.K + sg.k0 + j)] = at(sg.row_off + xr, sg.col0 + j);
+    }
+  }
+  *rows = M;
+  return a;
+}
+
+bool Int8StepCheck::ok() const {
+  return steps.ok() && !layers.empty() &&
+         std::all_of(layers.begin(), layers.end(), [](const Int8LayerVerdict& v) { return v.ok(); });
+}
+
+Int8StepCheck verify_int8_steps(const ir::Graph& g, const LoweredModel& lm, const QuantPlan& q,
+                                const std::vector<ref::Value>& inputs, const Program& p,
+                                const std::map<std::string, std::vector<uint8_t>>& sim_outputs) {
+  const size_t nt = g.tensors().size();
+  if (inputs.size() != g.inputs().size())
+    throw InputError(fmt::format("int8 check: {} input values for a graph with {} inputs", inputs.size(),
+                                 g.inputs().size()));
+  Int8StepCheck res;
+  // A float value the chip holds: stored by the program, else a graph input as the host gave it
+  // (rounded to f16 as the chip stores a float input).
+  auto float_value = [&](ir::TensorId t) -> std::vector<double> {
+    const std::string& name = lm.tensor(g, t).name;
+    try {
+      return chip_stored(p, name, sim_outputs, 1.0).v;
+    } catch (const InputError&) {
+      for (size_t i = 0; i < g.inputs().size(); ++i) {
+        const bool is_in = g.inputs()[i] == t || (i < lm.inputs.size() && lm.inputs[i].alias == t &&
+                                                  lm.inputs[i].host_map.empty());
+        if (!is_in) continue;
+        std::vector<double> v(inputs[i].f.size());
+        for (size_t k = 0; k < v.size(); ++k) v[k] = ir::f16_to_f32(ir::f32_to_f16(inputs[i].f[k]));
+        return v;
+      }
+      throw;
+    }
+  };
+  // 1. The int8 layers, each on its own input as the chip multiplies it.
+  std::set<std::string> int8_outputs;  // graph tensors written by int8 layers (checked here, not below)
+  std::map<std::string, double> layer_delta;  // graph op name -> chained_extra (see below)
+  std::set<std::string> op_names;
+  for (const ir::Op& op : g.ops()) op_names.insert(op.name);
+  for (size_t i = 0; i < lm.layers.size(); ++i) {
+    const LoweredLayer& L = lm.layers[i];
+    if (i >= q.layers.size() || !q.layers[i].int8) continue;
+    int8_outputs.insert(lm.tensor(g, L.y).name);
+    // Host-quantized graph input: the float values the host quantized (d_a = x_scale / 2 + clipping).
+    const std::string& xname = lm.tensor(g, L.x).name;
+    int host = -1;
+    for (size_t k = 0; k < g.inputs().size(); ++k) {
+      const std::string& in = g.tensor(g.inputs()[k]).name;
+      const bool reads = g.inputs()[k] == L.x || (k < lm.inputs.size() && lm.inputs[k].alias == L.x);
+      if (reads && q.i8_inputs.count(in)) host = static_cast<int>(k);
+    }
+    ChipStored x;
+    if (host >= 0) {
+      if (host < static_cast<int>(lm.inputs.size()) && !lm.inputs[static_cast<size_t>(host)].host_map.empty())
+        throw InputError(fmt::format("int8 check: layer '{}' reads the host-quantized input '{}' through a host "
+                                     "layout (conv); not supported by the per-step int8 check", L.name, xname));
+      const ref::Value& in = inputs[static_cast<size_t>(host)];
+      const ir::Shape& shape = host < static_cast<int>(lm.inputs.size()) && !lm.inputs[static_cast<size_t>(host)].shape.empty()
+                                   ? lm.inputs[static_cast<size_t>(host)].shape
+                                   : g.tensor(g.inputs()[static_cast<size_t>(host)]).shape;
+      x.v.assign(in.f.begin(), in.f.end());
+      x.inner = shape.empty() ? 1 : shape.back();
+      x.rows = x.inner ? static_cast<int64_t>(x.v.size()) / x.inner : 0;
+    } else {
+      const auto xs = q.i8_tensors.find(L.x);
+      if (xs == q.i8_tensors.end())
+        throw std::logic_error("int8 check: int8 layer '" + L.name + "' reads a tensor that is not i8");
+      x = chip_stored(p, xname, sim_outputs, xs->second);
+    }
+    int64_t rows = 0;
+    const std::vector<double> a = layer_input_rows(L, x, &rows);
+    const auto ys = q.i8_tensors.find(L.y);
+    const ChipStored y = chip_stored(p, lm.tensor(g, L.y).name, sim_outputs, ys == q.i8_tensors.end() ? 1.0 : ys->second);
+    if (y.inner != L.N)
+      throw InputError(fmt::format("int8 check: layer '{}' writes {} columns, its output '{}' is stored with {}",
+                                   L.name, L.N, lm.tensor(g, L.y).name, y.inner));
+    std::vector<double> ym(static_cast<size_t>(rows * L.N));
+    for (int64_t m = 0; m < rows; ++m) {
+      const int64_t yr = L.y_rows.empty() ? m : L.y_rows[static_cast<size_t>(m)];
+      for (int64_t n = 0; n < L.N; ++n)
+        ym[static_cast<size_t>(m * L.N + n)] = y.v[static_cast<size_t>(yr * L.N + n)];
+    }
+    // An f32 result has no output rounding (int8_layer_bound's is_output).
+    res.layers.push_back(int8_layer_bound(L, q.layers[i], a, rows, ym, host >= 0, y.dtype == DType::F32));
+    // For the graph op the layer is named after (L.name = OP or OP.suffix, the lowering folds a
+    // projection into its consumer): how far the chip's y may be from the fp16 reference chain of
+    // that op's inputs, beyond the chain's own bound. The int8 bound against the float source the
+    // layer's i8 input was quantized from (a copy's source, the host input; host_input = true so
+    // d_a covers that quantization), plus the difference between the float layer on that source and
+    // the reference's (f16-rounded source and weights).
+    const auto cp = std::find_if(q.copies.begin(), q.copies.end(), [&](const QuantCopy& c) { return c.copy == L.x; });
+    std::vector<double> src;
+    bool src_host = host >= 0;
+    if (cp != q.copies.end()) {
+      ChipStored sx = x;
+      sx.v = float_value(cp->src);
+      if (sx.v.size() == x.v.size()) {
+        src = layer_input_rows(L, sx, &rows);
+        src_host = true;
+      }
+    }
+    if (src.empty()) src = a;
+    const Int8LayerVerdict vs = int8_layer_bound(L, q.layers[i], src, rows, ym, src_host, y.dtype == DType::F32);
+    double wround = 0;
+    for (int64_t m = 0; m < rows; ++m)
+      for (int64_t n = 0; n < L.N; ++n) {
+        double d = 0;
+        for (int64_t k = 0; k < L.K; ++k) {
+          const double av = src[static_cast<size_t>(m * L.K + k)], w = L.w[static_cast<size_t>(k * L.N + n)];
+          d += std::fabs(av * w - static_cast<double>(ir::f16_to_f32(ir::f32_to_f16(static_cast<float>(av)))) *
+                                      ir::f16_to_f32(ir::f32_to_f16(static_cast<float>(w))));
+        }
+        wround = std::max(wround, d);
+      }
+    std::string op = L.name;  // the longest graph op name that is L.name or a prefix of it ending at a '.'
+    while (!op_names.count(op) && op.rfind('.') != std::string::npos) op.resize(op.rfind('.'));
+    if (op_names.count(op)) {
+      double& dl = layer_delta[op];
+      dl = std::max(dl, vs.max_bound + wround);
+    }
+  }
+  // 2. Quantized copies and lowering steps that quantize a value copy.
+  std::set<ir::TensorId> copies;
+  for (const QuantCopy& c : q.copies) {
+    copies.insert(c.copy);
+    const double s = q.i8_tensors.at(c.copy);
+    res.steps.steps.push_back(copy_verdict(c.name, "quantized copy", c.name, float_value(c.src),
+                                           chip_stored(p, c.name, sim_outputs, s).v, s));
+  }
+  std::map<ir::TensorId, float> quantized;  // graph ops quantizing on chip: verify_steps' rule
+  for (const LoweredEltwise& E : lm.eltwise) {
+    const auto qs = q.i8_tensors.find(E.y);
+    if (qs == q.i8_tensors.end() || copies.count(E.y)) continue;
+    if (static_cast<size_t>(E.y) < nt) {
+      quantized[E.y] = qs->second;
+      continue;
+    }
+    const std::string& yname = lm.tensor(g, E.y).name;
+    const ir::TensorId src = value_copy_source(E);
+    const std::vector<double> deq = chip_stored(p, yname, sim_outputs, qs->second).v;
+    if (src == ir::kNoTensor) {  // no bound for this form: fails
+      ref::StepVerdict sv;
+      sv.op = E.name;
+      sv.kind = "quantizing lowering step (no int8 bound for this form)";
+      sv.tensor = yname;
+      sv.elements = static_cast<int64_t>(deq.size());
+      sv.unbounded = std::max<int64_t>(sv.elements, 1);
+      res.steps.steps.push_back(sv);
+      continue;
+    }
+    res.steps.steps.push_back(
+        copy_verdict(E.name, "quantizing value copy", yname, float_value(src), deq, qs->second));
+  }
+  // 3. Every graph op whose output the chip stores (int8 layers' outputs were checked above).
+  std::map<ir::TensorId, float> graph_i8;
+  for (const auto& [t, s] : q.i8_tensors)
+    if (static_cast<size_t>(t) < nt) graph_i8[t] = s;
+  const ref::StepCheck sc =
+      ref::verify_steps(g, inputs, ref::chip_graph_tensors(g, lm, p, sim_outputs, graph_i8), quantized, layer_delta);
+  res.steps.ops = sc.ops;
+  std::set<std::string> seen;
+  for (const ref::StepVerdict& v : sc.steps) {
+    if (int8_outputs.count(v.tensor)) continue;
+    seen.insert(v.tensor);
+    res.steps.steps.push_back(v);
+  }
+  for (const auto& [t, s] : quantized)  // a quantizing graph op the per-step check could not see fails
+    if (!seen.count(g.tensor(t).name)) {
+      ref::StepVerdict sv;
+      sv.op = sv.tensor = g.tensor(t).name;
+      sv.kind = "quantizing step not readable in graph layout (unchecked)";
+      sv.unbounded = 1;
+      res.steps.steps.push_back(sv);
+    }
+  return res;
+}
+
+}  // namespace lpu::compiler
