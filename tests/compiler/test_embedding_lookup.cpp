@@ -16,45 +16,18 @@
 #include "sim/simulator.h"
 #include "tests/support/f16_data.h"
 #include "tests/support/ir_build.h"
+#include "tests/support/lookup_run.h"
 
 using namespace lpu;
 using namespace lpu::compiler;
+using lpu::test::LookupRun;
 using lpu::test::random_f16;
 
 namespace {
 
-struct Run {
-  std::vector<float> y;
-  uint64_t cycles = 0;
-  MatmulStats stats;
-};
-
-// Compiles `g` (graph input 0 = the ids), simulates it in both modes with the host-converted ids
-// and returns output 0 as f32 values.
-Run run_lookup(const ir::Graph& g, const std::vector<int64_t>& ids) {
-  auto cfg = default_chip_config();
-  const CompileResult cr = compile(g, *cfg, CompileOptions{});
-  const LoweredModel lm = lower_graph(g);
-  REQUIRE(lm.inputs.at(0).lookup_rows > 0);
-  sim::SimOptions so;
-  so.mode = sim::Mode::Timing;
-  CHECK(sim::simulate(cr.program, *cfg, so).cycles == cr.predicted_cycles);
-  so.mode = sim::Mode::Functional;
-  const std::string name = g.tensor(g.inputs()[0]).name;
-  bind_input(cr.program, name,
-             lookup_index_bytes(name, ids, lm.inputs[0].lookup_rows, lm.inputs[0].lookup_cols, cfg->vector_bytes()),
-             &so.inputs);
-  const sim::SimResult r = sim::simulate(cr.program, *cfg, so);
-  CHECK(r.cycles == cr.predicted_cycles);
-  const ir::TensorId t = g.outputs()[0];
-  const std::vector<uint8_t> b = gather_output(cr.program, g.tensor(t).name, r.outputs);
-  REQUIRE(b.size() == static_cast<size_t>(g.tensor(t).elements()) * 4);
-  Run out;
-  out.y.resize(b.size() / 4);
-  std::memcpy(out.y.data(), b.data(), b.size());
-  out.cycles = r.cycles;
-  out.stats = cr.stats;
-  return out;
+// tsp-v1 (tests/support/lookup_run.h).
+LookupRun run_lookup(const ir::Graph& g, const std::vector<int64_t>& ids) {
+  return lpu::test::run_lookup(g, *default_chip_config(), ids);
 }
 
 // table[ids] row by row (negative ids from the end).
@@ -100,7 +73,7 @@ TEST_CASE("embedding lookup: runtime ids (repeats, first/last row, negative) cop
     std::uniform_int_distribution<int64_t> pick(0, c.V - 1);
     while (static_cast<int64_t>(ids.size()) < T) ids.push_back(pick(rng));
     ids.resize(static_cast<size_t>(T));
-    const Run r = run_lookup(lookup_graph(c.V, c.D, c.ids_shape, table), ids);
+    const LookupRun r = run_lookup(lookup_graph(c.V, c.D, c.ids_shape, table), ids);
     CHECK(r.y == expected(t16, c.V, c.D, ids));
     // Per token and vector of the row one gather per byte plane (f32: 4).
     CHECK(r.stats.writes == static_cast<uint64_t>(T * ((c.D + 319) / 320) * 4));
@@ -121,7 +94,7 @@ TEST_CASE("embedding lookup: int32 ids, a lookup feeding another op (f16 table),
   g.add_op(make_op(ir::OpKind::Mul, "scale", {e, two}, {y}));
   g.mark_output(y);
   const std::vector<int64_t> a{63, 0, 5, 5}, b{1, 2, 3, 4};
-  const Run ra = run_lookup(g, a), rb = run_lookup(g, b);
+  const LookupRun ra = run_lookup(g, a), rb = run_lookup(g, b);
   std::vector<float> want = expected(table, V, D, a);
   for (float& v : want) v *= 2.f;  // exact: the table values are f16, doubling keeps them f16
   CHECK(ra.y == want);
@@ -147,7 +120,7 @@ TEST_CASE("embedding lookup: token embeddings feeding a projection MatMul (the u
   g.add_op(make_op(ir::OpKind::MatMul, "proj", {e, wt}, {y}));
   g.mark_output(y);
   const std::vector<int64_t> id{V - 1, 0, 17, 17, 64};
-  const Run r = run_lookup(g, id);
+  const LookupRun r = run_lookup(g, id);
   std::vector<float> want;
   for (int64_t t = 0; t < T; ++t)
     for (int64_t n = 0; n < N; ++n) {

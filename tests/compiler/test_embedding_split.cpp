@@ -16,47 +16,13 @@
 #include "isa/chip_config.h"
 #include "sim/simulator.h"
 #include "tests/support/ir_build.h"
+#include "tests/support/lookup_run.h"
 
 using namespace lpu;
 using namespace lpu::compiler;
+using lpu::test::LookupRun;
 
 namespace {
-
-struct Run {
-  std::vector<float> y;
-  uint64_t cycles = 0;
-  MatmulStats stats;
-};
-
-// Compiles `g` (graph input 0 = the ids) for `cfg`, simulates it in both modes with the
-// host-converted ids and returns output 0 as f32 values.
-Run run_split(const ir::Graph& g, const ChipConfig& cfg, const std::vector<int64_t>& ids) {
-  const CompileResult cr = compile(g, cfg, CompileOptions{});
-  const LoweredModel lm = lower_graph(g);
-  const LoweredInput& in = lm.inputs.at(0);
-  REQUIRE(in.lookup_rows > 0);
-  sim::SimOptions so;
-  so.mode = sim::Mode::Timing;
-  CHECK(sim::simulate(cr.program, cfg, so).cycles == cr.predicted_cycles);
-  so.mode = sim::Mode::Functional;
-  const std::string name = g.tensor(g.inputs()[0]).name;
-  const uint32_t lanes = cfg.vector_bytes();
-  bind_input(cr.program, name,
-             lookup_index_bytes(name, ids, in.lookup_rows, in.lookup_cols, lanes,
-                                lookup_part_rows(in.lookup_rows, in.lookup_cols, lanes, cfg.sram_addresses)),
-             &so.inputs);
-  const sim::SimResult r = sim::simulate(cr.program, cfg, so);
-  CHECK(r.cycles == cr.predicted_cycles);
-  const ir::TensorId t = g.outputs()[0];
-  const std::vector<uint8_t> b = gather_output(cr.program, g.tensor(t).name, r.outputs);
-  REQUIRE(b.size() == static_cast<size_t>(g.tensor(t).elements()) * 4);
-  Run out;
-  out.y.resize(b.size() / 4);
-  std::memcpy(out.y.data(), b.data(), b.size());
-  out.cycles = r.cycles;
-  out.stats = cr.stats;
-  return out;
-}
 
 ir::Graph lookup_graph(int64_t V, int64_t D, int64_t T, const std::vector<float>& table) {
   ir::Graph g;
@@ -150,7 +116,7 @@ TEST_CASE("embedding split: a 3-part table on tsp-v1 (D = 700, 3 vectors a row) 
   REQUIRE((V + pr - 1) / pr == 3);
   const std::vector<float> table = make_table(V, D, 3);
   const std::vector<int64_t> ids = make_ids(V, pr, T, 5);
-  const Run r = run_split(lookup_graph(V, D, T, table), *cfg, ids);
+  const LookupRun r = lpu::test::run_lookup(lookup_graph(V, D, T, table), *cfg, ids);
   check_rows(r.y, table, V, D, ids);
   // Per token and vector: 3 gathers per byte plane (f32 output: 4 planes) written as partials, and
   // the combine's write.
@@ -178,13 +144,13 @@ TEST_CASE("embedding split: 4 parts on a small-slice chip, 150 ids (row blocks),
   g.add_op(make_op(ir::OpKind::Mul, "scale", {e, two}, {y}));
   g.mark_output(y);
   const std::vector<int64_t> a = make_ids(V, pr, T, 13);
-  const Run ra = run_split(g, *cfg, a);
+  const LookupRun ra = lpu::test::run_lookup(g, *cfg, a);
   std::vector<float> doubled = table;
   for (float& v : doubled) v *= 2.f;  // exact: f16 values within range, -0 stays -0
   check_rows(ra.y, doubled, V, D, a);
   // The schedule is static: other ids take the same cycles.
   std::vector<int64_t> b(a.rbegin(), a.rend());
-  const Run rb = run_split(g, *cfg, b);
+  const LookupRun rb = lpu::test::run_lookup(g, *cfg, b);
   CHECK(rb.cycles == ra.cycles);
   check_rows(rb.y, doubled, V, D, b);
 }
