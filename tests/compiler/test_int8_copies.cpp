@@ -25,7 +25,6 @@
 #include "compiler/compile.h"
 #include "compiler/frontends/onnx_import.h"
 #include "compiler/io_binding.h"
-#include "compiler/llm/segments.h"
 #include "compiler/passes/lowering.h"
 #include "compiler/passes/quantize.h"
 #include "compiler/reference/int8_bound.h"
@@ -34,7 +33,6 @@
 #include "isa/chip_config.h"
 #include "isa/program_io.h"
 #include "sim/simulator.h"
-#include "system/llm_system.h"
 #include "tests/support/f16_data.h"
 #include "tests/support/ir_build.h"
 
@@ -381,48 +379,4 @@ TEST_CASE("int8 copies: identity row copies of i8 tensors run int8 and stay exac
     }
   }
   WARN("int8 identity row copies: max |copy - source| " << worst << "; " << cr.predicted_cycles << " cycles");
-}
-
-// Debug (hidden): LPU_INT8_MODEL=path prints the lowered dense layers of a model and which run int8
-// (timing-only plan with onchip_quantize, as bench_models --int8).
-TEST_CASE("int8 copies: print a model's int8 plan (debug)", "[.][int8dbg]") {
-  const char* path = std::getenv("LPU_INT8_MODEL");
-  REQUIRE(path);
-  const ir::Graph g = frontend::import_onnx(path);
-  const LoweredModel lm = lower_graph(g);
-  Int8Options o;
-  o.timing_only = true;
-  o.onchip_quantize = true;
-  const QuantPlan q = plan_int8(g, lm, {}, o);
-  for (size_t i = 0; i < lm.layers.size(); ++i) {
-    const LoweredLayer& L = lm.layers[i];
-    std::printf("%-40s x=%s%s y=%s K=%lld N=%lld x_rows=%zu y_rows=%zu xsegs=%zu act_w=%d int8=%d\n", L.name.c_str(),
-                lm.tensor(g, L.x).name.c_str(), static_cast<size_t>(L.x) >= g.tensors().size() ? " (lowering)" : "",
-                lm.tensor(g, L.y).name.c_str(), static_cast<long long>(L.K), static_cast<long long>(L.N),
-                L.x_rows.size(), L.y_rows.size(), L.xsegs.size(), L.b != ir::kNoTensor ? 1 : 0,
-                q.layers[i].int8 ? 1 : 0);
-  }
-}
-
-// Debug (hidden): LPU_INT8_LLM=name (workloads/llm) prints which dense layers of its layer-0 prefill
-// attention and FFN pieces (128 tokens) run int8 with the LLM pieces' options.
-TEST_CASE("int8 copies: print an LLM piece's int8 plan (debug)", "[.][int8dbg]") {
-  const char* name = std::getenv("LPU_INT8_LLM");
-  REQUIRE(name);
-  const llm::LlmConfig m = llm::load_llm_config(std::string(LPU_SOURCE_DIR) + "/workloads/llm/" + name + ".json");
-  for (llm::SegmentKind kind : {llm::SegmentKind::Attention, llm::SegmentKind::Ffn}) {
-    llm::SegmentSpec s;
-    s.kind = kind;
-    s.shape.phase = llm::Phase::Prefill;
-    s.shape.tokens = 128;
-    s.fill = llm::WeightFill::Zero;
-    s.o_proj_cast = true;
-    const ir::Graph g = llm::build_segment(m, s, 0);
-    const LoweredModel lm = lower_graph(g);
-    const QuantPlan q = plan_int8(g, lm, {}, system::piece_compile_options(llm::WeightPrecision::INT8).int8);
-    std::printf("piece %d: %d of %zu dense layers int8, %zu copies, %d quantizing steps\n", static_cast<int>(kind),
-                q.int8_layers, lm.layers.size(), q.copies.size(), q.quantize_steps);
-    for (size_t i = 0; i < lm.layers.size(); ++i)
-      std::printf("  %-40s int8=%d\n", lm.layers[i].name.c_str(), q.layers[i].int8 ? 1 : 0);
-  }
 }

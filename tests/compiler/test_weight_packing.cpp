@@ -97,7 +97,10 @@ TEST_CASE("weight packing: a plain weight keeps whole 320-row k-tiles (int8 exac
 // only, as bench_models --int8) with and without view-weight packing and prints cycles and image.
 TEST_CASE("weight packing: packed vs whole tiles on an ONNX model (measurement)", "[.][packmeasure]") {
   const char* path = std::getenv("LPU_PACK_MODEL");
-  REQUIRE(path);
+  if (!path) {
+    WARN("set LPU_PACK_MODEL=path/to/model.onnx to run this measurement");
+    return;
+  }
   const ir::Graph g = frontend::import_onnx(path);
   auto cfg = default_chip_config();
   for (const bool pack : {true, false}) {
