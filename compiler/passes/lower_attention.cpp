@@ -160,13 +160,9 @@ bool AttentionLowering::is_stored_as_is(const View& v) const {
 }
 
 ir::TensorId AttentionLowering::fresh(const std::string& name, const ir::Shape& shape, ir::DType dt) {
-  ir::Tensor t;
-  t.name = g_.unique_name(fmt::format("{}.v{}", name, lm_.extra.size()));
-  t.dtype = dt;
-  t.shape = shape;
-  lm_.extra.push_back(std::move(t));
-  produced_.resize(g_.tensors().size() + lm_.extra.size(), 0);
-  return static_cast<ir::TensorId>(g_.tensors().size() + lm_.extra.size() - 1);
+  const ir::TensorId id = lm_.add_extra(g_, fmt::format("{}.v{}", name, lm_.extra.size()), dt, shape);
+  produced_.resize(static_cast<size_t>(id) + 1, 0);
+  return id;
 }
 
 void AttentionLowering::note_written(ir::TensorId y, bool maybe_nonfinite) { nonfinite_[y] = maybe_nonfinite; }

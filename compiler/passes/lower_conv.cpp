@@ -79,13 +79,9 @@ ConvLowering::ConvLowering(const ir::Graph& g, LoweredModel& lm, std::vector<int
     : g_(g), lm_(lm), layer_of_(layer_of), produced_(produced), alias_(alias) {}
 
 ir::TensorId ConvLowering::fresh(const std::string& name, ir::DType dt, const ir::Shape& shape) {
-  ir::Tensor t;
-  t.name = g_.unique_name(name);
-  t.dtype = dt;
-  t.shape = shape;
-  lm_.extra.push_back(std::move(t));
-  produced_.resize(g_.tensors().size() + lm_.extra.size(), 0);
-  return static_cast<ir::TensorId>(g_.tensors().size() + lm_.extra.size() - 1);
+  const ir::TensorId id = lm_.add_extra(g_, name, dt, shape);
+  produced_.resize(static_cast<size_t>(id) + 1, 0);
+  return id;
 }
 
 void ConvLowering::add_eltwise(LoweredEltwise E) {

@@ -50,13 +50,9 @@ bool FormLowering::lower(const ir::Op& op) {
 }
 
 ir::TensorId FormLowering::fresh(const std::string& name, ir::DType dt, const ir::Shape& shape) {
-  ir::Tensor t;
-  t.name = g_.unique_name(fmt::format("{}.f{}", name, lm_.extra.size()));
-  t.dtype = dt;
-  t.shape = shape;
-  lm_.extra.push_back(std::move(t));
-  produced_.resize(g_.tensors().size() + lm_.extra.size(), 0);
-  return static_cast<ir::TensorId>(g_.tensors().size() + lm_.extra.size() - 1);
+  const ir::TensorId id = lm_.add_extra(g_, fmt::format("{}.f{}", name, lm_.extra.size()), dt, shape);
+  produced_.resize(static_cast<size_t>(id) + 1, 0);
+  return id;
 }
 
 bool FormLowering::is_graph_input(ir::TensorId t) const {

@@ -17,13 +17,9 @@ void NormLowering::fail(const ir::Op& op, const std::string& why) const {
 }
 
 ir::TensorId NormLowering::fresh(const ir::Op& op, const std::string& suffix, ir::DType dt, const ir::Shape& shape) {
-  ir::Tensor t;
-  t.name = g_.unique_name(op.name + suffix);
-  t.dtype = dt;
-  t.shape = shape;
-  lm_.extra.push_back(std::move(t));
-  produced_.resize(g_.tensors().size() + lm_.extra.size(), 0);
-  return static_cast<ir::TensorId>(g_.tensors().size() + lm_.extra.size() - 1);
+  const ir::TensorId id = lm_.add_extra(g_, op.name + suffix, dt, shape);
+  produced_.resize(static_cast<size_t>(id) + 1, 0);
+  return id;
 }
 
 void NormLowering::lane(const ir::Op& op, const std::string& suffix, LoweredLane::Mode mode, ir::TensorId x,

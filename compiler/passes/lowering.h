@@ -146,6 +146,15 @@ struct LoweredModel {
   // Tensors the lowering introduced (intermediates of an op split into several steps); their ids
   // continue the graph's: id = g.tensors().size() + index.
   std::vector<ir::Tensor> extra;
+  // Appends an intermediate tensor named g.unique_name(name) to `extra` and returns its id.
+  ir::TensorId add_extra(const ir::Graph& g, const std::string& name, ir::DType dt, const ir::Shape& shape) {
+    ir::Tensor t;
+    t.name = g.unique_name(name);
+    t.dtype = dt;
+    t.shape = shape;
+    extra.push_back(std::move(t));
+    return static_cast<ir::TensorId>(g.tensors().size() + extra.size() - 1);
+  }
   const ir::Tensor& tensor(const ir::Graph& g, ir::TensorId id) const {
     const size_t n = g.tensors().size();
     return static_cast<size_t>(id) < n ? g.tensor(id) : extra.at(static_cast<size_t>(id) - n);
