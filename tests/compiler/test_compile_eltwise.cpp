@@ -261,15 +261,8 @@ TEST_CASE("compile: eltwise rotation tree (cur *= cur . P_s, s = 1, 2, 4, ...) p
 TEST_CASE("compile: norm Softmax over the last axis (MXM rotations for the row max, ones for the sum) predicted == simulated") {
   for (int64_t K : {100, 320}) {
     INFO("K " << K);
-    ir::Graph g;
-    g.name = "softmax";
     const int64_t R = 32;
-    const ir::TensorId x = g.add_input("X", ir::DType::F16, {R, K});
-    const ir::TensorId y = g.add_tensor("Y", ir::DType::F16, {R, K});
-    ir::Op op = make_op(ir::OpKind::Softmax, "sm", {x}, y);
-    op.attrs["axis"] = int64_t{1};
-    g.add_op(op);
-    g.mark_output(y);
+    const ir::Graph g = unary_graph(ir::OpKind::Softmax, {R, K}, {{"axis", int64_t{1}}}, {R, K}, "sm");
     // Logits in [12, 14]: exp(x) alone would overflow f16 (the row max must be subtracted), and
     // every probability stays an f16 normal number (see the unary test's note on subnormals).
     check_chip_against_reference(g, {random_f16(R * K, 12, 14, 61)});

@@ -37,17 +37,6 @@ using ir::OpKind;
 namespace {
 
 // A one-op graph y = kind(x) with f16 input x of shape xs.
-ir::Graph unary_graph(OpKind kind, const ir::Shape& xs, std::map<std::string, ir::AttrValue> attrs,
-                      const ir::Shape& ys) {
-  ir::Graph g;
-  g.name = std::string(ir::op_kind_name(kind));
-  const ir::TensorId x = g.add_input("x", ir::DType::F16, xs);
-  const ir::TensorId y = g.add_tensor("y", ir::DType::F16, ys);
-  g.add_op(make_op(kind, "op", {x}, y, std::move(attrs)));
-  g.mark_output(y);
-  return g;
-}
-
 ir::Shape reduced(const ir::Shape& xs, const std::vector<int64_t>& axes, bool keep) {
   ir::Shape o;
   for (size_t i = 0; i < xs.size(); ++i) {

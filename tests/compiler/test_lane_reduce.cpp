@@ -113,14 +113,7 @@ TEST_CASE("lane reduce: the Softmax row max is the exact maximum (K = 1, 319, 32
   for (int64_t K : {1, 3, 319, 320, 321, 2048}) {
     INFO("K " << K);
     const int64_t R = 5;
-    ir::Graph g;
-    g.name = "rmax";
-    const ir::TensorId x = g.add_input("X", ir::DType::F16, {R, K});
-    const ir::TensorId y = g.add_tensor("Y", ir::DType::F16, {R, K});
-    ir::Op op = make_op(ir::OpKind::Softmax, "sm", {x}, y);
-    op.attrs["axis"] = int64_t{1};
-    g.add_op(op);
-    g.mark_output(y);
+    const ir::Graph g = unary_graph(ir::OpKind::Softmax, {R, K}, {{"axis", int64_t{1}}}, {R, K}, "sm");
     const std::vector<float> v = distinct_rows(R, K);
     const std::vector<double> m = run_and_read(g, v, "sm.max");  // the lane step's [R, 1] result
     REQUIRE(m.size() == static_cast<size_t>(R));
@@ -155,14 +148,7 @@ TEST_CASE("lane reduce: Softmax with a causal mask (Where -inf) and K = 2048 mat
   }
   {
     const int64_t R = 4, K = 2048;  // one decode query row per head over a 2k context
-    ir::Graph g;
-    g.name = "softmax2k";
-    const ir::TensorId x = g.add_input("X", ir::DType::F16, {R, K});
-    const ir::TensorId y = g.add_tensor("Y", ir::DType::F16, {R, K});
-    ir::Op op = make_op(ir::OpKind::Softmax, "sm", {x}, y);
-    op.attrs["axis"] = int64_t{1};
-    g.add_op(op);
-    g.mark_output(y);
+    const ir::Graph g = unary_graph(ir::OpKind::Softmax, {R, K}, {{"axis", int64_t{1}}}, {R, K}, "sm");
     // Logits in [8, 10]: the max must be subtracted; probabilities ~1e-4 stay f16 normals.
     check_chip_against_reference(g, {random_f16(R * K, 8, 10, 9)});
     const CompileResult cr = compile(g, *default_chip_config(), CompileOptions{});

@@ -24,3 +24,16 @@ inline lpu::ir::Op make_op(lpu::ir::OpKind k, const std::string& name, std::vect
                            lpu::ir::TensorId out, std::map<std::string, lpu::ir::AttrValue> attrs = {}) {
   return make_op(k, name, std::move(in), std::vector<lpu::ir::TensorId>{out}, std::move(attrs));
 }
+
+// A one-op f16 graph: input "x" [xs] -> `kind` (node `op_name`, attributes `attrs`) -> output "y" [ys].
+inline lpu::ir::Graph unary_graph(lpu::ir::OpKind kind, const lpu::ir::Shape& xs,
+                                  std::map<std::string, lpu::ir::AttrValue> attrs, const lpu::ir::Shape& ys,
+                                  const std::string& op_name = "op") {
+  lpu::ir::Graph g;
+  g.name = std::string(lpu::ir::op_kind_name(kind));
+  const lpu::ir::TensorId x = g.add_input("x", lpu::ir::DType::F16, xs);
+  const lpu::ir::TensorId y = g.add_tensor("y", lpu::ir::DType::F16, ys);
+  g.add_op(make_op(kind, op_name, {x}, y, std::move(attrs)));
+  g.mark_output(y);
+  return g;
+}
