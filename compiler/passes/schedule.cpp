@@ -17,6 +17,17 @@ namespace lpu::compiler {
 
 namespace {
 
+// The lane kernel's mode of a lowered lane step (the two enums are separate so that passes/ does
+// not depend on backend/; this mapping is the one place that joins them).
+LaneMode lane_mode(LoweredLane::Mode m) {
+  switch (m) {
+    case LoweredLane::Mode::Max: return LaneMode::Max;
+    case LoweredLane::Mode::Sum: return LaneMode::Sum;
+    case LoweredLane::Mode::Broadcast: return LaneMode::Broadcast;
+  }
+  throw std::logic_error("lane_mode: unknown lowered lane mode");
+}
+
 void add_stats(MatmulStats* a, const MatmulStats& b) {
   a->abc += b.abc;
   a->lw += b.lw;
@@ -187,7 +198,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       // stored in is known when x is placed): consts[si] = {f16, f32}.
       const LoweredLane& Ln = lm.lanes[step.index];
       const ir::Shape& xs = lm.tensor(g, Ln.x).shape;
-      const std::vector<float> m = lane_mask_row(static_cast<LaneMode>(Ln.mode), xs.empty() ? 1 : xs.back(), lanes);
+      const std::vector<float> m = lane_mask_row(lane_mode(Ln.mode), xs.empty() ? 1 : xs.back(), lanes);
       if (!m.empty()) {
         for (DType dt : {DType::F16, DType::F32}) {
           std::vector<int> ids;
@@ -326,7 +337,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
     } else if (step.lane) {
       const LoweredLane& Ln = lm.lanes[step.index];
       PlacedTensor& x = placed.at(Ln.x);
-      const LaneMode mode = static_cast<LaneMode>(Ln.mode);
+      const LaneMode mode = lane_mode(Ln.mode);
       const DType yt = mode == LaneMode::Broadcast ? x.dtype : is_output(Ln.y) || Ln.y_f32 ? DType::F32 : DType::F16;
       PlacedTensor y = place_tensor(alloc, lm.tensor(g, Ln.y).name, yt, Ln.y_shape, tiling, &alloc_ids[Ln.y]);
       if (lane_mask_row(mode, x.inner, lanes).size() != (consts[si].empty() ? 0 : lanes))
