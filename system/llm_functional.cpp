@@ -50,7 +50,6 @@ std::vector<float> round_f16(const std::vector<float>& v) {
   return r;
 }
 
-const char* kind_name(llm::SegmentKind k) { return llm::segment_kind_name(k); }
 
 // Simulates `p` functionally; the measured cycles must equal the prediction.
 sim::SimResult simulate_checked(const Program& p, const ChipConfig& chip, sim::SimOptions opt, const std::string& what) {
@@ -138,11 +137,7 @@ FunctionalRun run_functional(const ChipConfig& chip, const llm::LlmConfig& m, co
     llm::PlanPiece h;
     h.kind = llm::SegmentKind::LmHead;
     h.layer = -1;
-    for (int64_t t = tp; t >= 1; --t)
-      if (m.vocab % t == 0) {
-        h.tp = h.shard_size = t;
-        break;
-      }
+    h.tp = h.shard_size = llm::head_tp(m, tp);
     run.plan.pieces.push_back(h);
     run.plan.stages.back().pieces.push_back(run.plan.pieces.size() - 1);
   }
@@ -201,7 +196,7 @@ FunctionalRun run_functional(const ChipConfig& chip, const llm::LlmConfig& m, co
           }
           compiler::bind_input(cr.program, name, bytes, &so.inputs);
         }
-        const std::string what = fmt::format("{} layer {} shard {}/{}", kind_name(pp.kind), pp.layer, sr.rank,
+        const std::string what = fmt::format("{} layer {} shard {}/{}", llm::segment_kind_name(pp.kind), pp.layer, sr.rank,
                                              pp.shard_size);
         const sim::SimResult res = simulate_checked(cr.program, chip, so, what);
         ++run.programs;
@@ -234,7 +229,7 @@ FunctionalRun run_functional(const ChipConfig& chip, const llm::LlmConfig& m, co
           compiler::bind_input(ar.program, "partial_c" + std::to_string(r), to_f16_bytes(p16), &so.inputs);
         }
         const sim::SimResult res =
-            simulate_checked(ar.program, chip, so, fmt::format("all-reduce after {} layer {}", kind_name(pp.kind), pp.layer));
+            simulate_checked(ar.program, chip, so, fmt::format("all-reduce after {} layer {}", llm::segment_kind_name(pp.kind), pp.layer));
         ++run.programs;
         rec.allreduce_cycles = res.cycles;
         run.collective_cycles += res.cycles;

@@ -18,7 +18,6 @@ namespace {
 constexpr double kU16 = ref::kUnitF16;
 constexpr double kF16Sub = ref::kF16Subnormal;
 
-const char* kind_name(llm::SegmentKind k) { return llm::segment_kind_name(k); }
 
 ref::Value zeros_like(const ir::Shape& s) {
   return ref::Value::floats(s, std::vector<float>(static_cast<size_t>(ir::num_elements(s)), 0.f));
@@ -196,7 +195,7 @@ FunctionalCheck check_functional(const llm::LlmConfig& m, const FunctionalReques
     const size_t si = head ? static_cast<size_t>(2 * m.layers)
                            : static_cast<size_t>(2 * pp.layer + (pp.kind == llm::SegmentKind::Ffn ? 1 : 0));
     const std::vector<float>& x_ref = seg_in.at(si);
-    const std::string piece_name = head ? std::string("lm_head") : fmt::format("{} layer {}", kind_name(pp.kind), pp.layer);
+    const std::string piece_name = head ? std::string("lm_head") : fmt::format("{} layer {}", llm::segment_kind_name(pp.kind), pp.layer);
     for (const ShardRun& sr : rec.shards)
       res.checks.push_back(compare(fmt::format("input of {} on chip {}", piece_name, sr.chip), sr.x, x_ref, in_bound));
     // Reference side: the unsharded segment's fp32 bound on the reference's input (once per piece).

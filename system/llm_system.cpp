@@ -14,7 +14,6 @@ namespace lpu::system {
 
 namespace {
 
-const char* kind_name(llm::SegmentKind k) { return llm::segment_kind_name(k); }
 
 std::string shape_label(const llm::StepShape& s) {
   return fmt::format("{} B{} T{} C{}", s.phase == llm::Phase::Prefill ? "prefill" : "decode", s.batch, s.tokens,
@@ -128,15 +127,15 @@ StepResult LlmSystem::step(const llm::StepShape& shape) {
         spec.o_proj_cast = precision_ == llm::WeightPrecision::INT8;  // o_proj int8 too (segments.h)
         const std::string label =
             pp.shard_size != pp.tp
-                ? fmt::format("{} {} part {} of {} over tp{}", kind_name(pp.kind), shape_label(shape), pp.part + 1,
+                ? fmt::format("{} {} part {} of {} over tp{}", llm::segment_kind_name(pp.kind), shape_label(shape), pp.part + 1,
                               pp.shard_size / pp.tp, pp.tp)
-                : fmt::format("{} {} tp{} rank{}", kind_name(pp.kind), shape_label(shape), pp.tp, rank == 0 ? "0" : "1+");
+                : fmt::format("{} {} tp{} rank{}", llm::segment_kind_name(pp.kind), shape_label(shape), pp.tp, rank == 0 ? "0" : "1+");
         // Compile key: everything the graph depends on. Ffn and LM head graphs see only the B*T rows
         // (no cache, no position), so one compile serves every step with the same rows.
         const std::string key =
             pp.kind == llm::SegmentKind::Attention
                 ? label + fmt::format(" rank{} pos{}", spec.shard.rank, spec.position)
-                : fmt::format("{} rows {} shard {}/{}", kind_name(pp.kind), rows, spec.shard.rank, spec.shard.size);
+                : fmt::format("{} rows {} shard {}/{}", llm::segment_kind_name(pp.kind), rows, spec.shard.rank, spec.shard.size);
         const PieceRun* prp = nullptr;
         auto failed = failed_.find(key);
         if (failed == failed_.end()) {

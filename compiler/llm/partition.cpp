@@ -51,12 +51,6 @@ uint64_t work_estimate(const LlmConfig& m, const PlanRequest& r, int64_t tp) {
   return std::max(ws(r.batch * r.prompt, r.prompt), ws(r.batch, r.context + 1));
 }
 
-int64_t head_tp(const LlmConfig& m, int64_t tp) {
-  for (int64_t t = tp; t >= 1; --t)
-    if (m.vocab % t == 0) return t;
-  return 1;
-}
-
 std::vector<PlanPiece> make_pieces(const LlmConfig& m, const PlanRequest& r, int64_t tp, uint64_t usable) {
   const Sizes s = layer_sizes(m);
   const uint64_t wb = static_cast<uint64_t>(weight_bytes(r.precision));
@@ -189,6 +183,12 @@ uint64_t placed_rows_bytes(int64_t rows, int64_t inner, int64_t bytes, const Chi
 
 }  // namespace
 
+int64_t head_tp(const LlmConfig& m, int64_t tp) {
+  for (int64_t t = tp; t >= 1; --t)
+    if (m.vocab % t == 0) return t;
+  return 1;
+}
+
 uint64_t placed_weight_bytes(int64_t K, int64_t N, int64_t bytes_per_weight, const ChipConfig& chip) {
   // Mirrors place_weights (compiler/passes/tiling.cpp); tests/llm/test_piece_fit.cpp checks it
   // against the allocator's memory map byte for byte.
@@ -299,8 +299,9 @@ Plan plan_partition(const LlmConfig& m, const PlanRequest& r, const ChipConfig& 
     for (const PlanPiece& p : pieces)
       if (p.compile_bytes > usable) {
         *msg = fmt::format("tp {}: the compiled {} piece needs {} per chip as the compiler lays it out (weights in "
-                           "320x320 tiles, KV cache one vector per row, working set {}), usable {}",
-                           tp, segment_kind_name(p.kind), mib(p.compile_bytes), mib(work), mib(usable));
+                           "{}x{} tiles, KV cache one vector per row, working set {}), usable {}",
+                           tp, segment_kind_name(p.kind), mib(p.compile_bytes), chip.vector_bytes(),
+                           chip.vector_bytes(), mib(work), mib(usable));
         return false;
       }
     return true;

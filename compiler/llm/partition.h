@@ -77,6 +77,9 @@ struct Plan {
 // dividing heads, kv_heads, ffn (and experts for MoE). Ascending; always contains 1.
 std::vector<int64_t> valid_tp(const LlmConfig& m, const ChipConfig& chip);
 
+// The LM head's tensor-parallel size on a stage of `tp` chips: the largest divisor of the vocab <= tp.
+int64_t head_tp(const LlmConfig& m, int64_t tp);
+
 // SRAM bytes (all byte planes) the compiler gives a [K, N] weight matrix of `bytes_per_weight`:
 // place_weights (compiler/passes/tiling.cpp) stores it in ceil(K/320) x ceil(N/320) tiles of 320
 // rows of one vector, the rows spread over `groups` slices (rows per group rounded up).

@@ -23,7 +23,6 @@ const char* segment_kind_name(SegmentKind k) {
 
 namespace {
 
-std::string kind_name(SegmentKind k) { return segment_kind_name(k); }
 
 // Graph builder: ops get generated unique names, outputs get shapes from ir::infer_output_types;
 // constants are f32, zero-filled by one allocation for WeightFill::Zero.
@@ -149,7 +148,7 @@ class Builder {
 };
 
 [[noreturn]] void bad(const LlmConfig& cfg, const SegmentSpec& spec, const std::string& what) {
-  throw InputError((cfg.name.empty() ? cfg.family : cfg.name) + ": " + kind_name(spec.kind) + " segment: " + what);
+  throw InputError((cfg.name.empty() ? cfg.family : cfg.name) + ": " + std::string(segment_kind_name(spec.kind)) + " segment: " + what);
 }
 
 void check_divides(const LlmConfig& cfg, const SegmentSpec& spec, int64_t n, const std::string& field) {
@@ -564,7 +563,7 @@ ir::Graph lm_head(Builder& b) {
 ir::Graph build(const LlmConfig& cfg, const SegmentSpec& spec, int64_t layer, const Routing* routing) {
   validate(cfg, spec, layer);
   Builder b(cfg, spec, layer);
-  b.g.name = (cfg.name.empty() ? cfg.family : cfg.name) + "_" + kind_name(spec.kind) +
+  b.g.name = (cfg.name.empty() ? cfg.family : cfg.name) + "_" + std::string(segment_kind_name(spec.kind)) +
              (spec.kind == SegmentKind::LmHead ? "" : "_l" + std::to_string(layer)) + "_r" +
              std::to_string(spec.shard.rank) + "of" + std::to_string(spec.shard.size);
   ir::Graph g = spec.kind == SegmentKind::Attention ? attention(b, layer)
