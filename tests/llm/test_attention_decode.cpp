@@ -10,6 +10,7 @@
 #include <map>
 #include <string>
 
+#include "compiler/backend/queue_emitter.h"
 #include "compiler/compile.h"
 #include "compiler/llm/segments.h"
 #include "compiler/passes/lowering.h"
@@ -38,37 +39,6 @@ llm::SegmentSpec decode_attention(int64_t context, int64_t rank, int64_t size, b
   s.position = context;
   s.o_proj_cast = int8;
   return s;
-}
-
-// Issue cycle of every executed instruction of chip 0 (nop/repeat/sync replayed; sync not
-// expected in single-chip kernels), with the slice it runs on.
-struct Issued {
-  uint64_t cycle;
-  uint16_t slice;
-  Opcode op;
-  const Instr* in;
-};
-std::vector<Issued> replay(const Program& p) {
-  std::vector<Issued> out;
-  for (const QueueCode& q : p.chips.at(0).queues) {
-    uint64_t cur = 0, last = 0;
-    const Instr* prev = nullptr;
-    for (const Instr& in : q.code) {
-      if (in.op == Opcode::Nop) {
-        cur += in.get(Field::Imm);
-      } else if (in.op == Opcode::Repeat) {
-        for (uint32_t k = 1; k <= in.get(Field::Count); ++k)
-          out.push_back({last + k * in.get(Field::Stride), q.slice, prev->op, prev});
-        cur = last + uint64_t{in.get(Field::Count)} * in.get(Field::Stride) + 1;
-      } else {
-        out.push_back({cur, q.slice, in.op, &in});
-        last = cur;
-        prev = &in;
-        ++cur;
-      }
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -100,13 +70,14 @@ TEST_CASE("attention decode: timeline of a piece (diagnostic; env LPU_AD_MODEL/C
   }
   std::map<uint64_t, std::map<std::string, int>> bins;
   const uint64_t w0 = std::getenv("LPU_AD_WINDOW") ? std::strtoull(std::getenv("LPU_AD_WINDOW"), nullptr, 10) : 0;
-  for (const Issued& i : replay(cr.program)) {
-    if (w0 > 0 && i.cycle >= w0 && i.cycle < w0 + 8)  // every instruction of 8 cycles from LPU_AD_WINDOW
-      fmt::print("  @{} {} {}\n", i.cycle, chip->slices[i.slice].name, format_instr(*i.in));
-    const SliceKind k = chip->slices[i.slice].kind;
-    std::string key = k == SliceKind::MXM ? std::string(op_info(i.op).mnemonic) : std::string(slice_kind_name(k));
-    bins[i.cycle / 1000][key]++;
-  }
+  for (const QueueCode& q : cr.program.chips.at(0).queues)
+    for (const auto& [cycle, in] : compiler::replay_queue(q.code)) {
+      if (w0 > 0 && cycle >= w0 && cycle < w0 + 8)  // every instruction of 8 cycles from LPU_AD_WINDOW
+        fmt::print("  @{} {} {}\n", cycle, chip->slices[q.slice].name, format_instr(in));
+      const SliceKind k = chip->slices[q.slice].kind;
+      std::string key = k == SliceKind::MXM ? std::string(op_info(in.op).mnemonic) : std::string(slice_kind_name(k));
+      bins[cycle / 1000][key]++;
+    }
   fmt::print("predicted cycles {}\n", cr.predicted_cycles);
   for (const auto& [b, counts] : bins) {
     std::string line;
