@@ -358,7 +358,11 @@ TEST_CASE("llm segments: zero-weight graphs of 70B shapes build without per-elem
   int64_t bytes = 0;
   for (const auto& t : a.tensors()) bytes += t.is_const ? t.bytes() : 0;
   WARN("llama-2-70b attention shard 3/8 decode C=512: " << bytes / 1e6 << " MB of constants in " << secs << " s");
-  CHECK(bytes > 75e6);
+  // Every weight above is there (the RoPE permutation included), and nothing is doubled: the rest
+  // are rows (norm weights, cos/sin), tens of KB.
+  const int64_t weights = (8192 * (1024 + 2 * 128) + 1024 * 8192 + 1152 * 1152) * int64_t{4};
+  CHECK(bytes >= weights);
+  CHECK(bytes < weights + 1000000);
   CHECK(secs < 2.0);
   CHECK(a.tensor(a.inputs()[1]).name == "k_cache_3");
 }
