@@ -50,7 +50,8 @@ TEST_CASE("decode matmul: batch-1 GEMMs cut over the planes give exact int8 and 
       INFO(s.M << "x" << s.K << "x" << s.N << (p == Precision::INT8 ? " int8" : " fp16"));
       const CompileResult cr = test::check_gemm_values(s.M, s.K, s.N, p, seed++);
       // Every weight row of the matrix is installed exactly once (rows past K are not loaded).
-      const uint64_t Nt = static_cast<uint64_t>((s.N + 319) / 320);
+      const int64_t lanes = default_chip_config()->vector_bytes();
+      const uint64_t Nt = static_cast<uint64_t>((s.N + lanes - 1) / lanes);
       CHECK(cr.stats.lw == static_cast<uint64_t>(s.K) * Nt);
     }
 }
@@ -104,7 +105,7 @@ TEST_CASE("decode matmul: batch-1 GEMMs finish within one tile of the install bo
       opt.precision = p;
       const CompileResult cr = compile_gemm(GemmProblem{1, s.K, s.N, {}}, *cfg, opt);
       CHECK(timing_cycles(cr.program, *cfg) == cr.predicted_cycles);
-      const uint64_t tiles = static_cast<uint64_t>((s.K + 319) / 320) * static_cast<uint64_t>((s.N + 319) / 320);
+      const uint64_t tiles = ((static_cast<uint64_t>(s.K) + lanes - 1) / lanes) * ((static_cast<uint64_t>(s.N) + lanes - 1) / lanes);
       const uint64_t limit = (cr.stats.lw + P - 1) / P + ((tiles + P - 1) / P + 1) * ovh + lanes;
       CHECK(cr.predicted_cycles <= limit);
     }
