@@ -641,11 +641,9 @@ class Importer {
       import_softmax();
     } else if (t == "ReduceMean" || t == "ReduceSum" || t == "ReduceMax" || t == "ReduceMin" || t == "ReduceSumSquare" ||
                t == "ReduceL1" || t == "ReduceL2") {
-      static const std::map<std::string, OpKind> reduce = {
-          {"ReduceMean", OpKind::ReduceMean}, {"ReduceSum", OpKind::ReduceSum}, {"ReduceMax", OpKind::ReduceMax},
-          {"ReduceMin", OpKind::ReduceMin}, {"ReduceSumSquare", OpKind::ReduceSumSquare},
-          {"ReduceL1", OpKind::ReduceL1}, {"ReduceL2", OpKind::ReduceL2}};
-      import_reduce(reduce.at(t));
+      OpKind k{};  // the ONNX names are the IR's (op_kinds.def)
+      if (!ir::op_kind_from_name(t, &k)) throw std::logic_error("onnx import: no IR op " + t);
+      import_reduce(k);
     } else if (t == "Max" || t == "Min") {
       // Variadic: a chain of binary IR ops (max and min are exact, so the order does not matter).
       TensorId acc = input(0);
