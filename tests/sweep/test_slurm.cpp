@@ -45,12 +45,9 @@ TEST_CASE("sweep: a Slurm job array of shards merges to the unsharded run byte f
   REQUIRE(WIFEXITED(ran));
   REQUIRE(WEXITSTATUS(ran) == 0);
   for (int i = 0; i < 3; ++i) CHECK(fs::exists(d / "array" / ("shard-" + std::to_string(i)) / "results.jsonl"));
-  for (const char* f : {"sweep.json", "results.jsonl", "results.csv"}) {
-    INFO(f);
-    CHECK(read_file(d / "whole" / f) == read_file(d / "array/merged" / f));
-  }
+  require_same_outputs(d / "whole", d / "array/merged");
   const std::string csv = read_file(d / "array/merged/results.csv");
-  CHECK(std::count(csv.begin(), csv.end(), '\n') == 13);  // header + 4 configs x 3 points
+  CHECK(count_lines(csv) == 13);  // header + 4 configs x 3 points
 
   // LLM points (`lpusim llm` per point) as an array of 2 tasks on the same Slurm: the same bytes too.
   const std::string llm_dir = std::string(LPU_SOURCE_DIR) + "/workloads/llm/";
@@ -65,12 +62,9 @@ TEST_CASE("sweep: a Slurm job array of shards merges to the unsharded run byte f
   INFO(read_file(d / "llm-array.log"));
   REQUIRE(WIFEXITED(ran_llm));
   REQUIRE(WEXITSTATUS(ran_llm) == 0);
-  for (const char* f : {"sweep.json", "results.jsonl", "results.csv"}) {
-    INFO(f);
-    CHECK(read_file(d / "llm-whole" / f) == read_file(d / "llm-array/merged" / f));
-  }
+  require_same_outputs(d / "llm-whole", d / "llm-array/merged");
   const std::string llm_csv = read_file(d / "llm-array/merged/results.csv");
-  CHECK(std::count(llm_csv.begin(), llm_csv.end(), '\n') == 5);  // header + 2 chip counts x 2 models
+  CHECK(count_lines(llm_csv) == 5);  // header + 2 chip counts x 2 models
   CHECK(llm_csv.find(",failed,") == std::string::npos);
   // The scratch folder is kept (logs of the daemons and tasks); the guard stops the daemons.
 }
