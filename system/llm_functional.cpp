@@ -15,6 +15,7 @@
 #include "compiler/llm/collective.h"
 #include "compiler/llm/weights.h"
 #include "sim/simulator.h"
+#include "system/llm_functional_check.h"
 #include "system/llm_system.h"
 
 namespace lpu::system {
@@ -42,12 +43,6 @@ std::vector<float> from_f32_bytes(const std::vector<uint8_t>& b) {
   std::vector<float> v(b.size() / 4);
   if (!v.empty()) std::memcpy(v.data(), b.data(), v.size() * 4);
   return v;
-}
-// The value the chip stores when it narrows an f32 result to f16 (cvt: round to nearest even).
-std::vector<float> round_f16(const std::vector<float>& v) {
-  std::vector<float> r(v.size());
-  for (size_t i = 0; i < v.size(); ++i) r[i] = ir::f16_to_f32(ir::f32_to_f16(v[i]));
-  return r;
 }
 
 
@@ -96,7 +91,7 @@ std::vector<float> seeded_embedded_input(const llm::LlmConfig& m, int64_t rows, 
   // from std 0.02 to U(-1, 1) as llm::random_kv_cache does.
   std::vector<float> x = llm::weight_block(seed, 0, llm::Wt::QBias, 2000, n, 0, 1, 0, n);
   for (float& v : x) v = static_cast<float>(v / (0.02 * std::sqrt(3.0)));
-  return round_f16(x);
+  return f16_rounded(x);
 }
 
 llm::SegmentSpec functional_spec(const FunctionalRequest& req, const llm::PlanPiece& p, int64_t rank) {
@@ -144,7 +139,7 @@ FunctionalRun run_functional(const ChipConfig& chip, const llm::LlmConfig& m, co
   const int64_t chips = run.plan.chips;
   // The activation each chip holds (f16 values): every chip of stage 0 gets the embedded input.
   std::vector<std::vector<float>> held(static_cast<size_t>(chips));
-  for (int64_t c = 0; c < tp; ++c) held[static_cast<size_t>(c)] = round_f16(x);
+  for (int64_t c = 0; c < tp; ++c) held[static_cast<size_t>(c)] = f16_rounded(x);
   std::vector<std::vector<float>> logit_slices;
   std::map<std::string, llm::CollectiveProgram> collectives;  // compiled once per shape
   auto collective = [&](const std::string& key, const std::function<llm::CollectiveProgram()>& make)
@@ -213,7 +208,7 @@ FunctionalRun run_functional(const ChipConfig& chip, const llm::LlmConfig& m, co
       if (pp.kind == llm::SegmentKind::LmHead) {
         for (const ShardRun& sr : rec.shards) logit_slices.push_back(sr.outputs[0]);
       } else if (tp == 1) {
-        held[static_cast<size_t>(base)] = round_f16(rec.shards[0].outputs[0]);  // the chip's f16 store
+        held[static_cast<size_t>(base)] = f16_rounded(rec.shards[0].outputs[0]);  // the chip's f16 store
       } else {
         // The partials, narrowed to f16 as the chip stores them, summed by the simulated all-reduce.
         const llm::CollectiveProgram& ar = collective(fmt::format("ar {} {} {}", rows, m.hidden, tp), [&] {
@@ -221,7 +216,7 @@ FunctionalRun run_functional(const ChipConfig& chip, const llm::LlmConfig& m, co
         });
         sim::SimOptions so;
         for (int64_t r = 0; r < tp; ++r) {
-          std::vector<float> p16 = round_f16(rec.shards[static_cast<size_t>(r)].outputs[0]);
+          std::vector<float> p16 = f16_rounded(rec.shards[static_cast<size_t>(r)].outputs[0]);
           if (req.fault.piece == static_cast<int64_t>(pi) && req.fault.rank == r) {
             std::fill(p16.begin(), p16.end(), 0.f);
             fault_applied = true;
