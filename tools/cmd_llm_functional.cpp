@@ -67,7 +67,7 @@ bool one_step(const ChipConfig& chip, const llm::LlmConfig& m, const system::Fun
 
 bool run_llm_functional(const ChipConfig& chip, const llm::LlmConfig& m, const LlmFunctionalArgs& a) {
   system::check_functional_size(m);
-  const bool decoder = m.family != "bert";
+  const bool decoder = m.causal;  // encoders (bert) have no decode step
   system::FunctionalRequest req;
   req.seed = a.seed;
   req.chips = a.chips > 0 ? a.chips : 1;
