@@ -241,15 +241,26 @@ LinkPlan link_plan(const ChipConfig& cfg, int64_t tp) {
   LinkPlan lp;
   lp.tp = tp;
   if (tp < 1) throw InputError(fmt::format("tensor-parallel size {} must be >= 1", tp));
-  if (tp > 1 && tp > static_cast<int64_t>(cfg.chips_per_node))
-    throw InputError(fmt::format("tensor-parallel size {} exceeds the node size (topology.chips_per_node = {} in "
-                                 "chip config '{}'): the all-reduce runs inside one all-to-all node",
-                                 tp, cfg.chips_per_node, cfg.name));
-  if (static_cast<int64_t>(cfg.c2c_links) < tp + 1)  // tp - 1 peers + one link in + one link out
-    throw InputError(fmt::format("tensor-parallel size {} needs >= {} C2C links per chip (c2c.links = {} in '{}')", tp,
-                                 tp + 1, cfg.c2c_links, cfg.name));
-  lp.per_peer = tp == 1 ? 0 : (cfg.c2c_links - 2) / static_cast<uint32_t>(tp - 1);
-  lp.handoff = (cfg.c2c_links - lp.per_peer * static_cast<uint32_t>(tp - 1)) / 2;
+  const int64_t node = std::max<int64_t>(1, cfg.chips_per_node);
+  if (tp > node) {
+    const int64_t rack = static_cast<int64_t>(cfg.nodes_per_rack) * node;
+    if (tp % node != 0 || tp > rack)
+      throw InputError(fmt::format("tensor-parallel size {} must be <= the node size or a multiple of it within one "
+                                   "rack (topology.chips_per_node = {}, nodes_per_rack = {} in chip config '{}': "
+                                   "allowed {}, {}, ..., {})",
+                                   tp, cfg.chips_per_node, cfg.nodes_per_rack, cfg.name, node, 2 * node, rack));
+  }
+  lp.local = std::min(tp, node);
+  lp.nodes = tp / lp.local;
+  const int64_t cables = (lp.local - 1) + (lp.nodes - 1);  // peers in the node + counterparts in other nodes
+  if (static_cast<int64_t>(cfg.c2c_links) < cables + 2)   // + one link in + one link out
+    throw InputError(fmt::format("tensor-parallel size {} ({} node(s) of {}) needs >= {} C2C links per chip "
+                                 "(c2c.links = {} in '{}')",
+                                 tp, lp.nodes, lp.local, cables + 2, cfg.c2c_links, cfg.name));
+  const uint32_t per = cables == 0 ? 0 : (cfg.c2c_links - 2) / static_cast<uint32_t>(cables);
+  lp.per_peer = lp.local > 1 ? per : 0;
+  lp.per_remote = lp.nodes > 1 ? per : 0;
+  lp.handoff = (cfg.c2c_links - per * static_cast<uint32_t>(cables)) / 2;
   return lp;
 }
 
@@ -257,59 +268,101 @@ CollectiveProgram compile_allreduce(int64_t rows, int64_t hidden, int64_t tp, co
   check_shape(rows, hidden, "all-reduce");
   const LinkPlan lp = link_plan(cfg, tp);
   if (tp == 1) return CollectiveProgram{};
-  const int n = static_cast<int>(tp);
+  const int n = static_cast<int>(tp), L = static_cast<int>(lp.local), G = static_cast<int>(lp.nodes);
   Ctx x(cfg, n);
-  // Cables: pair (a < b) uses per_peer links; on chip a the peers are numbered skipping a itself.
-  auto peer_index = [](int self, int peer) { return static_cast<uint32_t>(peer < self ? peer : peer - 1); };
-  std::vector<std::vector<std::vector<std::pair<uint32_t, uint32_t>>>> cable(
-      static_cast<size_t>(n), std::vector<std::vector<std::pair<uint32_t, uint32_t>>>(static_cast<size_t>(n)));
+  using Cable = std::vector<std::pair<uint32_t, uint32_t>>;
+  std::vector<std::vector<Cable>> cable(static_cast<size_t>(n), std::vector<Cable>(static_cast<size_t>(n)));
+  auto connect = [&](int a, uint32_t la0, int b, uint32_t lb0, uint32_t count) {
+    for (uint32_t j = 0; j < count; ++j) {
+      const uint32_t la = la0 + j, lb = lb0 + j;
+      x.links.push_back(LinkDesc{static_cast<uint32_t>(a), la, static_cast<uint32_t>(b), lb});
+      cable[static_cast<size_t>(a)][static_cast<size_t>(b)].push_back({la, lb});
+      cable[static_cast<size_t>(b)][static_cast<size_t>(a)].push_back({lb, la});
+    }
+  };
+  // Index of `other` among 0..count-1 without `self` (the k-th peer / remote node of a chip).
+  auto skip_self = [](int self, int other) { return static_cast<uint32_t>(other < self ? other : other - 1); };
+  const uint32_t remote0 = lp.per_peer * static_cast<uint32_t>(L - 1);  // first link to another node
   for (int a = 0; a < n; ++a)
-    for (int b = a + 1; b < n; ++b)
-      for (uint32_t j = 0; j < lp.per_peer; ++j) {
-        const uint32_t la = peer_index(a, b) * lp.per_peer + j, lb = peer_index(b, a) * lp.per_peer + j;
-        x.links.push_back(LinkDesc{static_cast<uint32_t>(a), la, static_cast<uint32_t>(b), lb});
-        cable[static_cast<size_t>(a)][static_cast<size_t>(b)].push_back({la, lb});
-        cable[static_cast<size_t>(b)][static_cast<size_t>(a)].push_back({lb, la});
-      }
+    for (int b = a + 1; b < n; ++b) {
+      const int ja = a / L, ka = a % L, jb = b / L, kb = b % L;
+      if (ja == jb)
+        connect(a, skip_self(ka, kb) * lp.per_peer, b, skip_self(kb, ka) * lp.per_peer, lp.per_peer);
+      else if (ka == kb)
+        connect(a, remote0 + skip_self(ja, jb) * lp.per_remote, b, remote0 + skip_self(jb, ja) * lp.per_remote,
+                lp.per_remote);
+    }
   std::vector<PlacedTensor> partial, sum;
   for (int c = 0; c < n; ++c) partial.push_back(place(x, c, fmt::format("partial_c{}", c), rows, hidden));
   for (int c = 0; c < n; ++c) sum.push_back(place(x, c, fmt::format("sum_c{}", c), rows, hidden));
   const uint32_t vpr = partial[0].vpr;
   const int64_t vectors = rows * vpr;
-  // Inboxes hold only the owner's vectors, packed: vector v of the owner is row v / tp.
-  const int64_t owned = (vectors + tp - 1) / tp;
-  std::vector<std::vector<PlacedTensor>> inbox(static_cast<size_t>(n));  // inbox[o][k]: from the k-th other chip
-  for (int c = 0; c < n; ++c)
-    for (int k = 0; k + 1 < n; ++k)
-      inbox[static_cast<size_t>(c)].push_back(
-          place(x, c, fmt::format("inbox_{}", k), owned, static_cast<int64_t>(cfg.vector_bytes())));
+  // Inboxes hold only the owner's vectors, packed: vector v of its owner is row v / L.
+  const int64_t owned = (vectors + L - 1) / L;
+  auto packed = [&](const std::string& name, int count) {
+    std::vector<std::vector<PlacedTensor>> t(static_cast<size_t>(n));
+    for (int c = 0; c < n; ++c)
+      for (int k = 0; k < count; ++k)
+        t[static_cast<size_t>(c)].push_back(
+            place(x, c, fmt::format("{}_{}", name, k), owned, static_cast<int64_t>(cfg.vector_bytes())));
+    return t;
+  };
+  auto inbox = packed("inbox", L - 1);                   // inbox[o][k]: from the k-th other chip of o's node
+  auto remote = packed("remote", G - 1);                 // remote[o][k]: node sum of the k-th other node
+  auto node_sum = packed("node_sum", G > 1 ? 1 : 0);     // node_sum[o][0]: o's node's sum of its vectors
   auto vec = [&](std::vector<PlacedTensor>& t, int c, int64_t v) {
     return Vec{&t[static_cast<size_t>(c)], v / vpr, static_cast<uint32_t>(v % vpr)};
   };
-  auto in_vec = [&](int o, int from, int64_t v) {
-    return Vec{&inbox[static_cast<size_t>(o)][peer_index(o, from)], v / tp, 0};
+  auto slot = [&](std::vector<std::vector<PlacedTensor>>& t, int c, uint32_t k, int64_t v) {
+    return Vec{&t[static_cast<size_t>(c)][k], v / L, 0};
   };
-  // Reduce-scatter: every non-owner sends its partial of v to v's owner (v % tp).
-  for (int64_t v = 0; v < vectors; ++v) {
-    const int o = static_cast<int>(v % tp);
-    for (int c = 0; c < n; ++c)
-      if (c != o)
-        transfer_vector(x, c, vec(partial, c, v), o, in_vec(o, c, v), cable[static_cast<size_t>(c)][static_cast<size_t>(o)]);
+  auto owner = [&](int node, int64_t v) { return node * L + static_cast<int>(v % L); };
+  // (1) Reduce-scatter inside each node: every non-owner sends its partial of v to v's owner.
+  for (int j = 0; j < G; ++j)
+    for (int64_t v = 0; v < vectors; ++v) {
+      const int o = owner(j, v);
+      for (int c = j * L; c < (j + 1) * L; ++c)
+        if (c != o)
+          transfer_vector(x, c, vec(partial, c, v), o, slot(inbox, o, skip_self(o % L, c % L), v),
+                          cable[static_cast<size_t>(c)][static_cast<size_t>(o)]);
+    }
+  // Owner's node sum (the full sum when the group is one node): own partial first, then chip order.
+  for (int j = 0; j < G; ++j)
+    for (int64_t v = 0; v < vectors; ++v) {
+      const int o = owner(j, v);
+      std::vector<Vec> terms{vec(partial, o, v)};
+      for (int c = j * L; c < (j + 1) * L; ++c)
+        if (c != o) terms.push_back(slot(inbox, o, skip_self(o % L, c % L), v));
+      reduce_vector(x, o, terms, G > 1 ? slot(node_sum, o, 0, v) : vec(sum, o, v));
+    }
+  if (G > 1) {
+    // (2) Owners exchange node sums with their counterparts in the other nodes, then each adds the
+    // G node sums in node order (identical terms and order on every node: identical bits).
+    for (int64_t v = 0; v < vectors; ++v)
+      for (int j = 0; j < G; ++j)
+        for (int i = 0; i < G; ++i)
+          if (i != j) {
+            const int from = owner(j, v), to = owner(i, v);
+            transfer_vector(x, from, slot(node_sum, from, 0, v), to, slot(remote, to, skip_self(i, j), v),
+                            cable[static_cast<size_t>(from)][static_cast<size_t>(to)]);
+          }
+    for (int i = 0; i < G; ++i)
+      for (int64_t v = 0; v < vectors; ++v) {
+        const int o = owner(i, v);
+        std::vector<Vec> terms;
+        for (int j = 0; j < G; ++j)
+          terms.push_back(j == i ? slot(node_sum, o, 0, v) : slot(remote, o, skip_self(i, j), v));
+        reduce_vector(x, o, terms, vec(sum, o, v));
+      }
   }
-  // Owner sums: own partial first, then the others in chip order.
-  for (int64_t v = 0; v < vectors; ++v) {
-    const int o = static_cast<int>(v % tp);
-    std::vector<Vec> terms{vec(partial, o, v)};
-    for (int c = 0; c < n; ++c)
-      if (c != o) terms.push_back(in_vec(o, c, v));
-    reduce_vector(x, o, terms, vec(sum, o, v));
-  }
-  // All-gather: the owner sends the sum to every other chip.
-  for (int64_t v = 0; v < vectors; ++v) {
-    const int o = static_cast<int>(v % tp);
-    for (int c = 0; c < n; ++c)
-      if (c != o) transfer_vector(x, o, vec(sum, o, v), c, vec(sum, c, v), cable[static_cast<size_t>(o)][static_cast<size_t>(c)]);
-  }
+  // (3) All-gather inside each node: the owner sends the sum to every other chip of its node.
+  for (int j = 0; j < G; ++j)
+    for (int64_t v = 0; v < vectors; ++v) {
+      const int o = owner(j, v);
+      for (int c = j * L; c < (j + 1) * L; ++c)
+        if (c != o)
+          transfer_vector(x, o, vec(sum, o, v), c, vec(sum, c, v), cable[static_cast<size_t>(o)][static_cast<size_t>(c)]);
+    }
   std::vector<std::vector<TensorDesc>> descs(static_cast<size_t>(n));
   for (int c = 0; c < n; ++c) {
     for (TensorDesc& d : compiler::tensor_descs(partial[static_cast<size_t>(c)], TensorRole::Input))
