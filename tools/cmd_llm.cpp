@@ -188,11 +188,11 @@ double resnet50_images_per_s(const std::string& file, std::string* note, std::st
   return chip->clock_hz / static_cast<double>(cycles);
 }
 
-// Decode tokens/s per user (or, for an encoder, the forward-pass latency in us).
-// max_tp: the largest tensor-parallel size the model allows (a whole node per group: the fastest
-// split); else the planner's choice (fewest chips).
+// Decode tokens/s per user (or, for an encoder, the forward-pass latency in us), on the plan the
+// planner makes by default (`lpusim llm` without --tp): `chips` of them (0: the fewest that fit),
+// split at the largest tensor-parallel size that fits them (fewer stages: faster at batch 1).
 double llm_row(const std::string& name, llm::WeightPrecision prec, int64_t context, int64_t chips, int64_t prompt,
-               bool max_tp, std::string* note, std::string* cond) {
+               std::string* note, std::string* cond) {
   auto chip = default_chip_config();
   const std::string path = find_repo_file("workloads/llm/" + name + ".json");
   if (path.empty()) throw InputError(fmt::format("workloads/llm/{}.json is not in the repository", name));
@@ -203,8 +203,6 @@ double llm_row(const std::string& name, llm::WeightPrecision prec, int64_t conte
   req.prompt = m.causal ? std::min<int64_t>(prompt, context) : prompt;
   req.context = context;
   req.chips = chips;
-  const std::vector<int64_t> tps = llm::valid_tp(m, *chip);
-  if (max_tp) req.tp = tps.back();
   // The front end's graphs; a piece whose graph does not compile is timed as a dense stand-in
   // (same weight matrices) and the row says so, naming the piece and the compile error.
   system::LlmRun run;
@@ -223,7 +221,7 @@ double llm_row(const std::string& name, llm::WeightPrecision prec, int64_t conte
                                                                                 "fewer stages are faster)",
                                                                                 chips, run.plan.stages.size())
                                                                   : std::string())
-                                       : max_tp ? " = fewest that fit at the largest tp" : " = fewest that fit")
+                                       : " = fewest that fit, at the largest tp that fits them")
                    : fmt::format("batch 1, sequence {} [assumed], {} weights, {} chips (tp {} x {} stages)", prompt,
                                  llm::precision_name(prec), run.plan.chips, run.plan.tp, run.plan.stages.size());
   *note = fmt::format("token time: compute {:.0f}%, on-chip data movement {:.0f}%, chip-to-chip {:.0f}%; {} distinct "
@@ -274,10 +272,9 @@ std::vector<Row> rows(const std::string& resnet50) {
                "mostly idle (docs/compiler.md); fp16 weights, where the published run is int8"});
   // Each LLM row's weight precision follows the published system where it is known (the
   // condition says which and why); the pieces are compiled at that precision.
-  auto llm = [](const std::string& name, P prec, int64_t ctx, int64_t chips, int64_t prompt, bool max_tp,
-                const std::string& why) {
+  auto llm = [](const std::string& name, P prec, int64_t ctx, int64_t chips, int64_t prompt, const std::string& why) {
     return [=](std::string* n, std::string* c) {
-      const double v = llm_row(name, prec, ctx, chips, prompt, max_tp, n, c);
+      const double v = llm_row(name, prec, ctx, chips, prompt, n, c);
       *c += " (" + why + ")";
       return v;
     };
@@ -288,34 +285,34 @@ std::vector<Row> rows(const std::string& resnet50) {
       "/tmp/tsp-4planes.yaml` then the row's `lpusim llm` command with `--chip /tmp/tsp-4planes.yaml` "
       "(docs/llm-system.md lists the commands and the figures measured)";
   r.push_back({"BERT-base", "130 us", "us", "batch 1", "arXiv 2206.11062", 130,
-               llm("bert-base", P::INT8, 0, 0, 128, false, "int8: the published run is int8"), ""});
+               llm("bert-base", P::INT8, 0, 0, 128, "int8: the published run is int8"), ""});
   r.back().gap =
       "every piece is the real graph, compiled int8 where the graph allows. The pass is still about an order of magnitude slower than published; the mechanisms, none a single chip-config number: the attention piece costs several times the FFN piece: per head, q.K^T and P.V are products of two activations, so K^T and V are installed into the MXM as weights head after head and every score row's Softmax runs on the VXM; BERT is post-LN, so the LayerNorm output that feeds q/k/v and the FFN's first projection is also the residual (an fp16 reader): those projections read an on-chip quantized i8 copy of it (one extra VXM pass, docs/compiler.md \"int8 models\"); layer 0's attention (no leading LayerNorm) stands for every layer, which understates layers 1-11 slightly; pieces run back to back with no overlap. Published BERT-base uses hand-written int8 kernels. " + install;
   r.push_back({"Llama-2 7B", "750 tokens/s per user", "tokens/s", "2k context", "[3P]", 750,
-               llm("llama-2-7b", P::FP16, 2047, 0, 128, true,
+               llm("llama-2-7b", P::FP16, 2047, 0, 128,
                    "precision not stated: fp16 fits at tp 8; int8 weights install at the same lw rate here, so they change capacity, not the token time"),
                ""});
   r.back().gap =
       "every piece is the real graph (no stand-in). Decode at batch 1 installs every weight of the pipeline into the MXM once per token with the stages running one after another, at tsp-v1's assumed rate of one 320-wide lw row per plane per cycle (MXM rates are not published, machine.md section 3); this plan's weight-install bound (note) is above the published rate, so the gap is what the pieces add to their projections' installs, mostly in the attention piece at context 2047: the copy of each kv head's cached keys and values next to the new row, K^T and V installed as MXM weights (a chip's heads batched into one score product, one softmax over 2048 columns on the VXM and one P.V), RoPE as an exact rotate-half matmul on the fused q/k projection's output, and each head's 128-row slice of o_proj taking a whole 320-row tile (docs/llm-system.md \"The attention decode piece\"); pieces do not overlap (a real schedule would load the next layer's weights during the all-reduce). " + install + "; int8 instead of fp16: `lpusim llm workloads/llm/llama-2-7b.json --precision int8 --tp 8 --prompt 128 --context 2047`";
   r.push_back({"Llama-2 70B", "300 tokens/s per user", "tokens/s", "4k context, about 576 chips", "[3P]", 300,
-               llm("llama-2-70b", P::INT8, 4095, 576, 128, true,
+               llm("llama-2-70b", P::INT8, 4095, 576, 128,
                    "int8: 576 chips x 230 MB cannot hold 140 GB of fp16 weights, machine.md section 6"),
                ""});
   r.back().gap =
       "every piece is the real graph compiled int8 (no stand-in; the FFN shard of 88 MB fits a chip whole in int8; in fp16 it is cut into two parts). The published rate is above this plan's weight-install bound (see the note): 300 tokens/s would need at least 2.2 times tsp-v1's assumed install rate (one 320-wide lw row per MXM plane per cycle, [assumed]: MXM rates are not published), or stages that overlap, which they cannot at batch 1 in a static pipeline without speculative or batched work. On top of the bound (the FFN shard runs within about 15 % of its installs): the attention at context 4095 (grouped-query attention: a chip's 8 query heads are stacked into one block of 8 query rows, so their kv head's 4096 cached keys and values are installed as MXM weights once per token, keys by the transposed install; then softmax over 4096 columns for the 8 rows), the copies of each kv head's cached keys and values next to the new row (MEM to MEM, several rows a cycle), and no overlap between pieces. int8 does not speed up installs here (one lw row of 320 weights per cycle at either precision), it only makes the model fit. " + install;
   r.push_back({"Llama-3 8B", "877 tokens/s", "tokens/s", "not stated", "[3P]", 877,
-               llm("llama-3-8b", P::FP16, 2047, 0, 128, true,
+               llm("llama-3-8b", P::FP16, 2047, 0, 128,
                    "precision not stated: fp16, as Llama-2 7B"),
                ""});
   r.back().gap =
       "as Llama-2 7B (the larger vocabulary's LM head is cut into parts); grouped-query attention (4 query heads per kv head) stacks a kv head's query heads, so each kv head's cache is installed as MXM weights once per token. " + install;
   r.push_back({"Llama-3 70B", "280 tokens/s", "tokens/s", "not stated", "[3P]", 280,
-               llm("llama-3-70b", P::INT8, 4095, 576, 128, true,
+               llm("llama-3-70b", P::INT8, 4095, 576, 128,
                    "int8 and 576 chips as Llama-2 70B: not stated by the source"),
                ""});
   r.back().gap = "as Llama-2 70B. " + install;
   r.push_back({"Mixtral 8x7B", "480 tokens/s", "tokens/s", "not stated", "[3P]", 480,
-               llm("mixtral-8x7b", P::INT8, 2047, 0, 128, true,
+               llm("mixtral-8x7b", P::INT8, 2047, 0, 128,
                    "int8: not stated by the source; an fp16 expert (352 MB) exceeds a chip"),
                ""});
   r.back().gap =

@@ -264,6 +264,15 @@ LinkPlan link_plan(const ChipConfig& cfg, int64_t tp) {
   return lp;
 }
 
+bool link_plan_ok(const ChipConfig& cfg, int64_t tp) {
+  try {
+    link_plan(cfg, tp);
+    return true;
+  } catch (const InputError&) {
+    return false;
+  }
+}
+
 CollectiveProgram compile_allreduce(int64_t rows, int64_t hidden, int64_t tp, const ChipConfig& cfg) {
   check_shape(rows, hidden, "all-reduce");
   const LinkPlan lp = link_plan(cfg, tp);

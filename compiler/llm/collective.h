@@ -43,6 +43,8 @@ struct LinkPlan {
   uint32_t handoff = 0;
 };
 LinkPlan link_plan(const ChipConfig& cfg, int64_t tp);
+// True if link_plan(cfg, tp) succeeds (a tensor-parallel size the topology and links can connect).
+bool link_plan_ok(const ChipConfig& cfg, int64_t tp);
 
 struct CollectiveProgram {
   Program program;                 // program.predicted_cycles is set; no chips' code and 0 cycles for tp = 1

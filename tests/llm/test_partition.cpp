@@ -82,7 +82,10 @@ TEST_CASE("llm partition: --chips forces the count and spreads the pieces", "[ll
   const llm::Plan p = llm::plan_partition(m, req, *chip);
   check_plan(p, m);
   CHECK(p.chips == 128);
-  CHECK(p.tp == 8);  // the largest tensor-parallel size that divides 128 and the model
+  // The largest tensor-parallel size that divides 128 and the model (32 heads): 32 chips = 4 nodes
+  // per stage (hierarchical all-reduce, collective.h), 4 stages.
+  CHECK(p.tp == 32);
+  CHECK(p.stages.size() == 4);
 }
 
 TEST_CASE("llm partition: too few chips or a bad tp is an InputError with the numbers", "[llm]") {
