@@ -29,6 +29,7 @@ CompileResult compile(const ir::Graph& g, const ChipConfig& cfg, const CompileOp
   res.diagnostics = std::move(sm.diagnostics);
   res.macs = sm.macs;
   res.stats = sm.stats;
+  res.spans = std::move(sm.spans);
   EmitOptions eo;
   eo.use_repeat = opt.use_repeat;
   res.program = emit_program(b, std::move(sm.blobs), std::move(sm.descs), eo);

@@ -9,6 +9,7 @@
 #include "compiler/backend/matmul_kernel.h"
 #include "compiler/ir/graph.h"
 #include "compiler/passes/quantize.h"
+#include "compiler/passes/schedule.h"
 #include "compiler/passes/tiling.h"
 #include "isa/chip_config.h"
 #include "isa/program.h"
@@ -41,6 +42,7 @@ struct CompileResult {
   std::vector<std::string> diagnostics;  // notes for the user (layout choices, precision)
   uint64_t macs = 0;                     // useful multiply-accumulates (M*K*N summed over layers)
   MatmulStats stats;                     // instruction counts summed over layers
+  std::vector<StepSpan> spans;           // per lowered step (passes/schedule.h); empty for GEMMs
   // int8 models: the quantization plan (scales; QuantPlan::i8_inputs names the inputs the host
   // quantizes with quantize_host_input); null for fp16 and GEMMs.
   std::shared_ptr<const QuantPlan> quant;

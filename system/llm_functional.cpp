@@ -79,7 +79,14 @@ llm::KvCache prefill_cache(const llm::LlmConfig& m, const FunctionalRun& prefill
         const std::string& n = sr.output_names[o];
         const bool is_k = n.rfind("k_new_", 0) == 0;
         if (!is_k && n.rfind("v_new_", 0) != 0) continue;
-        (is_k ? kv.k : kv.v)[static_cast<size_t>(rec.piece.layer)][static_cast<size_t>(std::stoll(n.substr(6)))] = sr.outputs[o];
+        std::vector<float>& dst =
+            (is_k ? kv.k : kv.v)[static_cast<size_t>(rec.piece.layer)][static_cast<size_t>(std::stoll(n.substr(6)))];
+        // KV-head replication (tp > kv_heads, segments.h): every replica of kv head g appends the
+        // same rows to its own copy of the cache; the copies must agree, bit for bit.
+        if (!dst.empty() && dst != sr.outputs[o])
+          throw std::logic_error(fmt::format("functional run: replicas of {} of attention layer {} differ (chip {})", n,
+                                             rec.piece.layer, sr.chip));
+        dst = sr.outputs[o];
       }
   }
   return kv;

@@ -93,7 +93,9 @@ FunctionalRun run_functional(const ChipConfig& chip, const llm::LlmConfig& m, co
                              const std::vector<float>& x, const llm::KvCache* cache);
 
 // The KV cache a prefill run leaves (decode input for context = its tokens): every Attention
-// piece's k_new_<g> / v_new_<g> as the chips wrote them, per layer and global kv head.
+// piece's k_new_<g> / v_new_<g> as the chips wrote them, per layer and global kv head. With
+// KV-head replication (tp > kv_heads) each replica keeps its own copy; std::logic_error if the
+// replicas' rows differ.
 llm::KvCache prefill_cache(const llm::LlmConfig& m, const FunctionalRun& prefill);
 
 // A seeded embedded input [rows, hidden] at the scale of a token embedding (~U(-1, 1)), f16-exact:

@@ -43,7 +43,9 @@ ir::Graph standin_segment(const llm::LlmConfig& m, const llm::SegmentSpec& s) {
       break;
     }
     case llm::SegmentKind::Attention: {
-      const int64_t q = need(m.heads, "heads") * m.head_dim, kv = need(m.kv_heads, "kv_heads") * m.head_dim;
+      // tp wider than the kv heads: one replicated kv head per shard (llm/segments.h).
+      const int64_t kvs = tp > m.kv_heads && tp % m.kv_heads == 0 ? 1 : need(m.kv_heads, "kv_heads");
+      const int64_t q = need(m.heads, "heads") * m.head_dim, kv = kvs * m.head_dim;
       const ir::TensorId qt = op(ir::OpKind::MatMul, {x, weight(m.hidden, q)}, {R, q});
       ir::TensorId y = op(ir::OpKind::MatMul, {qt, weight(q, m.hidden)}, {R, m.hidden}, s.shard.rank ? "partial" : "");
       g.mark_output(finish(y, "partial"));

@@ -4,7 +4,8 @@
 // the real piece's, but it OMITS: attention scores and softmax over the KV cache, RoPE, norms,
 // the SwiGLU/GELU activation (a Mul/Relu stands in), MoE gating. Reports using it must say so.
 //  Attention: x [R, hidden] -> q = x Wq [R, heads/tp*hd] -> partial = q Wo (+ x on rank 0);
-//             kv_new = x Wkv [R, 2*kv/tp*hd] (a second output).
+//             kv_new = x Wkv [R, 2*kv/tp*hd] (a second output; [R, 2*hd] when tp is a
+//             multiple of kv: one replicated kv head per shard, llm/segments.h).
 //  Ffn:       per local expert (all experts/tp of the shard; 1 if dense): h = relu(x Wup) (gated:
 //             (x Wgate) * (x Wup)); partial = sum of h Wdown (+ x on rank 0).
 //  LmHead:    logits = x Wh [R, vocab/tp].

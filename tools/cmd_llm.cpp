@@ -171,18 +171,23 @@ double gemm_tops(std::string* note, std::string* cond) {
 
 // ResNet-50 images/s at batch 1 from an ONNX file the user generated (the model is about 100 MB, so it
 // is not committed: `python3 scripts/make_models.py --resnet50 FILE`, torchvision's resnet50):
-// compiled fp16 for the default chip, simulated in timing mode (cycles must equal the prediction).
+// compiled int8 as the published run is (convs and dense layers i8 x i8 -> i32, their inputs
+// quantized on chip; timing needs no calibration data: scales never change the schedule, as for
+// the LLM pieces) for the default chip, simulated in timing mode (cycles must equal the prediction).
 double resnet50_images_per_s(const std::string& file, std::string* note, std::string* cond) {
   auto chip = default_chip_config();
   const ir::Graph g = frontend::import_onnx(file);
   compiler::CompileOptions o;
+  o.precision = compiler::Precision::INT8;
+  o.int8.timing_only = true;
+  o.int8.onchip_quantize = true;
   const compiler::CompileResult cr = compiler::compile(g, *chip, o);
   const uint64_t cycles = timed_cycles(cr, *chip, "resnet50");
-  *cond = "batch 1, 1 chip, fp16 (validate --resnet50 FILE)";
+  *cond = "batch 1, 1 chip, int8 (validate --resnet50 FILE)";
   *note = fmt::format("{} cycles at {:.0f} MHz, predicted == simulated; {:.1f} % MXM utilization ({} MACs at the "
-                      "fp16 rate)",
+                      "int8 rate); `build/bench/bench_conv_layers --steps FILE` breaks the cycles down per stage",
                       cycles, chip->clock_hz / 1e6,
-                      100.0 * static_cast<double>(cr.macs) * chip->mxm_fp16_slowdown /
+                      100.0 * static_cast<double>(cr.macs) /
                           (static_cast<double>(cycles) * static_cast<double>(chip->peak_int8_macs_per_cycle())),
                       cr.macs);
   return chip->clock_hz / static_cast<double>(cycles);
@@ -245,6 +250,40 @@ double llm_row(const std::string& name, llm::WeightPrecision prec, int64_t conte
                          "tsp-v1 [assumed])",
                          chip->clock_hz / (weights / per_cycle), weights, per_cycle, chip->vector_bytes());
   }
+  if (m.causal && run.plan.tp > static_cast<int64_t>(chip->chips_per_node)) {
+    // The source states no split: the same chips with the tensor-parallel group kept inside one
+    // node (the largest valid tp <= the node size), for the reader to weigh the split's effect.
+    int64_t node_tp = 1;
+    for (int64_t t : llm::valid_tp(m, *chip))
+      if (t <= static_cast<int64_t>(chip->chips_per_node)) node_tp = t;
+    llm::PlanRequest one = req;
+    one.tp = node_tp;
+    one.chips = run.plan.chips;
+    auto alt_run = [&] {
+      return system::run_llm(*chip, m, one, {}, false, "segments",
+                             [m](const llm::SegmentSpec& s, int64_t) { return system::standin_segment(m, s); });
+    };
+    std::string where = fmt::format("on the same {} chips", run.plan.chips);
+    system::LlmRun alt;
+    try {
+      try {
+        alt = alt_run();
+      } catch (const InputError&) {  // those chips cannot hold the model at tp <= the node: the fewest that can
+        one.chips = 0;
+        where = "on the fewest chips that fit it";
+        alt = alt_run();
+      }
+    } catch (const InputError& e) {
+      where = fmt::format("does not fit at tp {} ({})", node_tp, e.what());
+    }
+    if (alt.plan.chips > 0)
+      *note += fmt::format(". Split sensitivity: {} with the tensor-parallel group inside one node (tp {} x {} "
+                         "stages = {} chips, `--tp {}`): {:.1f} tokens/s",
+                         where, alt.plan.tp, alt.plan.stages.size(), alt.plan.chips, node_tp,
+                         alt.tokens_per_second_per_user);
+    else
+      *note += ". Split sensitivity: inside one node it " + where;
+  }
   if (!run.standins.empty()) {
     *cond += fmt::format("; **{} of {} distinct pieces are DENSE STAND-INS**", run.standins.size(), run.simulations);
     *note += ". DENSE STAND-IN pieces (the model's weight matrices as dense layers; attention scores, softmax, RoPE, "
@@ -265,11 +304,14 @@ std::vector<Row> rows(const std::string& resnet50) {
                  throw InputError("not run: the ResNet-50 ONNX file (about 100 MB) is not committed; generate it with "
                                   "`python3 scripts/make_models.py --resnet50 FILE` (torchvision resnet50) and run "
                                   "`lpusim validate --resnet50 FILE` (build/bench/bench_models also compiles and "
-                                  "simulates it: batch 1, fp16, 406,098 cycles = about 2,216 images/s)");
+                                  "simulates it: `bench_models --int8 FILE`)");
                },
-               "Convolutions are lowered as im2col row gathers feeding the dense kernel, with each tap padded to "
-               "320 lanes and one gathered vector per cycle: the early stages are gather-bound and the MXM is "
-               "mostly idle (docs/compiler.md); fp16 weights, where the published run is int8"});
+               "Convolutions read their taps in place (each tap's input rows are k-tiles of the conv's matmul, "
+               "no im2col copy), but each tap's C input channels still fill a whole 320-lane vector: the 64-channel "
+               "3x3 convs of stage 1 use a fifth of the MXM's rows, and stage 1 dominates (docs/compiler.md, "
+               "convolutions). Not done: packing several taps into one vector (a lane shift per tap, with the "
+               "padding columns kept zero), fusing each residual Add with its Relu, fusing the stem's MaxPool; "
+               "the stem's input is quantized on chip by a copy step"});
   // Each LLM row's weight precision follows the published system where it is known (the
   // condition says which and why); the pieces are compiled at that precision.
   auto llm = [](const std::string& name, P prec, int64_t ctx, int64_t chips, int64_t prompt, const std::string& why) {
@@ -287,25 +329,25 @@ std::vector<Row> rows(const std::string& resnet50) {
   r.push_back({"BERT-base", "130 us", "us", "batch 1", "arXiv 2206.11062", 130,
                llm("bert-base", P::INT8, 0, 0, 128, "int8: the published run is int8"), ""});
   r.back().gap =
-      "every piece is the real graph, compiled int8 where the graph allows. The pass is still about an order of magnitude slower than published; the mechanisms, none a single chip-config number: the attention piece costs several times the FFN piece: per head, q.K^T and P.V are products of two activations, so K^T and V are installed into the MXM as weights head after head and every score row's Softmax runs on the VXM; BERT is post-LN, so the LayerNorm output that feeds q/k/v and the FFN's first projection is also the residual (an fp16 reader): those projections read an on-chip quantized i8 copy of it (one extra VXM pass, docs/compiler.md \"int8 models\"); layer 0's attention (no leading LayerNorm) stands for every layer, which understates layers 1-11 slightly; pieces run back to back with no overlap. Published BERT-base uses hand-written int8 kernels. " + install;
+      "every piece is the real graph, compiled int8 where the graph allows (the projections; the 12 heads' o_proj products are one int8 product reading P.V through a view). The pass is still several times slower than published, and the reasons are in the pieces, none a single chip-config number (`build/bench/bench_prefill` prints them: the attention piece is about 3.5 times its weight-install bound, the FFN piece about 3.4 times): the Softmax over 128 rows x 12 heads is six separate VXM passes, each writing about one vector per cycle into one SRAM row block (about a third of the attention piece); each head's q, k and v are stacked by identity copies on the MXM; q.K^T and P.V are products of two activations, so K^T and V are installed as MXM weights head after head; the FFN's LayerNorm and GELU are separate VXM passes; BERT is post-LN, so the projections read an on-chip quantized i8 copy of the LayerNorm output (docs/compiler.md \"int8 models\"); layer 0's attention (no leading LayerNorm) stands for every layer; pieces run back to back with no overlap. Published BERT-base uses hand-written int8 kernels. " + install;
   r.push_back({"Llama-2 7B", "750 tokens/s per user", "tokens/s", "2k context", "[3P]", 750,
                llm("llama-2-7b", P::FP16, 2047, 0, 128,
                    "precision not stated: fp16 fits at tp 8; int8 weights install at the same lw rate here, so they change capacity, not the token time"),
                ""});
   r.back().gap =
-      "every piece is the real graph (no stand-in). Decode at batch 1 installs every weight of the pipeline into the MXM once per token with the stages running one after another, at tsp-v1's assumed rate of one 320-wide lw row per plane per cycle (MXM rates are not published, machine.md section 3); this plan's weight-install bound (note) is above the published rate, so the gap is what the pieces add to their projections' installs, mostly in the attention piece at context 2047: the copy of each kv head's cached keys and values next to the new row, K^T and V installed as MXM weights (a chip's heads batched into one score product, one softmax over 2048 columns on the VXM and one P.V), RoPE as an exact rotate-half matmul on the fused q/k projection's output, and each head's 128-row slice of o_proj taking a whole 320-row tile (docs/llm-system.md \"The attention decode piece\"); pieces do not overlap (a real schedule would load the next layer's weights during the all-reduce). " + install + "; int8 instead of fp16: `lpusim llm workloads/llm/llama-2-7b.json --precision int8 --tp 8 --prompt 128 --context 2047`";
+      "every piece is the real graph (no stand-in). The source states no chip count or split (the conditions column says what the simulation used): the planner's default puts each layer on the widest tensor-parallel group that fits those chips, so each token's weight installs are spread over more chips; a group wider than a node spans whole nodes with a hierarchical all-reduce (about 1.2-1.4 us over 2-8 nodes vs 0.8 us in a node, docs/llm-system.md section 2). The note's split sensitivity gives the rate with the group kept inside one node; how the published system split the model is not stated. Not modelled, each of which a served system pays per token: host and network time around the chips, clock-synchronization exchanges, link-level errors; the wiring across nodes and every link's latency are [assumed] (tsp-v1.yaml). Inside the chips the pieces still run above their projections' installs (attention decode: the copies of the cached keys and values next to the new row, K^T and V installed as MXM weights, the softmax over the context on the VXM; docs/llm-system.md \"The attention decode piece\"), and pieces do not overlap (a real schedule would load the next layer's weights during the all-reduce). " + install + "; int8 instead of fp16: `lpusim llm workloads/llm/llama-2-7b.json --precision int8 --tp 8 --prompt 128 --context 2047`";
   r.push_back({"Llama-2 70B", "300 tokens/s per user", "tokens/s", "4k context, about 576 chips", "[3P]", 300,
                llm("llama-2-70b", P::INT8, 4095, 576, 128,
                    "int8: 576 chips x 230 MB cannot hold 140 GB of fp16 weights, machine.md section 6"),
                ""});
   r.back().gap =
-      "every piece is the real graph compiled int8 (no stand-in; the FFN shard of 88 MB fits a chip whole in int8; in fp16 it is cut into two parts). The published rate is above this plan's weight-install bound (see the note): 300 tokens/s would need at least 2.2 times tsp-v1's assumed install rate (one 320-wide lw row per MXM plane per cycle, [assumed]: MXM rates are not published), or stages that overlap, which they cannot at batch 1 in a static pipeline without speculative or batched work. On top of the bound (the FFN shard runs within about 15 % of its installs): the attention at context 4095 (grouped-query attention: a chip's 8 query heads are stacked into one block of 8 query rows, so their kv head's 4096 cached keys and values are installed as MXM weights once per token, keys by the transposed install; then softmax over 4096 columns for the 8 rows), the copies of each kv head's cached keys and values next to the new row (MEM to MEM, several rows a cycle), and no overlap between pieces. int8 does not speed up installs here (one lw row of 320 weights per cycle at either precision), it only makes the model fit. " + install;
+      "every piece is the real graph compiled int8 (no stand-in). On the stated ~576 chips the widest group that fits is 64 chips = 8 nodes, one rack without its spare: 1 query head per chip with a copy of its kv head (KV-head replication, 8 copies of each of the 8 kv heads and of their cache, docs/llm.md), 9 stages. Kept in one node (tp 8), the chips could hold the model in 54 stages = 432 chips, and the row sat at that plan's weight-install bound (note). int8 does not speed up installs (one lw row of 320 weights per cycle at either precision); it makes the model fit. The source states no chip count or split (the conditions column says what the simulation used): the planner's default puts each layer on the widest tensor-parallel group that fits those chips, so each token's weight installs are spread over more chips; a group wider than a node spans whole nodes with a hierarchical all-reduce (about 1.2-1.4 us over 2-8 nodes vs 0.8 us in a node, docs/llm-system.md section 2). The note's split sensitivity gives the rate with the group kept inside one node; how the published system split the model is not stated. Not modelled, each of which a served system pays per token: host and network time around the chips, clock-synchronization exchanges, link-level errors; the wiring across nodes and every link's latency are [assumed] (tsp-v1.yaml). Inside the chips the pieces still run above their projections' installs (attention decode: the copies of the cached keys and values next to the new row, K^T and V installed as MXM weights, the softmax over the context on the VXM; docs/llm-system.md \"The attention decode piece\"), and pieces do not overlap (a real schedule would load the next layer's weights during the all-reduce). " + install;
   r.push_back({"Llama-3 8B", "877 tokens/s", "tokens/s", "not stated", "[3P]", 877,
                llm("llama-3-8b", P::FP16, 2047, 0, 128,
                    "precision not stated: fp16, as Llama-2 7B"),
                ""});
   r.back().gap =
-      "as Llama-2 7B (the larger vocabulary's LM head is cut into parts); grouped-query attention (4 query heads per kv head) stacks a kv head's query heads, so each kv head's cache is installed as MXM weights once per token. " + install;
+      "as Llama-2 7B; grouped-query attention (4 query heads per kv head): a group wider than the 8 kv heads gives each chip a copy of one kv head (KV-head replication); the larger vocabulary's LM head is cut into parts. The source states no chip count or split (the conditions column says what the simulation used): the planner's default puts each layer on the widest tensor-parallel group that fits those chips, so each token's weight installs are spread over more chips; a group wider than a node spans whole nodes with a hierarchical all-reduce (about 1.2-1.4 us over 2-8 nodes vs 0.8 us in a node, docs/llm-system.md section 2). The note's split sensitivity gives the rate with the group kept inside one node; how the published system split the model is not stated. Not modelled, each of which a served system pays per token: host and network time around the chips, clock-synchronization exchanges, link-level errors; the wiring across nodes and every link's latency are [assumed] (tsp-v1.yaml). Inside the chips the pieces still run above their projections' installs (attention decode: the copies of the cached keys and values next to the new row, K^T and V installed as MXM weights, the softmax over the context on the VXM; docs/llm-system.md \"The attention decode piece\"), and pieces do not overlap (a real schedule would load the next layer's weights during the all-reduce). " + install;
   r.push_back({"Llama-3 70B", "280 tokens/s", "tokens/s", "not stated", "[3P]", 280,
                llm("llama-3-70b", P::INT8, 4095, 576, 128,
                    "int8 and 576 chips as Llama-2 70B: not stated by the source"),
@@ -316,7 +358,7 @@ std::vector<Row> rows(const std::string& resnet50) {
                    "int8: not stated by the source; an fp16 expert (352 MB) exceeds a chip"),
                ""});
   r.back().gap =
-      "simulated with every piece the real graph compiled int8. One expert's gate/up/down (176 MB in int8) does not fit a chip's SRAM allocator next to the activations, so each layer's FFN is cut into two parts, each chip holding half of one expert's columns per part (expert column split, docs/llm-system.md). The main gap is the static machine's MoE: a schedule cannot branch on the routing, so every expert runs on every token, weighted by its gate (0 when not selected): a token installs all 8 experts' weights, 4 times the top-2 a dynamic system touches; the row is therefore close to a dense 46.7B model's rate and the weight-install bound above counts all experts. No chip-config change removes this; a routing-aware schedule (per-token expert programs chosen by the host) would. " + install;
+      "simulated with every piece the real graph compiled int8. A static schedule cannot branch on the routing, so every expert runs on every token, weighted by its gate (0 when not selected): a token installs all 8 experts' weights, 4 times the top-2 a dynamic system touches. With a tensor-parallel group of 32 chips each expert's columns are split over 4 chips and the 8 experts of a layer run at once on different chips: the unselected experts cost chips and energy, not latency (docs/llm-system.md, expert column split). The source states no chip count or split (the conditions column says what the simulation used): the planner's default puts each layer on the widest tensor-parallel group that fits those chips, so each token's weight installs are spread over more chips; a group wider than a node spans whole nodes with a hierarchical all-reduce (about 1.2-1.4 us over 2-8 nodes vs 0.8 us in a node, docs/llm-system.md section 2). The note's split sensitivity gives the rate with the group kept inside one node; how the published system split the model is not stated. Not modelled, each of which a served system pays per token: host and network time around the chips, clock-synchronization exchanges, link-level errors; the wiring across nodes and every link's latency are [assumed] (tsp-v1.yaml). Inside the chips the pieces still run above their projections' installs (attention decode: the copies of the cached keys and values next to the new row, K^T and V installed as MXM weights, the softmax over the context on the VXM; docs/llm-system.md \"The attention decode piece\"), and pieces do not overlap (a real schedule would load the next layer's weights during the all-reduce). " + install;
   return r;
 }
 

@@ -1,5 +1,6 @@
 // Row-gather kernel: copies whole vectors of a source tensor into a destination tensor following a
-// row map, with no arithmetic (the im2col step of a convolution, docs/compiler.md "Convolution").
+// row map, with no arithmetic (row copies of attention plumbing; convolutions no longer gather:
+// their matmul reads each tap's rows in place, passes/lower_conv.h).
 // Destination row r is `taps` blocks of src.vpr vectors: block t holds source row map[r * taps + t]
 // (all its vectors), or the zero vector where the map says -1 (padding). Each vector is a MEM read
 // of the source, carried on a stream straight to the destination slices when they lie downstream

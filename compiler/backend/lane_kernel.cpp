@@ -45,6 +45,8 @@ LaneScheduler::LaneScheduler(ScheduleBuilder& b) : b_(b) {
       sxm_slice_ = i;
     }
   }
+  for (int i : b.cfg().slices_of(SliceKind::SXM))
+    if (i == sxm_slice_ || (vxm_slice_ >= 0 && dist(b.pos(i), vxm_pos_) == best)) sxm_rows_.push_back(i);
 }
 
 MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
@@ -64,8 +66,11 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
   if (Y.inner != 1 || Y.rows != X.rows)
     throw std::logic_error(fmt::format("{}: Y must be [{}, 1], is [{}, {}]", spec.name, X.rows, Y.rows, Y.inner));
   const uint32_t L = cfg.vector_bytes();
-  const uint32_t S = b_.pos(sxm_slice_), V = vxm_pos_;
-  const Dir to_s = S < V ? Dir::West : Dir::East, from_s = opposite(to_s);
+  // The SXM of the step (reductions: of the row, see sxm_rows_): slice, position, directions.
+  int sxm = sxm_slice_;
+  uint32_t S = b_.pos(sxm_slice_);
+  const uint32_t V = vxm_pos_;
+  Dir to_s = S < V ? Dir::West : Dir::East, from_s = opposite(to_s);
   auto lat = [&](const Instr& in) { return static_cast<int64_t>(instr_timing(cfg, in).latency); };
   const int64_t lat_read = lat(make_instr(Opcode::Read));
   MatmulStats st;
@@ -84,7 +89,7 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
     in.set(Field::SrcA, src.ref().encode());
     if (!b_.produce(from_s, width, S, t + static_cast<uint64_t>(lat(in)), out)) return false;
     in.set(Field::Dst, out->ref().encode());
-    if (!b_.issue_any(sxm_slice_, t, in)) return false;
+    if (!b_.issue_any(sxm, t, in)) return false;
     return true;
   };
 
@@ -199,10 +204,19 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
     levels.push_back(lv);
   }
   if (levels.back().size() == 1 && tail.empty()) tail.push_back(instr(Opcode::Mov, cd));
-  const int64_t d = dist(S, V);
-
-  uint64_t B = 0;  // absolute cycle of the row template's relative 0; nondecreasing over rows
-  for (int64_t r = 0; r < X.rows; ++r) {
+  // Per SXM: absolute cycle of the row template's relative 0; nondecreasing over its rows.
+  std::vector<uint64_t> Bs(sxm_rows_.size(), 0);
+  // Places row r through SXM `side`; returns the cycle its result lands. commit false: a probe,
+  // undone (the row goes through the SXM whose probe lands first; ties: the nearest SXM).
+  auto place_row = [&](int64_t r, size_t side, bool commit) -> uint64_t {
+    const auto probe = b_.begin();
+    const uint64_t B_before = Bs[side];
+    sxm = sxm_rows_[side];
+    S = b_.pos(sxm);
+    to_s = S < V ? Dir::West : Dir::East;
+    from_s = opposite(to_s);
+    const int64_t d = dist(S, V);
+    uint64_t& B = Bs[side];
     const auto& xs = X.part_of_row(r).slices;
     const auto& ys = Y.part_of_row(r).slices;
     const Dir xdir = b_.pos(xs[0]) < V ? Dir::East : Dir::West;
@@ -383,7 +397,27 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
         first = std::min(first, static_cast<uint64_t>(static_cast<int64_t>(B) + p.second));
         last = std::max(last, static_cast<uint64_t>(static_cast<int64_t>(B) + p.second));
       }
+    if (!commit) {
+      b_.rollback(probe);
+      B = B_before;
+      return landed;
+    }
     finish_row(r, landed, first, last, static_cast<uint64_t>(nch) * xs.size(), nvxm);
+    return landed;
+  };
+  for (int64_t r = 0; r < X.rows; ++r) {
+    size_t best = 0;
+    if (sxm_rows_.size() > 1) {
+      uint64_t best_land = UINT64_MAX;
+      for (size_t side = 0; side < sxm_rows_.size(); ++side) {
+        const uint64_t land = place_row(r, side, false);
+        if (land < best_land) {
+          best_land = land;
+          best = side;
+        }
+      }
+    }
+    place_row(r, best, true);
   }
   return st;
 }

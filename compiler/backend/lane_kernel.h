@@ -64,6 +64,10 @@ class LaneScheduler {
   int vxm_slice_ = -1;
   uint32_t vxm_pos_ = 0;
   int sxm_slice_ = -1;  // the SXM slice nearest to the VXM
+  // Reductions: every SXM slice as near to the VXM as sxm_slice_ (tsp-v1: one at each edge); rows
+  // take them in turn, so the all-reduce copies of consecutive rows travel on the two directions'
+  // streams and two SXMs' queues (docs/compiler.md "Row reductions").
+  std::vector<int> sxm_rows_;
 };
 
 }  // namespace lpu::compiler

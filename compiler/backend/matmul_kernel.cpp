@@ -97,7 +97,13 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
     throw InputError(fmt::format("chip '{}': the matmul kernel needs >= 4 streams per direction (has {}) and >= 1 "
                                  "accumulator row (has {})",
                                  cfg.name, cfg.streams_per_direction, cfg.mxm_acc_rows));
-  const int64_t M = spec.x_rows.empty() ? X.rows : static_cast<int64_t>(spec.x_rows.size());
+  const bool tile_maps = !spec.ktiles.empty() && spec.ktiles[0].rows != nullptr;  // MatmulKTile::rows
+  const int64_t M = tile_maps                ? static_cast<int64_t>(spec.ktiles[0].rows->size())
+                    : spec.x_rows.empty() ? X.rows
+                                          : static_cast<int64_t>(spec.x_rows.size());
+  for (const MatmulKTile& k : spec.ktiles)
+    if ((k.rows != nullptr) != tile_maps || (tile_maps && static_cast<int64_t>(k.rows->size()) != M))
+      throw std::logic_error("matmul: k-tile row maps must be given for every tile, each of M rows");
   const int64_t wK = wact ? spec.b_K : spec.w->K, wN = wact ? spec.b_N : spec.w->N;
   const uint32_t Kt = static_cast<uint32_t>((wK + lanes - 1) / lanes), Nt = static_cast<uint32_t>((wN + lanes - 1) / lanes);
   if (!wact && (Kt != spec.w->Kt || Nt != spec.w->Nt)) throw std::logic_error("matmul: weight tiling mismatch");
@@ -141,6 +147,14 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
     const int64_t r = spec.x_rows.empty() ? m : spec.x_rows[static_cast<size_t>(m)];
     if (spec.ktiles.empty()) return {&X, r, kt};
     const MatmulKTile& k = spec.ktiles[kt];
+    if (k.rows) {
+      const int64_t pr = (*k.rows)[static_cast<size_t>(m)];
+      PlacedTensor* xt = k.x ? k.x : &X;
+      if (pr >= xt->rows) throw std::logic_error("matmul: a k-tile row map reads past " + xt->name);
+      if (pr >= 0) return {xt, pr, k.x_chunk};
+      if (!spec.x_zero) throw std::logic_error("matmul: a k-tile row map reads padding but no x_zero is given");
+      return {spec.x_zero, 0, 0};
+    }
     return {k.x ? k.x : &X, k.x_row_off + r, k.x_chunk};
   };
   auto yrow = [&](int64_t m) { return spec.y_rows.empty() ? m : spec.y_rows[static_cast<size_t>(m)]; };

@@ -36,6 +36,10 @@ struct MatmulKTile {
   int64_t x_row_off = 0;
   uint32_t x_chunk = 0;
   uint32_t w_lo = 0, w_hi = 0;
+  // Optional per-row map (a convolution tap read in place, passes/lower_conv.h): product row m
+  // reads physical row (*rows)[m] of x (x_row_off and the spec's x_rows are then not used; M =
+  // rows->size()); -1 reads the spec's x_zero vector (row 0, chunk 0) instead (padding).
+  const std::vector<int64_t>* rows = nullptr;
 };
 
 struct MatmulSpec {
@@ -55,6 +59,8 @@ struct MatmulSpec {
   // Explicit k-tiles (empty: tile kt reads chunk kt of X's row, weight rows [0, valid)); with w,
   // ktiles.size() == w->Kt.
   std::vector<MatmulKTile> ktiles;
+  // One all-zero vector of x's dtype (row 0, chunk 0), read where a k-tile's row map says -1.
+  PlacedTensor* x_zero = nullptr;
   // Weights from an activation (w == nullptr), read at run time as stored (tensor b, same dtype):
   //   b_trans = false: W[k][n] = b[b_row0 + k][n] (lw row k of tile kt = chunk nt of that row);
   //   b_trans = true:  W[k][n] = b[b_row0 + n][k] (lw loads b's row n, chunk kt, into shadow row

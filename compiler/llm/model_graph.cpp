@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <string>
 
 #include "compiler/ir/shape_infer.h"
@@ -69,6 +70,7 @@ ir::Graph build_model_graph(const LlmConfig& cfg, const ModelGraphSpec& spec) {
           caches[n] = g.add_input(n, ir::DType::F32, {s.batch * s.context, cfg.head_dim});
         }
   std::vector<TensorId> kv_out;
+  std::set<std::string> kv_seen;  // "l<l>k_new_<g>": KV-head replication gives several shards the same kv head
   SegmentSpec seg;
   seg.shape = s;
   seg.fill = spec.fill;
@@ -91,8 +93,8 @@ ir::Graph build_model_graph(const LlmConfig& cfg, const ModelGraphSpec& spec) {
         }
         const std::string prefix = ls + (kind == SegmentKind::Ffn ? "_ffn" : "_attn") + "_r" + std::to_string(r);
         auto outs = inline_graph(g, part, prefix, bind);
-        for (const auto& [n, t] : outs)
-          if (n != "partial") kv_out.push_back(t);  // k_new_<g> / v_new_<g>
+        for (const auto& [n, t] : outs)  // k_new_<g> / v_new_<g>; once per kv head (replicas: the first)
+          if (n != "partial" && kv_seen.insert(ls + n).second) kv_out.push_back(t);
         const TensorId p = outs.at("partial");
         sum = sum == ir::kNoTensor ? p : add_op(g, ir::OpKind::Add, {sum, p}, prefix + "/sum");
       }

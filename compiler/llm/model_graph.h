@@ -25,7 +25,8 @@ struct ModelGraphSpec {
 
 // Inputs: "x" [B*T, hidden]; if context > 0, per layer l and global kv head g ascending:
 // "k_cache_l<l>_<g>", "v_cache_l<l>_<g>" [B*C, head_dim]. Outputs, in order: the logits [B*T, vocab],
-// then per layer and kv head ascending k_new, v_new [B*T, head_dim] (output tensor names carry the
+// then per layer and kv head ascending k_new, v_new [B*T, head_dim] (KV-head replication: the first
+// replica's; output tensor names carry the
 // segment prefix, e.g. "l0_attn_r1/k_new_1"; read outputs by position).
 ir::Graph build_model_graph(const LlmConfig& cfg, const ModelGraphSpec& spec);
 

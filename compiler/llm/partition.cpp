@@ -7,6 +7,7 @@
 #include <fmt/ranges.h>
 #include <numeric>
 
+#include "compiler/llm/collective.h"
 #include "compiler/passes/tiling.h"
 #include "isa/chip_config.h"
 
@@ -45,7 +46,7 @@ uint64_t work_estimate(const LlmConfig& m, const PlanRequest& r, int64_t tp) {
     int64_t b = rows * m.hidden * (2 * 3 + 4 * 2);                       // x, normed, residual f16; partials f32
     b += rows * (m.ffn * experts / tp) * 2 * 3;                          // FFN intermediates f16
     b += rows * ctx * 4 * 3;  // scores, exp, probabilities f32 of one head (heads run one after another; SRAM reused)
-    b += rows * ((m.heads + 2 * m.kv_heads) / tp) * m.head_dim * 2 * 2;  // q, k, v (+ rotated) f16
+    b += rows * (m.heads / tp + 2 * std::max<int64_t>(1, m.kv_heads / tp)) * m.head_dim * 2 * 2;  // q, k, v (+ rotated) f16
     return static_cast<uint64_t>(b);
   };
   return std::max(ws(r.batch * r.prompt, r.prompt), ws(r.batch, r.context + 1));
@@ -63,9 +64,14 @@ std::vector<PlanPiece> make_pieces(const LlmConfig& m, const PlanRequest& r, int
     a.layer = l;
     a.tp = tp;
     a.shard_size = tp;
-    a.weight_bytes = (s.attn_w / t + s.rest_w) * wb;  // norms, biases, router: replicated (counted here)
+    // q and o split by heads; k and v by kv heads, or one whole kv head per chip when tp > kv_heads
+    // (KV-head replication); norms, biases, router: replicated (counted here).
+    const uint64_t kv_w = static_cast<uint64_t>(2 * m.hidden * m.head_dim * std::max<int64_t>(1, m.kv_heads / tp));
+    const uint64_t qo_w = static_cast<uint64_t>(2 * m.hidden * m.heads * m.head_dim) / t;
+    a.weight_bytes = (qo_w + kv_w + s.rest_w) * wb;
     if (decoder)
-      a.kv_bytes = 2 * static_cast<uint64_t>(r.batch * kv_entries(r)) * static_cast<uint64_t>(m.kv_heads / tp) *
+      a.kv_bytes = 2 * static_cast<uint64_t>(r.batch * kv_entries(r)) *
+                   static_cast<uint64_t>(std::max<int64_t>(1, m.kv_heads / tp)) *  // tp > kv_heads: one replicated kv head
                    static_cast<uint64_t>(m.head_dim) * kKvBytes;
     out.push_back(a);
     // FFN: columns (or experts) over tp chips; a shard over half a chip's usable SRAM is cut into
@@ -217,29 +223,42 @@ uint64_t piece_sram_need(const LlmConfig& m, const PlanRequest& r, const PlanPie
   if (p.kind == SegmentKind::Attention) {
     // segments.cpp attention(): the shard's q and k columns in one fused projection (RoPE's
     // rotate-half applied to its output by a permutation matmul) and v in another (families
-    // without RoPE: q, k, v in one, with bias); o_proj per head ([head_dim, hidden]: a 320-row tile).
-    const int64_t kv_per = m.kv_heads / p.shard_size, q_per = m.heads / p.shard_size;
+    // without RoPE: q, k, v in one, with bias); o_proj (below).
+    // A shard size wider than the kv heads replicates one kv head per shard (segments.h): the
+    // shard's q_per query heads share it.
+    const int64_t kv_per = std::max<int64_t>(1, m.kv_heads / p.shard_size), q_per = m.heads / p.shard_size;
     const int64_t nq = q_per * hd, nk = kv_per * hd;
-    const bool q8_cast = q8;  // int8 pieces read o_proj through a Cast per head
-    const int64_t C = r.context, B = r.batch, group = m.heads / m.kv_heads;
+    const int64_t C = r.context, B = r.batch;
     if (m.rope)  // + the [nq + nk]^2 rotate-half permutation (fp16) if nq + nk < hidden, else the twin projection
       need += proj(m.hidden, nq + nk, false) + proj(m.hidden, nk, false) +
               (nq + nk < m.hidden ? placed_weight_bytes(nq + nk, nq + nk, 2, chip) : proj(m.hidden, nq + nk, false));
     else need += proj(m.hidden, nq + 2 * nk, true);
-    need += static_cast<uint64_t>(q_per) * proj(hd, m.hidden, false);
+    // o_proj: the per-head products and their Add chain are lowered as ONE product over the heads'
+    // P.V rows (lower_attention.cpp merge_product_sums), each head's [head_dim, hidden] rows in
+    // their own 320-row K tile; one int8 scale row.
+    const int64_t lanes = static_cast<int64_t>(chip.vector_bytes());
+    need += proj(q_per > 1 ? q_per * lanes : hd, m.hidden, false);
     // Row Concats and copies of views are lowered as MXM products with a [head_dim, head_dim]
-    // identity per input (lower_attention.cpp), placed like weights (fp16): per sequence the
-    // stacked query heads (or the copy of the one head's q view) and, per kv head, K and V
-    // (cache + new row); the k_new / v_new outputs (views of the projections); per query head its
-    // rows of every sequence (B > 1) or its Cast (int8).
-    const int64_t qs = kv_per * group, kvs = kv_per * (C > 0 ? 2 : 1);
-    // Whole-row copies need no identity (LoweredLayer::copy: moved MEM -> MEM): the cache inputs
-    // (k and v per kv head and sequence) and, with RoPE and one kv head per shard, v's new row
-    // (all of the v projection's lanes).
-    const int64_t row_copies = C > 0 ? B * (2 * kv_per + (m.rope && kv_per == 1 ? 1 : 0)) : 0;
-    const int64_t concat_inputs = B * (qs + 2 * (kvs > 1 ? kvs : 0)) + 2 * kv_per + q_per * (B > 1 ? B : 0) +
-                                  (q8_cast ? q_per : 0) - row_copies;
-    need += static_cast<uint64_t>(concat_inputs) * placed_weight_bytes(hd, hd, 2, chip);
+    // identity per input (lower_attention.cpp), placed like weights (fp16) in as many 320-row K
+    // tiles as the view's lanes span in its source (a head at lanes 256..383 spans two): per
+    // sequence the stacked query heads (or the copy of the one head's q view) and, per kv head, K
+    // and V (cache + new row); the k_new / v_new outputs (views of the projections); per query head
+    // its rows of every sequence (B > 1; int8 pieces' o_proj Cast is a view, no copy). Whole-row copies need no identity
+    // (LoweredLayer::copy: moved MEM -> MEM): the cache inputs and, with RoPE and one kv head per
+    // shard, v's new row (all of the v projection's lanes).
+    auto view_copy = [&](int64_t c0) {
+      const int64_t kt = (c0 % lanes + hd + lanes - 1) / lanes;
+      return placed_weight_bytes(kt * lanes, hd, 2, chip);
+    };
+    const int64_t kvs = kv_per * (C > 0 ? 2 : 1), v0 = m.rope ? 0 : nq + nk;  // v0: v's first lane in its projection
+    const uint64_t b = static_cast<uint64_t>(B);
+    for (int64_t j = 0; j < q_per; ++j) need += b * view_copy(j * hd);  // q heads at their lanes of q|k
+    for (int64_t gi = 0; gi < kv_per; ++gi) {
+      const uint64_t kn = view_copy(nq + gi * hd), vn = view_copy(v0 + gi * hd);
+      need += kn + vn;  // the k_new / v_new outputs
+      if (kvs > 1) need += b * (kn + (C > 0 && m.rope && kv_per == 1 ? 0 : vn));  // new rows in the K / V Concats
+    }
+    need += static_cast<uint64_t>(q_per * (B > 1 ? B : 0)) * view_copy(0);
     if (C > 0) {
       // The cache inputs (k and v per kv head) and, for one sequence at a time, the Concat of every
       // kv head's cache with its new row (K and V), f16.
@@ -268,10 +287,18 @@ uint64_t piece_sram_need(const LlmConfig& m, const PlanRequest& r, const PlanPie
 
 std::vector<int64_t> valid_tp(const LlmConfig& m, const ChipConfig& chip) {
   std::vector<int64_t> out;
-  const int64_t lim = std::min<int64_t>(chip.chips_per_node, chip.c2c_links);
-  for (int64_t t = 1; t <= std::max<int64_t>(1, lim); ++t) {
-    if (m.heads % t || m.kv_heads % t || m.ffn % t) continue;
-    if (m.experts > 0 && m.experts % t) continue;
+  // The all-reduce's reach (collective.h link_plan): up to a node, or whole nodes of one rack as
+  // far as the C2C links connect them.
+  const int64_t lim = static_cast<int64_t>(std::max<uint32_t>(1, chip.chips_per_node)) *
+                      std::max<int64_t>(1, chip.nodes_per_rack);
+  for (int64_t t = 1; t <= lim; ++t) {
+    if (t > 1 && !link_plan_ok(chip, t)) continue;
+    // Attention: whole kv heads per shard, or one replicated kv head per shard (segments.h).
+    if (m.heads % t || (m.kv_heads % t && t % m.kv_heads)) continue;
+    // FFN: dense columns; MoE whole experts per shard, or each expert's columns over t / experts shards.
+    if (m.experts == 0 ? m.ffn % t != 0
+                       : m.experts % t != 0 && (t % m.experts != 0 || m.ffn % (t / m.experts) != 0))
+      continue;
     out.push_back(t);
   }
   return out;

@@ -1,6 +1,7 @@
 // Partition planner: how many chips an LLM needs and what each holds. A model is cut into pieces
 // in execution order (per layer: Attention, Ffn; then the LM head); each piece is split
-// tensor-parallel over `tp` chips (heads / FFN columns / experts; the LM head over vocab columns)
+// tensor-parallel over `tp` chips (heads / FFN columns / experts; the LM head over vocab columns;
+// a group of tp chips is one node or several whole nodes, collective.h)
 // and consecutive pieces are packed into pipeline stages of tp chips each, so that every chip's
 // weights + KV cache + activation working set fit its SRAM with a safety margin. A stage boundary
 // may fall between a layer's Attention and its Ffn (finer packing than whole layers). An LM head
@@ -35,6 +36,9 @@ struct PlanRequest {
   int64_t context = 0;        // decode context C; the KV cache is sized for max(P, C + 1) per sequence
   int64_t chips = 0;          // 0: the fewest chips that fit; else exactly this many (InputError if not)
   int64_t tp = 0;             // 0: the planner chooses; else this tensor-parallel size (must be valid_tp)
+                              // (the planner's choice: the fewest chips, then the largest tp that
+                              // fits them; with --chips, the largest tp that fits that count: fewer
+                              // stages, each token's weight installs spread over more chips)
   double margin = 0.05;       // fraction of each chip's SRAM kept free [assumed planner policy]
 };
 
@@ -73,8 +77,11 @@ struct Plan {
   std::string describe() const;   // multi-line summary, deterministic
 };
 
-// Tensor-parallel sizes the model allows on this chip: t <= chips_per_node and t <= c2c links,
-// dividing heads, kv_heads, ffn (and experts for MoE). Ascending; always contains 1.
+// Tensor-parallel sizes the model allows on this chip: t that the all-reduce can connect
+// (collective.h link_plan: up to one node, or whole nodes of one rack as far as the C2C links go),
+// dividing heads; dividing kv_heads, or a multiple of kv_heads (KV-head replication, segments.h);
+// dense: dividing ffn; MoE: dividing the experts, or a multiple of them whose quotient divides ffn
+// (expert column split). Ascending; always contains 1.
 std::vector<int64_t> valid_tp(const LlmConfig& m, const ChipConfig& chip);
 
 // The LM head's tensor-parallel size on a stage of `tp` chips: the largest divisor of the vocab <= tp.

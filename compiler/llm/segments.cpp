@@ -289,14 +289,46 @@ TensorId fused_projection(Builder& b, TensorId xn, const std::vector<ColBlock>& 
   return b.add(yc, rs);
 }
 
+// Which kv and query heads a shard of an Attention segment holds (see attention()).
+struct KvSplit {
+  int64_t kv_per = 1, qg = 1, g0 = 0, q0 = 0;
+};
+KvSplit kv_split(const LlmConfig& c, const SegmentSpec& spec) {
+  const int64_t size = spec.shard.size, rank = spec.shard.rank, group = c.heads / c.kv_heads;
+  KvSplit k;
+  if (c.kv_heads % size == 0) {
+    k.kv_per = c.kv_heads / size;
+    k.qg = group;
+    k.g0 = rank * k.kv_per;
+    k.q0 = k.g0 * group;
+    return k;
+  }
+  if (size % c.kv_heads != 0 || c.heads % size != 0)
+    bad(c, spec, "shard size " + std::to_string(size) + " does not divide " + heads_field(c) + " = " +
+                     std::to_string(c.kv_heads) + " and is not a multiple of it that divides num_attention_heads = " +
+                     std::to_string(c.heads) + "; allowed: a divisor of " + std::to_string(c.kv_heads) +
+                     ", or (kv-head replication) a multiple of " + std::to_string(c.kv_heads) + " dividing " +
+                     std::to_string(c.heads));
+  const int64_t rep = size / c.kv_heads;
+  k.kv_per = 1;
+  k.qg = group / rep;
+  k.g0 = rank / rep;
+  k.q0 = k.g0 * group + (rank % rep) * k.qg;
+  return k;
+}
+
 ir::Graph attention(Builder& b, int64_t layer) {
   const LlmConfig& c = b.cfg_;
   const SegmentSpec& spec = b.spec_;
   const StepShape& s = spec.shape;
   const int64_t B = s.batch, T = s.tokens, C = s.context, N = B * T, hd = c.head_dim;
-  check_divides(c, spec, c.kv_heads, heads_field(c));
-  const int64_t kv_per = c.kv_heads / spec.shard.size, group = c.heads / c.kv_heads;
-  const int64_t g0 = spec.shard.rank * kv_per;
+  // The shard's kv heads [g0, g0 + kv_per) and query heads [q0, q0 + kv_per * qg): qg query heads
+  // per kv head. Shard size dividing kv_heads: kv_per whole kv heads with all their group query
+  // heads. Shard size a multiple rep of kv_heads (KV-head replication, tp wider than the kv heads):
+  // one kv head g0 = rank / rep on rep shards (its cache and k/v columns duplicated), each with
+  // group / rep of its query heads.
+  const KvSplit ks = kv_split(c, spec);
+  const int64_t kv_per = ks.kv_per, qg = ks.qg, g0 = ks.g0, q0 = ks.q0;
 
   const TensorId x = b.input("x", {N, c.hidden});
   std::vector<TensorId> kc, vc;
@@ -319,24 +351,24 @@ ir::Graph attention(Builder& b, int64_t layer) {
     sin_t = b.values("rope_sin", {N, hd}, sinN);
   }
   // Causal mask over [T, C+T]: new token t sees cache rows and new rows <= t; repeated for each of
-  // the `group` query heads stacked in one score matrix (row i*T + t is head i's token t); the
+  // the `qg` query heads stacked in one score matrix (row i*T + t is head i's token t); the
   // kv heads of the shard broadcast over it.
   TensorId mask = ir::kNoTensor;
   if (c.causal && T > 1) {
-    std::vector<float> m(static_cast<size_t>(group * T * (C + T)), 0.f);
-    for (int64_t i = 0; i < group; ++i)
+    std::vector<float> m(static_cast<size_t>(qg * T * (C + T)), 0.f);
+    for (int64_t i = 0; i < qg; ++i)
       for (int64_t t = 0; t < T; ++t)
         for (int64_t j = C + t + 1; j < C + T; ++j)
           m[static_cast<size_t>((i * T + t) * (C + T) + j)] = -std::numeric_limits<float>::infinity();
-    mask = b.values("causal_mask", {group * T, C + T}, m);
+    mask = b.values("causal_mask", {qg * T, C + T}, m);
   }
   const TensorId scale = b.scalar("inv_sqrt_head_dim", static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd))));
 
   // Projections of the whole shard, fused (fused_projection): q of the shard's query heads and k of
   // its kv heads in one [hidden, nq + nk] matmul (RoPE applied to both at once), v in another (in
   // the same one for families without RoPE). Head h's q, kv head g's k and v are lane slices.
-  const int64_t nq = kv_per * group * hd, nk = kv_per * hd;
-  const ColBlock qblk{Wt::Q, Wt::QBias, c.heads * hd, g0 * group * hd, nq};
+  const int64_t nq = kv_per * qg * hd, nk = kv_per * hd;
+  const ColBlock qblk{Wt::Q, Wt::QBias, c.heads * hd, q0 * hd, nq};
   const ColBlock kblk{Wt::K, Wt::KBias, c.kv_heads * hd, g0 * hd, nk};
   const ColBlock vblk{Wt::V, Wt::VBias, c.kv_heads * hd, g0 * hd, nk};
   const std::string ss = std::to_string(g0);
@@ -360,17 +392,17 @@ ir::Graph attention(Builder& b, int64_t layer) {
   for (int64_t gi = 0; gi < kv_per; ++gi) new_kv.push_back({lanes(QK, 0, N, nq + gi * hd), lanes(V, 0, N, v0 + gi * hd)});
 
   // Attention of one sequence for ALL kv heads of the shard at once, batched over the kv heads:
-  // grouped-query attention stacks the `group` query heads of a kv head row-wise into one Q
-  // [group*T, hd], so a kv head's K^T and V (cache + new rows) are installed as MXM weights once,
+  // grouped-query attention stacks the shard's `qg` query heads of a kv head row-wise into one Q
+  // [qg*T, hd], so a kv head's K^T and V (cache + new rows) are installed as MXM weights once,
   // not once per query head; the kv heads are the batch dim of one score product, one Softmax (its
   // rows, i.e. all heads, overlap on the VXM/SXM instead of running head after head) and one P.V
-  // product. PV[g, i*T + t] is query head g*group + i's token t.
-  std::vector<TensorId> per_seq;  // [kv_per, group*T, hd] per sequence
-  const int64_t gT = group * T;
+  // product. PV[gi, i*T + t] is query head q0 + gi*qg + i's token t.
+  std::vector<TensorId> per_seq;  // [kv_per, qg*T, hd] per sequence
+  const int64_t gT = qg * T;
   for (int64_t bb = 0; bb < B; ++bb) {
     std::vector<TensorId> qparts, kparts, vparts;
     for (int64_t gi = 0; gi < kv_per; ++gi) {
-      for (int64_t i = 0; i < group; ++i) qparts.push_back(lanes(QK, bb * T, T, (gi * group + i) * hd));
+      for (int64_t i = 0; i < qg; ++i) qparts.push_back(lanes(QK, bb * T, T, (gi * qg + i) * hd));
       if (C > 0) {
         kparts.push_back(b.slice_rows(kc[static_cast<size_t>(gi)], bb * C, C));
         vparts.push_back(b.slice_rows(vc[static_cast<size_t>(gi)], bb * C, C));
@@ -395,8 +427,8 @@ ir::Graph attention(Builder& b, int64_t layer) {
   // Llama-2 70B fp16 tp 4 piece; per-head blobs do.)
   TensorId out = ir::kNoTensor;
   for (int64_t gi = 0; gi < kv_per; ++gi)
-    for (int64_t i = 0; i < group; ++i) {
-      const int64_t h = (g0 + gi) * group + i;
+    for (int64_t i = 0; i < qg; ++i) {
+      const int64_t h = q0 + gi * qg + i;
       const std::string hs = std::to_string(h);
       std::vector<TensorId> rows;  // head h's rows of every sequence, in sequence order
       for (TensorId pv : per_seq) {
@@ -416,7 +448,9 @@ ir::Graph attention(Builder& b, int64_t layer) {
     out = b.add(residual, out);
   }
   b.output(out, "partial");
-  for (int64_t gi = 0; gi < kv_per; ++gi) {
+  // k_new / v_new are appended to the cache by the next decode step; an encoder never decodes, so
+  // it does not pay for their copies out of the fused projections (~3.5k cycles per BERT-base piece).
+  for (int64_t gi = 0; c.causal && gi < kv_per; ++gi) {
     const std::string gs = std::to_string(g0 + gi);
     b.output(new_kv[static_cast<size_t>(gi)].first, "k_new_" + gs);
     b.output(new_kv[static_cast<size_t>(gi)].second, "v_new_" + gs);

@@ -44,7 +44,8 @@ struct SegmentSpec {
 //  Attention: inputs "x" [B*T, hidden]; for decode also "k_cache_<g>" and "v_cache_<g>" [B*C, head_dim]
 //             for each kv head g of this shard (resident in SRAM); output "partial" [B*T, hidden] =
 //             (rank 0 only: x +) o_proj of this shard's heads (norm1 computed redundantly on every
-//             shard); outputs "k_new_<g>", "v_new_<g>" [B*T, head_dim] (to append to the cache).
+//             shard); decoders also output "k_new_<g>", "v_new_<g>" [B*T, head_dim] (to append to
+//             the cache; encoders have no cache and no such outputs).
 //  Ffn:       input "x" [B*T, hidden]; output "partial" = (rank 0: x +) this shard's FFN columns
 //             (norm2 inside; MoE: this shard's experts, weighted by the top-k gate; a shard size
 //             that is a multiple k of the experts gives shard r columns (r mod k)/k of expert r / k).
@@ -52,8 +53,16 @@ struct SegmentSpec {
 //  LmHead:    input "x"; output "logits" [B*T, vocab/size slice] (final norm inside).
 // The sum over shards of "partial" is the layer's residual-stream output. Sizes not divisible by
 // `size` are an InputError naming the field. All weights are constants of the graph.
-// <g> is the GLOBAL kv-head index (shard r of s holds kv heads r*kv/s .. (r+1)*kv/s-1, and the
-// query heads of those groups). Graph inputs are in the order: x, then k_cache_<g>, v_cache_<g>
+// <g> is the GLOBAL kv-head index. Attention shards (kv = kv_heads, group = heads / kv):
+//  - s divides kv: shard r of s holds kv heads r*kv/s .. (r+1)*kv/s-1 and all query heads of
+//    those groups;
+//  - s a multiple of kv with heads % s == 0 (KV-head replication, tp wider than the kv heads):
+//    rep = s / kv shards hold a copy of kv head g = r / rep (its k/v projection columns, and its
+//    k_cache_<g> / v_cache_<g> inputs: every replica reads the same cache and writes the same
+//    k_new_<g> / v_new_<g>, each into its own copy) and query heads
+//    g*group + (r % rep)*(group/rep) .. + group/rep - 1; o_proj covers only those query heads;
+//  - any other s is an InputError naming num_key_value_heads (n_head, num_attention_heads).
+// Graph inputs are in the order: x, then k_cache_<g>, v_cache_<g>
 // per g ascending; outputs: partial, then k_new_<g>, v_new_<g> per g ascending (or logits).
 // Keys in the cache and in k_new are post-RoPE (what attention multiplies with).
 // The cache inputs exist iff shape.context > 0 (Decode; Prefill needs context 0). Encoders (bert)

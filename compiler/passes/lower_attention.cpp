@@ -517,6 +517,25 @@ bool AttentionLowering::lower(const ir::Op& op) {
       }
       return true;
     }
+    case ir::OpKind::Cast: {
+      // A float -> float Cast of a tensor the chip stores f16 changes no stored value (hidden
+      // tensors are f16 whatever their graph type): a view of its input, so a consumer reads the
+      // input through it (an int8 piece's o_proj reads each head's rows of P.V directly, instead of
+      // an identity copy of the rows and a VXM pass). Not for graph outputs (stored f32) or an f32
+      // input (the Cast would narrow it).
+      const ir::TensorId in = op.inputs[0], out = op.outputs[0];
+      auto is_float = [](ir::DType t) { return t == ir::DType::F32 || t == ir::DType::F16; };
+      if (!is_float(g_.tensor(in).dtype) || !is_float(g_.tensor(out).dtype) || g_.tensor(in).is_const ||
+          std::find(g_.outputs().begin(), g_.outputs().end(), out) != g_.outputs().end())
+        return false;
+      const View v = view_of(in);
+      if (stored_f32(v.phys)) return false;
+      for (const LoweredLane& Ln : lm_.lanes)
+        if (Ln.y == v.phys && Ln.y_f32) return false;
+      views_[out] = v;
+      produced_[static_cast<size_t>(out)] = 1;
+      return true;
+    }
     case ir::OpKind::MatMul:
     case ir::OpKind::Gemm: {
       const ir::Tensor& wt = g_.tensor(op.inputs[1]);
@@ -721,6 +740,142 @@ void AttentionLowering::finish() {
                       !read[static_cast<size_t>(lm_.layers[st.index].y)];
     if (!dead) kept.push_back(st);
   }
+  lm_.steps = std::move(kept);
+  merge_product_sums();
+}
+
+void AttentionLowering::merge_product_sums() {
+  // Readers of each tensor (steps and graph outputs) and the dense steps writing it.
+  const size_t nt = g_.tensors().size() + lm_.extra.size();
+  auto reads_of = [&](const LoweredStep& st) {
+    std::vector<ir::TensorId> r;
+    if (st.gather) {
+      r.push_back(lm_.gathers[st.index].x);
+    } else if (st.lane) {
+      r.push_back(lm_.lanes[st.index].x);
+    } else if (st.dense) {
+      const LoweredLayer& L = lm_.layers[st.index];
+      r.push_back(L.x);
+      if (L.b != ir::kNoTensor) r.push_back(L.b);
+      for (const LoweredLayer::XSegment& xs : L.xsegs) r.push_back(xs.x);
+    } else {
+      for (const EltOperand& o : lm_.eltwise[st.index].operands)
+        if (o.act != ir::kNoTensor) r.push_back(o.act);
+    }
+    return r;
+  };
+  std::vector<int> readers(nt, 0), writers(nt, 0);
+  for (const LoweredStep& st : lm_.steps) {
+    std::vector<ir::TensorId> r = reads_of(st);
+    std::sort(r.begin(), r.end());
+    r.erase(std::unique(r.begin(), r.end()), r.end());
+    for (ir::TensorId t : r) readers[static_cast<size_t>(t)]++;
+    const ir::TensorId y = st.gather ? lm_.gathers[st.index].y
+                           : st.lane ? lm_.lanes[st.index].y
+                           : st.dense ? lm_.layers[st.index].y
+                                      : lm_.eltwise[st.index].y;
+    writers[static_cast<size_t>(y)]++;
+  }
+  for (ir::TensorId t : g_.outputs()) readers[static_cast<size_t>(t)] += 1000;  // never merged away
+  // Position in lm_.steps of the one plain dense step writing t (constant weights, no row map on
+  // y, no relu, not a conv or copy) that is t's only writer and whose t only the step `user` reads.
+  std::vector<char> drop(lm_.steps.size(), 0);  // positions whose step moved or merged away
+  auto product_of = [&](ir::TensorId t) -> int {
+    if (writers[static_cast<size_t>(t)] != 1 || readers[static_cast<size_t>(t)] != 1) return -1;
+    for (size_t i = 0; i < lm_.steps.size(); ++i) {
+      const LoweredStep& st = lm_.steps[i];
+      if (drop[i] || !st.dense || st.gather || st.lane || lm_.layers[st.index].y != t) continue;
+      const LoweredLayer& L = lm_.layers[st.index];
+      bool y_as_is = true;  // every row of y written in order (no y row map, or the identity)
+      for (size_t m = 0; m < L.y_rows.size() && y_as_is; ++m) y_as_is = L.y_rows[m] == static_cast<int64_t>(m);
+      const bool plain = L.b == ir::kNoTensor && L.k_blocks == 0 && L.tap_rows.empty() && !L.copy && !L.relu &&
+                         y_as_is && L.w.size() == static_cast<size_t>(L.K * L.N);
+      return plain ? static_cast<int>(i) : -1;
+    }
+    return -1;
+  };
+  auto segments = [](const LoweredLayer& L) {
+    if (!L.xsegs.empty()) return L.xsegs;
+    return std::vector<LoweredLayer::XSegment>{{L.x, 0, 0, 0, L.K}};
+  };
+  for (size_t ei = 0; ei < lm_.steps.size(); ++ei) {
+    const LoweredStep st = lm_.steps[ei];
+    if (st.dense || st.gather || st.lane || drop[ei]) continue;
+    const LoweredEltwise E = lm_.eltwise[st.index];
+    if (!E.has_op || E.vxm_op != static_cast<int>(Opcode::Add) || E.operands.size() != 2 ||
+        writers[static_cast<size_t>(E.y)] != 1)
+      continue;
+    const EltOperand &o0 = E.operands[0], &o1 = E.operands[1];
+    auto plain_act = [](const EltOperand& o) { return o.act != ir::kNoTensor && o.row_map.empty() && !o.lane_bcast; };
+    const ir::Shape ys = E.y_shape.empty() ? lm_.tensor(g_, E.y).shape : E.y_shape;
+    const int64_t inner = ys.empty() ? 1 : ys.back();
+    if (plain_act(o0) && plain_act(o1)) {
+      // y = X_a . W_a + X_b . W_b: ONE product over the segments of both (the MXM accumulates in
+      // f32 what the Add chain summed per term), e.g. the per-head o_proj terms of attention.
+      const int pa = product_of(o0.act), pb = product_of(o1.act);
+      if (pa < 0 || pb < 0 || pa == pb) continue;
+      const LoweredLayer A = lm_.layers[lm_.steps[static_cast<size_t>(pa)].index];
+      const LoweredLayer B = lm_.layers[lm_.steps[static_cast<size_t>(pb)].index];
+      if (A.N != B.N || A.N != inner || A.x_rows.size() != B.x_rows.size() || A.y_rows != B.y_rows) continue;
+      // Both read the same rows up to a constant offset d (each head's rows of P.V): d moves into
+      // B's segments' row offsets.
+      const int64_t d = A.x_rows.empty() ? 0 : B.x_rows[0] - A.x_rows[0];
+      bool shifted = true;
+      for (size_t m = 0; m < A.x_rows.size() && shifted; ++m) shifted = B.x_rows[m] - A.x_rows[m] == d;
+      if (!shifted) continue;
+      // Only terms that all read ONE tensor (the heads of P.V; two products of one X): a layer over
+      // several X tensors could not run int8 (one activation scale per layer, quantize.h), and a
+      // residual-style sum of two different inputs keeps its two products.
+      bool one_x = true;
+      for (const LoweredLayer::XSegment& sg : segments(A)) one_x = one_x && sg.x == A.x;
+      for (const LoweredLayer::XSegment& sg : segments(B)) one_x = one_x && sg.x == A.x;
+      if (!one_x) continue;
+      LoweredLayer M = A;
+      M.y = E.y;
+      M.y_shape = E.y_shape;
+      M.y_f32 = E.y_f32;
+      M.K = A.K + B.K;
+      M.w = A.w;
+      M.w.insert(M.w.end(), B.w.begin(), B.w.end());
+      if (!B.bias.empty()) {
+        if (M.bias.empty()) M.bias.assign(static_cast<size_t>(M.N), 0.f);
+        for (size_t n = 0; n < M.bias.size(); ++n) M.bias[n] += B.bias[n];
+      }
+      M.xsegs = segments(A);
+      for (LoweredLayer::XSegment sg : segments(B)) {
+        sg.k0 += A.K;
+        sg.row_off += d;
+        M.xsegs.push_back(sg);
+      }
+      M.x = M.xsegs[0].x;
+      lm_.layers[lm_.steps[static_cast<size_t>(pa)].index] = std::move(M);
+      lm_.steps[ei] = lm_.steps[static_cast<size_t>(pa)];  // the merged product runs where the Add ran
+      drop[static_cast<size_t>(pa)] = drop[static_cast<size_t>(pb)] = 1;
+      readers[static_cast<size_t>(o0.act)] = readers[static_cast<size_t>(o1.act)] = 0;
+      continue;
+    }
+    // y = X . W + c (a constant row): folded into the product's bias.
+    const EltOperand& a = plain_act(o0) ? o0 : o1;
+    const EltOperand& c = plain_act(o0) ? o1 : o0;
+    if (!plain_act(a) || c.act != ir::kNoTensor || c.const_rows != 1 ||
+        c.values.size() != static_cast<size_t>(inner))
+      continue;
+    const int pa = product_of(a.act);
+    if (pa < 0) continue;
+    LoweredLayer& L = lm_.layers[lm_.steps[static_cast<size_t>(pa)].index];
+    if (L.N != inner) continue;
+    if (L.bias.empty()) L.bias.assign(static_cast<size_t>(L.N), 0.f);
+    for (size_t n = 0; n < L.bias.size(); ++n) L.bias[n] += c.values[n];
+    L.y = E.y;
+    L.y_shape = E.y_shape;
+    L.y_f32 = E.y_f32;
+    lm_.steps[ei] = lm_.steps[static_cast<size_t>(pa)];
+    drop[static_cast<size_t>(pa)] = 1;
+    readers[static_cast<size_t>(a.act)] = 0;
+  }
+  std::vector<LoweredStep> kept;
+  for (size_t i = 0; i < lm_.steps.size(); ++i)
+    if (!drop[i]) kept.push_back(lm_.steps[i]);
   lm_.steps = std::move(kept);
 }
 

@@ -58,6 +58,13 @@ class AttentionLowering {
   // weight columns (reads the layer's input; the layer may then be dead). False if not applicable.
   bool fold_into_producer(const ir::Op& op, const View& v, ir::TensorId y, const ir::Shape& ys, int64_t width);
   void materialize_outputs();
+  // Sums of products folded into products (run by finish()): an Add of two dense layers' outputs
+  // that nothing else reads, both reading one X tensor (rows equal up to a constant offset),
+  // becomes ONE layer over both layers' X segments with the weights
+  // stacked (the MXM accumulates the terms; an Add chain of per-head o_proj terms becomes one
+  // product with a k-tile per head), and an Add of a constant row after such a layer becomes its
+  // bias. Same sum, fewer roundings (one f32 accumulation instead of an f16 result per term).
+  void merge_product_sums();
   bool stored_f32(ir::TensorId t) const;
   // A stored tensor ready for the MXM: f16 (a narrowing copy of an f32 one) with finite pad lanes.
   ir::TensorId mxm_phys(const ir::Op& op, ir::TensorId s);

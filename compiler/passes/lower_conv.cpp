@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <fmt/format.h>
+#include <stdexcept>
 
 #include "compiler/reference/interpreter.h"
 #include "isa/chip_config.h"
@@ -330,26 +331,18 @@ void ConvLowering::lower_conv(const ir::Op& op) {
               host->host_map.push_back(ih >= 0 && ih < H && iw >= 0 && iw < W ? ((n * C + c) * H + ih) * W + iw : -1);
             }
   } else if (gather) {
-    LoweredGather G;
-    G.name = op.name + ".im2col";
-    G.x = x;
-    G.y = fresh(op.name + ".im2col", ir::DType::F16, {rows, taps * C});
-    G.rows = rows;
-    G.taps = taps;
-    G.map.reserve(static_cast<size_t>(rows * taps));
-    for (int64_t n = 0; n < N; ++n)
+    // Taps read in place: tap t of output pixel (n, oh, ow) is x's row (n, ih, iw), -1 where it
+    // falls in the padding; the matmul reads each tap's chunks as k-tiles (no im2col tensor).
+    L.k_blocks = taps;
+    L.tap_rows.assign(static_cast<size_t>(taps), std::vector<int64_t>(static_cast<size_t>(rows)));
+    for (int64_t n = 0, r = 0; n < N; ++n)
       for (int64_t oh = 0; oh < OH; ++oh)
-        for (int64_t ow = 0; ow < OW; ++ow)
-          for (int64_t i = 0; i < w.kh; ++i)
-            for (int64_t j = 0; j < w.kw; ++j) {
-              const int64_t ih = oh * w.sh - w.pt + i * w.dh, iw = ow * w.sw - w.pl + j * w.dw;
-              G.map.push_back(ih >= 0 && ih < H && iw >= 0 && iw < W ? (n * H + ih) * W + iw : -1);
-            }
-    produced_[static_cast<size_t>(G.y)] = 1;
-    L.x = G.y;
-    L.k_blocks = taps > 1 ? taps : 0;
-    lm_.steps.push_back({false, lm_.gathers.size(), true});
-    lm_.gathers.push_back(std::move(G));
+        for (int64_t ow = 0; ow < OW; ++ow, ++r)
+          for (int64_t t = 0; t < taps; ++t) {
+            const int64_t ih = oh * w.sh - w.pt + (t / w.kw) * w.dh, iw = ow * w.sw - w.pl + (t % w.kw) * w.dw;
+            L.tap_rows[static_cast<size_t>(t)][static_cast<size_t>(r)] =
+                ih >= 0 && ih < H && iw >= 0 && iw < W ? (n * H + ih) * W + iw : -1;
+          }
   }
   // K row (t * C + c), t = i * kw + j; block-diagonal over groups.
   L.K = taps * C;
@@ -530,6 +523,38 @@ int64_t expand_conv_weight(const LoweredLayer& L, uint32_t lanes, std::vector<fl
   for (int64_t b = 0; b < L.k_blocks; ++b)
     std::copy(L.w.begin() + b * blk * L.N, L.w.begin() + (b + 1) * blk * L.N, w->begin() + b * padded * L.N);
   return L.k_blocks * padded;
+}
+
+std::vector<uint8_t> expand_conv_weight_i8(const LoweredLayer& L, const std::vector<int8_t>& wq, uint32_t lanes) {
+  if (wq.size() != static_cast<size_t>(L.K * L.N))
+    throw std::logic_error("expand_conv_weight_i8: " + L.name + ": int8 weights of the wrong size");
+  LoweredLayer c;  // the same shape with the i8 values as floats (exact), expanded like the fp16 weight
+  c.K = L.K;
+  c.N = L.N;
+  c.k_blocks = L.k_blocks;
+  c.w.assign(wq.begin(), wq.end());
+  std::vector<float> w;
+  expand_conv_weight(c, lanes, &w);
+  std::vector<uint8_t> out(w.size());
+  for (size_t i = 0; i < w.size(); ++i) out[i] = static_cast<uint8_t>(static_cast<int8_t>(w[i]));
+  return out;
+}
+
+std::vector<MatmulKTile> conv_tap_ktiles(const LoweredLayer& L, uint32_t lanes) {
+  if (L.tap_rows.empty() || L.k_blocks != static_cast<int64_t>(L.tap_rows.size()) || L.K % L.k_blocks != 0)
+    throw std::logic_error("conv_tap_ktiles: " + L.name + " is not a conv layer read in place");
+  const int64_t C = L.K / L.k_blocks, vpr = (C + lanes - 1) / lanes;
+  std::vector<MatmulKTile> kt;
+  for (const std::vector<int64_t>& m : L.tap_rows)
+    for (int64_t c = 0; c < vpr; ++c) {
+      MatmulKTile t;
+      t.x_chunk = static_cast<uint32_t>(c);
+      t.w_lo = 0;
+      t.w_hi = static_cast<uint32_t>(std::min<int64_t>(lanes, C - c * lanes));
+      t.rows = &m;
+      kt.push_back(t);
+    }
+  return kt;
 }
 
 }  // namespace lpu::compiler

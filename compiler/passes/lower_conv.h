@@ -3,10 +3,11 @@
 // [N, H, W, C] (N*H*W rows of C elements); a graph input consumed by a Conv or a pool is declared
 // in that layout, or, when a Conv is its only consumer, as that Conv's im2col rows; the host
 // converts (LoweredInput::host_map, to_chip_input).
-//   Conv            = a row gather (im2col: per output pixel, the kh*kw source pixel rows, zeros for
-//                     padding, each tap padded to whole vectors) + a dense layer whose weight has
-//                     zero rows in the padding lanes; groups (incl. depthwise) become a
-//                     block-diagonal dense weight. A 1x1 stride-1 unpadded conv needs no gather.
+//   Conv            = a dense layer whose k-tiles read the input in place: tap t's chunks of output
+//                     pixel row m are chunks of x's row tap_rows[t][m] (a zero vector for padding),
+//                     weight rows past C in each tap's tile are zero and not loaded (no im2col
+//                     tensor, no gather); groups (incl. depthwise) become a block-diagonal dense
+//                     weight. A 1x1 stride-1 unpadded conv reads x's rows as they are.
 //   MaxPool         = a chain of VXM max steps over row-mapped operands (padding taps map to a
 //                     valid tap of the same window: padding never wins).
 //   AveragePool     = a chain of VXM adds (f32) over row-mapped operands (padding reads zeros),
@@ -20,6 +21,7 @@
 #include <set>
 #include <vector>
 
+#include "compiler/backend/matmul_kernel.h"
 #include "compiler/ir/graph.h"
 #include "compiler/passes/lowering.h"
 
@@ -69,5 +71,12 @@ std::vector<double> from_chip_output(const LoweredModel& lm, const ir::Graph& g,
 // Expands a conv layer's compact weight (K = k_blocks blocks of K / k_blocks rows) to the chip's
 // im2col layout: each block padded with zero rows to a multiple of `lanes`. Returns the new K.
 int64_t expand_conv_weight(const LoweredLayer& L, uint32_t lanes, std::vector<float>* w);
+// The same layout for the layer's int8 weights (LayerQuant::wq, L.K x L.N row-major): the i8 bytes.
+std::vector<uint8_t> expand_conv_weight_i8(const LoweredLayer& L, const std::vector<int8_t>& wq, uint32_t lanes);
+
+// The k-tiles of a conv layer read in place (L.tap_rows, k_blocks taps of C = K / k_blocks
+// channels): k-tile t * ceil(C / lanes) + c reads chunk c of row tap_rows[t][m] and loads weight
+// rows [0, min(lanes, C - c * lanes)) of its tile (expand_conv_weight's layout).
+std::vector<MatmulKTile> conv_tap_ktiles(const LoweredLayer& L, uint32_t lanes);
 
 }  // namespace lpu::compiler

@@ -29,6 +29,10 @@ struct LoweredLayer {
   // > 0: x is an im2col tensor (LoweredGather) and w's K rows are k_blocks blocks of K / k_blocks
   // rows (conv taps); the scheduler pads each block to whole vectors (zero rows), as the gather does.
   int64_t k_blocks = 0;
+  // Conv read in place (passes/lower_conv.h, no im2col tensor): with k_blocks taps, x is the conv
+  // input and tap t of product row m reads x's stored row tap_rows[t][m] (-1: zeros, padding); the
+  // scheduler makes each tap's chunks k-tiles (conv_tap_ktiles).
+  std::vector<std::vector<int64_t>> tap_rows;
   // Attention plumbing (docs/compiler.md, passes/lower_attention.cpp): row maps (product row m
   // reads stored row x_rows[m] of x and writes stored row y_rows[m] of y; empty = m; several layers
   // may write disjoint rows of one y), X as column segments of stored tensors (logical columns

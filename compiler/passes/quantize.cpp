@@ -115,7 +115,7 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
     if (!live[i]) continue;
     bool one_x = true;  // a view's column segments all of X (attention's head merge before o_proj)
     for (const LoweredLayer::XSegment& xs : L.xsegs) one_x = one_x && xs.x == L.x;
-    in_s[i] = L.b == ir::kNoTensor && one_x && L.k_blocks == 0 && !L.w.empty() && calib_src(L.x) != ir::kNoTensor &&
+    in_s[i] = L.b == ir::kNoTensor && one_x && (L.k_blocks == 0 || !L.tap_rows.empty()) && !L.w.empty() && calib_src(L.x) != ir::kNoTensor &&
               is_float(L.x);
   }
   if (opt.layer_filter) {

@@ -214,8 +214,28 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       } else if (L.k_blocks > 0) {  // conv taps, each padded to whole vectors like the im2col rows
         std::vector<float> w;
         const int64_t K = expand_conv_weight(L, lanes, &w);
-        weights[si] = place_weights(alloc, L.name + ".W", DType::F16, K, L.N, to_f16_bytes(w), tiling, lanes,
-                                    &res.blobs);
+        // Taps read in place: only each tap tile's channel rows are stored; padding reads a zero row
+        // of x's type. An int8 conv (quantize.h) stores its i8 weights in the same layout.
+        const bool q8 = quant && quant->layers[step.index].int8;
+        std::vector<std::pair<uint32_t, uint32_t>> rows;
+        if (!L.tap_rows.empty()) {
+          const DType xt = quant && quant->i8_tensors.count(L.x) ? DType::I8 : DType::F16;
+          for (const MatmulKTile& t : conv_tap_ktiles(L, lanes)) rows.emplace_back(t.w_lo, t.w_hi);
+          for (const std::vector<int64_t>& m : L.tap_rows)
+            if (std::find(m.begin(), m.end(), -1) != m.end() && zeros[si].parts.empty()) place_zero(si, xt, lanes);
+        }
+        const auto* packed = !rows.empty() && tiling.pack_view_weights ? &rows : nullptr;
+        if (q8) {
+          const LayerQuant& q = quant->layers[step.index];
+          weights[si] = place_weights(alloc, L.name + ".W", DType::I8, K, L.N, expand_conv_weight_i8(L, q.wq, lanes),
+                                      tiling, lanes, &res.blobs, packed);
+          std::vector<int> ids;
+          scales[si] = place_tensor(alloc, L.name + ".scale", DType::F32, {1, L.N}, tiling, &ids);
+          tensor_blobs(scales[si], to_f32_bytes(q.epi_scale), lanes, &res.blobs);
+        } else {
+          weights[si] = place_weights(alloc, L.name + ".W", DType::F16, K, L.N, to_f16_bytes(w), tiling, lanes,
+                                      &res.blobs, packed);
+        }
       } else if (L.b != ir::kNoTensor) {
         // weights from an activation (lower_attention.h): nothing to place
       } else if (!L.xsegs.empty()) {  // X through a view: one weight tile per segment piece
@@ -278,6 +298,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
     const LoweredStep& step = lm.steps[si];
     ir::TensorId yid = ir::kNoTensor;
     b.forget_undo();  // no transaction spans steps; keeps the undo logs from growing with the model
+    const MatmulStats before = res.stats;  // for this step's StepSpan
     if (step.gather && !lm.gathers[step.index].table.empty()) {
       const LoweredGather& G = lm.gathers[step.index];
       PlacedTensor& table = consts[si].front();
@@ -395,6 +416,10 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
         std::vector<float> unused;
         view_ktiles(L, lanes, [&](ir::TensorId t) { return &placed.at(t); }, &unused, &spec.ktiles);
       }
+      if (!L.tap_rows.empty()) {  // conv taps read in place (passes/lower_conv.h)
+        spec.ktiles = conv_tap_ktiles(L, lanes);
+        spec.x_zero = zeros[si].parts.empty() ? nullptr : &zeros[si];
+      }
       if (L.b != ir::kNoTensor) {
         spec.b = &placed.at(L.b);
         spec.b_row0 = L.b_row0;
@@ -403,7 +428,9 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
         spec.b_trans = L.b_trans;
       }
       add_stats(&res.stats, mm.schedule(spec));
-      const int64_t M = L.x_rows.empty() ? x.rows : static_cast<int64_t>(L.x_rows.size());
+      const int64_t M = !L.tap_rows.empty() ? static_cast<int64_t>(L.tap_rows[0].size())
+                        : L.x_rows.empty()    ? x.rows
+                                              : static_cast<int64_t>(L.x_rows.size());
       res.macs += static_cast<uint64_t>(M) * static_cast<uint64_t>(L.K) * static_cast<uint64_t>(L.N);
       yid = L.y;
       }
@@ -434,6 +461,20 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       add_stats(&res.stats, ew.schedule(spec));
       yid = E.y;
       placed.emplace(E.y, std::move(y));
+    }
+    {
+      StepSpan sp;
+      sp.kind = step.gather ? 'g' : step.lane ? 'l' : step.dense ? (as_copy(step.index) ? 'g' : 'd') : 'e';
+      sp.name = step.gather ? lm.gathers[step.index].name
+                : step.lane ? lm.lanes[step.index].name
+                : step.dense ? lm.layers[step.index].name
+                             : lm.eltwise[step.index].name;
+      sp.end_after = res.stats.last_end;
+      sp.abc = res.stats.abc - before.abc;
+      sp.lw = res.stats.lw - before.lw;
+      sp.reads = res.stats.reads - before.reads;
+      sp.writes = res.stats.writes - before.writes;
+      res.spans.push_back(std::move(sp));
     }
     bool written_later = false;  // by another layer writing other rows of it
     for (size_t sj = si + 1; sj < lm.steps.size() && step.dense; ++sj)

@@ -17,12 +17,22 @@
 
 namespace lpu::compiler {
 
+// Per-step profile (bench/bench_conv_layers.cpp): the step's name and kind, the program's end
+// (running maximum of every placed instruction's landing) after it was scheduled, so
+// end_after[i] - end_after[i - 1] is what step i added to the program's length, and its MXM work.
+struct StepSpan {
+  std::string name;
+  char kind = 'd';  // 'd' dense, 'g' gather/copy/lookup, 'l' lane, 'e' elementwise
+  uint64_t end_after = 0, abc = 0, lw = 0, reads = 0, writes = 0;
+};
+
 struct ScheduledModel {
   std::vector<DataBlob> blobs;          // weights and biases
   std::vector<TensorDesc> descs;        // graph inputs and outputs
   std::vector<std::string> diagnostics;
   uint64_t macs = 0;
   MatmulStats stats;
+  std::vector<StepSpan> spans;          // one per lowered step, in schedule order
 };
 
 // keep_intermediates (CompileOptions::keep_intermediates): no activation is released (no SRAM

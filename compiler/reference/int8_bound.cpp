@@ -5,9 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
-#include "compiler/io_binding.h"
+#include "compiler/reference/chip_stored.h"
 #include "isa/chip_config.h"
 
 namespace lpu::compiler {
@@ -21,21 +20,9 @@ std::map<ir::TensorId, std::vector<double>> int8_chip_layers(const ir::Graph& g,
     bool listed = false;
     for (const TensorDesc& d : p.tensors) listed = listed || d.name == name || d.name.rfind(name + ".rows_", 0) == 0;
     if (!listed) continue;
-    const DType t = row_blocks(p, name).front().dtype;
-    const std::vector<uint8_t> b = gather_output(p, name, out);
     const auto it = q.i8_tensors.find(L.y);
     const double s = it == q.i8_tensors.end() ? 1.0 : static_cast<double>(it->second);
-    std::vector<double> v(b.size() / static_cast<size_t>(dtype_bytes(t)));
-    for (size_t k = 0; k < v.size(); ++k) {
-      const uint8_t* e = b.data() + k * static_cast<size_t>(dtype_bytes(t));
-      switch (t) {
-        case DType::I8: v[k] = static_cast<int8_t>(e[0]) * s; break;
-        case DType::F16: { uint16_t h; std::memcpy(&h, e, 2); v[k] = ir::f16_to_f32(h); break; }
-        case DType::F32: { float f; std::memcpy(&f, e, 4); v[k] = f; break; }
-        default: throw std::logic_error("int8_chip_layers: unexpected layer output type " + std::string(dtype_name(t)));
-      }
-    }
-    res[L.y] = std::move(v);
+    res[L.y] = chip_stored(p, name, out, s).v;
   }
   return res;
 }

@@ -5,11 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <set>
 
-#include "compiler/io_binding.h"
 #include "isa/chip_config.h"
 #include "isa/isa.h"
 
@@ -61,30 +59,6 @@ ir::TensorId value_copy_source(const LoweredEltwise& E) {
 
 }  // namespace
 
-ChipStored chip_stored(const Program& p, const std::string& name,
-                       const std::map<std::string, std::vector<uint8_t>>& sim_outputs, double scale) {
-  ChipStored s;
-  const std::vector<RowBlock> blocks = row_blocks(p, name);
-  for (const RowBlock& b : blocks) s.rows += b.rows;
-  const std::vector<uint8_t> bytes = gather_output(p, name, sim_outputs);
-  s.dtype = blocks.front().dtype;
-  const size_t eb = static_cast<size_t>(dtype_bytes(s.dtype));
-  s.v.resize(bytes.size() / eb);
-  for (size_t k = 0; k < s.v.size(); ++k) {
-    const uint8_t* e = bytes.data() + k * eb;
-    switch (s.dtype) {
-      case DType::I8: s.v[k] = static_cast<int8_t>(e[0]) * scale; break;
-      case DType::F16: { uint16_t h; std::memcpy(&h, e, 2); s.v[k] = ir::f16_to_f32(h); break; }
-      case DType::F32: { float f; std::memcpy(&f, e, 4); s.v[k] = f; break; }
-      default:
-        throw InputError(fmt::format("int8 check: tensor '{}' is stored {}, not a float or i8 tensor", name,
-                                     dtype_name(s.dtype)));
-    }
-  }
-  s.inner = s.rows ? static_cast<int64_t>(s.v.size()) / s.rows : 0;
-  return s;
-}
-
 std::vector<double> layer_input_rows(const LoweredLayer& L, const ChipStored& x, int64_t* rows) {
   const int64_t M = L.x_rows.empty() ? x.rows : static_cast<int64_t>(L.x_rows.size());
   std::vector<double> a(static_cast<size_t>(M * L.K));
@@ -94,6 +68,19 @@ std::vector<double> layer_input_rows(const LoweredLayer& L, const ChipStored& x,
                                    r, c, x.rows, x.inner));
     return x.v[static_cast<size_t>(r * x.inner + c)];
   };
+  if (!L.tap_rows.empty()) {  // conv taps read in place (passes/lower_conv.h): K = taps x C, -1 reads zeros
+    const int64_t T = static_cast<int64_t>(L.tap_rows.size()), C = L.K / T;
+    const int64_t Mt = static_cast<int64_t>(L.tap_rows[0].size());
+    std::vector<double> t8(static_cast<size_t>(Mt * L.K), 0.0);
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t m = 0; m < Mt; ++m) {
+        const int64_t r = L.tap_rows[static_cast<size_t>(t)][static_cast<size_t>(m)];
+        if (r >= 0)
+          for (int64_t c = 0; c < C; ++c) t8[static_cast<size_t>(m * L.K + t * C + c)] = at(r, c);
+      }
+    *rows = Mt;
+    return t8;
+  }
   for (int64_t m = 0; m < M; ++m) {
     const int64_t xr = L.x_rows.empty() ? m : L.x_rows[static_cast<size_t>(m)];
     if (L.xsegs.empty()) {

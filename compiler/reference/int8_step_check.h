@@ -20,24 +20,15 @@
 
 #include "compiler/passes/lowering.h"
 #include "compiler/passes/quantize.h"
+#include "compiler/reference/chip_stored.h"
 #include "compiler/reference/int8_bound.h"
 #include "compiler/reference/step_check.h"
 #include "isa/program.h"
 
 namespace lpu::compiler {
 
-// A tensor as the chip stores it, in the float domain (i8 times `scale`), [rows, inner] row-major
-// over its row blocks (compiler/io_binding.h). Throws InputError if the program does not list it.
-struct ChipStored {
-  std::vector<double> v;
-  int64_t rows = 0, inner = 0;
-  DType dtype = DType::F32;
-};
-ChipStored chip_stored(const Program& p, const std::string& name,
-                       const std::map<std::string, std::vector<uint8_t>>& sim_outputs, double scale);
-
 // The input of int8 layer L as its MXM multiplies it: rows of X (through x_rows) and, for a view,
-// its column segments (xsegs), from X stored as `x`; M x L.K row-major. M (returned in *rows) is
+// its column segments (xsegs), from X stored as `x` (chip_stored.h); M x L.K row-major. M (returned in *rows) is
 // x_rows' size, else x's rows.
 std::vector<double> layer_input_rows(const LoweredLayer& L, const ChipStored& x, int64_t* rows);
 

@@ -4,10 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 
-#include "compiler/io_binding.h"
+#include "compiler/reference/chip_stored.h"
 #include "compiler/reference/error_bound.h"
 #include "isa/chip_config.h"
 
@@ -17,23 +16,6 @@ namespace {
 
 constexpr double kU16 = kUnitF16;
 constexpr double kF16Sub = kF16Subnormal;
-
-std::vector<double> decode(const std::vector<uint8_t>& b, DType t) {
-  std::vector<double> v;
-  if (t == DType::F16) {
-    v.resize(b.size() / 2);
-    for (size_t k = 0; k < v.size(); ++k)
-      v[k] = ir::f16_to_f32(static_cast<uint16_t>(b[2 * k] | (b[2 * k + 1] << 8)));
-  } else if (t == DType::F32) {
-    v.resize(b.size() / 4);
-    for (size_t k = 0; k < v.size(); ++k) {
-      float f;
-      std::memcpy(&f, b.data() + 4 * k, 4);  // little-endian host
-      v[k] = f;
-    }
-  }
-  return v;
-}
 
 bool is_view(ir::OpKind k) {
   return k == ir::OpKind::Reshape || k == ir::OpKind::Transpose || k == ir::OpKind::Split ||
@@ -60,20 +42,15 @@ std::map<ir::TensorId, std::vector<double>> chip_graph_tensors(
   for (const auto& [t, ys] : stored) {
     const ir::Tensor& gt = g.tensor(t);
     if (!ir::dtype_is_float(gt.dtype)) continue;
-    std::vector<double> v;
+    const auto sc = i8_scales.find(t);
+    compiler::ChipStored cs;
     try {
-      const std::vector<compiler::RowBlock> blocks = compiler::row_blocks(p, gt.name);
-      const std::vector<uint8_t> bytes = compiler::gather_output(p, gt.name, sim_outputs);
-      const auto sc = i8_scales.find(t);
-      if (blocks.front().dtype == DType::I8 && sc != i8_scales.end()) {
-        v.resize(bytes.size());
-        for (size_t k = 0; k < v.size(); ++k) v[k] = static_cast<int8_t>(bytes[k]) * static_cast<double>(sc->second);
-      } else {
-        v = decode(bytes, blocks.front().dtype);
-      }
+      cs = compiler::chip_stored(p, gt.name, sim_outputs, sc == i8_scales.end() ? 1.0 : sc->second);
     } catch (const InputError&) {
-      continue;  // not listed by the program (compiled without keep_intermediates)
+      continue;  // not listed by the program (compiled without keep_intermediates), or not a float / i8 type
     }
+    if (cs.dtype == DType::I8 && sc == i8_scales.end()) continue;  // i8 without a scale: left out
+    std::vector<double> v = std::move(cs.v);
     const ir::Shape& s = gt.shape;
     if (static_cast<int64_t>(v.size()) != ir::num_elements(s)) continue;
     // Conv activations: graph [N, C, H, W] stored [N, H, W, C]; a 1-D conv's [N, C, W] stored

@@ -13,6 +13,7 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tests/support/cli.h"
@@ -24,18 +25,27 @@ namespace fs = std::filesystem;
 namespace {
 constexpr const char* kDataDir = "/usr/share/libonnx-testdata/data";
 
-// The pass rows ("<suite>/<case>") of the committed expectation list.
-std::vector<std::string> expected_passing() {
-  std::istringstream in(read_text(std::string(LPU_SOURCE_DIR) + "/tests/data/conformance_expected.tsv"));
-  std::vector<std::string> ids;
+// The (id, status) rows of a `lpusim conformance --tsv` file, in file order ('#' lines are comments).
+std::vector<std::pair<std::string, std::string>> tsv_statuses(const std::string& text) {
+  std::istringstream in(text);
+  std::vector<std::pair<std::string, std::string>> rows;
   for (std::string line; std::getline(in, line);) {
     if (line.empty() || line[0] == '#') continue;
     std::istringstream f(line);
     std::string id, status;
     std::getline(f, id, '\t');
     std::getline(f, status, '\t');
-    if (status == "pass") ids.push_back(id);
+    rows.emplace_back(id, status);
   }
+  return rows;
+}
+
+// The pass rows ("<suite>/<case>") of the committed expectation list.
+std::vector<std::string> expected_passing() {
+  const std::string path = std::string(LPU_SOURCE_DIR) + "/tests/data/conformance_expected.tsv";
+  std::vector<std::string> ids;
+  for (const auto& [id, status] : tsv_statuses(read_text(path)))
+    if (status == "pass") ids.push_back(id);
   return ids;
 }
 
@@ -76,15 +86,7 @@ void check_batch(const std::string& batch) {
   REQUIRE(!r.timed_out);
   REQUIRE(r.status == 0);
   std::map<std::string, std::string> got;  // id -> status
-  std::istringstream in(read_text(base + ".tsv"));
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream f(line);
-    std::string id, status;
-    std::getline(f, id, '\t');
-    std::getline(f, status, '\t');
-    got[id] = status;
-  }
+  for (const auto& [id, status] : tsv_statuses(read_text(base + ".tsv"))) got[id] = status;
   for (const std::string& id : ids) {
     INFO(id << " is 'pass' in tests/data/conformance_expected.tsv");
     CHECK(got[id] == "pass");

@@ -1,4 +1,4 @@
-// Conv nets lowered to gathers, dense layers and row-mapped VXM steps (compiler/passes/lower_conv.h):
+// Conv nets lowered to dense layers (taps read in place) and row-mapped VXM steps (compiler/passes/lower_conv.h):
 // each graph is compiled, simulated in timing and functional mode (simulated cycles must equal the
 // compiler's prediction) and its outputs compared with the reference interpreter within twice the
 // reference's running error bound (docs/compiler.md), the graph typed f16 where the chip stores f16.
@@ -40,7 +40,7 @@ int64_t out_dim(int64_t in, int64_t k, int64_t s, int64_t d, int64_t p0, int64_t
 
 // Conv (+ Relu) graph; its result is marked as the output unless `mark` is false (*out gets it).
 // A conv reading the graph input gets im2col rows from the host; with `on_chip` a 1x1 conv comes
-// first, so the tested conv reads a conv activation and gathers its im2col rows on the chip.
+// first, so the tested conv reads a conv activation and reads its taps in place on the chip.
 ir::Graph conv_graph(const ConvCase& c, uint32_t seed, bool mark = true, ir::TensorId* out = nullptr,
                      bool on_chip = false) {
   ir::Graph g;
@@ -101,7 +101,7 @@ TEST_CASE("compile: Conv shapes (stride, pad, dilation, groups, > 320 channels) 
     INFO("C " << c.C << " M " << c.M << " k " << c.kh << "x" << c.kw << " s " << c.sh << " d " << c.dh << " group "
               << c.group);
     for (bool on_chip : {false, true}) {
-      INFO((on_chip ? "im2col gathered on the chip" : "im2col rows from the host"));
+      INFO((on_chip ? "taps read in place on the chip" : "im2col rows from the host"));
       const ir::Graph g = conv_graph(c, seed, true, nullptr, on_chip);
       const int64_t n = c.N * c.C * c.H * c.W;
       lpu::test::check_chip_against_reference(g, {random_f16(n, -1.f, 1.f, seed + 7)});

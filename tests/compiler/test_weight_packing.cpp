@@ -8,12 +8,9 @@
 #include <catch2/catch.hpp>
 
 #include <cstdint>
-#include <cstdlib>
-#include <fmt/format.h>
 #include <vector>
 
 #include "compiler/compile.h"
-#include "compiler/frontends/onnx_import.h"
 #include "compiler/ir/graph.h"
 #include "isa/chip_config.h"
 #include "tests/support/chip_check.h"
@@ -90,32 +87,5 @@ TEST_CASE("weight packing: a plain weight keeps whole 320-row k-tiles (int8 exac
     const compiler::CompileResult cr = test::check_gemm_values(M, K, N, p, 11);
     const uint64_t B = p == compiler::Precision::INT8 ? 1 : 2;
     CHECK(image_bytes(cr.program) == groups * 1 * 2 * cdiv(lanes, groups) * lanes * B);
-  }
-}
-
-// Measurement (not run by default): LPU_PACK_MODEL=path/to/model.onnx; compiles it int8 (timing
-// only, as bench_models --int8) with and without view-weight packing and prints cycles and image.
-TEST_CASE("weight packing: packed vs whole tiles on an ONNX model (measurement)", "[.][packmeasure]") {
-  const char* path = std::getenv("LPU_PACK_MODEL");
-  if (!path) {
-    WARN("set LPU_PACK_MODEL=path/to/model.onnx to run this measurement");
-    return;
-  }
-  const ir::Graph g = frontend::import_onnx(path);
-  auto cfg = default_chip_config();
-  for (const bool pack : {true, false}) {
-    compiler::CompileOptions co;
-    co.precision = compiler::Precision::INT8;
-    co.int8.timing_only = true;
-    co.int8.onchip_quantize = true;
-    co.tiling.pack_view_weights = pack;
-    std::string res;
-    try {
-      const compiler::CompileResult r = compiler::compile(g, *cfg, co);
-      res = fmt::format("{} cycles, image {:.1f} MiB, {} lw", r.predicted_cycles, image_bytes(r.program) / 1048576.0, r.stats.lw);
-    } catch (const InputError& e) {
-      res = e.what();
-    }
-    fmt::print("{} int8 pack_view_weights={}: {}\n", path, pack, res);
   }
 }

@@ -1,20 +1,13 @@
-// Attention decode pieces (issue 5): where the cycles of a compiled attention piece go, and the
-// lowering choices that cut them. The hidden test "attention decode: timeline*" prints, for one
-// piece, the lowered steps and a per-1000-cycle histogram of instructions per unit (replayed from
-// the Program's queues), so a change can be judged by where MXM weight installs sit idle; with
-// LPU_AD_WINDOW=<cycle> it also lists every instruction of the 8 cycles from there.
+// Attention decode pieces (issue 5): the lowering choices that cut the cycles of a compiled
+// attention piece. Where those cycles go (the lowered steps and a per-1000-cycle histogram of
+// instructions per unit) is printed by `bench_piece --timeline` (bench/bench_piece.cpp).
 #include <catch2/catch.hpp>
 
-#include <cstdlib>
-#include <fmt/format.h>
-#include <map>
 #include <string>
 
-#include "compiler/backend/queue_emitter.h"
 #include "compiler/compile.h"
 #include "compiler/llm/segments.h"
 #include "compiler/passes/lowering.h"
-#include "isa/asm.h"
 #include "isa/chip_config.h"
 #include "sim/simulator.h"
 #include "system/llm_system.h"
@@ -42,49 +35,6 @@ llm::SegmentSpec decode_attention(int64_t context, int64_t rank, int64_t size, b
 }
 
 }  // namespace
-
-TEST_CASE("attention decode: timeline of a piece (diagnostic; env LPU_AD_MODEL/CONTEXT/TP/INT8/WINDOW)", "[.][llm]") {
-  const char* m = std::getenv("LPU_AD_MODEL");
-  const std::string name = m ? m : "llama-2-7b";
-  const int64_t ctx = std::getenv("LPU_AD_CONTEXT") ? std::atoll(std::getenv("LPU_AD_CONTEXT")) : 2047;
-  const int64_t tp = std::getenv("LPU_AD_TP") ? std::atoll(std::getenv("LPU_AD_TP")) : 8;
-  const bool int8 = std::getenv("LPU_AD_INT8") != nullptr;
-  const llm::LlmConfig cfg = model(name);
-  const ir::Graph g = llm::build_segment(cfg, decode_attention(ctx, 0, tp, int8), 0);
-  auto chip = load_chip_config(std::string(LPU_SOURCE_DIR) + "/workloads/chips/tsp-v1.yaml");
-  const compiler::CompileOptions opt =
-      system::piece_compile_options(int8 ? llm::WeightPrecision::INT8 : llm::WeightPrecision::FP16);
-  const compiler::CompileResult cr = compiler::compile(g, *chip, opt);
-  const compiler::LoweredModel lm = compiler::lower_graph(g);
-  for (const compiler::LoweredStep& st : lm.steps) {
-    if (st.dense) {
-      const auto& L = lm.layers[st.index];
-      fmt::print("dense {:40s} K {:5d} N {:5d} rows {:5d} {}\n", L.name, L.K, L.N,
-                 L.x_rows.empty() ? -1 : static_cast<int64_t>(L.x_rows.size()),
-                 L.b != ir::kNoTensor ? (L.b_trans ? "act-W^T" : "act-W") : "const-W");
-    } else if (st.lane) {
-      fmt::print("lane  {}\n", lm.lanes[st.index].name);
-    } else if (!st.gather) {
-      fmt::print("elt   {}\n", lm.eltwise[st.index].name);
-    }
-  }
-  std::map<uint64_t, std::map<std::string, int>> bins;
-  const uint64_t w0 = std::getenv("LPU_AD_WINDOW") ? std::strtoull(std::getenv("LPU_AD_WINDOW"), nullptr, 10) : 0;
-  for (const QueueCode& q : cr.program.chips.at(0).queues)
-    for (const auto& [cycle, in] : compiler::replay_queue(q.code)) {
-      if (w0 > 0 && cycle >= w0 && cycle < w0 + 8)  // every instruction of 8 cycles from LPU_AD_WINDOW
-        fmt::print("  @{} {} {}\n", cycle, chip->slices[q.slice].name, format_instr(in));
-      const SliceKind k = chip->slices[q.slice].kind;
-      std::string key = k == SliceKind::MXM ? std::string(op_info(in.op).mnemonic) : std::string(slice_kind_name(k));
-      bins[cycle / 1000][key]++;
-    }
-  fmt::print("predicted cycles {}\n", cr.predicted_cycles);
-  for (const auto& [b, counts] : bins) {
-    std::string line;
-    for (const auto& [k, n] : counts) line += fmt::format(" {}={}", k, n);
-    fmt::print("{:6d}k{}\n", b, line);
-  }
-}
 
 // Weight rows the MXM must install for the dense layers with constant weights that read the
 // normalized input (K == hidden): ceil(N / lanes) column tiles of K rows each.

@@ -206,7 +206,9 @@ TEST_CASE("llm functional cli: lpusim llm --mode functional prints top-5 ids and
           "[llm][functional]") {
   const std::string out = (std::filesystem::temp_directory_path() /
                            ("lpusim_llm_functional_" + std::to_string(::getpid()) + ".txt")).string();
-  ProcessResult r = run_process(lpusim_exe(), {"llm", "tiny-llama", "--mode", "functional", "--chips", "4", "--prompt", "4"},
+  // --tp 2: two stages, so the handoff is exercised (tp 4, one stage, is valid too: kv-head replication).
+  ProcessResult r = run_process(lpusim_exe(),
+                                {"llm", "tiny-llama", "--mode", "functional", "--chips", "4", "--tp", "2", "--prompt", "4"},
                                 out, std::chrono::seconds(120), Stderr::ToOutput);
   INFO(r.output);
   CHECK(r.status == 0);

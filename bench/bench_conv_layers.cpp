@@ -1,0 +1,103 @@
+// Per-step profile of a compiled conv net (issue 5 item 6, ResNet-50 row of docs/validation.md):
+// compiles an ONNX model for tsp-v1 (fp16, or with --int8 timing-only int8 as bench_models does)
+// and prints, per stage (a step's name up to its second '/', e.g. "/layer1/layer1.0" -> "/layer1"),
+// the cycles its steps added to the program's end (CompileResult::spans: end_after[i] -
+// end_after[i - 1]; they sum to the predicted cycles minus the final drain), its abc count and the
+// share of each step kind; with --steps every step. Compile only (no simulation: bench_models
+// checks that the prediction equals the simulator's count).
+// Usage: bench_conv_layers [--int8] [--steps] MODEL.onnx
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "compiler/compile.h"
+#include "compiler/frontends/onnx_import.h"
+#include "isa/chip_config.h"
+
+using namespace lpu;
+using namespace lpu::compiler;
+
+namespace {
+
+// "/layer1/layer1.0/conv1/Conv" -> "/layer1"; names without a '/' group under themselves up to
+// their first '.', so "conv1.im2col" and "conv1" share a stage.
+std::string stage_of(const std::string& name) {
+  if (!name.empty() && name[0] == '/') {
+    const size_t s = name.find('/', 1);
+    return s == std::string::npos ? name : name.substr(0, s);
+  }
+  return name.substr(0, name.find('.'));
+}
+
+}  // namespace
+
+int main(int argc, char* argv[]) {
+  bool int8 = false, steps = false;
+  std::string path;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--int8") int8 = true;
+    else if (a == "--steps") steps = true;
+    else if (a[0] != '-' && path.empty()) path = a;
+    else {
+      std::fprintf(stderr, "usage: bench_conv_layers [--int8] [--steps] MODEL.onnx\n");
+      return 2;
+    }
+  }
+  if (path.empty()) {
+    std::fprintf(stderr, "usage: bench_conv_layers [--int8] [--steps] MODEL.onnx\n");
+    return 2;
+  }
+  try {
+    const std::shared_ptr<const ChipConfig> cfg = default_chip_config();
+    const ir::Graph g = frontend::import_onnx(path);
+    CompileOptions co;
+    if (int8) {
+      co.precision = Precision::INT8;
+      co.int8.timing_only = true;
+      co.int8.onchip_quantize = true;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    const CompileResult r = compile(g, *cfg, co);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("%s %s: %llu cycles predicted (%.1f images/s at %.0f MHz), compiled in %.2f s, %llu abc\n",
+                path.c_str(), int8 ? "int8" : "fp16", static_cast<unsigned long long>(r.predicted_cycles),
+                cfg->clock_hz / static_cast<double>(r.predicted_cycles), cfg->clock_hz / 1e6, secs,
+                static_cast<unsigned long long>(r.stats.abc));
+    struct Agg { uint64_t added = 0, abc = 0, n = 0; std::map<char, uint64_t> by_kind; };
+    std::vector<std::string> order;
+    std::map<std::string, Agg> agg;
+    uint64_t prev = 0;
+    if (steps) std::printf("%-60s %4s %10s %10s %9s\n", "step", "kind", "end after", "added", "abc");
+    for (const StepSpan& s : r.spans) {
+      const uint64_t added = s.end_after > prev ? s.end_after - prev : 0;
+      prev = std::max(prev, s.end_after);
+      if (steps)
+        std::printf("%-60s %4c %10llu %10llu %9llu\n", s.name.c_str(), s.kind, static_cast<unsigned long long>(s.end_after),
+                    static_cast<unsigned long long>(added), static_cast<unsigned long long>(s.abc));
+      const std::string st = stage_of(s.name);
+      if (!agg.count(st)) order.push_back(st);
+      Agg& a = agg[st];
+      a.added += added;
+      a.abc += s.abc;
+      a.n++;
+      a.by_kind[s.kind] += added;
+    }
+    std::printf("%-28s %6s %10s %7s %10s  %s\n", "stage", "steps", "cycles", "share", "abc", "cycles by step kind (d dense, g gather, e elementwise, l lane)");
+    for (const std::string& st : order) {
+      const Agg& a = agg[st];
+      std::string kinds;
+      for (const auto& [k, v] : a.by_kind) kinds += std::string(kinds.empty() ? "" : ", ") + k + " " + std::to_string(v);
+      std::printf("%-28s %6llu %10llu %6.1f%% %10llu  %s\n", st.c_str(), static_cast<unsigned long long>(a.n),
+                  static_cast<unsigned long long>(a.added), 100.0 * static_cast<double>(a.added) / static_cast<double>(r.predicted_cycles),
+                  static_cast<unsigned long long>(a.abc), kinds.c_str());
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_conv_layers: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

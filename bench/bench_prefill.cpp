@@ -1,0 +1,86 @@
+// Benchmark of PREFILL pieces (issue 5 item 6, the BERT-base validation row): for the BERT-base
+// attention and FFN pieces (sequence 128, tp 1, int8 as `lpusim validate` compiles them) prints
+// the compiled cycles, the `lw` rows installed, the install bound = rows / MXM planes (one `lw`
+// per plane per cycle, chip config), compiled / bound, compile seconds and the simulated cycles
+// (timing mode) next to the prediction; then one forward pass composed as `lpusim llm` does (every
+// layer's pieces back to back, each window = cycles + the drain of system/llm_system.h, the pass
+// ending with its last piece).
+// Usage: bench_prefill [--no-sim] [--tokens T]
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <systemc>
+
+#include "compiler/compile.h"
+#include "compiler/llm/llm_config.h"
+#include "compiler/llm/segments.h"
+#include "isa/chip_config.h"
+#include "sim/simulator.h"
+#include "system/llm_system.h"
+
+using namespace lpu;
+using namespace lpu::compiler;
+
+int sc_main(int argc, char* argv[]) {
+  bool run_sim = true;
+  int64_t tokens = 128;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--no-sim") == 0) {
+      run_sim = false;
+    } else if (std::strcmp(argv[i], "--tokens") == 0 && i + 1 < argc) {
+      tokens = std::atoll(argv[++i]);
+    } else {
+      std::fprintf(stderr, "usage: bench_prefill [--no-sim] [--tokens T]\n");
+      return 2;
+    }
+  }
+  auto cfg = default_chip_config();
+  const uint64_t planes = static_cast<uint64_t>(cfg->slices_of(SliceKind::MXM).size()) * cfg->mxm_planes;
+  const llm::LlmConfig m = llm::load_llm_config(std::string(LPU_SOURCE_DIR) + "/workloads/llm/bert-base.json");
+  std::printf("chip %s, bert-base prefill of %lld tokens, tp 1, int8 pieces (piece_compile_options)\n",
+              cfg->name.c_str(), static_cast<long long>(tokens));
+  std::printf("%-22s %10s %9s %9s %7s %9s %10s %5s\n", "piece", "compiled", "lw rows", "bound", "ratio", "compile s",
+              "simulated", "match");
+  uint64_t pass = 0, last_drain = 0;
+  for (llm::SegmentKind kind : {llm::SegmentKind::Attention, llm::SegmentKind::Ffn}) {
+    llm::SegmentSpec spec;
+    spec.kind = kind;
+    spec.shape.phase = llm::Phase::Prefill;
+    spec.shape.tokens = tokens;
+    spec.shard = {0, 1};
+    spec.o_proj_cast = true;  // as LlmSystem builds int8 pieces
+    const ir::Graph g = llm::build_segment(m, spec, 0);
+    const auto t0 = std::chrono::steady_clock::now();
+    const CompileResult r = compile(g, *cfg, system::piece_compile_options(llm::WeightPrecision::INT8));
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double bound = static_cast<double>(r.stats.lw) / static_cast<double>(planes);
+    std::string simulated = "-", match = "-";
+    if (run_sim) {
+      sim::SimOptions so;
+      so.mode = sim::Mode::Timing;
+      const sim::SimResult s = sim::simulate(r.program, *cfg, so);
+      simulated = std::to_string(s.cycles);
+      match = s.cycles == r.predicted_cycles ? "yes" : "NO";
+    }
+    std::printf("%-22s %10llu %9llu %9.0f %7.2f %9.2f %10s %5s\n",
+                kind == llm::SegmentKind::Attention ? "attention (layer 0)" : "ffn",
+                static_cast<unsigned long long>(r.predicted_cycles), static_cast<unsigned long long>(r.stats.lw), bound,
+                static_cast<double>(r.predicted_cycles) / bound, secs, simulated.c_str(), match.c_str());
+    std::fflush(stdout);
+    pass += static_cast<uint64_t>(m.layers) * system::piece_window(*cfg, r.predicted_cycles);
+    last_drain = system::piece_window(*cfg, r.predicted_cycles) - r.predicted_cycles;
+  }
+  pass -= last_drain;  // the pass ends when its last piece ends
+  std::printf("forward pass: %d layers x (attention + ffn windows) = %llu cycles = %.1f us at %.0f MHz\n",
+              static_cast<int>(m.layers), static_cast<unsigned long long>(pass),
+              static_cast<double>(pass) / cfg->clock_hz * 1e6, cfg->clock_hz / 1e6);
+  return 0;
+}
+
+// Our own main (instead of libsystemc's) so that SystemC does not print its banner into the figures.
+int main(int argc, char* argv[]) {
+  setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
+  return sc_core::sc_elab_and_sim(argc, argv);
+}
