@@ -33,6 +33,7 @@
 #include "tests/support/cli.h"
 #include "tests/support/llm_piece_sram.h"
 #include "tests/support/process.h"
+#include "tests/support/uniform.h"
 
 using namespace lpu;
 using lpu::ref::Value;
@@ -115,15 +116,7 @@ double require_close(const std::vector<float>& a, const std::vector<float>& ba, 
   return max_err;
 }
 
-std::vector<float> uniform(size_t n, uint64_t seed) {  // U(-1, 1), deterministic
-  std::vector<float> v(n);
-  uint64_t s = seed * 0x9e3779b97f4a7c15ULL + 1;
-  for (auto& x : v) {
-    s ^= s << 13; s ^= s >> 7; s ^= s << 17;
-    x = static_cast<float>(static_cast<double>(s >> 40) / 8388608.0 - 1.0);
-  }
-  return v;
-}
+using lpu::test::uniform;
 
 }  // namespace
 

@@ -15,6 +15,7 @@
 #include "compiler/reference/error_bound.h"
 #include "compiler/reference/interpreter.h"
 #include "isa/chip_config.h"
+#include "tests/support/uniform.h"
 
 using namespace lpu::llm;
 using lpu::ref::Value;
@@ -25,15 +26,7 @@ LlmConfig tiny(const std::string& name) {
   return load_llm_config(std::string(LPU_SOURCE_DIR) + "/workloads/llm/" + name + ".json");
 }
 
-std::vector<float> uniform(size_t n, uint64_t seed) {  // U(-1, 1), deterministic
-  std::vector<float> v(n);
-  uint64_t s = seed * 0x9e3779b97f4a7c15ULL + 1;
-  for (auto& x : v) {
-    s ^= s << 13; s ^= s >> 7; s ^= s << 17;
-    x = static_cast<float>(static_cast<double>(s >> 40) / 8388608.0 - 1.0);
-  }
-  return v;
-}
+using lpu::test::uniform;
 
 struct Compare {
   double max_err = 0, max_ratio = 0, max_rel_bound = 0;
