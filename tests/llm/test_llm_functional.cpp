@@ -202,6 +202,48 @@ TEST_CASE("llm functional: tiny-llama prefill on 4 chips leaves the KV cache its
   require_within_bounds(d, "tiny-llama decode at context 4 on the simulated prefill's cache, 4 chips");
 }
 
+TEST_CASE("llm functional: tiny-wide on 16 chips = 2 nodes (hierarchical all-reduce, KV-head replication) matches "
+          "the reference", "[llm][functional]") {
+  // tp 16 spans two 8-chip nodes: every all-reduce is the hierarchical one (collective.h) and each of
+  // the 4 kv heads is replicated on 4 chips. Prefill, then decode on the cache the chips wrote.
+  const llm::LlmConfig m = tiny("tiny-wide");
+  auto chip = default_chip_config();
+  system::FunctionalRequest pre;
+  pre.shape = {llm::Phase::Prefill, 1, 4, 0};
+  pre.seed = 7;
+  pre.chips = 16;
+  const std::vector<float> prompt = embedded(m, 4, 31);
+  const Outcome p = run_and_check(m, pre, prompt, nullptr);
+  REQUIRE(p.run.plan.tp == 16);
+  require_within_bounds(p, "tiny-wide prefill 4 tokens, 16 chips");
+  const llm::KvCache chip_cache = system::prefill_cache(m, p.run);
+  llm::KvCache ref_cache;
+  llm::reference_forward(m, pre.shape, pre.seed, prompt, nullptr, 0, &ref_cache);
+  system::FunctionalRequest dec = pre;
+  dec.shape = {llm::Phase::Decode, 1, 1, 4};
+  dec.position = 4;
+  const std::vector<float> x = embedded(m, 1, 32);
+  Outcome d;
+  d.run = system::run_functional(*chip, m, dec, x, &chip_cache);
+  d.check = system::check_functional(m, dec, d.run, x, &chip_cache, &ref_cache);
+  require_within_bounds(d, "tiny-wide decode at context 4 on the simulated prefill's cache, 16 chips");
+  // The second node's partials reach every chip's sum: losing rank 11's (one query head of 16 in
+  // layer 0's attention, under the bound by itself) changes the logits; losing rank 0's (it carries
+  // the residual) fails the bound at the next piece's input.
+  auto faulty = [&](int64_t rank) {
+    system::FunctionalRequest f = dec;
+    f.fault = {0, rank};
+    Outcome o;
+    o.run = system::run_functional(*chip, m, f, x, &chip_cache);
+    o.check = system::check_functional(m, f, o.run, x, &chip_cache, &ref_cache);
+    return o;
+  };
+  CHECK(faulty(11).run.logits != d.run.logits);
+  const Outcome bad = faulty(0);
+  REQUIRE(bad.check.first_failure() != nullptr);
+  CHECK(bad.check.first_failure()->what == "input of ffn layer 0 on chip 0");
+}
+
 TEST_CASE("llm functional cli: lpusim llm --mode functional prints top-5 ids and the error, refuses big models",
           "[llm][functional]") {
   const std::string out = (std::filesystem::temp_directory_path() /
