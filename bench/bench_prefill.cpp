@@ -5,7 +5,9 @@
 // (timing mode) next to the prediction; then one forward pass composed as `lpusim llm` does (every
 // layer's pieces back to back, each window = cycles + the drain of system/llm_system.h, the pass
 // ending with its last piece).
-// Usage: bench_prefill [--no-sim] [--tokens T]
+// --steps: also each lowered step's end cycle and what it added to the piece (CompileResult::spans).
+// Usage: bench_prefill [--no-sim] [--tokens T] [--steps]
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -24,15 +26,17 @@ using namespace lpu;
 using namespace lpu::compiler;
 
 int sc_main(int argc, char* argv[]) {
-  bool run_sim = true;
+  bool run_sim = true, steps = false;
   int64_t tokens = 128;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--no-sim") == 0) {
       run_sim = false;
+    } else if (std::strcmp(argv[i], "--steps") == 0) {
+      steps = true;
     } else if (std::strcmp(argv[i], "--tokens") == 0 && i + 1 < argc) {
       tokens = std::atoll(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: bench_prefill [--no-sim] [--tokens T]\n");
+      std::fprintf(stderr, "usage: bench_prefill [--no-sim] [--tokens T] [--steps]\n");
       return 2;
     }
   }
@@ -56,6 +60,15 @@ int sc_main(int argc, char* argv[]) {
     const CompileResult r = compile(g, *cfg, system::piece_compile_options(llm::WeightPrecision::INT8));
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double bound = static_cast<double>(r.stats.lw) / static_cast<double>(planes);
+    if (steps) {
+      uint64_t prev = 0;
+      for (const StepSpan& sp : r.spans) {
+        const uint64_t added = sp.end_after > prev ? sp.end_after - prev : 0;
+        prev = std::max(prev, sp.end_after);
+        std::printf("  %-40s %c end %7llu added %6llu\n", sp.name.c_str(), sp.kind,
+                    static_cast<unsigned long long>(sp.end_after), static_cast<unsigned long long>(added));
+      }
+    }
     std::string simulated = "-", match = "-";
     if (run_sim) {
       sim::SimOptions so;

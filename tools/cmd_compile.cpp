@@ -198,12 +198,13 @@ sim::SimResult simulate_dataset(const Dataset& ds, const ir::Graph& g, const com
       continue;
     }
     ref::Value v = ds.inputs[i];
-    if (t == DType::I8 && r.quant && r.quant->i8_inputs.count(name))  // int8 models: the host quantizes
-      v = compiler::quantize_host_input(v, r.quant->i8_inputs.at(name));
     if (i < lm.inputs.size() && !lm.inputs[i].host_map.empty()) {  // conv layouts (passes/lower_conv.h)
       v.f = compiler::to_chip_input(lm.inputs[i], v.f);
       v.shape = lm.inputs[i].shape;
     }
+    // int8 models: the host quantizes (after the layout: element by element, padding stays 0)
+    if (t == DType::I8 && r.quant && r.quant->i8_inputs.count(name))
+      v = compiler::quantize_host_input(v, r.quant->i8_inputs.at(name));
     compiler::bind_input(r.program, name, to_chip_bytes(v, t), &so.inputs);
   }
   guard_simulation(r.program, cfg, so, ds.dir, force);

@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <cstring>
 #include <fmt/format.h>
+#include <iterator>
+#include <map>
 #include <stdexcept>
+#include <tuple>
 
 #include "isa/chip_config.h"
 
@@ -70,17 +73,42 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
   Instr cvt_up = make_instr(Opcode::Cvt);
   cvt_up.set(Field::DType, static_cast<uint32_t>(DType::F16));
   cvt_up.set(Field::DType2, static_cast<uint32_t>(DType::F32));
-  const uint64_t lat_up = any_f16 ? instr_timing(cfg, cvt_up).latency : 0;
+  // Max / Min of f16 operands into an f16 Y (MaxPool's steps): exact in f16, so the op runs on
+  // the f16 values directly (`max.f16`: no widening, no narrowing, 2-stream values).
+  bool f16_direct = spec.has_op && (spec.op == Opcode::Max || spec.op == Opcode::Min) && Y.dtype == DType::F16 &&
+                    !spec.relu && (!spec.zero || spec.zero->dtype == DType::F16);
+  for (const PlacedTensor* t : spec.operands) f16_direct = f16_direct && t->dtype == DType::F16;
+  const uint64_t lat_up = any_f16 && !f16_direct ? instr_timing(cfg, cvt_up).latency : 0;
   const uint64_t lat_mov = instr_timing(cfg, make_instr(Opcode::Mov)).latency;
-  const bool narrow = Y.dtype == DType::F16 || to_i8;
+  const bool narrow = (Y.dtype == DType::F16 && !f16_direct) || to_i8;
+  const DType op_dt = f16_direct ? DType::F16 : DType::F32;
+  const uint32_t op_width = static_cast<uint32_t>(dtype_bytes(op_dt));
   // A Cast with nothing to convert is a `mov` (the value must be re-emitted toward Y's slices).
   const bool has_op = spec.has_op || !narrow;
   const Opcode op = spec.has_op ? spec.op : Opcode::Mov;
 
   MatmulStats st;
-  uint64_t T0 = 0;  // arrival of the operand reads at the VXM; nondecreasing over vectors
+  // Per row block of Y: arrival of the operand reads at the VXM, nondecreasing over the block's
+  // vectors (blocks do not wait for each other: their rows may become ready in any order).
+  std::vector<uint64_t> part_T0(Y.parts.size(), 0);
   std::vector<StreamValue> vals(nops);
-  for (int64_t r = 0; r < Y.rows; ++r) {
+  // Row order: Y's row blocks (parts, each in its own SRAM slices) interleaved, row k of every part
+  // before row k + 1 of any, so consecutive vectors write (and, for operands split alike, read)
+  // different SRAM ports and several vectors can pass the VXM per cycle (one row block takes at
+  // most one vector per cycle per port).
+  std::vector<int64_t> order;
+  order.reserve(static_cast<size_t>(Y.rows));
+  for (int64_t k = 0; k < Y.part_rows; ++k)
+    for (const TensorPart& p : Y.parts)
+      if (k < p.rows) order.push_back(p.row0 + k);
+  // Reads shared between vectors: an operand vector (a broadcast constant row, typically) already
+  // read to pass the VXM on the cycle another vector needs it is taken from the stream, not read
+  // again (stream values are not consumed, docs/architecture.md). Key: tensor, row, chunk, cycle at
+  // the VXM. `pending` holds the reads of the vector being placed until its transaction commits.
+  using ReadKey = std::tuple<const PlacedTensor*, int64_t, uint32_t, uint64_t>;
+  std::map<ReadKey, StreamValue> shared, pending;
+  for (int64_t r : order) {
+    uint64_t& T0 = part_T0[static_cast<size_t>(r / Y.part_rows)];
     for (uint32_t ch = 0; ch < Y.vpr; ++ch) {
       // Lower bound: every read issues at or after its vector's ready cycle.
       Instr rd = make_instr(Opcode::Read);
@@ -164,8 +192,15 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
           const uint64_t early = delayed[i] ? lat_mov : 0;
           StreamValue raw;
           const uint32_t tch = bc(i) ? 0 : ch;
-          ok = b_.fetch(ts, t.addr_of(tr, tch), vxm_pos_, Ta - early, d, t.ready[static_cast<size_t>(tr * t.vpr + tch)],
-                        &raw);
+          const ReadKey key{tp, tr, tch, Ta};
+          const auto hit = delayed[i] ? shared.end() : shared.find(key);
+          if (hit != shared.end()) {
+            raw = hit->second;
+          } else {
+            ok = b_.fetch(ts, t.addr_of(tr, tch), vxm_pos_, Ta - early, d,
+                          t.ready[static_cast<size_t>(tr * t.vpr + tch)], &raw);
+            if (ok && !delayed[i]) pending[key] = raw;
+          }
           if (ok && delayed[i]) {
             Instr m = make_instr(Opcode::Mov);
             m.set(Field::DType, static_cast<uint32_t>(t.dtype));
@@ -173,7 +208,7 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
             ok = vop(m, Ta - early, false, static_cast<uint32_t>(dtype_bytes(t.dtype)), &raw);
           }
           if (!ok) break;
-          if (t.dtype == DType::F16) {
+          if (t.dtype == DType::F16 && !f16_direct) {
             Instr c = cvt_up;
             c.set(Field::SrcA, raw.ref().encode());
             ok = vop(c, T0, false, 4, &vals[i]);
@@ -185,7 +220,7 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
         uint64_t T = T1;
         if (ok && has_op) {
           Instr in = make_instr(op);
-          in.set(Field::DType, static_cast<uint32_t>(DType::F32));
+          in.set(Field::DType, static_cast<uint32_t>(op_dt));
           if (op == Opcode::Select) {
             in.set(Field::SrcC, vals[0].ref().encode());
             in.set(Field::SrcA, vals[1].ref().encode());
@@ -194,8 +229,15 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
             in.set(Field::SrcA, vals[0].ref().encode());
             if (nops > 1) in.set(Field::SrcB, vals[1].ref().encode());
           }
-          ok = vop(in, T, !narrow, 4, &cur);
+          ok = vop(in, T, !narrow && !spec.relu, op_width, &cur);
           T += instr_timing(cfg, in).latency;
+        }
+        if (ok && spec.relu) {  // a fused Relu, f32
+          Instr rl = make_instr(Opcode::Relu);
+          rl.set(Field::DType, static_cast<uint32_t>(DType::F32));
+          rl.set(Field::SrcA, cur.ref().encode());
+          ok = vop(rl, T, !narrow, 4, &cur);
+          T += instr_timing(cfg, rl).latency;
         }
         if (ok && to_i8) {
           Instr m = make_instr(Opcode::MulImm);
@@ -216,8 +258,15 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
         }
         if (ok) ok = b_.store(cur, ys, yaddr, Y.write_not_before, &landed);
         if (ok) break;
+        pending.clear();
         b_.rollback(x);
       }
+      shared.insert(pending.begin(), pending.end());
+      pending.clear();
+      // No block's T0 decreases, so reads passing the VXM before the least can no longer be shared.
+      const uint64_t T0min = *std::min_element(part_T0.begin(), part_T0.end());
+      for (auto it = shared.begin(); it != shared.end();)
+        it = std::get<3>(it->first) < T0min ? shared.erase(it) : std::next(it);
       for (PlacedTensor* t : spec.operands) t->last_read = std::max(t->last_read, T0 + lat_up);
       st.first_issue = std::min(st.first_issue, T0 > lat_read ? T0 - lat_read : 0);
       st.vxm += nvxm;

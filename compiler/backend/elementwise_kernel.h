@@ -28,6 +28,9 @@ struct EltwiseSpec {
   // (`muli`, 1 / y's scale) and converted f32 -> i8 (`cvt`, round to nearest even, saturating).
   // The value is an instruction immediate: it never changes the schedule.
   float y_inv_scale = 1.0f;
+  // A fused Relu (LoweredEltwise::relu): one more VXM `relu` (f32) on the op's result, before the
+  // narrowing (or the int8 scaling); exact, so the stored value is that of the two ops in sequence.
+  bool relu = false;
   // Empty, or one entry per operand: nullptr (rows as above) or Y.rows source rows (-1: `zero`).
   std::vector<const std::vector<int64_t>*> row_maps;
   const PlacedTensor* zero = nullptr;  // [1, >= Y.inner] all zero (F16 or F32), for -1 map entries

@@ -172,253 +172,297 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
   // Lane all-reduce levels of radix R (R copies per SXM visit, a VXM combine tree of log2 R ops):
   // level j turns windows of w = R^j lanes into windows of R w (copies moved by 0, w, ..., (R-1) w);
   // the last level distributes the c = ceil(Keff / w) lanes Keff - 1 - i w, whose windows tile
-  // [0, Keff) (c padded to a power of two: zero vectors for sums, a repeated lane for max). R is
-  // the largest power of two <= 8 whose copies take at most half of a direction's streams.
+  // [0, Keff) (c padded to a power of two: zero vectors for sums, a repeated lane for max).
   const int64_t Keff = nch > 1 ? static_cast<int64_t>(L) : K;
-  uint32_t R = 2;
-  while (R < 8 && 2 * R * wcd <= cfg.streams_per_direction / 2) R *= 2;
-  std::vector<std::vector<Instr>> levels;
-  int64_t w = 1;
-  while (w * R < Keff) {
-    std::vector<Instr> lv;
-    for (uint32_t i = 0; i < R; ++i) {
-      Instr in = instr(is_max ? Opcode::Rotate : Opcode::Shift, cd);
-      in.set(Field::SImm, static_cast<uint32_t>(i * w));
-      lv.push_back(in);
-    }
-    levels.push_back(lv);
-    w *= R;
-  }
-  {
-    const int64_t c = (Keff + w - 1) / w;
-    int64_t cp = 1;
-    while (cp < c) cp *= 2;
-    std::vector<Instr> lv;
-    for (int64_t i = 0; i < cp; ++i) {
-      Instr in = instr(Opcode::Distribute, cd);
-      std::vector<uint16_t> map(L, static_cast<uint16_t>(Keff - 1 - std::min(i, c - 1) * w));
-      if (i >= c && !is_max) map.assign(L, 0xFFFF);  // zeros
-      in.set(Field::Imm, b_.map_id(map));
-      lv.push_back(in);
-    }
-    levels.push_back(lv);
-  }
-  if (levels.back().size() == 1 && tail.empty()) tail.push_back(instr(Opcode::Mov, cd));
-  // Per SXM: absolute cycle of the row template's relative 0; nondecreasing over its rows.
-  std::vector<uint64_t> Bs(sxm_rows_.size(), 0);
-  // Places row r through SXM `side`; returns the cycle its result lands. commit false: a probe,
-  // undone (the row goes through the SXM whose probe lands first; ties: the nearest SXM).
-  auto place_row = [&](int64_t r, size_t side, bool commit) -> uint64_t {
-    const auto probe = b_.begin();
-    const uint64_t B_before = Bs[side];
-    sxm = sxm_rows_[side];
-    S = b_.pos(sxm);
-    to_s = S < V ? Dir::West : Dir::East;
-    from_s = opposite(to_s);
-    const int64_t d = dist(S, V);
-    uint64_t& B = Bs[side];
-    const auto& xs = X.part_of_row(r).slices;
-    const auto& ys = Y.part_of_row(r).slices;
-    const Dir xdir = b_.pos(xs[0]) < V ? Dir::East : Dir::West;
-    const Dir ydir = b_.pos(ys[0]) > V ? Dir::East : Dir::West;
-    // Prep of chunk c: movs (re-timing), sel (last chunk when masked), cvt up, square.
-    std::vector<int64_t> movs(nch, 0);
-    if (nch == 1 && !masked && !widen && !spec.square) movs[0] = 1;  // v0 must be a VXM result
-    int64_t mask_movs = 0;
-    auto prep_len = [&](uint32_t c) {
-      return movs[c] * lat_mov + (masked && c + 1 == nch ? lat(sel) : 0) + (widen ? lat(cvt_up) : 0) +
-             (spec.square ? lat(sq) : 0);
-    };
-    auto join = [&](uint32_t c) { return c == 0 ? int64_t{0} : static_cast<int64_t>(c - 1) * lat_comb; };
-    auto arrive = [&](uint32_t c) { return join(c) - prep_len(c); };  // raw read at the VXM
-    auto mask_arrive = [&]() { return arrive(nch - 1) + movs[nch - 1] * lat_mov - mask_movs * lat_mov; };
-    // Re-time reads of one row that would hit one SRAM port on one cycle (chunks share slices).
-    struct Rd { const std::vector<uint16_t>* sl; int64_t A; };
-    auto issue_set = [&](const Rd& rd) {
-      std::vector<std::pair<uint16_t, int64_t>> v;
-      for (uint16_t s : *rd.sl) v.push_back({s, rd.A - lat_read - dist(b_.pos(s), V)});
-      return v;
-    };
-    auto clash = [&](const Rd& a, const Rd& b) {
-      for (const auto& p : issue_set(a))
-        for (const auto& q : issue_set(b))
-          if (p == q) return true;
-      return false;
-    };
-    for (;;) {
-      bool changed = false;
-      std::vector<Rd> fixed;
-      for (uint32_t c = 0; c < nch && !changed; ++c) {
-        const Rd me{&xs, arrive(c)};
-        for (const Rd& o : fixed)
-          if (clash(me, o)) {
-            ++movs[c];
-            changed = true;
-            break;
-          }
-        fixed.push_back(me);
+  // The radix R is chosen per step: every power of two 2..8 whose copies take at most half of a
+  // direction's streams is tried (the step placed, its end noted, then rolled back with the SXM
+  // maps it added), and the step is placed with the radix whose last row lands first (ties: the
+  // larger R, fewer round trips). Fewer copies per level use fewer stream slots, more levels
+  // take longer per row; which wins depends on K, the type and what else runs (BERT-base: f16
+  // max over 128 lanes R = 4, f32 sum R = 2).
+  std::vector<uint32_t> radices;
+  for (uint32_t R = 2; R <= 8 && R * wcd <= cfg.streams_per_direction / 2; R *= 2) radices.push_back(R);
+  if (radices.empty()) radices.push_back(2);
+  const std::vector<Instr> tail0 = tail;
+  auto run = [&](uint32_t R) {
+    tail = tail0;
+    std::vector<std::vector<Instr>> levels;
+    int64_t w = 1;
+    while (w * R < Keff) {
+      std::vector<Instr> lv;
+      for (uint32_t i = 0; i < R; ++i) {
+        Instr in = instr(is_max ? Opcode::Rotate : Opcode::Shift, cd);
+        in.set(Field::SImm, static_cast<uint32_t>(i * w));
+        lv.push_back(in);
       }
-      if (!changed && masked) {
-        const Rd me{&spec.mask->parts[0].slices, mask_arrive()};
-        for (const Rd& o : fixed)
-          if (clash(me, o)) {
-            ++mask_movs;
-            changed = true;
-            break;
-          }
-      }
-      if (!changed) break;
+      levels.push_back(lv);
+      w *= R;
     }
-    // Relative times: v0 (heading to the SXM), then each level.
-    const int64_t v0 = nch == 1 ? 0 : join(nch - 1) + lat_comb;
-    int64_t lower = 0;  // lower bound on B from the reads' ready cycles
-    int64_t min_issue = 0;
-    for (uint32_t c = 0; c < nch; ++c)
-      for (const auto& p : issue_set({&xs, arrive(c)})) {
-        lower = std::max(lower, static_cast<int64_t>(X.ready_of(r, c)) - p.second);
-        min_issue = std::min(min_issue, p.second);
+    {
+      const int64_t c = (Keff + w - 1) / w;
+      int64_t cp = 1;
+      while (cp < c) cp *= 2;
+      std::vector<Instr> lv;
+      for (int64_t i = 0; i < cp; ++i) {
+        Instr in = instr(Opcode::Distribute, cd);
+        std::vector<uint16_t> map(L, static_cast<uint16_t>(Keff - 1 - std::min(i, c - 1) * w));
+        if (i >= c && !is_max) map.assign(L, 0xFFFF);  // zeros
+        in.set(Field::Imm, b_.map_id(map));
+        lv.push_back(in);
       }
-    if (masked)
-      for (const auto& p : issue_set({&spec.mask->parts[0].slices, mask_arrive()}))
-        min_issue = std::min(min_issue, p.second);
-    lower = std::max(lower, -min_issue);
-    B = std::max<uint64_t>(B, static_cast<uint64_t>(lower));
-    uint64_t landed = 0, nvxm = 0;
-    for (uint64_t n = 0;; ++B, ++n) {
-      if (n > kMaxSearch) throw std::logic_error("lane scheduler: no cycle found for " + spec.name);
-      const auto txn = b_.begin();
-      nvxm = 0;
-      auto at = [&](int64_t rel) { return static_cast<uint64_t>(static_cast<int64_t>(B) + rel); };
-      // One VXM op at T on sources already at the VXM; result heads `dir` (any: either way).
-      auto vop = [&](Instr in, std::vector<const StreamValue*> srcs, uint64_t T, uint32_t width, int dir,
-                     StreamValue* out) {
-        if (in.op == Opcode::Select && srcs.size() == 3) {
-          in.set(Field::SrcC, srcs[0]->ref().encode());
-          in.set(Field::SrcA, srcs[1]->ref().encode());
-          in.set(Field::SrcB, srcs[2]->ref().encode());
-        } else {
-          in.set(Field::SrcA, srcs[0]->ref().encode());
-          if (srcs.size() > 1) in.set(Field::SrcB, srcs[1]->ref().encode());
-        }
-        const uint64_t t_out = T + static_cast<uint64_t>(lat(in));
-        const Dir d1 = dir >= 0 ? static_cast<Dir>(dir) : to_s;
-        if (!b_.produce(d1, width, V, t_out, out) && (dir >= 0 || !b_.produce(from_s, width, V, t_out, out)))
-          return false;
-        in.set(Field::Dst, out->ref().encode());
-        if (!b_.issue_any(vxm_slice_, T, in)) return false;
-        ++nvxm;
-        return true;
+      levels.push_back(lv);
+    }
+    if (levels.back().size() == 1 && tail.empty()) tail.push_back(instr(Opcode::Mov, cd));
+    // Per SXM and row block of X: absolute cycle of the row template's relative 0, nondecreasing over
+    // the block's rows through that SXM (blocks do not wait for each other: an elementwise producer
+    // writes them interleaved, elementwise_kernel.h).
+    const size_t nparts = X.parts.size();
+    std::vector<uint64_t> Bs(sxm_rows_.size() * nparts, 0);
+    // Places row r through SXM `side`; returns the cycle its result lands. commit false: a probe,
+    // undone (the row goes through the SXM whose probe lands first; ties: the nearest SXM).
+    auto place_row = [&](int64_t r, size_t side, bool commit) -> uint64_t {
+      const auto probe = b_.begin();
+      const size_t bi = side * nparts + static_cast<size_t>(r / X.part_rows);
+      const uint64_t B_before = Bs[bi];
+      sxm = sxm_rows_[side];
+      S = b_.pos(sxm);
+      to_s = S < V ? Dir::West : Dir::East;
+      from_s = opposite(to_s);
+      const int64_t d = dist(S, V);
+      uint64_t& B = Bs[bi];
+      const auto& xs = X.part_of_row(r).slices;
+      const auto& ys = Y.part_of_row(r).slices;
+      const Dir xdir = b_.pos(xs[0]) < V ? Dir::East : Dir::West;
+      const Dir ydir = b_.pos(ys[0]) > V ? Dir::East : Dir::West;
+      // Prep of chunk c: movs (re-timing), sel (last chunk when masked), cvt up, square.
+      std::vector<int64_t> movs(nch, 0);
+      if (nch == 1 && !masked && !widen && !spec.square) movs[0] = 1;  // v0 must be a VXM result
+      int64_t mask_movs = 0;
+      auto prep_len = [&](uint32_t c) {
+        return movs[c] * lat_mov + (masked && c + 1 == nch ? lat(sel) : 0) + (widen ? lat(cvt_up) : 0) +
+               (spec.square ? lat(sq) : 0);
       };
-      const int any = -1, toward = static_cast<int>(to_s);
-      bool ok = true;
-      std::vector<StreamValue> prepped(nch);
-      for (uint32_t c = 0; c < nch && ok; ++c) {
-        StreamValue cur;
-        uint64_t t = at(arrive(c));
-        ok = b_.fetch(xs, X.addr_of(r, c), V, t, xdir, X.ready_of(r, c), &cur);
-        // The value that feeds the SXM (chunk 0 of a one-chunk row) heads toward it.
-        const bool feeds = nch == 1;
-        int nops = static_cast<int>(movs[c]) + (masked && c + 1 == nch) + widen + spec.square, k = 0;
-        auto next_dir = [&]() { return ++k == nops && feeds ? toward : any; };
-        for (int64_t m = 0; m < movs[c] && ok; ++m, t += static_cast<uint64_t>(lat_mov)) {
-          StreamValue o;
-          ok = vop(movx, {&cur}, t, wx, next_dir(), &o);
-          cur = o;
+      auto join = [&](uint32_t c) { return c == 0 ? int64_t{0} : static_cast<int64_t>(c - 1) * lat_comb; };
+      auto arrive = [&](uint32_t c) { return join(c) - prep_len(c); };  // raw read at the VXM
+      auto mask_arrive = [&]() { return arrive(nch - 1) + movs[nch - 1] * lat_mov - mask_movs * lat_mov; };
+      // Re-time reads of one row that would hit one SRAM port on one cycle (chunks share slices).
+      struct Rd { const std::vector<uint16_t>* sl; int64_t A; };
+      auto issue_set = [&](const Rd& rd) {
+        std::vector<std::pair<uint16_t, int64_t>> v;
+        for (uint16_t s : *rd.sl) v.push_back({s, rd.A - lat_read - dist(b_.pos(s), V)});
+        return v;
+      };
+      auto clash = [&](const Rd& a, const Rd& b) {
+        for (const auto& p : issue_set(a))
+          for (const auto& q : issue_set(b))
+            if (p == q) return true;
+        return false;
+      };
+      for (;;) {
+        bool changed = false;
+        std::vector<Rd> fixed;
+        for (uint32_t c = 0; c < nch && !changed; ++c) {
+          const Rd me{&xs, arrive(c)};
+          for (const Rd& o : fixed)
+            if (clash(me, o)) {
+              ++movs[c];
+              changed = true;
+              break;
+            }
+          fixed.push_back(me);
         }
-        if (ok && masked && c + 1 == nch) {
-          StreamValue mk;
-          uint64_t tm = at(mask_arrive());
-          const PlacedTensor& M = *spec.mask;
-          ok = b_.fetch(M.parts[0].slices, M.addr_of(0, 0), V, tm, b_.pos(M.parts[0].slices[0]) < V ? Dir::East : Dir::West,
-                        0, &mk);
-          for (int64_t m = 0; m < mask_movs && ok; ++m, tm += static_cast<uint64_t>(lat_mov)) {
-            StreamValue o;
-            ok = vop(movx, {&mk}, tm, wx, any, &o);
-            mk = o;
+        if (!changed && masked) {
+          const Rd me{&spec.mask->parts[0].slices, mask_arrive()};
+          for (const Rd& o : fixed)
+            if (clash(me, o)) {
+              ++mask_movs;
+              changed = true;
+              break;
+            }
+        }
+        if (!changed) break;
+      }
+      // Relative times: v0 (heading to the SXM), then each level.
+      const int64_t v0 = nch == 1 ? 0 : join(nch - 1) + lat_comb;
+      int64_t lower = 0;  // lower bound on B from the reads' ready cycles
+      int64_t min_issue = 0;
+      for (uint32_t c = 0; c < nch; ++c)
+        for (const auto& p : issue_set({&xs, arrive(c)})) {
+          lower = std::max(lower, static_cast<int64_t>(X.ready_of(r, c)) - p.second);
+          min_issue = std::min(min_issue, p.second);
+        }
+      if (masked)
+        for (const auto& p : issue_set({&spec.mask->parts[0].slices, mask_arrive()}))
+          min_issue = std::min(min_issue, p.second);
+      lower = std::max(lower, -min_issue);
+      B = std::max<uint64_t>(B, static_cast<uint64_t>(lower));
+      uint64_t landed = 0, nvxm = 0;
+      for (uint64_t n = 0;; ++B, ++n) {
+        if (n > kMaxSearch) throw std::logic_error("lane scheduler: no cycle found for " + spec.name);
+        const auto txn = b_.begin();
+        nvxm = 0;
+        auto at = [&](int64_t rel) { return static_cast<uint64_t>(static_cast<int64_t>(B) + rel); };
+        // One VXM op at T on sources already at the VXM; result heads `dir` (any: either way).
+        auto vop = [&](Instr in, std::vector<const StreamValue*> srcs, uint64_t T, uint32_t width, int dir,
+                       StreamValue* out) {
+          if (in.op == Opcode::Select && srcs.size() == 3) {
+            in.set(Field::SrcC, srcs[0]->ref().encode());
+            in.set(Field::SrcA, srcs[1]->ref().encode());
+            in.set(Field::SrcB, srcs[2]->ref().encode());
+          } else {
+            in.set(Field::SrcA, srcs[0]->ref().encode());
+            if (srcs.size() > 1) in.set(Field::SrcB, srcs[1]->ref().encode());
           }
+          const uint64_t t_out = T + static_cast<uint64_t>(lat(in));
+          const Dir d1 = dir >= 0 ? static_cast<Dir>(dir) : to_s;
+          if (!b_.produce(d1, width, V, t_out, out) && (dir >= 0 || !b_.produce(from_s, width, V, t_out, out)))
+            return false;
+          in.set(Field::Dst, out->ref().encode());
+          if (!b_.issue_any(vxm_slice_, T, in)) return false;
+          ++nvxm;
+          return true;
+        };
+        const int any = -1, toward = static_cast<int>(to_s);
+        bool ok = true;
+        std::vector<StreamValue> prepped(nch);
+        for (uint32_t c = 0; c < nch && ok; ++c) {
+          StreamValue cur;
+          uint64_t t = at(arrive(c));
+          ok = b_.fetch(xs, X.addr_of(r, c), V, t, xdir, X.ready_of(r, c), &cur);
+          // The value that feeds the SXM (chunk 0 of a one-chunk row) heads toward it.
+          const bool feeds = nch == 1;
+          int nops = static_cast<int>(movs[c]) + (masked && c + 1 == nch) + widen + spec.square, k = 0;
+          auto next_dir = [&]() { return ++k == nops && feeds ? toward : any; };
+          for (int64_t m = 0; m < movs[c] && ok; ++m, t += static_cast<uint64_t>(lat_mov)) {
+            StreamValue o;
+            ok = vop(movx, {&cur}, t, wx, next_dir(), &o);
+            cur = o;
+          }
+          if (ok && masked && c + 1 == nch) {
+            StreamValue mk;
+            uint64_t tm = at(mask_arrive());
+            const PlacedTensor& M = *spec.mask;
+            ok = b_.fetch(M.parts[0].slices, M.addr_of(0, 0), V, tm, b_.pos(M.parts[0].slices[0]) < V ? Dir::East : Dir::West,
+                          0, &mk);
+            for (int64_t m = 0; m < mask_movs && ok; ++m, tm += static_cast<uint64_t>(lat_mov)) {
+              StreamValue o;
+              ok = vop(movx, {&mk}, tm, wx, any, &o);
+              mk = o;
+            }
+            StreamValue o;
+            if (ok) ok = is_max ? vop(sel, {&mk, &mk, &cur}, t, wx, next_dir(), &o) : vop(sel, {&mk, &cur, &mk}, t, wx, next_dir(), &o);
+            cur = o;
+            t += static_cast<uint64_t>(lat(sel));
+          }
+          if (ok && widen) {
+            StreamValue o;
+            ok = vop(cvt_up, {&cur}, t, 4, next_dir(), &o);
+            cur = o;
+            t += static_cast<uint64_t>(lat(cvt_up));
+          }
+          if (ok && spec.square) {
+            StreamValue o;
+            ok = vop(sq, {&cur, &cur}, t, 4, next_dir(), &o);
+            cur = o;
+          }
+          prepped[c] = cur;
+        }
+        StreamValue v = prepped[0];
+        for (uint32_t c = 1; c < nch && ok; ++c) {
           StreamValue o;
-          if (ok) ok = is_max ? vop(sel, {&mk, &mk, &cur}, t, wx, next_dir(), &o) : vop(sel, {&mk, &cur, &mk}, t, wx, next_dir(), &o);
-          cur = o;
-          t += static_cast<uint64_t>(lat(sel));
+          ok = vop(comb, {&v, &prepped[c]}, at(join(c)), wcd, c + 1 == nch ? toward : any, &o);
+          v = o;
         }
-        if (ok && widen) {
+        // Levels: SXM copies back to the VXM, combined there by a tree.
+        int64_t P = v0;
+        for (size_t j = 0; j < levels.size() && ok; ++j) {
+          const uint64_t ts = at(P + d);
+          std::vector<StreamValue> cp(levels[j].size());
+          for (size_t i = 0; i < cp.size() && ok; ++i) ok = sop(levels[j][i], v, ts, wcd, &cp[i]);
+          int64_t T = P + 2 * d + lat(levels[j][0]);
+          const bool last = j + 1 == levels.size();
+          while (ok && cp.size() > 1) {
+            const bool root = cp.size() == 2;
+            std::vector<StreamValue> nx(cp.size() / 2);
+            for (size_t i = 0; i < nx.size() && ok; ++i)
+              ok = vop(comb, {&cp[2 * i], &cp[2 * i + 1]}, at(T), wcd,
+                       !root ? any : !last ? toward : tail.empty() ? static_cast<int>(ydir) : any, &nx[i]);
+            cp = std::move(nx);
+            T += lat_comb;
+          }
+          if (ok) v = cp[0];
+          P = T;
+        }
+        for (size_t k = 0; k < tail.size() && ok; ++k) {
           StreamValue o;
-          ok = vop(cvt_up, {&cur}, t, 4, next_dir(), &o);
-          cur = o;
-          t += static_cast<uint64_t>(lat(cvt_up));
+          const uint32_t w = tail[k].op == Opcode::Cvt ? static_cast<uint32_t>(dtype_bytes(Y.dtype)) : wcd;
+          ok = vop(tail[k], {&v}, at(P), w, k + 1 == tail.size() ? static_cast<int>(ydir) : any, &o);
+          v = o;
+          P += lat(tail[k]);
         }
-        if (ok && spec.square) {
-          StreamValue o;
-          ok = vop(sq, {&cur, &cur}, t, 4, next_dir(), &o);
-          cur = o;
+        if (ok) ok = b_.store(v, ys, Y.addr_of(r, 0), Y.write_not_before, &landed);
+        if (ok) break;
+        b_.rollback(txn);
+      }
+      uint64_t first = UINT64_MAX, last = 0;
+      for (uint32_t c = 0; c < nch; ++c)
+        for (const auto& p : issue_set({&xs, arrive(c)})) {
+          first = std::min(first, static_cast<uint64_t>(static_cast<int64_t>(B) + p.second));
+          last = std::max(last, static_cast<uint64_t>(static_cast<int64_t>(B) + p.second));
         }
-        prepped[c] = cur;
+      if (!commit) {
+        b_.rollback(probe);
+        B = B_before;
+        return landed;
       }
-      StreamValue v = prepped[0];
-      for (uint32_t c = 1; c < nch && ok; ++c) {
-        StreamValue o;
-        ok = vop(comb, {&v, &prepped[c]}, at(join(c)), wcd, c + 1 == nch ? toward : any, &o);
-        v = o;
-      }
-      // Levels: SXM copies back to the VXM, combined there by a tree.
-      int64_t P = v0;
-      for (size_t j = 0; j < levels.size() && ok; ++j) {
-        const uint64_t ts = at(P + d);
-        std::vector<StreamValue> cp(levels[j].size());
-        for (size_t i = 0; i < cp.size() && ok; ++i) ok = sop(levels[j][i], v, ts, wcd, &cp[i]);
-        int64_t T = P + 2 * d + lat(levels[j][0]);
-        const bool last = j + 1 == levels.size();
-        while (ok && cp.size() > 1) {
-          const bool root = cp.size() == 2;
-          std::vector<StreamValue> nx(cp.size() / 2);
-          for (size_t i = 0; i < nx.size() && ok; ++i)
-            ok = vop(comb, {&cp[2 * i], &cp[2 * i + 1]}, at(T), wcd,
-                     !root ? any : !last ? toward : tail.empty() ? static_cast<int>(ydir) : any, &nx[i]);
-          cp = std::move(nx);
-          T += lat_comb;
-        }
-        if (ok) v = cp[0];
-        P = T;
-      }
-      for (size_t k = 0; k < tail.size() && ok; ++k) {
-        StreamValue o;
-        const uint32_t w = tail[k].op == Opcode::Cvt ? static_cast<uint32_t>(dtype_bytes(Y.dtype)) : wcd;
-        ok = vop(tail[k], {&v}, at(P), w, k + 1 == tail.size() ? static_cast<int>(ydir) : any, &o);
-        v = o;
-        P += lat(tail[k]);
-      }
-      if (ok) ok = b_.store(v, ys, Y.addr_of(r, 0), Y.write_not_before, &landed);
-      if (ok) break;
-      b_.rollback(txn);
-    }
-    uint64_t first = UINT64_MAX, last = 0;
-    for (uint32_t c = 0; c < nch; ++c)
-      for (const auto& p : issue_set({&xs, arrive(c)})) {
-        first = std::min(first, static_cast<uint64_t>(static_cast<int64_t>(B) + p.second));
-        last = std::max(last, static_cast<uint64_t>(static_cast<int64_t>(B) + p.second));
-      }
-    if (!commit) {
-      b_.rollback(probe);
-      B = B_before;
+      finish_row(r, landed, first, last, static_cast<uint64_t>(nch) * xs.size(), nvxm);
       return landed;
-    }
-    finish_row(r, landed, first, last, static_cast<uint64_t>(nch) * xs.size(), nvxm);
-    return landed;
-  };
-  for (int64_t r = 0; r < X.rows; ++r) {
-    size_t best = 0;
-    if (sxm_rows_.size() > 1) {
-      uint64_t best_land = UINT64_MAX;
-      for (size_t side = 0; side < sxm_rows_.size(); ++side) {
-        const uint64_t land = place_row(r, side, false);
-        if (land < best_land) {
-          best_land = land;
-          best = side;
+    };
+    // Rows in X's row blocks interleaved (row k of every block before row k + 1 of any), so the rows
+    // read and written on one cycle use different SRAM ports.
+    std::vector<int64_t> order;
+    order.reserve(static_cast<size_t>(X.rows));
+    for (int64_t k = 0; k < X.part_rows; ++k)
+      for (const TensorPart& p : X.parts)
+        if (k < p.rows) order.push_back(p.row0 + k);
+    for (int64_t r : order) {
+      size_t best = 0;
+      if (sxm_rows_.size() > 1) {
+        uint64_t best_land = UINT64_MAX;
+        for (size_t side = 0; side < sxm_rows_.size(); ++side) {
+          const uint64_t land = place_row(r, side, false);
+          if (land < best_land) {
+            best_land = land;
+            best = side;
+          }
         }
       }
+      place_row(r, best, true);
     }
-    place_row(r, best, true);
+  };
+  if (radices.size() > 1) {
+    const auto trial = b_.begin();
+    const size_t maps0 = b_.maps().size();
+    const std::vector<uint64_t> y_ready = Y.ready;
+    const uint64_t x_last = X.last_read;
+    const MatmulStats st0 = st;
+    uint32_t best = radices.back();
+    uint64_t best_end = UINT64_MAX;
+    for (size_t i = radices.size(); i-- > 0;) {
+      run(radices[i]);
+      if (st.last_end < best_end) {
+        best_end = st.last_end;
+        best = radices[i];
+      }
+      b_.rollback(trial);
+      b_.drop_maps_from(maps0);
+      Y.ready = y_ready;
+      X.last_read = x_last;
+      st = st0;
+    }
+    radices = {best};
   }
+  run(radices[0]);
   return st;
 }
 

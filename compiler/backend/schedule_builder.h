@@ -84,6 +84,11 @@ class ScheduleBuilder {
   // the table on first use. Emission copies the table into Program::maps.
   uint32_t map_id(const std::vector<uint16_t>& map);
   const std::vector<std::vector<uint16_t>>& maps() const { return maps_; }
+  // Forgets the maps added after the table had n entries (a kernel's trial placement, rolled back
+  // with every instruction that named them; lane_kernel.h radix trials).
+  void drop_maps_from(size_t n) {
+    if (n < maps_.size()) maps_.resize(n);
+  }
 
  private:
   struct Res { int id; uint64_t len; };

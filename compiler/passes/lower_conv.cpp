@@ -259,6 +259,12 @@ void ConvLowering::after(const ir::Op& op) {
   if (!E || os.size() != 4) fail(g_, op, "an op on conv activations must be one elementwise step of 4-D tensors");
   const ir::Shape nh{os[0], os[2], os[3], os[1]};
   const int64_t C = os[1], HW = os[2] * os[3], rows = os[0] * HW;
+  if (op.kind == ir::OpKind::Relu && E->relu && E->name != op.name) {
+    // A Relu fused into the step that wrote its input (lower_graph): operands already laid out.
+    if (nonfinite_.count(alias_[static_cast<size_t>(op.inputs[0])])) nonfinite_.insert(out);
+    set_layout(out, E->y_shape);
+    return;
+  }
   E->y_shape = nh;
   // Pad lanes (past C) hold what the producers left there: finite, except after a division
   // (0 / 0, x / 0), whose results a later conv's zero weight rows would not cancel (NaN * 0).

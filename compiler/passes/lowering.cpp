@@ -238,7 +238,29 @@ LoweredModel lower_graph(const ir::Graph& g) {
       case ir::OpKind::Relu: {
         const int li = layer_of[static_cast<size_t>(op.inputs[0])];
         if (li < 0 || lm.layers[static_cast<size_t>(li)].relu || !single_use(lm.layers[static_cast<size_t>(li)].y)) {
-          eltwise(op);  // not fusable into a matmul epilogue
+          // Not fusable into a matmul epilogue: fused into the elementwise step that is the only
+          // writer of its input when the Relu is that input's only reader (one VXM pass), else a step.
+          const ir::TensorId in = op.inputs[0];
+          int ei = -1, writers = 0;
+          for (size_t i = 0; i < lm.eltwise.size(); ++i)
+            if (lm.eltwise[i].y == in) {
+              ei = static_cast<int>(i);
+              ++writers;
+            }
+          for (const LoweredLayer& L : lm.layers) writers += L.y == in ? 1 : 0;
+          const ir::TensorId out = op.outputs[0];
+          if (ei >= 0 && writers == 1 && li < 0 && alias[static_cast<size_t>(in)] == in && single_use(in) &&
+              lm.eltwise[static_cast<size_t>(ei)].has_op && !lm.eltwise[static_cast<size_t>(ei)].relu &&
+              g.tensor(out).shape == g.tensor(in).shape && g.tensor(out).dtype == g.tensor(in).dtype) {
+            LoweredEltwise& E = lm.eltwise[static_cast<size_t>(ei)];
+            E.relu = true;
+            E.y = out;
+            produced[static_cast<size_t>(in)] = 0;
+            produced[static_cast<size_t>(out)] = 1;
+            attn.note_written(out, attn.nonfinite_pad(in));
+            break;
+          }
+          eltwise(op);
           break;
         }
         LoweredLayer& L = lm.layers[static_cast<size_t>(li)];

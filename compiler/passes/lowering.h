@@ -95,6 +95,10 @@ struct LoweredEltwise {
   ir::TensorId y = ir::kNoTensor;
   std::vector<int64_t> y_shape;  // shape the chip stores y in (empty: y's graph shape)
   bool y_f32 = false;            // store a hidden y as f32 (default: f16)
+  // A Relu fused into the step (lower_graph: a Relu whose input only this step writes and only the
+  // Relu reads, e.g. ResNet's residual Add + Relu): y = relu(op(operands)), one VXM `relu` (f32)
+  // after the op in the same pass; `name` stays the first op's, y is the Relu's output.
+  bool relu = false;
 };
 
 // A lane step (backend/lane_kernel.h, passes/lower_norm.h): a row reduction over the last axis

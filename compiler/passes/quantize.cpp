@@ -135,9 +135,11 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
   std::map<ir::TensorId, int> elt_writers;
   if (opt.onchip_quantize)
     for (const LoweredEltwise& E : lm.eltwise) elt_writers[E.y]++;
-  std::set<ir::TensorId> host_inputs;  // graph inputs the host could quantize
+  // Graph inputs the host could quantize, also those it lays out for a conv (host_map: NHWC or a
+  // stem conv's im2col rows; quantizing each value commutes with the layout, padding stays 0).
+  std::set<ir::TensorId> host_inputs;
   for (const LoweredInput& in : lm.inputs)
-    if (in.host_map.empty() && in.alias < ntensors) host_inputs.insert(in.alias);
+    if (in.alias < ntensors && in.lookup_rows == 0) host_inputs.insert(in.alias);
   // A tensor may be i8 iff it is a graph tensor (it can be calibrated) that is not a graph output,
   // every reader is an int8 layer reading it as X, and its producer is a host-quantized input, an
   // elementwise step that quantizes on chip, or int8 layers only (every writer).

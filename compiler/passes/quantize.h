@@ -6,7 +6,7 @@
 //     from the reference interpreter (compiler/reference) run on the float graph;
 //   - a dense layer runs int8 (i8 x i8 -> i32 on the MXM) when its weights are constant, it reads its
 //     X without a view/row map, and X is an i8 tensor: a graph input (the host quantizes it, see
-//     quantize_host_input) or the output of another int8 layer. A tensor is stored i8 only if every
+//     quantize_host_input, then applies a conv input's layout, LoweredInput::host_map) or the output of another int8 layer. A tensor is stored i8 only if every
 //     reader is such an int8 layer and it is not a graph output; everything else stays fp16 (mixed
 //     precision at layer granularity).
 //   - with Int8Options::onchip_quantize, the output of an elementwise step may also be stored i8 under
@@ -14,8 +14,7 @@
 //     int8 layer, not a graph output): the step quantizes on chip (its f32 result times 1 / scale by
 //     `muli`, then `cvt f32 -> i8`), so int8 layers can follow norms and activations (LLM pieces);
 //     and a float X that cannot be stored i8 itself (it has other readers, is a graph output, or its
-//     producer cannot quantize its result: a lane step, a gather, an fp16 layer, a graph input the
-//     host lays out) gets a QUANTIZED COPY (QuantCopy): one added VXM step (cvt to f32, `muli` by
+//     producer cannot quantize its result: a lane step, a gather, an fp16 layer) gets a QUANTIZED COPY (QuantCopy): one added VXM step (cvt to f32, `muli` by
 //     1 / scale, `cvt f32 -> i8`) writes a new i8 tensor that every int8 layer reading X as X reads
 //     (one copy per X), while X stays as it is for its other readers. Its scale is max |X| / 127 over
 //     the calibration sets like any i8 tensor's. apply_quant_copies adds the copies to the lowered

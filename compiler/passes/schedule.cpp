@@ -446,6 +446,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       spec.name = E.name;
       spec.has_op = E.has_op;
       spec.op = static_cast<Opcode>(E.vxm_op);
+      spec.relu = E.relu;
       spec.y = &y;
       for (size_t i = 0; i < E.operands.size(); ++i) {
         const EltOperand& o = E.operands[i];

@@ -8,6 +8,7 @@
 #include <limits>
 #include <set>
 
+#include "compiler/passes/lower_conv.h"
 #include "isa/chip_config.h"
 #include "isa/isa.h"
 
@@ -144,14 +145,18 @@ Int8StepCheck verify_int8_steps(const ir::Graph& g, const LoweredModel& lm, cons
     }
     ChipStored x;
     if (host >= 0) {
-      if (host < static_cast<int>(lm.inputs.size()) && !lm.inputs[static_cast<size_t>(host)].host_map.empty())
-        throw InputError(fmt::format("int8 check: layer '{}' reads the host-quantized input '{}' through a host "
-                                     "layout (conv); not supported by the per-step int8 check", L.name, xname));
       const ref::Value& in = inputs[static_cast<size_t>(host)];
       const ir::Shape& shape = host < static_cast<int>(lm.inputs.size()) && !lm.inputs[static_cast<size_t>(host)].shape.empty()
                                    ? lm.inputs[static_cast<size_t>(host)].shape
                                    : g.tensor(g.inputs()[static_cast<size_t>(host)]).shape;
-      x.v.assign(in.f.begin(), in.f.end());
+      // A conv input the host lays out (NHWC or im2col rows, passes/lower_conv.h): the values in the
+      // chip's layout, which the host quantized element by element (padding 0, exact).
+      if (host < static_cast<int>(lm.inputs.size()) && !lm.inputs[static_cast<size_t>(host)].host_map.empty()) {
+        const std::vector<float> chip = to_chip_input(lm.inputs[static_cast<size_t>(host)], in.f);
+        x.v.assign(chip.begin(), chip.end());
+      } else {
+        x.v.assign(in.f.begin(), in.f.end());
+      }
       x.inner = shape.empty() ? 1 : shape.back();
       x.rows = x.inner ? static_cast<int64_t>(x.v.size()) / x.inner : 0;
     } else {

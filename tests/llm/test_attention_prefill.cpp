@@ -1,8 +1,7 @@
-// Attention PREFILL pieces (issue 5 item 6, the BERT-base validation row): where the cycles of a
-// compiled prefill attention piece go. The hidden test "attention prefill: timeline*" prints, for
-// one piece, the lowered steps with the cycles each step's instructions span, and a per-1000-cycle
-// histogram of instructions per unit replayed from the Program's queues (as the decode timeline in
-// test_attention_decode.cpp does), so a change can be judged by which units sit idle.
+// Attention PREFILL pieces (issue 5 item 6, the BERT-base validation row): the lowering's structure
+// (one o_proj product over every head, the int8 Cast as a view) and its outputs. Where a piece's
+// cycles go is printed by bench programs, not tests: `bench_piece --prefill T --layer L --timeline`
+// (lowered steps and a per-1000-cycle histogram of instructions per unit) and `bench_prefill --steps`.
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -12,11 +11,9 @@
 #include <map>
 #include <string>
 
-#include "compiler/backend/queue_emitter.h"
 #include "compiler/compile.h"
 #include "compiler/llm/segments.h"
 #include "compiler/passes/lowering.h"
-#include "isa/asm.h"
 #include "isa/chip_config.h"
 #include "sim/simulator.h"
 #include "system/llm_system.h"
@@ -43,51 +40,6 @@ llm::SegmentSpec prefill_attention(int64_t tokens, int64_t rank, int64_t size, b
 
 }  // namespace
 
-TEST_CASE("attention prefill: timeline of a piece (diagnostic; env LPU_AP_MODEL/TOKENS/TP/INT8/LAYER/FFN/WINDOW)", "[.][llm]") {
-  const char* m = std::getenv("LPU_AP_MODEL");
-  const std::string name = m ? m : "bert-base";
-  const int64_t tokens = std::getenv("LPU_AP_TOKENS") ? std::atoll(std::getenv("LPU_AP_TOKENS")) : 128;
-  const int64_t tp = std::getenv("LPU_AP_TP") ? std::atoll(std::getenv("LPU_AP_TP")) : 1;
-  const int64_t layer = std::getenv("LPU_AP_LAYER") ? std::atoll(std::getenv("LPU_AP_LAYER")) : 0;
-  const bool int8 = std::getenv("LPU_AP_INT8") != nullptr;
-  const llm::LlmConfig cfg = model(name);
-  llm::SegmentSpec spec = prefill_attention(tokens, 0, tp, int8);
-  if (std::getenv("LPU_AP_FFN")) spec.kind = llm::SegmentKind::Ffn;  // the layer's FFN piece instead
-  const ir::Graph g = llm::build_segment(cfg, spec, layer);
-  auto chip = load_chip_config(std::string(LPU_SOURCE_DIR) + "/workloads/chips/tsp-v1.yaml");
-  const compiler::CompileOptions opt =
-      system::piece_compile_options(int8 ? llm::WeightPrecision::INT8 : llm::WeightPrecision::FP16);
-  const compiler::CompileResult cr = compiler::compile(g, *chip, opt);
-  const compiler::LoweredModel lm = compiler::lower_graph(g);
-  for (const compiler::LoweredStep& st : lm.steps) {
-    if (st.dense) {
-      const auto& L = lm.layers[st.index];
-      fmt::print("dense {:40s} K {:5d} N {:5d} rows {:5d} {}\n", L.name, L.K, L.N,
-                 L.x_rows.empty() ? -1 : static_cast<int64_t>(L.x_rows.size()),
-                 L.b != ir::kNoTensor ? (L.b_trans ? "act-W^T" : "act-W") : "const-W");
-    } else if (st.lane) {
-      fmt::print("lane  {}\n", lm.lanes[st.index].name);
-    } else if (!st.gather) {
-      fmt::print("elt   {}\n", lm.eltwise[st.index].name);
-    }
-  }
-  std::map<uint64_t, std::map<std::string, int>> bins;
-  const uint64_t w0 = std::getenv("LPU_AP_WINDOW") ? std::strtoull(std::getenv("LPU_AP_WINDOW"), nullptr, 10) : 0;
-  for (const QueueCode& q : cr.program.chips.at(0).queues)
-    for (const auto& [cycle, in] : compiler::replay_queue(q.code)) {
-      if (w0 > 0 && cycle >= w0 && cycle < w0 + 4)  // every instruction of 4 cycles from LPU_AP_WINDOW
-        fmt::print("  @{} {} {}\n", cycle, chip->slices[q.slice].name, format_instr(in));
-      const SliceKind k = chip->slices[q.slice].kind;
-      std::string key = k == SliceKind::MXM ? std::string(op_info(in.op).mnemonic) : std::string(slice_kind_name(k));
-      bins[cycle / 1000][key]++;
-    }
-  fmt::print("predicted cycles {}\n", cr.predicted_cycles);
-  for (const auto& [b, counts] : bins) {
-    std::string line;
-    for (const auto& [k, n] : counts) line += fmt::format(" {}={}", k, n);
-    fmt::print("{:6d}k{}\n", b, line);
-  }
-}
 
 namespace {
 

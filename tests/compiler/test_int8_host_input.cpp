@@ -1,0 +1,137 @@
+// int8 conv nets: a graph input that only int8 convs read is quantized by the host after it lays the
+// input out for the chip (LoweredInput::host_map: a stem conv's im2col rows, or NHWC), instead of an
+// on-chip quantized copy (passes/quantize.h). Checked: the plan (the input in i8_inputs, no copy),
+// predicted == simulated, and the stem conv within the int8 bound on the host-quantized values
+// (compiler/reference/int8_step_check.h).
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <string>
+
+#include "compiler/compile.h"
+#include "compiler/io_binding.h"
+#include "compiler/passes/lower_conv.h"
+#include "compiler/passes/lowering.h"
+#include "compiler/passes/quantize.h"
+#include "compiler/reference/int8_step_check.h"
+#include "isa/chip_config.h"
+#include "sim/simulator.h"
+#include "tests/support/cli.h"
+#include "tests/support/f16_data.h"
+#include "tests/support/ir_build.h"
+#include "tests/support/process.h"
+
+using namespace lpu;
+using namespace lpu::compiler;
+using lpu::test::f16_bytes;
+using lpu::test::random_f16;
+
+namespace {
+
+ir::Op conv_op(const std::string& name, std::vector<ir::TensorId> ins, ir::TensorId y, int64_t k, int64_t s,
+               int64_t p) {
+  return make_op(ir::OpKind::Conv, name, std::move(ins), {y},
+                 {{"kernel_shape", std::vector<int64_t>{k, k}}, {"strides", std::vector<int64_t>{s, s}},
+                  {"dilations", std::vector<int64_t>{1, 1}}, {"pads", std::vector<int64_t>{p, p, p, p}},
+                  {"group", int64_t{1}}});
+}
+
+ir::TensorId weight(ir::Graph& g, const std::string& n, int64_t M, int64_t C, int64_t k, uint32_t seed) {
+  const float s = 1.f / std::sqrt(static_cast<float>(C * k * k));
+  return g.add_constant(n, ir::DType::F16, {M, C, k, k}, f16_bytes(random_f16(M * C * k * k, -s, s, seed)));
+}
+
+// A ResNet-like stem: X [1, 3, H, W] -> stem (3x3 stride 2 pad 1, bias, relu) -> MaxPool 3x3 stride 2
+// pad 1 -> c2 (3x3 pad 1) -> Y. The stem is X's only reader: the host writes its im2col rows.
+ir::Graph stem_net(int64_t H, int64_t W, int64_t M) {
+  ir::Graph g;
+  g.name = "stem_net";
+  const ir::TensorId x = g.add_input("X", ir::DType::F16, {1, 3, H, W});
+  const int64_t H1 = (H - 1) / 2 + 1, W1 = (W - 1) / 2 + 1, H2 = (H1 - 1) / 2 + 1, W2 = (W1 - 1) / 2 + 1;
+  const ir::TensorId ys = g.add_tensor("Ys", ir::DType::F16, {1, M, H1, W1});
+  const ir::TensorId bs = g.add_constant("Bs", ir::DType::F16, {M}, f16_bytes(random_f16(M, -0.2f, 0.2f, 7)));
+  g.add_op(conv_op("stem", {x, weight(g, "Ws", M, 3, 3, 8), bs}, ys, 3, 2, 1));
+  const ir::TensorId rs = g.add_tensor("Rs", ir::DType::F16, {1, M, H1, W1});
+  g.add_op(make_op(ir::OpKind::Relu, "relu", {ys}, {rs}));
+  const ir::TensorId p = g.add_tensor("P", ir::DType::F16, {1, M, H2, W2});
+  g.add_op(make_op(ir::OpKind::MaxPool, "pool", {rs}, {p},
+                   {{"kernel_shape", std::vector<int64_t>{3, 3}}, {"strides", std::vector<int64_t>{2, 2}},
+                    {"pads", std::vector<int64_t>{1, 1, 1, 1}}}));
+  const ir::TensorId y = g.add_tensor("Y", ir::DType::F32, {1, M, H2, W2});
+  g.add_op(conv_op("c2", {p, weight(g, "W2", M, M, 3, 9)}, y, 3, 1, 1));
+  g.mark_output(y);
+  return g;
+}
+
+}  // namespace
+
+TEST_CASE("int8 host input: a conv input read only by int8 convs is quantized by the host in its chip layout",
+          "[conv][int8]") {
+  const int64_t H = 14, W = 13, M = 16;
+  const ir::Graph g = stem_net(H, W, M);
+  auto cfg = default_chip_config();
+  auto input = [&](uint32_t seed) { return random_f16(3 * H * W, -1.f, 1.f, seed); };
+  auto value = [&](const std::vector<float>& v) { return ref::Value::floats({1, 3, H, W}, v, ir::DType::F16); };
+  CompileOptions co;
+  co.precision = Precision::INT8;
+  co.int8.onchip_quantize = true;
+  co.calibration = {{value(input(61))}, {value(input(62))}};
+  co.keep_intermediates = true;
+  const CompileResult cr = compile(g, *cfg, co);
+  REQUIRE(cr.quant);
+  const QuantPlan& q = *cr.quant;
+  REQUIRE(q.i8_inputs.count("X"));
+  CHECK(q.copies.empty());  // no on-chip copy of the input
+  LoweredModel lm = lower_graph(g);
+  apply_quant_copies(g, q, &lm);
+  REQUIRE(lm.inputs.size() == 1);
+  CHECK_FALSE(lm.inputs[0].host_map.empty());
+  CHECK(lm.inputs[0].shape == ir::Shape{((H - 1) / 2 + 1) * ((W - 1) / 2 + 1), 9 * 3});  // im2col rows
+  for (size_t i = 0; i < lm.layers.size(); ++i) CHECK(q.layers[i].int8);
+  // The host: layout first (floats), then quantization element by element (padding 0 stays 0).
+  const std::vector<float> x = input(62);
+  const ref::Value chip = ref::Value::floats(lm.inputs[0].shape, to_chip_input(lm.inputs[0], x), ir::DType::F16);
+  sim::SimOptions so;
+  so.mode = sim::Mode::Functional;
+  bind_input(cr.program, "X", quantize_host_input(chip, q.i8_inputs.at("X")).to_bytes(), &so.inputs);
+  const sim::SimResult r = sim::simulate(cr.program, *cfg, so);
+  CHECK(r.cycles == cr.predicted_cycles);
+  const Int8StepCheck ck = verify_int8_steps(g, lm, q, {value(x)}, cr.program, r.outputs);
+  REQUIRE(ck.layers.size() == 2);
+  for (const Int8LayerVerdict& v : ck.layers) {
+    INFO(v.layer << ": max err " << v.max_err << ", max bound " << v.max_bound << ", max |y| " << v.max_ref);
+    CHECK(v.ok());
+    CHECK(v.max_bound < 0.25 * v.max_ref);  // the bound says something
+  }
+  for (const ref::StepVerdict& v : ck.steps.steps) {
+    INFO(v.op << " (" << v.kind << "): max err " << v.max_err << ", worst err/bound " << v.worst_ratio);
+    CHECK(v.ok());
+  }
+  CHECK(ck.ok());
+  // A wrong scale on the host side is caught: the stem's values leave the bound.
+  sim::SimOptions bad = so;
+  bad.inputs.clear();
+  bind_input(cr.program, "X", quantize_host_input(chip, 2.f * q.i8_inputs.at("X")).to_bytes(), &bad.inputs);
+  const sim::SimResult rb = sim::simulate(cr.program, *cfg, bad);
+  CHECK_FALSE(verify_int8_steps(g, lm, q, {value(x)}, cr.program, rb.outputs).ok());
+}
+
+TEST_CASE("int8 host input: check --precision int8 passes on the committed cnn (its input host-quantized)",
+          "[conv][int8]") {
+  char tmpl[] = "/tmp/lpusim_int8_host_XXXXXX";
+  REQUIRE(mkdtemp(tmpl) != nullptr);
+  const std::string dir = std::string(LPU_SOURCE_DIR) + "/workloads/models/cnn/";
+  const ProcessResult r = run_process(lpusim_exe(), {"check", dir + "model.onnx", dir + "test_data_set_0",
+                                                     "--precision", "int8"},
+                                      std::string(tmpl) + "/out.txt", std::chrono::seconds(60), Stderr::ToOutput);
+  INFO(r.output);
+  CHECK(!r.timed_out);
+  CHECK(r.status == 0);
+  CHECK(r.output.find("(matches prediction)") != std::string::npos);
+  CHECK(r.output.find("int8 layer '/c1/Conv'") != std::string::npos);  // the stem, on the host-quantized input
+  CHECK(r.output.find(".i8") == std::string::npos);                     // no quantized copy of the input
+  CHECK(r.output.find("-> FAIL") == std::string::npos);
+  CHECK(r.output.find("check passed") != std::string::npos);
+}
