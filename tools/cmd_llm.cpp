@@ -310,8 +310,8 @@ std::vector<Row> rows(const std::string& resnet50) {
                "no im2col copy), but each tap's C input channels still fill a whole 320-lane vector: the 64-channel "
                "3x3 convs of stage 1 use a fifth of the MXM's rows, and stage 1 dominates (docs/compiler.md, "
                "convolutions). Not done: packing several taps into one vector (a lane shift per tap, with the "
-               "padding columns kept zero), fusing each residual Add with its Relu, fusing the stem's MaxPool; "
-               "the stem's input is quantized on chip by a copy step"});
+               "padding columns kept zero); the stem conv is now the largest single step; each block output "
+               "also gets an int8 copy because the residual Add reads it in fp16"});
   // Each LLM row's weight precision follows the published system where it is known (the
   // condition says which and why); the pieces are compiled at that precision.
   auto llm = [](const std::string& name, P prec, int64_t ctx, int64_t chips, int64_t prompt, const std::string& why) {
