@@ -175,71 +175,71 @@ TEST_CASE("llm functional: an all-reduce that drops one chip's partial fails the
   CHECK_THROWS_WITH(system::run_functional(*chip, m, req, x, &cache), Catch::Contains("no all-reduce takes that partial"));
 }
 
+// A prefill of 4 tokens on `pre`'s chips, then one decode step at context 4 on the K/V cache the
+// simulated prefill wrote (not the reference's): the cache's measured difference from the
+// reference's own prefill K/V enters the decode's bound like x's. Both steps must be within bounds.
+struct PrefillDecode {
+  system::FunctionalRequest dec;
+  std::vector<float> x;
+  llm::KvCache chip_cache, ref_cache;
+  Outcome prefill, decode;
+  // The decode step again with the partial of `rank` in piece `piece` lost on its way to the all-reduce.
+  Outcome with_fault(const llm::LlmConfig& m, int64_t piece, int64_t rank) const {
+    auto chip = default_chip_config();
+    system::FunctionalRequest f = dec;
+    f.fault = {piece, rank};
+    Outcome o;
+    o.run = system::run_functional(*chip, m, f, x, &chip_cache);
+    o.check = system::check_functional(m, f, o.run, x, &chip_cache, &ref_cache);
+    return o;
+  }
+};
+
+PrefillDecode prefill_then_decode(const llm::LlmConfig& m, const system::FunctionalRequest& pre, uint32_t seed,
+                                  const std::string& label) {
+  auto chip = default_chip_config();
+  PrefillDecode r;
+  const std::vector<float> prompt = embedded(m, 4, seed);
+  r.prefill = run_and_check(m, pre, prompt, nullptr);
+  require_within_bounds(r.prefill, label + " prefill 4 tokens");
+  r.chip_cache = system::prefill_cache(m, r.prefill.run);
+  llm::reference_forward(m, pre.shape, pre.seed, prompt, nullptr, 0, &r.ref_cache);
+  r.dec = pre;
+  r.dec.shape = {llm::Phase::Decode, 1, 1, 4};
+  r.dec.position = 4;
+  r.x = embedded(m, 1, seed + 1);
+  r.decode.run = system::run_functional(*chip, m, r.dec, r.x, &r.chip_cache);
+  r.decode.check = system::check_functional(m, r.dec, r.decode.run, r.x, &r.chip_cache, &r.ref_cache);
+  require_within_bounds(r.decode, label + " decode at context 4 on the simulated prefill's cache");
+  return r;
+}
+
 TEST_CASE("llm functional: tiny-llama prefill on 4 chips leaves the KV cache its decode step reads",
           "[llm][functional]") {
-  // The decode's cache is the K/V the simulated prefill wrote (not the reference's): the cache's
-  // measured difference from the reference's own prefill K/V enters the bound like x's.
-  const llm::LlmConfig m = tiny("tiny-llama");
-  auto chip = default_chip_config();
   system::FunctionalRequest pre;
   pre.shape = {llm::Phase::Prefill, 1, 4, 0};
   pre.seed = 3;
   pre.chips = 4;
   pre.tp = 2;
-  const std::vector<float> prompt = embedded(m, 4, 21);
-  const Outcome p = run_and_check(m, pre, prompt, nullptr);
-  require_within_bounds(p, "tiny-llama prefill 4 tokens, 4 chips");
-  const llm::KvCache chip_cache = system::prefill_cache(m, p.run);
-  llm::KvCache ref_cache;
-  llm::reference_forward(m, pre.shape, pre.seed, prompt, nullptr, 0, &ref_cache);
-  system::FunctionalRequest dec = pre;
-  dec.shape = {llm::Phase::Decode, 1, 1, 4};
-  dec.position = 4;
-  const std::vector<float> x = embedded(m, 1, 22);
-  Outcome d;
-  d.run = system::run_functional(*chip, m, dec, x, &chip_cache);
-  d.check = system::check_functional(m, dec, d.run, x, &chip_cache, &ref_cache);
-  require_within_bounds(d, "tiny-llama decode at context 4 on the simulated prefill's cache, 4 chips");
+  prefill_then_decode(tiny("tiny-llama"), pre, 21, "tiny-llama, 4 chips:");
 }
 
 TEST_CASE("llm functional: tiny-wide on 16 chips = 2 nodes (hierarchical all-reduce, KV-head replication) matches "
           "the reference", "[llm][functional]") {
   // tp 16 spans two 8-chip nodes: every all-reduce is the hierarchical one (collective.h) and each of
-  // the 4 kv heads is replicated on 4 chips. Prefill, then decode on the cache the chips wrote.
+  // the 4 kv heads is replicated on 4 chips.
   const llm::LlmConfig m = tiny("tiny-wide");
-  auto chip = default_chip_config();
   system::FunctionalRequest pre;
   pre.shape = {llm::Phase::Prefill, 1, 4, 0};
   pre.seed = 7;
   pre.chips = 16;
-  const std::vector<float> prompt = embedded(m, 4, 31);
-  const Outcome p = run_and_check(m, pre, prompt, nullptr);
-  REQUIRE(p.run.plan.tp == 16);
-  require_within_bounds(p, "tiny-wide prefill 4 tokens, 16 chips");
-  const llm::KvCache chip_cache = system::prefill_cache(m, p.run);
-  llm::KvCache ref_cache;
-  llm::reference_forward(m, pre.shape, pre.seed, prompt, nullptr, 0, &ref_cache);
-  system::FunctionalRequest dec = pre;
-  dec.shape = {llm::Phase::Decode, 1, 1, 4};
-  dec.position = 4;
-  const std::vector<float> x = embedded(m, 1, 32);
-  Outcome d;
-  d.run = system::run_functional(*chip, m, dec, x, &chip_cache);
-  d.check = system::check_functional(m, dec, d.run, x, &chip_cache, &ref_cache);
-  require_within_bounds(d, "tiny-wide decode at context 4 on the simulated prefill's cache, 16 chips");
+  const PrefillDecode r = prefill_then_decode(m, pre, 31, "tiny-wide, 16 chips:");
+  REQUIRE(r.prefill.run.plan.tp == 16);
   // The second node's partials reach every chip's sum: losing rank 11's (one query head of 16 in
   // layer 0's attention, under the bound by itself) changes the logits; losing rank 0's (it carries
   // the residual) fails the bound at the next piece's input.
-  auto faulty = [&](int64_t rank) {
-    system::FunctionalRequest f = dec;
-    f.fault = {0, rank};
-    Outcome o;
-    o.run = system::run_functional(*chip, m, f, x, &chip_cache);
-    o.check = system::check_functional(m, f, o.run, x, &chip_cache, &ref_cache);
-    return o;
-  };
-  CHECK(faulty(11).run.logits != d.run.logits);
-  const Outcome bad = faulty(0);
+  CHECK(r.with_fault(m, 0, 11).run.logits != r.decode.run.logits);
+  const Outcome bad = r.with_fault(m, 0, 0);
   REQUIRE(bad.check.first_failure() != nullptr);
   CHECK(bad.check.first_failure()->what == "input of ffn layer 0 on chip 0");
 }
