@@ -160,6 +160,8 @@ void check_divides(const LlmConfig& cfg, const SegmentSpec& spec, int64_t n, con
 std::string heads_field(const LlmConfig& c) {
   return c.family == "gpt2" ? "n_head" : c.rope ? "num_key_value_heads" : "num_attention_heads";
 }
+// The config field of the query heads (gpt2 spells it n_head).
+std::string query_heads_field(const LlmConfig& c) { return c.family == "gpt2" ? "n_head" : "num_attention_heads"; }
 std::string ffn_field(const LlmConfig& c) { return c.family == "gpt2" ? "n_inner" : "intermediate_size"; }
 
 void validate(const LlmConfig& cfg, const SegmentSpec& spec, int64_t layer) {
@@ -305,7 +307,7 @@ KvSplit kv_split(const LlmConfig& c, const SegmentSpec& spec) {
   }
   if (size % c.kv_heads != 0 || c.heads % size != 0)
     bad(c, spec, "shard size " + std::to_string(size) + " does not divide " + heads_field(c) + " = " +
-                     std::to_string(c.kv_heads) + " and is not a multiple of it that divides num_attention_heads = " +
+                     std::to_string(c.kv_heads) + " and is not a multiple of it that divides " + query_heads_field(c) + " = " +
                      std::to_string(c.heads) + "; allowed: a divisor of " + std::to_string(c.kv_heads) +
                      ", or (kv-head replication) a multiple of " + std::to_string(c.kv_heads) + " dividing " +
                      std::to_string(c.heads));

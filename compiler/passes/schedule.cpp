@@ -166,6 +166,18 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
     zeros[si] = place_tensor(alloc, fmt::format("zero.s{}", si), dt, {1, inner}, tiling, &ids);
     tensor_blobs(zeros[si], std::vector<uint8_t>(static_cast<size_t>(inner) * dtype_bytes(dt), 0), lanes, &res.blobs);
   };
+  // A dense step's weight blob ([K, N] in whole tiles; `packed`: only these rows of each k-tile) and,
+  // for an int8 layer (`q`), its per-column epilogue scale row.
+  using RowRanges = std::vector<std::pair<uint32_t, uint32_t>>;
+  auto place_layer_weights = [&](size_t si, const LoweredLayer& L, int64_t K, DType dt, const std::vector<uint8_t>& bytes,
+                                 const LayerQuant* q, const RowRanges* packed) {
+    weights[si] = place_weights(alloc, L.name + ".W", dt, K, L.N, bytes, tiling, lanes, &res.blobs, packed);
+    if (q) {
+      std::vector<int> ids;
+      scales[si] = place_tensor(alloc, L.name + ".scale", DType::F32, {1, L.N}, tiling, &ids);
+      tensor_blobs(scales[si], to_f32_bytes(q->epi_scale), lanes, &res.blobs);
+    }
+  };
   for (size_t si = 0; si < lm.steps.size(); ++si) {
     const LoweredStep& step = lm.steps[si];
     if (step.gather && !lm.gathers[step.index].table.empty()) {
@@ -227,14 +239,9 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
         const auto* packed = !rows.empty() && tiling.pack_view_weights ? &rows : nullptr;
         if (q8) {
           const LayerQuant& q = quant->layers[step.index];
-          weights[si] = place_weights(alloc, L.name + ".W", DType::I8, K, L.N, expand_conv_weight_i8(L, q.wq, lanes),
-                                      tiling, lanes, &res.blobs, packed);
-          std::vector<int> ids;
-          scales[si] = place_tensor(alloc, L.name + ".scale", DType::F32, {1, L.N}, tiling, &ids);
-          tensor_blobs(scales[si], to_f32_bytes(q.epi_scale), lanes, &res.blobs);
+          place_layer_weights(si, L, K, DType::I8, expand_conv_weight_i8(L, q.wq, lanes), &q, packed);
         } else {
-          weights[si] = place_weights(alloc, L.name + ".W", DType::F16, K, L.N, to_f16_bytes(w), tiling, lanes,
-                                      &res.blobs, packed);
+          place_layer_weights(si, L, K, DType::F16, to_f16_bytes(w), nullptr, packed);
         }
       } else if (L.b != ir::kNoTensor) {
         // weights from an activation (lower_attention.h): nothing to place
@@ -251,24 +258,15 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
           std::vector<uint8_t> wq(w.size());
           for (size_t k = 0; k < w.size(); ++k)
             wq[k] = static_cast<uint8_t>(quantize_i8(w[k], q.w_scale[k % static_cast<size_t>(L.N)]));
-          weights[si] = place_weights(alloc, L.name + ".W", DType::I8, K, L.N, wq, tiling, lanes, &res.blobs, packed);
-          std::vector<int> ids;
-          scales[si] = place_tensor(alloc, L.name + ".scale", DType::F32, {1, L.N}, tiling, &ids);
-          tensor_blobs(scales[si], to_f32_bytes(q.epi_scale), lanes, &res.blobs);
+          place_layer_weights(si, L, K, DType::I8, wq, &q, packed);
         } else {
-          weights[si] = place_weights(alloc, L.name + ".W", DType::F16, K, L.N, to_f16_bytes(w), tiling, lanes,
-                                      &res.blobs, packed);
+          place_layer_weights(si, L, K, DType::F16, to_f16_bytes(w), nullptr, packed);
         }
       } else if (quant && quant->layers[step.index].int8) {
         const LayerQuant& q = quant->layers[step.index];
-        const std::vector<uint8_t> wq(q.wq.begin(), q.wq.end());
-        weights[si] = place_weights(alloc, L.name + ".W", DType::I8, L.K, L.N, wq, tiling, lanes, &res.blobs);
-        std::vector<int> ids;
-        scales[si] = place_tensor(alloc, L.name + ".scale", DType::F32, {1, L.N}, tiling, &ids);
-        tensor_blobs(scales[si], to_f32_bytes(q.epi_scale), lanes, &res.blobs);
+        place_layer_weights(si, L, L.K, DType::I8, std::vector<uint8_t>(q.wq.begin(), q.wq.end()), &q, nullptr);
       } else {
-        weights[si] = place_weights(alloc, L.name + ".W", DType::F16, L.K, L.N, to_f16_bytes(L.w), tiling, lanes,
-                                    &res.blobs);
+        place_layer_weights(si, L, L.K, DType::F16, to_f16_bytes(L.w), nullptr, nullptr);
       }
       if (!L.bias.empty()) {
         const bool q8 = quant && quant->layers[step.index].int8;
