@@ -18,6 +18,7 @@
 #include "tests/support/chip_check.h"
 #include "tests/support/f16_data.h"
 #include "tests/support/ir_build.h"
+#include "tests/support/int8_verdicts.h"
 
 using namespace lpu;
 using namespace lpu::compiler;
@@ -158,13 +159,5 @@ TEST_CASE("eltwise fusion: int8 residual block, the fused step quantizes the hea
   const sim::SimResult r = sim::simulate(cr.program, *cfg, so);
   CHECK(r.cycles == cr.predicted_cycles);
   const Int8StepCheck ck = verify_int8_steps(g, lm, q, {value(x)}, cr.program, r.outputs);
-  for (const Int8LayerVerdict& v : ck.layers) {
-    INFO(v.layer << ": max err " << v.max_err << ", max bound " << v.max_bound << ", max |y| " << v.max_ref);
-    CHECK(v.ok());
-  }
-  for (const ref::StepVerdict& v : ck.steps.steps) {
-    INFO(v.op << " (" << v.kind << "): max err " << v.max_err << ", worst err/bound " << v.worst_ratio);
-    CHECK(v.ok());
-  }
-  CHECK(ck.ok());
+  lpu::test::check_int8_steps_ok(ck);
 }
