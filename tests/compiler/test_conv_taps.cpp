@@ -20,6 +20,7 @@
 #include "tests/support/chip_check.h"
 #include "tests/support/f16_data.h"
 #include "tests/support/ir_build.h"
+#include "tests/support/int8_nchw_run.h"
 #include "tests/support/int8_verdicts.h"
 
 using namespace lpu;
@@ -124,47 +125,33 @@ TEST_CASE("conv taps: int8 convs read in place, calibrated: predicted == simulat
   const int64_t C = 40, H = 8, W = 9, M = 24;
   const ir::Graph g = chain(C, H, W, M);
   auto cfg = default_chip_config();
-  auto input = [&](uint32_t seed) { return random_f16(C * H * W, -1.f, 1.f, seed); };
-  auto value = [&](const std::vector<float>& v) { return ref::Value::floats({1, C, H, W}, v, ir::DType::F16); };
-  CompileOptions co;
-  co.precision = Precision::INT8;
-  co.int8.onchip_quantize = true;
   // pre stays fp16 (a host-quantized input read through the host layout is not what is tested here);
   // a reads a quantized copy of pre's output, b reads a's i8 output.
-  co.int8.layer_filter = [](const std::string& op, const std::string&) { return op != "pre"; };
-  co.calibration = {{value(input(31))}, {value(input(32))}};
-  co.keep_intermediates = true;
-  const CompileResult cr = compile(g, *cfg, co);
-  REQUIRE(cr.quant);
-  const QuantPlan& q = *cr.quant;
-  LoweredModel lm = lower_graph(g);
-  apply_quant_copies(g, q, &lm);
+  const lpu::test::Int8NchwRun t = lpu::test::run_int8_nchw(g, C, H, W, 31, 32, "pre");
+  const QuantPlan& q = t.quant();
   int int8_convs = 0;
-  for (size_t i = 0; i < lm.layers.size(); ++i)
-    if (!lm.layers[i].tap_rows.empty()) {
+  for (size_t i = 0; i < t.lm.layers.size(); ++i)
+    if (!t.lm.layers[i].tap_rows.empty()) {
       CHECK(q.layers[i].int8);
       int8_convs += q.layers[i].int8 ? 1 : 0;
     }
   CHECK(int8_convs == 2);
   sim::SimOptions so;
   so.mode = sim::Mode::Timing;
-  CHECK(sim::simulate(cr.program, *cfg, so).cycles == cr.predicted_cycles);
-  so.mode = sim::Mode::Functional;
-  const std::vector<float> x = input(32);
-  bind_input(cr.program, "X", f16_bytes(to_chip_input(lm.inputs[0], x)), &so.inputs);
-  const sim::SimResult r = sim::simulate(cr.program, *cfg, so);
-  CHECK(r.cycles == cr.predicted_cycles);
-  const Int8StepCheck ck = verify_int8_steps(g, lm, q, {value(x)}, cr.program, r.outputs);
-  lpu::test::require_int8_steps_ok(ck, 2);
+  CHECK(sim::simulate(t.cr.program, *cfg, so).cycles == t.cr.predicted_cycles);
+  lpu::test::require_int8_steps_ok(t.check, 2);
   // Without keep_intermediates (SRAM reuse) the same plan gives the same output bytes.
-  CompileOptions lean = co;
+  CompileOptions lean = t.options;
   lean.keep_intermediates = false;
-  lean.quant = cr.quant;
+  lean.quant = t.cr.quant;
   const CompileResult crl = compile(g, *cfg, lean);
-  sim::SimOptions sl = so;
+  sim::SimOptions sl;
+  sl.mode = sim::Mode::Functional;
+  const std::vector<float> x = random_f16(C * H * W, -1.f, 1.f, 32);
+  bind_input(crl.program, "X", f16_bytes(to_chip_input(t.lm.inputs[0], x)), &sl.inputs);
   const sim::SimResult rl = sim::simulate(crl.program, *cfg, sl);
   CHECK(rl.cycles == crl.predicted_cycles);
-  CHECK(gather_output(crl.program, "Yb", rl.outputs) == gather_output(cr.program, "Yb", r.outputs));
+  CHECK(gather_output(crl.program, "Yb", rl.outputs) == gather_output(t.cr.program, "Yb", t.run.outputs));
 }
 
 TEST_CASE("conv taps: a graph input read by two convs is read in place (NHWC), values and predicted == simulated",

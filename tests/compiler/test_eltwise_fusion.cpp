@@ -18,6 +18,7 @@
 #include "tests/support/chip_check.h"
 #include "tests/support/f16_data.h"
 #include "tests/support/ir_build.h"
+#include "tests/support/int8_nchw_run.h"
 #include "tests/support/int8_verdicts.h"
 
 using namespace lpu;
@@ -135,29 +136,10 @@ TEST_CASE("eltwise fusion: int8 residual block, the fused step quantizes the hea
           "[conv][eltwise][int8]") {
   const int64_t C = 32, H = 6, W = 7;
   const ir::Graph g = residual_block(C, H, W, false);
-  auto cfg = default_chip_config();
-  auto input = [&](uint32_t seed) { return random_f16(C * H * W, -1.f, 1.f, seed); };
-  auto value = [&](const std::vector<float>& v) { return ref::Value::floats({1, C, H, W}, v, ir::DType::F16); };
-  CompileOptions co;
-  co.precision = Precision::INT8;
-  co.int8.onchip_quantize = true;
-  co.int8.layer_filter = [](const std::string& op, const std::string&) { return op != "pre"; };
-  co.calibration = {{value(input(51))}, {value(input(52))}};
-  co.keep_intermediates = true;
-  const CompileResult cr = compile(g, *cfg, co);
-  REQUIRE(cr.quant);
-  const QuantPlan& q = *cr.quant;
+  const lpu::test::Int8NchwRun t = lpu::test::run_int8_nchw(g, C, H, W, 51, 52, "pre");
+  const QuantPlan& q = t.quant();
   CHECK(q.i8_tensors.count(g.find("R")));  // written i8 by the fused Add + Relu step
-  LoweredModel lm = lower_graph(g);
-  apply_quant_copies(g, q, &lm);
-  for (size_t i = 0; i < lm.layers.size(); ++i)
-    if (lm.layers[i].name == "head") CHECK(q.layers[i].int8);
-  sim::SimOptions so;
-  so.mode = sim::Mode::Functional;
-  const std::vector<float> x = input(52);
-  bind_input(cr.program, "X", f16_bytes(to_chip_input(lm.inputs[0], x)), &so.inputs);
-  const sim::SimResult r = sim::simulate(cr.program, *cfg, so);
-  CHECK(r.cycles == cr.predicted_cycles);
-  const Int8StepCheck ck = verify_int8_steps(g, lm, q, {value(x)}, cr.program, r.outputs);
-  lpu::test::check_int8_steps_ok(ck);
+  for (size_t i = 0; i < t.lm.layers.size(); ++i)
+    if (t.lm.layers[i].name == "head") CHECK(q.layers[i].int8);
+  lpu::test::check_int8_steps_ok(t.check);
 }

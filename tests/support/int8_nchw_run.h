@@ -1,0 +1,58 @@
+// An int8 compile-and-run of a small NCHW graph (input "X" [1, C, H, W]) for the conv tests: every
+// dense layer int8 except `fp16_layer` (inputs quantized on chip), calibrated on two seeded inputs,
+// lowered with its quantized copies as the compiler lowers it, simulated functionally on the second
+// calibration input (cycles must equal the prediction) and checked step by step (verify_int8_steps).
+#pragma once
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "compiler/compile.h"
+#include "compiler/io_binding.h"
+#include "compiler/passes/lower_conv.h"
+#include "compiler/passes/lowering.h"
+#include "compiler/passes/quantize.h"
+#include "compiler/reference/int8_step_check.h"
+#include "isa/chip_config.h"
+#include "sim/simulator.h"
+#include "tests/support/f16_data.h"
+
+namespace lpu::test {
+
+struct Int8NchwRun {
+  compiler::CompileOptions options;  // the compile's options (keep_intermediates on)
+  compiler::CompileResult cr;
+  compiler::LoweredModel lm;         // lower_graph + apply_quant_copies
+  sim::SimResult run;                // functional, on the input below
+  compiler::Int8StepCheck check;
+  const compiler::QuantPlan& quant() const { return *cr.quant; }
+};
+
+inline Int8NchwRun run_int8_nchw(const ir::Graph& g, int64_t C, int64_t H, int64_t W, uint32_t seed0, uint32_t seed1,
+                                 const std::string& fp16_layer) {
+  auto cfg = default_chip_config();
+  auto value = [&](uint32_t seed) {
+    return ref::Value::floats({1, C, H, W}, random_f16(C * H * W, -1.f, 1.f, seed), ir::DType::F16);
+  };
+  Int8NchwRun o;
+  o.options.precision = compiler::Precision::INT8;
+  o.options.int8.onchip_quantize = true;
+  o.options.int8.layer_filter = [fp16_layer](const std::string& op, const std::string&) { return op != fp16_layer; };
+  o.options.calibration = {{value(seed0)}, {value(seed1)}};
+  o.options.keep_intermediates = true;
+  o.cr = compiler::compile(g, *cfg, o.options);
+  REQUIRE(o.cr.quant);
+  o.lm = compiler::lower_graph(g);
+  compiler::apply_quant_copies(g, *o.cr.quant, &o.lm);
+  sim::SimOptions so;
+  so.mode = sim::Mode::Functional;
+  const ref::Value x = value(seed1);
+  compiler::bind_input(o.cr.program, "X", f16_bytes(compiler::to_chip_input(o.lm.inputs[0], x.f)), &so.inputs);
+  o.run = sim::simulate(o.cr.program, *cfg, so);
+  CHECK(o.run.cycles == o.cr.predicted_cycles);
+  o.check = compiler::verify_int8_steps(g, o.lm, *o.cr.quant, {x}, o.cr.program, o.run.outputs);
+  return o;
+}
+
+}  // namespace lpu::test
