@@ -39,6 +39,10 @@ Sizes layer_sizes(const LlmConfig& m) {
 
 int64_t kv_entries(const PlanRequest& r) { return std::max(r.prompt, r.context + 1); }
 
+// KV heads one chip of a `tp`-wide shard holds: kv_heads / tp, or one replicated head when tp is
+// wider than the kv heads (segments.h, KV-head replication).
+int64_t kv_heads_per_chip(const LlmConfig& m, int64_t tp) { return std::max<int64_t>(1, m.kv_heads / tp); }
+
 // Activation working set of one piece at a time on one chip (estimate; see partition.h).
 uint64_t work_estimate(const LlmConfig& m, const PlanRequest& r, int64_t tp) {
   auto ws = [&](int64_t rows, int64_t ctx) {
@@ -46,7 +50,7 @@ uint64_t work_estimate(const LlmConfig& m, const PlanRequest& r, int64_t tp) {
     int64_t b = rows * m.hidden * (2 * 3 + 4 * 2);                       // x, normed, residual f16; partials f32
     b += rows * (m.ffn * experts / tp) * 2 * 3;                          // FFN intermediates f16
     b += rows * ctx * 4 * 3;  // scores, exp, probabilities f32 of one head (heads run one after another; SRAM reused)
-    b += rows * (m.heads / tp + 2 * std::max<int64_t>(1, m.kv_heads / tp)) * m.head_dim * 2 * 2;  // q, k, v (+ rotated) f16
+    b += rows * (m.heads / tp + 2 * kv_heads_per_chip(m, tp)) * m.head_dim * 2 * 2;  // q, k, v (+ rotated) f16
     return static_cast<uint64_t>(b);
   };
   return std::max(ws(r.batch * r.prompt, r.prompt), ws(r.batch, r.context + 1));
@@ -66,12 +70,12 @@ std::vector<PlanPiece> make_pieces(const LlmConfig& m, const PlanRequest& r, int
     a.shard_size = tp;
     // q and o split by heads; k and v by kv heads, or one whole kv head per chip when tp > kv_heads
     // (KV-head replication); norms, biases, router: replicated (counted here).
-    const uint64_t kv_w = static_cast<uint64_t>(2 * m.hidden * m.head_dim * std::max<int64_t>(1, m.kv_heads / tp));
+    const uint64_t kv_w = static_cast<uint64_t>(2 * m.hidden * m.head_dim * kv_heads_per_chip(m, tp));
     const uint64_t qo_w = static_cast<uint64_t>(2 * m.hidden * m.heads * m.head_dim) / t;
     a.weight_bytes = (qo_w + kv_w + s.rest_w) * wb;
     if (decoder)
       a.kv_bytes = 2 * static_cast<uint64_t>(r.batch * kv_entries(r)) *
-                   static_cast<uint64_t>(std::max<int64_t>(1, m.kv_heads / tp)) *  // tp > kv_heads: one replicated kv head
+                   static_cast<uint64_t>(kv_heads_per_chip(m, tp)) *
                    static_cast<uint64_t>(m.head_dim) * kKvBytes;
     out.push_back(a);
     // FFN: columns (or experts) over tp chips; a shard over half a chip's usable SRAM is cut into
@@ -226,7 +230,7 @@ uint64_t piece_sram_need(const LlmConfig& m, const PlanRequest& r, const PlanPie
     // without RoPE: q, k, v in one, with bias); o_proj (below).
     // A shard size wider than the kv heads replicates one kv head per shard (segments.h): the
     // shard's q_per query heads share it.
-    const int64_t kv_per = std::max<int64_t>(1, m.kv_heads / p.shard_size), q_per = m.heads / p.shard_size;
+    const int64_t kv_per = kv_heads_per_chip(m, p.shard_size), q_per = m.heads / p.shard_size;
     const int64_t nq = q_per * hd, nk = kv_per * hd;
     const int64_t C = r.context, B = r.batch;
     if (m.rope)  // + the [nq + nk]^2 rotate-half permutation (fp16) if nq + nk < hidden, else the twin projection
