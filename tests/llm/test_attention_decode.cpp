@@ -14,14 +14,13 @@
 #include "tests/support/chip_check.h"
 #include "tests/support/f16_data.h"
 #include "tests/support/ir_build.h"
+#include "tests/support/llm_workloads.h"
 
 using namespace lpu;
+using lpu::test::workload_llm;
 
 namespace {
 
-llm::LlmConfig model(const std::string& name) {
-  return llm::load_llm_config(std::string(LPU_SOURCE_DIR) + "/workloads/llm/" + name + ".json");
-}
 
 llm::SegmentSpec decode_attention(int64_t context, int64_t rank, int64_t size, bool int8) {
   llm::SegmentSpec s;
@@ -56,7 +55,7 @@ TEST_CASE("attention decode: Llama-2 7B shard's q/k/v projections are fused into
   // matmuls of [4096, 128], each filling 128 of a tile's 320 columns: 20 x 4096 weight rows to
   // install. Fused: [q | k] (1024 columns, 4 tiles) and v (512, 2 tiles); RoPE's rotate-half is a
   // [1024, 1024] permutation applied to q|k (4 column tiles of 1024 rows).
-  const llm::LlmConfig cfg = model("llama-2-7b");
+  const llm::LlmConfig cfg = workload_llm("llama-2-7b");
   const ir::Graph g = llm::build_segment(cfg, decode_attention(2047, 0, 8, false), 0);
   const compiler::LoweredModel lm = compiler::lower_graph(g);
   int layers = 0;
@@ -82,7 +81,7 @@ TEST_CASE("attention decode: Llama-2 7B shard's q/k/v projections are fused into
 TEST_CASE("attention decode: Llama-2 7B decode piece (context 2047, tp 8) cycles, predicted == simulated", "[llm]") {
   // Before the fused projections, RoPE by permutation and the kv-head-batched softmax: 55,817
   // cycles (commit 76bfab6); after: 36,236.
-  const llm::LlmConfig cfg = model("llama-2-7b");
+  const llm::LlmConfig cfg = workload_llm("llama-2-7b");
   const ir::Graph g = llm::build_segment(cfg, decode_attention(2047, 0, 8, false), 0);
   auto chip = load_chip_config(std::string(LPU_SOURCE_DIR) + "/workloads/chips/tsp-v1.yaml");
   const compiler::CompileResult cr = compiler::compile(g, *chip, system::piece_compile_options(llm::WeightPrecision::FP16));

@@ -19,14 +19,13 @@
 #include "system/llm_system.h"
 #include "tests/support/cli.h"
 #include "tests/support/process.h"
+#include "tests/support/llm_workloads.h"
 
 using namespace lpu;
+using lpu::test::workload_llm;
 
 namespace {
 
-llm::LlmConfig model(const std::string& name) {
-  return llm::load_llm_config(std::string(LPU_SOURCE_DIR) + "/workloads/llm/" + name + ".json");
-}
 
 llm::SegmentSpec prefill_attention(int64_t tokens, int64_t rank, int64_t size, bool int8) {
   llm::SegmentSpec s;
@@ -77,7 +76,7 @@ OprojShape oproj_shape(const compiler::LoweredModel& lm) {
 TEST_CASE("attention prefill: the per-head o_proj terms are one product over every head's P.V rows, outputs within "
           "the reference bound, predicted == simulated",
           "[llm]") {
-  const llm::LlmConfig cfg = model("tiny-bert");  // 4 heads of 32
+  const llm::LlmConfig cfg = workload_llm("tiny-bert");  // 4 heads of 32
   llm::SegmentSpec spec = prefill_attention(8, 0, 1, false);
   spec.fill = llm::WeightFill::Random;
   const ir::Graph g = llm::build_segment(cfg, spec, 1);  // layer 1: starts with layer 0's LayerNorm
@@ -103,7 +102,7 @@ TEST_CASE("attention prefill: the per-head o_proj terms are one product over eve
 TEST_CASE("attention prefill: int8 o_proj reads P.V through the Cast view (no per-head copy or Cast pass), one "
           "int8 product, predicted == simulated",
           "[llm][int8]") {
-  const llm::LlmConfig cfg = model("tiny-bert");
+  const llm::LlmConfig cfg = workload_llm("tiny-bert");
   const llm::SegmentSpec spec = prefill_attention(8, 0, 1, true);  // o_proj_cast: a Cast before each head's o_proj
   const ir::Graph g = llm::build_segment(cfg, spec, 1);
   const compiler::LoweredModel lm = compiler::lower_graph(g);

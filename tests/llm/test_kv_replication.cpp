@@ -34,15 +34,14 @@
 #include "tests/support/llm_piece_sram.h"
 #include "tests/support/process.h"
 #include "tests/support/uniform.h"
+#include "tests/support/llm_workloads.h"
 
 using namespace lpu;
+using lpu::test::workload_llm;
 using lpu::ref::Value;
 
 namespace {
 
-llm::LlmConfig model(const std::string& name) {
-  return llm::load_llm_config(std::string(LPU_SOURCE_DIR) + "/workloads/llm/" + name + ".json");
-}
 
 std::shared_ptr<const ChipConfig> tsp() {
   return load_chip_config(std::string(LPU_SOURCE_DIR) + "/workloads/chips/tsp-v1.yaml");
@@ -122,7 +121,7 @@ using lpu::test::uniform;
 
 TEST_CASE("kv replication: shards wider than the kv heads sum to the one-shard attention; replicas' k/v agree",
           "[llm][kvrep]") {
-  const llm::LlmConfig m = model("tiny-gqa");
+  const llm::LlmConfig m = workload_llm("tiny-gqa");
   REQUIRE(m.heads == 8);
   REQUIRE(m.kv_heads == 2);
   double worst = 0;
@@ -173,7 +172,7 @@ TEST_CASE("kv replication: shards wider than the kv heads sum to the one-shard a
 
 TEST_CASE("kv replication: shard sizes that neither divide the kv heads nor replicate them are refused",
           "[llm][kvrep]") {
-  const llm::LlmConfig m = model("tiny-gqa");  // 8 heads, 2 kv heads
+  const llm::LlmConfig m = workload_llm("tiny-gqa");  // 8 heads, 2 kv heads
   llm::SegmentSpec s;
   s.kind = llm::SegmentKind::Attention;
   s.shape = {llm::Phase::Decode, 1, 1, 4};
@@ -204,7 +203,7 @@ TEST_CASE("kv replication: shard sizes that neither divide the kv heads nor repl
 
 TEST_CASE("kv replication: functional run on 4 and 8 chips (tp > kv_heads) matches the Eigen reference",
           "[llm][kvrep][functional]") {
-  const llm::LlmConfig m = model("tiny-gqa");
+  const llm::LlmConfig m = workload_llm("tiny-gqa");
   auto chip = default_chip_config();
   for (int64_t tp : {4, 8}) {
     // Prefill on tp chips, then decode on the K/V the chips wrote (every replica's copy agreed:
@@ -262,18 +261,18 @@ TEST_CASE("kv replication: lpusim llm --mode functional on 8 chips of a 2-kv-hea
 
 TEST_CASE("kv replication: valid_tp accepts multiples of the kv heads that divide the heads", "[llm][kvrep]") {
   const auto chip = tsp();
-  const llm::LlmConfig l70 = model("llama-2-70b");  // 64 heads, 8 kv heads
+  const llm::LlmConfig l70 = workload_llm("llama-2-70b");  // 64 heads, 8 kv heads
   ChipConfig node = *chip;  // reach of one node (8 chips): what valid_tp allowed before the multi-node all-reduce
   node.nodes_per_rack = 1;
   CHECK(llm::valid_tp(l70, node) == std::vector<int64_t>{1, 2, 4, 8});
   // Over the nodes of a rack (72 chips): 16, 32 and 64 replicate each kv head 2, 4 and 8 times.
   CHECK(llm::valid_tp(l70, *chip) == std::vector<int64_t>{1, 2, 4, 8, 16, 32, 64});
-  CHECK(llm::valid_tp(model("tiny-gqa"), *chip) == std::vector<int64_t>{1, 2, 4, 8});  // 8 heads, 2 kv heads
-  CHECK(llm::valid_tp(model("tiny-llama"), *chip) == std::vector<int64_t>{1, 2, 4});   // 4 heads, 2 kv heads
+  CHECK(llm::valid_tp(workload_llm("tiny-gqa"), *chip) == std::vector<int64_t>{1, 2, 4, 8});  // 8 heads, 2 kv heads
+  CHECK(llm::valid_tp(workload_llm("tiny-llama"), *chip) == std::vector<int64_t>{1, 2, 4});   // 4 heads, 2 kv heads
   // MoE: 8 experts, ffn 14336: 16 and 32 split each expert's columns over 2 and 4 shards.
-  CHECK(llm::valid_tp(model("mixtral-8x7b"), *chip) == std::vector<int64_t>{1, 2, 4, 8, 16, 32});
+  CHECK(llm::valid_tp(workload_llm("mixtral-8x7b"), *chip) == std::vector<int64_t>{1, 2, 4, 8, 16, 32});
   // MHA: every kv head has one query head, nothing to replicate.
-  CHECK(llm::valid_tp(model("tiny-gpt2"), *chip) == std::vector<int64_t>{1, 2, 4});
+  CHECK(llm::valid_tp(workload_llm("tiny-gpt2"), *chip) == std::vector<int64_t>{1, 2, 4});
 }
 
 namespace {
@@ -295,7 +294,7 @@ TEST_CASE("kv replication: piece_sram_need mirrors the compiled llama-2-70b atte
   // Byte for byte: the planner's need (without the working set) is the allocator's weight tiles
   // ('.W.g': projections, RoPE permutation, the identity copies of views), the int8 per-column
   // scale rows ('.scale'), the KV cache inputs and the K / V Concats of cache + new row.
-  const llm::LlmConfig m = model("llama-2-70b");
+  const llm::LlmConfig m = workload_llm("llama-2-70b");
   const auto chip = tsp();
   for (const auto& [size, precision] : std::vector<std::pair<int64_t, llm::WeightPrecision>>{
            {8, llm::WeightPrecision::INT8}, {16, llm::WeightPrecision::INT8}, {64, llm::WeightPrecision::INT8},
@@ -334,7 +333,7 @@ TEST_CASE("kv replication: piece_sram_need mirrors the compiled llama-2-70b atte
 // LPU_KVREP_CONTEXT, default 4095) for attention at shard sizes 8 and 16 and the FFN at 16 and
 // 64; LPU_KVREP_MAP=<file> writes the attention memory maps there (suffixed by the shard size).
 TEST_CASE("kv replication: llama-2-70b int8 piece cycles at wide shard sizes (measurement)", "[.][llm][kvrep]") {
-  const llm::LlmConfig m = model("llama-2-70b");
+  const llm::LlmConfig m = workload_llm("llama-2-70b");
   const auto chip = tsp();
   const int64_t ctx = std::getenv("LPU_KVREP_CONTEXT") ? std::atoll(std::getenv("LPU_KVREP_CONTEXT")) : 4095;
   const auto opt = system::piece_compile_options(llm::WeightPrecision::INT8);

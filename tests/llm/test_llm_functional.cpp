@@ -25,14 +25,13 @@
 #include "system/llm_system.h"
 #include "tests/support/cli.h"
 #include "tests/support/process.h"
+#include "tests/support/llm_workloads.h"
 
 using namespace lpu;
+using lpu::test::workload_llm;
 
 namespace {
 
-llm::LlmConfig tiny(const std::string& name) {
-  return llm::load_llm_config(std::string(LPU_SOURCE_DIR) + "/workloads/llm/" + name + ".json");
-}
 
 std::vector<float> embedded(const llm::LlmConfig& m, int64_t rows, uint64_t seed) {
   return system::seeded_embedded_input(m, rows, seed);
@@ -91,7 +90,7 @@ void require_same_within_sum_of_bounds(const Outcome& a, const Outcome& b) {
 
 TEST_CASE("llm functional: tiny-llama decode on 1 chip and on 4 chips (tp 2 x 2 stages) match the reference",
           "[llm][functional]") {
-  const llm::LlmConfig m = tiny("tiny-llama");
+  const llm::LlmConfig m = workload_llm("tiny-llama");
   REQUIRE(m.layers == 2);
   REQUIRE(m.hidden == 128);
   system::FunctionalRequest req;
@@ -117,7 +116,7 @@ TEST_CASE("llm functional: tiny-llama decode on 1 chip and on 4 chips (tp 2 x 2 
 
 TEST_CASE("llm functional: tiny-gpt2 prefill and decode on 1 chip and on 4 chips (tp 4) match the reference",
           "[llm][functional]") {
-  const llm::LlmConfig m = tiny("tiny-gpt2");
+  const llm::LlmConfig m = workload_llm("tiny-gpt2");
   REQUIRE(m.layers == 2);
   REQUIRE(m.hidden == 128);
   for (llm::Phase ph : {llm::Phase::Prefill, llm::Phase::Decode}) {
@@ -144,7 +143,7 @@ TEST_CASE("llm functional: tiny-gpt2 prefill and decode on 1 chip and on 4 chips
 }
 
 TEST_CASE("llm functional: an all-reduce that drops one chip's partial fails the bound check", "[llm][functional]") {
-  const llm::LlmConfig m = tiny("tiny-gpt2");
+  const llm::LlmConfig m = workload_llm("tiny-gpt2");
   system::FunctionalRequest req;
   req.shape = {llm::Phase::Decode, 1, 1, 4};
   req.position = 4;
@@ -221,14 +220,14 @@ TEST_CASE("llm functional: tiny-llama prefill on 4 chips leaves the KV cache its
   pre.seed = 3;
   pre.chips = 4;
   pre.tp = 2;
-  prefill_then_decode(tiny("tiny-llama"), pre, 21, "tiny-llama, 4 chips:");
+  prefill_then_decode(workload_llm("tiny-llama"), pre, 21, "tiny-llama, 4 chips:");
 }
 
 TEST_CASE("llm functional: tiny-wide on 16 chips = 2 nodes (hierarchical all-reduce, KV-head replication) matches "
           "the reference", "[llm][functional]") {
   // tp 16 spans two 8-chip nodes: every all-reduce is the hierarchical one (collective.h) and each of
   // the 4 kv heads is replicated on 4 chips.
-  const llm::LlmConfig m = tiny("tiny-wide");
+  const llm::LlmConfig m = workload_llm("tiny-wide");
   system::FunctionalRequest pre;
   pre.shape = {llm::Phase::Prefill, 1, 4, 0};
   pre.seed = 7;

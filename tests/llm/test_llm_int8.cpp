@@ -26,14 +26,13 @@
 #include "system/llm_system.h"
 #include "system/piece_runner.h"
 #include "tests/support/f16_data.h"
+#include "tests/support/llm_workloads.h"
 
 using namespace lpu;
+using lpu::test::workload_llm;
 
 namespace {
 
-llm::LlmConfig model(const std::string& name) {
-  return llm::load_llm_config(std::string(LPU_SOURCE_DIR) + "/workloads/llm/" + name + ".json");
-}
 
 llm::SegmentSpec spec_of(llm::SegmentKind kind, int64_t context, llm::WeightFill fill) {
   llm::SegmentSpec s;
@@ -102,7 +101,7 @@ TEST_CASE("llm int8: tiny pieces compile int8 and simulate with predicted == sim
       {"tiny-bert", llm::SegmentKind::Ffn, 0}};
   system::PieceRunner runner(*chip);
   for (const Case& c : cases) {
-    const llm::LlmConfig m = model(c.model);
+    const llm::LlmConfig m = workload_llm(c.model);
     const llm::SegmentSpec s = spec_of(c.kind, c.context, llm::WeightFill::Zero);
     const ir::Graph g = llm::build_segment(m, s, 0);
     const compiler::CompileResult cr = compiler::compile(g, *chip, co);
@@ -126,7 +125,7 @@ TEST_CASE("llm int8: a piece's int8 program has the same cycles with zero and ra
   // Timing uses zero weights and uncalibrated (scale 1) activations; a real model has random weights
   // and calibrated scales. Scales are SRAM constants and `muli` immediates, so the schedule is equal.
   auto chip = default_chip_config();
-  const llm::LlmConfig m = model("tiny-llama");
+  const llm::LlmConfig m = workload_llm("tiny-llama");
   for (llm::SegmentKind kind : {llm::SegmentKind::Attention, llm::SegmentKind::Ffn, llm::SegmentKind::LmHead}) {
     INFO("kind " << static_cast<int>(kind));
     const ir::Graph zero = llm::build_segment(m, spec_of(kind, 8, llm::WeightFill::Zero), 0);
@@ -160,7 +159,7 @@ TEST_CASE("llm int8: a piece's int8 program has the same cycles with zero and ra
 
 TEST_CASE("llm int8: precision is part of the piece cache key", "[llm][int8]") {
   auto chip = default_chip_config();
-  const llm::LlmConfig m = model("tiny-llama");
+  const llm::LlmConfig m = workload_llm("tiny-llama");
   system::PieceRunner runner(*chip);
   int builds = 0;
   auto build = [&] {
@@ -192,7 +191,7 @@ TEST_CASE("llm int8: precision is part of the piece cache key", "[llm][int8]") {
 TEST_CASE("llm int8: a Llama-2 70B FFN shard fits one chip in int8 (tp 8)", "[llm][int8]") {
   // Plan level (no compile: the 70B graphs are large): the FFN piece's weights per chip.
   auto chip = default_chip_config();
-  const llm::LlmConfig m = model("llama-2-70b");
+  const llm::LlmConfig m = workload_llm("llama-2-70b");
   llm::PlanRequest req;
   req.precision = llm::WeightPrecision::INT8;
   req.tp = 8;
@@ -224,7 +223,7 @@ TEST_CASE("llm int8: a Llama-2 70B FFN shard fits one chip in int8 (tp 8)", "[ll
 // difference reported (not asserted against a number nobody derived).
 TEST_CASE("llm int8: tiny-llama FFN piece, calibrated, within the int8 bound step by step", "[llm][int8]") {
   auto chip = default_chip_config();
-  const llm::LlmConfig m = model("tiny-llama");
+  const llm::LlmConfig m = workload_llm("tiny-llama");
   const uint64_t seed = 11;
   llm::StepShape shape;
   shape.phase = llm::Phase::Prefill;

@@ -16,15 +16,15 @@
 #include "compiler/reference/interpreter.h"
 #include "isa/chip_config.h"
 #include "tests/support/uniform.h"
+#include "tests/support/llm_workloads.h"
 
 using namespace lpu::llm;
 using lpu::ref::Value;
 
+using lpu::test::workload_llm;
+
 namespace {
 
-LlmConfig tiny(const std::string& name) {
-  return load_llm_config(std::string(LPU_SOURCE_DIR) + "/workloads/llm/" + name + ".json");
-}
 
 using lpu::test::uniform;
 
@@ -233,20 +233,20 @@ void check_model(const LlmConfig& cfg, const StepShape& shape, int64_t position,
 
 TEST_CASE("llm segments: tiny models, all layers and shards, match reference_forward within the fp32 bound", "[llm]") {
   for (const char* name : {"tiny-llama", "tiny-gpt2", "tiny-mixtral"}) {
-    const LlmConfig cfg = tiny(name);
+    const LlmConfig cfg = workload_llm(name);
     for (int64_t shards : {1, 2}) {
       check_model(cfg, {Phase::Prefill, 2, 5, 0}, 0, shards);
       check_model(cfg, {Phase::Decode, 2, 1, 6}, 6, shards);
     }
   }
-  check_model(tiny("tiny-llama"), {Phase::Decode, 1, 3, 4}, 9, 2);  // several new tokens on a cache
-  const LlmConfig bert = tiny("tiny-bert");
+  check_model(workload_llm("tiny-llama"), {Phase::Decode, 1, 3, 4}, 9, 2);  // several new tokens on a cache
+  const LlmConfig bert = workload_llm("tiny-bert");
   check_model(bert, {Phase::Prefill, 2, 6, 0}, 0, 1);
   check_model(bert, {Phase::Prefill, 1, 6, 0}, 0, 2);
 }
 
 TEST_CASE("llm segments: interface names, shapes and shard checks", "[llm]") {
-  const LlmConfig cfg = tiny("tiny-llama");  // 4 heads, 2 kv heads, head_dim 32
+  const LlmConfig cfg = workload_llm("tiny-llama");  // 4 heads, 2 kv heads, head_dim 32
   SegmentSpec s;
   s.shape = {Phase::Decode, 3, 1, 10};
   s.shard = {1, 2};
@@ -285,7 +285,7 @@ TEST_CASE("llm segments: interface names, shapes and shard checks", "[llm]") {
   // over the 4 heads ([4, 1, 11] scores), so one Softmax covers every head.
   SegmentSpec m = s;
   m.shard = {0, 1};
-  const lpu::ir::Graph mha = build_segment(tiny("tiny-gpt2"), m, 0);
+  const lpu::ir::Graph mha = build_segment(workload_llm("tiny-gpt2"), m, 0);
   int act_matmuls = 0, batched = 0;
   for (const auto& op : mha.ops()) {
     const bool act = op.kind == lpu::ir::OpKind::MatMul && !mha.tensor(op.inputs[1]).is_const;
@@ -306,19 +306,19 @@ TEST_CASE("llm segments: interface names, shapes and shard checks", "[llm]") {
   CHECK_THROWS_WITH(build_segment(cfg, s, 0), Catch::Contains("does not divide num_key_value_heads = 2"));
   s.kind = SegmentKind::Ffn;
   CHECK_THROWS_WITH(build_segment(cfg, s, 0), Catch::Contains("does not divide intermediate_size = 256"));
-  CHECK_THROWS_WITH(build_segment(tiny("tiny-mixtral"), s, 0), Catch::Contains("does not divide num_local_experts = 4"));
+  CHECK_THROWS_WITH(build_segment(workload_llm("tiny-mixtral"), s, 0), Catch::Contains("does not divide num_local_experts = 4"));
   s.shard = {0, 1};
   CHECK_THROWS_WITH(build_segment(cfg, s, 2), Catch::Contains("layer must be in [0, 1]; got 2"));
   s.position = 512;
   CHECK_THROWS_WITH(build_segment(cfg, s, 0), Catch::Contains("exceeds max_positions = 512"));
   s.position = 0;
-  CHECK_THROWS_WITH(build_segment(tiny("tiny-bert"), s, 0), Catch::Contains("encoder (non-causal); only Prefill"));
+  CHECK_THROWS_WITH(build_segment(workload_llm("tiny-bert"), s, 0), Catch::Contains("encoder (non-causal); only Prefill"));
   s.shape = {Phase::Prefill, 1, 4, 2};
   CHECK_THROWS_WITH(build_segment(cfg, s, 0), Catch::Contains("shape.context must be 0 for a prefill step; got 2"));
 }
 
 TEST_CASE("llm segments: deterministic seeded weights, layers differ, shards are slices", "[llm]") {
-  const LlmConfig cfg = tiny("tiny-gpt2");
+  const LlmConfig cfg = workload_llm("tiny-gpt2");
   SegmentSpec s;
   s.kind = SegmentKind::Ffn;
   s.fill = WeightFill::Random;

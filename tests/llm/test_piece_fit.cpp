@@ -15,14 +15,13 @@
 #include "isa/chip_config.h"
 #include "system/llm_system.h"
 #include "tests/support/llm_piece_sram.h"
+#include "tests/support/llm_workloads.h"
 
 using namespace lpu;
+using lpu::test::workload_llm;
 
 namespace {
 
-llm::LlmConfig model(const std::string& name) {
-  return llm::load_llm_config(std::string(LPU_SOURCE_DIR) + "/workloads/llm/" + name + ".json");
-}
 
 std::shared_ptr<const ChipConfig> tsp() {
   return load_chip_config(std::string(LPU_SOURCE_DIR) + "/workloads/chips/tsp-v1.yaml");
@@ -45,7 +44,7 @@ llm::SegmentSpec decode_spec(llm::SegmentKind kind, int64_t context, int64_t ran
 }  // namespace
 
 TEST_CASE("llm fit: every distinct piece of the default llama-3-8b decode plan compiles", "[llm][fit]") {
-  const llm::LlmConfig m = model("llama-3-8b");
+  const llm::LlmConfig m = workload_llm("llama-3-8b");
   const auto chip = tsp();
   llm::PlanRequest req;
   req.prompt = 128;
@@ -80,7 +79,7 @@ TEST_CASE("llm fit: every distinct piece of the default llama-3-8b decode plan c
 
 TEST_CASE("llm fit: at tp 1 the llama-3-8b attention piece is refused by the planner and by the compiler",
           "[llm][fit]") {
-  const llm::LlmConfig m = model("llama-3-8b");
+  const llm::LlmConfig m = workload_llm("llama-3-8b");
   const auto chip = tsp();
   llm::PlanRequest req;
   req.prompt = 128;
@@ -101,7 +100,7 @@ TEST_CASE("llm fit: at tp 1 the llama-3-8b attention piece is refused by the pla
 }
 
 TEST_CASE("llm fit: the default llama-2-70b int8 decode plan's attention piece compiles int8", "[llm][fit][int8]") {
-  const llm::LlmConfig m = model("llama-2-70b");
+  const llm::LlmConfig m = workload_llm("llama-2-70b");
   const auto chip = tsp();
   llm::PlanRequest req;
   req.precision = llm::WeightPrecision::INT8;
