@@ -1,6 +1,8 @@
 // run_llm and the LLM reports (see llm_run.h, docs/llm-system.md, docs/report-schema.md).
 #include "system/llm_run.h"
 
+#include <memory>
+
 #include <algorithm>
 #include <fmt/format.h>
 
@@ -57,8 +59,10 @@ LlmRun run_llm(const ChipConfig& chip, const llm::LlmConfig& model, const llm::P
   run.decoder = model.causal;
   run.has_prefill = with_prefill || !run.decoder;
   run.phase = run.has_prefill ? "all" : "decode";
-  run.plan = llm::plan_partition(model, req, chip);
-  LlmSystem sys(chip, model, run.plan, std::move(build), std::move(fallback), req.precision);
+  std::unique_ptr<LlmSystem> chosen =
+      choose_split(chip, model, req, llm::plan_candidates(model, req, chip), build, fallback, &run.split);
+  LlmSystem& sys = *chosen;
+  run.plan = sys.plan();
   llm::StepShape pre;
   pre.phase = llm::Phase::Prefill;
   pre.batch = req.batch;
@@ -159,6 +163,15 @@ nlohmann::ordered_json llm_json_report(const LlmRun& run, const ChipConfig& chip
                          {"used_percent", 100.0 * static_cast<double>(st.total()) /
                                               static_cast<double>(run.plan.sram_per_chip)}};
   if (plan_only) return j;
+  J opts = J::array();
+  for (const SplitOption& o : run.split.options)
+    opts.push_back(J{{"tensor_parallel", o.tp},
+                     {"pipeline_stages", o.stages},
+                     {"chips", o.chips},
+                     {"install_bound_cycles", o.bound_cycles},
+                     {"cycles", o.cycles},
+                     {"status", o.status}});
+  j["split"] = J{{"deciding_step", run.split.step}, {"options", opts}};
   j["token_time"] = J{{"cycles", tok.cycles},
                       {"compute_us", static_cast<double>(tok.compute_cycles) / clock * 1e6},
                       {"onchip_data_movement_us", static_cast<double>(tok.onchip_cycles) / clock * 1e6},
@@ -194,6 +207,15 @@ std::string llm_text_report(const LlmRun& run, const ChipConfig& chip) {
   if (run.phase == "plan") {
     line("method        the partition plan only (--phase plan): nothing compiled or simulated (docs/llm-system.md)");
     return s;
+  }
+  if (run.split.options.size() > 1) {
+    line(fmt::format("split         tp {} chosen of {} that fit: the shortest {} (docs/llm-system.md \"Choosing the "
+                     "split\")",
+                     run.plan.tp, run.split.options.size(), run.split.step));
+    for (const SplitOption& o : run.split.options)
+      line(fmt::format("  tp {:>2} x {:>3} stages = {:>4} chips: install bound {:>9} cycles, {}", o.tp, o.stages, o.chips,
+                       o.bound_cycles,
+                       o.cycles ? fmt::format("step {} cycles, {}", o.cycles, o.status) : o.status));
   }
   if (run.decoder && run.has_prefill) {
     line(fmt::format("TTFT          {:.2f} us (prefill {:.2f} us + first token {:.2f} us)", run.ttft_us,

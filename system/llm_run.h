@@ -12,6 +12,7 @@
 #include "compiler/llm/llm_config.h"
 #include "compiler/llm/partition.h"
 #include "system/llm_system.h"
+#include "system/split_choice.h"
 
 namespace lpu::system {
 
@@ -19,6 +20,7 @@ struct LlmRun {
   llm::LlmConfig model;
   llm::PlanRequest request;
   llm::Plan plan;
+  SplitChoice split;             // the tensor-parallel sizes that fit and which one was run (split_choice.h)
   std::string chip_name;
   std::string phase = "all";     // steps run: "all" (prefill, first token, decode at C), "decode" (the decode
                                  // token only) or "plan" (plan_llm: the partition, nothing simulated)
@@ -43,7 +45,8 @@ struct LlmRun {
   double power_w = 0;            // average system power of the step
 };
 
-// Plans, composes and simulates. `build` as for LlmSystem. with_prefill = false skips the prefill
+// Plans, chooses the split (choose_split: the candidate with the shortest deciding step),
+// composes and simulates. `build` as for LlmSystem. with_prefill = false skips the prefill
 // and first-token steps of a decoder (ttft_us is then 0): for throughput-only studies (validate).
 // `piece_graphs` names what `build` builds, for the reports ("segments" for the default).
 // `fallback`: see LlmSystem (a piece whose graph does not compile is timed with it and listed in

@@ -106,8 +106,9 @@ void run_llm_cmd(const LlmArgs& a) {
               << " piece(s) timed as DENSE STAND-INS because their graphs do not compile (see the report)\n";
   if (a.wall_time)
     std::cerr << fmt::format("lpusim llm: host wall time: compiling {} piece graphs {:.1f} s, simulating {} programs "
-                             "{:.1f} s\n",
-                             run.compiles, run.compile_seconds, run.simulations, run.simulate_seconds);
+                             "{:.1f} s; composing the other splits {:.1f} s\n",
+                             run.compiles, run.compile_seconds, run.simulations, run.simulate_seconds,
+                             run.split.search_seconds);
   std::cout << system::llm_text_report(run, *chip);
   if (!a.json.empty()) write_text_file(a.json, system::llm_json_report(run, *chip).dump(2) + "\n", "--json");
 }
@@ -193,9 +194,9 @@ double resnet50_images_per_s(const std::string& file, std::string* note, std::st
   return chip->clock_hz / static_cast<double>(cycles);
 }
 
-// Decode tokens/s per user (or, for an encoder, the forward-pass latency in us), on the plan the
-// planner makes by default (`lpusim llm` without --tp): `chips` of them (0: the fewest that fit),
-// split at the largest tensor-parallel size that fits them (fewer stages: faster at batch 1).
+// Decode tokens/s per user (or, for an encoder, the forward-pass latency in us), on the plan
+// `lpusim llm` runs without --tp: `chips` of them (0: the fewest that fit), split at the
+// tensor-parallel size whose token is shortest (system/split_choice.h).
 double llm_row(const std::string& name, llm::WeightPrecision prec, int64_t context, int64_t chips, int64_t prompt,
                std::string* note, std::string* cond) {
   auto chip = default_chip_config();
@@ -220,15 +221,22 @@ double llm_row(const std::string& name, llm::WeightPrecision prec, int64_t conte
   }
   const system::StepResult& s = m.causal ? run.decode : run.prefill;
   auto share = [&](uint64_t c) { return s.cycles ? 100.0 * static_cast<double>(c) / static_cast<double>(s.cycles) : 0.0; };
-  *cond = m.causal ? fmt::format("batch 1, decode of token {} (context {}), {} weights, {} chips (tp {} x {} stages){}", context + 1, context,
+  const std::string chips_text =
+      chips ? (run.plan.chips != chips
+                   ? fmt::format(" ({} requested: {} stages of tp {} hold the model)", chips, run.plan.stages.size(),
+                                 run.plan.tp)
+                   : std::string())
+            : std::string(" = fewest that fit");
+  const std::string split_text =
+      run.split.options.size() > 1
+          ? fmt::format(", the tp with the shortest token of {} that fit (`split` in the report)", run.split.options.size())
+          : std::string();
+  *cond = m.causal ? fmt::format("batch 1, decode of token {} (context {}), {} weights, {} chips (tp {} x {} stages){}{}",
+                                 context + 1, context, llm::precision_name(prec), run.plan.chips, run.plan.tp,
+                                 run.plan.stages.size(), chips_text, split_text)
+                   : fmt::format("batch 1, sequence {} [assumed], {} weights, {} chips (tp {} x {} stages){}", prompt,
                                  llm::precision_name(prec), run.plan.chips, run.plan.tp, run.plan.stages.size(),
-                                 chips ? (run.plan.chips != chips ? fmt::format(" ({} requested: {} stages hold the model, "
-                                                                                "fewer stages are faster)",
-                                                                                chips, run.plan.stages.size())
-                                                                  : std::string())
-                                       : " = fewest that fit, at the largest tp that fits them")
-                   : fmt::format("batch 1, sequence {} [assumed], {} weights, {} chips (tp {} x {} stages)", prompt,
-                                 llm::precision_name(prec), run.plan.chips, run.plan.tp, run.plan.stages.size());
+                                 split_text);
   *note = fmt::format("token time: compute {:.0f}%, on-chip data movement {:.0f}%, chip-to-chip {:.0f}%; {} distinct "
                       "programs simulated",
                       share(s.compute_cycles), share(s.onchip_cycles), share(s.c2c_cycles), run.simulations);
@@ -415,7 +423,7 @@ void register_llm(CLI::App& app) {
   c->add_option("--context", a->context, "context C of the decode token (default: P)");
   c->add_option("--batch", a->batch, "sequences served together (default 1)");
   c->add_option("--chips", a->chips, "use exactly N chips (default: the fewest that fit)");
-  c->add_option("--tp", a->tp, "tensor-parallel size (default: the planner's choice)");
+  c->add_option("--tp", a->tp, "tensor-parallel size (default: of the sizes that fit, the one with the shortest composed token; the report's split lines list them)");
   c->add_option("--precision", a->precision, "weights: fp16 (default) or int8 (capacity, and the pieces compiled int8: projections i8, the rest fp16)");
   c->add_option("--chip", a->chip, "chip configuration YAML (default: built-in tsp-v1)");
   c->add_option("--json", a->json, "also write the LLM report as JSON");

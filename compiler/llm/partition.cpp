@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <numeric>
+#include <optional>
 
 #include "compiler/llm/collective.h"
 #include "compiler/passes/tiling.h"
@@ -73,6 +74,7 @@ std::vector<PlanPiece> make_pieces(const LlmConfig& m, const PlanRequest& r, int
     const uint64_t kv_w = static_cast<uint64_t>(2 * m.hidden * m.head_dim * kv_heads_per_chip(m, tp));
     const uint64_t qo_w = static_cast<uint64_t>(2 * m.hidden * m.heads * m.head_dim) / t;
     a.weight_bytes = (qo_w + kv_w + s.rest_w) * wb;
+    a.matrix_weights = qo_w + kv_w;
     if (decoder)
       a.kv_bytes = 2 * static_cast<uint64_t>(r.batch * kv_entries(r)) *
                    static_cast<uint64_t>(kv_heads_per_chip(m, tp)) *
@@ -101,6 +103,7 @@ std::vector<PlanPiece> make_pieces(const LlmConfig& m, const PlanRequest& r, int
       f.shard_size = tp * fparts;
       f.part = j;
       f.weight_bytes = s.ffn_w / t * wb / static_cast<uint64_t>(fparts);
+      f.matrix_weights = s.ffn_w / t / static_cast<uint64_t>(fparts);
       out.push_back(f);
     }
   }
@@ -123,6 +126,7 @@ std::vector<PlanPiece> make_pieces(const LlmConfig& m, const PlanRequest& r, int
       h.shard_size = ht * parts;
       h.part = j;
       h.weight_bytes = (head / static_cast<uint64_t>(ht * parts)) + static_cast<uint64_t>(m.hidden) * wb;
+      h.matrix_weights = static_cast<uint64_t>(m.hidden * m.vocab) / static_cast<uint64_t>(ht * parts);
       out.push_back(h);
     }
   }
@@ -308,7 +312,7 @@ std::vector<int64_t> valid_tp(const LlmConfig& m, const ChipConfig& chip) {
   return out;
 }
 
-Plan plan_partition(const LlmConfig& m, const PlanRequest& r, const ChipConfig& chip) {
+std::vector<Plan> plan_candidates(const LlmConfig& m, const PlanRequest& r, const ChipConfig& chip) {
   if (r.batch < 1 || r.prompt < 1 || r.context < 0)
     throw InputError(fmt::format("{}: batch {} and prompt {} must be >= 1 and context {} >= 0", m.name, r.batch,
                                  r.prompt, r.context));
@@ -322,84 +326,83 @@ Plan plan_partition(const LlmConfig& m, const PlanRequest& r, const ChipConfig& 
                                    r.tp, chip.name, fmt::join(tps, ", ")));
     tps = {r.tp};
   }
-  std::string why;  // numbers of the closest failed attempt
-  // Sets every piece's compile_bytes; false (with the numbers in *msg) if one exceeds the usable
-  // SRAM, i.e. its compiled graph would not fit the chip even alone.
-  auto compiles = [&](std::vector<PlanPiece>& pieces, uint64_t work, int64_t tp, std::string* msg) {
+  // The plan at `tp` in at most `stages` stages (0: as few as fit); nullopt with the numbers in
+  // *why if it does not fit. A tp is only taken if every piece's OWN compiled program fits one chip
+  // (compile_bytes), then pieces are packed into stages by their parameters and KV cache.
+  auto attempt = [&](int64_t tp, size_t stages, std::string* why) -> std::optional<Plan> {
+    const uint64_t work = work_estimate(m, r, tp);
+    std::vector<PlanPiece> pieces = make_pieces(m, r, tp, usable);
     for (PlanPiece& p : pieces) p.compile_bytes = piece_sram_need(m, r, p, chip) + work;
     for (const PlanPiece& p : pieces)
       if (p.compile_bytes > usable) {
-        *msg = fmt::format("tp {}: the compiled {} piece needs {} per chip as the compiler lays it out (weights in "
+        *why = fmt::format("tp {}: the compiled {} piece needs {} per chip as the compiler lays it out (weights in "
                            "{}x{} tiles, KV cache one vector per row, working set {}), usable {}",
                            tp, segment_kind_name(p.kind), mib(p.compile_bytes), chip.vector_bytes(),
                            chip.vector_bytes(), mib(work), mib(usable));
-        return false;
+        return std::nullopt;
       }
-    return true;
-  };
-  if (r.chips == 0) {
-    bool have = false;
-    Plan best;
-    for (int64_t tp : tps) {
-      const uint64_t work = work_estimate(m, r, tp);
-      std::vector<PlanPiece> pieces = make_pieces(m, r, tp, usable);
-      if (!compiles(pieces, work, tp, &why)) continue;
-      if (work >= usable) {
-        why = fmt::format("tp {}: the working set alone ({}) exceeds the usable {} per chip", tp, mib(work), mib(usable));
-        continue;
-      }
-      std::vector<StagePlan> st = pack(pieces, usable - work);
-      if (st.empty()) {
-        uint64_t big = 0;
-        for (const PlanPiece& p : pieces) big = std::max(big, piece_bytes(p));
-        why = fmt::format("tp {}: the largest piece needs {} + working set {} per chip, usable {}", tp, mib(big),
-                          mib(work), mib(usable));
-        continue;
-      }
-      const int64_t chips = tp * static_cast<int64_t>(st.size());
-      if (!have || chips < best.chips || (chips == best.chips && tp > best.tp)) {
-        best = finish(m, r, chip, tp, std::move(pieces), std::move(st), work);
-        have = true;
-      }
+    if (work >= usable) {
+      *why = fmt::format("tp {}: the working set alone ({}) exceeds the usable {} per chip", tp, mib(work), mib(usable));
+      return std::nullopt;
     }
-    if (!have)
+    std::vector<StagePlan> st = stages ? pack_into(pieces, usable - work, stages) : pack(pieces, usable - work);
+    if (st.empty()) {
+      uint64_t big = 0, total = 0;
+      for (const PlanPiece& p : pieces) {
+        big = std::max(big, piece_bytes(p));
+        total += piece_bytes(p);
+      }
+      *why = stages ? fmt::format("tp {} x {} stages: {} of weights + KV cache per tensor-parallel rank need >= {} per "
+                                  "chip (+ working set {}), but a chip has {} usable",
+                                  tp, stages, mib(total), mib((total + stages - 1) / stages), mib(work), mib(usable))
+                    : fmt::format("tp {}: the largest piece needs {} + working set {} per chip, usable {}", tp, mib(big),
+                                  mib(work), mib(usable));
+      return std::nullopt;
+    }
+    return finish(m, r, chip, tp, std::move(pieces), std::move(st), work);
+  };
+  std::vector<Plan> out;
+  std::string why;  // numbers of a failed attempt (the largest tp's, as the capacity default would report)
+  for (auto it = tps.rbegin(); it != tps.rend(); ++it) {
+    const int64_t tp = *it;
+    if (r.chips && r.chips % tp) continue;
+    std::string no;
+    std::optional<Plan> p = attempt(tp, r.chips ? static_cast<size_t>(r.chips / tp) : 0, &no);
+    if (p)
+      out.push_back(std::move(*p));
+    else if (why.empty())
+      why = no;
+  }
+  if (out.empty()) {
+    if (r.chips == 0)
       throw InputError(fmt::format("{} ({}) does not fit any tensor-parallel split on chip '{}' ({} SRAM, margin {}%): {}",
                                    m.name, precision_name(r.precision), chip.name, mib(chip.sram_bytes_per_chip()),
                                    r.margin * 100, why));
-    return best;
+    if (why.empty()) why = fmt::format("no tensor-parallel size in {{{}}} divides {}", fmt::join(tps, ", "), r.chips);
+    throw InputError(fmt::format("--chips {}: {} ({}) cannot be placed on chip '{}' ({} SRAM, margin {}%): {}", r.chips,
+                                 m.name, precision_name(r.precision), chip.name, mib(chip.sram_bytes_per_chip()),
+                                 r.margin * 100, why));
   }
-  for (auto it = tps.rbegin(); it != tps.rend(); ++it) {
-    const int64_t tp = *it;
-    if (r.chips % tp) continue;
-    const uint64_t work = work_estimate(m, r, tp);
-    std::vector<PlanPiece> pieces = make_pieces(m, r, tp, usable);
-    std::string no_compile;
-    if (!compiles(pieces, work, tp, &no_compile)) {
-      if (why.empty()) why = no_compile;
-      continue;
-    }
-    const size_t stages = static_cast<size_t>(r.chips / tp);
-    uint64_t total = 0;
-    for (const PlanPiece& p : pieces) total += piece_bytes(p);
-    if (work >= usable) {
-      if (why.empty()) why = fmt::format("tp {}: the working set alone ({}) exceeds the usable {}", tp, mib(work), mib(usable));
-      continue;
-    }
-    std::vector<StagePlan> st = pack_into(pieces, usable - work, stages);
-    if (st.empty()) {
-      if (why.empty())
-        why = fmt::format("tp {} x {} stages: {} of weights + KV cache per tensor-parallel rank need >= {} per chip "
-                          "(+ working set {}), but a chip has {} usable",
-                          tp, stages, mib(total), mib((total + stages - 1) / stages), mib(work), mib(usable));
-      continue;
-    }
-    return finish(m, r, chip, tp, std::move(pieces), std::move(st), work);
+  if (r.chips == 0) {  // the fewest chips first: keep the sizes that reach them
+    int64_t fewest = out.front().chips;
+    for (const Plan& p : out) fewest = std::min(fewest, p.chips);
+    out.erase(std::remove_if(out.begin(), out.end(), [&](const Plan& p) { return p.chips != fewest; }), out.end());
   }
-  if (why.empty())
-    why = fmt::format("no tensor-parallel size in {{{}}} divides {}", fmt::join(tps, ", "), r.chips);
-  throw InputError(fmt::format("--chips {}: {} ({}) cannot be placed on chip '{}' ({} SRAM, margin {}%): {}", r.chips,
-                               m.name, precision_name(r.precision), chip.name, mib(chip.sram_bytes_per_chip()),
-                               r.margin * 100, why));
+  return out;
+}
+
+Plan plan_partition(const LlmConfig& m, const PlanRequest& r, const ChipConfig& chip) {
+  return plan_candidates(m, r, chip).front();
+}
+
+uint64_t install_bound_cycles(const Plan& plan, const ChipConfig& chip) {
+  const uint64_t planes = chip.slices_of(SliceKind::MXM).size() * chip.mxm_planes;
+  const uint64_t occ = std::max<uint32_t>(1, instr_timing(chip, make_instr(Opcode::LoadW)).occupancy);
+  const uint64_t per_cycle = std::max<uint64_t>(1, planes * chip.vector_bytes() / occ);
+  uint64_t cycles = 0;
+  for (const StagePlan& st : plan.stages)
+    for (size_t i : st.pieces) cycles += plan.pieces[i].matrix_weights / per_cycle;  // floor: stays a lower bound
+  return cycles;
 }
 
 std::string Plan::describe() const {

@@ -36,9 +36,9 @@ struct PlanRequest {
   int64_t context = 0;        // decode context C; the KV cache is sized for max(P, C + 1) per sequence
   int64_t chips = 0;          // 0: the fewest chips that fit; else exactly this many (InputError if not)
   int64_t tp = 0;             // 0: the planner chooses; else this tensor-parallel size (must be valid_tp)
-                              // (the planner's choice: the fewest chips, then the largest tp that
-                              // fits them; with --chips, the largest tp that fits that count: fewer
-                              // stages, each token's weight installs spread over more chips)
+                              // (plan_candidates lists the sizes that fit; plan_partition returns the
+                              // capacity default, the largest of them; system::run_llm picks among
+                              // them by the composed token time: docs/llm-system.md "Choosing the split")
   double margin = 0.05;       // fraction of each chip's SRAM kept free [assumed planner policy]
 };
 
@@ -50,6 +50,8 @@ struct PlanPiece {
   int64_t shard_size = 1;     // Shard::size of its graphs (LM head in parts: tp x parts; else tp)
   int64_t part = 0;           // LM head / FFN cut into parts: which part (ranks part*tp .. part*tp+tp-1 of shard_size)
   uint64_t weight_bytes = 0;  // per chip
+  uint64_t matrix_weights = 0;  // per chip: weights of its projection matrices (installed on the MXM once
+                                // per step; norms, biases and the router left out): install_bound_cycles
   uint64_t kv_bytes = 0;      // per chip (Attention: this layer's KV cache shard)
   // SRAM the piece's own compiled program needs on one chip, laid out as the compiler's allocator
   // places it (piece_sram_need): every weight matrix in whole 320x320 tiles (an attention head's
@@ -97,8 +99,23 @@ uint64_t placed_weight_bytes(int64_t K, int64_t N, int64_t bytes_per_weight, con
 // copies (Concat and K^T) at `r`'s decode context, one vector per row of head_dim.
 uint64_t piece_sram_need(const LlmConfig& m, const PlanRequest& r, const PlanPiece& p, const ChipConfig& chip);
 
-// Plans `m` on chips of `chip`. InputError naming the numbers (needed vs usable per chip) if the
-// request cannot fit (e.g. --chips too small, or one piece larger than a chip even at the largest tp).
+// Every plan the request allows, one per tensor-parallel size, largest tp first: with req.tp, that
+// size; with req.chips, each valid tp dividing it whose pieces fit in chips / tp stages (a plan may
+// use fewer); with neither, each tp whose fewest-chips plan needs the overall fewest chips. The
+// capacity planner cannot tell which is fastest (that needs the pieces' cycles: system::run_llm
+// composes them). InputError naming the numbers (needed vs usable per chip) if none fits (e.g.
+// --chips too small, or one piece larger than a chip even at the largest tp).
+std::vector<Plan> plan_candidates(const LlmConfig& m, const PlanRequest& req, const ChipConfig& chip);
+
+// The capacity default: plan_candidates(...).front(), the largest tp that fits (fewer stages, each
+// token's weight installs spread over more chips). For answers without compiling (--phase plan).
 Plan plan_partition(const LlmConfig& m, const PlanRequest& req, const ChipConfig& chip);
+
+// A lower bound on the cycles of one step of `plan` (any phase): every projection weight of a chip
+// is installed on its MXM at least once per step, at most one lw row of vector_bytes weights per
+// MXM plane per lw occupancy, and the pieces along the pipeline run one after another (so the
+// bound is the sum over pieces of PlanPiece::matrix_weights / that rate). system::run_llm relies on
+// it to skip splits that cannot win, and checks it against every step it composes.
+uint64_t install_bound_cycles(const Plan& plan, const ChipConfig& chip);
 
 }  // namespace lpu::llm
