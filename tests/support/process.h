@@ -54,8 +54,10 @@ inline ProcessResult run_process(const std::string& exe, const std::vector<std::
   int wstatus = 0;
   const auto deadline = std::chrono::steady_clock::now() + limit;
   for (;;) {
-    pid_t w = waitpid(pid, &wstatus, WNOHANG);
-    REQUIRE(w >= 0);
+    // No assertion per poll: the number of polls depends on the host's speed, and a test's
+    // assertion count must not (CI compares runs).
+    const pid_t w = waitpid(pid, &wstatus, WNOHANG);
+    if (w < 0) FAIL("waitpid failed for " << exe);
     if (w == pid) break;
     if (std::chrono::steady_clock::now() > deadline) {
       kill(pid, SIGKILL);
