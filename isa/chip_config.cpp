@@ -167,7 +167,9 @@ class Reader {
 
   // Checks that `n` is a map whose keys are exactly `keys`: throws on a non-map and on unknown,
   // duplicate or missing keys.
-  void check_map(const YAML::Node& n, const std::string& path, const std::vector<std::string>& keys) const {
+  // `optional`: keys that may be left out (the rest of `keys` are required).
+  void check_map(const YAML::Node& n, const std::string& path, const std::vector<std::string>& keys,
+                 const std::vector<std::string>& optional = {}) const {
     const std::string where = path.empty() ? "top level" : path;
     if (!n.IsMap())
       fail(path.empty() ? "(document)" : path, &n,
@@ -178,8 +180,12 @@ class Reader {
       if (!k.IsScalar()) fail(where, &k, fmt::format("keys must be plain names; got {}", describe(k)));
       const std::string key = k.Scalar();
       const std::string kp = join(path, key);
-      if (std::find(keys.begin(), keys.end(), key) == keys.end())
-        fail(kp, &k, fmt::format("unknown key; got '{}'; allowed {}", key, list(keys)));
+      if (std::find(keys.begin(), keys.end(), key) == keys.end() &&
+          std::find(optional.begin(), optional.end(), key) == optional.end()) {
+        std::vector<std::string> all = keys;
+        all.insert(all.end(), optional.begin(), optional.end());
+        fail(kp, &k, fmt::format("unknown key; got '{}'; allowed {}", key, list(all)));
+      }
       if (!seen.insert(key).second) fail(kp, &k, fmt::format("duplicate key; got '{}' twice", key));
     }
     for (const std::string& key : keys)
@@ -316,7 +322,8 @@ void Reader::read_floorplan(const YAML::Node& fp, ChipConfig& c) const {
 
 ChipConfig Reader::read(const YAML::Node& root) const {
   check_map(root, "", {"name", "clock_hz", "lanes", "streams_per_direction", "stagger", "floorplan", "memory",
-                       "mxm", "timing", "energy", "c2c", "topology"});
+                       "mxm", "timing", "energy", "c2c", "topology"},
+            {"host"});
   ChipConfig c;
   c.name = name(root["name"], "name", true);
   c.clock_hz = real(root["clock_hz"], "clock_hz", 0, true, 1e12);
@@ -392,6 +399,12 @@ ChipConfig Reader::read(const YAML::Node& root) const {
   check_map(topo, "topology", {"chips_per_node", "nodes_per_rack"});
   c.chips_per_node = u32(topo["chips_per_node"], "topology.chips_per_node", 1, kMaxTopology);
   c.nodes_per_rack = u32(topo["nodes_per_rack"], "topology.nodes_per_rack", 1, kMaxTopology);
+
+  if (const YAML::Node host = root["host"]) {
+    check_map(host, "host", {"link_bytes_per_s", "link_latency_s"});
+    c.host_link_bytes_per_s = real(host["link_bytes_per_s"], "host.link_bytes_per_s", 0, true, 1e15);
+    c.host_link_latency_s = real(host["link_latency_s"], "host.link_latency_s", 0, false, 1.0);
+  }
   return c;
 }
 
@@ -503,6 +516,11 @@ std::string dump_chip_config(const ChipConfig& c) {
   line("topology:");
   line(fmt::format("  chips_per_node: {}", c.chips_per_node));
   line(fmt::format("  nodes_per_rack: {}", c.nodes_per_rack));
+  if (c.host_link_bytes_per_s > 0) {
+    line("host:");
+    line(fmt::format("  link_bytes_per_s: {}", real_text(c.host_link_bytes_per_s)));
+    line(fmt::format("  link_latency_s: {}", real_text(c.host_link_latency_s)));
+  }
   return o;
 }
 

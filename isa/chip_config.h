@@ -62,6 +62,12 @@ struct ChipConfig {
   uint32_t chips_per_node = 0;         // topology: Dragonfly node size
   uint32_t nodes_per_rack = 0;
 
+  // host link (optional YAML section `host`; 0 = host transfers not modelled): each card's own
+  // link to its host, used by the LLM composition for the rows the host writes and the logits it
+  // reads per step (system/llm_system.h)
+  double host_link_bytes_per_s = 0;    // per direction, per card
+  double host_link_latency_s = 0;      // fixed cost of one host transfer (DMA set-up and completion)
+
   // ---- derived (computed by the loader, never written in YAML) ----
   uint32_t vector_bytes() const { return superlanes * lanes_per_superlane; }  // = lanes
   uint32_t num_positions() const;                   // max position + 1

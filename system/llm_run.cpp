@@ -37,7 +37,8 @@ nlohmann::ordered_json step_json(const StepResult& s, double clock) {
            {"tokens", s.shape.tokens},
            {"context", s.shape.context},
            {"cycles", s.cycles},
-           {"latency_us", static_cast<double>(s.cycles) / clock * 1e6},
+           {"latency_us", s.seconds * 1e6},
+           {"host_transfer_us", s.host_seconds * 1e6},
            {"compute_cycles", s.compute_cycles},
            {"onchip_cycles", s.onchip_cycles},
            {"c2c_cycles", s.c2c_cycles},
@@ -175,7 +176,8 @@ nlohmann::ordered_json llm_json_report(const LlmRun& run, const ChipConfig& chip
   j["token_time"] = J{{"cycles", tok.cycles},
                       {"compute_us", static_cast<double>(tok.compute_cycles) / clock * 1e6},
                       {"onchip_data_movement_us", static_cast<double>(tok.onchip_cycles) / clock * 1e6},
-                      {"chip_to_chip_us", static_cast<double>(tok.c2c_cycles) / clock * 1e6}};
+                      {"chip_to_chip_us", static_cast<double>(tok.c2c_cycles) / clock * 1e6},
+                      {"host_transfer_us", tok.host_seconds * 1e6}};
   j["distinct_programs_simulated"] = run.simulations;
   J steps = J::array();
   if (run.has_prefill) steps.push_back(step_json(run.prefill, clock));
@@ -191,7 +193,10 @@ std::string llm_text_report(const LlmRun& run, const ChipConfig& chip) {
   const llm::StagePlan& st = fullest(run.plan);
   const StepResult& tok = run.decoder ? run.decode : run.prefill;
   const double clock = chip.clock_hz;
-  auto pct = [&](uint64_t c) { return tok.cycles ? 100.0 * static_cast<double>(c) / static_cast<double>(tok.cycles) : 0.0; };
+  // Shares of the step's time: the chips' cycles plus the host transfers around them.
+  const double step_s = tok.seconds;
+  auto pct_s = [&](double secs) { return step_s > 0 ? 100.0 * secs / step_s : 0.0; };
+  auto pct = [&](uint64_t c) { return pct_s(static_cast<double>(c) / clock); };
   std::string s;
   auto line = [&](const std::string& l) { s += l + "\n"; };
   line(fmt::format("model         {} ({}), weights {}, timing of {} programs", run.model.name, run.model.family,
@@ -222,10 +227,11 @@ std::string llm_text_report(const LlmRun& run, const ChipConfig& chip) {
                      run.prefill.seconds * 1e6, run.first_decode.seconds * 1e6));
   }
   if (run.decoder) {
-    line(fmt::format("token latency {:.2f} us at context {} ({} cycles)", run.token_latency_us, run.request.context,
-                     tok.cycles));
+    line(fmt::format("token latency {:.2f} us at context {} ({} cycles on the chips + host transfer)",
+                     run.token_latency_us, run.request.context, tok.cycles));
   } else {
-    line(fmt::format("forward pass  {:.2f} us for {} tokens ({} cycles)", run.token_latency_us, run.request.prompt,
+    line(fmt::format("forward pass  {:.2f} us for {} tokens ({} cycles on the chips + host transfer)",
+                     run.token_latency_us, run.request.prompt,
                      tok.cycles));
   }
   line(fmt::format("tokens/s      {:.1f} per user, {:.1f} aggregate (batch {})", run.tokens_per_second_per_user,
@@ -233,10 +239,11 @@ std::string llm_text_report(const LlmRun& run, const ChipConfig& chip) {
   line(fmt::format("tokens/J      {:.4f}; average system power {:.1f} W ({:.1f} W per chip)", run.tokens_per_joule,
                    run.power_w, run.power_w / static_cast<double>(run.plan.chips)));
   line(fmt::format("token time    compute {:.2f} us ({:.1f}%), on-chip data movement {:.2f} us ({:.1f}%), "
-                   "chip-to-chip {:.2f} us ({:.1f}%)",
+                   "chip-to-chip {:.2f} us ({:.1f}%), host transfer {:.2f} us ({:.1f}%{})",
                    static_cast<double>(tok.compute_cycles) / clock * 1e6, pct(tok.compute_cycles),
                    static_cast<double>(tok.onchip_cycles) / clock * 1e6, pct(tok.onchip_cycles),
-                   static_cast<double>(tok.c2c_cycles) / clock * 1e6, pct(tok.c2c_cycles)));
+                   static_cast<double>(tok.c2c_cycles) / clock * 1e6, pct(tok.c2c_cycles), tok.host_seconds * 1e6,
+                   pct_s(tok.host_seconds), chip.host_link_bytes_per_s > 0 ? "" : ": no host link in the chip config"));
   line(fmt::format("method        composition of {} distinct cycle-accurate programs run back to back "
                    "(docs/llm-system.md)", run.simulations));
   if (run.piece_graphs == "dense-standin")

@@ -57,6 +57,9 @@ struct StepResult {
   uint64_t compute_cycles = 0;  // MAC-bound time of the pieces on the critical rank
   uint64_t onchip_cycles = 0;   // rest of the pieces' time (weight loads, SRAM/stream traffic, VXM, drains)
   uint64_t c2c_cycles = 0;      // all-reduces and handoffs (with their drains)
+  // Host transfers around the chips (host_transfer_seconds); 0 when the chip config has no host link.
+  double host_seconds = 0;
+  // seconds = cycles / clock + host_seconds (the chips stay powered: static energy over all of it).
   double seconds = 0, dynamic_j = 0, static_j = 0, energy_j = 0;
   std::array<uint64_t, kNumEnergyEvents> events{};  // all chips
   std::vector<PieceUse> pieces;
@@ -99,6 +102,16 @@ class LlmSystem {
   compiler::CompileOptions standin_opt_;  // int8: every stand-in matmul is a projection (no filter)
   std::map<std::string, std::string> failed_;  // piece key -> compile error of build_'s graph
 };
+
+// Host time of one step of `shape` on `plan` (0 if the chip config has no host link): before the
+// first piece the host writes the step's [B*T, hidden] f16 input rows to each chip of the first
+// stage (one transfer per card, over the cards' own links at once); after the last piece it reads
+// the outputs: decoders the [B, vocab] f16 logits of each sequence's last token, each LM-head chip
+// its vocab slice (all parts); encoders the [B*T, hidden] f16 rows from rank 0 of the last stage.
+// Each transfer costs host.link_latency_s + bytes / host.link_bytes_per_s. Not simulated: the host
+// is outside the chips (machine.md section 8: the vendor's estimate is chip time plus host transfer).
+double host_transfer_seconds(const ChipConfig& chip, const llm::LlmConfig& model, const llm::Plan& plan,
+                             const llm::StepShape& shape);
 
 // Cycles a piece occupies before the next may start (see the header comment).
 uint64_t piece_window(const ChipConfig& chip, uint64_t cycles);

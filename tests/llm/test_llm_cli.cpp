@@ -42,8 +42,9 @@ TEST_CASE("llm cli: lpusim llm writes the LLM report with its top-level figures"
   CHECK(power == Approx(2.0 / tpj / (lat * 1e-6)));  // energy per step = batch / tokens_per_joule
   const auto& tt = j.at("token_time");
   CHECK(tt.at("compute_us").get<double>() + tt.at("onchip_data_movement_us").get<double>() +
-            tt.at("chip_to_chip_us").get<double>() ==
+            tt.at("chip_to_chip_us").get<double>() + tt.at("host_transfer_us").get<double>() ==
         Approx(lat));
+  CHECK(tt.at("host_transfer_us").get<double>() > 2.0);  // rows in, logits out: 1 us of latency each
   CHECK(j.at("sram_per_chip").at("capacity_bytes").get<uint64_t>() > 0);
   std::filesystem::remove(json);
   std::filesystem::remove(out);
