@@ -5,7 +5,7 @@
 // end_after[i - 1]; they sum to the predicted cycles minus the final drain), its abc count and the
 // share of each step kind; with --steps every step. Compile only (no simulation: bench_models
 // checks that the prediction equals the simulator's count).
-// Usage: bench_conv_layers [--int8] [--steps] MODEL.onnx
+// Usage: bench_conv_layers [--int8] [--steps] [--no-pack] MODEL.onnx
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -35,26 +35,28 @@ std::string stage_of(const std::string& name) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
-  bool int8 = false, steps = false;
+  bool int8 = false, steps = false, no_pack = false;
   std::string path;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--int8") int8 = true;
     else if (a == "--steps") steps = true;
+    else if (a == "--no-pack") no_pack = true;  // every conv tap its own k-tile (CompileOptions::pack_conv_taps)
     else if (a[0] != '-' && path.empty()) path = a;
     else {
-      std::fprintf(stderr, "usage: bench_conv_layers [--int8] [--steps] MODEL.onnx\n");
+      std::fprintf(stderr, "usage: bench_conv_layers [--int8] [--steps] [--no-pack] MODEL.onnx\n");
       return 2;
     }
   }
   if (path.empty()) {
-    std::fprintf(stderr, "usage: bench_conv_layers [--int8] [--steps] MODEL.onnx\n");
+    std::fprintf(stderr, "usage: bench_conv_layers [--int8] [--steps] [--no-pack] MODEL.onnx\n");
     return 2;
   }
   try {
     const std::shared_ptr<const ChipConfig> cfg = default_chip_config();
     const ir::Graph g = frontend::import_onnx(path);
     CompileOptions co;
+    co.pack_conv_taps = !no_pack;
     if (int8) {
       co.precision = Precision::INT8;
       co.int8.timing_only = true;

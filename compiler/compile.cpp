@@ -14,7 +14,7 @@
 namespace lpu::compiler {
 
 CompileResult compile(const ir::Graph& g, const ChipConfig& cfg, const CompileOptions& opt) {
-  LoweredModel lm = lower_graph(g);
+  LoweredModel lm = lower_graph(g, cfg.vector_bytes(), opt.pack_conv_taps);
   std::shared_ptr<const QuantPlan> quant;
   if (opt.precision == Precision::INT8)
     quant = opt.quant ? opt.quant : std::make_shared<const QuantPlan>(plan_int8(g, lm, opt.calibration, opt.int8));

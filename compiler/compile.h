@@ -33,6 +33,10 @@ struct CompileOptions {
   Int8Options int8;
   // int8 models: use this plan (e.g. an earlier CompileResult::quant) instead of calibrating.
   std::shared_ptr<const QuantPlan> quant;
+  // Pack the taps of small-channel convs into whole vectors (passes/lower_conv.h "Packed taps";
+  // lower_graph(g, lanes, pack_conv_taps)). Off: every tap its own k-tile (for before/after measurements). A caller
+  // lowering the graph itself next to the program must lower it the same way.
+  bool pack_conv_taps = true;
 };
 
 struct CompileResult {

@@ -315,11 +315,11 @@ std::vector<Row> rows(const std::string& resnet50) {
                                   "simulates it: `bench_models --int8 FILE`)");
                },
                "Convolutions read their taps in place (each tap's input rows are k-tiles of the conv's matmul, "
-               "no im2col copy), but each tap's C input channels still fill a whole 320-lane vector: the 64-channel "
-               "3x3 convs of stage 1 use a fifth of the MXM's rows, and stage 1 dominates (docs/compiler.md, "
-               "convolutions). Not done: packing several taps into one vector (a lane shift per tap, with the "
-               "padding columns kept zero); the stem conv is now the largest single step; each block output "
-               "also gets an int8 copy because the residual Add reads it in fp16"});
+               "no im2col copy); stage 1's 64-channel 3x3 convs read their 3 column taps packed in one vector "
+               "(192 of 320 lanes, written so by the 1x1 conv before them), but the 128- and 256-channel 3x3 "
+               "convs of stages 2-3 still take a whole 320-lane vector per tap (packing them would cost their "
+               "1x1 producers more than it saves; docs/compiler.md, convolutions); the stem conv is the largest "
+               "single step; each block output also gets an int8 copy because the residual Add reads it in fp16"});
   // Each LLM row's weight precision follows the published system where it is known (the
   // condition says which and why); the pieces are compiled at that precision.
   auto llm = [](const std::string& name, P prec, int64_t ctx, int64_t chips, int64_t prompt, const std::string& why) {
@@ -337,7 +337,7 @@ std::vector<Row> rows(const std::string& resnet50) {
   r.push_back({"BERT-base", "130 us", "us", "batch 1", "arXiv 2206.11062", 130,
                llm("bert-base", P::INT8, 0, 0, 128, "int8: the published run is int8"), ""});
   r.back().gap =
-      "every piece is the real graph, compiled int8 where the graph allows (the projections; the 12 heads' o_proj products are one int8 product reading P.V through a view). The pass is still several times slower than published, and the reasons are in the pieces, none a single chip-config number (`build/bench/bench_prefill --steps` prints them: the attention piece is about 3 times its weight-install bound, the FFN piece about 3 times): the Softmax over 128 rows x 12 heads takes about 30 % of the attention piece: its row max and row sum are lane all-reduces bound by the SXM's stream slots, and clamp, subtract, exp and divide are separate VXM passes; each head's q, k and v are stacked by identity copies on the MXM; q.K^T and P.V are products of two activations, so K^T and V are installed as MXM weights head after head; the FFN's LayerNorm and GELU are separate VXM passes; BERT is post-LN, so the projections read an on-chip quantized i8 copy of the LayerNorm output (docs/compiler.md \"int8 models\"); layer 0's attention (no leading LayerNorm) stands for every layer; pieces run back to back with no overlap. Published BERT-base uses hand-written int8 kernels. " + install;
+      "every piece is the real graph, compiled int8 where the graph allows (the projections; the 12 heads' o_proj products are one int8 product reading P.V through a view). The pass is still several times slower than published, and the reasons are in the pieces, none a single chip-config number (`build/bench/bench_prefill --steps` prints them: the attention and FFN pieces each take two to three times their weight-install bound): in the Softmax the row max is still a lane all-reduce bound by the SXM's stream slots (the row sums now come from the MXM as a ones column of V, and subtract and exp are one VXM pass); q.K^T and P.V are products of two activations, so K^T and V are installed as MXM weights head after head; the FFN's LayerNorm and GELU are separate VXM passes; BERT is post-LN, so the projections read an on-chip quantized i8 copy of the LayerNorm output (docs/compiler.md \"int8 models\"); layer 0's attention (no leading LayerNorm) stands for every layer; pieces run back to back with no overlap. Published BERT-base uses hand-written int8 kernels. " + install;
   r.push_back({"Llama-2 7B", "750 tokens/s per user", "tokens/s", "2k context", "[3P]", 750,
                llm("llama-2-7b", P::FP16, 2047, 0, 128,
                    "precision not stated: fp16 fits at tp 8; int8 weights install at the same lw rate here, so they change capacity, not the token time"),

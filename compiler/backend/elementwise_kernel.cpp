@@ -65,7 +65,10 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
     if (t->dtype != DType::F16 && t->dtype != DType::F32)
       throw InputError(fmt::format("{}: operand '{}' has type {}; elementwise ops take f16 or f32", spec.name, t->name,
                                    dtype_name(t->dtype)));
-    if ((bc(oi) ? t->inner != 1 || t->vpr != 1 : t->inner != Y.inner) || (!map_of(oi) && t->rows != Y.rows && t->rows != 1))
+    // An operand may be wider than Y in its last vector (same vectors per row): its extra lanes
+    // land in Y's pad lanes (attention's P.[V|1] divided by its sums column, lower_attention.h).
+    const bool same_lanes = t->inner == Y.inner || (t->inner > Y.inner && t->vpr == Y.vpr);
+    if ((bc(oi) ? t->inner != 1 || t->vpr != 1 : !same_lanes) || (!map_of(oi) && t->rows != Y.rows && t->rows != 1))
       throw std::logic_error(fmt::format("{}: operand '{}' [{}, {}] does not broadcast to [{}, {}]", spec.name, t->name,
                                          t->rows, t->inner, Y.rows, Y.inner));
     any_f16 = any_f16 || t->dtype == DType::F16;
@@ -76,7 +79,7 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
   // Max / Min of f16 operands into an f16 Y (MaxPool's steps): exact in f16, so the op runs on
   // the f16 values directly (`max.f16`: no widening, no narrowing, 2-stream values).
   bool f16_direct = spec.has_op && (spec.op == Opcode::Max || spec.op == Opcode::Min) && Y.dtype == DType::F16 &&
-                    !spec.relu && (!spec.zero || spec.zero->dtype == DType::F16);
+                    !spec.relu && spec.post.empty() && (!spec.zero || spec.zero->dtype == DType::F16);
   for (const PlacedTensor* t : spec.operands) f16_direct = f16_direct && t->dtype == DType::F16;
   const uint64_t lat_up = any_f16 && !f16_direct ? instr_timing(cfg, cvt_up).latency : 0;
   const uint64_t lat_mov = instr_timing(cfg, make_instr(Opcode::Mov)).latency;
@@ -229,15 +232,27 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
             in.set(Field::SrcA, vals[0].ref().encode());
             if (nops > 1) in.set(Field::SrcB, vals[1].ref().encode());
           }
-          ok = vop(in, T, !narrow && !spec.relu, op_width, &cur);
+          ok = vop(in, T, !narrow && !spec.relu && spec.post.empty(), op_width, &cur);
           T += instr_timing(cfg, in).latency;
         }
         if (ok && spec.relu) {  // a fused Relu, f32
           Instr rl = make_instr(Opcode::Relu);
           rl.set(Field::DType, static_cast<uint32_t>(DType::F32));
           rl.set(Field::SrcA, cur.ref().encode());
-          ok = vop(rl, T, !narrow, 4, &cur);
+          ok = vop(rl, T, !narrow && spec.post.empty(), 4, &cur);
           T += instr_timing(cfg, rl).latency;
+        }
+        for (size_t pi = 0; ok && pi < spec.post.size(); ++pi) {  // fused unary ops, f32
+          Instr pin = make_instr(spec.post[pi].op);
+          pin.set(Field::DType, static_cast<uint32_t>(DType::F32));
+          pin.set(Field::SrcA, cur.ref().encode());
+          if (spec.post[pi].op == Opcode::MulImm || spec.post[pi].op == Opcode::AddImm) {
+            uint32_t bits;
+            std::memcpy(&bits, &spec.post[pi].imm, sizeof bits);
+            pin.set(Field::FImm, bits);
+          }
+          ok = vop(pin, T, !narrow && pi + 1 == spec.post.size(), 4, &cur);
+          T += instr_timing(cfg, pin).latency;
         }
         if (ok && to_i8) {
           Instr m = make_instr(Opcode::MulImm);

@@ -3,7 +3,7 @@
 // (`cvt`), the one VXM instruction of the op computes in f32, and the result is narrowed to f16
 // (`cvt`) when Y is stored f16 (or scaled by `muli` and narrowed to i8 when Y is an int8 layer's
 // quantized input), then written as it passes Y's slices. Operands are tensors of
-// Y's [rows, inner] shape (activations or constants) or constants of 1 row broadcast to every row
+// Y's [rows, inner] shape (activations or constants; an activation may be wider in its last vector) or constants of 1 row broadcast to every row
 // (numpy broadcasting of a per-row vector or scalar is resolved by the lowering into such a row).
 // An operand may carry a row map (pooling, docs/compiler.md): row r of Y then reads the operand's
 // row map[r], or the all-zero tensor `zero` where the map says -1 (padding).
@@ -31,6 +31,10 @@ struct EltwiseSpec {
   // A fused Relu (LoweredEltwise::relu): one more VXM `relu` (f32) on the op's result, before the
   // narrowing (or the int8 scaling); exact, so the stored value is that of the two ops in sequence.
   bool relu = false;
+  // Unary VXM ops (f32) after the op and the Relu, in order, in the same pass (imm: the muli/addi
+  // immediate); exact-in-sequence like the Relu: the stored value is that of the ops in sequence.
+  struct Post { Opcode op = Opcode::Mov; float imm = 0.f; };
+  std::vector<Post> post;
   // Empty, or one entry per operand: nullptr (rows as above) or Y.rows source rows (-1: `zero`).
   std::vector<const std::vector<int64_t>*> row_maps;
   const PlacedTensor* zero = nullptr;  // [1, >= Y.inner] all zero (F16 or F32), for -1 map entries

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fmt/format.h>
 #include <limits>
+#include <map>
 #include <stdexcept>
 
 #include "isa/chip_config.h"
@@ -23,7 +24,7 @@ Dir opposite(Dir d) { return d == Dir::East ? Dir::West : Dir::East; }
 
 std::vector<float> lane_mask_row(LaneMode mode, int64_t K, uint32_t lanes) {
   const int64_t valid = K % lanes;
-  if (valid == 0 || mode == LaneMode::Broadcast) return {};
+  if (valid == 0 || mode == LaneMode::Broadcast || mode == LaneMode::Move) return {};
   const bool sum = mode == LaneMode::Sum;
   std::vector<float> m(lanes);
   for (uint32_t i = 0; i < lanes; ++i)
@@ -51,7 +52,7 @@ LaneScheduler::LaneScheduler(ScheduleBuilder& b) : b_(b) {
 
 MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
   const ChipConfig& cfg = b_.cfg();
-  if (sxm_slice_ < 0 || (spec.mode != LaneMode::Broadcast && vxm_slice_ < 0))
+  if (sxm_slice_ < 0 || (spec.mode != LaneMode::Broadcast && spec.mode != LaneMode::Move && vxm_slice_ < 0))
     throw InputError(fmt::format("{}: chip '{}' needs a VXM and an SXM slice for row reductions and lane broadcasts",
                                  spec.name, cfg.name));
   if (cfg.streams_per_direction < 4)
@@ -63,7 +64,7 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
     if (t->dtype != DType::F16 && t->dtype != DType::F32)
       throw InputError(fmt::format("{}: tensor '{}' has type {}; lane steps take f16 or f32", spec.name, t->name,
                                    dtype_name(t->dtype)));
-  if (Y.inner != 1 || Y.rows != X.rows)
+  if (spec.mode != LaneMode::Move && (Y.inner != 1 || Y.rows != X.rows))
     throw std::logic_error(fmt::format("{}: Y must be [{}, 1], is [{}, {}]", spec.name, X.rows, Y.rows, Y.inner));
   const uint32_t L = cfg.vector_bytes();
   // The SXM of the step (reductions: of the row, see sxm_rows_): slice, position, directions.
@@ -93,37 +94,102 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
     return true;
   };
 
-  if (spec.mode == LaneMode::Broadcast) {
-    // Row r: read x[r] toward the SXM, distribute lane 0 to every lane, write on the way back.
-    if (Y.dtype != X.dtype || X.inner != 1)
-      throw std::logic_error(spec.name + ": a lane broadcast copies an [rows, 1] tensor to one of the same type");
+  if (spec.mode == LaneMode::Broadcast || spec.mode == LaneMode::Move) {
+    // Row r: read one vector of x toward an SXM, one `distribute` (Broadcast: lane src_lane to
+    // every lane) or `permute` (Move: lanes [lo, lo + W) of the vector to [0, W), zeros above),
+    // write on the way back. Rows take the SXMs of sxm_rows_ (tsp-v1: one at each edge), each row
+    // the one whose probe lands first (ties: the first listed), so two rows can pass per cycle.
+    const bool move = spec.mode == LaneMode::Move;
+    if (Y.dtype != X.dtype)
+      throw std::logic_error(spec.name + ": a lane broadcast or move keeps x's type");
+    if (!move && ((X.inner != 1 && X.inner <= static_cast<int64_t>(spec.src_lane)) || spec.src_lane >= L))
+      throw std::logic_error(fmt::format("{}: a lane broadcast copies lane {} of an [rows, K > lane] tensor (lane in "
+                                         "its first vector) to one [rows, 1] of the same type",
+                                         spec.name, spec.src_lane));
+    if (move && (!spec.x_rows || !spec.x_cols || static_cast<int64_t>(spec.x_rows->size()) != Y.rows ||
+                 spec.x_cols->size() != spec.x_rows->size() || Y.vpr != 1))
+      throw std::logic_error(spec.name + ": a lane move needs a source row and column per row of a one-vector y");
+    const uint32_t w = static_cast<uint32_t>(dtype_bytes(X.dtype));
+    const int64_t mw = spec.move_width > 0 ? static_cast<int64_t>(spec.move_width) : Y.inner;
+    if (move && (mw > Y.inner || Y.inner > static_cast<int64_t>(L)))
+      throw std::logic_error(spec.name + ": a lane move of more lanes than y's row or a vector");
     Instr dis = make_instr(Opcode::Distribute);
     dis.set(Field::DType, static_cast<uint32_t>(X.dtype));
-    dis.set(Field::Imm, b_.map_id(std::vector<uint16_t>(L, 0)));
-    const uint32_t w = static_cast<uint32_t>(dtype_bytes(X.dtype));
-    uint64_t T = 0;
-    for (int64_t r = 0; r < X.rows; ++r) {
-      const auto& xs = X.part_of_row(r).slices;
+    if (!move) dis.set(Field::Imm, b_.map_id(std::vector<uint16_t>(L, static_cast<uint16_t>(spec.src_lane))));
+    std::map<uint32_t, uint32_t> move_maps;  // lane offset -> map id (Move)
+    auto move_instr = [&](uint32_t lo) {
+      auto it = move_maps.find(lo);
+      if (it == move_maps.end()) {
+        std::vector<uint16_t> map(L, 0xFFFF);
+        for (uint32_t i = 0; i < static_cast<uint32_t>(mw); ++i) map[i] = static_cast<uint16_t>(lo + i);
+        it = move_maps.emplace(lo, b_.map_id(map)).first;
+      }
+      Instr in = make_instr(Opcode::Permute);
+      in.set(Field::DType, static_cast<uint32_t>(X.dtype));
+      in.set(Field::Imm, it->second);
+      return in;
+    };
+    std::vector<uint64_t> Ts(sxm_rows_.size(), 0);  // per SXM: nondecreasing start of its rows
+    // Places row r through SXM `side` (commit false: a probe, undone); returns the cycle it lands.
+    auto place_row = [&](int64_t r, size_t side, bool commit) -> uint64_t {
+      const auto probe = b_.begin();
+      sxm = sxm_rows_[side];
+      S = b_.pos(sxm);
+      to_s = S < V ? Dir::West : Dir::East;
+      from_s = opposite(to_s);
+      int64_t xr = r;
+      uint32_t chunk = 0;
+      Instr op = dis;
+      if (move) {
+        xr = (*spec.x_rows)[static_cast<size_t>(r)];
+        const int64_t col = (*spec.x_cols)[static_cast<size_t>(r)];
+        if (xr < 0 || xr >= X.rows || col < 0 || col % L + mw > L || col / L >= X.vpr)
+          throw std::logic_error(fmt::format("{}: row {} moves columns [{}, {}) of x row {}, not inside one vector of x",
+                                             spec.name, r, col, col + mw, xr));
+        chunk = static_cast<uint32_t>(col / L);
+        op = move_instr(static_cast<uint32_t>(col % L));
+      }
+      const auto& xs = X.part_of_row(xr).slices;
       const auto& ys = Y.part_of_row(r).slices;
       for (uint16_t s : xs)
         if (to_s == Dir::West ? b_.pos(s) < S : b_.pos(s) > S)
           throw std::logic_error(spec.name + ": x is not between the SXM and the chip's far edge");
       int64_t far = 0;
       for (uint16_t s : xs) far = std::max(far, dist(b_.pos(s), S));
-      const uint64_t ready = X.ready_of(r, 0);
-      T = std::max<uint64_t>(T, ready + static_cast<uint64_t>(lat_read + far));
+      const uint64_t ready = X.ready_of(xr, chunk);
+      uint64_t T = std::max<uint64_t>(Ts[side], ready + static_cast<uint64_t>(lat_read + far));
       uint64_t landed = 0;
       for (uint64_t n = 0;; ++T, ++n) {
         if (n > kMaxSearch) throw std::logic_error("lane scheduler: no cycle found for " + spec.name);
         const auto x = b_.begin();
         StreamValue raw, out;
-        bool ok = b_.fetch(xs, X.addr_of(r, 0), S, T, to_s, ready, &raw) && sop(dis, raw, T, w, &out) &&
+        bool ok = b_.fetch(xs, X.addr_of(xr, chunk), S, T, to_s, ready, &raw) && sop(op, raw, T, w, &out) &&
                   b_.store(out, ys, Y.addr_of(r, 0), Y.write_not_before, &landed);
         if (ok) break;
         b_.rollback(x);
       }
+      if (!commit) {
+        b_.rollback(probe);
+        return landed;
+      }
+      Ts[side] = T;
       const uint64_t first = T - static_cast<uint64_t>(lat_read + far);
       finish_row(r, landed, first, T - static_cast<uint64_t>(lat_read), xs.size(), 0);
+      return landed;
+    };
+    for (int64_t r = 0; r < Y.rows; ++r) {
+      size_t best = 0;
+      if (sxm_rows_.size() > 1) {
+        uint64_t best_land = std::numeric_limits<uint64_t>::max();
+        for (size_t side = 0; side < sxm_rows_.size(); ++side) {
+          const uint64_t l = place_row(r, side, false);
+          if (l < best_land) {
+            best_land = l;
+            best = side;
+          }
+        }
+      }
+      place_row(r, best, true);
     }
     return st;
   }

@@ -12,7 +12,11 @@
 //      them, which also broadcasts the result to every lane;
 //   3. optional unary ops in f32 (`muli`, `addi`, `sqrt` ... e.g. 1/K and + eps), a `cvt` to Y's
 //      type, and the write as the value passes Y's slices.
-// Broadcast mode copies lane 0 of X [rows, 1] to every lane (one SXM `distribute`, no VXM op).
+// Move mode copies a lane range of a source row's vector to lanes [0, W) of y's row (one SXM
+// `permute`, zero fill above W; a head's lanes of a fused projection stacked into rows).
+// Broadcast mode copies lane src_lane (default 0) of X's rows ([rows, 1], or wider with the lane in
+// the row's first vector) to every lane (one SXM `distribute`, no VXM op; rows alternate between
+// the SXMs nearest the VXM).
 // Y is stored [rows, 1] (one vector per row); consumers read that vector for every chunk of a
 // wider row (EltwiseSpec::lane_bcast). Every row is one template of fixed relative timing, placed
 // at the earliest cycle where all its reads, ops, stream slots and writes are free (one
@@ -28,7 +32,7 @@
 
 namespace lpu::compiler {
 
-enum class LaneMode : uint8_t { Max, Sum, Broadcast };
+enum class LaneMode : uint8_t { Max, Sum, Broadcast, Move };
 
 // A unary VXM op applied in f32 after the reduction (imm: MulImm/AddImm immediate).
 struct LanePost {
@@ -45,6 +49,12 @@ struct LaneSpec {
   // [1, >= lanes] constant of x's type, needed when K % lanes != 0 (lane_mask_row()).
   const PlacedTensor* mask = nullptr;
   PlacedTensor* y = nullptr;       // [rows, 1], F16 or F32 (Broadcast: x's type)
+  uint32_t src_lane = 0;           // Broadcast only: the lane of x's row copied to every lane
+  // Move only: y row r = x row x_rows[r], columns [x_cols[r], x_cols[r] + W) (the range inside one
+  // vector of x) in lanes [0, W), zeros above; y [rows, <= lanes], x's type.
+  const std::vector<int64_t>* x_rows = nullptr;
+  const std::vector<int64_t>* x_cols = nullptr;
+  uint32_t move_width = 0;  // Move: W (0: y's inner); y's lanes past W get zeros
 };
 
 // Values of the mask row for a reduction over K lanes (empty if K is a multiple of `lanes`):

@@ -260,11 +260,20 @@ uint64_t piece_sram_need(const LlmConfig& m, const PlanRequest& r, const PlanPie
     };
     const int64_t kvs = kv_per * (C > 0 ? 2 : 1), v0 = m.rope ? 0 : nq + nk;  // v0: v's first lane in its projection
     const uint64_t b = static_cast<uint64_t>(B);
-    for (int64_t j = 0; j < q_per; ++j) need += b * view_copy(j * hd);  // q heads at their lanes of q|k
+    // A row Concat of lane slices each inside one vector (several q heads of a sequence; the new k
+    // rows of several kv heads without a cache) is SXM lane moves, no identity (lower_attention.cpp
+    // concat_as_moves).
+    auto moves = [&](int64_t n, int64_t c0, int64_t step) {
+      bool ok = n > 1;
+      for (int64_t j = 0; j < n && ok; ++j) ok = (c0 + j * step) % lanes + hd <= lanes;
+      return ok;
+    };
+    const bool q_moves = moves(q_per, 0, hd), k_moves = C == 0 && moves(kv_per, nq, hd);
+    for (int64_t j = 0; j < q_per && !q_moves; ++j) need += b * view_copy(j * hd);  // q heads at their lanes of q|k
     for (int64_t gi = 0; gi < kv_per; ++gi) {
       const uint64_t kn = view_copy(nq + gi * hd), vn = view_copy(v0 + gi * hd);
       need += kn + vn;  // the k_new / v_new outputs
-      if (kvs > 1) need += b * (kn + (C > 0 && m.rope && kv_per == 1 ? 0 : vn));  // new rows in the K / V Concats
+      if (kvs > 1) need += b * ((k_moves ? 0 : kn) + (C > 0 && m.rope && kv_per == 1 ? 0 : vn));  // new rows in the K / V Concats
     }
     need += static_cast<uint64_t>(q_per * (B > 1 ? B : 0)) * view_copy(0);
     if (C > 0) {

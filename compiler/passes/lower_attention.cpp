@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <limits>
 #include <numeric>
 
 #include "isa/isa.h"
@@ -252,8 +253,159 @@ ir::TensorId AttentionLowering::materialize(const ir::Op& op, const View& v, ir:
   return y;
 }
 
+bool AttentionLowering::concat_as_moves(const ir::Op& op, ir::TensorId y, const ir::Shape& ys) {
+  // Not a graph output (stored f32 for the host; a move keeps x's type).
+  if (lanes_ == 0 || std::find(g_.outputs().begin(), g_.outputs().end(), op.outputs[0]) != g_.outputs().end())
+    return false;
+  const ir::Shape so = g_.tensor(op.outputs[0]).shape;
+  const size_t axis = static_cast<size_t>(op.attr_int("axis"));
+  const int64_t W = so.back(), L = lanes_;
+  if (W > L || W < 1 || ys.back() > L || ys.back() < W) return false;
+  LoweredLane Ln;
+  Ln.name = op.name + ".move";
+  Ln.mode = LoweredLane::Mode::Move;
+  Ln.y = y;
+  Ln.y_shape = ys;
+  Ln.move_width = W;
+  const int64_t yrows = prod(so, 0, so.size() - 1);
+  Ln.x_rows.assign(static_cast<size_t>(yrows), -1);
+  Ln.x_cols.assign(static_cast<size_t>(yrows), -1);
+  int64_t off = 0;
+  for (ir::TensorId in : op.inputs) {
+    const ir::Tensor& it = g_.tensor(in);
+    if (it.is_const) return false;
+    const View v = view_of(in);
+    const size_t n = v.size.size();
+    // Lane-contiguous last dim, a lane slice (not a whole stored row: those move MEM -> MEM), one
+    // stored f16 tensor with finite pad lanes for all inputs.
+    if (v.inner_dims != 1 || v.size.back() != W || !(W == 1 || (v.rs[n - 1] == 0 && v.cs[n - 1] == 1))) return false;
+    if (Ln.x == ir::kNoTensor) Ln.x = v.phys;
+    if (v.phys != Ln.x || stored_f32(v.phys) || nonfinite_pad(v.phys) || lm_.tensor(g_, v.phys).dtype == ir::DType::I8)
+      return false;
+    if (v.c0 == 0 && identity(v.phys).size.back() == W) return false;
+    std::vector<int64_t> prow, pcol;
+    rows_of(v, &prow, &pcol);
+    const ir::Shape si = it.shape;
+    for (size_t m = 0; m < prow.size(); ++m) {
+      if (pcol[m] < 0 || pcol[m] % L + W > L) return false;  // crosses a vector boundary
+      int64_t rem = static_cast<int64_t>(m), out = 0, stride = 1;
+      for (size_t d = si.size() - 1; d-- > 0;) {
+        int64_t i = rem % si[d];
+        rem /= si[d];
+        if (d == axis) i += off;
+        out += i * stride;
+        stride *= so[d];
+      }
+      Ln.x_rows[static_cast<size_t>(out)] = prow[m];
+      Ln.x_cols[static_cast<size_t>(out)] = pcol[m];
+    }
+    off += si[axis];
+  }
+  for (int64_t r : Ln.x_rows)
+    if (r < 0) return false;
+  if (y == ir::kNoTensor) return true;  // a check only
+  produced_[static_cast<size_t>(y)] = 1;
+  LoweredStep st;
+  st.dense = false;
+  st.lane = true;
+  st.index = lm_.lanes.size();
+  lm_.steps.push_back(st);
+  lm_.lanes.push_back(std::move(Ln));
+  zero_pad_[y] = 1;  // the permute fills lanes past W with zeros
+  nonfinite_[y] = false;
+  return true;
+}
+
+bool AttentionLowering::concat_feeds_pv(const ir::Op& op) const {
+  // Concat -> Reshape* -> MatMul(P, .) as its second operand, P = Softmax over the last axis read
+  // only by that MatMul (the conditions of NormLowering::pv_only_reader), nothing else reading the
+  // Concat or the Reshapes, none a graph output.
+  const std::vector<std::vector<int>> cons = g_.consumers();
+  auto is_out = [&](ir::TensorId t) {
+    return std::find(g_.outputs().begin(), g_.outputs().end(), t) != g_.outputs().end();
+  };
+  ir::TensorId t = op.outputs[0];
+  for (int depth = 0; depth < 8; ++depth) {
+    if (is_out(t) || cons[static_cast<size_t>(t)].size() != 1) return false;
+    const ir::Op& c = g_.ops()[static_cast<size_t>(cons[static_cast<size_t>(t)][0])];
+    if (c.kind == ir::OpKind::Reshape) {
+      t = c.outputs[0];
+      continue;
+    }
+    if (c.kind != ir::OpKind::MatMul || c.inputs.size() != 2 || c.inputs[1] != t || c.inputs[0] == t) return false;
+    const ir::TensorId p = c.inputs[0];
+    const int pi = g_.tensor(p).producer;
+    if (pi < 0 || is_out(p) || cons[static_cast<size_t>(p)].size() != 1) return false;
+    const ir::Op& sm = g_.ops()[static_cast<size_t>(pi)];
+    const ir::Shape ps = g_.tensor(p).shape;
+    return sm.kind == ir::OpKind::Softmax && !ps.empty() &&
+           (sm.attr_int("axis") == static_cast<int64_t>(ps.size()) - 1 || sm.attr_int("axis") == -1);
+  }
+  return false;
+}
+
+ir::TensorId AttentionLowering::materialize_ones(const ir::Op& op, const View& v, const ir::Shape& shape) {
+  const int64_t N = shape.back();
+  ir::Shape ys = shape;
+  ys.back() = N + 1;
+  std::vector<float> w(static_cast<size_t>(N * (N + 1)), 0.f), bias(static_cast<size_t>(N + 1), 0.f);
+  for (int64_t i = 0; i < N; ++i) w[static_cast<size_t>(i * (N + 1) + i)] = 1.f;
+  bias.back() = 1.f;
+  const ir::TensorId y = fresh(op.name + ".stored1", ys, ir::DType::F16);
+  if (!no_fold_ && fold_into_producer(op, v, y, ys, N, true)) return y;
+  View src = v;
+  src.phys = mxm_phys(op, src.phys);
+  if (!dense_from_view(op.name + ".move1", src, N, N + 1, w, bias, y, ys, false))
+    fail(g_, op, "the second operand's last axis is not contiguous in lanes");
+  return y;
+}
+
+void AttentionLowering::defer_softmax(ir::TensorId p, ir::TensorId e, const std::string& name) {
+  deferred_[p] = {e, name};
+  produced_[static_cast<size_t>(p)] = 1;
+}
+
+void AttentionLowering::finish_softmax(ir::TensorId p) {
+  const DeferredSoftmax d = deferred_.at(p);
+  deferred_.erase(p);
+  const ir::Shape xs = lm_.tensor(g_, d.e).shape;
+  ir::Shape ys = xs;
+  ys.back() = 1;
+  const ir::TensorId S = lm_.add_extra(g_, d.name + ".sum", ir::DType::F32, ys);
+  produced_.resize(static_cast<size_t>(S) + 1, 0);
+  produced_[static_cast<size_t>(S)] = 1;
+  LoweredLane Ln;
+  Ln.name = d.name + ".sum";
+  Ln.mode = LoweredLane::Mode::Sum;
+  Ln.x = d.e;
+  Ln.y = S;
+  Ln.y_shape = ys;
+  Ln.y_f32 = true;
+  LoweredStep st;
+  st.dense = false;
+  st.lane = true;
+  st.index = lm_.lanes.size();
+  lm_.steps.push_back(st);
+  lm_.lanes.push_back(std::move(Ln));
+  note_written(S, false);
+  LoweredEltwise E;
+  E.name = d.name + ".div";
+  E.kind = ir::OpKind::Softmax;
+  E.vxm_op = static_cast<int>(Opcode::Div);
+  EltOperand a, b;
+  a.act = d.e;
+  b.act = S;
+  b.lane_bcast = true;
+  E.operands = {a, b};
+  E.y = p;
+  E.y_shape = xs;
+  lm_.steps.push_back({false, lm_.eltwise.size()});
+  lm_.eltwise.push_back(std::move(E));
+  note_written(p, nonfinite_pad(d.e));  // pad lanes: e / S with S >= 1
+}
+
 bool AttentionLowering::fold_into_producer(const ir::Op& op, const View& v, ir::TensorId y, const ir::Shape& ys,
-                                           int64_t width) {
+                                           int64_t width, bool ones_col) {
   // The view's stored tensor must be written, all rows as is, by exactly one dense layer with
   // constant weights; the view must take whole lane ranges of its rows (one segment).
   const size_t n = v.size.size();
@@ -289,15 +441,20 @@ bool AttentionLowering::fold_into_producer(const ir::Op& op, const View& v, ir::
     L.x = P.x;
     L.y = y;
     L.K = P.K;
-    L.N = width;
+    const int64_t wn = width + (ones_col ? 1 : 0);
+    L.N = wn;
     L.relu = P.relu;
     L.y_shape = ys;
-    L.w.resize(static_cast<size_t>(P.K * width));
+    L.w.assign(static_cast<size_t>(P.K * wn), 0.f);
     for (int64_t k = 0; k < P.K; ++k)
       for (int64_t c = 0; c < width; ++c)
-        L.w[static_cast<size_t>(k * width + c)] = P.w[static_cast<size_t>(k * P.N + col + c)];
+        L.w[static_cast<size_t>(k * wn + c)] = P.w[static_cast<size_t>(k * P.N + col + c)];
     if (!P.bias.empty())
       for (int64_t c = 0; c < width; ++c) L.bias.push_back(P.bias[static_cast<size_t>(col + c)]);
+    if (ones_col) {  // relu(0 x + 1) = 1 too
+      L.bias.resize(static_cast<size_t>(width), 0.f);
+      L.bias.push_back(1.f);
+    }
     for (int64_t m : ms) {
       L.x_rows.push_back(prow[static_cast<size_t>(m)]);
       L.y_rows.push_back(m);
@@ -475,8 +632,66 @@ bool AttentionLowering::lower(const ir::Op& op) {
       if (so.empty() || axis + 1 >= so.size())
         fail(g_, op, "Concat is lowered along a row axis only (not the last axis, whose lanes would have to move)");
       const int64_t W = so.back();
-      std::vector<float> eye(static_cast<size_t>(W * W), 0.f);
-      for (int64_t i = 0; i < W; ++i) eye[static_cast<size_t>(i * W + i)] = 1.f;
+      // The V of a deferred Softmax's P.V (defer_softmax) is stored with a ones column (V|1: bias
+      // 1 in column W of every copy); the Concat's output is then a view of its first W lanes.
+      // Not when an input is a whole stored row (a KV cache: moved MEM -> MEM, no matmul).
+      bool ones = concat_feeds_pv(op);
+      for (size_t ii = 0; ii < op.inputs.size() && ones; ++ii) {
+        const View v = view_of(op.inputs[ii]);
+        ones = v.inner_dims == 1 && !(v.c0 == 0 && identity(v.phys).size.back() == W);
+      }
+      if (!ones && concat_as_moves(op, op.outputs[0], so)) return true;
+      if (ones && lanes_ != 0) {
+        // V|1 by lane moves into [rows, W + 1] (lane W zero) and one VXM pass max(v, c), c = -inf
+        // on lanes [0, W) and 1 on lane W: v unchanged (max with -inf is exact, -0 stays -0), lane W = 1.
+        ir::Shape cys = so;
+        cys.back() = W + 1;
+        if (concat_as_moves(op, ir::kNoTensor, cys)) {
+          const ir::TensorId mv = fresh(op.name + ".moved", cys, ir::DType::F16);
+          concat_as_moves(op, mv, cys);
+          const ir::TensorId cy = fresh(op.name + ".ones", cys, ir::DType::F16);
+          LoweredEltwise E;
+          E.name = op.name + ".ones";
+          E.kind = op.kind;
+          E.vxm_op = static_cast<int>(Opcode::Max);
+          EltOperand a, c;
+          a.act = mv;
+          c.const_rows = 1;
+          c.values.assign(static_cast<size_t>(W), -std::numeric_limits<float>::infinity());
+          c.values.push_back(1.f);
+          E.operands = {a, c};
+          E.y = cy;
+          E.y_shape = cys;
+          produced_[static_cast<size_t>(cy)] = 1;
+          lm_.steps.push_back({false, lm_.eltwise.size()});
+          lm_.eltwise.push_back(std::move(E));
+          nonfinite_[cy] = false;  // pad lanes: max(0, 0)
+          zero_pad_[cy] = 1;
+          ones_col_.insert(cy);
+          View cv = identity(cy);
+          cv.size.back() = W;
+          views_[op.outputs[0]] = cv;
+          produced_[static_cast<size_t>(op.outputs[0])] = 1;
+          return true;
+        }
+      }
+      const int64_t W1 = ones ? W + 1 : W;
+      std::vector<float> eye(static_cast<size_t>(W * W1), 0.f), bias;
+      for (int64_t i = 0; i < W; ++i) eye[static_cast<size_t>(i * W1 + i)] = 1.f;
+      ir::TensorId cy = op.outputs[0];
+      ir::Shape cys;
+      if (ones) {
+        bias.assign(static_cast<size_t>(W1), 0.f);
+        bias.back() = 1.f;
+        cys = so;
+        cys.back() = W1;
+        cy = fresh(op.name + ".ones", cys, ir::DType::F16);
+        ones_col_.insert(cy);
+        View cv = identity(cy);
+        cv.size.back() = W;
+        views_[op.outputs[0]] = cv;
+        produced_[static_cast<size_t>(op.outputs[0])] = 1;
+      }
       int64_t off = 0;
       for (size_t ii = 0; ii < op.inputs.size(); ++ii) {
         const ir::Shape si = g_.tensor(op.inputs[ii]).shape;
@@ -499,14 +714,14 @@ bool AttentionLowering::lower(const ir::Op& op) {
           ymap[static_cast<size_t>(m)] = out;
         }
         const size_t before = lm_.layers.size();
-        if (!dense_from_view(fmt::format("{}.in{}", op.name, ii), v, W, W, eye, {}, op.outputs[0], {}, false, &ymap))
+        if (!dense_from_view(fmt::format("{}.in{}", op.name, ii), v, W, W1, eye, bias, cy, cys, false, &ymap))
           fail(g_, op, "an input's last axis is not contiguous in lanes");
         // A whole-row copy (all of a stored f16 tensor's lanes, pad lanes known zero: a graph input,
         // whose SRAM the host writes into zeroed memory, or a dense layer's output) is marked so the
         // scheduler moves vectors MEM -> MEM instead of running an identity matmul, which at fp16
         // rate streams one row per 4 cycles per plane (docs/llm-system.md "The attention decode
         // piece"). The output keeps zero pad lanes either way.
-        if (lm_.layers.size() == before + 1) {
+        if (lm_.layers.size() == before + 1 && !ones) {
           LoweredLayer& L = lm_.layers.back();
           const bool input = std::find(g_.inputs().begin(), g_.inputs().end(), v.phys) != g_.inputs().end();
           L.copy = L.xsegs.size() == 1 && L.xsegs[0].col0 == 0 && L.xsegs[0].width == W &&
@@ -616,7 +831,11 @@ void AttentionLowering::matmul_act(const ir::Op& op) {
   const size_t nb = bv.size.size();
   const int64_t N = bv.size[nb - 1];
   if (bv.size[nb - 2] != K) fail(g_, op, fmt::format("inner dimensions differ ({} vs {})", K, bv.size[nb - 2]));
-  const ir::TensorId a = mxm_input(op, op.inputs[0]);
+  // P.V of a deferred Softmax (defer_softmax): A is decided once B's form is known.
+  const auto dsm = deferred_.find(op.inputs[0]);
+  const bool pv = dsm != deferred_.end() && !gemm_tb && op.inputs[1] != op.inputs[0];
+  bool fuse_sum = false;  // P.[V|1] on e, then a divide by the sums column
+  ir::TensorId a = pv ? ir::kNoTensor : mxm_input(op, op.inputs[0]);
   // Output batches (numpy broadcasting of the batch dims).
   const size_t nbo = so.size() - 2;
   const int64_t batches = prod(so, 0, nbo);
@@ -653,11 +872,14 @@ void AttentionLowering::matmul_act(const ir::Op& op) {
   View B = bv;
   if (lane(bv, n_dim) && rowc(bv, k_dim) && all_batches_col0(bv) && !nonfinite_pad(bv.phys)) {
     trans = false;
+    // V stored with its ones column (a Concat, concat_feeds_pv): install the N + 1 lanes.
+    fuse_sum = pv && ones_col_.count(bv.phys) != 0 && bid.size.back() == N + 1;
   } else if (lane(bv, k_dim) && rowc(bv, n_dim) && all_batches_col0(bv) && bzero && bid.size.back() == K) {
     trans = true;
   } else if (lane(bv, n_dim)) {
     const ir::Shape ls = bv.size;
-    const ir::TensorId s = materialize(op, bv, ir::kNoTensor, ls);
+    fuse_sum = pv;
+    const ir::TensorId s = pv ? materialize_ones(op, bv, ls) : materialize(op, bv, ir::kNoTensor, ls);
     B = identity(s);
   } else if (lane(bv, k_dim)) {
     View t = bv;
@@ -673,7 +895,25 @@ void AttentionLowering::matmul_act(const ir::Op& op) {
   } else {
     fail(g_, op, "neither axis of the second operand's last two is contiguous in lanes");
   }
-  const ir::TensorId y = op.outputs[0];
+  ir::TensorId e_sm = ir::kNoTensor;
+  if (pv) {
+    e_sm = dsm->second.e;
+    if (fuse_sum) {
+      // e feeds the MXM directly: stored f16 (it is in (0, 1]) instead of f32 then narrowed.
+      for (LoweredEltwise& E : lm_.eltwise)
+        if (E.y == e_sm) E.y_f32 = false;
+      deferred_.erase(dsm);
+      a = mxm_phys(op, e_sm);
+    } else {
+      finish_softmax(op.inputs[0]);
+      a = mxm_input(op, op.inputs[0]);
+    }
+  }
+  const int64_t NL = fuse_sum ? N + 1 : N;  // lanes of the product (N + 1: the sums column)
+  ir::Shape so1 = so;
+  so1.back() = NL;
+  const ir::TensorId y =
+      fuse_sum ? fresh(op.name + ".pv1", so1, ir::DType::F32) : op.outputs[0];
   const ir::Shape ya = identity(a).size;
   const int64_t arows = prod(ya, 0, ya.size() - 1);
   for (int64_t bo = 0; bo < batches; ++bo) {
@@ -693,11 +933,12 @@ void AttentionLowering::matmul_act(const ir::Op& op) {
     L.x = a;
     L.y = y;
     L.K = K;
-    L.N = N;
+    L.N = NL;
     L.b = B.phys;
     L.b_row0 = B.r0 + br;
     L.b_trans = trans;
-    L.y_shape = so;
+    L.y_shape = fuse_sum ? so1 : so;
+    L.y_f32 = fuse_sum;
     if (batches > 1 || arows != M) {
       for (int64_t m = 0; m < M; ++m) {
         L.x_rows.push_back(ar + m);
@@ -709,9 +950,46 @@ void AttentionLowering::matmul_act(const ir::Op& op) {
     lm_.layers.push_back(std::move(L));
   }
   // Lanes past N: zero when B's stored rows are exactly N lanes wide and clean, else unknown.
-  const bool clean = trans ? true : (zero_pad_.count(B.phys) != 0 && identity(B.phys).size.back() == N);
+  const bool clean = trans ? true : (zero_pad_.count(B.phys) != 0 && identity(B.phys).size.back() == NL);
   nonfinite_[y] = !clean;
   if (clean) zero_pad_[y] = 1;
+  if (!fuse_sum) return;
+  // S = lane N of every row in every lane (SXM distribute), then P.V = (e.V) / S on the VXM.
+  ir::Shape ss = so;
+  ss.back() = 1;
+  const ir::TensorId S = fresh(op.name + ".rowsum", ss, ir::DType::F32);
+  LoweredLane Ln;
+  Ln.name = op.name + ".rowsum";
+  Ln.mode = LoweredLane::Mode::Broadcast;
+  Ln.x = y;
+  Ln.y = S;
+  Ln.y_shape = ss;
+  Ln.y_f32 = true;
+  Ln.src_lane = N;
+  produced_[static_cast<size_t>(S)] = 1;
+  LoweredStep st;
+  st.dense = false;
+  st.lane = true;
+  st.index = lm_.lanes.size();
+  lm_.steps.push_back(st);
+  lm_.lanes.push_back(std::move(Ln));
+  note_written(S, !clean);
+  LoweredEltwise E;
+  E.name = op.name + ".normalize";
+  E.kind = op.kind;
+  E.vxm_op = static_cast<int>(Opcode::Div);
+  EltOperand num, den;
+  num.act = y;
+  den.act = S;
+  den.lane_bcast = true;
+  E.operands = {num, den};
+  E.y = op.outputs[0];
+  E.y_shape = so;
+  produced_[static_cast<size_t>(op.outputs[0])] = 1;
+  lm_.steps.push_back({false, lm_.eltwise.size()});
+  lm_.eltwise.push_back(std::move(E));
+  // Pad lanes: lane N holds S / S = 1, lanes past it 0 / S (finite when P.[V|1]'s are zero).
+  nonfinite_[op.outputs[0]] = !clean;
 }
 
 void AttentionLowering::finish() {

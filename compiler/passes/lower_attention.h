@@ -34,8 +34,22 @@ class AttentionLowering {
   // Records that a step wrote `y` and whether its pad lanes may hold non-finite values.
   void note_written(ir::TensorId y, bool maybe_nonfinite);
   bool nonfinite_pad(ir::TensorId t) const;
+  // The chip's vector lanes (0: unknown). A row Concat of lane slices of one stored f16 tensor, each
+  // slice inside one vector (heads of a fused projection stacked into rows), is then lowered as
+  // SXM lane moves (LoweredLane::Mode::Move, one `permute` per row, exact) instead of identity
+  // matmuls on the MXM.
+  void set_lanes(uint32_t lanes) { lanes_ = lanes; }
   // Graph outputs that are still views are materialized under their own id.
   void finish();
+  // A Softmax over the last axis whose only reader is a MatMul P.V (lower_norm.cpp) leaves its
+  // normalization to that MatMul: `e` = exp(x - row max) (f32, [.., K]) is stored instead of P.
+  // When V needs a stored copy anyway (a view of a projection: the head stacking copy), the copy
+  // gets a ones column (V|1, bias 1, weight column 0), the MatMul runs P.[V|1] on e (stored f16
+  // for the MXM) into an f32 [.., N + 1] whose lane N is the row sum of e, an SXM `distribute`
+  // copies that lane to every lane, and one VXM divide of the N lanes writes P.V: the row sum
+  // costs no lane all-reduce and the divide touches N lanes instead of K. Otherwise the sum and
+  // divide are emitted as before (a lane sum of e and a divide into P) and P.V reads P.
+  void defer_softmax(ir::TensorId p, ir::TensorId e, const std::string& name);
 
   struct View {
     ir::TensorId phys = ir::kNoTensor;
@@ -54,9 +68,18 @@ class AttentionLowering {
                        const std::vector<float>& bias, ir::TensorId y, const ir::Shape& ys, bool set_layer_of,
                        const std::vector<int64_t>* y_map = nullptr);  // y row of each view row (default: same)
   ir::TensorId materialize(const ir::Op& op, const View& v, ir::TensorId target, const ir::Shape& shape);
+  // A stored copy of the view with one more lane holding 1 (V|1 above), shape `shape` with last + 1.
+  ir::TensorId materialize_ones(const ir::Op& op, const View& v, const ir::Shape& shape);
+  // The deferred Softmax's lane sum and divide into P (the unfused form).
+  void finish_softmax(ir::TensorId p);
+  // A row Concat whose output (through Reshapes) is only the V of a deferred Softmax's P.V: it is
+  // stored with a ones column (V|1), its graph tensor a view of the first lanes.
+  bool concat_feeds_pv(const ir::Op& op) const;
   // Copies a view of a dense layer's output by that layer's own product restricted to the view's
   // weight columns (reads the layer's input; the layer may then be dead). False if not applicable.
-  bool fold_into_producer(const ir::Op& op, const View& v, ir::TensorId y, const ir::Shape& ys, int64_t width);
+  // ones_col: y gets one more column of 1 (bias 1, weights 0) after the view's `width`.
+  bool fold_into_producer(const ir::Op& op, const View& v, ir::TensorId y, const ir::Shape& ys, int64_t width,
+                          bool ones_col = false);
   void materialize_outputs();
   // Sums of products folded into products (run by finish()): an Add of two dense layers' outputs
   // that nothing else reads, both reading one X tensor (rows equal up to a constant offset),
@@ -84,6 +107,17 @@ class AttentionLowering {
   std::map<ir::TensorId, ir::TensorId> narrowed_;
   std::set<size_t> folded_;                 // layers folded into per-view copies (dead if unread)
   bool no_fold_ = false;                    // materializing graph outputs: identity copies only
+  uint32_t lanes_ = 0;
+  // The Concat as one lane-move step writing y (stored ys: the Concat's shape, or one lane wider,
+  // lanes past the Concat's zero), if every input is a lane slice of one stored f16 tensor inside
+  // one vector (lanes_ known); false otherwise (nothing emitted). y kNoTensor: the check only.
+  bool concat_as_moves(const ir::Op& op, ir::TensorId y, const ir::Shape& ys);
+  struct DeferredSoftmax {
+    ir::TensorId e = ir::kNoTensor;
+    std::string name;  // the Softmax node's
+  };
+  std::map<ir::TensorId, DeferredSoftmax> deferred_;  // by P
+  std::set<ir::TensorId> ones_col_;  // stored with lane (width - 1) all ones (V|1)
 };
 
 // For the scheduler: weights of a layer with X segments, one lanes-row tile per (segment, vector)

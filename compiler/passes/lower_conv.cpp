@@ -76,8 +76,8 @@ Window window_of(const ir::Graph& g, const ir::Op& op, const ir::Shape& kernel) 
 }  // namespace
 
 ConvLowering::ConvLowering(const ir::Graph& g, LoweredModel& lm, std::vector<int>& layer_of,
-                           std::vector<char>& produced, std::vector<ir::TensorId>& alias)
-    : g_(g), lm_(lm), layer_of_(layer_of), produced_(produced), alias_(alias) {}
+                           std::vector<char>& produced, std::vector<ir::TensorId>& alias, uint32_t pack_lanes)
+    : g_(g), pack_lanes_(pack_lanes), lm_(lm), layer_of_(layer_of), produced_(produced), alias_(alias) {}
 
 ir::TensorId ConvLowering::fresh(const std::string& name, ir::DType dt, const ir::Shape& shape) {
   const ir::TensorId id = lm_.add_extra(g_, name, dt, shape);
@@ -349,6 +349,7 @@ void ConvLowering::lower_conv(const ir::Op& op) {
             L.tap_rows[static_cast<size_t>(t)][static_cast<size_t>(r)] =
                 ih >= 0 && ih < H && iw >= 0 && iw < W ? (n * H + ih) * W + iw : -1;
           }
+    pack_taps(op, x, N, H, W, C, w.kh, w.kw, w.sh, w.sw, w.dh, w.dw, w.pt, w.pl, OH, OW, &L);
   }
   // K row (t * C + c), t = i * kw + j; block-diagonal over groups.
   L.K = taps * C;
@@ -373,6 +374,113 @@ void ConvLowering::lower_conv(const ir::Op& op) {
   set_layout(L.y, L.y_shape);
   lm_.steps.push_back({true, lm_.layers.size()});
   lm_.layers.push_back(std::move(L));
+}
+
+bool ConvLowering::pack_taps(const ir::Op& op, ir::TensorId x, int64_t N, int64_t H, int64_t W, int64_t C,
+                             int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t pt,
+                             int64_t pl, int64_t OH, int64_t OW, LoweredLayer* L) {
+  if (pack_lanes_ == 0 || kw < 1 || (OW - 1) * sw >= W) return false;
+  const int li = layer_of_[static_cast<size_t>(x)];
+  if (li < 0 || alias_[static_cast<size_t>(op.inputs[0])] != op.inputs[0]) return false;
+  const LoweredLayer& P = lm_.layers[static_cast<size_t>(li)];
+  // P: a plain dense layer (1x1 stride-1 conv: its rows are x's pixels) that alone writes x, which
+  // only this conv reads (x is no graph output).
+  const int64_t rows_x = N * H * W;
+  if (P.y != x || P.k_blocks != 0 || !P.tap_rows.empty() || !P.x_rows.empty() || !P.y_rows.empty() ||
+      !P.xsegs.empty() || P.b != ir::kNoTensor || P.copy || P.N != C || P.w.size() != static_cast<size_t>(P.K * P.N) ||
+      P.y_shape != ir::Shape{N, H, W, C})
+    return false;
+  if (g_.consumers()[static_cast<size_t>(x)].size() != 1 ||
+      std::find(g_.outputs().begin(), g_.outputs().end(), x) != g_.outputs().end())
+    return false;
+  int writers = 0;
+  for (const LoweredLayer& o : lm_.layers) writers += o.y == x ? 1 : 0;
+  for (const LoweredEltwise& e : lm_.eltwise) writers += e.y == x ? 1 : 0;
+  if (writers != 1) return false;
+  // MXM vectors (rows x k-tiles x column tiles) of P and the conv, as they are and packed.
+  const auto cdiv = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
+  const int64_t lanes = pack_lanes_, Cu = P.K, M = g_.tensor(op.inputs[1]).shape[0], rows_y = N * OH * OW, CW = kw * C;
+  const int64_t before = rows_y * kh * kw * cdiv(C, lanes) * cdiv(M, lanes) + rows_x * cdiv(Cu, lanes) * cdiv(C, lanes);
+  const int64_t after = rows_y * kh * cdiv(CW, lanes) * cdiv(M, lanes) + rows_x * kw * cdiv(Cu, lanes) * cdiv(CW, lanes);
+  if (after >= before) return false;
+  // P's packed weight: tap j (x's column w - pl + j*dw) reads input rows into output block j.
+  std::vector<float> pw(static_cast<size_t>(kw * Cu * CW), 0.f);
+  for (int64_t j = 0; j < kw; ++j)
+    for (int64_t cu = 0; cu < Cu; ++cu)
+      std::copy(P.w.begin() + cu * C, P.w.begin() + (cu + 1) * C, pw.begin() + (j * Cu + cu) * CW + j * C);
+  // One layer per set of blocks inside the image (by column w); its bias is zero elsewhere, so
+  // those blocks are relu?(0 + 0) = 0, the conv's zero padding.
+  std::map<std::vector<char>, std::vector<int64_t>> cls;
+  for (int64_t n = 0, r = 0; n < N; ++n)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t c = 0; c < W; ++c, ++r) {
+        std::vector<char> valid(static_cast<size_t>(kw));
+        for (int64_t j = 0; j < kw; ++j) {
+          const int64_t iw = c - pl + j * dw;
+          valid[static_cast<size_t>(j)] = P.bias.empty() || (iw >= 0 && iw < W);
+        }
+        cls[valid].push_back(r);
+      }
+  auto main_it = cls.begin();
+  for (auto it = cls.begin(); it != cls.end(); ++it)
+    if (it->second.size() > main_it->second.size()) main_it = it;
+  std::vector<LoweredLayer> out;
+  for (auto it = main_it;;) {
+    const std::vector<char>& valid = it->first;
+    const std::vector<int64_t>& rws = it->second;
+    LoweredLayer Q;
+    Q.name = out.empty() ? P.name : fmt::format("{}.pack{}", P.name, out.size());
+    Q.x = P.x;
+    Q.y = x;
+    Q.K = kw * Cu;
+    Q.N = CW;
+    Q.w = pw;
+    if (!P.bias.empty()) {
+      Q.bias.assign(static_cast<size_t>(CW), 0.f);
+      for (int64_t j = 0; j < kw; ++j)
+        if (valid[static_cast<size_t>(j)]) std::copy(P.bias.begin(), P.bias.end(), Q.bias.begin() + j * C);
+    }
+    Q.relu = P.relu;
+    Q.y_f32 = P.y_f32;
+    Q.y_shape = {N, H, W, CW};
+    Q.k_blocks = kw;
+    Q.packed_blocks = kw;
+    Q.tap_rows.assign(static_cast<size_t>(kw), std::vector<int64_t>(rws.size()));
+    for (size_t m = 0; m < rws.size(); ++m) {
+      const int64_t r = rws[m], c = r % W;
+      for (int64_t j = 0; j < kw; ++j) {
+        const int64_t iw = c - pl + j * dw;
+        Q.tap_rows[static_cast<size_t>(j)][m] = iw >= 0 && iw < W ? r - c + iw : -1;
+      }
+    }
+    if (cls.size() > 1) Q.y_rows = rws;
+    out.push_back(std::move(Q));
+    if (++it == cls.end()) it = cls.begin();
+    if (it == main_it) break;
+  }
+  // P's step writes the main part; the edge parts follow it.
+  size_t at = 0;
+  while (!(lm_.steps[at].dense && !lm_.steps[at].gather && !lm_.steps[at].lane &&
+           lm_.steps[at].index == static_cast<size_t>(li)))
+    ++at;
+  lm_.layers[static_cast<size_t>(li)] = std::move(out[0]);
+  for (size_t k = 1; k < out.size(); ++k) {
+    lm_.steps.insert(lm_.steps.begin() + static_cast<std::ptrdiff_t>(at + k), LoweredStep{true, lm_.layers.size()});
+    lm_.layers.push_back(std::move(out[k]));
+  }
+  nhwc_[x] = {N, H, W, CW};
+  // The conv: kh taps of kw*C channels; tap i of output pixel (n, oh, ow) is packed row
+  // (n, oh*sh - pt + i*dh, ow*sw). Its weight rows (i*kw + j)*C + c are already in that order.
+  L->k_blocks = kh;
+  L->tap_rows.assign(static_cast<size_t>(kh), std::vector<int64_t>(static_cast<size_t>(rows_y)));
+  for (int64_t n = 0, r = 0; n < N; ++n)
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow, ++r)
+        for (int64_t i = 0; i < kh; ++i) {
+          const int64_t ih = oh * sh - pt + i * dh;
+          L->tap_rows[static_cast<size_t>(i)][static_cast<size_t>(r)] = ih >= 0 && ih < H ? (n * H + ih) * W + ow * sw : -1;
+        }
+  return true;
 }
 
 void ConvLowering::lower_pool(const ir::Op& op) {

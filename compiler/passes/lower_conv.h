@@ -14,6 +14,14 @@
 //                     then a multiply by 1/count per output row (count_include_pad honoured).
 //   GlobalAveragePool = a tree of VXM adds over the H*W rows of each image (f32), times 1/(H*W).
 //   Flatten/Reshape of a pooled [N, C, 1, 1] tensor to [N, C] renames it (same bytes).
+//   Packed taps     = for a conv (any strides, pads, dilations) whose input x is written only by a
+//                     1x1 stride-1 conv layer P and read only by it, P writes x "column-packed":
+//                     row (n, h, w) = [x(n,h,w-pl) | x(n,h,w-pl+dw) | ... ] (kw blocks of C lanes,
+//                     zeros outside the image), as kw taps of P's input with block-diagonal weights;
+//                     the conv then reads kh taps of kw*C channels (same weight rows). P is split
+//                     into one layer per set of valid blocks (image edges), whose bias is zero in
+//                     the invalid blocks, writing its rows (y_rows). Chosen when the MXM vectors
+//                     (rows x k-tiles x column tiles of P and the conv) drop (pack_lanes).
 // Elementwise ops on conv activations keep the layout (their constants are permuted to it); any
 // other consumer of a conv activation is an InputError.
 #pragma once
@@ -31,8 +39,9 @@ class ConvLowering {
  public:
   // References lower_graph's state: `layer_of` (layer producing each graph tensor), `produced`
   // (per tensor id incl. extra tensors), `alias` (tensor the steps read for a graph tensor).
+  // pack_lanes: the chip's vector lanes for packed taps (see "Packed taps" below); 0 = never pack.
   ConvLowering(const ir::Graph& g, LoweredModel& lm, std::vector<int>& layer_of, std::vector<char>& produced,
-               std::vector<ir::TensorId>& alias);
+               std::vector<ir::TensorId>& alias, uint32_t pack_lanes = 0);
   // Lowers Conv, MaxPool, AveragePool, GlobalAveragePool and a Reshape of a pooled conv tensor;
   // returns false for any other op (after checking it does not read a conv activation in a way the
   // layout cannot serve: then InputError).
@@ -50,7 +59,16 @@ class ConvLowering {
   void lower_pool(const ir::Op& op);
   void lower_global_pool(const ir::Op& op);
 
+  // Packed taps: rewrites the 1x1 conv layer producing conv `op`'s input x (and x's layout) so that
+  // x's row (n, h, w) holds the kw column taps [x(n,h,w+j*dw-pl) for j < kw] side by side (zeros
+  // outside the image), when that saves MXM vectors; `L` (op's layer) then reads kh taps of kw*C
+  // channels. Returns false (nothing changed) when the producer or the shapes do not allow it.
+  bool pack_taps(const ir::Op& op, ir::TensorId x, int64_t N, int64_t H, int64_t W, int64_t C, int64_t kh,
+                 int64_t kw, int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t pt, int64_t pl, int64_t OH,
+                 int64_t OW, LoweredLayer* L);
+
   const ir::Graph& g_;
+  uint32_t pack_lanes_ = 0;
   LoweredModel& lm_;
   std::vector<int>& layer_of_;
   std::vector<char>& produced_;

@@ -1,6 +1,7 @@
 // Row reductions and normalizations over the last axis as lane steps + VXM steps (lower_norm.h).
 #include "compiler/passes/lower_norm.h"
 
+#include <algorithm>
 #include <fmt/format.h>
 
 #include "compiler/reference/interpreter.h"
@@ -268,6 +269,19 @@ void NormLowering::softmax_rows(const ir::Op& op, ir::TensorId a, int64_t axis) 
   attn_.note_written(op.outputs[0], true);  // pad lanes: exp of junk / sum
 }
 
+bool NormLowering::pv_only_reader(const ir::Op& op) const {
+  // P = Softmax(x) read by exactly one node, a MatMul P.V with P as A only and V an activation;
+  // P not a graph output.
+  const ir::TensorId p = op.outputs[0];
+  if (std::find(g_.outputs().begin(), g_.outputs().end(), p) != g_.outputs().end()) return false;
+  const std::vector<std::vector<int>> cons = g_.consumers();
+  const std::vector<int>& c = cons[static_cast<size_t>(p)];
+  if (c.size() != 1) return false;
+  const ir::Op& mm = g_.ops()[static_cast<size_t>(c[0])];
+  return mm.kind == ir::OpKind::MatMul && mm.inputs.size() == 2 && mm.inputs[0] == p && mm.inputs[1] != p &&
+         mm.inputs[1] != ir::kNoTensor && !g_.tensor(mm.inputs[1]).is_const;
+}
+
 ir::TensorId NormLowering::row_scalar(const ir::Op& op, ir::TensorId t) {
   if (all_lane_.count(t)) return t;
   const ir::Tensor& tt = lm_.tensor(g_, t);
@@ -351,13 +365,25 @@ bool NormLowering::lower(const ir::Op& op) {
       elt(op, ".clamp", static_cast<int>(Opcode::Max), {act(a), scalar(-65504.f)}, xc, xs, false);  // exact in f16
       const ir::TensorId m = fresh(op, ".max", ir::DType::F16, ys);
       lane(op, ".max", Mode::Max, xc, m, ys, false, false, {});
-      const ir::TensorId d = fresh(op, ".d", ir::DType::F32, xs), e = fresh(op, ".e", ir::DType::F32, xs),
-                         S = fresh(op, ".sum", ir::DType::F32, ys);
-      elt(op, ".sub", static_cast<int>(Opcode::Sub), {act(xc), act(m, true)}, d, xs, true);
-      elt(op, ".exp", static_cast<int>(Opcode::Exp), {act(d)}, e, xs, true);
+      // e = exp(-relu(m - xc)) in ONE VXM pass (sub, then relu, neg, exp fused): on the row's lanes
+      // m - xc >= 0 (m is their max; the f32 difference of f16 values rounds symmetrically), so
+      // relu changes nothing and e = exp(xc - m) exactly; on pad lanes (xc = max(x, 0) there, the
+      // constant's pad being 0) e is in [0, 1] whenever m is a number: when x's pad lanes are
+      // finite, e's and P's are too (no pad clearing before the MXM). m is NaN only if a lane of
+      // the row is, and then the row's results are NaN anyway.
+      const ir::TensorId e = fresh(op, ".e", ir::DType::F32, xs), S = fresh(op, ".sum", ir::DType::F32, ys);
+      elt(op, ".exp", static_cast<int>(Opcode::Sub), {act(m, true), act(xc)}, e, xs, true);
+      lm_.eltwise.back().post = {{static_cast<int>(Opcode::Relu), 0.f}, {static_cast<int>(Opcode::Neg), 0.f},
+                                 {static_cast<int>(Opcode::Exp), 0.f}};
+      const bool pad_nonfinite = attn_.nonfinite_pad(a);
+      if (pv_only_reader(op)) {  // the sum and divide go to P.V (AttentionLowering::defer_softmax)
+        attn_.note_written(e, pad_nonfinite);
+        attn_.defer_softmax(out, e, op.name);
+        return true;
+      }
       lane(op, ".sum", Mode::Sum, e, S, ys, true, false, {});
       elt(op, ".div", static_cast<int>(Opcode::Div), {act(e), act(S, true)}, out, xs, false);
-      attn_.note_written(out, true);  // pad lanes: exp of junk / sum
+      attn_.note_written(out, pad_nonfinite);  // pad lanes: e / S with S >= 1
       return true;
     }
     default: break;

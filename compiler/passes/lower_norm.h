@@ -47,6 +47,9 @@ class NormLowering {
   void reduce(const ir::Op& op, ir::TensorId a);
   // Softmax along a row axis: VXM passes of row-mapped operands.
   void softmax_rows(const ir::Op& op, ir::TensorId a, int64_t axis);
+  // A Softmax whose output only a MatMul reads, as its first operand (P.V): the row sum and divide
+  // are left to that MatMul (AttentionLowering::defer_softmax).
+  bool pv_only_reader(const ir::Op& op) const;
   [[noreturn]] void fail(const ir::Op& op, const std::string& why) const;
 
   const ir::Graph& g_;

@@ -58,7 +58,9 @@ bool eltwise_opcode(ir::OpKind k, Opcode* op) {
 
 }  // namespace
 
-LoweredModel lower_graph(const ir::Graph& g) {
+LoweredModel lower_graph(const ir::Graph& g) { return lower_graph(g, default_chip_config()->vector_bytes()); }
+
+LoweredModel lower_graph(const ir::Graph& g, uint32_t lanes, bool pack_conv_taps) {
   LoweredModel lm;
   const auto consumers = g.consumers();
   std::vector<ir::TensorId> alias(g.tensors().size());
@@ -78,6 +80,7 @@ LoweredModel lower_graph(const ir::Graph& g) {
   };
   std::vector<char> produced(g.tensors().size(), 0);
   AttentionLowering attn(g, lm, layer_of, produced, alias);  // views, activation matmuls (lower_attention.h)
+  attn.set_lanes(lanes);  // lane-slice Concats as SXM lane moves (0: identity matmuls)
   auto activation = [&](const ir::Op& op, ir::TensorId t) {
     const ir::Tensor& gt = g.tensor(alias[static_cast<size_t>(t)]);
     if (gt.is_const) unsupported(g, op, "constant activation input '" + gt.name + "'");
@@ -181,7 +184,7 @@ LoweredModel lower_graph(const ir::Graph& g) {
     lm.steps.push_back({false, lm.eltwise.size()});
     lm.eltwise.push_back(std::move(E));
   };
-  ConvLowering conv(g, lm, layer_of, produced, alias);  // Conv, pools and their layout (lower_conv.h)
+  ConvLowering conv(g, lm, layer_of, produced, alias, pack_conv_taps ? lanes : 0);  // Conv, pools and their layout (lower_conv.h)
   FormLowering forms(g, lm, layer_of, produced, alias, input_index, attn);  // conformance forms (lower_forms.h)
   for (size_t oi = 0; oi < g.ops().size(); ++oi) {
     const ir::Op& op = g.ops()[oi];

@@ -33,6 +33,9 @@ struct LoweredLayer {
   // input and tap t of product row m reads x's stored row tap_rows[t][m] (-1: zeros, padding); the
   // scheduler makes each tap's chunks k-tiles (conv_tap_ktiles).
   std::vector<std::vector<int64_t>> tap_rows;
+  // > 0: a 1x1 conv writing a column-packed conv input (lower_conv.h "Packed taps"): w is that many
+  // diagonal blocks, so its useful MACs are M * K * N / packed_blocks^2 (the original 1x1 conv's).
+  int64_t packed_blocks = 0;
   // Attention plumbing (docs/compiler.md, passes/lower_attention.cpp): row maps (product row m
   // reads stored row x_rows[m] of x and writes stored row y_rows[m] of y; empty = m; several layers
   // may write disjoint rows of one y), X as column segments of stored tensors (logical columns
@@ -99,13 +102,18 @@ struct LoweredEltwise {
   // Relu reads, e.g. ResNet's residual Add + Relu): y = relu(op(operands)), one VXM `relu` (f32)
   // after the op in the same pass; `name` stays the first op's, y is the Relu's output.
   bool relu = false;
+  // Unary f32 VXM ops fused after the op (and the Relu) in the same pass, in order: lpu::Opcode
+  // value and the immediate of muli/addi (e.g. Softmax's relu, neg, exp after the row max is
+  // subtracted, passes/lower_norm.cpp). `name` stays the first op's.
+  struct Post { int op = 0; float imm = 0.f; };
+  std::vector<Post> post;
 };
 
 // A lane step (backend/lane_kernel.h, passes/lower_norm.h): a row reduction over the last axis
 // (Max, or Sum of x or of x * x, then unary f32 ops `post`), or a lane broadcast of an [rows, 1]
 // tensor; y is stored [rows, 1] with the row's result in EVERY lane of its vector.
 struct LoweredLane {
-  enum class Mode { Max, Sum, Broadcast };
+  enum class Mode { Max, Sum, Broadcast, Move };
   std::string name;
   Mode mode = Mode::Sum;
   ir::TensorId x = ir::kNoTensor, y = ir::kNoTensor;
@@ -114,6 +122,14 @@ struct LoweredLane {
   bool square = false;
   struct Post { int op = 0; float imm = 0.f; };  // lpu::Opcode value, immediate (muli/addi)
   std::vector<Post> post;
+  // Broadcast only: the lane of x's row copied to every lane (x [rows, > src_lane], the lane in
+  // the row's first vector; e.g. the row sums column of attention's P.[V|1], lower_attention.h).
+  int64_t src_lane = 0;
+  // Move only (an SXM lane move instead of an identity matmul, lower_attention.cpp Concat): y row r
+  // = x row x_rows[r], columns [x_cols[r], x_cols[r] + W) in lanes [0, W), zeros above; each range
+  // inside one vector of x.
+  std::vector<int64_t> x_rows, x_cols;
+  int64_t move_width = 0;  // Move: W (0: y's last dim); lanes of y past W are zero
 };
 
 // Execution order of the lowered steps: layers[index] or eltwise[index].
@@ -169,6 +185,11 @@ struct LoweredModel {
   }
 };
 
+// lanes: the chip's vector lanes (0: lowerings that need them are not used), e.g. for packing the
+// taps of small-channel convs into whole vectors (passes/lower_conv.h "Packed taps", unless
+// pack_conv_taps is false). Without it: the built-in chip's (default_chip_config), as compile()
+// lowers for that chip.
+LoweredModel lower_graph(const ir::Graph& g, uint32_t lanes, bool pack_conv_taps = true);
 LoweredModel lower_graph(const ir::Graph& g);
 
 }  // namespace lpu::compiler

@@ -94,8 +94,14 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
   // An exact identity copy (attention's materialized views and row Concats, lower_attention.cpp)
   // runs int8 only if its X is i8 anyway (then it is exact: weight 127, scale 1/127); it never gets
   // a quantized copy, which would add a quantization the model does not have.
+  // Also an identity copy with a trailing ones column (weights 0, bias 1: attention's V|1,
+  // lower_attention.h defer_softmax).
   auto is_identity = [](const LoweredLayer& L) {
-    if (L.K != L.N || L.relu || !L.bias.empty() || L.w.size() != static_cast<size_t>(L.K * L.N)) return false;
+    const bool ones = L.N == L.K + 1 && L.bias.size() == static_cast<size_t>(L.N) && L.bias.back() == 1.f &&
+                      std::count(L.bias.begin(), L.bias.end(), 0.f) == L.K;
+    if ((L.K != L.N && !ones) || L.relu || (!L.bias.empty() && !ones) ||
+        L.w.size() != static_cast<size_t>(L.K * L.N))
+      return false;
     for (int64_t k = 0; k < L.K; ++k)
       for (int64_t n = 0; n < L.N; ++n)
         if (L.w[static_cast<size_t>(k * L.N + n)] != (k == n ? 1.f : 0.f)) return false;
@@ -125,7 +131,13 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
       if (!in_s[i]) continue;
       // A layer named after no IR op with a constant weight (e.g. attention's per-head projections,
       // named after the view op they fold into, lower_attention.cpp) does not pass the filter.
-      auto it = by_name.find(lm.layers[i].name);
+      // A conv producer's edge parts (OP.packN, lower_conv.h "Packed taps") are OP's.
+      std::string nm = lm.layers[i].name;
+      const size_t dot = nm.rfind(".pack");
+      if (dot != std::string::npos && dot + 5 < nm.size() &&
+          nm.find_first_not_of("0123456789", dot + 5) == std::string::npos)
+        nm.resize(dot);
+      auto it = by_name.find(nm);
       const ir::Op* op = it == by_name.end() ? nullptr : it->second;
       const bool has_w = op && op->inputs.size() > 1 && op->inputs[1] != ir::kNoTensor && g.tensor(op->inputs[1]).is_const;
       in_s[i] = has_w && opt.layer_filter(op->name, g.tensor(op->inputs[1]).name);
@@ -157,7 +169,7 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
       const LoweredLayer& L = lm.layers[i];
       bool reads = L.x == t || L.b == t;
       for (const LoweredLayer::XSegment& xs : L.xsegs) reads = reads || xs.x == t;
-      if (reads && !(in_s[i] && L.x == t)) return false;
+      if (reads && live[i] && !(in_s[i] && L.x == t)) return false;  // unscheduled layers read nothing
     }
     for (const LoweredEltwise& E : lm.eltwise)
       for (const EltOperand& o : E.operands)

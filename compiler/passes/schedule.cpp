@@ -24,6 +24,7 @@ LaneMode lane_mode(LoweredLane::Mode m) {
     case LoweredLane::Mode::Max: return LaneMode::Max;
     case LoweredLane::Mode::Sum: return LaneMode::Sum;
     case LoweredLane::Mode::Broadcast: return LaneMode::Broadcast;
+    case LoweredLane::Mode::Move: return LaneMode::Move;
   }
   throw std::logic_error("lane_mode: unknown lowered lane mode");
 }
@@ -357,7 +358,9 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       const LoweredLane& Ln = lm.lanes[step.index];
       PlacedTensor& x = placed.at(Ln.x);
       const LaneMode mode = lane_mode(Ln.mode);
-      const DType yt = mode == LaneMode::Broadcast ? x.dtype : is_output(Ln.y) || Ln.y_f32 ? DType::F32 : DType::F16;
+      const DType yt = mode == LaneMode::Broadcast || mode == LaneMode::Move ? x.dtype
+                       : is_output(Ln.y) || Ln.y_f32                          ? DType::F32
+                                                                              : DType::F16;
       PlacedTensor y = place_tensor(alloc, lm.tensor(g, Ln.y).name, yt, Ln.y_shape, tiling, &alloc_ids[Ln.y]);
       if (lane_mask_row(mode, x.inner, lanes).size() != (consts[si].empty() ? 0 : lanes))
         throw std::logic_error(Ln.name + ": x's stored row length differs from its graph shape's");
@@ -367,6 +370,12 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       spec.x = &x;
       spec.y = &y;
       spec.square = Ln.square;
+      spec.src_lane = static_cast<uint32_t>(Ln.src_lane);
+      if (mode == LaneMode::Move) {
+        spec.x_rows = &Ln.x_rows;
+        spec.x_cols = &Ln.x_cols;
+        spec.move_width = static_cast<uint32_t>(Ln.move_width);
+      }
       for (const LoweredLane::Post& p : Ln.post) spec.post.push_back({static_cast<Opcode>(p.op), p.imm});
       if (!consts[si].empty()) spec.mask = &consts[si][x.dtype == DType::F16 ? 0 : 1];
       add_stats(&res.stats, lane.schedule(spec));
@@ -429,7 +438,8 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       const int64_t M = !L.tap_rows.empty() ? static_cast<int64_t>(L.tap_rows[0].size())
                         : L.x_rows.empty()    ? x.rows
                                               : static_cast<int64_t>(L.x_rows.size());
-      res.macs += static_cast<uint64_t>(M) * static_cast<uint64_t>(L.K) * static_cast<uint64_t>(L.N);
+      res.macs += static_cast<uint64_t>(M) * static_cast<uint64_t>(L.K) * static_cast<uint64_t>(L.N) /
+                  static_cast<uint64_t>(L.packed_blocks > 0 ? L.packed_blocks * L.packed_blocks : 1);
       yid = L.y;
       }
     } else {
@@ -445,6 +455,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       spec.has_op = E.has_op;
       spec.op = static_cast<Opcode>(E.vxm_op);
       spec.relu = E.relu;
+      for (const LoweredEltwise::Post& po : E.post) spec.post.push_back({static_cast<Opcode>(po.op), po.imm});
       spec.y = &y;
       for (size_t i = 0; i < E.operands.size(); ++i) {
         const EltOperand& o = E.operands[i];
