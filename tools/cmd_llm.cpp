@@ -237,9 +237,11 @@ double llm_row(const std::string& name, llm::WeightPrecision prec, int64_t conte
                    : fmt::format("batch 1, sequence {} [assumed], {} weights, {} chips (tp {} x {} stages){}", prompt,
                                  llm::precision_name(prec), run.plan.chips, run.plan.tp, run.plan.stages.size(),
                                  split_text);
-  *note = fmt::format("token time: compute {:.0f}%, on-chip data movement {:.0f}%, chip-to-chip {:.0f}%; {} distinct "
+  *note = fmt::format("chip time: compute {:.0f}%, on-chip data movement {:.0f}%, chip-to-chip {:.0f}%; plus {:.1f} us "
+                      "of host transfer (rows in, {} out: host section of tsp-v1.yaml, [assumed]); {} distinct "
                       "programs simulated",
-                      share(s.compute_cycles), share(s.onchip_cycles), share(s.c2c_cycles), run.simulations);
+                      share(s.compute_cycles), share(s.onchip_cycles), share(s.c2c_cycles), s.host_seconds * 1e6,
+                      m.causal ? "logits" : "hidden states", run.simulations);
   *note += prec == llm::WeightPrecision::INT8
                ? ". Pieces compiled int8: the projections run i8 x i8 -> i32 (inputs quantized on chip by the "
                  "step that produces them), everything else fp16 (docs/llm-system.md)"

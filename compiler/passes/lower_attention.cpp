@@ -305,12 +305,7 @@ bool AttentionLowering::concat_as_moves(const ir::Op& op, ir::TensorId y, const 
     if (r < 0) return false;
   if (y == ir::kNoTensor) return true;  // a check only
   produced_[static_cast<size_t>(y)] = 1;
-  LoweredStep st;
-  st.dense = false;
-  st.lane = true;
-  st.index = lm_.lanes.size();
-  lm_.steps.push_back(st);
-  lm_.lanes.push_back(std::move(Ln));
+  lm_.add_lane(std::move(Ln));
   zero_pad_[y] = 1;  // the permute fills lanes past W with zeros
   nonfinite_[y] = false;
   return true;
@@ -381,12 +376,7 @@ void AttentionLowering::finish_softmax(ir::TensorId p) {
   Ln.y = S;
   Ln.y_shape = ys;
   Ln.y_f32 = true;
-  LoweredStep st;
-  st.dense = false;
-  st.lane = true;
-  st.index = lm_.lanes.size();
-  lm_.steps.push_back(st);
-  lm_.lanes.push_back(std::move(Ln));
+  lm_.add_lane(std::move(Ln));
   note_written(S, false);
   LoweredEltwise E;
   E.name = d.name + ".div";
@@ -967,12 +957,7 @@ void AttentionLowering::matmul_act(const ir::Op& op) {
   Ln.y_f32 = true;
   Ln.src_lane = N;
   produced_[static_cast<size_t>(S)] = 1;
-  LoweredStep st;
-  st.dense = false;
-  st.lane = true;
-  st.index = lm_.lanes.size();
-  lm_.steps.push_back(st);
-  lm_.lanes.push_back(std::move(Ln));
+  lm_.add_lane(std::move(Ln));
   note_written(S, !clean);
   LoweredEltwise E;
   E.name = op.name + ".normalize";

@@ -38,12 +38,7 @@ void NormLowering::lane(const ir::Op& op, const std::string& suffix, LoweredLane
   produced_[static_cast<size_t>(y)] = 1;
   all_lane_.insert(y);
   attn_.note_written(y, false);  // every lane holds the row's (finite if the row is) value
-  LoweredStep st;
-  st.dense = false;
-  st.lane = true;
-  st.index = lm_.lanes.size();
-  lm_.steps.push_back(st);
-  lm_.lanes.push_back(std::move(Ln));
+  lm_.add_lane(std::move(Ln));
 }
 
 void NormLowering::elt(const ir::Op& op, const std::string& suffix, int vxm_op, std::vector<EltOperand> ops,

@@ -179,6 +179,15 @@ struct LoweredModel {
     extra.push_back(std::move(t));
     return static_cast<ir::TensorId>(g.tensors().size() + extra.size() - 1);
   }
+  // Appends lane step `L` to `lanes` and its entry to `steps` (graph order).
+  void add_lane(LoweredLane L) {
+    LoweredStep st;
+    st.dense = false;
+    st.lane = true;
+    st.index = lanes.size();
+    steps.push_back(st);
+    lanes.push_back(std::move(L));
+  }
   const ir::Tensor& tensor(const ir::Graph& g, ir::TensorId id) const {
     const size_t n = g.tensors().size();
     return static_cast<size_t>(id) < n ? g.tensor(id) : extra.at(static_cast<size_t>(id) - n);
