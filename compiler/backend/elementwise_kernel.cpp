@@ -43,7 +43,17 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
   const bool to_i8 = Y.dtype == DType::I8;  // quantized on the way out: muli by y_inv_scale, cvt f32 -> i8
   const size_t nops = spec.operands.size();
   const size_t want = !spec.has_op ? 1 : spec.op == Opcode::Select ? 3 : op_info(spec.op).format == Format::FVec1 ? 1 : 2;
-  if (nops != want) throw std::logic_error(fmt::format("{}: {} operands for a {}-operand op", spec.name, nops, want));
+  size_t extra = 0;  // operands read by binary post ops only: want, want + 1, ... in post order
+  for (const EltwiseSpec::Post& po : spec.post)
+    if (po.operand >= 0) {
+      if (static_cast<size_t>(po.operand) != want + extra)
+        throw std::logic_error(fmt::format("{}: post op operand {} (expected {})", spec.name, po.operand, want + extra));
+      ++extra;
+    }
+  if (nops != want + extra)
+    throw std::logic_error(fmt::format("{}: {} operands for a {}-operand op and {} post operands", spec.name, nops, want,
+                                       extra));
+  const size_t nmain = want;  // operands at the VXM on the op's cycle
   bool any_f16 = false;
   if (!spec.row_maps.empty() && spec.row_maps.size() != nops)
     throw std::logic_error(spec.name + ": row_maps must be empty or one per operand");
@@ -126,7 +136,7 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
       // Two operand vectors in the same slices (rows of one tensor under row maps) cannot be read
       // on one cycle: the later operand is read lat_mov cycles early and re-timed by a VXM `mov`.
       std::vector<char> delayed(nops, 0);
-      for (size_t i = 0; i < nops; ++i) {
+      for (size_t i = 0; i < nmain; ++i) {
         const PlacedTensor* ti = nullptr;
         const int64_t ri = src_of(i, &ti);
         const auto& si = ti->part_of_row(ri).slices;
@@ -154,7 +164,7 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
       const auto& ys = Y.part_of_row(r).slices;
       const uint32_t yaddr = Y.addr_of(r, ch);
       const Dir ydir = b_.pos(ys[0]) > vxm_pos_ ? Dir::East : Dir::West;
-      uint64_t landed = 0, nvxm = 0;
+      uint64_t landed = 0, nvxm = 0, post_at = 0;
       for (uint64_t n = 0;; ++T0, ++n) {
         if (n > kMaxSearch)
           throw std::logic_error("elementwise scheduler: no cycle found for " + spec.name + " within the search bound");
@@ -174,7 +184,7 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
         };
         const uint64_t T1 = T0 + lat_up;  // operands are f32 at the VXM on T1
         bool ok = true;
-        for (size_t i = 0; i < nops && ok; ++i) {
+        for (size_t i = 0; i < nmain && ok; ++i) {
           const PlacedTensor* tp = nullptr;
           const int64_t tr = src_of(i, &tp);
           const PlacedTensor& t = *tp;
@@ -230,7 +240,7 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
             in.set(Field::SrcB, vals[2].ref().encode());
           } else {
             in.set(Field::SrcA, vals[0].ref().encode());
-            if (nops > 1) in.set(Field::SrcB, vals[1].ref().encode());
+            if (nmain > 1) in.set(Field::SrcB, vals[1].ref().encode());
           }
           ok = vop(in, T, !narrow && !spec.relu && spec.post.empty(), op_width, &cur);
           T += instr_timing(cfg, in).latency;
@@ -242,10 +252,34 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
           ok = vop(rl, T, !narrow && spec.post.empty(), 4, &cur);
           T += instr_timing(cfg, rl).latency;
         }
-        for (size_t pi = 0; ok && pi < spec.post.size(); ++pi) {  // fused unary ops, f32
+        uint64_t post_read = 0;  // latest cycle a post operand reaches the VXM
+        for (size_t pi = 0; ok && pi < spec.post.size(); ++pi) {  // fused post ops, f32
           Instr pin = make_instr(spec.post[pi].op);
           pin.set(Field::DType, static_cast<uint32_t>(DType::F32));
           pin.set(Field::SrcA, cur.ref().encode());
+          if (spec.post[pi].operand >= 0) {  // src_b: its operand, read to be f32 at the VXM on T
+            const size_t i = static_cast<size_t>(spec.post[pi].operand);
+            const PlacedTensor* tp = nullptr;
+            const int64_t tr = src_of(i, &tp);
+            const uint32_t tch = bc(i) ? 0 : ch;
+            const bool f16 = tp->dtype == DType::F16;
+            const uint64_t Ta = f16 ? T - lat_up : T;
+            const auto& ts = tp->part_of_row(tr).slices;
+            const Dir d = b_.pos(ts[0]) < vxm_pos_ ? Dir::East : Dir::West;
+            StreamValue raw;
+            ok = b_.fetch(ts, tp->addr_of(tr, tch), vxm_pos_, Ta, d, tp->ready[static_cast<size_t>(tr * tp->vpr + tch)],
+                          &raw);
+            if (ok && f16) {
+              Instr c = cvt_up;
+              c.set(Field::SrcA, raw.ref().encode());
+              ok = vop(c, Ta, false, 4, &vals[i]);
+            } else {
+              vals[i] = raw;
+            }
+            if (!ok) break;
+            pin.set(Field::SrcB, vals[i].ref().encode());
+            post_read = std::max(post_read, T);
+          }
           if (spec.post[pi].op == Opcode::MulImm || spec.post[pi].op == Opcode::AddImm) {
             uint32_t bits;
             std::memcpy(&bits, &spec.post[pi].imm, sizeof bits);
@@ -272,6 +306,7 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
           ok = vop(c, T, true, static_cast<uint32_t>(dtype_bytes(Y.dtype)), &cur);
         }
         if (ok) ok = b_.store(cur, ys, yaddr, Y.write_not_before, &landed);
+        post_at = post_read;
         if (ok) break;
         pending.clear();
         b_.rollback(x);
@@ -282,7 +317,8 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
       const uint64_t T0min = *std::min_element(part_T0.begin(), part_T0.end());
       for (auto it = shared.begin(); it != shared.end();)
         it = std::get<3>(it->first) < T0min ? shared.erase(it) : std::next(it);
-      for (PlacedTensor* t : spec.operands) t->last_read = std::max(t->last_read, T0 + lat_up);
+      for (size_t i = 0; i < nops; ++i)  // post operands reach the VXM on their post op's cycle
+        spec.operands[i]->last_read = std::max(spec.operands[i]->last_read, i < nmain ? T0 + lat_up : post_at);
       st.first_issue = std::min(st.first_issue, T0 > lat_read ? T0 - lat_read : 0);
       st.vxm += nvxm;
       for (size_t i = 0; i < nops; ++i) {

@@ -33,7 +33,10 @@ struct EltwiseSpec {
   bool relu = false;
   // Unary VXM ops (f32) after the op and the Relu, in order, in the same pass (imm: the muli/addi
   // immediate); exact-in-sequence like the Relu: the stored value is that of the ops in sequence.
-  struct Post { Opcode op = Opcode::Mov; float imm = 0.f; };
+  // A binary post op (operand >= 0, e.g. LayerNorm's * scale, + bias) takes its src_b from
+  // operands[operand], an operand past the op's own (those the op reads are at the VXM on the op's
+  // cycle); that operand is read to reach the VXM on the post op's cycle.
+  struct Post { Opcode op = Opcode::Mov; float imm = 0.f; int operand = -1; };
   std::vector<Post> post;
   // Empty, or one entry per operand: nullptr (rows as above) or Y.rows source rows (-1: `zero`).
   std::vector<const std::vector<int64_t>*> row_maps;

@@ -400,15 +400,19 @@ bool NormLowering::lower(const ir::Op& op) {
   const EltOperand bias = has_b ? const_row(op.inputs[2], "B") : EltOperand{};
   const float eps = op.attr_float("epsilon");
   const ir::TensorId mean = fresh(op, ".mean", ir::DType::F32, ys), d = fresh(op, ".d", ir::DType::F32, xs),
-                     sd = fresh(op, ".sd", ir::DType::F32, ys), nrm = fresh(op, ".norm", ir::DType::F32, xs);
-  const ir::TensorId sc = has_b ? fresh(op, ".scaled", ir::DType::F32, xs) : out;
+                     sd = fresh(op, ".sd", ir::DType::F32, ys);
   lane(op, ".mean", Mode::Sum, a, mean, ys, true, false, {post(Opcode::MulImm, invK)});
   elt(op, ".center", static_cast<int>(Opcode::Sub), {act(a), act(mean, true)}, d, xs, true);
   lane(op, ".sd", Mode::Sum, d, sd, ys, true, true,
        {post(Opcode::MulImm, invK), post(Opcode::AddImm, eps), post(Opcode::Sqrt)});
-  elt(op, ".div", static_cast<int>(Opcode::Div), {act(d), act(sd, true)}, nrm, xs, true);
-  elt(op, ".scale", static_cast<int>(Opcode::Mul), {act(nrm), scale}, sc, xs, has_b);
-  if (has_b) elt(op, ".bias", static_cast<int>(Opcode::Add), {act(sc), bias}, out, xs, false);
+  // Normalize, scale and shift in ONE pass: d / sd, then `mul` by the Scale row and `add` of the B
+  // row as binary post ops (their rows read on those ops' cycles, backend/elementwise_kernel.h);
+  // f32 between the ops, the same values as three passes with f32 intermediates.
+  std::vector<EltOperand> nops{act(d), act(sd, true), scale};
+  if (has_b) nops.push_back(bias);
+  elt(op, ".norm", static_cast<int>(Opcode::Div), std::move(nops), out, xs, false);
+  lm_.eltwise.back().post.push_back({static_cast<int>(Opcode::Mul), 0.f, 2});
+  if (has_b) lm_.eltwise.back().post.push_back({static_cast<int>(Opcode::Add), 0.f, 3});
   attn_.note_written(out, attn_.nonfinite_pad(a));  // pad lanes: (x - mean) / sd * 0 (+ 0)
   return true;
 }

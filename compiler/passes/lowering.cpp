@@ -3,6 +3,8 @@
 #include "compiler/passes/lowering.h"
 
 #include <algorithm>
+#include <cmath>
+#include <map>
 #include <fmt/format.h>
 
 #include "compiler/passes/lower_attention.h"
@@ -184,6 +186,103 @@ LoweredModel lower_graph(const ir::Graph& g, uint32_t lanes, bool pack_conv_taps
     lm.steps.push_back({false, lm.eltwise.size()});
     lm.eltwise.push_back(std::move(E));
   };
+  // Elementwise chains in fewer VXM passes (docs/compiler.md "Fused elementwise chains", e.g.
+  // GELU 0.5 x (1 + erf(x / sqrt 2)): 5 passes -> 2). Every fused value stays f32 between the ops.
+  // (a) A follower: a unary op (Erf, Tanh, Sigmoid, Exp, Sqrt, Reciprocal, Neg, Abs) or an Add /
+  //     Sub / Mul by a one-element constant (addi / muli immediates; x - c as addi -c) whose one
+  //     activation input only it reads and only one elementwise step writes becomes a post op of
+  //     that step (LoweredEltwise::post), which then writes the follower's output.
+  // (b) A Mul by a one-element constant c whose output only a Mul of two same-shaped activations
+  //     reads is deferred: that Mul reads the unscaled input and applies c as its last post op
+  //     ((x * c) * e == (x * e) * c up to one f32 rounding; exact for a power of two such as 0.5).
+  std::map<ir::TensorId, std::pair<ir::TensorId, float>> deferred_scale;  // Mul output -> (input, c)
+  auto one_const = [&](ir::TensorId t, float* v) {
+    const ir::Tensor& c = g.tensor(alias[static_cast<size_t>(t)]);
+    if (!c.is_const || c.elements() != 1) return false;
+    *v = c.const_floats()[0];
+    return std::isfinite(*v);
+  };
+  // The one elementwise step writing `in` (a plain stored activation read only by its reader), or -1.
+  auto sole_writer = [&](ir::TensorId in) {
+    if (alias[static_cast<size_t>(in)] != in || !single_use(in) || layer_of[static_cast<size_t>(in)] >= 0) return -1;
+    int ei = -1, writers = 0;
+    for (size_t i = 0; i < lm.eltwise.size(); ++i)
+      if (lm.eltwise[i].y == in) {
+        ei = static_cast<int>(i);
+        ++writers;
+      }
+    for (const LoweredLayer& L : lm.layers) writers += L.y == in ? 1 : 0;
+    for (const LoweredLane& Ln : lm.lanes) writers += Ln.y == in ? 1 : 0;
+    for (const LoweredGather& G : lm.gathers) writers += G.y == in ? 1 : 0;
+    return writers == 1 && ei >= 0 && lm.eltwise[static_cast<size_t>(ei)].has_op ? ei : -1;
+  };
+  auto fused_eltwise = [&](const ir::Op& op) {
+    const ir::TensorId out = op.outputs.empty() ? ir::kNoTensor : op.outputs[0];
+    Opcode unary = Opcode::Mov;
+    float c = 0.f;
+    bool has_post = false;
+    ir::TensorId in = ir::kNoTensor;
+    switch (op.kind) {
+      case ir::OpKind::Erf: case ir::OpKind::Tanh: case ir::OpKind::Sigmoid: case ir::OpKind::Exp:
+      case ir::OpKind::Sqrt: case ir::OpKind::Reciprocal: case ir::OpKind::Neg: case ir::OpKind::Abs:
+        if (op.inputs.size() == 1 && eltwise_opcode(op.kind, &unary)) {
+          in = op.inputs[0];
+          has_post = true;
+        }
+        break;
+      case ir::OpKind::Add: case ir::OpKind::Sub: case ir::OpKind::Mul:
+        if (op.inputs.size() == 2) {
+          for (int k = 0; k < 2 && !has_post; ++k) {
+            if (op.kind == ir::OpKind::Sub && k == 0) continue;  // c - x: not an immediate form
+            if (one_const(op.inputs[static_cast<size_t>(k)], &c) && !g.tensor(op.inputs[static_cast<size_t>(1 - k)]).is_const) {
+              in = op.inputs[static_cast<size_t>(1 - k)];
+              unary = op.kind == ir::OpKind::Mul ? Opcode::MulImm : Opcode::AddImm;
+              if (op.kind == ir::OpKind::Sub) c = -c;
+              has_post = true;
+            }
+          }
+        }
+        break;
+      default: break;
+    }
+    const bool same_type = has_post && g.tensor(out).shape == g.tensor(in).shape &&
+                           g.tensor(out).dtype == g.tensor(in).dtype;
+    // (b) defer x * c into its one Mul reader.
+    if (same_type && op.kind == ir::OpKind::Mul && single_use(out) && alias[static_cast<size_t>(in)] == in &&
+        !deferred_scale.count(in)) {
+      const ir::Op& rd = g.ops()[static_cast<size_t>(consumers[static_cast<size_t>(out)][0])];
+      bool ok = rd.kind == ir::OpKind::Mul && rd.inputs.size() == 2 && rd.inputs[0] != rd.inputs[1];
+      for (ir::TensorId t : ok ? rd.inputs : std::vector<ir::TensorId>{})
+        ok = ok && !g.tensor(t).is_const && g.tensor(t).shape == g.tensor(rd.outputs[0]).shape && !deferred_scale.count(t);
+      if (ok) {
+        deferred_scale[out] = {in, c};
+        return;
+      }
+    }
+    // (a) a follower of a step.
+    const int ei = same_type ? sole_writer(in) : -1;
+    if (ei >= 0) {
+      LoweredEltwise& E = lm.eltwise[static_cast<size_t>(ei)];
+      E.post.push_back({static_cast<int>(unary), c});
+      E.y = out;
+      produced[static_cast<size_t>(in)] = 0;
+      produced[static_cast<size_t>(out)] = 1;
+      attn.note_written(out, attn.nonfinite_pad(in) || unary == Opcode::Recip || unary == Opcode::Sqrt ||
+                                 unary == Opcode::Exp);
+      return;
+    }
+    // A Mul reading a deferred x * c: reads x, then muli c.
+    std::vector<float> scales;
+    ir::Op sub = op;
+    for (ir::TensorId& t : sub.inputs) {
+      const auto it = deferred_scale.find(t);
+      if (it == deferred_scale.end()) continue;
+      t = it->second.first;
+      scales.push_back(it->second.second);
+    }
+    eltwise(sub);
+    for (float s : scales) lm.eltwise.back().post.push_back({static_cast<int>(Opcode::MulImm), s});
+  };
   ConvLowering conv(g, lm, layer_of, produced, alias, pack_conv_taps ? lanes : 0);  // Conv, pools and their layout (lower_conv.h)
   FormLowering forms(g, lm, layer_of, produced, alias, input_index, attn);  // conformance forms (lower_forms.h)
   for (size_t oi = 0; oi < g.ops().size(); ++oi) {
@@ -224,7 +323,7 @@ LoweredModel lower_graph(const ir::Graph& g, uint32_t lanes, bool pack_conv_taps
             li = -1;
         }
         if (li < 0) {
-          eltwise(op);
+          fused_eltwise(op);
           break;
         }
         LoweredLayer& L = lm.layers[static_cast<size_t>(li)];
@@ -256,7 +355,10 @@ LoweredModel lower_graph(const ir::Graph& g, uint32_t lanes, bool pack_conv_taps
               lm.eltwise[static_cast<size_t>(ei)].has_op && !lm.eltwise[static_cast<size_t>(ei)].relu &&
               g.tensor(out).shape == g.tensor(in).shape && g.tensor(out).dtype == g.tensor(in).dtype) {
             LoweredEltwise& E = lm.eltwise[static_cast<size_t>(ei)];
-            E.relu = true;
+            if (E.post.empty())
+              E.relu = true;
+            else  // after fused post ops (the relu flag runs before them): the Relu is the last post op
+              E.post.push_back({static_cast<int>(Opcode::Relu), 0.f});
             E.y = out;
             produced[static_cast<size_t>(in)] = 0;
             produced[static_cast<size_t>(out)] = 1;
@@ -284,7 +386,7 @@ LoweredModel lower_graph(const ir::Graph& g, uint32_t lanes, bool pack_conv_taps
       case ir::OpKind::ReduceL1:
       case ir::OpKind::ReduceL2: norm.lower(op); break;  // lower_norm.cpp
       default:
-        eltwise(op);
+        fused_eltwise(op);
     }
     conv.after(op);
   }

@@ -105,7 +105,9 @@ struct LoweredEltwise {
   // Unary f32 VXM ops fused after the op (and the Relu) in the same pass, in order: lpu::Opcode
   // value and the immediate of muli/addi (e.g. Softmax's relu, neg, exp after the row max is
   // subtracted, passes/lower_norm.cpp). `name` stays the first op's.
-  struct Post { int op = 0; float imm = 0.f; };
+  // operand >= 0: a binary post op whose src_b is operands[operand], an operand past the op's own,
+  // in post order (backend/elementwise_kernel.h; e.g. LayerNorm's * scale and + bias).
+  struct Post { int op = 0; float imm = 0.f; int operand = -1; };
   std::vector<Post> post;
 };
 

@@ -455,7 +455,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       spec.has_op = E.has_op;
       spec.op = static_cast<Opcode>(E.vxm_op);
       spec.relu = E.relu;
-      for (const LoweredEltwise::Post& po : E.post) spec.post.push_back({static_cast<Opcode>(po.op), po.imm});
+      for (const LoweredEltwise::Post& po : E.post) spec.post.push_back({static_cast<Opcode>(po.op), po.imm, po.operand});
       spec.y = &y;
       for (size_t i = 0; i < E.operands.size(); ++i) {
         const EltOperand& o = E.operands[i];
