@@ -343,17 +343,10 @@ LoweredModel lower_graph(const ir::Graph& g, uint32_t lanes, bool pack_conv_taps
           // Not fusable into a matmul epilogue: fused into the elementwise step that is the only
           // writer of its input when the Relu is that input's only reader (one VXM pass), else a step.
           const ir::TensorId in = op.inputs[0];
-          int ei = -1, writers = 0;
-          for (size_t i = 0; i < lm.eltwise.size(); ++i)
-            if (lm.eltwise[i].y == in) {
-              ei = static_cast<int>(i);
-              ++writers;
-            }
-          for (const LoweredLayer& L : lm.layers) writers += L.y == in ? 1 : 0;
+          const int ei = sole_writer(in);
           const ir::TensorId out = op.outputs[0];
-          if (ei >= 0 && writers == 1 && li < 0 && alias[static_cast<size_t>(in)] == in && single_use(in) &&
-              lm.eltwise[static_cast<size_t>(ei)].has_op && !lm.eltwise[static_cast<size_t>(ei)].relu &&
-              g.tensor(out).shape == g.tensor(in).shape && g.tensor(out).dtype == g.tensor(in).dtype) {
+          if (ei >= 0 && !lm.eltwise[static_cast<size_t>(ei)].relu && g.tensor(out).shape == g.tensor(in).shape &&
+              g.tensor(out).dtype == g.tensor(in).dtype) {
             LoweredEltwise& E = lm.eltwise[static_cast<size_t>(ei)];
             if (E.post.empty())
               E.relu = true;
