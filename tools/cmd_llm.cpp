@@ -247,18 +247,16 @@ double llm_row(const std::string& name, llm::WeightPrecision prec, int64_t conte
                  "step that produces them), everything else fp16 (docs/llm-system.md)"
                : ". Pieces compiled fp16";
   if (m.causal) {
-    // The weight-install bound of this plan: every weight of a chip is installed once per token
-    // (one lw of `lanes` weights per MXM plane per lw occupancy), pieces run one after another.
+    // The weight-install bound of this plan (llm::install_bound_cycles): every projection weight of
+    // a chip is installed once per token, pieces run one after another.
     double weights = 0;
-    for (const llm::PlanPiece& p : run.plan.pieces)
-      weights += static_cast<double>(p.weight_bytes) / llm::weight_bytes(prec);
-    const double planes = static_cast<double>(chip->slices_of(SliceKind::MXM).size() * chip->mxm_planes);
-    Instr lw = make_instr(Opcode::LoadW);
-    const double per_cycle = planes * chip->vector_bytes() / std::max<uint32_t>(1, instr_timing(*chip, lw).occupancy);
-    *note += fmt::format(". Weight-install bound of this plan: {:.0f} tokens/s ({:.3g} weights per chip along the "
-                         "pipeline, {:.0f} weights/cycle per chip: one lw of {} weights per MXM plane per cycle, "
-                         "tsp-v1 [assumed])",
-                         chip->clock_hz / (weights / per_cycle), weights, per_cycle, chip->vector_bytes());
+    for (const llm::PlanPiece& p : run.plan.pieces) weights += static_cast<double>(p.matrix_weights);
+    const uint64_t bound = llm::install_bound_cycles(run.plan, *chip);
+    *note += fmt::format(". Weight-install bound of this plan: {:.0f} tokens/s ({:.3g} projection weights per chip "
+                         "along the pipeline, {} weights/cycle per chip: one lw of {} weights per MXM plane per "
+                         "cycle, tsp-v1 [assumed])",
+                         chip->clock_hz / static_cast<double>(std::max<uint64_t>(1, bound)), weights,
+                         llm::install_weights_per_cycle(*chip), chip->vector_bytes());
   }
   if (m.causal && run.plan.tp > static_cast<int64_t>(chip->chips_per_node)) {
     // The source states no split: the same chips with the tensor-parallel group kept inside one

@@ -404,10 +404,14 @@ Plan plan_partition(const LlmConfig& m, const PlanRequest& r, const ChipConfig& 
   return plan_candidates(m, r, chip).front();
 }
 
-uint64_t install_bound_cycles(const Plan& plan, const ChipConfig& chip) {
+uint64_t install_weights_per_cycle(const ChipConfig& chip) {
   const uint64_t planes = chip.slices_of(SliceKind::MXM).size() * chip.mxm_planes;
   const uint64_t occ = std::max<uint32_t>(1, instr_timing(chip, make_instr(Opcode::LoadW)).occupancy);
-  const uint64_t per_cycle = std::max<uint64_t>(1, planes * chip.vector_bytes() / occ);
+  return std::max<uint64_t>(1, planes * chip.vector_bytes() / occ);
+}
+
+uint64_t install_bound_cycles(const Plan& plan, const ChipConfig& chip) {
+  const uint64_t per_cycle = install_weights_per_cycle(chip);
   uint64_t cycles = 0;
   for (const StagePlan& st : plan.stages)
     for (size_t i : st.pieces) cycles += plan.pieces[i].matrix_weights / per_cycle;  // floor: stays a lower bound

@@ -118,4 +118,8 @@ Plan plan_partition(const LlmConfig& m, const PlanRequest& req, const ChipConfig
 // it to skip splits that cannot win, and checks it against every step it composes.
 uint64_t install_bound_cycles(const Plan& plan, const ChipConfig& chip);
 
+// The rate install_bound_cycles assumes: weights one chip installs per cycle at most (one lw row
+// of vector_bytes weights per MXM plane per lw occupancy; tsp-v1: 4 planes x 320 = 1,280).
+uint64_t install_weights_per_cycle(const ChipConfig& chip);
+
 }  // namespace lpu::llm

@@ -68,8 +68,10 @@ TEST_CASE("llm split: matrix weights of a plan are the model's projections, and 
     const uint64_t ffn = static_cast<uint64_t>((m.gated_ffn ? 3 : 2) * m.hidden * m.ffn);
     CHECK(total == static_cast<uint64_t>(m.layers) * (attn + ffn) + static_cast<uint64_t>(m.hidden * m.vocab));
     // 1,280 weights per cycle on tsp-v1: 2 MXMs x 2 planes x one lw row of 320.
-    CHECK(llm::install_bound_cycles(p, *chip) <= per_chip / 1280);
-    CHECK(llm::install_bound_cycles(p, *chip) + p.pieces.size() >= per_chip / 1280);
+    const uint64_t rate = llm::install_weights_per_cycle(*chip);
+    CHECK(rate == 1280);
+    CHECK(llm::install_bound_cycles(p, *chip) <= per_chip / rate);
+    CHECK(llm::install_bound_cycles(p, *chip) + p.pieces.size() >= per_chip / rate);
   }
 }
 
