@@ -82,20 +82,17 @@ LlmRun run_llm(const ChipConfig& chip, const llm::LlmConfig& model, const llm::P
     run.decode = run.has_prefill && req.context == req.prompt ? run.first_decode : sys.step(dc);
     run.ttft_us = run.has_prefill ? us(run.prefill) + us(run.first_decode) : 0.0;
     run.token_latency_us = us(run.decode);
-    run.tokens_per_second_per_user = run.token_latency_us > 0 ? 1e6 / run.token_latency_us : 0;
-    run.tokens_per_second = run.tokens_per_second_per_user * static_cast<double>(req.batch);
-    run.tokens_per_joule = run.decode.energy_j > 0 ? static_cast<double>(req.batch) / run.decode.energy_j : 0;
-    run.power_w = run.decode.seconds > 0 ? run.decode.energy_j / run.decode.seconds : 0;
   } else {
     run.ttft_us = us(run.prefill);
     run.token_latency_us = us(run.prefill);
-    const double toks = static_cast<double>(req.prompt);
-    run.tokens_per_second_per_user = run.token_latency_us > 0 ? toks * 1e6 / run.token_latency_us : 0;
-    run.tokens_per_second = run.tokens_per_second_per_user * static_cast<double>(req.batch);
-    run.tokens_per_joule =
-        run.prefill.energy_j > 0 ? toks * static_cast<double>(req.batch) / run.prefill.energy_j : 0;
-    run.power_w = run.prefill.seconds > 0 ? run.prefill.energy_j / run.prefill.seconds : 0;
   }
+  const StepResult& tok = run.decoder ? run.decode : run.prefill;
+  run.serving = pipeline_serving(tok, req.in_flight, run.decoder ? 1 : req.prompt, static_cast<uint32_t>(run.plan.chips),
+                                 chip);
+  run.tokens_per_second_per_user = run.serving.tokens_per_second_per_user;
+  run.tokens_per_second = run.serving.tokens_per_second;
+  run.tokens_per_joule = run.serving.tokens_per_joule;
+  run.power_w = run.serving.power_w;
   run.simulations = sys.runner().simulations();
   run.compiles = sys.runner().compiles();
   run.compile_seconds = sys.runner().compile_seconds();
@@ -152,6 +149,7 @@ nlohmann::ordered_json llm_json_report(const LlmRun& run, const ChipConfig& chip
     j["standin_pieces"] = run.standins;
   }
   j["batch"] = run.request.batch;
+  j["in_flight"] = run.request.in_flight;
   j["prompt"] = run.request.prompt;
   j["context"] = run.request.context;
   j["tensor_parallel"] = run.plan.tp;
@@ -171,6 +169,7 @@ nlohmann::ordered_json llm_json_report(const LlmRun& run, const ChipConfig& chip
                      {"chips", o.chips},
                      {"install_bound_cycles", o.bound_cycles},
                      {"cycles", o.cycles},
+                     {"period_cycles", o.cost_cycles},
                      {"status", o.status}});
   j["split"] = J{{"deciding_step", run.split.step}, {"options", opts}};
   j["token_time"] = J{{"cycles", tok.cycles},
@@ -178,6 +177,11 @@ nlohmann::ordered_json llm_json_report(const LlmRun& run, const ChipConfig& chip
                       {"onchip_data_movement_us", static_cast<double>(tok.onchip_cycles) / clock * 1e6},
                       {"chip_to_chip_us", static_cast<double>(tok.c2c_cycles) / clock * 1e6},
                       {"host_transfer_us", tok.host_seconds * 1e6}};
+  j["pipeline"] = J{{"in_flight", run.serving.in_flight},
+                    {"busiest_chip_cycles", run.serving.busiest_chip_cycles},
+                    {"interval_us", run.serving.interval_seconds * 1e6},
+                    {"period_us", run.serving.period_seconds * 1e6},
+                    {"full_at", run.serving.full_at}};
   j["distinct_programs_simulated"] = run.simulations;
   J steps = J::array();
   if (run.has_prefill) steps.push_back(step_json(run.prefill, clock));
@@ -203,8 +207,9 @@ std::string llm_text_report(const LlmRun& run, const ChipConfig& chip) {
                    llm::precision_name(run.request.precision), llm::precision_name(run.request.precision)));
   line(fmt::format("system        {} chips of {}: tensor-parallel {} x {} pipeline stages", run.plan.chips, chip.name,
                    run.plan.tp, run.plan.stages.size()));
-  line(fmt::format("request       batch {}, prompt {}, context {}", run.request.batch, run.request.prompt,
-                   run.request.context));
+  line(fmt::format("request       batch {}, prompt {}, context {}{}", run.request.batch, run.request.prompt,
+                   run.request.context,
+                   run.request.in_flight > 1 ? fmt::format(", {} groups in flight", run.request.in_flight) : ""));
   line(fmt::format("SRAM per chip weights {}, KV cache {}, working set {} (estimate) = {:.1f}% of {}",
                    mib(st.weight_bytes), mib(st.kv_bytes), mib(st.work_bytes),
                    100.0 * static_cast<double>(st.total()) / static_cast<double>(run.plan.sram_per_chip),
@@ -220,7 +225,10 @@ std::string llm_text_report(const LlmRun& run, const ChipConfig& chip) {
     for (const SplitOption& o : run.split.options)
       line(fmt::format("  tp {:>2} x {:>3} stages = {:>4} chips: install bound {:>9} cycles, {}", o.tp, o.stages, o.chips,
                        o.bound_cycles,
-                       o.cycles ? fmt::format("step {} cycles, {}", o.cycles, o.status) : o.status));
+                       o.cycles ? fmt::format("step {} cycles{}, {}", o.cycles,
+                                              run.request.in_flight > 1 ? fmt::format(", period {}", o.cost_cycles) : "",
+                                              o.status)
+                                : o.status));
   }
   if (run.decoder && run.has_prefill) {
     line(fmt::format("TTFT          {:.2f} us (prefill {:.2f} us + first token {:.2f} us)", run.ttft_us,
@@ -234,8 +242,15 @@ std::string llm_text_report(const LlmRun& run, const ChipConfig& chip) {
                      run.token_latency_us, run.request.prompt,
                      tok.cycles));
   }
-  line(fmt::format("tokens/s      {:.1f} per user, {:.1f} aggregate (batch {})", run.tokens_per_second_per_user,
-                   run.tokens_per_second, run.request.batch));
+  const PipelineServing& sv = run.serving;
+  line(fmt::format("pipeline      {} group{} of {} in flight: a group enters every {:.2f} us (busiest chip {} cycles{}), "
+                   "each group gets a {} every {:.2f} us; {} group{} fill the pipeline (--in-flight)",
+                   sv.in_flight, sv.in_flight > 1 ? "s" : "", run.request.batch, sv.interval_seconds * 1e6,
+                   sv.busiest_chip_cycles,
+                   sv.interval_seconds * clock > static_cast<double>(sv.busiest_chip_cycles) + 0.5 ? ", host link longer" : "",
+                   run.decoder ? "token" : "pass", sv.period_seconds * 1e6, sv.full_at, sv.full_at > 1 ? "s" : ""));
+  line(fmt::format("tokens/s      {:.1f} per user, {:.1f} aggregate (batch {} x {} in flight)",
+                   run.tokens_per_second_per_user, run.tokens_per_second, run.request.batch, run.request.in_flight));
   line(fmt::format("tokens/J      {:.4f}; average system power {:.1f} W ({:.1f} W per chip)", run.tokens_per_joule,
                    run.power_w, run.power_w / static_cast<double>(run.plan.chips)));
   line(fmt::format("token time    compute {:.2f} us ({:.1f}%), on-chip data movement {:.2f} us ({:.1f}%), "

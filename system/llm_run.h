@@ -12,6 +12,7 @@
 #include "compiler/llm/llm_config.h"
 #include "compiler/llm/partition.h"
 #include "system/llm_system.h"
+#include "system/pipeline_serving.h"
 #include "system/split_choice.h"
 
 namespace lpu::system {
@@ -39,10 +40,13 @@ struct LlmRun {
   // Figures (us, tokens/s, tokens/J, W).
   double ttft_us = 0;            // decoder: prefill + first decode; encoder: the forward pass
   double token_latency_us = 0;   // decoder: decode step at C; encoder: the forward pass
-  double tokens_per_second_per_user = 0;  // 1 / token latency (encoder: P tokens per pass)
-  double tokens_per_second = 0;  // aggregate: batch x per user
-  double tokens_per_joule = 0;   // tokens of the step / its energy
-  double power_w = 0;            // average system power of the step
+  // Served with request.in_flight groups of `batch` sequences in the pipeline (pipeline_serving.h;
+  // one group: a token every token latency, the figures of the step alone).
+  PipelineServing serving;
+  double tokens_per_second_per_user = 0;  // serving: a sequence's tokens per period (encoder: P per pass)
+  double tokens_per_second = 0;  // aggregate: in_flight x batch x per user
+  double tokens_per_joule = 0;   // tokens of a period / its energy
+  double power_w = 0;            // average system power while serving
 };
 
 // Plans, chooses the split (choose_split: the candidate with the shortest deciding step),

@@ -40,9 +40,9 @@ uint64_t end_cursor(const std::vector<Instr>& code, uint64_t start) {
 
 }  // namespace
 
-double host_transfer_seconds(const ChipConfig& chip, const llm::LlmConfig& model, const llm::Plan& plan,
-                             const llm::StepShape& shape) {
-  if (chip.host_link_bytes_per_s <= 0) return 0;
+HostTransfer host_transfers(const ChipConfig& chip, const llm::LlmConfig& model, const llm::Plan& plan,
+                            const llm::StepShape& shape) {
+  if (chip.host_link_bytes_per_s <= 0) return {};
   const double rows = static_cast<double>(shape.batch * shape.tokens);
   auto transfer = [&](double bytes) { return chip.host_link_latency_s + bytes / chip.host_link_bytes_per_s; };
   const double in = rows * static_cast<double>(model.hidden) * 2;
@@ -53,7 +53,12 @@ double host_transfer_seconds(const ChipConfig& chip, const llm::LlmConfig& model
       if (p.kind == llm::SegmentKind::LmHead) head_chips = p.tp;
     out = static_cast<double>(shape.batch) * static_cast<double>(model.vocab) * 2 / static_cast<double>(head_chips);
   }
-  return transfer(in) + transfer(out);
+  return HostTransfer{transfer(in), transfer(out)};
+}
+
+double host_transfer_seconds(const ChipConfig& chip, const llm::LlmConfig& model, const llm::Plan& plan,
+                             const llm::StepShape& shape) {
+  return host_transfers(chip, model, plan, shape).total();
 }
 
 uint64_t piece_window(const ChipConfig& chip, uint64_t cycles) {
@@ -236,7 +241,9 @@ StepResult LlmSystem::step(const llm::StepShape& shape) {
   }
   // The step ends when its last piece ends: its drain is not part of the step.
   (last_class == TimeClass::C2C ? res.c2c_cycles : res.onchip_cycles) -= last_drain;
-  res.host_seconds = host_transfer_seconds(chip_, model_, plan_, shape);
+  const HostTransfer host = host_transfers(chip_, model_, plan_, shape);
+  res.host_seconds = host.total();
+  res.host_link_seconds = std::max(host.in_s, host.out_s);
   res.seconds = static_cast<double>(res.cycles) / chip_.clock_hz + res.host_seconds;
   res.static_j = chip_.static_power_w * static_cast<double>(plan_.chips) * res.seconds;
   res.energy_j = res.dynamic_j + res.static_j;

@@ -59,6 +59,9 @@ struct StepResult {
   uint64_t c2c_cycles = 0;      // all-reduces and handoffs (with their drains)
   // Host transfers around the chips (host_transfer_seconds); 0 when the chip config has no host link.
   double host_seconds = 0;
+  // The longer of the two transfers (in, out): how long one step holds a host link direction
+  // (pipelined serving, pipeline_serving.h: the next group's rows go in while this one's go out).
+  double host_link_seconds = 0;
   // seconds = cycles / clock + host_seconds (the chips stay powered: static energy over all of it).
   double seconds = 0, dynamic_j = 0, static_j = 0, energy_j = 0;
   std::array<uint64_t, kNumEnergyEvents> events{};  // all chips
@@ -110,8 +113,14 @@ class LlmSystem {
 // its vocab slice (all parts); encoders the [B*T, hidden] f16 rows from rank 0 of the last stage.
 // Each transfer costs host.link_latency_s + bytes / host.link_bytes_per_s. Not simulated: the host
 // is outside the chips (machine.md section 8: the vendor's estimate is chip time plus host transfer).
+struct HostTransfer {
+  double in_s = 0, out_s = 0;  // rows in (before the first piece), outputs out (after the last)
+  double total() const { return in_s + out_s; }
+};
+HostTransfer host_transfers(const ChipConfig& chip, const llm::LlmConfig& model, const llm::Plan& plan,
+                            const llm::StepShape& shape);
 double host_transfer_seconds(const ChipConfig& chip, const llm::LlmConfig& model, const llm::Plan& plan,
-                             const llm::StepShape& shape);
+                             const llm::StepShape& shape);  // host_transfers(...).total()
 
 // Cycles a piece occupies before the next may start (see the header comment).
 uint64_t piece_window(const ChipConfig& chip, uint64_t cycles);

@@ -6,6 +6,8 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "system/pipeline_serving.h"
+
 namespace lpu::system {
 
 llm::StepShape deciding_step(const llm::LlmConfig& model, const llm::PlanRequest& req) {
@@ -32,6 +34,7 @@ std::unique_ptr<LlmSystem> choose_split(const ChipConfig& chip, const llm::LlmCo
   SplitChoice c;
   c.step = model.causal ? fmt::format("decode B{} at context {}", shape.batch, shape.context)
                         : fmt::format("forward pass B{} of {} tokens", shape.batch, shape.tokens);
+  if (req.in_flight > 1) c.step += fmt::format(" with {} groups in flight (their period)", req.in_flight);
   for (const llm::Plan& p : candidates) {
     SplitOption o;
     o.tp = p.tp;
@@ -57,8 +60,9 @@ std::unique_ptr<LlmSystem> choose_split(const ChipConfig& chip, const llm::LlmCo
   std::string default_error;  // the capacity default's compile error (strict builds, no fallback)
   for (size_t i : order) {
     SplitOption& o = c.options[i];
-    if (best && o.bound_cycles >= c.options[best_i].cycles) {
-      o.status = fmt::format("not composed: its install bound ({} cycles) is not below the best step", o.bound_cycles);
+    if (best && o.bound_cycles >= c.options[best_i].cost_cycles) {
+      o.status = fmt::format("not composed: its install bound ({} cycles) is not below the best {}", o.bound_cycles,
+                             req.in_flight > 1 ? "period" : "step");
       continue;
     }
     std::unique_ptr<LlmSystem> sys = make(i);
@@ -77,6 +81,11 @@ std::unique_ptr<LlmSystem> choose_split(const ChipConfig& chip, const llm::LlmCo
       continue;
     }
     o.cycles = r.cycles;
+    // K groups in flight: one token of every group per max(step, K x busiest chip span) (the chips'
+    // part of pipeline_serving's period); never below the step, so the install bound still prunes.
+    o.cost_cycles = req.in_flight > 1
+                        ? std::max<uint64_t>(r.cycles, static_cast<uint64_t>(req.in_flight) * busiest_chip_span(r, chip))
+                        : r.cycles;
     if (r.cycles < o.bound_cycles)
       throw std::logic_error(fmt::format("choose_split: tp {} composed {} cycles, below its install bound {}", o.tp,
                                          r.cycles, o.bound_cycles));
@@ -85,8 +94,8 @@ std::unique_ptr<LlmSystem> choose_split(const ChipConfig& chip, const llm::LlmCo
       if (i == 0) fallback_sys = std::move(sys);
       continue;
     }
-    const bool better = !best || r.cycles < c.options[best_i].cycles ||
-                        (r.cycles == c.options[best_i].cycles && o.tp > c.options[best_i].tp);
+    const bool better = !best || o.cost_cycles < c.options[best_i].cost_cycles ||
+                        (o.cost_cycles == c.options[best_i].cost_cycles && o.tp > c.options[best_i].tp);
     if (better) {
       if (best) c.options[best_i].status = "slower";
       best = std::move(sys);

@@ -2,7 +2,8 @@
 // size that fits the request (the same fewest chips, or the --chips budget); which of them serves
 // a token fastest depends on the pieces' cycles, which only compiling them tells. choose_split
 // composes the deciding step (decoder: one decode token at the request's context; encoder: the
-// forward pass) for each candidate, cheapest install bound first, and keeps the shortest.
+// forward pass) for each candidate, cheapest install bound first, and keeps the shortest (with
+// K > 1 groups in flight: the shortest period of the groups' tokens, pipeline_serving.h).
 // A candidate whose install bound (llm::install_bound_cycles, a lower bound on any step of it) is
 // not below the best composed step so far cannot win and is not composed. Ties go to the larger tp
 // (fewer stages). A candidate that needs a dense stand-in (a piece graph that does not compile) is
@@ -24,6 +25,8 @@ struct SplitOption {
   int64_t tp = 1, stages = 1, chips = 1;
   uint64_t bound_cycles = 0;  // llm::install_bound_cycles of the plan
   uint64_t cycles = 0;        // composed cycles of the deciding step (0: not composed)
+  uint64_t cost_cycles = 0;   // what the choice compares: `cycles`, or with K > 1 groups in flight
+                              // (PlanRequest::in_flight) max(cycles, K x busiest chip span)
   std::string status;         // "chosen", "slower", "not composed: ...", "stand-in: ...", "does not compile: ..."
 };
 

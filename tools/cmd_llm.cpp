@@ -27,7 +27,7 @@ namespace {
 
 struct LlmArgs {
   std::string config, chip, json, precision = "fp16", pieces = "segments";
-  int64_t prompt = 128, context = -1, batch = 1, chips = 0, tp = 0;
+  int64_t prompt = 128, context = -1, batch = 1, chips = 0, tp = 0, in_flight = 1;
   bool wall_time = false;
   std::string phase = "all";  // all | decode | plan (system/llm_run.h LlmRun::phase)
   std::string mode = "timing";  // timing | functional (cmd_llm_functional.h)
@@ -59,7 +59,8 @@ void run_llm_cmd(const LlmArgs& a) {
         {!a.json.empty(), "--json"},
         {a.pieces != "segments", "--pieces " + a.pieces},
         {a.wall_time, "--wall-time"},
-        {a.phase != "all", "--phase " + a.phase}};
+        {a.phase != "all", "--phase " + a.phase},
+        {a.in_flight != 1, "--in-flight " + std::to_string(a.in_flight)}};
     for (const auto& [set, what] : timing_only)
       if (set) throw InputError(fmt::format("{}: not available with --mode functional (a timing-mode option)", what));
     LlmFunctionalArgs f;
@@ -77,6 +78,7 @@ void run_llm_cmd(const LlmArgs& a) {
   llm::PlanRequest req;
   req.precision = parse_precision(a.precision);
   req.batch = a.batch;
+  req.in_flight = a.in_flight;
   req.prompt = a.prompt;
   req.context = a.context < 0 ? a.prompt : a.context;
   req.chips = a.chips;
@@ -422,6 +424,9 @@ void register_llm(CLI::App& app) {
   c->add_option("--prompt", a->prompt, "prompt length P (default 128)");
   c->add_option("--context", a->context, "context C of the decode token (default: P)");
   c->add_option("--batch", a->batch, "sequences served together (default 1)");
+  c->add_option("--in-flight", a->in_flight,
+                "groups of --batch sequences in flight through the pipeline stages, each with its own KV cache "
+                "(default 1; the report's pipeline line says how many fill it; docs/llm-system.md \"Pipelined serving\")");
   c->add_option("--chips", a->chips, "use exactly N chips (default: the fewest that fit)");
   c->add_option("--tp", a->tp, "tensor-parallel size (default: of the sizes that fit, the one with the shortest composed token; the report's split lines list them)");
   c->add_option("--precision", a->precision, "weights: fp16 (default) or int8 (capacity, and the pieces compiled int8: projections i8, the rest fp16)");

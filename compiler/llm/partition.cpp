@@ -76,7 +76,7 @@ std::vector<PlanPiece> make_pieces(const LlmConfig& m, const PlanRequest& r, int
     a.weight_bytes = (qo_w + kv_w + s.rest_w) * wb;
     a.matrix_weights = qo_w + kv_w;
     if (decoder)
-      a.kv_bytes = 2 * static_cast<uint64_t>(r.batch * kv_entries(r)) *
+      a.kv_bytes = 2 * static_cast<uint64_t>(r.batch * r.in_flight * kv_entries(r)) *
                    static_cast<uint64_t>(kv_heads_per_chip(m, tp)) *
                    static_cast<uint64_t>(m.head_dim) * kKvBytes;
     out.push_back(a);
@@ -326,6 +326,9 @@ std::vector<Plan> plan_candidates(const LlmConfig& m, const PlanRequest& r, cons
     throw InputError(fmt::format("{}: batch {} and prompt {} must be >= 1 and context {} >= 0", m.name, r.batch,
                                  r.prompt, r.context));
   if (!(r.margin >= 0 && r.margin < 1)) throw InputError(fmt::format("planner margin {} must be in [0, 1)", r.margin));
+  if (r.in_flight < 1 || r.in_flight > kMaxInFlight)
+    throw InputError(fmt::format("{}: --in-flight {} must be in [1, {}] (groups of --batch sequences in flight)", m.name,
+                                 r.in_flight, kMaxInFlight));
   if (r.chips < 0) throw InputError(fmt::format("--chips {} must be >= 1 (or 0 for the fewest that fit)", r.chips));
   const uint64_t usable = static_cast<uint64_t>(static_cast<double>(chip.sram_bytes_per_chip()) * (1.0 - r.margin));
   std::vector<int64_t> tps = valid_tp(m, chip);

@@ -29,9 +29,13 @@ enum class WeightPrecision { FP16, INT8 };  // bytes per weight: 2 / 1 (capacity
 int weight_bytes(WeightPrecision p);
 std::string precision_name(WeightPrecision p);  // "fp16" / "int8"
 
+constexpr int64_t kMaxInFlight = 4096;  // PlanRequest::in_flight limit (an input bound, not a chip number)
+
 struct PlanRequest {
   WeightPrecision precision = WeightPrecision::FP16;
   int64_t batch = 1;          // sequences served together
+  int64_t in_flight = 1;      // groups of `batch` sequences in flight through the pipeline stages, each
+                              // with its own KV cache on every chip (system/pipeline_serving.h)
   int64_t prompt = 1;         // prompt length P (prefill)
   int64_t context = 0;        // decode context C; the KV cache is sized for max(P, C + 1) per sequence
   int64_t chips = 0;          // 0: the fewest chips that fit; else exactly this many (InputError if not)
