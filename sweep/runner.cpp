@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -174,7 +175,9 @@ RunSummary run_sweep(const RunOptions& o, std::ostream& log) {
     argv.push_back(w.path);
     if (w.kind == Workload::Kind::Llm)
       for (const Override& opt : ex.configs[p.config].llm) {  // every option, explicitly
-        argv.push_back("--" + opt.first);
+        std::string flag = opt.first;  // option names use '_', the command line '-' (in_flight -> --in-flight)
+        std::replace(flag.begin(), flag.end(), '_', '-');
+        argv.push_back("--" + flag);
         argv.push_back(opt.second);
       }
     argv.push_back("--chip");

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "compiler/llm/llm_config.h"
+#include "compiler/llm/partition.h"
 #include "isa/chip_config.h"
 #include "isa/fnv_hash.h"
 #include "sweep/results.h"
@@ -102,7 +103,8 @@ bool parse_int(const std::string& v, int64_t& out) {
 // option present (defaults as `lpusim llm`: context = prompt), in llm_option_names() order.
 Overrides resolve_llm(const Overrides& spec_llm, const Overrides& point) {
   std::map<std::string, std::string> v = {{"phase", "all"}, {"prompt", "128"}, {"batch", "1"},
-                                          {"chips", "0"},    {"tp", "0"},       {"pieces", "segments"}};
+                                          {"chips", "0"},    {"tp", "0"},       {"pieces", "segments"},
+                                          {"in_flight", "1"}};
   for (const Override& o : spec_llm) v[o.first] = o.second;
   for (const Override& o : point)
     if (is_llm_field(o.first)) v[o.first.substr(4)] = o.second;
@@ -119,7 +121,7 @@ Overrides resolve_llm(const Overrides& spec_llm, const Overrides& point) {
 }  // namespace
 
 const std::vector<std::string>& llm_option_names() {
-  static const std::vector<std::string> n = {"phase", "prompt", "context", "batch", "chips", "tp", "pieces"};
+  static const std::vector<std::string> n = {"phase", "prompt", "context", "batch", "chips", "tp", "pieces", "in_flight"};
   return n;
 }
 
@@ -147,12 +149,14 @@ void check_llm_option(const std::string& name, const std::string& value, const s
     integer(0, 1000000, "0 = the fewest chips that fit");
   } else if (name == "tp") {
     integer(0, 1024, "tensor-parallel size; 0 = the planner's choice");
+  } else if (name == "in_flight") {
+    integer(1, llm::kMaxInFlight, "groups of llm.batch sequences in flight through the pipeline");
   } else if (name == "pieces") {
     if (value != "segments" && value != "segments-strict" && value != "dense-standin")
       throw bad("must be segments, segments-strict or dense-standin");
   } else {
     throw InputError(fmt::format("{}: llm.{}: unknown LLM option (allowed: llm.phase, llm.prompt, llm.context, "
-                                 "llm.batch, llm.chips, llm.tp, llm.pieces)", context, name));
+                                 "llm.batch, llm.chips, llm.tp, llm.pieces, llm.in_flight)", context, name));
   }
 }
 
@@ -361,7 +365,7 @@ SweepSpec parse_sweep_spec(const std::string& yaml_text, const std::string& sour
   if (const YAML::Node l = root["llm"]) {
     if (!l.IsMap())
       throw InputError(fmt::format("{}: llm: must be a map of LLM options (phase, prompt, context, batch, chips, tp, "
-                                   "pieces)", source));
+                                   "pieces, in_flight)", source));
     for (const auto& kv : l) {
       const std::string name = kv.first.Scalar();
       const std::string v = scalar_of(kv.second, source, "llm." + name);
@@ -503,7 +507,12 @@ Expansion expand_sweep(const SweepSpec& s, uint32_t shard_index, uint32_t shard_
         h = fnv1a64(s.mode, h);
         if (wl.kind == Workload::Kind::Llm) {  // the options `lpusim llm` runs with
           h = fnv1a64(std::string_view("\0llm\0", 5), h);
-          for (const Override& o : e.configs[c].llm) h = fnv1a64(o.first + "=" + o.second + ";", h);
+          for (const Override& o : e.configs[c].llm) {
+            // Options added after the first release are hashed only when not at their default, so
+            // the points of older results keep their hashes (--resume).
+            if (o.first == "in_flight" && o.second == "1") continue;
+            h = fnv1a64(o.first + "=" + o.second + ";", h);
+          }
         }
         pt.hash = h;
         e.points.push_back(std::move(pt));

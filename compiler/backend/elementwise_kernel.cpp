@@ -267,8 +267,20 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
             const auto& ts = tp->part_of_row(tr).slices;
             const Dir d = b_.pos(ts[0]) < vxm_pos_ ? Dir::East : Dir::West;
             StreamValue raw;
-            ok = b_.fetch(ts, tp->addr_of(tr, tch), vxm_pos_, Ta, d, tp->ready[static_cast<size_t>(tr * tp->vpr + tch)],
-                          &raw);
+            // Shared like the op's operands: a vector (a constant row) already passing the VXM on Ta
+            // is taken from the stream.
+            const ReadKey key{tp, tr, tch, Ta};
+            const auto hs = shared.find(key);
+            const auto hp = pending.find(key);
+            if (hs != shared.end()) {
+              raw = hs->second;
+            } else if (hp != pending.end()) {
+              raw = hp->second;
+            } else {
+              ok = b_.fetch(ts, tp->addr_of(tr, tch), vxm_pos_, Ta, d,
+                            tp->ready[static_cast<size_t>(tr * tp->vpr + tch)], &raw);
+              if (ok) pending[key] = raw;
+            }
             if (ok && f16) {
               Instr c = cvt_up;
               c.set(Field::SrcA, raw.ref().encode());

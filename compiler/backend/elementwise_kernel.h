@@ -35,7 +35,8 @@ struct EltwiseSpec {
   // immediate); exact-in-sequence like the Relu: the stored value is that of the ops in sequence.
   // A binary post op (operand >= 0, e.g. LayerNorm's * scale, + bias) takes its src_b from
   // operands[operand], an operand past the op's own (those the op reads are at the VXM on the op's
-  // cycle); that operand is read to reach the VXM on the post op's cycle.
+  // cycle); that operand is read to reach the VXM on the post op's cycle (a vector already passing
+  // the VXM on that cycle for another row, e.g. a constant row, is taken from the stream).
   struct Post { Opcode op = Opcode::Mov; float imm = 0.f; int operand = -1; };
   std::vector<Post> post;
   // Empty, or one entry per operand: nullptr (rows as above) or Y.rows source rows (-1: `zero`).

@@ -130,27 +130,67 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
       return in;
     };
     std::vector<uint64_t> Ts(sxm_rows_.size(), 0);  // per SXM: nondecreasing start of its rows
-    // Places row r through SXM `side` (commit false: a probe, undone); returns the cycle it lands.
-    auto place_row = [&](int64_t r, size_t side, bool commit) -> uint64_t {
+    // Groups of y rows read from one vector of x (Move: the heads of one token's vector of a fused
+    // projection; Broadcast: one row each): ONE read of that vector passes the SXM, which issues a
+    // `permute` per row of the group on that cycle (stream values are not consumed), and each
+    // result is written on its way back. Rows join a group only if their y slices differ from the
+    // group's others' (the writes land on one cycle) and while the group fits the SXM's queues;
+    // groups are placed in the order of their first y row.
+    uint32_t group_max = UINT32_MAX;
+    for (int i : sxm_rows_) group_max = std::min(group_max, cfg.slices[static_cast<size_t>(i)].queues);
+    group_max = std::min(group_max, cfg.streams_per_direction / w);
+    std::vector<std::vector<int64_t>> groups;
+    {
+      std::map<std::pair<int64_t, int64_t>, std::vector<size_t>> by_src;  // (x row, chunk) -> groups
+      for (int64_t r = 0; r < Y.rows; ++r) {
+        const std::pair<int64_t, int64_t> key =
+            move ? std::make_pair((*spec.x_rows)[static_cast<size_t>(r)], (*spec.x_cols)[static_cast<size_t>(r)] / L)
+                 : std::make_pair(r, int64_t{-1});
+        const auto& ys = Y.part_of_row(r).slices;
+        size_t gi = groups.size();
+        if (move)
+          for (size_t g : by_src[key]) {
+            bool ok = groups[g].size() < group_max;
+            for (int64_t o : groups[g])
+              for (uint16_t s : Y.part_of_row(o).slices)
+                ok = ok && std::find(ys.begin(), ys.end(), s) == ys.end();
+            if (ok) {
+              gi = g;
+              break;
+            }
+          }
+        if (gi == groups.size()) {
+          groups.emplace_back();
+          by_src[key].push_back(gi);
+        }
+        groups[gi].push_back(r);
+      }
+    }
+    // Places group g through SXM `side` (commit false: a probe, undone); returns the cycle its last
+    // row lands.
+    auto place_group = [&](const std::vector<int64_t>& grp, size_t side, bool commit) -> uint64_t {
       const auto probe = b_.begin();
       sxm = sxm_rows_[side];
       S = b_.pos(sxm);
       to_s = S < V ? Dir::West : Dir::East;
       from_s = opposite(to_s);
-      int64_t xr = r;
+      const int64_t r0 = grp[0];
+      int64_t xr = r0;
       uint32_t chunk = 0;
-      Instr op = dis;
+      std::vector<Instr> ops(grp.size(), dis);
       if (move) {
-        xr = (*spec.x_rows)[static_cast<size_t>(r)];
-        const int64_t col = (*spec.x_cols)[static_cast<size_t>(r)];
-        if (xr < 0 || xr >= X.rows || col < 0 || col % L + mw > L || col / L >= X.vpr)
-          throw std::logic_error(fmt::format("{}: row {} moves columns [{}, {}) of x row {}, not inside one vector of x",
-                                             spec.name, r, col, col + mw, xr));
-        chunk = static_cast<uint32_t>(col / L);
-        op = move_instr(static_cast<uint32_t>(col % L));
+        xr = (*spec.x_rows)[static_cast<size_t>(r0)];
+        for (size_t k = 0; k < grp.size(); ++k) {
+          const int64_t r = grp[k];
+          const int64_t col = (*spec.x_cols)[static_cast<size_t>(r)];
+          if (xr < 0 || xr >= X.rows || col < 0 || col % L + mw > L || col / L >= X.vpr)
+            throw std::logic_error(fmt::format("{}: row {} moves columns [{}, {}) of x row {}, not inside one vector of x",
+                                               spec.name, r, col, col + mw, xr));
+          chunk = static_cast<uint32_t>(col / L);
+          ops[k] = move_instr(static_cast<uint32_t>(col % L));
+        }
       }
       const auto& xs = X.part_of_row(xr).slices;
-      const auto& ys = Y.part_of_row(r).slices;
       for (uint16_t s : xs)
         if (to_s == Dir::West ? b_.pos(s) < S : b_.pos(s) > S)
           throw std::logic_error(spec.name + ": x is not between the SXM and the chip's far edge");
@@ -158,38 +198,44 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
       for (uint16_t s : xs) far = std::max(far, dist(b_.pos(s), S));
       const uint64_t ready = X.ready_of(xr, chunk);
       uint64_t T = std::max<uint64_t>(Ts[side], ready + static_cast<uint64_t>(lat_read + far));
-      uint64_t landed = 0;
+      std::vector<uint64_t> landed(grp.size(), 0);
       for (uint64_t n = 0;; ++T, ++n) {
         if (n > kMaxSearch) throw std::logic_error("lane scheduler: no cycle found for " + spec.name);
         const auto x = b_.begin();
-        StreamValue raw, out;
-        bool ok = b_.fetch(xs, X.addr_of(xr, chunk), S, T, to_s, ready, &raw) && sop(op, raw, T, w, &out) &&
-                  b_.store(out, ys, Y.addr_of(r, 0), Y.write_not_before, &landed);
+        StreamValue raw;
+        bool ok = b_.fetch(xs, X.addr_of(xr, chunk), S, T, to_s, ready, &raw);
+        for (size_t k = 0; k < grp.size() && ok; ++k) {
+          StreamValue out;
+          ok = sop(ops[k], raw, T, w, &out) &&
+               b_.store(out, Y.part_of_row(grp[k]).slices, Y.addr_of(grp[k], 0), Y.write_not_before, &landed[k]);
+        }
         if (ok) break;
         b_.rollback(x);
       }
+      const uint64_t last_land = *std::max_element(landed.begin(), landed.end());
       if (!commit) {
         b_.rollback(probe);
-        return landed;
+        return last_land;
       }
       Ts[side] = T;
       const uint64_t first = T - static_cast<uint64_t>(lat_read + far);
-      finish_row(r, landed, first, T - static_cast<uint64_t>(lat_read), xs.size(), 0);
-      return landed;
+      for (size_t k = 0; k < grp.size(); ++k)
+        finish_row(grp[k], landed[k], first, T - static_cast<uint64_t>(lat_read), k == 0 ? xs.size() : 0, 0);
+      return last_land;
     };
-    for (int64_t r = 0; r < Y.rows; ++r) {
+    for (const std::vector<int64_t>& grp : groups) {
       size_t best = 0;
       if (sxm_rows_.size() > 1) {
         uint64_t best_land = std::numeric_limits<uint64_t>::max();
         for (size_t side = 0; side < sxm_rows_.size(); ++side) {
-          const uint64_t l = place_row(r, side, false);
+          const uint64_t l = place_group(grp, side, false);
           if (l < best_land) {
             best_land = l;
             best = side;
           }
         }
       }
-      place_row(r, best, true);
+      place_group(grp, best, true);
     }
     return st;
   }
@@ -201,8 +247,8 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
   const uint32_t wx = static_cast<uint32_t>(dtype_bytes(X.dtype));
   const int64_t K = X.inner;
   const uint32_t nch = X.vpr;
-  const bool masked = K % L != 0;
-  if (masked && (!spec.mask || spec.mask->dtype != X.dtype || spec.mask->inner < L))
+  const bool pad_lanes = K % L != 0;  // the last vector has lanes past K
+  if (pad_lanes && (!spec.mask || spec.mask->dtype != X.dtype || spec.mask->inner < L))
     throw std::logic_error(spec.name + ": a mask row of x's type is needed for K = " + std::to_string(K));
   if (is_max && (spec.square || !spec.post.empty()))
     throw std::logic_error(spec.name + ": square and post ops are for sums");
@@ -240,21 +286,63 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
   // the last level distributes the c = ceil(Keff / w) lanes Keff - 1 - i w, whose windows tile
   // [0, Keff) (c padded to a power of two: zero vectors for sums, a repeated lane for max).
   const int64_t Keff = nch > 1 ? static_cast<int64_t>(L) : K;
-  // The radix R is chosen per step: every power of two 2..8 whose copies take at most half of a
-  // direction's streams is tried (the step placed, its end noted, then rolled back with the SXM
-  // maps it added), and the step is placed with the radix whose last row lands first (ties: the
-  // larger R, fewer round trips). Fewer copies per level use fewer stream slots, more levels
-  // take longer per row; which wins depends on K, the type and what else runs (BERT-base: f16
-  // max over 128 lanes R = 4, f32 sum R = 2).
-  std::vector<uint32_t> radices;
-  for (uint32_t R = 2; R <= 8 && R * wcd <= cfg.streams_per_direction / 2; R *= 2) radices.push_back(R);
-  if (radices.empty()) radices.push_back(2);
+  // The shape (R, F) is chosen per step: radix R, every power of two 2..8 whose copies take at most
+  // half of a direction's streams, and final fan-out F: the levels stop once c = ceil(Keff / w) <= F,
+  // F = R (the fewest copies) or 2R, 4R, ... while the last level's padded c copies take at most
+  // half of a direction's streams (one round trip fewer per step of F, a few more copies); R and F
+  // at most the SXM's queues (a level's copies issue on one cycle). Every shape that
+  // gives a different level count is tried (the step placed, its end noted, then rolled back with
+  // the SXM maps it added), and the step is placed with the shape whose last row lands first (ties:
+  // the first tried: larger R, then smaller F). Fewer copies per level use fewer stream slots, more
+  // levels take longer per row; which wins depends on K, the type and what else runs (BERT-base,
+  // `bench_prefill --steps`: the f16 max over 128 lanes paired, R = 4, F = 4; f32 sums over 768
+  // lanes R = 4, F = 4).
+  auto level_count = [&](uint32_t R, int64_t F) {
+    int n = 0;
+    for (int64_t w = 1; (Keff + w - 1) / w > F; w *= R) ++n;
+    return n;
+  };
+  int64_t sxm_queues = std::numeric_limits<int64_t>::max();  // one SXM instruction per copy, one cycle
+  for (int i : sxm_rows_) sxm_queues = std::min<int64_t>(sxm_queues, cfg.slices[static_cast<size_t>(i)].queues);
+  struct Shape {
+    uint32_t R;
+    int64_t F;
+    bool pair;  // two rows per vector (below)
+  };
+  // Paired rows: a max over one vector of K <= lanes / 2 lanes whose last-level windows tile [0, K)
+  // exactly (K % w == 0, checked per shape) reduces rows a and b in ONE vector: b goes from SRAM
+  // to the SXM, is `shift`ed by K lanes (zero fill) and meets a at the VXM, where a `sel` with the
+  // mask row (0 on lanes < K, -inf above) keeps a's lanes [0, K) and b's in [K, 2K); the levels
+  // then run once for both rows (every final window stays inside its row's K lanes) and the last
+  // level distributes each row's window lanes into that row's own result. Per row: about half
+  // the SXM copies, stream values and VXM ops of a single row (exact: the same max).
+  const bool pairable = is_max && nch == 1 && 2 * K <= static_cast<int64_t>(L) && spec.mask && !spec.square &&
+                        spec.post.empty() && X.rows >= 2;
+  std::vector<Shape> shapes;
+  for (int pass = 0; pass < (pairable ? 2 : 1); ++pass)
+    for (uint32_t R = 8; R >= 2; R /= 2) {
+      if (R * wcd > cfg.streams_per_direction / 2 || R > sxm_queues) continue;
+      int prev = -1;
+      // Paired: both rows' final copies issue on one cycle (2 F copies).
+      const int64_t fmul = pass == 1 ? 2 : 1;
+      for (int64_t F = R; fmul * F * wcd <= cfg.streams_per_direction / 2 && fmul * F <= sxm_queues; F *= 2) {
+        const int n = level_count(R, F);
+        int64_t w = 1;
+        for (int i = 0; i < n; ++i) w *= R;
+        if (n != prev && (pass == 0 || K % w == 0)) shapes.push_back({R, F, pass == 1});
+        prev = n;
+        if (n == 0) break;
+      }
+    }
+  if (shapes.empty()) shapes.push_back({2, 2, false});
   const std::vector<Instr> tail0 = tail;
-  auto run = [&](uint32_t R) {
+  auto run = [&](Shape shape) {
+    const uint32_t R = shape.R;
+    const int64_t F = shape.F;
     tail = tail0;
     std::vector<std::vector<Instr>> levels;
     int64_t w = 1;
-    while (w * R < Keff) {
+    while ((Keff + w - 1) / w > F) {
       std::vector<Instr> lv;
       for (uint32_t i = 0; i < R; ++i) {
         Instr in = instr(is_max ? Opcode::Rotate : Opcode::Shift, cd);
@@ -279,6 +367,23 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
       levels.push_back(lv);
     }
     if (levels.back().size() == 1 && tail.empty()) tail.push_back(instr(Opcode::Mov, cd));
+    // Paired rows: the last level distributes row a's window lanes (K - 1 - i w) and row b's
+    // (2K - 1 - i w), each row's copies combined into its own result.
+    std::vector<Instr> final_b;
+    if (shape.pair) {
+      const int64_t c = (K + w - 1) / w;
+      for (size_t i = 0; i < levels.back().size(); ++i) {
+        Instr in = instr(Opcode::Distribute, cd);
+        const int64_t lane = 2 * K - 1 - std::min<int64_t>(static_cast<int64_t>(i), c - 1) * w;
+        in.set(Field::Imm, b_.map_id(std::vector<uint16_t>(L, static_cast<uint16_t>(lane))));
+        final_b.push_back(in);
+      }
+    }
+    // The pad lanes need the mask unless no final window reaches them: a max over one vector whose
+    // last-level windows (w lanes each, ending at lanes K - 1 - i w) tile [0, K) exactly never
+    // reads a lane past K, even cyclically (no `sel`, no read of the one-row mask constant, whose
+    // single SRAM port would otherwise pace the step at one row per cycle).
+    const bool masked = pad_lanes && !(is_max && nch == 1 && Keff % w == 0);
     // Per SXM and row block of X: absolute cycle of the row template's relative 0, nondecreasing over
     // the block's rows through that SXM (blocks do not wait for each other: an elementwise producer
     // writes them interleaved, elementwise_kernel.h).
@@ -484,6 +589,198 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
       finish_row(r, landed, first, last, static_cast<uint64_t>(nch) * xs.size(), nvxm);
       return landed;
     };
+    // Places rows a and b (one vector, see Shape::pair) through SXM `side`; returns the cycle the
+    // later result lands. Relative 0: the `sel` result leaves the VXM toward the SXM.
+    std::vector<uint64_t> Bp(sxm_rows_.size() * nparts, 0);
+    auto place_pair = [&](int64_t ra, int64_t rb, size_t side, bool commit) -> uint64_t {
+      const auto probe = b_.begin();
+      const size_t bi = side * nparts + static_cast<size_t>(ra / X.part_rows);
+      const uint64_t B_before = Bp[bi];
+      sxm = sxm_rows_[side];
+      S = b_.pos(sxm);
+      to_s = S < V ? Dir::West : Dir::East;
+      from_s = opposite(to_s);
+      const int64_t d = dist(S, V);
+      uint64_t& B = Bp[bi];
+      const PlacedTensor& M = *spec.mask;
+      const auto& xa = X.part_of_row(ra).slices;
+      const auto& xb = X.part_of_row(rb).slices;
+      const auto& ya = Y.part_of_row(ra).slices;
+      const auto& yb = Y.part_of_row(rb).slices;
+      const auto& msl = M.parts[0].slices;
+      for (uint16_t sl : xb)
+        if (to_s == Dir::West ? b_.pos(sl) < S : b_.pos(sl) > S)
+          throw std::logic_error(spec.name + ": x is not between the SXM and the chip's far edge");
+      const Dir xadir = b_.pos(xa[0]) < V ? Dir::East : Dir::West;
+      const Dir mdir = b_.pos(msl[0]) < V ? Dir::East : Dir::West;
+      const Dir yadir = b_.pos(ya[0]) > V ? Dir::East : Dir::West;
+      const Dir ybdir = b_.pos(yb[0]) > V ? Dir::East : Dir::West;
+      // Both results leave their combine trees on one cycle: b's is re-timed by a `mov` when the
+      // rows' y slices meet (one write port per slice and cycle).
+      bool delay_b = false;
+      for (uint16_t sl : yb) delay_b = delay_b || std::find(ya.begin(), ya.end(), sl) != ya.end();
+      Instr shf = instr(Opcode::Shift, X.dtype);
+      shf.set(Field::SImm, static_cast<uint32_t>(K));
+      const int64_t lat_sel = lat(sel), lat_shf = lat(shf);
+      const int64_t b_at_s = -lat_sel - d - lat_shf;  // b's raw read passes the SXM
+      int64_t movs_a = 0, movs_m = 0;                  // re-timing of a's and the mask's reads
+      using Issue = std::vector<std::pair<uint16_t, int64_t>>;
+      auto issues = [&](const std::vector<uint16_t>& sl, int64_t at_pos, uint32_t pos) {
+        Issue v;
+        for (uint16_t x : sl) v.push_back({x, at_pos - lat_read - dist(b_.pos(x), pos)});
+        return v;
+      };
+      auto clash = [](const Issue& a, const Issue& b) {
+        for (const auto& p : a)
+          for (const auto& q : b)
+            if (p == q) return true;
+        return false;
+      };
+      auto ia = [&]() { return issues(xa, -lat_sel - movs_a * lat_mov, V); };
+      auto im = [&]() { return issues(msl, -lat_sel - movs_m * lat_mov, V); };
+      const Issue ib = issues(xb, b_at_s, S);
+      for (int n = 0;; ++n) {
+        if (n > 64) throw std::logic_error("lane scheduler: no read timing for " + spec.name);
+        if (clash(ia(), ib)) {
+          ++movs_a;
+        } else if (clash(im(), ia()) || clash(im(), ib)) {
+          ++movs_m;
+        } else {
+          break;
+        }
+      }
+      int64_t lower = 0, min_issue = 0;
+      for (const auto& p : ia()) {
+        lower = std::max(lower, static_cast<int64_t>(X.ready_of(ra, 0)) - p.second);
+        min_issue = std::min(min_issue, p.second);
+      }
+      for (const auto& p : ib) {
+        lower = std::max(lower, static_cast<int64_t>(X.ready_of(rb, 0)) - p.second);
+        min_issue = std::min(min_issue, p.second);
+      }
+      for (const auto& p : im()) min_issue = std::min(min_issue, p.second);
+      lower = std::max(lower, -min_issue);
+      B = std::max<uint64_t>(B, static_cast<uint64_t>(lower));
+      uint64_t land_a = 0, land_b = 0, nvxm = 0;
+      for (uint64_t n = 0;; ++B, ++n) {
+        if (n > kMaxSearch) throw std::logic_error("lane scheduler: no cycle found for " + spec.name);
+        const auto txn = b_.begin();
+        nvxm = 0;
+        auto at = [&](int64_t rel) { return static_cast<uint64_t>(static_cast<int64_t>(B) + rel); };
+        auto vop = [&](Instr in, std::vector<const StreamValue*> srcs, uint64_t T, uint32_t width, int dir,
+                       StreamValue* out) {
+          if (in.op == Opcode::Select && srcs.size() == 3) {
+            in.set(Field::SrcC, srcs[0]->ref().encode());
+            in.set(Field::SrcA, srcs[1]->ref().encode());
+            in.set(Field::SrcB, srcs[2]->ref().encode());
+          } else {
+            in.set(Field::SrcA, srcs[0]->ref().encode());
+            if (srcs.size() > 1) in.set(Field::SrcB, srcs[1]->ref().encode());
+          }
+          const uint64_t t_out = T + static_cast<uint64_t>(lat(in));
+          const Dir d1 = dir >= 0 ? static_cast<Dir>(dir) : to_s;
+          if (!b_.produce(d1, width, V, t_out, out) && (dir >= 0 || !b_.produce(from_s, width, V, t_out, out)))
+            return false;
+          in.set(Field::Dst, out->ref().encode());
+          if (!b_.issue_any(vxm_slice_, T, in)) return false;
+          ++nvxm;
+          return true;
+        };
+        const int any = -1, toward = static_cast<int>(to_s);
+        StreamValue av, mk, braw, bsh, v;
+        uint64_t t = at(-lat_sel - movs_a * lat_mov);
+        bool ok = b_.fetch(xa, X.addr_of(ra, 0), V, t, xadir, X.ready_of(ra, 0), &av);
+        for (int64_t m = 0; m < movs_a && ok; ++m, t += static_cast<uint64_t>(lat_mov)) {
+          StreamValue o;
+          ok = vop(movx, {&av}, t, wx, any, &o);
+          av = o;
+        }
+        t = at(-lat_sel - movs_m * lat_mov);
+        if (ok) ok = b_.fetch(msl, M.addr_of(0, 0), V, t, mdir, 0, &mk);
+        for (int64_t m = 0; m < movs_m && ok; ++m, t += static_cast<uint64_t>(lat_mov)) {
+          StreamValue o;
+          ok = vop(movx, {&mk}, t, wx, any, &o);
+          mk = o;
+        }
+        if (ok) ok = b_.fetch(xb, X.addr_of(rb, 0), S, at(b_at_s), to_s, X.ready_of(rb, 0), &braw);
+        if (ok) ok = sop(shf, braw, at(b_at_s), wx, &bsh);
+        if (ok) ok = vop(sel, {&mk, &bsh, &av}, at(-lat_sel), wx, toward, &v);  // lanes < K: a; above: b
+        int64_t P = 0;
+        StreamValue ra_v, rb_v;
+        for (size_t j = 0; j < levels.size() && ok; ++j) {
+          const bool last = j + 1 == levels.size();
+          const uint64_t ts = at(P + d);
+          std::vector<StreamValue> ca(levels[j].size()), cb;
+          for (size_t i = 0; i < ca.size() && ok; ++i) ok = sop(levels[j][i], v, ts, wcd, &ca[i]);
+          if (last) {
+            cb.resize(final_b.size());
+            for (size_t i = 0; i < cb.size() && ok; ++i) ok = sop(final_b[i], v, ts, wcd, &cb[i]);
+          }
+          int64_t T = P + 2 * d + lat(levels[j][0]);
+          auto tree = [&](std::vector<StreamValue>& cp, int root_dir) {
+            int64_t Tt = T;
+            while (ok && cp.size() > 1) {
+              const bool root = cp.size() == 2;
+              std::vector<StreamValue> nx(cp.size() / 2);
+              for (size_t i = 0; i < nx.size() && ok; ++i)
+                ok = vop(comb, {&cp[2 * i], &cp[2 * i + 1]}, at(Tt), wcd, root ? root_dir : any, &nx[i]);
+              cp = std::move(nx);
+              Tt += lat_comb;
+            }
+            return Tt;
+          };
+          if (!last) {
+            P = tree(ca, toward);
+            if (ok) v = ca[0];
+          } else {
+            const int64_t Ta = tree(ca, tail.empty() ? static_cast<int>(yadir) : any);
+            const int64_t Tb = tree(cb, tail.empty() && !delay_b ? static_cast<int>(ybdir) : any);
+            if (ok) {
+              ra_v = ca[0];
+              rb_v = cb[0];
+            }
+            P = std::max(Ta, Tb);
+          }
+        }
+        // Tails (post-level ops toward y), b's one `mov` later when delayed.
+        auto run_tail = [&](StreamValue& x, int64_t Pt, Dir ydir, bool extra_mov) {
+          std::vector<Instr> tl = tail;
+          if (extra_mov) tl.insert(tl.begin(), instr(Opcode::Mov, cd));
+          for (size_t k = 0; k < tl.size() && ok; ++k) {
+            StreamValue o;
+            const uint32_t wd = tl[k].op == Opcode::Cvt ? static_cast<uint32_t>(dtype_bytes(Y.dtype)) : wcd;
+            ok = vop(tl[k], {&x}, at(Pt), wd, k + 1 == tl.size() ? static_cast<int>(ydir) : any, &o);
+            x = o;
+            Pt += lat(tl[k]);
+          }
+        };
+        run_tail(ra_v, P, yadir, false);
+        run_tail(rb_v, P, ybdir, delay_b);
+        if (ok) ok = b_.store(ra_v, ya, Y.addr_of(ra, 0), Y.write_not_before, &land_a);
+        if (ok) ok = b_.store(rb_v, yb, Y.addr_of(rb, 0), Y.write_not_before, &land_b);
+        if (ok) break;
+        b_.rollback(txn);
+      }
+      auto span = [&](const Issue& is, uint64_t* first, uint64_t* last) {
+        for (const auto& p : is) {
+          const uint64_t c = static_cast<uint64_t>(static_cast<int64_t>(B) + p.second);
+          *first = std::min(*first, c);
+          *last = std::max(*last, c);
+        }
+      };
+      const uint64_t landed = std::max(land_a, land_b);
+      if (!commit) {
+        b_.rollback(probe);
+        B = B_before;
+        return landed;
+      }
+      uint64_t fa = UINT64_MAX, la = 0, fb = UINT64_MAX, lb = 0;
+      span(ia(), &fa, &la);
+      span(ib, &fb, &lb);
+      finish_row(ra, land_a, fa, la, xa.size(), nvxm);
+      finish_row(rb, land_b, fb, lb, xb.size(), 0);
+      return landed;
+    };
     // Rows in X's row blocks interleaved (row k of every block before row k + 1 of any), so the rows
     // read and written on one cycle use different SRAM ports.
     std::vector<int64_t> order;
@@ -491,34 +788,40 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
     for (int64_t k = 0; k < X.part_rows; ++k)
       for (const TensorPart& p : X.parts)
         if (k < p.rows) order.push_back(p.row0 + k);
-    for (int64_t r : order) {
+    // Paired: consecutive rows of that order (different row blocks when X has several).
+    for (size_t k = 0; k < order.size(); k += shape.pair ? 2 : 1) {
+      const int64_t r = order[k];
+      const bool two = shape.pair && k + 1 < order.size();
+      auto place = [&](size_t side, bool commit) {
+        return two ? place_pair(r, order[k + 1], side, commit) : place_row(r, side, commit);
+      };
       size_t best = 0;
       if (sxm_rows_.size() > 1) {
         uint64_t best_land = UINT64_MAX;
         for (size_t side = 0; side < sxm_rows_.size(); ++side) {
-          const uint64_t land = place_row(r, side, false);
+          const uint64_t land = place(side, false);
           if (land < best_land) {
             best_land = land;
             best = side;
           }
         }
       }
-      place_row(r, best, true);
+      place(best, true);
     }
   };
-  if (radices.size() > 1) {
+  if (shapes.size() > 1) {
     const auto trial = b_.begin();
     const size_t maps0 = b_.maps().size();
     const std::vector<uint64_t> y_ready = Y.ready;
     const uint64_t x_last = X.last_read;
     const MatmulStats st0 = st;
-    uint32_t best = radices.back();
+    Shape best = shapes.front();
     uint64_t best_end = UINT64_MAX;
-    for (size_t i = radices.size(); i-- > 0;) {
-      run(radices[i]);
+    for (const auto& shape : shapes) {
+      run(shape);
       if (st.last_end < best_end) {
         best_end = st.last_end;
-        best = radices[i];
+        best = shape;
       }
       b_.rollback(trial);
       b_.drop_maps_from(maps0);
@@ -526,9 +829,9 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
       X.last_read = x_last;
       st = st0;
     }
-    radices = {best};
+    shapes = {best};
   }
-  run(radices[0]);
+  run(shapes[0]);
   return st;
 }
 

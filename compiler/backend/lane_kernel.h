@@ -3,7 +3,11 @@
 // vector, with no constant bigger than one row:
 //   1. the row's ceil(K / lanes) vectors are read and combined lane-wise on the VXM by a chain of
 //      `max` / `add` ops (f16 inputs widened for sums; optionally squared first); the last vector's
-//      lanes past K are masked by a VXM `sel` with a one-row constant (0 for sums, -inf for max);
+//      lanes past K are masked by a VXM `sel` with a one-row constant (0 for sums, -inf for max),
+//      except for a one-vector max whose final windows tile [0, K) exactly (no lane past K read);
+//      such a max over K <= lanes / 2 may reduce TWO rows per vector (row b shifted by K lanes by
+//      the SXM, merged with row a by that `sel`; each row's final windows inside its K lanes),
+//      chosen per step like the radix (lane_kernel.cpp Shape);
 //   2. a lane all-reduce of that vector by log2 doubling: the value goes to the nearest SXM, which
 //      returns it twice (moved by 2^j lanes and unmoved) to the VXM, which combines the two. Max
 //      uses `rotate` (windows may overlap: max does not mind); sums use `shift` (zero fill), so
@@ -13,7 +17,9 @@
 //   3. optional unary ops in f32 (`muli`, `addi`, `sqrt` ... e.g. 1/K and + eps), a `cvt` to Y's
 //      type, and the write as the value passes Y's slices.
 // Move mode copies a lane range of a source row's vector to lanes [0, W) of y's row (one SXM
-// `permute`, zero fill above W; a head's lanes of a fused projection stacked into rows).
+// `permute`, zero fill above W; a head's lanes of a fused projection stacked into rows); the y rows
+// taken from one source vector (heads sharing it) are grouped: ONE read, one `permute` per row on
+// the cycle it passes the SXM (rows of a group write different slices).
 // Broadcast mode copies lane src_lane (default 0) of X's rows ([rows, 1], or wider with the lane in
 // the row's first vector) to every lane (one SXM `distribute`, no VXM op; rows alternate between
 // the SXMs nearest the VXM).

@@ -6,6 +6,9 @@
 #include <deque>
 #include <fmt/format.h>
 #include <stdexcept>
+#include <tuple>
+#include <cstdio>
+#include <cstdlib>
 
 #include "isa/chip_config.h"
 
@@ -179,18 +182,68 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
   // another plane's drain.
   const bool balanced = vxm_slice_ >= 0 && M <= half && M * static_cast<int64_t>(occ_abc) * 2 <= lanes &&
                         static_cast<int64_t>(Nt) * M <= static_cast<int64_t>(cfg.mxm_acc_rows);
-  int64_t chunks = (M + half - 1) / half;
-  if (!balanced && chunks * Nt < static_cast<int64_t>(P)) chunks = std::min<int64_t>(M, (static_cast<int64_t>(P) + Nt - 1) / Nt);
-  const int64_t R = (M + chunks - 1) / chunks;
-  chunks = (M + R - 1) / R;
-  const bool double_buffer = 2 * R <= static_cast<int64_t>(cfg.mxm_acc_rows);
-  // K-split: when there are fewer (row block, column tile) jobs than planes (tiny M), the k-tiles of
-  // a job are split over G planes; the G partial accumulator rows are emitted so that they meet at
-  // the VXM on the same cycle(s) and are summed there (no SRAM round trip).
-  const int64_t base_jobs = chunks * static_cast<int64_t>(Nt);
+  // Row blocks (chunks) and K-split (G): when there are fewer (row block, column tile) jobs than
+  // planes, either the rows are cut into more blocks (every plane then installs every weight tile
+  // of its column) or the k-tiles of a job are split over G planes, whose G partial accumulator
+  // rows are emitted so that they meet at the VXM on the same cycle(s) and are summed there (no
+  // SRAM round trip); for tall M the block count may rise so the blocks deal evenly over the
+  // planes. Each candidate (chunks, G) is costed as the busiest plane's tile pipeline: its jobs
+  // (dealt round-robin) times the tiles of a job, each max(rows loaded, abc cycles) plus the
+  // lw/iw latency; the default (the row cut, K-split only for what the rows leave) is kept unless
+  // another is strictly cheaper.
+  Instr add_probe = make_instr(Opcode::Add);
+  add_probe.set(Field::DType, static_cast<uint32_t>(acc_t));
+  const int64_t lat_add = static_cast<int64_t>(instr_timing(cfg, add_probe).latency);
+  const int64_t c_min = (M + half - 1) / half;
+  auto plan_cost = [&](int64_t c, uint32_t g) -> uint64_t {
+    const int64_t r = (M + c - 1) / c, cc = (M + r - 1) / r;
+    const uint64_t per_plane = static_cast<uint64_t>((cc * Nt * g + static_cast<int64_t>(P) - 1) / static_cast<int64_t>(P));
+    uint64_t worst = 0;
+    for (uint32_t nt = 0; nt < Nt; ++nt)
+      for (uint32_t kg = 0; kg < g; ++kg) {
+        uint64_t job = 0;
+        for (uint32_t kt = kg * Kt / g; kt < (kg + 1) * Kt / g; ++kt) {
+          const auto rr = tile_rows(kt, nt);
+          job += std::max<uint64_t>(rr.second > rr.first ? rr.second - rr.first : 0, static_cast<uint64_t>(r) * occ_abc) +
+                 lat_lw + lat_iw;
+        }
+        worst = std::max(worst, job);
+      }
+    // A K-split job's rows drain in lockstep with its partners' (and pay the VXM sum): counted as
+    // one more abc pass over its rows.
+    if (g > 1) worst += static_cast<uint64_t>(r) * occ_abc + static_cast<uint64_t>(lat_add) * (g - 1);
+    return per_plane * worst;
+  };
+  int64_t chunks = c_min;
   uint32_t G = 1;
-  if (!balanced && vxm_slice_ >= 0 && base_jobs < static_cast<int64_t>(P) && Kt >= 2)
-    G = static_cast<uint32_t>(std::min<int64_t>(Kt, static_cast<int64_t>(P) / base_jobs));
+  if (!balanced) {
+    if (chunks * Nt < static_cast<int64_t>(P)) chunks = std::min<int64_t>(M, (static_cast<int64_t>(P) + Nt - 1) / Nt);
+    {
+      const int64_t r = (M + chunks - 1) / chunks;
+      chunks = (M + r - 1) / r;
+    }
+    if (vxm_slice_ >= 0 && chunks * Nt < static_cast<int64_t>(P) && Kt >= 2)
+      G = static_cast<uint32_t>(std::min<int64_t>(Kt, static_cast<int64_t>(P) / (chunks * Nt)));
+    uint64_t best = plan_cost(chunks, G);
+    const int64_t c_max = std::min<int64_t>(M, std::max<int64_t>(c_min, (static_cast<int64_t>(P) + Nt - 1) / Nt) +
+                                                   static_cast<int64_t>(P));
+    for (int64_t c = c_min; c <= c_max; ++c) {
+      const int64_t r = (M + c - 1) / c;
+      if ((M + r - 1) / r != c) continue;  // the same blocks as a smaller c
+      for (uint32_t g = 1; g <= std::min<uint32_t>(Kt, static_cast<uint32_t>(P)); ++g) {
+        if (g > 1 && (vxm_slice_ < 0 || c * Nt * g > static_cast<int64_t>(P))) break;
+        const uint64_t cost = plan_cost(c, g);
+        if (cost < best) {
+          best = cost;
+          chunks = c;
+          G = g;
+        }
+      }
+    }
+  }
+  const int64_t R = (M + chunks - 1) / chunks;
+  const bool double_buffer = 2 * R <= static_cast<int64_t>(cfg.mxm_acc_rows);
+  const int64_t base_jobs = chunks * static_cast<int64_t>(Nt);
   struct Job { int64_t m0, rows; uint32_t nt; int64_t rot; uint32_t k0, k1; int64_t group; uint32_t kg; };
   // A tile of a job: weight rows [lo, hi) of tile (kt, job's nt) are loaded (all of the tile's
   // rows, except where an install-bound layer cuts a tile between two planes).
@@ -216,6 +269,10 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
     std::vector<int64_t> pending;  // per local job: drain items not yet scheduled
   };
   std::vector<PS> ps(P);
+  struct DbgT { uint64_t lw0=UINT64_MAX, lw1=0, iw=0, a0=UINT64_MAX, a1=0; uint32_t nlw=0; };
+  std::vector<std::vector<DbgT>> dbg(P);
+  std::vector<uint64_t> dacc0(P, UINT64_MAX), dacc1(P, 0), dnacc(P, 0);
+  const bool DBG = std::getenv("LPU_MM_DEBUG") != nullptr;
   auto add_job = [&](size_t pi, const Job& jb) {
     PS& s = ps[pi];
     const size_t lj = s.jobs.size();
@@ -367,18 +424,20 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
   }
   const bool direct_all = direct && gsz.empty();
   for (PS& s : ps) s.iw_time.assign(s.tiles.size(), -1);
+  for (size_t i = 0; i < P; ++i) dbg[i].resize(ps[i].tiles.size());
 
   // X values already on streams, by vector index: consumers at other planes share them.
   std::map<std::pair<const PlacedTensor*, int64_t>, std::vector<StreamValue>> xcache;
   // Weight rows already on streams, by (tile, row).
   std::map<int64_t, std::vector<StreamValue>> wcache;
+  // Epilogue rows (scale, bias) already on a stream, by (tensor, column tile, cycle at the VXM):
+  // rows whose epilogue op runs on the same cycle read the one value (an SRAM slice serves one read
+  // per cycle, so one fetch per output row would cap the epilogue at one row per cycle).
+  std::map<std::tuple<const PlacedTensor*, uint32_t, uint64_t>, StreamValue> ecache;
   MatmulStats st;
 
   // Cycle offset of partial g's acc relative to the leader's (g = 0) so that partials 0 and 1 reach
   // the VXM together and partial g >= 2 arrives when the running sum of the earlier ones is ready.
-  Instr add_probe = make_instr(Opcode::Add);
-  add_probe.set(Field::DType, static_cast<uint32_t>(acc_t));
-  const int64_t lat_add = static_cast<int64_t>(instr_timing(cfg, add_probe).latency);
   auto vdist = [&](size_t plane) {
     const uint32_t p = planes_[plane].pos;
     return static_cast<int64_t>(p > vxm_pos_ ? p - vxm_pos_ : vxm_pos_ - p);
@@ -480,6 +539,7 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
       st.first_issue = std::min(st.first_issue, T);
       s.lw_next = T + 1;
       s.last_lw_land = std::max(s.last_lw_land, T + lat_lw);
+      { auto& d = dbg[static_cast<size_t>(best_p)][s.li]; d.lw0 = std::min(d.lw0, T); d.lw1 = std::max(d.lw1, T); d.nlw++; }
       s.lr++;
     } else if (best_k == LW) {
       const Tile& tl = s.tiles[s.li];
@@ -528,6 +588,7 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
       st.first_issue = std::min(st.first_issue, T);
       s.lw_next = T + 1;
       s.last_lw_land = std::max(s.last_lw_land, T + lat_lw);
+      { auto& d = dbg[static_cast<size_t>(best_p)][s.li]; d.lw0 = std::min(d.lw0, T); d.lw1 = std::max(d.lw1, T); d.nlw++; }
       s.lr++;
     } else if (best_k == IW) {
       Instr iw = make_instr(iw_op);
@@ -540,6 +601,7 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
       }
       st.iw++;
       s.iw_time[s.li] = static_cast<int64_t>(T);
+      dbg[static_cast<size_t>(best_p)][s.li].iw = T;
       pl.shadow_free = T + lat_iw;
       s.li++;
       s.lr = 0;  // raised to the next tile's first loaded row when it is considered
@@ -604,6 +666,7 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
       pl.have_abc = true;
       pl.last_abc = std::max(pl.last_abc, T);
       s.c_next = T + 1;
+      { auto& d = dbg[static_cast<size_t>(best_p)][s.ci]; d.a0 = std::min(d.a0, T); d.a1 = std::max(d.a1, T); }
       if (last) {
         s.pending[tl.local_job]++;
         if (jb.group < 0) {
@@ -640,10 +703,13 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
       uint64_t a = e, landed = 0;
       uint64_t nvxm = 0;
       std::vector<StreamValue> vals(prt.size());
+      // Epilogue rows fetched by this attempt (entered into ecache once it succeeds).
+      std::vector<std::pair<std::tuple<const PlacedTensor*, uint32_t, uint64_t>, StreamValue>> fetched;
       for (uint64_t n = 0;; ++a, ++n) {
         if (n > kMaxSearch) no_slot(spec.name + " acc");
         auto x = b_.begin();
         bool ok = true;
+        fetched.clear();
         for (size_t g = 0; g < prt.size() && ok; ++g) {
           const int64_t ag = static_cast<int64_t>(a) + prt[g].off;
           const Plane& pg = planes_[prt[g].plane];
@@ -684,6 +750,22 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
             ++nvxm;
             return true;
           };
+          // Row 0 of t (scale or bias), column tile dr.nt, at the VXM on cycle T: a value already
+          // on a stream then, else a fetch.
+          auto erow = [&](PlacedTensor* t, StreamValue* out) {
+            if (T == UINT64_MAX) return false;
+            const auto key = std::make_tuple(static_cast<const PlacedTensor*>(t), dr.nt, T);
+            const auto hit = ecache.find(key);
+            if (hit != ecache.end()) {
+              *out = hit->second;
+              return true;
+            }
+            const auto& ts = t->parts[0].slices;
+            const Dir tdir = b_.pos(ts[0]) < vxm_pos_ ? Dir::East : Dir::West;
+            if (!b_.fetch(ts, t->addr_of(0, dr.nt), vxm_pos_, T, tdir, 0, out)) return false;
+            fetched.emplace_back(key, *out);
+            return true;
+          };
           // Sum the partial rows of a split job (each arrives at the VXM when needed).
           for (size_t g = 1; g < vals.size() && ok; ++g) {
             if (vals[g].time_at(vxm_pos_) != T) throw std::logic_error("matmul: partial row misses the VXM");
@@ -699,10 +781,8 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
             ok = vop(cvt, nullptr, 4, false);
           }
           if (ok && rescale) {
-            const auto& ss = spec.scale->parts[0].slices;
-            const Dir sdir = b_.pos(ss[0]) < vxm_pos_ ? Dir::East : Dir::West;
             StreamValue sv;
-            ok = T != UINT64_MAX && b_.fetch(ss, spec.scale->addr_of(0, dr.nt), vxm_pos_, T, sdir, 0, &sv);
+            ok = erow(spec.scale, &sv);
             if (ok) {
               Instr mul = make_instr(Opcode::Mul);
               mul.set(Field::DType, static_cast<uint32_t>(DType::F32));
@@ -711,10 +791,8 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
             }
           }
           if (ok && spec.bias) {
-            const auto& bs = spec.bias->parts[0].slices;
-            const Dir bdir = b_.pos(bs[0]) < vxm_pos_ ? Dir::East : Dir::West;
             StreamValue bv;
-            ok = T != UINT64_MAX && b_.fetch(bs, spec.bias->addr_of(0, dr.nt), vxm_pos_, T, bdir, 0, &bv);
+            ok = erow(spec.bias, &bv);
             if (ok) {
               Instr add = make_instr(Opcode::Add);
               add.set(Field::DType, static_cast<uint32_t>(ep_t));
@@ -722,16 +800,26 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
               spec.bias->last_read = std::max(spec.bias->last_read, T);
             }
           }
-          if (ok && spec.relu) {
+          // With a narrowing output conversion the relu runs after it, on the narrow value (fewer
+          // stream bytes; the same result: the conversion is monotone, maps 0 to 0 and NaN to
+          // 0 (int) or NaN (f16), and relu maps NaN to 0).
+          const bool relu_late = spec.relu && need_cvt;
+          if (ok && spec.relu && !relu_late) {
             Instr relu = make_instr(Opcode::Relu);
             relu.set(Field::DType, static_cast<uint32_t>(ep_t));
             ok = vop(relu, nullptr, 4, !need_cvt);
           }
+          const uint32_t ybytes = static_cast<uint32_t>(dtype_bytes(Y.dtype));
           if (ok && need_cvt) {
             Instr cvt = make_instr(Opcode::Cvt);
             cvt.set(Field::DType, static_cast<uint32_t>(ep_t));
             cvt.set(Field::DType2, static_cast<uint32_t>(Y.dtype));
-            ok = vop(cvt, nullptr, static_cast<uint32_t>(dtype_bytes(Y.dtype)), true);
+            ok = vop(cvt, nullptr, ybytes, !relu_late);
+          }
+          if (ok && relu_late) {
+            Instr relu = make_instr(Opcode::Relu);
+            relu.set(Field::DType, static_cast<uint32_t>(Y.dtype));
+            ok = vop(relu, nullptr, ybytes, true);
           }
         }
         if (ok) ok = b_.store(cur, ys, yaddr, Y.write_not_before, &landed);
@@ -741,6 +829,7 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
         }
         break;
       }
+      for (const auto& f : fetched) ecache.emplace(f.first, f.second);
       st.acc += prt.size();
       st.vxm += nvxm;
       st.writes += ys.size();
@@ -751,8 +840,20 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
         planes_[pt.plane].acc_read[static_cast<size_t>(pt.accrow)] = ag + 1;
         ps[pt.plane].d_next = std::max(ps[pt.plane].d_next, ag + 1);
         ps[pt.plane].pending[pt.local_job]--;
+        dacc0[pt.plane] = std::min(dacc0[pt.plane], ag); dacc1[pt.plane] = std::max(dacc1[pt.plane], ag); dnacc[pt.plane]++;
       }
       s.drain.pop_front();
+    }
+  }
+  if (DBG) {
+    std::fprintf(stderr, "MM %s M=%lld Kt=%u Nt=%u balanced=%d chunks=%lld G=%u first=%llu end=%llu\n", spec.name.c_str(), (long long)M, Kt, Nt, (int)balanced, (long long)chunks, G, (unsigned long long)st.first_issue, (unsigned long long)st.last_end);
+    for (size_t i = 0; i < P; ++i) {
+      std::fprintf(stderr, " plane %zu acc %llu..%llu n=%llu\n", i, (unsigned long long)dacc0[i], (unsigned long long)dacc1[i], (unsigned long long)dnacc[i]);
+      for (size_t t = 0; t < ps[i].tiles.size(); ++t) {
+        const auto& d = dbg[i][t];
+        const auto& tl = ps[i].tiles[t];
+        std::fprintf(stderr, "  t%zu nt=%u kt=%u rows[%u,%u) lw %llu..%llu n=%u iw %llu abc %llu..%llu\n", t, ps[i].jobs[tl.job].nt, tl.kt, tl.lo, tl.hi, (unsigned long long)d.lw0, (unsigned long long)d.lw1, d.nlw, (unsigned long long)d.iw, (unsigned long long)d.a0, (unsigned long long)d.a1);
+      }
     }
   }
   return st;

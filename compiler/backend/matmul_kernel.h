@@ -8,8 +8,14 @@
 //   - after the last k-tile of a row, the accumulator row is emitted (acc) and either written to
 //     SRAM directly or passed through the VXM epilogue (bias add, relu, f32 -> f16) and written;
 //   - accumulator rows alternate between two halves per job so draining overlaps the next job;
-//   - with fewer jobs than planes (tiny M) a job's k-tiles are split over several planes and the
-//     partial rows are emitted to meet at the VXM, where they are summed (docs/compiler.md);
+//   - with fewer jobs than planes a job's k-tiles may be split over several planes (K-split) and
+//     the partial rows are emitted to meet at the VXM, where they are summed (docs/compiler.md);
+//     the row-block count and the split are chosen by the busiest plane's estimated tile pipeline
+//     (a K-split when cutting rows would make every plane install every tile; more row blocks
+//     when that deals a tall M evenly over the planes);
+//   - the epilogue's scale and bias rows are fetched once per VXM cycle and read by every row
+//     whose epilogue op runs on that cycle; a relu after a narrowing conversion runs on the
+//     narrow value;
 //   - install-bound layers (batch-1 decode: loading a tile takes longer than its abc rows) instead
 //     cut the (column tile, k-tile) sequence into one contiguous piece per plane of equal install
 //     time counted from when each plane's shadow buffer is free, so all planes' lw streams end

@@ -18,6 +18,7 @@
 #include "tests/support/chip_check.h"
 #include "tests/support/ir_build.h"
 #include "tests/support/f16_data.h"
+#include "tests/support/issued_count.h"
 
 using namespace lpu;
 using namespace lpu::compiler;
@@ -259,5 +260,42 @@ TEST_CASE("lane reduce: ReduceSum/ReduceMean over a row axis (VXM adds of row-ma
     g.add_op(op);
     g.mark_output(y);
     check_chip_against_reference(g, {random_f16(ir::num_elements(c.xs), 0.5f, 2, seed++)});
+  }
+}
+
+// Paired rows (backend/lane_kernel.cpp Shape::pair): a row max over K <= lanes / 2 lanes whose
+// final windows tile [0, K) reduces two rows in one vector (b shifted by K lanes by the SXM, merged
+// by a `sel` with the mask row). The maximum must stay exact for every row, the unpaired last row
+// of an odd count included, with rows of only -inf / NaN and rows holding some of each; the
+// program must issue one `shift` by K per pair (the paired form was chosen); the whole Softmax
+// matches the reference and simulates in its predicted cycles.
+TEST_CASE("lane reduce: the paired Softmax row max (K <= lanes / 2) is exact, odd row counts, -inf and NaN rows") {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  // K = 96 (final windows of 32 lanes, c = 3): over 769 rows the pairs' throughput beats a single
+  // row's shorter latency, so the kernel's trial picks the paired form (BERT-base: K = 128, 1536 rows).
+  for (int64_t K : {96}) {
+    INFO("K " << K);
+    const int64_t R = 769;
+    const ir::Graph g = unary_graph(ir::OpKind::Softmax, {R, K}, {{"axis", int64_t{1}}}, {R, K}, "sm");
+    std::vector<float> v = distinct_rows(R, K);
+    for (int64_t k = 0; k < K; ++k) {
+      v[static_cast<size_t>(3 * K + k)] = -inf;                      // a wholly masked row
+      v[static_cast<size_t>(4 * K + k)] = k % 3 ? -inf : nan;        // -inf and NaN only
+      if (k % 2) v[static_cast<size_t>(5 * K + k)] = -inf;           // half masked
+      if (k == K - 1) v[static_cast<size_t>(6 * K + k)] = nan;       // one NaN lane (max ignores it: fmax)
+      if (k == 0) v[static_cast<size_t>((R - 1) * K + k)] = 4000.f;  // the unpaired last row: max in lane 0
+    }
+    Program p;
+    const std::vector<double> m = run_and_read(g, v, "sm.max", &p);
+    REQUIRE(m.size() == static_cast<size_t>(R));
+    for (int64_t r = 0; r < R; ++r) {
+      float want = -inf;  // the max of the clamped row: fmax(x, -65504) per lane
+      for (int64_t k = 0; k < K; ++k) want = std::max(want, std::fmax(v[static_cast<size_t>(r * K + k)], -65504.f));
+      INFO("row " << r);
+      CHECK(m[static_cast<size_t>(r)] == want);
+    }
+    CHECK(test::issued_count(p, [&](const Instr& in) { return in.op == Opcode::Shift && in.simm() == K; }) ==
+          static_cast<uint64_t>(R / 2));
+    check_chip_against_reference(g, {random_f16(R * K, -1.f, 1.f, 5)});
   }
 }

@@ -22,6 +22,7 @@
 #include "sim/simulator.h"
 #include "tests/support/chip_check.h"
 #include "tests/support/f16_data.h"
+#include "tests/support/issued_count.h"
 #include "tests/support/ir_build.h"
 
 using namespace lpu;
@@ -172,6 +173,32 @@ TEST_CASE("softmax pv fusion: heads crossing a vector boundary stay identity cop
   CHECK(s.bcast_lane == hd);
   CHECK(s.sums == 0);
   const std::vector<float> xv = random_f16(T * D, -1.f, 1.f, 42);
+  test::check_chip_against_reference(g, {xv});
+  check_steps(g, xv);
+}
+
+// Heads of one source vector (hd 64: five per 320 lanes) are moved from ONE read of that vector
+// (one `permute` per head on the cycle it passes the SXM; backend/lane_kernel.cpp groups): each
+// Concat's move step reads fewer vectors than it writes rows. With T = 128 the Softmax row max is
+// the paired form (one `shift` by 128 lanes per pair of rows). Output and every stored op match the
+// reference; simulated == predicted.
+TEST_CASE("softmax pv fusion: heads of one vector move from one read; the paired row max at T = 128") {
+  const int64_t T = 128, D = 64, H = 5, hd = 64;
+  const ir::Graph g = heads_graph(T, D, H, hd, true, 51);
+  const auto cfg = default_chip_config();
+  const CompileResult cr = compile(g, *cfg, CompileOptions{});
+  size_t moves = 0;
+  for (const StepSpan& sp : cr.spans)
+    if (sp.kind == 'l' && sp.name.size() > 5 && sp.name.compare(sp.name.size() - 5, 5, ".move") == 0) {
+      ++moves;
+      INFO(sp.name << ": " << sp.reads << " reads, " << sp.writes << " writes");
+      CHECK(sp.writes == static_cast<uint64_t>(H * T) * 2);  // one f16 vector (2 planes) per row
+      CHECK(sp.reads * 2 <= sp.writes);                       // at least two rows per read
+    }
+  CHECK(moves == 3);
+  CHECK(test::issued_count(cr.program, [&](const Instr& in) { return in.op == Opcode::Shift && in.simm() == T; }) ==
+        static_cast<uint64_t>(H * T / 2));
+  const std::vector<float> xv = random_f16(T * D, -1.f, 1.f, 52);
   test::check_chip_against_reference(g, {xv});
   check_steps(g, xv);
 }

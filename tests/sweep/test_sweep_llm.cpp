@@ -173,14 +173,17 @@ TEST_CASE("sweep llm: the point hash covers every LLM option, and only LLM point
   };
   const auto base = hashes("");
   // Defaults as `lpusim llm`: phase all, prompt 128, context = prompt, batch 1, tp 0, pieces segments.
-  CHECK(describe(base.second) == "phase=all, prompt=128, context=128, batch=1, chips=0, tp=0, pieces=segments");
+  CHECK(describe(base.second) ==
+        "phase=all, prompt=128, context=128, batch=1, chips=0, tp=0, pieces=segments, in_flight=1");
   for (const char* opt : {"llm: {phase: decode}", "llm: {prompt: 64}", "llm: {context: 64}", "llm: {batch: 2}",
-                          "llm: {tp: 2}", "llm: {pieces: dense-standin}"}) {
+                          "llm: {tp: 2}", "llm: {pieces: dense-standin}", "llm: {in_flight: 2}"}) {
     INFO(opt);
     CHECK(hashes(opt).first != base.first);
   }
   CHECK(hashes("llm: {prompt: 128, context: 128}").first == base.first);  // the same options spelled out
   CHECK(hashes("llm: {context: 0128}").first == base.first);              // integers in canonical form
+  // in_flight came later: at its default it is left out of the hash, so older results resume.
+  CHECK(hashes("llm: {in_flight: 1}").first == base.first);
   // An option both set and swept is ambiguous: refused.
   try {
     parse_sweep_spec("grid:\n  llm.chips: [0, 1]\nworkloads: [" + tiny + "]\nllm: {chips: 2}\n", "/virtual/spec.yaml");

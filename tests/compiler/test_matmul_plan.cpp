@@ -1,0 +1,112 @@
+// The matmul kernel's work plan (compiler/backend/matmul_kernel.h, "Row blocks and K-split"):
+// checked on compiled programs by counting the MXM instructions each plane received, with the
+// values against a reference and predicted == simulated.
+//   - a product with one weight tile and a tall M deals its row blocks evenly over all planes;
+//   - an install-heavy conv (196 output pixels, 9 tap tiles of 256 weight rows) splits its k-tiles
+//     over the planes (each weight row loaded once) instead of cutting its rows into blocks that
+//     every plane would install all 9 tiles for; its int8 epilogue (scale and bias rows shared by
+//     the rows that meet at the VXM on one cycle) stays within the int8 bound.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <utility>
+
+#include "compiler/backend/queue_emitter.h"
+#include "compiler/compile.h"
+#include "isa/chip_config.h"
+#include "tests/support/f16_data.h"
+#include "tests/support/gemm_check.h"
+#include "tests/support/int8_nchw_run.h"
+#include "tests/support/int8_verdicts.h"
+#include "tests/support/ir_build.h"
+
+using namespace lpu;
+using namespace lpu::compiler;
+using lpu::test::f16_bytes;
+using lpu::test::random_f16;
+
+namespace {
+
+// Instructions with opcode `op` (and, if given, data type `dt`) per (MXM slice, plane), repeats
+// expanded (replay_queue).
+std::map<std::pair<uint16_t, uint32_t>, int64_t> per_plane(const Program& p, Opcode op, int dt = -1) {
+  std::map<std::pair<uint16_t, uint32_t>, int64_t> n;
+  for (const QueueCode& q : p.chips[0].queues)
+    for (const auto& ti : replay_queue(q.code)) {
+      const Instr& in = ti.second;
+      if (in.op == op && (dt < 0 || in.get(Field::DType) == static_cast<uint32_t>(dt)))
+        n[{q.slice, in.get(Field::Plane)}]++;
+    }
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("matmul plan: one weight tile and a tall M are dealt evenly over all planes, exact int8", "[matmul]") {
+  // M = 8200 needs 5 blocks of <= acc_rows / 2 rows; 5 blocks over 4 planes would leave one plane
+  // with two (3,280 rows), 8 blocks of 1,025 rows give every plane 2,050.
+  auto cfg = default_chip_config();
+  const int64_t M = 8200, K = 147, N = 64;
+  const CompileResult r = lpu::test::check_gemm_values(M, K, N, Precision::INT8, 41);
+  const auto abc = per_plane(r.program, Opcode::Abc);
+  const size_t planes = cfg->slices_of(SliceKind::MXM).size() * cfg->mxm_planes;
+  REQUIRE(abc.size() == planes);
+  int64_t total = 0, most = 0;
+  for (const auto& kv : abc) {
+    total += kv.second;
+    most = std::max(most, kv.second);
+  }
+  CHECK(total == M);  // one k-tile: one abc per row
+  CHECK(most <= (M + static_cast<int64_t>(planes) - 1) / static_cast<int64_t>(planes));
+}
+
+TEST_CASE("matmul plan: an install-heavy int8 conv splits its k-tiles over the planes (each weight row loaded once)",
+          "[matmul][conv][int8]") {
+  // X [1, 256, 14, 14] -> pre (1x1, fp16) -> a (3x3, pad 1, 256 -> 256, bias, int8): a's taps are
+  // read in place, 9 k-tiles of 256 weight rows, one column tile, 196 output rows.
+  const int64_t C = 256, H = 14, W = 14;
+  ir::Graph g;
+  g.name = "ksplit_conv";
+  auto conv = [&](const std::string& n, std::vector<ir::TensorId> ins, ir::TensorId y, int64_t k, int64_t p) {
+    g.add_op(make_op(ir::OpKind::Conv, n, std::move(ins), {y},
+                     {{"kernel_shape", std::vector<int64_t>{k, k}}, {"strides", std::vector<int64_t>{1, 1}},
+                      {"dilations", std::vector<int64_t>{1, 1}}, {"pads", std::vector<int64_t>{p, p, p, p}},
+                      {"group", int64_t{1}}}));
+  };
+  auto weight = [&](const std::string& n, int64_t k, uint32_t seed) {
+    const float s = 1.f / std::sqrt(static_cast<float>(C * k * k));
+    return g.add_constant(n, ir::DType::F16, {C, C, k, k}, f16_bytes(random_f16(C * C * k * k, -s, s, seed)));
+  };
+  const ir::TensorId x = g.add_input("X", ir::DType::F16, {1, C, H, W});
+  const ir::TensorId x0 = g.add_tensor("X0", ir::DType::F16, {1, C, H, W});
+  conv("pre", {x, weight("W0", 1, 51)}, x0, 1, 0);
+  const ir::TensorId ya = g.add_tensor("Ya", ir::DType::F32, {1, C, H, W});
+  const ir::TensorId ba = g.add_constant("Ba", ir::DType::F16, {C}, f16_bytes(random_f16(C, -0.3f, 0.3f, 52)));
+  conv("a", {x0, weight("Wa", 3, 53), ba}, ya, 3, 1);
+  g.mark_output(ya);
+
+  const lpu::test::Int8NchwRun t = lpu::test::run_int8_nchw(g, C, H, W, 54, 55, "pre");
+  lpu::test::require_int8_steps_ok(t.check, 1);
+  // Only a runs int8: its weight rows are the i8 lw's. 9 tap tiles x 256 rows, each loaded once.
+  const auto lw = per_plane(t.cr.program, Opcode::LoadW, static_cast<int>(DType::I8));
+  int64_t lw_total = 0, lw_most = 0;
+  for (const auto& kv : lw) {
+    lw_total += kv.second;
+    lw_most = std::max(lw_most, kv.second);
+  }
+  CHECK(lw_total == 9 * C);
+  // The busiest plane installs ceil(9 / 4) = 3 tiles (a row cut would give every plane all 9).
+  CHECK(lw_most <= 3 * C);
+  // Each tile streams all 196 rows once: 9 x 196 abc in all, at most 3 tiles' worth on a plane.
+  const auto abc = per_plane(t.cr.program, Opcode::Abc, static_cast<int>(DType::I8));
+  int64_t abc_total = 0, abc_most = 0;
+  for (const auto& kv : abc) {
+    abc_total += kv.second;
+    abc_most = std::max(abc_most, kv.second);
+  }
+  CHECK(abc_total == 9 * H * W);
+  CHECK(abc_most <= 3 * H * W);
+  CHECK(abc.size() >= 3);
+}
