@@ -64,21 +64,12 @@ LlmRun run_llm(const ChipConfig& chip, const llm::LlmConfig& model, const llm::P
       choose_split(chip, model, req, llm::plan_candidates(model, req, chip), build, fallback, &run.split);
   LlmSystem& sys = *chosen;
   run.plan = sys.plan();
-  llm::StepShape pre;
-  pre.phase = llm::Phase::Prefill;
-  pre.batch = req.batch;
-  pre.tokens = req.prompt;
-  pre.context = 0;
+  const llm::StepShape pre = llm::prefill_step(req.batch, req.prompt);
   if (run.has_prefill) run.prefill = sys.step(pre);
   if (run.decoder) {
-    llm::StepShape d1;
-    d1.phase = llm::Phase::Decode;
-    d1.batch = req.batch;
-    d1.tokens = 1;
-    d1.context = req.prompt;
+    const llm::StepShape d1 = llm::decode_step(req.batch, req.prompt);
     if (run.has_prefill) run.first_decode = sys.step(d1);
-    llm::StepShape dc = d1;
-    dc.context = req.context;
+    const llm::StepShape dc = llm::decode_step(req.batch, req.context);
     run.decode = run.has_prefill && req.context == req.prompt ? run.first_decode : sys.step(dc);
     run.ttft_us = run.has_prefill ? us(run.prefill) + us(run.first_decode) : 0.0;
     run.token_latency_us = us(run.decode);

@@ -11,18 +11,7 @@
 namespace lpu::system {
 
 llm::StepShape deciding_step(const llm::LlmConfig& model, const llm::PlanRequest& req) {
-  llm::StepShape s;
-  s.batch = req.batch;
-  if (model.causal) {
-    s.phase = llm::Phase::Decode;
-    s.tokens = 1;
-    s.context = req.context;
-  } else {
-    s.phase = llm::Phase::Prefill;
-    s.tokens = req.prompt;
-    s.context = 0;
-  }
-  return s;
+  return model.causal ? llm::decode_step(req.batch, req.context) : llm::prefill_step(req.batch, req.prompt);
 }
 
 std::unique_ptr<LlmSystem> choose_split(const ChipConfig& chip, const llm::LlmConfig& model,

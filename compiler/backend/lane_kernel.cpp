@@ -94,6 +94,28 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
     return true;
   };
 
+  // One VXM op at T on sources already at the VXM (Select: condition, then the two values); its
+  // result heads `dir`, or with dir < 0 toward the SXM and else the other way. Counts into *nvxm.
+  auto vxm_op = [&](Instr in, const std::vector<const StreamValue*>& srcs, uint64_t T, uint32_t width, int dir,
+                    StreamValue* out, uint64_t* nvxm) {
+    if (in.op == Opcode::Select && srcs.size() == 3) {
+      in.set(Field::SrcC, srcs[0]->ref().encode());
+      in.set(Field::SrcA, srcs[1]->ref().encode());
+      in.set(Field::SrcB, srcs[2]->ref().encode());
+    } else {
+      in.set(Field::SrcA, srcs[0]->ref().encode());
+      if (srcs.size() > 1) in.set(Field::SrcB, srcs[1]->ref().encode());
+    }
+    const uint64_t t_out = T + static_cast<uint64_t>(lat(in));
+    const Dir d1 = dir >= 0 ? static_cast<Dir>(dir) : to_s;
+    if (!b_.produce(d1, width, V, t_out, out) && (dir >= 0 || !b_.produce(from_s, width, V, t_out, out)))
+      return false;
+    in.set(Field::Dst, out->ref().encode());
+    if (!b_.issue_any(vxm_slice_, T, in)) return false;
+    ++*nvxm;
+    return true;
+  };
+
   if (spec.mode == LaneMode::Broadcast || spec.mode == LaneMode::Move) {
     // Row r: read one vector of x toward an SXM, one `distribute` (Broadcast: lane src_lane to
     // every lane) or `permute` (Move: lanes [lo, lo + W) of the vector to [0, W), zeros above),
@@ -473,26 +495,8 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
         const auto txn = b_.begin();
         nvxm = 0;
         auto at = [&](int64_t rel) { return static_cast<uint64_t>(static_cast<int64_t>(B) + rel); };
-        // One VXM op at T on sources already at the VXM; result heads `dir` (any: either way).
         auto vop = [&](Instr in, std::vector<const StreamValue*> srcs, uint64_t T, uint32_t width, int dir,
-                       StreamValue* out) {
-          if (in.op == Opcode::Select && srcs.size() == 3) {
-            in.set(Field::SrcC, srcs[0]->ref().encode());
-            in.set(Field::SrcA, srcs[1]->ref().encode());
-            in.set(Field::SrcB, srcs[2]->ref().encode());
-          } else {
-            in.set(Field::SrcA, srcs[0]->ref().encode());
-            if (srcs.size() > 1) in.set(Field::SrcB, srcs[1]->ref().encode());
-          }
-          const uint64_t t_out = T + static_cast<uint64_t>(lat(in));
-          const Dir d1 = dir >= 0 ? static_cast<Dir>(dir) : to_s;
-          if (!b_.produce(d1, width, V, t_out, out) && (dir >= 0 || !b_.produce(from_s, width, V, t_out, out)))
-            return false;
-          in.set(Field::Dst, out->ref().encode());
-          if (!b_.issue_any(vxm_slice_, T, in)) return false;
-          ++nvxm;
-          return true;
-        };
+                       StreamValue* out) { return vxm_op(std::move(in), srcs, T, width, dir, out, &nvxm); };
         const int any = -1, toward = static_cast<int>(to_s);
         bool ok = true;
         std::vector<StreamValue> prepped(nch);
@@ -668,24 +672,7 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
         nvxm = 0;
         auto at = [&](int64_t rel) { return static_cast<uint64_t>(static_cast<int64_t>(B) + rel); };
         auto vop = [&](Instr in, std::vector<const StreamValue*> srcs, uint64_t T, uint32_t width, int dir,
-                       StreamValue* out) {
-          if (in.op == Opcode::Select && srcs.size() == 3) {
-            in.set(Field::SrcC, srcs[0]->ref().encode());
-            in.set(Field::SrcA, srcs[1]->ref().encode());
-            in.set(Field::SrcB, srcs[2]->ref().encode());
-          } else {
-            in.set(Field::SrcA, srcs[0]->ref().encode());
-            if (srcs.size() > 1) in.set(Field::SrcB, srcs[1]->ref().encode());
-          }
-          const uint64_t t_out = T + static_cast<uint64_t>(lat(in));
-          const Dir d1 = dir >= 0 ? static_cast<Dir>(dir) : to_s;
-          if (!b_.produce(d1, width, V, t_out, out) && (dir >= 0 || !b_.produce(from_s, width, V, t_out, out)))
-            return false;
-          in.set(Field::Dst, out->ref().encode());
-          if (!b_.issue_any(vxm_slice_, T, in)) return false;
-          ++nvxm;
-          return true;
-        };
+                       StreamValue* out) { return vxm_op(std::move(in), srcs, T, width, dir, out, &nvxm); };
         const int any = -1, toward = static_cast<int>(to_s);
         StreamValue av, mk, braw, bsh, v;
         uint64_t t = at(-lat_sel - movs_a * lat_mov);

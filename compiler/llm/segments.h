@@ -18,6 +18,10 @@ struct StepShape {
   int64_t tokens = 1;       // new tokens per sequence this step (prefill: prompt length P; decode: 1)
   int64_t context = 0;      // tokens already in the KV cache per sequence (decode: C; prefill: 0)
 };
+// A decode step: `batch` sequences, one new token each, `context` tokens already cached per sequence.
+inline StepShape decode_step(int64_t batch, int64_t context) { return {Phase::Decode, batch, 1, context}; }
+// A prefill step: `batch` prompts of `tokens` tokens each, nothing cached.
+inline StepShape prefill_step(int64_t batch, int64_t tokens) { return {Phase::Prefill, batch, tokens, 0}; }
 struct Shard { int64_t rank = 0, size = 1; };   // tensor-parallel shard: heads / FFN columns / experts split over `size` chips
 enum class SegmentKind { Attention, Ffn, LmHead };
 enum class WeightFill { Zero, Random };          // Zero: timing studies; Random: seeded, N(0, 0.02)-like, deterministic

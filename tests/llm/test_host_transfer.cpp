@@ -37,11 +37,7 @@ TEST_CASE("llm host transfer: rows in to the first stage, logits out of the LM-h
   REQUIRE(chip->host_link_latency_s == 1.0e-6);
   const llm::LlmConfig m = test::workload_llm("tiny-llama");  // hidden 128, vocab 512
   const llm::Plan plan = llm::plan_partition(m, request(4, 2), *chip);
-  llm::StepShape decode;
-  decode.phase = llm::Phase::Decode;
-  decode.batch = 3;
-  decode.tokens = 1;
-  decode.context = 16;
+  const llm::StepShape decode = llm::decode_step(3, 16);
   // In: 3 rows x 128 x 2 B; out: 3 x 512 x 2 B over the 2 LM-head chips.
   const double want = 2e-6 + (3.0 * 128 * 2) / 31.5e9 + (3.0 * 512 * 2 / 2) / 31.5e9;
   CHECK(system::host_transfer_seconds(*chip, m, plan, decode) == Approx(want).epsilon(1e-12));

@@ -34,14 +34,8 @@ TEST_CASE("llm system: composition of pieces == full simulation of the concatena
   system::LlmSystem sys(*chip, m, plan);  // default builder: llm::build_segment, WeightFill::Zero; no fallback
   sys.runner().keep_programs(true);
   // Decode (B=2) and a prefill of 4 tokens; the second step reuses nothing of the first (other shapes).
-  llm::StepShape decode;
-  decode.phase = llm::Phase::Decode;
-  decode.batch = 2;
-  decode.tokens = 1;
-  decode.context = 4;
-  llm::StepShape prefill;
-  prefill.phase = llm::Phase::Prefill;
-  prefill.tokens = 4;
+  const llm::StepShape decode = llm::decode_step(2, 4);
+  const llm::StepShape prefill = llm::prefill_step(1, 4);
   for (const llm::StepShape& shape : {decode, prefill}) {
     INFO((shape.phase == llm::Phase::Decode ? "decode" : "prefill"));
     const size_t sims_before = sys.runner().simulations(), compiles_before = sys.runner().compiles();

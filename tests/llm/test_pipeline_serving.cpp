@@ -40,11 +40,7 @@ TEST_CASE("pipeline serving: K shifted copies of a step simulate exactly as comp
   REQUIRE(plan.stages.size() == 2);
   system::LlmSystem sys(*chip, m, plan);
   sys.runner().keep_programs(true);
-  llm::StepShape decode;
-  decode.phase = llm::Phase::Decode;
-  decode.batch = 2;
-  decode.tokens = 1;
-  decode.context = 4;
+  const llm::StepShape decode = llm::decode_step(2, 4);
   const system::StepResult st = sys.step(decode);
   const uint64_t interval = system::busiest_chip_span(st, *chip);
   // Two stages: no chip is busy for the whole step, so a second group can enter before it ends.
@@ -79,11 +75,7 @@ TEST_CASE("pipeline serving: period, throughput and energy follow the groups in 
   const llm::LlmConfig m = tiny();
   const llm::Plan plan = llm::plan_partition(m, four_chips(), *chip);
   system::LlmSystem sys(*chip, m, plan);
-  llm::StepShape decode;
-  decode.phase = llm::Phase::Decode;
-  decode.batch = 2;
-  decode.tokens = 1;
-  decode.context = 4;
+  const llm::StepShape decode = llm::decode_step(2, 4);
   const system::StepResult st = sys.step(decode);
   const uint32_t chips = static_cast<uint32_t>(plan.chips);
   const system::PipelineServing one = system::pipeline_serving(st, 1, 1, chips, *chip);
