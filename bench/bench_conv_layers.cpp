@@ -5,7 +5,7 @@
 // end_after[i - 1]; they sum to the predicted cycles minus the final drain), its abc count and the
 // share of each step kind; with --steps every step. Compile only (no simulation: bench_models
 // checks that the prediction equals the simulator's count).
-// Usage: bench_conv_layers [--int8] [--steps] [--no-pack] MODEL.onnx
+// Usage: bench_conv_layers [--int8] [--steps] [--no-pack] [--no-fuse-copies] MODEL.onnx
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -35,21 +35,22 @@ std::string stage_of(const std::string& name) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
-  bool int8 = false, steps = false, no_pack = false;
+  bool int8 = false, steps = false, no_pack = false, no_fuse = false;
   std::string path;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--int8") int8 = true;
     else if (a == "--steps") steps = true;
     else if (a == "--no-pack") no_pack = true;  // every conv tap its own k-tile (CompileOptions::pack_conv_taps)
+    else if (a == "--no-fuse-copies") no_fuse = true;  // int8: every i8 copy a step of its own (Int8Options::fuse_copies)
     else if (a[0] != '-' && path.empty()) path = a;
     else {
-      std::fprintf(stderr, "usage: bench_conv_layers [--int8] [--steps] [--no-pack] MODEL.onnx\n");
+      std::fprintf(stderr, "usage: bench_conv_layers [--int8] [--steps] [--no-pack] [--no-fuse-copies] MODEL.onnx\n");
       return 2;
     }
   }
   if (path.empty()) {
-    std::fprintf(stderr, "usage: bench_conv_layers [--int8] [--steps] [--no-pack] MODEL.onnx\n");
+    std::fprintf(stderr, "usage: bench_conv_layers [--int8] [--steps] [--no-pack] [--no-fuse-copies] MODEL.onnx\n");
     return 2;
   }
   try {
@@ -61,6 +62,7 @@ int main(int argc, char* argv[]) {
       co.precision = Precision::INT8;
       co.int8.timing_only = true;
       co.int8.onchip_quantize = true;
+      co.int8.fuse_copies = !no_fuse;
     }
     const auto t0 = std::chrono::steady_clock::now();
     const CompileResult r = compile(g, *cfg, co);
@@ -73,13 +75,23 @@ int main(int argc, char* argv[]) {
     std::vector<std::string> order;
     std::map<std::string, Agg> agg;
     uint64_t prev = 0;
-    if (steps) std::printf("%-60s %4s %10s %10s %9s\n", "step", "kind", "end after", "added", "abc");
+    // --steps also: the step's first issue (start), its VXM instructions and the cycles they need
+    // on the VXM's queues (vxm / queues), its SRAM slice reads and writes (a pass's bounds).
+    uint32_t vxm_queues = 0;
+    for (int i : cfg->slices_of(SliceKind::VXM)) vxm_queues += cfg->slices[static_cast<size_t>(i)].queues;
+    if (steps)
+      std::printf("%-60s %4s %10s %10s %9s %10s %9s %8s %9s %9s\n", "step", "kind", "end after", "added", "abc", "start",
+                  "vxm", "vxm/q", "reads", "writes");
     for (const StepSpan& s : r.spans) {
       const uint64_t added = s.end_after > prev ? s.end_after - prev : 0;
       prev = std::max(prev, s.end_after);
       if (steps)
-        std::printf("%-60s %4c %10llu %10llu %9llu\n", s.name.c_str(), s.kind, static_cast<unsigned long long>(s.end_after),
-                    static_cast<unsigned long long>(added), static_cast<unsigned long long>(s.abc));
+        std::printf("%-60s %4c %10llu %10llu %9llu %10llu %9llu %8llu %9llu %9llu\n", s.name.c_str(), s.kind,
+                    static_cast<unsigned long long>(s.end_after), static_cast<unsigned long long>(added),
+                    static_cast<unsigned long long>(s.abc), static_cast<unsigned long long>(s.start),
+                    static_cast<unsigned long long>(s.vxm),
+                    static_cast<unsigned long long>(vxm_queues ? (s.vxm + vxm_queues - 1) / vxm_queues : 0),
+                    static_cast<unsigned long long>(s.reads), static_cast<unsigned long long>(s.writes));
       const std::string st = stage_of(s.name);
       if (!agg.count(st)) order.push_back(st);
       Agg& a = agg[st];

@@ -41,6 +41,10 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
     throw InputError(fmt::format("{}: output '{}' has type {}; elementwise ops store f16, f32 or i8", spec.name, Y.name,
                                  dtype_name(Y.dtype)));
   const bool to_i8 = Y.dtype == DType::I8;  // quantized on the way out: muli by y_inv_scale, cvt f32 -> i8
+  PlacedTensor* Y2 = spec.y2;  // the fused quantized copy of Y, or null
+  if (Y2 && (Y2->dtype != DType::I8 || to_i8 || Y2->rows != Y.rows || Y2->inner != Y.inner || Y2->vpr != Y.vpr))
+    throw std::logic_error(fmt::format("{}: second output '{}' must be an i8 [{}, {}] copy of an f16/f32 Y", spec.name,
+                                       Y2->name, Y.rows, Y.inner));
   const size_t nops = spec.operands.size();
   const size_t want = !spec.has_op ? 1 : spec.op == Opcode::Select ? 3 : op_info(spec.op).format == Format::FVec1 ? 1 : 2;
   size_t extra = 0;  // operands read by binary post ops only: want, want + 1, ... in post order
@@ -86,10 +90,13 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
   Instr cvt_up = make_instr(Opcode::Cvt);
   cvt_up.set(Field::DType, static_cast<uint32_t>(DType::F16));
   cvt_up.set(Field::DType2, static_cast<uint32_t>(DType::F32));
-  // Max / Min of f16 operands into an f16 Y (MaxPool's steps): exact in f16, so the op runs on
-  // the f16 values directly (`max.f16`: no widening, no narrowing, 2-stream values).
-  bool f16_direct = spec.has_op && (spec.op == Opcode::Max || spec.op == Opcode::Min) && Y.dtype == DType::F16 &&
-                    !spec.relu && spec.post.empty() && (!spec.zero || spec.zero->dtype == DType::F16);
+  // Max / Min of f16 operands (MaxPool: the op and binary post ops of the same opcode, one per
+  // further tap) into an f16 or i8 Y: exact in f16, so the ops run on the f16 values directly
+  // (`max.f16`: no widening, 2-stream values); an i8 Y widens the result once before its `muli`.
+  bool f16_direct = spec.has_op && (spec.op == Opcode::Max || spec.op == Opcode::Min) &&
+                    (Y.dtype == DType::F16 || Y.dtype == DType::I8) && !spec.relu &&
+                    (!spec.zero || spec.zero->dtype == DType::F16);
+  for (const EltwiseSpec::Post& po : spec.post) f16_direct = f16_direct && po.op == spec.op && po.operand >= 0;
   for (const PlacedTensor* t : spec.operands) f16_direct = f16_direct && t->dtype == DType::F16;
   const uint64_t lat_up = any_f16 && !f16_direct ? instr_timing(cfg, cvt_up).latency : 0;
   const uint64_t lat_mov = instr_timing(cfg, make_instr(Opcode::Mov)).latency;
@@ -164,23 +171,31 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
       const auto& ys = Y.part_of_row(r).slices;
       const uint32_t yaddr = Y.addr_of(r, ch);
       const Dir ydir = b_.pos(ys[0]) > vxm_pos_ ? Dir::East : Dir::West;
-      uint64_t landed = 0, nvxm = 0, post_at = 0;
+      const std::vector<uint16_t> no_slices;
+      const auto& y2s = Y2 ? Y2->part_of_row(r).slices : no_slices;
+      const uint32_t y2addr = Y2 ? Y2->addr_of(r, ch) : 0;
+      const Dir y2dir = Y2 && b_.pos(y2s[0]) > vxm_pos_ ? Dir::East : Dir::West;
+      uint64_t landed = 0, landed2 = 0, nvxm = 0, post_at = 0;
       for (uint64_t n = 0;; ++T0, ++n) {
         if (n > kMaxSearch)
           throw std::logic_error("elementwise scheduler: no cycle found for " + spec.name + " within the search bound");
         auto x = b_.begin();
         nvxm = 0;
         // One VXM instruction at cycle T reading srcs (all at the VXM on T); result of `width` bytes.
-        auto vop = [&](Instr in, uint64_t T, bool final_op, uint32_t width, StreamValue* out) {
+        // A final op's result flows toward its store's slices (`to`); others take either direction.
+        auto vop_to = [&](Instr in, uint64_t T, bool final_op, uint32_t width, StreamValue* out, Dir to) {
           const uint64_t lat = instr_timing(cfg, in).latency;
-          const Dir d1 = final_op ? ydir : (ydir == Dir::East ? Dir::West : Dir::East);
+          const Dir d1 = final_op ? to : (to == Dir::East ? Dir::West : Dir::East);
           if (!b_.produce(d1, width, vxm_pos_, T + lat, out) &&
-              (final_op || !b_.produce(ydir, width, vxm_pos_, T + lat, out)))
+              (final_op || !b_.produce(to, width, vxm_pos_, T + lat, out)))
             return false;
           in.set(Field::Dst, out->ref().encode());
           if (!b_.issue_any(vxm_slice_, T, in)) return false;
           ++nvxm;
           return true;
+        };
+        auto vop = [&](Instr in, uint64_t T, bool final_op, uint32_t width, StreamValue* out) {
+          return vop_to(in, T, final_op, width, out, ydir);
         };
         const uint64_t T1 = T0 + lat_up;  // operands are f32 at the VXM on T1
         bool ok = true;
@@ -255,7 +270,7 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
         uint64_t post_read = 0;  // latest cycle a post operand reaches the VXM
         for (size_t pi = 0; ok && pi < spec.post.size(); ++pi) {  // fused post ops, f32
           Instr pin = make_instr(spec.post[pi].op);
-          pin.set(Field::DType, static_cast<uint32_t>(DType::F32));
+          pin.set(Field::DType, static_cast<uint32_t>(op_dt));
           pin.set(Field::SrcA, cur.ref().encode());
           if (spec.post[pi].operand >= 0) {  // src_b: its operand, read to be f32 at the VXM on T
             const size_t i = static_cast<size_t>(spec.post[pi].operand);
@@ -281,7 +296,7 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
                             tp->ready[static_cast<size_t>(tr * tp->vpr + tch)], &raw);
               if (ok) pending[key] = raw;
             }
-            if (ok && f16) {
+            if (ok && f16 && !f16_direct) {
               Instr c = cvt_up;
               c.set(Field::SrcA, raw.ref().encode());
               ok = vop(c, Ta, false, 4, &vals[i]);
@@ -297,8 +312,14 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
             std::memcpy(&bits, &spec.post[pi].imm, sizeof bits);
             pin.set(Field::FImm, bits);
           }
-          ok = vop(pin, T, !narrow && pi + 1 == spec.post.size(), 4, &cur);
+          ok = vop(pin, T, !narrow && pi + 1 == spec.post.size(), op_width, &cur);
           T += instr_timing(cfg, pin).latency;
+        }
+        if (ok && to_i8 && f16_direct) {  // the f16 result widened once for the quantization
+          Instr c = cvt_up;
+          c.set(Field::SrcA, cur.ref().encode());
+          ok = vop(c, T, false, 4, &cur);
+          T += instr_timing(cfg, c).latency;
         }
         if (ok && to_i8) {
           Instr m = make_instr(Opcode::MulImm);
@@ -316,8 +337,32 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
           c.set(Field::DType2, static_cast<uint32_t>(Y.dtype));
           c.set(Field::SrcA, cur.ref().encode());
           ok = vop(c, T, true, static_cast<uint32_t>(dtype_bytes(Y.dtype)), &cur);
+          T += instr_timing(cfg, c).latency;
         }
         if (ok) ok = b_.store(cur, ys, yaddr, Y.write_not_before, &landed);
+        if (ok && Y2) {  // the fused quantized copy: Y's stored value (at the VXM on T) -> i8
+          StreamValue q = cur;
+          if (Y.dtype == DType::F16) {
+            Instr c = cvt_up;
+            c.set(Field::SrcA, q.ref().encode());
+            ok = vop_to(c, T, false, 4, &q, y2dir);
+            T += instr_timing(cfg, c).latency;
+          }
+          Instr m = make_instr(Opcode::MulImm);
+          m.set(Field::DType, static_cast<uint32_t>(DType::F32));
+          m.set(Field::SrcA, q.ref().encode());
+          uint32_t bits;
+          std::memcpy(&bits, &spec.y2_inv_scale, sizeof bits);
+          m.set(Field::FImm, bits);
+          ok = ok && vop_to(m, T, false, 4, &q, y2dir);
+          T += instr_timing(cfg, m).latency;
+          Instr c = make_instr(Opcode::Cvt);
+          c.set(Field::DType, static_cast<uint32_t>(DType::F32));
+          c.set(Field::DType2, static_cast<uint32_t>(DType::I8));
+          c.set(Field::SrcA, q.ref().encode());
+          ok = ok && vop_to(c, T, true, 1, &q, y2dir);
+          if (ok) ok = b_.store(q, y2s, y2addr, Y2->write_not_before, &landed2);
+        }
         post_at = post_read;
         if (ok) break;
         pending.clear();
@@ -343,9 +388,10 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
         }
         if (first) st.reads += ti->part_of_row(0).slices.size();
       }
-      st.writes += ys.size();
-      st.last_end = std::max(st.last_end, landed);
+      st.writes += ys.size() + y2s.size();
+      st.last_end = std::max({st.last_end, landed, landed2});
       Y.ready_of(r, ch) = landed;
+      if (Y2) Y2->ready_of(r, ch) = landed2;
     }
   }
   return st;

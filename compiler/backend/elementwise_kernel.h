@@ -45,6 +45,14 @@ struct EltwiseSpec {
   // Empty, or one flag per operand: the operand is [rows, 1] holding its row's value in every lane
   // (a lane step's result, lane_kernel.h) and is read as that one vector for every chunk of Y's row.
   std::vector<char> lane_bcast;
+  // Optional second output (a quantized copy fused into its producer, passes/quantize.h
+  // apply_quant_copies): y2 (I8, Y's shape) receives, in the same pass, the value stored in Y
+  // quantized to i8: the narrowed f16 value on its way to Y is widened back to f32 (`cvt`; nothing
+  // for an F32 Y), multiplied by y2_inv_scale (`muli`, 1 / y2's scale) and converted f32 -> i8
+  // (`cvt`), so y2 holds byte for byte what a separate Cast step reading Y would write. Y must be
+  // F16 or F32. Updates y2->ready.
+  PlacedTensor* y2 = nullptr;
+  float y2_inv_scale = 1.0f;
 };
 
 class EltwiseScheduler {

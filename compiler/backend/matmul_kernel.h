@@ -4,7 +4,12 @@
 //     dealt round-robin to the planes; a plane runs its jobs' k-tiles in order;
 //   - a plane's next weight tile is loaded into its shadow buffer (lw, one row per cycle) while the
 //     current tile streams activations (abc, one row per cycle int8 / per fp16 occupancy), then
-//     installed (iw) once the last abc of the current tile has landed;
+//     installed (iw) on the cycle after the current tile's last abc issued (an abc uses the
+//     weights active at its issue cycle); the next tile's rows may load from lat_lw - 1 cycles
+//     before that iw lands (a lw landing after it goes to the new shadow);
+//   - the rows of a tile stream in any order: each abc takes the earliest cycle at which one of
+//     the tile's next rows (up to kAbcWindow, in the job's rotated order) gets its X vector, from
+//     a value already on the stream or a free SRAM read port;
 //   - after the last k-tile of a row, the accumulator row is emitted (acc) and either written to
 //     SRAM directly or passed through the VXM epilogue (bias add, relu, f32 -> f16) and written;
 //   - accumulator rows alternate between two halves per job so draining overlaps the next job;
@@ -16,6 +21,9 @@
 //   - the epilogue's scale and bias rows are fetched once per VXM cycle and read by every row
 //     whose epilogue op runs on that cycle; a relu after a narrowing conversion runs on the
 //     narrow value;
+//   - products whose weights are an activation (attention q.K^T, P.V: runs of independent
+//     per-head products) give each job whole to the plane that can finish it first, instead of
+//     cutting one product's rows over all planes (which installs its tile on every plane);
 //   - install-bound layers (batch-1 decode: loading a tile takes longer than its abc rows) instead
 //     cut the (column tile, k-tile) sequence into one contiguous piece per plane of equal install
 //     time counted from when each plane's shadow buffer is free, so all planes' lw streams end
@@ -57,6 +65,9 @@ struct MatmulSpec {
   // int8 only, optional [1, N] f32 row (passes/quantize.h): the epilogue converts the i32
   // accumulator to f32 and multiplies it by this row before bias/relu; Y is then I8, F16 or F32.
   PlacedTensor* scale = nullptr;
+  // bias and scale may instead be [Nt, lanes], row nt holding column tile nt, in row blocks of
+  // their own slices (passes/schedule.cpp), so planes draining different column tiles fetch their
+  // rows on one cycle (one SRAM slice serves one read per cycle).
   bool relu = false;
   // Row maps: product row m reads physical X row x_rows[m] and writes physical Y row y_rows[m]
   // (empty: m; M = x_rows.size() if given, else x->rows). Several products may write disjoint rows

@@ -532,12 +532,14 @@ void ConvLowering::lower_pool(const ir::Op& op) {
     if (taps == 1) {
       step(".copy", Opcode::Mov, false, {act_op(x, maps[0])}, out, false);
     } else {
-      EltOperand cur = act_op(x, maps[0]);
-      for (int64_t t = 1; t < taps; ++t) {
-        const ir::TensorId y = t + 1 == taps ? out : fresh(fmt::format("{}.max{}", op.name, t), ir::DType::F16, nh);
-        step(fmt::format(".max{}", t), Opcode::Max, true, {cur, act_op(x, maps[static_cast<size_t>(t)])}, y, false);
-        cur = act_op(y);
-      }
+      // One VXM pass: max of taps 0 and 1, then one binary post op `max` per further tap (its
+      // row-mapped operand read as the chain reaches it): no intermediate tensors, f16 throughout
+      // (backend/elementwise_kernel.h).
+      std::vector<EltOperand> ops;
+      for (int64_t t = 0; t < taps; ++t) ops.push_back(act_op(x, maps[static_cast<size_t>(t)]));
+      step(".max", Opcode::Max, true, std::move(ops), out, false);
+      for (int64_t t = 2; t < taps; ++t)
+        lm_.eltwise.back().post.push_back({static_cast<int>(Opcode::Max), 0.f, static_cast<int>(t)});
     }
   } else {
     EltOperand cur = act_op(x, maps[0]);
@@ -560,41 +562,60 @@ void ConvLowering::lower_global_pool(const ir::Op& op) {
   ir::Shape xs;
   const ir::TensorId x = conv_input(op, op.inputs[0], &xs);
   const int64_t N = xs[0], HW = xs[1] * xs[2], C = xs[3];
-  // Pairwise tree: level l holds ceil(h / 2) partial sums per image (f32), an odd tail adds zeros.
+  // Sums of up to kGroup rows per VXM pass (f32): a level's output row j of image n is the sum of
+  // rows [j*G, (j+1)*G) of the image's h rows (an `add` of the first two, then one binary post
+  // `add` per further row, each read as the chain reaches it; missing tail rows read the zero
+  // row). Levels repeat until one row per image is left; the last level multiplies by 1 / (H*W)
+  // (a post `mul` by a constant row, as the former separate scale step did: with a `muli` instead,
+  // one constant fewer shifted every later SRAM allocation and ResNet-50 fp16 lost ~3k cycles in
+  // its stem conv, docs/compiler.md session 8) and writes the output. kGroup bounds one vector's
+  // chain (its reads and its serial adds): ResNet-50's 7x7 pool is one pass.
+  constexpr int64_t kGroup = 64;
+  const float inv = 1.f / static_cast<float>(HW);
   EltOperand cur = act_op(x);
   int64_t h = HW;
   for (int level = 1; h > 1; ++level) {
-    const int64_t h2 = (h + 1) / 2;
-    std::vector<int64_t> ma, mb;
+    const int64_t G = std::min(h, kGroup), h2 = (h + G - 1) / G;
+    std::vector<std::vector<int64_t>> maps(static_cast<size_t>(G));
     for (int64_t n = 0; n < N; ++n)
-      for (int64_t j = 0; j < h2; ++j) {
-        ma.push_back(n * h + 2 * j);
-        mb.push_back(2 * j + 1 < h ? n * h + 2 * j + 1 : -1);
-      }
-    const ir::TensorId y = fresh(fmt::format("{}.sum{}", op.name, level), ir::DType::F32, {N * h2, C});
+      for (int64_t j = 0; j < h2; ++j)
+        for (int64_t i = 0; i < G; ++i)
+          maps[static_cast<size_t>(i)].push_back(j * G + i < h ? n * h + j * G + i : -1);
+    const bool last = h2 == 1;
+    const ir::TensorId y = last ? op.outputs[0] : fresh(fmt::format("{}.sum{}", op.name, level), ir::DType::F32, {N * h2, C});
     LoweredEltwise E;
     E.name = fmt::format("{}.sum{}", op.name, level);
     E.kind = op.kind;
     E.vxm_op = static_cast<int>(Opcode::Add);
-    E.operands = {act_op(cur.act, ma), act_op(cur.act, mb)};
+    for (int64_t i = 0; i < G; ++i) E.operands.push_back(act_op(cur.act, maps[static_cast<size_t>(i)]));
+    for (int64_t i = 2; i < G; ++i) E.post.push_back({static_cast<int>(Opcode::Add), 0.f, static_cast<int>(i)});
+    if (last) {  // times 1 / (H*W): a constant row (a `muli` instead moved the SRAM allocation, below)
+      EltOperand sc;
+      sc.const_rows = 1;
+      sc.values.assign(static_cast<size_t>(C), inv);
+      E.operands.push_back(std::move(sc));
+      E.post.push_back({static_cast<int>(Opcode::Mul), 0.f, static_cast<int>(G)});
+    }
     E.y = y;
     E.y_shape = {N * h2, C};
-    E.y_f32 = true;
+    E.y_f32 = !last;
     add_eltwise(std::move(E));
     cur = act_op(y);
     h = h2;
   }
-  LoweredEltwise E;
-  E.name = op.name + ".scale";
-  E.kind = op.kind;
-  E.vxm_op = static_cast<int>(Opcode::Mul);
-  EltOperand sc;
-  sc.const_rows = 1;
-  sc.values.assign(static_cast<size_t>(C), 1.f / static_cast<float>(HW));
-  E.operands = {cur, sc};
-  E.y = op.outputs[0];
-  E.y_shape = {N, C};
-  add_eltwise(std::move(E));
+  if (HW == 1) {  // nothing to sum: the scale by 1 / 1 as a step of its own (a copy)
+    LoweredEltwise E;
+    E.name = op.name + ".scale";
+    E.kind = op.kind;
+    E.vxm_op = static_cast<int>(Opcode::Mul);
+    EltOperand sc;
+    sc.const_rows = 1;
+    sc.values.assign(static_cast<size_t>(C), inv);
+    E.operands = {cur, sc};
+    E.y = op.outputs[0];
+    E.y_shape = {N, C};
+    add_eltwise(std::move(E));
+  }
   nhwc_[op.outputs[0]] = {N, 1, 1, C};
 }
 

@@ -109,6 +109,10 @@ struct LoweredEltwise {
   // in post order (backend/elementwise_kernel.h; e.g. LayerNorm's * scale and + bias).
   struct Post { int op = 0; float imm = 0.f; int operand = -1; };
   std::vector<Post> post;
+  // A second output (passes/quantize.h apply_quant_copies: a quantized copy fused into the step
+  // that writes its source): y2 = y's stored values quantized to i8 with y2's scale, in the same
+  // pass (backend/elementwise_kernel.h EltwiseSpec::y2); kNoTensor: none.
+  ir::TensorId y2 = ir::kNoTensor;
 };
 
 // A lane step (backend/lane_kernel.h, passes/lower_norm.h): a row reduction over the last axis

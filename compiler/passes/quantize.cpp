@@ -251,6 +251,7 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
     for (const QuantCopy& c : plan.copies) plan.i8_tensors[c.copy] = scale_of(mx.at(calib_src(c.src)));
   }
   plan.timing_only = opt.timing_only;
+  plan.fuse_copies = opt.fuse_copies;
   for (const LoweredEltwise& E : lm.eltwise) plan.quantize_steps += plan.i8_tensors.count(E.y) ? 1 : 0;
   for (const LoweredInput& in : lm.inputs)
     if (plan.i8_tensors.count(in.alias)) plan.i8_inputs[g.tensor(in.id).name] = plan.i8_tensors.at(in.alias);
@@ -296,6 +297,18 @@ void apply_quant_copies(const ir::Graph& g, const QuantPlan& plan, LoweredModel*
     t.name = c.name;
     t.is_const = false;
     lm->extra.push_back(std::move(t));
+    // The sole writer of src, if it is an elementwise step (and has no second output yet).
+    int writers = 0;
+    LoweredEltwise* producer = nullptr;
+    for (const LoweredLayer& L : lm->layers) writers += L.y == c.src ? 1 : 0;
+    for (const LoweredLane& Ln : lm->lanes) writers += Ln.y == c.src ? 1 : 0;
+    for (const LoweredGather& G : lm->gathers) writers += G.y == c.src ? 1 : 0;
+    for (LoweredEltwise& P : lm->eltwise)
+      if (P.y == c.src) {
+        ++writers;
+        producer = &P;
+      }
+    const bool fuse = plan.fuse_copies && writers == 1 && producer && producer->y2 == ir::kNoTensor;
     LoweredEltwise E;
     E.name = c.name;
     E.kind = ir::OpKind::Cast;
@@ -317,6 +330,10 @@ void apply_quant_copies(const ir::Graph& g, const QuantPlan& plan, LoweredModel*
       first = std::min(first, si);
     }
     if (first == lm->steps.size()) throw std::logic_error("apply_quant_copies: copy '" + c.name + "' has no reader");
+    if (fuse) {  // src's producer writes the copy too (it runs before every reader of src)
+      producer->y2 = c.copy;
+      continue;
+    }
     LoweredStep st;
     st.dense = false;
     st.index = lm->eltwise.size();

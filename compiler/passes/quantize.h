@@ -70,6 +70,10 @@ struct Int8Options {
   // If set, only layers for which it returns true may run int8. Arguments: the layer's op name and
   // the name of its constant weight tensor.
   std::function<bool(const std::string& op, const std::string& weight)> layer_filter;
+  // A quantized copy whose source is written by one elementwise step only is fused into that step
+  // as its second output (LoweredEltwise::y2: one VXM pass writes both forms, no pass re-reading
+  // the f16 tensor); false: always a separate copy step (the same i8 bytes; tests compare them).
+  bool fuse_copies = true;
 };
 
 // A quantized copy (see above): lowered-model tensor `copy` (an id past the graph's and the lowering's
@@ -89,6 +93,7 @@ struct QuantPlan {
   int quantize_steps = 0;                       // elementwise steps whose output is stored i8
   std::vector<QuantCopy> copies;                // quantized copies, in id order
   bool timing_only = false;                     // planned without calibration (Int8Options)
+  bool fuse_copies = true;                      // Int8Options::fuse_copies (apply_quant_copies)
 };
 
 // Plans the int8 layers of `lm` (lowered from `g`) with activation scales from running the reference
@@ -100,7 +105,9 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
 
 // Adds the plan's quantized copies to `lm` (the model the plan was made for): per copy an extra
 // tensor, a VXM step (a Cast, no op: the i8 output makes it `muli` + `cvt`) placed before the first
-// step that reads it, and the int8 layers reading src as X redirected to it. No-op without copies.
+// step that reads it, and the int8 layers reading src as X redirected to it. With plan.fuse_copies,
+// a copy whose src has exactly one writer, an elementwise step, is that step's second output
+// (LoweredEltwise::y2) instead of a step of its own. No-op without copies.
 // Throws std::logic_error if the plan was made for another lowering.
 void apply_quant_copies(const ir::Graph& g, const QuantPlan& plan, LoweredModel* lm);
 

@@ -170,14 +170,49 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
   // A dense step's weight blob ([K, N] in whole tiles; `packed`: only these rows of each k-tile) and,
   // for an int8 layer (`q`), its per-column epilogue scale row.
   using RowRanges = std::vector<std::pair<uint32_t, uint32_t>>;
+  // An epilogue row of a dense step (f32 [1, N]: int8 scale or bias). A layer with several column
+  // tiles that is not install-bound (its planes drain different column tiles at once) stores it as
+  // [column tiles, lanes] in up to 4 row blocks (each its own slices): one SRAM slice serves one
+  // read per cycle, so with the [1, N] row the epilogue of such a layer drained one output row per
+  // cycle for the whole chip (matmul_kernel.h; MatmulSpec::scale). Install-bound layers (batch-1
+  // and BERT-size int8 rows: M * abc occupancy * 2 <= lanes, the kernel's balanced cut) keep [1, N]:
+  // their drains are not the bound, and the spread rows cost them more in read-port conflicts.
+  auto place_epilogue_row = [&](const LoweredLayer& L, bool i8, const std::string& name, const std::vector<float>& vals,
+                                PlacedTensor* out) {
+    std::vector<int> ids;
+    int64_t M = 1;
+    if (!L.tap_rows.empty()) {
+      M = static_cast<int64_t>(L.tap_rows[0].size());
+    } else if (!L.x_rows.empty()) {
+      M = static_cast<int64_t>(L.x_rows.size());
+    } else {
+      const ir::Shape& xs = lm.tensor(g, L.x).shape;
+      for (size_t i = 0; i + 1 < xs.size(); ++i) M *= xs[i];
+    }
+    Instr abc = make_instr(Opcode::Abc);
+    abc.set(Field::DType, static_cast<uint32_t>(i8 ? DType::I8 : DType::F16));
+    const int64_t occ = std::max<int64_t>(1, instr_timing(b.cfg(), abc).occupancy);
+    const int64_t nt = (L.N + lanes - 1) / lanes;
+    if (nt <= 1 || M * occ * 2 <= static_cast<int64_t>(lanes)) {
+      *out = place_tensor(alloc, name, DType::F32, {1, L.N}, tiling, &ids);
+      tensor_blobs(*out, to_f32_bytes(vals), lanes, &res.blobs);
+      return;
+    }
+    const int64_t parts = std::min<int64_t>(nt, 4);
+    TilingOptions blocks = tiling;
+    blocks.port_split_min_rows = 1;
+    blocks.port_split_parts = parts;
+    blocks.port_split_min_part_rows = 1;
+    blocks.port_split_max_part_rows = (nt + parts - 1) / parts;
+    *out = place_tensor(alloc, name, DType::F32, {nt, static_cast<int64_t>(lanes)}, blocks, &ids);
+    std::vector<float> rows(static_cast<size_t>(nt) * lanes, 0.f);
+    std::copy(vals.begin(), vals.end(), rows.begin());
+    tensor_blobs(*out, to_f32_bytes(rows), lanes, &res.blobs);
+  };
   auto place_layer_weights = [&](size_t si, const LoweredLayer& L, int64_t K, DType dt, const std::vector<uint8_t>& bytes,
                                  const LayerQuant* q, const RowRanges* packed) {
     weights[si] = place_weights(alloc, L.name + ".W", dt, K, L.N, bytes, tiling, lanes, &res.blobs, packed);
-    if (q) {
-      std::vector<int> ids;
-      scales[si] = place_tensor(alloc, L.name + ".scale", DType::F32, {1, L.N}, tiling, &ids);
-      tensor_blobs(scales[si], to_f32_bytes(q->epi_scale), lanes, &res.blobs);
-    }
+    if (q) place_epilogue_row(L, true, L.name + ".scale", q->epi_scale, &scales[si]);
   };
   for (size_t si = 0; si < lm.steps.size(); ++si) {
     const LoweredStep& step = lm.steps[si];
@@ -271,9 +306,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       }
       if (!L.bias.empty()) {
         const bool q8 = quant && quant->layers[step.index].int8;
-        std::vector<int> ids;
-        biases[si] = place_tensor(alloc, L.name + ".bias", DType::F32, {1, L.N}, tiling, &ids);
-        tensor_blobs(biases[si], to_f32_bytes(q8 ? quant->layers[step.index].epi_bias : L.bias), lanes, &res.blobs);
+        place_epilogue_row(L, q8, L.name + ".bias", q8 ? quant->layers[step.index].epi_bias : L.bias, &biases[si]);
       }
     } else {
       const LoweredEltwise& E = lm.eltwise[step.index];
@@ -298,6 +331,11 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
     ir::TensorId yid = ir::kNoTensor;
     b.forget_undo();  // no transaction spans steps; keeps the undo logs from growing with the model
     const MatmulStats before = res.stats;  // for this step's StepSpan
+    uint64_t step_first = UINT64_MAX;      // this step's first issue (StepSpan::start)
+    auto add_step = [&](const MatmulStats& s) {
+      add_stats(&res.stats, s);
+      step_first = std::min(step_first, s.first_issue);
+    };
     if (step.gather && !lm.gathers[step.index].table.empty()) {
       const LoweredGather& G = lm.gathers[step.index];
       PlacedTensor& table = consts[si].front();
@@ -309,7 +347,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
         spec.idx = &placed.at(G.x);
         spec.table = &table;
         spec.dst = &y;
-        add_stats(&res.stats, gather.lookup(spec));
+        add_step(gather.lookup(spec));
       } else {
         // Split table: one lookup per part into a partial [T, D] (zero rows for ids outside the
         // part), then their bit-preserving sum into y (gather_kernel.h); partials freed after.
@@ -327,10 +365,10 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
           spec.idx_row0 = static_cast<int64_t>(p) * y.rows;
           spec.table = &consts[si][p];
           spec.dst = &partial[p];
-          add_stats(&res.stats, gather.lookup(spec));
+          add_step(gather.lookup(spec));
           cs.parts.push_back(&partial[p]);
         }
-        add_stats(&res.stats, gather.combine(cs));
+        add_step(gather.combine(cs));
         uint64_t last = 0;
         for (const PlacedTensor& t : partial) last = std::max(last, t.last_read);
         if (!keep_intermediates)
@@ -351,7 +389,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       spec.dst = &y;
       spec.taps = G.taps;
       spec.map = &G.map;
-      add_stats(&res.stats, gather.schedule(spec));
+      add_step(gather.schedule(spec));
       yid = G.y;
       placed.emplace(G.y, std::move(y));
     } else if (step.lane) {
@@ -378,7 +416,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       }
       for (const LoweredLane::Post& p : Ln.post) spec.post.push_back({static_cast<Opcode>(p.op), p.imm});
       if (!consts[si].empty()) spec.mask = &consts[si][x.dtype == DType::F16 ? 0 : 1];
-      add_stats(&res.stats, lane.schedule(spec));
+      add_step(lane.schedule(spec));
       yid = Ln.y;
       placed.emplace(Ln.y, std::move(y));
     } else if (step.dense) {
@@ -406,7 +444,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
         gs.dst = &y;
         gs.map = &src;
         gs.dst_rows = &L.y_rows;
-        add_stats(&res.stats, gather.schedule(gs));
+        add_step(gather.schedule(gs));
         yid = L.y;
       } else {
       MatmulSpec spec;
@@ -434,7 +472,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
         spec.b_N = L.N;
         spec.b_trans = L.b_trans;
       }
-      add_stats(&res.stats, mm.schedule(spec));
+      add_step(mm.schedule(spec));
       const int64_t M = !L.tap_rows.empty() ? static_cast<int64_t>(L.tap_rows[0].size())
                         : L.x_rows.empty()    ? x.rows
                                               : static_cast<int64_t>(L.x_rows.size());
@@ -468,9 +506,24 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
         }
       }
       spec.zero = zeros[si].parts.empty() ? nullptr : &zeros[si];
-      add_stats(&res.stats, ew.schedule(spec));
+      // A fused quantized copy of y (LoweredEltwise::y2): an i8 tensor of y's stored shape.
+      PlacedTensor y2;
+      if (E.y2 != ir::kNoTensor) {
+        if (!quant || !quant->i8_tensors.count(E.y2) || q8)
+          throw std::logic_error(E.name + ": a second output without an i8 scale, or of an i8 y");
+        y2 = place_tensor(alloc, lm.tensor(g, E.y2).name, DType::I8, E.y_shape.empty() ? yt.shape : E.y_shape, tiling,
+                          &alloc_ids[E.y2]);
+        spec.y2 = &y2;
+        spec.y2_inv_scale = static_cast<float>(1.0 / static_cast<double>(quant->i8_tensors.at(E.y2)));
+      }
+      add_step(ew.schedule(spec));
       yid = E.y;
       placed.emplace(E.y, std::move(y));
+      if (E.y2 != ir::kNoTensor) {
+        if (keep_intermediates)
+          for (TensorDesc& d : tensor_descs(y2, TensorRole::Output)) res.descs.push_back(std::move(d));
+        placed.emplace(E.y2, std::move(y2));
+      }
     }
     {
       StepSpan sp;
@@ -484,6 +537,8 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       sp.lw = res.stats.lw - before.lw;
       sp.reads = res.stats.reads - before.reads;
       sp.writes = res.stats.writes - before.writes;
+      sp.vxm = res.stats.vxm - before.vxm;
+      sp.start = step_first == UINT64_MAX ? 0 : step_first;
       res.spans.push_back(std::move(sp));
     }
     bool written_later = false;  // by another layer writing other rows of it

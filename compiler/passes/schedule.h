@@ -24,6 +24,8 @@ struct StepSpan {
   std::string name;
   char kind = 'd';  // 'd' dense, 'g' gather/copy/lookup, 'l' lane, 'e' elementwise
   uint64_t end_after = 0, abc = 0, lw = 0, reads = 0, writes = 0;
+  uint64_t vxm = 0;    // VXM instructions the step issued
+  uint64_t start = 0;  // cycle of the step's first issued instruction (its pass spans start..last end)
 };
 
 struct ScheduledModel {

@@ -20,6 +20,7 @@
 #include "tests/support/f16_data.h"
 #include "sim/simulator.h"
 #include "tests/support/ir_build.h"
+#include "tests/support/per_plane_count.h"
 
 using namespace lpu;
 using namespace lpu::compiler;
@@ -30,7 +31,9 @@ namespace {
 
 // Batches x [M, K] . [K, N] (trans: B given as [N, K] and transposed in the graph).
 // gemm: (batch 1, trans) as one Gemm with transB = 1 instead of MatMul(A, Transpose(B)).
-void check_act_matmul(int64_t batch, int64_t M, int64_t K, int64_t N, bool trans, uint32_t seed, bool gemm = false) {
+// Returns the compile result (for plan checks).
+CompileResult check_act_matmul(int64_t batch, int64_t M, int64_t K, int64_t N, bool trans, uint32_t seed,
+                               bool gemm = false) {
   INFO("batch " << batch << " M " << M << " K " << K << " N " << N << (trans ? " A . B^T" : " A . B") << (gemm ? " Gemm" : ""));
   ir::Graph g;
   g.name = "act_mm";
@@ -89,6 +92,7 @@ void check_act_matmul(int64_t batch, int64_t M, int64_t K, int64_t N, bool trans
         }
       }
   CHECK(bad == 0);
+  return cr;
 }
 
 }  // namespace
@@ -141,4 +145,36 @@ TEST_CASE("attention: decode head with a KV cache (Concat rows, q . K^T, Softmax
                                           random_f16(D, -1.f, 1.f, 25)};
     lpu::test::check_chip_against_reference(g, in);
   }
+}
+
+// Batched products (one per head) are runs of independent products: the matmul kernel gives each
+// whole to the plane that can finish it first (matmul_kernel.h), so each head's weight tile is
+// installed once. The previous plan cut every product's 128 rows into 4 blocks of 32, one per
+// plane, so every plane installed every head's tile (4 x the lw rows: 4,096 here) and, fp16 rows
+// taking 4 cycles each, the run was bound by those installs instead of by its abc cycles.
+TEST_CASE("attention: batched products install each head's tile on one plane, all planes busy, in the f32 bound",
+          "[attention][matmul]") {
+  auto cfg = default_chip_config();
+  const int64_t heads = 8, T = 128, D = 64;
+  const size_t planes = cfg->slices_of(SliceKind::MXM).size() * cfg->mxm_planes;
+  // P.V shape: [T, T] . [T, D] per head, V's T rows installed as weights.
+  const CompileResult cr = check_act_matmul(heads, T, T, D, false, 31);
+  const auto lw = lpu::test::per_plane(cr.program, Opcode::LoadW);
+  int64_t lw_total = 0;
+  for (const auto& kv : lw) lw_total += kv.second;
+  CHECK(lw_total == heads * T);
+  const auto abc = lpu::test::per_plane(cr.program, Opcode::Abc);
+  REQUIRE(abc.size() == planes);  // every plane works, on 2 whole heads
+  for (const auto& kv : abc) CHECK(kv.second == heads * T / static_cast<int64_t>(planes));
+  // Bound: the abc cycles (heads x T rows x the fp16 abc occupancy, over the planes) after the
+  // first tile's install (T rows + lw and iw latency), which no abc can overlap. Within 20 %.
+  auto timing = [&](Opcode op) {
+    Instr in = make_instr(op);
+    in.set(Field::DType, static_cast<uint32_t>(DType::F16));
+    return instr_timing(*cfg, in);
+  };
+  const uint64_t bound = static_cast<uint64_t>(heads * T) * timing(Opcode::Abc).occupancy / planes +
+                         static_cast<uint64_t>(T) + timing(Opcode::LoadW).latency + timing(Opcode::InstW).latency;
+  INFO("predicted " << cr.predicted_cycles << ", bound " << bound);
+  CHECK(cr.predicted_cycles * 5 <= bound * 6);
 }

@@ -116,21 +116,34 @@ TEST_CASE("int8 copies: an X with fp16 readers is copied to i8 once, shared by i
   CHECK(q.i8_inputs.empty());  // x reaches the chip as f16
   LoweredModel lm = lm0;
   apply_quant_copies(g, q, &lm);
-  CHECK(lm.eltwise.size() == lm0.eltwise.size() + 2);
-  CHECK(lm.steps.size() == lm0.steps.size() + 2);
+  // h's copy is fused into the LayerNorm's last step (h's only writer, an elementwise step: its
+  // second output, LoweredEltwise::y2); x, a graph input, gets a copy step of its own.
+  CHECK(lm.eltwise.size() == lm0.eltwise.size() + 1);
+  CHECK(lm.steps.size() == lm0.steps.size() + 1);
   int reads_copy = 0;
   for (const LoweredLayer& L : lm.layers)
     for (const QuantCopy& c : q.copies) reads_copy += L.x == c.copy ? 1 : 0;
   CHECK(reads_copy == 2);
-  // Each copy step comes after its source's producer and before its first reader.
+  // x's copy step comes right before its first reader; h's copy is written by h's producer,
+  // before its first reader.
   for (const QuantCopy& c : q.copies) {
-    size_t at = 0, first_reader = lm.steps.size();
+    size_t at = lm.steps.size(), fused_at = lm.steps.size(), first_reader = lm.steps.size();
     for (size_t si = 0; si < lm.steps.size(); ++si) {
       const LoweredStep& st = lm.steps[si];
       if (!st.dense && !st.gather && !st.lane && lm.eltwise[st.index].y == c.copy) at = si;
+      if (!st.dense && !st.gather && !st.lane && lm.eltwise[st.index].y2 == c.copy) {
+        fused_at = si;
+        CHECK(lm.eltwise[st.index].y == c.src);
+      }
       if (st.dense && !st.gather && !st.lane && lm.layers[st.index].x == c.copy) first_reader = std::min(first_reader, si);
     }
-    CHECK(at + 1 == first_reader);
+    if (g.tensor(c.src).name == "x") {
+      CHECK(at + 1 == first_reader);
+      CHECK(fused_at == lm.steps.size());
+    } else {
+      CHECK(at == lm.steps.size());
+      CHECK(fused_at < first_reader);
+    }
   }
   // Without onchip_quantize no layer qualifies (h and x have fp16 readers): refused, or all fp16.
   Int8Options off;
