@@ -320,8 +320,10 @@ std::vector<Row> rows(const std::string& resnet50) {
                "no im2col copy); stage 1's 64-channel 3x3 convs read their 3 column taps packed in one vector "
                "(192 of 320 lanes, written so by the 1x1 conv before them), but the 128- and 256-channel 3x3 "
                "convs of stages 2-3 still take a whole 320-lane vector per tap (packing them would cost their "
-               "1x1 producers more than it saves; docs/compiler.md, convolutions); the stem conv is the largest "
-               "single step; each block output also gets an int8 copy because the residual Add reads it in fp16"});
+               "1x1 producers more than it saves; docs/compiler.md, convolutions); the residual Add writes the "
+               "block output in fp16 and its int8 copy in one pass; the 1x1 and 3x3 convs of stage 1 (the "
+               "largest stage) are bound by their results' drain through the VXM epilogue, not by the MXM, and "
+               "stages 3-4 by weight installs (batch 1: 196 or 49 rows per 320x320 weight tile)"});
   // Each LLM row's weight precision follows the published system where it is known (the
   // condition says which and why); the pieces are compiled at that precision.
   auto llm = [](const std::string& name, P prec, int64_t ctx, int64_t chips, int64_t prompt, const std::string& why) {
@@ -339,7 +341,7 @@ std::vector<Row> rows(const std::string& resnet50) {
   r.push_back({"BERT-base", "130 us", "us", "batch 1", "arXiv 2206.11062", 130,
                llm("bert-base", P::INT8, 0, 0, 128, "int8: the published run is int8"), ""});
   r.back().gap =
-      "every piece is the real graph, compiled int8 where the graph allows (the projections; the 12 heads' o_proj products are one int8 product reading P.V through a view). The pass is still several times slower than published, and the reasons are in the pieces, none a single chip-config number (`build/bench/bench_prefill --steps` prints them: the attention and FFN pieces each take two to three times their weight-install bound): in the Softmax the row max is still a lane all-reduce bound by the SXM's stream slots (the row sums now come from the MXM as a ones column of V, and subtract and exp are one VXM pass); q.K^T and P.V are products of two activations, so K^T and V are installed as MXM weights head after head; the FFN's GELU is two VXM passes and its LayerNorm's centering a pass of its own; BERT is post-LN, so the projections read an on-chip quantized i8 copy of the LayerNorm output (docs/compiler.md \"int8 models\"); layer 0's attention (no leading LayerNorm) stands for every layer; pieces run back to back with no overlap. Published BERT-base uses hand-written int8 kernels. " + install;
+      "every piece is the real graph, compiled int8 where the graph allows (the projections; the 12 heads' o_proj products are one int8 product reading P.V through a view). The pass is still several times slower than published, and the reasons are in the pieces, none a single chip-config number (`build/bench/bench_prefill --steps` prints them: the attention and FFN pieces each take two to three times their weight-install bound): in the Softmax the row max is a lane all-reduce over pairs of rows through the SXMs (about 1,400 cycles a layer; the row sums come from the MXM as a ones column of V, and subtract and exp are one VXM pass); q.K^T and P.V are products of two activations, run in fp16 (K^T and V installed as MXM weights, each head's product whole on one plane: 4 times the int8 cost); the FFN's GELU is two VXM passes and its LayerNorm's centering a pass of its own; BERT is post-LN, so the projections read an on-chip quantized i8 copy of the LayerNorm output (docs/compiler.md \"int8 models\"); layer 0's attention (no leading LayerNorm) stands for every layer; pieces run back to back with no overlap. Published BERT-base uses hand-written int8 kernels. " + install;
   r.push_back({"Llama-2 7B", "750 tokens/s per user", "tokens/s", "2k context", "[3P]", 750,
                llm("llama-2-7b", P::FP16, 2047, 0, 128,
                    "precision not stated: fp16 fits at tp 8; int8 weights install at the same lw rate here, so they change capacity, not the token time"),

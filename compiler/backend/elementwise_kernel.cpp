@@ -109,27 +109,54 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
 
   MatmulStats st;
   // Per row block of Y: arrival of the operand reads at the VXM, nondecreasing over the block's
-  // vectors (blocks do not wait for each other: their rows may become ready in any order).
+  // vectors in `order` (blocks do not wait for each other).
   std::vector<uint64_t> part_T0(Y.parts.size(), 0);
   std::vector<StreamValue> vals(nops);
-  // Row order: Y's row blocks (parts, each in its own SRAM slices) interleaved, row k of every part
-  // before row k + 1 of any, so consecutive vectors write (and, for operands split alike, read)
-  // different SRAM ports and several vectors can pass the VXM per cycle (one row block takes at
-  // most one vector per cycle per port).
-  std::vector<int64_t> order;
-  order.reserve(static_cast<size_t>(Y.rows));
-  for (int64_t k = 0; k < Y.part_rows; ++k)
-    for (const TensorPart& p : Y.parts)
-      if (k < p.rows) order.push_back(p.row0 + k);
+  // Vector order: chunk by chunk as the chunk's rows become ready, so a producer's pipeline is
+  // followed (a matmul writes its Y column tile by column tile: a pass on it starts on its first
+  // column tiles, and a consumer matmul's first k-tile, one vector column of this pass's Y, lands
+  // before the last). Vector (r, c) is keyed by the latest ready cycle of its operand vectors,
+  // raised to the key of (r', c) for every row r' before r in the row order below, so the rows of
+  // one chunk still go in row order (a consumer matmul streams a tile's rows in that order; keying
+  // by the vector's own ready cycle alone measured worse there, docs/compiler.md "Elementwise
+  // ops"). Ties: chunk c of every row before chunk c + 1 of any, then the row order: Y's row blocks
+  // (parts, each in its own SRAM slices) interleaved, row k of every part before row k + 1 of any,
+  // so consecutive vectors write (and, for operands split alike, read) different SRAM ports and
+  // several vectors can pass the VXM per cycle (one row block takes at most one vector per cycle
+  // per port).
+  struct Vec { uint64_t key; uint32_t ch; int64_t k; size_t part; int64_t r; };
+  std::vector<Vec> order;
+  order.reserve(static_cast<size_t>(Y.rows) * Y.vpr);
+  for (uint32_t ch = 0; ch < Y.vpr; ++ch) {
+    uint64_t key = 0;  // running max over the chunk's rows in row order
+    for (int64_t k = 0; k < Y.part_rows; ++k)
+      for (size_t pi = 0; pi < Y.parts.size(); ++pi) {
+        if (k >= Y.parts[pi].rows) continue;
+        const int64_t r = Y.parts[pi].row0 + k;
+        for (size_t i = 0; i < nops; ++i) {
+          const std::vector<int64_t>* m = map_of(i);
+          const int64_t s = m ? (*m)[static_cast<size_t>(r)] : spec.operands[i]->rows == 1 ? 0 : r;
+          const PlacedTensor* t = s < 0 ? spec.zero : spec.operands[i];
+          const int64_t tr = s < 0 ? 0 : s;
+          key = std::max(key, t->ready[static_cast<size_t>(tr * t->vpr + (bc(i) ? 0 : ch))]);
+        }
+        order.push_back({key, ch, k, pi, r});
+      }
+  }
+  std::sort(order.begin(), order.end(), [](const Vec& a, const Vec& b) {
+    return std::tie(a.key, a.ch, a.k, a.part) < std::tie(b.key, b.ch, b.k, b.part);
+  });
   // Reads shared between vectors: an operand vector (a broadcast constant row, typically) already
   // read to pass the VXM on the cycle another vector needs it is taken from the stream, not read
   // again (stream values are not consumed, docs/architecture.md). Key: tensor, row, chunk, cycle at
   // the VXM. `pending` holds the reads of the vector being placed until its transaction commits.
   using ReadKey = std::tuple<const PlacedTensor*, int64_t, uint32_t, uint64_t>;
   std::map<ReadKey, StreamValue> shared, pending;
-  for (int64_t r : order) {
-    uint64_t& T0 = part_T0[static_cast<size_t>(r / Y.part_rows)];
-    for (uint32_t ch = 0; ch < Y.vpr; ++ch) {
+  for (const Vec& vec : order) {
+    const int64_t r = vec.r;
+    const uint32_t ch = vec.ch;
+    uint64_t& T0 = part_T0[vec.part];
+    {
       // Lower bound: every read issues at or after its vector's ready cycle.
       Instr rd = make_instr(Opcode::Read);
       const uint64_t lat_read = instr_timing(cfg, rd).latency;

@@ -59,7 +59,9 @@ class EltwiseScheduler {
  public:
   explicit EltwiseScheduler(ScheduleBuilder& b);
   // Schedules one elementwise op after everything already placed; reads of each input vector wait
-  // for its `ready` cycle. Updates y->ready and operands' last_read. Throws InputError for a chip
+  // for its `ready` cycle, and vectors go chunk by chunk as their rows become ready (a pass follows
+  // a matmul's column tiles; elementwise_kernel.cpp). Updates y->ready (each vector's own landing
+  // cycle) and operands' last_read. Throws InputError for a chip
   // without a VXM or unsupported types, logic_error for inconsistent shapes.
   MatmulStats schedule(const EltwiseSpec& spec);
 

@@ -124,8 +124,8 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
       throw std::logic_error("matmul: activation weights out of range of " + B.name);
   }
   for (const PlacedTensor* e : {spec.bias, spec.scale})
-    if (e && !((e->rows == 1 && e->vpr == Nt) || (e->rows == static_cast<int64_t>(Nt) && e->vpr == 1)))
-      throw std::logic_error("matmul: epilogue row " + e->name + " is neither [1, N] nor one row per column tile");
+    if (e && !((e->rows == 1 && e->vpr == Nt) || (e->rows % static_cast<int64_t>(Nt) == 0 && e->vpr == 1)))
+      throw std::logic_error("matmul: epilogue row " + e->name + " is neither [1, N] nor copies of one row per column tile");
   // Only stored weight rows may be loaded (place_weights packs the rows each k-tile loads).
   if (!wact)
     for (uint32_t kt = 0; kt < Kt; ++kt) {
@@ -833,14 +833,23 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
               *out = hit->second;
               return true;
             }
-            // [1, N], or [Nt, lanes] with row nt holding column tile nt (MatmulSpec::scale).
-            const bool per_tile = t->rows > 1;
-            const auto& ts = per_tile ? t->part_of_row(dr.nt).slices : t->parts[0].slices;
-            const uint32_t taddr = per_tile ? t->addr_of(dr.nt, 0) : t->addr_of(0, dr.nt);
-            const Dir tdir = b_.pos(ts[0]) < vxm_pos_ ? Dir::East : Dir::West;
-            if (!b_.fetch(ts, taddr, vxm_pos_, T, tdir, 0, out)) return false;
-            fetched.emplace_back(key, *out);
-            return true;
+            // [1, N], or [copies * Nt, lanes] with row c * Nt + nt holding column tile nt
+            // (MatmulSpec::scale): copy (T + i) % copies is tried i-th, so the fetches of
+            // successive cycles spread over the copies' slices.
+            const bool per_tile = t->vpr == 1 && (t->rows > 1 || Nt == 1);
+            const int64_t copies = per_tile ? t->rows / static_cast<int64_t>(Nt) : 1;
+            for (int64_t i = 0; i < copies; ++i) {
+              const int64_t row = per_tile ? static_cast<int64_t>((T + static_cast<uint64_t>(i)) % static_cast<uint64_t>(copies)) *
+                                                     static_cast<int64_t>(Nt) + dr.nt
+                                           : 0;
+              const auto& ts = t->part_of_row(row).slices;
+              const uint32_t taddr = per_tile ? t->addr_of(row, 0) : t->addr_of(0, dr.nt);
+              const Dir tdir = b_.pos(ts[0]) < vxm_pos_ ? Dir::East : Dir::West;
+              if (!b_.fetch(ts, taddr, vxm_pos_, T, tdir, 0, out)) continue;
+              fetched.emplace_back(key, *out);
+              return true;
+            }
+            return false;
           };
           // Sum the partial rows of a split job (each arrives at the VXM when needed).
           for (size_t g = 1; g < vals.size() && ok; ++g) {

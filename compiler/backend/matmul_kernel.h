@@ -65,9 +65,11 @@ struct MatmulSpec {
   // int8 only, optional [1, N] f32 row (passes/quantize.h): the epilogue converts the i32
   // accumulator to f32 and multiplies it by this row before bias/relu; Y is then I8, F16 or F32.
   PlacedTensor* scale = nullptr;
-  // bias and scale may instead be [Nt, lanes], row nt holding column tile nt, in row blocks of
-  // their own slices (passes/schedule.cpp), so planes draining different column tiles fetch their
-  // rows on one cycle (one SRAM slice serves one read per cycle).
+  // bias and scale may instead be [copies * Nt, lanes], row c * Nt + nt holding column tile nt, in
+  // row blocks of their own slices (passes/schedule.cpp), so planes draining different column tiles
+  // fetch their rows on one cycle (one SRAM slice serves one read per cycle); with several copies
+  // the fetch of cycle T tries copy T % copies first, so one slice group is not read on every
+  // drain cycle (it starved the X reads of an activation row block sharing its slices).
   bool relu = false;
   // Row maps: product row m reads physical X row x_rows[m] and writes physical Y row y_rows[m]
   // (empty: m; M = x_rows.size() if given, else x->rows). Several products may write disjoint rows

@@ -170,11 +170,12 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
   // A dense step's weight blob ([K, N] in whole tiles; `packed`: only these rows of each k-tile) and,
   // for an int8 layer (`q`), its per-column epilogue scale row.
   using RowRanges = std::vector<std::pair<uint32_t, uint32_t>>;
-  // An epilogue row of a dense step (f32 [1, N]: int8 scale or bias). A layer with several column
-  // tiles that is not install-bound (its planes drain different column tiles at once) stores it as
-  // [column tiles, lanes] in up to 4 row blocks (each its own slices): one SRAM slice serves one
-  // read per cycle, so with the [1, N] row the epilogue of such a layer drained one output row per
-  // cycle for the whole chip (matmul_kernel.h; MatmulSpec::scale). Install-bound layers (batch-1
+  // An epilogue row of a dense step (f32 [1, N]: int8 scale or bias). A layer that is not
+  // install-bound (its planes drain rows at once) stores it as [copies x column tiles, lanes] in up
+  // to 4 row blocks (each its own slices): one SRAM slice serves one read per cycle, so with the
+  // [1, N] row the epilogue of a multi-tile layer drained one output row per cycle for the whole
+  // chip, and a one-tile layer's fetches took its slices' read port on every drain cycle
+  // (matmul_kernel.h; MatmulSpec::scale). Install-bound layers (batch-1
   // and BERT-size int8 rows: M * abc occupancy * 2 <= lanes, the kernel's balanced cut) keep [1, N]:
   // their drains are not the bound, and the spread rows cost them more in read-port conflicts.
   auto place_epilogue_row = [&](const LoweredLayer& L, bool i8, const std::string& name, const std::vector<float>& vals,
@@ -193,20 +194,27 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
     abc.set(Field::DType, static_cast<uint32_t>(i8 ? DType::I8 : DType::F16));
     const int64_t occ = std::max<int64_t>(1, instr_timing(b.cfg(), abc).occupancy);
     const int64_t nt = (L.N + lanes - 1) / lanes;
-    if (nt <= 1 || M * occ * 2 <= static_cast<int64_t>(lanes)) {
+    if (M * occ * 2 <= static_cast<int64_t>(lanes)) {
       *out = place_tensor(alloc, name, DType::F32, {1, L.N}, tiling, &ids);
       tensor_blobs(*out, to_f32_bytes(vals), lanes, &res.blobs);
       return;
     }
-    const int64_t parts = std::min<int64_t>(nt, 4);
+    // Fewer than 4 column tiles: ceil(4 / nt) copies of the [nt, lanes] rows (row c * nt + t),
+    // one block each, which the kernel's fetches take in turn: a single row group was read on
+    // every drain cycle of a one-tile layer and starved the X reads of an activation row block
+    // sharing its slices (ResNet-50 stage 1's 3x3 convs: one plane's k-tile waited ~1,370 cycles).
+    const int64_t copies = (4 + nt - 1) / nt;
+    const int64_t total = copies * nt;
+    const int64_t parts = std::min<int64_t>(total, 4);
     TilingOptions blocks = tiling;
     blocks.port_split_min_rows = 1;
     blocks.port_split_parts = parts;
     blocks.port_split_min_part_rows = 1;
-    blocks.port_split_max_part_rows = (nt + parts - 1) / parts;
-    *out = place_tensor(alloc, name, DType::F32, {nt, static_cast<int64_t>(lanes)}, blocks, &ids);
-    std::vector<float> rows(static_cast<size_t>(nt) * lanes, 0.f);
-    std::copy(vals.begin(), vals.end(), rows.begin());
+    blocks.port_split_max_part_rows = (total + parts - 1) / parts;
+    *out = place_tensor(alloc, name, DType::F32, {total, static_cast<int64_t>(lanes)}, blocks, &ids);
+    std::vector<float> rows(static_cast<size_t>(total) * lanes, 0.f);
+    for (int64_t c = 0; c < copies; ++c)
+      std::copy(vals.begin(), vals.end(), rows.begin() + static_cast<std::ptrdiff_t>(c * nt * lanes));
     tensor_blobs(*out, to_f32_bytes(rows), lanes, &res.blobs);
   };
   auto place_layer_weights = [&](size_t si, const LoweredLayer& L, int64_t K, DType dt, const std::vector<uint8_t>& bytes,
