@@ -363,33 +363,28 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
       }
     // A plane's install stream is free from its shadow's free cycle, but it can run at most two
     // tiles ahead of X (one active, one in the shadow): count it free from the later of the two.
-    uint64_t x_ready = 0;
-    for (int64_t m = 0; m < M; ++m)
-      for (uint32_t kt = 0; kt < Kt; ++kt) {
-        const XSrc xs = xsrc(kt, m);
-        x_ready = std::max(x_ready, xs.t->ready[static_cast<size_t>(xs.row * xs.t->vpr + xs.chunk)]);
-      }
+    // Per k-tile: x_kfree[kt] is the earliest cycle a plane whose first tile is k-tile kt may
+    // start installing (the last X vector of column kt ready, less the two tiles it may run ahead).
+    // X often lands column by column (an elementwise producer writes vector column c of every row
+    // before c + 1), so planes starting on early k-tiles are free before the whole of X is in.
     const uint64_t two_tiles = cost.empty() ? 0 : 2 * total / cost.size();
-    const uint64_t x_free = x_ready + lat_read + 2 * (lat_lw + lat_iw) > two_tiles
-                                ? x_ready + lat_read + 2 * (lat_lw + lat_iw) - two_tiles
-                                : 0;
+    std::vector<uint64_t> x_kfree(Kt, 0);
+    uint64_t x_free = 0;
+    for (uint32_t kt = 0; kt < Kt; ++kt) {
+      uint64_t r = 0;
+      for (int64_t m = 0; m < M; ++m) {
+        const XSrc xs = xsrc(kt, m);
+        r = std::max(r, xs.t->ready[static_cast<size_t>(xs.row * xs.t->vpr + xs.chunk)]);
+      }
+      const uint64_t need = r + lat_read + 2 * (lat_lw + lat_iw);
+      x_kfree[kt] = need > two_tiles ? need - two_tiles : 0;
+      x_free = std::max(x_free, x_kfree[kt]);
+    }
     // Finish line F: the planes' free install time above their start sums to total (plus the
     // overhead of the tiles the cut splits between planes).
     total += (P - 1) * (lat_lw + lat_iw);
     std::vector<uint64_t> avail(P);
     for (size_t i = 0; i < P; ++i) avail[i] = std::max(planes_[i].shadow_free, x_free);
-    std::vector<uint64_t> sorted = avail;
-    std::sort(sorted.begin(), sorted.end());
-    uint64_t F = sorted[0] + total;
-    for (size_t n = 1; n <= P; ++n) {  // the n earliest planes share the work
-      uint64_t sum = total;
-      for (size_t i = 0; i < n; ++i) sum += sorted[i];
-      const uint64_t f = sum / n;
-      if (n == P || f <= sorted[n]) {
-        F = f;
-        break;
-      }
-    }
     // Contiguous cut in (column tile, k-tile, row) order: plane i's piece ends where the cumulative
     // cost reaches its cumulative quota; a tile is cut between two planes (rows [lo, a) and [a, hi),
     // each part paying the install overhead) when both parts keep >= kMinPart rows, else it goes
@@ -397,40 +392,90 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
     constexpr uint32_t kMinPart = 32;
     const uint64_t ovh = lat_lw + lat_iw, abc_rows = static_cast<uint64_t>(M) * occ_abc;
     struct Piece { uint32_t nt, kt, lo, hi; };
-    std::vector<std::vector<Piece>> plan(P);
-    const size_t U = cost.size();
-    size_t u = 0;
-    uint32_t ulo = U > 0 ? tile_rows(0, 0).first : 0;
-    auto next_tile = [&]() {
-      if (++u < U) ulo = tile_rows(static_cast<uint32_t>(u % Kt), static_cast<uint32_t>(u / Kt)).first;
+    using Plan = std::vector<std::vector<Piece>>;
+    auto cut_plan = [&](const std::vector<uint64_t>& av) {
+      Plan plan(P);
+      std::vector<uint64_t> sorted = av;
+      std::sort(sorted.begin(), sorted.end());
+      uint64_t F = sorted[0] + total;
+      for (size_t n = 1; n <= P; ++n) {  // the n earliest planes share the work
+        uint64_t sum = total;
+        for (size_t i = 0; i < n; ++i) sum += sorted[i];
+        const uint64_t f = sum / n;
+        if (n == P || f <= sorted[n]) {
+          F = f;
+          break;
+        }
+      }
+      const size_t U = cost.size();
+      size_t u = 0;
+      uint32_t ulo = U > 0 ? tile_rows(0, 0).first : 0;
+      auto next_tile = [&]() {
+        if (++u < U) ulo = tile_rows(static_cast<uint32_t>(u % Kt), static_cast<uint32_t>(u / Kt)).first;
+      };
+      uint64_t quota = 0, cum = 0;
+      for (size_t i = 0; i < P; ++i) {
+        quota += F > av[i] ? F - av[i] : 0;
+        while (u < U) {
+          const uint32_t nt = static_cast<uint32_t>(u / Kt), kt = static_cast<uint32_t>(u % Kt);
+          const uint32_t hi = tile_rows(kt, nt).second;
+          const uint64_t left = hi > ulo ? hi - ulo : 0;
+          const uint64_t c = std::max(left, abc_rows) + ovh;
+          if (i + 1 == P || cum + c <= quota) {
+            plan[i].push_back({nt, kt, ulo, hi});
+            cum += c;
+            next_tile();
+            continue;
+          }
+          const uint64_t budget = quota > cum + ovh ? quota - cum - ovh : 0;
+          if (budget >= kMinPart && left >= budget + kMinPart && left >= 2 * abc_rows) {
+            const uint32_t cut = ulo + static_cast<uint32_t>(budget);
+            plan[i].push_back({nt, kt, ulo, cut});
+            cum += budget + ovh;
+            ulo = cut;
+          } else if (2 * (cum + c) <= 2 * quota + c) {
+            plan[i].push_back({nt, kt, ulo, hi});
+            cum += c;
+            next_tile();
+          }
+          break;
+        }
+      }
+      return plan;
     };
-    uint64_t quota = 0, cum = 0;
-    for (size_t i = 0; i < P; ++i) {
-      quota += F > avail[i] ? F - avail[i] : 0;
-      while (u < U) {
-        const uint32_t nt = static_cast<uint32_t>(u / Kt), kt = static_cast<uint32_t>(u % Kt);
-        const uint32_t hi = tile_rows(kt, nt).second;
-        const uint64_t left = hi > ulo ? hi - ulo : 0;
-        const uint64_t c = std::max(left, abc_rows) + ovh;
-        if (i + 1 == P || cum + c <= quota) {
-          plan[i].push_back({nt, kt, ulo, hi});
-          cum += c;
-          next_tile();
+    Plan plan = cut_plan(avail);
+    // A plane's start, given its pieces: its shadow free, and each piece's X column ready no later
+    // than the plane gets there (x_kfree of the piece's k-tile, less the install cost of the
+    // plane's earlier pieces). Re-cut with those starts while they move, so planes on early k-tiles
+    // get larger quotas; a plane left empty keeps the whole-X start. Skipped when X's columns land
+    // within two install overheads of each other (the starts could move by less than the planner's
+    // own slack), and a re-cut that would leave more planes idle is not taken (fewer planes means
+    // longer serial k-chains, which the tile-cost estimate undercounts).
+    auto planes_used = [](const Plan& q) {
+      size_t n = 0;
+      for (const auto& v : q) n += v.empty() ? 0 : 1;
+      return n;
+    };
+    const bool x_spread = Kt > 0 && x_free - x_kfree[0] >= 2 * ovh;
+    for (int it = 0; x_spread && it < 4; ++it) {
+      std::vector<uint64_t> nav(P);
+      for (size_t i = 0; i < P; ++i) {
+        if (plan[i].empty()) {
+          nav[i] = std::max(planes_[i].shadow_free, x_free);
           continue;
         }
-        const uint64_t budget = quota > cum + ovh ? quota - cum - ovh : 0;
-        if (budget >= kMinPart && left >= budget + kMinPart && left >= 2 * abc_rows) {
-          const uint32_t cut = ulo + static_cast<uint32_t>(budget);
-          plan[i].push_back({nt, kt, ulo, cut});
-          cum += budget + ovh;
-          ulo = cut;
-        } else if (2 * (cum + c) <= 2 * quota + c) {
-          plan[i].push_back({nt, kt, ulo, hi});
-          cum += c;
-          next_tile();
+        uint64_t st = planes_[i].shadow_free, pre_cost = 0;
+        for (const Piece& pc : plan[i]) {
+          st = std::max(st, x_kfree[pc.kt] > pre_cost ? x_kfree[pc.kt] - pre_cost : 0);
+          pre_cost += std::max<uint64_t>(pc.hi > pc.lo ? pc.hi - pc.lo : 0, abc_rows) + ovh;
         }
-        break;
+        nav[i] = st;
       }
+      if (nav == avail) break;
+      Plan np = cut_plan(nav);
+      if (planes_used(np) < planes_used(plan)) break;
+      avail = std::move(nav);
+      plan = std::move(np);
     }
     // Jobs: each plane's run of pieces of one column tile; columns on several planes are groups.
     struct Run { size_t plane; uint32_t nt, k0, k1, lo, hi; };

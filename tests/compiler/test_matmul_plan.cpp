@@ -17,6 +17,10 @@
 
 #include "compiler/compile.h"
 #include "isa/chip_config.h"
+#include "compiler/llm/llm_config.h"
+#include "compiler/llm/segments.h"
+#include "sim/simulator.h"
+#include "system/llm_system.h"
 #include "tests/support/f16_data.h"
 #include "tests/support/gemm_check.h"
 #include "tests/support/int8_nchw_run.h"
@@ -29,6 +33,35 @@ using namespace lpu::compiler;
 using lpu::test::f16_bytes;
 using lpu::test::per_plane;
 using lpu::test::random_f16;
+
+namespace {
+
+// Two 1x1 convs on an [1, C, H, W] f16 input: "pre" (C -> C, no bias) writes X0, "a" (C -> N with
+// bias) reads it and is the output Ya (f32). Weights uniform in +-1/sqrt(C), bias +-0.3, from seeds
+// seed, seed + 1, seed + 2.
+ir::Graph two_1x1_convs(const std::string& name, int64_t C, int64_t N, int64_t H, int64_t W, uint32_t seed) {
+  ir::Graph g;
+  g.name = name;
+  auto conv = [&](const std::string& n, std::vector<ir::TensorId> ins, ir::TensorId y) {
+    g.add_op(make_op(ir::OpKind::Conv, n, std::move(ins), {y},
+                     {{"kernel_shape", std::vector<int64_t>{1, 1}}, {"strides", std::vector<int64_t>{1, 1}},
+                      {"dilations", std::vector<int64_t>{1, 1}}, {"pads", std::vector<int64_t>{0, 0, 0, 0}},
+                      {"group", int64_t{1}}}));
+  };
+  const ir::TensorId x = g.add_input("X", ir::DType::F16, {1, C, H, W});
+  const ir::TensorId x0 = g.add_tensor("X0", ir::DType::F16, {1, C, H, W});
+  const float s = 1.f / std::sqrt(static_cast<float>(C));
+  conv("pre", {x, g.add_constant("W0", ir::DType::F16, {C, C, 1, 1}, f16_bytes(random_f16(C * C, -s, s, seed)))}, x0);
+  const ir::TensorId ya = g.add_tensor("Ya", ir::DType::F32, {1, N, H, W});
+  conv("a",
+       {x0, g.add_constant("Wa", ir::DType::F16, {N, C, 1, 1}, f16_bytes(random_f16(N * C, -s, s, seed + 1))),
+        g.add_constant("Ba", ir::DType::F16, {N}, f16_bytes(random_f16(N, -0.3f, 0.3f, seed + 2)))},
+       ya);
+  g.mark_output(ya);
+  return g;
+}
+
+}  // namespace
 
 TEST_CASE("matmul plan: one weight tile and a tall M are dealt evenly over all planes, exact int8", "[matmul]") {
   // M = 8200 needs 5 blocks of <= acc_rows / 2 rows; 5 blocks over 4 planes would leave one plane
@@ -118,25 +151,8 @@ TEST_CASE("matmul plan: rows of a tile stream in any order, so planes sharing X 
 // Conv a's step: 870 cycles with the [1, N] rows, 460 now.
 TEST_CASE("matmul plan: a multi-tile int8 conv's epilogue rows are stored per column tile, so its planes drain together",
           "[matmul][conv][int8]") {
-  const int64_t C = 256, N = 1024, H = 14, W = 14;
-  ir::Graph g;
-  g.name = "wide_1x1";
-  auto conv = [&](const std::string& n, std::vector<ir::TensorId> ins, ir::TensorId y) {
-    g.add_op(make_op(ir::OpKind::Conv, n, std::move(ins), {y},
-                     {{"kernel_shape", std::vector<int64_t>{1, 1}}, {"strides", std::vector<int64_t>{1, 1}},
-                      {"dilations", std::vector<int64_t>{1, 1}}, {"pads", std::vector<int64_t>{0, 0, 0, 0}},
-                      {"group", int64_t{1}}}));
-  };
-  const ir::TensorId x = g.add_input("X", ir::DType::F16, {1, C, H, W});
-  const ir::TensorId x0 = g.add_tensor("X0", ir::DType::F16, {1, C, H, W});
-  const float s = 1.f / std::sqrt(static_cast<float>(C));
-  conv("pre", {x, g.add_constant("W0", ir::DType::F16, {C, C, 1, 1}, f16_bytes(random_f16(C * C, -s, s, 61)))}, x0);
-  const ir::TensorId ya = g.add_tensor("Ya", ir::DType::F32, {1, N, H, W});
-  conv("a",
-       {x0, g.add_constant("Wa", ir::DType::F16, {N, C, 1, 1}, f16_bytes(random_f16(N * C, -s, s, 62))),
-        g.add_constant("Ba", ir::DType::F16, {N}, f16_bytes(random_f16(N, -0.3f, 0.3f, 63)))},
-       ya);
-  g.mark_output(ya);
+  const int64_t C = 256, H = 14, W = 14;
+  const ir::Graph g = two_1x1_convs("wide_1x1", C, 1024, H, W, 61);
   const lpu::test::Int8NchwRun t = lpu::test::run_int8_nchw(g, C, H, W, 64, 65, "pre");
   lpu::test::require_int8_steps_ok(t.check, 1);
   uint64_t prev = 0, a_cycles = 0;
@@ -158,25 +174,8 @@ TEST_CASE("matmul plan: a multi-tile int8 conv's epilogue rows are stored per co
 // copy (every copy serves >= 10 % of the fetches), with the int8 step exact.
 TEST_CASE("matmul plan: a one-tile int8 conv's epilogue rows are stored as 4 copies whose fetches take turns",
           "[matmul][conv][int8]") {
-  const int64_t C = 64, N = 64, H = 28, W = 28;
-  ir::Graph g;
-  g.name = "narrow_1x1";
-  auto conv = [&](const std::string& n, std::vector<ir::TensorId> ins, ir::TensorId y) {
-    g.add_op(make_op(ir::OpKind::Conv, n, std::move(ins), {y},
-                     {{"kernel_shape", std::vector<int64_t>{1, 1}}, {"strides", std::vector<int64_t>{1, 1}},
-                      {"dilations", std::vector<int64_t>{1, 1}}, {"pads", std::vector<int64_t>{0, 0, 0, 0}},
-                      {"group", int64_t{1}}}));
-  };
-  const ir::TensorId x = g.add_input("X", ir::DType::F16, {1, C, H, W});
-  const ir::TensorId x0 = g.add_tensor("X0", ir::DType::F16, {1, C, H, W});
-  const float s = 1.f / std::sqrt(static_cast<float>(C));
-  conv("pre", {x, g.add_constant("W0", ir::DType::F16, {C, C, 1, 1}, f16_bytes(random_f16(C * C, -s, s, 71)))}, x0);
-  const ir::TensorId ya = g.add_tensor("Ya", ir::DType::F32, {1, N, H, W});
-  conv("a",
-       {x0, g.add_constant("Wa", ir::DType::F16, {N, C, 1, 1}, f16_bytes(random_f16(N * C, -s, s, 72))),
-        g.add_constant("Ba", ir::DType::F16, {N}, f16_bytes(random_f16(N, -0.3f, 0.3f, 73)))},
-       ya);
-  g.mark_output(ya);
+  const int64_t C = 64, H = 28, W = 28;
+  const ir::Graph g = two_1x1_convs("narrow_1x1", C, 64, H, W, 71);
   const lpu::test::Int8NchwRun t = lpu::test::run_int8_nchw(g, C, H, W, 74, 75, "pre");
   lpu::test::require_int8_steps_ok(t.check, 1);
   // The scale copies: memory-map entries "a.scale..." (name, slices, first..last address).
@@ -218,4 +217,46 @@ TEST_CASE("matmul plan: a one-tile int8 conv's epilogue rows are stored as 4 cop
   INFO("scale fetches per copy:" << shares << " of " << total);
   CHECK(total > 0);
   for (const Copy& c : copies) CHECK(c.reads * 10 >= total);
+}
+
+// Per k-tile plane starts (matmul_kernel.cpp, balanced plan): the GELU passes write their output
+// vector column by column, so the second matmul's planes that take the early k-tiles are counted
+// free as those columns land instead of when the whole of X is nearly in. BERT-base's int8 FFN
+// piece (as bench_prefill compiles it): MatMul_8 issues abc on more than one k-tile before Mul_7's
+// last vector lands (184 abc; 128, one k-tile, with the whole-X start) and ends at 7,500 (7,793).
+TEST_CASE("matmul plan: a consumer matmul issues abc on early k-tiles before the producer's last vector lands",
+          "[matmul][int8]") {
+  auto cfg = default_chip_config();
+  const llm::LlmConfig m = llm::load_llm_config(std::string(LPU_SOURCE_DIR) + "/workloads/llm/bert-base.json");
+  llm::SegmentSpec spec;
+  spec.kind = llm::SegmentKind::Ffn;
+  spec.shape.phase = llm::Phase::Prefill;
+  spec.shape.tokens = 128;
+  spec.shard = {0, 1};
+  spec.o_proj_cast = true;
+  const ir::Graph g = llm::build_segment(m, spec, 0);
+  const CompileResult r = compile(g, *cfg, system::piece_compile_options(llm::WeightPrecision::INT8));
+  std::map<std::string, StepSpan> span;
+  for (const StepSpan& s : r.spans) {
+    UNSCOPED_INFO("step " << s.name << " " << s.kind << " " << s.start << ".." << s.end_after);
+    span[s.name] = s;
+  }
+  REQUIRE(span.count("MatMul_1") == 1);
+  REQUIRE(span.count("Mul_7") == 1);
+  REQUIRE(span.count("MatMul_8") == 1);
+  // Any abc after MatMul_1's last instruction is MatMul_8's.
+  uint64_t first_abc = UINT64_MAX, early = 0;
+  for (const QueueCode& q : r.program.chips[0].queues)
+    for (const auto& ti : replay_queue(q.code))
+      if (ti.second.op == Opcode::Abc && ti.first > span["MatMul_1"].end_after) {
+        first_abc = std::min(first_abc, ti.first);
+        early += ti.first < span["Mul_7"].end_after ? 1 : 0;
+      }
+  INFO("MatMul_8 first abc " << first_abc << ", abc before Mul_7 ends " << early << ", predicted " << r.predicted_cycles);
+  CHECK(first_abc < span["Mul_7"].end_after);
+  CHECK(early > 128);  // more than one k-tile of the 128 rows: 184 now, 128 with the whole-X start
+  CHECK(span["MatMul_8"].end_after <= 7500);
+  sim::SimOptions so;
+  so.mode = sim::Mode::Timing;
+  CHECK(sim::simulate(r.program, *cfg, so).cycles == r.predicted_cycles);
 }
