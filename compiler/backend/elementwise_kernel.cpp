@@ -20,6 +20,17 @@ constexpr uint64_t kMaxSearch = uint64_t{1} << 24;  // cycles tried per vector b
 
 uint64_t dist(uint32_t a, uint32_t b) { return a > b ? a - b : b - a; }
 
+// `mul` of an f32 stream value by an immediate (the i8 quantizations' x * 1/scale); Dst unset.
+Instr scale_f32(const StreamValue& src, float factor) {
+  Instr m = make_instr(Opcode::MulImm);
+  m.set(Field::DType, static_cast<uint32_t>(DType::F32));
+  m.set(Field::SrcA, src.ref().encode());
+  uint32_t bits;
+  std::memcpy(&bits, &factor, sizeof bits);
+  m.set(Field::FImm, bits);
+  return m;
+}
+
 }  // namespace
 
 EltwiseScheduler::EltwiseScheduler(ScheduleBuilder& b) : b_(b) {
@@ -349,12 +360,7 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
           T += instr_timing(cfg, c).latency;
         }
         if (ok && to_i8) {
-          Instr m = make_instr(Opcode::MulImm);
-          m.set(Field::DType, static_cast<uint32_t>(DType::F32));
-          m.set(Field::SrcA, cur.ref().encode());
-          uint32_t bits;
-          std::memcpy(&bits, &spec.y_inv_scale, sizeof bits);
-          m.set(Field::FImm, bits);
+          const Instr m = scale_f32(cur, spec.y_inv_scale);
           ok = vop(m, T, false, 4, &cur);
           T += instr_timing(cfg, m).latency;
         }
@@ -375,12 +381,7 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
             ok = vop_to(c, T, false, 4, &q, y2dir);
             T += instr_timing(cfg, c).latency;
           }
-          Instr m = make_instr(Opcode::MulImm);
-          m.set(Field::DType, static_cast<uint32_t>(DType::F32));
-          m.set(Field::SrcA, q.ref().encode());
-          uint32_t bits;
-          std::memcpy(&bits, &spec.y2_inv_scale, sizeof bits);
-          m.set(Field::FImm, bits);
+          const Instr m = scale_f32(q, spec.y2_inv_scale);
           ok = ok && vop_to(m, T, false, 4, &q, y2dir);
           T += instr_timing(cfg, m).latency;
           Instr c = make_instr(Opcode::Cvt);

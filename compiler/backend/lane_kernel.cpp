@@ -72,6 +72,14 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
   uint32_t S = b_.pos(sxm_slice_);
   const uint32_t V = vxm_pos_;
   Dir to_s = S < V ? Dir::West : Dir::East, from_s = opposite(to_s);
+  // Rows through the `side`-th SXM of sxm_rows_: sets the SXM, its position and the directions
+  // toward it and back that the lambdas below read.
+  auto use_sxm = [&](size_t side) {
+    sxm = sxm_rows_[side];
+    S = b_.pos(sxm);
+    to_s = S < V ? Dir::West : Dir::East;
+    from_s = opposite(to_s);
+  };
   auto lat = [&](const Instr& in) { return static_cast<int64_t>(instr_timing(cfg, in).latency); };
   const int64_t lat_read = lat(make_instr(Opcode::Read));
   MatmulStats st;
@@ -192,10 +200,7 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
     // row lands.
     auto place_group = [&](const std::vector<int64_t>& grp, size_t side, bool commit) -> uint64_t {
       const auto probe = b_.begin();
-      sxm = sxm_rows_[side];
-      S = b_.pos(sxm);
-      to_s = S < V ? Dir::West : Dir::East;
-      from_s = opposite(to_s);
+      use_sxm(side);
       const int64_t r0 = grp[0];
       int64_t xr = r0;
       uint32_t chunk = 0;
@@ -417,10 +422,7 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
       const auto probe = b_.begin();
       const size_t bi = side * nparts + static_cast<size_t>(r / X.part_rows);
       const uint64_t B_before = Bs[bi];
-      sxm = sxm_rows_[side];
-      S = b_.pos(sxm);
-      to_s = S < V ? Dir::West : Dir::East;
-      from_s = opposite(to_s);
+      use_sxm(side);
       const int64_t d = dist(S, V);
       uint64_t& B = Bs[bi];
       const auto& xs = X.part_of_row(r).slices;
@@ -600,10 +602,7 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
       const auto probe = b_.begin();
       const size_t bi = side * nparts + static_cast<size_t>(ra / X.part_rows);
       const uint64_t B_before = Bp[bi];
-      sxm = sxm_rows_[side];
-      S = b_.pos(sxm);
-      to_s = S < V ? Dir::West : Dir::East;
-      from_s = opposite(to_s);
+      use_sxm(side);
       const int64_t d = dist(S, V);
       uint64_t& B = Bp[bi];
       const PlacedTensor& M = *spec.mask;

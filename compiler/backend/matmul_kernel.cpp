@@ -37,6 +37,15 @@ uint64_t occupancy_of(const ChipConfig& cfg, Opcode op, DType t) {
 
 }  // namespace
 
+uint32_t mxm_plane_count(const ChipConfig& cfg) {
+  return static_cast<uint32_t>(cfg.slices_of(SliceKind::MXM).size()) * cfg.mxm_planes;
+}
+
+bool install_bound_rows(const ChipConfig& cfg, int64_t M, DType t) {
+  const int64_t occ = static_cast<int64_t>(std::max<uint64_t>(1, occupancy_of(cfg, Opcode::Abc, t)));
+  return M * occ * 2 <= static_cast<int64_t>(cfg.vector_bytes());
+}
+
 MatmulScheduler::MatmulScheduler(ScheduleBuilder& b) : b_(b) {
   const ChipConfig& cfg = b.cfg();
   for (int i : cfg.slices_of(SliceKind::VXM)) {
@@ -185,7 +194,7 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
   // on several planes is a split job group whose partial rows are summed at the VXM (as the K-split
   // below). Every plane takes fresh accumulator rows (Plane::acc_next), so no abc ever waits for
   // another plane's drain.
-  const bool balanced = vxm_slice_ >= 0 && M <= half && M * static_cast<int64_t>(occ_abc) * 2 <= lanes &&
+  const bool balanced = vxm_slice_ >= 0 && M <= half && install_bound_rows(cfg, M, in_t) &&
                         static_cast<int64_t>(Nt) * M <= static_cast<int64_t>(cfg.mxm_acc_rows);
   // Row blocks (chunks) and K-split (G): when there are fewer (row block, column tile) jobs than
   // planes, either the rows are cut into more blocks (every plane then installs every weight tile

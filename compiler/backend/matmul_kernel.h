@@ -94,6 +94,13 @@ struct MatmulStats {
   uint64_t first_issue = UINT64_MAX, last_end = 0;
 };
 
+// MXM planes of the chip (MXM slices x planes per slice): the planes the kernel deals work to.
+uint32_t mxm_plane_count(const ChipConfig& cfg);
+// The kernel's install-bound rule for a product of M rows whose inputs are of type t: a weight
+// tile's `abc` rows take at most half the cycles of installing it (one lw row per cycle). Such
+// layers get the balanced cut; passes/schedule.cpp keeps their epilogue rows as [1, N].
+bool install_bound_rows(const ChipConfig& cfg, int64_t M, DType t);
+
 class MatmulScheduler {
  public:
   explicit MatmulScheduler(ScheduleBuilder& b);

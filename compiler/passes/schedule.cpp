@@ -172,11 +172,11 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
   using RowRanges = std::vector<std::pair<uint32_t, uint32_t>>;
   // An epilogue row of a dense step (f32 [1, N]: int8 scale or bias). A layer that is not
   // install-bound (its planes drain rows at once) stores it as [copies x column tiles, lanes] in up
-  // to 4 row blocks (each its own slices): one SRAM slice serves one read per cycle, so with the
+  // to one row block per MXM plane (each its own slices): one SRAM slice serves one read per cycle, so with the
   // [1, N] row the epilogue of a multi-tile layer drained one output row per cycle for the whole
   // chip, and a one-tile layer's fetches took its slices' read port on every drain cycle
   // (matmul_kernel.h; MatmulSpec::scale). Install-bound layers (batch-1
-  // and BERT-size int8 rows: M * abc occupancy * 2 <= lanes, the kernel's balanced cut) keep [1, N]:
+  // and BERT-size int8 rows: install_bound_rows, the kernel's balanced-cut rule) keep [1, N]:
   // their drains are not the bound, and the spread rows cost them more in read-port conflicts.
   auto place_epilogue_row = [&](const LoweredLayer& L, bool i8, const std::string& name, const std::vector<float>& vals,
                                 PlacedTensor* out) {
@@ -190,22 +190,20 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       const ir::Shape& xs = lm.tensor(g, L.x).shape;
       for (size_t i = 0; i + 1 < xs.size(); ++i) M *= xs[i];
     }
-    Instr abc = make_instr(Opcode::Abc);
-    abc.set(Field::DType, static_cast<uint32_t>(i8 ? DType::I8 : DType::F16));
-    const int64_t occ = std::max<int64_t>(1, instr_timing(b.cfg(), abc).occupancy);
     const int64_t nt = (L.N + lanes - 1) / lanes;
-    if (M * occ * 2 <= static_cast<int64_t>(lanes)) {
+    if (install_bound_rows(b.cfg(), M, i8 ? DType::I8 : DType::F16)) {
       *out = place_tensor(alloc, name, DType::F32, {1, L.N}, tiling, &ids);
       tensor_blobs(*out, to_f32_bytes(vals), lanes, &res.blobs);
       return;
     }
-    // Fewer than 4 column tiles: ceil(4 / nt) copies of the [nt, lanes] rows (row c * nt + t),
+    // Fewer column tiles than planes: ceil(planes / nt) copies of the [nt, lanes] rows (row c * nt + t),
     // one block each, which the kernel's fetches take in turn: a single row group was read on
     // every drain cycle of a one-tile layer and starved the X reads of an activation row block
     // sharing its slices (ResNet-50 stage 1's 3x3 convs: one plane's k-tile waited ~1,370 cycles).
-    const int64_t copies = (4 + nt - 1) / nt;
+    const int64_t planes = mxm_plane_count(b.cfg());
+    const int64_t copies = (planes + nt - 1) / nt;
     const int64_t total = copies * nt;
-    const int64_t parts = std::min<int64_t>(total, 4);
+    const int64_t parts = std::min<int64_t>(total, planes);
     TilingOptions blocks = tiling;
     blocks.port_split_min_rows = 1;
     blocks.port_split_parts = parts;
