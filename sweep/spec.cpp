@@ -102,9 +102,9 @@ bool parse_int(const std::string& v, int64_t& out) {
 // The LLM options of one point: the spec's `llm:` map, then the point's llm.* overrides; every
 // option present (defaults as `lpusim llm`: context = prompt), in llm_option_names() order.
 Overrides resolve_llm(const Overrides& spec_llm, const Overrides& point) {
-  std::map<std::string, std::string> v = {{"phase", "all"}, {"prompt", "128"}, {"batch", "1"},
-                                          {"chips", "0"},    {"tp", "0"},       {"pieces", "segments"},
-                                          {"in_flight", "1"}};
+  std::map<std::string, std::string> v;
+  for (const LlmOption& o : llm_options())
+    if (!o.default_value.empty()) v[o.name] = o.default_value;
   for (const Override& o : spec_llm) v[o.first] = o.second;
   for (const Override& o : point)
     if (is_llm_field(o.first)) v[o.first.substr(4)] = o.second;
@@ -118,10 +118,35 @@ Overrides resolve_llm(const Overrides& spec_llm, const Overrides& point) {
   return out;
 }
 
+// The option names joined by ", ", each after `prefix` (the allowed lists of the error messages).
+std::string joined_llm_names(const std::string& prefix) {
+  std::string out;
+  for (const std::string& n : llm_option_names()) out += (out.empty() ? "" : ", ") + prefix + n;
+  return out;
+}
+
+// The default of an option hashed only when set otherwise (LlmOption::hash_default false), or null.
+const LlmOption* unhashed_default(const std::string& name) {
+  for (const LlmOption& o : llm_options())
+    if (o.name == name && !o.hash_default) return &o;
+  return nullptr;
+}
+
 }  // namespace
 
+const std::vector<LlmOption>& llm_options() {
+  static const std::vector<LlmOption> o = {
+      {"phase", "all", true}, {"prompt", "128", true}, {"context", "", true},       {"batch", "1", true},
+      {"chips", "0", true},   {"tp", "0", true},       {"pieces", "segments", true}, {"in_flight", "1", false}};
+  return o;
+}
+
 const std::vector<std::string>& llm_option_names() {
-  static const std::vector<std::string> n = {"phase", "prompt", "context", "batch", "chips", "tp", "pieces", "in_flight"};
+  static const std::vector<std::string> n = [] {
+    std::vector<std::string> v;
+    for (const LlmOption& o : llm_options()) v.push_back(o.name);
+    return v;
+  }();
   return n;
 }
 
@@ -155,8 +180,8 @@ void check_llm_option(const std::string& name, const std::string& value, const s
     if (value != "segments" && value != "segments-strict" && value != "dense-standin")
       throw bad("must be segments, segments-strict or dense-standin");
   } else {
-    throw InputError(fmt::format("{}: llm.{}: unknown LLM option (allowed: llm.phase, llm.prompt, llm.context, "
-                                 "llm.batch, llm.chips, llm.tp, llm.pieces, llm.in_flight)", context, name));
+    throw InputError(
+        fmt::format("{}: llm.{}: unknown LLM option (allowed: {})", context, name, joined_llm_names("llm.")));
   }
 }
 
@@ -364,8 +389,7 @@ SweepSpec parse_sweep_spec(const std::string& yaml_text, const std::string& sour
   // program or model would run once per LLM option value, the same point again and again).
   if (const YAML::Node l = root["llm"]) {
     if (!l.IsMap())
-      throw InputError(fmt::format("{}: llm: must be a map of LLM options (phase, prompt, context, batch, chips, tp, "
-                                   "pieces, in_flight)", source));
+      throw InputError(fmt::format("{}: llm: must be a map of LLM options ({})", source, joined_llm_names("")));
     for (const auto& kv : l) {
       const std::string name = kv.first.Scalar();
       const std::string v = scalar_of(kv.second, source, "llm." + name);
@@ -508,9 +532,8 @@ Expansion expand_sweep(const SweepSpec& s, uint32_t shard_index, uint32_t shard_
         if (wl.kind == Workload::Kind::Llm) {  // the options `lpusim llm` runs with
           h = fnv1a64(std::string_view("\0llm\0", 5), h);
           for (const Override& o : e.configs[c].llm) {
-            // Options added after the first release are hashed only when not at their default, so
-            // the points of older results keep their hashes (--resume).
-            if (o.first == "in_flight" && o.second == "1") continue;
+            const LlmOption* later = unhashed_default(o.first);  // added after the first release
+            if (later && o.second == later->default_value) continue;
             h = fnv1a64(o.first + "=" + o.second + ";", h);
           }
         }

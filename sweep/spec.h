@@ -27,7 +27,16 @@ struct Workload {
 // them for every point, and `llm.<name>` in grid/points sweeps them. Names in this order (it is the
 // order of the point hash and of the command line): phase (all | decode | plan), prompt, context,
 // batch, chips (0 = the fewest that fit), tp (0 = the planner's choice), pieces.
-const std::vector<std::string>& llm_option_names();
+// One LLM option of a sweep (`llm:` map, llm.* fields), as `lpusim llm` takes it. default_value
+// empty: none (context follows prompt). hash_default false: an option added after the first
+// release, hashed only when not at its default, so older results keep their point hashes (--resume).
+struct LlmOption {
+  std::string name, default_value;
+  bool hash_default = true;
+};
+// Every LLM option in the order points list them (resolve_llm, the point hash, CSV columns).
+const std::vector<LlmOption>& llm_options();
+const std::vector<std::string>& llm_option_names();  // the names of llm_options(), in order
 // Checks one option value (name without "llm."); InputError "<context>: llm.<name>: ... got <value>".
 void check_llm_option(const std::string& name, const std::string& value, const std::string& context);
 // True for a swept field that is an LLM option ("llm.chips") rather than a chip-config field.
