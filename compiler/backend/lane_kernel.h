@@ -1,4 +1,4 @@
-// Lane kernel (docs/compiler.md "Row reductions on the VXM + SXM"): per row of X [rows, K], a
+// Lane kernel (docs/compiler.md "Row reductions" (lane steps on the VXM + SXM)): per row of X [rows, K], a
 // reduction over the row's K lanes whose result ends up in EVERY lane of the row's one output
 // vector, with no constant bigger than one row:
 //   1. the row's ceil(K / lanes) vectors are read and combined lane-wise on the VXM by a chain of
