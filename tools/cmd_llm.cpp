@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "compiler/backend/matmul_kernel.h"  // mxm_plane_count
 #include "compiler/compile.h"
 #include "compiler/frontends/onnx_import.h"
 #include "compiler/llm/llm_config.h"
@@ -187,12 +188,19 @@ double resnet50_images_per_s(const std::string& file, std::string* note, std::st
   const compiler::CompileResult cr = compiler::compile(g, *chip, o);
   const uint64_t cycles = timed_cycles(cr, *chip, "resnet50");
   *cond = "batch 1, 1 chip, int8 (validate --resnet50 FILE)";
+  // The MXM floors of this lowering: every plane busy every cycle with `abc` (one row a cycle at
+  // int8), or with `lw` (one weight row a cycle); the program cannot be shorter than either.
+  const uint64_t planes = compiler::mxm_plane_count(*chip);
+  const uint64_t abc_floor = (cr.stats.abc + planes - 1) / planes, lw_floor = (cr.stats.lw + planes - 1) / planes;
   *note = fmt::format("{} cycles at {:.0f} MHz, predicted == simulated; {:.1f} % MXM utilization ({} MACs at the "
-                      "int8 rate); `build/bench/bench_conv_layers --steps FILE` breaks the cycles down per stage",
+                      "int8 rate); `build/bench/bench_conv_layers --steps FILE` breaks the cycles down per stage. "
+                      "MXM floors of this lowering: {} `abc` rows over {} planes = {} cycles, {} `lw` rows = {} "
+                      "cycles, so at most {:.0f} images/s with every plane busy every cycle",
                       cycles, chip->clock_hz / 1e6,
                       100.0 * static_cast<double>(cr.macs) /
                           (static_cast<double>(cycles) * static_cast<double>(chip->peak_int8_macs_per_cycle())),
-                      cr.macs);
+                      cr.macs, cr.stats.abc, planes, abc_floor, cr.stats.lw, lw_floor,
+                      chip->clock_hz / static_cast<double>(std::max<uint64_t>(1, std::max(abc_floor, lw_floor))));
   return chip->clock_hz / static_cast<double>(cycles);
 }
 
@@ -248,17 +256,20 @@ double llm_row(const std::string& name, llm::WeightPrecision prec, int64_t conte
                ? ". Pieces compiled int8: the projections run i8 x i8 -> i32 (inputs quantized on chip by the "
                  "step that produces them), everything else fp16 (docs/llm-system.md)"
                : ". Pieces compiled fp16";
-  if (m.causal) {
+  {
     // The weight-install bound of this plan (llm::install_bound_cycles): every projection weight of
-    // a chip is installed once per token, pieces run one after another.
+    // a chip is installed once per token (an encoder: once per pass), pieces run one after another.
     double weights = 0;
     for (const llm::PlanPiece& p : run.plan.pieces) weights += static_cast<double>(p.matrix_weights);
-    const uint64_t bound = llm::install_bound_cycles(run.plan, *chip);
-    *note += fmt::format(". Weight-install bound of this plan: {:.0f} tokens/s ({:.3g} projection weights per chip "
+    const uint64_t bound = std::max<uint64_t>(1, llm::install_bound_cycles(run.plan, *chip));
+    const double bound_s = static_cast<double>(bound) / chip->clock_hz;
+    *note += fmt::format(". Weight-install bound of this plan: {} ({:.3g} projection weights per chip "
                          "along the pipeline, {} weights/cycle per chip: one lw of {} weights per MXM plane per "
                          "cycle, tsp-v1 [assumed])",
-                         chip->clock_hz / static_cast<double>(std::max<uint64_t>(1, bound)), weights,
-                         llm::install_weights_per_cycle(*chip), chip->vector_bytes());
+                         m.causal ? fmt::format("{:.0f} tokens/s", 1.0 / bound_s)
+                                  : fmt::format("{:.1f} us a pass ({:.1f} us with the host transfer)", bound_s * 1e6,
+                                                (bound_s + s.host_seconds) * 1e6),
+                         weights, llm::install_weights_per_cycle(*chip), chip->vector_bytes());
   }
   if (m.causal && run.plan.tp > static_cast<int64_t>(chip->chips_per_node)) {
     // The source states no split: the same chips with the tensor-parallel group kept inside one
