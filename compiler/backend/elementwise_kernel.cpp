@@ -108,6 +108,17 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
                     (Y.dtype == DType::F16 || Y.dtype == DType::I8) && !spec.relu &&
                     (!spec.zero || spec.zero->dtype == DType::F16);
   for (const EltwiseSpec::Post& po : spec.post) f16_direct = f16_direct && po.op == spec.op && po.operand >= 0;
+  // Add / Sub / Mul of f16 operands into an f16 Y, with at most a fused Relu after it (e.g. the
+  // residual Add of a ResNet block): a float VXM op computes in f32 and rounds once to its dtype
+  // (docs/isa.md, sim/units/vxm.cpp), so `add.f16` stores round_f16(f32(a) + f32(b)), exactly what
+  // widening both operands, `add.f32` and the narrowing `cvt` store (the f32 sum is the same
+  // rounding; an f16 x f16 product is exact in f32), and relu commutes with the rounding. 1-2 VXM
+  // ops per vector instead of 4-5, and 2-stream values instead of 4. Not for an i8 Y: its `muli`
+  // must see the unrounded f32 result.
+  const bool arith_direct = spec.has_op &&
+                            (spec.op == Opcode::Add || spec.op == Opcode::Sub || spec.op == Opcode::Mul) &&
+                            Y.dtype == DType::F16 && spec.post.empty() && (!spec.zero || spec.zero->dtype == DType::F16);
+  f16_direct = f16_direct || arith_direct;
   for (const PlacedTensor* t : spec.operands) f16_direct = f16_direct && t->dtype == DType::F16;
   const uint64_t lat_up = any_f16 && !f16_direct ? instr_timing(cfg, cvt_up).latency : 0;
   const uint64_t lat_mov = instr_timing(cfg, make_instr(Opcode::Mov)).latency;
@@ -298,11 +309,11 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
           ok = vop(in, T, !narrow && !spec.relu && spec.post.empty(), op_width, &cur);
           T += instr_timing(cfg, in).latency;
         }
-        if (ok && spec.relu) {  // a fused Relu, f32
+        if (ok && spec.relu) {  // a fused Relu, in the op's dtype (f32, or f16 for arith_direct)
           Instr rl = make_instr(Opcode::Relu);
-          rl.set(Field::DType, static_cast<uint32_t>(DType::F32));
+          rl.set(Field::DType, static_cast<uint32_t>(op_dt));
           rl.set(Field::SrcA, cur.ref().encode());
-          ok = vop(rl, T, !narrow && spec.post.empty(), 4, &cur);
+          ok = vop(rl, T, !narrow && spec.post.empty(), op_width, &cur);
           T += instr_timing(cfg, rl).latency;
         }
         uint64_t post_read = 0;  // latest cycle a post operand reaches the VXM

@@ -2,7 +2,9 @@
 // operand vector is read from SRAM to reach the VXM on one cycle, f16 operands are widened to f32
 // (`cvt`), the one VXM instruction of the op computes in f32, and the result is narrowed to f16
 // (`cvt`) when Y is stored f16 (or scaled by `muli` and narrowed to i8 when Y is an int8 layer's
-// quantized input), then written as it passes Y's slices. Operands are tensors of
+// quantized input), then written as it passes Y's slices. Where that gives the same value, the op
+// runs on the f16 operands directly instead (no widening or narrowing: Max/Min chains, and a lone
+// Add/Sub/Mul with at most a Relu into an f16 Y; elementwise_kernel.cpp `f16_direct`). Operands are tensors of
 // Y's [rows, inner] shape (activations or constants; an activation may be wider in its last vector) or constants of 1 row broadcast to every row
 // (numpy broadcasting of a per-row vector or scalar is resolved by the lowering into such a row).
 // An operand may carry a row map (pooling, docs/compiler.md): row r of Y then reads the operand's
