@@ -326,6 +326,12 @@ std::vector<Plan> plan_candidates(const LlmConfig& m, const PlanRequest& r, cons
     throw InputError(fmt::format("{}: batch {} and prompt {} must be >= 1 and context {} >= 0", m.name, r.batch,
                                  r.prompt, r.context));
   if (!(r.margin >= 0 && r.margin < 1)) throw InputError(fmt::format("planner margin {} must be in [0, 1)", r.margin));
+  // Positions the model has (learned position tables, RoPE's trained range): a prompt of P tokens
+  // uses 0..P-1, the decoded token at context C uses position C.
+  if (std::max(r.prompt, r.context + 1) > m.max_positions)
+    throw InputError(fmt::format("{}: prompt {} / context {} needs {} positions; the model has {} "
+                                 "(max_position_embeddings / n_positions in its config)",
+                                 m.name, r.prompt, r.context, std::max(r.prompt, r.context + 1), m.max_positions));
   if (r.in_flight < 1 || r.in_flight > kMaxInFlight)
     throw InputError(fmt::format("{}: --in-flight {} must be in [1, {}] (groups of --batch sequences in flight)", m.name,
                                  r.in_flight, kMaxInFlight));
