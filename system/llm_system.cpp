@@ -146,22 +146,29 @@ StepResult LlmSystem::step(const llm::StepShape& shape) {
         spec.fill = llm::WeightFill::Zero;
         spec.position = shape.context;
         spec.o_proj_cast = precision_ == llm::WeightPrecision::INT8;  // o_proj int8 too (segments.h)
+        // Every layer's graph has the operations of its representative layer's (weights are zero);
+        // where layers differ (bert's attention: layer 0 has no leading LayerNorm) the label says which.
+        const int64_t layer = pp.kind == llm::SegmentKind::LmHead ? 0 : llm::representative_layer(model_, pp.kind, pp.layer);
+        const bool by_layer = pp.kind != llm::SegmentKind::LmHead && llm::representative_layer(model_, pp.kind, 1) != 0;
         const std::string label =
-            pp.shard_size != pp.tp
-                ? fmt::format("{} {} part {} of {} over tp{}", llm::segment_kind_name(pp.kind), shape_label(shape), pp.part + 1,
-                              pp.shard_size / pp.tp, pp.tp)
-                : fmt::format("{} {} tp{} rank{}", llm::segment_kind_name(pp.kind), shape_label(shape), pp.tp, rank == 0 ? "0" : "1+");
+            std::string(by_layer ? (layer == 0 ? "layer 0 " : "layers 1+ ") : "") +
+            (pp.shard_size != pp.tp
+                 ? fmt::format("{} {} part {} of {} over tp{}", llm::segment_kind_name(pp.kind), shape_label(shape),
+                               pp.part + 1, pp.shard_size / pp.tp, pp.tp)
+                 : fmt::format("{} {} tp{} rank{}", llm::segment_kind_name(pp.kind), shape_label(shape), pp.tp,
+                               rank == 0 ? "0" : "1+"));
         // Compile key: everything the graph depends on. Ffn and LM head graphs see only the B*T rows
         // (no cache, no position), so one compile serves every step with the same rows.
         const std::string key =
-            pp.kind == llm::SegmentKind::Attention
-                ? label + fmt::format(" rank{} pos{}", spec.shard.rank, spec.position)
-                : fmt::format("{} rows {} shard {}/{}", llm::segment_kind_name(pp.kind), rows, spec.shard.rank, spec.shard.size);
+            (pp.kind == llm::SegmentKind::Attention
+                 ? label + fmt::format(" rank{} pos{}", spec.shard.rank, spec.position)
+                 : fmt::format("{} rows {} shard {}/{}", llm::segment_kind_name(pp.kind), rows, spec.shard.rank, spec.shard.size)) +
+            fmt::format(" graph of layer {}", layer);
         const PieceRun* prp = nullptr;
         auto failed = failed_.find(key);
         if (failed == failed_.end()) {
           try {
-            prp = &runner_.run_graph(key, [&] { return build_(spec, 0); }, label, compile_opt_);
+            prp = &runner_.run_graph(key, [&] { return build_(spec, layer); }, label, compile_opt_);
           } catch (const InputError& e) {
             if (!fallback_) throw;
             failed = failed_.emplace(key, e.what()).first;
@@ -169,7 +176,7 @@ StepResult LlmSystem::step(const llm::StepShape& shape) {
         }
         if (!prp) {
           const std::string sl = "STAND-IN " + label;
-          prp = &runner_.run_graph("standin " + key, [&] { return fallback_(spec, 0); }, sl, standin_opt_);
+          prp = &runner_.run_graph("standin " + key, [&] { return fallback_(spec, layer); }, sl, standin_opt_);
           const std::string why = sl + ": " + failed->second;
           if (std::find(res.standins.begin(), res.standins.end(), why) == res.standins.end())
             res.standins.push_back(why);

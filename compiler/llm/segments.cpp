@@ -611,6 +611,11 @@ ir::Graph build(const LlmConfig& cfg, const SegmentSpec& spec, int64_t layer, co
 
 }  // namespace
 
+int64_t representative_layer(const LlmConfig& cfg, SegmentKind kind, int64_t layer) {
+  // Mirrors segment_input: only bert's Attention segments differ by layer (layer 0: no norm).
+  return cfg.family == "bert" && kind == SegmentKind::Attention && layer > 0 ? 1 : 0;
+}
+
 bool is_projection_weight(const std::string& n) {
   // The names Builder::weight gives the matrices above (g.unique_name may append "_<k>").
   static const std::regex re("^((e[0-9]+_)?w(q|k|v|o|qk|qkv)_[0-9]+(_rot)?|(e[0-9]+_)?w_(up|gate|down)|w_router|lm_head|mlm_dense)"

@@ -79,6 +79,12 @@ struct SegmentSpec {
 // shard of rank 0 for the row-parallel output projections (o_proj, FFN down).
 ir::Graph build_segment(const LlmConfig& cfg, const SegmentSpec& spec, int64_t layer);
 
+// The layer whose build_segment graph has the same operations as `layer`'s (weights aside): 0 for
+// every layer of pre-LN families, and for bert's Ffn; for bert's Attention, 1 for every layer > 0
+// (it starts with the previous layer's LayerNorm, layer 0 has none). Timing runs compile one
+// graph per representative layer (system/llm_system.cpp).
+int64_t representative_layer(const LlmConfig& cfg, SegmentKind kind, int64_t layer);
+
 // True for the name of a model weight matrix in build_segment's graphs (the shard's fused q|k, v or
 // q|k|v projections, o_proj, FFN up/gate/down of dense FFNs and experts, the MoE router, the LM head, BERT's MLM dense)
 // and false for the graph's helper constants (RoPE tables, masks, top-k selection matrices, norm

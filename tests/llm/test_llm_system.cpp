@@ -69,3 +69,54 @@ TEST_CASE("llm system: composition of pieces == full simulation of the concatena
           Approx(st.energy_j - chip->static_power_w * static_cast<double>(plan.chips) * st.host_seconds).epsilon(1e-9));
   }
 }
+
+// Layers whose graphs differ get their own program (llm::representative_layer): bert is post-LN,
+// so layer 0's attention reads the embeddings as they are and every later layer's attention starts
+// with the previous layer's LayerNorm. A pass of tiny-bert (3 layers) runs 1 layer-0 attention
+// program, 2 starts of the layers-1+ one (with the norm: more cycles and lane steps) and 3 FFNs;
+// the pass's cycles are their windows back to back. Before session 9 layer 0's program stood for
+// every layer (2 programs, the norms of layers 1+ left out).
+TEST_CASE("llm system: bert's attention pieces of layers 1+ include the previous layer's LayerNorm", "[llm]") {
+  auto chip = default_chip_config();
+  llm::LlmConfig m = llm::load_llm_config(std::string(LPU_SOURCE_DIR) + "/workloads/llm/tiny-bert.json");
+  m.layers = 3;
+  CHECK(llm::representative_layer(m, llm::SegmentKind::Attention, 0) == 0);
+  CHECK(llm::representative_layer(m, llm::SegmentKind::Attention, 2) == 1);
+  CHECK(llm::representative_layer(m, llm::SegmentKind::Ffn, 2) == 0);
+  const llm::LlmConfig llama = tiny();
+  CHECK(llm::representative_layer(llama, llm::SegmentKind::Attention, 1) == 0);
+  // The representative's graph has the same operations as the layer's own.
+  llm::SegmentSpec spec;
+  spec.kind = llm::SegmentKind::Attention;
+  spec.shape = llm::prefill_step(1, 8);
+  auto kinds = [&](int64_t layer) {
+    std::vector<int> k;
+    for (const ir::Op& op : llm::build_segment(m, spec, layer).ops()) k.push_back(static_cast<int>(op.kind));
+    return k;
+  };
+  CHECK(kinds(2) == kinds(1));
+  CHECK(kinds(1) != kinds(0));
+  llm::PlanRequest req;
+  req.prompt = 8;
+  const llm::Plan plan = llm::plan_partition(m, req, *chip);
+  REQUIRE(plan.chips == 1);
+  system::LlmSystem sys(*chip, m, plan);
+  const system::StepResult st = sys.step(llm::prefill_step(1, 8));
+  const system::PieceUse *a0 = nullptr, *a1 = nullptr, *ffn = nullptr;
+  for (const system::PieceUse& u : st.pieces) {
+    if (u.label.rfind("layer 0 attention", 0) == 0) a0 = &u;
+    if (u.label.rfind("layers 1+ attention", 0) == 0) a1 = &u;
+    if (u.label.rfind("ffn", 0) == 0) ffn = &u;
+  }
+  REQUIRE(a0);
+  REQUIRE(a1);
+  REQUIRE(ffn);
+  CHECK(a0->count == 1);
+  CHECK(a1->count == 2);
+  CHECK(ffn->count == 3);
+  CHECK(a1->cycles > a0->cycles);  // the LayerNorm
+  uint64_t pass = 0;
+  for (const system::PieceUse* u : {a0, a1, ffn})
+    pass += static_cast<uint64_t>(u->count) * system::piece_window(*chip, u->cycles);
+  CHECK(st.cycles == pass - (system::piece_window(*chip, ffn->cycles) - ffn->cycles));  // ends with an FFN
+}
