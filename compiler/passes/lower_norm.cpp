@@ -2,6 +2,7 @@
 #include "compiler/passes/lower_norm.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fmt/format.h>
 
 #include "compiler/reference/interpreter.h"
@@ -264,6 +265,51 @@ void NormLowering::softmax_rows(const ir::Op& op, ir::TensorId a, int64_t axis) 
   attn_.note_written(op.outputs[0], true);  // pad lanes: exp of junk / sum
 }
 
+bool NormLowering::may_hold_neg_inf(ir::TensorId t) const {
+  using K = ir::OpKind;
+  std::vector<ir::TensorId> todo{t};
+  std::set<ir::TensorId> seen;
+  while (!todo.empty()) {
+    const ir::TensorId u = todo.back();
+    todo.pop_back();
+    if (u == ir::kNoTensor || !seen.insert(u).second) continue;
+    if (static_cast<size_t>(u) >= g_.tensors().size()) return true;  // a lowering tensor: unknown
+    const ir::Tensor& tt = g_.tensor(u);
+    if (tt.is_const) {
+      if (!ir::dtype_is_float(tt.dtype)) continue;
+      for (float v : tt.const_floats())
+        if (!std::isfinite(v)) return true;
+      continue;
+    }
+    if (tt.producer < 0) return true;  // a graph input (e.g. a runtime additive mask)
+    const ir::Op& p = g_.ops()[static_cast<size_t>(tt.producer)];
+    switch (p.kind) {
+      // Finite for finite inputs (an infinity there is no masking pattern: the reference's result
+      // is NaN or infinite too): the walk stops.
+      case K::MatMul: case K::Gemm: case K::Conv: case K::LayerNormalization: case K::Softmax:
+      case K::BatchNormalization: case K::ReduceMean: case K::ReduceSum: case K::ReduceMax: case K::ReduceMin:
+      case K::ReduceSumSquare: case K::ReduceL1: case K::ReduceL2: case K::MaxPool: case K::AveragePool:
+      case K::GlobalAveragePool: case K::Equal:
+        continue;
+      // Elementwise ops and views that pass a -inf through (or make one only by overflow).
+      case K::Add: case K::Sub: case K::Mul: case K::Max: case K::Min: case K::Neg: case K::Abs: case K::Relu:
+      case K::Cast: case K::Sigmoid: case K::Tanh: case K::Erf: case K::Reshape: case K::Transpose:
+      case K::Concat: case K::Split: case K::Slice:
+        for (ir::TensorId in : p.inputs) todo.push_back(in);
+        continue;
+      case K::Where:  // the condition selects; the values come from inputs 1 and 2
+        for (size_t i = 1; i < p.inputs.size(); ++i) todo.push_back(p.inputs[i]);
+        continue;
+      case K::Gather:
+        todo.push_back(p.inputs[0]);
+        continue;
+      default:
+        return true;  // Div, Exp, Pow, ...: may make infinities
+    }
+  }
+  return false;
+}
+
 bool NormLowering::pv_only_reader(const ir::Op& op) const {
   // P = Softmax(x) read by exactly one node, a MatMul P.V with P as A only and V an activation;
   // P not a graph output.
@@ -355,16 +401,43 @@ bool NormLowering::lower(const ir::Op& op) {
       // m = row max (f16, exact); e = exp(x - m) in f32; y = e / row sum of e (f32).
       // Masked logits (-inf, e.g. a causal mask by Where) are first clamped to the lowest f16,
       // -65504: exp(-65504 - m) is 0 in f32 like exp(-inf), and a wholly masked row gives a
-      // uniform row instead of NaN (-inf - -inf).
-      const ir::TensorId xc = fresh(op, ".clamp", ir::DType::F16, xs);
-      elt(op, ".clamp", static_cast<int>(Opcode::Max), {act(a), scalar(-65504.f)}, xc, xs, false);  // exact in f16
+      // uniform row instead of NaN (-inf - -inf). The clamp is the identity on finite f16 values,
+      // so it is left out when x can hold -inf only by f16 overflow (may_hold_neg_inf: no -inf
+      // constant or graph input reaches x through elementwise ops and views; e.g. attention
+      // scores q.K^T x 1/sqrt(d) without a mask): the same values for every finite x. (An
+      // overflowed x is outside the reference bound with or without the clamp.)
+      ir::TensorId xc = a;
+      if (may_hold_neg_inf(op.inputs[0])) {
+        xc = fresh(op, ".clamp", ir::DType::F16, xs);
+        // When one elementwise step writes x (f16) and only the Softmax reads it (e.g. a mask Add
+        // or Where), the clamp is that step's last post op (`max` with a constant row, f32,
+        // before the narrowing), and the step writes xc instead of x: one pass fewer. Bit for bit
+        // the separate pass's value: narrowing to f16 is monotone and -65504 is an f16 value, so
+        // max(narrow(v), -65504) == narrow(max(v, -65504)) for every v (NaN: maxNum gives -65504
+        // in both; pad lanes: max with the row's 0 pad in both).
+        const int wi = sole_writer_ && a == op.inputs[0] ? sole_writer_(a) : -1;
+        LoweredEltwise* W = wi >= 0 ? &lm_.eltwise[static_cast<size_t>(wi)] : nullptr;
+        if (W && W->y == a && W->has_op && !W->y_f32 && W->y2 == ir::kNoTensor && lm_.tensor(g_, a).shape == xs &&
+            (W->y_shape.empty() || W->y_shape == xs)) {
+          EltOperand lo = scalar(-65504.f);
+          lo.values.assign(static_cast<size_t>(K), -65504.f);
+          W->operands.push_back(std::move(lo));
+          W->post.push_back({static_cast<int>(Opcode::Max), 0.f, static_cast<int>(W->operands.size()) - 1});
+          W->y = xc;
+          produced_[static_cast<size_t>(a)] = 0;
+          produced_[static_cast<size_t>(xc)] = 1;
+        } else {
+          elt(op, ".clamp", static_cast<int>(Opcode::Max), {act(a), scalar(-65504.f)}, xc, xs, false);  // exact in f16
+        }
+      }
       const ir::TensorId m = fresh(op, ".max", ir::DType::F16, ys);
       lane(op, ".max", Mode::Max, xc, m, ys, false, false, {});
       // e = exp(-relu(m - xc)) in ONE VXM pass (sub, then relu, neg, exp fused): on the row's lanes
       // m - xc >= 0 (m is their max; the f32 difference of f16 values rounds symmetrically), so
-      // relu changes nothing and e = exp(xc - m) exactly; on pad lanes (xc = max(x, 0) there, the
-      // constant's pad being 0) e is in [0, 1] whenever m is a number: when x's pad lanes are
-      // finite, e's and P's are too (no pad clearing before the MXM). m is NaN only if a lane of
+      // relu changes nothing and e = exp(xc - m) exactly; on pad lanes (xc = max(x, 0) there with
+      // the clamp, the constant's pad being 0; x without it) e is in [0, 1] whenever m is a number
+      // and the pad lane finite: when x's pad lanes are finite, e's and P's are too (no pad
+      // clearing before the MXM). m is NaN only if a lane of
       // the row is, and then the row's results are NaN anyway.
       const ir::TensorId e = fresh(op, ".e", ir::DType::F32, xs), S = fresh(op, ".sum", ir::DType::F32, ys);
       elt(op, ".exp", static_cast<int>(Opcode::Sub), {act(m, true), act(xc)}, e, xs, true);

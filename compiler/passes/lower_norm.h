@@ -28,6 +28,10 @@ class NormLowering {
   // A tensor holding the [.., 1] activation `t` in every lane of each row's vector, for an
   // elementwise operand with lane_bcast: `t` itself if a lane step wrote it, else a broadcast step.
   ir::TensorId row_scalar(const ir::Op& op, ir::TensorId t);
+  // sole_writer(t): index into lm.eltwise of the one elementwise step writing t when nothing else
+  // writes it and only one op reads it (lowering.cpp), else -1. Lets Softmax fuse its clamp into
+  // that step (lower_norm.cpp); unset: never fused.
+  void set_sole_writer(std::function<int(ir::TensorId)> f) { sole_writer_ = std::move(f); }
 
  private:
   ir::TensorId fresh(const ir::Op& op, const std::string& suffix, ir::DType dt, const ir::Shape& shape);
@@ -50,6 +54,12 @@ class NormLowering {
   // A Softmax whose output only a MatMul reads, as its first operand (P.V): the row sum and divide
   // are left to that MatMul (AttentionLowering::defer_softmax).
   bool pv_only_reader(const ir::Op& op) const;
+  // Whether graph tensor t may hold -inf by the model's design (a -inf constant, e.g. a causal
+  // mask, or a graph input reaching it through elementwise ops and views), as opposed to only by
+  // f16 overflow: the walk back from t stops at ops whose results are finite for finite inputs
+  // (products, normalizations, reductions, pools); anything not known to keep values finite counts
+  // as may.
+  bool may_hold_neg_inf(ir::TensorId t) const;
   [[noreturn]] void fail(const ir::Op& op, const std::string& why) const;
 
   const ir::Graph& g_;
@@ -57,6 +67,7 @@ class NormLowering {
   std::vector<char>& produced_;
   AttentionLowering& attn_;
   std::function<ir::TensorId(const ir::Op&, ir::TensorId)> activation_;
+  std::function<int(ir::TensorId)> sole_writer_;
   std::set<ir::TensorId> all_lane_;  // written by a lane step: the row's value in every lane
 };
 

@@ -216,6 +216,7 @@ LoweredModel lower_graph(const ir::Graph& g, uint32_t lanes, bool pack_conv_taps
     for (const LoweredGather& G : lm.gathers) writers += G.y == in ? 1 : 0;
     return writers == 1 && ei >= 0 && lm.eltwise[static_cast<size_t>(ei)].has_op ? ei : -1;
   };
+  norm.set_sole_writer(sole_writer);  // Softmax's clamp as a post op of its input's writer
   auto fused_eltwise = [&](const ir::Op& op) {
     const ir::TensorId out = op.outputs.empty() ? ir::kNoTensor : op.outputs[0];
     Opcode unary = Opcode::Mov;
