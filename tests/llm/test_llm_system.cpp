@@ -91,7 +91,8 @@ TEST_CASE("llm system: bert's attention pieces of layers 1+ include the previous
   spec.shape = llm::prefill_step(1, 8);
   auto kinds = [&](int64_t layer) {
     std::vector<int> k;
-    for (const ir::Op& op : llm::build_segment(m, spec, layer).ops()) k.push_back(static_cast<int>(op.kind));
+    const ir::Graph g = llm::build_segment(m, spec, layer);
+    for (const ir::Op& op : g.ops()) k.push_back(static_cast<int>(op.kind));
     return k;
   };
   CHECK(kinds(2) == kinds(1));
