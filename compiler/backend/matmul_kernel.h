@@ -24,7 +24,8 @@
 //   - products whose weights are an activation (attention q.K^T, P.V: runs of independent
 //     per-head products) give each job whole to the plane that can finish it first, instead of
 //     cutting one product's rows over all planes (which installs its tile on every plane);
-//   - install-bound layers (batch-1 decode: loading a tile takes longer than its abc rows) instead
+//   - install-bound layers (batch-1 decode: loading a tile takes longer than its abc rows; also
+//     install-heavy ones of more rows with >= one tile per plane, e.g. 3x3 convs of 196 pixels) instead
 //     cut the (column tile, k-tile) sequence into one contiguous piece per plane of equal install
 //     time counted from when each plane's shadow buffer is free, so all planes' lw streams end
 //     together across layers; columns cut between planes are summed at the VXM the same way.
