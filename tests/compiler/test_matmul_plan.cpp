@@ -230,6 +230,20 @@ TEST_CASE("matmul plan: a one-tile int8 conv's epilogue rows are stored as 4 cop
   for (const Copy& c : copies) CHECK(c.reads * 10 >= total);
 }
 
+// BERT-base and one of its 128-token prefill pieces as lpusim validate compiles them (int8, o_proj
+// reading P.V through the Cast view).
+static llm::LlmConfig bert_base() {
+  return llm::load_llm_config(std::string(LPU_SOURCE_DIR) + "/workloads/llm/bert-base.json");
+}
+static llm::SegmentSpec bert_prefill(llm::SegmentKind kind) {
+  llm::SegmentSpec spec;
+  spec.kind = kind;
+  spec.shape = llm::prefill_step(1, 128);
+  spec.shard = {0, 1};
+  spec.o_proj_cast = true;
+  return spec;
+}
+
 // Per k-tile plane starts (matmul_kernel.cpp, balanced plan): the GELU passes write their output
 // vector column by column, so the second matmul's planes that take the early k-tiles are counted
 // free as those columns land instead of when the whole of X is nearly in. BERT-base's int8 FFN
@@ -238,15 +252,9 @@ TEST_CASE("matmul plan: a one-tile int8 conv's epilogue rows are stored as 4 cop
 TEST_CASE("matmul plan: a consumer matmul issues abc on early k-tiles before the producer's last vector lands",
           "[matmul][int8]") {
   auto cfg = default_chip_config();
-  const llm::LlmConfig m = llm::load_llm_config(std::string(LPU_SOURCE_DIR) + "/workloads/llm/bert-base.json");
-  llm::SegmentSpec spec;
-  spec.kind = llm::SegmentKind::Ffn;
-  spec.shape.phase = llm::Phase::Prefill;
-  spec.shape.tokens = 128;
-  spec.shard = {0, 1};
-  spec.o_proj_cast = true;
-  const ir::Graph g = llm::build_segment(m, spec, 0);
-  const CompileResult r = compile(g, *cfg, system::piece_compile_options(llm::WeightPrecision::INT8));
+  const llm::LlmConfig m = bert_base();
+  llm::SegmentSpec spec = bert_prefill(llm::SegmentKind::Ffn);
+  const CompileResult r = compile(llm::build_segment(m, spec, 0), *cfg, system::piece_compile_options(llm::WeightPrecision::INT8));
   std::map<std::string, StepSpan> span;
   for (const StepSpan& s : r.spans) {
     UNSCOPED_INFO("step " << s.name << " " << s.kind << " " << s.start << ".." << s.end_after);
@@ -283,15 +291,9 @@ TEST_CASE("matmul plan: a consumer matmul issues abc on early k-tiles before the
 // test above.
 TEST_CASE("matmul plan: the X and Y of a wide install-bound layer have a row block per plane", "[matmul][int8]") {
   auto cfg = default_chip_config();
-  const llm::LlmConfig m = llm::load_llm_config(std::string(LPU_SOURCE_DIR) + "/workloads/llm/bert-base.json");
-  llm::SegmentSpec spec;
-  spec.kind = llm::SegmentKind::Ffn;
-  spec.shape.phase = llm::Phase::Prefill;
-  spec.shape.tokens = 128;
-  spec.shard = {0, 1};
-  spec.o_proj_cast = true;
-  const ir::Graph g = llm::build_segment(m, spec, 0);
-  const CompileResult r = compile(g, *cfg, system::piece_compile_options(llm::WeightPrecision::INT8));
+  const llm::LlmConfig m = bert_base();
+  llm::SegmentSpec spec = bert_prefill(llm::SegmentKind::Ffn);
+  const CompileResult r = compile(llm::build_segment(m, spec, 0), *cfg, system::piece_compile_options(llm::WeightPrecision::INT8));
   uint64_t mm1_end = 0;
   for (const StepSpan& s : r.spans)
     if (s.name == "MatMul_1") mm1_end = s.end_after;

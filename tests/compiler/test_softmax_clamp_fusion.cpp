@@ -34,14 +34,9 @@ using lpu::test::random_f16;
 
 namespace {
 
-// y = Softmax(x * c [+ mask]) over the last axis, x [R, K]. `second_reader`: the Softmax input is
-// also read by an Abs (output z), so nothing may fuse into its writer (the unfused form).
-ir::Graph clamp_graph(int64_t R, int64_t K, float c, const std::vector<float>* mask, bool second_reader) {
-  ir::Graph g;
-  g.name = "clamp";
-  const ir::TensorId x = g.add_input("x", ir::DType::F16, {R, K});
-  ir::TensorId s = g.add_tensor("s", ir::DType::F16, {R, K});
-  g.add_op(make_op(ir::OpKind::Mul, "scale", {x, g.add_constant("c", ir::DType::F16, {}, test::f16_bytes({c}))}, s));
+// s (+ the constant mask, if any: s becomes the masked tensor) -> Softmax over the last axis ->
+// graph output y.
+void masked_softmax(ir::Graph& g, ir::TensorId& s, int64_t R, int64_t K, const std::vector<float>* mask) {
   if (mask) {
     const ir::TensorId m = g.add_constant("mask", ir::DType::F16, {R, K}, test::f16_bytes(*mask));
     const ir::TensorId sm = g.add_tensor("masked", ir::DType::F16, {R, K});
@@ -51,6 +46,17 @@ ir::Graph clamp_graph(int64_t R, int64_t K, float c, const std::vector<float>* m
   const ir::TensorId y = g.add_tensor("y", ir::DType::F16, {R, K});
   g.add_op(make_op(ir::OpKind::Softmax, "softmax", {s}, y, {{"axis", int64_t{1}}}));
   g.mark_output(y);
+}
+
+// y = Softmax(x * c [+ mask]) over the last axis, x [R, K]. `second_reader`: the Softmax input is
+// also read by an Abs (output z), so nothing may fuse into its writer (the unfused form).
+ir::Graph clamp_graph(int64_t R, int64_t K, float c, const std::vector<float>* mask, bool second_reader) {
+  ir::Graph g;
+  g.name = "clamp";
+  const ir::TensorId x = g.add_input("x", ir::DType::F16, {R, K});
+  ir::TensorId s = g.add_tensor("s", ir::DType::F16, {R, K});
+  g.add_op(make_op(ir::OpKind::Mul, "scale", {x, g.add_constant("c", ir::DType::F16, {}, test::f16_bytes({c}))}, s));
+  masked_softmax(g, s, R, K, mask);
   if (second_reader) {
     const ir::TensorId z = g.add_tensor("z", ir::DType::F16, {R, K});
     g.add_op(make_op(ir::OpKind::Abs, "abs", {s}, z));
@@ -106,15 +112,7 @@ ir::Graph product_graph(int64_t R, int64_t D, int64_t K, const std::vector<float
   g.add_op(make_op(ir::OpKind::MatMul, "mm", {x, W}, sc));
   ir::TensorId s = g.add_tensor("scaled", ir::DType::F16, {R, K});
   g.add_op(make_op(ir::OpKind::Mul, "scale", {sc, g.add_constant("c", ir::DType::F16, {}, test::f16_bytes({0.125f}))}, s));
-  if (mask) {
-    const ir::TensorId m = g.add_constant("mask", ir::DType::F16, {R, K}, test::f16_bytes(*mask));
-    const ir::TensorId sm = g.add_tensor("masked", ir::DType::F16, {R, K});
-    g.add_op(make_op(ir::OpKind::Add, "mask", {s, m}, sm));
-    s = sm;
-  }
-  const ir::TensorId y = g.add_tensor("y", ir::DType::F16, {R, K});
-  g.add_op(make_op(ir::OpKind::Softmax, "softmax", {s}, y, {{"axis", int64_t{1}}}));
-  g.mark_output(y);
+  masked_softmax(g, s, R, K, mask);
   return g;
 }
 
