@@ -34,6 +34,7 @@
 #include "sim/simulator.h"
 #include "tests/support/f16_data.h"
 #include "tests/support/ir_build.h"
+#include "tests/support/layer_norm_build.h"
 #include "tests/support/int8_verdicts.h"
 
 using namespace lpu;
@@ -50,13 +51,7 @@ ir::Graph post_ln_block() {
   ir::Graph g;
   g.name = "post_ln";
   const ir::TensorId x = g.add_input("x", ir::DType::F16, {R, D});
-  const ir::TensorId sc = g.add_constant("gamma", ir::DType::F16, {D}, f16_bytes(random_f16(D, 0.5f, 1.5f, 3)));
-  const ir::TensorId be = g.add_constant("beta", ir::DType::F16, {D}, f16_bytes(random_f16(D, -0.5f, 0.5f, 4)));
-  const ir::TensorId h = g.add_tensor("h", ir::DType::F16, {R, D});
-  ir::Op ln = make_op(ir::OpKind::LayerNormalization, "ln", {x, sc, be}, h);
-  ln.attrs["axis"] = int64_t{1};
-  ln.attrs["epsilon"] = 1e-5f;
-  g.add_op(ln);
+  const ir::TensorId h = lpu::test::add_layer_norm(g, x, R, D);
   const float ws = 1.0f / std::sqrt(static_cast<float>(D));
   auto dense = [&](const std::string& n, ir::TensorId in, int64_t K, uint32_t seed, bool bias) {
     const ir::TensorId w = g.add_constant("W_" + n, ir::DType::F16, {K, D}, f16_bytes(random_f16(K * D, -ws, ws, seed)));

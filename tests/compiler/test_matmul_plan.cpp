@@ -63,6 +63,16 @@ ir::Graph two_1x1_convs(const std::string& name, int64_t C, int64_t N, int64_t H
 
 }  // namespace
 
+// The cycles step `name` adds to the program's end (as bench_prefill --steps prints them).
+static uint64_t added_cycles(const std::vector<StepSpan>& spans, const std::string& name) {
+  uint64_t prev = 0, added = 0;
+  for (const StepSpan& sp : spans) {
+    if (sp.name == name) added = sp.end_after - prev;
+    prev = std::max(prev, sp.end_after);
+  }
+  return added;
+}
+
 TEST_CASE("matmul plan: one weight tile and a tall M are dealt evenly over all planes, exact int8", "[matmul]") {
   // M = 8200 needs 5 blocks of <= acc_rows / 2 rows; 5 blocks over 4 planes would leave one plane
   // with two (3,280 rows), 8 blocks of 1,025 rows give every plane 2,050.
@@ -131,11 +141,7 @@ TEST_CASE("matmul plan: an install-heavy int8 conv splits its k-tiles over the p
   // 256 loaded rows), so all 4 planes install tap tiles (3, 2, 2, 2 or as their free cycles say);
   // the earlier K-split (G = 3) left one plane idle.
   CHECK(abc.size() == 4);
-  uint64_t prev = 0, a_cycles = 0;
-  for (const StepSpan& sp : t.cr.spans) {
-    if (sp.name == "a") a_cycles = sp.end_after - prev;
-    prev = std::max(prev, sp.end_after);
-  }
+  const uint64_t a_cycles = added_cycles(t.cr.spans, "a");
   INFO("conv a adds " << a_cycles << " cycles; program " << t.cr.predicted_cycles);
   CHECK(a_cycles > 0);
   CHECK(a_cycles <= 840);  // 828 (852 with the K-split plan)
@@ -166,11 +172,7 @@ TEST_CASE("matmul plan: a multi-tile int8 conv's epilogue rows are stored per co
   const ir::Graph g = two_1x1_convs("wide_1x1", C, 1024, H, W, 61);
   const lpu::test::Int8NchwRun t = lpu::test::run_int8_nchw(g, C, H, W, 64, 65, "pre");
   lpu::test::require_int8_steps_ok(t.check, 1);
-  uint64_t prev = 0, a_cycles = 0;
-  for (const StepSpan& sp : t.cr.spans) {
-    if (sp.name == "a") a_cycles = sp.end_after - prev;
-    prev = std::max(prev, sp.end_after);
-  }
+  const uint64_t a_cycles = added_cycles(t.cr.spans, "a");
   INFO("conv a adds " << a_cycles << " cycles; program " << t.cr.predicted_cycles);
   CHECK(a_cycles > 0);
   CHECK(a_cycles <= 700);

@@ -19,6 +19,7 @@
 #include "tests/support/f16_data.h"
 #include "tests/support/int8_verdicts.h"
 #include "tests/support/ir_build.h"
+#include "tests/support/layer_norm_build.h"
 
 using namespace lpu;
 using namespace lpu::compiler;
@@ -34,13 +35,7 @@ ir::Graph wide_block() {
   ir::Graph g;
   g.name = "wide_rows";
   const ir::TensorId x = g.add_input("x", ir::DType::F16, {R, D});
-  const ir::TensorId sc = g.add_constant("gamma", ir::DType::F16, {D}, f16_bytes(random_f16(D, 0.5f, 1.5f, 3)));
-  const ir::TensorId be = g.add_constant("beta", ir::DType::F16, {D}, f16_bytes(random_f16(D, -0.5f, 0.5f, 4)));
-  const ir::TensorId h = g.add_tensor("h", ir::DType::F16, {R, D});
-  ir::Op ln = make_op(ir::OpKind::LayerNormalization, "ln", {x, sc, be}, h);
-  ln.attrs["axis"] = int64_t{1};
-  ln.attrs["epsilon"] = 1e-5f;
-  g.add_op(ln);
+  const ir::TensorId h = lpu::test::add_layer_norm(g, x, R, D);
   const float s1 = 1.0f / std::sqrt(static_cast<float>(D)), s2 = 1.0f / std::sqrt(static_cast<float>(F));
   const ir::TensorId w1 = g.add_constant("W1", ir::DType::F16, {D, F}, f16_bytes(random_f16(D * F, -s1, s1, 11)));
   const ir::TensorId b1 = g.add_constant("b1", ir::DType::F16, {F}, f16_bytes(random_f16(F, -0.2f, 0.2f, 12)));

@@ -1,0 +1,22 @@
+// A LayerNormalization over the last axis of an f16 [R, D] activation, with seeded f16 gamma in
+// [0.5, 1.5] and beta in [-0.5, 0.5] (eps 1e-5), for compiler tests that start a block with one.
+#pragma once
+#include "compiler/ir/graph.h"
+#include "tests/support/f16_data.h"
+#include "tests/support/ir_build.h"
+
+namespace lpu::test {
+
+// Adds constants "gamma", "beta", tensor "h" and node "ln" to g; returns h.
+inline ir::TensorId add_layer_norm(ir::Graph& g, ir::TensorId x, int64_t R, int64_t D) {
+  const ir::TensorId sc = g.add_constant("gamma", ir::DType::F16, {D}, f16_bytes(random_f16(D, 0.5f, 1.5f, 3)));
+  const ir::TensorId be = g.add_constant("beta", ir::DType::F16, {D}, f16_bytes(random_f16(D, -0.5f, 0.5f, 4)));
+  const ir::TensorId h = g.add_tensor("h", ir::DType::F16, {R, D});
+  ir::Op ln = make_op(ir::OpKind::LayerNormalization, "ln", {x, sc, be}, h);
+  ln.attrs["axis"] = int64_t{1};
+  ln.attrs["epsilon"] = 1e-5f;
+  g.add_op(ln);
+  return h;
+}
+
+}  // namespace lpu::test
