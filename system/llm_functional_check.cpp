@@ -72,11 +72,11 @@ Bounded chip_side_bound(const ir::Graph& g, const std::vector<ref::Value>& in_va
       types.push_back({f16 ? ir::DType::F16 : tt.dtype, tt.shape});
     }
     std::vector<ref::Value> outs = ref::eval_op_typed(op, types, vin);
-    std::vector<ref::Value> E = ref::op_error_bound(op, vin, ein, outs);  // + 2^-11 |y| for f16 results
+    std::vector<ref::Value> E = ref::op_error_bound(op, vin, ein, outs);  // + 2^-11 |y| + 2^-25 for f16 results
     for (size_t k = 0; k < outs.size(); ++k) {
       if (outs[k].dtype == ir::DType::F16)
         for (size_t j = 0; j < E[k].f.size(); ++j)
-          E[k].f[j] = static_cast<float>(E[k].f[j] + ref::internal_f16_roundings(op.kind) * kU16 * std::fabs(outs[k].f[j]) + kF16Sub);
+          E[k].f[j] = static_cast<float>(E[k].f[j] + ref::internal_f16_roundings(op.kind) * kU16 * std::fabs(outs[k].f[j]));
       vals[static_cast<size_t>(op.outputs[k])] = std::move(outs[k]);
       errs[static_cast<size_t>(op.outputs[k])] = std::move(E[k]);
     }

@@ -310,6 +310,16 @@ bool NormLowering::may_hold_neg_inf(ir::TensorId t) const {
   return false;
 }
 
+bool NormLowering::defer_scale(ir::TensorId y, ir::TensorId x, float c, const ir::Op& softmax) {
+  const ir::Shape& ys = g_.tensor(y).shape;
+  if (!(c > 0.f) || !std::isfinite(c) || softmax.kind != ir::OpKind::Softmax || softmax.inputs.size() != 1 ||
+      softmax.inputs[0] != y || ys.empty() || softmax.attr_int("axis") != static_cast<int64_t>(ys.size()) - 1 ||
+      g_.tensor(x).shape != ys || may_hold_neg_inf(x))
+    return false;
+  scaled_[y] = {x, c};
+  return true;
+}
+
 bool NormLowering::pv_only_reader(const ir::Op& op) const {
   // P = Softmax(x) read by exactly one node, a MatMul P.V with P as A only and V an activation;
   // P not a graph output.
@@ -338,7 +348,10 @@ bool NormLowering::lower(const ir::Op& op) {
                       op.kind == OK::ReduceMin || op.kind == OK::ReduceSumSquare || op.kind == OK::ReduceL1 ||
                       op.kind == OK::ReduceL2;
   if (op.kind != OK::Softmax && op.kind != OK::LayerNormalization && !is_reduce) return false;
-  const ir::TensorId a = activation_(op, op.inputs[0]);
+  // A Softmax reading a deferred x * c (defer_scale) reads x; c goes into its exp pass.
+  const auto scaled = op.kind == OK::Softmax ? scaled_.find(op.inputs[0]) : scaled_.end();
+  const float in_scale = scaled != scaled_.end() ? scaled->second.second : 1.f;
+  const ir::TensorId a = activation_(op, scaled != scaled_.end() ? scaled->second.first : op.inputs[0]);
   const ir::Shape xs = lm_.tensor(g_, a).shape;
   const int64_t last = static_cast<int64_t>(xs.size()) - 1;
   if (xs.empty()) fail(op, "a scalar input has nothing to reduce or normalize over");
@@ -440,9 +453,13 @@ bool NormLowering::lower(const ir::Op& op) {
       // clearing before the MXM). m is NaN only if a lane of
       // the row is, and then the row's results are NaN anyway.
       const ir::TensorId e = fresh(op, ".e", ir::DType::F32, xs), S = fresh(op, ".sum", ir::DType::F32, ys);
+      // With a deferred scale c (defer_scale) m and xc are of the unscaled x and `muli c` comes
+      // first: c (m - xc) >= 0 on the row's lanes, e = exp(c xc - c m) in f32.
       elt(op, ".exp", static_cast<int>(Opcode::Sub), {act(m, true), act(xc)}, e, xs, true);
       lm_.eltwise.back().post = {{static_cast<int>(Opcode::Relu), 0.f}, {static_cast<int>(Opcode::Neg), 0.f},
                                  {static_cast<int>(Opcode::Exp), 0.f}};
+      if (in_scale != 1.f)
+        lm_.eltwise.back().post.insert(lm_.eltwise.back().post.begin(), {static_cast<int>(Opcode::MulImm), in_scale});
       const bool pad_nonfinite = attn_.nonfinite_pad(a);
       if (pv_only_reader(op)) {  // the sum and divide go to P.V (AttentionLowering::defer_softmax)
         attn_.note_written(e, pad_nonfinite);

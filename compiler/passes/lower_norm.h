@@ -7,6 +7,7 @@
 // `distribute` (row_scalar()). Anything else throws InputError naming the node.
 #pragma once
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -32,6 +33,13 @@ class NormLowering {
   // writes it and only one op reads it (lowering.cpp), else -1. Lets Softmax fuse its clamp into
   // that step (lower_norm.cpp); unset: never fused.
   void set_sole_writer(std::function<int(ir::TensorId)> f) { sole_writer_ = std::move(f); }
+  // A Mul y = x * c by a one-element constant c > 0 (finite) whose output only `softmax`, a
+  // Softmax over the last axis, reads (attention's scores times 1/sqrt(d)): when x cannot hold
+  // -inf by design (may_hold_neg_inf), records it and returns true, and the caller emits no step
+  // for the Mul: the Softmax reads x, takes its row max m (max of c x = c max x for c > 0) and
+  // computes e = exp(-relu(c (m - x))) with the muli inside its exp pass (f32, no f16 rounding of
+  // x * c: within the reference bound of the Mul + Softmax chain). False: lower the Mul as usual.
+  bool defer_scale(ir::TensorId y, ir::TensorId x, float c, const ir::Op& softmax);
 
  private:
   ir::TensorId fresh(const ir::Op& op, const std::string& suffix, ir::DType dt, const ir::Shape& shape);
@@ -69,6 +77,7 @@ class NormLowering {
   std::function<ir::TensorId(const ir::Op&, ir::TensorId)> activation_;
   std::function<int(ir::TensorId)> sole_writer_;
   std::set<ir::TensorId> all_lane_;  // written by a lane step: the row's value in every lane
+  std::map<ir::TensorId, std::pair<ir::TensorId, float>> scaled_;  // defer_scale: Mul output -> (x, c)
 };
 
 }  // namespace lpu::compiler

@@ -195,6 +195,8 @@ LoweredModel lower_graph(const ir::Graph& g, uint32_t lanes, bool pack_conv_taps
   // (b) A Mul by a one-element constant c whose output only a Mul of two same-shaped activations
   //     reads is deferred: that Mul reads the unscaled input and applies c as its last post op
   //     ((x * c) * e == (x * e) * c up to one f32 rounding; exact for a power of two such as 0.5).
+  // (c) A Mul by a one-element constant c > 0 whose output only a last-axis Softmax reads goes
+  //     into that Softmax's exp pass (NormLowering::defer_scale).
   std::map<ir::TensorId, std::pair<ir::TensorId, float>> deferred_scale;  // Mul output -> (input, c)
   auto one_const = [&](ir::TensorId t, float* v) {
     const ir::Tensor& c = g.tensor(alias[static_cast<size_t>(t)]);
@@ -248,6 +250,11 @@ LoweredModel lower_graph(const ir::Graph& g, uint32_t lanes, bool pack_conv_taps
     }
     const bool same_type = has_post && g.tensor(out).shape == g.tensor(in).shape &&
                            g.tensor(out).dtype == g.tensor(in).dtype;
+    // (c) x * c read only by a Softmax over the last axis: c goes into the Softmax's exp pass
+    // (NormLowering::defer_scale), no step for the Mul.
+    if (same_type && op.kind == ir::OpKind::Mul && single_use(out) && alias[static_cast<size_t>(in)] == in &&
+        norm.defer_scale(out, in, c, g.ops()[static_cast<size_t>(consumers[static_cast<size_t>(out)][0])]))
+      return;
     // (b) defer x * c into its one Mul reader.
     if (same_type && op.kind == ir::OpKind::Mul && single_use(out) && alias[static_cast<size_t>(in)] == in &&
         !deferred_scale.count(in)) {

@@ -286,9 +286,12 @@ std::vector<Value> bound_op(const ir::Op& op, const std::vector<const Value*>& v
     case OpKind::Gather: E = on(op, outs, {e[0], v[1]}); break;
     case OpKind::Equal: break;  // bool output: handled above
   }
+  // Rounding to f16: 2^-11 |r| in the normal range; below it (subnormals, and a result that
+  // underflows to 0) the absolute half step 2^-25, which the relative term does not cover.
   for (size_t k = 0; k < E.size(); ++k)
     if (outs[k].dtype == DType::F16)
-      for (int64_t j = 0; j < E[k].elements(); ++j) E[k].f[j] += static_cast<float>(kU16 * std::fabs(outs[k].f[j]));
+      for (int64_t j = 0; j < E[k].elements(); ++j)
+        E[k].f[j] += static_cast<float>(kU16 * std::fabs(outs[k].f[j]) + kF16Subnormal / 2);
   return E;
 }
 

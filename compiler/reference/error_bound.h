@@ -28,8 +28,8 @@ std::vector<Value> run_with_error_bound(const ir::Graph& g, const std::vector<Va
                                         std::vector<Value>* bounds);
 
 // The per-op rule alone: bounds of `op`'s outputs `outs` (as computed by eval_op/eval_op_typed) from
-// its input values `v` and their bounds `e` (nullptr for omitted inputs), plus 2^-11 |y| for f16
-// outputs. Used by the per-step check (step_check.h) with exact (chip) inputs, e = 0.
+// its input values `v` and their bounds `e` (nullptr for omitted inputs), plus 2^-11 |y| + 2^-25
+// (half the subnormal step: a result near 0) for f16 outputs. Used by the per-step check (step_check.h) with exact (chip) inputs, e = 0.
 std::vector<Value> op_error_bound(const ir::Op& op, const std::vector<const Value*>& v,
                                   const std::vector<const Value*>& e, const std::vector<Value>& outs);
 

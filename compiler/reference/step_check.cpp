@@ -15,7 +15,6 @@ namespace lpu::ref {
 namespace {
 
 constexpr double kU16 = kUnitF16;
-constexpr double kF16Sub = kF16Subnormal;
 
 bool is_view(ir::OpKind k) {
   return k == ir::OpKind::Reshape || k == ir::OpKind::Transpose || k == ir::OpKind::Split ||
@@ -178,7 +177,6 @@ StepCheck verify_steps(const ir::Graph& g, const std::vector<Value>& inputs,
         sv.tensor = g.tensor(t).name;
         sv.exact = is_view(op.kind) && all_stored;
         sv.elements = outs[k].elements();
-        const bool f16 = types[k].dtype == ir::DType::F16;
         const int kint = internal_f16_roundings(op.kind);
         const auto qs = quantized.find(t);
         const double s = qs == quantized.end() ? 0.0 : static_cast<double>(qs->second);
@@ -190,7 +188,7 @@ StepCheck verify_steps(const ir::Graph& g, const std::vector<Value>& inputs,
           const double e2 = 2.0 * E[k].f[static_cast<size_t>(j)];
           const double b = sv.exact ? 0.0
                            : s > 0  ? e2 + s / 2 + std::max(0.0, std::fabs(y) + e2 - 127 * s)
-                                    : e2 + kint * kU16 * std::fabs(y) + (f16 ? kF16Sub : 0.0);
+                                    : e2 + kint * kU16 * std::fabs(y);
           if (!(err <= sv.max_err) && !std::isnan(sv.max_err)) sv.max_err = err;
           if (err == 0) continue;
           if (!std::isfinite(b)) {

@@ -50,12 +50,12 @@ struct StepCheck {
 
 // `inputs`: the graph inputs as given to the chip (f32 values; rounded to f16 here as the chip
 // stores them). `chip`: chip_graph_tensors(). The local bound of an op's output element is
-//   2 * B_ref + k * 2^-11 * |y| + 2^-24 (f16 results)
+//   2 * B_ref + k * 2^-11 * |y|
 // with B_ref the reference's first-order bound of the chain from stored tensors (weights rounded to
-// f16 as the chip stores them, other constants f32, every hidden result f16), k the number of f16
-// intermediates the lowering inserts inside the op (0 for every op since lower_norm.cpp keeps them f32) and
-// 2^-24 the f16 subnormal rounding step (the relative rule does not cover f16 subnormals). Views whose
-// inputs are all stored must match exactly.
+// f16 as the chip stores them, other constants f32, every hidden result f16; each rounding to f16
+// counts 2^-11 |r| + 2^-25, the half subnormal step covering results near 0, op_error_bound) and k
+// the number of f16 intermediates the lowering inserts inside the op (0 for every op since
+// lower_norm.cpp keeps them f32). Views whose inputs are all stored must match exactly.
 // `quantized` (int8 models): outputs the chip quantizes on chip with the given scale s (an elementwise
 // step's f32 result times 1 / s, cvt f32 -> i8; `chip` holds them dequantized). Such an output is
 // recomputed in f32 (as the VXM computes it) and its bound is the quantizing step's rounding and
