@@ -7,6 +7,7 @@
 #include <onnx/shape_inference/implementation.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <set>
@@ -954,6 +955,12 @@ class Importer {
 };
 
 std::string read_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {  // an ifstream would read it as an empty file
+    const std::filesystem::path m = std::filesystem::path(path) / "model.onnx";
+    throw InputError(path + ": is a directory; expected a file" +
+                     (std::filesystem::is_regular_file(m, ec) ? " (did you mean " + m.string() + "?)" : std::string()));
+  }
   std::ifstream f(path, std::ios::binary);
   if (!f) throw InputError(path + ": cannot open file");
   std::ostringstream ss;

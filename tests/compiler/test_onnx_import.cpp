@@ -158,4 +158,14 @@ TEST_CASE("onnx: bad files give InputError naming the file and the problem") {
     if (msg.compare(0, prefix.size(), prefix) == 0) msg = msg.substr(prefix.size());
     CHECK(msg == c.message);
   }
+  // A directory (e.g. a model's folder instead of its model.onnx) is named as such, with the file
+  // it probably meant; before, it read as an empty file ("file is empty").
+  const std::string dir = std::string(LPU_SOURCE_DIR) + "/workloads/models/mlp";
+  std::string msg = "(no error)";
+  try {
+    frontend::import_onnx(dir);
+  } catch (const InputError& e) {
+    msg = e.what();
+  }
+  CHECK(msg == dir + ": is a directory; expected a file (did you mean " + dir + "/model.onnx?)");
 }
