@@ -240,8 +240,15 @@ std::string llm_text_report(const LlmRun& run, const ChipConfig& chip) {
                    sv.busiest_chip_cycles,
                    sv.interval_seconds * clock > static_cast<double>(sv.busiest_chip_cycles) + 0.5 ? ", host link longer" : "",
                    run.decoder ? "token" : "pass", sv.period_seconds * 1e6, sv.full_at, sv.full_at > 1 ? "s" : ""));
-  line(fmt::format("tokens/s      {:.1f} per user, {:.1f} aggregate (batch {} x {} in flight)",
-                   run.tokens_per_second_per_user, run.tokens_per_second, run.request.batch, run.request.in_flight));
+  // An encoder generates nothing: its tokens/s counts prompt tokens through the model (a pass of
+  // `prompt` tokens per user), said so next to the figure, with the passes per second.
+  line(fmt::format("tokens/s      {:.1f} per user, {:.1f} aggregate (batch {} x {} in flight){}",
+                   run.tokens_per_second_per_user, run.tokens_per_second, run.request.batch, run.request.in_flight,
+                   run.decoder ? std::string()
+                               : fmt::format("; an encoder has no decode: prompt tokens through the model, {:.1f} "
+                                             "passes of {} tokens a second per user",
+                                             run.tokens_per_second_per_user / static_cast<double>(run.request.prompt),
+                                             run.request.prompt)));
   line(fmt::format("tokens/J      {:.4f}; average system power {:.1f} W ({:.1f} W per chip)", run.tokens_per_joule,
                    run.power_w, run.power_w / static_cast<double>(run.plan.chips)));
   line(fmt::format("token time    compute {:.2f} us ({:.1f}%), on-chip data movement {:.2f} us ({:.1f}%), "

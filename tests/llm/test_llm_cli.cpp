@@ -75,3 +75,16 @@ TEST_CASE("llm cli: lpusim run with no MODEL is the LLM decode, timing only", "[
   CHECK(r.output.find("Llama-2 7B decode") != std::string::npos);
   std::filesystem::remove(out);
 }
+
+TEST_CASE("llm cli: an encoder's tokens/s says it counts prompt tokens through the model", "[llm]") {
+  const std::string cfg = std::string(LPU_SOURCE_DIR) + "/workloads/llm/tiny-bert.json";
+  const std::string out = tmp("bert.txt");
+  ProcessResult r = run_process(lpusim_exe(), {"llm", cfg, "--prompt", "16"}, out, std::chrono::seconds(60),
+                                Stderr::ToOutput);
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("forward pass") != std::string::npos);
+  CHECK(r.output.find("an encoder has no decode: prompt tokens through the model") != std::string::npos);
+  CHECK(r.output.find("passes of 16 tokens a second per user") != std::string::npos);
+  std::filesystem::remove(out);
+}
