@@ -219,6 +219,41 @@ LoweredModel lower_graph(const ir::Graph& g, uint32_t lanes, bool pack_conv_taps
     return writers == 1 && ei >= 0 && lm.eltwise[static_cast<size_t>(ei)].has_op ? ei : -1;
   };
   norm.set_sole_writer(sole_writer);  // Softmax's clamp as a post op of its input's writer
+  // (d) Mul(a, b) of two same-shaped activations where a's only writer is an elementwise step E that
+  // only this Mul reads, and E already reads b (so b is stored before E and the fused pass waits
+  // for nothing new): E gets b as one more operand (read again when the chain reaches it) and a
+  // binary post op `mul` (its f32 result times b, in the same pass), and writes the Mul's output:
+  // one pass and one stored tensor fewer (GELU's x * (1 + erf(x / sqrt 2)), x * x * x; the same f32
+  // product, no f16 rounding of a). Not when E does not read b (SwiGLU's silu(g) * up: the silu
+  // pass would then wait for up's matmul; measured slower on Llama decode). Returns E's index, or -1.
+  auto fuse_product = [&](const ir::Op& op) -> int {
+    const ir::TensorId out = op.outputs[0];
+    if (op.kind != ir::OpKind::Mul || op.inputs.size() != 2 || op.inputs[0] == op.inputs[1]) return -1;
+    for (ir::TensorId t : op.inputs)
+      if (g.tensor(t).is_const || alias[static_cast<size_t>(t)] != t || g.tensor(t).shape != g.tensor(out).shape ||
+          g.tensor(t).dtype != g.tensor(out).dtype)
+        return -1;
+    for (int k = 0; k < 2; ++k) {
+      const ir::TensorId a = op.inputs[static_cast<size_t>(k)], b = op.inputs[static_cast<size_t>(1 - k)];
+      const int ei = sole_writer(a);
+      if (ei < 0) continue;
+      LoweredEltwise& E = lm.eltwise[static_cast<size_t>(ei)];
+      bool reads_b = false;
+      for (const EltOperand& o : E.operands) reads_b = reads_b || (o.act == b && o.row_map.empty() && !o.lane_bcast);
+      if (!reads_b || E.y2 != ir::kNoTensor || (!E.y_shape.empty() && E.y_shape != g.tensor(out).shape)) continue;
+      EltOperand o;
+      o.act = b;
+      E.operands.push_back(std::move(o));
+      E.post.push_back({static_cast<int>(Opcode::Mul), 0.f, static_cast<int>(E.operands.size()) - 1});
+      E.y = out;
+      E.y_f32 = false;  // the Mul's output, stored like any elementwise result
+      produced[static_cast<size_t>(a)] = 0;
+      produced[static_cast<size_t>(out)] = 1;
+      attn.note_written(out, attn.nonfinite_pad(a) || attn.nonfinite_pad(b));
+      return ei;
+    }
+    return -1;
+  };
   auto fused_eltwise = [&](const ir::Op& op) {
     const ir::TensorId out = op.outputs.empty() ? ir::kNoTensor : op.outputs[0];
     Opcode unary = Opcode::Mov;
@@ -288,8 +323,11 @@ LoweredModel lower_graph(const ir::Graph& g, uint32_t lanes, bool pack_conv_taps
       t = it->second.first;
       scales.push_back(it->second.second);
     }
-    eltwise(sub);
-    for (float s : scales) lm.eltwise.back().post.push_back({static_cast<int>(Opcode::MulImm), s});
+    // (d) a Mul of two activations, one of them written by an elementwise step that only this Mul
+    // reads: a binary post op `mul` of that step, the other activation its extra operand.
+    const int fi = fuse_product(sub);
+    LoweredEltwise& E = fi >= 0 ? lm.eltwise[static_cast<size_t>(fi)] : (eltwise(sub), lm.eltwise.back());
+    for (float s : scales) E.post.push_back({static_cast<int>(Opcode::MulImm), s});
   };
   ConvLowering conv(g, lm, layer_of, produced, alias, pack_conv_taps ? lanes : 0);  // Conv, pools and their layout (lower_conv.h)
   FormLowering forms(g, lm, layer_of, produced, alias, input_index, attn);  // conformance forms (lower_forms.h)

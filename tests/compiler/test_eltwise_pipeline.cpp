@@ -1,6 +1,6 @@
 // Elementwise passes follow their producer vector by vector (backend/elementwise_kernel.cpp: each
 // chunk's vectors as their rows become ready, docs/compiler.md "Elementwise ops"): in an FFN
-// X -> MatMul -> GELU (2 VXM passes) -> MatMul, measured in the simulator's trace, the GELU's `erf`
+// X -> MatMul -> GELU (1 VXM pass) -> MatMul, measured in the simulator's trace, the GELU's
 // pass computes on the first matmul's early column tiles before that matmul's last `abc`, and the
 // second matmul issues `abc`s on its early k-tiles before the GELU's last vector. Values within the
 // reference bound, predicted == simulated (tests/support/chip_check.h).
@@ -71,7 +71,7 @@ TEST_CASE("eltwise pipeline: most of an FFN's GELU erf pass issues before the fi
     elt += sp.kind == 'e';
   }
   REQUIRE(dense == 2);
-  REQUIRE(elt == 2);  // the fused erf GELU (test_gelu_fusion.cpp): pass 1 has the `erf`, pass 2 the `muli 0.5`
+  REQUIRE(elt == 1);  // the fused erf GELU (test_gelu_fusion.cpp): one pass, `erf` ... `muli 0.5`
   // abc issues of the first matmul: those of the same matmul compiled alone (rows x tiles).
   ir::Graph g1;
   g1.name = "mm1";
@@ -103,12 +103,16 @@ TEST_CASE("eltwise pipeline: most of an FFN's GELU erf pass issues before the fi
   const uint64_t gelu_last = *std::max_element(muli.begin(), muli.end());
   INFO("first erf " << *std::min_element(erf.begin(), erf.end()) << ", abc #" << abc1 << " at " << last_abc1_bound
                     << ", last muli " << gelu_last);
-  // GELU pass 1 computes on the early column tiles while the first matmul still computes: most of
-  // its vectors issue before that matmul's last abc (row by row, as before session 8: 142 of 1,280
-  // did, since a row waited for its last column tile; now 706).
+  // The GELU pass computes on the early column tiles while the first matmul still computes. Row
+  // by row (before session 8) 142 of its 1,280 `erf`s issued before that matmul's last abc; as two
+  // passes 706; as ONE pass (session 10: x * (1 + erf(..)) fused into the erf pass, which reads h
+  // twice) 155, yet the whole FFN is shorter: 4,710 cycles against 5,110 as two passes (measured
+  // with the fusion switched off, session 10): the pass no longer writes and re-reads its f32
+  // intermediate.
   const auto erf_early = std::count_if(erf.begin(), erf.end(), [&](uint64_t t) { return t < last_abc1_bound; });
   INFO(erf_early << " erf before abc #" << abc1);
-  CHECK(2 * static_cast<size_t>(erf_early) > erf.size());
+  CHECK(erf_early > 100);
+  CHECK(cr.predicted_cycles < 5110);
   // More than the first matmul's abcs issue before the GELU's last vector: the second matmul
   // computes on rows of its first k-tile that landed early (true of the row-by-row order too).
   const auto before = static_cast<uint64_t>(std::lower_bound(abc.begin(), abc.end(), gelu_last) - abc.begin());
