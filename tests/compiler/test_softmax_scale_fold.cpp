@@ -24,6 +24,7 @@
 #include "tests/support/chip_check.h"
 #include "tests/support/f16_data.h"
 #include "tests/support/ir_build.h"
+#include "tests/support/scaled_scores.h"
 
 using namespace lpu;
 using namespace lpu::compiler;
@@ -55,13 +56,7 @@ Fold inspect(const ir::Graph& g) {
 ir::Graph scaled_scores(int64_t R, int64_t D, int64_t K, float c, bool second_reader) {
   ir::Graph g;
   g.name = "scaled_softmax";
-  const ir::TensorId x = g.add_input("x", ir::DType::F16, {R, D});
-  const ir::TensorId W =
-      g.add_constant("W", ir::DType::F16, {D, K}, test::f16_bytes(random_f16(D * K, -0.5f, 0.5f, 71)));
-  const ir::TensorId sc = g.add_tensor("scores", ir::DType::F16, {R, K});
-  g.add_op(make_op(ir::OpKind::MatMul, "mm", {x, W}, sc));
-  const ir::TensorId s = g.add_tensor("scaled", ir::DType::F16, {R, K});
-  g.add_op(make_op(ir::OpKind::Mul, "scale", {sc, g.add_constant("c", ir::DType::F16, {}, test::f16_bytes({c}))}, s));
+  const ir::TensorId s = test::scaled_scores(g, R, D, K, c, 71);
   const ir::TensorId y = g.add_tensor("y", ir::DType::F16, {R, K});
   g.add_op(make_op(ir::OpKind::Softmax, "softmax", {s}, y, {{"axis", int64_t{1}}}));
   g.mark_output(y);
