@@ -285,15 +285,16 @@ LoweredModel lower_graph(const ir::Graph& g, uint32_t lanes, bool pack_conv_taps
     }
     const bool same_type = has_post && g.tensor(out).shape == g.tensor(in).shape &&
                            g.tensor(out).dtype == g.tensor(in).dtype;
-    // (c) x * c read only by a Softmax over the last axis: c goes into the Softmax's exp pass
+    // x * c, x stored as is, read by one op `rd`: (c) or (b) may leave the Mul out.
+    const bool lone_scale =
+        same_type && op.kind == ir::OpKind::Mul && single_use(out) && alias[static_cast<size_t>(in)] == in;
+    const ir::Op* rd_op = lone_scale ? &g.ops()[static_cast<size_t>(consumers[static_cast<size_t>(out)][0])] : nullptr;
+    // (c) read only by a Softmax over the last axis: c goes into the Softmax's exp pass
     // (NormLowering::defer_scale), no step for the Mul.
-    if (same_type && op.kind == ir::OpKind::Mul && single_use(out) && alias[static_cast<size_t>(in)] == in &&
-        norm.defer_scale(out, in, c, g.ops()[static_cast<size_t>(consumers[static_cast<size_t>(out)][0])]))
-      return;
+    if (lone_scale && norm.defer_scale(out, in, c, *rd_op)) return;
     // (b) defer x * c into its one Mul reader.
-    if (same_type && op.kind == ir::OpKind::Mul && single_use(out) && alias[static_cast<size_t>(in)] == in &&
-        !deferred_scale.count(in)) {
-      const ir::Op& rd = g.ops()[static_cast<size_t>(consumers[static_cast<size_t>(out)][0])];
+    if (lone_scale && !deferred_scale.count(in)) {
+      const ir::Op& rd = *rd_op;
       bool ok = rd.kind == ir::OpKind::Mul && rd.inputs.size() == 2 && rd.inputs[0] != rd.inputs[1];
       for (ir::TensorId t : ok ? rd.inputs : std::vector<ir::TensorId>{})
         ok = ok && !g.tensor(t).is_const && g.tensor(t).shape == g.tensor(rd.outputs[0]).shape && !deferred_scale.count(t);
@@ -325,9 +326,12 @@ LoweredModel lower_graph(const ir::Graph& g, uint32_t lanes, bool pack_conv_taps
     }
     // (d) a Mul of two activations, one of them written by an elementwise step that only this Mul
     // reads: a binary post op `mul` of that step, the other activation its extra operand.
-    const int fi = fuse_product(sub);
-    LoweredEltwise& E = fi >= 0 ? lm.eltwise[static_cast<size_t>(fi)] : (eltwise(sub), lm.eltwise.back());
-    for (float s : scales) E.post.push_back({static_cast<int>(Opcode::MulImm), s});
+    int fi = fuse_product(sub);
+    if (fi < 0) {
+      eltwise(sub);
+      fi = static_cast<int>(lm.eltwise.size()) - 1;
+    }
+    for (float s : scales) lm.eltwise[static_cast<size_t>(fi)].post.push_back({static_cast<int>(Opcode::MulImm), s});
   };
   ConvLowering conv(g, lm, layer_of, produced, alias, pack_conv_taps ? lanes : 0);  // Conv, pools and their layout (lower_conv.h)
   FormLowering forms(g, lm, layer_of, produced, alias, input_index, attn);  // conformance forms (lower_forms.h)

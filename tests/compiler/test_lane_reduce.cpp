@@ -18,6 +18,7 @@
 #include "tests/support/chip_check.h"
 #include "tests/support/ir_build.h"
 #include "tests/support/f16_data.h"
+#include "tests/support/layer_norm_build.h"
 #include "tests/support/issued_count.h"
 
 using namespace lpu;
@@ -162,15 +163,7 @@ TEST_CASE("lane reduce: LayerNormalization (K = 768) and an RMSNorm chain (distr
   {
     ir::Graph g;
     g.name = "ln";
-    const ir::TensorId x = g.add_input("X", ir::DType::F16, {R, K});
-    const ir::TensorId sc = g.add_constant("scale", ir::DType::F16, {K}, f16_bytes(random_f16(K, 0.5f, 1.5f, 3)));
-    const ir::TensorId b = g.add_constant("B", ir::DType::F16, {K}, f16_bytes(random_f16(K, -1, 1, 4)));
-    const ir::TensorId y = g.add_tensor("Y", ir::DType::F16, {R, K});
-    ir::Op op = make_op(ir::OpKind::LayerNormalization, "ln", {x, sc, b}, y);
-    op.attrs["axis"] = int64_t{1};
-    op.attrs["epsilon"] = 1e-5f;
-    g.add_op(op);
-    g.mark_output(y);
+    g.mark_output(test::add_layer_norm(g, g.add_input("X", ir::DType::F16, {R, K}), R, K, 1.f));
     check_chip_against_reference(g, {random_f16(R * K, -2, 3, 8)});
     const CompileResult cr = compile(g, *default_chip_config(), CompileOptions{});
     CHECK(constant_bytes(cr.program) <= 8 * 960 * 4);  // scale, B, masks: a few rows
