@@ -6,7 +6,8 @@
 // (timing mode) next to the prediction; then one forward pass composed as `lpusim llm` does (every
 // layer's pieces back to back, each window = cycles + the drain of system/llm_system.h, the pass
 // ending with its last piece).
-// --steps: also each lowered step's end cycle and what it added to the piece (CompileResult::spans).
+// --steps: also each lowered step's first-issue and end cycles, what it added to the piece, and its
+// lw / abc rows and VXM instructions (CompileResult::spans).
 // Usage: bench_prefill [--no-sim] [--tokens T] [--steps]
 #include <algorithm>
 #include <chrono>
@@ -73,8 +74,10 @@ int sc_main(int argc, char* argv[]) {
       for (const StepSpan& sp : r.spans) {
         const uint64_t added = sp.end_after > prev ? sp.end_after - prev : 0;
         prev = std::max(prev, sp.end_after);
-        std::printf("  %-40s %c end %7llu added %6llu\n", sp.name.c_str(), sp.kind,
-                    static_cast<unsigned long long>(sp.end_after), static_cast<unsigned long long>(added));
+        std::printf("  %-40s %c start %7llu end %7llu added %6llu  lw %6llu abc %6llu vxm %6llu\n", sp.name.c_str(),
+                    sp.kind, static_cast<unsigned long long>(sp.start), static_cast<unsigned long long>(sp.end_after),
+                    static_cast<unsigned long long>(added), static_cast<unsigned long long>(sp.lw),
+                    static_cast<unsigned long long>(sp.abc), static_cast<unsigned long long>(sp.vxm));
       }
     }
     std::string simulated = "-", match = "-";

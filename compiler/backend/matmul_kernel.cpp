@@ -82,6 +82,36 @@ bool MatmulScheduler::issue_pref(int slice, int pref, uint64_t t, const Instr& i
 }
 
 MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
+  // Everything a plan's scheduling changes besides the builder's reservations (rolled back by
+  // its transaction): the planes, Y's landing cycles and the read marks of every input tensor.
+  std::vector<PlacedTensor*> inputs = {spec.x, spec.b, spec.scale, spec.bias, spec.x_zero};
+  for (const MatmulKTile& k : spec.ktiles) inputs.push_back(k.x);
+  std::vector<uint64_t> last_read;
+  for (PlacedTensor* t : inputs) last_read.push_back(t != nullptr ? t->last_read : 0);
+  const std::vector<Plane> planes = planes_;
+  const std::vector<uint64_t> y_ready = spec.y->ready;
+  auto restore = [&](const ScheduleBuilder::Txn& x) {
+    b_.rollback(x);
+    planes_ = planes;
+    spec.y->ready = y_ready;
+    for (size_t i = 0; i < inputs.size(); ++i)
+      if (inputs[i] != nullptr) inputs[i]->last_read = last_read[i];
+  };
+  const ScheduleBuilder::Txn txn = b_.begin();
+  bool both = false;
+  const MatmulStats cut = schedule_plan(spec, Plan::Default, &both);
+  if (!both) return cut;
+  // The install-heavy rule alone chose the balanced cut: the row cut is as plausible (ResNet-50
+  // stage 3 gains from the balanced cut, BERT's FFN at 192 tokens loses), so both are scheduled
+  // and the one whose last result lands first is kept (the balanced cut on a tie).
+  restore(txn);
+  const MatmulStats rows = schedule_plan(spec, Plan::RowCut, nullptr);
+  if (rows.last_end < cut.last_end) return rows;
+  restore(txn);
+  return schedule_plan(spec, Plan::Default, nullptr);
+}
+
+MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bool* both) {
   const ChipConfig& cfg = b_.cfg();
   PlacedTensor& X = *spec.x;
   PlacedTensor& Y = *spec.y;
@@ -210,8 +240,11 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
   const uint64_t abc_per_tile = static_cast<uint64_t>(M) * std::max<uint64_t>(1, occupancy_of(cfg, Opcode::Abc, in_t));
   const bool install_heavy = !wact && static_cast<uint64_t>(Nt) * Kt >= planes_.size() &&
                              abc_per_tile * Nt * Kt < loaded_rows;
-  const bool balanced = vxm_slice_ >= 0 && M <= half && (install_bound_rows(cfg, M, in_t) || install_heavy) &&
-                        static_cast<int64_t>(Nt) * M <= static_cast<int64_t>(cfg.mxm_acc_rows);
+  const bool heavy_only = install_heavy && !install_bound_rows(cfg, M, in_t);
+  bool balanced = vxm_slice_ >= 0 && M <= half && (install_bound_rows(cfg, M, in_t) || install_heavy) &&
+                  static_cast<int64_t>(Nt) * M <= static_cast<int64_t>(cfg.mxm_acc_rows);
+  if (both != nullptr) *both = balanced && heavy_only;
+  if (plan == Plan::RowCut && heavy_only) balanced = false;
   // Row blocks (chunks) and K-split (G): when there are fewer (row block, column tile) jobs than
   // planes, either the rows are cut into more blocks (every plane then installs every weight tile
   // of its column) or the k-tiles of a job are split over G planes, whose G partial accumulator

@@ -107,10 +107,16 @@ class MatmulScheduler {
   explicit MatmulScheduler(ScheduleBuilder& b);
   // Schedules one matmul after everything already placed (planes keep their state across calls,
   // so the next layer's weight loads overlap this layer's compute). Throws InputError for
-  // unsupported shapes/types.
+  // unsupported shapes/types. Where only the install-heavy rule picks the balanced cut, both it
+  // and the row cut are scheduled (the builder's transaction rolls the other back) and the plan
+  // whose last result lands first is kept; the choice is deterministic.
   MatmulStats schedule(const MatmulSpec& spec);
 
  private:
+  // Default: the rules above. RowCut: not the balanced cut where only the install-heavy rule chose
+  // it. *both (if given) is set when that rule alone chose the balanced cut.
+  enum class Plan { Default, RowCut };
+  MatmulStats schedule_plan(const MatmulSpec& spec, Plan plan, bool* both);
   struct Plane {
     int slice = 0;
     uint32_t plane = 0;

@@ -232,15 +232,15 @@ TEST_CASE("matmul plan: a one-tile int8 conv's epilogue rows are stored as 4 cop
   for (const Copy& c : copies) CHECK(c.reads * 10 >= total);
 }
 
-// BERT-base and one of its 128-token prefill pieces as lpusim validate compiles them (int8, o_proj
-// reading P.V through the Cast view).
+// BERT-base and one of its prefill pieces (128 tokens unless given) as lpusim validate compiles
+// them (int8, o_proj reading P.V through the Cast view).
 static llm::LlmConfig bert_base() {
   return llm::load_llm_config(std::string(LPU_SOURCE_DIR) + "/workloads/llm/bert-base.json");
 }
-static llm::SegmentSpec bert_prefill(llm::SegmentKind kind) {
+static llm::SegmentSpec bert_prefill(llm::SegmentKind kind, int64_t tokens = 128) {
   llm::SegmentSpec spec;
   spec.kind = kind;
-  spec.shape = llm::prefill_step(1, 128);
+  spec.shape = llm::prefill_step(1, tokens);
   spec.shard = {0, 1};
   spec.o_proj_cast = true;
   return spec;
@@ -309,4 +309,24 @@ TEST_CASE("matmul plan: the X and Y of a wide install-bound layer have a row blo
   const CompileResult ra = compile(llm::build_segment(m, spec, 1), *cfg, system::piece_compile_options(llm::WeightPrecision::INT8));
   INFO("attention piece of layers 1+ " << ra.predicted_cycles);
   CHECK(ra.predicted_cycles <= 11500);
+}
+
+// The plan choice by trial (matmul_kernel.h): BERT-base's FFN at 192 tokens. Its MatMul_1 (192 rows,
+// 768 x 3072 int8: 5,760 abc rows against 7,680 loaded weight rows) is install-heavy but not
+// install-bound (192 abc rows a tile > half of 320), so the balanced cut and the row cut are both
+// scheduled: the row cut's results land first (MatMul_1 adds 2,982 cycles, 3,224 balanced) and it
+// is kept; the piece takes 9,584 cycles (10,717 with the balanced cut, more than the 256-token
+// piece's 9,519). At 128 tokens nothing changes (install-bound: the balanced cut alone).
+TEST_CASE("matmul plan: where only the install-heavy rule picks the balanced cut, the plan whose results land first is kept",
+          "[matmul][int8]") {
+  auto cfg = default_chip_config();
+  const CompileResult r = compile(llm::build_segment(bert_base(), bert_prefill(llm::SegmentKind::Ffn, 192), 0), *cfg,
+                                  system::piece_compile_options(llm::WeightPrecision::INT8));
+  const uint64_t mm1 = added_cycles(r.spans, "MatMul_1");
+  INFO("MatMul_1 adds " << mm1 << ", piece " << r.predicted_cycles);
+  CHECK(mm1 < 3100);
+  CHECK(r.predicted_cycles < 10000);
+  sim::SimOptions so;
+  so.mode = sim::Mode::Timing;
+  CHECK(sim::simulate(r.program, *cfg, so).cycles == r.predicted_cycles);
 }
