@@ -2,6 +2,7 @@
 #include "compiler/compile.h"
 
 #include <algorithm>
+#include <memory>
 #include <stdexcept>
 #include <fmt/format.h>
 
@@ -21,9 +22,37 @@ CompileResult compile(const ir::Graph& g, const ChipConfig& cfg, const CompileOp
   if (quant && quant->layers.size() != lm.layers.size())
     throw std::logic_error("compile: the quantization plan is for another model");
   if (quant) apply_quant_copies(g, *quant, &lm);  // quantized copies of X for int8 layers (passes/quantize.h)
-  ScheduleBuilder b(cfg);
-  SramAllocator alloc(cfg);
-  ScheduledModel sm = schedule_model(g, lm, b, alloc, opt.tiling, opt.keep_intermediates, quant.get());
+  // One scheduling per tuning candidate (CompileOptions::tune_part_rows); the shortest is kept.
+  std::vector<int64_t> parts = opt.tune_part_rows;
+  bool tall = false;
+  for (const ir::Tensor& t : g.tensors()) {
+    int64_t rows = 1;
+    for (size_t d = 0; d + 1 < t.shape.size(); ++d) rows *= t.shape[d];
+    tall = tall || (opt.tiling.port_split_min_rows > 0 && rows >= opt.tiling.port_split_min_rows);
+  }
+  if (parts.empty() || !tall) parts = {opt.tiling.port_split_min_part_rows};
+  std::unique_ptr<ScheduleBuilder> best_b;
+  std::unique_ptr<SramAllocator> best_alloc;
+  ScheduledModel sm;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    TilingOptions tiling = opt.tiling;
+    tiling.port_split_min_part_rows = parts[i];
+    auto b = std::make_unique<ScheduleBuilder>(cfg);
+    auto alloc = std::make_unique<SramAllocator>(cfg);
+    ScheduledModel s;
+    try {
+      s = schedule_model(g, lm, *b, *alloc, tiling, opt.keep_intermediates, quant.get());
+    } catch (const InputError&) {
+      if (i == 0) throw;
+      continue;  // this layout does not fit: keep the others
+    }
+    if (best_b && b->end_cycle() >= best_b->end_cycle()) continue;
+    best_b = std::move(b);
+    best_alloc = std::move(alloc);
+    sm = std::move(s);
+  }
+  ScheduleBuilder& b = *best_b;
+  SramAllocator& alloc = *best_alloc;
   CompileResult res;
   res.quant = quant;
   res.diagnostics = std::move(sm.diagnostics);

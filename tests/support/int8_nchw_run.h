@@ -41,6 +41,9 @@ inline Int8NchwRun run_int8_nchw(const ir::Graph& g, int64_t C, int64_t H, int64
   o.options.int8.layer_filter = [fp16_layer](const std::string& op, const std::string&) { return op != fp16_layer; };
   o.options.calibration = {{value(seed0)}, {value(seed1)}};
   o.options.keep_intermediates = true;
+  // The default layout only (no layout tuning, CompileOptions::tune_part_rows): the tests using
+  // this count the kernel's per-plane work on that layout.
+  o.options.tune_part_rows.clear();
   o.cr = compiler::compile(g, *cfg, o.options);
   REQUIRE(o.cr.quant);
   o.lm = compiler::lower_graph(g);
