@@ -2,7 +2,9 @@
 #include "compiler/compile.h"
 
 #include <algorithm>
+#include <exception>
 #include <memory>
+#include <thread>
 #include <stdexcept>
 #include <fmt/format.h>
 
@@ -31,26 +33,51 @@ CompileResult compile(const ir::Graph& g, const ChipConfig& cfg, const CompileOp
     tall = tall || (opt.tiling.port_split_min_rows > 0 && rows >= opt.tiling.port_split_min_rows);
   }
   if (parts.empty() || !tall) parts = {opt.tiling.port_split_min_part_rows};
-  std::unique_ptr<ScheduleBuilder> best_b;
-  std::unique_ptr<SramAllocator> best_alloc;
-  ScheduledModel sm;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    TilingOptions tiling = opt.tiling;
-    tiling.port_split_min_part_rows = parts[i];
-    auto b = std::make_unique<ScheduleBuilder>(cfg);
-    auto alloc = std::make_unique<SramAllocator>(cfg);
-    ScheduledModel s;
+  // The candidates are independent schedulings of the same const inputs: they run on up to
+  // hardware_concurrency threads, and the choice below depends only on their results.
+  struct Candidate {
+    std::unique_ptr<ScheduleBuilder> b;
+    std::unique_ptr<SramAllocator> alloc;
+    ScheduledModel sm;
+    std::exception_ptr error;
+  };
+  std::vector<Candidate> cand(parts.size());
+  auto run = [&](size_t i) {
     try {
-      s = schedule_model(g, lm, *b, *alloc, tiling, opt.keep_intermediates, quant.get());
-    } catch (const InputError&) {
-      if (i == 0) throw;
-      continue;  // this layout does not fit: keep the others
+      TilingOptions tiling = opt.tiling;
+      tiling.port_split_min_part_rows = parts[i];
+      cand[i].b = std::make_unique<ScheduleBuilder>(cfg);
+      cand[i].alloc = std::make_unique<SramAllocator>(cfg);
+      cand[i].sm = schedule_model(g, lm, *cand[i].b, *cand[i].alloc, tiling, opt.keep_intermediates, quant.get());
+    } catch (...) {
+      cand[i].error = std::current_exception();
     }
-    if (best_b && b->end_cycle() >= best_b->end_cycle()) continue;
-    best_b = std::move(b);
-    best_alloc = std::move(alloc);
-    sm = std::move(s);
+  };
+  const size_t width = std::max<size_t>(1, std::min<size_t>(parts.size(), std::thread::hardware_concurrency()));
+  for (size_t w0 = 0; w0 < parts.size(); w0 += width) {
+    std::vector<std::thread> threads;
+    for (size_t i = w0 + 1; i < std::min(parts.size(), w0 + width); ++i) threads.emplace_back(run, i);
+    run(w0);
+    for (std::thread& t : threads) t.join();
   }
+  size_t best = parts.size();
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (cand[i].error) {
+      // The first candidate is the untuned compile: its errors are the user's. A later one that
+      // does not fit (InputError) is passed over; any other error is a bug and is reported.
+      try {
+        std::rethrow_exception(cand[i].error);
+      } catch (const InputError&) {
+        if (i == 0) throw;
+        continue;
+      }
+    }
+    if (best == parts.size() || cand[i].b->end_cycle() < cand[best].b->end_cycle()) best = i;
+  }
+  std::unique_ptr<ScheduleBuilder> best_b = std::move(cand[best].b);
+  std::unique_ptr<SramAllocator> best_alloc = std::move(cand[best].alloc);
+  ScheduledModel sm = std::move(cand[best].sm);
+  cand.clear();
   ScheduleBuilder& b = *best_b;
   SramAllocator& alloc = *best_alloc;
   CompileResult res;
