@@ -28,6 +28,7 @@ CompileResult compile(const ir::Graph& g, const ChipConfig& cfg, const CompileOp
   std::vector<int64_t> parts = opt.tune_part_rows;
   bool tall = false;
   for (const ir::Tensor& t : g.tensors()) {
+    if (t.is_const) continue;  // weights have their own layout (PlacedWeights), not row blocks
     int64_t rows = 1;
     for (size_t d = 0; d + 1 < t.shape.size(); ++d) rows *= t.shape[d];
     tall = tall || (opt.tiling.port_split_min_rows > 0 && rows >= opt.tiling.port_split_min_rows);

@@ -41,8 +41,8 @@ struct CompileOptions {
   // scheduled once per value and the program with the fewest predicted cycles is kept (the earlier
   // value on a tie), so the result stays deterministic. The greedy scheduler's result moves by
   // several percent with the SRAM layout (docs/compiler/figures.md, Layout tuning); trying a few
-  // layouts takes the best. Skipped when no tensor of the graph has port_split_min_rows rows
-  // (then every value gives the same layout). The first value is scheduled as an untuned compile
+  // layouts takes the best. Skipped when no activation (non-constant tensor) of the graph has
+  // port_split_min_rows rows (then every value gives the same layout). The first value is scheduled as an untuned compile
   // would be (its errors are reported); a later value that does not fit SRAM is passed over.
   // Empty: tiling.port_split_min_part_rows only.
   std::vector<int64_t> tune_part_rows = {64, 32, 16};
