@@ -16,40 +16,35 @@
 
 namespace lpu::compiler {
 
-CompileResult compile(const ir::Graph& g, const ChipConfig& cfg, const CompileOptions& opt) {
-  LoweredModel lm = lower_graph(g, cfg.vector_bytes(), opt.pack_conv_taps);
-  std::shared_ptr<const QuantPlan> quant;
-  if (opt.precision == Precision::INT8)
-    quant = opt.quant ? opt.quant : std::make_shared<const QuantPlan>(plan_int8(g, lm, opt.calibration, opt.int8));
-  if (quant && quant->layers.size() != lm.layers.size())
-    throw std::logic_error("compile: the quantization plan is for another model");
-  if (quant) apply_quant_copies(g, *quant, &lm);  // quantized copies of X for int8 layers (passes/quantize.h)
-  // One scheduling per tuning candidate (CompileOptions::tune_part_rows); the shortest is kept.
-  std::vector<int64_t> parts = opt.tune_part_rows;
-  bool tall = false;
-  for (const ir::Tensor& t : g.tensors()) {
-    if (t.is_const) continue;  // weights have their own layout (PlacedWeights), not row blocks
-    int64_t rows = 1;
-    for (size_t d = 0; d + 1 < t.shape.size(); ++d) rows *= t.shape[d];
-    tall = tall || (opt.tiling.port_split_min_rows > 0 && rows >= opt.tiling.port_split_min_rows);
-  }
-  if (parts.empty() || !tall) parts = {opt.tiling.port_split_min_part_rows};
-  // The candidates are independent schedulings of the same const inputs: they run on up to
-  // hardware_concurrency threads, and the choice below depends only on their results.
-  struct Candidate {
-    std::unique_ptr<ScheduleBuilder> b;
-    std::unique_ptr<SramAllocator> alloc;
-    ScheduledModel sm;
-    std::exception_ptr error;
-  };
-  std::vector<Candidate> cand(parts.size());
+namespace {
+
+// One scheduling of a lowered model: its builder (the placed instructions), SRAM map and result.
+struct Scheduled {
+  std::unique_ptr<ScheduleBuilder> b;
+  std::unique_ptr<SramAllocator> alloc;
+  ScheduledModel sm;
+  std::exception_ptr error;
+};
+
+// Layout tuning (CompileOptions::tune_part_rows): schedules the model once per part size, the
+// tiling's own first, on up to hardware_concurrency threads (independent builders and allocators
+// over the same const inputs), and returns the scheduling with the fewest predicted cycles (the
+// earlier size on a tie: the choice depends only on the results).
+Scheduled schedule_tuned(const ir::Graph& g, const LoweredModel& lm, const ChipConfig& cfg, const CompileOptions& opt,
+                         const QuantPlan* quant) {
+  std::vector<int64_t> parts = {opt.tiling.port_split_min_part_rows};
+  bool split = false;
+  for (const ir::Tensor& t : g.tensors())  // weights have their own layout (PlacedWeights)
+    split = split || (!t.is_const && port_split_applies(opt.tiling, stored_rows(t.shape)));
+  if (split) parts.insert(parts.end(), opt.tune_part_rows.begin(), opt.tune_part_rows.end());
+  std::vector<Scheduled> cand(parts.size());
   auto run = [&](size_t i) {
     try {
       TilingOptions tiling = opt.tiling;
       tiling.port_split_min_part_rows = parts[i];
       cand[i].b = std::make_unique<ScheduleBuilder>(cfg);
       cand[i].alloc = std::make_unique<SramAllocator>(cfg);
-      cand[i].sm = schedule_model(g, lm, *cand[i].b, *cand[i].alloc, tiling, opt.keep_intermediates, quant.get());
+      cand[i].sm = schedule_model(g, lm, *cand[i].b, *cand[i].alloc, tiling, opt.keep_intermediates, quant);
     } catch (...) {
       cand[i].error = std::current_exception();
     }
@@ -61,26 +56,37 @@ CompileResult compile(const ir::Graph& g, const ChipConfig& cfg, const CompileOp
     run(w0);
     for (std::thread& t : threads) t.join();
   }
-  size_t best = parts.size();
-  for (size_t i = 0; i < parts.size(); ++i) {
+  // The tiling's own size is the untuned compile: its errors are the user's. A further size that
+  // does not fit (InputError) is passed over; any other error is a bug and is reported.
+  if (cand[0].error) std::rethrow_exception(cand[0].error);
+  size_t best = 0;
+  for (size_t i = 1; i < parts.size(); ++i) {
     if (cand[i].error) {
-      // The first candidate is the untuned compile: its errors are the user's. A later one that
-      // does not fit (InputError) is passed over; any other error is a bug and is reported.
       try {
         std::rethrow_exception(cand[i].error);
       } catch (const InputError&) {
-        if (i == 0) throw;
         continue;
       }
     }
-    if (best == parts.size() || cand[i].b->end_cycle() < cand[best].b->end_cycle()) best = i;
+    if (cand[i].b->end_cycle() < cand[best].b->end_cycle()) best = i;
   }
-  std::unique_ptr<ScheduleBuilder> best_b = std::move(cand[best].b);
-  std::unique_ptr<SramAllocator> best_alloc = std::move(cand[best].alloc);
-  ScheduledModel sm = std::move(cand[best].sm);
-  cand.clear();
-  ScheduleBuilder& b = *best_b;
-  SramAllocator& alloc = *best_alloc;
+  return std::move(cand[best]);
+}
+
+}  // namespace
+
+CompileResult compile(const ir::Graph& g, const ChipConfig& cfg, const CompileOptions& opt) {
+  LoweredModel lm = lower_graph(g, cfg.vector_bytes(), opt.pack_conv_taps);
+  std::shared_ptr<const QuantPlan> quant;
+  if (opt.precision == Precision::INT8)
+    quant = opt.quant ? opt.quant : std::make_shared<const QuantPlan>(plan_int8(g, lm, opt.calibration, opt.int8));
+  if (quant && quant->layers.size() != lm.layers.size())
+    throw std::logic_error("compile: the quantization plan is for another model");
+  if (quant) apply_quant_copies(g, *quant, &lm);  // quantized copies of X for int8 layers (passes/quantize.h)
+  Scheduled best = schedule_tuned(g, lm, cfg, opt, quant.get());
+  ScheduleBuilder& b = *best.b;
+  SramAllocator& alloc = *best.alloc;
+  ScheduledModel& sm = best.sm;
   CompileResult res;
   res.quant = quant;
   res.diagnostics = std::move(sm.diagnostics);

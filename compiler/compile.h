@@ -37,15 +37,15 @@ struct CompileOptions {
   // lower_graph(g, lanes, pack_conv_taps)). Off: every tap its own k-tile (for before/after measurements). A caller
   // lowering the graph itself next to the program must lower it the same way.
   bool pack_conv_taps = true;
-  // Port-split part sizes to try (TilingOptions::port_split_min_part_rows), in order: the model is
-  // scheduled once per value and the program with the fewest predicted cycles is kept (the earlier
-  // value on a tie), so the result stays deterministic. The greedy scheduler's result moves by
-  // several percent with the SRAM layout (docs/compiler/figures.md, Layout tuning); trying a few
-  // layouts takes the best. Skipped when no activation (non-constant tensor) of the graph has
-  // port_split_min_rows rows (then every value gives the same layout). The first value is scheduled as an untuned compile
-  // would be (its errors are reported); a later value that does not fit SRAM is passed over.
-  // Empty: tiling.port_split_min_part_rows only.
-  std::vector<int64_t> tune_part_rows = {64, 32, 16};
+  // Layout tuning: further port-split part sizes to try after tiling.port_split_min_part_rows, in
+  // order. The model is scheduled once per size and the program with the fewest predicted cycles
+  // is kept (the earlier size on a tie), so the result stays deterministic. The greedy scheduler's
+  // result moves by several percent with the SRAM layout (docs/compiler/figures.md, Layout
+  // tuning). The tiling's own size is scheduled as an untuned compile would be (its errors are
+  // reported); a further size that does not fit SRAM is passed over. Nothing more is tried when no
+  // activation (non-constant tensor) is split for ports (port_split_applies): every size would give
+  // the same layout. Empty: no tuning.
+  std::vector<int64_t> tune_part_rows = {32, 16};
 };
 
 struct CompileResult {

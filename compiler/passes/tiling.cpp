@@ -6,6 +6,16 @@
 
 namespace lpu::compiler {
 
+int64_t stored_rows(const std::vector<int64_t>& shape) {
+  int64_t rows = 1;
+  for (size_t i = 0; i + 1 < shape.size(); ++i) rows *= shape[i];
+  return rows;
+}
+
+bool port_split_applies(const TilingOptions& opt, int64_t rows) {
+  return opt.port_split_min_rows > 0 && rows >= opt.port_split_min_rows && opt.port_split_parts > 1;
+}
+
 PlacedTensor place_tensor(SramAllocator& alloc, const std::string& name, DType dtype,
                           const std::vector<int64_t>& shape, const TilingOptions& opt,
                           std::vector<int>* alloc_ids) {
@@ -15,8 +25,7 @@ PlacedTensor place_tensor(SramAllocator& alloc, const std::string& name, DType d
   t.dtype = dtype;
   t.shape = shape;
   t.inner = shape.empty() ? 1 : shape.back();
-  t.rows = 1;
-  for (size_t i = 0; i + 1 < shape.size(); ++i) t.rows *= shape[i];
+  t.rows = stored_rows(shape);
   const uint32_t lanes = cfg.vector_bytes();
   t.vpr = static_cast<uint32_t>((t.inner + lanes - 1) / lanes);
   if (t.vpr > cfg.sram_addresses)
@@ -24,7 +33,7 @@ PlacedTensor place_tensor(SramAllocator& alloc, const std::string& name, DType d
                                  "of a MEM slice (chip '{}')",
                                  name, t.inner, t.vpr, cfg.sram_addresses, cfg.name));
   int64_t part_rows = std::min<int64_t>(t.rows, cfg.sram_addresses / t.vpr);
-  if (opt.port_split_min_rows > 0 && t.rows >= opt.port_split_min_rows && opt.port_split_parts > 1)
+  if (port_split_applies(opt, t.rows))
     part_rows = std::min(part_rows, std::min(opt.port_split_max_part_rows,
                                              std::max(opt.port_split_min_part_rows,
                                                       (t.rows + opt.port_split_parts - 1) / opt.port_split_parts)));

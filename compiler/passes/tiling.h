@@ -30,6 +30,12 @@ struct TilingOptions {
   bool pack_view_weights = true;
 };
 
+// Stored rows of a tensor of `shape`: the product of all dims but the last (the chip's [rows, inner]).
+int64_t stored_rows(const std::vector<int64_t>& shape);
+// True if place_tensor cuts a tensor of `rows` stored rows into row blocks for SRAM ports (so its
+// layout depends on port_split_min_part_rows).
+bool port_split_applies(const TilingOptions& opt, int64_t rows);
+
 // Places a [rows, inner] view of a tensor of `shape` (inner = last dim). Throws InputError if a
 // single row does not fit a slice.
 PlacedTensor place_tensor(SramAllocator& alloc, const std::string& name, DType dtype,

@@ -340,21 +340,25 @@ TEST_CASE("layout tuning: the program with the fewest predicted cycles over the 
           "[matmul][int8]") {
   auto cfg = default_chip_config();
   const ir::Graph g = llm::build_segment(bert_base(), bert_prefill(llm::SegmentKind::Ffn, 192), 0);
-  auto compiled = [&](std::vector<int64_t> parts) {
+  auto compiled = [&](int64_t part_rows, std::vector<int64_t> further) {
     CompileOptions co = system::piece_compile_options(llm::WeightPrecision::INT8);
-    co.tune_part_rows = std::move(parts);
+    co.tiling.port_split_min_part_rows = part_rows;
+    co.tune_part_rows = std::move(further);
     return compile(g, *cfg, co);
   };
-  const std::vector<int64_t> tried = CompileOptions{}.tune_part_rows;
+  const CompileOptions defaults;
+  std::vector<int64_t> tried = {defaults.tiling.port_split_min_part_rows};
+  tried.insert(tried.end(), defaults.tune_part_rows.begin(), defaults.tune_part_rows.end());
   REQUIRE(tried.size() >= 2);
-  uint64_t best = UINT64_MAX;
+  uint64_t best = UINT64_MAX, p64 = 0;  // p64: the tiling's own 64-row parts, the untuned compile
   for (int64_t p : tried) {
-    const uint64_t c = compiled({p}).predicted_cycles;
+    const uint64_t c = compiled(p, {}).predicted_cycles;
     UNSCOPED_INFO(p << "-row parts: " << c);
     best = std::min(best, c);
+    if (p == 64) p64 = c;
   }
-  const uint64_t p64 = compiled({64}).predicted_cycles;
-  const CompileResult tuned = compiled(tried);
+  REQUIRE(p64 > 0);
+  const CompileResult tuned = compiled(defaults.tiling.port_split_min_part_rows, defaults.tune_part_rows);
   INFO("tuned " << tuned.predicted_cycles);
   CHECK(tuned.predicted_cycles == best);
   CHECK(best < p64);  // the layouts differ here, so the choice is exercised
