@@ -174,7 +174,9 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
         throw std::logic_error("matmul: k-tile rows not stored in " + spec.w->name);
     }
   // Weight rows [lo, hi) of tile (kt, nt) that are loaded, and where row r comes from.
+  // A transposed tile (PlacedWeights::trans) loads its valid columns as shadow rows [0, columns).
   auto tile_rows = [&](uint32_t kt, uint32_t nt) -> std::pair<uint32_t, uint32_t> {
+    if (!wact && spec.w->transposed(kt, nt)) return {0, spec.w->valid_cols(nt, lanes)};
     if (!spec.ktiles.empty()) return {spec.ktiles[kt].w_lo, spec.ktiles[kt].w_hi};
     if (!wact) return {0, spec.w->valid_rows(kt, lanes)};
     const int64_t left = spec.b_trans ? wN - static_cast<int64_t>(nt) * lanes : wK - static_cast<int64_t>(kt) * lanes;
@@ -182,7 +184,7 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
   };
   struct WSrc { const std::vector<uint16_t>* slices; uint32_t addr; uint64_t ready; };
   auto wsrc = [&](uint32_t kt, uint32_t nt, uint32_t r) -> WSrc {
-    if (!wact) return {&spec.w->slices_of(kt, r), spec.w->addr_of(kt, nt, r), 0};  // packed rows (placed_tensor.h)
+    if (!wact) return {&spec.w->slices_of(kt, nt, r), spec.w->addr_of(kt, nt, r), 0};  // packed rows (placed_tensor.h)
     PlacedTensor& B = *spec.b;
     const int64_t row = spec.b_row0 + (spec.b_trans ? static_cast<int64_t>(nt) : static_cast<int64_t>(kt)) * lanes + r;
     const uint32_t chunk = spec.b_trans ? kt : nt;
@@ -731,7 +733,8 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
       s.last_lw_land = std::max(s.last_lw_land, T + lat_lw);
       s.lr++;
     } else if (best_k == IW) {
-      Instr iw = make_instr(iw_op);
+      const Tile& itl = s.tiles[s.li];
+      Instr iw = make_instr(!wact && spec.w->transposed(itl.kt, s.jobs[itl.job].nt) ? Opcode::InstWT : iw_op);
       iw.set(Field::DType, static_cast<uint32_t>(in_t));
       iw.set(Field::Plane, pl.plane);
       uint64_t T = e;

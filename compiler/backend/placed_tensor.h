@@ -45,6 +45,11 @@ struct PlacedTensor {
 // kept in group g = i % groups at group_addr[g] + off[kt] + nt * rpg[kt] + i / groups, where rpg[kt]
 // = ceil((hi - lo) / groups) vectors per group per tile and off[kt] = Nt * (rpg[0] + .. + rpg[kt-1]);
 // so consecutive weight rows come from different SRAM ports and unused rows take no SRAM.
+// A transposed tile (trans[kt * Nt + nt], a narrow column tile: fewer valid columns than loaded
+// rows) is stored as its columns instead: stored row j (shadow row j, i = j in the formula above)
+// holds column nt * lanes + j of W over the tile's lanes, and the install `iwt` transposes it back,
+// so loading it takes one `lw` per column instead of one per row. It uses the same SRAM as the
+// untransposed tile (its columns are fewer than that tile's stored rows).
 struct PlacedWeights {
   std::string name;
   DType dtype = DType::I8;
@@ -52,6 +57,7 @@ struct PlacedWeights {
   uint32_t Kt = 0, Nt = 0;
   uint32_t groups = 1;
   std::vector<uint32_t> lo, hi, rpg, off;           // per k-tile (see above)
+  std::vector<char> trans;                          // per tile (kt * Nt + nt), empty = none
   uint32_t vectors_per_group = 0;                   // Nt * sum(rpg)
   std::vector<std::vector<uint16_t>> group_slices;  // per group: slice per byte plane
   std::vector<uint32_t> group_addr;
@@ -59,13 +65,20 @@ struct PlacedWeights {
     const int64_t left = K - static_cast<int64_t>(kt) * lanes;
     return static_cast<uint32_t>(left < lanes ? left : lanes);
   }
+  uint32_t valid_cols(uint32_t nt, uint32_t lanes) const {
+    const int64_t left = N - static_cast<int64_t>(nt) * lanes;
+    return static_cast<uint32_t>(left < lanes ? left : lanes);
+  }
+  bool transposed(uint32_t kt, uint32_t nt) const { return !trans.empty() && trans[kt * Nt + nt]; }
   // True if row r of k-tile kt is stored (rows outside [lo, hi) are zero and must not be loaded).
   bool stored(uint32_t kt, uint32_t r) const { return r >= lo[kt] && r < hi[kt]; }
-  const std::vector<uint16_t>& slices_of(uint32_t kt, uint32_t r) const {
-    return group_slices[(r - lo[kt]) % groups];
+  // Where loaded row r of tile (kt, nt) is: a weight row, or a column of a transposed tile.
+  uint32_t index_of(uint32_t kt, uint32_t nt, uint32_t r) const { return transposed(kt, nt) ? r : r - lo[kt]; }
+  const std::vector<uint16_t>& slices_of(uint32_t kt, uint32_t nt, uint32_t r) const {
+    return group_slices[index_of(kt, nt, r) % groups];
   }
   uint32_t addr_of(uint32_t kt, uint32_t nt, uint32_t r) const {
-    const uint32_t i = r - lo[kt];
+    const uint32_t i = index_of(kt, nt, r);
     return group_addr[i % groups] + off[kt] + nt * rpg[kt] + i / groups;
   }
 };

@@ -216,8 +216,8 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
     tensor_blobs(*out, to_f32_bytes(rows), lanes, &res.blobs);
   };
   auto place_layer_weights = [&](size_t si, const LoweredLayer& L, int64_t K, DType dt, const std::vector<uint8_t>& bytes,
-                                 const LayerQuant* q, const RowRanges* packed) {
-    weights[si] = place_weights(alloc, L.name + ".W", dt, K, L.N, bytes, tiling, lanes, &res.blobs, packed);
+                                 const LayerQuant* q, const RowRanges* packed, const RowRanges* loaded = nullptr) {
+    weights[si] = place_weights(alloc, L.name + ".W", dt, K, L.N, bytes, tiling, lanes, &res.blobs, packed, loaded);
     if (q) place_epilogue_row(L, true, L.name + ".scale", q->epi_scale, &scales[si]);
   };
   for (size_t si = 0; si < lm.steps.size(); ++si) {
@@ -279,11 +279,12 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
             if (std::find(m.begin(), m.end(), -1) != m.end() && zeros[si].parts.empty()) place_zero(si, xt, lanes);
         }
         const auto* packed = !rows.empty() && tiling.pack_view_weights ? &rows : nullptr;
+        const auto* loaded = rows.empty() ? nullptr : &rows;
         if (q8) {
           const LayerQuant& q = quant->layers[step.index];
-          place_layer_weights(si, L, K, DType::I8, expand_conv_weight_i8(L, q.wq, lanes), &q, packed);
+          place_layer_weights(si, L, K, DType::I8, expand_conv_weight_i8(L, q.wq, lanes), &q, packed, loaded);
         } else {
-          place_layer_weights(si, L, K, DType::F16, to_f16_bytes(w), nullptr, packed);
+          place_layer_weights(si, L, K, DType::F16, to_f16_bytes(w), nullptr, packed, loaded);
         }
       } else if (L.b != ir::kNoTensor) {
         // weights from an activation (lower_attention.h): nothing to place
@@ -300,9 +301,9 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
           std::vector<uint8_t> wq(w.size());
           for (size_t k = 0; k < w.size(); ++k)
             wq[k] = static_cast<uint8_t>(quantize_i8(w[k], q.w_scale[k % static_cast<size_t>(L.N)]));
-          place_layer_weights(si, L, K, DType::I8, wq, &q, packed);
+          place_layer_weights(si, L, K, DType::I8, wq, &q, packed, &rows);
         } else {
-          place_layer_weights(si, L, K, DType::F16, to_f16_bytes(w), nullptr, packed);
+          place_layer_weights(si, L, K, DType::F16, to_f16_bytes(w), nullptr, packed, &rows);
         }
       } else if (quant && quant->layers[step.index].int8) {
         const LayerQuant& q = quant->layers[step.index];

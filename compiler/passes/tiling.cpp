@@ -57,7 +57,8 @@ PlacedTensor place_tensor(SramAllocator& alloc, const std::string& name, DType d
 
 PlacedWeights place_weights(SramAllocator& alloc, const std::string& name, DType dtype, int64_t K, int64_t N,
                             const std::vector<uint8_t>& data, const TilingOptions& opt, uint32_t lanes,
-                            std::vector<DataBlob>* blobs, const std::vector<std::pair<uint32_t, uint32_t>>* tile_rows) {
+                            std::vector<DataBlob>* blobs, const std::vector<std::pair<uint32_t, uint32_t>>* tile_rows,
+                            const std::vector<std::pair<uint32_t, uint32_t>>* loaded) {
   PlacedWeights w;
   w.name = name;
   w.dtype = dtype;
@@ -88,6 +89,34 @@ PlacedWeights place_weights(SramAllocator& alloc, const std::string& name, DType
       for (size_t i = static_cast<size_t>(k * N * B); i < static_cast<size_t>((k + 1) * N * B); ++i)
         if (data[i] != 0) throw std::logic_error("place_weights: non-zero weight row outside the stored rows");
     }
+  // Narrow tiles stored transposed: fewer valid columns than the rows an untransposed install
+  // loads (its columns fit the tile's stored rows, so the layout below does not change).
+  if (loaded && loaded->size() != w.Kt) throw std::logic_error("place_weights: one loaded range per k-tile");
+  if (opt.transpose_narrow_tiles) {
+    w.trans.assign(static_cast<size_t>(w.Kt) * w.Nt, 0);
+    bool any = false;
+    for (uint32_t kt = 0; kt < w.Kt; ++kt) {
+      const auto lr = loaded ? (*loaded)[kt] : tile_rows ? (*tile_rows)[kt] : std::make_pair(0u, w.valid_rows(kt, lanes));
+      if (lr.first > lr.second || lr.second > w.valid_rows(kt, lanes))
+        throw std::logic_error("place_weights: loaded rows outside the k-tile");
+      for (uint32_t nt = 0; nt < w.Nt; ++nt) {
+        const uint32_t cols = w.valid_cols(nt, lanes);
+        if (cols < lr.second - lr.first && cols <= w.hi[kt] - w.lo[kt]) {
+          w.trans[static_cast<size_t>(kt) * w.Nt + nt] = 1;
+          any = true;
+        }
+      }
+      // Rows outside the loaded range must be zero: a transposed tile carries all the k-tile's lanes.
+      if (!data.empty())
+        for (uint32_t r = 0; r < w.valid_rows(kt, lanes); ++r) {
+          if (r >= lr.first && r < lr.second) continue;
+          const int64_t k = static_cast<int64_t>(kt) * lanes + r;
+          for (size_t i = static_cast<size_t>(k * N * B); i < static_cast<size_t>((k + 1) * N * B); ++i)
+            if (data[i] != 0) throw std::logic_error("place_weights: non-zero weight row outside the loaded rows");
+        }
+    }
+    if (!any) w.trans.clear();
+  }
   // More groups when the matrix would not fit half a slice per group (leave room for activations).
   const uint64_t per_group = std::max<uint64_t>(1, alloc.cfg().sram_addresses / 2);
   const uint64_t need = (rows_total + per_group - 1) / per_group;
@@ -116,7 +145,19 @@ PlacedWeights place_weights(SramAllocator& alloc, const std::string& name, DType
       blob.addr = w.group_addr[g];
       blob.bytes = std::vector<uint8_t>(static_cast<size_t>(w.vectors_per_group) * lanes);
       for (uint32_t kt = 0; kt < w.Kt; ++kt)
-        for (uint32_t nt = 0; nt < w.Nt; ++nt)
+        for (uint32_t nt = 0; nt < w.Nt; ++nt) {
+          if (w.transposed(kt, nt)) {  // stored row j = column nt * lanes + j over the tile's lanes
+            const uint32_t kv = w.valid_rows(kt, lanes);
+            for (uint32_t j = g; j < w.valid_cols(nt, lanes); j += w.groups) {
+              const int64_t n = static_cast<int64_t>(nt) * lanes + j;
+              const size_t vec = w.addr_of(kt, nt, j) - w.group_addr[g];
+              for (uint32_t i = 0; i < kv; ++i) {
+                const int64_t k = static_cast<int64_t>(kt) * lanes + i;
+                blob.bytes[vec * lanes + i] = data[static_cast<size_t>((k * N + n) * B + b)];
+              }
+            }
+            continue;
+          }
           for (uint32_t r = w.lo[kt] + g; r < w.hi[kt]; r += w.groups) {
             const int64_t k = static_cast<int64_t>(kt) * lanes + r;
             if (k >= K) break;
@@ -127,6 +168,7 @@ PlacedWeights place_weights(SramAllocator& alloc, const std::string& name, DType
               blob.bytes[vec * lanes + j] = data[static_cast<size_t>((k * N + n) * B + b)];
             }
           }
+        }
       blobs->push_back(std::move(blob));
     }
   }

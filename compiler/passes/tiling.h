@@ -28,6 +28,11 @@ struct TilingOptions {
   // A product reading X through a view stores only each k-tile's segment rows (place_weights
   // tile_rows); false: whole 320-row tiles (the layout the LLM planner's piece_sram_need models).
   bool pack_view_weights = true;
+  // A weight tile with fewer valid columns than loaded rows (the last column tile of N = 768 x 128,
+  // a 64-column head tile...) is stored as its columns and installed by the transposed install
+  // `iwt` (an [assumed] capability, docs/architecture.md): min(rows, columns) `lw` instead of rows
+  // (placed_tensor.h PlacedWeights::trans). Same SRAM either way. false: every tile untransposed.
+  bool transpose_narrow_tiles = true;
 };
 
 // Stored rows of a tensor of `shape`: the product of all dims but the last (the chip's [rows, inner]).
@@ -46,10 +51,14 @@ PlacedTensor place_tensor(SramAllocator& alloc, const std::string& name, DType d
 // all zero) and appends their initial SRAM image to `blobs`. Only the rows each k-tile loads are
 // stored (PlacedWeights): `tile_rows` (one [lo, hi) per k-tile, e.g. the rows of a view segment,
 // MatmulKTile::w_lo/w_hi) or by default all 320 (zero past K); rows outside must be zero (logic_error).
+// `loaded` (one [lo, hi) per k-tile; default: tile_rows, else the k-tile's valid rows) are the rows
+// the kernel loads of an untransposed tile: with opt.transpose_narrow_tiles a tile of fewer valid
+// columns than that is stored transposed (PlacedWeights::trans); rows outside `loaded` must be zero.
 PlacedWeights place_weights(SramAllocator& alloc, const std::string& name, DType dtype, int64_t K, int64_t N,
                             const std::vector<uint8_t>& data, const TilingOptions& opt, uint32_t lanes,
                             std::vector<DataBlob>* blobs,
-                            const std::vector<std::pair<uint32_t, uint32_t>>* tile_rows = nullptr);
+                            const std::vector<std::pair<uint32_t, uint32_t>>* tile_rows = nullptr,
+                            const std::vector<std::pair<uint32_t, uint32_t>>* loaded = nullptr);
 
 // Appends the SRAM image of tensor t holding `data` (row-major elements of t.dtype) to `blobs`.
 void tensor_blobs(const PlacedTensor& t, const std::vector<uint8_t>& data, uint32_t lanes,

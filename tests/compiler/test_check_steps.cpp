@@ -81,8 +81,10 @@ TEST_CASE("check steps: a flipped weight byte in the SRAM image fails the step t
   REQUIRE(run_steps(m, m.cr.program).ok());
   // Corrupt W[k][0] of the last layer (no relu after it to hide the change), for a row k whose input
   // on the chip is non-zero: flip bit 6 of its high byte (the top exponent bit: the weight scales by
-  // 2^16 or 2^-16). Weight rows live in groups k % 8 (docs/compiler.md "The matmul kernel"); the
-  // memory map names each group's slices, plane 0 (low bytes) first.
+  // 2^16 or 2^-16). fc3 is [256, 10]: its one tile has fewer columns than rows, so it is stored
+  // transposed (placed_tensor.h PlacedWeights::trans): column n lives in group n % 8, vector n / 8,
+  // lane k = row k, so W[k][0] is lane k of group 0's first vector. The memory map names each
+  // group's slices, plane 0 (low bytes) first.
   const ir::Op* fc3 = nullptr;
   for (const ir::Op& op : m.g.ops())
     if (op.name == "/fc3/Gemm") fc3 = &op;
@@ -102,9 +104,9 @@ TEST_CASE("check steps: a flipped weight byte in the SRAM image fails the step t
                                             sim::simulate(m.cr.program, *cfg, fo).outputs);
   REQUIRE(chip.count(fc3->inputs[0]) == 1);
   const std::vector<double>& x = chip.at(fc3->inputs[0]);
-  int64_t a = 0;  // vector a of group 0 holds row 8a
-  while (8 * a < static_cast<int64_t>(x.size()) && x[static_cast<size_t>(8 * a)] == 0) ++a;
-  REQUIRE(8 * a < static_cast<int64_t>(x.size()));
+  int64_t k = 0;  // the first row of W whose input is non-zero
+  while (k < static_cast<int64_t>(x.size()) && x[static_cast<size_t>(k)] == 0) ++k;
+  REQUIRE(k < static_cast<int64_t>(x.size()));
   const std::string key = "/fc3/Gemm.W.g0  ";
   const size_t at = m.cr.memory_map.find(key);
   REQUIRE(at != std::string::npos);
@@ -112,11 +114,14 @@ TEST_CASE("check steps: a flipped weight byte in the SRAM image fails the step t
                                                                          at - key.size());
   const int hi = cfg->slice_index(slices.substr(slices.find(',') + 1));
   REQUIRE(hi >= 0);
+  const size_t at_addr = m.cr.memory_map.find(' ', at + key.size()) + 1;  // "first..last" address
+  const uint32_t a0 = static_cast<uint32_t>(std::stoul(m.cr.memory_map.substr(at_addr)));
   Program bad = m.cr.program;
   bool flipped = false;
   for (DataBlob& d : bad.data)
-    if (d.slice == hi && d.addr <= a && (a - d.addr) * lanes < d.bytes.size()) {
-      d.bytes[(a - d.addr) * lanes] ^= 0x40;
+    if (d.slice == hi && d.addr <= a0 && (a0 - d.addr) * lanes < d.bytes.size()) {  // group 0's first vector
+      REQUIRE(static_cast<uint32_t>(k) < lanes);
+      d.bytes[(a0 - d.addr) * lanes + static_cast<size_t>(k)] ^= 0x40;
       flipped = true;
     }
   REQUIRE(flipped);
