@@ -19,8 +19,10 @@
 
 namespace lpu::test {
 
-// Returns the compile result (predicted cycles, stats) for further checks.
-inline compiler::CompileResult check_gemm_values(int64_t M, int64_t K, int64_t N, compiler::Precision p, uint32_t seed) {
+// Returns the compile result (predicted cycles, stats) for further checks. transpose_narrow:
+// TilingOptions::transpose_narrow_tiles (narrow weight tiles installed by `iwt`).
+inline compiler::CompileResult check_gemm_values(int64_t M, int64_t K, int64_t N, compiler::Precision p, uint32_t seed,
+                                                 bool transpose_narrow = true) {
   using namespace lpu::compiler;
   auto cfg = default_chip_config();
   std::mt19937 rng(seed);
@@ -47,6 +49,7 @@ inline compiler::CompileResult check_gemm_values(int64_t M, int64_t K, int64_t N
   fill(K * N, &wb, &wf);
   CompileOptions opt;
   opt.precision = p;
+  opt.tiling.transpose_narrow_tiles = transpose_narrow;
   CompileResult cr = compile_gemm(GemmProblem{M, K, N, wb}, *cfg, opt);
   sim::SimOptions so;
   so.mode = sim::Mode::Timing;
