@@ -71,7 +71,7 @@ int main(int argc, char* argv[]) {
                 path.c_str(), int8 ? "int8" : "fp16", static_cast<unsigned long long>(r.predicted_cycles),
                 cfg->clock_hz / static_cast<double>(r.predicted_cycles), cfg->clock_hz / 1e6, secs,
                 static_cast<unsigned long long>(r.stats.abc));
-    struct Agg { uint64_t added = 0, abc = 0, n = 0; std::map<char, uint64_t> by_kind; };
+    struct Agg { uint64_t added = 0, abc = 0, lw = 0, n = 0; std::map<char, uint64_t> by_kind; };
     std::vector<std::string> order;
     std::map<std::string, Agg> agg;
     uint64_t prev = 0;
@@ -97,17 +97,19 @@ int main(int argc, char* argv[]) {
       Agg& a = agg[st];
       a.added += added;
       a.abc += s.abc;
+      a.lw += s.lw;
       a.n++;
       a.by_kind[s.kind] += added;
     }
-    std::printf("%-28s %6s %10s %7s %10s  %s\n", "stage", "steps", "cycles", "share", "abc", "cycles by step kind (d dense, g gather, e elementwise, l lane)");
+    std::printf("%-28s %6s %10s %7s %10s %10s  %s\n", "stage", "steps", "cycles", "share", "abc", "lw",
+                "cycles by step kind (d dense, g gather, e elementwise, l lane)");
     for (const std::string& st : order) {
       const Agg& a = agg[st];
       std::string kinds;
       for (const auto& [k, v] : a.by_kind) kinds += std::string(kinds.empty() ? "" : ", ") + k + " " + std::to_string(v);
-      std::printf("%-28s %6llu %10llu %6.1f%% %10llu  %s\n", st.c_str(), static_cast<unsigned long long>(a.n),
+      std::printf("%-28s %6llu %10llu %6.1f%% %10llu %10llu  %s\n", st.c_str(), static_cast<unsigned long long>(a.n),
                   static_cast<unsigned long long>(a.added), 100.0 * static_cast<double>(a.added) / static_cast<double>(r.predicted_cycles),
-                  static_cast<unsigned long long>(a.abc), kinds.c_str());
+                  static_cast<unsigned long long>(a.abc), static_cast<unsigned long long>(a.lw), kinds.c_str());
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_conv_layers: %s\n", e.what());

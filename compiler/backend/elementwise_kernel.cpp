@@ -104,8 +104,10 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
   // Max / Min of f16 operands (MaxPool: the op and binary post ops of the same opcode, one per
   // further tap) into an f16 or i8 Y: exact in f16, so the ops run on the f16 values directly
   // (`max.f16`: no widening, 2-stream values); an i8 Y widens the result once before its `muli`.
+  // A Max chain may carry a fused Relu (`relu.f16` after the first max: max(relu(m), c) =
+  // relu(max(m, c)), exact; a pool that took its producer's Relu, passes/lower_conv.cpp).
   bool f16_direct = spec.has_op && (spec.op == Opcode::Max || spec.op == Opcode::Min) &&
-                    (Y.dtype == DType::F16 || Y.dtype == DType::I8) && !spec.relu &&
+                    (Y.dtype == DType::F16 || Y.dtype == DType::I8) && (!spec.relu || spec.op == Opcode::Max) &&
                     (!spec.zero || spec.zero->dtype == DType::F16);
   for (const EltwiseSpec::Post& po : spec.post) f16_direct = f16_direct && po.op == spec.op && po.operand >= 0;
   // Add / Sub / Mul of f16 operands into an f16 Y, with at most a fused Relu after it (e.g. the

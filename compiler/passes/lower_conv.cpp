@@ -532,14 +532,47 @@ void ConvLowering::lower_pool(const ir::Op& op) {
     if (taps == 1) {
       step(".copy", Opcode::Mov, false, {act_op(x, maps[0])}, out, false);
     } else {
+      // The producer's Relu after the max: when x is a dense layer's output with a fused Relu (a
+      // conv + Relu) read by nothing but this pool, the layer stores its values before the Relu
+      // (a lowering tensor, f16) and the pool applies it: relu commutes with max and with the f16
+      // rounding, and a Relu anywhere in a max chain gives relu of the whole max, so the pooled
+      // values are bit-identical and the Relu runs once per pooled vector instead of once per conv
+      // output (ResNet-50's stem: 3,136 instead of 12,544). (Moving the bias and the int8 scale
+      // too, with f32 accumulators stored, was measured slower: the pool's reads of f32 rows
+      // doubled its SRAM traffic, docs/compiler/convolution.md.)
+      ir::TensorId src = x;
+      bool relu = false;
+      const int li = layer_of_[static_cast<size_t>(x)];
+      if (li >= 0) {
+        LoweredLayer& L = lm_.layers[static_cast<size_t>(li)];
+        const auto cons = g_.consumers();
+        const bool single = cons[static_cast<size_t>(x)].size() == 1 &&
+                            std::find(g_.outputs().begin(), g_.outputs().end(), x) == g_.outputs().end();
+        if (single && L.y == x && L.relu && !L.y_f32 && L.b == ir::kNoTensor && !L.copy && L.y_rows.empty() &&
+            L.packed_blocks == 0) {
+          const ir::Shape ls = L.y_shape.empty() ? xs : L.y_shape;
+          src = fresh(L.name + ".prerelu", ir::DType::F16, ls);
+          relu = true;
+          L.relu = false;
+          L.y = src;
+          L.y_shape = ls;
+          layer_of_[static_cast<size_t>(x)] = -1;
+          layer_of_.resize(std::max(layer_of_.size(), static_cast<size_t>(src) + 1), -1);
+          layer_of_[static_cast<size_t>(src)] = li;
+          produced_[static_cast<size_t>(x)] = 0;
+          produced_[static_cast<size_t>(src)] = 1;
+          nhwc_[src] = nhwc_[x];
+        }
+      }
       // One VXM pass: max of taps 0 and 1, then one binary post op `max` per further tap (its
       // row-mapped operand read as the chain reaches it): no intermediate tensors, f16 throughout
-      // (backend/elementwise_kernel.h).
+      // (backend/elementwise_kernel.h); the moved Relu is the step's fused Relu.
       std::vector<EltOperand> ops;
-      for (int64_t t = 0; t < taps; ++t) ops.push_back(act_op(x, maps[static_cast<size_t>(t)]));
+      for (int64_t t = 0; t < taps; ++t) ops.push_back(act_op(src, maps[static_cast<size_t>(t)]));
       step(".max", Opcode::Max, true, std::move(ops), out, false);
       for (int64_t t = 2; t < taps; ++t)
         lm_.eltwise.back().post.push_back({static_cast<int>(Opcode::Max), 0.f, static_cast<int>(t)});
+      lm_.eltwise.back().relu = relu;
     }
   } else {
     EltOperand cur = act_op(x, maps[0]);

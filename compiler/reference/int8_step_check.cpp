@@ -216,6 +216,21 @@ Int8StepCheck verify_int8_steps(const ir::Graph& g, const LoweredModel& lm, cons
       double& dl = layer_delta[op];
       dl = std::max(dl, vs.max_bound + wround);
     }
+    // A layer writing a lowering tensor read by elementwise steps (the raw accumulators of a conv
+    // whose bias and Relu moved into the pool after it, lower_conv.cpp): the graph op of each such
+    // step reads the chain through this layer (bias, Relu and max are 1-Lipschitz), so its chained
+    // input may be off by the same delta.
+    if (static_cast<size_t>(L.y) >= nt)
+      for (const LoweredEltwise& E : lm.eltwise) {
+        bool reads = false;
+        for (const EltOperand& o : E.operands) reads = reads || o.act == L.y;
+        std::string eop = E.name;
+        while (reads && !op_names.count(eop) && eop.rfind('.') != std::string::npos) eop.resize(eop.rfind('.'));
+        if (reads && op_names.count(eop)) {
+          double& dl = layer_delta[eop];
+          dl = std::max(dl, vs.max_bound + wround);
+        }
+      }
   }
   // 2. Quantized copies and lowering steps that quantize a value copy.
   std::set<ir::TensorId> copies;
