@@ -174,9 +174,11 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
         throw std::logic_error("matmul: k-tile rows not stored in " + spec.w->name);
     }
   // Weight rows [lo, hi) of tile (kt, nt) that are loaded, and where row r comes from.
-  // A transposed tile (PlacedWeights::trans) loads its valid columns as shadow rows [0, columns).
+  // A transposed tile (PlacedWeights::trans) loads its valid columns as shadow rows [0, columns)
+  // and is installed by `iwt`.
+  auto transposed_tile = [&](uint32_t kt, uint32_t nt) { return !wact && spec.w->transposed(kt, nt); };
   auto tile_rows = [&](uint32_t kt, uint32_t nt) -> std::pair<uint32_t, uint32_t> {
-    if (!wact && spec.w->transposed(kt, nt)) return {0, spec.w->valid_cols(nt, lanes)};
+    if (transposed_tile(kt, nt)) return {0, spec.w->valid_cols(nt, lanes)};
     if (!spec.ktiles.empty()) return {spec.ktiles[kt].w_lo, spec.ktiles[kt].w_hi};
     if (!wact) return {0, spec.w->valid_rows(kt, lanes)};
     const int64_t left = spec.b_trans ? wN - static_cast<int64_t>(nt) * lanes : wK - static_cast<int64_t>(kt) * lanes;
@@ -734,7 +736,7 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
       s.lr++;
     } else if (best_k == IW) {
       const Tile& itl = s.tiles[s.li];
-      Instr iw = make_instr(!wact && spec.w->transposed(itl.kt, s.jobs[itl.job].nt) ? Opcode::InstWT : iw_op);
+      Instr iw = make_instr(transposed_tile(itl.kt, s.jobs[itl.job].nt) ? Opcode::InstWT : iw_op);
       iw.set(Field::DType, static_cast<uint32_t>(in_t));
       iw.set(Field::Plane, pl.plane);
       uint64_t T = e;

@@ -148,9 +148,7 @@ bool ConvLowering::lower(const ir::Op& op) {
     const ir::Shape nh = nhwc_[in0];
     const ir::TensorId out = op.outputs[0];
     const ir::Shape& os = g_.tensor(out).shape;
-    const auto cons = g_.consumers();
-    const bool single = cons[static_cast<size_t>(in0)].size() == 1 &&
-                        std::find(g_.outputs().begin(), g_.outputs().end(), in0) == g_.outputs().end();
+    const bool single = read_once(in0);
     // [N, C, 1, W] <-> [N, C, W] (a 1-D conv or pool run as 2-D, frontends/onnx_import.cpp) and
     // [N, C, H, 1] -> [N, C, H] (an exporter's Unsqueeze/Squeeze around a pool): the same NHWC bytes
     // ([N, 1, W, C] / [N, H, 1, C]); the tensor keeps that layout under its new shape.
@@ -205,9 +203,7 @@ bool ConvLowering::lower(const ir::Op& op) {
       if (!nhwc_.count(a) || li < 0 || !c.is_const) continue;
       LoweredLayer& L = lm_.layers[static_cast<size_t>(li)];
       const ir::Shape& os = g_.tensor(op.outputs[0]).shape;
-      const auto cons = g_.consumers();
-      const bool single = cons[static_cast<size_t>(a)].size() == 1 &&
-                          std::find(g_.outputs().begin(), g_.outputs().end(), a) == g_.outputs().end();
+      const bool single = read_once(a);
       bool per_channel = os == g_.tensor(a).shape && c.shape.size() <= 4;
       std::vector<float> bias(static_cast<size_t>(L.N), 0.f);
       if (per_channel) {
@@ -390,9 +386,7 @@ bool ConvLowering::pack_taps(const ir::Op& op, ir::TensorId x, int64_t N, int64_
       !P.xsegs.empty() || P.b != ir::kNoTensor || P.copy || P.N != C || P.w.size() != static_cast<size_t>(P.K * P.N) ||
       P.y_shape != ir::Shape{N, H, W, C})
     return false;
-  if (g_.consumers()[static_cast<size_t>(x)].size() != 1 ||
-      std::find(g_.outputs().begin(), g_.outputs().end(), x) != g_.outputs().end())
-    return false;
+  if (!read_once(x)) return false;
   int writers = 0;
   for (const LoweredLayer& o : lm_.layers) writers += o.y == x ? 1 : 0;
   for (const LoweredEltwise& e : lm_.eltwise) writers += e.y == x ? 1 : 0;
@@ -483,6 +477,39 @@ bool ConvLowering::pack_taps(const ir::Op& op, ir::TensorId x, int64_t N, int64_
   return true;
 }
 
+bool ConvLowering::read_once(ir::TensorId t) const {
+  return g_.consumers()[static_cast<size_t>(t)].size() == 1 &&
+         std::find(g_.outputs().begin(), g_.outputs().end(), t) == g_.outputs().end();
+}
+
+// The producer's Relu after the max: relu commutes with max and with the f16 rounding, and a Relu
+// anywhere in a max chain gives relu of the whole max, so the pooled values are bit-identical and
+// the Relu runs once per pooled vector instead of once per conv output (ResNet-50's stem: 3,136
+// instead of 12,544). (Moving the bias and the int8 scale too, with f32 accumulators stored, was
+// measured slower: the pool's reads of f32 rows doubled its SRAM traffic,
+// docs/compiler/convolution.md.)
+ir::TensorId ConvLowering::take_producer_relu(ir::TensorId x, const ir::Shape& xs, bool* relu) {
+  *relu = false;
+  const int li = layer_of_[static_cast<size_t>(x)];
+  if (li < 0 || !read_once(x)) return x;
+  LoweredLayer& L = lm_.layers[static_cast<size_t>(li)];
+  if (L.y != x || !L.relu || L.y_f32 || L.b != ir::kNoTensor || L.copy || !L.y_rows.empty() || L.packed_blocks != 0)
+    return x;
+  const ir::Shape ls = L.y_shape.empty() ? xs : L.y_shape;
+  const ir::TensorId src = fresh(L.name + ".prerelu", ir::DType::F16, ls);
+  *relu = true;
+  L.relu = false;
+  L.y = src;
+  L.y_shape = ls;
+  layer_of_[static_cast<size_t>(x)] = -1;
+  layer_of_.resize(std::max(layer_of_.size(), static_cast<size_t>(src) + 1), -1);
+  layer_of_[static_cast<size_t>(src)] = li;
+  produced_[static_cast<size_t>(x)] = 0;
+  produced_[static_cast<size_t>(src)] = 1;
+  nhwc_[src] = nhwc_[x];
+  return src;
+}
+
 void ConvLowering::lower_pool(const ir::Op& op) {
   ir::Shape xs;
   const ir::TensorId x = conv_input(op, op.inputs[0], &xs);
@@ -532,38 +559,8 @@ void ConvLowering::lower_pool(const ir::Op& op) {
     if (taps == 1) {
       step(".copy", Opcode::Mov, false, {act_op(x, maps[0])}, out, false);
     } else {
-      // The producer's Relu after the max: when x is a dense layer's output with a fused Relu (a
-      // conv + Relu) read by nothing but this pool, the layer stores its values before the Relu
-      // (a lowering tensor, f16) and the pool applies it: relu commutes with max and with the f16
-      // rounding, and a Relu anywhere in a max chain gives relu of the whole max, so the pooled
-      // values are bit-identical and the Relu runs once per pooled vector instead of once per conv
-      // output (ResNet-50's stem: 3,136 instead of 12,544). (Moving the bias and the int8 scale
-      // too, with f32 accumulators stored, was measured slower: the pool's reads of f32 rows
-      // doubled its SRAM traffic, docs/compiler/convolution.md.)
-      ir::TensorId src = x;
       bool relu = false;
-      const int li = layer_of_[static_cast<size_t>(x)];
-      if (li >= 0) {
-        LoweredLayer& L = lm_.layers[static_cast<size_t>(li)];
-        const auto cons = g_.consumers();
-        const bool single = cons[static_cast<size_t>(x)].size() == 1 &&
-                            std::find(g_.outputs().begin(), g_.outputs().end(), x) == g_.outputs().end();
-        if (single && L.y == x && L.relu && !L.y_f32 && L.b == ir::kNoTensor && !L.copy && L.y_rows.empty() &&
-            L.packed_blocks == 0) {
-          const ir::Shape ls = L.y_shape.empty() ? xs : L.y_shape;
-          src = fresh(L.name + ".prerelu", ir::DType::F16, ls);
-          relu = true;
-          L.relu = false;
-          L.y = src;
-          L.y_shape = ls;
-          layer_of_[static_cast<size_t>(x)] = -1;
-          layer_of_.resize(std::max(layer_of_.size(), static_cast<size_t>(src) + 1), -1);
-          layer_of_[static_cast<size_t>(src)] = li;
-          produced_[static_cast<size_t>(x)] = 0;
-          produced_[static_cast<size_t>(src)] = 1;
-          nhwc_[src] = nhwc_[x];
-        }
-      }
+      const ir::TensorId src = take_producer_relu(x, xs, &relu);
       // One VXM pass: max of taps 0 and 1, then one binary post op `max` per further tap (its
       // row-mapped operand read as the chain reaches it): no intermediate tensors, f16 throughout
       // (backend/elementwise_kernel.h); the moved Relu is the step's fused Relu.

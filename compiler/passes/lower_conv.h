@@ -58,6 +58,13 @@ class ConvLowering {
   void lower_conv(const ir::Op& op);
   void lower_pool(const ir::Op& op);
   void lower_global_pool(const ir::Op& op);
+  // True if the graph reads t exactly once and t is no graph output (a rewrite may then change
+  // how t is stored).
+  bool read_once(ir::TensorId t) const;
+  // MaxPool over x: if x is a dense layer's output with a fused Relu that only this pool reads,
+  // the layer writes its values before the Relu into a new f16 lowering tensor, returned, and
+  // *relu is set (the pool applies it); else x and false.
+  ir::TensorId take_producer_relu(ir::TensorId x, const ir::Shape& xs, bool* relu);
 
   // Packed taps: rewrites the 1x1 conv layer producing conv `op`'s input x (and x's layout) so that
   // x's row (n, h, w) holds the kw column taps [x(n,h,w+j*dw-pl) for j < kw] side by side (zeros

@@ -215,9 +215,12 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       std::copy(vals.begin(), vals.end(), rows.begin() + static_cast<std::ptrdiff_t>(c * nt * lanes));
     tensor_blobs(*out, to_f32_bytes(rows), lanes, &res.blobs);
   };
+  // rows: the rows each k-tile loads (conv taps, view segments; nullptr: every valid row), stored
+  // packed when the tiling packs them, and the rows a narrow tile's transposition is measured by.
   auto place_layer_weights = [&](size_t si, const LoweredLayer& L, int64_t K, DType dt, const std::vector<uint8_t>& bytes,
-                                 const LayerQuant* q, const RowRanges* packed, const RowRanges* loaded = nullptr) {
-    weights[si] = place_weights(alloc, L.name + ".W", dt, K, L.N, bytes, tiling, lanes, &res.blobs, packed, loaded);
+                                 const LayerQuant* q, const RowRanges* rows) {
+    const RowRanges* packed = rows && tiling.pack_view_weights ? rows : nullptr;
+    weights[si] = place_weights(alloc, L.name + ".W", dt, K, L.N, bytes, tiling, lanes, &res.blobs, packed, rows);
     if (q) place_epilogue_row(L, true, L.name + ".scale", q->epi_scale, &scales[si]);
   };
   for (size_t si = 0; si < lm.steps.size(); ++si) {
@@ -278,13 +281,12 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
           for (const std::vector<int64_t>& m : L.tap_rows)
             if (std::find(m.begin(), m.end(), -1) != m.end() && zeros[si].parts.empty()) place_zero(si, xt, lanes);
         }
-        const auto* packed = !rows.empty() && tiling.pack_view_weights ? &rows : nullptr;
-        const auto* loaded = rows.empty() ? nullptr : &rows;
+        const RowRanges* tap_rows = rows.empty() ? nullptr : &rows;
         if (q8) {
           const LayerQuant& q = quant->layers[step.index];
-          place_layer_weights(si, L, K, DType::I8, expand_conv_weight_i8(L, q.wq, lanes), &q, packed, loaded);
+          place_layer_weights(si, L, K, DType::I8, expand_conv_weight_i8(L, q.wq, lanes), &q, tap_rows);
         } else {
-          place_layer_weights(si, L, K, DType::F16, to_f16_bytes(w), nullptr, packed, loaded);
+          place_layer_weights(si, L, K, DType::F16, to_f16_bytes(w), nullptr, tap_rows);
         }
       } else if (L.b != ir::kNoTensor) {
         // weights from an activation (lower_attention.h): nothing to place
@@ -295,15 +297,14 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
         const int64_t K = static_cast<int64_t>(kt.size()) * lanes;
         std::vector<std::pair<uint32_t, uint32_t>> rows;  // only the segment's rows are stored
         for (const MatmulKTile& t : kt) rows.emplace_back(t.w_lo, t.w_hi);
-        const auto* packed = tiling.pack_view_weights ? &rows : nullptr;
         if (quant && quant->layers[step.index].int8) {  // the int8 weights, per column, in the same layout
           const LayerQuant& q = quant->layers[step.index];
           std::vector<uint8_t> wq(w.size());
           for (size_t k = 0; k < w.size(); ++k)
             wq[k] = static_cast<uint8_t>(quantize_i8(w[k], q.w_scale[k % static_cast<size_t>(L.N)]));
-          place_layer_weights(si, L, K, DType::I8, wq, &q, packed, &rows);
+          place_layer_weights(si, L, K, DType::I8, wq, &q, &rows);
         } else {
-          place_layer_weights(si, L, K, DType::F16, to_f16_bytes(w), nullptr, packed, &rows);
+          place_layer_weights(si, L, K, DType::F16, to_f16_bytes(w), nullptr, &rows);
         }
       } else if (quant && quant->layers[step.index].int8) {
         const LayerQuant& q = quant->layers[step.index];

@@ -81,14 +81,15 @@ PlacedWeights place_weights(SramAllocator& alloc, const std::string& name, DType
     w.hi.push_back(hi);
     rows_total += uint64_t{hi - lo} * w.Nt;
   }
+  // Row k of W (K rows of N weights of B bytes) must be all zero (what: which rows these are).
+  auto require_zero_row = [&](int64_t k, const char* what) {
+    for (size_t i = static_cast<size_t>(k * N * B); i < static_cast<size_t>((k + 1) * N * B); ++i)
+      if (data[i] != 0) throw std::logic_error(std::string("place_weights: non-zero weight row outside the ") + what);
+  };
   // Rows outside the stored ranges must be zero: they are never loaded (the install zeroes them).
   if (tile_rows && !data.empty())
-    for (int64_t k = 0; k < K; ++k) {
-      const uint32_t kt = static_cast<uint32_t>(k / lanes), r = static_cast<uint32_t>(k % lanes);
-      if (w.stored(kt, r)) continue;
-      for (size_t i = static_cast<size_t>(k * N * B); i < static_cast<size_t>((k + 1) * N * B); ++i)
-        if (data[i] != 0) throw std::logic_error("place_weights: non-zero weight row outside the stored rows");
-    }
+    for (int64_t k = 0; k < K; ++k)
+      if (!w.stored(static_cast<uint32_t>(k / lanes), static_cast<uint32_t>(k % lanes))) require_zero_row(k, "stored rows");
   // Narrow tiles stored transposed: fewer valid columns than the rows an untransposed install
   // loads (its columns fit the tile's stored rows, so the layout below does not change).
   if (loaded && loaded->size() != w.Kt) throw std::logic_error("place_weights: one loaded range per k-tile");
@@ -108,12 +109,8 @@ PlacedWeights place_weights(SramAllocator& alloc, const std::string& name, DType
       }
       // Rows outside the loaded range must be zero: a transposed tile carries all the k-tile's lanes.
       if (!data.empty())
-        for (uint32_t r = 0; r < w.valid_rows(kt, lanes); ++r) {
-          if (r >= lr.first && r < lr.second) continue;
-          const int64_t k = static_cast<int64_t>(kt) * lanes + r;
-          for (size_t i = static_cast<size_t>(k * N * B); i < static_cast<size_t>((k + 1) * N * B); ++i)
-            if (data[i] != 0) throw std::logic_error("place_weights: non-zero weight row outside the loaded rows");
-        }
+        for (uint32_t r = 0; r < w.valid_rows(kt, lanes); ++r)
+          if (r < lr.first || r >= lr.second) require_zero_row(static_cast<int64_t>(kt) * lanes + r, "loaded rows");
     }
     if (!any) w.trans.clear();
   }

@@ -210,27 +210,23 @@ Int8StepCheck verify_int8_steps(const ir::Graph& g, const LoweredModel& lm, cons
         }
         wround = std::max(wround, d);
       }
-    std::string op = L.name;  // the longest graph op name that is L.name or a prefix of it ending at a '.'
-    while (!op_names.count(op) && op.rfind('.') != std::string::npos) op.resize(op.rfind('.'));
-    if (op_names.count(op)) {
+    // The graph op a lowering step is named after: the longest graph op name that is the step's
+    // name or a prefix of it ending at a '.'.
+    auto widen = [&](std::string op) {
+      while (!op_names.count(op) && op.rfind('.') != std::string::npos) op.resize(op.rfind('.'));
+      if (!op_names.count(op)) return;
       double& dl = layer_delta[op];
       dl = std::max(dl, vs.max_bound + wround);
-    }
-    // A layer writing a lowering tensor read by elementwise steps (the raw accumulators of a conv
-    // whose bias and Relu moved into the pool after it, lower_conv.cpp): the graph op of each such
-    // step reads the chain through this layer (bias, Relu and max are 1-Lipschitz), so its chained
+    };
+    widen(L.name);
+    // A layer writing a lowering tensor read by elementwise steps (a conv's values before the Relu
+    // that moved into the MaxPool after it, lower_conv.cpp take_producer_relu): the graph op of each
+    // such step reads the chain through this layer (Relu and max are 1-Lipschitz), so its chained
     // input may be off by the same delta.
     if (static_cast<size_t>(L.y) >= nt)
-      for (const LoweredEltwise& E : lm.eltwise) {
-        bool reads = false;
-        for (const EltOperand& o : E.operands) reads = reads || o.act == L.y;
-        std::string eop = E.name;
-        while (reads && !op_names.count(eop) && eop.rfind('.') != std::string::npos) eop.resize(eop.rfind('.'));
-        if (reads && op_names.count(eop)) {
-          double& dl = layer_delta[eop];
-          dl = std::max(dl, vs.max_bound + wround);
-        }
-      }
+      for (const LoweredEltwise& E : lm.eltwise)
+        if (std::any_of(E.operands.begin(), E.operands.end(), [&](const EltOperand& o) { return o.act == L.y; }))
+          widen(E.name);
   }
   // 2. Quantized copies and lowering steps that quantize a value copy.
   std::set<ir::TensorId> copies;
