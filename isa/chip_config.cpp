@@ -347,10 +347,11 @@ ChipConfig Reader::read(const YAML::Node& root) const {
                          "SRAM larger than addressable (the addr field has 16 bits)");
 
   const YAML::Node mxm = root["mxm"];
-  check_map(mxm, "mxm", {"planes_per_slice", "acc_rows", "fp16_slowdown"});
+  check_map(mxm, "mxm", {"planes_per_slice", "acc_rows", "fp16_slowdown"}, {"transposed_install"});
   c.mxm_planes = u32(mxm["planes_per_slice"], "mxm.planes_per_slice", 1, 4);
   c.mxm_acc_rows = u32(mxm["acc_rows"], "mxm.acc_rows", 1, 65536);
   c.mxm_fp16_slowdown = u32(mxm["fp16_slowdown"], "mxm.fp16_slowdown", 1, kMaxSlowdown);
+  if (mxm["transposed_install"]) c.mxm_transposed_install = boolean(mxm["transposed_install"], "mxm.transposed_install");
 
   const YAML::Node timing = root["timing"];
   {
@@ -501,6 +502,7 @@ std::string dump_chip_config(const ChipConfig& c) {
   line(fmt::format("  planes_per_slice: {}", c.mxm_planes));
   line(fmt::format("  acc_rows: {}", c.mxm_acc_rows));
   line(fmt::format("  fp16_slowdown: {}", c.mxm_fp16_slowdown));
+  line(fmt::format("  transposed_install: {}", c.mxm_transposed_install ? "true" : "false"));
   line("timing:");
   for (int i = 0; i < kNumSchedClasses; ++i)
     line(fmt::format("  {}: {{latency: {}, occupancy: {}}}", sched_info(static_cast<SchedClass>(i)).key,

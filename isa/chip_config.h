@@ -49,6 +49,10 @@ struct ChipConfig {
   uint32_t mxm_planes = 0;             // planes per MXM slice (<= 4, the plane field)
   uint32_t mxm_acc_rows = 0;           // accumulator rows per plane (<= 65536, the row field)
   uint32_t mxm_fp16_slowdown = 1;      // fp16 abc occupancy multiplier vs int8 (lw is not slowed)
+  // Whether the MXM has the transposed install `iwt` (array <- shadow transposed). [assumed]: not
+  // in the published instruction table; a chip without it rejects `iwt` and compilers must not
+  // emit it (mxm.transposed_install, optional, default true).
+  bool mxm_transposed_install = true;
 
   // timing and energy, indexed by SchedClass / EnergyEvent
   std::array<TimingEntry, kNumSchedClasses> timing{};

@@ -153,6 +153,10 @@ class Checker {
       bad(fmt::format("link {} is out of range; the chip has links 0..{}", in.get(Field::Link), cfg_.c2c_links - 1));
     if (oi.sched == SchedClass::SxmPermute && in.get(Field::Imm) >= p_.maps.size())
       bad(fmt::format("map m{} is not defined; the program has {} maps", in.get(Field::Imm), p_.maps.size()));
+    if (in.op == Opcode::InstWT && !cfg_.mxm_transposed_install)
+      bad(fmt::format("iwt needs the transposed install, which chip config '{}' does not have "
+                      "(mxm.transposed_install: false); allowed: iw",
+                      cfg_.name));
     if (in.op == Opcode::Repeat) {
       if (i == 0) bad("repeat must follow a non-ICU instruction, but it is the first instruction of its queue");
       const Instr& x = qc.code[i - 1];

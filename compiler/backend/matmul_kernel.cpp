@@ -155,6 +155,11 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
   if (Nt != Y.vpr || (!spec.y_rows.empty() && static_cast<int64_t>(spec.y_rows.size()) != M) ||
       (spec.y_rows.empty() && Y.rows != M) || (spec.ktiles.empty() && Kt > X.vpr))
     throw std::logic_error("matmul: shape mismatch between X, W and Y");
+  if (wact && spec.b_trans && !cfg.mxm_transposed_install)
+    throw InputError(fmt::format("{}: its weights are an activation read transposed (attention's K^T, a Transpose), "
+                                 "which this compiler installs only with `iwt`; chip config '{}' has "
+                                 "mxm.transposed_install: false (allowed for this model: true)",
+                                 spec.name, cfg.name));
   if (wact) {
     const PlacedTensor& B = *spec.b;
     const int64_t brows = spec.b_trans ? wN : wK;
@@ -177,6 +182,10 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
   // A transposed tile (PlacedWeights::trans) loads its valid columns as shadow rows [0, columns)
   // and is installed by `iwt`.
   auto transposed_tile = [&](uint32_t kt, uint32_t nt) { return !wact && spec.w->transposed(kt, nt); };
+  if (!wact && !cfg.mxm_transposed_install)
+    for (uint32_t kt = 0; kt < Kt; ++kt)
+      for (uint32_t nt = 0; nt < Nt; ++nt)
+        if (transposed_tile(kt, nt)) throw std::logic_error("matmul: a transposed tile on a chip without `iwt`");
   auto tile_rows = [&](uint32_t kt, uint32_t nt) -> std::pair<uint32_t, uint32_t> {
     if (transposed_tile(kt, nt)) return {0, spec.w->valid_cols(nt, lanes)};
     if (!spec.ktiles.empty()) return {spec.ktiles[kt].w_lo, spec.ktiles[kt].w_hi};

@@ -93,7 +93,7 @@ PlacedWeights place_weights(SramAllocator& alloc, const std::string& name, DType
   // Narrow tiles stored transposed: fewer valid columns than the rows an untransposed install
   // loads (its columns fit the tile's stored rows, so the layout below does not change).
   if (loaded && loaded->size() != w.Kt) throw std::logic_error("place_weights: one loaded range per k-tile");
-  if (opt.transpose_narrow_tiles) {
+  if (opt.transpose_narrow_tiles && alloc.cfg().mxm_transposed_install) {  // only a chip with `iwt`
     w.trans.assign(static_cast<size_t>(w.Kt) * w.Nt, 0);
     bool any = false;
     for (uint32_t kt = 0; kt < w.Kt; ++kt) {

@@ -31,7 +31,8 @@ struct TilingOptions {
   // A weight tile with fewer valid columns than loaded rows (the last column tile of N = 768 x 128,
   // a 64-column head tile...) is stored as its columns and installed by the transposed install
   // `iwt` (an [assumed] capability, docs/architecture.md): min(rows, columns) `lw` instead of rows
-  // (placed_tensor.h PlacedWeights::trans). Same SRAM either way. false: every tile untransposed.
+  // (placed_tensor.h PlacedWeights::trans). Same SRAM either way. false, or a chip config with
+  // mxm.transposed_install: false: every tile untransposed.
   bool transpose_narrow_tiles = true;
 };
 
@@ -52,8 +53,9 @@ PlacedTensor place_tensor(SramAllocator& alloc, const std::string& name, DType d
 // stored (PlacedWeights): `tile_rows` (one [lo, hi) per k-tile, e.g. the rows of a view segment,
 // MatmulKTile::w_lo/w_hi) or by default all 320 (zero past K); rows outside must be zero (logic_error).
 // `loaded` (one [lo, hi) per k-tile; default: tile_rows, else the k-tile's valid rows) are the rows
-// the kernel loads of an untransposed tile: with opt.transpose_narrow_tiles a tile of fewer valid
-// columns than that is stored transposed (PlacedWeights::trans); rows outside `loaded` must be zero.
+// the kernel loads of an untransposed tile: with opt.transpose_narrow_tiles, on a chip with the
+// transposed install (alloc's mxm.transposed_install), a tile of fewer valid columns than that is
+// stored transposed (PlacedWeights::trans); rows outside `loaded` must be zero.
 PlacedWeights place_weights(SramAllocator& alloc, const std::string& name, DType dtype, int64_t K, int64_t N,
                             const std::vector<uint8_t>& data, const TilingOptions& opt, uint32_t lanes,
                             std::vector<DataBlob>* blobs,

@@ -321,6 +321,10 @@ TEST_CASE("config: more invalid values are rejected with field and value") {
        "lanes: superlanes x lanes_per_superlane must be at most 65535 (16-bit lane indices); got 16777216"},
       {"  acc_rows: 64\n", "  acc_rows: 65537\n", "mxm.acc_rows: must be an integer in [1, 65536]; got 65537"},
       {"  fp16_slowdown: 4\n", "  fp16_slowdown: 0\n", "mxm.fp16_slowdown: must be an integer in [1, 1024]; got 0"},
+      {"  fp16_slowdown: 4\n", "  fp16_slowdown: 4\n  transposed_install: no\n",
+       "mxm.transposed_install: must be true or false; got no"},
+      {"  fp16_slowdown: 4\n", "  fp16_slowdown: 4\n  transposed: true\n",
+       "mxm.transposed: unknown key; got 'transposed'; allowed planes_per_slice, acc_rows, fp16_slowdown, transposed_install"},
       {"streams_per_direction: 8\n", "streams_per_direction: 0\n", "streams_per_direction: must be an integer in [1, 32]; got 0"},
       {"clock_hz: 1.0e9\n", "clock_hz: -1.0e9\n", "clock_hz: must be a finite number > 0 and <= 1000000000000; got -1.0e9"},
       {"clock_hz: 1.0e9\n", "clock_hz: fast\n", "clock_hz: must be a finite number > 0 and <= 1000000000000; got fast"},
@@ -423,4 +427,18 @@ TEST_CASE("config: randomly damaged configs give InputError or load, never anyth
   INFO("loaded " << loaded << ", rejected " << rejected);
   CHECK(loaded > 0);
   CHECK(rejected > 0);
+}
+
+TEST_CASE("config: mxm.transposed_install is optional (default true), explicit in tsp-v1, and round-trips") {
+  // The [assumed] transposed install `iwt` is a chip capability a what-if can turn off.
+  CHECK(default_chip_config()->mxm_transposed_install);
+  CHECK_THAT(default_chip_config_yaml(), Catch::Matchers::Contains("transposed_install: true"));
+  const auto absent = parse_chip_config(kTinyYaml, "t.yaml");
+  CHECK(absent->mxm_transposed_install);
+  const auto off = parse_chip_config(replace_once(kTinyYaml, "fp16_slowdown: 4", "fp16_slowdown: 4\n  transposed_install: false"),
+                                     "t.yaml");
+  CHECK_FALSE(off->mxm_transposed_install);
+  const std::string d = dump_chip_config(*off);
+  CHECK_THAT(d, Catch::Matchers::Contains("transposed_install: false"));
+  CHECK_FALSE(parse_chip_config(d, "d.yaml")->mxm_transposed_install);
 }

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -20,11 +21,13 @@
 namespace lpu::test {
 
 // Returns the compile result (predicted cycles, stats) for further checks. transpose_narrow:
-// TilingOptions::transpose_narrow_tiles (narrow weight tiles installed by `iwt`).
+// TilingOptions::transpose_narrow_tiles (narrow weight tiles installed by `iwt`). chip: the chip
+// compiled for and simulated on (nullptr: tsp-v1).
 inline compiler::CompileResult check_gemm_values(int64_t M, int64_t K, int64_t N, compiler::Precision p, uint32_t seed,
-                                                 bool transpose_narrow = true) {
+                                                 bool transpose_narrow = true,
+                                                 std::shared_ptr<const ChipConfig> chip = nullptr) {
   using namespace lpu::compiler;
-  auto cfg = default_chip_config();
+  auto cfg = chip ? chip : default_chip_config();
   std::mt19937 rng(seed);
   const bool i8 = p == Precision::INT8;
   auto fill = [&](int64_t n, std::vector<uint8_t>* bytes, std::vector<double>* vals) {
