@@ -275,17 +275,24 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
   const int64_t K = X.inner;
   const uint32_t nch = X.vpr;
   const bool pad_lanes = K % L != 0;  // the last vector has lanes past K
-  if (pad_lanes && (!spec.mask || spec.mask->dtype != X.dtype || spec.mask->inner < L))
-    throw std::logic_error(spec.name + ": a mask row of x's type is needed for K = " + std::to_string(K));
-  if (is_max && (spec.square || !spec.post.empty()))
-    throw std::logic_error(spec.name + ": square and post ops are for sums");
+  PlacedTensor* C = spec.center;
+  // The mask acts on the centred f32 value when there is a center (x's own type otherwise).
+  const DType mdt = C ? DType::F32 : X.dtype;
+  if (pad_lanes && (!spec.mask || spec.mask->dtype != mdt || spec.mask->inner < L))
+    throw std::logic_error(fmt::format("{}: a mask row of type {} is needed for K = {}", spec.name, dtype_name(mdt), K));
+  if (is_max && (spec.square || !spec.post.empty() || C))
+    throw std::logic_error(spec.name + ": square, center and post ops are for sums");
+  if (C && (C->dtype != DType::F32 || C->rows != X.rows || C->inner != 1))
+    throw std::logic_error(fmt::format("{}: a center must be [{}, 1] f32", spec.name, X.rows));
   auto instr = [](Opcode op, DType t) {
     Instr in = make_instr(op);
     in.set(Field::DType, static_cast<uint32_t>(t));
     return in;
   };
   const Opcode comb_op = is_max ? Opcode::Max : Opcode::Add;
-  const Instr comb = instr(comb_op, cd), movx = instr(Opcode::Mov, X.dtype), sel = instr(Opcode::Select, X.dtype);
+  const Instr comb = instr(comb_op, cd), movx = instr(Opcode::Mov, X.dtype), sel = instr(Opcode::Select, mdt),
+              movm = instr(Opcode::Mov, mdt), movc = instr(Opcode::Mov, DType::F32), sub = instr(Opcode::Sub, DType::F32);
+  const uint32_t wm = static_cast<uint32_t>(dtype_bytes(mdt));
   Instr cvt_up = instr(Opcode::Cvt, X.dtype);
   cvt_up.set(Field::DType2, static_cast<uint32_t>(DType::F32));
   const bool widen = X.dtype != cd;
@@ -429,17 +436,32 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
       const auto& ys = Y.part_of_row(r).slices;
       const Dir xdir = b_.pos(xs[0]) < V ? Dir::East : Dir::West;
       const Dir ydir = b_.pos(ys[0]) > V ? Dir::East : Dir::West;
-      // Prep of chunk c: movs (re-timing), sel (last chunk when masked), cvt up, square.
+      // Prep of chunk c: movs (re-timing), sel (last chunk when masked; after the sub with a
+      // center), cvt up, sub of the center, square.
       std::vector<int64_t> movs(nch, 0);
-      if (nch == 1 && !masked && !widen && !spec.square) movs[0] = 1;  // v0 must be a VXM result
+      if (nch == 1 && !masked && !widen && !spec.square && !C) movs[0] = 1;  // v0 must be a VXM result
       int64_t mask_movs = 0;
+      std::vector<int64_t> cmovs(nch, 0);  // re-timing of the center's read per chunk
+      const int64_t lat_widen = widen ? lat(cvt_up) : 0, lat_sub = C ? lat(sub) : 0;
       auto prep_len = [&](uint32_t c) {
-        return movs[c] * lat_mov + (masked && c + 1 == nch ? lat(sel) : 0) + (widen ? lat(cvt_up) : 0) +
+        return movs[c] * lat_mov + (masked && c + 1 == nch ? lat(sel) : 0) + lat_widen + lat_sub +
                (spec.square ? lat(sq) : 0);
       };
       auto join = [&](uint32_t c) { return c == 0 ? int64_t{0} : static_cast<int64_t>(c - 1) * lat_comb; };
       auto arrive = [&](uint32_t c) { return join(c) - prep_len(c); };  // raw read at the VXM
-      auto mask_arrive = [&]() { return arrive(nch - 1) + movs[nch - 1] * lat_mov - mask_movs * lat_mov; };
+      auto sub_at = [&](uint32_t c) { return arrive(c) + movs[c] * lat_mov + lat_widen; };  // center's `sub`
+      auto mask_arrive = [&]() {
+        return (C ? sub_at(nch - 1) + lat_sub : arrive(nch - 1) + movs[nch - 1] * lat_mov) - mask_movs * lat_mov;
+      };
+      // The center's raw read of chunk c at the VXM; chunks whose reads and subs share cycles share one read.
+      auto center_arrive = [&](uint32_t c) { return sub_at(c) - cmovs[c] * lat_mov; };
+      auto center_shared = [&](uint32_t c) {
+        for (uint32_t o = 0; o < c; ++o)
+          if (center_arrive(o) == center_arrive(c) && sub_at(o) == sub_at(c)) return true;
+        return false;
+      };
+      static const std::vector<uint16_t> no_slices;
+      const auto& cs = C ? C->part_of_row(r).slices : no_slices;
       // Re-time reads of one row that would hit one SRAM port on one cycle (chunks share slices).
       struct Rd { const std::vector<uint16_t>* sl; int64_t A; };
       auto issue_set = [&](const Rd& rd) {
@@ -474,6 +496,18 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
               changed = true;
               break;
             }
+          fixed.push_back(me);
+        }
+        for (uint32_t c = 0; C && c < nch && !changed; ++c) {
+          if (center_shared(c)) continue;
+          const Rd me{&cs, center_arrive(c)};
+          for (const Rd& o : fixed)
+            if (clash(me, o)) {
+              ++cmovs[c];
+              changed = true;
+              break;
+            }
+          fixed.push_back(me);
         }
         if (!changed) break;
       }
@@ -489,6 +523,15 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
       if (masked)
         for (const auto& p : issue_set({&spec.mask->parts[0].slices, mask_arrive()}))
           min_issue = std::min(min_issue, p.second);
+      uint64_t center_reads = 0;
+      for (uint32_t c = 0; C && c < nch; ++c) {
+        if (center_shared(c)) continue;
+        ++center_reads;
+        for (const auto& p : issue_set({&cs, center_arrive(c)})) {
+          lower = std::max(lower, static_cast<int64_t>(C->ready_of(r, 0)) - p.second);
+          min_issue = std::min(min_issue, p.second);
+        }
+      }
       lower = std::max(lower, -min_issue);
       B = std::max<uint64_t>(B, static_cast<uint64_t>(lower));
       uint64_t landed = 0, nvxm = 0;
@@ -502,20 +545,24 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
         const int any = -1, toward = static_cast<int>(to_s);
         bool ok = true;
         std::vector<StreamValue> prepped(nch);
+        std::map<std::pair<int64_t, int64_t>, StreamValue> centers;  // (read, sub) cycles -> c at the sub
         for (uint32_t c = 0; c < nch && ok; ++c) {
           StreamValue cur;
           uint64_t t = at(arrive(c));
           ok = b_.fetch(xs, X.addr_of(r, c), V, t, xdir, X.ready_of(r, c), &cur);
           // The value that feeds the SXM (chunk 0 of a one-chunk row) heads toward it.
           const bool feeds = nch == 1;
-          int nops = static_cast<int>(movs[c]) + (masked && c + 1 == nch) + widen + spec.square, k = 0;
+          int nops = static_cast<int>(movs[c]) + (masked && c + 1 == nch) + widen + (C != nullptr) + spec.square,
+              k = 0;
           auto next_dir = [&]() { return ++k == nops && feeds ? toward : any; };
           for (int64_t m = 0; m < movs[c] && ok; ++m, t += static_cast<uint64_t>(lat_mov)) {
             StreamValue o;
             ok = vop(movx, {&cur}, t, wx, next_dir(), &o);
             cur = o;
           }
-          if (ok && masked && c + 1 == nch) {
+          // The pad-lane mask of the last chunk (sel: 0 / -inf past K), on x or on x - c.
+          auto mask_last = [&]() {
+            if (!ok || !masked || c + 1 != nch) return;
             StreamValue mk;
             uint64_t tm = at(mask_arrive());
             const PlacedTensor& M = *spec.mask;
@@ -523,19 +570,41 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
                           0, &mk);
             for (int64_t m = 0; m < mask_movs && ok; ++m, tm += static_cast<uint64_t>(lat_mov)) {
               StreamValue o;
-              ok = vop(movx, {&mk}, tm, wx, any, &o);
+              ok = vop(movm, {&mk}, tm, wm, any, &o);
               mk = o;
             }
             StreamValue o;
-            if (ok) ok = is_max ? vop(sel, {&mk, &mk, &cur}, t, wx, next_dir(), &o) : vop(sel, {&mk, &cur, &mk}, t, wx, next_dir(), &o);
+            if (ok) ok = is_max ? vop(sel, {&mk, &mk, &cur}, t, wm, next_dir(), &o) : vop(sel, {&mk, &cur, &mk}, t, wm, next_dir(), &o);
             cur = o;
             t += static_cast<uint64_t>(lat(sel));
-          }
+          };
+          if (!C) mask_last();
           if (ok && widen) {
             StreamValue o;
             ok = vop(cvt_up, {&cur}, t, 4, next_dir(), &o);
             cur = o;
             t += static_cast<uint64_t>(lat(cvt_up));
+          }
+          if (ok && C) {
+            const std::pair<int64_t, int64_t> key{center_arrive(c), sub_at(c)};
+            auto it = centers.find(key);
+            if (it == centers.end()) {
+              StreamValue cv;
+              uint64_t tc = at(center_arrive(c));
+              ok = b_.fetch(cs, C->addr_of(r, 0), V, tc, b_.pos(cs[0]) < V ? Dir::East : Dir::West, C->ready_of(r, 0),
+                            &cv);
+              for (int64_t m = 0; m < cmovs[c] && ok; ++m, tc += static_cast<uint64_t>(lat_mov)) {
+                StreamValue o;
+                ok = vop(movc, {&cv}, tc, 4, any, &o);
+                cv = o;
+              }
+              it = centers.emplace(key, cv).first;
+            }
+            StreamValue o;
+            if (ok) ok = vop(sub, {&cur, &it->second}, t, 4, next_dir(), &o);
+            cur = o;
+            t += static_cast<uint64_t>(lat_sub);
+            mask_last();
           }
           if (ok && spec.square) {
             StreamValue o;
@@ -592,7 +661,10 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
         B = B_before;
         return landed;
       }
-      finish_row(r, landed, first, last, static_cast<uint64_t>(nch) * xs.size(), nvxm);
+      finish_row(r, landed, first, last, static_cast<uint64_t>(nch) * xs.size() + center_reads * cs.size(), nvxm);
+      for (uint32_t c = 0; C && c < nch; ++c)
+        for (const auto& p : issue_set({&cs, center_arrive(c)}))
+          C->last_read = std::max(C->last_read, static_cast<uint64_t>(static_cast<int64_t>(B) + p.second));
       return landed;
     };
     // Places rows a and b (one vector, see Shape::pair) through SXM `side`; returns the cycle the
@@ -799,7 +871,7 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
     const auto trial = b_.begin();
     const size_t maps0 = b_.maps().size();
     const std::vector<uint64_t> y_ready = Y.ready;
-    const uint64_t x_last = X.last_read;
+    const uint64_t x_last = X.last_read, c_last = C ? C->last_read : 0;
     const MatmulStats st0 = st;
     Shape best = shapes.front();
     uint64_t best_end = UINT64_MAX;
@@ -813,6 +885,7 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
       b_.drop_maps_from(maps0);
       Y.ready = y_ready;
       X.last_read = x_last;
+      if (C) C->last_read = c_last;
       st = st0;
     }
     shapes = {best};

@@ -2,7 +2,8 @@
 // reduction over the row's K lanes whose result ends up in EVERY lane of the row's one output
 // vector, with no constant bigger than one row:
 //   1. the row's ceil(K / lanes) vectors are read and combined lane-wise on the VXM by a chain of
-//      `max` / `add` ops (f16 inputs widened for sums; optionally squared first); the last vector's
+//      `max` / `add` ops (f16 inputs widened for sums; optionally centred by a per-row value
+//      (LaneSpec::center) and squared first); the last vector's
 //      lanes past K are masked by a VXM `sel` with a one-row constant (0 for sums, -inf for max),
 //      except for a one-vector max whose final windows tile [0, K) exactly (no lane past K read);
 //      such a max over K <= lanes / 2 may reduce TWO rows per vector (row b shifted by K lanes by
@@ -51,8 +52,14 @@ struct LaneSpec {
   LaneMode mode = LaneMode::Sum;
   PlacedTensor* x = nullptr;       // [rows, K], F16 or F32 (Broadcast: [rows, 1])
   bool square = false;             // Sum only: sum of x * x
+  // Sum only, optional: [rows, 1] F32, its row's value c in every lane. Each chunk of x is widened,
+  // c is subtracted (`sub`, f32; c read to reach the VXM on that cycle, once for the chunks whose
+  // `sub`s share a cycle), then masked and squared: sum((x - c)^2) without storing x - c (LayerNorm's
+  // `.sd`, passes/lower_norm.cpp). Updates center->last_read.
+  PlacedTensor* center = nullptr;
   std::vector<LanePost> post;      // Sum only (f32)
-  // [1, >= lanes] constant of x's type, needed when K % lanes != 0 (lane_mask_row()).
+  // [1, >= lanes] constant of x's type (f32 with a center: the mask then acts on x - c, so pad lanes
+  // contribute exactly 0), needed when K % lanes != 0 (lane_mask_row()).
   const PlacedTensor* mask = nullptr;
   PlacedTensor* y = nullptr;       // [rows, 1], F16 or F32 (Broadcast: x's type)
   uint32_t src_lane = 0;           // Broadcast only: the lane of x's row copied to every lane

@@ -986,6 +986,7 @@ void AttentionLowering::finish() {
       read[static_cast<size_t>(lm_.gathers[st.index].x)] = 1;
     } else if (st.lane) {
       read[static_cast<size_t>(lm_.lanes[st.index].x)] = 1;
+      if (lm_.lanes[st.index].center != ir::kNoTensor) read[static_cast<size_t>(lm_.lanes[st.index].center)] = 1;
     } else if (st.dense) {
       const LoweredLayer& L = lm_.layers[st.index];
       read[static_cast<size_t>(L.x)] = 1;
@@ -1016,6 +1017,7 @@ void AttentionLowering::merge_product_sums() {
       r.push_back(lm_.gathers[st.index].x);
     } else if (st.lane) {
       r.push_back(lm_.lanes[st.index].x);
+      if (lm_.lanes[st.index].center != ir::kNoTensor) r.push_back(lm_.lanes[st.index].center);
     } else if (st.dense) {
       const LoweredLayer& L = lm_.layers[st.index];
       r.push_back(L.x);

@@ -473,8 +473,10 @@ bool NormLowering::lower(const ir::Op& op) {
     }
     default: break;
   }
-  // LayerNormalization: mean = sum(x) / K; d = x - mean; sd = sqrt(sum(d * d) / K + eps) (one lane
-  // step: square, sum, muli, addi, sqrt); y = d / sd * scale (+ B). All f32 until y.
+  // LayerNormalization: mean = sum(x) / K (one lane step); sd = sqrt(sum((x - mean)^2) / K + eps)
+  // (one lane step reading x and the mean: per chunk cvt, sub, mask, square, then the sum, muli,
+  // addi, sqrt); y = (x - mean) / sd * scale (+ B) in one pass. All f32 until y; no centred copy
+  // of x is stored (the values are those of a separate f32 d = x - mean: the same ops, in order).
   auto const_row = [&](ir::TensorId t, const char* what) {
     const ir::Tensor& c = g_.tensor(t);
     if (!c.is_const) fail(op, std::string(what) + " must be a constant");
@@ -489,20 +491,21 @@ bool NormLowering::lower(const ir::Op& op) {
   const bool has_b = op.inputs.size() > 2 && op.inputs[2] != ir::kNoTensor;
   const EltOperand bias = has_b ? const_row(op.inputs[2], "B") : EltOperand{};
   const float eps = op.attr_float("epsilon");
-  const ir::TensorId mean = fresh(op, ".mean", ir::DType::F32, ys), d = fresh(op, ".d", ir::DType::F32, xs),
-                     sd = fresh(op, ".sd", ir::DType::F32, ys);
+  const ir::TensorId mean = fresh(op, ".mean", ir::DType::F32, ys), sd = fresh(op, ".sd", ir::DType::F32, ys);
   lane(op, ".mean", Mode::Sum, a, mean, ys, true, false, {post(Opcode::MulImm, invK)});
-  elt(op, ".center", static_cast<int>(Opcode::Sub), {act(a), act(mean, true)}, d, xs, true);
-  lane(op, ".sd", Mode::Sum, d, sd, ys, true, true,
+  lane(op, ".sd", Mode::Sum, a, sd, ys, true, true,
        {post(Opcode::MulImm, invK), post(Opcode::AddImm, eps), post(Opcode::Sqrt)});
-  // Normalize, scale and shift in ONE pass: d / sd, then `mul` by the Scale row and `add` of the B
-  // row as binary post ops (their rows read on those ops' cycles, backend/elementwise_kernel.h);
-  // f32 between the ops, the same values as three passes with f32 intermediates.
-  std::vector<EltOperand> nops{act(d), act(sd, true), scale};
+  lm_.lanes.back().center = mean;
+  // Centre, normalize, scale and shift in ONE pass: x - mean, then `div` by sd, `mul` by the Scale
+  // row and `add` of the B row as binary post ops (their vectors read on those ops' cycles,
+  // backend/elementwise_kernel.h); f32 between the ops, the same values as passes with f32
+  // intermediates.
+  std::vector<EltOperand> nops{act(a), act(mean, true), act(sd, true), scale};
   if (has_b) nops.push_back(bias);
-  elt(op, ".norm", static_cast<int>(Opcode::Div), std::move(nops), out, xs, false);
-  lm_.eltwise.back().post.push_back({static_cast<int>(Opcode::Mul), 0.f, 2});
-  if (has_b) lm_.eltwise.back().post.push_back({static_cast<int>(Opcode::Add), 0.f, 3});
+  elt(op, ".norm", static_cast<int>(Opcode::Sub), std::move(nops), out, xs, false);
+  lm_.eltwise.back().post.push_back({static_cast<int>(Opcode::Div), 0.f, 2});
+  lm_.eltwise.back().post.push_back({static_cast<int>(Opcode::Mul), 0.f, 3});
+  if (has_b) lm_.eltwise.back().post.push_back({static_cast<int>(Opcode::Add), 0.f, 4});
   attn_.note_written(out, attn_.nonfinite_pad(a));  // pad lanes: (x - mean) / sd * 0 (+ 0)
   return true;
 }

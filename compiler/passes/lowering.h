@@ -126,6 +126,10 @@ struct LoweredLane {
   std::vector<int64_t> y_shape;  // [.., 1]: shape the chip stores y in
   bool y_f32 = false;            // store a hidden y as f32 (default: f16)
   bool square = false;
+  // Sum only: a [rows, 1] f32 tensor (its row's value in every lane, e.g. the row mean) subtracted
+  // from every widened chunk of x before the pad-lane mask and the square (LayerNorm's `.sd`:
+  // sum((x - mean)^2) without a centred copy of x); kNoTensor: none.
+  ir::TensorId center = ir::kNoTensor;
   struct Post { int op = 0; float imm = 0.f; };  // lpu::Opcode value, immediate (muli/addi)
   std::vector<Post> post;
   // Broadcast only: the lane of x's row copied to every lane (x [rows, > src_lane], the lane in

@@ -177,7 +177,7 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
     for (const LoweredGather& G : lm.gathers)
       if (G.x == t) return false;
     for (const LoweredLane& Ln : lm.lanes)
-      if (Ln.x == t) return false;
+      if (Ln.x == t || Ln.center == t) return false;
     return produced;
   };
   // With onchip_quantize, an X that cannot be i8 itself gets a quantized copy if the shape it is

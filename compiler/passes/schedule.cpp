@@ -83,7 +83,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
     for (const LoweredEltwise& E : lm.eltwise)
       for (const EltOperand& o : E.operands) used = used || o.act == in.alias;
     for (const LoweredGather& G : lm.gathers) used = used || G.x == in.alias;
-    for (const LoweredLane& Ln : lm.lanes) used = used || Ln.x == in.alias;
+    for (const LoweredLane& Ln : lm.lanes) used = used || Ln.x == in.alias || Ln.center == in.alias;
     if (!used) continue;
     DType in_t = quant && quant->i8_tensors.count(in.alias) ? DType::I8 : DType::F16;  // i8: host quantizes
     std::vector<int64_t> in_shape = in.shape;
@@ -144,6 +144,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       r.push_back(lm.gathers[st.index].x);
     } else if (st.lane) {
       r.push_back(lm.lanes[st.index].x);
+      if (lm.lanes[st.index].center != ir::kNoTensor) r.push_back(lm.lanes[st.index].center);
     } else if (st.dense) {
       r.push_back(lm.layers[st.index].x);
       if (lm.layers[st.index].b != ir::kNoTensor) r.push_back(lm.layers[st.index].b);
@@ -252,12 +253,14 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       if (std::find(G.map.begin(), G.map.end(), -1) != G.map.end()) place_zero(si, DType::F16, lanes);
     } else if (step.lane) {
       // Mask row of a reduction whose rows end inside a vector, in both float types (the type x is
-      // stored in is known when x is placed): consts[si] = {f16, f32}.
+      // stored in is known when x is placed): consts[si] = {f16, f32}; f32 alone with a center (the
+      // mask then acts on x - center, lane_kernel.h).
       const LoweredLane& Ln = lm.lanes[step.index];
       const ir::Shape& xs = lm.tensor(g, Ln.x).shape;
       const std::vector<float> m = lane_mask_row(lane_mode(Ln.mode), xs.empty() ? 1 : xs.back(), lanes);
       if (!m.empty()) {
         for (DType dt : {DType::F16, DType::F32}) {
+          if (Ln.center != ir::kNoTensor && dt != DType::F32) continue;
           std::vector<int> ids;
           consts[si].push_back(place_tensor(alloc, fmt::format("{}.mask{}", Ln.name, dtype_bytes(dt) * 8), dt,
                                             {1, static_cast<int64_t>(lanes)}, tiling, &ids));
@@ -451,7 +454,9 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
         spec.move_width = static_cast<uint32_t>(Ln.move_width);
       }
       for (const LoweredLane::Post& p : Ln.post) spec.post.push_back({static_cast<Opcode>(p.op), p.imm});
-      if (!consts[si].empty()) spec.mask = &consts[si][x.dtype == DType::F16 ? 0 : 1];
+      if (Ln.center != ir::kNoTensor) spec.center = &placed.at(Ln.center);
+      // The mask acts on x - center (f32) when there is a center, else on x.
+      if (!consts[si].empty()) spec.mask = &consts[si][x.dtype == DType::F16 && !spec.center ? 0 : consts[si].size() - 1];
       add_step(lane.schedule(spec));
       yid = Ln.y;
       placed.emplace(Ln.y, std::move(y));

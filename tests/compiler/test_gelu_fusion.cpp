@@ -154,18 +154,20 @@ TEST_CASE("layernorm fusion: normalize, scale and shift are one VXM pass (was 3)
     g.add_op(op);
     g.mark_output(y);
     const LoweredModel lm = lower_graph(g);
-    REQUIRE(lm.eltwise.size() == 2);  // .center and .norm (was .center, .div, .scale, .bias)
-    const LoweredEltwise& n = lm.eltwise[1];
+    REQUIRE(lm.eltwise.size() == 1);  // .norm alone (the `.sd` lane step centres x itself; was .center, .norm)
+    const LoweredEltwise& n = lm.eltwise[0];
     CHECK(n.name == "ln.norm");
-    CHECK(n.vxm_op == static_cast<int>(Opcode::Div));
+    CHECK(n.vxm_op == static_cast<int>(Opcode::Sub));
     CHECK(n.y == y);
-    REQUIRE(n.operands.size() == (has_b ? 4u : 3u));
-    REQUIRE(n.post.size() == (has_b ? 2u : 1u));
-    CHECK(n.post[0].op == static_cast<int>(Opcode::Mul));
+    REQUIRE(n.operands.size() == (has_b ? 5u : 4u));
+    REQUIRE(n.post.size() == (has_b ? 3u : 2u));
+    CHECK(n.post[0].op == static_cast<int>(Opcode::Div));
     CHECK(n.post[0].operand == 2);
+    CHECK(n.post[1].op == static_cast<int>(Opcode::Mul));
+    CHECK(n.post[1].operand == 3);
     if (has_b) {
-      CHECK(n.post[1].op == static_cast<int>(Opcode::Add));
-      CHECK(n.post[1].operand == 3);
+      CHECK(n.post[2].op == static_cast<int>(Opcode::Add));
+      CHECK(n.post[2].operand == 4);
     }
     lpu::test::check_chip_against_reference(g, {random_f16(R * K, -2, 3, has_b ? 83 : 84)});
   }
