@@ -649,6 +649,7 @@ bool AttentionLowering::lower(const ir::Op& op) {
           c.const_rows = 1;
           c.values.assign(static_cast<size_t>(W), -std::numeric_limits<float>::infinity());
           c.values.push_back(1.f);
+          c.const_f16 = true;  // -inf and 1 are f16: `max.f16` on the moved f16 V, one op a vector
           E.operands = {a, c};
           E.y = cy;
           E.y_shape = cys;

@@ -81,6 +81,10 @@ struct EltOperand {
   ir::TensorId act = ir::kNoTensor;  // activation (kNoTensor: constant)
   std::vector<float> values;         // constant: const_rows x inner, row-major
   int64_t const_rows = 0;
+  // Constant only: stored f16 instead of f32 (every value must be exactly an f16, logic_error
+  // otherwise), so a step whose other operands and output are f16 runs on the f16 values directly
+  // (backend/elementwise_kernel.cpp `f16_direct`: no widening or narrowing `cvt`s), bit-identical.
+  bool const_f16 = false;
   std::vector<int64_t> row_map;      // activation only, optional: output row r reads row_map[r] (-1: zeros)
   // Activation only: a per-row scalar stored [rows, 1] by a lane step (LoweredLane), whose one
   // vector per row holds the value in every lane; read for every chunk of the output's row.

@@ -331,9 +331,13 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
         const EltOperand& o = E.operands[i];
         if (o.act != ir::kNoTensor) continue;
         std::vector<int> ids;
-        consts[si][i] = place_tensor(alloc, fmt::format("{}.c{}", E.name, i), DType::F32, {o.const_rows, inner},
-                                     tiling, &ids);
-        tensor_blobs(consts[si][i], to_f32_bytes(o.values), lanes, &res.blobs);
+        if (o.const_f16)
+          for (float v : o.values)
+            if (!(ir::f16_to_f32(ir::f32_to_f16(v)) == v || std::isnan(v)))
+              throw std::logic_error(E.name + ": a constant marked f16 holds a value that is not an f16");
+        consts[si][i] = place_tensor(alloc, fmt::format("{}.c{}", E.name, i), o.const_f16 ? DType::F16 : DType::F32,
+                                     {o.const_rows, inner}, tiling, &ids);
+        tensor_blobs(consts[si][i], o.const_f16 ? to_f16_bytes(o.values) : to_f32_bytes(o.values), lanes, &res.blobs);
       }
     }
   }

@@ -154,6 +154,19 @@ TEST_CASE("softmax pv fusion: heads stacked by lane moves, P.[V|1] row sums, fus
     CHECK(s.selects == 0);          // no pad clearing: e's pad lanes are finite
     CHECK(s.fused_exp == 1);        // sub + relu + neg + exp in one pass
     CHECK(s.ones_copies == 0);
+    // The ones pass runs on the moved f16 V directly (its [-inf .., 1] row stored f16: `max.f16`,
+    // no widening or narrowing `cvt`): one VXM op a row, plus `mov`s only where a read is re-timed.
+    {
+      const CompileResult cr = compile(g, *default_chip_config(), CompileOptions{});
+      bool found = false;
+      for (const StepSpan& sp : cr.spans)
+        if (sp.name.size() > 5 && sp.name.compare(sp.name.size() - 5, 5, ".ones") == 0) {
+          found = true;
+          CHECK(sp.vxm >= static_cast<uint64_t>(T * H));
+          CHECK(sp.vxm < static_cast<uint64_t>(2 * T * H));  // widened: 3 a row (cvt, max.f32, cvt)
+        }
+      CHECK(found);
+    }
     const std::vector<float> xv = random_f16(T * D, -1.f, 1.f, 32);
     test::check_chip_against_reference(g, {xv});
     check_steps(g, xv);
