@@ -19,6 +19,7 @@
 #include "tests/support/chip_check.h"
 #include "tests/support/f16_data.h"
 #include "tests/support/ir_build.h"
+#include "tests/support/layer_norm_build.h"
 
 using namespace lpu;
 using namespace lpu::compiler;
@@ -32,15 +33,7 @@ ir::Graph ln_graph(int64_t R, int64_t K, bool has_b) {
   ir::Graph g;
   g.name = "ln";
   const ir::TensorId x = g.add_input("x", ir::DType::F16, {R, K});
-  const ir::TensorId sc = g.add_constant("gamma", ir::DType::F16, {K}, f16_bytes(random_f16(K, 0.5f, 1.5f, 3)));
-  std::vector<ir::TensorId> ins{x, sc};
-  if (has_b) ins.push_back(g.add_constant("beta", ir::DType::F16, {K}, f16_bytes(random_f16(K, -0.5f, 0.5f, 4))));
-  const ir::TensorId y = g.add_tensor("y", ir::DType::F16, {R, K});
-  ir::Op ln = make_op(ir::OpKind::LayerNormalization, "ln", ins, y);
-  ln.attrs["axis"] = int64_t{1};
-  ln.attrs["epsilon"] = 1e-5f;
-  g.add_op(ln);
-  g.mark_output(y);
+  g.mark_output(test::add_layer_norm(g, x, R, K, 0.5f, has_b, "y"));
   return g;
 }
 

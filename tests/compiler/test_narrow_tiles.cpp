@@ -10,21 +10,10 @@
 #include "compiler/compile.h"
 #include "isa/chip_config.h"
 #include "tests/support/gemm_check.h"
+#include "tests/support/issued_count.h"
 
 using namespace lpu;
 using namespace lpu::compiler;
-
-namespace {
-
-uint64_t count_op(const Program& p, Opcode op) {
-  uint64_t n = 0;
-  for (const ChipCode& c : p.chips)
-    for (const QueueCode& q : c.queues)
-      for (const Instr& in : q.code) n += in.op == op ? 1 : 0;
-  return n;
-}
-
-}  // namespace
 
 TEST_CASE("narrow tiles: a tile narrower than its rows loads its columns and installs them transposed",
           "[compiler][narrow]") {
@@ -50,8 +39,8 @@ TEST_CASE("narrow tiles: a tile narrower than its rows loads its columns and ins
       CHECK(on.stats.lw == lw_on);
       CHECK(off.stats.lw == lw_off);
       // Every narrow tile is installed by iwt (once per plane that loads a part of it), none without.
-      CHECK(count_op(on.program, Opcode::InstWT) >= narrow);
-      CHECK(count_op(off.program, Opcode::InstWT) == 0);
+      CHECK(test::issued_count(on.program, Opcode::InstWT) >= narrow);
+      CHECK(test::issued_count(off.program, Opcode::InstWT) == 0);
       if (s.M == 1) CHECK(on.predicted_cycles < off.predicted_cycles);  // install-bound: fewer lw, sooner
     }
 }

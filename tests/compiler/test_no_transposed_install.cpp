@@ -12,6 +12,7 @@
 #include "isa/chip_config.h"
 #include "sim/simulator.h"
 #include "tests/support/gemm_check.h"
+#include "tests/support/issued_count.h"
 #include "tests/support/ir_build.h"
 
 using namespace lpu;
@@ -33,14 +34,6 @@ std::shared_ptr<const ChipConfig> chip_without_iwt() {
   return c;
 }
 
-uint64_t count_op(const Program& p, Opcode op) {
-  uint64_t n = 0;
-  for (const ChipCode& c : p.chips)
-    for (const QueueCode& q : c.queues)
-      for (const Instr& in : q.code) n += in.op == op ? 1 : 0;
-  return n;
-}
-
 }  // namespace
 
 TEST_CASE("no transposed install: narrow tiles load every row, no iwt, same values, predicted == simulated",
@@ -60,8 +53,8 @@ TEST_CASE("no transposed install: narrow tiles load every row, no iwt, same valu
         for (int64_t n0 = 0; n0 < s.N; n0 += lanes) lw_rows += static_cast<uint64_t>(std::min(lanes, s.K - k0));
       CHECK(off.stats.lw == lw_rows);
       CHECK(on.stats.lw < lw_rows);
-      CHECK(count_op(off.program, Opcode::InstWT) == 0);
-      CHECK(count_op(on.program, Opcode::InstWT) > 0);
+      CHECK(test::issued_count(off.program, Opcode::InstWT) == 0);
+      CHECK(test::issued_count(on.program, Opcode::InstWT) > 0);
       if (s.M == 1) CHECK(off.predicted_cycles > on.predicted_cycles);  // install-bound: more lw, later
       // tsp-v1's program (it holds iwt) is refused by the chip without the capability.
       sim::SimOptions so;

@@ -21,4 +21,9 @@ uint64_t issued_count(const Program& p, Pred pred) {
   return n;
 }
 
+// Issues of instructions with opcode `op`.
+inline uint64_t issued_count(const Program& p, Opcode op) {
+  return issued_count(p, [op](const Instr& in) { return in.op == op; });
+}
+
 }  // namespace lpu::test
