@@ -475,40 +475,24 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
             if (p == q) return true;
         return false;
       };
+      // Until no two reads clash: each read in turn is checked against those fixed before it; a
+      // clash re-times it by one more `mov` and the check starts over.
       for (;;) {
-        bool changed = false;
         std::vector<Rd> fixed;
-        for (uint32_t c = 0; c < nch && !changed; ++c) {
-          const Rd me{&xs, arrive(c)};
+        auto clashes = [&](const Rd& me, int64_t* movs_of_me) {
           for (const Rd& o : fixed)
             if (clash(me, o)) {
-              ++movs[c];
-              changed = true;
-              break;
+              ++*movs_of_me;
+              return true;
             }
           fixed.push_back(me);
-        }
-        if (!changed && masked) {
-          const Rd me{&spec.mask->parts[0].slices, mask_arrive()};
-          for (const Rd& o : fixed)
-            if (clash(me, o)) {
-              ++mask_movs;
-              changed = true;
-              break;
-            }
-          fixed.push_back(me);
-        }
-        for (uint32_t c = 0; C && c < nch && !changed; ++c) {
-          if (center_shared(c)) continue;
-          const Rd me{&cs, center_arrive(c)};
-          for (const Rd& o : fixed)
-            if (clash(me, o)) {
-              ++cmovs[c];
-              changed = true;
-              break;
-            }
-          fixed.push_back(me);
-        }
+          return false;
+        };
+        bool changed = false;
+        for (uint32_t c = 0; c < nch && !changed; ++c) changed = clashes({&xs, arrive(c)}, &movs[c]);
+        if (!changed && masked) changed = clashes({&spec.mask->parts[0].slices, mask_arrive()}, &mask_movs);
+        for (uint32_t c = 0; C && c < nch && !changed; ++c)
+          if (!center_shared(c)) changed = clashes({&cs, center_arrive(c)}, &cmovs[c]);
         if (!changed) break;
       }
       // Relative times: v0 (heading to the SXM), then each level.
