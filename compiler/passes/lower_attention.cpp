@@ -982,22 +982,8 @@ void AttentionLowering::finish() {
   materialize_outputs();
   // Dense steps whose result nothing reads any more (a projection folded into per-head copies).
   std::vector<char> read(g_.tensors().size() + lm_.extra.size(), 0);
-  for (const LoweredStep& st : lm_.steps) {
-    if (st.gather) {
-      read[static_cast<size_t>(lm_.gathers[st.index].x)] = 1;
-    } else if (st.lane) {
-      read[static_cast<size_t>(lm_.lanes[st.index].x)] = 1;
-      if (lm_.lanes[st.index].center != ir::kNoTensor) read[static_cast<size_t>(lm_.lanes[st.index].center)] = 1;
-    } else if (st.dense) {
-      const LoweredLayer& L = lm_.layers[st.index];
-      read[static_cast<size_t>(L.x)] = 1;
-      if (L.b != ir::kNoTensor) read[static_cast<size_t>(L.b)] = 1;
-      for (const LoweredLayer::XSegment& xs : L.xsegs) read[static_cast<size_t>(xs.x)] = 1;
-    } else {
-      for (const EltOperand& o : lm_.eltwise[st.index].operands)
-        if (o.act != ir::kNoTensor) read[static_cast<size_t>(o.act)] = 1;
-    }
-  }
+  for (const LoweredStep& st : lm_.steps)
+    for (ir::TensorId t : step_reads(lm_, st)) read[static_cast<size_t>(t)] = 1;
   for (ir::TensorId t : g_.outputs()) read[static_cast<size_t>(t)] = 1;
   std::vector<LoweredStep> kept;
   for (const LoweredStep& st : lm_.steps) {
@@ -1012,27 +998,9 @@ void AttentionLowering::finish() {
 void AttentionLowering::merge_product_sums() {
   // Readers of each tensor (steps and graph outputs) and the dense steps writing it.
   const size_t nt = g_.tensors().size() + lm_.extra.size();
-  auto reads_of = [&](const LoweredStep& st) {
-    std::vector<ir::TensorId> r;
-    if (st.gather) {
-      r.push_back(lm_.gathers[st.index].x);
-    } else if (st.lane) {
-      r.push_back(lm_.lanes[st.index].x);
-      if (lm_.lanes[st.index].center != ir::kNoTensor) r.push_back(lm_.lanes[st.index].center);
-    } else if (st.dense) {
-      const LoweredLayer& L = lm_.layers[st.index];
-      r.push_back(L.x);
-      if (L.b != ir::kNoTensor) r.push_back(L.b);
-      for (const LoweredLayer::XSegment& xs : L.xsegs) r.push_back(xs.x);
-    } else {
-      for (const EltOperand& o : lm_.eltwise[st.index].operands)
-        if (o.act != ir::kNoTensor) r.push_back(o.act);
-    }
-    return r;
-  };
   std::vector<int> readers(nt, 0), writers(nt, 0);
   for (const LoweredStep& st : lm_.steps) {
-    std::vector<ir::TensorId> r = reads_of(st);
+    std::vector<ir::TensorId> r = step_reads(lm_, st);
     std::sort(r.begin(), r.end());
     r.erase(std::unique(r.begin(), r.end()), r.end());
     for (ir::TensorId t : r) readers[static_cast<size_t>(t)]++;

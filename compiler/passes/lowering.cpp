@@ -60,6 +60,25 @@ bool eltwise_opcode(ir::OpKind k, Opcode* op) {
 
 }  // namespace
 
+std::vector<ir::TensorId> step_reads(const LoweredModel& lm, const LoweredStep& st) {
+  std::vector<ir::TensorId> r;
+  if (st.gather) {
+    r.push_back(lm.gathers[st.index].x);
+  } else if (st.lane) {
+    r.push_back(lm.lanes[st.index].x);
+    if (lm.lanes[st.index].center != ir::kNoTensor) r.push_back(lm.lanes[st.index].center);
+  } else if (st.dense) {
+    const LoweredLayer& L = lm.layers[st.index];
+    r.push_back(L.x);
+    if (L.b != ir::kNoTensor) r.push_back(L.b);
+    for (const LoweredLayer::XSegment& xs : L.xsegs) r.push_back(xs.x);
+  } else {
+    for (const EltOperand& o : lm.eltwise[st.index].operands)
+      if (o.act != ir::kNoTensor) r.push_back(o.act);
+  }
+  return r;
+}
+
 LoweredModel lower_graph(const ir::Graph& g) { return lower_graph(g, default_chip_config()->vector_bytes()); }
 
 LoweredModel lower_graph(const ir::Graph& g, uint32_t lanes, bool pack_conv_taps) {

@@ -212,6 +212,10 @@ struct LoweredModel {
 // taps of small-channel convs into whole vectors (passes/lower_conv.h "Packed taps", unless
 // pack_conv_taps is false). Without it: the built-in chip's (default_chip_config), as compile()
 // lowers for that chip.
+// The activations step `st` of lm reads (x, a lane step's center, a product's activation weights
+// b and view segments, an elementwise step's activation operands), in that order.
+std::vector<ir::TensorId> step_reads(const LoweredModel& lm, const LoweredStep& st);
+
 LoweredModel lower_graph(const ir::Graph& g, uint32_t lanes, bool pack_conv_taps = true);
 LoweredModel lower_graph(const ir::Graph& g);
 

@@ -137,24 +137,6 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
   EltwiseScheduler ew(b);
   GatherScheduler gather(b);
   LaneScheduler lane(b);
-  // Tensors each step reads, to release activations after their last reader.
-  auto reads_of = [&](const LoweredStep& st) {
-    std::vector<ir::TensorId> r;
-    if (st.gather) {
-      r.push_back(lm.gathers[st.index].x);
-    } else if (st.lane) {
-      r.push_back(lm.lanes[st.index].x);
-      if (lm.lanes[st.index].center != ir::kNoTensor) r.push_back(lm.lanes[st.index].center);
-    } else if (st.dense) {
-      r.push_back(lm.layers[st.index].x);
-      if (lm.layers[st.index].b != ir::kNoTensor) r.push_back(lm.layers[st.index].b);
-      for (const LoweredLayer::XSegment& xs : lm.layers[st.index].xsegs) r.push_back(xs.x);
-    } else {
-      for (const EltOperand& o : lm.eltwise[st.index].operands)
-        if (o.act != ir::kNoTensor) r.push_back(o.act);
-    }
-    return r;
-  };
   // Constants (weights, biases, elementwise constants) are SRAM image data loaded before the
   // program runs, so all of them are placed before any activation is released: a constant must
   // never land in SRAM that a dead activation's writes reuse at run time.
@@ -593,10 +575,10 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       for (TensorDesc& d : tensor_descs(placed.at(yid), TensorRole::Output)) res.descs.push_back(std::move(d));
     if (keep_intermediates) continue;  // nothing is released
     // Release activations no later step reads (graph inputs and outputs stay).
-    for (ir::TensorId t : reads_of(step)) {
+    for (ir::TensorId t : step_reads(lm, step)) {
       bool later = false;
       for (size_t sj = si + 1; sj < lm.steps.size(); ++sj) {
-        const std::vector<ir::TensorId> r = reads_of(lm.steps[sj]);
+        const std::vector<ir::TensorId> r = step_reads(lm, lm.steps[sj]);
         later = later || std::find(r.begin(), r.end(), t) != r.end();
       }
       bool is_input = false;
