@@ -51,7 +51,16 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
   if (Y.dtype != DType::F16 && Y.dtype != DType::F32 && Y.dtype != DType::I8)
     throw InputError(fmt::format("{}: output '{}' has type {}; elementwise ops store f16, f32 or i8", spec.name, Y.name,
                                  dtype_name(Y.dtype)));
-  const bool to_i8 = Y.dtype == DType::I8;  // quantized on the way out: muli by y_inv_scale, cvt f32 -> i8
+  // A Max/Min chain of i8 operands of Y's scale (EltwiseSpec::same_i8_scale) runs on the i8 values.
+  bool i8_direct = spec.same_i8_scale && spec.has_op && (spec.op == Opcode::Max || spec.op == Opcode::Min) &&
+                   Y.dtype == DType::I8 && (!spec.relu || spec.op == Opcode::Max) && spec.y2 == nullptr &&
+                   (!spec.zero || spec.zero->dtype == DType::I8);
+  for (const EltwiseSpec::Post& po : spec.post) i8_direct = i8_direct && po.op == spec.op && po.operand >= 0;
+  for (const PlacedTensor* t : spec.operands) i8_direct = i8_direct && t->dtype == DType::I8;
+  if (spec.same_i8_scale && !i8_direct)
+    throw std::logic_error(spec.name + ": same_i8_scale needs a Max/Min chain of i8 operands into an i8 Y");
+  // Quantized on the way out: muli by y_inv_scale, cvt f32 -> i8 (not when the values already are).
+  const bool to_i8 = Y.dtype == DType::I8 && !i8_direct;
   PlacedTensor* Y2 = spec.y2;  // the fused quantized copy of Y, or null
   if (Y2 && (Y2->dtype != DType::I8 || to_i8 || Y2->rows != Y.rows || Y2->inner != Y.inner || Y2->vpr != Y.vpr))
     throw std::logic_error(fmt::format("{}: second output '{}' must be an i8 [{}, {}] copy of an f16/f32 Y", spec.name,
@@ -87,7 +96,7 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
   if (spec.zero) any_f16 = spec.zero->dtype == DType::F16;
   for (size_t oi = 0; oi < nops; ++oi) {
     const PlacedTensor* t = spec.operands[oi];
-    if (t->dtype != DType::F16 && t->dtype != DType::F32)
+    if (t->dtype != DType::F16 && t->dtype != DType::F32 && !i8_direct)
       throw InputError(fmt::format("{}: operand '{}' has type {}; elementwise ops take f16 or f32", spec.name, t->name,
                                    dtype_name(t->dtype)));
     // An operand may be wider than Y in its last vector (same vectors per row): its extra lanes
@@ -125,7 +134,7 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
   const uint64_t lat_up = any_f16 && !f16_direct ? instr_timing(cfg, cvt_up).latency : 0;
   const uint64_t lat_mov = instr_timing(cfg, make_instr(Opcode::Mov)).latency;
   const bool narrow = (Y.dtype == DType::F16 && !f16_direct) || to_i8;
-  const DType op_dt = f16_direct ? DType::F16 : DType::F32;
+  const DType op_dt = i8_direct ? DType::I8 : f16_direct ? DType::F16 : DType::F32;
   const uint32_t op_width = static_cast<uint32_t>(dtype_bytes(op_dt));
   // A Cast with nothing to convert is a `mov` (the value must be re-emitted toward Y's slices).
   const bool has_op = spec.has_op || !narrow;

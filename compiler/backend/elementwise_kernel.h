@@ -24,7 +24,7 @@ struct EltwiseSpec {
   std::string name;
   bool has_op = true;                // false: no VXM op (a Cast between float types: widen + narrow only)
   Opcode op = Opcode::Add;           // VXM opcode, f32; operands fill src_a, src_b (Select: src_c, src_a, src_b)
-  std::vector<PlacedTensor*> operands;  // F16 or F32; rows == Y.rows, or rows == 1 (broadcast row)
+  std::vector<PlacedTensor*> operands;  // F16 or F32 (I8: same_i8_scale); rows == Y.rows, or rows == 1 (broadcast row)
   PlacedTensor* y = nullptr;         // F16, F32 or I8, same inner as the operands
   // I8 y only (an on-chip quantization, passes/quantize.h): the f32 result is multiplied by this
   // (`muli`, 1 / y's scale) and converted f32 -> i8 (`cvt`, round to nearest even, saturating).
@@ -55,6 +55,13 @@ struct EltwiseSpec {
   // F16 or F32. Updates y2->ready.
   PlacedTensor* y2 = nullptr;
   float y2_inv_scale = 1.0f;
+  // I8 operands holding values of Y's own scale (passes/quantize.h "i8 pools": a MaxPool reading
+  // its producer's i8 output): a Max/Min chain (the op and binary post ops of the same opcode, at
+  // most a fused Relu after a Max) into an I8 Y runs on the i8 values directly (`max.i8`, `relu.i8`:
+  // quantizing with one scale is monotonic and maps 0 to 0, so the max of quantized values is the
+  // quantized max, bit for bit), with no widening, `muli` or narrowing, and 1-stream values.
+  // std::logic_error for any other step. Unset: operands must be F16 or F32.
+  bool same_i8_scale = false;
 };
 
 class EltwiseScheduler {

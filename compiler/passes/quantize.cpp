@@ -231,6 +231,39 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
     }
     if (i8_ok(L.y)) i8.insert(L.y);
   }
+  // i8 pools: a Max/Min chain step (a MaxPool, passes/lower_conv.cpp) whose output is i8 and whose
+  // operands are all one tensor t (row maps allowed) that only int8 layers write, that nothing
+  // else reads and that is not a graph output: t is stored i8 with the step's OUTPUT scale, so the
+  // step runs on the i8 values (backend/elementwise_kernel.h same_i8_scale; quantizing with one
+  // scale is monotonic and maps 0 to 0: the max of quantized values is the quantized max, and a
+  // fused Relu commutes). t's values below -127 s saturate; only a fused Relu may follow them, which
+  // sends both to 0. t needs no calibration of its own (its scale is the step's).
+  std::map<ir::TensorId, ir::TensorId> pool_src;  // t -> the step's output
+  for (const LoweredEltwise& E : lm.eltwise) {
+    const bool chain = E.has_op && (E.vxm_op == static_cast<int>(Opcode::Max) || E.vxm_op == static_cast<int>(Opcode::Min)) &&
+                       (!E.relu || E.vxm_op == static_cast<int>(Opcode::Max)) && E.y2 == ir::kNoTensor &&
+                       !E.operands.empty() && i8.count(E.y) && E.operands[0].act != ir::kNoTensor;
+    if (!chain) continue;
+    const ir::TensorId t = E.operands[0].act;
+    bool ok = t != E.y && !is_output(t) && writers.count(t) && !host_inputs.count(t) && !i8.count(t);
+    for (const LoweredEltwise::Post& po : E.post) ok = ok && po.op == E.vxm_op && po.operand >= 0;
+    for (const EltOperand& o : E.operands) ok = ok && o.act == t && !o.lane_bcast;
+    for (size_t i = 0; ok && i < nl; ++i) {
+      const LoweredLayer& L = lm.layers[i];
+      ok = L.y != t || (in_s[i] && live[i]);
+      bool reads = L.x == t || L.b == t;
+      for (const LoweredLayer::XSegment& xs : L.xsegs) reads = reads || xs.x == t;
+      ok = ok && !(reads && live[i]);
+    }
+    for (const LoweredEltwise& F : lm.eltwise) {
+      if (&F == &E) continue;
+      ok = ok && F.y != t;
+      for (const EltOperand& o : F.operands) ok = ok && o.act != t;
+    }
+    for (const LoweredGather& G : lm.gathers) ok = ok && G.x != t && G.y != t;
+    for (const LoweredLane& Ln : lm.lanes) ok = ok && Ln.x != t && Ln.y != t && Ln.center != t;
+    if (ok && !pool_src.count(t)) pool_src[t] = E.y;
+  }
   for (ir::TensorId t : i8) want.insert(calib_src(t));
   for (const QuantCopy& c : plan.copies) want.insert(calib_src(c.src));
   if (want.empty() && opt.allow_no_int8) {
@@ -250,6 +283,7 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
     for (ir::TensorId t : i8) plan.i8_tensors[t] = scale_of(mx.at(calib_src(t)));
     for (const QuantCopy& c : plan.copies) plan.i8_tensors[c.copy] = scale_of(mx.at(calib_src(c.src)));
   }
+  for (const auto& [t, y] : pool_src) plan.i8_tensors[t] = plan.i8_tensors.at(y);
   plan.timing_only = opt.timing_only;
   plan.fuse_copies = opt.fuse_copies;
   for (const LoweredEltwise& E : lm.eltwise) plan.quantize_steps += plan.i8_tensors.count(E.y) ? 1 : 0;

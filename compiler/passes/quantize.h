@@ -24,6 +24,14 @@
 //     a layer reading X through a view (xsegs: column segments of X, e.g. attention's head merge
 //     before the output projection) runs int8 like any other, its weights quantized per column and
 //     then laid out per segment like the fp16 ones (view_ktiles);
+//   - i8 pools: a Max/Min chain step (a MaxPool, possibly with its producer's Relu fused,
+//     passes/lower_conv.cpp) whose output is i8 and whose operands are all one tensor t that only
+//     int8 layers write and nothing else reads: t is stored i8 with the step's OUTPUT scale (no
+//     calibration of its own), and the step runs on the i8 values (backend/elementwise_kernel.h
+//     same_i8_scale: rounding with one scale is monotonic and maps 0 to 0, so the max of the
+//     quantized values is the quantized max, bit for bit). Values of t below -127 s saturate; only
+//     a fused Relu may follow, which sends them to 0 as it does the reference's (the int8 check's
+//     delta for the pool is relu-aware, compiler/reference/int8_bound.h);
 //   - Int8Options::layer_filter restricts which layers may run int8 (the others stay fp16, and so do
 //     the tensors they read); Int8Options::timing_only plans without calibration data (every
 //     activation scale 1; weights still quantized, an all-zero column gets scale 1): the schedule of

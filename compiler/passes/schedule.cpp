@@ -533,6 +533,14 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
         }
       }
       spec.zero = zeros[si].parts.empty() ? nullptr : &zeros[si];
+      // An i8 pool (passes/quantize.cpp): every operand an i8 tensor of y's own scale.
+      if (q8) {
+        bool same = !E.operands.empty();
+        for (const EltOperand& o : E.operands)
+          same = same && o.act != ir::kNoTensor && quant->i8_tensors.count(o.act) &&
+                 quant->i8_tensors.at(o.act) == quant->i8_tensors.at(E.y);
+        spec.same_i8_scale = same;
+      }
       // A fused quantized copy of y (LoweredEltwise::y2): an i8 tensor of y's stored shape.
       PlacedTensor y2;
       if (E.y2 != ir::kNoTensor) {

@@ -28,7 +28,8 @@ std::map<ir::TensorId, std::vector<double>> int8_chip_layers(const ir::Graph& g,
 }
 
 Int8LayerVerdict int8_layer_bound(const LoweredLayer& L, const LayerQuant& lq, const std::vector<double>& a,
-                                  int64_t rows, const std::vector<double>& y, bool host_input, bool is_output) {
+                                  int64_t rows, const std::vector<double>& y, bool host_input, bool is_output,
+                                  bool relu_after) {
   if (!lq.int8 || static_cast<int64_t>(a.size()) != rows * L.K || static_cast<int64_t>(y.size()) != rows * L.N)
     throw InputError(fmt::format("int8 bound: layer '{}' is not int8 or its input/output sizes ({} / {}) are not "
                                  "{} rows x {} / {}", L.name, a.size(), y.size(), rows, L.K, L.N));
@@ -52,12 +53,13 @@ Int8LayerVerdict int8_layer_bound(const LoweredLayer& L, const LayerQuant& lq, c
         mag += (std::fabs(av) + da) * (std::fabs(w) + dw);
       }
       err += std::ldexp(1.0, -21) * (mag + std::fabs(b));
-      const double r = L.relu ? std::max(s, 0.0) : s;
+      const double r = L.relu || relu_after ? std::max(s, 0.0) : s;
       if (lq.y_int8)
-        err += lq.y_scale / 2.0 + std::max(0.0, std::fabs(r) - 127.0 * lq.y_scale);
+        err += lq.y_scale / 2.0 + std::max(0.0, (relu_after ? r : std::fabs(r)) - 127.0 * lq.y_scale);
       else if (!is_out)
         err += std::ldexp(1.0, -11) * (std::fabs(r) + err);
-      const double got = y[static_cast<size_t>(m * L.N + n)];
+      const double y_chip = y[static_cast<size_t>(m * L.N + n)];
+      const double got = relu_after ? std::max(y_chip, 0.0) : y_chip;
       const double e = std::fabs(got - r);
       if (!(e <= err)) ++v.outside;
       v.max_err = std::max(v.max_err, e);

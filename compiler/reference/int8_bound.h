@@ -41,10 +41,14 @@ std::map<ir::TensorId, std::vector<double>> int8_chip_layers(const ir::Graph& g,
 // One int8 layer against its bound: `a` is the layer's input as the chip multiplies it (float domain,
 // rows x L.K), `y` the chip's output (float domain, rows x L.N); `host_input`: a is the float graph
 // input the host quantized (d_a = x_scale / 2 + clipping), else the chip's dequantized i8 tensor
-// (d_a = 0); `is_output`: y is an f32 graph output (no rounding term). Used by int8_layer_check and
+// (d_a = 0); `is_output`: y is an f32 graph output (no rounding term). `relu_after`: the bound is
+// of relu(y) against relu(ref) (y's only reader applies a Relu: a MaxPool that took the layer's
+// Relu, passes/lower_conv.cpp): Relu is 1-Lipschitz and an i8 result clipped below -127 s is 0
+// after it, as the reference is, so only clipping above 127 s counts. Used by int8_layer_check and
 // by the LLM pieces' check (tests/llm/test_llm_int8.cpp), so the bound has one definition.
 Int8LayerVerdict int8_layer_bound(const LoweredLayer& L, const LayerQuant& lq, const std::vector<double>& a,
-                                  int64_t rows, const std::vector<double>& y, bool host_input, bool is_output);
+                                  int64_t rows, const std::vector<double>& y, bool host_input, bool is_output,
+                                  bool relu_after = false);
 
 // `input`: the model's single graph input (`rows` rows of the first layer's K values). Throws
 // InputError if `lm` is not a chain of int8 dense layers from that input to the single graph output,

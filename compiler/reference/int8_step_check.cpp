@@ -198,7 +198,19 @@ Int8StepCheck verify_int8_steps(const ir::Graph& g, const LoweredModel& lm, cons
       }
     }
     if (src.empty()) src = a;
-    const Int8LayerVerdict vs = int8_layer_bound(L, q.layers[i], src, rows, ym, src_host, y.dtype == DType::F32);
+    // y a lowering tensor whose every reader is an elementwise step applying a fused Relu first (a
+    // conv's values before the Relu that moved into the MaxPool after it, lower_conv.cpp
+    // take_producer_relu): the chained input of those steps' graph ops is relu(y).
+    bool relu_readers = static_cast<size_t>(L.y) >= nt && !L.relu;
+    bool any_reader = false;
+    for (const LoweredEltwise& E : lm.eltwise)
+      if (std::any_of(E.operands.begin(), E.operands.end(), [&](const EltOperand& o) { return o.act == L.y; })) {
+        any_reader = true;
+        relu_readers = relu_readers && E.relu && E.vxm_op == static_cast<int>(Opcode::Max);
+      }
+    for (const LoweredLayer& R : lm.layers) relu_readers = relu_readers && R.x != L.y && R.b != L.y;
+    const Int8LayerVerdict vs = int8_layer_bound(L, q.layers[i], src, rows, ym, src_host, y.dtype == DType::F32,
+                                                 relu_readers && any_reader);
     double wround = 0;
     for (int64_t m = 0; m < rows; ++m)
       for (int64_t n = 0; n < L.N; ++n) {

@@ -1,0 +1,123 @@
+// i8 pools (passes/quantize.h): a MaxPool whose input only int8 convs write (ResNet's stem, the
+// Relu moved into the pool) reads that input as i8 stored with the POOL OUTPUT's scale, and runs on
+// the i8 values (`max.i8`, `relu.i8`; backend/elementwise_kernel.h same_i8_scale) instead of
+// widening f16 values, scaling and narrowing. Checked: the plan (the stem's output i8 with the
+// pool's scale), the pool's VXM ops (9 a pooled vector: 8 max and the Relu, all i8), predicted ==
+// simulated, the pooled bytes equal the max of the stem's stored bytes (then relu) exactly, and the
+// per-step int8 check passes with a pool bound of a few quantization steps although stem values
+// below -127 s saturate (compiler/reference/int8_bound.h relu_after).
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+
+#include "compiler/compile.h"
+#include "compiler/io_binding.h"
+#include "compiler/passes/lower_conv.h"
+#include "compiler/passes/lowering.h"
+#include "compiler/passes/quantize.h"
+#include "compiler/reference/chip_stored.h"
+#include "compiler/reference/int8_step_check.h"
+#include "isa/chip_config.h"
+#include "sim/simulator.h"
+#include "tests/support/f16_data.h"
+#include "tests/support/int8_verdicts.h"
+#include "tests/support/issued_count.h"
+#include "tests/support/stem_net.h"
+
+using namespace lpu;
+using namespace lpu::compiler;
+using lpu::test::random_f16;
+
+TEST_CASE("int8 pool: a MaxPool after an int8 stem runs on the stem's i8 values, bit-exact", "[conv][int8][pool]") {
+  const int64_t H = 14, W = 13, M = 16, H1 = 7, W1 = 7, H2 = 4, W2 = 4;
+  // Mostly negative biases: stem values lie below the pooled range (-127 s) and saturate in i8.
+  const ir::Graph g = lpu::test::stem_net(H, W, M, -4.f, 0.5f);
+  auto cfg = default_chip_config();
+  auto input = [&](uint32_t seed) { return random_f16(3 * H * W, -1.f, 1.f, seed); };
+  auto value = [&](const std::vector<float>& v) { return ref::Value::floats({1, 3, H, W}, v, ir::DType::F16); };
+  CompileOptions co;
+  co.precision = Precision::INT8;
+  co.int8.onchip_quantize = true;
+  co.calibration = {{value(input(61))}, {value(input(62))}};
+  co.keep_intermediates = true;
+  const CompileResult cr = compile(g, *cfg, co);
+  REQUIRE(cr.quant);
+  const QuantPlan& q = *cr.quant;
+  LoweredModel lm = lower_graph(g);
+  apply_quant_copies(g, q, &lm);
+  size_t si = lm.layers.size();
+  for (size_t i = 0; i < lm.layers.size(); ++i)
+    if (lm.layers[i].name == "stem") si = i;
+  REQUIRE(si < lm.layers.size());
+  const ir::TensorId src = lm.layers[si].y, P = g.find("P");
+  REQUIRE(static_cast<size_t>(src) >= g.tensors().size());  // the values before the Relu, a lowering tensor
+  REQUIRE(q.i8_tensors.count(src));
+  REQUIRE(q.i8_tensors.count(P));
+  CHECK(q.i8_tensors.at(src) == q.i8_tensors.at(P));  // the pool output's scale
+  CHECK(q.layers[si].y_int8);
+  CHECK(q.copies.empty());
+  // The pool: 8 `max.i8` and one `relu.i8` per pooled vector (16 pixels x 16 channels: one vector
+  // each); no `muli` anywhere (the f16 pool scales each vector by 1 / s before its `cvt` to i8; the
+  // stem's scale is folded into its epilogue rows), so the pool's other VXM ops are `mov`s that
+  // re-time two reads of one slice (backend/elementwise_kernel.cpp).
+  int64_t pool_vxm = -1;
+  for (const StepSpan& sp : cr.spans)
+    if (sp.name == "pool.max") pool_vxm = static_cast<int64_t>(sp.vxm);
+  CHECK(pool_vxm >= 9 * H2 * W2);
+  CHECK(pool_vxm < 12 * H2 * W2);  // the f16 pool: 8 max, relu, cvt up, muli, cvt down
+  CHECK(lpu::test::issued_count(cr.program, Opcode::MulImm) == 0);
+  auto i8_issues = [&](Opcode op) {
+    return lpu::test::issued_count(cr.program, [op](const Instr& in) {
+      return in.op == op && static_cast<DType>(in.get(Field::DType)) == DType::I8;
+    });
+  };
+  CHECK(i8_issues(Opcode::Max) == static_cast<uint64_t>(8 * H2 * W2));
+  CHECK(i8_issues(Opcode::Relu) == static_cast<uint64_t>(H2 * W2));
+
+  const std::vector<float> x = input(62);
+  const ref::Value chip = ref::Value::floats(lm.inputs[0].shape, to_chip_input(lm.inputs[0], x), ir::DType::F16);
+  sim::SimOptions so;
+  so.mode = sim::Mode::Functional;
+  bind_input(cr.program, "X", quantize_host_input(chip, q.i8_inputs.at("X")).to_bytes(), &so.inputs);
+  const sim::SimResult r = sim::simulate(cr.program, *cfg, so);
+  CHECK(r.cycles == cr.predicted_cycles);
+  // Pooled bytes = relu(max of the stem's stored bytes over the window), exactly.
+  const ChipStored s8 = chip_stored(cr.program, lm.tensor(g, src).name, r.outputs, 1.0);
+  const ChipStored p8 = chip_stored(cr.program, g.tensor(P).name, r.outputs, 1.0);
+  REQUIRE(s8.rows == H1 * W1);
+  REQUIRE(p8.rows == H2 * W2);
+  int64_t saturated = 0, differ = 0;
+  for (double v : s8.v) saturated += v == -127.0 ? 1 : 0;
+  for (int64_t oh = 0; oh < H2; ++oh)
+    for (int64_t ow = 0; ow < W2; ++ow)
+      for (int64_t c = 0; c < M; ++c) {
+        double m = -128;
+        for (int64_t kh = 0; kh < 3; ++kh)
+          for (int64_t kw = 0; kw < 3; ++kw) {
+            const int64_t ih = 2 * oh - 1 + kh, iw = 2 * ow - 1 + kw;
+            if (ih < 0 || ih >= H1 || iw < 0 || iw >= W1) continue;
+            m = std::max(m, s8.v[static_cast<size_t>((ih * W1 + iw) * M + c)]);
+          }
+        differ += p8.v[static_cast<size_t>((oh * W2 + ow) * M + c)] != std::max(m, 0.0) ? 1 : 0;
+      }
+  CHECK(differ == 0);
+  CHECK(saturated > 0);  // the case the relu-aware bound is for
+  const Int8StepCheck ck = verify_int8_steps(g, lm, q, {value(x)}, cr.program, r.outputs);
+  lpu::test::check_int8_steps_ok(ck);
+  // The pool's chained input bound is relu-aware: a few quantization steps, although the stem's own
+  // (strict) bound, which counts the saturated values' distance to -127 s, is many steps.
+  const double s = q.i8_tensors.at(P);
+  double stem_bound = 0;
+  for (const Int8LayerVerdict& v : ck.layers)
+    if (v.layer == "stem") stem_bound = v.max_bound;
+  CHECK(stem_bound > 20 * s);
+  bool seen = false;
+  for (const ref::StepVerdict& v : ck.steps.steps)
+    if (v.op == "pool") {
+      seen = true;
+      INFO("pool: bound at worst " << v.bound_at_worst << ", scale " << s << ", stem bound " << stem_bound);
+      CHECK(v.bound_at_worst < 8 * s);
+    }
+  CHECK(seen);
+}

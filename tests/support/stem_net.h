@@ -1,0 +1,51 @@
+// A ResNet-like stem for the int8 conv tests: X [1, 3, H, W] -> stem (3x3 stride 2 pad 1, bias,
+// relu) -> MaxPool 3x3 stride 2 pad 1 -> P -> c2 (3x3 pad 1) -> Y (f32 output). The stem is X's
+// only reader (the host writes its im2col rows) and the MaxPool takes the stem's Relu
+// (passes/lower_conv.cpp), so an int8 compile runs the pool on the stem's i8 values.
+#pragma once
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "compiler/ir/graph.h"
+#include "tests/support/f16_data.h"
+#include "tests/support/ir_build.h"
+
+namespace lpu::test {
+
+inline ir::Op conv_op(const std::string& name, std::vector<ir::TensorId> ins, ir::TensorId y, int64_t k, int64_t s,
+                      int64_t p) {
+  return make_op(ir::OpKind::Conv, name, std::move(ins), {y},
+                 {{"kernel_shape", std::vector<int64_t>{k, k}}, {"strides", std::vector<int64_t>{s, s}},
+                  {"dilations", std::vector<int64_t>{1, 1}}, {"pads", std::vector<int64_t>{p, p, p, p}},
+                  {"group", int64_t{1}}});
+}
+
+inline ir::TensorId conv_weight(ir::Graph& g, const std::string& n, int64_t M, int64_t C, int64_t k, uint32_t seed) {
+  const float s = 1.f / std::sqrt(static_cast<float>(C * k * k));
+  return g.add_constant(n, ir::DType::F16, {M, C, k, k}, f16_bytes(random_f16(M * C * k * k, -s, s, seed)));
+}
+
+// The stem's bias lies in [bias_lo, bias_hi] (mostly negative: stem values below the pooled range).
+inline ir::Graph stem_net(int64_t H, int64_t W, int64_t M, float bias_lo = -0.2f, float bias_hi = 0.2f) {
+  ir::Graph g;
+  g.name = "stem_net";
+  const ir::TensorId x = g.add_input("X", ir::DType::F16, {1, 3, H, W});
+  const int64_t H1 = (H - 1) / 2 + 1, W1 = (W - 1) / 2 + 1, H2 = (H1 - 1) / 2 + 1, W2 = (W1 - 1) / 2 + 1;
+  const ir::TensorId ys = g.add_tensor("Ys", ir::DType::F16, {1, M, H1, W1});
+  const ir::TensorId bs =
+      g.add_constant("Bs", ir::DType::F16, {M}, f16_bytes(random_f16(M, bias_lo, bias_hi, 7)));
+  g.add_op(conv_op("stem", {x, conv_weight(g, "Ws", M, 3, 3, 8), bs}, ys, 3, 2, 1));
+  const ir::TensorId rs = g.add_tensor("Rs", ir::DType::F16, {1, M, H1, W1});
+  g.add_op(make_op(ir::OpKind::Relu, "relu", {ys}, {rs}));
+  const ir::TensorId p = g.add_tensor("P", ir::DType::F16, {1, M, H2, W2});
+  g.add_op(make_op(ir::OpKind::MaxPool, "pool", {rs}, {p},
+                   {{"kernel_shape", std::vector<int64_t>{3, 3}}, {"strides", std::vector<int64_t>{2, 2}},
+                    {"pads", std::vector<int64_t>{1, 1, 1, 1}}}));
+  const ir::TensorId y = g.add_tensor("Y", ir::DType::F32, {1, M, H2, W2});
+  g.add_op(conv_op("c2", {p, conv_weight(g, "W2", M, M, 3, 9)}, y, 3, 1, 1));
+  g.mark_output(y);
+  return g;
+}
+
+}  // namespace lpu::test
