@@ -79,6 +79,15 @@ std::vector<ir::TensorId> step_reads(const LoweredModel& lm, const LoweredStep& 
   return r;
 }
 
+std::vector<ir::TensorId> step_writes(const LoweredModel& lm, const LoweredStep& st) {
+  if (st.gather) return {lm.gathers[st.index].y};
+  if (st.lane) return {lm.lanes[st.index].y};
+  if (st.dense) return {lm.layers[st.index].y};
+  const LoweredEltwise& E = lm.eltwise[st.index];
+  if (E.y2 != ir::kNoTensor) return {E.y, E.y2};
+  return {E.y};
+}
+
 LoweredModel lower_graph(const ir::Graph& g) { return lower_graph(g, default_chip_config()->vector_bytes()); }
 
 LoweredModel lower_graph(const ir::Graph& g, uint32_t lanes, bool pack_conv_taps) {

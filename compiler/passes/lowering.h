@@ -215,6 +215,8 @@ struct LoweredModel {
 // The activations step `st` of lm reads (x, a lane step's center, a product's activation weights
 // b and view segments, an elementwise step's activation operands), in that order.
 std::vector<ir::TensorId> step_reads(const LoweredModel& lm, const LoweredStep& st);
+// The tensors step `st` writes: its y, and an elementwise step's second output y2 if any.
+std::vector<ir::TensorId> step_writes(const LoweredModel& lm, const LoweredStep& st);
 
 LoweredModel lower_graph(const ir::Graph& g, uint32_t lanes, bool pack_conv_taps = true);
 LoweredModel lower_graph(const ir::Graph& g);

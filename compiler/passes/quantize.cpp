@@ -239,30 +239,29 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
   // fused Relu commutes). t's values below -127 s saturate; only a fused Relu may follow them, which
   // sends both to 0. t needs no calibration of its own (its scale is the step's).
   std::map<ir::TensorId, ir::TensorId> pool_src;  // t -> the step's output
-  for (const LoweredEltwise& E : lm.eltwise) {
+  for (const LoweredStep& ps : lm.steps) {
+    if (ps.dense || ps.gather || ps.lane) continue;
+    const LoweredEltwise& E = lm.eltwise[ps.index];
     const bool chain = E.has_op && (E.vxm_op == static_cast<int>(Opcode::Max) || E.vxm_op == static_cast<int>(Opcode::Min)) &&
                        (!E.relu || E.vxm_op == static_cast<int>(Opcode::Max)) && E.y2 == ir::kNoTensor &&
                        !E.operands.empty() && i8.count(E.y) && E.operands[0].act != ir::kNoTensor;
     if (!chain) continue;
     const ir::TensorId t = E.operands[0].act;
-    bool ok = t != E.y && !is_output(t) && writers.count(t) && !host_inputs.count(t) && !i8.count(t);
+    bool ok = !is_output(t) && !host_inputs.count(t) && !i8.count(t) && !pool_src.count(t);
     for (const LoweredEltwise::Post& po : E.post) ok = ok && po.op == E.vxm_op && po.operand >= 0;
     for (const EltOperand& o : E.operands) ok = ok && o.act == t && !o.lane_bcast;
-    for (size_t i = 0; ok && i < nl; ++i) {
-      const LoweredLayer& L = lm.layers[i];
-      ok = L.y != t || (in_s[i] && live[i]);
-      bool reads = L.x == t || L.b == t;
-      for (const LoweredLayer::XSegment& xs : L.xsegs) reads = reads || xs.x == t;
-      ok = ok && !(reads && live[i]);
+    int int8_writers = 0;  // scheduled steps only (a layer folded away reads and writes nothing)
+    for (const LoweredStep& st : lm.steps) {
+      if (&st != &ps)
+        for (ir::TensorId r : step_reads(lm, st)) ok = ok && r != t;
+      for (ir::TensorId w : step_writes(lm, st))
+        if (w == t) {
+          const bool int8_layer = st.dense && !st.gather && !st.lane && in_s[st.index];
+          ok = ok && int8_layer;
+          int8_writers += int8_layer ? 1 : 0;
+        }
     }
-    for (const LoweredEltwise& F : lm.eltwise) {
-      if (&F == &E) continue;
-      ok = ok && F.y != t;
-      for (const EltOperand& o : F.operands) ok = ok && o.act != t;
-    }
-    for (const LoweredGather& G : lm.gathers) ok = ok && G.x != t && G.y != t;
-    for (const LoweredLane& Ln : lm.lanes) ok = ok && Ln.x != t && Ln.y != t && Ln.center != t;
-    if (ok && !pool_src.count(t)) pool_src[t] = E.y;
+    if (ok && int8_writers > 0) pool_src[t] = E.y;
   }
   for (ir::TensorId t : i8) want.insert(calib_src(t));
   for (const QuantCopy& c : plan.copies) want.insert(calib_src(c.src));
