@@ -126,9 +126,14 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
   // rounding; an f16 x f16 product is exact in f32), and relu commutes with the rounding. 1-2 VXM
   // ops per vector instead of 4-5, and 2-stream values instead of 4. Not for an i8 Y: its `muli`
   // must see the unrounded f32 result.
+  bool chain_ok = spec.post.empty();
+  if (spec.disjoint_sum && spec.has_op && spec.op == Opcode::Add && !spec.relu) {  // exact partial sums
+    chain_ok = true;
+    for (const EltwiseSpec::Post& po : spec.post) chain_ok = chain_ok && po.op == Opcode::Add && po.operand >= 0;
+  }
   const bool arith_direct = spec.has_op &&
                             (spec.op == Opcode::Add || spec.op == Opcode::Sub || spec.op == Opcode::Mul) &&
-                            Y.dtype == DType::F16 && spec.post.empty() && (!spec.zero || spec.zero->dtype == DType::F16);
+                            Y.dtype == DType::F16 && chain_ok && (!spec.zero || spec.zero->dtype == DType::F16);
   f16_direct = f16_direct || arith_direct;
   for (const PlacedTensor* t : spec.operands) f16_direct = f16_direct && t->dtype == DType::F16;
   const uint64_t lat_up = any_f16 && !f16_direct ? instr_timing(cfg, cvt_up).latency : 0;

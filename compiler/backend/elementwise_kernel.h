@@ -62,6 +62,10 @@ struct EltwiseSpec {
   // quantized max, bit for bit), with no widening, `muli` or narrowing, and 1-stream values.
   // std::logic_error for any other step. Unset: operands must be F16 or F32.
   bool same_i8_scale = false;
+  // An `add` chain (the op and binary post `add`s) of f16 operands into an f16 Y where every lane
+  // has at most one nonzero term (LoweredEltwise::disjoint_sum): every f16 partial sum is exact,
+  // so the chain runs on the f16 values (`add.f16`) like a lone add (no widening or narrowing).
+  bool disjoint_sum = false;
 };
 
 class EltwiseScheduler {

@@ -146,13 +146,15 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
     Instr dis = make_instr(Opcode::Distribute);
     dis.set(Field::DType, static_cast<uint32_t>(X.dtype));
     if (!move) dis.set(Field::Imm, b_.map_id(std::vector<uint16_t>(L, static_cast<uint16_t>(spec.src_lane))));
-    std::map<uint32_t, uint32_t> move_maps;  // lane offset -> map id (Move)
-    auto move_instr = [&](uint32_t lo) {
-      auto it = move_maps.find(lo);
+    if (move && spec.y_cols && spec.y_cols->size() != spec.x_rows->size())
+      throw std::logic_error(spec.name + ": a lane move's destination lanes need one entry per row");
+    std::map<std::pair<uint32_t, uint32_t>, uint32_t> move_maps;  // (source lane, destination lane) -> map id
+    auto move_instr = [&](uint32_t lo, uint32_t dst) {
+      auto it = move_maps.find({lo, dst});
       if (it == move_maps.end()) {
         std::vector<uint16_t> map(L, 0xFFFF);
-        for (uint32_t i = 0; i < static_cast<uint32_t>(mw); ++i) map[i] = static_cast<uint16_t>(lo + i);
-        it = move_maps.emplace(lo, b_.map_id(map)).first;
+        for (uint32_t i = 0; i < static_cast<uint32_t>(mw); ++i) map[dst + i] = static_cast<uint16_t>(lo + i);
+        it = move_maps.emplace(std::make_pair(lo, dst), b_.map_id(map)).first;
       }
       Instr in = make_instr(Opcode::Permute);
       in.set(Field::DType, static_cast<uint32_t>(X.dtype));
@@ -213,8 +215,12 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
           if (xr < 0 || xr >= X.rows || col < 0 || col % L + mw > L || col / L >= X.vpr)
             throw std::logic_error(fmt::format("{}: row {} moves columns [{}, {}) of x row {}, not inside one vector of x",
                                                spec.name, r, col, col + mw, xr));
+          const int64_t dst = spec.y_cols ? (*spec.y_cols)[static_cast<size_t>(r)] : 0;
+          if (dst < 0 || dst + mw > Y.inner)
+            throw std::logic_error(fmt::format("{}: row {} lands in lanes [{}, {}) of a {}-lane y", spec.name, r, dst,
+                                               dst + mw, Y.inner));
           chunk = static_cast<uint32_t>(col / L);
-          ops[k] = move_instr(static_cast<uint32_t>(col % L));
+          ops[k] = move_instr(static_cast<uint32_t>(col % L), static_cast<uint32_t>(dst));
         }
       }
       const auto& xs = X.part_of_row(xr).slices;

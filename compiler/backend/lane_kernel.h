@@ -68,6 +68,9 @@ struct LaneSpec {
   const std::vector<int64_t>* x_rows = nullptr;
   const std::vector<int64_t>* x_cols = nullptr;
   uint32_t move_width = 0;  // Move: W (0: y's inner); y's lanes past W get zeros
+  // Move only, optional: row r's range lands in lanes [y_cols[r], y_cols[r] + W) (zeros elsewhere)
+  // instead of [0, W); y_cols[r] + W <= y's inner.
+  const std::vector<int64_t>* y_cols = nullptr;
 };
 
 // Values of the mask row for a reduction over K lanes (empty if K is a multiple of `lanes`):

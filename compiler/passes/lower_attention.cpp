@@ -993,6 +993,201 @@ void AttentionLowering::finish() {
   }
   lm_.steps = std::move(kept);
   merge_product_sums();
+  pack_segments();
+}
+
+void AttentionLowering::pack_segments() {
+  if (lanes_ == 0) return;
+  const int64_t Ln = lanes_;
+  constexpr int64_t kMinRows = 32;  // decode's one row a head: the pass costs more than it saves
+  std::vector<int> readers(g_.tensors().size() + lm_.extra.size() + 16, 0);
+  auto count_readers = [&]() {
+    readers.assign(g_.tensors().size() + lm_.extra.size() + 16, 0);
+    for (const LoweredStep& st : lm_.steps) {  // steps reading t (once per step)
+      std::vector<ir::TensorId> r = step_reads(lm_, st);
+      std::sort(r.begin(), r.end());
+      r.erase(std::unique(r.begin(), r.end()), r.end());
+      for (ir::TensorId t : r) readers[static_cast<size_t>(t)]++;
+    }
+    for (ir::TensorId t : g_.outputs()) readers[static_cast<size_t>(t)] += 1000;
+  };
+  // The one step writing t (position in lm_.steps), or -1.
+  auto writer = [&](ir::TensorId t) {
+    int w = -1, n = 0;
+    for (size_t i = 0; i < lm_.steps.size(); ++i)
+      for (ir::TensorId y : step_writes(lm_, lm_.steps[i]))
+        if (y == t) {
+          w = static_cast<int>(i);
+          ++n;
+        }
+    return n == 1 ? w : -1;
+  };
+  for (size_t si = 0; si < lm_.steps.size(); ++si) {
+    const LoweredStep st = lm_.steps[si];
+    if (!st.dense || st.gather || st.lane) continue;
+    const size_t li = st.index;
+    const LoweredLayer P = lm_.layers[li];
+    const size_t S = P.xsegs.size();
+    if (S < 2 || P.b != ir::kNoTensor || P.k_blocks != 0 || !P.tap_rows.empty() || P.copy || P.x_rows.empty() ||
+        P.w.size() != static_cast<size_t>(P.K * P.N))
+      continue;
+    const ir::TensorId O = P.xsegs[0].x;
+    const int64_t W = P.xsegs[0].width, G = Ln / (W + 1), NW = G * W + G;
+    const int64_t M = static_cast<int64_t>(P.x_rows.size()), C = (static_cast<int64_t>(S) + G - 1) / G;
+    bool ok = G >= 2 && M >= kMinRows && C < static_cast<int64_t>(S);
+    for (size_t j = 0; j < S && ok; ++j) {
+      const LoweredLayer::XSegment& sg = P.xsegs[j];
+      ok = sg.x == O && sg.col0 == 0 && sg.width == W && sg.k0 == static_cast<int64_t>(j) * W;
+    }
+    if (!ok) continue;
+    count_readers();
+    // O = Y1 / S (the normalize of a fused P.[V|1], matmul_act), S = lane W of Y1 in every lane.
+    const int wn = writer(O);
+    if (wn < 0 || readers[static_cast<size_t>(O)] != 1 || lm_.steps[static_cast<size_t>(wn)].dense ||
+        lm_.steps[static_cast<size_t>(wn)].lane)
+      continue;
+    const size_t ni = lm_.steps[static_cast<size_t>(wn)].index;
+    {
+      const LoweredEltwise& N = lm_.eltwise[ni];
+      ok = N.has_op && N.vxm_op == static_cast<int>(Opcode::Div) && N.operands.size() == 2 && N.post.empty() &&
+           !N.relu && N.y2 == ir::kNoTensor && N.operands[0].act != ir::kNoTensor && N.operands[0].row_map.empty() &&
+           N.operands[1].lane_bcast && N.operands[1].row_map.empty();
+    }
+    if (!ok) continue;
+    const ir::TensorId Y1 = lm_.eltwise[ni].operands[0].act, Sm = lm_.eltwise[ni].operands[1].act;
+    const int ws = writer(Sm);
+    if (ws < 0 || !lm_.steps[static_cast<size_t>(ws)].lane || readers[static_cast<size_t>(Sm)] != 1 ||
+        readers[static_cast<size_t>(Y1)] != 2)
+      continue;
+    const size_t bi = lm_.steps[static_cast<size_t>(ws)].index;
+    if (lm_.lanes[bi].mode != LoweredLane::Mode::Broadcast || lm_.lanes[bi].x != Y1 || lm_.lanes[bi].src_lane != W)
+      continue;
+    // The P.V products writing Y1: activation weights V1 (one tensor), W + 1 columns; head j's
+    // product writes the rows segment j reads.
+    std::vector<size_t> prods;  // layer index per segment
+    ir::TensorId V1 = ir::kNoTensor;
+    int y1_writers = 0;
+    for (const LoweredStep& q : lm_.steps)
+      if (q.dense && !q.gather && !q.lane && lm_.layers[q.index].y == Y1) ++y1_writers;
+    for (size_t j = 0; j < S && ok; ++j) {
+      const int64_t r0 = P.xsegs[j].row_off + P.x_rows[0];
+      size_t found = lm_.layers.size();
+      for (const LoweredStep& q : lm_.steps) {
+        if (!q.dense || q.gather || q.lane) continue;
+        const LoweredLayer& L = lm_.layers[q.index];
+        if (L.y == Y1 && !L.y_rows.empty() && L.y_rows[0] == r0) found = q.index;
+      }
+      ok = found < lm_.layers.size();
+      if (!ok) break;
+      const LoweredLayer& L = lm_.layers[found];
+      ok = L.b != ir::kNoTensor && !L.b_trans && L.N == W + 1 && L.xsegs.empty() &&
+           static_cast<int64_t>(L.y_rows.size()) == M && (V1 == ir::kNoTensor || V1 == L.b);
+      for (int64_t m = 0; m < M && ok; ++m)
+        ok = L.y_rows[static_cast<size_t>(m)] == P.xsegs[j].row_off + P.x_rows[static_cast<size_t>(m)];
+      V1 = L.b;
+      prods.push_back(found);
+    }
+    if (!ok || y1_writers != static_cast<int>(S) || readers[static_cast<size_t>(V1)] != static_cast<int>(S)) continue;
+    // V1 = max(MV, [-inf x W, 1]) (the ones pass), MV = V's rows moved to lanes [0, W).
+    const int wo = writer(V1);
+    if (wo < 0 || lm_.steps[static_cast<size_t>(wo)].dense || lm_.steps[static_cast<size_t>(wo)].lane) continue;
+    const size_t oi = lm_.steps[static_cast<size_t>(wo)].index;
+    {
+      const LoweredEltwise& E = lm_.eltwise[oi];
+      ok = E.vxm_op == static_cast<int>(Opcode::Max) && E.operands.size() == 2 && E.post.empty() &&
+           E.operands[0].act != ir::kNoTensor && E.operands[0].row_map.empty() && E.operands[1].act == ir::kNoTensor &&
+           E.operands[1].const_rows == 1 && E.operands[1].values.size() == static_cast<size_t>(W + 1);
+    }
+    if (!ok) continue;
+    const ir::TensorId MV = lm_.eltwise[oi].operands[0].act;
+    const int wm = writer(MV);
+    if (wm < 0 || !lm_.steps[static_cast<size_t>(wm)].lane || readers[static_cast<size_t>(MV)] != 1) continue;
+    const size_t mi = lm_.steps[static_cast<size_t>(wm)].index;
+    if (lm_.lanes[mi].mode != LoweredLane::Mode::Move || !lm_.lanes[mi].y_cols.empty()) continue;
+    const int64_t vrows = static_cast<int64_t>(lm_.lanes[mi].x_rows.size());
+    // Slot of every V row (the head whose product installs it); a row shared by heads of different
+    // slots (grouped-query attention) is not relaid.
+    std::vector<int64_t> slot(static_cast<size_t>(vrows), -1);
+    for (size_t j = 0; j < S && ok; ++j) {
+      const LoweredLayer& L = lm_.layers[prods[j]];
+      for (int64_t k = 0; k < L.K && ok; ++k) {
+        const int64_t r = L.b_row0 + k;
+        ok = r >= 0 && r < vrows;
+        if (!ok) break;
+        int64_t& sl = slot[static_cast<size_t>(r)];
+        ok = sl < 0 || sl == static_cast<int64_t>(j) % G;
+        sl = static_cast<int64_t>(j) % G;
+      }
+    }
+    if (!ok) continue;
+    // Relayout: head j's V at lanes W (j % G), its ones column at lane G W + j % G.
+    {
+      LoweredLane& mv = lm_.lanes[mi];
+      mv.y_shape.back() = NW;
+      for (int64_t r = 0; r < vrows; ++r) mv.y_cols.push_back(W * std::max<int64_t>(slot[static_cast<size_t>(r)], 0));
+      if (mv.move_width == 0) mv.move_width = W;
+    }
+    {
+      LoweredEltwise& E = lm_.eltwise[oi];
+      E.y_shape.back() = NW;
+      // Ones in all G ones lanes of every row: head j's product then holds its row sum in each of
+      // them (one constant row, its reads shared), and after the divide they hold 1.
+      EltOperand c;
+      c.const_rows = 1;
+      c.const_f16 = true;
+      for (int64_t l = 0; l < NW; ++l) c.values.push_back(l >= G * W ? 1.f : -std::numeric_limits<float>::infinity());
+      E.operands[1] = std::move(c);
+    }
+    for (size_t j = 0; j < S; ++j) {
+      LoweredLayer& L = lm_.layers[prods[j]];
+      L.N = NW;
+      L.y_shape.back() = NW;
+    }
+    lm_.lanes[bi].src_lane = G * W;
+    {
+      LoweredEltwise& N = lm_.eltwise[ni];
+      const ir::Shape os = N.y_shape.empty() ? lm_.tensor(g_, O).shape : N.y_shape;
+      N.y_shape = {prod(os, 0, os.size() - 1), NW};
+    }
+    // Q row m C + c = the sum of O's rows of chunk c's heads for product row m (each lane has one
+    // nonzero term: exact).
+    const ir::TensorId Q = fresh(P.name + ".packed", {M * C, Ln}, ir::DType::F16);
+    LoweredEltwise E;
+    E.name = P.name + ".packed";
+    E.kind = ir::OpKind::Add;
+    E.vxm_op = static_cast<int>(Opcode::Add);
+    for (int64_t i = 0; i < std::max<int64_t>(G, 2); ++i) {
+      EltOperand o;
+      o.act = O;
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t m = 0; m < M; ++m) {
+          const int64_t j = c * G + i;
+          o.row_map.push_back(i < G && j < static_cast<int64_t>(S)
+                                  ? P.xsegs[static_cast<size_t>(j)].row_off + P.x_rows[static_cast<size_t>(m)]
+                                  : -1);
+        }
+      E.operands.push_back(std::move(o));
+      if (i >= 2) E.post.push_back({static_cast<int>(Opcode::Add), 0.f, static_cast<int>(i)});
+    }
+    E.y = Q;
+    E.y_shape = {M * C, NW};
+    E.disjoint_sum = true;
+    LoweredLayer np = P;
+    np.x = Q;
+    np.x_rows.clear();
+    np.xsegs.clear();
+    for (int64_t c = 0; c < C; ++c) np.xsegs.push_back({Q, c * M, 0, c * G * W, std::min(G * W, P.K - c * G * W)});
+    for (int64_t m = 0; m < M; ++m) np.x_rows.push_back(m);
+    lm_.layers[li] = std::move(np);
+    LoweredStep es;
+    es.dense = false;
+    es.index = lm_.eltwise.size();
+    lm_.eltwise.push_back(std::move(E));
+    lm_.steps.insert(lm_.steps.begin() + static_cast<std::ptrdiff_t>(si), es);
+    ++si;
+    nonfinite_[Q] = false;
+    lm_.rearranged[Q] = O;
+  }
 }
 
 void AttentionLowering::merge_product_sums() {

@@ -88,6 +88,17 @@ class AttentionLowering {
   // product with a k-tile per head), and an Add of a constant row after such a layer becomes its
   // bias. Same sum, fewer roundings (one f32 accumulation instead of an f16 result per term).
   void merge_product_sums();
+  // Packed heads (run by finish() after merge_product_sums): a product reading S >= 2 head
+  // segments (W lanes at lane 0 of their rows, >= 32 rows) of the normalized output O of a fused
+  // P.[V|1] (matmul_act: per-head products installing V|1, a row-sum broadcast, a divide) reads a
+  // packed copy instead: head j's V is moved to lanes W (j % G) and its ones column to lane
+  // G W + j % G (G = lanes / (W + 1) heads a vector; the ones pass takes one constant row per
+  // slot), so O's row of head j holds o_j in its own lanes and zeros in the other heads'; one VXM
+  // pass adds the rows of each group of G heads (exact: one nonzero term per lane) into Q [rows * C,
+  // lanes], C = ceil(S / G), and the product reads Q as C segments of G W lanes: C k-tiles instead
+  // of S (BERT-base's o_proj: 3 instead of 12, a quarter of the `abc` rows; the ones lanes, 1 after
+  // the divide, meet no weight row). Q is calibrated as O (LoweredModel::rearranged).
+  void pack_segments();
   bool stored_f32(ir::TensorId t) const;
   // A stored tensor ready for the MXM: f16 (a narrowing copy of an f32 one) with finite pad lanes.
   ir::TensorId mxm_phys(const ir::Op& op, ir::TensorId s);

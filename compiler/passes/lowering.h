@@ -9,6 +9,7 @@
 // is supported.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -117,6 +118,9 @@ struct LoweredEltwise {
   // that writes its source): y2 = y's stored values quantized to i8 with y2's scale, in the same
   // pass (backend/elementwise_kernel.h EltwiseSpec::y2); kNoTensor: none.
   ir::TensorId y2 = ir::kNoTensor;
+  // An Add chain where each lane of every output row has at most one nonzero term (the packed head
+  // merge, lower_attention.h pack_segments): exact in f16 (backend/elementwise_kernel.h).
+  bool disjoint_sum = false;
 };
 
 // A lane step (backend/lane_kernel.h, passes/lower_norm.h): a row reduction over the last axis
@@ -144,6 +148,9 @@ struct LoweredLane {
   // inside one vector of x.
   std::vector<int64_t> x_rows, x_cols;
   int64_t move_width = 0;  // Move: W (0: y's last dim); lanes of y past W are zero
+  // Move only, optional: the range lands in lanes [y_cols[r], y_cols[r] + W) of y's row r instead
+  // of [0, W), zeros elsewhere (the packed head merge, lower_attention.h pack_segments).
+  std::vector<int64_t> y_cols;
 };
 
 // Execution order of the lowered steps: layers[index] or eltwise[index].
@@ -184,6 +191,9 @@ struct LoweredModel {
   // Tensors the lowering introduced (intermediates of an op split into several steps); their ids
   // continue the graph's: id = g.tensors().size() + index.
   std::vector<ir::Tensor> extra;
+  // Lowering tensors whose values are those of another tensor rearranged, with zeros (the packed
+  // head merge, lower_attention.h pack_segments): calibrated as that tensor (passes/quantize.cpp).
+  std::map<ir::TensorId, ir::TensorId> rearranged;
   // Appends an intermediate tensor named g.unique_name(name) to `extra` and returns its id.
   ir::TensorId add_extra(const ir::Graph& g, const std::string& name, ir::DType dt, const ir::Shape& shape) {
     ir::Tensor t;

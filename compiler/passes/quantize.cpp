@@ -76,6 +76,11 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
   auto calib_src = [&](ir::TensorId t) {
     for (int depth = 0; depth < 16 && t != ir::kNoTensor; ++depth) {
       if (t < ntensors) return t;
+      const auto re = lm.rearranged.find(t);  // a packed head merge: X's values rearranged, and zeros
+      if (re != lm.rearranged.end()) {
+        t = re->second;
+        continue;
+      }
       const LoweredEltwise* P = nullptr;
       for (const LoweredEltwise& E : lm.eltwise)
         if (E.y == t) P = &E;
@@ -156,7 +161,9 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
   // every reader is an int8 layer reading it as X, and its producer is a host-quantized input, an
   // elementwise step that quantizes on chip, or int8 layers only (every writer).
   auto i8_ok = [&](ir::TensorId t) {
-    if (is_output(t) || calib_src(t) == ir::kNoTensor) return false;
+    // A packed head merge keeps its f16 values and gets a quantized copy (fused into its pass): the
+    // int8 check bounds on-chip quantization of value copies only (int8_step_check.h).
+    if (is_output(t) || calib_src(t) == ir::kNoTensor || lm.rearranged.count(t)) return false;
     bool produced = host_inputs.count(t) > 0 || (elt_writers.count(t) && elt_writers.at(t) == 1 && !writers.count(t));
     if (writers.count(t)) {
       bool all = true;

@@ -438,6 +438,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
         spec.x_rows = &Ln.x_rows;
         spec.x_cols = &Ln.x_cols;
         spec.move_width = static_cast<uint32_t>(Ln.move_width);
+        spec.y_cols = Ln.y_cols.empty() ? nullptr : &Ln.y_cols;
       }
       for (const LoweredLane::Post& p : Ln.post) spec.post.push_back({static_cast<Opcode>(p.op), p.imm});
       if (Ln.center != ir::kNoTensor) spec.center = &placed.at(Ln.center);
@@ -520,6 +521,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       spec.has_op = E.has_op;
       spec.op = static_cast<Opcode>(E.vxm_op);
       spec.relu = E.relu;
+      spec.disjoint_sum = E.disjoint_sum;
       for (const LoweredEltwise::Post& po : E.post) spec.post.push_back({static_cast<Opcode>(po.op), po.imm, po.operand});
       spec.y = &y;
       for (size_t i = 0; i < E.operands.size(); ++i) {

@@ -1,0 +1,131 @@
+// Packed heads (passes/lower_attention.h pack_segments): in an attention prefill piece with >= 32
+// tokens, each head's V is moved to its own lanes of a shared vector (G heads of W lanes and their
+// ones columns), so the normalized P.V rows of G heads add up (exactly: one nonzero term a lane)
+// to one vector and the o_proj reads ceil(heads / G) k-tiles instead of one per head. Checked: the
+// lowering (o_proj segments, P.V product width, the exact-sum pass) and not below 32 tokens; the
+// int8 piece (tiny-bert layer 1, calibrated) within the int8 bound step by step
+// (compiler/reference/int8_step_check.h) with predicted == simulated and fewer `abc` than the
+// unpacked lowering; the fp16 model end to end through `lpusim llm --mode functional`.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+
+#include "compiler/compile.h"
+#include "compiler/io_binding.h"
+#include "compiler/llm/segments.h"
+#include "compiler/passes/lowering.h"
+#include "compiler/passes/quantize.h"
+#include "compiler/reference/int8_step_check.h"
+#include "isa/chip_config.h"
+#include "sim/simulator.h"
+#include "system/llm_system.h"
+#include "tests/support/cli.h"
+#include "tests/support/f16_data.h"
+#include "tests/support/int8_verdicts.h"
+#include "tests/support/llm_workloads.h"
+#include "tests/support/process.h"
+
+using namespace lpu;
+using lpu::test::workload_llm;
+
+namespace {
+
+llm::SegmentSpec attention_prefill(int64_t tokens, bool cast = true) {
+  llm::SegmentSpec s;
+  s.kind = llm::SegmentKind::Attention;
+  s.shape.phase = llm::Phase::Prefill;
+  s.shape.tokens = tokens;
+  s.shard = {0, 1};
+  s.o_proj_cast = cast;  // int8 pieces: a Cast before each head's o_proj (a view)
+  s.fill = llm::WeightFill::Random;
+  s.seed = 5;
+  return s;
+}
+
+// The o_proj: the dense layer with constant weights reading column segments.
+const compiler::LoweredLayer* oproj(const compiler::LoweredModel& lm) {
+  for (const compiler::LoweredStep& st : lm.steps)
+    if (st.dense && !st.gather && !st.lane && lm.layers[st.index].b == ir::kNoTensor &&
+        !lm.layers[st.index].xsegs.empty())
+      return &lm.layers[st.index];
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("packed heads: the o_proj reads G heads a vector from 32 tokens on, not below", "[llm]") {
+  const llm::LlmConfig cfg = workload_llm("tiny-bert");  // 4 heads of 32 lanes: G = 320 / 33 = 9
+  const int64_t W = cfg.hidden / cfg.heads, G = 320 / (W + 1);
+  for (const bool cast : {true, false}) {
+    INFO("o_proj_cast " << cast);
+    const compiler::LoweredModel lm = compiler::lower_graph(llm::build_segment(cfg, attention_prefill(32, cast), 1));
+    const compiler::LoweredLayer* o = oproj(lm);
+    REQUIRE(o);
+    CHECK(o->xsegs.size() == 1);  // ceil(4 / 9) k-tiles instead of 4
+    CHECK(lm.rearranged.count(o->x) == 1);
+    int pv = 0, sums = 0;
+    for (const compiler::LoweredLayer& L : lm.layers) pv += L.b != ir::kNoTensor && !L.b_trans && L.N == G * W + G ? 1 : 0;
+    for (const compiler::LoweredEltwise& E : lm.eltwise) sums += E.disjoint_sum ? 1 : 0;
+    CHECK(pv == cfg.heads);  // each head's P.[V|1] is as wide as the packed vector
+    CHECK(sums == 1);
+  }
+  {
+    const compiler::LoweredModel lm = compiler::lower_graph(llm::build_segment(cfg, attention_prefill(8), 1));
+    const compiler::LoweredLayer* o = oproj(lm);
+    REQUIRE(o);
+    CHECK(o->xsegs.size() == static_cast<size_t>(cfg.heads));  // 8 rows: one segment per head
+    CHECK(lm.rearranged.empty());
+  }
+}
+
+TEST_CASE("packed heads: a calibrated int8 prefill piece is within the int8 bound step by step", "[llm][int8]") {
+  auto chip = default_chip_config();
+  const llm::LlmConfig m = workload_llm("tiny-bert");
+  const int64_t T = 32;
+  llm::SegmentSpec spec = attention_prefill(T);
+  const ir::Graph g = llm::build_segment(m, spec, 1);
+  compiler::CompileOptions co = system::piece_compile_options(llm::WeightPrecision::INT8);
+  co.int8.timing_only = false;
+  co.keep_intermediates = true;
+  const ir::Shape xs{T, m.hidden};
+  auto input = [&](uint32_t seed) {
+    return std::vector<ref::Value>{ref::Value::floats(xs, test::random_f16(T * m.hidden, -2.f, 2.f, seed),
+                                                      ir::DType::F32)};
+  };
+  const std::vector<ref::Value> inputs = input(41);
+  co.calibration = {inputs, input(42)};
+  const compiler::CompileResult cr = compiler::compile(g, *chip, co);
+  REQUIRE(cr.quant);
+  const compiler::QuantPlan& q = *cr.quant;
+  sim::SimOptions so;
+  so.mode = sim::Mode::Functional;
+  for (size_t i = 0; i < g.inputs().size(); ++i)
+    compiler::bind_input(cr.program, g.tensor(g.inputs()[i]).name, test::f16_bytes(inputs[i].f), &so.inputs);
+  const sim::SimResult r = sim::simulate(cr.program, *chip, so);
+  CHECK(r.cycles == cr.predicted_cycles);
+  compiler::LoweredModel lm = compiler::lower_graph(g);
+  compiler::apply_quant_copies(g, q, &lm);
+  const compiler::LoweredLayer* o = oproj(lm);
+  REQUIRE(o);
+  CHECK(o->xsegs.size() == 1);
+  size_t oi = lm.layers.size();
+  for (size_t i = 0; i < lm.layers.size(); ++i)
+    if (&lm.layers[i] == o) oi = i;
+  REQUIRE(oi < q.layers.size());
+  CHECK(q.layers[oi].int8);  // the o_proj reads an i8 copy of the packed heads
+  const compiler::Int8StepCheck ck = compiler::verify_int8_steps(g, lm, q, inputs, cr.program, r.outputs);
+  lpu::test::check_int8_steps_ok(ck);
+}
+
+TEST_CASE("packed heads: the fp16 model through 32-token prefill pieces matches the Eigen reference", "[llm]") {
+  const std::string out = (std::filesystem::temp_directory_path() / "lpusim_packed_heads_functional.txt").string();
+  const ProcessResult r = run_process(lpusim_exe(),
+                                      {"llm", std::string(LPU_SOURCE_DIR) + "/workloads/llm/tiny-bert.json", "--mode",
+                                       "functional", "--chips", "1", "--prompt", "32"},
+                                      out, std::chrono::seconds(240), Stderr::ToOutput);
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK(r.output.find("within the fp16 bound") != std::string::npos);
+}
