@@ -27,7 +27,6 @@
 
 using namespace lpu;
 using namespace lpu::compiler;
-using lpu::test::random_f16;
 
 using lpu::test::stem_net;
 
@@ -36,14 +35,7 @@ TEST_CASE("int8 host input: a conv input read only by int8 convs is quantized by
   const int64_t H = 14, W = 13, M = 16;
   const ir::Graph g = stem_net(H, W, M);
   auto cfg = default_chip_config();
-  auto input = [&](uint32_t seed) { return random_f16(3 * H * W, -1.f, 1.f, seed); };
-  auto value = [&](const std::vector<float>& v) { return ref::Value::floats({1, 3, H, W}, v, ir::DType::F16); };
-  CompileOptions co;
-  co.precision = Precision::INT8;
-  co.int8.onchip_quantize = true;
-  co.calibration = {{value(input(61))}, {value(input(62))}};
-  co.keep_intermediates = true;
-  const CompileResult cr = compile(g, *cfg, co);
+  const CompileResult cr = lpu::test::compile_stem_int8(g, H, W, *cfg);
   REQUIRE(cr.quant);
   const QuantPlan& q = *cr.quant;
   REQUIRE(q.i8_inputs.count("X"));
@@ -55,21 +47,14 @@ TEST_CASE("int8 host input: a conv input read only by int8 convs is quantized by
   CHECK(lm.inputs[0].shape == ir::Shape{((H - 1) / 2 + 1) * ((W - 1) / 2 + 1), 9 * 3});  // im2col rows
   for (size_t i = 0; i < lm.layers.size(); ++i) CHECK(q.layers[i].int8);
   // The host: layout first (floats), then quantization element by element (padding 0 stays 0).
-  const std::vector<float> x = input(62);
-  const ref::Value chip = ref::Value::floats(lm.inputs[0].shape, to_chip_input(lm.inputs[0], x), ir::DType::F16);
-  sim::SimOptions so;
-  so.mode = sim::Mode::Functional;
-  bind_input(cr.program, "X", quantize_host_input(chip, q.i8_inputs.at("X")).to_bytes(), &so.inputs);
-  const sim::SimResult r = sim::simulate(cr.program, *cfg, so);
+  const std::vector<float> x = lpu::test::stem_input(H, W, 62);
+  const sim::SimResult r = lpu::test::run_stem(cr, lm, x, *cfg);
   CHECK(r.cycles == cr.predicted_cycles);
-  const Int8StepCheck ck = verify_int8_steps(g, lm, q, {value(x)}, cr.program, r.outputs);
+  const Int8StepCheck ck = verify_int8_steps(g, lm, q, {lpu::test::stem_value(H, W, x)}, cr.program, r.outputs);
   lpu::test::require_int8_steps_ok(ck, 2);
   // A wrong scale on the host side is caught: the stem's values leave the bound.
-  sim::SimOptions bad = so;
-  bad.inputs.clear();
-  bind_input(cr.program, "X", quantize_host_input(chip, 2.f * q.i8_inputs.at("X")).to_bytes(), &bad.inputs);
-  const sim::SimResult rb = sim::simulate(cr.program, *cfg, bad);
-  CHECK_FALSE(verify_int8_steps(g, lm, q, {value(x)}, cr.program, rb.outputs).ok());
+  const sim::SimResult rb = lpu::test::run_stem(cr, lm, x, *cfg, 2.f);
+  CHECK_FALSE(verify_int8_steps(g, lm, q, {lpu::test::stem_value(H, W, x)}, cr.program, rb.outputs).ok());
 }
 
 TEST_CASE("int8 host input: check --precision int8 passes on the committed cnn (its input host-quantized)",

@@ -27,21 +27,13 @@
 
 using namespace lpu;
 using namespace lpu::compiler;
-using lpu::test::random_f16;
 
 TEST_CASE("int8 pool: a MaxPool after an int8 stem runs on the stem's i8 values, bit-exact", "[conv][int8][pool]") {
   const int64_t H = 14, W = 13, M = 16, H1 = 7, W1 = 7, H2 = 4, W2 = 4;
   // Mostly negative biases: stem values lie below the pooled range (-127 s) and saturate in i8.
   const ir::Graph g = lpu::test::stem_net(H, W, M, -4.f, 0.5f);
   auto cfg = default_chip_config();
-  auto input = [&](uint32_t seed) { return random_f16(3 * H * W, -1.f, 1.f, seed); };
-  auto value = [&](const std::vector<float>& v) { return ref::Value::floats({1, 3, H, W}, v, ir::DType::F16); };
-  CompileOptions co;
-  co.precision = Precision::INT8;
-  co.int8.onchip_quantize = true;
-  co.calibration = {{value(input(61))}, {value(input(62))}};
-  co.keep_intermediates = true;
-  const CompileResult cr = compile(g, *cfg, co);
+  const CompileResult cr = lpu::test::compile_stem_int8(g, H, W, *cfg);
   REQUIRE(cr.quant);
   const QuantPlan& q = *cr.quant;
   LoweredModel lm = lower_graph(g);
@@ -75,12 +67,8 @@ TEST_CASE("int8 pool: a MaxPool after an int8 stem runs on the stem's i8 values,
   CHECK(i8_issues(Opcode::Max) == static_cast<uint64_t>(8 * H2 * W2));
   CHECK(i8_issues(Opcode::Relu) == static_cast<uint64_t>(H2 * W2));
 
-  const std::vector<float> x = input(62);
-  const ref::Value chip = ref::Value::floats(lm.inputs[0].shape, to_chip_input(lm.inputs[0], x), ir::DType::F16);
-  sim::SimOptions so;
-  so.mode = sim::Mode::Functional;
-  bind_input(cr.program, "X", quantize_host_input(chip, q.i8_inputs.at("X")).to_bytes(), &so.inputs);
-  const sim::SimResult r = sim::simulate(cr.program, *cfg, so);
+  const std::vector<float> x = lpu::test::stem_input(H, W, 62);
+  const sim::SimResult r = lpu::test::run_stem(cr, lm, x, *cfg);
   CHECK(r.cycles == cr.predicted_cycles);
   // Pooled bytes = relu(max of the stem's stored bytes over the window), exactly.
   const ChipStored s8 = chip_stored(cr.program, lm.tensor(g, src).name, r.outputs, 1.0);
@@ -103,7 +91,7 @@ TEST_CASE("int8 pool: a MaxPool after an int8 stem runs on the stem's i8 values,
       }
   CHECK(differ == 0);
   CHECK(saturated > 0);  // the case the relu-aware bound is for
-  const Int8StepCheck ck = verify_int8_steps(g, lm, q, {value(x)}, cr.program, r.outputs);
+  const Int8StepCheck ck = verify_int8_steps(g, lm, q, {lpu::test::stem_value(H, W, x)}, cr.program, r.outputs);
   lpu::test::check_int8_steps_ok(ck);
   // The pool's chained input bound is relu-aware: a few quantization steps, although the stem's own
   // (strict) bound, which counts the saturated values' distance to -127 s, is many steps.

@@ -7,7 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "compiler/compile.h"
+#include "compiler/io_binding.h"
 #include "compiler/ir/graph.h"
+#include "compiler/passes/quantize.h"
+#include "isa/chip_config.h"
+#include "sim/simulator.h"
 #include "tests/support/f16_data.h"
 #include "tests/support/ir_build.h"
 
@@ -46,6 +51,38 @@ inline ir::Graph stem_net(int64_t H, int64_t W, int64_t M, float bias_lo = -0.2f
   g.add_op(conv_op("c2", {p, conv_weight(g, "W2", M, M, 3, 9)}, y, 3, 1, 1));
   g.mark_output(y);
   return g;
+}
+
+// The stem net's input X [1, 3, H, W] (f16 values in [-1, 1]).
+inline std::vector<float> stem_input(int64_t H, int64_t W, uint32_t seed) {
+  return random_f16(3 * H * W, -1.f, 1.f, seed);
+}
+inline ref::Value stem_value(int64_t H, int64_t W, const std::vector<float>& x) {
+  return ref::Value::floats({1, 3, H, W}, x, ir::DType::F16);
+}
+
+// The stem net compiled int8 (on-chip quantization, every intermediate kept), calibrated on the
+// inputs of seeds 61 and 62.
+inline compiler::CompileResult compile_stem_int8(const ir::Graph& g, int64_t H, int64_t W, const ChipConfig& cfg) {
+  compiler::CompileOptions co;
+  co.precision = compiler::Precision::INT8;
+  co.int8.onchip_quantize = true;
+  co.calibration = {{stem_value(H, W, stem_input(H, W, 61))}, {stem_value(H, W, stem_input(H, W, 62))}};
+  co.keep_intermediates = true;
+  return compiler::compile(g, cfg, co);
+}
+
+// Functional simulation of the compiled stem net on x, its input laid out and quantized by the host
+// with `scale_factor` times the planned scale (1: as planned).
+inline sim::SimResult run_stem(const compiler::CompileResult& cr, const compiler::LoweredModel& lm,
+                               const std::vector<float>& x, const ChipConfig& cfg, float scale_factor = 1.f) {
+  const ref::Value chip = ref::Value::floats(lm.inputs[0].shape, compiler::to_chip_input(lm.inputs[0], x), ir::DType::F16);
+  sim::SimOptions so;
+  so.mode = sim::Mode::Functional;
+  compiler::bind_input(cr.program, "X",
+                       compiler::quantize_host_input(chip, scale_factor * cr.quant->i8_inputs.at("X")).to_bytes(),
+                       &so.inputs);
+  return sim::simulate(cr.program, cfg, so);
 }
 
 }  // namespace lpu::test
