@@ -1000,9 +1000,9 @@ void AttentionLowering::pack_segments() {
   if (lanes_ == 0) return;
   const int64_t Ln = lanes_;
   constexpr int64_t kMinRows = 32;  // decode's one row a head: the pass costs more than it saves
-  std::vector<int> readers(g_.tensors().size() + lm_.extra.size() + 16, 0);
+  std::vector<int> readers;
   auto count_readers = [&]() {
-    readers.assign(g_.tensors().size() + lm_.extra.size() + 16, 0);
+    readers.assign(g_.tensors().size() + lm_.extra.size(), 0);
     for (const LoweredStep& st : lm_.steps) {  // steps reading t (once per step)
       std::vector<ir::TensorId> r = step_reads(lm_, st);
       std::sort(r.begin(), r.end());
@@ -1043,9 +1043,11 @@ void AttentionLowering::pack_segments() {
     count_readers();
     // O = Y1 / S (the normalize of a fused P.[V|1], matmul_act), S = lane W of Y1 in every lane.
     const int wn = writer(O);
-    if (wn < 0 || readers[static_cast<size_t>(O)] != 1 || lm_.steps[static_cast<size_t>(wn)].dense ||
-        lm_.steps[static_cast<size_t>(wn)].lane)
-      continue;
+    auto is_eltwise = [&](int pos) {
+      const LoweredStep& q = lm_.steps[static_cast<size_t>(pos)];
+      return !q.dense && !q.gather && !q.lane;
+    };
+    if (wn < 0 || readers[static_cast<size_t>(O)] != 1 || !is_eltwise(wn)) continue;
     const size_t ni = lm_.steps[static_cast<size_t>(wn)].index;
     {
       const LoweredEltwise& N = lm_.eltwise[ni];
@@ -1090,7 +1092,7 @@ void AttentionLowering::pack_segments() {
     if (!ok || y1_writers != static_cast<int>(S) || readers[static_cast<size_t>(V1)] != static_cast<int>(S)) continue;
     // V1 = max(MV, [-inf x W, 1]) (the ones pass), MV = V's rows moved to lanes [0, W).
     const int wo = writer(V1);
-    if (wo < 0 || lm_.steps[static_cast<size_t>(wo)].dense || lm_.steps[static_cast<size_t>(wo)].lane) continue;
+    if (wo < 0 || !is_eltwise(wo)) continue;
     const size_t oi = lm_.steps[static_cast<size_t>(wo)].index;
     {
       const LoweredEltwise& E = lm_.eltwise[oi];

@@ -191,8 +191,9 @@ struct LoweredModel {
   // Tensors the lowering introduced (intermediates of an op split into several steps); their ids
   // continue the graph's: id = g.tensors().size() + index.
   std::vector<ir::Tensor> extra;
-  // Lowering tensors whose values are those of another tensor rearranged, with zeros (the packed
-  // head merge, lower_attention.h pack_segments): calibrated as that tensor (passes/quantize.cpp).
+  // Lowering tensors whose values are those of another tensor rearranged, with zeros and, past its
+  // logical columns, small constants (the packed heads' ones lanes, lower_attention.h
+  // pack_segments): calibrated as that tensor (passes/quantize.cpp).
   std::map<ir::TensorId, ir::TensorId> rearranged;
   // Appends an intermediate tensor named g.unique_name(name) to `extra` and returns its id.
   ir::TensorId add_extra(const ir::Graph& g, const std::string& name, ir::DType dt, const ir::Shape& shape) {
