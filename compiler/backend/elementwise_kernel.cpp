@@ -51,11 +51,14 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
   if (Y.dtype != DType::F16 && Y.dtype != DType::F32 && Y.dtype != DType::I8)
     throw InputError(fmt::format("{}: output '{}' has type {}; elementwise ops store f16, f32 or i8", spec.name, Y.name,
                                  dtype_name(Y.dtype)));
+  // A Max/Min chain: the op and binary post ops of the same opcode (MaxPool: one per further tap),
+  // at most a fused Relu after a Max.
+  bool minmax_chain = spec.has_op && (spec.op == Opcode::Max || spec.op == Opcode::Min) &&
+                      (!spec.relu || spec.op == Opcode::Max);
+  for (const EltwiseSpec::Post& po : spec.post) minmax_chain = minmax_chain && po.op == spec.op && po.operand >= 0;
   // A Max/Min chain of i8 operands of Y's scale (EltwiseSpec::same_i8_scale) runs on the i8 values.
-  bool i8_direct = spec.same_i8_scale && spec.has_op && (spec.op == Opcode::Max || spec.op == Opcode::Min) &&
-                   Y.dtype == DType::I8 && (!spec.relu || spec.op == Opcode::Max) && spec.y2 == nullptr &&
+  bool i8_direct = spec.same_i8_scale && minmax_chain && Y.dtype == DType::I8 && spec.y2 == nullptr &&
                    (!spec.zero || spec.zero->dtype == DType::I8);
-  for (const EltwiseSpec::Post& po : spec.post) i8_direct = i8_direct && po.op == spec.op && po.operand >= 0;
   for (const PlacedTensor* t : spec.operands) i8_direct = i8_direct && t->dtype == DType::I8;
   if (spec.same_i8_scale && !i8_direct)
     throw std::logic_error(spec.name + ": same_i8_scale needs a Max/Min chain of i8 operands into an i8 Y");
@@ -115,10 +118,8 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
   // (`max.f16`: no widening, 2-stream values); an i8 Y widens the result once before its `muli`.
   // A Max chain may carry a fused Relu (`relu.f16` after the first max: max(relu(m), c) =
   // relu(max(m, c)), exact; a pool that took its producer's Relu, passes/lower_conv.cpp).
-  bool f16_direct = spec.has_op && (spec.op == Opcode::Max || spec.op == Opcode::Min) &&
-                    (Y.dtype == DType::F16 || Y.dtype == DType::I8) && (!spec.relu || spec.op == Opcode::Max) &&
+  bool f16_direct = minmax_chain && (Y.dtype == DType::F16 || Y.dtype == DType::I8) &&
                     (!spec.zero || spec.zero->dtype == DType::F16);
-  for (const EltwiseSpec::Post& po : spec.post) f16_direct = f16_direct && po.op == spec.op && po.operand >= 0;
   // Add / Sub / Mul of f16 operands into an f16 Y, with at most a fused Relu after it (e.g. the
   // residual Add of a ResNet block): a float VXM op computes in f32 and rounds once to its dtype
   // (docs/isa.md, sim/units/vxm.cpp), so `add.f16` stores round_f16(f32(a) + f32(b)), exactly what

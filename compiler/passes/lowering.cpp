@@ -79,6 +79,13 @@ std::vector<ir::TensorId> step_reads(const LoweredModel& lm, const LoweredStep& 
   return r;
 }
 
+bool LoweredEltwise::minmax_chain() const {
+  const int mx = static_cast<int>(Opcode::Max), mn = static_cast<int>(Opcode::Min);
+  bool ok = has_op && (vxm_op == mx || vxm_op == mn) && (!relu || vxm_op == mx);
+  for (const Post& po : post) ok = ok && po.op == vxm_op && po.operand >= 0;
+  return ok;
+}
+
 std::vector<ir::TensorId> step_writes(const LoweredModel& lm, const LoweredStep& st) {
   if (st.gather) return {lm.gathers[st.index].y};
   if (st.lane) return {lm.lanes[st.index].y};

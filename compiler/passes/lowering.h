@@ -118,9 +118,13 @@ struct LoweredEltwise {
   // that writes its source): y2 = y's stored values quantized to i8 with y2's scale, in the same
   // pass (backend/elementwise_kernel.h EltwiseSpec::y2); kNoTensor: none.
   ir::TensorId y2 = ir::kNoTensor;
-  // An Add chain where each lane of every output row has at most one nonzero term (the packed head
-  // merge, lower_attention.h pack_segments): exact in f16 (backend/elementwise_kernel.h).
+  // An Add chain whose every partial sum is exact in f16: each lane has at most one nonzero term, or
+  // small integers (the packed heads' ones lanes, lower_attention.h pack_segments); it runs on the
+  // f16 values (backend/elementwise_kernel.h).
   bool disjoint_sum = false;
+  // A Max/Min chain: the op and binary post ops of the same opcode, at most a fused Relu after a Max
+  // (MaxPool's one pass, passes/lower_conv.cpp).
+  bool minmax_chain() const;
 };
 
 // A lane step (backend/lane_kernel.h, passes/lower_norm.h): a row reduction over the last axis

@@ -249,13 +249,11 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
   for (const LoweredStep& ps : lm.steps) {
     if (ps.dense || ps.gather || ps.lane) continue;
     const LoweredEltwise& E = lm.eltwise[ps.index];
-    const bool chain = E.has_op && (E.vxm_op == static_cast<int>(Opcode::Max) || E.vxm_op == static_cast<int>(Opcode::Min)) &&
-                       (!E.relu || E.vxm_op == static_cast<int>(Opcode::Max)) && E.y2 == ir::kNoTensor &&
-                       !E.operands.empty() && i8.count(E.y) && E.operands[0].act != ir::kNoTensor;
-    if (!chain) continue;
+    if (!E.minmax_chain() || E.y2 != ir::kNoTensor || E.operands.empty() || !i8.count(E.y) ||
+        E.operands[0].act == ir::kNoTensor)
+      continue;
     const ir::TensorId t = E.operands[0].act;
     bool ok = !is_output(t) && !host_inputs.count(t) && !i8.count(t) && !pool_src.count(t);
-    for (const LoweredEltwise::Post& po : E.post) ok = ok && po.op == E.vxm_op && po.operand >= 0;
     for (const EltOperand& o : E.operands) ok = ok && o.act == t && !o.lane_bcast;
     int int8_writers = 0;  // scheduled steps only (a layer folded away reads and writes nothing)
     for (const LoweredStep& st : lm.steps) {

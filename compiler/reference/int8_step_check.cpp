@@ -203,12 +203,13 @@ Int8StepCheck verify_int8_steps(const ir::Graph& g, const LoweredModel& lm, cons
     // take_producer_relu): the chained input of those steps' graph ops is relu(y).
     bool relu_readers = static_cast<size_t>(L.y) >= nt && !L.relu;
     bool any_reader = false;
-    for (const LoweredEltwise& E : lm.eltwise)
-      if (std::any_of(E.operands.begin(), E.operands.end(), [&](const EltOperand& o) { return o.act == L.y; })) {
-        any_reader = true;
-        relu_readers = relu_readers && E.relu && E.vxm_op == static_cast<int>(Opcode::Max);
-      }
-    for (const LoweredLayer& R : lm.layers) relu_readers = relu_readers && R.x != L.y && R.b != L.y;
+    for (const LoweredStep& st : lm.steps) {
+      const std::vector<ir::TensorId> r = step_reads(lm, st);
+      if (std::find(r.begin(), r.end(), L.y) == r.end()) continue;
+      any_reader = true;
+      const bool eltwise = !st.dense && !st.gather && !st.lane;
+      relu_readers = relu_readers && eltwise && lm.eltwise[st.index].relu && lm.eltwise[st.index].minmax_chain();
+    }
     const Int8LayerVerdict vs = int8_layer_bound(L, q.layers[i], src, rows, ym, src_host, y.dtype == DType::F32,
                                                  relu_readers && any_reader);
     double wround = 0;
