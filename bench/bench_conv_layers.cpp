@@ -5,7 +5,7 @@
 // end_after[i - 1]; they sum to the predicted cycles minus the final drain), its abc count and the
 // share of each step kind; with --steps every step. Compile only (no simulation: bench_models
 // checks that the prediction equals the simulator's count).
-// Usage: bench_conv_layers [--int8] [--steps] [--no-pack] [--no-fuse-copies] MODEL.onnx
+// Usage: bench_conv_layers [--int8] [--steps] [--no-pack] [--no-fuse-copies] [--no-fuse-residual] MODEL.onnx
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -35,29 +35,31 @@ std::string stage_of(const std::string& name) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
-  bool int8 = false, steps = false, no_pack = false, no_fuse = false;
+  bool int8 = false, steps = false, no_pack = false, no_fuse = false, no_residual = false;
   std::string path;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--int8") int8 = true;
     else if (a == "--steps") steps = true;
-    else if (a == "--no-pack") no_pack = true;  // every conv tap its own k-tile (CompileOptions::pack_conv_taps)
+    else if (a == "--no-pack") no_pack = true;  // every conv tap its own k-tile (LowerOptions::pack_conv_taps)
     else if (a == "--no-fuse-copies") no_fuse = true;  // int8: every i8 copy a step of its own (Int8Options::fuse_copies)
+    else if (a == "--no-fuse-residual") no_residual = true;  // residual Adds as steps (LowerOptions::fuse_residual_adds)
     else if (a[0] != '-' && path.empty()) path = a;
     else {
-      std::fprintf(stderr, "usage: bench_conv_layers [--int8] [--steps] [--no-pack] [--no-fuse-copies] MODEL.onnx\n");
+      std::fprintf(stderr, "usage: bench_conv_layers [--int8] [--steps] [--no-pack] [--no-fuse-copies] [--no-fuse-residual] MODEL.onnx\n");
       return 2;
     }
   }
   if (path.empty()) {
-    std::fprintf(stderr, "usage: bench_conv_layers [--int8] [--steps] [--no-pack] [--no-fuse-copies] MODEL.onnx\n");
+    std::fprintf(stderr, "usage: bench_conv_layers [--int8] [--steps] [--no-pack] [--no-fuse-copies] [--no-fuse-residual] MODEL.onnx\n");
     return 2;
   }
   try {
     const std::shared_ptr<const ChipConfig> cfg = default_chip_config();
     const ir::Graph g = frontend::import_onnx(path);
     CompileOptions co;
-    co.pack_conv_taps = !no_pack;
+    co.lower.pack_conv_taps = !no_pack;
+    co.lower.fuse_residual_adds = !no_residual;
     if (int8) {
       co.precision = Precision::INT8;
       co.int8.timing_only = true;

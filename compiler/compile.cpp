@@ -76,7 +76,7 @@ Scheduled schedule_tuned(const ir::Graph& g, const LoweredModel& lm, const ChipC
 }  // namespace
 
 CompileResult compile(const ir::Graph& g, const ChipConfig& cfg, const CompileOptions& opt) {
-  LoweredModel lm = lower_graph(g, cfg.vector_bytes(), opt.pack_conv_taps);
+  LoweredModel lm = lower_graph(g, cfg.vector_bytes(), opt.lower);
   std::shared_ptr<const QuantPlan> quant;
   if (opt.precision == Precision::INT8)
     quant = opt.quant ? opt.quant : std::make_shared<const QuantPlan>(plan_int8(g, lm, opt.calibration, opt.int8));

@@ -33,10 +33,10 @@ struct CompileOptions {
   Int8Options int8;
   // int8 models: use this plan (e.g. an earlier CompileResult::quant) instead of calibrating.
   std::shared_ptr<const QuantPlan> quant;
-  // Pack the taps of small-channel convs into whole vectors (passes/lower_conv.h "Packed taps";
-  // lower_graph(g, lanes, pack_conv_taps)). Off: every tap its own k-tile (for before/after measurements). A caller
-  // lowering the graph itself next to the program must lower it the same way.
-  bool pack_conv_taps = true;
+  // Lowering choices (passes/lowering.h LowerOptions: packed conv taps, fused residual Adds); off
+  // for before/after measurements. A caller lowering the graph itself next to the program must
+  // lower it the same way (lower_graph(g, lanes, opt.lower)).
+  LowerOptions lower;
   // Layout tuning: further port-split part sizes to try after tiling.port_split_min_part_rows, in
   // order. The model is scheduled once per size and the program with the fewest predicted cycles
   // is kept (the earlier size on a tie), so the result stays deterministic. The greedy scheduler's

@@ -366,7 +366,7 @@ void run_check(const CompileArgs& a) {
   dopt.keep_intermediates = true;
   dopt.quant = r.quant;  // int8: the same scales
   const compiler::CompileResult dbg = compiler::compile(g, *cfg, dopt);
-  compiler::LoweredModel lm = compiler::lower_graph(g, cfg->vector_bytes(), opt.pack_conv_taps);
+  compiler::LoweredModel lm = compiler::lower_graph(g, cfg->vector_bytes(), opt.lower);
   if (r.quant) compiler::apply_quant_copies(g, *r.quant, &lm);  // the layers as compiled (int8 copies)
   CompileArgs timing = a;
   timing.mode = "timing";

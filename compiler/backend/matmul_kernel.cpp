@@ -3,6 +3,7 @@
 #include "compiler/backend/matmul_kernel.h"
 
 #include <algorithm>
+#include <cstring>
 #include <deque>
 #include <fmt/format.h>
 #include <stdexcept>
@@ -84,16 +85,18 @@ bool MatmulScheduler::issue_pref(int slice, int pref, uint64_t t, const Instr& i
 MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
   // Everything a plan's scheduling changes besides the builder's reservations (rolled back by
   // its transaction): the planes, Y's landing cycles and the read marks of every input tensor.
-  std::vector<PlacedTensor*> inputs = {spec.x, spec.b, spec.scale, spec.bias, spec.x_zero};
+  std::vector<PlacedTensor*> inputs = {spec.x, spec.b, spec.scale, spec.bias, spec.x_zero, spec.residual};
   for (const MatmulKTile& k : spec.ktiles) inputs.push_back(k.x);
   std::vector<uint64_t> last_read;
   for (PlacedTensor* t : inputs) last_read.push_back(t != nullptr ? t->last_read : 0);
   const std::vector<Plane> planes = planes_;
   const std::vector<uint64_t> y_ready = spec.y->ready;
+  const std::vector<uint64_t> y2_ready = spec.y2 ? spec.y2->ready : std::vector<uint64_t>{};
   auto restore = [&](const ScheduleBuilder::Txn& x) {
     b_.rollback(x);
     planes_ = planes;
     spec.y->ready = y_ready;
+    if (spec.y2) spec.y2->ready = y2_ready;
     for (size_t i = 0; i < inputs.size(); ++i)
       if (inputs[i] != nullptr) inputs[i]->last_read = last_read[i];
   };
@@ -131,11 +134,22 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
   if (rescale && (in_t != DType::I8 || spec.scale->dtype != DType::F32 || Y.dtype == DType::I32))
     throw std::logic_error("matmul: an epilogue scale needs i8 inputs, an f32 row and an i8/f16/f32 output");
   const DType ep_t = rescale ? DType::F32 : acc_t;
-  const bool direct = spec.bias == nullptr && !spec.relu && !rescale && Y.dtype == acc_t;
+  const bool direct = spec.bias == nullptr && !spec.relu && !rescale && Y.dtype == acc_t && !spec.residual && !spec.y2;
   if (!direct && !(Y.dtype == ep_t || (ep_t == DType::F32 && (Y.dtype == DType::F16 || (rescale && Y.dtype == DType::I8)))))
     throw InputError(fmt::format("{}: output type {} not producible from {} accumulators", spec.name,
                                  dtype_name(Y.dtype), dtype_name(acc_t)));
   if (!direct && vxm_slice_ < 0) throw InputError(spec.name + ": epilogue needs a VXM slice");
+  const PlacedTensor* Res = spec.residual;
+  if (Res && (Res->dtype != DType::F16 || ep_t != DType::F32 || (Y.dtype != DType::F16 && Y.dtype != DType::I8) ||
+              Res->rows != Y.rows || Res->vpr != Y.vpr || Res->inner != Y.inner))
+    throw std::logic_error(fmt::format("{}: residual '{}' ({} [{}, {}]) must be an f16 tensor of the f16 or i8 Y's stored "
+                                       "shape ({} [{}, {}])", spec.name, Res->name, dtype_name(Res->dtype), Res->rows,
+                                       Res->inner, dtype_name(Y.dtype), Y.rows, Y.inner));
+  PlacedTensor* Y2 = spec.y2;
+  if (Y2 && (Y2->dtype != DType::I8 || (Y.dtype != DType::F16 && Y.dtype != DType::F32) || Y2->rows != Y.rows ||
+             Y2->vpr != Y.vpr || Y2->inner != Y.inner))
+    throw std::logic_error(fmt::format("{}: second output '{}' must be an i8 copy of an f16/f32 Y's stored shape",
+                                       spec.name, Y2->name));
   if (planes_.empty()) throw InputError(fmt::format("chip '{}' has no MXM plane", cfg.name));
   if (cfg.streams_per_direction < 4 || cfg.mxm_acc_rows < 1)
     throw InputError(fmt::format("chip '{}': the matmul kernel needs >= 4 streams per direction (has {}) and >= 1 "
@@ -890,7 +904,11 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
       const uint32_t yaddr = Y.addr_of(ym, dr.nt);
       const Dir ydir = b_.pos(ys[0]) > vxm_pos_ ? Dir::East : Dir::West;
       const bool need_cvt = Y.dtype != ep_t;
-      uint64_t a = e, landed = 0;
+      const std::vector<uint16_t> no_slices;
+      const auto& y2s = Y2 ? Y2->part_of_row(ym).slices : no_slices;
+      const uint32_t y2addr = Y2 ? Y2->addr_of(ym, dr.nt) : 0;
+      const Dir y2dir = Y2 && b_.pos(y2s[0]) > vxm_pos_ ? Dir::East : Dir::West;
+      uint64_t a = e, landed = 0, landed2 = 0;
       uint64_t nvxm = 0;
       std::vector<StreamValue> vals(prt.size());
       // Epilogue rows fetched by this attempt (entered into ecache once it succeeds).
@@ -899,6 +917,7 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
         if (n > kMaxSearch) no_slot(spec.name + " acc");
         auto x = b_.begin();
         bool ok = true;
+        uint64_t skip = 0;  // > 0: the residual row is not at the VXM before `skip` more cycles
         fetched.clear();
         for (size_t g = 0; g < prt.size() && ok; ++g) {
           const int64_t ag = static_cast<int64_t>(a) + prt[g].off;
@@ -922,6 +941,7 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
         nvxm = 0;
         if (!direct_all) {
           uint64_t T = cur.time_at(vxm_pos_);
+          Dir to = ydir;  // where the final op's result flows (Y's slices, then Y2's)
           // One VXM op: reads cur (and optionally b) at T, result of `width` at T + latency.
           auto vop = [&](Instr in, const StreamValue* bsrc, uint32_t width, bool final_op) {
             if (T == UINT64_MAX) return false;
@@ -929,9 +949,9 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
             if (bsrc) in.set(Field::SrcB, bsrc->ref().encode());
             const uint64_t lat = instr_timing(cfg, in).latency;
             StreamValue out;
-            const Dir d1 = final_op ? ydir : (ydir == Dir::East ? Dir::West : Dir::East);
+            const Dir d1 = final_op ? to : (to == Dir::East ? Dir::West : Dir::East);
             if (!b_.produce(d1, width, vxm_pos_, T + lat, &out) &&
-                (final_op || !b_.produce(ydir, width, vxm_pos_, T + lat, &out)))
+                (final_op || !b_.produce(to, width, vxm_pos_, T + lat, &out)))
               return false;
             in.set(Field::Dst, out.ref().encode());
             if (!b_.issue_any(vxm_slice_, T, in)) return false;
@@ -1012,21 +1032,118 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
             ok = vop(relu, nullptr, 4, !need_cvt);
           }
           const uint32_t ybytes = static_cast<uint32_t>(dtype_bytes(Y.dtype));
-          if (ok && need_cvt) {
+          if (ok && need_cvt && !Res) {
             Instr cvt = make_instr(Opcode::Cvt);
             cvt.set(Field::DType, static_cast<uint32_t>(ep_t));
             cvt.set(Field::DType2, static_cast<uint32_t>(Y.dtype));
             ok = vop(cvt, nullptr, ybytes, !relu_late);
           }
-          if (ok && relu_late) {
+          if (ok && relu_late && !Res) {
             Instr relu = make_instr(Opcode::Relu);
             relu.set(Field::DType, static_cast<uint32_t>(Y.dtype));
             ok = vop(relu, nullptr, ybytes, true);
           }
+          // The fused residual: the result rounded to f16 (what the product alone would store),
+          // plus R's row ym, column tile dr.nt (`add.f16`), the relu on the f16 sum, and for an
+          // i8 Y the sum widened, times y_inv_scale and converted to i8.
+          const bool res_i8 = Res && Y.dtype == DType::I8;
+          if (ok && Res) {
+            Instr cvt = make_instr(Opcode::Cvt);
+            cvt.set(Field::DType, static_cast<uint32_t>(ep_t));
+            cvt.set(Field::DType2, static_cast<uint32_t>(DType::F16));
+            ok = vop(cvt, nullptr, 2, false);
+          }
+          if (ok && Res) {
+            const auto& rs = Res->part_of_row(ym).slices;
+            const uint64_t ready = Res->ready[static_cast<size_t>(ym * Res->vpr + dr.nt)];
+            uint64_t far = 0;
+            for (uint16_t sl : rs)
+              far = std::max<uint64_t>(far, b_.pos(sl) > vxm_pos_ ? b_.pos(sl) - vxm_pos_ : vxm_pos_ - b_.pos(sl));
+            StreamValue rv;
+            if (T < ready + lat_read + far) {  // R's row lands later: retry from the first cycle it can
+              skip = ready + lat_read + far - T;
+              ok = false;
+            } else {
+              ok = b_.fetch(rs, Res->addr_of(ym, dr.nt), vxm_pos_, T, b_.pos(rs[0]) < vxm_pos_ ? Dir::East : Dir::West,
+                            ready, &rv);
+            }
+            if (ok) {
+              Instr add = make_instr(Opcode::Add);
+              add.set(Field::DType, static_cast<uint32_t>(DType::F16));
+              ok = vop(add, &rv, 2, !spec.relu && !res_i8);
+              spec.residual->last_read = std::max(spec.residual->last_read, T);
+            }
+          }
+          if (ok && Res && spec.relu) {
+            Instr relu = make_instr(Opcode::Relu);
+            relu.set(Field::DType, static_cast<uint32_t>(DType::F16));
+            ok = vop(relu, nullptr, 2, !res_i8);
+          }
+          if (ok && res_i8) {
+            Instr up = make_instr(Opcode::Cvt);
+            up.set(Field::DType, static_cast<uint32_t>(DType::F16));
+            up.set(Field::DType2, static_cast<uint32_t>(DType::F32));
+            ok = vop(up, nullptr, 4, false);
+            if (ok) {
+              Instr m = make_instr(Opcode::MulImm);
+              m.set(Field::DType, static_cast<uint32_t>(DType::F32));
+              uint32_t bits;
+              std::memcpy(&bits, &spec.y_inv_scale, sizeof bits);
+              m.set(Field::FImm, bits);
+              ok = vop(m, nullptr, 4, false);
+            }
+            if (ok) {
+              Instr c = make_instr(Opcode::Cvt);
+              c.set(Field::DType, static_cast<uint32_t>(DType::F32));
+              c.set(Field::DType2, static_cast<uint32_t>(DType::I8));
+              ok = vop(c, nullptr, 1, true);
+            }
+          }
         }
         if (ok) ok = b_.store(cur, ys, yaddr, Y.write_not_before, &landed);
+        if (ok && Y2) {  // the second output: Y's stored value (at the VXM on T2) -> i8
+          StreamValue q = cur;
+          uint64_t T2 = q.time_at(vxm_pos_);
+          auto qop = [&](Instr in, uint32_t width, bool final_op) {
+            in.set(Field::SrcA, q.ref().encode());
+            const uint64_t lat = instr_timing(cfg, in).latency;
+            StreamValue out;
+            const Dir d1 = final_op ? y2dir : (y2dir == Dir::East ? Dir::West : Dir::East);
+            if (T2 == UINT64_MAX ||
+                (!b_.produce(d1, width, vxm_pos_, T2 + lat, &out) && (final_op || !b_.produce(y2dir, width, vxm_pos_, T2 + lat, &out))))
+              return false;
+            in.set(Field::Dst, out.ref().encode());
+            if (!b_.issue_any(vxm_slice_, T2, in)) return false;
+            q = out;
+            T2 += lat;
+            ++nvxm;
+            return true;
+          };
+          if (Y.dtype == DType::F16) {
+            Instr c = make_instr(Opcode::Cvt);
+            c.set(Field::DType, static_cast<uint32_t>(DType::F16));
+            c.set(Field::DType2, static_cast<uint32_t>(DType::F32));
+            ok = qop(c, 4, false);
+          }
+          if (ok) {
+            Instr m = make_instr(Opcode::MulImm);
+            m.set(Field::DType, static_cast<uint32_t>(DType::F32));
+            uint32_t bits;
+            std::memcpy(&bits, &spec.y2_inv_scale, sizeof bits);
+            m.set(Field::FImm, bits);
+            ok = qop(m, 4, false);
+          }
+          if (ok) {
+            Instr c = make_instr(Opcode::Cvt);
+            c.set(Field::DType, static_cast<uint32_t>(DType::F32));
+            c.set(Field::DType2, static_cast<uint32_t>(DType::I8));
+            ok = qop(c, 1, true);
+          }
+          if (ok) ok = b_.store(q, y2s, y2addr, Y2->write_not_before, &landed2);
+        }
         if (!ok) {
           b_.rollback(x);
+          if (skip > 1) a += skip - 1;
           continue;
         }
         break;
@@ -1034,9 +1151,10 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
       for (const auto& f : fetched) ecache.emplace(f.first, f.second);
       st.acc += prt.size();
       st.vxm += nvxm;
-      st.writes += ys.size();
-      st.last_end = std::max(st.last_end, landed);
+      st.writes += ys.size() + y2s.size();
+      st.last_end = std::max({st.last_end, landed, landed2});
       Y.ready[static_cast<size_t>(ym * Y.vpr + dr.nt)] = landed;
+      if (Y2) Y2->ready[static_cast<size_t>(ym * Y2->vpr + dr.nt)] = landed2;
       for (const Part& pt : prt) {
         const uint64_t ag = static_cast<uint64_t>(static_cast<int64_t>(a) + pt.off);
         planes_[pt.plane].acc_read[static_cast<size_t>(pt.accrow)] = ag + 1;

@@ -11,7 +11,8 @@
 //     the tile's next rows (up to kAbcWindow, in the job's rotated order) gets its X vector, from
 //     a value already on the stream or a free SRAM read port;
 //   - after the last k-tile of a row, the accumulator row is emitted (acc) and either written to
-//     SRAM directly or passed through the VXM epilogue (bias add, relu, f32 -> f16) and written;
+//     SRAM directly or passed through the VXM epilogue (int8 rescale, bias add, f32 -> f16, a
+//     fused residual add, relu) and written, with an optional i8 second output;
 //   - accumulator rows alternate between two halves per job so draining overlaps the next job;
 //   - with fewer jobs than planes a job's k-tiles may be split over several planes (K-split) and
 //     the partial rows are emitted to meet at the VXM, where they are summed (docs/compiler.md);
@@ -72,6 +73,18 @@ struct MatmulSpec {
   // the fetch of cycle T tries copy T % copies first, so one slice group is not read on every
   // drain cycle (it starved the X reads of an activation row block sharing its slices).
   bool relu = false;
+  // Optional residual (passes/fuse_residual.h): an F16 tensor of Y's stored layout, row ym (the
+  // product row's Y row) added to the epilogue's result after its conversion to f16 (`add.f16`),
+  // before the relu: Y = relu?(f16(acc epilogue) + R), bit-identical to storing the product and
+  // adding R in an f16 elementwise pass. Y is F16, or I8: the f16 sum widened, times y_inv_scale
+  // (`muli`; the scale row then holds no 1 / y_scale) and converted f32 -> i8.
+  PlacedTensor* residual = nullptr;
+  float y_inv_scale = 1.0f;
+  // Optional second output (as EltwiseSpec::y2): an I8 tensor of Y's stored layout receiving, in
+  // the same epilogue, Y's stored value widened, times y2_inv_scale (`muli`) and converted
+  // f32 -> i8 (`cvt`): the bytes a separate quantizing copy of Y would write. Y must be F16 or F32.
+  PlacedTensor* y2 = nullptr;
+  float y2_inv_scale = 1.0f;
   // Row maps: product row m reads physical X row x_rows[m] and writes physical Y row y_rows[m]
   // (empty: m; M = x_rows.size() if given, else x->rows). Several products may write disjoint rows
   // of one Y (batched matmuls, heads).

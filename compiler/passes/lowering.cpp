@@ -2,11 +2,13 @@
 // (reductions and normalizations decomposed into both), with clear errors for the rest.
 #include "compiler/passes/lowering.h"
 
+
 #include <algorithm>
 #include <cmath>
 #include <map>
 #include <fmt/format.h>
 
+#include "compiler/passes/fuse_residual.h"
 #include "compiler/passes/lower_attention.h"
 #include "compiler/passes/lower_conv.h"
 #include "compiler/passes/lower_forms.h"
@@ -72,6 +74,7 @@ std::vector<ir::TensorId> step_reads(const LoweredModel& lm, const LoweredStep& 
     r.push_back(L.x);
     if (L.b != ir::kNoTensor) r.push_back(L.b);
     for (const LoweredLayer::XSegment& xs : L.xsegs) r.push_back(xs.x);
+    if (L.residual != ir::kNoTensor) r.push_back(L.residual);
   } else {
     for (const EltOperand& o : lm.eltwise[st.index].operands)
       if (o.act != ir::kNoTensor) r.push_back(o.act);
@@ -89,7 +92,11 @@ bool LoweredEltwise::minmax_chain() const {
 std::vector<ir::TensorId> step_writes(const LoweredModel& lm, const LoweredStep& st) {
   if (st.gather) return {lm.gathers[st.index].y};
   if (st.lane) return {lm.lanes[st.index].y};
-  if (st.dense) return {lm.layers[st.index].y};
+  if (st.dense) {
+    const LoweredLayer& L = lm.layers[st.index];
+    if (L.y2 != ir::kNoTensor) return {L.y, L.y2};
+    return {L.y};
+  }
   const LoweredEltwise& E = lm.eltwise[st.index];
   if (E.y2 != ir::kNoTensor) return {E.y, E.y2};
   return {E.y};
@@ -97,7 +104,7 @@ std::vector<ir::TensorId> step_writes(const LoweredModel& lm, const LoweredStep&
 
 LoweredModel lower_graph(const ir::Graph& g) { return lower_graph(g, default_chip_config()->vector_bytes()); }
 
-LoweredModel lower_graph(const ir::Graph& g, uint32_t lanes, bool pack_conv_taps) {
+LoweredModel lower_graph(const ir::Graph& g, uint32_t lanes, const LowerOptions& opt) {
   LoweredModel lm;
   const auto consumers = g.consumers();
   std::vector<ir::TensorId> alias(g.tensors().size());
@@ -368,7 +375,7 @@ LoweredModel lower_graph(const ir::Graph& g, uint32_t lanes, bool pack_conv_taps
     }
     for (float s : scales) lm.eltwise[static_cast<size_t>(fi)].post.push_back({static_cast<int>(Opcode::MulImm), s});
   };
-  ConvLowering conv(g, lm, layer_of, produced, alias, pack_conv_taps ? lanes : 0);  // Conv, pools and their layout (lower_conv.h)
+  ConvLowering conv(g, lm, layer_of, produced, alias, opt.pack_conv_taps ? lanes : 0);  // Conv, pools and their layout (lower_conv.h)
   FormLowering forms(g, lm, layer_of, produced, alias, input_index, attn);  // conformance forms (lower_forms.h)
   for (size_t oi = 0; oi < g.ops().size(); ++oi) {
     const ir::Op& op = g.ops()[oi];
@@ -475,6 +482,7 @@ LoweredModel lower_graph(const ir::Graph& g, uint32_t lanes, bool pack_conv_taps
                                    g.tensor(t).name, kSupported));
     lm.outputs.push_back(t);
   }
+  if (opt.fuse_residual_adds) fuse_residual_adds(g, &lm);  // residual Adds into product epilogues
   if (lm.steps.empty()) throw InputError(fmt::format("model '{}': no op to compile ({})", g.name, kSupported));
   return lm;
 }

@@ -58,6 +58,14 @@ struct LoweredLayer {
   // so the scheduler may move whole vectors MEM -> MEM (backend/gather_kernel.h, GatherSpec::
   // dst_rows) instead of an identity matmul; the reference still evaluates it as the matmul.
   bool copy = false;
+  // A residual Add fused into the epilogue (passes/fuse_residual.h): y = relu?(f16(x . W + bias) + r)
+  // with r = `residual`, an activation stored f16 in y's stored shape, the sum rounded to f16 (the
+  // same bits as storing the product's y and a separate Add step; `relu` then applies after the
+  // add); kNoTensor: none.
+  ir::TensorId residual = ir::kNoTensor;
+  // A second output (passes/quantize.h apply_quant_copies, as LoweredEltwise::y2): y's stored values
+  // quantized to i8 with y2's scale in the same epilogue; kNoTensor: none.
+  ir::TensorId y2 = ir::kNoTensor;
 };
 
 // A row gather (conv im2col, passes/lower_conv.h): y row r = `taps` blocks, block t = x's row
@@ -225,15 +233,23 @@ struct LoweredModel {
 
 // lanes: the chip's vector lanes (0: lowerings that need them are not used), e.g. for packing the
 // taps of small-channel convs into whole vectors (passes/lower_conv.h "Packed taps", unless
-// pack_conv_taps is false). Without it: the built-in chip's (default_chip_config), as compile()
+// opt.pack_conv_taps is false). Without it: the built-in chip's (default_chip_config), as compile()
 // lowers for that chip.
 // The activations step `st` of lm reads (x, a lane step's center, a product's activation weights
-// b and view segments, an elementwise step's activation operands), in that order.
+// b, view segments and residual, an elementwise step's activation operands), in that order.
 std::vector<ir::TensorId> step_reads(const LoweredModel& lm, const LoweredStep& st);
-// The tensors step `st` writes: its y, and an elementwise step's second output y2 if any.
+// The tensors step `st` writes: its y, and its second output y2 if any.
 std::vector<ir::TensorId> step_writes(const LoweredModel& lm, const LoweredStep& st);
 
-LoweredModel lower_graph(const ir::Graph& g, uint32_t lanes, bool pack_conv_taps = true);
+struct LowerOptions {
+  // Pack the taps of small-channel convs into whole vectors (passes/lower_conv.h "Packed taps").
+  bool pack_conv_taps = true;
+  // Fuse residual Adds into the epilogue of the product writing one of their operands
+  // (passes/fuse_residual.h). Off: each such Add is its own elementwise step (the same values).
+  bool fuse_residual_adds = true;
+};
+
+LoweredModel lower_graph(const ir::Graph& g, uint32_t lanes, const LowerOptions& opt = {});
 LoweredModel lower_graph(const ir::Graph& g);
 
 }  // namespace lpu::compiler

@@ -174,9 +174,9 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
     for (const LoweredLane& Ln : lm.lanes) produced = produced && Ln.y != t;
     for (size_t i = 0; i < nl; ++i) {
       const LoweredLayer& L = lm.layers[i];
-      bool reads = L.x == t || L.b == t;
+      bool reads = L.x == t || L.b == t || L.residual == t;
       for (const LoweredLayer::XSegment& xs : L.xsegs) reads = reads || xs.x == t;
-      if (reads && live[i] && !(in_s[i] && L.x == t)) return false;  // unscheduled layers read nothing
+      if (reads && live[i] && !(in_s[i] && L.x == t && L.residual != t)) return false;  // unscheduled layers read nothing
     }
     for (const LoweredEltwise& E : lm.eltwise)
       for (const EltOperand& o : E.operands)
@@ -261,7 +261,8 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
         for (ir::TensorId r : step_reads(lm, st)) ok = ok && r != t;
       for (ir::TensorId w : step_writes(lm, st))
         if (w == t) {
-          const bool int8_layer = st.dense && !st.gather && !st.lane && in_s[st.index];
+          const bool int8_layer = st.dense && !st.gather && !st.lane && in_s[st.index] &&
+                                  lm.layers[st.index].residual == ir::kNoTensor;
           ok = ok && int8_layer;
           int8_writers += int8_layer ? 1 : 0;
         }
@@ -311,13 +312,16 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
     }
     q.y_int8 = plan.i8_tensors.count(L.y) > 0;
     q.y_scale = q.y_int8 ? plan.i8_tensors.at(L.y) : 1.0f;
+    // 1 / y_scale folded into the row constants, except after a fused residual Add (the kernel
+    // quantizes the f16 sum: backend/matmul_kernel.h MatmulSpec::residual).
+    const double fold = L.residual == ir::kNoTensor ? q.y_scale : 1.0;
     q.epi_scale.resize(static_cast<size_t>(L.N));
     for (size_t n = 0; n < q.epi_scale.size(); ++n)
-      q.epi_scale[n] = static_cast<float>(static_cast<double>(q.x_scale) * q.w_scale[n] / q.y_scale);
+      q.epi_scale[n] = static_cast<float>(static_cast<double>(q.x_scale) * q.w_scale[n] / fold);
     if (!L.bias.empty()) {
       q.epi_bias.resize(static_cast<size_t>(L.N));
       for (size_t n = 0; n < q.epi_bias.size(); ++n)
-        q.epi_bias[n] = static_cast<float>(static_cast<double>(L.bias[n]) / q.y_scale);
+        q.epi_bias[n] = static_cast<float>(static_cast<double>(L.bias[n]) / fold);
     }
     plan.int8_layers++;
   }
@@ -335,10 +339,15 @@ void apply_quant_copies(const ir::Graph& g, const QuantPlan& plan, LoweredModel*
     t.name = c.name;
     t.is_const = false;
     lm->extra.push_back(std::move(t));
-    // The sole writer of src, if it is an elementwise step (and has no second output yet).
+    // The sole writer of src, if it is an elementwise step or a product (and has no second output yet).
     int writers = 0;
     LoweredEltwise* producer = nullptr;
-    for (const LoweredLayer& L : lm->layers) writers += L.y == c.src ? 1 : 0;
+    LoweredLayer* layer = nullptr;
+    for (LoweredLayer& L : lm->layers)
+      if (L.y == c.src) {
+        ++writers;
+        layer = &L;
+      }
     for (const LoweredLane& Ln : lm->lanes) writers += Ln.y == c.src ? 1 : 0;
     for (const LoweredGather& G : lm->gathers) writers += G.y == c.src ? 1 : 0;
     for (LoweredEltwise& P : lm->eltwise)
@@ -347,6 +356,8 @@ void apply_quant_copies(const ir::Graph& g, const QuantPlan& plan, LoweredModel*
         producer = &P;
       }
     const bool fuse = plan.fuse_copies && writers == 1 && producer && producer->y2 == ir::kNoTensor;
+    // A product's epilogue writes the copy too (not a row copy, whose rows move MEM -> MEM).
+    const bool fuse_layer = plan.fuse_copies && writers == 1 && layer && !layer->copy && layer->y2 == ir::kNoTensor;
     LoweredEltwise E;
     E.name = c.name;
     E.kind = ir::OpKind::Cast;
@@ -370,6 +381,10 @@ void apply_quant_copies(const ir::Graph& g, const QuantPlan& plan, LoweredModel*
     if (first == lm->steps.size()) throw std::logic_error("apply_quant_copies: copy '" + c.name + "' has no reader");
     if (fuse) {  // src's producer writes the copy too (it runs before every reader of src)
       producer->y2 = c.copy;
+      continue;
+    }
+    if (fuse_layer) {
+      layer->y2 = c.copy;
       continue;
     }
     LoweredStep st;

@@ -41,7 +41,10 @@
 //     with scale[n] = x_scale * w_scale[n], then cvt to f16/f32 for fp16 consumers and graph outputs.
 //     When y is i8, 1 / y_scale is folded into the row constants (scale[n] = x_scale * w_scale[n] /
 //     y_scale, bias[n] / y_scale; relu commutes with a positive factor) and cvt f32 -> i8 rounds to
-//     nearest even and saturates.
+//     nearest even and saturates. A layer with a fused residual Add (passes/fuse_residual.h) keeps
+//     the rows unfolded: its epilogue adds the residual to the f16 result, and an i8 y is that sum
+//     times 1 / y_scale (`muli`), converted to i8; it may also write an i8 copy of an f16 y as a
+//     second output (LoweredLayer::y2), like an elementwise producer (apply_quant_copies).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -115,7 +118,9 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
 // tensor, a VXM step (a Cast, no op: the i8 output makes it `muli` + `cvt`) placed before the first
 // step that reads it, and the int8 layers reading src as X redirected to it. With plan.fuse_copies,
 // a copy whose src has exactly one writer, an elementwise step, is that step's second output
-// (LoweredEltwise::y2) instead of a step of its own. No-op without copies.
+// (LoweredEltwise::y2) instead of a step of its own, and so is a copy whose src has exactly one
+// writer, a product that is not a row copy (LoweredLayer::y2, the copy quantized in its epilogue).
+// No-op without copies.
 // Throws std::logic_error if the plan was made for another lowering.
 void apply_quant_copies(const ir::Graph& g, const QuantPlan& plan, LoweredModel* lm);
 

@@ -75,15 +75,9 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
     return std::find(lm.outputs.begin(), lm.outputs.end(), t) != lm.outputs.end();
   };
   for (const LoweredInput& in : lm.inputs) {
-    bool used = false;
-    for (const LoweredLayer& L : lm.layers) {
-      used = used || L.x == in.alias || L.b == in.alias;
-      for (const LoweredLayer::XSegment& xs : L.xsegs) used = used || xs.x == in.alias;
-    }
-    for (const LoweredEltwise& E : lm.eltwise)
-      for (const EltOperand& o : E.operands) used = used || o.act == in.alias;
-    for (const LoweredGather& G : lm.gathers) used = used || G.x == in.alias;
-    for (const LoweredLane& Ln : lm.lanes) used = used || Ln.x == in.alias || Ln.center == in.alias;
+    bool used = false;  // read by a scheduled step
+    for (const LoweredStep& st : lm.steps)
+      for (ir::TensorId t : step_reads(lm, st)) used = used || t == in.alias;
     if (!used) continue;
     DType in_t = quant && quant->i8_tensors.count(in.alias) ? DType::I8 : DType::F16;  // i8: host quantizes
     std::vector<int64_t> in_shape = in.shape;
@@ -500,7 +494,27 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
         spec.b_N = L.N;
         spec.b_trans = L.b_trans;
       }
+      if (L.residual != ir::kNoTensor) {  // passes/fuse_residual.h; an i8 y quantizes the f16 sum
+        spec.residual = &placed.at(L.residual);
+        if (y.dtype == DType::I8)
+          spec.y_inv_scale = static_cast<float>(1.0 / static_cast<double>(quant->i8_tensors.at(L.y)));
+      }
+      // A fused quantized copy of y (LoweredLayer::y2): an i8 tensor of y's stored shape.
+      PlacedTensor y2;
+      if (L.y2 != ir::kNoTensor) {
+        if (!quant || !quant->i8_tensors.count(L.y2) || y.dtype == DType::I8)
+          throw std::logic_error(L.name + ": a second output without an i8 scale, or of an i8 y");
+        y2 = place_tensor(alloc, lm.tensor(g, L.y2).name, DType::I8, L.y_shape.empty() ? yt.shape : L.y_shape,
+                          tiling_of(L.y2), &alloc_ids[L.y2]);
+        spec.y2 = &y2;
+        spec.y2_inv_scale = static_cast<float>(1.0 / static_cast<double>(quant->i8_tensors.at(L.y2)));
+      }
       add_step(mm.schedule(spec));
+      if (L.y2 != ir::kNoTensor) {
+        if (keep_intermediates)
+          for (TensorDesc& d : tensor_descs(y2, TensorRole::Output)) res.descs.push_back(std::move(d));
+        placed.emplace(L.y2, std::move(y2));
+      }
       const int64_t M = !L.tap_rows.empty() ? static_cast<int64_t>(L.tap_rows[0].size())
                         : L.x_rows.empty()    ? x.rows
                                               : static_cast<int64_t>(L.x_rows.size());

@@ -27,9 +27,10 @@ Fp16Bound fp16_dense_bound(const LoweredModel& lm, const std::vector<float>& inp
   std::vector<double> a(input.begin(), input.end()), d(a.size(), 0.0), f(a.size(), 0.0);
   ir::TensorId prev = lm.inputs[0].alias;
   for (const LoweredLayer& L : lm.layers) {
-    if (L.x != prev)
-      throw InputError(fmt::format("fp16 bound: layer '{}' does not read the previous layer's output (not a chain)",
-                                   L.name));
+    if (L.x != prev || L.residual != ir::kNoTensor)
+      throw InputError(fmt::format("fp16 bound: layer '{}' {}", L.name,
+                                   L.x != prev ? "does not read the previous layer's output (not a chain)"
+                                               : "adds a residual (a graph with a skip connection, not a chain)"));
     // Row maps, column segments, activation weights (views lowered as matmuls) and conv taps change
     // which rows and columns a product reads: such a layer is not a plain dense layer of `rows` rows.
     if (!L.x_rows.empty() || !L.y_rows.empty() || !L.xsegs.empty() || L.b != ir::kNoTensor || L.k_blocks > 0)

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 
 #include "compiler/reference/chip_stored.h"
 #include "isa/chip_config.h"
@@ -29,10 +30,14 @@ std::map<ir::TensorId, std::vector<double>> int8_chip_layers(const ir::Graph& g,
 
 Int8LayerVerdict int8_layer_bound(const LoweredLayer& L, const LayerQuant& lq, const std::vector<double>& a,
                                   int64_t rows, const std::vector<double>& y, bool host_input, bool is_output,
-                                  bool relu_after) {
+                                  bool relu_after, const std::vector<double>* residual) {
   if (!lq.int8 || static_cast<int64_t>(a.size()) != rows * L.K || static_cast<int64_t>(y.size()) != rows * L.N)
     throw InputError(fmt::format("int8 bound: layer '{}' is not int8 or its input/output sizes ({} / {}) are not "
                                  "{} rows x {} / {}", L.name, a.size(), y.size(), rows, L.K, L.N));
+  if ((L.residual != ir::kNoTensor) != (residual != nullptr) ||
+      (residual && (static_cast<int64_t>(residual->size()) != rows * L.N || is_output)))
+    throw std::logic_error(fmt::format("int8 bound: layer '{}': residual values missing, unexpected, of the wrong "
+                                       "size, or with an f32 output", L.name));
   const bool first = host_input;
   const double xs = lq.x_scale;
   const bool is_out = is_output;
@@ -53,7 +58,12 @@ Int8LayerVerdict int8_layer_bound(const LoweredLayer& L, const LayerQuant& lq, c
         mag += (std::fabs(av) + da) * (std::fabs(w) + dw);
       }
       err += std::ldexp(1.0, -21) * (mag + std::fabs(b));
+      if (residual) {  // the product rounded to f16 (what it would store), then + r
+        err += std::ldexp(1.0, -11) * (std::fabs(s) + err);
+        s += (*residual)[static_cast<size_t>(m * L.N + n)];
+      }
       const double r = L.relu || relu_after ? std::max(s, 0.0) : s;
+      if (residual && lq.y_int8) err += std::ldexp(1.0, -11) * (std::fabs(s) + err);  // the f16 sum, then quantized
       if (lq.y_int8)
         err += lq.y_scale / 2.0 + std::max(0.0, (relu_after ? r : std::fabs(r)) - 127.0 * lq.y_scale);
       else if (!is_out)
@@ -88,10 +98,11 @@ std::vector<Int8LayerVerdict> int8_layer_check(const LoweredModel& lm, const Qua
   for (size_t li = 0; li < lm.layers.size(); ++li) {
     const LoweredLayer& L = lm.layers[li];
     const LayerQuant& lq = q.layers[li];
-    if (L.x != prev || !lq.int8)
+    if (L.x != prev || !lq.int8 || L.residual != ir::kNoTensor)
       throw InputError(fmt::format("int8 bound: layer '{}' {}", L.name,
-                                   L.x != prev ? "does not read the previous layer's output (not a chain)"
-                                               : "does not run int8 (mixed-precision chains have no bound here)"));
+                                   L.x != prev  ? "does not read the previous layer's output (not a chain)"
+                                   : !lq.int8   ? "does not run int8 (mixed-precision chains have no bound here)"
+                                                : "adds a residual (a graph with a skip connection, not a chain)"));
     const auto ci = chip.find(L.y);
     if (ci == chip.end() || static_cast<int64_t>(ci->second.size()) != rows * L.N)
       throw InputError(fmt::format("int8 bound: the chip's output of layer '{}' is missing or has the wrong size "

@@ -46,9 +46,13 @@ std::map<ir::TensorId, std::vector<double>> int8_chip_layers(const ir::Graph& g,
 // Relu, passes/lower_conv.cpp): Relu is 1-Lipschitz and an i8 result clipped below -127 s is 0
 // after it, as the reference is, so only clipping above 127 s counts. Used by int8_layer_check and
 // by the LLM pieces' check (tests/llm/test_llm_int8.cpp), so the bound has one definition.
+// `residual` (rows x L.N, product row order): the chip's values of a fused residual Add's other
+// operand (LoweredLayer::residual; required iff the layer has one): the reference is
+// relu?(x . W + b + r), the chip rounds x . W + b to f16 before adding r (one more f16 rounding;
+// an i8 y quantizes the f16-rounded sum).
 Int8LayerVerdict int8_layer_bound(const LoweredLayer& L, const LayerQuant& lq, const std::vector<double>& a,
                                   int64_t rows, const std::vector<double>& y, bool host_input, bool is_output,
-                                  bool relu_after = false);
+                                  bool relu_after = false, const std::vector<double>* residual = nullptr);
 
 // `input`: the model's single graph input (`rows` rows of the first layer's K values). Throws
 // InputError if `lm` is not a chain of int8 dense layers from that input to the single graph output,

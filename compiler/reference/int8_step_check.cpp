@@ -178,8 +178,24 @@ Int8StepCheck verify_int8_steps(const ir::Graph& g, const LoweredModel& lm, cons
       for (int64_t n = 0; n < L.N; ++n)
         ym[static_cast<size_t>(m * L.N + n)] = y.v[static_cast<size_t>(yr * L.N + n)];
     }
+    // A fused residual Add's other operand as the chip stored it, in product row order.
+    std::vector<double> rm;
+    if (L.residual != ir::kNoTensor) {
+      const std::vector<double> rv = float_value(L.residual);
+      if (rv.size() != y.v.size())
+        throw InputError(fmt::format("int8 check: layer '{}' adds residual '{}' of {} values to an output of {}",
+                                     L.name, lm.tensor(g, L.residual).name, rv.size(), y.v.size()));
+      rm.resize(ym.size());
+      for (int64_t m = 0; m < rows; ++m) {
+        const int64_t yr = L.y_rows.empty() ? m : L.y_rows[static_cast<size_t>(m)];
+        for (int64_t n = 0; n < L.N; ++n)
+          rm[static_cast<size_t>(m * L.N + n)] = rv[static_cast<size_t>(yr * L.N + n)];
+      }
+    }
+    const std::vector<double>* res_in = L.residual != ir::kNoTensor ? &rm : nullptr;
     // An f32 result has no output rounding (int8_layer_bound's is_output).
-    res.layers.push_back(int8_layer_bound(L, q.layers[i], a, rows, ym, host >= 0, y.dtype == DType::F32));
+    res.layers.push_back(
+        int8_layer_bound(L, q.layers[i], a, rows, ym, host >= 0, y.dtype == DType::F32, false, res_in));
     // For the graph op the layer is named after (L.name = OP or OP.suffix, the lowering folds a
     // projection into its consumer): how far the chip's y may be from the fp16 reference chain of
     // that op's inputs, beyond the chain's own bound. The int8 bound against the float source the
@@ -211,7 +227,7 @@ Int8StepCheck verify_int8_steps(const ir::Graph& g, const LoweredModel& lm, cons
       relu_readers = relu_readers && eltwise && lm.eltwise[st.index].relu && lm.eltwise[st.index].minmax_chain();
     }
     const Int8LayerVerdict vs = int8_layer_bound(L, q.layers[i], src, rows, ym, src_host, y.dtype == DType::F32,
-                                                 relu_readers && any_reader);
+                                                 relu_readers && any_reader, res_in);
     double wround = 0;
     for (int64_t m = 0; m < rows; ++m)
       for (int64_t n = 0; n < L.N; ++n) {

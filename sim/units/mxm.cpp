@@ -4,11 +4,13 @@
 // when a row with a pending activation is emitted, the batch is full, or the weights change:
 // int8 rows against all-int8 weights by an exact int16 dot-product kernel (SSE2, or AVX2 when the
 // CPU has it; results are exact so they do not depend on the kernel) over weights transposed once
-// per install, everything else by an Eigen float GEMM.
+// per install, everything else by a float kernel summing each dot product in lane order (its
+// value independent of the batch).
 // Precise points (docs/architecture.md "Precise points" 4-5): an abc uses the weights active at its
 // issue cycle; an iw issued while a lw of its plane is in flight is "lw-in-flight"; a lw issued
 // after an iw but landing after it goes to the next tile (shadow after the zeroing); acc emits the
 // accumulator words as they are (acc.i32 of an fp32 row gives its bits).
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -182,6 +184,27 @@ void int_products(const int16_t* x, uint32_t n, const int16_t* w, uint32_t L, ui
 
 }  // namespace
 
+void MxmPlane::float_products(Eigen::Index n) {
+  // y[k][j] = sum over i of x[k][i] * w[i][j], accumulated in lane order i = 0, 1, .. (down the
+  // array's column), so a row's value does not depend on how many rows share the batch (a GEMM
+  // library picks its summation order by the matrix sizes: a product would then round differently
+  // with the schedule's abc/acc interleaving). Blocks of rows share each weight row's load.
+  constexpr Eigen::Index kRows = 8;
+  const Eigen::Index L = active.cols();
+  for (Eigen::Index k0 = 0; k0 < n; k0 += kRows) {
+    const Eigen::Index k1 = std::min(n, k0 + kRows);
+    for (Eigen::Index k = k0; k < k1; ++k) std::fill_n(batch_y.data() + k * L, L, 0.f);
+    for (Eigen::Index i = 0; i < L; ++i) {
+      const float* __restrict w = active.data() + i * L;
+      for (Eigen::Index k = k0; k < k1; ++k) {
+        const float xv = batch_x(k, i);
+        float* __restrict y = batch_y.data() + k * L;
+        for (Eigen::Index j = 0; j < L; ++j) y[j] += xv * w[j];
+      }
+    }
+  }
+}
+
 void MxmPlane::flush() {
   if (batch_n == 0) return;
   const Eigen::Index n = batch_n;
@@ -190,7 +213,7 @@ void MxmPlane::flush() {
   // int8 rows against int8 weights: exact integer kernel; everything else: the float GEMM.
   const bool int_fast = active_int8;
   const bool need_float = batch_float_n > 0 || !int_fast;
-  if (need_float) batch_y.topRows(n).noalias() = batch_x.topRows(n) * active;
+  if (need_float) float_products(n);
   if (int_fast && batch_float_n < batch_n)
     int_products(batch_x16.data(), batch_n, active_t16.data(), lanes_, Lp, batch_y32.data());
   for (Eigen::Index k = 0; k < n; ++k) {

@@ -63,6 +63,8 @@ struct MxmPlane {
   void allocate();
   // Recomputes active_int8 and (if set) active_t16 from active.
   void convert_active();
+  // batch_y's first n rows = batch_x's times active, each dot product summed in lane order.
+  void float_products(Eigen::Index n);
   uint32_t lanes_ = 0, acc_rows_ = 0;
 };
 

@@ -148,7 +148,7 @@ TEST_CASE("conv pack: a 64-channel 3x3 conv after a 1x1 conv is packed (lowering
     if (st.dense) order.push_back(lm.layers[st.index].name);
   CHECK(order == std::vector<std::string>{"pre", "pre.pack1", "pre.pack2", "conv"});
   // Not packed when switched off: 9 taps of C.
-  const LoweredModel lu = lower_graph(g, default_chip_config()->vector_bytes(), false);
+  const LoweredModel lu = lower_graph(g, default_chip_config()->vector_bytes(), LowerOptions{false, true});
   CHECK(find_layer(lu, "conv")->tap_rows.size() == 9u);
   CHECK_FALSE(find_layer(lu, "pre.pack1"));
 }
@@ -249,7 +249,7 @@ TEST_CASE("conv pack: the packed tensor on chip: blocks outside the image exactl
   CHECK(positive > 0);
   // The useful MACs are those of the unpacked model (pre's zero blocks are not counted).
   CompileOptions un = o;
-  un.pack_conv_taps = false;
+  un.lower.pack_conv_taps = false;
   CHECK(compile(g, *cfg, un).macs == cr.macs);
   CHECK(cr.macs == static_cast<uint64_t>(s.H * s.W * (s.Cin * s.C + 9 * s.C * s.M)));
 }

@@ -18,6 +18,7 @@
 #include "isa/chip_config.h"
 #include "sim/simulator.h"
 #include "tests/support/chip_check.h"
+#include "tests/support/conv_build.h"
 #include "tests/support/f16_data.h"
 #include "tests/support/ir_build.h"
 #include "tests/support/int8_nchw_run.h"
@@ -27,21 +28,11 @@ using namespace lpu;
 using namespace lpu::compiler;
 using lpu::test::f16_bytes;
 using lpu::test::random_f16;
+using lpu::test::conv_op;
+using lpu::test::conv_weight;
 
 namespace {
 
-ir::Op conv_op(const std::string& name, std::vector<ir::TensorId> ins, ir::TensorId y, int64_t k, int64_t s, int64_t p,
-               int64_t d = 1) {
-  return make_op(ir::OpKind::Conv, name, std::move(ins), {y},
-                 {{"kernel_shape", std::vector<int64_t>{k, k}}, {"strides", std::vector<int64_t>{s, s}},
-                  {"dilations", std::vector<int64_t>{d, d}}, {"pads", std::vector<int64_t>{p, p, p, p}},
-                  {"group", int64_t{1}}});
-}
-
-ir::TensorId weight(ir::Graph& g, const std::string& n, int64_t M, int64_t C, int64_t k, uint32_t seed) {
-  const float s = 1.f / std::sqrt(static_cast<float>(C * k * k));
-  return g.add_constant(n, ir::DType::F16, {M, C, k, k}, f16_bytes(random_f16(M * C * k * k, -s, s, seed)));
-}
 
 // X [1, C, H, W] -> pre (1x1) -> a (3x3, pad 1, bias, relu) -> b (3x3, stride 2, pad 1) -> output.
 // pre reads the graph input (host layout); a and b read conv activations, so their taps are read in
@@ -51,15 +42,15 @@ ir::Graph chain(int64_t C, int64_t H, int64_t W, int64_t M) {
   g.name = "conv_taps";
   const ir::TensorId x = g.add_input("X", ir::DType::F16, {1, C, H, W});
   const ir::TensorId x0 = g.add_tensor("X0", ir::DType::F16, {1, C, H, W});
-  g.add_op(conv_op("pre", {x, weight(g, "W0", C, C, 1, 3)}, x0, 1, 1, 0));
+  g.add_op(conv_op("pre", {x, conv_weight(g, "W0", C, C, 1, 3)}, x0, 1, 1, 0));
   const ir::TensorId ya = g.add_tensor("Ya", ir::DType::F16, {1, M, H, W});
   const ir::TensorId ba = g.add_constant("Ba", ir::DType::F16, {M}, f16_bytes(random_f16(M, -0.3f, 0.3f, 5)));
-  g.add_op(conv_op("a", {x0, weight(g, "Wa", M, C, 3, 4), ba}, ya, 3, 1, 1));
+  g.add_op(conv_op("a", {x0, conv_weight(g, "Wa", M, C, 3, 4), ba}, ya, 3, 1, 1));
   const ir::TensorId ra = g.add_tensor("Ra", ir::DType::F16, {1, M, H, W});
   g.add_op(make_op(ir::OpKind::Relu, "relu_a", {ya}, {ra}));
   const int64_t OH = (H - 1) / 2 + 1, OW = (W - 1) / 2 + 1;
   const ir::TensorId yb = g.add_tensor("Yb", ir::DType::F32, {1, M, OH, OW});
-  g.add_op(conv_op("b", {ra, weight(g, "Wb", M, M, 3, 6)}, yb, 3, 2, 1));
+  g.add_op(conv_op("b", {ra, conv_weight(g, "Wb", M, M, 3, 6)}, yb, 3, 2, 1));
   g.mark_output(yb);
   return g;
 }
@@ -164,9 +155,9 @@ TEST_CASE("conv taps: a graph input read by two convs is read in place (NHWC), v
   g.name = "conv_taps_input";
   const ir::TensorId x = g.add_input("X", ir::DType::F16, {1, C, H, W});
   const ir::TensorId ya = g.add_tensor("Ya", ir::DType::F16, {1, M, H, W});
-  g.add_op(conv_op("a", {x, weight(g, "Wa", M, C, 3, 8)}, ya, 3, 1, 1));
+  g.add_op(conv_op("a", {x, conv_weight(g, "Wa", M, C, 3, 8)}, ya, 3, 1, 1));
   const ir::TensorId yb = g.add_tensor("Yb", ir::DType::F16, {1, M, H, W});
-  g.add_op(conv_op("b", {x, weight(g, "Wb", M, C, 1, 9)}, yb, 1, 1, 0));
+  g.add_op(conv_op("b", {x, conv_weight(g, "Wb", M, C, 1, 9)}, yb, 1, 1, 0));
   const ir::TensorId out = g.add_tensor("Out", ir::DType::F32, {1, M, H, W});
   g.add_op(make_op(ir::OpKind::Add, "sum", {ya, yb}, {out}));
   g.mark_output(out);

@@ -16,6 +16,7 @@
 #include "isa/chip_config.h"
 #include "sim/simulator.h"
 #include "tests/support/chip_check.h"
+#include "tests/support/conv_build.h"
 #include "tests/support/f16_data.h"
 #include "tests/support/ir_build.h"
 #include "tests/support/int8_nchw_run.h"
@@ -25,20 +26,10 @@ using namespace lpu;
 using namespace lpu::compiler;
 using lpu::test::f16_bytes;
 using lpu::test::random_f16;
+using lpu::test::conv_op;
+using lpu::test::conv_weight;
 
 namespace {
-
-ir::Op conv_op(const std::string& name, std::vector<ir::TensorId> ins, ir::TensorId y, int64_t k, int64_t p) {
-  return make_op(ir::OpKind::Conv, name, std::move(ins), {y},
-                 {{"kernel_shape", std::vector<int64_t>{k, k}}, {"strides", std::vector<int64_t>{1, 1}},
-                  {"dilations", std::vector<int64_t>{1, 1}}, {"pads", std::vector<int64_t>{p, p, p, p}},
-                  {"group", int64_t{1}}});
-}
-
-ir::TensorId weight(ir::Graph& g, const std::string& n, int64_t M, int64_t C, int64_t k, uint32_t seed) {
-  const float s = 1.f / std::sqrt(static_cast<float>(C * k * k));
-  return g.add_constant(n, ir::DType::F16, {M, C, k, k}, f16_bytes(random_f16(M * C * k * k, -s, s, seed)));
-}
 
 // A residual block: X -> pre (1x1) = X0; A = relu(conv3x3(X0)); B = conv3x3(A); S = B + X0;
 // R = relu(S); Y = head (1x1)(R). With `s_output`, S is also a graph output (no fusion allowed).
@@ -48,19 +39,19 @@ ir::Graph residual_block(int64_t C, int64_t H, int64_t W, bool s_output) {
   const ir::Shape sh{1, C, H, W};
   const ir::TensorId x = g.add_input("X", ir::DType::F16, sh);
   const ir::TensorId x0 = g.add_tensor("X0", ir::DType::F16, sh);
-  g.add_op(conv_op("pre", {x, weight(g, "W0", C, C, 1, 3)}, x0, 1, 0));
+  g.add_op(conv_op("pre", {x, conv_weight(g, "W0", C, C, 1, 3)}, x0, 1, 1, 0));
   const ir::TensorId ya = g.add_tensor("Ya", ir::DType::F16, sh);
-  g.add_op(conv_op("a", {x0, weight(g, "Wa", C, C, 3, 4)}, ya, 3, 1));
+  g.add_op(conv_op("a", {x0, conv_weight(g, "Wa", C, C, 3, 4)}, ya, 3, 1, 1));
   const ir::TensorId ra = g.add_tensor("Ra", ir::DType::F16, sh);
   g.add_op(make_op(ir::OpKind::Relu, "relu_a", {ya}, {ra}));
   const ir::TensorId yb = g.add_tensor("Yb", ir::DType::F16, sh);
-  g.add_op(conv_op("b", {ra, weight(g, "Wb", C, C, 3, 5)}, yb, 3, 1));
+  g.add_op(conv_op("b", {ra, conv_weight(g, "Wb", C, C, 3, 5)}, yb, 3, 1, 1));
   const ir::TensorId s = g.add_tensor("S", ir::DType::F16, sh);
   g.add_op(make_op(ir::OpKind::Add, "residual", {yb, x0}, {s}));
   const ir::TensorId r = g.add_tensor("R", ir::DType::F16, sh);
   g.add_op(make_op(ir::OpKind::Relu, "relu_out", {s}, {r}));
   const ir::TensorId y = g.add_tensor("Y", ir::DType::F32, sh);
-  g.add_op(conv_op("head", {r, weight(g, "Wh", C, C, 1, 6)}, y, 1, 0));
+  g.add_op(conv_op("head", {r, conv_weight(g, "Wh", C, C, 1, 6)}, y, 1, 1, 0));
   g.mark_output(y);
   if (s_output) g.mark_output(s);
   return g;
@@ -78,7 +69,11 @@ TEST_CASE("eltwise fusion: residual Add + Relu is one VXM pass, values and predi
           "[conv][eltwise]") {
   const int64_t C = 24, H = 6, W = 7;
   const ir::Graph g = residual_block(C, H, W, false);
-  const LoweredModel lm = lower_graph(g);
+  // The Add as an elementwise step (compile() fuses it into conv a's epilogue instead:
+  // passes/fuse_residual.h, tests/compiler/test_fuse_residual.cpp).
+  LowerOptions steps_only;
+  steps_only.fuse_residual_adds = false;
+  const LoweredModel lm = lower_graph(g, default_chip_config()->vector_bytes(), steps_only);
   REQUIRE(lm.eltwise.size() == 1);  // relu_a went into conv a's epilogue, relu_out into the Add
   const LoweredEltwise* E = step_named(lm, "residual");
   REQUIRE(E);

@@ -16,6 +16,7 @@
 #include "compiler/reference/chip_stored.h"
 #include "isa/chip_config.h"
 #include "sim/simulator.h"
+#include "tests/support/conv_build.h"
 #include "tests/support/f16_data.h"
 #include "tests/support/ir_build.h"
 
@@ -23,20 +24,10 @@ using namespace lpu;
 using namespace lpu::compiler;
 using lpu::test::f16_bytes;
 using lpu::test::random_f16;
+using lpu::test::conv_op;
+using lpu::test::conv_weight;
 
 namespace {
-
-ir::Op conv1x1(const std::string& name, std::vector<ir::TensorId> ins, ir::TensorId y) {
-  return make_op(ir::OpKind::Conv, name, std::move(ins), {y},
-                 {{"kernel_shape", std::vector<int64_t>{1, 1}}, {"strides", std::vector<int64_t>{1, 1}},
-                  {"dilations", std::vector<int64_t>{1, 1}}, {"pads", std::vector<int64_t>{0, 0, 0, 0}},
-                  {"group", int64_t{1}}});
-}
-
-ir::TensorId weight(ir::Graph& g, const std::string& n, int64_t C, uint32_t seed) {
-  const float s = 1.f / std::sqrt(static_cast<float>(C));
-  return g.add_constant(n, ir::DType::F16, {C, C, 1, 1}, f16_bytes(random_f16(C * C, -s, s, seed)));
-}
 
 // Two residual blocks: X0 = pre(X); R1 = relu(a(X0) + X0); R2 = relu(b(R1) + R1); Y = head(R2).
 // R1 is read by conv b (int8: an i8 copy) and by the second Add (fp16).
@@ -47,15 +38,15 @@ ir::Graph two_blocks(int64_t C, int64_t H, int64_t W) {
   const ir::TensorId x = g.add_input("X", ir::DType::F16, sh);
   auto t = [&](const std::string& n) { return g.add_tensor(n, ir::DType::F16, sh); };
   const ir::TensorId x0 = t("X0"), ya = t("Ya"), s1 = t("S1"), r1 = t("R1"), yb = t("Yb"), s2 = t("S2"), r2 = t("R2");
-  g.add_op(conv1x1("pre", {x, weight(g, "W0", C, 3)}, x0));
-  g.add_op(conv1x1("a", {x0, weight(g, "Wa", C, 4)}, ya));
+  g.add_op(conv_op("pre", {x, conv_weight(g, "W0", C, C, 1, 3)}, x0, 1, 1, 0));
+  g.add_op(conv_op("a", {x0, conv_weight(g, "Wa", C, C, 1, 4)}, ya, 1, 1, 0));
   g.add_op(make_op(ir::OpKind::Add, "add1", {ya, x0}, {s1}));
   g.add_op(make_op(ir::OpKind::Relu, "relu1", {s1}, {r1}));
-  g.add_op(conv1x1("b", {r1, weight(g, "Wb", C, 5)}, yb));
+  g.add_op(conv_op("b", {r1, conv_weight(g, "Wb", C, C, 1, 5)}, yb, 1, 1, 0));
   g.add_op(make_op(ir::OpKind::Add, "add2", {yb, r1}, {s2}));
   g.add_op(make_op(ir::OpKind::Relu, "relu2", {s2}, {r2}));
   const ir::TensorId y = g.add_tensor("Y", ir::DType::F32, sh);
-  g.add_op(conv1x1("head", {r2, weight(g, "Wh", C, 6)}, y));
+  g.add_op(conv_op("head", {r2, conv_weight(g, "Wh", C, C, 1, 6)}, y, 1, 1, 0));
   g.mark_output(y);
   return g;
 }
@@ -71,7 +62,7 @@ Run compile_and_run(const ir::Graph& g, const CompileOptions& co, const ref::Val
   Run o;
   o.cr = compile(g, *cfg, co);
   REQUIRE(o.cr.quant);
-  o.lm = lower_graph(g);
+  o.lm = lower_graph(g, cfg->vector_bytes(), co.lower);
   apply_quant_copies(g, *o.cr.quant, &o.lm);
   sim::SimOptions so;
   so.mode = sim::Mode::Timing;
@@ -98,18 +89,24 @@ TEST_CASE("fused quant copy: the block output's i8 copy is written by the residu
   co.int8.layer_filter = [](const std::string& op, const std::string&) { return op != "pre"; };
   co.calibration = {{value(61)}, {value(62)}};
   co.keep_intermediates = true;
+  // The Adds as elementwise steps (fused into the convs' epilogues by default, with the copy then
+  // the conv's second output: tests/compiler/test_fuse_residual.cpp).
+  co.lower.fuse_residual_adds = false;
   const ref::Value x = value(63);
   const Run fused = compile_and_run(g, co, x);
   const QuantPlan& q = *fused.cr.quant;
   REQUIRE(q.fuse_copies);
-  // Two copies: X0 (written by the fp16 conv "pre": a dense producer, so a copy step of its own)
-  // and R1 (read by conv b as i8 and by add2 in fp16; written by add1 only).
+  // Two copies: X0 (written by the fp16 conv "pre", read by conv a as i8 and by add1 in fp16: the
+  // copy is pre's second output, LoweredLayer::y2) and R1 (read by conv b as i8 and by add2 in
+  // fp16; written by add1 only).
   REQUIRE(q.copies.size() == 2);
   const QuantCopy& c = g.tensor(q.copies[0].src).name == "R1" ? q.copies[0] : q.copies[1];
   CHECK(g.tensor(c.src).name == "R1");
   // Fused: the copy is add1's second output, no step of its own; conv b reads it.
-  const LoweredModel lm0 = lower_graph(g);
-  CHECK(fused.lm.steps.size() == lm0.steps.size() + 1);
+  const LoweredModel lm0 = lower_graph(g, default_chip_config()->vector_bytes(), co.lower);
+  CHECK(fused.lm.steps.size() == lm0.steps.size());  // both copies written by their producers
+  const QuantCopy& c0 = &c == &q.copies[0] ? q.copies[1] : q.copies[0];
+  for (const LoweredLayer& L : fused.lm.layers) CHECK((L.y2 == c0.copy) == (L.name == "pre"));
   int producers = 0;
   for (const LoweredEltwise& E : fused.lm.eltwise) {
     CHECK(E.y != c.copy);

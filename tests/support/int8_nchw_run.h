@@ -29,8 +29,9 @@ struct Int8NchwRun {
   const compiler::QuantPlan& quant() const { return *cr.quant; }
 };
 
+// fuse_copies: Int8Options::fuse_copies (off: every quantized copy a step of its own).
 inline Int8NchwRun run_int8_nchw(const ir::Graph& g, int64_t C, int64_t H, int64_t W, uint32_t seed0, uint32_t seed1,
-                                 const std::string& fp16_layer) {
+                                 const std::string& fp16_layer, bool fuse_copies = true) {
   auto cfg = default_chip_config();
   auto value = [&](uint32_t seed) {
     return ref::Value::floats({1, C, H, W}, random_f16(C * H * W, -1.f, 1.f, seed), ir::DType::F16);
@@ -41,12 +42,13 @@ inline Int8NchwRun run_int8_nchw(const ir::Graph& g, int64_t C, int64_t H, int64
   o.options.int8.layer_filter = [fp16_layer](const std::string& op, const std::string&) { return op != fp16_layer; };
   o.options.calibration = {{value(seed0)}, {value(seed1)}};
   o.options.keep_intermediates = true;
+  o.options.int8.fuse_copies = fuse_copies;
   // The default layout only (no layout tuning, CompileOptions::tune_part_rows): the tests using
   // this count the kernel's per-plane work on that layout.
   o.options.tune_part_rows.clear();
   o.cr = compiler::compile(g, *cfg, o.options);
   REQUIRE(o.cr.quant);
-  o.lm = compiler::lower_graph(g);
+  o.lm = compiler::lower_graph(g, cfg->vector_bytes(), o.options.lower);
   compiler::apply_quant_copies(g, *o.cr.quant, &o.lm);
   sim::SimOptions so;
   so.mode = sim::Mode::Functional;

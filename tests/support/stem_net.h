@@ -13,23 +13,11 @@
 #include "compiler/passes/quantize.h"
 #include "isa/chip_config.h"
 #include "sim/simulator.h"
+#include "tests/support/conv_build.h"
 #include "tests/support/f16_data.h"
 #include "tests/support/ir_build.h"
 
 namespace lpu::test {
-
-inline ir::Op conv_op(const std::string& name, std::vector<ir::TensorId> ins, ir::TensorId y, int64_t k, int64_t s,
-                      int64_t p) {
-  return make_op(ir::OpKind::Conv, name, std::move(ins), {y},
-                 {{"kernel_shape", std::vector<int64_t>{k, k}}, {"strides", std::vector<int64_t>{s, s}},
-                  {"dilations", std::vector<int64_t>{1, 1}}, {"pads", std::vector<int64_t>{p, p, p, p}},
-                  {"group", int64_t{1}}});
-}
-
-inline ir::TensorId conv_weight(ir::Graph& g, const std::string& n, int64_t M, int64_t C, int64_t k, uint32_t seed) {
-  const float s = 1.f / std::sqrt(static_cast<float>(C * k * k));
-  return g.add_constant(n, ir::DType::F16, {M, C, k, k}, f16_bytes(random_f16(M * C * k * k, -s, s, seed)));
-}
 
 // The stem's bias lies in [bias_lo, bias_hi] (mostly negative: stem values below the pooled range).
 inline ir::Graph stem_net(int64_t H, int64_t W, int64_t M, float bias_lo = -0.2f, float bias_hi = 0.2f) {

@@ -1,0 +1,131 @@
+// Residual-Add fusion (see fuse_residual.h).
+#include "compiler/passes/fuse_residual.h"
+
+#include <algorithm>
+#include <map>
+#include <vector>
+
+#include "isa/isa.h"
+
+namespace lpu::compiler {
+
+int fuse_residual_adds(const ir::Graph& g, LoweredModel* lmp) {
+  LoweredModel& lm = *lmp;
+  auto is_output = [&](ir::TensorId t) { return std::find(lm.outputs.begin(), lm.outputs.end(), t) != lm.outputs.end(); };
+  // Steps writing / reading each tensor (step indices, a reading step once per tensor).
+  std::map<ir::TensorId, std::vector<size_t>> writers, readers;
+  for (size_t si = 0; si < lm.steps.size(); ++si) {
+    for (ir::TensorId t : step_writes(lm, lm.steps[si])) writers[t].push_back(si);
+    for (ir::TensorId t : step_reads(lm, lm.steps[si]))
+      if (readers[t].empty() || readers[t].back() != si) readers[t].push_back(si);
+  }
+  // The shape t is stored in, and whether it is stored f16 (empty shape: not known here).
+  auto stored = [&](ir::TensorId t, bool* f16) -> std::vector<int64_t> {
+    *f16 = false;
+    const auto w = writers.find(t);
+    if (w == writers.end() || w->second.empty()) {  // a graph input the host writes as f16 values
+      for (const LoweredInput& in : lm.inputs)
+        if (in.alias == t && in.lookup_rows == 0 && ir::dtype_is_float(lm.tensor(g, t).dtype)) {
+          *f16 = true;
+          return in.shape;
+        }
+      return {};
+    }
+    if (w->second.size() != 1) return {};
+    const LoweredStep& st = lm.steps[w->second[0]];
+    if (st.gather) return {};
+    const ir::Shape& gs = lm.tensor(g, t).shape;
+    if (st.lane) {
+      const LoweredLane& Ln = lm.lanes[st.index];
+      if (Ln.mode == LoweredLane::Mode::Broadcast || Ln.mode == LoweredLane::Mode::Move) return {};  // x's dtype
+      *f16 = !Ln.y_f32 && !is_output(t);
+      return Ln.y_shape;
+    }
+    if (st.dense) {
+      const LoweredLayer& L = lm.layers[st.index];
+      *f16 = !L.y_f32 && !is_output(t) && L.y == t;
+      return L.y_shape.empty() ? gs : L.y_shape;
+    }
+    const LoweredEltwise& E = lm.eltwise[st.index];
+    *f16 = !E.y_f32 && !is_output(t) && E.y == t;
+    return E.y_shape.empty() ? gs : E.y_shape;
+  };
+  std::vector<char> drop(lm.steps.size(), 0);
+  int fused = 0;
+  for (size_t si = 0; si < lm.steps.size(); ++si) {
+    const LoweredStep& st = lm.steps[si];
+    if (st.dense || st.gather || st.lane) continue;
+    const LoweredEltwise& E = lm.eltwise[st.index];
+    if (!E.has_op || E.vxm_op != static_cast<int>(Opcode::Add) || E.operands.size() != 2 || !E.post.empty() ||
+        E.y2 != ir::kNoTensor || E.disjoint_sum || lm.rearranged.count(E.y))
+      continue;
+    bool acts = true;
+    for (const EltOperand& o : E.operands)
+      acts = acts && o.act != ir::kNoTensor && o.row_map.empty() && !o.lane_bcast;
+    if (!acts || E.operands[0].act == E.operands[1].act) continue;
+    bool y16 = false;
+    const std::vector<int64_t> ys = stored(E.y, &y16);
+    if (!y16 || ys.empty()) continue;
+    // The operand a product writes for this Add alone; the later such product when both qualify.
+    int best = -1;
+    size_t best_step = 0;
+    for (int k = 0; k < 2; ++k) {
+      const ir::TensorId a = E.operands[static_cast<size_t>(k)].act, r = E.operands[static_cast<size_t>(1 - k)].act;
+      const auto wa = writers.find(a);
+      if (wa == writers.end() || wa->second.size() != 1 || readers[a].size() != 1 || is_output(a) ||
+          lm.rearranged.count(a))
+        continue;
+      const size_t li = wa->second[0];
+      const LoweredStep& ls = lm.steps[li];
+      if (!ls.dense || ls.gather || ls.lane || drop[li] || li >= si) continue;
+      const LoweredLayer& L = lm.layers[ls.index];
+      // (a row map on y is a permutation here: the product is y's only writer; the epilogue adds
+      // R's row of the same stored row)
+      if (L.relu || L.residual != ir::kNoTensor || L.y2 != ir::kNoTensor || L.copy || L.packed_blocks != 0 || L.y != a)
+        continue;
+      bool a16 = false, r16 = false;
+      if (stored(a, &a16) != ys || !a16 || stored(r, &r16) != ys || !r16) continue;
+      const auto wr = writers.find(r);
+      bool before = true;
+      if (wr != writers.end())
+        for (size_t w : wr->second) before = before && w < li && !drop[w];
+      if (!before) continue;
+      if (best < 0 || li > best_step) {
+        best = k;
+        best_step = li;
+      }
+    }
+    if (best < 0) continue;
+    LoweredLayer& L = lm.layers[lm.steps[best_step].index];
+    L.residual = E.operands[static_cast<size_t>(1 - best)].act;
+    L.relu = E.relu;
+    L.y = E.y;
+    L.y_shape = E.y_shape;
+    writers[E.y] = {best_step};
+    drop[si] = 1;
+    ++fused;
+  }
+  if (!fused) return 0;
+  // Remove the fused steps and their eltwise entries (indices of the others renumbered).
+  std::vector<char> gone(lm.eltwise.size(), 0);
+  for (size_t si = 0; si < lm.steps.size(); ++si)
+    if (drop[si]) gone[lm.steps[si].index] = 1;
+  std::vector<size_t> renum(lm.eltwise.size(), 0);
+  std::vector<LoweredEltwise> kept;
+  for (size_t i = 0; i < lm.eltwise.size(); ++i) {
+    renum[i] = kept.size();
+    if (!gone[i]) kept.push_back(std::move(lm.eltwise[i]));
+  }
+  lm.eltwise = std::move(kept);
+  std::vector<LoweredStep> steps;
+  for (size_t si = 0; si < lm.steps.size(); ++si) {
+    if (drop[si]) continue;
+    LoweredStep s = lm.steps[si];
+    if (!s.dense && !s.gather && !s.lane) s.index = renum[s.index];
+    steps.push_back(s);
+  }
+  lm.steps = std::move(steps);
+  return fused;
+}
+
+}  // namespace lpu::compiler
