@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <tuple>
 
+#include "compiler/backend/vxm_instr.h"
 #include "isa/chip_config.h"
 
 namespace lpu::compiler {
@@ -22,12 +23,8 @@ uint64_t dist(uint32_t a, uint32_t b) { return a > b ? a - b : b - a; }
 
 // `mul` of an f32 stream value by an immediate (the i8 quantizations' x * 1/scale); Dst unset.
 Instr scale_f32(const StreamValue& src, float factor) {
-  Instr m = make_instr(Opcode::MulImm);
-  m.set(Field::DType, static_cast<uint32_t>(DType::F32));
+  Instr m = muli_f32(factor);
   m.set(Field::SrcA, src.ref().encode());
-  uint32_t bits;
-  std::memcpy(&bits, &factor, sizeof bits);
-  m.set(Field::FImm, bits);
   return m;
 }
 

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <tuple>
 
+#include "compiler/backend/vxm_instr.h"
 #include "isa/chip_config.h"
 
 namespace lpu::compiler {
@@ -938,6 +939,7 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
           continue;
         }
         StreamValue cur = vals[0];
+        StreamValue q;  // the second output's value (Y2)
         nvxm = 0;
         if (!direct_all) {
           uint64_t T = cur.time_at(vxm_pos_);
@@ -991,24 +993,16 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
           // Sum the partial rows of a split job (each arrives at the VXM when needed).
           for (size_t g = 1; g < vals.size() && ok; ++g) {
             if (vals[g].time_at(vxm_pos_) != T) throw std::logic_error("matmul: partial row misses the VXM");
-            Instr add = make_instr(Opcode::Add);
-            add.set(Field::DType, static_cast<uint32_t>(acc_t));
-            ok = vop(add, &vals[g], 4, g + 1 == vals.size() && !rescale && !spec.bias && !spec.relu && !need_cvt);
+            ok = vop(vxm_instr(Opcode::Add, acc_t), &vals[g], 4,
+                     g + 1 == vals.size() && !rescale && !spec.bias && !spec.relu && !need_cvt);
           }
           // int8: acc (i32) -> f32, times the per-column scale row (passes/quantize.h).
-          if (ok && rescale) {
-            Instr cvt = make_instr(Opcode::Cvt);
-            cvt.set(Field::DType, static_cast<uint32_t>(acc_t));
-            cvt.set(Field::DType2, static_cast<uint32_t>(DType::F32));
-            ok = vop(cvt, nullptr, 4, false);
-          }
+          if (ok && rescale) ok = vop(cvt_instr(acc_t, DType::F32), nullptr, 4, false);
           if (ok && rescale) {
             StreamValue sv;
             ok = erow(spec.scale, &sv);
             if (ok) {
-              Instr mul = make_instr(Opcode::Mul);
-              mul.set(Field::DType, static_cast<uint32_t>(DType::F32));
-              ok = vop(mul, &sv, 4, !spec.bias && !spec.relu && !need_cvt);
+              ok = vop(vxm_instr(Opcode::Mul, DType::F32), &sv, 4, !spec.bias && !spec.relu && !need_cvt);
               spec.scale->last_read = std::max(spec.scale->last_read, T);
             }
           }
@@ -1016,9 +1010,7 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
             StreamValue bv;
             ok = erow(spec.bias, &bv);
             if (ok) {
-              Instr add = make_instr(Opcode::Add);
-              add.set(Field::DType, static_cast<uint32_t>(ep_t));
-              ok = vop(add, &bv, 4, !spec.relu && !need_cvt);
+              ok = vop(vxm_instr(Opcode::Add, ep_t), &bv, 4, !spec.relu && !need_cvt);
               spec.bias->last_read = std::max(spec.bias->last_read, T);
             }
           }
@@ -1026,33 +1018,21 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
           // stream bytes; the same result: the conversion is monotone, maps 0 to 0 and NaN to
           // 0 (int) or NaN (f16), and relu maps NaN to 0).
           const bool relu_late = spec.relu && need_cvt;
-          if (ok && spec.relu && !relu_late) {
-            Instr relu = make_instr(Opcode::Relu);
-            relu.set(Field::DType, static_cast<uint32_t>(ep_t));
-            ok = vop(relu, nullptr, 4, !need_cvt);
-          }
+          if (ok && spec.relu && !relu_late) ok = vop(vxm_instr(Opcode::Relu, ep_t), nullptr, 4, !need_cvt);
           const uint32_t ybytes = static_cast<uint32_t>(dtype_bytes(Y.dtype));
-          if (ok && need_cvt && !Res) {
-            Instr cvt = make_instr(Opcode::Cvt);
-            cvt.set(Field::DType, static_cast<uint32_t>(ep_t));
-            cvt.set(Field::DType2, static_cast<uint32_t>(Y.dtype));
-            ok = vop(cvt, nullptr, ybytes, !relu_late);
-          }
-          if (ok && relu_late && !Res) {
-            Instr relu = make_instr(Opcode::Relu);
-            relu.set(Field::DType, static_cast<uint32_t>(Y.dtype));
-            ok = vop(relu, nullptr, ybytes, true);
-          }
+          if (ok && need_cvt && !Res) ok = vop(cvt_instr(ep_t, Y.dtype), nullptr, ybytes, !relu_late);
+          if (ok && relu_late && !Res) ok = vop(vxm_instr(Opcode::Relu, Y.dtype), nullptr, ybytes, true);
           // The fused residual: the result rounded to f16 (what the product alone would store),
           // plus R's row ym, column tile dr.nt (`add.f16`), the relu on the f16 sum, and for an
           // i8 Y the sum widened, times y_inv_scale and converted to i8.
           const bool res_i8 = Res && Y.dtype == DType::I8;
-          if (ok && Res) {
-            Instr cvt = make_instr(Opcode::Cvt);
-            cvt.set(Field::DType, static_cast<uint32_t>(ep_t));
-            cvt.set(Field::DType2, static_cast<uint32_t>(DType::F16));
-            ok = vop(cvt, nullptr, 2, false);
-          }
+          // cur (of type `from`) -> f32 -> times inv (`muli`) -> i8, the last op toward `to`.
+          auto quantize = [&](DType from, float inv) {
+            bool q_ok = from == DType::F32 || vop(cvt_instr(from, DType::F32), nullptr, 4, false);
+            q_ok = q_ok && vop(muli_f32(inv), nullptr, 4, false);
+            return q_ok && vop(cvt_instr(DType::F32, DType::I8), nullptr, 1, true);
+          };
+          if (ok && Res) ok = vop(cvt_instr(ep_t, DType::F16), nullptr, 2, false);
           if (ok && Res) {
             const auto& rs = Res->part_of_row(ym).slices;
             const uint64_t ready = Res->ready[static_cast<size_t>(ym * Res->vpr + dr.nt)];
@@ -1068,79 +1048,23 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
                             ready, &rv);
             }
             if (ok) {
-              Instr add = make_instr(Opcode::Add);
-              add.set(Field::DType, static_cast<uint32_t>(DType::F16));
-              ok = vop(add, &rv, 2, !spec.relu && !res_i8);
+              ok = vop(vxm_instr(Opcode::Add, DType::F16), &rv, 2, !spec.relu && !res_i8);
               spec.residual->last_read = std::max(spec.residual->last_read, T);
             }
           }
-          if (ok && Res && spec.relu) {
-            Instr relu = make_instr(Opcode::Relu);
-            relu.set(Field::DType, static_cast<uint32_t>(DType::F16));
-            ok = vop(relu, nullptr, 2, !res_i8);
-          }
-          if (ok && res_i8) {
-            Instr up = make_instr(Opcode::Cvt);
-            up.set(Field::DType, static_cast<uint32_t>(DType::F16));
-            up.set(Field::DType2, static_cast<uint32_t>(DType::F32));
-            ok = vop(up, nullptr, 4, false);
-            if (ok) {
-              Instr m = make_instr(Opcode::MulImm);
-              m.set(Field::DType, static_cast<uint32_t>(DType::F32));
-              uint32_t bits;
-              std::memcpy(&bits, &spec.y_inv_scale, sizeof bits);
-              m.set(Field::FImm, bits);
-              ok = vop(m, nullptr, 4, false);
-            }
-            if (ok) {
-              Instr c = make_instr(Opcode::Cvt);
-              c.set(Field::DType, static_cast<uint32_t>(DType::F32));
-              c.set(Field::DType2, static_cast<uint32_t>(DType::I8));
-              ok = vop(c, nullptr, 1, true);
-            }
+          if (ok && Res && spec.relu) ok = vop(vxm_instr(Opcode::Relu, DType::F16), nullptr, 2, !res_i8);
+          if (ok && res_i8) ok = quantize(DType::F16, spec.y_inv_scale);
+          // The second output: Y's stored value (at the VXM on T) quantized toward Y2's slices.
+          if (ok && Y2) {
+            const StreamValue yv = cur;
+            to = y2dir;
+            ok = quantize(Y.dtype, spec.y2_inv_scale);
+            q = cur;
+            cur = yv;
           }
         }
         if (ok) ok = b_.store(cur, ys, yaddr, Y.write_not_before, &landed);
-        if (ok && Y2) {  // the second output: Y's stored value (at the VXM on T2) -> i8
-          StreamValue q = cur;
-          uint64_t T2 = q.time_at(vxm_pos_);
-          auto qop = [&](Instr in, uint32_t width, bool final_op) {
-            in.set(Field::SrcA, q.ref().encode());
-            const uint64_t lat = instr_timing(cfg, in).latency;
-            StreamValue out;
-            const Dir d1 = final_op ? y2dir : (y2dir == Dir::East ? Dir::West : Dir::East);
-            if (T2 == UINT64_MAX ||
-                (!b_.produce(d1, width, vxm_pos_, T2 + lat, &out) && (final_op || !b_.produce(y2dir, width, vxm_pos_, T2 + lat, &out))))
-              return false;
-            in.set(Field::Dst, out.ref().encode());
-            if (!b_.issue_any(vxm_slice_, T2, in)) return false;
-            q = out;
-            T2 += lat;
-            ++nvxm;
-            return true;
-          };
-          if (Y.dtype == DType::F16) {
-            Instr c = make_instr(Opcode::Cvt);
-            c.set(Field::DType, static_cast<uint32_t>(DType::F16));
-            c.set(Field::DType2, static_cast<uint32_t>(DType::F32));
-            ok = qop(c, 4, false);
-          }
-          if (ok) {
-            Instr m = make_instr(Opcode::MulImm);
-            m.set(Field::DType, static_cast<uint32_t>(DType::F32));
-            uint32_t bits;
-            std::memcpy(&bits, &spec.y2_inv_scale, sizeof bits);
-            m.set(Field::FImm, bits);
-            ok = qop(m, 4, false);
-          }
-          if (ok) {
-            Instr c = make_instr(Opcode::Cvt);
-            c.set(Field::DType, static_cast<uint32_t>(DType::F32));
-            c.set(Field::DType2, static_cast<uint32_t>(DType::I8));
-            ok = qop(c, 1, true);
-          }
-          if (ok) ok = b_.store(q, y2s, y2addr, Y2->write_not_before, &landed2);
-        }
+        if (ok && Y2) ok = b_.store(q, y2s, y2addr, Y2->write_not_before, &landed2);
         if (!ok) {
           b_.rollback(x);
           if (skip > 1) a += skip - 1;

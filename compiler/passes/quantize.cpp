@@ -172,19 +172,15 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
     }
     for (const LoweredGather& G : lm.gathers) produced = produced && G.y != t;
     for (const LoweredLane& Ln : lm.lanes) produced = produced && Ln.y != t;
-    for (size_t i = 0; i < nl; ++i) {
-      const LoweredLayer& L = lm.layers[i];
-      bool reads = L.x == t || L.b == t || L.residual == t;
-      for (const LoweredLayer::XSegment& xs : L.xsegs) reads = reads || xs.x == t;
-      if (reads && live[i] && !(in_s[i] && L.x == t && L.residual != t)) return false;  // unscheduled layers read nothing
+    // Every scheduled reader an int8 layer reading t as its X only (elementwise, gather and lane
+    // steps, activation weights and fused residuals need the float values).
+    for (const LoweredStep& st : lm.steps) {
+      const std::vector<ir::TensorId> r = step_reads(lm, st);
+      if (std::find(r.begin(), r.end(), t) == r.end()) continue;
+      if (!st.dense || st.gather || st.lane) return false;
+      const LoweredLayer& L = lm.layers[st.index];
+      if (!in_s[st.index] || L.x != t || L.b == t || L.residual == t) return false;
     }
-    for (const LoweredEltwise& E : lm.eltwise)
-      for (const EltOperand& o : E.operands)
-        if (o.act == t) return false;
-    for (const LoweredGather& G : lm.gathers)
-      if (G.x == t) return false;
-    for (const LoweredLane& Ln : lm.lanes)
-      if (Ln.x == t || Ln.center == t) return false;
     return produced;
   };
   // With onchip_quantize, an X that cannot be i8 itself gets a quantized copy if the shape it is
