@@ -127,8 +127,9 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
   if (spec.mode == LaneMode::Broadcast || spec.mode == LaneMode::Move) {
     // Row r: read one vector of x toward an SXM, one `distribute` (Broadcast: lane src_lane to
     // every lane) or `permute` (Move: lanes [lo, lo + W) of the vector to [dst, dst + W), dst =
-    // y_cols[r] or 0, zeros elsewhere), write on the way back. Rows take the SXMs of sxm_rows_ (tsp-v1: one at each edge), each row
-    // the one whose probe lands first (ties: the first listed), so two rows can pass per cycle.
+    // y_cols[r] or 0, zeros elsewhere), write on the way back. Rows take the SXMs of sxm_rows_
+    // (tsp-v1: one at each edge), each row the one whose probe lands first (ties: the first
+    // listed), so two rows can pass per cycle.
     const bool move = spec.mode == LaneMode::Move;
     if (Y.dtype != X.dtype)
       throw std::logic_error(spec.name + ": a lane broadcast or move keeps x's type");

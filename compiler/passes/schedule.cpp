@@ -344,7 +344,32 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
     const auto it = wide_x.find(t);
     if (it != wide_x.end()) o.port_split_min_part_rows = std::min(o.port_split_min_part_rows, it->second);
     return o;
+  };  // 1 / the i8 scale of t (the `muli` factor of an on-chip quantization).
+  auto inv_scale = [&](ir::TensorId t) {
+    return static_cast<float>(1.0 / static_cast<double>(quant->i8_tensors.at(t)));
   };
+  // A step's fused quantized copy of its y (LoweredLayer::y2, LoweredEltwise::y2): an i8 tensor
+  // of y's stored shape, placed before the step; kept() lists and records it after the step.
+  struct Copy {
+    PlacedTensor t;
+    ir::TensorId id = ir::kNoTensor;
+  };
+  auto place_copy = [&](const std::string& step, ir::TensorId id, const std::vector<int64_t>& shape, bool y_i8) {
+    Copy c;
+    c.id = id;
+    if (id == ir::kNoTensor) return c;
+    if (!quant || !quant->i8_tensors.count(id) || y_i8)
+      throw std::logic_error(step + ": a second output without an i8 scale, or of an i8 y");
+    c.t = place_tensor(alloc, lm.tensor(g, id).name, DType::I8, shape, tiling_of(id), &alloc_ids[id]);
+    return c;
+  };
+  auto keep_copy = [&](Copy& c) {
+    if (c.id == ir::kNoTensor) return;
+    if (keep_intermediates)
+      for (TensorDesc& d : tensor_descs(c.t, TensorRole::Output)) res.descs.push_back(std::move(d));
+    placed.emplace(c.id, std::move(c.t));
+  };
+
   for (size_t si = 0; si < lm.steps.size(); ++si) {
     const LoweredStep& step = lm.steps[si];
     ir::TensorId yid = ir::kNoTensor;
@@ -497,24 +522,15 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       if (L.residual != ir::kNoTensor) {  // passes/fuse_residual.h; an i8 y quantizes the f16 sum
         spec.residual = &placed.at(L.residual);
         if (y.dtype == DType::I8)
-          spec.y_inv_scale = static_cast<float>(1.0 / static_cast<double>(quant->i8_tensors.at(L.y)));
+          spec.y_inv_scale = inv_scale(L.y);
       }
-      // A fused quantized copy of y (LoweredLayer::y2): an i8 tensor of y's stored shape.
-      PlacedTensor y2;
-      if (L.y2 != ir::kNoTensor) {
-        if (!quant || !quant->i8_tensors.count(L.y2) || y.dtype == DType::I8)
-          throw std::logic_error(L.name + ": a second output without an i8 scale, or of an i8 y");
-        y2 = place_tensor(alloc, lm.tensor(g, L.y2).name, DType::I8, L.y_shape.empty() ? yt.shape : L.y_shape,
-                          tiling_of(L.y2), &alloc_ids[L.y2]);
-        spec.y2 = &y2;
-        spec.y2_inv_scale = static_cast<float>(1.0 / static_cast<double>(quant->i8_tensors.at(L.y2)));
+      Copy y2 = place_copy(L.name, L.y2, L.y_shape.empty() ? yt.shape : L.y_shape, y.dtype == DType::I8);
+      if (y2.id != ir::kNoTensor) {
+        spec.y2 = &y2.t;
+        spec.y2_inv_scale = inv_scale(L.y2);
       }
       add_step(mm.schedule(spec));
-      if (L.y2 != ir::kNoTensor) {
-        if (keep_intermediates)
-          for (TensorDesc& d : tensor_descs(y2, TensorRole::Output)) res.descs.push_back(std::move(d));
-        placed.emplace(L.y2, std::move(y2));
-      }
+      keep_copy(y2);
       const int64_t M = !L.tap_rows.empty() ? static_cast<int64_t>(L.tap_rows[0].size())
                         : L.x_rows.empty()    ? x.rows
                                               : static_cast<int64_t>(L.x_rows.size());
@@ -530,7 +546,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       PlacedTensor y = place_tensor(alloc, yt.name, q8 ? DType::I8 : is_output(E.y) || E.y_f32 ? DType::F32 : DType::F16,
                                     E.y_shape.empty() ? yt.shape : E.y_shape, tiling_of(E.y), &alloc_ids[E.y]);
       EltwiseSpec spec;
-      if (q8) spec.y_inv_scale = static_cast<float>(1.0 / static_cast<double>(quant->i8_tensors.at(E.y)));
+      if (q8) spec.y_inv_scale = inv_scale(E.y);
       spec.name = E.name;
       spec.has_op = E.has_op;
       spec.op = static_cast<Opcode>(E.vxm_op);
@@ -557,24 +573,15 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
                  quant->i8_tensors.at(o.act) == quant->i8_tensors.at(E.y);
         spec.same_i8_scale = same;
       }
-      // A fused quantized copy of y (LoweredEltwise::y2): an i8 tensor of y's stored shape.
-      PlacedTensor y2;
-      if (E.y2 != ir::kNoTensor) {
-        if (!quant || !quant->i8_tensors.count(E.y2) || q8)
-          throw std::logic_error(E.name + ": a second output without an i8 scale, or of an i8 y");
-        y2 = place_tensor(alloc, lm.tensor(g, E.y2).name, DType::I8, E.y_shape.empty() ? yt.shape : E.y_shape,
-                          tiling_of(E.y2), &alloc_ids[E.y2]);
-        spec.y2 = &y2;
-        spec.y2_inv_scale = static_cast<float>(1.0 / static_cast<double>(quant->i8_tensors.at(E.y2)));
+      Copy y2 = place_copy(E.name, E.y2, E.y_shape.empty() ? yt.shape : E.y_shape, q8);
+      if (y2.id != ir::kNoTensor) {
+        spec.y2 = &y2.t;
+        spec.y2_inv_scale = inv_scale(E.y2);
       }
       add_step(ew.schedule(spec));
       yid = E.y;
       placed.emplace(E.y, std::move(y));
-      if (E.y2 != ir::kNoTensor) {
-        if (keep_intermediates)
-          for (TensorDesc& d : tensor_descs(y2, TensorRole::Output)) res.descs.push_back(std::move(d));
-        placed.emplace(E.y2, std::move(y2));
-      }
+      keep_copy(y2);
     }
     {
       StepSpan sp;
