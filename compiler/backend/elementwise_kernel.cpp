@@ -77,7 +77,6 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
   if (nops != want + extra)
     throw std::logic_error(fmt::format("{}: {} operands for a {}-operand op and {} post operands", spec.name, nops, want,
                                        extra));
-  const size_t nmain = want;  // operands at the VXM on the op's cycle
   bool any_f16 = false;
   if (!spec.row_maps.empty() && spec.row_maps.size() != nops)
     throw std::logic_error(spec.name + ": row_maps must be empty or one per operand");
@@ -113,8 +112,8 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
   // Max / Min of f16 operands (MaxPool: the op and binary post ops of the same opcode, one per
   // further tap) into an f16 or i8 Y: exact in f16, so the ops run on the f16 values directly
   // (`max.f16`: no widening, 2-stream values); an i8 Y widens the result once before its `muli`.
-  // A Max chain may carry a fused Relu (`relu.f16` after the first max: max(relu(m), c) =
-  // relu(max(m, c)), exact; a pool that took its producer's Relu, passes/lower_conv.cpp).
+  // A Max chain may carry a fused Relu (a pool that took its producer's Relu, passes/
+  // lower_conv.cpp), run on the first operand (relu_first below).
   bool f16_direct = minmax_chain && (Y.dtype == DType::F16 || Y.dtype == DType::I8) &&
                     (!spec.zero || spec.zero->dtype == DType::F16);
   // Add / Sub / Mul of f16 operands into an f16 Y, with at most a fused Relu after it (e.g. the
@@ -138,6 +137,15 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
   const uint64_t lat_mov = instr_timing(cfg, make_instr(Opcode::Mov)).latency;
   const bool narrow = (Y.dtype == DType::F16 && !f16_direct) || to_i8;
   const DType op_dt = i8_direct ? DType::I8 : f16_direct ? DType::F16 : DType::F32;
+  // A Max chain with a fused Relu on values used as they are: relu(operand 0) first, then one max
+  // per further operand (max(relu(a), b, ...) = relu(max(a, b, ...)), exact). Operand 1 is then
+  // read when its max issues, as a post operand: no two operands of the step meet the VXM on one
+  // cycle, so none needs re-timing by a `mov` (one VXM op per operand; a MaxPool's first pass).
+  const bool relu_first = minmax_chain && spec.relu && want == 2 && (i8_direct || f16_direct);
+  std::vector<EltwiseSpec::Post> post = spec.post;
+  if (relu_first) post.insert(post.begin(), EltwiseSpec::Post{Opcode::Max, 0.f, 1});
+  const size_t nmain = relu_first ? 1 : want;  // operands at the VXM on the op's cycle
+  const bool fused_relu = spec.relu && !relu_first;
   const uint32_t op_width = static_cast<uint32_t>(dtype_bytes(op_dt));
   // A Cast with nothing to convert is a `mov` (the value must be re-emitted toward Y's slices).
   const bool has_op = spec.has_op || !narrow;
@@ -310,7 +318,7 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
         StreamValue cur = nops ? vals[0] : StreamValue{};
         uint64_t T = T1;
         if (ok && has_op) {
-          Instr in = make_instr(op);
+          Instr in = make_instr(relu_first ? Opcode::Relu : op);
           in.set(Field::DType, static_cast<uint32_t>(op_dt));
           if (op == Opcode::Select) {
             in.set(Field::SrcC, vals[0].ref().encode());
@@ -320,23 +328,23 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
             in.set(Field::SrcA, vals[0].ref().encode());
             if (nmain > 1) in.set(Field::SrcB, vals[1].ref().encode());
           }
-          ok = vop(in, T, !narrow && !spec.relu && spec.post.empty(), op_width, &cur);
+          ok = vop(in, T, !narrow && !fused_relu && post.empty(), op_width, &cur);
           T += instr_timing(cfg, in).latency;
         }
-        if (ok && spec.relu) {  // a fused Relu, in the op's dtype (f32, or f16 for arith_direct)
+        if (ok && fused_relu) {  // a fused Relu, in the op's dtype (f32, or f16 for arith_direct)
           Instr rl = make_instr(Opcode::Relu);
           rl.set(Field::DType, static_cast<uint32_t>(op_dt));
           rl.set(Field::SrcA, cur.ref().encode());
-          ok = vop(rl, T, !narrow && spec.post.empty(), op_width, &cur);
+          ok = vop(rl, T, !narrow && post.empty(), op_width, &cur);
           T += instr_timing(cfg, rl).latency;
         }
         uint64_t post_read = 0;  // latest cycle a post operand reaches the VXM
-        for (size_t pi = 0; ok && pi < spec.post.size(); ++pi) {  // fused post ops, f32
-          Instr pin = make_instr(spec.post[pi].op);
+        for (size_t pi = 0; ok && pi < post.size(); ++pi) {  // fused post ops, f32
+          Instr pin = make_instr(post[pi].op);
           pin.set(Field::DType, static_cast<uint32_t>(op_dt));
           pin.set(Field::SrcA, cur.ref().encode());
-          if (spec.post[pi].operand >= 0) {  // src_b: its operand, read to be f32 at the VXM on T
-            const size_t i = static_cast<size_t>(spec.post[pi].operand);
+          if (post[pi].operand >= 0) {  // src_b: its operand, read to be f32 at the VXM on T
+            const size_t i = static_cast<size_t>(post[pi].operand);
             const PlacedTensor* tp = nullptr;
             const int64_t tr = src_of(i, &tp);
             const uint32_t tch = bc(i) ? 0 : ch;
@@ -370,12 +378,12 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
             pin.set(Field::SrcB, vals[i].ref().encode());
             post_read = std::max(post_read, T);
           }
-          if (spec.post[pi].op == Opcode::MulImm || spec.post[pi].op == Opcode::AddImm) {
+          if (post[pi].op == Opcode::MulImm || post[pi].op == Opcode::AddImm) {
             uint32_t bits;
-            std::memcpy(&bits, &spec.post[pi].imm, sizeof bits);
+            std::memcpy(&bits, &post[pi].imm, sizeof bits);
             pin.set(Field::FImm, bits);
           }
-          ok = vop(pin, T, !narrow && pi + 1 == spec.post.size(), op_width, &cur);
+          ok = vop(pin, T, !narrow && pi + 1 == post.size(), op_width, &cur);
           T += instr_timing(cfg, pin).latency;
         }
         if (ok && to_i8 && f16_direct) {  // the f16 result widened once for the quantization
