@@ -344,12 +344,13 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
     const auto it = wide_x.find(t);
     if (it != wide_x.end()) o.port_split_min_part_rows = std::min(o.port_split_min_part_rows, it->second);
     return o;
-  };  // 1 / the i8 scale of t (the `muli` factor of an on-chip quantization).
+  };
+  // 1 / the i8 scale of t (the `muli` factor of an on-chip quantization).
   auto inv_scale = [&](ir::TensorId t) {
     return static_cast<float>(1.0 / static_cast<double>(quant->i8_tensors.at(t)));
   };
   // A step's fused quantized copy of its y (LoweredLayer::y2, LoweredEltwise::y2): an i8 tensor
-  // of y's stored shape, placed before the step; kept() lists and records it after the step.
+  // of y's stored shape, placed before the step; keep_copy lists and records it after the step.
   struct Copy {
     PlacedTensor t;
     ir::TensorId id = ir::kNoTensor;
