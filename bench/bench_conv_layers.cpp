@@ -4,8 +4,9 @@
 // the cycles its steps added to the program's end (CompileResult::spans: end_after[i] -
 // end_after[i - 1]; they sum to the predicted cycles minus the final drain), its abc count and the
 // share of each step kind; with --steps every step. Compile only (no simulation: bench_models
-// checks that the prediction equals the simulator's count).
-// Usage: bench_conv_layers [--int8] [--steps] [--no-pack] [--no-fuse-copies] [--no-fuse-residual] MODEL.onnx
+// checks that the prediction equals the simulator's count). --chip: a chip configuration YAML
+// instead of tsp-v1 (a what-if, e.g. vxm.fused_multiply_add: false).
+// Usage: bench_conv_layers [--int8] [--steps] [--no-pack] [--no-fuse-copies] [--no-fuse-residual] [--chip FILE] MODEL.onnx
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -36,7 +37,7 @@ std::string stage_of(const std::string& name) {
 
 int main(int argc, char* argv[]) {
   bool int8 = false, steps = false, no_pack = false, no_fuse = false, no_residual = false;
-  std::string path;
+  std::string path, chip;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--int8") int8 = true;
@@ -44,18 +45,19 @@ int main(int argc, char* argv[]) {
     else if (a == "--no-pack") no_pack = true;  // every conv tap its own k-tile (LowerOptions::pack_conv_taps)
     else if (a == "--no-fuse-copies") no_fuse = true;  // int8: every i8 copy a step of its own (Int8Options::fuse_copies)
     else if (a == "--no-fuse-residual") no_residual = true;  // residual Adds as steps (LowerOptions::fuse_residual_adds)
+    else if (a == "--chip" && i + 1 < argc) chip = argv[++i];
     else if (a[0] != '-' && path.empty()) path = a;
     else {
-      std::fprintf(stderr, "usage: bench_conv_layers [--int8] [--steps] [--no-pack] [--no-fuse-copies] [--no-fuse-residual] MODEL.onnx\n");
+      std::fprintf(stderr, "usage: bench_conv_layers [--int8] [--steps] [--no-pack] [--no-fuse-copies] [--no-fuse-residual] [--chip FILE] MODEL.onnx\n");
       return 2;
     }
   }
   if (path.empty()) {
-    std::fprintf(stderr, "usage: bench_conv_layers [--int8] [--steps] [--no-pack] [--no-fuse-copies] [--no-fuse-residual] MODEL.onnx\n");
+    std::fprintf(stderr, "usage: bench_conv_layers [--int8] [--steps] [--no-pack] [--no-fuse-copies] [--no-fuse-residual] [--chip FILE] MODEL.onnx\n");
     return 2;
   }
   try {
-    const std::shared_ptr<const ChipConfig> cfg = default_chip_config();
+    const std::shared_ptr<const ChipConfig> cfg = chip.empty() ? default_chip_config() : load_chip_config(chip);
     const ir::Graph g = frontend::import_onnx(path);
     CompileOptions co;
     co.lower.pack_conv_taps = !no_pack;

@@ -323,7 +323,7 @@ void Reader::read_floorplan(const YAML::Node& fp, ChipConfig& c) const {
 ChipConfig Reader::read(const YAML::Node& root) const {
   check_map(root, "", {"name", "clock_hz", "lanes", "streams_per_direction", "stagger", "floorplan", "memory",
                        "mxm", "timing", "energy", "c2c", "topology"},
-            {"host"});
+            {"host", "vxm"});
   ChipConfig c;
   c.name = name(root["name"], "name", true);
   c.clock_hz = real(root["clock_hz"], "clock_hz", 0, true, 1e12);
@@ -352,6 +352,11 @@ ChipConfig Reader::read(const YAML::Node& root) const {
   c.mxm_acc_rows = u32(mxm["acc_rows"], "mxm.acc_rows", 1, 65536);
   c.mxm_fp16_slowdown = u32(mxm["fp16_slowdown"], "mxm.fp16_slowdown", 1, kMaxSlowdown);
   if (mxm["transposed_install"]) c.mxm_transposed_install = boolean(mxm["transposed_install"], "mxm.transposed_install");
+
+  if (const YAML::Node vxm = root["vxm"]) {
+    check_map(vxm, "vxm", {}, {"fused_multiply_add"});
+    if (vxm["fused_multiply_add"]) c.vxm_fma = boolean(vxm["fused_multiply_add"], "vxm.fused_multiply_add");
+  }
 
   const YAML::Node timing = root["timing"];
   {
@@ -503,6 +508,8 @@ std::string dump_chip_config(const ChipConfig& c) {
   line(fmt::format("  acc_rows: {}", c.mxm_acc_rows));
   line(fmt::format("  fp16_slowdown: {}", c.mxm_fp16_slowdown));
   line(fmt::format("  transposed_install: {}", c.mxm_transposed_install ? "true" : "false"));
+  line("vxm:");
+  line(fmt::format("  fused_multiply_add: {}", c.vxm_fma ? "true" : "false"));
   line("timing:");
   for (int i = 0; i < kNumSchedClasses; ++i)
     line(fmt::format("  {}: {{latency: {}, occupancy: {}}}", sched_info(static_cast<SchedClass>(i)).key,

@@ -53,6 +53,11 @@ struct ChipConfig {
   // in the published instruction table; a chip without it rejects `iwt` and compilers must not
   // emit it (mxm.transposed_install, optional, default true).
   bool mxm_transposed_install = true;
+  // Whether the VXM has the fused multiply-add `fma` (dst = a * b + c, one rounding). [assumed]:
+  // not in the published instruction table ([ISCA20] Table I lists unary and binary ops); a chip
+  // without it rejects `fma` and compilers emit `mul` then `add` (vxm.fused_multiply_add,
+  // optional section and key, default true).
+  bool vxm_fma = true;
 
   // timing and energy, indexed by SchedClass / EnergyEvent
   std::array<TimingEntry, kNumSchedClasses> timing{};

@@ -157,6 +157,10 @@ class Checker {
       bad(fmt::format("iwt needs the transposed install, which chip config '{}' does not have "
                       "(mxm.transposed_install: false); allowed: iw",
                       cfg_.name));
+    if (in.op == Opcode::Fma && !cfg_.vxm_fma)
+      bad(fmt::format("fma needs the fused multiply-add, which chip config '{}' does not have "
+                      "(vxm.fused_multiply_add: false); allowed: mul then add",
+                      cfg_.name));
     if (in.op == Opcode::Repeat) {
       if (i == 0) bad("repeat must follow a non-ICU instruction, but it is the first instruction of its queue");
       const Instr& x = qc.code[i - 1];

@@ -317,8 +317,50 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
         }
         StreamValue cur = nops ? vals[0] : StreamValue{};
         uint64_t T = T1;
+        uint64_t post_read = 0;  // latest cycle a post operand reaches the VXM
+        // Post operand i read to be f32 at the VXM on T (its source for the post op at T).
+        auto post_operand = [&](size_t i, const StreamValue** src) {
+          const PlacedTensor* tp = nullptr;
+          const int64_t tr = src_of(i, &tp);
+          const uint32_t tch = bc(i) ? 0 : ch;
+          const bool f16 = tp->dtype == DType::F16;
+          const uint64_t Ta = f16 ? T - lat_up : T;
+          const auto& ts = tp->part_of_row(tr).slices;
+          const Dir d = b_.pos(ts[0]) < vxm_pos_ ? Dir::East : Dir::West;
+          StreamValue raw;
+          // Shared like the op's operands: a vector (a constant row) already passing the VXM on Ta
+          // is taken from the stream.
+          const ReadKey key{tp, tr, tch, Ta};
+          const auto hs = shared.find(key);
+          const auto hp = pending.find(key);
+          bool got = true;
+          if (hs != shared.end()) {
+            raw = hs->second;
+          } else if (hp != pending.end()) {
+            raw = hp->second;
+          } else {
+            got = b_.fetch(ts, tp->addr_of(tr, tch), vxm_pos_, Ta, d,
+                           tp->ready[static_cast<size_t>(tr * tp->vpr + tch)], &raw);
+            if (got) pending[key] = raw;
+          }
+          if (got && f16 && !f16_direct) {
+            Instr c = cvt_up;
+            c.set(Field::SrcA, raw.ref().encode());
+            got = vop(c, Ta, false, 4, &vals[i]);
+          } else {
+            vals[i] = raw;
+          }
+          *src = &vals[i];
+          post_read = std::max(post_read, T);
+          return got;
+        };
+        // A `mul` op followed by the `add` of an operand (the first post op, no Relu between):
+        // one `fma` on a chip that has it (chip config vxm.fused_multiply_add).
+        const bool fma_main = cfg.vxm_fma && has_op && !relu_first && op == Opcode::Mul && op_dt == DType::F32 &&
+                              nmain == 2 && !fused_relu && !post.empty() && post[0].op == Opcode::Add &&
+                              post[0].operand >= 0;
         if (ok && has_op) {
-          Instr in = make_instr(relu_first ? Opcode::Relu : op);
+          Instr in = make_instr(relu_first ? Opcode::Relu : fma_main ? Opcode::Fma : op);
           in.set(Field::DType, static_cast<uint32_t>(op_dt));
           if (op == Opcode::Select) {
             in.set(Field::SrcC, vals[0].ref().encode());
@@ -328,7 +370,12 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
             in.set(Field::SrcA, vals[0].ref().encode());
             if (nmain > 1) in.set(Field::SrcB, vals[1].ref().encode());
           }
-          ok = vop(in, T, !narrow && !fused_relu && post.empty(), op_width, &cur);
+          if (fma_main) {
+            const StreamValue* src = nullptr;
+            ok = post_operand(static_cast<size_t>(post[0].operand), &src);
+            if (ok) in.set(Field::SrcC, src->ref().encode());
+          }
+          ok = ok && vop(in, T, !narrow && !fused_relu && post.size() == (fma_main ? 1u : 0u), op_width, &cur);
           T += instr_timing(cfg, in).latency;
         }
         if (ok && fused_relu) {  // a fused Relu, in the op's dtype (f32, or f16 for arith_direct)
@@ -338,45 +385,23 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
           ok = vop(rl, T, !narrow && post.empty(), op_width, &cur);
           T += instr_timing(cfg, rl).latency;
         }
-        uint64_t post_read = 0;  // latest cycle a post operand reaches the VXM
-        for (size_t pi = 0; ok && pi < post.size(); ++pi) {  // fused post ops, f32
-          Instr pin = make_instr(post[pi].op);
+        for (size_t pi = fma_main ? 1 : 0; ok && pi < post.size(); ++pi) {  // fused post ops, f32
+          // `mul` by an operand then `add` of an operand: one `fma` on a chip that has it (chip
+          // config vxm.fused_multiply_add), both operands at the VXM on its cycle.
+          const bool fma = cfg.vxm_fma && op_dt == DType::F32 && post[pi].op == Opcode::Mul && post[pi].operand >= 0 &&
+                           pi + 1 < post.size() && post[pi + 1].op == Opcode::Add && post[pi + 1].operand >= 0;
+          Instr pin = make_instr(fma ? Opcode::Fma : post[pi].op);
           pin.set(Field::DType, static_cast<uint32_t>(op_dt));
           pin.set(Field::SrcA, cur.ref().encode());
           if (post[pi].operand >= 0) {  // src_b: its operand, read to be f32 at the VXM on T
-            const size_t i = static_cast<size_t>(post[pi].operand);
-            const PlacedTensor* tp = nullptr;
-            const int64_t tr = src_of(i, &tp);
-            const uint32_t tch = bc(i) ? 0 : ch;
-            const bool f16 = tp->dtype == DType::F16;
-            const uint64_t Ta = f16 ? T - lat_up : T;
-            const auto& ts = tp->part_of_row(tr).slices;
-            const Dir d = b_.pos(ts[0]) < vxm_pos_ ? Dir::East : Dir::West;
-            StreamValue raw;
-            // Shared like the op's operands: a vector (a constant row) already passing the VXM on Ta
-            // is taken from the stream.
-            const ReadKey key{tp, tr, tch, Ta};
-            const auto hs = shared.find(key);
-            const auto hp = pending.find(key);
-            if (hs != shared.end()) {
-              raw = hs->second;
-            } else if (hp != pending.end()) {
-              raw = hp->second;
-            } else {
-              ok = b_.fetch(ts, tp->addr_of(tr, tch), vxm_pos_, Ta, d,
-                            tp->ready[static_cast<size_t>(tr * tp->vpr + tch)], &raw);
-              if (ok) pending[key] = raw;
-            }
-            if (ok && f16 && !f16_direct) {
-              Instr c = cvt_up;
-              c.set(Field::SrcA, raw.ref().encode());
-              ok = vop(c, Ta, false, 4, &vals[i]);
-            } else {
-              vals[i] = raw;
-            }
-            if (!ok) break;
-            pin.set(Field::SrcB, vals[i].ref().encode());
-            post_read = std::max(post_read, T);
+            const StreamValue* src = nullptr;
+            if (!(ok = post_operand(static_cast<size_t>(post[pi].operand), &src))) break;
+            pin.set(Field::SrcB, src->ref().encode());
+          }
+          if (fma) {  // src_c: the add's operand, at the VXM on the same cycle
+            const StreamValue* src = nullptr;
+            if (!(ok = post_operand(static_cast<size_t>(post[++pi].operand), &src))) break;
+            pin.set(Field::SrcC, src->ref().encode());
           }
           if (post[pi].op == Opcode::MulImm || post[pi].op == Opcode::AddImm) {
             uint32_t bits;

@@ -944,11 +944,13 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
         if (!direct_all) {
           uint64_t T = cur.time_at(vxm_pos_);
           Dir to = ydir;  // where the final op's result flows (Y's slices, then Y2's)
-          // One VXM op: reads cur (and optionally b) at T, result of `width` at T + latency.
-          auto vop = [&](Instr in, const StreamValue* bsrc, uint32_t width, bool final_op) {
+          // One VXM op: reads cur (and optionally b, c) at T, result of `width` at T + latency.
+          auto vop = [&](Instr in, const StreamValue* bsrc, uint32_t width, bool final_op,
+                         const StreamValue* csrc = nullptr) {
             if (T == UINT64_MAX) return false;
             in.set(Field::SrcA, cur.ref().encode());
             if (bsrc) in.set(Field::SrcB, bsrc->ref().encode());
+            if (csrc) in.set(Field::SrcC, csrc->ref().encode());
             const uint64_t lat = instr_timing(cfg, in).latency;
             StreamValue out;
             const Dir d1 = final_op ? to : (to == Dir::East ? Dir::West : Dir::East);
@@ -998,7 +1000,19 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
           }
           // int8: acc (i32) -> f32, times the per-column scale row (passes/quantize.h).
           if (ok && rescale) ok = vop(cvt_instr(acc_t, DType::F32), nullptr, 4, false);
-          if (ok && rescale) {
+          // With the fused multiply-add (chip config vxm.fused_multiply_add) the scale and the
+          // bias are one `fma` (both rows fetched for its cycle): acc * scale + bias.
+          const bool fma = rescale && spec.bias && cfg.vxm_fma;
+          if (ok && fma) {
+            StreamValue sv, bv;
+            ok = erow(spec.scale, &sv) && erow(spec.bias, &bv);
+            if (ok) {
+              ok = vop(vxm_instr(Opcode::Fma, DType::F32), &sv, 4, !spec.relu && !need_cvt, &bv);
+              spec.scale->last_read = std::max(spec.scale->last_read, T);
+              spec.bias->last_read = std::max(spec.bias->last_read, T);
+            }
+          }
+          if (ok && rescale && !fma) {
             StreamValue sv;
             ok = erow(spec.scale, &sv);
             if (ok) {
@@ -1006,7 +1020,7 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
               spec.scale->last_read = std::max(spec.scale->last_read, T);
             }
           }
-          if (ok && spec.bias) {
+          if (ok && spec.bias && !fma) {
             StreamValue bv;
             ok = erow(spec.bias, &bv);
             if (ok) {

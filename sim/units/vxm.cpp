@@ -21,7 +21,7 @@ int vxm_inputs(Opcode op) {
     case Opcode::Add: case Opcode::Sub: case Opcode::Mul: case Opcode::Div: case Opcode::Max:
     case Opcode::Min: case Opcode::CmpGt:
       return 2;
-    case Opcode::Select:
+    case Opcode::Select: case Opcode::Fma:
       return 3;
     case Opcode::Mov: case Opcode::Neg: case Opcode::Abs: case Opcode::Relu: case Opcode::Tanh:
     case Opcode::Exp: case Opcode::Log: case Opcode::Sqrt: case Opcode::Rsqrt: case Opcode::Recip:
@@ -59,7 +59,7 @@ void ChipEngine::exec_vxm(const Instr& in, uint64_t t, const TimingEntry& tm) {
   const uint8_t* A[4] = {};
   const uint8_t* B[4] = {};
   const uint8_t* C[4] = {};
-  if (in.op == Opcode::Select) {
+  if (ninputs == 3) {
     read_group(in.src_c(), nb, t, C);
     read_group(in.src_a(), nb, t, A);
     read_group(in.src_b(), nb, t, B);
@@ -94,6 +94,13 @@ void ChipEngine::exec_vxm(const Instr& in, uint64_t t, const TimingEntry& tm) {
       case Opcode::Add: map2([](V a, V b) { return a + b; }); return;
       case Opcode::Sub: map2([](V a, V b) { return a - b; }); return;
       case Opcode::Mul: map2([](V a, V b) { return a * b; }); return;
+      case Opcode::Fma:  // float: one rounding to fp32 (std::fma), then the store's to dtype
+        for (uint32_t i = 0; i < L; ++i) {
+          const V a = E::load(A, i), b = E::load(B, i), c = E::load(C, i);
+          if constexpr (FL) E::store(out, i, std::fma(a, b, c));
+          else E::store(out, i, a * b + c);
+        }
+        return;
       case Opcode::Max:
         if constexpr (FL) map2([](V a, V b) { return std::fmax(a, b); });
         else map2([](V a, V b) { return a > b ? a : b; });

@@ -11,6 +11,7 @@
 #include "compiler/compile.h"
 #include "isa/chip_config.h"
 #include "sim/simulator.h"
+#include "tests/support/chip_variant.h"
 #include "tests/support/gemm_check.h"
 #include "tests/support/issued_count.h"
 #include "tests/support/ir_build.h"
@@ -21,15 +22,7 @@ using namespace lpu::compiler;
 namespace {
 
 std::shared_ptr<const ChipConfig> chip_without_iwt() {
-  std::string y = default_chip_config_yaml();
-  const std::string from = "transposed_install: true", to = "transposed_install: false";
-  const size_t at = y.find(from);
-  REQUIRE(at != std::string::npos);
-  y.replace(at, from.size(), to);
-  const size_t nm = y.find("name: tsp-v1");
-  REQUIRE(nm != std::string::npos);
-  y.replace(nm, 12, "name: no-iwt");
-  auto c = parse_chip_config(y, "no-iwt.yaml");
+  auto c = test::chip_variant("transposed_install: true", "transposed_install: false", "no-iwt");
   REQUIRE_FALSE(c->mxm_transposed_install);
   return c;
 }

@@ -323,6 +323,10 @@ TEST_CASE("config: more invalid values are rejected with field and value") {
       {"  fp16_slowdown: 4\n", "  fp16_slowdown: 0\n", "mxm.fp16_slowdown: must be an integer in [1, 1024]; got 0"},
       {"  fp16_slowdown: 4\n", "  fp16_slowdown: 4\n  transposed_install: no\n",
        "mxm.transposed_install: must be true or false; got no"},
+      {"  fp16_slowdown: 4\n", "  fp16_slowdown: 4\nvxm:\n  fused_multiply_add: 1\n",
+       "vxm.fused_multiply_add: must be true or false; got 1"},
+      {"  fp16_slowdown: 4\n", "  fp16_slowdown: 4\nvxm:\n  fma: true\n",
+       "vxm.fma: unknown key; got 'fma'; allowed fused_multiply_add"},
       {"  fp16_slowdown: 4\n", "  fp16_slowdown: 4\n  transposed: true\n",
        "mxm.transposed: unknown key; got 'transposed'; allowed planes_per_slice, acc_rows, fp16_slowdown, transposed_install"},
       {"streams_per_direction: 8\n", "streams_per_direction: 0\n", "streams_per_direction: must be an integer in [1, 32]; got 0"},
@@ -441,4 +445,18 @@ TEST_CASE("config: mxm.transposed_install is optional (default true), explicit i
   const std::string d = dump_chip_config(*off);
   CHECK_THAT(d, Catch::Matchers::Contains("transposed_install: false"));
   CHECK_FALSE(parse_chip_config(d, "d.yaml")->mxm_transposed_install);
+}
+
+TEST_CASE("config: vxm.fused_multiply_add is optional (default true), explicit in tsp-v1, and round-trips") {
+  // The [assumed] fused multiply-add `fma` is a chip capability a what-if can turn off.
+  CHECK(default_chip_config()->vxm_fma);
+  CHECK_THAT(default_chip_config_yaml(), Catch::Matchers::Contains("fused_multiply_add: true"));
+  const auto absent = parse_chip_config(kTinyYaml, "t.yaml");
+  CHECK(absent->vxm_fma);
+  const auto off = parse_chip_config(replace_once(kTinyYaml, "fp16_slowdown: 4", "fp16_slowdown: 4\nvxm:\n  fused_multiply_add: false"),
+                                     "t.yaml");
+  CHECK_FALSE(off->vxm_fma);
+  const std::string d = dump_chip_config(*off);
+  CHECK_THAT(d, Catch::Matchers::Contains("fused_multiply_add: false"));
+  CHECK_FALSE(parse_chip_config(d, "d.yaml")->vxm_fma);
 }

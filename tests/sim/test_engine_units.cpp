@@ -204,6 +204,41 @@ TEST_CASE("units: VXM float ops compute in fp32 and round f16 results to nearest
   CHECK(static_cast<int8_t>(k[5]) == 0);
 }
 
+TEST_CASE("units: VXM fma rounds a * b + c once (float) and wraps (int)") {
+  auto cfg = default_chip_config();
+  // a = b = 1 + 2^-12: a * b = 1 + 2^-11 + 2^-24, which a `mul` rounds to 1 + 2^-11 (a tie, to
+  // even); with c = -(1 + 2^-11) the fma keeps the 2^-24 that mul then add loses.
+  const float a0 = 1.0f + std::ldexp(1.0f, -12);
+  std::vector<float> a(320), b(320), c(320);
+  for (int i = 0; i < 320; ++i) {
+    a[i] = i == 0 ? a0 : 0.5f + 0.01f * static_cast<float>(i);
+    b[i] = i == 0 ? a0 : -3.0f + 0.02f * static_cast<float>(i);
+    c[i] = i == 0 ? -(1.0f + std::ldexp(1.0f, -11)) : 0.25f * static_cast<float>(i % 7);
+  }
+  const std::string fma = unit_program(*cfg, "VXM.0", "fma.f32 E0, W0, E4 -> E8", 4,
+                                       {{"a", "f32", kW, 'E', 0}, {"b", "f32", kE, 'W', 0},
+                                        {"c", "f32", {"MEM_W4", "MEM_W5", "MEM_W6", "MEM_W7"}, 'E', 4}},
+                                       {"d", "f32", kOut, 'E', 8});
+  const auto d = floats_of(run(fma, {{"a", bytes_of_floats(a)}, {"b", bytes_of_floats(b)}, {"c", bytes_of_floats(c)}}).at("d"));
+  CHECK(d[0] == std::ldexp(1.0f, -24));
+  CHECK(a[0] * b[0] + c[0] == 0.0f);  // what mul then add (two roundings) gives
+  for (int i = 1; i < 320; ++i) CHECK(d[i] == std::fma(a[i], b[i], c[i]));
+  // i8: a * b + c wraps.
+  std::vector<uint8_t> x(320), y(320), z(320);
+  for (int i = 0; i < 320; ++i) {
+    x[i] = static_cast<uint8_t>(i * 7 + 3);
+    y[i] = static_cast<uint8_t>(100 - i);
+    z[i] = static_cast<uint8_t>(i * 13);
+  }
+  const std::string fi = unit_program(*cfg, "VXM.0", "fma.i8 E0, W0, E1 -> E8", 4,
+                                      {{"a", "i8", {"MEM_W0"}, 'E', 0}, {"b", "i8", {"MEM_E0"}, 'W', 0},
+                                       {"c", "i8", {"MEM_W5"}, 'E', 1}},
+                                      {"d", "i8", {"MEM_E8"}, 'E', 8});
+  const auto e = run(fi, {{"a", x}, {"b", y}, {"c", z}}).at("d");
+  for (int i = 0; i < 320; ++i)
+    CHECK(e[i] == static_cast<uint8_t>(static_cast<int8_t>(x[i]) * static_cast<int8_t>(y[i]) + static_cast<int8_t>(z[i])));
+}
+
 TEST_CASE("units: SXM shift, rotate, permute and 16x16 transpose move lanes") {
   auto cfg = default_chip_config();
   // SXM_W sits at position 1; MEM_W43 (2) feeds it westward, MEM_W41 (4) takes the result.
