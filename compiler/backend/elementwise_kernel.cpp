@@ -246,12 +246,13 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
       const auto& y2s = Y2 ? Y2->part_of_row(r).slices : no_slices;
       const uint32_t y2addr = Y2 ? Y2->addr_of(r, ch) : 0;
       const Dir y2dir = Y2 && b_.pos(y2s[0]) > vxm_pos_ ? Dir::East : Dir::West;
-      uint64_t landed = 0, landed2 = 0, nvxm = 0, post_at = 0;
+      uint64_t landed = 0, landed2 = 0, nvxm = 0, post_at = 0, nread = 0;  // nread: SRAM reads fetched
       for (uint64_t n = 0;; ++T0, ++n) {
         if (n > kMaxSearch)
           throw std::logic_error("elementwise scheduler: no cycle found for " + spec.name + " within the search bound");
         auto x = b_.begin();
         nvxm = 0;
+        nread = 0;
         // One VXM instruction at cycle T reading srcs (all at the VXM on T); result of `width` bytes.
         // A final op's result flows toward its store's slices (`to`); others take either direction.
         auto vop_to = [&](Instr in, uint64_t T, bool final_op, uint32_t width, StreamValue* out, Dir to) {
@@ -298,6 +299,7 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
           } else {
             ok = b_.fetch(ts, t.addr_of(tr, tch), vxm_pos_, Ta - early, d,
                           t.ready[static_cast<size_t>(tr * t.vpr + tch)], &raw);
+            if (ok) nread += ts.size();
             if (ok && !delayed[i]) pending[key] = raw;
           }
           if (ok && delayed[i]) {
@@ -341,6 +343,7 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
           } else {
             got = b_.fetch(ts, tp->addr_of(tr, tch), vxm_pos_, Ta, d,
                            tp->ready[static_cast<size_t>(tr * tp->vpr + tch)], &raw);
+            if (got) nread += ts.size();
             if (got) pending[key] = raw;
           }
           if (got && f16 && !f16_direct) {
@@ -386,17 +389,24 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
           T += instr_timing(cfg, rl).latency;
         }
         for (size_t pi = fma_main ? 1 : 0; ok && pi < post.size(); ++pi) {  // fused post ops, f32
-          // `mul` by an operand then `add` of an operand: one `fma` on a chip that has it (chip
-          // config vxm.fused_multiply_add), both operands at the VXM on its cycle.
-          const bool fma = cfg.vxm_fma && op_dt == DType::F32 && post[pi].op == Opcode::Mul && post[pi].operand >= 0 &&
-                           pi + 1 < post.size() && post[pi + 1].op == Opcode::Add && post[pi + 1].operand >= 0;
-          Instr pin = make_instr(fma ? Opcode::Fma : post[pi].op);
+          // On a chip with the fused multiply-add (chip config vxm.fused_multiply_add), f32 chains:
+          //   `mul` by operand b then `add` of operand c: one `fma` (cur * b + c);
+          //   `addi 1` then `mul` by operand b: one `fma` (cur * b + b = (cur + 1) * b, GELU's
+          //   (1 + erf(.)) * x and (1 + tanh(.)) * x), both sources the one read of b.
+          const bool can_fma = cfg.vxm_fma && op_dt == DType::F32 && pi + 1 < post.size();
+          const bool fma = can_fma && post[pi].op == Opcode::Mul && post[pi].operand >= 0 &&
+                           post[pi + 1].op == Opcode::Add && post[pi + 1].operand >= 0;
+          const bool fma1 = can_fma && post[pi].op == Opcode::AddImm && post[pi].imm == 1.0f &&
+                            post[pi + 1].op == Opcode::Mul && post[pi + 1].operand >= 0;
+          if (fma1) ++pi;  // the `mul` is the fma's multiply; its operand is both b and c
+          Instr pin = make_instr(fma || fma1 ? Opcode::Fma : post[pi].op);
           pin.set(Field::DType, static_cast<uint32_t>(op_dt));
           pin.set(Field::SrcA, cur.ref().encode());
           if (post[pi].operand >= 0) {  // src_b: its operand, read to be f32 at the VXM on T
             const StreamValue* src = nullptr;
             if (!(ok = post_operand(static_cast<size_t>(post[pi].operand), &src))) break;
             pin.set(Field::SrcB, src->ref().encode());
+            if (fma1) pin.set(Field::SrcC, src->ref().encode());
           }
           if (fma) {  // src_c: the add's operand, at the VXM on the same cycle
             const StreamValue* src = nullptr;
@@ -464,16 +474,7 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
         spec.operands[i]->last_read = std::max(spec.operands[i]->last_read, i < nmain ? T0 + lat_up : post_at);
       st.first_issue = std::min(st.first_issue, T0 > lat_read ? T0 - lat_read : 0);
       st.vxm += nvxm;
-      for (size_t i = 0; i < nops; ++i) {
-        const PlacedTensor* ti = nullptr;
-        const int64_t ri = src_of(i, &ti);
-        bool first = true;
-        for (size_t j = 0; j < i && first; ++j) {
-          const PlacedTensor* tj = nullptr;
-          first = !(src_of(j, &tj) == ri && tj == ti);
-        }
-        if (first) st.reads += ti->part_of_row(0).slices.size();
-      }
+      st.reads += nread;  // the committed attempt's fetches (a vector taken from a stream is no read)
       st.writes += ys.size() + y2s.size();
       st.last_end = std::max({st.last_end, landed, landed2});
       Y.ready_of(r, ch) = landed;
