@@ -141,11 +141,16 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
                                  dtype_name(Y.dtype), dtype_name(acc_t)));
   if (!direct && vxm_slice_ < 0) throw InputError(spec.name + ": epilogue needs a VXM slice");
   const PlacedTensor* Res = spec.residual;
-  if (Res && (Res->dtype != DType::F16 || ep_t != DType::F32 || (Y.dtype != DType::F16 && Y.dtype != DType::I8) ||
+  // An i8 residual (MatmulSpec::res_scale) is added in f32 before the relu and the conversion.
+  const bool res8 = Res && Res->dtype == DType::I8;
+  if (Res && ((Res->dtype != DType::F16 && !res8) || res8 != (spec.res_scale != nullptr) || (res8 && !spec.scale) ||
+              ep_t != DType::F32 || (Y.dtype != DType::F16 && Y.dtype != DType::I8) ||
               Res->rows != Y.rows || Res->vpr != Y.vpr || Res->inner != Y.inner))
-    throw std::logic_error(fmt::format("{}: residual '{}' ({} [{}, {}]) must be an f16 tensor of the f16 or i8 Y's stored "
-                                       "shape ({} [{}, {}])", spec.name, Res->name, dtype_name(Res->dtype), Res->rows,
-                                       Res->inner, dtype_name(Y.dtype), Y.rows, Y.inner));
+    throw std::logic_error(fmt::format("{}: residual '{}' ({} [{}, {}]) must be an f16 tensor, or an i8 one with a scale "
+                                       "row in an int8 layer, of the f16 or i8 Y's stored shape ({} [{}, {}])",
+                                       spec.name, Res->name, dtype_name(Res->dtype), Res->rows, Res->inner,
+                                       dtype_name(Y.dtype), Y.rows, Y.inner));
+  const PlacedTensor* Res16 = res8 ? nullptr : Res;  // the f16 residual path below
   PlacedTensor* Y2 = spec.y2;
   if (Y2 && (Y2->dtype != DType::I8 || (Y.dtype != DType::F16 && Y.dtype != DType::F32) || Y2->rows != Y.rows ||
              Y2->vpr != Y.vpr || Y2->inner != Y.inner))
@@ -1028,26 +1033,83 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
               spec.bias->last_read = std::max(spec.bias->last_read, T);
             }
           }
+          // An i8 residual: R's row ym, column tile dr.nt, reaches the VXM earlier and is widened
+          // (`cvt i8 -> f32`) on another queue so that, on T, `fma` (R, its scale row, the result)
+          // adds it in f32 (without the fused multiply-add: `mul` by the scale row on the side,
+          // then `add`).
+          if (ok && res8) {
+            const auto& rs = Res->part_of_row(ym).slices;
+            const uint64_t ready = Res->ready[static_cast<size_t>(ym * Res->vpr + dr.nt)];
+            uint64_t far = 0;
+            for (uint16_t sl : rs)
+              far = std::max<uint64_t>(far, b_.pos(sl) > vxm_pos_ ? b_.pos(sl) - vxm_pos_ : vxm_pos_ - b_.pos(sl));
+            const Instr cvt = cvt_instr(DType::I8, DType::F32);
+            const Instr mul = vxm_instr(Opcode::Mul, DType::F32);
+            const uint64_t lat_cvt = instr_timing(cfg, cvt).latency;
+            const uint64_t side = lat_cvt + (cfg.vxm_fma ? 0 : instr_timing(cfg, mul).latency);
+            // A side op at t reading a (and b) on the VXM, result of 4 bytes on t + latency.
+            auto side_op = [&](Instr in, const StreamValue& a, const StreamValue* b, uint64_t t, StreamValue* out) {
+              in.set(Field::SrcA, a.ref().encode());
+              if (b) in.set(Field::SrcB, b->ref().encode());
+              const uint64_t lat = instr_timing(cfg, in).latency;
+              const Dir d1 = to == Dir::East ? Dir::West : Dir::East;
+              if (!b_.produce(d1, 4, vxm_pos_, t + lat, out) && !b_.produce(to, 4, vxm_pos_, t + lat, out)) return false;
+              in.set(Field::Dst, out->ref().encode());
+              if (!b_.issue_any(vxm_slice_, t, in)) return false;
+              ++nvxm;
+              return true;
+            };
+            StreamValue rv, rf, sv;
+            if (T == UINT64_MAX || T < side || T - side < ready + lat_read + far) {  // R lands later: retry then
+              if (T != UINT64_MAX && T >= side) skip = ready + lat_read + far - (T - side);
+              ok = false;
+            } else {
+              ok = b_.fetch(rs, Res->addr_of(ym, dr.nt), vxm_pos_, T - side,
+                            b_.pos(rs[0]) < vxm_pos_ ? Dir::East : Dir::West, ready, &rv) &&
+                   side_op(cvt, rv, nullptr, T - side, &rf);
+            }
+            if (ok && cfg.vxm_fma) {  // cur = R * rscale + cur
+              ok = erow(spec.res_scale, &sv);
+              if (ok) {
+                Instr f = vxm_instr(Opcode::Fma, DType::F32);
+                f.set(Field::SrcC, cur.ref().encode());
+                cur = rf;
+                ok = vop(f, &sv, 4, !spec.relu && !need_cvt);
+              }
+            } else if (ok) {  // cur = cur + R * rscale, the product on the side
+              const uint64_t T0 = T;
+              T -= instr_timing(cfg, mul).latency;
+              ok = erow(spec.res_scale, &sv);
+              StreamValue rr;
+              ok = ok && side_op(mul, rf, &sv, T, &rr);
+              T = T0;
+              ok = ok && vop(vxm_instr(Opcode::Add, DType::F32), &rr, 4, !spec.relu && !need_cvt);
+            }
+            if (ok) {
+              spec.residual->last_read = std::max(spec.residual->last_read, T);
+              spec.res_scale->last_read = std::max(spec.res_scale->last_read, T);
+            }
+          }
           // With a narrowing output conversion the relu runs after it, on the narrow value (fewer
           // stream bytes; the same result: the conversion is monotone, maps 0 to 0 and NaN to
           // 0 (int) or NaN (f16), and relu maps NaN to 0).
           const bool relu_late = spec.relu && need_cvt;
           if (ok && spec.relu && !relu_late) ok = vop(vxm_instr(Opcode::Relu, ep_t), nullptr, 4, !need_cvt);
           const uint32_t ybytes = static_cast<uint32_t>(dtype_bytes(Y.dtype));
-          if (ok && need_cvt && !Res) ok = vop(cvt_instr(ep_t, Y.dtype), nullptr, ybytes, !relu_late);
-          if (ok && relu_late && !Res) ok = vop(vxm_instr(Opcode::Relu, Y.dtype), nullptr, ybytes, true);
+          if (ok && need_cvt && !Res16) ok = vop(cvt_instr(ep_t, Y.dtype), nullptr, ybytes, !relu_late);
+          if (ok && relu_late && !Res16) ok = vop(vxm_instr(Opcode::Relu, Y.dtype), nullptr, ybytes, true);
           // The fused residual: the result rounded to f16 (what the product alone would store),
           // plus R's row ym, column tile dr.nt (`add.f16`), the relu on the f16 sum, and for an
           // i8 Y the sum widened, times y_inv_scale and converted to i8.
-          const bool res_i8 = Res && Y.dtype == DType::I8;
+          const bool res_i8 = Res16 && Y.dtype == DType::I8;
           // cur (of type `from`) -> f32 -> times inv (`muli`) -> i8, the last op toward `to`.
           auto quantize = [&](DType from, float inv) {
             bool q_ok = from == DType::F32 || vop(cvt_instr(from, DType::F32), nullptr, 4, false);
             q_ok = q_ok && vop(muli_f32(inv), nullptr, 4, false);
             return q_ok && vop(cvt_instr(DType::F32, DType::I8), nullptr, 1, true);
           };
-          if (ok && Res) ok = vop(cvt_instr(ep_t, DType::F16), nullptr, 2, false);
-          if (ok && Res) {
+          if (ok && Res16) ok = vop(cvt_instr(ep_t, DType::F16), nullptr, 2, false);
+          if (ok && Res16) {
             const auto& rs = Res->part_of_row(ym).slices;
             const uint64_t ready = Res->ready[static_cast<size_t>(ym * Res->vpr + dr.nt)];
             uint64_t far = 0;
@@ -1066,7 +1128,7 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
               spec.residual->last_read = std::max(spec.residual->last_read, T);
             }
           }
-          if (ok && Res && spec.relu) ok = vop(vxm_instr(Opcode::Relu, DType::F16), nullptr, 2, !res_i8);
+          if (ok && Res16 && spec.relu) ok = vop(vxm_instr(Opcode::Relu, DType::F16), nullptr, 2, !res_i8);
           if (ok && res_i8) ok = quantize(DType::F16, spec.y_inv_scale);
           // The second output: Y's stored value (at the VXM on T) quantized toward Y2's slices.
           if (ok && Y2) {

@@ -80,6 +80,11 @@ struct MatmulSpec {
   // (`muli`; the scale row then holds no 1 / y_scale) and converted f32 -> i8.
   PlacedTensor* residual = nullptr;
   float y_inv_scale = 1.0f;
+  // With an I8 residual (passes/quantize.h Int8Options::i8_residuals; int8 only): res_scale is the
+  // row (laid out like `scale`) R's values are multiplied by, and the f32 epilogue is
+  // Y = relu?(acc * scale + bias + R * res_scale), converted to Y's type (1 / y_scale is folded into
+  // the three rows for an I8 Y): `cvt` of R's row to f32 on the side, then `fma` (or `mul`, `add`).
+  PlacedTensor* res_scale = nullptr;
   // Optional second output (as EltwiseSpec::y2): an I8 tensor of Y's stored layout receiving, in
   // the same epilogue, Y's stored value widened, times y2_inv_scale (`muli`) and converted
   // f32 -> i8 (`cvt`): the bytes a separate quantizing copy of Y would write. Y must be F16 or F32.

@@ -160,6 +160,14 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
   // A tensor may be i8 iff it is a graph tensor (it can be calibrated) that is not a graph output,
   // every reader is an int8 layer reading it as X, and its producer is a host-quantized input, an
   // elementwise step that quantizes on chip, or int8 layers only (every writer).
+  // Every writer of t an int8 layer (a fused residual written so may be read i8).
+  auto layer_written = [&](ir::TensorId t) {
+    if (!writers.count(t)) return false;
+    bool all = true;
+    for (size_t i = 0; i < nl; ++i) all = all && (lm.layers[i].y != t || in_s[i]);
+    for (const LoweredEltwise& E : lm.eltwise) all = all && E.y != t;
+    return all;
+  };
   auto i8_ok = [&](ir::TensorId t) {
     // A packed head merge keeps its f16 values and gets a quantized copy (fused into its pass): the
     // int8 check bounds on-chip quantization of value copies only (int8_step_check.h).
@@ -172,14 +180,20 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
     }
     for (const LoweredGather& G : lm.gathers) produced = produced && G.y != t;
     for (const LoweredLane& Ln : lm.lanes) produced = produced && Ln.y != t;
-    // Every scheduled reader an int8 layer reading t as its X only (elementwise, gather and lane
-    // steps, activation weights and fused residuals need the float values).
+    // Every scheduled reader an int8 layer reading t as its X only, or as its fused residual when
+    // only int8 layers write t (Int8Options::i8_residuals); elementwise, gather and lane steps,
+    // activation weights and other residuals need the float values.
     for (const LoweredStep& st : lm.steps) {
       const std::vector<ir::TensorId> r = step_reads(lm, st);
       if (std::find(r.begin(), r.end(), t) == r.end()) continue;
       if (!st.dense || st.gather || st.lane) return false;
       const LoweredLayer& L = lm.layers[st.index];
-      if (!in_s[st.index] || L.x != t || L.b == t || L.residual == t) return false;
+      if (!in_s[st.index] || L.b == t) return false;
+      if (L.residual == t) {
+        if (!opt.i8_residuals || L.x == t || !layer_written(t)) return false;
+      } else if (L.x != t) {
+        return false;
+      }
     }
     return produced;
   };
@@ -308,9 +322,14 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
     }
     q.y_int8 = plan.i8_tensors.count(L.y) > 0;
     q.y_scale = q.y_int8 ? plan.i8_tensors.at(L.y) : 1.0f;
-    // 1 / y_scale folded into the row constants, except after a fused residual Add (the kernel
-    // quantizes the f16 sum: backend/matmul_kernel.h MatmulSpec::residual).
-    const double fold = L.residual == ir::kNoTensor ? q.y_scale : 1.0;
+    // 1 / y_scale folded into the row constants, except after a fused f16 residual Add (the kernel
+    // quantizes the f16 sum: backend/matmul_kernel.h MatmulSpec::residual); an i8 residual's
+    // r_scale / y_scale is a third row.
+    q.r_int8 = L.residual != ir::kNoTensor && plan.i8_tensors.count(L.residual) > 0;
+    const double fold = L.residual == ir::kNoTensor || q.r_int8 ? q.y_scale : 1.0;
+    if (q.r_int8)
+      q.epi_rscale.assign(static_cast<size_t>(L.N),
+                          static_cast<float>(static_cast<double>(plan.i8_tensors.at(L.residual)) / fold));
     q.epi_scale.resize(static_cast<size_t>(L.N));
     for (size_t n = 0; n < q.epi_scale.size(); ++n)
       q.epi_scale[n] = static_cast<float>(static_cast<double>(q.x_scale) * q.w_scale[n] / fold);

@@ -44,7 +44,8 @@
 //     nearest even and saturates. A layer with a fused residual Add (passes/fuse_residual.h) keeps
 //     the rows unfolded: its epilogue adds the residual to the f16 result, and an i8 y is that sum
 //     times 1 / y_scale (`muli`), converted to i8; it may also write an i8 copy of an f16 y as a
-//     second output (LoweredLayer::y2), like an elementwise producer (apply_quant_copies).
+//     second output (LoweredLayer::y2), like an elementwise producer (apply_quant_copies). With an
+//     i8 residual (Int8Options::i8_residuals) the sum is f32 and the rows fold 1 / y_scale again.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -67,6 +68,10 @@ struct LayerQuant {
   float y_scale = 0;
   std::vector<float> epi_scale;   // N: f32 row the i32 accumulator (as f32) is multiplied by
   std::vector<float> epi_bias;    // N or empty: f32 row added after the scaling
+  // A fused residual stored i8 (Int8Options::i8_residuals): the epilogue adds r_int8's values times
+  // epi_rscale (N copies of r_scale / fold) to the scaled accumulator in f32.
+  bool r_int8 = false;
+  std::vector<float> epi_rscale;
 };
 
 struct Int8Options {
@@ -85,6 +90,13 @@ struct Int8Options {
   // as its second output (LoweredEltwise::y2: one VXM pass writes both forms, no pass re-reading
   // the f16 tensor); false: always a separate copy step (the same i8 bytes; tests compare them).
   bool fuse_copies = true;
+  // A fused residual (passes/fuse_residual.h) whose tensor only int8 layers write may be read i8:
+  // the tensor is then stored i8 if its other readers are int8 layers too (ResNet's block outputs
+  // and downsample branches: no f16 copy next to the i8 one), and the reading layer's epilogue
+  // computes relu?(acc * scale + bias + r_q * r_scale) in f32 (with 1 / y_scale folded into all
+  // three rows for an i8 y) instead of adding r in f16. A residual written by an elementwise or
+  // lane step (a transformer's LayerNorm output) stays f16. false: every fused residual f16.
+  bool i8_residuals = true;
 };
 
 // A quantized copy (see above): lowered-model tensor `copy` (an id past the graph's and the lowering's

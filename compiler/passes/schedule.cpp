@@ -137,6 +137,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
   std::vector<PlacedWeights> weights(lm.steps.size());
   std::vector<PlacedTensor> biases(lm.steps.size());
   std::vector<PlacedTensor> scales(lm.steps.size());  // int8 layers: epilogue scale rows
+  std::vector<PlacedTensor> rscales(lm.steps.size());  // int8 layers with an i8 residual: its scale row
   std::vector<std::vector<PlacedTensor>> consts(lm.steps.size());
   std::vector<PlacedTensor> zeros(lm.steps.size());  // an all-zero row for padding reads (conv/pool steps)
   auto place_zero = [&](size_t si, DType dt, int64_t inner) {
@@ -199,6 +200,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
     const RowRanges* packed = rows && tiling.pack_view_weights ? rows : nullptr;
     weights[si] = place_weights(alloc, L.name + ".W", dt, K, L.N, bytes, tiling, lanes, &res.blobs, packed, rows);
     if (q) place_epilogue_row(L, true, L.name + ".scale", q->epi_scale, &scales[si]);
+    if (q && q->r_int8) place_epilogue_row(L, true, L.name + ".rscale", q->epi_rscale, &rscales[si]);
   };
   for (size_t si = 0; si < lm.steps.size(); ++si) {
     const LoweredStep& step = lm.steps[si];
@@ -522,7 +524,9 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       }
       if (L.residual != ir::kNoTensor) {  // passes/fuse_residual.h; an i8 y quantizes the f16 sum
         spec.residual = &placed.at(L.residual);
-        if (y.dtype == DType::I8)
+        if (quant && quant->layers[step.index].r_int8)  // i8 residual: its scale row (1 / y_scale folded)
+          spec.res_scale = &rscales[si];
+        else if (y.dtype == DType::I8)
           spec.y_inv_scale = inv_scale(L.y);
       }
       Copy y2 = place_copy(L.name, L.y2, L.y_shape.empty() ? yt.shape : L.y_shape, y.dtype == DType::I8);

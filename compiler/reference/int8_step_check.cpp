@@ -181,7 +181,10 @@ Int8StepCheck verify_int8_steps(const ir::Graph& g, const LoweredModel& lm, cons
     // A fused residual Add's other operand as the chip stored it, in product row order.
     std::vector<double> rm;
     if (L.residual != ir::kNoTensor) {
-      const std::vector<double> rv = float_value(L.residual);
+      const auto r8 = q.i8_tensors.find(L.residual);  // an i8 residual (Int8Options::i8_residuals)
+      const std::vector<double> rv = r8 != q.i8_tensors.end()
+                                         ? chip_stored(p, lm.tensor(g, L.residual).name, sim_outputs, r8->second).v
+                                         : float_value(L.residual);
       if (rv.size() != y.v.size())
         throw InputError(fmt::format("int8 check: layer '{}' adds residual '{}' of {} values to an output of {}",
                                      L.name, lm.tensor(g, L.residual).name, rv.size(), y.v.size()));

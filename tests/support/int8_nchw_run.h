@@ -5,6 +5,7 @@
 #pragma once
 #include <catch2/catch.hpp>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -29,10 +30,12 @@ struct Int8NchwRun {
   const compiler::QuantPlan& quant() const { return *cr.quant; }
 };
 
-// fuse_copies: Int8Options::fuse_copies (off: every quantized copy a step of its own).
+// fuse_copies: Int8Options::fuse_copies (off: every quantized copy a step of its own);
+// i8_residuals: Int8Options::i8_residuals; chip: compiled for and simulated on (nullptr: tsp-v1).
 inline Int8NchwRun run_int8_nchw(const ir::Graph& g, int64_t C, int64_t H, int64_t W, uint32_t seed0, uint32_t seed1,
-                                 const std::string& fp16_layer, bool fuse_copies = true) {
-  auto cfg = default_chip_config();
+                                 const std::string& fp16_layer, bool fuse_copies = true, bool i8_residuals = true,
+                                 std::shared_ptr<const ChipConfig> chip = nullptr) {
+  auto cfg = chip ? chip : default_chip_config();
   auto value = [&](uint32_t seed) {
     return ref::Value::floats({1, C, H, W}, random_f16(C * H * W, -1.f, 1.f, seed), ir::DType::F16);
   };
@@ -43,6 +46,7 @@ inline Int8NchwRun run_int8_nchw(const ir::Graph& g, int64_t C, int64_t H, int64
   o.options.calibration = {{value(seed0)}, {value(seed1)}};
   o.options.keep_intermediates = true;
   o.options.int8.fuse_copies = fuse_copies;
+  o.options.int8.i8_residuals = i8_residuals;
   // The default layout only (no layout tuning, CompileOptions::tune_part_rows): the tests using
   // this count the kernel's per-plane work on that layout.
   o.options.tune_part_rows.clear();
