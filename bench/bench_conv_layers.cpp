@@ -6,7 +6,7 @@
 // share of each step kind; with --steps every step. Compile only (no simulation: bench_models
 // checks that the prediction equals the simulator's count). --chip: a chip configuration YAML
 // instead of tsp-v1 (a what-if, e.g. vxm.fused_multiply_add: false).
-// Usage: bench_conv_layers [--int8] [--steps] [--no-pack] [--no-fuse-copies] [--no-fuse-residual] [--chip FILE] MODEL.onnx
+// Usage: bench_conv_layers [--int8] [--steps] [--no-pack] [--no-fuse-copies] [--no-fuse-residual] [--no-i8-residuals] [--chip FILE] MODEL.onnx
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -36,7 +36,7 @@ std::string stage_of(const std::string& name) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
-  bool int8 = false, steps = false, no_pack = false, no_fuse = false, no_residual = false;
+  bool int8 = false, steps = false, no_pack = false, no_fuse = false, no_residual = false, no_i8res = false;
   std::string path, chip;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -45,15 +45,16 @@ int main(int argc, char* argv[]) {
     else if (a == "--no-pack") no_pack = true;  // every conv tap its own k-tile (LowerOptions::pack_conv_taps)
     else if (a == "--no-fuse-copies") no_fuse = true;  // int8: every i8 copy a step of its own (Int8Options::fuse_copies)
     else if (a == "--no-fuse-residual") no_residual = true;  // residual Adds as steps (LowerOptions::fuse_residual_adds)
+    else if (a == "--no-i8-residuals") no_i8res = true;  // int8: fused residuals stay f16 (Int8Options::i8_residuals)
     else if (a == "--chip" && i + 1 < argc) chip = argv[++i];
     else if (a[0] != '-' && path.empty()) path = a;
     else {
-      std::fprintf(stderr, "usage: bench_conv_layers [--int8] [--steps] [--no-pack] [--no-fuse-copies] [--no-fuse-residual] [--chip FILE] MODEL.onnx\n");
+      std::fprintf(stderr, "usage: bench_conv_layers [--int8] [--steps] [--no-pack] [--no-fuse-copies] [--no-fuse-residual] [--no-i8-residuals] [--chip FILE] MODEL.onnx\n");
       return 2;
     }
   }
   if (path.empty()) {
-    std::fprintf(stderr, "usage: bench_conv_layers [--int8] [--steps] [--no-pack] [--no-fuse-copies] [--no-fuse-residual] [--chip FILE] MODEL.onnx\n");
+    std::fprintf(stderr, "usage: bench_conv_layers [--int8] [--steps] [--no-pack] [--no-fuse-copies] [--no-fuse-residual] [--no-i8-residuals] [--chip FILE] MODEL.onnx\n");
     return 2;
   }
   try {
@@ -67,6 +68,7 @@ int main(int argc, char* argv[]) {
       co.int8.timing_only = true;
       co.int8.onchip_quantize = true;
       co.int8.fuse_copies = !no_fuse;
+      co.int8.i8_residuals = !no_i8res;
     }
     const auto t0 = std::chrono::steady_clock::now();
     const CompileResult r = compile(g, *cfg, co);

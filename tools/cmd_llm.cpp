@@ -331,10 +331,13 @@ std::vector<Row> rows(const std::string& resnet50) {
                "no im2col copy); stage 1's 64-channel 3x3 convs read their 3 column taps packed in one vector "
                "(192 of 320 lanes, written so by the 1x1 conv before them), but the 128- and 256-channel 3x3 "
                "convs of stages 2-3 still take a whole 320-lane vector per tap (packing them would cost their "
-               "1x1 producers more than it saves; docs/compiler.md, convolutions); the residual Add writes the "
-               "block output in fp16 and its int8 copy in one pass; the 1x1 and 3x3 convs of stage 1 (the "
-               "largest stage) are bound by their results' drain through the VXM epilogue, not by the MXM, and "
-               "stages 3-4 by weight installs (batch 1: 196 or 49 rows per 320x320 weight tile)"});
+               "1x1 producers more than it saves; docs/compiler.md, convolutions); each block's residual Add runs in "
+               "its last conv's epilogue, and the block outputs are stored i8 only (the next conv reads them as "
+               "X, the next block's epilogue as its residual); stage 1 (the largest stage) runs at ~80 % of its "
+               "`abc` floor (its 64-channel layers fill 64 or 192 of the 320 lanes: more MXM rows, not a slow "
+               "MXM), stages 3-4 are bound by weight installs (batch 1: 196 or 49 rows per 320x320 weight tile) "
+               "and by the conv-to-conv row chain (`build/bench/bench_conv_layers --int8 --steps FILE` per "
+               "stage; docs/ROADMAP.md)"});
   // Each LLM row's weight precision follows the published system where it is known (the
   // condition says which and why); the pieces are compiled at that precision.
   auto llm = [](const std::string& name, P prec, int64_t ctx, int64_t chips, int64_t prompt, const std::string& why) {

@@ -1033,16 +1033,26 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
               spec.bias->last_read = std::max(spec.bias->last_read, T);
             }
           }
-          // An i8 residual: R's row ym, column tile dr.nt, reaches the VXM earlier and is widened
-          // (`cvt i8 -> f32`) on another queue so that, on T, `fma` (R, its scale row, the result)
-          // adds it in f32 (without the fused multiply-add: `mul` by the scale row on the side,
-          // then `add`).
-          if (ok && res8) {
+          // R's row ym, column tile dr.nt, fetched to be at the VXM on cycle t; if it lands too late
+          // for t, sets skip to the cycles until it can and fails (the attempt retries from there).
+          auto fetch_res = [&](uint64_t t, StreamValue* rv) {
             const auto& rs = Res->part_of_row(ym).slices;
             const uint64_t ready = Res->ready[static_cast<size_t>(ym * Res->vpr + dr.nt)];
             uint64_t far = 0;
             for (uint16_t sl : rs)
               far = std::max<uint64_t>(far, b_.pos(sl) > vxm_pos_ ? b_.pos(sl) - vxm_pos_ : vxm_pos_ - b_.pos(sl));
+            if (t < ready + lat_read + far) {
+              skip = ready + lat_read + far - t;
+              return false;
+            }
+            return b_.fetch(rs, Res->addr_of(ym, dr.nt), vxm_pos_, t, b_.pos(rs[0]) < vxm_pos_ ? Dir::East : Dir::West,
+                            ready, rv);
+          };
+          // An i8 residual: R's row ym, column tile dr.nt, reaches the VXM earlier and is widened
+          // (`cvt i8 -> f32`) on another queue so that, on T, `fma` (R, its scale row, the result)
+          // adds it in f32 (without the fused multiply-add: `mul` by the scale row on the side,
+          // then `add`).
+          if (ok && res8) {
             const Instr cvt = cvt_instr(DType::I8, DType::F32);
             const Instr mul = vxm_instr(Opcode::Mul, DType::F32);
             const uint64_t lat_cvt = instr_timing(cfg, cvt).latency;
@@ -1060,14 +1070,7 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
               return true;
             };
             StreamValue rv, rf, sv;
-            if (T == UINT64_MAX || T < side || T - side < ready + lat_read + far) {  // R lands later: retry then
-              if (T != UINT64_MAX && T >= side) skip = ready + lat_read + far - (T - side);
-              ok = false;
-            } else {
-              ok = b_.fetch(rs, Res->addr_of(ym, dr.nt), vxm_pos_, T - side,
-                            b_.pos(rs[0]) < vxm_pos_ ? Dir::East : Dir::West, ready, &rv) &&
-                   side_op(cvt, rv, nullptr, T - side, &rf);
-            }
+            ok = T != UINT64_MAX && T >= side && fetch_res(T - side, &rv) && side_op(cvt, rv, nullptr, T - side, &rf);
             if (ok && cfg.vxm_fma) {  // cur = R * rscale + cur
               ok = erow(spec.res_scale, &sv);
               if (ok) {
@@ -1110,19 +1113,8 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
           };
           if (ok && Res16) ok = vop(cvt_instr(ep_t, DType::F16), nullptr, 2, false);
           if (ok && Res16) {
-            const auto& rs = Res->part_of_row(ym).slices;
-            const uint64_t ready = Res->ready[static_cast<size_t>(ym * Res->vpr + dr.nt)];
-            uint64_t far = 0;
-            for (uint16_t sl : rs)
-              far = std::max<uint64_t>(far, b_.pos(sl) > vxm_pos_ ? b_.pos(sl) - vxm_pos_ : vxm_pos_ - b_.pos(sl));
             StreamValue rv;
-            if (T < ready + lat_read + far) {  // R's row lands later: retry from the first cycle it can
-              skip = ready + lat_read + far - T;
-              ok = false;
-            } else {
-              ok = b_.fetch(rs, Res->addr_of(ym, dr.nt), vxm_pos_, T, b_.pos(rs[0]) < vxm_pos_ ? Dir::East : Dir::West,
-                            ready, &rv);
-            }
+            ok = fetch_res(T, &rv);
             if (ok) {
               ok = vop(vxm_instr(Opcode::Add, DType::F16), &rv, 2, !spec.relu && !res_i8);
               spec.residual->last_read = std::max(spec.residual->last_read, T);

@@ -33,12 +33,14 @@ using lpu::test::random_f16;
 
 namespace {
 
-// X -> pre (1x1) = X0; R1 = relu(a(X0) + d(X0)) with a 3x3 and d 1x1 (the downsample block);
-// R2 = relu(b(R1) + R1) (an identity block); Y = head(R2), an f32 output. With `s1_output`, the
-// first Add's output S1 is a graph output too (then it may not fuse).
-ir::Graph two_blocks(int64_t C, int64_t H, int64_t W, bool s1_output = false) {
+// X -> pre (1x1) = X0; R1 = relu(a(X0) + d(X0)) with a 3x3 and d 1x1 (the downsample block); an
+// identity block R2 = relu(B(R1) + R1); Y = head(R2), an f32 output. B is one 1x1 conv b reading
+// R1 (two_blocks: b reads R1 as X and adds it), or, as ResNet's (resnet_blocks), c2(relu(c1(R1)))
+// with 1x1 c1, c2 (R1 is c1's X and c2's residual: separate layers). With `s1_output`, the first
+// Add's output S1 is a graph output too (then it may not fuse).
+ir::Graph blocks(int64_t C, int64_t H, int64_t W, bool s1_output, bool resnet) {
   ir::Graph g;
-  g.name = "two_blocks";
+  g.name = resnet ? "resnet_blocks" : "two_blocks";
   const ir::Shape sh{1, C, H, W};
   const ir::TensorId x = g.add_input("X", ir::DType::F16, sh);
   auto t = [&](const std::string& n) { return g.add_tensor(n, ir::DType::F16, sh); };
@@ -52,7 +54,14 @@ ir::Graph two_blocks(int64_t C, int64_t H, int64_t W, bool s1_output = false) {
   g.add_op(conv_op("d", {x0, conv_weight(g, "Wd", C, C, 1, 5), bias("Bd", 15)}, yd, 1, 1, 0));
   g.add_op(make_op(ir::OpKind::Add, "add1", {ya, yd}, {s1}));
   g.add_op(make_op(ir::OpKind::Relu, "relu1", {s1}, {r1}));
-  g.add_op(conv_op("b", {r1, conv_weight(g, "Wb", C, C, 1, 6), bias("Bb", 16)}, yb, 1, 1, 0));
+  if (resnet) {
+    const ir::TensorId c1 = t("C1"), y1 = t("Y1");
+    g.add_op(conv_op("c1", {r1, conv_weight(g, "W1", C, C, 1, 6), bias("B1", 16)}, c1, 1, 1, 0));
+    g.add_op(make_op(ir::OpKind::Relu, "relu_c1", {c1}, {y1}));
+    g.add_op(conv_op("c2", {y1, conv_weight(g, "W2", C, C, 1, 8), bias("B2", 18)}, yb, 1, 1, 0));
+  } else {
+    g.add_op(conv_op("b", {r1, conv_weight(g, "Wb", C, C, 1, 6), bias("Bb", 16)}, yb, 1, 1, 0));
+  }
   g.add_op(make_op(ir::OpKind::Add, "add2", {yb, r1}, {s2}));
   g.add_op(make_op(ir::OpKind::Relu, "relu2", {s2}, {r2}));
   const ir::TensorId y = g.add_tensor("Y", ir::DType::F32, sh);
@@ -61,37 +70,8 @@ ir::Graph two_blocks(int64_t C, int64_t H, int64_t W, bool s1_output = false) {
   if (s1_output) g.mark_output(s1);
   return g;
 }
-
-// A downsample block then an identity block, as ResNet's: X -> pre (1x1) = X0;
-// R1 = relu(a(X0) + d(X0)) (a 3x3, d 1x1); R2 = relu(c2(relu(c1(R1))) + R1) (c1, c2 1x1);
-// Y = head(R2), an f32 output. R1 is read by c1 as X and by c2 as its residual (separate layers).
-ir::Graph resnet_blocks(int64_t C, int64_t H, int64_t W) {
-  ir::Graph g;
-  g.name = "resnet_blocks";
-  const ir::Shape sh{1, C, H, W};
-  const ir::TensorId x = g.add_input("X", ir::DType::F16, sh);
-  auto t = [&](const std::string& n) { return g.add_tensor(n, ir::DType::F16, sh); };
-  const ir::TensorId x0 = t("X0"), ya = t("Ya"), yd = t("Yd"), s1 = t("S1"), r1 = t("R1"), y1 = t("Y1"), y2 = t("Y2"),
-                     s2 = t("S2"), r2 = t("R2");
-  auto bias = [&](const std::string& n, uint32_t seed) {
-    return g.add_constant(n, ir::DType::F16, {C}, f16_bytes(random_f16(C, -0.3f, 0.3f, seed)));
-  };
-  g.add_op(conv_op("pre", {x, conv_weight(g, "W0", C, C, 1, 3)}, x0, 1, 1, 0));
-  g.add_op(conv_op("a", {x0, conv_weight(g, "Wa", C, C, 3, 4), bias("Ba", 14)}, ya, 3, 1, 1));
-  g.add_op(conv_op("d", {x0, conv_weight(g, "Wd", C, C, 1, 5), bias("Bd", 15)}, yd, 1, 1, 0));
-  g.add_op(make_op(ir::OpKind::Add, "add1", {ya, yd}, {s1}));
-  g.add_op(make_op(ir::OpKind::Relu, "relu1", {s1}, {r1}));
-  const ir::TensorId c1 = t("C1");
-  g.add_op(conv_op("c1", {r1, conv_weight(g, "W1", C, C, 1, 6), bias("B1", 16)}, c1, 1, 1, 0));
-  g.add_op(make_op(ir::OpKind::Relu, "relu_c1", {c1}, {y1}));
-  g.add_op(conv_op("c2", {y1, conv_weight(g, "W2", C, C, 1, 8), bias("B2", 18)}, y2, 1, 1, 0));
-  g.add_op(make_op(ir::OpKind::Add, "add2", {y2, r1}, {s2}));
-  g.add_op(make_op(ir::OpKind::Relu, "relu2", {s2}, {r2}));
-  const ir::TensorId y = g.add_tensor("Y", ir::DType::F32, sh);
-  g.add_op(conv_op("head", {r2, conv_weight(g, "Wh", C, C, 1, 7)}, y, 1, 1, 0));
-  g.mark_output(y);
-  return g;
-}
+ir::Graph two_blocks(int64_t C, int64_t H, int64_t W, bool s1_output = false) { return blocks(C, H, W, s1_output, false); }
+ir::Graph resnet_blocks(int64_t C, int64_t H, int64_t W) { return blocks(C, H, W, false, true); }
 
 const LoweredLayer* layer_named(const LoweredModel& lm, const std::string& n) {
   for (const LoweredLayer& L : lm.layers)
