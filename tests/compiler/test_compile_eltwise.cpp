@@ -17,6 +17,7 @@
 #include "isa/chip_config.h"
 #include "tests/support/chip_check.h"
 #include "tests/support/ir_build.h"
+#include "tests/support/issued_count.h"
 #include "tests/support/f16_data.h"
 #include "sim/simulator.h"
 
@@ -122,6 +123,34 @@ TEST_CASE("compile: eltwise chain with f16 hidden tensors (x * s + b -> sigmoid 
   g.add_op(make_op(ir::OpKind::Mul, "gate", {h3, x}, y));
   g.mark_output(y);
   check_chip_against_reference(g, {random_f16(R * C, -3, 3, 13)});
+}
+
+TEST_CASE("compile: an elementwise pass's reads statistic counts the SRAM reads it issues") {
+  // 0.5 x (1 + erf(x / sqrt 2)): one fused pass (lower_graph) whose post `mul` reads x again on its
+  // own cycle (operand 2 is x, read after the erf). The statistic (CompileResult::stats and the
+  // steps' `reads`) must equal the program's `read` instructions: a repeated operand fetched again
+  // is a read (it was counted once per vector), a value taken from a stream is none.
+  ir::Graph g;
+  g.name = "reads";
+  const int64_t R = 64, C = 320;
+  const ir::Shape sh{R, C};
+  const ir::TensorId x = g.add_input("X", ir::DType::F16, sh);
+  int n = 0;
+  auto scalar = [&](float v) { return const_f16(g, "c" + std::to_string(n++), {}, {v}); };
+  auto op = [&](ir::OpKind k, std::vector<ir::TensorId> in) {
+    const ir::TensorId t = g.add_tensor("t" + std::to_string(n), ir::DType::F16, sh);
+    g.add_op(make_op(k, "op" + std::to_string(n++), std::move(in), {t}));
+    return t;
+  };
+  const ir::TensorId e = op(ir::OpKind::Erf, {op(ir::OpKind::Mul, {x, scalar(static_cast<float>(1.0 / std::sqrt(2.0)))})});
+  const ir::TensorId hx = op(ir::OpKind::Mul, {x, scalar(0.5f)});
+  g.mark_output(op(ir::OpKind::Mul, {hx, op(ir::OpKind::Add, {e, scalar(1.f)})}));
+  const CompileResult cr = compile(g, *default_chip_config(), CompileOptions{});
+  REQUIRE(cr.spans.size() == 1);
+  const uint64_t issued = lpu::test::issued_count(cr.program, Opcode::Read);
+  CHECK(cr.stats.reads == issued);
+  CHECK(cr.spans[0].reads == issued);
+  CHECK(issued >= static_cast<uint64_t>(2 * R * 2));  // x twice a row, 2 byte planes each
 }
 
 TEST_CASE("compile: eltwise errors name the node (Pow exponent, broadcast activation)") {
