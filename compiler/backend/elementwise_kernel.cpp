@@ -357,13 +357,8 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
           post_read = std::max(post_read, T);
           return got;
         };
-        // A `mul` op followed by the `add` of an operand (the first post op, no Relu between):
-        // one `fma` on a chip that has it (chip config vxm.fused_multiply_add).
-        const bool fma_main = cfg.vxm_fma && has_op && !relu_first && op == Opcode::Mul && op_dt == DType::F32 &&
-                              nmain == 2 && !fused_relu && !post.empty() && post[0].op == Opcode::Add &&
-                              post[0].operand >= 0;
         if (ok && has_op) {
-          Instr in = make_instr(relu_first ? Opcode::Relu : fma_main ? Opcode::Fma : op);
+          Instr in = make_instr(relu_first ? Opcode::Relu : op);
           in.set(Field::DType, static_cast<uint32_t>(op_dt));
           if (op == Opcode::Select) {
             in.set(Field::SrcC, vals[0].ref().encode());
@@ -373,12 +368,7 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
             in.set(Field::SrcA, vals[0].ref().encode());
             if (nmain > 1) in.set(Field::SrcB, vals[1].ref().encode());
           }
-          if (fma_main) {
-            const StreamValue* src = nullptr;
-            ok = post_operand(static_cast<size_t>(post[0].operand), &src);
-            if (ok) in.set(Field::SrcC, src->ref().encode());
-          }
-          ok = ok && vop(in, T, !narrow && !fused_relu && post.size() == (fma_main ? 1u : 0u), op_width, &cur);
+          ok = vop(in, T, !narrow && !fused_relu && post.empty(), op_width, &cur);
           T += instr_timing(cfg, in).latency;
         }
         if (ok && fused_relu) {  // a fused Relu, in the op's dtype (f32, or f16 for arith_direct)
@@ -388,7 +378,7 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
           ok = vop(rl, T, !narrow && post.empty(), op_width, &cur);
           T += instr_timing(cfg, rl).latency;
         }
-        for (size_t pi = fma_main ? 1 : 0; ok && pi < post.size(); ++pi) {  // fused post ops, f32
+        for (size_t pi = 0; ok && pi < post.size(); ++pi) {  // fused post ops, f32
           // On a chip with the fused multiply-add (chip config vxm.fused_multiply_add), f32 chains:
           //   `mul` by operand b then `add` of operand c: one `fma` (cur * b + c);
           //   `addi 1` then `mul` by operand b: one `fma` (cur * b + b = (cur + 1) * b, GELU's
