@@ -16,6 +16,7 @@
 #include "compiler/reference/error_bound.h"
 #include "isa/chip_config.h"
 #include "tests/support/chip_check.h"
+#include "tests/support/gelu_graph.h"
 #include "tests/support/ir_build.h"
 #include "tests/support/issued_count.h"
 #include "tests/support/f16_data.h"
@@ -130,21 +131,8 @@ TEST_CASE("compile: an elementwise pass's reads statistic counts the SRAM reads 
   // own cycle (operand 2 is x, read after the erf). The statistic (CompileResult::stats and the
   // steps' `reads`) must equal the program's `read` instructions: a repeated operand fetched again
   // is a read (it was counted once per vector), a value taken from a stream is none.
-  ir::Graph g;
-  g.name = "reads";
   const int64_t R = 64, C = 320;
-  const ir::Shape sh{R, C};
-  const ir::TensorId x = g.add_input("X", ir::DType::F16, sh);
-  int n = 0;
-  auto scalar = [&](float v) { return const_f16(g, "c" + std::to_string(n++), {}, {v}); };
-  auto op = [&](ir::OpKind k, std::vector<ir::TensorId> in) {
-    const ir::TensorId t = g.add_tensor("t" + std::to_string(n), ir::DType::F16, sh);
-    g.add_op(make_op(k, "op" + std::to_string(n++), std::move(in), {t}));
-    return t;
-  };
-  const ir::TensorId e = op(ir::OpKind::Erf, {op(ir::OpKind::Mul, {x, scalar(static_cast<float>(1.0 / std::sqrt(2.0)))})});
-  const ir::TensorId hx = op(ir::OpKind::Mul, {x, scalar(0.5f)});
-  g.mark_output(op(ir::OpKind::Mul, {hx, op(ir::OpKind::Add, {e, scalar(1.f)})}));
+  const ir::Graph g = lpu::test::gelu_erf_graph(R, C);
   const CompileResult cr = compile(g, *default_chip_config(), CompileOptions{});
   REQUIRE(cr.spans.size() == 1);
   const uint64_t issued = lpu::test::issued_count(cr.program, Opcode::Read);

@@ -23,6 +23,7 @@
 #include "tests/support/chip_check.h"
 #include "tests/support/chip_variant.h"
 #include "tests/support/f16_data.h"
+#include "tests/support/gelu_graph.h"
 #include "tests/support/int8_verdicts.h"
 #include "tests/support/ir_build.h"
 #include "tests/support/issued_count.h"
@@ -129,22 +130,7 @@ TEST_CASE("fma: GELU's (1 + erf(.)) * x is one fma (cur * x + x); same bound wit
   // 0.5 x (1 + erf(x / sqrt 2)) as the LLM front end builds it: one fused pass (lower_graph), whose
   // `addi 1` and `mul` by x become one fma on tsp-v1.
   const int64_t R = 7, K = 330, vecs = R * 2;  // 330 lanes: 2 vectors a row
-  ir::Graph g;
-  g.name = "gelu";
-  const ir::Shape sh{R, K};
-  const ir::TensorId x = g.add_input("X", ir::DType::F16, sh);
-  int n = 0;
-  auto scalar = [&](float v) {
-    return g.add_constant("c" + std::to_string(n++), ir::DType::F16, {}, test::f16_bytes({v}));
-  };
-  auto op = [&](ir::OpKind k, std::vector<ir::TensorId> in) {
-    const ir::TensorId y = g.add_tensor("t" + std::to_string(n), ir::DType::F16, sh);
-    g.add_op(make_op(k, "op" + std::to_string(n++), std::move(in), {y}));
-    return y;
-  };
-  const ir::TensorId e = op(ir::OpKind::Erf, {op(ir::OpKind::Mul, {x, scalar(static_cast<float>(1.0 / std::sqrt(2.0)))})});
-  const ir::TensorId hx = op(ir::OpKind::Mul, {x, scalar(0.5f)});
-  g.mark_output(op(ir::OpKind::Mul, {hx, op(ir::OpKind::Add, {e, scalar(1.f)})}));
+  const ir::Graph g = test::gelu_erf_graph(R, K);
   const auto tsp = default_chip_config();
   const auto nofma = test::chip_without_fma();
   const CompileResult on = compile(g, *tsp, CompileOptions{});

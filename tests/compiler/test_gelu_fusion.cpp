@@ -10,6 +10,7 @@
 #include "isa/isa.h"
 #include "tests/support/chip_check.h"
 #include "tests/support/f16_data.h"
+#include "tests/support/gelu_graph.h"
 #include "tests/support/ir_build.h"
 
 using namespace lpu;
@@ -37,19 +38,7 @@ struct Builder {
   }
 };
 
-// 0.5 x (1 + erf(x / sqrt 2)) in segments.cpp's op order; `extra_reader`: x * 0.5 is also an output.
-ir::Graph gelu_erf(int64_t rows, int64_t cols, bool extra_reader) {
-  Builder b;
-  b.g.name = "gelu_erf";
-  b.sh = {rows, cols};
-  const ir::TensorId x = b.g.add_input("X", ir::DType::F16, b.sh);
-  const ir::TensorId e = b.un(ir::OpKind::Erf, b.bin(ir::OpKind::Mul, x, b.scalar(static_cast<float>(1.0 / std::sqrt(2.0)))));
-  const ir::TensorId hx = b.bin(ir::OpKind::Mul, x, b.scalar(0.5f));
-  const ir::TensorId e1 = b.bin(ir::OpKind::Add, e, b.scalar(1.f));
-  b.g.mark_output(b.bin(ir::OpKind::Mul, hx, e1));
-  if (extra_reader) b.g.mark_output(hx);
-  return b.g;
-}
+ir::Graph gelu_erf(int64_t rows, int64_t cols, bool extra_reader) { return lpu::test::gelu_erf_graph(rows, cols, extra_reader); }
 
 // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) in segments.cpp's op order.
 ir::Graph gelu_tanh(int64_t rows, int64_t cols) {
