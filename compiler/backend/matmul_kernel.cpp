@@ -1104,7 +1104,7 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
           // The fused residual: the result rounded to f16 (what the product alone would store),
           // plus R's row ym, column tile dr.nt (`add.f16`), the relu on the f16 sum, and for an
           // i8 Y the sum widened, times y_inv_scale and converted to i8.
-          const bool res_i8 = Res16 && Y.dtype == DType::I8;
+          const bool res16_y8 = Res16 && Y.dtype == DType::I8;  // the f16 sum quantized to an i8 Y
           // cur (of type `from`) -> f32 -> times inv (`muli`) -> i8, the last op toward `to`.
           auto quantize = [&](DType from, float inv) {
             bool q_ok = from == DType::F32 || vop(cvt_instr(from, DType::F32), nullptr, 4, false);
@@ -1116,12 +1116,12 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
             StreamValue rv;
             ok = fetch_res(T, &rv);
             if (ok) {
-              ok = vop(vxm_instr(Opcode::Add, DType::F16), &rv, 2, !spec.relu && !res_i8);
+              ok = vop(vxm_instr(Opcode::Add, DType::F16), &rv, 2, !spec.relu && !res16_y8);
               spec.residual->last_read = std::max(spec.residual->last_read, T);
             }
           }
-          if (ok && Res16 && spec.relu) ok = vop(vxm_instr(Opcode::Relu, DType::F16), nullptr, 2, !res_i8);
-          if (ok && res_i8) ok = quantize(DType::F16, spec.y_inv_scale);
+          if (ok && Res16 && spec.relu) ok = vop(vxm_instr(Opcode::Relu, DType::F16), nullptr, 2, !res16_y8);
+          if (ok && res16_y8) ok = quantize(DType::F16, spec.y_inv_scale);
           // The second output: Y's stored value (at the VXM on T) quantized toward Y2's slices.
           if (ok && Y2) {
             const StreamValue yv = cur;

@@ -161,10 +161,14 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
   // every reader is an int8 layer reading it as X, and its producer is a host-quantized input, an
   // elementwise step that quantizes on chip, or int8 layers only (every writer).
   // Every writer of t an int8 layer (a fused residual written so may be read i8).
-  auto layer_written = [&](ir::TensorId t) {
+  auto int8_layers_write = [&](ir::TensorId t) {  // some layer writes t, and every one is int8
     if (!writers.count(t)) return false;
     bool all = true;
     for (size_t i = 0; i < nl; ++i) all = all && (lm.layers[i].y != t || in_s[i]);
+    return all;
+  };
+  auto layer_written = [&](ir::TensorId t) {
+    bool all = int8_layers_write(t);
     for (const LoweredEltwise& E : lm.eltwise) all = all && E.y != t;
     return all;
   };
@@ -173,11 +177,7 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
     // int8 check bounds on-chip quantization of value copies only (int8_step_check.h).
     if (is_output(t) || calib_src(t) == ir::kNoTensor || lm.rearranged.count(t)) return false;
     bool produced = host_inputs.count(t) > 0 || (elt_writers.count(t) && elt_writers.at(t) == 1 && !writers.count(t));
-    if (writers.count(t)) {
-      bool all = true;
-      for (size_t i = 0; i < nl; ++i) all = all && (lm.layers[i].y != t || in_s[i]);
-      produced = produced || all;
-    }
+    produced = produced || int8_layers_write(t);
     for (const LoweredGather& G : lm.gathers) produced = produced && G.y != t;
     for (const LoweredLane& Ln : lm.lanes) produced = produced && Ln.y != t;
     // Every scheduled reader an int8 layer reading t as its X only, or as its fused residual when
