@@ -11,6 +11,7 @@
 #include "compiler/compile.h"
 #include "isa/chip_config.h"
 #include "sim/simulator.h"
+#include "tests/support/capability_refusal.h"
 #include "tests/support/chip_variant.h"
 #include "tests/support/gemm_check.h"
 #include "tests/support/issued_count.h"
@@ -50,15 +51,7 @@ TEST_CASE("no transposed install: narrow tiles load every row, no iwt, same valu
       CHECK(test::issued_count(on.program, Opcode::InstWT) > 0);
       if (s.M == 1) CHECK(off.predicted_cycles > on.predicted_cycles);  // install-bound: more lw, later
       // tsp-v1's program (it holds iwt) is refused by the chip without the capability.
-      sim::SimOptions so;
-      so.mode = sim::Mode::Timing;
-      try {
-        sim::simulate(on.program, *no_iwt, so);
-        FAIL("a program with iwt ran on a chip without the transposed install");
-      } catch (const InputError& e) {
-        CHECK_THAT(e.what(), Catch::Matchers::Contains("iwt") &&
-                                 Catch::Matchers::Contains("mxm.transposed_install: false"));
-      }
+      test::check_sim_refuses(on.program, *no_iwt, "iwt", "mxm.transposed_install: false");
     }
 }
 

@@ -433,30 +433,26 @@ TEST_CASE("config: randomly damaged configs give InputError or load, never anyth
   CHECK(rejected > 0);
 }
 
-TEST_CASE("config: mxm.transposed_install is optional (default true), explicit in tsp-v1, and round-trips") {
-  // The [assumed] transposed install `iwt` is a chip capability a what-if can turn off.
-  CHECK(default_chip_config()->mxm_transposed_install);
-  CHECK_THAT(default_chip_config_yaml(), Catch::Matchers::Contains("transposed_install: true"));
-  const auto absent = parse_chip_config(kTinyYaml, "t.yaml");
-  CHECK(absent->mxm_transposed_install);
-  const auto off = parse_chip_config(replace_once(kTinyYaml, "fp16_slowdown: 4", "fp16_slowdown: 4\n  transposed_install: false"),
-                                     "t.yaml");
-  CHECK_FALSE(off->mxm_transposed_install);
-  const std::string d = dump_chip_config(*off);
-  CHECK_THAT(d, Catch::Matchers::Contains("transposed_install: false"));
-  CHECK_FALSE(parse_chip_config(d, "d.yaml")->mxm_transposed_install);
-}
-
-TEST_CASE("config: vxm.fused_multiply_add is optional (default true), explicit in tsp-v1, and round-trips") {
-  // The [assumed] fused multiply-add `fma` is a chip capability a what-if can turn off.
-  CHECK(default_chip_config()->vxm_fma);
-  CHECK_THAT(default_chip_config_yaml(), Catch::Matchers::Contains("fused_multiply_add: true"));
-  const auto absent = parse_chip_config(kTinyYaml, "t.yaml");
-  CHECK(absent->vxm_fma);
-  const auto off = parse_chip_config(replace_once(kTinyYaml, "fp16_slowdown: 4", "fp16_slowdown: 4\nvxm:\n  fused_multiply_add: false"),
-                                     "t.yaml");
-  CHECK_FALSE(off->vxm_fma);
-  const std::string d = dump_chip_config(*off);
-  CHECK_THAT(d, Catch::Matchers::Contains("fused_multiply_add: false"));
-  CHECK_FALSE(parse_chip_config(d, "d.yaml")->vxm_fma);
+TEST_CASE("config: every capability flag is optional (default true), explicit in tsp-v1, and round-trips") {
+  // The [assumed] capabilities a what-if can turn off: the transposed install `iwt` and the fused
+  // multiply-add `fma`. Each row: the YAML key, the text that turns it off in kTinyYaml (inserted
+  // after the MXM's fp16_slowdown line), and the ChipConfig member.
+  struct Cap {
+    const char* key;
+    const char* off_yaml;
+    bool ChipConfig::*flag;
+  };
+  for (const Cap& c : {Cap{"transposed_install", "\n  transposed_install: false", &ChipConfig::mxm_transposed_install},
+                       Cap{"fused_multiply_add", "\nvxm:\n  fused_multiply_add: false", &ChipConfig::vxm_fma}}) {
+    INFO(c.key);
+    CHECK((*default_chip_config()).*c.flag);
+    CHECK_THAT(default_chip_config_yaml(), Catch::Matchers::Contains(std::string(c.key) + ": true"));
+    CHECK((*parse_chip_config(kTinyYaml, "t.yaml")).*c.flag);
+    const auto off = parse_chip_config(replace_once(kTinyYaml, "fp16_slowdown: 4", std::string("fp16_slowdown: 4") + c.off_yaml),
+                                       "t.yaml");
+    CHECK_FALSE((*off).*c.flag);
+    const std::string d = dump_chip_config(*off);
+    CHECK_THAT(d, Catch::Matchers::Contains(std::string(c.key) + ": false"));
+    CHECK_FALSE((*parse_chip_config(d, "d.yaml")).*c.flag);
+  }
 }
