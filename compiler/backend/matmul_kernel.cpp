@@ -17,6 +17,7 @@ namespace lpu::compiler {
 namespace {
 
 constexpr uint64_t kMaxSearch = uint64_t{1} << 24;  // cycles tried per instruction before giving up
+constexpr uint64_t kMaxEpilogueRetime = 4;           // `mov`s that may hold an i8 residual row at the VXM
 // Rows of a tile an abc may pick from (the next ones in the job's order). Measured (session 8):
 // 8 -> 128 took ResNet-50 int8 94,501 -> 89,321 cycles and BERT-base's pieces 19,941 -> 19,223;
 // 256 gained 0.3 % more on ResNet-50 for 30 % more compile time.
@@ -969,29 +970,29 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
             ++nvxm;
             return true;
           };
-          // Row 0 of t (scale or bias), column tile dr.nt, at the VXM on cycle T: a value already
-          // on a stream then, else a fetch.
-          auto erow = [&](PlacedTensor* t, StreamValue* out) {
-            if (T == UINT64_MAX) return false;
-            const auto key = std::make_tuple(static_cast<const PlacedTensor*>(t), dr.nt, T);
+          // Row 0 of t (scale or bias), column tile dr.nt, at the VXM on cycle `at` (mostly T): a value
+          // already on a stream then, else a fetch.
+          auto erow = [&](PlacedTensor* t, uint64_t at, StreamValue* out) {
+            if (at == UINT64_MAX) return false;
+            const auto key = std::make_tuple(static_cast<const PlacedTensor*>(t), dr.nt, at);
             const auto hit = ecache.find(key);
             if (hit != ecache.end()) {
               *out = hit->second;
               return true;
             }
             // [1, N], or [copies * Nt, lanes] with row c * Nt + nt holding column tile nt
-            // (MatmulSpec::scale): copy (T + i) % copies is tried i-th, so the fetches of
+            // (MatmulSpec::scale): copy (at + i) % copies is tried i-th, so the fetches of
             // successive cycles spread over the copies' slices.
             const bool per_tile = t->vpr == 1 && (t->rows > 1 || Nt == 1);
             const int64_t copies = per_tile ? t->rows / static_cast<int64_t>(Nt) : 1;
             for (int64_t i = 0; i < copies; ++i) {
-              const int64_t row = per_tile ? static_cast<int64_t>((T + static_cast<uint64_t>(i)) % static_cast<uint64_t>(copies)) *
+              const int64_t row = per_tile ? static_cast<int64_t>((at + static_cast<uint64_t>(i)) % static_cast<uint64_t>(copies)) *
                                                      static_cast<int64_t>(Nt) + dr.nt
                                            : 0;
               const auto& ts = t->part_of_row(row).slices;
               const uint32_t taddr = per_tile ? t->addr_of(row, 0) : t->addr_of(0, dr.nt);
               const Dir tdir = b_.pos(ts[0]) < vxm_pos_ ? Dir::East : Dir::West;
-              if (!b_.fetch(ts, taddr, vxm_pos_, T, tdir, 0, out)) continue;
+              if (!b_.fetch(ts, taddr, vxm_pos_, at, tdir, 0, out)) continue;
               fetched.emplace_back(key, *out);
               return true;
             }
@@ -1010,7 +1011,7 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
           const bool fma = rescale && spec.bias && cfg.vxm_fma;
           if (ok && fma) {
             StreamValue sv, bv;
-            ok = erow(spec.scale, &sv) && erow(spec.bias, &bv);
+            ok = erow(spec.scale, T, &sv) && erow(spec.bias, T, &bv);
             if (ok) {
               ok = vop(vxm_instr(Opcode::Fma, DType::F32), &sv, 4, !spec.relu && !need_cvt, &bv);
               spec.scale->last_read = std::max(spec.scale->last_read, T);
@@ -1019,7 +1020,7 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
           }
           if (ok && rescale && !fma) {
             StreamValue sv;
-            ok = erow(spec.scale, &sv);
+            ok = erow(spec.scale, T, &sv);
             if (ok) {
               ok = vop(vxm_instr(Opcode::Mul, DType::F32), &sv, 4, !spec.bias && !spec.relu && !need_cvt);
               spec.scale->last_read = std::max(spec.scale->last_read, T);
@@ -1027,7 +1028,7 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
           }
           if (ok && spec.bias && !fma) {
             StreamValue bv;
-            ok = erow(spec.bias, &bv);
+            ok = erow(spec.bias, T, &bv);
             if (ok) {
               ok = vop(vxm_instr(Opcode::Add, ep_t), &bv, 4, !spec.relu && !need_cvt);
               spec.bias->last_read = std::max(spec.bias->last_read, T);
@@ -1057,22 +1058,50 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
             const Instr mul = vxm_instr(Opcode::Mul, DType::F32);
             const uint64_t lat_cvt = instr_timing(cfg, cvt).latency;
             const uint64_t side = lat_cvt + (cfg.vxm_fma ? 0 : instr_timing(cfg, mul).latency);
-            // A side op at t reading a (and b) on the VXM, result of 4 bytes on t + latency.
-            auto side_op = [&](Instr in, const StreamValue& a, const StreamValue* b, uint64_t t, StreamValue* out) {
+            // A side op at t reading a (and b) on the VXM, result of `width` bytes on t + latency.
+            auto side_op = [&](Instr in, const StreamValue& a, const StreamValue* b, uint64_t t, StreamValue* out,
+                               uint32_t width = 4) {
               in.set(Field::SrcA, a.ref().encode());
               if (b) in.set(Field::SrcB, b->ref().encode());
               const uint64_t lat = instr_timing(cfg, in).latency;
               const Dir d1 = to == Dir::East ? Dir::West : Dir::East;
-              if (!b_.produce(d1, 4, vxm_pos_, t + lat, out) && !b_.produce(to, 4, vxm_pos_, t + lat, out)) return false;
+              if (!b_.produce(d1, width, vxm_pos_, t + lat, out) && !b_.produce(to, width, vxm_pos_, t + lat, out))
+                return false;
               in.set(Field::Dst, out->ref().encode());
               if (!b_.issue_any(vxm_slice_, t, in)) return false;
               ++nvxm;
               return true;
             };
+            // R's row reaches the VXM on T - side for the `cvt`, or k * (mov latency) earlier and is
+            // held by k `mov.i8`s: the epilogue's template is rigid, so a read that collides with
+            // one of its own (R's slice holding a scale or bias row fetched for the same cycle,
+            // which depends on the latencies: tsp-v1 without the fma) would otherwise collide on
+            // every cycle tried.
+            const Instr mov8 = vxm_instr(Opcode::Mov, DType::I8);
+            const uint64_t lat_mov = instr_timing(cfg, mov8).latency;
             StreamValue rv, rf, sv;
-            ok = T != UINT64_MAX && T >= side && fetch_res(T - side, &rv) && side_op(cvt, rv, nullptr, T - side, &rf);
+            ok = T != UINT64_MAX && T >= side;
+            for (uint64_t k = 0; ok && k <= kMaxEpilogueRetime; ++k) {
+              if (T < side + k * lat_mov) {
+                ok = false;
+                break;
+              }
+              const auto txk = b_.begin();
+              const uint64_t nvxm_k = nvxm;
+              uint64_t t = T - side - k * lat_mov;
+              bool got = fetch_res(t, &rv);
+              for (uint64_t m = 0; got && m < k; ++m, t += lat_mov) got = side_op(mov8, rv, nullptr, t, &rv, 1);
+              got = got && side_op(cvt, rv, nullptr, t, &rf);
+              if (got) break;
+              b_.rollback(txk);
+              nvxm = nvxm_k;
+              // R not ready for this read: the attempt moves on (by skip when k == 0, where R's
+              // readiness alone decides).
+              if (skip > 0 && k > 0) skip = 0;
+              if (skip > 0 || k == kMaxEpilogueRetime) ok = false;
+            }
             if (ok && cfg.vxm_fma) {  // cur = R * rscale + cur
-              ok = erow(spec.res_scale, &sv);
+              ok = erow(spec.res_scale, T, &sv);
               if (ok) {
                 Instr f = vxm_instr(Opcode::Fma, DType::F32);
                 f.set(Field::SrcC, cur.ref().encode());
@@ -1080,12 +1109,9 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
                 ok = vop(f, &sv, 4, !spec.relu && !need_cvt);
               }
             } else if (ok) {  // cur = cur + R * rscale, the product on the side
-              const uint64_t T0 = T;
-              T -= instr_timing(cfg, mul).latency;
-              ok = erow(spec.res_scale, &sv);
+              const uint64_t tm = T - instr_timing(cfg, mul).latency;
               StreamValue rr;
-              ok = ok && side_op(mul, rf, &sv, T, &rr);
-              T = T0;
+              ok = erow(spec.res_scale, tm, &sv) && side_op(mul, rf, &sv, tm, &rr);
               ok = ok && vop(vxm_instr(Opcode::Add, DType::F32), &rr, 4, !spec.relu && !need_cvt);
             }
             if (ok) {
