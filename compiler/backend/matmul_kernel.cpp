@@ -1080,25 +1080,25 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
             const Instr mov8 = vxm_instr(Opcode::Mov, DType::I8);
             const uint64_t lat_mov = instr_timing(cfg, mov8).latency;
             StreamValue rv, rf, sv;
-            ok = T != UINT64_MAX && T >= side;
-            for (uint64_t k = 0; ok && k <= kMaxEpilogueRetime; ++k) {
-              if (T < side + k * lat_mov) {
-                ok = false;
-                break;
-              }
+            ok = false;
+            for (uint64_t k = 0; T != UINT64_MAX && k <= kMaxEpilogueRetime && T >= side + k * lat_mov; ++k) {
               const auto txk = b_.begin();
               const uint64_t nvxm_k = nvxm;
               uint64_t t = T - side - k * lat_mov;
               bool got = fetch_res(t, &rv);
               for (uint64_t m = 0; got && m < k; ++m, t += lat_mov) got = side_op(mov8, rv, nullptr, t, &rv, 1);
-              got = got && side_op(cvt, rv, nullptr, t, &rf);
-              if (got) break;
+              if (got && side_op(cvt, rv, nullptr, t, &rf)) {
+                ok = true;
+                break;
+              }
               b_.rollback(txk);
               nvxm = nvxm_k;
-              // R not ready for this read: the attempt moves on (by skip when k == 0, where R's
-              // readiness alone decides).
-              if (skip > 0 && k > 0) skip = 0;
-              if (skip > 0 || k == kMaxEpilogueRetime) ok = false;
+              // R not ready for this read: the attempt moves on, by skip when k == 0 (R's readiness
+              // alone decides there), else by one cycle.
+              if (skip > 0) {
+                if (k > 0) skip = 0;
+                break;
+              }
             }
             if (ok && cfg.vxm_fma) {  // cur = R * rscale + cur
               ok = erow(spec.res_scale, T, &sv);

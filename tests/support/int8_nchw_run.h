@@ -18,6 +18,7 @@
 #include "isa/chip_config.h"
 #include "sim/simulator.h"
 #include "tests/support/f16_data.h"
+#include "tests/support/host_input.h"
 
 namespace lpu::test {
 
@@ -57,16 +58,8 @@ inline Int8NchwRun run_int8_nchw(const ir::Graph& g, int64_t C, int64_t H, int64
   sim::SimOptions so;
   so.mode = sim::Mode::Functional;
   const ref::Value x = value(seed1);
-  // X in its chip layout; quantized by the host when only int8 convs read it (QuantPlan::i8_inputs).
-  const std::vector<float> chip_x = compiler::to_chip_input(o.lm.inputs[0], x.f);
-  const auto i8x = o.cr.quant->i8_inputs.find("X");
-  compiler::bind_input(o.cr.program, "X",
-                       i8x == o.cr.quant->i8_inputs.end()
-                           ? f16_bytes(chip_x)
-                           : compiler::quantize_host_input(ref::Value::floats(o.lm.inputs[0].shape, chip_x, ir::DType::F16),
-                                                           i8x->second)
-                                 .to_bytes(),
-                       &so.inputs);
+  // X in its chip layout; quantized by the host when only int8 convs read it.
+  bind_host_input(o.cr, o.lm.inputs[0], "X", x.f, &so.inputs);
   o.run = sim::simulate(o.cr.program, *cfg, so);
   CHECK(o.run.cycles == o.cr.predicted_cycles);
   o.check = compiler::verify_int8_steps(g, o.lm, *o.cr.quant, {x}, o.cr.program, o.run.outputs);

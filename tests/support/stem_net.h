@@ -15,6 +15,7 @@
 #include "sim/simulator.h"
 #include "tests/support/conv_build.h"
 #include "tests/support/f16_data.h"
+#include "tests/support/host_input.h"
 #include "tests/support/ir_build.h"
 
 namespace lpu::test {
@@ -64,12 +65,9 @@ inline compiler::CompileResult compile_stem_int8(const ir::Graph& g, int64_t H, 
 // with `scale_factor` times the planned scale (1: as planned).
 inline sim::SimResult run_stem(const compiler::CompileResult& cr, const compiler::LoweredModel& lm,
                                const std::vector<float>& x, const ChipConfig& cfg, float scale_factor = 1.f) {
-  const ref::Value chip = ref::Value::floats(lm.inputs[0].shape, compiler::to_chip_input(lm.inputs[0], x), ir::DType::F16);
   sim::SimOptions so;
   so.mode = sim::Mode::Functional;
-  compiler::bind_input(cr.program, "X",
-                       compiler::quantize_host_input(chip, scale_factor * cr.quant->i8_inputs.at("X")).to_bytes(),
-                       &so.inputs);
+  bind_host_input(cr, lm.inputs[0], "X", x, &so.inputs, scale_factor);
   return sim::simulate(cr.program, cfg, so);
 }
 
