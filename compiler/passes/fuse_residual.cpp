@@ -31,7 +31,18 @@ int fuse_residual_adds(const ir::Graph& g, LoweredModel* lmp) {
         }
       return {};
     }
-    if (w->second.size() != 1) return {};
+    if (w->second.size() != 1) {  // several products writing disjoint rows (a pixel-unpacking conv)
+      std::vector<int64_t> ys;
+      for (size_t si : w->second) {
+        const LoweredStep& st = lm.steps[si];
+        if (!st.dense || st.gather || st.lane) return {};
+        const LoweredLayer& L = lm.layers[st.index];
+        if (L.y != t || L.y_rows.empty() || L.y_f32 || (!ys.empty() && L.y_shape != ys)) return {};
+        ys = L.y_shape;
+      }
+      *f16 = !is_output(t);
+      return ys;
+    }
     const LoweredStep& st = lm.steps[w->second[0]];
     if (st.gather) return {};
     const ir::Shape& gs = lm.tensor(g, t).shape;
@@ -72,23 +83,26 @@ int fuse_residual_adds(const ir::Graph& g, LoweredModel* lmp) {
     for (int k = 0; k < 2; ++k) {
       const ir::TensorId a = E.operands[static_cast<size_t>(k)].act, r = E.operands[static_cast<size_t>(1 - k)].act;
       const auto wa = writers.find(a);
-      if (wa == writers.end() || wa->second.size() != 1 || readers[a].size() != 1 || is_output(a) ||
-          lm.rearranged.count(a))
-        continue;
-      const size_t li = wa->second[0];
-      const LoweredStep& ls = lm.steps[li];
-      if (!ls.dense || ls.gather || ls.lane || drop[li] || li >= si) continue;
-      const LoweredLayer& L = lm.layers[ls.index];
-      // (a row map on y is a permutation here: the product is y's only writer; the epilogue adds
-      // R's row of the same stored row)
-      if (L.relu || L.residual != ir::kNoTensor || L.y2 != ir::kNoTensor || L.copy || L.packed_blocks != 0 || L.y != a)
-        continue;
+      if (wa == writers.end() || readers[a].size() != 1 || is_output(a) || lm.rearranged.count(a)) continue;
+      // The products writing a (one, or several writing disjoint rows: each epilogue adds R's row
+      // of the same stored row, so a row map on y is fine).
+      bool products = true;
+      for (size_t w : wa->second) {
+        const LoweredStep& ls = lm.steps[w];
+        products = products && ls.dense && !ls.gather && !ls.lane && !drop[w] && w < si;
+        if (!products) break;
+        const LoweredLayer& L = lm.layers[ls.index];
+        products = !L.relu && L.residual == ir::kNoTensor && L.y2 == ir::kNoTensor && !L.copy && L.packed_blocks == 0 &&
+                   L.y == a;
+      }
+      if (!products) continue;
+      const size_t li = wa->second.back(), first = wa->second.front();
       bool a16 = false, r16 = false;
       if (stored(a, &a16) != ys || !a16 || stored(r, &r16) != ys || !r16) continue;
       const auto wr = writers.find(r);
       bool before = true;
       if (wr != writers.end())
-        for (size_t w : wr->second) before = before && w < li && !drop[w];
+        for (size_t w : wr->second) before = before && w < first && !drop[w];
       if (!before) continue;
       if (best < 0 || li > best_step) {
         best = k;
@@ -96,12 +110,15 @@ int fuse_residual_adds(const ir::Graph& g, LoweredModel* lmp) {
       }
     }
     if (best < 0) continue;
-    LoweredLayer& L = lm.layers[lm.steps[best_step].index];
-    L.residual = E.operands[static_cast<size_t>(1 - best)].act;
-    L.relu = E.relu;
-    L.y = E.y;
-    L.y_shape = E.y_shape;
-    writers[E.y] = {best_step};
+    const std::vector<size_t> products = writers[E.operands[static_cast<size_t>(best)].act];
+    for (size_t w : products) {
+      LoweredLayer& L = lm.layers[lm.steps[w].index];
+      L.residual = E.operands[static_cast<size_t>(1 - best)].act;
+      L.relu = E.relu;
+      L.y = E.y;
+      L.y_shape = E.y_shape;
+    }
+    writers[E.y] = products;
     drop[si] = 1;
     ++fused;
   }

@@ -73,6 +73,16 @@ Window window_of(const ir::Graph& g, const ir::Op& op, const ir::Shape& kernel) 
   return w;
 }
 
+// A 1x1 stride-1 unpadded ungrouped Conv with a constant weight (its rows are its input's pixels).
+bool plain_1x1_conv(const ir::Graph& g, const ir::Op& q) {
+  if (q.kind != ir::OpKind::Conv || q.inputs.size() < 2) return false;
+  const ir::Tensor& w = g.tensor(q.inputs[1]);
+  if (!w.is_const || w.shape.size() != 4 || w.shape[2] != 1 || w.shape[3] != 1) return false;
+  if (q.attrs.count("group") && q.attr_int("group") != 1) return false;
+  const Window win = window_of(g, q, {1, 1});
+  return win.sh == 1 && win.sw == 1 && win.pt + win.pl + win.pb + win.pr == 0;
+}
+
 }  // namespace
 
 ConvLowering::ConvLowering(const ir::Graph& g, LoweredModel& lm, std::vector<int>& layer_of,
@@ -246,8 +256,17 @@ void ConvLowering::after(const ir::Op& op) {
   const int li = layer_of_[static_cast<size_t>(out)];
   if (li >= 0 && lm_.layers[static_cast<size_t>(li)].y == out) {  // a Relu fused into a conv layer
     set_layout(out, lm_.layers[static_cast<size_t>(li)].y_shape);
+    for (ir::TensorId t : op.inputs) {
+      const auto px = t == ir::kNoTensor ? pixel_packed_.end() : pixel_packed_.find(alias_[static_cast<size_t>(t)]);
+      if (px == pixel_packed_.end()) continue;
+      pixel_packed_[out] = px->second;
+      lm_.pixel_packed[out] = px->second.S;
+    }
     return;
   }
+  for (ir::TensorId t : op.inputs)
+    if (t != ir::kNoTensor && pixel_packed_.count(alias_[static_cast<size_t>(t)]))
+      throw std::logic_error(op.name + ": reads a pixel-packed conv output (pixel_pack_ok allows only a fused Relu)");
   LoweredEltwise* E = nullptr;
   for (size_t i = lm_.eltwise.size(); i-- > 0 && !E;)
     if (lm_.eltwise[i].y == out) E = &lm_.eltwise[i];
@@ -299,6 +318,7 @@ void ConvLowering::after(const ir::Op& op) {
 void ConvLowering::lower_conv(const ir::Op& op) {
   ir::Shape xs;
   const ir::TensorId x = conv_input(op, op.inputs[0], &xs);
+  if (pixel_packed_.count(x)) return lower_unpacking_conv(op, x);
   const int64_t N = xs[0], H = xs[1], W = xs[2], C = xs[3];
   const ir::Tensor& wt = g_.tensor(op.inputs[1]);
   if (!wt.is_const || wt.shape.size() != 4)
@@ -314,6 +334,7 @@ void ConvLowering::lower_conv(const ir::Op& op) {
   LoweredLayer L;
   L.name = op.name;
   L.x = x;
+  int64_t S = 0;  // pixels a stored output row when pixel-packed (pack_taps), else 0 or 1
   // A conv whose input is a graph input used only by it: the host lays the input out as im2col
   // rows ([N*OH*OW, kh*kw*C], tap-major, zeros for padding), so the chip needs no gather and K is
   // not padded per tap (the stem conv of ResNet-50: 147 instead of 49 x 320).
@@ -345,7 +366,40 @@ void ConvLowering::lower_conv(const ir::Op& op) {
             L.tap_rows[static_cast<size_t>(t)][static_cast<size_t>(r)] =
                 ih >= 0 && ih < H && iw >= 0 && iw < W ? (n * H + ih) * W + iw : -1;
           }
-    pack_taps(op, x, N, H, W, C, w.kh, w.kw, w.sh, w.sw, w.dh, w.dw, w.pt, w.pl, OH, OW, &L);
+    S = pack_taps(op, x, N, H, W, C, w.kh, w.kw, w.sh, w.sw, w.dh, w.dw, w.pt, w.pl, OH, OW, &L);
+  }
+  if (S > 1) {
+    // Pixel packing: K row (i * B + b) * C + c, column s * M + m = tap (i, b - s) of output block s
+    // (group 1), B = kw + S - 1 blocks of x a stored row; the bias repeated per block.
+    const int64_t B = w.kw + S - 1, J = (OW + S - 1) / S;
+    L.K = w.kh * B * C;
+    L.N = S * M;
+    const std::vector<float> wv = wt.const_floats();
+    L.w.assign(static_cast<size_t>(L.K * L.N), 0.f);
+    for (int64_t s = 0; s < S; ++s)
+      for (int64_t i = 0; i < w.kh; ++i)
+        for (int64_t j = 0; j < w.kw; ++j)
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t m = 0; m < M; ++m)
+              L.w[static_cast<size_t>(((i * B + j + s) * C + c) * L.N + s * M + m)] =
+                  wv[static_cast<size_t>(((m * C + c) * w.kh + i) * w.kw + j)];
+    if (op.inputs.size() > 2 && op.inputs[2] != ir::kNoTensor) {
+      const ir::Tensor& b = g_.tensor(op.inputs[2]);
+      if (!b.is_const || b.elements() != M) fail(g_, op, fmt::format("the bias '{}' must be a constant of {} values", b.name, M));
+      const std::vector<float> bv = b.const_floats();
+      for (int64_t s = 0; s < S; ++s) L.bias.insert(L.bias.end(), bv.begin(), bv.end());
+    }
+    L.model_macs = rows * taps * C * M;
+    L.y = op.outputs[0];
+    L.y_shape = {N, OH, J, S * M};
+    layer_of_[static_cast<size_t>(L.y)] = static_cast<int>(lm_.layers.size());
+    produced_[static_cast<size_t>(L.y)] = 1;
+    set_layout(L.y, L.y_shape);
+    pixel_packed_[L.y] = {S, {N, OH, OW, M}};
+    lm_.pixel_packed[L.y] = S;
+    lm_.steps.push_back({true, lm_.layers.size()});
+    lm_.layers.push_back(std::move(L));
+    return;
   }
   // K row (t * C + c), t = i * kw + j; block-diagonal over groups.
   L.K = taps * C;
@@ -372,47 +426,106 @@ void ConvLowering::lower_conv(const ir::Op& op) {
   lm_.layers.push_back(std::move(L));
 }
 
-bool ConvLowering::pack_taps(const ir::Op& op, ir::TensorId x, int64_t N, int64_t H, int64_t W, int64_t C,
-                             int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t pt,
-                             int64_t pl, int64_t OH, int64_t OW, LoweredLayer* L) {
-  if (pack_lanes_ == 0 || kw < 1 || (OW - 1) * sw >= W) return false;
+void ConvLowering::lower_unpacking_conv(const ir::Op& op, ir::TensorId x) {
+  const PixelPacked& px = pixel_packed_.at(x);
+  const int64_t S = px.S, N = px.nhwc[0], H = px.nhwc[1], W = px.nhwc[2], C = px.nhwc[3], J = (W + S - 1) / S;
+  const ir::Tensor& wt = g_.tensor(op.inputs[1]);
+  const int64_t M = wt.shape.at(0);
+  // pixel_pack_ok chose this form for the conv reading x alone.
+  if (!plain_1x1_conv(g_, op) || wt.shape[1] != C)
+    throw std::logic_error(op.name + ": reads a pixel-packed tensor but is not the 1x1 conv it was packed for");
+  const std::vector<float> wv = wt.const_floats();
+  std::vector<float> bias;
+  if (op.inputs.size() > 2 && op.inputs[2] != ir::kNoTensor) {
+    const ir::Tensor& b = g_.tensor(op.inputs[2]);
+    if (!b.is_const || b.elements() != M) fail(g_, op, fmt::format("the bias '{}' must be a constant of {} values", b.name, M));
+    bias = b.const_floats();
+  }
+  // Layer s: the pixels w = s (mod S), one tap of S*C channels (x's whole stored row), weight rows
+  // zero outside block s; it writes those pixels' rows of y.
+  for (int64_t s = 0; s < S && s < W; ++s) {
+    LoweredLayer L;
+    L.name = s == 0 ? op.name : fmt::format("{}.px{}", op.name, s);
+    L.x = x;
+    L.K = S * C;
+    L.N = M;
+    L.w.assign(static_cast<size_t>(L.K * L.N), 0.f);
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t m = 0; m < M; ++m) L.w[static_cast<size_t>((s * C + c) * M + m)] = wv[static_cast<size_t>(m * C + c)];
+    L.bias = bias;
+    L.k_blocks = 1;
+    L.tap_rows.assign(1, {});
+    for (int64_t nh = 0; nh < N * H; ++nh)
+      for (int64_t w = s; w < W; w += S) {
+        L.tap_rows[0].push_back(nh * J + w / S);
+        L.y_rows.push_back(nh * W + w);
+      }
+    L.model_macs = static_cast<int64_t>(L.y_rows.size()) * C * M;
+    L.y = op.outputs[0];
+    L.y_shape = {N, H, W, M};
+    lm_.steps.push_back({true, lm_.layers.size()});
+    lm_.layers.push_back(std::move(L));
+  }
+  // Several layers write y: none of them takes a following Relu or bias Add (elementwise steps).
+  layer_of_[static_cast<size_t>(op.outputs[0])] = -1;
+  produced_[static_cast<size_t>(op.outputs[0])] = 1;
+  set_layout(op.outputs[0], {N, H, W, M});
+}
+
+int64_t ConvLowering::pack_taps(const ir::Op& op, ir::TensorId x, int64_t N, int64_t H, int64_t W, int64_t C,
+                                int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t pt,
+                                int64_t pl, int64_t OH, int64_t OW, LoweredLayer* L) {
+  if (pack_lanes_ == 0 || kw < 1 || (OW - 1) * sw >= W) return 0;
   const int li = layer_of_[static_cast<size_t>(x)];
-  if (li < 0 || alias_[static_cast<size_t>(op.inputs[0])] != op.inputs[0]) return false;
+  if (li < 0 || alias_[static_cast<size_t>(op.inputs[0])] != op.inputs[0]) return 0;
   const LoweredLayer& P = lm_.layers[static_cast<size_t>(li)];
   // P: a plain dense layer (1x1 stride-1 conv: its rows are x's pixels) that alone writes x, which
   // only this conv reads (x is no graph output).
-  const int64_t rows_x = N * H * W;
   if (P.y != x || P.k_blocks != 0 || !P.tap_rows.empty() || !P.x_rows.empty() || !P.y_rows.empty() ||
       !P.xsegs.empty() || P.b != ir::kNoTensor || P.copy || P.N != C || P.w.size() != static_cast<size_t>(P.K * P.N) ||
       P.y_shape != ir::Shape{N, H, W, C})
-    return false;
-  if (!read_once(x)) return false;
+    return 0;
+  if (!read_once(x)) return 0;
   int writers = 0;
   for (const LoweredLayer& o : lm_.layers) writers += o.y == x ? 1 : 0;
   for (const LoweredEltwise& e : lm_.eltwise) writers += e.y == x ? 1 : 0;
-  if (writers != 1) return false;
-  // MXM vectors (rows x k-tiles x column tiles) of P and the conv, as they are and packed.
+  if (writers != 1) return 0;
+  // MXM vectors (rows x k-tiles x column tiles) of P and the conv: unpacked, with S = 1 (kw column
+  // taps a pixel) and with S > 1 pixels a row (pixel packing); the fewest wins.
   const auto cdiv = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
-  const int64_t lanes = pack_lanes_, Cu = P.K, M = g_.tensor(op.inputs[1]).shape[0], rows_y = N * OH * OW, CW = kw * C;
-  const int64_t before = rows_y * kh * kw * cdiv(C, lanes) * cdiv(M, lanes) + rows_x * cdiv(Cu, lanes) * cdiv(C, lanes);
-  const int64_t after = rows_y * kh * cdiv(CW, lanes) * cdiv(M, lanes) + rows_x * kw * cdiv(Cu, lanes) * cdiv(CW, lanes);
-  if (after >= before) return false;
-  // P's packed weight: tap j (x's column w - pl + j*dw) reads input rows into output block j.
-  std::vector<float> pw(static_cast<size_t>(kw * Cu * CW), 0.f);
-  for (int64_t j = 0; j < kw; ++j)
+  const int64_t lanes = pack_lanes_, Cu = P.K, M = g_.tensor(op.inputs[1]).shape[0], rows_y = N * OH * OW;
+  const int64_t group = op.attrs.count("group") ? op.attr_int("group") : 1;
+  // Stored rows a row of x / of the output, and x's blocks, for S pixels a row.
+  const auto J = [&](int64_t S) { return S == 1 ? W : cdiv(OW, S); };
+  const auto cost = [&](int64_t S) {
+    const int64_t B = kw + S - 1, rows_p = N * H * J(S), rows_c = S == 1 ? rows_y : N * OH * J(S);
+    return rows_c * kh * cdiv(B * C, lanes) * cdiv(S * M, lanes) + rows_p * B * cdiv(Cu, lanes) * cdiv(B * C, lanes);
+  };
+  int64_t S = 0, best = rows_y * kh * kw * cdiv(C, lanes) * cdiv(M, lanes) + N * H * W * cdiv(Cu, lanes) * cdiv(C, lanes);
+  for (int64_t s = 1; s <= lanes / C - kw + 1; ++s) {
+    if (s > 1 && (sw != 1 || dw != 1 || group != 1 || !pixel_pack_ok(op))) break;
+    if (cost(s) < best) {
+      best = cost(s);
+      S = s;
+    }
+  }
+  if (S == 0) return 0;
+  const int64_t B = kw + S - 1, CW = B * C, Jx = J(S), step = S == 1 ? 1 : S;
+  // x's stored row (n, h, j), block b: x's column j * step - pl + b * dw.
+  const auto col = [&](int64_t j, int64_t b) { return j * step - pl + b * dw; };
+  // P's packed weight: block b reads input rows into output block b.
+  std::vector<float> pw(static_cast<size_t>(B * Cu * CW), 0.f);
+  for (int64_t b = 0; b < B; ++b)
     for (int64_t cu = 0; cu < Cu; ++cu)
-      std::copy(P.w.begin() + cu * C, P.w.begin() + (cu + 1) * C, pw.begin() + (j * Cu + cu) * CW + j * C);
-  // One layer per set of blocks inside the image (by column w); its bias is zero elsewhere, so
-  // those blocks are relu?(0 + 0) = 0, the conv's zero padding.
-  std::map<std::vector<char>, std::vector<int64_t>> cls;
+      std::copy(P.w.begin() + cu * C, P.w.begin() + (cu + 1) * C, pw.begin() + (b * Cu + cu) * CW + b * C);
+  // One layer per set of blocks inside the image; its bias is zero elsewhere, so those blocks are
+  // relu?(0 + 0) = 0, the conv's zero padding.
+  std::map<std::vector<char>, std::vector<int64_t>> cls;  // valid blocks -> stored rows of x
   for (int64_t n = 0, r = 0; n < N; ++n)
     for (int64_t h = 0; h < H; ++h)
-      for (int64_t c = 0; c < W; ++c, ++r) {
-        std::vector<char> valid(static_cast<size_t>(kw));
-        for (int64_t j = 0; j < kw; ++j) {
-          const int64_t iw = c - pl + j * dw;
-          valid[static_cast<size_t>(j)] = P.bias.empty() || (iw >= 0 && iw < W);
-        }
+      for (int64_t j = 0; j < Jx; ++j, ++r) {
+        std::vector<char> valid(static_cast<size_t>(B));
+        for (int64_t b = 0; b < B; ++b) valid[static_cast<size_t>(b)] = P.bias.empty() || (col(j, b) >= 0 && col(j, b) < W);
         cls[valid].push_back(r);
       }
   auto main_it = cls.begin();
@@ -426,27 +539,32 @@ bool ConvLowering::pack_taps(const ir::Op& op, ir::TensorId x, int64_t N, int64_
     Q.name = out.empty() ? P.name : fmt::format("{}.pack{}", P.name, out.size());
     Q.x = P.x;
     Q.y = x;
-    Q.K = kw * Cu;
+    Q.K = B * Cu;
     Q.N = CW;
     Q.w = pw;
     if (!P.bias.empty()) {
       Q.bias.assign(static_cast<size_t>(CW), 0.f);
-      for (int64_t j = 0; j < kw; ++j)
-        if (valid[static_cast<size_t>(j)]) std::copy(P.bias.begin(), P.bias.end(), Q.bias.begin() + j * C);
+      for (int64_t b = 0; b < B; ++b)
+        if (valid[static_cast<size_t>(b)]) std::copy(P.bias.begin(), P.bias.end(), Q.bias.begin() + b * C);
     }
     Q.relu = P.relu;
     Q.y_f32 = P.y_f32;
-    Q.y_shape = {N, H, W, CW};
-    Q.k_blocks = kw;
-    Q.packed_blocks = kw;
-    Q.tap_rows.assign(static_cast<size_t>(kw), std::vector<int64_t>(rws.size()));
+    Q.y_shape = {N, H, Jx, CW};
+    Q.k_blocks = B;
+    Q.tap_rows.assign(static_cast<size_t>(B), std::vector<int64_t>(rws.size()));
+    int64_t owned = 0;  // pixels whose own row this is (block pl + s for s < S): P's MACs once each
     for (size_t m = 0; m < rws.size(); ++m) {
-      const int64_t r = rws[m], c = r % W;
-      for (int64_t j = 0; j < kw; ++j) {
-        const int64_t iw = c - pl + j * dw;
-        Q.tap_rows[static_cast<size_t>(j)][m] = iw >= 0 && iw < W ? r - c + iw : -1;
+      const int64_t r = rws[m], j = r % Jx, nh = r / Jx;
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t c = col(j, b);
+        Q.tap_rows[static_cast<size_t>(b)][m] = c >= 0 && c < W ? nh * W + c : -1;
       }
+      owned += S == 1 ? 1 : std::min(S, W - j * S);
     }
+    if (S == 1)
+      Q.packed_blocks = B;
+    else
+      Q.model_macs = owned * Cu * C;
     if (cls.size() > 1) Q.y_rows = rws;
     out.push_back(std::move(Q));
     if (++it == cls.end()) it = cls.begin();
@@ -462,19 +580,34 @@ bool ConvLowering::pack_taps(const ir::Op& op, ir::TensorId x, int64_t N, int64_
     lm_.steps.insert(lm_.steps.begin() + static_cast<std::ptrdiff_t>(at + k), LoweredStep{true, lm_.layers.size()});
     lm_.layers.push_back(std::move(out[k]));
   }
-  nhwc_[x] = {N, H, W, CW};
-  // The conv: kh taps of kw*C channels; tap i of output pixel (n, oh, ow) is packed row
-  // (n, oh*sh - pt + i*dh, ow*sw). Its weight rows (i*kw + j)*C + c are already in that order.
+  nhwc_[x] = {N, H, Jx, CW};
+  // The conv: kh taps of B*C channels; tap i of stored output row (n, oh, j) is x's stored row
+  // (n, oh*sh - pt + i*dh, j') with j' = ow*sw for S = 1 (j = ow), j' = j for S > 1. For S = 1 its
+  // weight rows (i*kw + j)*C + c are already in that order; for S > 1 the caller builds them.
+  const int64_t Jy = S == 1 ? OW : Jx;
   L->k_blocks = kh;
-  L->tap_rows.assign(static_cast<size_t>(kh), std::vector<int64_t>(static_cast<size_t>(rows_y)));
+  L->tap_rows.assign(static_cast<size_t>(kh), std::vector<int64_t>(static_cast<size_t>(N * OH * Jy)));
   for (int64_t n = 0, r = 0; n < N; ++n)
     for (int64_t oh = 0; oh < OH; ++oh)
-      for (int64_t ow = 0; ow < OW; ++ow, ++r)
+      for (int64_t j = 0; j < Jy; ++j, ++r)
         for (int64_t i = 0; i < kh; ++i) {
           const int64_t ih = oh * sh - pt + i * dh;
-          L->tap_rows[static_cast<size_t>(i)][static_cast<size_t>(r)] = ih >= 0 && ih < H ? (n * H + ih) * W + ow * sw : -1;
+          L->tap_rows[static_cast<size_t>(i)][static_cast<size_t>(r)] =
+              ih >= 0 && ih < H ? (n * H + ih) * Jx + (S == 1 ? j * sw : j) : -1;
         }
-  return true;
+  return S;
+}
+
+bool ConvLowering::pixel_pack_ok(const ir::Op& op) const {
+  const std::vector<std::vector<int>> readers = g_.consumers();
+  const auto only_reader = [&](ir::TensorId t) -> const ir::Op* {
+    const std::vector<int>& cs = readers[static_cast<size_t>(t)];
+    if (cs.size() != 1 || std::find(g_.outputs().begin(), g_.outputs().end(), t) != g_.outputs().end()) return nullptr;
+    return &g_.ops()[static_cast<size_t>(cs[0])];
+  };
+  const ir::Op* q = only_reader(op.outputs[0]);
+  if (q && q->kind == ir::OpKind::Relu) q = only_reader(q->outputs[0]);
+  return q && plain_1x1_conv(g_, *q);
 }
 
 bool ConvLowering::read_once(ir::TensorId t) const {

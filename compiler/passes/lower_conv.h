@@ -22,6 +22,17 @@
 //                     into one layer per set of valid blocks (image edges), whose bias is zero in
 //                     the invalid blocks, writing its rows (y_rows). Chosen when the MXM vectors
 //                     (rows x k-tiles x column tiles of P and the conv) drop (pack_lanes).
+//   Pixel packing   = packed taps for S > 1 output pixels a row, for a stride-1 undilated ungrouped
+//                     conv whose output only a 1x1 stride-1 conv Q reads (through a fused Relu at
+//                     most): x's stored row (n, h, j) = [x(n,h,jS-pl) | ... | x(n,h,jS-pl+kw+S-2)]
+//                     (kw+S-1 blocks of C lanes, S = lanes / C - kw + 1: ResNet-50's 64-channel 3x3
+//                     convs, S = 3), the conv's stored row (n, oh, j) = its output pixels jS..jS+S-1
+//                     (S blocks of M lanes; a banded weight: output block s reads x blocks s..s+kw-1),
+//                     and Q is S layers, layer s reading block s of the rows holding pixels
+//                     w = s (mod S) (one tap of S*C channels, weight rows zero outside block s) and
+//                     writing those pixels' rows. MXM rows a pixel: P (kw+S-1)/S instead of kw, the
+//                     conv kh/S instead of kh, Q unchanged (ResNet-50 stage 1: 18,480 -> 8,512 a
+//                     block for P and the conv); chosen when P's and the conv's rows drop.
 // Elementwise ops on conv activations keep the layout (their constants are permuted to it); any
 // other consumer of a conv activation is an InputError.
 #pragma once
@@ -70,9 +81,16 @@ class ConvLowering {
   // x's row (n, h, w) holds the kw column taps [x(n,h,w+j*dw-pl) for j < kw] side by side (zeros
   // outside the image), when that saves MXM vectors; `L` (op's layer) then reads kh taps of kw*C
   // channels. Returns false (nothing changed) when the producer or the shapes do not allow it.
-  bool pack_taps(const ir::Op& op, ir::TensorId x, int64_t N, int64_t H, int64_t W, int64_t C, int64_t kh,
-                 int64_t kw, int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t pt, int64_t pl, int64_t OH,
-                 int64_t OW, LoweredLayer* L);
+  // With S > 1 (pixel packing) it only rewrites P and x and returns S; the caller builds L's banded
+  // weight (pixel_packed_weight). Returns 0 when nothing changed, 1 for packed taps.
+  int64_t pack_taps(const ir::Op& op, ir::TensorId x, int64_t N, int64_t H, int64_t W, int64_t C, int64_t kh,
+                    int64_t kw, int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t pt, int64_t pl, int64_t OH,
+                    int64_t OW, LoweredLayer* L);
+  // True if conv `op`'s output may be stored pixel-packed: it is no graph output and its only reader
+  // is a 1x1 stride-1 unpadded ungrouped Conv, directly or through one Relu read only by it.
+  bool pixel_pack_ok(const ir::Op& op) const;
+  // Lowers 1x1 conv `op` over a pixel-packed input x (see "Pixel packing") as pixel_pack_[x].S layers.
+  void lower_unpacking_conv(const ir::Op& op, ir::TensorId x);
 
   const ir::Graph& g_;
   uint32_t pack_lanes_ = 0;
@@ -81,6 +99,13 @@ class ConvLowering {
   std::vector<char>& produced_;
   std::vector<ir::TensorId>& alias_;
   std::map<ir::TensorId, ir::Shape> nhwc_;  // tensors stored as [N, H, W, C] on the chip
+  // Pixel-packed conv outputs (see "Pixel packing"): S pixels a stored row, the logical [N, H, W, C]
+  // (nhwc_ holds the stored shape [N, H, ceil(W / S), S * C]).
+  struct PixelPacked {
+    int64_t S = 0;
+    ir::Shape nhwc;
+  };
+  std::map<ir::TensorId, PixelPacked> pixel_packed_;
   std::set<ir::TensorId> nonfinite_;        // conv activations whose pad lanes may be NaN/inf
 };
 

@@ -37,6 +37,9 @@ struct LoweredLayer {
   // > 0: a 1x1 conv writing a column-packed conv input (lower_conv.h "Packed taps"): w is that many
   // diagonal blocks, so its useful MACs are M * K * N / packed_blocks^2 (the original 1x1 conv's).
   int64_t packed_blocks = 0;
+  // > 0: the MACs of the graph op(s) this layer computes, reported instead of rows x K x N (a layer
+  // of a pixel-packed conv, lower_conv.h "Pixel packing", computes zero blocks and repeated pixels).
+  int64_t model_macs = 0;
   // Attention plumbing (docs/compiler.md, passes/lower_attention.cpp): row maps (product row m
   // reads stored row x_rows[m] of x and writes stored row y_rows[m] of y; empty = m; several layers
   // may write disjoint rows of one y), X as column segments of stored tensors (logical columns
@@ -199,6 +202,9 @@ struct LoweredModel {
   // Graph outputs the chip stores as [N, H, W, C] for a graph shape [N, C, H, W] (conv layout,
   // passes/lower_conv.h: from_chip_output converts).
   std::vector<ir::TensorId> nhwc_outputs;
+  // Conv activations stored pixel-packed (passes/lower_conv.h "Pixel packing"): tensor -> S; graph
+  // [N, C, H, W] stored [N, H, ceil(W / S), S * C], pixel (h, w) at row (h, w / S), block w % S.
+  std::map<ir::TensorId, int64_t> pixel_packed;
   std::vector<LoweredStep> steps;     // all layers, eltwise and gather steps in graph order
   // Tensors the lowering introduced (intermediates of an op split into several steps); their ids
   // continue the graph's: id = g.tensors().size() + index.

@@ -51,6 +51,19 @@ std::map<ir::TensorId, std::vector<double>> chip_graph_tensors(
     if (cs.dtype == DType::I8 && sc == i8_scales.end()) continue;  // i8 without a scale: left out
     std::vector<double> v = std::move(cs.v);
     const ir::Shape& s = gt.shape;
+    const auto px = lm.pixel_packed.find(t);
+    if (px != lm.pixel_packed.end()) {
+      // Pixel-packed [N, H, J, S*C] (passes/lower_conv.h): pixel (h, w) is block w % S of row (h, w / S).
+      const int64_t S = px->second, C = s.at(1), H = s.at(2), W = s.at(3), J = (W + S - 1) / S;
+      if (ys != ir::Shape{s[0], H, J, S * C} || static_cast<int64_t>(v.size()) != s[0] * H * J * S * C) continue;
+      std::vector<double> g2(static_cast<size_t>(ir::num_elements(s)));
+      for (int64_t k = 0; k < static_cast<int64_t>(g2.size()); ++k) {
+        const int64_t n = k / (C * H * W), c = k / (H * W) % C, h = k / W % H, w = k % W;
+        g2[static_cast<size_t>(k)] = v[static_cast<size_t>(((n * H + h) * J + w / S) * S * C + (w % S) * C + c)];
+      }
+      out.emplace(t, std::move(g2));
+      continue;
+    }
     if (static_cast<int64_t>(v.size()) != ir::num_elements(s)) continue;
     // Conv activations: graph [N, C, H, W] stored [N, H, W, C]; a 1-D conv's [N, C, W] stored
     // [N, 1, W, C] (passes/lower_conv.h).
