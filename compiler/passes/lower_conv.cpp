@@ -539,32 +539,35 @@ int64_t ConvLowering::pack_taps(const ir::Op& op, ir::TensorId x, int64_t N, int
     Q.name = out.empty() ? P.name : fmt::format("{}.pack{}", P.name, out.size());
     Q.x = P.x;
     Q.y = x;
-    Q.K = B * Cu;
+    // Only the blocks inside the image are taps (a block outside reads the zero row for every row
+    // of this part: no weight rows to install, no MXM rows).
+    std::vector<int64_t> taps;
+    for (int64_t b = 0; b < B; ++b)
+      if (valid[static_cast<size_t>(b)]) taps.push_back(b);
+    const auto nt = static_cast<int64_t>(taps.size());
+    Q.K = nt * Cu;
     Q.N = CW;
-    Q.w = pw;
+    for (int64_t b : taps) Q.w.insert(Q.w.end(), pw.begin() + b * Cu * CW, pw.begin() + (b + 1) * Cu * CW);
     if (!P.bias.empty()) {
       Q.bias.assign(static_cast<size_t>(CW), 0.f);
-      for (int64_t b = 0; b < B; ++b)
-        if (valid[static_cast<size_t>(b)]) std::copy(P.bias.begin(), P.bias.end(), Q.bias.begin() + b * C);
+      for (int64_t b : taps) std::copy(P.bias.begin(), P.bias.end(), Q.bias.begin() + b * C);
     }
     Q.relu = P.relu;
     Q.y_f32 = P.y_f32;
     Q.y_shape = {N, H, Jx, CW};
-    Q.k_blocks = B;
-    Q.tap_rows.assign(static_cast<size_t>(B), std::vector<int64_t>(rws.size()));
-    int64_t owned = 0;  // pixels whose own row this is (block pl + s for s < S): P's MACs once each
+    Q.k_blocks = nt;
+    Q.tap_rows.assign(static_cast<size_t>(nt), std::vector<int64_t>(rws.size()));
+    int64_t owned = 0;  // pixels whose own row this is (one, or S a row): P's MACs counted once each
     for (size_t m = 0; m < rws.size(); ++m) {
       const int64_t r = rws[m], j = r % Jx, nh = r / Jx;
-      for (int64_t b = 0; b < B; ++b) {
-        const int64_t c = col(j, b);
-        Q.tap_rows[static_cast<size_t>(b)][m] = c >= 0 && c < W ? nh * W + c : -1;
+      for (int64_t k = 0; k < nt; ++k) {
+        const int64_t c = col(j, taps[static_cast<size_t>(k)]);
+        Q.tap_rows[static_cast<size_t>(k)][m] = c >= 0 && c < W ? nh * W + c : -1;
       }
       owned += S == 1 ? 1 : std::min(S, W - j * S);
     }
-    if (S == 1)
-      Q.packed_blocks = B;
-    else
-      Q.model_macs = owned * Cu * C;
+    Q.packed_blocks = B;
+    Q.model_macs = owned * Cu * C;
     if (cls.size() > 1) Q.y_rows = rws;
     out.push_back(std::move(Q));
     if (++it == cls.end()) it = cls.begin();

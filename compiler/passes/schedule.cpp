@@ -539,10 +539,8 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       const int64_t M = !L.tap_rows.empty() ? static_cast<int64_t>(L.tap_rows[0].size())
                         : L.x_rows.empty()    ? x.rows
                                               : static_cast<int64_t>(L.x_rows.size());
-      res.macs += L.model_macs > 0
-                      ? static_cast<uint64_t>(L.model_macs)
-                      : static_cast<uint64_t>(M) * static_cast<uint64_t>(L.K) * static_cast<uint64_t>(L.N) /
-                            static_cast<uint64_t>(L.packed_blocks > 0 ? L.packed_blocks * L.packed_blocks : 1);
+      res.macs += L.model_macs > 0 ? static_cast<uint64_t>(L.model_macs)
+                                   : static_cast<uint64_t>(M) * static_cast<uint64_t>(L.K) * static_cast<uint64_t>(L.N);
       yid = L.y;
       }
     } else {

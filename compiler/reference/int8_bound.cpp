@@ -51,11 +51,12 @@ Int8LayerVerdict int8_layer_bound(const LoweredLayer& L, const LayerQuant& lq, c
       double s = b, err = 0, mag = 0;
       for (int64_t k = 0; k < L.K; ++k) {
         const double w = L.w[static_cast<size_t>(k * L.N + n)];
+        const double dwk = w == 0.0 ? 0.0 : dw;  // a zero weight quantizes to 0 exactly (any scale)
         const double av = a[static_cast<size_t>(m * L.K + k)];
         const double da = first ? xs / 2 + std::max(0.0, std::fabs(av) - 127 * xs) : 0.0;
         s += av * w;
-        err += std::fabs(av) * dw + std::fabs(w) * da + da * dw;
-        mag += (std::fabs(av) + da) * (std::fabs(w) + dw);
+        err += std::fabs(av) * dwk + std::fabs(w) * da + da * dwk;
+        mag += (std::fabs(av) + da) * (std::fabs(w) + dwk);
       }
       err += std::ldexp(1.0, -21) * (mag + std::fabs(b));
       if (residual) {  // the product rounded to f16 (what it would store), then + r
