@@ -328,14 +328,16 @@ std::vector<Row> rows(const std::string& resnet50) {
                                   "simulates it: `bench_models --int8 FILE`)");
                },
                "Convolutions read their taps in place (each tap's input rows are k-tiles of the conv's matmul, "
-               "no im2col copy); stage 1's 64-channel 3x3 convs read their 3 column taps packed in one vector "
-               "(192 of 320 lanes, written so by the 1x1 conv before them), but the 128- and 256-channel 3x3 "
-               "convs of stages 2-3 still take a whole 320-lane vector per tap (packing them would cost their "
-               "1x1 producers more than it saves; docs/compiler.md, convolutions); each block's residual Add runs in "
+               "no im2col copy); stage 1's 64-channel 3x3 convs are pixel-packed (3 output pixels a row, read "
+               "from rows of 5 column blocks = 320 lanes that the 1x1 conv before them writes; the 1x1 conv "
+               "after them is 3 layers, one per pixel position), but the 128- and 256-channel 3x3 convs of "
+               "stages 2-3 still take a whole 320-lane vector per tap (packing them would cost their 1x1 "
+               "producers more than it saves; docs/compiler.md, convolutions); each block's residual Add runs in "
                "its last conv's epilogue, and the block outputs are stored i8 only (the next conv reads them as "
-               "X, the next block's epilogue as its residual); stage 1 (the largest stage) runs at ~80 % of its "
-               "`abc` floor (its 64-channel layers fill 64 or 192 of the 320 lanes: more MXM rows, not a slow "
-               "MXM), stages 3-4 are bound by weight installs (batch 1: 196 or 49 rows per 320x320 weight tile) "
+               "X, the next block's epilogue as its residual); the stem and the MaxPool (~6,300 cycles) are "
+               "bound by the VXM (the stem's epilogue and the pool's 9 ops a vector, on 64 of 320 lanes) while "
+               "the planes wait; stage 1 runs at ~1.6x its `abc` floor (the 1x1 -> 3x3 -> 1x1 row chain), "
+               "stages 3-4 are bound by weight installs (batch 1: 196 or 49 rows per 320x320 weight tile) "
                "and by the conv-to-conv row chain (`build/bench/bench_conv_layers --int8 --steps FILE` per "
                "stage; docs/ROADMAP.md)"});
   // Each LLM row's weight precision follows the published system where it is known (the
