@@ -44,7 +44,8 @@ Scheduled schedule_tuned(const ir::Graph& g, const LoweredModel& lm, const ChipC
       tiling.port_split_min_part_rows = parts[i];
       cand[i].b = std::make_unique<ScheduleBuilder>(cfg);
       cand[i].alloc = std::make_unique<SramAllocator>(cfg);
-      cand[i].sm = schedule_model(g, lm, *cand[i].b, *cand[i].alloc, tiling, opt.keep_intermediates, quant);
+      cand[i].sm = schedule_model(g, lm, *cand[i].b, *cand[i].alloc, tiling, opt.keep_intermediates, quant,
+                                  opt.matmul_replay.get());
     } catch (...) {
       cand[i].error = std::current_exception();
     }
@@ -93,6 +94,7 @@ CompileResult compile(const ir::Graph& g, const ChipConfig& cfg, const CompileOp
   res.macs = sm.macs;
   res.stats = sm.stats;
   res.spans = std::move(sm.spans);
+  res.matmul_decisions = std::make_shared<const std::vector<MatmulDecision>>(std::move(sm.matmul_decisions));
   EmitOptions eo;
   eo.use_repeat = opt.use_repeat;
   res.program = emit_program(b, std::move(sm.blobs), std::move(sm.descs), eo);

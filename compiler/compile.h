@@ -33,6 +33,10 @@ struct CompileOptions {
   Int8Options int8;
   // int8 models: use this plan (e.g. an earlier CompileResult::quant) instead of calibrating.
   std::shared_ptr<const QuantPlan> quant;
+  // Take every product's timing-dependent plan from an earlier compile of the same model
+  // (CompileResult::matmul_decisions) instead of choosing: the values are then bit-identical to that
+  // compile's even where SRAM placement and timing differ (`lpusim check`'s per-step program).
+  std::shared_ptr<const std::vector<MatmulDecision>> matmul_replay;
   // Lowering choices (passes/lowering.h LowerOptions: packed conv taps, fused residual Adds); off
   // for before/after measurements. A caller lowering the graph itself next to the program must
   // lower it the same way (lower_graph(g, lanes, opt.lower)).
@@ -59,6 +63,8 @@ struct CompileResult {
   // int8 models: the quantization plan (scales; QuantPlan::i8_inputs names the inputs the host
   // quantizes with quantize_host_input); null for fp16 and GEMMs.
   std::shared_ptr<const QuantPlan> quant;
+  // Each product's timing-dependent plan (backend/matmul_kernel.h MatmulDecision), in schedule order.
+  std::shared_ptr<const std::vector<MatmulDecision>> matmul_decisions;
 };
 
 // Compiles a graph of dense layers, elementwise ops, last-axis reductions, Softmax and

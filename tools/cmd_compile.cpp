@@ -222,7 +222,8 @@ sim::SimResult simulate_dataset(const Dataset& ds, const ir::Graph& g, const com
 //    it must also be within the fp16 bounds of compiler/reference/fp16_bound.h (elsewhere there is
 //    no end-to-end bound and the difference is informational);
 // 2. the same model compiled with keep_intermediates (`dbg`: no SRAM reuse, every step's result
-//    readable) must give bit-identical outputs and cycles == its prediction, and every IR op whose
+//    readable; each product's plan replayed from `r`, CompileOptions::matmul_replay, so its fp32
+//    partial sums are the same) must give bit-identical outputs and cycles == its prediction, and every IR op whose
 //    output the chip stores must be within its local bound when recomputed from the chip's own
 //    inputs (compiler/reference/step_check.h); int8 models (r.quant): the same from the chip's own
 //    inputs with int8 layers within the int8 bound and quantizing steps within rounding + clipping
@@ -365,6 +366,7 @@ void run_check(const CompileArgs& a) {
   compiler::CompileOptions dopt = opt;
   dopt.keep_intermediates = true;
   dopt.quant = r.quant;  // int8: the same scales
+  dopt.matmul_replay = r.matmul_decisions;  // the same k-tile pieces per plane: the same fp32 partial sums
   const compiler::CompileResult dbg = compiler::compile(g, *cfg, dopt);
   compiler::LoweredModel lm = compiler::lower_graph(g, cfg->vector_bytes(), opt.lower);
   if (r.quant) compiler::apply_quant_copies(g, *r.quant, &lm);  // the layers as compiled (int8 copies)

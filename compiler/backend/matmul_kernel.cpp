@@ -102,22 +102,38 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
     for (size_t i = 0; i < inputs.size(); ++i)
       if (inputs[i] != nullptr) inputs[i]->last_read = last_read[i];
   };
+  const size_t call = calls_++;
+  auto kept = [&](bool row_cut, const MatmulStats& st) {
+    if (record_) record_->push_back({row_cut, row_cut ? std::vector<std::vector<MatmulPiece>>{} : last_pieces_});
+    return st;
+  };
+  if (replay_) {  // the recorded compile's plan and pieces (set_decisions)
+    if (call >= replay_->size())
+      throw std::logic_error(fmt::format("{}: matmul {} has no recorded decision ({} recorded)", spec.name, call,
+                                         replay_->size()));
+    forced_ = &(*replay_)[call];
+    const MatmulStats st = schedule_plan(spec, forced_->row_cut ? Plan::RowCut : Plan::Default, nullptr);
+    const bool row_cut = forced_->row_cut;
+    forced_ = nullptr;
+    return kept(row_cut, st);
+  }
   const ScheduleBuilder::Txn txn = b_.begin();
   bool both = false;
   const MatmulStats cut = schedule_plan(spec, Plan::Default, &both);
-  if (!both) return cut;
+  if (!both) return kept(false, cut);
   // The install-heavy rule alone chose the balanced cut: the row cut is as plausible (ResNet-50
   // stage 3 gains from the balanced cut, BERT's FFN at 192 tokens loses), so both are scheduled
   // and the one whose last result lands first is kept (the balanced cut on a tie).
   restore(txn);
   const MatmulStats rows = schedule_plan(spec, Plan::RowCut, nullptr);
-  if (rows.last_end < cut.last_end) return rows;
+  if (rows.last_end < cut.last_end) return kept(true, rows);
   restore(txn);
-  return schedule_plan(spec, Plan::Default, nullptr);
+  return kept(false, schedule_plan(spec, Plan::Default, nullptr));
 }
 
 MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bool* both) {
   const ChipConfig& cfg = b_.cfg();
+  last_pieces_.clear();
   PlacedTensor& X = *spec.x;
   PlacedTensor& Y = *spec.y;
   const bool wact = spec.w == nullptr;  // weights from the activation spec.b
@@ -279,6 +295,9 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
                   static_cast<int64_t>(Nt) * M <= static_cast<int64_t>(cfg.mxm_acc_rows);
   if (both != nullptr) *both = balanced && heavy_only;
   if (plan == Plan::RowCut && heavy_only) balanced = false;
+  if (forced_ != nullptr && balanced == forced_->pieces.empty())
+    throw std::logic_error(fmt::format("{}: the replayed decision {} a balanced cut, this schedule {}", spec.name,
+                                       forced_->pieces.empty() ? "has no" : "has", balanced ? "needs one" : "does not"));
   // Row blocks (chunks) and K-split (G): when there are fewer (row block, column tile) jobs than
   // planes, either the rows are cut into more blocks (every plane then installs every weight tile
   // of its column) or the k-tiles of a job are split over G planes, whose G partial accumulator
@@ -483,7 +502,7 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
     // whole to the plane whose quota it fits best.
     constexpr uint32_t kMinPart = 32;
     const uint64_t ovh = lat_lw + lat_iw, abc_rows = static_cast<uint64_t>(M) * occ_abc;
-    struct Piece { uint32_t nt, kt, lo, hi; };
+    using Piece = MatmulPiece;
     using Plan = std::vector<std::vector<Piece>>;
     auto cut_plan = [&](const std::vector<uint64_t>& av) {
       Plan plan(P);
@@ -535,7 +554,10 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
       }
       return plan;
     };
-    Plan plan = cut_plan(avail);
+    const bool forced = forced_ != nullptr;
+    if (forced && forced_->pieces.size() != P)
+      throw std::logic_error(fmt::format("{}: the replayed decision has no balanced cut for {} planes", spec.name, P));
+    Plan plan = forced ? forced_->pieces : cut_plan(avail);
     // A plane's start, given its pieces: its shadow free, and each piece's X column ready no later
     // than the plane gets there (x_kfree of the piece's k-tile, less the install cost of the
     // plane's earlier pieces). Re-cut with those starts while they move, so planes on early k-tiles
@@ -548,7 +570,7 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
       for (const auto& v : q) n += v.empty() ? 0 : 1;
       return n;
     };
-    const bool x_spread = Kt > 0 && x_free - x_kfree[0] >= 2 * ovh;
+    const bool x_spread = !forced && Kt > 0 && x_free - x_kfree[0] >= 2 * ovh;
     for (int it = 0; x_spread && it < 4; ++it) {
       std::vector<uint64_t> nav(P);
       for (size_t i = 0; i < P; ++i) {
@@ -569,6 +591,7 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
       avail = std::move(nav);
       plan = std::move(np);
     }
+    last_pieces_ = plan;
     // Jobs: each plane's run of pieces of one column tile; columns on several planes are groups.
     struct Run { size_t plane; uint32_t nt, k0, k1, lo, hi; };
     std::vector<Run> runs;

@@ -120,9 +120,31 @@ uint32_t mxm_plane_count(const ChipConfig& cfg);
 // layers get the balanced cut; passes/schedule.cpp keeps their epilogue rows as [1, N].
 bool install_bound_rows(const ChipConfig& cfg, int64_t M, DType t);
 
+// The decisions of one MatmulScheduler::schedule() call that depend on timing: the plan kept and,
+// for a balanced cut, its pieces (per plane: column tile, k-tile, weight rows [lo, hi)). fp16
+// partial sums are rounded per piece, so two schedules of one model compute bit-identical values
+// only with the same pieces. A compile records them (CompileResult::matmul_decisions, in call
+// order); CompileOptions::matmul_replay makes another compile of the same lowered model take them
+// instead of choosing (`lpusim check`'s keep_intermediates program, whose SRAM placement and hence
+// timing differ).
+struct MatmulPiece {
+  uint32_t nt = 0, kt = 0, lo = 0, hi = 0;
+  bool operator==(const MatmulPiece& o) const { return nt == o.nt && kt == o.kt && lo == o.lo && hi == o.hi; }
+};
+struct MatmulDecision {
+  bool row_cut = false;
+  std::vector<std::vector<MatmulPiece>> pieces;  // balanced cut: one list per plane; else empty
+};
+
 class MatmulScheduler {
  public:
   explicit MatmulScheduler(ScheduleBuilder& b);
+  // Record each schedule() call's decisions into *record (if given); take them from *replay (if
+  // given: the i-th call takes entry i; std::logic_error when the calls do not match).
+  void set_decisions(std::vector<MatmulDecision>* record, const std::vector<MatmulDecision>* replay) {
+    record_ = record;
+    replay_ = replay;
+  }
   // Schedules one matmul after everything already placed (planes keep their state across calls,
   // so the next layer's weight loads overlap this layer's compute). Throws InputError for
   // unsupported shapes/types. Where only the install-heavy rule picks the balanced cut, both it
@@ -153,6 +175,11 @@ class MatmulScheduler {
   std::vector<Plane> planes_;
   int vxm_slice_ = -1;
   uint32_t vxm_pos_ = 0;
+  std::vector<MatmulDecision>* record_ = nullptr;
+  const std::vector<MatmulDecision>* replay_ = nullptr;
+  size_t calls_ = 0;
+  const MatmulDecision* forced_ = nullptr;  // the replayed decision of the call being scheduled
+  std::vector<std::vector<MatmulPiece>> last_pieces_;  // the balanced cut of the latest schedule_plan
 };
 
 }  // namespace lpu::compiler

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <stdexcept>
 
+#include "compiler/passes/conv_window.h"
 #include "compiler/reference/interpreter.h"
 #include "isa/chip_config.h"
 #include "isa/isa.h"
@@ -12,13 +13,6 @@
 namespace lpu::compiler {
 
 namespace {
-
-[[noreturn]] void fail(const ir::Graph& g, const ir::Op& op, const std::string& why) {
-  throw InputError(fmt::format("model '{}': node '{}' ({}): {} (conv nets: Conv with 2 spatial dims, any strides, "
-                               "pads, dilations and groups; MaxPool, AveragePool, GlobalAveragePool; elementwise "
-                               "ops on conv activations; Flatten/Reshape of a [N, C, 1, 1] tensor to [N, C])",
-                               g.name, op.name, ir::op_kind_name(op.kind), why));
-}
 
 bool is_eltwise_kind(ir::OpKind k) {
   switch (k) {
@@ -37,50 +31,6 @@ EltOperand act_op(ir::TensorId t, std::vector<int64_t> map = {}) {
   o.act = t;
   o.row_map = std::move(map);
   return o;
-}
-
-// Spatial attributes of a Conv / pool with 2 spatial dims.
-struct Window {
-  int64_t kh = 1, kw = 1, sh = 1, sw = 1, dh = 1, dw = 1, pt = 0, pl = 0, pb = 0, pr = 0;
-};
-
-Window window_of(const ir::Graph& g, const ir::Op& op, const ir::Shape& kernel) {
-  Window w;
-  if (kernel.size() != 2) fail(g, op, fmt::format("kernel_shape {} has {} dims; 2 spatial dims only", ir::shape_str(kernel), kernel.size()));
-  w.kh = kernel[0];
-  w.kw = kernel[1];
-  auto two = [&](const char* a, int64_t* x, int64_t* y) {
-    if (!op.attrs.count(a)) return;
-    const std::vector<int64_t>& v = op.attr_ints(a);
-    if (v.empty()) return;
-    if (v.size() != 2) fail(g, op, fmt::format("attribute {} has {} values, expected 2", a, v.size()));
-    *x = v[0];
-    *y = v[1];
-  };
-  two("strides", &w.sh, &w.sw);
-  two("dilations", &w.dh, &w.dw);
-  if (op.attrs.count("pads") && !op.attr_ints("pads").empty()) {
-    const std::vector<int64_t>& p = op.attr_ints("pads");
-    if (p.size() != 4) fail(g, op, fmt::format("attribute pads has {} values, expected 4", p.size()));
-    w.pt = p[0];
-    w.pl = p[1];
-    w.pb = p[2];
-    w.pr = p[3];
-  }
-  if (w.kh < 1 || w.kw < 1 || w.sh < 1 || w.sw < 1 || w.dh < 1 || w.dw < 1 || w.pt < 0 || w.pl < 0 || w.pb < 0 ||
-      w.pr < 0)
-    fail(g, op, "kernel, strides and dilations must be >= 1 and pads >= 0");
-  return w;
-}
-
-// A 1x1 stride-1 unpadded ungrouped Conv with a constant weight (its rows are its input's pixels).
-bool plain_1x1_conv(const ir::Graph& g, const ir::Op& q) {
-  if (q.kind != ir::OpKind::Conv || q.inputs.size() < 2) return false;
-  const ir::Tensor& w = g.tensor(q.inputs[1]);
-  if (!w.is_const || w.shape.size() != 4 || w.shape[2] != 1 || w.shape[3] != 1) return false;
-  if (q.attrs.count("group") && q.attr_int("group") != 1) return false;
-  const Window win = window_of(g, q, {1, 1});
-  return win.sh == 1 && win.sw == 1 && win.pt + win.pl + win.pb + win.pr == 0;
 }
 
 }  // namespace
@@ -106,20 +56,20 @@ ir::TensorId ConvLowering::conv_input(const ir::Op& op, ir::TensorId t, ir::Shap
   const ir::TensorId a = alias_[static_cast<size_t>(t)];
   const ir::Tensor& at = g_.tensor(a);
   if (nonfinite_.count(a))
-    fail(g_, op, fmt::format("input '{}' comes from a Div/Reciprocal whose padding lanes may hold NaN/inf; clearing "
+    conv_fail(g_, op, fmt::format("input '{}' comes from a Div/Reciprocal whose padding lanes may hold NaN/inf; clearing "
                              "them before a Conv or pool is not implemented", at.name));
   if (at.dtype != ir::DType::F32 && at.dtype != ir::DType::F16)
-    fail(g_, op, fmt::format("input '{}' has type {}; float models only", at.name, ir::dtype_name(at.dtype)));
+    conv_fail(g_, op, fmt::format("input '{}' has type {}; float models only", at.name, ir::dtype_name(at.dtype)));
   auto it = nhwc_.find(a);
   if (it != nhwc_.end()) {
     *nhwc = it->second;
     return a;
   }
-  if (at.is_const) fail(g_, op, fmt::format("input '{}' is a constant; expected an activation", at.name));
+  if (at.is_const) conv_fail(g_, op, fmt::format("input '{}' is a constant; expected an activation", at.name));
   for (LoweredInput& in : lm_.inputs) {
     if (in.alias != a) continue;
     if (at.shape.size() != 4)
-      fail(g_, op, fmt::format("input '{}' has shape {}; expected [N, C, H, W]", at.name, ir::shape_str(at.shape)));
+      conv_fail(g_, op, fmt::format("input '{}' has shape {}; expected [N, C, H, W]", at.name, ir::shape_str(at.shape)));
     in.shape = {at.shape[0], at.shape[2], at.shape[3], at.shape[1]};
     const int64_t C = at.shape[1], HW = at.shape[2] * at.shape[3];
     in.host_map.clear();
@@ -131,7 +81,7 @@ ir::TensorId ConvLowering::conv_input(const ir::Op& op, ir::TensorId t, ir::Shap
     *nhwc = in.shape;
     return a;
   }
-  fail(g_, op, fmt::format("input '{}' is not produced by a Conv, pool or elementwise op on them, nor a graph input",
+  conv_fail(g_, op, fmt::format("input '{}' is not produced by a Conv, pool or elementwise op on them, nor a graph input",
                            at.name));
 }
 
@@ -166,7 +116,7 @@ bool ConvLowering::lower(const ir::Op& op) {
                         (os.size() == 4 && os[0] == nh[0] && os[1] == nh[3] && os[2] == 1 && os[3] == nh[2]))) ||
                        (nh[2] == 1 && os.size() == 3 && os[0] == nh[0] && os[1] == nh[3] && os[2] == nh[1]));
     if (!one_d && (nh[1] * nh[2] != 1 || os.size() != 2 || os[0] != nh[0] || os[1] != nh[3] || !single))
-      fail(g_, op, fmt::format("a Reshape of a conv activation (stored [N, H, W, C] = {}) is lowered only from "
+      conv_fail(g_, op, fmt::format("a Reshape of a conv activation (stored [N, H, W, C] = {}) is lowered only from "
                                "[N, C, 1, 1] to [N, C] or between [N, C, 1, W] and [N, C, W], when it is the "
                                "tensor's only use; got output {}",
                                ir::shape_str(nh), ir::shape_str(os)));
@@ -186,7 +136,7 @@ bool ConvLowering::lower(const ir::Op& op) {
         layer_of_[static_cast<size_t>(out)] = static_cast<int>(i);
         done = true;
       }
-    if (!done) fail(g_, op, "the pooled tensor is not produced by a lowered step");
+    if (!done) conv_fail(g_, op, "the pooled tensor is not produced by a lowered step");
     produced_[static_cast<size_t>(in0)] = 0;
     produced_[static_cast<size_t>(out)] = 1;
     alias_[static_cast<size_t>(out)] = out;
@@ -198,7 +148,7 @@ bool ConvLowering::lower(const ir::Op& op) {
     const ir::TensorId a = alias_[static_cast<size_t>(t)];
     if (!nhwc_.count(a)) continue;
     if (!is_eltwise_kind(op.kind))
-      fail(g_, op, fmt::format("reads conv activation '{}', which the chip stores as [N, H, W, C] {}; only "
+      conv_fail(g_, op, fmt::format("reads conv activation '{}', which the chip stores as [N, H, W, C] {}; only "
                                "elementwise ops, pools and a Reshape to [N, C] of a [N, C, 1, 1] tensor may",
                                g_.tensor(a).name, ir::shape_str(nhwc_[a])));
   }
@@ -271,7 +221,7 @@ void ConvLowering::after(const ir::Op& op) {
   for (size_t i = lm_.eltwise.size(); i-- > 0 && !E;)
     if (lm_.eltwise[i].y == out) E = &lm_.eltwise[i];
   const ir::Shape& os = g_.tensor(out).shape;
-  if (!E || os.size() != 4) fail(g_, op, "an op on conv activations must be one elementwise step of 4-D tensors");
+  if (!E || os.size() != 4) conv_fail(g_, op, "an op on conv activations must be one elementwise step of 4-D tensors");
   const ir::Shape nh{os[0], os[2], os[3], os[1]};
   const int64_t C = os[1], HW = os[2] * os[3], rows = os[0] * HW;
   if (op.kind == ir::OpKind::Relu && E->relu && E->name != op.name) {
@@ -292,7 +242,7 @@ void ConvLowering::after(const ir::Op& op) {
     if (o.act != ir::kNoTensor) {
       auto it = nhwc_.find(o.act);
       if (it == nhwc_.end() || it->second != nh)
-        fail(g_, op, fmt::format("operand {} is not a conv activation of the output's shape {} (activations are not "
+        conv_fail(g_, op, fmt::format("operand {} is not a conv activation of the output's shape {} (activations are not "
                                  "broadcast on conv layouts)", i, ir::shape_str(os)));
       continue;
     }
@@ -322,11 +272,11 @@ void ConvLowering::lower_conv(const ir::Op& op) {
   const int64_t N = xs[0], H = xs[1], W = xs[2], C = xs[3];
   const ir::Tensor& wt = g_.tensor(op.inputs[1]);
   if (!wt.is_const || wt.shape.size() != 4)
-    fail(g_, op, fmt::format("the weight '{}' must be a constant [M, C/group, kh, kw]", wt.name));
+    conv_fail(g_, op, fmt::format("the weight '{}' must be a constant [M, C/group, kh, kw]", wt.name));
   const int64_t M = wt.shape[0], Cg = wt.shape[1];
   const int64_t group = op.attrs.count("group") ? op.attr_int("group") : 1;
   if (group < 1 || Cg * group != C || M % group != 0)
-    fail(g_, op, fmt::format("group {} does not fit {} input channels, weight {}", group, C, ir::shape_str(wt.shape)));
+    conv_fail(g_, op, fmt::format("group {} does not fit {} input channels, weight {}", group, C, ir::shape_str(wt.shape)));
   const Window w = window_of(g_, op, {wt.shape[2], wt.shape[3]});
   const ir::Shape& ys = g_.tensor(op.outputs[0]).shape;
   const int64_t OH = ys.at(2), OW = ys.at(3), taps = w.kh * w.kw, rows = N * OH * OW, Mg = M / group;
@@ -368,39 +318,7 @@ void ConvLowering::lower_conv(const ir::Op& op) {
           }
     S = pack_taps(op, x, N, H, W, C, w.kh, w.kw, w.sh, w.sw, w.dh, w.dw, w.pt, w.pl, OH, OW, &L);
   }
-  if (S > 1) {
-    // Pixel packing: K row (i * B + b) * C + c, column s * M + m = tap (i, b - s) of output block s
-    // (group 1), B = kw + S - 1 blocks of x a stored row; the bias repeated per block.
-    const int64_t B = w.kw + S - 1, J = (OW + S - 1) / S;
-    L.K = w.kh * B * C;
-    L.N = S * M;
-    const std::vector<float> wv = wt.const_floats();
-    L.w.assign(static_cast<size_t>(L.K * L.N), 0.f);
-    for (int64_t s = 0; s < S; ++s)
-      for (int64_t i = 0; i < w.kh; ++i)
-        for (int64_t j = 0; j < w.kw; ++j)
-          for (int64_t c = 0; c < C; ++c)
-            for (int64_t m = 0; m < M; ++m)
-              L.w[static_cast<size_t>(((i * B + j + s) * C + c) * L.N + s * M + m)] =
-                  wv[static_cast<size_t>(((m * C + c) * w.kh + i) * w.kw + j)];
-    if (op.inputs.size() > 2 && op.inputs[2] != ir::kNoTensor) {
-      const ir::Tensor& b = g_.tensor(op.inputs[2]);
-      if (!b.is_const || b.elements() != M) fail(g_, op, fmt::format("the bias '{}' must be a constant of {} values", b.name, M));
-      const std::vector<float> bv = b.const_floats();
-      for (int64_t s = 0; s < S; ++s) L.bias.insert(L.bias.end(), bv.begin(), bv.end());
-    }
-    L.model_macs = rows * taps * C * M;
-    L.y = op.outputs[0];
-    L.y_shape = {N, OH, J, S * M};
-    layer_of_[static_cast<size_t>(L.y)] = static_cast<int>(lm_.layers.size());
-    produced_[static_cast<size_t>(L.y)] = 1;
-    set_layout(L.y, L.y_shape);
-    pixel_packed_[L.y] = {S, {N, OH, OW, M}};
-    lm_.pixel_packed[L.y] = S;
-    lm_.steps.push_back({true, lm_.layers.size()});
-    lm_.layers.push_back(std::move(L));
-    return;
-  }
+  if (S > 1) return add_pixel_packed_conv(op, std::move(L), S, w.kh, w.kw, N, C, M, OH, OW);
   // K row (t * C + c), t = i * kw + j; block-diagonal over groups.
   L.K = taps * C;
   L.N = M;
@@ -412,205 +330,18 @@ void ConvLowering::lower_conv(const ir::Op& op) {
         const int64_t c = (m / Mg) * Cg + cg;
         L.w[static_cast<size_t>((t * C + c) * M + m)] = wv[static_cast<size_t>((m * Cg + cg) * taps + t)];
       }
-  if (op.inputs.size() > 2 && op.inputs[2] != ir::kNoTensor) {
-    const ir::Tensor& b = g_.tensor(op.inputs[2]);
-    if (!b.is_const || b.elements() != M) fail(g_, op, fmt::format("the bias '{}' must be a constant of {} values", b.name, M));
-    L.bias = b.const_floats();
-  }
+  L.bias = conv_bias(g_, op, M);
   L.y = op.outputs[0];
   L.y_shape = {N, OH, OW, M};
+  add_conv_layer(std::move(L));
+}
+
+void ConvLowering::add_conv_layer(LoweredLayer L) {
   layer_of_[static_cast<size_t>(L.y)] = static_cast<int>(lm_.layers.size());
   produced_[static_cast<size_t>(L.y)] = 1;
   set_layout(L.y, L.y_shape);
   lm_.steps.push_back({true, lm_.layers.size()});
   lm_.layers.push_back(std::move(L));
-}
-
-void ConvLowering::lower_unpacking_conv(const ir::Op& op, ir::TensorId x) {
-  const PixelPacked& px = pixel_packed_.at(x);
-  const int64_t S = px.S, N = px.nhwc[0], H = px.nhwc[1], W = px.nhwc[2], C = px.nhwc[3], J = (W + S - 1) / S;
-  const ir::Tensor& wt = g_.tensor(op.inputs[1]);
-  const int64_t M = wt.shape.at(0);
-  // pixel_pack_ok chose this form for the conv reading x alone.
-  if (!plain_1x1_conv(g_, op) || wt.shape[1] != C)
-    throw std::logic_error(op.name + ": reads a pixel-packed tensor but is not the 1x1 conv it was packed for");
-  const std::vector<float> wv = wt.const_floats();
-  std::vector<float> bias;
-  if (op.inputs.size() > 2 && op.inputs[2] != ir::kNoTensor) {
-    const ir::Tensor& b = g_.tensor(op.inputs[2]);
-    if (!b.is_const || b.elements() != M) fail(g_, op, fmt::format("the bias '{}' must be a constant of {} values", b.name, M));
-    bias = b.const_floats();
-  }
-  // Layer s: the pixels w = s (mod S), one tap of S*C channels (x's whole stored row), weight rows
-  // zero outside block s; it writes those pixels' rows of y.
-  for (int64_t s = 0; s < S && s < W; ++s) {
-    LoweredLayer L;
-    L.name = s == 0 ? op.name : fmt::format("{}.px{}", op.name, s);
-    L.x = x;
-    L.K = S * C;
-    L.N = M;
-    L.w.assign(static_cast<size_t>(L.K * L.N), 0.f);
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t m = 0; m < M; ++m) L.w[static_cast<size_t>((s * C + c) * M + m)] = wv[static_cast<size_t>(m * C + c)];
-    L.bias = bias;
-    L.k_blocks = 1;
-    L.tap_rows.assign(1, {});
-    for (int64_t nh = 0; nh < N * H; ++nh)
-      for (int64_t w = s; w < W; w += S) {
-        L.tap_rows[0].push_back(nh * J + w / S);
-        L.y_rows.push_back(nh * W + w);
-      }
-    L.model_macs = static_cast<int64_t>(L.y_rows.size()) * C * M;
-    L.y = op.outputs[0];
-    L.y_shape = {N, H, W, M};
-    lm_.steps.push_back({true, lm_.layers.size()});
-    lm_.layers.push_back(std::move(L));
-  }
-  // Several layers write y: none of them takes a following Relu or bias Add (elementwise steps).
-  layer_of_[static_cast<size_t>(op.outputs[0])] = -1;
-  produced_[static_cast<size_t>(op.outputs[0])] = 1;
-  set_layout(op.outputs[0], {N, H, W, M});
-}
-
-int64_t ConvLowering::pack_taps(const ir::Op& op, ir::TensorId x, int64_t N, int64_t H, int64_t W, int64_t C,
-                                int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t pt,
-                                int64_t pl, int64_t OH, int64_t OW, LoweredLayer* L) {
-  if (pack_lanes_ == 0 || kw < 1 || (OW - 1) * sw >= W) return 0;
-  const int li = layer_of_[static_cast<size_t>(x)];
-  if (li < 0 || alias_[static_cast<size_t>(op.inputs[0])] != op.inputs[0]) return 0;
-  const LoweredLayer& P = lm_.layers[static_cast<size_t>(li)];
-  // P: a plain dense layer (1x1 stride-1 conv: its rows are x's pixels) that alone writes x, which
-  // only this conv reads (x is no graph output).
-  if (P.y != x || P.k_blocks != 0 || !P.tap_rows.empty() || !P.x_rows.empty() || !P.y_rows.empty() ||
-      !P.xsegs.empty() || P.b != ir::kNoTensor || P.copy || P.N != C || P.w.size() != static_cast<size_t>(P.K * P.N) ||
-      P.y_shape != ir::Shape{N, H, W, C})
-    return 0;
-  if (!read_once(x)) return 0;
-  int writers = 0;
-  for (const LoweredLayer& o : lm_.layers) writers += o.y == x ? 1 : 0;
-  for (const LoweredEltwise& e : lm_.eltwise) writers += e.y == x ? 1 : 0;
-  if (writers != 1) return 0;
-  // MXM vectors (rows x k-tiles x column tiles) of P and the conv: unpacked, with S = 1 (kw column
-  // taps a pixel) and with S > 1 pixels a row (pixel packing); the fewest wins.
-  const auto cdiv = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
-  const int64_t lanes = pack_lanes_, Cu = P.K, M = g_.tensor(op.inputs[1]).shape[0], rows_y = N * OH * OW;
-  const int64_t group = op.attrs.count("group") ? op.attr_int("group") : 1;
-  // Stored rows a row of x / of the output, and x's blocks, for S pixels a row.
-  const auto J = [&](int64_t S) { return S == 1 ? W : cdiv(OW, S); };
-  const auto cost = [&](int64_t S) {
-    const int64_t B = kw + S - 1, rows_p = N * H * J(S), rows_c = S == 1 ? rows_y : N * OH * J(S);
-    return rows_c * kh * cdiv(B * C, lanes) * cdiv(S * M, lanes) + rows_p * B * cdiv(Cu, lanes) * cdiv(B * C, lanes);
-  };
-  int64_t S = 0, best = rows_y * kh * kw * cdiv(C, lanes) * cdiv(M, lanes) + N * H * W * cdiv(Cu, lanes) * cdiv(C, lanes);
-  for (int64_t s = 1; s <= lanes / C - kw + 1; ++s) {
-    if (s > 1 && (sw != 1 || dw != 1 || group != 1 || !pixel_pack_ok(op))) break;
-    if (cost(s) < best) {
-      best = cost(s);
-      S = s;
-    }
-  }
-  if (S == 0) return 0;
-  const int64_t B = kw + S - 1, CW = B * C, Jx = J(S), step = S == 1 ? 1 : S;
-  // x's stored row (n, h, j), block b: x's column j * step - pl + b * dw.
-  const auto col = [&](int64_t j, int64_t b) { return j * step - pl + b * dw; };
-  // P's packed weight: block b reads input rows into output block b.
-  std::vector<float> pw(static_cast<size_t>(B * Cu * CW), 0.f);
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t cu = 0; cu < Cu; ++cu)
-      std::copy(P.w.begin() + cu * C, P.w.begin() + (cu + 1) * C, pw.begin() + (b * Cu + cu) * CW + b * C);
-  // One layer per set of blocks inside the image; its bias is zero elsewhere, so those blocks are
-  // relu?(0 + 0) = 0, the conv's zero padding.
-  std::map<std::vector<char>, std::vector<int64_t>> cls;  // valid blocks -> stored rows of x
-  for (int64_t n = 0, r = 0; n < N; ++n)
-    for (int64_t h = 0; h < H; ++h)
-      for (int64_t j = 0; j < Jx; ++j, ++r) {
-        std::vector<char> valid(static_cast<size_t>(B));
-        for (int64_t b = 0; b < B; ++b) valid[static_cast<size_t>(b)] = P.bias.empty() || (col(j, b) >= 0 && col(j, b) < W);
-        cls[valid].push_back(r);
-      }
-  auto main_it = cls.begin();
-  for (auto it = cls.begin(); it != cls.end(); ++it)
-    if (it->second.size() > main_it->second.size()) main_it = it;
-  std::vector<LoweredLayer> out;
-  for (auto it = main_it;;) {
-    const std::vector<char>& valid = it->first;
-    const std::vector<int64_t>& rws = it->second;
-    LoweredLayer Q;
-    Q.name = out.empty() ? P.name : fmt::format("{}.pack{}", P.name, out.size());
-    Q.x = P.x;
-    Q.y = x;
-    // Only the blocks inside the image are taps (a block outside reads the zero row for every row
-    // of this part: no weight rows to install, no MXM rows).
-    std::vector<int64_t> taps;
-    for (int64_t b = 0; b < B; ++b)
-      if (valid[static_cast<size_t>(b)]) taps.push_back(b);
-    const auto nt = static_cast<int64_t>(taps.size());
-    Q.K = nt * Cu;
-    Q.N = CW;
-    for (int64_t b : taps) Q.w.insert(Q.w.end(), pw.begin() + b * Cu * CW, pw.begin() + (b + 1) * Cu * CW);
-    if (!P.bias.empty()) {
-      Q.bias.assign(static_cast<size_t>(CW), 0.f);
-      for (int64_t b : taps) std::copy(P.bias.begin(), P.bias.end(), Q.bias.begin() + b * C);
-    }
-    Q.relu = P.relu;
-    Q.y_f32 = P.y_f32;
-    Q.y_shape = {N, H, Jx, CW};
-    Q.k_blocks = nt;
-    Q.tap_rows.assign(static_cast<size_t>(nt), std::vector<int64_t>(rws.size()));
-    int64_t owned = 0;  // pixels whose own row this is (one, or S a row): P's MACs counted once each
-    for (size_t m = 0; m < rws.size(); ++m) {
-      const int64_t r = rws[m], j = r % Jx, nh = r / Jx;
-      for (int64_t k = 0; k < nt; ++k) {
-        const int64_t c = col(j, taps[static_cast<size_t>(k)]);
-        Q.tap_rows[static_cast<size_t>(k)][m] = c >= 0 && c < W ? nh * W + c : -1;
-      }
-      owned += S == 1 ? 1 : std::min(S, W - j * S);
-    }
-    Q.packed_blocks = B;
-    Q.model_macs = owned * Cu * C;
-    if (cls.size() > 1) Q.y_rows = rws;
-    out.push_back(std::move(Q));
-    if (++it == cls.end()) it = cls.begin();
-    if (it == main_it) break;
-  }
-  // P's step writes the main part; the edge parts follow it.
-  size_t at = 0;
-  while (!(lm_.steps[at].dense && !lm_.steps[at].gather && !lm_.steps[at].lane &&
-           lm_.steps[at].index == static_cast<size_t>(li)))
-    ++at;
-  lm_.layers[static_cast<size_t>(li)] = std::move(out[0]);
-  for (size_t k = 1; k < out.size(); ++k) {
-    lm_.steps.insert(lm_.steps.begin() + static_cast<std::ptrdiff_t>(at + k), LoweredStep{true, lm_.layers.size()});
-    lm_.layers.push_back(std::move(out[k]));
-  }
-  nhwc_[x] = {N, H, Jx, CW};
-  // The conv: kh taps of B*C channels; tap i of stored output row (n, oh, j) is x's stored row
-  // (n, oh*sh - pt + i*dh, j') with j' = ow*sw for S = 1 (j = ow), j' = j for S > 1. For S = 1 its
-  // weight rows (i*kw + j)*C + c are already in that order; for S > 1 the caller builds them.
-  const int64_t Jy = S == 1 ? OW : Jx;
-  L->k_blocks = kh;
-  L->tap_rows.assign(static_cast<size_t>(kh), std::vector<int64_t>(static_cast<size_t>(N * OH * Jy)));
-  for (int64_t n = 0, r = 0; n < N; ++n)
-    for (int64_t oh = 0; oh < OH; ++oh)
-      for (int64_t j = 0; j < Jy; ++j, ++r)
-        for (int64_t i = 0; i < kh; ++i) {
-          const int64_t ih = oh * sh - pt + i * dh;
-          L->tap_rows[static_cast<size_t>(i)][static_cast<size_t>(r)] =
-              ih >= 0 && ih < H ? (n * H + ih) * Jx + (S == 1 ? j * sw : j) : -1;
-        }
-  return S;
-}
-
-bool ConvLowering::pixel_pack_ok(const ir::Op& op) const {
-  const std::vector<std::vector<int>> readers = g_.consumers();
-  const auto only_reader = [&](ir::TensorId t) -> const ir::Op* {
-    const std::vector<int>& cs = readers[static_cast<size_t>(t)];
-    if (cs.size() != 1 || std::find(g_.outputs().begin(), g_.outputs().end(), t) != g_.outputs().end()) return nullptr;
-    return &g_.ops()[static_cast<size_t>(cs[0])];
-  };
-  const ir::Op* q = only_reader(op.outputs[0]);
-  if (q && q->kind == ir::OpKind::Relu) q = only_reader(q->outputs[0]);
-  return q && plain_1x1_conv(g_, *q);
 }
 
 bool ConvLowering::read_once(ir::TensorId t) const {
@@ -669,7 +400,7 @@ void ConvLowering::lower_pool(const ir::Op& op) {
           if (ok && first < 0) first = (n * H + ih) * W + iw;
           valid += ok ? 1 : 0;
         }
-        if (first < 0) fail(g_, op, fmt::format("output pixel ({}, {}) has no input pixel in its window", oh, ow));
+        if (first < 0) conv_fail(g_, op, fmt::format("output pixel ({}, {}) has no input pixel in its window", oh, ow));
         // Max: padding never wins, so a padding tap reads the window's first valid pixel again.
         if (is_max)
           for (auto& m : maps)

@@ -89,8 +89,14 @@ class ConvLowering {
   // True if conv `op`'s output may be stored pixel-packed: it is no graph output and its only reader
   // is a 1x1 stride-1 unpadded ungrouped Conv, directly or through one Relu read only by it.
   bool pixel_pack_ok(const ir::Op& op) const;
-  // Lowers 1x1 conv `op` over a pixel-packed input x (see "Pixel packing") as pixel_pack_[x].S layers.
+  // Lowers 1x1 conv `op` over a pixel-packed input x (see "Pixel packing") as pixel_packed_[x].S layers.
   void lower_unpacking_conv(const ir::Op& op, ir::TensorId x);
+  // Completes conv layer L (x, taps read from pack_taps' packed x) with S > 1 pixels a stored row:
+  // its banded weight, bias and layout (see "Pixel packing"), and adds it.
+  void add_pixel_packed_conv(const ir::Op& op, LoweredLayer L, int64_t S, int64_t kh, int64_t kw, int64_t N,
+                             int64_t C, int64_t M, int64_t OH, int64_t OW);
+  // Adds conv layer L as the step writing L.y in layout L.y_shape.
+  void add_conv_layer(LoweredLayer L);
 
   const ir::Graph& g_;
   uint32_t pack_lanes_ = 0;

@@ -60,10 +60,12 @@ std::vector<uint8_t> to_f32_bytes(const std::vector<float>& v) {
 }  // namespace
 
 ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, ScheduleBuilder& b, SramAllocator& alloc,
-                              const TilingOptions& tiling, bool keep_intermediates, const QuantPlan* quant) {
+                              const TilingOptions& tiling, bool keep_intermediates, const QuantPlan* quant,
+                              const std::vector<MatmulDecision>* matmul_replay) {
   const uint32_t lanes = b.cfg().vector_bytes();
   MatmulScheduler mm(b);
   ScheduledModel res;
+  mm.set_decisions(&res.matmul_decisions, matmul_replay);
   std::map<ir::TensorId, PlacedTensor> placed;  // ordered by id: deterministic
   std::map<ir::TensorId, std::vector<int>> alloc_ids;
   // A row copy layer (LoweredLayer::copy) that stays one: both ends f16 (not an int8 layer or tensor).

@@ -35,6 +35,7 @@ struct ScheduledModel {
   uint64_t macs = 0;
   MatmulStats stats;
   std::vector<StepSpan> spans;          // one per lowered step, in schedule order
+  std::vector<MatmulDecision> matmul_decisions;  // every product's timing-dependent plan, in order
 };
 
 // keep_intermediates (CompileOptions::keep_intermediates): no activation is released (no SRAM
@@ -43,8 +44,11 @@ struct ScheduledModel {
 // fp16 data path: inputs/weights f16, accumulation and bias f32, hidden activations f16, outputs f32.
 // quant (int8, passes/quantize.h): its int8 layers get i8 weights, an f32 scale row and an f32 bias,
 // and its i8 tensors (inputs included) are stored i8; everything else stays fp16.
+// matmul_replay (if given): the products take these decisions (MatmulScheduler::set_decisions)
+// instead of choosing, e.g. another compile's ScheduledModel::matmul_decisions.
 ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, ScheduleBuilder& b, SramAllocator& alloc,
                               const TilingOptions& tiling, bool keep_intermediates = false,
-                              const QuantPlan* quant = nullptr);
+                              const QuantPlan* quant = nullptr,
+                              const std::vector<MatmulDecision>* matmul_replay = nullptr);
 
 }  // namespace lpu::compiler

@@ -1,0 +1,222 @@
+// Packed taps and pixel packing of the conv lowering (see lower_conv.h "Packed taps", "Pixel
+// packing"): the 1x1 conv before a conv writes its input column-packed, and with S > 1 pixels a row
+// the 1x1 conv after it is one layer per pixel position.
+#include <algorithm>
+#include <fmt/format.h>
+#include <map>
+#include <stdexcept>
+
+#include "compiler/passes/conv_window.h"
+#include "compiler/passes/lower_conv.h"
+
+namespace lpu::compiler {
+
+void ConvLowering::lower_unpacking_conv(const ir::Op& op, ir::TensorId x) {
+  const PixelPacked& px = pixel_packed_.at(x);
+  const int64_t S = px.S, N = px.nhwc[0], H = px.nhwc[1], W = px.nhwc[2], C = px.nhwc[3], J = (W + S - 1) / S;
+  const ir::Tensor& wt = g_.tensor(op.inputs[1]);
+  const int64_t M = wt.shape.at(0);
+  // pixel_pack_ok chose this form for the conv reading x alone.
+  if (!plain_1x1_conv(g_, op) || wt.shape[1] != C)
+    throw std::logic_error(op.name + ": reads a pixel-packed tensor but is not the 1x1 conv it was packed for");
+  const std::vector<float> wv = wt.const_floats();
+  const std::vector<float> bias = conv_bias(g_, op, M);
+  // Layer s: the pixels w = s (mod S), one tap of S*C channels (x's whole stored row), weight rows
+  // zero outside block s; it writes those pixels' rows of y.
+  for (int64_t s = 0; s < S && s < W; ++s) {
+    LoweredLayer L;
+    L.name = s == 0 ? op.name : fmt::format("{}.px{}", op.name, s);
+    L.x = x;
+    L.K = S * C;
+    L.N = M;
+    L.w.assign(static_cast<size_t>(L.K * L.N), 0.f);
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t m = 0; m < M; ++m) L.w[static_cast<size_t>((s * C + c) * M + m)] = wv[static_cast<size_t>(m * C + c)];
+    L.bias = bias;
+    L.k_blocks = 1;
+    L.tap_rows.assign(1, {});
+    for (int64_t nh = 0; nh < N * H; ++nh)
+      for (int64_t w = s; w < W; w += S) {
+        L.tap_rows[0].push_back(nh * J + w / S);
+        L.y_rows.push_back(nh * W + w);
+      }
+    L.model_macs = static_cast<int64_t>(L.y_rows.size()) * C * M;
+    L.y = op.outputs[0];
+    L.y_shape = {N, H, W, M};
+    lm_.steps.push_back({true, lm_.layers.size()});
+    lm_.layers.push_back(std::move(L));
+  }
+  // Several layers write y: none of them takes a following Relu or bias Add (elementwise steps).
+  layer_of_[static_cast<size_t>(op.outputs[0])] = -1;
+  produced_[static_cast<size_t>(op.outputs[0])] = 1;
+  set_layout(op.outputs[0], {N, H, W, M});
+}
+
+void ConvLowering::add_pixel_packed_conv(const ir::Op& op, LoweredLayer L, int64_t S, int64_t kh, int64_t kw,
+                                         int64_t N, int64_t C, int64_t M, int64_t OH, int64_t OW) {
+  // K row (i * B + b) * C + c, column s * M + m = tap (i, b - s) of output block s (group 1), B =
+  // kw + S - 1 blocks of x a stored row; the bias repeated per block.
+  const int64_t B = kw + S - 1, J = (OW + S - 1) / S;
+  L.K = kh * B * C;
+  L.N = S * M;
+  const std::vector<float> wv = g_.tensor(op.inputs[1]).const_floats();
+  L.w.assign(static_cast<size_t>(L.K * L.N), 0.f);
+  for (int64_t s = 0; s < S; ++s)
+    for (int64_t i = 0; i < kh; ++i)
+      for (int64_t j = 0; j < kw; ++j)
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t m = 0; m < M; ++m)
+            L.w[static_cast<size_t>(((i * B + j + s) * C + c) * L.N + s * M + m)] =
+                wv[static_cast<size_t>(((m * C + c) * kh + i) * kw + j)];
+  const std::vector<float> bv = conv_bias(g_, op, M);
+  for (int64_t s = 0; s < S && !bv.empty(); ++s) L.bias.insert(L.bias.end(), bv.begin(), bv.end());
+  L.model_macs = N * OH * OW * kh * kw * C * M;
+  L.y = op.outputs[0];
+  L.y_shape = {N, OH, J, S * M};
+  pixel_packed_[L.y] = {S, {N, OH, OW, M}};
+  lm_.pixel_packed[L.y] = S;
+  add_conv_layer(std::move(L));
+}
+
+int64_t ConvLowering::pack_taps(const ir::Op& op, ir::TensorId x, int64_t N, int64_t H, int64_t W, int64_t C,
+                                int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t pt,
+                                int64_t pl, int64_t OH, int64_t OW, LoweredLayer* L) {
+  if (pack_lanes_ == 0 || kw < 1 || (OW - 1) * sw >= W) return 0;
+  const int li = layer_of_[static_cast<size_t>(x)];
+  if (li < 0 || alias_[static_cast<size_t>(op.inputs[0])] != op.inputs[0]) return 0;
+  const LoweredLayer& P = lm_.layers[static_cast<size_t>(li)];
+  // P: a plain dense layer (1x1 stride-1 conv: its rows are x's pixels) that alone writes x, which
+  // only this conv reads (x is no graph output).
+  if (P.y != x || P.k_blocks != 0 || !P.tap_rows.empty() || !P.x_rows.empty() || !P.y_rows.empty() ||
+      !P.xsegs.empty() || P.b != ir::kNoTensor || P.copy || P.N != C || P.w.size() != static_cast<size_t>(P.K * P.N) ||
+      P.y_shape != ir::Shape{N, H, W, C})
+    return 0;
+  if (!read_once(x)) return 0;
+  int writers = 0;
+  for (const LoweredLayer& o : lm_.layers) writers += o.y == x ? 1 : 0;
+  for (const LoweredEltwise& e : lm_.eltwise) writers += e.y == x ? 1 : 0;
+  if (writers != 1) return 0;
+  // MXM vectors (rows x k-tiles x column tiles) of P and the conv: unpacked, with S = 1 (kw column
+  // taps a pixel) and with S > 1 pixels a row (pixel packing); the fewest wins.
+  const auto cdiv = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
+  const int64_t lanes = pack_lanes_, Cu = P.K, M = g_.tensor(op.inputs[1]).shape[0], rows_y = N * OH * OW;
+  const int64_t group = op.attrs.count("group") ? op.attr_int("group") : 1;
+  // Stored rows a row of x / of the output, and x's blocks, for S pixels a row.
+  const auto J = [&](int64_t S) { return S == 1 ? W : cdiv(OW, S); };
+  const auto cost = [&](int64_t S) {
+    const int64_t B = kw + S - 1, rows_p = N * H * J(S), rows_c = S == 1 ? rows_y : N * OH * J(S);
+    return rows_c * kh * cdiv(B * C, lanes) * cdiv(S * M, lanes) + rows_p * B * cdiv(Cu, lanes) * cdiv(B * C, lanes);
+  };
+  int64_t S = 0, best = rows_y * kh * kw * cdiv(C, lanes) * cdiv(M, lanes) + N * H * W * cdiv(Cu, lanes) * cdiv(C, lanes);
+  for (int64_t s = 1; s <= lanes / C - kw + 1; ++s) {
+    if (s > 1 && (sw != 1 || dw != 1 || group != 1 || !pixel_pack_ok(op))) break;
+    if (cost(s) < best) {
+      best = cost(s);
+      S = s;
+    }
+  }
+  if (S == 0) return 0;
+  const int64_t B = kw + S - 1, CW = B * C, Jx = J(S), step = S == 1 ? 1 : S;
+  // x's stored row (n, h, j), block b: x's column j * step - pl + b * dw.
+  const auto col = [&](int64_t j, int64_t b) { return j * step - pl + b * dw; };
+  // P's packed weight: block b reads input rows into output block b.
+  std::vector<float> pw(static_cast<size_t>(B * Cu * CW), 0.f);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t cu = 0; cu < Cu; ++cu)
+      std::copy(P.w.begin() + cu * C, P.w.begin() + (cu + 1) * C, pw.begin() + (b * Cu + cu) * CW + b * C);
+  // One layer per set of blocks inside the image; its bias is zero elsewhere, so those blocks are
+  // relu?(0 + 0) = 0, the conv's zero padding.
+  std::map<std::vector<char>, std::vector<int64_t>> cls;  // valid blocks -> stored rows of x
+  for (int64_t n = 0, r = 0; n < N; ++n)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t j = 0; j < Jx; ++j, ++r) {
+        std::vector<char> valid(static_cast<size_t>(B));
+        for (int64_t b = 0; b < B; ++b) valid[static_cast<size_t>(b)] = P.bias.empty() || (col(j, b) >= 0 && col(j, b) < W);
+        cls[valid].push_back(r);
+      }
+  auto main_it = cls.begin();
+  for (auto it = cls.begin(); it != cls.end(); ++it)
+    if (it->second.size() > main_it->second.size()) main_it = it;
+  std::vector<LoweredLayer> out;
+  for (auto it = main_it;;) {
+    const std::vector<char>& valid = it->first;
+    const std::vector<int64_t>& rws = it->second;
+    LoweredLayer Q;
+    Q.name = out.empty() ? P.name : fmt::format("{}.pack{}", P.name, out.size());
+    Q.x = P.x;
+    Q.y = x;
+    // Only the blocks inside the image are taps (a block outside reads the zero row for every row
+    // of this part: no weight rows to install, no MXM rows).
+    std::vector<int64_t> taps;
+    for (int64_t b = 0; b < B; ++b)
+      if (valid[static_cast<size_t>(b)]) taps.push_back(b);
+    const auto nt = static_cast<int64_t>(taps.size());
+    Q.K = nt * Cu;
+    Q.N = CW;
+    for (int64_t b : taps) Q.w.insert(Q.w.end(), pw.begin() + b * Cu * CW, pw.begin() + (b + 1) * Cu * CW);
+    if (!P.bias.empty()) {
+      Q.bias.assign(static_cast<size_t>(CW), 0.f);
+      for (int64_t b : taps) std::copy(P.bias.begin(), P.bias.end(), Q.bias.begin() + b * C);
+    }
+    Q.relu = P.relu;
+    Q.y_f32 = P.y_f32;
+    Q.y_shape = {N, H, Jx, CW};
+    Q.k_blocks = nt;
+    Q.tap_rows.assign(static_cast<size_t>(nt), std::vector<int64_t>(rws.size()));
+    int64_t owned = 0;  // pixels whose own row this is (one, or S a row): P's MACs counted once each
+    for (size_t m = 0; m < rws.size(); ++m) {
+      const int64_t r = rws[m], j = r % Jx, nh = r / Jx;
+      for (int64_t k = 0; k < nt; ++k) {
+        const int64_t c = col(j, taps[static_cast<size_t>(k)]);
+        Q.tap_rows[static_cast<size_t>(k)][m] = c >= 0 && c < W ? nh * W + c : -1;
+      }
+      owned += S == 1 ? 1 : std::min(S, W - j * S);
+    }
+    Q.packed_blocks = B;
+    Q.model_macs = owned * Cu * C;
+    if (cls.size() > 1) Q.y_rows = rws;
+    out.push_back(std::move(Q));
+    if (++it == cls.end()) it = cls.begin();
+    if (it == main_it) break;
+  }
+  // P's step writes the main part; the edge parts follow it.
+  size_t at = 0;
+  while (!(lm_.steps[at].dense && !lm_.steps[at].gather && !lm_.steps[at].lane &&
+           lm_.steps[at].index == static_cast<size_t>(li)))
+    ++at;
+  lm_.layers[static_cast<size_t>(li)] = std::move(out[0]);
+  for (size_t k = 1; k < out.size(); ++k) {
+    lm_.steps.insert(lm_.steps.begin() + static_cast<std::ptrdiff_t>(at + k), LoweredStep{true, lm_.layers.size()});
+    lm_.layers.push_back(std::move(out[k]));
+  }
+  nhwc_[x] = {N, H, Jx, CW};
+  // The conv: kh taps of B*C channels; tap i of stored output row (n, oh, j) is x's stored row
+  // (n, oh*sh - pt + i*dh, j') with j' = ow*sw for S = 1 (j = ow), j' = j for S > 1. For S = 1 its
+  // weight rows (i*kw + j)*C + c are already in that order; for S > 1 the caller builds them.
+  const int64_t Jy = S == 1 ? OW : Jx;
+  L->k_blocks = kh;
+  L->tap_rows.assign(static_cast<size_t>(kh), std::vector<int64_t>(static_cast<size_t>(N * OH * Jy)));
+  for (int64_t n = 0, r = 0; n < N; ++n)
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t j = 0; j < Jy; ++j, ++r)
+        for (int64_t i = 0; i < kh; ++i) {
+          const int64_t ih = oh * sh - pt + i * dh;
+          L->tap_rows[static_cast<size_t>(i)][static_cast<size_t>(r)] =
+              ih >= 0 && ih < H ? (n * H + ih) * Jx + (S == 1 ? j * sw : j) : -1;
+        }
+  return S;
+}
+
+bool ConvLowering::pixel_pack_ok(const ir::Op& op) const {
+  const std::vector<std::vector<int>> readers = g_.consumers();
+  const auto only_reader = [&](ir::TensorId t) -> const ir::Op* {
+    const std::vector<int>& cs = readers[static_cast<size_t>(t)];
+    if (cs.size() != 1 || std::find(g_.outputs().begin(), g_.outputs().end(), t) != g_.outputs().end()) return nullptr;
+    return &g_.ops()[static_cast<size_t>(cs[0])];
+  };
+  const ir::Op* q = only_reader(op.outputs[0]);
+  if (q && q->kind == ir::OpKind::Relu) q = only_reader(q->outputs[0]);
+  return q && plain_1x1_conv(g_, *q);
+}
+
+}  // namespace lpu::compiler

@@ -1,0 +1,111 @@
+// Matmul decision replay (backend/matmul_kernel.h MatmulDecision, CompileOptions::matmul_replay): a
+// compile records each product's timing-dependent plan (the balanced cut's pieces per plane, which
+// fix how fp16 partial sums are rounded); another compile of the same model, e.g. `lpusim check`'s
+// keep_intermediates program whose SRAM placement and timing differ, takes them and computes
+// bit-identical values. Checked: the decisions recorded and replayed, bit-identical outputs,
+// a replayed cut that differs from the compile's own choice is obeyed (predicted == simulated), and
+// a decision list that does not match the model is a logic_error.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "compiler/compile.h"
+#include "compiler/io_binding.h"
+#include "isa/chip_config.h"
+#include "sim/simulator.h"
+#include "tests/support/f16_data.h"
+#include "tests/support/ir_build.h"
+
+using namespace lpu;
+using namespace lpu::compiler;
+using lpu::test::f16_bytes;
+using lpu::test::random_f16;
+
+namespace {
+
+// Y = relu(X . W1) . W2, batch 1 (install-bound: each product's tiles are cut over the planes).
+ir::Graph decode_graph(int64_t K, int64_t H, int64_t N) {
+  ir::Graph g;
+  g.name = "replay";
+  const ir::TensorId x = g.add_input("X", ir::DType::F16, {1, K});
+  const ir::TensorId w1 = g.add_constant("W1", ir::DType::F16, {K, H}, f16_bytes(random_f16(K * H, -0.05f, 0.05f, 3)));
+  const ir::TensorId w2 = g.add_constant("W2", ir::DType::F16, {H, N}, f16_bytes(random_f16(H * N, -0.05f, 0.05f, 4)));
+  const ir::TensorId h = g.add_tensor("H", ir::DType::F16, {1, H});
+  const ir::TensorId r = g.add_tensor("R", ir::DType::F16, {1, H});
+  const ir::TensorId y = g.add_tensor("Y", ir::DType::F32, {1, N});
+  g.add_op(make_op(ir::OpKind::MatMul, "mm1", {x, w1}, {h}));
+  g.add_op(make_op(ir::OpKind::Relu, "relu", {h}, {r}));
+  g.add_op(make_op(ir::OpKind::MatMul, "mm2", {r, w2}, {y}));
+  g.mark_output(y);
+  return g;
+}
+
+std::vector<uint8_t> run(const CompileResult& cr, const std::vector<float>& x) {
+  auto cfg = default_chip_config();
+  sim::SimOptions so;
+  so.mode = sim::Mode::Functional;
+  bind_input(cr.program, "X", f16_bytes(x), &so.inputs);
+  const sim::SimResult r = sim::simulate(cr.program, *cfg, so);
+  CHECK(r.cycles == cr.predicted_cycles);
+  return r.outputs.at("Y");
+}
+
+bool same(const std::vector<MatmulDecision>& a, const std::vector<MatmulDecision>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i].row_cut != b[i].row_cut || a[i].pieces != b[i].pieces) return false;
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("matmul replay: the keep_intermediates compile takes the recorded cuts, bit-identical values",
+          "[compiler][replay]") {
+  const ir::Graph g = decode_graph(1376, 1400, 700);
+  auto cfg = default_chip_config();
+  const CompileResult a = compile(g, *cfg, CompileOptions{});
+  REQUIRE(a.matmul_decisions);
+  REQUIRE(a.matmul_decisions->size() == 2u);
+  for (const MatmulDecision& d : *a.matmul_decisions) {  // both products cut over every plane
+    CHECK_FALSE(d.row_cut);
+    CHECK(d.pieces.size() == 4u);
+  }
+  CompileOptions k;
+  k.keep_intermediates = true;
+  k.matmul_replay = a.matmul_decisions;
+  const CompileResult b = compile(g, *cfg, k);
+  CHECK(same(*b.matmul_decisions, *a.matmul_decisions));
+  const std::vector<float> x = random_f16(1376, -1.f, 1.f, 5);
+  CHECK(run(b, x) == run(a, x));
+}
+
+TEST_CASE("matmul replay: a replayed cut other than the compile's own is obeyed", "[compiler][replay]") {
+  const ir::Graph g = decode_graph(1376, 1400, 700);
+  auto cfg = default_chip_config();
+  const CompileResult a = compile(g, *cfg, CompileOptions{});
+  // The planes' pieces rotated: plane i runs what plane i + 1 ran.
+  auto rotated = std::make_shared<std::vector<MatmulDecision>>(*a.matmul_decisions);
+  for (MatmulDecision& d : *rotated) std::rotate(d.pieces.begin(), d.pieces.begin() + 1, d.pieces.end());
+  CompileOptions o;
+  o.matmul_replay = rotated;
+  const CompileResult b = compile(g, *cfg, o);
+  CHECK(same(*b.matmul_decisions, *rotated));
+  CHECK_FALSE(same(*b.matmul_decisions, *a.matmul_decisions));
+  const std::vector<float> x = random_f16(1376, -1.f, 1.f, 6);
+  const std::vector<uint8_t> yb = run(b, x);  // predicted == simulated inside
+  CHECK(yb.size() == run(a, x).size());
+}
+
+TEST_CASE("matmul replay: decisions that do not match the model are a logic_error", "[compiler][replay]") {
+  const ir::Graph g = decode_graph(1376, 1400, 700);
+  auto cfg = default_chip_config();
+  CompileOptions o;
+  o.matmul_replay = std::make_shared<std::vector<MatmulDecision>>();  // none recorded
+  CHECK_THROWS_AS(compile(g, *cfg, o), std::logic_error);
+  const CompileResult a = compile(g, *cfg, CompileOptions{});
+  auto no_cut = std::make_shared<std::vector<MatmulDecision>>(*a.matmul_decisions);
+  (*no_cut)[0].pieces.clear();  // a balanced product replayed without its cut
+  o.matmul_replay = no_cut;
+  CHECK_THROWS_AS(compile(g, *cfg, o), std::logic_error);
+}
