@@ -21,6 +21,7 @@
 #include "tests/support/chip_check.h"
 #include "tests/support/f16_data.h"
 #include "tests/support/ir_build.h"
+#include "tests/support/lowered_lookup.h"
 #include "tests/support/int8_nchw_run.h"
 #include "tests/support/int8_verdicts.h"
 
@@ -78,16 +79,10 @@ ir::Graph pair_graph(const Shape2& s, bool lead = false) {
   return g;
 }
 
-const LoweredLayer* find_layer(const LoweredModel& lm, const std::string& n) {
-  for (const LoweredLayer& L : lm.layers)
-    if (L.name == n) return &L;
-  return nullptr;
-}
-
 // The conv reads kh taps of kw*C channels from R, which pre's layers write kw*C wide.
 void require_packed(const LoweredModel& lm, const ir::Graph& g, const Shape2& s) {
-  const LoweredLayer* c = find_layer(lm, "conv");
-  const LoweredLayer* p = find_layer(lm, "pre");
+  const LoweredLayer* c = lpu::test::layer_named(lm, "conv");
+  const LoweredLayer* p = lpu::test::layer_named(lm, "pre");
   REQUIRE(c);
   REQUIRE(p);
   CHECK(c->k_blocks == s.kh);
@@ -108,7 +103,7 @@ TEST_CASE("conv pack: a 64-channel 3x3 conv after a 1x1 conv is packed (lowering
   const ir::Graph g = pair_graph(s);
   const LoweredModel lm = lower_graph(g);
   require_packed(lm, g, s);
-  const LoweredLayer& c = *find_layer(lm, "conv");
+  const LoweredLayer& c = *lpu::test::layer_named(lm, "conv");
   // Tap i of output pixel (oh, ow) reads packed row (oh - 1 + i, ow), -1 outside.
   CHECK(c.tap_rows[0][0] == -1);
   CHECK(c.tap_rows[1][0] == 0);
@@ -116,12 +111,12 @@ TEST_CASE("conv pack: a 64-channel 3x3 conv after a 1x1 conv is packed (lowering
   CHECK(c.tap_rows[2][(s.H - 1) * s.W] == -1);
   // pre = 3 layers: the interior columns (all blocks valid), column 0 (block 0 outside), column
   // W - 1 (block 2 outside); each edge layer writes its H rows, bias 0 in the outside block.
-  const LoweredLayer& p = *find_layer(lm, "pre");
-  const LoweredLayer* e1 = find_layer(lm, "pre.pack1");
-  const LoweredLayer* e2 = find_layer(lm, "pre.pack2");
+  const LoweredLayer& p = *lpu::test::layer_named(lm, "pre");
+  const LoweredLayer* e1 = lpu::test::layer_named(lm, "pre.pack1");
+  const LoweredLayer* e2 = lpu::test::layer_named(lm, "pre.pack2");
   REQUIRE(e1);
   REQUIRE(e2);
-  CHECK_FALSE(find_layer(lm, "pre.pack3"));
+  CHECK_FALSE(lpu::test::layer_named(lm, "pre.pack3"));
   CHECK(p.y_rows.size() == static_cast<size_t>(s.H * (s.W - 2)));
   CHECK(e1->y_rows.size() == static_cast<size_t>(s.H));
   CHECK(e2->y_rows.size() == static_cast<size_t>(s.H));
@@ -153,8 +148,8 @@ TEST_CASE("conv pack: a 64-channel 3x3 conv after a 1x1 conv is packed (lowering
   CHECK(order == std::vector<std::string>{"pre", "pre.pack1", "pre.pack2", "conv"});
   // Not packed when switched off: 9 taps of C.
   const LoweredModel lu = lower_graph(g, default_chip_config()->vector_bytes(), LowerOptions{false, true});
-  CHECK(find_layer(lu, "conv")->tap_rows.size() == 9u);
-  CHECK_FALSE(find_layer(lu, "pre.pack1"));
+  CHECK(lpu::test::layer_named(lu, "conv")->tap_rows.size() == 9u);
+  CHECK_FALSE(lpu::test::layer_named(lu, "pre.pack1"));
 }
 
 TEST_CASE("conv pack: shapes whose packing would not save MXM vectors are not packed", "[conv][conv_pack]") {
@@ -162,12 +157,12 @@ TEST_CASE("conv pack: shapes whose packing would not save MXM vectors are not pa
   s.C = 128;  // 3 x 128 = 384 lanes: two vectors a tap row, and pre 3 times as many
   const ir::Graph g = pair_graph(s);
   const LoweredModel lm = lower_graph(g);
-  CHECK(find_layer(lm, "conv")->tap_rows.size() == 9u);
-  CHECK_FALSE(find_layer(lm, "pre.pack1"));
+  CHECK(lpu::test::layer_named(lm, "conv")->tap_rows.size() == 9u);
+  CHECK_FALSE(lpu::test::layer_named(lm, "pre.pack1"));
   Shape2 t;
   t.sh = t.sw = 2;  // a 3x3 stride-2 conv reads each pixel ~2.25 times: packing pre costs more
   const ir::Graph g2 = pair_graph(t);
-  CHECK(find_layer(lower_graph(g2), "conv")->tap_rows.size() == 9u);
+  CHECK(lpu::test::layer_named(lower_graph(g2), "conv")->tap_rows.size() == 9u);
 }
 
 TEST_CASE("conv pack: packed convs equal the reference (C 3, 64, 96, 128; stride 2, dilation, asymmetric pads)",

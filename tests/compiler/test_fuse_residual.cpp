@@ -23,9 +23,11 @@
 #include "tests/support/f16_data.h"
 #include "tests/support/int8_nchw_run.h"
 #include "tests/support/int8_verdicts.h"
+#include "tests/support/lowered_lookup.h"
 
 using namespace lpu;
 using namespace lpu::compiler;
+using lpu::test::layer_named;
 using lpu::test::conv_op;
 using lpu::test::conv_weight;
 using lpu::test::f16_bytes;
@@ -72,12 +74,6 @@ ir::Graph blocks(int64_t C, int64_t H, int64_t W, bool s1_output, bool resnet) {
 }
 ir::Graph two_blocks(int64_t C, int64_t H, int64_t W, bool s1_output = false) { return blocks(C, H, W, s1_output, false); }
 ir::Graph resnet_blocks(int64_t C, int64_t H, int64_t W) { return blocks(C, H, W, false, true); }
-
-const LoweredLayer* layer_named(const LoweredModel& lm, const std::string& n) {
-  for (const LoweredLayer& L : lm.layers)
-    if (L.name == n) return &L;
-  return nullptr;
-}
 
 LowerOptions unfused() {
   LowerOptions o;

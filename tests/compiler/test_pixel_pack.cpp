@@ -20,6 +20,7 @@
 #include "tests/support/chip_check.h"
 #include "tests/support/f16_data.h"
 #include "tests/support/ir_build.h"
+#include "tests/support/lowered_lookup.h"
 #include "tests/support/int8_nchw_run.h"
 #include "tests/support/int8_verdicts.h"
 
@@ -75,12 +76,6 @@ ir::Graph block_graph(const Block& s) {
   return g;
 }
 
-const LoweredLayer* find_layer(const LoweredModel& lm, const std::string& n) {
-  for (const LoweredLayer& L : lm.layers)
-    if (L.name == n) return &L;
-  return nullptr;
-}
-
 }  // namespace
 
 TEST_CASE("pixel pack: a 64-channel 3x3 conv between 1x1 convs stores 3 pixels a row (shapes, maps, residual)",
@@ -88,8 +83,8 @@ TEST_CASE("pixel pack: a 64-channel 3x3 conv between 1x1 convs stores 3 pixels a
   const Block s;  // C = M = 64: S = 320 / 64 - 3 + 1 = 3; W = 10: 4 stored rows an image row
   const ir::Graph g = block_graph(s);
   const LoweredModel lm = lower_graph(g);  // with the residual Adds fused (LowerOptions)
-  const LoweredLayer* c = find_layer(lm, "conv");
-  const LoweredLayer* p = find_layer(lm, "pre");
+  const LoweredLayer* c = lpu::test::layer_named(lm, "conv");
+  const LoweredLayer* p = lpu::test::layer_named(lm, "pre");
   REQUIRE(c);
   REQUIRE(p);
   const int64_t S = 3, J = 4;
@@ -131,7 +126,7 @@ TEST_CASE("pixel pack: a 64-channel 3x3 conv between 1x1 convs stores 3 pixels a
   const std::vector<std::string> parts{"post", "post.px1", "post.px2"};
   const std::vector<size_t> per_row{4, 3, 3};
   for (size_t k = 0; k < 3; ++k) {
-    const LoweredLayer* q = find_layer(lm, parts[k]);
+    const LoweredLayer* q = lpu::test::layer_named(lm, parts[k]);
     REQUIRE(q);
     CHECK(q->y_rows.size() == per_row[k] * static_cast<size_t>(s.H));
     CHECK(q->K == S * s.M);
@@ -142,7 +137,7 @@ TEST_CASE("pixel pack: a 64-channel 3x3 conv between 1x1 convs stores 3 pixels a
     CHECK(w % 3 == static_cast<int64_t>(k));
     CHECK(q->tap_rows[0][1] == h * J + w / 3);
   }
-  CHECK_FALSE(find_layer(lm, "post.px3"));
+  CHECK_FALSE(lpu::test::layer_named(lm, "post.px3"));
   // No elementwise Add left: the residual runs in post's epilogues.
   for (const LoweredEltwise& E : lm.eltwise) CHECK(E.name != "residual");
 }
@@ -152,11 +147,11 @@ TEST_CASE("pixel pack: a 3x3 conv whose output has another reader keeps one pixe
   s.extra_reader = true;
   const ir::Graph g = block_graph(s);
   const LoweredModel lm = lower_graph(g);
-  const LoweredLayer* c = find_layer(lm, "conv");
+  const LoweredLayer* c = lpu::test::layer_named(lm, "conv");
   REQUIRE(c);
   CHECK(c->N == s.M);  // packed taps (3 blocks a pixel), one pixel a row
-  CHECK(find_layer(lm, "pre")->k_blocks == 3);
-  CHECK_FALSE(find_layer(lm, "post.px1"));
+  CHECK(lpu::test::layer_named(lm, "pre")->k_blocks == 3);
+  CHECK_FALSE(lpu::test::layer_named(lm, "post.px1"));
 }
 
 TEST_CASE("pixel pack: values equal the reference, predicted == simulated, the model's MACs reported",
@@ -177,7 +172,7 @@ TEST_CASE("pixel pack: values equal the reference, predicted == simulated, the m
     const Block& s = shapes[k];
     INFO("shape " << k << ": C " << s.C << ", M " << s.M << ", W " << s.W);
     const ir::Graph g = block_graph(s);
-    REQUIRE(find_layer(lower_graph(g), "post.px1"));
+    REQUIRE(lpu::test::layer_named(lower_graph(g), "post.px1"));
     lpu::test::check_chip_against_reference(g, {random_f16(s.Cin * s.H * s.W, -1.f, 1.f, static_cast<uint32_t>(30 + k))});
     // The reported MACs are the graph's, as without any packing.
     auto cfg = default_chip_config();
@@ -232,8 +227,8 @@ TEST_CASE("pixel pack: int8, calibrated: every packed layer within the int8 boun
   s.H = 4;
   const ir::Graph g = block_graph(s);
   const lpu::test::Int8NchwRun t = lpu::test::run_int8_nchw(g, s.Cin, s.H, s.W, 61, 62, "lead");
-  REQUIRE(find_layer(t.lm, "post.px2"));
-  CHECK(find_layer(t.lm, "conv")->N == 3 * s.M);
+  REQUIRE(lpu::test::layer_named(t.lm, "post.px2"));
+  CHECK(lpu::test::layer_named(t.lm, "conv")->N == 3 * s.M);
   // pre's parts (one per set of blocks inside the image), the conv, post's 3 parts: all int8.
   size_t int8_layers = 0;
   for (size_t i = 0; i < t.lm.layers.size(); ++i) int8_layers += t.quant().layers[i].int8 ? 1 : 0;
