@@ -52,72 +52,96 @@ void ConvLowering::lower_unpacking_conv(const ir::Op& op, ir::TensorId x) {
   set_layout(op.outputs[0], {N, H, W, M});
 }
 
-void ConvLowering::add_pixel_packed_conv(const ir::Op& op, LoweredLayer L, int64_t S, int64_t kh, int64_t kw,
-                                         int64_t N, int64_t C, int64_t M, int64_t OH, int64_t OW) {
-  // K row (i * B + b) * C + c, column s * M + m = tap (i, b - s) of output block s (group 1), B =
-  // kw + S - 1 blocks of x a stored row; the bias repeated per block.
-  const int64_t B = kw + S - 1, J = (OW + S - 1) / S;
-  L.K = kh * B * C;
+void ConvLowering::add_packed_conv(const ir::Op& op, LoweredLayer L, const PackChoice& pc, int64_t kh, int64_t kw,
+                                   int64_t sw, int64_t N, int64_t C, int64_t M, int64_t OH, int64_t OW) {
+  // K row ((i * D + d) * B + b) * C + c, column s * M + m = tap (i, t) of output pixel s with
+  // t = d * stride + b - s * sw (x's block b of the tap's d-th stored row is column t of pixel s's
+  // window; group 1, dilation 1); the bias repeated per output pixel.
+  const int64_t S = pc.S, B = pc.B, D = pc.D, J = (OW + S - 1) / S;
+  L.K = kh * D * B * C;
   L.N = S * M;
   const std::vector<float> wv = g_.tensor(op.inputs[1]).const_floats();
   L.w.assign(static_cast<size_t>(L.K * L.N), 0.f);
   for (int64_t s = 0; s < S; ++s)
     for (int64_t i = 0; i < kh; ++i)
-      for (int64_t j = 0; j < kw; ++j)
-        for (int64_t c = 0; c < C; ++c)
-          for (int64_t m = 0; m < M; ++m)
-            L.w[static_cast<size_t>(((i * B + j + s) * C + c) * L.N + s * M + m)] =
-                wv[static_cast<size_t>(((m * C + c) * kh + i) * kw + j)];
+      for (int64_t d = 0; d < D; ++d)
+        for (int64_t b = 0; b < B; ++b) {
+          const int64_t t = d * pc.stride + b - s * sw;
+          if (t < 0 || t >= kw) continue;
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t m = 0; m < M; ++m)
+              L.w[static_cast<size_t>((((i * D + d) * B + b) * C + c) * L.N + s * M + m)] =
+                  wv[static_cast<size_t>(((m * C + c) * kh + i) * kw + t)];
+        }
   const std::vector<float> bv = conv_bias(g_, op, M);
   for (int64_t s = 0; s < S && !bv.empty(); ++s) L.bias.insert(L.bias.end(), bv.begin(), bv.end());
   L.model_macs = N * OH * OW * kh * kw * C * M;
   L.y = op.outputs[0];
-  L.y_shape = {N, OH, J, S * M};
-  pixel_packed_[L.y] = {S, {N, OH, OW, M}};
-  lm_.pixel_packed[L.y] = S;
+  if (S == 1) {
+    L.y_shape = {N, OH, OW, M};
+  } else {
+    L.y_shape = {N, OH, J, S * M};
+    pixel_packed_[L.y] = {S, {N, OH, OW, M}};
+    lm_.pixel_packed[L.y] = S;
+  }
   add_conv_layer(std::move(L));
 }
 
-int64_t ConvLowering::pack_taps(const ir::Op& op, ir::TensorId x, int64_t N, int64_t H, int64_t W, int64_t C,
+PackChoice ConvLowering::pack_taps(const ir::Op& op, ir::TensorId x, int64_t N, int64_t H, int64_t W, int64_t C,
                                 int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t pt,
                                 int64_t pl, int64_t OH, int64_t OW, LoweredLayer* L) {
-  if (pack_lanes_ == 0 || kw < 1 || (OW - 1) * sw >= W) return 0;
+  if (pack_lanes_ == 0 || kw < 1 || (OW - 1) * sw >= W) return {};
   const int li = layer_of_[static_cast<size_t>(x)];
-  if (li < 0 || alias_[static_cast<size_t>(op.inputs[0])] != op.inputs[0]) return 0;
+  if (li < 0 || alias_[static_cast<size_t>(op.inputs[0])] != op.inputs[0]) return {};
   const LoweredLayer& P = lm_.layers[static_cast<size_t>(li)];
   // P: a plain dense layer (1x1 stride-1 conv: its rows are x's pixels) that alone writes x, which
   // only this conv reads (x is no graph output).
   if (P.y != x || P.k_blocks != 0 || !P.tap_rows.empty() || !P.x_rows.empty() || !P.y_rows.empty() ||
       !P.xsegs.empty() || P.b != ir::kNoTensor || P.copy || P.N != C || P.w.size() != static_cast<size_t>(P.K * P.N) ||
       P.y_shape != ir::Shape{N, H, W, C})
-    return 0;
-  if (!read_once(x)) return 0;
+    return {};
+  if (!read_once(x)) return {};
   int writers = 0;
   for (const LoweredLayer& o : lm_.layers) writers += o.y == x ? 1 : 0;
   for (const LoweredEltwise& e : lm_.eltwise) writers += e.y == x ? 1 : 0;
-  if (writers != 1) return 0;
-  // MXM vectors (rows x k-tiles x column tiles) of P and the conv: unpacked, with S = 1 (kw column
-  // taps a pixel) and with S > 1 pixels a row (pixel packing); the fewest wins.
+  if (writers != 1) return {};
+  // The candidate layouts (lower_conv.h PackChoice), costed in MXM vectors (rows x k-tiles x
+  // column tiles) of P and the conv; the fewest wins, unpacked included. S > 1 output pixels a row
+  // need the output's only reader to be a 1x1 conv (pixel_pack_ok).
   const auto cdiv = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
   const int64_t lanes = pack_lanes_, Cu = P.K, M = g_.tensor(op.inputs[1]).shape[0], rows_y = N * OH * OW;
   const int64_t group = op.attrs.count("group") ? op.attr_int("group") : 1;
-  // Stored rows a row of x / of the output, and x's blocks, for S pixels a row.
-  const auto J = [&](int64_t S) { return S == 1 ? W : cdiv(OW, S); };
-  const auto cost = [&](int64_t S) {
-    const int64_t B = kw + S - 1, rows_p = N * H * J(S), rows_c = S == 1 ? rows_y : N * OH * J(S);
-    return rows_c * kh * cdiv(B * C, lanes) * cdiv(S * M, lanes) + rows_p * B * cdiv(Cu, lanes) * cdiv(B * C, lanes);
-  };
-  int64_t S = 0, best = rows_y * kh * kw * cdiv(C, lanes) * cdiv(M, lanes) + N * H * W * cdiv(Cu, lanes) * cdiv(C, lanes);
-  for (int64_t s = 1; s <= lanes / C - kw + 1; ++s) {
-    if (s > 1 && (sw != 1 || dw != 1 || group != 1 || !pixel_pack_ok(op))) break;
-    if (cost(s) < best) {
-      best = cost(s);
-      S = s;
-    }
+  const bool packable_out = sw >= 1 && pixel_pack_ok(op);
+  std::vector<PackChoice> cands = {{1, 1, kw, 1}};  // packed taps
+  if (group == 1 && dw == 1) {
+    for (int64_t s = 2; s <= lanes / C - kw + 1 && sw == 1 && packable_out; ++s) cands.push_back({s, s, kw + s - 1, 1});
+    if (disjoint_)
+      for (int64_t sp = 2; sp <= lanes / C; ++sp)
+        for (int64_t s = 1; s * M <= lanes * 2 && s <= lanes; ++s) {
+          if ((s * sw) % sp != 0 || (s > 1 && !packable_out)) continue;
+          cands.push_back({s, sp, sp, cdiv((s - 1) * sw + kw, sp)});
+        }
   }
-  if (S == 0) return 0;
-  const int64_t B = kw + S - 1, CW = B * C, Jx = J(S), step = S == 1 ? 1 : S;
-  // x's stored row (n, h, j), block b: x's column j * step - pl + b * dw.
+  const auto Jx_of = [&](const PackChoice& c) {
+    return c.S == 1 && c.stride == 1 ? W : c.B == c.stride ? cdiv(W + pl, c.stride) : cdiv(OW, c.S);
+  };
+  const auto Jy_of = [&](const PackChoice& c) { return c.S == 1 ? OW : cdiv(OW, c.S); };
+  const auto cost = [&](const PackChoice& c) {
+    const int64_t rows_p = N * H * Jx_of(c), rows_c = N * OH * Jy_of(c);
+    return rows_c * kh * c.D * cdiv(c.B * C, lanes) * cdiv(c.S * M, lanes) +
+           rows_p * c.B * cdiv(Cu, lanes) * cdiv(c.B * C, lanes);
+  };
+  PackChoice pick{};
+  int64_t best = rows_y * kh * kw * cdiv(C, lanes) * cdiv(M, lanes) + N * H * W * cdiv(Cu, lanes) * cdiv(C, lanes);
+  for (const PackChoice& c : cands)
+    if (cost(c) < best) {
+      best = cost(c);
+      pick = c;
+    }
+  if (pick.S == 0) return pick;
+  const int64_t S = pick.S, B = pick.B, CW = B * C, Jx = Jx_of(pick), step = pick.stride;
+  const bool taps1 = S == 1 && step == 1;  // packed taps: one pixel's kw column taps a row
+  // x's stored row (n, h, j), block b: x's column j * step - pl + b * dw (dw is 1 unless taps1).
   const auto col = [&](int64_t j, int64_t b) { return j * step - pl + b * dw; };
   // P's packed weight: block b reads input rows into output block b.
   std::vector<float> pw(static_cast<size_t>(B * Cu * CW), 0.f);
@@ -170,7 +194,13 @@ int64_t ConvLowering::pack_taps(const ir::Op& op, ir::TensorId x, int64_t N, int
         const int64_t c = col(j, taps[static_cast<size_t>(k)]);
         Q.tap_rows[static_cast<size_t>(k)][m] = c >= 0 && c < W ? nh * W + c : -1;
       }
-      owned += S == 1 ? 1 : std::min(S, W - j * S);
+      if (taps1) {
+        owned += 1;
+      } else if (B == step) {  // disjoint rows: each pixel in one block
+        for (int64_t bb = 0; bb < B; ++bb) owned += col(j, bb) >= 0 && col(j, bb) < W ? 1 : 0;
+      } else {  // overlapping rows: the S pixels from block pl on are this row's own
+        owned += std::min(S, W - j * S);
+      }
     }
     Q.packed_blocks = B;
     Q.model_macs = owned * Cu * C;
@@ -190,21 +220,23 @@ int64_t ConvLowering::pack_taps(const ir::Op& op, ir::TensorId x, int64_t N, int
     lm_.layers.push_back(std::move(out[k]));
   }
   nhwc_[x] = {N, H, Jx, CW};
-  // The conv: kh taps of B*C channels; tap i of stored output row (n, oh, j) is x's stored row
-  // (n, oh*sh - pt + i*dh, j') with j' = ow*sw for S = 1 (j = ow), j' = j for S > 1. For S = 1 its
-  // weight rows (i*kw + j)*C + c are already in that order; for S > 1 the caller builds them.
-  const int64_t Jy = S == 1 ? OW : Jx;
-  L->k_blocks = kh;
-  L->tap_rows.assign(static_cast<size_t>(kh), std::vector<int64_t>(static_cast<size_t>(N * OH * Jy)));
+  // The conv: kh x D taps of B*C channels; tap (i, d) of stored output row (n, oh, j) is x's stored
+  // row (n, oh*sh - pt + i*dh, base + d), base = ow*sw for packed taps (j = ow), j*S*sw / stride
+  // else (-1 outside the image or past x's rows). Packed taps keep the weight rows (i*kw + j)*C + c
+  // of the unpacked conv; the other layouts' weight is built by add_packed_conv.
+  const int64_t Jy = Jy_of(pick);
+  L->k_blocks = kh * pick.D;
+  L->tap_rows.assign(static_cast<size_t>(kh * pick.D), std::vector<int64_t>(static_cast<size_t>(N * OH * Jy)));
   for (int64_t n = 0, r = 0; n < N; ++n)
     for (int64_t oh = 0; oh < OH; ++oh)
       for (int64_t j = 0; j < Jy; ++j, ++r)
-        for (int64_t i = 0; i < kh; ++i) {
-          const int64_t ih = oh * sh - pt + i * dh;
-          L->tap_rows[static_cast<size_t>(i)][static_cast<size_t>(r)] =
-              ih >= 0 && ih < H ? (n * H + ih) * Jx + (S == 1 ? j * sw : j) : -1;
-        }
-  return S;
+        for (int64_t i = 0; i < kh; ++i)
+          for (int64_t d = 0; d < pick.D; ++d) {
+            const int64_t ih = oh * sh - pt + i * dh, k = (taps1 ? j * sw : j * S * sw / step) + d;
+            L->tap_rows[static_cast<size_t>(i * pick.D + d)][static_cast<size_t>(r)] =
+                ih >= 0 && ih < H && k < Jx ? (n * H + ih) * Jx + k : -1;
+          }
+  return pick;
 }
 
 bool ConvLowering::pixel_pack_ok(const ir::Op& op) const {

@@ -36,8 +36,10 @@ EltOperand act_op(ir::TensorId t, std::vector<int64_t> map = {}) {
 }  // namespace
 
 ConvLowering::ConvLowering(const ir::Graph& g, LoweredModel& lm, std::vector<int>& layer_of,
-                           std::vector<char>& produced, std::vector<ir::TensorId>& alias, uint32_t pack_lanes)
-    : g_(g), pack_lanes_(pack_lanes), lm_(lm), layer_of_(layer_of), produced_(produced), alias_(alias) {}
+                           std::vector<char>& produced, std::vector<ir::TensorId>& alias, uint32_t pack_lanes,
+                           bool disjoint_rows)
+    : g_(g), pack_lanes_(pack_lanes), lm_(lm), layer_of_(layer_of), produced_(produced), alias_(alias),
+      disjoint_(disjoint_rows) {}
 
 ir::TensorId ConvLowering::fresh(const std::string& name, ir::DType dt, const ir::Shape& shape) {
   const ir::TensorId id = lm_.add_extra(g_, name, dt, shape);
@@ -284,7 +286,7 @@ void ConvLowering::lower_conv(const ir::Op& op) {
   LoweredLayer L;
   L.name = op.name;
   L.x = x;
-  int64_t S = 0;  // pixels a stored output row when pixel-packed (pack_taps), else 0 or 1
+  PackChoice pack;  // the layout pack_taps chose (S 0: none)
   // A conv whose input is a graph input used only by it: the host lays the input out as im2col
   // rows ([N*OH*OW, kh*kw*C], tap-major, zeros for padding), so the chip needs no gather and K is
   // not padded per tap (the stem conv of ResNet-50: 147 instead of 49 x 320).
@@ -316,9 +318,9 @@ void ConvLowering::lower_conv(const ir::Op& op) {
             L.tap_rows[static_cast<size_t>(t)][static_cast<size_t>(r)] =
                 ih >= 0 && ih < H && iw >= 0 && iw < W ? (n * H + ih) * W + iw : -1;
           }
-    S = pack_taps(op, x, N, H, W, C, w.kh, w.kw, w.sh, w.sw, w.dh, w.dw, w.pt, w.pl, OH, OW, &L);
+    pack = pack_taps(op, x, N, H, W, C, w.kh, w.kw, w.sh, w.sw, w.dh, w.dw, w.pt, w.pl, OH, OW, &L);
   }
-  if (S > 1) return add_pixel_packed_conv(op, std::move(L), S, w.kh, w.kw, N, C, M, OH, OW);
+  if (pack.S > 1 || pack.stride > 1) return add_packed_conv(op, std::move(L), pack, w.kh, w.kw, w.sw, N, C, M, OH, OW);
   // K row (t * C + c), t = i * kw + j; block-diagonal over groups.
   L.K = taps * C;
   L.N = M;

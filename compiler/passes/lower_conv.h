@@ -22,17 +22,20 @@
 //                     into one layer per set of valid blocks (image edges), whose bias is zero in
 //                     the invalid blocks, writing its rows (y_rows). Chosen when the MXM vectors
 //                     (rows x k-tiles x column tiles of P and the conv) drop (pack_lanes).
-//   Pixel packing   = packed taps for S > 1 output pixels a row, for a stride-1 undilated ungrouped
-//                     conv whose output only a 1x1 stride-1 conv Q reads (through a fused Relu at
-//                     most): x's stored row (n, h, j) = [x(n,h,jS-pl) | ... | x(n,h,jS-pl+kw+S-2)]
-//                     (kw+S-1 blocks of C lanes, S = lanes / C - kw + 1: ResNet-50's 64-channel 3x3
-//                     convs, S = 3), the conv's stored row (n, oh, j) = its output pixels jS..jS+S-1
-//                     (S blocks of M lanes; a banded weight: output block s reads x blocks s..s+kw-1),
-//                     and Q is S layers, layer s reading block s of the rows holding pixels
+//   Pixel packing   = x's stored rows hold several pixels (PackChoice): OVERLAPPING rows (stride 1,
+//                     undilated: row (n, h, j) = [x(n,h,jS-pl) | ... | x(n,h,jS-pl+kw+S-2)], kw+S-1
+//                     blocks, one row a kernel row) or DISJOINT rows (undilated, any stride: row
+//                     (n, h, k) = B pixels x(n,h,kB-pl .. kB-pl+B-1), each pixel once, D consecutive
+//                     rows a kernel row); the conv's stored row (n, oh, j) holds its output pixels
+//                     jS..jS+S-1 (S blocks of M lanes, a banded weight), and for S > 1 its output
+//                     may only be read by a 1x1 stride-1 conv Q (through a fused Relu at most),
+//                     which becomes S layers: layer s reads block s of the rows holding pixels
 //                     w = s (mod S) (one tap of S*C channels, weight rows zero outside block s) and
-//                     writing those pixels' rows. MXM rows a pixel: P (kw+S-1)/S instead of kw, the
-//                     conv kh/S instead of kh, Q unchanged (ResNet-50 stage 1: 18,480 -> 8,512 a
-//                     block for P and the conv); chosen when P's and the conv's rows drop.
+//                     writes those pixels' rows. Ungrouped convs only. MXM rows a pixel, overlapping:
+//                     P (kw+S-1)/S instead of kw, the conv kh/S instead of kh; disjoint: P 1, the
+//                     conv kh*D/S (ResNet-50: stage 1 B = S = 5, stage 2 B = S = 2 with 128
+//                     channels, 3 instead of 9 a pixel); the layout with the fewest MXM vectors of P
+//                     and the conv is chosen (LowerOptions::pack_disjoint_rows off: no disjoint).
 // Elementwise ops on conv activations keep the layout (their constants are permuted to it); any
 // other consumer of a conv activation is an InputError.
 #pragma once
@@ -46,13 +49,23 @@
 
 namespace lpu::compiler {
 
+// The layout pack_taps chose for a conv's input x (stored rows of B blocks of C lanes, row j's block
+// b = x's column j * stride - pl + b) and output (S pixels a row); the conv reads D consecutive
+// stored rows per kernel row. S 0: not packed; {1, 1, kw, 1}: packed taps; {S, S, kw + S - 1, 1}
+// (S > 1): pixel packing, overlapping rows; {S, B, B, D}: pixel packing, disjoint rows (each pixel
+// once; B >= 2 pixels a row, S * sw a multiple of B).
+struct PackChoice {
+  int64_t S = 0, stride = 0, B = 0, D = 0;
+};
+
 class ConvLowering {
  public:
   // References lower_graph's state: `layer_of` (layer producing each graph tensor), `produced`
   // (per tensor id incl. extra tensors), `alias` (tensor the steps read for a graph tensor).
-  // pack_lanes: the chip's vector lanes for packed taps (see "Packed taps" below); 0 = never pack.
+  // pack_lanes: the chip's vector lanes for packed taps (see "Packed taps" below); 0 = never pack;
+  // disjoint_rows: pixel packing may use disjoint rows (PackChoice).
   ConvLowering(const ir::Graph& g, LoweredModel& lm, std::vector<int>& layer_of, std::vector<char>& produced,
-               std::vector<ir::TensorId>& alias, uint32_t pack_lanes = 0);
+               std::vector<ir::TensorId>& alias, uint32_t pack_lanes = 0, bool disjoint_rows = true);
   // Lowers Conv, MaxPool, AveragePool, GlobalAveragePool and a Reshape of a pooled conv tensor;
   // returns false for any other op (after checking it does not read a conv activation in a way the
   // layout cannot serve: then InputError).
@@ -81,9 +94,9 @@ class ConvLowering {
   // x's row (n, h, w) holds the kw column taps [x(n,h,w+j*dw-pl) for j < kw] side by side (zeros
   // outside the image), when that saves MXM vectors; `L` (op's layer) then reads kh taps of kw*C
   // channels. Returns false (nothing changed) when the producer or the shapes do not allow it.
-  // With S > 1 (pixel packing) it only rewrites P and x and returns S; the caller builds L's banded
-  // weight (pixel_packed_weight). Returns 0 when nothing changed, 1 for packed taps.
-  int64_t pack_taps(const ir::Op& op, ir::TensorId x, int64_t N, int64_t H, int64_t W, int64_t C, int64_t kh,
+  // Returns the layout chosen (S 0: nothing changed); for any but packed taps the caller builds L's
+  // weight (add_packed_conv).
+  PackChoice pack_taps(const ir::Op& op, ir::TensorId x, int64_t N, int64_t H, int64_t W, int64_t C, int64_t kh,
                     int64_t kw, int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t pt, int64_t pl, int64_t OH,
                     int64_t OW, LoweredLayer* L);
   // True if conv `op`'s output may be stored pixel-packed: it is no graph output and its only reader
@@ -91,10 +104,10 @@ class ConvLowering {
   bool pixel_pack_ok(const ir::Op& op) const;
   // Lowers 1x1 conv `op` over a pixel-packed input x (see "Pixel packing") as pixel_packed_[x].S layers.
   void lower_unpacking_conv(const ir::Op& op, ir::TensorId x);
-  // Completes conv layer L (x, taps read from pack_taps' packed x) with S > 1 pixels a stored row:
-  // its banded weight, bias and layout (see "Pixel packing"), and adds it.
-  void add_pixel_packed_conv(const ir::Op& op, LoweredLayer L, int64_t S, int64_t kh, int64_t kw, int64_t N,
-                             int64_t C, int64_t M, int64_t OH, int64_t OW);
+  // Completes conv layer L (x and taps set by pack_taps) for a layout other than packed taps: its
+  // banded weight, bias and output layout (see "Pixel packing"), and adds it.
+  void add_packed_conv(const ir::Op& op, LoweredLayer L, const PackChoice& pc, int64_t kh, int64_t kw, int64_t sw,
+                       int64_t N, int64_t C, int64_t M, int64_t OH, int64_t OW);
   // Adds conv layer L as the step writing L.y in layout L.y_shape.
   void add_conv_layer(LoweredLayer L);
 
@@ -112,6 +125,7 @@ class ConvLowering {
     ir::Shape nhwc;
   };
   std::map<ir::TensorId, PixelPacked> pixel_packed_;
+  bool disjoint_ = true;  // LowerOptions::pack_disjoint_rows
   std::set<ir::TensorId> nonfinite_;        // conv activations whose pad lanes may be NaN/inf
 };
 

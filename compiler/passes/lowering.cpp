@@ -375,7 +375,7 @@ LoweredModel lower_graph(const ir::Graph& g, uint32_t lanes, const LowerOptions&
     }
     for (float s : scales) lm.eltwise[static_cast<size_t>(fi)].post.push_back({static_cast<int>(Opcode::MulImm), s});
   };
-  ConvLowering conv(g, lm, layer_of, produced, alias, opt.pack_conv_taps ? lanes : 0);  // Conv, pools and their layout (lower_conv.h)
+  ConvLowering conv(g, lm, layer_of, produced, alias, opt.pack_conv_taps ? lanes : 0, opt.pack_disjoint_rows);  // Conv, pools and their layout (lower_conv.h)
   FormLowering forms(g, lm, layer_of, produced, alias, input_index, attn);  // conformance forms (lower_forms.h)
   for (size_t oi = 0; oi < g.ops().size(); ++oi) {
     const ir::Op& op = g.ops()[oi];

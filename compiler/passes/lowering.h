@@ -253,6 +253,9 @@ struct LowerOptions {
   // Fuse residual Adds into the epilogue of the product writing one of their operands
   // (passes/fuse_residual.h). Off: each such Add is its own elementwise step (the same values).
   bool fuse_residual_adds = true;
+  // Consider pixel packing with disjoint rows (passes/lower_conv.h PackChoice); off: only packed
+  // taps and overlapping rows (tests of those layouts, and what-ifs).
+  bool pack_disjoint_rows = true;
 };
 
 LoweredModel lower_graph(const ir::Graph& g, uint32_t lanes, const LowerOptions& opt = {});

@@ -1,11 +1,13 @@
-// Pixel packing (compiler/passes/lower_conv.h "Pixel packing"): a 3x3 conv with few channels between
-// two 1x1 convs (ResNet-50's stage-1 bottleneck) stores S output pixels a row: the 1x1 conv before it
-// writes rows of kw + S - 1 column blocks, the conv a banded weight producing S pixels a row, and the
-// 1x1 conv after it is S layers, one per pixel position, each writing its pixels' rows (and taking
-// the block's residual Add in its epilogue). Checked: the lowering (S, shapes, maps, the residual
-// fused into every part), that a conv whose output has another reader is not pixel-packed, values
-// against the reference interpreter (odd widths, asymmetric pads, S = 3 and 6), predicted ==
-// simulated, the reported MACs equal to the unpacked model's, and int8 layer by layer.
+// Pixel packing (compiler/passes/lower_conv.h "Pixel packing", PackChoice): a 3x3 conv with few
+// channels between two 1x1 convs (ResNet-50's bottlenecks) stores S output pixels a row and reads
+// its input from rows of several pixels that the 1x1 conv before it writes: overlapping rows (kw + S
+// - 1 column blocks, one stored row a kernel row) or disjoint rows (B pixels a row, each pixel once,
+// D consecutive rows a kernel row; also for stride 2 and for 128 channels). The 1x1 conv after it is
+// S layers, one per pixel position, each writing its pixels' rows (and taking the block's residual
+// Add in its epilogue). Checked: the lowering (layouts, shapes, maps, the residual fused into every
+// part), that a conv whose output has another reader keeps one pixel a row, values against the
+// reference interpreter (odd widths, stride 2, C 40 / 64 / 128), predicted == simulated, the
+// reported MACs equal to the unpacked model's, the per-step check, and int8 layer by layer.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -34,20 +36,22 @@ namespace {
 struct Block {
   int64_t Cin = 16, C = 64, M = 64, H = 5, W = 10;  // block channels, the 3x3 conv's input / output channels
   std::vector<int64_t> pads{1, 1, 1, 1};           // the 3x3 conv's: top, left, bottom, right
+  int64_t stride = 1;                              // the 3x3 conv's (2: no residual Add)
   bool extra_reader = false;                       // the 3x3 conv's output also a graph output
-  int64_t OH() const { return H + pads[0] + pads[2] - 2; }
-  int64_t OW() const { return W + pads[1] + pads[3] - 2; }
+  int64_t OH() const { return (H + pads[0] + pads[2] - 3) / stride + 1; }
+  int64_t OW() const { return (W + pads[1] + pads[3] - 3) / stride + 1; }
 };
 
 ir::TensorId conv(ir::Graph& g, const std::string& name, ir::TensorId x, int64_t cin, int64_t cout, int64_t k,
-                  std::vector<int64_t> pads, const ir::Shape& out_shape, uint32_t seed, ir::DType dt = ir::DType::F16) {
+                  std::vector<int64_t> pads, const ir::Shape& out_shape, uint32_t seed, int64_t stride = 1,
+                  ir::DType dt = ir::DType::F16) {
   const float sc = 1.f / std::sqrt(static_cast<float>(cin * k * k));
   const ir::TensorId w = g.add_constant(name + ".w", ir::DType::F16, {cout, cin, k, k},
                                         f16_bytes(random_f16(cout * cin * k * k, -sc, sc, seed)));
   const ir::TensorId b = g.add_constant(name + ".b", ir::DType::F16, {cout}, f16_bytes(random_f16(cout, -0.5f, 0.5f, seed + 1)));
   const ir::TensorId y = g.add_tensor(name + ".y", dt, out_shape);
   g.add_op(make_op(ir::OpKind::Conv, name, {x, w, b}, {y},
-                   {{"kernel_shape", std::vector<int64_t>{k, k}}, {"strides", std::vector<int64_t>{1, 1}},
+                   {{"kernel_shape", std::vector<int64_t>{k, k}}, {"strides", std::vector<int64_t>{stride, stride}},
                     {"pads", pads}, {"group", int64_t{1}}}));
   return y;
 }
@@ -59,30 +63,40 @@ ir::TensorId relu(ir::Graph& g, const std::string& name, ir::TensorId x, ir::DTy
 }
 
 // X [1, Cin, H, W] -> lead (1x1) -> L; L -> pre (1x1, C) -> relu -> conv (3x3, M) -> relu -> post
-// (1x1, Cin); Y = relu(post + L) (f32 output). Needs OH == H and OW == W for the residual.
+// (1x1, Cin); Y = relu(post + L) (f32 output), or relu(post) for a strided conv.
 ir::Graph block_graph(const Block& s) {
   ir::Graph g;
   g.name = "pixel_pack";
   const ir::TensorId x = g.add_input("X", ir::DType::F16, {1, s.Cin, s.H, s.W});
   const ir::TensorId l = conv(g, "lead", x, s.Cin, s.Cin, 1, {0, 0, 0, 0}, {1, s.Cin, s.H, s.W}, 10);
   const ir::TensorId p = relu(g, "pre.relu", conv(g, "pre", l, s.Cin, s.C, 1, {0, 0, 0, 0}, {1, s.C, s.H, s.W}, 12));
-  const ir::TensorId c = conv(g, "conv", p, s.C, s.M, 3, s.pads, {1, s.M, s.OH(), s.OW()}, 14);
+  const ir::TensorId c = conv(g, "conv", p, s.C, s.M, 3, s.pads, {1, s.M, s.OH(), s.OW()}, 14, s.stride);
   if (s.extra_reader) g.mark_output(c);
   const ir::TensorId r = relu(g, "conv.relu", c);
   const ir::TensorId q = conv(g, "post", r, s.M, s.Cin, 1, {0, 0, 0, 0}, {1, s.Cin, s.OH(), s.OW()}, 16);
+  if (s.stride != 1) {
+    g.mark_output(relu(g, "Y", q, ir::DType::F32));
+    return g;
+  }
   const ir::TensorId sum = g.add_tensor("sum", ir::DType::F16, {1, s.Cin, s.H, s.W});
   g.add_op(make_op(ir::OpKind::Add, "residual", {q, l}, {sum}));
   g.mark_output(relu(g, "Y", sum, ir::DType::F32));
   return g;
 }
 
+LowerOptions overlapping() {
+  LowerOptions o;
+  o.pack_disjoint_rows = false;
+  return o;
+}
+
 }  // namespace
 
-TEST_CASE("pixel pack: a 64-channel 3x3 conv between 1x1 convs stores 3 pixels a row (shapes, maps, residual)",
+TEST_CASE("pixel pack: overlapping rows, a 64-channel 3x3 conv stores 3 pixels a row (shapes, maps, residual)",
           "[conv][pixel_pack]") {
   const Block s;  // C = M = 64: S = 320 / 64 - 3 + 1 = 3; W = 10: 4 stored rows an image row
   const ir::Graph g = block_graph(s);
-  const LoweredModel lm = lower_graph(g);  // with the residual Adds fused (LowerOptions)
+  const LoweredModel lm = lower_graph(g, default_chip_config()->vector_bytes(), overlapping());  // residual Adds fused
   const LoweredLayer* c = lpu::test::layer_named(lm, "conv");
   const LoweredLayer* p = lpu::test::layer_named(lm, "pre");
   REQUIRE(c);
@@ -154,40 +168,116 @@ TEST_CASE("pixel pack: a 3x3 conv whose output has another reader keeps one pixe
   CHECK_FALSE(lpu::test::layer_named(lm, "post.px1"));
 }
 
+TEST_CASE("pixel pack: disjoint rows, a 64-channel 3x3 conv stores 5 pixels a row from rows of 5 pixels",
+          "[conv][pixel_pack]") {
+  const Block s;  // C = M = 64, W = 10: x rows of 5 pixels (columns 5k - 1 .. 5k + 3), 3 an image row
+  const ir::Graph g = block_graph(s);
+  const LoweredModel lm = lower_graph(g);
+  const LoweredLayer* c = lpu::test::layer_named(lm, "conv");
+  const LoweredLayer* p = lpu::test::layer_named(lm, "pre");
+  REQUIRE(c);
+  REQUIRE(p);
+  const int64_t Jx = 3, Jy = 2;
+  CHECK(p->y_shape == std::vector<int64_t>{1, s.H, Jx, 5 * s.C});
+  CHECK(c->y_shape == std::vector<int64_t>{1, s.H, Jy, 5 * s.M});
+  CHECK(c->N == 5 * s.M);
+  CHECK(c->k_blocks == 6);  // 3 kernel rows x 2 stored rows (5 output pixels need 7 columns)
+  CHECK(c->K == 6 * 5 * s.C);
+  REQUIRE(c->tap_rows.size() == 6u);
+  // Tap (i, d) of output row (oh, j) is x's stored row (oh - 1 + i, j + d); row (2, 1), d = 1: (i, 2).
+  CHECK(c->tap_rows[1 * 2 + 0][2 * Jy + 1] == 2 * Jx + 1);
+  CHECK(c->tap_rows[2 * 2 + 1][2 * Jy + 1] == 3 * Jx + 2);
+  CHECK(c->tap_rows[0][0] == -1);  // above the image
+  // The weight: output pixel s, tap t reads block b of stored row d with d * 5 + b - s = t.
+  const auto wat = [&](int64_t i, int64_t d, int64_t b, int64_t cc, int64_t sp, int64_t mm) {
+    return c->w[static_cast<size_t>((((i * 2 + d) * 5 + b) * s.C + cc) * c->N + sp * s.M + mm)];
+  };
+  CHECK(wat(1, 0, 0, 3, 0, 7) != 0.f);
+  CHECK(wat(1, 0, 0, 3, 0, 7) == wat(1, 0, 4, 3, 4, 7));  // tap 0 of pixels 0 and 4
+  CHECK(wat(1, 1, 1, 3, 4, 7) == wat(1, 0, 2, 3, 0, 7));  // tap 2 of pixel 4 is block 1 of the next row
+  CHECK(wat(1, 1, 0, 3, 0, 7) == 0.f);                    // pixel 0 never reads the next row
+  // pre's stored row (h, 2) holds columns 9 .. 13: one tap (column 9).
+  bool found = false;
+  for (const LoweredLayer& L : lm.layers)
+    for (size_t m = 0; L.y == p->y && m < L.y_rows.size(); ++m)
+      if (L.y_rows[m] == 1 * Jx + 2) {
+        found = true;
+        REQUIRE(L.tap_rows.size() == 1u);
+        CHECK(L.tap_rows[0][m] == 1 * s.W + 9);
+      }
+  CHECK(found);
+  // post: 5 layers (pixels w = 0..4 mod 5, 2 an image row), the residual in each.
+  for (int k = 0; k < 5; ++k) {
+    const LoweredLayer* q = lpu::test::layer_named(lm, k == 0 ? "post" : "post.px" + std::to_string(k));
+    REQUIRE(q);
+    CHECK(q->y_rows.size() == static_cast<size_t>(2 * s.H));
+    CHECK(q->residual == g.find("lead.y"));
+  }
+  // The same graph with disjoint rows off takes overlapping rows (3 pixels a row).
+  CHECK(lpu::test::layer_named(lower_graph(g, default_chip_config()->vector_bytes(), overlapping()), "conv")->N ==
+        3 * s.M);
+}
+
 TEST_CASE("pixel pack: values equal the reference, predicted == simulated, the model's MACs reported",
           "[conv][pixel_pack]") {
   std::vector<Block> shapes;
-  shapes.push_back(Block{});  // S = 3, W = 10: a partial last row (pixels 10, 11 outside)
-  Block b;                    // S = 6 (C = M = 40), W = 13, H = 3
+  shapes.push_back(Block{});  // W = 10: partial last rows (overlapping: pixels 10, 11 outside)
+  Block b;                    // C = M = 40, W = 13, H = 3 (overlapping S = 6, disjoint 8 a row)
   b.C = b.M = 40;
   b.W = 13;
   b.H = 3;
   shapes.push_back(b);
-  Block c;  // C 64 -> M 96 (the conv's output blocks 288 lanes), W = 9 (whole rows), Cin 24
+  Block c;  // C 64 -> M 96 (the conv's output blocks 288 lanes), W = 9, Cin 24
   c.M = 96;
   c.W = 9;
   c.Cin = 24;
   shapes.push_back(c);
-  for (size_t k = 0; k < shapes.size(); ++k) {
-    const Block& s = shapes[k];
-    INFO("shape " << k << ": C " << s.C << ", M " << s.M << ", W " << s.W);
-    const ir::Graph g = block_graph(s);
-    REQUIRE(lpu::test::layer_named(lower_graph(g), "post.px1"));
-    lpu::test::check_chip_against_reference(g, {random_f16(s.Cin * s.H * s.W, -1.f, 1.f, static_cast<uint32_t>(30 + k))});
-    // The reported MACs are the graph's, as without any packing.
-    auto cfg = default_chip_config();
-    CompileOptions un;
-    un.lower.pack_conv_taps = false;
-    const CompileResult packed = compile(g, *cfg, CompileOptions{});
-    CHECK(packed.macs == compile(g, *cfg, un).macs);
-    CHECK(packed.macs == static_cast<uint64_t>(s.H * s.W * (s.Cin * s.Cin + s.Cin * s.C + 9 * s.C * s.M + s.M * s.Cin)));
-  }
+  Block d;  // C = M = 128 (ResNet-50 stage 2): disjoint rows of 2 pixels
+  d.C = d.M = 128;
+  d.W = 7;
+  shapes.push_back(d);
+  Block e = d;  // ... stride 2 (layer2.0's 3x3), W = 8
+  e.stride = 2;
+  e.W = 8;
+  e.H = 6;
+  shapes.push_back(e);
+  Block f;  // C = 64, stride 2, asymmetric pads
+  f.stride = 2;
+  f.W = 11;
+  f.pads = {1, 1, 0, 1};
+  shapes.push_back(f);
+  auto cfg = default_chip_config();
+  for (size_t k = 0; k < shapes.size(); ++k)
+    for (const bool disjoint : {true, false}) {
+      const Block& s = shapes[k];
+      INFO("shape " << k << ": C " << s.C << ", M " << s.M << ", W " << s.W << ", stride " << s.stride
+                    << (disjoint ? ", disjoint rows" : ", overlapping rows"));
+      const ir::Graph g = block_graph(s);
+      CompileOptions o;
+      o.lower.pack_disjoint_rows = disjoint;
+      const LoweredModel lm = lower_graph(g, cfg->vector_bytes(), o.lower);
+      // Packed: pre writes rows of several pixels (not packed taps' kw blocks of one pixel).
+      const LoweredLayer* p = lpu::test::layer_named(lm, "pre");
+      REQUIRE(p);
+      if (disjoint || (s.stride == 1 && s.C * 4 <= 320)) CHECK(p->y_shape[2] < s.W);
+      lpu::test::check_chip_against_reference(g, {random_f16(s.Cin * s.H * s.W, -1.f, 1.f, static_cast<uint32_t>(30 + k))}, o);
+      // The reported MACs are the graph's, as without any packing.
+      CompileOptions un;
+      un.lower.pack_conv_taps = false;
+      const CompileResult packed = compile(g, *cfg, o);
+      CHECK(packed.macs == compile(g, *cfg, un).macs);
+      CHECK(packed.macs == static_cast<uint64_t>(s.H * s.W * (s.Cin * s.Cin + s.Cin * s.C) +
+                                                 s.OH() * s.OW() * (9 * s.C * s.M + s.M * s.Cin)));
+    }
 }
 
 TEST_CASE("pixel pack: the per-step check unpacks the conv's stored rows (whole and partial last rows)",
           "[conv][pixel_pack]") {
-  for (const int64_t W : {9, 10}) {  // 9: the stored tensor has the graph's element count, 10: more
-    INFO("W " << W);
+  // W 9 / 10: the stored tensor has the graph's element count with overlapping / disjoint rows (3
+  // or 5 pixels a row), and more with the other.
+  for (const int64_t W : {9, 10})
+    for (const bool disjoint : {true, false}) {
+    INFO("W " << W << (disjoint ? ", disjoint rows" : ", overlapping rows"));
     Block s;
     s.W = W;
     s.H = 3;
@@ -195,8 +285,9 @@ TEST_CASE("pixel pack: the per-step check unpacks the conv's stored rows (whole 
     const auto cfg = default_chip_config();
     CompileOptions o;
     o.keep_intermediates = true;
+    o.lower.pack_disjoint_rows = disjoint;
     const CompileResult cr = compile(g, *cfg, o);
-    const LoweredModel lm = lower_graph(g);
+    const LoweredModel lm = lower_graph(g, cfg->vector_bytes(), o.lower);
     const ir::TensorId r = g.find("conv.relu");
     REQUIRE(lm.pixel_packed.count(r));
     const std::vector<float> xv = random_f16(s.Cin * s.H * s.W, -1.f, 1.f, 40);
@@ -223,13 +314,13 @@ TEST_CASE("pixel pack: the per-step check unpacks the conv's stored rows (whole 
 TEST_CASE("pixel pack: int8, calibrated: every packed layer within the int8 bound, predicted == simulated",
           "[conv][pixel_pack][int8]") {
   Block s;
-  s.W = 11;
+  s.W = 10;  // disjoint rows (at W = 11 overlapping rows cost fewer MXM vectors)
   s.H = 4;
   const ir::Graph g = block_graph(s);
   const lpu::test::Int8NchwRun t = lpu::test::run_int8_nchw(g, s.Cin, s.H, s.W, 61, 62, "lead");
-  REQUIRE(lpu::test::layer_named(t.lm, "post.px2"));
-  CHECK(lpu::test::layer_named(t.lm, "conv")->N == 3 * s.M);
-  // pre's parts (one per set of blocks inside the image), the conv, post's 3 parts: all int8.
+  REQUIRE(lpu::test::layer_named(t.lm, "post.px4"));
+  CHECK(lpu::test::layer_named(t.lm, "conv")->N == 5 * s.M);  // disjoint rows, 5 pixels a row
+  // pre's parts (one per set of blocks inside the image), the conv, post's 5 parts: all int8.
   size_t int8_layers = 0;
   for (size_t i = 0; i < t.lm.layers.size(); ++i) int8_layers += t.quant().layers[i].int8 ? 1 : 0;
   CHECK(int8_layers == t.lm.layers.size() - 1);  // all but lead

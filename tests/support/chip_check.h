@@ -21,12 +21,14 @@
 
 namespace lpu::test {
 
-// Returns the predicted cycles.
-inline uint64_t check_chip_against_reference(const ir::Graph& g, const std::vector<std::vector<float>>& inputs) {
+// Returns the predicted cycles. `opt`: the compile's options (its lowering options also give the
+// host layout).
+inline uint64_t check_chip_against_reference(const ir::Graph& g, const std::vector<std::vector<float>>& inputs,
+                                             const compiler::CompileOptions& opt = {}) {
   using namespace lpu::compiler;
   auto cfg = default_chip_config();
-  const CompileResult cr = compile(g, *cfg, CompileOptions{});
-  const LoweredModel lm = lower_graph(g);  // the host layout of each input (to_chip_input)
+  const CompileResult cr = compile(g, *cfg, opt);
+  const LoweredModel lm = lower_graph(g, cfg->vector_bytes(), opt.lower);  // the host layout (to_chip_input)
   sim::SimOptions so;
   so.mode = sim::Mode::Timing;
   CHECK(sim::simulate(cr.program, *cfg, so).cycles == cr.predicted_cycles);
