@@ -82,7 +82,7 @@ void ConvLowering::add_packed_conv(const ir::Op& op, LoweredLayer L, const PackC
   } else {
     L.y_shape = {N, OH, J, S * M};
     pixel_packed_[L.y] = {S, {N, OH, OW, M}};
-    lm_.pixel_packed[L.y] = S;
+    lm_.pixel_packed[L.y] = {S, S, 0, 1};
   }
   add_conv_layer(std::move(L));
 }
@@ -220,6 +220,7 @@ PackChoice ConvLowering::pack_taps(const ir::Op& op, ir::TensorId x, int64_t N, 
     lm_.layers.push_back(std::move(out[k]));
   }
   nhwc_[x] = {N, H, Jx, CW};
+  lm_.pixel_packed[x] = {step, B, pl, taps1 ? dw : 1};
   // The conv: kh x D taps of B*C channels; tap (i, d) of stored output row (n, oh, j) is x's stored
   // row (n, oh*sh - pt + i*dh, base + d), base = ow*sw for packed taps (j = ow), j*S*sw / stride
   // else (-1 outside the image or past x's rows). Packed taps keep the weight rows (i*kw + j)*C + c

@@ -212,7 +212,7 @@ void ConvLowering::after(const ir::Op& op) {
       const auto px = t == ir::kNoTensor ? pixel_packed_.end() : pixel_packed_.find(alias_[static_cast<size_t>(t)]);
       if (px == pixel_packed_.end()) continue;
       pixel_packed_[out] = px->second;
-      lm_.pixel_packed[out] = px->second.S;
+      lm_.pixel_packed[out] = lm_.pixel_packed.at(px->first);
     }
     return;
   }

@@ -202,9 +202,14 @@ struct LoweredModel {
   // Graph outputs the chip stores as [N, H, W, C] for a graph shape [N, C, H, W] (conv layout,
   // passes/lower_conv.h: from_chip_output converts).
   std::vector<ir::TensorId> nhwc_outputs;
-  // Conv activations stored pixel-packed (passes/lower_conv.h "Pixel packing"): tensor -> S; graph
-  // [N, C, H, W] stored [N, H, ceil(W / S), S * C], pixel (h, w) at row (h, w / S), block w % S.
-  std::map<ir::TensorId, int64_t> pixel_packed;
+  // Conv activations stored several pixels a row (passes/lower_conv.h "Packed taps", "Pixel
+  // packing"): graph [N, C, H, W] stored [N, H, J, blocks * C], block b of stored row (h, k) holding
+  // pixel (h, k * stride - pad + b * step) (zeros where that is outside the image; a pixel may be
+  // in several rows). A conv's pixel-packed output: {S, S, 0, 1}.
+  struct PixelLayout {
+    int64_t stride = 1, blocks = 1, pad = 0, step = 1;
+  };
+  std::map<ir::TensorId, PixelLayout> pixel_packed;
   std::vector<LoweredStep> steps;     // all layers, eltwise and gather steps in graph order
   // Tensors the lowering introduced (intermediates of an op split into several steps); their ids
   // continue the graph's: id = g.tensors().size() + index.

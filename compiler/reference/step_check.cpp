@@ -53,13 +53,25 @@ std::map<ir::TensorId, std::vector<double>> chip_graph_tensors(
     const ir::Shape& s = gt.shape;
     const auto px = lm.pixel_packed.find(t);
     if (px != lm.pixel_packed.end()) {
-      // Pixel-packed [N, H, J, S*C] (passes/lower_conv.h): pixel (h, w) is block w % S of row (h, w / S).
-      const int64_t S = px->second, C = s.at(1), H = s.at(2), W = s.at(3), J = (W + S - 1) / S;
-      if (ys != ir::Shape{s[0], H, J, S * C} || static_cast<int64_t>(v.size()) != s[0] * H * J * S * C) continue;
+      // Several pixels a stored row [N, H, J, blocks * C] (LoweredModel::PixelLayout): pixel (h, w)
+      // read from the first (row k, block b) holding it.
+      const compiler::LoweredModel::PixelLayout& pl = px->second;
+      const int64_t C = s.at(1), H = s.at(2), W = s.at(3), B = pl.blocks;
+      if (ys.size() != 4 || ys[0] != s[0] || ys[1] != H || ys[3] != B * C ||
+          static_cast<int64_t>(v.size()) != ys[0] * H * ys[2] * B * C)
+        continue;
+      const int64_t J = ys[2];
+      std::vector<int64_t> at(static_cast<size_t>(W), -1);  // column w -> k * B + b
+      for (int64_t w = 0; w < W; ++w)
+        for (int64_t b = 0; b < B && at[static_cast<size_t>(w)] < 0; ++b) {
+          const int64_t num = w + pl.pad - b * pl.step;
+          if (num >= 0 && num % pl.stride == 0 && num / pl.stride < J) at[static_cast<size_t>(w)] = num / pl.stride * B + b;
+        }
+      if (std::find(at.begin(), at.end(), -1) != at.end()) continue;
       std::vector<double> g2(static_cast<size_t>(ir::num_elements(s)));
       for (int64_t k = 0; k < static_cast<int64_t>(g2.size()); ++k) {
         const int64_t n = k / (C * H * W), c = k / (H * W) % C, h = k / W % H, w = k % W;
-        g2[static_cast<size_t>(k)] = v[static_cast<size_t>(((n * H + h) * J + w / S) * S * C + (w % S) * C + c)];
+        g2[static_cast<size_t>(k)] = v[static_cast<size_t>(((n * H + h) * J * B + at[static_cast<size_t>(w)]) * C + c)];
       }
       out.emplace(t, std::move(g2));
       continue;

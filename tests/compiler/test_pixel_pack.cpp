@@ -300,9 +300,15 @@ TEST_CASE("pixel pack: the per-step check unpacks the conv's stored rows (whole 
     REQUIRE(chip.count(r));  // the conv's output, in graph order
     const ref::StepCheck sc = ref::verify_steps(g, {ref::Value::floats({1, s.Cin, s.H, s.W}, xv, ir::DType::F16)}, chip);
     CHECK(sc.ok());
-    bool conv_checked = false;
-    for (const ref::StepVerdict& v : sc.steps) conv_checked = conv_checked || v.op == "conv.relu";
+    // The conv's output and pre's (x, several pixels a row) are both checked.
+    bool conv_checked = false, pre_checked = false;
+    for (const ref::StepVerdict& v : sc.steps) {
+      conv_checked = conv_checked || v.op == "conv.relu";
+      pre_checked = pre_checked || v.op == "pre.relu";
+    }
     CHECK(conv_checked);
+    CHECK(pre_checked);
+    REQUIRE(chip.count(g.find("pre.relu")));
     // A wrong unpacking is caught: the conv's output read as if it were NHWC.
     auto bad = chip;
     std::vector<double>& v = bad.at(r);
