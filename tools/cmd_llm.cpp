@@ -328,15 +328,16 @@ std::vector<Row> rows(const std::string& resnet50) {
                                   "simulates it: `bench_models --int8 FILE`)");
                },
                "Convolutions read their taps in place (each tap's input rows are k-tiles of the conv's matmul, "
-               "no im2col copy); stage 1's 64-channel 3x3 convs are pixel-packed (3 output pixels a row, read "
-               "from rows of 5 column blocks = 320 lanes that the 1x1 conv before them writes; the 1x1 conv "
-               "after them is 3 layers, one per pixel position), but the 128- and 256-channel 3x3 convs of "
-               "stages 2-3 still take a whole 320-lane vector per tap (packing them would cost their 1x1 "
-               "producers more than it saves; docs/compiler.md, convolutions); each block's residual Add runs in "
+               "no im2col copy); the 3x3 convs of stages 1-2 (64 and 128 channels) are pixel-packed (the 1x1 "
+               "conv before each writes rows of 5 or 2 pixels, the 3x3 conv reads consecutive rows as k-tiles "
+               "and writes 5 or 2 output pixels a row, the 1x1 conv after it is one layer per pixel position), "
+               "but the 256- and 512-channel 3x3 convs of stages 3-4 take a whole 320-lane vector per pixel "
+               "and tap (docs/compiler.md, convolutions); each block's residual Add runs in "
                "its last conv's epilogue, and the block outputs are stored i8 only (the next conv reads them as "
                "X, the next block's epilogue as its residual); the stem and the MaxPool (~6,300 cycles) are "
                "bound by the VXM (the stem's epilogue and the pool's 9 ops a vector, on 64 of 320 lanes) while "
-               "the planes wait; stage 1 runs at ~1.6x its `abc` floor (the 1x1 -> 3x3 -> 1x1 row chain), "
+               "the planes wait (~5,900 cycles on top of the stages); stages 1-2 run at 1.8-2x their `abc` "
+               "floors and 1.65-1.7x their `lw` floors (the 1x1 -> 3x3 -> 1x1 row chain), "
                "stages 3-4 are bound by weight installs (batch 1: 196 or 49 rows per 320x320 weight tile) "
                "and by the conv-to-conv row chain (`build/bench/bench_conv_layers --int8 --steps FILE` per "
                "stage; docs/ROADMAP.md)"});
