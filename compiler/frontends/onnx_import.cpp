@@ -227,8 +227,21 @@ class Importer {
     }
   }
 
+  // Every tensor libonnx may parse (initializers, the main graph's nodes' tensor attributes) has
+  // raw_data of its declared size (check_raw_data_size).
+  void check_tensor_sizes() const {
+    for (const auto& init : model_.graph().initializer()) check_raw_data_size(init, src_);
+    for (const auto& n : model_.graph().node())
+      for (const auto& a : n.attribute()) {
+        const std::string at = src_ + ": node '" + n.name() + "' attribute '" + a.name() + "'";
+        if (a.has_t()) check_raw_data_size(a.t(), at);
+        for (const auto& t : a.tensors()) check_raw_data_size(t, at);
+      }
+  }
+
   void infer_onnx_shapes() {
     check_conv_pool_ranks();
+    check_tensor_sizes();
     try {
       onnx::shape_inference::InferShapes(model_, onnx::OpSchemaRegistry::Instance(), onnx::ShapeInferenceOptions(true, 1, false));
     } catch (const std::exception& e) {

@@ -80,4 +80,37 @@ DecodedTensor decode_tensor(const onnx::TensorProto& t, const std::string& where
   return d;
 }
 
+void check_raw_data_size(const onnx::TensorProto& t, const std::string& where) {
+  if (!t.has_raw_data() || t.data_location() == onnx::TensorProto_DataLocation_EXTERNAL) return;
+  size_t b = 0;
+  switch (t.data_type()) {
+    case onnx::TensorProto_DataType_FLOAT: case onnx::TensorProto_DataType_INT32:
+    case onnx::TensorProto_DataType_UINT32: b = 4; break;
+    case onnx::TensorProto_DataType_DOUBLE: case onnx::TensorProto_DataType_INT64:
+    case onnx::TensorProto_DataType_UINT64: case onnx::TensorProto_DataType_COMPLEX64: b = 8; break;
+    case onnx::TensorProto_DataType_COMPLEX128: b = 16; break;
+    case onnx::TensorProto_DataType_FLOAT16: case onnx::TensorProto_DataType_BFLOAT16:
+    case onnx::TensorProto_DataType_INT16: case onnx::TensorProto_DataType_UINT16: b = 2; break;
+    case onnx::TensorProto_DataType_INT8: case onnx::TensorProto_DataType_UINT8:
+    case onnx::TensorProto_DataType_BOOL: b = 1; break;
+    default: return;  // strings, undefined: libonnx does not memcpy them
+  }
+  const std::string nm = "tensor '" + t.name() + "'";
+  uint64_t n = 1;
+  ir::Shape shape;
+  for (int64_t x : t.dims()) {
+    if (x < 0) throw InputError(where + ": " + nm + " has dim " + std::to_string(x) + " in its shape");
+    if (x > 0 && n > (uint64_t(1) << 40) / static_cast<uint64_t>(x))
+      throw InputError(where + ": " + nm + " is too large (more than 2^40 elements)");
+    n *= static_cast<uint64_t>(x);
+    shape.push_back(x);
+  }
+  // The wording of decode_tensor's size error, which used to report this later.
+  const auto dt = dtype_from_onnx(t.data_type());
+  if (t.raw_data().size() != n * b)
+    throw InputError(where + ": " + nm + " raw_data has " + std::to_string(t.raw_data().size()) + " bytes; shape " +
+                     ir::shape_str(shape) + " of " + (dt ? std::string(ir::dtype_name(*dt)) : onnx_type_name(t.data_type())) +
+                     " needs " + std::to_string(n * b));
+}
+
 }  // namespace lpu::frontend

@@ -24,4 +24,11 @@ struct DecodedTensor {
 // Throws InputError "<where>: ..." for unsupported types, external data, dims < 1, size mismatch.
 DecodedTensor decode_tensor(const onnx::TensorProto& t, const std::string& where);
 
+// Before libonnx reads a tensor (its shape inference parses constant inputs such as Slice's starts
+// with a memcpy of dims x element size from raw_data, unchecked): throws InputError when t's
+// raw_data does not hold exactly that many bytes, or a dim is negative or the size overflows, for
+// any element type of fixed size (also ones lpusim does not support; decode_tensor refuses those
+// where they are used). Found by fuzz_onnx_import.
+void check_raw_data_size(const onnx::TensorProto& t, const std::string& where);
+
 }  // namespace lpu::frontend
