@@ -46,9 +46,7 @@ DecodedTensor decode_tensor(const onnx::TensorProto& t, const std::string& where
   const size_t b = static_cast<size_t>(ir::dtype_bytes(d.dtype));
   const size_t bytes = static_cast<size_t>(n) * b;
   if (t.has_raw_data()) {
-    if (t.raw_data().size() != bytes)
-      throw InputError(where + ": " + nm + " raw_data has " + std::to_string(t.raw_data().size()) + " bytes; shape " +
-                       ir::shape_str(d.shape) + " of " + std::string(ir::dtype_name(d.dtype)) + " needs " + std::to_string(bytes));
+    check_raw_data_size(t, where);
     d.data.assign(t.raw_data().begin(), t.raw_data().end());
     if (d.dtype == ir::DType::BOOL)
       for (auto& x : d.data) x = x ? 1 : 0;
@@ -105,7 +103,7 @@ void check_raw_data_size(const onnx::TensorProto& t, const std::string& where) {
     n *= static_cast<uint64_t>(x);
     shape.push_back(x);
   }
-  // The wording of decode_tensor's size error, which used to report this later.
+  // (decode_tensor reports a raw_data size mismatch through this check too: one wording.)
   const auto dt = dtype_from_onnx(t.data_type());
   if (t.raw_data().size() != n * b)
     throw InputError(where + ": " + nm + " raw_data has " + std::to_string(t.raw_data().size()) + " bytes; shape " +

@@ -12,8 +12,9 @@
 namespace lpu::compiler {
 
 void ConvLowering::lower_unpacking_conv(const ir::Op& op, ir::TensorId x) {
-  const PixelPacked& px = pixel_packed_.at(x);
-  const int64_t S = px.S, N = px.nhwc[0], H = px.nhwc[1], W = px.nhwc[2], C = px.nhwc[3], J = (W + S - 1) / S;
+  const ir::Shape& xs = g_.tensor(x).shape;  // graph [N, C, H, W]
+  const int64_t S = lm_.pixel_packed.at(x).stride, N = xs.at(0), C = xs.at(1), H = xs.at(2), W = xs.at(3),
+                J = (W + S - 1) / S;
   const ir::Tensor& wt = g_.tensor(op.inputs[1]);
   const int64_t M = wt.shape.at(0);
   // pixel_pack_ok chose this form for the conv reading x alone.
@@ -52,8 +53,9 @@ void ConvLowering::lower_unpacking_conv(const ir::Op& op, ir::TensorId x) {
   set_layout(op.outputs[0], {N, H, W, M});
 }
 
-void ConvLowering::add_packed_conv(const ir::Op& op, LoweredLayer L, const PackChoice& pc, int64_t kh, int64_t kw,
-                                   int64_t sw, int64_t N, int64_t C, int64_t M, int64_t OH, int64_t OW) {
+void ConvLowering::add_packed_conv(const ir::Op& op, LoweredLayer L, const PackChoice& pc, const Window& w,
+                                   int64_t N, int64_t C, int64_t M, int64_t OH, int64_t OW) {
+  const int64_t kh = w.kh, kw = w.kw, sw = w.sw;
   // K row ((i * D + d) * B + b) * C + c, column s * M + m = tap (i, t) of output pixel s with
   // t = d * stride + b - s * sw (x's block b of the tap's d-th stored row is column t of pixel s's
   // window; group 1, dilation 1); the bias repeated per output pixel.
@@ -81,15 +83,15 @@ void ConvLowering::add_packed_conv(const ir::Op& op, LoweredLayer L, const PackC
     L.y_shape = {N, OH, OW, M};
   } else {
     L.y_shape = {N, OH, J, S * M};
-    pixel_packed_[L.y] = {S, {N, OH, OW, M}};
+    packed_outputs_.insert(L.y);
     lm_.pixel_packed[L.y] = {S, S, 0, 1};
   }
   add_conv_layer(std::move(L));
 }
 
 PackChoice ConvLowering::pack_taps(const ir::Op& op, ir::TensorId x, int64_t N, int64_t H, int64_t W, int64_t C,
-                                int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t pt,
-                                int64_t pl, int64_t OH, int64_t OW, LoweredLayer* L) {
+                                   const Window& win, int64_t OH, int64_t OW, LoweredLayer* L) {
+  const int64_t kh = win.kh, kw = win.kw, sh = win.sh, sw = win.sw, dh = win.dh, dw = win.dw, pt = win.pt, pl = win.pl;
   if (pack_lanes_ == 0 || kw < 1 || (OW - 1) * sw >= W) return {};
   const int li = layer_of_[static_cast<size_t>(x)];
   if (li < 0 || alias_[static_cast<size_t>(op.inputs[0])] != op.inputs[0]) return {};
@@ -111,7 +113,7 @@ PackChoice ConvLowering::pack_taps(const ir::Op& op, ir::TensorId x, int64_t N, 
   const auto cdiv = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
   const int64_t lanes = pack_lanes_, Cu = P.K, M = g_.tensor(op.inputs[1]).shape[0], rows_y = N * OH * OW;
   const int64_t group = op.attrs.count("group") ? op.attr_int("group") : 1;
-  const bool packable_out = sw >= 1 && pixel_pack_ok(op);
+  const bool packable_out = pixel_pack_ok(op);
   std::vector<PackChoice> cands = {{1, 1, kw, 1}};  // packed taps
   if (group == 1 && dw == 1) {
     for (int64_t s = 2; s <= lanes / C - kw + 1 && sw == 1 && packable_out; ++s) cands.push_back({s, s, kw + s - 1, 1});
@@ -202,7 +204,6 @@ PackChoice ConvLowering::pack_taps(const ir::Op& op, ir::TensorId x, int64_t N, 
         owned += std::min(S, W - j * S);
       }
     }
-    Q.packed_blocks = B;
     Q.model_macs = owned * Cu * C;
     if (cls.size() > 1) Q.y_rows = rws;
     out.push_back(std::move(Q));

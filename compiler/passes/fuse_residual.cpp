@@ -83,7 +83,10 @@ int fuse_residual_adds(const ir::Graph& g, LoweredModel* lmp) {
     for (int k = 0; k < 2; ++k) {
       const ir::TensorId a = E.operands[static_cast<size_t>(k)].act, r = E.operands[static_cast<size_t>(1 - k)].act;
       const auto wa = writers.find(a);
-      if (wa == writers.end() || readers[a].size() != 1 || is_output(a) || lm.rearranged.count(a)) continue;
+      // (a holding several pixels a row, LoweredModel::pixel_packed, has no residual of its layout)
+      if (wa == writers.end() || readers[a].size() != 1 || is_output(a) || lm.rearranged.count(a) ||
+          lm.pixel_packed.count(a))
+        continue;
       // The products writing a (one, or several writing disjoint rows: each epilogue adds R's row
       // of the same stored row, so a row map on y is fine).
       bool products = true;
@@ -92,8 +95,7 @@ int fuse_residual_adds(const ir::Graph& g, LoweredModel* lmp) {
         products = products && ls.dense && !ls.gather && !ls.lane && !drop[w] && w < si;
         if (!products) break;
         const LoweredLayer& L = lm.layers[ls.index];
-        products = !L.relu && L.residual == ir::kNoTensor && L.y2 == ir::kNoTensor && !L.copy && L.packed_blocks == 0 &&
-                   L.y == a;
+        products = !L.relu && L.residual == ir::kNoTensor && L.y2 == ir::kNoTensor && !L.copy && L.y == a;
       }
       if (!products) continue;
       const size_t li = wa->second.back(), first = wa->second.front();

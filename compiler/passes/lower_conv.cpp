@@ -208,16 +208,15 @@ void ConvLowering::after(const ir::Op& op) {
   const int li = layer_of_[static_cast<size_t>(out)];
   if (li >= 0 && lm_.layers[static_cast<size_t>(li)].y == out) {  // a Relu fused into a conv layer
     set_layout(out, lm_.layers[static_cast<size_t>(li)].y_shape);
-    for (ir::TensorId t : op.inputs) {
-      const auto px = t == ir::kNoTensor ? pixel_packed_.end() : pixel_packed_.find(alias_[static_cast<size_t>(t)]);
-      if (px == pixel_packed_.end()) continue;
-      pixel_packed_[out] = px->second;
-      lm_.pixel_packed[out] = lm_.pixel_packed.at(px->first);
-    }
+    for (ir::TensorId t : op.inputs)
+      if (t != ir::kNoTensor && packed_outputs_.count(alias_[static_cast<size_t>(t)])) {
+        packed_outputs_.insert(out);
+        lm_.pixel_packed[out] = lm_.pixel_packed.at(alias_[static_cast<size_t>(t)]);
+      }
     return;
   }
   for (ir::TensorId t : op.inputs)
-    if (t != ir::kNoTensor && pixel_packed_.count(alias_[static_cast<size_t>(t)]))
+    if (t != ir::kNoTensor && packed_outputs_.count(alias_[static_cast<size_t>(t)]))
       throw std::logic_error(op.name + ": reads a pixel-packed conv output (pixel_pack_ok allows only a fused Relu)");
   LoweredEltwise* E = nullptr;
   for (size_t i = lm_.eltwise.size(); i-- > 0 && !E;)
@@ -270,7 +269,7 @@ void ConvLowering::after(const ir::Op& op) {
 void ConvLowering::lower_conv(const ir::Op& op) {
   ir::Shape xs;
   const ir::TensorId x = conv_input(op, op.inputs[0], &xs);
-  if (pixel_packed_.count(x)) return lower_unpacking_conv(op, x);
+  if (packed_outputs_.count(x)) return lower_unpacking_conv(op, x);
   const int64_t N = xs[0], H = xs[1], W = xs[2], C = xs[3];
   const ir::Tensor& wt = g_.tensor(op.inputs[1]);
   if (!wt.is_const || wt.shape.size() != 4)
@@ -318,9 +317,9 @@ void ConvLowering::lower_conv(const ir::Op& op) {
             L.tap_rows[static_cast<size_t>(t)][static_cast<size_t>(r)] =
                 ih >= 0 && ih < H && iw >= 0 && iw < W ? (n * H + ih) * W + iw : -1;
           }
-    pack = pack_taps(op, x, N, H, W, C, w.kh, w.kw, w.sh, w.sw, w.dh, w.dw, w.pt, w.pl, OH, OW, &L);
+    pack = pack_taps(op, x, N, H, W, C, w, OH, OW, &L);
   }
-  if (pack.S > 1 || pack.stride > 1) return add_packed_conv(op, std::move(L), pack, w.kh, w.kw, w.sw, N, C, M, OH, OW);
+  if (pack.S > 1 || pack.stride > 1) return add_packed_conv(op, std::move(L), pack, w, N, C, M, OH, OW);
   // K row (t * C + c), t = i * kw + j; block-diagonal over groups.
   L.K = taps * C;
   L.N = M;
@@ -362,7 +361,8 @@ ir::TensorId ConvLowering::take_producer_relu(ir::TensorId x, const ir::Shape& x
   const int li = layer_of_[static_cast<size_t>(x)];
   if (li < 0 || !read_once(x)) return x;
   LoweredLayer& L = lm_.layers[static_cast<size_t>(li)];
-  if (L.y != x || !L.relu || L.y_f32 || L.b != ir::kNoTensor || L.copy || !L.y_rows.empty() || L.packed_blocks != 0)
+  if (L.y != x || !L.relu || L.y_f32 || L.b != ir::kNoTensor || L.copy || !L.y_rows.empty() ||
+      lm_.pixel_packed.count(x))
     return x;
   const ir::Shape ls = L.y_shape.empty() ? xs : L.y_shape;
   const ir::TensorId src = fresh(L.name + ".prerelu", ir::DType::F16, ls);

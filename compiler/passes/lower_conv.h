@@ -45,6 +45,7 @@
 
 #include "compiler/backend/matmul_kernel.h"
 #include "compiler/ir/graph.h"
+#include "compiler/passes/conv_window.h"
 #include "compiler/passes/lowering.h"
 
 namespace lpu::compiler {
@@ -96,18 +97,17 @@ class ConvLowering {
   // channels. Returns false (nothing changed) when the producer or the shapes do not allow it.
   // Returns the layout chosen (S 0: nothing changed); for any but packed taps the caller builds L's
   // weight (add_packed_conv).
-  PackChoice pack_taps(const ir::Op& op, ir::TensorId x, int64_t N, int64_t H, int64_t W, int64_t C, int64_t kh,
-                    int64_t kw, int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t pt, int64_t pl, int64_t OH,
-                    int64_t OW, LoweredLayer* L);
+  PackChoice pack_taps(const ir::Op& op, ir::TensorId x, int64_t N, int64_t H, int64_t W, int64_t C, const Window& w,
+                       int64_t OH, int64_t OW, LoweredLayer* L);
   // True if conv `op`'s output may be stored pixel-packed: it is no graph output and its only reader
   // is a 1x1 stride-1 unpadded ungrouped Conv, directly or through one Relu read only by it.
   bool pixel_pack_ok(const ir::Op& op) const;
-  // Lowers 1x1 conv `op` over a pixel-packed input x (see "Pixel packing") as pixel_packed_[x].S layers.
+  // Lowers 1x1 conv `op` over a pixel-packed conv output x (packed_outputs_) as one layer per pixel position.
   void lower_unpacking_conv(const ir::Op& op, ir::TensorId x);
   // Completes conv layer L (x and taps set by pack_taps) for a layout other than packed taps: its
   // banded weight, bias and output layout (see "Pixel packing"), and adds it.
-  void add_packed_conv(const ir::Op& op, LoweredLayer L, const PackChoice& pc, int64_t kh, int64_t kw, int64_t sw,
-                       int64_t N, int64_t C, int64_t M, int64_t OH, int64_t OW);
+  void add_packed_conv(const ir::Op& op, LoweredLayer L, const PackChoice& pc, const Window& w, int64_t N, int64_t C,
+                       int64_t M, int64_t OH, int64_t OW);
   // Adds conv layer L as the step writing L.y in layout L.y_shape.
   void add_conv_layer(LoweredLayer L);
 
@@ -118,13 +118,9 @@ class ConvLowering {
   std::vector<char>& produced_;
   std::vector<ir::TensorId>& alias_;
   std::map<ir::TensorId, ir::Shape> nhwc_;  // tensors stored as [N, H, W, C] on the chip
-  // Pixel-packed conv outputs (see "Pixel packing"): S pixels a stored row, the logical [N, H, W, C]
-  // (nhwc_ holds the stored shape [N, H, ceil(W / S), S * C]).
-  struct PixelPacked {
-    int64_t S = 0;
-    ir::Shape nhwc;
-  };
-  std::map<ir::TensorId, PixelPacked> pixel_packed_;
+  // Conv outputs stored S > 1 pixels a row (see "Pixel packing"; S is lm_.pixel_packed's stride,
+  // nhwc_ holds the stored shape [N, H, ceil(W / S), S * C]), which only lower_unpacking_conv reads.
+  std::set<ir::TensorId> packed_outputs_;
   bool disjoint_ = true;  // LowerOptions::pack_disjoint_rows
   std::set<ir::TensorId> nonfinite_;        // conv activations whose pad lanes may be NaN/inf
 };

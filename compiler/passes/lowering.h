@@ -34,9 +34,6 @@ struct LoweredLayer {
   // input and tap t of product row m reads x's stored row tap_rows[t][m] (-1: zeros, padding); the
   // scheduler makes each tap's chunks k-tiles (conv_tap_ktiles).
   std::vector<std::vector<int64_t>> tap_rows;
-  // > 0: a 1x1 conv writing a column-packed conv input (lower_conv.h "Packed taps"): y has that many
-  // column blocks, w is block-diagonal (one tap per block inside the image).
-  int64_t packed_blocks = 0;
   // > 0: the MACs of the graph op(s) this layer computes, reported instead of rows x K x N (packed
   // layers compute zero blocks and pixels twice, lower_conv.h "Packed taps", "Pixel packing").
   int64_t model_macs = 0;

@@ -92,9 +92,7 @@ TEST_CASE("matmul replay: a replayed cut other than the compile's own is obeyed"
   const CompileResult b = compile(g, *cfg, o);
   CHECK(same(*b.matmul_decisions, *rotated));
   CHECK_FALSE(same(*b.matmul_decisions, *a.matmul_decisions));
-  const std::vector<float> x = random_f16(1376, -1.f, 1.f, 6);
-  const std::vector<uint8_t> yb = run(b, x);  // predicted == simulated inside
-  CHECK(yb.size() == run(a, x).size());
+  run(b, random_f16(1376, -1.f, 1.f, 6));  // the rotated program runs: predicted == simulated (inside run)
 }
 
 TEST_CASE("matmul replay: decisions that do not match the model are a logic_error", "[compiler][replay]") {

@@ -309,11 +309,18 @@ TEST_CASE("pixel pack: the per-step check unpacks the conv's stored rows (whole 
     CHECK(conv_checked);
     CHECK(pre_checked);
     REQUIRE(chip.count(g.find("pre.relu")));
-    // A wrong unpacking is caught: the conv's output read as if it were NHWC.
+    // Two pixels of the conv's output exchanged (what a wrong unpacking gives) are caught: the
+    // pair with the largest difference, so the swap is always a real change.
     auto bad = chip;
     std::vector<double>& v = bad.at(r);
-    std::swap(v[1], v[2]);  // pixels (0, 1) and (0, 2) of channel 0
-    if (v[1] != v[2]) CHECK_FALSE(ref::verify_steps(g, {ref::Value::floats({1, s.Cin, s.H, s.W}, xv, ir::DType::F16)}, bad).ok());
+    size_t lo = 0, hi = 0;
+    for (size_t k = 0; k < v.size(); ++k) {
+      if (v[k] < v[lo]) lo = k;
+      if (v[k] > v[hi]) hi = k;
+    }
+    REQUIRE(v[hi] - v[lo] > 0.1);
+    std::swap(v[lo], v[hi]);
+    CHECK_FALSE(ref::verify_steps(g, {ref::Value::floats({1, s.Cin, s.H, s.W}, xv, ir::DType::F16)}, bad).ok());
   }
 }
 
