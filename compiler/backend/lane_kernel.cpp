@@ -60,8 +60,9 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
                                  cfg.name, cfg.streams_per_direction));
   PlacedTensor& X = *spec.x;
   PlacedTensor& Y = *spec.y;
+  // A move carries bytes (any type: an i8 pooled tensor, passes/lower_conv.h "Row pairs").
   for (const PlacedTensor* t : {&X, &Y})
-    if (t->dtype != DType::F16 && t->dtype != DType::F32)
+    if (t->dtype != DType::F16 && t->dtype != DType::F32 && !(spec.mode == LaneMode::Move && t->dtype == DType::I8))
       throw InputError(fmt::format("{}: tensor '{}' has type {}; lane steps take f16 or f32", spec.name, t->name,
                                    dtype_name(t->dtype)));
   if (spec.mode != LaneMode::Move && (Y.inner != 1 || Y.rows != X.rows))
@@ -257,6 +258,19 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
         finish_row(grp[k], landed[k], first, T - static_cast<uint64_t>(lat_read), k == 0 ? xs.size() : 0, 0);
       return last_land;
     };
+    // Groups go in the order their x vectors become readable (ties: first y row), since each SXM's
+    // starts are nondecreasing: a producer that writes x out of y's row order (a pool on row
+    // pairs, or a product cut over planes) is followed as it writes.
+    auto src_ready = [&](const std::vector<int64_t>& grp) {
+      if (!move) return X.ready_of(grp[0], 0);
+      const int64_t r = grp[0], xr = (*spec.x_rows)[static_cast<size_t>(r)];
+      const int64_t col = (*spec.x_cols)[static_cast<size_t>(r)];
+      return xr >= 0 && xr < X.rows && col >= 0 && col / L < X.vpr ? X.ready_of(xr, static_cast<uint32_t>(col / L))
+                                                                      : uint64_t{0};
+    };
+    std::stable_sort(groups.begin(), groups.end(), [&](const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+      return src_ready(a) < src_ready(b);
+    });
     for (const std::vector<int64_t>& grp : groups) {
       size_t best = 0;
       if (sxm_rows_.size() > 1) {

@@ -430,6 +430,7 @@ void ConvLowering::lower_pool(const ir::Op& op) {
     } else {
       bool relu = false;
       const ir::TensorId src = take_producer_relu(x, xs, &relu);
+      if (pool_on_row_pairs(op, src, xs, w, relu)) return set_layout(out, nh);
       // One VXM pass: max of taps 0 and 1, then one binary post op `max` per further tap (its
       // row-mapped operand read as the chain reaches it): no intermediate tensors, f16 throughout
       // (backend/elementwise_kernel.h); the moved Relu is the step's fused Relu.

@@ -36,6 +36,16 @@
 //                     conv kh*D/S (ResNet-50: stage 1 B = S = 5, stage 2 B = S = 2 with 128
 //                     channels, 3 instead of 9 a pixel); the layout with the fewest MXM vectors of P
 //                     and the conv is chosen (LowerOptions::pack_disjoint_rows off: no disjoint).
+//   Row pairs       = a MaxPool whose input is a conv layer's output with a fused Relu, read by the
+//                     pool alone, where the conv reads a graph input the host lays out as im2col
+//                     rows (a stem conv) and 2 K and 2 M fit a vector: the conv writes stored row
+//                     (n, k, w) = [y(n, k-pt, w) | y(n, k-pt+H/2, w)] (an image row outside the
+//                     image replaced by the nearest edge row, which the window holds: max-neutral),
+//                     from host rows of both pixels' patches and a block-diagonal weight; the pool
+//                     runs on those pairs (its stored row (n, m, w) = output rows m and m + OH/2),
+//                     with the Relu; one SXM lane move per output row writes the plain layout.
+//                     Needs H = 2 sh (OH / 2); halves the conv's MXM rows and epilogue vectors and
+//                     the pool's vectors (ResNet-50's stem: 12,544 -> 6,384 and 3,136 -> 1,568).
 // Elementwise ops on conv activations keep the layout (their constants are permuted to it); any
 // other consumer of a conv activation is an InputError.
 #pragma once
@@ -90,6 +100,10 @@ class ConvLowering {
   // the layer writes its values before the Relu into a new f16 lowering tensor, returned, and
   // *relu is set (the pool applies it); else x and false.
   ir::TensorId take_producer_relu(ir::TensorId x, const ir::Shape& xs, bool* relu);
+  // MaxPool `op` with window w over src, the pre-Relu output (shape xs, NHWC) of a stem conv
+  // (take_producer_relu set relu): lowers it on row pairs (see "Row pairs") and returns true, or
+  // returns false with nothing changed when the conv, the shapes or the window do not allow it.
+  bool pool_on_row_pairs(const ir::Op& op, ir::TensorId src, const ir::Shape& xs, const Window& w, bool relu);
 
   // Packed taps: rewrites the 1x1 conv layer producing conv `op`'s input x (and x's layout) so that
   // x's row (n, h, w) holds the kw column taps [x(n,h,w+j*dw-pl) for j < kw] side by side (zeros

@@ -175,6 +175,28 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
     for (const LoweredEltwise& E : lm.eltwise) all = all && E.y != t;
     return all;
   };
+  // An SXM lane move that is t's only writer, from a tensor x that only one elementwise step writes
+  // and only that move reads (a MaxPool on row pairs, passes/lower_conv.h "Row pairs"): the move
+  // carries bytes, so t may be i8 when x is stored i8 with t's scale (x then quantizes on chip).
+  auto move_source = [&](ir::TensorId t) -> ir::TensorId {
+    const LoweredLane* mv = nullptr;
+    int n = 0;
+    for (const LoweredStep& st : lm.steps)
+      for (ir::TensorId w : step_writes(lm, st))
+        if (w == t) {
+          ++n;
+          if (st.lane && lm.lanes[st.index].mode == LoweredLane::Mode::Move) mv = &lm.lanes[st.index];
+        }
+    if (n != 1 || !mv || is_output(mv->x) || !elt_writers.count(mv->x) || elt_writers.at(mv->x) != 1) return ir::kNoTensor;
+    for (const LoweredStep& st : lm.steps) {
+      const bool self = st.lane && &lm.lanes[st.index] == mv;
+      for (ir::TensorId r : step_reads(lm, st))
+        if (r == mv->x && !self) return ir::kNoTensor;
+      for (ir::TensorId w : step_writes(lm, st))
+        if (w == mv->x && !(!st.dense && !st.gather && !st.lane)) return ir::kNoTensor;
+    }
+    return mv->x;
+  };
   auto i8_ok = [&](ir::TensorId t) {
     // A packed head merge keeps its f16 values and gets a quantized copy (fused into its pass): the
     // int8 check bounds on-chip quantization of value copies only (int8_step_check.h).
@@ -182,7 +204,9 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
     bool produced = host_inputs.count(t) > 0 || (elt_writers.count(t) && elt_writers.at(t) == 1 && !writers.count(t));
     produced = produced || int8_layers_write(t);
     for (const LoweredGather& G : lm.gathers) produced = produced && G.y != t;
-    for (const LoweredLane& Ln : lm.lanes) produced = produced && Ln.y != t;
+    const bool moved = move_source(t) != ir::kNoTensor;
+    produced = produced || moved;
+    for (const LoweredLane& Ln : lm.lanes) produced = produced && (Ln.y != t || moved);
     // Every scheduled reader an int8 layer reading t as its X only, or as its fused residual when
     // only int8 layers write t (Int8Options::i8_residuals); elementwise, gather and lane steps,
     // activation weights and other residuals need the float values.
@@ -258,6 +282,14 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
   // scale is monotonic and maps 0 to 0: the max of quantized values is the quantized max, and a
   // fused Relu commutes). t's values below -127 s saturate; only a fused Relu may follow them, which
   // sends both to 0. t needs no calibration of its own (its scale is the step's).
+  // A lane move's i8 source (move_source) takes the moved tensor's scale.
+  std::map<ir::TensorId, ir::TensorId> moved_from;  // x -> the move's output
+  for (ir::TensorId t : std::set<ir::TensorId>(i8)) {
+    const ir::TensorId x = move_source(t);
+    if (x == ir::kNoTensor) continue;
+    i8.insert(x);
+    moved_from[x] = t;
+  }
   std::map<ir::TensorId, ir::TensorId> pool_src;  // t -> the step's output
   for (const LoweredStep& ps : lm.steps) {
     if (ps.dense || ps.gather || ps.lane) continue;
@@ -301,6 +333,7 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
     for (ir::TensorId t : i8) plan.i8_tensors[t] = scale_of(mx.at(calib_src(t)));
     for (const QuantCopy& c : plan.copies) plan.i8_tensors[c.copy] = scale_of(mx.at(calib_src(c.src)));
   }
+  for (const auto& [x, t] : moved_from) plan.i8_tensors[x] = plan.i8_tensors.at(t);
   for (const auto& [t, y] : pool_src) plan.i8_tensors[t] = plan.i8_tensors.at(y);
   plan.timing_only = opt.timing_only;
   plan.fuse_copies = opt.fuse_copies;

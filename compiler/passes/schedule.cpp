@@ -343,10 +343,29 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       if (L.y_shape.empty() && L.y_rows.empty()) wide_x[L.y] = std::max<int64_t>(1, (M + planes - 1) / planes);
     }
   }
+  // The input of a MaxPool on row pairs (passes/lower_conv.h "Row pairs", stored [N, J, W, 2C]) is
+  // stored in blocks of at most one stored image row (W rows), so a window's kernel rows are read
+  // from different slices: each output vector reads 9 inputs, and with 256-row blocks the pool was
+  // bound by the read ports of 2-3 slices (ResNet-50: the pool ended 1,337 cycles after its conv,
+  // 805 with this rule; blocks of at most 112 rows for EVERY tensor were measured slower overall,
+  // 59,491 vs 58,667 cycles, so the rule is this tensor's alone).
+  std::map<ir::TensorId, int64_t> pool_rows;  // tensor -> max rows per block
+  for (const LoweredLane& Ln : lm.lanes) {
+    if (Ln.mode != LoweredLane::Mode::Move) continue;
+    for (const LoweredEltwise& E : lm.eltwise)
+      if (E.y == Ln.x && E.minmax_chain() && !E.operands.empty() && !E.operands[0].row_map.empty())
+        for (const LoweredLayer& L : lm.layers)
+          if (L.y == E.operands[0].act && L.y_shape.size() == 4) pool_rows[L.y] = L.y_shape[2];
+  }
   auto tiling_of = [&](ir::TensorId t) {
     TilingOptions o = tiling;
     const auto it = wide_x.find(t);
     if (it != wide_x.end()) o.port_split_min_part_rows = std::min(o.port_split_min_part_rows, it->second);
+    const auto pr = pool_rows.find(t);
+    if (pr != pool_rows.end()) {
+      o.port_split_max_part_rows = std::min(o.port_split_max_part_rows, pr->second);
+      o.port_split_min_part_rows = std::min(o.port_split_min_part_rows, pr->second);
+    }
     return o;
   };
   // 1 / the i8 scale of t (the `muli` factor of an on-chip quantization).

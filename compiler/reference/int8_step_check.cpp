@@ -276,6 +276,17 @@ Int8StepCheck verify_int8_steps(const ir::Graph& g, const LoweredModel& lm, cons
       quantized[E.y] = qs->second;
       continue;
     }
+    // A lowering tensor that a lane move copies byte for byte into a graph tensor stored i8 with
+    // the same scale (a MaxPool on row pairs, passes/lower_conv.h "Row pairs"): its values are that
+    // tensor's, checked as the graph op's quantized output below (3.).
+    const auto re = lm.rearranged.find(E.y);
+    if (re != lm.rearranged.end() && q.i8_tensors.count(re->second) && q.i8_tensors.at(re->second) == qs->second &&
+        std::any_of(lm.lanes.begin(), lm.lanes.end(), [&](const LoweredLane& Ln) {
+          return Ln.mode == LoweredLane::Mode::Move && Ln.x == E.y && Ln.y == re->second;
+        })) {
+      quantized[re->second] = qs->second;
+      continue;
+    }
     const std::string& yname = lm.tensor(g, E.y).name;
     const ir::TensorId src = value_copy_source(E);
     const std::vector<double> deq = chip_stored(p, yname, sim_outputs, qs->second).v;
