@@ -16,24 +16,11 @@
 
 #include "compiler/compile.h"
 #include "compiler/frontends/onnx_import.h"
+#include "compiler/passes/stage_spans.h"
 #include "isa/chip_config.h"
 
 using namespace lpu;
 using namespace lpu::compiler;
-
-namespace {
-
-// "/layer1/layer1.0/conv1/Conv" -> "/layer1"; names without a '/' group under themselves up to
-// their first '.', so "conv1.im2col" and "conv1" share a stage.
-std::string stage_of(const std::string& name) {
-  if (!name.empty() && name[0] == '/') {
-    const size_t s = name.find('/', 1);
-    return s == std::string::npos ? name : name.substr(0, s);
-  }
-  return name.substr(0, name.find('.'));
-}
-
-}  // namespace
 
 int main(int argc, char* argv[]) {
   bool int8 = false, steps = false, no_pack = false, no_fuse = false, no_residual = false, no_i8res = false;
@@ -77,9 +64,6 @@ int main(int argc, char* argv[]) {
                 path.c_str(), int8 ? "int8" : "fp16", static_cast<unsigned long long>(r.predicted_cycles),
                 cfg->clock_hz / static_cast<double>(r.predicted_cycles), cfg->clock_hz / 1e6, secs,
                 static_cast<unsigned long long>(r.stats.abc));
-    struct Agg { uint64_t added = 0, abc = 0, lw = 0, n = 0; std::map<char, uint64_t> by_kind; };
-    std::vector<std::string> order;
-    std::map<std::string, Agg> agg;
     uint64_t prev = 0;
     // --steps also: the step's first issue (start), its VXM instructions and the cycles they need
     // on the VXM's queues (vxm / queues), its SRAM slice reads and writes (a pass's bounds).
@@ -98,22 +82,13 @@ int main(int argc, char* argv[]) {
                     static_cast<unsigned long long>(s.vxm),
                     static_cast<unsigned long long>(vxm_queues ? (s.vxm + vxm_queues - 1) / vxm_queues : 0),
                     static_cast<unsigned long long>(s.reads), static_cast<unsigned long long>(s.writes));
-      const std::string st = stage_of(s.name);
-      if (!agg.count(st)) order.push_back(st);
-      Agg& a = agg[st];
-      a.added += added;
-      a.abc += s.abc;
-      a.lw += s.lw;
-      a.n++;
-      a.by_kind[s.kind] += added;
     }
     std::printf("%-28s %6s %10s %7s %10s %10s  %s\n", "stage", "steps", "cycles", "share", "abc", "lw",
                 "cycles by step kind (d dense, g gather, e elementwise, l lane)");
-    for (const std::string& st : order) {
-      const Agg& a = agg[st];
+    for (const StageSpan& a : stage_spans(r.spans)) {
       std::string kinds;
       for (const auto& [k, v] : a.by_kind) kinds += std::string(kinds.empty() ? "" : ", ") + k + " " + std::to_string(v);
-      std::printf("%-28s %6llu %10llu %6.1f%% %10llu %10llu  %s\n", st.c_str(), static_cast<unsigned long long>(a.n),
+      std::printf("%-28s %6llu %10llu %6.1f%% %10llu %10llu  %s\n", a.name.c_str(), static_cast<unsigned long long>(a.steps),
                   static_cast<unsigned long long>(a.added), 100.0 * static_cast<double>(a.added) / static_cast<double>(r.predicted_cycles),
                   static_cast<unsigned long long>(a.abc), static_cast<unsigned long long>(a.lw), kinds.c_str());
     }

@@ -15,6 +15,7 @@
 #include "compiler/frontends/onnx_import.h"
 #include "compiler/llm/llm_config.h"
 #include "compiler/llm/partition.h"
+#include "compiler/passes/stage_spans.h"
 #include "sim/simulator.h"
 #include "system/llm_run.h"
 #include "system/standin_segments.h"
@@ -193,7 +194,7 @@ double resnet50_images_per_s(const std::string& file, std::string* note, std::st
   const uint64_t planes = compiler::mxm_plane_count(*chip);
   const uint64_t abc_floor = (cr.stats.abc + planes - 1) / planes, lw_floor = (cr.stats.lw + planes - 1) / planes;
   *note = fmt::format("{} cycles at {:.0f} MHz, predicted == simulated; {:.1f} % MXM utilization ({} MACs at the "
-                      "int8 rate); `build/bench/bench_conv_layers --steps FILE` breaks the cycles down per stage. "
+                      "int8 rate); `build/bench/bench_conv_layers --int8 --steps FILE` breaks the cycles down per step. "
                       "MXM floors of this lowering: {} `abc` rows over {} planes = {} cycles, {} `lw` rows = {} "
                       "cycles, so at most {:.0f} images/s with every plane busy every cycle",
                       cycles, chip->clock_hz / 1e6,
@@ -201,6 +202,17 @@ double resnet50_images_per_s(const std::string& file, std::string* note, std::st
                           (static_cast<double>(cycles) * static_cast<double>(chip->peak_int8_macs_per_cycle())),
                       cr.macs, cr.stats.abc, planes, abc_floor, cr.stats.lw, lw_floor,
                       chip->clock_hz / static_cast<double>(std::max<uint64_t>(1, std::max(abc_floor, lw_floor))));
+  // Per stage: the cycles it adds to the program's end (compiler/passes/stage_spans.h), and that
+  // figure over its own `abc` and `lw` floors on the planes.
+  std::string stages;
+  for (const compiler::StageSpan& st : compiler::stage_spans(cr.spans)) {
+    const uint64_t fa = (st.abc + planes - 1) / planes, fl = (st.lw + planes - 1) / planes;
+    auto ratio = [&](uint64_t floor) {
+      return floor ? fmt::format("{:.2f}x", static_cast<double>(st.added) / static_cast<double>(floor)) : std::string("-");
+    };
+    stages += fmt::format("{}{} {} ({} / {})", stages.empty() ? "" : ", ", st.name, st.added, ratio(fa), ratio(fl));
+  }
+  *note += ". Per stage, cycles added (and over the stage's own `abc` / `lw` floor): " + stages;
   return chip->clock_hz / static_cast<double>(cycles);
 }
 
@@ -336,9 +348,9 @@ std::vector<Row> rows(const std::string& resnet50) {
                "its last conv's epilogue, and the block outputs are stored i8 only (the next conv reads them as "
                "X, the next block's epilogue as its residual); the stem conv writes two image rows a stored "
                "row and the MaxPool runs on those pairs (128 of 320 lanes; one SXM move unpairs its output: "
-               "docs/compiler/convolution.md \"Row pairs\"), ~3,300 cycles bound by the VXM (the stem's "
-               "epilogue and the pool's 9 ops a pooled vector) while the planes wait; stages 1-2 run at "
-               "1.8-1.9x their `abc` floors and 1.55-1.7x their `lw` floors (the 1x1 -> 3x3 -> 1x1 row chain), "
+               "docs/compiler/convolution.md \"Row pairs\"), bound by the VXM (the stem's epilogue and the "
+               "pool's 9 ops a pooled vector) while the planes wait; stages 1-2 run well above their `abc` "
+               "and `lw` floors (the note's per-stage figures: the 1x1 -> 3x3 -> 1x1 row chain), "
                "stages 3-4 are bound by weight installs (batch 1: 196 or 49 rows per 320x320 weight tile) "
                "and by the conv-to-conv row chain (`build/bench/bench_conv_layers --int8 --steps FILE` per "
                "stage; docs/ROADMAP.md)"});
