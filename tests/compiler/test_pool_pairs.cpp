@@ -19,8 +19,10 @@
 #include "isa/chip_config.h"
 #include "sim/simulator.h"
 #include "tests/support/chip_check.h"
+#include "tests/support/conv_build.h"
 #include "tests/support/f16_data.h"
 #include "tests/support/int8_verdicts.h"
+#include "tests/support/ir_build.h"
 #include "tests/support/stem_net.h"
 
 using namespace lpu;
@@ -91,6 +93,43 @@ TEST_CASE("pool pairs: a stem conv and its MaxPool run on row pairs, bit-identic
   REQUIRE(yp.size() == static_cast<size_t>(M * H2 * W2 * 4));
   CHECK(yp == yu);
   lpu::test::check_chip_against_reference(g, {x});
+}
+
+TEST_CASE("pool pairs: a batch of two, a 5x5 stem and a pooled graph output", "[compiler][conv]") {
+  // X [2, 3, 40, 18] -> stem 5x5 stride 2 pad 2 (12 channels, bias, Relu) -> [2, 12, 20, 9] ->
+  // MaxPool 3x3 stride 2 pad 1 -> P [2, 12, 10, 5] (pairs of output rows m and m + 5), read by a
+  // 1x1 conv, or a graph output (stored f32: the pairs are f32 too).
+  for (const bool pool_out : {false, true}) {
+    ir::Graph g;
+    g.name = pool_out ? "pairs_out" : "pairs_batch";
+    const int64_t N = 2, Hx = 40, Wx = 18, C = 12;
+    const ir::TensorId x = g.add_input("X", ir::DType::F16, {N, 3, Hx, Wx});
+    const ir::TensorId ys = g.add_tensor("Ys", ir::DType::F16, {N, C, 20, 9});
+    const ir::TensorId bs = g.add_constant("Bs", ir::DType::F16, {C},
+                                           lpu::test::f16_bytes(lpu::test::random_f16(C, -0.3f, 0.3f, 5)));
+    g.add_op(lpu::test::conv_op("stem", {x, lpu::test::conv_weight(g, "Ws", C, 3, 5, 6), bs}, ys, 5, 2, 2));
+    const ir::TensorId rs = g.add_tensor("Rs", ir::DType::F16, {N, C, 20, 9});
+    g.add_op(make_op(ir::OpKind::Relu, "relu", {ys}, {rs}));
+    const ir::TensorId p = g.add_tensor("P", pool_out ? ir::DType::F32 : ir::DType::F16, {N, C, 10, 5});
+    g.add_op(make_op(ir::OpKind::MaxPool, "pool", {rs}, {p},
+                     {{"kernel_shape", std::vector<int64_t>{3, 3}}, {"strides", std::vector<int64_t>{2, 2}},
+                      {"pads", std::vector<int64_t>{1, 1, 1, 1}}}));
+    if (pool_out) {
+      g.mark_output(p);
+    } else {
+      const ir::TensorId y = g.add_tensor("Y", ir::DType::F32, {N, C, 10, 5});
+      g.add_op(lpu::test::conv_op("c2", {p, lpu::test::conv_weight(g, "W2", C, C, 1, 9)}, y, 1, 1, 0));
+      g.mark_output(y);
+    }
+    INFO(g.name);
+    auto cfg = default_chip_config();
+    const LoweredModel lm = lower_graph(g, cfg->vector_bytes());
+    bool paired = false;
+    for (const LoweredLane& Ln : lm.lanes) paired = paired || Ln.name == "pool.unpair";
+    CHECK(paired);
+    const std::vector<float> xv = lpu::test::random_f16(N * 3 * Hx * Wx, -1.f, 1.f, 17);
+    lpu::test::check_chip_against_reference(g, {xv});
+  }
 }
 
 TEST_CASE("pool pairs: int8 pairs carry the pool's scale; the pooled bytes are exact and checked", "[conv][int8][pool]") {
