@@ -36,8 +36,7 @@ TEST_CASE("int8 pool: a MaxPool after an int8 stem runs on the stem's i8 values,
   const CompileResult cr = lpu::test::compile_stem_int8(g, H, W, *cfg);
   REQUIRE(cr.quant);
   const QuantPlan& q = *cr.quant;
-  LoweredModel lm = lower_graph(g);
-  apply_quant_copies(g, q, &lm);
+  const LoweredModel lm = lpu::test::lower_with_copies(g, q);
   size_t si = lm.layers.size();
   for (size_t i = 0; i < lm.layers.size(); ++i)
     if (lm.layers[i].name == "stem") si = i;
@@ -78,18 +77,10 @@ TEST_CASE("int8 pool: a MaxPool after an int8 stem runs on the stem's i8 values,
   REQUIRE(p8.rows == H2 * W2);
   int64_t saturated = 0, differ = 0;
   for (double v : s8.v) saturated += v == -127.0 ? 1 : 0;
-  for (int64_t oh = 0; oh < H2; ++oh)
-    for (int64_t ow = 0; ow < W2; ++ow)
-      for (int64_t c = 0; c < M; ++c) {
-        double m = -128;
-        for (int64_t kh = 0; kh < 3; ++kh)
-          for (int64_t kw = 0; kw < 3; ++kw) {
-            const int64_t ih = 2 * oh - 1 + kh, iw = 2 * ow - 1 + kw;
-            if (ih < 0 || ih >= H1 || iw < 0 || iw >= W1) continue;
-            m = std::max(m, s8.v[static_cast<size_t>((ih * W1 + iw) * M + c)]);
-          }
-        differ += p8.v[static_cast<size_t>((oh * W2 + ow) * M + c)] != std::max(m, 0.0) ? 1 : 0;
-      }
+  const std::vector<double> want = lpu::test::pool_relu_reference(
+      H1, W1, H2, W2, M, [&](int64_t ih, int64_t iw, int64_t c) { return s8.v[static_cast<size_t>((ih * W1 + iw) * M + c)]; });
+  REQUIRE(p8.v.size() == want.size());
+  for (size_t k = 0; k < want.size(); ++k) differ += p8.v[k] != want[k] ? 1 : 0;
   CHECK(differ == 0);
   CHECK(saturated > 0);  // the case the relu-aware bound is for
   const Int8StepCheck ck = verify_int8_steps(g, lm, q, {lpu::test::stem_value(H, W, x)}, cr.program, r.outputs);

@@ -3,13 +3,16 @@
 // only reader (the host writes its im2col rows) and the MaxPool takes the stem's Relu
 // (passes/lower_conv.cpp), so an int8 compile runs the pool on the stem's i8 values.
 #pragma once
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "compiler/compile.h"
 #include "compiler/io_binding.h"
 #include "compiler/ir/graph.h"
+#include "compiler/passes/lowering.h"
 #include "compiler/passes/quantize.h"
 #include "isa/chip_config.h"
 #include "sim/simulator.h"
@@ -59,6 +62,33 @@ inline compiler::CompileResult compile_stem_int8(const ir::Graph& g, int64_t H, 
   co.calibration = {{stem_value(H, W, stem_input(H, W, 61))}, {stem_value(H, W, stem_input(H, W, 62))}};
   co.keep_intermediates = true;
   return compiler::compile(g, cfg, co);
+}
+
+// The lowering a compile with plan q scheduled: g lowered for the built-in chip with q's quantized
+// copies applied (layer indices match q.layers).
+inline compiler::LoweredModel lower_with_copies(const ir::Graph& g, const compiler::QuantPlan& q) {
+  compiler::LoweredModel lm = compiler::lower_graph(g);
+  compiler::apply_quant_copies(g, q, &lm);
+  return lm;
+}
+
+// The stem net's MaxPool (3x3 stride 2 pad 1) then Relu over an H1 x W1 image of M channels whose
+// value at (row, column, channel) is at(ih, iw, c): the H2 x W2 x M pooled values, (oh, ow, c) order.
+inline std::vector<double> pool_relu_reference(int64_t H1, int64_t W1, int64_t H2, int64_t W2, int64_t M,
+                                               const std::function<double(int64_t, int64_t, int64_t)>& at) {
+  std::vector<double> out;
+  for (int64_t oh = 0; oh < H2; ++oh)
+    for (int64_t ow = 0; ow < W2; ++ow)
+      for (int64_t c = 0; c < M; ++c) {
+        double m = -128;
+        for (int64_t kh = 0; kh < 3; ++kh)
+          for (int64_t kw = 0; kw < 3; ++kw) {
+            const int64_t ih = 2 * oh - 1 + kh, iw = 2 * ow - 1 + kw;
+            if (ih >= 0 && ih < H1 && iw >= 0 && iw < W1) m = std::max(m, at(ih, iw, c));
+          }
+        out.push_back(std::max(m, 0.0));
+      }
+  return out;
 }
 
 // Functional simulation of the compiled stem net on x, its input laid out and quantized by the host
