@@ -26,7 +26,7 @@ void ConvLowering::lower_unpacking_conv(const ir::Op& op, ir::TensorId x) {
   // zero outside block s; it writes those pixels' rows of y.
   for (int64_t s = 0; s < S && s < W; ++s) {
     LoweredLayer L;
-    L.name = s == 0 ? op.name : fmt::format("{}.px{}", op.name, s);
+    L.name = conv_part_name(op.name, ConvPart::Px, static_cast<size_t>(s));
     L.x = x;
     L.K = S * C;
     L.N = M;
@@ -168,7 +168,7 @@ PackChoice ConvLowering::pack_taps(const ir::Op& op, ir::TensorId x, int64_t N, 
     const std::vector<char>& valid = it->first;
     const std::vector<int64_t>& rws = it->second;
     LoweredLayer Q;
-    Q.name = out.empty() ? P.name : fmt::format("{}.pack{}", P.name, out.size());
+    Q.name = conv_part_name(P.name, ConvPart::Pack, out.size());
     Q.x = P.x;
     Q.y = x;
     // Only the blocks inside the image are taps (a block outside reads the zero row for every row
@@ -251,6 +251,21 @@ bool ConvLowering::pixel_pack_ok(const ir::Op& op) const {
   const ir::Op* q = only_reader(op.outputs[0]);
   if (q && q->kind == ir::OpKind::Relu) q = only_reader(q->outputs[0]);
   return q && plain_1x1_conv(g_, *q);
+}
+
+std::string conv_part_name(const std::string& op, ConvPart kind, size_t n) {
+  return n == 0 ? op : fmt::format("{}.{}{}", op, kind == ConvPart::Pack ? "pack" : "px", n);
+}
+
+std::string conv_part_op(const std::string& layer_name) {
+  for (const char* suffix : {".pack", ".px"}) {
+    const std::string sfx = suffix;
+    const size_t dot = layer_name.rfind(sfx);
+    if (dot != std::string::npos && dot + sfx.size() < layer_name.size() &&
+        layer_name.find_first_not_of("0123456789", dot + sfx.size()) == std::string::npos)
+      return layer_name.substr(0, dot);
+  }
+  return layer_name;
 }
 
 }  // namespace lpu::compiler

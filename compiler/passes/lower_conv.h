@@ -51,6 +51,7 @@
 #pragma once
 #include <map>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "compiler/backend/matmul_kernel.h"
@@ -138,6 +139,13 @@ class ConvLowering {
   bool disjoint_ = true;  // LowerOptions::pack_disjoint_rows
   std::set<ir::TensorId> nonfinite_;        // conv activations whose pad lanes may be NaN/inf
 };
+
+// Conv layer parts: part n > 0 of a conv layer named OP is "OP.packN" (a packed-taps producer's
+// edge part, "Packed taps") or "OP.pxN" (a pixel-unpacking conv's part, "Pixel packing"); part 0
+// is OP. conv_part_op gives the graph op any layer name stands for (OP for a part, else the name).
+enum class ConvPart { Pack, Px };
+std::string conv_part_name(const std::string& op, ConvPart kind, size_t n);
+std::string conv_part_op(const std::string& layer_name);
 
 // The values the chip's input tensor holds for graph input values (row-major in the graph's
 // shape): applies in.host_map (NCHW -> NHWC, or im2col rows for a stem conv); identity if empty.

@@ -8,6 +8,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "compiler/passes/lower_conv.h"
 #include "isa/chip_config.h"
 #include "isa/isa.h"
 
@@ -138,13 +139,7 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
       // named after the view op they fold into, lower_attention.cpp) does not pass the filter.
       // A conv producer's edge parts (OP.packN, lower_conv.h "Packed taps") and a pixel-unpacking
       // conv's parts (OP.pxN, "Pixel packing") are OP's.
-      std::string nm = lm.layers[i].name;
-      for (const std::string suffix : {".pack", ".px"}) {
-        const size_t dot = nm.rfind(suffix);
-        if (dot != std::string::npos && dot + suffix.size() < nm.size() &&
-            nm.find_first_not_of("0123456789", dot + suffix.size()) == std::string::npos)
-          nm.resize(dot);
-      }
+      const std::string nm = conv_part_op(lm.layers[i].name);
       auto it = by_name.find(nm);
       const ir::Op* op = it == by_name.end() ? nullptr : it->second;
       const bool has_w = op && op->inputs.size() > 1 && op->inputs[1] != ir::kNoTensor && g.tensor(op->inputs[1]).is_const;

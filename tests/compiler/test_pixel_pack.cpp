@@ -339,3 +339,15 @@ TEST_CASE("pixel pack: int8, calibrated: every packed layer within the int8 boun
   CHECK(int8_layers == t.lm.layers.size() - 1);  // all but lead
   lpu::test::require_int8_steps_ok(t.check, int8_layers);
 }
+
+TEST_CASE("pixel pack: conv part names map back to their graph op", "[compiler][conv][pixel_pack]") {
+  CHECK(conv_part_name("/l1/conv3/Conv", ConvPart::Px, 0) == "/l1/conv3/Conv");
+  CHECK(conv_part_name("/l1/conv3/Conv", ConvPart::Px, 2) == "/l1/conv3/Conv.px2");
+  CHECK(conv_part_name("/l1/conv1/Conv", ConvPart::Pack, 11) == "/l1/conv1/Conv.pack11");
+  for (const ConvPart k : {ConvPart::Pack, ConvPart::Px})
+    for (size_t n : {0, 1, 12}) CHECK(conv_part_op(conv_part_name("a.b/Conv", k, n)) == "a.b/Conv");
+  CHECK(conv_part_op("conv.pack") == "conv.pack");    // no part number
+  CHECK(conv_part_op("conv.px3b") == "conv.px3b");    // not a number
+  CHECK(conv_part_op("conv.px3.x") == "conv.px3.x");  // not a suffix
+  CHECK(conv_part_op("MatMul_1") == "MatMul_1");
+}
