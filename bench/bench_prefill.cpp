@@ -8,7 +8,10 @@
 // ending with its last piece).
 // --steps: also each lowered step's first-issue and end cycles, what it added to the piece, and its
 // lw / abc rows and VXM instructions (CompileResult::spans).
-// Usage: bench_prefill [--no-sim] [--tokens T] [--steps]
+// --joint: also layer 1 (its attention, which starts with layer 0's closing LayerNorm, and its FFN)
+// compiled as ONE program (llm::build_layer_graph), next to the two pieces' cycles back to back:
+// what a scheduler gains or loses when the pieces may overlap (docs/ROADMAP.md, issue 5 "Next").
+// Usage: bench_prefill [--no-sim] [--tokens T] [--steps] [--joint]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -19,6 +22,7 @@
 
 #include "compiler/compile.h"
 #include "compiler/llm/llm_config.h"
+#include "compiler/llm/model_graph.h"
 #include "compiler/llm/segments.h"
 #include "isa/chip_config.h"
 #include "sim/simulator.h"
@@ -28,17 +32,19 @@ using namespace lpu;
 using namespace lpu::compiler;
 
 int sc_main(int argc, char* argv[]) {
-  bool run_sim = true, steps = false;
+  bool run_sim = true, steps = false, joint = false;
   int64_t tokens = 128;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--no-sim") == 0) {
       run_sim = false;
     } else if (std::strcmp(argv[i], "--steps") == 0) {
       steps = true;
+    } else if (std::strcmp(argv[i], "--joint") == 0) {
+      joint = true;
     } else if (std::strcmp(argv[i], "--tokens") == 0 && i + 1 < argc) {
       tokens = std::atoll(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: bench_prefill [--no-sim] [--tokens T] [--steps]\n");
+      std::fprintf(stderr, "usage: bench_prefill [--no-sim] [--tokens T] [--steps] [--joint]\n");
       return 2;
     }
   }
@@ -50,6 +56,27 @@ int sc_main(int argc, char* argv[]) {
   std::printf("%-22s %10s %9s %9s %7s %9s %10s %5s\n", "piece", "compiled", "lw rows", "bound", "ratio", "compile s",
               "simulated", "match");
   uint64_t pass = 0, last_drain = 0;
+  // Each lowered step's first issue, end, the cycles it added and its MXM / VXM work.
+  auto print_steps = [](const CompileResult& r) {
+    uint64_t prev = 0;
+    for (const StepSpan& sp : r.spans) {
+      const uint64_t added = sp.end_after > prev ? sp.end_after - prev : 0;
+      prev = std::max(prev, sp.end_after);
+      std::printf("  %-40s %c start %7llu end %7llu added %6llu  lw %6llu abc %6llu vxm %6llu\n", sp.name.c_str(),
+                  sp.kind, static_cast<unsigned long long>(sp.start), static_cast<unsigned long long>(sp.end_after),
+                  static_cast<unsigned long long>(added), static_cast<unsigned long long>(sp.lw),
+                  static_cast<unsigned long long>(sp.abc), static_cast<unsigned long long>(sp.vxm));
+    }
+  };
+  // Simulated cycles (timing mode) and whether they equal the prediction; "-" with --no-sim.
+  auto simulate = [&](const CompileResult& r) -> std::pair<std::string, std::string> {
+    if (!run_sim) return {"-", "-"};
+    sim::SimOptions so;
+    so.mode = sim::Mode::Timing;
+    const sim::SimResult s = sim::simulate(r.program, *cfg, so);
+    return {std::to_string(s.cycles), s.cycles == r.predicted_cycles ? "yes" : "NO"};
+  };
+  uint64_t layer1_pieces = 0;  // layer 1's attention and FFN windows back to back (--joint)
   // The pass's distinct pieces (llm::representative_layer): layer 0's attention (no leading norm),
   // the attention of layers 1+ (it starts with the previous layer's LayerNorm), the FFN.
   struct Piece { llm::SegmentKind kind; int64_t layer, starts; const char* label; };
@@ -69,25 +96,8 @@ int sc_main(int argc, char* argv[]) {
     const CompileResult r = compile(g, *cfg, system::piece_compile_options(llm::WeightPrecision::INT8));
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double bound = static_cast<double>(r.stats.lw) / static_cast<double>(planes);
-    if (steps) {
-      uint64_t prev = 0;
-      for (const StepSpan& sp : r.spans) {
-        const uint64_t added = sp.end_after > prev ? sp.end_after - prev : 0;
-        prev = std::max(prev, sp.end_after);
-        std::printf("  %-40s %c start %7llu end %7llu added %6llu  lw %6llu abc %6llu vxm %6llu\n", sp.name.c_str(),
-                    sp.kind, static_cast<unsigned long long>(sp.start), static_cast<unsigned long long>(sp.end_after),
-                    static_cast<unsigned long long>(added), static_cast<unsigned long long>(sp.lw),
-                    static_cast<unsigned long long>(sp.abc), static_cast<unsigned long long>(sp.vxm));
-      }
-    }
-    std::string simulated = "-", match = "-";
-    if (run_sim) {
-      sim::SimOptions so;
-      so.mode = sim::Mode::Timing;
-      const sim::SimResult s = sim::simulate(r.program, *cfg, so);
-      simulated = std::to_string(s.cycles);
-      match = s.cycles == r.predicted_cycles ? "yes" : "NO";
-    }
+    if (steps) print_steps(r);
+    const auto [simulated, match] = simulate(r);
     std::printf("%-22s %10llu %9llu %9.0f %7.2f %9.2f %10s %5s\n",
                 pc.label,
                 static_cast<unsigned long long>(r.predicted_cycles), static_cast<unsigned long long>(r.stats.lw), bound,
@@ -95,11 +105,29 @@ int sc_main(int argc, char* argv[]) {
     std::fflush(stdout);
     pass += static_cast<uint64_t>(pc.starts) * system::piece_window(*cfg, r.predicted_cycles);
     last_drain = system::piece_window(*cfg, r.predicted_cycles) - r.predicted_cycles;
+    if (pc.layer == 1 || kind == llm::SegmentKind::Ffn) layer1_pieces += system::piece_window(*cfg, r.predicted_cycles);
   }
   pass -= last_drain;  // the pass ends when its last piece ends
   std::printf("forward pass: %d layers of (attention + ffn) windows = %llu cycles = %.1f us at %.0f MHz\n",
               static_cast<int>(m.layers), static_cast<unsigned long long>(pass),
               static_cast<double>(pass) / cfg->clock_hz * 1e6, cfg->clock_hz / 1e6);
+  if (joint) {
+    llm::SegmentSpec spec;
+    spec.shape.phase = llm::Phase::Prefill;
+    spec.shape.tokens = tokens;
+    spec.shard = {0, 1};
+    spec.o_proj_cast = true;
+    const ir::Graph g = llm::build_layer_graph(m, spec, 1);
+    const CompileResult r = compile(g, *cfg, system::piece_compile_options(llm::WeightPrecision::INT8));
+    if (steps) print_steps(r);
+    const auto [simulated, match] = simulate(r);
+    const uint64_t window = system::piece_window(*cfg, r.predicted_cycles);
+    std::printf("layer 1 as one program: %llu cycles (window %llu; simulated %s, match %s) vs its two pieces' windows "
+                "back to back %llu: %+.1f %%\n",
+                static_cast<unsigned long long>(r.predicted_cycles), static_cast<unsigned long long>(window),
+                simulated.c_str(), match.c_str(), static_cast<unsigned long long>(layer1_pieces),
+                100.0 * (static_cast<double>(window) / static_cast<double>(layer1_pieces) - 1.0));
+  }
   return 0;
 }
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <stdexcept>
 #include <string>
 
 #include "compiler/ir/shape_infer.h"
@@ -113,6 +114,23 @@ ir::Graph build_model_graph(const LlmConfig& cfg, const ModelGraphSpec& spec) {
   g.mark_output(logits);
   std::sort(kv_out.begin(), kv_out.end());  // creation order: layer, then kv head, k before v
   for (TensorId t : kv_out) g.mark_output(t);
+  g.validate();
+  return g;
+}
+
+ir::Graph build_layer_graph(const LlmConfig& cfg, SegmentSpec seg, int64_t layer) {
+  if (seg.shape.context != 0)
+    throw std::logic_error("build_layer_graph: a joint layer takes no KV cache (context " +
+                           std::to_string(seg.shape.context) + ", needs 0)");
+  ir::Graph g;
+  g.name = (cfg.name.empty() ? cfg.family : cfg.name) + "_layer" + std::to_string(layer);
+  TensorId x = g.add_input("x", ir::DType::F32, {seg.shape.batch * seg.shape.tokens, cfg.hidden});
+  for (SegmentKind kind : {SegmentKind::Attention, SegmentKind::Ffn}) {
+    seg.kind = kind;
+    ir::Graph part = build_segment(cfg, seg, layer);
+    x = inline_graph(g, part, kind == SegmentKind::Ffn ? "ffn" : "attn", {{"x", x}}).at("partial");
+  }
+  g.mark_output(x);
   g.validate();
   return g;
 }

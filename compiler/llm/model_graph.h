@@ -30,4 +30,10 @@ struct ModelGraphSpec {
 // segment prefix, e.g. "l0_attn_r1/k_new_1"; read outputs by position).
 ir::Graph build_model_graph(const LlmConfig& cfg, const ModelGraphSpec& spec);
 
+// One layer's Attention and Ffn segments (as `seg` describes them, seg.kind ignored) stitched into
+// one graph: input "x", output the FFN's "partial" (tensor names prefixed "attn/" and "ffn/"). For
+// measuring a layer compiled as ONE program against its two pieces back to back
+// (`bench_prefill --joint`); a prefill step with no KV cache inputs (seg.shape.context == 0).
+ir::Graph build_layer_graph(const LlmConfig& cfg, SegmentSpec seg, int64_t layer);
+
 }  // namespace lpu::llm

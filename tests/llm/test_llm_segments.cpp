@@ -360,3 +360,33 @@ TEST_CASE("llm segments: zero-weight graphs of 70B shapes build without per-elem
   CHECK(secs < 2.0);
   CHECK(a.tensor(a.inputs()[1]).name == "k_cache_3");
 }
+
+TEST_CASE("llm segments: one layer stitched (build_layer_graph) computes the two segments chained", "[llm]") {
+  // tiny-bert prefill, layer 1 (its attention starts with layer 0's closing LayerNorm): the joint
+  // graph is the attention segment followed by the FFN segment on its partial, bit for bit.
+  const LlmConfig cfg = workload_llm("tiny-bert");
+  SegmentSpec spec;
+  spec.shape = {Phase::Prefill, 1, 6, 0};
+  spec.fill = WeightFill::Random;
+  spec.seed = 5;
+  const int64_t N = 6;
+  const std::vector<float> x = uniform(static_cast<size_t>(N * cfg.hidden), 13);
+  const lpu::ir::Graph joint = build_layer_graph(cfg, spec, 1);
+  REQUIRE(joint.inputs().size() == 1);
+  REQUIRE(joint.outputs().size() == 1);
+  CHECK(joint.tensor(joint.outputs()[0]).shape == lpu::ir::Shape{N, cfg.hidden});
+  const std::vector<float> whole = lpu::ref::run(joint, {Value::floats({N, cfg.hidden}, x)})[0].f;
+  std::vector<float> chain = x;
+  for (SegmentKind k : {SegmentKind::Attention, SegmentKind::Ffn}) {
+    spec.kind = k;
+    chain = lpu::ref::run(build_segment(cfg, spec, 1), {Value::floats({N, cfg.hidden}, chain)})[0].f;
+  }
+  REQUIRE(whole.size() == chain.size());
+  CHECK(whole == chain);
+  bool moved = false;  // the layer did something: its output is not its input
+  for (size_t i = 0; i < x.size(); ++i) moved = moved || whole[i] != x[i];
+  CHECK(moved);
+  // A decode step has KV cache inputs, which a joint layer does not take.
+  spec.shape = {Phase::Decode, 1, 1, 4};
+  CHECK_THROWS_WITH(build_layer_graph(cfg, spec, 1), Catch::Contains("takes no KV cache"));
+}
