@@ -617,10 +617,12 @@ int64_t representative_layer(const LlmConfig& cfg, SegmentKind kind, int64_t lay
 }
 
 bool is_projection_weight(const std::string& n) {
-  // The names Builder::weight gives the matrices above (g.unique_name may append "_<k>").
+  // The names Builder::weight gives the matrices above (g.unique_name may append "_<k>"), after
+  // the "<segment>/" prefixes a stitched graph adds (model_graph.h).
   static const std::regex re("^((e[0-9]+_)?w(q|k|v|o|qk|qkv)_[0-9]+(_rot)?|(e[0-9]+_)?w_(up|gate|down)|w_router|lm_head|mlm_dense)"
                              "(_[0-9]+)?$");
-  return std::regex_match(n, re);
+  const size_t slash = n.rfind('/');
+  return std::regex_match(slash == std::string::npos ? n : n.substr(slash + 1), re);
 }
 
 ir::Graph build_segment(const LlmConfig& cfg, const SegmentSpec& spec, int64_t layer) {

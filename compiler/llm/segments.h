@@ -90,6 +90,7 @@ int64_t representative_layer(const LlmConfig& cfg, SegmentKind kind, int64_t lay
 // and false for the graph's helper constants (RoPE tables, masks, top-k selection matrices, norm
 // gains, biases, the RoPE rotate-half permutation). `--precision int8` runs exactly these projections int8 (compiler Int8Options::
 // layer_filter); the helper matmuls stay fp16 (the top-k selection relies on exact f32 arithmetic).
+// A stitched graph's "<segment>/" prefixes (model_graph.h) are looked past: "attn/wo_3" is one.
 bool is_projection_weight(const std::string& constant_name);
 
 // MoE routing of one step for one layer: for every row (b*T + t) the experts_per_token selected

@@ -79,10 +79,12 @@ uint64_t timing_cycles(const Program& p, const ChipConfig& chip) {
 
 TEST_CASE("llm int8: projection weights are recognized by name, helper constants are not", "[llm][int8]") {
   for (const char* n : {"wq_3", "wq_3_rot", "wk_0", "wk_0_rot", "wv_1", "wo_12", "w_up", "w_gate", "w_down",
-                        "e5_w_up", "e0_w_down", "w_router", "lm_head", "mlm_dense", "w_up_1"})
+                        "e5_w_up", "e0_w_down", "w_router", "lm_head", "mlm_dense", "w_up_1", "attn/wqkv_1",
+                        "l3_ffn_r1/w_down"})
     CHECK(llm::is_projection_weight(n));
   for (const char* n : {"rope_cos", "causal_mask", "pairwise_diff", "pairwise_sum", "onehot_3", "norm_gain", "b_up",
-                        "wq_3_bias", "mlm_dense_bias", "inv_sqrt_head_dim", "routing_selected", "w"})
+                        "wq_3_bias", "mlm_dense_bias", "inv_sqrt_head_dim", "routing_selected", "w",
+                        "attn/norm_gain", "wq_3/bias", "ffn/w_up/x"})
     CHECK_FALSE(llm::is_projection_weight(n));
 }
 
