@@ -15,6 +15,7 @@
 
 #include "compiler/compile.h"
 #include "compiler/io_binding.h"
+#include "compiler/llm/model_graph.h"
 #include "compiler/llm/partition.h"
 #include "compiler/llm/segments.h"
 #include "compiler/passes/lowering.h"
@@ -318,4 +319,27 @@ TEST_CASE("llm int8: tiny-llama FFN piece, calibrated, within the int8 bound ste
   for (const ref::StepVerdict& v : bc.steps.steps)
     failed += v.tensor == lm.tensor(g, first->y).name && is_quantizing(v) && !v.ok() ? 1 : 0;
   CHECK(failed == 1);
+}
+
+TEST_CASE("llm int8: a stitched layer (build_layer_graph) runs the same projections int8 as its pieces", "[llm][int8]") {
+  // The int8 layer filter reads weight names; a stitched graph prefixes them ("attn/wqkv_1"). A
+  // joint program that silently fell back to fp16 projections would be compared with int8 pieces.
+  auto chip = default_chip_config();
+  const compiler::CompileOptions co = system::piece_compile_options(llm::WeightPrecision::INT8);
+  const llm::LlmConfig m = workload_llm("tiny-bert");
+  auto int8_layers = [&](const ir::Graph& g) {
+    const compiler::CompileResult r = compiler::compile(g, *chip, co);
+    REQUIRE(r.quant);
+    int n = 0;
+    for (const compiler::LayerQuant& q : r.quant->layers) n += q.int8;
+    return n;
+  };
+  const llm::SegmentSpec s = spec_of(llm::SegmentKind::Attention, 0, llm::WeightFill::Zero);
+  llm::SegmentSpec f = s;
+  f.kind = llm::SegmentKind::Ffn;
+  const ir::Graph attn = llm::build_segment(m, s, 1), ffn = llm::build_segment(m, f, 1);
+  const int pieces = int8_layers(attn) + int8_layers(ffn);
+  CHECK(int8_layers(attn) > 0);
+  CHECK(int8_layers(ffn) > 0);
+  CHECK(int8_layers(llm::build_layer_graph(m, s, 1)) == pieces);
 }
