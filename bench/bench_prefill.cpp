@@ -83,15 +83,19 @@ int sc_main(int argc, char* argv[]) {
   const Piece pieces[] = {{llm::SegmentKind::Attention, 0, 1, "attention (layer 0)"},
                           {llm::SegmentKind::Attention, 1, m.layers - 1, "attention (layers 1+)"},
                           {llm::SegmentKind::Ffn, 0, m.layers, "ffn"}};
-  for (const Piece& pc : pieces) {
-    const llm::SegmentKind kind = pc.kind;
+  // A prefill segment of `tokens` tokens on one chip, as LlmSystem builds int8 pieces.
+  auto prefill_spec = [&](llm::SegmentKind kind) {
     llm::SegmentSpec spec;
     spec.kind = kind;
     spec.shape.phase = llm::Phase::Prefill;
     spec.shape.tokens = tokens;
     spec.shard = {0, 1};
-    spec.o_proj_cast = true;  // as LlmSystem builds int8 pieces
-    const ir::Graph g = llm::build_segment(m, spec, pc.layer);
+    spec.o_proj_cast = true;
+    return spec;
+  };
+  for (const Piece& pc : pieces) {
+    const llm::SegmentKind kind = pc.kind;
+    const ir::Graph g = llm::build_segment(m, prefill_spec(kind), pc.layer);
     const auto t0 = std::chrono::steady_clock::now();
     const CompileResult r = compile(g, *cfg, system::piece_compile_options(llm::WeightPrecision::INT8));
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -112,12 +116,7 @@ int sc_main(int argc, char* argv[]) {
               static_cast<int>(m.layers), static_cast<unsigned long long>(pass),
               static_cast<double>(pass) / cfg->clock_hz * 1e6, cfg->clock_hz / 1e6);
   if (joint) {
-    llm::SegmentSpec spec;
-    spec.shape.phase = llm::Phase::Prefill;
-    spec.shape.tokens = tokens;
-    spec.shard = {0, 1};
-    spec.o_proj_cast = true;
-    const ir::Graph g = llm::build_layer_graph(m, spec, 1);
+    const ir::Graph g = llm::build_layer_graph(m, prefill_spec(llm::SegmentKind::Attention), 1);
     const CompileResult r = compile(g, *cfg, system::piece_compile_options(llm::WeightPrecision::INT8));
     if (steps) print_steps(r);
     const auto [simulated, match] = simulate(r);
