@@ -16,6 +16,9 @@ write BERT-base (sequence 128, batch 1, random weights; ~440 MB / ~340 MB): the 
 (inputs input_ids and token_type_ids, int64 [1, 128]; embedding lookups are ONNX Gather), or the
 12-layer encoder stack alone (input = the embeddings' output, float [1, 128, 768]; no Gather).
 Each generated model gets <OUT stem>_test_data_set_0/ beside it (inputs and torch's fp32 output).
+    /usr/bin/python3 scripts/make_models.py --layernorm ROWS K OUT.onnx
+writes ONE LayerNormalization node (opset 17) over f16 x [ROWS, K], scale 1 and bias 0 (a timing
+probe: `lpusim compile OUT.onnx --asm OUT.asm`; docs/ROADMAP.md's LayerNorm figures use 128 768).
 """
 import math
 import os
@@ -325,7 +328,25 @@ def randomize_bn(m):
                 mod.bias.uniform_(-0.2, 0.2)
 
 
+def export_layernorm(rows, k, path):
+    """One LayerNormalization node over the last axis of f16 x [rows, k] (opset 17, epsilon 1e-5)."""
+    from onnx import TensorProto, helper
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT16, [rows, k])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT16, [rows, k])
+    scale = numpy_helper.from_array(np.ones(k, np.float16), "scale")
+    bias = numpy_helper.from_array(np.zeros(k, np.float16), "bias")
+    node = helper.make_node("LayerNormalization", ["x", "scale", "bias"], ["y"], axis=-1, epsilon=1e-5)
+    graph = helper.make_graph([node], "layernorm", [x], [y], [scale, bias])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    print(f"{path}: LayerNormalization over f16 [{rows}, {k}]")
+
+
 def main():
+    if len(sys.argv) == 5 and sys.argv[1] == "--layernorm":
+        export_layernorm(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
+        return
     if len(sys.argv) == 3 and sys.argv[1] == "--resnet50":
         export_resnet50(sys.argv[2])
         return
