@@ -107,9 +107,11 @@ int sc_main(int argc, char* argv[]) {
                 static_cast<unsigned long long>(r.predicted_cycles), static_cast<unsigned long long>(r.stats.lw), bound,
                 static_cast<double>(r.predicted_cycles) / bound, secs, simulated.c_str(), match.c_str());
     std::fflush(stdout);
-    pass += static_cast<uint64_t>(pc.starts) * system::piece_window(*cfg, r.predicted_cycles);
-    last_drain = system::piece_window(*cfg, r.predicted_cycles) - r.predicted_cycles;
-    if (pc.layer == 1 || kind == llm::SegmentKind::Ffn) layer1_pieces += system::piece_window(*cfg, r.predicted_cycles);
+    const uint64_t window = system::piece_window(*cfg, r.predicted_cycles);
+    pass += static_cast<uint64_t>(pc.starts) * window;
+    last_drain = window - r.predicted_cycles;
+    // Layer 1 = the attention of layers 1+ and the FFN (every layer's FFN piece is the same).
+    if (pc.layer == 1 || kind == llm::SegmentKind::Ffn) layer1_pieces += window;
   }
   pass -= last_drain;  // the pass ends when its last piece ends
   std::printf("forward pass: %d layers of (attention + ffn) windows = %llu cycles = %.1f us at %.0f MHz\n",

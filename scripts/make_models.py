@@ -27,7 +27,7 @@ import sys
 import numpy as np
 import onnx
 import torch
-from onnx import numpy_helper
+from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 OPSET = 13
@@ -330,7 +330,6 @@ def randomize_bn(m):
 
 def export_layernorm(rows, k, path):
     """One LayerNormalization node over the last axis of f16 x [rows, k] (opset 17, epsilon 1e-5)."""
-    from onnx import TensorProto, helper
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT16, [rows, k])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT16, [rows, k])
     scale = numpy_helper.from_array(np.ones(k, np.float16), "scale")

@@ -42,4 +42,7 @@ LlmConfig parse_llm_config(const std::string& json_text, const std::string& sour
 // Reads `path` and parses it; name = file stem. InputError if unreadable.
 LlmConfig load_llm_config(const std::string& path);
 
+// The model's name for graph names and messages: its file stem, or its family when it has none.
+inline std::string model_label(const LlmConfig& cfg) { return cfg.name.empty() ? cfg.family : cfg.name; }
+
 }  // namespace lpu::llm

@@ -60,7 +60,7 @@ ir::Graph build_model_graph(const LlmConfig& cfg, const ModelGraphSpec& spec) {
   const StepShape& s = spec.shape;
   const int64_t N = s.batch * s.tokens;
   ir::Graph g;
-  g.name = (cfg.name.empty() ? cfg.family : cfg.name) + "_model";
+  g.name = model_label(cfg) + "_model";
   TensorId x = g.add_input("x", ir::DType::F32, {N, cfg.hidden});
   std::map<std::string, TensorId> caches;  // "k_cache_l<l>_<g>"
   if (s.context > 0)
@@ -123,7 +123,7 @@ ir::Graph build_layer_graph(const LlmConfig& cfg, SegmentSpec seg, int64_t layer
     throw std::logic_error("build_layer_graph: a joint layer takes no KV cache (context " +
                            std::to_string(seg.shape.context) + ", needs 0)");
   ir::Graph g;
-  g.name = (cfg.name.empty() ? cfg.family : cfg.name) + "_layer" + std::to_string(layer);
+  g.name = model_label(cfg) + "_layer" + std::to_string(layer);
   TensorId x = g.add_input("x", ir::DType::F32, {seg.shape.batch * seg.shape.tokens, cfg.hidden});
   for (SegmentKind kind : {SegmentKind::Attention, SegmentKind::Ffn}) {
     seg.kind = kind;

@@ -148,7 +148,7 @@ class Builder {
 };
 
 [[noreturn]] void bad(const LlmConfig& cfg, const SegmentSpec& spec, const std::string& what) {
-  throw InputError((cfg.name.empty() ? cfg.family : cfg.name) + ": " + std::string(segment_kind_name(spec.kind)) + " segment: " + what);
+  throw InputError(model_label(cfg) + ": " + std::string(segment_kind_name(spec.kind)) + " segment: " + what);
 }
 
 void check_divides(const LlmConfig& cfg, const SegmentSpec& spec, int64_t n, const std::string& field) {
@@ -599,7 +599,7 @@ ir::Graph lm_head(Builder& b) {
 ir::Graph build(const LlmConfig& cfg, const SegmentSpec& spec, int64_t layer, const Routing* routing) {
   validate(cfg, spec, layer);
   Builder b(cfg, spec, layer);
-  b.g.name = (cfg.name.empty() ? cfg.family : cfg.name) + "_" + std::string(segment_kind_name(spec.kind)) +
+  b.g.name = model_label(cfg) + "_" + std::string(segment_kind_name(spec.kind)) +
              (spec.kind == SegmentKind::LmHead ? "" : "_l" + std::to_string(layer)) + "_r" +
              std::to_string(spec.shard.rank) + "of" + std::to_string(spec.shard.size);
   ir::Graph g = spec.kind == SegmentKind::Attention ? attention(b, layer)

@@ -369,7 +369,7 @@ TEST_CASE("llm segments: one layer stitched (build_layer_graph) computes the two
   spec.shape = {Phase::Prefill, 1, 6, 0};
   spec.fill = WeightFill::Random;
   spec.seed = 5;
-  const int64_t N = 6;
+  const int64_t N = spec.shape.batch * spec.shape.tokens;
   const std::vector<float> x = uniform(static_cast<size_t>(N * cfg.hidden), 13);
   const lpu::ir::Graph joint = build_layer_graph(cfg, spec, 1);
   REQUIRE(joint.inputs().size() == 1);
