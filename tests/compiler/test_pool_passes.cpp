@@ -1,8 +1,9 @@
 // Pools in few VXM passes (passes/lower_conv.h, session 8): a MaxPool is ONE pass (a `max` of the
 // first two taps, then one binary post `max` per further tap, f16 throughout), a GlobalAveragePool
-// one pass per level of up to 64 rows (an `add` chain, the last level scaled by a post `mul`).
+// one pass of up to 16 rows, else levels of ceil(sqrt(rows)) rows a pass (`add` chains, the last
+// level scaled by a post `mul`).
 // Checked: the lowered steps, values against the reference interpreter, predicted == simulated
-// (check_chip_against_reference), incl. a pool over more than 64 rows (two levels, zero-row tail)
+// (check_chip_against_reference), incl. two-level pools (one with a zero-row tail)
 // and batch 2.
 #include <catch2/catch.hpp>
 
@@ -67,11 +68,12 @@ TEST_CASE("pool passes: a 3x3 stride-2 MaxPool is one VXM pass, values and predi
   lpu::test::check_chip_against_reference(g, {random_f16(2 * 40 * 11 * 12, -1.f, 1.f, 71)});
 }
 
-TEST_CASE("pool passes: GlobalAveragePool sums up to 64 rows a pass, two levels past 64", "[conv][pool]") {
-  // 7x7: one pass (ResNet-50's pool); 9x10 = 90 rows: 2 sums of 64 (the second padded with the
-  // zero row), then one pass over the 2 partial sums that scales by 1/90.
-  struct Case { int64_t H, W; size_t steps; };
-  for (const Case c : {Case{7, 7, 1}, Case{9, 10, 2}}) {
+TEST_CASE("pool passes: GlobalAveragePool is one pass up to 16 rows, else levels of ceil(sqrt) rows", "[conv][pool]") {
+  // 4x4: one pass of 16; 7x7 (ResNet-50's pool): 7 sums of 7, then one of 7; 6x3 = 18 rows: sums
+  // of 5 (the fourth padded with the zero row), then one of the 4 partial sums; 9x10 = 90: 9 sums
+  // of 10, then one of 9. The last pass scales by 1/(H*W).
+  struct Case { int64_t H, W; size_t steps; size_t g0; };
+  for (const Case c : {Case{4, 4, 1, 16}, Case{7, 7, 2, 7}, Case{6, 3, 2, 5}, Case{9, 10, 2, 10}}) {
     INFO(c.H << "x" << c.W);
     const ir::Graph g = pool_graph(ir::OpKind::GlobalAveragePool, 2, 24, c.H, c.W, 0, 0, 0);
     const LoweredModel lm = lower_graph(g);
@@ -84,8 +86,12 @@ TEST_CASE("pool passes: GlobalAveragePool sums up to 64 rows a pass, two levels 
     CHECK(sc.act == ir::kNoTensor);
     CHECK(sc.const_rows == 1);
     CHECK(sc.values.at(0) == 1.f / static_cast<float>(c.H * c.W));
-    const size_t g0 = static_cast<size_t>(std::min<int64_t>(64, c.H * c.W));  // rows summed by the first pass
-    CHECK(lm.eltwise.front().operands.size() == g0 + (c.steps == 1 ? 1 : 0));
+    // Rows summed by the first pass (+ the scale row when it is also the last).
+    CHECK(lm.eltwise.front().operands.size() == c.g0 + (c.steps == 1 ? 1 : 0));
+    if (c.steps == 2) {
+      const int64_t h2 = (c.H * c.W + static_cast<int64_t>(c.g0) - 1) / static_cast<int64_t>(c.g0);
+      CHECK(last.operands.size() == static_cast<size_t>(h2) + 1);
+    }
     lpu::test::check_chip_against_reference(g, {random_f16(2 * 24 * c.H * c.W, -1.f, 1.f, 73)});
   }
 }
