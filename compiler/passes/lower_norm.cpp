@@ -90,27 +90,61 @@ std::vector<std::vector<int64_t>> NormLowering::row_terms(const ir::Shape& xs, c
 void NormLowering::combine_rows(const ir::Op& op, const std::string& tag, ir::TensorId a, const ir::Shape& xs,
                                 const std::vector<int64_t>& axes, Opcode comb, ir::TensorId y, const ir::Shape& ys,
                                 bool y_f32, ir::DType acc_dt) {
-  // y = x[terms[0]] comb x[terms[1]] comb ... : one VXM pass over y per term (partials in acc_dt).
-  const std::vector<std::vector<int64_t>> terms = row_terms(xs, axes);
-  auto term = [&](size_t j) {
+  // y = x[terms[0]] comb x[terms[1]] comb ...: VXM passes of G terms each (the op on the first two,
+  // then one binary post op per further term, each read as the chain reaches it), in levels like
+  // GlobalAveragePool's (lower_conv.cpp): up to kOneLevel terms are one pass; more are cut into
+  // chains of ceil(sqrt(n)) (at most kGroup) terms whose partials (acc_dt) the next level combines.
+  // A chain's ops are serial, so short chains keep a long reduction's passes from running one
+  // after the other (one pass per term until session 22). A group past the last term reads the
+  // zero row (add) or repeats the group's first term (max / min: exact either way).
+  constexpr int64_t kGroup = 64, kOneLevel = 16;
+  std::vector<std::vector<int64_t>> terms = row_terms(xs, axes);
+  const char* cname = comb == Opcode::Add ? "add" : comb == Opcode::Max ? "max" : "min";
+  if (terms.size() == 1) {
     EltOperand o;
     o.act = a;
-    o.row_map = terms[j];
-    return o;
-  };
-  if (terms.size() == 1) {
-    elt(op, tag + ".copy", static_cast<int>(Opcode::Mov), {term(0)}, y, ys, y_f32);
+    o.row_map = terms[0];
+    elt(op, tag + ".copy", static_cast<int>(Opcode::Mov), {o}, y, ys, y_f32);
     lm_.eltwise.back().has_op = false;
     return;
   }
-  EltOperand acc = term(0);
-  for (size_t j = 1; j < terms.size(); ++j) {
-    const bool last = j + 1 == terms.size();
-    const ir::TensorId t = last ? y : fresh(op, fmt::format("{}.acc{}", tag, j), acc_dt, ys);
-    elt(op, fmt::format("{}.{}{}", tag, comb == Opcode::Add ? "add" : comb == Opcode::Max ? "max" : "min", j),
-        static_cast<int>(comb), {acc, term(j)}, t, ys, last ? y_f32 : acc_dt == ir::DType::F32);
-    acc = EltOperand{};
-    acc.act = t;
+  const int64_t R = static_cast<int64_t>(terms[0].size());  // output rows
+  const int64_t inner = ys.empty() ? 1 : ys.back();
+  ir::TensorId src = a;
+  for (int level = 1;; ++level) {
+    const int64_t n = static_cast<int64_t>(terms.size());
+    int64_t G = n;
+    if (n > kOneLevel) {
+      G = std::min(n, kGroup);
+      while ((G - 1) * (G - 1) >= n) --G;  // G = ceil(sqrt(n)), capped at kGroup
+    }
+    const int64_t h2 = (n + G - 1) / G;
+    const bool last = h2 == 1;
+    const ir::Shape ls = last ? ys : ir::Shape{h2 * R, inner};
+    const ir::TensorId t = last ? y : fresh(op, fmt::format("{}.l{}", tag, level), acc_dt, ls);
+    std::vector<EltOperand> ops(static_cast<size_t>(G));
+    for (int64_t i = 0; i < G; ++i) {
+      EltOperand& o = ops[static_cast<size_t>(i)];
+      o.act = src;
+      o.row_map.resize(static_cast<size_t>(h2 * R));
+      for (int64_t k = 0; k < h2; ++k)
+        for (int64_t r = 0; r < R; ++r) {
+          const int64_t j = i * h2 + k;  // strided: a chain reads rows spread over the row blocks
+          o.row_map[static_cast<size_t>(k * R + r)] =
+              j < n ? terms[static_cast<size_t>(j)][static_cast<size_t>(r)]
+                    : (comb == Opcode::Add ? -1 : terms[static_cast<size_t>(k)][static_cast<size_t>(r)]);
+        }
+    }
+    elt(op, fmt::format("{}.{}{}", tag, cname, level), static_cast<int>(comb), std::move(ops), t, ls,
+        last ? y_f32 : acc_dt == ir::DType::F32);
+    for (int64_t i = 2; i < G; ++i)
+      lm_.eltwise.back().post.push_back({static_cast<int>(comb), 0.f, static_cast<int>(i)});
+    if (last) return;
+    std::vector<std::vector<int64_t>> next(static_cast<size_t>(h2), std::vector<int64_t>(static_cast<size_t>(R)));
+    for (int64_t k = 0; k < h2; ++k)
+      for (int64_t r = 0; r < R; ++r) next[static_cast<size_t>(k)][static_cast<size_t>(r)] = k * R + r;
+    terms = std::move(next);
+    src = t;
   }
 }
 
