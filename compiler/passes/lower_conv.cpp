@@ -469,21 +469,16 @@ void ConvLowering::lower_global_pool(const ir::Op& op) {
   // `mul` by a constant row, as the former separate scale step did: with a `muli` instead, one
   // constant fewer shifted every later SRAM allocation and ResNet-50 fp16 lost ~3k cycles in its
   // stem conv, docs/compiler.md session 8) and writes the output.
-  // G: one vector's chain is G - 1 SERIAL adds, and its f32 partial holds a 4-stream group for all
-  // of them, so long chains of a row's vectors cannot overlap. Up to kOneLevel rows are one pass;
-  // more are cut into chains of ceil(sqrt(h)) (at most kGroup) rows: two short levels instead of
-  // one long one. ResNet-50's 7x7 pool: 7 sums of 7, then one of 7 (one chain of 48 adds took 496
-  // cycles after its conv, the two levels 253; docs/compiler/convolution.md "GlobalAveragePool").
-  constexpr int64_t kGroup = 64, kOneLevel = 16;
+  // G (reduction_chain_terms): up to 16 rows are one pass, more are cut into chains of
+  // ceil(sqrt(h)) rows. ResNet-50's 7x7 pool: 7 sums of 7, then one of 7 (one chain of 48 adds took
+  // 496 cycles after its conv, the two levels 253; docs/compiler/convolution.md). A chain takes
+  // CONSECUTIVE rows (reductions over row axes take strided ones, lower_norm.cpp): the conv writes
+  // its rows in order, so a chain runs as soon as its rows land.
   const float inv = 1.f / static_cast<float>(HW);
   EltOperand cur = act_op(x);
   int64_t h = HW;
   for (int level = 1; h > 1; ++level) {
-    int64_t G = h;
-    if (h > kOneLevel) {
-      G = std::min(h, kGroup);
-      while ((G - 1) * (G - 1) >= h) --G;  // G = ceil(sqrt(h)), capped at kGroup
-    }
+    const int64_t G = reduction_chain_terms(h);
     const int64_t h2 = (h + G - 1) / G;
     std::vector<std::vector<int64_t>> maps(static_cast<size_t>(G));
     for (int64_t n = 0; n < N; ++n)

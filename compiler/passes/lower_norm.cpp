@@ -92,12 +92,11 @@ void NormLowering::combine_rows(const ir::Op& op, const std::string& tag, ir::Te
                                 bool y_f32, ir::DType acc_dt) {
   // y = x[terms[0]] comb x[terms[1]] comb ...: VXM passes of G terms each (the op on the first two,
   // then one binary post op per further term, each read as the chain reaches it), in levels like
-  // GlobalAveragePool's (lower_conv.cpp): up to kOneLevel terms are one pass; more are cut into
-  // chains of ceil(sqrt(n)) (at most kGroup) terms whose partials (acc_dt) the next level combines.
+  // GlobalAveragePool's (reduction_chain_terms, lowering.h): up to 16 terms are one pass; more are
+  // cut into chains of ceil(sqrt(n)) terms whose partials (acc_dt) the next level combines.
   // A chain's ops are serial, so short chains keep a long reduction's passes from running one
   // after the other (one pass per term until session 22). A group past the last term reads the
   // zero row (add) or repeats the group's first term (max / min: exact either way).
-  constexpr int64_t kGroup = 64, kOneLevel = 16;
   std::vector<std::vector<int64_t>> terms = row_terms(xs, axes);
   const char* cname = comb == Opcode::Add ? "add" : comb == Opcode::Max ? "max" : "min";
   if (terms.size() == 1) {
@@ -113,11 +112,7 @@ void NormLowering::combine_rows(const ir::Op& op, const std::string& tag, ir::Te
   ir::TensorId src = a;
   for (int level = 1;; ++level) {
     const int64_t n = static_cast<int64_t>(terms.size());
-    int64_t G = n;
-    if (n > kOneLevel) {
-      G = std::min(n, kGroup);
-      while ((G - 1) * (G - 1) >= n) --G;  // G = ceil(sqrt(n)), capped at kGroup
-    }
+    const int64_t G = reduction_chain_terms(n);
     const int64_t h2 = (n + G - 1) / G;
     const bool last = h2 == 1;
     const ir::Shape ls = last ? ys : ir::Shape{h2 * R, inner};

@@ -100,6 +100,20 @@ struct EltOperand {
   bool lane_bcast = false;
 };
 
+// Terms one VXM pass of an `add` / `max` / `min` chain combines when reducing n terms in levels
+// (a pass: the op on the first two terms, a binary post op per further term; GlobalAveragePool,
+// lower_conv.cpp, and reductions over row axes, lower_norm.cpp): n itself up to 16; beyond, ceil(
+// sqrt(n)) capped at 64, so two short levels replace one long chain. Why: a chain's ops are
+// serial and its f32 partial holds a stream group for all of them, so long chains of a row's
+// vectors hardly overlap (docs/compiler/convolution.md "GlobalAveragePool").
+inline int64_t reduction_chain_terms(int64_t n) {
+  constexpr int64_t kMaxTerms = 64, kOneLevel = 16;
+  if (n <= kOneLevel) return n;
+  int64_t g = n < kMaxTerms ? n : kMaxTerms;
+  while ((g - 1) * (g - 1) >= n) --g;
+  return g;
+}
+
 // One elementwise op on the VXM: y = op(operands) with one VXM instruction (f32), or none (a Cast
 // between float types). `vxm_op` is an lpu::Opcode value.
 struct LoweredEltwise {
