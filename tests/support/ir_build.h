@@ -2,6 +2,7 @@
 #pragma once
 #include <map>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -19,10 +20,14 @@ inline lpu::ir::Op make_op(lpu::ir::OpKind k, const std::string& name, std::vect
   return op;
 }
 
-// The common case of one output.
-inline lpu::ir::Op make_op(lpu::ir::OpKind k, const std::string& name, std::vector<lpu::ir::TensorId> in,
-                           lpu::ir::TensorId out, std::map<std::string, lpu::ir::AttrValue> attrs = {}) {
-  return make_op(k, name, std::move(in), std::vector<lpu::ir::TensorId>{out}, std::move(attrs));
+// The common case of one output, passed bare (`y`). A template so that a braced `{y}` is not a
+// candidate (nothing to deduce from a braced list) and goes to the vector overload above instead of
+// initializing this scalar with braces (Clang's -Wbraced-scalar-init in the sanitizer build).
+template <class T, std::enable_if_t<std::is_integral_v<T>, int> = 0>
+inline lpu::ir::Op make_op(lpu::ir::OpKind k, const std::string& name, std::vector<lpu::ir::TensorId> in, T out,
+                           std::map<std::string, lpu::ir::AttrValue> attrs = {}) {
+  return make_op(k, name, std::move(in), std::vector<lpu::ir::TensorId>{static_cast<lpu::ir::TensorId>(out)},
+                 std::move(attrs));
 }
 
 // A one-op f16 graph: input "x" [xs] -> `kind` (node `op_name`, attributes `attrs`) -> output "y" [ys].
