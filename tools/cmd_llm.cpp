@@ -232,11 +232,15 @@ double llm_row(const std::string& name, llm::WeightPrecision prec, int64_t conte
   req.context = context;
   req.chips = chips;
   // The front end's graphs; a piece whose graph does not compile is timed as a dense stand-in
-  // (same weight matrices) and the row says so, naming the piece and the compile error.
+  // (same weight matrices) and the row says so, naming the piece and the compile error. Every run
+  // of the row (its plan and the sensitivity plans below) goes through run_plan.
+  const system::SegmentBuilder standin = [m](const llm::SegmentSpec& s, int64_t) { return system::standin_segment(m, s); };
+  auto run_plan = [&](const llm::PlanRequest& r) {
+    return system::run_llm(*chip, m, r, {}, /*with_prefill=*/!m.causal, "segments", standin);
+  };
   system::LlmRun run;
   try {
-    run = system::run_llm(*chip, m, req, {}, /*with_prefill=*/!m.causal, "segments",
-                          [m](const llm::SegmentSpec& s, int64_t) { return system::standin_segment(m, s); });
+    run = run_plan(req);
   } catch (const InputError& e) {
     throw InputError(fmt::format("not simulated: a {} piece, real or stand-in, does not fit one chip: {}",
                                  llm::precision_name(prec), e.what()));
@@ -292,19 +296,15 @@ double llm_row(const std::string& name, llm::WeightPrecision prec, int64_t conte
     llm::PlanRequest one = req;
     one.tp = node_tp;
     one.chips = run.plan.chips;
-    auto alt_run = [&] {
-      return system::run_llm(*chip, m, one, {}, false, "segments",
-                             [m](const llm::SegmentSpec& s, int64_t) { return system::standin_segment(m, s); });
-    };
     std::string where = fmt::format("on the same {} chips", run.plan.chips);
     system::LlmRun alt;
     try {
       try {
-        alt = alt_run();
+        alt = run_plan(one);
       } catch (const InputError&) {  // those chips cannot hold the model at tp <= the node: the fewest that can
         one.chips = 0;
         where = "on the fewest chips that fit it";
-        alt = alt_run();
+        alt = run_plan(one);
       }
     } catch (const InputError& e) {
       where = fmt::format("does not fit at tp {} ({})", node_tp, e.what());
@@ -327,10 +327,7 @@ double llm_row(const std::string& name, llm::WeightPrecision prec, int64_t conte
       one.tp = t;
       std::string fig;
       try {
-        const system::LlmRun alt = system::run_llm(
-            *chip, m, one, {}, true, "segments",
-            [m](const llm::SegmentSpec& sp, int64_t) { return system::standin_segment(m, sp); });
-        fig = fmt::format("tp {} {:.1f} us", t, alt.token_latency_us);
+        fig = fmt::format("tp {} {:.1f} us", t, run_plan(one).token_latency_us);
       } catch (const InputError& e) {
         fig = fmt::format("tp {} not run ({})", t, e.what());
       }
