@@ -200,10 +200,13 @@ std::pair<TensorId, TensorId> segment_input(Builder& b, TensorId x, int64_t laye
   return {xn, xn};
 }
 
-// Columns [c0, c0+n) of a logical [hidden, cols] projection weight and of its bias.
+// Columns [c0, c0+n) of a logical [hidden, cols] projection weight and of its bias, both times
+// `scale` (a constant factor of the product folded into its weights: linear, and with per-column
+// int8 weight scales it leaves the quantized weights as they were).
 struct ColBlock {
   Wt w, bias;
   int64_t cols, c0, n;
+  float scale = 1.f;
 };
 
 // x . [W_1 | W_2 | ...] (+ the blocks' biases, biased families) as ONE matmul over this shard's
@@ -232,7 +235,8 @@ TensorId fused_projection(Builder& b, TensorId xn, const std::vector<ColBlock>& 
     for (const ColBlock& k : blocks) {
       const std::vector<float> blk = weight_block(b.spec_.seed, b.layer_, k.w, 0, k.cols, 0, H, k.c0, k.n);
       for (int64_t i = 0; i < H; ++i)
-        for (int64_t j = 0; j < k.n; ++j) wv[static_cast<size_t>(i * n + at + j)] = blk[static_cast<size_t>(i * k.n + j)];
+        for (int64_t j = 0; j < k.n; ++j)
+          wv[static_cast<size_t>(i * n + at + j)] = blk[static_cast<size_t>(i * k.n + j)] * k.scale;
       at += k.n;
     }
     W = b.values(name, {H, n}, wv);
@@ -243,7 +247,7 @@ TensorId fused_projection(Builder& b, TensorId xn, const std::vector<ColBlock>& 
     for (const ColBlock& k : blocks) {
       const std::vector<float> blk = zero ? std::vector<float>(static_cast<size_t>(k.n), 0.f)
                                           : weight_block(b.spec_.seed, b.layer_, k.bias, 0, k.cols, 0, 1, k.c0, k.n);
-      bv.insert(bv.end(), blk.begin(), blk.end());
+      for (float v : blk) bv.push_back(v * k.scale);
     }
     y = b.add(y, b.values(name + "_bias", {n}, bv));
   }
@@ -364,13 +368,15 @@ ir::Graph attention(Builder& b, int64_t layer) {
           m[static_cast<size_t>((i * T + t) * (C + T) + j)] = -std::numeric_limits<float>::infinity();
     mask = b.values("causal_mask", {qg * T, C + T}, m);
   }
-  const TensorId scale = b.scalar("inv_sqrt_head_dim", static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd))));
+  // The scores' 1/sqrt(head_dim) is folded into q's projection columns (ColBlock::scale): the
+  // score product then needs no multiply of its own, one VXM op less per score vector.
+  const float inv_sqrt_hd = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
 
   // Projections of the whole shard, fused (fused_projection): q of the shard's query heads and k of
   // its kv heads in one [hidden, nq + nk] matmul (RoPE applied to both at once), v in another (in
   // the same one for families without RoPE). Head h's q, kv head g's k and v are lane slices.
   const int64_t nq = kv_per * qg * hd, nk = kv_per * hd;
-  const ColBlock qblk{Wt::Q, Wt::QBias, c.heads * hd, q0 * hd, nq};
+  const ColBlock qblk{Wt::Q, Wt::QBias, c.heads * hd, q0 * hd, nq, inv_sqrt_hd};
   const ColBlock kblk{Wt::K, Wt::KBias, c.kv_heads * hd, g0 * hd, nk};
   const ColBlock vblk{Wt::V, Wt::VBias, c.kv_heads * hd, g0 * hd, nk};
   const std::string ss = std::to_string(g0);
@@ -418,7 +424,7 @@ ir::Graph attention(Builder& b, int64_t layer) {
     };
     const TensorId qb = stack(qparts, gT), kb = stack(kparts, C + T), vb = stack(vparts, C + T);
     const TensorId kt = b.op(OpKind::Transpose, {kb}, {{"perm", std::vector<int64_t>{0, 2, 1}}});
-    TensorId sc = b.mul(b.matmul(qb, kt), scale);
+    TensorId sc = b.matmul(qb, kt);
     if (mask != ir::kNoTensor) sc = b.add(sc, mask);
     const TensorId p = b.op(OpKind::Softmax, {sc}, {{"axis", int64_t{2}}});
     per_seq.push_back(b.matmul(p, vb));
