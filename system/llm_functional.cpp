@@ -44,6 +44,13 @@ std::vector<float> from_f32_bytes(const std::vector<uint8_t>& b) {
   if (!v.empty()) std::memcpy(v.data(), b.data(), v.size() * 4);
   return v;
 }
+// Output `name` of a piece as floats, in the dtype the program stores it (f16 hidden states and
+// partials, f32 logits: piece_compile_options).
+std::vector<float> stored_floats(const Program& p, const std::string& name,
+                                 const std::map<std::string, std::vector<uint8_t>>& outputs) {
+  const std::vector<uint8_t> b = compiler::gather_output(p, name, outputs);
+  return compiler::row_blocks(p, name).front().dtype == DType::F16 ? from_f16_bytes(b) : from_f32_bytes(b);
+}
 
 
 // Simulates `p` functionally; the measured cycles must equal the prediction.
@@ -155,8 +162,8 @@ FunctionalRun run_functional(const ChipConfig& chip, const llm::LlmConfig& m, co
     if (it == collectives.end()) it = collectives.emplace(key, make()).first;
     return it->second;
   };
-  compiler::CompileOptions co;
-  co.precision = compiler::Precision::FP16;
+  // The timing system's options (fp16 here), so the composed cycles are the timing run's.
+  const compiler::CompileOptions co = piece_compile_options(llm::WeightPrecision::FP16);
   bool fault_applied = false;
   uint64_t start = 0;  // start of the next program in the composed step
   auto compose = [&](uint64_t cycles) {
@@ -204,7 +211,7 @@ FunctionalRun run_functional(const ChipConfig& chip, const llm::LlmConfig& m, co
         ++run.programs;
         for (ir::TensorId out : g.outputs()) {
           sr.output_names.push_back(g.tensor(out).name);
-          sr.outputs.push_back(from_f32_bytes(compiler::gather_output(cr.program, g.tensor(out).name, res.outputs)));
+          sr.outputs.push_back(stored_floats(cr.program, g.tensor(out).name, res.outputs));
         }
         sr.cycles = res.cycles;
         slowest = std::max(slowest, res.cycles);

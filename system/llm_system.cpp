@@ -73,6 +73,10 @@ compiler::CompileOptions piece_compile_options(llm::WeightPrecision p) {
   // Per-head weights (o_proj, view copies) keep whole 320-row tiles: the planner's piece_sram_need
   // (llm/partition.cpp) models that layout; packing them needs the planner to mirror it first.
   co.tiling.pack_view_weights = false;
+  // Hidden states, partial sums and new KV rows are stored f16, as the next piece, the all-reduce
+  // and the cache read them (the functional composition rounded them to f16 anyway); the logits
+  // stay f32 for the host.
+  co.lower.f16_output = [](const std::string& name) { return name != "logits"; };
   if (p == llm::WeightPrecision::INT8) {
     co.precision = compiler::Precision::INT8;
     co.int8.timing_only = true;

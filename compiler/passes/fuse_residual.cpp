@@ -40,7 +40,7 @@ int fuse_residual_adds(const ir::Graph& g, LoweredModel* lmp) {
         if (L.y != t || L.y_rows.empty() || L.y_f32 || (!ys.empty() && L.y_shape != ys)) return {};
         ys = L.y_shape;
       }
-      *f16 = !is_output(t);
+      *f16 = !lm.f32_output(t);
       return ys;
     }
     const LoweredStep& st = lm.steps[w->second[0]];
@@ -49,16 +49,16 @@ int fuse_residual_adds(const ir::Graph& g, LoweredModel* lmp) {
     if (st.lane) {
       const LoweredLane& Ln = lm.lanes[st.index];
       if (Ln.mode == LoweredLane::Mode::Broadcast || Ln.mode == LoweredLane::Mode::Move) return {};  // x's dtype
-      *f16 = !Ln.y_f32 && !is_output(t);
+      *f16 = !Ln.y_f32 && !lm.f32_output(t);
       return Ln.y_shape;
     }
     if (st.dense) {
       const LoweredLayer& L = lm.layers[st.index];
-      *f16 = !L.y_f32 && !is_output(t) && L.y == t;
+      *f16 = !L.y_f32 && !lm.f32_output(t) && L.y == t;
       return L.y_shape.empty() ? gs : L.y_shape;
     }
     const LoweredEltwise& E = lm.eltwise[st.index];
-    *f16 = !E.y_f32 && !is_output(t) && E.y == t;
+    *f16 = !E.y_f32 && !lm.f32_output(t) && E.y == t;
     return E.y_shape.empty() ? gs : E.y_shape;
   };
   std::vector<char> drop(lm.steps.size(), 0);

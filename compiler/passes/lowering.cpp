@@ -481,6 +481,7 @@ LoweredModel lower_graph(const ir::Graph& g, uint32_t lanes, const LowerOptions&
       throw InputError(fmt::format("model '{}': graph output '{}' is not produced by a lowered op ({})", g.name,
                                    g.tensor(t).name, kSupported));
     lm.outputs.push_back(t);
+    if (opt.f16_output && opt.f16_output(g.tensor(t).name)) lm.f16_outputs.insert(t);
   }
   if (opt.fuse_residual_adds) fuse_residual_adds(g, &lm);  // residual Adds into product epilogues
   if (lm.steps.empty()) throw InputError(fmt::format("model '{}': no op to compile ({})", g.name, kSupported));

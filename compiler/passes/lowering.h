@@ -8,8 +8,11 @@
 // input's shape (same row-major bytes). Anything else throws InputError naming the op and what
 // is supported.
 #pragma once
+#include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -207,6 +210,12 @@ struct LoweredModel {
   std::vector<LoweredInput> inputs;
   std::vector<LoweredLayer> layers;
   std::vector<ir::TensorId> outputs;  // graph outputs (each some layer's or step's y)
+  // Graph outputs stored f16 instead of f32 (LowerOptions::f16_output); every other output is f32.
+  std::set<ir::TensorId> f16_outputs;
+  // Whether graph output t is stored f32 (an output not in f16_outputs); false for non-outputs.
+  bool f32_output(ir::TensorId t) const {
+    return std::find(outputs.begin(), outputs.end(), t) != outputs.end() && !f16_outputs.count(t);
+  }
   std::vector<LoweredEltwise> eltwise;
   std::vector<LoweredGather> gathers;
   std::vector<LoweredLane> lanes;     // lane steps (passes/lower_norm.h)
@@ -272,6 +281,12 @@ struct LowerOptions {
   // Consider pixel packing with disjoint rows (passes/lower_conv.h PackChoice); off: only packed
   // taps and overlapping rows (tests of those layouts, and what-ifs).
   bool pack_disjoint_rows = true;
+  // Graph outputs stored f16 instead of f32: those whose name this returns true for (nullptr: none,
+  // every output f32). The LLM pieces' hidden states, partial sums and new KV rows, which the next
+  // piece, the all-reduce or the cache read as f16 (system/llm_system.cpp piece_compile_options):
+  // f32 there would be a store no chip running the whole model makes, four byte planes a value
+  // instead of two, and it keeps a residual Add out of its product's epilogue (fuse_residual.h).
+  std::function<bool(const std::string&)> f16_output;
 };
 
 LoweredModel lower_graph(const ir::Graph& g, uint32_t lanes, const LowerOptions& opt = {});

@@ -213,7 +213,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       // bigger than one slice is cut by row ranges, each part followed by an all-zero row
       // (io_binding.h: lookup_part_rows).
       const LoweredGather& G = lm.gathers[step.index];
-      const DType tt = is_output(G.y) ? DType::F32 : DType::F16;
+      const DType tt = lm.f32_output(G.y) ? DType::F32 : DType::F16;
       TilingOptions one = tiling;
       one.port_split_min_rows = 0;
       const int64_t pr = lookup_part_rows(G.table_rows, G.table_cols, lanes, b.cfg().sram_addresses);
@@ -465,7 +465,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       PlacedTensor& x = placed.at(Ln.x);
       const LaneMode mode = lane_mode(Ln.mode);
       const DType yt = mode == LaneMode::Broadcast || mode == LaneMode::Move ? x.dtype
-                       : is_output(Ln.y) || Ln.y_f32                          ? DType::F32
+                       : lm.f32_output(Ln.y) || Ln.y_f32                        ? DType::F32
                                                                               : DType::F16;
       PlacedTensor y = place_tensor(alloc, lm.tensor(g, Ln.y).name, yt, Ln.y_shape, tiling_of(Ln.y), &alloc_ids[Ln.y]);
       if (lane_mask_row(mode, x.inner, lanes).size() != (consts[si].empty() ? 0 : lanes))
@@ -499,7 +499,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       if (!placed.count(L.y))
         placed.emplace(L.y, place_tensor(alloc, yt.name,
                                          quant && quant->i8_tensors.count(L.y) ? DType::I8
-                                         : is_output(L.y) || L.y_f32          ? DType::F32
+                                         : lm.f32_output(L.y) || L.y_f32        ? DType::F32
                                                                               : DType::F16,
                                          L.y_shape.empty() ? yt.shape : L.y_shape, tiling_of(L.y), &alloc_ids[L.y]));
       PlacedTensor& y = placed.at(L.y);
@@ -569,7 +569,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       const ir::Tensor& yt = lm.tensor(g, E.y);
       // i8: the step quantizes the input of int8 layers on chip (passes/quantize.h).
       const bool q8 = quant && quant->i8_tensors.count(E.y);
-      PlacedTensor y = place_tensor(alloc, yt.name, q8 ? DType::I8 : is_output(E.y) || E.y_f32 ? DType::F32 : DType::F16,
+      PlacedTensor y = place_tensor(alloc, yt.name, q8 ? DType::I8 : lm.f32_output(E.y) || E.y_f32 ? DType::F32 : DType::F16,
                                     E.y_shape.empty() ? yt.shape : E.y_shape, tiling_of(E.y), &alloc_ids[E.y]);
       EltwiseSpec spec;
       if (q8) spec.y_inv_scale = inv_scale(E.y);

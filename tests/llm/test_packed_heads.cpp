@@ -105,7 +105,7 @@ TEST_CASE("packed heads: a calibrated int8 prefill piece is within the int8 boun
     compiler::bind_input(cr.program, g.tensor(g.inputs()[i]).name, test::f16_bytes(inputs[i].f), &so.inputs);
   const sim::SimResult r = sim::simulate(cr.program, *chip, so);
   CHECK(r.cycles == cr.predicted_cycles);
-  compiler::LoweredModel lm = compiler::lower_graph(g);
+  compiler::LoweredModel lm = compiler::lower_graph(g, chip->vector_bytes(), co.lower);  // as compile() lowered it
   compiler::apply_quant_copies(g, q, &lm);
   const compiler::LoweredLayer* o = oproj(lm);
   REQUIRE(o);
