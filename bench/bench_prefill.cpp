@@ -1,8 +1,8 @@
 // Benchmark of PREFILL pieces (issue 5 item 6, the BERT-base validation row): for the BERT-base
 // attention pieces (layer 0's, and that of layers 1+, which starts with the previous layer's
-// LayerNorm) and the FFN piece (sequence 128, tp 1, int8 as `lpusim validate` compiles them) prints
-// the compiled cycles, the `lw` rows installed, the install bound = rows / MXM planes (one `lw`
-// per plane per cycle, chip config), compiled / bound, compile seconds and the simulated cycles
+// LayerNorm), the FFN piece and the output LayerNorm (sequence 128, tp 1, int8 as `lpusim validate`
+// compiles them) prints the compiled cycles, the `lw` rows installed, the install bound = rows /
+// MXM planes (one `lw` per plane per cycle, chip config), compiled / bound, compile seconds and the simulated cycles
 // (timing mode) next to the prediction; then one forward pass composed as `lpusim llm` does (every
 // layer's pieces back to back, each window = cycles + the drain of system/llm_system.h, the pass
 // ending with its last piece).
@@ -18,6 +18,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+
+#include <fmt/format.h>
 #include <systemc>
 
 #include "compiler/compile.h"
@@ -79,14 +81,17 @@ int sc_main(int argc, char* argv[]) {
   uint64_t layer1_pieces = 0;  // layer 1's attention and FFN windows back to back (--joint)
   // The pass's distinct pieces (llm::representative_layer): layer 0's attention (no leading norm),
   // the attention of layers 1+ (it starts with the previous layer's LayerNorm), the FFN.
+  // Last, the encoder's output LayerNorm (the one ending layer 11: PlanPiece::norm_only).
   struct Piece { llm::SegmentKind kind; int64_t layer, starts; const char* label; };
   const Piece pieces[] = {{llm::SegmentKind::Attention, 0, 1, "attention (layer 0)"},
                           {llm::SegmentKind::Attention, 1, m.layers - 1, "attention (layers 1+)"},
-                          {llm::SegmentKind::Ffn, 0, m.layers, "ffn"}};
+                          {llm::SegmentKind::Ffn, 0, m.layers, "ffn"},
+                          {llm::SegmentKind::LmHead, 0, 1, "output LayerNorm"}};
   // A prefill segment of `tokens` tokens on one chip, as LlmSystem builds int8 pieces.
   auto prefill_spec = [&](llm::SegmentKind kind) {
     llm::SegmentSpec spec;
     spec.kind = kind;
+    spec.norm_only = kind == llm::SegmentKind::LmHead;
     spec.shape.phase = llm::Phase::Prefill;
     spec.shape.tokens = tokens;
     spec.shard = {0, 1};
@@ -102,10 +107,11 @@ int sc_main(int argc, char* argv[]) {
     const double bound = static_cast<double>(r.stats.lw) / static_cast<double>(planes);
     if (steps) print_steps(r);
     const auto [simulated, match] = simulate(r);
-    std::printf("%-22s %10llu %9llu %9.0f %7.2f %9.2f %10s %5s\n",
+    const std::string ratio = bound > 0 ? fmt::format("{:.2f}", static_cast<double>(r.predicted_cycles) / bound) : "-";
+    std::printf("%-22s %10llu %9llu %9.0f %7s %9.2f %10s %5s\n",
                 pc.label,
                 static_cast<unsigned long long>(r.predicted_cycles), static_cast<unsigned long long>(r.stats.lw), bound,
-                static_cast<double>(r.predicted_cycles) / bound, secs, simulated.c_str(), match.c_str());
+                ratio.c_str(), secs, simulated.c_str(), match.c_str());
     std::fflush(stdout);
     const uint64_t window = system::piece_window(*cfg, r.predicted_cycles);
     pass += static_cast<uint64_t>(pc.starts) * window;
@@ -114,7 +120,7 @@ int sc_main(int argc, char* argv[]) {
     if (pc.layer == 1 || kind == llm::SegmentKind::Ffn) layer1_pieces += window;
   }
   pass -= last_drain;  // the pass ends when its last piece ends
-  std::printf("forward pass: %d layers of (attention + ffn) windows = %llu cycles = %.1f us at %.0f MHz\n",
+  std::printf("forward pass: %d layers of (attention + ffn) windows + the output LayerNorm = %llu cycles = %.1f us at %.0f MHz\n",
               static_cast<int>(m.layers), static_cast<unsigned long long>(pass),
               static_cast<double>(pass) / cfg->clock_hz * 1e6, cfg->clock_hz / 1e6);
   if (joint) {

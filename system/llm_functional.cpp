@@ -138,18 +138,15 @@ FunctionalRun run_functional(const ChipConfig& chip, const llm::LlmConfig& m, co
   FunctionalRun run;
   run.plan = llm::plan_partition(m, pr, chip);
   const int64_t tp = run.plan.tp;
-  // Encoders (bert) serve no LM head; the functional check runs the MLM head on the last stage's
-  // chips (vocab columns over the largest divisor of the vocab <= tp) so the step ends in logits.
-  bool has_head = false;
-  for (const llm::PlanPiece& p : run.plan.pieces) has_head |= p.kind == llm::SegmentKind::LmHead;
-  if (!has_head) {
-    llm::PlanPiece h;
-    h.kind = llm::SegmentKind::LmHead;
-    h.layer = -1;
-    h.tp = h.shard_size = llm::head_tp(m, tp);
-    run.plan.pieces.push_back(h);
-    run.plan.stages.back().pieces.push_back(run.plan.pieces.size() - 1);
-  }
+  // Encoders (bert) serve no LM head: the plan's last piece is their output LayerNorm alone
+  // (PlanPiece::norm_only). The functional check runs the MLM head there instead (vocab columns
+  // over the largest divisor of the vocab <= tp), whose graph starts with that same LayerNorm, so
+  // the step ends in logits.
+  for (llm::PlanPiece& p : run.plan.pieces)
+    if (p.kind == llm::SegmentKind::LmHead && p.norm_only) {
+      p.norm_only = false;
+      p.tp = p.shard_size = llm::head_tp(m, tp);
+    }
   const int64_t chips = run.plan.chips;
   // The activation each chip holds (f16 values): every chip of stage 0 gets the embedded input.
   std::vector<std::vector<float>> held(static_cast<size_t>(chips));

@@ -150,23 +150,24 @@ StepResult LlmSystem::step(const llm::StepShape& shape) {
         spec.fill = llm::WeightFill::Zero;
         spec.position = shape.context;
         spec.o_proj_cast = precision_ == llm::WeightPrecision::INT8;  // o_proj int8 too (segments.h)
+        spec.norm_only = pp.norm_only;  // an encoder's output LayerNorm
         // Every layer's graph has the operations of its representative layer's (weights are zero);
         // where layers differ (bert's attention: layer 0 has no leading LayerNorm) the label says which.
         const int64_t layer = pp.kind == llm::SegmentKind::LmHead ? 0 : llm::representative_layer(model_, pp.kind, pp.layer);
         const bool by_layer = pp.kind != llm::SegmentKind::LmHead && llm::representative_layer(model_, pp.kind, 1) != 0;
+        const std::string kind = pp.norm_only ? "output LayerNorm" : llm::segment_kind_name(pp.kind);
         const std::string label =
             std::string(by_layer ? (layer == 0 ? "layer 0 " : "layers 1+ ") : "") +
             (pp.shard_size != pp.tp
-                 ? fmt::format("{} {} part {} of {} over tp{}", llm::segment_kind_name(pp.kind), shape_label(shape),
-                               pp.part + 1, pp.shard_size / pp.tp, pp.tp)
-                 : fmt::format("{} {} tp{} rank{}", llm::segment_kind_name(pp.kind), shape_label(shape), pp.tp,
-                               rank == 0 ? "0" : "1+"));
+                 ? fmt::format("{} {} part {} of {} over tp{}", kind, shape_label(shape), pp.part + 1,
+                               pp.shard_size / pp.tp, pp.tp)
+                 : fmt::format("{} {} tp{} rank{}", kind, shape_label(shape), pp.tp, rank == 0 ? "0" : "1+"));
         // Compile key: everything the graph depends on. Ffn and LM head graphs see only the B*T rows
         // (no cache, no position), so one compile serves every step with the same rows.
         const std::string key =
             (pp.kind == llm::SegmentKind::Attention
                  ? label + fmt::format(" rank{} pos{}", spec.shard.rank, spec.position)
-                 : fmt::format("{} rows {} shard {}/{}", llm::segment_kind_name(pp.kind), rows, spec.shard.rank, spec.shard.size)) +
+                 : fmt::format("{} rows {} shard {}/{}", kind, rows, spec.shard.rank, spec.shard.size)) +
             fmt::format(" graph of layer {}", layer);
         const PieceRun* prp = nullptr;
         auto failed = failed_.find(key);

@@ -107,6 +107,17 @@ std::vector<PlanPiece> make_pieces(const LlmConfig& m, const PlanRequest& r, int
       out.push_back(f);
     }
   }
+  if (!decoder) {
+    // The encoder's output LayerNorm (PlanPiece::norm_only) on every chip of the last stage's
+    // group, which all hold the all-reduced hidden state; its gain and bias rows.
+    PlanPiece h;
+    h.kind = SegmentKind::LmHead;
+    h.layer = -1;
+    h.tp = h.shard_size = tp;
+    h.norm_only = true;
+    h.weight_bytes = static_cast<uint64_t>(2 * m.hidden) * wb;
+    out.push_back(h);
+  }
   if (decoder) {
     // LM head: vocab columns over head_tp chips, in parts of at most a quarter of a chip each.
     const int64_t ht = head_tp(m, tp);
@@ -296,6 +307,8 @@ uint64_t piece_sram_need(const LlmConfig& m, const PlanRequest& r, const PlanPie
       need += proj(m.hidden, E, false) + placed_weight_bytes(E, E * E, 2, chip) + placed_weight_bytes(E * E, E, 2, chip) +
               static_cast<uint64_t>(E) * placed_weight_bytes(E, 1, 2, chip);
     }
+  } else if (p.norm_only) {
+    need += 2 * placed_rows_bytes(1, m.hidden, 4, chip);  // the LayerNorm's gain and bias rows
   } else {
     need += proj(m.hidden, m.vocab / p.shard_size, false);
   }

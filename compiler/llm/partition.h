@@ -57,6 +57,10 @@ struct PlanPiece {
   uint64_t matrix_weights = 0;  // per chip: weights of its projection matrices (installed on the MXM once
                                 // per step; norms, biases and the router left out): install_bound_cycles
   uint64_t kv_bytes = 0;      // per chip (Attention: this layer's KV cache shard)
+  // An encoder's last piece (kind LmHead, layer -1): only the LayerNorm that ends its last layer,
+  // i.e. the encoder's output (bert is post-LN and each LayerNorm starts the piece after it, so
+  // the last one needs a piece of its own; no task head is modelled). SegmentSpec::norm_only.
+  bool norm_only = false;
   // SRAM the piece's own compiled program needs on one chip, laid out as the compiler's allocator
   // places it (piece_sram_need): every weight matrix in whole 320x320 tiles (an attention head's
   // [hidden, head_dim 128] projection takes a 320-wide tile: 2.5x its parameters), the RoPE twin

@@ -179,6 +179,8 @@ void validate(const LlmConfig& cfg, const SegmentSpec& spec, int64_t layer) {
   if (spec.position < 0 || spec.position + s.tokens > cfg.max_positions)
     bad(cfg, spec, "position " + std::to_string(spec.position) + " + tokens " + std::to_string(s.tokens) +
                        " exceeds max_positions = " + std::to_string(cfg.max_positions));
+  if (spec.norm_only && (spec.kind != SegmentKind::LmHead || cfg.causal))
+    bad(cfg, spec, "norm_only is the LmHead segment of an encoder (bert) only");
   if (spec.kind != SegmentKind::LmHead && (layer < 0 || layer >= cfg.layers))
     bad(cfg, spec, "layer must be in [0, " + std::to_string(cfg.layers - 1) + "]; got " + std::to_string(layer));
 }
@@ -583,6 +585,11 @@ ir::Graph lm_head(Builder& b) {
   const LlmConfig& c = b.cfg_;
   const SegmentSpec& spec = b.spec_;
   const int64_t N = spec.shape.batch * spec.shape.tokens;
+  if (spec.norm_only) {  // an encoder's output: the LayerNorm ending its last layer
+    const TensorId x = b.input("x", {N, c.hidden});
+    b.output(segment_input(b, x, c.layers, SegmentKind::LmHead).first, "partial");
+    return b.finish();
+  }
   check_divides(c, spec, c.vocab, "vocab_size");
   const int64_t n = c.vocab / spec.shard.size, v0 = spec.shard.rank * n;
   const TensorId x = b.input("x", {N, c.hidden});
@@ -606,7 +613,7 @@ ir::Graph build(const LlmConfig& cfg, const SegmentSpec& spec, int64_t layer, co
   validate(cfg, spec, layer);
   Builder b(cfg, spec, layer);
   b.g.name = model_label(cfg) + "_" + std::string(segment_kind_name(spec.kind)) +
-             (spec.kind == SegmentKind::LmHead ? "" : "_l" + std::to_string(layer)) + "_r" +
+             (spec.kind == SegmentKind::LmHead ? (spec.norm_only ? "_norm" : "") : "_l" + std::to_string(layer)) + "_r" +
              std::to_string(spec.shard.rank) + "of" + std::to_string(spec.shard.size);
   ir::Graph g = spec.kind == SegmentKind::Attention ? attention(b, layer)
                 : spec.kind == SegmentKind::Ffn     ? ffn(b, layer, routing)

@@ -41,6 +41,9 @@ struct SegmentSpec {
   // input on chip (the P.V matmul's own epilogue cannot: its weights are activations). Off for
   // fp16 (it would only add a VXM pass).
   bool o_proj_cast = false;
+  // LmHead of an encoder only: the graph is the LayerNorm that ends the last layer (the encoder's
+  // output, "partial" [B*T, hidden]) and nothing after it (llm::PlanPiece::norm_only).
+  bool norm_only = false;
 };
 
 // One segment of one transformer layer (or the LM head) for one tensor-parallel shard, as an IR graph
@@ -54,7 +57,8 @@ struct SegmentSpec {
 //             (norm2 inside; MoE: this shard's experts, weighted by the top-k gate; a shard size
 //             that is a multiple k of the experts gives shard r columns (r mod k)/k of expert r / k).
 //             Dense FFNs split the columns over any divisor size of ffn.
-//  LmHead:    input "x"; output "logits" [B*T, vocab/size slice] (final norm inside).
+//  LmHead:    input "x"; output "logits" [B*T, vocab/size slice] (final norm inside); with
+//             norm_only (encoders), output "partial" [B*T, hidden] = the final norm alone.
 // The sum over shards of "partial" is the layer's residual-stream output. Sizes not divisible by
 // `size` are an InputError naming the field. All weights are constants of the graph.
 // <g> is the GLOBAL kv-head index. Attention shards (kv = kv_heads, group = heads / kv):

@@ -74,7 +74,8 @@ TEST_CASE("llm system: composition of pieces == full simulation of the concatena
 // so layer 0's attention reads the embeddings as they are and every later layer's attention starts
 // with the previous layer's LayerNorm. A pass of tiny-bert (3 layers) runs 1 layer-0 attention
 // program, 2 starts of the layers-1+ one (with the norm: more cycles and lane steps) and 3 FFNs;
-// the pass's cycles are their windows back to back. Before session 9 layer 0's program stood for
+// the pass's cycles are their windows back to back, ending with the output LayerNorm (below).
+// Before session 9 layer 0's program stood for
 // every layer (2 programs, the norms of layers 1+ left out).
 TEST_CASE("llm system: bert's attention pieces of layers 1+ include the previous layer's LayerNorm", "[llm]") {
   auto chip = default_chip_config();
@@ -103,21 +104,61 @@ TEST_CASE("llm system: bert's attention pieces of layers 1+ include the previous
   REQUIRE(plan.chips == 1);
   system::LlmSystem sys(*chip, m, plan);
   const system::StepResult st = sys.step(llm::prefill_step(1, 8));
-  const system::PieceUse *a0 = nullptr, *a1 = nullptr, *ffn = nullptr;
+  const system::PieceUse *a0 = nullptr, *a1 = nullptr, *ffn = nullptr, *out = nullptr;
   for (const system::PieceUse& u : st.pieces) {
     if (u.label.rfind("layer 0 attention", 0) == 0) a0 = &u;
     if (u.label.rfind("layers 1+ attention", 0) == 0) a1 = &u;
     if (u.label.rfind("ffn", 0) == 0) ffn = &u;
+    if (u.label.rfind("output LayerNorm", 0) == 0) out = &u;
   }
   REQUIRE(a0);
   REQUIRE(a1);
   REQUIRE(ffn);
+  REQUIRE(out);  // the last layer's LayerNorm, the encoder's output (PlanPiece::norm_only)
   CHECK(a0->count == 1);
   CHECK(a1->count == 2);
   CHECK(ffn->count == 3);
+  CHECK(out->count == 1);
   CHECK(a1->cycles > a0->cycles);  // the LayerNorm
+  CHECK(out->cycles > 0);
   uint64_t pass = 0;
-  for (const system::PieceUse* u : {a0, a1, ffn})
+  for (const system::PieceUse* u : {a0, a1, ffn, out})
     pass += static_cast<uint64_t>(u->count) * system::piece_window(*chip, u->cycles);
-  CHECK(st.cycles == pass - (system::piece_window(*chip, ffn->cycles) - ffn->cycles));  // ends with an FFN
+  CHECK(st.cycles == pass - (system::piece_window(*chip, out->cycles) - out->cycles));  // ends with it
+}
+
+// The encoder's output LayerNorm (the one ending its last layer) is a piece of its own: bert's
+// LayerNorms start the piece after them, and nothing follows the last FFN. Its graph is that
+// LayerNorm alone, over the whole hidden state on every chip of the last group (after the
+// all-reduce); the functional check runs the MLM head in its place (the same LayerNorm first).
+TEST_CASE("llm system: an encoder's pass ends with its output LayerNorm", "[llm]") {
+  auto chip = default_chip_config();
+  const llm::LlmConfig m = llm::load_llm_config(std::string(LPU_SOURCE_DIR) + "/workloads/llm/tiny-bert.json");
+  llm::PlanRequest req;
+  req.prompt = 8;
+  req.tp = 2;
+  const llm::Plan plan = llm::plan_partition(m, req, *chip);
+  REQUIRE(!plan.pieces.empty());
+  const llm::PlanPiece& last = plan.pieces.back();
+  CHECK(last.kind == llm::SegmentKind::LmHead);
+  CHECK(last.norm_only);
+  CHECK(last.tp == plan.tp);
+  CHECK(last.matrix_weights == 0);
+  llm::SegmentSpec spec;
+  spec.kind = llm::SegmentKind::LmHead;
+  spec.shape = llm::prefill_step(1, 8);
+  spec.norm_only = true;
+  const ir::Graph g = llm::build_segment(m, spec, 0);
+  REQUIRE(g.ops().size() == 1);
+  CHECK(g.ops()[0].kind == ir::OpKind::LayerNormalization);
+  REQUIRE(g.outputs().size() == 1);
+  CHECK(g.tensor(g.outputs()[0]).name == "partial");
+  // Not for a decoder (its LM head has the final norm inside).
+  spec.norm_only = true;
+  CHECK_THROWS_AS(llm::build_segment(tiny(), spec, 0), InputError);
+  system::LlmSystem sys(*chip, m, plan);
+  const system::StepResult st = sys.step(llm::prefill_step(1, 8));
+  int64_t outs = 0;
+  for (const system::PieceUse& u : st.pieces) outs += u.label.rfind("output LayerNorm", 0) == 0 ? u.instances : 0;
+  CHECK(outs == plan.tp);  // every chip of the group
 }
