@@ -128,8 +128,12 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
                                           "producer cannot quantize, copied to i8 on chip for its int8 layers: "
                                           "muli by 1/scale, cvt f32 -> i8)", quant->copies.size()));
   if (!quant)
-    res.diagnostics.push_back("precision fp16: inputs and weights f16, accumulation f32, hidden activations f16, "
-                              "outputs f32");
+    res.diagnostics.push_back(fmt::format("precision fp16: inputs and weights f16, accumulation f32, hidden activations "
+                                          "f16, outputs f32{}",
+                                          lm.f16_outputs.empty()
+                                              ? std::string()
+                                              : fmt::format(" ({} of {} stored f16 as asked: LowerOptions::f16_output)",
+                                                            lm.f16_outputs.size(), lm.outputs.size())));
   EltwiseScheduler ew(b);
   GatherScheduler gather(b);
   LaneScheduler lane(b);

@@ -32,6 +32,7 @@ struct PieceOut {
   uint64_t cycles = 0;
   size_t adds = 0;  // elementwise Add steps left after lowering
   compiler::ChipStored y;
+  bool noted = false;  // a diagnostic says which outputs are stored f16
 };
 
 PieceOut run_piece(const ir::Graph& g, const compiler::CompileOptions& co, const std::vector<float>& x) {
@@ -44,6 +45,7 @@ PieceOut run_piece(const ir::Graph& g, const compiler::CompileOptions& co, const
   CHECK(r.cycles == cr.predicted_cycles);
   PieceOut o;
   o.cycles = r.cycles;
+  for (const std::string& d : cr.diagnostics) o.noted = o.noted || d.find("stored f16 as asked") != std::string::npos;
   const compiler::LoweredModel lm = compiler::lower_graph(g, chip->vector_bytes(), co.lower);
   for (const compiler::LoweredStep& st : lm.steps)
     if (!st.dense && !st.lane && !st.gather && lm.eltwise[st.index].kind == ir::OpKind::Add &&
@@ -79,6 +81,8 @@ TEST_CASE("f16 outputs: a piece's hidden state is stored f16, its residual Add f
     const PieceOut a = run_piece(g, f16, x), b = run_piece(g, f32, x);
     CHECK(a.y.dtype == DType::F16);
     CHECK(b.y.dtype == DType::F32);
+    CHECK(a.noted);
+    CHECK_FALSE(b.noted);
     CHECK(a.adds + 1 == b.adds);  // the piece's last Add is its product's epilogue now
     REQUIRE(a.y.v.size() == b.y.v.size());
     size_t differ = 0;
