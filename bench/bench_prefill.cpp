@@ -2,8 +2,8 @@
 // attention pieces (layer 0's, and that of layers 1+, which starts with the previous layer's
 // LayerNorm), the FFN piece and the output LayerNorm (sequence 128, tp 1, int8 as `lpusim validate`
 // compiles them) prints the compiled cycles, the `lw` rows installed, the install bound = rows /
-// MXM planes (one `lw` per plane per cycle, chip config), compiled / bound, compile seconds and the simulated cycles
-// (timing mode) next to the prediction; then one forward pass composed as `lpusim llm` does (every
+// MXM planes (one `lw` per plane per cycle, chip config; "-" for a piece with no `lw`), compiled /
+// bound, compile seconds and the simulated cycles (timing mode) next to the prediction; then one forward pass composed as `lpusim llm` does (every
 // layer's pieces back to back, each window = cycles + the drain of system/llm_system.h, the pass
 // ending with its last piece).
 // --steps: also each lowered step's first-issue and end cycles, what it added to the piece, and its

@@ -14,6 +14,7 @@
 #include "compiler/ir/dtype.h"
 #include "compiler/llm/collective.h"
 #include "compiler/llm/weights.h"
+#include "compiler/reference/chip_stored.h"
 #include "sim/simulator.h"
 #include "system/llm_functional_check.h"
 #include "system/llm_system.h"
@@ -39,19 +40,6 @@ std::vector<float> from_f16_bytes(const std::vector<uint8_t>& b) {
   }
   return v;
 }
-std::vector<float> from_f32_bytes(const std::vector<uint8_t>& b) {
-  std::vector<float> v(b.size() / 4);
-  if (!v.empty()) std::memcpy(v.data(), b.data(), v.size() * 4);
-  return v;
-}
-// Output `name` of a piece as floats, in the dtype the program stores it (f16 hidden states and
-// partials, f32 logits: piece_compile_options).
-std::vector<float> stored_floats(const Program& p, const std::string& name,
-                                 const std::map<std::string, std::vector<uint8_t>>& outputs) {
-  const std::vector<uint8_t> b = compiler::gather_output(p, name, outputs);
-  return compiler::row_blocks(p, name).front().dtype == DType::F16 ? from_f16_bytes(b) : from_f32_bytes(b);
-}
-
 
 // Simulates `p` functionally; the measured cycles must equal the prediction.
 sim::SimResult simulate_checked(const Program& p, const ChipConfig& chip, sim::SimOptions opt, const std::string& what) {
@@ -208,7 +196,10 @@ FunctionalRun run_functional(const ChipConfig& chip, const llm::LlmConfig& m, co
         ++run.programs;
         for (ir::TensorId out : g.outputs()) {
           sr.output_names.push_back(g.tensor(out).name);
-          sr.outputs.push_back(stored_floats(cr.program, g.tensor(out).name, res.outputs));
+          // In the dtype the program stores it: f16 hidden states and partials, f32 logits
+          // (piece_compile_options); every value exact as a float.
+          const std::vector<double> v = compiler::chip_stored(cr.program, g.tensor(out).name, res.outputs, 1.0).v;
+          sr.outputs.emplace_back(v.begin(), v.end());
         }
         sr.cycles = res.cycles;
         slowest = std::max(slowest, res.cycles);

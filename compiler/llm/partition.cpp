@@ -117,8 +117,7 @@ std::vector<PlanPiece> make_pieces(const LlmConfig& m, const PlanRequest& r, int
     h.norm_only = true;
     h.weight_bytes = static_cast<uint64_t>(2 * m.hidden) * wb;
     out.push_back(h);
-  }
-  if (decoder) {
+  } else {
     // LM head: vocab columns over head_tp chips, in parts of at most a quarter of a chip each.
     const int64_t ht = head_tp(m, tp);
     const uint64_t head = static_cast<uint64_t>(m.hidden * m.vocab) * wb;

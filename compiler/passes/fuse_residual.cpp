@@ -11,7 +11,6 @@ namespace lpu::compiler {
 
 int fuse_residual_adds(const ir::Graph& g, LoweredModel* lmp) {
   LoweredModel& lm = *lmp;
-  auto is_output = [&](ir::TensorId t) { return std::find(lm.outputs.begin(), lm.outputs.end(), t) != lm.outputs.end(); };
   // Steps writing / reading each tensor (step indices, a reading step once per tensor).
   std::map<ir::TensorId, std::vector<size_t>> writers, readers;
   for (size_t si = 0; si < lm.steps.size(); ++si) {
@@ -84,7 +83,7 @@ int fuse_residual_adds(const ir::Graph& g, LoweredModel* lmp) {
       const ir::TensorId a = E.operands[static_cast<size_t>(k)].act, r = E.operands[static_cast<size_t>(1 - k)].act;
       const auto wa = writers.find(a);
       // (a holding several pixels a row, LoweredModel::pixel_packed, has no residual of its layout)
-      if (wa == writers.end() || readers[a].size() != 1 || is_output(a) || lm.rearranged.count(a) ||
+      if (wa == writers.end() || readers[a].size() != 1 || lm.is_output(a) || lm.rearranged.count(a) ||
           lm.pixel_packed.count(a))
         continue;
       // The products writing a (one, or several writing disjoint rows: each epilogue adds R's row

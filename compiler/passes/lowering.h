@@ -212,10 +212,9 @@ struct LoweredModel {
   std::vector<ir::TensorId> outputs;  // graph outputs (each some layer's or step's y)
   // Graph outputs stored f16 instead of f32 (LowerOptions::f16_output); every other output is f32.
   std::set<ir::TensorId> f16_outputs;
+  bool is_output(ir::TensorId t) const { return std::find(outputs.begin(), outputs.end(), t) != outputs.end(); }
   // Whether graph output t is stored f32 (an output not in f16_outputs); false for non-outputs.
-  bool f32_output(ir::TensorId t) const {
-    return std::find(outputs.begin(), outputs.end(), t) != outputs.end() && !f16_outputs.count(t);
-  }
+  bool f32_output(ir::TensorId t) const { return is_output(t) && !f16_outputs.count(t); }
   std::vector<LoweredEltwise> eltwise;
   std::vector<LoweredGather> gathers;
   std::vector<LoweredLane> lanes;     // lane steps (passes/lower_norm.h)

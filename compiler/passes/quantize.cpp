@@ -66,7 +66,6 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
                                  g.name));
   const auto ntensors = static_cast<ir::TensorId>(g.tensors().size());
   const size_t nl = lm.layers.size();
-  auto is_output = [&](ir::TensorId t) { return std::find(lm.outputs.begin(), lm.outputs.end(), t) != lm.outputs.end(); };
   auto is_float = [&](ir::TensorId t) {
     const ir::DType d = lm.tensor(g, t).dtype;
     return d == ir::DType::F16 || d == ir::DType::F32;
@@ -182,7 +181,7 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
           ++n;
           if (st.lane && lm.lanes[st.index].mode == LoweredLane::Mode::Move) mv = &lm.lanes[st.index];
         }
-    if (n != 1 || !mv || is_output(mv->x) || !elt_writers.count(mv->x) || elt_writers.at(mv->x) != 1) return ir::kNoTensor;
+    if (n != 1 || !mv || lm.is_output(mv->x) || !elt_writers.count(mv->x) || elt_writers.at(mv->x) != 1) return ir::kNoTensor;
     for (const LoweredStep& st : lm.steps) {
       const bool self = st.lane && &lm.lanes[st.index] == mv;
       for (ir::TensorId r : step_reads(lm, st))
@@ -195,7 +194,7 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
   auto i8_ok = [&](ir::TensorId t) {
     // A packed head merge keeps its f16 values and gets a quantized copy (fused into its pass): the
     // int8 check bounds on-chip quantization of value copies only (int8_step_check.h).
-    if (is_output(t) || calib_src(t) == ir::kNoTensor || lm.rearranged.count(t)) return false;
+    if (lm.is_output(t) || calib_src(t) == ir::kNoTensor || lm.rearranged.count(t)) return false;
     bool produced = host_inputs.count(t) > 0 || (elt_writers.count(t) && elt_writers.at(t) == 1 && !writers.count(t));
     produced = produced || int8_layers_write(t);
     for (const LoweredGather& G : lm.gathers) produced = produced && G.y != t;
@@ -293,7 +292,7 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
         E.operands[0].act == ir::kNoTensor)
       continue;
     const ir::TensorId t = E.operands[0].act;
-    bool ok = !is_output(t) && !host_inputs.count(t) && !i8.count(t) && !pool_src.count(t);
+    bool ok = !lm.is_output(t) && !host_inputs.count(t) && !i8.count(t) && !pool_src.count(t);
     for (const EltOperand& o : E.operands) ok = ok && o.act == t && !o.lane_bcast;
     int int8_writers = 0;  // scheduled steps only (a layer folded away reads and writes nothing)
     for (const LoweredStep& st : lm.steps) {

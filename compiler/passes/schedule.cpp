@@ -73,9 +73,6 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
     const LoweredLayer& L = lm.layers[li];
     return L.copy && !(quant && (quant->layers[li].int8 || quant->i8_tensors.count(L.x) || quant->i8_tensors.count(L.y)));
   };
-  auto is_output = [&](ir::TensorId t) {
-    return std::find(lm.outputs.begin(), lm.outputs.end(), t) != lm.outputs.end();
-  };
   for (const LoweredInput& in : lm.inputs) {
     bool used = false;  // read by a scheduled step
     for (const LoweredStep& st : lm.steps)
@@ -632,7 +629,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
     bool written_later = false;  // by another layer writing other rows of it
     for (size_t sj = si + 1; sj < lm.steps.size() && step.dense; ++sj)
       written_later = written_later || (lm.steps[sj].dense && !lm.steps[sj].gather && lm.layers[lm.steps[sj].index].y == yid);
-    if ((is_output(yid) || keep_intermediates) && !written_later)
+    if ((lm.is_output(yid) || keep_intermediates) && !written_later)
       for (TensorDesc& d : tensor_descs(placed.at(yid), TensorRole::Output)) res.descs.push_back(std::move(d));
     if (keep_intermediates) continue;  // nothing is released
     // Release activations no later step reads (graph inputs and outputs stay).
@@ -644,7 +641,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       }
       bool is_input = false;
       for (const LoweredInput& in : lm.inputs) is_input = is_input || in.alias == t;
-      if (!later && !is_input && !is_output(t)) {
+      if (!later && !is_input && !lm.is_output(t)) {
         for (int id : alloc_ids[t]) alloc.release(id, placed.at(t).last_read);
         alloc_ids[t].clear();  // released once even if this step reads t twice
       }

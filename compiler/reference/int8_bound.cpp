@@ -109,8 +109,8 @@ std::vector<Int8LayerVerdict> int8_layer_check(const LoweredModel& lm, const Qua
       throw InputError(fmt::format("int8 bound: the chip's output of layer '{}' is missing or has the wrong size "
                                    "(compile with keep_intermediates)", L.name));
     const std::vector<double>& y = ci->second;
-    const bool is_out = std::find(lm.outputs.begin(), lm.outputs.end(), L.y) != lm.outputs.end();
-    const Int8LayerVerdict v = int8_layer_bound(L, lq, a, rows, y, li == 0, is_out);
+    // int8_layer_bound's is_output: an f32 output, with no f16 rounding (LowerOptions::f16_output).
+    const Int8LayerVerdict v = int8_layer_bound(L, lq, a, rows, y, li == 0, lm.f32_output(L.y));
     res.push_back(v);
     a = y;  // the next layer multiplies exactly the chip's (dequantized) values
     prev = L.y;
