@@ -8,6 +8,7 @@
 #include <limits>
 #include <numeric>
 
+#include "compiler/ir/dtype.h"
 #include "isa/isa.h"
 
 namespace lpu::compiler {
@@ -511,6 +512,29 @@ ir::TensorId AttentionLowering::mxm_phys(const ir::Op& op, ir::TensorId s) {
   return clean(s);
 }
 
+ir::TensorId AttentionLowering::stored_constant(ir::TensorId t) {
+  auto it = const_copies_.find(t);
+  if (it != const_copies_.end()) return it->second;
+  const ir::Tensor& ct = g_.tensor(t);
+  std::vector<float> v = ct.const_floats();
+  for (float& f : v) f = ir::f16_to_f32(ir::f32_to_f16(f));  // the model's fp16 view of a constant
+  const ir::TensorId y = fresh(ct.name + ".stored", ct.shape, ir::DType::F16);
+  LoweredEltwise E;
+  E.name = lm_.tensor(g_, y).name;
+  E.kind = ir::OpKind::Cast;  // a copy, as the narrowing copy in mxm_phys
+  E.has_op = false;
+  E.vxm_op = static_cast<int>(Opcode::Mov);
+  E.operands = {EltOperand::constant(v, ct.shape)};
+  E.y = y;
+  E.y_shape = ct.shape;
+  produced_[static_cast<size_t>(y)] = 1;
+  lm_.steps.push_back({false, lm_.eltwise.size()});
+  lm_.eltwise.push_back(std::move(E));
+  note_written(y, false);  // the constant's pad lanes are zero
+  const_copies_[t] = y;
+  return y;
+}
+
 ir::TensorId AttentionLowering::mxm_input(const ir::Op& op, ir::TensorId t) { return mxm_phys(op, stored(op, t)); }
 
 ir::TensorId AttentionLowering::clean(ir::TensorId s) {
@@ -826,7 +850,9 @@ void AttentionLowering::matmul_act(const ir::Op& op) {
   const auto dsm = deferred_.find(op.inputs[0]);
   const bool pv = dsm != deferred_.end() && !gemm_tb && op.inputs[1] != op.inputs[0];
   bool fuse_sum = false;  // P.[V|1] on e, then a divide by the sums column
-  ir::TensorId a = pv ? ir::kNoTensor : mxm_input(op, op.inputs[0]);
+  ir::TensorId a = pv ? ir::kNoTensor
+                     : g_.tensor(op.inputs[0]).is_const ? stored_constant(op.inputs[0])
+                                                        : mxm_input(op, op.inputs[0]);
   // Output batches (numpy broadcasting of the batch dims).
   const size_t nbo = so.size() - 2;
   const int64_t batches = prod(so, 0, nbo);

@@ -31,6 +31,9 @@ class AttentionLowering {
   // stored(t) with finite pad lanes (a VXM select clears them when an earlier step may have left
   // NaN/inf there), for tensors read by the MXM.
   ir::TensorId mxm_input(const ir::Op& op, ir::TensorId t);
+  // A constant first operand of a MatMul of activations (A . B with B an activation) as a stored
+  // f16 tensor: one VXM `mov` pass writes the constant's f16 values, once per constant.
+  ir::TensorId stored_constant(ir::TensorId t);
   // Records that a step wrote `y` and whether its pad lanes may hold non-finite values.
   void note_written(ir::TensorId y, bool maybe_nonfinite);
   bool nonfinite_pad(ir::TensorId t) const;
@@ -116,6 +119,7 @@ class AttentionLowering {
   std::map<ir::TensorId, ir::TensorId> cleaned_;
   std::map<ir::TensorId, char> zero_pad_;  // written by a dense layer: pad lanes exactly zero
   std::map<ir::TensorId, ir::TensorId> narrowed_;
+  std::map<ir::TensorId, ir::TensorId> const_copies_;  // stored_constant's copies
   std::set<size_t> folded_;                 // layers folded into per-view copies (dead if unread)
   bool no_fold_ = false;                    // materializing graph outputs: identity copies only
   uint32_t lanes_ = 0;

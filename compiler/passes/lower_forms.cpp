@@ -90,17 +90,6 @@ ir::TensorId FormLowering::activation(const ir::Op& op, ir::TensorId t) {
   return s;
 }
 
-EltOperand FormLowering::const_operand(const std::vector<float>& full, const ir::Shape& shape) {
-  const int64_t inner = last_dim(shape), rows = ir::num_elements(shape) / inner;
-  bool same = true;
-  for (int64_t i = inner; i < rows * inner && same; ++i)
-    same = full[static_cast<size_t>(i)] == full[static_cast<size_t>(i % inner)];
-  EltOperand o;
-  o.const_rows = same ? 1 : rows;
-  o.values.assign(full.begin(), full.begin() + o.const_rows * inner);
-  return o;
-}
-
 void FormLowering::add_eltwise(LoweredEltwise E, bool maybe_nonfinite) {
   produced_[static_cast<size_t>(E.y)] = 1;
   attn_.note_written(E.y, maybe_nonfinite);
@@ -140,7 +129,7 @@ bool FormLowering::output_copy(const ir::Op& op) {
     // model's fp16 view (docs/compiler.md "Precision"), like a copy of an f16 graph input.
     std::vector<float> v = it.const_floats();
     for (float& f : v) f = ir::f16_to_f32(ir::f32_to_f16(f));
-    E.operands = {const_operand(v, ot.shape)};
+    E.operands = {EltOperand::constant(v, ot.shape)};
     add_eltwise(std::move(E), false);
     return true;
   }
@@ -184,7 +173,7 @@ bool FormLowering::gemm(const ir::Op& op) {
     const std::vector<int64_t> map = ref::broadcast_index_map(ys, ct->shape);
     cfull.resize(map.size());
     for (size_t i = 0; i < map.size(); ++i) cfull[i] = beta * cv[static_cast<size_t>(map[i])];
-    const EltOperand c = const_operand(cfull, ys);
+    const EltOperand c = EltOperand::constant(cfull, ys);
     if (c.const_rows == 1) {  // the same row for every output row: the matmul's bias
       bias = c.values;
       cfull.clear();
@@ -252,7 +241,7 @@ bool FormLowering::gemm(const ir::Op& op) {
   p.act = y;
   EltOperand c;
   if (act_c) c.act = activation(op, op.inputs[2]);
-  else c = const_operand(cfull, ys);
+  else c = EltOperand::constant(cfull, ys);
   E.operands = {p, c};
   E.y = op.outputs[0];
   add_eltwise(std::move(E), act_c && attn_.nonfinite_pad(c.act));
@@ -300,7 +289,7 @@ void FormLowering::batchnorm(const ir::Op& op) {
     E.vxm_op = static_cast<int>(o);
     EltOperand ao;
     ao.act = a;
-    E.operands = {ao, const_operand(c, ys)};
+    E.operands = {ao, EltOperand::constant(c, ys)};
     E.y = y;
     E.y_shape = ys;
     E.y_f32 = f32;
@@ -342,7 +331,7 @@ bool FormLowering::where(const ir::Op& op) {
       const std::vector<int64_t> map = ref::broadcast_index_map(ys, t.shape);
       std::vector<float> full(map.size());
       for (size_t i = 0; i < map.size(); ++i) full[i] = v[static_cast<size_t>(map[i])];
-      E.operands.push_back(const_operand(full, ys));
+      E.operands.push_back(EltOperand::constant(full, ys));
     } else {
       EltOperand a;
       a.act = activation(op, op.inputs[k]);
@@ -396,7 +385,7 @@ bool FormLowering::equal(const ir::Op& op) {
       const std::vector<int64_t> map = ref::broadcast_index_map(ys, t.shape);
       std::vector<float> full(map.size());
       for (size_t i = 0; i < map.size(); ++i) full[i] = v[static_cast<size_t>(map[i])];
-      ab.push_back(const_operand(full, ys));
+      ab.push_back(EltOperand::constant(full, ys));
     } else {
       EltOperand a;
       a.act = activation(op, op.inputs[k]);
@@ -421,7 +410,7 @@ bool FormLowering::equal(const ir::Op& op) {
   };
   auto act = [](ir::TensorId t) { EltOperand o; o.act = t; return o; };
   auto scalar = [&](float f) {
-    return const_operand(std::vector<float>(static_cast<size_t>(last_dim(ys)), f), {1, last_dim(ys)});
+    return EltOperand::constant(std::vector<float>(static_cast<size_t>(last_dim(ys)), f), {1, last_dim(ys)});
   };
   step(".gt", Opcode::CmpGt, {ab[0], ab[1]}, g1, true);
   step(".lt", Opcode::CmpGt, {ab[1], ab[0]}, g2, true);
@@ -522,7 +511,7 @@ void FormLowering::transposed(const ir::Op& op, ir::TensorId in, const std::vect
     E.kind = op.kind;
     E.has_op = false;
     E.vxm_op = static_cast<int>(Opcode::Mov);
-    E.operands = {const_operand(e, {C, C})};
+    E.operands = {EltOperand::constant(e, {C, C})};
     E.y = eye;
     add_eltwise(std::move(E), false);
   }
@@ -606,7 +595,7 @@ bool FormLowering::concat_last(const ir::Op& op) {
   E.vxm_op = static_cast<int>(Opcode::Add);
   EltOperand a;
   a.act = y;
-  E.operands = {a, const_operand(cfull, ys)};
+  E.operands = {a, EltOperand::constant(cfull, ys)};
   E.y = op.outputs[0];
   add_eltwise(std::move(E), false);
   return true;

@@ -69,9 +69,6 @@ class FormLowering {
   bool conv_layout(ir::TensorId t) const;  // stored [N, H, W, C] (passes/lower_conv.h)
   // A float activation input as a stored tensor (views materialized); InputError otherwise.
   ir::TensorId activation(const ir::Op& op, ir::TensorId t);
-  // A constant operand from per-element values in `shape`'s row-major order: one row if every row
-  // of [rows, last dim] holds the same values, else all rows.
-  static EltOperand const_operand(const std::vector<float>& full, const ir::Shape& shape);
   void add_eltwise(LoweredEltwise E, bool maybe_nonfinite);
   void add_layer(LoweredLayer L);
 

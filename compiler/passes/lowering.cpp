@@ -82,6 +82,17 @@ std::vector<ir::TensorId> step_reads(const LoweredModel& lm, const LoweredStep& 
   return r;
 }
 
+EltOperand EltOperand::constant(const std::vector<float>& full, const ir::Shape& shape) {
+  const int64_t inner = last_dim(shape), rows = ir::num_elements(shape) / inner;
+  bool same = true;
+  for (int64_t i = inner; i < rows * inner && same; ++i)
+    same = full[static_cast<size_t>(i)] == full[static_cast<size_t>(i % inner)];
+  EltOperand o;
+  o.const_rows = same ? 1 : rows;
+  o.values.assign(full.begin(), full.begin() + o.const_rows * inner);
+  return o;
+}
+
 bool LoweredEltwise::minmax_chain() const {
   const int mx = static_cast<int>(Opcode::Max), mn = static_cast<int>(Opcode::Min);
   bool ok = has_op && (vxm_op == mx || vxm_op == mn) && (!relu || vxm_op == mx);

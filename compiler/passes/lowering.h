@@ -101,6 +101,9 @@ struct EltOperand {
   // Activation only: a per-row scalar stored [rows, 1] by a lane step (LoweredLane), whose one
   // vector per row holds the value in every lane; read for every chunk of the output's row.
   bool lane_bcast = false;
+  // A constant operand from per-element values in `shape`'s row-major order: one row if every row
+  // of [rows, last dim] holds the same values, else all rows.
+  static EltOperand constant(const std::vector<float>& full, const ir::Shape& shape);
 };
 
 // Terms one VXM pass of an `add` / `max` / `min` chain combines when reducing n terms in levels

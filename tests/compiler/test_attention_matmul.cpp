@@ -31,17 +31,20 @@ namespace {
 
 // Batches x [M, K] . [K, N] (trans: B given as [N, K] and transposed in the graph).
 // gemm: (batch 1, trans) as one Gemm with transB = 1 instead of MatMul(A, Transpose(B)).
+// const_a: A is a constant initializer (stored by one VXM copy, lower_attention.h stored_constant).
 // Returns the compile result (for plan checks).
 CompileResult check_act_matmul(int64_t batch, int64_t M, int64_t K, int64_t N, bool trans, uint32_t seed,
-                               bool gemm = false) {
-  INFO("batch " << batch << " M " << M << " K " << K << " N " << N << (trans ? " A . B^T" : " A . B") << (gemm ? " Gemm" : ""));
+                               bool gemm = false, bool const_a = false) {
+  INFO("batch " << batch << " M " << M << " K " << K << " N " << N << (trans ? " A . B^T" : " A . B") << (gemm ? " Gemm" : "")
+                << (const_a ? " A constant" : ""));
   ir::Graph g;
   g.name = "act_mm";
   const ir::Shape sa = batch > 1 ? ir::Shape{batch, M, K} : ir::Shape{M, K};
   const ir::Shape sb = trans ? (batch > 1 ? ir::Shape{batch, N, K} : ir::Shape{N, K})
                              : (batch > 1 ? ir::Shape{batch, K, N} : ir::Shape{K, N});
   const ir::Shape sy = batch > 1 ? ir::Shape{batch, M, N} : ir::Shape{M, N};
-  const ir::TensorId a = g.add_input("A", ir::DType::F16, sa);
+  const std::vector<float> av = random_f16(batch * M * K, -1.f, 1.f, seed), bv = random_f16(batch * K * N, -1.f, 1.f, seed + 1);
+  const ir::TensorId a = const_a ? g.add_constant_floats("A", sa, av) : g.add_input("A", ir::DType::F16, sa);
   const ir::TensorId b = g.add_input("B", ir::DType::F16, sb);
   ir::TensorId bb = b;
   if (gemm) {
@@ -59,14 +62,13 @@ CompileResult check_act_matmul(int64_t batch, int64_t M, int64_t K, int64_t N, b
     g.add_op(make_op(ir::OpKind::MatMul, "mm", {a, bb}, {y}));
     g.mark_output(y);
   }
-  const std::vector<float> av = random_f16(batch * M * K, -1.f, 1.f, seed), bv = random_f16(batch * K * N, -1.f, 1.f, seed + 1);
   auto cfg = default_chip_config();
   const CompileResult cr = compile(g, *cfg, CompileOptions{});
   sim::SimOptions so;
   so.mode = sim::Mode::Timing;
   CHECK(sim::simulate(cr.program, *cfg, so).cycles == cr.predicted_cycles);
   so.mode = sim::Mode::Functional;
-  bind_input(cr.program, "A", f16_bytes(av), &so.inputs);
+  if (!const_a) bind_input(cr.program, "A", f16_bytes(av), &so.inputs);
   bind_input(cr.program, "B", f16_bytes(bv), &so.inputs);
   const sim::SimResult r = sim::simulate(cr.program, *cfg, so);
   CHECK(r.cycles == cr.predicted_cycles);
@@ -110,6 +112,13 @@ TEST_CASE("attention: MatMul by a transposed activation A . B^T (iwt) predicted 
   check_act_matmul(1, 20, 350, 40, true, 15);   // K > 320: two k-tiles of transposed rows
   check_act_matmul(4, 16, 16, 16, true, 17);    // batched (heads)
   check_act_matmul(1, 20, 48, 30, true, 19, true);  // Gemm transB = 1 with an activation B
+}
+
+TEST_CASE("attention: MatMul of a constant by an activation (C . B, C . B^T) predicted == simulated, within the f32 bound") {
+  // The constant first operand was once placed nowhere (an internal error at schedule time).
+  check_act_matmul(1, 24, 40, 16, false, 21, false, true);
+  check_act_matmul(1, 70, 400, 50, true, 23, false, true);  // K > 320, B through iwt
+  check_act_matmul(3, 20, 24, 40, false, 25, false, true);  // batched constant
 }
 
 // Decode attention of one head with a KV cache: K = Concat(K_cache, k_new) along rows,
