@@ -8,6 +8,7 @@
 #include <map>
 #include <fmt/format.h>
 
+#include "compiler/ir/shape_infer.h"
 #include "compiler/passes/fuse_residual.h"
 #include "compiler/passes/lower_attention.h"
 #include "compiler/passes/lower_conv.h"
@@ -116,6 +117,20 @@ std::vector<ir::TensorId> step_writes(const LoweredModel& lm, const LoweredStep&
 LoweredModel lower_graph(const ir::Graph& g) { return lower_graph(g, default_chip_config()->vector_bytes()); }
 
 LoweredModel lower_graph(const ir::Graph& g, uint32_t lanes, const LowerOptions& opt) {
+  // The IR contract (compiler/ir/op_kinds.def: canonical, non-negative axes; output shapes as
+  // shape inference gives them) is what the passes below index by. Front ends build through
+  // shape inference; a graph built otherwise is checked here, so a broken one is refused with an
+  // InputError naming the node instead of lowered out of range.
+  for (const ir::Op& op : g.ops()) {
+    const std::vector<ir::TensorType> types = ir::infer_output_types(g, op);
+    for (size_t k = 0; k < op.outputs.size() && k < types.size(); ++k) {
+      const ir::Tensor& y = g.tensor(op.outputs[k]);
+      if (y.shape != types[k].shape)
+        throw InputError(fmt::format("node '{}' ({}): output '{}' is declared {} but its inputs give {}", op.name,
+                                     ir::op_kind_name(op.kind), y.name, ir::shape_str(y.shape),
+                                     ir::shape_str(types[k].shape)));
+    }
+  }
   LoweredModel lm;
   const auto consumers = g.consumers();
   std::vector<ir::TensorId> alias(g.tensors().size());

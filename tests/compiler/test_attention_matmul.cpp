@@ -44,7 +44,7 @@ CompileResult check_act_matmul(int64_t batch, int64_t M, int64_t K, int64_t N, b
                              : (batch > 1 ? ir::Shape{batch, K, N} : ir::Shape{K, N});
   const ir::Shape sy = batch > 1 ? ir::Shape{batch, M, N} : ir::Shape{M, N};
   const std::vector<float> av = random_f16(batch * M * K, -1.f, 1.f, seed), bv = random_f16(batch * K * N, -1.f, 1.f, seed + 1);
-  const ir::TensorId a = const_a ? g.add_constant_floats("A", sa, av) : g.add_input("A", ir::DType::F16, sa);
+  const ir::TensorId a = const_a ? g.add_constant("A", ir::DType::F16, sa, f16_bytes(av)) : g.add_input("A", ir::DType::F16, sa);
   const ir::TensorId b = g.add_input("B", ir::DType::F16, sb);
   ir::TensorId bb = b;
   if (gemm) {

@@ -1,0 +1,292 @@
+// Seeded random graphs through the whole compiler and simulator: chains of the ops lowering.cpp
+// lists as supported (elementwise with numpy broadcasting, unary ops, MatMul by a constant, MatMul
+// of two activations in both operand orders and with B transposed, Softmax, LayerNormalization,
+// reductions, Transpose, Slice, Concat), on small odd shapes with an occasional dimension past one
+// 320-lane vector. Each graph must either be refused with an InputError (a form the compiler
+// names as unsupported) or compile, simulate in timing and functional mode with the predicted
+// cycles, and match the reference interpreter within twice its error bound
+// (check_chip_against_reference). Any other exception is a bug: a MatMul of a constant by an
+// activation used to stop with an internal 'map::at'. Inputs stay in [-1, 1] and no op divides by
+// or takes the root of an activation, so every reference bound is finite.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "compiler/passes/lowering.h"
+#include "isa/chip_config.h"
+#include "tests/support/chip_check.h"
+#include "tests/support/f16_data.h"
+#include "tests/support/ir_build.h"
+
+using namespace lpu;
+using ir::OpKind;
+using ir::Shape;
+using ir::TensorId;
+
+namespace {
+
+struct RandomGraph {
+  ir::Graph g;
+  std::vector<std::vector<float>> inputs;
+  std::string text;  // one line per op, for the failure message
+};
+
+class Builder {
+ public:
+  explicit Builder(uint32_t seed) : rng_(seed), seed_(seed) { rg_.g.name = "random" + std::to_string(seed); }
+
+  RandomGraph build() {
+    const int n_in = pick(1, 2);
+    const int64_t R = dim(), C = dim();
+    const Shape s = coin(4) ? Shape{pick(2, 3), R, C} : Shape{R, C};
+    for (int i = 0; i < n_in; ++i) {
+      const TensorId x = rg_.g.add_input("x" + std::to_string(i), ir::DType::F16, s);
+      rg_.inputs.push_back(test::random_f16(ir::num_elements(s), -1.f, 1.f, seed_ * 7 + static_cast<uint32_t>(i)));
+      pool_.push_back(x);
+      note("input " + name(x));
+    }
+    if (n_in == 2) {  // every input is read (an unread one is not in the program)
+      const TensorId y = out(s);
+      add(make_op(coin(2) ? OpKind::Add : OpKind::Mul, op_name(), {pool_[0], pool_[1]}, y), y);
+    }
+    const int n_ops = pick(2, 6);
+    for (int k = 0; k < n_ops; ++k) step();
+    rg_.g.mark_output(pool_.back());
+    if (pool_.size() > 2 && coin(3) && pool_[pool_.size() - 2] != pool_.back() &&
+        !rg_.g.tensor(pool_[pool_.size() - 2]).is_const && !is_input(pool_[pool_.size() - 2]))
+      rg_.g.mark_output(pool_[pool_.size() - 2]);
+    rg_.g.validate();
+    return std::move(rg_);
+  }
+
+ private:
+  int64_t pick(int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng_); }
+  bool coin(int one_in) { return pick(1, one_in) == 1; }
+  int64_t dim() { return coin(8) ? pick(321, 340) : pick(1, 40); }
+  const Shape& shape(TensorId t) const { return rg_.g.tensor(t).shape; }
+  std::string name(TensorId t) const { return rg_.g.tensor(t).name + ir::shape_str(shape(t)); }
+  bool is_input(TensorId t) const {
+    for (TensorId i : rg_.g.inputs())
+      if (i == t) return true;
+    return false;
+  }
+  void note(const std::string& s) { rg_.text += s + "\n"; }
+  TensorId out(const Shape& s) { return rg_.g.add_tensor("t" + std::to_string(next_++), ir::DType::F16, s); }
+  TensorId constant(const Shape& s, float lo, float hi) {
+    return rg_.g.add_constant("c" + std::to_string(next_++), ir::DType::F16, s,
+                              test::f16_bytes(test::random_f16(ir::num_elements(s), lo, hi, seed_ * 31 + next_)));
+  }
+  TensorId any() { return pool_[static_cast<size_t>(pick(0, static_cast<int64_t>(pool_.size()) - 1))]; }
+  void add(ir::Op op, TensorId y) {
+    std::ostringstream os;
+    os << ir::op_kind_name(op.kind) << "(";
+    for (size_t i = 0; i < op.inputs.size(); ++i) os << (i ? ", " : "") << name(op.inputs[i]);
+    os << ") -> " << name(y);
+    note(os.str());
+    rg_.g.add_op(std::move(op));
+    pool_.push_back(y);
+  }
+  std::string op_name() { return "n" + std::to_string(next_++); }
+
+  void step() {
+    const TensorId x = any();
+    const Shape s = shape(x);
+    const int64_t last = s.back();
+    switch (pick(0, 10)) {
+      case 0: {  // unary
+        const OpKind ks[] = {OpKind::Relu, OpKind::Sigmoid, OpKind::Tanh, OpKind::Neg, OpKind::Abs, OpKind::Exp};
+        const OpKind k = ks[pick(0, 5)];
+        if (k == OpKind::Exp && !exp_ok(x)) return;
+        const TensorId y = out(s);
+        add(make_op(k, op_name(), {x}, y), y);
+        if (k == OpKind::Sigmoid || k == OpKind::Tanh) bounded_.insert(y);
+        return;
+      }
+      case 1: {  // binary with an activation of the same shape, or a broadcast constant
+        const OpKind ks[] = {OpKind::Add, OpKind::Sub, OpKind::Mul, OpKind::Max, OpKind::Min};
+        const OpKind k = ks[pick(0, 4)];
+        TensorId b = ir::kNoTensor;
+        for (int tries = 0; tries < 4 && b == ir::kNoTensor; ++tries) {
+          const TensorId c = any();
+          if (shape(c) == s) b = c;
+        }
+        if (b == ir::kNoTensor) b = coin(2) ? constant({last}, -1.f, 1.f) : constant({1}, 0.25f, 1.f);
+        const TensorId y = out(s);
+        add(make_op(k, op_name(), coin(2) ? std::vector<TensorId>{x, b} : std::vector<TensorId>{b, x}, y), y);
+        return;
+      }
+      case 2: {  // Div by a positive constant
+        const TensorId y = out(s);
+        add(make_op(OpKind::Div, op_name(), {x, constant({last}, 0.5f, 2.f)}, y), y);
+        return;
+      }
+      case 3: {  // MatMul by a constant weight, optionally + bias
+        const int64_t N = dim();
+        Shape ys = s;
+        ys.back() = N;
+        const TensorId w = constant({last, N}, -0.1f, 0.1f);
+        const TensorId y = out(ys);
+        add(make_op(OpKind::MatMul, op_name(), {x, w}, y), y);
+        if (coin(2)) {
+          const TensorId z = out(ys);
+          add(make_op(OpKind::Add, op_name(), {y, constant({N}, -0.5f, 0.5f)}, z), z);
+        }
+        return;
+      }
+      case 4: {  // MatMul of two activations: x . B, or x . B^T
+        for (int tries = 0; tries < 6; ++tries) {
+          const TensorId b = any();
+          const Shape& bs = shape(b);
+          if (bs.size() != s.size() || (s.size() == 3 && bs[0] != s[0])) continue;
+          const bool trans = bs.back() == last && coin(2);
+          if (!trans && bs[bs.size() - 2] != last) continue;
+          TensorId bb = b;
+          if (trans) {
+            Shape ts = bs;
+            std::swap(ts[ts.size() - 1], ts[ts.size() - 2]);
+            bb = out(ts);
+            add(make_op(OpKind::Transpose, op_name(), {b}, bb,
+                        {{"perm", s.size() == 3 ? std::vector<int64_t>{0, 2, 1} : std::vector<int64_t>{1, 0}}}),
+                bb);
+          }
+          Shape ys = s;
+          ys.back() = shape(bb).back();
+          const TensorId y = out(ys);
+          add(make_op(OpKind::MatMul, op_name(), {x, bb}, y), y);
+          return;
+        }
+        return;
+      }
+      case 5: {  // a constant times an activation: C [M, R] . x [R, last]
+        if (s.size() != 2) return;
+        const int64_t M = dim();
+        const TensorId c = constant({M, s[0]}, -0.1f, 0.1f);
+        const TensorId y = out({M, last});
+        add(make_op(OpKind::MatMul, op_name(), {c, x}, y), y);
+        return;
+      }
+      case 6: {  // Softmax over the last axis or another one
+        const int64_t axis = coin(3) ? 0 : static_cast<int64_t>(s.size() - 1);
+        const TensorId y = out(s);
+        add(make_op(OpKind::Softmax, op_name(), {x}, y, {{"axis", axis}}), y);
+        bounded_.insert(y);
+        return;
+      }
+      case 7: {  // LayerNormalization over the last axis
+        if (last < 2) return;
+        const TensorId y = out(s);
+        ir::Op ln = make_op(OpKind::LayerNormalization, op_name(),
+                            {x, constant({last}, 0.5f, 1.5f), constant({last}, -0.5f, 0.5f)}, y);
+        ln.attrs["axis"] = static_cast<int64_t>(s.size() - 1);
+        ln.attrs["epsilon"] = 1e-5f;
+        add(std::move(ln), y);
+        return;
+      }
+      case 8: {  // a reduction over the last axis or the first, keepdims
+        const OpKind ks[] = {OpKind::ReduceSum, OpKind::ReduceMean, OpKind::ReduceMax};
+        const OpKind k = ks[pick(0, 2)];
+        const int64_t axis = coin(2) ? static_cast<int64_t>(s.size() - 1) : 0;
+        Shape ys = s;
+        ys[static_cast<size_t>(axis)] = 1;
+        const TensorId y = out(ys);
+        add(make_op(k, op_name(), {x}, y, {{"axes", std::vector<int64_t>{axis}}, {"keepdims", int64_t{1}}}), y);
+        return;
+      }
+      case 9: {  // Transpose of the last two axes, or a Slice of the last axis
+        if (coin(2)) {
+          Shape ts = s;
+          std::swap(ts[ts.size() - 1], ts[ts.size() - 2]);
+          const TensorId y = out(ts);
+          add(make_op(OpKind::Transpose, op_name(), {x}, y,
+                      {{"perm", s.size() == 3 ? std::vector<int64_t>{0, 2, 1} : std::vector<int64_t>{1, 0}}}),
+              y);
+        } else {
+          if (last < 2) return;
+          const int64_t b = pick(0, last - 2), e = pick(b + 1, last);
+          Shape ys = s;
+          ys.back() = e - b;
+          const TensorId y = out(ys);
+          std::vector<int64_t> starts(s.size(), 0), steps(s.size(), 1), counts(s.begin(), s.end());
+          starts.back() = b;
+          counts.back() = e - b;
+          add(make_op(OpKind::Slice, op_name(), {x}, y, {{"starts", starts}, {"steps", steps}, {"counts", counts}}), y);
+        }
+        return;
+      }
+      default: {  // Concat along the first axis with a tensor of the same trailing dims
+        for (int tries = 0; tries < 6; ++tries) {
+          const TensorId b = any();
+          const Shape& bs = shape(b);
+          if (bs.size() != s.size() || !std::equal(bs.begin() + 1, bs.end(), s.begin() + 1)) continue;
+          Shape ys = s;
+          ys[0] += bs[0];
+          const TensorId y = out(ys);
+          add(make_op(OpKind::Concat, op_name(), {x, b}, y, {{"axis", int64_t{0}}}), y);
+          return;
+        }
+        return;
+      }
+    }
+  }
+  // Exp only of values a Sigmoid, Tanh or Softmax bounded (|x| <= 1): no overflow, a finite bound.
+  bool exp_ok(TensorId x) const { return bounded_.count(x) || is_input(x); }
+
+  std::mt19937 rng_;
+  uint32_t seed_;
+  RandomGraph rg_;
+  std::vector<TensorId> pool_;
+  std::set<TensorId> bounded_;
+  int next_ = 0;
+};
+
+}  // namespace
+
+TEST_CASE("random graphs: each compiles, simulates at its predicted cycles and matches the reference, or is refused",
+          "[random]") {
+  // The suite runs seeds 6..29 (about 2 s). LPU_RANDOM_GRAPHS=N runs seeds 1..N instead: 400 took
+  // ~3 minutes and all passed when this test was written. Seed 5 alone takes ~9 s to compile (a
+  // compile-time cliff of the scheduler, docs/ROADMAP.md), seed 3 ~2 s; they are left to that run.
+  const char* env = std::getenv("LPU_RANDOM_GRAPHS");
+  const uint32_t first = env ? 1u : 6u, last = env ? static_cast<uint32_t>(std::strtoul(env, nullptr, 10)) : 29u;
+  uint32_t compiled = 0, refused = 0;
+  for (uint32_t seed = first; seed <= last; ++seed) {
+    RandomGraph rg = Builder(seed).build();
+    INFO("seed " << seed << ":\n" << rg.text);
+    try {
+      test::check_chip_against_reference(rg.g, rg.inputs);
+      ++compiled;
+    } catch (const InputError& e) {
+      ++refused;
+      UNSCOPED_INFO("seed " << seed << " refused: " << e.what());
+    } catch (const std::exception& e) {
+      FAIL("not an InputError: " << e.what());
+    }
+  }
+  INFO("compiled " << compiled << ", refused " << refused);
+  CHECK(3 * compiled >= 2 * (last + 1 - first));  // the generator builds supported forms: most graphs compile
+}
+
+TEST_CASE("a graph outside the IR contract is refused naming the node, not lowered out of range", "[random]") {
+  // A Softmax with axis -1 (the IR's axes are non-negative, op_kinds.def) crashed the row-axis
+  // Softmax lowering; a declared output shape that its inputs do not give is refused the same way.
+  ir::Graph g = unary_graph(OpKind::Softmax, {14, 33}, {{"axis", int64_t{-1}}}, {14, 33}, "sm");
+  try {
+    (void)compiler::lower_graph(g);
+    FAIL("lowered");
+  } catch (const InputError& e) {
+    CHECK_THAT(e.what(), Catch::Contains("'sm'") && Catch::Contains("axis=-1"));
+  }
+  ir::Graph h = unary_graph(OpKind::Relu, {14, 33}, {}, {14, 32}, "r");
+  try {
+    (void)compiler::lower_graph(h);
+    FAIL("lowered");
+  } catch (const InputError& e) {
+    CHECK_THAT(e.what(), Catch::Contains("node 'r'") && Catch::Contains("[14,32]") && Catch::Contains("[14,33]"));
+  }
+}
