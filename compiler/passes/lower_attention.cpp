@@ -569,7 +569,11 @@ bool AttentionLowering::lower(const ir::Op& op) {
     case ir::OpKind::Reshape: {
       const ir::TensorId in = op.inputs[0];
       const bool graph_input = std::find(g_.inputs().begin(), g_.inputs().end(), in) != g_.inputs().end();
-      if (graph_input && alias_[static_cast<size_t>(in)] == in && !views_.count(in)) return false;  // folded into the input
+      // A Reshape that is a graph input's only reader is folded into the input's layout (the host
+      // writes it so); with other readers the input stays as it is and the Reshape is a view of it.
+      int readers = std::count(g_.outputs().begin(), g_.outputs().end(), in) ? 1 : 0;
+      for (const ir::Op& o : g_.ops()) readers += static_cast<int>(std::count(o.inputs.begin(), o.inputs.end(), in));
+      if (graph_input && readers == 1 && alias_[static_cast<size_t>(in)] == in && !views_.count(in)) return false;
       View out;
       if (!reshape(view_of(in), g_.tensor(op.outputs[0]).shape, &out)) {
         const ir::TensorId s = stored(op, in);

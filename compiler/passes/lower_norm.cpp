@@ -151,7 +151,7 @@ void NormLowering::reduce(const ir::Op& op, ir::TensorId a) {
   // max/min partials keep the input's type (exact): no f16 rounding inside the op
   // (ref::internal_f16_roundings).
   using K = ir::OpKind;
-  const ir::Shape xs = lm_.tensor(g_, a).shape;
+  const ir::Shape xs = op_shape(op, a);
   const int64_t last = static_cast<int64_t>(xs.size()) - 1;
   std::vector<int64_t> axes = op.attr_ints("axes");
   const bool lane_axis = !axes.empty() && axes.back() == last;
@@ -242,12 +242,21 @@ void NormLowering::reduce(const ir::Op& op, ir::TensorId a) {
   attn_.note_written(out, attn_.nonfinite_pad(a));
 }
 
+ir::Shape NormLowering::op_shape(const ir::Op& op, ir::TensorId a) const {
+  const ir::Shape& gs = g_.tensor(op.inputs[0]).shape;
+  const ir::Shape& ss = lm_.tensor(g_, a).shape;
+  if (gs == ss || (!gs.empty() && !ss.empty() && gs.back() == ss.back() && ir::num_elements(gs) == ir::num_elements(ss)))
+    return gs;
+  fail(op, fmt::format("input '{}' {} is read from a stored tensor of shape {} whose rows differ", g_.tensor(op.inputs[0]).name,
+                       ir::shape_str(gs), ir::shape_str(ss)));
+}
+
 void NormLowering::softmax_rows(const ir::Op& op, ir::TensorId a, int64_t axis) {
   // Softmax along a row axis (not the last): every step is a VXM pass of row-mapped operands.
   // xc = max(x, -65504) (f16, exact; see the last-axis form); m = max over the axis (f16, exact);
   // d = xc - m[row with the axis at 0] (f32); e = exp(d) (f32); S = sum of e over the axis (f32);
   // y = e / S[row]. No f16 rounding before y.
-  const ir::Shape xs = lm_.tensor(g_, a).shape;
+  const ir::Shape xs = op_shape(op, a);
   ir::Shape ms = xs;
   ms[static_cast<size_t>(axis)] = 1;
   // Output row r (of xs) -> its row of the [.., 1 at axis, ..] reductions.
@@ -381,7 +390,7 @@ bool NormLowering::lower(const ir::Op& op) {
   const auto scaled = op.kind == OK::Softmax ? scaled_.find(op.inputs[0]) : scaled_.end();
   const float in_scale = scaled != scaled_.end() ? scaled->second.second : 1.f;
   const ir::TensorId a = activation_(op, scaled != scaled_.end() ? scaled->second.first : op.inputs[0]);
-  const ir::Shape xs = lm_.tensor(g_, a).shape;
+  const ir::Shape xs = op_shape(op, a);
   const int64_t last = static_cast<int64_t>(xs.size()) - 1;
   if (xs.empty()) fail(op, "a scalar input has nothing to reduce or normalize over");
   if (is_reduce) {

@@ -56,6 +56,9 @@ class NormLowering {
                     const std::vector<int64_t>& axes, Opcode comb, ir::TensorId y, const ir::Shape& ys, bool y_f32,
                     ir::DType acc_dt);
   // Every Reduce* kind over any axes: lane step for the last axis, VXM passes for row axes.
+  // The shape op's axes refer to: its input's graph shape. `a`, the stored tensor it reads, may
+  // have another shape with the same rows (a Reshape view of a tensor stored as is).
+  ir::Shape op_shape(const ir::Op& op, ir::TensorId a) const;
   void reduce(const ir::Op& op, ir::TensorId a);
   // Softmax along a row axis: VXM passes of row-mapped operands.
   void softmax_rows(const ir::Op& op, ir::TensorId a, int64_t axis);
