@@ -391,6 +391,21 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
     }
   if (shapes.empty()) shapes.push_back({2, 2, false});
   const std::vector<Instr> tail0 = tail;
+  // Compile time, not the schedule: a row's placement tries B, B + 1, ... until everything fits
+  // (tens of tries a row in a busy Softmax), and each row is placed once per SXM as a probe, then
+  // again for real, for every candidate shape, then once more with the shape chosen. A probe ends
+  // at the first B that fits; the state it started from is restored, so the real placement through
+  // that SXM starts its search there (`hint`: every earlier B failed from the same state). The
+  // chosen shape's run repeats its trial run exactly (same starting state), so it replays the
+  // trial's (SXM, B) of every placement instead of searching. The schedule is the same as with
+  // every search done in full.
+  struct Placement {
+    size_t side;
+    uint64_t B;
+  };
+  std::vector<Placement> trace, best_trace;  // a run's placements, in order
+  const std::vector<Placement>* replay = nullptr;
+  uint64_t hint = 0, found = 0;  // search start for the next placement; where the last one fit
   auto run = [&](Shape shape) {
     const uint32_t R = shape.R;
     const int64_t F = shape.F;
@@ -538,7 +553,7 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
         }
       }
       lower = std::max(lower, -min_issue);
-      B = std::max<uint64_t>(B, static_cast<uint64_t>(lower));
+      B = std::max({B, static_cast<uint64_t>(lower), hint});
       uint64_t landed = 0, nvxm = 0;
       for (uint64_t n = 0;; ++B, ++n) {
         if (n > kMaxSearch) throw std::logic_error("lane scheduler: no cycle found for " + spec.name);
@@ -655,6 +670,7 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
         if (ok) break;
         b_.rollback(txn);
       }
+      found = B;
       uint64_t first = UINT64_MAX, last = 0;
       for (uint32_t c = 0; c < nch; ++c)
         for (const auto& p : issue_set({&xs, arrive(c)})) {
@@ -740,7 +756,7 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
       }
       for (const auto& p : im()) min_issue = std::min(min_issue, p.second);
       lower = std::max(lower, -min_issue);
-      B = std::max<uint64_t>(B, static_cast<uint64_t>(lower));
+      B = std::max({B, static_cast<uint64_t>(lower), hint});
       uint64_t land_a = 0, land_b = 0, nvxm = 0;
       for (uint64_t n = 0;; ++B, ++n) {
         if (n > kMaxSearch) throw std::logic_error("lane scheduler: no cycle found for " + spec.name);
@@ -824,6 +840,7 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
         if (ok) break;
         b_.rollback(txn);
       }
+      found = B;
       auto span = [&](const Issue& is, uint64_t* first, uint64_t* last) {
         for (const auto& p : is) {
           const uint64_t c = static_cast<uint64_t>(static_cast<int64_t>(B) + p.second);
@@ -859,17 +876,24 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
         return two ? place_pair(r, order[k + 1], side, commit) : place_row(r, side, commit);
       };
       size_t best = 0;
-      if (sxm_rows_.size() > 1) {
-        uint64_t best_land = UINT64_MAX;
+      if (replay) {
+        best = (*replay)[trace.size()].side;
+        hint = (*replay)[trace.size()].B;
+      } else if (sxm_rows_.size() > 1) {
+        uint64_t best_land = UINT64_MAX, best_B = 0;
         for (size_t side = 0; side < sxm_rows_.size(); ++side) {
           const uint64_t land = place(side, false);
           if (land < best_land) {
             best_land = land;
             best = side;
+            best_B = found;
           }
         }
+        hint = best_B;
       }
       place(best, true);
+      hint = 0;
+      trace.push_back({best, found});
     }
   };
   if (shapes.size() > 1) {
@@ -881,10 +905,12 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
     Shape best = shapes.front();
     uint64_t best_end = UINT64_MAX;
     for (const auto& shape : shapes) {
+      trace.clear();
       run(shape);
       if (st.last_end < best_end) {
         best_end = st.last_end;
         best = shape;
+        best_trace = trace;
       }
       b_.rollback(trial);
       b_.drop_maps_from(maps0);
@@ -894,7 +920,9 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
       st = st0;
     }
     shapes = {best};
+    replay = &best_trace;
   }
+  trace.clear();
   run(shapes[0]);
   return st;
 }

@@ -254,7 +254,7 @@ ir::Shape NormLowering::op_shape(const ir::Op& op, ir::TensorId a) const {
 void NormLowering::softmax_rows(const ir::Op& op, ir::TensorId a, int64_t axis) {
   // Softmax along a row axis (not the last): every step is a VXM pass of row-mapped operands.
   // xc = max(x, -65504) (f16, exact; see the last-axis form); m = max over the axis (f16, exact);
-  // d = xc - m[row with the axis at 0] (f32); e = exp(d) (f32); S = sum of e over the axis (f32);
+  // e = exp(xc - m[row with the axis at 0]) (f32, one pass); S = sum of e over the axis (f32);
   // y = e / S[row]. No f16 rounding before y.
   const ir::Shape xs = op_shape(op, a);
   ir::Shape ms = xs;
@@ -294,10 +294,11 @@ void NormLowering::softmax_rows(const ir::Op& op, ir::TensorId a, int64_t axis) 
   elt(op, ".clamp", static_cast<int>(Opcode::Max), {act(a), lo}, xc, xs, false);
   const ir::TensorId m = fresh(op, ".max", ir::DType::F16, ms);
   combine_rows(op, ".max", xc, xs, {axis}, Opcode::Max, m, ms, false, ir::DType::F16);
-  const ir::TensorId d = fresh(op, ".d", ir::DType::F32, xs), e = fresh(op, ".e", ir::DType::F32, xs),
-                     S = fresh(op, ".sum", ir::DType::F32, ms);
-  elt(op, ".sub", static_cast<int>(Opcode::Sub), {act(xc), bc(m)}, d, xs, true);
-  elt(op, ".exp", static_cast<int>(Opcode::Exp), {act(d)}, e, xs, true);
+  const ir::TensorId e = fresh(op, ".e", ir::DType::F32, xs), S = fresh(op, ".sum", ir::DType::F32, ms);
+  // e = exp(xc - m) in one pass: the f32 difference is never stored (it was an f32 tensor of its
+  // own, written and read back: same values).
+  elt(op, ".exp", static_cast<int>(Opcode::Sub), {act(xc), bc(m)}, e, xs, true);
+  lm_.eltwise.back().post = {{static_cast<int>(Opcode::Exp), 0.f}};
   combine_rows(op, ".sum", e, xs, {axis}, Opcode::Add, S, ms, true, ir::DType::F32);
   elt(op, ".div", static_cast<int>(Opcode::Div), {act(e), bc(S)}, op.outputs[0], xs, false);
   attn_.note_written(op.outputs[0], true);  // pad lanes: exp of junk / sum
