@@ -225,8 +225,10 @@ void ConvLowering::after(const ir::Op& op) {
   if (!E || os.size() != 4) conv_fail(g_, op, "an op on conv activations must be one elementwise step of 4-D tensors");
   const ir::Shape nh{os[0], os[2], os[3], os[1]};
   const int64_t C = os[1], HW = os[2] * os[3], rows = os[0] * HW;
-  if (op.kind == ir::OpKind::Relu && E->relu && E->name != op.name) {
-    // A Relu fused into the step that wrote its input (lower_graph): operands already laid out.
+  const bool relu_post = !E->post.empty() && E->post.back().op == static_cast<int>(Opcode::Relu);
+  if (op.kind == ir::OpKind::Relu && (E->relu || relu_post) && E->name != op.name) {
+    // A Relu fused into the step that wrote its input (lower_graph: the step's relu flag, or its
+    // last post op after fused post ops, e.g. a MaxPool's max chain): operands already laid out.
     if (nonfinite_.count(alias_[static_cast<size_t>(op.inputs[0])])) nonfinite_.insert(out);
     set_layout(out, E->y_shape);
     return;

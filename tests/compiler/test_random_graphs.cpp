@@ -320,7 +320,7 @@ TEST_CASE("random graphs: each compiles, simulates at its predicted cycles and m
       ++compiled;
     } catch (const InputError& e) {
       ++refused;
-      UNSCOPED_INFO("seed " << seed << " refused: " << e.what());
+      UNSCOPED_INFO("seed " << seed << " refused: " << e.what() << "\n" << rg.text);
     } catch (const std::exception& e) {
       FAIL("not an InputError: " << e.what());
     }
