@@ -1,6 +1,7 @@
 // Seeded random conv nets through the whole compiler and simulator, as test_random_graphs.cpp does
 // for the [rows, lanes] forms: an input [1, C, H, W] then 2-6 of Conv (1x1 or 3x3, stride 1 or 2,
-// padded or not, with or without bias; always first), Relu, MaxPool, AveragePool, a residual Add of two same-shaped tensors and GlobalAveragePool, sometimes ended by a Reshape to
+// padded or not, with or without bias, 1-40 or 64 or 128 channels; always first; one image or
+// two), Relu, MaxPool, AveragePool, a residual Add of two same-shaped tensors and GlobalAveragePool, sometimes ended by a Reshape to
 // [1, features] and a Gemm. Each net must be refused with an InputError or compile, simulate at
 // the predicted cycles in timing and functional mode and match the reference interpreter within
 // twice its bound (check_chip_against_reference applies the conv host layouts). Anything else
@@ -38,7 +39,7 @@ class NetBuilder {
   explicit NetBuilder(uint32_t seed) : rng_(seed), seed_(seed) { net_.g.name = "cnn" + std::to_string(seed); }
 
   RandomNet build() {
-    const Shape s{1, pick(1, 16), pick(4, 20), pick(4, 20)};
+    const Shape s{coin(6) ? 2 : 1, pick(1, 16), pick(4, 20), pick(4, 20)};  // sometimes two images
     const TensorId x = net_.g.add_input("x", ir::DType::F16, s);
     net_.inputs.push_back(test::random_f16(ir::num_elements(s), -1.f, 1.f, seed_ * 13));
     pool_.push_back(x);
@@ -47,17 +48,17 @@ class NetBuilder {
     for (int k = 0; k < n_ops; ++k) step(k == 0);
     TensorId y = pool_.back();
     if (!coin(3) && shape(y)[2] * shape(y)[3] > 1) {
-      const TensorId gp = out({1, shape(y)[1], 1, 1});
+      const TensorId gp = out({shape(y)[0], shape(y)[1], 1, 1});
       add(make_op(OpKind::GlobalAveragePool, op_name(), {y}, gp), gp);
       y = gp;
     }
     if (coin(2) && shape(y)[2] * shape(y)[3] == 1) {  // flatten and a classifier
-      const Shape& ys = shape(y);
+      const Shape ys = shape(y);
       const int64_t F = ys[1] * ys[2] * ys[3];
-      const TensorId f = out({1, F});
-      add(make_op(OpKind::Reshape, op_name(), {y}, f, {{"shape", std::vector<int64_t>{1, F}}}), f);
+      const TensorId f = out({ys[0], F});
+      add(make_op(OpKind::Reshape, op_name(), {y}, f, {{"shape", std::vector<int64_t>{ys[0], F}}}), f);
       const int64_t N = pick(1, 24);
-      const TensorId z = out({1, N});
+      const TensorId z = out({ys[0], N});
       add(make_op(OpKind::Gemm, op_name(), {f, constant({F, N}, -0.1f, 0.1f), constant({N}, -0.5f, 0.5f)}, z,
                   {{"alpha", 1.f}, {"beta", 1.f}, {"transA", int64_t{0}}, {"transB", int64_t{0}}}),
           z);
@@ -106,12 +107,12 @@ class NetBuilder {
       case 0:
       case 1: {  // Conv
         const int64_t k = coin(2) ? 1 : 3, st = coin(3) ? 2 : 1, p = k == 3 && coin(2) ? 1 : 0;
-        const int64_t M = pick(1, 40);
+        const int64_t M = coin(5) ? (coin(2) ? 64 : 128) : pick(1, 40);  // 64 / 128: the packed-pixel forms
         const int64_t Ho = out_dim(H, k, st, p), Wo = out_dim(W, k, st, p);
         if (Ho < 1 || Wo < 1) return;
         std::vector<TensorId> ins{x, test::conv_weight(net_.g, "w" + std::to_string(next_++), M, C, k, seed_ + next_)};
         if (coin(2)) ins.push_back(constant({M}, -0.5f, 0.5f));
-        const TensorId y = out({1, M, Ho, Wo});
+        const TensorId y = out({s[0], M, Ho, Wo});
         add(test::conv_op(op_name(), ins, y, k, st, p), y);
         return;
       }
@@ -125,7 +126,7 @@ class NetBuilder {
         const int64_t k = mx && coin(2) ? 3 : 2, st = 2, p = k == 3 && coin(2) ? 1 : 0;
         const int64_t Ho = out_dim(H, k, st, p), Wo = out_dim(W, k, st, p);
         if (Ho < 1 || Wo < 1) return;
-        const TensorId y = out({1, C, Ho, Wo});
+        const TensorId y = out({s[0], C, Ho, Wo});
         std::map<std::string, ir::AttrValue> at{{"kernel_shape", std::vector<int64_t>{k, k}},
                                                 {"strides", std::vector<int64_t>{st, st}},
                                                 {"pads", std::vector<int64_t>{p, p, p, p}},
