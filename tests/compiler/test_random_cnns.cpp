@@ -1,11 +1,15 @@
 // Seeded random conv nets through the whole compiler and simulator, as test_random_graphs.cpp does
-// for the [rows, lanes] forms: an input [1, C, H, W] then 2-6 of Conv (1x1 or 3x3, stride 1 or 2,
-// padded or not, with or without bias, 1-40 or 64 or 128 channels; always first; one image or
-// two), Relu, MaxPool, AveragePool, a residual Add of two same-shaped tensors and GlobalAveragePool, sometimes ended by a Reshape to
-// [1, features] and a Gemm. Each net must be refused with an InputError or compile, simulate at
-// the predicted cycles in timing and functional mode and match the reference interpreter within
-// twice its bound (check_chip_against_reference applies the conv host layouts). Anything else
-// fails with the seed and the net. LPU_RANDOM_CNNS=N runs seeds 1..N instead of the suite's share.
+// for the [rows, lanes] forms: an input [N, C, H, W] (one image or two), then 2-6 of Conv (1x1 or
+// 3x3, stride 1 or 2, padded or not, with or without bias, 1-40 or 64 or 128 channels; always
+// first), Relu, MaxPool, AveragePool and residual Adds of two same-shaped tensors, mostly ended by
+// a GlobalAveragePool and then sometimes a Reshape to [N, C] and a Gemm. Each net must be refused
+// with an InputError or compile, simulate at the predicted cycles in timing and functional mode
+// and match the reference interpreter within twice its bound (check_chip_against_reference
+// applies the conv host layouts). Anything else fails with the seed and the net. Left out, as the
+// compiler refuses them by name: an op other than a Conv or pool reading the graph input,
+// BatchNormalization of a conv activation (the ONNX importer folds it into the Conv before),
+// elementwise ops after a GlobalAveragePool and a Reshape of a conv activation with H x W > 1 to
+// [N, features]. LPU_RANDOM_CNNS=N runs seeds 1..N instead of the suite's share (1..12).
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
