@@ -234,12 +234,35 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
       if (G.y == t) return G.table.empty() ? std::vector<int64_t>{} : lm.tensor(g, t).shape;
     return {};
   };
+  // An identity copy runs int8 only while its X is i8 anyway, read as X by a product that is not a
+  // copy, and every step reading its output is an int8 product reading it as X (a graph output
+  // with no reader is fine: the int8 check bounds it as the layer it is). Else X would be
+  // quantized for the copy alone: a quantization the model does not have, which no check bounds
+  // (a graph input or an elementwise result read through a materialized view by a LayerNorm,
+  // Softmax or reduction, or returned as a graph output; found by
+  // tests/compiler/test_random_graphs.cpp at int8).
+  auto read_by_int8_product = [&](ir::TensorId t) {
+    for (size_t j = 0; j < nl; ++j)
+      if (in_s[j] && !ident[j] && lm.layers[j].x == t) return true;
+    return false;
+  };
+  auto int8_readers_only = [&](ir::TensorId t) {
+    for (const LoweredStep& st : lm.steps) {
+      const std::vector<ir::TensorId> r = step_reads(lm, st);
+      if (std::find(r.begin(), r.end(), t) == r.end()) continue;
+      if (!st.dense || st.gather || st.lane || !in_s[st.index] || lm.layers[st.index].x != t ||
+          lm.layers[st.index].b == t || lm.layers[st.index].residual == t)
+        return false;
+    }
+    return true;
+  };
   // Shrink the int8 set to a fixed point: a layer whose X can be neither i8 nor copied stays fp16
   // (and then reads X as an fp16 reader, which may stop other tensors from being i8).
   for (bool changed = true; changed;) {
     changed = false;
     for (size_t i = 0; i < nl; ++i)
-      if (in_s[i] && !i8_ok(lm.layers[i].x) && (ident[i] || stored_shape(lm.layers[i].x).empty())) {
+      if (in_s[i] && ((!i8_ok(lm.layers[i].x) && (ident[i] || stored_shape(lm.layers[i].x).empty())) ||
+                      (ident[i] && (!read_by_int8_product(lm.layers[i].x) || !int8_readers_only(lm.layers[i].y))))) {
         in_s[i] = 0;
         changed = true;
       }

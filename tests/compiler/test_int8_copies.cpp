@@ -329,8 +329,10 @@ TEST_CASE("int8 copies: encoder_layer int8 (heads, head merge, post-LN FFN), eve
 }
 
 // Exact identity matmuls (a row Concat's copies, lower_attention.cpp) run int8 when their X is i8
-// anyway: weight 127 with scale 1/127, so the copy of the dequantized values is exact up to the f32
-// epilogue; they never get a quantized copy of their own.
+// anyway (here each y_k is also X of an int8 product z_k): weight 127 with scale 1/127, so the copy
+// of the dequantized values is exact up to the f32 epilogue; they never get a quantized copy of
+// their own. (Without the z_k the y_k would be quantized for the copies alone, and the copies run
+// fp16: "int8 copies: an identity copy alone never makes its X i8".)
 TEST_CASE("int8 copies: identity row copies of i8 tensors run int8 and stay exact", "[int8][copies]") {
   auto chip = default_chip_config();
   ir::Graph g;
@@ -347,6 +349,13 @@ TEST_CASE("int8 copies: identity row copies of i8 tensors run int8 and stay exac
   const ir::TensorId c = g.add_tensor("c", ir::DType::F32, {2 * R, N});
   g.add_op(make_op(ir::OpKind::Concat, "concat", {ys[0], ys[1]}, c, {{"axis", int64_t{0}}}));
   g.mark_output(c);
+  for (int k = 0; k < 2; ++k) {  // z_k = y_k . V_k: int8 products reading y_k, so y_k is i8 anyway
+    const ir::TensorId v = g.add_constant(fmt::format("V{}", k), ir::DType::F16, {N, N},
+                                          f16_bytes(random_f16(N * N, -0.1f, 0.1f, 60 + k)));
+    const ir::TensorId z = g.add_tensor(fmt::format("z{}", k), ir::DType::F32, {R, N});
+    g.add_op(make_op(ir::OpKind::MatMul, fmt::format("mz{}", k), {ys[static_cast<size_t>(k)], v}, z));
+    g.mark_output(z);
+  }
   const std::vector<float> xv = input_of(51);
   CompileOptions co;
   co.precision = Precision::INT8;
@@ -390,4 +399,44 @@ TEST_CASE("int8 copies: identity row copies of i8 tensors run int8 and stay exac
     }
   }
   WARN("int8 identity row copies: max |copy - source| " << worst << "; " << cr.predicted_cycles << " cycles");
+}
+
+// The rule above, the other way: copies whose X no int8 product reads run fp16 and leave X float
+// (quantizing y_k for the copies alone would add a quantization the model does not have, which no
+// check bounds; found by tests/compiler/test_random_graphs.cpp at int8).
+TEST_CASE("int8 copies: an identity copy alone never makes its X i8", "[int8][copies]") {
+  ir::Graph g;
+  g.name = "concat_rows_alone";
+  const ir::TensorId x = g.add_input("x", ir::DType::F16, {R, D});
+  const float ws = 1.0f / std::sqrt(static_cast<float>(D));
+  std::vector<ir::TensorId> ys;
+  for (int k = 0; k < 2; ++k) {
+    const ir::TensorId w = g.add_constant(fmt::format("W{}", k), ir::DType::F16, {D, N},
+                                          f16_bytes(random_f16(D * N, -ws, ws, 40 + k)));
+    ys.push_back(g.add_tensor(fmt::format("y{}", k), ir::DType::F16, {R, N}));
+    g.add_op(make_op(ir::OpKind::MatMul, fmt::format("mm{}", k), {x, w}, ys.back()));
+  }
+  const ir::TensorId c = g.add_tensor("c", ir::DType::F32, {2 * R, N});
+  g.add_op(make_op(ir::OpKind::Concat, "concat", {ys[0], ys[1]}, c, {{"axis", int64_t{0}}}));
+  g.mark_output(c);
+  const LoweredModel lm = lower_graph(g);
+  CompileOptions co;
+  co.int8.onchip_quantize = true;
+  const QuantPlan q = plan_int8(g, lm, {{value_of(input_of(51))}}, co.int8);
+  int identities = 0, int8_products = 0;
+  for (size_t i = 0; i < lm.layers.size(); ++i) {
+    const LoweredLayer& L = lm.layers[i];
+    bool eye = L.K == L.N && L.bias.empty();
+    for (int64_t k = 0; eye && k < L.K * L.N; ++k) eye = L.w[static_cast<size_t>(k)] == (k / L.N == k % L.N ? 1.f : 0.f);
+    INFO(L.name);
+    if (eye) {
+      ++identities;
+      CHECK_FALSE(q.layers[i].int8);
+    } else {
+      int8_products += q.layers[i].int8 ? 1 : 0;
+    }
+  }
+  CHECK(identities == 2);
+  CHECK(int8_products == 2);  // mm0, mm1 still run int8 on the host-quantized x
+  for (ir::TensorId y : ys) CHECK_FALSE(q.i8_tensors.count(y));
 }
