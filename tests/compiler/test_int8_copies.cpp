@@ -91,6 +91,40 @@ CompileOptions int8_options(const std::vector<std::vector<float>>& calib) {
   return co;
 }
 
+
+// x -> y_k = x . W_k (k = 0, 1) -> c = Concat(y_0, y_1) along rows (identity row copies), a graph
+// output; with_readers: also z_k = y_k . V_k (int8 products reading y_k), graph outputs. *ys gets y_k.
+ir::Graph concat_rows_graph(bool with_readers, std::vector<ir::TensorId>* ys) {
+  ir::Graph g;
+  g.name = with_readers ? "concat_rows" : "concat_rows_alone";
+  const ir::TensorId x = g.add_input("x", ir::DType::F16, {R, D});
+  const float ws = 1.0f / std::sqrt(static_cast<float>(D));
+  for (int k = 0; k < 2; ++k) {
+    const ir::TensorId w = g.add_constant(fmt::format("W{}", k), ir::DType::F16, {D, N},
+                                          f16_bytes(random_f16(D * N, -ws, ws, 40 + k)));
+    ys->push_back(g.add_tensor(fmt::format("y{}", k), ir::DType::F16, {R, N}));
+    g.add_op(make_op(ir::OpKind::MatMul, fmt::format("mm{}", k), {x, w}, ys->back()));
+  }
+  const ir::TensorId c = g.add_tensor("c", ir::DType::F32, {2 * R, N});
+  g.add_op(make_op(ir::OpKind::Concat, "concat", {(*ys)[0], (*ys)[1]}, c, {{"axis", int64_t{0}}}));
+  g.mark_output(c);
+  for (int k = 0; with_readers && k < 2; ++k) {
+    const ir::TensorId v = g.add_constant(fmt::format("V{}", k), ir::DType::F16, {N, N},
+                                          f16_bytes(random_f16(N * N, -0.1f, 0.1f, 60 + k)));
+    const ir::TensorId z = g.add_tensor(fmt::format("z{}", k), ir::DType::F32, {R, N});
+    g.add_op(make_op(ir::OpKind::MatMul, fmt::format("mz{}", k), {(*ys)[static_cast<size_t>(k)], v}, z));
+    g.mark_output(z);
+  }
+  return g;
+}
+
+// Whether L is an exact identity copy (K == N, no bias, weights the identity).
+bool is_identity_layer(const LoweredLayer& L) {
+  bool eye = L.K == L.N && L.bias.empty();
+  for (int64_t k = 0; eye && k < L.K * L.N; ++k) eye = L.w[static_cast<size_t>(k)] == (k / L.N == k % L.N ? 1.f : 0.f);
+  return eye;
+}
+
 }  // namespace
 
 TEST_CASE("int8 copies: an X with fp16 readers is copied to i8 once, shared by its int8 layers", "[int8][copies]") {
@@ -335,27 +369,8 @@ TEST_CASE("int8 copies: encoder_layer int8 (heads, head merge, post-LN FFN), eve
 // fp16: "int8 copies: an identity copy alone never makes its X i8".)
 TEST_CASE("int8 copies: identity row copies of i8 tensors run int8 and stay exact", "[int8][copies]") {
   auto chip = default_chip_config();
-  ir::Graph g;
-  g.name = "concat_rows";
-  const ir::TensorId x = g.add_input("x", ir::DType::F16, {R, D});
-  const float ws = 1.0f / std::sqrt(static_cast<float>(D));
   std::vector<ir::TensorId> ys;
-  for (int k = 0; k < 2; ++k) {
-    const ir::TensorId w = g.add_constant(fmt::format("W{}", k), ir::DType::F16, {D, N},
-                                          f16_bytes(random_f16(D * N, -ws, ws, 40 + k)));
-    ys.push_back(g.add_tensor(fmt::format("y{}", k), ir::DType::F16, {R, N}));
-    g.add_op(make_op(ir::OpKind::MatMul, fmt::format("mm{}", k), {x, w}, ys.back()));
-  }
-  const ir::TensorId c = g.add_tensor("c", ir::DType::F32, {2 * R, N});
-  g.add_op(make_op(ir::OpKind::Concat, "concat", {ys[0], ys[1]}, c, {{"axis", int64_t{0}}}));
-  g.mark_output(c);
-  for (int k = 0; k < 2; ++k) {  // z_k = y_k . V_k: int8 products reading y_k, so y_k is i8 anyway
-    const ir::TensorId v = g.add_constant(fmt::format("V{}", k), ir::DType::F16, {N, N},
-                                          f16_bytes(random_f16(N * N, -0.1f, 0.1f, 60 + k)));
-    const ir::TensorId z = g.add_tensor(fmt::format("z{}", k), ir::DType::F32, {R, N});
-    g.add_op(make_op(ir::OpKind::MatMul, fmt::format("mz{}", k), {ys[static_cast<size_t>(k)], v}, z));
-    g.mark_output(z);
-  }
+  const ir::Graph g = concat_rows_graph(true, &ys);
   const std::vector<float> xv = input_of(51);
   CompileOptions co;
   co.precision = Precision::INT8;
@@ -369,12 +384,9 @@ TEST_CASE("int8 copies: identity row copies of i8 tensors run int8 and stay exac
   apply_quant_copies(g, q, &lm);
   int identities = 0;
   for (size_t i = 0; i < lm.layers.size(); ++i) {
-    const LoweredLayer& L = lm.layers[i];
-    bool eye = L.K == L.N && L.bias.empty();
-    for (int64_t k = 0; eye && k < L.K * L.N; ++k) eye = L.w[static_cast<size_t>(k)] == (k / L.N == k % L.N ? 1.f : 0.f);
-    INFO(L.name);
+    INFO(lm.layers[i].name);
     CHECK(q.layers[i].int8);
-    identities += eye ? 1 : 0;
+    identities += is_identity_layer(lm.layers[i]) ? 1 : 0;
   }
   REQUIRE(identities == 2);
   CHECK(q.copies.empty());         // x is host-quantized (only int8 readers), y0 / y1 stored i8
@@ -405,31 +417,16 @@ TEST_CASE("int8 copies: identity row copies of i8 tensors run int8 and stay exac
 // (quantizing y_k for the copies alone would add a quantization the model does not have, which no
 // check bounds; found by tests/compiler/test_random_graphs.cpp at int8).
 TEST_CASE("int8 copies: an identity copy alone never makes its X i8", "[int8][copies]") {
-  ir::Graph g;
-  g.name = "concat_rows_alone";
-  const ir::TensorId x = g.add_input("x", ir::DType::F16, {R, D});
-  const float ws = 1.0f / std::sqrt(static_cast<float>(D));
   std::vector<ir::TensorId> ys;
-  for (int k = 0; k < 2; ++k) {
-    const ir::TensorId w = g.add_constant(fmt::format("W{}", k), ir::DType::F16, {D, N},
-                                          f16_bytes(random_f16(D * N, -ws, ws, 40 + k)));
-    ys.push_back(g.add_tensor(fmt::format("y{}", k), ir::DType::F16, {R, N}));
-    g.add_op(make_op(ir::OpKind::MatMul, fmt::format("mm{}", k), {x, w}, ys.back()));
-  }
-  const ir::TensorId c = g.add_tensor("c", ir::DType::F32, {2 * R, N});
-  g.add_op(make_op(ir::OpKind::Concat, "concat", {ys[0], ys[1]}, c, {{"axis", int64_t{0}}}));
-  g.mark_output(c);
+  const ir::Graph g = concat_rows_graph(false, &ys);
   const LoweredModel lm = lower_graph(g);
   CompileOptions co;
   co.int8.onchip_quantize = true;
   const QuantPlan q = plan_int8(g, lm, {{value_of(input_of(51))}}, co.int8);
   int identities = 0, int8_products = 0;
   for (size_t i = 0; i < lm.layers.size(); ++i) {
-    const LoweredLayer& L = lm.layers[i];
-    bool eye = L.K == L.N && L.bias.empty();
-    for (int64_t k = 0; eye && k < L.K * L.N; ++k) eye = L.w[static_cast<size_t>(k)] == (k / L.N == k % L.N ? 1.f : 0.f);
-    INFO(L.name);
-    if (eye) {
+    INFO(lm.layers[i].name);
+    if (is_identity_layer(lm.layers[i])) {
       ++identities;
       CHECK_FALSE(q.layers[i].int8);
     } else {

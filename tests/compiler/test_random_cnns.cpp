@@ -12,7 +12,6 @@
 // [N, features]. LPU_RANDOM_CNNS=N runs seeds 1..N instead of the suite's share (1..12).
 #include <catch2/catch.hpp>
 
-#include <cstdlib>
 #include <map>
 #include <random>
 #include <sstream>
@@ -24,6 +23,7 @@
 #include "tests/support/conv_build.h"
 #include "tests/support/f16_data.h"
 #include "tests/support/ir_build.h"
+#include "tests/support/random_cases.h"
 
 using namespace lpu;
 using ir::OpKind;
@@ -164,24 +164,12 @@ class NetBuilder {
 
 TEST_CASE("random conv nets: each compiles, simulates at its predicted cycles and matches the reference, or is refused",
           "[random]") {
-  const char* env = std::getenv("LPU_RANDOM_CNNS");
-  const uint32_t first = env ? 1u : 1u, last = env ? static_cast<uint32_t>(std::strtoul(env, nullptr, 10)) : 12u;
-  uint32_t compiled = 0, refused = 0;
-  for (uint32_t seed = first; seed <= last; ++seed) {
+  test::run_random_cases("LPU_RANDOM_CNNS", 1, 12, 2.0 / 3, [](uint32_t seed, std::string* text) {
     RandomNet net = NetBuilder(seed).build();
+    *text = net.text;
     INFO("seed " << seed << ":\n" << net.text);
-    try {
-      test::check_chip_against_reference(net.g, net.inputs);
-      ++compiled;
-    } catch (const InputError& e) {
-      ++refused;
-      UNSCOPED_INFO("seed " << seed << " refused: " << e.what() << "\n" << net.text);
-    } catch (const std::exception& e) {
-      FAIL("not an InputError: " << e.what());
-    }
-  }
-  INFO("compiled " << compiled << ", refused " << refused);
-  CHECK(3 * compiled >= 2 * (last + 1 - first));
+    test::check_chip_against_reference(net.g, net.inputs);
+  });
 }
 
 TEST_CASE("random conv nets' finding: a Relu after a MaxPool (fused as the max chain's last post op)", "[random]") {
