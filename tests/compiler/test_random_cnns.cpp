@@ -81,8 +81,9 @@ class NetBuilder {
   void note(const std::string& s) { net_.text += s + "\n"; }
   TensorId out(const Shape& s) { return net_.g.add_tensor("t" + std::to_string(next_++), ir::DType::F16, s); }
   TensorId constant(const Shape& s, float lo, float hi) {
-    return net_.g.add_constant("c" + std::to_string(next_++), ir::DType::F16, s,
-                               test::f16_bytes(test::random_f16(ir::num_elements(s), lo, hi, seed_ * 31 + next_)));
+    const int id = next_++;  // one statement each: the order of the two uses is then defined
+    return net_.g.add_constant("c" + std::to_string(id), ir::DType::F16, s,
+                               test::f16_bytes(test::random_f16(ir::num_elements(s), lo, hi, seed_ * 31 + id)));
   }
   std::string op_name() { return "n" + std::to_string(next_++); }
   void add(ir::Op op, TensorId y) {
@@ -114,7 +115,8 @@ class NetBuilder {
         const int64_t M = coin(5) ? (coin(2) ? 64 : 128) : pick(1, 40);  // 64 / 128: the packed-pixel forms
         const int64_t Ho = out_dim(H, k, st, p), Wo = out_dim(W, k, st, p);
         if (Ho < 1 || Wo < 1) return;
-        std::vector<TensorId> ins{x, test::conv_weight(net_.g, "w" + std::to_string(next_++), M, C, k, seed_ + next_)};
+        const int id = next_++;
+        std::vector<TensorId> ins{x, test::conv_weight(net_.g, "w" + std::to_string(id), M, C, k, seed_ + id)};
         if (coin(2)) ins.push_back(constant({M}, -0.5f, 0.5f));
         const TensorId y = out({s[0], M, Ho, Wo});
         add(test::conv_op(op_name(), ins, y, k, st, p), y);

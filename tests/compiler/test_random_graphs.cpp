@@ -7,7 +7,9 @@
 // cycles, and match the reference interpreter within twice its error bound
 // (check_chip_against_reference). Any other exception is a bug: a MatMul of a constant by an
 // activation used to stop with an internal 'map::at'. Inputs stay in [-1, 1] and no op divides by
-// or takes the root of an activation, so every reference bound is finite.
+// or takes the root of an activation, so every reference bound is finite. A seed's graph is the
+// same run after run of one build; draws made inside one call's arguments follow the compiler's
+// argument order, so a GCC and a Clang build may give a seed different graphs.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -85,8 +87,9 @@ class Builder {
   void note(const std::string& s) { rg_.text += s + "\n"; }
   TensorId out(const Shape& s) { return rg_.g.add_tensor("t" + std::to_string(next_++), ir::DType::F16, s); }
   TensorId constant(const Shape& s, float lo, float hi) {
-    return rg_.g.add_constant("c" + std::to_string(next_++), ir::DType::F16, s,
-                              test::f16_bytes(test::random_f16(ir::num_elements(s), lo, hi, seed_ * 31 + next_)));
+    const int id = next_++;  // one statement each: the order of the two uses is then defined
+    return rg_.g.add_constant("c" + std::to_string(id), ir::DType::F16, s,
+                              test::f16_bytes(test::random_f16(ir::num_elements(s), lo, hi, seed_ * 31 + id)));
   }
   TensorId any() { return pool_[static_cast<size_t>(pick(0, static_cast<int64_t>(pool_.size()) - 1))]; }
   void add(ir::Op op, TensorId y) {
