@@ -488,21 +488,9 @@ ir::TensorId AttentionLowering::mxm_phys(const ir::Op& op, ir::TensorId s) {
     if (it != narrowed_.end()) {
       s = it->second;
     } else {
-      const ir::Shape shape = lm_.tensor(g_, s).shape;
-      const ir::TensorId y = fresh(lm_.tensor(g_, s).name + ".f16", shape, ir::DType::F16);
-      LoweredEltwise E;
-      E.name = lm_.tensor(g_, y).name;
-      E.kind = ir::OpKind::Cast;
-      E.has_op = false;
-      E.vxm_op = static_cast<int>(Opcode::Mov);
       EltOperand x;
       x.act = s;
-      E.operands = {x};
-      E.y = y;
-      E.y_shape = shape;
-      produced_[static_cast<size_t>(y)] = 1;
-      lm_.steps.push_back({false, lm_.eltwise.size()});
-      lm_.eltwise.push_back(std::move(E));
+      const ir::TensorId y = copy_step(lm_.tensor(g_, s).name + ".f16", x, lm_.tensor(g_, s).shape);
       nonfinite_[y] = nonfinite_pad(s);
       if (zero_pad_.count(s)) zero_pad_[y] = 1;
       narrowed_[s] = y;
@@ -512,24 +500,29 @@ ir::TensorId AttentionLowering::mxm_phys(const ir::Op& op, ir::TensorId s) {
   return clean(s);
 }
 
+ir::TensorId AttentionLowering::copy_step(const std::string& name, EltOperand src, ir::Shape shape) {
+  const ir::TensorId y = fresh(name, shape, ir::DType::F16);
+  LoweredEltwise E;
+  E.name = lm_.tensor(g_, y).name;
+  E.kind = ir::OpKind::Cast;
+  E.has_op = false;
+  E.vxm_op = static_cast<int>(Opcode::Mov);
+  E.operands = {std::move(src)};
+  E.y = y;
+  E.y_shape = shape;
+  produced_[static_cast<size_t>(y)] = 1;
+  lm_.steps.push_back({false, lm_.eltwise.size()});
+  lm_.eltwise.push_back(std::move(E));
+  return y;
+}
+
 ir::TensorId AttentionLowering::stored_constant(ir::TensorId t) {
   auto it = const_copies_.find(t);
   if (it != const_copies_.end()) return it->second;
   const ir::Tensor& ct = g_.tensor(t);
   std::vector<float> v = ct.const_floats();
   for (float& f : v) f = ir::f16_to_f32(ir::f32_to_f16(f));  // the model's fp16 view of a constant
-  const ir::TensorId y = fresh(ct.name + ".stored", ct.shape, ir::DType::F16);
-  LoweredEltwise E;
-  E.name = lm_.tensor(g_, y).name;
-  E.kind = ir::OpKind::Cast;  // a copy, as the narrowing copy in mxm_phys
-  E.has_op = false;
-  E.vxm_op = static_cast<int>(Opcode::Mov);
-  E.operands = {EltOperand::constant(v, ct.shape)};
-  E.y = y;
-  E.y_shape = ct.shape;
-  produced_[static_cast<size_t>(y)] = 1;
-  lm_.steps.push_back({false, lm_.eltwise.size()});
-  lm_.eltwise.push_back(std::move(E));
+  const ir::TensorId y = copy_step(ct.name + ".stored", EltOperand::constant(v, ct.shape), ct.shape);
   note_written(y, false);  // the constant's pad lanes are zero
   const_copies_[t] = y;
   return y;
@@ -571,9 +564,9 @@ bool AttentionLowering::lower(const ir::Op& op) {
       const bool graph_input = std::find(g_.inputs().begin(), g_.inputs().end(), in) != g_.inputs().end();
       // A Reshape that is a graph input's only reader is folded into the input's layout (the host
       // writes it so); with other readers the input stays as it is and the Reshape is a view of it.
-      int readers = std::count(g_.outputs().begin(), g_.outputs().end(), in) ? 1 : 0;
-      for (const ir::Op& o : g_.ops()) readers += static_cast<int>(std::count(o.inputs.begin(), o.inputs.end(), in));
-      if (graph_input && readers == 1 && alias_[static_cast<size_t>(in)] == in && !views_.count(in)) return false;
+      const bool one_reader = graph_input && g_.consumers()[static_cast<size_t>(in)].size() == 1 &&
+                              std::find(g_.outputs().begin(), g_.outputs().end(), in) == g_.outputs().end();
+      if (one_reader && alias_[static_cast<size_t>(in)] == in && !views_.count(in)) return false;
       View out;
       if (!reshape(view_of(in), g_.tensor(op.outputs[0]).shape, &out)) {
         const ir::TensorId s = stored(op, in);

@@ -34,6 +34,9 @@ class AttentionLowering {
   // A constant first operand of a MatMul of activations (A . B with B an activation) as a stored
   // f16 tensor: one VXM `mov` pass writes the constant's f16 values, once per constant.
   ir::TensorId stored_constant(ir::TensorId t);
+  // A fresh f16 tensor `name` of `shape` = src by one VXM `mov` pass (a Cast step: a copy); the
+  // caller notes its pad lanes (note_written).
+  ir::TensorId copy_step(const std::string& name, EltOperand src, ir::Shape shape);  // shape by value: fresh() may move lm_.extra
   // Records that a step wrote `y` and whether its pad lanes may hold non-finite values.
   void note_written(ir::TensorId y, bool maybe_nonfinite);
   bool nonfinite_pad(ir::TensorId t) const;

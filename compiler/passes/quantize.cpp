@@ -191,6 +191,24 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
     }
     return mv->x;
   };
+  // Every scheduled step reading t is an int8 layer reading it as its X, or (residual_ok) as its
+  // fused residual when only int8 layers write t (Int8Options::i8_residuals); elementwise, gather
+  // and lane steps, activation weights and other residuals need the float values.
+  auto int8_readers_only = [&](ir::TensorId t, bool residual_ok) {
+    for (const LoweredStep& st : lm.steps) {
+      const std::vector<ir::TensorId> r = step_reads(lm, st);
+      if (std::find(r.begin(), r.end(), t) == r.end()) continue;
+      if (!st.dense || st.gather || st.lane) return false;
+      const LoweredLayer& L = lm.layers[st.index];
+      if (!in_s[st.index] || L.b == t) return false;
+      if (L.residual == t) {
+        if (!residual_ok || !opt.i8_residuals || L.x == t || !layer_written(t)) return false;
+      } else if (L.x != t) {
+        return false;
+      }
+    }
+    return true;
+  };
   auto i8_ok = [&](ir::TensorId t) {
     // A packed head merge keeps its f16 values and gets a quantized copy (fused into its pass): the
     // int8 check bounds on-chip quantization of value copies only (int8_step_check.h).
@@ -201,22 +219,7 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
     const bool moved = move_source(t) != ir::kNoTensor;
     produced = produced || moved;
     for (const LoweredLane& Ln : lm.lanes) produced = produced && (Ln.y != t || moved);
-    // Every scheduled reader an int8 layer reading t as its X only, or as its fused residual when
-    // only int8 layers write t (Int8Options::i8_residuals); elementwise, gather and lane steps,
-    // activation weights and other residuals need the float values.
-    for (const LoweredStep& st : lm.steps) {
-      const std::vector<ir::TensorId> r = step_reads(lm, st);
-      if (std::find(r.begin(), r.end(), t) == r.end()) continue;
-      if (!st.dense || st.gather || st.lane) return false;
-      const LoweredLayer& L = lm.layers[st.index];
-      if (!in_s[st.index] || L.b == t) return false;
-      if (L.residual == t) {
-        if (!opt.i8_residuals || L.x == t || !layer_written(t)) return false;
-      } else if (L.x != t) {
-        return false;
-      }
-    }
-    return produced;
+    return produced && int8_readers_only(t, true);
   };
   // With onchip_quantize, an X that cannot be i8 itself gets a quantized copy if the shape it is
   // stored in is known here (empty: not copyable, the layer stays fp16).
@@ -246,23 +249,19 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
       if (in_s[j] && !ident[j] && lm.layers[j].x == t) return true;
     return false;
   };
-  auto int8_readers_only = [&](ir::TensorId t) {
-    for (const LoweredStep& st : lm.steps) {
-      const std::vector<ir::TensorId> r = step_reads(lm, st);
-      if (std::find(r.begin(), r.end(), t) == r.end()) continue;
-      if (!st.dense || st.gather || st.lane || !in_s[st.index] || lm.layers[st.index].x != t ||
-          lm.layers[st.index].b == t || lm.layers[st.index].residual == t)
-        return false;
-    }
-    return true;
+  auto copy_stays_fp16 = [&](size_t i) {
+    return ident[i] && (!read_by_int8_product(lm.layers[i].x) || !int8_readers_only(lm.layers[i].y, false));
+  };
+  // X neither i8 nor copyable (an identity copy never gets a quantized copy of its X).
+  auto x_unusable = [&](size_t i) {
+    return !i8_ok(lm.layers[i].x) && (ident[i] || stored_shape(lm.layers[i].x).empty());
   };
   // Shrink the int8 set to a fixed point: a layer whose X can be neither i8 nor copied stays fp16
   // (and then reads X as an fp16 reader, which may stop other tensors from being i8).
   for (bool changed = true; changed;) {
     changed = false;
     for (size_t i = 0; i < nl; ++i)
-      if (in_s[i] && ((!i8_ok(lm.layers[i].x) && (ident[i] || stored_shape(lm.layers[i].x).empty())) ||
-                      (ident[i] && (!read_by_int8_product(lm.layers[i].x) || !int8_readers_only(lm.layers[i].y))))) {
+      if (in_s[i] && (x_unusable(i) || copy_stays_fp16(i))) {
         in_s[i] = 0;
         changed = true;
       }

@@ -13,8 +13,6 @@
 #include <catch2/catch.hpp>
 
 #include <map>
-#include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -32,20 +30,14 @@ using ir::TensorId;
 
 namespace {
 
-struct RandomNet {
-  ir::Graph g;
-  std::vector<std::vector<float>> inputs;
-  std::string text;
-};
-
-class NetBuilder {
+class NetBuilder : test::RandomModelBuilder {
  public:
-  explicit NetBuilder(uint32_t seed) : rng_(seed), seed_(seed) { net_.g.name = "cnn" + std::to_string(seed); }
+  explicit NetBuilder(uint32_t seed) : RandomModelBuilder(seed, "cnn") {}
 
-  RandomNet build() {
+  test::RandomModel build() {
     const Shape s{coin(6) ? 2 : 1, pick(1, 16), pick(4, 20), pick(4, 20)};  // sometimes two images
-    const TensorId x = net_.g.add_input("x", ir::DType::F16, s);
-    net_.inputs.push_back(test::random_f16(ir::num_elements(s), -1.f, 1.f, seed_ * 13));
+    const TensorId x = m_.g.add_input("x", ir::DType::F16, s);
+    m_.inputs.push_back(test::random_f16(ir::num_elements(s), -1.f, 1.f, seed_ * 13));
     pool_.push_back(x);
     note("input " + name(x));
     const int n_ops = static_cast<int>(pick(2, 6));
@@ -68,36 +60,12 @@ class NetBuilder {
           z);
       y = z;
     }
-    net_.g.mark_output(y);
-    net_.g.validate();
-    return std::move(net_);
+    m_.g.mark_output(y);
+    m_.g.validate();
+    return std::move(m_);
   }
 
  private:
-  int64_t pick(int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng_); }
-  bool coin(int one_in) { return pick(1, one_in) == 1; }
-  const Shape& shape(TensorId t) const { return net_.g.tensor(t).shape; }
-  std::string name(TensorId t) const { return net_.g.tensor(t).name + ir::shape_str(shape(t)); }
-  void note(const std::string& s) { net_.text += s + "\n"; }
-  TensorId out(const Shape& s) { return net_.g.add_tensor("t" + std::to_string(next_++), ir::DType::F16, s); }
-  TensorId constant(const Shape& s, float lo, float hi) {
-    const int id = next_++;  // one statement each: the order of the two uses is then defined
-    return net_.g.add_constant("c" + std::to_string(id), ir::DType::F16, s,
-                               test::f16_bytes(test::random_f16(ir::num_elements(s), lo, hi, seed_ * 31 + id)));
-  }
-  std::string op_name() { return "n" + std::to_string(next_++); }
-  void add(ir::Op op, TensorId y) {
-    std::ostringstream os;
-    os << ir::op_kind_name(op.kind) << "(";
-    for (size_t i = 0; i < op.inputs.size(); ++i) os << (i ? ", " : "") << name(op.inputs[i]);
-    os << ")";
-    for (const char* a : {"kernel_shape", "strides", "pads"})
-      if (op.has(a)) os << " " << a << ir::shape_str(op.attr_ints(a));
-    os << " -> " << name(y);
-    note(os.str());
-    net_.g.add_op(std::move(op));
-    pool_.push_back(y);
-  }
   static int64_t out_dim(int64_t in, int64_t k, int64_t s, int64_t p) {
     return in + 2 * p < k ? 0 : (in + 2 * p - k) / s + 1;
   }
@@ -116,7 +84,7 @@ class NetBuilder {
         const int64_t Ho = out_dim(H, k, st, p), Wo = out_dim(W, k, st, p);
         if (Ho < 1 || Wo < 1) return;
         const int id = next_++;
-        std::vector<TensorId> ins{x, test::conv_weight(net_.g, "w" + std::to_string(id), M, C, k, seed_ + id)};
+        std::vector<TensorId> ins{x, test::conv_weight(m_.g, "w" + std::to_string(id), M, C, k, seed_ + id)};
         if (coin(2)) ins.push_back(constant({M}, -0.5f, 0.5f));
         const TensorId y = out({s[0], M, Ho, Wo});
         add(test::conv_op(op_name(), ins, y, k, st, p), y);
@@ -154,12 +122,6 @@ class NetBuilder {
         return;
     }
   }
-
-  std::mt19937 rng_;
-  uint32_t seed_;
-  RandomNet net_;
-  std::vector<TensorId> pool_;
-  int next_ = 0;
 };
 
 }  // namespace
@@ -167,7 +129,7 @@ class NetBuilder {
 TEST_CASE("random conv nets: each compiles, simulates at its predicted cycles and matches the reference, or is refused",
           "[random]") {
   test::run_random_cases("LPU_RANDOM_CNNS", 1, 12, 2.0 / 3, [](uint32_t seed, std::string* text) {
-    RandomNet net = NetBuilder(seed).build();
+    test::RandomModel net = NetBuilder(seed).build();
     *text = net.text;
     INFO("seed " << seed << ":\n" << net.text);
     test::check_chip_against_reference(net.g, net.inputs);

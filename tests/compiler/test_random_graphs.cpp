@@ -13,9 +13,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
-#include <random>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -39,23 +37,17 @@ using ir::TensorId;
 
 namespace {
 
-struct RandomGraph {
-  ir::Graph g;
-  std::vector<std::vector<float>> inputs;
-  std::string text;  // one line per op, for the failure message
-};
-
-class Builder {
+class Builder : test::RandomModelBuilder {
  public:
-  explicit Builder(uint32_t seed) : rng_(seed), seed_(seed) { rg_.g.name = "random" + std::to_string(seed); }
+  explicit Builder(uint32_t seed) : RandomModelBuilder(seed, "random") {}
 
-  RandomGraph build() {
+  test::RandomModel build() {
     const int n_in = pick(1, 2);
     const int64_t R = dim(), C = dim();
     const Shape s = coin(4) ? Shape{pick(2, 3), R, C} : Shape{R, C};
     for (int i = 0; i < n_in; ++i) {
-      const TensorId x = rg_.g.add_input("x" + std::to_string(i), ir::DType::F16, s);
-      rg_.inputs.push_back(test::random_f16(ir::num_elements(s), -1.f, 1.f, seed_ * 7 + static_cast<uint32_t>(i)));
+      const TensorId x = m_.g.add_input("x" + std::to_string(i), ir::DType::F16, s);
+      m_.inputs.push_back(test::random_f16(ir::num_elements(s), -1.f, 1.f, seed_ * 7 + static_cast<uint32_t>(i)));
       pool_.push_back(x);
       note("input " + name(x));
     }
@@ -65,44 +57,22 @@ class Builder {
     }
     const int n_ops = pick(2, 6);
     for (int k = 0; k < n_ops; ++k) step();
-    rg_.g.mark_output(pool_.back());
+    m_.g.mark_output(pool_.back());
     if (pool_.size() > 2 && coin(3) && pool_[pool_.size() - 2] != pool_.back() &&
-        !rg_.g.tensor(pool_[pool_.size() - 2]).is_const && !is_input(pool_[pool_.size() - 2]))
-      rg_.g.mark_output(pool_[pool_.size() - 2]);
-    rg_.g.validate();
-    return std::move(rg_);
+        !m_.g.tensor(pool_[pool_.size() - 2]).is_const && !is_input(pool_[pool_.size() - 2]))
+      m_.g.mark_output(pool_[pool_.size() - 2]);
+    m_.g.validate();
+    return std::move(m_);
   }
 
  private:
-  int64_t pick(int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng_); }
-  bool coin(int one_in) { return pick(1, one_in) == 1; }
   int64_t dim() { return coin(8) ? pick(321, 340) : pick(1, 40); }
-  const Shape& shape(TensorId t) const { return rg_.g.tensor(t).shape; }
-  std::string name(TensorId t) const { return rg_.g.tensor(t).name + ir::shape_str(shape(t)); }
   bool is_input(TensorId t) const {
-    for (TensorId i : rg_.g.inputs())
+    for (TensorId i : m_.g.inputs())
       if (i == t) return true;
     return false;
   }
-  void note(const std::string& s) { rg_.text += s + "\n"; }
-  TensorId out(const Shape& s) { return rg_.g.add_tensor("t" + std::to_string(next_++), ir::DType::F16, s); }
-  TensorId constant(const Shape& s, float lo, float hi) {
-    const int id = next_++;  // one statement each: the order of the two uses is then defined
-    return rg_.g.add_constant("c" + std::to_string(id), ir::DType::F16, s,
-                              test::f16_bytes(test::random_f16(ir::num_elements(s), lo, hi, seed_ * 31 + id)));
-  }
   TensorId any() { return pool_[static_cast<size_t>(pick(0, static_cast<int64_t>(pool_.size()) - 1))]; }
-  void add(ir::Op op, TensorId y) {
-    std::ostringstream os;
-    os << ir::op_kind_name(op.kind) << "(";
-    for (size_t i = 0; i < op.inputs.size(); ++i) os << (i ? ", " : "") << name(op.inputs[i]);
-    os << ") -> " << name(y);
-    note(os.str());
-    rg_.g.add_op(std::move(op));
-    pool_.push_back(y);
-  }
-  std::string op_name() { return "n" + std::to_string(next_++); }
-
   void step() {
     const TensorId x = any();
     const Shape s = shape(x);
@@ -256,7 +226,7 @@ class Builder {
         ir::Op op = make_op(OpKind::Split, op_name(), {x}, std::vector<TensorId>{y0, y1},
                             {{"axis", static_cast<int64_t>(s.size() - 1)}, {"split", std::vector<int64_t>{a, last - a}}});
         note("Split(" + name(x) + ") -> " + name(y0) + ", " + name(y1));
-        rg_.g.add_op(std::move(op));
+        m_.g.add_op(std::move(op));
         pool_.push_back(y0);
         pool_.push_back(y1);
         return;
@@ -281,7 +251,7 @@ class Builder {
         const TensorId y = out(s);
         std::vector<uint8_t> cond(static_cast<size_t>(last));
         for (auto& c : cond) c = static_cast<uint8_t>(pick(0, 1));
-        const TensorId c = rg_.g.add_constant("c" + std::to_string(next_++), ir::DType::BOOL, {last}, cond);
+        const TensorId c = m_.g.add_constant("c" + std::to_string(next_++), ir::DType::BOOL, {last}, cond);
         add(make_op(OpKind::Where, op_name(), {c, x, constant({1}, -0.25f, 0.25f)}, y), y);
         return;
       }
@@ -303,12 +273,7 @@ class Builder {
   // Exp only of values a Sigmoid, Tanh or Softmax bounded (|x| <= 1): no overflow, a finite bound.
   bool exp_ok(TensorId x) const { return bounded_.count(x) || is_input(x); }
 
-  std::mt19937 rng_;
-  uint32_t seed_;
-  RandomGraph rg_;
-  std::vector<TensorId> pool_;
   std::set<TensorId> bounded_;
-  int next_ = 0;
 };
 
 }  // namespace
@@ -319,7 +284,7 @@ TEST_CASE("random graphs: each compiles, simulates at its predicted cycles and m
   // took ~1 minute and all passed when this test was written. Seeds 3, 8 and 11 take 3-4 s each to
   // compile (the lane scheduler's compile-time cliff, docs/ROADMAP.md); they are left to that run.
   test::run_random_cases("LPU_RANDOM_GRAPHS", 12, 31, 2.0 / 3, [](uint32_t seed, std::string* text) {
-    RandomGraph rg = Builder(seed).build();
+    test::RandomModel rg = Builder(seed).build();
     *text = rg.text;
     INFO("seed " << seed << ":\n" << rg.text);
     test::check_chip_against_reference(rg.g, rg.inputs);
@@ -387,7 +352,7 @@ TEST_CASE("random graphs at int8: each compiles, simulates at its predicted cycl
   // Most graphs have no product int8 can take ("compile it with fp16", refused by name): about a
   // third compile.
   test::run_random_cases("LPU_RANDOM_GRAPHS_INT8", 12, 23, 0.25, [&](uint32_t seed, std::string* text) {
-    RandomGraph rg = Builder(seed).build();
+    test::RandomModel rg = Builder(seed).build();
     *text = rg.text;
     INFO("seed " << seed << " (int8):\n" << rg.text);
     std::vector<ref::Value> in;
