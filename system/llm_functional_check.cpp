@@ -48,7 +48,7 @@ Bounded chip_side_bound(const ir::Graph& g, const std::vector<ref::Value>& in_va
     errs[k] = zeros_like(t.shape);
     if (weight[k] && t.dtype == ir::DType::F32)
       for (size_t j = 0; j < vals[k].f.size(); ++j) {
-        const float w = vals[k].f[j], r = ir::f16_to_f32(ir::f32_to_f16(w));
+        const float w = vals[k].f[j], r = ir::round_f16(w);
         vals[k].f[j] = r;
         errs[k].f[j] = std::fabs(w - r);
       }
@@ -148,7 +148,7 @@ const BoundaryCheck* FunctionalCheck::first_failure() const {
 
 std::vector<float> f16_rounded(const std::vector<float>& v) {
   std::vector<float> r(v.size());
-  for (size_t i = 0; i < v.size(); ++i) r[i] = ir::f16_to_f32(ir::f32_to_f16(v[i]));
+  for (size_t i = 0; i < v.size(); ++i) r[i] = ir::round_f16(v[i]);
   return r;
 }
 
@@ -227,7 +227,7 @@ FunctionalCheck check_functional(const llm::LlmConfig& m, const FunctionalReques
         const std::vector<float>& b = cb.bound.at(name).f;
         if (name == "partial") {
           for (size_t j = 0; j < next.size(); ++j) {
-            const double p16 = std::fabs(ir::f16_to_f32(ir::f32_to_f16(got[j])));
+            const double p16 = std::fabs(ir::round_f16(got[j]));
             next[j] += b[j] + kU16 * p16 + kF16Sub;  // the piece's bound + its f16 narrowing
             sum_abs[j] += p16;
           }

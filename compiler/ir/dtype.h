@@ -25,5 +25,7 @@ std::string shape_str(const Shape& s);                 // "[1,3,224,224]", scala
 // IEEE binary16 <-> binary32, round to nearest even; NaN/Inf preserved.
 uint16_t f32_to_f16(float f);
 float f16_to_f32(uint16_t h);
+// f's nearest binary16 value as a float (f16_to_f32(f32_to_f16(f))): how an f16 tensor holds f.
+inline float round_f16(float f) { return f16_to_f32(f32_to_f16(f)); }
 
 }  // namespace lpu::ir

@@ -242,7 +242,7 @@ ir::TensorId AttentionLowering::materialize(const ir::Op& op, const View& v, ir:
   View src = v;
   const ir::TensorId y = target != ir::kNoTensor ? target : fresh(op.name + ".stored", shape, ir::DType::F16);
   if (!no_fold_ && fold_into_producer(op, v, y, shape, K)) return y;
-  src.phys = mxm_phys(op, src.phys);
+  src.phys = mxm_phys(src.phys);
   if (!dense_from_view(op.name + ".move", src, K, K, eye, {}, y, shape, false))
     fail(g_, op, fmt::format("{}its result is a view whose last axis is not contiguous in lanes (a transpose "
                              "that moves the last axis); such a tensor is lowered only as the second operand of a "
@@ -350,7 +350,7 @@ ir::TensorId AttentionLowering::materialize_ones(const ir::Op& op, const View& v
   const ir::TensorId y = fresh(op.name + ".stored1", ys, ir::DType::F16);
   if (!no_fold_ && fold_into_producer(op, v, y, ys, N, true)) return y;
   View src = v;
-  src.phys = mxm_phys(op, src.phys);
+  src.phys = mxm_phys(src.phys);
   if (!dense_from_view(op.name + ".move1", src, N, N + 1, w, bias, y, ys, false))
     fail(g_, op, "the second operand's last axis is not contiguous in lanes");
   return y;
@@ -482,7 +482,7 @@ bool AttentionLowering::stored_f32(ir::TensorId t) const {
   return false;
 }
 
-ir::TensorId AttentionLowering::mxm_phys(const ir::Op& op, ir::TensorId s) {
+ir::TensorId AttentionLowering::mxm_phys(ir::TensorId s) {
   if (stored_f32(s)) {  // the MXM takes f16: a narrowing copy (VXM cvt), cached
     auto it = narrowed_.find(s);
     if (it != narrowed_.end()) {
@@ -521,14 +521,14 @@ ir::TensorId AttentionLowering::stored_constant(ir::TensorId t) {
   if (it != const_copies_.end()) return it->second;
   const ir::Tensor& ct = g_.tensor(t);
   std::vector<float> v = ct.const_floats();
-  for (float& f : v) f = ir::f16_to_f32(ir::f32_to_f16(f));  // the model's fp16 view of a constant
+  for (float& f : v) f = ir::round_f16(f);  // the model's fp16 view of a constant
   const ir::TensorId y = copy_step(ct.name + ".stored", EltOperand::constant(v, ct.shape), ct.shape);
   note_written(y, false);  // the constant's pad lanes are zero
   const_copies_[t] = y;
   return y;
 }
 
-ir::TensorId AttentionLowering::mxm_input(const ir::Op& op, ir::TensorId t) { return mxm_phys(op, stored(op, t)); }
+ir::TensorId AttentionLowering::mxm_input(const ir::Op& op, ir::TensorId t) { return mxm_phys(stored(op, t)); }
 
 ir::TensorId AttentionLowering::clean(ir::TensorId s) {
   if (!nonfinite_pad(s)) return s;
@@ -710,7 +710,7 @@ bool AttentionLowering::lower(const ir::Op& op) {
         if (g_.tensor(op.inputs[ii]).is_const) fail(g_, op, "constant Concat inputs are not lowered");
         View v = view_of(op.inputs[ii]);
         if (v.inner_dims != 1) v = identity(stored(op, op.inputs[ii]));
-        v.phys = mxm_phys(op, v.phys);
+        v.phys = mxm_phys(v.phys);
         // Output row of every input row: same multi-index, shifted by `off` on the axis.
         const int64_t rows = prod(si, 0, si.size() - 1);
         std::vector<int64_t> ymap(static_cast<size_t>(rows));
@@ -811,7 +811,7 @@ void AttentionLowering::matmul_const(const ir::Op& op) {
     for (int64_t n = 0; n < N; ++n) bias.push_back(beta * cv[static_cast<size_t>(n)]);
   }
   View v = view_of(a);
-  v.phys = mxm_phys(op, v.phys);  // same layout, f16 with finite pad lanes
+  v.phys = mxm_phys(v.phys);  // same layout, f16 with finite pad lanes
   if (!dense_from_view(op.name, v, K, N, w, bias, op.outputs[0], {}, true))
     fail(g_, op, "its input's last axis is not contiguous in lanes (a transpose of the last axis)");
 }
@@ -834,7 +834,7 @@ void AttentionLowering::matmul_act(const ir::Op& op) {
   // B's view, as [batch..., K, N].
   View bv = view_of(op.inputs[1]);
   if (bv.inner_dims != 1) bv = identity(stored(op, op.inputs[1]));
-  bv.phys = mxm_phys(op, bv.phys);  // same layout, f16 with finite pad lanes
+  bv.phys = mxm_phys(bv.phys);  // same layout, f16 with finite pad lanes
   if (gemm_tb) {
     std::swap(bv.size[bv.size.size() - 1], bv.size[bv.size.size() - 2]);
     std::swap(bv.rs[bv.rs.size() - 1], bv.rs[bv.rs.size() - 2]);
@@ -917,7 +917,7 @@ void AttentionLowering::matmul_act(const ir::Op& op) {
       for (LoweredEltwise& E : lm_.eltwise)
         if (E.y == e_sm) E.y_f32 = false;
       deferred_.erase(dsm);
-      a = mxm_phys(op, e_sm);
+      a = mxm_phys(e_sm);
     } else {
       finish_softmax(op.inputs[0]);
       a = mxm_input(op, op.inputs[0]);

@@ -107,7 +107,7 @@ class AttentionLowering {
   void pack_segments();
   bool stored_f32(ir::TensorId t) const;
   // A stored tensor ready for the MXM: f16 (a narrowing copy of an f32 one) with finite pad lanes.
-  ir::TensorId mxm_phys(const ir::Op& op, ir::TensorId s);
+  ir::TensorId mxm_phys(ir::TensorId s);
   ir::TensorId clean(ir::TensorId s);
   void matmul_const(const ir::Op& op);
   void matmul_act(const ir::Op& op);

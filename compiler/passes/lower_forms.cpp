@@ -128,7 +128,7 @@ bool FormLowering::output_copy(const ir::Op& op) {
     // SRAM image data (f32) holding the f16 value of each element: the output of an op is f16 in the
     // model's fp16 view (docs/compiler.md "Precision"), like a copy of an f16 graph input.
     std::vector<float> v = it.const_floats();
-    for (float& f : v) f = ir::f16_to_f32(ir::f32_to_f16(f));
+    for (float& f : v) f = ir::round_f16(f);
     E.operands = {EltOperand::constant(v, ot.shape)};
     add_eltwise(std::move(E), false);
     return true;

@@ -226,7 +226,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
                                           tt, {n + (split ? 1 : 0), G.table_cols}, one, &ids));
         std::vector<float> t16(static_cast<size_t>((n + (split ? 1 : 0)) * G.table_cols), 0.f);
         for (size_t k = 0; k < static_cast<size_t>(n * G.table_cols); ++k)
-          t16[k] = ir::f16_to_f32(ir::f32_to_f16(G.table[static_cast<size_t>(r0 * G.table_cols) + k]));
+          t16[k] = ir::round_f16(G.table[static_cast<size_t>(r0 * G.table_cols) + k]);
         tensor_blobs(consts[si].back(), tt == DType::F16 ? to_f16_bytes(t16) : to_f32_bytes(t16), lanes, &res.blobs);
       }
     } else if (step.gather) {
@@ -314,7 +314,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
         std::vector<int> ids;
         if (o.const_f16)
           for (float v : o.values)
-            if (!(ir::f16_to_f32(ir::f32_to_f16(v)) == v || std::isnan(v)))
+            if (!(ir::round_f16(v) == v || std::isnan(v)))
               throw std::logic_error(E.name + ": a constant marked f16 holds a value that is not an f16");
         consts[si][i] = place_tensor(alloc, fmt::format("{}.c{}", E.name, i), o.const_f16 ? DType::F16 : DType::F32,
                                      {o.const_rows, inner}, tiling, &ids);

@@ -120,7 +120,7 @@ Int8StepCheck verify_int8_steps(const ir::Graph& g, const LoweredModel& lm, cons
                                                   lm.inputs[i].host_map.empty());
         if (!is_in) continue;
         std::vector<double> v(inputs[i].f.size());
-        for (size_t k = 0; k < v.size(); ++k) v[k] = ir::f16_to_f32(ir::f32_to_f16(inputs[i].f[k]));
+        for (size_t k = 0; k < v.size(); ++k) v[k] = ir::round_f16(inputs[i].f[k]);
         return v;
       }
       throw;
@@ -237,8 +237,8 @@ Int8StepCheck verify_int8_steps(const ir::Graph& g, const LoweredModel& lm, cons
         double d = 0;
         for (int64_t k = 0; k < L.K; ++k) {
           const double av = src[static_cast<size_t>(m * L.K + k)], w = L.w[static_cast<size_t>(k * L.N + n)];
-          d += std::fabs(av * w - static_cast<double>(ir::f16_to_f32(ir::f32_to_f16(static_cast<float>(av)))) *
-                                      ir::f16_to_f32(ir::f32_to_f16(static_cast<float>(w))));
+          d += std::fabs(av * w - static_cast<double>(ir::round_f16(static_cast<float>(av))) *
+                                      ir::round_f16(static_cast<float>(w)));
         }
         wround = std::max(wround, d);
       }

@@ -66,7 +66,7 @@ namespace {
 void normalize(Value& v) {
   switch (v.dtype) {
     case DType::F32: break;
-    case DType::F16: for (auto& x : v.f) x = ir::f16_to_f32(ir::f32_to_f16(x)); break;
+    case DType::F16: for (auto& x : v.f) x = ir::round_f16(x); break;
     case DType::I8: for (auto& x : v.i) x = static_cast<int8_t>(static_cast<uint64_t>(x) & 0xFF); break;
     case DType::I32: for (auto& x : v.i) x = static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(x))); break;
     case DType::I64: break;

@@ -134,7 +134,7 @@ StepCheck verify_steps(const ir::Graph& g, const std::vector<Value>& inputs,
     if (!t.is_const) continue;
     vals[k] = Value::from_constant(t);
     if (weight[k] && t.dtype == ir::DType::F32)
-      for (float& f : vals[k].f) f = ir::f16_to_f32(ir::f32_to_f16(f));
+      for (float& f : vals[k].f) f = ir::round_f16(f);
     errs[k] = zeros(t.shape);
   }
   for (size_t k = 0; k < g.inputs().size(); ++k) {
@@ -142,7 +142,7 @@ StepCheck verify_steps(const ir::Graph& g, const std::vector<Value>& inputs,
     vals[t] = inputs[k];
     if (vals[t].dtype == ir::DType::F32) {
       vals[t].dtype = ir::DType::F16;
-      for (float& f : vals[t].f) f = ir::f16_to_f32(ir::f32_to_f16(f));
+      for (float& f : vals[t].f) f = ir::round_f16(f);
     }
     errs[t] = zeros(vals[t].shape);
   }

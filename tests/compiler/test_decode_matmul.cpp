@@ -68,7 +68,7 @@ TEST_CASE("decode matmul: a batch-1 SwiGLU FFN matches the reference interpreter
   std::mt19937 rng(5);
   auto rnd = [&](int64_t n, float scale) {
     std::vector<float> v(static_cast<size_t>(n));
-    for (float& f : v) f = ir::f16_to_f32(ir::f32_to_f16((static_cast<float>(rng() % 2001) - 1000.f) / 1000.f * scale));
+    for (float& f : v) f = ir::round_f16((static_cast<float>(rng() % 2001) - 1000.f) / 1000.f * scale);
     return v;
   };
   ir::Graph g;

@@ -24,12 +24,6 @@ using namespace lpu::compiler;
 using lpu::test::f16_bytes;
 using lpu::test::random_f16;
 
-namespace {
-
-float f16_round(float v) { return ir::f16_to_f32(ir::f32_to_f16(v)); }
-
-}  // namespace
-
 TEST_CASE("f16 direct arith: Relu(A op B) into f16 is one op.f16 + relu.f16 per vector, bit-exact", "[eltwise][f16]") {
   const int64_t R = 48, C = 700;  // 3 vectors a row, the last one partial
   for (ir::OpKind k : {ir::OpKind::Add, ir::OpKind::Sub, ir::OpKind::Mul}) {
@@ -78,7 +72,7 @@ TEST_CASE("f16 direct arith: Relu(A op B) into f16 is one op.f16 + relu.f16 per 
     for (int64_t i = 0; i < R * C; ++i) {
       const float x = va[static_cast<size_t>(i)], y = vb[static_cast<size_t>(i)];
       const float exact = opc == Opcode::Add ? x + y : opc == Opcode::Sub ? x - y : x * y;  // f32
-      const float zz = f16_round(exact > 0.f ? exact : 0.f);
+      const float zz = ir::round_f16(exact > 0.f ? exact : 0.f);
       rounded += zz != (exact > 0.f ? exact : 0.f) ? 1 : 0;
       const float want = zz + vw[static_cast<size_t>(i)];
       float got;

@@ -66,7 +66,7 @@ Mlp make_mlp(uint32_t seed) {
   std::mt19937 rng(seed);
   auto rnd = [&](int64_t n, float scale) {
     std::vector<float> v(static_cast<size_t>(n));
-    for (float& f : v) f = ir::f16_to_f32(ir::f32_to_f16((static_cast<float>(rng() % 2001) - 1000.f) / 1000.f * scale));
+    for (float& f : v) f = ir::round_f16((static_cast<float>(rng() % 2001) - 1000.f) / 1000.f * scale);
     return v;
   };
   m.x = rnd(m.B * m.D, 1.f);
@@ -131,7 +131,7 @@ TEST_CASE("compile: fp16 MLP predicted == simulated, outputs within the fp16 bou
     for (int64_t j = 0; j < m.H; ++j) {
       double s = m.b1[static_cast<size_t>(j)];
       for (int64_t k = 0; k < m.D; ++k) s += double{m.x[static_cast<size_t>(b * m.D + k)]} * m.w1[static_cast<size_t>(k * m.H + j)];
-      h[static_cast<size_t>(j)] = ir::f16_to_f32(ir::f32_to_f16(static_cast<float>(std::max(s, 0.0))));
+      h[static_cast<size_t>(j)] = ir::round_f16(static_cast<float>(std::max(s, 0.0)));
     }
     for (int64_t o = 0; o < m.O; ++o) {
       double s = m.b2[static_cast<size_t>(o)], mag = std::fabs(s);

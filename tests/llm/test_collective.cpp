@@ -46,7 +46,7 @@ void check_allreduce(int64_t rows, int64_t hidden, int64_t tp) {
   // own partial first, then chip order; over G nodes the node sums are added in node order.
   const int64_t L = std::min<int64_t>(tp, cfg->chips_per_node), G = tp / L;
   const int64_t lanes = cfg->vector_bytes(), vpr = (hidden + lanes - 1) / lanes;
-  auto add16 = [](float a, float b) { return ir::f16_to_f32(ir::f32_to_f16(a + b)); };
+  auto add16 = [](float a, float b) { return ir::round_f16(a + b); };
   auto in = [&](int64_t c, int64_t i) { return f16_at(opt.inputs["partial_c" + std::to_string(c)], i); };
   for (int64_t i = 0; i < rows * hidden; ++i) {
     const int64_t row = i / hidden, ch = (i % hidden) / lanes;

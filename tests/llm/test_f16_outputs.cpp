@@ -87,7 +87,7 @@ TEST_CASE("f16 outputs: a piece's hidden state is stored f16, its residual Add f
     REQUIRE(a.y.v.size() == b.y.v.size());
     size_t differ = 0;
     for (size_t k = 0; k < a.y.v.size(); ++k)
-      differ += a.y.v[k] != static_cast<double>(ir::f16_to_f32(ir::f32_to_f16(static_cast<float>(b.y.v[k])))) ? 1 : 0;
+      differ += a.y.v[k] != static_cast<double>(ir::round_f16(static_cast<float>(b.y.v[k]))) ? 1 : 0;
     CHECK(differ == 0);
     CHECK(a.cycles < b.cycles);
   }

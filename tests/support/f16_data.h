@@ -14,7 +14,7 @@ inline std::vector<float> random_f16(int64_t n, float lo, float hi, uint32_t see
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> d(lo, hi);
   std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = ir::f16_to_f32(ir::f32_to_f16(d(rng)));
+  for (float& x : v) x = ir::round_f16(d(rng));
   return v;
 }
 
