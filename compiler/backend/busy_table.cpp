@@ -4,26 +4,27 @@
 namespace lpu::compiler {
 
 bool BusyTable::free(int r, uint64_t t, uint64_t len) const {
-  for (uint64_t k = 0; k < len; ++k)
-    if (get(r, t + k)) return false;
-  return true;
+  if (len == 1) return !get(r, t);
+  const auto& v = bits_[static_cast<size_t>(r)];
+  bool ok = true;
+  for_words(t, len, [&](uint64_t w, uint64_t m) { ok = ok && (w >= v.size() || !(v[w] & m)); });
+  return ok;
 }
 
 void BusyTable::take(int r, uint64_t t, uint64_t len) {
+  if (len == 0) return;
   auto& v = bits_[static_cast<size_t>(r)];
-  for (uint64_t k = 0; k < len; ++k) {
-    uint64_t c = t + k;
-    uint64_t w = c >> 6;
-    if (w >= v.size()) v.resize(static_cast<size_t>(w + 1 + (w >> 2)), 0);
-    v[w] |= uint64_t{1} << (c & 63);
-    log_.push_back({r, c});
-  }
+  const uint64_t last = (t + len - 1) >> 6;
+  if (last >= v.size()) v.resize(static_cast<size_t>(last + 1 + (last >> 2)), 0);
+  for_words(t, len, [&](uint64_t w, uint64_t m) { v[w] |= m; });
+  log_.push_back({r, t, len});
 }
 
 void BusyTable::rollback(size_t m) {
   while (log_.size() > m) {
     const Entry& e = log_.back();
-    bits_[static_cast<size_t>(e.r)][e.t >> 6] &= ~(uint64_t{1} << (e.t & 63));
+    auto& v = bits_[static_cast<size_t>(e.r)];
+    for_words(e.t, e.len, [&](uint64_t w, uint64_t mask) { v[w] &= ~mask; });
     log_.pop_back();
   }
 }

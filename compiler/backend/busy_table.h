@@ -2,6 +2,7 @@
 // slice's SRAM port, an MXM plane port, a link side) the set of busy cycles, with an undo log so a
 // multi-instruction placement can be tried and rolled back as one transaction.
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -21,7 +22,7 @@ class BusyTable {
   size_t mark() const { return log_.size(); }
   void rollback(size_t m);
   // Empties the undo log (keeps the reservations): call only when no transaction is open. The log
-  // has one entry (16 B) per reserved cycle; without this it lives as long as the whole compile.
+  // has one entry (24 B) per take(); without this it lives as long as the whole compile.
   void forget_undo() { log_.clear(); }
   // First cycle >= t at which r is free for len cycles.
   uint64_t next_free(int r, uint64_t t, uint64_t len) const;
@@ -33,7 +34,16 @@ class BusyTable {
     return w < v.size() && ((v[w] >> (t & 63)) & 1u);
   }
   std::vector<std::vector<uint64_t>> bits_;
-  struct Entry { int r; uint64_t t; };
+  // Calls f(word, mask) for each 64-bit word of r's bitset that [t, t + len) touches (len > 0).
+  template <class F>
+  static void for_words(uint64_t t, uint64_t len, F f) {
+    for (uint64_t c = t, end = t + len; c < end;) {
+      const uint64_t w = c >> 6, lo = c & 63, n = std::min<uint64_t>(64 - lo, end - c);
+      f(w, (n == 64 ? ~uint64_t{0} : ((uint64_t{1} << n) - 1)) << lo);
+      c += n;
+    }
+  }
+  struct Entry { int r; uint64_t t, len; };
   std::vector<Entry> log_;
 };
 

@@ -58,40 +58,48 @@ ScheduleBuilder::Res ScheduleBuilder::class_resource(int slice, const Instr& in,
   throw std::logic_error("ScheduleBuilder: unknown resource kind");
 }
 
-bool ScheduleBuilder::can_issue(int slice, int queue, uint64_t t, const Instr& in) const {
+ScheduleBuilder::Cost ScheduleBuilder::cost(int slice, const Instr& in) const {
   const TimingEntry te = instr_timing(cfg_, in);
   const bool queue_res = sched_info(op_info(in.op).sched).resource == Resource::Queue;
-  const uint64_t qlen = queue_res ? std::max<uint64_t>(1, te.occupancy) : 1;
-  const int qid = queue_base_[static_cast<size_t>(slice)] + queue;
-  if (!busy_.free(qid, t, qlen)) return false;
-  Res r = class_resource(slice, in, te.occupancy);
-  return r.id < 0 || busy_.free(r.id, t, r.len);
+  return {queue_res ? std::max<uint64_t>(1, te.occupancy) : 1, class_resource(slice, in, te.occupancy)};
+}
+
+bool ScheduleBuilder::can_issue(int slice, int queue, uint64_t t, const Instr& in) const {
+  const Cost c = cost(slice, in);
+  return queue_free(slice, queue, c, t) && res_free(c, t);
 }
 
 void ScheduleBuilder::issue(int slice, int queue, uint64_t t, const Instr& in) {
-  if (!can_issue(slice, queue, t, in))
+  const Cost c = cost(slice, in);
+  if (!queue_free(slice, queue, c, t) || !res_free(c, t))
     throw std::logic_error("ScheduleBuilder::issue: resource busy on slice " +
                            cfg_.slices[static_cast<size_t>(slice)].name + " at cycle " + std::to_string(t));
-  const TimingEntry te = instr_timing(cfg_, in);
-  const bool queue_res = sched_info(op_info(in.op).sched).resource == Resource::Queue;
-  busy_.take(queue_base_[static_cast<size_t>(slice)] + queue, t,
-             queue_res ? std::max<uint64_t>(1, te.occupancy) : 1);
-  Res r = class_resource(slice, in, te.occupancy);
-  if (r.id >= 0) busy_.take(r.id, t, r.len);
+  place(slice, queue, t, in, c);
+}
+
+void ScheduleBuilder::place(int slice, int queue, uint64_t t, const Instr& in, const Cost& c) {
+  busy_.take(queue_base_[static_cast<size_t>(slice)] + queue, t, c.qlen);
+  if (c.res.id >= 0) busy_.take(c.res.id, t, c.res.len);
   placed_.push_back({static_cast<uint16_t>(slice), static_cast<uint8_t>(queue), t, in});
 }
 
 bool ScheduleBuilder::issue_any(int slice, uint64_t t, const Instr& in) {
-  const int q = free_queue(slice, t, in);
+  const Cost c = cost(slice, in);
+  const int q = first_queue(slice, c, t);
   if (q < 0) return false;
-  issue(slice, q, t, in);
+  place(slice, q, t, in, c);
   return true;
 }
 
 int ScheduleBuilder::free_queue(int slice, uint64_t t, const Instr& in) const {
+  return first_queue(slice, cost(slice, in), t);
+}
+
+int ScheduleBuilder::first_queue(int slice, const Cost& c, uint64_t t) const {
+  if (!res_free(c, t)) return -1;  // the class resource does not depend on the queue
   const int nq = static_cast<int>(cfg_.slices[static_cast<size_t>(slice)].queues);
   for (int q = 0; q < nq; ++q)
-    if (can_issue(slice, q, t, in)) return q;
+    if (queue_free(slice, q, c, t)) return q;
   return -1;
 }
 

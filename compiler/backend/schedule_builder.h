@@ -93,6 +93,19 @@ class ScheduleBuilder {
  private:
   struct Res { int id; uint64_t len; };
   Res class_resource(int slice, const Instr& in, uint64_t occ) const;
+  // What `in` reserves when it issues on `slice`: its queue for qlen cycles (a queue-class op for
+  // its occupancy, any other for one cycle) and its class resource (res.id -1: none). Independent
+  // of the queue and the cycle, so a placement query computes it once.
+  struct Cost { uint64_t qlen; Res res; };
+  Cost cost(int slice, const Instr& in) const;
+  bool res_free(const Cost& c, uint64_t t) const { return c.res.id < 0 || busy_.free(c.res.id, t, c.res.len); }
+  bool queue_free(int slice, int queue, const Cost& c, uint64_t t) const {
+    return busy_.free(queue_base_[static_cast<size_t>(slice)] + queue, t, c.qlen);
+  }
+  // First queue of `slice` free for c at t (with c's class resource free), or -1.
+  int first_queue(int slice, const Cost& c, uint64_t t) const;
+  // Reserves c and records the placement; the caller checked queue_free and res_free.
+  void place(int slice, int queue, uint64_t t, const Instr& in, const Cost& c);
 
   const ChipConfig& cfg_;
   std::vector<int> queue_base_;  // per slice: id of its queue 0

@@ -1,41 +1,45 @@
-// StreamSlots: per (direction, stream) bitsets over diagonals with an undo log.
+// StreamSlots: per direction a mask of taken streams per diagonal, with an undo log.
 #include "compiler/backend/stream_slots.h"
 
 #include <stdexcept>
 
 namespace lpu::compiler {
 
-bool StreamSlots::free(Dir dir, uint32_t stream, uint64_t d) const {
-  const auto& v = row(dir, stream);
-  uint64_t w = d >> 6;
-  return w >= v.size() || !((v[w] >> (d & 63)) & 1u);
+StreamSlots::StreamSlots(uint32_t streams_per_direction, uint32_t num_positions)
+    : streams_(streams_per_direction), offset_(num_positions) {
+  if (streams_ == 0 || streams_ > 32) throw std::logic_error("StreamSlots: 1 to 32 streams per direction");
 }
 
+namespace {
+uint32_t group_mask(uint32_t base, uint32_t width) {
+  return static_cast<uint32_t>(((uint64_t{1} << width) - 1) << base);
+}
+}  // namespace
+
 int StreamSlots::find_group(Dir dir, uint32_t width, uint64_t d) const {
-  for (uint32_t base = 0; base + width <= streams_; base += width) {
-    bool ok = true;
-    for (uint32_t b = 0; b < width && ok; ++b) ok = free(dir, base + b, d);
-    if (ok) return static_cast<int>(base);
-  }
+  if (width == 0) return 0;  // an empty group fits anywhere
+  if (width > streams_) return -1;
+  const uint32_t m = taken(dir, d);
+  for (uint32_t base = 0; base + width <= streams_; base += width)
+    if (!(m & group_mask(base, width))) return static_cast<int>(base);
   return -1;
 }
 
 void StreamSlots::take(Dir dir, uint32_t base, uint32_t width, uint64_t d) {
-  for (uint32_t b = 0; b < width; ++b) {
-    uint32_t idx = static_cast<uint32_t>(dir) * streams_ + base + b;
-    auto& v = bits_[idx];
-    uint64_t w = d >> 6;
-    if (w >= v.size()) v.resize(static_cast<size_t>(w + 1 + (w >> 2)), 0);
-    if ((v[w] >> (d & 63)) & 1u) throw std::logic_error("StreamSlots::take: slot already taken");
-    v[w] |= uint64_t{1} << (d & 63);
-    log_.push_back({idx, d});
-  }
+  if (width == 0) return;
+  if (base + width > streams_) throw std::logic_error("StreamSlots::take: streams past the direction's last");
+  std::vector<uint32_t>& v = masks_[static_cast<size_t>(dir)];
+  if (d >= v.size()) v.resize(static_cast<size_t>(d + 1 + (d >> 2)), 0u);
+  const uint32_t g = group_mask(base, width);
+  if (v[d] & g) throw std::logic_error("StreamSlots::take: slot already taken");
+  v[d] |= g;
+  log_.push_back({static_cast<uint8_t>(dir), g, d});
 }
 
 void StreamSlots::rollback(size_t m) {
   while (log_.size() > m) {
     const Entry& e = log_.back();
-    bits_[e.idx][e.d >> 6] &= ~(uint64_t{1} << (e.d & 63));
+    masks_[e.dir][e.d] &= ~e.mask;
     log_.pop_back();
   }
 }
