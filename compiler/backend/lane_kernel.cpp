@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 #include <fmt/format.h>
+#include <initializer_list>
 #include <limits>
 #include <map>
 #include <stdexcept>
@@ -105,15 +106,16 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
 
   // One VXM op at T on sources already at the VXM (Select: condition, then the two values); its
   // result heads `dir`, or with dir < 0 toward the SXM and else the other way. Counts into *nvxm.
-  auto vxm_op = [&](Instr in, const std::vector<const StreamValue*>& srcs, uint64_t T, uint32_t width, int dir,
+  auto vxm_op = [&](Instr in, std::initializer_list<const StreamValue*> srcs, uint64_t T, uint32_t width, int dir,
                     StreamValue* out, uint64_t* nvxm) {
+    const StreamValue* const* src = srcs.begin();  // a list, not a vector: no allocation per try
     if (in.op == Opcode::Select && srcs.size() == 3) {
-      in.set(Field::SrcC, srcs[0]->ref().encode());
-      in.set(Field::SrcA, srcs[1]->ref().encode());
-      in.set(Field::SrcB, srcs[2]->ref().encode());
+      in.set(Field::SrcC, src[0]->ref().encode());
+      in.set(Field::SrcA, src[1]->ref().encode());
+      in.set(Field::SrcB, src[2]->ref().encode());
     } else {
-      in.set(Field::SrcA, srcs[0]->ref().encode());
-      if (srcs.size() > 1) in.set(Field::SrcB, srcs[1]->ref().encode());
+      in.set(Field::SrcA, src[0]->ref().encode());
+      if (srcs.size() > 1) in.set(Field::SrcB, src[1]->ref().encode());
     }
     const uint64_t t_out = T + static_cast<uint64_t>(lat(in));
     const Dir d1 = dir >= 0 ? static_cast<Dir>(dir) : to_s;
@@ -555,16 +557,16 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
       lower = std::max(lower, -min_issue);
       B = std::max({B, static_cast<uint64_t>(lower), hint});
       uint64_t landed = 0, nvxm = 0;
+      std::vector<StreamValue> prepped(nch);  // per try: chunk c's value once prepared (set before read)
       for (uint64_t n = 0;; ++B, ++n) {
         if (n > kMaxSearch) throw std::logic_error("lane scheduler: no cycle found for " + spec.name);
         const auto txn = b_.begin();
         nvxm = 0;
         auto at = [&](int64_t rel) { return static_cast<uint64_t>(static_cast<int64_t>(B) + rel); };
-        auto vop = [&](Instr in, std::vector<const StreamValue*> srcs, uint64_t T, uint32_t width, int dir,
+        auto vop = [&](Instr in, std::initializer_list<const StreamValue*> srcs, uint64_t T, uint32_t width, int dir,
                        StreamValue* out) { return vxm_op(std::move(in), srcs, T, width, dir, out, &nvxm); };
         const int any = -1, toward = static_cast<int>(to_s);
         bool ok = true;
-        std::vector<StreamValue> prepped(nch);
         std::map<std::pair<int64_t, int64_t>, StreamValue> centers;  // (read, sub) cycles -> c at the sub
         for (uint32_t c = 0; c < nch && ok; ++c) {
           StreamValue cur;
@@ -763,7 +765,7 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
         const auto txn = b_.begin();
         nvxm = 0;
         auto at = [&](int64_t rel) { return static_cast<uint64_t>(static_cast<int64_t>(B) + rel); };
-        auto vop = [&](Instr in, std::vector<const StreamValue*> srcs, uint64_t T, uint32_t width, int dir,
+        auto vop = [&](Instr in, std::initializer_list<const StreamValue*> srcs, uint64_t T, uint32_t width, int dir,
                        StreamValue* out) { return vxm_op(std::move(in), srcs, T, width, dir, out, &nvxm); };
         const int any = -1, toward = static_cast<int>(to_s);
         StreamValue av, mk, braw, bsh, v;
