@@ -231,14 +231,18 @@ Int8StepCheck verify_int8_steps(const ir::Graph& g, const LoweredModel& lm, cons
     }
     const Int8LayerVerdict vs = int8_layer_bound(L, q.layers[i], src, rows, ym, src_host, y.dtype == DType::F32,
                                                  relu_readers && any_reader, res_in);
+    // The fp16 reference's rounding of the source and the weights, each value rounded once.
+    std::vector<float> src16(src.size()), w16(L.w.size());
+    for (size_t k = 0; k < src.size(); ++k) src16[k] = ir::round_f16(static_cast<float>(src[k]));
+    for (size_t k = 0; k < L.w.size(); ++k) w16[k] = ir::round_f16(L.w[k]);
     double wround = 0;
     for (int64_t m = 0; m < rows; ++m)
       for (int64_t n = 0; n < L.N; ++n) {
         double d = 0;
         for (int64_t k = 0; k < L.K; ++k) {
-          const double av = src[static_cast<size_t>(m * L.K + k)], w = L.w[static_cast<size_t>(k * L.N + n)];
-          d += std::fabs(av * w - static_cast<double>(ir::round_f16(static_cast<float>(av))) *
-                                      ir::round_f16(static_cast<float>(w)));
+          const size_t ak = static_cast<size_t>(m * L.K + k), wk = static_cast<size_t>(k * L.N + n);
+          const double av = src[ak], w = L.w[wk];
+          d += std::fabs(av * w - static_cast<double>(src16[ak]) * w16[wk]);
         }
         wround = std::max(wround, d);
       }
