@@ -7,6 +7,8 @@
 #include <cstring>
 #include <limits>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
 #include "compiler/ir/shape_infer.h"
 #include "isa/chip_config.h"
@@ -252,28 +254,45 @@ Win window(const ir::Op& op, const Shape& x, const Shape& y) {
   return w;
 }
 
+// The first and one past the last output index o in [0, out) whose input index o * stride + off
+// lies in [0, in) (stride >= 1).
+std::pair<int64_t, int64_t> valid_outputs(int64_t off, int64_t stride, int64_t in, int64_t out) {
+  auto ceil_div = [](int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); };
+  auto floor_div = [](int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); };
+  const int64_t lo = std::max<int64_t>(0, ceil_div(-off, stride));
+  const int64_t hi = std::min<int64_t>(out, floor_div(in - 1 - off, stride) + 1);
+  return {lo, std::max(lo, hi)};
+}
+
+// Every output sums bias + x * w over (c, i, j) in ascending order, skipping taps in the padding;
+// the loops run tap-major over a plane of accumulators (contiguous rows of x), which keeps each
+// output's order of additions, so the values are those of the plain per-output loop.
 void conv(const ir::Op& op, const Value& x, const Value& wt, const Value* bias, Value& o) {
   const Win w = window(op, x.shape, o.shape);
   const int64_t group = op.attr_int("group");
   const int64_t M = wt.shape[0], Cg = w.C / group, Mg = M / group;
+  std::vector<float> acc(static_cast<size_t>(w.OH * w.OW));
   for (int64_t n = 0; n < w.N; ++n)
     for (int64_t m = 0; m < M; ++m) {
       const int64_t g = m / Mg;
-      for (int64_t oh = 0; oh < w.OH; ++oh)
-        for (int64_t ow = 0; ow < w.OW; ++ow) {
-          float s = bias ? bias->f[m] : 0.f;
-          for (int64_t c = 0; c < Cg; ++c)
-            for (int64_t i = 0; i < w.kh; ++i) {
-              const int64_t ih = oh * w.sh - w.ph + i * w.dh;
-              if (ih < 0 || ih >= w.H) continue;
-              for (int64_t j = 0; j < w.kw; ++j) {
-                const int64_t iw = ow * w.sw - w.pw + j * w.dw;
-                if (iw < 0 || iw >= w.W) continue;
-                s += x.f[((n * w.C + g * Cg + c) * w.H + ih) * w.W + iw] * wt.f[((m * Cg + c) * w.kh + i) * w.kw + j];
-              }
+      std::fill(acc.begin(), acc.end(), bias ? bias->f[m] : 0.f);
+      for (int64_t c = 0; c < Cg; ++c) {
+        const float* xc = &x.f[static_cast<size_t>((n * w.C + g * Cg + c) * w.H * w.W)];
+        for (int64_t i = 0; i < w.kh; ++i) {
+          const auto [oh0, oh1] = valid_outputs(i * w.dh - w.ph, w.sh, w.H, w.OH);
+          for (int64_t j = 0; j < w.kw; ++j) {
+            const float wv = wt.f[static_cast<size_t>(((m * Cg + c) * w.kh + i) * w.kw + j)];
+            const auto [ow0, ow1] = valid_outputs(j * w.dw - w.pw, w.sw, w.W, w.OW);
+            for (int64_t oh = oh0; oh < oh1; ++oh) {
+              // x's index of output ow's tap: base + ow * sw (>= 0 for ow in [ow0, ow1)).
+              const int64_t base = (oh * w.sh - w.ph + i * w.dh) * w.W + (j * w.dw - w.pw);
+              float* ar = &acc[static_cast<size_t>(oh * w.OW)];
+              for (int64_t ow = ow0; ow < ow1; ++ow) ar[ow] += xc[base + ow * w.sw] * wv;
             }
-          o.f[((n * M + m) * w.OH + oh) * w.OW + ow] = s;
+          }
         }
+      }
+      std::copy(acc.begin(), acc.end(), o.f.begin() + (n * M + m) * w.OH * w.OW);
     }
 }
 

@@ -5,7 +5,10 @@
 #include "tests/support/ir_build.h"
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "compiler/frontends/onnx_import.h"
 #include "compiler/reference/error_bound.h"
@@ -70,6 +73,70 @@ TEST_CASE("reference: grouped strided padded dilated conv against hand values") 
   // output (0,0): taps at rows {-1,1}, cols {-1,1} -> only (1,1) = 5. (0,1): cols {1,3} -> (1,1)+(1,3)=5+7.
   // (1,0): rows {1,3}, cols {-1,1} -> (1,1)+(3,1) = 5+13. (1,1): 5+7+13+15 = 40. Channel 1 adds 16/tap.
   CHECK(r[0].f == std::vector<float>{5, 12, 18, 40, 21, 44, 50, 104});
+}
+
+TEST_CASE("reference: conv equals the per-output loop bit for bit (groups, strides, pads, dilations, 1-D)") {
+  // The interpreter runs convs tap-major over a plane of accumulators; each output must still add
+  // bias + x * w over (c, i, j) in ascending order, skipping padding taps: the same floats as the
+  // plain loop below, for windows that start and end in the padding.
+  struct Case { int64_t N, C, M, group, H, W, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr; };
+  const Case cases[] = {{1, 4, 6, 2, 7, 9, 3, 3, 2, 1, 1, 2, 1, 2, 0, 1},
+                        {2, 3, 3, 3, 5, 5, 2, 4, 1, 3, 2, 1, 2, 0, 1, 3},
+                        {1, 5, 2, 1, 6, 4, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0},
+                        {1, 2, 4, 1, 1, 11, 1, 5, 1, 2, 1, 2, 0, 3, 0, 2}};
+  uint32_t seed = 7;
+  auto rnd = [&seed]() {
+    seed = seed * 1664525u + 1013904223u;
+    return static_cast<float>(static_cast<int32_t>(seed >> 8) % 2001 - 1000) / 337.f;
+  };
+  for (const Case& k : cases) {
+    const bool one = k.H == 1;  // rank-3 input [N, C, W]
+    const int64_t OH = (k.H + k.pt + k.pb - k.dh * (k.kh - 1) - 1) / k.sh + 1;
+    const int64_t OW = (k.W + k.pl + k.pr - k.dw * (k.kw - 1) - 1) / k.sw + 1;
+    const int64_t Cg = k.C / k.group;
+    std::vector<float> xv(static_cast<size_t>(k.N * k.C * k.H * k.W)), wv(static_cast<size_t>(k.M * Cg * k.kh * k.kw)),
+        bv(static_cast<size_t>(k.M));
+    for (float& f : xv) f = rnd();
+    for (float& f : wv) f = rnd();
+    for (float& f : bv) f = rnd();
+    ir::Graph g;
+    const ir::Shape xs = one ? ir::Shape{k.N, k.C, k.W} : ir::Shape{k.N, k.C, k.H, k.W};
+    const ir::Shape ws = one ? ir::Shape{k.M, Cg, k.kw} : ir::Shape{k.M, Cg, k.kh, k.kw};
+    const ir::Shape ys = one ? ir::Shape{k.N, k.M, OW} : ir::Shape{k.N, k.M, OH, OW};
+    auto x = g.add_input("x", DType::F32, xs);
+    auto w = g.add_constant_floats("w", ws, wv);
+    auto b = g.add_constant_floats("b", {k.M}, bv);
+    auto y = g.add_tensor("y", DType::F32, ys);
+    auto v2 = [one](int64_t a, int64_t c) { return one ? std::vector<int64_t>{c} : std::vector<int64_t>{a, c}; };
+    const std::vector<int64_t> pads = one ? std::vector<int64_t>{k.pl, k.pr} : std::vector<int64_t>{k.pt, k.pl, k.pb, k.pr};
+    g.add_op(make_op(OpKind::Conv, "conv", {x, w, b}, {y},
+                     {{"kernel_shape", v2(k.kh, k.kw)}, {"strides", v2(k.sh, k.sw)}, {"dilations", v2(k.dh, k.dw)},
+                      {"pads", pads}, {"group", k.group}}));
+    g.mark_output(y);
+    const auto r = ref::run(g, {ref::Value::floats(xs, xv)});
+    std::vector<float> want(static_cast<size_t>(k.N * k.M * OH * OW));
+    for (int64_t n = 0; n < k.N; ++n)
+      for (int64_t m = 0; m < k.M; ++m)
+        for (int64_t oh = 0; oh < OH; ++oh)
+          for (int64_t ow = 0; ow < OW; ++ow) {
+            float s = bv[static_cast<size_t>(m)];
+            for (int64_t c = 0; c < Cg; ++c)
+              for (int64_t i = 0; i < k.kh; ++i) {
+                const int64_t ih = oh * k.sh - k.pt + i * k.dh;
+                if (ih < 0 || ih >= k.H) continue;
+                for (int64_t j = 0; j < k.kw; ++j) {
+                  const int64_t iw = ow * k.sw - k.pl + j * k.dw;
+                  if (iw < 0 || iw >= k.W) continue;
+                  s += xv[static_cast<size_t>(((n * k.C + (m / (k.M / k.group)) * Cg + c) * k.H + ih) * k.W + iw)] *
+                       wv[static_cast<size_t>(((m * Cg + c) * k.kh + i) * k.kw + j)];
+                }
+              }
+            want[static_cast<size_t>(((n * k.M + m) * OH + oh) * OW + ow)] = s;
+          }
+    INFO("case C " << k.C << " M " << k.M << " group " << k.group << " H " << k.H << " W " << k.W);
+    REQUIRE(r[0].f.size() == want.size());
+    CHECK(std::memcmp(r[0].f.data(), want.data(), want.size() * sizeof(float)) == 0);
+  }
 }
 
 TEST_CASE("reference: softmax, layernorm, reduce, slice, gather, where") {
