@@ -132,12 +132,10 @@ bool ScheduleBuilder::fetch(const std::vector<uint16_t>& slices, uint32_t addr, 
     const uint64_t t = T - lat - dist;
     Instr in = rd;
     in.set(Field::Dst, StreamRef{dir, static_cast<uint8_t>(base + static_cast<int>(b))}.encode());
-    const int qu = free_queue(slices[b], t, in);
-    if (qu < 0) {
+    if (!issue_any(slices[b], t, in)) {
       rollback(x);
       return false;
     }
-    issue(slices[b], qu, t, in);
   }
   slots_.take(dir, static_cast<uint32_t>(base), width, d);
   if (out) *out = StreamValue{dir, static_cast<uint32_t>(base), width, q, T};
@@ -160,12 +158,10 @@ bool ScheduleBuilder::store(const StreamValue& v, const std::vector<uint16_t>& s
     }
     Instr in = wr;
     in.set(Field::SrcA, StreamRef{v.dir, static_cast<uint8_t>(v.base + b)}.encode());
-    const int qu = free_queue(slices[b], t, in);
-    if (qu < 0) {
+    if (!issue_any(slices[b], t, in)) {
       rollback(x);
       return false;
     }
-    issue(slices[b], qu, t, in);
     land = std::max(land, t + lat);
   }
   if (landed) *landed = land;

@@ -24,7 +24,6 @@ class StreamSlots {
   uint64_t time_at(Dir dir, uint64_t d, uint32_t p) const {
     return dir == Dir::East ? d + p - offset_ : d - p;
   }
-  bool free(Dir dir, uint32_t stream, uint64_t d) const { return !((taken(dir, d) >> stream) & 1u); }
   // Lowest base (a multiple of width) whose width streams are all free on diagonal d, or -1.
   int find_group(Dir dir, uint32_t width, uint64_t d) const;
   // Takes streams [base, base + width) on diagonal d; std::logic_error if one is taken already.
