@@ -408,7 +408,7 @@ bool AttentionLowering::fold_into_producer(const ir::Op& op, const View& v, ir::
       li = static_cast<int>(i);
     }
   if (li < 0) return false;
-  const LoweredLayer P = lm_.layers[static_cast<size_t>(li)];
+  const LoweredLayer& P = lm_.layers[static_cast<size_t>(li)];  // no layer is added while P is read
   if (P.b != ir::kNoTensor || !P.xsegs.empty() || !P.x_rows.empty() || !P.y_rows.empty() || P.k_blocks != 0 ||
       P.y_f32 || P.w.size() != static_cast<size_t>(P.K * P.N))
     return false;
@@ -426,6 +426,7 @@ bool AttentionLowering::fold_into_producer(const ir::Op& op, const View& v, ir::
   for (const auto& kv : groups)
     if (kv.first < 0 || kv.first + width > P.N) return false;
   int gi = 0;
+  std::vector<LoweredLayer> folds;  // appended after the loop: P refers into lm_.layers
   for (const auto& [col, ms] : groups) {
     LoweredLayer L;
     L.name = groups.size() > 1 ? fmt::format("{}.fold{}", op.name, gi) : op.name + ".fold";
@@ -450,9 +451,12 @@ bool AttentionLowering::fold_into_producer(const ir::Op& op, const View& v, ir::
       L.x_rows.push_back(prow[static_cast<size_t>(m)]);
       L.y_rows.push_back(m);
     }
+    folds.push_back(std::move(L));
+    ++gi;
+  }
+  for (LoweredLayer& L : folds) {
     lm_.steps.push_back({true, lm_.layers.size()});
     lm_.layers.push_back(std::move(L));
-    ++gi;
   }
   folded_.insert(static_cast<size_t>(li));
   produced_[static_cast<size_t>(y)] = 1;
@@ -1049,7 +1053,7 @@ void AttentionLowering::pack_segments() {
     const LoweredStep st = lm_.steps[si];
     if (!st.dense || st.gather || st.lane) continue;
     const size_t li = st.index;
-    const LoweredLayer P = lm_.layers[li];
+    LoweredLayer& P = lm_.layers[li];  // rewritten in place at the end; no layer is added before
     const size_t S = P.xsegs.size();
     if (S < 2 || P.b != ir::kNoTensor || P.k_blocks != 0 || !P.tap_rows.empty() || P.copy || P.x_rows.empty() ||
         P.w.size() != static_cast<size_t>(P.K * P.N))
@@ -1197,13 +1201,11 @@ void AttentionLowering::pack_segments() {
     E.y = Q;
     E.y_shape = {M * C, NW};
     E.disjoint_sum = true;
-    LoweredLayer np = P;
-    np.x = Q;
-    np.x_rows.clear();
-    np.xsegs.clear();
-    for (int64_t c = 0; c < C; ++c) np.xsegs.push_back({Q, c * M, 0, c * G * W, std::min(G * W, P.K - c * G * W)});
-    for (int64_t m = 0; m < M; ++m) np.x_rows.push_back(m);
-    lm_.layers[li] = std::move(np);
+    P.x = Q;
+    P.x_rows.clear();
+    P.xsegs.clear();
+    for (int64_t c = 0; c < C; ++c) P.xsegs.push_back({Q, c * M, 0, c * G * W, std::min(G * W, P.K - c * G * W)});
+    for (int64_t m = 0; m < M; ++m) P.x_rows.push_back(m);
     LoweredStep es;
     es.dense = false;
     es.index = lm_.eltwise.size();
@@ -1268,8 +1270,10 @@ void AttentionLowering::merge_product_sums() {
       // f32 what the Add chain summed per term), e.g. the per-head o_proj terms of attention.
       const int pa = product_of(o0.act), pb = product_of(o1.act);
       if (pa < 0 || pb < 0 || pa == pb) continue;
-      const LoweredLayer A = lm_.layers[lm_.steps[static_cast<size_t>(pa)].index];
-      const LoweredLayer B = lm_.layers[lm_.steps[static_cast<size_t>(pb)].index];
+      // A grows in place into the merged product (a chain of H terms appends each head's weights
+      // once: copying A per term made the o_proj merge quadratic in the heads' weight bytes).
+      LoweredLayer& A = lm_.layers[lm_.steps[static_cast<size_t>(pa)].index];
+      const LoweredLayer& B = lm_.layers[lm_.steps[static_cast<size_t>(pb)].index];
       if (A.N != B.N || A.N != inner || A.x_rows.size() != B.x_rows.size() || A.y_rows != B.y_rows) continue;
       // Both read the same rows up to a constant offset d (each head's rows of P.V): d moves into
       // B's segments' row offsets.
@@ -1284,25 +1288,23 @@ void AttentionLowering::merge_product_sums() {
       for (const LoweredLayer::XSegment& sg : segments(A)) one_x = one_x && sg.x == A.x;
       for (const LoweredLayer::XSegment& sg : segments(B)) one_x = one_x && sg.x == A.x;
       if (!one_x) continue;
-      LoweredLayer M = A;
-      M.y = E.y;
-      M.y_shape = E.y_shape;
-      M.y_f32 = E.y_f32;
-      M.K = A.K + B.K;
-      M.w = A.w;
-      M.w.insert(M.w.end(), B.w.begin(), B.w.end());
-      if (!B.bias.empty()) {
-        if (M.bias.empty()) M.bias.assign(static_cast<size_t>(M.N), 0.f);
-        for (size_t n = 0; n < M.bias.size(); ++n) M.bias[n] += B.bias[n];
-      }
-      M.xsegs = segments(A);
+      std::vector<LoweredLayer::XSegment> segs = segments(A);
       for (LoweredLayer::XSegment sg : segments(B)) {
         sg.k0 += A.K;
         sg.row_off += d;
-        M.xsegs.push_back(sg);
+        segs.push_back(sg);
       }
-      M.x = M.xsegs[0].x;
-      lm_.layers[lm_.steps[static_cast<size_t>(pa)].index] = std::move(M);
+      A.y = E.y;
+      A.y_shape = E.y_shape;
+      A.y_f32 = E.y_f32;
+      A.K += B.K;
+      A.w.insert(A.w.end(), B.w.begin(), B.w.end());
+      if (!B.bias.empty()) {
+        if (A.bias.empty()) A.bias.assign(static_cast<size_t>(A.N), 0.f);
+        for (size_t n = 0; n < A.bias.size(); ++n) A.bias[n] += B.bias[n];
+      }
+      A.xsegs = std::move(segs);
+      A.x = A.xsegs[0].x;
       lm_.steps[ei] = lm_.steps[static_cast<size_t>(pa)];  // the merged product runs where the Add ran
       drop[static_cast<size_t>(pa)] = drop[static_cast<size_t>(pb)] = 1;
       readers[static_cast<size_t>(o0.act)] = readers[static_cast<size_t>(o1.act)] = 0;
