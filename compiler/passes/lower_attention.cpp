@@ -175,7 +175,7 @@ bool AttentionLowering::nonfinite_pad(ir::TensorId t) const {
 }
 
 bool AttentionLowering::dense_from_view(const std::string& name, const View& v, int64_t K, int64_t N,
-                                        const std::vector<float>& w, const std::vector<float>& bias, ir::TensorId y,
+                                        std::vector<float> w, const std::vector<float>& bias, ir::TensorId y,
                                         const ir::Shape& ys, bool set_layer_of, const std::vector<int64_t>* y_map) {
   const size_t n = v.size.size(), nin = static_cast<size_t>(v.inner_dims);
   if (v.size[n - 1] != 1 && !(v.rs[n - 1] == 0 && v.cs[n - 1] == 1)) return false;
@@ -209,7 +209,8 @@ bool AttentionLowering::dense_from_view(const std::string& name, const View& v, 
     L.y = y;
     L.K = K;
     L.N = N;
-    L.w = w;
+    if (static_cast<size_t>(gi) + 1 == groups.size()) L.w = std::move(w);
+    else L.w = w;
     L.bias = bias;
     L.y_shape = ys;
     bool ident = y_map == nullptr && groups.size() == 1 && static_cast<int64_t>(ms.size()) == prows && segs.size() == 1 &&
@@ -802,11 +803,14 @@ void AttentionLowering::matmul_const(const ir::Op& op) {
     fail(g_, op, fmt::format("activation '{}' has type {}; float models only", at.name, ir::dtype_name(at.dtype)));
   if ((at.shape.empty() ? 1 : at.shape.back()) != K)
     fail(g_, op, fmt::format("activation inner dimension {} != weight rows {}", at.shape.empty() ? 1 : at.shape.back(), K));
-  const std::vector<float> wv = wt.const_floats();
-  std::vector<float> w(static_cast<size_t>(K * N));
-  for (int64_t k = 0; k < K; ++k)
-    for (int64_t n = 0; n < N; ++n)
-      w[static_cast<size_t>(k * N + n)] = alpha * wv[static_cast<size_t>(transB ? n * K + k : k * N + n)];
+  std::vector<float> w = wt.const_floats();
+  if (transB || alpha != 1.f) {  // else w is already [K, N] (1 * x is x for every float but a NaN payload)
+    const std::vector<float> wv = std::move(w);
+    w.assign(static_cast<size_t>(K * N), 0.f);
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t n = 0; n < N; ++n)
+        w[static_cast<size_t>(k * N + n)] = alpha * wv[static_cast<size_t>(transB ? n * K + k : k * N + n)];
+  }
   std::vector<float> bias;
   if (op.kind == ir::OpKind::Gemm && op.inputs.size() > 2 && op.inputs[2] != ir::kNoTensor) {
     const ir::Tensor& c = g_.tensor(op.inputs[2]);
@@ -816,7 +820,7 @@ void AttentionLowering::matmul_const(const ir::Op& op) {
   }
   View v = view_of(a);
   v.phys = mxm_phys(v.phys);  // same layout, f16 with finite pad lanes
-  if (!dense_from_view(op.name, v, K, N, w, bias, op.outputs[0], {}, true))
+  if (!dense_from_view(op.name, v, K, N, std::move(w), bias, op.outputs[0], {}, true))
     fail(g_, op, "its input's last axis is not contiguous in lanes (a transpose of the last axis)");
 }
 

@@ -8,6 +8,7 @@
 // Div, Sqrt, Exp, Softmax...) are cleared by a VXM select before the tensor enters the MXM, where
 // NaN * 0 would spread.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <set>
@@ -70,7 +71,8 @@ class AttentionLowering {
   bool is_stored_as_is(const View& v) const;
   ir::TensorId fresh(const std::string& name, const ir::Shape& shape, ir::DType dt);
   // y (stored with shape ys) = view . w (+ bias); false if the view's last dim is not lane-contiguous.
-  bool dense_from_view(const std::string& name, const View& v, int64_t K, int64_t N, const std::vector<float>& w,
+  // w by value: a caller done with its weights moves them in (the last layer made takes them).
+  bool dense_from_view(const std::string& name, const View& v, int64_t K, int64_t N, std::vector<float> w,
                        const std::vector<float>& bias, ir::TensorId y, const ir::Shape& ys, bool set_layer_of,
                        const std::vector<int64_t>* y_map = nullptr);  // y row of each view row (default: same)
   ir::TensorId materialize(const ir::Op& op, const View& v, ir::TensorId target, const ir::Shape& shape);
@@ -140,12 +142,13 @@ class AttentionLowering {
 
 // For the scheduler: weights of a layer with X segments, one lanes-row tile per (segment, vector)
 // piece with the segment's weight rows at the lanes its X columns occupy; fills `w` ((tiles *
-// lanes) x N) and the k-tiles (x tensors looked up by `placed`).
+// lanes) x N; w may be null when only the k-tiles are wanted) and the k-tiles (x tensors looked
+// up by `placed`).
 template <class Lookup>
 void view_ktiles(const LoweredLayer& L, uint32_t lanes, Lookup placed, std::vector<float>* w,
                  std::vector<MatmulKTile>* kt) {
-  w->clear();
   kt->clear();
+  std::vector<int64_t> k_lo;  // per tile: the weight row its lane t.w_lo holds
   for (const LoweredLayer::XSegment& s : L.xsegs) {
     for (int64_t c = s.col0; c < s.col0 + s.width;) {
       const int64_t chunk = c / lanes, lo = c % lanes;
@@ -156,15 +159,20 @@ void view_ktiles(const LoweredLayer& L, uint32_t lanes, Lookup placed, std::vect
       t.x_chunk = static_cast<uint32_t>(chunk);
       t.w_lo = static_cast<uint32_t>(lo);
       t.w_hi = static_cast<uint32_t>(hi);
-      const size_t base = w->size();
-      w->resize(base + static_cast<size_t>(lanes * L.N), 0.f);
-      for (int64_t l = lo; l < hi; ++l) {
-        const int64_t k = s.k0 + (chunk * lanes + l - s.col0);
-        for (int64_t n = 0; n < L.N; ++n)
-          (*w)[base + static_cast<size_t>(l * L.N + n)] = L.w[static_cast<size_t>(k * L.N + n)];
-      }
       kt->push_back(t);
+      k_lo.push_back(s.k0 + (chunk * lanes + lo - s.col0));
       c += hi - lo;
+    }
+  }
+  if (!w) return;
+  const size_t tile = static_cast<size_t>(lanes * L.N);
+  w->assign(kt->size() * tile, 0.f);  // sized once: these are whole weight sets of LLM pieces
+  for (size_t i = 0; i < kt->size(); ++i) {
+    const MatmulKTile& t = (*kt)[i];
+    for (uint32_t l = t.w_lo; l < t.w_hi; ++l) {
+      const int64_t k = k_lo[i] + (l - t.w_lo);
+      std::copy_n(L.w.begin() + static_cast<std::ptrdiff_t>(k * L.N), L.N,
+                  w->begin() + static_cast<std::ptrdiff_t>(i * tile + l * static_cast<size_t>(L.N)));
     }
   }
 }

@@ -529,10 +529,8 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       if (quant && quant->layers[step.index].int8) spec.scale = &scales[si];
       spec.x_rows = L.x_rows;
       spec.y_rows = L.y_rows;
-      if (!L.xsegs.empty()) {
-        std::vector<float> unused;
-        view_ktiles(L, lanes, [&](ir::TensorId t) { return &placed.at(t); }, &unused, &spec.ktiles);
-      }
+      if (!L.xsegs.empty())  // the weights were placed above: the k-tiles only
+        view_ktiles(L, lanes, [&](ir::TensorId t) { return &placed.at(t); }, nullptr, &spec.ktiles);
       if (!L.tap_rows.empty()) {  // conv taps read in place (passes/lower_conv.h)
         spec.ktiles = conv_tap_ktiles(L, lanes);
         spec.x_zero = zeros[si].parts.empty() ? nullptr : &zeros[si];
