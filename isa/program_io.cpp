@@ -278,6 +278,11 @@ void read_payload(Reader& r, Program& p) {
 
 std::vector<uint8_t> serialize_program(const Program& p) {
   Writer w;
+  size_t size = 4096;  // sized once: an LLM piece's weight blobs are tens of MB
+  for (const ChipCode& chip : p.chips)
+    for (const QueueCode& qc : chip.queues) size += 8 + 8 * qc.code.size();
+  for (const DataBlob& b : p.data) size += 14 + b.bytes.size();
+  w.out.reserve(size);
   w.out.insert(w.out.end(), kMagic, kMagic + 4);
   w.u32(kProgramVersion);
   w.u64(0);  // payload length, patched below
