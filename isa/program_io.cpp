@@ -278,7 +278,9 @@ void read_payload(Reader& r, Program& p) {
 
 std::vector<uint8_t> serialize_program(const Program& p) {
   Writer w;
-  size_t size = 4096;  // sized once: an LLM piece's weight blobs are tens of MB
+  // A capacity hint, not the exact size (undercounting only costs a regrow): the instructions and
+  // the data blobs, which are tens of MB for an LLM piece, plus slack for the rest.
+  size_t size = 4096;
   for (const ChipCode& chip : p.chips)
     for (const QueueCode& qc : chip.queues) size += 8 + 8 * qc.code.size();
   for (const DataBlob& b : p.data) size += 14 + b.bytes.size();

@@ -803,13 +803,15 @@ void AttentionLowering::matmul_const(const ir::Op& op) {
     fail(g_, op, fmt::format("activation '{}' has type {}; float models only", at.name, ir::dtype_name(at.dtype)));
   if ((at.shape.empty() ? 1 : at.shape.back()) != K)
     fail(g_, op, fmt::format("activation inner dimension {} != weight rows {}", at.shape.empty() ? 1 : at.shape.back(), K));
+  // [K, N] weights; the decoded constant already is that when neither transB nor alpha applies
+  // (1 * x is x for every float but a signalling NaN's payload).
   std::vector<float> w = wt.const_floats();
-  if (transB || alpha != 1.f) {  // else w is already [K, N] (1 * x is x for every float but a NaN payload)
-    const std::vector<float> wv = std::move(w);
-    w.assign(static_cast<size_t>(K * N), 0.f);
+  if (transB || alpha != 1.f) {
+    std::vector<float> kn(static_cast<size_t>(K * N));
     for (int64_t k = 0; k < K; ++k)
       for (int64_t n = 0; n < N; ++n)
-        w[static_cast<size_t>(k * N + n)] = alpha * wv[static_cast<size_t>(transB ? n * K + k : k * N + n)];
+        kn[static_cast<size_t>(k * N + n)] = alpha * w[static_cast<size_t>(transB ? n * K + k : k * N + n)];
+    w = std::move(kn);
   }
   std::vector<float> bias;
   if (op.kind == ir::OpKind::Gemm && op.inputs.size() > 2 && op.inputs[2] != ir::kNoTensor) {
@@ -1274,8 +1276,8 @@ void AttentionLowering::merge_product_sums() {
       // f32 what the Add chain summed per term), e.g. the per-head o_proj terms of attention.
       const int pa = product_of(o0.act), pb = product_of(o1.act);
       if (pa < 0 || pb < 0 || pa == pb) continue;
-      // A grows in place into the merged product (a chain of H terms appends each head's weights
-      // once: copying A per term made the o_proj merge quadratic in the heads' weight bytes).
+      // A grows in place into the merged product: a chain of H terms (o_proj's heads) appends each
+      // term's weights once, linear in the weight bytes.
       LoweredLayer& A = lm_.layers[lm_.steps[static_cast<size_t>(pa)].index];
       const LoweredLayer& B = lm_.layers[lm_.steps[static_cast<size_t>(pb)].index];
       if (A.N != B.N || A.N != inner || A.x_rows.size() != B.x_rows.size() || A.y_rows != B.y_rows) continue;
