@@ -58,14 +58,15 @@ int sc_main(int argc, char* argv[]) {
   std::printf("%-22s %10s %9s %9s %7s %9s %10s %5s\n", "piece", "compiled", "lw rows", "bound", "ratio", "compile s",
               "simulated", "match");
   uint64_t pass = 0, last_drain = 0;
-  // Each lowered step's first issue, end, the cycles it added and its MXM / VXM work.
+  // Each lowered step's first issue, its own last landing, the program's end after it, the cycles it added and its MXM / VXM work.
   auto print_steps = [](const CompileResult& r) {
     uint64_t prev = 0;
     for (const StepSpan& sp : r.spans) {
       const uint64_t added = sp.end_after > prev ? sp.end_after - prev : 0;
       prev = std::max(prev, sp.end_after);
-      std::printf("  %-40s %c start %7llu end %7llu added %6llu  lw %6llu abc %6llu vxm %6llu\n", sp.name.c_str(),
-                  sp.kind, static_cast<unsigned long long>(sp.start), static_cast<unsigned long long>(sp.end_after),
+      std::printf("  %-40s %c start %7llu own end %7llu end %7llu added %6llu  lw %6llu abc %6llu vxm %6llu\n",
+                  sp.name.c_str(), sp.kind, static_cast<unsigned long long>(sp.start),
+                  static_cast<unsigned long long>(sp.own_end), static_cast<unsigned long long>(sp.end_after),
                   static_cast<unsigned long long>(added), static_cast<unsigned long long>(sp.lw),
                   static_cast<unsigned long long>(sp.abc), static_cast<unsigned long long>(sp.vxm));
     }

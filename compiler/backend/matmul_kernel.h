@@ -134,6 +134,7 @@ struct MatmulPiece {
 struct MatmulDecision {
   bool row_cut = false;
   std::vector<std::vector<MatmulPiece>> pieces;  // balanced cut: one list per plane; else empty
+  bool ready_order = false;  // balanced cut: each plane's runs go in the order their X is ready
 };
 
 class MatmulScheduler {
@@ -149,14 +150,18 @@ class MatmulScheduler {
   // so the next layer's weight loads overlap this layer's compute). Throws InputError for
   // unsupported shapes/types. Where only the install-heavy rule picks the balanced cut, both it
   // and the row cut are scheduled (the builder's transaction rolls the other back) and the plan
-  // whose last result lands first is kept; the choice is deterministic.
+  // whose last result lands first is kept; likewise a balanced cut whose planes would take their
+  // runs in another order by X readiness is scheduled both ways. The choice is deterministic.
   MatmulStats schedule(const MatmulSpec& spec);
 
  private:
   // Default: the rules above. RowCut: not the balanced cut where only the install-heavy rule chose
-  // it. *both (if given) is set when that rule alone chose the balanced cut.
+  // it. *both (if given) is set when that rule alone chose the balanced cut. ready_order: a
+  // balanced cut's planes take their runs in the order their first k-tile's X is ready (else in
+  // the cut's order); *reorders (if given) is set when that order differs from the cut's.
   enum class Plan { Default, RowCut };
-  MatmulStats schedule_plan(const MatmulSpec& spec, Plan plan, bool* both);
+  MatmulStats schedule_plan(const MatmulSpec& spec, Plan plan, bool* both, bool ready_order = false,
+                            bool* reorders = nullptr);
   struct Plane {
     int slice = 0;
     uint32_t plane = 0;
@@ -180,6 +185,7 @@ class MatmulScheduler {
   size_t calls_ = 0;
   const MatmulDecision* forced_ = nullptr;  // the replayed decision of the call being scheduled
   std::vector<std::vector<MatmulPiece>> last_pieces_;  // the balanced cut of the latest schedule_plan
+  bool last_ready_order_ = false;                       // ... and whether its runs went in X-ready order
 };
 
 }  // namespace lpu::compiler

@@ -401,9 +401,11 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
     b.forget_undo();  // no transaction spans steps; keeps the undo logs from growing with the model
     const MatmulStats before = res.stats;  // for this step's StepSpan
     uint64_t step_first = UINT64_MAX;      // this step's first issue (StepSpan::start)
+    uint64_t step_end = 0;                 // this step's own last landing (StepSpan::own_end)
     auto add_step = [&](const MatmulStats& s) {
       add_stats(&res.stats, s);
       step_first = std::min(step_first, s.first_issue);
+      step_end = std::max(step_end, s.last_end);
     };
     if (step.gather && !lm.gathers[step.index].table.empty()) {
       const LoweredGather& G = lm.gathers[step.index];
@@ -622,6 +624,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       sp.writes = res.stats.writes - before.writes;
       sp.vxm = res.stats.vxm - before.vxm;
       sp.start = step_first == UINT64_MAX ? 0 : step_first;
+      sp.own_end = step_end;
       res.spans.push_back(std::move(sp));
     }
     bool written_later = false;  // by another layer writing other rows of it

@@ -26,6 +26,7 @@ struct StepSpan {
   uint64_t end_after = 0, abc = 0, lw = 0, reads = 0, writes = 0;
   uint64_t vxm = 0;    // VXM instructions the step issued
   uint64_t start = 0;  // cycle of the step's first issued instruction (its pass spans start..last end)
+  uint64_t own_end = 0;  // the step's own last landing (end_after is the program's, over all steps so far)
 };
 
 struct ScheduledModel {

@@ -54,7 +54,8 @@ std::vector<uint8_t> run(const CompileResult& cr, const std::vector<float>& x) {
 bool same(const std::vector<MatmulDecision>& a, const std::vector<MatmulDecision>& b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i)
-    if (a[i].row_cut != b[i].row_cut || a[i].pieces != b[i].pieces) return false;
+    if (a[i].row_cut != b[i].row_cut || a[i].pieces != b[i].pieces || a[i].ready_order != b[i].ready_order)
+      return false;
   return true;
 }
 
