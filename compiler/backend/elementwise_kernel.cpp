@@ -430,7 +430,7 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
           ok = vop(c, T, true, static_cast<uint32_t>(dtype_bytes(Y.dtype)), &cur);
           T += instr_timing(cfg, c).latency;
         }
-        if (ok) ok = b_.store(cur, ys, yaddr, Y.write_not_before, &landed);
+        if (ok) ok = b_.store(cur, ys, yaddr, Y.write_not_before_row(r), &landed);
         if (ok && Y2) {  // the fused quantized copy: Y's stored value (at the VXM on T) -> i8
           StreamValue q = cur;
           if (Y.dtype == DType::F16) {
@@ -447,7 +447,7 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
           c.set(Field::DType2, static_cast<uint32_t>(DType::I8));
           c.set(Field::SrcA, q.ref().encode());
           ok = ok && vop_to(c, T, true, 1, &q, y2dir);
-          if (ok) ok = b_.store(q, y2s, y2addr, Y2->write_not_before, &landed2);
+          if (ok) ok = b_.store(q, y2s, y2addr, Y2->write_not_before_row(r), &landed2);
         }
         post_at = post_read;
         if (ok) break;

@@ -108,7 +108,7 @@ MatmulStats GatherScheduler::schedule(const GatherSpec& spec) {
           StreamValue v;
           bool ok = b_.fetch(ts, saddr, q, Tq, din, ready, &v);
           if (ok && !direct) ok = relay(&v, S.dtype, dout, Tq);
-          if (ok) ok = b_.store(v, ds, daddr, D.write_not_before, &landed);
+          if (ok) ok = b_.store(v, ds, daddr, D.write_not_before_row(r), &landed);
           if (ok) {
             used_vxm = !direct;
             break;
@@ -194,7 +194,7 @@ MatmulStats GatherScheduler::lookup(const LookupSpec& spec) {
             ok = b_.issue_any(wp.slices[pl], Tg, in);
           }
           uint64_t l = 0;
-          if (ok) ok = b_.store(res, {ds[pl]}, D.addr_of(r, c), D.write_not_before, &l);
+          if (ok) ok = b_.store(res, {ds[pl]}, D.addr_of(r, c), D.write_not_before_row(r), &l);
           landed = std::max(landed, l);
         }
         if (ok) break;
@@ -281,7 +281,7 @@ MatmulStats GatherScheduler::combine(const CombineSpec& spec) {
             sum = out;
           }
         }
-        if (ok) ok = b_.store(sum, ds, D.addr_of(r, c), D.write_not_before, &landed);
+        if (ok) ok = b_.store(sum, ds, D.addr_of(r, c), D.write_not_before_row(r), &landed);
         if (ok) break;
         b_.rollback(x);
       }

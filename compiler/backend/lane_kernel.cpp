@@ -244,7 +244,7 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
         for (size_t k = 0; k < grp.size() && ok; ++k) {
           StreamValue out;
           ok = sop(ops[k], raw, T, w, &out) &&
-               b_.store(out, Y.part_of_row(grp[k]).slices, Y.addr_of(grp[k], 0), Y.write_not_before, &landed[k]);
+               b_.store(out, Y.part_of_row(grp[k]).slices, Y.addr_of(grp[k], 0), Y.write_not_before_row(grp[k]), &landed[k]);
         }
         if (ok) break;
         b_.rollback(x);
@@ -668,7 +668,7 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
           v = o;
           P += lat(tail[k]);
         }
-        if (ok) ok = b_.store(v, ys, Y.addr_of(r, 0), Y.write_not_before, &landed);
+        if (ok) ok = b_.store(v, ys, Y.addr_of(r, 0), Y.write_not_before_row(r), &landed);
         if (ok) break;
         b_.rollback(txn);
       }
@@ -837,8 +837,8 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
         };
         run_tail(ra_v, P, yadir, false);
         run_tail(rb_v, P, ybdir, delay_b);
-        if (ok) ok = b_.store(ra_v, ya, Y.addr_of(ra, 0), Y.write_not_before, &land_a);
-        if (ok) ok = b_.store(rb_v, yb, Y.addr_of(rb, 0), Y.write_not_before, &land_b);
+        if (ok) ok = b_.store(ra_v, ya, Y.addr_of(ra, 0), Y.write_not_before_row(ra), &land_a);
+        if (ok) ok = b_.store(rb_v, yb, Y.addr_of(rb, 0), Y.write_not_before_row(rb), &land_b);
         if (ok) break;
         b_.rollback(txn);
       }

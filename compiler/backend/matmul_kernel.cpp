@@ -1217,8 +1217,8 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
             cur = yv;
           }
         }
-        if (ok) ok = b_.store(cur, ys, yaddr, Y.write_not_before, &landed);
-        if (ok && Y2) ok = b_.store(q, y2s, y2addr, Y2->write_not_before, &landed2);
+        if (ok) ok = b_.store(cur, ys, yaddr, Y.write_not_before_row(ym), &landed);
+        if (ok && Y2) ok = b_.store(q, y2s, y2addr, Y2->write_not_before_row(ym), &landed2);
         if (!ok) {
           b_.rollback(x);
           if (skip > 1) a += skip - 1;

@@ -16,6 +16,7 @@ struct TensorPart {
   int64_t rows = 0;
   std::vector<uint16_t> slices;   // slice index per byte plane
   uint32_t addr = 0;              // address of the block's first vector
+  uint64_t write_not_before = 0;  // first cycle a write to the block may issue (its SRAM reused)
 };
 
 struct PlacedTensor {
@@ -27,7 +28,7 @@ struct PlacedTensor {
   int64_t part_rows = 0;            // rows per part (the last may hold fewer)
   std::vector<TensorPart> parts;
   std::vector<uint64_t> ready;      // per vector (row * vpr + chunk): first cycle a read may issue
-  uint64_t write_not_before = 0;    // first cycle a write may issue (SRAM reused from dead tensors)
+  uint64_t write_not_before = 0;    // first cycle any write may issue: the latest of its parts'
   uint64_t last_read = 0;           // last read issue cycle so far
 
   const TensorPart& part_of_row(int64_t r) const { return parts[static_cast<size_t>(r / part_rows)]; }
@@ -36,6 +37,9 @@ struct PlacedTensor {
     return p.addr + static_cast<uint32_t>((r - p.row0) * vpr + chunk);
   }
   uint64_t& ready_of(int64_t r, uint32_t chunk) { return ready[static_cast<size_t>(r * vpr + chunk)]; }
+  // First cycle a write of row r may issue: its part's SRAM may be reused from a tensor read later
+  // than another part's.
+  uint64_t write_not_before_row(int64_t r) const { return part_of_row(r).write_not_before; }
 };
 
 // Weights of a matmul in the compiler's own layout (a data blob, not a user tensor): W[K, N] cut

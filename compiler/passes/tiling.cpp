@@ -48,6 +48,7 @@ PlacedTensor place_tensor(SramAllocator& alloc, const std::string& name, DType d
     const int id = alloc.alloc(pname, static_cast<uint32_t>(dtype_bytes(dtype)),
                                static_cast<uint32_t>(p.rows * t.vpr), &p.slices, &p.addr, &nb);
     if (alloc_ids) alloc_ids->push_back(id);
+    p.write_not_before = nb;
     t.write_not_before = std::max(t.write_not_before, nb);
     t.parts.push_back(std::move(p));
   }
