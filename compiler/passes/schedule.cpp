@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 #include <fmt/format.h>
+#include <functional>
 #include <map>
 
 #include "compiler/backend/elementwise_kernel.h"
@@ -570,8 +571,27 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       const ir::Tensor& yt = lm.tensor(g, E.y);
       // i8: the step quantizes the input of int8 layers on chip (passes/quantize.h).
       const bool q8 = quant && quant->i8_tensors.count(E.y);
+      // Each part of y is placed in SRAM free by the time its first row could be written (its
+      // operands' rows readable, chunk 0) if there is such space (SramAllocator::set_write_hint):
+      // a pass whose output reused space read until late waited for it (BERT-base's head packing).
+      auto row_ready = [&](int64_t r) {
+        uint64_t t = 0;
+        for (const EltOperand& o : E.operands) {
+          if (o.act == ir::kNoTensor || o.lane_bcast) continue;
+          const PlacedTensor& a = placed.at(o.act);
+          const int64_t sr = o.row_map.empty() ? (a.rows == 1 ? 0 : r) : o.row_map[static_cast<size_t>(r)];
+          if (sr < 0 || sr >= a.rows) continue;
+          t = std::max(t, a.ready[static_cast<size_t>(sr * a.vpr)]);
+        }
+        return t;
+      };
+      std::function<uint64_t(int64_t, int64_t)> part_hint = [&](int64_t r0, int64_t r1) {
+        uint64_t t = UINT64_MAX;
+        for (int64_t r = r0; r < r1; ++r) t = std::min(t, row_ready(r));
+        return t;
+      };
       PlacedTensor y = place_tensor(alloc, yt.name, q8 ? DType::I8 : lm.f32_output(E.y) || E.y_f32 ? DType::F32 : DType::F16,
-                                    E.y_shape.empty() ? yt.shape : E.y_shape, tiling_of(E.y), &alloc_ids[E.y]);
+                                    E.y_shape.empty() ? yt.shape : E.y_shape, tiling_of(E.y), &alloc_ids[E.y], &part_hint);
       EltwiseSpec spec;
       if (q8) spec.y_inv_scale = inv_scale(E.y);
       spec.name = E.name;

@@ -22,8 +22,9 @@ SramAllocator::SramAllocator(const ChipConfig& cfg) : cfg_(cfg), sides_(2), hole
   cursor_.assign(sides_.size(), 0);
 }
 
-bool SramAllocator::try_group(const std::vector<int>& group, uint32_t vectors, uint32_t* addr,
-                              uint64_t* avail) const {
+bool SramAllocator::try_group(const std::vector<int>& group, uint32_t vectors, uint32_t* addr, uint64_t* avail,
+                              uint64_t ready_by) const {
+  bool found = false;
   // Candidate addresses: every hole start in the group; the lowest one all slices cover wins.
   std::vector<uint32_t> cands;
   for (int s : group)
@@ -43,13 +44,14 @@ bool SramAllocator::try_group(const std::vector<int>& group, uint32_t vectors, u
       }
       if (!covered) { ok = false; break; }
     }
-    if (ok) {
+    if (ok && (!found || av < *avail)) {
       *addr = a;
       *avail = av;
-      return true;
+      found = true;
+      if (av <= ready_by) return true;
     }
   }
-  return false;
+  return found;
 }
 
 void SramAllocator::carve(int slice, uint32_t addr, uint32_t len) {
@@ -71,7 +73,15 @@ void SramAllocator::carve(int slice, uint32_t addr, uint32_t len) {
 int SramAllocator::alloc(const std::string& name, uint32_t planes, uint32_t vectors,
                          std::vector<uint16_t>* slices, uint32_t* addr, uint64_t* not_before) {
   if (vectors == 0) vectors = 1;
-  for (size_t attempt = 0; attempt < sides_.size(); ++attempt) {
+  // The first group (rotating from each side's cursor, sides alternating) with a range free by the
+  // hint; if none, the group whose range is free first (the first of those on a tie). Without a
+  // hint (UINT64_MAX) that is the first group that fits, at its lowest address.
+  const uint64_t ready_by = hint_;
+  bool found = false;
+  size_t best_side = 0, best_shift = 0;
+  uint32_t best_a = 0;
+  uint64_t best_av = 0;
+  for (size_t attempt = 0; attempt < sides_.size() && !(found && best_av <= ready_by); ++attempt) {
     const size_t side = (next_side_ + attempt) % sides_.size();
     const auto& list = sides_[side];
     if (list.size() < planes) continue;
@@ -80,16 +90,29 @@ int SramAllocator::alloc(const std::string& name, uint32_t planes, uint32_t vect
       for (uint32_t b = 0; b < planes; ++b) group.push_back(list[(cursor_[side] + shift + b) % list.size()]);
       uint32_t a = 0;
       uint64_t av = 0;
-      if (!try_group(group, vectors, &a, &av)) continue;
-      for (int s : group) carve(s, a, vectors);
-      cursor_[side] = static_cast<uint32_t>((cursor_[side] + shift + planes) % list.size());
-      next_side_ = static_cast<uint32_t>((side + 1) % sides_.size());
-      slices->assign(group.begin(), group.end());
-      *addr = a;
-      *not_before = av;
-      entries_.push_back({name, *slices, a, vectors, av, false});
-      return static_cast<int>(entries_.size() - 1);
+      if (!try_group(group, vectors, &a, &av, ready_by)) continue;
+      if (!found || av < best_av) {
+        found = true;
+        best_side = side;
+        best_shift = shift;
+        best_a = a;
+        best_av = av;
+      }
+      if (av <= ready_by) break;
     }
+  }
+  if (found) {
+    const auto& list = sides_[best_side];
+    std::vector<int> group;
+    for (uint32_t b = 0; b < planes; ++b) group.push_back(list[(cursor_[best_side] + best_shift + b) % list.size()]);
+    for (int s : group) carve(s, best_a, vectors);
+    cursor_[best_side] = static_cast<uint32_t>((cursor_[best_side] + best_shift + planes) % list.size());
+    next_side_ = static_cast<uint32_t>((best_side + 1) % sides_.size());
+    slices->assign(group.begin(), group.end());
+    *addr = best_a;
+    *not_before = best_av;
+    entries_.push_back({name, *slices, best_a, vectors, best_av, false});
+    return static_cast<int>(entries_.size() - 1);
   }
   // Name the largest live allocations so the user knows what takes the space.
   std::vector<const MemoryMapEntry*> live;

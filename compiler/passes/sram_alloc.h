@@ -27,6 +27,10 @@ class SramAllocator {
   // side of the VXM. Returns the map entry index; *not_before = first cycle writes may issue.
   int alloc(const std::string& name, uint32_t planes, uint32_t vectors, std::vector<uint16_t>* slices,
             uint32_t* addr, uint64_t* not_before);
+  // The first cycle the next allocation's writes are expected (UINT64_MAX, the default: no hint).
+  // With a hint, space held for a dead tensor's reads past it is taken only when no range of the
+  // size is free by then (then the range free first); without, the lowest fitting address.
+  void set_write_hint(uint64_t cycle) { hint_ = cycle; }
   // Frees entry `id` once its last read issued at `last_use` (later writes land after it).
   void release(int id, uint64_t last_use);
   const std::vector<MemoryMapEntry>& entries() const { return entries_; }
@@ -37,7 +41,8 @@ class SramAllocator {
 
  private:
   struct Hole { uint32_t addr, len; uint64_t avail; };
-  bool try_group(const std::vector<int>& group, uint32_t vectors, uint32_t* addr, uint64_t* avail) const;
+  bool try_group(const std::vector<int>& group, uint32_t vectors, uint32_t* addr, uint64_t* avail,
+                 uint64_t ready_by) const;
   void carve(int slice, uint32_t addr, uint32_t len);
 
   const ChipConfig& cfg_;
@@ -45,6 +50,7 @@ class SramAllocator {
   std::vector<std::vector<Hole>> holes_;      // per slice index, sorted by addr
   std::vector<uint32_t> cursor_;              // rotation pointer per side
   uint32_t next_side_ = 0;
+  uint64_t hint_ = UINT64_MAX;
   std::vector<MemoryMapEntry> entries_;
 };
 

@@ -18,7 +18,7 @@ bool port_split_applies(const TilingOptions& opt, int64_t rows) {
 
 PlacedTensor place_tensor(SramAllocator& alloc, const std::string& name, DType dtype,
                           const std::vector<int64_t>& shape, const TilingOptions& opt,
-                          std::vector<int>* alloc_ids) {
+                          std::vector<int>* alloc_ids, const std::function<uint64_t(int64_t, int64_t)>* part_hint) {
   const ChipConfig& cfg = alloc.cfg();
   PlacedTensor t;
   t.name = name;
@@ -45,8 +45,10 @@ PlacedTensor place_tensor(SramAllocator& alloc, const std::string& name, DType d
     p.rows = std::min(part_rows, t.rows - r0);
     uint64_t nb = 0;
     const std::string pname = t.rows > part_rows ? fmt::format("{}.rows_{}_{}", name, r0, r0 + p.rows) : name;
+    if (part_hint) alloc.set_write_hint((*part_hint)(p.row0, p.row0 + p.rows));  // the part's first write
     const int id = alloc.alloc(pname, static_cast<uint32_t>(dtype_bytes(dtype)),
                                static_cast<uint32_t>(p.rows * t.vpr), &p.slices, &p.addr, &nb);
+    if (part_hint) alloc.set_write_hint(UINT64_MAX);
     if (alloc_ids) alloc_ids->push_back(id);
     p.write_not_before = nb;
     t.write_not_before = std::max(t.write_not_before, nb);

@@ -4,6 +4,7 @@
 // lanes x lanes tiles whose rows are spread over several slices (PlacedWeights) and become blobs.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -43,10 +44,12 @@ int64_t stored_rows(const std::vector<int64_t>& shape);
 bool port_split_applies(const TilingOptions& opt, int64_t rows);
 
 // Places a [rows, inner] view of a tensor of `shape` (inner = last dim). Throws InputError if a
-// single row does not fit a slice.
+// single row does not fit a slice. part_hint (optional): rows [r0, r1) -> the first cycle that
+// part's writes are expected, the allocator's write hint for it (SramAllocator::set_write_hint).
 PlacedTensor place_tensor(SramAllocator& alloc, const std::string& name, DType dtype,
                           const std::vector<int64_t>& shape, const TilingOptions& opt,
-                          std::vector<int>* alloc_ids);
+                          std::vector<int>* alloc_ids,
+                          const std::function<uint64_t(int64_t, int64_t)>* part_hint = nullptr);
 
 // Places weights W[K, N] (row-major, `data` holds K*N elements of dtype, little-endian; empty =
 // all zero) and appends their initial SRAM image to `blobs`. Only the rows each k-tile loads are
