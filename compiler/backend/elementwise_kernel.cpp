@@ -160,8 +160,9 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
   // followed (a matmul writes its Y column tile by column tile: a pass on it starts on its first
   // column tiles, and a consumer matmul's first k-tile, one vector column of this pass's Y, lands
   // before the last). Vector (r, c) is keyed by the latest ready cycle of its operand vectors,
-  // raised to the key of (r', c) for every row r' before r in the row order below, so the rows of
-  // one chunk still go in row order (a consumer matmul streams a tile's rows in that order; keying
+  // raised to the key of (r', c) for every row r' before r in its row block (`per_part` below;
+  // else in the row order below), so the rows of one chunk still go in row order (a consumer
+  // matmul streams a tile's rows in that order; keying
   // by the vector's own ready cycle alone measured worse there, docs/compiler.md "Elementwise
   // ops"). Ties: chunk c of every row before chunk c + 1 of any, then the row order: Y's row blocks
   // (parts, each in its own SRAM slices) interleaved, row k of every part before row k + 1 of any,
@@ -171,12 +172,19 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
   struct Vec { uint64_t key; uint32_t ch; int64_t k; size_t part; int64_t r; };
   std::vector<Vec> order;
   order.reserve(static_cast<size_t>(Y.rows) * Y.vpr);
+  // Running maxima per row block (part), not over all of Y's rows: rows of an early part do not
+  // wait for a late part's (BERT-base's head packing reads the heads' P.V rows by groups of four,
+  // one part per group). An i8 pool keeps one running maximum over all rows (per part, ResNet-50's
+  // int8 MaxPool took 272 cycles more; docs/compiler.md "Elementwise ops").
+  const bool per_part = !spec.same_i8_scale;
   for (uint32_t ch = 0; ch < Y.vpr; ++ch) {
-    uint64_t key = 0;  // running max over the chunk's rows in row order
+    uint64_t key = 0;                                // running max over the chunk's rows in row order
+    std::vector<uint64_t> pkey(Y.parts.size(), 0);   // ... over each part's rows (per_part)
     for (int64_t k = 0; k < Y.part_rows; ++k)
       for (size_t pi = 0; pi < Y.parts.size(); ++pi) {
         if (k >= Y.parts[pi].rows) continue;
         const int64_t r = Y.parts[pi].row0 + k;
+        if (per_part) key = pkey[pi];
         for (size_t i = 0; i < nops; ++i) {
           const std::vector<int64_t>* m = map_of(i);
           const int64_t s = m ? (*m)[static_cast<size_t>(r)] : spec.operands[i]->rows == 1 ? 0 : r;
@@ -184,6 +192,7 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
           const int64_t tr = s < 0 ? 0 : s;
           key = std::max(key, t->ready[static_cast<size_t>(tr * t->vpr + (bc(i) ? 0 : ch))]);
         }
+        pkey[pi] = key;
         order.push_back({key, ch, k, pi, r});
       }
   }
