@@ -126,28 +126,26 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
   // tie). Neither wins everywhere: the ready order lets an FFN's down projection start its planes
   // on the columns its up projection finished first (BERT-base FFN 5,991 -> 5,910 cycles), the
   // cut's order finishes a column split between two planes first.
+  // The builder holds the latest schedule_plan's placements; `again` rolls them back and schedules
+  // the given plan instead.
+  auto again = [&](Plan p, bool ready_order) {
+    restore(txn);
+    return schedule_plan(spec, p, nullptr, ready_order);
+  };
   bool ready = false;
   if (reorders) {
-    restore(txn);
-    const MatmulStats by_ready = schedule_plan(spec, Plan::Default, nullptr, true);
+    const MatmulStats by_ready = again(Plan::Default, true);
     ready = by_ready.last_end < cut.last_end;
     if (ready) cut = by_ready;
+    else if (!both) cut = again(Plan::Default, false);  // (with `both` the row-cut trial redoes it)
   }
-  if (!both) {
-    if (reorders && !ready) {
-      restore(txn);
-      cut = schedule_plan(spec, Plan::Default, nullptr, false);
-    }
-    return kept(false, cut);
-  }
+  if (!both) return kept(false, cut);
   // The install-heavy rule alone chose the balanced cut: the row cut is as plausible (ResNet-50
   // stage 3 gains from the balanced cut, BERT's FFN at 192 tokens loses), so both are scheduled
   // and the one whose last result lands first is kept (the balanced cut on a tie).
-  restore(txn);
-  const MatmulStats rows = schedule_plan(spec, Plan::RowCut, nullptr);
+  const MatmulStats rows = again(Plan::RowCut, false);
   if (rows.last_end < cut.last_end) return kept(true, rows);
-  restore(txn);
-  return kept(false, schedule_plan(spec, Plan::Default, nullptr, ready));
+  return kept(false, again(Plan::Default, ready));
 }
 
 MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bool* both, bool ready_order,
@@ -634,8 +632,9 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
       if (a.plane != b.plane) return a.plane < b.plane;
       return x_kfree[a.k0] < x_kfree[b.k0];
     });
-    bool differs = false;
-    for (size_t i = 0; i < runs.size(); ++i) differs = differs || by_ready[i].nt != runs[i].nt || by_ready[i].k0 != runs[i].k0;
+    const bool differs = !std::equal(runs.begin(), runs.end(), by_ready.begin(), [](const Run& a, const Run& b) {
+      return a.nt == b.nt && a.k0 == b.k0;
+    });
     if (reorders != nullptr) *reorders = differs;
     if (ready_order && differs) {
       runs = std::move(by_ready);

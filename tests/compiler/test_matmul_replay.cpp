@@ -4,7 +4,9 @@
 // keep_intermediates program whose SRAM placement and timing differ, takes them and computes
 // bit-identical values. Checked: the decisions recorded and replayed, bit-identical outputs,
 // a replayed cut that differs from the compile's own choice is obeyed (predicted == simulated), and
-// a decision list that does not match the model is a logic_error.
+// a decision list that does not match the model is a logic_error. A balanced cut's run order
+// (MatmulDecision::ready_order): taken where it lands first; replaying the cut's order instead
+// gives a longer program with bit-identical values (each run keeps its k order and partial index).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -24,16 +26,16 @@ using lpu::test::random_f16;
 
 namespace {
 
-// Y = relu(X . W1) . W2, batch 1 (install-bound: each product's tiles are cut over the planes).
-ir::Graph decode_graph(int64_t K, int64_t H, int64_t N) {
+// Y = relu(X . W1) . W2 with M rows (install-bound: each product's tiles are cut over the planes).
+ir::Graph decode_graph(int64_t K, int64_t H, int64_t N, int64_t M = 1) {
   ir::Graph g;
   g.name = "replay";
-  const ir::TensorId x = g.add_input("X", ir::DType::F16, {1, K});
+  const ir::TensorId x = g.add_input("X", ir::DType::F16, {M, K});
   const ir::TensorId w1 = g.add_constant("W1", ir::DType::F16, {K, H}, f16_bytes(random_f16(K * H, -0.05f, 0.05f, 3)));
   const ir::TensorId w2 = g.add_constant("W2", ir::DType::F16, {H, N}, f16_bytes(random_f16(H * N, -0.05f, 0.05f, 4)));
-  const ir::TensorId h = g.add_tensor("H", ir::DType::F16, {1, H});
-  const ir::TensorId r = g.add_tensor("R", ir::DType::F16, {1, H});
-  const ir::TensorId y = g.add_tensor("Y", ir::DType::F32, {1, N});
+  const ir::TensorId h = g.add_tensor("H", ir::DType::F16, {M, H});
+  const ir::TensorId r = g.add_tensor("R", ir::DType::F16, {M, H});
+  const ir::TensorId y = g.add_tensor("Y", ir::DType::F32, {M, N});
   g.add_op(make_op(ir::OpKind::MatMul, "mm1", {x, w1}, {h}));
   g.add_op(make_op(ir::OpKind::Relu, "relu", {h}, {r}));
   g.add_op(make_op(ir::OpKind::MatMul, "mm2", {r, w2}, {y}));
@@ -107,4 +109,30 @@ TEST_CASE("matmul replay: decisions that do not match the model are a logic_erro
   (*no_cut)[0].pieces.clear();  // a balanced product replayed without its cut
   o.matmul_replay = no_cut;
   CHECK_THROWS_AS(compile(g, *cfg, o), std::logic_error);
+}
+
+TEST_CASE("matmul run order: the planes take their runs as X is ready where that lands first, same values",
+          "[compiler][matmul]") {
+  const ir::Graph g = decode_graph(768, 2000, 768, 32);
+  auto cfg = default_chip_config();
+  const CompileResult a = compile(g, *cfg, CompileOptions{});
+  REQUIRE(a.matmul_decisions);
+  REQUIRE(a.matmul_decisions->size() == 2u);
+  const MatmulDecision& mm1 = (*a.matmul_decisions)[0];
+  const MatmulDecision& mm2 = (*a.matmul_decisions)[1];
+  CHECK(mm1.pieces.size() == 4u);
+  CHECK_FALSE(mm1.ready_order);  // X (a graph input) is all there at once: nothing to reorder
+  REQUIRE(mm2.pieces.size() == 4u);
+  CHECK(mm2.ready_order);  // mm1's columns land plane by plane, not in column order
+  // The same cut with every plane in the cut's order: a longer program.
+  auto cut = std::make_shared<std::vector<MatmulDecision>>(*a.matmul_decisions);
+  for (MatmulDecision& d : *cut) d.ready_order = false;
+  CompileOptions o;
+  o.matmul_replay = cut;
+  const CompileResult b = compile(g, *cfg, o);
+  CHECK_FALSE((*b.matmul_decisions)[1].ready_order);
+  CHECK(b.predicted_cycles > a.predicted_cycles);
+  // Each run keeps its k order and partial index: the f32 sums are the same, bit for bit.
+  const std::vector<float> x = random_f16(32 * 768, -1.f, 1.f, 5);
+  CHECK(run(a, x) == run(b, x));
 }
