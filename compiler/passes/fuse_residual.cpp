@@ -9,8 +9,67 @@
 
 namespace lpu::compiler {
 
+namespace {
+
+// Branch order (fuse_residual.h): for each residual Add whose two operands are written by products
+// only, the products of the operand written later in step order (`late`) move to just after the
+// last step writing anything they read, when that is before the other operand's first product.
+// Allowed only when late's products write nothing but that operand and the Add is its one reader,
+// so every reader of what moves still comes after it and nothing it reads moves past it.
+void hoist_residual_branches(LoweredModel& lm) {
+  for (size_t si = 0; si < lm.steps.size(); ++si) {
+    const LoweredStep& st = lm.steps[si];
+    if (st.dense || st.gather || st.lane) continue;
+    const LoweredEltwise& E = lm.eltwise[st.index];
+    if (!E.has_op || E.vxm_op != static_cast<int>(Opcode::Add) || E.operands.size() != 2 || !E.post.empty() ||
+        E.y2 != ir::kNoTensor || E.disjoint_sum || E.operands[0].act == E.operands[1].act)
+      continue;
+    std::vector<size_t> w[2];  // each operand's writing steps (all before the Add)
+    bool ok = true;
+    for (size_t k = 0; k < 2 && ok; ++k) {
+      const EltOperand& o = E.operands[k];
+      ok = o.act != ir::kNoTensor && o.row_map.empty() && !o.lane_bcast && !lm.is_output(o.act);
+      for (size_t j = 0; j < lm.steps.size() && ok; ++j) {
+        const std::vector<ir::TensorId> wr = step_writes(lm, lm.steps[j]);
+        const std::vector<ir::TensorId> rd = step_reads(lm, lm.steps[j]);
+        if (std::find(wr.begin(), wr.end(), o.act) != wr.end()) {
+          const LoweredStep& ws = lm.steps[j];
+          ok = j < si && ws.dense && !ws.gather && !ws.lane && wr.size() == 1;
+          w[k].push_back(j);
+        }
+        if (j != si && std::find(rd.begin(), rd.end(), o.act) != rd.end()) ok = false;
+      }
+      ok = ok && !w[k].empty();
+    }
+    if (!ok) continue;
+    const size_t late = w[1].back() > w[0].back() ? 1 : 0;
+    const std::vector<size_t>& moving = w[late];
+    const size_t first_other = w[1 - late].front();
+    if (moving.front() < first_other) continue;  // already before the other operand's products
+    size_t pos = 0;  // just after the last earlier step writing what the moving products read
+    for (size_t j : moving)
+      for (ir::TensorId t : step_reads(lm, lm.steps[j]))
+        for (size_t k = 0; k < moving.front(); ++k) {
+          const std::vector<ir::TensorId> wr = step_writes(lm, lm.steps[k]);
+          if (std::find(wr.begin(), wr.end(), t) != wr.end()) pos = std::max(pos, k + 1);
+        }
+    if (pos > first_other) continue;
+    std::vector<LoweredStep> moved, order;
+    for (size_t j = 0; j < lm.steps.size(); ++j)
+      if (std::find(moving.begin(), moving.end(), j) != moving.end()) moved.push_back(lm.steps[j]);
+    for (size_t j = 0; j < lm.steps.size(); ++j) {
+      if (j == pos) order.insert(order.end(), moved.begin(), moved.end());
+      if (std::find(moving.begin(), moving.end(), j) == moving.end()) order.push_back(lm.steps[j]);
+    }
+    lm.steps = std::move(order);  // si's Add moved by nothing (pos < si and the products were before it)
+  }
+}
+
+}  // namespace
+
 int fuse_residual_adds(const ir::Graph& g, LoweredModel* lmp) {
   LoweredModel& lm = *lmp;
+  hoist_residual_branches(lm);
   // Steps writing / reading each tensor (step indices, a reading step once per tensor).
   std::map<ir::TensorId, std::vector<size_t>> writers, readers;
   for (size_t si = 0; si < lm.steps.size(); ++si) {

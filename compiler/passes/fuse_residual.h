@@ -12,8 +12,18 @@
 // stored shape (the epilogue adds on the f16 values: backend/matmul_kernel.h MatmulSpec::residual),
 // y is not a graph output, and r is written before the product's step (a graph input, or every
 // writer's step earlier), so the product can stay where it is. When both operands qualify, the
-// later product fuses (the other operand is then written before it: ResNet's downsample blocks
-// fuse the shortcut conv, whose epilogue adds the main branch's conv3).
+// later product fuses (the other operand is then written before it).
+//
+// Branch order, first: when both operands of such an Add are written by products only, the
+// products of the one written LATER in step order move to just after the last step writing what
+// they read, if that is before the other operand's first product (and they write nothing else,
+// and only the Add reads their result). ResNet's downsample blocks: the shortcut conv (reading the
+// block input) is scheduled before conv1 instead of after conv3, so the steps placed first take
+// the shortcut's MXM and VXM work into the cycles where the conv1 -> conv2 -> conv3 chain waits,
+// and conv3, the chain's end, adds the stored shortcut in its epilogue. Steps are scheduled in
+// list order (each at its earliest free cycles), so this changes priorities, not dependencies:
+// ResNet-50 int8 58,493 -> 57,816 cycles, fp16 117,610 -> 117,850 (`build/bench/bench_conv_layers
+// [--int8] FILE`, docs/ROADMAP.md session 28).
 //
 // The values are bit-identical to the unfused steps: the epilogue rounds x . W + bias to f16 (what
 // the product stored), adds r in f16 (`add.f16`: one rounding of the exact sum, as the Add step's

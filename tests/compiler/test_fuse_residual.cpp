@@ -1,7 +1,7 @@
 // Residual Adds fused into the epilogue of the product writing one operand (passes/fuse_residual.h,
 // LoweredLayer::residual, MatmulSpec::residual). Checked on a ResNet-style stage of two blocks (a
-// downsample block: both Add operands are convs, and an identity block): which product fuses and
-// when nothing may fuse; fp16 programs byte-identical to the unfused lowering's, with fewer steps
+// downsample block: both Add operands are convs, and an identity block): the branch order, which
+// product fuses and when nothing may fuse; fp16 programs byte-identical to the unfused lowering's, with fewer steps
 // and SRAM reads and writes, predicted == simulated; int8 (calibrated): the block output's i8 copy written by
 // the fused conv's epilogue (LoweredLayer::y2), an i8-only block output quantized from the f16
 // sum, every int8 layer (the residual in its bound) and step within its bound.
@@ -83,7 +83,8 @@ LowerOptions unfused() {
 
 }  // namespace
 
-TEST_CASE("fuse residual: the later product of an Add takes it, with the Relu; nothing fuses into a shared value",
+TEST_CASE("fuse residual: the branch written later moves first, the other product takes the Add with the Relu; "
+          "nothing fuses into a shared value",
           "[conv][eltwise][residual]") {
   const ir::Graph g = two_blocks(24, 5, 6);
   const LoweredModel lm = lower_graph(g);
@@ -91,28 +92,39 @@ TEST_CASE("fuse residual: the later product of an Add takes it, with the Relu; n
   const LoweredModel un = lower_graph(g, default_chip_config()->vector_bytes(), unfused());
   CHECK(un.eltwise.size() == 2);
   CHECK(lm.steps.size() + 2 == un.steps.size());
-  // add1 = a + d: d is the later product, so its epilogue adds a's stored result.
+  // add1 = a + d: d (the shortcut, graph order after a) reads only X0, so the branch order moves
+  // it before a (fuse_residual.h "Branch order"); a is then the later product and its epilogue
+  // adds d's stored result. Unfused, the graph's order stays.
+  auto step_of = [](const LoweredModel& m, const std::string& name) {
+    for (size_t si = 0; si < m.steps.size(); ++si)
+      if (m.steps[si].dense && !m.steps[si].gather && !m.steps[si].lane && m.layers[m.steps[si].index].name == name)
+        return static_cast<int>(si);
+    return -1;
+  };
+  CHECK(step_of(lm, "pre") < step_of(lm, "d"));
+  CHECK(step_of(lm, "d") < step_of(lm, "a"));
+  CHECK(step_of(un, "a") < step_of(un, "d"));
   const LoweredLayer* a = layer_named(lm, "a");
   const LoweredLayer* d = layer_named(lm, "d");
   const LoweredLayer* b = layer_named(lm, "b");
   REQUIRE(a);
   REQUIRE(d);
   REQUIRE(b);
-  CHECK(a->residual == ir::kNoTensor);
-  CHECK(a->y == g.find("Ya"));
-  CHECK(d->residual == g.find("Ya"));
-  CHECK(d->y == g.find("R1"));
-  CHECK(d->relu);
-  CHECK(d->y_shape == ir::Shape{1, 5, 6, 24});  // the conv layout (lower_conv.h)
+  CHECK(d->residual == ir::kNoTensor);
+  CHECK(d->y == g.find("Yd"));
+  CHECK(a->residual == g.find("Yd"));
+  CHECK(a->y == g.find("R1"));
+  CHECK(a->relu);
+  CHECK(a->y_shape == ir::Shape{1, 5, 6, 24});  // the conv layout (lower_conv.h)
   // add2 = b + R1: R1 is read by b too, so it stays stored; b's epilogue adds it.
   CHECK(b->residual == g.find("R1"));
   CHECK(b->y == g.find("R2"));
   CHECK(b->relu);
   // step_reads lists the residual (SRAM release, scheduling order).
   for (const LoweredStep& st : lm.steps)
-    if (st.dense && lm.layers[st.index].name == "d") {
+    if (st.dense && lm.layers[st.index].name == "a") {
       const std::vector<ir::TensorId> r = step_reads(lm, st);
-      CHECK(std::find(r.begin(), r.end(), g.find("Ya")) != r.end());
+      CHECK(std::find(r.begin(), r.end(), g.find("Yd")) != r.end());
     }
 
   // S1 also a graph output: add1 stays a step (its sum must be stored as S1); add2 still fuses.
@@ -120,6 +132,7 @@ TEST_CASE("fuse residual: the later product of an Add takes it, with the Relu; n
   const LoweredModel l2 = lower_graph(g2);
   REQUIRE(l2.eltwise.size() == 2);  // add1, and relu1 as a step of its own (S1 has two readers)
   CHECK(layer_named(l2, "d")->residual == ir::kNoTensor);
+  CHECK(layer_named(l2, "a")->residual == ir::kNoTensor);
   CHECK(layer_named(l2, "b")->residual == g2.find("R1"));
   lpu::test::check_chip_against_reference(g2, {random_f16(24 * 5 * 6, -1.f, 1.f, 20)});
 }
@@ -150,9 +163,9 @@ TEST_CASE("fuse residual: fp16 values byte-identical to the unfused steps, fewer
   };
   const Out f = run(LowerOptions{});
   const Out u = run(unfused());
-  // The tensors both programs store, byte for byte (the fused program no longer stores Yd or Yb).
+  // The tensors both programs store, byte for byte (the fused program no longer stores Ya or Yb).
   int compared = 0;
-  for (const char* name : {"X0", "Ya", "R1", "R2", "Y"}) {
+  for (const char* name : {"X0", "Yd", "R1", "R2", "Y"}) {
     INFO(name);
     const std::vector<uint8_t> fb = gather_output(f.cr.program, name, f.run.outputs);
     REQUIRE_FALSE(fb.empty());
@@ -160,8 +173,12 @@ TEST_CASE("fuse residual: fp16 values byte-identical to the unfused steps, fewer
     ++compared;
   }
   CHECK(compared == 5);
-  bool lists_yb = false;
-  for (const TensorDesc& d : f.cr.program.tensors) lists_yb = lists_yb || d.name == "Yb";
+  bool lists_ya = false, lists_yb = false;
+  for (const TensorDesc& d : f.cr.program.tensors) {
+    lists_ya = lists_ya || d.name == "Ya";
+    lists_yb = lists_yb || d.name == "Yb";
+  }
+  CHECK_FALSE(lists_ya);
   CHECK_FALSE(lists_yb);
   // Two elementwise passes fewer: each Add read two f16 vectors and wrote one per vector; fused,
   // the epilogue reads R and issues the same add and relu (as many VXM ops), and the product's
@@ -181,17 +198,18 @@ TEST_CASE("fuse residual: int8, the block output's copy from the conv's epilogue
   const ir::Graph g = two_blocks(C, H, W);
   const lpu::test::Int8NchwRun t = lpu::test::run_int8_nchw(g, C, H, W, 31, 32, "pre");
   const QuantPlan& q = t.quant();
-  const LoweredLayer* d = layer_named(t.lm, "d");
+  const LoweredLayer* a = layer_named(t.lm, "a");
   const LoweredLayer* b = layer_named(t.lm, "b");
-  REQUIRE(d);
+  REQUIRE(a);
   REQUIRE(b);
   for (size_t i = 0; i < t.lm.layers.size(); ++i)
     if (t.lm.layers[i].name != "pre") CHECK(q.layers[i].int8);
-  // R1 is read in fp16 (b's residual) and as i8 (b's X): f16 in SRAM, its copy d's second output.
+  // R1 is read in fp16 (b's residual) and as i8 (b's X): f16 in SRAM, its copy a's second output
+  // (a writes R1: the shortcut d runs first, fuse_residual.h "Branch order").
   CHECK_FALSE(q.i8_tensors.count(g.find("R1")));
-  REQUIRE(d->y2 != ir::kNoTensor);
-  CHECK(b->x == d->y2);
-  CHECK(q.i8_tensors.count(d->y2));
+  REQUIRE(a->y2 != ir::kNoTensor);
+  CHECK(b->x == a->y2);
+  CHECK(q.i8_tensors.count(a->y2));
   // R2 is read by head only: b writes it i8, from the f16 sum (its scale rows are not folded).
   CHECK(q.i8_tensors.count(g.find("R2")));
   for (size_t i = 0; i < t.lm.layers.size(); ++i)
@@ -200,8 +218,8 @@ TEST_CASE("fuse residual: int8, the block output's copy from the conv's epilogue
       CHECK(q.layers[i].epi_scale[0] == want);
     }
   // The copy holds R1's stored f16 values quantized with its scale (rne, saturating).
-  const std::string copy_name = t.lm.tensor(g, d->y2).name;
-  const float s = q.i8_tensors.at(d->y2);
+  const std::string copy_name = t.lm.tensor(g, a->y2).name;
+  const float s = q.i8_tensors.at(a->y2);
   const ChipStored r1 = chip_stored(t.cr.program, "R1", t.run.outputs, 1.0);
   const ChipStored cp = chip_stored(t.cr.program, copy_name, t.run.outputs, s);
   REQUIRE(r1.v.size() == cp.v.size());
@@ -212,7 +230,7 @@ TEST_CASE("fuse residual: int8, the block output's copy from the conv's epilogue
   }
   CHECK(bad == 0);
   CHECK(nonzero > r1.v.size() / 4);
-  // Every int8 layer (d and b with their residual) and every step within its bound.
+  // Every int8 layer (a and b with their residual) and every step within its bound.
   lpu::test::require_int8_steps_ok(t.check, 4);
 }
 
@@ -220,23 +238,23 @@ TEST_CASE("fuse residual: int8 residuals read i8 (no f16 block output, no copy),
           "[conv][eltwise][residual][int8]") {
   const int64_t C = 40, H = 6, W = 7;
   const ir::Graph g = resnet_blocks(C, H, W);
-  const ir::TensorId ya = g.find("Ya"), r1 = g.find("R1");
+  const ir::TensorId yd = g.find("Yd"), r1 = g.find("R1");
   for (const auto& chip : {default_chip_config(), lpu::test::chip_without_fma()}) {
     INFO("chip " << chip->name);
     const lpu::test::Int8NchwRun t = lpu::test::run_int8_nchw(g, C, H, W, 31, 32, "pre", true, true, chip);
     const QuantPlan& q = t.quant();
-    const LoweredLayer* d = layer_named(t.lm, "d");
+    const LoweredLayer* a = layer_named(t.lm, "a");
     const LoweredLayer* c2 = layer_named(t.lm, "c2");
-    REQUIRE(d);
+    REQUIRE(a);
     REQUIRE(c2);
-    // d adds a's output (the downsample branch), c2 adds R1 (the block input): both stored i8 only,
-    // R1 read i8 by c1 as X with no quantized copy.
-    CHECK(d->residual == ya);
+    // a adds d's output (the downsample branch, scheduled first), c2 adds R1 (the block input):
+    // both stored i8 only, R1 read i8 by c1 as X with no quantized copy.
+    CHECK(a->residual == yd);
     CHECK(c2->residual == r1);
-    CHECK(q.i8_tensors.count(ya));
+    CHECK(q.i8_tensors.count(yd));
     CHECK(q.i8_tensors.count(r1));
-    for (const QuantCopy& c : q.copies) CHECK((c.src != r1 && c.src != ya));  // X0 (pre is fp16) has one
-    CHECK(d->y2 == ir::kNoTensor);
+    for (const QuantCopy& c : q.copies) CHECK((c.src != r1 && c.src != yd));  // X0 (pre is fp16) has one
+    CHECK(a->y2 == ir::kNoTensor);
     for (size_t i = 0; i < t.lm.layers.size(); ++i) {
       const LoweredLayer& L = t.lm.layers[i];
       const LayerQuant& lq = q.layers[i];
@@ -250,15 +268,15 @@ TEST_CASE("fuse residual: int8 residuals read i8 (no f16 block output, no copy),
       CHECK(lq.epi_scale[0] == static_cast<float>(static_cast<double>(lq.x_scale) * lq.w_scale[0] / lq.y_scale));
       CHECK(lq.epi_rscale[0] == static_cast<float>(static_cast<double>(q.i8_tensors.at(L.residual)) / lq.y_scale));
     }
-    // Every int8 layer (d and c2 with their i8 residual) and step within its bound, predicted ==
+    // Every int8 layer (a and c2 with their i8 residual) and step within its bound, predicted ==
     // simulated (run_int8_nchw).
     lpu::test::require_int8_steps_ok(t.check, 5);
-    // The chip's R1 equals relu(d's product + Ya's stored values) quantized: checked by the step
-    // check above against Ya as the chip stored it (i8, dequantized).
+    // The chip's R1 equals relu(a's product + Yd's stored values) quantized: checked by the step
+    // check above against Yd as the chip stored it (i8, dequantized).
   }
   // Off: the f16 residuals and R1's copy as before.
   const lpu::test::Int8NchwRun off = lpu::test::run_int8_nchw(g, C, H, W, 31, 32, "pre", true, false);
   CHECK_FALSE(off.quant().i8_tensors.count(r1));
-  CHECK(layer_named(off.lm, "d")->y2 != ir::kNoTensor);  // R1's i8 copy from d's epilogue
+  CHECK(layer_named(off.lm, "a")->y2 != ir::kNoTensor);  // R1's i8 copy from a's epilogue
   lpu::test::require_int8_steps_ok(off.check, 5);
 }
