@@ -87,7 +87,7 @@ bool MatmulScheduler::issue_pref(int slice, int pref, uint64_t t, const Instr& i
 MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
   // Everything a plan's scheduling changes besides the builder's reservations (rolled back by
   // its transaction): the planes, Y's landing cycles and the read marks of every input tensor.
-  std::vector<PlacedTensor*> inputs = {spec.x, spec.b, spec.scale, spec.bias, spec.x_zero, spec.residual};
+  std::vector<PlacedTensor*> inputs = {spec.x, spec.b, spec.scale, spec.bias, spec.x_zero, spec.residual, spec.row_div};
   for (const MatmulKTile& k : spec.ktiles) inputs.push_back(k.x);
   std::vector<uint64_t> last_read;
   for (PlacedTensor* t : inputs) last_read.push_back(t != nullptr ? t->last_read : 0);
@@ -187,6 +187,10 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
                                        spec.name, Res->name, dtype_name(Res->dtype), Res->rows, Res->inner,
                                        dtype_name(Y.dtype), Y.rows, Y.inner));
   const PlacedTensor* Res16 = res8 ? nullptr : Res;  // the f16 residual path below
+  const PlacedTensor* RowDiv = spec.row_div;
+  if (RowDiv && (!rescale || RowDiv->dtype != DType::F32 || RowDiv->vpr != 1 || RowDiv->rows < spec.x->rows))
+    throw std::logic_error(fmt::format("{}: row divisor '{}' must be an f32 [rows, 1] tensor of an int8 layer's rows",
+                                       spec.name, RowDiv->name));
   PlacedTensor* Y2 = spec.y2;
   if (Y2 && (Y2->dtype != DType::I8 || (Y.dtype != DType::F16 && Y.dtype != DType::F32) || Y2->rows != Y.rows ||
              Y2->vpr != Y.vpr || Y2->inner != Y.inner))
@@ -426,13 +430,15 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
     const size_t lj = s.jobs.size();
     s.jobs.push_back(jb);
     s.pending.push_back(0);
-    int64_t acc_base = double_buffer ? static_cast<int64_t>(lj % 2) * R : 0;
-    if (balanced || listed) {
-      Plane& pl = planes_[pi];
-      if (pl.acc_next + R > static_cast<int64_t>(cfg.mxm_acc_rows)) pl.acc_next = 0;
-      acc_base = pl.acc_next;
-      pl.acc_next += R;
-    }
+    // Every job takes the plane's next R accumulator rows (a ring over all of them), so a job's
+    // abc never waits for the drain of the rows two jobs back (double buffering reused them). The
+    // ring comes back to rows of a job at least two jobs back (2 R <= acc rows; else every job
+    // starts at row 0 and `back` below is 1), whose drains are then all scheduled: the ABC block
+    // below waits for that, and each row's own drain cycle (Plane::acc_read) orders the reuse.
+    Plane& pl = planes_[pi];
+    if (pl.acc_next + R > static_cast<int64_t>(cfg.mxm_acc_rows)) pl.acc_next = 0;
+    const int64_t acc_base = pl.acc_next;
+    pl.acc_next += R;
     for (uint32_t kt = jb.k0; kt < jb.k1; ++kt) {
       const auto rr = tile_rows(kt, jb.nt);
       s.tiles.push_back({lj, kt, acc_base, lj, rr.first, rr.second});
@@ -1065,6 +1071,27 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
           }
           // int8: acc (i32) -> f32, times the per-column scale row (passes/quantize.h).
           if (ok && rescale) ok = vop(cvt_instr(acc_t, DType::F32), nullptr, 4, false);
+          // A per-row divisor (MatmulSpec::row_div): its row dr.m at the VXM on T, once it is ready
+          // (else skip to the first cycle it can be), `div` before the scale.
+          if (ok && RowDiv) {
+            const auto& rs = RowDiv->part_of_row(dr.m).slices;
+            const uint64_t ready = RowDiv->ready[static_cast<size_t>(dr.m * RowDiv->vpr)];
+            uint64_t far = 0;
+            for (uint16_t sl : rs)
+              far = std::max<uint64_t>(far, b_.pos(sl) > vxm_pos_ ? b_.pos(sl) - vxm_pos_ : vxm_pos_ - b_.pos(sl));
+            StreamValue dv;
+            if (T == UINT64_MAX) {
+              ok = false;
+            } else if (T < ready + lat_read + far) {
+              skip = std::max(skip, ready + lat_read + far - T);
+              ok = false;
+            } else {
+              ok = b_.fetch(rs, RowDiv->addr_of(dr.m, 0), vxm_pos_, T, b_.pos(rs[0]) < vxm_pos_ ? Dir::East : Dir::West,
+                            ready, &dv) &&
+                   vop(vxm_instr(Opcode::Div, DType::F32), &dv, 4, false);
+              if (ok) spec.row_div->last_read = std::max(spec.row_div->last_read, T);
+            }
+          }
           // With the fused multiply-add (chip config vxm.fused_multiply_add) the scale and the
           // bias are one `fma` (both rows fetched for its cycle): acc * scale + bias.
           const bool fma = rescale && spec.bias && cfg.vxm_fma;

@@ -89,6 +89,11 @@ struct MatmulSpec {
   // the same epilogue, Y's stored value widened, times y2_inv_scale (`muli`) and converted
   // f32 -> i8 (`cvt`): the bytes a separate quantizing copy of Y would write. Y must be F16 or F32.
   PlacedTensor* y2 = nullptr;
+  // int8 only, optional per-row divisor (LoweredLayer::row_div, a folded LayerNorm's sd): an F32
+  // [M, 1] tensor whose row m's vector holds product row m's value in every lane; the epilogue
+  // divides the widened accumulator by it (`div`, f32) before the scale row: y = acc / d * scale
+  // (+ bias ...). Product row m's drain waits for that row's `ready` cycle.
+  PlacedTensor* row_div = nullptr;
   float y2_inv_scale = 1.0f;
   // Row maps: product row m reads physical X row x_rows[m] and writes physical Y row y_rows[m]
   // (empty: m; M = x_rows.size() if given, else x->rows). Several products may write disjoint rows
@@ -172,7 +177,7 @@ class MatmulScheduler {
     bool have_abc = false;
     uint64_t last_abc = 0;                   // issue cycle of the latest abc on this plane
     std::vector<uint64_t> acc_read;          // per acc row: last acc issue + 1 (0 = never read)
-    int64_t acc_next = 0;                    // install-bound layers: next fresh accumulator row
+    int64_t acc_next = 0;                    // next fresh accumulator row (a ring over acc rows)
   };
   bool issue_pref(int slice, int pref, uint64_t t, const Instr& in);
 

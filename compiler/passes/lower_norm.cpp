@@ -546,6 +546,14 @@ bool NormLowering::lower(const ir::Op& op) {
   lm_.eltwise.back().post.push_back({static_cast<int>(Opcode::Mul), 0.f, 3});
   if (has_b) lm_.eltwise.back().post.push_back({static_cast<int>(Opcode::Add), 0.f, 4});
   attn_.note_written(out, attn_.nonfinite_pad(a));  // pad lanes: (x - mean) / sd * 0 (+ 0)
+  LoweredModel::Norm nm;
+  nm.x = a;
+  nm.mean = mean;
+  nm.sd = sd;
+  nm.y = out;
+  nm.scale = scale.values;
+  nm.bias = has_b ? bias.values : std::vector<float>(static_cast<size_t>(K), 0.f);
+  lm_.norms.push_back(std::move(nm));
   return true;
 }
 

@@ -76,6 +76,7 @@ std::vector<ir::TensorId> step_reads(const LoweredModel& lm, const LoweredStep& 
     if (L.b != ir::kNoTensor) r.push_back(L.b);
     for (const LoweredLayer::XSegment& xs : L.xsegs) r.push_back(xs.x);
     if (L.residual != ir::kNoTensor) r.push_back(L.residual);
+    if (L.row_div != ir::kNoTensor) r.push_back(L.row_div);
   } else {
     for (const EltOperand& o : lm.eltwise[st.index].operands)
       if (o.act != ir::kNoTensor) r.push_back(o.act);

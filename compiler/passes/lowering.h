@@ -69,6 +69,11 @@ struct LoweredLayer {
   // A second output (passes/quantize.h apply_quant_copies, as LoweredEltwise::y2): y's stored values
   // quantized to i8 with y2's scale in the same epilogue; kNoTensor: none.
   ir::TensorId y2 = ir::kNoTensor;
+  // A per-row divisor (passes/quantize.h "LayerNorm folds"): an f32 [rows, 1] lane-step result (a
+  // LayerNorm's sd, its row's value in every lane); the epilogue divides each product row's f32
+  // accumulator by it before the scale and bias: y = relu?(acc / d[row] * scale + bias).
+  // kNoTensor: none.
+  ir::TensorId row_div = ir::kNoTensor;
 };
 
 // A row gather (conv im2col, passes/lower_conv.h): y row r = `taps` blocks, block t = x's row
@@ -240,6 +245,15 @@ struct LoweredModel {
   // logical columns, small constants (the packed heads' ones lanes, lower_attention.h
   // pack_segments): calibrated as that tensor (passes/quantize.cpp).
   std::map<ir::TensorId, ir::TensorId> rearranged;
+  // The LayerNormalizations over the last axis lowered as `.mean`, `.sd` and `.norm` steps
+  // (passes/lower_norm.cpp): y = (x - mean) / sd * scale + bias, mean and sd f32 [rows, 1] lane
+  // results; scale and bias hold K values (bias zeros if the op has none). Read by the int8
+  // planner's LayerNorm folds (passes/quantize.h).
+  struct Norm {
+    ir::TensorId x = ir::kNoTensor, mean = ir::kNoTensor, sd = ir::kNoTensor, y = ir::kNoTensor;
+    std::vector<float> scale, bias;
+  };
+  std::vector<Norm> norms;
   // Appends an intermediate tensor named g.unique_name(name) to `extra` and returns its id.
   ir::TensorId add_extra(const ir::Graph& g, const std::string& name, ir::DType dt, const ir::Shape& shape) {
     ir::Tensor t;

@@ -19,10 +19,14 @@ namespace {
 float scale_of(double maxabs) { return maxabs > 0 ? static_cast<float>(maxabs / 127.0) : 1.0f; }
 
 // Max |value| of the tensors in `want` over all calibration sets (reference interpreter, fp32).
+// Max |value| of each `want` tensor over the calibration sets; with `centred_max`, also each
+// `centred` tensor's max |x - mean of its row| (rows of the last axis: a LayerNorm fold's copy).
 std::map<ir::TensorId, double> calibrate(const ir::Graph& g, const std::vector<std::vector<ref::Value>>& sets,
-                                         const std::set<ir::TensorId>& want) {
+                                         const std::set<ir::TensorId>& want, const std::set<ir::TensorId>& centred = {},
+                                         std::map<ir::TensorId, double>* centred_max = nullptr) {
   std::map<ir::TensorId, double> mx;
   for (ir::TensorId t : want) mx[t] = 0;
+  for (ir::TensorId t : centred) (*centred_max)[t] = 0;
   for (size_t s = 0; s < sets.size(); ++s) {
     const std::vector<ref::Value>& inputs = sets[s];
     ref::check_run_inputs(g, inputs);
@@ -41,11 +45,41 @@ std::map<ir::TensorId, double> calibrate(const ir::Graph& g, const std::vector<s
       const ref::Value& v = vals[static_cast<size_t>(t)];
       for (int64_t k = 0; k < v.elements(); ++k) m = std::max(m, std::fabs(static_cast<double>(v.as_float(k))));
     }
+    for (ir::TensorId t : centred) {
+      const ref::Value& v = vals[static_cast<size_t>(t)];
+      const ir::Shape& sh = g.tensor(t).shape;
+      const int64_t K = sh.empty() ? 1 : sh.back();
+      double& m = (*centred_max)[t];
+      for (int64_t r = 0; r * K < v.elements(); ++r) {
+        double mean = 0;
+        for (int64_t k = 0; k < K; ++k) mean += static_cast<double>(v.as_float(r * K + k));
+        mean /= static_cast<double>(K);
+        for (int64_t k = 0; k < K; ++k) m = std::max(m, std::fabs(static_cast<double>(v.as_float(r * K + k)) - mean));
+      }
+    }
   }
   return mx;
 }
 
 }  // namespace
+
+void fold_norm_weights(const LoweredLayer& L, const LoweredModel::Norm& n, std::vector<float>* w,
+                       std::vector<float>* bias) {
+  if (static_cast<int64_t>(n.scale.size()) != L.K || n.bias.size() != n.scale.size() ||
+      L.w.size() != static_cast<size_t>(L.K * L.N))
+    throw std::logic_error("fold_norm_weights: layer '" + L.name + "' does not read this LayerNorm's K values");
+  w->resize(L.w.size());
+  bias->assign(static_cast<size_t>(L.N), 0.f);
+  for (int64_t nn = 0; nn < L.N; ++nn) {
+    double b = L.bias.empty() ? 0.0 : static_cast<double>(L.bias[static_cast<size_t>(nn)]);
+    for (int64_t k = 0; k < L.K; ++k) {
+      const size_t i = static_cast<size_t>(k * L.N + nn);
+      (*w)[i] = n.scale[static_cast<size_t>(k)] * L.w[i];
+      b += static_cast<double>(n.bias[static_cast<size_t>(k)]) * L.w[i];
+    }
+    (*bias)[static_cast<size_t>(nn)] = static_cast<float>(b);
+  }
+}
 
 int8_t quantize_i8(double v, float scale) {
   const double r = std::nearbyint(v / static_cast<double>(scale));  // default rounding: nearest even
@@ -266,9 +300,34 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
         changed = true;
       }
   }
+  // LayerNorm folds (quantize.h): LayerNorm output y -> its index in lm.norms, where every int8
+  // layer reading y as X qualifies and something else reads y too (the `.norm` step stays).
+  std::map<ir::TensorId, int> fold_of;
+  for (size_t ni = 0; opt.fold_norms && opt.onchip_quantize && ni < lm.norms.size(); ++ni) {
+    const LoweredModel::Norm& nm = lm.norms[ni];
+    if (!opt.timing_only && calib_src(nm.x) == ir::kNoTensor) continue;
+    bool any = false, ok = true, other = lm.is_output(nm.y);
+    for (const LoweredStep& st : lm.steps) {
+      const std::vector<ir::TensorId> r = step_reads(lm, st);
+      const auto n_reads = std::count(r.begin(), r.end(), nm.y);
+      if (n_reads == 0) continue;
+      const bool dense = st.dense && !st.gather && !st.lane;
+      if (!dense || lm.layers[st.index].x != nm.y || !in_s[st.index] || n_reads > 1) {
+        other = true;
+        if (dense && lm.layers[st.index].x == nm.y) ok = false;  // an fp16 reader of y as X, or y twice
+        continue;
+      }
+      const LoweredLayer& L = lm.layers[st.index];
+      any = true;
+      ok = ok && L.x_rows.empty() && L.y_rows.empty() && L.xsegs.empty() && L.k_blocks == 0 && L.tap_rows.empty() &&
+           L.b == ir::kNoTensor && !L.copy && L.K == static_cast<int64_t>(nm.scale.size()) &&
+           L.w.size() == static_cast<size_t>(L.K * L.N);
+    }
+    if (any && ok && other && !i8_ok(nm.y)) fold_of[nm.y] = static_cast<int>(ni);
+  }
   QuantPlan plan;
   plan.layers.resize(nl);
-  std::set<ir::TensorId> i8, want;
+  std::set<ir::TensorId> i8, want, want_centred;
   std::map<ir::TensorId, size_t> copy_of;  // src -> index in plan.copies
   std::set<std::string> names;
   for (const ir::Tensor& t : g.tensors()) names.insert(t.name);
@@ -282,7 +341,9 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
       QuantCopy c;
       c.src = L.x;
       c.copy = ntensors + static_cast<ir::TensorId>(lm.extra.size() + plan.copies.size());
-      c.name = lm.tensor(g, L.x).name + ".i8";
+      const auto fo = fold_of.find(L.x);
+      c.norm = fo == fold_of.end() ? -1 : fo->second;
+      c.name = lm.tensor(g, L.x).name + (c.norm >= 0 ? ".centred.i8" : ".i8");
       while (names.count(c.name)) c.name += "_";
       names.insert(c.name);
       c.shape = stored_shape(L.x);
@@ -331,12 +392,13 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
     if (ok && int8_writers > 0) pool_src[t] = E.y;
   }
   for (ir::TensorId t : i8) want.insert(calib_src(t));
-  for (const QuantCopy& c : plan.copies) want.insert(calib_src(c.src));
-  if (want.empty() && opt.allow_no_int8) {
+  for (const QuantCopy& c : plan.copies)
+    (c.norm >= 0 ? want_centred : want).insert(calib_src(c.norm >= 0 ? lm.norms[static_cast<size_t>(c.norm)].x : c.src));
+  if (want.empty() && want_centred.empty() && opt.allow_no_int8) {
     plan.timing_only = opt.timing_only;
     return plan;
   }
-  if (want.empty())
+  if (want.empty() && want_centred.empty())
     throw InputError(fmt::format("model '{}': --precision int8 found no dense layer that can run int8 (a MatMul/Gemm "
                                  "with a constant weight reading a graph input or another int8 layer's output "
                                  "directly{}); compile it with fp16", g.name,
@@ -345,9 +407,12 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
     for (ir::TensorId t : i8) plan.i8_tensors[t] = 1.0f;
     for (const QuantCopy& c : plan.copies) plan.i8_tensors[c.copy] = 1.0f;
   } else {
-    const std::map<ir::TensorId, double> mx = calibrate(g, calibration, want);
+    std::map<ir::TensorId, double> cmx;
+    const std::map<ir::TensorId, double> mx = calibrate(g, calibration, want, want_centred, &cmx);
     for (ir::TensorId t : i8) plan.i8_tensors[t] = scale_of(mx.at(calib_src(t)));
-    for (const QuantCopy& c : plan.copies) plan.i8_tensors[c.copy] = scale_of(mx.at(calib_src(c.src)));
+    for (const QuantCopy& c : plan.copies)
+      plan.i8_tensors[c.copy] = c.norm >= 0 ? scale_of(cmx.at(calib_src(lm.norms[static_cast<size_t>(c.norm)].x)))
+                                            : scale_of(mx.at(calib_src(c.src)));
   }
   for (const auto& [x, t] : moved_from) plan.i8_tensors[x] = plan.i8_tensors.at(t);
   for (const auto& [t, y] : pool_src) plan.i8_tensors[t] = plan.i8_tensors.at(y);
@@ -362,15 +427,20 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
     LayerQuant& q = plan.layers[i];
     q.int8 = true;
     q.x_scale = copy_of.count(L.x) ? plan.i8_tensors.at(plan.copies[copy_of.at(L.x)].copy) : plan.i8_tensors.at(L.x);
+    q.norm_fold = copy_of.count(L.x) ? plan.copies[copy_of.at(L.x)].norm : -1;
+    std::vector<float> folded_w, folded_b;
+    if (q.norm_fold >= 0) fold_norm_weights(L, lm.norms[static_cast<size_t>(q.norm_fold)], &folded_w, &folded_b);
+    const std::vector<float>& W = q.norm_fold >= 0 ? folded_w : L.w;
+    const std::vector<float>& bias = q.norm_fold >= 0 ? folded_b : L.bias;
     q.w_scale.resize(static_cast<size_t>(L.N));
-    q.wq.resize(L.w.size());
+    q.wq.resize(W.size());
     for (int64_t n = 0; n < L.N; ++n) {
       double m = 0;
-      for (int64_t k = 0; k < L.K; ++k) m = std::max(m, std::fabs(static_cast<double>(L.w[static_cast<size_t>(k * L.N + n)])));
+      for (int64_t k = 0; k < L.K; ++k) m = std::max(m, std::fabs(static_cast<double>(W[static_cast<size_t>(k * L.N + n)])));
       const float s = scale_of(m);
       q.w_scale[static_cast<size_t>(n)] = s;
       for (int64_t k = 0; k < L.K; ++k)
-        q.wq[static_cast<size_t>(k * L.N + n)] = quantize_i8(L.w[static_cast<size_t>(k * L.N + n)], s);
+        q.wq[static_cast<size_t>(k * L.N + n)] = quantize_i8(W[static_cast<size_t>(k * L.N + n)], s);
     }
     q.y_int8 = plan.i8_tensors.count(L.y) > 0;
     q.y_scale = q.y_int8 ? plan.i8_tensors.at(L.y) : 1.0f;
@@ -385,10 +455,10 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
     q.epi_scale.resize(static_cast<size_t>(L.N));
     for (size_t n = 0; n < q.epi_scale.size(); ++n)
       q.epi_scale[n] = static_cast<float>(static_cast<double>(q.x_scale) * q.w_scale[n] / fold);
-    if (!L.bias.empty()) {
+    if (!bias.empty()) {
       q.epi_bias.resize(static_cast<size_t>(L.N));
       for (size_t n = 0; n < q.epi_bias.size(); ++n)
-        q.epi_bias[n] = static_cast<float>(static_cast<double>(L.bias[n]) / fold);
+        q.epi_bias[n] = static_cast<float>(static_cast<double>(bias[n]) / fold);
     }
     plan.int8_layers++;
   }
@@ -446,6 +516,37 @@ void apply_quant_copies(const ir::Graph& g, const QuantPlan& plan, LoweredModel*
       first = std::min(first, si);
     }
     if (first == lm->steps.size()) throw std::logic_error("apply_quant_copies: copy '" + c.name + "' has no reader");
+    if (c.norm >= 0) {  // a LayerNorm fold's centred copy: x - mean, i8, right after the `.mean` step
+      const LoweredModel::Norm& nm = lm->norms.at(static_cast<size_t>(c.norm));
+      size_t at = lm->steps.size();
+      for (size_t si = 0; si < lm->steps.size() && at == lm->steps.size(); ++si)
+        if (lm->steps[si].lane && lm->lanes[lm->steps[si].index].y == nm.mean) at = si + 1;
+      if (at > first) throw std::logic_error("apply_quant_copies: centred copy '" + c.name + "' has no `.mean` before its readers");
+      E.name = c.name;
+      E.kind = ir::OpKind::Sub;
+      E.has_op = true;
+      E.vxm_op = static_cast<int>(Opcode::Sub);
+      E.operands.clear();
+      EltOperand xo, mo;
+      xo.act = nm.x;
+      mo.act = nm.mean;
+      mo.lane_bcast = true;
+      E.operands = {xo, mo};
+      for (size_t si = 0; si < lm->steps.size(); ++si) {
+        const LoweredStep& st = lm->steps[si];
+        if (!st.dense || st.gather || st.lane || lm->layers[st.index].x != c.copy) continue;
+        if (plan.layers[st.index].norm_fold != c.norm)
+          throw std::logic_error("apply_quant_copies: layer '" + lm->layers[st.index].name + "' reads centred copy '" +
+                                 c.name + "' without its fold");
+        lm->layers[st.index].row_div = nm.sd;
+      }
+      LoweredStep cst;
+      cst.dense = false;
+      cst.index = lm->eltwise.size();
+      lm->eltwise.push_back(std::move(E));
+      lm->steps.insert(lm->steps.begin() + static_cast<std::ptrdiff_t>(at), cst);
+      continue;
+    }
     if (fuse) {  // src's producer writes the copy too (it runs before every reader of src)
       producer->y2 = c.copy;
       continue;

@@ -46,6 +46,16 @@
 //     times 1 / y_scale (`muli`), converted to i8; it may also write an i8 copy of an f16 y as a
 //     second output (LoweredLayer::y2), like an elementwise producer (apply_quant_copies). With an
 //     i8 residual (Int8Options::i8_residuals) the sum is f32 and the rows fold 1 / y_scale again.
+//   - LayerNorm folds (Int8Options::fold_norms): an int8 layer reading a LayerNormalization's
+//     output y = (x - mean) / sd * scale + bias (LoweredModel::norms) as its plain X computes
+//     y . W + b = ((x - mean) . W') / sd + b' with W' = diag(scale) W and b' = bias . W + b
+//     (fold_norm_weights): it reads a CENTRED COPY, x - mean quantized to i8 by one VXM pass right
+//     after the `.mean` step (QuantCopy::norm; its scale max |x - rowmean(x)| / 127 over the
+//     calibration sets), and its epilogue divides each row by sd (LoweredLayer::row_div) before
+//     the scale row. Its products then start once the mean is known instead of after the `.sd`
+//     and `.norm` passes. Only where every int8 reader of y qualifies (no row maps, views, taps or
+//     activation weights; K = the LayerNorm's width) and something else still reads y (a post-LN
+//     residual, so the `.norm` step stays and the chip still stores y for the checks).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -72,6 +82,9 @@ struct LayerQuant {
   // epi_rscale (N copies of r_scale / fold) to the scaled accumulator in f32.
   bool r_int8 = false;
   std::vector<float> epi_rscale;
+  // A folded LayerNorm (LoweredModel::norms index, -1: none): wq, w_scale and epi_bias are those of
+  // fold_norm_weights' W' and b', x_scale the centred copy's.
+  int norm_fold = -1;
 };
 
 struct Int8Options {
@@ -97,6 +110,9 @@ struct Int8Options {
   // three rows for an i8 y) instead of adding r in f16. A residual written by an elementwise or
   // lane step (a transformer's LayerNorm output) stays f16. false: every fused residual f16.
   bool i8_residuals = true;
+  // LayerNorm folds (see above; needs onchip_quantize). false: an int8 layer after a LayerNorm reads
+  // the quantized copy of its output.
+  bool fold_norms = true;
 };
 
 // A quantized copy (see above): lowered-model tensor `copy` (an id past the graph's and the lowering's
@@ -106,6 +122,9 @@ struct QuantCopy {
   ir::TensorId src = ir::kNoTensor, copy = ir::kNoTensor;
   std::string name;                // the copy's tensor name (src's name + ".i8", made unique)
   std::vector<int64_t> shape;      // the shape src is stored in (the copy is stored alike)
+  // >= 0: a centred copy for a LayerNorm fold: x - mean of LoweredModel::norms[norm] (src is the
+  // LayerNorm's output y, whose int8 readers it replaces), quantized with its own scale.
+  int norm = -1;
 };
 
 struct QuantPlan {
@@ -135,6 +154,12 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
 // No-op without copies.
 // Throws std::logic_error if the plan was made for another lowering.
 void apply_quant_copies(const ir::Graph& g, const QuantPlan& plan, LoweredModel* lm);
+
+// Dense layer L with LayerNorm n folded in: w = W' (K x N, W'[k][n] = scale[k] W[k][n] in f32) and
+// bias = b' (N, b[n] + sum_k n.bias[k] W[k][n] summed in double, then f32). The planner and the int8
+// check use this one function, so both see the same values.
+void fold_norm_weights(const LoweredLayer& L, const LoweredModel::Norm& n, std::vector<float>* w,
+                       std::vector<float>* bias);
 
 // Symmetric quantization of one value: rne(v / scale) saturated to [-127, 127].
 int8_t quantize_i8(double v, float scale);

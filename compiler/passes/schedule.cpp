@@ -552,6 +552,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
         else if (y.dtype == DType::I8)
           spec.y_inv_scale = inv_scale(L.y);
       }
+      if (L.row_div != ir::kNoTensor) spec.row_div = &placed.at(L.row_div);  // a folded LayerNorm's sd
       Copy y2 = place_copy(L.name, L.y2, L.y_shape.empty() ? yt.shape : L.y_shape, y.dtype == DType::I8);
       if (y2.id != ir::kNoTensor) {
         spec.y2 = &y2.t;

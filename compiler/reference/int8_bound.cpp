@@ -30,7 +30,8 @@ std::map<ir::TensorId, std::vector<double>> int8_chip_layers(const ir::Graph& g,
 
 Int8LayerVerdict int8_layer_bound(const LoweredLayer& L, const LayerQuant& lq, const std::vector<double>& a,
                                   int64_t rows, const std::vector<double>& y, bool host_input, bool is_output,
-                                  bool relu_after, const std::vector<double>* residual) {
+                                  bool relu_after, const std::vector<double>* residual,
+                                  const std::vector<double>* row_div) {
   if (!lq.int8 || static_cast<int64_t>(a.size()) != rows * L.K || static_cast<int64_t>(y.size()) != rows * L.N)
     throw InputError(fmt::format("int8 bound: layer '{}' is not int8 or its input/output sizes ({} / {}) are not "
                                  "{} rows x {} / {}", L.name, a.size(), y.size(), rows, L.K, L.N));
@@ -38,6 +39,9 @@ Int8LayerVerdict int8_layer_bound(const LoweredLayer& L, const LayerQuant& lq, c
       (residual && (static_cast<int64_t>(residual->size()) != rows * L.N || is_output)))
     throw std::logic_error(fmt::format("int8 bound: layer '{}': residual values missing, unexpected, of the wrong "
                                        "size, or with an f32 output", L.name));
+  if ((L.row_div != ir::kNoTensor) != (row_div != nullptr) || (row_div && static_cast<int64_t>(row_div->size()) != rows))
+    throw std::logic_error(fmt::format("int8 bound: layer '{}': row divisors missing, unexpected or not one per row",
+                                       L.name));
   const bool first = host_input;
   const double xs = lq.x_scale;
   const bool is_out = is_output;
@@ -48,7 +52,7 @@ Int8LayerVerdict int8_layer_bound(const LoweredLayer& L, const LayerQuant& lq, c
     for (int64_t n = 0; n < L.N; ++n) {
       const double dw = static_cast<double>(lq.w_scale[static_cast<size_t>(n)]) / 2;
       const double b = L.bias.empty() ? 0.0 : L.bias[static_cast<size_t>(n)];
-      double s = b, err = 0, mag = 0;
+      double s = 0, err = 0, mag = 0;
       for (int64_t k = 0; k < L.K; ++k) {
         const double w = L.w[static_cast<size_t>(k * L.N + n)];
         const double dwk = w == 0.0 ? 0.0 : dw;  // a zero weight quantizes to 0 exactly (any scale)
@@ -58,6 +62,15 @@ Int8LayerVerdict int8_layer_bound(const LoweredLayer& L, const LayerQuant& lq, c
         err += std::fabs(av) * dwk + std::fabs(w) * da + da * dwk;
         mag += (std::fabs(av) + da) * (std::fabs(w) + dwk);
       }
+      if (row_div) {  // acc / d: every term divided by d > 0, plus the f32 divide's rounding
+        const double d = (*row_div)[static_cast<size_t>(m)];
+        if (!(d > 0)) throw InputError(fmt::format("int8 bound: layer '{}': row {} divisor {} is not positive", L.name, m, d));
+        s /= d;
+        err /= d;
+        mag /= d;
+        err += std::ldexp(1.0, -23) * (mag + err);
+      }
+      s += b;
       err += std::ldexp(1.0, -21) * (mag + std::fabs(b));
       if (residual) {  // the product rounded to f16 (what it would store), then + r
         err += std::ldexp(1.0, -11) * (std::fabs(s) + err);

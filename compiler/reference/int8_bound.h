@@ -52,7 +52,8 @@ std::map<ir::TensorId, std::vector<double>> int8_chip_layers(const ir::Graph& g,
 // an i8 y quantizes the f16-rounded sum).
 Int8LayerVerdict int8_layer_bound(const LoweredLayer& L, const LayerQuant& lq, const std::vector<double>& a,
                                   int64_t rows, const std::vector<double>& y, bool host_input, bool is_output,
-                                  bool relu_after = false, const std::vector<double>* residual = nullptr);
+                                  bool relu_after = false, const std::vector<double>* residual = nullptr,
+                                  const std::vector<double>* row_div = nullptr);
 
 // `input`: the model's single graph input (`rows` rows of the first layer's K values). Throws
 // InputError if `lm` is not a chain of int8 dense layers from that input to the single graph output,

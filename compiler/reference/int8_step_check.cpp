@@ -167,6 +167,27 @@ Int8StepCheck verify_int8_steps(const ir::Graph& g, const LoweredModel& lm, cons
     }
     int64_t rows = 0;
     const std::vector<double> a = layer_input_rows(L, x, &rows);
+    // A folded LayerNorm (passes/quantize.h "LayerNorm folds"): the bound is the folded layer's
+    // (W', b', the chip's sd as row divisors); L itself keeps the graph's W and b.
+    const int nf = q.layers[i].norm_fold;
+    const LoweredModel::Norm* nm = nf >= 0 ? &lm.norms.at(static_cast<size_t>(nf)) : nullptr;
+    LoweredLayer folded;
+    std::vector<double> divs, means;
+    if (nm) {
+      folded = L;
+      fold_norm_weights(L, *nm, &folded.w, &folded.bias);
+      const ChipStored sd = chip_stored(p, lm.tensor(g, nm->sd).name, sim_outputs, 1.0);
+      const ChipStored mean = chip_stored(p, lm.tensor(g, nm->mean).name, sim_outputs, 1.0);
+      if (sd.rows != rows || mean.rows != rows || !L.x_rows.empty())
+        throw InputError(fmt::format("int8 check: layer '{}' folds a LayerNorm of {} rows into {} product rows",
+                                     L.name, sd.rows, rows));
+      for (int64_t m = 0; m < rows; ++m) {
+        divs.push_back(sd.v[static_cast<size_t>(m * sd.inner)]);
+        means.push_back(mean.v[static_cast<size_t>(m * mean.inner)]);
+      }
+    }
+    const LoweredLayer& LB = nm ? folded : L;
+    const std::vector<double>* div_in = nm ? &divs : nullptr;
     const auto ys = q.i8_tensors.find(L.y);
     const ChipStored y = chip_stored(p, lm.tensor(g, L.y).name, sim_outputs, ys == q.i8_tensors.end() ? 1.0 : ys->second);
     if (y.inner != L.N)
@@ -198,7 +219,7 @@ Int8StepCheck verify_int8_steps(const ir::Graph& g, const LoweredModel& lm, cons
     const std::vector<double>* res_in = L.residual != ir::kNoTensor ? &rm : nullptr;
     // An f32 result has no output rounding (int8_layer_bound's is_output).
     res.layers.push_back(
-        int8_layer_bound(L, q.layers[i], a, rows, ym, host >= 0, y.dtype == DType::F32, false, res_in));
+        int8_layer_bound(LB, q.layers[i], a, rows, ym, host >= 0, y.dtype == DType::F32, false, res_in, div_in));
     // For the graph op the layer is named after (L.name = OP or OP.suffix, the lowering folds a
     // projection into its consumer): how far the chip's y may be from the fp16 reference chain of
     // that op's inputs, beyond the chain's own bound. The int8 bound against the float source the
@@ -208,14 +229,27 @@ Int8StepCheck verify_int8_steps(const ir::Graph& g, const LoweredModel& lm, cons
     const auto cp = std::find_if(q.copies.begin(), q.copies.end(), [&](const QuantCopy& c) { return c.copy == L.x; });
     std::vector<double> src;
     bool src_host = host >= 0;
+    std::vector<double> ln;  // a fold's LayerNorm output as the chip stored it (the graph op's input)
     if (cp != q.copies.end()) {
       ChipStored sx = x;
-      sx.v = float_value(cp->src);
+      sx.v = float_value(nm ? nm->x : cp->src);
       if (sx.v.size() == x.v.size()) {
+        if (nm)  // the centred copy's float source: x - mean, from the chip's values
+          for (size_t k = 0; k < sx.v.size(); ++k) sx.v[k] -= means[k / static_cast<size_t>(sx.inner)];
         src = layer_input_rows(L, sx, &rows);
         src_host = true;
+        if (nm) {
+          ChipStored sy = x;
+          sy.v = float_value(nm->y);
+          if (sy.v.size() != x.v.size())
+            throw InputError(fmt::format("int8 check: LayerNorm output '{}' is stored with {} values, its centred copy "
+                                         "with {}", lm.tensor(g, nm->y).name, sy.v.size(), x.v.size()));
+          ln = layer_input_rows(L, sy, &rows);
+        }
       }
     }
+    if (nm && ln.empty())
+      throw InputError("int8 check: layer '" + L.name + "' folds a LayerNorm whose values the chip does not hold");
     if (src.empty()) src = a;
     // y a lowering tensor whose every reader is an elementwise step applying a fused Relu first (a
     // conv's values before the Relu that moved into the MaxPool after it, lower_conv.cpp
@@ -229,8 +263,8 @@ Int8StepCheck verify_int8_steps(const ir::Graph& g, const LoweredModel& lm, cons
       const bool eltwise = !st.dense && !st.gather && !st.lane;
       relu_readers = relu_readers && eltwise && lm.eltwise[st.index].relu && lm.eltwise[st.index].minmax_chain();
     }
-    const Int8LayerVerdict vs = int8_layer_bound(L, q.layers[i], src, rows, ym, src_host, y.dtype == DType::F32,
-                                                 relu_readers && any_reader, res_in);
+    const Int8LayerVerdict vs = int8_layer_bound(LB, q.layers[i], src, rows, ym, src_host, y.dtype == DType::F32,
+                                                 relu_readers && any_reader, res_in, div_in);
     // The fp16 reference's rounding of the source and the weights, each value rounded once.
     std::vector<float> src16(src.size()), w16(L.w.size());
     for (size_t k = 0; k < src.size(); ++k) src16[k] = ir::round_f16(static_cast<float>(src[k]));
@@ -239,10 +273,26 @@ Int8StepCheck verify_int8_steps(const ir::Graph& g, const LoweredModel& lm, cons
     for (int64_t m = 0; m < rows; ++m)
       for (int64_t n = 0; n < L.N; ++n) {
         double d = 0;
-        for (int64_t k = 0; k < L.K; ++k) {
-          const size_t ak = static_cast<size_t>(m * L.K + k), wk = static_cast<size_t>(k * L.N + n);
-          const double av = src[ak], w = L.w[wk];
-          d += std::fabs(av * w - static_cast<double>(src16[ak]) * w16[wk]);
+        if (nm) {
+          // Folded: vs bounds y against (x - mean) . W' / sd + b' (f32 W', b'); that is the
+          // unrounded LayerNorm output t = (x - mean) scale / sd + bias times the graph's W, plus b,
+          // up to W' and b' rounding to f32; the reference multiplies the chip's stored f16 output
+          // instead. So: sum_k |t W - ln w16| (the chip's values, not y) + the f32 roundings.
+          const double dm = divs[static_cast<size_t>(m)];
+          double mag = std::fabs(static_cast<double>(folded.bias[static_cast<size_t>(n)]));
+          for (int64_t k = 0; k < L.K; ++k) {
+            const size_t ak = static_cast<size_t>(m * L.K + k), wk = static_cast<size_t>(k * L.N + n);
+            const double t = src[ak] * nm->scale[static_cast<size_t>(k)] / dm + nm->bias[static_cast<size_t>(k)];
+            d += std::fabs(t * L.w[wk] - ln[ak] * static_cast<double>(w16[wk]));
+            mag += std::fabs(src[ak] * folded.w[wk]) / dm + std::fabs(nm->bias[static_cast<size_t>(k)] * L.w[wk]);
+          }
+          d += std::ldexp(1.0, -22) * mag;
+        } else {
+          for (int64_t k = 0; k < L.K; ++k) {
+            const size_t ak = static_cast<size_t>(m * L.K + k), wk = static_cast<size_t>(k * L.N + n);
+            const double av = src[ak], w = L.w[wk];
+            d += std::fabs(av * w - static_cast<double>(src16[ak]) * w16[wk]);
+          }
         }
         wround = std::max(wround, d);
       }
@@ -269,8 +319,21 @@ Int8StepCheck verify_int8_steps(const ir::Graph& g, const LoweredModel& lm, cons
   for (const QuantCopy& c : q.copies) {
     copies.insert(c.copy);
     const double s = q.i8_tensors.at(c.copy);
-    res.steps.steps.push_back(copy_verdict(c.name, "quantized copy", c.name, float_value(c.src),
-                                           chip_stored(p, c.name, sim_outputs, s).v, s));
+    std::vector<double> src;
+    if (c.norm >= 0) {  // a centred copy: x - mean from the chip's x and mean (the `sub` is f32)
+      const LoweredModel::Norm& nm = lm.norms.at(static_cast<size_t>(c.norm));
+      src = float_value(nm.x);
+      const ChipStored mean = chip_stored(p, lm.tensor(g, nm.mean).name, sim_outputs, 1.0);
+      const size_t inner = mean.rows ? src.size() / static_cast<size_t>(mean.rows) : 0;
+      if (inner == 0 || src.size() != inner * static_cast<size_t>(mean.rows))
+        throw InputError(fmt::format("int8 check: centred copy '{}': {} values of x for {} means", c.name, src.size(),
+                                     mean.rows));
+      for (size_t k = 0; k < src.size(); ++k) src[k] -= mean.v[(k / inner) * static_cast<size_t>(mean.inner)];
+    } else {
+      src = float_value(c.src);
+    }
+    res.steps.steps.push_back(copy_verdict(c.name, c.norm >= 0 ? "centred copy (LayerNorm fold)" : "quantized copy",
+                                           c.name, src, chip_stored(p, c.name, sim_outputs, s).v, s));
   }
   std::map<ir::TensorId, float> quantized;  // graph ops quantizing on chip: verify_steps' rule
   for (const LoweredEltwise& E : lm.eltwise) {
