@@ -1071,26 +1071,29 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
           }
           // int8: acc (i32) -> f32, times the per-column scale row (passes/quantize.h).
           if (ok && rescale) ok = vop(cvt_instr(acc_t, DType::F32), nullptr, 4, false);
-          // A per-row divisor (MatmulSpec::row_div): its row dr.m at the VXM on T, once it is ready
-          // (else skip to the first cycle it can be), `div` before the scale.
-          if (ok && RowDiv) {
-            const auto& rs = RowDiv->part_of_row(dr.m).slices;
-            const uint64_t ready = RowDiv->ready[static_cast<size_t>(dr.m * RowDiv->vpr)];
+          // Vector v of activation t's row `row` fetched to be at the VXM on cycle `at`; if it lands
+          // too late for `at`, sets skip to the cycles until it can and fails (the attempt retries
+          // from there). The residual's rows and the row divisor's.
+          auto fetch_act = [&](const PlacedTensor* t, int64_t row, uint32_t v, uint64_t at, StreamValue* out) {
+            const auto& rs = t->part_of_row(row).slices;
+            const uint64_t ready = t->ready[static_cast<size_t>(row * t->vpr + v)];
             uint64_t far = 0;
             for (uint16_t sl : rs)
               far = std::max<uint64_t>(far, b_.pos(sl) > vxm_pos_ ? b_.pos(sl) - vxm_pos_ : vxm_pos_ - b_.pos(sl));
-            StreamValue dv;
-            if (T == UINT64_MAX) {
-              ok = false;
-            } else if (T < ready + lat_read + far) {
-              skip = std::max(skip, ready + lat_read + far - T);
-              ok = false;
-            } else {
-              ok = b_.fetch(rs, RowDiv->addr_of(dr.m, 0), vxm_pos_, T, b_.pos(rs[0]) < vxm_pos_ ? Dir::East : Dir::West,
-                            ready, &dv) &&
-                   vop(vxm_instr(Opcode::Div, DType::F32), &dv, 4, false);
-              if (ok) spec.row_div->last_read = std::max(spec.row_div->last_read, T);
+            if (at < ready + lat_read + far) {
+              skip = ready + lat_read + far - at;
+              return false;
             }
+            return b_.fetch(rs, t->addr_of(row, v), vxm_pos_, at, b_.pos(rs[0]) < vxm_pos_ ? Dir::East : Dir::West,
+                            ready, out);
+          };
+          // A per-row divisor (MatmulSpec::row_div): product row dr.m's value at the VXM on T, `div`
+          // before the scale.
+          if (ok && RowDiv) {
+            StreamValue dv;
+            ok = T != UINT64_MAX && fetch_act(RowDiv, dr.m, 0, T, &dv) &&
+                 vop(vxm_instr(Opcode::Div, DType::F32), &dv, 4, false);
+            if (ok) spec.row_div->last_read = std::max(spec.row_div->last_read, T);
           }
           // With the fused multiply-add (chip config vxm.fused_multiply_add) the scale and the
           // bias are one `fma` (both rows fetched for its cycle): acc * scale + bias.
@@ -1120,21 +1123,8 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
               spec.bias->last_read = std::max(spec.bias->last_read, T);
             }
           }
-          // R's row ym, column tile dr.nt, fetched to be at the VXM on cycle t; if it lands too late
-          // for t, sets skip to the cycles until it can and fails (the attempt retries from there).
-          auto fetch_res = [&](uint64_t t, StreamValue* rv) {
-            const auto& rs = Res->part_of_row(ym).slices;
-            const uint64_t ready = Res->ready[static_cast<size_t>(ym * Res->vpr + dr.nt)];
-            uint64_t far = 0;
-            for (uint16_t sl : rs)
-              far = std::max<uint64_t>(far, b_.pos(sl) > vxm_pos_ ? b_.pos(sl) - vxm_pos_ : vxm_pos_ - b_.pos(sl));
-            if (t < ready + lat_read + far) {
-              skip = ready + lat_read + far - t;
-              return false;
-            }
-            return b_.fetch(rs, Res->addr_of(ym, dr.nt), vxm_pos_, t, b_.pos(rs[0]) < vxm_pos_ ? Dir::East : Dir::West,
-                            ready, rv);
-          };
+          // R's row ym, column tile dr.nt, at the VXM on cycle t (fetch_act).
+          auto fetch_res = [&](uint64_t t, StreamValue* rv) { return fetch_act(Res, ym, dr.nt, t, rv); };
           // An i8 residual: R's row ym, column tile dr.nt, reaches the VXM earlier and is widened
           // (`cvt i8 -> f32`) on another queue so that, on T, `fma` (R, its scale row, the result)
           // adds it in f32 (without the fused multiply-add: `mul` by the scale row on the side,

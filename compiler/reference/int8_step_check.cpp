@@ -126,6 +126,18 @@ Int8StepCheck verify_int8_steps(const ir::Graph& g, const LoweredModel& lm, cons
       throw;
     }
   };
+  // A LayerNorm fold's centred copy's float source: the chip's x minus its row's mean (the chip's
+  // `sub` is f32), in x's stored layout.
+  auto centred = [&](const LoweredModel::Norm& nm) {
+    std::vector<double> v = float_value(nm.x);
+    const ChipStored mean = chip_stored(p, lm.tensor(g, nm.mean).name, sim_outputs, 1.0);
+    const size_t inner = mean.rows ? v.size() / static_cast<size_t>(mean.rows) : 0;
+    if (inner == 0 || v.size() != inner * static_cast<size_t>(mean.rows))
+      throw InputError(fmt::format("int8 check: LayerNorm input '{}': {} values for {} means", lm.tensor(g, nm.x).name,
+                                   v.size(), mean.rows));
+    for (size_t k = 0; k < v.size(); ++k) v[k] -= mean.v[(k / inner) * static_cast<size_t>(mean.inner)];
+    return v;
+  };
   // 1. The int8 layers, each on its own input as the chip multiplies it.
   std::set<std::string> int8_outputs;  // graph tensors written by int8 layers (checked here, not below)
   std::map<std::string, double> layer_delta;  // graph op name -> chained_extra (see below)
@@ -172,19 +184,15 @@ Int8StepCheck verify_int8_steps(const ir::Graph& g, const LoweredModel& lm, cons
     const int nf = q.layers[i].norm_fold;
     const LoweredModel::Norm* nm = nf >= 0 ? &lm.norms.at(static_cast<size_t>(nf)) : nullptr;
     LoweredLayer folded;
-    std::vector<double> divs, means;
+    std::vector<double> divs;
     if (nm) {
       folded = L;
       fold_norm_weights(L, *nm, &folded.w, &folded.bias);
       const ChipStored sd = chip_stored(p, lm.tensor(g, nm->sd).name, sim_outputs, 1.0);
-      const ChipStored mean = chip_stored(p, lm.tensor(g, nm->mean).name, sim_outputs, 1.0);
-      if (sd.rows != rows || mean.rows != rows || !L.x_rows.empty())
+      if (sd.rows != rows || !L.x_rows.empty())
         throw InputError(fmt::format("int8 check: layer '{}' folds a LayerNorm of {} rows into {} product rows",
                                      L.name, sd.rows, rows));
-      for (int64_t m = 0; m < rows; ++m) {
-        divs.push_back(sd.v[static_cast<size_t>(m * sd.inner)]);
-        means.push_back(mean.v[static_cast<size_t>(m * mean.inner)]);
-      }
+      for (int64_t m = 0; m < rows; ++m) divs.push_back(sd.v[static_cast<size_t>(m * sd.inner)]);
     }
     const LoweredLayer& LB = nm ? folded : L;
     const std::vector<double>* div_in = nm ? &divs : nullptr;
@@ -232,10 +240,8 @@ Int8StepCheck verify_int8_steps(const ir::Graph& g, const LoweredModel& lm, cons
     std::vector<double> ln;  // a fold's LayerNorm output as the chip stored it (the graph op's input)
     if (cp != q.copies.end()) {
       ChipStored sx = x;
-      sx.v = float_value(nm ? nm->x : cp->src);
+      sx.v = nm ? centred(*nm) : float_value(cp->src);
       if (sx.v.size() == x.v.size()) {
-        if (nm)  // the centred copy's float source: x - mean, from the chip's values
-          for (size_t k = 0; k < sx.v.size(); ++k) sx.v[k] -= means[k / static_cast<size_t>(sx.inner)];
         src = layer_input_rows(L, sx, &rows);
         src_host = true;
         if (nm) {
@@ -319,19 +325,7 @@ Int8StepCheck verify_int8_steps(const ir::Graph& g, const LoweredModel& lm, cons
   for (const QuantCopy& c : q.copies) {
     copies.insert(c.copy);
     const double s = q.i8_tensors.at(c.copy);
-    std::vector<double> src;
-    if (c.norm >= 0) {  // a centred copy: x - mean from the chip's x and mean (the `sub` is f32)
-      const LoweredModel::Norm& nm = lm.norms.at(static_cast<size_t>(c.norm));
-      src = float_value(nm.x);
-      const ChipStored mean = chip_stored(p, lm.tensor(g, nm.mean).name, sim_outputs, 1.0);
-      const size_t inner = mean.rows ? src.size() / static_cast<size_t>(mean.rows) : 0;
-      if (inner == 0 || src.size() != inner * static_cast<size_t>(mean.rows))
-        throw InputError(fmt::format("int8 check: centred copy '{}': {} values of x for {} means", c.name, src.size(),
-                                     mean.rows));
-      for (size_t k = 0; k < src.size(); ++k) src[k] -= mean.v[(k / inner) * static_cast<size_t>(mean.inner)];
-    } else {
-      src = float_value(c.src);
-    }
+    const std::vector<double> src = c.norm >= 0 ? centred(lm.norms.at(static_cast<size_t>(c.norm))) : float_value(c.src);
     res.steps.steps.push_back(copy_verdict(c.name, c.norm >= 0 ? "centred copy (LayerNorm fold)" : "quantized copy",
                                            c.name, src, chip_stored(p, c.name, sim_outputs, s).v, s));
   }
