@@ -66,8 +66,9 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
     if (t->dtype != DType::F16 && t->dtype != DType::F32 && !(spec.mode == LaneMode::Move && t->dtype == DType::I8))
       throw InputError(fmt::format("{}: tensor '{}' has type {}; lane steps take f16 or f32", spec.name, t->name,
                                    dtype_name(t->dtype)));
-  if (spec.mode != LaneMode::Move && (Y.inner != 1 || Y.rows != X.rows))
-    throw std::logic_error(fmt::format("{}: Y must be [{}, 1], is [{}, {}]", spec.name, X.rows, Y.rows, Y.inner));
+  if (spec.mode != LaneMode::Move && ((Y.inner != 1 && !spec.lane_map) || Y.rows != X.rows))
+    throw std::logic_error(fmt::format("{}: Y must be [{}, 1]{}, is [{}, {}]", spec.name, X.rows,
+                                       spec.lane_map ? " or one vector wide" : "", Y.rows, Y.inner));
   const uint32_t L = cfg.vector_bytes();
   // The SXM of the step (reductions: of the row, see sxm_rows_): slice, position, directions.
   int sxm = sxm_slice_;
@@ -149,7 +150,20 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
       throw std::logic_error(spec.name + ": a lane move of more lanes than y's row or a vector");
     Instr dis = make_instr(Opcode::Distribute);
     dis.set(Field::DType, static_cast<uint32_t>(X.dtype));
-    if (!move) dis.set(Field::Imm, b_.map_id(std::vector<uint16_t>(L, static_cast<uint16_t>(spec.src_lane))));
+    if (!move) {
+      std::vector<uint16_t> map(L, static_cast<uint16_t>(spec.src_lane));
+      if (spec.lane_map) {
+        if (spec.lane_map->size() != L || Y.vpr != 1)
+          throw std::logic_error(spec.name + ": a lane map needs one source lane per lane and a one-vector y");
+        for (uint32_t l = 0; l < L; ++l) {
+          const int64_t src = (*spec.lane_map)[l];
+          if (src < 0 || src >= static_cast<int64_t>(L) || (X.inner != 1 && src >= X.inner))
+            throw std::logic_error(fmt::format("{}: lane map entry {} names lane {}", spec.name, l, src));
+          map[l] = static_cast<uint16_t>(src);
+        }
+      }
+      dis.set(Field::Imm, b_.map_id(map));
+    }
     if (move && spec.y_cols && spec.y_cols->size() != spec.x_rows->size())
       throw std::logic_error(spec.name + ": a lane move's destination lanes need one entry per row");
     std::map<std::pair<uint32_t, uint32_t>, uint32_t> move_maps;  // (source lane, destination lane) -> map id

@@ -63,6 +63,9 @@ struct LaneSpec {
   const PlacedTensor* mask = nullptr;
   PlacedTensor* y = nullptr;       // [rows, 1], F16 or F32 (Broadcast: x's type)
   uint32_t src_lane = 0;           // Broadcast only: the lane of x's row copied to every lane
+  // Broadcast only, optional: lanes entries, lane l of y copies lane (*lane_map)[l] of x's row's
+  // first vector (each < lanes); y may then be [rows, <= lanes] of x's type.
+  const std::vector<int64_t>* lane_map = nullptr;
   // Move only: y row r = x row x_rows[r], columns [x_cols[r], x_cols[r] + W) (the range inside one
   // vector of x) in lanes [0, W), zeros above; y [rows, <= lanes], x's type.
   const std::vector<int64_t>* x_rows = nullptr;

@@ -98,14 +98,20 @@ class AttentionLowering {
   void merge_product_sums();
   // Packed heads (run by finish() after merge_product_sums): a product reading S >= 2 head
   // segments (W lanes at lane 0 of their rows, >= 32 rows) of the normalized output O of a fused
-  // P.[V|1] (matmul_act: per-head products installing V|1, a row-sum broadcast, a divide) reads a
-  // packed copy instead: head j's V is moved to lanes W (j % G) and its ones column to lane
-  // G W + j % G (G = lanes / (W + 1) heads a vector; the ones pass takes one constant row per
-  // slot), so O's row of head j holds o_j in its own lanes and zeros in the other heads'; one VXM
-  // pass adds the rows of each group of G heads (exact: one nonzero term per lane) into Q [rows * C,
-  // lanes], C = ceil(S / G), and the product reads Q as C segments of G W lanes: C k-tiles instead
-  // of S (BERT-base's o_proj: 3 instead of 12, a quarter of the `abc` rows; the ones lanes, 1 after
-  // the divide, meet no weight row). Q is calibrated as O (LoweredModel::rearranged).
+  // P.[V|1] (matmul_act: per-head products Y1 installing V|1, a row-sum broadcast, a divide) reads a
+  // packed copy instead. G heads share a vector (the most that fit with a ones lane each, lanes /
+  // (W + 1), and divide S); head j's V is moved to lanes W (j % G) and its ones column to lane
+  // G W + j % G (the ones pass takes one constant row per slot), so Y1's row of head j holds its
+  // unnormalized output in its own lanes, its row sum in its ones lane and zeros elsewhere. Three
+  // steps then replace the per-head broadcast and divide: one VXM pass adds the Y1 rows of each
+  // group of G heads (exact: one nonzero term per lane) into Q1 [rows * C, G W + G] f16, C = S / G;
+  // one `distribute` per Q1 row copies ones lane G W + i to lanes [W i, W i + W) (D, the divisors);
+  // one VXM pass Q = Q1 / D. The product reads Q as C segments of G W lanes: C k-tiles instead of S
+  // (BERT-base's o_proj: 3 instead of 12, a quarter of the `abc` rows; the ones lanes, 1 after the
+  // divide, meet no weight row), and the VXM does a divide per packed vector instead of per head.
+  // Numerics: the output and its row sum are rounded to f16 before the divide (two more f16
+  // roundings than O = Y1 / S in f32; inside the fp16 bound, tests/llm/test_packed_heads.cpp). Q is
+  // calibrated as O (LoweredModel::rearranged).
   void pack_segments();
   bool stored_f32(ir::TensorId t) const;
   // A stored tensor ready for the MXM: f16 (a narrowing copy of an f32 one) with finite pad lanes.

@@ -151,9 +151,9 @@ struct LoweredEltwise {
   // that writes its source): y2 = y's stored values quantized to i8 with y2's scale, in the same
   // pass (backend/elementwise_kernel.h EltwiseSpec::y2); kNoTensor: none.
   ir::TensorId y2 = ir::kNoTensor;
-  // An Add chain whose every partial sum is exact in f16: each lane has at most one nonzero term, or
-  // small integers (the packed heads' ones lanes, lower_attention.h pack_segments); it runs on the
-  // f16 values (backend/elementwise_kernel.h).
+  // An Add chain whose every partial sum is exact: each lane has at most one nonzero term (the
+  // packed heads, lower_attention.h pack_segments); with f16 operands it runs on the f16 values
+  // (backend/elementwise_kernel.h).
   bool disjoint_sum = false;
   // A Max/Min chain: the op and binary post ops of the same opcode, at most a fused Relu after a Max
   // (MaxPool's one pass, passes/lower_conv.cpp).
@@ -180,6 +180,10 @@ struct LoweredLane {
   // Broadcast only: the lane of x's row copied to every lane (x [rows, > src_lane], the lane in
   // the row's first vector; e.g. the row sums column of attention's P.[V|1], lower_attention.h).
   int64_t src_lane = 0;
+  // Broadcast only, optional (one entry per lane of a vector): lane l of y's row copies lane
+  // lane_map[l] of x's row's first vector instead of src_lane (one `distribute` with this map; the
+  // packed heads' divisors, lower_attention.h pack_segments).
+  std::vector<int64_t> lane_map;
   // Move only (an SXM lane move instead of an identity matmul, lower_attention.cpp Concat): y row r
   // = x row x_rows[r], columns [x_cols[r], x_cols[r] + W) in lanes [0, W), zeros above; each range
   // inside one vector of x.

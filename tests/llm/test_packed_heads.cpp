@@ -56,8 +56,11 @@ const compiler::LoweredLayer* oproj(const compiler::LoweredModel& lm) {
 }  // namespace
 
 TEST_CASE("packed heads: the o_proj reads G heads a vector from 32 tokens on, not below", "[llm]") {
-  const llm::LlmConfig cfg = workload_llm("tiny-bert");  // 4 heads of 32 lanes: G = 320 / 33 = 9
-  const int64_t W = cfg.hidden / cfg.heads, G = 320 / (W + 1);
+  // 4 heads of 32 lanes: 320 / 33 = 9 fit a vector with their ones lanes; G = 4, the most that
+  // divide the heads (every packed row full).
+  const llm::LlmConfig cfg = workload_llm("tiny-bert");
+  const int64_t W = cfg.hidden / cfg.heads, G = 4;
+  REQUIRE(320 / (W + 1) >= G);
   for (const bool cast : {true, false}) {
     INFO("o_proj_cast " << cast);
     const compiler::LoweredModel lm = compiler::lower_graph(llm::build_segment(cfg, attention_prefill(32, cast), 1));
@@ -70,6 +73,26 @@ TEST_CASE("packed heads: the o_proj reads G heads a vector from 32 tokens on, no
     for (const compiler::LoweredEltwise& E : lm.eltwise) sums += E.disjoint_sum ? 1 : 0;
     CHECK(pv == cfg.heads);  // each head's P.[V|1] is as wide as the packed vector
     CHECK(sums == 1);
+    // One divide after the packing: Q = Q1 / D, D one `distribute` a packed row (each head's row sum
+    // from its ones lane G W + i to its lanes [W i, W i + W)), not a broadcast and a divide per head.
+    int maps = 0, bcasts = 0;
+    for (const compiler::LoweredLane& Ln : lm.lanes) {
+      bcasts += Ln.mode == compiler::LoweredLane::Mode::Broadcast ? 1 : 0;
+      if (Ln.lane_map.empty()) continue;
+      ++maps;
+      for (int64_t l = 0; l < G * W; ++l) CHECK(Ln.lane_map[static_cast<size_t>(l)] == G * W + l / W);
+    }
+    CHECK(maps == 1);
+    CHECK(bcasts == 1);
+    int divides = 0;
+    for (const compiler::LoweredEltwise& E : lm.eltwise)
+      if (E.y == o->x) {
+        ++divides;
+        CHECK(E.vxm_op == static_cast<int>(Opcode::Div));
+        REQUIRE(E.operands.size() == 2);
+        CHECK(!E.operands[1].lane_bcast);
+      }
+    CHECK(divides == 1);
   }
   {
     const compiler::LoweredModel lm = compiler::lower_graph(llm::build_segment(cfg, attention_prefill(8), 1));
