@@ -1066,11 +1066,11 @@ void AttentionLowering::pack_segments() {
       continue;
     const ir::TensorId O = P.xsegs[0].x;
     const int64_t W = P.xsegs[0].width;
-    // G heads a packed row: the most that fit with their ones lanes (lanes / (W + 1)) and divide S,
-    // so every packed row holds G heads (an empty slot would divide 0 by 0 in lanes the o_proj's
-    // MXM still multiplies, by zero weights).
-    int64_t G = Ln / (W + 1);
-    while (G > 1 && static_cast<int64_t>(S) % G != 0) --G;
+    // G heads a packed row: the most that fit with their ones lanes (lanes / (W + 1)), at most S.
+    // The last chunk's slots past S (S % G != 0) get a 1 in their ones lanes from a constant
+    // operand of the packing pass (below): their lanes then divide 0 by 1, not 0 by 0 in lanes the
+    // o_proj's MXM still multiplies (by zero weights).
+    const int64_t G = std::min<int64_t>(Ln / (W + 1), static_cast<int64_t>(S));
     const int64_t NW = G * W + G;
     const int64_t M = static_cast<int64_t>(P.x_rows.size()), C = (static_cast<int64_t>(S) + G - 1) / G;
     bool ok = G >= 2 && M >= kMinRows && C < static_cast<int64_t>(S);
@@ -1202,10 +1202,26 @@ void AttentionLowering::pack_segments() {
         EltOperand o;
         o.act = Y1;
         for (int64_t c = 0; c < C; ++c)
-          for (int64_t m = 0; m < M; ++m)
-            o.row_map.push_back(P.xsegs[static_cast<size_t>(c * G + i)].row_off + P.x_rows[static_cast<size_t>(m)]);
+          for (int64_t m = 0; m < M; ++m) {
+            const int64_t j = c * G + i;
+            o.row_map.push_back(j < static_cast<int64_t>(S)
+                                    ? P.xsegs[static_cast<size_t>(j)].row_off + P.x_rows[static_cast<size_t>(m)]
+                                    : -1);
+          }
         E.operands.push_back(std::move(o));
         if (i >= 2) E.post.push_back({static_cast<int>(Opcode::Add), 0.f, static_cast<int>(i)});
+      }
+      // Empty slots of the last chunk: row 1 of this constant (1 in their ones lanes), row 0 zeros.
+      const int64_t filled = static_cast<int64_t>(S) - (C - 1) * G;
+      if (filled < G) {
+        EltOperand e;
+        e.const_rows = 2;
+        e.const_f16 = true;
+        e.values.assign(static_cast<size_t>(2 * NW), 0.f);
+        for (int64_t i = filled; i < G; ++i) e.values[static_cast<size_t>(NW + G * W + i)] = 1.f;
+        for (int64_t c = 0; c < C; ++c) e.row_map.insert(e.row_map.end(), static_cast<size_t>(M), c + 1 == C ? 1 : 0);
+        E.operands.push_back(std::move(e));
+        E.post.push_back({static_cast<int>(Opcode::Add), 0.f, static_cast<int>(E.operands.size()) - 1});
       }
       E.y = Q1;
       E.y_shape = {M * C, NW};

@@ -100,11 +100,14 @@ class AttentionLowering {
   // segments (W lanes at lane 0 of their rows, >= 32 rows) of the normalized output O of a fused
   // P.[V|1] (matmul_act: per-head products Y1 installing V|1, a row-sum broadcast, a divide) reads a
   // packed copy instead. G heads share a vector (the most that fit with a ones lane each, lanes /
-  // (W + 1), and divide S); head j's V is moved to lanes W (j % G) and its ones column to lane
+  // (W + 1), at most S; the last chunk's empty slots get a 1 in their ones lanes from a constant
+  // operand of the packing pass, so they divide 0 by 1); head j's V is moved to lanes W (j % G)
+  // and its ones column to lane
   // G W + j % G (the ones pass takes one constant row per slot), so Y1's row of head j holds its
   // unnormalized output in its own lanes, its row sum in its ones lane and zeros elsewhere. Three
   // steps then replace the per-head broadcast and divide: one VXM pass adds the Y1 rows of each
-  // group of G heads (exact: one nonzero term per lane) into Q1 [rows * C, G W + G] f16, C = S / G;
+  // group of G heads (exact: one nonzero term per lane) into Q1 [rows * C, G W + G] f16, C =
+  // ceil(S / G);
   // one `distribute` per Q1 row copies ones lane G W + i to lanes [W i, W i + W) (D, the divisors);
   // one VXM pass Q = Q1 / D. The product reads Q as C segments of G W lanes: C k-tiles instead of S
   // (BERT-base's o_proj: 3 instead of 12, a quarter of the `abc` rows; the ones lanes, 1 after the

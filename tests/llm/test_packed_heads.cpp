@@ -18,6 +18,7 @@
 #include "compiler/passes/lowering.h"
 #include "compiler/passes/quantize.h"
 #include "compiler/reference/int8_step_check.h"
+#include "compiler/reference/step_check.h"
 #include "isa/chip_config.h"
 #include "sim/simulator.h"
 #include "system/llm_system.h"
@@ -56,8 +57,7 @@ const compiler::LoweredLayer* oproj(const compiler::LoweredModel& lm) {
 }  // namespace
 
 TEST_CASE("packed heads: the o_proj reads G heads a vector from 32 tokens on, not below", "[llm]") {
-  // 4 heads of 32 lanes: 320 / 33 = 9 fit a vector with their ones lanes; G = 4, the most that
-  // divide the heads (every packed row full).
+  // 4 heads of 32 lanes: 320 / 33 = 9 fit a vector with their ones lanes; G = min(9, 4 heads) = 4.
   const llm::LlmConfig cfg = workload_llm("tiny-bert");
   const int64_t W = cfg.hidden / cfg.heads, G = 4;
   REQUIRE(320 / (W + 1) >= G);
@@ -101,6 +101,52 @@ TEST_CASE("packed heads: the o_proj reads G heads a vector from 32 tokens on, no
     CHECK(o->xsegs.size() == static_cast<size_t>(cfg.heads));  // 8 rows: one segment per head
     CHECK(lm.rearranged.empty());
   }
+}
+
+TEST_CASE("packed heads: 5 heads, 4 a vector: the last chunk's empty slots divide 0 by 1, every step in bound",
+          "[llm]") {
+  // hidden 320 = 5 heads of 64 lanes: G = 320 / 65 = 4, so the second packed row holds one head and
+  // three empty slots; without the constant 1 in their ones lanes they would hold 0 / 0 = NaN,
+  // which the o_proj's MXM multiplies (by zero weights) into every output.
+  llm::LlmConfig cfg = workload_llm("tiny-bert");
+  cfg.hidden = 320;
+  cfg.heads = cfg.kv_heads = 5;
+  cfg.head_dim = 64;
+  const int64_t T = 32;
+  const ir::Graph g = llm::build_segment(cfg, attention_prefill(T, false), 1);
+  {
+    const compiler::LoweredModel lm = compiler::lower_graph(g);
+    const compiler::LoweredLayer* o = oproj(lm);
+    REQUIRE(o);
+    CHECK(o->xsegs.size() == 2);  // ceil(5 / 4) k-tiles
+    int filler = 0;
+    for (const compiler::LoweredEltwise& E : lm.eltwise)
+      for (const compiler::EltOperand& op : E.operands)
+        if (E.disjoint_sum && op.act == ir::kNoTensor && op.const_rows == 2) ++filler;
+    CHECK(filler == 1);
+  }
+  auto chip = default_chip_config();
+  compiler::CompileOptions co;
+  co.keep_intermediates = true;
+  const compiler::CompileResult cr = compiler::compile(g, *chip, co);
+  const std::vector<float> xv = test::random_f16(T * cfg.hidden, -2.f, 2.f, 17);
+  sim::SimOptions so;
+  so.mode = sim::Mode::Functional;
+  REQUIRE(g.inputs().size() == 1);
+  compiler::bind_input(cr.program, g.tensor(g.inputs()[0]).name, test::f16_bytes(xv), &so.inputs);
+  const sim::SimResult r = sim::simulate(cr.program, *chip, so);
+  CHECK(r.cycles == cr.predicted_cycles);
+  const compiler::LoweredModel lm = compiler::lower_graph(g, chip->vector_bytes(), co.lower);
+  const ir::Tensor& xt = g.tensor(g.inputs()[0]);
+  const ref::StepCheck sc = ref::verify_steps(g, {ref::Value::floats(xt.shape, xv, xt.dtype)},
+                                              ref::chip_graph_tensors(g, lm, cr.program, r.outputs));
+  for (const ref::StepVerdict& v : sc.steps) {
+    INFO(v.op << " (" << v.kind << ") -> " << v.tensor << ": " << v.outside << " outside, " << v.unbounded
+              << " unbounded, worst err/bound " << v.worst_ratio);
+    CHECK(v.ok());
+  }
+  CHECK(sc.ok());
+  CHECK(!sc.steps.empty());
 }
 
 TEST_CASE("packed heads: a calibrated int8 prefill piece is within the int8 bound step by step", "[llm][int8]") {
