@@ -98,23 +98,21 @@ class AttentionLowering {
   void merge_product_sums();
   // Packed heads (run by finish() after merge_product_sums): a product reading S >= 2 head
   // segments (W lanes at lane 0 of their rows, >= 32 rows) of the normalized output O of a fused
-  // P.[V|1] (matmul_act: per-head products Y1 installing V|1, a row-sum broadcast, a divide) reads a
-  // packed copy instead. G heads share a vector (the most that fit with a ones lane each, lanes /
-  // (W + 1), at most S; the last chunk's empty slots get a 1 in their ones lanes from a constant
-  // operand of the packing pass, so they divide 0 by 1); head j's V is moved to lanes W (j % G)
-  // and its ones column to lane
+  // P.[V|1] (matmul_act: per-head products Y1 installing V|1, a row-sum broadcast, a divide) reads
+  // a packed copy instead. G heads share a vector (the most that fit with a ones lane each, lanes /
+  // (W + 1), at most S); head j's V is moved to lanes W (j % G) and its ones column to lane
   // G W + j % G (the ones pass takes one constant row per slot), so Y1's row of head j holds its
   // unnormalized output in its own lanes, its row sum in its ones lane and zeros elsewhere. Three
   // steps then replace the per-head broadcast and divide: one VXM pass adds the Y1 rows of each
   // group of G heads (exact: one nonzero term per lane) into Q1 [rows * C, G W + G] f16, C =
-  // ceil(S / G);
-  // one `distribute` per Q1 row copies ones lane G W + i to lanes [W i, W i + W) (D, the divisors);
-  // one VXM pass Q = Q1 / D. The product reads Q as C segments of G W lanes: C k-tiles instead of S
-  // (BERT-base's o_proj: 3 instead of 12, a quarter of the `abc` rows; the ones lanes, 1 after the
-  // divide, meet no weight row), and the VXM does a divide per packed vector instead of per head.
-  // Numerics: the output and its row sum are rounded to f16 before the divide (two more f16
-  // roundings than O = Y1 / S in f32; inside the fp16 bound, tests/llm/test_packed_heads.cpp). Q is
-  // calibrated as O (LoweredModel::rearranged).
+  // ceil(S / G), a last chunk's empty slots adding a constant 1 in their ones lanes (so they
+  // divide 0 by 1, not 0 by 0); one `distribute` per Q1 row copies ones lane G W + i to lanes
+  // [W i, W i + W) (D, the divisors); one VXM pass Q = Q1 / D. The product reads Q as C segments
+  // of G W lanes: C k-tiles instead of S (BERT-base's o_proj: 3 instead of 12, a quarter of the
+  // `abc` rows; the ones lanes, 1 after the divide, meet no weight row), and the VXM divides once
+  // per packed vector instead of once per head row. Numerics: the output and its row sum are
+  // rounded to f16 before the divide (two more f16 roundings than O = Y1 / S in f32; inside the
+  // bounds, tests/llm/test_packed_heads.cpp). Q is calibrated as O (LoweredModel::rearranged).
   void pack_segments();
   bool stored_f32(ir::TensorId t) const;
   // A stored tensor ready for the MXM: f16 (a narrowing copy of an f32 one) with finite pad lanes.
