@@ -11,13 +11,20 @@
 // --joint: also layer 1 (its attention, which starts with layer 0's closing LayerNorm, and its FFN)
 // compiled as ONE program (llm::build_layer_graph), next to the two pieces' cycles back to back:
 // what a scheduler gains or loses when the pieces may overlap (docs/ROADMAP.md, issue 5 "Next").
-// Usage: bench_prefill [--no-sim] [--tokens T] [--steps] [--joint]
+// --gaps: for the two boundaries of a layer (attention of layers 1+ -> FFN, FFN -> attention), the
+// smallest start gap after the first piece's end at which the two programs, concatenated
+// (system::concatenate), still simulate without a rule violation, every larger gap up to the
+// window's drain included: how much of the drain padding an exact rule could take back (a
+// stream value of the first piece still travelling meets one of the second on its diagonal).
+// Usage: bench_prefill [--no-sim] [--tokens T] [--steps] [--joint] [--gaps]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 #include <systemc>
@@ -34,7 +41,7 @@ using namespace lpu;
 using namespace lpu::compiler;
 
 int sc_main(int argc, char* argv[]) {
-  bool run_sim = true, steps = false, joint = false;
+  bool run_sim = true, steps = false, joint = false, gaps = false;
   int64_t tokens = 128;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--no-sim") == 0) {
@@ -43,10 +50,12 @@ int sc_main(int argc, char* argv[]) {
       steps = true;
     } else if (std::strcmp(argv[i], "--joint") == 0) {
       joint = true;
+    } else if (std::strcmp(argv[i], "--gaps") == 0) {
+      gaps = true;
     } else if (std::strcmp(argv[i], "--tokens") == 0 && i + 1 < argc) {
       tokens = std::atoll(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: bench_prefill [--no-sim] [--tokens T] [--steps] [--joint]\n");
+      std::fprintf(stderr, "usage: bench_prefill [--no-sim] [--tokens T] [--steps] [--joint] [--gaps]\n");
       return 2;
     }
   }
@@ -80,6 +89,7 @@ int sc_main(int argc, char* argv[]) {
     return {std::to_string(s.cycles), s.cycles == r.predicted_cycles ? "yes" : "NO"};
   };
   uint64_t layer1_pieces = 0;  // layer 1's attention and FFN windows back to back (--joint)
+  Program attn1, ffn;           // layer 1's two programs (--gaps)
   // The pass's distinct pieces (llm::representative_layer): layer 0's attention (no leading norm),
   // the attention of layers 1+ (it starts with the previous layer's LayerNorm), the FFN.
   // Last, the encoder's output LayerNorm (the one ending layer 11: PlanPiece::norm_only).
@@ -119,6 +129,8 @@ int sc_main(int argc, char* argv[]) {
     last_drain = window - r.predicted_cycles;
     // Layer 1 = the attention of layers 1+ and the FFN (every layer's FFN piece is the same).
     if (pc.layer == 1 || kind == llm::SegmentKind::Ffn) layer1_pieces += window;
+    if (pc.layer == 1) attn1 = r.program;
+    if (kind == llm::SegmentKind::Ffn) ffn = r.program;
   }
   pass -= last_drain;  // the pass ends when its last piece ends
   std::printf("forward pass: %d layers of (attention + ffn) windows + the output LayerNorm = %llu cycles = %.1f us at %.0f MHz\n",
@@ -135,6 +147,41 @@ int sc_main(int argc, char* argv[]) {
                 static_cast<unsigned long long>(r.predicted_cycles), static_cast<unsigned long long>(window),
                 simulated.c_str(), match.c_str(), static_cast<unsigned long long>(layer1_pieces),
                 100.0 * (static_cast<double>(window) / static_cast<double>(layer1_pieces) - 1.0));
+  }
+  if (gaps) {
+    system::PieceRunner runner(*cfg);
+    runner.keep_programs(true);
+    const system::PieceRun& ra = runner.run_program(attn1, "attention (layers 1+)");
+    const system::PieceRun& rf = runner.run_program(ffn, "ffn");
+    auto smallest_gap = [&](const system::PieceRun& first, const system::PieceRun& second) {
+      const uint64_t drain = system::piece_window(*cfg, first.cycles) - first.cycles;
+      uint64_t ok = drain;
+      for (uint64_t d = drain + 1; d-- > 0;) {
+        std::vector<system::TimelineEntry> tl(2);
+        tl[0].hash = first.hash;
+        tl[0].chips = {0};
+        tl[1].hash = second.hash;
+        tl[1].offset = first.cycles + d;
+        tl[1].chips = {0};
+        const Program both = system::concatenate(tl, runner, 1, *cfg);
+        sim::SimOptions so;
+        so.mode = sim::Mode::Timing;
+        try {
+          sim::simulate(both, *cfg, so);
+        } catch (const sim::SimError&) {
+          break;
+        }
+        ok = d;
+      }
+      return std::make_pair(ok, drain);
+    };
+    const auto [af, drain_a] = smallest_gap(ra, rf);
+    const auto [fa, drain_f] = smallest_gap(rf, ra);
+    std::printf("gaps: attention -> ffn %llu cycles (window drain %llu), ffn -> attention %llu (window drain %llu): "
+                "an exact rule would save %llu cycles a layer\n",
+                static_cast<unsigned long long>(af), static_cast<unsigned long long>(drain_a),
+                static_cast<unsigned long long>(fa), static_cast<unsigned long long>(drain_f),
+                static_cast<unsigned long long>(drain_a - af + drain_f - fa));
   }
   return 0;
 }
