@@ -81,12 +81,12 @@ int sc_main(int argc, char* argv[]) {
                   static_cast<unsigned long long>(sp.abc), static_cast<unsigned long long>(sp.vxm));
     }
   };
+  sim::SimOptions timing;  // every simulation here: timing mode
+  timing.mode = sim::Mode::Timing;
   // Simulated cycles (timing mode) and whether they equal the prediction; "-" with --no-sim.
   auto simulate = [&](const CompileResult& r) -> std::pair<std::string, std::string> {
     if (!run_sim) return {"-", "-"};
-    sim::SimOptions so;
-    so.mode = sim::Mode::Timing;
-    const sim::SimResult s = sim::simulate(r.program, *cfg, so);
+    const sim::SimResult s = sim::simulate(r.program, *cfg, timing);
     return {std::to_string(s.cycles), s.cycles == r.predicted_cycles ? "yes" : "NO"};
   };
   uint64_t layer1_pieces = 0;  // layer 1's attention and FFN windows back to back (--joint)
@@ -165,10 +165,8 @@ int sc_main(int argc, char* argv[]) {
         tl[1].offset = first.cycles + d;
         tl[1].chips = {0};
         const Program both = system::concatenate(tl, runner, 1, *cfg);
-        sim::SimOptions so;
-        so.mode = sim::Mode::Timing;
         try {
-          sim::simulate(both, *cfg, so);
+          sim::simulate(both, *cfg, timing);
         } catch (const sim::SimError& e) {
           // The window itself must always be safe: that is the composition's own rule.
           if (d == drain) throw std::logic_error(std::string("bench_prefill --gaps: the window drain fails: ") + e.what());
