@@ -3,9 +3,10 @@
 // LayerNorm), the FFN piece and the output LayerNorm (sequence 128, tp 1, int8 as `lpusim validate`
 // compiles them) prints the compiled cycles, the `lw` rows installed, the install bound = rows /
 // MXM planes (one `lw` per plane per cycle, chip config; "-" for a piece with no `lw`), compiled /
-// bound, compile seconds and the simulated cycles (timing mode) next to the prediction; then one forward pass composed as `lpusim llm` does (every
-// layer's pieces back to back, each window = cycles + the drain of system/llm_system.h, the pass
-// ending with its last piece).
+// bound, compile seconds and the simulated cycles (timing mode) next to the prediction; then one
+// forward pass composed as `lpusim llm` does (every layer's pieces back to back, each starting by
+// the start rule of system/start_rule.h after the previous one's end, the pass ending with its
+// last piece; with --no-sim, which has no stream envelopes, with drain windows instead).
 // --steps: also each lowered step's first-issue and end cycles, what it added to the piece, and its
 // lw / abc rows and VXM instructions (CompileResult::spans).
 // --joint: also layer 1 (its attention, which starts with layer 0's closing LayerNorm, and its FFN)
@@ -14,8 +15,9 @@
 // --gaps: for the two boundaries of a layer (attention of layers 1+ -> FFN, FFN -> attention), the
 // smallest start gap after the first piece's end at which the two programs, concatenated
 // (system::concatenate), still simulate without a rule violation, every larger gap up to the
-// window's drain included: how much of the drain padding an exact rule could take back (a
-// stream value of the first piece still travelling meets one of the second on its diagonal).
+// window's drain included, next to the gap of the composition's start rule (start_rule.h), which
+// is checked to simulate with one cycle less colliding (a stream value of the first piece still
+// travelling meets one of the second on its diagonal); logic_error if not.
 // Usage: bench_prefill [--no-sim] [--tokens T] [--steps] [--joint] [--gaps]
 #include <algorithm>
 #include <chrono>
@@ -24,6 +26,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -37,6 +40,7 @@
 #include "isa/chip_config.h"
 #include "sim/simulator.h"
 #include "system/llm_system.h"
+#include "system/start_rule.h"
 
 using namespace lpu;
 using namespace lpu::compiler;
@@ -67,7 +71,7 @@ int sc_main(int argc, char* argv[]) {
               cfg->name.c_str(), static_cast<long long>(tokens));
   std::printf("%-22s %10s %9s %9s %7s %9s %10s %5s\n", "piece", "compiled", "lw rows", "bound", "ratio", "compile s",
               "simulated", "match");
-  uint64_t pass = 0, last_drain = 0;
+  uint64_t pass = 0, last_drain = 0;  // the pass with drain windows (--no-sim: no stream envelopes)
   // Each lowered step's first issue, its own last landing, the program's end after it, the cycles it added and its MXM / VXM work.
   auto print_steps = [](const CompileResult& r) {
     uint64_t prev = 0;
@@ -83,13 +87,15 @@ int sc_main(int argc, char* argv[]) {
   };
   sim::SimOptions timing;  // every simulation here: timing mode
   timing.mode = sim::Mode::Timing;
-  // Simulated cycles (timing mode) and whether they equal the prediction; "-" with --no-sim.
-  auto simulate = [&](const CompileResult& r) -> std::pair<std::string, std::string> {
+  // Simulated cycles (timing mode) and whether they equal the prediction; "-" with --no-sim. The
+  // chip's stream envelope goes to *streams when given (start_rule.h).
+  auto simulate = [&](const CompileResult& r, sim::StreamEnvelope* streams = nullptr) -> std::pair<std::string, std::string> {
     if (!run_sim) return {"-", "-"};
-    const sim::SimResult s = sim::simulate(r.program, *cfg, timing);
+    sim::SimResult s = sim::simulate(r.program, *cfg, timing);
+    if (streams) *streams = std::move(s.chips.at(0).streams);
     return {std::to_string(s.cycles), s.cycles == r.predicted_cycles ? "yes" : "NO"};
   };
-  uint64_t layer1_pieces = 0;  // layer 1's attention and FFN windows back to back (--joint)
+  uint64_t layer1_pieces = 0;  // layer 1's attention and FFN windows back to back (--joint --no-sim)
   Program attn1, ffn;           // layer 1's two programs (--gaps)
   // The pass's distinct pieces (llm::representative_layer): layer 0's attention (no leading norm),
   // the attention of layers 1+ (it starts with the previous layer's LayerNorm), the FFN.
@@ -110,7 +116,10 @@ int sc_main(int argc, char* argv[]) {
     spec.o_proj_cast = true;
     return spec;
   };
-  for (const Piece& pc : pieces) {
+  uint64_t piece_cycles[4] = {};          // per entry of pieces[]
+  sim::StreamEnvelope piece_streams[4];   // their stream envelopes (start_rule.h), when simulated
+  for (size_t pk = 0; pk < 4; ++pk) {
+    const Piece& pc = pieces[pk];
     const llm::SegmentKind kind = pc.kind;
     const ir::Graph g = llm::build_segment(m, prefill_spec(kind), pc.layer);
     const auto t0 = std::chrono::steady_clock::now();
@@ -118,7 +127,8 @@ int sc_main(int argc, char* argv[]) {
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double bound = static_cast<double>(r.stats.lw) / static_cast<double>(planes);
     if (steps) print_steps(r);
-    const auto [simulated, match] = simulate(r);
+    const auto [simulated, match] = simulate(r, &piece_streams[pk]);
+    piece_cycles[pk] = r.predicted_cycles;
     const std::string ratio = bound > 0 ? fmt::format("{:.2f}", static_cast<double>(r.predicted_cycles) / bound) : "-";
     std::printf("%-22s %10llu %9llu %9.0f %7s %9.2f %10s %5s\n",
                 pc.label,
@@ -134,55 +144,97 @@ int sc_main(int argc, char* argv[]) {
     if (kind == llm::SegmentKind::Ffn) ffn = r.program;
   }
   pass -= last_drain;  // the pass ends when its last piece ends
-  std::printf("forward pass: %d layers of (attention + ffn) windows + the output LayerNorm = %llu cycles = %.1f us at %.0f MHz\n",
-              static_cast<int>(m.layers), static_cast<unsigned long long>(pass),
-              static_cast<double>(pass) / cfg->clock_hz * 1e6, cfg->clock_hz / 1e6);
+  if (run_sim) {
+    // As `lpusim llm` composes it (start_rule.h): each piece starts at the first cycle after the
+    // previous one's end at which their streams are clear. Order: layer 0's attention, its FFN,
+    // then (attention of layers 1+, FFN) per layer, the output LayerNorm.
+    auto gap = [&](size_t a, size_t b) { return system::start_gap(*cfg, piece_streams[a], piece_streams[b]); };
+    const uint64_t layers = static_cast<uint64_t>(m.layers);
+    const uint64_t exact = piece_cycles[0] + gap(0, 2) + piece_cycles[2] +
+                           (layers - 1) * (gap(2, 1) + piece_cycles[1] + gap(1, 2) + piece_cycles[2]) + gap(2, 3) +
+                           piece_cycles[3];
+    std::printf("starts after the previous piece's end (start_rule.h): attention -> ffn %llu (layer 0) / %llu, ffn -> attention "
+                "%llu, ffn -> output LayerNorm %llu cycles (the drain: %llu)\n",
+                static_cast<unsigned long long>(gap(0, 2)), static_cast<unsigned long long>(gap(1, 2)),
+                static_cast<unsigned long long>(gap(2, 1)), static_cast<unsigned long long>(gap(2, 3)),
+                static_cast<unsigned long long>(cfg->num_positions() - cfg->stagger_tail()));
+    std::printf("forward pass: %d layers of (attention + ffn) + the output LayerNorm = %llu cycles = %.1f us at %.0f MHz "
+                "(with drain windows: %llu)\n",
+                static_cast<int>(m.layers), static_cast<unsigned long long>(exact),
+                static_cast<double>(exact) / cfg->clock_hz * 1e6, cfg->clock_hz / 1e6, static_cast<unsigned long long>(pass));
+  } else {
+    std::printf("forward pass: %d layers of (attention + ffn) windows + the output LayerNorm = %llu cycles = %.1f us at %.0f MHz "
+                "(drain windows: --no-sim has no stream envelopes, so this bounds the composed pass from above)\n",
+                static_cast<int>(m.layers), static_cast<unsigned long long>(pass),
+                static_cast<double>(pass) / cfg->clock_hz * 1e6, cfg->clock_hz / 1e6);
+  }
   if (joint) {
     const ir::Graph g = llm::build_layer_graph(m, prefill_spec(llm::SegmentKind::Attention), 1);
     const CompileResult r = compile(g, *cfg, system::piece_compile_options(llm::WeightPrecision::INT8));
     if (steps) print_steps(r);
-    const auto [simulated, match] = simulate(r);
-    const uint64_t window = system::piece_window(*cfg, r.predicted_cycles);
-    std::printf("layer 1 as one program: %llu cycles (window %llu; simulated %s, match %s) vs its two pieces' windows "
-                "back to back %llu: %+.1f %%\n",
-                static_cast<unsigned long long>(r.predicted_cycles), static_cast<unsigned long long>(window),
-                simulated.c_str(), match.c_str(), static_cast<unsigned long long>(layer1_pieces),
-                100.0 * (static_cast<double>(window) / static_cast<double>(layer1_pieces) - 1.0));
+    sim::StreamEnvelope joint_streams;
+    const auto [simulated, match] = simulate(r, &joint_streams);
+    if (run_sim) {
+      // From a layer's start to the next layer's (its attention), as the pass composes them.
+      auto gap = [&](const sim::StreamEnvelope& a, const sim::StreamEnvelope& b) { return system::start_gap(*cfg, a, b); };
+      const uint64_t one = r.predicted_cycles + gap(joint_streams, piece_streams[1]);
+      const uint64_t two = piece_cycles[1] + gap(piece_streams[1], piece_streams[2]) + piece_cycles[2] +
+                           gap(piece_streams[2], piece_streams[1]);
+      std::printf("layer 1 as one program: %llu cycles (simulated %s, match %s), to the next layer's start %llu, vs its "
+                  "two pieces back to back %llu (start_rule.h): %+.1f %%\n",
+                  static_cast<unsigned long long>(r.predicted_cycles), simulated.c_str(), match.c_str(),
+                  static_cast<unsigned long long>(one), static_cast<unsigned long long>(two),
+                  100.0 * (static_cast<double>(one) / static_cast<double>(two) - 1.0));
+    } else {
+      const uint64_t window = system::piece_window(*cfg, r.predicted_cycles);
+      std::printf("layer 1 as one program: %llu cycles (window %llu) vs its two pieces' windows back to back %llu "
+                  "(drain windows: --no-sim has no stream envelopes): %+.1f %%\n",
+                  static_cast<unsigned long long>(r.predicted_cycles), static_cast<unsigned long long>(window),
+                  static_cast<unsigned long long>(layer1_pieces),
+                  100.0 * (static_cast<double>(window) / static_cast<double>(layer1_pieces) - 1.0));
+    }
   }
   if (gaps) {
     system::PieceRunner runner(*cfg);
     runner.keep_programs(true);
     const system::PieceRun& ra = runner.run_program(attn1, "attention (layers 1+)");
     const system::PieceRun& rf = runner.run_program(ffn, "ffn");
+    // Whether the two programs concatenated with `second` starting d cycles after `first` ends simulate.
+    auto clean_at = [&](const system::PieceRun& first, const system::PieceRun& second, uint64_t d) {
+      std::vector<system::TimelineEntry> tl(2);
+      tl[0].hash = first.hash;
+      tl[0].chips = {0};
+      tl[1].hash = second.hash;
+      tl[1].offset = first.cycles + d;
+      tl[1].chips = {0};
+      try {
+        sim::simulate(system::concatenate(tl, runner, 1, *cfg), *cfg, timing);
+      } catch (const sim::SimError&) {
+        return false;
+      }
+      return true;
+    };
+    // The smallest gap from which every larger one up to the drain simulates, and the start rule's.
     auto smallest_gap = [&](const system::PieceRun& first, const system::PieceRun& second) {
       const uint64_t drain = system::piece_window(*cfg, first.cycles) - first.cycles;
+      // The drain itself must always be safe: that is piece_window's own rule.
+      if (!clean_at(first, second, drain)) throw std::logic_error("bench_prefill --gaps: the window drain fails");
       uint64_t ok = drain;
-      for (uint64_t d = drain + 1; d-- > 0;) {
-        std::vector<system::TimelineEntry> tl(2);
-        tl[0].hash = first.hash;
-        tl[0].chips = {0};
-        tl[1].hash = second.hash;
-        tl[1].offset = first.cycles + d;
-        tl[1].chips = {0};
-        const Program both = system::concatenate(tl, runner, 1, *cfg);
-        try {
-          sim::simulate(both, *cfg, timing);
-        } catch (const sim::SimError& e) {
-          // The window itself must always be safe: that is the composition's own rule.
-          if (d == drain) throw std::logic_error(std::string("bench_prefill --gaps: the window drain fails: ") + e.what());
-          break;
-        }
-        ok = d;
-      }
-      return std::make_pair(ok, drain);
+      while (ok > 0 && clean_at(first, second, ok - 1)) --ok;
+      const uint64_t rule = system::start_gap(*cfg, first.streams.at(0), second.streams.at(0));
+      // The rule is exact: its gap simulates, and one cycle less collides.
+      if (!clean_at(first, second, rule) || (rule > 0 && clean_at(first, second, rule - 1)))
+        throw std::logic_error("bench_prefill --gaps: the start rule's gap is not the smallest that simulates");
+      return std::make_tuple(ok, rule, drain);
     };
-    const auto [af, drain_a] = smallest_gap(ra, rf);
-    const auto [fa, drain_f] = smallest_gap(rf, ra);
-    std::printf("gaps: attention -> ffn %llu cycles (window drain %llu), ffn -> attention %llu (window drain %llu): "
-                "an exact rule would save %llu cycles a layer\n",
-                static_cast<unsigned long long>(af), static_cast<unsigned long long>(drain_a),
-                static_cast<unsigned long long>(fa), static_cast<unsigned long long>(drain_f),
-                static_cast<unsigned long long>(drain_a - af + drain_f - fa));
+    const auto [af, af_rule, drain_a] = smallest_gap(ra, rf);
+    const auto [fa, fa_rule, drain_f] = smallest_gap(rf, ra);
+    std::printf("gaps: attention -> ffn %llu cycles (start rule %llu, window drain %llu), ffn -> attention %llu (start "
+                "rule %llu, window drain %llu): the start rule saves %llu cycles a layer over the drain\n",
+                static_cast<unsigned long long>(af), static_cast<unsigned long long>(af_rule),
+                static_cast<unsigned long long>(drain_a), static_cast<unsigned long long>(fa),
+                static_cast<unsigned long long>(fa_rule), static_cast<unsigned long long>(drain_f),
+                static_cast<unsigned long long>(drain_a - af_rule + drain_f - fa_rule));
   }
   return 0;
 }

@@ -138,6 +138,7 @@ SimResult simulate(const Program& prog, const ChipConfig& cfg, const SimOptions&
   }
   if (any) r.cycles += cfg.stagger_tail();
   else r.cycles = 0;
+  for (size_t c = 0; c < engines.size(); ++c) r.chips[c].streams = engines[c]->stream_envelope(r.cycles);
 
   if (opt.record_trace) {
     for (auto& e : engines) r.trace.insert(r.trace.end(), e->trace().begin(), e->trace().end());

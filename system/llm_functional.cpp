@@ -18,6 +18,7 @@
 #include "sim/simulator.h"
 #include "system/llm_functional_check.h"
 #include "system/llm_system.h"
+#include "system/start_rule.h"
 
 namespace lpu::system {
 
@@ -150,10 +151,15 @@ FunctionalRun run_functional(const ChipConfig& chip, const llm::LlmConfig& m, co
   // The timing system's options (fp16 here), so the composed cycles are the timing run's.
   const compiler::CompileOptions co = piece_compile_options(llm::WeightPrecision::FP16);
   bool fault_applied = false;
-  uint64_t start = 0;  // start of the next program in the composed step
-  auto compose = [&](uint64_t cycles) {
-    run.step_cycles = start + cycles;
-    start += piece_window(chip, cycles);
+  // The step composed as LlmSystem::step composes it (ChipClock): `runs` start together once the
+  // previous program has ended (ready) and their streams are clear; the step ends with the last.
+  ChipClock clock(chip);
+  uint64_t ready = 0;
+  auto compose = [&](const std::vector<ChipRun>& runs, uint64_t cycles) {
+    const uint64_t o = clock.earliest(runs, ready);
+    clock.place(runs, o);
+    ready = o + cycles;
+    run.step_cycles = ready;
   };
 
   for (size_t s = 0; s < run.plan.stages.size(); ++s) {
@@ -166,6 +172,7 @@ FunctionalRun run_functional(const ChipConfig& chip, const llm::LlmConfig& m, co
       const llm::PlanPiece& pp = rec.piece;
       const int64_t layer = pp.kind == llm::SegmentKind::LmHead ? 0 : pp.layer;
       uint64_t slowest = 0;
+      std::vector<sim::StreamEnvelope> envs;  // per rank (ChipRun::streams points into it)
       for (int64_t r = 0; r < pp.tp; ++r) {
         ShardRun sr;
         sr.rank = pp.part * pp.tp + r;
@@ -204,9 +211,13 @@ FunctionalRun run_functional(const ChipConfig& chip, const llm::LlmConfig& m, co
         sr.cycles = res.cycles;
         slowest = std::max(slowest, res.cycles);
         rec.shards.push_back(std::move(sr));
+        envs.push_back(res.chips.at(0).streams);
       }
       run.piece_cycles += slowest;
-      compose(slowest);
+      std::vector<ChipRun> runs;
+      for (size_t r = 0; r < rec.shards.size(); ++r)
+        runs.push_back({static_cast<uint32_t>(rec.shards[r].chip), rec.shards[r].cycles, &envs[r]});
+      compose(runs, slowest);
       if (pp.kind == llm::SegmentKind::LmHead) {
         for (const ShardRun& sr : rec.shards) logit_slices.push_back(sr.outputs[0]);
       } else if (tp == 1) {
@@ -230,7 +241,10 @@ FunctionalRun run_functional(const ChipConfig& chip, const llm::LlmConfig& m, co
         ++run.programs;
         rec.allreduce_cycles = res.cycles;
         run.collective_cycles += res.cycles;
-        compose(res.cycles);
+        std::vector<ChipRun> ar_runs;
+        for (int64_t r = 0; r < tp; ++r)
+          ar_runs.push_back({static_cast<uint32_t>(base + r), res.cycles, &res.chips.at(static_cast<size_t>(r)).streams});
+        compose(ar_runs, res.cycles);
         for (int64_t r = 0; r < tp; ++r)
           held[static_cast<size_t>(base + r)] =
               from_f16_bytes(compiler::gather_output(ar.program, "sum_c" + std::to_string(r), res.outputs));
@@ -241,6 +255,7 @@ FunctionalRun run_functional(const ChipConfig& chip, const llm::LlmConfig& m, co
         const llm::CollectiveProgram& ho = collective(fmt::format("ho {} {} {}", rows, m.hidden, tp), [&] {
           return llm::compile_handoff(rows, m.hidden, tp, chip);
         });
+        std::vector<sim::StreamEnvelope> henvs;  // sender, receiver of each pair
         for (int64_t r = 0; r < tp; ++r) {
           sim::SimOptions so;
           compiler::bind_input(ho.program, "x", to_f16_bytes(held[static_cast<size_t>(base + r)]), &so.inputs);
@@ -248,9 +263,16 @@ FunctionalRun run_functional(const ChipConfig& chip, const llm::LlmConfig& m, co
           ++run.programs;
           rec.handoff_cycles = res.cycles;
           held[static_cast<size_t>(base + tp + r)] = from_f16_bytes(compiler::gather_output(ho.program, "y", res.outputs));
+          henvs.push_back(res.chips.at(0).streams);
+          henvs.push_back(res.chips.at(1).streams);
         }
         run.collective_cycles += rec.handoff_cycles;  // the tp pairs run at once
-        compose(rec.handoff_cycles);
+        std::vector<ChipRun> ho_runs;
+        for (int64_t r = 0; r < tp; ++r) {
+          ho_runs.push_back({static_cast<uint32_t>(base + r), rec.handoff_cycles, &henvs[static_cast<size_t>(2 * r)]});
+          ho_runs.push_back({static_cast<uint32_t>(base + tp + r), rec.handoff_cycles, &henvs[static_cast<size_t>(2 * r + 1)]});
+        }
+        compose(ho_runs, rec.handoff_cycles);
       }
       run.pieces.push_back(std::move(rec));
     }

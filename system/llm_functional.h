@@ -78,7 +78,7 @@ struct FunctionalRun {
   uint64_t piece_cycles = 0;                // sum over pieces of the slowest rank's cycles
   uint64_t collective_cycles = 0;           // sum of the all-reduce and handoff programs' cycles
   // The step's cycles composed as the timing mode composes them (llm_system.h: each program starts
-  // when the previous one has drained, piece_window). Equals LlmSystem::step().cycles on the same
+  // when the previous one has ended and its streams are clear, start_rule.h). Equals LlmSystem::step().cycles on the same
   // plan (the random-weight programs take as many cycles as the zero-weight ones; a test checks it).
   uint64_t step_cycles = 0;
 };

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "compiler/llm/collective.h"
+#include "system/start_rule.h"
 
 namespace lpu::system {
 
@@ -111,9 +112,18 @@ StepResult LlmSystem::step(const llm::StepShape& shape) {
   const int64_t rows = shape.batch * shape.tokens;
   const int64_t tp = plan_.tp;
   std::map<uint64_t, size_t> use_index;
-  uint64_t t = 0;          // start of the next piece
+  // Each piece starts when the previous one has ended (ready: its data is there) and its chips'
+  // stream values of earlier pieces are out of its way (ChipClock, start_rule.h); the wait is
+  // charged to the previous piece's class.
+  ChipClock clock(chip_);
+  uint64_t ready = 0;
   TimeClass last_class = TimeClass::OnChip;
-  uint64_t last_drain = 0;
+  auto start_at = [&](const std::vector<ChipRun>& runs) {
+    const uint64_t o = clock.earliest(runs, ready);
+    (last_class == TimeClass::C2C ? res.c2c_cycles : res.onchip_cycles) += o - ready;
+    clock.place(runs, o);
+    return o;
+  };
   auto add_use = [&](const PieceRun& pr, int64_t instances, bool collective) -> PieceUse& {
     auto it = use_index.find(pr.hash);
     if (it == use_index.end()) {
@@ -142,6 +152,8 @@ StepResult LlmSystem::step(const llm::StepShape& shape) {
       // ranks 1..tp-1 (same shapes, zero weights: the same program).
       uint64_t cycles = 0, compute = 0;
       std::vector<uint64_t> seen;
+      std::vector<ChipRun> runs;             // every rank's chip
+      std::vector<TimelineEntry> entries;    // offsets set once the start is known
       for (int64_t rank = 0; rank < std::min<int64_t>(pp.tp, 2); ++rank) {
         llm::SegmentSpec spec;
         spec.kind = pp.kind;
@@ -193,24 +205,26 @@ StepResult LlmSystem::step(const llm::StepShape& shape) {
         seen.push_back(pr.hash);
         TimelineEntry e;
         e.hash = pr.hash;
-        e.offset = t;
         for (int64_t r = rank; r < (rank == 0 ? 1 : pp.tp); ++r) {
           TimelineEntry er = e;
           er.chips = {base + static_cast<uint32_t>(r)};
-          res.timeline.push_back(er);
+          entries.push_back(er);
+          runs.push_back({base + static_cast<uint32_t>(r), pr.cycles, &pr.streams.at(0)});
         }
         if (pr.cycles > cycles || (pr.cycles == cycles && pr.compute_cycles > compute)) {
           cycles = pr.cycles;
           compute = pr.compute_cycles;
         }
       }
-      const uint64_t w = piece_window(chip_, cycles);
+      const uint64_t o = start_at(runs);
+      for (TimelineEntry& e : entries) {
+        e.offset = o;
+        res.timeline.push_back(std::move(e));
+      }
       res.compute_cycles += compute;
-      res.onchip_cycles += w - compute;
+      res.onchip_cycles += cycles - compute;
       last_class = TimeClass::OnChip;
-      last_drain = w - cycles;
-      res.cycles = t + cycles;
-      t += w;
+      ready = o + cycles;
       if (pp.kind != llm::SegmentKind::LmHead && tp > 1) {
         const std::string label = fmt::format("all-reduce [{}, {}] over {} chips", rows, model_.hidden, tp);
         llm::CollectiveProgram cp = llm::compile_allreduce(rows, model_.hidden, tp, chip_);
@@ -219,15 +233,16 @@ StepResult LlmSystem::step(const llm::StepShape& shape) {
         u.count += 1;
         TimelineEntry e;
         e.hash = pr.hash;
-        e.offset = t;
-        for (int64_t r = 0; r < tp; ++r) e.chips.push_back(base + static_cast<uint32_t>(r));
+        std::vector<ChipRun> ar;
+        for (int64_t r = 0; r < tp; ++r) {
+          e.chips.push_back(base + static_cast<uint32_t>(r));
+          ar.push_back({e.chips.back(), pr.cycles, &pr.streams.at(static_cast<size_t>(r))});
+        }
+        e.offset = start_at(ar);
         res.timeline.push_back(e);
-        const uint64_t wa = piece_window(chip_, pr.cycles);
-        res.c2c_cycles += wa;
+        res.c2c_cycles += pr.cycles;
         last_class = TimeClass::C2C;
-        last_drain = wa - pr.cycles;
-        res.cycles = t + pr.cycles;
-        t += wa;
+        ready = e.offset + pr.cycles;
       }
     }
     if (s + 1 < plan_.stages.size()) {
@@ -236,23 +251,25 @@ StepResult LlmSystem::step(const llm::StepShape& shape) {
       const PieceRun& pr = runner_.run_program(cp.program, label);
       PieceUse& u = add_use(pr, tp, true);
       u.count += 1;
+      std::vector<ChipRun> ho;  // each pair: this stage's chip sends, the next stage's receives
+      for (int64_t r = 0; r < tp; ++r) {
+        ho.push_back({base + static_cast<uint32_t>(r), pr.cycles, &pr.streams.at(0)});
+        ho.push_back({base + static_cast<uint32_t>(tp + r), pr.cycles, &pr.streams.at(1)});
+      }
+      const uint64_t o = start_at(ho);
       for (int64_t r = 0; r < tp; ++r) {
         TimelineEntry e;
         e.hash = pr.hash;
-        e.offset = t;
+        e.offset = o;
         e.chips = {base + static_cast<uint32_t>(r), base + static_cast<uint32_t>(tp + r)};
         res.timeline.push_back(e);
       }
-      const uint64_t wh = piece_window(chip_, pr.cycles);
-      res.c2c_cycles += wh;
+      res.c2c_cycles += pr.cycles;
       last_class = TimeClass::C2C;
-      last_drain = wh - pr.cycles;
-      res.cycles = t + pr.cycles;
-      t += wh;
+      ready = o + pr.cycles;
     }
   }
-  // The step ends when its last piece ends: its drain is not part of the step.
-  (last_class == TimeClass::C2C ? res.c2c_cycles : res.onchip_cycles) -= last_drain;
+  res.cycles = ready;  // the step ends when its last piece ends
   const HostTransfer host = host_transfers(chip_, model_, plan_, shape);
   res.host_seconds = host.total();
   res.host_link_seconds = std::max(host.in_s, host.out_s);

@@ -5,11 +5,12 @@
 // all-reduce of its [B*T, hidden] partial over the tp chips (Attention and Ffn pieces, tp > 1);
 // then the handoff of the activation to the next stage. The LM head ends the last stage.
 // Each distinct piece is compiled once and simulated once in SystemC (PieceRunner); a piece
-// starts when the previous one has drained: at max(cycles, cycles - stagger_tail + positions) after
-// the previous start (stream values of the previous piece may still travel to the chip edge for
-// up to `positions` cycles after its last instruction). Nothing overlaps. The step's cycles are the
-// last piece's start + its cycles, which is exactly what one SystemC simulation of the concatenated
-// per-chip programs measures (concatenate(); tests/llm/test_llm_system.cpp checks it).
+// starts once the previous one has ended, at the first cycle at which none of its stream values
+// meets one that an earlier piece on the same chip left travelling to the chip edge (ChipClock,
+// system/start_rule.h: exact, from the simulated pieces' stream envelopes; never later than the
+// drain, piece_window). Nothing overlaps. The step's cycles are the last piece's start + its
+// cycles, which is exactly what one SystemC simulation of the concatenated per-chip programs
+// measures (concatenate(); tests/llm/test_llm_system.cpp checks it).
 #pragma once
 #include <array>
 #include <cstdint>
@@ -55,8 +56,8 @@ struct StepResult {
   llm::StepShape shape;
   uint64_t cycles = 0;          // last start + its cycles
   uint64_t compute_cycles = 0;  // MAC-bound time of the pieces on the critical rank
-  uint64_t onchip_cycles = 0;   // rest of the pieces' time (weight loads, SRAM/stream traffic, VXM, drains)
-  uint64_t c2c_cycles = 0;      // all-reduces and handoffs (with their drains)
+  uint64_t onchip_cycles = 0;   // rest of the pieces' time (weight loads, SRAM/stream traffic, VXM, the waits after them)
+  uint64_t c2c_cycles = 0;      // all-reduces and handoffs (with the waits after them: start_rule.h)
   // Host transfers around the chips (host_transfer_seconds); 0 when the chip config has no host link.
   double host_seconds = 0;
   // The longer of the two transfers (in, out): how long one step holds a host link direction
@@ -122,7 +123,10 @@ HostTransfer host_transfers(const ChipConfig& chip, const llm::LlmConfig& model,
 double host_transfer_seconds(const ChipConfig& chip, const llm::LlmConfig& model, const llm::Plan& plan,
                              const llm::StepShape& shape);  // host_transfers(...).total()
 
-// Cycles a piece occupies before the next may start (see the header comment).
+// Cycles after its start at which any program may follow a piece of `cycles` on the same chip,
+// whatever either holds: its stream values have all left the chip (the drain). The composition
+// starts pieces earlier where their streams allow (start_rule.h); this bound serves where the next
+// program is not known (the period of pipelined groups, pipeline_serving.h).
 uint64_t piece_window(const ChipConfig& chip, uint64_t cycles);
 
 // One Program for the whole system: every chip's queues run the timeline's programs at their

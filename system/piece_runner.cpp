@@ -44,6 +44,7 @@ const PieceRun& PieceRunner::run_program(const Program& p, const std::string& la
     for (int k = 0; k < kNumEnergyEvents; ++k) pr.events[static_cast<size_t>(k)] += c.events[static_cast<size_t>(k)];
     pr.c2c_bytes += c.events[static_cast<int>(EnergyEvent::C2cByte)];
     pr.sram_bytes = std::max<uint64_t>(pr.sram_bytes, c.sram_vectors_used * cfg_.vector_bytes());
+    pr.streams.push_back(c.streams);
   }
   pr.macs = i8 + f16;
   const uint64_t peak = cfg_.peak_int8_macs_per_cycle();

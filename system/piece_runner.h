@@ -14,6 +14,7 @@
 #include "compiler/ir/graph.h"
 #include "isa/chip_config.h"
 #include "isa/program.h"
+#include "sim/simulator.h"
 
 namespace lpu::system {
 
@@ -29,6 +30,7 @@ struct PieceRun {
   uint64_t sram_bytes = 0;      // distinct vectors written or preloaded x vector bytes, max over chips
   uint64_t macs = 0;            // int8 + fp16 MACs, all chips
   std::array<uint64_t, kNumEnergyEvents> events{};  // energy event counts, all chips
+  std::vector<sim::StreamEnvelope> streams;  // per program chip: stream values near its ends (start_rule.h)
 };
 
 uint64_t program_hash(const Program& p);
@@ -48,6 +50,8 @@ class PieceRunner {
   // Keep every simulated program (for tests that rebuild the whole system from the pieces).
   void keep_programs(bool on) { keep_ = on; }
   const Program& program(uint64_t hash) const { return programs_.at(hash); }
+  // The figures of a program run before (std::out_of_range for a hash never run).
+  const PieceRun& run(uint64_t hash) const { return runs_.at(hash); }
   const ChipConfig& cfg() const { return cfg_; }
   // Host wall time spent so far (seconds): building + compiling graphs, simulating programs.
   double compile_seconds() const { return compile_s_; }

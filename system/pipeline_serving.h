@@ -11,7 +11,8 @@
 // K times the step's energy events (tests/llm/test_pipeline_serving.cpp).
 //
 // interval = max(busiest chip's span, host link time): a chip's span is from the start of its first
-// program in the step to the end of its last program's window (piece_window: drains included); one
+// program in the step to the end of its last program's window (piece_window: its drain included,
+// since the next group's first program on the chip is any of the step's, start_rule.h); one
 // step holds each host link direction for the longer of its two transfers (rows in to the first
 // stage, outputs out of the last, full duplex). A group's next token cannot start before its
 // previous one ends (decoders are autoregressive; encoders are modelled the same way: a group sends

@@ -330,6 +330,13 @@ void ChipEngine::issue(uint32_t qid, uint64_t t) {
 
 // ---- streams --------------------------------------------------------------------------------
 
+StreamEnvelope ChipEngine::stream_envelope(uint64_t cycles) const {
+  StreamEnvelope e;
+  e.head = streams_file_.head();
+  e.tail = streams_file_.tail(cycles);
+  return e;
+}
+
 void ChipEngine::read_group(StreamRef s, int n, uint64_t t, const uint8_t** planes) {
   for (int b = 0; b < n; ++b) {
     const StreamRef sb{s.dir, static_cast<uint8_t>(s.index + b)};

@@ -78,6 +78,8 @@ class ChipEngine {
   bool executed_any() const { return executed_any_; }
   uint64_t instructions() const { return instructions_; }
   ChipStats& stats() { return stats_; }
+  // The chip's StreamEnvelope for a program that ends at `cycles` (SimResult::cycles).
+  StreamEnvelope stream_envelope(uint64_t cycles) const;
   std::vector<TraceEvent>& trace() { return trace_; }
   SramSlice& sram(uint32_t slice) { return sram_[slice]; }
   const ChipConfig& cfg() const { return cfg_; }

@@ -19,6 +19,8 @@ void StreamFile::init(uint32_t num_positions, uint32_t streams_per_dir, uint32_t
   data_.clear();
   if (values_) data_.assign(static_cast<size_t>(2) * streams_ * window_ * lanes_, 0);
   hops_ = 0;
+  positions_ = num_positions;
+  head_.assign(static_cast<size_t>(2) * streams_, std::vector<uint64_t>((num_positions + 63) / 64, 0));
 }
 
 const StreamSlot* StreamFile::write(uint32_t sid, uint32_t pos, uint64_t land, const Producer& p, uint8_t** data) {
@@ -37,6 +39,8 @@ const StreamSlot* StreamFile::write(uint32_t sid, uint32_t pos, uint64_t land, c
   s.read = false;
   s.prod = p;
   if (data) *data = values_ ? &data_[k * lanes_] : nullptr;
+  const int64_t h = dir_of(sid, streams_) == Dir::East ? -d : d;  // StreamEnvelope::head's k
+  if (h >= 0 && h < static_cast<int64_t>(positions_)) head_[sid][static_cast<size_t>(h) / 64] |= 1ull << (h % 64);
   return nullptr;
 }
 
@@ -67,6 +71,21 @@ uint64_t StreamFile::finish_hops() {
     s.read = false;
   }
   return hops_;
+}
+
+std::vector<std::vector<uint64_t>> StreamFile::tail(uint64_t cycles) const {
+  std::vector<std::vector<uint64_t>> out(head_.size(), std::vector<uint64_t>((positions_ + 63) / 64, 0));
+  // Every value lands by cycles (an east diagonal is at most its land cycle, a west one at most
+  // land + positions - 1), and the ring keeps more than positions + max_latency diagonals behind
+  // the newest (stream_file.h), so each diagonal asked for here is still in it if it was written.
+  for (uint32_t sid = 0; sid < head_.size(); ++sid) {
+    const bool east = dir_of(sid, streams_) == Dir::East;
+    for (uint32_t k = 0; k < positions_; ++k) {
+      const int64_t d = static_cast<int64_t>(cycles) + (east ? -static_cast<int64_t>(k) : static_cast<int64_t>(k));
+      if (slots_[index(sid, d)].diag == d) out[sid][k / 64] |= 1ull << (k % 64);
+    }
+  }
+  return out;
 }
 
 }  // namespace lpu::sim::core

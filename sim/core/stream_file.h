@@ -61,12 +61,19 @@ class StreamFile {
   // Adds the hops of every value still held and returns the total (byte planes x positions).
   uint64_t finish_hops();
 
+  // sim::StreamEnvelope's bits: `head` (kept on every write) and, for a program ending at
+  // `cycles`, `tail` (read from the ring, which still holds every diagonal near the end).
+  const std::vector<std::vector<uint64_t>>& head() const { return head_; }
+  std::vector<std::vector<uint64_t>> tail(uint64_t cycles) const;
+
  private:
   uint32_t streams_ = 0, lanes_ = 0, window_ = 0, mask_ = 0;
   bool values_ = false;
   std::vector<StreamSlot> slots_;   // [sid][window]
   std::vector<uint8_t> data_;       // [sid][window][lanes] (functional mode)
   uint64_t hops_ = 0;
+  uint32_t positions_ = 0;
+  std::vector<std::vector<uint64_t>> head_;  // [sid][word]: StreamEnvelope::head
   size_t index(uint32_t sid, int64_t diag) const {
     return static_cast<size_t>(sid) * window_ + (static_cast<uint64_t>(diag) & mask_);
   }

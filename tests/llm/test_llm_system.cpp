@@ -9,6 +9,7 @@
 #include "sim/energy.h"
 #include "sim/simulator.h"
 #include "system/llm_system.h"
+#include "system/start_rule.h"
 
 using namespace lpu;
 
@@ -121,10 +122,19 @@ TEST_CASE("llm system: bert's attention pieces of layers 1+ include the previous
   CHECK(out->count == 1);
   CHECK(a1->cycles > a0->cycles);  // the LayerNorm
   CHECK(out->cycles > 0);
-  uint64_t pass = 0;
-  for (const system::PieceUse* u : {a0, a1, ffn, out})
-    pass += static_cast<uint64_t>(u->count) * system::piece_window(*chip, u->cycles);
-  CHECK(st.cycles == pass - (system::piece_window(*chip, out->cycles) - out->cycles));  // ends with it
+  // The pass: a0, ffn, (a1, ffn) x 2, out, each starting by the start rule after the one before.
+  uint64_t pass = 0, drained = 0;  // drained: every piece waiting out the drain (piece_window) instead
+  for (const system::PieceUse* u : {a0, a1, ffn, out}) {
+    pass += static_cast<uint64_t>(u->count) * u->cycles;
+    drained += static_cast<uint64_t>(u->count) * system::piece_window(*chip, u->cycles);
+  }
+  drained -= system::piece_window(*chip, out->cycles) - out->cycles;  // the pass ends with it
+  auto gap = [&](const system::PieceUse* a, const system::PieceUse* b) {
+    return system::start_gap(*chip, sys.runner().run(a->hash).streams.at(0), sys.runner().run(b->hash).streams.at(0));
+  };
+  pass += gap(a0, ffn) + 2 * gap(ffn, a1) + 2 * gap(a1, ffn) + gap(ffn, out);
+  CHECK(st.cycles == pass);
+  CHECK(st.cycles <= drained);
 }
 
 // The encoder's output LayerNorm (the one ending its last layer) is a piece of its own: bert's
