@@ -135,6 +135,7 @@ StepResult LlmSystem::step(const llm::StepShape& shape) {
       u.compute_cycles = pr.compute_cycles;
       u.dynamic_j = pr.dynamic_j;
       u.collective = collective;
+      u.streams = pr.streams;
       it = use_index.emplace(pr.hash, res.pieces.size()).first;
       res.pieces.push_back(u);
     }

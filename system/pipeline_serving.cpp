@@ -8,28 +8,49 @@
 
 #include <fmt/format.h>
 
+#include "system/start_rule.h"
+
 namespace lpu::system {
 
 uint64_t busiest_chip_span(const StepResult& step, const ChipConfig& chip) {
-  std::map<uint64_t, uint64_t> cycles_of;  // program hash -> cycles
-  for (const PieceUse& u : step.pieces) cycles_of[u.hash] = u.cycles;
-  std::map<uint32_t, std::pair<uint64_t, uint64_t>> span;  // chip -> [first start, last window end)
+  std::map<uint64_t, const PieceUse*> use_of;  // program hash -> its use
+  for (const PieceUse& u : step.pieces) use_of[u.hash] = &u;
+  // Per chip: its first program's start and stream envelope, its last program's end and envelope.
+  struct Span {
+    uint64_t first = UINT64_MAX, last_start = 0, last_end = 0;
+    const sim::StreamEnvelope *head = nullptr, *tail = nullptr;
+  };
+  std::map<uint32_t, Span> span;
   for (const TimelineEntry& e : step.timeline) {
-    auto it = cycles_of.find(e.hash);
-    if (it == cycles_of.end())
+    auto it = use_of.find(e.hash);
+    if (it == use_of.end())
       throw std::logic_error(fmt::format("busiest_chip_span: timeline program {:016x} is not among the step's pieces", e.hash));
-    const uint64_t end = e.offset + piece_window(chip, it->second);
-    for (uint32_t c : e.chips) {
-      auto [s, added] = span.emplace(c, std::make_pair(e.offset, end));
-      if (!added) {
-        s->second.first = std::min(s->second.first, e.offset);
-        s->second.second = std::max(s->second.second, end);
-      }
+    const PieceUse& u = *it->second;
+    if (u.streams.size() != e.chips.size())
+      throw std::logic_error(fmt::format("busiest_chip_span: program {:016x} has {} stream envelopes for {} chips", e.hash,
+                                         u.streams.size(), e.chips.size()));
+    for (size_t pc = 0; pc < e.chips.size(); ++pc) {
+      Span& s = span[e.chips[pc]];
+      if (e.offset < s.first) s.first = e.offset, s.head = &u.streams[pc];
+      if (!s.tail || e.offset >= s.last_start) s.last_start = e.offset, s.last_end = e.offset + u.cycles, s.tail = &u.streams[pc];
     }
   }
-  uint64_t busiest = 0;
-  for (const auto& [c, se] : span) busiest = std::max(busiest, se.second - se.first);
-  return busiest;
+  // The smallest shift between two groups' copies of the step at which, on every chip, the next
+  // copy's first program starts after this copy's last one ends with their streams clear
+  // (start_rule.h; not monotone in the gap, hence the search over shifts, at most a drain long).
+  uint64_t least = 0;
+  for (const auto& [c, s] : span) least = std::max(least, s.last_end - s.first);
+  const uint64_t drain = chip.num_positions() - chip.stagger_tail();
+  for (uint64_t shift = least; shift <= least + drain; ++shift) {
+    bool clear = true;
+    for (const auto& [c, s] : span)
+      if (!streams_clear(*s.tail, *s.head, shift - (s.last_end - s.first))) {
+        clear = false;
+        break;
+      }
+    if (clear) return shift;
+  }
+  throw std::logic_error("busiest_chip_span: no shift clear within a drain of the longest span");
 }
 
 PipelineServing pipeline_serving(const StepResult& step, int64_t in_flight, int64_t tokens_per_sequence,

@@ -10,9 +10,9 @@
 // shifted copies of a step's timeline simulates in SystemC in (K-1) x interval + step cycles, with
 // K times the step's energy events (tests/llm/test_pipeline_serving.cpp).
 //
-// interval = max(busiest chip's span, host link time): a chip's span is from the start of its first
-// program in the step to the end of its last program's window (piece_window: its drain included,
-// since the next group's first program on the chip is any of the step's, start_rule.h); one
+// interval = max(busiest chip's span, host link time): the chips' part is the smallest shift of
+// the step at which every chip's first program of the next group starts after its last program of
+// this group has ended, with their streams clear (start_rule.h: the composition's own rule); one
 // step holds each host link direction for the longer of its two transfers (rows in to the first
 // stage, outputs out of the last, full duplex). A group's next token cannot start before its
 // previous one ends (decoders are autoregressive; encoders are modelled the same way: a group sends
@@ -31,7 +31,7 @@ namespace lpu::system {
 
 struct PipelineServing {
   int64_t in_flight = 1;            // K: groups in flight
-  uint64_t busiest_chip_cycles = 0;  // the longest span of any chip in one step
+  uint64_t busiest_chip_cycles = 0;  // busiest_chip_span: the least shift between groups' steps
   uint64_t interval_cycles = 0;      // busiest_chip_cycles: the chips' part of the interval
   double interval_seconds = 0;       // max(interval_cycles / clock, step.host_link_seconds)
   double period_seconds = 0;         // between two tokens of one group: max(step.seconds, K x interval)
@@ -43,8 +43,10 @@ struct PipelineServing {
   double power_w = 0;                     // energy_j / period
 };
 
-// Cycles from the first start to the last window end of each chip's programs in `step`, maximized
-// over chips. logic_error if a timeline entry names a program the step does not list.
+// The least shift between two copies of `step` at which every chip may run the second copy's
+// programs after the first's: at least each chip's span (first start to last end), plus the start
+// rule's gap between its last program and its first (start_rule.h). logic_error if a timeline
+// entry names a program the step does not list.
 uint64_t busiest_chip_span(const StepResult& step, const ChipConfig& chip);
 
 // The serving figures of `step` (tokens_per_sequence: tokens each sequence gets from one step,

@@ -13,6 +13,7 @@
 #include "sim/simulator.h"
 #include "system/llm_system.h"
 #include "system/piece_runner.h"
+#include "system/pipeline_serving.h"
 #include "system/start_rule.h"
 
 using namespace lpu;
@@ -113,4 +114,47 @@ TEST_CASE("start rule: ChipClock waits for the chip whose streams are in the way
   // A chip with nothing placed imposes nothing; a run without its envelope is refused.
   CHECK(clock.earliest({{7, second->cycles, &second->streams.at(0)}}, 5) == 5);
   CHECK_THROWS_AS(clock.earliest({{3, second->cycles, nullptr}}, 0), std::logic_error);
+}
+
+TEST_CASE("start rule: groups in flight are shifted by the least span whose streams are clear", "[llm]") {
+  auto cfg = default_chip_config();
+  system::PieceRunner runner(*cfg);
+  runner.keep_programs(true);
+  // One chip runs `early` (two values on its first cycles) then `late` (one value near its end);
+  // the next group's `early` must clear `late`'s values: pick the slice whose gap is the largest.
+  const system::PieceRun& late = runner.run_program(one_value(*cfg, "MEM_W5", 'E'), "late");
+  const system::PieceRun* early = nullptr;
+  uint64_t g = 0;
+  for (const SliceSpec& s : cfg->slices) {
+    if (s.kind != SliceKind::MEM) continue;
+    const system::PieceRun& p = runner.run_program(two_values(*cfg, s.name, 'E'), "early " + s.name);
+    const uint64_t pg = system::start_gap(*cfg, late.streams.at(0), p.streams.at(0));
+    if (pg > g) g = pg, early = &p;
+  }
+  REQUIRE(early);
+  REQUIRE(g > 0);
+  system::StepResult st;
+  for (const system::PieceRun* p : {early, &late}) {
+    system::PieceUse u;
+    u.hash = p->hash;
+    u.cycles = p->cycles;
+    u.streams = p->streams;
+    st.pieces.push_back(u);
+  }
+  const uint64_t second = early->cycles + system::start_gap(*cfg, early->streams.at(0), late.streams.at(0));
+  st.timeline = {{early->hash, 0, {0}}, {late.hash, second, {0}}};
+  st.cycles = second + late.cycles;
+  const uint64_t shift = system::busiest_chip_span(st, *cfg);
+  CHECK(shift == st.cycles + g);  // the span, then the start rule's gap from `late` to `early`
+  // Two groups at that shift simulate; one cycle closer, the second group's values collide.
+  sim::SimOptions opt;
+  opt.mode = sim::Mode::Timing;
+  CHECK(sim::simulate(system::concatenate(system::pipelined_timeline(st, 2, shift), runner, 1, *cfg), *cfg, opt).cycles ==
+        shift + st.cycles);
+  try {
+    sim::simulate(system::concatenate(system::pipelined_timeline(st, 2, shift - 1), runner, 1, *cfg), *cfg, opt);
+    FAIL("one cycle closer should collide");
+  } catch (const sim::SimError& e) {
+    CHECK(e.rule() == "stream-collision");
+  }
 }
