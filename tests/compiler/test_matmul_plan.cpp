@@ -296,7 +296,7 @@ TEST_CASE("matmul plan: a consumer matmul issues abc on early k-tiles before the
 // LayerNorm, system/llm_system.cpp) 11,338 (11,711 before; layer 0's, which moves with SRAM
 // allocation noise, 10,201 vs 10,157). Predicted == simulated for the FFN piece is checked by the
 // test above.
-TEST_CASE("matmul plan: the X and Y of a wide install-bound layer have a row block per plane", "[matmul][int8]") {
+TEST_CASE("matmul plan: the X and Y of a wide install-bound layer have a row block per plane", "[matmul][int8][heavy]") {
   auto cfg = default_chip_config();
   const llm::LlmConfig m = bert_base();
   llm::SegmentSpec spec = bert_prefill(llm::SegmentKind::Ffn);
@@ -340,7 +340,7 @@ TEST_CASE("matmul plan: where only the install-heavy rule picks the balanced cut
 // 64-row parts alone, 8,022 with 32-row parts; the tuning gives the smallest of its candidates, and
 // the kept program simulates to its prediction.
 TEST_CASE("layout tuning: the program with the fewest predicted cycles over the part sizes tried is kept",
-          "[matmul][int8]") {
+          "[matmul][int8][heavy]") {
   auto cfg = default_chip_config();
   const ir::Graph g = llm::build_segment(bert_base(), bert_prefill(llm::SegmentKind::Ffn, 192), 0);
   auto compiled = [&](int64_t part_rows, std::vector<int64_t> further) {

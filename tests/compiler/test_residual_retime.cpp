@@ -76,7 +76,7 @@ ir::Graph bottlenecks(int64_t C, int64_t M, int64_t H, int64_t W) {
 }  // namespace
 
 TEST_CASE("i8 residual read: re-timed by movs where it meets the template's own fetch, no fma, within bounds",
-          "[conv][residual][int8][fma]") {
+          "[conv][residual][int8][fma][heavy]") {
   const int64_t C = 512, M = 256, H = 28, W = 28;
   const ir::Graph g = bottlenecks(C, M, H, W);
   const auto nofma = lpu::test::chip_without_fma();

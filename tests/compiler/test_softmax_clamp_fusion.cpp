@@ -163,7 +163,7 @@ TEST_CASE("softmax clamp fusion: bit-identical to the separate clamp pass with -
   CHECK(u == Approx(1.0 / K));  // the wholly masked row is uniform
 }
 
-TEST_CASE("softmax clamp fusion: BERT-base int8 attention prefill has no clamp and is shorter") {
+TEST_CASE("softmax clamp fusion: BERT-base int8 attention prefill has no clamp and is shorter", "[heavy]") {
   const auto cfg = default_chip_config();
   const llm::LlmConfig m = llm::load_llm_config(std::string(LPU_SOURCE_DIR) + "/workloads/llm/bert-base.json");
   for (const int64_t tokens : {int64_t{128}, int64_t{256}}) {

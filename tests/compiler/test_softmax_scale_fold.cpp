@@ -129,7 +129,7 @@ TEST_CASE("softmax scale fold: attention P.V with q.K^T * c (the deferred softma
   test::check_chip_against_reference(g, {random_f16(T * D, -3.f, 3.f, 84)});
 }
 
-TEST_CASE("softmax scale fold: the LLM attention graph carries 1/sqrt(d) in q's projection (BERT-base int8 piece)") {
+TEST_CASE("softmax scale fold: the LLM attention graph carries 1/sqrt(d) in q's projection (BERT-base int8 piece)", "[heavy]") {
   // The LLM front end folds the scores' scale into q's projection columns (segments.cpp,
   // ColBlock::scale): the piece has no Mul at all and its exp pass no `muli`. The values are checked
   // against the Eigen forward, which scales the scores, by tests/llm (functional pieces).

@@ -290,7 +290,7 @@ llm::SegmentSpec decode_attention(int64_t context, int64_t rank, int64_t size) {
 }  // namespace
 
 TEST_CASE("kv replication: piece_sram_need mirrors the compiled llama-2-70b attention piece at shard 8, 16 and 64",
-          "[llm][kvrep][fit]") {
+          "[llm][kvrep][fit][heavy]") {
   // Byte for byte: the planner's need (without the working set) is the allocator's weight tiles
   // ('.W.g': projections, RoPE permutation, the identity copies of views), the int8 per-column
   // scale rows ('.scale'), the KV cache inputs and the K / V Concats of cache + new row.

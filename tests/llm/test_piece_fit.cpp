@@ -43,7 +43,7 @@ llm::SegmentSpec decode_spec(llm::SegmentKind kind, int64_t context, int64_t ran
 
 }  // namespace
 
-TEST_CASE("llm fit: every distinct piece of the default llama-3-8b decode plan compiles", "[llm][fit]") {
+TEST_CASE("llm fit: every distinct piece of the default llama-3-8b decode plan compiles", "[llm][fit][heavy]") {
   const llm::LlmConfig m = workload_llm("llama-3-8b");
   const auto chip = tsp();
   llm::PlanRequest req;
@@ -78,7 +78,7 @@ TEST_CASE("llm fit: every distinct piece of the default llama-3-8b decode plan c
 }
 
 TEST_CASE("llm fit: at tp 1 the llama-3-8b attention piece is refused by the planner and by the compiler",
-          "[llm][fit]") {
+          "[llm][fit][heavy]") {
   const llm::LlmConfig m = workload_llm("llama-3-8b");
   const auto chip = tsp();
   llm::PlanRequest req;

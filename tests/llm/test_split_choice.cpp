@@ -76,7 +76,7 @@ TEST_CASE("llm split: matrix weights of a plan are the model's projections, and 
 }
 
 TEST_CASE("llm split: the run takes the shortest composed token, each equal to a run forced to its tp",
-          "[llm][split]") {
+          "[llm][split][heavy]") {
   const llm::LlmConfig m = test::workload_llm("tiny-wide");
   const system::LlmRun run = decode_run(m, decode_request(16));
   const system::SplitChoice& c = run.split;
@@ -116,7 +116,7 @@ TEST_CASE("llm split: the run takes the shortest composed token, each equal to a
 }
 
 TEST_CASE("llm split: a split whose install bound exceeds the best composed token is not composed",
-          "[llm][split]") {
+          "[llm][split][heavy]") {
   // Llama-2 7B on 72 chips: tp 8 x 9, 4 x 17, 2 x 33 fit; the narrower ones install 2x and 4x the
   // weights per chip along the pipeline, more than tp 8's whole composed token.
   const llm::LlmConfig m = test::workload_llm("llama-2-7b");
