@@ -178,7 +178,7 @@ TEST_CASE("conv pack: shapes whose packing would not save MXM vectors are not pa
   CHECK(lpu::test::layer_named(lower_graph(g2), "conv")->tap_rows.size() == 6u);
 }
 
-TEST_CASE("conv pack: packed convs equal the reference (C 3, 64, 96, 128; stride 2, dilation, asymmetric pads)",
+TEST_CASE("conv pack: packed convs equal the reference (C 3, 64, 96, 128, stride 2, dilation, asymmetric pads)",
           "[conv][conv_pack]") {
   std::vector<Shape2> shapes;
   Shape2 a;  // C = 3 (9 lanes a packed row), odd sizes

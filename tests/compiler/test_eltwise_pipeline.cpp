@@ -58,7 +58,7 @@ ir::Graph ffn(int64_t R, int64_t K, int64_t N) {
 }  // namespace
 
 TEST_CASE("eltwise pipeline: most of an FFN's GELU erf pass issues before the first matmul's last abc, the "
-          "second matmul computes before the GELU's last vector; values within the bound, predicted == simulated",
+          "second matmul computes before the GELU's last vector, values within the bound, predicted == simulated",
           "[eltwise][gelu][pipeline]") {
   const int64_t R = 128, K = 320, N = 3200;  // 10 column tiles of the first matmul = 10 k-tiles of the second
   const ir::Graph g = ffn(R, K, N);

@@ -60,7 +60,7 @@ std::vector<float> run_ln(const ir::Graph& g, const std::vector<float>& x, const
 
 }  // namespace
 
-TEST_CASE("fma: LayerNorm's * Scale + B is one fma a vector; same bound without it", "[fma][layernorm]") {
+TEST_CASE("fma: LayerNorm's * Scale + B is one fma a vector, same bound without it", "[fma][layernorm]") {
   const int64_t R = 64, K = 768, chunks = 3;  // 768 lanes: 3 vectors a row
   ir::Graph g;
   g.name = "ln";
@@ -93,7 +93,7 @@ TEST_CASE("fma: LayerNorm's * Scale + B is one fma a vector; same bound without 
   CHECK(differ > 0);  // the f32 outputs show the single rounding
 }
 
-TEST_CASE("fma: an int8 conv's epilogue scales and adds its bias in one fma; refused without it", "[fma][int8][conv]") {
+TEST_CASE("fma: an int8 conv's epilogue scales and adds its bias in one fma, refused without it", "[fma][int8][conv]") {
   const int64_t H = 14, W = 13, M = 16, H1 = 7, W1 = 7;
   const ir::Graph g = test::stem_net(H, W, M);
   const auto tsp = default_chip_config();
@@ -118,7 +118,7 @@ TEST_CASE("fma: an int8 conv's epilogue scales and adds its bias in one fma; ref
   }
 }
 
-TEST_CASE("fma: GELU's (1 + erf(.)) * x is one fma (cur * x + x); same bound without it", "[fma][gelu]") {
+TEST_CASE("fma: GELU's (1 + erf(.)) * x is one fma (cur * x + x), same bound without it", "[fma][gelu]") {
   // 0.5 x (1 + erf(x / sqrt 2)) as the LLM front end builds it: one fused pass (lower_graph), whose
   // `addi 1` and `mul` by x become one fma on tsp-v1.
   const int64_t R = 7, K = 330, vecs = R * 2;  // 330 lanes: 2 vectors a row

@@ -83,7 +83,7 @@ LowerOptions unfused() {
 
 }  // namespace
 
-TEST_CASE("fuse residual: the branch written later moves first, the other product takes the Add with the Relu; "
+TEST_CASE("fuse residual: the branch written later moves first, the other product takes the Add with the Relu, "
           "nothing fuses into a shared value",
           "[conv][eltwise][residual]") {
   const ir::Graph g = two_blocks(24, 5, 6);

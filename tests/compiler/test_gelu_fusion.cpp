@@ -96,7 +96,7 @@ TEST_CASE("gelu fusion: tanh GELU is 2 VXM passes (was 9), values within the bou
   lpu::test::check_chip_against_reference(g, {random_f16(5 * 200, -4.f, 4.f, 72)});
 }
 
-TEST_CASE("gelu fusion: x * 0.5 with another reader is not deferred; a fused chain followed by Relu keeps "
+TEST_CASE("gelu fusion: x * 0.5 with another reader is not deferred, a fused chain followed by Relu keeps "
           "the order", "[eltwise][gelu]") {
   const ir::Graph g = gelu_erf(4, 96, true);
   const LoweredModel lm = lower_graph(g);

@@ -63,7 +63,7 @@ Int8Run run_int8(const ir::Graph& g, const ref::Value& in, std::shared_ptr<const
 
 }  // namespace
 
-TEST_CASE("int8: the MLP at int8 is within the int8 bound layer by layer; predicted == simulated", "[int8]") {
+TEST_CASE("int8: the MLP at int8 is within the int8 bound layer by layer, predicted == simulated", "[int8]") {
   const ir::Graph g = frontend::import_onnx(kDir + "model.onnx");
   const ref::Value in = frontend::load_onnx_tensor_file(kDir + "test_data_set_0/input_0.pb");
   const ref::Value expect = frontend::load_onnx_tensor_file(kDir + "test_data_set_0/output_0.pb");

@@ -71,7 +71,7 @@ struct Case {
 
 }  // namespace
 
-TEST_CASE("layernorm center fusion: no centring pass; output bit-identical to the four-step form",
+TEST_CASE("layernorm center fusion: no centring pass, output bit-identical to the four-step form",
           "[layernorm][lane]") {
   // K = 768: three chunks of 320 lanes, pad lanes in the last; K = 320: one chunk, no pad lanes;
   // K = 100: one chunk with pads.

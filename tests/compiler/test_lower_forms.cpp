@@ -213,7 +213,7 @@ TEST_CASE("forms: Concat along the last axis puts each piece at its lane offset 
   CHECK(got == want);
 }
 
-TEST_CASE("forms: Gather with constant indices (row axis: row gather; last axis: selection matmul) is exact") {
+TEST_CASE("forms: Gather with constant indices (row axis: row gather, last axis: selection matmul) is exact") {
   const ir::Shape ds{5, 4, 30};
   const std::vector<float> xv = random_f16(ir::num_elements(ds), -8, 8, 21);
   auto at = [&](int64_t i, int64_t j, int64_t k) { return xv[static_cast<size_t>((i * 4 + j) * 30 + k)]; };

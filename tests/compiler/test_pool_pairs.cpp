@@ -132,7 +132,7 @@ TEST_CASE("pool pairs: a batch of two, a 5x5 stem and a pooled graph output", "[
   }
 }
 
-TEST_CASE("pool pairs: int8 pairs carry the pool's scale; the pooled bytes are exact and checked", "[conv][int8][pool]") {
+TEST_CASE("pool pairs: int8 pairs carry the pool's scale, the pooled bytes are exact and checked", "[conv][int8][pool]") {
   // Mostly negative biases, so the Relu after the max matters.
   const ir::Graph g = lpu::test::stem_net(H, W, M, -0.5f, 0.2f);
   auto cfg = default_chip_config();

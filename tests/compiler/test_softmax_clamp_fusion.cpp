@@ -113,7 +113,7 @@ ir::Graph product_graph(int64_t R, int64_t D, int64_t K, const std::vector<float
 
 }  // namespace
 
-TEST_CASE("softmax clamp fusion: no clamp when only f16 overflow could make -inf; a mask keeps it") {
+TEST_CASE("softmax clamp fusion: no clamp when only f16 overflow could make -inf, a mask keeps it") {
   const int64_t R = 48, D = 64, K = 100;
   const std::vector<float> mask = causal_mask(R, K);
   for (const bool masked : {false, true}) {
@@ -128,7 +128,7 @@ TEST_CASE("softmax clamp fusion: no clamp when only f16 overflow could make -inf
   }
 }
 
-TEST_CASE("softmax clamp fusion: the clamp is a post op of the input's sole writer; values match the reference") {
+TEST_CASE("softmax clamp fusion: the clamp is a post op of the input's sole writer, values match the reference") {
   const int64_t R = 70, K = 100;  // K < 320: pad lanes in every vector
   const std::vector<float> mask = causal_mask(R, K);
   for (const bool masked : {false, true}) {

@@ -190,7 +190,7 @@ TEST_CASE("softmax pv fusion: heads crossing a vector boundary stay identity cop
 // Concat's move step reads fewer vectors than it writes rows. With T = 128 the Softmax row max is
 // the paired form (one `shift` by 128 lanes per pair of rows). Output and every stored op match the
 // reference; simulated == predicted.
-TEST_CASE("softmax pv fusion: heads of one vector move from one read; the paired row max at T = 128") {
+TEST_CASE("softmax pv fusion: heads of one vector move from one read, the paired row max at T = 128") {
   const int64_t T = 128, D = 64, H = 5, hd = 64;
   const ir::Graph g = heads_graph(T, D, H, hd, true, 51);
   const auto cfg = default_chip_config();

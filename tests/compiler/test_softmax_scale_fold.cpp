@@ -70,7 +70,7 @@ ir::Graph scaled_scores(int64_t R, int64_t D, int64_t K, float c, bool second_re
 
 }  // namespace
 
-TEST_CASE("softmax scale fold: x * c read only by a Softmax is no step; values within the reference bound") {
+TEST_CASE("softmax scale fold: x * c read only by a Softmax is no step, values within the reference bound") {
   const int64_t R = 40, D = 64, K = 100;
   // 1/8 (exact), 1/sqrt(128) (Llama's head size; not a power of two), 3 (above 1).
   for (const float c : {0.125f, 0.08837890625f, 3.f}) {

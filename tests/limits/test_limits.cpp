@@ -43,7 +43,7 @@ std::string slow_chip_yaml() {
 
 }  // namespace
 
-TEST_CASE("limits: meminfo MemAvailable is parsed in bytes; a malformed override is refused") {
+TEST_CASE("limits: meminfo MemAvailable is parsed in bytes, a malformed override is refused") {
   CHECK(lpu::parse_meminfo_available("MemTotal:       24000000 kB\nMemFree: 1 kB\nMemAvailable:   22421544 kB\n") ==
         22421544ull * 1024);
   CHECK(lpu::parse_meminfo_available("MemTotal: 5 kB\n") == 0);

@@ -95,7 +95,7 @@ TEST_CASE("llm collective: all-reduce over 4 nodes of 8 (tp 32), predicted == si
   check_allreduce(1, 700, 32);
 }
 
-TEST_CASE("llm collective: tp 1 needs no program; link plans; tp not a node multiple is an InputError", "[llm]") {
+TEST_CASE("llm collective: tp 1 needs no program, link plans, tp not a node multiple is an InputError", "[llm]") {
   auto cfg = default_chip_config();
   const llm::CollectiveProgram none = llm::compile_allreduce(4, 640, 1, *cfg);
   CHECK(none.program.chips.empty());

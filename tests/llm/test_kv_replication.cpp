@@ -119,7 +119,7 @@ using lpu::test::uniform;
 
 }  // namespace
 
-TEST_CASE("kv replication: shards wider than the kv heads sum to the one-shard attention; replicas' k/v agree",
+TEST_CASE("kv replication: shards wider than the kv heads sum to the one-shard attention, replicas' k/v agree",
           "[llm][kvrep]") {
   const llm::LlmConfig m = workload_llm("tiny-gqa");
   REQUIRE(m.heads == 8);

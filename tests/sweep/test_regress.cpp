@@ -15,7 +15,7 @@ ojson sample() {
 }
 }  // namespace
 
-TEST_CASE("regress: identical reports pass; any cycle change fails, even with a tolerance") {
+TEST_CASE("regress: identical reports pass, any cycle change fails, even with a tolerance") {
   const ojson g = sample();
   const auto same = compare_reports(g, g, -1);
   CHECK_FALSE(same.failed);

@@ -36,7 +36,7 @@ std::vector<nlohmann::json> records(const fs::path& dir) {
 
 }  // namespace
 
-TEST_CASE("sweep llm: LLM points run lpusim llm with the point's chip config and options; figures are the report's",
+TEST_CASE("sweep llm: LLM points run lpusim llm with the point's chip config and options, figures are the report's",
           "[sweep][llm]") {
   const fs::path d = scratch("llm-run");
   write_file(d / "spec.yaml", "grid:\n  clock_hz: [600.0e6, 1.2e9]\n  llm.chips: [1, 2]\nworkloads: [" +
@@ -89,7 +89,7 @@ TEST_CASE("sweep llm: LLM points run lpusim llm with the point's chip config and
   fs::remove_all(d);
 }
 
-TEST_CASE("sweep llm: phase plan answers chip counts without simulating; a model that does not fit is a failed point",
+TEST_CASE("sweep llm: phase plan answers chip counts without simulating, a model that does not fit is a failed point",
           "[sweep][llm]") {
   const fs::path d = scratch("llm-plan");
   write_file(d / "spec.yaml", "grid:\n  memory.addresses_per_slice: [16, 8192]\nworkloads: [" +

@@ -161,7 +161,7 @@ TEST_CASE("sweep: more than 100000 points needs --allow-large, and the count is 
   fs::remove_all(d);
 }
 
-TEST_CASE("sweep: --timeout records a hung point as timeout; --lpusim must be an executable") {
+TEST_CASE("sweep: --timeout records a hung point as timeout, --lpusim must be an executable") {
   const fs::path d = scratch("timeout");
   write_file(d / "spec.yaml", "workloads: [" + asm_path("vector_add.s") + "]\n");
   write_file(d / "hang.sh", "#!/bin/sh\nexec sleep 30\n");
