@@ -2,7 +2,7 @@
 # Builds lpusim and the whole test suite with AddressSanitizer + UndefinedBehaviorSanitizer (clang
 # 14, -O1; see scripts/sanitized_build.sh) in build-asan and runs every ctest test there except
 # those tagged [heavy] (they still run in the plain suite): test cases that compile big LLM and
-# BERT pieces, a third of the sanitized suite's time, which reach only 7 lines that no other test
+# BERT pieces, a third of the sanitized suite's time, which reach only 6 lines that no other test
 # reaches (measured with gcov, docs/reliability.md "Sanitizers"; LPU_SANITIZE_ALL=1 runs them too).
 # Any sanitizer report fails the run, including one from an lpusim subprocess whose exit status a
 # test does not look at: reports are written to BUILD/sanitizer-logs/ and the run fails if any appear.
