@@ -116,6 +116,8 @@ int sc_main(int argc, char* argv[]) {
     spec.o_proj_cast = true;
     return spec;
   };
+  // The start rule's gap between two simulated programs (system/start_rule.h).
+  auto start_gap = [&](const sim::StreamEnvelope& a, const sim::StreamEnvelope& b) { return system::start_gap(*cfg, a, b); };
   uint64_t piece_cycles[4] = {};          // per entry of pieces[]
   sim::StreamEnvelope piece_streams[4];   // their stream envelopes (start_rule.h), when simulated
   for (size_t pk = 0; pk < 4; ++pk) {
@@ -148,7 +150,7 @@ int sc_main(int argc, char* argv[]) {
     // As `lpusim llm` composes it (start_rule.h): each piece starts at the first cycle after the
     // previous one's end at which their streams are clear. Order: layer 0's attention, its FFN,
     // then (attention of layers 1+, FFN) per layer, the output LayerNorm.
-    auto gap = [&](size_t a, size_t b) { return system::start_gap(*cfg, piece_streams[a], piece_streams[b]); };
+    auto gap = [&](size_t a, size_t b) { return start_gap(piece_streams[a], piece_streams[b]); };
     const uint64_t layers = static_cast<uint64_t>(m.layers);
     const uint64_t exact = piece_cycles[0] + gap(0, 2) + piece_cycles[2] +
                            (layers - 1) * (gap(2, 1) + piece_cycles[1] + gap(1, 2) + piece_cycles[2]) + gap(2, 3) +
@@ -157,7 +159,7 @@ int sc_main(int argc, char* argv[]) {
                 "%llu, ffn -> output LayerNorm %llu cycles (the drain: %llu)\n",
                 static_cast<unsigned long long>(gap(0, 2)), static_cast<unsigned long long>(gap(1, 2)),
                 static_cast<unsigned long long>(gap(2, 1)), static_cast<unsigned long long>(gap(2, 3)),
-                static_cast<unsigned long long>(cfg->num_positions() - cfg->stagger_tail()));
+                static_cast<unsigned long long>(system::stream_drain(*cfg)));
     std::printf("forward pass: %d layers of (attention + ffn) + the output LayerNorm = %llu cycles = %.1f us at %.0f MHz "
                 "(with drain windows: %llu)\n",
                 static_cast<int>(m.layers), static_cast<unsigned long long>(exact),
@@ -176,10 +178,9 @@ int sc_main(int argc, char* argv[]) {
     const auto [simulated, match] = simulate(r, &joint_streams);
     if (run_sim) {
       // From a layer's start to the next layer's (its attention), as the pass composes them.
-      auto gap = [&](const sim::StreamEnvelope& a, const sim::StreamEnvelope& b) { return system::start_gap(*cfg, a, b); };
-      const uint64_t one = r.predicted_cycles + gap(joint_streams, piece_streams[1]);
-      const uint64_t two = piece_cycles[1] + gap(piece_streams[1], piece_streams[2]) + piece_cycles[2] +
-                           gap(piece_streams[2], piece_streams[1]);
+      const uint64_t one = r.predicted_cycles + start_gap(joint_streams, piece_streams[1]);
+      const uint64_t two = piece_cycles[1] + start_gap(piece_streams[1], piece_streams[2]) + piece_cycles[2] +
+                           start_gap(piece_streams[2], piece_streams[1]);
       std::printf("layer 1 as one program: %llu cycles (simulated %s, match %s), to the next layer's start %llu, vs its "
                   "two pieces back to back %llu (start_rule.h): %+.1f %%\n",
                   static_cast<unsigned long long>(r.predicted_cycles), simulated.c_str(), match.c_str(),
@@ -216,12 +217,12 @@ int sc_main(int argc, char* argv[]) {
     };
     // The smallest gap from which every larger one up to the drain simulates, and the start rule's.
     auto smallest_gap = [&](const system::PieceRun& first, const system::PieceRun& second) {
-      const uint64_t drain = system::piece_window(*cfg, first.cycles) - first.cycles;
+      const uint64_t drain = system::stream_drain(*cfg);
       // The drain itself must always be safe: that is piece_window's own rule.
       if (!clean_at(first, second, drain)) throw std::logic_error("bench_prefill --gaps: the window drain fails");
       uint64_t ok = drain;
       while (ok > 0 && clean_at(first, second, ok - 1)) --ok;
-      const uint64_t rule = system::start_gap(*cfg, first.streams.at(0), second.streams.at(0));
+      const uint64_t rule = start_gap(first.streams.at(0), second.streams.at(0));
       // The rule is exact: its gap simulates, and one cycle less collides.
       if (!clean_at(first, second, rule) || (rule > 0 && clean_at(first, second, rule - 1)))
         throw std::logic_error("bench_prefill --gaps: the start rule's gap is not the smallest that simulates");

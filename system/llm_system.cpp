@@ -63,10 +63,7 @@ double host_transfer_seconds(const ChipConfig& chip, const llm::LlmConfig& model
 }
 
 uint64_t piece_window(const ChipConfig& chip, uint64_t cycles) {
-  if (cycles == 0) return 0;
-  const uint64_t tail = chip.stagger_tail();
-  const uint64_t drained = (cycles > tail ? cycles - tail : 0) + chip.num_positions();
-  return std::max(cycles, drained);
+  return cycles == 0 ? 0 : cycles + stream_drain(chip);
 }
 
 compiler::CompileOptions piece_compile_options(llm::WeightPrecision p) {

@@ -125,7 +125,8 @@ double host_transfer_seconds(const ChipConfig& chip, const llm::LlmConfig& model
                              const llm::StepShape& shape);  // host_transfers(...).total()
 
 // Cycles after its start at which any program may follow a piece of `cycles` on the same chip,
-// whatever either holds: its stream values have all left the chip (the drain). The composition
+// whatever either holds: its stream values have all left the chip (cycles + stream_drain, for a
+// simulated program's cycles, which exceed the stagger tail; 0 for an empty program). The composition
 // starts pieces earlier where their streams allow (start_rule.h); this bound serves where the next
 // program is not known (the period of pipelined groups, pipeline_serving.h).
 uint64_t piece_window(const ChipConfig& chip, uint64_t cycles);

@@ -40,7 +40,7 @@ uint64_t busiest_chip_span(const StepResult& step, const ChipConfig& chip) {
   // (start_rule.h; not monotone in the gap, hence the search over shifts, at most a drain long).
   uint64_t least = 0;
   for (const auto& [c, s] : span) least = std::max(least, s.last_end - s.first);
-  const uint64_t drain = chip.num_positions() - chip.stagger_tail();
+  const uint64_t drain = stream_drain(chip);
   for (uint64_t shift = least; shift <= least + drain; ++shift) {
     bool clear = true;
     for (const auto& [c, s] : span)

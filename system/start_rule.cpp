@@ -28,9 +28,13 @@ bool meets_shifted(const std::vector<uint64_t>& a, const std::vector<uint64_t>& 
 
 }  // namespace
 
+uint64_t stream_drain(const ChipConfig& chip) {
+  const uint64_t positions = chip.num_positions(), tail = chip.stagger_tail();
+  return positions > tail ? positions - tail : 0;
+}
+
 bool streams_clear(const sim::StreamEnvelope& before, const sim::StreamEnvelope& after, uint64_t gap) {
-  if (before.tail.empty() || after.head.empty()) return true;
-  if (before.tail.size() != after.head.size())
+  if (before.tail.empty() || before.tail.size() != after.head.size())
     throw std::logic_error(fmt::format("streams_clear: envelopes of {} and {} streams (one chip config?)",
                                        before.tail.size(), after.head.size()));
   const size_t per_dir = before.tail.size() / 2;
@@ -45,7 +49,7 @@ bool streams_clear(const sim::StreamEnvelope& before, const sim::StreamEnvelope&
 }
 
 uint64_t start_gap(const ChipConfig& chip, const sim::StreamEnvelope& before, const sim::StreamEnvelope& after) {
-  const uint64_t drain = chip.num_positions() - chip.stagger_tail();
+  const uint64_t drain = stream_drain(chip);
   for (uint64_t g = 0; g <= drain; ++g)
     if (streams_clear(before, after, g)) return g;
   throw std::logic_error(fmt::format("start_gap: not clear even after the drain of {} cycles", drain));
@@ -65,7 +69,7 @@ uint64_t ChipClock::earliest(const std::vector<ChipRun>& runs, uint64_t not_befo
     if (it != last_.end()) t = std::max(t, it->second.end);
   }
   const uint64_t first = t;
-  const uint64_t drain = chip_.num_positions() - chip_.stagger_tail();
+  const uint64_t drain = stream_drain(chip_);
   for (; t <= first + drain; ++t) {
     bool ok = true;
     for (const ChipRun& r : runs) {

@@ -5,7 +5,7 @@
 // cycles. A value occupies one diagonal of its stream, so the next program's value collides with
 // it exactly when both take the same (stream, diagonal): the simulator reports which diagonals each
 // program takes near its two ends (sim::StreamEnvelope), and the rule is exact, not a bound. A gap
-// of num_positions - stagger_tail after the end is always clear (the drain, piece_window).
+// of stream_drain after the end is always clear (piece_window).
 #pragma once
 #include <cstdint>
 #include <map>
@@ -18,11 +18,17 @@ namespace lpu::system {
 
 // True when a program whose chip envelope is `after` may start `gap` cycles after the end of one
 // whose envelope on the same chip is `before`: no stream value of `before` still on the chip takes
-// a diagonal of `after`. Empty envelopes (a program with no stream value) are always clear.
+// a diagonal of `after`. logic_error for envelopes of different stream counts, or not from a
+// simulation (empty: a program with no stream value still has one bit set per stream and position).
 bool streams_clear(const sim::StreamEnvelope& before, const sim::StreamEnvelope& after, uint64_t gap);
 
+// Cycles after a program's end (SimResult::cycles, which includes the stagger tail) until every
+// stream value it put on the chip has left it: num_positions - stagger_tail, or 0 when the tail is
+// at least that long. Any program may start this long after another ends (the drain, piece_window).
+uint64_t stream_drain(const ChipConfig& chip);
+
 // The smallest gap >= 0 after `before`'s end at which `after` may start (streams_clear); at most
-// the drain num_positions - stagger_tail (logic_error otherwise: an envelope the rule does not cover).
+// stream_drain (logic_error otherwise: an envelope the rule does not cover).
 uint64_t start_gap(const ChipConfig& chip, const sim::StreamEnvelope& before, const sim::StreamEnvelope& after);
 
 // One chip's part of a program placed in a composed timeline: the system chip it runs on, the

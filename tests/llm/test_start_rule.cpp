@@ -21,14 +21,19 @@ using namespace lpu;
 namespace {
 
 // One chip: `first` puts one value on stream <dir>0 from MEM slice `a` late in the program (after a
-// nop); `second` puts two values on <dir>0 from slice `b` on its first cycles. Cycles: a `read`
-// lands 2 cycles after its issue, plus tsp-v1's stagger tail of 19.
+// nop); `second` puts two values on <dir>0 from slice `b` on its first cycles. Predicted cycles:
+// the last `read`'s issue + its latency + the stagger tail (docs/architecture.md "End of program").
+uint64_t ends_after_read(const ChipConfig& cfg, uint64_t last_issue) {
+  return last_issue + instr_timing(cfg, make_instr(Opcode::Read)).latency + cfg.stagger_tail();
+}
 Program one_value(const ChipConfig& cfg, const std::string& a, char dir) {
-  return assemble(fmt::format(".config tsp-v1\n.chips 1\n.predicted_cycles 26\n.chip 0\n.queue {}\n    nop 5\n    read 0, {}0\n", a, dir),
+  return assemble(fmt::format(".config tsp-v1\n.chips 1\n.predicted_cycles {}\n.chip 0\n.queue {}\n    nop 5\n    read 0, {}0\n",
+                              ends_after_read(cfg, 5), a, dir),
                   "first.s", cfg);
 }
 Program two_values(const ChipConfig& cfg, const std::string& b, char dir) {
-  return assemble(fmt::format(".config tsp-v1\n.chips 1\n.predicted_cycles 22\n.chip 0\n.queue {}\n    read 0, {}0\n    read 1, {}0\n", b, dir, dir),
+  return assemble(fmt::format(".config tsp-v1\n.chips 1\n.predicted_cycles {}\n.chip 0\n.queue {}\n    read 0, {}0\n    read 1, {}0\n",
+                              ends_after_read(cfg, 1), b, dir, dir),
                   "second.s", cfg);
 }
 
@@ -53,7 +58,7 @@ bool runs_at(const system::PieceRunner& runner, const system::PieceRun& first, c
 
 TEST_CASE("start rule: the gap it gives runs, one cycle less collides", "[llm]") {
   auto cfg = default_chip_config();
-  const uint64_t drain = cfg->num_positions() - cfg->stagger_tail();
+  const uint64_t drain = system::stream_drain(*cfg);
   for (char dir : {'E', 'W'}) {
     // The first program's value: from the MEM slice nearest the edge it moves away from, so it
     // stays on the chip long after the program ends.
