@@ -6,7 +6,9 @@
 // bound, compile seconds and the simulated cycles (timing mode) next to the prediction; then one
 // forward pass composed as `lpusim llm` does (every layer's pieces back to back, each starting by
 // the start rule of system/start_rule.h after the previous one's end, the pass ending with its
-// last piece; with --no-sim, which has no stream envelopes, with drain windows instead).
+// last piece), from the compiler's predicted cycles and stream envelopes, which every simulation
+// here must equal (system/prediction_check.h; --no-sim skips the simulations, not the composition),
+// next to the same pass with drain windows (every piece waiting out the drain).
 // --steps: also each lowered step's first-issue and end cycles, what it added to the piece, and its
 // lw / abc rows and VXM instructions (CompileResult::spans).
 // --joint: also layer 1 (its attention, which starts with layer 0's closing LayerNorm, and its FFN)
@@ -40,6 +42,7 @@
 #include "isa/chip_config.h"
 #include "sim/simulator.h"
 #include "system/llm_system.h"
+#include "system/prediction_check.h"
 #include "system/start_rule.h"
 
 using namespace lpu;
@@ -71,7 +74,7 @@ int sc_main(int argc, char* argv[]) {
               cfg->name.c_str(), static_cast<long long>(tokens));
   std::printf("%-22s %10s %9s %9s %7s %9s %10s %5s\n", "piece", "compiled", "lw rows", "bound", "ratio", "compile s",
               "simulated", "match");
-  uint64_t pass = 0, last_drain = 0;  // the pass with drain windows (--no-sim: no stream envelopes)
+  uint64_t pass = 0, last_drain = 0;  // the pass with drain windows (each piece waits out the drain)
   // Each lowered step's first issue, its own last landing, the program's end after it, the cycles it added and its MXM / VXM work.
   auto print_steps = [](const CompileResult& r) {
     uint64_t prev = 0;
@@ -87,16 +90,15 @@ int sc_main(int argc, char* argv[]) {
   };
   sim::SimOptions timing;  // every simulation here: timing mode
   timing.mode = sim::Mode::Timing;
-  // Simulated cycles (timing mode) and whether they equal the prediction; "-" with --no-sim. The
-  // chip's stream envelope goes to *streams when given (start_rule.h).
-  auto simulate = [&](const CompileResult& r, sim::StreamEnvelope* streams = nullptr) -> std::pair<std::string, std::string> {
+  // Simulated cycles (timing mode), checked against the prediction (cycles and stream envelope:
+  // logic_error on a difference), and "yes"; "-", "-" with --no-sim.
+  auto simulate = [&](const CompileResult& r, const char* what) -> std::pair<std::string, std::string> {
     if (!run_sim) return {"-", "-"};
-    sim::SimResult s = sim::simulate(r.program, *cfg, timing);
-    if (streams) *streams = std::move(s.chips.at(0).streams);
-    return {std::to_string(s.cycles), s.cycles == r.predicted_cycles ? "yes" : "NO"};
+    const sim::SimResult s = sim::simulate(r.program, *cfg, timing);
+    system::check_prediction(s, r.predicted_cycles, &r.predicted_streams, what);
+    return {std::to_string(s.cycles), "yes"};
   };
-  uint64_t layer1_pieces = 0;  // layer 1's attention and FFN windows back to back (--joint --no-sim)
-  Program attn1, ffn;           // layer 1's two programs (--gaps)
+  CompileResult attn1, ffn;  // layer 1's two programs (--gaps)
   // The pass's distinct pieces (llm::representative_layer): layer 0's attention (no leading norm),
   // the attention of layers 1+ (it starts with the previous layer's LayerNorm), the FFN.
   // Last, the encoder's output LayerNorm (the one ending layer 11: PlanPiece::norm_only).
@@ -116,10 +118,10 @@ int sc_main(int argc, char* argv[]) {
     spec.o_proj_cast = true;
     return spec;
   };
-  // The start rule's gap between two simulated programs (system/start_rule.h).
-  auto start_gap = [&](const sim::StreamEnvelope& a, const sim::StreamEnvelope& b) { return system::start_gap(*cfg, a, b); };
-  uint64_t piece_cycles[4] = {};          // per entry of pieces[]
-  sim::StreamEnvelope piece_streams[4];   // their stream envelopes (start_rule.h), when simulated
+  // The start rule's gap between two programs (system/start_rule.h).
+  auto start_gap = [&](const StreamEnvelope& a, const StreamEnvelope& b) { return system::start_gap(*cfg, a, b); };
+  uint64_t piece_cycles[4] = {};   // per entry of pieces[]
+  StreamEnvelope piece_streams[4];  // their predicted stream envelopes (start_rule.h)
   for (size_t pk = 0; pk < 4; ++pk) {
     const Piece& pc = pieces[pk];
     const llm::SegmentKind kind = pc.kind;
@@ -129,8 +131,9 @@ int sc_main(int argc, char* argv[]) {
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double bound = static_cast<double>(r.stats.lw) / static_cast<double>(planes);
     if (steps) print_steps(r);
-    const auto [simulated, match] = simulate(r, &piece_streams[pk]);
+    const auto [simulated, match] = simulate(r, pc.label);
     piece_cycles[pk] = r.predicted_cycles;
+    piece_streams[pk] = r.predicted_streams.at(0);
     const std::string ratio = bound > 0 ? fmt::format("{:.2f}", static_cast<double>(r.predicted_cycles) / bound) : "-";
     std::printf("%-22s %10llu %9llu %9.0f %7s %9.2f %10s %5s\n",
                 pc.label,
@@ -140,13 +143,11 @@ int sc_main(int argc, char* argv[]) {
     const uint64_t window = system::piece_window(*cfg, r.predicted_cycles);
     pass += static_cast<uint64_t>(pc.starts) * window;
     last_drain = window - r.predicted_cycles;
-    // Layer 1 = the attention of layers 1+ and the FFN (every layer's FFN piece is the same).
-    if (pc.layer == 1 || kind == llm::SegmentKind::Ffn) layer1_pieces += window;
-    if (pc.layer == 1) attn1 = r.program;
-    if (kind == llm::SegmentKind::Ffn) ffn = r.program;
+    if (pc.layer == 1) attn1 = r;
+    if (kind == llm::SegmentKind::Ffn) ffn = r;
   }
   pass -= last_drain;  // the pass ends when its last piece ends
-  if (run_sim) {
+  {
     // As `lpusim llm` composes it (start_rule.h): each piece starts at the first cycle after the
     // previous one's end at which their streams are clear. Order: layer 0's attention, its FFN,
     // then (attention of layers 1+, FFN) per layer, the output LayerNorm.
@@ -164,42 +165,27 @@ int sc_main(int argc, char* argv[]) {
                 "(with drain windows: %llu)\n",
                 static_cast<int>(m.layers), static_cast<unsigned long long>(exact),
                 static_cast<double>(exact) / cfg->clock_hz * 1e6, cfg->clock_hz / 1e6, static_cast<unsigned long long>(pass));
-  } else {
-    std::printf("forward pass: %d layers of (attention + ffn) windows + the output LayerNorm = %llu cycles = %.1f us at %.0f MHz "
-                "(drain windows: --no-sim has no stream envelopes, so this bounds the composed pass from above)\n",
-                static_cast<int>(m.layers), static_cast<unsigned long long>(pass),
-                static_cast<double>(pass) / cfg->clock_hz * 1e6, cfg->clock_hz / 1e6);
   }
   if (joint) {
     const ir::Graph g = llm::build_layer_graph(m, prefill_spec(llm::SegmentKind::Attention), 1);
     const CompileResult r = compile(g, *cfg, system::piece_compile_options(llm::WeightPrecision::INT8));
     if (steps) print_steps(r);
-    sim::StreamEnvelope joint_streams;
-    const auto [simulated, match] = simulate(r, &joint_streams);
-    if (run_sim) {
-      // From a layer's start to the next layer's (its attention), as the pass composes them.
-      const uint64_t one = r.predicted_cycles + start_gap(joint_streams, piece_streams[1]);
-      const uint64_t two = piece_cycles[1] + start_gap(piece_streams[1], piece_streams[2]) + piece_cycles[2] +
-                           start_gap(piece_streams[2], piece_streams[1]);
-      std::printf("layer 1 as one program: %llu cycles (simulated %s, match %s), to the next layer's start %llu, vs its "
-                  "two pieces back to back %llu (start_rule.h): %+.1f %%\n",
-                  static_cast<unsigned long long>(r.predicted_cycles), simulated.c_str(), match.c_str(),
-                  static_cast<unsigned long long>(one), static_cast<unsigned long long>(two),
-                  100.0 * (static_cast<double>(one) / static_cast<double>(two) - 1.0));
-    } else {
-      const uint64_t window = system::piece_window(*cfg, r.predicted_cycles);
-      std::printf("layer 1 as one program: %llu cycles (window %llu) vs its two pieces' windows back to back %llu "
-                  "(drain windows: --no-sim has no stream envelopes): %+.1f %%\n",
-                  static_cast<unsigned long long>(r.predicted_cycles), static_cast<unsigned long long>(window),
-                  static_cast<unsigned long long>(layer1_pieces),
-                  100.0 * (static_cast<double>(window) / static_cast<double>(layer1_pieces) - 1.0));
-    }
+    const auto [simulated, match] = simulate(r, "layer 1 as one program");
+    // From a layer's start to the next layer's (its attention), as the pass composes them.
+    const uint64_t one = r.predicted_cycles + start_gap(r.predicted_streams.at(0), piece_streams[1]);
+    const uint64_t two = piece_cycles[1] + start_gap(piece_streams[1], piece_streams[2]) + piece_cycles[2] +
+                         start_gap(piece_streams[2], piece_streams[1]);
+    std::printf("layer 1 as one program: %llu cycles (simulated %s, match %s), to the next layer's start %llu, vs its "
+                "two pieces back to back %llu (start_rule.h): %+.1f %%\n",
+                static_cast<unsigned long long>(r.predicted_cycles), simulated.c_str(), match.c_str(),
+                static_cast<unsigned long long>(one), static_cast<unsigned long long>(two),
+                100.0 * (static_cast<double>(one) / static_cast<double>(two) - 1.0));
   }
   if (gaps) {
     system::PieceRunner runner(*cfg);
     runner.keep_programs(true);
-    const system::PieceRun& ra = runner.run_program(attn1, "attention (layers 1+)");
-    const system::PieceRun& rf = runner.run_program(ffn, "ffn");
+    const system::PieceRun& ra = runner.run_program(attn1.program, "attention (layers 1+)", &attn1.predicted_streams);
+    const system::PieceRun& rf = runner.run_program(ffn.program, "ffn", &ffn.predicted_streams);
     // Whether the two programs concatenated with `second` starting d cycles after `first` ends simulate.
     auto clean_at = [&](const system::PieceRun& first, const system::PieceRun& second, uint64_t d) {
       std::vector<system::TimelineEntry> tl(2);

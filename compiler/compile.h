@@ -13,6 +13,7 @@
 #include "compiler/passes/tiling.h"
 #include "isa/chip_config.h"
 #include "isa/program.h"
+#include "isa/stream_envelope.h"
 
 namespace lpu::compiler {
 
@@ -55,6 +56,9 @@ struct CompileOptions {
 struct CompileResult {
   Program program;                       // program.predicted_cycles is set
   uint64_t predicted_cycles = 0;
+  // Per chip of the program (one): its predicted stream envelope (isa/stream_envelope.h), which the
+  // simulator's measured one must equal, as cycles must (system::PieceRunner checks both).
+  std::vector<StreamEnvelope> predicted_streams;
   std::string memory_map;                // SramAllocator::format_map()
   std::vector<std::string> diagnostics;  // notes for the user (layout choices, precision)
   uint64_t macs = 0;                     // useful multiply-accumulates (M*K*N summed over layers)

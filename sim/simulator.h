@@ -11,6 +11,7 @@
 #include "isa/asm.h"
 #include "isa/chip_config.h"
 #include "isa/program.h"
+#include "isa/stream_envelope.h"
 
 namespace lpu::sim {
 
@@ -64,25 +65,12 @@ struct SliceStats {
   uint64_t busy_cycles = 0;   // sum of occupancies of its instructions
 };
 
-// Stream values near a program's two ends on one chip, for starting another program right after
-// it (docs/architecture.md "Programs back to back"). A value holds its diagonal of its stream (east
-// d = t - p, west d = t + p; t = cycle it lands at its producer position p) to the chip's edge, so
-// a later program's value collides with it exactly when both take the same diagonal of the same
-// stream. Indexed [stream][word], streams in StreamFile order (east 0..S-1, then west 0..S-1),
-// bit k of word k / 64, k < num_positions:
-// - head: a value landed on diagonal -k (east) or +k (west): the only diagonals of this program
-//   that a value left by a program ending before it starts can share;
-// - tail: a value on diagonal cycles - k (east) or cycles + k (west), cycles = the program's
-//   SimResult::cycles: the values still on the chip after the program's end.
-struct StreamEnvelope {
-  std::vector<std::vector<uint64_t>> head, tail;
-};
 
 struct ChipStats {
   std::vector<SliceStats> slices;                         // indexed like ChipConfig::slices
   std::array<uint64_t, kNumEnergyEvents> events{};        // energy event counts
   uint64_t sram_vectors_used = 0;                         // distinct (slice, address) ever written or preloaded
-  StreamEnvelope streams;                                 // stream values near the program's ends
+  StreamEnvelope streams;                                 // stream values near the program's ends (measured)
 };
 
 struct SimResult {

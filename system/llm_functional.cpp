@@ -18,6 +18,7 @@
 #include "sim/simulator.h"
 #include "system/llm_functional_check.h"
 #include "system/llm_system.h"
+#include "system/prediction_check.h"
 #include "system/start_rule.h"
 
 namespace lpu::system {
@@ -42,13 +43,12 @@ std::vector<float> from_f16_bytes(const std::vector<uint8_t>& b) {
   return v;
 }
 
-// Simulates `p` functionally; the measured cycles must equal the prediction.
-sim::SimResult simulate_checked(const Program& p, const ChipConfig& chip, sim::SimOptions opt, const std::string& what) {
+// Simulates `p` functionally; the measured cycles and stream envelopes must equal the prediction.
+sim::SimResult simulate_checked(const Program& p, const std::vector<StreamEnvelope>& streams, const ChipConfig& chip,
+                                sim::SimOptions opt, const std::string& what) {
   opt.mode = sim::Mode::Functional;
   sim::SimResult r = sim::simulate(p, chip, opt);
-  if (r.cycles != p.predicted_cycles)
-    throw std::logic_error(fmt::format("functional {}: compiler predicted {} cycles, simulator measured {}", what,
-                                       p.predicted_cycles, r.cycles));
+  check_prediction(r, p.predicted_cycles, &streams, "functional " + what);
   return r;
 }
 
@@ -172,7 +172,7 @@ FunctionalRun run_functional(const ChipConfig& chip, const llm::LlmConfig& m, co
       const llm::PlanPiece& pp = rec.piece;
       const int64_t layer = pp.kind == llm::SegmentKind::LmHead ? 0 : pp.layer;
       uint64_t slowest = 0;
-      std::vector<sim::StreamEnvelope> envs;  // per rank (ChipRun::streams points into it)
+      std::vector<StreamEnvelope> envs;  // per rank (ChipRun::streams points into it)
       for (int64_t r = 0; r < pp.tp; ++r) {
         ShardRun sr;
         sr.rank = pp.part * pp.tp + r;
@@ -199,7 +199,7 @@ FunctionalRun run_functional(const ChipConfig& chip, const llm::LlmConfig& m, co
         }
         const std::string what = fmt::format("{} layer {} shard {}/{}", llm::segment_kind_name(pp.kind), pp.layer, sr.rank,
                                              pp.shard_size);
-        const sim::SimResult res = simulate_checked(cr.program, chip, so, what);
+        const sim::SimResult res = simulate_checked(cr.program, cr.predicted_streams, chip, so, what);
         ++run.programs;
         for (ir::TensorId out : g.outputs()) {
           sr.output_names.push_back(g.tensor(out).name);
@@ -237,7 +237,7 @@ FunctionalRun run_functional(const ChipConfig& chip, const llm::LlmConfig& m, co
           compiler::bind_input(ar.program, "partial_c" + std::to_string(r), to_f16_bytes(p16), &so.inputs);
         }
         const sim::SimResult res =
-            simulate_checked(ar.program, chip, so, fmt::format("all-reduce after {} layer {}", llm::segment_kind_name(pp.kind), pp.layer));
+            simulate_checked(ar.program, ar.predicted_streams, chip, so, fmt::format("all-reduce after {} layer {}", llm::segment_kind_name(pp.kind), pp.layer));
         ++run.programs;
         rec.allreduce_cycles = res.cycles;
         run.collective_cycles += res.cycles;
@@ -255,11 +255,11 @@ FunctionalRun run_functional(const ChipConfig& chip, const llm::LlmConfig& m, co
         const llm::CollectiveProgram& ho = collective(fmt::format("ho {} {} {}", rows, m.hidden, tp), [&] {
           return llm::compile_handoff(rows, m.hidden, tp, chip);
         });
-        std::vector<sim::StreamEnvelope> henvs;  // sender, receiver of each pair
+        std::vector<StreamEnvelope> henvs;  // sender, receiver of each pair
         for (int64_t r = 0; r < tp; ++r) {
           sim::SimOptions so;
           compiler::bind_input(ho.program, "x", to_f16_bytes(held[static_cast<size_t>(base + r)]), &so.inputs);
-          const sim::SimResult res = simulate_checked(ho.program, chip, so, fmt::format("handoff stage {} -> {}", s, s + 1));
+          const sim::SimResult res = simulate_checked(ho.program, ho.predicted_streams, chip, so, fmt::format("handoff stage {} -> {}", s, s + 1));
           ++run.programs;
           rec.handoff_cycles = res.cycles;
           held[static_cast<size_t>(base + tp + r)] = from_f16_bytes(compiler::gather_output(ho.program, "y", res.outputs));

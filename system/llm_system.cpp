@@ -226,7 +226,7 @@ StepResult LlmSystem::step(const llm::StepShape& shape) {
       if (pp.kind != llm::SegmentKind::LmHead && tp > 1) {
         const std::string label = fmt::format("all-reduce [{}, {}] over {} chips", rows, model_.hidden, tp);
         llm::CollectiveProgram cp = llm::compile_allreduce(rows, model_.hidden, tp, chip_);
-        const PieceRun& pr = runner_.run_program(cp.program, label);
+        const PieceRun& pr = runner_.run_program(cp.program, label, &cp.predicted_streams);
         PieceUse& u = add_use(pr, 1, true);
         u.count += 1;
         TimelineEntry e;
@@ -246,7 +246,7 @@ StepResult LlmSystem::step(const llm::StepShape& shape) {
     if (s + 1 < plan_.stages.size()) {
       const std::string label = fmt::format("handoff [{}, {}] to the next stage", rows, model_.hidden);
       llm::CollectiveProgram cp = llm::compile_handoff(rows, model_.hidden, tp, chip_);
-      const PieceRun& pr = runner_.run_program(cp.program, label);
+      const PieceRun& pr = runner_.run_program(cp.program, label, &cp.predicted_streams);
       PieceUse& u = add_use(pr, tp, true);
       u.count += 1;
       std::vector<ChipRun> ho;  // each pair: this stage's chip sends, the next stage's receives

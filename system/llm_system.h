@@ -50,7 +50,7 @@ struct PieceUse {               // a distinct program of the step and how often 
   int64_t instances = 0;        // chip-programs run (e.g. tp-1 ranks x count)
   double dynamic_j = 0;         // per run of the program
   bool collective = false;
-  std::vector<sim::StreamEnvelope> streams;  // per program chip (PieceRun::streams, start_rule.h)
+  std::vector<StreamEnvelope> streams;  // per program chip (PieceRun::streams, start_rule.h)
 };
 
 struct StepResult {

@@ -2,13 +2,15 @@
 #include "system/piece_runner.h"
 
 #include <chrono>
-#include <fmt/format.h>
 #include <stdexcept>
 
+#include <fmt/format.h>
+
+#include "isa/fnv_hash.h"
 #include "isa/program_io.h"
 #include "sim/energy.h"
-#include "isa/fnv_hash.h"
 #include "sim/simulator.h"
+#include "system/prediction_check.h"
 
 namespace lpu::system {
 
@@ -17,7 +19,8 @@ uint64_t program_hash(const Program& p) {
   return fnv1a64(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
-const PieceRun& PieceRunner::run_program(const Program& p, const std::string& label) {
+const PieceRun& PieceRunner::run_program(const Program& p, const std::string& label,
+                                         const std::vector<StreamEnvelope>* predicted_streams) {
   const uint64_t h = program_hash(p);
   auto it = runs_.find(h);
   if (it != runs_.end()) return it->second;
@@ -26,9 +29,7 @@ const PieceRun& PieceRunner::run_program(const Program& p, const std::string& la
   const auto t0 = std::chrono::steady_clock::now();
   const sim::SimResult r = sim::simulate(p, cfg_, opt);
   simulate_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (r.cycles != p.predicted_cycles)
-    throw std::logic_error(fmt::format("piece '{}': compiler predicted {} cycles, simulator measured {}", label,
-                                       p.predicted_cycles, r.cycles));
+  check_prediction(r, p.predicted_cycles, predicted_streams, fmt::format("piece '{}'", label));
   PieceRun pr;
   pr.label = label;
   pr.hash = h;
@@ -63,7 +64,7 @@ const PieceRun& PieceRunner::run_graph(const std::string& key, const std::functi
   const ir::Graph g = build();
   compiler::CompileResult cr = compiler::compile(g, cfg_, opt);
   compile_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const PieceRun& pr = run_program(cr.program, label);
+  const PieceRun& pr = run_program(cr.program, label, &cr.predicted_streams);
   compiled_[full] = pr.hash;
   return pr;
 }

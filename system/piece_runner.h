@@ -2,7 +2,8 @@
 // simulated once, cycle-accurately in timing mode, and its figures are kept in memory keyed by a
 // 64-bit FNV-1a hash of the serialized program. Graph pieces are also compiled once per caller key
 // (a key that names everything the graph depends on: kind, step shape, shard). Every simulation is
-// checked: the simulator's cycles must equal the compiler's prediction (logic_error otherwise).
+// checked: the simulator's cycles, and for compiled graphs its stream envelopes, must equal the
+// compiler's prediction (logic_error otherwise).
 #pragma once
 #include <array>
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include "compiler/ir/graph.h"
 #include "isa/chip_config.h"
 #include "isa/program.h"
+#include "isa/stream_envelope.h"
 #include "sim/simulator.h"
 
 namespace lpu::system {
@@ -30,7 +32,7 @@ struct PieceRun {
   uint64_t sram_bytes = 0;      // distinct vectors written or preloaded x vector bytes, max over chips
   uint64_t macs = 0;            // int8 + fp16 MACs, all chips
   std::array<uint64_t, kNumEnergyEvents> events{};  // energy event counts, all chips
-  std::vector<sim::StreamEnvelope> streams;  // per program chip: stream values near its ends (start_rule.h)
+  std::vector<StreamEnvelope> streams;  // per program chip: stream values near its ends (start_rule.h), measured
 };
 
 uint64_t program_hash(const Program& p);
@@ -38,8 +40,11 @@ uint64_t program_hash(const Program& p);
 class PieceRunner {
  public:
   explicit PieceRunner(const ChipConfig& cfg) : cfg_(cfg) {}
-  // Simulates `p` (timing mode) unless a program with the same hash was simulated before.
-  const PieceRun& run_program(const Program& p, const std::string& label);
+  // Simulates `p` (timing mode) unless a program with the same hash was simulated before. The
+  // simulation must match the compiler's prediction (system/prediction_check.h): p.predicted_cycles
+  // and, when given, the predicted stream envelope of each program chip.
+  const PieceRun& run_program(const Program& p, const std::string& label,
+                              const std::vector<StreamEnvelope>* predicted_streams = nullptr);
   // Compiles build() with `opt` (default fp16) once per (`key`, opt.precision), then run_program.
   // The precision is part of the cache key, so one runner can hold fp16 and int8 pieces; everything
   // else `opt` carries (e.g. the int8 layer filter) must be a function of the key and the precision.

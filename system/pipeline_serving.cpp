@@ -18,7 +18,7 @@ uint64_t busiest_chip_span(const StepResult& step, const ChipConfig& chip) {
   // Per chip: its first program's start and stream envelope, its last program's end and envelope.
   struct Span {
     uint64_t first = UINT64_MAX, last_start = 0, last_end = 0;
-    const sim::StreamEnvelope *head = nullptr, *tail = nullptr;
+    const StreamEnvelope *head = nullptr, *tail = nullptr;
   };
   std::map<uint32_t, Span> span;
   for (const TimelineEntry& e : step.timeline) {

@@ -33,7 +33,7 @@ uint64_t stream_drain(const ChipConfig& chip) {
   return positions > tail ? positions - tail : 0;
 }
 
-bool streams_clear(const sim::StreamEnvelope& before, const sim::StreamEnvelope& after, uint64_t gap) {
+bool streams_clear(const StreamEnvelope& before, const StreamEnvelope& after, uint64_t gap) {
   if (before.tail.empty() || before.tail.size() != after.head.size())
     throw std::logic_error(fmt::format("streams_clear: envelopes of {} and {} streams (one chip config?)",
                                        before.tail.size(), after.head.size()));
@@ -48,7 +48,7 @@ bool streams_clear(const sim::StreamEnvelope& before, const sim::StreamEnvelope&
   return true;
 }
 
-uint64_t start_gap(const ChipConfig& chip, const sim::StreamEnvelope& before, const sim::StreamEnvelope& after) {
+uint64_t start_gap(const ChipConfig& chip, const StreamEnvelope& before, const StreamEnvelope& after) {
   const uint64_t drain = stream_drain(chip);
   for (uint64_t g = 0; g <= drain; ++g)
     if (streams_clear(before, after, g)) return g;

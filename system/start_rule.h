@@ -3,9 +3,10 @@
 // After its end (SimResult::cycles) a program has no instruction in flight, but the stream values
 // it put on the chip still travel to the edge (values are not consumed), for up to num_positions
 // cycles. A value occupies one diagonal of its stream, so the next program's value collides with
-// it exactly when both take the same (stream, diagonal): the simulator reports which diagonals each
-// program takes near its two ends (sim::StreamEnvelope), and the rule is exact, not a bound. A gap
-// of stream_drain after the end is always clear (piece_window).
+// it exactly when both take the same (stream, diagonal): the stream envelope of each program (the
+// diagonals it takes near its two ends, isa/stream_envelope.h; predicted by the compiler, measured
+// by the simulator, equal by system/prediction_check.h) gives the rule, which is exact, not a
+// bound. A gap of stream_drain after the end is always clear (piece_window).
 #pragma once
 #include <cstdint>
 #include <map>
@@ -18,9 +19,10 @@ namespace lpu::system {
 
 // True when a program whose chip envelope is `after` may start `gap` cycles after the end of one
 // whose envelope on the same chip is `before`: no stream value of `before` still on the chip takes
-// a diagonal of `after`. logic_error for envelopes of different stream counts, or not from a
-// simulation (empty: a program with no stream value still has one bit set per stream and position).
-bool streams_clear(const sim::StreamEnvelope& before, const sim::StreamEnvelope& after, uint64_t gap);
+// a diagonal of `after`. logic_error for envelopes of different stream counts, or an empty one
+// (from neither a compile nor a simulation: even a program with no stream value has one bit per
+// stream and position, all clear).
+bool streams_clear(const StreamEnvelope& before, const StreamEnvelope& after, uint64_t gap);
 
 // Cycles after a program's end (SimResult::cycles, which includes the stagger tail) until every
 // stream value it put on the chip has left it: num_positions - stagger_tail, or 0 when the tail is
@@ -29,7 +31,7 @@ uint64_t stream_drain(const ChipConfig& chip);
 
 // The smallest gap >= 0 after `before`'s end at which `after` may start (streams_clear); at most
 // stream_drain (logic_error otherwise: an envelope the rule does not cover).
-uint64_t start_gap(const ChipConfig& chip, const sim::StreamEnvelope& before, const sim::StreamEnvelope& after);
+uint64_t start_gap(const ChipConfig& chip, const StreamEnvelope& before, const StreamEnvelope& after);
 
 // One chip's part of a program placed in a composed timeline: the system chip it runs on, the
 // program's cycles (its SimResult::cycles, which the envelope's tail is relative to) and the
@@ -37,7 +39,7 @@ uint64_t start_gap(const ChipConfig& chip, const sim::StreamEnvelope& before, co
 struct ChipRun {
   uint32_t chip = 0;
   uint64_t cycles = 0;
-  const sim::StreamEnvelope* streams = nullptr;
+  const StreamEnvelope* streams = nullptr;
 };
 
 // The last program placed on each system chip, and from it the earliest start of the next one.
@@ -54,7 +56,7 @@ class ChipClock {
  private:
   struct Last {
     uint64_t end = 0;
-    sim::StreamEnvelope streams;
+    StreamEnvelope streams;
   };
   const ChipConfig& chip_;
   std::map<uint32_t, Last> last_;

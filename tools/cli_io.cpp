@@ -49,6 +49,9 @@ std::string find_repo_file(const std::string& rel) {
       exe = exe.parent_path();
       cands.push_back((exe / rel).string());
     }
+#ifdef LPU_SOURCE_DIR
+  cands.push_back((std::filesystem::path(LPU_SOURCE_DIR) / rel).string());
+#endif
   for (const std::string& c : cands)
     if (std::filesystem::is_regular_file(c, ec)) return c;
   return "";

@@ -22,7 +22,8 @@ void write_text_file(const std::string& path, const std::string& text, const std
 bool ends_with(const std::string& s, const std::string& suffix);
 
 // `rel` (a path inside the source tree, e.g. "workloads/llm/gpt2.json") found from the working
-// directory or up to 4 levels above the executable; "" if not found.
+// directory, up to 4 levels above the executable, or in the source tree lpusim was built from (for
+// a build directory outside it); "" if not found.
 std::string find_repo_file(const std::string& rel);
 
 }  // namespace lpu::cli

@@ -25,6 +25,7 @@
 #include "compiler/reference/int8_step_check.h"
 #include "isa/asm.h"
 #include "isa/program_io.h"
+#include "isa/stream_envelope.h"
 #include "sim/report.h"
 #include "sim/simulator.h"
 #include "sim/trace.h"
@@ -146,6 +147,25 @@ sim::SimResult simulate_model(const CompileArgs& a, const ChipConfig& cfg, const
   }
 }
 
+// Prints "compiler predicted N cycles; simulator measured M (match|MISMATCH)", and on a stream
+// envelope that differs from the prediction (isa/stream_envelope.h) a line naming the first
+// difference. True when both agree.
+bool print_prediction_check(const compiler::CompileResult& r, const sim::SimResult& s) {
+  const bool cycles = s.cycles == r.predicted_cycles;
+  std::cout << fmt::format("compiler predicted {} cycles; simulator measured {} ({})\n", r.predicted_cycles, s.cycles,
+                           cycles ? "match" : "MISMATCH");
+  std::string diff = r.predicted_streams.size() == s.chips.size()
+                         ? ""
+                         : fmt::format("envelopes of {} chips predicted, {} simulated", r.predicted_streams.size(),
+                                       s.chips.size());
+  for (size_t c = 0; diff.empty() && c < s.chips.size(); ++c) {
+    diff = envelope_difference(r.predicted_streams[c], s.chips[c].streams, "predicted", "simulated");
+    if (!diff.empty()) diff = fmt::format("chip {} {}", c, diff);
+  }
+  if (!diff.empty()) std::cout << "stream envelope MISMATCH with the prediction: " << diff << "\n";
+  return cycles && diff.empty();
+}
+
 void run_run(const CompileArgs& in, bool check_only) {
   CompileArgs a = in;
   if (a.model.empty() && !check_only) {
@@ -163,9 +183,7 @@ void run_run(const CompileArgs& in, bool check_only) {
   auto cfg = chip_of(a);
   const compiler::CompileResult r = compile_model(a.model, *cfg, options_of(a), a.force, a.calibrate);
   const sim::SimResult s = simulate_model(a, *cfg, r);
-  const bool match = s.cycles == r.predicted_cycles;
-  std::cout << fmt::format("compiler predicted {} cycles; simulator measured {} ({})\n", r.predicted_cycles, s.cycles,
-                           match ? "match" : "MISMATCH");
+  const bool match = print_prediction_check(r, s);
   if (!check_only) {
     std::cout << sim::text_report(r.program, *cfg, s);
     if (!a.json_path.empty()) write_text_file(a.json_path, sim::json_report(r.program, *cfg, s).dump(2) + "\n", "--json");
@@ -373,9 +391,7 @@ void run_check(const CompileArgs& a) {
   CompileArgs timing = a;
   timing.mode = "timing";
   const sim::SimResult st = simulate_model(timing, *cfg, r);
-  bool ok = st.cycles == r.predicted_cycles;
-  std::cout << fmt::format("compiler predicted {} cycles; simulator measured {} ({})\n", r.predicted_cycles,
-                           st.cycles, ok ? "match" : "MISMATCH");
+  bool ok = print_prediction_check(r, st);
   for (const Dataset& ds : sets) ok = check_dataset(ds, g, lm, *cfg, r, dbg, a.force) && ok;
   std::cout << (ok ? "check passed\n" : "check FAILED\n");
   if (!ok) throw CLI::RuntimeError(1);

@@ -3,6 +3,7 @@
 // `lpusim validate [-o FILE]`: the published results of /work/shared/design/machine.md section 8
 // that the pieces can compute, against the simulator, as a markdown table (docs/validation.md).
 #include <cmath>
+#include <filesystem>
 #include <fmt/format.h>
 #include <functional>
 #include <iostream>
@@ -18,6 +19,7 @@
 #include "compiler/passes/stage_spans.h"
 #include "sim/simulator.h"
 #include "system/llm_run.h"
+#include "system/prediction_check.h"
 #include "system/standin_segments.h"
 #include "tools/cli_io.h"
 #include "tools/cmd_llm_functional.h"
@@ -47,6 +49,10 @@ llm::LlmConfig load_model(const std::string& arg) {
   if (arg.find('/') == std::string::npos && !ends_with(arg, ".json")) {
     const std::string found = find_repo_file("workloads/llm/" + arg + ".json");
     if (!found.empty()) return llm::load_llm_config(found);
+    std::error_code ec;
+    if (!std::filesystem::exists(arg, ec))
+      throw InputError(fmt::format("'{}' is neither a file nor the name of a config in workloads/llm (e.g. gpt2, "
+                                   "llama-2-7b, llama-3-8b, mixtral-8x7b)", arg));
   }
   return llm::load_llm_config(arg);
 }
@@ -153,8 +159,7 @@ uint64_t timed_cycles(const compiler::CompileResult& cr, const ChipConfig& chip,
   sim::SimOptions so;
   so.mode = sim::Mode::Timing;
   const sim::SimResult r = sim::simulate(cr.program, chip, so);
-  if (r.cycles != cr.predicted_cycles)
-    throw std::logic_error(fmt::format("{}: predicted {} != simulated {}", what, cr.predicted_cycles, r.cycles));
+  system::check_prediction(r, cr.predicted_cycles, &cr.predicted_streams, what);
   return r.cycles;
 }
 

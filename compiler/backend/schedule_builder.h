@@ -79,6 +79,7 @@ class ScheduleBuilder {
   std::vector<Placement> take_placements() { return std::move(placed_); }
 
   StreamSlots& slots() { return slots_; }
+  const StreamSlots& slots() const { return slots_; }
 
   // SXM lane maps (permute/distribute) of the program: the id of `map` (lanes entries), added to
   // the table on first use. Emission copies the table into Program::maps.

@@ -44,4 +44,27 @@ void StreamSlots::rollback(size_t m) {
   }
 }
 
+StreamEnvelope StreamSlots::envelope(uint64_t cycles) const {
+  // The simulator's diagonals are t - p (east) and t + p (west); east ones are stored here shifted
+  // by offset_ (the position count) to be non-negative.
+  const uint64_t positions = offset_;
+  const size_t words = static_cast<size_t>((positions + 63) / 64);
+  StreamEnvelope e;
+  e.head.assign(2 * static_cast<size_t>(streams_), std::vector<uint64_t>(words, 0));
+  e.tail = e.head;
+  for (uint64_t k = 0; k < positions; ++k) {
+    const uint64_t bit = uint64_t{1} << (k % 64);
+    const size_t w = static_cast<size_t>(k / 64);
+    const uint32_t head[2] = {taken(Dir::East, offset_ - k), taken(Dir::West, k)};
+    const uint32_t tail[2] = {taken(Dir::East, cycles + offset_ - k), taken(Dir::West, cycles + k)};
+    for (size_t dir = 0; dir < 2; ++dir)
+      for (uint32_t s = 0; s < streams_; ++s) {
+        const size_t sid = dir * streams_ + s;
+        if ((head[dir] >> s) & 1u) e.head[sid][w] |= bit;
+        if ((tail[dir] >> s) & 1u) e.tail[sid][w] |= bit;
+      }
+  }
+  return e;
+}
+
 }  // namespace lpu::compiler

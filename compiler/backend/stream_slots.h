@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "isa/isa.h"
+#include "isa/stream_envelope.h"
 
 namespace lpu::compiler {
 
@@ -32,6 +33,9 @@ class StreamSlots {
   void rollback(size_t m);
   void forget_undo() { log_.clear(); }  // as BusyTable::forget_undo
   uint32_t streams() const { return streams_; }
+  // The program's predicted StreamEnvelope on this chip (isa/stream_envelope.h) for a program that
+  // ends at `cycles` (its predicted cycles): the diagonals taken near its two ends.
+  StreamEnvelope envelope(uint64_t cycles) const;
 
  private:
   uint32_t taken(Dir dir, uint64_t d) const {

@@ -226,6 +226,8 @@ CollectiveProgram finish(Ctx& x, std::vector<std::vector<TensorDesc>> descs) {
   p.links = x.links;
   p.predicted_cycles = any ? end + x.cfg.stagger_tail() : 0;
   cp.predicted_cycles = p.predicted_cycles;
+  if (any)
+    for (auto& c : x.chips) cp.predicted_streams.push_back(c->b.slots().envelope(p.predicted_cycles));
   cp.c2c_vectors = x.vectors_sent;
   return cp;
 }

@@ -23,6 +23,7 @@
 
 #include "isa/chip_config.h"
 #include "isa/program.h"
+#include "isa/stream_envelope.h"
 
 namespace lpu::llm {
 
@@ -49,6 +50,7 @@ bool link_plan_ok(const ChipConfig& cfg, int64_t tp);
 struct CollectiveProgram {
   Program program;                 // program.predicted_cycles is set; no chips' code and 0 cycles for tp = 1
   uint64_t predicted_cycles = 0;
+  std::vector<StreamEnvelope> predicted_streams;  // per chip (isa/stream_envelope.h); empty for tp = 1
   uint64_t c2c_vectors = 0;        // 320-byte vectors sent over links, all chips
 };
 

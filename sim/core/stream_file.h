@@ -61,7 +61,7 @@ class StreamFile {
   // Adds the hops of every value still held and returns the total (byte planes x positions).
   uint64_t finish_hops();
 
-  // sim::StreamEnvelope's bits: `head` (kept on every write) and, for a program ending at
+  // StreamEnvelope's bits: `head` (kept on every write) and, for a program ending at
   // `cycles`, `tail` (read from the ring, which still holds every diagonal near the end).
   const std::vector<std::vector<uint64_t>>& head() const { return head_; }
   std::vector<std::vector<uint64_t>> tail(uint64_t cycles) const;

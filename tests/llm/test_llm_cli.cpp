@@ -88,3 +88,25 @@ TEST_CASE("llm cli: an encoder's tokens/s says it counts prompt tokens through t
   CHECK(r.output.find("passes of 16 tokens a second per user") != std::string::npos);
   std::filesystem::remove(out);
 }
+
+TEST_CASE("llm cli: a config name resolves from an lpusim outside the source tree, an unknown name is named", "[llm]") {
+  // A copy of lpusim in a temporary directory: neither the working directory (the test's) nor the
+  // directories above the executable hold workloads/llm, so only the source tree it was built from
+  // (tools/cli_io.h find_repo_file) can resolve the bare name.
+  const std::filesystem::path dir = tmp("outside");
+  std::filesystem::create_directories(dir);
+  const std::filesystem::path exe = dir / "lpusim";
+  std::filesystem::copy_file(lpusim_exe(), exe, std::filesystem::copy_options::overwrite_existing);
+  const std::string out = tmp("name.txt");
+  ProcessResult r = run_process(exe.string(), {"llm", "tiny-bert", "--prompt", "16"}, out, std::chrono::seconds(60),
+                                Stderr::ToOutput);
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK(r.output.find("forward pass") != std::string::npos);
+  r = run_process(exe.string(), {"llm", "no-such-model"}, out, std::chrono::seconds(30), Stderr::ToOutput);
+  CHECK(r.status == 2);
+  CHECK(r.output.find("'no-such-model' is neither a file nor the name of a config in workloads/llm") !=
+        std::string::npos);
+  std::filesystem::remove_all(dir);
+  std::filesystem::remove(out);
+}
