@@ -25,10 +25,10 @@
 #include "compiler/reference/int8_step_check.h"
 #include "isa/asm.h"
 #include "isa/program_io.h"
-#include "isa/stream_envelope.h"
 #include "sim/report.h"
 #include "sim/simulator.h"
 #include "sim/trace.h"
+#include "system/prediction_check.h"
 #include "tools/cli_io.h"
 #include "tools/commands.h"
 #include "tools/host_guard.h"
@@ -154,15 +154,8 @@ bool print_prediction_check(const compiler::CompileResult& r, const sim::SimResu
   const bool cycles = s.cycles == r.predicted_cycles;
   std::cout << fmt::format("compiler predicted {} cycles; simulator measured {} ({})\n", r.predicted_cycles, s.cycles,
                            cycles ? "match" : "MISMATCH");
-  std::string diff = r.predicted_streams.size() == s.chips.size()
-                         ? ""
-                         : fmt::format("envelopes of {} chips predicted, {} simulated", r.predicted_streams.size(),
-                                       s.chips.size());
-  for (size_t c = 0; diff.empty() && c < s.chips.size(); ++c) {
-    diff = envelope_difference(r.predicted_streams[c], s.chips[c].streams, "predicted", "simulated");
-    if (!diff.empty()) diff = fmt::format("chip {} {}", c, diff);
-  }
-  if (!diff.empty()) std::cout << "stream envelope MISMATCH with the prediction: " << diff << "\n";
+  const std::string diff = system::envelope_mismatch(s, r.predicted_streams);
+  if (!diff.empty()) std::cout << "MISMATCH with the compiler's prediction: " << diff << "\n";
   return cycles && diff.empty();
 }
 
