@@ -14,6 +14,7 @@
 #include "isa/stream_envelope.h"
 #include "sim/simulator.h"
 #include "system/prediction_check.h"
+#include "tests/support/chip_variant.h"
 
 using namespace lpu;
 
@@ -69,6 +70,27 @@ TEST_CASE("predicted envelope: equals the simulated one for models, a GEMM and c
   // Not vacuous: programs start with values near the chip's entry and leave values on it.
   CHECK(head_bits > 0);
   CHECK(tail_bits > 0);
+}
+
+TEST_CASE("predicted envelope: equal on chips with fewer streams and without staggering", "[llm]") {
+  // The envelope's stream order (east 0..S-1, then west) and its tail (relative to the program's
+  // end, which the stagger tail moves) must follow the chip, not tsp-v1's numbers.
+  const auto streams16 = test::chip_variant("streams_per_direction: 32", "streams_per_direction: 16", "streams16");
+  const auto unstaggered = test::chip_variant("stagger: true", "stagger: false", "unstaggered");
+  REQUIRE(unstaggered->stagger_tail() == 0);
+  for (const auto& cfg : {streams16, unstaggered}) {
+    for (const char* name : {"mlp", "gpt_block"}) {
+      INFO(cfg->name << " " << name);
+      const ir::Graph g = frontend::import_onnx(std::string(LPU_SOURCE_DIR) + "/workloads/models/" + name + "/model.onnx");
+      const compiler::CompileResult r = compiler::compile(g, *cfg, {});
+      REQUIRE(r.predicted_streams.size() == 1);
+      CHECK(r.predicted_streams[0].head.size() == 2 * static_cast<size_t>(cfg->streams_per_direction));
+      CHECK_NOTHROW(system::check_prediction(timed(r.program, *cfg), r.predicted_cycles, &r.predicted_streams, name));
+    }
+    const llm::CollectiveProgram ar = llm::compile_allreduce(4, 640, 4, *cfg);
+    CHECK_NOTHROW(system::check_prediction(timed(ar.program, *cfg), ar.predicted_cycles, &ar.predicted_streams,
+                                           cfg->name + " all-reduce"));
+  }
 }
 
 TEST_CASE("predicted envelope: one differing bit is refused, naming the stream and the position", "[llm]") {
