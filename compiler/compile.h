@@ -57,7 +57,7 @@ struct CompileResult {
   Program program;                       // program.predicted_cycles is set
   uint64_t predicted_cycles = 0;
   // Per chip of the program (one): its predicted stream envelope (isa/stream_envelope.h), which the
-  // simulator's measured one must equal, as cycles must (system::PieceRunner checks both).
+  // simulator's measured one must equal, as cycles must (system/prediction_check.h checks both).
   std::vector<StreamEnvelope> predicted_streams;
   std::string memory_map;                // SramAllocator::format_map()
   std::vector<std::string> diagnostics;  // notes for the user (layout choices, precision)

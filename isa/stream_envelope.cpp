@@ -20,8 +20,9 @@ std::string first_difference(const std::vector<std::vector<uint64_t>>& a, const 
       if (x == 0) continue;
       unsigned bit = 0;
       while (((x >> bit) & 1u) == 0) ++bit;
-      return fmt::format("{} stream {} ({} {}) k {}: {} {}, {} {}", part, s, s < per_dir ? "east" : "west",
-                         s < per_dir ? s : s - per_dir, w * 64 + bit, a_name, (a[s][w] >> bit) & 1u, b_name,
+      const bool east = envelope_dir(s, per_dir) == Dir::East;
+      return fmt::format("{} stream {} ({} {}) k {}: {} {}, {} {}", part, s, east ? "east" : "west",
+                         east ? s : s - per_dir, w * 64 + bit, a_name, (a[s][w] >> bit) & 1u, b_name,
                          (b[s][w] >> bit) & 1u);
     }
   }

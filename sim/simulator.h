@@ -65,7 +65,6 @@ struct SliceStats {
   uint64_t busy_cycles = 0;   // sum of occupancies of its instructions
 };
 
-
 struct ChipStats {
   std::vector<SliceStats> slices;                         // indexed like ChipConfig::slices
   std::array<uint64_t, kNumEnergyEvents> events{};        // energy event counts

@@ -127,8 +127,8 @@ double host_transfer_seconds(const ChipConfig& chip, const llm::LlmConfig& model
 // Cycles after its start at which any program may follow a piece of `cycles` on the same chip,
 // whatever either holds: its stream values have all left the chip (cycles + stream_drain, for a
 // simulated program's cycles, which exceed the stagger tail; 0 for an empty program). The composition
-// starts pieces earlier where their streams allow (start_rule.h); this bound serves where the next
-// program is not known (the period of pipelined groups, pipeline_serving.h).
+// starts pieces earlier where their streams allow (start_rule.h); this bound is what it would take
+// without envelopes (bench_prefill's drain-window pass, the composition test's comparison).
 uint64_t piece_window(const ChipConfig& chip, uint64_t cycles);
 
 // One Program for the whole system: every chip's queues run the timeline's programs at their

@@ -41,7 +41,7 @@ bool streams_clear(const StreamEnvelope& before, const StreamEnvelope& after, ui
   for (size_t sid = 0; sid < before.tail.size(); ++sid) {
     // With `after` starting at before's end + gap, before's east value on diagonal cycles - k meets
     // after's on its diagonal -(k + gap); before's west value on cycles + k + gap meets after's on +k.
-    const bool east = sid < per_dir;
+    const bool east = envelope_dir(sid, per_dir) == Dir::East;
     if (east ? meets_shifted(before.tail[sid], after.head[sid], gap) : meets_shifted(after.head[sid], before.tail[sid], gap))
       return false;
   }

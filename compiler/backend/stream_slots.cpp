@@ -59,7 +59,7 @@ StreamEnvelope StreamSlots::envelope(uint64_t cycles) const {
     const uint32_t tail[2] = {taken(Dir::East, cycles + offset_ - k), taken(Dir::West, cycles + k)};
     for (size_t dir = 0; dir < 2; ++dir)
       for (uint32_t s = 0; s < streams_; ++s) {
-        const size_t sid = dir * streams_ + s;
+        const size_t sid = envelope_stream(static_cast<Dir>(dir), s, streams_);
         if ((head[dir] >> s) & 1u) e.head[sid][w] |= bit;
         if ((tail[dir] >> s) & 1u) e.tail[sid][w] |= bit;
       }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "isa/isa.h"
+#include "isa/stream_envelope.h"
 
 namespace lpu::sim::core {
 
@@ -38,9 +39,8 @@ class StreamFile {
   // ahead of the current cycle a write can land).
   void init(uint32_t num_positions, uint32_t streams_per_dir, uint32_t lanes, uint32_t max_latency, bool values);
 
-  static uint32_t sid(StreamRef s, uint32_t streams_per_dir) {
-    return static_cast<uint32_t>(s.dir) * streams_per_dir + s.index;
-  }
+  // Stream ids in StreamEnvelope order (isa/stream_envelope.h).
+  static uint32_t sid(StreamRef s, uint32_t streams_per_dir) { return envelope_stream(s.dir, s.index, streams_per_dir); }
   static int64_t diagonal(Dir d, uint32_t pos, uint64_t cycle) {
     return d == Dir::East ? static_cast<int64_t>(cycle) - pos : static_cast<int64_t>(cycle) + pos;
   }
@@ -77,7 +77,7 @@ class StreamFile {
   size_t index(uint32_t sid, int64_t diag) const {
     return static_cast<size_t>(sid) * window_ + (static_cast<uint64_t>(diag) & mask_);
   }
-  static Dir dir_of(uint32_t sid, uint32_t streams) { return sid < streams ? Dir::East : Dir::West; }
+  static Dir dir_of(uint32_t sid, uint32_t streams) { return envelope_dir(sid, streams); }
 };
 
 }  // namespace lpu::sim::core

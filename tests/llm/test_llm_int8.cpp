@@ -117,8 +117,8 @@ TEST_CASE("llm int8: tiny pieces compile int8 and simulate with predicted == sim
     if (m.family == "bert") CHECK(cr.quant->copies.size() == 1);
     CHECK(cr.quant->int8_layers > 0);
     CHECK(cr.quant->quantize_steps > 0);  // the norm (and SwiGLU / activation) outputs are quantized on chip
-    // PieceRunner throws if the simulator's cycles differ from the prediction.
-    const system::PieceRun& pr = runner.run_program(cr.program, c.model);
+    // PieceRunner throws if the simulator's cycles or stream envelopes differ from the prediction.
+    const system::PieceRun& pr = runner.run_program(cr.program, c.model, &cr.predicted_streams);
     CHECK(pr.cycles == cr.predicted_cycles);
     CHECK(pr.events[static_cast<size_t>(EnergyEvent::MacInt8)] > 0);
   }
