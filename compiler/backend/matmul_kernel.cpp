@@ -104,7 +104,7 @@ MatmulStats MatmulScheduler::schedule(const MatmulSpec& spec) {
   };
   const size_t call = calls_++;
   auto kept = [&](bool row_cut, const MatmulStats& st) {
-    if (record_) record_->push_back({row_cut, last_pieces_, last_ready_order_});  // a row cut leaves no pieces
+    if (record_) record_->push_back({row_cut, last_pieces_, last_ready_order_, last_tile_order_});  // a row cut leaves no pieces
     return st;
   };
   if (replay_) {  // the recorded compile's plan and pieces (set_decisions)
@@ -153,6 +153,7 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
   const ChipConfig& cfg = b_.cfg();
   last_pieces_.clear();
   last_ready_order_ = false;
+  last_tile_order_.clear();
   PlacedTensor& X = *spec.x;
   PlacedTensor& Y = *spec.y;
   const bool wact = spec.w == nullptr;  // weights from the activation spec.b
@@ -392,7 +393,8 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
   struct Job { int64_t m0, rows; uint32_t nt; int64_t rot; uint32_t k0, k1; int64_t group; uint32_t kg; };
   // A tile of a job: weight rows [lo, hi) of tile (kt, job's nt) are loaded (all of the tile's
   // rows, except where an install-bound layer cuts a tile between two planes).
-  struct Tile { size_t job; uint32_t kt; int64_t acc_base; size_t local_job; uint32_t lo, hi; };
+  // first / last: the job's first tile (resets the accumulator rows) and last (drains them).
+  struct Tile { size_t job; uint32_t kt; int64_t acc_base; size_t local_job; uint32_t lo, hi; bool first, last; };
   struct Drain { int64_t accrow, m; uint32_t nt; uint64_t earliest; size_t local_job; int64_t group; int64_t idx; };
   // Partial rows of a split job group: per (group, row index, kg) the plane, acc row, local job and
   // the cycle its last abc lands (UINT64_MAX until scheduled). gsz: partials per group.
@@ -425,7 +427,8 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
     std::deque<RowCand> rtodo;     // rows of tile ci not streamed yet, in the job's rotated order
   };
   std::vector<PS> ps(P);
-  auto add_job = [&](size_t pi, const Job& jb) {
+  // korder (optional): the job's k-tiles in the order its plane runs them (default k0..k1-1).
+  auto add_job = [&](size_t pi, const Job& jb, const std::vector<uint32_t>* korder = nullptr) {
     PS& s = ps[pi];
     const size_t lj = s.jobs.size();
     s.jobs.push_back(jb);
@@ -439,9 +442,12 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
     if (pl.acc_next + R > static_cast<int64_t>(cfg.mxm_acc_rows)) pl.acc_next = 0;
     const int64_t acc_base = pl.acc_next;
     pl.acc_next += R;
-    for (uint32_t kt = jb.k0; kt < jb.k1; ++kt) {
-      const auto rr = tile_rows(kt, jb.nt);
-      s.tiles.push_back({lj, kt, acc_base, lj, rr.first, rr.second});
+    std::vector<uint32_t> ks;
+    if (korder != nullptr) ks = *korder;
+    else for (uint32_t kt = jb.k0; kt < jb.k1; ++kt) ks.push_back(kt);
+    for (size_t i = 0; i < ks.size(); ++i) {
+      const auto rr = tile_rows(ks[i], jb.nt);
+      s.tiles.push_back({lj, ks[i], acc_base, lj, rr.first, rr.second, i == 0, i + 1 == ks.size()});
     }
   };
   if (!balanced) {
@@ -633,17 +639,35 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
     // the cut's (column tile, k-tile) order (a plane holds only two tiles ahead of X, and X may
     // land column by column out of order: a product reading a product cut over the planes). Each
     // run keeps its k order and partial index, so every accumulation and VXM sum is unchanged.
-    std::vector<Run> by_ready = runs;
-    std::stable_sort(by_ready.begin(), by_ready.end(), [&](const Run& a, const Run& b) {
-      if (a.plane != b.plane) return a.plane < b.plane;
-      return x_kfree[a.k0] < x_kfree[b.k0];
+    // With exact accumulation (int8: i32 sums of i8 products) a run's own k-tiles may also be
+    // taken in the order their X columns are ready (an FFN's down projection reading its up
+    // projection's columns, which that product's planes finish out of k order): the sums are
+    // bit-identical in any order, and each tile keeps its loaded rows [lo, hi).
+    const bool exact_acc = in_t == DType::I8;
+    auto run_order = [&](const Run& r) {
+      std::vector<uint32_t> ks;
+      for (uint32_t kt = r.k0; kt < r.k1; ++kt) ks.push_back(kt);
+      if (exact_acc)
+        std::stable_sort(ks.begin(), ks.end(), [&](uint32_t a, uint32_t b) { return x_kfree[a] < x_kfree[b]; });
+      return ks;
+    };
+    std::vector<std::vector<uint32_t>> korders;
+    for (const Run& r : runs) korders.push_back(run_order(r));
+    std::vector<size_t> by_ready(runs.size());
+    for (size_t i = 0; i < runs.size(); ++i) by_ready[i] = i;
+    std::stable_sort(by_ready.begin(), by_ready.end(), [&](size_t a, size_t b) {
+      if (runs[a].plane != runs[b].plane) return runs[a].plane < runs[b].plane;
+      return x_kfree[korders[a].front()] < x_kfree[korders[b].front()];
     });
-    const bool differs = !std::equal(runs.begin(), runs.end(), by_ready.begin(), [](const Run& a, const Run& b) {
-      return a.nt == b.nt && a.k0 == b.k0;
-    });
+    bool differs = false;
+    for (size_t i = 0; i < runs.size(); ++i)
+      differs = differs || by_ready[i] != i || korders[i].front() != runs[i].k0 ||
+                !std::is_sorted(korders[i].begin(), korders[i].end());
     if (reorders != nullptr) *reorders = differs;
+    std::vector<size_t> seq(runs.size());
+    for (size_t i = 0; i < runs.size(); ++i) seq[i] = i;
     if (ready_order && differs) {
-      runs = std::move(by_ready);
+      seq = by_ready;
       last_ready_order_ = true;
     }
     std::vector<int64_t> group_of(Nt, -1);
@@ -656,12 +680,23 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
         parts.emplace_back(static_cast<size_t>(M) * nparts[nt]);
       }
     std::vector<uint32_t> seen(Nt, 0);
-    for (const Run& r : runs) {
-      add_job(r.plane, Job{0, M, r.nt, 0, r.k0, r.k1, group_of[r.nt], seen[r.nt]++});
+    for (size_t ri : seq) {
+      const Run& r = runs[ri];
+      std::vector<uint32_t> ks;
+      for (uint32_t kt = r.k0; kt < r.k1; ++kt) ks.push_back(kt);
+      if (ready_order) ks = korders[ri];
+      add_job(r.plane, Job{0, M, r.nt, 0, r.k0, r.k1, group_of[r.nt], seen[r.nt]++}, &ks);
+      // The run's first k-tile may start at row lo and its last end at row hi (a tile cut
+      // between two planes), wherever they sit in the plane's order.
       std::vector<Tile>& tl = ps[r.plane].tiles;
-      tl[tl.size() - (r.k1 - r.k0)].lo = r.lo;
-      tl.back().hi = r.hi;
+      for (size_t j = tl.size() - ks.size(); j < tl.size(); ++j) {
+        if (tl[j].kt == r.k0) tl[j].lo = r.lo;
+        if (tl[j].kt + 1 == r.k1) tl[j].hi = r.hi;
+      }
     }
+    last_tile_order_.assign(P, {});
+    for (size_t i = 0; i < P; ++i)
+      for (const Tile& t : ps[i].tiles) last_tile_order_[i].push_back({ps[i].jobs[t.job].nt, t.kt});
   }
   const bool direct_all = direct && gsz.empty();
   for (PS& s : ps) s.iw_time.assign(s.tiles.size(), -1);
@@ -713,7 +748,7 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
       if (s.ci < s.tiles.size() && s.iw_time[s.ci] >= 0) {
         const Tile& tl = s.tiles[s.ci];
         bool blocked = false;
-        if (!balanced && tl.kt == s.jobs[tl.job].k0 && s.cr == 0) {
+        if (!balanced && tl.first && s.cr == 0) {
           const size_t back = double_buffer ? 2 : 1;
           if (tl.local_job >= back && s.pending[tl.local_job - back] > 0) blocked = true;
         }
@@ -876,7 +911,7 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
           s.rtodo.push_back(rc);
         }
       }
-      const bool first = tl.kt == jb.k0, last = tl.kt + 1 == jb.k1;
+      const bool first = tl.first, last = tl.last;
       const size_t W = std::min(s.rtodo.size(), kAbcWindow);
       std::vector<uint64_t> lo(W);
       uint64_t lo_min = UINT64_MAX;

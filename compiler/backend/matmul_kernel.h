@@ -29,7 +29,9 @@
 //     install-heavy ones of more rows with >= one tile per plane, e.g. 3x3 convs of 196 pixels) instead
 //     cut the (column tile, k-tile) sequence into one contiguous piece per plane of equal install
 //     time counted from when each plane's shadow buffer is free, so all planes' lw streams end
-//     together across layers; columns cut between planes are summed at the VXM the same way.
+//     together across layers; columns cut between planes are summed at the VXM the same way;
+//     a plane may take its runs in the order their X is ready (MatmulDecision::ready_order), and
+//     at int8, whose i32 sums are exact in any order, each run's k-tiles too.
 // Every instruction is placed by a greedy earliest-cycle search against the ScheduleBuilder's
 // reservations, so the result obeys the stream, port and hazard rules by construction.
 #pragma once
@@ -140,6 +142,10 @@ struct MatmulDecision {
   bool row_cut = false;
   std::vector<std::vector<MatmulPiece>> pieces;  // balanced cut: one list per plane; else empty
   bool ready_order = false;  // balanced cut: each plane's runs go in the order their X is ready
+  // Balanced cut, recorded only (a replay recomputes it): per plane, the (column tile, k-tile) of
+  // each tile in the order the plane installs them. With ready_order at int8 a run's k-tiles may
+  // leave k order (exact i32 sums); otherwise each run is in k order.
+  std::vector<std::vector<std::pair<uint32_t, uint32_t>>> tile_order;
 };
 
 class MatmulScheduler {
@@ -191,6 +197,7 @@ class MatmulScheduler {
   const MatmulDecision* forced_ = nullptr;  // the replayed decision of the call being scheduled
   std::vector<std::vector<MatmulPiece>> last_pieces_;  // the balanced cut of the latest schedule_plan
   bool last_ready_order_ = false;                       // ... and whether its runs went in X-ready order
+  std::vector<std::vector<std::pair<uint32_t, uint32_t>>> last_tile_order_;  // ... and each plane's tiles
 };
 
 }  // namespace lpu::compiler

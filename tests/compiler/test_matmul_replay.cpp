@@ -7,6 +7,9 @@
 // a decision list that does not match the model is a logic_error. A balanced cut's run order
 // (MatmulDecision::ready_order): taken where it lands first; replaying the cut's order instead
 // gives a longer program with bit-identical values (each run keeps its k order and partial index).
+// At int8 (exact i32 sums) the ready order also takes each run's own k-tiles as their X columns
+// land: an FFN-shaped int8 pair, whose down projection's runs start on columns its up projection
+// finishes late, gets a shorter program than the cut's order with bit-identical outputs.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -14,6 +17,7 @@
 
 #include "compiler/compile.h"
 #include "compiler/io_binding.h"
+#include "compiler/passes/quantize.h"
 #include "isa/chip_config.h"
 #include "sim/simulator.h"
 #include "tests/support/f16_data.h"
@@ -47,10 +51,15 @@ std::vector<uint8_t> run(const CompileResult& cr, const std::vector<float>& x) {
   auto cfg = default_chip_config();
   sim::SimOptions so;
   so.mode = sim::Mode::Functional;
-  bind_input(cr.program, "X", f16_bytes(x), &so.inputs);
+  if (cr.quant && cr.quant->i8_inputs.count("X") != 0) {  // int8: the host quantizes X
+    const ref::Value v = ref::Value::floats({static_cast<int64_t>(x.size()) / 768, 768}, x, ir::DType::F16);
+    bind_input(cr.program, "X", quantize_host_input(v, cr.quant->i8_inputs.at("X")).to_bytes(), &so.inputs);
+  } else {
+    bind_input(cr.program, "X", f16_bytes(x), &so.inputs);
+  }
   const sim::SimResult r = sim::simulate(cr.program, *cfg, so);
   CHECK(r.cycles == cr.predicted_cycles);
-  return r.outputs.at("Y");
+  return gather_output(cr.program, "Y", r.outputs);
 }
 
 bool same(const std::vector<MatmulDecision>& a, const std::vector<MatmulDecision>& b) {
@@ -134,5 +143,42 @@ TEST_CASE("matmul run order: the planes take their runs as X is ready where that
   CHECK(b.predicted_cycles > a.predicted_cycles);
   // Each run keeps its k order and partial index: the f32 sums are the same, bit for bit.
   const std::vector<float> x = random_f16(32 * 768, -1.f, 1.f, 5);
+  CHECK(run(a, x) == run(b, x));
+}
+
+TEST_CASE("matmul run order: int8 runs also take their own k-tiles as X lands, bit-identical values",
+          "[compiler][matmul][int8]") {
+  const int64_t M = 128, K = 768, H = 3072, N = 768;  // BERT-base's FFN shape at 128 tokens
+  const ir::Graph g = decode_graph(K, H, N, M);
+  auto cfg = default_chip_config();
+  const std::vector<float> x = random_f16(M * K, -1.f, 1.f, 7);
+  CompileOptions o;
+  o.precision = Precision::INT8;
+  o.calibration = {{ref::Value::floats({M, K}, x, ir::DType::F16)}};
+  const CompileResult a = compile(g, *cfg, o);
+  REQUIRE(a.quant);
+  REQUIRE(a.quant->int8_layers == 2);
+  REQUIRE(a.matmul_decisions);
+  REQUIRE(a.matmul_decisions->size() == 2u);
+  const MatmulDecision& mm2 = (*a.matmul_decisions)[1];
+  REQUIRE(mm2.pieces.size() == 4u);
+  CHECK(mm2.ready_order);
+  // Some plane runs k-tiles of one column tile out of k order (mm1's planes finish its columns,
+  // mm2's k-tiles, plane by plane).
+  REQUIRE(mm2.tile_order.size() == 4u);
+  bool out_of_order = false;
+  for (const auto& plane : mm2.tile_order)
+    for (size_t i = 1; i < plane.size(); ++i)
+      out_of_order = out_of_order || (plane[i].first == plane[i - 1].first && plane[i].second < plane[i - 1].second);
+  CHECK(out_of_order);
+  // The same cuts in the cut's order (runs and their k-tiles): longer, and the same i32 sums.
+  auto cut = std::make_shared<std::vector<MatmulDecision>>(*a.matmul_decisions);
+  for (MatmulDecision& d : *cut) d.ready_order = false;
+  CompileOptions ob = o;
+  ob.quant = a.quant;
+  ob.matmul_replay = cut;
+  const CompileResult b = compile(g, *cfg, ob);
+  CHECK_FALSE((*b.matmul_decisions)[1].ready_order);
+  CHECK(b.predicted_cycles > a.predicted_cycles);
   CHECK(run(a, x) == run(b, x));
 }
