@@ -526,7 +526,16 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
     // overhead of the tiles the cut splits between planes).
     total += (P - 1) * (lat_lw + lat_iw);
     std::vector<uint64_t> avail(P);
-    for (size_t i = 0; i < P; ++i) avail[i] = std::max(planes_[i].shadow_free, x_free);
+    // A plane still streaming an earlier product's tile can load one tile into its shadow but
+    // install it (and load the next) only after that tile's last abc: counted as a contiguous
+    // install stream, it is free one (average) tile before then.
+    const uint64_t one_tile = cost.empty() ? 0 : total / cost.size();
+    auto plane_free = [&](size_t i) {
+      const Plane& pl = planes_[i];
+      const uint64_t busy = pl.have_abc ? pl.last_abc + occ_abc + lat_iw : 0;
+      return std::max(pl.shadow_free, busy > one_tile ? busy - one_tile : 0);
+    };
+    for (size_t i = 0; i < P; ++i) avail[i] = std::max(plane_free(i), x_free);
     // Contiguous cut in (column tile, k-tile, row) order: plane i's piece ends where the cumulative
     // cost reaches its cumulative quota; a tile is cut between two planes (rows [lo, a) and [a, hi),
     // each part paying the install overhead) when both parts keep >= kMinPart rows, else it goes
@@ -606,10 +615,10 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
       std::vector<uint64_t> nav(P);
       for (size_t i = 0; i < P; ++i) {
         if (plan[i].empty()) {
-          nav[i] = std::max(planes_[i].shadow_free, x_free);
+          nav[i] = std::max(plane_free(i), x_free);
           continue;
         }
-        uint64_t st = planes_[i].shadow_free, pre_cost = 0;
+        uint64_t st = plane_free(i), pre_cost = 0;
         for (const Piece& pc : plan[i]) {
           st = std::max(st, x_kfree[pc.kt] > pre_cost ? x_kfree[pc.kt] - pre_cost : 0);
           pre_cost += std::max<uint64_t>(pc.hi > pc.lo ? pc.hi - pc.lo : 0, abc_rows) + ovh;

@@ -28,7 +28,8 @@
 //   - install-bound layers (batch-1 decode: loading a tile takes longer than its abc rows; also
 //     install-heavy ones of more rows with >= one tile per plane, e.g. 3x3 convs of 196 pixels) instead
 //     cut the (column tile, k-tile) sequence into one contiguous piece per plane of equal install
-//     time counted from when each plane's shadow buffer is free, so all planes' lw streams end
+//     time counted from when each plane's shadow buffer is free (one tile before its active tile's
+//     last abc, if later: only one tile loads before that), so all planes' lw streams end
 //     together across layers; columns cut between planes are summed at the VXM the same way;
 //     a plane may take its runs in the order their X is ready (MatmulDecision::ready_order), and
 //     at int8, whose i32 sums are exact in any order, each run's k-tiles too.
