@@ -6,6 +6,7 @@
 #include <cstring>
 #include <deque>
 #include <fmt/format.h>
+#include <numeric>
 #include <stdexcept>
 #include <tuple>
 
@@ -427,6 +428,11 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
     std::deque<RowCand> rtodo;     // rows of tile ci not streamed yet, in the job's rotated order
   };
   std::vector<PS> ps(P);
+  auto k_range = [](uint32_t k0, uint32_t k1) {  // k-tiles k0..k1-1 in k order
+    std::vector<uint32_t> ks(k1 - k0);
+    std::iota(ks.begin(), ks.end(), k0);
+    return ks;
+  };
   // korder (optional): the job's k-tiles in the order its plane runs them (default k0..k1-1).
   auto add_job = [&](size_t pi, const Job& jb, const std::vector<uint32_t>* korder = nullptr) {
     PS& s = ps[pi];
@@ -442,9 +448,7 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
     if (pl.acc_next + R > static_cast<int64_t>(cfg.mxm_acc_rows)) pl.acc_next = 0;
     const int64_t acc_base = pl.acc_next;
     pl.acc_next += R;
-    std::vector<uint32_t> ks;
-    if (korder != nullptr) ks = *korder;
-    else for (uint32_t kt = jb.k0; kt < jb.k1; ++kt) ks.push_back(kt);
+    const std::vector<uint32_t> ks = korder != nullptr ? *korder : k_range(jb.k0, jb.k1);
     for (size_t i = 0; i < ks.size(); ++i) {
       const auto rr = tile_rows(ks[i], jb.nt);
       s.tiles.push_back({lj, ks[i], acc_base, lj, rr.first, rr.second, i == 0, i + 1 == ks.size()});
@@ -528,7 +532,8 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
     std::vector<uint64_t> avail(P);
     // A plane still streaming an earlier product's tile can load one tile into its shadow but
     // install it (and load the next) only after that tile's last abc: counted as a contiguous
-    // install stream, it is free one (average) tile before then.
+    // install stream, it is free one average tile (with the cut's split overhead spread over the
+    // tiles, unlike two_tiles above) before then.
     const uint64_t one_tile = cost.empty() ? 0 : total / cost.size();
     auto plane_free = [&](size_t i) {
       const Plane& pl = planes_[i];
@@ -647,34 +652,28 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
     // ready_order: a plane takes its runs in the order their first k-tile's X is ready instead of
     // the cut's (column tile, k-tile) order (a plane holds only two tiles ahead of X, and X may
     // land column by column out of order: a product reading a product cut over the planes). Each
-    // run keeps its k order and partial index, so every accumulation and VXM sum is unchanged.
-    // With exact accumulation (int8: i32 sums of i8 products) a run's own k-tiles may also be
-    // taken in the order their X columns are ready (an FFN's down projection reading its up
-    // projection's columns, which that product's planes finish out of k order): the sums are
-    // bit-identical in any order, and each tile keeps its loaded rows [lo, hi).
-    const bool exact_acc = in_t == DType::I8;
-    auto run_order = [&](const Run& r) {
-      std::vector<uint32_t> ks;
-      for (uint32_t kt = r.k0; kt < r.k1; ++kt) ks.push_back(kt);
-      if (exact_acc)
-        std::stable_sort(ks.begin(), ks.end(), [&](uint32_t a, uint32_t b) { return x_kfree[a] < x_kfree[b]; });
-      return ks;
-    };
-    std::vector<std::vector<uint32_t>> korders;
-    for (const Run& r : runs) korders.push_back(run_order(r));
-    std::vector<size_t> by_ready(runs.size());
-    for (size_t i = 0; i < runs.size(); ++i) by_ready[i] = i;
+    // run keeps its partial index, so every VXM sum of partials is unchanged. A run keeps its k
+    // order too, except with exact accumulation (int8: i32 sums of i8 products, bit-identical in
+    // any order), where its own k-tiles also go in the order their X columns are ready (an FFN's
+    // down projection reading its up projection's columns, which that product's planes finish
+    // out of k order); each tile keeps its loaded rows [lo, hi).
+    std::vector<std::vector<uint32_t>> korders;  // per run: its k-tiles in ready_order's order
+    for (const Run& r : runs) {
+      korders.push_back(k_range(r.k0, r.k1));
+      if (in_t == DType::I8)
+        std::stable_sort(korders.back().begin(), korders.back().end(),
+                         [&](uint32_t a, uint32_t b) { return x_kfree[a] < x_kfree[b]; });
+    }
+    std::vector<size_t> seq(runs.size());  // the runs in the order they are added
+    std::iota(seq.begin(), seq.end(), size_t{0});
+    std::vector<size_t> by_ready = seq;
     std::stable_sort(by_ready.begin(), by_ready.end(), [&](size_t a, size_t b) {
       if (runs[a].plane != runs[b].plane) return runs[a].plane < runs[b].plane;
       return x_kfree[korders[a].front()] < x_kfree[korders[b].front()];
     });
-    bool differs = false;
-    for (size_t i = 0; i < runs.size(); ++i)
-      differs = differs || by_ready[i] != i || korders[i].front() != runs[i].k0 ||
-                !std::is_sorted(korders[i].begin(), korders[i].end());
+    bool differs = by_ready != seq;
+    for (const std::vector<uint32_t>& ks : korders) differs = differs || !std::is_sorted(ks.begin(), ks.end());
     if (reorders != nullptr) *reorders = differs;
-    std::vector<size_t> seq(runs.size());
-    for (size_t i = 0; i < runs.size(); ++i) seq[i] = i;
     if (ready_order && differs) {
       seq = by_ready;
       last_ready_order_ = true;
@@ -691,9 +690,7 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
     std::vector<uint32_t> seen(Nt, 0);
     for (size_t ri : seq) {
       const Run& r = runs[ri];
-      std::vector<uint32_t> ks;
-      for (uint32_t kt = r.k0; kt < r.k1; ++kt) ks.push_back(kt);
-      if (ready_order) ks = korders[ri];
+      const std::vector<uint32_t> ks = last_ready_order_ ? korders[ri] : k_range(r.k0, r.k1);
       add_job(r.plane, Job{0, M, r.nt, 0, r.k0, r.k1, group_of[r.nt], seen[r.nt]++}, &ks);
       // The run's first k-tile may start at row lo and its last end at row hi (a tile cut
       // between two planes), wherever they sit in the plane's order.
@@ -705,7 +702,7 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
     }
     last_tile_order_.assign(P, {});
     for (size_t i = 0; i < P; ++i)
-      for (const Tile& t : ps[i].tiles) last_tile_order_[i].push_back({ps[i].jobs[t.job].nt, t.kt});
+      for (const Tile& t : ps[i].tiles) last_tile_order_[i].push_back({ps[i].jobs[t.job].nt, t.kt, t.lo, t.hi});
   }
   const bool direct_all = direct && gsz.empty();
   for (PS& s : ps) s.iw_time.assign(s.tiles.size(), -1);

@@ -143,10 +143,10 @@ struct MatmulDecision {
   bool row_cut = false;
   std::vector<std::vector<MatmulPiece>> pieces;  // balanced cut: one list per plane; else empty
   bool ready_order = false;  // balanced cut: each plane's runs go in the order their X is ready
-  // Balanced cut, recorded only (a replay recomputes it): per plane, the (column tile, k-tile) of
-  // each tile in the order the plane installs them. With ready_order at int8 a run's k-tiles may
-  // leave k order (exact i32 sums); otherwise each run is in k order.
-  std::vector<std::vector<std::pair<uint32_t, uint32_t>>> tile_order;
+  // Balanced cut, recorded only (a replay recomputes it): per plane, its tiles (column tile,
+  // k-tile, loaded rows) in the order the plane installs them. With ready_order at int8 a run's
+  // k-tiles may leave k order (exact i32 sums); otherwise each run is in k order.
+  std::vector<std::vector<MatmulPiece>> tile_order;
 };
 
 class MatmulScheduler {
@@ -198,7 +198,7 @@ class MatmulScheduler {
   const MatmulDecision* forced_ = nullptr;  // the replayed decision of the call being scheduled
   std::vector<std::vector<MatmulPiece>> last_pieces_;  // the balanced cut of the latest schedule_plan
   bool last_ready_order_ = false;                       // ... and whether its runs went in X-ready order
-  std::vector<std::vector<std::pair<uint32_t, uint32_t>>> last_tile_order_;  // ... and each plane's tiles
+  std::vector<std::vector<MatmulPiece>> last_tile_order_;  // ... and each plane's tiles in run order
 };
 
 }  // namespace lpu::compiler

@@ -52,7 +52,7 @@ std::vector<uint8_t> run(const CompileResult& cr, const std::vector<float>& x) {
   sim::SimOptions so;
   so.mode = sim::Mode::Functional;
   if (cr.quant && cr.quant->i8_inputs.count("X") != 0) {  // int8: the host quantizes X
-    const ref::Value v = ref::Value::floats({static_cast<int64_t>(x.size()) / 768, 768}, x, ir::DType::F16);
+    const ref::Value v = ref::Value::floats({static_cast<int64_t>(x.size())}, x, ir::DType::F16);  // bytes in row order
     bind_input(cr.program, "X", quantize_host_input(v, cr.quant->i8_inputs.at("X")).to_bytes(), &so.inputs);
   } else {
     bind_input(cr.program, "X", f16_bytes(x), &so.inputs);
@@ -169,7 +169,7 @@ TEST_CASE("matmul run order: int8 runs also take their own k-tiles as X lands, b
   bool out_of_order = false;
   for (const auto& plane : mm2.tile_order)
     for (size_t i = 1; i < plane.size(); ++i)
-      out_of_order = out_of_order || (plane[i].first == plane[i - 1].first && plane[i].second < plane[i - 1].second);
+      out_of_order = out_of_order || (plane[i].nt == plane[i - 1].nt && plane[i].kt < plane[i - 1].kt);
   CHECK(out_of_order);
   // The same cuts in the cut's order (runs and their k-tiles): longer, and the same i32 sums.
   auto cut = std::make_shared<std::vector<MatmulDecision>>(*a.matmul_decisions);
