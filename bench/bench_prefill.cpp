@@ -20,7 +20,9 @@
 // window's drain included, next to the gap of the composition's start rule (start_rule.h), which
 // is checked to simulate with one cycle less colliding (a stream value of the first piece still
 // travelling meets one of the second on its diagonal); logic_error if not.
-// Usage: bench_prefill [--no-sim] [--tokens T] [--steps] [--joint] [--gaps]
+// --no-pair-heads: one q.K^T and one P.V product a head (LowerOptions::pair_heads off), to measure
+// what paired heads gain (passes/pair_heads.h).
+// Usage: bench_prefill [--no-sim] [--tokens T] [--steps] [--joint] [--gaps] [--no-pair-heads]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -49,7 +51,7 @@ using namespace lpu;
 using namespace lpu::compiler;
 
 int sc_main(int argc, char* argv[]) {
-  bool run_sim = true, steps = false, joint = false, gaps = false;
+  bool run_sim = true, steps = false, joint = false, gaps = false, pair_heads = true;
   int64_t tokens = 128;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--no-sim") == 0) {
@@ -60,18 +62,22 @@ int sc_main(int argc, char* argv[]) {
       joint = true;
     } else if (std::strcmp(argv[i], "--gaps") == 0) {
       gaps = true;
+    } else if (std::strcmp(argv[i], "--no-pair-heads") == 0) {
+      pair_heads = false;
     } else if (std::strcmp(argv[i], "--tokens") == 0 && i + 1 < argc) {
       tokens = std::atoll(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: bench_prefill [--no-sim] [--tokens T] [--steps] [--joint] [--gaps]\n");
+      std::fprintf(stderr, "usage: bench_prefill [--no-sim] [--tokens T] [--steps] [--joint] [--gaps] [--no-pair-heads]\n");
       return 2;
     }
   }
   auto cfg = default_chip_config();
+  CompileOptions piece_opt = system::piece_compile_options(llm::WeightPrecision::INT8);
+  piece_opt.lower.pair_heads = pair_heads;
   const uint64_t planes = static_cast<uint64_t>(cfg->slices_of(SliceKind::MXM).size()) * cfg->mxm_planes;
   const llm::LlmConfig m = llm::load_llm_config(std::string(LPU_SOURCE_DIR) + "/workloads/llm/bert-base.json");
-  std::printf("chip %s, bert-base prefill of %lld tokens, tp 1, int8 pieces (piece_compile_options)\n",
-              cfg->name.c_str(), static_cast<long long>(tokens));
+  std::printf("chip %s, bert-base prefill of %lld tokens, tp 1, int8 pieces (piece_compile_options)%s\n",
+              cfg->name.c_str(), static_cast<long long>(tokens), pair_heads ? "" : ", heads not paired");
   std::printf("%-22s %10s %9s %9s %7s %9s %10s %5s\n", "piece", "compiled", "lw rows", "bound", "ratio", "compile s",
               "simulated", "match");
   uint64_t pass = 0, last_drain = 0;  // the pass with drain windows (each piece waits out the drain)
@@ -127,7 +133,7 @@ int sc_main(int argc, char* argv[]) {
     const llm::SegmentKind kind = pc.kind;
     const ir::Graph g = llm::build_segment(m, prefill_spec(kind), pc.layer);
     const auto t0 = std::chrono::steady_clock::now();
-    const CompileResult r = compile(g, *cfg, system::piece_compile_options(llm::WeightPrecision::INT8));
+    const CompileResult r = compile(g, *cfg, piece_opt);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double bound = static_cast<double>(r.stats.lw) / static_cast<double>(planes);
     if (steps) print_steps(r);
@@ -168,7 +174,7 @@ int sc_main(int argc, char* argv[]) {
   }
   if (joint) {
     const ir::Graph g = llm::build_layer_graph(m, prefill_spec(llm::SegmentKind::Attention), 1);
-    const CompileResult r = compile(g, *cfg, system::piece_compile_options(llm::WeightPrecision::INT8));
+    const CompileResult r = compile(g, *cfg, piece_opt);
     if (steps) print_steps(r);
     const auto [simulated, match] = simulate(r, "layer 1 as one program");
     // From a layer's start to the next layer's (its attention), as the pass composes them.

@@ -76,8 +76,10 @@ Scheduled schedule_tuned(const ir::Graph& g, const LoweredModel& lm, const ChipC
 
 }  // namespace
 
-CompileResult compile(const ir::Graph& g, const ChipConfig& cfg, const CompileOptions& opt) {
+// One lowering (opt.lower) compiled; *paired: whether it paired any attention heads.
+static CompileResult compile_lowering(const ir::Graph& g, const ChipConfig& cfg, const CompileOptions& opt, bool* paired) {
   LoweredModel lm = lower_graph(g, cfg.vector_bytes(), opt.lower);
+  *paired = lm.paired_attentions > 0;
   std::shared_ptr<const QuantPlan> quant;
   if (opt.precision == Precision::INT8)
     quant = opt.quant ? opt.quant : std::make_shared<const QuantPlan>(plan_int8(g, lm, opt.calibration, opt.int8));
@@ -110,6 +112,7 @@ CompileResult compile(const ir::Graph& g, const ChipConfig& cfg, const CompileOp
   SramAllocator& alloc = *best.alloc;
   ScheduledModel& sm = best.sm;
   CompileResult res;
+  res.lower = opt.lower;
   res.quant = quant;
   res.diagnostics = std::move(sm.diagnostics);
   res.macs = sm.macs;
@@ -127,6 +130,16 @@ CompileResult compile(const ir::Graph& g, const ChipConfig& cfg, const CompileOp
   res.program.work_items = static_cast<uint64_t>(first.empty() ? 1 : first[0]);
   res.program.work_unit = "items";
   return res;
+}
+
+CompileResult compile(const ir::Graph& g, const ChipConfig& cfg, const CompileOptions& opt) {
+  bool paired = false;
+  CompileResult best = compile_lowering(g, cfg, opt, &paired);
+  if (!paired || !opt.pair_trial || opt.quant || opt.matmul_replay) return best;
+  CompileOptions unpaired = opt;
+  unpaired.lower.pair_heads = false;
+  CompileResult alt = compile_lowering(g, cfg, unpaired, &paired);
+  return alt.predicted_cycles < best.predicted_cycles ? alt : best;
 }
 
 CompileResult compile_gemm(const GemmProblem& gp, const ChipConfig& cfg, const CompileOptions& opt) {

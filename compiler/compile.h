@@ -38,6 +38,9 @@ struct CompileOptions {
   // (CompileResult::matmul_decisions) instead of choosing: the values are then bit-identical to that
   // compile's even where SRAM placement and timing differ (`lpusim check`'s per-step program).
   std::shared_ptr<const std::vector<MatmulDecision>> matmul_replay;
+  // When the lowering pairs attention heads (lower.pair_heads), also compile without and keep the
+  // faster program (compile()); false: lower.pair_heads as given.
+  bool pair_trial = true;
   // Lowering choices (passes/lowering.h LowerOptions: packed conv taps, fused residual Adds); off
   // for before/after measurements. A caller lowering the graph itself next to the program must
   // lower it the same way (lower_graph(g, lanes, opt.lower)).
@@ -64,6 +67,10 @@ struct CompileResult {
   uint64_t macs = 0;                     // useful multiply-accumulates (M*K*N summed over layers)
   MatmulStats stats;                     // instruction counts summed over layers
   std::vector<StepSpan> spans;           // per lowered step (passes/schedule.h); empty for GEMMs
+  // The lowering options the program was compiled with: CompileOptions::lower, except that
+  // compile() may turn pair_heads off (see compile()). lower_graph(g, lanes, lower) is the lowered
+  // model of this program (the step checks read the chip's tensors through it).
+  LowerOptions lower;
   // int8 models: the quantization plan (scales; QuantPlan::i8_inputs names the inputs the host
   // quantizes with quantize_host_input); null for fp16 and GEMMs.
   std::shared_ptr<const QuantPlan> quant;
@@ -76,6 +83,12 @@ struct CompileResult {
 // accumulation and bias f32, hidden activations stored f16, graph outputs f32; the model's inputs
 // are declared as f16 tensors (the host converts). int8: dense layers quantized as planned by
 // passes/quantize.h from opt.calibration (InputError without it), other steps fp16. work_items = rows of the first input's leading dimension ("items").
+// Paired heads (passes/pair_heads.h) usually gain (BERT-base prefill, 128 tokens: the attention of
+// layers 1+ 7,766 -> 6,655 cycles) but not always (tiny-bert, 32 tokens: 2,782 -> 2,996): when the
+// lowering paired any heads, the model is also compiled without, and the faster program is kept
+// (ties: paired); CompileResult::lower says which. Not with opt.pair_trial false, nor when the
+// caller gives the quantization plan or matmul decisions to replay: those belong to one lowering,
+// opt.lower's.
 CompileResult compile(const ir::Graph& g, const ChipConfig& cfg, const CompileOptions& opt);
 
 // A bare GEMM Y[M,N] = X[M,K] . W[K,N]: X input "X" (i8 or f16), Y output "Y" (i32 or f32), W a

@@ -378,8 +378,9 @@ void run_check(const CompileArgs& a) {
   dopt.keep_intermediates = true;
   dopt.quant = r.quant;  // int8: the same scales
   dopt.matmul_replay = r.matmul_decisions;  // the same k-tile pieces per plane: the same fp32 partial sums
+  dopt.lower = r.lower;                     // the same lowering (compile() may have left heads unpaired)
   const compiler::CompileResult dbg = compiler::compile(g, *cfg, dopt);
-  compiler::LoweredModel lm = compiler::lower_graph(g, cfg->vector_bytes(), opt.lower);
+  compiler::LoweredModel lm = compiler::lower_graph(g, cfg->vector_bytes(), r.lower);
   if (r.quant) compiler::apply_quant_copies(g, *r.quant, &lm);  // the layers as compiled (int8 copies)
   CompileArgs timing = a;
   timing.mode = "timing";

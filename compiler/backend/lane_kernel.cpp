@@ -356,7 +356,14 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
   // level j turns windows of w = R^j lanes into windows of R w (copies moved by 0, w, ..., (R-1) w);
   // the last level distributes the c = ceil(Keff / w) lanes Keff - 1 - i w, whose windows tile
   // [0, Keff) (c padded to a power of two: zero vectors for sums, a repeated lane for max).
-  const int64_t Keff = nch > 1 ? static_cast<int64_t>(L) : K;
+  // Segments (LaneSpec::segment): each row is K / S segments of S lanes reduced separately, so the
+  // levels run on windows of S lanes (every final window inside its segment) and the last level's
+  // maps send each segment's window lanes to that segment's lanes.
+  const int64_t seg = spec.segment;
+  if (seg > 0 && (!is_max || nch != 1 || K % seg != 0 || seg >= K))
+    throw std::logic_error(fmt::format("{}: segments of {} lanes need a max over one vector of several segments (K = {})",
+                                       spec.name, seg, K));
+  const int64_t Keff = seg > 0 ? seg : nch > 1 ? static_cast<int64_t>(L) : K;
   // The shape (R, F) is chosen per step: radix R, every power of two 2..8 whose copies take at most
   // half of a direction's streams, and final fan-out F: the levels stop once c = ceil(Keff / w) <= F,
   // F = R (the fewest copies) or 2R, 4R, ... while the last level's padded c copies take at most
@@ -387,7 +394,7 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
   // then run once for both rows (every final window stays inside its row's K lanes) and the last
   // level distributes each row's window lanes into that row's own result. Per row: about half
   // the SXM copies, stream values and VXM ops of a single row (exact: the same max).
-  const bool pairable = is_max && nch == 1 && 2 * K <= static_cast<int64_t>(L) && spec.mask && !spec.square &&
+  const bool pairable = seg == 0 && is_max && nch == 1 && 2 * K <= static_cast<int64_t>(L) && spec.mask && !spec.square &&
                         spec.post.empty() && X.rows >= 2;
   std::vector<Shape> shapes;
   for (int pass = 0; pass < (pairable ? 2 : 1); ++pass)
@@ -400,11 +407,13 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
         const int n = level_count(R, F);
         int64_t w = 1;
         for (int i = 0; i < n; ++i) w *= R;
-        if (n != prev && (pass == 0 || K % w == 0)) shapes.push_back({R, F, pass == 1});
+        if (n != prev && (pass == 0 || K % w == 0) && (seg == 0 || seg % w == 0)) shapes.push_back({R, F, pass == 1});
         prev = n;
         if (n == 0) break;
       }
     }
+  if (shapes.empty() && seg > 0)
+    throw std::logic_error(fmt::format("{}: no reduction shape tiles segments of {} lanes", spec.name, seg));
   if (shapes.empty()) shapes.push_back({2, 2, false});
   const std::vector<Instr> tail0 = tail;
   // Compile time, not the schedule: a row's placement tries B, B + 1, ... until everything fits
@@ -446,6 +455,9 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
       for (int64_t i = 0; i < cp; ++i) {
         Instr in = instr(Opcode::Distribute, cd);
         std::vector<uint16_t> map(L, static_cast<uint16_t>(Keff - 1 - std::min(i, c - 1) * w));
+        if (seg > 0)  // segment j's lanes (pad lanes: the last segment's) take that segment's window lane
+          for (uint32_t l = 0; l < L; ++l)
+            map[l] = static_cast<uint16_t>(std::min<int64_t>(l / seg, K / seg - 1) * seg + Keff - 1 - std::min(i, c - 1) * w);
         if (i >= c && !is_max) map.assign(L, 0xFFFF);  // zeros
         in.set(Field::Imm, b_.map_id(map));
         lv.push_back(in);

@@ -62,6 +62,11 @@ struct LaneSpec {
   // contribute exactly 0), needed when K % lanes != 0 (lane_mask_row()).
   const PlacedTensor* mask = nullptr;
   PlacedTensor* y = nullptr;       // [rows, 1], F16 or F32 (Broadcast: x's type)
+  // Max only, optional (0: none): the row (one vector, K lanes) is K / segment segments reduced
+  // separately; y's row holds each segment's max in every lane of that segment (pad lanes: the last
+  // segment's). Needs a shape whose windows tile the segment (a power of two: every shape does).
+  // Paired attention scores (passes/lower_attention.h pair_heads): two heads' rows side by side.
+  int64_t segment = 0;
   uint32_t src_lane = 0;           // Broadcast only: the lane of x's row copied to every lane
   // Broadcast only, optional: lanes entries, lane l of y copies lane (*lane_map)[l] of x's row's
   // first vector (each < lanes); y may then be [rows, <= lanes] of x's type.

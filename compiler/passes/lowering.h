@@ -177,6 +177,10 @@ struct LoweredLane {
   // from every widened chunk of x before the pad-lane mask and the square (LayerNorm's `.sd`:
   // sum((x - mean)^2) without a centred copy of x); kNoTensor: none.
   ir::TensorId center = ir::kNoTensor;
+  // Max only, optional (0: none): x's row is several segments of this many lanes, each reduced on
+  // its own; y's row holds each segment's max in that segment's lanes (y_shape [rows, 1]: one
+  // vector a row, read lane for lane; backend/lane_kernel.h LaneSpec::segment).
+  int64_t segment = 0;
   struct Post { int op = 0; float imm = 0.f; };  // lpu::Opcode value, immediate (muli/addi)
   std::vector<Post> post;
   // Broadcast only: the lane of x's row copied to every lane (x [rows, > src_lane], the lane in
@@ -251,6 +255,12 @@ struct LoweredModel {
   // logical columns, small constants (the packed heads' ones lanes, lower_attention.h
   // pack_segments): calibrated as that tensor (passes/quantize.cpp).
   std::map<ir::TensorId, ir::TensorId> rearranged;
+  // Graph tensors the chip stores in another layout (passes/pair_heads.h: columns reordered, two
+  // heads' rows side by side): graph element i (row-major in the graph shape) is chip element
+  // layouts[t][i] (row-major in the stored shape, which may hold zeros besides). Read back by the
+  // step checks (reference/step_check.h chip_graph_tensors).
+  std::map<ir::TensorId, std::vector<int64_t>> layouts;
+  int paired_attentions = 0;  // attentions whose heads pair_heads paired (passes/pair_heads.h)
   // The LayerNormalizations over the last axis lowered as `.mean`, `.sd` and `.norm` steps
   // (passes/lower_norm.cpp): y = (x - mean) / sd * scale + bias, mean and sd f32 [rows, 1] lane
   // results; scale and bias hold K values (bias zeros if the op has none). Read by the int8
@@ -309,6 +319,9 @@ struct LowerOptions {
   // f32 there would be a store no chip running the whole model makes, four byte planes a value
   // instead of two, and it keeps a residual Add out of its product's epilogue (fuse_residual.h).
   std::function<bool(const std::string&)> f16_output;
+  // Paired heads (passes/pair_heads.h): two heads' attention scores share a row (one q.K^T and one
+  // P.V product a pair instead of one a head). Off: one product a head (the same values).
+  bool pair_heads = true;
 };
 
 LoweredModel lower_graph(const ir::Graph& g, uint32_t lanes, const LowerOptions& opt = {});

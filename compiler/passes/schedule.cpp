@@ -491,6 +491,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       spec.y = &y;
       spec.square = Ln.square;
       spec.src_lane = static_cast<uint32_t>(Ln.src_lane);
+      spec.segment = Ln.segment;
       if (mode == LaneMode::Broadcast && !Ln.lane_map.empty()) spec.lane_map = &Ln.lane_map;
       if (mode == LaneMode::Move) {
         spec.x_rows = &Ln.x_rows;

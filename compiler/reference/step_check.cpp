@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
+#include <fmt/format.h>
 
 #include "compiler/reference/chip_stored.h"
 #include "compiler/reference/error_bound.h"
@@ -72,6 +74,22 @@ std::map<ir::TensorId, std::vector<double>> chip_graph_tensors(
       for (int64_t k = 0; k < static_cast<int64_t>(g2.size()); ++k) {
         const int64_t n = k / (C * H * W), c = k / (H * W) % C, h = k / W % H, w = k % W;
         g2[static_cast<size_t>(k)] = v[static_cast<size_t>(((n * H + h) * J * B + at[static_cast<size_t>(w)]) * C + c)];
+      }
+      out.emplace(t, std::move(g2));
+      continue;
+    }
+    const auto lay = lm.layouts.find(t);
+    if (lay != lm.layouts.end()) {
+      // Stored in another layout (LoweredModel::layouts: paired heads): graph element i is chip element map[i].
+      const std::vector<int64_t>& map = lay->second;
+      if (static_cast<int64_t>(map.size()) != ir::num_elements(s))
+        throw std::logic_error(fmt::format("layout of '{}': {} entries for {} elements", gt.name, map.size(),
+                                           ir::num_elements(s)));
+      std::vector<double> g2(map.size());
+      for (size_t i = 0; i < map.size(); ++i) {
+        if (map[i] < 0 || static_cast<size_t>(map[i]) >= v.size())
+          throw std::logic_error(fmt::format("layout of '{}': element {} at {} of {}", gt.name, i, map[i], v.size()));
+        g2[i] = v[static_cast<size_t>(map[i])];
       }
       out.emplace(t, std::move(g2));
       continue;

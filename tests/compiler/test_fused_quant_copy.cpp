@@ -62,7 +62,7 @@ Run compile_and_run(const ir::Graph& g, const CompileOptions& co, const ref::Val
   Run o;
   o.cr = compile(g, *cfg, co);
   REQUIRE(o.cr.quant);
-  o.lm = lower_graph(g, cfg->vector_bytes(), co.lower);
+  o.lm = lower_graph(g, cfg->vector_bytes(), o.cr.lower);
   apply_quant_copies(g, *o.cr.quant, &o.lm);
   sim::SimOptions so;
   so.mode = sim::Mode::Timing;

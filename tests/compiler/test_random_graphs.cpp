@@ -371,7 +371,7 @@ TEST_CASE("random graphs at int8: each compiles, simulates at its predicted cycl
       so.mode = sim::Mode::Timing;
       CHECK(sim::simulate(cr.program, *chip, so).cycles == cr.predicted_cycles);
       so.mode = sim::Mode::Functional;
-      compiler::LoweredModel lm = compiler::lower_graph(rg.g, chip->vector_bytes(), co.lower);
+      compiler::LoweredModel lm = compiler::lower_graph(rg.g, chip->vector_bytes(), cr.lower);
       for (size_t i = 0; i < rg.g.inputs().size(); ++i)  // as the host: quantized if the plan says so
         test::bind_host_input(cr, lm.inputs[i], rg.g.tensor(rg.g.inputs()[i]).name, rg.inputs[i], &so.inputs);
       const sim::SimResult r = sim::simulate(cr.program, *chip, so);

@@ -46,7 +46,7 @@ PieceOut run_piece(const ir::Graph& g, const compiler::CompileOptions& co, const
   PieceOut o;
   o.cycles = r.cycles;
   for (const std::string& d : cr.diagnostics) o.noted = o.noted || d.find("stored f16 as asked") != std::string::npos;
-  const compiler::LoweredModel lm = compiler::lower_graph(g, chip->vector_bytes(), co.lower);
+  const compiler::LoweredModel lm = compiler::lower_graph(g, chip->vector_bytes(), cr.lower);
   for (const compiler::LoweredStep& st : lm.steps)
     if (!st.dense && !st.lane && !st.gather && lm.eltwise[st.index].kind == ir::OpKind::Add &&
         lm.eltwise[st.index].vxm_op == static_cast<int>(Opcode::Add))

@@ -262,7 +262,7 @@ TEST_CASE("llm int8: tiny-llama FFN piece, calibrated, within the int8 bound ste
   const sim::SimResult r = sim::simulate(cr.program, *chip, so);
   CHECK(r.cycles == cr.predicted_cycles);
 
-  compiler::LoweredModel lm = compiler::lower_graph(g, chip->vector_bytes(), co.lower);  // as compile() lowered it
+  compiler::LoweredModel lm = compiler::lower_graph(g, chip->vector_bytes(), cr.lower);  // as compile() lowered it
   compiler::apply_quant_copies(g, q, &lm);
   REQUIRE(lm.layers.size() == 3);
   const compiler::Int8StepCheck ck = compiler::verify_int8_steps(g, lm, q, inputs, cr.program, r.outputs);
