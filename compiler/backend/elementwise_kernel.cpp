@@ -279,6 +279,10 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
           return vop_to(in, T, final_op, width, out, ydir);
         };
         const uint64_t T1 = T0 + lat_up;  // operands are f32 at the VXM on T1
+        // (slice, cycle at the VXM) of every read of this attempt: a post operand whose read would
+        // meet an earlier one on its own port on the same cycle is read lat_mov early and re-timed
+        // (that collision has the same relative timing at every T0: without, no cycle is ever found).
+        std::vector<std::pair<uint16_t, uint64_t>> reads;
         bool ok = true;
         for (size_t i = 0; i < nmain && ok; ++i) {
           const PlacedTensor* tp = nullptr;
@@ -309,6 +313,7 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
             ok = b_.fetch(ts, t.addr_of(tr, tch), vxm_pos_, Ta - early, d,
                           t.ready[static_cast<size_t>(tr * t.vpr + tch)], &raw);
             if (ok) nread += ts.size();
+            for (uint16_t a : ts) reads.emplace_back(a, Ta - early);
             if (ok && !delayed[i]) pending[key] = raw;
           }
           if (ok && delayed[i]) {
@@ -350,10 +355,21 @@ MatmulStats EltwiseScheduler::schedule(const EltwiseSpec& spec) {
           } else if (hp != pending.end()) {
             raw = hp->second;
           } else {
-            got = b_.fetch(ts, tp->addr_of(tr, tch), vxm_pos_, Ta, d,
+            bool meets = false;
+            for (uint16_t a : ts) meets = meets || std::find(reads.begin(), reads.end(), std::make_pair(a, Ta)) != reads.end();
+            const uint64_t early = meets ? lat_mov : 0;
+            got = b_.fetch(ts, tp->addr_of(tr, tch), vxm_pos_, Ta - early, d,
                            tp->ready[static_cast<size_t>(tr * tp->vpr + tch)], &raw);
             if (got) nread += ts.size();
-            if (got) pending[key] = raw;
+            for (uint16_t a : ts) reads.emplace_back(a, Ta - early);
+            if (got && meets) {  // re-timed: a `mov` brings it to the VXM on Ta
+              Instr m = make_instr(Opcode::Mov);
+              m.set(Field::DType, static_cast<uint32_t>(tp->dtype));
+              m.set(Field::SrcA, raw.ref().encode());
+              got = vop(m, Ta - early, false, static_cast<uint32_t>(dtype_bytes(tp->dtype)), &raw);
+            } else if (got) {
+              pending[key] = raw;
+            }
           }
           if (got && f16 && !f16_direct) {
             Instr c = cvt_up;
