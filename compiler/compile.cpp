@@ -76,8 +76,10 @@ Scheduled schedule_tuned(const ir::Graph& g, const LoweredModel& lm, const ChipC
 
 }  // namespace
 
+namespace {
+
 // One lowering (opt.lower) compiled; *paired: whether it paired any attention heads.
-static CompileResult compile_lowering(const ir::Graph& g, const ChipConfig& cfg, const CompileOptions& opt, bool* paired) {
+CompileResult compile_lowering(const ir::Graph& g, const ChipConfig& cfg, const CompileOptions& opt, bool* paired) {
   LoweredModel lm = lower_graph(g, cfg.vector_bytes(), opt.lower);
   *paired = lm.paired_attentions > 0;
   std::shared_ptr<const QuantPlan> quant;
@@ -132,13 +134,16 @@ static CompileResult compile_lowering(const ir::Graph& g, const ChipConfig& cfg,
   return res;
 }
 
+}  // namespace
+
 CompileResult compile(const ir::Graph& g, const ChipConfig& cfg, const CompileOptions& opt) {
   bool paired = false;
   CompileResult best = compile_lowering(g, cfg, opt, &paired);
   if (!paired || !opt.pair_trial || opt.quant || opt.matmul_replay) return best;
   CompileOptions unpaired = opt;
   unpaired.lower.pair_heads = false;
-  CompileResult alt = compile_lowering(g, cfg, unpaired, &paired);
+  bool paired_again = false;  // never: pair_heads is off
+  CompileResult alt = compile_lowering(g, cfg, unpaired, &paired_again);
   return alt.predicted_cycles < best.predicted_cycles ? alt : best;
 }
 

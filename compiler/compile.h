@@ -83,8 +83,8 @@ struct CompileResult {
 // accumulation and bias f32, hidden activations stored f16, graph outputs f32; the model's inputs
 // are declared as f16 tensors (the host converts). int8: dense layers quantized as planned by
 // passes/quantize.h from opt.calibration (InputError without it), other steps fp16. work_items = rows of the first input's leading dimension ("items").
-// Paired heads (passes/pair_heads.h) usually gain (BERT-base prefill, 128 tokens: the attention of
-// layers 1+ 7,766 -> 6,655 cycles) but not always (tiny-bert, 32 tokens: 2,782 -> 2,996): when the
+// Paired heads (passes/pair_heads.h) usually gain but not always (fewer pairs than MXM planes:
+// docs/compiler/attention.md "Paired heads" has both measured): when the
 // lowering paired any heads, the model is also compiled without, and the faster program is kept
 // (ties: paired); CompileResult::lower says which. Not with opt.pair_trial false, nor when the
 // caller gives the quantization plan or matmul decisions to replay: those belong to one lowering,

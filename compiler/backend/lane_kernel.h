@@ -65,7 +65,7 @@ struct LaneSpec {
   // Max only, optional (0: none): the row (one vector, K lanes) is K / segment segments reduced
   // separately; y's row holds each segment's max in every lane of that segment (pad lanes: the last
   // segment's). Needs a shape whose windows tile the segment (a power of two: every shape does).
-  // Paired attention scores (passes/lower_attention.h pair_heads): two heads' rows side by side.
+  // Paired attention scores (passes/pair_heads.h): two heads' rows side by side.
   int64_t segment = 0;
   uint32_t src_lane = 0;           // Broadcast only: the lane of x's row copied to every lane
   // Broadcast only, optional: lanes entries, lane l of y copies lane (*lane_map)[l] of x's row's

@@ -70,13 +70,9 @@ void hoist_residual_branches(LoweredModel& lm) {
 int fuse_residual_adds(const ir::Graph& g, LoweredModel* lmp) {
   LoweredModel& lm = *lmp;
   hoist_residual_branches(lm);
-  // Steps writing / reading each tensor (step indices, a reading step once per tensor).
-  std::map<ir::TensorId, std::vector<size_t>> writers, readers;
-  for (size_t si = 0; si < lm.steps.size(); ++si) {
-    for (ir::TensorId t : step_writes(lm, lm.steps[si])) writers[t].push_back(si);
-    for (ir::TensorId t : step_reads(lm, lm.steps[si]))
-      if (readers[t].empty() || readers[t].back() != si) readers[t].push_back(si);
-  }
+  StepUses uses = step_uses(lm);  // writers are updated below as Adds fold into products
+  std::map<ir::TensorId, std::vector<size_t>>& writers = uses.writers;
+  std::map<ir::TensorId, std::vector<size_t>>& readers = uses.readers;
   // The shape t is stored in, and whether it is stored f16 (empty shape: not known here).
   auto stored = [&](ir::TensorId t, bool* f16) -> std::vector<int64_t> {
     *f16 = false;

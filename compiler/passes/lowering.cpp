@@ -85,6 +85,18 @@ std::vector<ir::TensorId> step_reads(const LoweredModel& lm, const LoweredStep& 
   return r;
 }
 
+StepUses step_uses(const LoweredModel& lm) {
+  StepUses u;
+  for (size_t si = 0; si < lm.steps.size(); ++si) {
+    for (ir::TensorId t : step_writes(lm, lm.steps[si])) u.writers[t].push_back(si);
+    for (ir::TensorId t : step_reads(lm, lm.steps[si])) {
+      std::vector<size_t>& r = u.readers[t];
+      if (r.empty() || r.back() != si) r.push_back(si);
+    }
+  }
+  return u;
+}
+
 EltOperand EltOperand::constant(const std::vector<float>& full, const ir::Shape& shape) {
   const int64_t inner = last_dim(shape), rows = ir::num_elements(shape) / inner;
   bool same = true;

@@ -303,6 +303,12 @@ struct LoweredModel {
 std::vector<ir::TensorId> step_reads(const LoweredModel& lm, const LoweredStep& st);
 // The tensors step `st` writes: its y, and its second output y2 if any.
 std::vector<ir::TensorId> step_writes(const LoweredModel& lm, const LoweredStep& st);
+// The steps writing and reading each tensor (positions in lm.steps, in order; a step reading a
+// tensor twice is listed once). Graph outputs are not readers here.
+struct StepUses {
+  std::map<ir::TensorId, std::vector<size_t>> writers, readers;
+};
+StepUses step_uses(const LoweredModel& lm);
 
 struct LowerOptions {
   // Pack the taps of small-channel convs into whole vectors (passes/lower_conv.h "Packed taps").

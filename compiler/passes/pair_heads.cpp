@@ -4,37 +4,33 @@
 
 #include <algorithm>
 #include <map>
+#include <numeric>
 #include <set>
 #include <vector>
 
+#include "compiler/passes/tiling.h"
 #include "isa/isa.h"
 
 namespace lpu::compiler {
 
 namespace {
 
-constexpr int64_t kMinRows = 32;  // rows a head (as pack_segments: prefill only)
-
 bool is_layer(const LoweredStep& st) { return st.dense && !st.gather && !st.lane; }
 bool is_eltwise(const LoweredStep& st) { return !st.dense && !st.gather && !st.lane; }
 
-int64_t rows_of(const std::vector<int64_t>& shape) {
-  int64_t r = 1;
-  for (size_t i = 0; i + 1 < shape.size(); ++i) r *= shape[i];
-  return r;
-}
-
-// Readers (step positions, once per step; graph outputs as -1) and writers of every tensor.
+// step_uses (lowering.h) as int positions, with each graph output a reader at position -1 (this
+// pass runs before lower_graph lists lm.outputs).
 struct Uses {
   std::map<ir::TensorId, std::vector<int>> readers, writers;
   Uses(const ir::Graph& g, const LoweredModel& lm) {
-    for (size_t i = 0; i < lm.steps.size(); ++i) {
-      std::vector<ir::TensorId> r = step_reads(lm, lm.steps[i]);
-      std::sort(r.begin(), r.end());
-      r.erase(std::unique(r.begin(), r.end()), r.end());
-      for (ir::TensorId t : r) readers[t].push_back(static_cast<int>(i));
-      for (ir::TensorId t : step_writes(lm, lm.steps[i])) writers[t].push_back(static_cast<int>(i));
-    }
+    const StepUses s = step_uses(lm);
+    auto as_int = [](const std::vector<size_t>& ps) {
+      std::vector<int> v;
+      for (size_t p : ps) v.push_back(static_cast<int>(p));
+      return v;
+    };
+    for (const auto& [t, ps] : s.readers) readers[t] = as_int(ps);
+    for (const auto& [t, ps] : s.writers) writers[t] = as_int(ps);
     for (ir::TensorId t : g.outputs()) readers[t].push_back(-1);
   }
   size_t nread(ir::TensorId t) const { return readers.count(t) ? readers.at(t).size() : 0; }
@@ -89,7 +85,7 @@ int plain_move(const LoweredModel& lm, const Uses& u, ir::TensorId t, int64_t ro
   const LoweredLane& Mv = lm.lanes[lm.steps[static_cast<size_t>(w)].index];
   const int64_t mw = Mv.move_width > 0 ? Mv.move_width : Mv.y_shape.empty() ? 0 : Mv.y_shape.back();
   if (Mv.mode != LoweredLane::Mode::Move || !Mv.y_cols.empty() || mw != width || Mv.y_shape.empty() ||
-      Mv.y_shape.back() != width || rows_of(Mv.y_shape) != rows || static_cast<int64_t>(Mv.x_rows.size()) != rows)
+      Mv.y_shape.back() != width || stored_rows(Mv.y_shape) != rows || static_cast<int64_t>(Mv.x_rows.size()) != rows)
     return -1;
   return static_cast<int>(lm.steps[static_cast<size_t>(w)].index);
 }
@@ -161,7 +157,7 @@ bool reorder_source(const ir::Graph& g, LoweredModel& lm, const Uses& u, const L
   }
   // First fit, widest first, into vectors of L lanes; unread columns fill the rest in order.
   std::vector<size_t> order(units.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::iota(order.begin(), order.end(), size_t{0});
   auto width = [&](size_t i) {
     int64_t w = 0;
     for (const auto& r : units[i]) w += r.second;
@@ -169,35 +165,30 @@ bool reorder_source(const ir::Graph& g, LoweredModel& lm, const Uses& u, const L
   };
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return width(a) > width(b); });
   std::vector<int64_t> fill;  // lanes used per vector
-  std::vector<int64_t> at(units.size(), -1);
+  std::vector<int64_t> newcol(static_cast<size_t>(N), -1);
+  std::vector<char> taken(static_cast<size_t>(N), 0);
   for (size_t i : order) {
     const int64_t w = width(i);
     size_t v = 0;
     while (v < fill.size() && fill[v] + w > L) ++v;
     if (v == fill.size()) fill.push_back(0);
-    at[i] = static_cast<int64_t>(v) * L + fill[v];
+    int64_t pos = static_cast<int64_t>(v) * L + fill[v];
     fill[v] += w;
+    if (pos + w > N) return false;  // the packing needs a wider Y
+    for (const auto& [c, cw] : units[i])
+      for (int64_t k = 0; k < cw; ++k, ++pos) {
+        newcol[static_cast<size_t>(c + k)] = pos;
+        taken[static_cast<size_t>(pos)] = 1;
+      }
   }
-  std::vector<int64_t> newcol(static_cast<size_t>(N), -1);
-  for (size_t i = 0; i < units.size(); ++i) {
-    int64_t pos = at[i];
-    for (const auto& [c, w] : units[i])
-      for (int64_t k = 0; k < w; ++k) newcol[static_cast<size_t>(c + k)] = pos++;
+  // Unread columns: the free places in turn (any place: nothing reads them; as many as there are).
+  int64_t free_at = 0;
+  for (int64_t& nc : newcol) {
+    if (nc >= 0) continue;
+    while (taken[static_cast<size_t>(free_at)]) ++free_at;
+    nc = free_at;
+    taken[static_cast<size_t>(free_at)] = 1;
   }
-  // Unread columns: the free lanes of each vector in turn (any place: nothing reads them).
-  {
-    std::vector<int64_t> taken(static_cast<size_t>(fill.size()) * static_cast<size_t>(L) + static_cast<size_t>(N), 0);
-    for (int64_t c = 0; c < N; ++c)
-      if (newcol[static_cast<size_t>(c)] >= 0) taken[static_cast<size_t>(newcol[static_cast<size_t>(c)])] = 1;
-    int64_t free_at = 0;
-    for (int64_t c = 0; c < N; ++c) {
-      if (newcol[static_cast<size_t>(c)] >= 0) continue;
-      while (taken[static_cast<size_t>(free_at)]) ++free_at;
-      newcol[static_cast<size_t>(c)] = free_at;
-      taken[static_cast<size_t>(free_at)] = 1;
-    }
-  }
-  if (*std::max_element(newcol.begin(), newcol.end()) >= N) return false;  // needs a wider Y
   // Apply: weight and bias columns, the moves' source columns, Y's layout.
   std::vector<float> w2(P.w.size());
   for (int64_t k = 0; k < P.K; ++k)
@@ -263,7 +254,8 @@ std::vector<size_t> pair_one(const ir::Graph& g, LoweredModel& lm, size_t pm, in
   const int64_t H = static_cast<int64_t>(qk.size());
   if (H < 2 || H % 2 != 0 || !Q0.b_trans || 2 * T > L || 2 * d > L) return {};
   const int64_t M = static_cast<int64_t>(Q0.x_rows.size());
-  if (M < kMinRows || rows_of(lm.lanes[mi].y_shape) != H * M || u.nread(Sc) != 2 || u.nread(Mt) != 1) return {};
+  // (At least 32 rows a head: the packed sum matched below exists only from there, pack_segments.)
+  if (stored_rows(lm.lanes[mi].y_shape) != H * M || u.nread(Sc) != 2 || u.nread(Mt) != 1) return {};
   // exp: e = f(m, Sc) lane for lane, read only by the P.V products.
   const int pe = u.readers.at(Mt)[0];
   if (pe < 0 || !is_eltwise(lm.steps[static_cast<size_t>(pe)])) return {};
@@ -273,7 +265,7 @@ std::vector<size_t> pair_one(const ir::Graph& g, LoweredModel& lm, size_t pm, in
     if (E.operands.size() != 2 || E.y2 != ir::kNoTensor || E.operands[0].act != Mt || !E.operands[0].lane_bcast ||
         E.operands[1].act != Sc || E.operands[1].lane_bcast || !E.operands[0].row_map.empty() ||
         !E.operands[1].row_map.empty() || static_cast<size_t>(E.y) < g.tensors().size() ||
-        rows_of(E.y_shape.empty() ? lm.tensor(g, E.y).shape : E.y_shape) != H * M ||
+        stored_rows(E.y_shape.empty() ? lm.tensor(g, E.y).shape : E.y_shape) != H * M ||
         std::find(u.readers.at(Sc).begin(), u.readers.at(Sc).end(), pe) == u.readers.at(Sc).end())
       return {};
   }
@@ -421,14 +413,10 @@ int pair_heads(const ir::Graph& g, LoweredModel* lm, uint32_t lanes) {
     if (d.empty()) continue;
     ++paired;
     dead.insert(d.begin(), d.end());
-    // The second head's products leave the step order.
-    std::vector<LoweredStep> kept;
-    for (const LoweredStep& st : lm->steps)
-      if (!(is_layer(st) && d.end() != std::find(d.begin(), d.end(), st.index))) kept.push_back(st);
-    pm -= std::count_if(lm->steps.begin(), lm->steps.begin() + static_cast<std::ptrdiff_t>(pm), [&](const LoweredStep& st) {
-      return is_layer(st) && d.end() != std::find(d.begin(), d.end(), st.index);
-    });
-    lm->steps = std::move(kept);
+    // The second head's products leave the step order (pm, the max, keeps its place among the rest).
+    auto gone = [&](const LoweredStep& st) { return is_layer(st) && std::find(d.begin(), d.end(), st.index) != d.end(); };
+    pm -= static_cast<size_t>(std::count_if(lm->steps.begin(), lm->steps.begin() + static_cast<std::ptrdiff_t>(pm), gone));
+    lm->steps.erase(std::remove_if(lm->steps.begin(), lm->steps.end(), gone), lm->steps.end());
   }
   if (dead.empty()) return paired;
   // Drop the dead layers and renumber the steps' layer indices.

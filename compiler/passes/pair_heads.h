@@ -19,8 +19,9 @@
 // tile, which may change, and with it the projection's last bit (within its bound). The graph tensors
 // stored paired (the projection's output, the stacked q and K, the scores) are listed in
 // LoweredModel::layouts for the step checks.
-// Applies when: the heads are even in number, 2 T and 2 d fit a vector, at least 32 rows a head
-// (prefill), and the pattern matches exactly (otherwise the model is left as it is).
+// Applies when: the heads are even in number, 2 T and 2 d fit a vector, the heads are packed (at
+// least 32 rows a head: prefill), and the pattern matches exactly (otherwise the model is left as
+// it is).
 #pragma once
 #include <cstdint>
 
