@@ -549,6 +549,21 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
     const uint64_t ovh = lat_lw + lat_iw, abc_rows = static_cast<uint64_t>(M) * occ_abc;
     using Piece = MatmulPiece;
     using Plan = std::vector<std::vector<Piece>>;
+    // The column tiles in the cut's order: Y's column order, or with a column need order the tiles
+    // sorted by rank and dealt so that plane p's share begins with the p-th earliest (MatmulSpec::
+    // col_rank): position p * L + j holds the (j * P + p)-th tile of the sorted order.
+    std::vector<uint32_t> col_seq(Nt);
+    std::iota(col_seq.begin(), col_seq.end(), 0u);
+    if (spec.col_rank.size() == Nt && Nt > P) {
+      std::vector<uint32_t> by_rank = col_seq;
+      std::stable_sort(by_rank.begin(), by_rank.end(),
+                       [&](uint32_t a, uint32_t b) { return spec.col_rank[a] < spec.col_rank[b]; });
+      const size_t L = (Nt + P - 1) / P;
+      col_seq.clear();
+      for (size_t p = 0; p < P; ++p)
+        for (size_t j = 0; j < L; ++j)
+          if (j * P + p < Nt) col_seq.push_back(by_rank[j * P + p]);
+    }
     auto cut_plan = [&](const std::vector<uint64_t>& av) {
       Plan plan(P);
       std::vector<uint64_t> sorted = av;
@@ -565,15 +580,15 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
       }
       const size_t U = cost.size();
       size_t u = 0;
-      uint32_t ulo = U > 0 ? tile_rows(0, 0).first : 0;
+      uint32_t ulo = U > 0 ? tile_rows(0, col_seq[0]).first : 0;
       auto next_tile = [&]() {
-        if (++u < U) ulo = tile_rows(static_cast<uint32_t>(u % Kt), static_cast<uint32_t>(u / Kt)).first;
+        if (++u < U) ulo = tile_rows(static_cast<uint32_t>(u % Kt), col_seq[u / Kt]).first;
       };
       uint64_t quota = 0, cum = 0;
       for (size_t i = 0; i < P; ++i) {
         quota += F > av[i] ? F - av[i] : 0;
         while (u < U) {
-          const uint32_t nt = static_cast<uint32_t>(u / Kt), kt = static_cast<uint32_t>(u % Kt);
+          const uint32_t nt = col_seq[u / Kt], kt = static_cast<uint32_t>(u % Kt);
           const uint32_t hi = tile_rows(kt, nt).second;
           const uint64_t left = hi > ulo ? hi - ulo : 0;
           const uint64_t c = std::max(left, abc_rows) + ovh;

@@ -114,6 +114,11 @@ struct MatmulSpec {
   PlacedTensor* b = nullptr;
   int64_t b_row0 = 0, b_K = 0, b_N = 0;
   bool b_trans = false;
+  // Optional column need order (passes/column_need.h): per column tile of Y, a rank (lower: read
+  // earlier by the program). A balanced cut then deals the tiles so that every plane starts on the
+  // earliest-read ones (the tiles sorted by rank, tile j of that order the (j / P)-th of plane
+  // j % P, each plane's share still contiguous in the cut's cost order); empty: column order.
+  std::vector<uint32_t> col_rank;
 };
 
 struct MatmulStats {

@@ -11,6 +11,7 @@
 #include "compiler/backend/gather_kernel.h"
 #include "compiler/backend/lane_kernel.h"
 #include "compiler/io_binding.h"
+#include "compiler/passes/column_need.h"
 #include "compiler/passes/lower_attention.h"
 #include "compiler/passes/lower_conv.h"
 
@@ -406,6 +407,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
     placed.emplace(c.id, std::move(c.t));
   };
 
+  const StepUses uses = step_uses(lm);  // for the products' column need order (column_need.h)
   for (size_t si = 0; si < lm.steps.size(); ++si) {
     const LoweredStep& step = lm.steps[si];
     ir::TensorId yid = ir::kNoTensor;
@@ -544,6 +546,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       if (quant && quant->layers[step.index].int8) spec.scale = &scales[si];
       spec.x_rows = L.x_rows;
       spec.y_rows = L.y_rows;
+      spec.col_rank = column_need(lm, uses, si, lanes);
       if (!L.xsegs.empty())  // the weights were placed above: the k-tiles only
         view_ktiles(L, lanes, [&](ir::TensorId t) { return &placed.at(t); }, nullptr, &spec.ktiles);
       if (!L.tap_rows.empty()) {  // conv taps read in place (passes/lower_conv.h)
