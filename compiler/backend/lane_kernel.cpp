@@ -2,6 +2,7 @@
 #include "compiler/backend/lane_kernel.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <fmt/format.h>
 #include <initializer_list>
@@ -166,13 +167,20 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
     }
     if (move && spec.y_cols && spec.y_cols->size() != spec.x_rows->size())
       throw std::logic_error(spec.name + ": a lane move's destination lanes need one entry per row");
-    std::map<std::pair<uint32_t, uint32_t>, uint32_t> move_maps;  // (source lane, destination lane) -> map id
-    auto move_instr = [&](uint32_t lo, uint32_t dst) {
-      auto it = move_maps.find({lo, dst});
+    if (move && (!spec.one_cols != !spec.one_lanes ||
+                 (spec.one_cols && (spec.one_cols->size() != spec.x_rows->size() ||
+                                    spec.one_lanes->size() != spec.x_rows->size()))))
+      throw std::logic_error(spec.name + ": a lane move's extra lanes need a source and a destination per row");
+    // (source lane, destination lane, extra source lane, extra destination lane; -1: none) -> map id
+    std::map<std::array<int64_t, 4>, uint32_t> move_maps;
+    auto move_instr = [&](uint32_t lo, uint32_t dst, int64_t one_src, int64_t one_dst) {
+      const std::array<int64_t, 4> key{lo, dst, one_src, one_dst};
+      auto it = move_maps.find(key);
       if (it == move_maps.end()) {
         std::vector<uint16_t> map(L, 0xFFFF);
         for (uint32_t i = 0; i < static_cast<uint32_t>(mw); ++i) map[dst + i] = static_cast<uint16_t>(lo + i);
-        it = move_maps.emplace(std::make_pair(lo, dst), b_.map_id(map)).first;
+        if (one_dst >= 0) map[static_cast<size_t>(one_dst)] = static_cast<uint16_t>(one_src);
+        it = move_maps.emplace(key, b_.map_id(map)).first;
       }
       Instr in = make_instr(Opcode::Permute);
       in.set(Field::DType, static_cast<uint32_t>(X.dtype));
@@ -238,7 +246,17 @@ MatmulStats LaneScheduler::schedule(const LaneSpec& spec) {
             throw std::logic_error(fmt::format("{}: row {} lands in lanes [{}, {}) of a {}-lane y", spec.name, r, dst,
                                                dst + mw, Y.inner));
           chunk = static_cast<uint32_t>(col / L);
-          ops[k] = move_instr(static_cast<uint32_t>(col % L), static_cast<uint32_t>(dst));
+          int64_t one_src = -1, one_dst = -1;
+          if (spec.one_cols && (*spec.one_cols)[static_cast<size_t>(r)] >= 0) {
+            const int64_t oc = (*spec.one_cols)[static_cast<size_t>(r)];
+            one_dst = (*spec.one_lanes)[static_cast<size_t>(r)];
+            if (oc / L != col / L || one_dst < 0 || one_dst >= Y.inner || (one_dst >= dst && one_dst < dst + mw))
+              throw std::logic_error(fmt::format("{}: row {} copies column {} of x row {} to lane {}: not in its range's "
+                                                 "vector, or not a free lane of y",
+                                                 spec.name, r, oc, xr, one_dst));
+            one_src = oc % L;
+          }
+          ops[k] = move_instr(static_cast<uint32_t>(col % L), static_cast<uint32_t>(dst), one_src, one_dst);
         }
       }
       const auto& xs = X.part_of_row(xr).slices;

@@ -79,6 +79,11 @@ struct LaneSpec {
   // Move only, optional: row r's range lands in lanes [y_cols[r], y_cols[r] + W) (zeros elsewhere)
   // instead of [0, W); y_cols[r] + W <= y's inner.
   const std::vector<int64_t>* y_cols = nullptr;
+  // Move only, optional (both or neither; one entry per row, -1: none): row r also copies column
+  // (*one_cols)[r] of its x row, in the same vector as its range, to lane (*one_lanes)[r] of y's
+  // row, outside the range's lanes (the same `permute`, one more map entry).
+  const std::vector<int64_t>* one_cols = nullptr;
+  const std::vector<int64_t>* one_lanes = nullptr;
 };
 
 // Values of the mask row for a reduction over K lanes (empty if K is a multiple of `lanes`):

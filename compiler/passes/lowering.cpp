@@ -14,6 +14,7 @@
 #include "compiler/passes/lower_conv.h"
 #include "compiler/passes/lower_forms.h"
 #include "compiler/passes/lower_norm.h"
+#include "compiler/passes/ones_in_projection.h"
 #include "compiler/passes/pair_heads.h"
 #include "compiler/reference/interpreter.h"
 #include "isa/chip_config.h"
@@ -517,6 +518,7 @@ LoweredModel lower_graph(const ir::Graph& g, uint32_t lanes, const LowerOptions&
   }
   attn.finish();
   if (opt.pair_heads && lanes > 0) lm.paired_attentions = pair_heads(g, &lm, lanes);  // after the packed heads
+  if (opt.ones_in_projection && lanes > 0) ones_in_projection(g, &lm, lanes);         // after both
   for (ir::TensorId t : g.outputs()) {
     if (!produced[static_cast<size_t>(t)])
       throw InputError(fmt::format("model '{}': graph output '{}' is not produced by a lowered op ({})", g.name,

@@ -198,6 +198,10 @@ struct LoweredLane {
   // Move only, optional: the range lands in lanes [y_cols[r], y_cols[r] + W) of y's row r instead
   // of [0, W), zeros elsewhere (the packed head merge, lower_attention.h pack_segments).
   std::vector<int64_t> y_cols;
+  // Move only, optional (one entry per row, -1: none): row r also copies column one_cols[r] of its
+  // x row (in the same vector as its range) to lane one_lanes[r] of y's row, outside the range's
+  // lanes (V's ones column from its projection, passes/ones_in_projection.h).
+  std::vector<int64_t> one_cols, one_lanes;
 };
 
 // Execution order of the lowered steps: layers[index] or eltwise[index].
@@ -328,6 +332,10 @@ struct LowerOptions {
   // Paired heads (passes/pair_heads.h): two heads' attention scores share a row (one q.K^T and one
   // P.V product a pair instead of one a head). Off: one product a head (the same values).
   bool pair_heads = true;
+  // V's ones column from its projection (passes/ones_in_projection.h): the packed heads' V|1 is
+  // the lane move's output, its ones lanes copied from a ones column of V's fused projection,
+  // instead of a VXM pass after the move. Off: the pass (the same values).
+  bool ones_in_projection = true;
 };
 
 LoweredModel lower_graph(const ir::Graph& g, uint32_t lanes, const LowerOptions& opt = {});

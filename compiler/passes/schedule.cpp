@@ -500,6 +500,10 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
         spec.x_cols = &Ln.x_cols;
         spec.move_width = static_cast<uint32_t>(Ln.move_width);
         spec.y_cols = Ln.y_cols.empty() ? nullptr : &Ln.y_cols;
+        if (!Ln.one_cols.empty()) {
+          spec.one_cols = &Ln.one_cols;
+          spec.one_lanes = &Ln.one_lanes;
+        }
       }
       for (const LoweredLane::Post& p : Ln.post) spec.post.push_back({static_cast<Opcode>(p.op), p.imm});
       if (Ln.center != ir::kNoTensor) spec.center = &placed.at(Ln.center);

@@ -67,7 +67,8 @@ TEST_CASE("column need: a fused q|k|v projection's tiles are ranked by their fir
   const uint32_t lanes = default_chip_config()->vector_bytes();
   const ir::Graph g = llm::build_segment(bert12(), prefill(llm::SegmentKind::Attention, 32), 1);
   compiler::LowerOptions lo;
-  lo.pair_heads = false;  // columns in graph order: q, k, v
+  lo.pair_heads = false;          // columns in graph order: q, k, v
+  lo.ones_in_projection = false;  // and no ones columns
   const compiler::LoweredModel lm = compiler::lower_graph(g, lanes, lo);
   const size_t qkv = widest_product(lm);
   REQUIRE(qkv < lm.steps.size());

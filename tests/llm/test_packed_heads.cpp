@@ -22,6 +22,7 @@
 #include "isa/chip_config.h"
 #include "sim/simulator.h"
 #include "system/llm_system.h"
+#include "tests/support/calibrated_int8_piece.h"
 #include "tests/support/cli.h"
 #include "tests/support/f16_data.h"
 #include "tests/support/int8_verdicts.h"
@@ -156,42 +157,16 @@ TEST_CASE("packed heads: 5 and 6 heads, 4 a vector: the last chunk's empty slots
 }
 
 TEST_CASE("packed heads: a calibrated int8 prefill piece is within the int8 bound step by step", "[llm][int8]") {
-  auto chip = default_chip_config();
-  const llm::LlmConfig m = workload_llm("tiny-bert");
-  const int64_t T = 32;
-  llm::SegmentSpec spec = attention_prefill(T);
-  const ir::Graph g = llm::build_segment(m, spec, 1);
-  compiler::CompileOptions co = system::piece_compile_options(llm::WeightPrecision::INT8);
-  co.int8.timing_only = false;
-  co.keep_intermediates = true;
-  const ir::Shape xs{T, m.hidden};
-  auto input = [&](uint32_t seed) {
-    return std::vector<ref::Value>{ref::Value::floats(xs, test::random_f16(T * m.hidden, -2.f, 2.f, seed),
-                                                      ir::DType::F32)};
-  };
-  const std::vector<ref::Value> inputs = input(41);
-  co.calibration = {inputs, input(42)};
-  const compiler::CompileResult cr = compiler::compile(g, *chip, co);
-  REQUIRE(cr.quant);
-  const compiler::QuantPlan& q = *cr.quant;
-  sim::SimOptions so;
-  so.mode = sim::Mode::Functional;
-  for (size_t i = 0; i < g.inputs().size(); ++i)
-    compiler::bind_input(cr.program, g.tensor(g.inputs()[i]).name, test::f16_bytes(inputs[i].f), &so.inputs);
-  const sim::SimResult r = sim::simulate(cr.program, *chip, so);
-  CHECK(r.cycles == cr.predicted_cycles);
-  compiler::LoweredModel lm = compiler::lower_graph(g, chip->vector_bytes(), cr.lower);  // as compile() lowered it
-  compiler::apply_quant_copies(g, q, &lm);
-  const compiler::LoweredLayer* o = oproj(lm);
+  const ir::Graph g = llm::build_segment(workload_llm("tiny-bert"), attention_prefill(32), 1);
+  const test::CalibratedInt8Piece p = test::calibrated_int8_piece(g, 41);
+  CHECK(p.r.cycles == p.cr.predicted_cycles);
+  const compiler::LoweredLayer* o = oproj(p.lm);
   REQUIRE(o);
   CHECK(o->xsegs.size() == 1);
-  size_t oi = lm.layers.size();
-  for (size_t i = 0; i < lm.layers.size(); ++i)
-    if (&lm.layers[i] == o) oi = i;
-  REQUIRE(oi < q.layers.size());
-  CHECK(q.layers[oi].int8);  // the o_proj reads an i8 copy of the packed heads
-  const compiler::Int8StepCheck ck = compiler::verify_int8_steps(g, lm, q, inputs, cr.program, r.outputs);
-  lpu::test::check_int8_steps_ok(ck);
+  const size_t oi = static_cast<size_t>(o - p.lm.layers.data());
+  REQUIRE(oi < p.cr.quant->layers.size());
+  CHECK(p.cr.quant->layers[oi].int8);  // the o_proj reads an i8 copy of the packed heads
+  lpu::test::check_int8_steps_ok(p.check());
 }
 
 TEST_CASE("packed heads: the fp16 model through 32-token prefill pieces matches the Eigen reference", "[llm]") {
