@@ -86,6 +86,7 @@ bool repack_source(const ir::Graph& g, LoweredModel& lm, const StepUses& u, cons
   const std::vector<int64_t> shape = lm.tensor(g, Y).shape;
   if (P.b != ir::kNoTensor || P.w.size() != static_cast<size_t>(P.K * N) || !P.y_rows.empty() || P.copy ||
       P.residual != ir::kNoTensor || P.y2 != ir::kNoTensor || P.k_blocks != 0 || !P.tap_rows.empty() || P.relu ||
+      P.y_f32 ||  // the moves keep Y's type: V|1 must stay f16
       shape.empty() || shape.back() != N || (!P.y_shape.empty() && P.y_shape.back() != N))
     return false;
   // Units: each distinct range a lane move reads (kept whole, inside one vector); `ones` marks V's.

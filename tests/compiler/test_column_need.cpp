@@ -21,31 +21,14 @@
 #include "tests/support/step_verdicts.h"
 
 using namespace lpu;
-using lpu::test::workload_llm;
 
 namespace {
 
-llm::SegmentSpec prefill(llm::SegmentKind kind, int64_t tokens) {
-  llm::SegmentSpec s;
-  s.kind = kind;
-  s.shape.phase = llm::Phase::Prefill;
-  s.shape.tokens = tokens;
-  s.shard = {0, 1};
-  s.fill = llm::WeightFill::Random;
-  s.seed = 5;
-  return s;
-}
+llm::SegmentSpec prefill(llm::SegmentKind kind, int64_t tokens) { return test::prefill_segment(kind, tokens, 5); }
 
-// tiny-bert widened to 12 heads of 64 lanes (BERT-base's attention shape): the fused q|k|v
-// projection has 2,304 columns, 8 column tiles, more than the chip's 4 MXM planes.
-llm::LlmConfig bert12() {
-  llm::LlmConfig c = workload_llm("tiny-bert");
-  c.heads = c.kv_heads = 12;
-  c.head_dim = 64;
-  c.hidden = 12 * 64;
-  c.ffn = 4 * c.hidden;
-  return c;
-}
+// BERT-base's attention shape: the fused q|k|v projection has 2,304 columns, 8 column tiles, more
+// than the chip's 4 MXM planes.
+llm::LlmConfig bert12() { return test::bert_like(12); }
 
 // Position in lm.steps of the widest product with constant weights (the fused projection).
 size_t widest_product(const compiler::LoweredModel& lm) {

@@ -26,24 +26,12 @@
 #include "tests/support/step_verdicts.h"
 
 using namespace lpu;
-using lpu::test::workload_llm;
 
 namespace {
 
-// tiny-bert widened to 12 heads of 64 lanes (BERT-base's attention), `tokens` prefill rows.
+// BERT-base's attention (12 heads of 64 lanes), `tokens` prefill rows.
 ir::Graph bert12_attention(int64_t tokens) {
-  llm::LlmConfig c = workload_llm("tiny-bert");
-  c.heads = c.kv_heads = 12;
-  c.head_dim = 64;
-  c.hidden = 12 * 64;
-  llm::SegmentSpec s;
-  s.kind = llm::SegmentKind::Attention;
-  s.shape.phase = llm::Phase::Prefill;
-  s.shape.tokens = tokens;
-  s.shard = {0, 1};
-  s.fill = llm::WeightFill::Random;
-  s.seed = 9;
-  return llm::build_segment(c, s, 1);
+  return llm::build_segment(test::bert_like(12), test::prefill_segment(llm::SegmentKind::Attention, tokens, 9), 1);
 }
 
 bool is_ones_pass(const compiler::LoweredModel& lm, const compiler::LoweredStep& st) {
@@ -169,16 +157,9 @@ TEST_CASE("ones in projection: kept as a pass when the ones columns would need a
   // 8 heads of 64 lanes: the q|k|v projection's 1,536 columns fill 5 tiles but 62 lanes; V's 8
   // ranges need 2 vectors with a ones lane each, which leaves 63 lanes of each unusable by the
   // 64-lane ranges: a 6th tile. The ones pass stays.
-  llm::LlmConfig c = workload_llm("tiny-bert");
-  c.heads = c.kv_heads = 8;
-  c.head_dim = 64;
-  c.hidden = 8 * 64;
-  llm::SegmentSpec s;
-  s.kind = llm::SegmentKind::Attention;
-  s.shape.phase = llm::Phase::Prefill;
-  s.shape.tokens = 32;
-  s.shard = {0, 1};
-  const compiler::LoweredModel lm = compiler::lower_graph(llm::build_segment(c, s, 1), default_chip_config()->vector_bytes(), {});
+  const compiler::LoweredModel lm = compiler::lower_graph(
+      llm::build_segment(test::bert_like(8), test::prefill_segment(llm::SegmentKind::Attention, 32, 9), 1),
+      default_chip_config()->vector_bytes(), {});
   CHECK(ones_move(lm) == nullptr);
   CHECK(std::count_if(lm.steps.begin(), lm.steps.end(), [&](const compiler::LoweredStep& st) { return is_ones_pass(lm, st); }) == 1);
 }

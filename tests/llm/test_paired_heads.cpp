@@ -33,26 +33,10 @@ using lpu::test::workload_llm;
 
 namespace {
 
-llm::SegmentSpec attention_prefill(int64_t tokens) {
-  llm::SegmentSpec s;
-  s.kind = llm::SegmentKind::Attention;
-  s.shape.phase = llm::Phase::Prefill;
-  s.shape.tokens = tokens;
-  s.shard = {0, 1};
-  s.fill = llm::WeightFill::Random;
-  s.seed = 7;
-  return s;
-}
+llm::SegmentSpec attention_prefill(int64_t tokens) { return test::prefill_segment(llm::SegmentKind::Attention, tokens, 7); }
 
-// tiny-bert with `heads` heads of 64 lanes (from 6 on, the fused q|k|v projection's q pair (4, 5) spans
-// columns 256..383, across its first vector).
-llm::LlmConfig bert_like(int64_t heads) {
-  llm::LlmConfig c = workload_llm("tiny-bert");
-  c.heads = c.kv_heads = heads;
-  c.head_dim = 64;
-  c.hidden = heads * 64;
-  return c;
-}
+using lpu::test::bert_like;  // from 6 heads on, the fused q|k|v projection's q pair (4, 5) spans
+                             // columns 256..383, across its first vector
 
 // The ones pass kept (passes/ones_in_projection.h would give the projection a layout of its own:
 // tests/llm/test_ones_in_projection.cpp), so the layouts here are the pairing's.
