@@ -561,6 +561,28 @@ void apply_quant_copies(const ir::Graph& g, const QuantPlan& plan, LoweredModel*
     lm->eltwise.push_back(std::move(E));
     lm->steps.insert(lm->steps.begin() + static_cast<std::ptrdiff_t>(first), st);
   }
+  // A folded LayerNorm's `.norm` step now feeds only later steps (a post-LN residual): it moves to
+  // just before the first of them, so the list scheduler no longer places it ahead of the folded
+  // products and their drains (it took their SRAM ports and stream slots; quantize.h "LayerNorm
+  // folds"). Values do not change: its operands are all written before it either way.
+  for (const QuantCopy& c : plan.copies) {
+    if (c.norm < 0) continue;
+    const ir::TensorId y = lm->norms.at(static_cast<size_t>(c.norm)).y;
+    size_t at = lm->steps.size();
+    for (size_t si = 0; si < lm->steps.size() && at == lm->steps.size(); ++si) {
+      const LoweredStep& st = lm->steps[si];
+      if (!st.dense && !st.gather && !st.lane && lm->eltwise[st.index].y == y) at = si;
+    }
+    if (at == lm->steps.size()) continue;
+    const std::vector<ir::TensorId> outs = step_writes(*lm, lm->steps[at]);
+    size_t reader = lm->steps.size();
+    for (size_t si = at + 1; si < lm->steps.size() && reader == lm->steps.size(); ++si)
+      for (ir::TensorId t : step_reads(*lm, lm->steps[si]))
+        if (std::find(outs.begin(), outs.end(), t) != outs.end()) reader = si;
+    const LoweredStep norm_step = lm->steps[at];
+    lm->steps.erase(lm->steps.begin() + static_cast<std::ptrdiff_t>(at));
+    lm->steps.insert(lm->steps.begin() + static_cast<std::ptrdiff_t>(reader - 1), norm_step);
+  }
 }
 
 }  // namespace lpu::compiler

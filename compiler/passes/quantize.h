@@ -55,7 +55,9 @@
 //     the scale row. Its products then start once the mean is known instead of after the `.sd`
 //     and `.norm` passes. Only where every int8 reader of y qualifies (no row maps, views, taps or
 //     activation weights; K = the LayerNorm's width) and something else still reads y (a post-LN
-//     residual, so the `.norm` step stays and the chip still stores y for the checks).
+//     residual, so the `.norm` step stays and the chip still stores y for the checks). That
+//     `.norm` step moves to just before its first reader (apply_quant_copies), out of the folded
+//     products' way in the list scheduler's order.
 #pragma once
 #include <cstdint>
 #include <functional>

@@ -1,7 +1,8 @@
 // LayerNorm folds (passes/quantize.h "LayerNorm folds", Int8Options::fold_norms): a post-LN block
 // out = h . W + b + h with h = LayerNorm(x). The int8 product reads a centred copy (x - mean, i8,
 // written right after the `.mean` step) with W' = diag(scale) W and b' = bias . W + b, and divides
-// each row by the `.sd` in its epilogue (LoweredLayer::row_div, MatmulSpec::row_div). Checked on
+// each row by the `.sd` in its epilogue (LoweredLayer::row_div, MatmulSpec::row_div); the `.norm`
+// step moves after the product, to just before h's first reader. Checked on
 // the simulated chip step by step (verify_int8_steps: the folded layer within int8_layer_bound with
 // the chip's sd as row divisors, the centred copy within rounding + s / 2 + clipping of the chip's
 // x - mean, the LayerNorm and the rest within their fp16 bounds), predicted == simulated, with the
@@ -132,17 +133,30 @@ TEST_CASE("LayerNorm fold: the product reads x - mean and divides by sd, within 
   CHECK(folded->i8_tensors.at(c.copy) == Approx(cmax / 127).epsilon(1e-6));
 
   // The lowering with the fold: the copy is a `sub` step right after the `.mean`, the layer reads
-  // it and divides by the `.sd`; the `.norm` step stays (the residual reads h).
+  // it and divides by the `.sd`; the `.norm` step stays (the residual reads h), moved from before
+  // the product to just before its first reader, the residual Add (after the product).
   LoweredModel lm = lm0;
   apply_quant_copies(g, *folded, &lm);
   const LoweredModel::Norm& nm = lm.norms[0];
-  size_t mean_at = lm.steps.size(), copy_at = lm.steps.size();
+  size_t mean_at = lm.steps.size(), copy_at = lm.steps.size(), norm_at = lm.steps.size(), norm_at0 = lm0.steps.size();
+  size_t proj_at = lm.steps.size(), h_reader = lm.steps.size();
   for (size_t si = 0; si < lm.steps.size(); ++si) {
     const LoweredStep& st = lm.steps[si];
     if (st.lane && lm.lanes[st.index].y == nm.mean) mean_at = si;
     if (!st.dense && !st.gather && !st.lane && lm.eltwise[st.index].y == c.copy) copy_at = si;
+    if (!st.dense && !st.gather && !st.lane && lm.eltwise[st.index].y == nm.y) norm_at = si;
+    if (st.dense && lm.layers[st.index].x == c.copy) proj_at = si;
+    const std::vector<ir::TensorId> rd = step_reads(lm, st);
+    if (h_reader == lm.steps.size() && std::find(rd.begin(), rd.end(), nm.y) != rd.end()) h_reader = si;
+  }
+  for (size_t si = 0; si < lm0.steps.size(); ++si) {
+    const LoweredStep& st = lm0.steps[si];
+    if (!st.dense && !st.gather && !st.lane && lm0.eltwise[st.index].y == nm.y) norm_at0 = si;
   }
   CHECK(copy_at == mean_at + 1);
+  CHECK(norm_at0 < proj_at);  // before the fold: the `.norm` ahead of the product (in lm0's order)
+  CHECK(norm_at > proj_at);
+  CHECK(norm_at + 1 == h_reader);
   bool reads = false;
   for (const LoweredLayer& L : lm.layers)
     if (L.x == c.copy) {
