@@ -34,7 +34,7 @@ std::vector<uint32_t> column_need(const LoweredModel& lm, const StepUses& uses, 
     bool ranged = false;
     if (r.lane) {
       const LoweredLane& Ln = lm.lanes[r.index];
-      if (Ln.mode == LoweredLane::Mode::Move && Ln.x == L.y && Ln.move_width > 0 && Ln.center != L.y) {
+      if (Ln.mode == LoweredLane::Mode::Move && Ln.x == L.y && Ln.move_width > 0) {
         ranged = true;
         for (int64_t c : Ln.x_cols) mark(c, c + Ln.move_width, q);
       }

@@ -211,6 +211,9 @@ struct LoweredStep {
   bool gather = false;  // gathers[index] (dense is then false)
   bool lane = false;    // lanes[index] (dense is then false)
 };
+// The step is a product (layers[index]) / an elementwise step (eltwise[index]).
+inline bool is_layer(const LoweredStep& st) { return st.dense && !st.gather && !st.lane; }
+inline bool is_eltwise(const LoweredStep& st) { return !st.dense && !st.gather && !st.lane; }
 
 struct LoweredInput {
   ir::TensorId id = ir::kNoTensor;  // graph input

@@ -8,14 +8,13 @@
 #include <numeric>
 #include <set>
 
+#include "compiler/passes/column_repack.h"
 #include "isa/isa.h"
 
 namespace lpu::compiler {
 
 namespace {
 
-bool is_layer(const LoweredStep& st) { return st.dense && !st.gather && !st.lane; }
-bool is_eltwise(const LoweredStep& st) { return !st.dense && !st.gather && !st.lane; }
 
 struct Match {
   size_t pass = 0;          // position of the ones pass in lm.steps
@@ -83,11 +82,8 @@ bool repack_source(const ir::Graph& g, LoweredModel& lm, const StepUses& u, cons
     return false;
   LoweredLayer& P = lm.layers[lm.steps[w->second[0]].index];
   const int64_t N = P.N;
-  const std::vector<int64_t> shape = lm.tensor(g, Y).shape;
-  if (P.b != ir::kNoTensor || P.w.size() != static_cast<size_t>(P.K * N) || !P.y_rows.empty() || P.copy ||
-      P.residual != ir::kNoTensor || P.y2 != ir::kNoTensor || P.k_blocks != 0 || !P.tap_rows.empty() || P.relu ||
-      P.y_f32 ||  // the moves keep Y's type: V|1 must stay f16
-      shape.empty() || shape.back() != N || (!P.y_shape.empty() && P.y_shape.back() != N))
+  if (!columns_repackable(g, lm, P) || P.k_blocks != 0 || !P.tap_rows.empty() || P.relu ||
+      P.y_f32)  // the moves keep Y's type: V|1 must stay f16
     return false;
   // Units: each distinct range a lane move reads (kept whole, inside one vector); `ones` marks V's.
   struct Unit { int64_t c = 0, w = 0; bool ones = false; };
@@ -159,33 +155,12 @@ bool repack_source(const ir::Graph& g, LoweredModel& lm, const StepUses& u, cons
     }
   }
   if ((N2 + L - 1) / L > (N + L - 1) / L) return false;  // more column tiles: more installs
-  // Apply: weights and bias (ones columns: weight 0, bias 1), the stored shape and Y's layout, the
-  // moves' source columns, V's extra lane.
-  std::vector<float> w2(static_cast<size_t>(P.K * N2), 0.f), b2(static_cast<size_t>(N2), 0.f);
-  for (int64_t k = 0; k < P.K; ++k)
-    for (int64_t c = 0; c < N; ++c)
-      w2[static_cast<size_t>(k * N2 + newcol[static_cast<size_t>(c)])] = P.w[static_cast<size_t>(k * N + c)];
-  for (int64_t c = 0; c < N && !P.bias.empty(); ++c)
-    b2[static_cast<size_t>(newcol[static_cast<size_t>(c)])] = P.bias[static_cast<size_t>(c)];
+  // Apply: the repack (weights, bias, stored shape, Y's layout, the moves' source columns), then
+  // the ones columns' bias 1 (their weights are 0) and V's extra lane.
+  repack_columns(g, lm, P, newcol, N2, moves);
+  P.bias.resize(static_cast<size_t>(N2), 0.f);  // a product without a bias gets one for the ones
   for (int64_t oc : one_col)
-    if (oc >= 0) b2[static_cast<size_t>(oc)] = 1.f;
-  const int64_t rows = ir::num_elements(shape) / N;
-  P.w = std::move(w2);
-  P.bias = std::move(b2);
-  P.N = N2;
-  P.y_shape = {rows, N2};
-  if (static_cast<size_t>(Y) < g.tensors().size()) {
-    std::vector<int64_t>& map = lm.layouts[Y];  // compose with an earlier layout (pair_heads' reorder)
-    if (map.empty()) {
-      map.resize(static_cast<size_t>(rows * N));
-      std::iota(map.begin(), map.end(), int64_t{0});
-    }
-    for (int64_t& e : map) e = (e / N) * N2 + newcol[static_cast<size_t>(e % N)];
-  } else {
-    lm.extra.at(static_cast<size_t>(Y) - g.tensors().size()).shape = P.y_shape;
-  }
-  for (size_t li : moves)
-    for (int64_t& c : lm.lanes[li].x_cols) c = newcol[static_cast<size_t>(c)];
+    if (oc >= 0) P.bias[static_cast<size_t>(oc)] = 1.f;
   LoweredLane& mv = lm.lanes[m.move];
   for (size_t r = 0; r < mv.x_cols.size(); ++r) {
     mv.one_cols.push_back(one_col[static_cast<size_t>(mv.x_cols[r] / L)]);

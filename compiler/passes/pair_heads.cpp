@@ -8,6 +8,7 @@
 #include <set>
 #include <vector>
 
+#include "compiler/passes/column_repack.h"
 #include "compiler/passes/tiling.h"
 #include "isa/isa.h"
 
@@ -15,8 +16,6 @@ namespace lpu::compiler {
 
 namespace {
 
-bool is_layer(const LoweredStep& st) { return st.dense && !st.gather && !st.lane; }
-bool is_eltwise(const LoweredStep& st) { return !st.dense && !st.gather && !st.lane; }
 
 // step_uses (lowering.h) as int positions, with each graph output a reader at position -1 (this
 // pass runs before lower_graph lists lm.outputs).
@@ -112,10 +111,7 @@ bool reorder_source(const ir::Graph& g, LoweredModel& lm, const Uses& u, const L
   if (wp < 0 || !is_layer(lm.steps[static_cast<size_t>(wp)]) || lm.layouts.count(Y)) return false;
   LoweredLayer& P = lm.layers[lm.steps[static_cast<size_t>(wp)].index];
   const int64_t N = P.N;
-  if (P.b != ir::kNoTensor || P.w.size() != static_cast<size_t>(P.K * N) || !P.y_rows.empty() || P.copy ||
-      P.residual != ir::kNoTensor || P.y2 != ir::kNoTensor || (!P.y_shape.empty() && P.y_shape.back() != N) ||
-      lm.tensor(g, Y).shape.back() != N)
-    return false;
+  if (!columns_repackable(g, lm, P)) return false;
   // Units placed contiguously: each q pair (two ranges), then every other range a move reads.
   std::vector<std::vector<std::pair<int64_t, int64_t>>> units;  // (first column, width) ranges
   std::vector<int64_t> owner(static_cast<size_t>(N), -1);        // column -> unit
@@ -189,26 +185,7 @@ bool reorder_source(const ir::Graph& g, LoweredModel& lm, const Uses& u, const L
     nc = free_at;
     taken[static_cast<size_t>(free_at)] = 1;
   }
-  // Apply: weight and bias columns, the moves' source columns, Y's layout.
-  std::vector<float> w2(P.w.size());
-  for (int64_t k = 0; k < P.K; ++k)
-    for (int64_t c = 0; c < N; ++c)
-      w2[static_cast<size_t>(k * N + newcol[static_cast<size_t>(c)])] = P.w[static_cast<size_t>(k * N + c)];
-  P.w = std::move(w2);
-  if (!P.bias.empty()) {
-    std::vector<float> b2(P.bias.size());
-    for (int64_t c = 0; c < N; ++c) b2[static_cast<size_t>(newcol[static_cast<size_t>(c)])] = P.bias[static_cast<size_t>(c)];
-    P.bias = std::move(b2);
-  }
-  for (size_t li : moves)
-    for (int64_t& c : lm.lanes[li].x_cols) c = newcol[static_cast<size_t>(c)];
-  if (static_cast<size_t>(Y) < g.tensors().size()) {
-    const int64_t rows = ir::num_elements(g.tensor(Y).shape) / N;
-    std::vector<int64_t>& map = lm.layouts[Y];
-    map.resize(static_cast<size_t>(rows * N));
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t c = 0; c < N; ++c) map[static_cast<size_t>(r * N + c)] = r * N + newcol[static_cast<size_t>(c)];
-  }
+  repack_columns(g, lm, P, newcol, N, moves);  // the same width: weights, bias, moves, Y's layout
   return true;
 }
 

@@ -568,17 +568,15 @@ void apply_quant_copies(const ir::Graph& g, const QuantPlan& plan, LoweredModel*
   for (const QuantCopy& c : plan.copies) {
     if (c.norm < 0) continue;
     const ir::TensorId y = lm->norms.at(static_cast<size_t>(c.norm)).y;
-    size_t at = lm->steps.size();
-    for (size_t si = 0; si < lm->steps.size() && at == lm->steps.size(); ++si) {
-      const LoweredStep& st = lm->steps[si];
-      if (!st.dense && !st.gather && !st.lane && lm->eltwise[st.index].y == y) at = si;
+    const StepUses u = step_uses(*lm);
+    const auto w = u.writers.find(y);
+    if (w == u.writers.end() || w->second.size() != 1 || !is_eltwise(lm->steps[w->second[0]])) continue;
+    const size_t at = w->second[0];
+    size_t reader = lm->steps.size();  // the first step reading any of its outputs
+    for (ir::TensorId t : step_writes(*lm, lm->steps[at])) {
+      const auto r = u.readers.find(t);
+      if (r != u.readers.end() && !r->second.empty()) reader = std::min(reader, r->second.front());
     }
-    if (at == lm->steps.size()) continue;
-    const std::vector<ir::TensorId> outs = step_writes(*lm, lm->steps[at]);
-    size_t reader = lm->steps.size();
-    for (size_t si = at + 1; si < lm->steps.size() && reader == lm->steps.size(); ++si)
-      for (ir::TensorId t : step_reads(*lm, lm->steps[si]))
-        if (std::find(outs.begin(), outs.end(), t) != outs.end()) reader = si;
     const LoweredStep norm_step = lm->steps[at];
     lm->steps.erase(lm->steps.begin() + static_cast<std::ptrdiff_t>(at));
     lm->steps.insert(lm->steps.begin() + static_cast<std::ptrdiff_t>(reader - 1), norm_step);

@@ -22,14 +22,14 @@
 namespace lpu::test {
 
 struct CalibratedInt8Piece {
+  const ir::Graph& g;
   compiler::CompileResult cr;
   sim::SimResult r;
   compiler::LoweredModel lm;        // as compile() lowered it, with apply_quant_copies
   std::vector<ref::Value> inputs;   // the simulated input (uniform in [-2, 2], f16 values)
   compiler::Int8StepCheck check() const {
-    return compiler::verify_int8_steps(g_, lm, *cr.quant, inputs, cr.program, r.outputs);
+    return compiler::verify_int8_steps(g, lm, *cr.quant, inputs, cr.program, r.outputs);
   }
-  const ir::Graph& g_;
 };
 
 // g: a piece with one [rows, width] input. Calibrated on the simulated input (seed) and one more
@@ -47,7 +47,7 @@ inline CalibratedInt8Piece calibrated_int8_piece(const ir::Graph& g, uint32_t se
     return std::vector<ref::Value>{
         ref::Value::floats(xs, random_f16(ir::num_elements(xs), -2.f, 2.f, s), ir::DType::F32)};
   };
-  CalibratedInt8Piece p{{}, {}, {}, input(seed), g};
+  CalibratedInt8Piece p{g, {}, {}, {}, input(seed)};
   co.calibration = {p.inputs, input(seed + 1)};
   p.cr = compiler::compile(g, *chip, co);
   REQUIRE(p.cr.quant);
