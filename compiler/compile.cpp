@@ -26,25 +26,34 @@ struct Scheduled {
   std::exception_ptr error;
 };
 
-// Layout tuning (CompileOptions::tune_part_rows): schedules the model once per part size, the
-// tiling's own first, on up to hardware_concurrency threads (independent builders and allocators
-// over the same const inputs), and returns the scheduling with the fewest predicted cycles (the
-// earlier size on a tie: the choice depends only on the results).
+// Layout tuning (CompileOptions::tune_part_rows, tune_epilogue_rows): schedules the model once per
+// layout, the tiling's own first, on up to hardware_concurrency threads (independent builders and
+// allocators over the same const inputs), and returns the scheduling with the fewest predicted
+// cycles (the earlier layout on a tie: the choice depends only on the results). Layouts: each part
+// size with the tiling's epilogue rows, then (if they can differ) each with the spread ones.
 Scheduled schedule_tuned(const ir::Graph& g, const LoweredModel& lm, const ChipConfig& cfg, const CompileOptions& opt,
                          const QuantPlan* quant) {
-  std::vector<int64_t> parts = {opt.tiling.port_split_min_part_rows};
+  std::vector<int64_t> sizes = {opt.tiling.port_split_min_part_rows};
   bool split = false;
   for (const ir::Tensor& t : g.tensors())  // weights have their own layout (PlacedWeights)
     split = split || (!t.is_const && port_split_applies(opt.tiling, stored_rows(t.shape)));
-  if (split) parts.insert(parts.end(), opt.tune_part_rows.begin(), opt.tune_part_rows.end());
+  if (split) sizes.insert(sizes.end(), opt.tune_part_rows.begin(), opt.tune_part_rows.end());
+  std::vector<TilingOptions> parts;
+  for (int64_t n : sizes) {
+    parts.push_back(opt.tiling);
+    parts.back().port_split_min_part_rows = n;
+  }
+  if (opt.tune_epilogue_rows && !opt.tiling.spread_epilogue_rows && epilogue_rows_spreadable(g, lm, cfg, quant, opt.tiling))
+    for (size_t i = 0, n = parts.size(); i < n; ++i) {
+      parts.push_back(parts[i]);
+      parts.back().spread_epilogue_rows = true;
+    }
   std::vector<Scheduled> cand(parts.size());
   auto run = [&](size_t i) {
     try {
-      TilingOptions tiling = opt.tiling;
-      tiling.port_split_min_part_rows = parts[i];
       cand[i].b = std::make_unique<ScheduleBuilder>(cfg);
       cand[i].alloc = std::make_unique<SramAllocator>(cfg);
-      cand[i].sm = schedule_model(g, lm, *cand[i].b, *cand[i].alloc, tiling, opt.keep_intermediates, quant,
+      cand[i].sm = schedule_model(g, lm, *cand[i].b, *cand[i].alloc, parts[i], opt.keep_intermediates, quant,
                                   opt.matmul_replay.get());
     } catch (...) {
       cand[i].error = std::current_exception();
@@ -57,8 +66,8 @@ Scheduled schedule_tuned(const ir::Graph& g, const LoweredModel& lm, const ChipC
     run(w0);
     for (std::thread& t : threads) t.join();
   }
-  // The tiling's own size is the untuned compile: its errors are the user's. A further size that
-  // does not fit (InputError) is passed over; any other error is a bug and is reported.
+  // The tiling's own layout is the untuned compile: its errors are the user's. A further layout
+  // that does not fit (InputError) is passed over; any other error is a bug and is reported.
   if (cand[0].error) std::rethrow_exception(cand[0].error);
   size_t best = 0;
   for (size_t i = 1; i < parts.size(); ++i) {

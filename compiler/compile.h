@@ -54,6 +54,10 @@ struct CompileOptions {
   // activation (non-constant tensor) is split for ports (port_split_applies): every size would give
   // the same layout. Empty: no tuning.
   std::vector<int64_t> tune_part_rows = {32, 16};
+  // Layout tuning also schedules every part size with TilingOptions::spread_epilogue_rows (when it
+  // changes the layout: an install-bound int8 product, epilogue_rows_spreadable) and keeps the
+  // program with the fewest predicted cycles over all of them (ties: the tiling's own rows).
+  bool tune_epilogue_rows = true;
 };
 
 struct CompileResult {

@@ -59,7 +59,27 @@ std::vector<uint8_t> to_f32_bytes(const std::vector<float>& v) {
   return out;
 }
 
+// Rows of a dense step's output (its M): the tap rows' or row map's count, else X's rows.
+int64_t product_rows(const ir::Graph& g, const LoweredModel& lm, const LoweredLayer& L) {
+  if (!L.tap_rows.empty()) return static_cast<int64_t>(L.tap_rows[0].size());
+  if (!L.x_rows.empty()) return static_cast<int64_t>(L.x_rows.size());
+  int64_t M = 1;
+  const ir::Shape& xs = lm.tensor(g, L.x).shape;
+  for (size_t i = 0; i + 1 < xs.size(); ++i) M *= xs[i];
+  return M;
+}
+
 }  // namespace
+
+bool epilogue_rows_spreadable(const ir::Graph& g, const LoweredModel& lm, const ChipConfig& cfg, const QuantPlan* quant,
+                              const TilingOptions& tiling) {
+  if (!quant || tiling.port_split_min_rows <= 0) return false;
+  for (size_t li = 0; li < lm.layers.size() && li < quant->layers.size(); ++li) {
+    const int64_t M = product_rows(g, lm, lm.layers[li]);
+    if (quant->layers[li].int8 && M >= tiling.port_split_min_rows && install_bound_rows(cfg, M, DType::I8)) return true;
+  }
+  return false;
+}
 
 ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, ScheduleBuilder& b, SramAllocator& alloc,
                               const TilingOptions& tiling, bool keep_intermediates, const QuantPlan* quant,
@@ -159,22 +179,16 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
   // [1, N] row the epilogue of a multi-tile layer drained one output row per cycle for the whole
   // chip, and a one-tile layer's fetches took its slices' read port on every drain cycle
   // (matmul_kernel.h; MatmulSpec::scale). Install-bound layers (batch-1
-  // and BERT-size int8 rows: install_bound_rows, the kernel's install-bound rule) keep [1, N]:
-  // their drains are not the bound, and the spread rows cost them more in read-port conflicts.
+  // and BERT-size int8 rows: install_bound_rows, the kernel's install-bound rule) keep [1, N]
+  // unless tiling.spread_epilogue_rows: their drains are mostly not the bound, and the spread rows
+  // can cost them more in read-port conflicts (layout tuning tries both).
   auto place_epilogue_row = [&](const LoweredLayer& L, bool i8, const std::string& name, const std::vector<float>& vals,
                                 PlacedTensor* out) {
     std::vector<int> ids;
-    int64_t M = 1;
-    if (!L.tap_rows.empty()) {
-      M = static_cast<int64_t>(L.tap_rows[0].size());
-    } else if (!L.x_rows.empty()) {
-      M = static_cast<int64_t>(L.x_rows.size());
-    } else {
-      const ir::Shape& xs = lm.tensor(g, L.x).shape;
-      for (size_t i = 0; i + 1 < xs.size(); ++i) M *= xs[i];
-    }
+    const int64_t M = product_rows(g, lm, L);
     const int64_t nt = (L.N + lanes - 1) / lanes;
-    if (install_bound_rows(b.cfg(), M, i8 ? DType::I8 : DType::F16)) {
+    const bool spread = tiling.spread_epilogue_rows && tiling.port_split_min_rows > 0 && M >= tiling.port_split_min_rows;
+    if (!spread && install_bound_rows(b.cfg(), M, i8 ? DType::I8 : DType::F16)) {
       *out = place_tensor(alloc, name, DType::F32, {1, L.N}, tiling, &ids);
       tensor_blobs(*out, to_f32_bytes(vals), lanes, &res.blobs);
       return;

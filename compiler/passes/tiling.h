@@ -35,6 +35,14 @@ struct TilingOptions {
   // (placed_tensor.h PlacedWeights::trans). Same SRAM either way. false, or a chip config with
   // mxm.transposed_install: false: every tile untransposed.
   bool transpose_narrow_tiles = true;
+  // An int8 product's epilogue rows (scale, residual scale) are [1, N] f32 for an install-bound
+  // product (schedule.cpp place_epilogue_row) and [column tiles, lanes] in one row block per MXM
+  // plane otherwise. true: the per-plane blocks also for an install-bound product of at least
+  // port_split_min_rows rows (not for fewer: a batch-1 product drains one row a column tile, and
+  // the LLM planner's piece_sram_need mirrors the [1, N] rows of its decode pieces). Which pays
+  // depends on the schedule (a product whose drains wait, e.g. on a folded LayerNorm's `.sd`,
+  // drains a backlog at once), so layout tuning tries both (CompileOptions::tune_epilogue_rows).
+  bool spread_epilogue_rows = false;
 };
 
 // Stored rows of a tensor of `shape`: the product of all dims but the last (the chip's [rows, inner]).
