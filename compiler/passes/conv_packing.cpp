@@ -212,7 +212,7 @@ PackChoice ConvLowering::pack_taps(const ir::Op& op, ir::TensorId x, int64_t N, 
   }
   // P's step writes the main part; the edge parts follow it.
   size_t at = 0;
-  while (!(lm_.steps[at].dense && !lm_.steps[at].gather && !lm_.steps[at].lane &&
+  while (!(is_layer(lm_.steps[at]) &&
            lm_.steps[at].index == static_cast<size_t>(li)))
     ++at;
   lm_.layers[static_cast<size_t>(li)] = std::move(out[0]);

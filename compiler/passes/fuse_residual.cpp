@@ -34,7 +34,7 @@ void hoist_residual_branches(LoweredModel& lm) {
         const std::vector<ir::TensorId> rd = step_reads(lm, lm.steps[j]);
         if (std::find(wr.begin(), wr.end(), o.act) != wr.end()) {
           const LoweredStep& ws = lm.steps[j];
-          ok = j < si && ws.dense && !ws.gather && !ws.lane && wr.size() == 1;
+          ok = j < si && is_layer(ws) && wr.size() == 1;
           w[k].push_back(j);
         }
         if (j != si && std::find(rd.begin(), rd.end(), o.act) != rd.end()) ok = false;
@@ -146,7 +146,7 @@ int fuse_residual_adds(const ir::Graph& g, LoweredModel* lmp) {
       bool products = true;
       for (size_t w : wa->second) {
         const LoweredStep& ls = lm.steps[w];
-        products = products && ls.dense && !ls.gather && !ls.lane && !drop[w] && w < si;
+        products = products && is_layer(ls) && !drop[w] && w < si;
         if (!products) break;
         const LoweredLayer& L = lm.layers[ls.index];
         products = !L.relu && L.residual == ir::kNoTensor && L.y2 == ir::kNoTensor && !L.copy && L.y == a;
@@ -194,7 +194,7 @@ int fuse_residual_adds(const ir::Graph& g, LoweredModel* lmp) {
   for (size_t si = 0; si < lm.steps.size(); ++si) {
     if (drop[si]) continue;
     LoweredStep s = lm.steps[si];
-    if (!s.dense && !s.gather && !s.lane) s.index = renum[s.index];
+    if (is_eltwise(s)) s.index = renum[s.index];
     steps.push_back(s);
   }
   lm.steps = std::move(steps);

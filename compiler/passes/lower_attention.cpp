@@ -1082,11 +1082,7 @@ void AttentionLowering::pack_segments() {
     count_readers();
     // O = Y1 / S (the normalize of a fused P.[V|1], matmul_act), S = lane W of Y1 in every lane.
     const int wn = writer(O);
-    auto is_eltwise = [&](int pos) {
-      const LoweredStep& q = lm_.steps[static_cast<size_t>(pos)];
-      return !q.dense && !q.gather && !q.lane;
-    };
-    if (wn < 0 || readers[static_cast<size_t>(O)] != 1 || !is_eltwise(wn)) continue;
+    if (wn < 0 || readers[static_cast<size_t>(O)] != 1 || !is_eltwise(lm_.steps[static_cast<size_t>(wn)])) continue;
     const size_t ni = lm_.steps[static_cast<size_t>(wn)].index;
     {
       const LoweredEltwise& N = lm_.eltwise[ni];
@@ -1109,7 +1105,7 @@ void AttentionLowering::pack_segments() {
     ir::TensorId V1 = ir::kNoTensor;
     int y1_writers = 0;
     for (const LoweredStep& q : lm_.steps)
-      if (q.dense && !q.gather && !q.lane && lm_.layers[q.index].y == Y1) ++y1_writers;
+      if (is_layer(q) && lm_.layers[q.index].y == Y1) ++y1_writers;
     for (size_t j = 0; j < S && ok; ++j) {
       const int64_t r0 = P.xsegs[j].row_off + P.x_rows[0];
       size_t found = lm_.layers.size();
@@ -1131,7 +1127,7 @@ void AttentionLowering::pack_segments() {
     if (!ok || y1_writers != static_cast<int>(S) || readers[static_cast<size_t>(V1)] != static_cast<int>(S)) continue;
     // V1 = max(MV, [-inf x W, 1]) (the ones pass), MV = V's rows moved to lanes [0, W).
     const int wo = writer(V1);
-    if (wo < 0 || !is_eltwise(wo)) continue;
+    if (wo < 0 || !is_eltwise(lm_.steps[static_cast<size_t>(wo)])) continue;
     const size_t oi = lm_.steps[static_cast<size_t>(wo)].index;
     {
       const LoweredEltwise& E = lm_.eltwise[oi];

@@ -154,7 +154,7 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
   for (size_t i = 0; i < nl; ++i) ident[i] = is_identity(lm.layers[i]);
   std::vector<char> live(nl, 0);  // scheduled (a projection folded into per-head layers is not)
   for (const LoweredStep& st : lm.steps)
-    if (st.dense && !st.gather && !st.lane) live[st.index] = 1;
+    if (is_layer(st)) live[st.index] = 1;
   for (size_t i = 0; i < nl; ++i) {
     const LoweredLayer& L = lm.layers[i];
     if (!live[i]) continue;
@@ -221,7 +221,7 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
       for (ir::TensorId r : step_reads(lm, st))
         if (r == mv->x && !self) return ir::kNoTensor;
       for (ir::TensorId w : step_writes(lm, st))
-        if (w == mv->x && !(!st.dense && !st.gather && !st.lane)) return ir::kNoTensor;
+        if (w == mv->x && !is_eltwise(st)) return ir::kNoTensor;
     }
     return mv->x;
   };
@@ -311,7 +311,7 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
       const std::vector<ir::TensorId> r = step_reads(lm, st);
       const auto n_reads = std::count(r.begin(), r.end(), nm.y);
       if (n_reads == 0) continue;
-      const bool dense = st.dense && !st.gather && !st.lane;
+      const bool dense = is_layer(st);
       if (!dense || lm.layers[st.index].x != nm.y || !in_s[st.index] || n_reads > 1) {
         other = true;
         if (dense && lm.layers[st.index].x == nm.y) ok = false;  // an fp16 reader of y as X, or y twice
@@ -383,7 +383,7 @@ QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vecto
         for (ir::TensorId r : step_reads(lm, st)) ok = ok && r != t;
       for (ir::TensorId w : step_writes(lm, st))
         if (w == t) {
-          const bool int8_layer = st.dense && !st.gather && !st.lane && in_s[st.index] &&
+          const bool int8_layer = is_layer(st) && in_s[st.index] &&
                                   lm.layers[st.index].residual == ir::kNoTensor;
           ok = ok && int8_layer;
           int8_writers += int8_layer ? 1 : 0;

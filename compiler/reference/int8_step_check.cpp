@@ -266,7 +266,7 @@ Int8StepCheck verify_int8_steps(const ir::Graph& g, const LoweredModel& lm, cons
       const std::vector<ir::TensorId> r = step_reads(lm, st);
       if (std::find(r.begin(), r.end(), L.y) == r.end()) continue;
       any_reader = true;
-      const bool eltwise = !st.dense && !st.gather && !st.lane;
+      const bool eltwise = is_eltwise(st);
       relu_readers = relu_readers && eltwise && lm.eltwise[st.index].relu && lm.eltwise[st.index].minmax_chain();
     }
     const Int8LayerVerdict vs = int8_layer_bound(LB, q.layers[i], src, rows, ym, src_host, y.dtype == DType::F32,

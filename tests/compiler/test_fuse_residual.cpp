@@ -97,7 +97,7 @@ TEST_CASE("fuse residual: the branch written later moves first, the other produc
   // adds d's stored result. Unfused, the graph's order stays.
   auto step_of = [](const LoweredModel& m, const std::string& name) {
     for (size_t si = 0; si < m.steps.size(); ++si)
-      if (m.steps[si].dense && !m.steps[si].gather && !m.steps[si].lane && m.layers[m.steps[si].index].name == name)
+      if (is_layer(m.steps[si]) && m.layers[m.steps[si].index].name == name)
         return static_cast<int>(si);
     return -1;
   };

@@ -159,12 +159,12 @@ TEST_CASE("int8 copies: an X with fp16 readers is copied to i8 once, shared by i
     size_t at = lm.steps.size(), fused_at = lm.steps.size(), first_reader = lm.steps.size();
     for (size_t si = 0; si < lm.steps.size(); ++si) {
       const LoweredStep& st = lm.steps[si];
-      if (!st.dense && !st.gather && !st.lane && lm.eltwise[st.index].y == c.copy) at = si;
-      if (!st.dense && !st.gather && !st.lane && lm.eltwise[st.index].y2 == c.copy) {
+      if (is_eltwise(st) && lm.eltwise[st.index].y == c.copy) at = si;
+      if (is_eltwise(st) && lm.eltwise[st.index].y2 == c.copy) {
         fused_at = si;
         CHECK(lm.eltwise[st.index].y == c.src);
       }
-      if (st.dense && !st.gather && !st.lane && lm.layers[st.index].x == c.copy) first_reader = std::min(first_reader, si);
+      if (is_layer(st) && lm.layers[st.index].x == c.copy) first_reader = std::min(first_reader, si);
     }
     if (g.tensor(c.src).name == "x") {
       CHECK(at + 1 == first_reader);

@@ -143,15 +143,15 @@ TEST_CASE("LayerNorm fold: the product reads x - mean and divides by sd, within 
   for (size_t si = 0; si < lm.steps.size(); ++si) {
     const LoweredStep& st = lm.steps[si];
     if (st.lane && lm.lanes[st.index].y == nm.mean) mean_at = si;
-    if (!st.dense && !st.gather && !st.lane && lm.eltwise[st.index].y == c.copy) copy_at = si;
-    if (!st.dense && !st.gather && !st.lane && lm.eltwise[st.index].y == nm.y) norm_at = si;
+    if (is_eltwise(st) && lm.eltwise[st.index].y == c.copy) copy_at = si;
+    if (is_eltwise(st) && lm.eltwise[st.index].y == nm.y) norm_at = si;
     if (st.dense && lm.layers[st.index].x == c.copy) proj_at = si;
     const std::vector<ir::TensorId> rd = step_reads(lm, st);
     if (h_reader == lm.steps.size() && std::find(rd.begin(), rd.end(), nm.y) != rd.end()) h_reader = si;
   }
   for (size_t si = 0; si < lm0.steps.size(); ++si) {
     const LoweredStep& st = lm0.steps[si];
-    if (!st.dense && !st.gather && !st.lane && lm0.eltwise[st.index].y == nm.y) norm_at0 = si;
+    if (is_eltwise(st) && lm0.eltwise[st.index].y == nm.y) norm_at0 = si;
   }
   CHECK(copy_at == mean_at + 1);
   CHECK(norm_at0 < proj_at);  // before the fold: the `.norm` ahead of the product (in lm0's order)

@@ -52,9 +52,9 @@ OprojShape oproj_shape(const compiler::LoweredModel& lm) {
   OprojShape s;
   std::map<ir::TensorId, int> dense_out;
   for (const compiler::LoweredStep& st : lm.steps)
-    if (st.dense && !st.gather && !st.lane) dense_out[lm.layers[st.index].y] = 1;
+    if (is_layer(st)) dense_out[lm.layers[st.index].y] = 1;
   for (const compiler::LoweredStep& st : lm.steps) {
-    if (st.dense && !st.gather && !st.lane) {
+    if (is_layer(st)) {
       const compiler::LoweredLayer& L = lm.layers[st.index];
       if (L.b == ir::kNoTensor && L.xsegs.size() > 1) {
         ++s.oproj_layers;
@@ -112,7 +112,7 @@ TEST_CASE("attention prefill: int8 o_proj reads P.V through the Cast view (no pe
   CHECK(s.oproj_segments == cfg.heads);
   int moves = 0;  // identity copies of a head's rows of P.V (what the Cast's materialization cost)
   for (const compiler::LoweredStep& st : lm.steps)
-    if (st.dense && !st.gather && !st.lane && lm.layers[st.index].name.find("Cast") != std::string::npos) ++moves;
+    if (is_layer(st) && lm.layers[st.index].name.find("Cast") != std::string::npos) ++moves;
   CHECK(moves == 0);
   auto chip = load_chip_config(std::string(LPU_SOURCE_DIR) + "/workloads/chips/tsp-v1.yaml");
   const compiler::CompileResult cr = compiler::compile(g, *chip, system::piece_compile_options(llm::WeightPrecision::INT8));

@@ -50,7 +50,7 @@ llm::SegmentSpec attention_prefill(int64_t tokens, bool cast = true) {
 // The o_proj: the dense layer with constant weights reading column segments.
 const compiler::LoweredLayer* oproj(const compiler::LoweredModel& lm) {
   for (const compiler::LoweredStep& st : lm.steps)
-    if (st.dense && !st.gather && !st.lane && lm.layers[st.index].b == ir::kNoTensor &&
+    if (is_layer(st) && lm.layers[st.index].b == ir::kNoTensor &&
         !lm.layers[st.index].xsegs.empty())
       return &lm.layers[st.index];
   return nullptr;
