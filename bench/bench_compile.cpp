@@ -55,11 +55,11 @@ int sc_main(int argc, char* argv[]) {
         so.mode = sim::Mode::Timing;
         const sim::SimResult s = sim::simulate(r.program, *cfg, so);
         simulated = std::to_string(s.cycles);
-        match = s.cycles == r.predicted_cycles ? "yes" : "NO";
+        match = s.cycles == r.program.predicted_cycles ? "yes" : "NO";
       }
       std::printf("%-5s %6lld %12llu %12.0f %7.1f%% %10.2f %12s %6s\n", p == Precision::INT8 ? "int8" : "fp16",
-                  static_cast<long long>(n), static_cast<unsigned long long>(r.predicted_cycles), ideal,
-                  100.0 * ideal / static_cast<double>(r.predicted_cycles), secs, simulated.c_str(), match.c_str());
+                  static_cast<long long>(n), static_cast<unsigned long long>(r.program.predicted_cycles), ideal,
+                  100.0 * ideal / static_cast<double>(r.program.predicted_cycles), secs, simulated.c_str(), match.c_str());
       std::fflush(stdout);
     }
   }

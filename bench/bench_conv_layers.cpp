@@ -61,8 +61,8 @@ int main(int argc, char* argv[]) {
     const CompileResult r = compile(g, *cfg, co);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::printf("%s %s: %llu cycles predicted (%.1f images/s at %.0f MHz), compiled in %.2f s, %llu abc\n",
-                path.c_str(), int8 ? "int8" : "fp16", static_cast<unsigned long long>(r.predicted_cycles),
-                cfg->clock_hz / static_cast<double>(r.predicted_cycles), cfg->clock_hz / 1e6, secs,
+                path.c_str(), int8 ? "int8" : "fp16", static_cast<unsigned long long>(r.program.predicted_cycles),
+                cfg->clock_hz / static_cast<double>(r.program.predicted_cycles), cfg->clock_hz / 1e6, secs,
                 static_cast<unsigned long long>(r.stats.abc));
     uint64_t prev = 0;
     // --steps also: the step's first issue (start), its VXM instructions and the cycles they need
@@ -89,7 +89,7 @@ int main(int argc, char* argv[]) {
       std::string kinds;
       for (const auto& [k, v] : a.by_kind) kinds += std::string(kinds.empty() ? "" : ", ") + k + " " + std::to_string(v);
       std::printf("%-28s %6llu %10llu %6.1f%% %10llu %10llu  %s\n", a.name.c_str(), static_cast<unsigned long long>(a.steps),
-                  static_cast<unsigned long long>(a.added), 100.0 * static_cast<double>(a.added) / static_cast<double>(r.predicted_cycles),
+                  static_cast<unsigned long long>(a.added), 100.0 * static_cast<double>(a.added) / static_cast<double>(r.program.predicted_cycles),
                   static_cast<unsigned long long>(a.abc), static_cast<unsigned long long>(a.lw), kinds.c_str());
     }
   } catch (const std::exception& e) {

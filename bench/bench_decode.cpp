@@ -31,11 +31,11 @@ void row(const char* what, const char* prec, const CompileResult& r, const ChipC
     so.mode = sim::Mode::Timing;
     const sim::SimResult s = sim::simulate(r.program, cfg, so);
     simulated = std::to_string(s.cycles);
-    match = s.cycles == r.predicted_cycles ? "yes" : "NO";
+    match = s.cycles == r.program.predicted_cycles ? "yes" : "NO";
   }
   std::printf("%-28s %-5s %10llu %9llu %10.0f %7.3f %8.2f %10s %5s\n", what, prec,
-              static_cast<unsigned long long>(r.predicted_cycles), static_cast<unsigned long long>(r.stats.lw), bound,
-              static_cast<double>(r.predicted_cycles) / bound, secs, simulated.c_str(), match.c_str());
+              static_cast<unsigned long long>(r.program.predicted_cycles), static_cast<unsigned long long>(r.stats.lw), bound,
+              static_cast<double>(r.program.predicted_cycles) / bound, secs, simulated.c_str(), match.c_str());
   std::fflush(stdout);
 }
 

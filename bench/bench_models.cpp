@@ -168,17 +168,17 @@ int sc_main(int argc, char* argv[]) {
           std::snprintf(buf, sizeof buf, "%.2f", since(t0));
           sim_s = buf;
           simulated = std::to_string(s.cycles);
-          match = s.cycles == r.predicted_cycles ? "yes" : "NO";
-          if (s.cycles != r.predicted_cycles) ++failures;
+          match = s.cycles == r.program.predicted_cycles ? "yes" : "NO";
+          if (s.cycles != r.program.predicted_cycles) ++failures;
         }
         const double ideal = static_cast<double>(r.macs) / (int8 ? peak_i8 : peak_f16);
         uint64_t image = 0;
         for (const DataBlob& d : r.program.data) image += d.bytes.size();
         std::printf("%-20s %-5s %8.2f %9.2f %7.2f %12llu %14llu %11.0f %7.1f%% %10.1f %9.1f %12s %6s %7s\n", m.label.c_str(), prec,
-                    t_import, t_compile, cpu_compile, static_cast<unsigned long long>(r.predicted_cycles),
+                    t_import, t_compile, cpu_compile, static_cast<unsigned long long>(r.program.predicted_cycles),
                     static_cast<unsigned long long>(r.macs), ideal,
-                    100.0 * ideal / static_cast<double>(r.predicted_cycles),
-                    static_cast<double>(r.predicted_cycles) / cfg->clock_hz * 1e6,
+                    100.0 * ideal / static_cast<double>(r.program.predicted_cycles),
+                    static_cast<double>(r.program.predicted_cycles) / cfg->clock_hz * 1e6,
                     static_cast<double>(image) / (1 << 20), simulated.c_str(), match.c_str(),
                     sim_s.c_str());
         for (const std::string& d : r.diagnostics)

@@ -142,7 +142,7 @@ void print_timeline(const ir::Graph& g, const compiler::CompileResult& cr, const
       std::string key = k == SliceKind::MXM ? std::string(op_info(in.op).mnemonic) : std::string(slice_kind_name(k));
       bins[cycle / 1000][key]++;
     }
-  fmt::print("predicted cycles {}\n", cr.predicted_cycles);
+  fmt::print("predicted cycles {}\n", cr.program.predicted_cycles);
   for (const auto& [b, counts] : bins) {
     std::string line;
     for (const auto& [k, n] : counts) line += fmt::format(" {}={}", k, n);
@@ -217,10 +217,10 @@ int sc_main(int argc, char* argv[]) {
         sim::SimOptions so;
         so.mode = sim::Mode::Timing;
         const uint64_t cycles = sim::simulate(cr.program, *chip, so).cycles;
-        sim = fmt::format("simulated {} ({})", cycles, cycles == cr.predicted_cycles ? "matches" : "MISMATCH");
-        if (cycles != cr.predicted_cycles) rc = 1;
+        sim = fmt::format("simulated {} ({})", cycles, cycles == cr.program.predicted_cycles ? "matches" : "MISMATCH");
+        if (cycles != cr.program.predicted_cycles) rc = 1;
       }
-      fmt::print("{}: {} cycles, {} int8 layers, {} lw, {} vxm, build+compile {:.2f} s; {}\n", what, cr.predicted_cycles,
+      fmt::print("{}: {} cycles, {} int8 layers, {} lw, {} vxm, build+compile {:.2f} s; {}\n", what, cr.program.predicted_cycles,
                  cr.quant ? cr.quant->int8_layers : 0, cr.stats.lw, cr.stats.vxm, secs, sim);
       if (a.timeline) print_timeline(g, cr, *chip, a.window, static_cast<uint64_t>(a.span));
     }

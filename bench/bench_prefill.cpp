@@ -101,7 +101,7 @@ int sc_main(int argc, char* argv[]) {
   auto simulate = [&](const CompileResult& r, const char* what) -> std::pair<std::string, std::string> {
     if (!run_sim) return {"-", "-"};
     const sim::SimResult s = sim::simulate(r.program, *cfg, timing);
-    system::check_prediction(s, r.predicted_cycles, &r.predicted_streams, what);
+    system::check_prediction(s, r.program.predicted_cycles, &r.predicted_streams, what);
     return {std::to_string(s.cycles), "yes"};
   };
   CompileResult attn1, ffn;  // layer 1's two programs (--gaps)
@@ -138,17 +138,17 @@ int sc_main(int argc, char* argv[]) {
     const double bound = static_cast<double>(r.stats.lw) / static_cast<double>(planes);
     if (steps) print_steps(r);
     const auto [simulated, match] = simulate(r, pc.label);
-    piece_cycles[pk] = r.predicted_cycles;
+    piece_cycles[pk] = r.program.predicted_cycles;
     piece_streams[pk] = r.predicted_streams.at(0);
-    const std::string ratio = bound > 0 ? fmt::format("{:.2f}", static_cast<double>(r.predicted_cycles) / bound) : "-";
+    const std::string ratio = bound > 0 ? fmt::format("{:.2f}", static_cast<double>(r.program.predicted_cycles) / bound) : "-";
     std::printf("%-22s %10llu %9llu %9.0f %7s %9.2f %10s %5s\n",
                 pc.label,
-                static_cast<unsigned long long>(r.predicted_cycles), static_cast<unsigned long long>(r.stats.lw), bound,
+                static_cast<unsigned long long>(r.program.predicted_cycles), static_cast<unsigned long long>(r.stats.lw), bound,
                 ratio.c_str(), secs, simulated.c_str(), match.c_str());
     std::fflush(stdout);
-    const uint64_t window = system::piece_window(*cfg, r.predicted_cycles);
+    const uint64_t window = system::piece_window(*cfg, r.program.predicted_cycles);
     pass += static_cast<uint64_t>(pc.starts) * window;
-    last_drain = window - r.predicted_cycles;
+    last_drain = window - r.program.predicted_cycles;
     if (pc.layer == 1) attn1 = r;
     if (kind == llm::SegmentKind::Ffn) ffn = r;
   }
@@ -178,12 +178,12 @@ int sc_main(int argc, char* argv[]) {
     if (steps) print_steps(r);
     const auto [simulated, match] = simulate(r, "layer 1 as one program");
     // From a layer's start to the next layer's (its attention), as the pass composes them.
-    const uint64_t one = r.predicted_cycles + start_gap(r.predicted_streams.at(0), piece_streams[1]);
+    const uint64_t one = r.program.predicted_cycles + start_gap(r.predicted_streams.at(0), piece_streams[1]);
     const uint64_t two = piece_cycles[1] + start_gap(piece_streams[1], piece_streams[2]) + piece_cycles[2] +
                          start_gap(piece_streams[2], piece_streams[1]);
     std::printf("layer 1 as one program: %llu cycles (simulated %s, match %s), to the next layer's start %llu, vs its "
                 "two pieces back to back %llu (start_rule.h): %+.1f %%\n",
-                static_cast<unsigned long long>(r.predicted_cycles), simulated.c_str(), match.c_str(),
+                static_cast<unsigned long long>(r.program.predicted_cycles), simulated.c_str(), match.c_str(),
                 static_cast<unsigned long long>(one), static_cast<unsigned long long>(two),
                 100.0 * (static_cast<double>(one) / static_cast<double>(two) - 1.0));
   }

@@ -43,7 +43,7 @@ int sc_main(int argc, char* argv[]) {
         const compiler::CompileResult r = compiler::compile(g, *cfg, co);
         uint64_t image = 0;  // the SRAM image: every data blob the program places
         for (const DataBlob& b : r.program.data) image += b.bytes.size();
-        res = fmt::format("{} cycles, image {:.1f} MiB, {} lw", r.predicted_cycles, image / 1048576.0, r.stats.lw);
+        res = fmt::format("{} cycles, image {:.1f} MiB, {} lw", r.program.predicted_cycles, image / 1048576.0, r.stats.lw);
       } catch (const InputError& e) {
         res = e.what();
       }

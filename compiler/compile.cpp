@@ -133,8 +133,7 @@ CompileResult compile_lowering(const ir::Graph& g, const ChipConfig& cfg, const 
   EmitOptions eo;
   eo.use_repeat = opt.use_repeat;
   res.program = emit_program(b, std::move(sm.blobs), std::move(sm.descs), eo);
-  res.predicted_cycles = res.program.predicted_cycles;
-  res.predicted_streams = {b.slots().envelope(res.predicted_cycles)};
+  res.predicted_streams = {b.slots().envelope(res.program.predicted_cycles)};
   res.memory_map = alloc.format_map();
   // Work items = the first input's leading dim (1 for a model without inputs, e.g. a Constant).
   const ir::Shape& first = lm.inputs.empty() ? ir::Shape{} : g.tensor(lm.inputs.front().id).shape;
@@ -153,7 +152,7 @@ CompileResult compile(const ir::Graph& g, const ChipConfig& cfg, const CompileOp
   unpaired.lower.pair_heads = false;
   bool paired_again = false;  // never: pair_heads is off
   CompileResult alt = compile_lowering(g, cfg, unpaired, &paired_again);
-  return alt.predicted_cycles < best.predicted_cycles ? alt : best;
+  return alt.program.predicted_cycles < best.program.predicted_cycles ? alt : best;
 }
 
 CompileResult compile_gemm(const GemmProblem& gp, const ChipConfig& cfg, const CompileOptions& opt) {
@@ -186,8 +185,7 @@ CompileResult compile_gemm(const GemmProblem& gp, const ChipConfig& cfg, const C
   EmitOptions eo;
   eo.use_repeat = opt.use_repeat;
   res.program = emit_program(b, std::move(blobs), std::move(descs), eo);
-  res.predicted_cycles = res.program.predicted_cycles;
-  res.predicted_streams = {b.slots().envelope(res.predicted_cycles)};
+  res.predicted_streams = {b.slots().envelope(res.program.predicted_cycles)};
   res.memory_map = alloc.format_map();
   res.program.work_items = static_cast<uint64_t>(gp.M);
   res.program.work_unit = "items";

@@ -61,8 +61,7 @@ struct CompileOptions {
 };
 
 struct CompileResult {
-  Program program;                       // program.predicted_cycles is set
-  uint64_t predicted_cycles = 0;
+  Program program;                       // program.predicted_cycles: the compiler's cycle count
   // Per chip of the program (one): its predicted stream envelope (isa/stream_envelope.h), which the
   // simulator's measured one must equal, as cycles must (system/prediction_check.h checks both).
   std::vector<StreamEnvelope> predicted_streams;

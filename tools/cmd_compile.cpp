@@ -121,7 +121,7 @@ void run_compile(const CompileArgs& a) {
   write_program_file(r.program, out);
   if (!a.asm_path.empty()) write_text_file(a.asm_path, disassemble(r.program, *cfg), "--asm");
   std::cout << fmt::format("compiled {} for chip '{}': predicted {} cycles ({:.3f} us), {} MACs -> {}\n", a.model,
-                           cfg->name, r.predicted_cycles, static_cast<double>(r.predicted_cycles) / cfg->clock_hz * 1e6,
+                           cfg->name, r.program.predicted_cycles, static_cast<double>(r.program.predicted_cycles) / cfg->clock_hz * 1e6,
                            r.macs, out);
   for (const std::string& d : r.diagnostics) std::cout << "note: " << d << "\n";
   if (a.memory_map) std::cout << r.memory_map;
@@ -151,8 +151,8 @@ sim::SimResult simulate_model(const CompileArgs& a, const ChipConfig& cfg, const
 // envelope that differs from the prediction (isa/stream_envelope.h) a line naming the first
 // difference. True when both agree.
 bool print_prediction_check(const compiler::CompileResult& r, const sim::SimResult& s) {
-  const bool cycles = s.cycles == r.predicted_cycles;
-  std::cout << fmt::format("compiler predicted {} cycles; simulator measured {} ({})\n", r.predicted_cycles, s.cycles,
+  const bool cycles = s.cycles == r.program.predicted_cycles;
+  std::cout << fmt::format("compiler predicted {} cycles; simulator measured {} ({})\n", r.program.predicted_cycles, s.cycles,
                            cycles ? "match" : "MISMATCH");
   const std::string diff = system::envelope_mismatch(s, r.predicted_streams);
   if (!diff.empty()) std::cout << "MISMATCH with the compiler's prediction: " << diff << "\n";
@@ -260,7 +260,7 @@ bool check_dataset(const Dataset& ds, const ir::Graph& g, const compiler::Lowere
     }
   }
   const sim::SimResult s = simulate_dataset(ds, g, lm, cfg, r, force);
-  bool ok = s.cycles == r.predicted_cycles;
+  bool ok = s.cycles == r.program.predicted_cycles;
   std::cout << fmt::format("{}: simulated {} cycles ({})\n", ds.dir, s.cycles,
                            ok ? "matches prediction" : "MISMATCH with prediction");
   for (size_t o = 0; o < g.outputs().size(); ++o) {
@@ -306,7 +306,7 @@ bool check_dataset(const Dataset& ds, const ir::Graph& g, const compiler::Lowere
   }
   // Per-step verification on the keep_intermediates program.
   const sim::SimResult sd = simulate_dataset(ds, g, lm, cfg, dbg, force);
-  bool same = sd.cycles == dbg.predicted_cycles;
+  bool same = sd.cycles == dbg.program.predicted_cycles;
   std::cout << fmt::format("  per-step program (every intermediate kept): simulated {} cycles ({})\n", sd.cycles,
                            same ? "matches prediction" : "MISMATCH with prediction");
   for (size_t o = 0; o < g.outputs().size(); ++o) {

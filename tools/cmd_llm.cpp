@@ -159,7 +159,7 @@ uint64_t timed_cycles(const compiler::CompileResult& cr, const ChipConfig& chip,
   sim::SimOptions so;
   so.mode = sim::Mode::Timing;
   const sim::SimResult r = sim::simulate(cr.program, chip, so);
-  system::check_prediction(r, cr.predicted_cycles, &cr.predicted_streams, what);
+  system::check_prediction(r, cr.program.predicted_cycles, &cr.predicted_streams, what);
   return r.cycles;
 }
 

@@ -66,12 +66,12 @@ CompileResult check_act_matmul(int64_t batch, int64_t M, int64_t K, int64_t N, b
   const CompileResult cr = compile(g, *cfg, CompileOptions{});
   sim::SimOptions so;
   so.mode = sim::Mode::Timing;
-  CHECK(sim::simulate(cr.program, *cfg, so).cycles == cr.predicted_cycles);
+  CHECK(sim::simulate(cr.program, *cfg, so).cycles == cr.program.predicted_cycles);
   so.mode = sim::Mode::Functional;
   if (!const_a) bind_input(cr.program, "A", f16_bytes(av), &so.inputs);
   bind_input(cr.program, "B", f16_bytes(bv), &so.inputs);
   const sim::SimResult r = sim::simulate(cr.program, *cfg, so);
-  CHECK(r.cycles == cr.predicted_cycles);
+  CHECK(r.cycles == cr.program.predicted_cycles);
   const std::vector<uint8_t> got = gather_output(cr.program, "Y", r.outputs);
   REQUIRE(got.size() == static_cast<size_t>(batch * M * N) * 4);
   int64_t bad = 0;
@@ -184,6 +184,6 @@ TEST_CASE("attention: batched products install each head's tile on one plane, al
   };
   const uint64_t bound = static_cast<uint64_t>(heads * T) * timing(Opcode::Abc).occupancy / planes +
                          static_cast<uint64_t>(T) + timing(Opcode::LoadW).latency + timing(Opcode::InstW).latency;
-  INFO("predicted " << cr.predicted_cycles << ", bound " << bound);
-  CHECK(cr.predicted_cycles * 5 <= bound * 6);
+  INFO("predicted " << cr.program.predicted_cycles << ", bound " << bound);
+  CHECK(cr.program.predicted_cycles * 5 <= bound * 6);
 }

@@ -120,7 +120,7 @@ TEST_CASE("column need: the balanced cut starts every plane on the earliest-read
   const std::vector<float> x = test::random_f16(ir::num_elements(xt.shape), -2.f, 2.f, 31);
   compiler::bind_input(cr.program, xt.name, test::f16_bytes(x), &so.inputs);
   const sim::SimResult r = sim::simulate(cr.program, *chip, so);
-  CHECK(r.cycles == cr.predicted_cycles);
+  CHECK(r.cycles == cr.program.predicted_cycles);
   lpu::test::check_steps_ok(ref::verify_steps(
       g, {ref::Value::floats(xt.shape, x, xt.dtype)}, ref::chip_graph_tensors(g, lm, cr.program, r.outputs)));
 }

@@ -30,14 +30,14 @@ TEST_CASE("compile: MLP example ONNX model runs on the simulator as predicted an
 
   sim::SimOptions so;
   so.mode = sim::Mode::Timing;
-  CHECK(sim::simulate(cr.program, *cfg, so).cycles == cr.predicted_cycles);
+  CHECK(sim::simulate(cr.program, *cfg, so).cycles == cr.program.predicted_cycles);
   so.mode = sim::Mode::Functional;
   REQUIRE(g.inputs().size() == 1);
   ref::Value in16 = in;
   in16.dtype = ir::DType::F16;  // the chip's inputs are f16 (the host converts)
   bind_input(cr.program, g.tensor(g.inputs()[0]).name, in16.to_bytes(), &so.inputs);
   const sim::SimResult r = sim::simulate(cr.program, *cfg, so);
-  CHECK(r.cycles == cr.predicted_cycles);
+  CHECK(r.cycles == cr.program.predicted_cycles);
   const std::string out_name = g.tensor(g.outputs()[0]).name;
   const std::vector<uint8_t> yb = gather_output(cr.program, out_name, r.outputs);
   REQUIRE(yb.size() == expect.f.size() * 4);

@@ -238,7 +238,7 @@ TEST_CASE("conv pack: the packed tensor on chip: blocks outside the image exactl
   bind_input(cr.program, "X", f16_bytes(to_chip_input(lm.inputs[0], random_f16(s.Cin * s.H * s.W, -1.f, 1.f, 7))),
              &so.inputs);
   const sim::SimResult r = sim::simulate(cr.program, *cfg, so);
-  CHECK(r.cycles == cr.predicted_cycles);
+  CHECK(r.cycles == cr.program.predicted_cycles);
   const ChipStored R = chip_stored(cr.program, "R", r.outputs, 1.0);
   REQUIRE(R.rows == s.H * s.W);
   REQUIRE(R.inner == 3 * s.C);

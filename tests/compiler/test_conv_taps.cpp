@@ -130,7 +130,7 @@ TEST_CASE("conv taps: int8 convs read in place, calibrated: predicted == simulat
   CHECK(int8_convs == 2);
   sim::SimOptions so;
   so.mode = sim::Mode::Timing;
-  CHECK(sim::simulate(t.cr.program, *cfg, so).cycles == t.cr.predicted_cycles);
+  CHECK(sim::simulate(t.cr.program, *cfg, so).cycles == t.cr.program.predicted_cycles);
   lpu::test::require_int8_steps_ok(t.check, 2);
   // Without keep_intermediates (SRAM reuse) the same plan gives the same output bytes.
   CompileOptions lean = t.options;
@@ -142,7 +142,7 @@ TEST_CASE("conv taps: int8 convs read in place, calibrated: predicted == simulat
   const std::vector<float> x = random_f16(C * H * W, -1.f, 1.f, 32);
   bind_input(crl.program, "X", f16_bytes(to_chip_input(t.lm.inputs[0], x)), &sl.inputs);
   const sim::SimResult rl = sim::simulate(crl.program, *cfg, sl);
-  CHECK(rl.cycles == crl.predicted_cycles);
+  CHECK(rl.cycles == crl.program.predicted_cycles);
   CHECK(gather_output(crl.program, "Yb", rl.outputs) == gather_output(t.cr.program, "Yb", t.run.outputs));
 }
 

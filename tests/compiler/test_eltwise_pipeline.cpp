@@ -88,7 +88,7 @@ TEST_CASE("eltwise pipeline: most of an FFN's GELU erf pass issues before the fi
   so.mode = sim::Mode::Timing;
   so.record_trace = true;
   const sim::SimResult r = sim::simulate(cr.program, *cfg, so);
-  CHECK(r.cycles == cr.predicted_cycles);
+  CHECK(r.cycles == cr.program.predicted_cycles);
   std::vector<uint64_t> abc, erf, muli;
   for (const sim::TraceEvent& e : r.trace) {
     if (e.op == Opcode::Abc) abc.push_back(e.issue);
@@ -112,7 +112,7 @@ TEST_CASE("eltwise pipeline: most of an FFN's GELU erf pass issues before the fi
   const auto erf_early = std::count_if(erf.begin(), erf.end(), [&](uint64_t t) { return t < last_abc1_bound; });
   INFO(erf_early << " erf before abc #" << abc1);
   CHECK(erf_early > 100);
-  CHECK(cr.predicted_cycles < 5110);
+  CHECK(cr.program.predicted_cycles < 5110);
   // More than the first matmul's abcs issue before the GELU's last vector: the second matmul
   // computes on rows of its first k-tile that landed early (true of the row-by-row order too).
   const auto before = static_cast<uint64_t>(std::lower_bound(abc.begin(), abc.end(), gelu_last) - abc.begin());

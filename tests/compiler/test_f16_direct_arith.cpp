@@ -65,7 +65,7 @@ TEST_CASE("f16 direct arith: Relu(A op B) into f16 is one op.f16 + relu.f16 per 
     bind_input(cr.program, "B", f16_bytes(vb), &so.inputs);
     bind_input(cr.program, "W", f16_bytes(vw), &so.inputs);
     const sim::SimResult r = sim::simulate(cr.program, *cfg, so);
-    CHECK(r.cycles == cr.predicted_cycles);
+    CHECK(r.cycles == cr.program.predicted_cycles);
     const std::vector<uint8_t> bytes = gather_output(cr.program, "OUT", r.outputs);
     REQUIRE(bytes.size() == static_cast<size_t>(R * C) * 4);
     int64_t mismatches = 0, rounded = 0;

@@ -51,7 +51,7 @@ std::vector<float> run_ln(const ir::Graph& g, const std::vector<float>& x, const
   so.mode = sim::Mode::Functional;
   bind_input(out->program, "x", test::f16_bytes(x), &so.inputs);
   const sim::SimResult r = sim::simulate(out->program, cfg, so);
-  CHECK(r.cycles == out->predicted_cycles);
+  CHECK(r.cycles == out->program.predicted_cycles);
   const std::vector<uint8_t> b = gather_output(out->program, "y", r.outputs);
   std::vector<float> y(b.size() / 4);
   std::memcpy(y.data(), b.data(), b.size());
@@ -111,7 +111,7 @@ TEST_CASE("fma: an int8 conv's epilogue scales and adds its bias in one fma, ref
     LoweredModel lm = lower_graph(g);
     apply_quant_copies(g, *cr.quant, &lm);
     const sim::SimResult r = test::run_stem(cr, lm, x, *cfg);
-    CHECK(r.cycles == cr.predicted_cycles);
+    CHECK(r.cycles == cr.program.predicted_cycles);
     test::check_int8_steps_ok(verify_int8_steps(g, lm, *cr.quant, {test::stem_value(H, W, x)}, cr.program, r.outputs));
     // The chip without the capability refuses this program, naming the op and the field.
     if (fma) test::check_sim_refuses(cr.program, *nofma, "fma", "vxm.fused_multiply_add: false");

@@ -158,7 +158,7 @@ TEST_CASE("fuse residual: fp16 values byte-identical to the unfused steps, fewer
     so.mode = sim::Mode::Functional;
     bind_input(o.cr.program, "X", f16_bytes(to_chip_input(lm.inputs[0], x)), &so.inputs);
     o.run = sim::simulate(o.cr.program, *cfg, so);
-    CHECK(o.run.cycles == o.cr.predicted_cycles);
+    CHECK(o.run.cycles == o.cr.program.predicted_cycles);
     return o;
   };
   const Out f = run(LowerOptions{});
@@ -187,8 +187,8 @@ TEST_CASE("fuse residual: fp16 values byte-identical to the unfused steps, fewer
   CHECK(f.cr.stats.vxm == u.cr.stats.vxm);
   CHECK(f.cr.stats.writes < u.cr.stats.writes);
   CHECK(f.cr.stats.reads < u.cr.stats.reads);
-  WARN("two blocks fp16: fused " << f.cr.predicted_cycles << " cycles (" << f.cr.stats.vxm << " VXM ops), unfused "
-                                 << u.cr.predicted_cycles << " (" << u.cr.stats.vxm << ")");
+  WARN("two blocks fp16: fused " << f.cr.program.predicted_cycles << " cycles (" << f.cr.stats.vxm << " VXM ops), unfused "
+                                 << u.cr.program.predicted_cycles << " (" << u.cr.stats.vxm << ")");
   lpu::test::check_chip_against_reference(g, {x});
 }
 

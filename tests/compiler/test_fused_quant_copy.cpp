@@ -131,10 +131,10 @@ TEST_CASE("fused quant copy: the block output's i8 copy is written by the residu
   for (const LoweredEltwise& E : sep.lm.eltwise) CHECK(E.y2 == ir::kNoTensor);
 
   // Predicted == simulated (timing and functional) for both programs.
-  CHECK(fused.timing.cycles == fused.cr.predicted_cycles);
-  CHECK(fused.functional.cycles == fused.cr.predicted_cycles);
-  CHECK(sep.timing.cycles == sep.cr.predicted_cycles);
-  CHECK(sep.functional.cycles == sep.cr.predicted_cycles);
+  CHECK(fused.timing.cycles == fused.cr.program.predicted_cycles);
+  CHECK(fused.functional.cycles == fused.cr.program.predicted_cycles);
+  CHECK(sep.timing.cycles == sep.cr.program.predicted_cycles);
+  CHECK(sep.functional.cycles == sep.cr.program.predicted_cycles);
   // Every tensor both programs list (the copy, R1, the int8 layers' outputs, Y) byte for byte equal.
   const auto& fo = fused.functional.outputs;
   const auto& so = sep.functional.outputs;

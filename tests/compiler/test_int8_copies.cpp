@@ -198,11 +198,11 @@ TEST_CASE("int8 copies: post-LN block with a residual, calibrated, within the in
 
   sim::SimOptions so;
   so.mode = sim::Mode::Timing;
-  CHECK(sim::simulate(cr.program, *chip, so).cycles == cr.predicted_cycles);
+  CHECK(sim::simulate(cr.program, *chip, so).cycles == cr.program.predicted_cycles);
   so.mode = sim::Mode::Functional;
   bind_input(cr.program, "x", f16_bytes(x), &so.inputs);
   const sim::SimResult r = sim::simulate(cr.program, *chip, so);
-  CHECK(r.cycles == cr.predicted_cycles);
+  CHECK(r.cycles == cr.program.predicted_cycles);
   // The program without keep_intermediates too (SRAM reuse: the copy's space is released).
   CompileOptions lean = co;
   lean.keep_intermediates = false;
@@ -210,7 +210,7 @@ TEST_CASE("int8 copies: post-LN block with a residual, calibrated, within the in
   const CompileResult crl = compile(g, *chip, lean);
   sim::SimOptions sl = so;
   const sim::SimResult rl = sim::simulate(crl.program, *chip, sl);
-  CHECK(rl.cycles == crl.predicted_cycles);
+  CHECK(rl.cycles == crl.program.predicted_cycles);
   CHECK(gather_output(crl.program, "out", rl.outputs) == gather_output(cr.program, "out", r.outputs));
 
   // Step by step (compiler/reference/int8_step_check.h, as `lpusim check --precision int8`).
@@ -253,7 +253,7 @@ TEST_CASE("int8 copies: post-LN block with a residual, calibrated, within the in
     maxd = std::max(maxd, std::fabs(static_cast<double>(f) - want[0].as_float(k)));
     maxv = std::max(maxv, std::fabs(static_cast<double>(want[0].as_float(k))));
   }
-  WARN("post-LN int8 block: " << cr.predicted_cycles << " cycles (lean program " << crl.predicted_cycles
+  WARN("post-LN int8 block: " << cr.program.predicted_cycles << " cycles (lean program " << crl.program.predicted_cycles
                               << "); output vs reference max |diff| " << maxd << " (max |value| " << maxv << ")");
 
   // The check can fail: a copy whose on-chip scale is 25 % too large (muli by 1 / (1.25 s)) while the
@@ -266,8 +266,8 @@ TEST_CASE("int8 copies: post-LN block with a residual, calibrated, within the in
     cb.quant = bad;
     const CompileResult crb = compile(g, *chip, cb);
     const sim::SimResult rb = sim::simulate(crb.program, *chip, so);
-    CHECK(rb.cycles == crb.predicted_cycles);
-    CHECK(crb.predicted_cycles == cr.predicted_cycles);  // scales never change the schedule
+    CHECK(rb.cycles == crb.program.predicted_cycles);
+    CHECK(crb.program.predicted_cycles == cr.program.predicted_cycles);  // scales never change the schedule
     // The checker believes the plan `q`: the copy's step fails its rounding bound.
     const Int8StepCheck bc = verify_int8_steps(g, lm, q, {value_of(x)}, crb.program, rb.outputs);
     CHECK_FALSE(bc.ok());
@@ -282,7 +282,7 @@ TEST_CASE("int8 copies: same input, byte-identical program", "[int8][copies]") {
   const ir::Graph g = post_ln_block();
   const CompileOptions co = int8_options({input_of(22)});
   const CompileResult a = compile(g, *chip, co), b = compile(g, *chip, co);
-  CHECK(a.predicted_cycles == b.predicted_cycles);
+  CHECK(a.program.predicted_cycles == b.program.predicted_cycles);
   CHECK(serialize_program(a.program) == serialize_program(b.program));
   bool diag = false;
   for (const std::string& d : a.diagnostics) diag = diag || d.find("2 quantized copies") != std::string::npos;
@@ -316,7 +316,7 @@ TEST_CASE("int8 copies: encoder_layer int8 (heads, head merge, post-LN FFN), eve
   const std::vector<ref::Value> input = set(32);
   bind_input(cr.program, in.name, f16_bytes(input[0].f), &so.inputs);
   const sim::SimResult r = sim::simulate(cr.program, *chip, so);
-  CHECK(r.cycles == cr.predicted_cycles);
+  CHECK(r.cycles == cr.program.predicted_cycles);
   // Every step from the chip's own inputs (as `lpusim check --precision int8`).
   const Int8StepCheck ck = verify_int8_steps(g, lm, q, input, cr.program, r.outputs);
   lpu::test::check_int8_steps_ok(ck);
@@ -328,7 +328,7 @@ TEST_CASE("int8 copies: encoder_layer int8 (heads, head merge, post-LN FFN), eve
   }
   const int checked = static_cast<int>(ck.layers.size());
   WARN("encoder_layer int8: " << q.int8_layers << " of " << lm.layers.size() << " dense layers int8, " << q.copies.size()
-                              << " copies, " << q.quantize_steps << " quantizing steps; " << cr.predicted_cycles
+                              << " copies, " << q.quantize_steps << " quantizing steps; " << cr.program.predicted_cycles
                               << " cycles");
   CHECK(checked == q.int8_layers);
   CHECK(rowmapped > 0);  // per-head products and the head merge
@@ -351,7 +351,7 @@ TEST_CASE("int8 copies: encoder_layer int8 (heads, head merge, post-LN FFN), eve
   CompileOptions cb = co;
   cb.quant = bad;
   const CompileResult crb = compile(g, *chip, cb);
-  CHECK(crb.predicted_cycles == cr.predicted_cycles);  // scales never change the schedule
+  CHECK(crb.program.predicted_cycles == cr.program.predicted_cycles);  // scales never change the schedule
   const sim::SimResult rb = sim::simulate(crb.program, *chip, so);
   const Int8StepCheck bc = verify_int8_steps(g, lm, q, input, crb.program, rb.outputs);
   CHECK_FALSE(bc.ok());
@@ -397,7 +397,7 @@ TEST_CASE("int8 copies: identity row copies of i8 tensors run int8 and stay exac
   const std::vector<uint8_t> xb = xq.to_bytes();
   bind_input(cr.program, "x", xb, &so.inputs);
   const sim::SimResult r = sim::simulate(cr.program, *chip, so);
-  CHECK(r.cycles == cr.predicted_cycles);
+  CHECK(r.cycles == cr.program.predicted_cycles);
   const ChipStored out = chip_stored(cr.program, "c", r.outputs, 1.0);
   REQUIRE(out.v.size() == static_cast<size_t>(2 * R * N));
   double worst = 0;
@@ -410,7 +410,7 @@ TEST_CASE("int8 copies: identity row copies of i8 tensors run int8 and stay exac
       worst = std::max(worst, std::fabs(a - b));
     }
   }
-  WARN("int8 identity row copies: max |copy - source| " << worst << "; " << cr.predicted_cycles << " cycles");
+  WARN("int8 identity row copies: max |copy - source| " << worst << "; " << cr.program.predicted_cycles << " cycles");
 }
 
 // The rule above, the other way: copies whose X no int8 product reads run fp16 and leave X float

@@ -49,7 +49,7 @@ TEST_CASE("int8 host input: a conv input read only by int8 convs is quantized by
   // The host: layout first (floats), then quantization element by element (padding 0 stays 0).
   const std::vector<float> x = lpu::test::stem_input(H, W, 62);
   const sim::SimResult r = lpu::test::run_stem(cr, lm, x, *cfg);
-  CHECK(r.cycles == cr.predicted_cycles);
+  CHECK(r.cycles == cr.program.predicted_cycles);
   const Int8StepCheck ck = verify_int8_steps(g, lm, q, {lpu::test::stem_value(H, W, x)}, cr.program, r.outputs);
   lpu::test::require_int8_steps_ok(ck, 2);
   // A wrong scale on the host side is caught: the stem's values leave the bound.

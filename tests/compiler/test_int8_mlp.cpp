@@ -46,7 +46,7 @@ Int8Run run_int8(const ir::Graph& g, const ref::Value& in, std::shared_ptr<const
   REQUIRE(cr.quant);
   Int8Run r;
   r.plan = cr.quant;
-  r.predicted = cr.predicted_cycles;
+  r.predicted = cr.program.predicted_cycles;
   sim::SimOptions so;
   so.mode = sim::Mode::Timing;
   r.timing = sim::simulate(cr.program, *cfg, so).cycles;

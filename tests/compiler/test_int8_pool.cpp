@@ -69,7 +69,7 @@ TEST_CASE("int8 pool: a MaxPool after an int8 stem runs on the stem's i8 values,
 
   const std::vector<float> x = lpu::test::stem_input(H, W, 62);
   const sim::SimResult r = lpu::test::run_stem(cr, lm, x, *cfg);
-  CHECK(r.cycles == cr.predicted_cycles);
+  CHECK(r.cycles == cr.program.predicted_cycles);
   // Pooled bytes = relu(max of the stem's stored bytes over the window), exactly.
   const ChipStored s8 = chip_stored(cr.program, lm.tensor(g, src).name, r.outputs, 1.0);
   const ChipStored p8 = chip_stored(cr.program, g.tensor(P).name, r.outputs, 1.0);

@@ -51,7 +51,7 @@ std::vector<double> run_and_read(const ir::Graph& g, const std::vector<float>& x
   so.mode = sim::Mode::Functional;
   bind_input(cr.program, g.tensor(g.inputs()[0]).name, f16_bytes(x), &so.inputs);
   const sim::SimResult r = sim::simulate(cr.program, *cfg, so);
-  CHECK(r.cycles == cr.predicted_cycles);
+  CHECK(r.cycles == cr.program.predicted_cycles);
   const std::vector<uint8_t> b = gather_output(cr.program, name, r.outputs);
   const DType t = row_blocks(cr.program, name).front().dtype;
   std::vector<double> out;

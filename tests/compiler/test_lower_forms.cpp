@@ -35,12 +35,12 @@ std::vector<std::vector<float>> run_chip(const ir::Graph& g, const std::vector<s
   const LoweredModel lm = lower_graph(g);
   sim::SimOptions so;
   so.mode = sim::Mode::Timing;
-  CHECK(sim::simulate(cr.program, *cfg, so).cycles == cr.predicted_cycles);
+  CHECK(sim::simulate(cr.program, *cfg, so).cycles == cr.program.predicted_cycles);
   so.mode = sim::Mode::Functional;
   for (size_t i = 0; i < g.inputs().size(); ++i)
     bind_input(cr.program, g.tensor(g.inputs()[i]).name, f16_bytes(to_chip_input(lm.inputs[i], inputs[i])), &so.inputs);
   const sim::SimResult r = sim::simulate(cr.program, *cfg, so);
-  CHECK(r.cycles == cr.predicted_cycles);
+  CHECK(r.cycles == cr.program.predicted_cycles);
   std::vector<std::vector<float>> outs;
   for (ir::TensorId t : g.outputs()) {
     const std::vector<uint8_t> b = gather_output(cr.program, g.tensor(t).name, r.outputs);

@@ -148,7 +148,7 @@ TEST_CASE("matmul plan: an install-heavy int8 conv splits its k-tiles over the p
   // the earlier K-split (G = 3) left one plane idle.
   CHECK(abc.size() == 4);
   const uint64_t a_cycles = added_cycles(t.cr.spans, "a");
-  INFO("conv a adds " << a_cycles << " cycles; program " << t.cr.predicted_cycles);
+  INFO("conv a adds " << a_cycles << " cycles; program " << t.cr.program.predicted_cycles);
   CHECK(a_cycles > 0);
   CHECK(a_cycles <= 840);  // 828 (852 with the K-split plan)
 }
@@ -162,8 +162,8 @@ TEST_CASE("matmul plan: an install-heavy int8 conv splits its k-tiles over the p
 TEST_CASE("matmul plan: rows of a tile stream in any order, so planes sharing X slices do not wait for each other",
           "[matmul][int8]") {
   const CompileResult r = lpu::test::check_gemm_values(128, 320, 1280, Precision::INT8, 43);
-  INFO("predicted " << r.predicted_cycles);
-  CHECK(r.predicted_cycles <= 850);
+  INFO("predicted " << r.program.predicted_cycles);
+  CHECK(r.program.predicted_cycles <= 850);
 }
 
 // Epilogue rows per column tile (passes/schedule.cpp, MatmulSpec::scale): an int8 1x1 conv of 196
@@ -179,7 +179,7 @@ TEST_CASE("matmul plan: a multi-tile int8 conv's epilogue rows are stored per co
   const lpu::test::Int8NchwRun t = lpu::test::run_int8_nchw(g, C, H, W, 64, 65, "pre");
   lpu::test::require_int8_steps_ok(t.check, 1);
   const uint64_t a_cycles = added_cycles(t.cr.spans, "a");
-  INFO("conv a adds " << a_cycles << " cycles; program " << t.cr.predicted_cycles);
+  INFO("conv a adds " << a_cycles << " cycles; program " << t.cr.program.predicted_cycles);
   CHECK(a_cycles > 0);
   CHECK(a_cycles <= 700);
 }
@@ -281,13 +281,13 @@ TEST_CASE("matmul plan: a consumer matmul issues abc on early k-tiles before the
         first_abc = std::min(first_abc, ti.first);
         early += ti.first < span["Mul_3"].end_after ? 1 : 0;
       }
-  INFO("MatMul_8 first abc " << first_abc << ", abc before Mul_3 ends " << early << ", predicted " << r.predicted_cycles);
+  INFO("MatMul_8 first abc " << first_abc << ", abc before Mul_3 ends " << early << ", predicted " << r.program.predicted_cycles);
   CHECK(first_abc < span["Mul_3"].end_after);
   CHECK(early > 128);  // more than one k-tile of the 128 rows: 184 now, 128 with the whole-X start
   CHECK(span["MatMul_8"].end_after <= 7500);
   sim::SimOptions so;
   so.mode = sim::Mode::Timing;
-  CHECK(sim::simulate(r.program, *cfg, so).cycles == r.predicted_cycles);
+  CHECK(sim::simulate(r.program, *cfg, so).cycles == r.program.predicted_cycles);
 }
 
 // X of an install-bound layer with several column tiles is read by every plane (each holds its own
@@ -307,14 +307,14 @@ TEST_CASE("matmul plan: the X and Y of a wide install-bound layer have a row blo
   uint64_t mm1_end = 0;
   for (const StepSpan& s : r.spans)
     if (s.name == "MatMul_1") mm1_end = s.end_after;
-  INFO("MatMul_1 ends " << mm1_end << ", predicted " << r.predicted_cycles);
+  INFO("MatMul_1 ends " << mm1_end << ", predicted " << r.program.predicted_cycles);
   CHECK(mm1_end > 0);
   CHECK(mm1_end <= 4400);
-  CHECK(r.predicted_cycles <= 7260);
+  CHECK(r.program.predicted_cycles <= 7260);
   spec.kind = llm::SegmentKind::Attention;
   const CompileResult ra = compile(llm::build_segment(m, spec, 1), *cfg, system::piece_compile_options(llm::WeightPrecision::INT8));
-  INFO("attention piece of layers 1+ " << ra.predicted_cycles);
-  CHECK(ra.predicted_cycles <= 11500);
+  INFO("attention piece of layers 1+ " << ra.program.predicted_cycles);
+  CHECK(ra.program.predicted_cycles <= 11500);
 }
 
 // The plan choice by trial (matmul_kernel.h): BERT-base's FFN at 192 tokens. Its MatMul_1 (192 rows,
@@ -330,12 +330,12 @@ TEST_CASE("matmul plan: where only the install-heavy rule picks the balanced cut
   co.tune_part_rows.clear();  // the default layout (64-row parts), where the figures above were measured
   const CompileResult r = compile(llm::build_segment(bert_base(), bert_prefill(llm::SegmentKind::Ffn, 192), 0), *cfg, co);
   const uint64_t mm1 = added_cycles(r.spans, "MatMul_1");
-  INFO("MatMul_1 adds " << mm1 << ", piece " << r.predicted_cycles);
+  INFO("MatMul_1 adds " << mm1 << ", piece " << r.program.predicted_cycles);
   CHECK(mm1 < 3100);
-  CHECK(r.predicted_cycles < 10000);
+  CHECK(r.program.predicted_cycles < 10000);
   sim::SimOptions so;
   so.mode = sim::Mode::Timing;
-  CHECK(sim::simulate(r.program, *cfg, so).cycles == r.predicted_cycles);
+  CHECK(sim::simulate(r.program, *cfg, so).cycles == r.program.predicted_cycles);
 }
 
 // Layout tuning (CompileOptions::tune_part_rows): the model is scheduled once per port-split part
@@ -358,20 +358,20 @@ TEST_CASE("layout tuning: the program with the fewest predicted cycles over the 
   REQUIRE(tried.size() >= 2);
   uint64_t best = UINT64_MAX, p64 = 0;  // p64: the tiling's own 64-row parts, the untuned compile
   for (int64_t p : tried) {
-    const uint64_t c = compiled(p, {}).predicted_cycles;
+    const uint64_t c = compiled(p, {}).program.predicted_cycles;
     UNSCOPED_INFO(p << "-row parts: " << c);
     best = std::min(best, c);
     if (p == 64) p64 = c;
   }
   REQUIRE(p64 > 0);
   const CompileResult tuned = compiled(defaults.tiling.port_split_min_part_rows, defaults.tune_part_rows);
-  INFO("tuned " << tuned.predicted_cycles);
-  CHECK(tuned.predicted_cycles == best);
+  INFO("tuned " << tuned.program.predicted_cycles);
+  CHECK(tuned.program.predicted_cycles == best);
   CHECK(best < p64);  // the layouts differ here, so the choice is exercised
-  CHECK(tuned.predicted_cycles < 9000);
+  CHECK(tuned.program.predicted_cycles < 9000);
   sim::SimOptions so;
   so.mode = sim::Mode::Timing;
-  CHECK(sim::simulate(tuned.program, *cfg, so).cycles == tuned.predicted_cycles);
+  CHECK(sim::simulate(tuned.program, *cfg, so).cycles == tuned.program.predicted_cycles);
 }
 
 // SRAM entries holding the FFN's up projection (MatMul_1) scale rows: one [1, N] row, or one row
@@ -401,16 +401,16 @@ TEST_CASE("layout tuning: spread epilogue rows are tried and the shorter program
     return compile(g, *cfg, co);
   };
   const CompileResult plain = compiled(false, false), spread = compiled(true, false), tuned = compiled(false, true);
-  INFO("plain " << plain.predicted_cycles << ", spread " << spread.predicted_cycles << ", tuned "
-                << tuned.predicted_cycles);
+  INFO("plain " << plain.program.predicted_cycles << ", spread " << spread.program.predicted_cycles << ", tuned "
+                << tuned.program.predicted_cycles);
   CHECK(scale_blocks(plain) == 1);
   CHECK(scale_blocks(spread) > 1);
-  CHECK(spread.predicted_cycles != plain.predicted_cycles);  // the choice is exercised
-  CHECK(tuned.predicted_cycles == std::min(plain.predicted_cycles, spread.predicted_cycles));
-  CHECK(scale_blocks(tuned) == (spread.predicted_cycles < plain.predicted_cycles ? scale_blocks(spread) : 1));
+  CHECK(spread.program.predicted_cycles != plain.program.predicted_cycles);  // the choice is exercised
+  CHECK(tuned.program.predicted_cycles == std::min(plain.program.predicted_cycles, spread.program.predicted_cycles));
+  CHECK(scale_blocks(tuned) == (spread.program.predicted_cycles < plain.program.predicted_cycles ? scale_blocks(spread) : 1));
   sim::SimOptions so;
   so.mode = sim::Mode::Timing;
-  CHECK(sim::simulate(tuned.program, *cfg, so).cycles == tuned.predicted_cycles);
+  CHECK(sim::simulate(tuned.program, *cfg, so).cycles == tuned.program.predicted_cycles);
   // An fp16 compile has no int8 epilogue rows: nothing to spread.
   const LoweredModel lm = lower_graph(g, cfg->vector_bytes(), LowerOptions{});
   CHECK_FALSE(epilogue_rows_spreadable(g, lm, *cfg, nullptr, TilingOptions{}));
@@ -425,7 +425,7 @@ TEST_CASE("layout tuning: a folded int8 FFN piece with spread epilogue rows is w
     co.tiling.spread_epilogue_rows = true;
     co.tune_epilogue_rows = false;
   });
-  CHECK(p.r.cycles == p.cr.predicted_cycles);
+  CHECK(p.r.cycles == p.cr.program.predicted_cycles);
   CHECK(scale_blocks(p.cr) > 1);
   REQUIRE(std::any_of(p.cr.quant->layers.begin(), p.cr.quant->layers.end(),
                       [](const LayerQuant& lq) { return lq.norm_fold >= 0; }));

@@ -58,7 +58,7 @@ std::vector<uint8_t> run(const CompileResult& cr, const std::vector<float>& x) {
     bind_input(cr.program, "X", f16_bytes(x), &so.inputs);
   }
   const sim::SimResult r = sim::simulate(cr.program, *cfg, so);
-  CHECK(r.cycles == cr.predicted_cycles);
+  CHECK(r.cycles == cr.program.predicted_cycles);
   return gather_output(cr.program, "Y", r.outputs);
 }
 
@@ -140,7 +140,7 @@ TEST_CASE("matmul run order: the planes take their runs as X is ready where that
   o.matmul_replay = cut;
   const CompileResult b = compile(g, *cfg, o);
   CHECK_FALSE((*b.matmul_decisions)[1].ready_order);
-  CHECK(b.predicted_cycles > a.predicted_cycles);
+  CHECK(b.program.predicted_cycles > a.program.predicted_cycles);
   // Each run keeps its k order and partial index: the f32 sums are the same, bit for bit.
   const std::vector<float> x = random_f16(32 * 768, -1.f, 1.f, 5);
   CHECK(run(a, x) == run(b, x));
@@ -179,6 +179,6 @@ TEST_CASE("matmul run order: int8 runs also take their own k-tiles as X lands, b
   ob.matmul_replay = cut;
   const CompileResult b = compile(g, *cfg, ob);
   CHECK_FALSE((*b.matmul_decisions)[1].ready_order);
-  CHECK(b.predicted_cycles > a.predicted_cycles);
+  CHECK(b.program.predicted_cycles > a.program.predicted_cycles);
   CHECK(run(a, x) == run(b, x));
 }

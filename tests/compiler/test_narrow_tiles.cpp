@@ -41,6 +41,6 @@ TEST_CASE("narrow tiles: a tile narrower than its rows loads its columns and ins
       // Every narrow tile is installed by iwt (once per plane that loads a part of it), none without.
       CHECK(test::issued_count(on.program, Opcode::InstWT) >= narrow);
       CHECK(test::issued_count(off.program, Opcode::InstWT) == 0);
-      if (s.M == 1) CHECK(on.predicted_cycles < off.predicted_cycles);  // install-bound: fewer lw, sooner
+      if (s.M == 1) CHECK(on.program.predicted_cycles < off.program.predicted_cycles);  // install-bound: fewer lw, sooner
     }
 }

@@ -49,7 +49,7 @@ TEST_CASE("no transposed install: narrow tiles load every row, no iwt, same valu
       CHECK(on.stats.lw < lw_rows);
       CHECK(test::issued_count(off.program, Opcode::InstWT) == 0);
       CHECK(test::issued_count(on.program, Opcode::InstWT) > 0);
-      if (s.M == 1) CHECK(off.predicted_cycles > on.predicted_cycles);  // install-bound: more lw, later
+      if (s.M == 1) CHECK(off.program.predicted_cycles > on.program.predicted_cycles);  // install-bound: more lw, later
       // tsp-v1's program (it holds iwt) is refused by the chip without the capability.
       test::check_sim_refuses(on.program, *no_iwt, "iwt", "mxm.transposed_install: false");
     }

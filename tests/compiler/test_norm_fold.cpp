@@ -88,7 +88,7 @@ Run run_with(const ir::Graph& g, const std::shared_ptr<const QuantPlan>& plan, c
   so.mode = sim::Mode::Functional;
   bind_input(r.cr.program, "x", f16_bytes(x), &so.inputs);
   const sim::SimResult s = sim::simulate(r.cr.program, *chip, so);
-  CHECK(s.cycles == r.cr.predicted_cycles);
+  CHECK(s.cycles == r.cr.program.predicted_cycles);
   r.check = verify_int8_steps(g, r.lm, *plan, {value_of(x)}, r.cr.program, s.outputs);
   return r;
 }
@@ -174,7 +174,7 @@ TEST_CASE("LayerNorm fold: the product reads x - mean and divides by sd, within 
   CHECK(centred == 1);
   const Run p = run_with(g, plain, x);
   lpu::test::require_int8_steps_ok(p.check, 1);
-  WARN("post-LN fold: " << f.cr.predicted_cycles << " cycles folded, " << p.cr.predicted_cycles << " unfolded");
+  WARN("post-LN fold: " << f.cr.program.predicted_cycles << " cycles folded, " << p.cr.program.predicted_cycles << " unfolded");
 
   // The check can fail: the folded layer's epilogue scale 25 % off.
   QuantPlan bad = *folded;
@@ -195,9 +195,9 @@ TEST_CASE("LayerNorm fold: the product reads x - mean and divides by sd, within 
   CompileOptions cf = co, cp = co;
   cf.quant = folded;
   cp.quant = plain;
-  const uint64_t cyc_f = compile(g, *default_chip_config(), cf).predicted_cycles;
-  const uint64_t cyc_p = compile(g, *default_chip_config(), cp).predicted_cycles;
-  CHECK(best.predicted_cycles == std::min(cyc_f, cyc_p));
+  const uint64_t cyc_f = compile(g, *default_chip_config(), cf).program.predicted_cycles;
+  const uint64_t cyc_p = compile(g, *default_chip_config(), cp).program.predicted_cycles;
+  CHECK(best.program.predicted_cycles == std::min(cyc_f, cyc_p));
   REQUIRE(best.quant);
   const bool kept_fold = best.quant->copies.size() == 1 && best.quant->copies[0].norm == 0;
   CHECK(kept_fold == (cyc_f < cyc_p));

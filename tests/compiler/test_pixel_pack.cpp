@@ -295,7 +295,7 @@ TEST_CASE("pixel pack: the per-step check unpacks the conv's stored rows (whole 
     so.mode = sim::Mode::Functional;
     bind_input(cr.program, "X", f16_bytes(to_chip_input(lm.inputs[0], xv)), &so.inputs);
     const sim::SimResult run = sim::simulate(cr.program, *cfg, so);
-    CHECK(run.cycles == cr.predicted_cycles);
+    CHECK(run.cycles == cr.program.predicted_cycles);
     const auto chip = ref::chip_graph_tensors(g, lm, cr.program, run.outputs);
     REQUIRE(chip.count(r));  // the conv's output, in graph order
     const ref::StepCheck sc = ref::verify_steps(g, {ref::Value::floats({1, s.Cin, s.H, s.W}, xv, ir::DType::F16)}, chip);

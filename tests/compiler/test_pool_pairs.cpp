@@ -86,7 +86,7 @@ TEST_CASE("pool pairs: a stem conv and its MaxPool run on row pairs, bit-identic
     so.mode = sim::Mode::Functional;
     bind_input(cr.program, "X", lpu::test::f16_bytes(to_chip_input(l.inputs[0], x)), &so.inputs);
     const sim::SimResult r = sim::simulate(cr.program, *cfg, so);
-    CHECK(r.cycles == cr.predicted_cycles);
+    CHECK(r.cycles == cr.program.predicted_cycles);
     return gather_output(cr.program, "Y", r.outputs);
   };
   const std::vector<uint8_t> yp = run(cp, lm), yu = run(cu, lu);
@@ -157,7 +157,7 @@ TEST_CASE("pool pairs: int8 pairs carry the pool's scale, the pooled bytes are e
 
   const std::vector<float> x = lpu::test::stem_input(H, W, 62);
   sim::SimResult r = lpu::test::run_stem(cr, lm, x, *cfg);
-  CHECK(r.cycles == cr.predicted_cycles);
+  CHECK(r.cycles == cr.program.predicted_cycles);
   const ChipStored s8 = chip_stored(cr.program, lm.tensor(g, src).name, r.outputs, 1.0);
   const ChipStored p8 = chip_stored(cr.program, g.tensor(P).name, r.outputs, 1.0);
   REQUIRE(s8.rows == J * W1);

@@ -66,7 +66,7 @@ std::vector<uint8_t> run_y(const ir::Graph& g, const std::vector<float>& x, Comp
   so.mode = sim::Mode::Functional;
   bind_input(cr->program, "X", f16_bytes(to_chip_input(lm.inputs[0], x)), &so.inputs);
   const sim::SimResult r = sim::simulate(cr->program, *cfg, so);
-  CHECK(r.cycles == cr->predicted_cycles);
+  CHECK(r.cycles == cr->program.predicted_cycles);
   return gather_output(cr->program, "Y", r.outputs);
 }
 

@@ -109,7 +109,7 @@ TEST_CASE("compile: fp16 MLP predicted == simulated, outputs within the fp16 bou
   CompileResult cr = compile(m.g, *cfg, CompileOptions{});
   sim::SimOptions so;
   so.mode = sim::Mode::Timing;
-  CHECK(sim::simulate(cr.program, *cfg, so).cycles == cr.predicted_cycles);
+  CHECK(sim::simulate(cr.program, *cfg, so).cycles == cr.program.predicted_cycles);
   so.mode = sim::Mode::Functional;
   std::vector<uint8_t> xb(m.x.size() * 2);
   for (size_t i = 0; i < m.x.size(); ++i) {
@@ -119,7 +119,7 @@ TEST_CASE("compile: fp16 MLP predicted == simulated, outputs within the fp16 bou
   }
   so.inputs["x"] = xb;
   sim::SimResult r = sim::simulate(cr.program, *cfg, so);
-  CHECK(r.cycles == cr.predicted_cycles);
+  CHECK(r.cycles == cr.program.predicted_cycles);
   const std::string out_name = m.g.tensor(m.g.outputs()[0]).name;
   REQUIRE(r.outputs.count(out_name) == 1);
   const auto& yb = r.outputs.at(out_name);
@@ -171,11 +171,11 @@ TEST_CASE("compile: predicted == simulated under other latencies, occupancies, f
     CompileOptions opt;
     opt.precision = p;
     const CompileResult r = compile_gemm(GemmProblem{1000, 640, 700, {}}, *cfg, opt);
-    CHECK(sim::simulate(r.program, *cfg, so).cycles == r.predicted_cycles);
+    CHECK(sim::simulate(r.program, *cfg, so).cycles == r.program.predicted_cycles);
   }
   Mlp m = make_mlp(9);
   const CompileResult r = compile(m.g, *cfg, CompileOptions{});
-  CHECK(sim::simulate(r.program, *cfg, so).cycles == r.predicted_cycles);
+  CHECK(sim::simulate(r.program, *cfg, so).cycles == r.program.predicted_cycles);
 }
 
 TEST_CASE("compile: k-split over planes (tiny M) predicted == simulated, exact int8 and bounded fp16 values") {

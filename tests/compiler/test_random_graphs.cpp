@@ -369,13 +369,13 @@ TEST_CASE("random graphs at int8: each compiles, simulates at its predicted cycl
     try {  // past the compile, an InputError is a failure
       sim::SimOptions so;
       so.mode = sim::Mode::Timing;
-      CHECK(sim::simulate(cr.program, *chip, so).cycles == cr.predicted_cycles);
+      CHECK(sim::simulate(cr.program, *chip, so).cycles == cr.program.predicted_cycles);
       so.mode = sim::Mode::Functional;
       compiler::LoweredModel lm = compiler::lower_graph(rg.g, chip->vector_bytes(), cr.lower);
       for (size_t i = 0; i < rg.g.inputs().size(); ++i)  // as the host: quantized if the plan says so
         test::bind_host_input(cr, lm.inputs[i], rg.g.tensor(rg.g.inputs()[i]).name, rg.inputs[i], &so.inputs);
       const sim::SimResult r = sim::simulate(cr.program, *chip, so);
-      CHECK(r.cycles == cr.predicted_cycles);
+      CHECK(r.cycles == cr.program.predicted_cycles);
       if (!cr.quant) return;  // nothing quantized: the fp16 test above covers it
       compiler::apply_quant_copies(rg.g, *cr.quant, &lm);
       // Every int8 layer within its bound and every checked step ok. A quantizing step the check

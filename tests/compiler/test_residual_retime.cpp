@@ -92,6 +92,6 @@ TEST_CASE("i8 residual read: re-timed by movs where it meets the template's own 
   const uint64_t mov8 = lpu::test::issued_count(t.cr.program, [](const Instr& in) {
     return in.op == Opcode::Mov && in.get(Field::DType) == static_cast<uint32_t>(DType::I8);
   });
-  WARN("bottlenecks int8, no fma: " << t.cr.predicted_cycles << " cycles, " << mov8 << " mov.i8");
+  WARN("bottlenecks int8, no fma: " << t.cr.program.predicted_cycles << " cycles, " << mov8 << " mov.i8");
   CHECK(mov8 > 0);
 }

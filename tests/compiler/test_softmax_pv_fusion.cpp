@@ -127,7 +127,7 @@ void check_steps(const ir::Graph& g, const std::vector<float>& xv) {
   so.mode = sim::Mode::Functional;
   bind_input(cr.program, "x", test::f16_bytes(xv), &so.inputs);
   const sim::SimResult r = sim::simulate(cr.program, *cfg, so);
-  CHECK(r.cycles == cr.predicted_cycles);
+  CHECK(r.cycles == cr.program.predicted_cycles);
   const ir::Tensor& xt = g.tensor(g.inputs()[0]);
   const ref::StepCheck sc =
       ref::verify_steps(g, {ref::Value::floats(xt.shape, xv, xt.dtype)}, ref::chip_graph_tensors(g, lm, cr.program, r.outputs));

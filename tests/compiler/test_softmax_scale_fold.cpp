@@ -161,8 +161,8 @@ TEST_CASE("softmax scale fold: the LLM attention graph carries 1/sqrt(d) in q's 
   const CompileResult r = compile(g, *cfg, system::piece_compile_options(llm::WeightPrecision::INT8));
   // 9,068 cycles with the scale as the exp pass's `muli` (f0dd076, `build/bench/bench_prefill`,
   // "attention (layers 1+)"); 8,924 with it in q (0a7b9e3), 8,822 since the f16 piece outputs.
-  CHECK(r.predicted_cycles < 9068);
+  CHECK(r.program.predicted_cycles < 9068);
   sim::SimOptions so;
   so.mode = sim::Mode::Timing;
-  CHECK(sim::simulate(r.program, *cfg, so).cycles == r.predicted_cycles);
+  CHECK(sim::simulate(r.program, *cfg, so).cycles == r.program.predicted_cycles);
 }

@@ -67,13 +67,13 @@ TEST_CASE("weight packing: head-merge view X (H segments of D columns) stores on
   CHECK(packed * 8 == unpacked);
   // Same values: simulated cycles == predicted (timing and functional), Y within the f32 bound.
   const uint64_t cycles = test::check_chip_against_reference(g, {test::random_f16(H * S * D, -1.f, 1.f, 6)});
-  CHECK(cycles == cr.predicted_cycles);
+  CHECK(cycles == cr.program.predicted_cycles);
   // pack_view_weights = false (LLM pieces, system/llm_system.cpp): whole tiles, no fewer cycles.
   compiler::CompileOptions whole;
   whole.tiling.pack_view_weights = false;
   const compiler::CompileResult cw = compiler::compile(g, *cfg, whole);
   CHECK(image_bytes(cw.program) == unpacked);
-  CHECK(cr.predicted_cycles <= cw.predicted_cycles);
+  CHECK(cr.program.predicted_cycles <= cw.program.predicted_cycles);
 }
 
 TEST_CASE("weight packing: a plain weight keeps whole 320-row k-tiles (int8 exact, fp16 bounded)", "[packing]") {

@@ -87,11 +87,11 @@ TEST_CASE("wide rows: X and Y of a 128-row int8 layer of several column tiles ha
   CHECK(blocks("x") == 2);
   sim::SimOptions so;
   so.mode = sim::Mode::Timing;
-  CHECK(sim::simulate(cr.program, *chip, so).cycles == cr.predicted_cycles);
+  CHECK(sim::simulate(cr.program, *chip, so).cycles == cr.program.predicted_cycles);
   so.mode = sim::Mode::Functional;
   bind_input(cr.program, "x", f16_bytes(x), &so.inputs);
   const sim::SimResult r = sim::simulate(cr.program, *chip, so);
-  CHECK(r.cycles == cr.predicted_cycles);
+  CHECK(r.cycles == cr.program.predicted_cycles);
   LoweredModel lm = lower_graph(g);
   apply_quant_copies(g, *cr.quant, &lm);
   const Int8StepCheck ck = verify_int8_steps(g, lm, *cr.quant, {value_of(x)}, cr.program, r.outputs);

@@ -125,5 +125,5 @@ TEST_CASE("attention prefill: int8 o_proj reads P.V through the Cast view (no pe
   CHECK(int8_note.rfind("precision int8: 2 of ", 0) == 0);
   sim::SimOptions so;
   so.mode = sim::Mode::Timing;
-  CHECK(sim::simulate(cr.program, *chip, so).cycles == cr.predicted_cycles);
+  CHECK(sim::simulate(cr.program, *chip, so).cycles == cr.program.predicted_cycles);
 }

@@ -42,7 +42,7 @@ PieceOut run_piece(const ir::Graph& g, const compiler::CompileOptions& co, const
   so.mode = sim::Mode::Functional;
   for (ir::TensorId in : g.inputs()) compiler::bind_input(cr.program, g.tensor(in).name, test::f16_bytes(x), &so.inputs);
   const sim::SimResult r = sim::simulate(cr.program, *chip, so);
-  CHECK(r.cycles == cr.predicted_cycles);
+  CHECK(r.cycles == cr.program.predicted_cycles);
   PieceOut o;
   o.cycles = r.cycles;
   for (const std::string& d : cr.diagnostics) o.noted = o.noted || d.find("stored f16 as asked") != std::string::npos;

@@ -324,7 +324,7 @@ TEST_CASE("kv replication: piece_sram_need mirrors the compiled llama-2-70b atte
     WARN("llama-2-70b " << llm::precision_name(precision) << " attention shard 1/" << size
                         << " C4095: piece_sram_need " << need << " B = allocator: weight tiles " << got.weights
                         << " + cache inputs " << got.caches << " + scales " << got.scales << " + K/V concats "
-                        << got.concats << " B; " << cr.predicted_cycles
+                        << got.concats << " B; " << cr.program.predicted_cycles
                         << " cycles");
   }
 }
@@ -346,10 +346,10 @@ TEST_CASE("kv replication: llama-2-70b int8 piece cycles at wide shard sizes (me
     sim::SimOptions so;
     so.mode = sim::Mode::Timing;
     const uint64_t measured = sim::simulate(cr.program, *chip, so).cycles;
-    CHECK(measured == cr.predicted_cycles);
+    CHECK(measured == cr.program.predicted_cycles);
     if (kind == llm::SegmentKind::Attention && std::getenv("LPU_KVREP_MAP"))
       std::ofstream(std::string(std::getenv("LPU_KVREP_MAP")) + "." + std::to_string(size)) << cr.memory_map;
     fmt::print("llama-2-70b int8 {} decode C{} shard 0/{}: predicted {} simulated {} cycles\n",
-               llm::segment_kind_name(kind), ctx, size, cr.predicted_cycles, measured);
+               llm::segment_kind_name(kind), ctx, size, cr.program.predicted_cycles, measured);
   }
 }

@@ -119,7 +119,7 @@ TEST_CASE("llm int8: tiny pieces compile int8 and simulate with predicted == sim
     CHECK(cr.quant->quantize_steps > 0);  // the norm (and SwiGLU / activation) outputs are quantized on chip
     // PieceRunner throws if the simulator's cycles or stream envelopes differ from the prediction.
     const system::PieceRun& pr = runner.run_program(cr.program, c.model, &cr.predicted_streams);
-    CHECK(pr.cycles == cr.predicted_cycles);
+    CHECK(pr.cycles == cr.program.predicted_cycles);
     CHECK(pr.events[static_cast<size_t>(EnergyEvent::MacInt8)] > 0);
   }
 }
@@ -154,9 +154,9 @@ TEST_CASE("llm int8: a piece's int8 program has the same cycles with zero and ra
     CHECK(differ);
     // ... the programs differ in their data, and time exactly alike.
     CHECK(system::program_hash(a.program) != system::program_hash(b.program));
-    CHECK(a.predicted_cycles == b.predicted_cycles);
-    CHECK(timing_cycles(a.program, *chip) == a.predicted_cycles);
-    CHECK(timing_cycles(b.program, *chip) == b.predicted_cycles);
+    CHECK(a.program.predicted_cycles == b.program.predicted_cycles);
+    CHECK(timing_cycles(a.program, *chip) == a.program.predicted_cycles);
+    CHECK(timing_cycles(b.program, *chip) == b.program.predicted_cycles);
   }
 }
 
@@ -260,7 +260,7 @@ TEST_CASE("llm int8: tiny-llama FFN piece, calibrated, within the int8 bound ste
   so.mode = sim::Mode::Functional;
   compiler::bind_input(cr.program, "x", test::f16_bytes(x), &so.inputs);
   const sim::SimResult r = sim::simulate(cr.program, *chip, so);
-  CHECK(r.cycles == cr.predicted_cycles);
+  CHECK(r.cycles == cr.program.predicted_cycles);
 
   compiler::LoweredModel lm = compiler::lower_graph(g, chip->vector_bytes(), cr.lower);  // as compile() lowered it
   compiler::apply_quant_copies(g, q, &lm);
@@ -298,7 +298,7 @@ TEST_CASE("llm int8: tiny-llama FFN piece, calibrated, within the int8 bound ste
     maxd = std::max(maxd, std::fabs(out.v[k] - want[k]));
     maxv = std::max(maxv, std::fabs(static_cast<double>(want[k])));
   }
-  WARN("tiny-llama FFN int8: " << cr.predicted_cycles << " cycles; output vs reference_forward max |diff| " << maxd
+  WARN("tiny-llama FFN int8: " << cr.program.predicted_cycles << " cycles; output vs reference_forward max |diff| " << maxd
                                << " (max |value| " << maxv << ")");
 
   // The check can fail: the same piece whose first on-chip quantization uses a scale 25 % too large

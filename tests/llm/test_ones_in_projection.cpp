@@ -110,7 +110,7 @@ TEST_CASE("ones in projection: the chip's V|1 is its projection moved with a 1 i
   so.mode = sim::Mode::Functional;
   compiler::bind_input(on.program, xt.name, test::f16_bytes(x), &so.inputs);
   const sim::SimResult r = sim::simulate(on.program, *chip, so);
-  CHECK(r.cycles == on.predicted_cycles);
+  CHECK(r.cycles == on.program.predicted_cycles);
 
   // V1 row by row: the projection's stored row x_rows[r], columns [x_cols[r], + W) at lanes
   // [y_cols[r], + W), 1.0 (f16 0x3c00) in lane one_lanes[r], +0 everywhere else.
@@ -148,7 +148,7 @@ TEST_CASE("ones in projection: the chip's V|1 is its projection moved with a 1 i
 TEST_CASE("ones in projection: a calibrated int8 piece is within the int8 bound step by step", "[llm][int8]") {
   const ir::Graph g = bert12_attention(32);
   const test::CalibratedInt8Piece p = test::calibrated_int8_piece(g, 61);
-  CHECK(p.r.cycles == p.cr.predicted_cycles);
+  CHECK(p.r.cycles == p.cr.program.predicted_cycles);
   REQUIRE(ones_move(p.lm) != nullptr);
   lpu::test::check_int8_steps_ok(p.check());
 }

@@ -147,7 +147,7 @@ TEST_CASE("packed heads: 5 and 6 heads, 4 a vector: the last chunk's empty slots
     REQUIRE(g.inputs().size() == 1);
     compiler::bind_input(cr.program, g.tensor(g.inputs()[0]).name, test::f16_bytes(xv), &so.inputs);
     const sim::SimResult r = sim::simulate(cr.program, *chip, so);
-    CHECK(r.cycles == cr.predicted_cycles);
+    CHECK(r.cycles == cr.program.predicted_cycles);
     const compiler::LoweredModel lm = compiler::lower_graph(g, chip->vector_bytes(), cr.lower);
     const ir::Tensor& xt = g.tensor(g.inputs()[0]);
     const ref::StepCheck sc = ref::verify_steps(g, {ref::Value::floats(xt.shape, xv, xt.dtype)},
@@ -159,7 +159,7 @@ TEST_CASE("packed heads: 5 and 6 heads, 4 a vector: the last chunk's empty slots
 TEST_CASE("packed heads: a calibrated int8 prefill piece is within the int8 bound step by step", "[llm][int8]") {
   const ir::Graph g = llm::build_segment(workload_llm("tiny-bert"), attention_prefill(32), 1);
   const test::CalibratedInt8Piece p = test::calibrated_int8_piece(g, 41);
-  CHECK(p.r.cycles == p.cr.predicted_cycles);
+  CHECK(p.r.cycles == p.cr.program.predicted_cycles);
   const compiler::LoweredLayer* o = oproj(p.lm);
   REQUIRE(o);
   CHECK(o->xsegs.size() == 1);

@@ -134,8 +134,8 @@ TEST_CASE("paired heads: the chip's values are bit-identical to one product a he
   const ir::Graph g = llm::build_segment(cfg, attention_prefill(T), 1);
   const std::vector<float> x = test::random_f16(T * cfg.hidden, -2.f, 2.f, 23);
   const Run on = run(g, x, true), off = run(g, x, false);
-  CHECK(on.r.cycles == on.cr.predicted_cycles);
-  CHECK(off.r.cycles == off.cr.predicted_cycles);
+  CHECK(on.r.cycles == on.cr.program.predicted_cycles);
+  CHECK(off.r.cycles == off.cr.program.predicted_cycles);
   for (ir::TensorId t : g.outputs()) {
     const std::string& name = g.tensor(t).name;
     INFO(name);
@@ -197,10 +197,10 @@ TEST_CASE("paired heads: compile() keeps the unpaired program where it is faster
   const compiler::CompileResult paired = compiler::compile(g, *chip, co);
   REQUIRE(paired.lower.pair_heads);
   REQUIRE(lowered(g, true).paired_attentions == 1);
-  INFO("paired " << paired.predicted_cycles << ", unpaired " << off.predicted_cycles);
-  REQUIRE(paired.predicted_cycles != off.predicted_cycles);
-  CHECK(both.predicted_cycles == std::min(paired.predicted_cycles, off.predicted_cycles));
-  CHECK(both.lower.pair_heads == (paired.predicted_cycles < off.predicted_cycles));
+  INFO("paired " << paired.program.predicted_cycles << ", unpaired " << off.program.predicted_cycles);
+  REQUIRE(paired.program.predicted_cycles != off.program.predicted_cycles);
+  CHECK(both.program.predicted_cycles == std::min(paired.program.predicted_cycles, off.program.predicted_cycles));
+  CHECK(both.lower.pair_heads == (paired.program.predicted_cycles < off.program.predicted_cycles));
 }
 
 TEST_CASE("paired heads: q pairs across a vector reorder the fused projection's columns, fp16 steps in bound",
@@ -220,7 +220,7 @@ TEST_CASE("paired heads: q pairs across a vector reorder the fused projection's 
       for (int64_t c : Ln.x_cols) CHECK(c / 320 == (c + 2 * d - 1) / 320);
   const std::vector<float> x = test::random_f16(T * cfg.hidden, -2.f, 2.f, 23);
   const Run on = run(g, x, true);
-  CHECK(on.r.cycles == on.cr.predicted_cycles);
+  CHECK(on.r.cycles == on.cr.program.predicted_cycles);
   const auto von = ref::chip_graph_tensors(g, lm, on.cr.program, on.r.outputs);
   for (const auto& [t, m] : lm.layouts) CHECK(von.count(t) == 1);
   const ir::Tensor& xt = g.tensor(g.inputs()[0]);
@@ -233,7 +233,7 @@ TEST_CASE("paired heads: a calibrated int8 piece with a reordered projection is 
   // The paired program, whichever is faster.
   const test::CalibratedInt8Piece p =
       test::calibrated_int8_piece(g, 51, [](compiler::CompileOptions& co) { co.pair_trial = false; });
-  CHECK(p.r.cycles == p.cr.predicted_cycles);
+  CHECK(p.r.cycles == p.cr.program.predicted_cycles);
   CHECK(p.lm.layouts.size() == 4);
   lpu::test::check_int8_steps_ok(p.check());
 }

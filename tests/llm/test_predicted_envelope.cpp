@@ -83,7 +83,7 @@ TEST_CASE("predicted envelope: equal on chips with fewer streams and without sta
       const compiler::CompileResult r = compiler::compile(g, *cfg, {});
       REQUIRE(r.predicted_streams.size() == 1);
       CHECK(r.predicted_streams[0].head.size() == 2 * static_cast<size_t>(cfg->streams_per_direction));
-      CHECK_NOTHROW(system::check_prediction(timed(r.program, *cfg), r.predicted_cycles, &r.predicted_streams, name));
+      CHECK_NOTHROW(system::check_prediction(timed(r.program, *cfg), r.program.predicted_cycles, &r.predicted_streams, name));
     }
     const llm::CollectiveProgram ar = llm::compile_allreduce(4, 640, 4, *cfg);
     CHECK_NOTHROW(system::check_prediction(timed(ar.program, *cfg), ar.predicted_cycles, &ar.predicted_streams,
@@ -102,11 +102,11 @@ TEST_CASE("predicted envelope: one differing bit is refused, naming the stream a
   const size_t sid = envelope_stream(Dir::West, 2, cfg->streams_per_direction);
   const uint32_t k = cfg->num_positions() - 1;
   wrong[0].tail.at(sid).at(k / 64) ^= uint64_t{1} << (k % 64);
-  CHECK_THROWS_WITH(system::check_prediction(s, r.predicted_cycles, &wrong, "mlp"),
+  CHECK_THROWS_WITH(system::check_prediction(s, r.program.predicted_cycles, &wrong, "mlp"),
                     Catch::Contains("mlp: chip 0 stream envelope: tail stream") &&
                         Catch::Contains("(west 2) k " + std::to_string(k) + ":"));
-  CHECK_THROWS_WITH(system::check_prediction(s, r.predicted_cycles + 1, &r.predicted_streams, "mlp"),
+  CHECK_THROWS_WITH(system::check_prediction(s, r.program.predicted_cycles + 1, &r.predicted_streams, "mlp"),
                     Catch::Contains("compiler predicted"));
-  CHECK_NOTHROW(system::check_prediction(s, r.predicted_cycles, &r.predicted_streams, "mlp"));
-  CHECK_NOTHROW(system::check_prediction(s, r.predicted_cycles, nullptr, "mlp"));
+  CHECK_NOTHROW(system::check_prediction(s, r.program.predicted_cycles, &r.predicted_streams, "mlp"));
+  CHECK_NOTHROW(system::check_prediction(s, r.program.predicted_cycles, nullptr, "mlp"));
 }

@@ -31,7 +31,7 @@ inline uint64_t check_chip_against_reference(const ir::Graph& g, const std::vect
   const LoweredModel lm = lower_graph(g, cfg->vector_bytes(), opt.lower);  // the host layout (to_chip_input)
   sim::SimOptions so;
   so.mode = sim::Mode::Timing;
-  CHECK(sim::simulate(cr.program, *cfg, so).cycles == cr.predicted_cycles);
+  CHECK(sim::simulate(cr.program, *cfg, so).cycles == cr.program.predicted_cycles);
   so.mode = sim::Mode::Functional;
   std::vector<ref::Value> rin;
   for (size_t i = 0; i < g.inputs().size(); ++i) {
@@ -40,7 +40,7 @@ inline uint64_t check_chip_against_reference(const ir::Graph& g, const std::vect
     bind_input(cr.program, t.name, f16_bytes(to_chip_input(lm.inputs[i], inputs[i])), &so.inputs);
   }
   const sim::SimResult r = sim::simulate(cr.program, *cfg, so);
-  CHECK(r.cycles == cr.predicted_cycles);
+  CHECK(r.cycles == cr.program.predicted_cycles);
   std::vector<ref::Value> bounds;
   const std::vector<ref::Value> want = ref::run_with_error_bound(g, rin, &bounds);
   for (size_t o = 0; o < g.outputs().size(); ++o) {
@@ -69,7 +69,7 @@ inline uint64_t check_chip_against_reference(const ir::Graph& g, const std::vect
     CHECK(bad == 0);
     CHECK(unbounded == 0);
   }
-  return cr.predicted_cycles;
+  return cr.program.predicted_cycles;
 }
 
 }  // namespace lpu::test

@@ -56,11 +56,11 @@ inline compiler::CompileResult check_gemm_values(int64_t M, int64_t K, int64_t N
   CompileResult cr = compile_gemm(GemmProblem{M, K, N, wb}, *cfg, opt);
   sim::SimOptions so;
   so.mode = sim::Mode::Timing;
-  CHECK(sim::simulate(cr.program, *cfg, so).cycles == cr.predicted_cycles);
+  CHECK(sim::simulate(cr.program, *cfg, so).cycles == cr.program.predicted_cycles);
   so.mode = sim::Mode::Functional;
   bind_input(cr.program, "X", xb, &so.inputs);
   const sim::SimResult rf = sim::simulate(cr.program, *cfg, so);
-  CHECK(rf.cycles == cr.predicted_cycles);
+  CHECK(rf.cycles == cr.program.predicted_cycles);
   const std::vector<uint8_t> y = gather_output(cr.program, "Y", rf.outputs);
   REQUIRE(y.size() == static_cast<size_t>(M * N * 4));
   int64_t bad = 0;

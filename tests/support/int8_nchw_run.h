@@ -61,7 +61,7 @@ inline Int8NchwRun run_int8_nchw(const ir::Graph& g, int64_t C, int64_t H, int64
   // X in its chip layout; quantized by the host when only int8 convs read it.
   bind_host_input(o.cr, o.lm.inputs[0], "X", x.f, &so.inputs);
   o.run = sim::simulate(o.cr.program, *cfg, so);
-  CHECK(o.run.cycles == o.cr.predicted_cycles);
+  CHECK(o.run.cycles == o.cr.program.predicted_cycles);
   o.check = compiler::verify_int8_steps(g, o.lm, *o.cr.quant, {x}, o.cr.program, o.run.outputs);
   return o;
 }

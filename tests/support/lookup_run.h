@@ -30,7 +30,7 @@ inline LookupRun run_lookup(const ir::Graph& g, const ChipConfig& cfg, const std
   REQUIRE(in.lookup_rows > 0);
   sim::SimOptions so;
   so.mode = sim::Mode::Timing;
-  CHECK(sim::simulate(cr.program, cfg, so).cycles == cr.predicted_cycles);
+  CHECK(sim::simulate(cr.program, cfg, so).cycles == cr.program.predicted_cycles);
   so.mode = sim::Mode::Functional;
   const std::string name = g.tensor(g.inputs()[0]).name;
   const uint32_t lanes = cfg.vector_bytes();
@@ -39,7 +39,7 @@ inline LookupRun run_lookup(const ir::Graph& g, const ChipConfig& cfg, const std
                                 lookup_part_rows(in.lookup_rows, in.lookup_cols, lanes, cfg.sram_addresses)),
              &so.inputs);
   const sim::SimResult r = sim::simulate(cr.program, cfg, so);
-  CHECK(r.cycles == cr.predicted_cycles);
+  CHECK(r.cycles == cr.program.predicted_cycles);
   const ir::TensorId t = g.outputs()[0];
   const std::vector<uint8_t> b = gather_output(cr.program, g.tensor(t).name, r.outputs);
   REQUIRE(b.size() == static_cast<size_t>(g.tensor(t).elements()) * 4);
