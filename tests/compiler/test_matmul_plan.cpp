@@ -418,12 +418,15 @@ TEST_CASE("layout tuning: spread epilogue rows are tried and the shorter program
 
 // The spread rows carry the same values: a calibrated int8 FFN piece of BERT-base's shape (folded
 // LayerNorm, install-bound products) compiled with them is within the int8 bound step by step.
+// [heavy]: a full-size piece (the sanitized stage leaves it out; the per-tile epilogue rows it
+// reads are those of every multi-tile int8 conv there).
 TEST_CASE("layout tuning: a folded int8 FFN piece with spread epilogue rows is within the int8 bound",
-          "[matmul][int8]") {
+          "[matmul][int8][heavy]") {
   const ir::Graph g = llm::build_segment(test::bert_like(12), test::prefill_segment(llm::SegmentKind::Ffn, 128, 23), 0);
   const test::CalibratedInt8Piece p = test::calibrated_int8_piece(g, 29, [](CompileOptions& co) {
     co.tiling.spread_epilogue_rows = true;
     co.tune_epilogue_rows = false;
+    co.tune_part_rows.clear();  // one layout: the values, not the timing, are checked here
   });
   CHECK(p.r.cycles == p.cr.program.predicted_cycles);
   CHECK(scale_blocks(p.cr) > 1);
