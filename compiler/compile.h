@@ -55,8 +55,9 @@ struct CompileOptions {
   // the same layout. Empty: no tuning.
   std::vector<int64_t> tune_part_rows = {32, 16};
   // Layout tuning also schedules every part size with TilingOptions::spread_epilogue_rows (when it
-  // changes the layout: an install-bound int8 product, epilogue_rows_spreadable) and keeps the
-  // program with the fewest predicted cycles over all of them (ties: the tiling's own rows).
+  // changes the layout: an install-bound int8 product of at least tiling.port_split_min_rows rows,
+  // epilogue_rows_spreadable) and keeps the program with the fewest predicted cycles over all of
+  // them (ties: the tiling's own rows).
   bool tune_epilogue_rows = true;
 };
 

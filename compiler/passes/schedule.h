@@ -39,6 +39,12 @@ struct ScheduledModel {
   std::vector<MatmulDecision> matmul_decisions;  // every product's timing-dependent plan, in order
 };
 
+// True if TilingOptions::spread_epilogue_rows changes the layout of `lm` under `quant`: an int8
+// product of at least tiling.port_split_min_rows rows is install-bound (install_bound_rows), so it
+// keeps [1, N] epilogue rows by default.
+bool epilogue_rows_spreadable(const ir::Graph& g, const LoweredModel& lm, const ChipConfig& cfg, const QuantPlan* quant,
+                              const TilingOptions& tiling);
+
 // keep_intermediates (CompileOptions::keep_intermediates): no activation is released (no SRAM
 // reuse) and every step's result is listed in the tensor table as an Output tensor, so a
 // functional simulation exposes every intermediate (`lpusim check`, docs/compiler.md "Precision").
@@ -47,12 +53,6 @@ struct ScheduledModel {
 // and its i8 tensors (inputs included) are stored i8; everything else stays fp16.
 // matmul_replay (if given): the products take these decisions (MatmulScheduler::set_decisions)
 // instead of choosing, e.g. another compile's ScheduledModel::matmul_decisions.
-// True if TilingOptions::spread_epilogue_rows changes the layout of `lm` under `quant`: an int8
-// product of at least tiling.port_split_min_rows rows is install-bound (install_bound_rows), so it
-// keeps [1, N] epilogue rows by default.
-bool epilogue_rows_spreadable(const ir::Graph& g, const LoweredModel& lm, const ChipConfig& cfg, const QuantPlan* quant,
-                              const TilingOptions& tiling);
-
 ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, ScheduleBuilder& b, SramAllocator& alloc,
                               const TilingOptions& tiling, bool keep_intermediates = false,
                               const QuantPlan* quant = nullptr,
