@@ -38,31 +38,31 @@ Scheduled schedule_tuned(const ir::Graph& g, const LoweredModel& lm, const ChipC
   for (const ir::Tensor& t : g.tensors())  // weights have their own layout (PlacedWeights)
     split = split || (!t.is_const && port_split_applies(opt.tiling, stored_rows(t.shape)));
   if (split) sizes.insert(sizes.end(), opt.tune_part_rows.begin(), opt.tune_part_rows.end());
-  std::vector<TilingOptions> parts;
+  std::vector<TilingOptions> layouts;
   for (int64_t n : sizes) {
-    parts.push_back(opt.tiling);
-    parts.back().port_split_min_part_rows = n;
+    layouts.push_back(opt.tiling);
+    layouts.back().port_split_min_part_rows = n;
   }
   if (opt.tune_epilogue_rows && !opt.tiling.spread_epilogue_rows && epilogue_rows_spreadable(g, lm, cfg, quant, opt.tiling))
-    for (size_t i = 0, n = parts.size(); i < n; ++i) {
-      parts.push_back(parts[i]);
-      parts.back().spread_epilogue_rows = true;
+    for (size_t i = 0, n = layouts.size(); i < n; ++i) {
+      layouts.push_back(layouts[i]);
+      layouts.back().spread_epilogue_rows = true;
     }
-  std::vector<Scheduled> cand(parts.size());
+  std::vector<Scheduled> cand(layouts.size());
   auto run = [&](size_t i) {
     try {
       cand[i].b = std::make_unique<ScheduleBuilder>(cfg);
       cand[i].alloc = std::make_unique<SramAllocator>(cfg);
-      cand[i].sm = schedule_model(g, lm, *cand[i].b, *cand[i].alloc, parts[i], opt.keep_intermediates, quant,
+      cand[i].sm = schedule_model(g, lm, *cand[i].b, *cand[i].alloc, layouts[i], opt.keep_intermediates, quant,
                                   opt.matmul_replay.get());
     } catch (...) {
       cand[i].error = std::current_exception();
     }
   };
-  const size_t width = std::max<size_t>(1, std::min<size_t>(parts.size(), std::thread::hardware_concurrency()));
-  for (size_t w0 = 0; w0 < parts.size(); w0 += width) {
+  const size_t width = std::max<size_t>(1, std::min<size_t>(layouts.size(), std::thread::hardware_concurrency()));
+  for (size_t w0 = 0; w0 < layouts.size(); w0 += width) {
     std::vector<std::thread> threads;
-    for (size_t i = w0 + 1; i < std::min(parts.size(), w0 + width); ++i) threads.emplace_back(run, i);
+    for (size_t i = w0 + 1; i < std::min(layouts.size(), w0 + width); ++i) threads.emplace_back(run, i);
     run(w0);
     for (std::thread& t : threads) t.join();
   }
@@ -70,7 +70,7 @@ Scheduled schedule_tuned(const ir::Graph& g, const LoweredModel& lm, const ChipC
   // that does not fit (InputError) is passed over; any other error is a bug and is reported.
   if (cand[0].error) std::rethrow_exception(cand[0].error);
   size_t best = 0;
-  for (size_t i = 1; i < parts.size(); ++i) {
+  for (size_t i = 1; i < layouts.size(); ++i) {
     if (cand[i].error) {
       try {
         std::rethrow_exception(cand[i].error);
@@ -82,10 +82,6 @@ Scheduled schedule_tuned(const ir::Graph& g, const LoweredModel& lm, const ChipC
   }
   return std::move(cand[best]);
 }
-
-}  // namespace
-
-namespace {
 
 // One lowering (opt.lower) compiled; *paired: whether it paired any attention heads.
 CompileResult compile_lowering(const ir::Graph& g, const ChipConfig& cfg, const CompileOptions& opt, bool* paired) {

@@ -15,7 +15,6 @@ namespace lpu::compiler {
 
 namespace {
 
-
 struct Match {
   size_t pass = 0;          // position of the ones pass in lm.steps
   size_t move = 0;          // lm.lanes index of V's move

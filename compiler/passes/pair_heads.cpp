@@ -16,7 +16,6 @@ namespace lpu::compiler {
 
 namespace {
 
-
 // step_uses (lowering.h) as int positions, with each graph output a reader at position -1 (this
 // pass runs before lower_graph lists lm.outputs).
 struct Uses {

@@ -69,15 +69,19 @@ int64_t product_rows(const ir::Graph& g, const LoweredModel& lm, const LoweredLa
   return M;
 }
 
+// Whether TilingOptions::spread_epilogue_rows applies to a product of M rows: it spreads the rows
+// of an install-bound product (which keeps [1, N] otherwise) of at least port_split_min_rows rows.
+bool spread_applies(const ChipConfig& cfg, const TilingOptions& tiling, int64_t M) {
+  return tiling.port_split_min_rows > 0 && M >= tiling.port_split_min_rows && install_bound_rows(cfg, M, DType::I8);
+}
+
 }  // namespace
 
 bool epilogue_rows_spreadable(const ir::Graph& g, const LoweredModel& lm, const ChipConfig& cfg, const QuantPlan* quant,
                               const TilingOptions& tiling) {
-  if (!quant || tiling.port_split_min_rows <= 0) return false;
-  for (size_t li = 0; li < lm.layers.size() && li < quant->layers.size(); ++li) {
-    const int64_t M = product_rows(g, lm, lm.layers[li]);
-    if (quant->layers[li].int8 && M >= tiling.port_split_min_rows && install_bound_rows(cfg, M, DType::I8)) return true;
-  }
+  if (!quant) return false;
+  for (size_t li = 0; li < lm.layers.size() && li < quant->layers.size(); ++li)
+    if (quant->layers[li].int8 && spread_applies(cfg, tiling, product_rows(g, lm, lm.layers[li]))) return true;
   return false;
 }
 
@@ -187,7 +191,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
     std::vector<int> ids;
     const int64_t M = product_rows(g, lm, L);
     const int64_t nt = (L.N + lanes - 1) / lanes;
-    const bool spread = tiling.spread_epilogue_rows && tiling.port_split_min_rows > 0 && M >= tiling.port_split_min_rows;
+    const bool spread = tiling.spread_epilogue_rows && spread_applies(b.cfg(), tiling, M);
     if (!spread && install_bound_rows(b.cfg(), M, i8 ? DType::I8 : DType::F16)) {
       *out = place_tensor(alloc, name, DType::F32, {1, L.N}, tiling, &ids);
       tensor_blobs(*out, to_f32_bytes(vals), lanes, &res.blobs);

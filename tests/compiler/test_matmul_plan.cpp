@@ -411,8 +411,15 @@ TEST_CASE("layout tuning: spread epilogue rows are tried and the shorter program
   sim::SimOptions so;
   so.mode = sim::Mode::Timing;
   CHECK(sim::simulate(tuned.program, *cfg, so).cycles == tuned.program.predicted_cycles);
-  // An fp16 compile has no int8 epilogue rows: nothing to spread.
-  const LoweredModel lm = lower_graph(g, cfg->vector_bytes(), LowerOptions{});
+  // Which programs the tuning doubles: this one (int8 products of 128 rows), not one whose
+  // products have fewer rows than port_split_min_rows (a decode piece's batch-1 rows keep [1, N],
+  // which the LLM planner's piece_sram_need mirrors), and not an fp16 compile (no epilogue rows).
+  REQUIRE(plain.quant);
+  const LoweredModel lm = lower_graph(g, cfg->vector_bytes(), plain.lower);
+  TilingOptions taller;
+  taller.port_split_min_rows = 129;
+  CHECK(epilogue_rows_spreadable(g, lm, *cfg, plain.quant.get(), TilingOptions{}));
+  CHECK_FALSE(epilogue_rows_spreadable(g, lm, *cfg, plain.quant.get(), taller));
   CHECK_FALSE(epilogue_rows_spreadable(g, lm, *cfg, nullptr, TilingOptions{}));
 }
 

@@ -145,7 +145,7 @@ TEST_CASE("LayerNorm fold: the product reads x - mean and divides by sd, within 
     if (st.lane && lm.lanes[st.index].y == nm.mean) mean_at = si;
     if (is_eltwise(st) && lm.eltwise[st.index].y == c.copy) copy_at = si;
     if (is_eltwise(st) && lm.eltwise[st.index].y == nm.y) norm_at = si;
-    if (st.dense && lm.layers[st.index].x == c.copy) proj_at = si;
+    if (is_layer(st) && lm.layers[st.index].x == c.copy) proj_at = si;
     const std::vector<ir::TensorId> rd = step_reads(lm, st);
     if (h_reader == lm.steps.size() && std::find(rd.begin(), rd.end(), nm.y) != rd.end()) h_reader = si;
   }
