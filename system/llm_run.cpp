@@ -160,6 +160,7 @@ nlohmann::ordered_json llm_json_report(const LlmRun& run, const ChipConfig& chip
                      {"chips", o.chips},
                      {"install_bound_cycles", o.bound_cycles},
                      {"cycles", o.cycles},
+                     {"step_us", o.seconds * 1e6},
                      {"period_cycles", o.cost_cycles},
                      {"status", o.status}});
   j["split"] = J{{"deciding_step", run.split.step}, {"options", opts}};
@@ -216,7 +217,8 @@ std::string llm_text_report(const LlmRun& run, const ChipConfig& chip) {
     for (const SplitOption& o : run.split.options)
       line(fmt::format("  tp {:>2} x {:>3} stages = {:>4} chips: install bound {:>9} cycles, {}", o.tp, o.stages, o.chips,
                        o.bound_cycles,
-                       o.cycles ? fmt::format("step {} cycles{}, {}", o.cycles,
+                       o.cycles ? fmt::format("step {} cycles ({:.2f} us with the host transfer){}, {}", o.cycles,
+                                              o.seconds * 1e6,
                                               run.request.in_flight > 1 ? fmt::format(", period {}", o.cost_cycles) : "",
                                               o.status)
                                 : o.status));

@@ -49,7 +49,7 @@ std::unique_ptr<LlmSystem> choose_split(const ChipConfig& chip, const llm::LlmCo
   std::string default_error;  // the capacity default's compile error (strict builds, no fallback)
   for (size_t i : order) {
     SplitOption& o = c.options[i];
-    if (best && o.bound_cycles >= c.options[best_i].cost_cycles) {
+    if (!req.all_splits && best && o.bound_cycles >= c.options[best_i].cost_cycles) {
       o.status = fmt::format("not composed: its install bound ({} cycles) is not below the best {}", o.bound_cycles,
                              req.in_flight > 1 ? "period" : "step");
       continue;
@@ -70,6 +70,7 @@ std::unique_ptr<LlmSystem> choose_split(const ChipConfig& chip, const llm::LlmCo
       continue;
     }
     o.cycles = r.cycles;
+    o.seconds = r.seconds;
     // K groups in flight: one token of every group per max(step, K x busiest chip span) (the chips'
     // part of pipeline_serving's period); never below the step, so the install bound still prunes.
     o.cost_cycles = req.in_flight > 1

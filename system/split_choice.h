@@ -5,7 +5,8 @@
 // forward pass) for each candidate, cheapest install bound first, and keeps the shortest (with
 // K > 1 groups in flight: the shortest period of the groups' tokens, pipeline_serving.h).
 // A candidate whose install bound (llm::install_bound_cycles, a lower bound on any step of it) is
-// not below the best composed step so far cannot win and is not composed. Ties go to the larger tp
+// not below the best composed step so far cannot win and is not composed (unless the request asks
+// for every split, PlanRequest::all_splits: the choice is the same). Ties go to the larger tp
 // (fewer stages). A candidate that needs a dense stand-in (a piece graph that does not compile) is
 // only taken if no candidate runs on the real graphs; then the capacity default (largest tp) is
 // taken, as without a choice. Deterministic: the order and the figures depend only on the inputs.
@@ -25,6 +26,7 @@ struct SplitOption {
   int64_t tp = 1, stages = 1, chips = 1;
   uint64_t bound_cycles = 0;  // llm::install_bound_cycles of the plan
   uint64_t cycles = 0;        // composed cycles of the deciding step (0: not composed)
+  double seconds = 0;         // ... and its time with the host transfer (StepResult::seconds; 0: not composed)
   uint64_t cost_cycles = 0;   // what the choice compares: `cycles`, or with K > 1 groups in flight
                               // (PlanRequest::in_flight) max(cycles, K x busiest chip span)
   std::string status;         // "chosen", "slower", "not composed: ...", "stand-in: ...", "does not compile: ..."

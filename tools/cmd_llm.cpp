@@ -2,6 +2,7 @@
 // once-simulated cycle-accurate pieces and print the LLM report (system/llm_run.h).
 // `lpusim validate [-o FILE]`: the published results of /work/shared/design/machine.md section 8
 // that the pieces can compute, against the simulator, as a markdown table (docs/validation.md).
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fmt/format.h>
@@ -33,6 +34,7 @@ struct LlmArgs {
   std::string config, chip, json, precision = "fp16", pieces = "segments";
   int64_t prompt = 128, context = -1, batch = 1, chips = 0, tp = 0, in_flight = 1;
   bool wall_time = false;
+  bool all_splits = false;  // compose every split that fits (PlanRequest::all_splits)
   std::string phase = "all";  // all | decode | plan (system/llm_run.h LlmRun::phase)
   std::string mode = "timing";  // timing | functional (cmd_llm_functional.h)
   uint64_t seed = 1;            // functional: model seed of the random weights and inputs
@@ -68,6 +70,7 @@ void run_llm_cmd(const LlmArgs& a) {
         {a.pieces != "segments", "--pieces " + a.pieces},
         {a.wall_time, "--wall-time"},
         {a.phase != "all", "--phase " + a.phase},
+        {a.all_splits, "--all-splits"},
         {a.in_flight != 1, "--in-flight " + std::to_string(a.in_flight)}};
     for (const auto& [set, what] : timing_only)
       if (set) throw InputError(fmt::format("{}: not available with --mode functional (a timing-mode option)", what));
@@ -91,8 +94,14 @@ void run_llm_cmd(const LlmArgs& a) {
   req.context = a.context < 0 ? a.prompt : a.context;
   req.chips = a.chips;
   req.tp = a.tp;
+  req.all_splits = a.all_splits;
   if (a.phase != "all" && a.phase != "decode" && a.phase != "plan")
     throw InputError(fmt::format("--phase: '{}' is not a phase (allowed: all, decode, plan)", a.phase));
+  if (a.all_splits && a.tp != 0)
+    throw InputError(fmt::format("--all-splits: --tp {} leaves one split to run (allowed: --all-splits without --tp)",
+                                 a.tp));
+  if (a.all_splits && a.phase == "plan")
+    throw InputError("--all-splits: --phase plan composes nothing (allowed: --phase all or decode)");
   if (a.phase == "plan") {  // the planner alone: nothing compiled or simulated
     const system::LlmRun run = system::plan_llm(*chip, m, req);
     std::cout << system::llm_text_report(run, *chip);
@@ -222,10 +231,48 @@ double resnet50_images_per_s(const std::string& file, std::string* note, std::st
 }
 
 // Decode tokens/s per user (or, for an encoder, the forward-pass latency in us), on the plan
+// A decode row's splits (composed with PlanRequest::all_splits): each one's tokens/s per user at
+// batch 1 (1 / its step's seconds, host transfer included) and where `published` falls among those
+// composed on the real graphs, e.g. "(tp 64 x 9 stages = 576 chips 539.9 tokens/s, chosen; ...):
+// the published 300 lies between tp 16 (206.2) and tp 32 (354.1)".
+std::string splits_note(const system::SplitChoice& c, double published, int64_t chosen_tp) {
+  std::string list;
+  std::vector<std::pair<double, int64_t>> rates;  // (tokens/s, tp) of the real-graph splits composed
+  for (const system::SplitOption& o : c.options) {
+    std::string fig;
+    if (o.seconds > 0) {
+      const double rate = 1.0 / o.seconds;
+      const bool standin = o.status.rfind("stand-in", 0) == 0;
+      fig = fmt::format("{:.1f} tokens/s{}", rate, o.tp == chosen_tp ? ", chosen" : standin ? ", " + o.status : "");
+      if (!standin) rates.emplace_back(rate, o.tp);
+    } else {
+      fig = o.status.substr(0, o.status.find(':'));  // "not composed" / "does not compile": the reason is long
+    }
+    list += fmt::format("{}tp {} x {} stages = {} chips {}", list.empty() ? "" : "; ", o.tp, o.stages, o.chips, fig);
+  }
+  std::sort(rates.begin(), rates.end());
+  std::string where;
+  if (rates.empty()) {
+    where = "none composed on the real graphs";
+  } else if (published < rates.front().first) {
+    where = fmt::format("the published {:.0f} is below every one (the slowest: tp {} {:.1f})", published,
+                        rates.front().second, rates.front().first);
+  } else if (published > rates.back().first) {
+    where = fmt::format("the published {:.0f} is above every one (the fastest: tp {} {:.1f})", published,
+                        rates.back().second, rates.back().first);
+  } else {
+    size_t i = 1;
+    while (i + 1 < rates.size() && rates[i].first < published) ++i;
+    where = fmt::format("the published {:.0f} lies between tp {} ({:.1f}) and tp {} ({:.1f})", published,
+                        rates[i - 1].second, rates[i - 1].first, rates[i].second, rates[i].first);
+  }
+  return fmt::format("these chips, composed at batch 1 ({}): {}", list, where);
+}
+
 // `lpusim llm` runs without --tp: `chips` of them (0: the fewest that fit), split at the
 // tensor-parallel size whose token is shortest (system/split_choice.h).
 double llm_row(const std::string& name, llm::WeightPrecision prec, int64_t context, int64_t chips, int64_t prompt,
-               std::string* note, std::string* cond) {
+               double published, std::string* note, std::string* cond) {
   auto chip = default_chip_config();
   const std::string path = find_repo_file("workloads/llm/" + name + ".json");
   if (path.empty()) throw InputError(fmt::format("workloads/llm/{}.json is not in the repository", name));
@@ -236,6 +283,9 @@ double llm_row(const std::string& name, llm::WeightPrecision prec, int64_t conte
   req.prompt = m.causal ? std::min<int64_t>(prompt, context) : prompt;
   req.context = context;
   req.chips = chips;
+  // The source states no split: a decoder's row composes every split that fits (the choice is the
+  // same) and the note places the published rate among them.
+  req.all_splits = m.causal;
   // The front end's graphs; a piece whose graph does not compile is timed as a dense stand-in
   // (same weight matrices) and the row says so, naming the piece and the compile error. Every run
   // of the row (its plan and the sensitivity plans below) goes through run_plan.
@@ -292,7 +342,15 @@ double llm_row(const std::string& name, llm::WeightPrecision prec, int64_t conte
                                                 (bound_s + s.host_seconds) * 1e6),
                          weights, llm::install_weights_per_cycle(*chip), chip->vector_bytes());
   }
-  if (m.causal && run.plan.tp > static_cast<int64_t>(chip->chips_per_node)) {
+  bool node_split_listed = false;  // a split inside one node is among those composed
+  if (m.causal && run.split.options.size() > 1) {
+    *note += ". Every split that fits " + splits_note(run.split, published, run.plan.tp) + " (`lpusim llm " + name +
+             " --precision " + llm::precision_name(prec) + fmt::format(" --context {}", context) +
+             (chips ? fmt::format(" --chips {}", chips) : std::string()) + " --phase decode --all-splits`)";
+    for (const system::SplitOption& o : run.split.options)
+      node_split_listed = node_split_listed || (o.seconds > 0 && o.tp <= static_cast<int64_t>(chip->chips_per_node));
+  }
+  if (m.causal && run.plan.tp > static_cast<int64_t>(chip->chips_per_node) && !node_split_listed) {
     // The source states no split: the same chips with the tensor-parallel group kept inside one
     // node (the largest valid tp <= the node size), for the reader to weigh the split's effect.
     int64_t node_tp = 1;
@@ -381,9 +439,10 @@ std::vector<Row> rows(const std::string& resnet50) {
                "stage; docs/ROADMAP.md)"});
   // Each LLM row's weight precision follows the published system where it is known (the
   // condition says which and why); the pieces are compiled at that precision.
-  auto llm = [](const std::string& name, P prec, int64_t ctx, int64_t chips, int64_t prompt, const std::string& why) {
+  auto llm = [](const std::string& name, P prec, int64_t ctx, int64_t chips, int64_t prompt, double published,
+                const std::string& why) {
     return [=](std::string* n, std::string* c) {
-      const double v = llm_row(name, prec, ctx, chips, prompt, n, c);
+      const double v = llm_row(name, prec, ctx, chips, prompt, published, n, c);
       *c += " (" + why + ")";
       return v;
     };
@@ -395,36 +454,36 @@ std::vector<Row> rows(const std::string& resnet50) {
       "(docs/llm-system.md lists the commands and the figures measured)";
   // What every decode row's gap shares: the unstated split, what a served system pays that is not
   // modelled, and where the pieces stand against their installs.
-  const std::string decode_gap = "The source states no chip count or split (the conditions column says what the simulation used): the planner's default puts each layer on the widest tensor-parallel group that fits those chips, so each token's weight installs are spread over more chips; a group wider than a node spans whole nodes with a hierarchical all-reduce (about 1.2-1.4 us over 2-8 nodes vs 0.8 us in a node, docs/llm-system.md section 2). The note's split sensitivity gives the rate with the group kept inside one node; how the published system split the model is not stated. Not modelled, each of which a served system pays per token: host and network time around the chips, clock-synchronization exchanges, link-level errors; the wiring across nodes and every link's latency are [assumed] (tsp-v1.yaml). Inside the chips the pieces still run above their projections' installs (attention decode: the copies of the cached keys and values next to the new row, K^T and V installed as MXM weights, the softmax over the context on the VXM; docs/llm-system.md \"The attention decode piece\"), and pieces do not overlap (a real schedule would load the next layer's weights during the all-reduce). ";
+  const std::string decode_gap = "The source states no chip count or split (the conditions column says what the simulation used): the planner's default puts each layer on the widest tensor-parallel group that fits those chips, so each token's weight installs are spread over more chips; a group wider than a node spans whole nodes with a hierarchical all-reduce (about 1.2-1.4 us over 2-8 nodes vs 0.8 us in a node, docs/llm-system.md section 2). The note composes every split that fits those chips and says where the published rate falls among them (and, where no split inside one node is among them, gives the rate with the group kept inside one node); how the published system split the model is not stated. Not modelled, each of which a served system pays per token: host and network time around the chips, clock-synchronization exchanges, link-level errors; the wiring across nodes and every link's latency are [assumed] (tsp-v1.yaml). Inside the chips the pieces still run above their projections' installs (attention decode: the copies of the cached keys and values next to the new row, K^T and V installed as MXM weights, the softmax over the context on the VXM; docs/llm-system.md \"The attention decode piece\"), and pieces do not overlap (a real schedule would load the next layer's weights during the all-reduce). ";
   r.push_back({"BERT-base", "130 us", "us", "batch 1", "arXiv 2206.11062", 130,
-               llm("bert-base", P::INT8, 0, 0, 128, "int8: the published run is int8"), ""});
+               llm("bert-base", P::INT8, 0, 0, 128, 130, "int8: the published run is int8"), ""});
   r.back().gap =
       "every piece is the real graph, compiled int8 where the graph allows (the projections; the 12 heads' o_proj products are one int8 product reading P.V through a view). The pass is slower than published (the error column: within 25 % since session 36, by about 200 cycles of a 132,995-cycle pass), and the reasons are in the pieces, none a single chip-config number (`build/bench/bench_prefill --steps` prints each piece against its weight-install bound: the attention pieces are the furthest above it): in the Softmax the row max is a lane all-reduce through the SXMs, on each head's half of a paired row (the scores' scale 1/sqrt(d) is folded into q's projection, the subtract and exp are one VXM pass, and the row sums come from the MXM as a ones column of V); q.K^T and P.V are products of two activations, run in fp16 (K^T and V installed as MXM weights: 4 times the int8 cost), two heads a product since session 34 (docs/compiler/attention.md \"Paired heads\": a pair's scores share a row); the heads' q, K and V are moved lane-aligned by the SXMs before those products (V's moves also carry its ones column, copied from ones columns of the q|k|v projection since session 35, docs/compiler/attention.md \"V's ones column\"), and the projection's planes finish q and K before V (docs/compiler/matmul-kernel.md \"Column need order\"); each LayerNorm takes two lane all-reduces in series (the mean, then the variance about it), and each row's all-reduce is latency-bound: five round trips between the VXM and an SXM at the chip's edge (docs/ROADMAP.md, issue 5, \"What bounds a LayerNorm\"); BERT is post-LN, so the projections read an on-chip quantized i8 copy of the LayerNorm output (docs/compiler.md \"int8 models\"), or, where that gives the shorter piece (the FFN, and since session 35 the attention too), fold the LayerNorm: they read x - mean quantized right after the mean and divide their rows by the sd in the epilogue (passes/quantize.h \"LayerNorm folds\"); layers 1-11's attention pieces start with the LayerNorm that ended the previous layer (layer 0's has none: two attention programs), and the pass ends with layer 11's LayerNorm, the encoder's output, as a piece of its own; the embeddings and their LayerNorm are not in the pass (gathered by the host, docs/llm.md); pieces run back to back with no overlap, each starting right at the previous one's end (the start rule of docs/architecture.md \"Programs back to back\" finds their streams clear at once: `build/bench/bench_prefill --gaps`), and one layer compiled as ONE program is no faster (`build/bench/bench_prefill --joint` prints both; the FFN's LayerNorm waits for the attention's last rows). No single lever closes the gap; measured ceilings of those left, in % of the pass as it was in session 30 (161,281 cycles; docs/ROADMAP.md, issue 5, session 30, says how each was measured; chip or model what-ifs rerun with a command there, the others were throwaway timing prototypes of the compiler, not in the repo): in the attention pieces the fp16 products and the row max bound together then (products at the int8 rate, `fp16_slowdown: 1` in a copy of the chip config: -3.2 % of the pass; no row max at all, a prototype: -2.3 %; both: -8.3 %; since the paired heads of session 34 the same products what-if gains nothing; stream values consumed at their last reader, docs/ROADMAP.md item 0, measured about -3.5 % of session 34's pass in session 35, a prototype), a LayerNorm of one all-reduce about -4.6 % (a prototype), GELU inside the up projection's epilogue -3.4 % (`\"hidden_act\": \"relu\"` in a copy of bert-base.json), free LayerNorm constant rows -1.2 % (a prototype): the last step inside 25 % was layout tuning trying spread int8 epilogue rows (the FFN piece keeps them: docs/compiler/matmul-kernel.md \"Epilogue rows per column tile\"; `build/bench/bench_prefill --no-sim` prints today's pass), and closing the gap needs about all of these. More chips do not close the gap: on a tensor-parallel group each piece ends with an all-reduce of its [128, 768] rows across the group (the note's chip-count sensitivity). Published BERT-base uses hand-written int8 kernels. " + install;
   r.push_back({"Llama-2 7B", "750 tokens/s per user", "tokens/s", "2k context", "[3P]", 750,
-               llm("llama-2-7b", P::FP16, 2047, 0, 128,
+               llm("llama-2-7b", P::FP16, 2047, 0, 128, 750,
                    "precision not stated: fp16 fits at tp 8; int8 weights install at the same lw rate here, so they change capacity, not the token time"),
                ""});
   r.back().gap =
       "every piece is the real graph (no stand-in). " + decode_gap + install + "; int8 instead of fp16: `lpusim llm workloads/llm/llama-2-7b.json --precision int8 --tp 8 --prompt 128 --context 2047`";
   r.push_back({"Llama-2 70B", "300 tokens/s per user", "tokens/s", "4k context, about 576 chips", "[3P]", 300,
-               llm("llama-2-70b", P::INT8, 4095, 576, 128,
+               llm("llama-2-70b", P::INT8, 4095, 576, 128, 300,
                    "int8: 576 chips x 230 MB cannot hold 140 GB of fp16 weights, machine.md section 6"),
                ""});
   r.back().gap =
       "every piece is the real graph compiled int8 (no stand-in). On the stated ~576 chips the widest group that fits is 64 chips = 8 nodes, one rack without its spare: 1 query head per chip with a copy of its kv head (KV-head replication, 8 copies of each of the 8 kv heads and of their cache, docs/llm.md), 9 stages. Kept in one node (tp 8), the chips could hold the model in 54 stages = 432 chips, and the row sat at that plan's weight-install bound (note). int8 does not speed up installs (one lw row of 320 weights per cycle at either precision); it makes the model fit. " + decode_gap + install;
   r.push_back({"Llama-3 8B", "877 tokens/s", "tokens/s", "not stated", "[3P]", 877,
-               llm("llama-3-8b", P::FP16, 2047, 0, 128,
+               llm("llama-3-8b", P::FP16, 2047, 0, 128, 877,
                    "precision not stated: fp16, as Llama-2 7B"),
                ""});
   r.back().gap =
       "as Llama-2 7B; grouped-query attention (4 query heads per kv head): a group wider than the 8 kv heads gives each chip a copy of one kv head (KV-head replication); the larger vocabulary's LM head is cut into parts. " + decode_gap + install;
   r.push_back({"Llama-3 70B", "280 tokens/s", "tokens/s", "not stated", "[3P]", 280,
-               llm("llama-3-70b", P::INT8, 4095, 576, 128,
+               llm("llama-3-70b", P::INT8, 4095, 576, 128, 280,
                    "int8 and 576 chips as Llama-2 70B: not stated by the source"),
                ""});
   r.back().gap = "as Llama-2 70B. " + install;
   r.push_back({"Mixtral 8x7B", "480 tokens/s", "tokens/s", "not stated", "[3P]", 480,
-               llm("mixtral-8x7b", P::INT8, 2047, 0, 128,
+               llm("mixtral-8x7b", P::INT8, 2047, 0, 128, 480,
                    "int8: not stated by the source; an fp16 expert (352 MB) exceeds a chip"),
                ""});
   r.back().gap =
@@ -441,7 +500,10 @@ int run_validate(const std::string& out, const std::string& resnet50) {
   md += "figures and conditions: /work/shared/design/machine.md section 8. The LLM rows are compositions of\n";
   md += "cycle-accurate pieces run back to back (docs/llm-system.md); every piece's simulated cycles equal the\n";
   md += "compiler's prediction. There is no per-workload correction factor anywhere in the code: each number\n";
-  md += "below comes from the chip config (workloads/chips/tsp-v1.yaml), the model config and the simulator.\n\n";
+  md += "below comes from the chip config (workloads/chips/tsp-v1.yaml), the model config and the simulator.\n";
+  md += "A decode row's rate is at the planner's default split of its chips (the tensor-parallel size whose\n";
+  md += "token is shortest); the sources state no split, so each decode row's note also composes every split\n";
+  md += "that fits the same chips and says where the published rate falls among them.\n\n";
   md += "| workload | published | simulated | error | conditions (simulated) | source |\n";
   md += "| --- | --- | --- | --- | --- | --- |\n";
   std::string notes;
@@ -496,6 +558,9 @@ void register_llm(CLI::App& app) {
                 "segments (default: the front end's graphs; a piece whose graph does not compile is timed as a dense "
                 "stand-in and reported), segments-strict (fail instead) or dense-standin (projections only; see "
                 "docs/llm-system.md)");
+  c->add_flag("--all-splits", a->all_splits,
+              "compose every tensor-parallel size that fits, none skipped by its install bound: the report's "
+              "split lines give each one's step (the split run is the same)");
   c->add_flag("--wall-time", a->wall_time, "print the host time spent compiling and simulating pieces (stderr)");
   c->add_option("--phase", a->phase,
                 "all (default: prefill, first token and the decode token at --context), decode (the decode token only: "

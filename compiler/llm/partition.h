@@ -44,6 +44,8 @@ struct PlanRequest {
                               // capacity default, the largest of them; system::run_llm picks among
                               // them by the composed token time: docs/llm-system.md "Choosing the split")
   double margin = 0.05;       // fraction of each chip's SRAM kept free [assumed planner policy]
+  bool all_splits = false;    // system::choose_split composes every candidate, none pruned by its install
+                              // bound (the reports then give every split's step; the choice is the same)
 };
 
 // One piece of the model in execution order.

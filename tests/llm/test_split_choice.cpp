@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <fmt/format.h>
 
 #include "compiler/llm/partition.h"
 #include "isa/chip_config.h"
@@ -126,10 +127,45 @@ TEST_CASE("llm split: a split whose install bound exceeds the best composed toke
   CHECK(run.plan.tp == 8);
   const uint64_t best = c.options[c.chosen].cycles;
   CHECK(best == run.decode.cycles);
+  CHECK(c.options[c.chosen].seconds == run.decode.seconds);
   for (const system::SplitOption& o : c.options) {
     if (o.tp == 8) continue;
     CHECK(o.cycles == 0);
+    CHECK(o.seconds == 0);
     CHECK(o.bound_cycles >= best);
     CHECK(o.status.rfind("not composed", 0) == 0);
   }
+
+  // PlanRequest::all_splits (`lpusim llm --all-splits`, validate's decode rows): the pruned splits
+  // are composed too, each equal to a run forced to its tp, and the choice does not change.
+  llm::PlanRequest every = decode_request(72);
+  every.all_splits = true;
+  const system::LlmRun all = decode_run(m, every);
+  REQUIRE(all.split.options.size() == 3);
+  CHECK(all.plan.tp == 8);
+  CHECK(all.decode.cycles == run.decode.cycles);
+  CHECK(all.split.options[all.split.chosen].status == "chosen");
+  for (const system::SplitOption& o : all.split.options) {
+    INFO("tp " << o.tp << ": " << o.status);
+    CHECK(o.status.rfind("not composed", 0) == std::string::npos);
+    if (o.status.rfind("does not compile", 0) == 0) {  // tp 2 x 33: a piece's weights exceed the SRAM
+      CHECK(o.cycles == 0);
+      CHECK_THROWS_AS(decode_run(m, decode_request(72, o.tp)), InputError);
+      continue;
+    }
+    const system::LlmRun forced = decode_run(m, decode_request(72, o.tp));
+    CHECK(o.cycles == forced.decode.cycles);
+    CHECK(o.seconds == forced.decode.seconds);
+    CHECK(o.cycles >= o.bound_cycles);
+    if (o.tp != 8) {
+      CHECK(o.cycles > all.decode.cycles);  // the install bound's pruning was right
+      CHECK(o.status == "slower");
+    }
+  }
+  // The text report gives every split's step.
+  auto chip = default_chip_config();
+  const std::string text = system::llm_text_report(all, *chip);
+  for (const system::SplitOption& o : all.split.options)
+    if (o.cycles) CHECK(text.find(fmt::format("step {} cycles ({:.2f} us with the host transfer)", o.cycles, o.seconds * 1e6)) !=
+          std::string::npos);
 }
