@@ -14,7 +14,8 @@ void register_compile(CLI::App& app);  // lpusim compile / run / check (cmd_comp
 void register_sweep(CLI::App& app);    // lpusim sweep / sweep merge (cmd_sweep.cpp)
 void register_regress(CLI::App& app);  // lpusim regress           (cmd_regress.cpp)
 void register_llm_config(CLI::App& app);  // lpusim llm-config   (cmd_llm_config.cpp)
-void register_llm(CLI::App& app);         // lpusim llm / validate (cmd_llm.cpp)
+void register_llm(CLI::App& app);         // lpusim llm         (cmd_llm.cpp)
+void register_validate(CLI::App& app);    // lpusim validate    (cmd_validate.cpp)
 void register_conformance(CLI::App& app);  // lpusim conformance (cmd_conformance.cpp)
 // `lpusim run` with no MODEL: the default LLM decode (cmd_llm.cpp); chip/json/precision as given
 // to `run` (empty = defaults).

@@ -19,6 +19,7 @@ int sc_main(int argc, char* argv[]) {
   lpu::cli::register_regress(app);
   lpu::cli::register_llm_config(app);
   lpu::cli::register_llm(app);
+  lpu::cli::register_validate(app);
   lpu::cli::register_conformance(app);
   try {
     app.parse(argc, argv);
