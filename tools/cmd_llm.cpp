@@ -125,9 +125,8 @@ void run_llm_cmd(const LlmArgs& a) {
 
 // The default main job (`lpusim run` with no MODEL; the README's run command): one Llama-2 7B
 // decode step on the default system. Llama-2 7B is the largest workloads/llm model whose pieces
-// all compile as the front end's real graphs (tp 8: at tp 2 the attention shard's norm and
-// projection constants do not fit next to its weights) and whose whole run (prefill of 128
-// tokens, first token, report) takes well under a minute of host CPU here (README, docs/llm-system.md).
+// all compile as the front end's real graphs at tp 8 and whose whole run (prefill of 128 tokens,
+// first token, report) takes well under a minute of host CPU here (README, docs/llm-system.md).
 void run_default_llm(const std::string& chip, const std::string& json, const std::string& precision) {
   LlmArgs a;
   a.config = "llama-2-7b";

@@ -132,6 +132,15 @@ int SramAllocator::alloc(const std::string& name, uint32_t planes, uint32_t vect
       free_vectors() * cfg_.vector_bytes(), cfg_.sram_addresses, cfg_.sram_addresses, big.empty() ? "none" : big));
 }
 
+void SramAllocator::rollback(const Mark& m) {
+  if (m.entries > entries_.size() || m.holes.size() != holes_.size() || m.cursor.size() != cursor_.size())
+    throw std::logic_error("SramAllocator::rollback: a mark of another allocator or state");
+  holes_ = m.holes;
+  cursor_ = m.cursor;
+  next_side_ = m.next_side;
+  entries_.resize(m.entries);
+}
+
 void SramAllocator::release(int id, uint64_t last_use) {
   MemoryMapEntry& e = entries_.at(static_cast<size_t>(id));
   if (e.freed) return;

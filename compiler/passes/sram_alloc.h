@@ -34,13 +34,27 @@ class SramAllocator {
   // Frees entry `id` once its last read issued at `last_use` (later writes land after it).
   void release(int id, uint64_t last_use);
   const std::vector<MemoryMapEntry>& entries() const { return entries_; }
+
+ private:
+  struct Hole { uint32_t addr, len; uint64_t avail; };
+
+ public:
+  // The free space, rotation and map as they are now: rollback(mark()) takes back every allocation
+  // made after it (place_weights retries a matrix that does not fit in smaller groups).
+  struct Mark {
+    std::vector<std::vector<Hole>> holes;
+    std::vector<uint32_t> cursor;
+    uint32_t next_side = 0;
+    size_t entries = 0;
+  };
+  Mark mark() const { return {holes_, cursor_, next_side_, entries_.size()}; }
+  void rollback(const Mark& m);
   const ChipConfig& cfg() const { return cfg_; }
   uint64_t free_vectors() const;
   // Human-readable memory map (one line per allocation, deterministic).
   std::string format_map() const;
 
  private:
-  struct Hole { uint32_t addr, len; uint64_t avail; };
   bool try_group(const std::vector<int>& group, uint32_t vectors, uint32_t* addr, uint64_t* avail,
                  uint64_t ready_by) const;
   void carve(int slice, uint32_t addr, uint32_t len);

@@ -118,23 +118,55 @@ PlacedWeights place_weights(SramAllocator& alloc, const std::string& name, DType
     if (!any) w.trans.clear();
   }
   // More groups when the matrix would not fit half a slice per group (leave room for activations).
+  // The LLM planner's placed_weight_bytes mirrors this count.
   const uint64_t per_group = std::max<uint64_t>(1, alloc.cfg().sram_addresses / 2);
   const uint64_t need = (rows_total + per_group - 1) / per_group;
-  w.groups = static_cast<uint32_t>(std::max<uint64_t>(1, std::min<uint64_t>(std::max<uint64_t>(opt.weight_groups, need), lanes)));
-  uint32_t off = 0;
-  for (uint32_t kt = 0; kt < w.Kt; ++kt) {
-    w.rpg.push_back((w.hi[kt] - w.lo[kt] + w.groups - 1) / w.groups);
-    w.off.push_back(off);
-    off += w.Nt * w.rpg[kt];
-  }
-  w.vectors_per_group = off;
-  for (uint32_t g = 0; g < w.groups; ++g) {
-    std::vector<uint16_t> sl;
-    uint32_t addr = 0;
-    uint64_t nb = 0;
-    alloc.alloc(fmt::format("{}.g{}", name, g), static_cast<uint32_t>(B), w.vectors_per_group, &sl, &addr, &nb);
-    w.group_slices.push_back(sl);
-    w.group_addr.push_back(addr);
+  uint32_t groups = static_cast<uint32_t>(std::max<uint64_t>(1, std::min<uint64_t>(std::max<uint64_t>(opt.weight_groups, need), lanes)));
+  // Groups that do not all fit (the free space cut into ranges shorter than a group, at common
+  // addresses of B slices) are taken back and the matrix placed again in smaller groups: the next
+  // count of at least twice as many that divides the lanes (whole tiles then take no padding rows),
+  // until a group holds one row of each tile. Only a matrix that would not fit otherwise changes
+  // layout, so the planner's count (of the first layout) holds for every program that compiled
+  // before this retry existed.
+  const SramAllocator::Mark before = alloc.mark();
+  const uint32_t first_groups = groups;
+  std::string first_error;
+  for (;;) {
+    w.groups = groups;
+    w.rpg.clear();
+    w.off.clear();
+    w.group_slices.clear();
+    w.group_addr.clear();
+    uint32_t off = 0;
+    for (uint32_t kt = 0; kt < w.Kt; ++kt) {
+      w.rpg.push_back((w.hi[kt] - w.lo[kt] + w.groups - 1) / w.groups);
+      w.off.push_back(off);
+      off += w.Nt * w.rpg[kt];
+    }
+    w.vectors_per_group = off;
+    try {
+      for (uint32_t g = 0; g < w.groups; ++g) {
+        std::vector<uint16_t> sl;
+        uint32_t addr = 0;
+        uint64_t nb = 0;
+        alloc.alloc(fmt::format("{}.g{}", name, g), static_cast<uint32_t>(B), w.vectors_per_group, &sl, &addr, &nb);
+        w.group_slices.push_back(sl);
+        w.group_addr.push_back(addr);
+      }
+      break;
+    } catch (const InputError& e) {
+      alloc.rollback(before);
+      if (first_error.empty()) first_error = e.what();
+      if (groups >= lanes || w.vectors_per_group <= w.Nt * w.Kt) {
+        if (groups == first_groups) throw;
+        // The first layout's error names the groups the matrix normally takes.
+        throw InputError(fmt::format("{} (nor in {} smaller groups of {} vectors)", first_error, groups,
+                                     w.vectors_per_group));
+      }
+      uint32_t more = groups * 2;
+      while (more < lanes && lanes % more != 0) ++more;
+      groups = std::min(more, lanes);
+    }
   }
   if (data.empty()) return w;  // zero weights: SRAM starts zeroed, no image needed
   for (uint32_t g = 0; g < w.groups; ++g) {

@@ -9,6 +9,7 @@
 
 #include "compiler/compile.h"
 #include "compiler/passes/sram_alloc.h"
+#include "compiler/passes/tiling.h"
 #include "isa/asm.h"
 #include "isa/chip_config.h"
 #include "isa/program_io.h"
@@ -76,6 +77,60 @@ TEST_CASE("compile: sram allocator fills slices, names the largest tensors, reus
   CHECK(nb == 501);  // writes to reused SRAM only after the last read of the dead tensor
   CHECK(a.format_map().find("again") != std::string::npos);
   CHECK(a.format_map().find("reused-after") != std::string::npos);
+}
+
+TEST_CASE("compile: a weight matrix whose groups do not fit the free ranges is placed again in smaller groups") {
+  auto cfg = default_chip_config();
+  const uint32_t lanes = static_cast<uint32_t>(cfg->vector_bytes());
+  const size_t nmem = cfg->slices_of(SliceKind::MEM).size();
+  std::vector<uint16_t> sl;
+  uint32_t addr = 0;
+  uint64_t nb = 0;
+  // fp16 W [2560, 3200]: 8 x 10 tiles of 320 rows, 8 groups (TilingOptions::weight_groups) of 3,200
+  // vectors in each of 2 slices.
+  const int64_t K = 8 * lanes, N = 10 * lanes;
+  std::vector<DataBlob> blobs;
+  {
+    SramAllocator roomy(*cfg);
+    const PlacedWeights w = place_weights(roomy, "W", DType::F16, K, N, {}, TilingOptions{}, lanes, &blobs);
+    CHECK(w.groups == 8);
+    CHECK(w.vectors_per_group == 3200);
+  }
+  // Every MEM slice keeps only its top 3,000 addresses free: no group of 3,200 fits anywhere.
+  SramAllocator a(*cfg);
+  for (size_t i = 0; i < nmem; ++i) a.alloc("fill" + std::to_string(i), 1, cfg->sram_addresses - 3000, &sl, &addr, &nb);
+  const uint64_t free_before = a.free_vectors();
+  const size_t entries_before = a.entries().size();
+  const PlacedWeights w = place_weights(a, "W", DType::F16, K, N, {}, TilingOptions{}, lanes, &blobs);
+  CHECK(w.groups == 16);  // the next count >= 2 x 8 dividing 320
+  CHECK(w.vectors_per_group == 1600);
+  REQUIRE(w.group_slices.size() == 16);
+  // The failed first layout left nothing behind: only the 16 groups were added.
+  REQUIRE(a.entries().size() == entries_before + 16);
+  for (uint32_t g = 0; g < 16; ++g) {
+    const MemoryMapEntry& e = a.entries()[entries_before + g];
+    CHECK(e.name == "W.g" + std::to_string(g));
+    CHECK(e.vectors == 1600);
+    CHECK(e.slices.size() == 2);
+    CHECK(e.addr >= cfg->sram_addresses - 3000);
+  }
+  CHECK(a.free_vectors() == free_before - 16 * 2 * 1600);
+  // Every stored row of every tile lies in its group's range.
+  for (uint32_t kt = 0; kt < w.Kt; ++kt)
+    for (uint32_t nt = 0; nt < w.Nt; ++nt)
+      for (uint32_t r = 0; r < lanes; ++r) {
+        const uint32_t g = w.index_of(kt, nt, r) % w.groups;
+        const uint32_t at = w.addr_of(kt, nt, r);
+        if (at < w.group_addr[g] || at >= w.group_addr[g] + w.vectors_per_group) FAIL("row outside its group");
+      }
+  // Where not even one row of each tile a group fits, the allocator's error stands.
+  SramAllocator full(*cfg);
+  for (size_t i = 0; i < nmem; ++i) full.alloc("fill" + std::to_string(i), 1, cfg->sram_addresses - 40, &sl, &addr, &nb);
+  const std::string msg =
+      error_of([&] { place_weights(full, "W", DType::F16, K, N, {}, TilingOptions{}, lanes, &blobs); });
+  CHECK(msg.find("'W.g") != std::string::npos);
+  CHECK(msg.find("does not fit in SRAM") != std::string::npos);
+  CHECK(full.entries().size() == nmem);  // nothing of W left in the map
 }
 
 TEST_CASE("compile: unsupported ops, int8 float models and oversized GEMMs are InputErrors") {

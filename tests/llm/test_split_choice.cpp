@@ -137,7 +137,8 @@ TEST_CASE("llm split: a split whose install bound exceeds the best composed toke
   }
 
   // PlanRequest::all_splits (`lpusim llm --all-splits`, validate's decode rows): the pruned splits
-  // are composed too, each equal to a run forced to its tp, and the choice does not change.
+  // are composed too, each equal to a run forced to its tp, and the choice does not change. (tp 2's
+  // attention piece compiles since place_weights retries smaller weight groups.)
   llm::PlanRequest every = decode_request(72);
   every.all_splits = true;
   const system::LlmRun all = decode_run(m, every);
@@ -148,11 +149,6 @@ TEST_CASE("llm split: a split whose install bound exceeds the best composed toke
   for (const system::SplitOption& o : all.split.options) {
     INFO("tp " << o.tp << ": " << o.status);
     CHECK(o.status.rfind("not composed", 0) == std::string::npos);
-    if (o.status.rfind("does not compile", 0) == 0) {  // tp 2 x 33: a piece's weights exceed the SRAM
-      CHECK(o.cycles == 0);
-      CHECK_THROWS_AS(decode_run(m, decode_request(72, o.tp)), InputError);
-      continue;
-    }
     const system::LlmRun forced = decode_run(m, decode_request(72, o.tp));
     CHECK(o.cycles == forced.decode.cycles);
     CHECK(o.seconds == forced.decode.seconds);
