@@ -21,6 +21,8 @@ struct MemoryMapEntry {
 };
 
 class SramAllocator {
+  struct Hole { uint32_t addr, len; uint64_t avail; };  // a free range of one slice
+
  public:
   explicit SramAllocator(const ChipConfig& cfg);
   // Allocates `vectors` addresses at one common address in `planes` distinct MEM slices on one
@@ -34,13 +36,9 @@ class SramAllocator {
   // Frees entry `id` once its last read issued at `last_use` (later writes land after it).
   void release(int id, uint64_t last_use);
   const std::vector<MemoryMapEntry>& entries() const { return entries_; }
-
- private:
-  struct Hole { uint32_t addr, len; uint64_t avail; };
-
- public:
   // The free space, rotation and map as they are now: rollback(mark()) takes back every allocation
-  // made after it (place_weights retries a matrix that does not fit in smaller groups).
+  // made after it, with no release in between (place_weights retries a matrix that does not fit in
+  // smaller groups).
   struct Mark {
     std::vector<std::vector<Hole>> holes;
     std::vector<uint32_t> cursor;
