@@ -124,12 +124,17 @@ PlacedWeights place_weights(SramAllocator& alloc, const std::string& name, DType
   uint32_t groups = static_cast<uint32_t>(std::max<uint64_t>(1, std::min<uint64_t>(std::max<uint64_t>(opt.weight_groups, need), lanes)));
   // Groups that do not all fit (the free space cut into ranges shorter than a group, at common
   // addresses of B slices) are taken back and the matrix placed again in smaller groups: the next
-  // count of at least twice as many that divides the lanes (whole tiles then take no padding rows),
-  // until a group holds one row of each tile. Only a matrix that would not fit otherwise changes
-  // layout, so the planner's count (of the first layout) holds for every program that compiled
-  // before this retry existed.
+  // count of at least twice as many that divides the lanes and stores no more rows than the first
+  // layout (a k-tile of r stored rows takes ceil(r / G) x G in G groups), so the planner's count of
+  // the first layout stays an upper bound. Only a matrix that would not fit otherwise changes layout.
+  auto stored_rows = [&](uint32_t g) {
+    uint64_t rows = 0;
+    for (uint32_t kt = 0; kt < w.Kt; ++kt) rows += uint64_t{(w.hi[kt] - w.lo[kt] + g - 1) / g} * g;
+    return rows;
+  };
   const SramAllocator::Mark before = alloc.mark();
   const uint32_t first_groups = groups;
+  const uint64_t first_rows = stored_rows(groups);
   std::string first_error;
   for (;;) {
     w.groups = groups;
@@ -157,15 +162,15 @@ PlacedWeights place_weights(SramAllocator& alloc, const std::string& name, DType
     } catch (const InputError& e) {
       alloc.rollback(before);
       if (first_error.empty()) first_error = e.what();
-      if (groups >= lanes || w.vectors_per_group <= w.Nt * w.Kt) {
+      uint32_t more = groups * 2;
+      while (more <= lanes && (lanes % more != 0 || stored_rows(more) > first_rows)) ++more;
+      if (more > lanes) {
         if (groups == first_groups) throw;
         // The first layout's error names the groups the matrix normally takes.
         throw InputError(fmt::format("{} (nor in {} smaller groups of {} vectors)", first_error, groups,
                                      w.vectors_per_group));
       }
-      uint32_t more = groups * 2;
-      while (more < lanes && lanes % more != 0) ++more;
-      groups = std::min(more, lanes);
+      groups = more;
     }
   }
   if (data.empty()) return w;  // zero weights: SRAM starts zeroed, no image needed

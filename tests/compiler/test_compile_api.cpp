@@ -104,6 +104,7 @@ TEST_CASE("compile: a weight matrix whose groups do not fit the free ranges is p
   const PlacedWeights w = place_weights(a, "W", DType::F16, K, N, {}, TilingOptions{}, lanes, &blobs);
   CHECK(w.groups == 16);  // the next count >= 2 x 8 dividing 320
   CHECK(w.vectors_per_group == 1600);
+  CHECK(w.groups * w.vectors_per_group <= 8 * 3200);  // never more stored rows than the planner counted
   REQUIRE(w.group_slices.size() == 16);
   // The failed first layout left nothing behind: only the 16 groups were added.
   REQUIRE(a.entries().size() == entries_before + 16);
