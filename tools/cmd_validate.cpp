@@ -102,20 +102,20 @@ double resnet50_images_per_s(const std::string& file, std::string* note, std::st
   return chip->clock_hz / static_cast<double>(cycles);
 }
 
-// Decode tokens/s per user (or, for an encoder, the forward-pass latency in us), on the plan
 // A decode row's splits (composed with PlanRequest::all_splits): each one's tokens/s per user at
 // batch 1 (1 / its step's seconds, host transfer included) and where `published` falls among those
 // composed on the real graphs, e.g. "(tp 64 x 9 stages = 576 chips 539.9 tokens/s, chosen; ...):
 // the published 300 lies between tp 16 (206.2) and tp 32 (354.1)".
-std::string splits_note(const system::SplitChoice& c, double published, int64_t chosen_tp) {
+std::string splits_note(const system::SplitChoice& c, double published) {
   std::string list;
   std::vector<std::pair<double, int64_t>> rates;  // (tokens/s, tp) of the real-graph splits composed
-  for (const system::SplitOption& o : c.options) {
+  for (size_t i = 0; i < c.options.size(); ++i) {
+    const system::SplitOption& o = c.options[i];
     std::string fig;
     if (o.seconds > 0) {
       const double rate = 1.0 / o.seconds;
       const bool standin = o.status.rfind("stand-in", 0) == 0;
-      fig = fmt::format("{:.1f} tokens/s{}", rate, o.tp == chosen_tp ? ", chosen" : standin ? ", " + o.status : "");
+      fig = fmt::format("{:.1f} tokens/s{}", rate, i == c.chosen ? ", chosen" : standin ? ", " + o.status : "");
       if (!standin) rates.emplace_back(rate, o.tp);
     } else {
       fig = o.status.substr(0, o.status.find(':'));  // "not composed" / "does not compile": the reason is long
@@ -141,8 +141,10 @@ std::string splits_note(const system::SplitChoice& c, double published, int64_t 
   return fmt::format("these chips, composed at batch 1 ({}): {}", list, where);
 }
 
+// Decode tokens/s per user (or, for an encoder, the forward-pass latency in us), on the plan
 // `lpusim llm` runs without --tp: `chips` of them (0: the fewest that fit), split at the
-// tensor-parallel size whose token is shortest (system/split_choice.h).
+// tensor-parallel size whose token is shortest (system/split_choice.h). `published` is the row's
+// published value (a decode row's note places it among the splits, splits_note).
 double llm_row(const std::string& name, llm::WeightPrecision prec, int64_t context, int64_t chips, int64_t prompt,
                double published, std::string* note, std::string* cond) {
   auto chip = default_chip_config();
@@ -216,7 +218,7 @@ double llm_row(const std::string& name, llm::WeightPrecision prec, int64_t conte
   }
   bool node_split_listed = false;  // a split inside one node is among those composed
   if (m.causal && run.split.options.size() > 1) {
-    *note += ". Every split that fits " + splits_note(run.split, published, run.plan.tp) + " (`lpusim llm " + name +
+    *note += ". Every split that fits " + splits_note(run.split, published) + " (`lpusim llm " + name +
              " --precision " + llm::precision_name(prec) + fmt::format(" --context {}", context) +
              (chips ? fmt::format(" --chips {}", chips) : std::string()) + " --phase decode --all-splits`)";
     for (const system::SplitOption& o : run.split.options)

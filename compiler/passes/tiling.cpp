@@ -121,7 +121,8 @@ PlacedWeights place_weights(SramAllocator& alloc, const std::string& name, DType
   // The LLM planner's placed_weight_bytes mirrors this count.
   const uint64_t per_group = std::max<uint64_t>(1, alloc.cfg().sram_addresses / 2);
   const uint64_t need = (rows_total + per_group - 1) / per_group;
-  uint32_t groups = static_cast<uint32_t>(std::max<uint64_t>(1, std::min<uint64_t>(std::max<uint64_t>(opt.weight_groups, need), lanes)));
+  const uint32_t first_groups =
+      static_cast<uint32_t>(std::max<uint64_t>(1, std::min<uint64_t>(std::max<uint64_t>(opt.weight_groups, need), lanes)));
   // Groups that do not all fit (the free space cut into ranges shorter than a group, at common
   // addresses of B slices) are taken back and the matrix placed again in smaller groups: the next
   // count of at least twice as many that divides the lanes and stores no more rows than the first
@@ -133,11 +134,9 @@ PlacedWeights place_weights(SramAllocator& alloc, const std::string& name, DType
     return rows;
   };
   const SramAllocator::Mark before = alloc.mark();
-  const uint32_t first_groups = groups;
-  const uint64_t first_rows = stored_rows(groups);
+  const uint64_t first_rows = stored_rows(first_groups);
   std::string first_error;
-  for (;;) {
-    w.groups = groups;
+  for (w.groups = first_groups;;) {
     w.rpg.clear();
     w.off.clear();
     w.group_slices.clear();
@@ -162,15 +161,15 @@ PlacedWeights place_weights(SramAllocator& alloc, const std::string& name, DType
     } catch (const InputError& e) {
       alloc.rollback(before);
       if (first_error.empty()) first_error = e.what();
-      uint32_t more = groups * 2;
+      uint32_t more = w.groups * 2;
       while (more <= lanes && (lanes % more != 0 || stored_rows(more) > first_rows)) ++more;
       if (more > lanes) {
-        if (groups == first_groups) throw;
+        if (w.groups == first_groups) throw;
         // The first layout's error names the groups the matrix normally takes.
-        throw InputError(fmt::format("{} (nor in {} smaller groups of {} vectors)", first_error, groups,
+        throw InputError(fmt::format("{} (nor in {} smaller groups of {} vectors)", first_error, w.groups,
                                      w.vectors_per_group));
       }
-      groups = more;
+      w.groups = more;
     }
   }
   if (data.empty()) return w;  // zero weights: SRAM starts zeroed, no image needed
