@@ -26,11 +26,38 @@ struct Scheduled {
   std::exception_ptr error;
 };
 
-// Layout tuning (CompileOptions::tune_part_rows, tune_epilogue_rows): schedules the model once per
-// layout, the tiling's own first, on up to hardware_concurrency threads (independent builders and
-// allocators over the same const inputs), and returns the scheduling with the fewest predicted
-// cycles (the earlier layout on a tie: the choice depends only on the results). Layouts: each part
-// size with the tiling's epilogue rows, then (if they can differ) each with the spread ones.
+// Schedules the model once with `tiling` on a fresh builder and allocator; an error is kept in
+// Scheduled::error (rethrown by the caller that owns the layout).
+Scheduled schedule_layout(const ir::Graph& g, const LoweredModel& lm, const ChipConfig& cfg, const CompileOptions& opt,
+                          const QuantPlan* quant, const TilingOptions& tiling) {
+  Scheduled s;
+  try {
+    s.b = std::make_unique<ScheduleBuilder>(cfg);
+    s.alloc = std::make_unique<SramAllocator>(cfg);
+    s.sm = schedule_model(g, lm, *s.b, *s.alloc, tiling, opt.keep_intermediates, quant, opt.matmul_replay.get());
+  } catch (...) {
+    s.error = std::current_exception();
+  }
+  return s;
+}
+
+// True if a further layout's scheduling `s` is to be passed over: it does not fit (InputError).
+// Any other error is a bug and is rethrown.
+bool passed_over(const Scheduled& s) {
+  if (!s.error) return false;
+  try {
+    std::rethrow_exception(s.error);
+  } catch (const InputError&) {
+    return true;
+  }
+}
+
+// Layout tuning (CompileOptions::tune_part_rows, tune_epilogue_rows, tune_whole_tiles): schedules
+// the model once per layout, the tiling's own first, on up to hardware_concurrency threads
+// (independent builders and allocators over the same const inputs), and keeps the scheduling with
+// the fewest predicted cycles (the earlier layout on a tie: the choice depends only on the
+// results). Layouts: each part size with the tiling's epilogue rows, then (if they can differ)
+// each with the spread ones; then the best of those once more with whole-tile cuts.
 Scheduled schedule_tuned(const ir::Graph& g, const LoweredModel& lm, const ChipConfig& cfg, const CompileOptions& opt,
                          const QuantPlan* quant) {
   std::vector<int64_t> sizes = {opt.tiling.port_split_min_part_rows};
@@ -49,16 +76,7 @@ Scheduled schedule_tuned(const ir::Graph& g, const LoweredModel& lm, const ChipC
       layouts.back().spread_epilogue_rows = true;
     }
   std::vector<Scheduled> cand(layouts.size());
-  auto run = [&](size_t i) {
-    try {
-      cand[i].b = std::make_unique<ScheduleBuilder>(cfg);
-      cand[i].alloc = std::make_unique<SramAllocator>(cfg);
-      cand[i].sm = schedule_model(g, lm, *cand[i].b, *cand[i].alloc, layouts[i], opt.keep_intermediates, quant,
-                                  opt.matmul_replay.get());
-    } catch (...) {
-      cand[i].error = std::current_exception();
-    }
-  };
+  auto run = [&](size_t i) { cand[i] = schedule_layout(g, lm, cfg, opt, quant, layouts[i]); };
   const size_t width = std::max<size_t>(1, std::min<size_t>(layouts.size(), std::thread::hardware_concurrency()));
   for (size_t w0 = 0; w0 < layouts.size(); w0 += width) {
     std::vector<std::thread> threads;
@@ -70,15 +88,16 @@ Scheduled schedule_tuned(const ir::Graph& g, const LoweredModel& lm, const ChipC
   // that does not fit (InputError) is passed over; any other error is a bug and is reported.
   if (cand[0].error) std::rethrow_exception(cand[0].error);
   size_t best = 0;
-  for (size_t i = 1; i < layouts.size(); ++i) {
-    if (cand[i].error) {
-      try {
-        std::rethrow_exception(cand[i].error);
-      } catch (const InputError&) {
-        continue;
-      }
-    }
-    if (cand[i].b->end_cycle() < cand[best].b->end_cycle()) best = i;
+  for (size_t i = 1; i < layouts.size(); ++i)
+    if (!passed_over(cand[i]) && cand[i].b->end_cycle() < cand[best].b->end_cycle()) best = i;
+  // Whole-tile cuts (TilingOptions::whole_tile_cut) are tried on the best layout only: on
+  // BERT-base's pieces that finds what trying them on every layout finds (the pass 132,202 cycles
+  // either way, `build/bench/bench_prefill --no-sim`) at a third of the extra compile time.
+  if (opt.tune_whole_tiles && !opt.tiling.whole_tile_cut && whole_tiles_matter(g, lm, opt.tiling)) {
+    TilingOptions whole = layouts[best];
+    whole.whole_tile_cut = true;
+    Scheduled w = schedule_layout(g, lm, cfg, opt, quant, whole);
+    if (!passed_over(w) && w.b->end_cycle() < cand[best].b->end_cycle()) return w;
   }
   return std::move(cand[best]);
 }

@@ -59,6 +59,10 @@ struct CompileOptions {
   // epilogue_rows_spreadable) and keeps the program with the fewest predicted cycles over all of
   // them (ties: the tiling's own rows).
   bool tune_epilogue_rows = true;
+  // Layout tuning then schedules the best of those layouts once more with
+  // TilingOptions::whole_tile_cut (when some product has at least tiling.port_split_min_rows rows,
+  // whole_tiles_matter) and keeps it if it has fewer predicted cycles (ties: the cut tiles).
+  bool tune_whole_tiles = true;
 };
 
 struct CompileResult {

@@ -543,8 +543,8 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
     for (size_t i = 0; i < P; ++i) avail[i] = std::max(plane_free(i), x_free);
     // Contiguous cut in (column tile, k-tile, row) order: plane i's piece ends where the cumulative
     // cost reaches its cumulative quota; a tile is cut between two planes (rows [lo, a) and [a, hi),
-    // each part paying the install overhead) when both parts keep >= kMinPart rows, else it goes
-    // whole to the plane whose quota it fits best.
+    // each part paying the install overhead) when both parts keep >= kMinPart rows and the spec
+    // allows it (MatmulSpec::whole_tiles), else it goes whole to the plane whose quota it fits best.
     constexpr uint32_t kMinPart = 32;
     const uint64_t ovh = lat_lw + lat_iw, abc_rows = static_cast<uint64_t>(M) * occ_abc;
     using Piece = MatmulPiece;
@@ -599,7 +599,7 @@ MatmulStats MatmulScheduler::schedule_plan(const MatmulSpec& spec, Plan plan, bo
             continue;
           }
           const uint64_t budget = quota > cum + ovh ? quota - cum - ovh : 0;
-          if (budget >= kMinPart && left >= budget + kMinPart && left >= 2 * abc_rows) {
+          if (!spec.whole_tiles && budget >= kMinPart && left >= budget + kMinPart && left >= 2 * abc_rows) {
             const uint32_t cut = ulo + static_cast<uint32_t>(budget);
             plan[i].push_back({nt, kt, ulo, cut});
             cum += budget + ovh;

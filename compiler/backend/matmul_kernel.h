@@ -119,6 +119,10 @@ struct MatmulSpec {
   // earliest-read ones (the tiles sorted by rank, tile j of that order the (j / P)-th of plane
   // j % P, each plane's share still contiguous in the cut's cost order); empty: column order.
   std::vector<uint32_t> col_rank;
+  // A balanced cut deals whole tiles only: no tile's rows are cut between two planes (each such cut
+  // adds a column tile whose partial sums meet at the VXM, and an install overhead per part).
+  // passes/schedule.cpp sets it from TilingOptions::whole_tile_cut; false: tiles may be cut.
+  bool whole_tiles = false;
 };
 
 struct MatmulStats {

@@ -75,7 +75,20 @@ bool spread_applies(const ChipConfig& cfg, const TilingOptions& tiling, int64_t 
   return tiling.port_split_min_rows > 0 && M >= tiling.port_split_min_rows && install_bound_rows(cfg, M, DType::I8);
 }
 
+// Whether TilingOptions::whole_tile_cut applies to a product of M rows (MatmulSpec::whole_tiles).
+bool whole_tiles_apply(const TilingOptions& tiling, int64_t M) {
+  return tiling.whole_tile_cut && tiling.port_split_min_rows > 0 && M >= tiling.port_split_min_rows;
+}
+
 }  // namespace
+
+bool whole_tiles_matter(const ir::Graph& g, const LoweredModel& lm, const TilingOptions& tiling) {
+  TilingOptions whole = tiling;
+  whole.whole_tile_cut = true;
+  for (const LoweredLayer& L : lm.layers)
+    if (!L.copy && whole_tiles_apply(whole, product_rows(g, lm, L))) return true;
+  return false;
+}
 
 bool epilogue_rows_spreadable(const ir::Graph& g, const LoweredModel& lm, const ChipConfig& cfg, const QuantPlan* quant,
                               const TilingOptions& tiling) {
@@ -569,6 +582,7 @@ ScheduledModel schedule_model(const ir::Graph& g, const LoweredModel& lm, Schedu
       spec.x_rows = L.x_rows;
       spec.y_rows = L.y_rows;
       spec.col_rank = column_need(lm, uses, si, lanes);
+      spec.whole_tiles = whole_tiles_apply(tiling, product_rows(g, lm, L));
       if (!L.xsegs.empty())  // the weights were placed above: the k-tiles only
         view_ktiles(L, lanes, [&](ir::TensorId t) { return &placed.at(t); }, nullptr, &spec.ktiles);
       if (!L.tap_rows.empty()) {  // conv taps read in place (passes/lower_conv.h)

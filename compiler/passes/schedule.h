@@ -45,6 +45,11 @@ struct ScheduledModel {
 bool epilogue_rows_spreadable(const ir::Graph& g, const LoweredModel& lm, const ChipConfig& cfg, const QuantPlan* quant,
                               const TilingOptions& tiling);
 
+// True if TilingOptions::whole_tile_cut may change a schedule of `lm`: some product (not a row
+// copy) has at least tiling.port_split_min_rows rows (whether its cut splits a tile is known only
+// when it is scheduled).
+bool whole_tiles_matter(const ir::Graph& g, const LoweredModel& lm, const TilingOptions& tiling);
+
 // keep_intermediates (CompileOptions::keep_intermediates): no activation is released (no SRAM
 // reuse) and every step's result is listed in the tensor table as an Output tensor, so a
 // functional simulation exposes every intermediate (`lpusim check`, docs/compiler.md "Precision").

@@ -43,6 +43,12 @@ struct TilingOptions {
   // depends on the schedule (a product whose drains wait, e.g. on a folded LayerNorm's `.sd`,
   // drains a backlog at once), so layout tuning tries both (CompileOptions::tune_epilogue_rows).
   bool spread_epilogue_rows = false;
+  // true: a balanced cut of a product of at least port_split_min_rows rows gives each MXM plane
+  // whole weight tiles (MatmulSpec::whole_tiles): fewer column tiles whose partial sums meet at
+  // the VXM, a less even share of the installs. Which pays depends on the schedule (BERT-base's
+  // pieces differ), so layout tuning tries both (CompileOptions::tune_whole_tiles). Products of
+  // fewer rows (decode pieces, whose figures the LLM planner's estimates follow) always may cut.
+  bool whole_tile_cut = false;
 };
 
 // Stored rows of a tensor of `shape`: the product of all dims but the last (the chip's [rows, inner]).

@@ -1,0 +1,125 @@
+// Whole-tile balanced cuts (TilingOptions::whole_tile_cut, MatmulSpec::whole_tiles) and their
+// layout tuning (CompileOptions::tune_whole_tiles): a balanced cut of an install-bound product
+// shares its weight tiles' install rows over the MXM planes and may cut one tile's rows between two
+// planes; with whole tiles it never does. Which is faster depends on the schedule, so tuning
+// schedules the best layout both ways and keeps the shorter program.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <set>
+#include <utility>
+
+#include "compiler/compile.h"
+#include "compiler/passes/lowering.h"
+#include "compiler/passes/schedule.h"
+#include "isa/chip_config.h"
+#include "sim/simulator.h"
+#include "system/llm_system.h"
+#include "tests/support/calibrated_int8_piece.h"
+#include "tests/support/int8_verdicts.h"
+#include "tests/support/llm_workloads.h"
+
+using namespace lpu;
+using namespace lpu::compiler;
+
+namespace {
+
+// Balanced cuts of a compile that give some tile's rows to more than one plane (or the same tile
+// twice): the tiles whose partial sums a whole-tile cut avoids.
+int split_cuts(const CompileResult& r) {
+  int n = 0;
+  for (const MatmulDecision& d : *r.matmul_decisions) {
+    std::set<std::pair<uint32_t, uint32_t>> seen;
+    bool split = false;
+    for (const auto& plane : d.pieces)
+      for (const MatmulPiece& p : plane) split = !seen.insert({p.nt, p.kt}).second || split;
+    n += split ? 1 : 0;
+  }
+  return n;
+}
+
+int balanced_cuts(const CompileResult& r) {
+  return static_cast<int>(std::count_if(r.matmul_decisions->begin(), r.matmul_decisions->end(),
+                                        [](const MatmulDecision& d) { return !d.pieces.empty(); }));
+}
+
+// BERT-base's FFN piece at 128 tokens, as lpusim validate compiles it (int8, folded LayerNorm).
+llm::SegmentSpec bert_ffn(int64_t tokens) {
+  llm::SegmentSpec spec;
+  spec.kind = llm::SegmentKind::Ffn;
+  spec.shape = llm::prefill_step(1, tokens);
+  spec.shard = {0, 1};
+  return spec;
+}
+
+}  // namespace
+
+// One layout (session 36's spread epilogue rows, the FFN's best) compiled with cut tiles, with
+// whole tiles, and tuned: the whole-tile program cuts no tile, the default one does, the two differ
+// in cycles (so the choice is exercised) and the tuned compile is the shorter one (session 38:
+// 5,569 cut, 5,391 whole), simulated to its prediction.
+TEST_CASE("layout tuning: whole-tile cuts are tried and the shorter program is kept", "[matmul][int8][heavy]") {
+  auto cfg = default_chip_config();
+  const ir::Graph g = llm::build_segment(test::workload_llm("bert-base"), bert_ffn(128), 0);
+  auto compiled = [&](bool whole, bool tune) {
+    CompileOptions co = system::piece_compile_options(llm::WeightPrecision::INT8);
+    co.tune_part_rows.clear();
+    co.tune_epilogue_rows = false;
+    co.tiling.spread_epilogue_rows = true;
+    co.tiling.whole_tile_cut = whole;
+    co.tune_whole_tiles = tune;
+    return compile(g, *cfg, co);
+  };
+  const CompileResult cut = compiled(false, false), whole = compiled(true, false), tuned = compiled(false, true);
+  INFO("cut " << cut.program.predicted_cycles << ", whole " << whole.program.predicted_cycles << ", tuned "
+              << tuned.program.predicted_cycles);
+  REQUIRE(balanced_cuts(cut) > 0);
+  CHECK(balanced_cuts(whole) == balanced_cuts(cut));
+  CHECK(split_cuts(cut) > 0);
+  CHECK(split_cuts(whole) == 0);
+  CHECK(whole.program.predicted_cycles != cut.program.predicted_cycles);
+  CHECK(tuned.program.predicted_cycles == std::min(cut.program.predicted_cycles, whole.program.predicted_cycles));
+  CHECK(split_cuts(tuned) == (whole.program.predicted_cycles < cut.program.predicted_cycles ? 0 : split_cuts(cut)));
+  sim::SimOptions so;
+  so.mode = sim::Mode::Timing;
+  CHECK(sim::simulate(tuned.program, *cfg, so).cycles == tuned.program.predicted_cycles);
+  CHECK(sim::simulate(whole.program, *cfg, so).cycles == whole.program.predicted_cycles);
+}
+
+// Which programs the trial schedules again: one with a product of at least port_split_min_rows
+// rows, not a decode piece (batch-1 rows: its cut and the LLM planner's figures stay as they were).
+TEST_CASE("layout tuning: whole-tile cuts are tried only where a product has port_split_min_rows rows",
+          "[matmul]") {
+  auto cfg = default_chip_config();
+  const llm::LlmConfig m = test::workload_llm("tiny-llama");
+  llm::SegmentSpec decode;
+  decode.kind = llm::SegmentKind::Ffn;
+  decode.shape = llm::decode_step(1, 16);
+  decode.shard = {0, 1};
+  const ir::Graph gd = llm::build_segment(m, decode, 0), gp = llm::build_segment(m, bert_ffn(128), 0);
+  const LoweredModel ld = lower_graph(gd, cfg->vector_bytes(), LowerOptions{});
+  const LoweredModel lp = lower_graph(gp, cfg->vector_bytes(), LowerOptions{});
+  TilingOptions taller;
+  taller.port_split_min_rows = 129;
+  CHECK(whole_tiles_matter(gp, lp, TilingOptions{}));
+  CHECK_FALSE(whole_tiles_matter(gp, lp, taller));
+  CHECK_FALSE(whole_tiles_matter(gd, ld, TilingOptions{}));
+}
+
+// The values: a calibrated int8 FFN piece of BERT-base's shape compiled with whole-tile cuts is
+// within the int8 bound step by step (exact i32 sums, so the cut changes no value of an int8
+// product; this checks the kernel's jobs cover every tile once).
+TEST_CASE("layout tuning: an int8 FFN piece with whole-tile cuts is within the int8 bound", "[matmul][int8][heavy]") {
+  const ir::Graph g = llm::build_segment(test::bert_like(12), test::prefill_segment(llm::SegmentKind::Ffn, 128, 31), 0);
+  const test::CalibratedInt8Piece p = test::calibrated_int8_piece(g, 37, [](CompileOptions& co) {
+    co.tiling.whole_tile_cut = true;
+    co.tune_whole_tiles = false;
+    co.tune_epilogue_rows = false;
+    co.tune_part_rows.clear();  // one layout: the values, not the timing, are checked here
+  });
+  CHECK(p.r.cycles == p.cr.program.predicted_cycles);
+  CHECK(balanced_cuts(p.cr) > 0);
+  CHECK(split_cuts(p.cr) == 0);
+  lpu::test::check_int8_steps_ok(p.check());
+}
