@@ -52,12 +52,13 @@ bool passed_over(const Scheduled& s) {
   }
 }
 
-// Layout tuning (CompileOptions::tune_part_rows, tune_epilogue_rows, tune_whole_tiles): schedules
-// the model once per layout, the tiling's own first, on up to hardware_concurrency threads
-// (independent builders and allocators over the same const inputs), and keeps the scheduling with
-// the fewest predicted cycles (the earlier layout on a tie: the choice depends only on the
-// results). Layouts: each part size with the tiling's epilogue rows, then (if they can differ)
-// each with the spread ones; then the best of those once more with whole-tile cuts.
+// Layout tuning (CompileOptions::tune_part_rows, tune_epilogue_rows, tune_whole_tiles,
+// tune_weight_groups): schedules the model once per layout, the tiling's own first, on up to
+// hardware_concurrency threads (independent builders and allocators over the same const inputs),
+// and keeps the scheduling with the fewest predicted cycles (the earlier layout on a tie: the
+// choice depends only on the results). Layouts: each part size with the tiling's epilogue rows,
+// then (if they can differ) each with the spread ones; then refinements of the best of those
+// (whole-tile cuts, weight group counts), each kept if shorter.
 Scheduled schedule_tuned(const ir::Graph& g, const LoweredModel& lm, const ChipConfig& cfg, const CompileOptions& opt,
                          const QuantPlan* quant) {
   std::vector<int64_t> sizes = {opt.tiling.port_split_min_part_rows};
@@ -90,14 +91,30 @@ Scheduled schedule_tuned(const ir::Graph& g, const LoweredModel& lm, const ChipC
   size_t best = 0;
   for (size_t i = 1; i < layouts.size(); ++i)
     if (!passed_over(cand[i]) && cand[i].b->end_cycle() < cand[best].b->end_cycle()) best = i;
-  // Whole-tile cuts (TilingOptions::whole_tile_cut) are tried on the best layout only: on
-  // BERT-base's pieces that finds what trying them on every layout finds (the pass 132,202 cycles
-  // either way, `build/bench/bench_prefill --no-sim`) at a third of the extra compile time.
-  if (opt.tune_whole_tiles && !opt.tiling.whole_tile_cut && whole_tiles_matter(g, lm, opt.tiling)) {
-    TilingOptions whole = layouts[best];
-    whole.whole_tile_cut = true;
-    Scheduled w = schedule_layout(g, lm, cfg, opt, quant, whole);
-    if (!passed_over(w) && w.b->end_cycle() < cand[best].b->end_cycle()) return w;
+  // Refinements of a program with a tall product (has_tall_product), each scheduled on the layout
+  // kept so far and kept if shorter (ties: the layout before): whole-tile cuts
+  // (TilingOptions::whole_tile_cut), then each further weight group count in order. Tried on the
+  // best layout only: on BERT-base's pieces whole tiles find there what trying them on every
+  // layout finds (the pass 132,202 cycles either way, `build/bench/bench_prefill --no-sim`) at
+  // about 40 % of the extra compile time.
+  if (has_tall_product(g, lm, opt.tiling)) {
+    auto refine = [&](const TilingOptions& t) {
+      Scheduled w = schedule_layout(g, lm, cfg, opt, quant, t);
+      if (passed_over(w) || w.b->end_cycle() >= cand[best].b->end_cycle()) return;
+      cand[best] = std::move(w);
+      layouts[best] = t;
+    };
+    if (opt.tune_whole_tiles && !layouts[best].whole_tile_cut) {
+      TilingOptions t = layouts[best];
+      t.whole_tile_cut = true;
+      refine(t);
+    }
+    for (uint32_t n : opt.tune_weight_groups) {
+      if (n == layouts[best].weight_groups) continue;
+      TilingOptions t = layouts[best];
+      t.weight_groups = n;
+      refine(t);
+    }
   }
   return std::move(cand[best]);
 }

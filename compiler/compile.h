@@ -61,8 +61,14 @@ struct CompileOptions {
   bool tune_epilogue_rows = true;
   // Layout tuning then schedules the best of those layouts once more with
   // TilingOptions::whole_tile_cut (when some product has at least tiling.port_split_min_rows rows,
-  // whole_tiles_matter) and keeps it if it has fewer predicted cycles (ties: the cut tiles).
+  // has_tall_product) and keeps it if it has fewer predicted cycles (ties: the cut tiles).
   bool tune_whole_tiles = true;
+  // Then (same condition) that layout with each of these TilingOptions::weight_groups in order,
+  // each scheduled on the layout kept so far and kept if shorter (ties: the layout before). More
+  // groups spread a weight matrix's rows over more SRAM slices, so its `lw` reads meet other
+  // reads on other ports: BERT-base's FFN piece 5,108 -> 5,042 cycles with 32
+  // (docs/compiler/matmul-kernel.md "Whole-tile cuts"). Empty: none tried.
+  std::vector<uint32_t> tune_weight_groups = {16, 32};
 };
 
 struct CompileResult {

@@ -75,18 +75,19 @@ bool spread_applies(const ChipConfig& cfg, const TilingOptions& tiling, int64_t 
   return tiling.port_split_min_rows > 0 && M >= tiling.port_split_min_rows && install_bound_rows(cfg, M, DType::I8);
 }
 
-// Whether TilingOptions::whole_tile_cut applies to a product of M rows (MatmulSpec::whole_tiles).
-bool whole_tiles_apply(const TilingOptions& tiling, int64_t M) {
-  return tiling.whole_tile_cut && tiling.port_split_min_rows > 0 && M >= tiling.port_split_min_rows;
+// Whether a product of M rows is tall: at least tiling.port_split_min_rows rows (0: none is).
+bool tall_rows(const TilingOptions& tiling, int64_t M) {
+  return tiling.port_split_min_rows > 0 && M >= tiling.port_split_min_rows;
 }
+
+// Whether TilingOptions::whole_tile_cut applies to a product of M rows (MatmulSpec::whole_tiles).
+bool whole_tiles_apply(const TilingOptions& tiling, int64_t M) { return tiling.whole_tile_cut && tall_rows(tiling, M); }
 
 }  // namespace
 
-bool whole_tiles_matter(const ir::Graph& g, const LoweredModel& lm, const TilingOptions& tiling) {
-  TilingOptions whole = tiling;
-  whole.whole_tile_cut = true;
+bool has_tall_product(const ir::Graph& g, const LoweredModel& lm, const TilingOptions& tiling) {
   for (const LoweredLayer& L : lm.layers)
-    if (!L.copy && whole_tiles_apply(whole, product_rows(g, lm, L))) return true;
+    if (!L.copy && tall_rows(tiling, product_rows(g, lm, L))) return true;
   return false;
 }
 

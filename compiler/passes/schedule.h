@@ -45,10 +45,12 @@ struct ScheduledModel {
 bool epilogue_rows_spreadable(const ir::Graph& g, const LoweredModel& lm, const ChipConfig& cfg, const QuantPlan* quant,
                               const TilingOptions& tiling);
 
-// True if TilingOptions::whole_tile_cut may change a schedule of `lm`: some product (not a row
-// copy) has at least tiling.port_split_min_rows rows (whether its cut splits a tile is known only
-// when it is scheduled).
-bool whole_tiles_matter(const ir::Graph& g, const LoweredModel& lm, const TilingOptions& tiling);
+// True if some product of `lm` (not a row copy) has at least tiling.port_split_min_rows rows: a
+// prefill-sized product, whose schedule TilingOptions::whole_tile_cut may change (whether its cut
+// splits a tile is known only when it is scheduled) and whose layout tuning also tries further
+// weight group counts (CompileOptions::tune_whole_tiles, tune_weight_groups). Batch-1 decode
+// pieces have none, so their programs and the LLM planner's figures stay as they are.
+bool has_tall_product(const ir::Graph& g, const LoweredModel& lm, const TilingOptions& tiling);
 
 // keep_intermediates (CompileOptions::keep_intermediates): no activation is released (no SRAM
 // reuse) and every step's result is listed in the tensor table as an Output tensor, so a

@@ -25,7 +25,9 @@ struct TilingOptions {
   int64_t port_split_parts = 8;
   int64_t port_split_min_part_rows = 64;
   int64_t port_split_max_part_rows = 256;
-  uint32_t weight_groups = 8;  // slices (per byte plane) a weight matrix's rows are spread over
+  // Slices (per byte plane) a weight matrix's rows are spread over; layout tuning also tries
+  // CompileOptions::tune_weight_groups for programs with a tall product.
+  uint32_t weight_groups = 8;
   // A product reading X through a view stores only each k-tile's segment rows (place_weights
   // tile_rows); false: whole 320-row tiles (the layout the LLM planner's piece_sram_need models).
   bool pack_view_weights = true;

@@ -398,7 +398,8 @@ TEST_CASE("layout tuning: spread epilogue rows are tried and the shorter program
     CompileOptions co = system::piece_compile_options(llm::WeightPrecision::INT8);
     co.tiling.spread_epilogue_rows = spread;
     co.tune_epilogue_rows = tune;
-    co.tune_whole_tiles = false;  // the whole-tile trial has its own test (test_whole_tile_cut.cpp)
+    co.tune_whole_tiles = false;  // the refinements have their own tests (test_whole_tile_cut.cpp)
+    co.tune_weight_groups.clear();
     return compile(g, *cfg, co);
   };
   const CompileResult plain = compiled(false, false), spread = compiled(true, false), tuned = compiled(false, true);

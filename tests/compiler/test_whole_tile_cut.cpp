@@ -1,13 +1,17 @@
-// Whole-tile balanced cuts (TilingOptions::whole_tile_cut, MatmulSpec::whole_tiles) and their
-// layout tuning (CompileOptions::tune_whole_tiles): a balanced cut of an install-bound product
-// shares its weight tiles' install rows over the MXM planes and may cut one tile's rows between two
-// planes; with whole tiles it never does. Which is faster depends on the schedule, so tuning
-// schedules the best layout both ways and keeps the shorter program.
+// The refinements of layout tuning for programs with a tall product (compile.cpp schedule_tuned):
+// whole-tile balanced cuts (TilingOptions::whole_tile_cut, MatmulSpec::whole_tiles,
+// CompileOptions::tune_whole_tiles) and further weight group counts (tune_weight_groups). A
+// balanced cut of an install-bound product shares its weight tiles' install rows over the MXM
+// planes and may cut one tile's rows between two planes; with whole tiles it never does. Which is
+// faster depends on the schedule, so tuning schedules the best layout both ways and keeps the
+// shorter program; likewise for spreading the weights over more SRAM slices.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <cstdint>
 #include <set>
+#include <sstream>
+#include <string>
 #include <utility>
 
 #include "compiler/compile.h"
@@ -37,6 +41,15 @@ int split_cuts(const CompileResult& r) {
     n += split ? 1 : 0;
   }
   return n;
+}
+
+// Weight groups of the FFN's up projection MatMul_1 in the SRAM map (entries "MatMul_1.W.g<i>").
+int up_weight_groups(const CompileResult& r) {
+  std::istringstream in(r.memory_map);
+  std::set<std::string> groups;
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("MatMul_1.W.g", 0) == 0) groups.insert(line.substr(0, line.find_first_of(" \t")));
+  return static_cast<int>(groups.size());
 }
 
 int balanced_cuts(const CompileResult& r) {
@@ -69,6 +82,7 @@ TEST_CASE("layout tuning: whole-tile cuts are tried and the shorter program is k
     co.tiling.spread_epilogue_rows = true;
     co.tiling.whole_tile_cut = whole;
     co.tune_whole_tiles = tune;
+    co.tune_weight_groups.clear();  // the tiling's count (its own test below)
     return compile(g, *cfg, co);
   };
   const CompileResult cut = compiled(false, false), whole = compiled(true, false), tuned = compiled(false, true);
@@ -102,9 +116,9 @@ TEST_CASE("layout tuning: whole-tile cuts are tried only where a product has por
   const LoweredModel lp = lower_graph(gp, cfg->vector_bytes(), LowerOptions{});
   TilingOptions taller;
   taller.port_split_min_rows = 129;
-  CHECK(whole_tiles_matter(gp, lp, TilingOptions{}));
-  CHECK_FALSE(whole_tiles_matter(gp, lp, taller));
-  CHECK_FALSE(whole_tiles_matter(gd, ld, TilingOptions{}));
+  CHECK(has_tall_product(gp, lp, TilingOptions{}));
+  CHECK_FALSE(has_tall_product(gp, lp, taller));
+  CHECK_FALSE(has_tall_product(gd, ld, TilingOptions{}));
 }
 
 // The values: a calibrated int8 FFN piece of BERT-base's shape compiled with whole-tile cuts is
@@ -115,6 +129,7 @@ TEST_CASE("layout tuning: an int8 FFN piece with whole-tile cuts is within the i
   const test::CalibratedInt8Piece p = test::calibrated_int8_piece(g, 37, [](CompileOptions& co) {
     co.tiling.whole_tile_cut = true;
     co.tune_whole_tiles = false;
+    co.tune_weight_groups.clear();
     co.tune_epilogue_rows = false;
     co.tune_part_rows.clear();  // one layout: the values, not the timing, are checked here
   });
@@ -122,4 +137,41 @@ TEST_CASE("layout tuning: an int8 FFN piece with whole-tile cuts is within the i
   CHECK(balanced_cuts(p.cr) > 0);
   CHECK(split_cuts(p.cr) == 0);
   lpu::test::check_int8_steps_ok(p.check());
+}
+
+// Weight group counts (CompileOptions::tune_weight_groups): each count is tried on the layout kept
+// so far and only overrides the count, so the tuned program is the shortest of the tiling's own
+// count and each listed one (the earlier on a tie). One layout of BERT-base's FFN piece (the one
+// its full tuning keeps: 16-row parts, spread epilogue rows, whole tiles): the counts give
+// different programs (session 38: 5,108 with 8 groups, 5,355 with 16, 5,042 with 32, so the
+// tuning keeps 32) and the map shows the count.
+TEST_CASE("layout tuning: further weight group counts are tried and the shortest program is kept",
+          "[matmul][int8][heavy]") {
+  auto cfg = default_chip_config();
+  const ir::Graph g = llm::build_segment(test::workload_llm("bert-base"), bert_ffn(128), 0);
+  auto compiled = [&](uint32_t groups, std::vector<uint32_t> tune) {
+    CompileOptions co = system::piece_compile_options(llm::WeightPrecision::INT8);
+    co.tune_part_rows.clear();
+    co.tune_epilogue_rows = false;
+    co.tiling.spread_epilogue_rows = true;
+    co.tiling.whole_tile_cut = true;
+    co.tiling.port_split_min_part_rows = 16;
+    co.tune_whole_tiles = false;
+    co.tiling.weight_groups = groups;
+    co.tune_weight_groups = std::move(tune);
+    return compile(g, *cfg, co);
+  };
+  const CompileResult g8 = compiled(8, {}), g16 = compiled(16, {}), g32 = compiled(32, {}), tuned = compiled(8, {16, 32});
+  const uint64_t c8 = g8.program.predicted_cycles, c16 = g16.program.predicted_cycles, c32 = g32.program.predicted_cycles;
+  INFO("8 groups " << c8 << ", 16 " << c16 << ", 32 " << c32 << ", tuned " << tuned.program.predicted_cycles);
+  CHECK(up_weight_groups(g8) == 8);
+  CHECK(up_weight_groups(g16) == 16);
+  CHECK(up_weight_groups(g32) == 32);
+  CHECK((c8 != c16 || c8 != c32));  // the choice is exercised
+  const uint64_t best = std::min({c8, c16, c32});
+  CHECK(tuned.program.predicted_cycles == best);
+  CHECK(up_weight_groups(tuned) == (best == c8 ? 8 : best == c16 ? 16 : 32));
+  sim::SimOptions so;
+  so.mode = sim::Mode::Timing;
+  CHECK(sim::simulate(tuned.program, *cfg, so).cycles == tuned.program.predicted_cycles);
 }

@@ -48,9 +48,12 @@ inline Int8NchwRun run_int8_nchw(const ir::Graph& g, int64_t C, int64_t H, int64
   o.options.keep_intermediates = true;
   o.options.int8.fuse_copies = fuse_copies;
   o.options.int8.i8_residuals = i8_residuals;
-  // The default layout only (no layout tuning, CompileOptions::tune_part_rows): the tests using
-  // this count the kernel's per-plane work on that layout.
+  // The default layout only (no layout tuning: CompileOptions::tune_part_rows and the refinements
+  // tune_whole_tiles, tune_weight_groups): the tests using this count the kernel's per-plane work
+  // on that layout.
   o.options.tune_part_rows.clear();
+  o.options.tune_whole_tiles = false;
+  o.options.tune_weight_groups.clear();
   o.cr = compiler::compile(g, *cfg, o.options);
   REQUIRE(o.cr.quant);
   o.lm = compiler::lower_graph(g, cfg->vector_bytes(), o.options.lower);
