@@ -29,11 +29,18 @@ namespace lpu::cli {
 
 namespace {
 
+// What a row's run writes besides its value: the note, the conditions simulated (preset to the
+// row's stated ones) and, for an LLM decode row, the model's layers (0 otherwise).
+struct RowOut {
+  std::string note, cond;
+  int64_t decode_layers = 0;
+};
+
 struct Row {
   std::string workload, published_text, unit, conditions, source;
   double published = 0;
   // The simulated value (may throw), given the published one (a decode row places it among its splits).
-  std::function<double(double published, std::string* note, std::string* cond)> run;
+  std::function<double(double published, RowOut* out)> run;
   std::string gap;  // account of the gap: the mechanisms behind it (no numbers that a rerun would change)
 };
 
@@ -148,11 +155,14 @@ std::string splits_note(const system::SplitChoice& c, double published) {
 // tensor-parallel size whose token is shortest (system/split_choice.h). `published` is the row's
 // published value (a decode row's note places it among the splits, splits_note).
 double llm_row(const std::string& name, llm::WeightPrecision prec, int64_t context, int64_t chips, int64_t prompt,
-               double published, std::string* note, std::string* cond) {
+               double published, RowOut* out) {
+  std::string* note = &out->note;
+  std::string* cond = &out->cond;
   auto chip = default_chip_config();
   const std::string path = find_repo_file("workloads/llm/" + name + ".json");
   if (path.empty()) throw InputError(fmt::format("workloads/llm/{}.json is not in the repository", name));
   const llm::LlmConfig m = llm::load_llm_config(path);
+  out->decode_layers = m.causal ? m.layers : 0;
   llm::PlanRequest req;
   req.precision = prec;
   req.batch = 1;
@@ -289,10 +299,10 @@ std::vector<Row> rows(const std::string& resnet50) {
   using P = llm::WeightPrecision;
   std::vector<Row> r;
   r.push_back({"dense GEMM peak", "737-750 TOPS", "TOPS", "1 chip, 900 MHz, int8", "[ALCF] + arithmetic", 750,
-               [](double, std::string* note, std::string* cond) { return gemm_tops(note, cond); }, ""});
+               [](double, RowOut* o) { return gemm_tops(&o->note, &o->cond); }, ""});
   r.push_back({"ResNet-50", "20,400 images/s", "images/s", "batch 1, 1 chip", "[ISCA20]", 20400,
-               [resnet50](double, std::string* note, std::string* cond) -> double {
-                 if (!resnet50.empty()) return resnet50_images_per_s(resnet50, note, cond);
+               [resnet50](double, RowOut* o) -> double {
+                 if (!resnet50.empty()) return resnet50_images_per_s(resnet50, &o->note, &o->cond);
                  throw InputError("not run: the ResNet-50 ONNX file (about 100 MB) is not committed; generate it with "
                                   "`python3 scripts/make_models.py --resnet50 FILE` (torchvision resnet50) and run "
                                   "`lpusim validate --resnet50 FILE` (build/bench/bench_models also compiles and "
@@ -316,9 +326,9 @@ std::vector<Row> rows(const std::string& resnet50) {
   // Each LLM row's weight precision follows the published system where it is known (the
   // condition says which and why); the pieces are compiled at that precision.
   auto llm = [](const std::string& name, P prec, int64_t ctx, int64_t chips, int64_t prompt, const std::string& why) {
-    return [=](double published, std::string* n, std::string* c) {
-      const double v = llm_row(name, prec, ctx, chips, prompt, published, n, c);
-      *c += " (" + why + ")";
+    return [=](double published, RowOut* o) {
+      const double v = llm_row(name, prec, ctx, chips, prompt, published, o);
+      o->cond += " (" + why + ")";
       return v;
     };
   };
@@ -411,11 +421,16 @@ int run_validate(const ValidateArgs& a) {
     md += fmt::format("This page holds only the {} of {} rows named by `--row`.\n\n", todo.size(), all.size());
   md += "| workload | published | simulated | error | conditions (simulated) | source |\n";
   md += "| --- | --- | --- | --- | --- | --- |\n";
-  std::string notes;
+  std::string notes, per_layer;
+  double gap_lo = 0, gap_hi = 0;  // the range of (published - simulated) us a layer over the decode rows
+  int decode_rows = 0;
   nlohmann::json jrows = nlohmann::json::array();
   int status = 0;
   for (const Row& r : todo) {
-    std::string note, cond = r.conditions;
+    RowOut o;
+    o.cond = r.conditions;
+    std::string& note = o.note;
+    const std::string& cond = o.cond;
     std::string sim_text = "-", err_text = "-", state = "simulated";
     nlohmann::json jr;
     jr["workload"] = r.workload;
@@ -426,14 +441,25 @@ int run_validate(const ValidateArgs& a) {
     jr["simulated"] = nullptr;
     jr["error_pct"] = nullptr;
     jr["within_target"] = nullptr;
+    jr["us_per_layer"] = nullptr;
     try {
-      const double v = r.run(r.published, &note, &cond);
+      const double v = r.run(r.published, &o);
       const double err = 100.0 * (v - r.published) / r.published;
       sim_text = fmt::format("{:.1f} {}", v, r.unit);
       err_text = fmt::format("{:+.1f}%", err);
       jr["simulated"] = v;
       jr["error_pct"] = err;
       jr["within_target"] = std::fabs(err) <= kTargetErrorPct;
+      if (o.decode_layers > 0) {  // tokens/s per user at batch 1: a token's time is 1 / rate
+        const double L = static_cast<double>(o.decode_layers);
+        const double pub = 1e6 / r.published / L, sim = 1e6 / v / L;
+        jr["us_per_layer"] = {{"layers", o.decode_layers}, {"published", pub}, {"simulated", sim}};
+        per_layer += fmt::format("{}{} {:.1f} us against {:.1f} ({:+.1f} us a layer, {} layers)",
+                                 per_layer.empty() ? "" : "; ", r.workload, pub, sim, pub - sim, o.decode_layers);
+        gap_lo = decode_rows ? std::min(gap_lo, pub - sim) : pub - sim;
+        gap_hi = decode_rows ? std::max(gap_hi, pub - sim) : pub - sim;
+        ++decode_rows;
+      }
     } catch (const InputError& e) {
       sim_text = state = "not simulated";
       note = e.what();
@@ -453,6 +479,15 @@ int run_validate(const ValidateArgs& a) {
     if (!r.gap.empty()) notes += fmt::format("  *Gap:* {}\n", r.gap);
     std::cerr << "validate: " << r.workload << ": " << sim_text << "\n";
   }
+  if (decode_rows > 0)
+    md += fmt::format(
+        "\nPer layer, a decode row's token (1 / the rate: the published one, and the simulated one with its "
+        "host transfer) divided by the model's layers, published against simulated: {}. The published systems "
+        "take {:.1f} to {:.1f} us a layer longer than the simulation in every decode row; what the simulation "
+        "leaves out is listed in each row's gap (host and network "
+        "time, clock-synchronization exchanges; link latencies are [assumed]), and how a chip-config what-if moves "
+        "a row is in docs/llm-system.md \"What the decode rows leave out\".\n",
+        per_layer, gap_lo, gap_hi);
   md += "\n## Notes per row\n\n" + notes;
   if (a.out.empty())
     std::cout << md;

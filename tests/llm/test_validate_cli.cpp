@@ -1,10 +1,12 @@
-// `lpusim validate` as a user runs it, on its one cheap row (the int8 GEMM, under a second) and the
-// ResNet-50 row without its ONNX file: `--row` picks rows by name, `--json` writes them with the
-// figures the markdown prints, and the committed docs/validation.md holds the same GEMM lines a
-// rerun writes (the page is current). An unknown row name is a corpus entry (validate_unknown_row).
+// `lpusim validate` as a user runs it, on its one cheap row (the int8 GEMM, under a second), the
+// ResNet-50 row without its ONNX file and one decode row: `--row` picks rows by name, `--json`
+// writes them with the figures the markdown prints, and the committed docs/validation.md holds the
+// same GEMM lines a rerun writes (the page is current). An unknown row name is a corpus entry
+// (validate_unknown_row).
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -72,6 +74,34 @@ TEST_CASE("validate cli: --row runs the named rows and --json holds the figures 
     REQUIRE(now.size() == 1);
     CHECK(doc == now);
   }
+  std::filesystem::remove(md);
+  std::filesystem::remove(json);
+  std::filesystem::remove(out);
+}
+
+// A decode row (Llama-2 7B, its 80 chips and both splits: ~10 s): the JSON gives its token per
+// layer, published (1 / the published rate) and simulated (1 / the simulated rate), and the page
+// prints the same figures after the table.
+TEST_CASE("validate cli: a decode row's token per layer, published against simulated", "[llm][heavy]") {
+  const std::string md = tmp("decode.md"), json = tmp("decode.json"), out = tmp("decode.txt");
+  const ProcessResult r = run_process(lpusim_exe(), {"validate", "--row", "Llama-2 7B", "-o", md, "--json", json}, out,
+                                      std::chrono::seconds(300), Stderr::ToOutput);
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  const auto j = nlohmann::json::parse(read_text(json));
+  REQUIRE(j.at("rows").size() == 1);
+  const auto& row = j.at("rows").at(0);
+  REQUIRE(row.at("status") == "simulated");
+  const auto& pl = row.at("us_per_layer");
+  REQUIRE(pl.is_object());
+  CHECK(pl.at("layers") == 32);  // workloads/llm/llama-2-7b.json num_hidden_layers
+  const double pub = pl.at("published"), sim = pl.at("simulated");
+  CHECK(pub == Approx(1e6 / 750.0 / 32.0));
+  CHECK(sim == Approx(1e6 / row.at("simulated").get<double>() / 32.0));
+  const std::string page = read_text(md);
+  char line[160];
+  std::snprintf(line, sizeof line, "Llama-2 7B %.1f us against %.1f (%+.1f us a layer, 32 layers)", pub, sim, pub - sim);
+  CHECK(page.find(line) != std::string::npos);
   std::filesystem::remove(md);
   std::filesystem::remove(json);
   std::filesystem::remove(out);
