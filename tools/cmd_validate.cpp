@@ -402,6 +402,84 @@ std::vector<Row> selected_rows(const std::vector<Row>& all, const std::vector<st
   return picked;
 }
 
+// One row run: its status ("simulated", "not simulated": an InputError, e.g. a missing input, or
+// "error": any other exception, a bug) and, when simulated, its value and error against the
+// published figure.
+struct RowResult {
+  std::string state = "simulated";
+  double value = 0, error_pct = 0;
+  RowOut out;
+  bool simulated() const { return state == "simulated"; }
+  // A simulated decode row's token divided by its layers, in us: published (1 / the published
+  // rate) and simulated (1 / the simulated rate; tokens/s per user at batch 1).
+  double published_us_per_layer(const Row& r) const { return 1e6 / r.published / static_cast<double>(out.decode_layers); }
+  double simulated_us_per_layer() const { return 1e6 / value / static_cast<double>(out.decode_layers); }
+  bool per_layer() const { return simulated() && out.decode_layers > 0; }
+};
+
+RowResult run_row(const Row& r) {
+  RowResult x;
+  x.out.cond = r.conditions;
+  try {
+    x.value = r.run(r.published, &x.out);
+    x.error_pct = 100.0 * (x.value - r.published) / r.published;
+  } catch (const InputError& e) {
+    x.state = "not simulated";
+    x.out.note = e.what();
+  } catch (const std::exception& e) {
+    x.state = "error";
+    x.out.note = std::string("internal error: ") + e.what();
+  }
+  return x;
+}
+
+// A row of the JSON report (docs/report-schema.md "Validation report").
+nlohmann::json row_json(const Row& r, const RowResult& x) {
+  nlohmann::json j;
+  j["workload"] = r.workload;
+  j["published"] = r.published;
+  j["published_text"] = r.published_text;
+  j["unit"] = r.unit;
+  j["source"] = r.source;
+  j["status"] = x.state;
+  j["simulated"] = x.simulated() ? nlohmann::json(x.value) : nlohmann::json(nullptr);
+  j["error_pct"] = x.simulated() ? nlohmann::json(x.error_pct) : nlohmann::json(nullptr);
+  j["within_target"] =
+      x.simulated() ? nlohmann::json(std::fabs(x.error_pct) <= kTargetErrorPct) : nlohmann::json(nullptr);
+  j["us_per_layer"] = x.per_layer() ? nlohmann::json{{"layers", x.out.decode_layers},
+                                                     {"published", x.published_us_per_layer(r)},
+                                                     {"simulated", x.simulated_us_per_layer()}}
+                                    : nlohmann::json(nullptr);
+  j["conditions"] = x.out.cond;
+  j["note"] = x.out.note;
+  j["gap"] = r.gap;
+  return j;
+}
+
+// The paragraph after the table comparing the decode rows' tokens per layer ("" without one).
+std::string per_layer_text(const std::vector<Row>& rs, const std::vector<RowResult>& xs) {
+  std::string list;
+  double lo = 0, hi = 0;
+  int n = 0;
+  for (size_t i = 0; i < rs.size(); ++i) {
+    if (!xs[i].per_layer()) continue;
+    const double pub = xs[i].published_us_per_layer(rs[i]), sim = xs[i].simulated_us_per_layer();
+    list += fmt::format("{}{} {:.1f} us against {:.1f} ({:+.1f} us a layer, {} layers)", n ? "; " : "", rs[i].workload,
+                        pub, sim, pub - sim, xs[i].out.decode_layers);
+    lo = n ? std::min(lo, pub - sim) : pub - sim;
+    hi = n ? std::max(hi, pub - sim) : pub - sim;
+    ++n;
+  }
+  if (n == 0) return "";
+  return fmt::format(
+      "\nPer layer, a decode row's token (1 / the rate: the published one, and the simulated one with its host "
+      "transfer) divided by the model's layers, published against simulated: {}. The published systems take {:.1f} "
+      "to {:.1f} us a layer longer than the simulation in every decode row; what the simulation leaves out is listed "
+      "in each row's gap (host and network time, clock-synchronization exchanges; link latencies are [assumed]), and "
+      "how a chip-config what-if moves a row is in docs/llm-system.md \"What the decode rows leave out\".\n",
+      list, lo, hi);
+}
+
 int run_validate(const ValidateArgs& a) {
   const std::vector<Row> all = rows(a.resnet50);
   const std::vector<Row> todo = selected_rows(all, a.only);
@@ -421,73 +499,24 @@ int run_validate(const ValidateArgs& a) {
     md += fmt::format("This page holds only the {} of {} rows named by `--row`.\n\n", todo.size(), all.size());
   md += "| workload | published | simulated | error | conditions (simulated) | source |\n";
   md += "| --- | --- | --- | --- | --- | --- |\n";
-  std::string notes, per_layer;
-  double gap_lo = 0, gap_hi = 0;  // the range of (published - simulated) us a layer over the decode rows
-  int decode_rows = 0;
+  std::string notes;
+  std::vector<RowResult> results;
   nlohmann::json jrows = nlohmann::json::array();
   int status = 0;
   for (const Row& r : todo) {
-    RowOut o;
-    o.cond = r.conditions;
-    std::string& note = o.note;
-    const std::string& cond = o.cond;
-    std::string sim_text = "-", err_text = "-", state = "simulated";
-    nlohmann::json jr;
-    jr["workload"] = r.workload;
-    jr["published"] = r.published;
-    jr["published_text"] = r.published_text;
-    jr["unit"] = r.unit;
-    jr["source"] = r.source;
-    jr["simulated"] = nullptr;
-    jr["error_pct"] = nullptr;
-    jr["within_target"] = nullptr;
-    jr["us_per_layer"] = nullptr;
-    try {
-      const double v = r.run(r.published, &o);
-      const double err = 100.0 * (v - r.published) / r.published;
-      sim_text = fmt::format("{:.1f} {}", v, r.unit);
-      err_text = fmt::format("{:+.1f}%", err);
-      jr["simulated"] = v;
-      jr["error_pct"] = err;
-      jr["within_target"] = std::fabs(err) <= kTargetErrorPct;
-      if (o.decode_layers > 0) {  // tokens/s per user at batch 1: a token's time is 1 / rate
-        const double L = static_cast<double>(o.decode_layers);
-        const double pub = 1e6 / r.published / L, sim = 1e6 / v / L;
-        jr["us_per_layer"] = {{"layers", o.decode_layers}, {"published", pub}, {"simulated", sim}};
-        per_layer += fmt::format("{}{} {:.1f} us against {:.1f} ({:+.1f} us a layer, {} layers)",
-                                 per_layer.empty() ? "" : "; ", r.workload, pub, sim, pub - sim, o.decode_layers);
-        gap_lo = decode_rows ? std::min(gap_lo, pub - sim) : pub - sim;
-        gap_hi = decode_rows ? std::max(gap_hi, pub - sim) : pub - sim;
-        ++decode_rows;
-      }
-    } catch (const InputError& e) {
-      sim_text = state = "not simulated";
-      note = e.what();
-    } catch (const std::exception& e) {
-      sim_text = state = "error";
-      note = std::string("internal error: ") + e.what();
-      status = 1;
-    }
-    jr["status"] = state;
-    jr["conditions"] = cond;
-    jr["note"] = note;
-    jr["gap"] = r.gap;
-    jrows.push_back(std::move(jr));
-    md += fmt::format("| {} | {} | {} | {} | {} | {} |\n", r.workload, r.published_text, sim_text, err_text, cond,
-                      r.source);
-    notes += fmt::format("- **{}**: {}\n", r.workload, note);
+    results.push_back(run_row(r));
+    const RowResult& x = results.back();
+    if (x.state == "error") status = 1;
+    const std::string sim_text = x.simulated() ? fmt::format("{:.1f} {}", x.value, r.unit) : x.state;
+    const std::string err_text = x.simulated() ? fmt::format("{:+.1f}%", x.error_pct) : "-";
+    jrows.push_back(row_json(r, x));
+    md += fmt::format("| {} | {} | {} | {} | {} | {} |\n", r.workload, r.published_text, sim_text, err_text,
+                      x.out.cond, r.source);
+    notes += fmt::format("- **{}**: {}\n", r.workload, x.out.note);
     if (!r.gap.empty()) notes += fmt::format("  *Gap:* {}\n", r.gap);
     std::cerr << "validate: " << r.workload << ": " << sim_text << "\n";
   }
-  if (decode_rows > 0)
-    md += fmt::format(
-        "\nPer layer, a decode row's token (1 / the rate: the published one, and the simulated one with its "
-        "host transfer) divided by the model's layers, published against simulated: {}. The published systems "
-        "take {:.1f} to {:.1f} us a layer longer than the simulation in every decode row; what the simulation "
-        "leaves out is listed in each row's gap (host and network "
-        "time, clock-synchronization exchanges; link latencies are [assumed]), and how a chip-config what-if moves "
-        "a row is in docs/llm-system.md \"What the decode rows leave out\".\n",
-        per_layer, gap_lo, gap_hi);
+  md += per_layer_text(todo, results);
   md += "\n## Notes per row\n\n" + notes;
   if (a.out.empty())
     std::cout << md;
