@@ -69,15 +69,15 @@ int64_t product_rows(const ir::Graph& g, const LoweredModel& lm, const LoweredLa
   return M;
 }
 
-// Whether TilingOptions::spread_epilogue_rows applies to a product of M rows: it spreads the rows
-// of an install-bound product (which keeps [1, N] otherwise) of at least port_split_min_rows rows.
-bool spread_applies(const ChipConfig& cfg, const TilingOptions& tiling, int64_t M) {
-  return tiling.port_split_min_rows > 0 && M >= tiling.port_split_min_rows && install_bound_rows(cfg, M, DType::I8);
-}
-
 // Whether a product of M rows is tall: at least tiling.port_split_min_rows rows (0: none is).
 bool tall_rows(const TilingOptions& tiling, int64_t M) {
   return tiling.port_split_min_rows > 0 && M >= tiling.port_split_min_rows;
+}
+
+// Whether TilingOptions::spread_epilogue_rows applies to a product of M rows: it spreads the rows
+// of an install-bound product (which keeps [1, N] otherwise) of at least port_split_min_rows rows.
+bool spread_applies(const ChipConfig& cfg, const TilingOptions& tiling, int64_t M) {
+  return tall_rows(tiling, M) && install_bound_rows(cfg, M, DType::I8);
 }
 
 // Whether TilingOptions::whole_tile_cut applies to a product of M rows (MatmulSpec::whole_tiles).

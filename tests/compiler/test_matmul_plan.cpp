@@ -240,16 +240,9 @@ TEST_CASE("matmul plan: a one-tile int8 conv's epilogue rows are stored as 4 cop
 
 // BERT-base and one of its prefill pieces (128 tokens unless given) as lpusim validate compiles
 // them (int8, o_proj reading P.V through the Cast view).
-static llm::LlmConfig bert_base() {
-  return llm::load_llm_config(std::string(LPU_SOURCE_DIR) + "/workloads/llm/bert-base.json");
-}
+static llm::LlmConfig bert_base() { return test::workload_llm("bert-base"); }
 static llm::SegmentSpec bert_prefill(llm::SegmentKind kind, int64_t tokens = 128) {
-  llm::SegmentSpec spec;
-  spec.kind = kind;
-  spec.shape = llm::prefill_step(1, tokens);
-  spec.shard = {0, 1};
-  spec.o_proj_cast = true;
-  return spec;
+  return test::validate_prefill_segment(kind, tokens);
 }
 
 // Per k-tile plane starts (matmul_kernel.cpp, balanced plan): the GELU passes write their output

@@ -57,15 +57,6 @@ int balanced_cuts(const CompileResult& r) {
                                         [](const MatmulDecision& d) { return !d.pieces.empty(); }));
 }
 
-// BERT-base's FFN piece at 128 tokens, as lpusim validate compiles it (int8, folded LayerNorm).
-llm::SegmentSpec bert_ffn(int64_t tokens) {
-  llm::SegmentSpec spec;
-  spec.kind = llm::SegmentKind::Ffn;
-  spec.shape = llm::prefill_step(1, tokens);
-  spec.shard = {0, 1};
-  return spec;
-}
-
 }  // namespace
 
 // One layout (session 36's spread epilogue rows, the FFN's best) compiled with cut tiles, with
@@ -74,7 +65,8 @@ llm::SegmentSpec bert_ffn(int64_t tokens) {
 // 5,569 cut, 5,391 whole), simulated to its prediction.
 TEST_CASE("layout tuning: whole-tile cuts are tried and the shorter program is kept", "[matmul][int8][heavy]") {
   auto cfg = default_chip_config();
-  const ir::Graph g = llm::build_segment(test::workload_llm("bert-base"), bert_ffn(128), 0);
+  const ir::Graph g =
+      llm::build_segment(test::workload_llm("bert-base"), test::validate_prefill_segment(llm::SegmentKind::Ffn), 0);
   auto compiled = [&](bool whole, bool tune) {
     CompileOptions co = system::piece_compile_options(llm::WeightPrecision::INT8);
     co.tune_part_rows.clear();
@@ -111,7 +103,8 @@ TEST_CASE("layout tuning: whole-tile cuts are tried only where a product has por
   decode.kind = llm::SegmentKind::Ffn;
   decode.shape = llm::decode_step(1, 16);
   decode.shard = {0, 1};
-  const ir::Graph gd = llm::build_segment(m, decode, 0), gp = llm::build_segment(m, bert_ffn(128), 0);
+  const ir::Graph gd = llm::build_segment(m, decode, 0);
+  const ir::Graph gp = llm::build_segment(m, test::validate_prefill_segment(llm::SegmentKind::Ffn), 0);
   const LoweredModel ld = lower_graph(gd, cfg->vector_bytes(), LowerOptions{});
   const LoweredModel lp = lower_graph(gp, cfg->vector_bytes(), LowerOptions{});
   TilingOptions taller;
@@ -148,7 +141,8 @@ TEST_CASE("layout tuning: an int8 FFN piece with whole-tile cuts is within the i
 TEST_CASE("layout tuning: further weight group counts are tried and the shortest program is kept",
           "[matmul][int8][heavy]") {
   auto cfg = default_chip_config();
-  const ir::Graph g = llm::build_segment(test::workload_llm("bert-base"), bert_ffn(128), 0);
+  const ir::Graph g =
+      llm::build_segment(test::workload_llm("bert-base"), test::validate_prefill_segment(llm::SegmentKind::Ffn), 0);
   auto compiled = [&](uint32_t groups, std::vector<uint32_t> tune) {
     CompileOptions co = system::piece_compile_options(llm::WeightPrecision::INT8);
     co.tune_part_rows.clear();

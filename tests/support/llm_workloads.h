@@ -25,6 +25,17 @@ inline llm::SegmentSpec prefill_segment(llm::SegmentKind kind, int64_t tokens, u
   return s;
 }
 
+// An unsharded prefill piece of `tokens` rows as `lpusim validate` builds its BERT-base row's
+// pieces (config weights, o_proj reading P.V through the Cast view).
+inline llm::SegmentSpec validate_prefill_segment(llm::SegmentKind kind, int64_t tokens = 128) {
+  llm::SegmentSpec s;
+  s.kind = kind;
+  s.shape = llm::prefill_step(1, tokens);
+  s.shard = {0, 1};
+  s.o_proj_cast = true;
+  return s;
+}
+
 // tiny-bert with `heads` heads of 64 lanes (hidden heads x 64, FFN 4 x hidden): 12 is BERT-base's
 // attention shape.
 inline llm::LlmConfig bert_like(int64_t heads) {
