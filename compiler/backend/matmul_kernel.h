@@ -196,6 +196,9 @@ class MatmulScheduler {
     int64_t acc_next = 0;                    // next fresh accumulator row (a ring over acc rows)
   };
   bool issue_pref(int slice, int pref, uint64_t t, const Instr& in);
+  // One schedule_plan call's working state and steps (matmul_run.h; a nested class, so it reads
+  // the planes and the replay / record fields below).
+  class Run;
 
   ScheduleBuilder& b_;
   std::vector<Plane> planes_;

@@ -245,7 +245,7 @@ static llm::SegmentSpec bert_prefill(llm::SegmentKind kind, int64_t tokens = 128
   return test::validate_prefill_segment(kind, tokens);
 }
 
-// Per k-tile plane starts (matmul_kernel.cpp, balanced plan): the GELU passes write their output
+// Per k-tile plane starts (matmul_decompose.cpp, balanced plan): the GELU passes write their output
 // vector column by column, so the second matmul's planes that take the early k-tiles are counted
 // free as those columns land instead of when the whole of X is nearly in. BERT-base's int8 FFN
 // piece (as bench_prefill compiles it): MatMul_8 issues abc on more than one k-tile before the

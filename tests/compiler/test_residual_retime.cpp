@@ -1,4 +1,4 @@
-// The int8 epilogue's i8 residual read (compiler/backend/matmul_kernel.cpp, "An i8 residual") is
+// The int8 epilogue's i8 residual read (compiler/backend/matmul_epilogue.cpp, "An i8 residual") is
 // placed in a rigid template: R's row must reach the VXM a fixed number of cycles before the add.
 // When R's SRAM slice also holds a scale or bias row that the same template fetches for that same
 // cycle (tsp-v1 without the fused multiply-add: `mul` + `add` put the bias fetch and R's read on

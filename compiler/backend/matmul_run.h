@@ -1,0 +1,195 @@
+// MatmulScheduler::Run: the working state of one MatmulScheduler::schedule_plan call, private to the
+// matmul kernel (matmul_kernel.h has the plan and the invariants it keeps). Its parts, in the order
+// a call uses them:
+//   matmul_run.cpp        the spec's checks and derived facts (constructor), the weight / X row
+//                         sources, and the event loop issuing lw, iw and abc;
+//   matmul_decompose.cpp  the work decomposition: row blocks and K-split, listed runs of batched
+//                         products, or the balanced cut of an install-bound layer's tiles;
+//   matmul_epilogue.cpp   one accumulator drain and its VXM epilogue (acc).
+// Field names follow the kernel's notation (M, K, N, Kt, Nt, X, Y); everything lives for one call.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "compiler/backend/matmul_kernel.h"
+
+namespace lpu::compiler {
+
+class MatmulScheduler::Run {
+ public:
+  // Checks the spec (InputError for what the user can change, std::logic_error for a compiler bug)
+  // and derives its shapes, types and latencies. Clears the scheduler's record of its latest cut.
+  Run(MatmulScheduler& k, const MatmulSpec& spec);
+  // Deals the product's work to the planes (the rules in matmul_decompose.cpp); *both and
+  // *reorders as MatmulScheduler::schedule_plan documents.
+  void decompose(Plan plan, bool* both, bool ready_order, bool* reorders);
+  // Schedules every instruction of the dealt work, earliest event first; returns the counts.
+  MatmulStats run();
+
+ private:
+  struct WSrc {
+    const std::vector<uint16_t>* slices;
+    uint32_t addr;
+    uint64_t ready;
+  };
+  // The X vector of product row m for k-tile kt: tensor, physical row, chunk.
+  struct XSrc {
+    PlacedTensor* t;
+    int64_t row;
+    uint32_t chunk;
+  };
+  struct Job {
+    int64_t m0, rows;
+    uint32_t nt;
+    int64_t rot;
+    uint32_t k0, k1;
+    int64_t group;
+    uint32_t kg;
+  };
+  // A tile of a job: weight rows [lo, hi) of tile (kt, job's nt) are loaded (all of the tile's
+  // rows, except where an install-bound layer cuts a tile between two planes).
+  // first / last: the job's first tile (resets the accumulator rows) and last (drains them).
+  struct Tile {
+    size_t job;
+    uint32_t kt;
+    int64_t acc_base;
+    size_t local_job;
+    uint32_t lo, hi;
+    bool first, last;
+  };
+  struct Drain {
+    int64_t accrow, m;
+    uint32_t nt;
+    uint64_t earliest;
+    size_t local_job;
+    int64_t group;
+    int64_t idx;
+  };
+  // Partial rows of a split job group: per (group, row index, kg) the plane, acc row, local job and
+  // the cycle its last abc lands (UINT64_MAX until scheduled). gsz: partials per group.
+  struct PartRec {
+    size_t plane = 0;
+    int64_t accrow = 0;
+    size_t local_job = 0;
+    uint64_t earliest = UINT64_MAX;
+  };
+  // A row of the tile a plane streams (issue_abc): its X vector's source and the earliest cycle
+  // its read can land at the plane (ready + read latency + distance), computed once per tile.
+  struct RowCand {
+    int64_t idx, m, accrow, v;
+    XSrc xsr;
+    uint32_t xaddr;
+    const std::vector<uint16_t>* xs;
+    uint64_t ready, lo_x;
+    std::vector<StreamValue>* cached;  // X values of this vector already on streams (xcache)
+  };
+  // A plane's share of the work and its progress through it.
+  struct PS {
+    std::vector<Job> jobs;
+    std::vector<Tile> tiles;
+    size_t li = 0;
+    uint32_t lr = 0;
+    std::vector<uint32_t> todo;  // install-bound layers: rows of tile li not loaded yet
+    uint64_t lw_next = 0, last_lw_land = 0;
+    std::vector<int64_t> iw_time;
+    size_t ci = 0;
+    int64_t cr = 0;
+    uint64_t c_next = 0, d_next = 0;
+    std::deque<Drain> drain;
+    std::vector<int64_t> pending;  // per local job: drain items not yet scheduled
+    std::deque<RowCand> rtodo;     // rows of tile ci not streamed yet, in the job's rotated order
+  };
+  enum Kind { LW = 0, IW = 1, ABC = 2, ACC = 3 };
+
+  // Tile (kt, nt) is a transposed packed tile (PlacedWeights::trans), installed by `iwt`.
+  bool transposed_tile(uint32_t kt, uint32_t nt) const;
+  // Weight rows [lo, hi) of tile (kt, nt) that are loaded; a transposed tile loads its valid
+  // columns as shadow rows [0, columns).
+  std::pair<uint32_t, uint32_t> tile_rows(uint32_t kt, uint32_t nt) const;
+  // Where weight row r of tile (kt, nt) comes from.
+  WSrc wsrc(uint32_t kt, uint32_t nt, uint32_t r) const;
+  XSrc xsrc(uint32_t kt, int64_t m) const;
+  int64_t yrow(int64_t m) const { return spec.y_rows.empty() ? m : spec.y_rows[static_cast<size_t>(m)]; }
+
+  // matmul_decompose.cpp
+  uint64_t plan_cost(int64_t c, uint32_t g) const;
+  void add_job(size_t pi, const Job& jb, const std::vector<uint32_t>* korder = nullptr);
+  void deal_jobs();
+  void balanced_cut(bool ready_order, bool* reorders);
+
+  // matmul_run.cpp: the earliest next event of any plane (plane < 0: none left), and its issue.
+  struct Event {
+    int plane = -1, kind = -1;  // kind: a Kind
+    uint64_t at = UINT64_MAX;   // the earliest cycle it may issue
+  };
+  Event next_event();
+  void issue_lw_any_row(PS& s, Plane& pl, uint64_t e);
+  void issue_lw(PS& s, Plane& pl, uint64_t e);
+  void issue_iw(PS& s, Plane& pl, uint64_t e);
+  void issue_abc(size_t best_p, PS& s, Plane& pl, uint64_t e);
+  // matmul_epilogue.cpp
+  void issue_acc(size_t best_p, PS& s, uint64_t e);
+  // Cycle offset of partial g's acc relative to the leader's (g = 0) so that partials 0 and 1 reach
+  // the VXM together and partial g >= 2 arrives when the running sum of the earlier ones is ready.
+  int64_t vdist(size_t plane) const;
+  int64_t part_offset(size_t leader, size_t plane, uint32_t g) const;
+
+  MatmulScheduler& k_;
+  ScheduleBuilder& b_;
+  std::vector<Plane>& planes_;
+  const int vxm_slice_;
+  const uint32_t vxm_pos_;
+  const ChipConfig& cfg;
+  const MatmulSpec& spec;
+  PlacedTensor& X;
+  PlacedTensor& Y;
+
+  // The spec's facts (constructor).
+  bool wact = false;  // weights from the activation spec.b
+  uint32_t lanes = 0;
+  DType in_t = DType::F16, acc_t = DType::F32;
+  bool rescale = false;
+  DType ep_t = DType::F32;  // the epilogue's type after the optional int8 rescale
+  bool direct = false;      // accumulators stored as they are (no epilogue op)
+  const PlacedTensor* Res = nullptr;
+  bool res8 = false;                    // an i8 residual, added in f32 before the relu and the conversion
+  const PlacedTensor* Res16 = nullptr;  // the f16 residual path
+  const PlacedTensor* RowDiv = nullptr;
+  PlacedTensor* Y2 = nullptr;
+  int64_t M = 0, wK = 0, wN = 0;
+  uint32_t Kt = 0, Nt = 0;
+  Opcode iw_op = Opcode::InstW;
+  uint64_t lat_lw = 0, lat_iw = 0, lat_abc = 0, occ_abc = 1, lat_acc = 0, lat_read = 0;
+  size_t P = 0;
+  int64_t half = 1;
+  int64_t lat_add = 0;
+
+  // The decomposition (decompose()).
+  bool balanced = false, listed = false;
+  int64_t chunks = 1;
+  uint32_t G = 1;
+  int64_t R = 1;
+  bool double_buffer = false;
+  int64_t base_jobs = 0;
+  std::vector<std::vector<PartRec>> parts;
+  std::vector<uint32_t> gsz;
+  std::vector<PS> ps;
+  bool direct_all = false;
+
+  // The event loop's state (run()).
+  // X values already on streams, by vector index: consumers at other planes share them.
+  std::map<std::pair<const PlacedTensor*, int64_t>, std::vector<StreamValue>> xcache;
+  // Weight rows already on streams, by (tile, row).
+  std::map<int64_t, std::vector<StreamValue>> wcache;
+  // Epilogue rows (scale, bias) already on a stream, by (tensor, column tile, cycle at the VXM):
+  // rows whose epilogue op runs on the same cycle read the one value (an SRAM slice serves one read
+  // per cycle, so one fetch per output row would cap the epilogue at one row per cycle).
+  std::map<std::tuple<const PlacedTensor*, uint32_t, uint64_t>, StreamValue> ecache;
+  MatmulStats st;
+};
+
+}  // namespace lpu::compiler
