@@ -38,9 +38,11 @@ int dtype_bytes(DType t) {
 
 bool dtype_is_float(DType t) { return t == DType::F16 || t == DType::F32; }
 
-int64_t num_elements(const Shape& s) {
+int64_t num_elements(const Shape& s) { return num_elements(s, 0, s.size()); }
+
+int64_t num_elements(const Shape& s, size_t first, size_t last) {
   int64_t n = 1;
-  for (int64_t d : s) n *= d;
+  for (size_t i = first; i < last; ++i) n *= s[i];
   return n;
 }
 

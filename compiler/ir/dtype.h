@@ -20,6 +20,7 @@ bool dtype_is_float(DType t);                          // f16, f32
 // Static shape: every dim >= 1; rank 0 (scalar) has one element.
 using Shape = std::vector<int64_t>;
 int64_t num_elements(const Shape& s);                  // product of dims (1 for a scalar)
+int64_t num_elements(const Shape& s, size_t first, size_t last);  // product of dims [first, last)
 std::string shape_str(const Shape& s);                 // "[1,3,224,224]", scalar "[]"
 
 // IEEE binary16 <-> binary32, round to nearest even; NaN/Inf preserved.

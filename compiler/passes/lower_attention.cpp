@@ -1,5 +1,6 @@
-// Attention plumbing of the lowering: strided views, identity-matmul materialization, MatMul of
-// views and of two activations, pad-lane cleanup (see lower_attention.h).
+// Attention plumbing of the lowering, part 1 (see lower_attention.h): strided views, identity-matmul
+// materialization, Concat, pad-lane cleanup and the node dispatch (lower()). MatMul / Gemm nodes
+// are in attention_matmul.cpp, the passes finish() runs in attention_finish.cpp.
 #include "compiler/passes/lower_attention.h"
 
 #include <algorithm>
@@ -15,23 +16,13 @@ namespace lpu::compiler {
 
 namespace {
 
-[[noreturn]] void fail(const ir::Graph& g, const ir::Op& op, const std::string& why) {
-  throw InputError(fmt::format("model '{}': node '{}' ({}): {}", g.name, op.name, ir::op_kind_name(op.kind), why));
-}
-
-int64_t prod(const std::vector<int64_t>& v, size_t a, size_t b) {
-  int64_t p = 1;
-  for (size_t i = a; i < b; ++i) p *= v[i];
-  return p;
-}
-
 using View = AttentionLowering::View;
 
 // Logical shape of a view.
 ir::Shape logical_shape(const View& v) {
   const size_t n = v.size.size(), k = static_cast<size_t>(v.inner_dims);
   ir::Shape s(v.size.begin(), v.size.begin() + static_cast<std::ptrdiff_t>(n - k));
-  s.push_back(prod(v.size, n - k, n));
+  s.push_back(ir::num_elements(v.size, n - k, n));
   return s;
 }
 
@@ -107,7 +98,7 @@ bool reshape(const View& v, const ir::Shape& ns_in, View* out) {
 // Stored (row, lane) of every logical row of a view (row-major over the outer dims).
 void rows_of(const View& v, std::vector<int64_t>* prow, std::vector<int64_t>* pcol) {
   const size_t nout = v.size.size() - static_cast<size_t>(v.inner_dims);
-  const int64_t M = prod(v.size, 0, nout);
+  const int64_t M = ir::num_elements(v.size, 0, nout);
   prow->assign(static_cast<size_t>(M), v.r0);
   pcol->assign(static_cast<size_t>(M), v.c0);
   for (int64_t m = 0; m < M; ++m) {
@@ -185,7 +176,7 @@ bool AttentionLowering::dense_from_view(const std::string& name, const View& v, 
   struct Seg { int64_t row_off, col_off, k0; };
   std::vector<Seg> segs;
   const int64_t width = v.size[n - 1];
-  const int64_t nseg = prod(v.size, n - nin, n - 1);
+  const int64_t nseg = ir::num_elements(v.size, n - nin, n - 1);
   for (int64_t s = 0; s < nseg; ++s) {
     Seg sg{0, 0, s * width};
     int64_t rem = s;
@@ -200,7 +191,7 @@ bool AttentionLowering::dense_from_view(const std::string& name, const View& v, 
   std::map<int64_t, std::vector<int64_t>> groups;  // by lane offset: one weight set each
   for (size_t m = 0; m < pcol.size(); ++m) groups[pcol[m]].push_back(static_cast<int64_t>(m));
   const ir::Shape pshape = identity(v.phys).size;
-  const int64_t pinner = pshape.back(), prows = prod(pshape, 0, pshape.size() - 1);
+  const int64_t pinner = pshape.back(), prows = ir::num_elements(pshape, 0, pshape.size() - 1);
   int gi = 0;
   for (const auto& [col, ms] : groups) {
     LoweredLayer L;
@@ -245,7 +236,7 @@ ir::TensorId AttentionLowering::materialize(const ir::Op& op, const View& v, ir:
   if (!no_fold_ && fold_into_producer(op, v, y, shape, K)) return y;
   src.phys = mxm_phys(src.phys);
   if (!dense_from_view(op.name + ".move", src, K, K, eye, {}, y, shape, false))
-    fail(g_, op, fmt::format("{}its result is a view whose last axis is not contiguous in lanes (a transpose "
+    node_error(g_, op, fmt::format("{}its result is a view whose last axis is not contiguous in lanes (a transpose "
                              "that moves the last axis); such a tensor is lowered only as the second operand of a "
                              "MatMul (supported: Transpose/Reshape/Split/Slice that keep the last axis in lanes, any "
                              "of them feeding a MatMul)",
@@ -269,7 +260,7 @@ bool AttentionLowering::concat_as_moves(const ir::Op& op, ir::TensorId y, const 
   Ln.y = y;
   Ln.y_shape = ys;
   Ln.move_width = W;
-  const int64_t yrows = prod(so, 0, so.size() - 1);
+  const int64_t yrows = ir::num_elements(so, 0, so.size() - 1);
   Ln.x_rows.assign(static_cast<size_t>(yrows), -1);
   Ln.x_cols.assign(static_cast<size_t>(yrows), -1);
   int64_t off = 0;
@@ -353,7 +344,7 @@ ir::TensorId AttentionLowering::materialize_ones(const ir::Op& op, const View& v
   View src = v;
   src.phys = mxm_phys(src.phys);
   if (!dense_from_view(op.name + ".move1", src, N, N + 1, w, bias, y, ys, false))
-    fail(g_, op, "the second operand's last axis is not contiguous in lanes");
+    node_error(g_, op, "the second operand's last axis is not contiguous in lanes");
   return y;
 }
 
@@ -576,7 +567,7 @@ bool AttentionLowering::lower(const ir::Op& op) {
       if (!reshape(view_of(in), g_.tensor(op.outputs[0]).shape, &out)) {
         const ir::TensorId s = stored(op, in);
         if (!reshape(identity(s), g_.tensor(op.outputs[0]).shape, &out))
-          fail(g_, op, "this Reshape is not a strided view of the stored tensor");
+          node_error(g_, op, "this Reshape is not a strided view of the stored tensor");
       }
       views_[op.outputs[0]] = out;
       produced_[static_cast<size_t>(op.outputs[0])] = 1;
@@ -588,7 +579,7 @@ bool AttentionLowering::lower(const ir::Op& op) {
       std::vector<int64_t> perm(v.size.size());  // ONNX default: reversed dims
       for (size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<int64_t>(perm.size() - 1 - i);
       if (op.has("perm")) perm = op.attr_ints("perm");
-      if (perm.size() != v.size.size()) fail(g_, op, "perm rank differs from the input rank");
+      if (perm.size() != v.size.size()) node_error(g_, op, "perm rank differs from the input rank");
       View o = v;
       for (size_t i = 0; i < perm.size(); ++i) {
         o.size[i] = v.size[static_cast<size_t>(perm[i])];
@@ -604,7 +595,7 @@ bool AttentionLowering::lower(const ir::Op& op) {
       View v = view_of(op.inputs[0]);
       if (v.inner_dims != 1) v = identity(stored(op, op.inputs[0]));
       const size_t rank = v.size.size();
-      if (g_.tensor(op.inputs[0]).shape.size() != rank) fail(g_, op, "rank-0 input");
+      if (g_.tensor(op.inputs[0]).shape.size() != rank) node_error(g_, op, "rank-0 input");
       std::vector<std::vector<int64_t>> starts, steps, counts;
       if (op.kind == ir::OpKind::Slice) {
         starts.push_back(op.attr_ints("starts"));
@@ -627,7 +618,7 @@ bool AttentionLowering::lower(const ir::Op& op) {
         View r = v;
         for (size_t d = 0; d < rank; ++d) {
           if (steps[o][d] < 1 || (d + 1 == rank && steps[o][d] != 1 && counts[o][d] > 1))
-            fail(g_, op, fmt::format("step {} on axis {}: only steps of 1 on the last axis and positive steps "
+            node_error(g_, op, fmt::format("step {} on axis {}: only steps of 1 on the last axis and positive steps "
                                      "elsewhere are lowered", steps[o][d], d));
           r.r0 += starts[o][d] * v.rs[d];
           r.c0 += starts[o][d] * v.cs[d];
@@ -646,7 +637,7 @@ bool AttentionLowering::lower(const ir::Op& op) {
       const ir::Shape so = g_.tensor(op.outputs[0]).shape;
       const size_t axis = static_cast<size_t>(op.attr_int("axis"));
       if (so.empty() || axis + 1 >= so.size())
-        fail(g_, op, "Concat is lowered along a row axis only (not the last axis, whose lanes would have to move)");
+        node_error(g_, op, "Concat is lowered along a row axis only (not the last axis, whose lanes would have to move)");
       const int64_t W = so.back();
       // The V of a deferred Softmax's P.V (defer_softmax) is stored with a ones column (V|1: bias
       // 1 in column W of every copy); the Concat's output is then a view of its first W lanes.
@@ -712,12 +703,12 @@ bool AttentionLowering::lower(const ir::Op& op) {
       int64_t off = 0;
       for (size_t ii = 0; ii < op.inputs.size(); ++ii) {
         const ir::Shape si = g_.tensor(op.inputs[ii]).shape;
-        if (g_.tensor(op.inputs[ii]).is_const) fail(g_, op, "constant Concat inputs are not lowered");
+        if (g_.tensor(op.inputs[ii]).is_const) node_error(g_, op, "constant Concat inputs are not lowered");
         View v = view_of(op.inputs[ii]);
         if (v.inner_dims != 1) v = identity(stored(op, op.inputs[ii]));
         v.phys = mxm_phys(v.phys);
         // Output row of every input row: same multi-index, shifted by `off` on the axis.
-        const int64_t rows = prod(si, 0, si.size() - 1);
+        const int64_t rows = ir::num_elements(si, 0, si.size() - 1);
         std::vector<int64_t> ymap(static_cast<size_t>(rows));
         for (int64_t m = 0; m < rows; ++m) {
           int64_t rem = m, out = 0, stride = 1;
@@ -732,7 +723,7 @@ bool AttentionLowering::lower(const ir::Op& op) {
         }
         const size_t before = lm_.layers.size();
         if (!dense_from_view(fmt::format("{}.in{}", op.name, ii), v, W, W1, eye, bias, cy, cys, false, &ymap))
-          fail(g_, op, "an input's last axis is not contiguous in lanes");
+          node_error(g_, op, "an input's last axis is not contiguous in lanes");
         // A whole-row copy (all of a stored f16 tensor's lanes, pad lanes known zero: a graph input,
         // whose SRAM the host writes into zeroed memory, or a dense layer's output) is marked so the
         // scheduler moves vectors MEM -> MEM instead of running an identity matmul, which at fp16
@@ -780,645 +771,6 @@ bool AttentionLowering::lower(const ir::Op& op) {
     }
     default:
       return false;
-  }
-}
-
-void AttentionLowering::matmul_const(const ir::Op& op) {
-  const ir::Tensor& wt = g_.tensor(op.inputs[1]);
-  if (wt.shape.size() != 2) fail(g_, op, "the constant weight must be 2-D");
-  bool transB = false;
-  float alpha = 1.f, beta = 1.f;
-  if (op.kind == ir::OpKind::Gemm) {
-    if (op.attr_int("transA") != 0) fail(g_, op, "transA=1 is not supported");
-    transB = op.attr_int("transB") != 0;
-    alpha = op.attr_float("alpha");
-    beta = op.attr_float("beta");
-  }
-  const int64_t K = transB ? wt.shape[1] : wt.shape[0];
-  const int64_t N = transB ? wt.shape[0] : wt.shape[1];
-  const ir::TensorId a = op.inputs[0];
-  const ir::Tensor& at = g_.tensor(a);
-  if (at.is_const) fail(g_, op, "constant activation input '" + at.name + "'");
-  if (at.dtype != ir::DType::F32 && at.dtype != ir::DType::F16)
-    fail(g_, op, fmt::format("activation '{}' has type {}; float models only", at.name, ir::dtype_name(at.dtype)));
-  if ((at.shape.empty() ? 1 : at.shape.back()) != K)
-    fail(g_, op, fmt::format("activation inner dimension {} != weight rows {}", at.shape.empty() ? 1 : at.shape.back(), K));
-  // [K, N] weights; the decoded constant already is that when neither transB nor alpha applies
-  // (1 * x is x for every float but a signalling NaN's payload).
-  std::vector<float> w = wt.const_floats();
-  if (transB || alpha != 1.f) {
-    std::vector<float> kn(static_cast<size_t>(K * N));
-    for (int64_t k = 0; k < K; ++k)
-      for (int64_t n = 0; n < N; ++n)
-        kn[static_cast<size_t>(k * N + n)] = alpha * w[static_cast<size_t>(transB ? n * K + k : k * N + n)];
-    w = std::move(kn);
-  }
-  std::vector<float> bias;
-  if (op.kind == ir::OpKind::Gemm && op.inputs.size() > 2 && op.inputs[2] != ir::kNoTensor) {
-    const ir::Tensor& c = g_.tensor(op.inputs[2]);
-    if (!c.is_const || c.elements() != N || c.shape.back() != N) fail(g_, op, "C must be a constant of N elements (a bias)");
-    const std::vector<float> cv = c.const_floats();
-    for (int64_t n = 0; n < N; ++n) bias.push_back(beta * cv[static_cast<size_t>(n)]);
-  }
-  View v = view_of(a);
-  v.phys = mxm_phys(v.phys);  // same layout, f16 with finite pad lanes
-  if (!dense_from_view(op.name, v, K, N, std::move(w), bias, op.outputs[0], {}, true))
-    fail(g_, op, "its input's last axis is not contiguous in lanes (a transpose of the last axis)");
-}
-
-void AttentionLowering::matmul_act(const ir::Op& op) {
-  if (op.kind == ir::OpKind::Gemm) {
-    if (op.attr_int("transA") != 0 || op.attr_float("alpha") != 1.f ||
-        (op.inputs.size() > 2 && op.inputs[2] != ir::kNoTensor))
-      fail(g_, op, "a Gemm of two activations is lowered with transA=0, alpha=1 and no C only");
-  }
-  const bool gemm_tb = op.kind == ir::OpKind::Gemm && op.attr_int("transB") != 0;
-  const ir::Shape sa = g_.tensor(op.inputs[0]).shape, sb0 = g_.tensor(op.inputs[1]).shape;
-  const ir::Shape so = g_.tensor(op.outputs[0]).shape;
-  if (sa.size() < 2 || sb0.size() < 2)
-    fail(g_, op, "a MatMul of two activations needs operands of rank >= 2");
-  for (ir::TensorId t : op.inputs)
-    if (t != ir::kNoTensor && g_.tensor(t).dtype != ir::DType::F32 && g_.tensor(t).dtype != ir::DType::F16)
-      fail(g_, op, "float operands only");
-  const int64_t M = sa[sa.size() - 2], K = sa.back();
-  // B's view, as [batch..., K, N].
-  View bv = view_of(op.inputs[1]);
-  if (bv.inner_dims != 1) bv = identity(stored(op, op.inputs[1]));
-  bv.phys = mxm_phys(bv.phys);  // same layout, f16 with finite pad lanes
-  if (gemm_tb) {
-    std::swap(bv.size[bv.size.size() - 1], bv.size[bv.size.size() - 2]);
-    std::swap(bv.rs[bv.rs.size() - 1], bv.rs[bv.rs.size() - 2]);
-    std::swap(bv.cs[bv.cs.size() - 1], bv.cs[bv.cs.size() - 2]);
-  }
-  const size_t nb = bv.size.size();
-  const int64_t N = bv.size[nb - 1];
-  if (bv.size[nb - 2] != K) fail(g_, op, fmt::format("inner dimensions differ ({} vs {})", K, bv.size[nb - 2]));
-  // P.V of a deferred Softmax (defer_softmax): A is decided once B's form is known.
-  const auto dsm = deferred_.find(op.inputs[0]);
-  const bool pv = dsm != deferred_.end() && !gemm_tb && op.inputs[1] != op.inputs[0];
-  bool fuse_sum = false;  // P.[V|1] on e, then a divide by the sums column
-  ir::TensorId a = pv ? ir::kNoTensor
-                     : g_.tensor(op.inputs[0]).is_const ? stored_constant(op.inputs[0])
-                                                        : mxm_input(op, op.inputs[0]);
-  // Output batches (numpy broadcasting of the batch dims).
-  const size_t nbo = so.size() - 2;
-  const int64_t batches = prod(so, 0, nbo);
-  auto batch_offset = [&](const ir::Shape& s, const std::vector<int64_t>& rs, const std::vector<int64_t>& cs,
-                          int64_t bo, int64_t* r, int64_t* c) {
-    // s has rank >= 2 and its batch dims broadcast to so's.
-    const size_t nbs = s.size() - 2;
-    int64_t rem = bo;
-    *r = 0;
-    *c = 0;
-    for (size_t d = nbo; d-- > 0;) {
-      const int64_t i = rem % so[d];
-      rem /= so[d];
-      const ptrdiff_t ds = static_cast<ptrdiff_t>(d) - static_cast<ptrdiff_t>(nbo - nbs);
-      if (ds < 0 || s[static_cast<size_t>(ds)] == 1) continue;
-      *r += i * rs[static_cast<size_t>(ds)];
-      *c += i * cs[static_cast<size_t>(ds)];
-    }
-  };
-  const size_t k_dim = nb - 2, n_dim = nb - 1;
-  auto lane = [](const View& v, size_t d) { return v.size[d] == 1 || (v.rs[d] == 0 && v.cs[d] == 1); };
-  auto rowc = [](const View& v, size_t d) { return v.size[d] == 1 || (v.rs[d] == 1 && v.cs[d] == 0); };
-  const View bid = identity(bv.phys);
-  const bool bzero = zero_pad_.count(bv.phys) != 0;
-  auto all_batches_col0 = [&](const View& v) {
-    for (int64_t bo = 0; bo < batches; ++bo) {
-      int64_t r, c;
-      batch_offset(v.size, v.rs, v.cs, bo, &r, &c);
-      if (v.c0 + c != 0) return false;
-    }
-    return true;
-  };
-  bool trans = false;
-  View B = bv;
-  if (lane(bv, n_dim) && rowc(bv, k_dim) && all_batches_col0(bv) && !nonfinite_pad(bv.phys)) {
-    trans = false;
-    // V stored with its ones column (a Concat, concat_feeds_pv): install the N + 1 lanes.
-    fuse_sum = pv && ones_col_.count(bv.phys) != 0 && bid.size.back() == N + 1;
-  } else if (lane(bv, k_dim) && rowc(bv, n_dim) && all_batches_col0(bv) && bzero && bid.size.back() == K) {
-    trans = true;
-  } else if (lane(bv, n_dim)) {
-    const ir::Shape ls = bv.size;
-    fuse_sum = pv;
-    const ir::TensorId s = pv ? materialize_ones(op, bv, ls) : materialize(op, bv, ir::kNoTensor, ls);
-    B = identity(s);
-  } else if (lane(bv, k_dim)) {
-    View t = bv;
-    std::swap(t.size[k_dim], t.size[n_dim]);
-    std::swap(t.rs[k_dim], t.rs[n_dim]);
-    std::swap(t.cs[k_dim], t.cs[n_dim]);
-    const ir::TensorId s = materialize(op, t, ir::kNoTensor, t.size);
-    B = identity(s);
-    std::swap(B.size[k_dim], B.size[n_dim]);
-    std::swap(B.rs[k_dim], B.rs[n_dim]);
-    std::swap(B.cs[k_dim], B.cs[n_dim]);
-    trans = true;
-  } else {
-    fail(g_, op, "neither axis of the second operand's last two is contiguous in lanes");
-  }
-  ir::TensorId e_sm = ir::kNoTensor;
-  if (pv) {
-    e_sm = dsm->second.e;
-    if (fuse_sum) {
-      // e feeds the MXM directly: stored f16 (it is in (0, 1]) instead of f32 then narrowed.
-      for (LoweredEltwise& E : lm_.eltwise)
-        if (E.y == e_sm) E.y_f32 = false;
-      deferred_.erase(dsm);
-      a = mxm_phys(e_sm);
-    } else {
-      finish_softmax(op.inputs[0]);
-      a = mxm_input(op, op.inputs[0]);
-    }
-  }
-  const int64_t NL = fuse_sum ? N + 1 : N;  // lanes of the product (N + 1: the sums column)
-  ir::Shape so1 = so;
-  so1.back() = NL;
-  const ir::TensorId y =
-      fuse_sum ? fresh(op.name + ".pv1", so1, ir::DType::F32) : op.outputs[0];
-  const ir::Shape ya = identity(a).size;
-  const int64_t arows = prod(ya, 0, ya.size() - 1);
-  for (int64_t bo = 0; bo < batches; ++bo) {
-    int64_t ar, ac, br, bc;
-    std::vector<int64_t> ars(sa.size(), 0), acs(sa.size(), 0);
-    {  // A is stored as is: batch i of A is rows [i * M, (i + 1) * M)
-      int64_t st = M;
-      for (size_t d = sa.size() - 2; d-- > 0;) {
-        ars[d] = st;
-        st *= sa[d];
-      }
-    }
-    batch_offset(sa, ars, acs, bo, &ar, &ac);
-    batch_offset(B.size, B.rs, B.cs, bo, &br, &bc);
-    LoweredLayer L;
-    L.name = batches > 1 ? fmt::format("{}.b{}", op.name, bo) : op.name;
-    L.x = a;
-    L.y = y;
-    L.K = K;
-    L.N = NL;
-    L.b = B.phys;
-    L.b_row0 = B.r0 + br;
-    L.b_trans = trans;
-    L.y_shape = fuse_sum ? so1 : so;
-    L.y_f32 = fuse_sum;
-    if (batches > 1 || arows != M) {
-      for (int64_t m = 0; m < M; ++m) {
-        L.x_rows.push_back(ar + m);
-        L.y_rows.push_back(bo * M + m);
-      }
-    }
-    produced_[static_cast<size_t>(y)] = 1;
-    lm_.steps.push_back({true, lm_.layers.size()});
-    lm_.layers.push_back(std::move(L));
-  }
-  // Lanes past N: zero when B's stored rows are exactly N lanes wide and clean, else unknown.
-  const bool clean = trans ? true : (zero_pad_.count(B.phys) != 0 && identity(B.phys).size.back() == NL);
-  nonfinite_[y] = !clean;
-  if (clean) zero_pad_[y] = 1;
-  if (!fuse_sum) return;
-  // S = lane N of every row in every lane (SXM distribute), then P.V = (e.V) / S on the VXM.
-  ir::Shape ss = so;
-  ss.back() = 1;
-  const ir::TensorId S = fresh(op.name + ".rowsum", ss, ir::DType::F32);
-  LoweredLane Ln;
-  Ln.name = op.name + ".rowsum";
-  Ln.mode = LoweredLane::Mode::Broadcast;
-  Ln.x = y;
-  Ln.y = S;
-  Ln.y_shape = ss;
-  Ln.y_f32 = true;
-  Ln.src_lane = N;
-  produced_[static_cast<size_t>(S)] = 1;
-  lm_.add_lane(std::move(Ln));
-  note_written(S, !clean);
-  LoweredEltwise E;
-  E.name = op.name + ".normalize";
-  E.kind = op.kind;
-  E.vxm_op = static_cast<int>(Opcode::Div);
-  EltOperand num, den;
-  num.act = y;
-  den.act = S;
-  den.lane_bcast = true;
-  E.operands = {num, den};
-  E.y = op.outputs[0];
-  E.y_shape = so;
-  produced_[static_cast<size_t>(op.outputs[0])] = 1;
-  lm_.steps.push_back({false, lm_.eltwise.size()});
-  lm_.eltwise.push_back(std::move(E));
-  // Pad lanes: lane N holds S / S = 1, lanes past it 0 / S (finite when P.[V|1]'s are zero).
-  nonfinite_[op.outputs[0]] = !clean;
-}
-
-void AttentionLowering::finish() {
-  materialize_outputs();
-  // Dense steps whose result nothing reads any more (a projection folded into per-head copies).
-  std::vector<char> read(g_.tensors().size() + lm_.extra.size(), 0);
-  for (const LoweredStep& st : lm_.steps)
-    for (ir::TensorId t : step_reads(lm_, st)) read[static_cast<size_t>(t)] = 1;
-  for (ir::TensorId t : g_.outputs()) read[static_cast<size_t>(t)] = 1;
-  std::vector<LoweredStep> kept;
-  for (const LoweredStep& st : lm_.steps) {
-    const bool dead = st.dense && !st.gather && folded_.count(st.index) &&
-                      !read[static_cast<size_t>(lm_.layers[st.index].y)];
-    if (!dead) kept.push_back(st);
-  }
-  lm_.steps = std::move(kept);
-  merge_product_sums();
-  pack_segments();
-}
-
-void AttentionLowering::pack_segments() {
-  if (lanes_ == 0) return;
-  const int64_t Ln = lanes_;
-  constexpr int64_t kMinRows = 32;  // decode's one row a head: the pass costs more than it saves
-  std::vector<int> readers;
-  auto count_readers = [&]() {
-    readers.assign(g_.tensors().size() + lm_.extra.size(), 0);
-    for (const LoweredStep& st : lm_.steps) {  // steps reading t (once per step)
-      std::vector<ir::TensorId> r = step_reads(lm_, st);
-      std::sort(r.begin(), r.end());
-      r.erase(std::unique(r.begin(), r.end()), r.end());
-      for (ir::TensorId t : r) readers[static_cast<size_t>(t)]++;
-    }
-    for (ir::TensorId t : g_.outputs()) readers[static_cast<size_t>(t)] += 1000;
-  };
-  // The one step writing t (position in lm_.steps), or -1.
-  auto writer = [&](ir::TensorId t) {
-    int w = -1, n = 0;
-    for (size_t i = 0; i < lm_.steps.size(); ++i)
-      for (ir::TensorId y : step_writes(lm_, lm_.steps[i]))
-        if (y == t) {
-          w = static_cast<int>(i);
-          ++n;
-        }
-    return n == 1 ? w : -1;
-  };
-  for (size_t si = 0; si < lm_.steps.size(); ++si) {
-    const LoweredStep st = lm_.steps[si];
-    if (!st.dense || st.gather || st.lane) continue;
-    const size_t li = st.index;
-    LoweredLayer& P = lm_.layers[li];  // rewritten in place at the end; no layer is added before
-    const size_t S = P.xsegs.size();
-    if (S < 2 || P.b != ir::kNoTensor || P.k_blocks != 0 || !P.tap_rows.empty() || P.copy || P.x_rows.empty() ||
-        P.w.size() != static_cast<size_t>(P.K * P.N))
-      continue;
-    const ir::TensorId O = P.xsegs[0].x;
-    const int64_t W = P.xsegs[0].width;
-    // G heads a packed row: the most that fit with their ones lanes (lanes / (W + 1)), at most S.
-    // The last chunk's slots past S (S % G != 0) get a 1 in their ones lanes from a constant
-    // operand of the packing pass (below): their lanes then divide 0 by 1, not 0 by 0 in lanes the
-    // o_proj's MXM still multiplies (by zero weights).
-    const int64_t G = std::min<int64_t>(Ln / (W + 1), static_cast<int64_t>(S));
-    const int64_t NW = G * W + G;
-    const int64_t M = static_cast<int64_t>(P.x_rows.size()), C = (static_cast<int64_t>(S) + G - 1) / G;
-    bool ok = G >= 2 && M >= kMinRows && C < static_cast<int64_t>(S);
-    for (size_t j = 0; j < S && ok; ++j) {
-      const LoweredLayer::XSegment& sg = P.xsegs[j];
-      ok = sg.x == O && sg.col0 == 0 && sg.width == W && sg.k0 == static_cast<int64_t>(j) * W;
-    }
-    if (!ok) continue;
-    count_readers();
-    // O = Y1 / S (the normalize of a fused P.[V|1], matmul_act), S = lane W of Y1 in every lane.
-    const int wn = writer(O);
-    if (wn < 0 || readers[static_cast<size_t>(O)] != 1 || !is_eltwise(lm_.steps[static_cast<size_t>(wn)])) continue;
-    const size_t ni = lm_.steps[static_cast<size_t>(wn)].index;
-    {
-      const LoweredEltwise& N = lm_.eltwise[ni];
-      ok = N.has_op && N.vxm_op == static_cast<int>(Opcode::Div) && N.operands.size() == 2 && N.post.empty() &&
-           !N.relu && N.y2 == ir::kNoTensor && N.operands[0].act != ir::kNoTensor && N.operands[0].row_map.empty() &&
-           N.operands[1].lane_bcast && N.operands[1].row_map.empty();
-    }
-    if (!ok) continue;
-    const ir::TensorId Y1 = lm_.eltwise[ni].operands[0].act, Sm = lm_.eltwise[ni].operands[1].act;
-    const int ws = writer(Sm);
-    if (ws < 0 || !lm_.steps[static_cast<size_t>(ws)].lane || readers[static_cast<size_t>(Sm)] != 1 ||
-        readers[static_cast<size_t>(Y1)] != 2)
-      continue;
-    const size_t bi = lm_.steps[static_cast<size_t>(ws)].index;
-    if (lm_.lanes[bi].mode != LoweredLane::Mode::Broadcast || lm_.lanes[bi].x != Y1 || lm_.lanes[bi].src_lane != W)
-      continue;
-    // The P.V products writing Y1: activation weights V1 (one tensor), W + 1 columns; head j's
-    // product writes the rows segment j reads.
-    std::vector<size_t> prods;  // layer index per segment
-    ir::TensorId V1 = ir::kNoTensor;
-    int y1_writers = 0;
-    for (const LoweredStep& q : lm_.steps)
-      if (is_layer(q) && lm_.layers[q.index].y == Y1) ++y1_writers;
-    for (size_t j = 0; j < S && ok; ++j) {
-      const int64_t r0 = P.xsegs[j].row_off + P.x_rows[0];
-      size_t found = lm_.layers.size();
-      for (const LoweredStep& q : lm_.steps) {
-        if (!q.dense || q.gather || q.lane) continue;
-        const LoweredLayer& L = lm_.layers[q.index];
-        if (L.y == Y1 && !L.y_rows.empty() && L.y_rows[0] == r0) found = q.index;
-      }
-      ok = found < lm_.layers.size();
-      if (!ok) break;
-      const LoweredLayer& L = lm_.layers[found];
-      ok = L.b != ir::kNoTensor && !L.b_trans && L.N == W + 1 && L.xsegs.empty() &&
-           static_cast<int64_t>(L.y_rows.size()) == M && (V1 == ir::kNoTensor || V1 == L.b);
-      for (int64_t m = 0; m < M && ok; ++m)
-        ok = L.y_rows[static_cast<size_t>(m)] == P.xsegs[j].row_off + P.x_rows[static_cast<size_t>(m)];
-      V1 = L.b;
-      prods.push_back(found);
-    }
-    if (!ok || y1_writers != static_cast<int>(S) || readers[static_cast<size_t>(V1)] != static_cast<int>(S)) continue;
-    // V1 = max(MV, [-inf x W, 1]) (the ones pass), MV = V's rows moved to lanes [0, W).
-    const int wo = writer(V1);
-    if (wo < 0 || !is_eltwise(lm_.steps[static_cast<size_t>(wo)])) continue;
-    const size_t oi = lm_.steps[static_cast<size_t>(wo)].index;
-    {
-      const LoweredEltwise& E = lm_.eltwise[oi];
-      ok = E.vxm_op == static_cast<int>(Opcode::Max) && E.operands.size() == 2 && E.post.empty() &&
-           E.operands[0].act != ir::kNoTensor && E.operands[0].row_map.empty() && E.operands[1].act == ir::kNoTensor &&
-           E.operands[1].const_rows == 1 && E.operands[1].values.size() == static_cast<size_t>(W + 1);
-    }
-    if (!ok) continue;
-    const ir::TensorId MV = lm_.eltwise[oi].operands[0].act;
-    const int wm = writer(MV);
-    if (wm < 0 || !lm_.steps[static_cast<size_t>(wm)].lane || readers[static_cast<size_t>(MV)] != 1) continue;
-    const size_t mi = lm_.steps[static_cast<size_t>(wm)].index;
-    if (lm_.lanes[mi].mode != LoweredLane::Mode::Move || !lm_.lanes[mi].y_cols.empty()) continue;
-    const int64_t vrows = static_cast<int64_t>(lm_.lanes[mi].x_rows.size());
-    // Slot of every V row (the head whose product installs it); a row shared by heads of different
-    // slots (grouped-query attention) is not relaid.
-    std::vector<int64_t> slot(static_cast<size_t>(vrows), -1);
-    for (size_t j = 0; j < S && ok; ++j) {
-      const LoweredLayer& L = lm_.layers[prods[j]];
-      for (int64_t k = 0; k < L.K && ok; ++k) {
-        const int64_t r = L.b_row0 + k;
-        ok = r >= 0 && r < vrows;
-        if (!ok) break;
-        int64_t& sl = slot[static_cast<size_t>(r)];
-        ok = sl < 0 || sl == static_cast<int64_t>(j) % G;
-        sl = static_cast<int64_t>(j) % G;
-      }
-    }
-    if (!ok) continue;
-    // Relayout: head j's V at lanes W (j % G), its ones column at lane G W + j % G.
-    {
-      LoweredLane& mv = lm_.lanes[mi];
-      mv.y_shape.back() = NW;
-      for (int64_t r = 0; r < vrows; ++r) mv.y_cols.push_back(W * std::max<int64_t>(slot[static_cast<size_t>(r)], 0));
-      if (mv.move_width == 0) mv.move_width = W;
-    }
-    {
-      // Head j's ones column at lane G W + j % G only (one constant row per slot, read by its V
-      // rows): head j's product holds its row sum S_j there and zeros in the other ones lanes.
-      LoweredEltwise& E = lm_.eltwise[oi];
-      E.y_shape.back() = NW;
-      EltOperand c;
-      c.const_rows = G;
-      c.const_f16 = true;
-      for (int64_t i = 0; i < G; ++i)
-        for (int64_t l = 0; l < NW; ++l)
-          c.values.push_back(l < G * W ? -std::numeric_limits<float>::infinity() : l == G * W + i ? 1.f : 0.f);
-      for (int64_t r = 0; r < vrows; ++r) c.row_map.push_back(std::max<int64_t>(slot[static_cast<size_t>(r)], 0));
-      E.operands[1] = std::move(c);
-    }
-    for (size_t j = 0; j < S; ++j) {
-      LoweredLayer& L = lm_.layers[prods[j]];
-      L.N = NW;
-      L.y_shape.back() = NW;
-    }
-    // Packed sums Q1 [rows * C, NW] f16: row c M + m = the sum of Y1's rows of chunk c's heads for
-    // product row m (each lane has one nonzero term: the f32 sum is exact, rounded once to f16), so
-    // lanes [W i, W i + W) hold head c G + i's unnormalized output and lane G W + i its row sum.
-    // Stored f16 (measured: BERT-base attention layers 1+ 7,824 cycles; f32 Q1 and D: 8,019, the
-    // divide's two f32 operands taking the o_proj's streams).
-    const ir::TensorId Q1 = fresh(P.name + ".packed", {M * C, NW}, ir::DType::F16);
-    {
-      LoweredEltwise E;
-      E.name = P.name + ".packed";
-      E.kind = ir::OpKind::Add;
-      E.vxm_op = static_cast<int>(Opcode::Add);
-      for (int64_t i = 0; i < G; ++i) {
-        EltOperand o;
-        o.act = Y1;
-        for (int64_t c = 0; c < C; ++c)
-          for (int64_t m = 0; m < M; ++m) {
-            const int64_t j = c * G + i;
-            o.row_map.push_back(j < static_cast<int64_t>(S)
-                                    ? P.xsegs[static_cast<size_t>(j)].row_off + P.x_rows[static_cast<size_t>(m)]
-                                    : -1);
-          }
-        E.operands.push_back(std::move(o));
-        if (i >= 2) E.post.push_back({static_cast<int>(Opcode::Add), 0.f, static_cast<int>(i)});
-      }
-      // Empty slots of the last chunk: row 1 of this constant (1 in their ones lanes), row 0 zeros.
-      const int64_t filled = static_cast<int64_t>(S) - (C - 1) * G;
-      if (filled < G) {
-        EltOperand e;
-        e.const_rows = 2;
-        e.const_f16 = true;
-        e.values.assign(static_cast<size_t>(2 * NW), 0.f);
-        for (int64_t i = filled; i < G; ++i) e.values[static_cast<size_t>(NW + G * W + i)] = 1.f;
-        for (int64_t c = 0; c < C; ++c) e.row_map.insert(e.row_map.end(), static_cast<size_t>(M), c + 1 == C ? 1 : 0);
-        E.operands.push_back(std::move(e));
-        E.post.push_back({static_cast<int>(Opcode::Add), 0.f, static_cast<int>(E.operands.size()) - 1});
-      }
-      E.y = Q1;
-      E.y_shape = {M * C, NW};
-      E.y_f32 = false;
-      E.disjoint_sum = true;
-      produced_[static_cast<size_t>(Q1)] = 1;
-      nonfinite_[Q1] = false;
-      lm_.eltwise.push_back(std::move(E));
-    }
-    // The row sums as divisors D [rows * C, NW] f16: one `distribute` a row copies lane G W + i to
-    // lanes [W i, W i + W) and to lane G W + i (the ones lanes then hold 1 after the divide).
-    const ir::TensorId D = fresh(P.name + ".rowsums", {M * C, NW}, ir::DType::F16);
-    {
-      LoweredLane& B = lm_.lanes[bi];
-      B.x = Q1;
-      B.y = D;
-      B.y_shape = {M * C, NW};
-      B.y_f32 = false;
-      B.src_lane = G * W;
-      B.lane_map.assign(static_cast<size_t>(Ln), G * W);
-      for (int64_t l = 0; l < NW; ++l) B.lane_map[static_cast<size_t>(l)] = l < G * W ? G * W + l / W : l;
-      produced_[static_cast<size_t>(D)] = 1;
-      nonfinite_[D] = false;
-    }
-    // Q = Q1 / D [rows * C, NW] f16: head j's normalized output in its own lanes (O's values up to
-    // the f16 roundings of Q1 and D), 1 in the ones lanes.
-    const ir::TensorId Q = fresh(P.name + ".heads", {M * C, Ln}, ir::DType::F16);
-    {
-      LoweredEltwise& N = lm_.eltwise[ni];
-      N.operands[0].act = Q1;
-      N.operands[1].act = D;
-      N.operands[1].lane_bcast = false;
-      N.y = Q;
-      N.y_shape = {M * C, NW};
-      N.y_f32 = false;
-      produced_[static_cast<size_t>(Q)] = 1;
-      nonfinite_[Q] = false;
-    }
-    P.x = Q;
-    P.x_rows.clear();
-    P.xsegs.clear();
-    for (int64_t c = 0; c < C; ++c) P.xsegs.push_back({Q, c * M, 0, c * G * W, std::min(G * W, P.K - c * G * W)});
-    for (int64_t m = 0; m < M; ++m) P.x_rows.push_back(m);
-    // Step order: the three steps right before the product (the broadcast and the divide leave
-    // their places after the P.V products).
-    {
-      const LoweredStep bst = lm_.steps[static_cast<size_t>(ws)], nst = lm_.steps[static_cast<size_t>(wn)];
-      LoweredStep es;
-      es.dense = false;
-      es.index = lm_.eltwise.size() - 1;
-      std::vector<LoweredStep> steps;
-      for (size_t k = 0; k < lm_.steps.size(); ++k) {
-        if (k == static_cast<size_t>(ws) || k == static_cast<size_t>(wn)) continue;
-        if (k == si) {
-          steps.push_back(es);
-          steps.push_back(bst);
-          steps.push_back(nst);
-        }
-        steps.push_back(lm_.steps[k]);
-      }
-      si = si + 3 - (static_cast<size_t>(ws) < si) - (static_cast<size_t>(wn) < si);
-      lm_.steps = std::move(steps);
-    }
-    lm_.rearranged[Q] = O;
-  }
-}
-
-void AttentionLowering::merge_product_sums() {
-  // Readers of each tensor (steps and graph outputs) and the dense steps writing it.
-  const size_t nt = g_.tensors().size() + lm_.extra.size();
-  std::vector<int> readers(nt, 0), writers(nt, 0);
-  for (const LoweredStep& st : lm_.steps) {
-    std::vector<ir::TensorId> r = step_reads(lm_, st);
-    std::sort(r.begin(), r.end());
-    r.erase(std::unique(r.begin(), r.end()), r.end());
-    for (ir::TensorId t : r) readers[static_cast<size_t>(t)]++;
-    const ir::TensorId y = st.gather ? lm_.gathers[st.index].y
-                           : st.lane ? lm_.lanes[st.index].y
-                           : st.dense ? lm_.layers[st.index].y
-                                      : lm_.eltwise[st.index].y;
-    writers[static_cast<size_t>(y)]++;
-  }
-  for (ir::TensorId t : g_.outputs()) readers[static_cast<size_t>(t)] += 1000;  // never merged away
-  // Position in lm_.steps of the one plain dense step writing t (constant weights, no row map on
-  // y, no relu, not a conv or copy) that is t's only writer and whose t only the step `user` reads.
-  std::vector<char> drop(lm_.steps.size(), 0);  // positions whose step moved or merged away
-  auto product_of = [&](ir::TensorId t) -> int {
-    if (writers[static_cast<size_t>(t)] != 1 || readers[static_cast<size_t>(t)] != 1) return -1;
-    for (size_t i = 0; i < lm_.steps.size(); ++i) {
-      const LoweredStep& st = lm_.steps[i];
-      if (drop[i] || !st.dense || st.gather || st.lane || lm_.layers[st.index].y != t) continue;
-      const LoweredLayer& L = lm_.layers[st.index];
-      bool y_as_is = true;  // every row of y written in order (no y row map, or the identity)
-      for (size_t m = 0; m < L.y_rows.size() && y_as_is; ++m) y_as_is = L.y_rows[m] == static_cast<int64_t>(m);
-      const bool plain = L.b == ir::kNoTensor && L.k_blocks == 0 && L.tap_rows.empty() && !L.copy && !L.relu &&
-                         y_as_is && L.w.size() == static_cast<size_t>(L.K * L.N);
-      return plain ? static_cast<int>(i) : -1;
-    }
-    return -1;
-  };
-  auto segments = [](const LoweredLayer& L) {
-    if (!L.xsegs.empty()) return L.xsegs;
-    return std::vector<LoweredLayer::XSegment>{{L.x, 0, 0, 0, L.K}};
-  };
-  for (size_t ei = 0; ei < lm_.steps.size(); ++ei) {
-    const LoweredStep st = lm_.steps[ei];
-    if (st.dense || st.gather || st.lane || drop[ei]) continue;
-    const LoweredEltwise E = lm_.eltwise[st.index];
-    if (!E.has_op || E.vxm_op != static_cast<int>(Opcode::Add) || E.operands.size() != 2 ||
-        writers[static_cast<size_t>(E.y)] != 1)
-      continue;
-    const EltOperand &o0 = E.operands[0], &o1 = E.operands[1];
-    auto plain_act = [](const EltOperand& o) { return o.act != ir::kNoTensor && o.row_map.empty() && !o.lane_bcast; };
-    const ir::Shape ys = E.y_shape.empty() ? lm_.tensor(g_, E.y).shape : E.y_shape;
-    const int64_t inner = ys.empty() ? 1 : ys.back();
-    if (plain_act(o0) && plain_act(o1)) {
-      // y = X_a . W_a + X_b . W_b: ONE product over the segments of both (the MXM accumulates in
-      // f32 what the Add chain summed per term), e.g. the per-head o_proj terms of attention.
-      const int pa = product_of(o0.act), pb = product_of(o1.act);
-      if (pa < 0 || pb < 0 || pa == pb) continue;
-      // A grows in place into the merged product: a chain of H terms (o_proj's heads) appends each
-      // term's weights once, linear in the weight bytes.
-      LoweredLayer& A = lm_.layers[lm_.steps[static_cast<size_t>(pa)].index];
-      const LoweredLayer& B = lm_.layers[lm_.steps[static_cast<size_t>(pb)].index];
-      if (A.N != B.N || A.N != inner || A.x_rows.size() != B.x_rows.size() || A.y_rows != B.y_rows) continue;
-      // Both read the same rows up to a constant offset d (each head's rows of P.V): d moves into
-      // B's segments' row offsets.
-      const int64_t d = A.x_rows.empty() ? 0 : B.x_rows[0] - A.x_rows[0];
-      bool shifted = true;
-      for (size_t m = 0; m < A.x_rows.size() && shifted; ++m) shifted = B.x_rows[m] - A.x_rows[m] == d;
-      if (!shifted) continue;
-      // Only terms that all read ONE tensor (the heads of P.V; two products of one X): a layer over
-      // several X tensors could not run int8 (one activation scale per layer, quantize.h), and a
-      // residual-style sum of two different inputs keeps its two products.
-      bool one_x = true;
-      for (const LoweredLayer::XSegment& sg : segments(A)) one_x = one_x && sg.x == A.x;
-      for (const LoweredLayer::XSegment& sg : segments(B)) one_x = one_x && sg.x == A.x;
-      if (!one_x) continue;
-      std::vector<LoweredLayer::XSegment> segs = segments(A);
-      for (LoweredLayer::XSegment sg : segments(B)) {
-        sg.k0 += A.K;
-        sg.row_off += d;
-        segs.push_back(sg);
-      }
-      A.y = E.y;
-      A.y_shape = E.y_shape;
-      A.y_f32 = E.y_f32;
-      A.K += B.K;
-      A.w.insert(A.w.end(), B.w.begin(), B.w.end());
-      if (!B.bias.empty()) {
-        if (A.bias.empty()) A.bias.assign(static_cast<size_t>(A.N), 0.f);
-        for (size_t n = 0; n < A.bias.size(); ++n) A.bias[n] += B.bias[n];
-      }
-      A.xsegs = std::move(segs);
-      A.x = A.xsegs[0].x;
-      lm_.steps[ei] = lm_.steps[static_cast<size_t>(pa)];  // the merged product runs where the Add ran
-      drop[static_cast<size_t>(pa)] = drop[static_cast<size_t>(pb)] = 1;
-      readers[static_cast<size_t>(o0.act)] = readers[static_cast<size_t>(o1.act)] = 0;
-      continue;
-    }
-    // y = X . W + c (a constant row): folded into the product's bias.
-    const EltOperand& a = plain_act(o0) ? o0 : o1;
-    const EltOperand& c = plain_act(o0) ? o1 : o0;
-    if (!plain_act(a) || c.act != ir::kNoTensor || c.const_rows != 1 ||
-        c.values.size() != static_cast<size_t>(inner))
-      continue;
-    const int pa = product_of(a.act);
-    if (pa < 0) continue;
-    LoweredLayer& L = lm_.layers[lm_.steps[static_cast<size_t>(pa)].index];
-    if (L.N != inner) continue;
-    if (L.bias.empty()) L.bias.assign(static_cast<size_t>(L.N), 0.f);
-    for (size_t n = 0; n < L.bias.size(); ++n) L.bias[n] += c.values[n];
-    L.y = E.y;
-    L.y_shape = E.y_shape;
-    L.y_f32 = E.y_f32;
-    lm_.steps[ei] = lm_.steps[static_cast<size_t>(pa)];
-    drop[static_cast<size_t>(pa)] = 1;
-    readers[static_cast<size_t>(a.act)] = 0;
-  }
-  std::vector<LoweredStep> kept;
-  for (size_t i = 0; i < lm_.steps.size(); ++i)
-    if (!drop[i]) kept.push_back(lm_.steps[i]);
-  lm_.steps = std::move(kept);
-}
-
-void AttentionLowering::materialize_outputs() {
-  for (ir::TensorId t : g_.outputs()) {
-    auto it = views_.find(t);
-    if (it == views_.end()) continue;
-    const int pi = g_.tensor(t).producer;
-    ir::Op op;
-    if (pi >= 0) op = g_.ops()[static_cast<size_t>(pi)];
-    else op.name = g_.tensor(t).name;
-    const View v = it->second;
-    views_.erase(it);
-    // No fold here: a graph output that is a view (k_new / v_new of an LLM shard's fused
-    // projection) has a producer that other steps still read, so a fold would only add a second
-    // projection (and a non-int8 reader of its input); the identity copy loads `width` rows.
-    no_fold_ = true;
-    materialize(op, v, t, g_.tensor(t).shape);
-    no_fold_ = false;
   }
 }
 

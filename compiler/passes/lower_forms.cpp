@@ -14,10 +14,6 @@ namespace lpu::compiler {
 
 namespace {
 
-[[noreturn]] void fail(const ir::Graph& g, const ir::Op& op, const std::string& why) {
-  throw InputError(fmt::format("model '{}': node '{}' ({}): {}", g.name, op.name, ir::op_kind_name(op.kind), why));
-}
-
 int64_t last_dim(const ir::Shape& s) { return s.empty() ? 1 : s.back(); }
 
 bool is_float(ir::DType t) { return t == ir::DType::F32 || t == ir::DType::F16; }
@@ -80,12 +76,12 @@ bool FormLowering::conv_layout(ir::TensorId t) const {
 ir::TensorId FormLowering::activation(const ir::Op& op, ir::TensorId t) {
   const ir::TensorId a = alias_[static_cast<size_t>(t)];
   const ir::Tensor& at = g_.tensor(a);
-  if (at.is_const) fail(g_, op, "constant activation input '" + at.name + "'");
+  if (at.is_const) node_error(g_, op, "constant activation input '" + at.name + "'");
   if (!is_float(at.dtype))
-    fail(g_, op, fmt::format("activation '{}' has type {}; float models only", at.name, ir::dtype_name(at.dtype)));
+    node_error(g_, op, fmt::format("activation '{}' has type {}; float models only", at.name, ir::dtype_name(at.dtype)));
   const ir::TensorId s = attn_.stored(op, t);
   if (conv_layout(s))
-    fail(g_, op, fmt::format("input '{}' is a conv activation (stored [N, H, W, C], passes/lower_conv.h); this op "
+    node_error(g_, op, fmt::format("input '{}' is a conv activation (stored [N, H, W, C], passes/lower_conv.h); this op "
                              "is lowered on the plain [rows, last dim] layout only", at.name));
   return s;
 }
@@ -114,7 +110,7 @@ bool FormLowering::output_copy(const ir::Op& op) {
   const bool input = is_graph_input(in) && alias_[static_cast<size_t>(in)] == in;
   if (!it.is_const && !input) return false;  // a view of a chip tensor: lower_attention materializes it
   if (!is_float(ot.dtype))
-    fail(g_, op, fmt::format("graph output '{}' is a copy of {} '{}' of type {}; the chip stores float tensors "
+    node_error(g_, op, fmt::format("graph output '{}' is a copy of {} '{}' of type {}; the chip stores float tensors "
                              "only (f16/f32; it has no {} type)",
                              ot.name, it.is_const ? "the constant" : "graph input", it.name,
                              ir::dtype_name(ot.dtype), ir::dtype_name(ot.dtype)));
@@ -180,7 +176,7 @@ bool FormLowering::gemm(const ir::Op& op) {
     }
   } else if (ct) {
     if (beta != 1.f || ct->shape != ys)
-      fail(g_, op, fmt::format("an activation C is lowered with beta = 1 and C of the output's shape {} only (got "
+      node_error(g_, op, fmt::format("an activation C is lowered with beta = 1 and C of the output's shape {} only (got "
                                "beta {}, C {})", ir::shape_str(ys), beta, ir::shape_str(ct->shape)));
     act_c = true;
   }
@@ -253,14 +249,14 @@ bool FormLowering::gemm(const ir::Op& op) {
 void FormLowering::batchnorm(const ir::Op& op) {
   const ir::Tensor& yt = g_.tensor(op.outputs[0]);
   const ir::Shape ys = yt.shape;
-  if (ys.size() < 2) fail(g_, op, "X must have rank >= 2 ([N, C, ...])");
-  if (!is_float(yt.dtype)) fail(g_, op, fmt::format("output type {}; float results only", ir::dtype_name(yt.dtype)));
+  if (ys.size() < 2) node_error(g_, op, "X must have rank >= 2 ([N, C, ...])");
+  if (!is_float(yt.dtype)) node_error(g_, op, fmt::format("output type {}; float results only", ir::dtype_name(yt.dtype)));
   std::vector<std::vector<float>> p(5);
   static const char* names[] = {"X", "scale", "B", "input_mean", "input_var"};
   for (size_t k = 1; k < 5; ++k) {
     const ir::Tensor& t = g_.tensor(op.inputs[k]);
     if (!t.is_const)
-      fail(g_, op, fmt::format("{} '{}' must be a constant (inference form; per-channel values are resolved at "
+      node_error(g_, op, fmt::format("{} '{}' must be a constant (inference form; per-channel values are resolved at "
                                "compile time)", names[k], t.name));
     p[k] = t.const_floats();
   }
@@ -308,12 +304,12 @@ bool FormLowering::where(const ir::Op& op) {
   if (ct.is_const || ct.dtype != ir::DType::BOOL) return false;  // constant conditions: core lowering
   const bool from_equal = bool01_.count(c0) != 0;
   if (!from_equal && (!is_graph_input(c0) || alias_[static_cast<size_t>(c0)] != c0))
-    fail(g_, op, fmt::format("condition '{}' is computed on the chip by an op other than Equal of floats; lowered: "
+    node_error(g_, op, fmt::format("condition '{}' is computed on the chip by an op other than Equal of floats; lowered: "
                              "a constant condition, a bool graph input (the host writes it as f16 0/1) or an Equal "
                              "of float tensors (stored as f16 0/1)",
                              ct.name));
   const ir::Tensor& yt = g_.tensor(op.outputs[0]);
-  if (!is_float(yt.dtype)) fail(g_, op, fmt::format("output type {}; float results only", ir::dtype_name(yt.dtype)));
+  if (!is_float(yt.dtype)) node_error(g_, op, fmt::format("output type {}; float results only", ir::dtype_name(yt.dtype)));
   const ir::Shape ys = yt.shape;
   LoweredEltwise E;
   E.name = op.name;
@@ -351,7 +347,7 @@ std::vector<int64_t> FormLowering::row_broadcast(const ir::Op& op, ir::TensorId 
   // Broadcast over rows only (e.g. an attention mask [B, 1, 1, S] against scores [B, H, S, S]):
   // output row r reads the operand's row map[r]; lanes are never broadcast.
   if (last_dim(ts) != last_dim(ys) || ts.size() > ys.size() || !same_rows_inner(lm_.tensor(g_, t).shape, ts))
-    fail(g_, op, fmt::format("activation '{}' of shape {} would be broadcast to {}; activations are broadcast over "
+    node_error(g_, op, fmt::format("activation '{}' of shape {} would be broadcast to {}; activations are broadcast over "
                              "rows only (the last dim must match)",
                              lm_.tensor(g_, t).name, ir::shape_str(ts), ir::shape_str(ys)));
   const ir::Shape yr(ys.begin(), ys.end() - 1);
@@ -360,7 +356,7 @@ std::vector<int64_t> FormLowering::row_broadcast(const ir::Op& op, ir::TensorId 
   try {
     map = ref::broadcast_index_map(yr.empty() ? ir::Shape{1} : yr, tr.empty() ? ir::Shape{1} : tr);
   } catch (const InputError&) {
-    fail(g_, op, fmt::format("activation '{}' of shape {} does not broadcast to {}", lm_.tensor(g_, t).name,
+    node_error(g_, op, fmt::format("activation '{}' of shape {} does not broadcast to {}", lm_.tensor(g_, t).name,
                              ir::shape_str(ts), ir::shape_str(ys)));
   }
   return map;
@@ -373,7 +369,7 @@ bool FormLowering::equal(const ir::Op& op) {
   const ir::TensorId y = op.outputs[0];
   const ir::Shape ys = g_.tensor(y).shape;
   if (is_graph_output(y))
-    fail(g_, op, fmt::format("output '{}' is a bool graph output; the chip stores float outputs only (an Equal is "
+    node_error(g_, op, fmt::format("output '{}' is a bool graph output; the chip stores float outputs only (an Equal is "
                              "lowered as a Where condition)", g_.tensor(y).name));
   std::vector<EltOperand> ab;
   bool any_act = false;
@@ -427,7 +423,7 @@ bool FormLowering::transpose_lanes(const ir::Op& op) {
   std::vector<int64_t> perm(r);  // ONNX default: reversed dims (the importer always writes perm)
   for (size_t i = 0; i < r; ++i) perm[i] = static_cast<int64_t>(r - 1 - i);
   if (op.has("perm")) perm = op.attr_ints("perm");
-  if (perm.size() != r) fail(g_, op, "perm rank differs from the input rank");
+  if (perm.size() != r) node_error(g_, op, "perm rank differs from the input rank");
   if (r < 2 || perm[r - 1] == static_cast<int64_t>(r) - 1) return false;  // lanes stay: a view (lower_attention)
   const ir::TensorId out = op.outputs[0];
   // Q . K^T keeps its free form: a transpose read only as a MatMul's second operand is loaded
@@ -439,7 +435,7 @@ bool FormLowering::transpose_lanes(const ir::Op& op) {
         only_b = only_b && k == 1 && (c.kind == ir::OpKind::MatMul || c.kind == ir::OpKind::Gemm) && c.inputs[0] != out;
   if (only_b) return false;
   if (!is_float(g_.tensor(out).dtype))
-    fail(g_, op, fmt::format("output type {}; float results only", ir::dtype_name(g_.tensor(out).dtype)));
+    node_error(g_, op, fmt::format("output type {}; float results only", ir::dtype_name(g_.tensor(out).dtype)));
   transposed(op, op.inputs[0], perm, out, g_.tensor(out).shape);
   return true;
 }
@@ -544,7 +540,7 @@ bool FormLowering::concat_last(const ir::Op& op) {
   const ir::Shape ys = g_.tensor(op.outputs[0]).shape;
   if (ys.empty() || static_cast<size_t>(op.attr_int("axis")) + 1 != ys.size()) return false;  // rows: attention
   if (!is_float(g_.tensor(op.outputs[0]).dtype))
-    fail(g_, op, fmt::format("output type {}; float results only", ir::dtype_name(g_.tensor(op.outputs[0]).dtype)));
+    node_error(g_, op, fmt::format("output type {}; float results only", ir::dtype_name(g_.tensor(op.outputs[0]).dtype)));
   const int64_t W = ys.back(), M = ir::num_elements(ys) / W;
   // Activation pieces: column segments of one dense step with an identity weight (each piece's
   // lanes land at its offset); constant pieces: added after by a VXM step (exact: x + 0, 0 + c).
@@ -565,7 +561,7 @@ bool FormLowering::concat_last(const ir::Op& op) {
       const ir::TensorId s = attn_.mxm_input(op, t);
       const ir::Shape ss = lm_.tensor(g_, s).shape;
       if (last_dim(ss) != w || ir::num_elements(ss) != M * w)
-        fail(g_, op, fmt::format("input '{}' is stored as {}; expected {} rows of {}", it.name, ir::shape_str(ss), M, w));
+        node_error(g_, op, fmt::format("input '{}' is stored as {}; expected {} rows of {}", it.name, ir::shape_str(ss), M, w));
       segs.push_back({s, 0, 0, off, w});
     }
     off += w;
@@ -608,8 +604,8 @@ bool FormLowering::gather(const ir::Op& op) {
   const ir::Tensor& it = g_.tensor(op.inputs[1]);
   const ir::Tensor& yt = g_.tensor(op.outputs[0]);
   if (!it.is_const) return lookup(op);
-  if (dt.is_const) fail(g_, op, "constant data with constant indices (expected the front end to fold it)");
-  if (!is_float(yt.dtype)) fail(g_, op, fmt::format("output type {}; float results only", ir::dtype_name(yt.dtype)));
+  if (dt.is_const) node_error(g_, op, "constant data with constant indices (expected the front end to fold it)");
+  if (!is_float(yt.dtype)) node_error(g_, op, fmt::format("output type {}; float results only", ir::dtype_name(yt.dtype)));
   const ir::Shape ds = g_.tensor(op.inputs[0]).shape, is = it.shape, ys = yt.shape;
   const size_t axis = static_cast<size_t>(op.attr_int("axis")), r = ds.size();
   std::vector<int64_t> idx = it.const_ints();
@@ -617,7 +613,7 @@ bool FormLowering::gather(const ir::Op& op) {
     const int64_t orig = i;
     if (i < 0) i += ds[axis];
     if (i < 0 || i >= ds[axis])
-      fail(g_, op, fmt::format("index {} is out of range for axis {} of size {}", orig, axis, ds[axis]));
+      node_error(g_, op, fmt::format("index {} is out of range for axis {} of size {}", orig, axis, ds[axis]));
   }
   activation(op, op.inputs[0]);  // type and layout checks
   // f16 as every op result of the model's fp16 view (an f32 tensor gets a narrowing copy; the
@@ -662,7 +658,7 @@ bool FormLowering::gather(const ir::Op& op) {
   }
   // The last axis (lanes): per row of the indices, a selection matmul y = x . S with S[k][n] = 1 if
   // k == idx[n] (exact: one f16 term per output), writing its rows of y.
-  if (is.empty()) fail(g_, op, "a scalar index on the last axis (the output's lanes would become rows) is not lowered");
+  if (is.empty()) node_error(g_, op, "a scalar index on the last axis (the output's lanes would become rows) is not lowered");
   const int64_t D = ds.back(), Nl = is.back(), J = nidx / Nl, R = ir::num_elements(ds) / D;
   const ir::TensorId xm = x;
   for (int64_t j = 0; j < J; ++j) {
@@ -695,22 +691,22 @@ bool FormLowering::lookup(const ir::Op& op) {
   const ir::Tensor& yt = g_.tensor(op.outputs[0]);
   const std::string why = "; docs/compiler.md \"Other forms\" lists the runtime-index forms lowered";
   if (!dt.is_const)
-    fail(g_, op, fmt::format("indices '{}' are a runtime input and data '{}' is not a constant: a runtime-index "
+    node_error(g_, op, fmt::format("indices '{}' are a runtime input and data '{}' is not a constant: a runtime-index "
                              "Gather is lowered as a lookup into a constant table only{}", it.name, dt.name, why));
   if (dt.shape.size() != 2 || op.attr_int("axis") != 0)
-    fail(g_, op, fmt::format("runtime indices '{}' into data {} along axis {}: only a [V, D] table along axis 0 "
+    node_error(g_, op, fmt::format("runtime indices '{}' into data {} along axis {}: only a [V, D] table along axis 0 "
                              "(embedding lookup) is lowered{}", it.name, ir::shape_str(dt.shape),
                              op.attr_int("axis"), why));
   if (it.dtype != ir::DType::I64 && it.dtype != ir::DType::I32)
-    fail(g_, op, fmt::format("indices '{}' have type {}; int64 or int32 only", it.name, ir::dtype_name(it.dtype)));
+    node_error(g_, op, fmt::format("indices '{}' have type {}; int64 or int32 only", it.name, ir::dtype_name(it.dtype)));
   const int ix = input_index_[static_cast<size_t>(ii)];
   if (ix < 0 || alias_[static_cast<size_t>(ii)] != ii || g_.consumers()[static_cast<size_t>(ii)].size() != 1)
-    fail(g_, op, fmt::format("indices '{}' must be a graph input read by this Gather only (the host writes them as "
+    node_error(g_, op, fmt::format("indices '{}' must be a graph input read by this Gather only (the host writes them as "
                              "row offsets for the table)", it.name));
-  if (!is_float(yt.dtype)) fail(g_, op, fmt::format("output type {}; float results only", ir::dtype_name(yt.dtype)));
+  if (!is_float(yt.dtype)) node_error(g_, op, fmt::format("output type {}; float results only", ir::dtype_name(yt.dtype)));
   const int64_t V = dt.shape[0], D = dt.shape[1], T = std::max<int64_t>(1, ir::num_elements(it.shape));
   if (V < 1 || D < 1 || ir::num_elements(it.shape) < 1)
-    fail(g_, op, fmt::format("empty table {} or indices {}", ir::shape_str(dt.shape), ir::shape_str(it.shape)));
+    node_error(g_, op, fmt::format("empty table {} or indices {}", ir::shape_str(dt.shape), ir::shape_str(it.shape)));
   LoweredInput& in = lm_.inputs[static_cast<size_t>(ix)];
   in.lookup_rows = V;
   in.lookup_cols = D;

@@ -15,7 +15,7 @@ NormLowering::NormLowering(const ir::Graph& g, LoweredModel& lm, std::vector<cha
     : g_(g), lm_(lm), produced_(produced), attn_(attn), activation_(std::move(activation)) {}
 
 void NormLowering::fail(const ir::Op& op, const std::string& why) const {
-  throw InputError(fmt::format("model '{}': node '{}' ({}): {}", g_.name, op.name, ir::op_kind_name(op.kind), why));
+  node_error(g_, op, why);
 }
 
 ir::TensorId NormLowering::fresh(const ir::Op& op, const std::string& suffix, ir::DType dt, const ir::Shape& shape) {

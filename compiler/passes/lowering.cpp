@@ -65,6 +65,10 @@ bool eltwise_opcode(ir::OpKind k, Opcode* op) {
 
 }  // namespace
 
+void node_error(const ir::Graph& g, const ir::Op& op, const std::string& why) {
+  throw InputError(fmt::format("model '{}': node '{}' ({}): {}", g.name, op.name, ir::op_kind_name(op.kind), why));
+}
+
 std::vector<ir::TensorId> step_reads(const LoweredModel& lm, const LoweredStep& st) {
   std::vector<ir::TensorId> r;
   if (st.gather) {

@@ -307,6 +307,9 @@ struct LoweredModel {
 // lowers for that chip.
 // The activations step `st` of lm reads (x, a lane step's center, a product's activation weights
 // b, view segments and residual, an elementwise step's activation operands), in that order.
+// The lowering passes' error for a node whose form they cannot lower: throws InputError
+// "model 'M': node 'N' (Kind): why".
+[[noreturn]] void node_error(const ir::Graph& g, const ir::Op& op, const std::string& why);
 std::vector<ir::TensorId> step_reads(const LoweredModel& lm, const LoweredStep& st);
 // The tensors step `st` writes: its y, and its second output y2 if any.
 std::vector<ir::TensorId> step_writes(const LoweredModel& lm, const LoweredStep& st);
