@@ -306,6 +306,10 @@ void MatmulScheduler::Run::issue_lw_any_row(PS& s, Plane& pl, uint64_t e) {
     }
     if (placed) break;
   }
+  lw_issued(s, T);
+}
+
+void MatmulScheduler::Run::lw_issued(PS& s, uint64_t T) {
   st.lw++;
   st.first_issue = std::min(st.first_issue, T);
   s.lw_next = T + 1;
@@ -359,12 +363,8 @@ void MatmulScheduler::Run::issue_lw(PS& s, Plane& pl, uint64_t e) {
     st.reads += ws.size();
     break;
   }
-  st.lw++;
   if (wact) spec.b->last_read = std::max(spec.b->last_read, T);
-  st.first_issue = std::min(st.first_issue, T);
-  s.lw_next = T + 1;
-  s.last_lw_land = std::max(s.last_lw_land, T + lat_lw);
-  s.lr++;
+  lw_issued(s, T);
 }
 
 // The loaded tile installed (`iw`, or `iwt` for a transposed tile) once its rows have landed.

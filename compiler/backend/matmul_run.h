@@ -129,6 +129,7 @@ class MatmulScheduler::Run {
   Event next_event();
   void issue_lw_any_row(PS& s, Plane& pl, uint64_t e);
   void issue_lw(PS& s, Plane& pl, uint64_t e);
+  void lw_issued(PS& s, uint64_t T);  // a plane's lw placed on cycle T: counts and its next row
   void issue_iw(PS& s, Plane& pl, uint64_t e);
   void issue_abc(size_t best_p, PS& s, Plane& pl, uint64_t e);
   // matmul_epilogue.cpp
