@@ -132,8 +132,33 @@ class MatmulScheduler::Run {
   void lw_issued(PS& s, uint64_t T);  // a plane's lw placed on cycle T: counts and its next row
   void issue_iw(PS& s, Plane& pl, uint64_t e);
   void issue_abc(size_t best_p, PS& s, Plane& pl, uint64_t e);
-  // matmul_epilogue.cpp
+  // matmul_epilogue.cpp: a drain (issue_acc) and its VXM epilogue chain, one attempt at a time. A
+  // Chain is an attempt's state: the row, where its result flows (to), the chain's value (cur) at
+  // the VXM on cycle T, the VXM ops placed, the epilogue rows fetched (entered into ecache once the
+  // attempt succeeds) and skip (> 0: a residual or divisor row is not readable before skip more
+  // cycles). Each step returns false when a placement fails (the attempt then rolls back).
+  struct Chain {
+    Chain(const Drain& d, int64_t y, Dir yd, Dir y2d) : dr(d), ym(y), ydir(yd), y2dir(y2d) {}
+    const Drain& dr;
+    int64_t ym;       // Y's physical row
+    Dir ydir, y2dir;  // where Y's and Y2's slices lie from the VXM
+    Dir to = Dir::East;
+    uint64_t T = 0;
+    StreamValue cur;
+    uint64_t nvxm = 0, skip = 0;
+    std::vector<std::pair<std::tuple<const PlacedTensor*, uint32_t, uint64_t>, StreamValue>> fetched;
+  };
   void issue_acc(size_t best_p, PS& s, uint64_t e);
+  bool epilogue(Chain& c, const std::vector<StreamValue>& vals, StreamValue* q);
+  bool scale_and_bias(Chain& c, bool need_cvt);
+  bool add_i8_residual(Chain& c, bool need_cvt);
+  bool vop(Chain& c, Instr in, const StreamValue* bsrc, uint32_t width, bool final_op,
+           const StreamValue* csrc = nullptr);
+  bool side_op(Chain& c, Instr in, const StreamValue& a, const StreamValue* b, uint64_t t, StreamValue* out,
+               uint32_t width = 4);
+  bool erow(Chain& c, PlacedTensor* t, uint64_t at, StreamValue* out);
+  bool fetch_act(Chain& c, const PlacedTensor* t, int64_t row, uint32_t v, uint64_t at, StreamValue* out);
+  bool quantize(Chain& c, DType from, float inv);
   // Cycle offset of partial g's acc relative to the leader's (g = 0) so that partials 0 and 1 reach
   // the VXM together and partial g >= 2 arrives when the running sum of the earlier ones is ready.
   int64_t vdist(size_t plane) const;
