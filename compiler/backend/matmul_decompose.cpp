@@ -206,6 +206,15 @@ void MatmulScheduler::Run::deal_jobs() {
 }
 
 void MatmulScheduler::Run::balanced_cut(bool ready_order, bool* reorders) {
+  std::vector<uint64_t> x_kfree;
+  k_.last_pieces_ = cut_pieces(&x_kfree);
+  jobs_from_pieces(k_.last_pieces_, x_kfree, ready_order, reorders);
+}
+
+// The cut: per plane, its pieces (column tile, k-tile, loaded rows) in the cut's order, of about
+// equal install time counted from when each plane is free. *x_kfree: per k-tile, the earliest cycle
+// a plane starting on it may install (below).
+std::vector<std::vector<MatmulPiece>> MatmulScheduler::Run::cut_pieces(std::vector<uint64_t>* x_kfree_out) {
   // Install cycles of a tile: its loaded rows (or its abc rows, if more), plus the lw landing and
   // the iw latency before the next tile's rows may load.
   std::vector<uint64_t> cost(static_cast<size_t>(Nt) * Kt);
@@ -363,13 +372,21 @@ void MatmulScheduler::Run::balanced_cut(bool ready_order, bool* reorders) {
     avail = std::move(nav);
     plan = std::move(np);
   }
-  k_.last_pieces_ = plan;
-  // Jobs: each plane's run of pieces of one column tile; columns on several planes are groups.
-  struct Run {
+  *x_kfree_out = std::move(x_kfree);
+  return plan;
+}
+
+// Jobs: each plane's run of pieces of one column tile (in the cut's order, or with ready_order in
+// the order their X is ready); a column tile on several planes is a split group summed at the VXM.
+void MatmulScheduler::Run::jobs_from_pieces(const std::vector<std::vector<MatmulPiece>>& plan,
+                                            const std::vector<uint64_t>& x_kfree, bool ready_order,
+                                            bool* reorders) {
+  using Piece = MatmulPiece;
+  struct PlaneRun {  // a plane's consecutive pieces of one column tile: k-tiles [k0, k1), rows [lo, hi)
     size_t plane;
     uint32_t nt, k0, k1, lo, hi;
   };
-  std::vector<Run> runs;
+  std::vector<PlaneRun> runs;
   for (size_t i = 0; i < P; ++i)
     for (const Piece& pc : plan[i]) {
       if (!runs.empty() && runs.back().plane == i && runs.back().nt == pc.nt) {
@@ -388,7 +405,7 @@ void MatmulScheduler::Run::balanced_cut(bool ready_order, bool* reorders) {
   // down projection reading its up projection's columns, which that product's planes finish
   // out of k order); each tile keeps its loaded rows [lo, hi).
   std::vector<std::vector<uint32_t>> korders;  // per run: its k-tiles in ready_order's order
-  for (const Run& r : runs) {
+  for (const PlaneRun& r : runs) {
     korders.push_back(k_range(r.k0, r.k1));
     if (in_t == DType::I8)
       std::stable_sort(korders.back().begin(), korders.back().end(),
@@ -410,7 +427,7 @@ void MatmulScheduler::Run::balanced_cut(bool ready_order, bool* reorders) {
   }
   std::vector<int64_t> group_of(Nt, -1);
   std::vector<uint32_t> nparts(Nt, 0);
-  for (const Run& r : runs) nparts[r.nt]++;
+  for (const PlaneRun& r : runs) nparts[r.nt]++;
   for (uint32_t nt = 0; nt < Nt; ++nt)
     if (nparts[nt] > 1) {
       group_of[nt] = static_cast<int64_t>(gsz.size());
@@ -419,7 +436,7 @@ void MatmulScheduler::Run::balanced_cut(bool ready_order, bool* reorders) {
     }
   std::vector<uint32_t> seen(Nt, 0);
   for (size_t ri : seq) {
-    const Run& r = runs[ri];
+    const PlaneRun& r = runs[ri];
     const std::vector<uint32_t> ks = k_.last_ready_order_ ? korders[ri] : k_range(r.k0, r.k1);
     add_job(r.plane, Job{0, M, r.nt, 0, r.k0, r.k1, group_of[r.nt], seen[r.nt]++}, &ks);
     // The run's first k-tile may start at row lo and its last end at row hi (a tile cut

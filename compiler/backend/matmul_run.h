@@ -120,6 +120,9 @@ class MatmulScheduler::Run {
   void add_job(size_t pi, const Job& jb, const std::vector<uint32_t>* korder = nullptr);
   void deal_jobs();
   void balanced_cut(bool ready_order, bool* reorders);
+  std::vector<std::vector<MatmulPiece>> cut_pieces(std::vector<uint64_t>* x_kfree);
+  void jobs_from_pieces(const std::vector<std::vector<MatmulPiece>>& plan,
+                        const std::vector<uint64_t>& x_kfree, bool ready_order, bool* reorders);
 
   // matmul_run.cpp: the earliest next event of any plane (plane < 0: none left), and its issue.
   struct Event {
