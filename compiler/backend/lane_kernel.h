@@ -8,7 +8,7 @@
 //      except for a one-vector max whose final windows tile [0, K) exactly (no lane past K read);
 //      such a max over K <= lanes / 2 may reduce TWO rows per vector (row b shifted by K lanes by
 //      the SXM, merged with row a by that `sel`; each row's final windows inside its K lanes),
-//      chosen per step like the radix (lane_kernel.cpp Shape);
+//      chosen per step like the radix (lane_run.h Shape, lane_reduce.cpp);
 //   2. a lane all-reduce of that vector by log2 doubling: the value goes to the nearest SXM, which
 //      returns it twice (moved by 2^j lanes and unmoved) to the VXM, which combines the two. Max
 //      uses `rotate` (windows may overlap: max does not mind); sums use `shift` (zero fill), so
@@ -99,6 +99,10 @@ class LaneScheduler {
   MatmulStats schedule(const LaneSpec& spec);
 
  private:
+  // One schedule() call's working state and steps (lane_run.h; a nested class, so it reads the
+  // slices below).
+  class Run;
+
   ScheduleBuilder& b_;
   int vxm_slice_ = -1;
   uint32_t vxm_pos_ = 0;

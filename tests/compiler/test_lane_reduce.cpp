@@ -256,7 +256,7 @@ TEST_CASE("lane reduce: ReduceSum/ReduceMean over a row axis (VXM adds of row-ma
   }
 }
 
-// Paired rows (backend/lane_kernel.cpp Shape::pair): a row max over K <= lanes / 2 lanes whose
+// Paired rows (backend/lane_reduce.cpp, Shape::pair in lane_run.h): a row max over K <= lanes / 2 lanes whose
 // final windows tile [0, K) reduces two rows in one vector (b shifted by K lanes by the SXM, merged
 // by a `sel` with the mask row). The maximum must stay exact for every row, the unpaired last row
 // of an odd count included, with rows of only -inf / NaN and rows holding some of each; the

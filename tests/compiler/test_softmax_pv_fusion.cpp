@@ -190,7 +190,7 @@ TEST_CASE("softmax pv fusion: heads crossing a vector boundary stay identity cop
 }
 
 // Heads of one source vector (hd 64: five per 320 lanes) are moved from ONE read of that vector
-// (one `permute` per head on the cycle it passes the SXM; backend/lane_kernel.cpp groups): each
+// (one `permute` per head on the cycle it passes the SXM; backend/lane_moves.cpp groups): each
 // Concat's move step reads fewer vectors than it writes rows. With T = 128 the Softmax row max is
 // the paired form (one `shift` by 128 lanes per pair of rows). Output and every stored op match the
 // reference; simulated == predicted.

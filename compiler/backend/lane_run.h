@@ -1,0 +1,118 @@
+// LaneScheduler::Run: the working state of one LaneScheduler::schedule call, private to the lane
+// kernel (lane_kernel.h has the contract). Its parts:
+//   lane_kernel.cpp  the spec's common checks, the SXM choice and the ops every mode issues;
+//   lane_moves.cpp   broadcasts and moves: one SXM `distribute` / `permute` per row (moves());
+//   lane_reduce.cpp  row reductions: the all-reduce shapes tried, one row or a row pair at a time
+//                    (reduce()).
+// Field names follow the kernel's notation (K lanes a row, L lanes a vector, S / V the SXM's and the
+// VXM's positions); everything lives for one call.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <vector>
+
+#include "compiler/backend/lane_kernel.h"
+#include "isa/chip_config.h"
+
+namespace lpu::compiler {
+
+namespace lane_detail {
+
+constexpr uint64_t kMaxSearch = uint64_t{1} << 24;  // cycles tried per row before giving up
+
+inline int64_t dist(uint32_t a, uint32_t b) {
+  return a > b ? static_cast<int64_t>(a - b) : static_cast<int64_t>(b - a);
+}
+inline Dir opposite(Dir d) { return d == Dir::East ? Dir::West : Dir::East; }
+inline Instr instr(Opcode op, DType t) {
+  Instr in = make_instr(op);
+  in.set(Field::DType, static_cast<uint32_t>(t));
+  return in;
+}
+
+}  // namespace lane_detail
+
+class LaneScheduler::Run {
+ public:
+  // The checks every mode shares (InputError for what the user can change, std::logic_error for a
+  // compiler bug).
+  Run(LaneScheduler& k, const LaneSpec& spec);
+  MatmulStats moves();   // LaneMode::Broadcast and LaneMode::Move
+  MatmulStats reduce();  // LaneMode::Sum and LaneMode::Max
+
+ private:
+  // An all-reduce shape (reduce()): radix R, final fan-out F, two rows per vector.
+  struct Shape {
+    uint32_t R;
+    int64_t F;
+    bool pair;  // two rows per vector (lane_reduce.cpp)
+  };
+  // A row's placement in a shape's run: its SXM and the cycle of its template's relative 0.
+  struct Placement {
+    size_t side;
+    uint64_t B;
+  };
+
+  // Rows through the `side`-th SXM of sxm_rows_: sets the SXM, its position and the directions
+  // toward it and back that the ops below read.
+  void use_sxm(size_t side);
+  int64_t lat(const Instr& in) const { return static_cast<int64_t>(instr_timing(cfg, in).latency); }
+  void finish_row(int64_t r, uint64_t landed, uint64_t first_read, uint64_t last_read, uint64_t reads,
+                  uint64_t nvxm);
+  // One SXM instruction at S on cycle t whose result (width bytes) heads back from the SXM.
+  bool sop(Instr in, const StreamValue& src, uint64_t t, uint32_t width, StreamValue* out);
+  // One VXM op at T on sources already at the VXM (Select: condition, then the two values); its
+  // result heads `dir`, or with dir < 0 toward the SXM and else the other way. Counts into *nvxm.
+  bool vxm_op(Instr in, std::initializer_list<const StreamValue*> srcs, uint64_t T, uint32_t width, int dir,
+              StreamValue* out, uint64_t* nvxm);
+
+  // lane_reduce.cpp: the rows placed with one shape (levels built, then every row in order).
+  void run_shape(Shape shape);
+  // Places row r (rows ra and rb) through SXM `side`; returns the cycle its (the later) result
+  // lands. commit false: a probe, undone.
+  uint64_t place_row(int64_t r, size_t side, bool commit);
+  uint64_t place_pair(int64_t ra, int64_t rb, size_t side, bool commit);
+
+  ScheduleBuilder& b_;
+  const std::vector<int>& sxm_rows_;
+  const int vxm_slice_;
+  const ChipConfig& cfg;
+  const LaneSpec& spec;
+  PlacedTensor& X;
+  PlacedTensor& Y;
+  uint32_t L = 0;  // lanes a vector
+  // The SXM of the row being placed (use_sxm): slice, position, directions; V: the VXM's position.
+  int sxm = -1;
+  uint32_t S = 0, V = 0;
+  Dir to_s = Dir::East, from_s = Dir::West;
+  int64_t lat_read = 0;
+  MatmulStats st;
+
+  // Reductions (reduce()): types, the ops of a row's template, the all-reduce's search state.
+  bool is_max = false;
+  DType cd = DType::F32;  // compute type (a max of f16 values is exact in f16)
+  uint32_t wcd = 4, wx = 2, wm = 4;
+  int64_t K = 0;
+  uint32_t nch = 1;
+  bool pad_lanes = false;  // the last vector has lanes past K
+  PlacedTensor* C = nullptr;
+  DType mdt = DType::F32;  // the mask's type: it acts on the centred f32 value when there is a center
+  Instr comb, movx, sel, movm, movc, sub, cvt_up, sq;
+  bool widen = false;
+  int64_t lat_comb = 0, lat_mov = 0;
+  std::vector<Instr> tail0;  // post ops in f32, then a cvt to Y's type
+  int64_t seg = 0, Keff = 0;
+  std::vector<Placement> trace, best_trace;  // a run's placements, in order
+  const std::vector<Placement>* replay = nullptr;
+  uint64_t hint = 0, found = 0;  // search start for the next placement; where the last one fit
+  // Per shape (run_shape()).
+  std::vector<Instr> tail;                 // tail0, plus a mov if nothing else is emitted toward Y
+  std::vector<std::vector<Instr>> levels;  // the SXM copies of each all-reduce level
+  std::vector<Instr> final_b;              // paired rows: row b's last-level copies
+  bool masked = false;                     // the pad lanes need the mask
+  size_t nparts = 1;
+  std::vector<uint64_t> Bs, Bp;  // per SXM and row block of X: its rows' (row pairs') relative 0
+};
+
+}  // namespace lpu::compiler
