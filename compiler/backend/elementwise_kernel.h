@@ -79,6 +79,8 @@ class EltwiseScheduler {
   MatmulStats schedule(const EltwiseSpec& spec);
 
  private:
+  class Run;  // one schedule() call's state and steps (elementwise_kernel.cpp)
+
   ScheduleBuilder& b_;
   int vxm_slice_ = -1;
   uint32_t vxm_pos_ = 0;
