@@ -14,8 +14,6 @@ namespace lpu::compiler {
 
 namespace {
 
-int64_t last_dim(const ir::Shape& s) { return s.empty() ? 1 : s.back(); }
-
 bool is_float(ir::DType t) { return t == ir::DType::F32 || t == ir::DType::F16; }
 
 // Same stored layout [rows, last dim] (the elementwise kernel's operand rule).

@@ -307,6 +307,8 @@ struct LoweredModel {
 // lowers for that chip.
 // The activations step `st` of lm reads (x, a lane step's center, a product's activation weights
 // b, view segments and residual, an elementwise step's activation operands), in that order.
+// The last dim of a shape (1 for a scalar): the lanes of a stored row.
+inline int64_t last_dim(const ir::Shape& s) { return s.empty() ? 1 : s.back(); }
 // The lowering passes' error for a node whose form they cannot lower: throws InputError
 // "model 'M': node 'N' (Kind): why".
 [[noreturn]] void node_error(const ir::Graph& g, const ir::Op& op, const std::string& why);
