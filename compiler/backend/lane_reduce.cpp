@@ -256,6 +256,79 @@ void LaneScheduler::Run::run_shape(Shape shape) {
   }
 }
 
+// The row template's read timing: movs (re-timing), sel (last chunk when masked; after the sub with
+// a center), cvt up, sub of the center, square per chunk; then, until no two reads of the row hit
+// one SRAM port on one cycle (chunks share slices), each read in turn is checked against those fixed
+// before it, and a clash re-times it by one more `mov` and the check starts over.
+LaneScheduler::Run::RowTiming LaneScheduler::Run::row_timing(const std::vector<uint16_t>& xs,
+                                                             const std::vector<uint16_t>& cs) const {
+  RowTiming rt(this);
+  rt.movs.assign(nch, 0);
+  if (nch == 1 && !masked && !widen && !spec.square && !C) rt.movs[0] = 1;  // v0 must be a VXM result
+  rt.cmovs.assign(nch, 0);
+  rt.lat_widen = widen ? lat(cvt_up) : 0;
+  rt.lat_sub = C ? lat(sub) : 0;
+  for (;;) {
+    std::vector<Issues> fixed;
+    auto clashes = [&](const Issues& me, int64_t* movs_of_me) {
+      for (const Issues& o : fixed)
+        if (clash(me, o)) {
+          ++*movs_of_me;
+          return true;
+        }
+      fixed.push_back(me);
+      return false;
+    };
+    bool changed = false;
+    for (uint32_t c = 0; c < nch && !changed; ++c)
+      changed = clashes(issue_cycles(xs, rt.arrive(c), V), &rt.movs[c]);
+    if (!changed && masked)
+      changed = clashes(issue_cycles(spec.mask->parts[0].slices, rt.mask_arrive(), V), &rt.mask_movs);
+    for (uint32_t c = 0; C && c < nch && !changed; ++c)
+      if (!rt.center_shared(c)) changed = clashes(issue_cycles(cs, rt.center_arrive(c), V), &rt.cmovs[c]);
+    if (!changed) break;
+  }
+  return rt;
+}
+
+int64_t LaneScheduler::Run::RowTiming::prep_len(uint32_t c) const {
+  return movs[c] * k->lat_mov + (k->masked && c + 1 == k->nch ? k->lat(k->sel) : 0) + lat_widen + lat_sub +
+         (k->spec.square ? k->lat(k->sq) : 0);
+}
+int64_t LaneScheduler::Run::RowTiming::join(uint32_t c) const {
+  return c == 0 ? int64_t{0} : static_cast<int64_t>(c - 1) * k->lat_comb;
+}
+int64_t LaneScheduler::Run::RowTiming::arrive(uint32_t c) const { return join(c) - prep_len(c); }
+int64_t LaneScheduler::Run::RowTiming::sub_at(uint32_t c) const {
+  return arrive(c) + movs[c] * k->lat_mov + lat_widen;
+}
+int64_t LaneScheduler::Run::RowTiming::mask_arrive() const {
+  const uint32_t l = k->nch - 1;
+  return (k->C ? sub_at(l) + lat_sub : arrive(l) + movs[l] * k->lat_mov) - mask_movs * k->lat_mov;
+}
+int64_t LaneScheduler::Run::RowTiming::center_arrive(uint32_t c) const {
+  return sub_at(c) - cmovs[c] * k->lat_mov;
+}
+bool LaneScheduler::Run::RowTiming::center_shared(uint32_t c) const {
+  for (uint32_t o = 0; o < c; ++o)
+    if (center_arrive(o) == center_arrive(c) && sub_at(o) == sub_at(c)) return true;
+  return false;
+}
+
+LaneScheduler::Run::Issues LaneScheduler::Run::issue_cycles(const std::vector<uint16_t>& sl, int64_t at,
+                                                            uint32_t pos) const {
+  Issues v;
+  for (uint16_t x : sl) v.push_back({x, at - lat_read - dist(b_.pos(x), pos)});
+  return v;
+}
+
+bool LaneScheduler::Run::clash(const Issues& a, const Issues& b) {
+  for (const auto& p : a)
+    for (const auto& q : b)
+      if (p == q) return true;
+  return false;
+}
+
 // Places row r through SXM `side`; returns the cycle its result lands. commit false: a probe,
 // undone (the row goes through the SXM whose probe lands first; ties: the nearest SXM).
 uint64_t LaneScheduler::Run::place_row(int64_t r, size_t side, bool commit) {
@@ -269,85 +342,26 @@ uint64_t LaneScheduler::Run::place_row(int64_t r, size_t side, bool commit) {
   const auto& ys = Y.part_of_row(r).slices;
   const Dir xdir = b_.pos(xs[0]) < V ? Dir::East : Dir::West;
   const Dir ydir = b_.pos(ys[0]) > V ? Dir::East : Dir::West;
-  // Prep of chunk c: movs (re-timing), sel (last chunk when masked; after the sub with a
-  // center), cvt up, sub of the center, square.
-  std::vector<int64_t> movs(nch, 0);
-  if (nch == 1 && !masked && !widen && !spec.square && !C) movs[0] = 1;  // v0 must be a VXM result
-  int64_t mask_movs = 0;
-  std::vector<int64_t> cmovs(nch, 0);  // re-timing of the center's read per chunk
-  const int64_t lat_widen = widen ? lat(cvt_up) : 0, lat_sub = C ? lat(sub) : 0;
-  auto prep_len = [&](uint32_t c) {
-    return movs[c] * lat_mov + (masked && c + 1 == nch ? lat(sel) : 0) + lat_widen + lat_sub +
-           (spec.square ? lat(sq) : 0);
-  };
-  auto join = [&](uint32_t c) { return c == 0 ? int64_t{0} : static_cast<int64_t>(c - 1) * lat_comb; };
-  auto arrive = [&](uint32_t c) { return join(c) - prep_len(c); };                      // raw read at the VXM
-  auto sub_at = [&](uint32_t c) { return arrive(c) + movs[c] * lat_mov + lat_widen; };  // center's `sub`
-  auto mask_arrive = [&]() {
-    return (C ? sub_at(nch - 1) + lat_sub : arrive(nch - 1) + movs[nch - 1] * lat_mov) - mask_movs * lat_mov;
-  };
-  // The center's raw read of chunk c at the VXM; chunks whose reads and subs share cycles share one read.
-  auto center_arrive = [&](uint32_t c) { return sub_at(c) - cmovs[c] * lat_mov; };
-  auto center_shared = [&](uint32_t c) {
-    for (uint32_t o = 0; o < c; ++o)
-      if (center_arrive(o) == center_arrive(c) && sub_at(o) == sub_at(c)) return true;
-    return false;
-  };
   static const std::vector<uint16_t> no_slices;
   const auto& cs = C ? C->part_of_row(r).slices : no_slices;
-  // Re-time reads of one row that would hit one SRAM port on one cycle (chunks share slices).
-  struct Rd {
-    const std::vector<uint16_t>* sl;
-    int64_t A;
-  };
-  auto issue_set = [&](const Rd& rd) {
-    std::vector<std::pair<uint16_t, int64_t>> v;
-    for (uint16_t s : *rd.sl) v.push_back({s, rd.A - lat_read - dist(b_.pos(s), V)});
-    return v;
-  };
-  auto clash = [&](const Rd& a, const Rd& b) {
-    for (const auto& p : issue_set(a))
-      for (const auto& q : issue_set(b))
-        if (p == q) return true;
-    return false;
-  };
-  // Until no two reads clash: each read in turn is checked against those fixed before it; a
-  // clash re-times it by one more `mov` and the check starts over.
-  for (;;) {
-    std::vector<Rd> fixed;
-    auto clashes = [&](const Rd& me, int64_t* movs_of_me) {
-      for (const Rd& o : fixed)
-        if (clash(me, o)) {
-          ++*movs_of_me;
-          return true;
-        }
-      fixed.push_back(me);
-      return false;
-    };
-    bool changed = false;
-    for (uint32_t c = 0; c < nch && !changed; ++c) changed = clashes({&xs, arrive(c)}, &movs[c]);
-    if (!changed && masked) changed = clashes({&spec.mask->parts[0].slices, mask_arrive()}, &mask_movs);
-    for (uint32_t c = 0; C && c < nch && !changed; ++c)
-      if (!center_shared(c)) changed = clashes({&cs, center_arrive(c)}, &cmovs[c]);
-    if (!changed) break;
-  }
+  const RowTiming rt = row_timing(xs, cs);
   // Relative times: v0 (heading to the SXM), then each level.
-  const int64_t v0 = nch == 1 ? 0 : join(nch - 1) + lat_comb;
+  const int64_t v0 = nch == 1 ? 0 : rt.join(nch - 1) + lat_comb;
   int64_t lower = 0;  // lower bound on B from the reads' ready cycles
   int64_t min_issue = 0;
   for (uint32_t c = 0; c < nch; ++c)
-    for (const auto& p : issue_set({&xs, arrive(c)})) {
+    for (const auto& p : issue_cycles(xs, rt.arrive(c), V)) {
       lower = std::max(lower, static_cast<int64_t>(X.ready_of(r, c)) - p.second);
       min_issue = std::min(min_issue, p.second);
     }
   if (masked)
-    for (const auto& p : issue_set({&spec.mask->parts[0].slices, mask_arrive()}))
+    for (const auto& p : issue_cycles(spec.mask->parts[0].slices, rt.mask_arrive(), V))
       min_issue = std::min(min_issue, p.second);
   uint64_t center_reads = 0;
   for (uint32_t c = 0; C && c < nch; ++c) {
-    if (center_shared(c)) continue;
+    if (rt.center_shared(c)) continue;
     ++center_reads;
-    for (const auto& p : issue_set({&cs, center_arrive(c)})) {
+    for (const auto& p : issue_cycles(cs, rt.center_arrive(c), V)) {
       lower = std::max(lower, static_cast<int64_t>(C->ready_of(r, 0)) - p.second);
       min_issue = std::min(min_issue, p.second);
     }
@@ -369,14 +383,15 @@ uint64_t LaneScheduler::Run::place_row(int64_t r, size_t side, bool commit) {
     std::map<std::pair<int64_t, int64_t>, StreamValue> centers;  // (read, sub) cycles -> c at the sub
     for (uint32_t c = 0; c < nch && ok; ++c) {
       StreamValue cur;
-      uint64_t t = at(arrive(c));
+      uint64_t t = at(rt.arrive(c));
       ok = b_.fetch(xs, X.addr_of(r, c), V, t, xdir, X.ready_of(r, c), &cur);
       // The value that feeds the SXM (chunk 0 of a one-chunk row) heads toward it.
       const bool feeds = nch == 1;
-      int nops = static_cast<int>(movs[c]) + (masked && c + 1 == nch) + widen + (C != nullptr) + spec.square,
+      int nops =
+              static_cast<int>(rt.movs[c]) + (masked && c + 1 == nch) + widen + (C != nullptr) + spec.square,
           k = 0;
       auto next_dir = [&]() { return ++k == nops && feeds ? toward : any; };
-      for (int64_t m = 0; m < movs[c] && ok; ++m, t += static_cast<uint64_t>(lat_mov)) {
+      for (int64_t m = 0; m < rt.movs[c] && ok; ++m, t += static_cast<uint64_t>(lat_mov)) {
         StreamValue o;
         ok = vop(movx, {&cur}, t, wx, next_dir(), &o);
         cur = o;
@@ -385,11 +400,11 @@ uint64_t LaneScheduler::Run::place_row(int64_t r, size_t side, bool commit) {
       auto mask_last = [&]() {
         if (!ok || !masked || c + 1 != nch) return;
         StreamValue mk;
-        uint64_t tm = at(mask_arrive());
+        uint64_t tm = at(rt.mask_arrive());
         const PlacedTensor& M = *spec.mask;
         ok = b_.fetch(M.parts[0].slices, M.addr_of(0, 0), V, tm,
                       b_.pos(M.parts[0].slices[0]) < V ? Dir::East : Dir::West, 0, &mk);
-        for (int64_t m = 0; m < mask_movs && ok; ++m, tm += static_cast<uint64_t>(lat_mov)) {
+        for (int64_t m = 0; m < rt.mask_movs && ok; ++m, tm += static_cast<uint64_t>(lat_mov)) {
           StreamValue o;
           ok = vop(movm, {&mk}, tm, wm, any, &o);
           mk = o;
@@ -409,14 +424,14 @@ uint64_t LaneScheduler::Run::place_row(int64_t r, size_t side, bool commit) {
         t += static_cast<uint64_t>(lat(cvt_up));
       }
       if (ok && C) {
-        const std::pair<int64_t, int64_t> key{center_arrive(c), sub_at(c)};
+        const std::pair<int64_t, int64_t> key{rt.center_arrive(c), rt.sub_at(c)};
         auto it = centers.find(key);
         if (it == centers.end()) {
           StreamValue cv;
-          uint64_t tc = at(center_arrive(c));
+          uint64_t tc = at(rt.center_arrive(c));
           ok = b_.fetch(cs, C->addr_of(r, 0), V, tc, b_.pos(cs[0]) < V ? Dir::East : Dir::West,
                         C->ready_of(r, 0), &cv);
-          for (int64_t m = 0; m < cmovs[c] && ok; ++m, tc += static_cast<uint64_t>(lat_mov)) {
+          for (int64_t m = 0; m < rt.cmovs[c] && ok; ++m, tc += static_cast<uint64_t>(lat_mov)) {
             StreamValue o;
             ok = vop(movc, {&cv}, tc, 4, any, &o);
             cv = o;
@@ -426,7 +441,7 @@ uint64_t LaneScheduler::Run::place_row(int64_t r, size_t side, bool commit) {
         StreamValue o;
         if (ok) ok = vop(sub, {&cur, &it->second}, t, 4, next_dir(), &o);
         cur = o;
-        t += static_cast<uint64_t>(lat_sub);
+        t += static_cast<uint64_t>(rt.lat_sub);
         mask_last();
       }
       if (ok && spec.square) {
@@ -439,7 +454,7 @@ uint64_t LaneScheduler::Run::place_row(int64_t r, size_t side, bool commit) {
     StreamValue v = prepped[0];
     for (uint32_t c = 1; c < nch && ok; ++c) {
       StreamValue o;
-      ok = vop(comb, {&v, &prepped[c]}, at(join(c)), wcd, c + 1 == nch ? toward : any, &o);
+      ok = vop(comb, {&v, &prepped[c]}, at(rt.join(c)), wcd, c + 1 == nch ? toward : any, &o);
       v = o;
     }
     // Levels: SXM copies back to the VXM, combined there by a tree.
@@ -480,7 +495,7 @@ uint64_t LaneScheduler::Run::place_row(int64_t r, size_t side, bool commit) {
   found = B;
   uint64_t first = UINT64_MAX, last = 0;
   for (uint32_t c = 0; c < nch; ++c)
-    for (const auto& p : issue_set({&xs, arrive(c)})) {
+    for (const auto& p : issue_cycles(xs, rt.arrive(c), V)) {
       first = std::min(first, static_cast<uint64_t>(static_cast<int64_t>(B) + p.second));
       last = std::max(last, static_cast<uint64_t>(static_cast<int64_t>(B) + p.second));
     }
@@ -491,7 +506,7 @@ uint64_t LaneScheduler::Run::place_row(int64_t r, size_t side, bool commit) {
   }
   finish_row(r, landed, first, last, static_cast<uint64_t>(nch) * xs.size() + center_reads * cs.size(), nvxm);
   for (uint32_t c = 0; C && c < nch; ++c)
-    for (const auto& p : issue_set({&cs, center_arrive(c)}))
+    for (const auto& p : issue_cycles(cs, rt.center_arrive(c), V))
       C->last_read = std::max(C->last_read, static_cast<uint64_t>(static_cast<int64_t>(B) + p.second));
   return landed;
 }
@@ -527,21 +542,9 @@ uint64_t LaneScheduler::Run::place_pair(int64_t ra, int64_t rb, size_t side, boo
   const int64_t lat_sel = lat(sel), lat_shf = lat(shf);
   const int64_t b_at_s = -lat_sel - d - lat_shf;  // b's raw read passes the SXM
   int64_t movs_a = 0, movs_m = 0;                 // re-timing of a's and the mask's reads
-  using Issue = std::vector<std::pair<uint16_t, int64_t>>;
-  auto issues = [&](const std::vector<uint16_t>& sl, int64_t at_pos, uint32_t pos) {
-    Issue v;
-    for (uint16_t x : sl) v.push_back({x, at_pos - lat_read - dist(b_.pos(x), pos)});
-    return v;
-  };
-  auto clash = [](const Issue& a, const Issue& b) {
-    for (const auto& p : a)
-      for (const auto& q : b)
-        if (p == q) return true;
-    return false;
-  };
-  auto ia = [&]() { return issues(xa, -lat_sel - movs_a * lat_mov, V); };
-  auto im = [&]() { return issues(msl, -lat_sel - movs_m * lat_mov, V); };
-  const Issue ib = issues(xb, b_at_s, S);
+  auto ia = [&]() { return issue_cycles(xa, -lat_sel - movs_a * lat_mov, V); };
+  auto im = [&]() { return issue_cycles(msl, -lat_sel - movs_m * lat_mov, V); };
+  const Issues ib = issue_cycles(xb, b_at_s, S);
   for (int n = 0;; ++n) {
     if (n > 64) throw std::logic_error("lane scheduler: no read timing for " + spec.name);
     if (clash(ia(), ib)) {
@@ -649,7 +652,7 @@ uint64_t LaneScheduler::Run::place_pair(int64_t ra, int64_t rb, size_t side, boo
     b_.rollback(txn);
   }
   found = B;
-  auto span = [&](const Issue& is, uint64_t* first, uint64_t* last) {
+  auto span = [&](const Issues& is, uint64_t* first, uint64_t* last) {
     for (const auto& p : is) {
       const uint64_t c = static_cast<uint64_t>(static_cast<int64_t>(B) + p.second);
       *first = std::min(*first, c);

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <utility>
 #include <vector>
 
 #include "compiler/backend/lane_kernel.h"
@@ -72,6 +73,28 @@ class LaneScheduler::Run {
   // Places row r (rows ra and rb) through SXM `side`; returns the cycle its (the later) result
   // lands. commit false: a probe, undone.
   uint64_t place_row(int64_t r, size_t side, bool commit);
+  // (SRAM slice, issue cycle) of a read that reaches position pos on relative cycle `at`.
+  using Issues = std::vector<std::pair<uint16_t, int64_t>>;
+  Issues issue_cycles(const std::vector<uint16_t>& sl, int64_t at, uint32_t pos) const;
+  static bool clash(const Issues& a, const Issues& b);  // two reads on one port and cycle
+  // A row's template timing (place_row), relative to its 0: the `mov`s re-timing each read (of x's
+  // chunks, the mask, the center) and the cycle each read and op reaches the VXM.
+  struct RowTiming {
+    explicit RowTiming(const Run* run) : k(run) {}
+    const Run* k;
+    std::vector<int64_t> movs;   // per chunk: `mov`s re-timing its read
+    int64_t mask_movs = 0;       // ... the mask's read
+    std::vector<int64_t> cmovs;  // per chunk: ... the center's read
+    int64_t lat_widen = 0, lat_sub = 0;
+    int64_t prep_len(uint32_t c) const;       // chunk c's prep ops before it joins
+    int64_t join(uint32_t c) const;           // chunk c joins the row's combine chain
+    int64_t arrive(uint32_t c) const;         // chunk c's raw read at the VXM
+    int64_t sub_at(uint32_t c) const;         // the center's `sub` on chunk c
+    int64_t mask_arrive() const;              // the mask's raw read
+    int64_t center_arrive(uint32_t c) const;  // the center's raw read for chunk c
+    bool center_shared(uint32_t c) const;     // chunk c shares an earlier chunk's center read
+  };
+  RowTiming row_timing(const std::vector<uint16_t>& xs, const std::vector<uint16_t>& cs) const;
   uint64_t place_pair(int64_t ra, int64_t rb, size_t side, bool commit);
 
   ScheduleBuilder& b_;
