@@ -148,8 +148,9 @@ void MatmulScheduler::Run::add_job(size_t pi, const Job& jb, const std::vector<u
   // Every job takes the plane's next R accumulator rows (a ring over all of them), so a job's
   // abc never waits for the drain of the rows two jobs back (double buffering reused them). The
   // ring comes back to rows of a job at least two jobs back (2 R <= acc rows; else every job
-  // starts at row 0 and `back` below is 1), whose drains are then all scheduled: the ABC block
-  // below waits for that, and each row's own drain cycle (Plane::acc_read) orders the reuse.
+  // starts at row 0 and next_event's `back` is 1), whose drains are then all scheduled: a job's
+  // first abc waits for that (next_event), and each row's own drain cycle (Plane::acc_read) orders
+  // the reuse.
   Plane& pl = planes_[pi];
   if (pl.acc_next + R > static_cast<int64_t>(cfg.mxm_acc_rows)) pl.acc_next = 0;
   const int64_t acc_base = pl.acc_next;
