@@ -329,6 +329,25 @@ bool LaneScheduler::Run::clash(const Issues& a, const Issues& b) {
   return false;
 }
 
+// Tries a row template with its relative 0 at B, B + 1, ... until `place(at, vop)` fits, each try in
+// a transaction of its own (rolled back when it fails); B ends at the cycle that fit. In `place`,
+// at(rel) is the absolute cycle of relative cycle rel and vop(...) is vxm_op counting into *nvxm
+// (0 at each try's start).
+template <class Place>
+void LaneScheduler::Run::search(uint64_t& B, uint64_t* nvxm, Place place) {
+  for (uint64_t n = 0;; ++B, ++n) {
+    if (n > kMaxSearch) throw std::logic_error("lane scheduler: no cycle found for " + spec.name);
+    const auto txn = b_.begin();
+    *nvxm = 0;
+    auto at = [&](int64_t rel) { return static_cast<uint64_t>(static_cast<int64_t>(B) + rel); };
+    auto vop = [&](Instr in, std::initializer_list<const StreamValue*> srcs, uint64_t T, uint32_t width,
+                   int dir,
+                   StreamValue* out) { return vxm_op(std::move(in), srcs, T, width, dir, out, nvxm); };
+    if (place(at, vop)) return;
+    b_.rollback(txn);
+  }
+}
+
 // Places row r through SXM `side`; returns the cycle its result lands. commit false: a probe,
 // undone (the row goes through the SXM whose probe lands first; ties: the nearest SXM).
 uint64_t LaneScheduler::Run::place_row(int64_t r, size_t side, bool commit) {
@@ -370,14 +389,7 @@ uint64_t LaneScheduler::Run::place_row(int64_t r, size_t side, bool commit) {
   B = std::max({B, static_cast<uint64_t>(lower), hint});
   uint64_t landed = 0, nvxm = 0;
   std::vector<StreamValue> prepped(nch);  // per try: chunk c's value once prepared (set before read)
-  for (uint64_t n = 0;; ++B, ++n) {
-    if (n > kMaxSearch) throw std::logic_error("lane scheduler: no cycle found for " + spec.name);
-    const auto txn = b_.begin();
-    nvxm = 0;
-    auto at = [&](int64_t rel) { return static_cast<uint64_t>(static_cast<int64_t>(B) + rel); };
-    auto vop = [&](Instr in, std::initializer_list<const StreamValue*> srcs, uint64_t T, uint32_t width,
-                   int dir,
-                   StreamValue* out) { return vxm_op(std::move(in), srcs, T, width, dir, out, &nvxm); };
+  search(B, &nvxm, [&](const auto& at, const auto& vop) {
     const int any = -1, toward = static_cast<int>(to_s);
     bool ok = true;
     std::map<std::pair<int64_t, int64_t>, StreamValue> centers;  // (read, sub) cycles -> c at the sub
@@ -489,9 +501,8 @@ uint64_t LaneScheduler::Run::place_row(int64_t r, size_t side, bool commit) {
       P += lat(tail[k]);
     }
     if (ok) ok = b_.store(v, ys, Y.addr_of(r, 0), Y.write_not_before_row(r), &landed);
-    if (ok) break;
-    b_.rollback(txn);
-  }
+    return ok;
+  });
   found = B;
   uint64_t first = UINT64_MAX, last = 0;
   for (uint32_t c = 0; c < nch; ++c)
@@ -568,14 +579,7 @@ uint64_t LaneScheduler::Run::place_pair(int64_t ra, int64_t rb, size_t side, boo
   lower = std::max(lower, -min_issue);
   B = std::max({B, static_cast<uint64_t>(lower), hint});
   uint64_t land_a = 0, land_b = 0, nvxm = 0;
-  for (uint64_t n = 0;; ++B, ++n) {
-    if (n > kMaxSearch) throw std::logic_error("lane scheduler: no cycle found for " + spec.name);
-    const auto txn = b_.begin();
-    nvxm = 0;
-    auto at = [&](int64_t rel) { return static_cast<uint64_t>(static_cast<int64_t>(B) + rel); };
-    auto vop = [&](Instr in, std::initializer_list<const StreamValue*> srcs, uint64_t T, uint32_t width,
-                   int dir,
-                   StreamValue* out) { return vxm_op(std::move(in), srcs, T, width, dir, out, &nvxm); };
+  search(B, &nvxm, [&](const auto& at, const auto& vop) {
     const int any = -1, toward = static_cast<int>(to_s);
     StreamValue av, mk, braw, bsh, v;
     uint64_t t = at(-lat_sel - movs_a * lat_mov);
@@ -648,9 +652,8 @@ uint64_t LaneScheduler::Run::place_pair(int64_t ra, int64_t rb, size_t side, boo
     run_tail(rb_v, P, ybdir, delay_b);
     if (ok) ok = b_.store(ra_v, ya, Y.addr_of(ra, 0), Y.write_not_before_row(ra), &land_a);
     if (ok) ok = b_.store(rb_v, yb, Y.addr_of(rb, 0), Y.write_not_before_row(rb), &land_b);
-    if (ok) break;
-    b_.rollback(txn);
-  }
+    return ok;
+  });
   found = B;
   auto span = [&](const Issues& is, uint64_t* first, uint64_t* last) {
     for (const auto& p : is) {

@@ -73,6 +73,8 @@ class LaneScheduler::Run {
   // Places row r (rows ra and rb) through SXM `side`; returns the cycle its (the later) result
   // lands. commit false: a probe, undone.
   uint64_t place_row(int64_t r, size_t side, bool commit);
+  template <class Place>
+  void search(uint64_t& B, uint64_t* nvxm, Place place);  // lane_reduce.cpp
   // (SRAM slice, issue cycle) of a read that reaches position pos on relative cycle `at`.
   using Issues = std::vector<std::pair<uint16_t, int64_t>>;
   Issues issue_cycles(const std::vector<uint16_t>& sl, int64_t at, uint32_t pos) const;
