@@ -72,6 +72,14 @@ class EltwiseScheduler::Run {
     uint32_t y2addr;
     Dir y2dir;
     uint64_t landed = 0, landed2 = 0, nvxm = 0, post_at = 0, nread = 0;  // nread: SRAM reads fetched
+    // The attempt's state: the cycle its chain's next op issues at the VXM; (slice, cycle at the
+    // VXM) of its every read (a post operand whose read would meet an earlier one on its own port
+    // on the same cycle is read lat_mov early and re-timed: that collision has the same relative
+    // timing at every T0, so without it no cycle is ever found); the latest cycle a post operand
+    // reaches the VXM.
+    uint64_t T = 0;
+    std::vector<std::pair<uint16_t, uint64_t>> reads{};
+    uint64_t post_read = 0;
   };
   using ReadKey = std::tuple<const PlacedTensor*, int64_t, uint32_t, uint64_t>;
 
@@ -87,6 +95,12 @@ class EltwiseScheduler::Run {
   // One try of v at v.T0 in the builder's open transaction: reads, the op chain, the stores. False
   // when anything does not fit (the caller rolls back and tries the next cycle).
   bool attempt(Vector& v);
+  bool vop_to(Vector& v, Instr in, uint64_t T, bool final_op, uint32_t width, StreamValue* out, Dir to);
+  bool vop(Vector& v, Instr in, uint64_t T, bool final_op, uint32_t width, StreamValue* out);  // toward Y
+  bool read_operands(Vector& v);
+  bool post_operand(Vector& v, size_t i, const StreamValue** src);
+  bool op_chain(Vector& v, StreamValue* cur);
+  bool store(Vector& v, const StreamValue& cur);
 
   ScheduleBuilder& b_;
   const int vxm_slice_;
@@ -381,49 +395,52 @@ void EltwiseScheduler::Run::place_vector(const Vec& vec) {
 }
 
 bool EltwiseScheduler::Run::attempt(Vector& v) {
-  const int64_t r = v.r;
-  const uint32_t ch = v.ch;
-  const uint64_t T0 = v.T0;
-  const std::vector<char>& delayed = v.delayed;
-  const auto& ys = *v.ys;
-  const uint32_t yaddr = v.yaddr;
-  const Dir ydir = v.ydir;
-  const auto& y2s = *v.y2s;
-  const uint32_t y2addr = v.y2addr;
-  const Dir y2dir = v.y2dir;
-  uint64_t &landed = v.landed, &landed2 = v.landed2, &nvxm = v.nvxm, &post_at = v.post_at, &nread = v.nread;
-  auto src_of = [&](size_t i, const PlacedTensor** tp) { return src_row(i, r, tp); };
-  // One VXM instruction at cycle T reading srcs (all at the VXM on T); result of `width` bytes.
-  // A final op's result flows toward its store's slices (`to`); others take either direction.
-  auto vop_to = [&](Instr in, uint64_t T, bool final_op, uint32_t width, StreamValue* out, Dir to) {
-    const uint64_t lat = instr_timing(cfg, in).latency;
-    const Dir d1 = final_op ? to : (to == Dir::East ? Dir::West : Dir::East);
-    if (!b_.produce(d1, width, vxm_pos_, T + lat, out) &&
-        (final_op || !b_.produce(to, width, vxm_pos_, T + lat, out)))
-      return false;
-    in.set(Field::Dst, out->ref().encode());
-    if (!b_.issue_any(vxm_slice_, T, in)) return false;
-    ++nvxm;
-    return true;
-  };
-  auto vop = [&](Instr in, uint64_t T, bool final_op, uint32_t width, StreamValue* out) {
-    return vop_to(in, T, final_op, width, out, ydir);
-  };
-  const uint64_t T1 = T0 + lat_up;  // operands are f32 at the VXM on T1
-  // (slice, cycle at the VXM) of every read of this attempt: a post operand whose read would
-  // meet an earlier one on its own port on the same cycle is read lat_mov early and re-timed
-  // (that collision has the same relative timing at every T0: without, no cycle is ever found).
-  std::vector<std::pair<uint16_t, uint64_t>> reads;
+  v.T = 0;
+  v.reads.clear();
+  v.post_read = 0;
+  bool ok = read_operands(v);
+  StreamValue cur = nops ? vals[0] : StreamValue{};
+  v.T = v.T0 + lat_up;  // operands are f32 at the VXM on T0 + lat_up
+  ok = ok && op_chain(v, &cur);
+  ok = ok && store(v, cur);
+  v.post_at = v.post_read;
+  return ok;
+}
+
+// One VXM instruction at cycle T reading srcs (all at the VXM on T); result of `width` bytes.
+// A final op's result flows toward its store's slices (`to`); others take either direction.
+bool EltwiseScheduler::Run::vop_to(Vector& v, Instr in, uint64_t T, bool final_op, uint32_t width,
+                                   StreamValue* out, Dir to) {
+  const uint64_t lat = instr_timing(cfg, in).latency;
+  const Dir d1 = final_op ? to : (to == Dir::East ? Dir::West : Dir::East);
+  if (!b_.produce(d1, width, vxm_pos_, T + lat, out) &&
+      (final_op || !b_.produce(to, width, vxm_pos_, T + lat, out)))
+    return false;
+  in.set(Field::Dst, out->ref().encode());
+  if (!b_.issue_any(vxm_slice_, T, in)) return false;
+  ++v.nvxm;
+  return true;
+}
+
+bool EltwiseScheduler::Run::vop(Vector& v, Instr in, uint64_t T, bool final_op, uint32_t width,
+                                StreamValue* out) {
+  return vop_to(v, in, T, final_op, width, out, v.ydir);
+}
+
+// The op's operands, each read to reach the VXM as an f32 value (f16 ones widened; as they are when
+// the op runs on f16) on T0 + lat_up into vals (re-timed by a `mov` where delayed).
+bool EltwiseScheduler::Run::read_operands(Vector& v) {
   bool ok = true;
+  const uint64_t T1 = v.T0 + lat_up;  // operands are f32 at the VXM on T1
   for (size_t i = 0; i < nmain && ok; ++i) {
     const PlacedTensor* tp = nullptr;
-    const int64_t tr = src_of(i, &tp);
+    const int64_t tr = src_row(i, v.r, &tp);
     const PlacedTensor& t = *tp;
     // The same vector twice (x * x): one read feeds both sources.
     size_t same = i;
     for (size_t j = 0; j < i && same == i; ++j) {
       const PlacedTensor* uj = nullptr;
-      const int64_t rj = src_of(j, &uj);
+      const int64_t rj = src_row(j, v.r, &uj);
       if (uj == tp && rj == tr) same = j;
     }
     if (same < i) {
@@ -432,88 +449,93 @@ bool EltwiseScheduler::Run::attempt(Vector& v) {
     }
     const auto& ts = t.part_of_row(tr).slices;
     const Dir d = b_.pos(ts[0]) < vxm_pos_ ? Dir::East : Dir::West;
-    const uint64_t Ta = t.dtype == DType::F16 ? T0 : T1;
-    const uint64_t early = delayed[i] ? lat_mov : 0;
+    const uint64_t Ta = t.dtype == DType::F16 ? v.T0 : T1;
+    const uint64_t early = v.delayed[i] ? lat_mov : 0;
     StreamValue raw;
-    const uint32_t tch = bc(i) ? 0 : ch;
+    const uint32_t tch = bc(i) ? 0 : v.ch;
     const ReadKey key{tp, tr, tch, Ta};
-    const auto hit = delayed[i] ? shared.end() : shared.find(key);
+    const auto hit = v.delayed[i] ? shared.end() : shared.find(key);
     if (hit != shared.end()) {
       raw = hit->second;
     } else {
       ok = b_.fetch(ts, t.addr_of(tr, tch), vxm_pos_, Ta - early, d,
                     t.ready[static_cast<size_t>(tr * t.vpr + tch)], &raw);
-      if (ok) nread += ts.size();
-      for (uint16_t a : ts) reads.emplace_back(a, Ta - early);
-      if (ok && !delayed[i]) pending[key] = raw;
+      if (ok) v.nread += ts.size();
+      for (uint16_t a : ts) v.reads.emplace_back(a, Ta - early);
+      if (ok && !v.delayed[i]) pending[key] = raw;
     }
-    if (ok && delayed[i]) {
+    if (ok && v.delayed[i]) {
       Instr m = make_instr(Opcode::Mov);
       m.set(Field::DType, static_cast<uint32_t>(t.dtype));
       m.set(Field::SrcA, raw.ref().encode());
-      ok = vop(m, Ta - early, false, static_cast<uint32_t>(dtype_bytes(t.dtype)), &raw);
+      ok = vop(v, m, Ta - early, false, static_cast<uint32_t>(dtype_bytes(t.dtype)), &raw);
     }
     if (!ok) break;
     if (t.dtype == DType::F16 && !f16_direct) {
       Instr c = cvt_up;
       c.set(Field::SrcA, raw.ref().encode());
-      ok = vop(c, T0, false, 4, &vals[i]);
+      ok = vop(v, c, v.T0, false, 4, &vals[i]);
     } else {
       vals[i] = raw;
     }
   }
-  StreamValue cur = nops ? vals[0] : StreamValue{};
-  uint64_t T = T1;
-  uint64_t post_read = 0;  // latest cycle a post operand reaches the VXM
-  // Post operand i read to be f32 at the VXM on T (its source for the post op at T).
-  auto post_operand = [&](size_t i, const StreamValue** src) {
-    const PlacedTensor* tp = nullptr;
-    const int64_t tr = src_of(i, &tp);
-    const uint32_t tch = bc(i) ? 0 : ch;
-    const bool f16 = tp->dtype == DType::F16;
-    const uint64_t Ta = f16 ? T - lat_up : T;
-    const auto& ts = tp->part_of_row(tr).slices;
-    const Dir d = b_.pos(ts[0]) < vxm_pos_ ? Dir::East : Dir::West;
-    StreamValue raw;
-    // Shared like the op's operands: a vector (a constant row) already passing the VXM on Ta
-    // is taken from the stream.
-    const ReadKey key{tp, tr, tch, Ta};
-    const auto hs = shared.find(key);
-    const auto hp = pending.find(key);
-    bool got = true;
-    if (hs != shared.end()) {
-      raw = hs->second;
-    } else if (hp != pending.end()) {
-      raw = hp->second;
-    } else {
-      bool meets = false;
-      for (uint16_t a : ts)
-        meets = meets || std::find(reads.begin(), reads.end(), std::make_pair(a, Ta)) != reads.end();
-      const uint64_t early = meets ? lat_mov : 0;
-      got = b_.fetch(ts, tp->addr_of(tr, tch), vxm_pos_, Ta - early, d,
-                     tp->ready[static_cast<size_t>(tr * tp->vpr + tch)], &raw);
-      if (got) nread += ts.size();
-      for (uint16_t a : ts) reads.emplace_back(a, Ta - early);
-      if (got && meets) {  // re-timed: a `mov` brings it to the VXM on Ta
-        Instr m = make_instr(Opcode::Mov);
-        m.set(Field::DType, static_cast<uint32_t>(tp->dtype));
-        m.set(Field::SrcA, raw.ref().encode());
-        got = vop(m, Ta - early, false, static_cast<uint32_t>(dtype_bytes(tp->dtype)), &raw);
-      } else if (got) {
-        pending[key] = raw;
-      }
+  return ok;
+}
+
+// Post operand i read to be f32 at the VXM on v.T (its source for the post op at v.T).
+bool EltwiseScheduler::Run::post_operand(Vector& v, size_t i, const StreamValue** src) {
+  const PlacedTensor* tp = nullptr;
+  const int64_t tr = src_row(i, v.r, &tp);
+  const uint32_t tch = bc(i) ? 0 : v.ch;
+  const bool f16 = tp->dtype == DType::F16;
+  const uint64_t Ta = f16 ? v.T - lat_up : v.T;
+  const auto& ts = tp->part_of_row(tr).slices;
+  const Dir d = b_.pos(ts[0]) < vxm_pos_ ? Dir::East : Dir::West;
+  StreamValue raw;
+  // Shared like the op's operands: a vector (a constant row) already passing the VXM on Ta
+  // is taken from the stream.
+  const ReadKey key{tp, tr, tch, Ta};
+  const auto hs = shared.find(key);
+  const auto hp = pending.find(key);
+  bool got = true;
+  if (hs != shared.end()) {
+    raw = hs->second;
+  } else if (hp != pending.end()) {
+    raw = hp->second;
+  } else {
+    bool meets = false;
+    for (uint16_t a : ts)
+      meets = meets || std::find(v.reads.begin(), v.reads.end(), std::make_pair(a, Ta)) != v.reads.end();
+    const uint64_t early = meets ? lat_mov : 0;
+    got = b_.fetch(ts, tp->addr_of(tr, tch), vxm_pos_, Ta - early, d,
+                   tp->ready[static_cast<size_t>(tr * tp->vpr + tch)], &raw);
+    if (got) v.nread += ts.size();
+    for (uint16_t a : ts) v.reads.emplace_back(a, Ta - early);
+    if (got && meets) {  // re-timed: a `mov` brings it to the VXM on Ta
+      Instr m = make_instr(Opcode::Mov);
+      m.set(Field::DType, static_cast<uint32_t>(tp->dtype));
+      m.set(Field::SrcA, raw.ref().encode());
+      got = vop(v, m, Ta - early, false, static_cast<uint32_t>(dtype_bytes(tp->dtype)), &raw);
+    } else if (got) {
+      pending[key] = raw;
     }
-    if (got && f16 && !f16_direct) {
-      Instr c = cvt_up;
-      c.set(Field::SrcA, raw.ref().encode());
-      got = vop(c, Ta, false, 4, &vals[i]);
-    } else {
-      vals[i] = raw;
-    }
-    *src = &vals[i];
-    post_read = std::max(post_read, T);
-    return got;
-  };
+  }
+  if (got && f16 && !f16_direct) {
+    Instr c = cvt_up;
+    c.set(Field::SrcA, raw.ref().encode());
+    got = vop(v, c, Ta, false, 4, &vals[i]);
+  } else {
+    vals[i] = raw;
+  }
+  *src = &vals[i];
+  v.post_read = std::max(v.post_read, v.T);
+  return got;
+}
+
+// The op, a fused relu, the fused post ops and the conversion toward Y's type, from *cur at v.T.
+bool EltwiseScheduler::Run::op_chain(Vector& v, StreamValue* cur_out) {
+  StreamValue& cur = *cur_out;
+  bool ok = true;
   if (ok && has_op) {
     Instr in = make_instr(relu_first ? Opcode::Relu : op);
     in.set(Field::DType, static_cast<uint32_t>(op_dt));
@@ -525,15 +547,15 @@ bool EltwiseScheduler::Run::attempt(Vector& v) {
       in.set(Field::SrcA, vals[0].ref().encode());
       if (nmain > 1) in.set(Field::SrcB, vals[1].ref().encode());
     }
-    ok = vop(in, T, !narrow && !fused_relu && post.empty(), op_width, &cur);
-    T += instr_timing(cfg, in).latency;
+    ok = vop(v, in, v.T, !narrow && !fused_relu && post.empty(), op_width, &cur);
+    v.T += instr_timing(cfg, in).latency;
   }
   if (ok && fused_relu) {  // a fused Relu, in the op's dtype (f32, or f16 for arith_direct)
     Instr rl = make_instr(Opcode::Relu);
     rl.set(Field::DType, static_cast<uint32_t>(op_dt));
     rl.set(Field::SrcA, cur.ref().encode());
-    ok = vop(rl, T, !narrow && post.empty(), op_width, &cur);
-    T += instr_timing(cfg, rl).latency;
+    ok = vop(v, rl, v.T, !narrow && post.empty(), op_width, &cur);
+    v.T += instr_timing(cfg, rl).latency;
   }
   for (size_t pi = 0; ok && pi < post.size(); ++pi) {  // fused post ops, f32
     // On a chip with the fused multiply-add (chip config vxm.fused_multiply_add), f32 chains:
@@ -549,15 +571,15 @@ bool EltwiseScheduler::Run::attempt(Vector& v) {
     Instr pin = make_instr(fma || fma1 ? Opcode::Fma : post[pi].op);
     pin.set(Field::DType, static_cast<uint32_t>(op_dt));
     pin.set(Field::SrcA, cur.ref().encode());
-    if (post[pi].operand >= 0) {  // src_b: its operand, read to be f32 at the VXM on T
+    if (post[pi].operand >= 0) {  // src_b: its operand, read to be f32 at the VXM on v.T
       const StreamValue* src = nullptr;
-      if (!(ok = post_operand(static_cast<size_t>(post[pi].operand), &src))) break;
+      if (!(ok = post_operand(v, static_cast<size_t>(post[pi].operand), &src))) break;
       pin.set(Field::SrcB, src->ref().encode());
       if (fma1) pin.set(Field::SrcC, src->ref().encode());
     }
     if (fma) {  // src_c: the add's operand, at the VXM on the same cycle
       const StreamValue* src = nullptr;
-      if (!(ok = post_operand(static_cast<size_t>(post[++pi].operand), &src))) break;
+      if (!(ok = post_operand(v, static_cast<size_t>(post[++pi].operand), &src))) break;
       pin.set(Field::SrcC, src->ref().encode());
     }
     if (post[pi].op == Opcode::MulImm || post[pi].op == Opcode::AddImm) {
@@ -565,48 +587,53 @@ bool EltwiseScheduler::Run::attempt(Vector& v) {
       std::memcpy(&bits, &post[pi].imm, sizeof bits);
       pin.set(Field::FImm, bits);
     }
-    ok = vop(pin, T, !narrow && pi + 1 == post.size(), op_width, &cur);
-    T += instr_timing(cfg, pin).latency;
+    ok = vop(v, pin, v.T, !narrow && pi + 1 == post.size(), op_width, &cur);
+    v.T += instr_timing(cfg, pin).latency;
   }
   if (ok && to_i8 && f16_direct) {  // the f16 result widened once for the quantization
     Instr c = cvt_up;
     c.set(Field::SrcA, cur.ref().encode());
-    ok = vop(c, T, false, 4, &cur);
-    T += instr_timing(cfg, c).latency;
+    ok = vop(v, c, v.T, false, 4, &cur);
+    v.T += instr_timing(cfg, c).latency;
   }
   if (ok && to_i8) {
     const Instr m = scale_f32(cur, spec.y_inv_scale);
-    ok = vop(m, T, false, 4, &cur);
-    T += instr_timing(cfg, m).latency;
+    ok = vop(v, m, v.T, false, 4, &cur);
+    v.T += instr_timing(cfg, m).latency;
   }
   if (ok && narrow) {
     Instr c = make_instr(Opcode::Cvt);
     c.set(Field::DType, static_cast<uint32_t>(DType::F32));
     c.set(Field::DType2, static_cast<uint32_t>(Y.dtype));
     c.set(Field::SrcA, cur.ref().encode());
-    ok = vop(c, T, true, static_cast<uint32_t>(dtype_bytes(Y.dtype)), &cur);
-    T += instr_timing(cfg, c).latency;
+    ok = vop(v, c, v.T, true, static_cast<uint32_t>(dtype_bytes(Y.dtype)), &cur);
+    v.T += instr_timing(cfg, c).latency;
   }
-  if (ok) ok = b_.store(cur, ys, yaddr, Y.write_not_before_row(r), &landed);
-  if (ok && Y2) {  // the fused quantized copy: Y's stored value (at the VXM on T) -> i8
+  return ok;
+}
+
+// Y's vector stored and, with a second output, its quantized copy into Y2.
+bool EltwiseScheduler::Run::store(Vector& v, const StreamValue& cur) {
+  bool ok = true;
+  if (ok) ok = b_.store(cur, *v.ys, v.yaddr, Y.write_not_before_row(v.r), &v.landed);
+  if (ok && Y2) {  // the fused quantized copy: Y's stored value (at the VXM on v.T) -> i8
     StreamValue q = cur;
     if (Y.dtype == DType::F16) {
       Instr c = cvt_up;
       c.set(Field::SrcA, q.ref().encode());
-      ok = vop_to(c, T, false, 4, &q, y2dir);
-      T += instr_timing(cfg, c).latency;
+      ok = vop_to(v, c, v.T, false, 4, &q, v.y2dir);
+      v.T += instr_timing(cfg, c).latency;
     }
     const Instr m = scale_f32(q, spec.y2_inv_scale);
-    ok = ok && vop_to(m, T, false, 4, &q, y2dir);
-    T += instr_timing(cfg, m).latency;
+    ok = ok && vop_to(v, m, v.T, false, 4, &q, v.y2dir);
+    v.T += instr_timing(cfg, m).latency;
     Instr c = make_instr(Opcode::Cvt);
     c.set(Field::DType, static_cast<uint32_t>(DType::F32));
     c.set(Field::DType2, static_cast<uint32_t>(DType::I8));
     c.set(Field::SrcA, q.ref().encode());
-    ok = ok && vop_to(c, T, true, 1, &q, y2dir);
-    if (ok) ok = b_.store(q, y2s, y2addr, Y2->write_not_before_row(r), &landed2);
+    ok = ok && vop_to(v, c, v.T, true, 1, &q, v.y2dir);
+    if (ok) ok = b_.store(q, *v.y2s, v.y2addr, Y2->write_not_before_row(v.r), &v.landed2);
   }
-  post_at = post_read;
   return ok;
 }
 
