@@ -301,17 +301,13 @@ struct LoweredModel {
   }
 };
 
-// lanes: the chip's vector lanes (0: lowerings that need them are not used), e.g. for packing the
-// taps of small-channel convs into whole vectors (passes/lower_conv.h "Packed taps", unless
-// opt.pack_conv_taps is false). Without it: the built-in chip's (default_chip_config), as compile()
-// lowers for that chip.
-// The activations step `st` of lm reads (x, a lane step's center, a product's activation weights
-// b, view segments and residual, an elementwise step's activation operands), in that order.
 // The last dim of a shape (1 for a scalar): the lanes of a stored row.
 inline int64_t last_dim(const ir::Shape& s) { return s.empty() ? 1 : s.back(); }
 // The lowering passes' error for a node whose form they cannot lower: throws InputError
 // "model 'M': node 'N' (Kind): why".
 [[noreturn]] void node_error(const ir::Graph& g, const ir::Op& op, const std::string& why);
+// The activations step `st` of lm reads (x, a lane step's center, a product's activation weights
+// b, view segments and residual, an elementwise step's activation operands), in that order.
 std::vector<ir::TensorId> step_reads(const LoweredModel& lm, const LoweredStep& st);
 // The tensors step `st` writes: its y, and its second output y2 if any.
 std::vector<ir::TensorId> step_writes(const LoweredModel& lm, const LoweredStep& st);
@@ -346,6 +342,10 @@ struct LowerOptions {
   bool ones_in_projection = true;
 };
 
+// lanes: the chip's vector lanes (0: lowerings that need them are not used), e.g. for packing the
+// taps of small-channel convs into whole vectors (passes/lower_conv.h "Packed taps", unless
+// opt.pack_conv_taps is false). Without it: the built-in chip's (default_chip_config), as compile()
+// lowers for that chip. The passes run as GraphLowering (graph_lowering.h).
 LoweredModel lower_graph(const ir::Graph& g, uint32_t lanes, const LowerOptions& opt = {});
 LoweredModel lower_graph(const ir::Graph& g);
 
