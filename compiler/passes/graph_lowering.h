@@ -42,10 +42,14 @@ class GraphLowering {
   // lower_eltwise.cpp
   // One elementwise step for `op` (InputError if its operands or types are not supported).
   void eltwise(const ir::Op& op);
+  // t is a one-element finite constant; *v its value.
   bool one_const(ir::TensorId t, float* v) const;
   // The one elementwise step writing `in` (a plain stored activation read only by its reader), or -1.
   int sole_writer(ir::TensorId in) const;
+  // Fusion (d) of lower_eltwise.cpp: a Mul of two activations as a post op of one's writer; returns
+  // that step's index, or -1.
   int fuse_product(const ir::Op& op);
+  // An elementwise op through the fusions (a)-(d) of lower_eltwise.cpp, else as its own step.
   void fused_eltwise(const ir::Op& op);
 
   const ir::Graph& g;
