@@ -59,6 +59,7 @@ class LaneScheduler::Run {
   // toward it and back that the ops below read.
   void use_sxm(size_t side);
   int64_t lat(const Instr& in) const { return static_cast<int64_t>(instr_timing(cfg, in).latency); }
+  // Row r done: Y's ready cycle, X's last read and the step's counts.
   void finish_row(int64_t r, uint64_t landed, uint64_t first_read, uint64_t last_read, uint64_t reads,
                   uint64_t nvxm);
   // One SXM instruction at S on cycle t whose result (width bytes) heads back from the SXM.
@@ -73,8 +74,10 @@ class LaneScheduler::Run {
   // Places row r (rows ra and rb) through SXM `side`; returns the cycle its (the later) result
   // lands. commit false: a probe, undone.
   uint64_t place_row(int64_t r, size_t side, bool commit);
+  uint64_t place_pair(int64_t ra, int64_t rb, size_t side, bool commit);
+  // The row template tried at B, B + 1, ... until `place` fits (lane_reduce.cpp).
   template <class Place>
-  void search(uint64_t& B, uint64_t* nvxm, Place place);  // lane_reduce.cpp
+  void search(uint64_t& B, uint64_t* nvxm, Place place);
   // (SRAM slice, issue cycle) of a read that reaches position pos on relative cycle `at`.
   using Issues = std::vector<std::pair<uint16_t, int64_t>>;
   Issues issue_cycles(const std::vector<uint16_t>& sl, int64_t at, uint32_t pos) const;
@@ -97,7 +100,6 @@ class LaneScheduler::Run {
     bool center_shared(uint32_t c) const;     // chunk c shares an earlier chunk's center read
   };
   RowTiming row_timing(const std::vector<uint16_t>& xs, const std::vector<uint16_t>& cs) const;
-  uint64_t place_pair(int64_t ra, int64_t rb, size_t side, bool commit);
 
   ScheduleBuilder& b_;
   const std::vector<int>& sxm_rows_;
