@@ -11,16 +11,13 @@
 #include <stdexcept>
 #include <tuple>
 
+#include "compiler/backend/kernel_common.h"
 #include "compiler/backend/vxm_instr.h"
 #include "isa/chip_config.h"
 
 namespace lpu::compiler {
 
 namespace {
-
-constexpr uint64_t kMaxSearch = uint64_t{1} << 24;  // cycles tried per vector before giving up
-
-uint64_t dist(uint32_t a, uint32_t b) { return a > b ? a - b : b - a; }
 
 // `mul` of an f32 stream value by an immediate (the i8 quantizations' x * 1/scale); Dst unset.
 Instr scale_f32(const StreamValue& src, float factor) {
@@ -351,7 +348,7 @@ void EltwiseScheduler::Run::place_vector(const Vec& vec) {
     const int64_t tr = src_of(i, &t);
     const uint64_t ready = t->ready[static_cast<size_t>(tr * t->vpr + (bc(i) ? 0 : ch))];
     uint64_t far = 0;
-    for (uint16_t s : t->part_of_row(tr).slices) far = std::max(far, dist(b_.pos(s), vxm_pos_));
+    for (uint16_t s : t->part_of_row(tr).slices) far = std::max(far, pos_gap(b_.pos(s), vxm_pos_));
     const uint64_t up = t->dtype == DType::F16 ? 0 : lat_up;
     const uint64_t lb = ready + lat_read + far + (delayed[i] ? lat_mov : 0);
     T0 = std::max(T0, lb > up ? lb - up : 0);
@@ -412,7 +409,7 @@ bool EltwiseScheduler::Run::attempt(Vector& v) {
 bool EltwiseScheduler::Run::vop_to(Vector& v, Instr in, uint64_t T, bool final_op, uint32_t width,
                                    StreamValue* out, Dir to) {
   const uint64_t lat = instr_timing(cfg, in).latency;
-  const Dir d1 = final_op ? to : (to == Dir::East ? Dir::West : Dir::East);
+  const Dir d1 = final_op ? to : opposite(to);
   if (!b_.produce(d1, width, vxm_pos_, T + lat, out) &&
       (final_op || !b_.produce(to, width, vxm_pos_, T + lat, out)))
     return false;

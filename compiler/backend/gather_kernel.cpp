@@ -5,15 +5,13 @@
 #include <fmt/format.h>
 #include <stdexcept>
 
+#include "compiler/backend/kernel_common.h"
 #include "isa/chip_config.h"
 
 namespace lpu::compiler {
 
 namespace {
 
-constexpr uint64_t kMaxSearch = uint64_t{1} << 24;  // cycles tried per vector before giving up
-
-uint64_t dist(uint32_t a, uint32_t b) { return a > b ? a - b : b - a; }
 
 }  // namespace
 
@@ -97,7 +95,7 @@ MatmulStats GatherScheduler::schedule(const GatherSpec& spec) {
         if (!direct && vxm_slice_ < 0)
           throw InputError(fmt::format("{}: chip '{}' has no VXM slice to route a gather", spec.name, cfg.name));
         uint64_t far = 0;
-        for (uint16_t s : ts) far = std::max(far, dist(b_.pos(s), q));
+        for (uint16_t s : ts) far = std::max(far, pos_gap(b_.pos(s), q));
         uint64_t Tq = std::max(ready, order_floor) + lat_read + far;  // arrival at q
         uint64_t landed = 0;
         bool used_vxm = false;
@@ -167,7 +165,7 @@ MatmulStats GatherScheduler::lookup(const LookupSpec& spec) {
     const Dir din = direct ? (east ? Dir::East : Dir::West) : (imax < vxm_pos_ ? Dir::East : Dir::West);
     const Dir dmid = gmin > vxm_pos_ ? Dir::East : Dir::West;
     uint64_t far = 0;
-    for (uint16_t s : is) far = std::max(far, dist(b_.pos(s), q));
+    for (uint16_t s : is) far = std::max(far, pos_gap(b_.pos(s), q));
     for (uint32_t c = 0; c < W.vpr; ++c) {
       uint64_t Tq = std::max(ready, order_floor) + lat_read + far;  // index arrival at q
       uint64_t landed = 0;
@@ -255,7 +253,7 @@ MatmulStats GatherScheduler::combine(const CombineSpec& spec) {
         off[k] = k == 0 ? 0 : (k - 1) * lat_add;
         uint64_t far = 0;
         uint32_t pmax = 0;
-        for (uint16_t s : *ps[k]) far = std::max(far, dist(b_.pos(s), vxm_pos_)), pmax = std::max(pmax, b_.pos(s));
+        for (uint16_t s : *ps[k]) far = std::max(far, pos_gap(b_.pos(s), vxm_pos_)), pmax = std::max(pmax, b_.pos(s));
         pdir[k] = pmax < vxm_pos_ ? Dir::East : Dir::West;
         const uint64_t arrive = pr[k] + lat_read + far;
         T = std::max(T, arrive > off[k] ? arrive - off[k] : 0);
@@ -288,7 +286,7 @@ MatmulStats GatherScheduler::combine(const CombineSpec& spec) {
       for (size_t k = 0; k < n; ++k) {
         const uint64_t Tk = T + off[k];
         uint64_t far = 0;
-        for (uint16_t s : *ps[k]) far = std::max(far, dist(b_.pos(s), vxm_pos_));
+        for (uint16_t s : *ps[k]) far = std::max(far, pos_gap(b_.pos(s), vxm_pos_));
         const uint64_t first_read = Tk - lat_read - far;
         if (k == 0) order_floor = std::max(order_floor, first_read);
         spec.parts[k]->last_read = std::max(spec.parts[k]->last_read, Tk);

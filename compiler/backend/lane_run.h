@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "compiler/backend/kernel_common.h"
 #include "compiler/backend/lane_kernel.h"
 #include "isa/chip_config.h"
 
@@ -20,12 +21,8 @@ namespace lpu::compiler {
 
 namespace lane_detail {
 
-constexpr uint64_t kMaxSearch = uint64_t{1} << 24;  // cycles tried per row before giving up
-
-inline int64_t dist(uint32_t a, uint32_t b) {
-  return a > b ? static_cast<int64_t>(a - b) : static_cast<int64_t>(b - a);
-}
-inline Dir opposite(Dir d) { return d == Dir::East ? Dir::West : Dir::East; }
+// pos_gap as a signed count: the lane kernel's template times are relative (may be negative).
+inline int64_t dist(uint32_t a, uint32_t b) { return static_cast<int64_t>(pos_gap(a, b)); }
 inline Instr instr(Opcode op, DType t) {
   Instr in = make_instr(op);
   in.set(Field::DType, static_cast<uint32_t>(t));

@@ -26,7 +26,7 @@ bool MatmulScheduler::Run::vop(Chain& c, Instr in, const StreamValue* bsrc, uint
   if (csrc) in.set(Field::SrcC, csrc->ref().encode());
   const uint64_t lat = instr_timing(cfg, in).latency;
   StreamValue out;
-  const Dir d1 = final_op ? c.to : (c.to == Dir::East ? Dir::West : Dir::East);
+  const Dir d1 = final_op ? c.to : opposite(c.to);
   if (!b_.produce(d1, width, vxm_pos_, c.T + lat, &out) &&
       (final_op || !b_.produce(c.to, width, vxm_pos_, c.T + lat, &out)))
     return false;
@@ -45,7 +45,7 @@ bool MatmulScheduler::Run::side_op(Chain& c, Instr in, const StreamValue& a, con
   in.set(Field::SrcA, a.ref().encode());
   if (b) in.set(Field::SrcB, b->ref().encode());
   const uint64_t lat = instr_timing(cfg, in).latency;
-  const Dir d1 = c.to == Dir::East ? Dir::West : Dir::East;
+  const Dir d1 = opposite(c.to);
   if (!b_.produce(d1, width, vxm_pos_, t + lat, out) && !b_.produce(c.to, width, vxm_pos_, t + lat, out))
     return false;
   in.set(Field::Dst, out->ref().encode());
@@ -94,7 +94,7 @@ bool MatmulScheduler::Run::fetch_act(Chain& c, const PlacedTensor* t, int64_t ro
   const uint64_t ready = t->ready[static_cast<size_t>(row * t->vpr + v)];
   uint64_t far = 0;
   for (uint16_t sl : rs)
-    far = std::max<uint64_t>(far, b_.pos(sl) > vxm_pos_ ? b_.pos(sl) - vxm_pos_ : vxm_pos_ - b_.pos(sl));
+    far = std::max(far, pos_gap(b_.pos(sl), vxm_pos_));
   if (at < ready + lat_read + far) {
     c.skip = ready + lat_read + far - at;
     return false;

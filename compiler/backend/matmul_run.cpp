@@ -137,9 +137,7 @@ MatmulScheduler::Run::Run(MatmulScheduler& kernel, const MatmulSpec& spec_in)
   lat_read = latency_of(cfg, Opcode::Read, DType::I8);
   P = planes_.size();
   half = std::max<int64_t>(1, cfg.mxm_acc_rows / 2);
-  Instr add_probe = make_instr(Opcode::Add);
-  add_probe.set(Field::DType, static_cast<uint32_t>(acc_t));
-  lat_add = static_cast<int64_t>(instr_timing(cfg, add_probe).latency);
+  lat_add = static_cast<int64_t>(latency_of(cfg, Opcode::Add, acc_t));
 }
 
 bool MatmulScheduler::Run::transposed_tile(uint32_t kt, uint32_t nt) const {
@@ -183,7 +181,7 @@ MatmulScheduler::Run::XSrc MatmulScheduler::Run::xsrc(uint32_t kt, int64_t m) co
 
 int64_t MatmulScheduler::Run::vdist(size_t plane) const {
   const uint32_t p = planes_[plane].pos;
-  return static_cast<int64_t>(p > vxm_pos_ ? p - vxm_pos_ : vxm_pos_ - p);
+  return static_cast<int64_t>(pos_gap(p, vxm_pos_));
 }
 
 int64_t MatmulScheduler::Run::part_offset(size_t leader, size_t plane, uint32_t g) const {
@@ -346,7 +344,7 @@ void MatmulScheduler::Run::issue_lw(PS& s, Plane& pl, uint64_t e) {
   if (!placed && src.ready > 0)
     for (uint16_t sl : ws) {
       const uint32_t p = b_.pos(sl);
-      T = std::max(T, src.ready + lat_read + (p > pl.pos ? p - pl.pos : pl.pos - p));
+      T = std::max(T, src.ready + lat_read + pos_gap(p, pl.pos));
     }
   for (uint64_t n = 0; !placed; ++T, ++n) {
     if (n > kMaxSearch) no_slot(spec.name + " lw");
@@ -411,7 +409,7 @@ void MatmulScheduler::Run::issue_abc(size_t best_p, PS& s, Plane& pl, uint64_t e
       rc.lo_x = 0;
       for (uint16_t sl : *rc.xs) {
         const uint32_t p = b_.pos(sl);
-        rc.lo_x = std::max(rc.lo_x, rc.ready + lat_read + (p > pl.pos ? p - pl.pos : pl.pos - p));
+        rc.lo_x = std::max(rc.lo_x, rc.ready + lat_read + pos_gap(p, pl.pos));
       }
       rc.cached = &xcache[{rc.xsr.t, rc.v}];
       s.rtodo.push_back(rc);

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "compiler/backend/kernel_common.h"
 #include "compiler/backend/queue_emitter.h"
 #include "compiler/backend/schedule_builder.h"
 #include "compiler/passes/sram_alloc.h"
@@ -18,10 +19,12 @@ namespace lpu::llm {
 using compiler::PlacedTensor;
 using compiler::ScheduleBuilder;
 using compiler::StreamValue;
+using compiler::kMaxSearch;
+using compiler::opposite;
+using compiler::pos_gap;
 
 namespace {
 
-constexpr uint64_t kMaxSearch = uint64_t{1} << 24;  // cycles tried per placement before giving up
 
 struct Chip {
   explicit Chip(const ChipConfig& cfg) : b(cfg), alloc(cfg) {}
@@ -60,7 +63,6 @@ struct Ctx {
   std::vector<LinkDesc> links;
 };
 
-uint64_t dist(uint32_t a, uint32_t b) { return a > b ? a - b : b - a; }
 
 PlacedTensor place(Ctx& x, int chip, const std::string& name, int64_t rows, int64_t hidden) {
   compiler::TilingOptions to;
@@ -89,7 +91,7 @@ void transfer(Ctx& x, int a, const Vec& s, int b, const Vec& d, int plane, uint3
   const uint64_t ready = s.ready();
   Instr snd = make_instr(Opcode::Send);
   snd.set(Field::Link, la);
-  uint64_t t = std::max(ready + x.read_lat + dist(x.c2c_pos, A.pos(sslice)), x.tx_next[static_cast<size_t>(a)][la]);
+  uint64_t t = std::max(ready + x.read_lat + pos_gap(x.c2c_pos, A.pos(sslice)), x.tx_next[static_cast<size_t>(a)][la]);
   for (uint64_t n = 0;; ++t, ++n) {
     if (n > kMaxSearch) throw std::logic_error("collective: no cycle found for a send within the search bound");
     auto txn = A.begin();
@@ -164,7 +166,7 @@ void reduce_vector(Ctx& x, int o, const std::vector<Vec>& terms, const Vec& out)
   uint64_t T0 = 0;
   for (size_t i = 0; i < terms.size(); ++i) {
     uint64_t far = 0;
-    for (uint16_t sl : terms[i].t->part_of_row(terms[i].r).slices) far = std::max(far, dist(B.pos(sl), x.vxm_pos));
+    for (uint16_t sl : terms[i].t->part_of_row(terms[i].r).slices) far = std::max(far, pos_gap(B.pos(sl), x.vxm_pos));
     const uint64_t lb = terms[i].ready() + x.read_lat + far;
     const uint64_t off = i == 0 ? 0 : (i - 1) * x.add_lat;
     T0 = std::max(T0, lb > off ? lb - off : 0);
@@ -185,7 +187,7 @@ void reduce_vector(Ctx& x, int o, const std::vector<Vec>& terms, const Vec& out)
       if (!ok) break;
       const bool last = i + 1 == terms.size();
       StreamValue res;
-      const Dir other = odir == Dir::East ? Dir::West : Dir::East;
+      const Dir other = opposite(odir);
       ok = B.produce(last ? odir : other, 2, x.vxm_pos, Ti + x.add_lat, &res) ||
            (!last && B.produce(odir, 2, x.vxm_pos, Ti + x.add_lat, &res));
       if (!ok) break;
