@@ -2,8 +2,8 @@
 # Digests of the programs a fixed set of compiles writes, for a refactor that must not change any
 # schedule: run it before and after, then diff the two digest files (no line may differ).
 # Usage: scripts/program_digests.sh OUTDIR [RESNET50.onnx [CALIBRATION_DIR]]
-#   OUTDIR gets the programs, the bench outputs and OUTDIR/digests.txt (md5 of each, compile times
-#   removed). With a ResNet-50 (scripts/make_models.py --resnet50 FILE) its fp16 program and, given
+#   OUTDIR (new, or an earlier run's) gets the programs, the bench outputs and OUTDIR/digests.txt
+#   (md5 of each, compile times removed). With a ResNet-50 (scripts/make_models.py --resnet50 FILE) its fp16 program and, given
 #   a calibration dataset directory, its int8 program are included. Needs ./build (scripts/build.sh).
 # Covers: GEMMs of decode, prefill and odd shapes at fp16 and int8; the committed ONNX models;
 # BERT-base's int8 prefill pieces (bench_prefill, every step's end); Llama-2 7B fp16 and 70B int8
@@ -17,6 +17,11 @@ cd "$(dirname "$0")/.."
 L=./build/tools/lpusim
 B=./build/bench
 [ -x "$L" ] || { echo "program_digests.sh: no $L (run scripts/build.sh first)" >&2; exit 2; }
+# OUTDIR is new, or a previous run's (it holds digests.txt): nothing else in it is overwritten.
+if [ -e "$OUT" ] && [ -n "$(ls -A "$OUT")" ] && [ ! -f "$OUT/digests.txt" ]; then
+  echo "program_digests.sh: '$OUT' is not empty and holds no digests.txt of an earlier run; give a new directory" >&2
+  exit 2
+fi
 mkdir -p "$OUT"
 rm -f "$OUT"/*.lpu "$OUT"/*.txt
 for g in 1x4096x4096 128x768x3072 320x320x320 7x1000x333 2048x2048x2048; do
@@ -48,5 +53,7 @@ done
 sed -i -E 's/build\+compile [0-9.]+ s//' "$OUT"/piece_*.txt
 awk '/^(attention|ffn|output LayerNorm) / { $(NF - 2) = "-" } 1' "$OUT/bench_prefill_steps.txt" > "$OUT/steps.tmp"
 mv "$OUT/steps.tmp" "$OUT/bench_prefill_steps.txt"
-(cd "$OUT" && md5sum -- *.lpu *.txt) > "$OUT/digests.txt"
+# Written under another name first, so the digest list never reads itself.
+(cd "$OUT" && md5sum -- *.lpu *.txt) > "$OUT/digests.tmp"
+mv "$OUT/digests.tmp" "$OUT/digests.txt"
 echo "program_digests.sh: $(wc -l < "$OUT/digests.txt") digests in $OUT/digests.txt"
