@@ -188,6 +188,12 @@ Instr make_instr(Opcode op) {
   return i;
 }
 
+Instr make_instr(Opcode op, DType dt) {
+  Instr i = make_instr(op);
+  i.set(Field::DType, static_cast<uint32_t>(dt));
+  return i;
+}
+
 int stream_group_size(const Instr& in, Field f) {
   const OpInfo& oi = op_info(in.op);
   if ((in.op == Opcode::Gather || in.op == Opcode::Scatter) && f == Field::SrcA) return 2;

@@ -148,6 +148,7 @@ struct Instr {
 
 // Builders that keep call sites short in the compiler and in tests.
 Instr make_instr(Opcode op);
+Instr make_instr(Opcode op, DType dt);  // with its dtype field set (a typed unit's instruction)
 inline Instr& with(Instr& i, Field x, uint32_t v) { i.set(x, v); return i; }
 
 // ---- encoding ----------------------------------------------------------------------------------

@@ -215,9 +215,7 @@ EltwiseScheduler::Run::Run(EltwiseScheduler& k, const EltwiseSpec& spec_in)
                                          spec.name, t->name, t->rows, t->inner, Y.rows, Y.inner));
     any_f16 = any_f16 || t->dtype == DType::F16;
   }
-  cvt_up = make_instr(Opcode::Cvt);
-  cvt_up.set(Field::DType, static_cast<uint32_t>(DType::F16));
-  cvt_up.set(Field::DType2, static_cast<uint32_t>(DType::F32));
+  cvt_up = cvt_instr(DType::F16, DType::F32);
   // Max / Min of f16 operands (MaxPool: the op and binary post ops of the same opcode, one per
   // further tap) into an f16 or i8 Y: exact in f16, so the ops run on the f16 values directly
   // (`max.f16`: no widening, 2-stream values); an i8 Y widens the result once before its `muli`.
@@ -392,7 +390,6 @@ void EltwiseScheduler::Run::place_vector(const Vec& vec) {
 }
 
 bool EltwiseScheduler::Run::attempt(Vector& v) {
-  v.T = 0;
   v.reads.clear();
   v.post_read = 0;
   bool ok = read_operands(v);
@@ -462,8 +459,7 @@ bool EltwiseScheduler::Run::read_operands(Vector& v) {
       if (ok && !v.delayed[i]) pending[key] = raw;
     }
     if (ok && v.delayed[i]) {
-      Instr m = make_instr(Opcode::Mov);
-      m.set(Field::DType, static_cast<uint32_t>(t.dtype));
+      Instr m = make_instr(Opcode::Mov, t.dtype);
       m.set(Field::SrcA, raw.ref().encode());
       ok = vop(v, m, Ta - early, false, static_cast<uint32_t>(dtype_bytes(t.dtype)), &raw);
     }
@@ -509,8 +505,7 @@ bool EltwiseScheduler::Run::post_operand(Vector& v, size_t i, const StreamValue*
     if (got) v.nread += ts.size();
     for (uint16_t a : ts) v.reads.emplace_back(a, Ta - early);
     if (got && meets) {  // re-timed: a `mov` brings it to the VXM on Ta
-      Instr m = make_instr(Opcode::Mov);
-      m.set(Field::DType, static_cast<uint32_t>(tp->dtype));
+      Instr m = make_instr(Opcode::Mov, tp->dtype);
       m.set(Field::SrcA, raw.ref().encode());
       got = vop(v, m, Ta - early, false, static_cast<uint32_t>(dtype_bytes(tp->dtype)), &raw);
     } else if (got) {
@@ -534,8 +529,7 @@ bool EltwiseScheduler::Run::op_chain(Vector& v, StreamValue* cur_out) {
   StreamValue& cur = *cur_out;
   bool ok = true;
   if (ok && has_op) {
-    Instr in = make_instr(relu_first ? Opcode::Relu : op);
-    in.set(Field::DType, static_cast<uint32_t>(op_dt));
+    Instr in = make_instr(relu_first ? Opcode::Relu : op, op_dt);
     if (op == Opcode::Select) {
       in.set(Field::SrcC, vals[0].ref().encode());
       in.set(Field::SrcA, vals[1].ref().encode());
@@ -548,8 +542,7 @@ bool EltwiseScheduler::Run::op_chain(Vector& v, StreamValue* cur_out) {
     v.T += instr_timing(cfg, in).latency;
   }
   if (ok && fused_relu) {  // a fused Relu, in the op's dtype (f32, or f16 for arith_direct)
-    Instr rl = make_instr(Opcode::Relu);
-    rl.set(Field::DType, static_cast<uint32_t>(op_dt));
+    Instr rl = make_instr(Opcode::Relu, op_dt);
     rl.set(Field::SrcA, cur.ref().encode());
     ok = vop(v, rl, v.T, !narrow && post.empty(), op_width, &cur);
     v.T += instr_timing(cfg, rl).latency;
@@ -565,8 +558,7 @@ bool EltwiseScheduler::Run::op_chain(Vector& v, StreamValue* cur_out) {
     const bool fma1 = can_fma && post[pi].op == Opcode::AddImm && post[pi].imm == 1.0f &&
                       post[pi + 1].op == Opcode::Mul && post[pi + 1].operand >= 0;
     if (fma1) ++pi;  // the `mul` is the fma's multiply; its operand is both b and c
-    Instr pin = make_instr(fma || fma1 ? Opcode::Fma : post[pi].op);
-    pin.set(Field::DType, static_cast<uint32_t>(op_dt));
+    Instr pin = make_instr(fma || fma1 ? Opcode::Fma : post[pi].op, op_dt);
     pin.set(Field::SrcA, cur.ref().encode());
     if (post[pi].operand >= 0) {  // src_b: its operand, read to be f32 at the VXM on v.T
       const StreamValue* src = nullptr;
@@ -599,9 +591,7 @@ bool EltwiseScheduler::Run::op_chain(Vector& v, StreamValue* cur_out) {
     v.T += instr_timing(cfg, m).latency;
   }
   if (ok && narrow) {
-    Instr c = make_instr(Opcode::Cvt);
-    c.set(Field::DType, static_cast<uint32_t>(DType::F32));
-    c.set(Field::DType2, static_cast<uint32_t>(Y.dtype));
+    Instr c = cvt_instr(DType::F32, Y.dtype);
     c.set(Field::SrcA, cur.ref().encode());
     ok = vop(v, c, v.T, true, static_cast<uint32_t>(dtype_bytes(Y.dtype)), &cur);
     v.T += instr_timing(cfg, c).latency;
@@ -624,9 +614,7 @@ bool EltwiseScheduler::Run::store(Vector& v, const StreamValue& cur) {
     const Instr m = scale_f32(q, spec.y2_inv_scale);
     ok = ok && vop_to(v, m, v.T, false, 4, &q, v.y2dir);
     v.T += instr_timing(cfg, m).latency;
-    Instr c = make_instr(Opcode::Cvt);
-    c.set(Field::DType, static_cast<uint32_t>(DType::F32));
-    c.set(Field::DType2, static_cast<uint32_t>(DType::I8));
+    Instr c = cvt_instr(DType::F32, DType::I8);
     c.set(Field::SrcA, q.ref().encode());
     ok = ok && vop_to(v, c, v.T, true, 1, &q, v.y2dir);
     if (ok) ok = b_.store(q, *v.y2s, v.y2addr, Y2->write_not_before_row(v.r), &v.landed2);

@@ -24,8 +24,7 @@ GatherScheduler::GatherScheduler(ScheduleBuilder& b) : b_(b) {
 }
 
 bool GatherScheduler::relay(StreamValue* v, DType dt, Dir out, uint64_t t) {
-  Instr mv = make_instr(Opcode::Mov);
-  mv.set(Field::DType, static_cast<uint32_t>(dt));
+  Instr mv = make_instr(Opcode::Mov, dt);
   StreamValue o;
   if (!b_.produce(out, static_cast<uint32_t>(dtype_bytes(dt)), vxm_pos_, t + instr_timing(b_.cfg(), mv).latency, &o))
     return false;
@@ -225,8 +224,7 @@ MatmulStats GatherScheduler::combine(const CombineSpec& spec) {
     throw InputError(fmt::format("{}: chip '{}' has no VXM slice to combine a split lookup", spec.name, cfg.name));
   const DType it = D.dtype == DType::F16 ? DType::I16 : DType::I32;  // bit-preserving integer add
   const uint32_t width = static_cast<uint32_t>(dtype_bytes(it));
-  Instr add = make_instr(Opcode::Add);
-  add.set(Field::DType, static_cast<uint32_t>(it));
+  Instr add = make_instr(Opcode::Add, it);
   const uint64_t lat_add = instr_timing(cfg, add).latency;
   const uint64_t lat_read = instr_timing(cfg, make_instr(Opcode::Read)).latency;
   const size_t n = spec.parts.size();

@@ -20,14 +20,10 @@ inline Dir opposite(Dir d) { return d == Dir::East ? Dir::West : Dir::East; }
 
 // Latency and occupancy of `op` of type t on cfg (isa/latency table).
 inline uint64_t latency_of(const ChipConfig& cfg, Opcode op, DType t) {
-  Instr in = make_instr(op);
-  in.set(Field::DType, static_cast<uint32_t>(t));
-  return instr_timing(cfg, in).latency;
+  return instr_timing(cfg, make_instr(op, t)).latency;
 }
 inline uint64_t occupancy_of(const ChipConfig& cfg, Opcode op, DType t) {
-  Instr in = make_instr(op);
-  in.set(Field::DType, static_cast<uint32_t>(t));
-  return instr_timing(cfg, in).occupancy;
+  return instr_timing(cfg, make_instr(op, t)).occupancy;
 }
 
 }  // namespace lpu::compiler

@@ -36,8 +36,7 @@ MatmulStats LaneScheduler::Run::moves() {
   const int64_t mw = spec.move_width > 0 ? static_cast<int64_t>(spec.move_width) : Y.inner;
   if (move && (mw > Y.inner || Y.inner > static_cast<int64_t>(L)))
     throw std::logic_error(spec.name + ": a lane move of more lanes than y's row or a vector");
-  Instr dis = make_instr(Opcode::Distribute);
-  dis.set(Field::DType, static_cast<uint32_t>(X.dtype));
+  Instr dis = make_instr(Opcode::Distribute, X.dtype);
   if (!move) {
     std::vector<uint16_t> map(L, static_cast<uint16_t>(spec.src_lane));
     if (spec.lane_map) {
@@ -69,8 +68,7 @@ MatmulStats LaneScheduler::Run::moves() {
       if (one_dst >= 0) map[static_cast<size_t>(one_dst)] = static_cast<uint16_t>(one_src);
       it = move_maps.emplace(key, b_.map_id(map)).first;
     }
-    Instr in = make_instr(Opcode::Permute);
-    in.set(Field::DType, static_cast<uint32_t>(X.dtype));
+    Instr in = make_instr(Opcode::Permute, X.dtype);
     in.set(Field::Imm, it->second);
     return in;
   };

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "compiler/backend/lane_run.h"
+#include "compiler/backend/vxm_instr.h"
 
 namespace lpu::compiler {
 
@@ -33,23 +34,22 @@ MatmulStats LaneScheduler::Run::reduce() {
   if (C && (C->dtype != DType::F32 || C->rows != X.rows || C->inner != 1))
     throw std::logic_error(fmt::format("{}: a center must be [{}, 1] f32", spec.name, X.rows));
   const Opcode comb_op = is_max ? Opcode::Max : Opcode::Add;
-  comb = instr(comb_op, cd);
-  movx = instr(Opcode::Mov, X.dtype);
-  sel = instr(Opcode::Select, mdt);
-  movm = instr(Opcode::Mov, mdt);
-  movc = instr(Opcode::Mov, DType::F32);
-  sub = instr(Opcode::Sub, DType::F32);
+  comb = make_instr(comb_op, cd);
+  movx = make_instr(Opcode::Mov, X.dtype);
+  sel = make_instr(Opcode::Select, mdt);
+  movm = make_instr(Opcode::Mov, mdt);
+  movc = make_instr(Opcode::Mov, DType::F32);
+  sub = make_instr(Opcode::Sub, DType::F32);
   wm = static_cast<uint32_t>(dtype_bytes(mdt));
-  cvt_up = instr(Opcode::Cvt, X.dtype);
-  cvt_up.set(Field::DType2, static_cast<uint32_t>(DType::F32));
+  cvt_up = cvt_instr(X.dtype, DType::F32);
   widen = X.dtype != cd;
-  sq = instr(Opcode::Mul, DType::F32);
+  sq = make_instr(Opcode::Mul, DType::F32);
   lat_comb = lat(comb);
   lat_mov = lat(movx);
   if (lat_mov < 1) throw std::logic_error("lane scheduler: a VXM mov of latency 0 cannot re-time a read");
   // Tail: post ops in f32, then a cvt to Y's type; a mov if there is nothing else to emit toward Y.
   for (const LanePost& p : spec.post) {
-    Instr in = instr(p.op, DType::F32);
+    Instr in = make_instr(p.op, DType::F32);
     if (p.op == Opcode::MulImm || p.op == Opcode::AddImm) {
       uint32_t bits;
       std::memcpy(&bits, &p.imm, sizeof bits);
@@ -58,8 +58,7 @@ MatmulStats LaneScheduler::Run::reduce() {
     tail0.push_back(in);
   }
   if (Y.dtype != cd) {
-    Instr c = instr(Opcode::Cvt, cd);
-    c.set(Field::DType2, static_cast<uint32_t>(Y.dtype));
+    Instr c = cvt_instr(cd, Y.dtype);
     tail0.push_back(c);
   }
   // Lane all-reduce levels of radix R (R copies per SXM visit, a VXM combine tree of log2 R ops):
@@ -171,7 +170,7 @@ void LaneScheduler::Run::run_shape(Shape shape) {
   while ((Keff + w - 1) / w > F) {
     std::vector<Instr> lv;
     for (uint32_t i = 0; i < R; ++i) {
-      Instr in = instr(is_max ? Opcode::Rotate : Opcode::Shift, cd);
+      Instr in = make_instr(is_max ? Opcode::Rotate : Opcode::Shift, cd);
       in.set(Field::SImm, static_cast<uint32_t>(i * w));
       lv.push_back(in);
     }
@@ -184,7 +183,7 @@ void LaneScheduler::Run::run_shape(Shape shape) {
     while (cp < c) cp *= 2;
     std::vector<Instr> lv;
     for (int64_t i = 0; i < cp; ++i) {
-      Instr in = instr(Opcode::Distribute, cd);
+      Instr in = make_instr(Opcode::Distribute, cd);
       std::vector<uint16_t> map(L, static_cast<uint16_t>(Keff - 1 - std::min(i, c - 1) * w));
       if (seg > 0)  // segment j's lanes (pad lanes: the last segment's) take that segment's window lane
         for (uint32_t l = 0; l < L; ++l)
@@ -196,14 +195,14 @@ void LaneScheduler::Run::run_shape(Shape shape) {
     }
     levels.push_back(lv);
   }
-  if (levels.back().size() == 1 && tail.empty()) tail.push_back(instr(Opcode::Mov, cd));
+  if (levels.back().size() == 1 && tail.empty()) tail.push_back(make_instr(Opcode::Mov, cd));
   // Paired rows: the last level distributes row a's window lanes (K - 1 - i w) and row b's
   // (2K - 1 - i w), each row's copies combined into its own result.
   final_b.clear();
   if (shape.pair) {
     const int64_t c = (K + w - 1) / w;
     for (size_t i = 0; i < levels.back().size(); ++i) {
-      Instr in = instr(Opcode::Distribute, cd);
+      Instr in = make_instr(Opcode::Distribute, cd);
       const int64_t lane = 2 * K - 1 - std::min<int64_t>(static_cast<int64_t>(i), c - 1) * w;
       in.set(Field::Imm, b_.map_id(std::vector<uint16_t>(L, static_cast<uint16_t>(lane))));
       final_b.push_back(in);
@@ -548,7 +547,7 @@ uint64_t LaneScheduler::Run::place_pair(int64_t ra, int64_t rb, size_t side, boo
   // rows' y slices meet (one write port per slice and cycle).
   bool delay_b = false;
   for (uint16_t sl : yb) delay_b = delay_b || std::find(ya.begin(), ya.end(), sl) != ya.end();
-  Instr shf = instr(Opcode::Shift, X.dtype);
+  Instr shf = make_instr(Opcode::Shift, X.dtype);
   shf.set(Field::SImm, static_cast<uint32_t>(K));
   const int64_t lat_sel = lat(sel), lat_shf = lat(shf);
   const int64_t b_at_s = -lat_sel - d - lat_shf;  // b's raw read passes the SXM
@@ -639,7 +638,7 @@ uint64_t LaneScheduler::Run::place_pair(int64_t ra, int64_t rb, size_t side, boo
     // Tails (post-level ops toward y), b's one `mov` later when delayed.
     auto run_tail = [&](StreamValue& x, int64_t Pt, Dir ydir, bool extra_mov) {
       std::vector<Instr> tl = tail;
-      if (extra_mov) tl.insert(tl.begin(), instr(Opcode::Mov, cd));
+      if (extra_mov) tl.insert(tl.begin(), make_instr(Opcode::Mov, cd));
       for (size_t k = 0; k < tl.size() && ok; ++k) {
         StreamValue o;
         const uint32_t wd = tl[k].op == Opcode::Cvt ? static_cast<uint32_t>(dtype_bytes(Y.dtype)) : wcd;

@@ -23,11 +23,6 @@ namespace lane_detail {
 
 // pos_gap as a signed count: the lane kernel's template times are relative (may be negative).
 inline int64_t dist(uint32_t a, uint32_t b) { return static_cast<int64_t>(pos_gap(a, b)); }
-inline Instr instr(Opcode op, DType t) {
-  Instr in = make_instr(op);
-  in.set(Field::DType, static_cast<uint32_t>(t));
-  return in;
-}
 
 }  // namespace lane_detail
 

@@ -119,7 +119,7 @@ bool MatmulScheduler::Run::epilogue(Chain& c, const std::vector<StreamValue>& va
   // Sum the partial rows of a split job (each arrives at the VXM when needed).
   for (size_t g = 1; g < vals.size() && ok; ++g) {
     if (vals[g].time_at(vxm_pos_) != c.T) throw std::logic_error("matmul: partial row misses the VXM");
-    ok = vop(c, vxm_instr(Opcode::Add, acc_t), &vals[g], 4,
+    ok = vop(c, make_instr(Opcode::Add, acc_t), &vals[g], 4,
              g + 1 == vals.size() && !rescale && !spec.bias && !spec.relu && !need_cvt);
   }
   // int8: acc (i32) -> f32, times the per-column scale row (passes/quantize.h).
@@ -129,7 +129,7 @@ bool MatmulScheduler::Run::epilogue(Chain& c, const std::vector<StreamValue>& va
   if (ok && RowDiv) {
     StreamValue dv;
     ok = c.T != UINT64_MAX && fetch_act(c, RowDiv, c.dr.m, 0, c.T, &dv) &&
-         vop(c, vxm_instr(Opcode::Div, DType::F32), &dv, 4, false);
+         vop(c, make_instr(Opcode::Div, DType::F32), &dv, 4, false);
     if (ok) spec.row_div->last_read = std::max(spec.row_div->last_read, c.T);
   }
   ok = ok && scale_and_bias(c, need_cvt);
@@ -138,10 +138,10 @@ bool MatmulScheduler::Run::epilogue(Chain& c, const std::vector<StreamValue>& va
   // stream bytes; the same result: the conversion is monotone, maps 0 to 0 and NaN to
   // 0 (int) or NaN (f16), and relu maps NaN to 0).
   const bool relu_late = spec.relu && need_cvt;
-  if (ok && spec.relu && !relu_late) ok = vop(c, vxm_instr(Opcode::Relu, ep_t), nullptr, 4, !need_cvt);
+  if (ok && spec.relu && !relu_late) ok = vop(c, make_instr(Opcode::Relu, ep_t), nullptr, 4, !need_cvt);
   const uint32_t ybytes = static_cast<uint32_t>(dtype_bytes(Y.dtype));
   if (ok && need_cvt && !Res16) ok = vop(c, cvt_instr(ep_t, Y.dtype), nullptr, ybytes, !relu_late);
-  if (ok && relu_late && !Res16) ok = vop(c, vxm_instr(Opcode::Relu, Y.dtype), nullptr, ybytes, true);
+  if (ok && relu_late && !Res16) ok = vop(c, make_instr(Opcode::Relu, Y.dtype), nullptr, ybytes, true);
   // The fused residual: the result rounded to f16 (what the product alone would store),
   // plus R's row ym, column tile dr.nt (`add.f16`), the relu on the f16 sum, and for an
   // i8 Y the sum widened, times y_inv_scale and converted to i8.
@@ -151,11 +151,11 @@ bool MatmulScheduler::Run::epilogue(Chain& c, const std::vector<StreamValue>& va
     StreamValue rv;
     ok = fetch_act(c, Res, c.ym, c.dr.nt, c.T, &rv);
     if (ok) {
-      ok = vop(c, vxm_instr(Opcode::Add, DType::F16), &rv, 2, !spec.relu && !res16_y8);
+      ok = vop(c, make_instr(Opcode::Add, DType::F16), &rv, 2, !spec.relu && !res16_y8);
       spec.residual->last_read = std::max(spec.residual->last_read, c.T);
     }
   }
-  if (ok && Res16 && spec.relu) ok = vop(c, vxm_instr(Opcode::Relu, DType::F16), nullptr, 2, !res16_y8);
+  if (ok && Res16 && spec.relu) ok = vop(c, make_instr(Opcode::Relu, DType::F16), nullptr, 2, !res16_y8);
   if (ok && res16_y8) ok = quantize(c, DType::F16, spec.y_inv_scale);
   // The second output: Y's stored value (at the VXM on T) quantized toward Y2's slices.
   if (ok && Y2) {
@@ -177,7 +177,7 @@ bool MatmulScheduler::Run::scale_and_bias(Chain& c, bool need_cvt) {
     StreamValue sv, bv;
     ok = erow(c, spec.scale, c.T, &sv) && erow(c, spec.bias, c.T, &bv);
     if (ok) {
-      ok = vop(c, vxm_instr(Opcode::Fma, DType::F32), &sv, 4, !spec.relu && !need_cvt, &bv);
+      ok = vop(c, make_instr(Opcode::Fma, DType::F32), &sv, 4, !spec.relu && !need_cvt, &bv);
       spec.scale->last_read = std::max(spec.scale->last_read, c.T);
       spec.bias->last_read = std::max(spec.bias->last_read, c.T);
     }
@@ -186,7 +186,7 @@ bool MatmulScheduler::Run::scale_and_bias(Chain& c, bool need_cvt) {
     StreamValue sv;
     ok = erow(c, spec.scale, c.T, &sv);
     if (ok) {
-      ok = vop(c, vxm_instr(Opcode::Mul, DType::F32), &sv, 4, !spec.bias && !spec.relu && !need_cvt);
+      ok = vop(c, make_instr(Opcode::Mul, DType::F32), &sv, 4, !spec.bias && !spec.relu && !need_cvt);
       spec.scale->last_read = std::max(spec.scale->last_read, c.T);
     }
   }
@@ -194,7 +194,7 @@ bool MatmulScheduler::Run::scale_and_bias(Chain& c, bool need_cvt) {
     StreamValue bv;
     ok = erow(c, spec.bias, c.T, &bv);
     if (ok) {
-      ok = vop(c, vxm_instr(Opcode::Add, ep_t), &bv, 4, !spec.relu && !need_cvt);
+      ok = vop(c, make_instr(Opcode::Add, ep_t), &bv, 4, !spec.relu && !need_cvt);
       spec.bias->last_read = std::max(spec.bias->last_read, c.T);
     }
   }
@@ -207,7 +207,7 @@ bool MatmulScheduler::Run::scale_and_bias(Chain& c, bool need_cvt) {
 // then `add`).
 bool MatmulScheduler::Run::add_i8_residual(Chain& c, bool need_cvt) {
   const Instr cvt = cvt_instr(DType::I8, DType::F32);
-  const Instr mul = vxm_instr(Opcode::Mul, DType::F32);
+  const Instr mul = make_instr(Opcode::Mul, DType::F32);
   const uint64_t lat_cvt = instr_timing(cfg, cvt).latency;
   const uint64_t side = lat_cvt + (cfg.vxm_fma ? 0 : instr_timing(cfg, mul).latency);
   // R's row reaches the VXM on T - side for the `cvt`, or k * (mov latency) earlier and is
@@ -215,7 +215,7 @@ bool MatmulScheduler::Run::add_i8_residual(Chain& c, bool need_cvt) {
   // one of its own (R's slice holding a scale or bias row fetched for the same cycle,
   // which depends on the latencies: tsp-v1 without the fma) would otherwise collide on
   // every cycle tried.
-  const Instr mov8 = vxm_instr(Opcode::Mov, DType::I8);
+  const Instr mov8 = make_instr(Opcode::Mov, DType::I8);
   const uint64_t lat_mov = instr_timing(cfg, mov8).latency;
   StreamValue rv, rf, sv;
   bool ok = false;
@@ -241,7 +241,7 @@ bool MatmulScheduler::Run::add_i8_residual(Chain& c, bool need_cvt) {
   if (ok && cfg.vxm_fma) {  // cur = R * rscale + cur
     ok = erow(c, spec.res_scale, c.T, &sv);
     if (ok) {
-      Instr f = vxm_instr(Opcode::Fma, DType::F32);
+      Instr f = make_instr(Opcode::Fma, DType::F32);
       f.set(Field::SrcC, c.cur.ref().encode());
       c.cur = rf;
       ok = vop(c, f, &sv, 4, !spec.relu && !need_cvt);
@@ -250,7 +250,7 @@ bool MatmulScheduler::Run::add_i8_residual(Chain& c, bool need_cvt) {
     const uint64_t tm = c.T - instr_timing(cfg, mul).latency;
     StreamValue rr;
     ok = erow(c, spec.res_scale, tm, &sv) && side_op(c, mul, rf, &sv, tm, &rr);
-    ok = ok && vop(c, vxm_instr(Opcode::Add, DType::F32), &rr, 4, !spec.relu && !need_cvt);
+    ok = ok && vop(c, make_instr(Opcode::Add, DType::F32), &rr, 4, !spec.relu && !need_cvt);
   }
   if (ok) {
     spec.residual->last_read = std::max(spec.residual->last_read, c.T);
@@ -303,8 +303,7 @@ void MatmulScheduler::Run::issue_acc(size_t best_p, PS& s, uint64_t e) {
     for (size_t g = 0; g < prt.size() && ok; ++g) {
       const int64_t ag = static_cast<int64_t>(a) + prt[g].off;
       const Plane& pg = planes_[prt[g].plane];
-      Instr acc = make_instr(Opcode::Acc);
-      acc.set(Field::DType, static_cast<uint32_t>(acc_t));
+      Instr acc = make_instr(Opcode::Acc, acc_t);
       acc.set(Field::Plane, pg.plane);
       acc.set(Field::Row, static_cast<uint32_t>(prt[g].accrow));
       ok = ag >= 0 && b_.free_queue(pg.slice, static_cast<uint64_t>(ag), acc) >= 0 &&

@@ -278,8 +278,7 @@ void MatmulScheduler::Run::issue_lw_any_row(PS& s, Plane& pl, uint64_t e) {
   const uint32_t nt = s.jobs[tl.job].nt;
   if (s.todo.empty())
     for (uint32_t q = s.lr; q < tl.hi; ++q) s.todo.push_back(q);
-  Instr lw = make_instr(Opcode::LoadW);
-  lw.set(Field::DType, static_cast<uint32_t>(in_t));
+  Instr lw = make_instr(Opcode::LoadW, in_t);
   lw.set(Field::Plane, pl.plane);
   uint64_t T = e;
   for (uint64_t n = 0;; ++T, ++n) {
@@ -322,8 +321,7 @@ void MatmulScheduler::Run::issue_lw(PS& s, Plane& pl, uint64_t e) {
   const WSrc src = wsrc(tl.kt, s.jobs[tl.job].nt, r);
   const auto& ws = *src.slices;
   const uint32_t waddr = src.addr;
-  Instr lw = make_instr(Opcode::LoadW);
-  lw.set(Field::DType, static_cast<uint32_t>(in_t));
+  Instr lw = make_instr(Opcode::LoadW, in_t);
   lw.set(Field::Plane, pl.plane);
   lw.set(Field::Row, r);
   auto& cached = wcache[(static_cast<int64_t>(tl.kt) * Nt + s.jobs[tl.job].nt) * lanes + r];
@@ -368,8 +366,7 @@ void MatmulScheduler::Run::issue_lw(PS& s, Plane& pl, uint64_t e) {
 // The loaded tile installed (`iw`, or `iwt` for a transposed tile) once its rows have landed.
 void MatmulScheduler::Run::issue_iw(PS& s, Plane& pl, uint64_t e) {
   const Tile& itl = s.tiles[s.li];
-  Instr iw = make_instr(transposed_tile(itl.kt, s.jobs[itl.job].nt) ? Opcode::InstWT : iw_op);
-  iw.set(Field::DType, static_cast<uint32_t>(in_t));
+  Instr iw = make_instr(transposed_tile(itl.kt, s.jobs[itl.job].nt) ? Opcode::InstWT : iw_op, in_t);
   iw.set(Field::Plane, pl.plane);
   uint64_t T = e;
   for (uint64_t n = 0;; ++T, ++n) {
@@ -425,8 +422,7 @@ void MatmulScheduler::Run::issue_abc(size_t best_p, PS& s, Plane& pl, uint64_t e
     if (first) lo[j] = std::max(lo[j], pl.acc_read[static_cast<size_t>(c.accrow)]);
     lo_min = std::min(lo_min, lo[j]);
   }
-  Instr abc = make_instr(Opcode::Abc);
-  abc.set(Field::DType, static_cast<uint32_t>(in_t));
+  Instr abc = make_instr(Opcode::Abc, in_t);
   abc.set(Field::Plane, pl.plane);
   abc.set(Field::AccFlag, first ? 0u : 1u);
   uint64_t T = lo_min;

@@ -7,23 +7,16 @@
 
 namespace lpu::compiler {
 
-// `op.dt` (an arithmetic op, relu, ...).
-inline Instr vxm_instr(Opcode op, DType dt) {
-  Instr in = make_instr(op);
-  in.set(Field::DType, static_cast<uint32_t>(dt));
-  return in;
-}
-
 // `cvt.from.to`.
 inline Instr cvt_instr(DType from, DType to) {
-  Instr in = vxm_instr(Opcode::Cvt, from);
+  Instr in = make_instr(Opcode::Cvt, from);
   in.set(Field::DType2, static_cast<uint32_t>(to));
   return in;
 }
 
 // `muli.f32` by `factor` (the fp32 immediate).
 inline Instr muli_f32(float factor) {
-  Instr in = vxm_instr(Opcode::MulImm, DType::F32);
+  Instr in = make_instr(Opcode::MulImm, DType::F32);
   uint32_t bits;
   std::memcpy(&bits, &factor, sizeof bits);
   in.set(Field::FImm, bits);

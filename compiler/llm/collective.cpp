@@ -47,8 +47,7 @@ struct Ctx {
     send_lat = instr_timing(c, make_instr(Opcode::Send)).latency;
     recv_lat = instr_timing(c, make_instr(Opcode::Recv)).latency;
     read_lat = instr_timing(c, make_instr(Opcode::Read)).latency;
-    Instr add = make_instr(Opcode::Add);
-    add.set(Field::DType, static_cast<uint32_t>(DType::F16));
+    Instr add = make_instr(Opcode::Add, DType::F16);
     add_lat = instr_timing(c, add).latency;
     tx_next.assign(static_cast<size_t>(n), std::vector<uint64_t>(c.c2c_links, 0));
     rx_next = tx_next;
@@ -191,8 +190,7 @@ void reduce_vector(Ctx& x, int o, const std::vector<Vec>& terms, const Vec& out)
       ok = B.produce(last ? odir : other, 2, x.vxm_pos, Ti + x.add_lat, &res) ||
            (!last && B.produce(odir, 2, x.vxm_pos, Ti + x.add_lat, &res));
       if (!ok) break;
-      Instr in = make_instr(Opcode::Add);
-      in.set(Field::DType, static_cast<uint32_t>(DType::F16));
+      Instr in = make_instr(Opcode::Add, DType::F16);
       in.set(Field::SrcA, acc.ref().encode());
       in.set(Field::SrcB, bv.ref().encode());
       in.set(Field::Dst, res.ref().encode());

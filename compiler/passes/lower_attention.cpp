@@ -555,223 +555,244 @@ ir::TensorId AttentionLowering::clean(ir::TensorId s) {
 
 bool AttentionLowering::lower(const ir::Op& op) {
   switch (op.kind) {
-    case ir::OpKind::Reshape: {
-      const ir::TensorId in = op.inputs[0];
-      const bool graph_input = std::find(g_.inputs().begin(), g_.inputs().end(), in) != g_.inputs().end();
-      // A Reshape that is a graph input's only reader is folded into the input's layout (the host
-      // writes it so); with other readers the input stays as it is and the Reshape is a view of it.
-      const bool one_reader = graph_input && g_.consumers()[static_cast<size_t>(in)].size() == 1 &&
-                              std::find(g_.outputs().begin(), g_.outputs().end(), in) == g_.outputs().end();
-      if (one_reader && alias_[static_cast<size_t>(in)] == in && !views_.count(in)) return false;
-      View out;
-      if (!reshape(view_of(in), g_.tensor(op.outputs[0]).shape, &out)) {
-        const ir::TensorId s = stored(op, in);
-        if (!reshape(identity(s), g_.tensor(op.outputs[0]).shape, &out))
-          node_error(g_, op, "this Reshape is not a strided view of the stored tensor");
-      }
-      views_[op.outputs[0]] = out;
-      produced_[static_cast<size_t>(op.outputs[0])] = 1;
-      return true;
-    }
-    case ir::OpKind::Transpose: {
-      View v = view_of(op.inputs[0]);
-      if (v.inner_dims != 1) v = identity(stored(op, op.inputs[0]));
-      std::vector<int64_t> perm(v.size.size());  // ONNX default: reversed dims
-      for (size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<int64_t>(perm.size() - 1 - i);
-      if (op.has("perm")) perm = op.attr_ints("perm");
-      if (perm.size() != v.size.size()) node_error(g_, op, "perm rank differs from the input rank");
-      View o = v;
-      for (size_t i = 0; i < perm.size(); ++i) {
-        o.size[i] = v.size[static_cast<size_t>(perm[i])];
-        o.rs[i] = v.rs[static_cast<size_t>(perm[i])];
-        o.cs[i] = v.cs[static_cast<size_t>(perm[i])];
-      }
-      views_[op.outputs[0]] = o;
-      produced_[static_cast<size_t>(op.outputs[0])] = 1;
-      return true;
-    }
+    case ir::OpKind::Reshape:
+      return lower_reshape(op);
+    case ir::OpKind::Transpose:
+      return lower_transpose(op);
     case ir::OpKind::Split:
-    case ir::OpKind::Slice: {
-      View v = view_of(op.inputs[0]);
-      if (v.inner_dims != 1) v = identity(stored(op, op.inputs[0]));
-      const size_t rank = v.size.size();
-      if (g_.tensor(op.inputs[0]).shape.size() != rank) node_error(g_, op, "rank-0 input");
-      std::vector<std::vector<int64_t>> starts, steps, counts;
-      if (op.kind == ir::OpKind::Slice) {
-        starts.push_back(op.attr_ints("starts"));
-        steps.push_back(op.attr_ints("steps"));
-        counts.push_back(op.attr_ints("counts"));
-      } else {
-        const size_t axis = static_cast<size_t>(op.attr_int("axis"));
-        int64_t at = 0;
-        for (int64_t sz : op.attr_ints("split")) {
-          std::vector<int64_t> st(rank, 0), sp(rank, 1), ct = v.size;
-          st[axis] = at;
-          ct[axis] = sz;
-          at += sz;
-          starts.push_back(st);
-          steps.push_back(sp);
-          counts.push_back(ct);
-        }
-      }
-      for (size_t o = 0; o < starts.size(); ++o) {
-        View r = v;
-        for (size_t d = 0; d < rank; ++d) {
-          if (steps[o][d] < 1 || (d + 1 == rank && steps[o][d] != 1 && counts[o][d] > 1))
-            node_error(g_, op, fmt::format("step {} on axis {}: only steps of 1 on the last axis and positive steps "
-                                     "elsewhere are lowered", steps[o][d], d));
-          r.r0 += starts[o][d] * v.rs[d];
-          r.c0 += starts[o][d] * v.cs[d];
-          r.rs[d] *= steps[o][d];
-          r.cs[d] *= steps[o][d];
-          r.size[d] = counts[o][d];
-        }
-        views_[op.outputs[o]] = r;
-        produced_[static_cast<size_t>(op.outputs[o])] = 1;
-      }
-      return true;
-    }
-    case ir::OpKind::Concat: {
-      // Along a row axis: each input copied by an exact identity matmul into its rows of the output
-      // (a KV cache and the new tokens' rows). The last axis would need lane moves: InputError.
-      const ir::Shape so = g_.tensor(op.outputs[0]).shape;
-      const size_t axis = static_cast<size_t>(op.attr_int("axis"));
-      if (so.empty() || axis + 1 >= so.size())
-        node_error(g_, op, "Concat is lowered along a row axis only (not the last axis, whose lanes would have to move)");
-      const int64_t W = so.back();
-      // The V of a deferred Softmax's P.V (defer_softmax) is stored with a ones column (V|1: bias
-      // 1 in column W of every copy); the Concat's output is then a view of its first W lanes.
-      // Not when an input is a whole stored row (a KV cache: moved MEM -> MEM, no matmul).
-      bool ones = concat_feeds_pv(op);
-      for (size_t ii = 0; ii < op.inputs.size() && ones; ++ii) {
-        const View v = view_of(op.inputs[ii]);
-        ones = v.inner_dims == 1 && !(v.c0 == 0 && identity(v.phys).size.back() == W);
-      }
-      if (!ones && concat_as_moves(op, op.outputs[0], so)) return true;
-      if (ones && lanes_ != 0) {
-        // V|1 by lane moves into [rows, W + 1] (lane W zero) and one VXM pass max(v, c), c = -inf
-        // on lanes [0, W) and 1 on lane W: v unchanged (max with -inf is exact, -0 stays -0), lane W = 1.
-        ir::Shape cys = so;
-        cys.back() = W + 1;
-        if (concat_as_moves(op, ir::kNoTensor, cys)) {
-          const ir::TensorId mv = fresh(op.name + ".moved", cys, ir::DType::F16);
-          concat_as_moves(op, mv, cys);
-          const ir::TensorId cy = fresh(op.name + ".ones", cys, ir::DType::F16);
-          LoweredEltwise E;
-          E.name = op.name + ".ones";
-          E.kind = op.kind;
-          E.vxm_op = static_cast<int>(Opcode::Max);
-          EltOperand a, c;
-          a.act = mv;
-          c.const_rows = 1;
-          c.values.assign(static_cast<size_t>(W), -std::numeric_limits<float>::infinity());
-          c.values.push_back(1.f);
-          c.const_f16 = true;  // -inf and 1 are f16: `max.f16` on the moved f16 V, one op a vector
-          E.operands = {a, c};
-          E.y = cy;
-          E.y_shape = cys;
-          produced_[static_cast<size_t>(cy)] = 1;
-          lm_.steps.push_back({false, lm_.eltwise.size()});
-          lm_.eltwise.push_back(std::move(E));
-          nonfinite_[cy] = false;  // pad lanes: max(0, 0)
-          zero_pad_[cy] = 1;
-          ones_col_.insert(cy);
-          View cv = identity(cy);
-          cv.size.back() = W;
-          views_[op.outputs[0]] = cv;
-          produced_[static_cast<size_t>(op.outputs[0])] = 1;
-          return true;
-        }
-      }
-      const int64_t W1 = ones ? W + 1 : W;
-      std::vector<float> eye(static_cast<size_t>(W * W1), 0.f), bias;
-      for (int64_t i = 0; i < W; ++i) eye[static_cast<size_t>(i * W1 + i)] = 1.f;
-      ir::TensorId cy = op.outputs[0];
-      ir::Shape cys;
-      if (ones) {
-        bias.assign(static_cast<size_t>(W1), 0.f);
-        bias.back() = 1.f;
-        cys = so;
-        cys.back() = W1;
-        cy = fresh(op.name + ".ones", cys, ir::DType::F16);
-        ones_col_.insert(cy);
-        View cv = identity(cy);
-        cv.size.back() = W;
-        views_[op.outputs[0]] = cv;
-        produced_[static_cast<size_t>(op.outputs[0])] = 1;
-      }
-      int64_t off = 0;
-      for (size_t ii = 0; ii < op.inputs.size(); ++ii) {
-        const ir::Shape si = g_.tensor(op.inputs[ii]).shape;
-        if (g_.tensor(op.inputs[ii]).is_const) node_error(g_, op, "constant Concat inputs are not lowered");
-        View v = view_of(op.inputs[ii]);
-        if (v.inner_dims != 1) v = identity(stored(op, op.inputs[ii]));
-        v.phys = mxm_phys(v.phys);
-        // Output row of every input row: same multi-index, shifted by `off` on the axis.
-        const int64_t rows = ir::num_elements(si, 0, si.size() - 1);
-        std::vector<int64_t> ymap(static_cast<size_t>(rows));
-        for (int64_t m = 0; m < rows; ++m) {
-          int64_t rem = m, out = 0, stride = 1;
-          for (size_t d = si.size() - 1; d-- > 0;) {
-            int64_t i = rem % si[d];
-            rem /= si[d];
-            if (d == axis) i += off;
-            out += i * stride;
-            stride *= so[d];
-          }
-          ymap[static_cast<size_t>(m)] = out;
-        }
-        const size_t before = lm_.layers.size();
-        if (!dense_from_view(fmt::format("{}.in{}", op.name, ii), v, W, W1, eye, bias, cy, cys, false, &ymap))
-          node_error(g_, op, "an input's last axis is not contiguous in lanes");
-        // A whole-row copy (all of a stored f16 tensor's lanes, pad lanes known zero: a graph input,
-        // whose SRAM the host writes into zeroed memory, or a dense layer's output) is marked so the
-        // scheduler moves vectors MEM -> MEM instead of running an identity matmul, which at fp16
-        // rate streams one row per 4 cycles per plane (docs/llm-system.md "The attention decode
-        // piece"). The output keeps zero pad lanes either way.
-        if (lm_.layers.size() == before + 1 && !ones) {
-          LoweredLayer& L = lm_.layers.back();
-          const bool input = std::find(g_.inputs().begin(), g_.inputs().end(), v.phys) != g_.inputs().end();
-          L.copy = L.xsegs.size() == 1 && L.xsegs[0].col0 == 0 && L.xsegs[0].width == W &&
-                   identity(v.phys).size.back() == W && (input || zero_pad_.count(v.phys) != 0) &&
-                   !stored_f32(v.phys) && !stored_f32(op.outputs[0]);
-        }
-        off += si[axis];
-      }
-      return true;
-    }
-    case ir::OpKind::Cast: {
-      // A float -> float Cast of a tensor the chip stores f16 changes no stored value (hidden
-      // tensors are f16 whatever their graph type): a view of its input, so a consumer reads the
-      // input through it (an int8 piece's o_proj reads each head's rows of P.V directly, instead of
-      // an identity copy of the rows and a VXM pass). Not for graph outputs (stored f32) or an f32
-      // input (the Cast would narrow it).
-      const ir::TensorId in = op.inputs[0], out = op.outputs[0];
-      auto is_float = [](ir::DType t) { return t == ir::DType::F32 || t == ir::DType::F16; };
-      if (!is_float(g_.tensor(in).dtype) || !is_float(g_.tensor(out).dtype) || g_.tensor(in).is_const ||
-          std::find(g_.outputs().begin(), g_.outputs().end(), out) != g_.outputs().end())
-        return false;
-      const View v = view_of(in);
-      if (stored_f32(v.phys)) return false;
-      for (const LoweredLane& Ln : lm_.lanes)
-        if (Ln.y == v.phys && Ln.y_f32) return false;
-      views_[out] = v;
-      produced_[static_cast<size_t>(out)] = 1;
-      return true;
-    }
+    case ir::OpKind::Slice:
+      return lower_slices(op);
+    case ir::OpKind::Concat:
+      return lower_concat(op);
+    case ir::OpKind::Cast:
+      return lower_cast(op);
     case ir::OpKind::MatMul:
-    case ir::OpKind::Gemm: {
-      const ir::Tensor& wt = g_.tensor(op.inputs[1]);
-      if (wt.is_const) {
+    case ir::OpKind::Gemm:
+      if (g_.tensor(op.inputs[1]).is_const) {
         matmul_const(op);
       } else {
         matmul_act(op);
       }
       return true;
-    }
     default:
       return false;
   }
+}
+
+bool AttentionLowering::lower_reshape(const ir::Op& op) {
+  const ir::TensorId in = op.inputs[0];
+  const bool graph_input = std::find(g_.inputs().begin(), g_.inputs().end(), in) != g_.inputs().end();
+  // A Reshape that is a graph input's only reader is folded into the input's layout (the host
+  // writes it so); with other readers the input stays as it is and the Reshape is a view of it.
+  const bool one_reader = graph_input && g_.consumers()[static_cast<size_t>(in)].size() == 1 &&
+                          std::find(g_.outputs().begin(), g_.outputs().end(), in) == g_.outputs().end();
+  if (one_reader && alias_[static_cast<size_t>(in)] == in && !views_.count(in)) return false;
+  View out;
+  if (!reshape(view_of(in), g_.tensor(op.outputs[0]).shape, &out)) {
+    const ir::TensorId s = stored(op, in);
+    if (!reshape(identity(s), g_.tensor(op.outputs[0]).shape, &out))
+      node_error(g_, op, "this Reshape is not a strided view of the stored tensor");
+  }
+  views_[op.outputs[0]] = out;
+  produced_[static_cast<size_t>(op.outputs[0])] = 1;
+  return true;
+}
+
+bool AttentionLowering::lower_transpose(const ir::Op& op) {
+  View v = view_of(op.inputs[0]);
+  if (v.inner_dims != 1) v = identity(stored(op, op.inputs[0]));
+  std::vector<int64_t> perm(v.size.size());  // ONNX default: reversed dims
+  for (size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<int64_t>(perm.size() - 1 - i);
+  if (op.has("perm")) perm = op.attr_ints("perm");
+  if (perm.size() != v.size.size()) node_error(g_, op, "perm rank differs from the input rank");
+  View o = v;
+  for (size_t i = 0; i < perm.size(); ++i) {
+    o.size[i] = v.size[static_cast<size_t>(perm[i])];
+    o.rs[i] = v.rs[static_cast<size_t>(perm[i])];
+    o.cs[i] = v.cs[static_cast<size_t>(perm[i])];
+  }
+  views_[op.outputs[0]] = o;
+  produced_[static_cast<size_t>(op.outputs[0])] = 1;
+  return true;
+}
+
+bool AttentionLowering::lower_slices(const ir::Op& op) {
+  View v = view_of(op.inputs[0]);
+  if (v.inner_dims != 1) v = identity(stored(op, op.inputs[0]));
+  const size_t rank = v.size.size();
+  if (g_.tensor(op.inputs[0]).shape.size() != rank) node_error(g_, op, "rank-0 input");
+  std::vector<std::vector<int64_t>> starts, steps, counts;
+  if (op.kind == ir::OpKind::Slice) {
+    starts.push_back(op.attr_ints("starts"));
+    steps.push_back(op.attr_ints("steps"));
+    counts.push_back(op.attr_ints("counts"));
+  } else {
+    const size_t axis = static_cast<size_t>(op.attr_int("axis"));
+    int64_t at = 0;
+    for (int64_t sz : op.attr_ints("split")) {
+      std::vector<int64_t> st(rank, 0), sp(rank, 1), ct = v.size;
+      st[axis] = at;
+      ct[axis] = sz;
+      at += sz;
+      starts.push_back(st);
+      steps.push_back(sp);
+      counts.push_back(ct);
+    }
+  }
+  for (size_t o = 0; o < starts.size(); ++o) {
+    View r = v;
+    for (size_t d = 0; d < rank; ++d) {
+      if (steps[o][d] < 1 || (d + 1 == rank && steps[o][d] != 1 && counts[o][d] > 1))
+        node_error(g_, op, fmt::format("step {} on axis {}: only steps of 1 on the last axis and positive steps "
+                                 "elsewhere are lowered", steps[o][d], d));
+      r.r0 += starts[o][d] * v.rs[d];
+      r.c0 += starts[o][d] * v.cs[d];
+      r.rs[d] *= steps[o][d];
+      r.cs[d] *= steps[o][d];
+      r.size[d] = counts[o][d];
+    }
+    views_[op.outputs[o]] = r;
+    produced_[static_cast<size_t>(op.outputs[o])] = 1;
+  }
+  return true;
+}
+
+bool AttentionLowering::lower_concat(const ir::Op& op) {
+  // Along a row axis: each input copied by an exact identity matmul into its rows of the output
+  // (a KV cache and the new tokens' rows). The last axis would need lane moves: InputError.
+  const ir::Shape so = g_.tensor(op.outputs[0]).shape;
+  const size_t axis = static_cast<size_t>(op.attr_int("axis"));
+  if (so.empty() || axis + 1 >= so.size())
+    node_error(g_, op, "Concat is lowered along a row axis only (not the last axis, whose lanes would have to move)");
+  const int64_t W = so.back();
+  // The V of a deferred Softmax's P.V (defer_softmax) is stored with a ones column (V|1: bias
+  // 1 in column W of every copy); the Concat's output is then a view of its first W lanes.
+  // Not when an input is a whole stored row (a KV cache: moved MEM -> MEM, no matmul).
+  bool ones = concat_feeds_pv(op);
+  for (size_t ii = 0; ii < op.inputs.size() && ones; ++ii) {
+    const View v = view_of(op.inputs[ii]);
+    ones = v.inner_dims == 1 && !(v.c0 == 0 && identity(v.phys).size.back() == W);
+  }
+  if (!ones && concat_as_moves(op, op.outputs[0], so)) return true;
+  if (ones && lanes_ != 0 && concat_ones_by_moves(op, so)) return true;
+  concat_by_copies(op, so, ones);
+  return true;
+}
+
+bool AttentionLowering::concat_ones_by_moves(const ir::Op& op, const ir::Shape& so) {
+  const int64_t W = so.back();
+  // V|1 by lane moves into [rows, W + 1] (lane W zero) and one VXM pass max(v, c), c = -inf
+  // on lanes [0, W) and 1 on lane W: v unchanged (max with -inf is exact, -0 stays -0), lane W = 1.
+  ir::Shape cys = so;
+  cys.back() = W + 1;
+  if (!concat_as_moves(op, ir::kNoTensor, cys)) return false;
+  const ir::TensorId mv = fresh(op.name + ".moved", cys, ir::DType::F16);
+  concat_as_moves(op, mv, cys);
+  const ir::TensorId cy = fresh(op.name + ".ones", cys, ir::DType::F16);
+  LoweredEltwise E;
+  E.name = op.name + ".ones";
+  E.kind = op.kind;
+  E.vxm_op = static_cast<int>(Opcode::Max);
+  EltOperand a, c;
+  a.act = mv;
+  c.const_rows = 1;
+  c.values.assign(static_cast<size_t>(W), -std::numeric_limits<float>::infinity());
+  c.values.push_back(1.f);
+  c.const_f16 = true;  // -inf and 1 are f16: `max.f16` on the moved f16 V, one op a vector
+  E.operands = {a, c};
+  E.y = cy;
+  E.y_shape = cys;
+  produced_[static_cast<size_t>(cy)] = 1;
+  lm_.steps.push_back({false, lm_.eltwise.size()});
+  lm_.eltwise.push_back(std::move(E));
+  nonfinite_[cy] = false;  // pad lanes: max(0, 0)
+  zero_pad_[cy] = 1;
+  ones_col_.insert(cy);
+  View cv = identity(cy);
+  cv.size.back() = W;
+  views_[op.outputs[0]] = cv;
+  produced_[static_cast<size_t>(op.outputs[0])] = 1;
+  return true;
+}
+
+void AttentionLowering::concat_by_copies(const ir::Op& op, const ir::Shape& so, bool ones) {
+  const size_t axis = static_cast<size_t>(op.attr_int("axis"));
+  const int64_t W = so.back();
+  const int64_t W1 = ones ? W + 1 : W;
+  std::vector<float> eye(static_cast<size_t>(W * W1), 0.f), bias;
+  for (int64_t i = 0; i < W; ++i) eye[static_cast<size_t>(i * W1 + i)] = 1.f;
+  ir::TensorId cy = op.outputs[0];
+  ir::Shape cys;
+  if (ones) {
+    bias.assign(static_cast<size_t>(W1), 0.f);
+    bias.back() = 1.f;
+    cys = so;
+    cys.back() = W1;
+    cy = fresh(op.name + ".ones", cys, ir::DType::F16);
+    ones_col_.insert(cy);
+    View cv = identity(cy);
+    cv.size.back() = W;
+    views_[op.outputs[0]] = cv;
+    produced_[static_cast<size_t>(op.outputs[0])] = 1;
+  }
+  int64_t off = 0;
+  for (size_t ii = 0; ii < op.inputs.size(); ++ii) {
+    const ir::Shape si = g_.tensor(op.inputs[ii]).shape;
+    if (g_.tensor(op.inputs[ii]).is_const) node_error(g_, op, "constant Concat inputs are not lowered");
+    View v = view_of(op.inputs[ii]);
+    if (v.inner_dims != 1) v = identity(stored(op, op.inputs[ii]));
+    v.phys = mxm_phys(v.phys);
+    // Output row of every input row: same multi-index, shifted by `off` on the axis.
+    const int64_t rows = ir::num_elements(si, 0, si.size() - 1);
+    std::vector<int64_t> ymap(static_cast<size_t>(rows));
+    for (int64_t m = 0; m < rows; ++m) {
+      int64_t rem = m, out = 0, stride = 1;
+      for (size_t d = si.size() - 1; d-- > 0;) {
+        int64_t i = rem % si[d];
+        rem /= si[d];
+        if (d == axis) i += off;
+        out += i * stride;
+        stride *= so[d];
+      }
+      ymap[static_cast<size_t>(m)] = out;
+    }
+    const size_t before = lm_.layers.size();
+    if (!dense_from_view(fmt::format("{}.in{}", op.name, ii), v, W, W1, eye, bias, cy, cys, false, &ymap))
+      node_error(g_, op, "an input's last axis is not contiguous in lanes");
+    // A whole-row copy (all of a stored f16 tensor's lanes, pad lanes known zero: a graph input,
+    // whose SRAM the host writes into zeroed memory, or a dense layer's output) is marked so the
+    // scheduler moves vectors MEM -> MEM instead of running an identity matmul, which at fp16
+    // rate streams one row per 4 cycles per plane (docs/llm-system.md "The attention decode
+    // piece"). The output keeps zero pad lanes either way.
+    if (lm_.layers.size() == before + 1 && !ones) {
+      LoweredLayer& L = lm_.layers.back();
+      const bool input = std::find(g_.inputs().begin(), g_.inputs().end(), v.phys) != g_.inputs().end();
+      L.copy = L.xsegs.size() == 1 && L.xsegs[0].col0 == 0 && L.xsegs[0].width == W &&
+               identity(v.phys).size.back() == W && (input || zero_pad_.count(v.phys) != 0) &&
+               !stored_f32(v.phys) && !stored_f32(op.outputs[0]);
+    }
+    off += si[axis];
+  }
+}
+
+bool AttentionLowering::lower_cast(const ir::Op& op) {
+  // A float -> float Cast of a tensor the chip stores f16 changes no stored value (hidden
+  // tensors are f16 whatever their graph type): a view of its input, so a consumer reads the
+  // input through it (an int8 piece's o_proj reads each head's rows of P.V directly, instead of
+  // an identity copy of the rows and a VXM pass). Not for graph outputs (stored f32) or an f32
+  // input (the Cast would narrow it).
+  const ir::TensorId in = op.inputs[0], out = op.outputs[0];
+  auto is_float = [](ir::DType t) { return t == ir::DType::F32 || t == ir::DType::F16; };
+  if (!is_float(g_.tensor(in).dtype) || !is_float(g_.tensor(out).dtype) || g_.tensor(in).is_const ||
+      std::find(g_.outputs().begin(), g_.outputs().end(), out) != g_.outputs().end())
+    return false;
+  const View v = view_of(in);
+  if (stored_f32(v.phys)) return false;
+  for (const LoweredLane& Ln : lm_.lanes)
+    if (Ln.y == v.phys && Ln.y_f32) return false;
+  views_[out] = v;
+  produced_[static_cast<size_t>(out)] = 1;
+  return true;
 }
 
 }  // namespace lpu::compiler

@@ -24,8 +24,9 @@ class AttentionLowering {
  public:
   AttentionLowering(const ir::Graph& g, LoweredModel& lm, std::vector<int>& layer_of, std::vector<char>& produced,
                     const std::vector<ir::TensorId>& alias);
-  // Lowers Reshape (except of a graph input), Transpose, Split, Slice, Concat (row axes), MatMul and Gemm; false for
-  // other ops. Throws InputError naming the node for forms it cannot lower.
+  // Lowers Reshape (except of a graph input), Transpose, Split, Slice, Concat (row axes), a float
+  // Cast, MatMul and Gemm; false for other ops (and for the Reshape and Cast forms it leaves
+  // alone). Throws InputError naming the node for forms it cannot lower.
   bool lower(const ir::Op& op);
   // `t` as a stored tensor of its own shape (materializes a view by an identity matmul).
   ir::TensorId stored(const ir::Op& op, ir::TensorId t);
@@ -66,6 +67,17 @@ class AttentionLowering {
   };
 
  private:
+  // lower()'s cases. Reshape, Transpose, Split / Slice and a float Cast become views (no step) when
+  // they can (true); a Concat along a row axis is lane moves (a whole stored row: MEM -> MEM),
+  // V|1 by moves and a ones pass (concat_ones_by_moves, false if the moves cannot express it), or
+  // one identity product per input into its rows of the output (concat_by_copies).
+  bool lower_reshape(const ir::Op& op);
+  bool lower_transpose(const ir::Op& op);
+  bool lower_slices(const ir::Op& op);
+  bool lower_concat(const ir::Op& op);
+  bool concat_ones_by_moves(const ir::Op& op, const ir::Shape& so);
+  void concat_by_copies(const ir::Op& op, const ir::Shape& so, bool ones);
+  bool lower_cast(const ir::Op& op);
   View identity(ir::TensorId t) const;
   View view_of(ir::TensorId t) const;
   bool is_stored_as_is(const View& v) const;
@@ -114,6 +126,14 @@ class AttentionLowering {
   // rounded to f16 before the divide (two more f16 roundings than O = Y1 / S in f32; inside the
   // bounds, tests/llm/test_packed_heads.cpp). Q is calibrated as O (LoweredModel::rearranged).
   void pack_segments();
+  // pack_segments' steps, one product at a time: the chain it rewrites (match_packed_heads, no
+  // change made; false if P at step si is not the form above), V's and the ones column's new lanes
+  // (relayout_heads), and the packed sum, divisors and divide placed before the product
+  // (pack_heads, which returns the product's new step position).
+  struct PackedHeads;
+  bool match_packed_heads(size_t si, PackedHeads* h);
+  void relayout_heads(const PackedHeads& h);
+  size_t pack_heads(const PackedHeads& h);
   bool stored_f32(ir::TensorId t) const;
   // A stored tensor ready for the MXM: f16 (a narrowing copy of an f32 one) with finite pad lanes.
   ir::TensorId mxm_phys(ir::TensorId s);

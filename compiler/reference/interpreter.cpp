@@ -333,6 +333,246 @@ Split3 split3(const Shape& s, size_t a0, size_t a1) {  // dims [a0, a1) form `le
   return r;
 }
 
+// The unary ops: floats by unary_f, integers Neg / Abs wrapping, Relu.
+void unary(const ir::Op& op, const Value& xv, Value& o) {
+  if (ir::dtype_is_float(o.dtype)) {
+    for (int64_t e = 0; e < o.elements(); ++e) o.f[e] = unary_f(op.kind, xv.f[e]);
+  } else {
+    for (int64_t e = 0; e < o.elements(); ++e) {
+      const int64_t x = xv.i[e];
+      o.i[e] = op.kind == OpKind::Neg ? wrap_sub(0, x) : op.kind == OpKind::Abs ? (x < 0 ? wrap_sub(0, x) : x)
+                                                                              : std::max<int64_t>(x, 0);
+    }
+  }
+}
+
+// Where(cond, x, y), broadcast to o.
+void where(const Value& cond, const Value& x, const Value& y, Value& o) {
+  const auto mc = bcast_map(o.shape, cond.shape), mx = bcast_map(o.shape, x.shape), my = bcast_map(o.shape, y.shape);
+  for (int64_t e = 0; e < o.elements(); ++e) {
+    const bool c = cond.i[mc[e]] != 0;
+    if (ir::dtype_is_float(o.dtype)) o.f[e] = c ? x.f[mx[e]] : y.f[my[e]];
+    else o.i[e] = c ? x.i[mx[e]] : y.i[my[e]];
+  }
+}
+
+// Cast: float to int rounds (float_to_int), anything to bool tests != 0.
+void cast(const Value& x, Value& o) {
+  for (int64_t e = 0; e < o.elements(); ++e) {
+    if (ir::dtype_is_float(o.dtype)) o.f[e] = x.as_float(e);
+    else if (o.dtype == DType::BOOL) o.i[e] = ir::dtype_is_float(x.dtype) ? x.f[e] != 0.f : x.i[e] != 0;
+    else o.i[e] = ir::dtype_is_float(x.dtype) ? float_to_int(x.f[e]) : x.i[e];
+  }
+}
+
+// The mean of each (n, c) plane, summed in f32.
+void global_avg_pool(const Value& x, Value& o) {
+  const int64_t nc = x.shape[0] * x.shape[1], hw = x.elements() / nc;
+  for (int64_t k = 0; k < nc; ++k) {
+    float acc = 0;
+    for (int64_t e = 0; e < hw; ++e) acc += x.f[k * hw + e];
+    o.f[k] = acc / static_cast<float>(hw);
+  }
+}
+
+// Inference BatchNormalization over channel axis 1.
+void batch_norm(const ir::Op& op, const Value& x, const Value& scale, const Value& bias, const Value& mean,
+                const Value& var, Value& o) {
+  const float eps = op.attr_float("epsilon");
+  const Split3 s = split3(x.shape, 1, 2);
+  for (int64_t a = 0; a < s.outer; ++a)
+    for (int64_t c = 0; c < s.len; ++c) {
+      const float sc = scale.f[c] / std::sqrt(var.f[c] + eps);
+      for (int64_t b = 0; b < s.inner; ++b) {
+        const int64_t e = (a * s.len + c) * s.inner + b;
+        o.f[e] = (x.f[e] - mean.f[c]) * sc + bias.f[c];
+      }
+    }
+}
+
+// LayerNormalization over axes [axis, rank): mean and variance in f32, B optional.
+void layer_norm(const ir::Op& op, const Value& xv, const Value& scale, const Value* B, Value& o) {
+  const float eps = op.attr_float("epsilon");
+  const size_t ax = static_cast<size_t>(op.attr_int("axis"));
+  const Split3 s = split3(xv.shape, ax, xv.shape.size());
+  const Shape norm(xv.shape.begin() + static_cast<int64_t>(ax), xv.shape.end());
+  const auto msc = bcast_map(norm, scale.shape);
+  const auto mb = B ? bcast_map(norm, B->shape) : std::vector<int64_t>();
+  for (int64_t a = 0; a < s.outer; ++a) {
+    const float* x = xv.f.data() + a * s.len;
+    float mean = 0, var = 0;
+    for (int64_t k = 0; k < s.len; ++k) mean += x[k];
+    mean /= static_cast<float>(s.len);
+    for (int64_t k = 0; k < s.len; ++k) var += (x[k] - mean) * (x[k] - mean);
+    var /= static_cast<float>(s.len);
+    const float inv = 1.f / std::sqrt(var + eps);
+    for (int64_t k = 0; k < s.len; ++k)
+      o.f[a * s.len + k] = (x[k] - mean) * inv * scale.f[msc[k]] + (B ? B->f[mb[k]] : 0.f);
+  }
+}
+
+// Softmax along `axis`, the max subtracted first.
+void softmax(const ir::Op& op, const Value& x, Value& o) {
+  const size_t ax = static_cast<size_t>(op.attr_int("axis"));
+  const Split3 s = split3(x.shape, ax, ax + 1);
+  for (int64_t a = 0; a < s.outer; ++a)
+    for (int64_t b = 0; b < s.inner; ++b) {
+      auto at = [&](int64_t k) { return (a * s.len + k) * s.inner + b; };
+      float mx = -std::numeric_limits<float>::infinity();
+      for (int64_t k = 0; k < s.len; ++k) mx = std::max(mx, x.f[at(k)]);
+      float sum = 0;
+      for (int64_t k = 0; k < s.len; ++k) sum += (o.f[at(k)] = std::exp(x.f[at(k)] - mx));
+      for (int64_t k = 0; k < s.len; ++k) o.f[at(k)] /= sum;
+    }
+}
+
+// ReduceSum and ReduceMean (f32 sums; integers: wrapping int64, the mean truncated).
+void reduce_sum(const ir::Op& op, const Value& x, Value& o) {
+  const auto& axes = op.attr_ints("axes");
+  Shape kept = x.shape;  // keepdims form of the output
+  int64_t cnt = 1;
+  for (int64_t a : axes) { cnt *= kept[a]; kept[a] = 1; }
+  const auto m = bcast_map(x.shape, kept);  // each input element -> its output slot
+  const bool fl = ir::dtype_is_float(x.dtype);
+  for (int64_t e = 0; e < x.elements(); ++e) {
+    if (fl) o.f[m[e]] += x.f[e];
+    else o.i[m[e]] = wrap_add(o.i[m[e]], x.i[e]);
+  }
+  if (op.kind == OpKind::ReduceMean) {
+    if (fl) for (auto& v : o.f) v /= static_cast<float>(cnt);
+    else for (auto& v : o.i) v /= cnt;
+  }
+}
+
+// ReduceMax, ReduceMin, ReduceSumSquare, ReduceL1, ReduceL2. Max/Min: the first element seeds
+// each slot (NaN propagates); the sums accumulate in f32 (integers: wrapping int64); L2 = sqrt of
+// the sum of squares.
+void reduce_other(const ir::Op& op, const Value& x, Value& o) {
+  const auto& axes = op.attr_ints("axes");
+  Shape kept = x.shape;
+  for (int64_t a : axes) kept[a] = 1;
+  const auto m = bcast_map(x.shape, kept);
+  const bool fl = ir::dtype_is_float(x.dtype);
+  const bool ext = op.kind == OpKind::ReduceMax || op.kind == OpKind::ReduceMin;
+  std::vector<char> seen(static_cast<size_t>(o.elements()), 0);
+  for (int64_t e = 0; e < x.elements(); ++e) {
+    const int64_t s = m[e];
+    if (fl) {
+      const float v = x.f[e];
+      float& acc = o.f[s];
+      if (ext) {
+        if (!seen[s] || std::isnan(v)) acc = v;
+        else if (!std::isnan(acc)) acc = op.kind == OpKind::ReduceMax ? std::max(acc, v) : std::min(acc, v);
+      } else {
+        acc += op.kind == OpKind::ReduceL1 ? std::fabs(v) : v * v;
+      }
+    } else {
+      const int64_t v = x.i[e];
+      int64_t& acc = o.i[s];
+      if (ext) acc = !seen[s] ? v : op.kind == OpKind::ReduceMax ? std::max(acc, v) : std::min(acc, v);
+      else acc = wrap_add(acc, op.kind == OpKind::ReduceL1 ? (v < 0 ? wrap_sub(0, v) : v) : wrap_mul(v, v));
+    }
+    seen[s] = 1;
+  }
+  if (op.kind == OpKind::ReduceL2) {
+    if (fl) for (auto& v : o.f) v = std::sqrt(v);
+    else for (auto& v : o.i) v = static_cast<int64_t>(std::sqrt(static_cast<double>(v)));
+  }
+}
+
+// Transpose by `perm`.
+void transpose(const ir::Op& op, const Value& x, Value& o) {
+  const auto& p = op.attr_ints("perm");
+  const auto ist = strides_of(x.shape);
+  std::vector<int64_t> st(p.size());
+  for (size_t k = 0; k < p.size(); ++k) st[k] = ist[p[k]];
+  std::vector<int64_t> idx(p.size(), 0);
+  int64_t src = 0;
+  const bool fl = ir::dtype_is_float(o.dtype);
+  for (int64_t e = 0; e < o.elements(); ++e) {
+    if (fl) o.f[e] = x.f[src]; else o.i[e] = x.i[src];
+    for (size_t k = p.size(); k-- > 0;) {
+      ++idx[k]; src += st[k];
+      if (idx[k] < o.shape[k]) break;
+      src -= st[k] * idx[k]; idx[k] = 0;
+    }
+  }
+}
+
+// Concat along `axis` of every input in order.
+void concat(const ir::Op& op, const std::vector<const Value*>& ins, Value& o) {
+  const size_t ax = static_cast<size_t>(op.attr_int("axis"));
+  const Split3 so = split3(o.shape, ax, ax + 1);
+  int64_t off = 0;
+  const bool fl = ir::dtype_is_float(o.dtype);
+  for (size_t k = 0; k < ins.size(); ++k) {
+    const Value& x = *ins.at(k);
+    const Split3 s = split3(x.shape, ax, ax + 1);
+    for (int64_t a = 0; a < s.outer; ++a)
+      for (int64_t r = 0; r < s.len * s.inner; ++r) {
+        const int64_t dst = (a * so.len + off) * so.inner + r, srci = a * s.len * s.inner + r;
+        if (fl) o.f[dst] = x.f[srci]; else o.i[dst] = x.i[srci];
+      }
+    off += s.len;
+  }
+}
+
+// Split along `axis` into outs (their shapes give the sizes).
+void split(const ir::Op& op, const Value& x, std::vector<Value>& outs) {
+  const size_t ax = static_cast<size_t>(op.attr_int("axis"));
+  const Split3 si = split3(x.shape, ax, ax + 1);
+  int64_t off = 0;
+  const bool fl = ir::dtype_is_float(x.dtype);
+  for (auto& out : outs) {
+    const Split3 s = split3(out.shape, ax, ax + 1);
+    for (int64_t a = 0; a < s.outer; ++a)
+      for (int64_t r = 0; r < s.len * s.inner; ++r) {
+        const int64_t srci = (a * si.len + off) * si.inner + r, dst = a * s.len * s.inner + r;
+        if (fl) out.f[dst] = x.f[srci]; else out.i[dst] = x.i[srci];
+      }
+    off += s.len;
+  }
+}
+
+// Slice by `starts` and `steps` (o's shape gives the counts).
+void slice(const ir::Op& op, const Value& x, Value& o) {
+  const auto& st = op.attr_ints("starts");
+  const auto& sp = op.attr_ints("steps");
+  const auto ist = strides_of(x.shape);
+  const size_t r = st.size();
+  std::vector<int64_t> idx(r, 0);
+  int64_t src = 0;
+  for (size_t k = 0; k < r; ++k) src += st[k] * ist[k];
+  const bool fl = ir::dtype_is_float(o.dtype);
+  for (int64_t e = 0; e < o.elements(); ++e) {
+    if (fl) o.f[e] = x.f[src]; else o.i[e] = x.i[src];
+    for (size_t k = r; k-- > 0;) {
+      ++idx[k]; src += sp[k] * ist[k];
+      if (idx[k] < o.shape[k]) break;
+      src -= sp[k] * ist[k] * idx[k]; idx[k] = 0;
+    }
+  }
+}
+
+// Gather along `axis`; an index outside [-len, len) is an InputError naming the op.
+void gather(const ir::Op& op, const Value& x, const Value& idx, Value& o) {
+  const size_t ax = static_cast<size_t>(op.attr_int("axis"));
+  const Split3 s = split3(x.shape, ax, ax + 1);
+  const bool fl = ir::dtype_is_float(o.dtype);
+  const int64_t ni = idx.elements();
+  for (int64_t q = 0; q < ni; ++q) {
+    int64_t j = idx.i[q];
+    if (j < -s.len || j >= s.len)
+      fail(op, "index " + std::to_string(j) + " out of range [" + std::to_string(-s.len) + ", " + std::to_string(s.len) + ")");
+    if (j < 0) j += s.len;
+    for (int64_t a = 0; a < s.outer; ++a)
+      for (int64_t b = 0; b < s.inner; ++b) {
+        const int64_t dst = (a * ni + q) * s.inner + b, srci = (a * s.len + j) * s.inner + b;
+        if (fl) o.f[dst] = x.f[srci]; else o.i[dst] = x.i[srci];
+      }
+  }
+}
+
 }  // namespace
 
 std::vector<int64_t> broadcast_index_map(const Shape& out, const Shape& in) { return bcast_map(out, in); }
@@ -365,241 +605,55 @@ std::vector<Value> eval_op_typed(const ir::Op& op, const std::vector<ir::TensorT
     case OpKind::Max: case OpKind::Min:
       binary(op, X(0), X(1), o);
       break;
-    case OpKind::Where: {
-      const auto mc = bcast_map(o.shape, X(0).shape), mx = bcast_map(o.shape, X(1).shape), my = bcast_map(o.shape, X(2).shape);
-      for (int64_t e = 0; e < o.elements(); ++e) {
-        const bool c = X(0).i[mc[e]] != 0;
-        if (ir::dtype_is_float(o.dtype)) o.f[e] = c ? X(1).f[mx[e]] : X(2).f[my[e]];
-        else o.i[e] = c ? X(1).i[mx[e]] : X(2).i[my[e]];
-      }
+    case OpKind::Where:
+      where(X(0), X(1), X(2), o);
       break;
-    }
     case OpKind::Relu: case OpKind::Neg: case OpKind::Sigmoid: case OpKind::Tanh: case OpKind::Erf:
     case OpKind::Exp: case OpKind::Sqrt: case OpKind::Reciprocal: case OpKind::Abs:
-      if (ir::dtype_is_float(o.dtype)) {
-        for (int64_t e = 0; e < o.elements(); ++e) o.f[e] = unary_f(op.kind, X(0).f[e]);
-      } else {
-        for (int64_t e = 0; e < o.elements(); ++e) {
-          const int64_t x = X(0).i[e];
-          o.i[e] = op.kind == OpKind::Neg ? wrap_sub(0, x) : op.kind == OpKind::Abs ? (x < 0 ? wrap_sub(0, x) : x)
-                                                                                  : std::max<int64_t>(x, 0);
-        }
-      }
+      unary(op, X(0), o);
       break;
-    case OpKind::Cast: {
-      const Value& x = X(0);
-      for (int64_t e = 0; e < o.elements(); ++e) {
-        if (ir::dtype_is_float(o.dtype)) o.f[e] = x.as_float(e);
-        else if (o.dtype == DType::BOOL) o.i[e] = ir::dtype_is_float(x.dtype) ? x.f[e] != 0.f : x.i[e] != 0;
-        else o.i[e] = ir::dtype_is_float(x.dtype) ? float_to_int(x.f[e]) : x.i[e];
-      }
+    case OpKind::Cast:
+      cast(X(0), o);
       break;
-    }
     case OpKind::MatMul: matmul(op, X(0), X(1), o); break;
     case OpKind::Gemm: gemm(op, X(0), X(1), opt(2), o); break;
     case OpKind::Conv: conv(op, X(0), X(1), opt(2), o); break;
     case OpKind::MaxPool: case OpKind::AveragePool: pool(op, X(0), o); break;
-    case OpKind::GlobalAveragePool: {
-      const int64_t nc = X(0).shape[0] * X(0).shape[1], hw = X(0).elements() / nc;
-      for (int64_t k = 0; k < nc; ++k) {
-        float acc = 0;
-        for (int64_t e = 0; e < hw; ++e) acc += X(0).f[k * hw + e];
-        o.f[k] = acc / static_cast<float>(hw);
-      }
+    case OpKind::GlobalAveragePool:
+      global_avg_pool(X(0), o);
       break;
-    }
-    case OpKind::BatchNormalization: {
-      const float eps = op.attr_float("epsilon");
-      const Split3 s = split3(X(0).shape, 1, 2);
-      for (int64_t a = 0; a < s.outer; ++a)
-        for (int64_t c = 0; c < s.len; ++c) {
-          const float sc = X(1).f[c] / std::sqrt(X(4).f[c] + eps);
-          for (int64_t b = 0; b < s.inner; ++b) {
-            const int64_t e = (a * s.len + c) * s.inner + b;
-            o.f[e] = (X(0).f[e] - X(3).f[c]) * sc + X(2).f[c];
-          }
-        }
+    case OpKind::BatchNormalization:
+      batch_norm(op, X(0), X(1), X(2), X(3), X(4), o);
       break;
-    }
-    case OpKind::LayerNormalization: {
-      const float eps = op.attr_float("epsilon");
-      const size_t ax = static_cast<size_t>(op.attr_int("axis"));
-      const Split3 s = split3(X(0).shape, ax, X(0).shape.size());
-      const Shape norm(X(0).shape.begin() + static_cast<int64_t>(ax), X(0).shape.end());
-      const auto msc = bcast_map(norm, X(1).shape);
-      const Value* B = opt(2);
-      const auto mb = B ? bcast_map(norm, B->shape) : std::vector<int64_t>();
-      for (int64_t a = 0; a < s.outer; ++a) {
-        const float* x = X(0).f.data() + a * s.len;
-        float mean = 0, var = 0;
-        for (int64_t k = 0; k < s.len; ++k) mean += x[k];
-        mean /= static_cast<float>(s.len);
-        for (int64_t k = 0; k < s.len; ++k) var += (x[k] - mean) * (x[k] - mean);
-        var /= static_cast<float>(s.len);
-        const float inv = 1.f / std::sqrt(var + eps);
-        for (int64_t k = 0; k < s.len; ++k)
-          o.f[a * s.len + k] = (x[k] - mean) * inv * X(1).f[msc[k]] + (B ? B->f[mb[k]] : 0.f);
-      }
+    case OpKind::LayerNormalization:
+      layer_norm(op, X(0), X(1), opt(2), o);
       break;
-    }
-    case OpKind::Softmax: {
-      const size_t ax = static_cast<size_t>(op.attr_int("axis"));
-      const Split3 s = split3(X(0).shape, ax, ax + 1);
-      for (int64_t a = 0; a < s.outer; ++a)
-        for (int64_t b = 0; b < s.inner; ++b) {
-          auto at = [&](int64_t k) { return (a * s.len + k) * s.inner + b; };
-          float mx = -std::numeric_limits<float>::infinity();
-          for (int64_t k = 0; k < s.len; ++k) mx = std::max(mx, X(0).f[at(k)]);
-          float sum = 0;
-          for (int64_t k = 0; k < s.len; ++k) sum += (o.f[at(k)] = std::exp(X(0).f[at(k)] - mx));
-          for (int64_t k = 0; k < s.len; ++k) o.f[at(k)] /= sum;
-        }
+    case OpKind::Softmax:
+      softmax(op, X(0), o);
       break;
-    }
-    case OpKind::ReduceMean: case OpKind::ReduceSum: {
-      const Value& x = X(0);
-      const auto& axes = op.attr_ints("axes");
-      Shape kept = x.shape;  // keepdims form of the output
-      int64_t cnt = 1;
-      for (int64_t a : axes) { cnt *= kept[a]; kept[a] = 1; }
-      const auto m = bcast_map(x.shape, kept);  // each input element -> its output slot
-      const bool fl = ir::dtype_is_float(x.dtype);
-      for (int64_t e = 0; e < x.elements(); ++e) {
-        if (fl) o.f[m[e]] += x.f[e];
-        else o.i[m[e]] = wrap_add(o.i[m[e]], x.i[e]);
-      }
-      if (op.kind == OpKind::ReduceMean) {
-        if (fl) for (auto& v : o.f) v /= static_cast<float>(cnt);
-        else for (auto& v : o.i) v /= cnt;
-      }
+    case OpKind::ReduceMean: case OpKind::ReduceSum:
+      reduce_sum(op, X(0), o);
       break;
-    }
     case OpKind::ReduceMax: case OpKind::ReduceMin: case OpKind::ReduceSumSquare: case OpKind::ReduceL1:
-    case OpKind::ReduceL2: {
-      // Max/Min: the first element seeds each slot (NaN propagates); the sums accumulate in f32
-      // (integers: wrapping int64); L2 = sqrt of the sum of squares.
-      const Value& x = X(0);
-      const auto& axes = op.attr_ints("axes");
-      Shape kept = x.shape;
-      for (int64_t a : axes) kept[a] = 1;
-      const auto m = bcast_map(x.shape, kept);
-      const bool fl = ir::dtype_is_float(x.dtype);
-      const bool ext = op.kind == OpKind::ReduceMax || op.kind == OpKind::ReduceMin;
-      std::vector<char> seen(static_cast<size_t>(o.elements()), 0);
-      for (int64_t e = 0; e < x.elements(); ++e) {
-        const int64_t s = m[e];
-        if (fl) {
-          const float v = x.f[e];
-          float& acc = o.f[s];
-          if (ext) {
-            if (!seen[s] || std::isnan(v)) acc = v;
-            else if (!std::isnan(acc)) acc = op.kind == OpKind::ReduceMax ? std::max(acc, v) : std::min(acc, v);
-          } else {
-            acc += op.kind == OpKind::ReduceL1 ? std::fabs(v) : v * v;
-          }
-        } else {
-          const int64_t v = x.i[e];
-          int64_t& acc = o.i[s];
-          if (ext) acc = !seen[s] ? v : op.kind == OpKind::ReduceMax ? std::max(acc, v) : std::min(acc, v);
-          else acc = wrap_add(acc, op.kind == OpKind::ReduceL1 ? (v < 0 ? wrap_sub(0, v) : v) : wrap_mul(v, v));
-        }
-        seen[s] = 1;
-      }
-      if (op.kind == OpKind::ReduceL2) {
-        if (fl) for (auto& v : o.f) v = std::sqrt(v);
-        else for (auto& v : o.i) v = static_cast<int64_t>(std::sqrt(static_cast<double>(v)));
-      }
+    case OpKind::ReduceL2:
+      reduce_other(op, X(0), o);
       break;
-    }
     case OpKind::Reshape: o.f = X(0).f; o.i = X(0).i; break;
-    case OpKind::Transpose: {
-      const auto& p = op.attr_ints("perm");
-      const auto ist = strides_of(X(0).shape);
-      std::vector<int64_t> st(p.size());
-      for (size_t k = 0; k < p.size(); ++k) st[k] = ist[p[k]];
-      std::vector<int64_t> idx(p.size(), 0);
-      int64_t src = 0;
-      const bool fl = ir::dtype_is_float(o.dtype);
-      for (int64_t e = 0; e < o.elements(); ++e) {
-        if (fl) o.f[e] = X(0).f[src]; else o.i[e] = X(0).i[src];
-        for (size_t k = p.size(); k-- > 0;) {
-          ++idx[k]; src += st[k];
-          if (idx[k] < o.shape[k]) break;
-          src -= st[k] * idx[k]; idx[k] = 0;
-        }
-      }
+    case OpKind::Transpose:
+      transpose(op, X(0), o);
       break;
-    }
-    case OpKind::Concat: {
-      const size_t ax = static_cast<size_t>(op.attr_int("axis"));
-      const Split3 so = split3(o.shape, ax, ax + 1);
-      int64_t off = 0;
-      const bool fl = ir::dtype_is_float(o.dtype);
-      for (size_t k = 0; k < ins.size(); ++k) {
-        const Split3 s = split3(X(k).shape, ax, ax + 1);
-        for (int64_t a = 0; a < s.outer; ++a)
-          for (int64_t r = 0; r < s.len * s.inner; ++r) {
-            const int64_t dst = (a * so.len + off) * so.inner + r, srci = a * s.len * s.inner + r;
-            if (fl) o.f[dst] = X(k).f[srci]; else o.i[dst] = X(k).i[srci];
-          }
-        off += s.len;
-      }
+    case OpKind::Concat:
+      concat(op, ins, o);
       break;
-    }
-    case OpKind::Split: {
-      const size_t ax = static_cast<size_t>(op.attr_int("axis"));
-      const Split3 si = split3(X(0).shape, ax, ax + 1);
-      int64_t off = 0;
-      const bool fl = ir::dtype_is_float(X(0).dtype);
-      for (auto& out : outs) {
-        const Split3 s = split3(out.shape, ax, ax + 1);
-        for (int64_t a = 0; a < s.outer; ++a)
-          for (int64_t r = 0; r < s.len * s.inner; ++r) {
-            const int64_t srci = (a * si.len + off) * si.inner + r, dst = a * s.len * s.inner + r;
-            if (fl) out.f[dst] = X(0).f[srci]; else out.i[dst] = X(0).i[srci];
-          }
-        off += s.len;
-      }
+    case OpKind::Split:
+      split(op, X(0), outs);
       break;
-    }
-    case OpKind::Slice: {
-      const auto& st = op.attr_ints("starts");
-      const auto& sp = op.attr_ints("steps");
-      const auto ist = strides_of(X(0).shape);
-      const size_t r = st.size();
-      std::vector<int64_t> idx(r, 0);
-      int64_t src = 0;
-      for (size_t k = 0; k < r; ++k) src += st[k] * ist[k];
-      const bool fl = ir::dtype_is_float(o.dtype);
-      for (int64_t e = 0; e < o.elements(); ++e) {
-        if (fl) o.f[e] = X(0).f[src]; else o.i[e] = X(0).i[src];
-        for (size_t k = r; k-- > 0;) {
-          ++idx[k]; src += sp[k] * ist[k];
-          if (idx[k] < o.shape[k]) break;
-          src -= sp[k] * ist[k] * idx[k]; idx[k] = 0;
-        }
-      }
+    case OpKind::Slice:
+      slice(op, X(0), o);
       break;
-    }
-    case OpKind::Gather: {
-      const size_t ax = static_cast<size_t>(op.attr_int("axis"));
-      const Split3 s = split3(X(0).shape, ax, ax + 1);
-      const Value& idx = X(1);
-      const bool fl = ir::dtype_is_float(o.dtype);
-      const int64_t ni = idx.elements();
-      for (int64_t q = 0; q < ni; ++q) {
-        int64_t j = idx.i[q];
-        if (j < -s.len || j >= s.len)
-          fail(op, "index " + std::to_string(j) + " out of range [" + std::to_string(-s.len) + ", " + std::to_string(s.len) + ")");
-        if (j < 0) j += s.len;
-        for (int64_t a = 0; a < s.outer; ++a)
-          for (int64_t b = 0; b < s.inner; ++b) {
-            const int64_t dst = (a * ni + q) * s.inner + b, srci = (a * s.len + j) * s.inner + b;
-            if (fl) o.f[dst] = X(0).f[srci]; else o.i[dst] = X(0).i[srci];
-          }
-      }
+    case OpKind::Gather:
+      gather(op, X(0), X(1), o);
       break;
-    }
   }
   for (auto& v : outs) normalize(v);
   return outs;

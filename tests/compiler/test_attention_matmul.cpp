@@ -178,8 +178,7 @@ TEST_CASE("attention: batched products install each head's tile on one plane, al
   // Bound: the abc cycles (heads x T rows x the fp16 abc occupancy, over the planes) after the
   // first tile's install (T rows + lw and iw latency), which no abc can overlap. Within 20 %.
   auto timing = [&](Opcode op) {
-    Instr in = make_instr(op);
-    in.set(Field::DType, static_cast<uint32_t>(DType::F16));
+    Instr in = make_instr(op, DType::F16);
     return instr_timing(*cfg, in);
   };
   const uint64_t bound = static_cast<uint64_t>(heads * T) * timing(Opcode::Abc).occupancy / planes +

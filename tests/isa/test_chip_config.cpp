@@ -254,15 +254,13 @@ TEST_CASE("config: what-if config expands counts in order and derives its figure
 
 TEST_CASE("config: instr_timing applies the fp16 abc slowdown and send serialization") {
   const auto cfg = default_chip_config();
-  Instr abc = make_instr(Opcode::Abc);
-  abc.set(Field::DType, static_cast<uint32_t>(DType::I8));
+  Instr abc = make_instr(Opcode::Abc, DType::I8);
   CHECK(instr_timing(*cfg, abc).latency == 24);
   CHECK(instr_timing(*cfg, abc).occupancy == 1);
   abc.set(Field::DType, static_cast<uint32_t>(DType::F16));
   CHECK(instr_timing(*cfg, abc).latency == 24);
   CHECK(instr_timing(*cfg, abc).occupancy == 4);
-  Instr lw = make_instr(Opcode::LoadW);
-  lw.set(Field::DType, static_cast<uint32_t>(DType::F16));
+  Instr lw = make_instr(Opcode::LoadW, DType::F16);
   CHECK(instr_timing(*cfg, lw).occupancy == 1);  // docs/architecture.md: only abc is slowed
   const Instr send = make_instr(Opcode::Send);
   CHECK(instr_timing(*cfg, send).latency == 4 + 180 + 21);

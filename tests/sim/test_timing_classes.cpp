@@ -254,8 +254,7 @@ const std::vector<OccProbe>& occ_probes() {
       // abc.f16 on MXM_W.0 on 20, a second one on the same plane from MXM_W.1 on 20 + gap.
       {SchedClass::MxmAbc, "abc.f16 on one plane",
        [](const ChipConfig& cfg) {
-         Instr a = make_instr(Opcode::Abc);
-         a.set(Field::DType, static_cast<uint32_t>(DType::F16));
+         Instr a = make_instr(Opcode::Abc, DType::F16);
          return instr_timing(cfg, a).occupancy;
        },
        [](const ChipConfig& cfg, uint32_t gap) {
