@@ -143,6 +143,16 @@ View AttentionLowering::view_of(ir::TensorId t) const {
   return it != views_.end() ? it->second : identity(a);
 }
 
+View AttentionLowering::flat_view(const ir::Op& op, ir::TensorId t) {
+  const View v = view_of(t);
+  return v.inner_dims == 1 ? v : identity(stored(op, t));
+}
+
+void AttentionLowering::define_view(ir::TensorId out, const View& v) {
+  views_[out] = v;
+  produced_[static_cast<size_t>(out)] = 1;
+}
+
 bool AttentionLowering::is_stored_as_is(const View& v) const {
   if (v.inner_dims != 1) return false;
   const View id = identity(v.phys);
@@ -593,14 +603,12 @@ bool AttentionLowering::lower_reshape(const ir::Op& op) {
     if (!reshape(identity(s), g_.tensor(op.outputs[0]).shape, &out))
       node_error(g_, op, "this Reshape is not a strided view of the stored tensor");
   }
-  views_[op.outputs[0]] = out;
-  produced_[static_cast<size_t>(op.outputs[0])] = 1;
+  define_view(op.outputs[0], out);
   return true;
 }
 
 bool AttentionLowering::lower_transpose(const ir::Op& op) {
-  View v = view_of(op.inputs[0]);
-  if (v.inner_dims != 1) v = identity(stored(op, op.inputs[0]));
+  View v = flat_view(op, op.inputs[0]);
   std::vector<int64_t> perm(v.size.size());  // ONNX default: reversed dims
   for (size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<int64_t>(perm.size() - 1 - i);
   if (op.has("perm")) perm = op.attr_ints("perm");
@@ -611,14 +619,12 @@ bool AttentionLowering::lower_transpose(const ir::Op& op) {
     o.rs[i] = v.rs[static_cast<size_t>(perm[i])];
     o.cs[i] = v.cs[static_cast<size_t>(perm[i])];
   }
-  views_[op.outputs[0]] = o;
-  produced_[static_cast<size_t>(op.outputs[0])] = 1;
+  define_view(op.outputs[0], o);
   return true;
 }
 
 bool AttentionLowering::lower_slices(const ir::Op& op) {
-  View v = view_of(op.inputs[0]);
-  if (v.inner_dims != 1) v = identity(stored(op, op.inputs[0]));
+  View v = flat_view(op, op.inputs[0]);
   const size_t rank = v.size.size();
   if (g_.tensor(op.inputs[0]).shape.size() != rank) node_error(g_, op, "rank-0 input");
   std::vector<std::vector<int64_t>> starts, steps, counts;
@@ -651,8 +657,7 @@ bool AttentionLowering::lower_slices(const ir::Op& op) {
       r.cs[d] *= steps[o][d];
       r.size[d] = counts[o][d];
     }
-    views_[op.outputs[o]] = r;
-    produced_[static_cast<size_t>(op.outputs[o])] = 1;
+    define_view(op.outputs[o], r);
   }
   return true;
 }
@@ -710,8 +715,7 @@ bool AttentionLowering::concat_ones_by_moves(const ir::Op& op, const ir::Shape& 
   ones_col_.insert(cy);
   View cv = identity(cy);
   cv.size.back() = W;
-  views_[op.outputs[0]] = cv;
-  produced_[static_cast<size_t>(op.outputs[0])] = 1;
+  define_view(op.outputs[0], cv);
   return true;
 }
 
@@ -732,15 +736,13 @@ void AttentionLowering::concat_by_copies(const ir::Op& op, const ir::Shape& so, 
     ones_col_.insert(cy);
     View cv = identity(cy);
     cv.size.back() = W;
-    views_[op.outputs[0]] = cv;
-    produced_[static_cast<size_t>(op.outputs[0])] = 1;
+    define_view(op.outputs[0], cv);
   }
   int64_t off = 0;
   for (size_t ii = 0; ii < op.inputs.size(); ++ii) {
     const ir::Shape si = g_.tensor(op.inputs[ii]).shape;
     if (g_.tensor(op.inputs[ii]).is_const) node_error(g_, op, "constant Concat inputs are not lowered");
-    View v = view_of(op.inputs[ii]);
-    if (v.inner_dims != 1) v = identity(stored(op, op.inputs[ii]));
+    View v = flat_view(op, op.inputs[ii]);
     v.phys = mxm_phys(v.phys);
     // Output row of every input row: same multi-index, shifted by `off` on the axis.
     const int64_t rows = ir::num_elements(si, 0, si.size() - 1);
@@ -790,8 +792,7 @@ bool AttentionLowering::lower_cast(const ir::Op& op) {
   if (stored_f32(v.phys)) return false;
   for (const LoweredLane& Ln : lm_.lanes)
     if (Ln.y == v.phys && Ln.y_f32) return false;
-  views_[out] = v;
-  produced_[static_cast<size_t>(out)] = 1;
+  define_view(out, v);
   return true;
 }
 

@@ -80,6 +80,10 @@ class AttentionLowering {
   bool lower_cast(const ir::Op& op);
   View identity(ir::TensorId t) const;
   View view_of(ir::TensorId t) const;
+  // t's view with one expanded dim for its last logical dim (stored first when it has several).
+  View flat_view(const ir::Op& op, ir::TensorId t);
+  // out becomes the view v of a stored tensor (no step).
+  void define_view(ir::TensorId out, const View& v);
   bool is_stored_as_is(const View& v) const;
   ir::TensorId fresh(const std::string& name, const ir::Shape& shape, ir::DType dt);
   // y (stored with shape ys) = view . w (+ bias); false if the view's last dim is not lane-contiguous.
