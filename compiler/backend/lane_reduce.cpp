@@ -347,6 +347,49 @@ void LaneScheduler::Run::search(uint64_t& B, uint64_t* nvxm, Place place) {
   }
 }
 
+template <class At, class Vop>
+bool LaneScheduler::Run::combine_tree(std::vector<StreamValue>& cp, int64_t* T, int root_dir, const At& at,
+                                      const Vop& vop) {
+  bool ok = true;
+  while (ok && cp.size() > 1) {
+    const bool root = cp.size() == 2;
+    std::vector<StreamValue> nx(cp.size() / 2);
+    for (size_t i = 0; i < nx.size() && ok; ++i)
+      ok = vop(comb, {&cp[2 * i], &cp[2 * i + 1]}, at(*T), wcd, root ? root_dir : -1, &nx[i]);
+    cp = std::move(nx);
+    *T += lat_comb;
+  }
+  return ok;
+}
+
+template <class At, class Vop>
+bool LaneScheduler::Run::run_tail(StreamValue& x, int64_t P, Dir ydir, bool extra_mov, const At& at,
+                                  const Vop& vop) {
+  const size_t first = extra_mov ? 1 : 0, n = tail.size() + first;
+  bool ok = true;
+  for (size_t k = 0; k < n && ok; ++k) {
+    const Instr in = k < first ? make_instr(Opcode::Mov, cd) : tail[k - first];
+    StreamValue o;
+    const uint32_t w = in.op == Opcode::Cvt ? static_cast<uint32_t>(dtype_bytes(Y.dtype)) : wcd;
+    ok = vop(in, {&x}, at(P), w, k + 1 == n ? static_cast<int>(ydir) : -1, &o);
+    x = o;
+    P += lat(in);
+  }
+  return ok;
+}
+
+template <class Vop>
+bool LaneScheduler::Run::retime(const Instr& mov, uint32_t width, int64_t n, StreamValue& cur, uint64_t& t,
+                                const Vop& vop) {
+  bool ok = true;
+  for (int64_t m = 0; m < n && ok; ++m, t += static_cast<uint64_t>(lat_mov)) {
+    StreamValue o;
+    ok = vop(mov, {&cur}, t, width, -1, &o);
+    cur = o;
+  }
+  return ok;
+}
+
 // Places row r through SXM `side`; returns the cycle its result lands. commit false: a probe,
 // undone (the row goes through the SXM whose probe lands first; ties: the nearest SXM).
 uint64_t LaneScheduler::Run::place_row(int64_t r, size_t side, bool commit) {
@@ -415,11 +458,7 @@ uint64_t LaneScheduler::Run::place_row(int64_t r, size_t side, bool commit) {
         const PlacedTensor& M = *spec.mask;
         ok = b_.fetch(M.parts[0].slices, M.addr_of(0, 0), V, tm,
                       b_.pos(M.parts[0].slices[0]) < V ? Dir::East : Dir::West, 0, &mk);
-        for (int64_t m = 0; m < rt.mask_movs && ok; ++m, tm += static_cast<uint64_t>(lat_mov)) {
-          StreamValue o;
-          ok = vop(movm, {&mk}, tm, wm, any, &o);
-          mk = o;
-        }
+        ok = ok && retime(movm, wm, rt.mask_movs, mk, tm, vop);
         StreamValue o;
         if (ok)
           ok = is_max ? vop(sel, {&mk, &mk, &cur}, t, wm, next_dir(), &o)
@@ -442,11 +481,7 @@ uint64_t LaneScheduler::Run::place_row(int64_t r, size_t side, bool commit) {
           uint64_t tc = at(rt.center_arrive(c));
           ok = b_.fetch(cs, C->addr_of(r, 0), V, tc, b_.pos(cs[0]) < V ? Dir::East : Dir::West,
                         C->ready_of(r, 0), &cv);
-          for (int64_t m = 0; m < rt.cmovs[c] && ok; ++m, tc += static_cast<uint64_t>(lat_mov)) {
-            StreamValue o;
-            ok = vop(movc, {&cv}, tc, 4, any, &o);
-            cv = o;
-          }
+          ok = ok && retime(movc, 4, rt.cmovs[c], cv, tc, vop);
           it = centers.emplace(key, cv).first;
         }
         StreamValue o;
@@ -476,29 +511,11 @@ uint64_t LaneScheduler::Run::place_row(int64_t r, size_t side, bool commit) {
       for (size_t i = 0; i < cp.size() && ok; ++i) ok = sop(levels[j][i], v, ts, wcd, &cp[i]);
       int64_t T = P + 2 * d + lat(levels[j][0]);
       const bool last = j + 1 == levels.size();
-      while (ok && cp.size() > 1) {
-        const bool root = cp.size() == 2;
-        std::vector<StreamValue> nx(cp.size() / 2);
-        for (size_t i = 0; i < nx.size() && ok; ++i)
-          ok = vop(comb, {&cp[2 * i], &cp[2 * i + 1]}, at(T), wcd,
-                   !root          ? any
-                   : !last        ? toward
-                   : tail.empty() ? static_cast<int>(ydir)
-                                  : any,
-                   &nx[i]);
-        cp = std::move(nx);
-        T += lat_comb;
-      }
+      ok = ok && combine_tree(cp, &T, !last ? toward : tail.empty() ? static_cast<int>(ydir) : any, at, vop);
       if (ok) v = cp[0];
       P = T;
     }
-    for (size_t k = 0; k < tail.size() && ok; ++k) {
-      StreamValue o;
-      const uint32_t w = tail[k].op == Opcode::Cvt ? static_cast<uint32_t>(dtype_bytes(Y.dtype)) : wcd;
-      ok = vop(tail[k], {&v}, at(P), w, k + 1 == tail.size() ? static_cast<int>(ydir) : any, &o);
-      v = o;
-      P += lat(tail[k]);
-    }
+    ok = ok && run_tail(v, P, ydir, false, at, vop);
     if (ok) ok = b_.store(v, ys, Y.addr_of(r, 0), Y.write_not_before_row(r), &landed);
     return ok;
   });
@@ -583,18 +600,10 @@ uint64_t LaneScheduler::Run::place_pair(int64_t ra, int64_t rb, size_t side, boo
     StreamValue av, mk, braw, bsh, v;
     uint64_t t = at(-lat_sel - movs_a * lat_mov);
     bool ok = b_.fetch(xa, X.addr_of(ra, 0), V, t, xadir, X.ready_of(ra, 0), &av);
-    for (int64_t m = 0; m < movs_a && ok; ++m, t += static_cast<uint64_t>(lat_mov)) {
-      StreamValue o;
-      ok = vop(movx, {&av}, t, wx, any, &o);
-      av = o;
-    }
+    ok = ok && retime(movx, wx, movs_a, av, t, vop);
     t = at(-lat_sel - movs_m * lat_mov);
     if (ok) ok = b_.fetch(msl, M.addr_of(0, 0), V, t, mdir, 0, &mk);
-    for (int64_t m = 0; m < movs_m && ok; ++m, t += static_cast<uint64_t>(lat_mov)) {
-      StreamValue o;
-      ok = vop(movx, {&mk}, t, wx, any, &o);
-      mk = o;
-    }
+    ok = ok && retime(movx, wx, movs_m, mk, t, vop);
     if (ok) ok = b_.fetch(xb, X.addr_of(rb, 0), S, at(b_at_s), to_s, X.ready_of(rb, 0), &braw);
     if (ok) ok = sop(shf, braw, at(b_at_s), wx, &bsh);
     if (ok) ok = vop(sel, {&mk, &bsh, &av}, at(-lat_sel), wx, toward, &v);  // lanes < K: a; above: b
@@ -609,25 +618,15 @@ uint64_t LaneScheduler::Run::place_pair(int64_t ra, int64_t rb, size_t side, boo
         cb.resize(final_b.size());
         for (size_t i = 0; i < cb.size() && ok; ++i) ok = sop(final_b[i], v, ts, wcd, &cb[i]);
       }
-      int64_t T = P + 2 * d + lat(levels[j][0]);
-      auto tree = [&](std::vector<StreamValue>& cp, int root_dir) {
-        int64_t Tt = T;
-        while (ok && cp.size() > 1) {
-          const bool root = cp.size() == 2;
-          std::vector<StreamValue> nx(cp.size() / 2);
-          for (size_t i = 0; i < nx.size() && ok; ++i)
-            ok = vop(comb, {&cp[2 * i], &cp[2 * i + 1]}, at(Tt), wcd, root ? root_dir : any, &nx[i]);
-          cp = std::move(nx);
-          Tt += lat_comb;
-        }
-        return Tt;
-      };
+      const int64_t T = P + 2 * d + lat(levels[j][0]);
       if (!last) {
-        P = tree(ca, toward);
+        P = T;
+        ok = ok && combine_tree(ca, &P, toward, at, vop);
         if (ok) v = ca[0];
       } else {
-        const int64_t Ta = tree(ca, tail.empty() ? static_cast<int>(yadir) : any);
-        const int64_t Tb = tree(cb, tail.empty() && !delay_b ? static_cast<int>(ybdir) : any);
+        int64_t Ta = T, Tb = T;
+        ok = ok && combine_tree(ca, &Ta, tail.empty() ? static_cast<int>(yadir) : any, at, vop);
+        ok = ok && combine_tree(cb, &Tb, tail.empty() && !delay_b ? static_cast<int>(ybdir) : any, at, vop);
         if (ok) {
           ra_v = ca[0];
           rb_v = cb[0];
@@ -636,19 +635,8 @@ uint64_t LaneScheduler::Run::place_pair(int64_t ra, int64_t rb, size_t side, boo
       }
     }
     // Tails (post-level ops toward y), b's one `mov` later when delayed.
-    auto run_tail = [&](StreamValue& x, int64_t Pt, Dir ydir, bool extra_mov) {
-      std::vector<Instr> tl = tail;
-      if (extra_mov) tl.insert(tl.begin(), make_instr(Opcode::Mov, cd));
-      for (size_t k = 0; k < tl.size() && ok; ++k) {
-        StreamValue o;
-        const uint32_t wd = tl[k].op == Opcode::Cvt ? static_cast<uint32_t>(dtype_bytes(Y.dtype)) : wcd;
-        ok = vop(tl[k], {&x}, at(Pt), wd, k + 1 == tl.size() ? static_cast<int>(ydir) : any, &o);
-        x = o;
-        Pt += lat(tl[k]);
-      }
-    };
-    run_tail(ra_v, P, yadir, false);
-    run_tail(rb_v, P, ybdir, delay_b);
+    ok = ok && run_tail(ra_v, P, yadir, false, at, vop);
+    ok = ok && run_tail(rb_v, P, ybdir, delay_b, at, vop);
     if (ok) ok = b_.store(ra_v, ya, Y.addr_of(ra, 0), Y.write_not_before_row(ra), &land_a);
     if (ok) ok = b_.store(rb_v, yb, Y.addr_of(rb, 0), Y.write_not_before_row(rb), &land_b);
     return ok;

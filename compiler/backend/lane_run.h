@@ -70,6 +70,17 @@ class LaneScheduler::Run {
   // The row template tried at B, B + 1, ... until `place` fits (lane_reduce.cpp).
   template <class Place>
   void search(uint64_t& B, uint64_t* nvxm, Place place);
+  // A try's shared steps, with at / vop as search gives them; each returns false when an op does
+  // not fit. combine_tree: cp combined pairwise by `comb` from relative cycle *T (lat_comb a level,
+  // *T advanced) until one value is left in cp[0], the root op heading root_dir. run_tail: the tail
+  // ops on x from relative cycle P, the last heading ydir (extra_mov: one `mov.cd` first). retime:
+  // n `mov`s (op mov, width bytes) delaying cur, from absolute cycle t (advanced lat_mov each).
+  template <class At, class Vop>
+  bool combine_tree(std::vector<StreamValue>& cp, int64_t* T, int root_dir, const At& at, const Vop& vop);
+  template <class At, class Vop>
+  bool run_tail(StreamValue& x, int64_t P, Dir ydir, bool extra_mov, const At& at, const Vop& vop);
+  template <class Vop>
+  bool retime(const Instr& mov, uint32_t width, int64_t n, StreamValue& cur, uint64_t& t, const Vop& vop);
   // (SRAM slice, issue cycle) of a read that reaches position pos on relative cycle `at`.
   using Issues = std::vector<std::pair<uint16_t, int64_t>>;
   Issues issue_cycles(const std::vector<uint16_t>& sl, int64_t at, uint32_t pos) const;
