@@ -166,9 +166,7 @@ int GraphLowering::fuse_product(const ir::Op& op) {
       reads_b = reads_b || (o.act == b && o.row_map.empty() && !o.lane_bcast);
     if (!reads_b || E.y2 != ir::kNoTensor || (!E.y_shape.empty() && E.y_shape != g.tensor(out).shape))
       continue;
-    EltOperand o;
-    o.act = b;
-    E.operands.push_back(std::move(o));
+    E.operands.push_back(EltOperand::of(b));
     E.post.push_back({static_cast<int>(Opcode::Mul), 0.f, static_cast<int>(E.operands.size()) - 1});
     E.y = out;
     E.y_f32 = false;  // the Mul's output, stored like any elementwise result

@@ -139,9 +139,7 @@ bool FormLowering::output_copy(const ir::Op& op) {
     lm_.inputs[static_cast<size_t>(ii)].shape = ot.shape;
     lm_.inputs[static_cast<size_t>(ii)].alias = src;
   }
-  EltOperand o;
-  o.act = src;
-  E.operands = {o};
+  E.operands = {EltOperand::of(src)};
   add_eltwise(std::move(E), false);
   return true;
 }
@@ -402,14 +400,13 @@ bool FormLowering::equal(const ir::Op& op) {
     E.y_f32 = f32;
     add_eltwise(std::move(E), false);
   };
-  auto act = [](ir::TensorId t) { EltOperand o; o.act = t; return o; };
   auto scalar = [&](float f) {
     return EltOperand::constant(std::vector<float>(static_cast<size_t>(last_dim(ys)), f), {1, last_dim(ys)});
   };
   step(".gt", Opcode::CmpGt, {ab[0], ab[1]}, g1, true);
   step(".lt", Opcode::CmpGt, {ab[1], ab[0]}, g2, true);
-  step(".ne", Opcode::Add, {act(g1), act(g2)}, ne, true);
-  step(".eq", Opcode::Select, {act(ne), scalar(0.f), scalar(1.f)}, y, false);  // f16 0/1
+  step(".ne", Opcode::Add, {EltOperand::of(g1), EltOperand::of(g2)}, ne, true);
+  step(".eq", Opcode::Select, {EltOperand::of(ne), scalar(0.f), scalar(1.f)}, y, false);  // f16 0/1
   bool01_.insert(y);
   return true;
 }
@@ -646,9 +643,7 @@ bool FormLowering::gather(const ir::Op& op) {
       E.kind = op.kind;
       E.has_op = false;
       E.vxm_op = static_cast<int>(Opcode::Mov);
-      EltOperand o;
-      o.act = gy;
-      E.operands = {o};
+      E.operands = {EltOperand::of(gy)};
       E.y = op.outputs[0];
       add_eltwise(std::move(E), attn_.nonfinite_pad(x));
     }

@@ -170,18 +170,13 @@ void NormLowering::reduce(const ir::Op& op, ir::TensorId a) {
   // else the graph shape (same last dim, same rows).
   const ir::Shape ys = lane_axis ? keep : g_.tensor(out).shape;
   const bool post_scale = k == K::ReduceMean, post_sqrt = k == K::ReduceL2;
-  auto act = [](ir::TensorId t) {
-    EltOperand o;
-    o.act = t;
-    return o;
-  };
   ir::TensorId cur = a;
   ir::Shape cur_shape = xs;
   // (1) elementwise pre-transform for the row axes only (ReduceMin over rows uses VXM min directly).
   if (!lane_axis && (squares || k == K::ReduceL1)) {
     const ir::TensorId t = fresh(op, ".pre", squares ? ir::DType::F32 : xdt, xs);
-    if (squares) elt(op, ".square", static_cast<int>(Opcode::Mul), {act(a), act(a)}, t, xs, true);
-    else elt(op, ".abs", static_cast<int>(Opcode::Abs), {act(a)}, t, xs, xdt == ir::DType::F32);
+    if (squares) elt(op, ".square", static_cast<int>(Opcode::Mul), {EltOperand::of(a), EltOperand::of(a)}, t, xs, true);
+    else elt(op, ".abs", static_cast<int>(Opcode::Abs), {EltOperand::of(a)}, t, xs, xdt == ir::DType::F32);
     cur = t;
   }
   const bool more_after = !axes.empty() || post_scale || post_sqrt;
@@ -195,14 +190,14 @@ void NormLowering::reduce(const ir::Op& op, ir::TensorId a) {
       lane(op, ".max", LoweredLane::Mode::Max, a, t, ls, t_f32, false, {});
     } else if (k == K::ReduceMin) {
       const ir::TensorId na = fresh(op, ".neg", xdt, xs), m = fresh(op, ".negmax", xdt, ls);
-      elt(op, ".neg", static_cast<int>(Opcode::Neg), {act(a)}, na, xs, xdt == ir::DType::F32);
+      elt(op, ".neg", static_cast<int>(Opcode::Neg), {EltOperand::of(a)}, na, xs, xdt == ir::DType::F32);
       lane(op, ".max", LoweredLane::Mode::Max, na, m, ls, xdt == ir::DType::F32, false, {});
-      elt(op, ".negback", static_cast<int>(Opcode::Neg), {act(m)}, t, ls, t_f32);
+      elt(op, ".negback", static_cast<int>(Opcode::Neg), {EltOperand::of(m)}, t, ls, t_f32);
     } else {
       ir::TensorId src = a;
       if (k == K::ReduceL1) {
         src = fresh(op, ".abs", xdt, xs);
-        elt(op, ".abs", static_cast<int>(Opcode::Abs), {act(a)}, src, xs, xdt == ir::DType::F32);
+        elt(op, ".abs", static_cast<int>(Opcode::Abs), {EltOperand::of(a)}, src, xs, xdt == ir::DType::F32);
       }
       std::vector<LoweredLane::Post> p;
       if (!more_after || axes.empty()) {  // the post ops fold into the lane step when it is the last
@@ -235,9 +230,9 @@ void NormLowering::reduce(const ir::Op& op, ir::TensorId a) {
     EltOperand s;
     s.const_rows = 1;
     s.values = {1.f / static_cast<float>(count)};
-    elt(op, ".scale", static_cast<int>(Opcode::Mul), {act(cur), s}, out, ys, false);
+    elt(op, ".scale", static_cast<int>(Opcode::Mul), {EltOperand::of(cur), s}, out, ys, false);
   } else if (post_sqrt) {
-    elt(op, ".sqrt", static_cast<int>(Opcode::Sqrt), {act(cur)}, out, ys, false);
+    elt(op, ".sqrt", static_cast<int>(Opcode::Sqrt), {EltOperand::of(cur)}, out, ys, false);
   }
   attn_.note_written(out, attn_.nonfinite_pad(a));
 }
@@ -276,11 +271,6 @@ void NormLowering::softmax_rows(const ir::Op& op, ir::TensorId a, int64_t axis) 
       }
     }
   }
-  auto act = [](ir::TensorId t) {
-    EltOperand o;
-    o.act = t;
-    return o;
-  };
   auto bc = [&](ir::TensorId t) {
     EltOperand o;
     o.act = t;
@@ -291,16 +281,16 @@ void NormLowering::softmax_rows(const ir::Op& op, ir::TensorId a, int64_t axis) 
   lo.const_rows = 1;
   lo.values = {-65504.f};
   const ir::TensorId xc = fresh(op, ".clamp", ir::DType::F16, xs);
-  elt(op, ".clamp", static_cast<int>(Opcode::Max), {act(a), lo}, xc, xs, false);
+  elt(op, ".clamp", static_cast<int>(Opcode::Max), {EltOperand::of(a), lo}, xc, xs, false);
   const ir::TensorId m = fresh(op, ".max", ir::DType::F16, ms);
   combine_rows(op, ".max", xc, xs, {axis}, Opcode::Max, m, ms, false, ir::DType::F16);
   const ir::TensorId e = fresh(op, ".e", ir::DType::F32, xs), S = fresh(op, ".sum", ir::DType::F32, ms);
   // e = exp(xc - m) in one pass: the f32 difference is never stored (it was an f32 tensor of its
   // own, written and read back: same values).
-  elt(op, ".exp", static_cast<int>(Opcode::Sub), {act(xc), bc(m)}, e, xs, true);
+  elt(op, ".exp", static_cast<int>(Opcode::Sub), {EltOperand::of(xc), bc(m)}, e, xs, true);
   lm_.eltwise.back().post = {{static_cast<int>(Opcode::Exp), 0.f}};
   combine_rows(op, ".sum", e, xs, {axis}, Opcode::Add, S, ms, true, ir::DType::F32);
-  elt(op, ".div", static_cast<int>(Opcode::Div), {act(e), bc(S)}, op.outputs[0], xs, false);
+  elt(op, ".div", static_cast<int>(Opcode::Div), {EltOperand::of(e), bc(S)}, op.outputs[0], xs, false);
   attn_.note_written(op.outputs[0], true);  // pad lanes: exp of junk / sum
 }
 
@@ -380,8 +370,18 @@ ir::TensorId NormLowering::row_scalar(const ir::Op& op, ir::TensorId t) {
   return y;
 }
 
+namespace {
+// One constant row holding f (elt() widens it to the row).
+EltOperand scalar(float f) {
+  EltOperand o;
+  o.const_rows = 1;
+  o.values = {f};
+  return o;
+}
+LoweredLane::Post post(Opcode o, float imm = 0.f) { return LoweredLane::Post{static_cast<int>(o), imm}; }
+}  // namespace
+
 bool NormLowering::lower(const ir::Op& op) {
-  using Mode = LoweredLane::Mode;
   using OK = ir::OpKind;
   const bool is_reduce = op.kind == OK::ReduceSum || op.kind == OK::ReduceMean || op.kind == OK::ReduceMax ||
                       op.kind == OK::ReduceMin || op.kind == OK::ReduceSumSquare || op.kind == OK::ReduceL1 ||
@@ -409,109 +409,111 @@ bool NormLowering::lower(const ir::Op& op) {
                              ir::shape_str(os)));
     }
     // ReduceSum/ReduceMean over the last axis alone: the original one-lane-step form.
-    if (!(axes == std::vector<int64_t>{last} && (op.kind == OK::ReduceSum || op.kind == OK::ReduceMean))) {
+    if (axes == std::vector<int64_t>{last} && (op.kind == OK::ReduceSum || op.kind == OK::ReduceMean)) {
+      sum_last(op, a, xs);
+    } else {
       reduce(op, a);
-      return true;
     }
-  }
-  if (op.kind == OK::Softmax && op.attr_int("axis") < last) {
-    softmax_rows(op, a, op.attr_int("axis"));
     return true;
   }
-  if (op.kind == OK::LayerNormalization && op.attr_int("axis") != last)
+  if (op.kind == OK::Softmax) {
+    if (op.attr_int("axis") < last) {
+      softmax_rows(op, a, op.attr_int("axis"));
+    } else {
+      softmax_last(op, a, xs, in_scale);
+    }
+    return true;
+  }
+  if (op.attr_int("axis") != last)
     fail(op, fmt::format("axis {} of an input of shape {}: LayerNormalization is lowered over the last axis only "
                          "(supported: any axes for the reductions, any single axis for Softmax)",
                          op.attr_int("axis"), ir::shape_str(xs)));
-  const int64_t K = xs.back();
+  layer_norm(op, a, xs);
+  return true;
+}
+
+void NormLowering::sum_last(const ir::Op& op, ir::TensorId a, const ir::Shape& xs) {
+  // One lane step: f32 row sum (x1/K for the mean), stored [.., 1] (keepdims or not: same bytes).
   ir::Shape ys = xs;
   ys.back() = 1;
-  auto act = [](ir::TensorId t, bool bc = false) {
-    EltOperand o;
-    o.act = t;
-    o.lane_bcast = bc;
-    return o;
-  };
-  auto scalar = [](float f) {
-    EltOperand o;
-    o.const_rows = 1;
-    o.values = {f};
-    return o;
-  };
-  auto post = [](Opcode o, float imm = 0.f) { return LoweredLane::Post{static_cast<int>(o), imm}; };
+  std::vector<LoweredLane::Post> p;
+  if (op.kind == ir::OpKind::ReduceMean) p.push_back(post(Opcode::MulImm, 1.f / static_cast<float>(xs.back())));
+  lane(op, "", LoweredLane::Mode::Sum, a, op.outputs[0], ys, false, false, std::move(p));
+}
+
+ir::TensorId NormLowering::softmax_clamp(const ir::Op& op, ir::TensorId a, const ir::Shape& xs) {
+  if (!may_hold_neg_inf(op.inputs[0])) return a;
+  const int64_t K = xs.back();
+  const ir::TensorId xc = fresh(op, ".clamp", ir::DType::F16, xs);
+  // When one elementwise step writes x (f16) and only the Softmax reads it (e.g. a mask Add
+  // or Where), the clamp is that step's last post op (`max` with a constant row, f32,
+  // before the narrowing), and the step writes xc instead of x: one pass fewer. Bit for bit
+  // the separate pass's value: narrowing to f16 is monotone and -65504 is an f16 value, so
+  // max(narrow(v), -65504) == narrow(max(v, -65504)) for every v (NaN: maxNum gives -65504
+  // in both; pad lanes: max with the row's 0 pad in both).
+  const int wi = sole_writer_ && a == op.inputs[0] ? sole_writer_(a) : -1;
+  LoweredEltwise* W = wi >= 0 ? &lm_.eltwise[static_cast<size_t>(wi)] : nullptr;
+  if (W && W->y == a && W->has_op && !W->y_f32 && W->y2 == ir::kNoTensor && lm_.tensor(g_, a).shape == xs &&
+      (W->y_shape.empty() || W->y_shape == xs)) {
+    EltOperand lo = scalar(-65504.f);
+    lo.values.assign(static_cast<size_t>(K), -65504.f);
+    W->operands.push_back(std::move(lo));
+    W->post.push_back({static_cast<int>(Opcode::Max), 0.f, static_cast<int>(W->operands.size()) - 1});
+    W->y = xc;
+    produced_[static_cast<size_t>(a)] = 0;
+    produced_[static_cast<size_t>(xc)] = 1;
+  } else {
+    elt(op, ".clamp", static_cast<int>(Opcode::Max), {EltOperand::of(a), scalar(-65504.f)}, xc, xs, false);  // exact in f16
+  }
+  return xc;
+}
+
+void NormLowering::softmax_last(const ir::Op& op, ir::TensorId a, const ir::Shape& xs, float in_scale) {
+  // m = row max (f16, exact); e = exp(x - m) in f32; y = e / row sum of e (f32).
+  // Masked logits (-inf, e.g. a causal mask by Where) are first clamped to the lowest f16,
+  // -65504: exp(-65504 - m) is 0 in f32 like exp(-inf), and a wholly masked row gives a
+  // uniform row instead of NaN (-inf - -inf). The clamp is the identity on finite f16 values,
+  // so it is left out when x can hold -inf only by f16 overflow (may_hold_neg_inf: no -inf
+  // constant or graph input reaches x through elementwise ops and views; e.g. attention
+  // scores q.K^T x 1/sqrt(d) without a mask): the same values for every finite x. (An
+  // overflowed x is outside the reference bound with or without the clamp.)
+  const ir::TensorId xc = softmax_clamp(op, a, xs), out = op.outputs[0];
+  ir::Shape ys = xs;
+  ys.back() = 1;
+  const ir::TensorId m = fresh(op, ".max", ir::DType::F16, ys);
+  lane(op, ".max", LoweredLane::Mode::Max, xc, m, ys, false, false, {});
+  // e = exp(-relu(m - xc)) in ONE VXM pass (sub, then relu, neg, exp fused): on the row's lanes
+  // m - xc >= 0 (m is their max; the f32 difference of f16 values rounds symmetrically), so
+  // relu changes nothing and e = exp(xc - m) exactly; on pad lanes (xc = max(x, 0) there with
+  // the clamp, the constant's pad being 0; x without it) e is in [0, 1] whenever m is a number
+  // and the pad lane finite: when x's pad lanes are finite, e's and P's are too (no pad
+  // clearing before the MXM). m is NaN only if a lane of
+  // the row is, and then the row's results are NaN anyway.
+  const ir::TensorId e = fresh(op, ".e", ir::DType::F32, xs), S = fresh(op, ".sum", ir::DType::F32, ys);
+  // With a deferred scale c (defer_scale) m and xc are of the unscaled x and `muli c` comes
+  // first: c (m - xc) >= 0 on the row's lanes, e = exp(c xc - c m) in f32.
+  elt(op, ".exp", static_cast<int>(Opcode::Sub), {EltOperand::of(m, true), EltOperand::of(xc)}, e, xs, true);
+  lm_.eltwise.back().post = {{static_cast<int>(Opcode::Relu), 0.f}, {static_cast<int>(Opcode::Neg), 0.f},
+                             {static_cast<int>(Opcode::Exp), 0.f}};
+  if (in_scale != 1.f)
+    lm_.eltwise.back().post.insert(lm_.eltwise.back().post.begin(), {static_cast<int>(Opcode::MulImm), in_scale});
+  const bool pad_nonfinite = attn_.nonfinite_pad(a);
+  if (pv_only_reader(op)) {  // the sum and divide go to P.V (AttentionLowering::defer_softmax)
+    attn_.note_written(e, pad_nonfinite);
+    attn_.defer_softmax(out, e, op.name);
+    return;
+  }
+  lane(op, ".sum", LoweredLane::Mode::Sum, e, S, ys, true, false, {});
+  elt(op, ".div", static_cast<int>(Opcode::Div), {EltOperand::of(e), EltOperand::of(S, true)}, out, xs, false);
+  attn_.note_written(out, pad_nonfinite);  // pad lanes: e / S with S >= 1
+}
+
+void NormLowering::layer_norm(const ir::Op& op, ir::TensorId a, const ir::Shape& xs) {
+  const int64_t K = xs.back();
   const float invK = 1.f / static_cast<float>(K);
   const ir::TensorId out = op.outputs[0];
-  switch (op.kind) {
-    case ir::OpKind::ReduceSum:
-    case ir::OpKind::ReduceMean: {
-      // One lane step: f32 row sum (x1/K for the mean), stored [.., 1] (keepdims or not: same bytes).
-      std::vector<LoweredLane::Post> p;
-      if (op.kind == ir::OpKind::ReduceMean) p.push_back(post(Opcode::MulImm, invK));
-      lane(op, "", Mode::Sum, a, out, ys, false, false, std::move(p));
-      return true;
-    }
-    case ir::OpKind::Softmax: {
-      // m = row max (f16, exact); e = exp(x - m) in f32; y = e / row sum of e (f32).
-      // Masked logits (-inf, e.g. a causal mask by Where) are first clamped to the lowest f16,
-      // -65504: exp(-65504 - m) is 0 in f32 like exp(-inf), and a wholly masked row gives a
-      // uniform row instead of NaN (-inf - -inf). The clamp is the identity on finite f16 values,
-      // so it is left out when x can hold -inf only by f16 overflow (may_hold_neg_inf: no -inf
-      // constant or graph input reaches x through elementwise ops and views; e.g. attention
-      // scores q.K^T x 1/sqrt(d) without a mask): the same values for every finite x. (An
-      // overflowed x is outside the reference bound with or without the clamp.)
-      ir::TensorId xc = a;
-      if (may_hold_neg_inf(op.inputs[0])) {
-        xc = fresh(op, ".clamp", ir::DType::F16, xs);
-        // When one elementwise step writes x (f16) and only the Softmax reads it (e.g. a mask Add
-        // or Where), the clamp is that step's last post op (`max` with a constant row, f32,
-        // before the narrowing), and the step writes xc instead of x: one pass fewer. Bit for bit
-        // the separate pass's value: narrowing to f16 is monotone and -65504 is an f16 value, so
-        // max(narrow(v), -65504) == narrow(max(v, -65504)) for every v (NaN: maxNum gives -65504
-        // in both; pad lanes: max with the row's 0 pad in both).
-        const int wi = sole_writer_ && a == op.inputs[0] ? sole_writer_(a) : -1;
-        LoweredEltwise* W = wi >= 0 ? &lm_.eltwise[static_cast<size_t>(wi)] : nullptr;
-        if (W && W->y == a && W->has_op && !W->y_f32 && W->y2 == ir::kNoTensor && lm_.tensor(g_, a).shape == xs &&
-            (W->y_shape.empty() || W->y_shape == xs)) {
-          EltOperand lo = scalar(-65504.f);
-          lo.values.assign(static_cast<size_t>(K), -65504.f);
-          W->operands.push_back(std::move(lo));
-          W->post.push_back({static_cast<int>(Opcode::Max), 0.f, static_cast<int>(W->operands.size()) - 1});
-          W->y = xc;
-          produced_[static_cast<size_t>(a)] = 0;
-          produced_[static_cast<size_t>(xc)] = 1;
-        } else {
-          elt(op, ".clamp", static_cast<int>(Opcode::Max), {act(a), scalar(-65504.f)}, xc, xs, false);  // exact in f16
-        }
-      }
-      const ir::TensorId m = fresh(op, ".max", ir::DType::F16, ys);
-      lane(op, ".max", Mode::Max, xc, m, ys, false, false, {});
-      // e = exp(-relu(m - xc)) in ONE VXM pass (sub, then relu, neg, exp fused): on the row's lanes
-      // m - xc >= 0 (m is their max; the f32 difference of f16 values rounds symmetrically), so
-      // relu changes nothing and e = exp(xc - m) exactly; on pad lanes (xc = max(x, 0) there with
-      // the clamp, the constant's pad being 0; x without it) e is in [0, 1] whenever m is a number
-      // and the pad lane finite: when x's pad lanes are finite, e's and P's are too (no pad
-      // clearing before the MXM). m is NaN only if a lane of
-      // the row is, and then the row's results are NaN anyway.
-      const ir::TensorId e = fresh(op, ".e", ir::DType::F32, xs), S = fresh(op, ".sum", ir::DType::F32, ys);
-      // With a deferred scale c (defer_scale) m and xc are of the unscaled x and `muli c` comes
-      // first: c (m - xc) >= 0 on the row's lanes, e = exp(c xc - c m) in f32.
-      elt(op, ".exp", static_cast<int>(Opcode::Sub), {act(m, true), act(xc)}, e, xs, true);
-      lm_.eltwise.back().post = {{static_cast<int>(Opcode::Relu), 0.f}, {static_cast<int>(Opcode::Neg), 0.f},
-                                 {static_cast<int>(Opcode::Exp), 0.f}};
-      if (in_scale != 1.f)
-        lm_.eltwise.back().post.insert(lm_.eltwise.back().post.begin(), {static_cast<int>(Opcode::MulImm), in_scale});
-      const bool pad_nonfinite = attn_.nonfinite_pad(a);
-      if (pv_only_reader(op)) {  // the sum and divide go to P.V (AttentionLowering::defer_softmax)
-        attn_.note_written(e, pad_nonfinite);
-        attn_.defer_softmax(out, e, op.name);
-        return true;
-      }
-      lane(op, ".sum", Mode::Sum, e, S, ys, true, false, {});
-      elt(op, ".div", static_cast<int>(Opcode::Div), {act(e), act(S, true)}, out, xs, false);
-      attn_.note_written(out, pad_nonfinite);  // pad lanes: e / S with S >= 1
-      return true;
-    }
-    default: break;
-  }
+  ir::Shape ys = xs;
+  ys.back() = 1;
   // LayerNormalization: mean = sum(x) / K (one lane step); sd = sqrt(sum((x - mean)^2) / K + eps)
   // (one lane step reading x and the mean: per chunk cvt, sub, mask, square, then the sum, muli,
   // addi, sqrt); y = (x - mean) / sd * scale (+ B) in one pass. All f32 until y; no centred copy
@@ -531,15 +533,15 @@ bool NormLowering::lower(const ir::Op& op) {
   const EltOperand bias = has_b ? const_row(op.inputs[2], "B") : EltOperand{};
   const float eps = op.attr_float("epsilon");
   const ir::TensorId mean = fresh(op, ".mean", ir::DType::F32, ys), sd = fresh(op, ".sd", ir::DType::F32, ys);
-  lane(op, ".mean", Mode::Sum, a, mean, ys, true, false, {post(Opcode::MulImm, invK)});
-  lane(op, ".sd", Mode::Sum, a, sd, ys, true, true,
+  lane(op, ".mean", LoweredLane::Mode::Sum, a, mean, ys, true, false, {post(Opcode::MulImm, invK)});
+  lane(op, ".sd", LoweredLane::Mode::Sum, a, sd, ys, true, true,
        {post(Opcode::MulImm, invK), post(Opcode::AddImm, eps), post(Opcode::Sqrt)});
   lm_.lanes.back().center = mean;
   // Centre, normalize, scale and shift in ONE pass: x - mean, then `div` by sd, `mul` by the Scale
   // row and `add` of the B row as binary post ops (their vectors read on those ops' cycles,
   // backend/elementwise_kernel.h); f32 between the ops, the same values as passes with f32
   // intermediates.
-  std::vector<EltOperand> nops{act(a), act(mean, true), act(sd, true), scale};
+  std::vector<EltOperand> nops{EltOperand::of(a), EltOperand::of(mean, true), EltOperand::of(sd, true), scale};
   if (has_b) nops.push_back(bias);
   elt(op, ".norm", static_cast<int>(Opcode::Sub), std::move(nops), out, xs, false);
   lm_.eltwise.back().post.push_back({static_cast<int>(Opcode::Div), 0.f, 2});
@@ -554,7 +556,6 @@ bool NormLowering::lower(const ir::Op& op) {
   nm.scale = scale.values;
   nm.bias = has_b ? bias.values : std::vector<float>(static_cast<size_t>(K), 0.f);
   lm_.norms.push_back(std::move(nm));
-  return true;
 }
 
 }  // namespace lpu::compiler

@@ -60,6 +60,15 @@ class NormLowering {
   // have another shape with the same rows (a Reshape view of a tensor stored as is).
   ir::Shape op_shape(const ir::Op& op, ir::TensorId a) const;
   void reduce(const ir::Op& op, ir::TensorId a);
+  // lower()'s forms over the last axis: ReduceSum / ReduceMean as one lane step (sum_last);
+  // Softmax as a row max, one exp pass, a row sum and a divide, or with the sum and divide deferred
+  // to P.V (softmax_last; softmax_clamp: x with -inf clamped to -65504 when x may hold -inf, in
+  // the step writing x when that is x's only writer); LayerNormalization as two lane steps and
+  // one pass (layer_norm).
+  void sum_last(const ir::Op& op, ir::TensorId a, const ir::Shape& xs);
+  void softmax_last(const ir::Op& op, ir::TensorId a, const ir::Shape& xs, float in_scale);
+  ir::TensorId softmax_clamp(const ir::Op& op, ir::TensorId a, const ir::Shape& xs);
+  void layer_norm(const ir::Op& op, ir::TensorId a, const ir::Shape& xs);
   // Softmax along a row axis: VXM passes of row-mapped operands.
   void softmax_rows(const ir::Op& op, ir::TensorId a, int64_t axis);
   // A Softmax whose output only a MatMul reads, as its first operand (P.V): the row sum and divide

@@ -111,6 +111,13 @@ struct EltOperand {
   // A constant operand from per-element values in `shape`'s row-major order: one row if every row
   // of [rows, last dim] holds the same values, else all rows.
   static EltOperand constant(const std::vector<float>& full, const ir::Shape& shape);
+  // The activation t as an operand (lane_bcast: a lane step's per-row scalar, above).
+  static EltOperand of(ir::TensorId t, bool lane_bcast = false) {
+    EltOperand o;
+    o.act = t;
+    o.lane_bcast = lane_bcast;
+    return o;
+  }
 };
 
 // Terms one VXM pass of an `add` / `max` / `min` chain combines when reducing n terms in levels
