@@ -64,6 +64,33 @@ void AttentionLowering::matmul_const(const ir::Op& op) {
     node_error(g_, op, "its input's last axis is not contiguous in lanes (a transpose of the last axis)");
 }
 
+namespace {
+// Dims i and j of v swapped.
+void swap_dims(View& v, size_t i, size_t j) {
+  std::swap(v.size[i], v.size[j]);
+  std::swap(v.rs[i], v.rs[j]);
+  std::swap(v.cs[i], v.cs[j]);
+}
+
+// The stored-row and lane offsets (*r, *c) of output batch bo (row-major over so's batch dims) in an
+// operand of shape s (rank >= 2, batch dims broadcast to so's) with batch strides rs / cs.
+void batch_offset(const ir::Shape& so, const ir::Shape& s, const std::vector<int64_t>& rs,
+                  const std::vector<int64_t>& cs, int64_t bo, int64_t* r, int64_t* c) {
+  const size_t nbo = so.size() - 2, nbs = s.size() - 2;
+  int64_t rem = bo;
+  *r = 0;
+  *c = 0;
+  for (size_t d = nbo; d-- > 0;) {
+    const int64_t i = rem % so[d];
+    rem /= so[d];
+    const ptrdiff_t ds = static_cast<ptrdiff_t>(d) - static_cast<ptrdiff_t>(nbo - nbs);
+    if (ds < 0 || s[static_cast<size_t>(ds)] == 1) continue;
+    *r += i * rs[static_cast<size_t>(ds)];
+    *c += i * cs[static_cast<size_t>(ds)];
+  }
+}
+}  // namespace
+
 void AttentionLowering::matmul_act(const ir::Op& op) {
   if (op.kind == ir::OpKind::Gemm) {
     if (op.attr_int("transA") != 0 || op.attr_float("alpha") != 1.f ||
@@ -80,14 +107,9 @@ void AttentionLowering::matmul_act(const ir::Op& op) {
       node_error(g_, op, "float operands only");
   const int64_t M = sa[sa.size() - 2], K = sa.back();
   // B's view, as [batch..., K, N].
-  View bv = view_of(op.inputs[1]);
-  if (bv.inner_dims != 1) bv = identity(stored(op, op.inputs[1]));
+  View bv = flat_view(op, op.inputs[1]);
   bv.phys = mxm_phys(bv.phys);  // same layout, f16 with finite pad lanes
-  if (gemm_tb) {
-    std::swap(bv.size[bv.size.size() - 1], bv.size[bv.size.size() - 2]);
-    std::swap(bv.rs[bv.rs.size() - 1], bv.rs[bv.rs.size() - 2]);
-    std::swap(bv.cs[bv.cs.size() - 1], bv.cs[bv.cs.size() - 2]);
-  }
+  if (gemm_tb) swap_dims(bv, bv.size.size() - 1, bv.size.size() - 2);
   const size_t nb = bv.size.size();
   const int64_t N = bv.size[nb - 1];
   if (bv.size[nb - 2] != K)
@@ -99,68 +121,10 @@ void AttentionLowering::matmul_act(const ir::Op& op) {
   ir::TensorId a = pv                                 ? ir::kNoTensor
                    : g_.tensor(op.inputs[0]).is_const ? stored_constant(op.inputs[0])
                                                       : mxm_input(op, op.inputs[0]);
-  // Output batches (numpy broadcasting of the batch dims).
-  const size_t nbo = so.size() - 2;
-  const int64_t batches = ir::num_elements(so, 0, nbo);
-  auto batch_offset = [&](const ir::Shape& s, const std::vector<int64_t>& rs, const std::vector<int64_t>& cs,
-                          int64_t bo, int64_t* r, int64_t* c) {
-    // s has rank >= 2 and its batch dims broadcast to so's.
-    const size_t nbs = s.size() - 2;
-    int64_t rem = bo;
-    *r = 0;
-    *c = 0;
-    for (size_t d = nbo; d-- > 0;) {
-      const int64_t i = rem % so[d];
-      rem /= so[d];
-      const ptrdiff_t ds = static_cast<ptrdiff_t>(d) - static_cast<ptrdiff_t>(nbo - nbs);
-      if (ds < 0 || s[static_cast<size_t>(ds)] == 1) continue;
-      *r += i * rs[static_cast<size_t>(ds)];
-      *c += i * cs[static_cast<size_t>(ds)];
-    }
-  };
-  const size_t k_dim = nb - 2, n_dim = nb - 1;
-  auto lane = [](const View& v, size_t d) { return v.size[d] == 1 || (v.rs[d] == 0 && v.cs[d] == 1); };
-  auto rowc = [](const View& v, size_t d) { return v.size[d] == 1 || (v.rs[d] == 1 && v.cs[d] == 0); };
-  const View bid = identity(bv.phys);
-  const bool bzero = zero_pad_.count(bv.phys) != 0;
-  auto all_batches_col0 = [&](const View& v) {
-    for (int64_t bo = 0; bo < batches; ++bo) {
-      int64_t r, c;
-      batch_offset(v.size, v.rs, v.cs, bo, &r, &c);
-      if (v.c0 + c != 0) return false;
-    }
-    return true;
-  };
   bool trans = false;
-  View B = bv;
-  if (lane(bv, n_dim) && rowc(bv, k_dim) && all_batches_col0(bv) && !nonfinite_pad(bv.phys)) {
-    trans = false;
-    // V stored with its ones column (a Concat, concat_feeds_pv): install the N + 1 lanes.
-    fuse_sum = pv && ones_col_.count(bv.phys) != 0 && bid.size.back() == N + 1;
-  } else if (lane(bv, k_dim) && rowc(bv, n_dim) && all_batches_col0(bv) && bzero && bid.size.back() == K) {
-    trans = true;
-  } else if (lane(bv, n_dim)) {
-    const ir::Shape ls = bv.size;
-    fuse_sum = pv;
-    const ir::TensorId s = pv ? materialize_ones(op, bv, ls) : materialize(op, bv, ir::kNoTensor, ls);
-    B = identity(s);
-  } else if (lane(bv, k_dim)) {
-    View t = bv;
-    std::swap(t.size[k_dim], t.size[n_dim]);
-    std::swap(t.rs[k_dim], t.rs[n_dim]);
-    std::swap(t.cs[k_dim], t.cs[n_dim]);
-    const ir::TensorId s = materialize(op, t, ir::kNoTensor, t.size);
-    B = identity(s);
-    std::swap(B.size[k_dim], B.size[n_dim]);
-    std::swap(B.rs[k_dim], B.rs[n_dim]);
-    std::swap(B.cs[k_dim], B.cs[n_dim]);
-    trans = true;
-  } else {
-    node_error(g_, op, "neither axis of the second operand's last two is contiguous in lanes");
-  }
-  ir::TensorId e_sm = ir::kNoTensor;
+  const View B = product_weights(op, bv, pv, &fuse_sum, &trans);
   if (pv) {
-    e_sm = dsm->second.e;
+    const ir::TensorId e_sm = dsm->second.e;
     if (fuse_sum) {
       // e feeds the MXM directly: stored f16 (it is in (0, 1]) instead of f32 then narrowed.
       for (LoweredEltwise& E : lm_.eltwise)
@@ -178,6 +142,8 @@ void AttentionLowering::matmul_act(const ir::Op& op) {
   const ir::TensorId y = fuse_sum ? fresh(op.name + ".pv1", so1, ir::DType::F32) : op.outputs[0];
   const ir::Shape ya = identity(a).size;
   const int64_t arows = ir::num_elements(ya, 0, ya.size() - 1);
+  // One product per output batch (numpy broadcasting of the batch dims).
+  const int64_t batches = ir::num_elements(so, 0, so.size() - 2);
   for (int64_t bo = 0; bo < batches; ++bo) {
     int64_t ar, ac, br, bc;
     std::vector<int64_t> ars(sa.size(), 0), acs(sa.size(), 0);
@@ -188,8 +154,8 @@ void AttentionLowering::matmul_act(const ir::Op& op) {
         st *= sa[d];
       }
     }
-    batch_offset(sa, ars, acs, bo, &ar, &ac);
-    batch_offset(B.size, B.rs, B.cs, bo, &br, &bc);
+    batch_offset(so, sa, ars, acs, bo, &ar, &ac);
+    batch_offset(so, B.size, B.rs, B.cs, bo, &br, &bc);
     LoweredLayer L;
     L.name = batches > 1 ? fmt::format("{}.b{}", op.name, bo) : op.name;
     L.x = a;
@@ -215,8 +181,55 @@ void AttentionLowering::matmul_act(const ir::Op& op) {
   const bool clean = trans ? true : (zero_pad_.count(B.phys) != 0 && identity(B.phys).size.back() == NL);
   nonfinite_[y] = !clean;
   if (clean) zero_pad_[y] = 1;
-  if (!fuse_sum) return;
+  if (fuse_sum) normalize_by_sums(op, y, N, clean);
+}
+
+View AttentionLowering::product_weights(const ir::Op& op, const View& bv, bool pv, bool* fuse_sum, bool* trans) {
+  const ir::Shape so = g_.tensor(op.outputs[0]).shape;
+  const int64_t batches = ir::num_elements(so, 0, so.size() - 2);
+  const size_t nb = bv.size.size(), k_dim = nb - 2, n_dim = nb - 1;
+  const int64_t K = bv.size[k_dim], N = bv.size[n_dim];
+  auto lane = [](const View& v, size_t d) { return v.size[d] == 1 || (v.rs[d] == 0 && v.cs[d] == 1); };
+  auto rowc = [](const View& v, size_t d) { return v.size[d] == 1 || (v.rs[d] == 1 && v.cs[d] == 0); };
+  const View bid = identity(bv.phys);
+  const bool bzero = zero_pad_.count(bv.phys) != 0;
+  auto all_batches_col0 = [&](const View& v) {
+    for (int64_t bo = 0; bo < batches; ++bo) {
+      int64_t r, c;
+      batch_offset(so, v.size, v.rs, v.cs, bo, &r, &c);
+      if (v.c0 + c != 0) return false;
+    }
+    return true;
+  };
+  *trans = false;
+  if (lane(bv, n_dim) && rowc(bv, k_dim) && all_batches_col0(bv) && !nonfinite_pad(bv.phys)) {
+    // V stored with its ones column (a Concat, concat_feeds_pv): install the N + 1 lanes.
+    *fuse_sum = pv && ones_col_.count(bv.phys) != 0 && bid.size.back() == N + 1;
+    return bv;
+  }
+  if (lane(bv, k_dim) && rowc(bv, n_dim) && all_batches_col0(bv) && bzero && bid.size.back() == K) {
+    *trans = true;
+    return bv;
+  }
+  if (lane(bv, n_dim)) {
+    const ir::Shape ls = bv.size;
+    *fuse_sum = pv;
+    return identity(pv ? materialize_ones(op, bv, ls) : materialize(op, bv, ir::kNoTensor, ls));
+  }
+  if (lane(bv, k_dim)) {
+    View t = bv;
+    swap_dims(t, k_dim, n_dim);
+    View B = identity(materialize(op, t, ir::kNoTensor, t.size));
+    swap_dims(B, k_dim, n_dim);
+    *trans = true;
+    return B;
+  }
+  node_error(g_, op, "neither axis of the second operand's last two is contiguous in lanes");
+}
+
+void AttentionLowering::normalize_by_sums(const ir::Op& op, ir::TensorId y, int64_t N, bool clean) {
   // S = lane N of every row in every lane (SXM distribute), then P.V = (e.V) / S on the VXM.
+  const ir::Shape so = g_.tensor(op.outputs[0]).shape;
   ir::Shape ss = so;
   ss.back() = 1;
   const ir::TensorId S = fresh(op.name + ".rowsum", ss, ir::DType::F32);
@@ -235,11 +248,7 @@ void AttentionLowering::matmul_act(const ir::Op& op) {
   E.name = op.name + ".normalize";
   E.kind = op.kind;
   E.vxm_op = static_cast<int>(Opcode::Div);
-  EltOperand num, den;
-  num.act = y;
-  den.act = S;
-  den.lane_bcast = true;
-  E.operands = {num, den};
+  E.operands = {EltOperand::of(y), EltOperand::of(S, true)};
   E.y = op.outputs[0];
   E.y_shape = so;
   produced_[static_cast<size_t>(op.outputs[0])] = 1;

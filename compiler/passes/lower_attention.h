@@ -144,6 +144,11 @@ class AttentionLowering {
   ir::TensorId clean(ir::TensorId s);
   void matmul_const(const ir::Op& op);
   void matmul_act(const ir::Op& op);
+  // matmul_act's steps: the second operand bv ([batch..., K, N]) in the form the MXM installs (as
+  // is, transposed in place, or a stored copy; *fuse_sum: with its ones column for a deferred
+  // Softmax's P.[V|1], pv); the divide of P.[V|1] y by its sums column N (a broadcast, a VXM pass).
+  View product_weights(const ir::Op& op, const View& bv, bool pv, bool* fuse_sum, bool* trans);
+  void normalize_by_sums(const ir::Op& op, ir::TensorId y, int64_t N, bool clean);
 
   const ir::Graph& g_;
   LoweredModel& lm_;
