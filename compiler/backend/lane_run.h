@@ -32,6 +32,15 @@ class LaneScheduler::Run {
   // compiler bug).
   Run(LaneScheduler& k, const LaneSpec& spec);
   MatmulStats moves();   // LaneMode::Broadcast and LaneMode::Move
+  // moves()'s steps (lane_moves.cpp): the spec's checks (and the broadcast's lane map); the rows
+  // grouped by the x vector they read (one read feeds a group's permutes); a row's `permute`
+  // (maps made once); a group placed through SXM `side` (commit false: a probe, undone),
+  // returning the cycle its last row lands.
+  struct MoveState;
+  void check_moves(MoveState& m);
+  std::vector<std::vector<int64_t>> move_groups(const MoveState& m) const;
+  Instr move_instr(MoveState& m, uint32_t lo, uint32_t dst, int64_t one_src, int64_t one_dst);
+  uint64_t place_group(MoveState& m, const std::vector<int64_t>& grp, size_t side, bool commit);
   MatmulStats reduce();  // LaneMode::Sum and LaneMode::Max
 
  private:
