@@ -215,18 +215,19 @@ void MatmulScheduler::Run::balanced_cut(bool ready_order, bool* reorders) {
 // The cut: per plane, its pieces (column tile, k-tile, loaded rows) in the cut's order, of about
 // equal install time counted from when each plane is free. *x_kfree: per k-tile, the earliest cycle
 // a plane starting on it may install (below).
-std::vector<std::vector<MatmulPiece>> MatmulScheduler::Run::cut_pieces(std::vector<uint64_t>* x_kfree_out) {
+// cut_pieces' figures (matmul_run.h CutCosts).
+MatmulScheduler::Run::CutCosts MatmulScheduler::Run::cut_costs() {
+  CutCosts cc;
   // Install cycles of a tile: its loaded rows (or its abc rows, if more), plus the lw landing and
   // the iw latency before the next tile's rows may load.
-  std::vector<uint64_t> cost(static_cast<size_t>(Nt) * Kt);
-  uint64_t total = 0;
+  cc.cost.resize(static_cast<size_t>(Nt) * Kt);
   for (uint32_t nt = 0; nt < Nt; ++nt)
     for (uint32_t kt = 0; kt < Kt; ++kt) {
       const auto rr = tile_rows(kt, nt);
       const uint64_t rows = rr.second > rr.first ? rr.second - rr.first : 0;
       const uint64_t c = std::max<uint64_t>(rows, static_cast<uint64_t>(M) * occ_abc) + lat_lw + lat_iw;
-      cost[static_cast<size_t>(nt) * Kt + kt] = c;
-      total += c;
+      cc.cost[static_cast<size_t>(nt) * Kt + kt] = c;
+      cc.total += c;
     }
   // A plane's install stream is free from its shadow's free cycle, but it can run at most two
   // tiles ahead of X (one active, one in the shadow): count it free from the later of the two.
@@ -234,9 +235,8 @@ std::vector<std::vector<MatmulPiece>> MatmulScheduler::Run::cut_pieces(std::vect
   // start installing (the last X vector of column kt ready, less the two tiles it may run ahead).
   // X often lands column by column (an elementwise producer writes vector column c of every row
   // before c + 1), so planes starting on early k-tiles are free before the whole of X is in.
-  const uint64_t two_tiles = cost.empty() ? 0 : 2 * total / cost.size();
-  std::vector<uint64_t> x_kfree(Kt, 0);
-  uint64_t x_free = 0;
+  const uint64_t two_tiles = cc.cost.empty() ? 0 : 2 * cc.total / cc.cost.size();
+  cc.x_kfree.assign(Kt, 0);
   for (uint32_t kt = 0; kt < Kt; ++kt) {
     uint64_t r = 0;
     for (int64_t m = 0; m < M; ++m) {
@@ -244,32 +244,28 @@ std::vector<std::vector<MatmulPiece>> MatmulScheduler::Run::cut_pieces(std::vect
       r = std::max(r, xs.t->ready[static_cast<size_t>(xs.row * xs.t->vpr + xs.chunk)]);
     }
     const uint64_t need = r + lat_read + 2 * (lat_lw + lat_iw);
-    x_kfree[kt] = need > two_tiles ? need - two_tiles : 0;
-    x_free = std::max(x_free, x_kfree[kt]);
+    cc.x_kfree[kt] = need > two_tiles ? need - two_tiles : 0;
+    cc.x_free = std::max(cc.x_free, cc.x_kfree[kt]);
   }
   // Finish line F: the planes' free install time above their start sums to total (plus the
   // overhead of the tiles the cut splits between planes).
-  total += (P - 1) * (lat_lw + lat_iw);
-  std::vector<uint64_t> avail(P);
+  cc.total += (P - 1) * (lat_lw + lat_iw);
   // A plane still streaming an earlier product's tile can load one tile into its shadow but
   // install it (and load the next) only after that tile's last abc: counted as a contiguous
   // install stream, it is free one average tile (with the cut's split overhead spread over the
   // tiles, unlike two_tiles above) before then.
-  const uint64_t one_tile = cost.empty() ? 0 : total / cost.size();
-  auto plane_free = [&](size_t i) {
-    const Plane& pl = planes_[i];
-    const uint64_t busy = pl.have_abc ? pl.last_abc + occ_abc + lat_iw : 0;
-    return std::max(pl.shadow_free, busy > one_tile ? busy - one_tile : 0);
-  };
-  for (size_t i = 0; i < P; ++i) avail[i] = std::max(plane_free(i), x_free);
-  // Contiguous cut in (column tile, k-tile, row) order: plane i's piece ends where the cumulative
-  // cost reaches its cumulative quota; a tile is cut between two planes (rows [lo, a) and [a, hi),
-  // each part paying the install overhead) when both parts keep >= kMinPart rows and the spec
-  // allows it (MatmulSpec::whole_tiles), else it goes whole to the plane whose quota it fits best.
-  constexpr uint32_t kMinPart = 32;
-  const uint64_t ovh = lat_lw + lat_iw, abc_rows = static_cast<uint64_t>(M) * occ_abc;
-  using Piece = MatmulPiece;
-  using Plan = std::vector<std::vector<Piece>>;
+  cc.one_tile = cc.cost.empty() ? 0 : cc.total / cc.cost.size();
+  cc.col_seq = column_sequence();
+  return cc;
+}
+
+uint64_t MatmulScheduler::Run::plane_free(size_t i, uint64_t one_tile) const {
+  const Plane& pl = planes_[i];
+  const uint64_t busy = pl.have_abc ? pl.last_abc + occ_abc + lat_iw : 0;
+  return std::max(pl.shadow_free, busy > one_tile ? busy - one_tile : 0);
+}
+
+std::vector<uint32_t> MatmulScheduler::Run::column_sequence() const {
   // The column tiles in the cut's order: Y's column order, or with a column need order the tiles
   // sorted by rank and dealt so that plane p's share begins with the p-th earliest (MatmulSpec::
   // col_rank): position p * L + j holds the (j * P + p)-th tile of the sorted order.
@@ -285,61 +281,80 @@ std::vector<std::vector<MatmulPiece>> MatmulScheduler::Run::cut_pieces(std::vect
       for (size_t j = 0; j < L; ++j)
         if (j * P + p < Nt) col_seq.push_back(by_rank[j * P + p]);
   }
-  auto cut_plan = [&](const std::vector<uint64_t>& av) {
-    Plan plan(P);
-    std::vector<uint64_t> sorted = av;
-    std::sort(sorted.begin(), sorted.end());
-    uint64_t F = sorted[0] + total;
-    for (size_t n = 1; n <= P; ++n) {  // the n earliest planes share the work
-      uint64_t sum = total;
-      for (size_t i = 0; i < n; ++i) sum += sorted[i];
-      const uint64_t f = sum / n;
-      if (n == P || f <= sorted[n]) {
-        F = f;
-        break;
-      }
+  return col_seq;
+}
+
+std::vector<std::vector<MatmulPiece>> MatmulScheduler::Run::cut_plan(const CutCosts& cc,
+                                                                     const std::vector<uint64_t>& av) const {
+  // Contiguous cut in (column tile, k-tile, row) order: plane i's piece ends where the cumulative
+  // cost reaches its cumulative quota; a tile is cut between two planes (rows [lo, a) and [a, hi),
+  // each part paying the install overhead) when both parts keep >= kMinPart rows and the spec
+  // allows it (MatmulSpec::whole_tiles), else it goes whole to the plane whose quota it fits best.
+  constexpr uint32_t kMinPart = 32;
+  const uint64_t ovh = lat_lw + lat_iw, abc_rows = static_cast<uint64_t>(M) * occ_abc;
+  using Plan = std::vector<std::vector<MatmulPiece>>;
+  Plan plan(P);
+  std::vector<uint64_t> sorted = av;
+  std::sort(sorted.begin(), sorted.end());
+  uint64_t F = sorted[0] + cc.total;
+  for (size_t n = 1; n <= P; ++n) {  // the n earliest planes share the work
+    uint64_t sum = cc.total;
+    for (size_t i = 0; i < n; ++i) sum += sorted[i];
+    const uint64_t f = sum / n;
+    if (n == P || f <= sorted[n]) {
+      F = f;
+      break;
     }
-    const size_t U = cost.size();
-    size_t u = 0;
-    uint32_t ulo = U > 0 ? tile_rows(0, col_seq[0]).first : 0;
-    auto next_tile = [&]() {
-      if (++u < U) ulo = tile_rows(static_cast<uint32_t>(u % Kt), col_seq[u / Kt]).first;
-    };
-    uint64_t quota = 0, cum = 0;
-    for (size_t i = 0; i < P; ++i) {
-      quota += F > av[i] ? F - av[i] : 0;
-      while (u < U) {
-        const uint32_t nt = col_seq[u / Kt], kt = static_cast<uint32_t>(u % Kt);
-        const uint32_t hi = tile_rows(kt, nt).second;
-        const uint64_t left = hi > ulo ? hi - ulo : 0;
-        const uint64_t c = std::max(left, abc_rows) + ovh;
-        if (i + 1 == P || cum + c <= quota) {
-          plan[i].push_back({nt, kt, ulo, hi});
-          cum += c;
-          next_tile();
-          continue;
-        }
-        const uint64_t budget = quota > cum + ovh ? quota - cum - ovh : 0;
-        if (!spec.whole_tiles && budget >= kMinPart && left >= budget + kMinPart && left >= 2 * abc_rows) {
-          const uint32_t cut = ulo + static_cast<uint32_t>(budget);
-          plan[i].push_back({nt, kt, ulo, cut});
-          cum += budget + ovh;
-          ulo = cut;
-        } else if (2 * (cum + c) <= 2 * quota + c) {
-          plan[i].push_back({nt, kt, ulo, hi});
-          cum += c;
-          next_tile();
-        }
-        break;
-      }
-    }
-    return plan;
+  }
+  const size_t U = cc.cost.size();
+  size_t u = 0;
+  uint32_t ulo = U > 0 ? tile_rows(0, cc.col_seq[0]).first : 0;
+  auto next_tile = [&]() {
+    if (++u < U) ulo = tile_rows(static_cast<uint32_t>(u % Kt), cc.col_seq[u / Kt]).first;
   };
+  uint64_t quota = 0, cum = 0;
+  for (size_t i = 0; i < P; ++i) {
+    quota += F > av[i] ? F - av[i] : 0;
+    while (u < U) {
+      const uint32_t nt = cc.col_seq[u / Kt], kt = static_cast<uint32_t>(u % Kt);
+      const uint32_t hi = tile_rows(kt, nt).second;
+      const uint64_t left = hi > ulo ? hi - ulo : 0;
+      const uint64_t c = std::max(left, abc_rows) + ovh;
+      if (i + 1 == P || cum + c <= quota) {
+        plan[i].push_back({nt, kt, ulo, hi});
+        cum += c;
+        next_tile();
+        continue;
+      }
+      const uint64_t budget = quota > cum + ovh ? quota - cum - ovh : 0;
+      if (!spec.whole_tiles && budget >= kMinPart && left >= budget + kMinPart && left >= 2 * abc_rows) {
+        const uint32_t cut = ulo + static_cast<uint32_t>(budget);
+        plan[i].push_back({nt, kt, ulo, cut});
+        cum += budget + ovh;
+        ulo = cut;
+      } else if (2 * (cum + c) <= 2 * quota + c) {
+        plan[i].push_back({nt, kt, ulo, hi});
+        cum += c;
+        next_tile();
+      }
+      break;
+    }
+  }
+  return plan;
+}
+
+std::vector<std::vector<MatmulPiece>> MatmulScheduler::Run::cut_pieces(std::vector<uint64_t>* x_kfree_out) {
+  using Piece = MatmulPiece;
+  using Plan = std::vector<std::vector<Piece>>;
+  const CutCosts cc = cut_costs();
+  const uint64_t ovh = lat_lw + lat_iw, abc_rows = static_cast<uint64_t>(M) * occ_abc;
+  std::vector<uint64_t> avail(P);
+  for (size_t i = 0; i < P; ++i) avail[i] = std::max(plane_free(i, cc.one_tile), cc.x_free);
   const bool forced = k_.forced_ != nullptr;
   if (forced && k_.forced_->pieces.size() != P)
     throw std::logic_error(
         fmt::format("{}: the replayed decision has no balanced cut for {} planes", spec.name, P));
-  Plan plan = forced ? k_.forced_->pieces : cut_plan(avail);
+  Plan plan = forced ? k_.forced_->pieces : cut_plan(cc, avail);
   // A plane's start, given its pieces: its shadow free, and each piece's X column ready no later
   // than the plane gets there (x_kfree of the piece's k-tile, less the install cost of the
   // plane's earlier pieces). Re-cut with those starts while they move, so planes on early k-tiles
@@ -352,28 +367,28 @@ std::vector<std::vector<MatmulPiece>> MatmulScheduler::Run::cut_pieces(std::vect
     for (const auto& v : q) n += v.empty() ? 0 : 1;
     return n;
   };
-  const bool x_spread = !forced && Kt > 0 && x_free - x_kfree[0] >= 2 * ovh;
+  const bool x_spread = !forced && Kt > 0 && cc.x_free - cc.x_kfree[0] >= 2 * ovh;
   for (int it = 0; x_spread && it < 4; ++it) {
     std::vector<uint64_t> nav(P);
     for (size_t i = 0; i < P; ++i) {
       if (plan[i].empty()) {
-        nav[i] = std::max(plane_free(i), x_free);
+        nav[i] = std::max(plane_free(i, cc.one_tile), cc.x_free);
         continue;
       }
-      uint64_t st = plane_free(i), pre_cost = 0;
+      uint64_t st = plane_free(i, cc.one_tile), pre_cost = 0;
       for (const Piece& pc : plan[i]) {
-        st = std::max(st, x_kfree[pc.kt] > pre_cost ? x_kfree[pc.kt] - pre_cost : 0);
+        st = std::max(st, cc.x_kfree[pc.kt] > pre_cost ? cc.x_kfree[pc.kt] - pre_cost : 0);
         pre_cost += std::max<uint64_t>(pc.hi > pc.lo ? pc.hi - pc.lo : 0, abc_rows) + ovh;
       }
       nav[i] = st;
     }
     if (nav == avail) break;
-    Plan np = cut_plan(nav);
+    Plan np = cut_plan(cc, nav);
     if (planes_used(np) < planes_used(plan)) break;
     avail = std::move(nav);
     plan = std::move(np);
   }
-  *x_kfree_out = std::move(x_kfree);
+  *x_kfree_out = cc.x_kfree;
   return plan;
 }
 

@@ -390,29 +390,65 @@ void MatmulScheduler::Run::issue_abc(size_t best_p, PS& s, Plane& pl, uint64_t e
   // rows' sources are computed once per tile (PS::rtodo).
   const Tile& tl = s.tiles[s.ci];
   const Job& jb = s.jobs[tl.job];
-  if (s.cr == 0) {
-    s.rtodo.clear();
-    for (int64_t c = 0; c < jb.rows; ++c) {
-      RowCand rc;
-      rc.idx = (c + jb.rot) % jb.rows;
-      rc.m = jb.m0 + rc.idx;
-      rc.accrow = tl.acc_base + rc.idx;
-      rc.xsr = xsrc(tl.kt, rc.m);
-      const PlacedTensor& XT = *rc.xsr.t;
-      rc.v = rc.xsr.row * XT.vpr + rc.xsr.chunk;
-      rc.xaddr = XT.addr_of(rc.xsr.row, rc.xsr.chunk);
-      rc.xs = &XT.part_of_row(rc.xsr.row).slices;
-      rc.ready = XT.ready[static_cast<size_t>(rc.v)];
-      rc.lo_x = 0;
-      for (uint16_t sl : *rc.xs) {
-        const uint32_t p = b_.pos(sl);
-        rc.lo_x = std::max(rc.lo_x, rc.ready + lat_read + pos_gap(p, pl.pos));
-      }
-      rc.cached = &xcache[{rc.xsr.t, rc.v}];
-      s.rtodo.push_back(rc);
+  if (s.cr == 0) list_rows(s, pl);
+  uint64_t T = 0;
+  const size_t pick = place_abc(s, pl, e, &T);
+  const bool last = tl.last;
+  const RowCand chosen = s.rtodo[pick];
+  const int64_t idx = chosen.idx, m = chosen.m, accrow = chosen.accrow;
+  PlacedTensor& XT = *chosen.xsr.t;
+  s.rtodo.erase(s.rtodo.begin() + static_cast<std::ptrdiff_t>(pick));
+  st.abc++;
+  st.first_issue = std::min(st.first_issue, T);
+  XT.last_read = std::max(XT.last_read, T);
+  pl.have_abc = true;
+  pl.last_abc = std::max(pl.last_abc, T);
+  s.c_next = T + 1;
+  if (last) {
+    s.pending[tl.local_job]++;
+    if (jb.group < 0) {
+      s.drain.push_back({accrow, m, jb.nt, T + lat_abc, tl.local_job, -1, 0});
+    } else {
+      PartRec& pr = parts[static_cast<size_t>(jb.group)]
+                         [static_cast<size_t>(idx) * gsz[static_cast<size_t>(jb.group)] + jb.kg];
+      pr = PartRec{static_cast<size_t>(best_p), accrow, tl.local_job, T + lat_abc};
+      if (jb.kg == 0) s.drain.push_back({accrow, m, jb.nt, T + lat_abc, tl.local_job, jb.group, idx});
     }
   }
-  const bool first = tl.first, last = tl.last;
+  if (++s.cr == jb.rows) {
+    s.cr = 0;
+    s.ci++;
+  }
+}
+
+void MatmulScheduler::Run::list_rows(PS& s, const Plane& pl) {
+  const Tile& tl = s.tiles[s.ci];
+  const Job& jb = s.jobs[tl.job];
+  s.rtodo.clear();
+  for (int64_t c = 0; c < jb.rows; ++c) {
+    RowCand rc;
+    rc.idx = (c + jb.rot) % jb.rows;
+    rc.m = jb.m0 + rc.idx;
+    rc.accrow = tl.acc_base + rc.idx;
+    rc.xsr = xsrc(tl.kt, rc.m);
+    const PlacedTensor& XT = *rc.xsr.t;
+    rc.v = rc.xsr.row * XT.vpr + rc.xsr.chunk;
+    rc.xaddr = XT.addr_of(rc.xsr.row, rc.xsr.chunk);
+    rc.xs = &XT.part_of_row(rc.xsr.row).slices;
+    rc.ready = XT.ready[static_cast<size_t>(rc.v)];
+    rc.lo_x = 0;
+    for (uint16_t sl : *rc.xs) {
+      const uint32_t p = b_.pos(sl);
+      rc.lo_x = std::max(rc.lo_x, rc.ready + lat_read + pos_gap(p, pl.pos));
+    }
+    rc.cached = &xcache[{rc.xsr.t, rc.v}];
+    s.rtodo.push_back(rc);
+  }
+}
+
+size_t MatmulScheduler::Run::place_abc(PS& s, Plane& pl, uint64_t e, uint64_t* Tp) {
+  const Tile& tl = s.tiles[s.ci];
+  const bool first = tl.first;
   const size_t W = std::min(s.rtodo.size(), kAbcWindow);
   std::vector<uint64_t> lo(W);
   uint64_t lo_min = UINT64_MAX;
@@ -471,31 +507,8 @@ void MatmulScheduler::Run::issue_abc(size_t best_p, PS& s, Plane& pl, uint64_t e
       }
     if (placed) break;
   }
-  const RowCand chosen = s.rtodo[pick];
-  const int64_t idx = chosen.idx, m = chosen.m, accrow = chosen.accrow;
-  PlacedTensor& XT = *chosen.xsr.t;
-  s.rtodo.erase(s.rtodo.begin() + static_cast<std::ptrdiff_t>(pick));
-  st.abc++;
-  st.first_issue = std::min(st.first_issue, T);
-  XT.last_read = std::max(XT.last_read, T);
-  pl.have_abc = true;
-  pl.last_abc = std::max(pl.last_abc, T);
-  s.c_next = T + 1;
-  if (last) {
-    s.pending[tl.local_job]++;
-    if (jb.group < 0) {
-      s.drain.push_back({accrow, m, jb.nt, T + lat_abc, tl.local_job, -1, 0});
-    } else {
-      PartRec& pr = parts[static_cast<size_t>(jb.group)]
-                         [static_cast<size_t>(idx) * gsz[static_cast<size_t>(jb.group)] + jb.kg];
-      pr = PartRec{static_cast<size_t>(best_p), accrow, tl.local_job, T + lat_abc};
-      if (jb.kg == 0) s.drain.push_back({accrow, m, jb.nt, T + lat_abc, tl.local_job, jb.group, idx});
-    }
-  }
-  if (++s.cr == jb.rows) {
-    s.cr = 0;
-    s.ci++;
-  }
+  *Tp = T;
+  return pick;
 }
 
 }  // namespace lpu::compiler

@@ -121,6 +121,22 @@ class MatmulScheduler::Run {
   void deal_jobs();
   void balanced_cut(bool ready_order, bool* reorders);
   std::vector<std::vector<MatmulPiece>> cut_pieces(std::vector<uint64_t>* x_kfree);
+  // cut_pieces' steps. CutCosts: each tile's install cost in (column tile, k-tile) order and their
+  // sum with the cut's split overhead (total); per k-tile the earliest install start X allows
+  // (x_kfree) and the latest of those (x_free); one average tile (one_tile); the column tiles in
+  // the cut's order (column_sequence). plane_free: when plane i's install stream is free.
+  // cut_plan: the contiguous cut for planes free from av.
+  struct CutCosts {
+    std::vector<uint64_t> cost;
+    uint64_t total = 0;
+    std::vector<uint64_t> x_kfree;
+    uint64_t x_free = 0, one_tile = 0;
+    std::vector<uint32_t> col_seq;
+  };
+  CutCosts cut_costs();
+  std::vector<uint32_t> column_sequence() const;
+  uint64_t plane_free(size_t i, uint64_t one_tile) const;
+  std::vector<std::vector<MatmulPiece>> cut_plan(const CutCosts& cc, const std::vector<uint64_t>& av) const;
   void jobs_from_pieces(const std::vector<std::vector<MatmulPiece>>& plan,
                         const std::vector<uint64_t>& x_kfree, bool ready_order, bool* reorders);
 
@@ -135,6 +151,10 @@ class MatmulScheduler::Run {
   void lw_issued(PS& s, uint64_t T);  // a plane's lw placed on cycle T: counts and its next row
   void issue_iw(PS& s, Plane& pl, uint64_t e);
   void issue_abc(size_t best_p, PS& s, Plane& pl, uint64_t e);
+  // issue_abc's steps: the rows of tile s.ci with their X sources (s.rtodo, once a tile), and the
+  // abc's cycle (*T) and row (the index in s.rtodo returned) from cycle e on.
+  void list_rows(PS& s, const Plane& pl);
+  size_t place_abc(PS& s, Plane& pl, uint64_t e, uint64_t* T);
   // matmul_epilogue.cpp: a drain (issue_acc) and its VXM epilogue chain, one attempt at a time. A
   // Chain is an attempt's state: the row, where its result flows (to), the chain's value (cur) at
   // the VXM on cycle T, the VXM ops placed, the epilogue rows fetched (entered into ecache once the
