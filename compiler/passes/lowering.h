@@ -221,6 +221,21 @@ struct LoweredStep {
 // The step is a product (layers[index]) / an elementwise step (eltwise[index]).
 inline bool is_layer(const LoweredStep& st) { return st.dense && !st.gather && !st.lane; }
 inline bool is_eltwise(const LoweredStep& st) { return !st.dense && !st.gather && !st.lane; }
+// Removes the entries i of *v with gone[i] (lm.layers, lm.eltwise, ...) and renumbers the index of
+// every step `is_kind` selects; a step must not index a removed entry.
+template <class T, class IsKind>
+void remove_entries(std::vector<T>* v, const std::vector<char>& gone, std::vector<LoweredStep>* steps,
+                    IsKind is_kind) {
+  std::vector<size_t> renum(v->size(), 0);
+  std::vector<T> kept;
+  for (size_t i = 0; i < v->size(); ++i) {
+    renum[i] = kept.size();
+    if (!gone[i]) kept.push_back(std::move((*v)[i]));
+  }
+  *v = std::move(kept);
+  for (LoweredStep& st : *steps)
+    if (is_kind(st)) st.index = renum[st.index];
+}
 
 struct LoweredInput {
   ir::TensorId id = ir::kNoTensor;  // graph input

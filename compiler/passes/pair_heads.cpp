@@ -210,7 +210,22 @@ std::string op_of(const std::string& layer) { return layer.substr(0, layer.rfind
 
 // One attention whose scores' row max is lane step at position pm. Returns the layers that became
 // dead (empty: not paired, nothing changed).
-std::vector<size_t> pair_one(const ir::Graph& g, LoweredModel& lm, size_t pm, int64_t L) {
+// One q.K^T -> row max -> exp -> P.V -> packed sum chain of H heads (pair_one's match): the row
+// max (lane step mi), the exp (eltwise ei), the packed sum (step position pk); the scores Sc, their
+// max Mt, e, the P.V output Y1; T tokens, head width d, H heads of M rows, P.V's NW lanes, G heads
+// a packed row in C chunks; the q and K moves (lane steps qi, ki) and the products (step positions).
+struct PairChain {
+  size_t mi, ei, pk;
+  ir::TensorId Sc, Mt, e, Y1;
+  int64_t T, d, H, M, NW, G, C;
+  int qi, ki;
+  std::vector<int> qk, pv;
+};
+
+// pair_one's chain from the row max at step position pm, into *out; false if a part has another
+// form. Its one change to lm: q's source layer's columns reordered so q pairs are adjacent
+// (reorder_source; the same values, read through the moves' updated columns).
+bool match_pair(const ir::Graph& g, LoweredModel& lm, size_t pm, int64_t L, PairChain* out) {
   const Uses u(g, lm);
   const size_t mi = lm.steps[pm].index;
   const ir::TensorId Sc = lm.lanes[mi].x, Mt = lm.lanes[mi].y;
@@ -219,22 +234,22 @@ std::vector<size_t> pair_one(const ir::Graph& g, LoweredModel& lm, size_t pm, in
     if (Mx.mode != LoweredLane::Mode::Max || Mx.segment != 0 || !Mx.post.empty() || Mx.center != ir::kNoTensor ||
         Mx.y_shape.empty() || Mx.y_shape.back() != 1 || static_cast<size_t>(Mt) < g.tensors().size() ||
         lm.layouts.count(Sc))
-      return {};
+      return false;
   }
   // q.K^T: H products (q rows x K's token rows installed transposed) writing Sc.
   const auto wq = u.writers.find(Sc);
-  if (wq == u.writers.end() || wq->second.empty() || !is_layer(lm.steps[static_cast<size_t>(wq->second[0])])) return {};
+  if (wq == u.writers.end() || wq->second.empty() || !is_layer(lm.steps[static_cast<size_t>(wq->second[0])])) return false;
   const LoweredLayer& Q0 = lm.layers[lm.steps[static_cast<size_t>(wq->second[0])].index];
   const int64_t T = Q0.N, d = Q0.K;
   const std::vector<int> qk = head_products(lm, u, Sc, T);
   const int64_t H = static_cast<int64_t>(qk.size());
-  if (H < 2 || H % 2 != 0 || !Q0.b_trans || 2 * T > L || 2 * d > L) return {};
+  if (H < 2 || H % 2 != 0 || !Q0.b_trans || 2 * T > L || 2 * d > L) return false;
   const int64_t M = static_cast<int64_t>(Q0.x_rows.size());
   // (At least 32 rows a head: the packed sum matched below exists only from there, pack_segments.)
-  if (stored_rows(lm.lanes[mi].y_shape) != H * M || u.nread(Sc) != 2 || u.nread(Mt) != 1) return {};
+  if (stored_rows(lm.lanes[mi].y_shape) != H * M || u.nread(Sc) != 2 || u.nread(Mt) != 1) return false;
   // exp: e = f(m, Sc) lane for lane, read only by the P.V products.
   const int pe = u.readers.at(Mt)[0];
-  if (pe < 0 || !is_eltwise(lm.steps[static_cast<size_t>(pe)])) return {};
+  if (pe < 0 || !is_eltwise(lm.steps[static_cast<size_t>(pe)])) return false;
   const size_t ei = lm.steps[static_cast<size_t>(pe)].index;
   {
     const LoweredEltwise& E = lm.eltwise[ei];
@@ -243,53 +258,66 @@ std::vector<size_t> pair_one(const ir::Graph& g, LoweredModel& lm, size_t pm, in
         !E.operands[1].row_map.empty() || static_cast<size_t>(E.y) < g.tensors().size() ||
         stored_rows(E.y_shape.empty() ? lm.tensor(g, E.y).shape : E.y_shape) != H * M ||
         std::find(u.readers.at(Sc).begin(), u.readers.at(Sc).end(), pe) == u.readers.at(Sc).end())
-      return {};
+      return false;
   }
   const ir::TensorId e = lm.eltwise[ei].y;
   // P.V: H products of e's rows and the packed V|1's token rows, into Y1.
-  if (u.nread(e) != static_cast<size_t>(H)) return {};
+  if (u.nread(e) != static_cast<size_t>(H)) return false;
   const int pv0 = u.readers.at(e)[0];
-  if (pv0 < 0 || !is_layer(lm.steps[static_cast<size_t>(pv0)])) return {};
+  if (pv0 < 0 || !is_layer(lm.steps[static_cast<size_t>(pv0)])) return false;
   const ir::TensorId Y1 = lm.layers[lm.steps[static_cast<size_t>(pv0)].index].y;
   const std::vector<int> pv = head_products(lm, u, Y1, T);
-  if (static_cast<int64_t>(pv.size()) != H || static_cast<size_t>(Y1) < g.tensors().size()) return {};
+  if (static_cast<int64_t>(pv.size()) != H || static_cast<size_t>(Y1) < g.tensors().size()) return false;
   const LoweredLayer& P0 = lm.layers[lm.steps[static_cast<size_t>(pv[0])].index];
   const int64_t NW = P0.N;
-  if (P0.x != e || P0.b_trans || P0.K != T || u.nread(P0.b) != static_cast<size_t>(H) || u.nread(Y1) != 1) return {};
+  if (P0.x != e || P0.b_trans || P0.K != T || u.nread(P0.b) != static_cast<size_t>(H) || u.nread(Y1) != 1) return false;
   // The packed sum (pack_segments): G operands reading Y1 (slot i: head c G + i's rows), constants after.
   const int pk = u.readers.at(Y1)[0];
-  if (pk < 0 || !is_eltwise(lm.steps[static_cast<size_t>(pk)])) return {};
-  LoweredEltwise& Pk = lm.eltwise[lm.steps[static_cast<size_t>(pk)].index];
+  if (pk < 0 || !is_eltwise(lm.steps[static_cast<size_t>(pk)])) return false;
+  const LoweredEltwise& Pk = lm.eltwise[lm.steps[static_cast<size_t>(pk)].index];
   int64_t G = 0;
   while (G < static_cast<int64_t>(Pk.operands.size()) && Pk.operands[static_cast<size_t>(G)].act == Y1) ++G;
-  if (!Pk.disjoint_sum || Pk.vxm_op != static_cast<int>(Opcode::Add) || G < 4 || G % 2 != 0) return {};
+  if (!Pk.disjoint_sum || Pk.vxm_op != static_cast<int>(Opcode::Add) || G < 4 || G % 2 != 0) return false;
   const int64_t C = (H + G - 1) / G;
   for (size_t i = static_cast<size_t>(G); i < Pk.operands.size(); ++i)
-    if (Pk.operands[i].act != ir::kNoTensor) return {};
+    if (Pk.operands[i].act != ir::kNoTensor) return false;
   for (const LoweredEltwise::Post& po : Pk.post)
-    if (po.op != static_cast<int>(Opcode::Add) || po.operand < 2) return {};
+    if (po.op != static_cast<int>(Opcode::Add) || po.operand < 2) return false;
   for (int64_t i = 0; i < G; ++i) {
     const std::vector<int64_t>& rm = Pk.operands[static_cast<size_t>(i)].row_map;
-    if (static_cast<int64_t>(rm.size()) != C * M) return {};
+    if (static_cast<int64_t>(rm.size()) != C * M) return false;
     for (int64_t c = 0; c < C; ++c)
       for (int64_t m = 0; m < M; ++m)
-        if (rm[static_cast<size_t>(c * M + m)] != (c * G + i < H ? (c * G + i) * M + m : -1)) return {};
+        if (rm[static_cast<size_t>(c * M + m)] != (c * G + i < H ? (c * G + i) * M + m : -1)) return false;
   }
   // q and K: stacked by lane moves, read by the q.K^T products only.
   const int qi = plain_move(lm, u, Q0.x, H * M, d), ki = plain_move(lm, u, Q0.b, H * T, d);
   if (qi < 0 || ki < 0 || qi == ki || u.nread(Q0.x) != static_cast<size_t>(H) ||
       u.nread(Q0.b) != static_cast<size_t>(H) || lm.layouts.count(Q0.x) || lm.layouts.count(Q0.b))
-    return {};
+    return false;
   // Graph tensors stored paired must hold exactly the elements the layouts map.
   auto elements_are = [&](ir::TensorId t, int64_t n) {
     return static_cast<size_t>(t) >= g.tensors().size() || ir::num_elements(g.tensor(t).shape) == n;
   };
-  if (!elements_are(Q0.x, H * M * d) || !elements_are(Q0.b, H * T * d) || !elements_are(Sc, H * M * T)) return {};
+  if (!elements_are(Q0.x, H * M * d) || !elements_are(Q0.b, H * T * d) || !elements_are(Sc, H * M * T)) return false;
   if (!q_pairs_adjacent(lm.lanes[static_cast<size_t>(qi)], H, M, d, L) &&
       !(reorder_source(g, lm, u, lm.lanes[static_cast<size_t>(qi)], H, M, d, L) &&
         q_pairs_adjacent(lm.lanes[static_cast<size_t>(qi)], H, M, d, L)))
-    return {};
+    return false;
+  *out = PairChain{mi, ei, static_cast<size_t>(pk), Sc, Mt, e, Y1, T, d, H, M, NW, G, C, qi, ki, qk, pv};
+  return true;
+}
 
+std::vector<size_t> pair_one(const ir::Graph& g, LoweredModel& lm, size_t pm, int64_t L) {
+  PairChain c;
+  if (!match_pair(g, lm, pm, L, &c)) return {};
+  const size_t mi = c.mi, ei = c.ei;
+  const ir::TensorId Sc = c.Sc, Mt = c.Mt, e = c.e, Y1 = c.Y1;
+  const int64_t T = c.T, d = c.d, H = c.H, M = c.M, NW = c.NW, G = c.G, C = c.C;
+  const int qi = c.qi, ki = c.ki;
+  const std::vector<int>& qk = c.qk;
+  const std::vector<int>& pv = c.pv;
+  LoweredEltwise& Pk = lm.eltwise[lm.steps[c.pk].index];
   // Rewrite. q: pair p's row m = head 2p's and 2p + 1's q side by side.
   const int64_t R = H / 2 * M;
   {
@@ -396,16 +424,9 @@ int pair_heads(const ir::Graph& g, LoweredModel* lm, uint32_t lanes) {
   }
   if (dead.empty()) return paired;
   // Drop the dead layers and renumber the steps' layer indices.
-  std::vector<int64_t> renum(lm->layers.size(), -1);
-  std::vector<LoweredLayer> layers;
-  for (size_t i = 0; i < lm->layers.size(); ++i) {
-    if (dead.count(i)) continue;
-    renum[i] = static_cast<int64_t>(layers.size());
-    layers.push_back(std::move(lm->layers[i]));
-  }
-  lm->layers = std::move(layers);
-  for (LoweredStep& st : lm->steps)
-    if (is_layer(st)) st.index = static_cast<size_t>(renum[st.index]);
+  std::vector<char> gone(lm->layers.size(), 0);
+  for (size_t i : dead) gone[i] = 1;
+  remove_entries(&lm->layers, gone, &lm->steps, is_layer);
   return paired;
 }
 
