@@ -71,7 +71,7 @@ struct MatmulSpec {
   // accumulator to f32 and multiplies it by this row before bias/relu; Y is then I8, F16 or F32.
   PlacedTensor* scale = nullptr;
   // bias and scale may instead be [copies * Nt, lanes], row c * Nt + nt holding column tile nt, in
-  // row blocks of their own slices (passes/schedule.cpp), so planes draining different column tiles
+  // row blocks of their own slices (passes/schedule_constants.cpp), so planes draining different column tiles
   // fetch their rows on one cycle (one SRAM slice serves one read per cycle); with several copies
   // the fetch of cycle T tries copy T % copies first, so one slice group is not read on every
   // drain cycle (it starved the X reads of an activation row block sharing its slices).
@@ -121,7 +121,7 @@ struct MatmulSpec {
   std::vector<uint32_t> col_rank;
   // A balanced cut deals whole tiles only: no tile's rows are cut between two planes (each such cut
   // adds a column tile whose partial sums meet at the VXM, and an install overhead per part).
-  // passes/schedule.cpp sets it from TilingOptions::whole_tile_cut; false: tiles may be cut.
+  // passes/schedule_steps.cpp sets it from TilingOptions::whole_tile_cut; false: tiles may be cut.
   bool whole_tiles = false;
 };
 
@@ -134,7 +134,7 @@ struct MatmulStats {
 uint32_t mxm_plane_count(const ChipConfig& cfg);
 // The kernel's install-bound rule for a product of M rows whose inputs are of type t: a weight
 // tile's `abc` rows take at most half the cycles of installing it (one lw row per cycle). Such
-// layers get the balanced cut; passes/schedule.cpp keeps their epilogue rows as [1, N].
+// layers get the balanced cut; passes/schedule_constants.cpp keeps their epilogue rows as [1, N].
 bool install_bound_rows(const ChipConfig& cfg, int64_t M, DType t);
 
 // The decisions of one MatmulScheduler::schedule() call that depend on timing: the plan kept and,

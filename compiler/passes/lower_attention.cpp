@@ -112,6 +112,20 @@ void rows_of(const View& v, std::vector<int64_t>* prow, std::vector<int64_t>* pc
   }
 }
 
+// The output row of row m of a Concat input of shape si (rows: every dim but the last) placed at
+// offset off along `axis` of the output shape so: the same multi-index, shifted on the axis.
+int64_t concat_row(const ir::Shape& si, const ir::Shape& so, size_t axis, int64_t off, int64_t m) {
+  int64_t rem = m, out = 0, stride = 1;
+  for (size_t d = si.size() - 1; d-- > 0;) {
+    int64_t i = rem % si[d];
+    rem /= si[d];
+    if (d == axis) i += off;
+    out += i * stride;
+    stride *= so[d];
+  }
+  return out;
+}
+
 }  // namespace
 
 AttentionLowering::AttentionLowering(const ir::Graph& g, LoweredModel& lm, std::vector<int>& layer_of,
@@ -291,14 +305,7 @@ bool AttentionLowering::concat_as_moves(const ir::Op& op, ir::TensorId y, const 
     const ir::Shape si = it.shape;
     for (size_t m = 0; m < prow.size(); ++m) {
       if (pcol[m] < 0 || pcol[m] % L + W > L) return false;  // crosses a vector boundary
-      int64_t rem = static_cast<int64_t>(m), out = 0, stride = 1;
-      for (size_t d = si.size() - 1; d-- > 0;) {
-        int64_t i = rem % si[d];
-        rem /= si[d];
-        if (d == axis) i += off;
-        out += i * stride;
-        stride *= so[d];
-      }
+      const int64_t out = concat_row(si, so, axis, off, static_cast<int64_t>(m));
       Ln.x_rows[static_cast<size_t>(out)] = prow[m];
       Ln.x_cols[static_cast<size_t>(out)] = pcol[m];
     }
@@ -747,17 +754,7 @@ void AttentionLowering::concat_by_copies(const ir::Op& op, const ir::Shape& so, 
     // Output row of every input row: same multi-index, shifted by `off` on the axis.
     const int64_t rows = ir::num_elements(si, 0, si.size() - 1);
     std::vector<int64_t> ymap(static_cast<size_t>(rows));
-    for (int64_t m = 0; m < rows; ++m) {
-      int64_t rem = m, out = 0, stride = 1;
-      for (size_t d = si.size() - 1; d-- > 0;) {
-        int64_t i = rem % si[d];
-        rem /= si[d];
-        if (d == axis) i += off;
-        out += i * stride;
-        stride *= so[d];
-      }
-      ymap[static_cast<size_t>(m)] = out;
-    }
+    for (int64_t m = 0; m < rows; ++m) ymap[static_cast<size_t>(m)] = concat_row(si, so, axis, off, m);
     const size_t before = lm_.layers.size();
     if (!dense_from_view(fmt::format("{}.in{}", op.name, ii), v, W, W1, eye, bias, cy, cys, false, &ymap))
       node_error(g_, op, "an input's last axis is not contiguous in lanes");

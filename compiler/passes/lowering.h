@@ -103,7 +103,7 @@ struct EltOperand {
   // (backend/elementwise_kernel.cpp `f16_direct`: no widening or narrowing `cvt`s), bit-identical.
   bool const_f16 = false;
   // Optional: output row r reads row row_map[r] (-1: zeros) of the activation, or of a constant of
-  // const_rows rows (stored one row a block: passes/schedule.cpp).
+  // const_rows rows (stored one row a block: passes/schedule_constants.cpp).
   std::vector<int64_t> row_map;
   // Activation only: a per-row scalar stored [rows, 1] by a lane step (LoweredLane), whose one
   // vector per row holds the value in every lane; read for every chunk of the output's row.

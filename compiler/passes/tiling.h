@@ -38,7 +38,7 @@ struct TilingOptions {
   // mxm.transposed_install: false: every tile untransposed.
   bool transpose_narrow_tiles = true;
   // An int8 product's epilogue rows (scale, residual scale) are [1, N] f32 for an install-bound
-  // product (schedule.cpp place_epilogue_row) and [column tiles, lanes] in one row block per MXM
+  // product (schedule_constants.cpp place_epilogue_row) and [column tiles, lanes] in one row block per MXM
   // plane otherwise. true: the per-plane blocks also for an install-bound product of at least
   // port_split_min_rows rows (not for fewer: a batch-1 product drains one row a column tile, and
   // the LLM planner's piece_sram_need mirrors the [1, N] rows of its decode pieces). Which pays
