@@ -103,4 +103,24 @@ float f16_to_f32(uint16_t h) {
   return f;
 }
 
+std::vector<uint8_t> f16_bytes(const std::vector<float>& v) {
+  std::vector<uint8_t> out(v.size() * 2);
+  for (size_t i = 0; i < v.size(); ++i) {
+    const uint16_t h = f32_to_f16(v[i]);
+    out[2 * i] = static_cast<uint8_t>(h & 0xFF);
+    out[2 * i + 1] = static_cast<uint8_t>(h >> 8);
+  }
+  return out;
+}
+
+std::vector<uint8_t> f32_bytes(const std::vector<float>& v) {
+  std::vector<uint8_t> out(v.size() * 4);
+  for (size_t i = 0; i < v.size(); ++i) {
+    uint32_t x;
+    std::memcpy(&x, &v[i], 4);
+    for (int k = 0; k < 4; ++k) out[4 * i + static_cast<size_t>(k)] = static_cast<uint8_t>(x >> (8 * k));
+  }
+  return out;
+}
+
 }  // namespace lpu::ir

@@ -28,5 +28,9 @@ uint16_t f32_to_f16(float f);
 float f16_to_f32(uint16_t h);
 // f's nearest binary16 value as a float (f16_to_f32(f32_to_f16(f))): how an f16 tensor holds f.
 inline float round_f16(float f) { return f16_to_f32(f32_to_f16(f)); }
+// Values as little-endian bytes (a Program's tensors, SRAM image data): each rounded to f16, two
+// bytes; or as f32, four bytes.
+std::vector<uint8_t> f16_bytes(const std::vector<float>& v);
+std::vector<uint8_t> f32_bytes(const std::vector<float>& v);
 
 }  // namespace lpu::ir

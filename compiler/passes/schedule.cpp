@@ -173,9 +173,7 @@ void ModelScheduler::layout_rules() {
       if (!L.tap_rows.empty() || !L.x_rows.empty() || L.x == ir::kNoTensor ||
           L.N <= static_cast<int64_t>(lanes))
         continue;
-      const ir::Shape& xs = lm.tensor(g, L.x).shape;
-      int64_t M = 1;
-      for (size_t i = 0; i + 1 < xs.size(); ++i) M *= xs[i];
+      const int64_t M = product_rows(g, lm, L);  // X's rows: no taps or row map here
       const bool i8 = quant && quant->i8_tensors.count(L.x);
       if (M < tiling.port_split_min_rows || !install_bound_rows(b.cfg(), M, i8 ? DType::I8 : DType::F16))
         continue;

@@ -62,7 +62,7 @@ void ModelScheduler::place_epilogue_row(const LoweredLayer& L, bool i8, const st
   const bool spread = tiling.spread_epilogue_rows && spread_applies(b.cfg(), tiling, M);
   if (!spread && install_bound_rows(b.cfg(), M, i8 ? DType::I8 : DType::F16)) {
     *out = place_tensor(alloc, name, DType::F32, {1, L.N}, tiling, &ids);
-    tensor_blobs(*out, to_f32_bytes(vals), lanes, &res.blobs);
+    tensor_blobs(*out, ir::f32_bytes(vals), lanes, &res.blobs);
     return;
   }
   // Fewer column tiles than planes: ceil(planes / nt) copies of the [nt, lanes] rows (row c * nt + t),
@@ -82,7 +82,7 @@ void ModelScheduler::place_epilogue_row(const LoweredLayer& L, bool i8, const st
   std::vector<float> rows(static_cast<size_t>(total) * lanes, 0.f);
   for (int64_t c = 0; c < copies; ++c)
     std::copy(vals.begin(), vals.end(), rows.begin() + static_cast<std::ptrdiff_t>(c * nt * lanes));
-  tensor_blobs(*out, to_f32_bytes(rows), lanes, &res.blobs);
+  tensor_blobs(*out, ir::f32_bytes(rows), lanes, &res.blobs);
 }
 
 // A dense step's weight blob ([K, N] in whole tiles; `packed`: only these rows of each k-tile) and,
@@ -121,7 +121,7 @@ void ModelScheduler::lookup_table_constants(size_t si) {
     std::vector<float> t16(static_cast<size_t>((n + (split ? 1 : 0)) * G.table_cols), 0.f);
     for (size_t k = 0; k < static_cast<size_t>(n * G.table_cols); ++k)
       t16[k] = ir::round_f16(G.table[static_cast<size_t>(r0 * G.table_cols) + k]);
-    tensor_blobs(consts[si].back(), tt == DType::F16 ? to_f16_bytes(t16) : to_f32_bytes(t16), lanes,
+    tensor_blobs(consts[si].back(), tt == DType::F16 ? ir::f16_bytes(t16) : ir::f32_bytes(t16), lanes,
                  &res.blobs);
   }
 }
@@ -140,7 +140,7 @@ void ModelScheduler::lane_constants(size_t si) {
       std::vector<int> ids;
       consts[si].push_back(place_tensor(alloc, fmt::format("{}.mask{}", Ln.name, dtype_bytes(dt) * 8), dt,
                                         {1, static_cast<int64_t>(lanes)}, tiling, &ids));
-      tensor_blobs(consts[si].back(), dt == DType::F16 ? to_f16_bytes(m) : to_f32_bytes(m), lanes,
+      tensor_blobs(consts[si].back(), dt == DType::F16 ? ir::f16_bytes(m) : ir::f32_bytes(m), lanes,
                    &res.blobs);
     }
   }
@@ -170,7 +170,7 @@ void ModelScheduler::dense_constants(size_t si) {
       const LayerQuant& q = quant->layers[step.index];
       place_layer_weights(si, L, K, DType::I8, expand_conv_weight_i8(L, q.wq, lanes), &q, tap_rows);
     } else {
-      place_layer_weights(si, L, K, DType::F16, to_f16_bytes(w), nullptr, tap_rows);
+      place_layer_weights(si, L, K, DType::F16, ir::f16_bytes(w), nullptr, tap_rows);
     }
   } else if (L.b != ir::kNoTensor) {
     // weights from an activation (lower_attention.h): nothing to place
@@ -189,13 +189,13 @@ void ModelScheduler::dense_constants(size_t si) {
         wq[k] = static_cast<uint8_t>(quantize_i8(w[k], q.w_scale[k % static_cast<size_t>(L.N)]));
       place_layer_weights(si, L, K, DType::I8, wq, &q, &rows);
     } else {
-      place_layer_weights(si, L, K, DType::F16, to_f16_bytes(w), nullptr, &rows);
+      place_layer_weights(si, L, K, DType::F16, ir::f16_bytes(w), nullptr, &rows);
     }
   } else if (quant && quant->layers[step.index].int8) {
     const LayerQuant& q = quant->layers[step.index];
     place_layer_weights(si, L, L.K, DType::I8, std::vector<uint8_t>(q.wq.begin(), q.wq.end()), &q, nullptr);
   } else {
-    place_layer_weights(si, L, L.K, DType::F16, to_f16_bytes(L.w), nullptr, nullptr);
+    place_layer_weights(si, L, L.K, DType::F16, ir::f16_bytes(L.w), nullptr, nullptr);
   }
   if (!L.bias.empty()) {
     const bool q8 = quant && quant->layers[step.index].int8;
@@ -233,7 +233,7 @@ void ModelScheduler::eltwise_constants(size_t si) {
     }
     consts[si][i] = place_tensor(alloc, fmt::format("{}.c{}", E.name, i),
                                  o.const_f16 ? DType::F16 : DType::F32, {o.const_rows, inner}, ct, &ids);
-    tensor_blobs(consts[si][i], o.const_f16 ? to_f16_bytes(o.values) : to_f32_bytes(o.values), lanes,
+    tensor_blobs(consts[si][i], o.const_f16 ? ir::f16_bytes(o.values) : ir::f32_bytes(o.values), lanes,
                  &res.blobs);
   }
 }

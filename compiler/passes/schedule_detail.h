@@ -2,7 +2,6 @@
 #pragma once
 
 #include <algorithm>
-#include <cstring>
 #include <stdexcept>
 #include <vector>
 
@@ -41,22 +40,6 @@ inline void add_stats(MatmulStats* a, const MatmulStats& b) {
   a->vxm += b.vxm;
   a->first_issue = std::min(a->first_issue, b.first_issue);
   a->last_end = std::max(a->last_end, b.last_end);
-}
-
-inline std::vector<uint8_t> to_f16_bytes(const std::vector<float>& v) {
-  std::vector<uint8_t> out(v.size() * 2);
-  for (size_t i = 0; i < v.size(); ++i) {
-    const uint16_t h = ir::f32_to_f16(v[i]);
-    out[2 * i] = static_cast<uint8_t>(h & 0xFF);
-    out[2 * i + 1] = static_cast<uint8_t>(h >> 8);
-  }
-  return out;
-}
-
-inline std::vector<uint8_t> to_f32_bytes(const std::vector<float>& v) {
-  std::vector<uint8_t> out(v.size() * 4);
-  std::memcpy(out.data(), v.data(), out.size());  // little-endian host (x86/arm64 Linux)
-  return out;
 }
 
 // Rows of a dense step's output (its M): the tap rows' or row map's count, else X's rows.

@@ -499,6 +499,15 @@ void transpose(const ir::Op& op, const Value& x, Value& o) {
   }
 }
 
+// Calls f(whole index, piece index) for every element of a piece `s` (split3 over the axis) that
+// sits at axis offset `off` of a whole tensor `w` (Concat's inputs in its output, Split's outputs
+// in its input).
+template <class F>
+void for_piece(const Split3& s, const Split3& w, int64_t off, F f) {
+  for (int64_t a = 0; a < s.outer; ++a)
+    for (int64_t r = 0; r < s.len * s.inner; ++r) f((a * w.len + off) * w.inner + r, a * s.len * s.inner + r);
+}
+
 // Concat along `axis` of every input in order.
 void concat(const ir::Op& op, const std::vector<const Value*>& ins, Value& o) {
   const size_t ax = static_cast<size_t>(op.attr_int("axis"));
@@ -508,11 +517,9 @@ void concat(const ir::Op& op, const std::vector<const Value*>& ins, Value& o) {
   for (size_t k = 0; k < ins.size(); ++k) {
     const Value& x = *ins.at(k);
     const Split3 s = split3(x.shape, ax, ax + 1);
-    for (int64_t a = 0; a < s.outer; ++a)
-      for (int64_t r = 0; r < s.len * s.inner; ++r) {
-        const int64_t dst = (a * so.len + off) * so.inner + r, srci = a * s.len * s.inner + r;
-        if (fl) o.f[dst] = x.f[srci]; else o.i[dst] = x.i[srci];
-      }
+    for_piece(s, so, off, [&](int64_t wi, int64_t pi) {
+      if (fl) o.f[wi] = x.f[pi]; else o.i[wi] = x.i[pi];
+    });
     off += s.len;
   }
 }
@@ -525,11 +532,9 @@ void split(const ir::Op& op, const Value& x, std::vector<Value>& outs) {
   const bool fl = ir::dtype_is_float(x.dtype);
   for (auto& out : outs) {
     const Split3 s = split3(out.shape, ax, ax + 1);
-    for (int64_t a = 0; a < s.outer; ++a)
-      for (int64_t r = 0; r < s.len * s.inner; ++r) {
-        const int64_t srci = (a * si.len + off) * si.inner + r, dst = a * s.len * s.inner + r;
-        if (fl) out.f[dst] = x.f[srci]; else out.i[dst] = x.i[srci];
-      }
+    for_piece(s, si, off, [&](int64_t wi, int64_t pi) {
+      if (fl) out.f[pi] = x.f[wi]; else out.i[pi] = x.i[wi];
+    });
     off += s.len;
   }
 }

@@ -18,15 +18,7 @@ inline std::vector<float> random_f16(int64_t n, float lo, float hi, uint32_t see
   return v;
 }
 
-// Each value rounded to f16, two bytes little-endian.
-inline std::vector<uint8_t> f16_bytes(const std::vector<float>& v) {
-  std::vector<uint8_t> b(v.size() * 2);
-  for (size_t i = 0; i < v.size(); ++i) {
-    const uint16_t h = ir::f32_to_f16(v[i]);
-    b[2 * i] = static_cast<uint8_t>(h & 0xFF);
-    b[2 * i + 1] = static_cast<uint8_t>(h >> 8);
-  }
-  return b;
-}
+// Each value rounded to f16, two bytes little-endian (the compiler's own packing).
+using ir::f16_bytes;
 
 }  // namespace lpu::test
