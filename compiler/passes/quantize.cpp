@@ -14,7 +14,8 @@ void fold_norm_weights(const LoweredLayer& L, const LoweredModel::Norm& n, std::
                        std::vector<float>* bias) {
   if (static_cast<int64_t>(n.scale.size()) != L.K || n.bias.size() != n.scale.size() ||
       L.w.size() != static_cast<size_t>(L.K * L.N))
-    throw std::logic_error("fold_norm_weights: layer '" + L.name + "' does not read this LayerNorm's K values");
+    throw std::logic_error("fold_norm_weights: layer '" + L.name +
+                           "' does not read this LayerNorm's K values");
   w->resize(L.w.size());
   bias->assign(static_cast<size_t>(L.N), 0.f);
   for (int64_t nn = 0; nn < L.N; ++nn) {
@@ -54,7 +55,8 @@ size_t redirect_int8_readers(const QuantPlan& plan, const QuantCopy& c, LoweredM
     for (LoweredLayer::XSegment& xs : L.xsegs) xs.x = c.copy;
     first = std::min(first, si);
   }
-  if (first == lm->steps.size()) throw std::logic_error("apply_quant_copies: copy '" + c.name + "' has no reader");
+  if (first == lm->steps.size())
+    throw std::logic_error("apply_quant_copies: copy '" + c.name + "' has no reader");
   return first;
 }
 
@@ -105,12 +107,14 @@ void add_centred_copy(const QuantPlan& plan, const QuantCopy& c, size_t first, L
   size_t at = lm->steps.size();
   for (size_t si = 0; si < lm->steps.size() && at == lm->steps.size(); ++si)
     if (lm->steps[si].lane && lm->lanes[lm->steps[si].index].y == nm.mean) at = si + 1;
-  if (at > first) throw std::logic_error("apply_quant_copies: centred copy '" + c.name + "' has no `.mean` before its readers");
+  if (at > first)
+    throw std::logic_error("apply_quant_copies: centred copy '" + c.name +
+                           "' has no `.mean` before its readers");
   for (const LoweredStep& st : lm->steps) {
     if (!is_layer(st) || lm->layers[st.index].x != c.copy) continue;
     if (plan.layers[st.index].norm_fold != c.norm)
-      throw std::logic_error("apply_quant_copies: layer '" + lm->layers[st.index].name + "' reads centred copy '" +
-                             c.name + "' without its fold");
+      throw std::logic_error("apply_quant_copies: layer '" + lm->layers[st.index].name +
+                             "' reads centred copy '" + c.name + "' without its fold");
     lm->layers[st.index].row_div = nm.sd;
   }
   LoweredEltwise E;

@@ -2,9 +2,10 @@
 // (and which get quantized copies or LayerNorm folds), their calibrated scales, and each int8
 // layer's quantized weights and epilogue row constants. One Int8Planner per call runs the passes in
 // order; each pass reads the state the ones before it left.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
-#include <fmt/format.h>
 #include <set>
 #include <stdexcept>
 
@@ -23,7 +24,8 @@ float scale_of(double maxabs) { return maxabs > 0 ? static_cast<float>(maxabs / 
 // `centred_max`, also each `centred` tensor's max |x - mean of its row| (rows of the last axis: a
 // LayerNorm fold's copy).
 std::map<ir::TensorId, double> calibrate(const ir::Graph& g, const std::vector<std::vector<ref::Value>>& sets,
-                                         const std::set<ir::TensorId>& want, const std::set<ir::TensorId>& centred = {},
+                                         const std::set<ir::TensorId>& want,
+                                         const std::set<ir::TensorId>& centred = {},
                                          std::map<ir::TensorId, double>* centred_max = nullptr) {
   std::map<ir::TensorId, double> mx;
   for (ir::TensorId t : want) mx[t] = 0;
@@ -38,13 +40,15 @@ std::map<ir::TensorId, double> calibrate(const ir::Graph& g, const std::vector<s
     std::vector<const ref::Value*> ins;
     for (const ir::Op& op : g.ops()) {
       ins.clear();
-      for (ir::TensorId t : op.inputs) ins.push_back(t == ir::kNoTensor ? nullptr : &vals[static_cast<size_t>(t)]);
+      for (ir::TensorId t : op.inputs)
+        ins.push_back(t == ir::kNoTensor ? nullptr : &vals[static_cast<size_t>(t)]);
       std::vector<ref::Value> outs = ref::eval_op(g, op, ins);
       for (size_t k = 0; k < outs.size(); ++k) vals[static_cast<size_t>(op.outputs[k])] = std::move(outs[k]);
     }
     for (auto& [t, m] : mx) {
       const ref::Value& v = vals[static_cast<size_t>(t)];
-      for (int64_t k = 0; k < v.elements(); ++k) m = std::max(m, std::fabs(static_cast<double>(v.as_float(k))));
+      for (int64_t k = 0; k < v.elements(); ++k)
+        m = std::max(m, std::fabs(static_cast<double>(v.as_float(k))));
     }
     for (ir::TensorId t : centred) {
       const ref::Value& v = vals[static_cast<size_t>(t)];
@@ -55,7 +59,8 @@ std::map<ir::TensorId, double> calibrate(const ir::Graph& g, const std::vector<s
         double mean = 0;
         for (int64_t k = 0; k < K; ++k) mean += static_cast<double>(v.as_float(r * K + k));
         mean /= static_cast<double>(K);
-        for (int64_t k = 0; k < K; ++k) m = std::max(m, std::fabs(static_cast<double>(v.as_float(r * K + k)) - mean));
+        for (int64_t k = 0; k < K; ++k)
+          m = std::max(m, std::fabs(static_cast<double>(v.as_float(r * K + k)) - mean));
       }
     }
   }
@@ -70,7 +75,8 @@ std::map<ir::TensorId, double> calibrate(const ir::Graph& g, const std::vector<s
 bool is_identity(const LoweredLayer& L) {
   const bool ones = L.N == L.K + 1 && L.bias.size() == static_cast<size_t>(L.N) && L.bias.back() == 1.f &&
                     std::count(L.bias.begin(), L.bias.end(), 0.f) == L.K;
-  if ((L.K != L.N && !ones) || L.relu || (!L.bias.empty() && !ones) || L.w.size() != static_cast<size_t>(L.K * L.N))
+  if ((L.K != L.N && !ones) || L.relu || (!L.bias.empty() && !ones) ||
+      L.w.size() != static_cast<size_t>(L.K * L.N))
     return false;
   for (int64_t k = 0; k < L.K; ++k)
     for (int64_t n = 0; n < L.N; ++n)
@@ -85,10 +91,12 @@ void quantize_weights(const std::vector<float>& W, int64_t K, int64_t N, LayerQu
   q->wq.resize(W.size());
   for (int64_t n = 0; n < N; ++n) {
     double m = 0;
-    for (int64_t k = 0; k < K; ++k) m = std::max(m, std::fabs(static_cast<double>(W[static_cast<size_t>(k * N + n)])));
+    for (int64_t k = 0; k < K; ++k)
+      m = std::max(m, std::fabs(static_cast<double>(W[static_cast<size_t>(k * N + n)])));
     const float s = scale_of(m);
     q->w_scale[static_cast<size_t>(n)] = s;
-    for (int64_t k = 0; k < K; ++k) q->wq[static_cast<size_t>(k * N + n)] = quantize_i8(W[static_cast<size_t>(k * N + n)], s);
+    for (int64_t k = 0; k < K; ++k)
+      q->wq[static_cast<size_t>(k * N + n)] = quantize_i8(W[static_cast<size_t>(k * N + n)], s);
   }
 }
 
@@ -124,21 +132,26 @@ class Int8Planner {
   const Int8Options& opt_;
   const ir::TensorId ntensors_;
   const size_t nl_;
-  std::vector<char> in_s_;                         // per layer: may run int8 (shrinks pass by pass)
-  std::vector<char> ident_;                        // per layer: is_identity
-  std::map<ir::TensorId, int> writers_;            // tensor -> layers writing it
-  std::map<ir::TensorId, int> elt_writers_;        // tensor -> elementwise steps that may quantize it
-  std::set<ir::TensorId> host_inputs_;             // graph inputs the host could quantize
-  std::map<ir::TensorId, int> fold_of_;            // LayerNorm output -> its lm.norms index (folds)
-  std::set<ir::TensorId> i8_;                      // tensors stored i8 (scales set later)
-  std::map<ir::TensorId, size_t> copy_of_;         // src -> index in QuantPlan::copies
+  std::vector<char> in_s_;                           // per layer: may run int8 (shrinks pass by pass)
+  std::vector<char> ident_;                          // per layer: is_identity
+  std::map<ir::TensorId, int> writers_;              // tensor -> layers writing it
+  std::map<ir::TensorId, int> elt_writers_;          // tensor -> elementwise steps that may quantize it
+  std::set<ir::TensorId> host_inputs_;               // graph inputs the host could quantize
+  std::map<ir::TensorId, int> fold_of_;              // LayerNorm output -> its lm.norms index (folds)
+  std::set<ir::TensorId> i8_;                        // tensors stored i8 (scales set later)
+  std::map<ir::TensorId, size_t> copy_of_;           // src -> index in QuantPlan::copies
   std::map<ir::TensorId, ir::TensorId> moved_from_;  // a lane move's i8 source -> the move's output
   std::map<ir::TensorId, ir::TensorId> pool_src_;    // an i8 pool's operand -> the pool's output
 };
 
 Int8Planner::Int8Planner(const ir::Graph& g, const LoweredModel& lm, const Int8Options& opt)
-    : g_(g), lm_(lm), opt_(opt), ntensors_(static_cast<ir::TensorId>(g.tensors().size())), nl_(lm.layers.size()),
-      in_s_(nl_, 0), ident_(nl_, 0) {
+    : g_(g),
+      lm_(lm),
+      opt_(opt),
+      ntensors_(static_cast<ir::TensorId>(g.tensors().size())),
+      nl_(lm.layers.size()),
+      in_s_(nl_, 0),
+      ident_(nl_, 0) {
   for (const LoweredLayer& L : lm.layers) writers_[L.y]++;
   for (size_t i = 0; i < nl_; ++i) ident_[i] = is_identity(lm.layers[i]);
   // Elementwise steps that may quantize their output on chip (one writer per tensor).
@@ -243,7 +256,8 @@ bool Int8Planner::i8_ok(ir::TensorId t) const {
   // A packed head merge keeps its f16 values and gets a quantized copy (fused into its pass): the
   // int8 check bounds on-chip quantization of value copies only (int8_step_check.h).
   if (lm_.is_output(t) || calib_src(t) == ir::kNoTensor || lm_.rearranged.count(t)) return false;
-  bool produced = host_inputs_.count(t) > 0 || (elt_writers_.count(t) && elt_writers_.at(t) == 1 && !writers_.count(t));
+  bool produced =
+      host_inputs_.count(t) > 0 || (elt_writers_.count(t) && elt_writers_.at(t) == 1 && !writers_.count(t));
   produced = produced || int8_layers_write(t);
   for (const LoweredGather& G : lm_.gathers) produced = produced && G.y != t;
   const bool moved = move_source(t) != ir::kNoTensor;
@@ -319,7 +333,8 @@ void Int8Planner::apply_layer_filter() {
     // conv's parts (OP.pxN, "Pixel packing") are OP's.
     const auto it = by_name.find(conv_part_op(lm_.layers[i].name));
     const ir::Op* op = it == by_name.end() ? nullptr : it->second;
-    const bool has_w = op && op->inputs.size() > 1 && op->inputs[1] != ir::kNoTensor && g_.tensor(op->inputs[1]).is_const;
+    const bool has_w =
+        op && op->inputs.size() > 1 && op->inputs[1] != ir::kNoTensor && g_.tensor(op->inputs[1]).is_const;
     in_s_[i] = has_w && opt_.layer_filter(op->name, g_.tensor(op->inputs[1]).name);
   }
 }
@@ -356,9 +371,9 @@ void Int8Planner::find_norm_folds() {
       }
       const LoweredLayer& L = lm_.layers[st.index];
       any = true;
-      ok = ok && L.x_rows.empty() && L.y_rows.empty() && L.xsegs.empty() && L.k_blocks == 0 && L.tap_rows.empty() &&
-           L.b == ir::kNoTensor && !L.copy && L.K == static_cast<int64_t>(nm.scale.size()) &&
-           L.w.size() == static_cast<size_t>(L.K * L.N);
+      ok = ok && L.x_rows.empty() && L.y_rows.empty() && L.xsegs.empty() && L.k_blocks == 0 &&
+           L.tap_rows.empty() && L.b == ir::kNoTensor && !L.copy &&
+           L.K == static_cast<int64_t>(nm.scale.size()) && L.w.size() == static_cast<size_t>(L.K * L.N);
     }
     if (any && ok && other && !i8_ok(nm.y)) fold_of_[nm.y] = static_cast<int>(ni);
   }
@@ -422,7 +437,8 @@ void Int8Planner::find_moves_and_pools() {
         for (ir::TensorId r : step_reads(lm_, st)) ok = ok && r != t;
       for (ir::TensorId w : step_writes(lm_, st))
         if (w == t) {
-          const bool int8_layer = is_layer(st) && in_s_[st.index] && lm_.layers[st.index].residual == ir::kNoTensor;
+          const bool int8_layer =
+              is_layer(st) && in_s_[st.index] && lm_.layers[st.index].residual == ir::kNoTensor;
           ok = ok && int8_layer;
           int8_writers += int8_layer ? 1 : 0;
         }
@@ -441,14 +457,17 @@ void Int8Planner::set_scales(const std::vector<std::vector<ref::Value>>& calibra
   } else {
     std::set<ir::TensorId> want, want_centred;
     for (ir::TensorId t : i8_) want.insert(calib_src(t));
-    auto centred_src = [&](const QuantCopy& c) { return calib_src(lm_.norms[static_cast<size_t>(c.norm)].x); };
+    auto centred_src = [&](const QuantCopy& c) {
+      return calib_src(lm_.norms[static_cast<size_t>(c.norm)].x);
+    };
     for (const QuantCopy& c : plan->copies)
       (c.norm >= 0 ? want_centred : want).insert(c.norm >= 0 ? centred_src(c) : calib_src(c.src));
     std::map<ir::TensorId, double> cmx;
     const std::map<ir::TensorId, double> mx = calibrate(g_, calibration, want, want_centred, &cmx);
     for (ir::TensorId t : i8_) plan->i8_tensors[t] = scale_of(mx.at(calib_src(t)));
     for (const QuantCopy& c : plan->copies)
-      plan->i8_tensors[c.copy] = c.norm >= 0 ? scale_of(cmx.at(centred_src(c))) : scale_of(mx.at(calib_src(c.src)));
+      plan->i8_tensors[c.copy] =
+          c.norm >= 0 ? scale_of(cmx.at(centred_src(c))) : scale_of(mx.at(calib_src(c.src)));
   }
   for (const auto& [x, t] : moved_from_) plan->i8_tensors[x] = plan->i8_tensors.at(t);
   for (const auto& [t, y] : pool_src_) plan->i8_tensors[t] = plan->i8_tensors.at(y);
@@ -465,7 +484,8 @@ void Int8Planner::quantize_layer(size_t i, QuantPlan* plan) const {
   q.x_scale = plan->i8_tensors.at(c ? c->copy : L.x);
   q.norm_fold = c ? c->norm : -1;
   std::vector<float> folded_w, folded_b;
-  if (q.norm_fold >= 0) fold_norm_weights(L, lm_.norms[static_cast<size_t>(q.norm_fold)], &folded_w, &folded_b);
+  if (q.norm_fold >= 0)
+    fold_norm_weights(L, lm_.norms[static_cast<size_t>(q.norm_fold)], &folded_w, &folded_b);
   const std::vector<float>& bias = q.norm_fold >= 0 ? folded_b : L.bias;
   quantize_weights(q.norm_fold >= 0 ? folded_w : L.w, L.K, L.N, &q);
   q.y_int8 = plan->i8_tensors.count(L.y) > 0;
@@ -483,7 +503,8 @@ void Int8Planner::quantize_layer(size_t i, QuantPlan* plan) const {
     q.epi_scale[n] = static_cast<float>(static_cast<double>(q.x_scale) * q.w_scale[n] / fold);
   if (!bias.empty()) {
     q.epi_bias.resize(static_cast<size_t>(L.N));
-    for (size_t n = 0; n < q.epi_bias.size(); ++n) q.epi_bias[n] = static_cast<float>(static_cast<double>(bias[n]) / fold);
+    for (size_t n = 0; n < q.epi_bias.size(); ++n)
+      q.epi_bias[n] = static_cast<float>(static_cast<double>(bias[n]) / fold);
   }
   plan->int8_layers++;
 }
@@ -500,10 +521,11 @@ QuantPlan Int8Planner::plan(const std::vector<std::vector<ref::Value>>& calibrat
   plan.timing_only = opt_.timing_only;
   if (i8_.empty() && plan.copies.empty()) {
     if (opt_.allow_no_int8) return plan;
-    throw InputError(fmt::format("model '{}': --precision int8 found no dense layer that can run int8 (a MatMul/Gemm "
-                                 "with a constant weight reading a graph input or another int8 layer's output "
-                                 "directly{}); compile it with fp16",
-                                 g_.name, opt_.onchip_quantize ? ", or any float tensor not through a view" : ""));
+    throw InputError(
+        fmt::format("model '{}': --precision int8 found no dense layer that can run int8 (a MatMul/Gemm "
+                    "with a constant weight reading a graph input or another int8 layer's output "
+                    "directly{}); compile it with fp16",
+                    g_.name, opt_.onchip_quantize ? ", or any float tensor not through a view" : ""));
   }
   set_scales(calibration, &plan);
   plan.fuse_copies = opt_.fuse_copies;
@@ -517,12 +539,13 @@ QuantPlan Int8Planner::plan(const std::vector<std::vector<ref::Value>>& calibrat
 
 }  // namespace
 
-QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm, const std::vector<std::vector<ref::Value>>& calibration,
-                    const Int8Options& opt) {
+QuantPlan plan_int8(const ir::Graph& g, const LoweredModel& lm,
+                    const std::vector<std::vector<ref::Value>>& calibration, const Int8Options& opt) {
   if (calibration.empty() && !opt.timing_only)
-    throw InputError(fmt::format("model '{}': --precision int8 needs calibration data (--calibrate DATASET_DIR..., "
-                                 "ONNX test-data directories with input_N.pb) to choose activation scales",
-                                 g.name));
+    throw InputError(
+        fmt::format("model '{}': --precision int8 needs calibration data (--calibrate DATASET_DIR..., "
+                    "ONNX test-data directories with input_N.pb) to choose activation scales",
+                    g.name));
   return Int8Planner(g, lm, opt).plan(calibration);
 }
 
