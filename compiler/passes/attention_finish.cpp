@@ -86,11 +86,11 @@ bool AttentionLowering::match_packed_heads(size_t si, PackedHeads* hp) {
   if (!ok) return false;
   const StepUses uses = step_uses(lm_);
   const std::vector<ir::TensorId>& outs = g_.outputs();
-  // Steps reading t (a graph output never counts as read once).
-  auto readers = [&](ir::TensorId t) -> size_t {
-    if (std::find(outs.begin(), outs.end(), t) != outs.end()) return 1000;
+  // Whether exactly n steps read t and t is not a graph output (which the rewrite would lose).
+  auto read_by = [&](ir::TensorId t, size_t n) {
+    if (std::find(outs.begin(), outs.end(), t) != outs.end()) return false;
     const auto it = uses.readers.find(t);
-    return it == uses.readers.end() ? 0 : it->second.size();
+    return (it == uses.readers.end() ? 0 : it->second.size()) == n;
   };
   // The one step writing t (position in lm_.steps), or -1.
   auto writer = [&](ir::TensorId t) -> int {
@@ -99,7 +99,7 @@ bool AttentionLowering::match_packed_heads(size_t si, PackedHeads* hp) {
   };
   // O = Y1 / Sm (the normalize of a fused P.[V|1], matmul_act), Sm = lane W of Y1 in every lane.
   const int wn = writer(O);
-  if (wn < 0 || readers(O) != 1 || !is_eltwise(lm_.steps[static_cast<size_t>(wn)])) return false;
+  if (wn < 0 || !read_by(O, 1) || !is_eltwise(lm_.steps[static_cast<size_t>(wn)])) return false;
   const size_t ni = lm_.steps[static_cast<size_t>(wn)].index;
   {
     const LoweredEltwise& N = lm_.eltwise[ni];
@@ -110,7 +110,7 @@ bool AttentionLowering::match_packed_heads(size_t si, PackedHeads* hp) {
   if (!ok) return false;
   const ir::TensorId Y1 = lm_.eltwise[ni].operands[0].act, Sm = lm_.eltwise[ni].operands[1].act;
   const int ws = writer(Sm);
-  if (ws < 0 || !lm_.steps[static_cast<size_t>(ws)].lane || readers(Sm) != 1 || readers(Y1) != 2) return false;
+  if (ws < 0 || !lm_.steps[static_cast<size_t>(ws)].lane || !read_by(Sm, 1) || !read_by(Y1, 2)) return false;
   const size_t bi = lm_.steps[static_cast<size_t>(ws)].index;
   if (lm_.lanes[bi].mode != LoweredLane::Mode::Broadcast || lm_.lanes[bi].x != Y1 || lm_.lanes[bi].src_lane != W)
     return false;
@@ -139,7 +139,7 @@ bool AttentionLowering::match_packed_heads(size_t si, PackedHeads* hp) {
     V1 = L.b;
     prods.push_back(found);
   }
-  if (!ok || y1_writers != static_cast<int>(S) || readers(V1) != S) return false;
+  if (!ok || y1_writers != static_cast<int>(S) || !read_by(V1, S)) return false;
   // V1 = max(MV, [-inf x W, 1]) (the ones pass), MV = V's rows moved to lanes [0, W).
   const int wo = writer(V1);
   if (wo < 0 || !is_eltwise(lm_.steps[static_cast<size_t>(wo)])) return false;
@@ -154,7 +154,7 @@ bool AttentionLowering::match_packed_heads(size_t si, PackedHeads* hp) {
   if (!ok) return false;
   const ir::TensorId MV = lm_.eltwise[oi].operands[0].act;
   const int wm = writer(MV);
-  if (wm < 0 || !lm_.steps[static_cast<size_t>(wm)].lane || readers(MV) != 1) return false;
+  if (wm < 0 || !lm_.steps[static_cast<size_t>(wm)].lane || !read_by(MV, 1)) return false;
   const size_t mi = lm_.steps[static_cast<size_t>(wm)].index;
   if (lm_.lanes[mi].mode != LoweredLane::Mode::Move || !lm_.lanes[mi].y_cols.empty()) return false;
   const int64_t vrows = static_cast<int64_t>(lm_.lanes[mi].x_rows.size());
@@ -327,7 +327,7 @@ size_t AttentionLowering::pack_heads(const PackedHeads& h) {
 }
 
 void AttentionLowering::merge_product_sums() {
-  // Readers of each tensor (steps and graph outputs) and the dense steps writing it.
+  // Readers (steps) and writers of each tensor.
   const size_t nt = g_.tensors().size() + lm_.extra.size();
   std::vector<int> readers(nt, 0), writers(nt, 0);
   for (const LoweredStep& st : lm_.steps) {
@@ -341,12 +341,14 @@ void AttentionLowering::merge_product_sums() {
                                       : lm_.eltwise[st.index].y;
     writers[static_cast<size_t>(y)]++;
   }
-  for (ir::TensorId t : g_.outputs()) readers[static_cast<size_t>(t)] += 1000;  // never merged away
+  std::vector<char> is_out(nt, 0);  // graph outputs are never merged away
+  for (ir::TensorId t : g_.outputs()) is_out[static_cast<size_t>(t)] = 1;
   // Position in lm_.steps of the one plain dense step writing t (constant weights, no row map on
   // y, no relu, not a conv or copy) that is t's only writer and whose t only the step `user` reads.
   std::vector<char> drop(lm_.steps.size(), 0);  // positions whose step moved or merged away
   auto product_of = [&](ir::TensorId t) -> int {
-    if (writers[static_cast<size_t>(t)] != 1 || readers[static_cast<size_t>(t)] != 1) return -1;
+    if (writers[static_cast<size_t>(t)] != 1 || readers[static_cast<size_t>(t)] != 1 || is_out[static_cast<size_t>(t)])
+      return -1;
     for (size_t i = 0; i < lm_.steps.size(); ++i) {
       const LoweredStep& st = lm_.steps[i];
       if (drop[i] || !st.dense || st.gather || st.lane || lm_.layers[st.index].y != t) continue;
