@@ -108,6 +108,21 @@ void node_error(const ir::Graph& g, const ir::Op& op, const std::string& why) {
       fmt::format("model '{}': node '{}' ({}): {}", g.name, op.name, ir::op_kind_name(op.kind), why));
 }
 
+std::vector<int64_t> LoweredModel::stored_shape(const ir::Graph& g, ir::TensorId t) const {
+  for (const LoweredInput& in : inputs)
+    if (in.alias == t) return in.lookup_rows > 0 ? std::vector<int64_t>{} : in.shape;
+  const ir::Shape& ir_shape = tensor(g, t).shape;
+  for (const LoweredLayer& L : layers)
+    if (L.y == t || L.y2 == t) return L.y_shape.empty() ? tensor(g, L.y).shape : L.y_shape;
+  for (const LoweredEltwise& E : eltwise)
+    if (E.y == t || E.y2 == t) return E.y_shape.empty() ? tensor(g, E.y).shape : E.y_shape;
+  for (const LoweredLane& Ln : lanes)
+    if (Ln.y == t) return Ln.y_shape;
+  for (const LoweredGather& G : gathers)
+    if (G.y == t) return G.table.empty() ? std::vector<int64_t>{G.rows, ir_shape.empty() ? 1 : ir_shape.back()} : ir_shape;
+  return ir_shape;
+}
+
 std::vector<ir::TensorId> step_reads(const LoweredModel& lm, const LoweredStep& st) {
   std::vector<ir::TensorId> r;
   if (st.gather) {

@@ -321,6 +321,12 @@ struct LoweredModel {
     const size_t n = g.tensors().size();
     return static_cast<size_t>(id) < n ? g.tensor(id) : extra.at(static_cast<size_t>(id) - n);
   }
+  // The shape tensor t is stored in on chip (its stored rows: all dims but the last), as the
+  // scheduler places it: a graph input's LoweredInput::shape (the host's layout: NHWC, im2col
+  // rows), else its first writer's y_shape (a conv's NHWC rows, a lane step's rows; a second
+  // output y2, e.g. a quantized copy, is stored like y), else the IR shape; a gather of activation rows: {rows, the IR's last dim} (im2col taps are padded to whole
+  // vectors on chip); empty for a lookup-index input (i16 row offsets, not t's values).
+  std::vector<int64_t> stored_shape(const ir::Graph& g, ir::TensorId t) const;
 };
 
 // The last dim of a shape (1 for a scalar): the lanes of a stored row.

@@ -270,17 +270,9 @@ bool Int8Planner::i8_ok(ir::TensorId t) const {
 // stored in is known here (empty: not copyable, the layer stays fp16).
 std::vector<int64_t> Int8Planner::stored_shape(ir::TensorId t) const {
   if (!opt_.onchip_quantize) return {};
-  for (const LoweredInput& in : lm_.inputs)
-    if (in.alias == t) return in.lookup_rows > 0 ? std::vector<int64_t>{} : in.shape;
-  for (const LoweredLayer& L : lm_.layers)
-    if (L.y == t) return L.y_shape.empty() ? lm_.tensor(g_, t).shape : L.y_shape;
-  for (const LoweredEltwise& E : lm_.eltwise)
-    if (E.y == t) return E.y_shape.empty() ? lm_.tensor(g_, t).shape : E.y_shape;
-  for (const LoweredLane& Ln : lm_.lanes)
-    if (Ln.y == t) return Ln.y_shape;
-  for (const LoweredGather& G : lm_.gathers)  // an embedding lookup: [rows, table_cols]
-    if (G.y == t) return G.table.empty() ? std::vector<int64_t>{} : lm_.tensor(g_, t).shape;
-  return {};
+  for (const LoweredGather& G : lm_.gathers)  // im2col rows: not copyable (an embedding lookup is)
+    if (G.y == t && G.table.empty()) return {};
+  return lm_.stored_shape(g_, t);
 }
 
 // An identity copy runs int8 only while its X is i8 anyway, read as X by a product that is not a

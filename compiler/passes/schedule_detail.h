@@ -42,14 +42,12 @@ inline void add_stats(MatmulStats* a, const MatmulStats& b) {
   a->last_end = std::max(a->last_end, b.last_end);
 }
 
-// Rows of a dense step's output (its M): the tap rows' or row map's count, else X's rows.
+// Rows of a dense step's output (its M): the tap rows' or row map's count, else X's stored rows
+// (LoweredModel::stored_shape: a 1x1 conv's X is stored [H W, C] for an IR shape [1, C, H, W]).
 inline int64_t product_rows(const ir::Graph& g, const LoweredModel& lm, const LoweredLayer& L) {
   if (!L.tap_rows.empty()) return static_cast<int64_t>(L.tap_rows[0].size());
   if (!L.x_rows.empty()) return static_cast<int64_t>(L.x_rows.size());
-  int64_t M = 1;
-  const ir::Shape& xs = lm.tensor(g, L.x).shape;
-  for (size_t i = 0; i + 1 < xs.size(); ++i) M *= xs[i];
-  return M;
+  return stored_rows(lm.stored_shape(g, L.x));
 }
 
 // Whether a product of M rows is tall: at least tiling.port_split_min_rows rows (0: none is).

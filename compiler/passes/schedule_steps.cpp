@@ -202,9 +202,11 @@ void ModelScheduler::product(size_t si, PlacedTensor& x, PlacedTensor& y) {
   }
   add_step(mm.schedule(spec));
   keep_copy(y2);
-  const int64_t M = !L.tap_rows.empty() ? static_cast<int64_t>(L.tap_rows[0].size())
-                    : L.x_rows.empty()  ? x.rows
-                                        : static_cast<int64_t>(L.x_rows.size());
+  // The rows the layout decisions above assumed (product_rows) are the rows the product ran.
+  const int64_t M = product_rows(g, lm, L);
+  if (L.tap_rows.empty() && L.x_rows.empty() && M != x.rows)
+    throw std::logic_error(fmt::format("schedule: layer '{}' was planned for {} rows of X, X is stored with {}", L.name,
+                                       M, x.rows));
   res.macs += L.model_macs > 0
                   ? static_cast<uint64_t>(L.model_macs)
                   : static_cast<uint64_t>(M) * static_cast<uint64_t>(L.K) * static_cast<uint64_t>(L.N);

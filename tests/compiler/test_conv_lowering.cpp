@@ -15,6 +15,7 @@
 #include "compiler/ir/dtype.h"
 #include "compiler/passes/lower_conv.h"
 #include "compiler/passes/lowering.h"
+#include "compiler/passes/tiling.h"
 #include "compiler/reference/error_bound.h"
 #include "isa/chip_config.h"
 #include "tests/support/f16_data.h"
@@ -206,4 +207,35 @@ TEST_CASE("compile: elementwise ops on conv activations (bias fold, NCHW-broadca
   CHECK(lm.layers[1].bias.size() == 10);
   CHECK(lm.eltwise.size() == 3);      // sigmoid, scale, residual
   lpu::test::check_chip_against_reference(g, {random_f16(6 * 5 * 7, -1.f, 1.f, 25)});
+}
+
+// A 1x1 conv's X is stored NHWC, [H W, C] rows, not the IR's [1, C, H, W] (whose all-but-last dims
+// give C H rows): LoweredModel::stored_shape says so for the host-laid input and for a conv's
+// output, and the scheduler's layout decisions use those rows (schedule_detail.h product_rows;
+// dense_step refuses a product whose planned rows differ from its placed X's). Before that,
+// ResNet-50's stage-4 1x1 convs (49 rows) were planned as 3,584- and 14,336-row products.
+TEST_CASE("conv lowering: a 1x1 conv's X is stored with H W rows, and its product is planned for them") {
+  const int64_t C = 16, H = 6, W = 5, N = 24;
+  ir::Graph g;
+  g.name = "two_1x1";
+  auto conv = [&](const std::string& n, ir::TensorId x, int64_t ci, int64_t co, uint32_t seed) {
+    const float s = 1.f / std::sqrt(static_cast<float>(ci));
+    const ir::TensorId w = g.add_constant(n + ".w", ir::DType::F16, {co, ci, 1, 1},
+                                          f16_bytes(random_f16(static_cast<size_t>(co * ci), -s, s, seed)));
+    const ir::TensorId y = g.add_tensor(n + ".y", ir::DType::F16, {1, co, H, W});
+    g.add_op(make_op(ir::OpKind::Conv, n, {x, w}, {y},
+                     {{"kernel_shape", std::vector<int64_t>{1, 1}}, {"strides", std::vector<int64_t>{1, 1}},
+                      {"dilations", std::vector<int64_t>{1, 1}}, {"pads", std::vector<int64_t>{0, 0, 0, 0}},
+                      {"group", int64_t{1}}}));
+    return y;
+  };
+  const ir::TensorId x = g.add_input("X", ir::DType::F16, {1, C, H, W});
+  const ir::TensorId x0 = conv("pre", x, C, C, 31);
+  g.mark_output(conv("a", x0, C, N, 32));
+  const LoweredModel lm = lower_graph(g);
+  REQUIRE(lm.layers.size() == 2);
+  CHECK(stored_rows(lm.stored_shape(g, lm.layers[0].x)) == H * W);  // the input, laid out by the host
+  CHECK(stored_rows(lm.stored_shape(g, x0)) == H * W);
+  CHECK(stored_rows(g.tensor(x0).shape) == C * H);  // what the IR shape alone would say
+  lpu::test::check_chip_against_reference(g, {random_f16(static_cast<size_t>(C * H * W), -1.f, 1.f, 33)});
 }
