@@ -63,9 +63,11 @@ Scheduled schedule_tuned(const ir::Graph& g, const LoweredModel& lm, const ChipC
                          const QuantPlan* quant) {
   std::vector<int64_t> sizes = {opt.tiling.port_split_min_part_rows};
   bool split = false;
-  for (size_t t = 0; t < g.tensors().size() + lm.extra.size(); ++t)  // weights have their own layout (PlacedWeights)
-    split = split || (!lm.tensor(g, static_cast<ir::TensorId>(t)).is_const &&
-                      port_split_applies(opt.tiling, stored_rows(lm.stored_shape(g, static_cast<ir::TensorId>(t)))));
+  // Weights have their own layout (PlacedWeights); every other tensor as the chip stores it.
+  for (size_t i = 0; i < g.tensors().size() + lm.extra.size(); ++i) {
+    const auto t = static_cast<ir::TensorId>(i);
+    split = split || (!lm.tensor(g, t).is_const && port_split_applies(opt.tiling, stored_rows(lm.stored_shape(g, t))));
+  }
   if (split) sizes.insert(sizes.end(), opt.tune_part_rows.begin(), opt.tune_part_rows.end());
   std::vector<TilingOptions> layouts;
   for (int64_t n : sizes) {

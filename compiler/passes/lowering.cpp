@@ -119,7 +119,9 @@ std::vector<int64_t> LoweredModel::stored_shape(const ir::Graph& g, ir::TensorId
   for (const LoweredLane& Ln : lanes)
     if (Ln.y == t) return Ln.y_shape;
   for (const LoweredGather& G : gathers)
-    if (G.y == t) return G.table.empty() ? std::vector<int64_t>{G.rows, ir_shape.empty() ? 1 : ir_shape.back()} : ir_shape;
+    if (G.y == t)
+      return G.table.empty() ? std::vector<int64_t>{G.rows, ir_shape.empty() ? 1 : ir_shape.back()}
+                             : ir_shape;
   return ir_shape;
 }
 
