@@ -132,7 +132,8 @@ void ModelScheduler::lane_constants(size_t si) {
   // stored in is known when x is placed): consts[si] = {f16, f32}; f32 alone with a center (the
   // mask then acts on x - center, lane_kernel.h).
   const LoweredLane& Ln = lm.lanes[step.index];
-  const ir::Shape& xs = lm.tensor(g, Ln.x).shape;
+  // x's stored row width (a paired score row holds two heads' T lanes, pair_heads.h).
+  const std::vector<int64_t> xs = lm.stored_shape(g, Ln.x);
   const std::vector<float> m = lane_mask_row(lane_mode(Ln.mode), xs.empty() ? 1 : xs.back(), lanes);
   if (!m.empty()) {
     for (DType dt : {DType::F16, DType::F32}) {
