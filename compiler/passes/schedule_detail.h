@@ -63,7 +63,7 @@ inline bool spread_applies(const ChipConfig& cfg, const TilingOptions& tiling, i
 
 // Whether TilingOptions::whole_tile_cut applies to a product of M rows (MatmulSpec::whole_tiles).
 inline bool whole_tiles_apply(const TilingOptions& tiling, int64_t M) {
-  return tiling.whole_tile_cut && tall_rows(tiling, M);
+  return tiling.whole_tile_cut && M >= tiling.whole_tile_min_rows;
 }
 
 }  // namespace lpu::compiler::schedule_detail

@@ -45,12 +45,16 @@ struct TilingOptions {
   // depends on the schedule (a product whose drains wait, e.g. on a folded LayerNorm's `.sd`,
   // drains a backlog at once), so layout tuning tries both (CompileOptions::tune_epilogue_rows).
   bool spread_epilogue_rows = false;
-  // true: a balanced cut of a product of at least port_split_min_rows rows gives each MXM plane
+  // true: a balanced cut of a product of at least whole_tile_min_rows rows gives each MXM plane
   // whole weight tiles (MatmulSpec::whole_tiles): fewer column tiles whose partial sums meet at
   // the VXM, a less even share of the installs. Which pays depends on the schedule (BERT-base's
-  // pieces differ), so layout tuning tries both (CompileOptions::tune_whole_tiles). Products of
-  // fewer rows (decode pieces, whose figures the LLM planner's estimates follow) always may cut.
+  // pieces differ), so layout tuning tries both (CompileOptions::tune_whole_tiles, only in a
+  // program with a product of port_split_min_rows rows: never in a decode piece, whose figures the
+  // LLM planner's estimates follow). One-row products (a batch-1 classifier head) always may cut:
+  // their installs are all they do (ResNet-50 int8, docs/compiler/matmul-kernel.md "Whole-tile
+  // cuts": whole tiles from 2 rows 56,641 cycles, with the 1-row fc too 56,736, from 32 rows 56,779).
   bool whole_tile_cut = false;
+  int64_t whole_tile_min_rows = 2;
 };
 
 // Stored rows of a tensor of `shape`: the product of all dims but the last (the chip's [rows, inner]).

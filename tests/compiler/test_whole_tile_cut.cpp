@@ -20,8 +20,11 @@
 #include "isa/chip_config.h"
 #include "sim/simulator.h"
 #include "system/llm_system.h"
+#include "compiler/ir/dtype.h"
 #include "tests/support/calibrated_int8_piece.h"
+#include "tests/support/f16_data.h"
 #include "tests/support/int8_verdicts.h"
+#include "tests/support/ir_build.h"
 #include "tests/support/llm_workloads.h"
 
 using namespace lpu;
@@ -29,18 +32,19 @@ using namespace lpu::compiler;
 
 namespace {
 
-// Balanced cuts of a compile that give some tile's rows to more than one plane (or the same tile
-// twice): the tiles whose partial sums a whole-tile cut avoids.
+// Whether a balanced cut gives some tile's rows to more than one plane (or the same tile twice):
+// the tiles whose partial sums a whole-tile cut avoids.
+bool splits_a_tile(const MatmulDecision& d) {
+  std::set<std::pair<uint32_t, uint32_t>> seen;
+  bool split = false;
+  for (const auto& plane : d.pieces)
+    for (const MatmulPiece& p : plane) split = !seen.insert({p.nt, p.kt}).second || split;
+  return split;
+}
+
+// Balanced cuts of a compile that split a tile.
 int split_cuts(const CompileResult& r) {
-  int n = 0;
-  for (const MatmulDecision& d : *r.matmul_decisions) {
-    std::set<std::pair<uint32_t, uint32_t>> seen;
-    bool split = false;
-    for (const auto& plane : d.pieces)
-      for (const MatmulPiece& p : plane) split = !seen.insert({p.nt, p.kt}).second || split;
-    n += split ? 1 : 0;
-  }
-  return n;
+  return static_cast<int>(std::count_if(r.matmul_decisions->begin(), r.matmul_decisions->end(), splits_a_tile));
 }
 
 // Weight groups of the FFN's up projection MatMul_1 in the SRAM map (entries "MatMul_1.W.g<i>").
@@ -168,4 +172,43 @@ TEST_CASE("layout tuning: further weight group counts are tried and the shortest
   sim::SimOptions so;
   so.mode = sim::Mode::Timing;
   CHECK(sim::simulate(tuned.program, *cfg, so).cycles == tuned.program.predicted_cycles);
+}
+
+// Which products whole tiles apply to (TilingOptions::whole_tile_min_rows, 2): in one program, a
+// product of 49 rows (ResNet-50's stage-4 convs) is dealt whole tiles, while a one-row product (a
+// batch-1 classifier head) still cuts a tile between planes. Both are install-bound int8 products
+// of 5 k-tiles (timing only), which the balanced cut over 4 planes splits unless told not to.
+TEST_CASE("layout tuning: whole tiles apply from 2 rows, a one-row product still cuts", "[matmul]") {
+  auto cfg = default_chip_config();
+  const int64_t K = 1600, N = 320;
+  ir::Graph g;
+  g.name = "rows_49_and_1";
+  for (const auto& [name, rows] : {std::pair<std::string, int64_t>{"tall", 49}, {"one", 1}}) {
+    const ir::TensorId x = g.add_input(name + ".x", ir::DType::F16, {rows, K});
+    const ir::TensorId w = g.add_constant(name + ".w", ir::DType::F16, {K, N},
+                                          ir::f16_bytes(test::random_f16(K * N, -0.05f, 0.05f, rows == 1 ? 3 : 4)));
+    const ir::TensorId y = g.add_tensor(name + ".y", ir::DType::F16, {rows, N});
+    g.add_op(make_op(ir::OpKind::MatMul, name, {x, w}, {y}));
+    g.mark_output(y);
+  }
+  auto compiled = [&](bool whole) {
+    CompileOptions co;
+    co.precision = Precision::INT8;  // int8 `abc` rows are cheap enough that a 49-row cut splits tiles
+    co.int8.timing_only = true;
+    co.tune_part_rows.clear();
+    co.tune_epilogue_rows = false;
+    co.tune_whole_tiles = false;
+    co.tune_weight_groups.clear();
+    co.tiling.whole_tile_cut = whole;
+    return compile(g, *cfg, co);
+  };
+  const CompileResult cut = compiled(false), whole = compiled(true);
+  REQUIRE(cut.matmul_decisions->size() == 2);  // "tall", then "one"
+  REQUIRE(whole.matmul_decisions->size() == 2);
+  REQUIRE(!(*cut.matmul_decisions)[0].pieces.empty());  // both balanced cuts (install-bound)
+  REQUIRE(!(*cut.matmul_decisions)[1].pieces.empty());
+  CHECK(splits_a_tile((*cut.matmul_decisions)[0]));
+  CHECK(splits_a_tile((*cut.matmul_decisions)[1]));
+  CHECK_FALSE(splits_a_tile((*whole.matmul_decisions)[0]));  // 49 rows: whole tiles
+  CHECK(splits_a_tile((*whole.matmul_decisions)[1]));        // 1 row: still cut
 }
