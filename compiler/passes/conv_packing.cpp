@@ -89,28 +89,36 @@ void ConvLowering::add_packed_conv(const ir::Op& op, LoweredLayer L, const PackC
   add_conv_layer(std::move(L));
 }
 
-PackChoice ConvLowering::pack_taps(const ir::Op& op, ir::TensorId x, int64_t N, int64_t H, int64_t W, int64_t C,
-                                   const Window& win, int64_t OH, int64_t OW, LoweredLayer* L) {
-  const int64_t kh = win.kh, kw = win.kw, sh = win.sh, sw = win.sw, dh = win.dh, dw = win.dw, pt = win.pt, pl = win.pl;
-  if (pack_lanes_ == 0 || kw < 1 || (OW - 1) * sw >= W) return {};
+namespace {
+
+int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Stored rows per image row of the packed input x and of the conv's output, for layout c.
+int64_t packed_x_cols(const PackChoice& c, const PackGeom& pg) {
+  return c.S == 1 && c.stride == 1 ? pg.W : c.B == c.stride ? cdiv(pg.W + pg.win.pl, c.stride) : cdiv(pg.OW, c.S);
+}
+int64_t packed_y_cols(const PackChoice& c, const PackGeom& pg) { return c.S == 1 ? pg.OW : cdiv(pg.OW, c.S); }
+
+}  // namespace
+
+int ConvLowering::packable_producer(const ir::Op& op, ir::TensorId x, const PackGeom& pg) const {
   const int li = layer_of_[static_cast<size_t>(x)];
-  if (li < 0 || alias_[static_cast<size_t>(op.inputs[0])] != op.inputs[0]) return {};
+  if (li < 0 || alias_[static_cast<size_t>(op.inputs[0])] != op.inputs[0]) return -1;
   const LoweredLayer& P = lm_.layers[static_cast<size_t>(li)];
-  // P: a plain dense layer (1x1 stride-1 conv: its rows are x's pixels) that alone writes x, which
-  // only this conv reads (x is no graph output).
   if (P.y != x || P.k_blocks != 0 || !P.tap_rows.empty() || !P.x_rows.empty() || !P.y_rows.empty() ||
-      !P.xsegs.empty() || P.b != ir::kNoTensor || P.copy || P.N != C || P.w.size() != static_cast<size_t>(P.K * P.N) ||
-      P.y_shape != ir::Shape{N, H, W, C})
-    return {};
-  if (!read_once(x)) return {};
+      !P.xsegs.empty() || P.b != ir::kNoTensor || P.copy || P.N != pg.C || P.w.size() != static_cast<size_t>(P.K * P.N) ||
+      P.y_shape != ir::Shape{pg.N, pg.H, pg.W, pg.C})
+    return -1;
+  if (!read_once(x)) return -1;
   int writers = 0;
   for (const LoweredLayer& o : lm_.layers) writers += o.y == x ? 1 : 0;
   for (const LoweredEltwise& e : lm_.eltwise) writers += e.y == x ? 1 : 0;
-  if (writers != 1) return {};
-  // The candidate layouts (lower_conv.h PackChoice), costed in MXM vectors (rows x k-tiles x
-  // column tiles) of P and the conv; the fewest wins, unpacked included. S > 1 output pixels a row
-  // need the output's only reader to be a 1x1 conv (pixel_pack_ok).
-  const auto cdiv = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
+  return writers == 1 ? li : -1;
+}
+
+PackChoice ConvLowering::choose_pack(const ir::Op& op, const LoweredLayer& P, const PackGeom& pg) const {
+  const int64_t N = pg.N, H = pg.H, W = pg.W, C = pg.C, OH = pg.OH, OW = pg.OW;
+  const int64_t kh = pg.win.kh, kw = pg.win.kw, sw = pg.win.sw, dw = pg.win.dw;
   const int64_t lanes = pack_lanes_, Cu = P.K, M = g_.tensor(op.inputs[1]).shape[0], rows_y = N * OH * OW;
   const int64_t group = op.attrs.count("group") ? op.attr_int("group") : 1;
   const bool packable_out = pixel_pack_ok(op);
@@ -124,12 +132,8 @@ PackChoice ConvLowering::pack_taps(const ir::Op& op, ir::TensorId x, int64_t N, 
           cands.push_back({s, sp, sp, cdiv((s - 1) * sw + kw, sp)});
         }
   }
-  const auto Jx_of = [&](const PackChoice& c) {
-    return c.S == 1 && c.stride == 1 ? W : c.B == c.stride ? cdiv(W + pl, c.stride) : cdiv(OW, c.S);
-  };
-  const auto Jy_of = [&](const PackChoice& c) { return c.S == 1 ? OW : cdiv(OW, c.S); };
   const auto cost = [&](const PackChoice& c) {
-    const int64_t rows_p = N * H * Jx_of(c), rows_c = N * OH * Jy_of(c);
+    const int64_t rows_p = N * H * packed_x_cols(c, pg), rows_c = N * OH * packed_y_cols(c, pg);
     return rows_c * kh * c.D * cdiv(c.B * C, lanes) * cdiv(c.S * M, lanes) +
            rows_p * c.B * cdiv(Cu, lanes) * cdiv(c.B * C, lanes);
   };
@@ -140,8 +144,13 @@ PackChoice ConvLowering::pack_taps(const ir::Op& op, ir::TensorId x, int64_t N, 
       best = cost(c);
       pick = c;
     }
-  if (pick.S == 0) return pick;
-  const int64_t S = pick.S, B = pick.B, CW = B * C, Jx = Jx_of(pick), step = pick.stride;
+  return pick;
+}
+
+std::vector<LoweredLayer> ConvLowering::producer_parts(const LoweredLayer& P, ir::TensorId x, const PackChoice& pick,
+                                                       const PackGeom& pg) const {
+  const int64_t N = pg.N, H = pg.H, W = pg.W, C = pg.C, pl = pg.win.pl, dw = pg.win.dw;
+  const int64_t Cu = P.K, S = pick.S, B = pick.B, CW = B * C, Jx = packed_x_cols(pick, pg), step = pick.stride;
   const bool taps1 = S == 1 && step == 1;  // packed taps: one pixel's kw column taps a row
   // x's stored row (n, h, j), block b: x's column j * step - pl + b * dw (dw is 1 unless taps1).
   const auto col = [&](int64_t j, int64_t b) { return j * step - pl + b * dw; };
@@ -210,34 +219,59 @@ PackChoice ConvLowering::pack_taps(const ir::Op& op, ir::TensorId x, int64_t N, 
     if (++it == cls.end()) it = cls.begin();
     if (it == main_it) break;
   }
+  return out;
+}
+
+void ConvLowering::replace_producer(int li, std::vector<LoweredLayer> parts) {
   // P's step writes the main part; the edge parts follow it.
   size_t at = 0;
-  while (!(is_layer(lm_.steps[at]) &&
-           lm_.steps[at].index == static_cast<size_t>(li)))
-    ++at;
-  lm_.layers[static_cast<size_t>(li)] = std::move(out[0]);
-  for (size_t k = 1; k < out.size(); ++k) {
+  while (!(is_layer(lm_.steps[at]) && lm_.steps[at].index == static_cast<size_t>(li))) ++at;
+  lm_.layers[static_cast<size_t>(li)] = std::move(parts[0]);
+  for (size_t k = 1; k < parts.size(); ++k) {
     lm_.steps.insert(lm_.steps.begin() + static_cast<std::ptrdiff_t>(at + k), LoweredStep{true, lm_.layers.size()});
-    lm_.layers.push_back(std::move(out[k]));
+    lm_.layers.push_back(std::move(parts[k]));
   }
-  nhwc_[x] = {N, H, Jx, CW};
-  lm_.pixel_packed[x] = {step, B, pl, taps1 ? dw : 1};
-  // The conv: kh x D taps of B*C channels; tap (i, d) of stored output row (n, oh, j) is x's stored
-  // row (n, oh*sh - pt + i*dh, base + d), base = ow*sw for packed taps (j = ow), j*S*sw / stride
-  // else (-1 outside the image or past x's rows). Packed taps keep the weight rows (i*kw + j)*C + c
-  // of the unpacked conv; the other layouts' weight is built by add_packed_conv.
-  const int64_t Jy = Jy_of(pick);
+}
+
+void ConvLowering::set_packed_taps(const PackChoice& pick, const PackGeom& pg, LoweredLayer* L) const {
+  // kh x D taps of B*C channels; tap (i, d) of stored output row (n, oh, j) is x's stored row (n,
+  // oh*sh - pt + i*dh, base + d), base = ow*sw for packed taps (j = ow), j*S*sw / stride else (-1
+  // outside the image or past x's rows). Packed taps keep the weight rows (i*kw + j)*C + c of the
+  // unpacked conv; the other layouts' weight is built by add_packed_conv.
+  const int64_t kh = pg.win.kh, sh = pg.win.sh, sw = pg.win.sw, dh = pg.win.dh, pt = pg.win.pt;
+  const int64_t H = pg.H, Jx = packed_x_cols(pick, pg), Jy = packed_y_cols(pick, pg);
+  const bool taps1 = pick.S == 1 && pick.stride == 1;
   L->k_blocks = kh * pick.D;
-  L->tap_rows.assign(static_cast<size_t>(kh * pick.D), std::vector<int64_t>(static_cast<size_t>(N * OH * Jy)));
-  for (int64_t n = 0, r = 0; n < N; ++n)
-    for (int64_t oh = 0; oh < OH; ++oh)
+  L->tap_rows.assign(static_cast<size_t>(kh * pick.D), std::vector<int64_t>(static_cast<size_t>(pg.N * pg.OH * Jy)));
+  for (int64_t n = 0, r = 0; n < pg.N; ++n)
+    for (int64_t oh = 0; oh < pg.OH; ++oh)
       for (int64_t j = 0; j < Jy; ++j, ++r)
         for (int64_t i = 0; i < kh; ++i)
           for (int64_t d = 0; d < pick.D; ++d) {
-            const int64_t ih = oh * sh - pt + i * dh, k = (taps1 ? j * sw : j * S * sw / step) + d;
+            const int64_t ih = oh * sh - pt + i * dh, k = (taps1 ? j * sw : j * pick.S * sw / pick.stride) + d;
             L->tap_rows[static_cast<size_t>(i * pick.D + d)][static_cast<size_t>(r)] =
                 ih >= 0 && ih < H && k < Jx ? (n * H + ih) * Jx + k : -1;
           }
+}
+
+PackChoice ConvLowering::pack_taps(const ir::Op& op, ir::TensorId x, int64_t N, int64_t H, int64_t W, int64_t C,
+                                   const Window& win, int64_t OH, int64_t OW, LoweredLayer* L) {
+  const PackGeom pg{N, H, W, C, OH, OW, win};
+  if (pack_lanes_ == 0 || win.kw < 1 || (OW - 1) * win.sw >= W) return {};
+  // The producer P: a plain dense layer (1x1 stride-1 conv: its rows are x's pixels) that alone
+  // writes x, which only this conv reads (x is no graph output).
+  const int li = packable_producer(op, x, pg);
+  if (li < 0) return {};
+  // The candidate layouts (lower_conv.h PackChoice), costed in MXM vectors (rows x k-tiles x column
+  // tiles) of P and the conv; the fewest wins, unpacked included. S > 1 output pixels a row need
+  // the output's only reader to be a 1x1 conv (pixel_pack_ok).
+  const PackChoice pick = choose_pack(op, lm_.layers[static_cast<size_t>(li)], pg);
+  if (pick.S == 0) return pick;
+  replace_producer(li, producer_parts(lm_.layers[static_cast<size_t>(li)], x, pick, pg));
+  const bool taps1 = pick.S == 1 && pick.stride == 1;
+  nhwc_[x] = {N, H, packed_x_cols(pick, pg), pick.B * C};
+  lm_.pixel_packed[x] = {pick.stride, pick.B, win.pl, taps1 ? win.dw : 1};
+  set_packed_taps(pick, pg, L);
   return pick;
 }
 

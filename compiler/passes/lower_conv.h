@@ -70,6 +70,12 @@ struct PackChoice {
   int64_t S = 0, stride = 0, B = 0, D = 0;
 };
 
+// The shapes pack_taps works with: the conv's input x [N, C, H, W], output OH x OW, its window.
+struct PackGeom {
+  int64_t N = 0, H = 0, W = 0, C = 0, OH = 0, OW = 0;
+  Window win;
+};
+
 class ConvLowering {
  public:
   // References lower_graph's state: `layer_of` (layer producing each graph tensor), `produced`
@@ -114,6 +120,16 @@ class ConvLowering {
   // weight (add_packed_conv).
   PackChoice pack_taps(const ir::Op& op, ir::TensorId x, int64_t N, int64_t H, int64_t W, int64_t C, const Window& w,
                        int64_t OH, int64_t OW, LoweredLayer* L);
+  // pack_taps' steps: the layer producing x if it may be rewritten (-1: none); the cheapest layout
+  // for producer P (S 0: unpacked); P rewritten into its parts (the main part first, then one per
+  // set of blocks inside the image at the edges); those parts in place of layer li (the edge parts'
+  // steps right after its step); the conv's tap rows over the packed x.
+  int packable_producer(const ir::Op& op, ir::TensorId x, const PackGeom& pg) const;
+  PackChoice choose_pack(const ir::Op& op, const LoweredLayer& P, const PackGeom& pg) const;
+  std::vector<LoweredLayer> producer_parts(const LoweredLayer& P, ir::TensorId x, const PackChoice& pick,
+                                           const PackGeom& pg) const;
+  void replace_producer(int li, std::vector<LoweredLayer> parts);
+  void set_packed_taps(const PackChoice& pick, const PackGeom& pg, LoweredLayer* L) const;
   // True if conv `op`'s output may be stored pixel-packed: it is no graph output and its only reader
   // is a 1x1 stride-1 unpadded ungrouped Conv, directly or through one Relu read only by it.
   bool pixel_pack_ok(const ir::Op& op) const;
