@@ -74,6 +74,25 @@ MatmulStats LaneScheduler::Run::reduce() {
         fmt::format("{}: segments of {} lanes need a max over one vector of several segments (K = {})",
                     spec.name, seg, K));
   Keff = seg > 0 ? seg : nch > 1 ? static_cast<int64_t>(L) : K;
+  const std::vector<Shape> shapes = reduction_shapes();
+  // Compile time, not the schedule: a row's placement tries B, B + 1, ... until everything fits
+  // (tens of tries a row in a busy Softmax), and each row is placed once per SXM as a probe, then
+  // again for real, for every candidate shape, then once more with the shape chosen. A probe ends
+  // at the first B that fits; the state it started from is restored, so the real placement through
+  // that SXM starts its search there (`hint`: every earlier B failed from the same state). The
+  // chosen shape's run repeats its trial run exactly (same starting state), so it replays the
+  // trial's (SXM, B) of every placement instead of searching. The schedule is the same as with
+  // every search done in full.
+  const Shape shape = shapes.size() > 1 ? best_shape(shapes) : shapes[0];
+  if (shapes.size() > 1) replay = &best_trace;
+  trace.clear();
+  run_shape(shape);
+  return st;
+}
+
+// The all-reduce shapes reduce() tries (see there), in order: larger R first, then smaller F, and
+// for a pairable max the paired shapes after the single-row ones.
+std::vector<LaneScheduler::Run::Shape> LaneScheduler::Run::reduction_shapes() const {
   // The shape (R, F) is chosen per step: radix R, every power of two 2..8 whose copies take at most
   // half of a direction's streams, and final fan-out F: the levels stop once c = ceil(Keff / w) <= F,
   // F = R (the fewest copies) or 2R, 4R, ... while the last level's padded c copies take at most
@@ -122,43 +141,35 @@ MatmulStats LaneScheduler::Run::reduce() {
   if (shapes.empty() && seg > 0)
     throw std::logic_error(fmt::format("{}: no reduction shape tiles segments of {} lanes", spec.name, seg));
   if (shapes.empty()) shapes.push_back({2, 2, false});
-  // Compile time, not the schedule: a row's placement tries B, B + 1, ... until everything fits
-  // (tens of tries a row in a busy Softmax), and each row is placed once per SXM as a probe, then
-  // again for real, for every candidate shape, then once more with the shape chosen. A probe ends
-  // at the first B that fits; the state it started from is restored, so the real placement through
-  // that SXM starts its search there (`hint`: every earlier B failed from the same state). The
-  // chosen shape's run repeats its trial run exactly (same starting state), so it replays the
-  // trial's (SXM, B) of every placement instead of searching. The schedule is the same as with
-  // every search done in full.
-  if (shapes.size() > 1) {
-    const auto trial = b_.begin();
-    const size_t maps0 = b_.maps().size();
-    const std::vector<uint64_t> y_ready = Y.ready;
-    const uint64_t x_last = X.last_read, c_last = C ? C->last_read : 0;
-    const MatmulStats st0 = st;
-    Shape best = shapes.front();
-    uint64_t best_end = UINT64_MAX;
-    for (const auto& shape : shapes) {
-      trace.clear();
-      run_shape(shape);
-      if (st.last_end < best_end) {
-        best_end = st.last_end;
-        best = shape;
-        best_trace = trace;
-      }
-      b_.rollback(trial);
-      b_.drop_maps_from(maps0);
-      Y.ready = y_ready;
-      X.last_read = x_last;
-      if (C) C->last_read = c_last;
-      st = st0;
+  return shapes;
+}
+
+// Runs every shape as a trial (placed, then rolled back with the SXM maps it added) and returns the
+// one whose last row lands first (ties: the first), its placements in best_trace.
+LaneScheduler::Run::Shape LaneScheduler::Run::best_shape(const std::vector<Shape>& shapes) {
+  const auto trial = b_.begin();
+  const size_t maps0 = b_.maps().size();
+  const std::vector<uint64_t> y_ready = Y.ready;
+  const uint64_t x_last = X.last_read, c_last = C ? C->last_read : 0;
+  const MatmulStats st0 = st;
+  Shape best = shapes.front();
+  uint64_t best_end = UINT64_MAX;
+  for (const auto& shape : shapes) {
+    trace.clear();
+    run_shape(shape);
+    if (st.last_end < best_end) {
+      best_end = st.last_end;
+      best = shape;
+      best_trace = trace;
     }
-    shapes = {best};
-    replay = &best_trace;
+    b_.rollback(trial);
+    b_.drop_maps_from(maps0);
+    Y.ready = y_ready;
+    X.last_read = x_last;
+    if (C) C->last_read = c_last;
+    st = st0;
   }
-  trace.clear();
-  run_shape(shapes[0]);
-  return st;
+  return best;
 }
 
 void LaneScheduler::Run::run_shape(Shape shape) {

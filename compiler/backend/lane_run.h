@@ -70,7 +70,11 @@ class LaneScheduler::Run {
   bool vxm_op(Instr in, std::initializer_list<const StreamValue*> srcs, uint64_t T, uint32_t width, int dir,
               StreamValue* out, uint64_t* nvxm);
 
-  // lane_reduce.cpp: the rows placed with one shape (levels built, then every row in order).
+  // lane_reduce.cpp: the shapes reduce() may use; the one of several that lands the last row first
+  // (each run as a trial and rolled back); the rows placed with one shape (levels built, then
+  // every row in order).
+  std::vector<Shape> reduction_shapes() const;
+  Shape best_shape(const std::vector<Shape>& shapes);
   void run_shape(Shape shape);
   // Places row r (rows ra and rb) through SXM `side`; returns the cycle its (the later) result
   // lands. commit false: a probe, undone.
