@@ -325,6 +325,118 @@ KvSplit kv_split(const LlmConfig& c, const SegmentSpec& spec) {
   return k;
 }
 
+// Head-dim lane slice [r0, r0 + nr) x [c0, c0 + hd) of t, and a Reshape (attention()'s views).
+TensorId head_lanes(Builder& b, TensorId t, int64_t r0, int64_t nr, int64_t c0, int64_t hd) {
+  return b.op(OpKind::Slice, {t}, {{"starts", std::vector<int64_t>{r0, c0}}, {"steps", std::vector<int64_t>{1, 1}},
+                                   {"counts", std::vector<int64_t>{nr, hd}}});
+}
+TensorId reshaped(Builder& b, TensorId t, const std::vector<int64_t>& shape) {
+  return b.op(OpKind::Reshape, {t}, {{"shape", shape}});
+}
+
+// RoPE's cos and sin rows [B T, head_dim] for the segment's positions (kNoTensor without RoPE).
+std::pair<TensorId, TensorId> rope_constants(Builder& b) {
+  const LlmConfig& c = b.cfg_;
+  const StepShape& s = b.spec_.shape;
+  if (!c.rope) return {ir::kNoTensor, ir::kNoTensor};
+  const int64_t hd = c.head_dim, N = s.batch * s.tokens;
+  std::vector<float> cs, sn, cosN, sinN;
+  rope_tables(hd, c.rope_theta, b.spec_.position, s.tokens, &cs, &sn);
+  for (int64_t bb = 0; bb < s.batch; ++bb) {
+    cosN.insert(cosN.end(), cs.begin(), cs.end());
+    sinN.insert(sinN.end(), sn.begin(), sn.end());
+  }
+  const TensorId cos_t = b.values("rope_cos", {N, hd}, cosN);
+  return {cos_t, b.values("rope_sin", {N, hd}, sinN)};
+}
+
+// Causal mask over [T, C+T]: new token t sees cache rows and new rows <= t; repeated for each of
+// the `qg` query heads stacked in one score matrix (row i*T + t is head i's token t); the kv heads
+// of the shard broadcast over it. kNoTensor when nothing is masked.
+TensorId causal_mask(Builder& b, int64_t qg) {
+  const int64_t T = b.spec_.shape.tokens, C = b.spec_.shape.context;
+  if (!b.cfg_.causal || T <= 1) return ir::kNoTensor;
+  std::vector<float> m(static_cast<size_t>(qg * T * (C + T)), 0.f);
+  for (int64_t i = 0; i < qg; ++i)
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t j = C + t + 1; j < C + T; ++j)
+        m[static_cast<size_t>((i * T + t) * (C + T) + j)] = -std::numeric_limits<float>::infinity();
+  return b.values("causal_mask", {qg * T, C + T}, m);
+}
+
+// The shard's attention inputs: the fused projections' q|k (and v) columns, the kv caches and the
+// new rows' k and v of each kv head.
+struct ShardQkv {
+  TensorId QK = ir::kNoTensor;
+  std::vector<TensorId> kc, vc;                        // per kv head (decode: C > 0)
+  std::vector<std::pair<TensorId, TensorId>> new_kv;  // per kv head: this step's k and v rows
+};
+
+// Attention of one sequence for ALL kv heads of the shard at once, batched over the kv heads:
+// grouped-query attention stacks the shard's `qg` query heads of a kv head row-wise into one Q
+// [qg*T, hd], so a kv head's K^T and V (cache + new rows) are installed as MXM weights once, not
+// once per query head; the kv heads are the batch dim of one score product, one Softmax (its rows,
+// i.e. all heads, overlap on the VXM/SXM instead of running head after head) and one P.V product.
+// Returns P.V per sequence, [kv_per, qg*T, hd]: PV[gi, i*T + t] is query head q0 + gi*qg + i's
+// token t.
+std::vector<TensorId> attend(Builder& b, const ShardQkv& in, const KvSplit& ks, TensorId mask) {
+  const StepShape& s = b.spec_.shape;
+  const int64_t B = s.batch, T = s.tokens, C = s.context, hd = b.cfg_.head_dim;
+  const int64_t kv_per = ks.kv_per, qg = ks.qg, gT = qg * T;
+  std::vector<TensorId> per_seq;
+  for (int64_t bb = 0; bb < B; ++bb) {
+    std::vector<TensorId> qparts, kparts, vparts;
+    for (int64_t gi = 0; gi < kv_per; ++gi) {
+      for (int64_t i = 0; i < qg; ++i) qparts.push_back(head_lanes(b, in.QK, bb * T, T, (gi * qg + i) * hd, hd));
+      if (C > 0) {
+        kparts.push_back(b.slice_rows(in.kc[static_cast<size_t>(gi)], bb * C, C));
+        vparts.push_back(b.slice_rows(in.vc[static_cast<size_t>(gi)], bb * C, C));
+      }
+      kparts.push_back(b.slice_rows(in.new_kv[static_cast<size_t>(gi)].first, bb * T, T));
+      vparts.push_back(b.slice_rows(in.new_kv[static_cast<size_t>(gi)].second, bb * T, T));
+    }
+    auto stack = [&](const std::vector<TensorId>& parts, int64_t rows) {
+      const TensorId t = parts.size() == 1 ? parts[0] : b.op(OpKind::Concat, parts, {{"axis", int64_t{0}}});
+      return reshaped(b, t, {kv_per, rows, hd});
+    };
+    const TensorId qb = stack(qparts, gT), kb = stack(kparts, C + T), vb = stack(vparts, C + T);
+    const TensorId kt = b.op(OpKind::Transpose, {kb}, {{"perm", std::vector<int64_t>{0, 2, 1}}});
+    TensorId sc = b.matmul(qb, kt);
+    if (mask != ir::kNoTensor) sc = b.add(sc, mask);
+    const TensorId p = b.op(OpKind::Softmax, {sc}, {{"axis", int64_t{2}}});
+    per_seq.push_back(b.matmul(p, vb));
+  }
+  return per_seq;
+}
+
+// o_proj per head (its rows of P.V, a view) and an Add chain. (One o_proj over the head merge, read
+// by the MXM per head segment, measured slower on Llama-2 7B tp 8 (37,348 vs 36,236 cycles) and its
+// one [heads x 320, hidden] weight blob of half-slice groups did not fit the Llama-2 70B fp16 tp 4
+// piece; per-head blobs do.)
+TensorId output_projection(Builder& b, const std::vector<TensorId>& per_seq, const KvSplit& ks) {
+  const LlmConfig& c = b.cfg_;
+  const int64_t T = b.spec_.shape.tokens, hd = c.head_dim;
+  TensorId out = ir::kNoTensor;
+  for (int64_t gi = 0; gi < ks.kv_per; ++gi)
+    for (int64_t i = 0; i < ks.qg; ++i) {
+      const int64_t h = ks.q0 + gi * ks.qg + i;
+      const std::string hs = std::to_string(h);
+      std::vector<TensorId> rows;  // head h's rows of every sequence, in sequence order
+      for (TensorId pv : per_seq) {
+        const TensorId r = b.op(OpKind::Slice, {pv}, {{"starts", std::vector<int64_t>{gi, i * T, 0}},
+                                                      {"steps", std::vector<int64_t>{1, 1, 1}},
+                                                      {"counts", std::vector<int64_t>{1, T, hd}}});
+        rows.push_back(reshaped(b, r, {T, hd}));
+      }
+      TensorId o = rows.size() == 1 ? rows[0] : b.op(OpKind::Concat, rows, {{"axis", int64_t{0}}});
+      const TensorId Wo = b.weight("wo_" + hs, Wt::O, 0, c.hidden, h * hd, hd, 0, c.hidden);
+      if (b.spec_.o_proj_cast) o = b.op(OpKind::Cast, {o}, {{"to", static_cast<int64_t>(ir::DType::F32)}});
+      const TensorId y = b.matmul(o, Wo);
+      out = out == ir::kNoTensor ? y : b.add(out, y);
+    }
+  return out;
+}
+
 ir::Graph attention(Builder& b, int64_t layer) {
   const LlmConfig& c = b.cfg_;
   const SegmentSpec& spec = b.spec_;
@@ -339,37 +451,15 @@ ir::Graph attention(Builder& b, int64_t layer) {
   const int64_t kv_per = ks.kv_per, qg = ks.qg, g0 = ks.g0, q0 = ks.q0;
 
   const TensorId x = b.input("x", {N, c.hidden});
-  std::vector<TensorId> kc, vc;
+  ShardQkv in;
   if (C > 0)
     for (int64_t g = g0; g < g0 + kv_per; ++g) {
-      kc.push_back(b.input("k_cache_" + std::to_string(g), {B * C, hd}));
-      vc.push_back(b.input("v_cache_" + std::to_string(g), {B * C, hd}));
+      in.kc.push_back(b.input("k_cache_" + std::to_string(g), {B * C, hd}));
+      in.vc.push_back(b.input("v_cache_" + std::to_string(g), {B * C, hd}));
     }
   const auto [xn, residual] = segment_input(b, x, layer, SegmentKind::Attention);
-
-  TensorId cos_t = ir::kNoTensor, sin_t = ir::kNoTensor;
-  if (c.rope) {
-    std::vector<float> cs, sn, cosN, sinN;
-    rope_tables(hd, c.rope_theta, spec.position, T, &cs, &sn);
-    for (int64_t bb = 0; bb < B; ++bb) {
-      cosN.insert(cosN.end(), cs.begin(), cs.end());
-      sinN.insert(sinN.end(), sn.begin(), sn.end());
-    }
-    cos_t = b.values("rope_cos", {N, hd}, cosN);
-    sin_t = b.values("rope_sin", {N, hd}, sinN);
-  }
-  // Causal mask over [T, C+T]: new token t sees cache rows and new rows <= t; repeated for each of
-  // the `qg` query heads stacked in one score matrix (row i*T + t is head i's token t); the
-  // kv heads of the shard broadcast over it.
-  TensorId mask = ir::kNoTensor;
-  if (c.causal && T > 1) {
-    std::vector<float> m(static_cast<size_t>(qg * T * (C + T)), 0.f);
-    for (int64_t i = 0; i < qg; ++i)
-      for (int64_t t = 0; t < T; ++t)
-        for (int64_t j = C + t + 1; j < C + T; ++j)
-          m[static_cast<size_t>((i * T + t) * (C + T) + j)] = -std::numeric_limits<float>::infinity();
-    mask = b.values("causal_mask", {qg * T, C + T}, m);
-  }
+  const auto [cos_t, sin_t] = rope_constants(b);
+  const TensorId mask = causal_mask(b, qg);
   // The scores' 1/sqrt(head_dim) is folded into q's projection columns (ColBlock::scale): the
   // score product then needs no multiply of its own, one VXM op less per score vector.
   const float inv_sqrt_hd = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
@@ -382,77 +472,20 @@ ir::Graph attention(Builder& b, int64_t layer) {
   const ColBlock kblk{Wt::K, Wt::KBias, c.kv_heads * hd, g0 * hd, nk};
   const ColBlock vblk{Wt::V, Wt::VBias, c.kv_heads * hd, g0 * hd, nk};
   const std::string ss = std::to_string(g0);
-  TensorId QK, V;
+  TensorId V;
   int64_t v0 = 0;  // lane of v's first column in V
   if (c.rope) {
-    QK = fused_projection(b, xn, {qblk, kblk}, true, cos_t, sin_t, "wqk_" + ss);
+    in.QK = fused_projection(b, xn, {qblk, kblk}, true, cos_t, sin_t, "wqk_" + ss);
     V = fused_projection(b, xn, {vblk}, false, cos_t, sin_t, "wv_" + ss);
   } else {
-    QK = V = fused_projection(b, xn, {qblk, kblk, vblk}, false, cos_t, sin_t, "wqkv_" + ss);
+    in.QK = V = fused_projection(b, xn, {qblk, kblk, vblk}, false, cos_t, sin_t, "wqkv_" + ss);
     v0 = nq + nk;
   }
-  auto lanes = [&](TensorId t, int64_t r0, int64_t nr, int64_t c0) {
-    return b.op(OpKind::Slice, {t}, {{"starts", std::vector<int64_t>{r0, c0}}, {"steps", std::vector<int64_t>{1, 1}},
-                                     {"counts", std::vector<int64_t>{nr, hd}}});
-  };
-  auto reshape = [&](TensorId t, const std::vector<int64_t>& shape) {
-    return b.op(OpKind::Reshape, {t}, {{"shape", shape}});
-  };
-  std::vector<std::pair<TensorId, TensorId>> new_kv;
-  for (int64_t gi = 0; gi < kv_per; ++gi) new_kv.push_back({lanes(QK, 0, N, nq + gi * hd), lanes(V, 0, N, v0 + gi * hd)});
-
-  // Attention of one sequence for ALL kv heads of the shard at once, batched over the kv heads:
-  // grouped-query attention stacks the shard's `qg` query heads of a kv head row-wise into one Q
-  // [qg*T, hd], so a kv head's K^T and V (cache + new rows) are installed as MXM weights once,
-  // not once per query head; the kv heads are the batch dim of one score product, one Softmax (its
-  // rows, i.e. all heads, overlap on the VXM/SXM instead of running head after head) and one P.V
-  // product. PV[gi, i*T + t] is query head q0 + gi*qg + i's token t.
-  std::vector<TensorId> per_seq;  // [kv_per, qg*T, hd] per sequence
-  const int64_t gT = qg * T;
-  for (int64_t bb = 0; bb < B; ++bb) {
-    std::vector<TensorId> qparts, kparts, vparts;
-    for (int64_t gi = 0; gi < kv_per; ++gi) {
-      for (int64_t i = 0; i < qg; ++i) qparts.push_back(lanes(QK, bb * T, T, (gi * qg + i) * hd));
-      if (C > 0) {
-        kparts.push_back(b.slice_rows(kc[static_cast<size_t>(gi)], bb * C, C));
-        vparts.push_back(b.slice_rows(vc[static_cast<size_t>(gi)], bb * C, C));
-      }
-      kparts.push_back(b.slice_rows(new_kv[static_cast<size_t>(gi)].first, bb * T, T));
-      vparts.push_back(b.slice_rows(new_kv[static_cast<size_t>(gi)].second, bb * T, T));
-    }
-    auto stack = [&](const std::vector<TensorId>& parts, int64_t rows) {
-      const TensorId t = parts.size() == 1 ? parts[0] : b.op(OpKind::Concat, parts, {{"axis", int64_t{0}}});
-      return reshape(t, {kv_per, rows, hd});
-    };
-    const TensorId qb = stack(qparts, gT), kb = stack(kparts, C + T), vb = stack(vparts, C + T);
-    const TensorId kt = b.op(OpKind::Transpose, {kb}, {{"perm", std::vector<int64_t>{0, 2, 1}}});
-    TensorId sc = b.matmul(qb, kt);
-    if (mask != ir::kNoTensor) sc = b.add(sc, mask);
-    const TensorId p = b.op(OpKind::Softmax, {sc}, {{"axis", int64_t{2}}});
-    per_seq.push_back(b.matmul(p, vb));
+  for (int64_t gi = 0; gi < kv_per; ++gi) {
+    const TensorId k_new = head_lanes(b, in.QK, 0, N, nq + gi * hd, hd);
+    in.new_kv.push_back({k_new, head_lanes(b, V, 0, N, v0 + gi * hd, hd)});
   }
-  // o_proj per head (its rows of P.V, a view) and an Add chain. (One o_proj over the head merge,
-  // read by the MXM per head segment, measured slower on Llama-2 7B tp 8 (37,348 vs 36,236
-  // cycles) and its one [heads x 320, hidden] weight blob of half-slice groups did not fit the
-  // Llama-2 70B fp16 tp 4 piece; per-head blobs do.)
-  TensorId out = ir::kNoTensor;
-  for (int64_t gi = 0; gi < kv_per; ++gi)
-    for (int64_t i = 0; i < qg; ++i) {
-      const int64_t h = q0 + gi * qg + i;
-      const std::string hs = std::to_string(h);
-      std::vector<TensorId> rows;  // head h's rows of every sequence, in sequence order
-      for (TensorId pv : per_seq) {
-        const TensorId r = b.op(OpKind::Slice, {pv}, {{"starts", std::vector<int64_t>{gi, i * T, 0}},
-                                                      {"steps", std::vector<int64_t>{1, 1, 1}},
-                                                      {"counts", std::vector<int64_t>{1, T, hd}}});
-        rows.push_back(reshape(r, {T, hd}));
-      }
-      TensorId o = rows.size() == 1 ? rows[0] : b.op(OpKind::Concat, rows, {{"axis", int64_t{0}}});
-      const TensorId Wo = b.weight("wo_" + hs, Wt::O, 0, c.hidden, h * hd, hd, 0, c.hidden);
-      if (spec.o_proj_cast) o = b.op(OpKind::Cast, {o}, {{"to", static_cast<int64_t>(ir::DType::F32)}});
-      const TensorId y = b.matmul(o, Wo);
-      out = out == ir::kNoTensor ? y : b.add(out, y);
-    }
+  TensorId out = output_projection(b, attend(b, in, ks, mask), ks);
   if (spec.shard.rank == 0) {
     if (!c.rope) out = b.add(out, b.vec("bo", Wt::OBias, c.hidden, 0, c.hidden));
     out = b.add(residual, out);
@@ -462,8 +495,8 @@ ir::Graph attention(Builder& b, int64_t layer) {
   // it does not pay for their copies out of the fused projections (~3.5k cycles per BERT-base piece).
   for (int64_t gi = 0; c.causal && gi < kv_per; ++gi) {
     const std::string gs = std::to_string(g0 + gi);
-    b.output(new_kv[static_cast<size_t>(gi)].first, "k_new_" + gs);
-    b.output(new_kv[static_cast<size_t>(gi)].second, "v_new_" + gs);
+    b.output(in.new_kv[static_cast<size_t>(gi)].first, "k_new_" + gs);
+    b.output(in.new_kv[static_cast<size_t>(gi)].second, "v_new_" + gs);
   }
   return b.finish();
 }
