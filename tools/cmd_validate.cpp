@@ -150,6 +150,82 @@ std::string splits_note(const system::SplitChoice& c, double published) {
   return fmt::format("these chips, composed at batch 1 ({}): {}", list, where);
 }
 
+// One run of an LLM row's model on a plan request (llm_row's run_plan).
+using PlanRunner = std::function<system::LlmRun(const llm::PlanRequest&)>;
+
+// The weight-install bound of this plan (llm::install_bound_cycles): every projection weight of a
+// chip is installed once per token (an encoder: once per pass), pieces run one after another.
+std::string install_bound_note(const system::LlmRun& run, const system::StepResult& s, const llm::LlmConfig& m,
+                               const ChipConfig& chip) {
+  double weights = 0;
+  for (const llm::PlanPiece& p : run.plan.pieces) weights += static_cast<double>(p.matrix_weights);
+  const uint64_t bound = std::max<uint64_t>(1, llm::install_bound_cycles(run.plan, chip));
+  const double bound_s = static_cast<double>(bound) / chip.clock_hz;
+  return fmt::format(". Weight-install bound of this plan: {} ({:.3g} projection weights per chip "
+                     "along the pipeline, {} weights/cycle per chip: one lw of {} weights per MXM plane per "
+                     "cycle, tsp-v1 [assumed])",
+                     m.causal ? fmt::format("{:.0f} tokens/s", 1.0 / bound_s)
+                              : fmt::format("{:.1f} us a pass ({:.1f} us with the host transfer)", bound_s * 1e6,
+                                            (bound_s + s.host_seconds) * 1e6),
+                     weights, llm::install_weights_per_cycle(chip), chip.vector_bytes());
+}
+
+// A decode row on a tensor-parallel group wider than a node whose composed splits include none
+// inside one node: the source states no split, so the same chips with the group kept inside one
+// node (the largest valid tp <= the node size), for the reader to weigh the split's effect.
+std::string node_split_note(const system::LlmRun& run, const llm::PlanRequest& req, const llm::LlmConfig& m,
+                            const ChipConfig& chip, const PlanRunner& run_plan) {
+  int64_t node_tp = 1;
+  for (int64_t t : llm::valid_tp(m, chip))
+    if (t <= static_cast<int64_t>(chip.chips_per_node)) node_tp = t;
+  llm::PlanRequest one = req;
+  one.tp = node_tp;
+  one.chips = run.plan.chips;
+  std::string where = fmt::format("on the same {} chips", run.plan.chips);
+  system::LlmRun alt;
+  try {
+    try {
+      alt = run_plan(one);
+    } catch (const InputError&) {  // those chips cannot hold the model at tp <= the node: the fewest that can
+      one.chips = 0;
+      where = "on the fewest chips that fit it";
+      alt = run_plan(one);
+    }
+  } catch (const InputError& e) {
+    where = fmt::format("does not fit at tp {} ({})", node_tp, e.what());
+  }
+  if (alt.plan.chips > 0)
+    return fmt::format(". Split sensitivity: {} with the tensor-parallel group inside one node (tp {} x {} "
+                       "stages = {} chips, `--tp {}`): {:.1f} tokens/s",
+                       where, alt.plan.tp, alt.plan.stages.size(), alt.plan.chips, node_tp,
+                       alt.tokens_per_second_per_user);
+  return ". Split sensitivity: inside one node it " + where;
+}
+
+// An encoder row on one chip: the source states no chip count either, so the same pass on every
+// valid tensor-parallel group inside one node, for the reader to weigh what more chips would give
+// (empty: no such group).
+std::string encoder_tp_note(const llm::PlanRequest& req, const llm::LlmConfig& m, const ChipConfig& chip,
+                            const PlanRunner& run_plan) {
+  std::string alts;
+  for (int64_t t : llm::valid_tp(m, chip)) {
+    if (t <= 1 || t > static_cast<int64_t>(chip.chips_per_node)) continue;
+    llm::PlanRequest one = req;
+    one.tp = t;
+    std::string fig;
+    try {
+      fig = fmt::format("tp {} {:.1f} us", t, run_plan(one).token_latency_us);
+    } catch (const InputError& e) {
+      fig = fmt::format("tp {} not run ({})", t, e.what());
+    }
+    alts += (alts.empty() ? "" : ", ") + fig;
+  }
+  if (alts.empty()) return "";
+  return ". Chip-count sensitivity (the source states no chip count; the same pass on a tensor-parallel group "
+         "inside one node, `--tp T`): " +
+         alts;
+}
+
 // Decode tokens/s per user (or, for an encoder, the forward-pass latency in us), on the plan
 // `lpusim llm` runs without --tp: `chips` of them (0: the fewest that fit), split at the
 // tensor-parallel size whose token is shortest (system/split_choice.h). `published` is the row's
@@ -176,7 +252,7 @@ double llm_row(const std::string& name, llm::WeightPrecision prec, int64_t conte
   // (same weight matrices) and the row says so, naming the piece and the compile error. Every run
   // of the row (its plan and the sensitivity plans below) goes through run_plan.
   const system::SegmentBuilder standin = [m](const llm::SegmentSpec& s, int64_t) { return system::standin_segment(m, s); };
-  auto run_plan = [&](const llm::PlanRequest& r) {
+  const PlanRunner run_plan = [&](const llm::PlanRequest& r) {
     return system::run_llm(*chip, m, r, {}, /*with_prefill=*/!m.causal, "segments", standin);
   };
   system::LlmRun run;
@@ -213,21 +289,7 @@ double llm_row(const std::string& name, llm::WeightPrecision prec, int64_t conte
                ? ". Pieces compiled int8: the projections run i8 x i8 -> i32 (inputs quantized on chip by the "
                  "step that produces them), everything else fp16 (docs/llm-system.md)"
                : ". Pieces compiled fp16";
-  {
-    // The weight-install bound of this plan (llm::install_bound_cycles): every projection weight of
-    // a chip is installed once per token (an encoder: once per pass), pieces run one after another.
-    double weights = 0;
-    for (const llm::PlanPiece& p : run.plan.pieces) weights += static_cast<double>(p.matrix_weights);
-    const uint64_t bound = std::max<uint64_t>(1, llm::install_bound_cycles(run.plan, *chip));
-    const double bound_s = static_cast<double>(bound) / chip->clock_hz;
-    *note += fmt::format(". Weight-install bound of this plan: {} ({:.3g} projection weights per chip "
-                         "along the pipeline, {} weights/cycle per chip: one lw of {} weights per MXM plane per "
-                         "cycle, tsp-v1 [assumed])",
-                         m.causal ? fmt::format("{:.0f} tokens/s", 1.0 / bound_s)
-                                  : fmt::format("{:.1f} us a pass ({:.1f} us with the host transfer)", bound_s * 1e6,
-                                                (bound_s + s.host_seconds) * 1e6),
-                         weights, llm::install_weights_per_cycle(*chip), chip->vector_bytes());
-  }
+  *note += install_bound_note(run, s, m, *chip);
   bool node_split_listed = false;  // a split inside one node is among those composed
   if (m.causal && run.split.options.size() > 1) {
     *note += ". Every split that fits " + splits_note(run.split, published) + " (`lpusim llm " + name +
@@ -236,56 +298,9 @@ double llm_row(const std::string& name, llm::WeightPrecision prec, int64_t conte
     for (const system::SplitOption& o : run.split.options)
       node_split_listed = node_split_listed || (o.seconds > 0 && o.tp <= static_cast<int64_t>(chip->chips_per_node));
   }
-  if (m.causal && run.plan.tp > static_cast<int64_t>(chip->chips_per_node) && !node_split_listed) {
-    // The source states no split: the same chips with the tensor-parallel group kept inside one
-    // node (the largest valid tp <= the node size), for the reader to weigh the split's effect.
-    int64_t node_tp = 1;
-    for (int64_t t : llm::valid_tp(m, *chip))
-      if (t <= static_cast<int64_t>(chip->chips_per_node)) node_tp = t;
-    llm::PlanRequest one = req;
-    one.tp = node_tp;
-    one.chips = run.plan.chips;
-    std::string where = fmt::format("on the same {} chips", run.plan.chips);
-    system::LlmRun alt;
-    try {
-      try {
-        alt = run_plan(one);
-      } catch (const InputError&) {  // those chips cannot hold the model at tp <= the node: the fewest that can
-        one.chips = 0;
-        where = "on the fewest chips that fit it";
-        alt = run_plan(one);
-      }
-    } catch (const InputError& e) {
-      where = fmt::format("does not fit at tp {} ({})", node_tp, e.what());
-    }
-    if (alt.plan.chips > 0)
-      *note += fmt::format(". Split sensitivity: {} with the tensor-parallel group inside one node (tp {} x {} "
-                         "stages = {} chips, `--tp {}`): {:.1f} tokens/s",
-                         where, alt.plan.tp, alt.plan.stages.size(), alt.plan.chips, node_tp,
-                         alt.tokens_per_second_per_user);
-    else
-      *note += ". Split sensitivity: inside one node it " + where;
-  }
-  if (!m.causal && chips == 0 && run.plan.tp == 1) {
-    // The source states no chip count for an encoder either: the same pass on every valid
-    // tensor-parallel group inside one node, for the reader to weigh what more chips would give.
-    std::string alts;
-    for (int64_t t : llm::valid_tp(m, *chip)) {
-      if (t <= 1 || t > static_cast<int64_t>(chip->chips_per_node)) continue;
-      llm::PlanRequest one = req;
-      one.tp = t;
-      std::string fig;
-      try {
-        fig = fmt::format("tp {} {:.1f} us", t, run_plan(one).token_latency_us);
-      } catch (const InputError& e) {
-        fig = fmt::format("tp {} not run ({})", t, e.what());
-      }
-      alts += (alts.empty() ? "" : ", ") + fig;
-    }
-    if (!alts.empty())
-      *note += ". Chip-count sensitivity (the source states no chip count; the same pass on a tensor-parallel "
-               "group inside one node, `--tp T`): " + alts;
-  }
+  if (m.causal && run.plan.tp > static_cast<int64_t>(chip->chips_per_node) && !node_split_listed)
+    *note += node_split_note(run, req, m, *chip, run_plan);
+  if (!m.causal && chips == 0 && run.plan.tp == 1) *note += encoder_tp_note(req, m, *chip, run_plan);
   if (!run.standins.empty()) {
     *cond += fmt::format("; **{} of {} distinct pieces are DENSE STAND-INS**", run.standins.size(), run.simulations);
     *note += ". DENSE STAND-IN pieces (the model's weight matrices as dense layers; attention scores, softmax, RoPE, "
