@@ -60,17 +60,34 @@ void AttentionLowering::pack_segments() {
   }
 }
 
-bool AttentionLowering::match_packed_heads(size_t si, PackedHeads* hp) {
+// match_packed_heads' view of the step uses: whether exactly n steps read t and t is not a graph
+// output (which the rewrite would lose), and the one step writing t (position, or -1).
+struct AttentionLowering::HeadUses {
+  StepUses uses;
+  const std::vector<ir::TensorId>& outs;
+  bool read_by(ir::TensorId t, size_t n) const {
+    if (std::find(outs.begin(), outs.end(), t) != outs.end()) return false;
+    const auto it = uses.readers.find(t);
+    return (it == uses.readers.end() ? 0 : it->second.size()) == n;
+  }
+  int writer(ir::TensorId t) const {
+    const auto it = uses.writers.find(t);
+    return it == uses.writers.end() || it->second.size() != 1 ? -1 : static_cast<int>(it->second[0]);
+  }
+};
+
+// The o_proj product at step si reading S >= 2 head segments of one tensor O, each W lanes wide at
+// consecutive k offsets, through a row map of at least kMinRows rows; sets si, S, W, G, NW, M, C, O.
+bool AttentionLowering::match_head_merge(size_t si, PackedHeads* hp) const {
   constexpr int64_t kMinRows = 32;  // decode's one row a head: the pass costs more than it saves
   PackedHeads& h = *hp;
   const LoweredStep st = lm_.steps[si];
-  if (!st.dense || st.gather || st.lane) return false;
+  if (!is_layer(st)) return false;
   const LoweredLayer& P = lm_.layers[st.index];
   const size_t S = P.xsegs.size();
-  if (S < 2 || P.b != ir::kNoTensor || P.k_blocks != 0 || !P.tap_rows.empty() || P.copy ||
-      P.x_rows.empty() || P.w.size() != static_cast<size_t>(P.K * P.N))
+  if (S < 2 || P.b != ir::kNoTensor || P.k_blocks != 0 || !P.tap_rows.empty() || P.copy || P.x_rows.empty() ||
+      P.w.size() != static_cast<size_t>(P.K * P.N))
     return false;
-  const ir::TensorId O = P.xsegs[0].x;
   const int64_t W = P.xsegs[0].width;
   // G heads a packed row: the most that fit with their ones lanes (lanes / (W + 1)), at most S.
   // The last chunk's slots past S (S % G != 0) get a 1 in their ones lanes from a constant
@@ -81,96 +98,7 @@ bool AttentionLowering::match_packed_heads(size_t si, PackedHeads* hp) {
   bool ok = G >= 2 && M >= kMinRows && C < static_cast<int64_t>(S);
   for (size_t j = 0; j < S && ok; ++j) {
     const LoweredLayer::XSegment& sg = P.xsegs[j];
-    ok = sg.x == O && sg.col0 == 0 && sg.width == W && sg.k0 == static_cast<int64_t>(j) * W;
-  }
-  if (!ok) return false;
-  const StepUses uses = step_uses(lm_);
-  const std::vector<ir::TensorId>& outs = g_.outputs();
-  // Whether exactly n steps read t and t is not a graph output (which the rewrite would lose).
-  auto read_by = [&](ir::TensorId t, size_t n) {
-    if (std::find(outs.begin(), outs.end(), t) != outs.end()) return false;
-    const auto it = uses.readers.find(t);
-    return (it == uses.readers.end() ? 0 : it->second.size()) == n;
-  };
-  // The one step writing t (position in lm_.steps), or -1.
-  auto writer = [&](ir::TensorId t) -> int {
-    const auto it = uses.writers.find(t);
-    return it == uses.writers.end() || it->second.size() != 1 ? -1 : static_cast<int>(it->second[0]);
-  };
-  // O = Y1 / Sm (the normalize of a fused P.[V|1], matmul_act), Sm = lane W of Y1 in every lane.
-  const int wn = writer(O);
-  if (wn < 0 || !read_by(O, 1) || !is_eltwise(lm_.steps[static_cast<size_t>(wn)])) return false;
-  const size_t ni = lm_.steps[static_cast<size_t>(wn)].index;
-  {
-    const LoweredEltwise& N = lm_.eltwise[ni];
-    ok = N.has_op && N.vxm_op == static_cast<int>(Opcode::Div) && N.operands.size() == 2 &&
-         N.post.empty() && !N.relu && N.y2 == ir::kNoTensor && N.operands[0].act != ir::kNoTensor &&
-         N.operands[0].row_map.empty() && N.operands[1].lane_bcast && N.operands[1].row_map.empty();
-  }
-  if (!ok) return false;
-  const ir::TensorId Y1 = lm_.eltwise[ni].operands[0].act, Sm = lm_.eltwise[ni].operands[1].act;
-  const int ws = writer(Sm);
-  if (ws < 0 || !lm_.steps[static_cast<size_t>(ws)].lane || !read_by(Sm, 1) || !read_by(Y1, 2)) return false;
-  const size_t bi = lm_.steps[static_cast<size_t>(ws)].index;
-  if (lm_.lanes[bi].mode != LoweredLane::Mode::Broadcast || lm_.lanes[bi].x != Y1 || lm_.lanes[bi].src_lane != W)
-    return false;
-  // The P.V products writing Y1: activation weights V1 (one tensor), W + 1 columns; head j's
-  // product writes the rows segment j reads.
-  std::vector<size_t> prods;
-  ir::TensorId V1 = ir::kNoTensor;
-  int y1_writers = 0;
-  for (const LoweredStep& q : lm_.steps)
-    if (is_layer(q) && lm_.layers[q.index].y == Y1) ++y1_writers;
-  for (size_t j = 0; j < S && ok; ++j) {
-    const int64_t r0 = P.xsegs[j].row_off + P.x_rows[0];
-    size_t found = lm_.layers.size();
-    for (const LoweredStep& q : lm_.steps) {
-      if (!q.dense || q.gather || q.lane) continue;
-      const LoweredLayer& L = lm_.layers[q.index];
-      if (L.y == Y1 && !L.y_rows.empty() && L.y_rows[0] == r0) found = q.index;
-    }
-    ok = found < lm_.layers.size();
-    if (!ok) break;
-    const LoweredLayer& L = lm_.layers[found];
-    ok = L.b != ir::kNoTensor && !L.b_trans && L.N == W + 1 && L.xsegs.empty() &&
-         static_cast<int64_t>(L.y_rows.size()) == M && (V1 == ir::kNoTensor || V1 == L.b);
-    for (int64_t m = 0; m < M && ok; ++m)
-      ok = L.y_rows[static_cast<size_t>(m)] == P.xsegs[j].row_off + P.x_rows[static_cast<size_t>(m)];
-    V1 = L.b;
-    prods.push_back(found);
-  }
-  if (!ok || y1_writers != static_cast<int>(S) || !read_by(V1, S)) return false;
-  // V1 = max(MV, [-inf x W, 1]) (the ones pass), MV = V's rows moved to lanes [0, W).
-  const int wo = writer(V1);
-  if (wo < 0 || !is_eltwise(lm_.steps[static_cast<size_t>(wo)])) return false;
-  const size_t oi = lm_.steps[static_cast<size_t>(wo)].index;
-  {
-    const LoweredEltwise& E = lm_.eltwise[oi];
-    ok = E.vxm_op == static_cast<int>(Opcode::Max) && E.operands.size() == 2 && E.post.empty() &&
-         E.operands[0].act != ir::kNoTensor && E.operands[0].row_map.empty() &&
-         E.operands[1].act == ir::kNoTensor && E.operands[1].const_rows == 1 &&
-         E.operands[1].values.size() == static_cast<size_t>(W + 1);
-  }
-  if (!ok) return false;
-  const ir::TensorId MV = lm_.eltwise[oi].operands[0].act;
-  const int wm = writer(MV);
-  if (wm < 0 || !lm_.steps[static_cast<size_t>(wm)].lane || !read_by(MV, 1)) return false;
-  const size_t mi = lm_.steps[static_cast<size_t>(wm)].index;
-  if (lm_.lanes[mi].mode != LoweredLane::Mode::Move || !lm_.lanes[mi].y_cols.empty()) return false;
-  const int64_t vrows = static_cast<int64_t>(lm_.lanes[mi].x_rows.size());
-  // Slot of every V row (the head whose product installs it); a row shared by heads of different
-  // slots (grouped-query attention) is not relaid.
-  std::vector<int64_t> slot(static_cast<size_t>(vrows), -1);
-  for (size_t j = 0; j < S && ok; ++j) {
-    const LoweredLayer& L = lm_.layers[prods[j]];
-    for (int64_t k = 0; k < L.K && ok; ++k) {
-      const int64_t r = L.b_row0 + k;
-      ok = r >= 0 && r < vrows;
-      if (!ok) break;
-      int64_t& sl = slot[static_cast<size_t>(r)];
-      ok = sl < 0 || sl == static_cast<int64_t>(j) % G;
-      sl = static_cast<int64_t>(j) % G;
-    }
+    ok = sg.x == P.xsegs[0].x && sg.col0 == 0 && sg.width == W && sg.k0 == static_cast<int64_t>(j) * W;
   }
   if (!ok) return false;
   h.si = si;
@@ -180,20 +108,114 @@ bool AttentionLowering::match_packed_heads(size_t si, PackedHeads* hp) {
   h.NW = G * W + G;
   h.M = M;
   h.C = C;
-  h.O = O;
+  h.O = P.xsegs[0].x;
+  return true;
+}
+
+// O = Y1 / Sm (the normalize of a fused P.[V|1], matmul_act), Sm = lane W of Y1 in every lane (a
+// broadcast); sets wn, ni, Y1, Sm, ws, bi.
+bool AttentionLowering::match_normalize(const HeadUses& u, PackedHeads* hp) const {
+  PackedHeads& h = *hp;
+  const int wn = u.writer(h.O);
+  if (wn < 0 || !u.read_by(h.O, 1) || !is_eltwise(lm_.steps[static_cast<size_t>(wn)])) return false;
+  const size_t ni = lm_.steps[static_cast<size_t>(wn)].index;
+  const LoweredEltwise& N = lm_.eltwise[ni];
+  if (!(N.has_op && N.vxm_op == static_cast<int>(Opcode::Div) && N.operands.size() == 2 && N.post.empty() && !N.relu &&
+        N.y2 == ir::kNoTensor && N.operands[0].act != ir::kNoTensor && N.operands[0].row_map.empty() &&
+        N.operands[1].lane_bcast && N.operands[1].row_map.empty()))
+    return false;
+  const ir::TensorId Y1 = N.operands[0].act, Sm = N.operands[1].act;
+  const int ws = u.writer(Sm);
+  if (ws < 0 || !lm_.steps[static_cast<size_t>(ws)].lane || !u.read_by(Sm, 1) || !u.read_by(Y1, 2)) return false;
+  const size_t bi = lm_.steps[static_cast<size_t>(ws)].index;
+  if (lm_.lanes[bi].mode != LoweredLane::Mode::Broadcast || lm_.lanes[bi].x != Y1 || lm_.lanes[bi].src_lane != h.W)
+    return false;
+  h.wn = static_cast<size_t>(wn);
+  h.ni = ni;
   h.Y1 = Y1;
   h.Sm = Sm;
-  h.V1 = V1;
-  h.MV = MV;
-  h.wn = static_cast<size_t>(wn);
   h.ws = static_cast<size_t>(ws);
-  h.ni = ni;
   h.bi = bi;
-  h.oi = oi;
-  h.mi = mi;
-  h.prods = std::move(prods);
-  h.slot = std::move(slot);
   return true;
+}
+
+// The P.V products writing Y1: activation weights V1 (one tensor), W + 1 columns; head j's product
+// writes the rows segment j reads. Sets prods and V1.
+bool AttentionLowering::match_pv_products(const HeadUses& u, PackedHeads* hp) const {
+  PackedHeads& h = *hp;
+  const LoweredLayer& P = lm_.layers[lm_.steps[h.si].index];
+  ir::TensorId V1 = ir::kNoTensor;
+  int y1_writers = 0;
+  for (const LoweredStep& q : lm_.steps)
+    if (is_layer(q) && lm_.layers[q.index].y == h.Y1) ++y1_writers;
+  for (size_t j = 0; j < h.S; ++j) {
+    const int64_t r0 = P.xsegs[j].row_off + P.x_rows[0];
+    size_t found = lm_.layers.size();
+    for (const LoweredStep& q : lm_.steps) {
+      if (!is_layer(q)) continue;
+      const LoweredLayer& L = lm_.layers[q.index];
+      if (L.y == h.Y1 && !L.y_rows.empty() && L.y_rows[0] == r0) found = q.index;
+    }
+    if (found == lm_.layers.size()) return false;
+    const LoweredLayer& L = lm_.layers[found];
+    bool ok = L.b != ir::kNoTensor && !L.b_trans && L.N == h.W + 1 && L.xsegs.empty() &&
+              static_cast<int64_t>(L.y_rows.size()) == h.M && (V1 == ir::kNoTensor || V1 == L.b);
+    for (int64_t m = 0; m < h.M && ok; ++m)
+      ok = L.y_rows[static_cast<size_t>(m)] == P.xsegs[j].row_off + P.x_rows[static_cast<size_t>(m)];
+    if (!ok) return false;
+    V1 = L.b;
+    h.prods.push_back(found);
+  }
+  h.V1 = V1;
+  return y1_writers == static_cast<int>(h.S) && u.read_by(V1, h.S);
+}
+
+// V1 = max(MV, [-inf x W, 1]) (the ones pass), MV = V's rows moved to lanes [0, W) by a lane move;
+// sets oi, MV, mi.
+bool AttentionLowering::match_ones_pass(const HeadUses& u, PackedHeads* hp) const {
+  PackedHeads& h = *hp;
+  const int wo = u.writer(h.V1);
+  if (wo < 0 || !is_eltwise(lm_.steps[static_cast<size_t>(wo)])) return false;
+  const size_t oi = lm_.steps[static_cast<size_t>(wo)].index;
+  const LoweredEltwise& E = lm_.eltwise[oi];
+  if (!(E.vxm_op == static_cast<int>(Opcode::Max) && E.operands.size() == 2 && E.post.empty() &&
+        E.operands[0].act != ir::kNoTensor && E.operands[0].row_map.empty() && E.operands[1].act == ir::kNoTensor &&
+        E.operands[1].const_rows == 1 && E.operands[1].values.size() == static_cast<size_t>(h.W + 1)))
+    return false;
+  const ir::TensorId MV = E.operands[0].act;
+  const int wm = u.writer(MV);
+  if (wm < 0 || !lm_.steps[static_cast<size_t>(wm)].lane || !u.read_by(MV, 1)) return false;
+  const size_t mi = lm_.steps[static_cast<size_t>(wm)].index;
+  if (lm_.lanes[mi].mode != LoweredLane::Mode::Move || !lm_.lanes[mi].y_cols.empty()) return false;
+  h.oi = oi;
+  h.MV = MV;
+  h.mi = mi;
+  return true;
+}
+
+// The slot of every V row (the head whose product installs it, mod G); a row shared by heads of
+// different slots (grouped-query attention) is not relaid. Sets slot.
+bool AttentionLowering::assign_slots(PackedHeads* hp) const {
+  PackedHeads& h = *hp;
+  const int64_t vrows = static_cast<int64_t>(lm_.lanes[h.mi].x_rows.size());
+  h.slot.assign(static_cast<size_t>(vrows), -1);
+  for (size_t j = 0; j < h.S; ++j) {
+    const LoweredLayer& L = lm_.layers[h.prods[j]];
+    for (int64_t k = 0; k < L.K; ++k) {
+      const int64_t r = L.b_row0 + k;
+      if (r < 0 || r >= vrows) return false;
+      int64_t& sl = h.slot[static_cast<size_t>(r)];
+      if (sl >= 0 && sl != static_cast<int64_t>(j) % h.G) return false;
+      sl = static_cast<int64_t>(j) % h.G;
+    }
+  }
+  return true;
+}
+
+bool AttentionLowering::match_packed_heads(size_t si, PackedHeads* h) {
+  if (!match_head_merge(si, h)) return false;
+  const HeadUses u{step_uses(lm_), g_.outputs()};
+  return match_normalize(u, h) && match_pv_products(u, h) && match_ones_pass(u, h) && assign_slots(h);
 }
 
 void AttentionLowering::relayout_heads(const PackedHeads& h) {

@@ -135,7 +135,14 @@ class AttentionLowering {
   // (relayout_heads), and the packed sum, divisors and divide placed before the product
   // (pack_heads, which returns the product's new step position).
   struct PackedHeads;
+  struct HeadUses;
   bool match_packed_heads(size_t si, PackedHeads* h);
+  // match_packed_heads' parts, in order, each filling its fields of *h (attention_finish.cpp).
+  bool match_head_merge(size_t si, PackedHeads* h) const;
+  bool match_normalize(const HeadUses& u, PackedHeads* h) const;
+  bool match_pv_products(const HeadUses& u, PackedHeads* h) const;
+  bool match_ones_pass(const HeadUses& u, PackedHeads* h) const;
+  bool assign_slots(PackedHeads* h) const;
   void relayout_heads(const PackedHeads& h);
   size_t pack_heads(const PackedHeads& h);
   bool stored_f32(ir::TensorId t) const;
