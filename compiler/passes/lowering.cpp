@@ -118,10 +118,12 @@ std::vector<int64_t> LoweredModel::stored_shape(const ir::Graph& g, ir::TensorId
     if (E.y == t || E.y2 == t) return E.y_shape.empty() ? tensor(g, E.y).shape : E.y_shape;
   for (const LoweredLane& Ln : lanes)
     if (Ln.y == t) return Ln.y_shape;
-  for (const LoweredGather& G : gathers)
-    if (G.y == t)
-      return G.table.empty() ? std::vector<int64_t>{G.rows, ir_shape.empty() ? 1 : ir_shape.back()}
-                             : ir_shape;
+  for (const LoweredGather& G : gathers) {
+    if (G.y != t) continue;
+    if (!G.table.empty()) return ir_shape;
+    const std::vector<int64_t> xs = stored_shape(g, G.x);
+    return {G.rows, xs.empty() ? 1 : xs.back()};
+  }
   return ir_shape;
 }
 

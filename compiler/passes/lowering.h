@@ -324,8 +324,10 @@ struct LoweredModel {
   // The shape tensor t is stored in on chip (its stored rows: all dims but the last), as the
   // scheduler places it: a graph input's LoweredInput::shape (the host's layout: NHWC, im2col
   // rows), else its first writer's y_shape (a conv's NHWC rows, a lane step's rows; a second
-  // output y2, e.g. a quantized copy, is stored like y), else the IR shape; a gather of activation rows: {rows, the IR's last dim} (im2col taps are padded to whole
-  // vectors on chip); empty for a lookup-index input (i16 row offsets, not t's values).
+  // output y2, e.g. a quantized copy, is stored like y), else the IR shape; a gather of
+  // activation rows: {rows, its source's stored width} (the lowering makes only gathers of whole
+  // rows, LoweredGather::taps 1); empty for a lookup-index input (i16 row offsets, not t's values).
+  // The scheduler checks a product's X rows and a lane step's mask width against it.
   std::vector<int64_t> stored_shape(const ir::Graph& g, ir::TensorId t) const;
 };
 

@@ -20,7 +20,7 @@ namespace {
 
 float scale_of(double maxabs) { return maxabs > 0 ? static_cast<float>(maxabs / 127.0) : 1.0f; }
 
-// Max |value| of each `want` tensor over the calibration sets (reference interpreter, fp32); with
+// Max |value| of each `want` tensor over the calibration sets (ref::run_all, fp32); with
 // `centred_max`, also each `centred` tensor's max |x - mean of its row| (rows of the last axis: a
 // LayerNorm fold's copy).
 std::map<ir::TensorId, double> calibrate(const ir::Graph& g, const std::vector<std::vector<ref::Value>>& sets,
@@ -30,21 +30,8 @@ std::map<ir::TensorId, double> calibrate(const ir::Graph& g, const std::vector<s
   std::map<ir::TensorId, double> mx;
   for (ir::TensorId t : want) mx[t] = 0;
   for (ir::TensorId t : centred) (*centred_max)[t] = 0;
-  for (size_t s = 0; s < sets.size(); ++s) {
-    const std::vector<ref::Value>& inputs = sets[s];
-    ref::check_run_inputs(g, inputs);
-    std::vector<ref::Value> vals(g.tensors().size());
-    for (size_t k = 0; k < g.inputs().size(); ++k) vals[static_cast<size_t>(g.inputs()[k])] = inputs[k];
-    for (size_t k = 0; k < g.tensors().size(); ++k)
-      if (g.tensors()[k].is_const) vals[k] = ref::Value::from_constant(g.tensors()[k]);
-    std::vector<const ref::Value*> ins;
-    for (const ir::Op& op : g.ops()) {
-      ins.clear();
-      for (ir::TensorId t : op.inputs)
-        ins.push_back(t == ir::kNoTensor ? nullptr : &vals[static_cast<size_t>(t)]);
-      std::vector<ref::Value> outs = ref::eval_op(g, op, ins);
-      for (size_t k = 0; k < outs.size(); ++k) vals[static_cast<size_t>(op.outputs[k])] = std::move(outs[k]);
-    }
+  for (const std::vector<ref::Value>& inputs : sets) {
+    const std::vector<ref::Value> vals = ref::run_all(g, inputs);
     for (auto& [t, m] : mx) {
       const ref::Value& v = vals[static_cast<size_t>(t)];
       for (int64_t k = 0; k < v.elements(); ++k)

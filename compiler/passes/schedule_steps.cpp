@@ -87,8 +87,12 @@ ir::TensorId ModelScheduler::lane_step(size_t si) {
                                                                          : DType::F16;
   PlacedTensor y =
       place_tensor(alloc, lm.tensor(g, Ln.y).name, yt, Ln.y_shape, tiling_of(Ln.y), &alloc_ids[Ln.y]);
-  if (lane_mask_row(mode, x.inner, lanes).size() != (consts[si].empty() ? 0 : lanes))
-    throw std::logic_error(Ln.name + ": x's stored row length differs from its graph shape's");
+  // lane_constants built the mask row for x's stored width (LoweredModel::stored_shape) before x
+  // was placed: it must be the mask x's placed rows need.
+  const std::vector<int64_t> xs = lm.stored_shape(g, Ln.x);
+  if (lane_mask_row(mode, x.inner, lanes) != lane_mask_row(mode, xs.empty() ? 1 : xs.back(), lanes))
+    throw std::logic_error(fmt::format("{}: its mask row is for rows of {} lanes, x is stored with {}", Ln.name,
+                                       xs.empty() ? 1 : xs.back(), x.inner));
   LaneSpec spec;
   spec.name = Ln.name;
   spec.mode = mode;
@@ -161,6 +165,11 @@ void ModelScheduler::product(size_t si, PlacedTensor& x, PlacedTensor& y) {
   PlacedWeights& w = weights[si];
   PlacedTensor& bias = biases[si];
   const ir::Tensor& yt = lm.tensor(g, L.y);
+  // The rows the layout decisions assume (product_rows) must be the rows the product runs.
+  const int64_t M = product_rows(g, lm, L);
+  if (L.tap_rows.empty() && L.x_rows.empty() && M != x.rows)
+    throw std::logic_error(fmt::format("schedule: layer '{}' was planned for {} rows of X, X is stored with {}", L.name,
+                                       M, x.rows));
   MatmulSpec spec;
   spec.name = L.name;
   spec.x = &x;
@@ -172,7 +181,7 @@ void ModelScheduler::product(size_t si, PlacedTensor& x, PlacedTensor& y) {
   spec.x_rows = L.x_rows;
   spec.y_rows = L.y_rows;
   spec.col_rank = column_need(lm, uses, si, lanes);
-  spec.whole_tiles = whole_tiles_apply(tiling, product_rows(g, lm, L));
+  spec.whole_tiles = whole_tiles_apply(tiling, M);
   if (!L.xsegs.empty())  // the weights were placed above: the k-tiles only
     view_ktiles(
         L, lanes, [&](ir::TensorId t) { return &placed.at(t); }, nullptr, &spec.ktiles);
@@ -202,11 +211,6 @@ void ModelScheduler::product(size_t si, PlacedTensor& x, PlacedTensor& y) {
   }
   add_step(mm.schedule(spec));
   keep_copy(y2);
-  // The rows the layout decisions above assumed (product_rows) are the rows the product ran.
-  const int64_t M = product_rows(g, lm, L);
-  if (L.tap_rows.empty() && L.x_rows.empty() && M != x.rows)
-    throw std::logic_error(fmt::format("schedule: layer '{}' was planned for {} rows of X, X is stored with {}", L.name,
-                                       M, x.rows));
   res.macs += L.model_macs > 0
                   ? static_cast<uint64_t>(L.model_macs)
                   : static_cast<uint64_t>(M) * static_cast<uint64_t>(L.K) * static_cast<uint64_t>(L.N);

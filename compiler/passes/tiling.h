@@ -51,8 +51,8 @@ struct TilingOptions {
   // pieces differ), so layout tuning tries both (CompileOptions::tune_whole_tiles, only in a
   // program with a product of port_split_min_rows rows: never in a decode piece, whose figures the
   // LLM planner's estimates follow). One-row products (a batch-1 classifier head) always may cut:
-  // their installs are all they do (ResNet-50 int8, docs/compiler/matmul-kernel.md "Whole-tile
-  // cuts": whole tiles from 2 rows 56,641 cycles, with the 1-row fc too 56,736, from 32 rows 56,779).
+  // their installs are all they do (the thresholds measured on ResNet-50: docs/compiler/
+  // matmul-kernel.md "Whole-tile cuts").
   bool whole_tile_cut = false;
   int64_t whole_tile_min_rows = 2;
 };

@@ -680,7 +680,7 @@ void check_run_inputs(const ir::Graph& g, const std::vector<Value>& inputs) {
   }
 }
 
-std::vector<Value> run(const ir::Graph& g, const std::vector<Value>& inputs) {
+std::vector<Value> run_all(const ir::Graph& g, const std::vector<Value>& inputs) {
   check_run_inputs(g, inputs);
   const auto& gin = g.inputs();
   std::vector<Value> vals(g.tensors().size());
@@ -705,8 +705,13 @@ std::vector<Value> run(const ir::Graph& g, const std::vector<Value>& inputs) {
       have[op.outputs[k]] = 1;
     }
   }
+  return vals;
+}
+
+std::vector<Value> run(const ir::Graph& g, const std::vector<Value>& inputs) {
+  const std::vector<Value> vals = run_all(g, inputs);
   std::vector<Value> r;
-  for (ir::TensorId t : g.outputs()) r.push_back(vals[t]);
+  for (ir::TensorId t : g.outputs()) r.push_back(vals[t]);  // a tensor may be listed twice
   return r;
 }
 

@@ -49,4 +49,7 @@ void check_run_inputs(const ir::Graph& g, const std::vector<Value>& inputs);
 // (InputError naming the input otherwise). Returns graph outputs in order.
 std::vector<Value> run(const ir::Graph& g, const std::vector<Value>& inputs);
 
+// As run, returning every tensor's value, indexed by TensorId (inputs, constants, op outputs).
+std::vector<Value> run_all(const ir::Graph& g, const std::vector<Value>& inputs);
+
 }  // namespace lpu::ref
