@@ -4,7 +4,7 @@
 Each model gets workloads/models/<name>/model.onnx and test_data_set_0/{input_0.pb,output_0.pb}
 (the ONNX backend-test layout) holding a random input and torch's fp32 output for it.
 Run with Debian's python3 (packages python3-torch python3-onnx python3-numpy; python3-torchvision for --resnet50):
-    /usr/bin/python3 scripts/make_models.py [out_dir]
+    /usr/bin/python3 scripts/make_models.py [out_dir] [--only NAME]
 Never run at build or test time; the outputs are committed.
     /usr/bin/python3 scripts/make_models.py --resnet50 OUT.onnx
 writes torchvision.models.resnet50(weights=None) with random weights (~100 MB, not committed;
@@ -106,6 +106,31 @@ class EncoderLayer(nn.Module):
 
     def forward(self, x):
         return self.layer(x)
+
+
+class MobileBlock(nn.Module):
+    """MobileNet-style layers on 4-D conv activations, for the activations written as IR chains
+    (compiler/frontends/onnx_activations.h): ReLU6 (Clip), an inverted residual (1x1 expand,
+    depthwise 3x3 + Hardswish, 1x1 project, residual Add), LeakyReLU, PReLU per channel, ELU,
+    Softplus, global pool, FC and LogSoftmax. Exported at opset 14 (its HardSwish node)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU6())
+        self.expand = nn.Sequential(nn.Conv2d(16, 64, 1), nn.BatchNorm2d(64), nn.ReLU6())
+        self.dw = nn.Sequential(nn.Conv2d(64, 64, 3, padding=1, groups=64), nn.BatchNorm2d(64), nn.Hardswish())
+        self.project = nn.Sequential(nn.Conv2d(64, 16, 1), nn.BatchNorm2d(16))
+        self.head = nn.Sequential(nn.LeakyReLU(0.1), nn.Conv2d(16, 32, 1), nn.PReLU(32), nn.Conv2d(32, 32, 1),
+                                  nn.ELU(), nn.Softplus())
+        self.fc = nn.Linear(32, 10)
+        with torch.no_grad():  # PReLU's slopes differ per channel (torch starts them all at 0.25)
+            self.head[2].weight.uniform_(0.05, 0.5)
+
+    def forward(self, x):
+        s = self.stem(x)                                                          # 16x16x16
+        y = self.head(s + self.project(self.dw(self.expand(s))))                  # 32x16x16
+        y = nn.functional.adaptive_avg_pool2d(y, 1)                               # 32x1x1
+        return torch.log_softmax(self.fc(torch.flatten(y, 1)), dim=1)
 
 
 class Bottleneck(nn.Module):
@@ -314,7 +339,9 @@ MODELS = [
     ("cnn", SmallCNN, (1, 1, 28, 28)),
     ("gpt_block", GPTBlock, (1, 16, 64)),
     ("encoder_layer", EncoderLayer, (1, 16, 64)),
+    ("mobile_block", MobileBlock, (1, 3, 32, 32)),
 ]
+MODEL_OPSET = {"mobile_block": 14}  # others: OPSET
 
 
 def randomize_bn(m):
@@ -343,6 +370,13 @@ def export_layernorm(rows, k, path):
 
 
 def main():
+    only = None
+    if "--only" in sys.argv:
+        k = sys.argv.index("--only")
+        if k + 1 >= len(sys.argv) or sys.argv[k + 1] not in [m[0] for m in MODELS]:
+            sys.exit(f"make_models.py: --only needs one of: {', '.join(m[0] for m in MODELS)}")
+        only = sys.argv[k + 1]
+        del sys.argv[k:k + 2]
     if len(sys.argv) == 5 and sys.argv[1] == "--layernorm":
         export_layernorm(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
         return
@@ -356,6 +390,8 @@ def main():
         sys.exit(f"make_models.py: unknown option {sys.argv[1]}; see the usage at the top of this file")
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "workloads", "models")
     for i, (name, cls, shape) in enumerate(MODELS):
+        if only is not None and name != only:
+            continue
         torch.manual_seed(1000 + i)
         model = cls()
         randomize_bn(model)
@@ -368,7 +404,7 @@ def main():
         path = os.path.join(d, "model.onnx")
         # PRESERVE keeps BatchNormalization nodes (EVAL would fuse them into Conv in torch) and
         # no constant folding: the importer's own folding is what these models exercise.
-        torch.onnx.export(model, (x,), path, opset_version=OPSET, input_names=["input"],
+        torch.onnx.export(model, (x,), path, opset_version=MODEL_OPSET.get(name, OPSET), input_names=["input"],
                           output_names=["output"], do_constant_folding=False,
                           training=torch.onnx.TrainingMode.PRESERVE)
         onnx.checker.check_model(onnx.load(path))

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "compiler/frontends/fold_batchnorm.h"
+#include "compiler/frontends/onnx_activations.h"
 #include "compiler/frontends/onnx_tensor.h"
 #include "compiler/ir/shape_infer.h"
 #include "isa/chip_config.h"
@@ -59,7 +60,11 @@ const std::map<std::string, std::set<std::string>>& op_table() {
       {"Squeeze", {"axes"}}, {"Unsqueeze", {"axes"}}, {"Concat", {"axis"}}, {"Split", {"axis", "split"}},
       {"Slice", {}}, {"Gather", {"axis"}}, {"Identity", {}}, {"Dropout", {"ratio", "seed"}},
       {"Constant", {"value", "value_float", "value_floats", "value_int", "value_ints"}},
-      {"Shape", {"start", "end"}},
+      {"Shape", {"start", "end"}}, {"Log", {}}, {"Sum", {}}, {"Mean", {}}, {"LogSoftmax", {"axis"}},
+      // Written as chains of IR ops (frontends/onnx_activations.h).
+      {"Clip", {"min", "max"}}, {"LeakyRelu", {"alpha"}}, {"PRelu", {}}, {"Elu", {"alpha"}}, {"Celu", {"alpha"}},
+      {"Selu", {"alpha", "gamma"}}, {"Softplus", {}}, {"Softsign", {}}, {"HardSigmoid", {"alpha", "beta"}},
+      {"HardSwish", {}},
   };
   return t;
 }
@@ -593,6 +598,7 @@ class Importer {
         {"Pow", OpKind::Pow}, {"Equal", OpKind::Equal}, {"Where", OpKind::Where}, {"Relu", OpKind::Relu},
         {"Sigmoid", OpKind::Sigmoid}, {"Tanh", OpKind::Tanh}, {"Erf", OpKind::Erf}, {"Exp", OpKind::Exp},
         {"Sqrt", OpKind::Sqrt}, {"Reciprocal", OpKind::Reciprocal}, {"Neg", OpKind::Neg}, {"Abs", OpKind::Abs},
+        {"Log", OpKind::Log},
         {"MatMul", OpKind::MatMul}, {"GlobalAveragePool", OpKind::GlobalAveragePool}};
     auto s = simple.find(t);
     if (s != simple.end()) {
@@ -651,22 +657,17 @@ class Importer {
       std::vector<TensorId> ins = {input(0), input(1)};
       if (has_input(2)) ins.push_back(input(2));
       emit1(OpKind::LayerNormalization, ins, {{"axis", ax}, {"epsilon", attr_f("epsilon", 1e-5f)}});
-    } else if (t == "Softmax") {
-      import_softmax();
+    } else if (t == "Softmax" || t == "LogSoftmax") {
+      import_softmax(t == "LogSoftmax");
+    } else if (is_activation_chain(t)) {
+      import_activation(t);
     } else if (t == "ReduceMean" || t == "ReduceSum" || t == "ReduceMax" || t == "ReduceMin" || t == "ReduceSumSquare" ||
                t == "ReduceL1" || t == "ReduceL2") {
       OpKind k{};  // the ONNX names are the IR's (op_kinds.def)
       if (!ir::op_kind_from_name(t, &k)) throw std::logic_error("onnx import: no IR op " + t);
       import_reduce(k);
-    } else if (t == "Max" || t == "Min") {
-      // Variadic: a chain of binary IR ops (max and min are exact, so the order does not matter).
-      TensorId acc = input(0);
-      for (size_t i = 1; i < nin(); ++i) {
-        const bool last = i + 1 == nin();
-        const std::string out = last ? n.output(0) : fresh(n.output(0) + "_" + t + std::to_string(i));
-        acc = emit(t == "Max" ? OpKind::Max : OpKind::Min, {acc, input(i)}, {}, {out})[0];
-      }
-      vals_[n.output(0)] = acc;
+    } else if (t == "Max" || t == "Min" || t == "Sum" || t == "Mean") {
+      import_variadic(t);
     } else if (t == "Transpose") {
       const int64_t r = rank(0);
       std::vector<int64_t> def(static_cast<size_t>(r));
@@ -796,19 +797,92 @@ class Importer {
     vals_[out] = reshape(y4, {ys[0], ys[1], ys[3]}, out);
   }
 
-  void import_softmax() {
+  // The importer's side of frontends/onnx_activations.h: ops named after the current node, the
+  // chain's result `result_name`.
+  class NodeChain : public ChainBuilder {
+   public:
+    NodeChain(Importer& im, std::string result_name) : im_(im), result_(std::move(result_name)) {}
+    TensorId op(OpKind k, std::vector<TensorId> ins, bool last, std::map<std::string, ir::AttrValue> attrs) override {
+      const std::string name = last ? result_ : im_.fresh(result_ + "_" + std::string(ir::op_kind_name(k)));
+      return im_.emit(k, std::move(ins), std::move(attrs), {name})[0];
+    }
+    TensorId scalar(float v, TensorId like) override {
+      const DType dt = im_.g_.tensor(like).dtype;
+      const TensorId c = im_.g_.add_constant_floats(im_.fresh(result_ + "_c"), {}, {v});
+      if (dt == DType::F32) return c;
+      return im_.emit(OpKind::Cast, {c}, {{"to", static_cast<int64_t>(dt)}}, {im_.fresh(result_ + "_c")})[0];
+    }
+
+   private:
+    Importer& im_;
+    const std::string result_;
+  };
+
+  void import_activation(const std::string& t) {
+    std::map<std::string, float> fa;
+    for (const auto& a : node_->attribute()) fa[a.name()] = attr_f(a.name(), 0.f);
+    std::vector<TensorId> extra;
+    for (size_t i = 1; i < nin(); ++i) extra.push_back(has_input(i) ? input(i) : ir::kNoTensor);
+    if (t == "PRelu" && version_ < 7 && tin(1).shape.size() == 1 && tin(0).shape.size() >= 2 &&
+        tin(1).shape[0] == tin(0).shape[1] && tin(1).shape[0] > 1) {
+      // PRelu-6 (opset < 7): a 1-D slope holds one value per channel (axis 1), as exporters wrote it.
+      Shape per_channel(tin(0).shape.size() - 1, 1);
+      per_channel[0] = tin(1).shape[0];
+      extra[0] = reshape(extra[0], per_channel, fresh(tin(1).name + "_per_channel"));
+    } else if (t == "PRelu") {  // unidirectional broadcast: the slope may not widen X
+      const Shape xs = tin(0).shape, ss = tin(1).shape;
+      bool ok = ss.size() <= xs.size();
+      for (size_t i = 0; ok && i < ss.size(); ++i) {
+        const int64_t s = ss[ss.size() - 1 - i], x = xs[xs.size() - 1 - i];
+        ok = s == 1 || s == x;
+      }
+      if (!ok)
+        node_fail("slope of shape " + ir::shape_str(ss) + " does not broadcast to X's shape " + ir::shape_str(xs) +
+                  " (PRelu broadcasts the slope to X, numpy-style from the last dim)");
+    }
+    NodeChain b(*this, node_->output(0));
+    vals_[node_->output(0)] = write_activation(t, input(0), fa, extra, b);
+  }
+
+  // Max, Min, Sum, Mean of any number of inputs: a chain of binary IR ops (max and min are exact,
+  // so their order does not matter; Sum and Mean add left to right, Mean then scales by 1/n).
+  void import_variadic(const std::string& t) {
+    const OpKind k = t == "Max" ? OpKind::Max : t == "Min" ? OpKind::Min : OpKind::Add;
+    const bool mean = t == "Mean" && nin() > 1;
+    const std::string& out = node_->output(0);
+    TensorId acc = input(0);
+    for (size_t i = 1; i < nin(); ++i) {
+      const bool last = i + 1 == nin() && !mean;
+      acc = emit(k, {acc, input(i)}, {}, {last ? out : fresh(out + "_" + t + std::to_string(i))})[0];
+    }
+    if (mean) {
+      NodeChain nc(*this, out);
+      ChainBuilder& b = nc;
+      acc = b.op(OpKind::Mul, {acc, b.scalar(1.f / static_cast<float>(nin()), acc)}, true);
+    }
+    vals_[out] = acc;
+  }
+
+  // Softmax, or LogSoftmax (frontends/onnx_activations.h write_log_softmax), over one axis.
+  void import_softmax(bool log) {
     const Shape sh = tin(0).shape;
     const int64_t r = static_cast<int64_t>(sh.size());
     const int64_t ax = norm_axis(attr_i("axis", opset_ >= 13 ? -1 : 1), r, "axis");
+    auto over = [&](TensorId x, int64_t a, const std::string& name) {
+      if (!log) return emit(OpKind::Softmax, {x}, {{"axis", a}}, {name})[0];
+      NodeChain b(*this, name);
+      return write_log_softmax(x, a, b);
+    };
+    const std::string& out = node_->output(0);
     if (opset_ >= 13 || ax == r - 1) {
-      emit1(OpKind::Softmax, {input(0)}, {{"axis", ax}});
+      vals_[out] = over(input(0), ax, out);
       return;
     }
-    // opset < 13: softmax over the flattened dims [axis, rank) (coerced to 2-D).
+    // opset < 13: (log) softmax over the flattened dims [axis, rank) (coerced to 2-D).
     const int64_t a = ir::num_elements(Shape(sh.begin(), sh.begin() + ax));
-    const TensorId flat = reshape(input(0), {a, tin(0).elements() / a}, fresh(node_->output(0) + "_2d"));
-    const TensorId sm = emit(OpKind::Softmax, {flat}, {{"axis", int64_t{1}}}, {fresh(node_->output(0) + "_2d_softmax")})[0];
-    vals_[node_->output(0)] = reshape(sm, sh, node_->output(0));
+    const TensorId flat = reshape(input(0), {a, tin(0).elements() / a}, fresh(out + "_2d"));
+    const TensorId sm = over(flat, 1, fresh(out + "_2d_softmax"));
+    vals_[out] = reshape(sm, sh, out);
   }
 
   void import_reduce(OpKind kind) {

@@ -357,7 +357,7 @@ std::vector<TensorType> infer_output_types(const Graph& g, const Op& op) {
     case OpKind::Relu: case OpKind::Neg: case OpKind::Abs:
       return {signed_unary_type(g, op)};
     case OpKind::Sigmoid: case OpKind::Tanh: case OpKind::Erf: case OpKind::Exp: case OpKind::Sqrt:
-    case OpKind::Reciprocal:
+    case OpKind::Reciprocal: case OpKind::Log:
       return {float_unary_type(g, op)};
     case OpKind::Cast:
       return {cast_type(g, op)};

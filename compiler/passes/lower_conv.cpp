@@ -18,8 +18,9 @@ bool is_eltwise_kind(ir::OpKind k) {
   switch (k) {
     case ir::OpKind::Add: case ir::OpKind::Sub: case ir::OpKind::Mul: case ir::OpKind::Div: case ir::OpKind::Pow:
     case ir::OpKind::Where: case ir::OpKind::Relu: case ir::OpKind::Sigmoid: case ir::OpKind::Tanh:
-    case ir::OpKind::Erf: case ir::OpKind::Exp: case ir::OpKind::Sqrt: case ir::OpKind::Reciprocal:
-    case ir::OpKind::Neg: case ir::OpKind::Cast:
+    case ir::OpKind::Erf: case ir::OpKind::Exp: case ir::OpKind::Log: case ir::OpKind::Sqrt:
+    case ir::OpKind::Reciprocal: case ir::OpKind::Neg: case ir::OpKind::Abs: case ir::OpKind::Max:
+    case ir::OpKind::Min: case ir::OpKind::Cast:
       return true;
     default:
       return false;
@@ -57,15 +58,12 @@ void ConvLowering::add_eltwise(LoweredEltwise E) {
 ir::TensorId ConvLowering::conv_input(const ir::Op& op, ir::TensorId t, ir::Shape* nhwc) {
   const ir::TensorId a = alias_[static_cast<size_t>(t)];
   const ir::Tensor& at = g_.tensor(a);
-  if (nonfinite_.count(a))
-    conv_fail(g_, op, fmt::format("input '{}' comes from a Div/Reciprocal whose padding lanes may hold NaN/inf; clearing "
-                             "them before a Conv or pool is not implemented", at.name));
   if (at.dtype != ir::DType::F32 && at.dtype != ir::DType::F16)
     conv_fail(g_, op, fmt::format("input '{}' has type {}; float models only", at.name, ir::dtype_name(at.dtype)));
   auto it = nhwc_.find(a);
   if (it != nhwc_.end()) {
     *nhwc = it->second;
-    return a;
+    return nonfinite_.count(a) ? cleared(a) : a;
   }
   if (at.is_const) conv_fail(g_, op, fmt::format("input '{}' is a constant; expected an activation", at.name));
   for (LoweredInput& in : lm_.inputs) {
@@ -87,8 +85,35 @@ ir::TensorId ConvLowering::conv_input(const ir::Op& op, ir::TensorId t, ir::Shap
                            at.name));
 }
 
+// y = sel(c, a, c) with c = 1 on the C lanes and, past them, the constant's zero pad (as
+// AttentionLowering::clean does before the MXM): NaN * 0 in a conv's zero weight rows, or a NaN in
+// a pool's max or sum, would otherwise spread into real lanes.
+ir::TensorId ConvLowering::cleared(ir::TensorId a) {
+  const auto it = cleared_.find(a);
+  if (it != cleared_.end()) return it->second;
+  const ir::Shape nh = nhwc_.at(a);
+  const ir::TensorId y = fresh(g_.tensor(a).name + ".padclear", ir::DType::F16, nh);
+  layer_of_.resize(std::max(layer_of_.size(), static_cast<size_t>(y) + 1), -1);
+  LoweredEltwise E;
+  E.name = lm_.tensor(g_, y).name;
+  E.kind = ir::OpKind::Where;
+  E.vxm_op = static_cast<int>(Opcode::Select);
+  EltOperand c, x;
+  c.const_rows = 1;
+  c.values.assign(static_cast<size_t>(nh[3]), 1.f);
+  x.act = a;
+  E.operands = {c, x, c};
+  E.y = y;
+  E.y_shape = nh;
+  add_eltwise(std::move(E));
+  nhwc_[y] = nh;
+  cleared_[a] = y;
+  return y;
+}
+
 void ConvLowering::set_layout(ir::TensorId t, const ir::Shape& nh) {
   nhwc_[t] = nh;
+  lm_.nhwc_tensors.insert(t);
   const bool out = std::find(g_.outputs().begin(), g_.outputs().end(), t) != g_.outputs().end();
   if (out && nh[1] * nh[2] > 1 && nh[3] > 1 &&
       std::find(lm_.nhwc_outputs.begin(), lm_.nhwc_outputs.end(), t) == lm_.nhwc_outputs.end())
@@ -219,8 +244,12 @@ void ConvLowering::after(const ir::Op& op) {
     if (t != ir::kNoTensor && packed_outputs_.count(alias_[static_cast<size_t>(t)]))
       throw std::logic_error(op.name + ": reads a pixel-packed conv output (pixel_pack_ok allows only a fused Relu)");
   LoweredEltwise* E = nullptr;
+  size_t ei = 0;
   for (size_t i = lm_.eltwise.size(); i-- > 0 && !E;)
-    if (lm_.eltwise[i].y == out) E = &lm_.eltwise[i];
+    if (lm_.eltwise[i].y == out) {
+      E = &lm_.eltwise[i];
+      ei = i;
+    }
   const ir::Shape& os = g_.tensor(out).shape;
   if (!E || os.size() != 4) conv_fail(g_, op, "an op on conv activations must be one elementwise step of 4-D tensors");
   const ir::Shape nh{os[0], os[2], os[3], os[1]};
@@ -234,13 +263,16 @@ void ConvLowering::after(const ir::Op& op) {
     return;
   }
   E->y_shape = nh;
-  // Pad lanes (past C) hold what the producers left there: finite, except after a division
-  // (0 / 0, x / 0), whose results a later conv's zero weight rows would not cancel (NaN * 0).
-  bool nonfinite = E->has_op && (E->vxm_op == static_cast<int>(Opcode::Div) ||
-                                 E->vxm_op == static_cast<int>(Opcode::Recip));
+  // Pad lanes (past C) hold what the producers left there: finite, except after an op that can make
+  // NaN or inf of them (0 / 0, log 0, exp overflow), which a later conv's zero weight rows would
+  // not cancel (NaN * 0).
+  bool nonfinite = E->may_make_nonfinite();
   for (const EltOperand& o : E->operands) nonfinite = nonfinite || nonfinite_.count(o.act);
   if (nonfinite) nonfinite_.insert(out);
-  for (size_t i = 0; i < E->operands.size(); ++i) {
+  // The step's first op laid out its operands (operand i = op input i); an op fused into it later
+  // (a unary or immediate post op, or a product's other activation) only appends.
+  size_t& done = laid_out_[ei];
+  for (size_t i = done; i < E->operands.size(); ++i) {
     EltOperand& o = E->operands[i];
     if (o.act != ir::kNoTensor) {
       auto it = nhwc_.find(o.act);
@@ -249,6 +281,8 @@ void ConvLowering::after(const ir::Op& op) {
                                  "broadcast on conv layouts)", i, ir::shape_str(os)));
       continue;
     }
+    if (E->name != op.name)
+      throw std::logic_error(op.name + ": a constant operand appended by a fused op has no layout rule here");
     // Constant: numpy broadcast in NCHW, then laid out as [N*H*W, C] rows (one row if all equal).
     const ir::Tensor& c = g_.tensor(alias_[static_cast<size_t>(op.inputs.at(i))]);
     const std::vector<int64_t> map = ref::broadcast_index_map(os, c.shape);
@@ -265,6 +299,7 @@ void ConvLowering::after(const ir::Op& op) {
     full.resize(static_cast<size_t>(o.const_rows * C));
     o.values = std::move(full);
   }
+  done = E->operands.size();
   set_layout(out, nh);
 }
 

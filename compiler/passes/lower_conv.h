@@ -97,6 +97,9 @@ class ConvLowering {
   ir::TensorId conv_input(const ir::Op& op, ir::TensorId t, ir::Shape* nhwc);
   ir::TensorId fresh(const std::string& name, ir::DType dt, const ir::Shape& shape);
   void add_eltwise(LoweredEltwise E);
+  // Conv activation `a` with its pad lanes (past C) zeroed, for a conv or pool reading it when an
+  // earlier step may have left NaN/inf there (nonfinite_): one VXM select per tensor.
+  ir::TensorId cleared(ir::TensorId a);
   void lower_conv(const ir::Op& op);
   void lower_pool(const ir::Op& op);
   void lower_global_pool(const ir::Op& op);
@@ -154,6 +157,10 @@ class ConvLowering {
   std::set<ir::TensorId> packed_outputs_;
   bool disjoint_ = true;  // LowerOptions::pack_disjoint_rows
   std::set<ir::TensorId> nonfinite_;        // conv activations whose pad lanes may be NaN/inf
+  // Elementwise step (index in lm_.eltwise) -> how many of its operands after() has laid out: a
+  // later op fused into the step (a post op) adds operands, never changes the earlier ones.
+  std::map<size_t, size_t> laid_out_;
+  std::map<ir::TensorId, ir::TensorId> cleared_;  // nonfinite_ tensor -> its copy with pad lanes zeroed
 };
 
 // Conv layer parts: part n > 0 of a conv layer named OP is "OP.packN" (a packed-taps producer's

@@ -99,9 +99,8 @@ void GraphLowering::eltwise(const ir::Op& op) {
   }
   if (!any_act) unsupported(g, op, "all operands are constants (expected the front end to fold it)");
   produced[static_cast<size_t>(E.y)] = 1;
-  // Pad lanes (past the last dim) may become NaN/inf: 0/0, 1/0, sqrt/exp of junk (lower_attention.h).
-  bool nonfinite =
-      E.has_op && (vop == Opcode::Div || vop == Opcode::Recip || vop == Opcode::Sqrt || vop == Opcode::Exp);
+  // Pad lanes (past the last dim) may become NaN/inf: 0/0, 1/0, sqrt/exp/log of junk (lower_attention.h).
+  bool nonfinite = E.may_make_nonfinite();
   for (const EltOperand& eo : E.operands)
     nonfinite = nonfinite || (eo.act != ir::kNoTensor && attn.nonfinite_pad(eo.act));
   attn.note_written(E.y, nonfinite);
@@ -111,7 +110,7 @@ void GraphLowering::eltwise(const ir::Op& op) {
 
 // Elementwise chains in fewer VXM passes (docs/compiler.md "Fused elementwise chains", e.g.
 // GELU 0.5 x (1 + erf(x / sqrt 2)): 5 passes -> 2). Every fused value stays f32 between the ops.
-// (a) A follower: a unary op (Erf, Tanh, Sigmoid, Exp, Sqrt, Reciprocal, Neg, Abs) or an Add /
+// (a) A follower: a unary op (Erf, Tanh, Sigmoid, Exp, Log, Sqrt, Reciprocal, Neg, Abs) or an Add /
 //     Sub / Mul by a one-element constant (addi / muli immediates; x - c as addi -c) whose one
 //     activation input only it reads and only one elementwise step writes becomes a post op of
 //     that step (LoweredEltwise::post), which then writes the follower's output.
@@ -189,6 +188,7 @@ void GraphLowering::fused_eltwise(const ir::Op& op) {
     case ir::OpKind::Tanh:
     case ir::OpKind::Sigmoid:
     case ir::OpKind::Exp:
+    case ir::OpKind::Log:
     case ir::OpKind::Sqrt:
     case ir::OpKind::Reciprocal:
     case ir::OpKind::Neg:
@@ -247,8 +247,7 @@ void GraphLowering::fused_eltwise(const ir::Op& op) {
     E.y = out;
     produced[static_cast<size_t>(in)] = 0;
     produced[static_cast<size_t>(out)] = 1;
-    attn.note_written(out, attn.nonfinite_pad(in) || unary == Opcode::Recip || unary == Opcode::Sqrt ||
-                               unary == Opcode::Exp);
+    attn.note_written(out, attn.nonfinite_pad(in) || vxm_may_make_nonfinite(static_cast<int>(unary)));
     return;
   }
   // A Mul reading a deferred x * c: reads x, then muli c.

@@ -28,7 +28,7 @@ namespace {
 constexpr const char* kSupported =
     "supported: MatMul/Gemm with a constant 2-D weight (bias Add and Relu fused), elementwise Add, Sub, Mul, "
     "Div, "
-    "Relu, Sigmoid, Tanh, Erf, Exp, Sqrt, Reciprocal, Neg, Abs, Max, Min, Pow (constant exponent 2 or 0.5), "
+    "Relu, Sigmoid, Tanh, Erf, Exp, Log, Sqrt, Reciprocal, Neg, Abs, Max, Min, Pow (constant exponent 2 or 0.5), "
     "Where (constant "
     "condition), Cast (float to float), ReduceSum/Mean/Max/Min/SumSquare/L1/L2 over any axes, Softmax over "
     "any axis, LayerNormalization over the last axis, on activations broadcast numpy-style over rows (and "
@@ -76,6 +76,9 @@ bool eltwise_opcode(ir::OpKind k, Opcode* op) {
       return true;
     case ir::OpKind::Exp:
       *op = Opcode::Exp;
+      return true;
+    case ir::OpKind::Log:
+      *op = Opcode::Log;
       return true;
     case ir::OpKind::Sqrt:
       *op = Opcode::Sqrt;
@@ -176,6 +179,22 @@ bool LoweredEltwise::minmax_chain() const {
   bool ok = has_op && (vxm_op == mx || vxm_op == mn) && (!relu || vxm_op == mx);
   for (const Post& po : post) ok = ok && po.op == vxm_op && po.operand >= 0;
   return ok;
+}
+
+bool vxm_may_make_nonfinite(int vxm_op) {
+  switch (static_cast<Opcode>(vxm_op)) {
+    case Opcode::Div: case Opcode::Recip: case Opcode::Sqrt: case Opcode::Rsqrt: case Opcode::Exp:
+    case Opcode::Log:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool LoweredEltwise::may_make_nonfinite() const {
+  bool r = has_op && vxm_may_make_nonfinite(vxm_op);
+  for (const Post& po : post) r = r || vxm_may_make_nonfinite(po.op);
+  return r;
 }
 
 std::vector<ir::TensorId> step_writes(const LoweredModel& lm, const LoweredStep& st) {

@@ -136,6 +136,10 @@ inline int64_t reduction_chain_terms(int64_t n) {
 
 // One elementwise op on the VXM: y = op(operands) with one VXM instruction (f32), or none (a Cast
 // between float types). `vxm_op` is an lpu::Opcode value.
+// True if VXM op `vxm_op` (an lpu::Opcode value) can give NaN or inf on finite inputs: a division
+// (x / 0, 0 / 0), a root or logarithm of a negative or zero value, an exp that overflows.
+bool vxm_may_make_nonfinite(int vxm_op);
+
 struct LoweredEltwise {
   std::string name;  // the IR op's name
   ir::OpKind kind = ir::OpKind::Add;
@@ -167,6 +171,9 @@ struct LoweredEltwise {
   // A Max/Min chain: the op and binary post ops of the same opcode, at most a fused Relu after a Max
   // (MaxPool's one pass, passes/lower_conv.cpp).
   bool minmax_chain() const;
+  // True if the op or a post op can turn finite values into NaN or inf (vxm_may_make_nonfinite),
+  // so that the pad lanes past a tensor's last dim may no longer be finite.
+  bool may_make_nonfinite() const;
 };
 
 // A lane step (backend/lane_kernel.h, passes/lower_norm.h): a row reduction over the last axis
@@ -268,6 +275,9 @@ struct LoweredModel {
   // Graph outputs the chip stores as [N, H, W, C] for a graph shape [N, C, H, W] (conv layout,
   // passes/lower_conv.h: from_chip_output converts).
   std::vector<ir::TensorId> nhwc_outputs;
+  // Every graph tensor the chip stores in that conv layout, an output or not: the per-step check
+  // reads kept intermediates by it (with C == H == W the stored shape alone cannot tell).
+  std::set<ir::TensorId> nhwc_tensors;
   // Conv activations stored several pixels a row (passes/lower_conv.h "Packed taps", "Pixel
   // packing"): graph [N, C, H, W] stored [N, H, J, blocks * C], block b of stored row (h, k) holding
   // pixel (h, k * stride - pad + b * step) (zeros where that is outside the image; a pixel may be

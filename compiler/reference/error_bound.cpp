@@ -126,8 +126,8 @@ Value bound_reduce_norm(const ir::Op& op, const Ins& v, const Ins& e, const std:
   return o;
 }
 
-// Sigmoid, Tanh, Erf, Exp, Sqrt, Reciprocal: the function's largest slope over [x - e, x + e] times
-// e, plus its own rounding (kElem u, or 2 u for sqrt and reciprocal).
+// Sigmoid, Tanh, Erf, Exp, Log, Sqrt, Reciprocal: the function's largest slope over [x - e, x + e]
+// times e, plus its own rounding (kElem u, or 2 u for sqrt and reciprocal).
 Value bound_unary(const ir::Op& op, const Ins& v, const Ins& e, const Value& r) {
   Value o = zeros(r.shape);
   for (int64_t k = 0; k < r.elements(); ++k) {
@@ -146,6 +146,9 @@ Value bound_unary(const ir::Op& op, const Ins& v, const Ins& e, const Value& r) 
         break;
       case OpKind::Exp:
         slope = std::exp(x + ex);
+        break;
+      case OpKind::Log:  // ln's slope 1/x is largest at the low end; unbounded if it may reach 0
+        slope = ex > 0 ? (x - ex > 0 ? 1.0 / (x - ex) : kInf) : 0;
         break;
       case OpKind::Sqrt:
         slope = ex > 0 ? (x - ex > 0 ? 0.5 / std::sqrt(x - ex) : kInf) : 0;
@@ -357,6 +360,7 @@ std::vector<Value> bound_float_op(const ir::Op& op, const Ins& v, const Ins& e,
     case OpKind::Tanh:
     case OpKind::Erf:
     case OpKind::Exp:
+    case OpKind::Log:
     case OpKind::Sqrt:
     case OpKind::Reciprocal:
       return {bound_unary(op, v, e, r)};

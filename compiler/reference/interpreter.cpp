@@ -166,6 +166,7 @@ float unary_f(OpKind k, float x) {
     case OpKind::Tanh: return std::tanh(x);
     case OpKind::Erf: return std::erf(x);
     case OpKind::Exp: return std::exp(x);
+    case OpKind::Log: return std::log(x);
     case OpKind::Sqrt: return std::sqrt(x);
     case OpKind::Reciprocal: return 1.f / x;
     case OpKind::Neg: return -x;
@@ -614,7 +615,7 @@ std::vector<Value> eval_op_typed(const ir::Op& op, const std::vector<ir::TensorT
       where(X(0), X(1), X(2), o);
       break;
     case OpKind::Relu: case OpKind::Neg: case OpKind::Sigmoid: case OpKind::Tanh: case OpKind::Erf:
-    case OpKind::Exp: case OpKind::Sqrt: case OpKind::Reciprocal: case OpKind::Abs:
+    case OpKind::Exp: case OpKind::Sqrt: case OpKind::Reciprocal: case OpKind::Abs: case OpKind::Log:
       unary(op, X(0), o);
       break;
     case OpKind::Cast:

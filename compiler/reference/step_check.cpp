@@ -97,8 +97,8 @@ std::map<ir::TensorId, std::vector<double>> chip_graph_tensors(
     if (static_cast<int64_t>(v.size()) != ir::num_elements(s)) continue;
     // Conv activations: graph [N, C, H, W] stored [N, H, W, C]; a 1-D conv's [N, C, W] stored
     // [N, 1, W, C] (passes/lower_conv.h).
-    // (C == H == W makes both shapes equal: a graph output's layout is then known from nhwc_outputs.)
-    const bool listed = std::find(lm.nhwc_outputs.begin(), lm.nhwc_outputs.end(), t) != lm.nhwc_outputs.end();
+    // (C == H == W makes both shapes equal: the layout is then known from nhwc_tensors.)
+    const bool listed = lm.nhwc_tensors.count(t) > 0;
     const bool nhwc4 = s.size() == 4 && (ys != s || listed) && ys == ir::Shape{s[0], s[2], s[3], s[1]};
     const bool nhwc3 = s.size() == 3 && (ys == ir::Shape{s[0], 1, s[2], s[1]} || ys == ir::Shape{s[0], s[2], 1, s[1]});
     if (nhwc4 || nhwc3) {

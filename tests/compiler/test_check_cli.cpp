@@ -89,6 +89,23 @@ TEST_CASE("check cli: CNN model passes the per-step check on its ONNX test data"
   CHECK(r.out.find("check passed") != std::string::npos);
 }
 
+TEST_CASE("check cli: MobileNet-style block (activation chains on conv layouts) passes, fp16 and int8") {
+  // workloads/models/mobile_block: ReLU6 (Clip), HardSwish, LeakyReLU, PReLU, ELU, Softplus on conv
+  // activations, LogSoftmax (frontends/onnx_activations.h). Its 16-channel 16 x 16 tensors have
+  // C == H == W, whose conv layout the per-step check must take from the lowering, not the shape;
+  // the Softplus before the global pool leaves pad lanes the pool reads cleared.
+  const std::string dir = std::string(LPU_SOURCE_DIR) + "/workloads/models/mobile_block/";
+  const std::string tmp = make_tmp();
+  for (const std::string prec : {"fp16", "int8"}) {
+    const Run r = run_lpusim(
+        "check --precision " + prec + " '" + dir + "model.onnx' '" + dir + "test_data_set_0'", tmp);
+    INFO(prec << "\n" << r.out);
+    CHECK(r.status == 0);
+    CHECK(r.out.find("all within their local bounds") != std::string::npos);
+    CHECK(r.out.find("check passed") != std::string::npos);
+  }
+}
+
 TEST_CASE("check cli: corrupted expected output fails with exit 1") {
   const std::string tmp = make_tmp();
   const std::string ds = tmp + "/bad_set";

@@ -11,16 +11,6 @@
 // (tests/support/chip_check.h).
 #include <catch2/catch.hpp>
 
-// The ONNX protobuf classes, configured as the library was built (compiler/CMakeLists.txt links
-// onnx with ONNX_ML=1, ONNX_NAMESPACE=onnx).
-#ifndef ONNX_ML
-#define ONNX_ML 1
-#endif
-#ifndef ONNX_NAMESPACE
-#define ONNX_NAMESPACE onnx
-#endif
-#include <onnx/onnx_pb.h>
-
 #include <string>
 #include <vector>
 
@@ -28,11 +18,13 @@
 #include "tests/support/chip_check.h"
 #include "tests/support/f16_data.h"
 #include "tests/support/ir_build.h"
+#include "tests/support/onnx_build.h"
 
 using namespace lpu;
 using lpu::test::check_chip_against_reference;
 using lpu::test::random_f16;
 using ir::OpKind;
+using namespace lpu::test::onnx_build;
 
 namespace {
 
@@ -45,64 +37,6 @@ ir::Shape reduced(const ir::Shape& xs, const std::vector<int64_t>& axes, bool ke
     else if (keep) o.push_back(1);
   }
   return o;
-}
-
-// ---- a minimal ONNX model builder (for the importer's old-opset forms) ----
-onnx::ValueInfoProto vinfo(const std::string& name, const std::vector<int64_t>& dims) {
-  onnx::ValueInfoProto v;
-  v.set_name(name);
-  auto* tt = v.mutable_type()->mutable_tensor_type();
-  tt->set_elem_type(onnx::TensorProto::FLOAT);
-  for (int64_t d : dims) tt->mutable_shape()->add_dim()->set_dim_value(d);
-  return v;
-}
-void attr_ints(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& v) {
-  auto* a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INTS);
-  for (int64_t x : v) a->add_ints(x);
-}
-void attr_int(onnx::NodeProto* n, const std::string& name, int64_t v) {
-  auto* a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INT);
-  a->set_i(v);
-}
-onnx::NodeProto* add_node(onnx::GraphProto* g, const std::string& op, const std::vector<std::string>& in,
-                          const std::vector<std::string>& out, const std::string& name) {
-  auto* n = g->add_node();
-  n->set_op_type(op);
-  n->set_name(name);
-  for (const auto& s : in) n->add_input(s);
-  for (const auto& s : out) n->add_output(s);
-  return n;
-}
-void add_init(onnx::GraphProto* g, const std::string& name, const std::vector<int64_t>& dims,
-              const std::vector<float>& v) {
-  auto* t = g->add_initializer();
-  t->set_name(name);
-  t->set_data_type(onnx::TensorProto::FLOAT);
-  for (int64_t d : dims) t->add_dims(d);
-  for (float x : v) t->add_float_data(x);
-  // Opsets < 9 list initializers among the graph inputs.
-  *g->add_input() = vinfo(name, dims);
-}
-std::string model_bytes(onnx::ModelProto& m, int opset) {
-  m.set_ir_version(opset < 9 ? 3 : 4);
-  m.set_producer_name("lpusim-test");
-  auto* o = m.add_opset_import();
-  o->set_domain("");
-  o->set_version(opset);
-  m.mutable_graph()->set_name("g");
-  return m.SerializeAsString();
-}
-std::string import_error(const std::string& bytes) {
-  try {
-    frontend::import_onnx_bytes(bytes, "m.onnx");
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 }  // namespace

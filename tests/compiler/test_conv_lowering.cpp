@@ -158,7 +158,13 @@ TEST_CASE("compile: an op reading a conv activation in NCHW order is an InputErr
   auto cfg = default_chip_config();
   CHECK_THROWS_WITH(compile(g, *cfg, CompileOptions{}),
                     Catch::Contains("node 'mm'") && Catch::Contains("conv activation 'Y'"));
-  // A conv after a division: its pad lanes may hold 0/0 = NaN, which zero weight rows do not cancel.
+}
+
+TEST_CASE("compile: a conv after a division reads its input with the pad lanes cleared") {
+  // The division's pad lanes hold 0 / 2 here, but a division may leave 0/0 = NaN there, which the
+  // next conv's zero weight rows would not cancel: a VXM select zeroes them first
+  // (ConvLowering::cleared; tests/compiler/test_onnx_activations.cpp has a case whose pads are inf).
+  ConvCase c{1, 4, 6, 6, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, false};
   ir::TensorId y2 = ir::kNoTensor;
   ir::Graph h = conv_graph(c, 5, false, &y2);
   const ir::TensorId d = h.add_constant("d", ir::DType::F16, {1}, f16_bytes({2.f}));
@@ -171,8 +177,7 @@ TEST_CASE("compile: an op reading a conv activation in NCHW order is an InputErr
                     {"dilations", std::vector<int64_t>{1, 1}}, {"pads", std::vector<int64_t>{0, 0, 0, 0}},
                     {"group", int64_t{1}}}));
   h.mark_output(o);
-  CHECK_THROWS_WITH(compile(h, *cfg, CompileOptions{}),
-                    Catch::Contains("node 'after_div'") && Catch::Contains("Div/Reciprocal"));
+  lpu::test::check_chip_against_reference(h, {random_f16(144, -1, 1, 7)});
 }
 
 TEST_CASE("compile: elementwise ops on conv activations (bias fold, NCHW-broadcast constants, residual) values") {

@@ -44,7 +44,7 @@ void check_against_numpy(const ir::Graph& g, const std::string& name) {
 }  // namespace
 
 TEST_CASE("onnx: the shipped models import") {
-  for (const std::string name : {"mlp", "cnn", "gpt_block", "encoder_layer"}) {
+  for (const std::string name : {"mlp", "cnn", "gpt_block", "encoder_layer", "mobile_block"}) {
     const auto g = frontend::import_onnx(std::string(LPU_SOURCE_DIR) + "/workloads/models/" + name + "/model.onnx");
     INFO(name << "\n" << g.to_text());
     CHECK(g.inputs().size() == 1);
@@ -127,7 +127,7 @@ TEST_CASE("onnx: bad files give InputError naming the file and the problem") {
       {"wrong_arity.onnx",
        "wrong_arity.onnx: ONNX checker: Node (add3) has input size 3 not in range [min=2, max=2]. ==> Context: Bad node spec for node. Name: add3 OpType: Add"},
       {"unsupported_op.onnx",
-       "unsupported_op.onnx: node 'hm' (Hardmax, opset 13): op type is not supported; supported: Abs, Add, AveragePool, BatchNormalization, Cast, Concat, Constant, Conv, Div, Dropout, Equal, Erf, Exp, Flatten, Gather, Gemm, GlobalAveragePool, Identity, LayerNormalization, MatMul, Max, MaxPool, Min, Mul, Neg, Pow, Reciprocal, ReduceL1, ReduceL2, ReduceMax, ReduceMean, ReduceMin, ReduceSum, ReduceSumSquare, Relu, Reshape, Shape, Sigmoid, Slice, Softmax, Split, Sqrt, Squeeze, Sub, Tanh, Transpose, Unsqueeze, Where"},
+       "unsupported_op.onnx: node 'hm' (Hardmax, opset 13): op type is not supported; supported: Abs, Add, AveragePool, BatchNormalization, Cast, Celu, Clip, Concat, Constant, Conv, Div, Dropout, Elu, Equal, Erf, Exp, Flatten, Gather, Gemm, GlobalAveragePool, HardSigmoid, HardSwish, Identity, LayerNormalization, LeakyRelu, Log, LogSoftmax, MatMul, Max, MaxPool, Mean, Min, Mul, Neg, PRelu, Pow, Reciprocal, ReduceL1, ReduceL2, ReduceMax, ReduceMean, ReduceMin, ReduceSum, ReduceSumSquare, Relu, Reshape, Selu, Shape, Sigmoid, Slice, Softmax, Softplus, Softsign, Split, Sqrt, Squeeze, Sub, Sum, Tanh, Transpose, Unsqueeze, Where"},
       {"unsupported_attr_value.onnx",
        "unsupported_attr_value.onnx: node 'bn' (BatchNormalization, opset 15): training_mode=1 is not supported; only inference"},
       {"opset_too_old.onnx",

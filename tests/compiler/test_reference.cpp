@@ -250,6 +250,7 @@ TEST_CASE("reference: mlp matches torch within the fp32 bound") { check_model("m
 TEST_CASE("reference: cnn matches torch within the fp32 bound") { check_model("cnn"); }
 TEST_CASE("reference: gpt_block matches torch within the fp32 bound") { check_model("gpt_block"); }
 TEST_CASE("reference: encoder_layer matches torch within the fp32 bound") { check_model("encoder_layer"); }
+TEST_CASE("reference: mobile_block matches torch within the fp32 bound") { check_model("mobile_block"); }
 
 TEST_CASE("reference: the torch comparison fails when a model is computed wrongly") {
   // The same check must reject a plausible bug: the final layer's bias left out. Only the cnn's

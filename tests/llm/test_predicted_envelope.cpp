@@ -48,7 +48,7 @@ TEST_CASE("predicted envelope: equals the simulated one for models, a GEMM and c
       tail_bits += bits(e.tail);
     }
   };
-  for (const char* name : {"mlp", "cnn", "gpt_block", "encoder_layer"}) {
+  for (const char* name : {"mlp", "cnn", "gpt_block", "encoder_layer", "mobile_block"}) {
     const ir::Graph g = frontend::import_onnx(std::string(LPU_SOURCE_DIR) + "/workloads/models/" + name + "/model.onnx");
     const compiler::CompileResult r = compiler::compile(g, *cfg, {});
     check(r.program, r.predicted_streams, name);
