@@ -20,7 +20,9 @@
 //   resnet50           torchvision.models.resnet50(weights=None), batch 1, 3x224x224 (~100 MB)
 //   bert-base-encoder  BERT-base's 12-layer encoder stack, sequence 128, input [1, 128, 768] (~340 MB)
 //   bert-base          BERT-base with its embeddings (Gather of input_ids), sequence 128 (~440 MB)
-// Default: all four, in that order. A model that does not compile prints the compiler's message.
+//   mobilenet-v2       torchvision.models.mobilenet_v2(weights=None), 3x224x224 (~14 MB)
+//   mobilenet-v3-small torchvision.models.mobilenet_v3_small(weights=None), 3x224x224 (~10 MB)
+// Default: the first four, in that order. A model that does not compile prints the compiler's message.
 // Usage: bench_models [--no-sim] [--int8] [--sram-x N] [MODEL.onnx | NAME ...]
 #include <chrono>
 #include <ctime>
@@ -58,6 +60,8 @@ Model named_model(const std::string& name) {
   if (name == "resnet50") return {"resnet50", "resnet50.onnx", "--resnet50"};
   if (name == "bert-base-encoder") return {"bert-base-encoder", "bert_base_encoder.onnx", "--bert-base-encoder"};
   if (name == "bert-base") return {"bert-base", "bert_base.onnx", "--bert-base"};
+  if (name == "mobilenet-v2") return {"mobilenet-v2", "mobilenet_v2.onnx", "--mobilenet-v2"};
+  if (name == "mobilenet-v3-small") return {"mobilenet-v3-small", "mobilenet_v3_small.onnx", "--mobilenet-v3-small"};
   return {};
 }
 
@@ -97,7 +101,7 @@ int sc_main(int argc, char* argv[]) {
   bool run_sim = true, with_int8 = false;
   int sram_x = 1;
   std::vector<Model> models;
-  const char* usage = "usage: bench_models [--no-sim] [--int8] [--sram-x N] [MODEL.onnx | cnn | resnet50 | bert-base-encoder | bert-base ...]\n";
+  const char* usage = "usage: bench_models [--no-sim] [--int8] [--sram-x N] [MODEL.onnx | cnn | resnet50 | bert-base-encoder | bert-base | mobilenet-v2 | mobilenet-v3-small ...]\n";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--no-sim") {

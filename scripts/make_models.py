@@ -10,6 +10,10 @@ Never run at build or test time; the outputs are committed.
 writes torchvision.models.resnet50(weights=None) with random weights (~100 MB, not committed;
 bench/bench_models generates it into its build directory); without python3-torchvision, the same
 layout written out below (it says so).
+    /usr/bin/python3 scripts/make_models.py --mobilenet-v2 OUT.onnx
+    /usr/bin/python3 scripts/make_models.py --mobilenet-v3-small OUT.onnx
+write torchvision's MobileNetV2 / MobileNetV3-small (random weights, batch 1, 3x224x224), with
+<OUT stem>_test_data_set_0/ beside each.
     /usr/bin/python3 scripts/make_models.py --bert-base OUT.onnx
     /usr/bin/python3 scripts/make_models.py --bert-base-encoder OUT.onnx
 write BERT-base (sequence 128, batch 1, random weights; ~440 MB / ~340 MB): the whole model
@@ -111,14 +115,17 @@ class EncoderLayer(nn.Module):
 class MobileBlock(nn.Module):
     """MobileNet-style layers on 4-D conv activations, for the activations written as IR chains
     (compiler/frontends/onnx_activations.h): ReLU6 (Clip), an inverted residual (1x1 expand,
-    depthwise 3x3 + Hardswish, 1x1 project, residual Add), LeakyReLU, PReLU per channel, ELU,
-    Softplus, global pool, FC and LogSoftmax. Exported at opset 14 (its HardSwish node)."""
+    depthwise 3x3 + Hardswish, a squeeze-and-excitation scale as MobileNetV3's, 1x1 project,
+    residual Add), LeakyReLU, PReLU per channel, ELU, Softplus, global pool, FC and LogSoftmax.
+    Exported at opset 14 (its HardSwish node)."""
 
     def __init__(self):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU6())
         self.expand = nn.Sequential(nn.Conv2d(16, 64, 1), nn.BatchNorm2d(64), nn.ReLU6())
         self.dw = nn.Sequential(nn.Conv2d(64, 64, 3, padding=1, groups=64), nn.BatchNorm2d(64), nn.Hardswish())
+        self.se = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(64, 16, 1), nn.ReLU(), nn.Conv2d(16, 64, 1),
+                                nn.Hardsigmoid())
         self.project = nn.Sequential(nn.Conv2d(64, 16, 1), nn.BatchNorm2d(16))
         self.head = nn.Sequential(nn.LeakyReLU(0.1), nn.Conv2d(16, 32, 1), nn.PReLU(32), nn.Conv2d(32, 32, 1),
                                   nn.ELU(), nn.Softplus())
@@ -128,7 +135,8 @@ class MobileBlock(nn.Module):
 
     def forward(self, x):
         s = self.stem(x)                                                          # 16x16x16
-        y = self.head(s + self.project(self.dw(self.expand(s))))                  # 32x16x16
+        d = self.dw(self.expand(s))                                               # 64x16x16
+        y = self.head(s + self.project(d * self.se(d)))                           # 32x16x16
         y = nn.functional.adaptive_avg_pool2d(y, 1)                               # 32x1x1
         return torch.log_softmax(self.fc(torch.flatten(y, 1)), dim=1)
 
@@ -219,6 +227,26 @@ def export_resnet50(path):
         y = model(x)
     d = write_test_data(path, [("input", x)], [("output", y)])
     print(f"resnet50 ({origin}): {os.path.getsize(path)} bytes -> {path}, test data in {d}")
+
+
+def export_mobilenet(name, path):
+    """Writes torchvision's MobileNetV2 or MobileNetV3-small (random weights, batch 1, 3x224x224;
+    ~14 / ~10 MB; generated, never committed): ReLU6 (Clip), depthwise convs, Hardswish and
+    squeeze-and-excitation (V3, opset 14 for its HardSwish / HardSigmoid nodes)."""
+    import torchvision
+    torch.manual_seed(2100)
+    v3 = name == "mobilenet-v3-small"
+    model = torchvision.models.mobilenet_v3_small(weights=None) if v3 else torchvision.models.mobilenet_v2(weights=None)
+    randomize_bn(model)
+    model.eval()
+    x = torch.randn(1, 3, 224, 224)
+    torch.onnx.export(model, (x,), path, opset_version=14 if v3 else OPSET, input_names=["input"],
+                      output_names=["output"], do_constant_folding=False,
+                      training=torch.onnx.TrainingMode.PRESERVE)
+    with torch.no_grad():
+        y = model(x)
+    d = write_test_data(path, [("input", x)], [("output", y)])
+    print(f"{name}: {os.path.getsize(path)} bytes -> {path}, test data in {d}")
 
 
 class BertConfig:
@@ -382,6 +410,9 @@ def main():
         return
     if len(sys.argv) == 3 and sys.argv[1] == "--resnet50":
         export_resnet50(sys.argv[2])
+        return
+    if len(sys.argv) == 3 and sys.argv[1] in ("--mobilenet-v2", "--mobilenet-v3-small"):
+        export_mobilenet(sys.argv[1][2:], sys.argv[2])
         return
     if len(sys.argv) == 3 and sys.argv[1] in ("--bert-base", "--bert-base-encoder"):
         export_bert(sys.argv[2], encoder_only=sys.argv[1] == "--bert-base-encoder")

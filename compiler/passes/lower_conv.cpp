@@ -49,6 +49,7 @@ ir::TensorId ConvLowering::fresh(const std::string& name, ir::DType dt, const ir
 }
 
 void ConvLowering::add_eltwise(LoweredEltwise E) {
+  laid_out_[lm_.eltwise.size()] = E.operands.size();  // built in the conv layout (a pool's rows)
   produced_.resize(std::max(produced_.size(), static_cast<size_t>(E.y) + 1), 0);
   produced_[static_cast<size_t>(E.y)] = 1;
   lm_.steps.push_back({false, lm_.eltwise.size()});
@@ -276,6 +277,14 @@ void ConvLowering::after(const ir::Op& op) {
     EltOperand& o = E->operands[i];
     if (o.act != ir::kNoTensor) {
       auto it = nhwc_.find(o.act);
+      if (it != nhwc_.end() && o.row_map.empty() && !o.lane_bcast && it->second == ir::Shape{nh[0], 1, 1, nh[3]} &&
+          HW > 1) {
+        // A vector per image ([N, C, 1, 1], e.g. a squeeze-and-excitation scale) broadcast over the
+        // image's H*W pixels: output row r reads the image's one row, r / (H*W).
+        o.row_map.resize(static_cast<size_t>(rows));
+        for (int64_t r = 0; r < rows; ++r) o.row_map[static_cast<size_t>(r)] = r / HW;
+        continue;
+      }
       if (it == nhwc_.end() || it->second != nh)
         conv_fail(g_, op, fmt::format("operand {} is not a conv activation of the output's shape {} (activations are not "
                                  "broadcast on conv layouts)", i, ir::shape_str(os)));

@@ -91,6 +91,9 @@ class ConvLowering {
   // After lower_graph's generic lowering of `op`: keeps the chip layout on its output when it reads
   // a conv activation (a fused Relu/bias, an elementwise step) and permutes that step's constants.
   void after(const ir::Op& op);
+  // True if the chip stores t in the conv layout: an elementwise operand that after() lays out
+  // (the generic lowering must not broadcast it in graph layout).
+  bool in_conv_layout(ir::TensorId t) const { return nhwc_.count(t) > 0; }
 
  private:
   void set_layout(ir::TensorId t, const ir::Shape& nhwc);  // records t's layout (and nhwc_outputs)

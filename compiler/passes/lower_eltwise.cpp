@@ -56,6 +56,11 @@ void GraphLowering::eltwise(const ir::Op& op) {
       for (size_t i = 0; i < o.values.size(); ++i) o.values[i] = v[static_cast<size_t>(map[i])];
     } else {
       o.act = activation(op, t);
+      if (conv.in_conv_layout(o.act)) {  // laid out by ConvLowering::after, a broadcast too
+        any_act = true;
+        E.operands.push_back(std::move(o));
+        continue;
+      }
       const ir::Shape& as = lm.tensor(g, o.act).shape;
       ir::Shape col = yt.shape;
       if (!col.empty()) col.back() = 1;

@@ -93,7 +93,8 @@ TEST_CASE("check cli: MobileNet-style block (activation chains on conv layouts) 
   // workloads/models/mobile_block: ReLU6 (Clip), HardSwish, LeakyReLU, PReLU, ELU, Softplus on conv
   // activations, LogSoftmax (frontends/onnx_activations.h). Its 16-channel 16 x 16 tensors have
   // C == H == W, whose conv layout the per-step check must take from the lowering, not the shape;
-  // the Softplus before the global pool leaves pad lanes the pool reads cleared.
+  // the Softplus before the global pool leaves pad lanes the pool reads cleared; its
+  // squeeze-and-excitation scale is a [N, C, 1, 1] activation broadcast over the pixels.
   const std::string dir = std::string(LPU_SOURCE_DIR) + "/workloads/models/mobile_block/";
   const std::string tmp = make_tmp();
   for (const std::string prec : {"fp16", "int8"}) {

@@ -21,6 +21,7 @@
 #include "tests/support/f16_data.h"
 #include "sim/simulator.h"
 #include "tests/support/chip_check.h"
+#include "tests/support/conv_build.h"
 #include "tests/support/ir_build.h"
 
 using namespace lpu;
@@ -178,6 +179,26 @@ TEST_CASE("compile: a conv after a division reads its input with the pad lanes c
                     {"group", int64_t{1}}}));
   h.mark_output(o);
   lpu::test::check_chip_against_reference(h, {random_f16(144, -1, 1, 7)});
+}
+
+TEST_CASE("compile: a per-image [N, C, 1, 1] activation scales a conv activation (squeeze-and-excitation)") {
+  // y = conv(x) [2, 8, 5, 5]; s = sigmoid(GlobalAveragePool(y)) [2, 8, 1, 1]; z = y * s. s is stored
+  // one row per image ([N, 1, 1, C]); each of z's 2 x 25 rows reads its own image's row of s.
+  using lpu::test::conv_op;
+  ir::Graph g;
+  g.name = "se_scale";
+  const ir::TensorId x = g.add_input("x", ir::DType::F16, {2, 4, 5, 5});
+  const ir::TensorId w = lpu::test::conv_weight(g, "w", 8, 4, 3, 800);
+  const ir::TensorId y = g.add_tensor("y", ir::DType::F16, {2, 8, 5, 5});
+  const ir::TensorId p = g.add_tensor("p", ir::DType::F16, {2, 8, 1, 1});
+  const ir::TensorId s = g.add_tensor("s", ir::DType::F16, {2, 8, 1, 1});
+  const ir::TensorId z = g.add_tensor("z", ir::DType::F16, {2, 8, 5, 5});
+  g.add_op(conv_op("conv", {x, w}, y, 3, 1, 1));
+  g.add_op(make_op(ir::OpKind::GlobalAveragePool, "pool", {y}, p));
+  g.add_op(make_op(ir::OpKind::Sigmoid, "gate", {p}, s));
+  g.add_op(make_op(ir::OpKind::Mul, "scale", {y, s}, z));
+  g.mark_output(z);
+  lpu::test::check_chip_against_reference(g, {random_f16(200, -1.f, 1.f, 801)});
 }
 
 TEST_CASE("compile: elementwise ops on conv activations (bias fold, NCHW-broadcast constants, residual) values") {
