@@ -122,10 +122,18 @@ Scheduled schedule_tuned(const ir::Graph& g, const LoweredModel& lm, const ChipC
   return std::move(cand[best]);
 }
 
-// One lowering (opt.lower) compiled; *paired: whether it paired any attention heads.
-CompileResult compile_lowering(const ir::Graph& g, const ChipConfig& cfg, const CompileOptions& opt, bool* paired) {
+// What a lowering did that compile() may try without.
+struct LoweringUse {
+  bool paired = false;         // paired attention heads (LowerOptions::pair_heads)
+  bool vxm_depthwise = false;  // a depthwise conv on the VXM (LowerOptions::vxm_depthwise)
+};
+
+// One lowering (opt.lower) compiled; *use: what it did.
+CompileResult compile_lowering(const ir::Graph& g, const ChipConfig& cfg, const CompileOptions& opt, LoweringUse* use) {
   LoweredModel lm = lower_graph(g, cfg.vector_bytes(), opt.lower);
-  *paired = lm.paired_attentions > 0;
+  use->paired = lm.paired_attentions > 0;
+  use->vxm_depthwise = std::any_of(lm.eltwise.begin(), lm.eltwise.end(),
+                                   [](const LoweredEltwise& E) { return E.kind == ir::OpKind::Conv; });
   std::shared_ptr<const QuantPlan> quant;
   if (opt.precision == Precision::INT8)
     quant = opt.quant ? opt.quant : std::make_shared<const QuantPlan>(plan_int8(g, lm, opt.calibration, opt.int8));
@@ -179,14 +187,28 @@ CompileResult compile_lowering(const ir::Graph& g, const ChipConfig& cfg, const 
 
 }  // namespace
 
-CompileResult compile(const ir::Graph& g, const ChipConfig& cfg, const CompileOptions& opt) {
-  bool paired = false;
-  CompileResult best = compile_lowering(g, cfg, opt, &paired);
-  if (!paired || !opt.pair_trial || opt.quant || opt.matmul_replay) return best;
+CompileResult compile(const ir::Graph& g, const ChipConfig& cfg, const CompileOptions& opt_in) {
+  CompileOptions opt = opt_in;
+  opt.lower.vxm_depthwise = opt.lower.vxm_depthwise && cfg.vxm_fma;  // its taps are `fma`s
+  LoweringUse use;
+  CompileResult best = compile_lowering(g, cfg, opt, &use);
+  const bool fixed = opt.quant || opt.matmul_replay;  // a plan that belongs to opt.lower's lowering
+  if (use.vxm_depthwise && opt.depthwise_trial && !fixed) {
+    CompileOptions dense = opt;
+    dense.lower.vxm_depthwise = false;
+    LoweringUse dense_use;
+    CompileResult alt = compile_lowering(g, cfg, dense, &dense_use);
+    if (alt.program.predicted_cycles < best.program.predicted_cycles) {
+      best = std::move(alt);
+      opt = dense;
+      use = dense_use;
+    }
+  }
+  if (!use.paired || !opt.pair_trial || fixed) return best;
   CompileOptions unpaired = opt;
   unpaired.lower.pair_heads = false;
-  bool paired_again = false;  // never: pair_heads is off
-  CompileResult alt = compile_lowering(g, cfg, unpaired, &paired_again);
+  LoweringUse unpaired_use;  // never paired: pair_heads is off
+  CompileResult alt = compile_lowering(g, cfg, unpaired, &unpaired_use);
   return alt.program.predicted_cycles < best.program.predicted_cycles ? alt : best;
 }
 

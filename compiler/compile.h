@@ -41,6 +41,10 @@ struct CompileOptions {
   // When the lowering pairs attention heads (lower.pair_heads), also compile without and keep the
   // faster program (compile()); false: lower.pair_heads as given.
   bool pair_trial = true;
+  // When the lowering runs a depthwise conv on the VXM (lower.vxm_depthwise), also compile with
+  // every depthwise conv a dense layer on the MXM and keep the faster program (compile(); the VXM
+  // form on a tie); false: lower.vxm_depthwise as given.
+  bool depthwise_trial = true;
   // Lowering choices (passes/lowering.h LowerOptions: packed conv taps, fused residual Adds); off
   // for before/after measurements. A caller lowering the graph itself next to the program must
   // lower it the same way (lower_graph(g, lanes, opt.lower)).
@@ -97,12 +101,16 @@ struct CompileResult {
 // accumulation and bias f32, hidden activations stored f16, graph outputs f32; the model's inputs
 // are declared as f16 tensors (the host converts). int8: dense layers quantized as planned by
 // passes/quantize.h from opt.calibration (InputError without it), other steps fp16. work_items = rows of the first input's leading dimension ("items").
-// Paired heads (passes/pair_heads.h) usually gain but not always (fewer pairs than MXM planes:
-// docs/compiler/attention.md "Paired heads" has both measured): when the
-// lowering paired any heads, the model is also compiled without, and the faster program is kept
-// (ties: paired); CompileResult::lower says which. Not with opt.pair_trial false, nor when the
-// caller gives the quantization plan or matmul decisions to replay: those belong to one lowering,
-// opt.lower's.
+// Depthwise convs on the VXM (docs/compiler/convolution.md "Depthwise on the VXM") gain for most
+// layers but not all (few channels, many taps, an input the host lays out as im2col rows): when the
+// lowering ran one there, the model is also compiled with them dense, and the faster program is
+// kept (ties: the VXM form). Then paired heads (passes/pair_heads.h) usually gain but not always
+// (fewer pairs than MXM planes: docs/compiler/attention.md "Paired heads" has both measured): when
+// the lowering paired any heads, the model is also compiled without, and the faster program is
+// kept (ties: paired). CompileResult::lower says which lowering. Not with opt.depthwise_trial /
+// opt.pair_trial false, nor when the caller gives the quantization plan or matmul decisions to
+// replay: those belong to one lowering, opt.lower's. lower.vxm_depthwise is off on a chip without
+// vxm.fused_multiply_add.
 CompileResult compile(const ir::Graph& g, const ChipConfig& cfg, const CompileOptions& opt);
 
 // A bare GEMM Y[M,N] = X[M,K] . W[K,N]: X input "X" (i8 or f16), Y output "Y" (i32 or f32), W a

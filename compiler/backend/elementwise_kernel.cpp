@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <stdexcept>
 #include <tuple>
@@ -78,7 +79,9 @@ class EltwiseScheduler::Run {
     std::vector<std::pair<uint16_t, uint64_t>> reads{};
     uint64_t post_read = 0;
   };
-  using ReadKey = std::tuple<const PlacedTensor*, int64_t, uint32_t, uint64_t>;
+  // (cycle at the VXM, tensor, row, chunk): ordered by cycle first, so the reads no vector can
+  // share any more are one prefix of the map (place_vector erases it).
+  using ReadKey = std::tuple<uint64_t, const PlacedTensor*, int64_t, uint32_t>;
 
   const std::vector<int64_t>* map_of(size_t i) const {
     return spec.row_maps.empty() ? nullptr : spec.row_maps[i];
@@ -127,8 +130,7 @@ class EltwiseScheduler::Run {
   std::vector<StreamValue> vals;
   // Reads shared between vectors: an operand vector (a broadcast constant row, typically) already
   // read to pass the VXM on the cycle another vector needs it is taken from the stream, not read
-  // again (stream values are not consumed, docs/architecture.md). Key: tensor, row, chunk, cycle at
-  // the VXM. `pending` holds the reads of the vector being placed until its transaction commits.
+  // again (stream values are not consumed, docs/architecture.md). Key: ReadKey. `pending` holds the reads of the vector being placed until its transaction commits.
   std::map<ReadKey, StreamValue> shared, pending;
 };
 
@@ -177,13 +179,17 @@ EltwiseScheduler::Run::Run(EltwiseScheduler& k, const EltwiseSpec& spec_in)
                       : op_info(spec.op).format == Format::FVec1 ? 1
                                                                  : 2;
   size_t extra = 0;  // operands read by binary post ops only: want, want + 1, ... in post order
-  for (const EltwiseSpec::Post& po : spec.post)
-    if (po.operand >= 0) {
-      if (static_cast<size_t>(po.operand) != want + extra)
-        throw std::logic_error(
-            fmt::format("{}: post op operand {} (expected {})", spec.name, po.operand, want + extra));
-      ++extra;
-    }
+  for (const EltwiseSpec::Post& po : spec.post) {
+    if (po.operand2 >= 0 && (po.op != Opcode::Fma || po.operand < 0 || !cfg.vxm_fma))
+      throw std::logic_error(fmt::format("{}: a second post operand needs an `fma` with a first one, on a chip with "
+                                         "vxm.fused_multiply_add", spec.name));
+    for (int o : {po.operand, po.operand2})
+      if (o >= 0) {
+        if (static_cast<size_t>(o) != want + extra)
+          throw std::logic_error(fmt::format("{}: post op operand {} (expected {})", spec.name, o, want + extra));
+        ++extra;
+      }
+  }
   if (nops != want + extra)
     throw std::logic_error(fmt::format("{}: {} operands for a {}-operand op and {} post operands", spec.name,
                                        nops, want, extra));
@@ -376,8 +382,7 @@ void EltwiseScheduler::Run::place_vector(const Vec& vec) {
   pending.clear();
   // No block's T0 decreases, so reads passing the VXM before the least can no longer be shared.
   const uint64_t T0min = *std::min_element(part_T0.begin(), part_T0.end());
-  for (auto it = shared.begin(); it != shared.end();)
-    it = std::get<3>(it->first) < T0min ? shared.erase(it) : std::next(it);
+  shared.erase(shared.begin(), shared.lower_bound(ReadKey{T0min, nullptr, std::numeric_limits<int64_t>::min(), 0}));
   for (size_t i = 0; i < nops; ++i)  // post operands reach the VXM on their post op's cycle
     spec.operands[i]->last_read = std::max(spec.operands[i]->last_read, i < nmain ? T0 + lat_up : post_at);
   st.first_issue = std::min(st.first_issue, T0 > lat_read ? T0 - lat_read : 0);
@@ -447,7 +452,7 @@ bool EltwiseScheduler::Run::read_operands(Vector& v) {
     const uint64_t early = v.delayed[i] ? lat_mov : 0;
     StreamValue raw;
     const uint32_t tch = bc(i) ? 0 : v.ch;
-    const ReadKey key{tp, tr, tch, Ta};
+    const ReadKey key{Ta, tp, tr, tch};
     const auto hit = v.delayed[i] ? shared.end() : shared.find(key);
     if (hit != shared.end()) {
       raw = hit->second;
@@ -487,7 +492,7 @@ bool EltwiseScheduler::Run::post_operand(Vector& v, size_t i, const StreamValue*
   StreamValue raw;
   // Shared like the op's operands: a vector (a constant row) already passing the VXM on Ta
   // is taken from the stream.
-  const ReadKey key{tp, tr, tch, Ta};
+  const ReadKey key{Ta, tp, tr, tch};
   const auto hs = shared.find(key);
   const auto hp = pending.find(key);
   bool got = true;
@@ -560,7 +565,14 @@ bool EltwiseScheduler::Run::op_chain(Vector& v, StreamValue* cur_out) {
     if (fma1) ++pi;  // the `mul` is the fma's multiply; its operand is both b and c
     Instr pin = make_instr(fma || fma1 ? Opcode::Fma : post[pi].op, op_dt);
     pin.set(Field::SrcA, cur.ref().encode());
-    if (post[pi].operand >= 0) {  // src_b: its operand, read to be f32 at the VXM on v.T
+    if (post[pi].operand2 >= 0) {  // cur + a * b: both operands read to be at the VXM on v.T
+      const StreamValue *a = nullptr, *b2 = nullptr;
+      if (!(ok = post_operand(v, static_cast<size_t>(post[pi].operand), &a))) break;
+      if (!(ok = post_operand(v, static_cast<size_t>(post[pi].operand2), &b2))) break;
+      pin.set(Field::SrcA, a->ref().encode());
+      pin.set(Field::SrcB, b2->ref().encode());
+      pin.set(Field::SrcC, cur.ref().encode());
+    } else if (post[pi].operand >= 0) {  // src_b: its operand, read to be f32 at the VXM on v.T
       const StreamValue* src = nullptr;
       if (!(ok = post_operand(v, static_cast<size_t>(post[pi].operand), &src))) break;
       pin.set(Field::SrcB, src->ref().encode());

@@ -39,7 +39,9 @@ struct EltwiseSpec {
   // operands[operand], an operand past the op's own (those the op reads are at the VXM on the op's
   // cycle); that operand is read to reach the VXM on the post op's cycle (a vector already passing
   // the VXM on that cycle for another row, e.g. a constant row, is taken from the stream).
-  struct Post { Opcode op = Opcode::Mov; float imm = 0.f; int operand = -1; };
+  // An `fma` with operand2 >= 0 accumulates: src_a = operands[operand], src_b = operands[operand2],
+  // src_c = the value so far (a depthwise conv's taps; needs the chip's vxm.fused_multiply_add).
+  struct Post { Opcode op = Opcode::Mov; float imm = 0.f; int operand = -1; int operand2 = -1; };
   std::vector<Post> post;
   // Empty, or one entry per operand: nullptr (rows as above) or Y.rows source rows (-1: `zero`).
   std::vector<const std::vector<int64_t>*> row_maps;

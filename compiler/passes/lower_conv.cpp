@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <stdexcept>
 
+#include "compiler/ir/dtype.h"
 #include "compiler/passes/conv_window.h"
 #include "compiler/reference/interpreter.h"
 #include "isa/chip_config.h"
@@ -38,9 +39,9 @@ EltOperand act_op(ir::TensorId t, std::vector<int64_t> map = {}) {
 
 ConvLowering::ConvLowering(const ir::Graph& g, LoweredModel& lm, std::vector<int>& layer_of,
                            std::vector<char>& produced, std::vector<ir::TensorId>& alias, uint32_t pack_lanes,
-                           bool disjoint_rows)
+                           bool disjoint_rows, bool vxm_depthwise)
     : g_(g), pack_lanes_(pack_lanes), lm_(lm), layer_of_(layer_of), produced_(produced), alias_(alias),
-      disjoint_(disjoint_rows) {}
+      disjoint_(disjoint_rows), vxm_depthwise_(vxm_depthwise) {}
 
 ir::TensorId ConvLowering::fresh(const std::string& name, ir::DType dt, const ir::Shape& shape) {
   const ir::TensorId id = lm_.add_extra(g_, name, dt, shape);
@@ -324,6 +325,7 @@ void ConvLowering::lower_conv(const ir::Op& op) {
   const int64_t group = op.attrs.count("group") ? op.attr_int("group") : 1;
   if (group < 1 || Cg * group != C || M % group != 0)
     conv_fail(g_, op, fmt::format("group {} does not fit {} input channels, weight {}", group, C, ir::shape_str(wt.shape)));
+  if (vxm_depthwise_ && group == C && M == C && C > 1) return lower_depthwise(op, x, xs);
   const Window w = window_of(g_, op, {wt.shape[2], wt.shape[3]});
   const ir::Shape& ys = g_.tensor(op.outputs[0]).shape;
   const int64_t OH = ys.at(2), OW = ys.at(3), taps = w.kh * w.kw, rows = N * OH * OW, Mg = M / group;
@@ -381,6 +383,49 @@ void ConvLowering::lower_conv(const ir::Op& op) {
   L.y = op.outputs[0];
   L.y_shape = {N, OH, OW, M};
   add_conv_layer(std::move(L));
+}
+
+void ConvLowering::lower_depthwise(const ir::Op& op, ir::TensorId x, const ir::Shape& xs) {
+  const int64_t N = xs[0], H = xs[1], W = xs[2], C = xs[3];
+  const ir::Tensor& wt = g_.tensor(op.inputs[1]);
+  const Window w = window_of(g_, op, {wt.shape[2], wt.shape[3]});
+  const ir::Shape& ys = g_.tensor(op.outputs[0]).shape;
+  const int64_t OH = ys.at(2), OW = ys.at(3), taps = w.kh * w.kw, rows = N * OH * OW;
+  const std::vector<float> wv = wt.const_floats();  // [C, 1, kh, kw]
+  LoweredEltwise E;
+  E.name = op.name;
+  E.kind = op.kind;
+  E.vxm_op = static_cast<int>(Opcode::Mul);
+  for (int64_t t = 0; t < taps; ++t) {
+    std::vector<int64_t> map(static_cast<size_t>(rows));
+    for (int64_t n = 0, r = 0; n < N; ++n)
+      for (int64_t oh = 0; oh < OH; ++oh)
+        for (int64_t ow = 0; ow < OW; ++ow, ++r) {
+          const int64_t ih = oh * w.sh - w.pt + (t / w.kw) * w.dh, iw = ow * w.sw - w.pl + (t % w.kw) * w.dw;
+          map[static_cast<size_t>(r)] = ih >= 0 && ih < H && iw >= 0 && iw < W ? (n * H + ih) * W + iw : -1;
+        }
+    EltOperand wr;
+    wr.const_rows = 1;
+    wr.values.resize(static_cast<size_t>(C));
+    // f16 values, as every conv weight is on the chip (the per-step check's reference rounds W so).
+    for (int64_t c = 0; c < C; ++c)
+      wr.values[static_cast<size_t>(c)] = ir::round_f16(wv[static_cast<size_t>(c * taps + t)]);
+    E.operands.push_back(act_op(x, std::move(map)));
+    E.operands.push_back(std::move(wr));
+    if (t > 0) E.post.push_back({static_cast<int>(Opcode::Fma), 0.f, static_cast<int>(2 * t), static_cast<int>(2 * t + 1)});
+  }
+  const std::vector<float> bias = conv_bias(g_, op, C);
+  if (!bias.empty()) {
+    EltOperand b;
+    b.const_rows = 1;
+    b.values = bias;
+    E.operands.push_back(std::move(b));
+    E.post.push_back({static_cast<int>(Opcode::Add), 0.f, static_cast<int>(2 * taps)});
+  }
+  E.y = op.outputs[0];
+  E.y_shape = {N, OH, OW, C};
+  add_eltwise(std::move(E));
+  set_layout(op.outputs[0], {N, OH, OW, C});
 }
 
 void ConvLowering::add_conv_layer(LoweredLayer L) {

@@ -83,7 +83,8 @@ class ConvLowering {
   // pack_lanes: the chip's vector lanes for packed taps (see "Packed taps" below); 0 = never pack;
   // disjoint_rows: pixel packing may use disjoint rows (PackChoice).
   ConvLowering(const ir::Graph& g, LoweredModel& lm, std::vector<int>& layer_of, std::vector<char>& produced,
-               std::vector<ir::TensorId>& alias, uint32_t pack_lanes = 0, bool disjoint_rows = true);
+               std::vector<ir::TensorId>& alias, uint32_t pack_lanes = 0, bool disjoint_rows = true,
+               bool vxm_depthwise = true);
   // Lowers Conv, MaxPool, AveragePool, GlobalAveragePool and a Reshape of a pooled conv tensor;
   // returns false for any other op (after checking it does not read a conv activation in a way the
   // layout cannot serve: then InputError).
@@ -141,6 +142,10 @@ class ConvLowering {
   bool pixel_pack_ok(const ir::Op& op) const;
   // Lowers 1x1 conv `op` over a pixel-packed conv output x (packed_outputs_) as one layer per pixel position.
   void lower_unpacking_conv(const ir::Op& op, ir::TensorId x);
+  // A depthwise conv (group = C = M) as one VXM pass: y = x[tap 0] * w_0, then one `fma` post op
+  // per further tap (y + x[tap t] * w_t, each tap a row-mapped read of x, w_t a constant row of C
+  // per-channel weights), then + bias; -1 map entries (padding) read the zero row.
+  void lower_depthwise(const ir::Op& op, ir::TensorId x, const ir::Shape& xs);
   // Completes conv layer L (x and taps set by pack_taps) for a layout other than packed taps: its
   // banded weight, bias and output layout (see "Pixel packing"), and adds it.
   void add_packed_conv(const ir::Op& op, LoweredLayer L, const PackChoice& pc, const Window& w, int64_t N, int64_t C,
@@ -159,6 +164,7 @@ class ConvLowering {
   // nhwc_ holds the stored shape [N, H, ceil(W / S), S * C]), which only lower_unpacking_conv reads.
   std::set<ir::TensorId> packed_outputs_;
   bool disjoint_ = true;  // LowerOptions::pack_disjoint_rows
+  bool vxm_depthwise_ = true;  // LowerOptions::vxm_depthwise
   std::set<ir::TensorId> nonfinite_;        // conv activations whose pad lanes may be NaN/inf
   // Elementwise step (index in lm_.eltwise) -> how many of its operands after() has laid out: a
   // later op fused into the step (a post op) adds operands, never changes the earlier ones.

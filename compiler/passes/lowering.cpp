@@ -242,7 +242,7 @@ GraphLowering::GraphLowering(const ir::Graph& g_in, uint32_t lanes_in, const Low
       attn(g_in, lm, layer_of, produced, alias),
       norm(g_in, lm, produced, attn, [this](const ir::Op& op, ir::TensorId t) { return activation(op, t); }),
       conv(g_in, lm, layer_of, produced, alias, opt_in.pack_conv_taps ? lanes_in : 0,
-           opt_in.pack_disjoint_rows),
+           opt_in.pack_disjoint_rows, opt_in.vxm_depthwise),
       forms(g_in, lm, layer_of, produced, alias, input_index, attn) {
   for (size_t i = 0; i < alias.size(); ++i) alias[i] = static_cast<ir::TensorId>(i);
   for (ir::TensorId t : g.inputs()) {

@@ -158,7 +158,9 @@ struct LoweredEltwise {
   // subtracted, passes/lower_norm.cpp). `name` stays the first op's.
   // operand >= 0: a binary post op whose src_b is operands[operand], an operand past the op's own,
   // in post order (backend/elementwise_kernel.h; e.g. LayerNorm's * scale and + bias).
-  struct Post { int op = 0; float imm = 0.f; int operand = -1; };
+  // operand2 >= 0 (an `fma` only): the value so far plus operands[operand] * operands[operand2]
+  // (a depthwise conv's taps, passes/lower_conv.h).
+  struct Post { int op = 0; float imm = 0.f; int operand = -1; int operand2 = -1; };
   std::vector<Post> post;
   // A second output (passes/quantize.h apply_quant_copies: a quantized copy fused into the step
   // that writes its source): y2 = y's stored values quantized to i8 with y2's scale, in the same
@@ -367,6 +369,10 @@ struct LowerOptions {
   // Consider pixel packing with disjoint rows (passes/lower_conv.h PackChoice); off: only packed
   // taps and overlapping rows (tests of those layouts, and what-ifs).
   bool pack_disjoint_rows = true;
+  // Depthwise convs (group = C = M) as one VXM pass of fused multiply-adds, one a tap
+  // (docs/compiler/convolution.md "Depthwise on the VXM"); off, or on a chip without
+  // vxm.fused_multiply_add (compile() turns it off): a block-diagonal dense layer on the MXM.
+  bool vxm_depthwise = true;
   // Graph outputs stored f16 instead of f32: those whose name this returns true for (nullptr: none,
   // every output f32). The LLM pieces' hidden states, partial sums and new KV rows, which the next
   // piece, the all-reduce or the cache read as f16 (system/llm_system.cpp piece_compile_options):

@@ -255,7 +255,7 @@ ir::TensorId ModelScheduler::eltwise_step(size_t si) {
   spec.relu = E.relu;
   spec.disjoint_sum = E.disjoint_sum;
   for (const LoweredEltwise::Post& po : E.post)
-    spec.post.push_back({static_cast<Opcode>(po.op), po.imm, po.operand});
+    spec.post.push_back({static_cast<Opcode>(po.op), po.imm, po.operand, po.operand2});
   spec.y = &y;
   for (size_t i = 0; i < E.operands.size(); ++i) {
     const EltOperand& o = E.operands[i];

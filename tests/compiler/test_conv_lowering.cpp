@@ -21,6 +21,7 @@
 #include "tests/support/f16_data.h"
 #include "sim/simulator.h"
 #include "tests/support/chip_check.h"
+#include "tests/support/chip_variant.h"
 #include "tests/support/conv_build.h"
 #include "tests/support/ir_build.h"
 
@@ -110,6 +111,54 @@ TEST_CASE("compile: Conv shapes (stride, pad, dilation, groups, > 320 channels) 
     }
     seed += 3;
   }
+}
+
+TEST_CASE("compile: depthwise convs run as one VXM pass of fma taps, values as the dense layer's, the faster kept") {
+  const ConvCase cases[] = {
+      // N  C   H  W   M   kh kw sh sw dh dw pt pl pb pr grp bias relu
+      {2, 8, 9, 9, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 8, true, true},          // batch 2, fused relu
+      {1, 330, 5, 5, 330, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 330, true, false},  // 2 vectors a row, stride 2
+      {1, 16, 8, 8, 16, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 16, false, false},    // dilation 2, no bias
+      {1, 24, 7, 7, 24, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 24, true, false},     // 5x5: 25 taps
+  };
+  uint32_t seed = 900;
+  for (const ConvCase& c : cases) {
+    INFO("C " << c.C << " k " << c.kh << " s " << c.sh << " d " << c.dh << " N " << c.N);
+    for (bool on_chip : {false, true}) {
+      INFO((on_chip ? "input from a conv on the chip" : "input from the host"));
+      const ir::Graph g = conv_graph(c, seed, true, nullptr, on_chip);
+      const LoweredModel lm = lower_graph(g);
+      const LoweredEltwise* E = nullptr;
+      for (const LoweredEltwise& e : lm.eltwise)
+        if (e.name == "conv") E = &e;
+      REQUIRE(E != nullptr);
+      int fmas = 0;
+      for (const LoweredEltwise::Post& po : E->post) fmas += po.op == static_cast<int>(Opcode::Fma) && po.operand2 >= 0;
+      CHECK(fmas == c.kh * c.kw - 1);
+      CHECK(lm.layers.size() == (on_chip ? 1u : 0u));  // only the 1x1 conv in front is a layer
+      const std::vector<float> x = random_f16(c.N * c.C * c.H * c.W, -1.f, 1.f, seed + 7);
+      CompileOptions vxm_only;
+      vxm_only.depthwise_trial = false;
+      const uint64_t vxm = lpu::test::check_chip_against_reference(g, {x}, vxm_only);
+      CompileOptions dense;
+      dense.lower.vxm_depthwise = false;
+      const uint64_t mxm = lpu::test::check_chip_against_reference(g, {x}, dense);
+      WARN("depthwise C " << c.C << " k " << c.kh << ": " << vxm << " cycles on the VXM, " << mxm << " as a dense layer");
+      // compile() tries both and keeps the faster (the VXM form on a tie).
+      const CompileResult r = compile(g, *default_chip_config(), {});
+      CHECK(r.program.predicted_cycles == std::min(vxm, mxm));
+      CHECK(r.lower.vxm_depthwise == (vxm <= mxm));
+    }
+    seed += 5;
+  }
+  // A chip without the fused multiply-add keeps the dense layer.
+  const ir::Graph g = conv_graph(cases[0], 950);
+  auto nofma = lpu::test::chip_without_fma();
+  const CompileResult r = compile(g, *nofma, {});
+  CHECK_FALSE(r.lower.vxm_depthwise);
+  sim::SimOptions so;
+  so.mode = sim::Mode::Timing;
+  CHECK(sim::simulate(r.program, *nofma, so).cycles == r.program.predicted_cycles);
 }
 
 TEST_CASE("compile: MaxPool, AveragePool, GlobalAveragePool on conv activations predicted == simulated, values") {

@@ -28,7 +28,8 @@ inline uint64_t check_chip_against_reference(const ir::Graph& g, const std::vect
   using namespace lpu::compiler;
   auto cfg = default_chip_config();
   const CompileResult cr = compile(g, *cfg, opt);
-  const LoweredModel lm = lower_graph(g, cfg->vector_bytes(), opt.lower);  // the host layout (to_chip_input)
+  // The host layout (to_chip_input) of the lowering compile() kept (its trials may have changed it).
+  const LoweredModel lm = lower_graph(g, cfg->vector_bytes(), cr.lower);
   sim::SimOptions so;
   so.mode = sim::Mode::Timing;
   CHECK(sim::simulate(cr.program, *cfg, so).cycles == cr.program.predicted_cycles);

@@ -56,7 +56,7 @@ inline Int8NchwRun run_int8_nchw(const ir::Graph& g, int64_t C, int64_t H, int64
   o.options.tune_weight_groups.clear();
   o.cr = compiler::compile(g, *cfg, o.options);
   REQUIRE(o.cr.quant);
-  o.lm = compiler::lower_graph(g, cfg->vector_bytes(), o.options.lower);
+  o.lm = compiler::lower_graph(g, cfg->vector_bytes(), o.cr.lower);  // the lowering compile() kept
   compiler::apply_quant_copies(g, *o.cr.quant, &o.lm);
   sim::SimOptions so;
   so.mode = sim::Mode::Functional;
