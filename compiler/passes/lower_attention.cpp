@@ -547,24 +547,11 @@ ir::TensorId AttentionLowering::clean(ir::TensorId s) {
   if (!nonfinite_pad(s)) return s;
   auto it = cleaned_.find(s);
   if (it != cleaned_.end()) return it->second;
-  // y = sel(c, x, c) with c = 1 on the tensor's lanes and 0 (the constant's zero pad) elsewhere.
   const ir::Shape shape = lm_.tensor(g_, s).shape;
-  const int64_t inner = shape.empty() ? 1 : shape.back();
   const ir::TensorId y = fresh(lm_.tensor(g_, s).name + ".padclear", shape, ir::DType::F16);
-  LoweredEltwise E;
-  E.name = lm_.tensor(g_, y).name;
-  E.kind = ir::OpKind::Where;
-  E.vxm_op = static_cast<int>(Opcode::Select);
-  EltOperand c, x;
-  c.const_rows = 1;
-  c.values.assign(static_cast<size_t>(inner), 1.f);
-  x.act = s;
-  E.operands = {c, x, c};  // sel(c, x, c): lanes past the last dim read c's zero pad
-  E.y = y;
-  E.y_shape = shape;
   produced_[static_cast<size_t>(y)] = 1;
   lm_.steps.push_back({false, lm_.eltwise.size()});
-  lm_.eltwise.push_back(std::move(E));
+  lm_.eltwise.push_back(LoweredEltwise::pad_clear(lm_.tensor(g_, y).name, s, y, shape, shape.empty() ? 1 : shape.back()));
   nonfinite_[y] = false;
   cleaned_[s] = y;
   return y;

@@ -197,6 +197,21 @@ bool LoweredEltwise::may_make_nonfinite() const {
   return r;
 }
 
+LoweredEltwise LoweredEltwise::pad_clear(const std::string& name, ir::TensorId x, ir::TensorId y,
+                                         const ir::Shape& shape, int64_t inner) {
+  LoweredEltwise E;
+  E.name = name;
+  E.kind = ir::OpKind::Where;
+  E.vxm_op = static_cast<int>(Opcode::Select);
+  EltOperand c;
+  c.const_rows = 1;
+  c.values.assign(static_cast<size_t>(inner), 1.f);
+  E.operands = {c, EltOperand::of(x), c};  // lanes past `inner` read c's zero pad
+  E.y = y;
+  E.y_shape = shape;
+  return E;
+}
+
 std::vector<ir::TensorId> step_writes(const LoweredModel& lm, const LoweredStep& st) {
   if (st.gather) return {lm.gathers[st.index].y};
   if (st.lane) return {lm.lanes[st.index].y};

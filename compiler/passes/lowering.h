@@ -176,6 +176,10 @@ struct LoweredEltwise {
   // True if the op or a post op can turn finite values into NaN or inf (vxm_may_make_nonfinite),
   // so that the pad lanes past a tensor's last dim may no longer be finite.
   bool may_make_nonfinite() const;
+  // y (stored `shape`, its last dim `inner` lanes) = x with the pad lanes past `inner` zeroed:
+  // sel(c, x, c), c = 1 on the lanes and, past them, the constant's zero pad (a step named `name`).
+  static LoweredEltwise pad_clear(const std::string& name, ir::TensorId x, ir::TensorId y, const ir::Shape& shape,
+                                  int64_t inner);
 };
 
 // A lane step (backend/lane_kernel.h, passes/lower_norm.h): a row reduction over the last axis
