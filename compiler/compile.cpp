@@ -132,8 +132,7 @@ struct LoweringUse {
 CompileResult compile_lowering(const ir::Graph& g, const ChipConfig& cfg, const CompileOptions& opt, LoweringUse* use) {
   LoweredModel lm = lower_graph(g, cfg.vector_bytes(), opt.lower);
   use->paired = lm.paired_attentions > 0;
-  use->vxm_depthwise = std::any_of(lm.eltwise.begin(), lm.eltwise.end(),
-                                   [](const LoweredEltwise& E) { return E.kind == ir::OpKind::Conv; });
+  use->vxm_depthwise = lm.vxm_depthwise_convs > 0;
   std::shared_ptr<const QuantPlan> quant;
   if (opt.precision == Precision::INT8)
     quant = opt.quant ? opt.quant : std::make_shared<const QuantPlan>(plan_int8(g, lm, opt.calibration, opt.int8));

@@ -130,7 +130,8 @@ class EltwiseScheduler::Run {
   std::vector<StreamValue> vals;
   // Reads shared between vectors: an operand vector (a broadcast constant row, typically) already
   // read to pass the VXM on the cycle another vector needs it is taken from the stream, not read
-  // again (stream values are not consumed, docs/architecture.md). Key: ReadKey. `pending` holds the reads of the vector being placed until its transaction commits.
+  // again (stream values are not consumed, docs/architecture.md). Key: ReadKey. `pending` holds
+  // the reads of the vector being placed until its transaction commits.
   std::map<ReadKey, StreamValue> shared, pending;
 };
 

@@ -831,10 +831,11 @@ class Importer {
       extra[0] = reshape(extra[0], per_channel, fresh(tin(1).name + "_per_channel"));
     } else if (t == "PRelu") {  // unidirectional broadcast: the slope may not widen X
       const Shape xs = tin(0).shape, ss = tin(1).shape;
-      bool ok = ss.size() <= xs.size();
-      for (size_t i = 0; ok && i < ss.size(); ++i) {
-        const int64_t s = ss[ss.size() - 1 - i], x = xs[xs.size() - 1 - i];
-        ok = s == 1 || s == x;
+      bool ok = true;
+      try {
+        ok = ir::broadcast_shapes(xs, ss) == xs;
+      } catch (const InputError&) {
+        ok = false;
       }
       if (!ok)
         node_fail("slope of shape " + ir::shape_str(ss) + " does not broadcast to X's shape " + ir::shape_str(xs) +

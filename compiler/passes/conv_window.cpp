@@ -43,6 +43,21 @@ Window window_of(const ir::Graph& g, const ir::Op& op, const ir::Shape& kernel) 
   return w;
 }
 
+std::vector<std::vector<int64_t>> tap_rows(const Window& w, int64_t N, int64_t H, int64_t W, int64_t OH, int64_t OW) {
+  const int64_t taps = w.kh * w.kw;
+  std::vector<std::vector<int64_t>> rows(static_cast<size_t>(taps), std::vector<int64_t>(static_cast<size_t>(N * OH * OW)));
+  for (int64_t n = 0, r = 0; n < N; ++n)
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow, ++r)
+        for (int64_t t = 0; t < taps; ++t) {
+          int64_t ih = 0, iw = 0;
+          tap_coords(w, oh, ow, t, &ih, &iw);
+          rows[static_cast<size_t>(t)][static_cast<size_t>(r)] =
+              ih >= 0 && ih < H && iw >= 0 && iw < W ? (n * H + ih) * W + iw : -1;
+        }
+  return rows;
+}
+
 bool plain_1x1_conv(const ir::Graph& g, const ir::Op& q) {
   if (q.kind != ir::OpKind::Conv || q.inputs.size() < 2) return false;
   const ir::Tensor& w = g.tensor(q.inputs[1]);

@@ -20,6 +20,17 @@ struct Window {
 // Kernel, strides, dilations and pads of `op` (2 spatial dims; conv_fail on bad attributes).
 Window window_of(const ir::Graph& g, const ir::Op& op, const ir::Shape& kernel);
 
+// Input coordinates (*ih, *iw) of tap t (t = i * kw + j) of output pixel (oh, ow); outside
+// [0, H) x [0, W) where the tap falls in the padding.
+inline void tap_coords(const Window& w, int64_t oh, int64_t ow, int64_t t, int64_t* ih, int64_t* iw) {
+  *ih = oh * w.sh - w.pt + (t / w.kw) * w.dh;
+  *iw = ow * w.sw - w.pl + (t % w.kw) * w.dw;
+}
+
+// For every tap (outer) and output pixel (inner, in [N, OH, OW] order) the input pixel it reads,
+// a row (n * H + ih) * W + iw of the [N * H * W, C] layout, or -1 in the padding.
+std::vector<std::vector<int64_t>> tap_rows(const Window& w, int64_t N, int64_t H, int64_t W, int64_t OH, int64_t OW);
+
 // Conv `op`'s bias (its optional third input: a constant of M values), empty if none.
 std::vector<float> conv_bias(const ir::Graph& g, const ir::Op& op, int64_t M);
 

@@ -338,22 +338,15 @@ void ConvLowering::lower_conv(const ir::Op& op) {
         for (int64_t ow = 0; ow < OW; ++ow)
           for (int64_t t = 0; t < taps; ++t)
             for (int64_t c = 0; c < C; ++c) {
-              const int64_t ih = oh * w.sh - w.pt + (t / w.kw) * w.dh, iw = ow * w.sw - w.pl + (t % w.kw) * w.dw;
+              int64_t ih = 0, iw = 0;
+              tap_coords(w, oh, ow, t, &ih, &iw);
               host->host_map.push_back(ih >= 0 && ih < H && iw >= 0 && iw < W ? ((n * C + c) * H + ih) * W + iw : -1);
             }
   } else if (gather) {
     // Taps read in place: tap t of output pixel (n, oh, ow) is x's row (n, ih, iw), -1 where it
     // falls in the padding; the matmul reads each tap's chunks as k-tiles (no im2col tensor).
     L.k_blocks = taps;
-    L.tap_rows.assign(static_cast<size_t>(taps), std::vector<int64_t>(static_cast<size_t>(rows)));
-    for (int64_t n = 0, r = 0; n < N; ++n)
-      for (int64_t oh = 0; oh < OH; ++oh)
-        for (int64_t ow = 0; ow < OW; ++ow, ++r)
-          for (int64_t t = 0; t < taps; ++t) {
-            const int64_t ih = oh * w.sh - w.pt + (t / w.kw) * w.dh, iw = ow * w.sw - w.pl + (t % w.kw) * w.dw;
-            L.tap_rows[static_cast<size_t>(t)][static_cast<size_t>(r)] =
-                ih >= 0 && ih < H && iw >= 0 && iw < W ? (n * H + ih) * W + iw : -1;
-          }
+    L.tap_rows = tap_rows(w, N, H, W, OH, OW);
     pack = pack_taps(op, x, N, H, W, C, w, OH, OW, &L);
   }
   if (pack.S > 1 || pack.stride > 1) return add_packed_conv(op, std::move(L), pack, w, N, C, M, OH, OW);
@@ -379,27 +372,21 @@ void ConvLowering::lower_depthwise(const ir::Op& op, ir::TensorId x, const ir::S
   const ir::Tensor& wt = g_.tensor(op.inputs[1]);
   const Window w = window_of(g_, op, {wt.shape[2], wt.shape[3]});
   const ir::Shape& ys = g_.tensor(op.outputs[0]).shape;
-  const int64_t OH = ys.at(2), OW = ys.at(3), taps = w.kh * w.kw, rows = N * OH * OW;
+  const int64_t OH = ys.at(2), OW = ys.at(3), taps = w.kh * w.kw;
   const std::vector<float> wv = wt.const_floats();  // [C, 1, kh, kw]
+  std::vector<std::vector<int64_t>> maps = tap_rows(w, N, H, W, OH, OW);
   LoweredEltwise E;
   E.name = op.name;
   E.kind = op.kind;
   E.vxm_op = static_cast<int>(Opcode::Mul);
   for (int64_t t = 0; t < taps; ++t) {
-    std::vector<int64_t> map(static_cast<size_t>(rows));
-    for (int64_t n = 0, r = 0; n < N; ++n)
-      for (int64_t oh = 0; oh < OH; ++oh)
-        for (int64_t ow = 0; ow < OW; ++ow, ++r) {
-          const int64_t ih = oh * w.sh - w.pt + (t / w.kw) * w.dh, iw = ow * w.sw - w.pl + (t % w.kw) * w.dw;
-          map[static_cast<size_t>(r)] = ih >= 0 && ih < H && iw >= 0 && iw < W ? (n * H + ih) * W + iw : -1;
-        }
     EltOperand wr;
     wr.const_rows = 1;
     wr.values.resize(static_cast<size_t>(C));
     // f16 values, as every conv weight is on the chip (the per-step check's reference rounds W so).
     for (int64_t c = 0; c < C; ++c)
       wr.values[static_cast<size_t>(c)] = ir::round_f16(wv[static_cast<size_t>(c * taps + t)]);
-    E.operands.push_back(act_op(x, std::move(map)));
+    E.operands.push_back(act_op(x, std::move(maps[static_cast<size_t>(t)])));
     E.operands.push_back(std::move(wr));
     if (t > 0) E.post.push_back({static_cast<int>(Opcode::Fma), 0.f, static_cast<int>(2 * t), static_cast<int>(2 * t + 1)});
   }
@@ -415,6 +402,7 @@ void ConvLowering::lower_depthwise(const ir::Op& op, ir::TensorId x, const ir::S
   E.y_shape = {N, OH, OW, C};
   add_eltwise(std::move(E));
   set_layout(op.outputs[0], {N, OH, OW, C});
+  ++lm_.vxm_depthwise_convs;
 }
 
 void ConvLowering::add_conv_layer(LoweredLayer L) {
@@ -475,7 +463,8 @@ void ConvLowering::lower_pool(const ir::Op& op) {
       for (int64_t ow = 0; ow < OW; ++ow, ++r) {
         int64_t first = -1, valid = 0, in_pad = 0;
         for (int64_t t = 0; t < taps; ++t) {
-          const int64_t ih = oh * w.sh - w.pt + (t / w.kw) * w.dh, iw = ow * w.sw - w.pl + (t % w.kw) * w.dw;
+          int64_t ih = 0, iw = 0;
+          tap_coords(w, oh, ow, t, &ih, &iw);
           const bool ok = ih >= 0 && ih < H && iw >= 0 && iw < W;
           in_pad += ih < H + w.pb && iw < W + w.pr ? 1 : 0;
           maps[static_cast<size_t>(t)][static_cast<size_t>(r)] = ok ? (n * H + ih) * W + iw : -1;

@@ -306,6 +306,7 @@ struct LoweredModel {
   // step checks (reference/step_check.h chip_graph_tensors).
   std::map<ir::TensorId, std::vector<int64_t>> layouts;
   int paired_attentions = 0;  // attentions whose heads pair_heads paired (passes/pair_heads.h)
+  int vxm_depthwise_convs = 0;  // depthwise convs lowered as VXM passes (LowerOptions::vxm_depthwise)
   // The LayerNormalizations over the last axis lowered as `.mean`, `.sd` and `.norm` steps
   // (passes/lower_norm.cpp): y = (x - mean) / sd * scale + bias, mean and sd f32 [rows, 1] lane
   // results; scale and bias hold K values (bias zeros if the op has none). Read by the int8

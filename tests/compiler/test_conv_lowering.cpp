@@ -227,6 +227,9 @@ TEST_CASE("compile: a conv after a division reads its input with the pad lanes c
                     {"dilations", std::vector<int64_t>{1, 1}}, {"pads", std::vector<int64_t>{0, 0, 0, 0}},
                     {"group", int64_t{1}}}));
   h.mark_output(o);
+  int clears = 0;  // the division's pads are 0 / 2 here: the values alone would pass without the clear
+  for (const LoweredEltwise& E : lower_graph(h).eltwise) clears += E.name.find(".padclear") != std::string::npos;
+  CHECK(clears == 1);
   lpu::test::check_chip_against_reference(h, {random_f16(144, -1, 1, 7)});
 }
 
